@@ -1,0 +1,315 @@
+// hpsweep: the command-line tool. One binary, subcommands, like git:
+//   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
+//   hpsweep summary [model flags]
+//   hpsweep bench   [model flags] --batch-size B --threads T
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/mnist.h"
+#include "engine/model_io.h"
+#include "engine/network.h"
+#include "engine/trainer.h"
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+int ExitCode(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 0;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound: return 2;
+    default: return 1;
+  }
+}
+
+int Fail(const Status& s) {
+  std::cerr << "hpsweep: " << s.ToString() << "\n";
+  return ExitCode(s);
+}
+
+std::string Dashed(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
+// The model and training flags shared by train, summary and bench: one per config key.
+struct ModelFlags {
+  std::map<std::string, std::string> values;
+
+  void Add(CLI::App* app) {
+    for (const std::string& key : ConfigKeys()) {
+      app->add_option("--" + Dashed(key), values[key], "model/training key '" + key + "'");
+    }
+  }
+
+  StatusOr<TrialConfig> Build() const {
+    TrialConfig config;
+    for (const std::string& key : ConfigKeys()) {
+      auto it = values.find(key);
+      if (it == values.end() || it->second.empty()) continue;
+      Status s = ApplyKey(key, it->second, &config);
+      if (!s.ok()) return InvalidArgument("--" + Dashed(key) + ": " + s.message());
+    }
+    HPSWEEP_RETURN_IF_ERROR(Validate(config));
+    return config;
+  }
+};
+
+std::string DefaultDataDir() {
+  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
+  if (access("data/mnist", F_OK) == 0) return "data/mnist";
+  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+}
+
+json ConfigJson(const TrialConfig& config) {
+  json j;
+  for (const std::string& key : ConfigKeys()) j[key] = GetKey(config, key);
+  return j;
+}
+
+json EvaluationJson(const Evaluation& ev) {
+  json j;
+  j["loss"] = ev.loss;
+  j["accuracy"] = ev.accuracy;
+  json cm = json::array();
+  for (int r = 0; r < ev.classes; ++r) {
+    json row = json::array();
+    for (int c = 0; c < ev.classes; ++c) row.push_back(ev.confusion[r * ev.classes + c]);
+    cm.push_back(row);
+  }
+  j["confusion_matrix"] = cm;
+  json pc = json::array();
+  for (const ClassMetrics& m : PerClassMetrics(ev)) {
+    pc.push_back({{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1},
+                  {"support", m.support}});
+  }
+  j["per_class"] = pc;
+  return j;
+}
+
+void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double acc,
+                   double elapsed) {
+  const int width = 30;
+  const int filled = static_cast<int>(width * done / std::max<int64_t>(1, total));
+  std::fprintf(stderr, "\r%6lld/%lld [%s>%s] - %.0fs - loss: %.4f - accuracy: %.4f",
+               static_cast<long long>(done), static_cast<long long>(total),
+               std::string(filled, '=').c_str(), std::string(width - filled, '.').c_str(), elapsed,
+               loss, acc);
+  std::fflush(stderr);
+}
+
+int RunTrain(const ModelFlags& flags, const std::string& data_dir, int64_t train_limit,
+             int threads, bool as_json, const std::string& save_path) {
+  StatusOr<TrialConfig> config = flags.Build();
+  if (!config.ok()) return Fail(config.status());
+  StatusOr<Mnist> data = LoadMnist(data_dir, train_limit);
+  if (!data.ok()) return Fail(data.status());
+  const bool tty = isatty(STDERR_FILENO) && !as_json;
+  TrainOptions options;
+  options.threads = threads;
+  auto start = std::chrono::steady_clock::now();
+  auto epoch_start = start;
+  const int epochs = config->train.epochs;
+  if (!as_json) {
+    options.on_progress = [&](int epoch, int64_t done, int64_t total, double loss, double acc) {
+      if (!tty) return;
+      if (done <= total / 50 + config->train.batch_size) {
+        std::fprintf(stderr, "\rEpoch %d/%d\n", epoch, epochs);
+      }
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start)
+                      .count();
+      PrintProgress(epoch, done, total, loss, acc, el);
+    };
+    options.on_epoch = [&](const EpochMetrics& m) {
+      if (tty) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+      std::printf(
+          "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - accuracy: %.4f - val_loss: %.4f "
+          "- val_accuracy: %.4f\n",
+          m.epoch, epochs, m.seconds, m.samples_per_second, m.train_loss, m.train_accuracy,
+          m.val_loss, m.val_accuracy);
+      std::fflush(stdout);
+      epoch_start = std::chrono::steady_clock::now();
+      return true;
+    };
+  }
+  StatusOr<TrainResult> result = Train(*config, *data, options);
+  if (!result.ok()) return Fail(result.status());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!save_path.empty()) {
+    Status s = SaveModel(result->model, save_path);
+    if (!s.ok()) return Fail(s);
+  }
+  const Evaluation& test = result->test;
+  if (as_json) {
+    json j;
+    j["config"] = ConfigJson(*config);
+    j["params"] = CountParams(config->model);
+    j["train_samples"] = result->train_count;
+    j["val_samples"] = result->val_count;
+    json history = json::array();
+    for (const EpochMetrics& m : result->history) {
+      history.push_back({{"epoch", m.epoch},
+                         {"train_loss", m.train_loss},
+                         {"train_accuracy", m.train_accuracy},
+                         {"val_loss", m.val_loss},
+                         {"val_accuracy", m.val_accuracy},
+                         {"seconds", m.seconds},
+                         {"samples_per_second", m.samples_per_second}});
+    }
+    j["history"] = history;
+    json ev = EvaluationJson(test);
+    j["test_loss"] = ev["loss"];
+    j["test_accuracy"] = ev["accuracy"];
+    j["confusion_matrix"] = ev["confusion_matrix"];
+    j["per_class"] = ev["per_class"];
+    j["seconds"] = seconds;
+    j["threads"] = threads;
+    if (!save_path.empty()) j["model_file"] = save_path;
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld images) - %.1fs total\n", test.loss,
+              test.accuracy, static_cast<long long>(test.count), seconds);
+  std::printf("\n        precision  recall  f1-score  support\n");
+  const auto per_class = PerClassMetrics(test);
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    std::printf("%8zu  %9.4f  %6.4f  %8.4f  %7lld\n", c, per_class[c].precision,
+                per_class[c].recall, per_class[c].f1,
+                static_cast<long long>(per_class[c].support));
+  }
+  std::printf("\nconfusion matrix (row = true digit, column = predicted):\n");
+  for (int r = 0; r < test.classes; ++r) {
+    std::printf("  %d |", r);
+    for (int c = 0; c < test.classes; ++c) {
+      std::printf(" %5lld", static_cast<long long>(test.confusion[r * test.classes + c]));
+    }
+    std::printf("\n");
+  }
+  if (!save_path.empty()) std::printf("model saved to %s\n", save_path.c_str());
+  return 0;
+}
+
+int RunSummary(const ModelFlags& flags, const std::string& model_path) {
+  TrialConfig config;
+  if (!model_path.empty()) {
+    StatusOr<Model> model = LoadModel(model_path);
+    if (!model.ok()) return Fail(model.status());
+    config = model->config;
+  } else {
+    StatusOr<TrialConfig> built = flags.Build();
+    if (!built.ok()) return Fail(built.status());
+    config = *built;
+  }
+  std::cout << Summary(config.model);
+  return 0;
+}
+
+// Times training steps on random data of MNIST's shape; prints the median of `rounds` rounds.
+int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
+  StatusOr<TrialConfig> config = flags.Build();
+  if (!config.ok()) return Fail(config.status());
+  const ModelConfig& m = config->model;
+  const int B = config->train.batch_size;
+  const int64_t pool = 4096;
+  const int64_t pixels = static_cast<int64_t>(m.steps) * m.features;
+  std::vector<float> images(pool * pixels);
+  std::vector<uint8_t> labels(pool);
+  Rng rng(1);
+  for (float& p : images) p = rng.UniformFloat();
+  for (uint8_t& l : labels) l = static_cast<uint8_t>(rng.Below(m.classes));
+  std::vector<int64_t> idx(pool);
+  std::iota(idx.begin(), idx.end(), 0);
+  Model model = InitModel(*config);
+  TrainStepper stepper(*config, model.params.data(), threads);
+  std::vector<double> rates;
+  int64_t step = 0;
+  auto one_step = [&] {
+    const int64_t lo = (step * B) % (pool - B);
+    stepper.Step(images.data(), labels.data(), idx.data() + lo, B, ++step);
+  };
+  for (int i = 0; i < 3; ++i) one_step();  // warm-up: buffers sized, caches filled
+  std::printf("bench: %s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld\n",
+              CellName(m.cell), m.units, m.layers, GetKey(*config, "dense").c_str(), B, threads,
+              static_cast<long long>(model.params.size()));
+  for (int r = 0; r < rounds; ++r) {
+    int64_t steps = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    double el = 0;
+    while (el < seconds) {
+      one_step();
+      ++steps;
+      el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    rates.push_back(steps * B / el);
+    std::printf("round %d: %.0f samples/s (%lld steps in %.2fs)\n", r + 1, rates.back(),
+                static_cast<long long>(steps), el);
+  }
+  std::sort(rates.begin(), rates.end());
+  std::printf("median training samples/s:\n%.0f\n", rates[rates.size() / 2]);
+  return 0;
+}
+
+}  // namespace
+}  // namespace hpsweep
+
+int main(int argc, char** argv) {
+  using namespace hpsweep;
+  CLI::App app{"hpsweep: hyperparameter sweeps of RNN/LSTM/MLP models on MNIST"};
+  app.set_version_flag("--version", HPSWEEP_VERSION);
+  app.require_subcommand(1);
+
+  ModelFlags train_flags, summary_flags, bench_flags;
+  std::string data_dir = DefaultDataDir(), save_path, model_path;
+  int64_t train_limit = 0;
+  int threads = 1, rounds = 5;
+  bool as_json = false;
+  double seconds = 2.0;
+
+  CLI::App* train = app.add_subcommand("train", "train one model on MNIST, validate, test");
+  train_flags.Add(train);
+  train->add_option("--data-dir", data_dir, "folder with the four MNIST IDX files")
+      ->capture_default_str();
+  train->add_option("--train-limit", train_limit, "use only the first N training images")
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
+  train->add_flag("--json", as_json, "print one JSON object instead of progress");
+  train->add_option("--save", save_path, "write the trained model to this file");
+
+  CLI::App* summary = app.add_subcommand("summary", "print the model like Keras's summary()");
+  summary_flags.Add(summary);
+  summary->add_option("--model", model_path, "summarise a saved model file instead");
+
+  CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
+  bench_flags.Add(bench);
+  bench->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
+  bench->add_option("--seconds", seconds, "length of one timed round")->check(CLI::Range(0.1, 600.0));
+  bench->add_option("--rounds", rounds, "timed rounds (the median is reported)")
+      ->check(CLI::Range(1, 100));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (*train) return RunTrain(train_flags, data_dir, train_limit, threads, as_json, save_path);
+  if (*summary) return RunSummary(summary_flags, model_path);
+  if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
+  return 2;
+}

@@ -1,0 +1,316 @@
+#include "engine/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace hpsweep {
+namespace {
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '"' || s[b] == '\'')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '"' || s[e - 1] == '\'')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+Status Bad(std::string_view key, std::string_view value, const std::string& want) {
+  return InvalidArgument("key '" + std::string(key) + "': " + want + ", got '" +
+                         std::string(value) + "'");
+}
+
+// Splits "[64, 32]", "64,32" or "64" into items; "[]" and "" give none.
+std::vector<std::string> SplitList(std::string_view value) {
+  std::string s = Trim(value);
+  if (!s.empty() && s.front() == '[') s.erase(0, 1);
+  if (!s.empty() && s.back() == ']') s.pop_back();
+  std::vector<std::string> items;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = Trim(item);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+bool ParseInt(const std::string& s, long long* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool ParseFloat(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+Status IntIn(std::string_view key, std::string_view value, long long lo, long long hi, int* out) {
+  long long v;
+  if (!ParseInt(Trim(value), &v)) return Bad(key, value, "expected an integer");
+  if (v < lo || v > hi) {
+    return Bad(key, value,
+               "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  *out = static_cast<int>(v);
+  return Status::Ok();
+}
+
+// A float in [lo, hi) (hi_open) or [lo, hi].
+Status FloatIn(std::string_view key, std::string_view value, double lo, double hi, bool hi_open,
+               float* out) {
+  double v;
+  if (!ParseFloat(Trim(value), &v)) return Bad(key, value, "expected a number");
+  if (v < lo || v > hi || (hi_open && v >= hi)) {
+    std::ostringstream want;
+    want << "expected a number in [" << lo << ", " << hi << (hi_open ? ")" : "]");
+    return Bad(key, value, want.str());
+  }
+  *out = static_cast<float>(v);
+  return Status::Ok();
+}
+
+Status ParseBool(std::string_view key, std::string_view value, bool* out) {
+  std::string s = Trim(value);
+  if (s == "true" || s == "1" || s == "yes") {
+    *out = true;
+  } else if (s == "false" || s == "0" || s == "no") {
+    *out = false;
+  } else {
+    return Bad(key, value, "expected true or false");
+  }
+  return Status::Ok();
+}
+
+Status ParseActivation(std::string_view key, std::string_view value, bool allow_softmax,
+                       Activation* out) {
+  std::string s = Trim(value);
+  if (s == "linear") *out = Activation::kLinear;
+  else if (s == "relu") *out = Activation::kRelu;
+  else if (s == "tanh") *out = Activation::kTanh;
+  else if (s == "sigmoid") *out = Activation::kSigmoid;
+  else if (s == "softmax" && allow_softmax) *out = Activation::kSoftmax;
+  else return Bad(key, value, "expected one of linear, relu, tanh, sigmoid");
+  return Status::Ok();
+}
+
+template <typename T>
+std::string JoinList(const std::vector<T>& v) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  os << "]";
+  return os.str();
+}
+
+}  // namespace
+
+const char* CellName(Cell c) {
+  switch (c) {
+    case Cell::kDense: return "dense";
+    case Cell::kSimpleRnn: return "simple_rnn";
+    case Cell::kLstm: return "lstm";
+    case Cell::kGru: return "gru";
+  }
+  return "?";
+}
+
+const char* ActivationName(Activation a) {
+  switch (a) {
+    case Activation::kLinear: return "linear";
+    case Activation::kRelu: return "relu";
+    case Activation::kTanh: return "tanh";
+    case Activation::kSigmoid: return "sigmoid";
+    case Activation::kSoftmax: return "softmax";
+  }
+  return "?";
+}
+
+const char* OptimizerName(Optimizer o) {
+  switch (o) {
+    case Optimizer::kSgd: return "sgd";
+    case Optimizer::kAdam: return "adam";
+    case Optimizer::kRmsprop: return "rmsprop";
+  }
+  return "?";
+}
+
+const char* LossName(Loss l) {
+  return l == Loss::kSparseCategorical ? "sparse_categorical_crossentropy"
+                                       : "categorical_crossentropy";
+}
+
+float ModelConfig::DropoutAfter(int i) const {
+  if (dropout.empty()) return 0.0f;
+  if (dropout.size() == 1) return dropout[0];
+  return i < static_cast<int>(dropout.size()) ? dropout[i] : 0.0f;
+}
+
+float TrainConfig::EffectiveLearningRate() const {
+  if (learning_rate > 0) return learning_rate;
+  return optimizer == Optimizer::kSgd ? 0.01f : 0.001f;
+}
+
+const std::vector<std::string>& ConfigKeys() {
+  static const std::vector<std::string> keys = {
+      "cell",      "units",      "layers",        "activation", "recurrent_dropout",
+      "dropout",   "dense",      "dense_activation", "output",  "optimizer",
+      "learning_rate", "momentum", "nesterov",    "batch_size", "epochs",
+      "loss",      "validation", "validation_split", "seed"};
+  return keys;
+}
+
+bool IsConfigKey(std::string_view key) {
+  for (const auto& k : ConfigKeys()) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* config) {
+  ModelConfig& m = config->model;
+  TrainConfig& t = config->train;
+  const std::string v = Trim(value);
+  if (key == "cell") {
+    if (v == "dense" || v == "mlp") m.cell = Cell::kDense;
+    else if (v == "simple_rnn" || v == "rnn" || v == "simplernn") m.cell = Cell::kSimpleRnn;
+    else if (v == "lstm") m.cell = Cell::kLstm;
+    else if (v == "gru") m.cell = Cell::kGru;
+    else return Bad(key, value, "expected one of dense, simple_rnn, lstm, gru");
+    return Status::Ok();
+  }
+  if (key == "units") return IntIn(key, value, 1, 4096, &m.units);
+  if (key == "layers") return IntIn(key, value, 0, 16, &m.layers);
+  if (key == "activation") return ParseActivation(key, value, false, &m.activation);
+  if (key == "dense_activation") return ParseActivation(key, value, false, &m.dense_activation);
+  if (key == "recurrent_dropout") {
+    return FloatIn(key, value, 0.0, 1.0, true, &m.recurrent_dropout);
+  }
+  if (key == "dropout") {
+    std::vector<float> rates;
+    for (const std::string& item : SplitList(value)) {
+      float r;
+      HPSWEEP_RETURN_IF_ERROR(FloatIn(key, item, 0.0, 1.0, true, &r));
+      rates.push_back(r);
+    }
+    m.dropout = rates;
+    return Status::Ok();
+  }
+  if (key == "dense") {
+    std::vector<int> widths;
+    for (const std::string& item : SplitList(value)) {
+      int w;
+      HPSWEEP_RETURN_IF_ERROR(IntIn(key, item, 1, 8192, &w));
+      widths.push_back(w);
+    }
+    m.dense = widths;
+    return Status::Ok();
+  }
+  if (key == "output") {
+    if (v == "softmax") m.logits = false;
+    else if (v == "logits" || v == "linear") m.logits = true;
+    else return Bad(key, value, "expected softmax or logits");
+    return Status::Ok();
+  }
+  if (key == "optimizer") {
+    if (v == "sgd") t.optimizer = Optimizer::kSgd;
+    else if (v == "adam") t.optimizer = Optimizer::kAdam;
+    else if (v == "rmsprop") t.optimizer = Optimizer::kRmsprop;
+    else return Bad(key, value, "expected one of sgd, adam, rmsprop");
+    return Status::Ok();
+  }
+  if (key == "learning_rate") return FloatIn(key, value, 1e-8, 10.0, false, &t.learning_rate);
+  if (key == "momentum") return FloatIn(key, value, 0.0, 1.0, true, &t.momentum);
+  if (key == "nesterov") return ParseBool(key, value, &t.nesterov);
+  if (key == "batch_size") return IntIn(key, value, 1, 65536, &t.batch_size);
+  if (key == "epochs") return IntIn(key, value, 1, 10000, &t.epochs);
+  if (key == "loss") {
+    if (v == "sparse_categorical_crossentropy" || v == "sparse") {
+      t.loss = Loss::kSparseCategorical;
+    } else if (v == "categorical_crossentropy" || v == "categorical") {
+      t.loss = Loss::kCategorical;
+    } else {
+      return Bad(key, value,
+                 "expected sparse_categorical_crossentropy or categorical_crossentropy");
+    }
+    return Status::Ok();
+  }
+  if (key == "validation") {
+    if (v == "split") t.validation = Validation::kSplit;
+    else if (v == "test") t.validation = Validation::kTest;
+    else return Bad(key, value, "expected split or test");
+    return Status::Ok();
+  }
+  if (key == "validation_split") {
+    return FloatIn(key, value, 0.0, 1.0, true, &t.validation_split);
+  }
+  if (key == "seed") {
+    long long s;
+    if (!ParseInt(v, &s) || s < 0) return Bad(key, value, "expected a non-negative integer");
+    t.seed = static_cast<uint64_t>(s);
+    return Status::Ok();
+  }
+  return InvalidArgument("unknown key '" + std::string(key) + "'");
+}
+
+std::string GetKey(const TrialConfig& config, std::string_view key) {
+  const ModelConfig& m = config.model;
+  const TrainConfig& t = config.train;
+  std::ostringstream os;
+  os.precision(9);  // floats round-trip exactly
+  if (key == "cell") os << CellName(m.cell);
+  else if (key == "units") os << m.units;
+  else if (key == "layers") os << m.layers;
+  else if (key == "activation") os << ActivationName(m.activation);
+  else if (key == "recurrent_dropout") os << m.recurrent_dropout;
+  else if (key == "dropout") os << JoinList(m.dropout);
+  else if (key == "dense") os << JoinList(m.dense);
+  else if (key == "dense_activation") os << ActivationName(m.dense_activation);
+  else if (key == "output") os << (m.logits ? "logits" : "softmax");
+  else if (key == "optimizer") os << OptimizerName(t.optimizer);
+  else if (key == "learning_rate") os << t.EffectiveLearningRate();
+  else if (key == "momentum") os << t.momentum;
+  else if (key == "nesterov") os << (t.nesterov ? "true" : "false");
+  else if (key == "batch_size") os << t.batch_size;
+  else if (key == "epochs") os << t.epochs;
+  else if (key == "loss") os << LossName(t.loss);
+  else if (key == "validation") os << (t.validation == Validation::kTest ? "test" : "split");
+  else if (key == "validation_split") os << t.validation_split;
+  else if (key == "seed") os << t.seed;
+  return os.str();
+}
+
+Status Validate(const TrialConfig& config) {
+  const ModelConfig& m = config.model;
+  if (m.cell != Cell::kDense && m.layers < 1) {
+    return InvalidArgument("key 'layers': a recurrent model needs at least 1 layer, got " +
+                           std::to_string(m.layers));
+  }
+  const size_t hidden = static_cast<size_t>(m.hidden_layers());
+  if (m.dropout.size() > 1 && m.dropout.size() != hidden) {
+    return InvalidArgument("key 'dropout': give one rate, or one per hidden layer (" +
+                           std::to_string(hidden) + " here: the " + std::to_string(m.layers) +
+                           " " + CellName(m.cell) + " layers, then the dense head), got " +
+                           std::to_string(m.dropout.size()));
+  }
+  if (m.cell == Cell::kDense && m.recurrent_dropout > 0) {
+    return InvalidArgument("key 'recurrent_dropout': only recurrent cells have it (cell is dense)");
+  }
+  if (config.train.optimizer != Optimizer::kSgd &&
+      (config.train.momentum > 0 || config.train.nesterov)) {
+    return InvalidArgument("key 'momentum': only the sgd optimizer takes momentum/nesterov");
+  }
+  return Status::Ok();
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,91 @@
+// The trial configuration: one vocabulary for `hpsweep train` flags, sweep files and model files.
+//
+// Keys (DESIGN.md): cell, units, layers, activation, recurrent_dropout, dropout, dense,
+// dense_activation, output, optimizer, learning_rate, momentum, nesterov, batch_size, epochs, loss,
+// validation_split, validation, seed. Values are parsed from text so that flags, YAML scalars and the
+// model-file header share one parser (ApplyKey) with one set of error messages.
+//
+// Thread-safety: plain values.
+#ifndef HPSWEEP_ENGINE_CONFIG_H_
+#define HPSWEEP_ENGINE_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace hpsweep {
+
+enum class Cell { kDense, kSimpleRnn, kLstm, kGru };
+enum class Activation { kLinear, kRelu, kTanh, kSigmoid, kSoftmax };
+enum class Optimizer { kSgd, kAdam, kRmsprop };
+// Integer labels (Keras sparse_categorical_crossentropy) or one-hot targets (categorical).
+enum class Loss { kSparseCategorical, kCategorical };
+// Where validation data comes from: the last `validation_split` of the training set (Keras), or
+// the test set (seed C1 validated on it).
+enum class Validation { kSplit, kTest };
+
+const char* CellName(Cell c);
+const char* ActivationName(Activation a);
+const char* OptimizerName(Optimizer o);
+const char* LossName(Loss l);
+
+struct ModelConfig {
+  Cell cell = Cell::kLstm;
+  int units = 128;       // width of each recurrent layer (or hidden Dense layer for cell=dense)
+  int layers = 1;        // recurrent layers (stacked with return_sequences), or MLP hidden layers
+  Activation activation = Activation::kTanh;
+  float recurrent_dropout = 0.0f;  // one mask per sequence on h(t-1), as Keras
+  // Dropout after hidden layers: empty = none; one value = after every hidden layer; otherwise one
+  // value per hidden layer (the `layers` recurrent/MLP layers first, then the `dense` head).
+  std::vector<float> dropout;
+  std::vector<int> dense;  // widths of hidden Dense layers in the head, e.g. {64}
+  Activation dense_activation = Activation::kRelu;
+  bool logits = false;     // output Dense(10) gives logits (true) or softmax probabilities (false)
+  // Input shape: recurrent cells read `steps` rows of `features` pixels; dense reads steps*features.
+  int steps = 28;
+  int features = 28;
+  int classes = 10;
+
+  int hidden_layers() const { return layers + static_cast<int>(dense.size()); }
+  // Dropout rate after hidden layer i (0-based, recurrent/MLP layers first, then the head).
+  float DropoutAfter(int i) const;
+};
+
+struct TrainConfig {
+  Optimizer optimizer = Optimizer::kAdam;
+  float learning_rate = 0.0f;  // 0 = the Keras default of the optimizer (SGD 0.01, others 0.001)
+  float momentum = 0.0f;       // SGD only
+  bool nesterov = false;       // SGD only
+  int batch_size = 32;
+  int epochs = 1;
+  Loss loss = Loss::kSparseCategorical;
+  Validation validation = Validation::kSplit;
+  float validation_split = 0.0f;  // Keras: the LAST fraction of the training arrays, before shuffling
+  uint64_t seed = 0;
+
+  float EffectiveLearningRate() const;
+};
+
+struct TrialConfig {
+  ModelConfig model;
+  TrainConfig train;
+};
+
+// Sets one key from its text form ("lstm", "128", "0.2,0.1", "[64, 32]", "true").
+// Unknown keys, wrong types and out-of-range values are InvalidArgument naming the key.
+Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* config);
+// True if `key` is part of the vocabulary.
+bool IsConfigKey(std::string_view key);
+// All keys, in a stable order.
+const std::vector<std::string>& ConfigKeys();
+// The text form of one key, such that ApplyKey(key, GetKey(key)) round-trips.
+std::string GetKey(const TrialConfig& config, std::string_view key);
+// Cross-key checks (dropout list length, softmax only as output, ...).
+Status Validate(const TrialConfig& config);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_CONFIG_H_

@@ -1,0 +1,47 @@
+// IDX file reader: the format MNIST and its look-alikes ship in.
+//
+// An IDX file is a big-endian header -- magic 0x000008NN (0x08 = unsigned bytes, NN = number of
+// dimensions), then NN uint32 dimensions -- followed by the product of the dimensions in bytes.
+// Images are 3-D (count, rows, cols, magic 0x00000803), labels 1-D (count, magic 0x00000801).
+// Files may be plain or gzip-compressed; gzip is recognised by its 0x1f 0x8b magic, not by name.
+//
+// Malformed input is an error value, never a crash: the declared size is checked against the
+// bytes the file actually holds before anything that size is allocated, so a bogus header cannot
+// cause a huge allocation. Error messages begin with the path.
+//   NotFound        the file does not exist
+//   IoError         it exists but cannot be opened or read
+//   InvalidArgument wrong magic (not an IDX file of that kind), zero or absurd dimensions
+//   DataLoss        truncated, trailing bytes after the data, corrupt gzip stream
+//
+// Thread-safety: the functions share no state; call them from any thread. Results are owned by
+// the caller.
+#ifndef HPSWEEP_ENGINE_IDX_H_
+#define HPSWEEP_ENGINE_IDX_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace hpsweep {
+
+// A stack of 8-bit greyscale images as stored in the file (0 = background).
+struct IdxImages {
+  int64_t count = 0;
+  int rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // (count, rows, cols), row-major: count*rows*cols bytes
+};
+
+// Largest rows and cols accepted (an image is at most kIdxMaxSide^2 pixels).
+inline constexpr int kIdxMaxSide = 4096;
+
+// Reads an IDX image file (magic 0x00000803), plain or gzipped.
+StatusOr<IdxImages> ReadIdxImages(const std::string& path);
+
+// Reads an IDX label file (magic 0x00000801), plain or gzipped: one byte per item.
+StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_IDX_H_

@@ -1,0 +1,627 @@
+#include "engine/layers.h"
+
+#include <Eigen/QR>
+#include <cassert>
+#include <cmath>
+
+namespace hpsweep {
+namespace {
+
+// --- Activations, applied in place on Eigen blocks -------------------------------------------
+
+template <typename X>
+void ActInPlace(Activation act, X&& x) {
+  using S = typename std::decay_t<X>::Scalar;
+  switch (act) {
+    case Activation::kLinear:
+      break;
+    case Activation::kRelu:
+      x.array() = x.array().max(S(0));
+      break;
+    case Activation::kTanh:
+      x.array() = x.array().tanh();
+      break;
+    case Activation::kSigmoid:
+      x.array() = (x.array() * S(0.5)).tanh() * S(0.5) + S(0.5);
+      break;
+    case Activation::kSoftmax:
+      for (Eigen::Index r = 0; r < x.rows(); ++r) {
+        auto row = x.row(r);
+        row.array() = (row.array() - row.maxCoeff()).exp();
+        row /= row.sum();
+      }
+      break;
+  }
+}
+
+// sigmoid(x) = (tanh(x/2) + 1) / 2: uses Eigen's vectorized tanh.
+template <typename X>
+void SigmoidIn(X&& x) {
+  using S = typename std::decay_t<X>::Scalar;
+  x.array() = (x.array() * S(0.5)).tanh() * S(0.5) + S(0.5);
+}
+
+// d *= act'(.) given the activation's output y (softmax excluded: see Dense::Backward).
+template <typename Y, typename D>
+void MulActDeriv(Activation act, const Y& y, D&& d) {
+  using S = typename std::decay_t<D>::Scalar;
+  switch (act) {
+    case Activation::kLinear:
+    case Activation::kSoftmax:
+      break;
+    case Activation::kRelu:
+      d.array() = (y.array() > S(0)).select(d.array(), S(0));
+      break;
+    case Activation::kTanh:
+      d.array() *= S(1) - y.array().square();
+      break;
+    case Activation::kSigmoid:
+      d.array() *= y.array() * (S(1) - y.array());
+      break;
+  }
+}
+
+// --- Keras initialisers ----------------------------------------------------------------------
+
+// glorot_uniform for a (fan_in, fan_out) kernel.
+template <typename T>
+void GlorotUniform(T* w, int fan_in, int fan_out, Rng* rng) {
+  const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+  for (int64_t i = 0; i < static_cast<int64_t>(fan_in) * fan_out; ++i) {
+    w[i] = static_cast<T>(rng->Uniform(-limit, limit));
+  }
+}
+
+// Keras Orthogonal(gain=1) for a (rows, cols) kernel: QR of a normal matrix of shape
+// (max, min), columns signed by diag(R), transposed when rows < cols.
+template <typename T>
+void Orthogonal(T* w, int rows, int cols, Rng* rng) {
+  const int big = std::max(rows, cols), small = std::min(rows, cols);
+  Eigen::MatrixXd a(big, small);
+  for (int i = 0; i < big; ++i)
+    for (int j = 0; j < small; ++j) a(i, j) = rng->Normal();
+  Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
+  Eigen::MatrixXd q = qr.householderQ() * Eigen::MatrixXd::Identity(big, small);
+  Eigen::MatrixXd r = qr.matrixQR().topRows(small).template triangularView<Eigen::Upper>();
+  for (int j = 0; j < small; ++j) {
+    if (r(j, j) < 0) q.col(j) = -q.col(j);
+  }
+  MatMap<T> out(w, rows, cols);
+  if (rows < cols) {
+    out = q.transpose().cast<T>();
+  } else {
+    out = q.cast<T>();
+  }
+}
+
+// Fills `mask` with 0 or 1/(1-rate), each kept with probability 1-rate.
+template <typename T>
+void DrawMask(float rate, Rng* rng, Mat<T>* mask) {
+  assert(rng != nullptr);
+  const T keep = T(1) / T(1 - rate);
+  T* m = mask->data();
+  for (Eigen::Index i = 0; i < mask->size(); ++i) m[i] = rng->UniformFloat() < rate ? T(0) : keep;
+}
+
+// --- Dense ------------------------------------------------------------------------------------
+
+template <typename T>
+class Dense final : public Layer<T> {
+ public:
+  Dense(int in, int units, Activation act) : in_(in), units_(units), act_(act) {}
+  std::string Kind() const override { return "Dense"; }
+  Shape OutputShape() const override { return {0, units_}; }
+  int64_t NumParams() const override { return static_cast<int64_t>(in_) * units_ + units_; }
+  void Init(T* p, Rng* rng) const override {
+    GlorotUniform(p, in_, units_, rng);
+    std::fill(p + in_ * units_, p + NumParams(), T(0));
+  }
+  std::unique_ptr<Layer<T>> Clone() const override {
+    return std::make_unique<Dense>(in_, units_, act_);
+  }
+
+  // x: (B, F) -> y: (B, U)
+  const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext&) override {
+    assert(x.steps == 1 && x.features() == in_);
+    x_ = &x;
+    y_.data.resize(x.data.rows(), units_);
+    y_.data.noalias() = x.data * W();
+    y_.data.rowwise() += b();
+    ActInPlace(act_, y_.data);
+    return y_;
+  }
+
+  const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
+    dz_ = dy.data;
+    if (act_ == Activation::kSoftmax) {
+      // dz = y * (dy - sum(dy * y)) per row.
+      for (Eigen::Index r = 0; r < dz_.rows(); ++r) {
+        const T s = dz_.row(r).dot(y_.data.row(r));
+        dz_.row(r).array() = y_.data.row(r).array() * (dz_.row(r).array() - s);
+      }
+    } else {
+      MulActDeriv(act_, y_.data, dz_);
+    }
+    MatMap<T>(this->grads_, in_, units_).noalias() += x_->data.transpose() * dz_;
+    RowVecMap<T>(this->grads_ + in_ * units_, units_) += dz_.colwise().sum();
+    if (!need_dx) return nullptr;
+    dx_.data.resize(dz_.rows(), in_);
+    dx_.data.noalias() = dz_ * W().transpose();
+    return &dx_;
+  }
+
+ private:
+  ConstMatMap<T> W() const { return ConstMatMap<T>(this->params_, in_, units_); }
+  ConstRowVecMap<T> b() const { return ConstRowVecMap<T>(this->params_ + in_ * units_, units_); }
+
+  int in_, units_;
+  Activation act_;
+  const Tensor<T>* x_ = nullptr;
+  Tensor<T> y_, dx_;
+  Mat<T> dz_;
+};
+
+// --- Dropout ----------------------------------------------------------------------------------
+
+template <typename T>
+class Dropout final : public Layer<T> {
+ public:
+  Dropout(Shape shape, float rate) : shape_(shape), rate_(rate) {}
+  std::string Kind() const override { return "Dropout"; }
+  Shape OutputShape() const override { return shape_; }
+  int64_t NumParams() const override { return 0; }
+  void Init(T*, Rng*) const override {}
+  std::unique_ptr<Layer<T>> Clone() const override {
+    return std::make_unique<Dropout>(shape_, rate_);
+  }
+
+  const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx) override {
+    active_ = ctx.training && rate_ > 0;
+    if (!active_) return x;  // identity: pass the input through
+    mask_.resize(x.data.rows(), x.data.cols());
+    DrawMask(rate_, ctx.rng, &mask_);
+    y_.steps = x.steps;
+    y_.data = x.data.cwiseProduct(mask_);
+    return y_;
+  }
+
+  const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
+    if (!need_dx) return nullptr;
+    if (!active_) return &dy;
+    dx_.steps = dy.steps;
+    dx_.data = dy.data.cwiseProduct(mask_);
+    return &dx_;
+  }
+
+ private:
+  Shape shape_;
+  float rate_;
+  bool active_ = false;
+  Mat<T> mask_;
+  Tensor<T> y_, dx_;
+};
+
+// --- Recurrent layers -------------------------------------------------------------------------
+
+// What SimpleRNN, LSTM and GRU share: the parameter layout (kernel (F, G*H), recurrent kernel
+// (H, G*H), bias), the input projection of all steps in one GEMM, the recurrent-dropout mask, the
+// stored hidden states, and the weight gradients as GEMMs over all steps at the end of BPTT.
+template <typename T>
+class Recurrent : public Layer<T> {
+ public:
+  Recurrent(int steps, int in, int units, int gates, Activation act, bool return_sequences,
+            float recurrent_dropout)
+      : steps_(steps),
+        in_(in),
+        units_(units),
+        gates_(gates),
+        act_(act),
+        return_sequences_(return_sequences),
+        recurrent_dropout_(recurrent_dropout) {}
+
+  Shape OutputShape() const override { return {return_sequences_ ? steps_ : 0, units_}; }
+
+ protected:
+  // B consecutive rows of a row-major matrix: one time step.
+  using RowBlock = Eigen::Block<Mat<T>, Eigen::Dynamic, Eigen::Dynamic, true>;
+
+  int GH() const { return gates_ * units_; }
+  int64_t KernelSize() const { return static_cast<int64_t>(in_) * GH(); }
+  int64_t RecurrentSize() const { return static_cast<int64_t>(units_) * GH(); }
+  ConstMatMap<T> Wx() const { return ConstMatMap<T>(this->params_, in_, GH()); }
+  ConstMatMap<T> Wh() const { return ConstMatMap<T>(this->params_ + KernelSize(), units_, GH()); }
+  const T* bias() const { return this->params_ + KernelSize() + RecurrentSize(); }
+
+  void InitKernels(T* p, Rng* rng) const {
+    GlorotUniform(p, in_, GH(), rng);
+    Orthogonal(p + KernelSize(), units_, GH(), rng);
+  }
+
+  // Starts a forward pass: checks the input, projects all steps, xg = x Wx + b: (T*B, G*H), and
+  // draws the recurrent-dropout mask.
+  void BeginForward(const Tensor<T>& x, const ForwardContext& ctx, Mat<T>* xg) {
+    assert(x.steps == steps_ && x.features() == in_);
+    x_ = &x;
+    B_ = x.batch();
+    xg->resize(x.data.rows(), GH());
+    xg->noalias() = x.data * Wx();
+    xg->rowwise() += ConstRowVecMap<T>(bias(), GH());
+    masked_ = ctx.training && recurrent_dropout_ > 0;
+    if (masked_) {
+      mask_.resize(B_, units_);
+      DrawMask(recurrent_dropout_, ctx.rng, &mask_);
+      hprev_.resize(static_cast<Eigen::Index>(steps_ - 1) * B_, units_);
+    }
+    h_.steps = steps_;
+    h_.data.resize(x.data.rows(), units_);
+  }
+
+  // The recurrent input of step t >= 1: mask * h(t-1), (B, H).
+  RowBlock HPrev(int t) {
+    if (masked_) return hprev_.middleRows(static_cast<Eigen::Index>(t - 1) * B_, B_);
+    return h_.data.middleRows(static_cast<Eigen::Index>(t - 1) * B_, B_);
+  }
+  // Called once h(t) is in h_: stores mask * h(t) for the next step.
+  void AfterStep(int t) {
+    if (masked_ && t + 1 < steps_) {
+      hprev_.middleRows(static_cast<Eigen::Index>(t) * B_, B_) =
+          H(t).cwiseProduct(mask_);
+    }
+  }
+  RowBlock H(int t) { return h_.data.middleRows(static_cast<Eigen::Index>(t) * B_, B_); }
+
+  const Tensor<T>& Output() {
+    if (return_sequences_) return h_;
+    y_.steps = 1;
+    y_.data = H(steps_ - 1);
+    return y_;
+  }
+
+  // Gradient arriving at step t from above (the layer's output), added into dh.
+  void AddOutputGrad(const Tensor<T>& dy, int t, Mat<T>* dh) {
+    if (return_sequences_) {
+      *dh += dy.data.middleRows(static_cast<Eigen::Index>(t) * B_, B_);
+    } else if (t == steps_ - 1) {
+      *dh += dy.data;
+    }
+  }
+
+  // dh = (dgates(t) Wh^T) * mask: the gradient reaching h(t-1) through the recurrent kernel.
+  template <typename G>
+  void RecurrentGrad(const G& dgates_t, Mat<T>* dh) {
+    dh->noalias() = dgates_t * Wh().transpose();
+    if (masked_) dh->array() *= mask_.array();
+  }
+
+  // Adds dWx = x^T dxg, dWh = hprev^T drg (steps 1..T-1) and returns dx = dxg Wx^T if asked.
+  const Tensor<T>* FinishBackward(const Mat<T>& dxg, const Mat<T>& drg, bool need_dx) {
+    MatMap<T>(this->grads_, in_, GH()).noalias() += x_->data.transpose() * dxg;
+    if (steps_ > 1) {
+      const Eigen::Index rows = static_cast<Eigen::Index>(steps_ - 1) * B_;
+      auto hp = masked_ ? hprev_.topRows(rows) : h_.data.topRows(rows);
+      MatMap<T>(this->grads_ + KernelSize(), units_, GH()).noalias() +=
+          hp.transpose() * drg.bottomRows(rows);
+    }
+    if (!need_dx) return nullptr;
+    dx_.steps = steps_;
+    dx_.data.resize(x_->data.rows(), in_);
+    dx_.data.noalias() = dxg * Wx().transpose();
+    return &dx_;
+  }
+
+  int steps_, in_, units_, gates_;
+  Activation act_;
+  bool return_sequences_;
+  float recurrent_dropout_;
+
+  const Tensor<T>* x_ = nullptr;
+  int B_ = 0;
+  bool masked_ = false;
+  Mat<T> mask_;   // (B, H), 0 or 1/(1-rate)
+  Mat<T> hprev_;  // ((T-1)*B, H): mask * h(t-1) for t = 1..T-1, only when masked
+  Tensor<T> h_;   // (T*B, H): h(t) for every step
+  Tensor<T> y_, dx_;
+  Mat<T> dh_;     // (B, H) running gradient w.r.t. h(t)
+};
+
+template <typename T>
+class SimpleRnn final : public Recurrent<T> {
+ public:
+  using Base = Recurrent<T>;
+  SimpleRnn(int steps, int in, int units, Activation act, bool rs, float rd)
+      : Base(steps, in, units, 1, act, rs, rd) {}
+  std::string Kind() const override { return "SimpleRNN"; }
+  int64_t NumParams() const override {
+    return this->KernelSize() + this->RecurrentSize() + this->units_;
+  }
+  void Init(T* p, Rng* rng) const override {
+    this->InitKernels(p, rng);
+    std::fill(p + this->KernelSize() + this->RecurrentSize(), p + NumParams(), T(0));
+  }
+  std::unique_ptr<Layer<T>> Clone() const override {
+    return std::make_unique<SimpleRnn>(this->steps_, this->in_, this->units_, this->act_,
+                                       this->return_sequences_, this->recurrent_dropout_);
+  }
+
+  // x: (T*B, F) -> (B, H) or (T*B, H)
+  const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx) override {
+    // The pre-activations of all steps are projected straight into h_.
+    this->BeginForward(x, ctx, &this->h_.data);
+    for (int t = 0; t < this->steps_; ++t) {
+      auto h = this->H(t);
+      if (t > 0) h.noalias() += this->HPrev(t) * this->Wh();
+      ActInPlace(this->act_, h);
+      this->AfterStep(t);
+    }
+    return this->Output();
+  }
+
+  const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
+    const int B = this->B_, H = this->units_;
+    dz_.resize(static_cast<Eigen::Index>(this->steps_) * B, H);
+    Mat<T>& dh = this->dh_;
+    dh.setZero(B, H);
+    for (int t = this->steps_ - 1; t >= 0; --t) {
+      this->AddOutputGrad(dy, t, &dh);
+      auto dz = dz_.middleRows(static_cast<Eigen::Index>(t) * B, B);
+      dz = dh;
+      MulActDeriv(this->act_, this->H(t), dz);
+      if (t > 0) this->RecurrentGrad(dz, &dh);
+    }
+    RowVecMap<T>(this->grads_ + this->KernelSize() + this->RecurrentSize(), H) +=
+        dz_.colwise().sum();
+    return this->FinishBackward(dz_, dz_, need_dx);
+  }
+
+ private:
+  Mat<T> dz_;  // (T*B, H)
+};
+
+template <typename T>
+class Lstm final : public Recurrent<T> {
+ public:
+  using Base = Recurrent<T>;
+  Lstm(int steps, int in, int units, Activation act, bool rs, float rd)
+      : Base(steps, in, units, 4, act, rs, rd) {}
+  std::string Kind() const override { return "LSTM"; }
+  int64_t NumParams() const override {
+    return this->KernelSize() + this->RecurrentSize() + 4 * this->units_;
+  }
+  void Init(T* p, Rng* rng) const override {
+    this->InitKernels(p, rng);
+    T* b = p + this->KernelSize() + this->RecurrentSize();
+    const int H = this->units_;
+    std::fill(b, b + 4 * H, T(0));
+    std::fill(b + H, b + 2 * H, T(1));  // unit_forget_bias
+  }
+  std::unique_ptr<Layer<T>> Clone() const override {
+    return std::make_unique<Lstm>(this->steps_, this->in_, this->units_, this->act_,
+                                  this->return_sequences_, this->recurrent_dropout_);
+  }
+
+  // x: (T*B, F) -> (B, H) or (T*B, H). Keeps the activated gates (T*B, 4H), c and act(c).
+  const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx) override {
+    const int H = this->units_;
+    this->BeginForward(x, ctx, &gates_);
+    const int B = this->B_;
+    c_.resize(x.data.rows(), H);
+    ac_.resize(x.data.rows(), H);
+    for (int t = 0; t < this->steps_; ++t) {
+      const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
+      auto g = gates_.middleRows(r0, B);
+      if (t > 0) g.noalias() += this->HPrev(t) * this->Wh();
+      SigmoidIn(g.leftCols(2 * H));  // i, f
+      ActInPlace(this->act_, g.middleCols(2 * H, H));
+      SigmoidIn(g.rightCols(H));  // o
+      auto c = c_.middleRows(r0, B);
+      if (t > 0) {
+        c.array() = g.middleCols(H, H).array() * c_.middleRows(r0 - B, B).array() +
+                    g.leftCols(H).array() * g.middleCols(2 * H, H).array();
+      } else {
+        c.array() = g.leftCols(H).array() * g.middleCols(2 * H, H).array();
+      }
+      auto ac = ac_.middleRows(r0, B);
+      ac = c;
+      ActInPlace(this->act_, ac);
+      this->H(t).array() = g.rightCols(H).array() * ac.array();
+      this->AfterStep(t);
+    }
+    return this->Output();
+  }
+
+  const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
+    const int B = this->B_, H = this->units_;
+    dgates_.resize(gates_.rows(), 4 * H);
+    Mat<T>& dh = this->dh_;
+    dh.setZero(B, H);
+    dc_.setZero(B, H);
+    for (int t = this->steps_ - 1; t >= 0; --t) {
+      const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
+      this->AddOutputGrad(dy, t, &dh);
+      auto g = gates_.middleRows(r0, B);
+      auto gi = g.leftCols(H);
+      auto gf = g.middleCols(H, H);
+      auto gc = g.middleCols(2 * H, H);
+      auto go = g.rightCols(H);
+      auto i = gi.array();
+      auto f = gf.array();
+      auto gg = gc.array();
+      auto o = go.array();
+      auto ac = ac_.middleRows(r0, B);
+      auto dg = dgates_.middleRows(r0, B);
+      // h = o * act(c)
+      dg.rightCols(H).array() = dh.array() * ac.array() * o * (T(1) - o);
+      tmp_ = (dh.array() * o).matrix();
+      MulActDeriv(this->act_, ac, tmp_);
+      dc_ += tmp_;
+      // c = f * c(t-1) + i * g
+      dg.leftCols(H).array() = dc_.array() * gg * i * (T(1) - i);
+      if (t > 0) {
+        dg.middleCols(H, H).array() =
+            dc_.array() * c_.middleRows(r0 - B, B).array() * f * (T(1) - f);
+      } else {
+        dg.middleCols(H, H).setZero();
+      }
+      auto dzg = dg.middleCols(2 * H, H);
+      dzg.array() = dc_.array() * i;
+      MulActDeriv(this->act_, gc, dzg);
+      dc_.array() *= f;
+      if (t > 0) this->RecurrentGrad(dg, &dh);
+    }
+    RowVecMap<T>(this->grads_ + this->KernelSize() + this->RecurrentSize(), 4 * H) +=
+        dgates_.colwise().sum();
+    return this->FinishBackward(dgates_, dgates_, need_dx);
+  }
+
+ private:
+  Mat<T> gates_;   // (T*B, 4H): activated i, f, g, o
+  Mat<T> c_, ac_;  // (T*B, H): cell state and act(cell state)
+  Mat<T> dgates_;  // (T*B, 4H): gradient w.r.t. the gate pre-activations
+  Mat<T> dc_, tmp_;
+};
+
+template <typename T>
+class Gru final : public Recurrent<T> {
+ public:
+  using Base = Recurrent<T>;
+  Gru(int steps, int in, int units, Activation act, bool rs, float rd)
+      : Base(steps, in, units, 3, act, rs, rd) {}
+  std::string Kind() const override { return "GRU"; }
+  // bias is (2, 3H): input bias, then recurrent bias.
+  int64_t NumParams() const override {
+    return this->KernelSize() + this->RecurrentSize() + 6 * this->units_;
+  }
+  void Init(T* p, Rng* rng) const override {
+    this->InitKernels(p, rng);
+    std::fill(p + this->KernelSize() + this->RecurrentSize(), p + NumParams(), T(0));
+  }
+  std::unique_ptr<Layer<T>> Clone() const override {
+    return std::make_unique<Gru>(this->steps_, this->in_, this->units_, this->act_,
+                                 this->return_sequences_, this->recurrent_dropout_);
+  }
+
+  // x: (T*B, F) -> (B, H) or (T*B, H). Keeps z, r, hh (T*B, 3H) and (h(t-1) Wh_h + b_rec_h).
+  const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx) override {
+    const int H = this->units_;
+    this->BeginForward(x, ctx, &gates_);  // x Wx + b_in
+    const int B = this->B_;
+    ConstRowVecMap<T> brec(this->bias() + 3 * H, 3 * H);
+    rh_.resize(x.data.rows(), H);
+    rec_.resize(B, 3 * H);
+    for (int t = 0; t < this->steps_; ++t) {
+      const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
+      auto g = gates_.middleRows(r0, B);
+      if (t > 0) {
+        rec_.noalias() = this->HPrev(t) * this->Wh();
+        rec_.rowwise() += brec;
+      } else {
+        rec_ = brec.replicate(B, 1);
+      }
+      g.leftCols(2 * H) += rec_.leftCols(2 * H);
+      SigmoidIn(g.leftCols(2 * H));  // z, r
+      auto rh = rh_.middleRows(r0, B);
+      rh = rec_.rightCols(H);
+      g.rightCols(H).array() += g.middleCols(H, H).array() * rh.array();
+      ActInPlace(this->act_, g.rightCols(H));
+      auto gz = g.leftCols(H);
+      auto z = gz.array();
+      auto h = this->H(t);
+      if (t > 0) {
+        h.array() = z * this->H(t - 1).array() + (T(1) - z) * g.rightCols(H).array();
+      } else {
+        h.array() = (T(1) - z) * g.rightCols(H).array();
+      }
+      this->AfterStep(t);
+    }
+    return this->Output();
+  }
+
+  const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
+    const int B = this->B_, H = this->units_;
+    dxg_.resize(gates_.rows(), 3 * H);
+    drg_.resize(gates_.rows(), 3 * H);
+    Mat<T>& dh = this->dh_;
+    dh.setZero(B, H);
+    for (int t = this->steps_ - 1; t >= 0; --t) {
+      const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
+      this->AddOutputGrad(dy, t, &dh);
+      auto g = gates_.middleRows(r0, B);
+      auto gz = g.leftCols(H);
+      auto gr = g.middleCols(H, H);
+      auto z = gz.array();
+      auto r = gr.array();
+      auto hh = g.rightCols(H);
+      auto dx = dxg_.middleRows(r0, B);
+      auto dr = drg_.middleRows(r0, B);
+      // h = z h(t-1) + (1 - z) hh
+      auto dzh = dx.rightCols(H);
+      dzh.array() = dh.array() * (T(1) - z);
+      MulActDeriv(this->act_, hh, dzh);
+      if (t > 0) {
+        dx.leftCols(H).array() =
+            dh.array() * (this->H(t - 1).array() - hh.array()) * z * (T(1) - z);
+      } else {
+        dx.leftCols(H).array() = dh.array() * (-hh.array()) * z * (T(1) - z);
+      }
+      dx.middleCols(H, H).array() =
+          dzh.array() * rh_.middleRows(r0, B).array() * r * (T(1) - r);
+      dr.leftCols(2 * H) = dx.leftCols(2 * H);
+      dr.rightCols(H).array() = dzh.array() * r;
+      if (t > 0) {
+        tmp_ = (dh.array() * z).matrix();
+        this->RecurrentGrad(dr, &dh);
+        dh += tmp_;
+      }
+    }
+    T* gb = this->grads_ + this->KernelSize() + this->RecurrentSize();
+    RowVecMap<T>(gb, 3 * H) += dxg_.colwise().sum();
+    RowVecMap<T>(gb + 3 * H, 3 * H) += drg_.colwise().sum();
+    return this->FinishBackward(dxg_, drg_, need_dx);
+  }
+
+ private:
+  Mat<T> gates_;  // (T*B, 3H): z, r, hh after activation
+  Mat<T> rh_;     // (T*B, H): h(t-1) Wh_h + b_rec_h, before the reset gate
+  Mat<T> rec_;    // (B, 3H) scratch
+  Mat<T> dxg_;    // (T*B, 3H): gradient w.r.t. the input-side pre-activations
+  Mat<T> drg_;    // (T*B, 3H): gradient w.r.t. the recurrent-side pre-activations
+  Mat<T> tmp_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<Layer<T>> MakeDense(int in_features, int units, Activation act) {
+  return std::make_unique<Dense<T>>(in_features, units, act);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> MakeDropout(Shape shape, float rate) {
+  return std::make_unique<Dropout<T>>(shape, rate);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> MakeSimpleRnn(int steps, int in, int units, Activation act, bool rs,
+                                        float rd) {
+  return std::make_unique<SimpleRnn<T>>(steps, in, units, act, rs, rd);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> MakeLstm(int steps, int in, int units, Activation act, bool rs,
+                                   float rd) {
+  return std::make_unique<Lstm<T>>(steps, in, units, act, rs, rd);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> MakeGru(int steps, int in, int units, Activation act, bool rs,
+                                  float rd) {
+  return std::make_unique<Gru<T>>(steps, in, units, act, rs, rd);
+}
+
+#define HPSWEEP_INSTANTIATE_LAYERS(T)                                                        \
+  template std::unique_ptr<Layer<T>> MakeDense<T>(int, int, Activation);                     \
+  template std::unique_ptr<Layer<T>> MakeDropout<T>(Shape, float);                           \
+  template std::unique_ptr<Layer<T>> MakeSimpleRnn<T>(int, int, int, Activation, bool, float); \
+  template std::unique_ptr<Layer<T>> MakeLstm<T>(int, int, int, Activation, bool, float);    \
+  template std::unique_ptr<Layer<T>> MakeGru<T>(int, int, int, Activation, bool, float);
+HPSWEEP_INSTANTIATE_LAYERS(float)
+HPSWEEP_INSTANTIATE_LAYERS(double)
+#undef HPSWEEP_INSTANTIATE_LAYERS
+
+}  // namespace hpsweep

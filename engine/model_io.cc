@@ -1,0 +1,133 @@
+#include "engine/model_io.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "engine/network.h"
+
+namespace hpsweep {
+namespace {
+
+constexpr char kMagic[] = "hpsweep-model 1\n";
+
+uint32_t Crc(const char* data, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+}  // namespace
+
+std::string SerializeModel(const Model& model) {
+  std::ostringstream os;
+  os << kMagic;
+  for (const std::string& key : ConfigKeys()) os << key << "=" << GetKey(model.config, key) << "\n";
+  os << "steps=" << model.config.model.steps << "\n";
+  os << "features=" << model.config.model.features << "\n";
+  os << "classes=" << model.config.model.classes << "\n";
+  os << "params=" << model.params.size() << "\n";
+  os << "end\n";
+  std::string out = os.str();
+  const size_t header = out.size();
+  out.resize(header + model.params.size() * sizeof(float));
+  std::memcpy(&out[header], model.params.data(), model.params.size() * sizeof(float));
+  const uint32_t crc = Crc(out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
+  return out;
+}
+
+StatusOr<Model> ParseModel(const std::string& bytes, const std::string& name) {
+  const size_t magic_len = sizeof(kMagic) - 1;
+  if (bytes.compare(0, magic_len, kMagic) != 0) {
+    return InvalidArgument(name + ": not an hpsweep model file (no 'hpsweep-model 1' header)");
+  }
+  if (bytes.size() < magic_len + 4) return DataLoss(name + ": truncated model file");
+  uint32_t stored;
+  std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
+  if (Crc(bytes.data(), bytes.size() - 4) != stored) {
+    return DataLoss(name + ": checksum mismatch: the model file is corrupt or truncated");
+  }
+  Model model;
+  size_t pos = magic_len;
+  long long nparams = -1;
+  int line_no = 1;
+  while (true) {
+    const size_t eol = bytes.find('\n', pos);
+    if (eol == std::string::npos || eol >= bytes.size() - 4) {
+      return DataLoss(name + ": model header has no 'end' line");
+    }
+    const std::string line = bytes.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (line == "end") break;
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      return InvalidArgument(name + ":" + std::to_string(line_no) + ": expected key=value");
+    }
+    const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    int* shape = key == "steps"      ? &model.config.model.steps
+                 : key == "features" ? &model.config.model.features
+                 : key == "classes"  ? &model.config.model.classes
+                                     : nullptr;
+    if (shape) {
+      *shape = std::atoi(value.c_str());
+      if (*shape <= 0 || *shape > 100000) {
+        return InvalidArgument(name + ":" + std::to_string(line_no) + ": bad " + key);
+      }
+    } else if (key == "params") {
+      nparams = std::atoll(value.c_str());
+    } else {
+      Status s = ApplyKey(key, value, &model.config);
+      if (!s.ok()) {
+        return InvalidArgument(name + ":" + std::to_string(line_no) + ": " + s.message());
+      }
+    }
+  }
+  HPSWEEP_RETURN_IF_ERROR(Validate(model.config));
+  const int64_t expected = CountParams(model.config.model);
+  if (nparams != expected) {
+    return DataLoss(name + ": header says " + std::to_string(nparams) + " parameters, the model " +
+                    "it describes has " + std::to_string(expected));
+  }
+  if (bytes.size() - 4 - pos != static_cast<size_t>(expected) * sizeof(float)) {
+    return DataLoss(name + ": parameter block has the wrong size");
+  }
+  model.params.resize(expected);
+  std::memcpy(model.params.data(), bytes.data() + pos, expected * sizeof(float));
+  return model;
+}
+
+Status SaveModel(const Model& model, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return IoError(path + ": cannot open for writing: " + std::strerror(errno));
+    const std::string bytes = SerializeModel(model);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return IoError(path + ": write failed: " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return IoError(path + ": rename failed: " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+StatusOr<Model> LoadModel(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot open model file: " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ParseModel(ss.str(), path);
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,152 @@
+#include "engine/network.h"
+
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+namespace hpsweep {
+
+template <typename T>
+std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& m) {
+  std::vector<std::unique_ptr<Layer<T>>> layers;
+  int hidden = 0;
+  auto add_dropout = [&](Shape shape) {
+    const float rate = m.DropoutAfter(hidden++);
+    if (rate > 0) layers.push_back(MakeDropout<T>(shape, rate));
+  };
+  int features;
+  if (m.cell == Cell::kDense) {
+    features = m.steps * m.features;
+    for (int l = 0; l < m.layers; ++l) {
+      layers.push_back(MakeDense<T>(features, m.units, m.activation));
+      features = m.units;
+      add_dropout({0, features});
+    }
+  } else {
+    features = m.features;
+    for (int l = 0; l < m.layers; ++l) {
+      const bool seq = l + 1 < m.layers;
+      switch (m.cell) {
+        case Cell::kSimpleRnn:
+          layers.push_back(MakeSimpleRnn<T>(m.steps, features, m.units, m.activation, seq,
+                                            m.recurrent_dropout));
+          break;
+        case Cell::kLstm:
+          layers.push_back(
+              MakeLstm<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
+          break;
+        case Cell::kGru:
+          layers.push_back(
+              MakeGru<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
+          break;
+        case Cell::kDense:
+          break;
+      }
+      features = m.units;
+      add_dropout({seq ? m.steps : 0, features});
+    }
+  }
+  for (int width : m.dense) {
+    layers.push_back(MakeDense<T>(features, width, m.dense_activation));
+    features = width;
+    add_dropout({0, features});
+  }
+  layers.push_back(MakeDense<T>(features, m.classes, Activation::kLinear));
+  return layers;
+}
+
+int64_t CountParams(const ModelConfig& config) {
+  int64_t n = 0;
+  for (const auto& layer : BuildLayers<float>(config)) n += layer->NumParams();
+  return n;
+}
+
+namespace {
+
+std::string Thousands(int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
+}
+
+}  // namespace
+
+std::string Summary(const ModelConfig& config) {
+  auto layers = BuildLayers<float>(config);
+  std::ostringstream os;
+  const std::string rule(65, '_'), dbl(65, '=');
+  os << "Model: \"sequential\"\n" << rule << "\n";
+  os << " " << Pad("Layer (type)", 28) << Pad("Output Shape", 26) << "Param #\n" << dbl << "\n";
+  std::map<std::string, int> seen;
+  int64_t total = 0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& layer = layers[i];
+    std::string kind = layer->Kind();
+    std::string base;
+    for (char c : kind) base += static_cast<char>(std::tolower(c));
+    if (base == "simplernn") base = "simple_rnn";
+    int k = seen[base]++;
+    std::string name = k == 0 ? base : base + "_" + std::to_string(k);
+    Shape s = layer->OutputShape();
+    std::string shape = s.steps > 0 ? "(None, " + std::to_string(s.steps) + ", " +
+                                          std::to_string(s.features) + ")"
+                                    : "(None, " + std::to_string(s.features) + ")";
+    os << " " << Pad(name + " (" + kind + ")", 28) << Pad(shape, 26) << layer->NumParams()
+       << "\n";
+    if (i + 1 < layers.size()) os << "\n";
+    total += layer->NumParams();
+  }
+  os << dbl << "\n";
+  os << "Total params: " << Thousands(total) << "\n";
+  os << "Trainable params: " << Thousands(total) << "\n";
+  os << "Non-trainable params: 0\n" << rule << "\n";
+  return os.str();
+}
+
+template <typename T>
+Network<T>::Network(const ModelConfig& config, const T* params, T* grads)
+    : layers_(BuildLayers<T>(config)) {
+  for (auto& layer : layers_) {
+    layer->Bind(params + num_params_, grads + num_params_);
+    num_params_ += layer->NumParams();
+  }
+}
+
+template <typename T>
+void Network<T>::Init(const ModelConfig& config, uint64_t seed, T* params) {
+  Rng rng(seed);
+  int64_t offset = 0;
+  for (const auto& layer : BuildLayers<T>(config)) {
+    layer->Init(params + offset, &rng);
+    offset += layer->NumParams();
+  }
+}
+
+template <typename T>
+const Mat<T>& Network<T>::Forward(const Tensor<T>& x, const ForwardContext& ctx) {
+  const Tensor<T>* h = &x;
+  for (auto& layer : layers_) h = &layer->Forward(*h, ctx);
+  return h->data;
+}
+
+template <typename T>
+void Network<T>::Backward(const Mat<T>& dlogits) {
+  dlogits_.steps = 1;
+  dlogits_.data = dlogits;
+  const Tensor<T>* d = &dlogits_;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    d = layers_[i]->Backward(*d, /*need_dx=*/i > 0);
+  }
+}
+
+template std::vector<std::unique_ptr<Layer<float>>> BuildLayers<float>(const ModelConfig&);
+template std::vector<std::unique_ptr<Layer<double>>> BuildLayers<double>(const ModelConfig&);
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace hpsweep

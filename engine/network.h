@@ -1,0 +1,60 @@
+// Network: the layer stack of one model bound to a parameter buffer and a gradient buffer.
+//
+// The stack is built from a ModelConfig as the seeds' Keras models were: `layers` recurrent layers
+// (all but the last with return_sequences) or `layers` hidden Dense layers on the 784 flat pixels,
+// then the `dense` head, a Dropout after each hidden layer whose rate is > 0, and Dense(classes) on
+// top. The top layer is linear: softmax is applied by the loss (fused, for speed and stability) or by
+// Predict, so a softmax-output model and a logits model share one code path.
+//
+// Ownership: a Network owns its layers and their activations, not the buffers it is bound to.
+// Thread-safety: none; one Network per thread (the trainer keeps one per thread, bound to the same
+// parameters and to separate gradient buffers).
+#ifndef HPSWEEP_ENGINE_NETWORK_H_
+#define HPSWEEP_ENGINE_NETWORK_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/layers.h"
+#include "engine/tensor.h"
+
+namespace hpsweep {
+
+template <typename T>
+std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& config);
+
+// Number of parameters of the model, equal to Keras's count for the same model.
+int64_t CountParams(const ModelConfig& config);
+
+// Keras-style model.summary(): layer (type), output shape, parameters, totals.
+std::string Summary(const ModelConfig& config);
+
+template <typename T>
+class Network {
+ public:
+  // REQUIRES: params and grads hold CountParams(config) values and outlive the Network.
+  Network(const ModelConfig& config, const T* params, T* grads);
+
+  int64_t NumParams() const { return num_params_; }
+  const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
+
+  // Writes Keras's default initial values into `params`.
+  static void Init(const ModelConfig& config, uint64_t seed, T* params);
+
+  // x: (steps*B, features) time-major for recurrent cells, (B, steps*features) for dense.
+  // Returns the logits, (B, classes), valid until the next Forward.
+  const Mat<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx);
+  // dlogits: (B, classes). Adds the parameter gradients into the bound gradient buffer.
+  void Backward(const Mat<T>& dlogits);
+
+ private:
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  int64_t num_params_ = 0;
+  Tensor<T> dlogits_;
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_NETWORK_H_

@@ -1,0 +1,298 @@
+#include "engine/trainer.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "engine/optimizer.h"
+
+namespace hpsweep {
+
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Evaluation runs in fixed chunks so that sums come out the same for any thread count.
+constexpr int kEvalChunk = 500;
+
+}  // namespace
+
+struct TrainStepper::Shard {
+  Shard(const ModelConfig& m, const float* params, int64_t n)
+      : grads(n, 0.0f), net(m, params, grads.data()) {}
+  std::vector<float> grads;
+  Network<float> net;
+  Tensor<float> x;
+  Mat<float> dlogits, targets;
+  std::vector<uint8_t> labels;
+  LossResult result;
+};
+
+Model InitModel(const TrialConfig& config) {
+  Model model;
+  model.config = config;
+  model.params.resize(CountParams(config.model));
+  Network<float>::Init(config.model, config.train.seed, model.params.data());
+  return model;
+}
+
+void FillInput(const ModelConfig& m, const float* images, const int64_t* idx, int n,
+               Tensor<float>* x) {
+  const int64_t pixels = static_cast<int64_t>(m.steps) * m.features;
+  if (m.cell == Cell::kDense) {
+    x->steps = 1;
+    x->data.resize(n, pixels);
+    for (int b = 0; b < n; ++b) {
+      std::copy_n(images + idx[b] * pixels, pixels, x->data.row(b).data());
+    }
+    return;
+  }
+  x->steps = m.steps;
+  x->data.resize(static_cast<Eigen::Index>(m.steps) * n, m.features);
+  for (int b = 0; b < n; ++b) {
+    const float* img = images + idx[b] * pixels;
+    for (int t = 0; t < m.steps; ++t) {
+      std::copy_n(img + t * m.features, m.features, x->data.row(t * n + b).data());
+    }
+  }
+}
+
+TrainStepper::TrainStepper(const TrialConfig& config, const float* params, int threads)
+    : config_(config), threads_(std::max(1, threads)) {
+  // All threading is ours (one shard per thread); Eigen's GEMMs stay single-threaded.
+  Eigen::setNbThreads(1);
+  const int64_t n = CountParams(config.model);
+  for (int s = 0; s < threads_; ++s) {
+    shards_.push_back(std::make_unique<Shard>(config.model, params, n));
+  }
+}
+
+TrainStepper::~TrainStepper() = default;
+
+const float* TrainStepper::grads() const { return shards_[0]->grads.data(); }
+
+LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const int64_t* idx,
+                              int n, uint64_t step_seed) {
+  const int shards = std::min(threads_, n);
+  const bool categorical = config_.train.loss == Loss::kCategorical;
+  const float scale = 1.0f / static_cast<float>(n);
+  const bool clip = !config_.model.logits;
+  const int classes = config_.model.classes;
+#pragma omp parallel for num_threads(shards) schedule(static, 1)
+  for (int s = 0; s < shards; ++s) {
+    Shard& sh = *shards_[s];
+    const int lo = static_cast<int>(static_cast<int64_t>(n) * s / shards);
+    const int hi = static_cast<int>(static_cast<int64_t>(n) * (s + 1) / shards);
+    const int m = hi - lo;
+    std::fill(sh.grads.begin(), sh.grads.end(), 0.0f);
+    FillInput(config_.model, images, idx + lo, m, &sh.x);
+    sh.labels.resize(m);
+    for (int b = 0; b < m; ++b) sh.labels[b] = labels[idx[lo + b]];
+    Rng rng(Rng::Mix(step_seed, static_cast<uint64_t>(s)));
+    ForwardContext ctx{true, &rng};
+    const Mat<float>& logits = sh.net.Forward(sh.x, ctx);
+    if (categorical) {
+      sh.targets.setZero(m, classes);
+      for (int b = 0; b < m; ++b) sh.targets(b, sh.labels[b]) = 1.0f;
+      sh.result = SoftmaxCrossEntropy<float>(logits, nullptr, &sh.targets, clip, scale,
+                                             &sh.dlogits);
+    } else {
+      sh.result = SoftmaxCrossEntropy<float>(logits, sh.labels.data(), nullptr, clip, scale,
+                                             &sh.dlogits);
+    }
+    sh.net.Backward(sh.dlogits);
+  }
+  LossResult total;
+  for (int s = 0; s < shards; ++s) {
+    total.loss_sum += shards_[s]->result.loss_sum;
+    total.correct += shards_[s]->result.correct;
+  }
+  // Sum the shard gradients into shard 0's, in shard order (deterministic).
+  if (shards > 1) {
+    float* g0 = shards_[0]->grads.data();
+    const int64_t np = static_cast<int64_t>(shards_[0]->grads.size());
+#pragma omp parallel for num_threads(shards) schedule(static)
+    for (int64_t i = 0; i < np; ++i) {
+      float acc = g0[i];
+      for (int s = 1; s < shards; ++s) acc += shards_[s]->grads[i];
+      g0[i] = acc;
+    }
+  }
+  return total;
+}
+
+void TrainStepper::Logits(const float* images, const int64_t* idx, int n, Mat<float>* logits) {
+  Shard& sh = *shards_[omp_in_parallel() ? omp_get_thread_num() % threads_ : 0];
+  FillInput(config_.model, images, idx, n, &sh.x);
+  ForwardContext ctx{false, nullptr};
+  *logits = sh.net.Forward(sh.x, ctx);
+}
+
+std::vector<ClassMetrics> PerClassMetrics(const Evaluation& e) {
+  std::vector<ClassMetrics> out(e.classes);
+  for (int c = 0; c < e.classes; ++c) {
+    int64_t tp = e.confusion[c * e.classes + c], row = 0, col = 0;
+    for (int k = 0; k < e.classes; ++k) {
+      row += e.confusion[c * e.classes + k];
+      col += e.confusion[k * e.classes + c];
+    }
+    ClassMetrics& m = out[c];
+    m.support = row;
+    m.precision = col > 0 ? static_cast<double>(tp) / col : 0.0;
+    m.recall = row > 0 ? static_cast<double>(tp) / row : 0.0;
+    m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+  }
+  return out;
+}
+
+Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int64_t end,
+                    int threads, bool keep_predictions) {
+  Evaluation ev;
+  const int C = model.config.model.classes;
+  ev.classes = C;
+  ev.confusion.assign(static_cast<size_t>(C) * C, 0);
+  ev.count = std::max<int64_t>(0, end - begin);
+  if (ev.count == 0) return ev;
+  if (keep_predictions) ev.predictions.resize(ev.count);
+  threads = std::max(1, threads);
+  TrainStepper stepper(model.config, model.params.data(), threads);
+  const int64_t chunks = (ev.count + kEvalChunk - 1) / kEvalChunk;
+  std::vector<double> loss(chunks, 0.0);
+  std::vector<std::vector<int64_t>> conf(threads, std::vector<int64_t>(C * C, 0));
+#pragma omp parallel num_threads(threads)
+  {
+    Mat<float> logits;
+    std::vector<int64_t> idx;
+    std::vector<int64_t>& my_conf = conf[omp_get_thread_num()];
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t lo = begin + k * kEvalChunk, hi = std::min(end, lo + kEvalChunk);
+      const int n = static_cast<int>(hi - lo);
+      idx.resize(n);
+      std::iota(idx.begin(), idx.end(), lo);
+      stepper.Logits(data.images.data(), idx.data(), n, &logits);
+      loss[k] = SoftmaxCrossEntropy<float>(logits, data.labels.data() + lo, nullptr,
+                                           !model.config.model.logits, 1.0f, nullptr)
+                    .loss_sum;
+      for (int b = 0; b < n; ++b) {
+        Eigen::Index pred;
+        logits.row(b).maxCoeff(&pred);
+        my_conf[data.labels[lo + b] * C + pred]++;
+        if (keep_predictions) ev.predictions[lo - begin + b] = static_cast<uint8_t>(pred);
+      }
+    }
+  }
+  int64_t correct = 0;
+  for (const auto& c : conf) {
+    for (int i = 0; i < C * C; ++i) ev.confusion[i] += c[i];
+  }
+  for (int c = 0; c < C; ++c) correct += ev.confusion[c * C + c];
+  ev.loss = std::accumulate(loss.begin(), loss.end(), 0.0) / ev.count;
+  ev.accuracy = static_cast<double>(correct) / ev.count;
+  return ev;
+}
+
+Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int threads) {
+  TrainStepper stepper(model.config, model.params.data(), 1);
+  Mat<float> probs(n, model.config.model.classes), logits, p;
+  std::vector<int64_t> idx;
+  for (int64_t lo = 0; lo < n; lo += kEvalChunk) {
+    const int m = static_cast<int>(std::min<int64_t>(kEvalChunk, n - lo));
+    idx.resize(m);
+    std::iota(idx.begin(), idx.end(), lo);
+    stepper.Logits(images, idx.data(), m, &logits);
+    Softmax(logits, &p);
+    probs.middleRows(lo, m) = p;
+  }
+  return probs;
+}
+
+StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
+                            const TrainOptions& options) {
+  HPSWEEP_RETURN_IF_ERROR(Validate(config));
+  const ModelConfig& mc = config.model;
+  const TrainConfig& tc = config.train;
+  if (data.train.rows != mc.steps || data.train.cols != mc.features) {
+    return InvalidArgument("model reads " + std::to_string(mc.steps) + "x" +
+                           std::to_string(mc.features) + " images, data has " +
+                           std::to_string(data.train.rows) + "x" + std::to_string(data.train.cols));
+  }
+  TrainResult res;
+  const int64_t n = data.train.count;
+  int64_t split_at = n;
+  if (tc.validation == Validation::kSplit && tc.validation_split > 0) {
+    split_at = static_cast<int64_t>(static_cast<double>(n) * (1.0 - tc.validation_split));
+  }
+  if (split_at <= 0) {
+    return InvalidArgument("validation_split " + std::to_string(tc.validation_split) +
+                           " leaves no training data out of " + std::to_string(n) + " images");
+  }
+  const Dataset& val_set = tc.validation == Validation::kTest ? data.test : data.train;
+  const int64_t val_begin = tc.validation == Validation::kTest ? 0 : split_at;
+  const int64_t val_end = tc.validation == Validation::kTest ? data.test.count : n;
+  res.train_count = split_at;
+  res.val_count = val_end - val_begin;
+
+  res.model = InitModel(config);
+  Model& model = res.model;
+  const int threads = std::max(1, options.threads);
+  TrainStepper stepper(config, model.params.data(), threads);
+  OptimizerState opt(tc, static_cast<int64_t>(model.params.size()));
+  std::vector<int64_t> order(split_at);
+  std::iota(order.begin(), order.end(), 0);
+  const int B = tc.batch_size;
+  const int64_t batches = (split_at + B - 1) / B;
+  uint64_t step = 0;
+
+  for (int epoch = 1; epoch <= tc.epochs; ++epoch) {
+    const double t0 = Now();
+    // Keras shuffles the training part before each epoch.
+    Rng shuffle(Rng::Mix(tc.seed, 1000 + epoch));
+    for (int64_t i = split_at - 1; i > 0; --i) {
+      std::swap(order[i], order[shuffle.Below(static_cast<uint64_t>(i + 1))]);
+    }
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    const int64_t report_every = std::max<int64_t>(1, batches / 50);
+    for (int64_t k = 0; k < batches; ++k) {
+      const int64_t lo = k * B;
+      const int m = static_cast<int>(std::min<int64_t>(B, split_at - lo));
+      LossResult r = stepper.Step(data.train.images.data(), data.train.labels.data(),
+                                  order.data() + lo, m, Rng::Mix(tc.seed, ++step));
+      opt.Step(model.params.data(), stepper.grads());
+      loss_sum += r.loss_sum;
+      correct += r.correct;
+      seen += m;
+      if (options.on_progress && ((k + 1) % report_every == 0 || k + 1 == batches)) {
+        options.on_progress(epoch, seen, split_at, loss_sum / seen,
+                            static_cast<double>(correct) / seen);
+      }
+    }
+    const double t1 = Now();
+    EpochMetrics em;
+    em.epoch = epoch;
+    em.train_loss = loss_sum / split_at;
+    em.train_accuracy = static_cast<double>(correct) / split_at;
+    if (res.val_count > 0) {
+      Evaluation ev = Evaluate(model, val_set, val_begin, val_end, threads);
+      em.val_loss = ev.loss;
+      em.val_accuracy = ev.accuracy;
+    }
+    em.seconds = Now() - t0;
+    em.samples_per_second = split_at / std::max(1e-9, t1 - t0);
+    res.history.push_back(em);
+    if (options.on_epoch && !options.on_epoch(em)) {
+      res.stopped = true;
+      break;
+    }
+  }
+  res.test = Evaluate(model, data.test, 0, data.test.count, threads, /*keep_predictions=*/true);
+  return res;
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,118 @@
+// Training and evaluation of one model on an image data set (MNIST or any IDX set).
+//
+// Parallelism: a batch is split into one contiguous shard per thread; each thread runs forward and
+// backward of its shard through its own Network (bound to the shared parameters and to its own
+// gradient buffer), single-threaded Eigen inside; the shard gradients are then summed in a fixed
+// order. Recurrent layers stay sequential in time but are independent across samples, so this
+// scales with threads without the small per-step GEMMs having to be split. For a fixed seed and
+// thread count the results are identical from run to run.
+//
+// Ownership: Train returns the trained Model by value. TrainStepper keeps pointers to the
+// parameters it is given; they must outlive it.
+// Thread-safety: none on the objects here; they use OpenMP threads internally.
+#ifndef HPSWEEP_ENGINE_TRAINER_H_
+#define HPSWEEP_ENGINE_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/loss.h"
+#include "engine/mnist.h"
+#include "engine/network.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+// A model: its configuration (the whole trial, so that a saved file says how it was trained) and
+// its parameters, one flat buffer in the layers' order with Keras's weight layouts.
+struct Model {
+  TrialConfig config;
+  std::vector<float> params;
+};
+
+// A model with Keras's default initial values, seeded by config.train.seed.
+Model InitModel(const TrialConfig& config);
+
+struct EpochMetrics {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0;  // running means over the epoch, dropout on (Keras)
+  double val_loss = 0, val_accuracy = 0;      // 0 when there is no validation data
+  double seconds = 0;                         // the whole epoch, validation included
+  double samples_per_second = 0;              // training samples / training seconds
+};
+
+struct Evaluation {
+  int64_t count = 0;
+  double loss = 0, accuracy = 0;
+  int classes = 10;
+  std::vector<int64_t> confusion;     // (classes, classes): row = true digit, column = predicted
+  std::vector<uint8_t> predictions;   // one per sample, when asked for
+};
+
+struct ClassMetrics {
+  double precision = 0, recall = 0, f1 = 0;
+  int64_t support = 0;
+};
+std::vector<ClassMetrics> PerClassMetrics(const Evaluation& eval);
+
+struct TrainOptions {
+  int threads = 1;
+  // After every epoch; return false to stop early (a sweep's STOP).
+  std::function<bool(const EpochMetrics&)> on_epoch;
+  // About every 2% of an epoch: samples done, samples in the epoch, running loss and accuracy.
+  std::function<void(int epoch, int64_t done, int64_t total, double loss, double acc)> on_progress;
+};
+
+struct TrainResult {
+  Model model;
+  std::vector<EpochMetrics> history;
+  Evaluation test;  // the test set, evaluated once after training
+  int64_t train_count = 0, val_count = 0;
+  bool stopped = false;  // on_epoch asked to stop
+};
+
+// Trains config on data.train (less the validation split), validates every epoch, tests once.
+StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
+                            const TrainOptions& options);
+
+// Loss, accuracy and confusion matrix of samples [begin, end) of data.
+Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int64_t end,
+                    int threads, bool keep_predictions = false);
+
+// Class probabilities of n images (n, rows*cols floats in [0,1]) -> (n, classes).
+Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int threads);
+
+// One data-parallel training step at a time (see the file comment). Used by Train and the bench.
+class TrainStepper {
+ public:
+  // REQUIRES: params holds CountParams(config.model) floats and outlives the stepper.
+  TrainStepper(const TrialConfig& config, const float* params, int threads);
+  ~TrainStepper();
+
+  // Forward and backward over samples idx[0, n) of images/labels (images: pixels per sample =
+  // steps * features); leaves the mean-loss gradient in grads(). step_seed seeds dropout masks.
+  LossResult Step(const float* images, const uint8_t* labels, const int64_t* idx, int n,
+                  uint64_t step_seed);
+  const float* grads() const;
+
+  // Forward only (inference mode) on samples idx[0, n); logits written to `logits` (n, classes).
+  void Logits(const float* images, const int64_t* idx, int n, Mat<float>* logits);
+
+ private:
+  struct Shard;
+  TrialConfig config_;
+  int threads_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+// Builds a network input from samples idx[0, n): (steps*n, features) time-major for recurrent
+// cells, (n, steps*features) for dense.
+void FillInput(const ModelConfig& config, const float* images, const int64_t* idx, int n,
+               Tensor<float>* x);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_TRAINER_H_
