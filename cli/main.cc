@@ -2,6 +2,8 @@
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
+//   hpsweep run FILE, coordinator, worker, submit, status, leaderboard, cancel, export
+//     (cli/sweep_commands.h)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input.
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/sweep_commands.h"
 #include "engine/config.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
@@ -113,11 +116,11 @@ void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double a
   std::fflush(stderr);
 }
 
-int RunTrain(const ModelFlags& flags, const std::string& data_dir, int64_t train_limit,
+int RunTrain(const ModelFlags& flags, const std::string& data_dir,
              int threads, bool as_json, const std::string& save_path) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
-  StatusOr<Mnist> data = LoadMnist(data_dir, train_limit);
+  StatusOr<Mnist> data = LoadMnist(data_dir);
   if (!data.ok()) return Fail(data.status());
   const bool tty = isatty(STDERR_FILENO) && !as_json;
   TrainOptions options;
@@ -276,7 +279,6 @@ int main(int argc, char** argv) {
 
   ModelFlags train_flags, summary_flags, bench_flags;
   std::string data_dir = DefaultDataDir(), save_path, model_path;
-  int64_t train_limit = 0;
   int threads = 1, rounds = 5;
   bool as_json = false;
   double seconds = 2.0;
@@ -285,8 +287,6 @@ int main(int argc, char** argv) {
   train_flags.Add(train);
   train->add_option("--data-dir", data_dir, "folder with the four MNIST IDX files")
       ->capture_default_str();
-  train->add_option("--train-limit", train_limit, "use only the first N training images")
-      ->check(CLI::NonNegativeNumber);
   train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   train->add_flag("--json", as_json, "print one JSON object instead of progress");
   train->add_option("--save", save_path, "write the trained model to this file");
@@ -302,14 +302,17 @@ int main(int argc, char** argv) {
   bench->add_option("--rounds", rounds, "timed rounds (the median is reported)")
       ->check(CLI::Range(1, 100));
 
+  std::function<int()> run_sweep_command = AddSweepCommands(&app, data_dir);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (*train) return RunTrain(train_flags, data_dir, train_limit, threads, as_json, save_path);
+  if (*train) return RunTrain(train_flags, data_dir, threads, as_json, save_path);
   if (*summary) return RunSummary(summary_flags, model_path);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
-  return 2;
+  const int code = run_sweep_command();
+  return code >= 0 ? code : 2;
 }

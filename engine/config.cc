@@ -1,6 +1,8 @@
 #include "engine/config.h"
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -80,8 +82,21 @@ Status FloatIn(std::string_view key, std::string_view value, double lo, double h
   return Status::Ok();
 }
 
+Status DoubleIn(std::string_view key, std::string_view value, double lo, double hi, double* out) {
+  double v;
+  if (!ParseFloat(Trim(value), &v)) return Bad(key, value, "expected a number");
+  if (v < lo || v >= hi) {
+    std::ostringstream want;
+    want << "expected a number in [" << lo << ", " << hi << ")";
+    return Bad(key, value, want.str());
+  }
+  *out = v;
+  return Status::Ok();
+}
+
 Status ParseBool(std::string_view key, std::string_view value, bool* out) {
   std::string s = Trim(value);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "true" || s == "1" || s == "yes") {
     *out = true;
   } else if (s == "false" || s == "0" || s == "no") {
@@ -104,13 +119,33 @@ Status ParseActivation(std::string_view key, std::string_view value, bool allow_
   return Status::Ok();
 }
 
+// The shortest text that reads back as exactly v: 0.001f prints as "0.001", not "0.00100000005".
+std::string FormatFloat(float v) {
+  char buf[32];
+  for (int p = 6; p <= 9; ++p) {
+    std::snprintf(buf, sizeof(buf), "%.*g", p, v);
+    if (std::strtof(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string FormatDouble(double v) {
+  char buf[40];
+  for (int p = 6; p <= 17; ++p) {
+    std::snprintf(buf, sizeof(buf), "%.*g", p, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string FormatItem(float v) { return FormatFloat(v); }
+std::string FormatItem(int v) { return std::to_string(v); }
+
 template <typename T>
 std::string JoinList(const std::vector<T>& v) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-  os << "]";
-  return os.str();
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + FormatItem(v[i]);
+  return s + "]";
 }
 
 }  // namespace
@@ -166,7 +201,7 @@ const std::vector<std::string>& ConfigKeys() {
       "cell",      "units",      "layers",        "activation", "recurrent_dropout",
       "dropout",   "dense",      "dense_activation", "output",  "optimizer",
       "learning_rate", "momentum", "nesterov",    "batch_size", "epochs",
-      "loss",      "validation", "validation_split", "seed"};
+      "loss",      "validation", "validation_split", "seed", "train_limit"};
   return keys;
 }
 
@@ -252,11 +287,21 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     return Status::Ok();
   }
   if (key == "validation_split") {
-    return FloatIn(key, value, 0.0, 1.0, true, &t.validation_split);
+    return DoubleIn(key, value, 0.0, 1.0, &t.validation_split);
+  }
+  if (key == "train_limit") {
+    long long n;
+    if (!ParseInt(v, &n) || n < 0) return Bad(key, value, "expected a non-negative integer");
+    t.train_limit = n;
+    return Status::Ok();
   }
   if (key == "seed") {
-    long long s;
-    if (!ParseInt(v, &s) || s < 0) return Bad(key, value, "expected a non-negative integer");
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long s = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || v[0] == '-' || errno != 0 || *end != '\0') {
+      return Bad(key, value, "expected an integer in [0, 2^64)");
+    }
     t.seed = static_cast<uint64_t>(s);
     return Status::Ok();
   }
@@ -267,26 +312,26 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   const ModelConfig& m = config.model;
   const TrainConfig& t = config.train;
   std::ostringstream os;
-  os.precision(9);  // floats round-trip exactly
   if (key == "cell") os << CellName(m.cell);
   else if (key == "units") os << m.units;
   else if (key == "layers") os << m.layers;
   else if (key == "activation") os << ActivationName(m.activation);
-  else if (key == "recurrent_dropout") os << m.recurrent_dropout;
+  else if (key == "recurrent_dropout") os << FormatFloat(m.recurrent_dropout);
   else if (key == "dropout") os << JoinList(m.dropout);
   else if (key == "dense") os << JoinList(m.dense);
   else if (key == "dense_activation") os << ActivationName(m.dense_activation);
   else if (key == "output") os << (m.logits ? "logits" : "softmax");
   else if (key == "optimizer") os << OptimizerName(t.optimizer);
-  else if (key == "learning_rate") os << t.EffectiveLearningRate();
-  else if (key == "momentum") os << t.momentum;
+  else if (key == "learning_rate") os << FormatFloat(t.EffectiveLearningRate());
+  else if (key == "momentum") os << FormatFloat(t.momentum);
   else if (key == "nesterov") os << (t.nesterov ? "true" : "false");
   else if (key == "batch_size") os << t.batch_size;
   else if (key == "epochs") os << t.epochs;
   else if (key == "loss") os << LossName(t.loss);
   else if (key == "validation") os << (t.validation == Validation::kTest ? "test" : "split");
-  else if (key == "validation_split") os << t.validation_split;
+  else if (key == "validation_split") os << FormatDouble(t.validation_split);
   else if (key == "seed") os << t.seed;
+  else if (key == "train_limit") os << t.train_limit;
   return os.str();
 }
 
@@ -299,8 +344,8 @@ Status Validate(const TrialConfig& config) {
   const size_t hidden = static_cast<size_t>(m.hidden_layers());
   if (m.dropout.size() > 1 && m.dropout.size() != hidden) {
     return InvalidArgument("key 'dropout': give one rate, or one per hidden layer (" +
-                           std::to_string(hidden) + " here: the " + std::to_string(m.layers) +
-                           " " + CellName(m.cell) + " layers, then the dense head), got " +
+                           std::to_string(hidden) + " here: " + std::to_string(m.layers) + " " +
+                           CellName(m.cell) + " layer(s), then the dense head), got " +
                            std::to_string(m.dropout.size()));
   }
   if (m.cell == Cell::kDense && m.recurrent_dropout > 0) {

@@ -2,7 +2,8 @@
 //
 // Keys (DESIGN.md): cell, units, layers, activation, recurrent_dropout, dropout, dense,
 // dense_activation, output, optimizer, learning_rate, momentum, nesterov, batch_size, epochs, loss,
-// validation_split, validation, seed. Values are parsed from text so that flags, YAML scalars and the
+// validation_split, validation, seed,
+// train_limit. Values are parsed from text so that flags, YAML scalars and the
 // model-file header share one parser (ApplyKey) with one set of error messages.
 //
 // Thread-safety: plain values.
@@ -63,8 +64,11 @@ struct TrainConfig {
   int epochs = 1;
   Loss loss = Loss::kSparseCategorical;
   Validation validation = Validation::kSplit;
-  float validation_split = 0.0f;  // Keras: the LAST fraction of the training arrays, before shuffling
+  // Keras: the LAST fraction of the training arrays, before shuffling. A double, as Keras's is,
+  // so that int(n * (1 - split)) agrees with it.
+  double validation_split = 0.0;
   uint64_t seed = 0;
+  int64_t train_limit = 0;  // > 0: use only the first train_limit training images
 
   float EffectiveLearningRate() const;
 };

@@ -61,6 +61,16 @@ void MulActDeriv(Activation act, const Y& y, D&& d) {
   }
 }
 
+// out[0, n) += column sums of m. The sums go through an aligned scratch row and a scalar loop, so
+// the result does not depend on where `out` sits in memory (Eigen would otherwise split the
+// reduction into peeled scalar and vector parts by the destination's alignment, changing the
+// summation order from run to run).
+template <typename T>
+void AddColumnSums(const Mat<T>& m, T* out, RowVec<T>* scratch) {
+  scratch->noalias() = m.colwise().sum();
+  for (Eigen::Index c = 0; c < scratch->size(); ++c) out[c] += (*scratch)[c];
+}
+
 // --- Keras initialisers ----------------------------------------------------------------------
 
 // glorot_uniform for a (fan_in, fan_out) kernel.
@@ -143,7 +153,7 @@ class Dense final : public Layer<T> {
       MulActDeriv(act_, y_.data, dz_);
     }
     MatMap<T>(this->grads_, in_, units_).noalias() += x_->data.transpose() * dz_;
-    RowVecMap<T>(this->grads_ + in_ * units_, units_) += dz_.colwise().sum();
+    AddColumnSums(dz_, this->grads_ + in_ * units_, &bias_sum_);
     if (!need_dx) return nullptr;
     dx_.data.resize(dz_.rows(), in_);
     dx_.data.noalias() = dz_ * W().transpose();
@@ -159,6 +169,7 @@ class Dense final : public Layer<T> {
   const Tensor<T>* x_ = nullptr;
   Tensor<T> y_, dx_;
   Mat<T> dz_;
+  RowVec<T> bias_sum_;
 };
 
 // --- Dropout ----------------------------------------------------------------------------------
@@ -322,6 +333,7 @@ class Recurrent : public Layer<T> {
   Tensor<T> h_;   // (T*B, H): h(t) for every step
   Tensor<T> y_, dx_;
   Mat<T> dh_;     // (B, H) running gradient w.r.t. h(t)
+  RowVec<T> bias_sum_;
 };
 
 template <typename T>
@@ -368,8 +380,8 @@ class SimpleRnn final : public Recurrent<T> {
       MulActDeriv(this->act_, this->H(t), dz);
       if (t > 0) this->RecurrentGrad(dz, &dh);
     }
-    RowVecMap<T>(this->grads_ + this->KernelSize() + this->RecurrentSize(), H) +=
-        dz_.colwise().sum();
+    AddColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
+                  &this->bias_sum_);
     return this->FinishBackward(dz_, dz_, need_dx);
   }
 
@@ -468,8 +480,8 @@ class Lstm final : public Recurrent<T> {
       dc_.array() *= f;
       if (t > 0) this->RecurrentGrad(dg, &dh);
     }
-    RowVecMap<T>(this->grads_ + this->KernelSize() + this->RecurrentSize(), 4 * H) +=
-        dgates_.colwise().sum();
+    AddColumnSums(dgates_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
+                  &this->bias_sum_);
     return this->FinishBackward(dgates_, dgates_, need_dx);
   }
 
@@ -574,8 +586,8 @@ class Gru final : public Recurrent<T> {
       }
     }
     T* gb = this->grads_ + this->KernelSize() + this->RecurrentSize();
-    RowVecMap<T>(gb, 3 * H) += dxg_.colwise().sum();
-    RowVecMap<T>(gb + 3 * H, 3 * H) += drg_.colwise().sum();
+    AddColumnSums(dxg_, gb, &this->bias_sum_);
+    AddColumnSums(drg_, gb + 3 * H, &this->bias_sum_);
     return this->FinishBackward(dxg_, drg_, need_dx);
   }
 

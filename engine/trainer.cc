@@ -25,7 +25,7 @@ constexpr int kEvalChunk = 500;
 struct TrainStepper::Shard {
   Shard(const ModelConfig& m, const float* params, int64_t n)
       : grads(n, 0.0f), net(m, params, grads.data()) {}
-  std::vector<float> grads;
+  std::vector<float, Eigen::aligned_allocator<float>> grads;  // 64-byte aligned
   Network<float> net;
   Tensor<float> x;
   Mat<float> dlogits, targets;
@@ -223,13 +223,14 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                            std::to_string(data.train.rows) + "x" + std::to_string(data.train.cols));
   }
   TrainResult res;
-  const int64_t n = data.train.count;
+  const int64_t n = tc.train_limit > 0 ? std::min<int64_t>(tc.train_limit, data.train.count)
+                                        : data.train.count;
   int64_t split_at = n;
   if (tc.validation == Validation::kSplit && tc.validation_split > 0) {
-    split_at = static_cast<int64_t>(static_cast<double>(n) * (1.0 - tc.validation_split));
+    split_at = static_cast<int64_t>(static_cast<double>(n) * (1.0 - tc.validation_split));  // Keras
   }
   if (split_at <= 0) {
-    return InvalidArgument("validation_split " + std::to_string(tc.validation_split) +
+    return InvalidArgument("validation_split " + GetKey(config, "validation_split") +
                            " leaves no training data out of " + std::to_string(n) + " images");
   }
   const Dataset& val_set = tc.validation == Validation::kTest ? data.test : data.train;
@@ -260,6 +261,10 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     int64_t correct = 0, seen = 0;
     const int64_t report_every = std::max<int64_t>(1, batches / 50);
     for (int64_t k = 0; k < batches; ++k) {
+      if (options.cancel && options.cancel->load()) {
+        res.cancelled = true;
+        return res;
+      }
       const int64_t lo = k * B;
       const int m = static_cast<int>(std::min<int64_t>(B, split_at - lo));
       LossResult r = stepper.Step(data.train.images.data(), data.train.labels.data(),

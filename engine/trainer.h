@@ -13,6 +13,7 @@
 #ifndef HPSWEEP_ENGINE_TRAINER_H_
 #define HPSWEEP_ENGINE_TRAINER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +65,9 @@ struct TrainOptions {
   std::function<bool(const EpochMetrics&)> on_epoch;
   // About every 2% of an epoch: samples done, samples in the epoch, running loss and accuracy.
   std::function<void(int epoch, int64_t done, int64_t total, double loss, double acc)> on_progress;
+  // Checked before every batch: when it becomes true, training ends at once (no test
+  // evaluation) and TrainResult.cancelled is set. May be null.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TrainResult {
@@ -71,10 +75,12 @@ struct TrainResult {
   std::vector<EpochMetrics> history;
   Evaluation test;  // the test set, evaluated once after training
   int64_t train_count = 0, val_count = 0;
-  bool stopped = false;  // on_epoch asked to stop
+  bool stopped = false;    // on_epoch asked to stop
+  bool cancelled = false;  // options.cancel was set: the result is partial, test is empty
 };
 
-// Trains config on data.train (less the validation split), validates every epoch, tests once.
+// Trains config on data.train (its first train_limit images if set, less the validation split),
+// validates every epoch, tests once.
 StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                             const TrainOptions& options);
 

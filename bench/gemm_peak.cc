@@ -1,0 +1,54 @@
+// Prints the float GEMM rate (GFLOP/s) Eigen reaches here, with 1 and 2 threads, for a large
+// square product and for the shapes one LSTM-128 training step at batch 128 runs. It is the
+// ceiling the engine's figures in docs/benchmarks.md are compared with.
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace {
+
+using hpsweep::Mat;
+
+// Median GFLOP/s of `rounds` timings of (m, k) x (k, n).
+double Rate(int m, int k, int n, int rounds) {
+  Mat<float> a = Mat<float>::Random(m, k), b = Mat<float>::Random(k, n), c(m, n);
+  c.noalias() = a * b;
+  const double flop = 2.0 * m * k * n;
+  const int reps = std::max(1, static_cast<int>(2e9 / flop));
+  std::vector<double> rates;
+  for (int r = 0; r < rounds; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) c.noalias() = a * b;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(flop * reps / s / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+}  // namespace
+
+int main() {
+  std::printf("%-34s %12s %12s\n", "float GEMM (m x k x n)", "1 thread", "2 threads");
+  struct Shape {
+    const char* name;
+    int m, k, n;
+  } shapes[] = {
+      {"2048 x 2048 x 2048 (peak)", 2048, 2048, 2048},
+      {"64 x 128 x 512 (h Wh, one shard)", 64, 128, 512},
+      {"3584 x 28 x 512 (x Wx, all steps)", 3584, 28, 512},
+      {"128 x 3584 x 512 (dWh over steps)", 128, 3584, 512},
+  };
+  for (const Shape& s : shapes) {
+    Eigen::setNbThreads(1);
+    const double one = Rate(s.m, s.k, s.n, 5);
+    Eigen::setNbThreads(2);
+    const double two = Rate(s.m, s.k, s.n, 5);
+    std::printf("%-34s %9.1f GF %9.1f GF\n", s.name, one, two);
+  }
+  return 0;
+}

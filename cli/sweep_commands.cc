@@ -1,0 +1,697 @@
+#include "cli/sweep_commands.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+#include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
+#include "proto/hpsweep.grpc.pb.h"
+#include "worker/worker.h"
+
+namespace hpsweep {
+namespace {
+
+namespace pb = ::hpsweep::v1;
+using json = nlohmann::json;
+
+int ExitCodeOf(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
+}
+
+int Fail(const Status& s) {
+  std::cerr << "hpsweep: " << s.ToString() << "\n";
+  return ExitCodeOf(s);
+}
+
+int FailRpc(const std::string& what, const std::string& addr, const grpc::Status& s) {
+  std::cerr << "hpsweep: " << what << " (" << addr << "): " << s.error_message() << "\n";
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "hpsweep: is a coordinator running there? start one with "
+                 "`hpsweep coordinator --listen "
+              << addr << "`\n";
+    return 1;
+  }
+  return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                 s.error_code() == grpc::StatusCode::NOT_FOUND
+             ? 2
+             : 1;
+}
+
+std::unique_ptr<pb::Coordinator::Stub> Connect(const std::string& addr) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  return pb::Coordinator::NewStub(
+      grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(double seconds = 30) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  return ctx;
+}
+
+std::string ReadFile(const std::string& path, Status* status) {
+  std::ifstream in(path);
+  if (!in) {
+    *status = NotFound(path + ": cannot open sweep file");
+    return "";
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Duration(double s) {
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof(buf), "%.1fs", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", static_cast<int>(s) / 3600,
+                  static_cast<int>(s) / 60 % 60);
+  }
+  return buf;
+}
+
+// --- Leaderboard printing --------------------------------------------------------------------
+
+// The parameters that vary between rows (the swept ones), in key order.
+std::vector<std::string> VaryingKeys(const pb::GetLeaderboardResponse& lb) {
+  std::map<std::string, std::set<std::string>> seen;
+  for (const auto& r : lb.rows()) {
+    for (const auto& [k, v] : r.params()) seen[k].insert(v);
+  }
+  std::vector<std::string> keys;
+  for (const auto& [k, vals] : seen) {
+    if (vals.size() > 1) keys.push_back(k);
+  }
+  return keys;
+}
+
+const char* StatusText(pb::TrialStatus s) {
+  switch (s) {
+    case pb::QUEUED: return "queued";
+    case pb::RUNNING: return "running";
+    case pb::COMPLETED: return "completed";
+    case pb::FAILED: return "failed";
+    case pb::STOPPED: return "stopped";
+    default: return "?";
+  }
+}
+
+void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& format) {
+  const std::vector<std::string> keys = VaryingKeys(lb);
+  if (format == "json") {
+    json rows = json::array();
+    for (const auto& r : lb.rows()) {
+      json params = json::object();
+      for (const auto& [k, v] : r.params()) params[k] = v;
+      rows.push_back({{"rank", r.rank()},
+                      {"trial_id", r.trial_id()},
+                      {"number", r.number()},
+                      {"status", StatusText(r.status())},
+                      {"params", params},
+                      {"best_epoch", r.best_epoch()},
+                      {"val_accuracy", r.val_accuracy()},
+                      {"test_accuracy", r.test_accuracy()},
+                      {"epochs", r.epochs()},
+                      {"seconds", r.seconds()},
+                      {"worker", r.worker()}});
+    }
+    std::cout << json{{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}}
+                     .dump(1)
+              << "\n";
+    return;
+  }
+  if (format == "csv") {
+    std::cout << "rank,trial_id,number";
+    for (const auto& k : keys) std::cout << "," << k;
+    std::cout << ",best_epoch,val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
+    for (const auto& r : lb.rows()) {
+      std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
+      for (const auto& k : keys) {
+        auto it = r.params().find(k);
+        std::string v = it == r.params().end() ? "" : it->second;
+        if (v.find(',') != std::string::npos) v = "\"" + v + "\"";
+        std::cout << "," << v;
+      }
+      std::cout << "," << r.best_epoch() << "," << r.val_accuracy() << "," << r.test_accuracy()
+                << "," << r.epochs() << "," << r.seconds() << "," << r.worker() << ","
+                << StatusText(r.status()) << "\n";
+    }
+    return;
+  }
+  // Table: column widths from the content.
+  std::vector<std::string> header = {"rank", "trial"};
+  for (const auto& k : keys) header.push_back(k);
+  for (const char* h : {"best ep", "val acc", "test acc", "epochs", "time", "worker"}) {
+    header.push_back(h);
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : lb.rows()) {
+    std::vector<std::string> row = {std::to_string(r.rank()), "#" + std::to_string(r.number())};
+    for (const auto& k : keys) {
+      auto it = r.params().find(k);
+      row.push_back(it == r.params().end() ? "" : it->second);
+    }
+    char va[16], ta[16];
+    std::snprintf(va, sizeof(va), "%.4f", r.val_accuracy());
+    if (r.test_accuracy() >= 0) {
+      std::snprintf(ta, sizeof(ta), "%.4f", r.test_accuracy());
+    } else {
+      std::snprintf(ta, sizeof(ta), "-");
+    }
+    row.push_back(std::to_string(r.best_epoch()));
+    row.push_back(va);
+    row.push_back(ta);
+    row.push_back(std::to_string(r.epochs()) +
+                  (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
+    row.push_back(Duration(r.seconds()));
+    row.push_back(r.worker());
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      std::cout << (c ? "  " : "") << row[c] << std::string(width[c] - row[c].size(), ' ');
+    }
+    std::cout << "\n";
+  };
+  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name()
+            << "), best validation accuracy first\n";
+  print_row(header);
+  size_t total = 0;
+  for (size_t w : width) total += w + 2;
+  std::cout << std::string(total - 2, '-') << "\n";
+  for (const auto& row : rows) print_row(row);
+  if (rows.empty()) std::cout << "(no trial has finished an epoch yet)\n";
+}
+
+// --- Signals ---------------------------------------------------------------------------------
+
+std::atomic<bool> g_signalled{false};
+Worker* g_worker = nullptr;
+
+void OnSignal(int) {
+  g_signalled.store(true);
+  if (g_worker) g_worker->RequestStop();
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// --- Subcommands ------------------------------------------------------------------------------
+
+struct Flags {
+  std::string file, coordinator = "127.0.0.1:50051", listen = "127.0.0.1:50051", db, data_dir,
+                    format = "table", name, log;
+  int workers = 2, threads = 1, top = 0, max_trials = 0;
+  int64_t sweep = 0;
+  double lease_seconds = 30;
+  bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false;
+};
+
+int RunCoordinator(const Flags& f) {
+  CoordinatorOptions o;
+  o.listen = f.listen;
+  o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
+  o.data_dir = f.data_dir;
+  o.scheduler.lease_seconds = f.lease_seconds;
+  o.storage.sync_full = f.sync_full;
+  CoordinatorServer server;
+  Status s = server.Start(o);
+  if (!s.ok()) return Fail(s);
+  std::cerr << "hpsweep coordinator listening on " << server.address() << ", database "
+            << o.db_path << "\n";
+  InstallSignalHandlers();
+  std::thread stopper([&] {
+    while (!g_signalled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.Shutdown();
+  });
+  server.Wait();
+  g_signalled = true;
+  stopper.join();
+  std::cerr << "hpsweep coordinator stopped\n";
+  return 0;
+}
+
+int RunWorker(const Flags& f) {
+  WorkerOptions o;
+  o.coordinator = f.coordinator;
+  o.threads = f.threads;
+  o.name = f.name;
+  o.data_dir = f.data_dir;
+  o.exit_when_idle = f.exit_when_idle;
+  o.max_trials = f.max_trials;
+  o.verbose = !f.quiet;
+  Worker worker(o);
+  g_worker = &worker;
+  InstallSignalHandlers();
+  Status s = worker.Run();
+  g_worker = nullptr;
+  if (!s.ok()) return Fail(s);
+  return 0;
+}
+
+int RunSubmit(const Flags& f) {
+  Status st;
+  const std::string yaml = ReadFile(f.file, &st);
+  if (!st.ok()) return Fail(st);
+  // Check locally first: a bad file is reported without a round trip.
+  auto spec = ParseSweep(yaml, f.file);
+  if (!spec.ok()) return Fail(spec.status());
+  auto trials = ExpandSweep(*spec, f.file);
+  if (!trials.ok()) return Fail(trials.status());
+  auto stub = Connect(f.coordinator);
+  pb::SubmitSweepRequest req;
+  req.set_file_name(f.file);
+  req.set_yaml(yaml);
+  pb::SubmitSweepResponse resp;
+  grpc::Status s = stub->SubmitSweep(Ctx(60).get(), req, &resp);
+  if (!s.ok()) return FailRpc("submit", f.coordinator, s);
+  std::cout << resp.sweep_id() << "\n";
+  std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name() << "): "
+            << resp.trials() << " trials\n";
+  return 0;
+}
+
+void PrintStatus(const pb::GetStatusResponse& resp) {
+  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s\n", "sweep", "name", "state",
+              "queued", "running", "completed", "failed", "stopped", "total", "best val");
+  for (const auto& s : resp.sweeps()) {
+    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s\n",
+                static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
+                s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
+                s.best_val_accuracy() >= 0 ? std::to_string(s.best_val_accuracy()).substr(0, 6).c_str()
+                                           : "-");
+  }
+  std::printf("workers alive: %d\n", resp.workers_alive());
+}
+
+int RunStatus(const Flags& f) {
+  auto stub = Connect(f.coordinator);
+  pb::GetStatusRequest req;
+  req.set_sweep_id(f.sweep);
+  pb::GetStatusResponse resp;
+  grpc::Status s = stub->GetStatus(Ctx().get(), req, &resp);
+  if (!s.ok()) return FailRpc("status", f.coordinator, s);
+  PrintStatus(resp);
+  return 0;
+}
+
+// Reads a leaderboard straight from a database file (no coordinator needed).
+StatusOr<pb::GetLeaderboardResponse> LeaderboardFromDb(const std::string& db, int64_t sweep,
+                                                       int top) {
+  if (access(db.c_str(), F_OK) != 0) return NotFound(db + ": no such database file");
+  auto storage = OpenSqliteStorage(db);
+  if (!storage.ok()) return storage.status();
+  SystemClock clock;
+  Scheduler scheduler(storage->get(), &clock);
+  HPSWEEP_RETURN_IF_ERROR(scheduler.Load());
+  SweepRow sw;
+  auto rows = scheduler.Leaderboard(sweep, top, &sw);
+  if (!rows.ok()) return rows.status();
+  pb::GetLeaderboardResponse resp;
+  resp.set_sweep_id(sw.id);
+  resp.set_sweep_name(sw.name);
+  int rank = 0;
+  for (const TrialRow& t : *rows) {
+    pb::LeaderboardRow* r = resp.add_rows();
+    r->set_rank(++rank);
+    r->set_trial_id(t.id);
+    r->set_number(t.number);
+    for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
+    r->set_best_epoch(t.best_epoch);
+    r->set_val_accuracy(t.best_val_accuracy);
+    r->set_test_accuracy(t.test_accuracy);
+    r->set_epochs(t.epochs_run);
+    r->set_seconds(t.seconds);
+    r->set_worker(t.worker_name);
+    r->set_status(static_cast<pb::TrialStatus>(static_cast<int>(t.status) + 1));
+  }
+  return resp;
+}
+
+int RunLeaderboard(const Flags& f) {
+  if (f.format != "table" && f.format != "csv" && f.format != "json") {
+    return Fail(InvalidArgument("--format: expected table, csv or json, got '" + f.format + "'"));
+  }
+  pb::GetLeaderboardResponse lb;
+  if (!f.db.empty()) {
+    auto r = LeaderboardFromDb(f.db, f.sweep, f.top);
+    if (!r.ok()) return Fail(r.status());
+    lb = *r;
+  } else {
+    auto stub = Connect(f.coordinator);
+    pb::GetLeaderboardRequest req;
+    req.set_sweep_id(f.sweep);
+    req.set_top(f.top);
+    grpc::Status s = stub->GetLeaderboard(Ctx().get(), req, &lb);
+    if (!s.ok()) return FailRpc("leaderboard", f.coordinator, s);
+  }
+  PrintLeaderboard(lb, f.format);
+  return 0;
+}
+
+int RunCancel(const Flags& f) {
+  auto stub = Connect(f.coordinator);
+  pb::CancelSweepRequest req;
+  req.set_sweep_id(f.sweep);
+  pb::CancelSweepResponse resp;
+  grpc::Status s = stub->CancelSweep(Ctx().get(), req, &resp);
+  if (!s.ok()) return FailRpc("cancel", f.coordinator, s);
+  std::cout << "sweep " << f.sweep << " cancelled: " << resp.stopped()
+            << " trials stopped or told to stop\n";
+  return 0;
+}
+
+// CSV: one row per epoch of every trial (trials with no epoch get one row), params as columns.
+std::string ExportCsv(const json& j) {
+  std::set<std::string> keys;
+  for (const auto& t : j["trials"]) {
+    for (const auto& [k, v] : t["params"].items()) keys.insert(k);
+  }
+  std::ostringstream os;
+  os << "trial_id,number,status,attempts";
+  for (const auto& k : keys) os << "," << k;
+  os << ",epoch,train_loss,train_accuracy,val_loss,val_accuracy,epoch_seconds,best_epoch,"
+        "test_accuracy,test_loss,seconds,worker\n";
+  auto quote = [](std::string v) {
+    if (v.find_first_of(",\"") != std::string::npos) {
+      std::string q = "\"";
+      for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      return q + "\"";
+    }
+    return v;
+  };
+  for (const auto& t : j["trials"]) {
+    auto head = [&] {
+      os << t["id"].get<int64_t>() << "," << t["number"].get<int>() << ","
+         << t["status"].get<std::string>() << "," << t["attempts"].get<int>();
+      for (const auto& k : keys) {
+        os << "," << quote(t["params"].contains(k) ? t["params"][k].get<std::string>() : "");
+      }
+    };
+    auto tail = [&] {
+      os << "," << t["best_epoch"].get<int>() << "," << t["test_accuracy"].get<double>() << ","
+         << t["test_loss"].get<double>() << "," << t["seconds"].get<double>() << ","
+         << quote(t["worker"].get<std::string>()) << "\n";
+    };
+    if (t["epochs"].empty()) {
+      head();
+      os << ",,,,,,";
+      tail();
+    }
+    for (const auto& e : t["epochs"]) {
+      head();
+      os << "," << e["epoch"].get<int>() << "," << e["train_loss"].get<double>() << ","
+         << e["train_accuracy"].get<double>() << "," << e["val_loss"].get<double>() << ","
+         << e["val_accuracy"].get<double>() << "," << e["seconds"].get<double>();
+      tail();
+    }
+  }
+  return os.str();
+}
+
+int RunExport(const Flags& f) {
+  if (f.format != "csv" && f.format != "json") {
+    return Fail(InvalidArgument("--format: expected csv or json, got '" + f.format + "'"));
+  }
+  std::string text;
+  if (!f.db.empty()) {
+    if (access(f.db.c_str(), F_OK) != 0) return Fail(NotFound(f.db + ": no such database file"));
+    auto storage = OpenSqliteStorage(f.db);
+    if (!storage.ok()) return Fail(storage.status());
+    SystemClock clock;
+    Scheduler scheduler(storage->get(), &clock);
+    Status s = scheduler.Load();
+    if (!s.ok()) return Fail(s);
+    auto j = scheduler.ExportJson(f.sweep);
+    if (!j.ok()) return Fail(j.status());
+    text = *j;
+  } else {
+    auto stub = Connect(f.coordinator);
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(f.sweep);
+    pb::ExportSweepResponse resp;
+    grpc::Status s = stub->ExportSweep(Ctx(120).get(), req, &resp);
+    if (!s.ok()) return FailRpc("export", f.coordinator, s);
+    text = resp.json();
+  }
+  if (f.format == "json") {
+    std::cout << text << "\n";
+  } else {
+    std::cout << ExportCsv(json::parse(text));
+  }
+  return 0;
+}
+
+// --- run: the embedded default ---------------------------------------------------------------
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "hpsweep";
+  buf[n] = '\0';
+  return buf;
+}
+
+pid_t SpawnWorker(const std::string& exe, const std::string& addr, const Flags& f, int k,
+                  const std::string& log) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  // Child: its log goes to a file, so the progress line stays readable.
+  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    dup2(fd, STDERR_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+  }
+  const std::string threads = std::to_string(f.threads);
+  const std::string name = "local-" + std::to_string(k);
+  execl(exe.c_str(), exe.c_str(), "worker", "--coordinator", addr.c_str(), "--threads",
+        threads.c_str(), "--name", name.c_str(), "--data-dir", f.data_dir.c_str(),
+        "--exit-when-idle", static_cast<char*>(nullptr));
+  _exit(127);
+}
+
+int RunEmbedded(const Flags& f) {
+  Status st;
+  const std::string yaml = ReadFile(f.file, &st);
+  if (!st.ok()) return Fail(st);
+  auto spec = ParseSweep(yaml, f.file);
+  if (!spec.ok()) return Fail(spec.status());
+  auto trials = ExpandSweep(*spec, f.file);
+  if (!trials.ok()) return Fail(trials.status());
+
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
+  o.data_dir = f.data_dir;
+  o.scheduler.lease_seconds = f.lease_seconds;
+  CoordinatorServer server;
+  st = server.Start(o);
+  if (!st.ok()) return Fail(st);
+  Scheduler* sched = server.scheduler();
+
+  // The same file still running in this database: resume it instead of starting over.
+  int64_t sweep_id = 0;
+  for (const SweepCounts& c : sched->Counts(0)) {
+    if (c.sweep.state == "running" && c.sweep.yaml == yaml) sweep_id = c.sweep.id;
+  }
+  if (sweep_id != 0) {
+    std::cerr << "resuming sweep " << sweep_id << " (" << spec->name << ") from " << o.db_path
+              << "\n";
+  } else {
+    auto id = sched->Submit(*spec, *trials, yaml, f.file);
+    if (!id.ok()) return Fail(id.status());
+    sweep_id = *id;
+    std::cerr << "sweep " << sweep_id << " (" << spec->name << "): " << trials->size()
+              << " trials, " << f.workers << " workers x " << f.threads << " threads, database "
+              << o.db_path << "\n";
+  }
+
+  InstallSignalHandlers();
+  const std::string exe = SelfExe();
+  const std::string log = f.log.empty() ? o.db_path + ".workers.log" : f.log;
+  std::vector<pid_t> pids(f.workers, 0);
+  std::vector<int> restarts(f.workers, 0);
+  for (int k = 0; k < f.workers; ++k) pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
+
+  const bool tty = isatty(STDERR_FILENO);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string state = "running";
+  double last_print = -100;
+  while (!g_signalled.load()) {
+    std::vector<SweepCounts> counts = sched->Counts(sweep_id);
+    if (counts.empty()) break;
+    const SweepCounts& c = counts[0];
+    state = c.sweep.state;
+    const double el =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int done = c.completed + c.failed + c.stopped;
+    if (tty || el - last_print >= 10 || state != "running") {
+      char line[256];
+      std::snprintf(line, sizeof(line),
+                    "[%s] %d/%d trials done, %d running, %d failed - best val_accuracy %s - %s",
+                    spec->name.c_str(), done, c.sweep.total, c.running, c.failed,
+                    c.best >= 0 ? std::to_string(c.best).substr(0, 6).c_str() : "-",
+                    Duration(el).c_str());
+      std::fprintf(stderr, tty ? "\r%s\033[K" : "%s\n", line);
+      std::fflush(stderr);
+      last_print = el;
+    }
+    if (state != "running") break;
+    // A worker that died while work is left is replaced (a few times per slot).
+    for (int k = 0; k < f.workers; ++k) {
+      int wstatus;
+      if (pids[k] > 0 && waitpid(pids[k], &wstatus, WNOHANG) == pids[k]) {
+        pids[k] = 0;
+        if (restarts[k] < 3) {
+          ++restarts[k];
+          std::fprintf(stderr, "%sworker local-%d exited; starting it again (see %s)\n",
+                       tty ? "\n" : "", k + 1, log.c_str());
+          pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
+        }
+      }
+    }
+    if (std::all_of(pids.begin(), pids.end(), [](pid_t p) { return p == 0; })) {
+      std::fprintf(stderr, "\nhpsweep: every worker failed; see %s\n", log.c_str());
+      break;
+    }
+    sched->WaitForChange(sched->version(), 0.5);
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  for (pid_t p : pids) {
+    if (p > 0) kill(p, SIGTERM);
+  }
+  for (pid_t p : pids) {
+    if (p > 0) waitpid(p, nullptr, 0);
+  }
+  if (g_signalled.load()) {
+    server.Shutdown();
+    std::cerr << "interrupted: every finished trial is in " << o.db_path
+              << "; run the same command again to resume the sweep\n";
+    return 1;
+  }
+  SweepRow sw;
+  auto rows = sched->Leaderboard(sweep_id, f.top > 0 ? f.top : 10, &sw);
+  server.Shutdown();
+  if (!rows.ok()) return Fail(rows.status());
+  auto lb = LeaderboardFromDb(o.db_path, sweep_id, f.top > 0 ? f.top : 10);
+  if (!lb.ok()) return Fail(lb.status());
+  std::cout << "\n";
+  PrintLeaderboard(*lb, "table");
+  std::cout << "\nAll results are in " << o.db_path << ": `hpsweep leaderboard --db " << o.db_path
+            << "`, `hpsweep export " << sweep_id << " --db " << o.db_path << "`\n";
+  return state == "completed" ? 0 : 1;
+}
+
+}  // namespace
+
+std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_data_dir) {
+  auto f = std::make_shared<Flags>();
+  f->data_dir = default_data_dir;
+
+  CLI::App* run = app->add_subcommand(
+      "run", "run a sweep here: coordinator, SQLite file and local workers, leaderboard at the end");
+  run->add_option("file", f->file, "sweep file (YAML)")->required();
+  run->add_option("--workers", f->workers, "local worker processes")->check(CLI::Range(1, 256));
+  run->add_option("--threads", f->threads, "threads per worker")->check(CLI::Range(1, 256));
+  run->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
+  run->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
+  run->add_option("--top", f->top, "leaderboard rows to print (default 10)");
+  run->add_option("--lease-seconds", f->lease_seconds, "lease period")->check(CLI::Range(1.0, 3600.0));
+  run->add_option("--log", f->log, "workers' log file (default DB.workers.log)");
+
+  CLI::App* coord = app->add_subcommand("coordinator", "serve sweeps to workers over gRPC");
+  coord->add_option("--listen", f->listen, "host:port (loopback unless told otherwise)")
+      ->capture_default_str();
+  coord->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
+  coord->add_option("--data-dir", f->data_dir, "data set to serve to workers that lack it")
+      ->capture_default_str();
+  coord->add_option("--lease-seconds", f->lease_seconds, "lease period")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  coord->add_flag("--sync-full", f->sync_full, "fsync every commit (survives power loss)");
+
+  CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");
+  worker->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  worker->add_option("--threads", f->threads, "threads per trial")->check(CLI::Range(1, 256));
+  worker->add_option("--name", f->name, "worker name (default host:pid)");
+  worker->add_option("--data-dir", f->data_dir, "MNIST folder (fetched from the coordinator if missing)")
+      ->capture_default_str();
+  worker->add_flag("--exit-when-idle", f->exit_when_idle, "exit when no sweep is running");
+  worker->add_option("--max-trials", f->max_trials, "exit after this many trials");
+  worker->add_flag("--quiet", f->quiet, "no log lines");
+
+  CLI::App* submit = app->add_subcommand("submit", "submit a sweep file; prints the sweep id");
+  submit->add_option("file", f->file, "sweep file (YAML)")->required();
+  submit->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+
+  CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
+  status->add_option("sweep", f->sweep, "sweep id (default: all)");
+  status->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+
+  CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by best validation accuracy");
+  lb->add_option("sweep", f->sweep, "sweep id (default: the latest)");
+  lb->add_option("--top", f->top, "rows (default: all)");
+  lb->add_option("--format", f->format, "table, csv or json")->capture_default_str();
+  lb->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  lb->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+
+  CLI::App* cancel = app->add_subcommand("cancel", "stop a sweep: no new leases, STOP to workers");
+  cancel->add_option("sweep", f->sweep, "sweep id")->required();
+  cancel->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+
+  CLI::App* exp = app->add_subcommand("export", "every trial with params and per-epoch metrics");
+  exp->add_option("sweep", f->sweep, "sweep id (default: the latest)");
+  exp->add_option("--format", f->format, "csv or json");
+  exp->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  exp->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+  exp->callback([f] {
+    if (f->format == "table") f->format = "json";
+  });
+
+  return [=]() -> int {
+    if (*run) return RunEmbedded(*f);
+    if (*coord) return RunCoordinator(*f);
+    if (*worker) return RunWorker(*f);
+    if (*submit) return RunSubmit(*f);
+    if (*status) return RunStatus(*f);
+    if (*lb) return RunLeaderboard(*f);
+    if (*cancel) return RunCancel(*f);
+    if (*exp) return RunExport(*f);
+    return -1;
+  };
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,17 @@
+// The sweep subcommands of hpsweep: run, coordinator, worker, submit, status, leaderboard,
+// cancel, export. Each returns the process exit code (0 ok, 1 runtime failure, 2 bad input).
+#ifndef HPSWEEP_CLI_SWEEP_COMMANDS_H_
+#define HPSWEEP_CLI_SWEEP_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace hpsweep {
+
+// Adds the subcommands to app; returns a function that runs whichever was chosen (or -1 if none
+// of them was).
+std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_data_dir);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_CLI_SWEEP_COMMANDS_H_

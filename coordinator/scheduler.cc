@@ -1,0 +1,609 @@
+#include "coordinator/scheduler.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+namespace hpsweep {
+
+namespace {
+
+bool Terminal(TrialStatus s) {
+  return s == TrialStatus::kCompleted || s == TrialStatus::kFailed || s == TrialStatus::kStopped;
+}
+
+// A logical refusal (no write happened) rather than a storage failure.
+bool IsRefusal(const Status& s) {
+  return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kNotFound ||
+         s.code() == StatusCode::kInvalidArgument;
+}
+
+// Lease ids are "t<trial id>.<attempt>.<random>": unique across restarts, and a late completion
+// under a lease the coordinator no longer remembers can still be matched to its trial.
+int64_t TrialIdOfLease(const std::string& lease_id) {
+  if (lease_id.size() < 2 || lease_id[0] != 't') return 0;
+  return std::atoll(lease_id.c_str() + 1);
+}
+
+}  // namespace
+
+double SystemClock::Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
+    : storage_(storage), clock_(clock), options_(options) {
+  lease_counter_ = std::random_device{}();
+  lease_counter_ = (lease_counter_ << 32) ^ std::random_device{}();
+}
+
+Status Scheduler::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadLocked();
+}
+
+Status Scheduler::LoadLocked() {
+  sweeps_.clear();
+  trials_.clear();
+  queued_.clear();
+  deadlines_.clear();
+  leases_.clear();
+  stop_requested_.clear();
+  workers_.clear();
+  auto sweeps = storage_->LoadSweeps();
+  if (!sweeps.ok()) return sweeps.status();
+  for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
+  auto trials = storage_->LoadTrials(0);
+  if (!trials.ok()) return trials.status();
+  const double now = clock_->Now();
+  for (TrialRow& t : *trials) {
+    // Workers get a full lease period after a restart to report again before their trials are
+    // handed to someone else.
+    if (t.status == TrialStatus::kRunning && t.lease_deadline < now + options_.lease_seconds) {
+      t.lease_deadline = now + options_.lease_seconds;
+    }
+    const int64_t id = t.id;
+    trials_[id] = std::move(t);
+    Index(trials_[id]);
+    const SweepRow& sw = sweeps_[trials_[id].sweep_id];
+    if (trials_[id].status == TrialStatus::kRunning && sw.state == "cancelled") {
+      stop_requested_.insert(id);
+    }
+  }
+  auto workers = storage_->LoadWorkers();
+  if (!workers.ok()) return workers.status();
+  for (const WorkerRow& w : *workers) workers_[w.id] = w;
+  ++version_;
+  changed_.notify_all();
+  return Status::Ok();
+}
+
+void Scheduler::Index(const TrialRow& t) {
+  if (t.status == TrialStatus::kQueued) queued_[t.sweep_id].insert(t.id);
+  if (t.status == TrialStatus::kRunning) deadlines_.insert({t.lease_deadline, t.id});
+  if (!t.lease_id.empty()) leases_[t.lease_id] = t.id;
+}
+
+void Scheduler::Unindex(const TrialRow& t) {
+  auto q = queued_.find(t.sweep_id);
+  if (q != queued_.end()) {
+    q->second.erase(t.id);
+    if (q->second.empty()) queued_.erase(q);
+  }
+  deadlines_.erase({t.lease_deadline, t.id});
+}
+
+Status Scheduler::EnsureTransaction() {
+  if (txn_open_) return Status::Ok();
+  HPSWEEP_RETURN_IF_ERROR(storage_->Begin());
+  txn_open_ = true;
+  return Status::Ok();
+}
+
+Status Scheduler::WriteTrial(TrialRow& t) {
+  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+  HPSWEEP_RETURN_IF_ERROR(storage_->UpdateTrial(t));
+  Index(t);
+  return Status::Ok();
+}
+
+template <typename F>
+Status Scheduler::Mutate(F&& change) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Status s = change();
+  if (!s.ok() && !IsRefusal(s)) {
+    // A write failed part-way: everything uncommitted (ours and other calls') is rolled back,
+    // those calls fail, and memory is reloaded from the last commit.
+    if (txn_open_) storage_->Rollback();
+    txn_open_ = false;
+    if (write_seq_ > committed_seq_) {
+      failed_ranges_.push_back({committed_seq_ + 1, write_seq_});
+      if (failed_ranges_.size() > 256) failed_ranges_.pop_front();
+      last_commit_error_ = s;
+      committed_seq_ = write_seq_;
+    }
+    Status reload = LoadLocked();
+    if (!reload.ok()) {
+      return Internal(s.message() + "; reloading state also failed: " + reload.message());
+    }
+    return s;
+  }
+  if (!txn_open_) return s;  // nothing written
+  const uint64_t seq = ++write_seq_;
+  ++version_;
+  changed_.notify_all();
+  // Let calls that are waiting for the mutex add their writes to this transaction.
+  lock.unlock();
+  std::this_thread::yield();
+  lock.lock();
+  Status c = CommitUpTo(lock, seq);
+  return c.ok() ? s : c;
+}
+
+Status Scheduler::CommitUpTo(std::unique_lock<std::mutex>&, uint64_t seq) {
+  if (committed_seq_ < seq) {
+    const uint64_t lo = committed_seq_ + 1, hi = write_seq_;
+    Status s = txn_open_ ? storage_->Commit() : Status::Ok();
+    txn_open_ = false;
+    committed_seq_ = hi;
+    if (!s.ok()) {
+      storage_->Rollback();
+      failed_ranges_.push_back({lo, hi});
+      if (failed_ranges_.size() > 256) failed_ranges_.pop_front();
+      last_commit_error_ = s;
+      Status reload = LoadLocked();
+      if (!reload.ok()) return Internal(s.message() + "; reloading state also failed");
+      return s;
+    }
+    return Status::Ok();
+  }
+  for (const auto& [lo, hi] : failed_ranges_) {
+    if (seq >= lo && seq <= hi) {
+      return last_commit_error_.ok() ? IoError("commit failed") : last_commit_error_;
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
+                                    const std::string& yaml, const std::string& file_name) {
+  int64_t sweep_id = 0;
+  Status s = Mutate([&]() -> Status {
+    const double now = clock_->Now();
+    SweepRow sw;
+    sw.name = spec.name;
+    sw.description = spec.description;
+    sw.file_name = file_name;
+    sw.yaml = yaml;
+    sw.state = trials.empty() ? "completed" : "running";
+    sw.metric = spec.metric;
+    sw.maximize = spec.maximize;
+    sw.max_attempts = spec.max_attempts;
+    sw.total = static_cast<int>(trials.size());
+    sw.created_at = now;
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    auto id = storage_->InsertSweep(sw);
+    if (!id.ok()) return id.status();
+    sw.id = *id;
+    std::vector<TrialRow> rows;
+    for (const TrialSpec& ts : trials) {
+      TrialRow t;
+      t.sweep_id = sw.id;
+      t.number = ts.number;
+      t.params = ts.params;
+      t.created_at = now;
+      auto tid = storage_->InsertTrial(t);
+      if (!tid.ok()) return tid.status();
+      t.id = *tid;
+      rows.push_back(std::move(t));
+    }
+    sweeps_[sw.id] = sw;
+    for (TrialRow& t : rows) {
+      const int64_t id = t.id;
+      trials_[id] = std::move(t);
+      Index(trials_[id]);
+    }
+    sweep_id = sw.id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return sweep_id;
+}
+
+StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads) {
+  int64_t worker_id = 0;
+  Status s = Mutate([&]() -> Status {
+    const double now = clock_->Now();
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    auto id = storage_->UpsertWorker(name, threads, now);
+    if (!id.ok()) return id.status();
+    WorkerRow& w = workers_[*id];
+    if (w.id == 0) w.first_seen = now;
+    w.id = *id;
+    w.name = name;
+    w.threads = threads;
+    w.last_seen = now;
+    worker_id = *id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return worker_id;
+}
+
+Status Scheduler::ExpireLocked(double now, int* count) {
+  while (!deadlines_.empty() && deadlines_.begin()->first < now) {
+    TrialRow& t = trials_[deadlines_.begin()->second];
+    Unindex(t);
+    const SweepRow& sw = sweeps_[t.sweep_id];
+    const std::string why = "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
+                            t.worker_name + "' stopped reporting)";
+    t.error = t.error.empty() ? why : t.error + "; " + why;
+    if (sw.state == "cancelled" || stop_requested_.count(t.id)) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kStopped, now));
+    } else if (t.attempts >= sw.max_attempts) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kFailed, now));
+    } else {
+      t.status = TrialStatus::kQueued;
+      t.lease_id.clear();
+      t.lease_deadline = 0;
+      HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+    }
+    ++*count;
+  }
+  return Status::Ok();
+}
+
+StatusOr<int> Scheduler::ExpireLeases() {
+  int count = 0;
+  Status s = Mutate([&]() { return ExpireLocked(clock_->Now(), &count); });
+  if (!s.ok()) return s;
+  return count;
+}
+
+Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
+  Unindex(t);
+  t.status = status;
+  t.finished_at = now;
+  stop_requested_.erase(t.id);
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+  return MaybeFinishSweep(t.sweep_id, now);
+}
+
+Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
+  SweepRow& sw = sweeps_[sweep_id];
+  if (queued_.count(sweep_id)) return Status::Ok();
+  for (const auto& [deadline, id] : deadlines_) {
+    if (trials_[id].sweep_id == sweep_id) return Status::Ok();
+  }
+  if (sw.finished_at > 0) return Status::Ok();
+  if (sw.state == "running") sw.state = "completed";
+  sw.finished_at = now;
+  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+  return storage_->UpdateSweepState(sweep_id, sw.state, now);
+}
+
+StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
+  std::optional<LeaseGrant> grant;
+  Status s = Mutate([&]() -> Status {
+    const double now = clock_->Now();
+    int expired = 0;
+    HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &expired));
+    auto w = workers_.find(worker_id);
+    if (w == workers_.end()) {
+      return NotFound("worker " + std::to_string(worker_id) + " is not registered");
+    }
+    w->second.last_seen = now;
+    if (queued_.empty()) return Status::Ok();
+    // Sweeps take turns: the first sweep after the one served last.
+    auto it = queued_.upper_bound(next_sweep_turn_);
+    if (it == queued_.end()) it = queued_.begin();
+    next_sweep_turn_ = it->first;
+    TrialRow& t = trials_[*it->second.begin()];
+    Unindex(t);
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    HPSWEEP_RETURN_IF_ERROR(storage_->DeleteEpochs(t.id));
+    HPSWEEP_RETURN_IF_ERROR(storage_->TouchWorker(worker_id, now));
+    t.status = TrialStatus::kRunning;
+    t.attempts += 1;
+    char lease[64];
+    std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id),
+                  t.attempts, static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
+    t.lease_id = lease;
+    t.lease_deadline = now + options_.lease_seconds;
+    t.worker_id = worker_id;
+    t.worker_name = w->second.name;
+    t.started_at = now;
+    t.best_val_accuracy = t.best_val_loss = -1;
+    t.best_epoch = t.epochs_run = 0;
+    HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+    grant = LeaseGrant{t, t.lease_id, t.lease_deadline};
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return grant;
+}
+
+TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
+  auto l = leases_.find(lease_id);
+  int64_t id = l != leases_.end() ? l->second : TrialIdOfLease(lease_id);
+  auto t = trials_.find(id);
+  return t == trials_.end() ? nullptr : &t->second;
+}
+
+StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const EpochReport& r,
+                                         double* deadline) {
+  ReportAction action = ReportAction::kContinue;
+  Status s = Mutate([&]() -> Status {
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr || t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
+      return FailedPrecondition("lease '" + lease_id + "' is no longer current" +
+                                (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                                   : std::string(" (unknown trial)")));
+    }
+    const double now = clock_->Now();
+    const SweepRow& sw = sweeps_[t->sweep_id];
+    auto w = workers_.find(t->worker_id);
+    if (w != workers_.end()) w->second.last_seen = now;
+    Unindex(*t);
+    t->lease_deadline = now + options_.lease_seconds;
+    if (r.epoch > 0) {
+      EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
+                 r.seconds, now};
+      HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+      HPSWEEP_RETURN_IF_ERROR(storage_->PutEpoch(e));
+      t->epochs_run = std::max(t->epochs_run, r.epoch);
+      const bool better = t->best_epoch == 0 ||
+                          (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
+                                                   : r.val_accuracy > t->best_val_accuracy);
+      if (better) {
+        t->best_epoch = r.epoch;
+        t->best_val_accuracy = r.val_accuracy;
+        t->best_val_loss = r.val_loss;
+      }
+    }
+    HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
+    *deadline = t->lease_deadline;
+    if (sw.state == "cancelled" || stop_requested_.count(t->id)) action = ReportAction::kStop;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return action;
+}
+
+Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
+  return Mutate([&]() -> Status {
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
+    if (Terminal(t->status)) {
+      if (t->lease_id == lease_id) return Status::Ok();  // a retry of a completion we have
+      return FailedPrecondition("trial " + std::to_string(t->id) + " already finished as " +
+                                TrialStatusName(t->status) + " under another lease");
+    }
+    const double now = clock_->Now();
+    const SweepRow& sw = sweeps_[t->sweep_id];
+    Unindex(*t);
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    HPSWEEP_RETURN_IF_ERROR(storage_->DeleteEpochs(t->id));
+    t->best_epoch = 0;
+    t->best_val_accuracy = t->best_val_loss = -1;
+    t->epochs_run = 0;
+    for (const EpochReport& r : c.history) {
+      EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
+                 r.seconds, now};
+      HPSWEEP_RETURN_IF_ERROR(storage_->PutEpoch(e));
+      t->epochs_run = std::max(t->epochs_run, r.epoch);
+      const bool better = t->best_epoch == 0 ||
+                          (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
+                                                   : r.val_accuracy > t->best_val_accuracy);
+      if (better) {
+        t->best_epoch = r.epoch;
+        t->best_val_accuracy = r.val_accuracy;
+        t->best_val_loss = r.val_loss;
+      }
+    }
+    t->test_accuracy = c.test_accuracy;
+    t->test_loss = c.test_loss;
+    t->seconds = c.seconds;
+    t->confusion = c.confusion;
+    if (t->lease_id != lease_id) {
+      // A late result under an older lease: keep it; the newer lease's reports will be refused.
+      const auto old = leases_.find(lease_id);
+      if (old == leases_.end()) leases_[lease_id] = t->id;
+    }
+    t->lease_id = lease_id;
+    if (!c.model.empty()) HPSWEEP_RETURN_IF_ERROR(storage_->PutArtifact(t->id, "model", c.model));
+    const bool stopped = c.stopped || sw.state == "cancelled";
+    return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
+  });
+}
+
+Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {
+  return Mutate([&]() -> Status {
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
+    if (t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
+      if (Terminal(t->status) && t->lease_id == lease_id) return Status::Ok();  // a retry
+      return FailedPrecondition("lease '" + lease_id + "' is no longer current");
+    }
+    const double now = clock_->Now();
+    const SweepRow& sw = sweeps_[t->sweep_id];
+    Unindex(*t);
+    if (!released) {
+      const std::string why = "attempt " + std::to_string(t->attempts) + " on '" +
+                              t->worker_name + "': " + error;
+      t->error = t->error.empty() ? why : t->error + "; " + why;
+    } else {
+      t->attempts = std::max(0, t->attempts - 1);
+    }
+    if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
+      return FinishTrial(*t, TrialStatus::kStopped, now);
+    }
+    if (!released && t->attempts >= sw.max_attempts) {
+      return FinishTrial(*t, TrialStatus::kFailed, now);
+    }
+    t->status = TrialStatus::kQueued;
+    t->lease_id.clear();
+    t->lease_deadline = 0;
+    leases_.erase(lease_id);
+    return WriteTrial(*t);
+  });
+}
+
+StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
+  int count = 0;
+  Status s = Mutate([&]() -> Status {
+    auto it = sweeps_.find(sweep_id);
+    if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
+    SweepRow& sw = it->second;
+    if (sw.state != "running") {
+      return FailedPrecondition("sweep " + std::to_string(sweep_id) + " is already " + sw.state);
+    }
+    const double now = clock_->Now();
+    sw.state = "cancelled";
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    HPSWEEP_RETURN_IF_ERROR(storage_->UpdateSweepState(sweep_id, sw.state, 0));
+    auto q = queued_.find(sweep_id);
+    if (q != queued_.end()) {
+      const std::set<int64_t> ids = q->second;
+      for (int64_t id : ids) {
+        HPSWEEP_RETURN_IF_ERROR(FinishTrial(trials_[id], TrialStatus::kStopped, now));
+        ++count;
+      }
+    }
+    for (const auto& [deadline, id] : deadlines_) {
+      if (trials_[id].sweep_id == sweep_id) {
+        stop_requested_.insert(id);
+        ++count;
+      }
+    }
+    return MaybeFinishSweep(sweep_id, now);
+  });
+  if (!s.ok()) return s;
+  return count;
+}
+
+std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<int64_t, SweepCounts> out;
+  for (const auto& [id, sw] : sweeps_) {
+    if (sweep_id == 0 || id == sweep_id) out[id].sweep = sw;
+  }
+  for (const auto& [id, t] : trials_) {
+    auto it = out.find(t.sweep_id);
+    if (it == out.end()) continue;
+    SweepCounts& c = it->second;
+    switch (t.status) {
+      case TrialStatus::kQueued: ++c.queued; break;
+      case TrialStatus::kRunning: ++c.running; break;
+      case TrialStatus::kCompleted: ++c.completed; break;
+      case TrialStatus::kFailed: ++c.failed; break;
+      case TrialStatus::kStopped: ++c.stopped; break;
+    }
+    if (t.best_val_accuracy > c.best) c.best = t.best_val_accuracy;
+  }
+  std::vector<SweepCounts> v;
+  for (auto& [id, c] : out) v.push_back(c);
+  return v;
+}
+
+int Scheduler::WorkersAlive() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = clock_->Now();
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    if (now - w.last_seen < 2 * options_.lease_seconds) ++n;
+  }
+  return n;
+}
+
+int64_t Scheduler::LatestSweepId() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sweeps_.empty() ? 0 : sweeps_.rbegin()->first;
+}
+
+StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top,
+                                                      SweepRow* resolved) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) {
+    return NotFound(sweep_id == 0 ? "no sweeps yet" : "no sweep " + std::to_string(sweep_id));
+  }
+  if (resolved) *resolved = it->second;
+  return storage_->Leaderboard(sweep_id, it->second.metric, it->second.maximize, top);
+}
+
+StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
+  using json = nlohmann::json;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
+  const SweepRow& sw = it->second;
+  json j;
+  j["sweep"] = {{"id", sw.id},           {"name", sw.name},
+                {"description", sw.description}, {"file", sw.file_name},
+                {"state", sw.state},     {"metric", sw.metric},
+                {"goal", sw.maximize ? "maximize" : "minimize"},
+                {"max_attempts", sw.max_attempts}, {"trials", sw.total},
+                {"created_at", sw.created_at}, {"finished_at", sw.finished_at}};
+  auto trials = storage_->LoadTrials(sweep_id);
+  if (!trials.ok()) return trials.status();
+  json arr = json::array();
+  for (const TrialRow& t : *trials) {
+    auto epochs = storage_->LoadEpochs(t.id);
+    if (!epochs.ok()) return epochs.status();
+    json ep = json::array();
+    for (const EpochRow& e : *epochs) {
+      ep.push_back({{"epoch", e.epoch},
+                    {"train_loss", e.train_loss},
+                    {"train_accuracy", e.train_accuracy},
+                    {"val_loss", e.val_loss},
+                    {"val_accuracy", e.val_accuracy},
+                    {"seconds", e.seconds}});
+    }
+    json row = {{"id", t.id},
+                {"number", t.number},
+                {"status", TrialStatusName(t.status)},
+                {"attempts", t.attempts},
+                {"params", t.params},
+                {"epochs", ep},
+                {"best_epoch", t.best_epoch},
+                {"best_val_accuracy", t.best_val_accuracy},
+                {"best_val_loss", t.best_val_loss},
+                {"test_accuracy", t.test_accuracy},
+                {"test_loss", t.test_loss},
+                {"seconds", t.seconds},
+                {"worker", t.worker_name},
+                {"error", t.error},
+                {"started_at", t.started_at},
+                {"finished_at", t.finished_at}};
+    if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
+    arr.push_back(row);
+  }
+  j["trials"] = arr;
+  return j.dump(1);
+}
+
+StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return storage_->GetArtifact(trial_id, "model");
+}
+
+uint64_t Scheduler::version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+uint64_t Scheduler::WaitForChange(uint64_t seen, double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                    [&] { return version_ != seen; });
+  return version_;
+}
+
+}  // namespace hpsweep

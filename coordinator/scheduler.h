@@ -1,0 +1,173 @@
+// Scheduler: the coordinator's state machine. Sweeps become queued trials; workers pull them with
+// leases; progress reports renew a lease and store each epoch; an expired lease puts the trial back
+// (attempt + 1) until the sweep's max_attempts, then fails it with the reason.
+//
+//   queued ──Lease──► running ──Complete──► completed (or stopped, if it stopped on STOP)
+//     ▲                 │ ──Fail / lease expired, attempts left──► queued
+//     │                 │ ──Fail / lease expired, none left──────► failed
+//     └─Fail(released)──┘ ──sweep cancelled─────────────────────► stopped
+//
+// Durability: every change is written to Storage before the call returns (group commit: changes
+// made by concurrent calls share one transaction, committed by whichever call gets there first).
+// Storage is the truth: a restarted coordinator calls Load() and carries on; running trials keep
+// their leases and come back when their workers report again or their leases expire. If a commit
+// fails, the calls whose changes it held fail and the in-memory state is reloaded from storage.
+//
+// A completion under a lease that is no longer current is still accepted if the trial has not
+// finished yet: a finished result is never thrown away (the trial's newer lease, if any, is told
+// to stop). Progress under a stale lease is refused and changes nothing.
+//
+// Thread-safety: all public methods are thread-safe (one mutex). Ownership: does not own the
+// Storage or the Clock; both must outlive it.
+#ifndef HPSWEEP_COORDINATOR_SCHEDULER_H_
+#define HPSWEEP_COORDINATOR_SCHEDULER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual double Now() = 0;  // seconds
+};
+
+// Wall-clock (Unix) seconds.
+class SystemClock : public Clock {
+ public:
+  double Now() override;
+};
+
+struct SchedulerOptions {
+  double lease_seconds = 30;       // a lease lasts this long after the last report
+  double retry_after_seconds = 1;  // told to a worker when nothing is queued
+};
+
+struct LeaseGrant {
+  TrialRow trial;  // attempts already counts this lease
+  std::string lease_id;
+  double deadline = 0;
+};
+
+struct EpochReport {
+  int epoch = 0;  // 0: heartbeat only
+  double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+};
+
+struct Completion {
+  std::vector<EpochReport> history;
+  double test_loss = -1, test_accuracy = -1, seconds = 0;
+  std::vector<int64_t> confusion;
+  std::string model;  // model file bytes; empty if none
+  bool stopped = false;
+};
+
+enum class ReportAction { kContinue, kStop };
+
+struct SweepCounts {
+  SweepRow sweep;
+  int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
+  double best = -1;  // best validation accuracy so far
+};
+
+class Scheduler {
+ public:
+  Scheduler(Storage* storage, Clock* clock, SchedulerOptions options = {});
+
+  // Reads every sweep and trial from storage. Call once before anything else (and it is called
+  // again after a failed commit).
+  Status Load();
+
+  // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id.
+  StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
+                           const std::string& yaml, const std::string& file_name);
+
+  StatusOr<int64_t> RegisterWorker(const std::string& name, int threads);
+  // The next queued trial (sweeps take turns), or nullopt when none is queued.
+  StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id);
+  // Renews the lease; stores the epoch if report.epoch > 0. FailedPrecondition if the lease is
+  // not current. *deadline gets the new deadline.
+  StatusOr<ReportAction> Report(const std::string& lease_id, const EpochReport& report,
+                                double* deadline);
+  Status Complete(const std::string& lease_id, const Completion& completion);
+  // released: the worker gives the trial back (shutting down); no attempt is charged.
+  Status Fail(const std::string& lease_id, const std::string& error, bool released);
+  // Stops leasing the sweep; queued trials become stopped, running ones are told STOP.
+  // Returns how many trials were stopped or told to stop.
+  StatusOr<int> Cancel(int64_t sweep_id);
+  // Puts back (or fails) every trial whose lease deadline has passed. Returns how many.
+  StatusOr<int> ExpireLeases();
+
+  // Reads.
+  std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
+  int WorkersAlive();  // heard from within two lease periods
+  // sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
+  StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
+  // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
+  //  ...final metrics}]}
+  StatusOr<std::string> ExportJson(int64_t sweep_id);
+  StatusOr<std::string> GetModel(int64_t trial_id);
+  // 0 if there is no sweep.
+  int64_t LatestSweepId();
+
+  // A counter bumped by every change; WaitForChange returns when it passes `seen` or after
+  // timeout_seconds. For streaming status to watchers.
+  uint64_t version();
+  uint64_t WaitForChange(uint64_t seen, double timeout_seconds);
+
+ private:
+  // Runs `change` (which edits memory and writes storage) under mu_ inside the open transaction,
+  // then makes it durable. Returns change's status, or the commit's if that failed.
+  template <typename F>
+  Status Mutate(F&& change);
+  Status CommitUpTo(std::unique_lock<std::mutex>& lock, uint64_t seq);
+  Status EnsureTransaction();
+  Status LoadLocked();
+  Status WriteTrial(TrialRow& t);  // storage + indexes
+  void Index(const TrialRow& t);
+  void Unindex(const TrialRow& t);
+  Status ExpireLocked(double now, int* count);
+  Status FinishTrial(TrialRow& t, TrialStatus status, double now);
+  Status MaybeFinishSweep(int64_t sweep_id, double now);
+  TrialRow* FindByLease(const std::string& lease_id);
+
+  Storage* storage_;
+  Clock* clock_;
+  SchedulerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t version_ = 0;
+  // Group commit.
+  bool txn_open_ = false;
+  uint64_t write_seq_ = 0, committed_seq_ = 0;
+  std::deque<std::pair<uint64_t, uint64_t>> failed_ranges_;  // sequence ranges of failed commits
+  Status last_commit_error_;
+  uint64_t lease_counter_ = 0;
+
+  std::map<int64_t, SweepRow> sweeps_;
+  std::unordered_map<int64_t, TrialRow> trials_;
+  std::map<int64_t, std::set<int64_t>> queued_;   // sweep id -> queued trial ids
+  std::set<std::pair<double, int64_t>> deadlines_;  // (lease deadline, trial id) of running trials
+  std::unordered_map<std::string, int64_t> leases_;  // lease id -> trial id (current and last)
+  std::set<int64_t> stop_requested_;                  // running trials told to stop
+  std::map<int64_t, WorkerRow> workers_;
+  int64_t next_sweep_turn_ = 0;  // round-robin across sweeps
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_SCHEDULER_H_

@@ -1,0 +1,65 @@
+// The coordinator process: the gRPC service over a Scheduler and its SQLite storage, the standard
+// health service and server reflection, and a ticker that expires leases.
+//
+// The service layer is the only place where hpsweep::Status becomes grpc::Status.
+//
+// Thread-safety: Start/Wait/Shutdown from one thread; RPCs are served on gRPC's threads.
+// Ownership: owns the storage, the scheduler and the server.
+#ifndef HPSWEEP_COORDINATOR_SERVICE_H_
+#define HPSWEEP_COORDINATOR_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/storage.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+// hpsweep::Status -> grpc::Status, keeping the message.
+grpc::Status ToGrpc(const Status& s);
+
+struct CoordinatorOptions {
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
+  std::string db_path = "hpsweep.db";
+  std::string data_dir;                     // served to workers that lack the data; may be empty
+  SchedulerOptions scheduler;
+  StorageOptions storage;
+};
+
+class CoordinatorServer {
+ public:
+  CoordinatorServer();
+  ~CoordinatorServer();
+
+  // Opens the database, resumes every sweep in it, and starts listening.
+  Status Start(const CoordinatorOptions& options);
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+  std::string address() const;
+  Scheduler* scheduler() { return scheduler_.get(); }
+  // Blocks until Shutdown() is called from another thread (or a signal handler's helper thread).
+  void Wait();
+  void Shutdown();
+
+ private:
+  class Service;
+  CoordinatorOptions options_;
+  SystemClock clock_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread ticker_;
+  std::atomic<bool> stopping_{false};
+  int port_ = 0;
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_SERVICE_H_

@@ -1,0 +1,162 @@
+// Storage: the coordinator's durable state (sweeps, trials, per-epoch metrics, workers, saved
+// models) behind an interface, so tests run on ":memory:" and on a fault-injecting wrapper.
+//
+// SQLite implementation: one database file in WAL mode, foreign keys on, a schema_version table
+// with migrations applied at open. Only the coordinator opens it; workers never do. Writes happen
+// inside Begin()/Commit() transactions that the scheduler groups (group commit): many RPCs' writes
+// share one commit.
+//
+// Thread-safety: none. The scheduler serialises every call with its own mutex.
+#ifndef HPSWEEP_COORDINATOR_STORAGE_H_
+#define HPSWEEP_COORDINATOR_STORAGE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace hpsweep {
+
+enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped };
+const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
+bool ParseTrialStatus(const std::string& name, TrialStatus* out);
+
+struct SweepRow {
+  int64_t id = 0;
+  std::string name, description, file_name, yaml;
+  std::string state = "running";  // running | completed | cancelled
+  std::string metric = "val_accuracy";
+  bool maximize = true;
+  int max_attempts = 3;
+  int total = 0;  // trials
+  double created_at = 0, finished_at = 0;
+};
+
+struct TrialRow {
+  int64_t id = 0, sweep_id = 0;
+  int number = 0;                              // 1-based within the sweep
+  std::map<std::string, std::string> params;   // stored as a JSON object
+  TrialStatus status = TrialStatus::kQueued;
+  int attempts = 0;                            // leases handed out so far
+  std::string lease_id;                        // current lease, "" when none
+  double lease_deadline = 0;
+  int64_t worker_id = 0;
+  std::string worker_name;
+  double created_at = 0, started_at = 0, finished_at = 0;
+  double best_val_accuracy = -1;  // -1: no epoch yet
+  double best_val_loss = -1;
+  int best_epoch = 0;
+  int epochs_run = 0;
+  double test_accuracy = -1, test_loss = -1;
+  double seconds = 0;                          // training time of the final attempt
+  std::string error;                           // why it failed (or each failed attempt's reason)
+  std::vector<int64_t> confusion;              // 10x10 row-major, stored as JSON
+};
+
+struct EpochRow {
+  int64_t trial_id = 0;
+  int epoch = 0;
+  double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+  double recorded_at = 0;
+};
+
+struct WorkerRow {
+  int64_t id = 0;
+  std::string name;
+  int threads = 0;
+  double first_seen = 0, last_seen = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
+
+  // Writes (inside a transaction).
+  virtual StatusOr<int64_t> InsertSweep(const SweepRow& sweep) = 0;           // returns the id
+  virtual Status UpdateSweepState(int64_t sweep_id, const std::string& state,
+                                  double finished_at) = 0;
+  virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;           // returns the id
+  virtual Status UpdateTrial(const TrialRow& trial) = 0;    // every mutable column, by id
+  virtual Status PutEpoch(const EpochRow& epoch) = 0;       // insert or replace (trial, epoch)
+  virtual Status DeleteEpochs(int64_t trial_id) = 0;        // a re-leased trial starts over
+  virtual StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) = 0;
+  virtual Status TouchWorker(int64_t worker_id, double now) = 0;
+  virtual Status PutArtifact(int64_t trial_id, const std::string& kind,
+                             const std::string& bytes) = 0;  // insert or replace
+
+  // Reads.
+  virtual StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) = 0;
+  virtual StatusOr<std::vector<SweepRow>> LoadSweeps() = 0;
+  virtual StatusOr<std::vector<TrialRow>> LoadTrials(int64_t sweep_id) = 0;  // 0: all sweeps
+  virtual StatusOr<std::vector<EpochRow>> LoadEpochs(int64_t trial_id) = 0;  // by epoch
+  virtual StatusOr<std::vector<WorkerRow>> LoadWorkers() = 0;
+  // Trials of the sweep that have a validation metric, best first (by best_val_accuracy, or by
+  // best_val_loss ascending when !maximize on val_loss), ties by trial number; top 0 = all.
+  // One SQL query.
+  virtual StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,
+                                                      bool maximize, int top) = 0;
+  // "ok" when PRAGMA integrity_check is clean, else its report.
+  virtual StatusOr<std::string> IntegrityCheck() = 0;
+};
+
+struct StorageOptions {
+  // synchronous=FULL (an fsync per commit: survives power loss) instead of NORMAL (WAL: survives
+  // a crash of the coordinator process, the failure the tests inject).
+  bool sync_full = false;
+};
+
+// Opens (creating if needed) and migrates the database at path; ":memory:" for tests. A file that
+// is not an hpsweep database, or one from a newer version, is a clear error.
+StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
+                                                     const StorageOptions& options = {});
+
+// Wraps a Storage and fails calls on demand, for tests of how the scheduler survives errors.
+// Ownership: owns the wrapped storage.
+class FaultInjectingStorage : public Storage {
+ public:
+  explicit FaultInjectingStorage(std::unique_ptr<Storage> inner);
+  // The next n calls succeed, every call after that fails with IoError until Heal().
+  void FailAfter(int n);
+  void FailCommits(bool fail);  // Commit() fails (and rolls back) while set
+  void Heal();
+  int calls() const { return calls_; }
+
+  Status Begin() override;
+  Status Commit() override;
+  void Rollback() override;
+  StatusOr<int64_t> InsertSweep(const SweepRow& sweep) override;
+  Status UpdateSweepState(int64_t sweep_id, const std::string& state, double finished_at) override;
+  StatusOr<int64_t> InsertTrial(const TrialRow& trial) override;
+  Status UpdateTrial(const TrialRow& trial) override;
+  Status PutEpoch(const EpochRow& epoch) override;
+  Status DeleteEpochs(int64_t trial_id) override;
+  StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) override;
+  Status TouchWorker(int64_t worker_id, double now) override;
+  Status PutArtifact(int64_t trial_id, const std::string& kind, const std::string& bytes) override;
+  StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) override;
+  StatusOr<std::vector<SweepRow>> LoadSweeps() override;
+  StatusOr<std::vector<TrialRow>> LoadTrials(int64_t sweep_id) override;
+  StatusOr<std::vector<EpochRow>> LoadEpochs(int64_t trial_id) override;
+  StatusOr<std::vector<WorkerRow>> LoadWorkers() override;
+  StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,
+                                              bool maximize, int top) override;
+  StatusOr<std::string> IntegrityCheck() override;
+
+ private:
+  Status Check();  // counts the call; IoError when failing
+  std::unique_ptr<Storage> inner_;
+  int calls_ = 0;
+  int fail_after_ = -1;  // -1: never
+  bool fail_commits_ = false;
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_STORAGE_H_

@@ -1,0 +1,1096 @@
+#include "coordinator/sweep_file.h"
+
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "engine/tensor.h"
+
+namespace hpsweep {
+namespace {
+
+// A duplicate random draw is redrawn this many times before falling back to the points not drawn.
+constexpr int kRedraws = 100;
+// Finite random spaces up to this size can fall back to picking among the points not yet drawn.
+constexpr uint64_t kEnumerateLimit = 100000;
+// Stream of the random draws, so they are independent of anything else seeded by spec.seed.
+constexpr uint64_t kDrawStream = 0x5357454550ULL;  // "SWEEP"
+
+const std::vector<std::string>& TopLevelKeys() {
+  static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
+                                                "metric", "max_trials",  "max_attempts", "seed",
+                                                "fixed",  "parameters"};
+  return keys;
+}
+const std::vector<std::string>& DataKeys() {
+  static const std::vector<std::string> keys = {"dataset", "validation_split", "validation",
+                                                "train_limit", "seed"};
+  return keys;
+}
+const std::vector<std::string>& MetricKeys() {
+  static const std::vector<std::string> keys = {"name", "goal"};
+  return keys;
+}
+const std::vector<std::string>& ParameterKeys() {
+  static const std::vector<std::string> keys = {"values", "distribution", "min", "max"};
+  return keys;
+}
+const std::vector<std::string>& DistributionNames() {
+  static const std::vector<std::string> names = {"uniform", "int_uniform", "log_uniform"};
+  return names;
+}
+
+bool Contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("untis").
+size_t EditDistance(std::string_view a, std::string_view b) {
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// The known key `key` was most likely meant as, or "" when none is close: a near-miss (edit
+// distance 1-3 by length), a few spellings from Keras and other tuners ("lr", "num_layers"), or a
+// known key that starts or ends with it.
+std::string NearestKey(std::string_view key, const std::vector<std::string>& known) {
+  static const std::vector<std::pair<std::string, std::string>> aliases = {
+      {"lr", "learning_rate"},
+      {"batch", "batch_size"},
+      {"num_layers", "layers"},
+      {"n_layers", "layers"},
+      {"hidden_units", "units"},
+      {"num_units", "units"},
+      {"cell_type", "cell"},
+      {"optimiser", "optimizer"},
+      {"value", "values"},
+      {"choices", "values"},
+      {"low", "min"},
+      {"high", "max"},
+      {"log_uniform_values", "log_uniform"},
+      {"loguniform", "log_uniform"},
+      {"randint", "int_uniform"},
+      {"objective", "metric"},
+      {"dataset", "data"},
+      {"trials", "max_trials"},
+      {"num_trials", "max_trials"},
+      {"random_seed", "seed"},
+  };
+  const std::string lower = Lower(key);
+  for (const auto& [alias, target] : aliases) {
+    if (lower == alias && Contains(known, target)) return target;
+  }
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const std::string& k : known) {
+    const size_t d = EditDistance(lower, k);
+    if (d < best_d) best_d = d, best = k;
+  }
+  const size_t limit = lower.size() <= 4 ? 1 : (lower.size() <= 8 ? 2 : 3);
+  if (best_d <= limit) return best;
+  // A known key that ends or starts with it: "accuracy" -> val_accuracy, "limit" -> train_limit.
+  if (lower.size() >= 4) {
+    for (const std::string& k : known) {
+      if (k.size() > lower.size() &&
+          (k.compare(k.size() - lower.size(), lower.size(), lower) == 0 ||
+           k.compare(0, lower.size(), lower) == 0)) {
+        return k;
+      }
+    }
+  }
+  return "";
+}
+
+std::string JoinKeys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+const char* TypeName(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    default:
+      return "nothing";
+  }
+}
+
+// %.6g, the form random draws take in trial parameters.
+std::string Format6(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// The shortest %g form that reads back as exactly v.
+std::string FormatExact(double v) {
+  char buf[64];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+bool ParseDouble(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseInt64(const std::string& s, int64_t* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool IsSafeName(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+const char* DistributionName(Distribution d) {
+  switch (d) {
+    case Distribution::kValues:
+      return "values";
+    case Distribution::kUniform:
+      return "uniform";
+    case Distribution::kIntUniform:
+      return "int_uniform";
+    case Distribution::kLogUniform:
+      return "log_uniform";
+  }
+  return "?";
+}
+
+// "file:12: message", or "file: message" when the line is unknown (a spec built by hand).
+Status ErrorAt(const std::string& file, int line, const std::string& message) {
+  if (line <= 0) return InvalidArgument(file + ": " + message);
+  return InvalidArgument(file + ":" + std::to_string(line) + ": " + message);
+}
+
+int LineOr(const std::map<std::string, int>& lines, const std::string& key, int fallback) {
+  auto it = lines.find(key);
+  return it == lines.end() ? fallback : it->second;
+}
+
+// True when `key` takes a list ("[64, 32]"): dense and dropout today. Asked of the engine rather
+// than listed here, so a new list-valued key needs no change in this file.
+bool IsListKey(const std::string& key) {
+  TrialConfig scratch;
+  return ApplyKey(key, "[]", &scratch).ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+struct Entry {
+  std::string key;
+  int line = 0;  // of the key
+  YAML::Node value;
+};
+
+// A key under data that folds into the config, remembered until fixed and parameters are known.
+struct DataKey {
+  std::string key;
+  std::string text;
+  int line = 0;
+};
+
+class Parser {
+ public:
+  explicit Parser(const std::string& file) : file_(file) {}
+
+  StatusOr<SweepSpec> Parse(const YAML::Node& root);
+
+ private:
+  Status Err(int line, const std::string& message) const { return ErrorAt(file_, line, message); }
+
+  int LineOf(const YAML::Node& node, int fallback) const {
+    const YAML::Mark mark = node.Mark();
+    return mark.line >= 0 ? mark.line + 1 : fallback;
+  }
+
+  // The entries of mapping `node`, in file order; every key must be one of `known` and appear
+  // once. `section` is "" for the top level, else the path used in messages ("data", "fixed",
+  // "parameters.units").
+  Status ReadMapping(const YAML::Node& node, const std::string& section,
+                     const std::vector<std::string>& known, std::vector<Entry>* out) const;
+  std::string UnknownKey(const std::string& key, const std::string& section,
+                         const std::vector<std::string>& known) const;
+  // A single value (not a list, mapping or nothing) under `what` ("name", "data.seed").
+  Status Scalar(const Entry& e, const std::string& what, std::string* out) const;
+  // The text form of a config value: a scalar as written, a list of scalars as "[a, b]".
+  Status ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+                    std::string* out) const;
+  // Checks `text` for `key` with ApplyKey on a default config; `canonical` gets GetKey's form.
+  Status CheckConfigValue(const std::string& key, const std::string& text, int line,
+                          const std::string& hint, std::string* canonical) const;
+  Status IntInRange(const Entry& e, const std::string& what, int64_t lo, int64_t hi,
+                    int64_t* out) const;
+
+  Status ReadData(const Entry& e, SweepSpec* spec);
+  Status ReadMetric(const Entry& e, SweepSpec* spec);
+  Status ReadFixed(const Entry& e, SweepSpec* spec);
+  Status ReadParameters(const Entry& e, SweepSpec* spec);
+  Status ReadParameter(const Entry& e, ParameterSpec* p);
+
+  const std::string& file_;
+  std::vector<DataKey> data_keys_;
+  bool top_level_seed_ = false;
+  std::string data_seed_;
+};
+
+Status Parser::ReadMapping(const YAML::Node& node, const std::string& section,
+                           const std::vector<std::string>& known, std::vector<Entry>* out) const {
+  const std::string where = section.empty() ? "the top level" : "'" + section + "'";
+  if (node.IsNull()) return Status::Ok();  // "fixed:" with nothing under it
+  if (!node.IsMap()) {
+    return Err(LineOf(node, 1),
+               "expected a mapping of keys at " + where + ", got " + TypeName(node));
+  }
+  std::map<std::string, int> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node k = it->first;
+    Entry e;
+    e.line = LineOf(k, LineOf(node, 1));
+    if (!k.IsScalar()) {
+      return Err(e.line, "expected a key at " + where + ", got " + TypeName(k));
+    }
+    e.key = k.Scalar();
+    e.value = it->second;
+    if (!Contains(known, e.key)) return Err(e.line, UnknownKey(e.key, section, known));
+    auto [prev, inserted] = seen.emplace(e.key, e.line);
+    if (!inserted) {
+      return Err(e.line, "key '" + e.key + "' appears twice at " + where + " (first on line " +
+                             std::to_string(prev->second) + ")");
+    }
+    out->push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+std::string Parser::UnknownKey(const std::string& key, const std::string& section,
+                               const std::vector<std::string>& known) const {
+  std::string msg = "unknown key '" + key + "'";
+  msg += section.empty() ? " at the top level" : " under '" + section + "'";
+  const bool config_section = section == "fixed" || section == "parameters";
+  // Keys that belong to another section.
+  if (section.empty() && IsConfigKey(key)) {
+    return msg + ": '" + key + "' is a model/training key; put it under 'fixed' (the same in " +
+           "every trial) or 'parameters' (an axis of the sweep)";
+  }
+  if (section.empty() && (key == "dataset" || key == "train_limit")) {
+    return msg + ": it goes under 'data'";
+  }
+  if (config_section && Contains(DataKeys(), key)) return msg + ": it goes under 'data'";
+  if (config_section && Contains(TopLevelKeys(), key)) return msg + ": it is a top-level key";
+  const std::string nearest = NearestKey(key, known);
+  if (!nearest.empty()) return msg + " (did you mean '" + nearest + "'?)";
+  return msg + " (known keys: " + JoinKeys(known) + ")";
+}
+
+Status Parser::Scalar(const Entry& e, const std::string& what, std::string* out) const {
+  if (e.value.IsScalar()) {
+    *out = e.value.Scalar();
+    return Status::Ok();
+  }
+  if (e.value.IsNull()) return Err(e.line, "key '" + what + "': no value given");
+  return Err(LineOf(e.value, e.line),
+             "key '" + what + "': expected a single value, got " + TypeName(e.value));
+}
+
+Status Parser::ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+                          std::string* out) const {
+  // A null value's mark is where the parser noticed it (often the next line): use the key's.
+  const int line = node.IsNull() ? fallback_line : LineOf(node, fallback_line);
+  if (node.IsScalar()) {
+    *out = node.Scalar();
+    return Status::Ok();
+  }
+  if (node.IsSequence()) {
+    std::string text = "[";
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      if (!item.IsScalar()) {
+        return Err(LineOf(item, line), "key '" + key + "': expected a list of numbers, got " +
+                                           TypeName(item) + " inside the list");
+      }
+      text += (i ? ", " : "") + item.Scalar();
+    }
+    *out = text + "]";
+    return Status::Ok();
+  }
+  if (node.IsNull()) return Err(line, "key '" + key + "': no value given");
+  return Err(line, "key '" + key + "': expected a value, got " + TypeName(node));
+}
+
+Status Parser::CheckConfigValue(const std::string& key, const std::string& text, int line,
+                                const std::string& hint, std::string* canonical) const {
+  TrialConfig scratch;
+  const Status st = ApplyKey(key, text, &scratch);
+  if (!st.ok()) return Err(line, st.message() + hint);
+  if (canonical != nullptr) *canonical = GetKey(scratch, key);
+  return Status::Ok();
+}
+
+Status Parser::IntInRange(const Entry& e, const std::string& what, int64_t lo, int64_t hi,
+                          int64_t* out) const {
+  std::string text;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(e, what, &text));
+  int64_t v = 0;
+  if (!ParseInt64(text, &v) || v < lo || v > hi) {
+    return Err(e.line, "key '" + what + "': expected an integer in [" + std::to_string(lo) + ", " +
+                           std::to_string(hi) + "], got '" + text + "'");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+Status Parser::ReadData(const Entry& e, SweepSpec* spec) {
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "data", DataKeys(), &entries));
+  for (const Entry& d : entries) {
+    const std::string what = "data." + d.key;
+    spec->lines[what] = d.line;
+    if (d.key == "dataset") {
+      std::string name;
+      HPSWEEP_RETURN_IF_ERROR(Scalar(d, what, &name));
+      if (!IsSafeName(name) || name.front() == '.') {
+        return Err(d.line,
+                   "key 'data.dataset': expected mnist or the name of a data set folder "
+                   "(letters, digits, '.', '_', '-'; no path), got '" +
+                       name + "'");
+      }
+      spec->dataset = name;
+    } else if (d.key == "train_limit") {
+      int64_t v = 0;
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 0, std::numeric_limits<int32_t>::max(), &v));
+      spec->train_limit = v;
+      // Where the engine has train_limit as a config key, trials carry it too.
+      if (IsConfigKey(d.key)) data_keys_.push_back({d.key, std::to_string(v), d.line});
+    } else {  // validation_split, validation, seed: config keys
+      std::string text;
+      HPSWEEP_RETURN_IF_ERROR(Scalar(d, what, &text));
+      HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(d.key, text, d.line, "", nullptr));
+      data_keys_.push_back({d.key, text, d.line});
+      if (d.key == "seed") data_seed_ = text;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "metric", MetricKeys(), &entries));
+  std::string goal;
+  int goal_line = e.line;
+  for (const Entry& m : entries) {
+    std::string text;
+    HPSWEEP_RETURN_IF_ERROR(Scalar(m, "metric." + m.key, &text));
+    if (m.key == "name") {
+      if (text != "val_accuracy" && text != "val_loss" && text != "test_accuracy") {
+        const std::string near = NearestKey(text, {"val_accuracy", "val_loss", "test_accuracy"});
+        return Err(m.line,
+                   "key 'metric.name': expected one of val_accuracy, val_loss, "
+                   "test_accuracy, got '" +
+                       text + "'" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+      }
+      spec->metric = text;
+    } else {
+      if (text != "maximize" && text != "minimize") {
+        return Err(m.line, "key 'metric.goal': expected maximize or minimize, got '" + text + "'");
+      }
+      goal = text;
+      goal_line = m.line;
+    }
+  }
+  const bool natural_max = spec->metric != "val_loss";
+  if (goal.empty()) {
+    spec->maximize = natural_max;
+  } else {
+    spec->maximize = goal == "maximize";
+    if (spec->maximize != natural_max) {
+      return Err(goal_line, "key 'metric.goal': " + spec->metric + " should be " +
+                                (natural_max ? "maximized" : "minimized") + ", not " + goal + "d");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadFixed(const Entry& e, SweepSpec* spec) {
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "fixed", ConfigKeys(), &entries));
+  for (const Entry& f : entries) {
+    std::string text;
+    HPSWEEP_RETURN_IF_ERROR(ConfigText(f.key, f.value, f.line, &text));
+    std::string hint;
+    if (f.value.IsSequence() && !IsListKey(f.key)) {
+      hint =
+          " (a list is one value only for list keys such as dense and dropout; to try several "
+          "values, put '" +
+          f.key + "' under parameters as {values: [...]})";
+    }
+    HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(f.key, text, LineOf(f.value, f.line), hint, nullptr));
+    spec->fixed[f.key] = text;
+    spec->lines["fixed." + f.key] = f.line;
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadParameters(const Entry& e, SweepSpec* spec) {
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "parameters", ConfigKeys(), &entries));
+  for (const Entry& p : entries) {
+    ParameterSpec param;
+    HPSWEEP_RETURN_IF_ERROR(ReadParameter(p, &param));
+    spec->lines["parameters." + p.key] = p.line;
+    spec->parameters.push_back(std::move(param));
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
+  p->key = e.key;
+  p->line = e.line;
+  const std::string& key = e.key;
+  if (!e.value.IsMap()) {
+    std::string hint;
+    if (e.value.IsSequence()) hint = "; write {values: [...]}";
+    if (e.value.IsScalar()) hint = "; a value that is the same in every trial goes under 'fixed'";
+    return Err(e.value.IsNull() ? e.line : LineOf(e.value, e.line),
+               "key '" + key +
+                   "': expected {values: [...]} or "
+                   "{distribution: ..., min: ..., max: ...}, got " +
+                   TypeName(e.value) + hint);
+  }
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "parameters." + key, ParameterKeys(), &entries));
+  const Entry* values = nullptr;
+  const Entry* distribution = nullptr;
+  const Entry* min = nullptr;
+  const Entry* max = nullptr;
+  for (const Entry& x : entries) {
+    if (x.key == "values") values = &x;
+    if (x.key == "distribution") distribution = &x;
+    if (x.key == "min") min = &x;
+    if (x.key == "max") max = &x;
+  }
+  if (values != nullptr) {
+    if (distribution != nullptr || min != nullptr || max != nullptr) {
+      const Entry* other = distribution ? distribution : (min ? min : max);
+      return Err(other->line, "key '" + key +
+                                  "': give either values or a distribution with min "
+                                  "and max, not both");
+    }
+    const YAML::Node& list = values->value;
+    if (!list.IsSequence()) {
+      return Err(LineOf(list, values->line), "key '" + key +
+                                                 "': values must be a list such as "
+                                                 "[1, 2], got " +
+                                                 TypeName(list));
+    }
+    if (list.size() == 0) {
+      return Err(values->line, "key '" + key + "': values is empty; give at least one value");
+    }
+    std::map<std::string, int> seen;  // canonical form -> line
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node item = list[i];
+      const int line = LineOf(item, values->line);
+      std::string text, canonical;
+      HPSWEEP_RETURN_IF_ERROR(ConfigText(key, item, line, &text));
+      HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(key, text, line, "", &canonical));
+      auto [prev, inserted] = seen.emplace(canonical, line);
+      if (!inserted) {
+        return Err(line, "key '" + key + "': value '" + text +
+                             "' is listed twice (every trial "
+                             "would run twice)");
+      }
+      p->values.push_back(text);
+    }
+    p->distribution = Distribution::kValues;
+    return Status::Ok();
+  }
+  if (distribution == nullptr) {
+    if (min != nullptr || max != nullptr) {
+      return Err(e.line, "key '" + key +
+                             "': min and max need a distribution (uniform, "
+                             "int_uniform or log_uniform)");
+    }
+    return Err(e.line, "key '" + key + "': give values: [...] or a distribution with min and max");
+  }
+  std::string dist;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(*distribution, key + ".distribution", &dist));
+  if (dist == "uniform") {
+    p->distribution = Distribution::kUniform;
+  } else if (dist == "int_uniform") {
+    p->distribution = Distribution::kIntUniform;
+  } else if (dist == "log_uniform") {
+    p->distribution = Distribution::kLogUniform;
+  } else {
+    const std::string near = NearestKey(dist, DistributionNames());
+    std::string hint = near.empty() ? "" : " (did you mean '" + near + "'?)";
+    if (dist == "categorical" || dist == "choice") hint = " (for a list of choices, use values)";
+    return Err(distribution->line, "key '" + key +
+                                       "': distribution must be uniform, int_uniform "
+                                       "or log_uniform, got '" +
+                                       dist + "'" + hint);
+  }
+  if (min == nullptr || max == nullptr) {
+    return Err(distribution->line, "key '" + key + "': distribution " + dist +
+                                       " needs min and max (" + (min == nullptr ? "min" : "max") +
+                                       " is missing)");
+  }
+  std::string min_text, max_text;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(*min, key + ".min", &min_text));
+  HPSWEEP_RETURN_IF_ERROR(Scalar(*max, key + ".max", &max_text));
+  if (!ParseDouble(min_text, &p->min)) {
+    return Err(min->line, "key '" + key + "': min must be a number, got '" + min_text + "'");
+  }
+  if (!ParseDouble(max_text, &p->max)) {
+    return Err(max->line, "key '" + key + "': max must be a number, got '" + max_text + "'");
+  }
+  if (p->min >= p->max) {
+    return Err(min->line, "key '" + key + "': min (" + min_text + ") must be smaller than max (" +
+                              max_text + ")");
+  }
+  if (p->distribution == Distribution::kLogUniform && p->min <= 0) {
+    return Err(min->line, "key '" + key + "': log_uniform needs min > 0, got " + min_text);
+  }
+  if (p->distribution == Distribution::kIntUniform) {
+    if (p->min != std::floor(p->min) || std::fabs(p->min) > 1e15) {
+      return Err(min->line, "key '" + key + "': int_uniform needs an integer min, got " + min_text);
+    }
+    if (p->max != std::floor(p->max) || std::fabs(p->max) > 1e15) {
+      return Err(max->line, "key '" + key + "': int_uniform needs an integer max, got " + max_text);
+    }
+  }
+  // The engine checks the bounds, so every draw is in the key's range; uniform and log_uniform
+  // draw non-integers, which integer keys refuse: probe with one.
+  HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(key, min_text, min->line, "", nullptr));
+  HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(key, max_text, max->line, "", nullptr));
+  if (p->distribution != Distribution::kIntUniform) {
+    const std::string probe = Format6(p->min + (p->max - p->min) * 0.371);
+    HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(
+        key, probe, distribution->line,
+        " (a draw of " + dist + "; for an integer key use distribution: int_uniform)", nullptr));
+  }
+  return Status::Ok();
+}
+
+// The number of grid points (saturating at UINT64_MAX) and "units (4) x layers (2)".
+uint64_t GridSize(const SweepSpec& spec, std::string* axes) {
+  uint64_t count = 1;
+  for (const ParameterSpec& p : spec.parameters) {
+    const uint64_t n = p.values.size();
+    if (axes != nullptr) {
+      *axes += (axes->empty() ? "" : " x ") + p.key + " (" + std::to_string(n) + ")";
+    }
+    if (n != 0 && count > std::numeric_limits<uint64_t>::max() / n) {
+      count = std::numeric_limits<uint64_t>::max();
+    } else {
+      count *= n;
+    }
+  }
+  return count;
+}
+
+// The grid checks shared by ParseSweep and ExpandSweep: no distributions, no empty axis, at most
+// kMaxTrialsPerSweep points, and no more than max_trials when it is set.
+Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count) {
+  const int params_line = LineOr(spec.lines, "parameters", 0);
+  for (const ParameterSpec& p : spec.parameters) {
+    if (p.distribution != Distribution::kValues) {
+      return ErrorAt(file, p.line,
+                     "key '" + p.key + "': distribution " + DistributionName(p.distribution) +
+                         " cannot be a grid axis; use method: random (with "
+                         "max_trials), or give values: [...]");
+    }
+    if (p.values.empty()) {
+      return ErrorAt(file, p.line, "key '" + p.key + "': values is empty; give at least one value");
+    }
+  }
+  std::string axes;
+  *count = GridSize(spec, &axes);
+  const std::string count_text = *count == std::numeric_limits<uint64_t>::max()
+                                     ? std::string("more than 10^19")
+                                     : std::to_string(*count);
+  if (*count > static_cast<uint64_t>(kMaxTrialsPerSweep)) {
+    return ErrorAt(file, params_line,
+                   "the grid " + axes + " has " + count_text + " trials, over the limit of " +
+                       std::to_string(kMaxTrialsPerSweep) +
+                       " per sweep; use fewer values, or method: random with max_trials");
+  }
+  if (spec.max_trials > 0 && *count > static_cast<uint64_t>(spec.max_trials)) {
+    return ErrorAt(file, LineOr(spec.lines, "max_trials", params_line),
+                   "key 'max_trials': " + std::to_string(spec.max_trials) +
+                       " is smaller than the grid " + (axes.empty() ? "" : axes + " = ") +
+                       count_text +
+                       " trials; raise max_trials, remove it, or use fewer values "
+                       "(a grid is never cut silently)");
+  }
+  return Status::Ok();
+}
+
+StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
+  SweepSpec spec;
+  if (!root.IsMap()) {
+    return Err(LineOf(root, 1),
+               "expected a mapping of sweep keys (name, method, fixed, "
+               "parameters, ...), got " +
+                   std::string(TypeName(root)));
+  }
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(root, "", TopLevelKeys(), &entries));
+  bool has_name = false;
+  for (const Entry& e : entries) {
+    spec.lines[e.key] = e.line;
+    std::string text;
+    if (e.key == "name") {
+      HPSWEEP_RETURN_IF_ERROR(Scalar(e, "name", &text));
+      if (!IsSafeName(text)) {
+        return Err(e.line,
+                   "key 'name': expected letters, digits, '.', '_' or '-' (at most 128), "
+                   "got '" +
+                       text + "'");
+      }
+      spec.name = text;
+      has_name = true;
+    } else if (e.key == "description") {
+      if (!e.value.IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
+    } else if (e.key == "data") {
+      HPSWEEP_RETURN_IF_ERROR(ReadData(e, &spec));
+    } else if (e.key == "method") {
+      HPSWEEP_RETURN_IF_ERROR(Scalar(e, "method", &text));
+      if (text == "grid") {
+        spec.method = SweepMethod::kGrid;
+      } else if (text == "random") {
+        spec.method = SweepMethod::kRandom;
+      } else {
+        return Err(e.line, "key 'method': expected grid or random, got '" + text + "'");
+      }
+    } else if (e.key == "metric") {
+      HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, &spec));
+    } else if (e.key == "max_trials") {
+      int64_t v = 0;
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(e, "max_trials", 1, kMaxTrialsPerSweep, &v));
+      spec.max_trials = static_cast<int>(v);
+    } else if (e.key == "max_attempts") {
+      int64_t v = 0;
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(e, "max_attempts", 1, 100, &v));
+      spec.max_attempts = static_cast<int>(v);
+    } else if (e.key == "seed") {
+      HPSWEEP_RETURN_IF_ERROR(Scalar(e, "seed", &text));
+      TrialConfig scratch;
+      const Status st = ApplyKey("seed", text, &scratch);
+      if (!st.ok()) return Err(e.line, st.message());
+      spec.seed = scratch.train.seed;
+      top_level_seed_ = true;
+    } else if (e.key == "fixed") {
+      HPSWEEP_RETURN_IF_ERROR(ReadFixed(e, &spec));
+    } else if (e.key == "parameters") {
+      HPSWEEP_RETURN_IF_ERROR(ReadParameters(e, &spec));
+    }
+  }
+  if (!has_name) {
+    return Err(1, "missing required key 'name' (a short identifier such as lstm-units)");
+  }
+
+  // A key is either fixed or swept.
+  for (const ParameterSpec& p : spec.parameters) {
+    if (spec.fixed.count(p.key)) {
+      return Err(p.line, "key '" + p.key + "' is both fixed (line " +
+                             std::to_string(LineOr(spec.lines, "fixed." + p.key, 0)) +
+                             ") and swept under parameters; keep one");
+    }
+  }
+  // Fold data.validation_split / validation / seed into the config keys.
+  auto swept = [&spec](const std::string& key) {
+    for (const ParameterSpec& p : spec.parameters) {
+      if (p.key == key) return true;
+    }
+    return false;
+  };
+  for (const DataKey& d : data_keys_) {
+    const bool in_fixed = spec.fixed.count(d.key) > 0;
+    if (in_fixed || swept(d.key)) {
+      if (d.key == "seed") continue;  // fixed/parameters set the trials' seed (documented)
+      const std::string other = in_fixed ? "fixed" : "parameters";
+      return Err(d.line,
+                 "key '" + d.key + "' is given both under data and under " + other + " (line " +
+                     std::to_string(LineOr(spec.lines, other + "." + d.key, 0)) + "); keep one");
+    }
+    spec.fixed[d.key] = d.text;
+    spec.lines["fixed." + d.key] = d.line;
+  }
+  // train_limit set under fixed (where the engine has the key) is the sweep's too.
+  if (data_keys_.end() == std::find_if(data_keys_.begin(), data_keys_.end(),
+                                       [](const DataKey& d) { return d.key == "train_limit"; }) &&
+      spec.fixed.count("train_limit")) {
+    int64_t v = 0;
+    if (ParseInt64(spec.fixed["train_limit"], &v) && v >= 0) spec.train_limit = v;
+  }
+  if (!top_level_seed_ && !data_seed_.empty()) {
+    TrialConfig scratch;
+    if (ApplyKey("seed", data_seed_, &scratch).ok()) spec.seed = scratch.train.seed;
+  }
+
+  if (spec.method == SweepMethod::kRandom) {
+    if (spec.max_trials == 0) {
+      return Err(LineOr(spec.lines, "method", 1),
+                 "method: random needs max_trials (how many trials to draw)");
+    }
+  } else {
+    uint64_t count = 0;
+    HPSWEEP_RETURN_IF_ERROR(CheckGrid(spec, file_, &count));
+  }
+  return spec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expansion.
+
+class Expander {
+ public:
+  Expander(const SweepSpec& spec, const std::string& file) : spec_(spec), file_(file) {}
+
+  Status Init();
+  StatusOr<std::vector<TrialSpec>> Grid();
+  StatusOr<std::vector<TrialSpec>> Random();
+
+ private:
+  // Applies the axis values `texts` (one per parameter) onto the base config.
+  Status Apply(int number, const std::vector<std::string>& texts, TrialConfig* config) const;
+  Status Finish(int number, const std::vector<std::string>& texts, const TrialConfig& config,
+                std::vector<TrialSpec>* trials) const;
+  // The axis values of `config` in GetKey form, to recognise a trial drawn twice.
+  std::vector<std::string> Canonical(const TrialConfig& config) const;
+  std::vector<std::string> Draw(Rng* rng) const;
+  // "units=32, layers=2"
+  std::string Describe(const std::vector<std::string>& texts) const;
+  int LineOfKey(const std::string& key) const;
+
+  const SweepSpec& spec_;
+  const std::string& file_;
+  TrialConfig base_;
+};
+
+int Expander::LineOfKey(const std::string& key) const {
+  for (const ParameterSpec& p : spec_.parameters) {
+    if (p.key == key) return p.line;
+  }
+  return LineOr(spec_.lines, "fixed." + key, LineOr(spec_.lines, "parameters", 0));
+}
+
+std::string Expander::Describe(const std::vector<std::string>& texts) const {
+  std::string out;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    out += (i ? ", " : "") + spec_.parameters[i].key + "=" + texts[i];
+  }
+  return out;
+}
+
+Status Expander::Init() {
+  bool seed_set = spec_.fixed.count("seed") > 0;
+  for (const ParameterSpec& p : spec_.parameters) seed_set = seed_set || p.key == "seed";
+  if (!seed_set) base_.train.seed = spec_.seed;
+  for (const auto& [key, text] : spec_.fixed) {
+    const Status st = ApplyKey(key, text, &base_);
+    if (!st.ok()) return ErrorAt(file_, LineOfKey(key), st.message());
+  }
+  std::set<std::string> keys;
+  for (const ParameterSpec& p : spec_.parameters) {
+    if (!IsConfigKey(p.key)) return ErrorAt(file_, p.line, "unknown key '" + p.key + "'");
+    if (!keys.insert(p.key).second) {
+      return ErrorAt(file_, p.line, "key '" + p.key + "' is swept twice");
+    }
+    if (spec_.fixed.count(p.key)) {
+      return ErrorAt(file_, p.line, "key '" + p.key + "' is both fixed and swept; keep one");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Expander::Apply(int number, const std::vector<std::string>& texts,
+                       TrialConfig* config) const {
+  *config = base_;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const ParameterSpec& p = spec_.parameters[i];
+    const Status st = ApplyKey(p.key, texts[i], config);
+    if (!st.ok()) {
+      return ErrorAt(
+          file_, p.line,
+          "trial " + std::to_string(number) + " (" + Describe(texts) + "): " + st.message());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Expander::Finish(int number, const std::vector<std::string>& texts,
+                        const TrialConfig& config, std::vector<TrialSpec>* trials) const {
+  const Status st = Validate(config);
+  if (!st.ok()) {
+    // The engine's messages start with "key 'NAME'": point at the line of that key.
+    int line = LineOr(spec_.lines, "parameters", 0);
+    const std::string& m = st.message();
+    if (m.rfind("key '", 0) == 0) {
+      const size_t end = m.find('\'', 5);
+      if (end != std::string::npos) line = LineOfKey(m.substr(5, end - 5));
+    }
+    const std::string which = texts.empty() ? "" : " (" + Describe(texts) + ")";
+    return ErrorAt(file_, line, "trial " + std::to_string(number) + which + ": " + m);
+  }
+  TrialSpec trial;
+  trial.number = number;
+  trial.config = config;
+  for (const std::string& key : ConfigKeys()) trial.params[key] = GetKey(config, key);
+  trials->push_back(std::move(trial));
+  return Status::Ok();
+}
+
+std::vector<std::string> Expander::Canonical(const TrialConfig& config) const {
+  std::vector<std::string> out;
+  for (const ParameterSpec& p : spec_.parameters) out.push_back(GetKey(config, p.key));
+  return out;
+}
+
+std::vector<std::string> Expander::Draw(Rng* rng) const {
+  std::vector<std::string> texts;
+  for (const ParameterSpec& p : spec_.parameters) {
+    switch (p.distribution) {
+      case Distribution::kValues:
+        texts.push_back(p.values[rng->Below(p.values.size())]);
+        break;
+      case Distribution::kIntUniform: {
+        const int64_t lo = static_cast<int64_t>(p.min), hi = static_cast<int64_t>(p.max);
+        texts.push_back(std::to_string(
+            lo + static_cast<int64_t>(rng->Below(static_cast<uint64_t>(hi - lo) + 1))));
+        break;
+      }
+      case Distribution::kUniform:
+      case Distribution::kLogUniform: {
+        const double v = p.distribution == Distribution::kUniform
+                             ? rng->Uniform(p.min, p.max)
+                             : std::exp(rng->Uniform(std::log(p.min), std::log(p.max)));
+        std::string text = Format6(v);
+        // %.6g can round just past a bound given with more digits; keep draws inside [min, max].
+        const double back = std::strtod(text.c_str(), nullptr);
+        if (back < p.min) text = FormatExact(p.min);
+        if (back > p.max) text = FormatExact(p.max);
+        texts.push_back(text);
+        break;
+      }
+    }
+  }
+  return texts;
+}
+
+StatusOr<std::vector<TrialSpec>> Expander::Grid() {
+  uint64_t count = 0;
+  HPSWEEP_RETURN_IF_ERROR(CheckGrid(spec_, file_, &count));
+  std::vector<TrialSpec> trials;
+  trials.reserve(count);
+  std::vector<size_t> index(spec_.parameters.size(), 0);
+  std::vector<std::string> texts(spec_.parameters.size());
+  for (uint64_t n = 0; n < count; ++n) {
+    for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
+    TrialConfig config;
+    const int number = static_cast<int>(n) + 1;
+    HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
+    HPSWEEP_RETURN_IF_ERROR(Finish(number, texts, config, &trials));
+    for (size_t i = index.size(); i-- > 0;) {  // last axis fastest
+      if (++index[i] < spec_.parameters[i].values.size()) break;
+      index[i] = 0;
+    }
+  }
+  return trials;
+}
+
+StatusOr<std::vector<TrialSpec>> Expander::Random() {
+  if (spec_.max_trials <= 0) {
+    return ErrorAt(file_, LineOr(spec_.lines, "method", 0),
+                   "method: random needs max_trials (how many trials to draw)");
+  }
+  for (const ParameterSpec& p : spec_.parameters) {
+    if (p.distribution == Distribution::kValues && p.values.empty()) {
+      return ErrorAt(file_, p.line,
+                     "key '" + p.key + "': values is empty; give at least one value");
+    }
+  }
+  // The size of the space when it is finite (values and int_uniform only), else 0.
+  uint64_t space = 1;
+  for (const ParameterSpec& p : spec_.parameters) {
+    uint64_t n = 0;
+    if (p.distribution == Distribution::kValues) n = p.values.size();
+    if (p.distribution == Distribution::kIntUniform) n = static_cast<uint64_t>(p.max - p.min) + 1;
+    if (n == 0 || n > kEnumerateLimit || space * n > kEnumerateLimit) {
+      space = 0;
+      break;
+    }
+    space *= n;
+  }
+
+  Rng rng(Rng::Mix(spec_.seed, kDrawStream));
+  std::set<std::vector<std::string>> seen;
+  std::vector<TrialSpec> trials;
+  // Once draws keep repeating, the points not drawn yet, in enumeration order.
+  std::vector<std::vector<std::string>> pool;
+  bool pool_mode = false;
+  for (int number = 1; number <= spec_.max_trials; ++number) {
+    std::vector<std::string> texts;
+    TrialConfig config;
+    bool found = false;
+    if (!pool_mode) {
+      for (int attempt = 0; attempt <= kRedraws && !found; ++attempt) {
+        texts = Draw(&rng);
+        HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
+        found = seen.count(Canonical(config)) == 0;
+      }
+      if (!found && space > 0) {  // nearly exhausted: pick among the points left
+        pool_mode = true;
+        std::vector<uint64_t> index(spec_.parameters.size(), 0);
+        std::vector<std::string> point(spec_.parameters.size());
+        std::set<std::vector<std::string>> pooled;
+        for (uint64_t n = 0; n < space; ++n) {
+          for (size_t i = 0; i < index.size(); ++i) {
+            const ParameterSpec& p = spec_.parameters[i];
+            point[i] =
+                p.distribution == Distribution::kValues
+                    ? p.values[index[i]]
+                    : std::to_string(static_cast<int64_t>(p.min) + static_cast<int64_t>(index[i]));
+          }
+          TrialConfig c;
+          HPSWEEP_RETURN_IF_ERROR(Apply(number, point, &c));
+          std::vector<std::string> key = Canonical(c);
+          if (!seen.count(key) && pooled.insert(key).second) pool.push_back(point);
+          for (size_t i = index.size(); i-- > 0;) {
+            const ParameterSpec& p = spec_.parameters[i];
+            const uint64_t size = p.distribution == Distribution::kValues
+                                      ? p.values.size()
+                                      : static_cast<uint64_t>(p.max - p.min) + 1;
+            if (++index[i] < size) break;
+            index[i] = 0;
+          }
+        }
+      }
+    }
+    if (pool_mode) {
+      if (pool.empty()) break;  // the space is exhausted
+      const size_t pick = rng.Below(pool.size());
+      texts = pool[pick];
+      pool[pick] = std::move(pool.back());
+      pool.pop_back();
+      HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
+      found = true;
+    }
+    if (!found) break;  // a continuous space so narrow that %.6g draws keep repeating
+    seen.insert(Canonical(config));
+    HPSWEEP_RETURN_IF_ERROR(Finish(number, texts, config, &trials));
+  }
+  return trials;
+}
+
+}  // namespace
+
+StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(yaml);
+  } catch (const YAML::ParserException& e) {
+    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+    std::string where = file_name;
+    if (line > 0) where += ":" + std::to_string(line) + ":" + std::to_string(e.mark.column + 1);
+    return InvalidArgument(where + ": malformed YAML: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(file_name + ": malformed YAML: " + e.msg);
+  }
+  if (docs.empty() || docs[0].IsNull()) {
+    return ErrorAt(file_name, 1,
+                   "the sweep file is empty; it needs at least 'name' and "
+                   "'parameters' (see sweeps/quickstart.yaml)");
+  }
+  if (docs.size() > 1) {
+    const YAML::Mark mark = docs[1].Mark();
+    return ErrorAt(file_name, mark.line >= 0 ? mark.line + 1 : 0,
+                   "a sweep file holds one YAML document, found " + std::to_string(docs.size()) +
+                       " (remove the second '---')");
+  }
+  try {
+    Parser parser(file_name);
+    return parser.Parse(docs[0]);
+  } catch (const YAML::Exception& e) {  // not expected: every access is checked first
+    return InvalidArgument(file_name + ": unexpected YAML structure: " + e.msg);
+  }
+}
+
+StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return NotFound(path + ": no such sweep file");
+    return IoError(path + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return InvalidArgument(path + ": is a directory, not a sweep file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return IoError(path + ": read failed");
+  return ParseSweep(text.str(), path);
+}
+
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name) {
+  Expander expander(spec, file_name);
+  HPSWEEP_RETURN_IF_ERROR(expander.Init());
+  return spec.method == SweepMethod::kGrid ? expander.Grid() : expander.Random();
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,113 @@
+// Sweep files: YAML in the form W&B and Katib users already write, parsed and expanded into trials.
+//
+//   name: lstm-units                  # required, [A-Za-z0-9._-]+
+//   description: Effect of LSTM width
+//   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
+//   method: grid                      # grid | random
+//   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
+//   max_trials: 50                    # required for random; for grid, an upper bound (see below)
+//   max_attempts: 3                   # 1..100
+//   seed: 7                           # draws of random sweeps, and each trial's seed unless set
+//   fixed: {cell: lstm, epochs: 5}    # model/training keys, the same in every trial
+//   parameters:                       # the axes
+//     units: {values: [32, 48, 96, 256]}
+//     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
+//     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random only
+//
+// Every model/training key of engine/config.h may appear under fixed or parameters; values are
+// checked with ApplyKey(), so the messages are the engine's. Errors are InvalidArgument naming the
+// file, line and key ("sweeps/x.yaml:12: key 'units': expected an integer in [1, 4096], got '0'");
+// an unknown key suggests the nearest known one ("did you mean 'units'?").
+//
+// data: validation_split and validation are the config keys of that name (giving one both under
+// data and under fixed/parameters is an error); data.seed becomes the trials' seed unless fixed or
+// parameters set `seed`. data.train_limit (0 = all) sets SweepSpec::train_limit and, where the
+// engine has train_limit as a config key, the trials' too (like validation_split). dataset
+// ("mnist" or a path-free name, resolved by the runner under its data directory) is sweep-level.
+//
+// Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
+// [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
+// values themselves, as W&B's `log_uniform_values`.
+//
+// Seeds: unless `seed` is fixed or swept, every trial gets the same seed (data.seed, else the
+// top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that
+// compare models on one seed. Sweep `seed` (values: [1, 2, 3]) to measure seed-to-seed spread.
+//
+// Thread-safety: functions only.
+#ifndef HPSWEEP_COORDINATOR_SWEEP_FILE_H_
+#define HPSWEEP_COORDINATOR_SWEEP_FILE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+// Grids larger than this are refused before anything is stored.
+constexpr int kMaxTrialsPerSweep = 10000;
+
+enum class SweepMethod { kGrid, kRandom };
+enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform };
+
+struct ParameterSpec {
+  std::string key;  // a config key
+  Distribution distribution = Distribution::kValues;
+  std::vector<std::string> values;  // text form of each value (kValues); lists as "[64, 32]"
+  double min = 0, max = 0;          // for the distributions
+  int line = 0;                     // where it was declared
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string description;
+  std::string dataset = "mnist";
+  int64_t train_limit = 0;  // 0: the whole training set
+  SweepMethod method = SweepMethod::kGrid;
+  std::string metric = "val_accuracy";
+  bool maximize = true;
+  int max_trials = 0;  // 0: unset
+  int max_attempts = 3;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> fixed;  // config key -> text value (data keys folded in)
+  std::vector<ParameterSpec> parameters;     // in file order
+  // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
+  // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
+  // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).
+  std::map<std::string, int> lines;
+};
+
+// One trial of an expanded sweep: every config key with its text value (GetKey form).
+struct TrialSpec {
+  int number = 0;                             // 1-based, in expansion order
+  std::map<std::string, std::string> params;  // all ConfigKeys()
+  TrialConfig config;
+};
+
+// Parses and validates a sweep file's text. file_name is used in messages only.
+StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
+StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
+
+// Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
+// fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
+// combination is refused, naming the trial number, its axis values and the line of the key at
+// fault.
+//
+// grid: the cartesian product in file order, last axis fastest. Refused (naming the axes and the
+// count) over kMaxTrialsPerSweep, and when max_trials is set but smaller than the grid: trials are
+// never dropped silently. Distributions are refused (use method: random).
+//
+// random: max_trials draws from an Rng seeded by spec.seed, each axis drawn in file order (values:
+// a uniform choice). A draw equal to an earlier trial is redrawn up to 100 times; when that fails
+// and the space is finite (values and int_uniform only, at most 100,000 points), the trial is
+// picked among the points not drawn yet. So the sweep is cut short, with fewer than max_trials
+// trials and no error, only when the space is exhausted (e.g. random over 3 values with
+// max_trials: 10 gives 3 trials). The same spec and seed always give the same trials.
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_SWEEP_FILE_H_

@@ -1,0 +1,205 @@
+// End-to-end tests of the hpsweep binary (cli/main.cc): train with --json and --save, summary,
+// bench, and the exit codes and messages for bad input.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using json = nlohmann::json;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/cli_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs `hpsweep args` with stdout captured through popen and stderr through a file.
+  Result Run(const std::string& args) {
+    const std::string err_path = dir_ + "/stderr.txt";
+    const std::string cmd = Quote(HPSWEEP_BIN) + " " + args + " 2>" + Quote(err_path);
+    Result r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+      ADD_FAILURE() << "popen failed: " << cmd;
+      return r;
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(err_path);
+    r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return r;
+  }
+
+  static std::string DataDir() {
+    if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
+    return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  }
+  static bool HaveMnist() {
+    struct stat st;
+    return ::stat(DataDir().c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
+  std::string dir_;
+};
+
+int64_t LstmParams(int64_t f, int64_t h) { return 4 * h * (f + h + 1); }
+
+TEST_F(CliTest, TrainJsonSaveAndSummary) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string model = dir_ + "/lstm16.hpsm";
+  // One epoch of 25 steps: lr 0.01 instead of Adam's default 0.001 so that it clearly learns.
+  const Result r = Run("train --cell lstm --units 16 --epochs 1 --train-limit 2000 "
+                       "--batch-size 64 --validation-split 0.2 --learning-rate 0.01 --json "
+                       "--threads 1 --data-dir " + Quote(DataDir()) + " --save " + Quote(model));
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j;
+  try {
+    j = json::parse(r.out);
+  } catch (const std::exception& e) {
+    FAIL() << "stdout is not one JSON object: " << e.what() << "\n" << r.out;
+  }
+  ASSERT_TRUE(j.contains("history")) << r.out;
+  ASSERT_TRUE(j["history"].is_array());
+  ASSERT_EQ(j["history"].size(), 1u);
+  const json& h = j["history"][0];
+  for (const char* k :
+       {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}) {
+    ASSERT_TRUE(h.contains(k)) << k << " missing in " << h.dump();
+    EXPECT_TRUE(h[k].is_number()) << k;
+  }
+  EXPECT_EQ(h["epoch"].get<int>(), 1);
+  EXPECT_GT(h["train_loss"].get<double>(), 0.0);
+  EXPECT_GE(h["val_accuracy"].get<double>(), 0.0);
+  EXPECT_LE(h["val_accuracy"].get<double>(), 1.0);
+  EXPECT_GT(h["seconds"].get<double>(), 0.0);
+  ASSERT_TRUE(j.contains("test_accuracy"));
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.3) << "chance is 0.1";
+  const int64_t params = LstmParams(28, 16) + 16 * 10 + 10;
+  EXPECT_EQ(params, 3050);
+  ASSERT_TRUE(j.contains("params"));
+  EXPECT_EQ(j["params"].get<int64_t>(), params);
+  if (j.contains("train_samples") && j.contains("val_samples")) {
+    EXPECT_EQ(j["train_samples"].get<int64_t>() + j["val_samples"].get<int64_t>(), 2000);
+  }
+  ASSERT_TRUE(j.contains("confusion_matrix"));
+  const json& cm = j["confusion_matrix"];
+  ASSERT_EQ(cm.size(), 10u);
+  int64_t total = 0, trace = 0;
+  for (size_t r = 0; r < 10; ++r) {
+    ASSERT_EQ(cm[r].size(), 10u);
+    for (size_t c = 0; c < 10; ++c) {
+      total += cm[r][c].get<int64_t>();
+      if (r == c) trace += cm[r][c].get<int64_t>();
+    }
+  }
+  EXPECT_EQ(total, 10000);
+  EXPECT_NEAR(j["test_accuracy"].get<double>(), trace / 10000.0, 1e-12);
+
+  // --save wrote a model that `summary --model` describes.
+  ASSERT_TRUE(std::filesystem::exists(model));
+  const Result s = Run("summary --model " + Quote(model));
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("lstm (LSTM)"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("(None, 16)"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("Total params: 3,050"), std::string::npos) << s.out;
+}
+
+TEST_F(CliTest, SummaryOfThePerceptron) {
+  const Result r = Run("summary --cell dense --layers 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Total params: 7,850"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dense (Dense)"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, SummaryOfAMissingModelFile) {
+  const Result r = Run("summary --model " + Quote(dir_ + "/none.hpsm"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("none.hpsm"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, BadValuesExit2NamingTheKey) {
+  struct Case {
+    std::string args, key;
+  };
+  const Case cases[] = {
+      {"train --units 0", "units"},
+      {"train --optimizer foo", "optimizer"},
+      {"train --dropout 0.2,0.3", "dropout"},  // one LSTM layer, no head: one rate at most
+      {"train --batch-size abc", "batch"},
+      {"train --cell lstm --optimizer adam --momentum 0.9", "momentum"},
+  };
+  for (const Case& c : cases) {
+    // Any data dir: bad flags must be refused before the data is read.
+    const Result r = Run(c.args + " --data-dir " + Quote(dir_ + "/no_data_here"));
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.key), std::string::npos) << c.args << ": " << r.err;
+  }
+}
+
+TEST_F(CliTest, MissingDataDirExits2NamingIt) {
+  const std::string missing = dir_ + "/no_such_mnist";
+  const Result r = Run("train --cell dense --layers 0 --epochs 1 --data-dir " + Quote(missing));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, UnknownFlagIsUsageError) {
+  const Result r = Run("train --colour blue");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("colour"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, BenchPrintsSamplesPerSecondLast) {
+  const Result r = Run("bench --cell lstm --units 32 --batch-size 64 --threads 1 --seconds 0.2 "
+                       "--rounds 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream is(r.out);
+  std::string line, last;
+  while (std::getline(is, line)) {
+    if (!line.empty()) last = line;
+  }
+  ASSERT_FALSE(last.empty()) << r.out;
+  size_t used = 0;
+  double rate = 0;
+  try {
+    rate = std::stod(last, &used);
+  } catch (const std::exception&) {
+    FAIL() << "last line is not a number: '" << last << "'";
+  }
+  EXPECT_EQ(used, last.size()) << "last line is not just a number: '" << last << "'";
+  EXPECT_GT(rate, 0.0);
+}
+
+}  // namespace

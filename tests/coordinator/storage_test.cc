@@ -1,0 +1,773 @@
+// Tests for coordinator/storage.h: the SQLite storage on ":memory:" and on a file, and the
+// fault-injecting wrapper.
+#include "coordinator/storage.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hpsweep {
+namespace {
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "/storage_test.XXXXXX";
+    char* d = mkdtemp(tmpl.data());
+    EXPECT_NE(d, nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Storage> MustOpen(const std::string& path, const StorageOptions& options = {}) {
+  StatusOr<std::unique_ptr<Storage>> s = OpenSqliteStorage(path, options);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return nullptr;
+  return std::move(s).value();
+}
+
+// Runs sql on a plain sqlite3 connection to path; returns the first column of every row.
+std::vector<std::string> RawQuery(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> out;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  auto cb = [](void* v, int n, char** cols, char**) {
+    static_cast<std::vector<std::string>*>(v)->push_back(n > 0 && cols[0] ? cols[0] : "NULL");
+    return 0;
+  };
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), cb, &out, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  return out;
+}
+
+SweepRow MakeSweep(const std::string& name) {
+  SweepRow s;
+  s.name = name;
+  s.description = "Effect of \"LSTM\" width — ünïcode";
+  s.file_name = "sweeps/" + name + ".yaml";
+  s.yaml = "name: " + name + "\nparameters:\n  units: {values: [32, 48]}\n";
+  s.state = "running";
+  s.metric = "val_loss";
+  s.maximize = false;
+  s.max_attempts = 5;
+  s.total = 48;
+  s.created_at = 1700000000.125;
+  s.finished_at = 0;
+  return s;
+}
+
+// A trial with every field set to something other than its default.
+TrialRow MakeTrial(int64_t sweep_id, int number) {
+  TrialRow t;
+  t.sweep_id = sweep_id;
+  t.number = number;
+  t.params = {{"units", std::to_string(16 * number)},
+              {"learning_rate", "0.001"},
+              {"layers", "[64, 32]"},
+              {"quote\"key", "back\\slash\nnewline"},
+              {"empty", ""},
+              {"ünï", "cödé"}};
+  t.status = TrialStatus::kRunning;
+  t.attempts = 2;
+  t.lease_id = "lease-" + std::to_string(number);
+  t.lease_deadline = 1700000100.5;
+  t.worker_id = 7;
+  t.worker_name = "host-a/0";
+  t.created_at = 1700000000.25;
+  t.started_at = 1700000001.75;
+  t.finished_at = 1700000099.0625;
+  t.best_val_accuracy = 0.9871;
+  t.best_val_loss = 0.0423;
+  t.best_epoch = 4;
+  t.epochs_run = 5;
+  t.test_accuracy = 0.9855;
+  t.test_loss = 0.0456;
+  t.seconds = 97.3125;
+  t.error = "attempt 1: worker lost";
+  for (int i = 0; i < 100; ++i) t.confusion.push_back(i % 11 == 0 ? 980 + i : i);
+  t.confusion[99] = int64_t{1} << 40;  // beyond 32 bits
+  return t;
+}
+
+void ExpectSweepEq(const SweepRow& a, const SweepRow& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.description, b.description);
+  EXPECT_EQ(a.file_name, b.file_name);
+  EXPECT_EQ(a.yaml, b.yaml);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.metric, b.metric);
+  EXPECT_EQ(a.maximize, b.maximize);
+  EXPECT_EQ(a.max_attempts, b.max_attempts);
+  EXPECT_EQ(a.total, b.total);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.finished_at, b.finished_at);
+}
+
+void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.sweep_id, b.sweep_id);
+  EXPECT_EQ(a.number, b.number);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.lease_id, b.lease_id);
+  EXPECT_EQ(a.lease_deadline, b.lease_deadline);
+  EXPECT_EQ(a.worker_id, b.worker_id);
+  EXPECT_EQ(a.worker_name, b.worker_name);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.started_at, b.started_at);
+  EXPECT_EQ(a.finished_at, b.finished_at);
+  EXPECT_EQ(a.best_val_accuracy, b.best_val_accuracy);
+  EXPECT_EQ(a.best_val_loss, b.best_val_loss);
+  EXPECT_EQ(a.best_epoch, b.best_epoch);
+  EXPECT_EQ(a.epochs_run, b.epochs_run);
+  EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+  EXPECT_EQ(a.test_loss, b.test_loss);
+  EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.error, b.error);
+  EXPECT_EQ(a.confusion, b.confusion);
+}
+
+void ExpectEpochEq(const EpochRow& a, const EpochRow& b) {
+  EXPECT_EQ(a.trial_id, b.trial_id);
+  EXPECT_EQ(a.epoch, b.epoch);
+  EXPECT_EQ(a.train_loss, b.train_loss);
+  EXPECT_EQ(a.train_accuracy, b.train_accuracy);
+  EXPECT_EQ(a.val_loss, b.val_loss);
+  EXPECT_EQ(a.val_accuracy, b.val_accuracy);
+  EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.recorded_at, b.recorded_at);
+}
+
+EpochRow MakeEpoch(int64_t trial_id, int epoch) {
+  EpochRow e;
+  e.trial_id = trial_id;
+  e.epoch = epoch;
+  e.train_loss = 1.0 / epoch;
+  e.train_accuracy = 0.9 + 0.01 * epoch;
+  e.val_loss = 1.5 / epoch;
+  e.val_accuracy = 0.85 + 0.02 * epoch;
+  e.seconds = 12.5 * epoch;
+  e.recorded_at = 1700000000.0 + epoch;
+  return e;
+}
+
+std::vector<int> Numbers(const std::vector<TrialRow>& rows) {
+  std::vector<int> n;
+  for (const TrialRow& r : rows) n.push_back(r.number);
+  return n;
+}
+
+TEST(TrialStatusTest, NamesRoundTrip) {
+  for (TrialStatus s : {TrialStatus::kQueued, TrialStatus::kRunning, TrialStatus::kCompleted,
+                        TrialStatus::kFailed, TrialStatus::kStopped}) {
+    TrialStatus parsed = TrialStatus::kQueued;
+    ASSERT_TRUE(ParseTrialStatus(TrialStatusName(s), &parsed)) << TrialStatusName(s);
+    EXPECT_EQ(parsed, s);
+  }
+  EXPECT_STREQ(TrialStatusName(TrialStatus::kCompleted), "completed");
+  TrialStatus out = TrialStatus::kFailed;
+  EXPECT_FALSE(ParseTrialStatus("Running", &out));
+  EXPECT_FALSE(ParseTrialStatus("", &out));
+  EXPECT_EQ(out, TrialStatus::kFailed);  // untouched on failure
+}
+
+// Every behaviour on both an in-memory and a file database.
+class StorageTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    path_ = GetParam() ? dir_.File("test.db") : ":memory:";
+    db_ = MustOpen(path_);
+    ASSERT_NE(db_, nullptr);
+  }
+  // A sweep with trials 1..n (every field set); returns the sweep id.
+  int64_t SweepWithTrials(int n, std::vector<int64_t>* ids = nullptr) {
+    StatusOr<int64_t> sweep = db_->InsertSweep(MakeSweep("s"));
+    EXPECT_TRUE(sweep.ok()) << sweep.status().ToString();
+    for (int i = 1; i <= n; ++i) {
+      StatusOr<int64_t> id = db_->InsertTrial(MakeTrial(*sweep, i));
+      EXPECT_TRUE(id.ok()) << id.status().ToString();
+      if (ids != nullptr && id.ok()) ids->push_back(*id);
+    }
+    return *sweep;
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::unique_ptr<Storage> db_;
+};
+
+INSTANTIATE_TEST_SUITE_P(MemoryAndFile, StorageTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "File" : "Memory";
+                         });
+
+TEST_P(StorageTest, SweepRoundTrip) {
+  SweepRow a = MakeSweep("alpha");
+  SweepRow b = MakeSweep("beta");
+  b.state = "completed";
+  b.metric = "val_accuracy";
+  b.maximize = true;
+  b.finished_at = 1700009999.5;
+  b.description = "";
+  StatusOr<int64_t> ida = db_->InsertSweep(a);
+  StatusOr<int64_t> idb = db_->InsertSweep(b);
+  ASSERT_TRUE(ida.ok()) << ida.status().ToString();
+  ASSERT_TRUE(idb.ok()) << idb.status().ToString();
+  EXPECT_NE(*ida, *idb);
+  a.id = *ida;
+  b.id = *idb;
+  StatusOr<std::vector<SweepRow>> rows = db_->LoadSweeps();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectSweepEq((*rows)[0], a);
+  ExpectSweepEq((*rows)[1], b);
+
+  ASSERT_TRUE(db_->UpdateSweepState(a.id, "cancelled", 1700001234.5).ok());
+  rows = db_->LoadSweeps();
+  ASSERT_TRUE(rows.ok());
+  a.state = "cancelled";
+  a.finished_at = 1700001234.5;
+  ExpectSweepEq((*rows)[0], a);
+  ExpectSweepEq((*rows)[1], b);
+
+  Status missing = db_->UpdateSweepState(999, "completed", 1);
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
+}
+
+TEST_P(StorageTest, TrialRoundTripEveryField) {
+  int64_t sweep = SweepWithTrials(0);
+  int64_t other = *db_->InsertSweep(MakeSweep("other"));
+  TrialRow full = MakeTrial(sweep, 2);
+  TrialRow plain;  // defaults: no params, no confusion, no metrics
+  plain.sweep_id = sweep;
+  plain.number = 1;
+  TrialRow elsewhere = MakeTrial(other, 1);
+  elsewhere.status = TrialStatus::kStopped;
+  for (TrialRow* t : {&full, &plain, &elsewhere}) {
+    StatusOr<int64_t> id = db_->InsertTrial(*t);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    t->id = *id;
+  }
+
+  StatusOr<std::vector<TrialRow>> rows = db_->LoadTrials(sweep);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectTrialEq((*rows)[0], plain);  // by number
+  ExpectTrialEq((*rows)[1], full);
+  EXPECT_EQ((*rows)[1].params.at("quote\"key"), "back\\slash\nnewline");
+  EXPECT_EQ((*rows)[1].confusion.size(), 100u);
+
+  rows = db_->LoadTrials(0);  // every sweep, by sweep then number
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 3u);
+  ExpectTrialEq((*rows)[0], plain);
+  ExpectTrialEq((*rows)[1], full);
+  ExpectTrialEq((*rows)[2], elsewhere);
+
+  rows = db_->LoadTrials(12345);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+}
+
+TEST_P(StorageTest, TrialConstraints) {
+  int64_t sweep = SweepWithTrials(1);
+  StatusOr<int64_t> dup = db_->InsertTrial(MakeTrial(sweep, 1));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists) << dup.status().ToString();
+  EXPECT_NE(dup.status().message().find(path_), std::string::npos) << dup.status().message();
+  EXPECT_NE(dup.status().message().find("UNIQUE"), std::string::npos) << dup.status().message();
+
+  // foreign_keys=ON: a trial of a sweep that does not exist is refused.
+  StatusOr<int64_t> orphan = db_->InsertTrial(MakeTrial(sweep + 100, 1));
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_NE(orphan.status().message().find("FOREIGN KEY"), std::string::npos)
+      << orphan.status().message();
+  EXPECT_FALSE(db_->PutEpoch(MakeEpoch(4242, 1)).ok());
+  EXPECT_FALSE(db_->PutArtifact(4242, "model", "x").ok());
+}
+
+TEST_P(StorageTest, UpdateTrialChangesEveryMutableColumn) {
+  std::vector<int64_t> ids;
+  int64_t sweep = SweepWithTrials(2, &ids);
+  TrialRow before = MakeTrial(sweep, 2);
+  before.id = ids[1];
+
+  TrialRow t = MakeTrial(sweep, 1);
+  t.id = ids[0];
+  t.params = {{"units", "256"}, {"cell", "gru"}};
+  t.status = TrialStatus::kCompleted;
+  t.attempts = 3;
+  t.lease_id = "";
+  t.lease_deadline = 0;
+  t.worker_id = 9;
+  t.worker_name = "host-b/3";
+  t.started_at = 1700000200.5;
+  t.finished_at = 1700000300.25;
+  t.best_val_accuracy = 0.99125;
+  t.best_val_loss = 0.03125;
+  t.best_epoch = 9;
+  t.epochs_run = 10;
+  t.test_accuracy = 0.990234375;
+  t.test_loss = 0.0341796875;
+  t.seconds = 123.5;
+  t.error = "";
+  t.confusion.assign(100, 7);
+  ASSERT_TRUE(db_->UpdateTrial(t).ok());
+
+  StatusOr<std::vector<TrialRow>> rows = db_->LoadTrials(sweep);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectTrialEq((*rows)[0], t);
+  ExpectTrialEq((*rows)[1], before);  // the other row is untouched
+
+  // Back to queued with everything cleared, as a re-leased trial is.
+  TrialRow cleared;
+  cleared.id = t.id;
+  cleared.sweep_id = t.sweep_id;
+  cleared.number = t.number;
+  cleared.created_at = t.created_at;
+  ASSERT_TRUE(db_->UpdateTrial(cleared).ok());
+  rows = db_->LoadTrials(sweep);
+  ASSERT_TRUE(rows.ok());
+  ExpectTrialEq((*rows)[0], cleared);
+
+  TrialRow missing = t;
+  missing.id = 777;
+  EXPECT_EQ(db_->UpdateTrial(missing).code(), StatusCode::kNotFound);
+}
+
+TEST_P(StorageTest, EpochsPutReplaceDelete) {
+  std::vector<int64_t> ids;
+  SweepWithTrials(2, &ids);
+  for (int e : {3, 1, 2}) ASSERT_TRUE(db_->PutEpoch(MakeEpoch(ids[0], e)).ok());
+  ASSERT_TRUE(db_->PutEpoch(MakeEpoch(ids[1], 1)).ok());
+
+  StatusOr<std::vector<EpochRow>> rows = db_->LoadEpochs(ids[0]);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 3u);
+  for (int e = 1; e <= 3; ++e) ExpectEpochEq((*rows)[e - 1], MakeEpoch(ids[0], e));
+
+  // The same (trial, epoch) again replaces the row.
+  EpochRow again = MakeEpoch(ids[0], 2);
+  again.train_loss = 0.125;
+  again.val_accuracy = 0.5;
+  again.recorded_at = 1800000000.0;
+  ASSERT_TRUE(db_->PutEpoch(again).ok());
+  rows = db_->LoadEpochs(ids[0]);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  ExpectEpochEq((*rows)[1], again);
+
+  // A diverged run: NaN and infinity survive the round trip.
+  EpochRow nan = MakeEpoch(ids[0], 4);
+  nan.train_loss = std::numeric_limits<double>::quiet_NaN();
+  nan.val_loss = std::numeric_limits<double>::infinity();
+  ASSERT_TRUE(db_->PutEpoch(nan).ok());
+  rows = db_->LoadEpochs(ids[0]);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_TRUE(std::isnan((*rows)[3].train_loss));
+  EXPECT_EQ((*rows)[3].val_loss, std::numeric_limits<double>::infinity());
+  EXPECT_EQ((*rows)[3].val_accuracy, nan.val_accuracy);
+
+  ASSERT_TRUE(db_->DeleteEpochs(ids[0]).ok());
+  rows = db_->LoadEpochs(ids[0]);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+  rows = db_->LoadEpochs(ids[1]);  // the other trial keeps its epochs
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  ExpectEpochEq((*rows)[0], MakeEpoch(ids[1], 1));
+  EXPECT_TRUE(db_->DeleteEpochs(ids[0]).ok());  // nothing left to delete is fine
+}
+
+TEST_P(StorageTest, UpsertWorkerKeepsIdAndUpdates) {
+  StatusOr<int64_t> a = db_->UpsertWorker("host-a", 4, 100.5);
+  StatusOr<int64_t> b = db_->UpsertWorker("host-b", 2, 101.5);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NE(*a, *b);
+  StatusOr<int64_t> a2 = db_->UpsertWorker("host-a", 8, 200.25);
+  ASSERT_TRUE(a2.ok()) << a2.status().ToString();
+  EXPECT_EQ(*a2, *a);
+
+  ASSERT_TRUE(db_->TouchWorker(*b, 300.75).ok());
+  EXPECT_EQ(db_->TouchWorker(*b + 100, 1).code(), StatusCode::kNotFound);
+
+  StatusOr<std::vector<WorkerRow>> rows = db_->LoadWorkers();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  const WorkerRow& wa = (*rows)[0];
+  const WorkerRow& wb = (*rows)[1];
+  EXPECT_EQ(wa.id, *a);
+  EXPECT_EQ(wa.name, "host-a");
+  EXPECT_EQ(wa.threads, 8);
+  EXPECT_EQ(wa.first_seen, 100.5);
+  EXPECT_EQ(wa.last_seen, 200.25);
+  EXPECT_EQ(wb.id, *b);
+  EXPECT_EQ(wb.name, "host-b");
+  EXPECT_EQ(wb.threads, 2);
+  EXPECT_EQ(wb.first_seen, 101.5);
+  EXPECT_EQ(wb.last_seen, 300.75);
+}
+
+TEST_P(StorageTest, ArtifactsRoundTrip) {
+  std::vector<int64_t> ids;
+  SweepWithTrials(2, &ids);
+  std::string model(1 << 20, '\0');
+  uint32_t x = 12345;
+  for (char& c : model) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  model[0] = '\0';
+  model[model.size() - 1] = '\0';
+  ASSERT_TRUE(db_->PutArtifact(ids[0], "model", model).ok());
+  ASSERT_TRUE(db_->PutArtifact(ids[0], "empty", "").ok());
+  ASSERT_TRUE(db_->PutArtifact(ids[1], "model", std::string("a\0b", 3)).ok());
+
+  StatusOr<std::string> got = db_->GetArtifact(ids[0], "model");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->size(), model.size());
+  EXPECT_TRUE(*got == model);
+  got = db_->GetArtifact(ids[0], "empty");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->empty());
+  got = db_->GetArtifact(ids[1], "model");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, std::string("a\0b", 3));
+
+  // Insert or replace.
+  ASSERT_TRUE(db_->PutArtifact(ids[0], "model", "v2").ok());
+  got = db_->GetArtifact(ids[0], "model");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "v2");
+
+  got = db_->GetArtifact(ids[0], "weights");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("weights"), std::string::npos);
+  EXPECT_EQ(db_->GetArtifact(999, "model").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StorageTest, LeaderboardOrdersTiesTopAndMetrics) {
+  int64_t sweep = *db_->InsertSweep(MakeSweep("lb"));
+  int64_t other = *db_->InsertSweep(MakeSweep("other"));
+  struct M {
+    int number;
+    double val_acc, val_loss, test_acc;
+  };
+  // Inserted out of number order so the tie-break is checked, not the insertion order.
+  const M kTrials[] = {
+      {5, 0.97, 0.08, 0.96},
+      {1, 0.98, 0.05, 0.95},
+      {3, 0.98, 0.04, 0.97},
+      {2, 0.95, 0.04, -1},
+      {4, -1, -1, -1},
+      {6, 0.99, 0.09, 0.99},
+      {7, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(), -1},
+  };
+  for (const M& m : kTrials) {
+    TrialRow t = MakeTrial(sweep, m.number);
+    t.best_val_accuracy = m.val_acc;
+    t.best_val_loss = m.val_loss;
+    t.test_accuracy = m.test_acc;
+    ASSERT_TRUE(db_->InsertTrial(t).ok());
+  }
+  TrialRow best_elsewhere = MakeTrial(other, 1);
+  best_elsewhere.best_val_accuracy = 1.0;
+  ASSERT_TRUE(db_->InsertTrial(best_elsewhere).ok());
+
+  auto board = [&](const std::string& metric, bool maximize, int top) {
+    StatusOr<std::vector<TrialRow>> rows = db_->Leaderboard(sweep, metric, maximize, top);
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? Numbers(*rows) : std::vector<int>{};
+  };
+  EXPECT_EQ(board("val_accuracy", true, 0), (std::vector<int>{6, 1, 3, 5, 2}));
+  EXPECT_EQ(board("val_accuracy", true, 3), (std::vector<int>{6, 1, 3}));
+  EXPECT_EQ(board("val_accuracy", true, 1), (std::vector<int>{6}));
+  EXPECT_EQ(board("val_accuracy", true, 100), (std::vector<int>{6, 1, 3, 5, 2}));
+  EXPECT_EQ(board("val_loss", false, 0), (std::vector<int>{2, 3, 1, 5, 6}));
+  EXPECT_EQ(board("val_loss", false, 2), (std::vector<int>{2, 3}));
+  EXPECT_EQ(board("test_accuracy", true, 0), (std::vector<int>{6, 3, 5, 1}));
+
+  // Full rows come back, not just the ordering columns.
+  StatusOr<std::vector<TrialRow>> rows = db_->Leaderboard(sweep, "val_accuracy", true, 1);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  TrialRow expected = MakeTrial(sweep, 6);
+  expected.id = (*rows)[0].id;
+  expected.best_val_accuracy = 0.99;
+  expected.best_val_loss = 0.09;
+  expected.test_accuracy = 0.99;
+  ExpectTrialEq((*rows)[0], expected);
+
+  rows = db_->Leaderboard(sweep + 1000, "val_accuracy", true, 0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+  rows = db_->Leaderboard(sweep, "f1", true, 0);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(StorageTest, RollbackDiscardsWrites) {
+  int64_t sweep = SweepWithTrials(1);
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE(db_->InsertSweep(MakeSweep("discarded")).ok());
+  ASSERT_TRUE(db_->InsertTrial(MakeTrial(sweep, 2)).ok());
+  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  db_->Rollback();
+  EXPECT_EQ(db_->LoadSweeps()->size(), 1u);
+  EXPECT_EQ(db_->LoadTrials(0)->size(), 1u);
+  EXPECT_TRUE(db_->LoadWorkers()->empty());
+
+  db_->Rollback();  // no transaction: harmless
+
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE(db_->InsertTrial(MakeTrial(sweep, 2)).ok());
+  ASSERT_TRUE(db_->PutEpoch(MakeEpoch(db_->LoadTrials(sweep)->back().id, 1)).ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_EQ(db_->LoadTrials(sweep)->size(), 2u);
+
+  // A transaction inside a transaction is an error, not a silent nesting.
+  ASSERT_TRUE(db_->Begin().ok());
+  Status nested = db_->Begin();
+  EXPECT_FALSE(nested.ok());
+  EXPECT_NE(nested.message().find(path_), std::string::npos) << nested.message();
+  db_->Rollback();
+}
+
+TEST_P(StorageTest, IntegrityCheckOk) {
+  SweepWithTrials(3);
+  StatusOr<std::string> report = db_->IntegrityCheck();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(*report, "ok");
+}
+
+TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
+  TempDir dir;
+  const std::string path = dir.File("sweeps.db");
+  SweepRow sweep = MakeSweep("persist");
+  TrialRow trial;
+  EpochRow epoch;
+  int64_t worker = 0;
+  std::string model(100000, '\0');
+  for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<char>(i * 31);
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    sweep.id = *db->InsertSweep(sweep);
+    trial = MakeTrial(sweep.id, 1);
+    trial.id = *db->InsertTrial(trial);
+    epoch = MakeEpoch(trial.id, 1);
+    ASSERT_TRUE(db->PutEpoch(epoch).ok());
+    worker = *db->UpsertWorker("host-a", 4, 10.5);
+    ASSERT_TRUE(db->PutArtifact(trial.id, "model", model).ok());
+    ASSERT_TRUE(db->Commit().ok());
+    // An uncommitted transaction at close is lost, not half-applied.
+    ASSERT_TRUE(db->Begin().ok());
+    ASSERT_TRUE(db->InsertSweep(MakeSweep("never")).ok());
+  }
+  EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+  const std::vector<std::string> schema =
+      RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name");
+
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    std::unique_ptr<Storage> db = MustOpen(path, StorageOptions{/*sync_full=*/reopen == 1});
+    ASSERT_NE(db, nullptr);
+    StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+    ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+    ASSERT_EQ(sweeps->size(), 1u);
+    ExpectSweepEq((*sweeps)[0], sweep);
+    StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
+    ASSERT_TRUE(trials.ok());
+    ASSERT_EQ(trials->size(), 1u);
+    ExpectTrialEq((*trials)[0], trial);
+    StatusOr<std::vector<EpochRow>> epochs = db->LoadEpochs(trial.id);
+    ASSERT_TRUE(epochs.ok());
+    ASSERT_EQ(epochs->size(), 1u);
+    ExpectEpochEq((*epochs)[0], epoch);
+    StatusOr<std::vector<WorkerRow>> workers = db->LoadWorkers();
+    ASSERT_TRUE(workers.ok());
+    ASSERT_EQ(workers->size(), 1u);
+    EXPECT_EQ((*workers)[0].id, worker);
+    StatusOr<std::string> got = db->GetArtifact(trial.id, "model");
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(*got == model);
+    EXPECT_EQ(*db->UpsertWorker("host-a", 4, 20), worker);
+    EXPECT_EQ(*db->IntegrityCheck(), "ok");
+  }
+  // Migrations are not applied again: one version row, the same schema objects.
+  EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
+            std::vector<std::string>{"1:1"});
+  EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
+  for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
+    EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
+  }
+}
+
+TEST(StorageFileTest, TextFileIsNotADatabase) {
+  TempDir dir;
+  const std::string path = dir.File("notes.txt");
+  {
+    std::ofstream f(path);
+    f << "name: not a database\nthis is a plain text file that is long enough to have a header\n";
+    for (int i = 0; i < 100; ++i) f << "line " << i << "\n";
+  }
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInvalidArgument) << db.status().ToString();
+  EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+  EXPECT_NE(db.status().message().find("not an hpsweep database"), std::string::npos)
+      << db.status().message();
+}
+
+TEST(StorageFileTest, ForeignSqliteDatabaseIsRefusedAndLeftAlone) {
+  TempDir dir;
+  const std::string path = dir.File("other.db");
+  RawQuery(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kInvalidArgument) << db.status().ToString();
+  EXPECT_NE(db.status().message().find("not an hpsweep database"), std::string::npos)
+      << db.status().message();
+  EXPECT_NE(db.status().message().find("customers"), std::string::npos) << db.status().message();
+  // Not switched to WAL, nothing created.
+  EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), std::vector<std::string>{"delete"});
+  EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master"),
+            std::vector<std::string>{"customers"});
+}
+
+TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
+  TempDir dir;
+  const std::string path = dir.File("future.db");
+  { ASSERT_NE(MustOpen(path), nullptr); }
+  RawQuery(path, "UPDATE schema_version SET version = 2");
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kFailedPrecondition) << db.status().ToString();
+  EXPECT_NE(db.status().message().find("written by a newer hpsweep"), std::string::npos)
+      << db.status().message();
+  EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+  // Left as it was.
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+}
+
+TEST(StorageFileTest, UnopenablePathIsIoError) {
+  TempDir dir;
+  const std::string path = dir.File("no/such/dir/x.db");
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kIoError) << db.status().ToString();
+  EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+}
+
+TEST(StorageFileTest, EmptyFileBecomesADatabase) {
+  TempDir dir;
+  const std::string path = dir.File("empty.db");
+  { std::ofstream f(path); }
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_TRUE(db->InsertSweep(MakeSweep("x")).ok());
+}
+
+class FaultInjectingStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::unique_ptr<Storage> inner = MustOpen(":memory:");
+    ASSERT_NE(inner, nullptr);
+    db_ = std::make_unique<FaultInjectingStorage>(std::move(inner));
+  }
+  std::unique_ptr<FaultInjectingStorage> db_;
+};
+
+TEST_F(FaultInjectingStorageTest, ForwardsAndCounts) {
+  StatusOr<int64_t> sweep = db_->InsertSweep(MakeSweep("s"));
+  ASSERT_TRUE(sweep.ok());
+  ASSERT_TRUE(db_->InsertTrial(MakeTrial(*sweep, 1)).ok());
+  EXPECT_EQ(db_->LoadTrials(*sweep)->size(), 1u);
+  EXPECT_EQ(*db_->IntegrityCheck(), "ok");
+  EXPECT_EQ(db_->calls(), 4);
+}
+
+TEST_F(FaultInjectingStorageTest, FailAfterFailsCallNPlusOneUntilHeal) {
+  ASSERT_TRUE(db_->LoadSweeps().ok());  // calls before FailAfter do not count against n
+  db_->FailAfter(2);
+  StatusOr<int64_t> sweep = db_->InsertSweep(MakeSweep("s"));
+  ASSERT_TRUE(sweep.ok());
+  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  StatusOr<int64_t> third = db_->InsertTrial(MakeTrial(*sweep, 1));
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), StatusCode::kIoError);
+  EXPECT_NE(third.status().message().find("injected fault"), std::string::npos)
+      << third.status().message();
+  EXPECT_EQ(db_->LoadSweeps().status().code(), StatusCode::kIoError);  // and it stays failing
+  EXPECT_EQ(db_->Begin().code(), StatusCode::kIoError);
+  EXPECT_EQ(db_->GetArtifact(1, "model").status().code(), StatusCode::kIoError);
+
+  db_->Heal();
+  ASSERT_TRUE(db_->InsertTrial(MakeTrial(*sweep, 1)).ok());
+  StatusOr<std::vector<TrialRow>> trials = db_->LoadTrials(*sweep);
+  ASSERT_TRUE(trials.ok());
+  EXPECT_EQ(trials->size(), 1u);
+
+  db_->FailAfter(0);  // the very next call fails
+  EXPECT_EQ(db_->LoadWorkers().status().code(), StatusCode::kIoError);
+  db_->Heal();
+}
+
+TEST_F(FaultInjectingStorageTest, FailCommitsRollsBack) {
+  ASSERT_TRUE(db_->InsertSweep(MakeSweep("kept")).ok());
+  db_->FailCommits(true);
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE(db_->InsertSweep(MakeSweep("lost")).ok());
+  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  Status commit = db_->Commit();
+  EXPECT_EQ(commit.code(), StatusCode::kIoError) << commit.ToString();
+  StatusOr<std::vector<SweepRow>> sweeps = db_->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());  // reads still work
+  ASSERT_EQ(sweeps->size(), 1u);
+  EXPECT_EQ((*sweeps)[0].name, "kept");
+  EXPECT_TRUE(db_->LoadWorkers()->empty());
+
+  db_->Heal();
+  ASSERT_TRUE(db_->Begin().ok());  // no transaction was left open
+  ASSERT_TRUE(db_->InsertSweep(MakeSweep("second")).ok());
+  ASSERT_TRUE(db_->Commit().ok());
+  EXPECT_EQ(db_->LoadSweeps()->size(), 2u);
+}
+
+TEST_F(FaultInjectingStorageTest, CommitFailingByCountRollsBackToo) {
+  ASSERT_TRUE(db_->Begin().ok());
+  ASSERT_TRUE(db_->InsertSweep(MakeSweep("lost")).ok());
+  db_->FailAfter(0);
+  EXPECT_EQ(db_->Commit().code(), StatusCode::kIoError);
+  db_->Heal();
+  EXPECT_TRUE(db_->LoadSweeps()->empty());
+  EXPECT_TRUE(db_->Begin().ok());
+  db_->Rollback();
+}
+
+}  // namespace
+}  // namespace hpsweep

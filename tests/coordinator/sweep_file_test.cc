@@ -1,0 +1,712 @@
+// Tests for coordinator/sweep_file.h: the DESIGN.md example and sweeps/quickstart.yaml parse; grids
+// expand in file order (last axis fastest); random sweeps are deterministic, in range, without
+// duplicates; and every kind of bad file is InvalidArgument naming the file, the line and the key.
+#include "coordinator/sweep_file.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+
+namespace hpsweep {
+namespace {
+
+constexpr char kFile[] = "bad.yaml";
+
+// The example of DESIGN.md ("Sweep files"), verbatim. Its learning_rate axis is marked "random
+// only", so as written (method: grid) it is refused; with method: random it is a valid sweep.
+constexpr char kDesignExample[] = R"(name: lstm-units
+description: Effect of LSTM width (seed B3)
+data: {dataset: mnist, validation_split: 0.2, seed: 7}
+method: grid                      # grid | random (| tpe later)
+metric: {name: val_accuracy, goal: maximize}
+max_trials: 50                    # needed for random
+max_attempts: 3                   # a trial whose worker dies is re-leased up to this many times
+fixed:                            # the same in every trial
+  cell: lstm
+  epochs: 5
+  optimizer: adam
+  recurrent_dropout: 0.15
+parameters:                       # the axes of the sweep
+  units: {values: [32, 48, 96, 256]}
+  layers: {values: [1, 2]}
+  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random only
+)";
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+SweepSpec MustParse(const std::string& yaml) {
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString() << "\n" << yaml;
+  return spec.ok() ? spec.value() : SweepSpec();
+}
+
+std::vector<TrialSpec> MustExpand(const std::string& yaml) {
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString() << "\n" << yaml;
+  if (!spec.ok()) return {};
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, kFile);
+  EXPECT_TRUE(trials.ok()) << trials.status().ToString() << "\n" << yaml;
+  return trials.ok() ? trials.value() : std::vector<TrialSpec>();
+}
+
+// Expects `status` to be InvalidArgument starting "bad.yaml:LINE:" and containing every part.
+void ExpectErrorIn(const Status& status, int line, const std::vector<std::string>& parts,
+                   const std::string& yaml) {
+  SCOPED_TRACE(yaml);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
+  const std::string prefix = std::string(kFile) + ":" + std::to_string(line) + ":";
+  EXPECT_EQ(status.message().rfind(prefix, 0), 0u)
+      << "want prefix '" << prefix << "', got: " << status.message();
+  for (const std::string& part : parts) {
+    EXPECT_NE(status.message().find(part), std::string::npos)
+        << "want '" << part << "' in: " << status.message();
+  }
+}
+
+// A file that ParseSweep refuses.
+void ExpectParseError(const std::string& yaml, int line, const std::vector<std::string>& parts) {
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+  ASSERT_FALSE(spec.ok()) << "parsed, but should not:\n" << yaml;
+  ExpectErrorIn(spec.status(), line, parts, yaml);
+}
+
+// A file that parses but whose expansion is refused.
+void ExpectExpandError(const std::string& yaml, int line, const std::vector<std::string>& parts) {
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString() << "\n" << yaml;
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, kFile);
+  ASSERT_FALSE(trials.ok()) << "expanded, but should not:\n" << yaml;
+  ExpectErrorIn(trials.status(), line, parts, yaml);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Good files.
+
+TEST(SweepFileTest, DesignExampleAsWrittenAsksForRandom) {
+  // Line 16 is the learning_rate distribution, which a grid cannot take.
+  ExpectParseError(kDesignExample, 16, {"learning_rate", "log_uniform", "use method: random"});
+}
+
+TEST(SweepFileTest, DesignExampleParsesWithMethodRandom) {
+  const std::string yaml = Replace(kDesignExample, "method: grid ", "method: random");
+  const SweepSpec spec = MustParse(yaml);
+  EXPECT_EQ(spec.name, "lstm-units");
+  EXPECT_EQ(spec.description, "Effect of LSTM width (seed B3)");
+  EXPECT_EQ(spec.dataset, "mnist");
+  EXPECT_EQ(spec.train_limit, 0);
+  EXPECT_EQ(spec.method, SweepMethod::kRandom);
+  EXPECT_EQ(spec.metric, "val_accuracy");
+  EXPECT_TRUE(spec.maximize);
+  EXPECT_EQ(spec.max_trials, 50);
+  EXPECT_EQ(spec.max_attempts, 3);
+  EXPECT_EQ(spec.seed, 7u);  // data.seed, no top-level seed
+  const std::map<std::string, std::string> want_fixed = {
+      {"cell", "lstm"},      {"epochs", "5"},
+      {"optimizer", "adam"}, {"recurrent_dropout", "0.15"},
+      {"seed", "7"},         {"validation_split", "0.2"}};
+  EXPECT_EQ(spec.fixed, want_fixed);
+  ASSERT_EQ(spec.parameters.size(), 3u);
+  EXPECT_EQ(spec.parameters[0].key, "units");
+  EXPECT_EQ(spec.parameters[0].distribution, Distribution::kValues);
+  EXPECT_EQ(spec.parameters[0].values, (std::vector<std::string>{"32", "48", "96", "256"}));
+  EXPECT_EQ(spec.parameters[0].line, 14);
+  EXPECT_EQ(spec.parameters[1].key, "layers");
+  EXPECT_EQ(spec.parameters[1].line, 15);
+  EXPECT_EQ(spec.parameters[2].key, "learning_rate");
+  EXPECT_EQ(spec.parameters[2].distribution, Distribution::kLogUniform);
+  EXPECT_DOUBLE_EQ(spec.parameters[2].min, 1e-4);
+  EXPECT_DOUBLE_EQ(spec.parameters[2].max, 1e-2);
+  EXPECT_EQ(spec.parameters[2].line, 16);
+  EXPECT_EQ(spec.lines.at("max_trials"), 6);
+  EXPECT_EQ(spec.lines.at("fixed.epochs"), 10);
+
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(spec, kFile);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 50u);
+  const std::set<std::string> units = {"32", "48", "96", "256"};
+  for (const TrialSpec& t : *trials) {
+    EXPECT_EQ(t.params.at("cell"), "lstm");
+    EXPECT_EQ(t.params.at("epochs"), "5");
+    EXPECT_EQ(t.params.at("seed"), "7");
+    EXPECT_TRUE(units.count(t.params.at("units"))) << t.params.at("units");
+    EXPECT_EQ(t.config.train.seed, 7u);
+    EXPECT_FLOAT_EQ(t.config.train.validation_split, 0.2f);
+    EXPECT_FLOAT_EQ(t.config.model.recurrent_dropout, 0.15f);
+    EXPECT_GE(t.config.train.learning_rate, 1e-4f * 0.9999f);
+    EXPECT_LE(t.config.train.learning_rate, 1e-2f * 1.0001f);
+  }
+}
+
+TEST(SweepFileTest, DesignExampleWithoutDistributionIsAGridOf8) {
+  std::string yaml = Replace(kDesignExample,
+                             "  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: "
+                             "1.0e-2}   # random only\n",
+                             "");
+  const std::vector<TrialSpec> trials = MustExpand(yaml);
+  ASSERT_EQ(trials.size(), 8u);
+  EXPECT_EQ(trials.front().params.at("units"), "32");
+  EXPECT_EQ(trials.front().params.at("layers"), "1");
+  EXPECT_EQ(trials.back().params.at("units"), "256");
+  EXPECT_EQ(trials.back().params.at("layers"), "2");
+}
+
+TEST(SweepFileTest, QuickstartSweepParsesAndIsSmall) {
+  StatusOr<SweepSpec> spec =
+      ParseSweepFile(std::string(HPSWEEP_SOURCE_DIR) + "/sweeps/quickstart.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->name, "quickstart");
+  EXPECT_EQ(spec->dataset, "mnist");
+  EXPECT_EQ(spec->train_limit, 12000);
+  EXPECT_EQ(spec->method, SweepMethod::kGrid);
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, "quickstart.yaml");
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 6u);
+  std::set<std::string> cells;
+  for (const TrialSpec& t : *trials) {
+    cells.insert(t.params.at("cell"));
+    EXPECT_LE(t.config.train.epochs, 2);
+    EXPECT_FLOAT_EQ(t.config.train.validation_split, 0.2f);
+    EXPECT_EQ(t.config.train.batch_size, 64);
+  }
+  EXPECT_EQ(cells, (std::set<std::string>{"lstm", "gru", "simple_rnn"}));
+}
+
+TEST(SweepFileTest, Grid4x2InFileOrderLastAxisFastest) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: grid-4x2
+fixed: {epochs: 3, optimizer: sgd, momentum: 0.9}
+parameters:
+  units: {values: [16, 32, 64, 128]}
+  cell: {values: [lstm, gru]}
+)");
+  ASSERT_EQ(trials.size(), 8u);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"16", "lstm"}, {"16", "gru"}, {"32", "lstm"},  {"32", "gru"},
+      {"64", "lstm"}, {"64", "gru"}, {"128", "lstm"}, {"128", "gru"}};
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const TrialSpec& t = trials[i];
+    SCOPED_TRACE(i);
+    EXPECT_EQ(t.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(t.params.at("units"), want[i].first);
+    EXPECT_EQ(t.params.at("cell"), want[i].second);
+    EXPECT_EQ(t.config.model.units, std::stoi(want[i].first));
+    EXPECT_EQ(t.config.model.cell, want[i].second == "lstm" ? Cell::kLstm : Cell::kGru);
+    EXPECT_EQ(t.params.at("epochs"), "3");
+    EXPECT_EQ(t.params.at("optimizer"), "sgd");
+    EXPECT_EQ(t.config.train.epochs, 3);
+    EXPECT_FLOAT_EQ(t.config.train.momentum, 0.9f);
+    // Every key of the vocabulary, in GetKey form.
+    EXPECT_EQ(t.params.size(), ConfigKeys().size());
+    for (const std::string& key : ConfigKeys()) {
+      ASSERT_TRUE(t.params.count(key)) << key;
+      EXPECT_EQ(t.params.at(key), GetKey(t.config, key)) << key;
+    }
+  }
+}
+
+TEST(SweepFileTest, GridWithoutParametersIsOneTrial) {
+  const std::vector<TrialSpec> trials = MustExpand("name: one\nfixed: {cell: gru, units: 8}\n");
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].params.at("cell"), "gru");
+  EXPECT_EQ(trials[0].config.model.units, 8);
+}
+
+TEST(SweepFileTest, GridEqualToMaxTrialsIsAccepted) {
+  EXPECT_EQ(MustExpand("name: g\nmax_trials: 4\nparameters:\n  units: {values: [1, 2]}\n"
+                       "  layers: {values: [1, 2]}\n")
+                .size(),
+            4u);
+}
+
+TEST(SweepFileTest, ListValuedParametersExpandAndRoundTrip) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: heads
+fixed:
+  layers: 2
+  dropout: [0.2, 0.1, 0.3]
+parameters:
+  dense: {values: [[64], [32]]}
+  cell: {values: [lstm]}
+)");
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0].params.at("dense"), "[64]");
+  EXPECT_EQ(trials[1].params.at("dense"), "[32]");
+  EXPECT_EQ(trials[0].config.model.dense, (std::vector<int>{64}));
+  EXPECT_EQ(trials[0].config.model.dropout.size(), 3u);
+
+  const std::vector<TrialSpec> heads = MustExpand(R"(name: heads
+parameters:
+  dense: {values: [[64], [64, 32], []]}
+)");
+  ASSERT_EQ(heads.size(), 3u);
+  EXPECT_EQ(heads[0].params.at("dense"), "[64]");
+  EXPECT_EQ(heads[1].params.at("dense"), "[64, 32]");
+  EXPECT_EQ(heads[2].params.at("dense"), "[]");
+  EXPECT_EQ(heads[1].config.model.dense, (std::vector<int>{64, 32}));
+  EXPECT_TRUE(heads[2].config.model.dense.empty());
+  // The params map is enough to rebuild the trial (what a worker receives).
+  for (const TrialSpec& t : heads) {
+    TrialConfig rebuilt;
+    for (const auto& [key, value] : t.params) {
+      ASSERT_TRUE(ApplyKey(key, value, &rebuilt).ok()) << key << "=" << value;
+    }
+    EXPECT_EQ(rebuilt.model.dense, t.config.model.dense);
+    EXPECT_EQ(rebuilt.model.dropout, t.config.model.dropout);
+    EXPECT_EQ(rebuilt.model.units, t.config.model.units);
+    for (const std::string& key : ConfigKeys()) {
+      EXPECT_EQ(GetKey(rebuilt, key), t.params.at(key)) << key;
+    }
+  }
+
+  // Dropout lists as values: one rate per hidden layer (2 LSTM layers + a dense head).
+  const std::vector<TrialSpec> drops = MustExpand(R"(name: drops
+fixed: {layers: 2, dense: [64]}
+parameters:
+  dropout: {values: [[0.2, 0.1, 0.2], [0.5], []]}
+)");
+  ASSERT_EQ(drops.size(), 3u);
+  EXPECT_EQ(drops[0].config.model.dropout.size(), 3u);
+  EXPECT_FLOAT_EQ(drops[0].config.model.dropout[1], 0.1f);
+  EXPECT_EQ(drops[1].config.model.dropout, (std::vector<float>{0.5f}));
+  EXPECT_TRUE(drops[2].config.model.dropout.empty());
+}
+
+TEST(SweepFileTest, DataKeysFoldIntoTheConfig) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: data
+data:
+  dataset: fashion-mnist
+  train_limit: 5000
+  validation: test
+  validation_split: 0.1
+parameters:
+  units: {values: [8]}
+)");
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].config.train.validation, Validation::kTest);
+  EXPECT_FLOAT_EQ(trials[0].config.train.validation_split, 0.1f);
+  EXPECT_EQ(trials[0].params.at("validation"), "test");
+  const SweepSpec spec = MustParse("name: d\ndata: {dataset: fashion-mnist, train_limit: 5000}\n");
+  EXPECT_EQ(spec.dataset, "fashion-mnist");
+  EXPECT_EQ(spec.train_limit, 5000);
+  if (IsConfigKey("train_limit")) {  // the engine's vocabulary has it: trials carry it too
+    EXPECT_EQ(trials[0].params.at("train_limit"), "5000");
+    EXPECT_EQ(MustParse("name: d\nfixed: {train_limit: 300}\n").train_limit, 300);
+    ExpectParseError("name: d\ndata: {train_limit: 10}\nfixed: {train_limit: 20}\n", 2,
+                     {"key 'train_limit'", "under data", "fixed (line 3)"});
+  }
+}
+
+TEST(SweepFileTest, MetricDefaultsAndGoals) {
+  EXPECT_TRUE(MustParse("name: m\n").maximize);
+  EXPECT_EQ(MustParse("name: m\n").metric, "val_accuracy");
+  const SweepSpec loss = MustParse("name: m\nmetric: {name: val_loss}\n");
+  EXPECT_EQ(loss.metric, "val_loss");
+  EXPECT_FALSE(loss.maximize);
+  EXPECT_TRUE(MustParse("name: m\nmetric: {name: test_accuracy, goal: maximize}\n").maximize);
+}
+
+TEST(SweepFileTest, SeedsOfTrials) {
+  // No seed anywhere: every trial gets seed 0.
+  for (const TrialSpec& t : MustExpand("name: s\nparameters:\n  units: {values: [1, 2]}\n")) {
+    EXPECT_EQ(t.config.train.seed, 0u);
+  }
+  // The top-level seed is every trial's seed, so trials differ only by their axes.
+  for (const TrialSpec& t :
+       MustExpand("name: s\nseed: 11\nparameters:\n  units: {values: [1, 2, 3]}\n")) {
+    EXPECT_EQ(t.config.train.seed, 11u);
+    EXPECT_EQ(t.params.at("seed"), "11");
+  }
+  // data.seed is the trials' seed; the top-level seed still drives the draws.
+  const std::string both =
+      "name: s\nseed: 11\ndata: {seed: 7}\nmethod: random\nmax_trials: 3\n"
+      "parameters:\n  units: {values: [1, 2, 3, 4, 5, 6, 7, 8]}\n";
+  EXPECT_EQ(MustParse(both).seed, 11u);
+  for (const TrialSpec& t : MustExpand(both)) EXPECT_EQ(t.config.train.seed, 7u);
+  // A fixed seed wins over data.seed.
+  for (const TrialSpec& t : MustExpand("name: s\ndata: {seed: 7}\nfixed: {seed: 3}\n")) {
+    EXPECT_EQ(t.config.train.seed, 3u);
+  }
+  // Sweeping the seed measures seed-to-seed spread.
+  const std::vector<TrialSpec> seeds =
+      MustExpand("name: s\ndata: {seed: 7}\nparameters:\n  seed: {values: [1, 2, 3]}\n");
+  ASSERT_EQ(seeds.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(seeds[i].config.train.seed, static_cast<uint64_t>(i + 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random sweeps.
+
+constexpr char kRandom[] = R"(name: random
+method: random
+max_trials: 40
+seed: 5
+parameters:
+  learning_rate: {distribution: log_uniform, min: 1.0e-5, max: 1.0e-1}
+  recurrent_dropout: {distribution: uniform, min: 0.1, max: 0.4}
+  units: {distribution: int_uniform, min: 16, max: 64}
+  cell: {values: [lstm, gru]}
+)";
+
+TEST(SweepFileRandomTest, CountRangesAndTypes) {
+  const std::vector<TrialSpec> trials = MustExpand(kRandom);
+  ASSERT_EQ(trials.size(), 40u);
+  std::set<std::string> cells;
+  for (const TrialSpec& t : trials) {
+    const double lr = std::stod(t.params.at("learning_rate"));
+    EXPECT_GE(lr, 1e-5 * 0.9999);
+    EXPECT_LE(lr, 1e-1 * 1.0001);
+    const double rd = std::stod(t.params.at("recurrent_dropout"));
+    EXPECT_GE(rd, 0.1 - 1e-6);
+    EXPECT_LE(rd, 0.4 + 1e-6);
+    // int_uniform: an integer in [min, max].
+    const std::string& units = t.params.at("units");
+    EXPECT_EQ(units.find_first_not_of("0123456789"), std::string::npos) << units;
+    EXPECT_GE(t.config.model.units, 16);
+    EXPECT_LE(t.config.model.units, 64);
+    cells.insert(t.params.at("cell"));
+  }
+  EXPECT_EQ(cells.size(), 2u);
+}
+
+TEST(SweepFileRandomTest, DeterministicForASeedAndDifferentAcrossSeeds) {
+  const std::vector<TrialSpec> a = MustExpand(kRandom);
+  const std::vector<TrialSpec> b = MustExpand(kRandom);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].params, b[i].params) << i;
+    EXPECT_EQ(a[i].number, static_cast<int>(i) + 1);
+  }
+  const std::vector<TrialSpec> c = MustExpand(Replace(kRandom, "seed: 5", "seed: 6"));
+  ASSERT_EQ(c.size(), a.size());
+  int same = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    same += a[i].params.at("learning_rate") == c[i].params.at("learning_rate");
+  EXPECT_LT(same, 3);
+}
+
+TEST(SweepFileRandomTest, NoDuplicateTrials) {
+  const std::vector<TrialSpec> trials = MustExpand(kRandom);
+  std::set<std::map<std::string, std::string>> distinct;
+  for (const TrialSpec& t : trials) distinct.insert(t.params);
+  EXPECT_EQ(distinct.size(), trials.size());
+
+  // 3 x 4 = 12 points, 12 trials: every point once (draws repeat; the last ones come from the
+  // points not drawn yet).
+  const std::vector<TrialSpec> all = MustExpand(R"(name: small
+method: random
+max_trials: 12
+parameters:
+  cell: {values: [lstm, gru, simple_rnn]}
+  units: {distribution: int_uniform, min: 1, max: 4}
+)");
+  ASSERT_EQ(all.size(), 12u);
+  std::set<std::pair<std::string, std::string>> points;
+  for (const TrialSpec& t : all) points.insert({t.params.at("cell"), t.params.at("units")});
+  EXPECT_EQ(points.size(), 12u);
+}
+
+TEST(SweepFileRandomTest, ExhaustedSpaceCutsTheSweepShort) {
+  const std::vector<TrialSpec> trials = MustExpand(
+      "name: tiny\nmethod: random\nmax_trials: 10\nparameters:\n  units: {values: [8, 16, 32]}\n");
+  ASSERT_EQ(trials.size(), 3u);
+  std::set<std::string> units;
+  for (const TrialSpec& t : trials) units.insert(t.params.at("units"));
+  EXPECT_EQ(units, (std::set<std::string>{"8", "16", "32"}));
+  EXPECT_EQ(MustExpand("name: none\nmethod: random\nmax_trials: 5\n").size(), 1u);
+}
+
+TEST(SweepFileRandomTest, LogUniformSpreadsOverDecades) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: lr
+method: random
+max_trials: 400
+seed: 1
+parameters:
+  learning_rate: {distribution: log_uniform, min: 1.0e-5, max: 1.0e-1}
+)");
+  ASSERT_EQ(trials.size(), 400u);
+  int decades[4] = {0, 0, 0, 0};  // [1e-5, 1e-4), ..., [1e-2, 1e-1]
+  for (const TrialSpec& t : trials) {
+    const double lr = std::stod(t.params.at("learning_rate"));
+    const int d = std::min(3, std::max(0, static_cast<int>(std::floor(std::log10(lr) + 5))));
+    ++decades[d];
+  }
+  // About 100 per decade; a uniform draw would put ~90% in the last one.
+  for (int d = 0; d < 4; ++d) {
+    EXPECT_GT(decades[d], 60) << "decade " << d;
+    EXPECT_LT(decades[d], 140) << "decade " << d;
+  }
+}
+
+TEST(SweepFileRandomTest, UniformFormattedWithSixDigits) {
+  const std::vector<TrialSpec> trials = MustExpand(
+      "name: u\nmethod: random\nmax_trials: 20\nparameters:\n"
+      "  momentum: {distribution: uniform, min: 0.5, max: 0.99}\nfixed: {optimizer: sgd}\n");
+  ASSERT_EQ(trials.size(), 20u);
+  for (const TrialSpec& t : trials) {
+    EXPECT_GE(t.config.train.momentum, 0.5f);
+    EXPECT_LE(t.config.train.momentum, 0.99f);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad files: every one names the file, the line and the key.
+
+TEST(SweepFileErrorTest, UnknownKeys) {
+  ExpectParseError("name: x\nparamters:\n  units: {values: [1]}\n", 2,
+                   {"unknown key 'paramters'", "did you mean 'parameters'?"});
+  ExpectParseError("name: x\nmethod: grid\nunits: 32\n", 3,
+                   {"unknown key 'units'", "under 'fixed'", "'parameters'"});
+  ExpectParseError("name: x\nfixed:\n  cell: lstm\n  unit: 64\n", 4,
+                   {"unknown key 'unit'", "under 'fixed'", "did you mean 'units'?"});
+  ExpectParseError("name: x\nfixed:\n  lr: 0.01\n", 3, {"'lr'", "did you mean 'learning_rate'?"});
+  ExpectParseError("name: x\nfixed:\n  colour: red\n", 3, {"'colour'", "known keys: cell"});
+  ExpectParseError("name: x\nparameters:\n  units: {value: [1, 2]}\n", 3,
+                   {"unknown key 'value'", "parameters.units", "did you mean 'values'?"});
+  ExpectParseError("name: x\nparameters:\n  untis: {values: [1, 2]}\n", 3,
+                   {"'untis'", "did you mean 'units'?"});
+  ExpectParseError("name: x\ndata:\n  dataset: mnist\n  train_limt: 10\n", 4,
+                   {"'train_limt'", "under 'data'", "did you mean 'train_limit'?"});
+  ExpectParseError("name: x\nmetric: {name: val_loss, direction: minimize}\n", 2,
+                   {"'direction'", "under 'metric'"});
+  ExpectParseError("name: x\nfixed:\n  dataset: mnist\n", 3, {"'dataset'", "under 'data'"});
+  ExpectParseError("name: x\ndataset: mnist\n", 2, {"'dataset'", "under 'data'"});
+  ExpectParseError("name: x\nseed: 1\nmax_trials: 3\nseed: 2\n", 4,
+                   {"'seed' appears twice", "line 2"});
+}
+
+TEST(SweepFileErrorTest, WrongTypes) {
+  ExpectParseError("name: {first: x}\n", 1, {"key 'name'", "expected a single value", "a mapping"});
+  ExpectParseError("name: x\nfixed: [cell, lstm]\n", 2, {"'fixed'", "expected a mapping"});
+  ExpectParseError("name: x\nfixed:\n  units: {min: 1}\n", 3, {"key 'units'", "a mapping"});
+  ExpectParseError("name: x\nfixed:\n  units: [32, 64]\n", 3,
+                   {"key 'units'", "expected an integer", "under parameters"});
+  ExpectParseError("name: x\nfixed:\n  units:\n  cell: lstm\n", 3, {"key 'units'", "no value"});
+  ExpectParseError("name: x\nparameters:\n  units: {values: 32}\n", 3,
+                   {"key 'units'", "values must be a list"});
+  ExpectParseError("name: x\nparameters:\n  units: [32, 64]\n", 3,
+                   {"key 'units'", "{values: [...]}"});
+  ExpectParseError("name: x\nparameters:\n  units: 32\n", 3, {"key 'units'", "under 'fixed'"});
+  ExpectParseError("name: x\nparameters:\n  dense: {values: [[[64]]]}\n", 3,
+                   {"key 'dense'", "inside the list"});
+  ExpectParseError("name: x\nmax_trials: many\n", 2, {"key 'max_trials'", "expected an integer"});
+  ExpectParseError("name: x\nmetric: val_accuracy\n", 2, {"'metric'", "expected a mapping"});
+  ExpectParseError("- name: x\n", 1, {"expected a mapping of sweep keys", "a list"});
+}
+
+TEST(SweepFileErrorTest, OutOfRangeValuesGiveTheEnginesMessage) {
+  ExpectParseError("name: x\nfixed:\n  cell: lstm\n  units: 0\n", 4,
+                   {"key 'units': expected an integer in [1, 4096], got '0'"});
+  ExpectParseError("name: x\nfixed:\n  dropout: 1.0\n", 3, {"key 'dropout'", "[0, 1)", "'1.0'"});
+  ExpectParseError("name: x\nfixed:\n  dropout: [0.2, 1.0]\n", 3, {"key 'dropout'", "'1.0'"});
+  ExpectParseError("name: x\nfixed:\n  optimizer: adamw\n", 3,
+                   {"key 'optimizer': expected one of sgd, adam, rmsprop, got 'adamw'"});
+  // A bad value inside a block list points at its own line.
+  ExpectParseError("name: x\nparameters:\n  units:\n    values:\n      - 32\n      - 0\n", 6,
+                   {"key 'units'", "got '0'"});
+  ExpectParseError("name: x\nparameters:\n  cell: {values: [lstm, transformer]}\n", 3,
+                   {"key 'cell'", "'transformer'"});
+  ExpectParseError("name: x\ndata: {validation_split: 1.5}\n", 2, {"key 'validation_split'"});
+  ExpectParseError("name: x\ndata: {validation: holdout}\n", 2, {"key 'validation'", "split"});
+  ExpectParseError("name: x\ndata: {train_limit: -1}\n", 2, {"data.train_limit"});
+  ExpectParseError("name: x\ndata: {dataset: ../secret}\n", 2, {"data.dataset", "no path"});
+  ExpectParseError("name: x\nseed: -3\n", 2, {"key 'seed'"});
+  ExpectParseError("name: x\nmax_attempts: 0\n", 2, {"key 'max_attempts'", "[1, 100]"});
+  ExpectParseError("name: x\nmax_attempts: 101\n", 2, {"key 'max_attempts'"});
+  ExpectParseError("name: x\nmax_trials: 0\n", 2, {"key 'max_trials'", "[1, 10000]"});
+  ExpectParseError("name: x\nmethod: bayes\n", 2, {"key 'method'", "grid or random", "'bayes'"});
+  ExpectParseError("name: x\nmetric: {name: accuracy}\n", 2,
+                   {"metric.name", "did you mean 'val_accuracy'?"});
+  ExpectParseError("name: x\nmetric: {name: val_loss, goal: maximize}\n", 2,
+                   {"metric.goal", "minimized"});
+  // int_uniform/log_uniform bounds are checked by the engine too.
+  ExpectParseError(
+      "name: x\nmethod: random\nmax_trials: 2\nparameters:\n"
+      "  units: {distribution: int_uniform,\n          min: 0, max: 8}\n",
+      6, {"key 'units'", "got '0'"});
+}
+
+TEST(SweepFileErrorTest, NameIsRequiredAndSafe) {
+  ExpectParseError("fixed: {cell: lstm}\n", 1, {"missing required key 'name'"});
+  ExpectParseError("name: my sweep/1\n", 1, {"key 'name'", "'my sweep/1'"});
+}
+
+TEST(SweepFileErrorTest, EmptyValues) {
+  ExpectParseError("name: x\nparameters:\n  layers: {values: [1]}\n  units: {values: []}\n", 4,
+                   {"key 'units'", "empty"});
+  ExpectParseError("name: x\nparameters:\n  units: {values: [32, 64, 32]}\n", 3,
+                   {"key 'units'", "listed twice"});
+  ExpectParseError("name: x\nparameters:\n  units: {}\n", 3, {"key 'units'", "give values"});
+}
+
+TEST(SweepFileErrorTest, FixedAndSwept) {
+  ExpectParseError(R"(name: x
+fixed:
+  cell: lstm
+  units: 64
+parameters:
+  units: {values: [32, 64]}
+)",
+                   6, {"key 'units'", "both fixed (line 4) and swept"});
+  ExpectParseError("name: x\ndata: {validation_split: 0.2}\nfixed: {validation_split: 0.1}\n", 2,
+                   {"key 'validation_split'", "under data", "fixed (line 3)"});
+}
+
+TEST(SweepFileErrorTest, RandomNeedsMaxTrials) {
+  ExpectParseError("name: x\nmethod: random\nparameters:\n  units: {values: [1, 2]}\n", 2,
+                   {"method: random", "max_trials"});
+}
+
+TEST(SweepFileErrorTest, DistributionsAreForRandom) {
+  ExpectParseError(R"(name: x
+method: grid
+parameters:
+  units: {values: [32, 64]}
+  learning_rate: {distribution: uniform, min: 0.001, max: 0.01}
+)",
+                   5, {"key 'learning_rate'", "use method: random"});
+  // The default method is grid.
+  ExpectParseError("name: x\nparameters:\n  units: {distribution: int_uniform, min: 1, max: 9}\n",
+                   3, {"key 'units'", "use method: random"});
+}
+
+TEST(SweepFileErrorTest, DistributionBounds) {
+  const std::string head = "name: x\nmethod: random\nmax_trials: 5\nparameters:\n";
+  ExpectParseError(head + "  learning_rate: {distribution: uniform, min: 0.01, max: 0.001}\n", 5,
+                   {"key 'learning_rate'", "min (0.01) must be smaller than max (0.001)"});
+  ExpectParseError(head + "  units: {distribution: int_uniform, min: 8, max: 8}\n", 5,
+                   {"key 'units'", "smaller than max"});
+  ExpectParseError(head + "  learning_rate: {distribution: log_uniform, min: 0, max: 0.1}\n", 5,
+                   {"key 'learning_rate'", "log_uniform needs min > 0"});
+  ExpectParseError(head + "  momentum: {distribution: log_uniform, min: -1, max: 0.5}\n", 5,
+                   {"key 'momentum'", "min > 0"});
+  ExpectParseError(head + "  units: {distribution: int_uniform, min: 1.5, max: 8}\n", 5,
+                   {"key 'units'", "integer min"});
+  ExpectParseError(head + "  units: {distribution: uniform, min: 8, max: 64}\n", 5,
+                   {"key 'units'", "int_uniform"});
+  ExpectParseError(head + "  units: {distribution: normal, min: 8, max: 64}\n", 5,
+                   {"key 'units'", "uniform, int_uniform or log_uniform", "'normal'"});
+  ExpectParseError(head + "  units: {distribution: int_uniform, min: 8}\n", 5,
+                   {"key 'units'", "max is missing"});
+  ExpectParseError(head + "  units: {values: [1, 2], min: 8}\n", 5, {"key 'units'", "not both"});
+  ExpectParseError(head + "  learning_rate: {distribution: uniform, min: 0.001, max: 20}\n", 5,
+                   {"key 'learning_rate'", "got '20'"});
+}
+
+TEST(SweepFileErrorTest, GridOverTheCapIsRefused) {
+  // 5 axes of 10 values: 100,000 trials.
+  const std::string ten = "{values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}";
+  const std::string yaml = "name: huge\nfixed: {cell: dense}\nparameters:\n  units: " + ten +
+                           "\n  layers: " + ten + "\n  epochs: " + ten + "\n  batch_size: " + ten +
+                           "\n  seed: " + ten + "\n";
+  ExpectParseError(yaml, 3,
+                   {"units (10) x layers (10) x epochs (10) x batch_size (10) x seed (10)",
+                    "100000 trials", "10000"});
+  // ExpandSweep refuses it too (for specs not read by ParseSweep).
+  SweepSpec spec;
+  spec.name = "huge";
+  for (const char* key : {"units", "layers", "epochs", "batch_size", "seed"}) {
+    ParameterSpec p;
+    p.key = key;
+    p.values = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"};
+    spec.parameters.push_back(p);
+  }
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(spec, "built.yaml");
+  ASSERT_FALSE(trials.ok());
+  EXPECT_EQ(trials.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(trials.status().message().find("built.yaml: "), std::string::npos);
+  EXPECT_NE(trials.status().message().find("100000"), std::string::npos);
+}
+
+TEST(SweepFileErrorTest, GridLargerThanMaxTrialsIsRefused) {
+  ExpectParseError(
+      R"(name: x
+max_trials: 5
+parameters:
+  units: {values: [1, 2, 3, 4]}
+  layers: {values: [1, 2]}
+)",
+      2, {"key 'max_trials'", "5 is smaller than the grid", "units (4) x layers (2)", "8 trials"});
+}
+
+TEST(SweepFileErrorTest, MalformedYamlNamesTheLine) {
+  ExpectParseError("name: x\nparameters:\n  units: {values: [32, 64}\n", 3, {"malformed YAML"});
+  ExpectParseError("name: x\nfixed:\n\tcell: lstm\n", 3, {"malformed YAML"});
+  ExpectParseError("name: x\ndescription: one\n  two: three\n", 3, {"malformed YAML"});
+  ExpectParseError("name: x\n---\nname: y\n", 3, {"one YAML document"});
+}
+
+TEST(SweepFileErrorTest, EmptyDocument) {
+  for (const char* yaml : {"", "\n\n", "# nothing but a comment\n", "---\n", "~\n"}) {
+    ExpectParseError(yaml, 1, {"empty"});
+  }
+}
+
+TEST(SweepFileErrorTest, InvalidCombinationsNameTheTrialAndKeys) {
+  // Trials 3 and 4 have 2 LSTM layers, so a 3-rate dropout list no longer fits (2 layers + head 1
+  // = 3 fits; 1 layer + head = 2 does not): trial 1 is the first bad one.
+  ExpectExpandError(R"(name: x
+fixed:
+  dense: [64]
+  dropout: [0.2, 0.1, 0.2]
+parameters:
+  layers: {values: [1, 2]}
+  units: {values: [16, 32]}
+)",
+                    4, {"trial 1", "layers=1, units=16", "key 'dropout'"});
+  ExpectExpandError(R"(name: x
+fixed:
+  optimizer: adam
+parameters:
+  momentum: {values: [0, 0.9]}
+)",
+                    5, {"trial 2", "momentum=0.9", "key 'momentum'", "sgd"});
+  ExpectExpandError("name: x\nfixed:\n  cell: dense\n  recurrent_dropout: 0.2\n", 4,
+                    {"trial 1", "key 'recurrent_dropout'"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files.
+
+TEST(SweepFileTest, ParseSweepFileReadsAndNamesThePath) {
+  const std::string dir = ::testing::TempDir();
+  const std::string path = dir + "/sweep_file_test_good.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: from-file\nfixed:\n  cell: gru\n  units: 0\n";
+  }
+  StatusOr<SweepSpec> bad = ParseSweepFile(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().rfind(path + ":4: key 'units'", 0), 0u)
+      << bad.status().message();
+  {
+    std::ofstream out(path);
+    out << "name: from-file\nfixed:\n  cell: gru\n";
+  }
+  StatusOr<SweepSpec> good = ParseSweepFile(path);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->name, "from-file");
+  std::remove(path.c_str());
+
+  const std::string missing = dir + "/no_such_sweep.yaml";
+  StatusOr<SweepSpec> none = ParseSweepFile(missing);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find(missing), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hpsweep

@@ -1,0 +1,351 @@
+// Tests for engine/config.h: every key's parser (good values set the field, bad values are
+// InvalidArgument naming the key), GetKey/ApplyKey round trips, and the cross-key checks of
+// Validate.
+#include "engine/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <iomanip>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hpsweep {
+namespace {
+
+TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
+  const std::set<std::string> documented = {
+      "cell",      "units",         "layers",   "activation", "recurrent_dropout",
+      "dropout",   "dense",         "dense_activation", "output", "optimizer",
+      "learning_rate", "momentum",  "nesterov", "batch_size", "epochs",
+      "loss",      "validation_split", "validation", "seed"};
+  const std::vector<std::string>& keys = ConfigKeys();
+  const std::set<std::string> unique(keys.begin(), keys.end());
+  EXPECT_EQ(unique.size(), keys.size()) << "duplicate keys";
+  for (const std::string& k : documented) EXPECT_TRUE(unique.count(k)) << "missing key " << k;
+  for (const std::string& k : keys) EXPECT_TRUE(IsConfigKey(k)) << k;
+  EXPECT_FALSE(IsConfigKey("colour"));
+  EXPECT_FALSE(IsConfigKey(""));
+  EXPECT_FALSE(IsConfigKey("Units"));
+  EXPECT_FALSE(IsConfigKey("steps"));  // model-file shape lines, not keys
+}
+
+TEST(ApplyKeyTest, GoodValuesSetTheirFields) {
+  TrialConfig c;
+  auto ok = [&](const char* k, const char* v) {
+    Status s = ApplyKey(k, v, &c);
+    EXPECT_TRUE(s.ok()) << k << "=" << v << ": " << s.ToString();
+  };
+  ok("cell", "gru");
+  EXPECT_EQ(c.model.cell, Cell::kGru);
+  ok("cell", "simple_rnn");
+  EXPECT_EQ(c.model.cell, Cell::kSimpleRnn);
+  ok("cell", "dense");
+  EXPECT_EQ(c.model.cell, Cell::kDense);
+  ok("cell", "lstm");
+  EXPECT_EQ(c.model.cell, Cell::kLstm);
+  ok("units", "64");
+  EXPECT_EQ(c.model.units, 64);
+  ok("layers", "3");
+  EXPECT_EQ(c.model.layers, 3);
+  ok("activation", "relu");
+  EXPECT_EQ(c.model.activation, Activation::kRelu);
+  ok("recurrent_dropout", "0.25");
+  EXPECT_FLOAT_EQ(c.model.recurrent_dropout, 0.25f);
+  ok("dropout", "0.2,0.1, 0.3");
+  EXPECT_EQ(c.model.dropout, (std::vector<float>{0.2f, 0.1f, 0.3f}));
+  ok("dropout", "[0.5]");
+  EXPECT_EQ(c.model.dropout, (std::vector<float>{0.5f}));
+  ok("dropout", "[]");
+  EXPECT_TRUE(c.model.dropout.empty());
+  ok("dense", "[64, 32]");
+  EXPECT_EQ(c.model.dense, (std::vector<int>{64, 32}));
+  ok("dense", "16");
+  EXPECT_EQ(c.model.dense, (std::vector<int>{16}));
+  ok("dense_activation", "sigmoid");
+  EXPECT_EQ(c.model.dense_activation, Activation::kSigmoid);
+  ok("output", "logits");
+  EXPECT_TRUE(c.model.logits);
+  ok("output", "softmax");
+  EXPECT_FALSE(c.model.logits);
+  ok("optimizer", "sgd");
+  EXPECT_EQ(c.train.optimizer, Optimizer::kSgd);
+  ok("optimizer", "rmsprop");
+  EXPECT_EQ(c.train.optimizer, Optimizer::kRmsprop);
+  ok("learning_rate", "0.05");
+  EXPECT_FLOAT_EQ(c.train.learning_rate, 0.05f);
+  ok("momentum", "0.9");
+  EXPECT_FLOAT_EQ(c.train.momentum, 0.9f);
+  ok("nesterov", "true");
+  EXPECT_TRUE(c.train.nesterov);
+  ok("nesterov", "false");
+  EXPECT_FALSE(c.train.nesterov);
+  ok("batch_size", "128");
+  EXPECT_EQ(c.train.batch_size, 128);
+  ok("epochs", "7");
+  EXPECT_EQ(c.train.epochs, 7);
+  ok("loss", "categorical_crossentropy");
+  EXPECT_EQ(c.train.loss, Loss::kCategorical);
+  ok("loss", "sparse_categorical_crossentropy");
+  EXPECT_EQ(c.train.loss, Loss::kSparseCategorical);
+  ok("validation", "test");
+  EXPECT_EQ(c.train.validation, Validation::kTest);
+  ok("validation", "split");
+  EXPECT_EQ(c.train.validation, Validation::kSplit);
+  ok("validation_split", "0.2");
+  EXPECT_FLOAT_EQ(c.train.validation_split, 0.2f);
+  ok("seed", "12345");
+  EXPECT_EQ(c.train.seed, 12345u);
+  ok("train_limit", "2000");
+  EXPECT_EQ(c.train.train_limit, 2000);
+  // Quoted YAML scalars and surrounding blanks.
+  ok("units", " \"32\" ");
+  EXPECT_EQ(c.model.units, 32);
+}
+
+TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"cell", "lstm"},         {"units", "16"},         {"layers", "2"},
+      {"activation", "tanh"},   {"recurrent_dropout", "0"}, {"dropout", "0.1"},
+      {"dense", "[8]"},         {"dense_activation", "relu"}, {"output", "softmax"},
+      {"optimizer", "adam"},    {"learning_rate", "0.001"}, {"momentum", "0"},
+      {"nesterov", "false"},    {"batch_size", "32"},    {"epochs", "1"},
+      {"loss", "sparse_categorical_crossentropy"}, {"validation", "split"},
+      {"validation_split", "0"}, {"seed", "0"}, {"train_limit", "0"}};
+  std::set<std::string> covered;
+  for (const auto& [k, v] : good) {
+    TrialConfig c;
+    Status s = ApplyKey(k, v, &c);
+    EXPECT_TRUE(s.ok()) << k << "=" << v << ": " << s.ToString();
+    covered.insert(k);
+  }
+  for (const std::string& k : ConfigKeys()) EXPECT_TRUE(covered.count(k)) << "untested key " << k;
+}
+
+TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"cell", "transformer"},
+      {"units", "0"},
+      {"units", "abc"},
+      {"units", "12.5"},
+      {"units", "-3"},
+      {"layers", "-1"},
+      {"layers", "x"},
+      {"activation", "softmax"},  // softmax only as the output
+      {"activation", "swish"},
+      {"recurrent_dropout", "1.0"},
+      {"recurrent_dropout", "-0.1"},
+      {"dropout", "1.0"},
+      {"dropout", "0.2,abc"},
+      {"dropout", "0.2,1.5"},
+      {"dense", "0"},
+      {"dense", "[64, x]"},
+      {"dense_activation", "gelu"},
+      {"output", "probabilities"},
+      {"optimizer", "foo"},
+      {"learning_rate", "0"},
+      {"learning_rate", "-0.1"},
+      {"learning_rate", "fast"},
+      {"momentum", "1.0"},
+      {"momentum", "-0.5"},
+      {"nesterov", "maybe"},
+      {"batch_size", "abc"},
+      {"batch_size", "0"},
+      {"batch_size", ""},
+      {"epochs", "0"},
+      {"loss", "mse"},
+      {"validation", "holdout"},
+      {"validation_split", "1.0"},
+      {"validation_split", "-0.2"},
+      {"validation_split", "nan"},
+      {"seed", "-1"},
+      {"seed", "x"},
+      {"train_limit", "-5"},
+      {"train_limit", "many"},
+  };
+  std::set<std::string> covered;
+  for (const auto& [k, v] : bad) {
+    TrialConfig c;
+    Status s = ApplyKey(k, v, &c);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << k << "=" << v << ": " << s.ToString();
+    EXPECT_NE(s.message().find(k), std::string::npos) << k << "=" << v << ": " << s.message();
+    covered.insert(k);
+  }
+  for (const std::string& k : ConfigKeys()) EXPECT_TRUE(covered.count(k)) << "untested key " << k;
+}
+
+TEST(ApplyKeyTest, UnknownKeyIsInvalidArgumentNamingIt) {
+  TrialConfig c;
+  Status s = ApplyKey("colour", "blue", &c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("colour"), std::string::npos) << s.message();
+}
+
+TEST(ApplyKeyTest, BadValueLeavesListUnchanged) {
+  TrialConfig c;
+  ASSERT_TRUE(ApplyKey("dropout", "0.2,0.1", &c).ok());
+  EXPECT_FALSE(ApplyKey("dropout", "0.3,oops", &c).ok());
+  EXPECT_EQ(c.model.dropout, (std::vector<float>{0.2f, 0.1f}));
+}
+
+// A config with a non-default value for every key.
+TrialConfig NonDefault() {
+  TrialConfig c;
+  const std::vector<std::pair<std::string, std::string>> kv = {
+      {"cell", "gru"},          {"units", "48"},         {"layers", "2"},
+      {"activation", "relu"},   {"recurrent_dropout", "0.15"}, {"dropout", "0.2,0.1,0.3"},
+      {"dense", "[24]"},        {"dense_activation", "tanh"}, {"output", "logits"},
+      {"optimizer", "sgd"},     {"learning_rate", "0.037"}, {"momentum", "0.85"},
+      {"nesterov", "true"},     {"batch_size", "77"},    {"epochs", "9"},
+      {"loss", "categorical_crossentropy"}, {"validation", "test"},
+      {"validation_split", "0.1"}, {"seed", "987654321"}, {"train_limit", "5000"}};
+  for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+  return c;
+}
+
+void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
+  EXPECT_EQ(a.model.cell, b.model.cell);
+  EXPECT_EQ(a.model.units, b.model.units);
+  EXPECT_EQ(a.model.layers, b.model.layers);
+  EXPECT_EQ(a.model.activation, b.model.activation);
+  EXPECT_EQ(a.model.recurrent_dropout, b.model.recurrent_dropout);
+  EXPECT_EQ(a.model.dropout, b.model.dropout);
+  EXPECT_EQ(a.model.dense, b.model.dense);
+  EXPECT_EQ(a.model.dense_activation, b.model.dense_activation);
+  EXPECT_EQ(a.model.logits, b.model.logits);
+  EXPECT_EQ(a.train.optimizer, b.train.optimizer);
+  EXPECT_EQ(a.train.EffectiveLearningRate(), b.train.EffectiveLearningRate());
+  EXPECT_EQ(a.train.momentum, b.train.momentum);
+  EXPECT_EQ(a.train.nesterov, b.train.nesterov);
+  EXPECT_EQ(a.train.batch_size, b.train.batch_size);
+  EXPECT_EQ(a.train.epochs, b.train.epochs);
+  EXPECT_EQ(a.train.loss, b.train.loss);
+  EXPECT_EQ(a.train.validation, b.train.validation);
+  EXPECT_EQ(a.train.validation_split, b.train.validation_split);
+  EXPECT_EQ(a.train.seed, b.train.seed);
+  EXPECT_EQ(a.train.train_limit, b.train.train_limit);
+}
+
+TEST(GetKeyTest, RoundTripsEveryKey) {
+  for (const TrialConfig& src : {TrialConfig(), NonDefault()}) {
+    TrialConfig dst;
+    for (const std::string& k : ConfigKeys()) {
+      const std::string text = GetKey(src, k);
+      Status s = ApplyKey(k, text, &dst);
+      EXPECT_TRUE(s.ok()) << k << "='" << text << "': " << s.ToString();
+    }
+    ExpectSameConfig(src, dst);
+    for (const std::string& k : ConfigKeys()) EXPECT_EQ(GetKey(dst, k), GetKey(src, k)) << k;
+  }
+}
+
+TEST(GetKeyTest, FloatsRoundTripExactly) {
+  for (const char* v : {"0.1", "0.3", "0.123456789", "1e-05", "0.7"}) {
+    TrialConfig a, b;
+    ASSERT_TRUE(ApplyKey("learning_rate", v, &a).ok());
+    ASSERT_TRUE(ApplyKey("learning_rate", GetKey(a, "learning_rate"), &b).ok());
+    EXPECT_EQ(a.train.learning_rate, b.train.learning_rate) << v;
+    ASSERT_TRUE(ApplyKey("recurrent_dropout", v, &a).ok());
+    ASSERT_TRUE(ApplyKey("recurrent_dropout", GetKey(a, "recurrent_dropout"), &b).ok());
+    EXPECT_EQ(a.model.recurrent_dropout, b.model.recurrent_dropout) << v;
+  }
+}
+
+TEST(GetKeyTest, DropoutRatesRoundTripExactly) {
+  // A sweep samples rates such as 0.123456789; the list form must keep all of a float's digits
+  // like the scalar keys do (GetKey: "floats round-trip exactly").
+  for (const char* v : {"0.1", "0.123456789", "0.2371846", "1e-05"}) {
+    TrialConfig a, b;
+    ASSERT_TRUE(ApplyKey("dropout", std::string(v) + "," + v, &a).ok());
+    const std::string text = GetKey(a, "dropout");
+    ASSERT_TRUE(ApplyKey("dropout", text, &b).ok());
+    EXPECT_EQ(a.model.dropout, b.model.dropout)
+        << v << " -> '" << text << "' -> " << std::setprecision(9) << b.model.dropout[0];
+  }
+}
+
+TEST(GetKeyTest, ShowsTheEffectiveLearningRate) {
+  TrialConfig c;
+  c.train.optimizer = Optimizer::kSgd;
+  TrialConfig d;
+  ASSERT_TRUE(ApplyKey("learning_rate", GetKey(c, "learning_rate"), &d).ok());
+  EXPECT_FLOAT_EQ(d.train.learning_rate, 0.01f);
+}
+
+TEST(GetKeyTest, LargeSeedRoundTrips) {
+  // TrainConfig::seed is a uint64_t; GetKey promises ApplyKey(key, GetKey(key)) round-trips.
+  for (uint64_t seed : {uint64_t{1} << 62, (uint64_t{1} << 63) + 5, ~uint64_t{0}}) {
+    TrialConfig c, d;
+    c.train.seed = seed;
+    Status s = ApplyKey("seed", GetKey(c, "seed"), &d);
+    EXPECT_TRUE(s.ok()) << "seed " << seed << ": " << s.ToString();
+    EXPECT_EQ(d.train.seed, seed);
+  }
+}
+
+TEST(DropoutAfterTest, OneRateOrOnePerHiddenLayer) {
+  ModelConfig m;
+  EXPECT_EQ(m.DropoutAfter(0), 0.0f);
+  m.dropout = {0.3f};
+  EXPECT_EQ(m.DropoutAfter(0), 0.3f);
+  EXPECT_EQ(m.DropoutAfter(5), 0.3f);
+  m.dropout = {0.2f, 0.1f, 0.4f};
+  EXPECT_EQ(m.DropoutAfter(0), 0.2f);
+  EXPECT_EQ(m.DropoutAfter(1), 0.1f);
+  EXPECT_EQ(m.DropoutAfter(2), 0.4f);
+  m.layers = 2;
+  m.dense = {32};
+  EXPECT_EQ(m.hidden_layers(), 3);
+}
+
+Status ValidateKeys(const std::vector<std::pair<std::string, std::string>>& kv) {
+  TrialConfig c;
+  for (const auto& [k, v] : kv) {
+    Status s = ApplyKey(k, v, &c);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return Validate(c);
+}
+
+TEST(ValidateTest, DropoutListMustMatchHiddenLayers) {
+  EXPECT_TRUE(Validate(TrialConfig()).ok());
+  // 1 LSTM layer, no head: one hidden layer, so two rates are one too many.
+  Status s = ValidateKeys({{"cell", "lstm"}, {"layers", "1"}, {"dropout", "0.2,0.3"}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("dropout"), std::string::npos) << s.message();
+  // 2 LSTM layers + Dense(32): three hidden layers.
+  EXPECT_TRUE(
+      ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1,0.2"}}).ok());
+  EXPECT_FALSE(ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1"}}).ok());
+  EXPECT_FALSE(
+      ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1,0.2,0.1"}}).ok());
+  // One rate is always fine.
+  EXPECT_TRUE(ValidateKeys({{"layers", "3"}, {"dropout", "0.5"}}).ok());
+  // MLP: layers count hidden Dense layers.
+  EXPECT_TRUE(ValidateKeys({{"cell", "dense"}, {"layers", "2"}, {"dropout", "0.2,0.3"}}).ok());
+}
+
+TEST(ValidateTest, MomentumOnlyWithSgd) {
+  Status s = ValidateKeys({{"optimizer", "adam"}, {"momentum", "0.9"}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("momentum"), std::string::npos) << s.message();
+  EXPECT_FALSE(ValidateKeys({{"optimizer", "rmsprop"}, {"nesterov", "true"}}).ok());
+  EXPECT_TRUE(
+      ValidateKeys({{"optimizer", "sgd"}, {"momentum", "0.9"}, {"nesterov", "true"}}).ok());
+}
+
+TEST(ValidateTest, RecurrentModelsNeedALayerAndDenseHasNoRecurrentDropout) {
+  Status s = ValidateKeys({{"cell", "lstm"}, {"layers", "0"}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("layers"), std::string::npos) << s.message();
+  EXPECT_TRUE(ValidateKeys({{"cell", "dense"}, {"layers", "0"}}).ok());
+  Status r = ValidateKeys({{"cell", "dense"}, {"recurrent_dropout", "0.2"}});
+  EXPECT_EQ(r.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.message().find("recurrent_dropout"), std::string::npos) << r.message();
+}
+
+}  // namespace
+}  // namespace hpsweep

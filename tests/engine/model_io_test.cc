@@ -1,0 +1,243 @@
+// Tests for engine/model_io.h: save/load round trips bit for bit (config, parameters, predictions)
+// and every kind of bad file is refused with the right status.
+#include "engine/model_io.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace hpsweep {
+namespace {
+
+class ModelIoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/model_io_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  static void WriteAll(const std::string& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+
+  std::string dir_;
+};
+
+// An LSTM with a head, dropout and non-default training keys, with parameters that are not the
+// initial ones.
+Model TestModel(const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+  TrialConfig c;
+  const std::vector<std::pair<std::string, std::string>> kv = {
+      {"cell", "lstm"},      {"units", "12"},          {"layers", "2"},
+      {"dense", "[7]"},      {"dropout", "0.25,0.5,0.125"}, {"recurrent_dropout", "0.1"},
+      {"output", "logits"},  {"optimizer", "rmsprop"}, {"learning_rate", "0.002"},
+      {"batch_size", "64"},  {"epochs", "3"},          {"seed", "17"},
+      {"validation_split", "0.2"}};
+  for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  for (const auto& [k, v] : extra) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  EXPECT_TRUE(Validate(c).ok());
+  Model m = InitModel(c);
+  Rng rng(99);
+  for (float& p : m.params) p += static_cast<float>(rng.Uniform(-0.1, 0.1));
+  return m;
+}
+
+std::vector<float> RandomImages(int64_t n, int pixels, uint64_t seed) {
+  std::vector<float> images(n * pixels);
+  Rng rng(seed);
+  for (float& p : images) p = static_cast<float>(rng.Below(256)) / 255.0f;
+  return images;
+}
+
+void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
+  for (const std::string& k : ConfigKeys()) EXPECT_EQ(GetKey(a, k), GetKey(b, k)) << k;
+  EXPECT_EQ(a.model.dropout, b.model.dropout);
+  EXPECT_EQ(a.model.recurrent_dropout, b.model.recurrent_dropout);
+  EXPECT_EQ(a.model.dense, b.model.dense);
+  EXPECT_EQ(a.train.learning_rate, b.train.learning_rate);
+  EXPECT_EQ(a.train.validation_split, b.train.validation_split);
+  EXPECT_EQ(a.train.seed, b.train.seed);
+  EXPECT_EQ(a.model.steps, b.model.steps);
+  EXPECT_EQ(a.model.features, b.model.features);
+  EXPECT_EQ(a.model.classes, b.model.classes);
+}
+
+TEST_F(ModelIoTest, SaveLoadRoundTripIsExact) {
+  const Model m = TestModel();
+  const std::string path = Path("m.hpsm");
+  ASSERT_TRUE(SaveModel(m, path).ok());
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  StatusOr<Model> loaded = LoadModel(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ExpectSameConfig(m.config, loaded->config);
+  ASSERT_EQ(loaded->params.size(), m.params.size());
+  EXPECT_EQ(std::memcmp(loaded->params.data(), m.params.data(), m.params.size() * sizeof(float)),
+            0);
+
+  const int64_t n = 37;
+  const std::vector<float> images = RandomImages(n, 28 * 28, 5);
+  const Mat<float> want = PredictProba(m, images.data(), n, 1);
+  const Mat<float> got = PredictProba(*loaded, images.data(), n, 1);
+  ASSERT_EQ(want.rows(), n);
+  ASSERT_EQ(want.cols(), 10);
+  EXPECT_EQ(got, want);
+  for (int64_t r = 0; r < n; ++r) EXPECT_NEAR(want.row(r).sum(), 1.0f, 1e-5f);
+}
+
+TEST_F(ModelIoTest, SerializeParseRoundTripForEveryCell) {
+  for (const char* cell : {"dense", "simple_rnn", "gru"}) {
+    std::vector<std::pair<std::string, std::string>> extra = {{"cell", cell}};
+    if (std::string(cell) == "dense") extra.push_back({"recurrent_dropout", "0"});
+    const Model m = TestModel(extra);
+    StatusOr<Model> back = ParseModel(SerializeModel(m), "mem");
+    ASSERT_TRUE(back.ok()) << cell << ": " << back.status().ToString();
+    ExpectSameConfig(m.config, back->config);
+    EXPECT_EQ(back->params, m.params) << cell;
+  }
+}
+
+TEST_F(ModelIoTest, NonMnistShapeRoundTrips) {
+  Model m = TestModel();
+  m.config.model.steps = 5;
+  m.config.model.features = 3;
+  m.config.model.classes = 4;
+  m.params.assign(CountParams(m.config.model), 0.5f);
+  StatusOr<Model> back = ParseModel(SerializeModel(m), "mem");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->config.model.steps, 5);
+  EXPECT_EQ(back->config.model.features, 3);
+  EXPECT_EQ(back->config.model.classes, 4);
+  EXPECT_EQ(back->params, m.params);
+}
+
+TEST_F(ModelIoTest, SweepSampledDropoutSurvivesSaveLoad) {
+  // A rate a random search would sample: the loaded model must describe the same model.
+  const Model m = TestModel({{"dropout", "0.2371846"}});
+  StatusOr<Model> back = ParseModel(SerializeModel(m), "mem");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->config.model.dropout.size(), 1u);
+  EXPECT_EQ(back->config.model.dropout, m.config.model.dropout)
+      << std::setprecision(9) << "saved " << m.config.model.dropout[0] << ", loaded "
+      << back->config.model.dropout[0];
+}
+
+TEST_F(ModelIoTest, CorruptByteIsDataLossMentioningChecksum) {
+  const Model m = TestModel();
+  const std::string path = Path("m.hpsm");
+  ASSERT_TRUE(SaveModel(m, path).ok());
+  const std::string good = ReadAll(path);
+  // One byte in the parameters, one in the header's values, one in the stored CRC.
+  const size_t header_value = good.find("units=") + 6;
+  for (size_t at : {good.size() / 2, header_value, good.size() - 2}) {
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    WriteAll(path, bad);
+    StatusOr<Model> r = LoadModel(path);
+    ASSERT_FALSE(r.ok()) << "byte " << at;
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("checksum"), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(path), std::string::npos) << r.status().ToString();
+  }
+}
+
+TEST_F(ModelIoTest, TruncatedFileIsAnError) {
+  const std::string good = SerializeModel(TestModel());
+  for (size_t keep : {good.size() - 1, good.size() - 4, good.size() / 2, size_t{40}, size_t{10}}) {
+    StatusOr<Model> r = ParseModel(good.substr(0, keep), "cut");
+    ASSERT_FALSE(r.ok()) << "kept " << keep << " of " << good.size();
+    EXPECT_TRUE(r.status().code() == StatusCode::kDataLoss ||
+                r.status().code() == StatusCode::kInvalidArgument)
+        << r.status().ToString();
+  }
+  EXPECT_FALSE(ParseModel("", "empty").ok());
+}
+
+TEST_F(ModelIoTest, NotAModelFileIsInvalidArgument) {
+  const std::string path = Path("notes.txt");
+  WriteAll(path, "just some text\nnot a model at all\n");
+  StatusOr<Model> r = LoadModel(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(path), std::string::npos);
+  // An IDX file is not a model either.
+  StatusOr<Model> idx = ParseModel(std::string("\0\0\x08\x03\0\0\0\x01", 8), "x.idx");
+  ASSERT_FALSE(idx.ok());
+  EXPECT_EQ(idx.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ModelIoTest, MissingFileIsNotFound) {
+  StatusOr<Model> r = LoadModel(Path("nope.hpsm"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("nope.hpsm"), std::string::npos);
+}
+
+TEST_F(ModelIoTest, SaveIntoMissingFolderFails) {
+  Status s = SaveModel(TestModel(), Path("no/such/dir/m.hpsm"));
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kIoError) << s.ToString();
+}
+
+// Re-signs bytes (without their CRC) with a valid CRC-32, so that only the content is wrong.
+std::string Resign(std::string body) {
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(body.data()),
+            static_cast<uInt>(body.size())));
+  for (int i = 0; i < 4; ++i) body.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  return body;
+}
+
+TEST_F(ModelIoTest, ValidChecksumButInconsistentContent) {
+  const std::string good = SerializeModel(TestModel());
+  const std::string body = good.substr(0, good.size() - 4);
+  // Sanity: re-signing the unchanged body gives back the same bytes (CRC-32 little-endian).
+  ASSERT_EQ(Resign(body), good);
+  {
+    // The header describes a different model than the parameter count says.
+    std::string b = body;
+    const size_t at = b.find("units=12");
+    ASSERT_NE(at, std::string::npos);
+    b.replace(at, 8, "units=13");
+    StatusOr<Model> r = ParseModel(Resign(b), "m");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+  }
+  {
+    // A bad value in the header names the key.
+    std::string b = body;
+    const size_t at = b.find("optimizer=rmsprop");
+    ASSERT_NE(at, std::string::npos);
+    b.replace(at, 17, "optimizer=foobarx");
+    StatusOr<Model> r = ParseModel(Resign(b), "m");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("optimizer"), std::string::npos);
+  }
+  {
+    // Parameters missing from the end.
+    StatusOr<Model> r = ParseModel(Resign(body.substr(0, body.size() - 8)), "m");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace hpsweep

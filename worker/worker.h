@@ -1,0 +1,60 @@
+// Worker: the loop that pulls trials from a coordinator, trains each with the engine, reports
+// every epoch and uploads the final metrics and the saved model.
+//
+//   register ─► lease ─► train (heartbeat thread renews the lease; each epoch is reported) ─►
+//   complete ─► lease ...
+//
+// - The coordinator unreachable (not started yet, restarting): every call is retried with capped
+//   exponential backoff; training goes on meanwhile, and a finished result is retried until the
+//   coordinator takes it (the full history travels with it, so lost epoch reports do not matter).
+// - STOP from the coordinator (sweep cancelled): training ends after the current epoch and the
+//   trial completes as stopped, with its metrics so far.
+// - A report refused because the lease is no longer current: the trial was given to someone else;
+//   training is abandoned.
+// - Stop requested (SIGTERM): training ends at the next batch and the lease is given back.
+// - No data on this node: the data set is fetched from the coordinator and checked by sha256.
+//
+// Thread-safety: Run() on one thread; RequestStop() from any thread or a signal handler (it only
+// stores to an atomic).
+#ifndef HPSWEEP_WORKER_WORKER_H_
+#define HPSWEEP_WORKER_WORKER_H_
+
+#include <atomic>
+#include <string>
+
+#include "engine/status.h"
+
+namespace hpsweep {
+
+struct WorkerOptions {
+  std::string coordinator = "127.0.0.1:50051";
+  int threads = 1;
+  std::string name;      // default: hostname:pid
+  std::string data_dir;  // where the data set is, or is fetched to
+  // Exit once the coordinator has no running sweep left (used by `hpsweep run`).
+  bool exit_when_idle = false;
+  int max_trials = 0;               // 0: no limit
+  double max_backoff_seconds = 10;  // cap of the retry backoff
+  bool verbose = true;
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();
+  // Runs until RequestStop(), max_trials, or (exit_when_idle) no work is left. An error only for
+  // what retrying cannot fix (no usable data).
+  Status Run();
+  void RequestStop() { stop_.store(true); }
+  int trials_done() const { return trials_done_; }
+
+ private:
+  class Impl;
+  WorkerOptions options_;
+  std::atomic<bool> stop_{false};
+  int trials_done_ = 0;
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_WORKER_WORKER_H_
