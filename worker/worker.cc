@@ -79,7 +79,9 @@ class Worker::Impl {
   // Calls `rpc` until it succeeds or fails for a non-transient reason; backoff between tries.
   // give_up_on_stop: return the last status when stop is requested instead of retrying on.
   template <typename F>
-  grpc::Status Retry(const char* what, F&& rpc, bool give_up_on_stop = true) {
+  grpc::Status Retry(const char* what, F&& rpc, bool give_up_on_stop = true,
+                     double max_backoff = 0) {
+    if (max_backoff <= 0) max_backoff = o_.max_backoff_seconds;
     double backoff = 0.2;
     int tries = 0;
     while (true) {
@@ -91,7 +93,7 @@ class Worker::Impl {
       }
       if (give_up_on_stop && stop_->load()) return s;
       std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(backoff * 1000)));
-      backoff = std::min(o_.max_backoff_seconds, backoff * 2);
+      backoff = std::min(max_backoff, backoff * 2);
     }
   }
 
@@ -271,20 +273,29 @@ class Worker::Impl {
     StatusOr<TrainResult> result = Train(config, *data, opts);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    heartbeat.join();
-    watcher.join();
+    // The heartbeat goes on until the result is delivered: a completion retried while the
+    // coordinator restarts must not lose its lease meanwhile.
+    auto stop_heartbeat = [&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      cv.notify_all();
+      if (heartbeat.joinable()) heartbeat.join();
+      if (watcher.joinable()) watcher.join();
+    };
 
     if (!result.ok()) {
+      stop_heartbeat();
       SendFail(lease_id, result.status().ToString(), false);
       return;
     }
-    if (lost) return;  // someone else has the trial now
+    if (lost) {  // someone else has the trial now
+      stop_heartbeat();
+      return;
+    }
     if (result->cancelled) {
+      stop_heartbeat();
       Log("stopping: giving trial " + std::to_string(trial.trial_id()) + " back");
       SendFail(lease_id, "worker stopped", /*released=*/true);
       return;
@@ -315,7 +326,8 @@ class Worker::Impl {
           pb::CompleteTrialResponse resp;
           return stub_->CompleteTrial(&ctx, req, &resp);
         },
-        /*give_up_on_stop=*/false);
+        /*give_up_on_stop=*/false, /*max_backoff=*/2.0);
+    stop_heartbeat();
     if (s.ok()) {
       Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
           std::to_string(result->test.accuracy));

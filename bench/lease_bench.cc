@@ -1,0 +1,479 @@
+// Lease throughput of the coordinator: completed trials per second when K fake workers each run
+// LeaseTrial -> ReportProgress (one epoch) -> CompleteTrial (a one-epoch history, no model) in a
+// loop until nothing is left, against a real CoordinatorServer on 127.0.0.1 (port 0) with a fresh
+// temporary SQLite database per run. Every call returns only after its change is committed
+// (synchronous=NORMAL by default: WAL, no fsync per commit; --sync-full for FULL).
+//
+// Each worker is a thread with its own gRPC channel (a distinct channel arg, so gRPC does not
+// share one subchannel between them), registers once, and gives every call a deadline. After each
+// run, GetStatus must show every trial completed (none queued, running, failed or stopped), and
+// the workers' own records must show each trial completed exactly once on its first lease;
+// anything else is an error (exit 1).
+//
+// --direct runs the same loop without gRPC: the threads call CoordinatorServer::scheduler()
+// (Lease/Report/Complete) themselves, so the figure is the scheduler + SQLite ceiling.
+// --memory-db puts the database in memory (":memory:"), a diagnostic that separates SQLite's file
+// I/O from the rest; it is not durable.
+//
+//   hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] [--sync-full] [--direct]
+//                       [--memory-db] [--dir DIR]
+//
+// Trials come in sweeps of at most kMaxTrialsPerSweep (units x seed grids, built in code).
+// Prints one row per worker count: the median run by seconds.
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+#include "coordinator/sweep_file.h"
+#include "proto/hpsweep.grpc.pb.h"
+
+namespace {
+
+namespace pb = ::hpsweep::v1;
+
+struct Flags {
+  int trials = 20000;
+  std::vector<int> workers = {1, 8};
+  int runs = 3;
+  bool sync_full = false;
+  bool direct = false;
+  bool memory_db = false;
+  std::string dir;
+};
+
+struct RunResult {
+  bool ok = false;
+  int trials = 0;
+  double seconds = 0;
+  int64_t rpcs = 0;  // calls made by the workers (register, leases incl. the last empty one,
+                     // reports, completions)
+};
+
+// A grid of `rows` x `cols` trials: units (1..rows) x seed (1..cols).
+std::string SweepYaml(const std::string& name, int rows, int cols) {
+  std::ostringstream y;
+  y << "name: " << name << "\n"
+    << "method: grid\n"
+    << "max_attempts: 1\n"
+    << "fixed: {cell: lstm, epochs: 1}\n"
+    << "parameters:\n"
+    << "  units: {values: [";
+  for (int i = 1; i <= rows; ++i) y << (i > 1 ? ", " : "") << i;
+  y << "]}\n";
+  if (cols > 0) {
+    y << "  seed: {values: [";
+    for (int i = 1; i <= cols; ++i) y << (i > 1 ? ", " : "") << i;
+    y << "]}\n";
+  }
+  return y.str();
+}
+
+// Sweeps whose trials add up to n: full 100 x 100 grids, then 100 x q, then r x 1.
+std::vector<std::string> SweepsFor(int n) {
+  std::vector<std::string> out;
+  int k = 0;
+  while (n >= hpsweep::kMaxTrialsPerSweep) {
+    out.push_back(SweepYaml("bench-" + std::to_string(++k), 100, hpsweep::kMaxTrialsPerSweep / 100));
+    n -= hpsweep::kMaxTrialsPerSweep;
+  }
+  if (n / 100 > 0) out.push_back(SweepYaml("bench-" + std::to_string(++k), 100, n / 100));
+  if (n % 100 > 0) out.push_back(SweepYaml("bench-" + std::to_string(++k), n % 100, 0));
+  return out;
+}
+
+std::chrono::system_clock::time_point Deadline(int seconds) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+// Lets the workers finish registering before the clock starts.
+class Gate {
+ public:
+  explicit Gate(int n) : waiting_(n) {}
+  void Arrive() {
+    std::lock_guard<std::mutex> l(mu_);
+    --waiting_;
+    cv_.notify_all();
+  }
+  void WaitAllArrived() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return waiting_ == 0; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void WaitOpen() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waiting_;
+  bool open_ = false;
+};
+
+struct WorkerLog {
+  std::vector<int64_t> completed;  // trial ids
+  int64_t rpcs = 0;
+  std::string error;  // first error, if any
+};
+
+void FakeMetrics(int epoch, pb::EpochMetrics* m) {
+  m->set_epoch(epoch);
+  m->set_train_loss(0.5);
+  m->set_train_accuracy(0.85);
+  m->set_val_loss(0.45);
+  m->set_val_accuracy(0.87);
+  m->set_seconds(0.01);
+}
+
+void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
+  grpc::ChannelArguments args;
+  args.SetInt("hpsweep.bench_channel", k);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto stub = pb::Coordinator::NewStub(channel);
+  int64_t worker_id = 0;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(10));
+    pb::RegisterWorkerRequest req;
+    req.set_worker_name("bench-worker-" + std::to_string(k));
+    req.set_threads(1);
+    pb::RegisterWorkerResponse resp;
+    grpc::Status s = stub->RegisterWorker(&ctx, req, &resp);
+    ++log->rpcs;
+    if (!s.ok()) log->error = "RegisterWorker: " + s.error_message();
+    worker_id = resp.worker_id();
+  }
+  gate->Arrive();
+  gate->WaitOpen();
+  if (!log->error.empty()) return;
+  for (;;) {
+    pb::LeaseTrialResponse lease;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(10));
+      pb::LeaseTrialRequest req;
+      req.set_worker_id(worker_id);
+      grpc::Status s = stub->LeaseTrial(&ctx, req, &lease);
+      ++log->rpcs;
+      if (!s.ok()) {
+        log->error = "LeaseTrial: " + s.error_message();
+        return;
+      }
+    }
+    if (!lease.has_trial()) return;  // everything was queued up front: none left means done
+    if (lease.trial().attempt() != 1) {
+      log->error = "trial " + std::to_string(lease.trial().trial_id()) + " leased with attempt " +
+                   std::to_string(lease.trial().attempt());
+      return;
+    }
+    bool stop = false;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(10));
+      pb::ReportProgressRequest req;
+      req.set_lease_id(lease.lease_id());
+      FakeMetrics(1, req.mutable_metrics());
+      pb::ReportProgressResponse resp;
+      grpc::Status s = stub->ReportProgress(&ctx, req, &resp);
+      ++log->rpcs;
+      if (!s.ok()) {
+        log->error = "ReportProgress: " + s.error_message();
+        return;
+      }
+      stop = resp.action() == pb::ReportProgressResponse::STOP;
+    }
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(10));
+      pb::CompleteTrialRequest req;
+      req.set_lease_id(lease.lease_id());
+      FakeMetrics(1, req.add_history());
+      req.set_test_loss(0.44);
+      req.set_test_accuracy(0.88);
+      for (int i = 0; i < 100; ++i) req.add_confusion_matrix(i % 11 == 0 ? 90 : 1);
+      req.set_stopped(stop);
+      req.set_seconds(0.01);
+      pb::CompleteTrialResponse resp;
+      grpc::Status s = stub->CompleteTrial(&ctx, req, &resp);
+      ++log->rpcs;
+      if (!s.ok()) {
+        log->error = "CompleteTrial: " + s.error_message();
+        return;
+      }
+    }
+    log->completed.push_back(lease.trial().trial_id());
+  }
+}
+
+// The same loop straight into the scheduler: no gRPC, no protobuf.
+void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) {
+  auto id = sched->RegisterWorker("bench-worker-" + std::to_string(k), 1);
+  ++log->rpcs;
+  if (!id.ok()) log->error = "RegisterWorker: " + id.status().ToString();
+  gate->Arrive();
+  gate->WaitOpen();
+  if (!log->error.empty()) return;
+  const int64_t worker_id = *id;
+  hpsweep::EpochReport epoch{1, 0.5, 0.85, 0.45, 0.87, 0.01};
+  for (;;) {
+    auto grant = sched->Lease(worker_id);
+    ++log->rpcs;
+    if (!grant.ok()) {
+      log->error = "Lease: " + grant.status().ToString();
+      return;
+    }
+    if (!grant->has_value()) return;
+    const hpsweep::LeaseGrant& g = **grant;
+    if (g.trial.attempts != 1) {
+      log->error = "trial " + std::to_string(g.trial.id) + " leased with attempt " +
+                   std::to_string(g.trial.attempts);
+      return;
+    }
+    double deadline = 0;
+    auto action = sched->Report(g.lease_id, epoch, &deadline);
+    ++log->rpcs;
+    if (!action.ok()) {
+      log->error = "Report: " + action.status().ToString();
+      return;
+    }
+    hpsweep::Completion c;
+    c.history.push_back(epoch);
+    c.test_loss = 0.44;
+    c.test_accuracy = 0.88;
+    c.seconds = 0.01;
+    for (int i = 0; i < 100; ++i) c.confusion.push_back(i % 11 == 0 ? 90 : 1);
+    c.stopped = *action == hpsweep::ReportAction::kStop;
+    hpsweep::Status s = sched->Complete(g.lease_id, c);
+    ++log->rpcs;
+    if (!s.ok()) {
+      log->error = "Complete: " + s.ToString();
+      return;
+    }
+    log->completed.push_back(g.trial.id);
+  }
+}
+
+RunResult Run(const Flags& f, int workers, int run_index) {
+  RunResult r;
+  const std::string db = f.dir + "/lease_bench_" + std::to_string(workers) + "_" +
+                         std::to_string(run_index) + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
+
+  hpsweep::CoordinatorOptions opt;
+  opt.listen = "127.0.0.1:0";
+  opt.db_path = f.memory_db ? ":memory:" : db;
+  opt.storage.sync_full = f.sync_full;
+  hpsweep::CoordinatorServer server;
+  hpsweep::Status st = server.Start(opt);
+  if (!st.ok()) {
+    std::fprintf(stderr, "error: starting the coordinator: %s\n", st.ToString().c_str());
+    return r;
+  }
+  const std::string address = server.address();
+
+  // A control channel for submitting and checking (not timed).
+  auto control = pb::Coordinator::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int submitted = 0;
+  for (const std::string& yaml : SweepsFor(f.trials)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(60));
+    pb::SubmitSweepRequest req;
+    req.set_file_name("lease_bench.yaml");
+    req.set_yaml(yaml);
+    pb::SubmitSweepResponse resp;
+    grpc::Status s = control->SubmitSweep(&ctx, req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: SubmitSweep: %s\n", s.error_message().c_str());
+      return r;
+    }
+    submitted += resp.trials();
+  }
+  if (submitted != f.trials) {
+    std::fprintf(stderr, "error: submitted %d trials, wanted %d\n", submitted, f.trials);
+    return r;
+  }
+
+  Gate gate(workers);
+  std::vector<WorkerLog> logs(workers);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < workers; ++k) {
+    if (f.direct) {
+      threads.emplace_back(DirectWorker, server.scheduler(), k, &gate, &logs[k]);
+    } else {
+      threads.emplace_back(GrpcWorker, address, k, &gate, &logs[k]);
+    }
+  }
+  gate.WaitAllArrived();
+  const auto t0 = std::chrono::steady_clock::now();
+  gate.Open();
+  for (std::thread& t : threads) t.join();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  bool ok = true;
+  std::vector<int64_t> ids;
+  for (int k = 0; k < workers; ++k) {
+    if (!logs[k].error.empty()) {
+      std::fprintf(stderr, "error: worker %d: %s\n", k, logs[k].error.c_str());
+      ok = false;
+    }
+    r.rpcs += logs[k].rpcs;
+    ids.insert(ids.end(), logs[k].completed.begin(), logs[k].completed.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+    std::fprintf(stderr, "error: a trial was completed more than once\n");
+    ok = false;
+  }
+  if (static_cast<int>(ids.size()) != f.trials) {
+    std::fprintf(stderr, "error: workers completed %zu trials, wanted %d\n", ids.size(), f.trials);
+    ok = false;
+  }
+
+  // The coordinator's own view.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(30));
+    pb::GetStatusRequest req;
+    pb::GetStatusResponse resp;
+    grpc::Status s = control->GetStatus(&ctx, req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: GetStatus: %s\n", s.error_message().c_str());
+      ok = false;
+    } else {
+      int completed = 0, total = 0;
+      for (const pb::SweepStatus& sw : resp.sweeps()) {
+        completed += sw.completed();
+        total += sw.total();
+        if (sw.queued() || sw.running() || sw.failed() || sw.stopped() ||
+            sw.completed() != sw.total() || sw.state() != "completed") {
+          std::fprintf(stderr,
+                       "error: sweep %lld (%s) is %s: queued %d running %d completed %d failed %d "
+                       "stopped %d of %d\n",
+                       static_cast<long long>(sw.sweep_id()), sw.name().c_str(),
+                       sw.state().c_str(), sw.queued(), sw.running(), sw.completed(), sw.failed(),
+                       sw.stopped(), sw.total());
+          ok = false;
+        }
+      }
+      if (completed != f.trials || total != f.trials) {
+        std::fprintf(stderr, "error: GetStatus shows %d of %d trials completed, wanted %d\n",
+                     completed, total, f.trials);
+        ok = false;
+      }
+    }
+  }
+  server.Shutdown();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
+  r.trials = static_cast<int>(ids.size());
+  r.ok = ok;
+  return r;
+}
+
+bool ParseInt(const char* s, int* out) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < 1 || v > 1000000) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
+               "[--sync-full] [--direct] [--memory-db] [--dir DIR]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  f.dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--sync-full") {
+      f.sync_full = true;
+    } else if (a == "--direct") {
+      f.direct = true;
+    } else if (a == "--memory-db") {
+      f.memory_db = true;
+    } else if (a == "--trials" && has_value) {
+      if (!ParseInt(argv[++i], &f.trials)) return Usage();
+    } else if (a == "--runs" && has_value) {
+      if (!ParseInt(argv[++i], &f.runs)) return Usage();
+    } else if (a == "--dir" && has_value) {
+      f.dir = argv[++i];
+    } else if (a == "--workers-list" && has_value) {
+      f.workers.clear();
+      std::stringstream ss(argv[++i]);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        int w = 0;
+        if (!ParseInt(item.c_str(), &w)) return Usage();
+        f.workers.push_back(w);
+      }
+      if (f.workers.empty()) return Usage();
+    } else {
+      return Usage();
+    }
+  }
+  std::string tmpl = f.dir + "/hpsweep_lease_bench.XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    std::perror(tmpl.c_str());
+    return 1;
+  }
+  f.dir = tmpl;
+
+  std::printf("%s, %s, database %s, %d trials, median of %d runs (%u hardware threads)\n",
+              f.direct ? "direct scheduler calls (no gRPC)" : "gRPC on 127.0.0.1",
+              f.memory_db ? "SQLite :memory: (not durable)"
+                          : (f.sync_full ? "SQLite WAL synchronous=FULL"
+                                         : "SQLite WAL synchronous=NORMAL"),
+              f.memory_db ? ":memory:" : f.dir.c_str(), f.trials, f.runs,
+              std::thread::hardware_concurrency());
+  std::printf("%8s %8s %9s %10s %10s\n", "workers", "trials", "seconds", "trials/s", "RPCs/s");
+  std::fflush(stdout);
+  int rc = 0;
+  for (int w : f.workers) {
+    std::vector<RunResult> results;
+    for (int i = 0; i < f.runs; ++i) {
+      RunResult r = Run(f, w, i);
+      if (!r.ok) {
+        rc = 1;
+        break;
+      }
+      results.push_back(r);
+    }
+    if (static_cast<int>(results.size()) != f.runs) break;
+    std::sort(results.begin(), results.end(),
+              [](const RunResult& a, const RunResult& b) { return a.seconds < b.seconds; });
+    const RunResult& m = results[results.size() / 2];
+    std::printf("%8d %8d %9.2f %10.0f %10.0f\n", w, m.trials, m.seconds, m.trials / m.seconds,
+                static_cast<double>(m.rpcs) / m.seconds);
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(f.dir);
+  return rc;
+}

@@ -1,0 +1,371 @@
+// End-to-end tests over loopback with real processes: a coordinator process, worker processes,
+// the SQLite file they leave behind. Faults are real too: SIGKILL of a worker mid-trial and of the
+// coordinator mid-sweep.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "coordinator/storage.h"
+#include "engine/sha256.h"
+#include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/process.h"
+
+namespace hpsweep {
+namespace {
+
+namespace fs = std::filesystem;
+namespace pb = ::hpsweep::v1;
+using json = nlohmann::json;
+
+std::string DataDir() {
+  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
+  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+}
+
+class SweepE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(DataDir() + "/train-images-idx3-ubyte")) {
+      GTEST_SKIP() << "MNIST not found in " << DataDir() << " (run scripts/bootstrap.sh)";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("hpsweep_e2e_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    port_ = FreePort();
+    addr_ = "127.0.0.1:" + std::to_string(port_);
+    db_ = (dir_ / "sweeps.db").string();
+    log_ = (dir_ / "log.txt").string();
+  }
+  void TearDown() override {
+    if (HasFailure() && fs::exists(log_)) {
+      std::ifstream in(log_);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::string s = ss.str();
+      if (s.size() > 6000) s = s.substr(s.size() - 6000);
+      std::cerr << "---- process log (tail) ----\n" << s << "\n";
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  std::unique_ptr<Process> StartCoordinator(double lease_seconds = 2) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
+                                 DataDir(), "--lease-seconds", std::to_string(lease_seconds)},
+        log_);
+  }
+  std::unique_ptr<Process> StartWorker(const std::string& name, const std::string& data_dir) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"worker", "--coordinator", addr_, "--name", name, "--data-dir",
+                                 data_dir, "--threads", "1", "--exit-when-idle"},
+        log_);
+  }
+
+  std::unique_ptr<pb::Coordinator::Stub> Stub() {
+    return pb::Coordinator::NewStub(
+        grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+  }
+
+  // Waits until the coordinator answers (true) or `seconds` pass.
+  bool WaitUp(double seconds) {
+    auto stub = Stub();
+    const auto end = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    while (std::chrono::steady_clock::now() < end) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      pb::GetStatusResponse resp;
+      if (stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  int64_t Submit(const std::string& yaml) {
+    auto stub = Stub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::SubmitSweepRequest req;
+    req.set_file_name("test.yaml");
+    req.set_yaml(yaml);
+    pb::SubmitSweepResponse resp;
+    grpc::Status s = stub->SubmitSweep(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.sweep_id();
+  }
+
+  pb::SweepStatus Status(int64_t sweep) {
+    auto stub = Stub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    pb::GetStatusRequest req;
+    req.set_sweep_id(sweep);
+    pb::GetStatusResponse resp;
+    if (!stub->GetStatus(&ctx, req, &resp).ok() || resp.sweeps_size() == 0) {
+      return pb::SweepStatus();
+    }
+    return resp.sweeps(0);
+  }
+
+  // Polls until pred(status) or timeout; returns whether pred became true.
+  template <typename P>
+  bool WaitFor(int64_t sweep, double seconds, P pred) {
+    const auto end = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    while (std::chrono::steady_clock::now() < end) {
+      if (pred(Status(sweep))) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  json Export(int64_t sweep) {
+    auto stub = Stub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(sweep);
+    pb::ExportSweepResponse resp;
+    grpc::Status s = stub->ExportSweep(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? json::parse(resp.json()) : json();
+  }
+
+  fs::path dir_;
+  int port_ = 0;
+  std::string addr_, db_, log_;
+};
+
+// Small trials: ~0.3-1 s each on one thread.
+const char kSmallSweep[] = R"(name: e2e-small
+method: grid
+data: {validation_split: 0.2, seed: 3, train_limit: 3000}
+fixed: {epochs: 2, batch_size: 64, optimizer: adam, learning_rate: 0.003}
+parameters:
+  cell: {values: [lstm, gru, simple_rnn]}
+  units: {values: [16, 32]}
+)";
+
+TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
+  auto coord = StartCoordinator(10);
+  ASSERT_TRUE(WaitUp(20)) << "coordinator did not come up on " << addr_;
+  const int64_t sweep = Submit(kSmallSweep);
+  ASSERT_GT(sweep, 0);
+  // The second worker has no data: it must fetch it from the coordinator and check it.
+  const std::string empty_data = (dir_ / "fresh-node-data").string();
+  auto w1 = StartWorker("w1", DataDir());
+  auto w2 = StartWorker("w2", empty_data);
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }))
+      << "sweep did not finish";
+  EXPECT_TRUE(w1->Wait(30));
+  EXPECT_TRUE(w2->Wait(30));
+  EXPECT_EQ(w1->exit_code(), 0);
+  EXPECT_EQ(w2->exit_code(), 0);
+  const pb::SweepStatus st = Status(sweep);
+  EXPECT_EQ(st.completed(), 6);
+  EXPECT_EQ(st.failed(), 0);
+  EXPECT_EQ(st.total(), 6);
+  for (const char* f : {"train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+    EXPECT_EQ(*Sha256File(empty_data + "/" + f), *Sha256File(DataDir() + "/" + f)) << f;
+  }
+
+  // Leaderboard: every trial, best validation accuracy first, each figure the best epoch's.
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  pb::GetLeaderboardRequest req;
+  req.set_sweep_id(sweep);
+  pb::GetLeaderboardResponse lb;
+  ASSERT_TRUE(stub->GetLeaderboard(&ctx, req, &lb).ok());
+  ASSERT_EQ(lb.rows_size(), 6);
+  json ex = Export(sweep);
+  std::map<int64_t, json> by_id;
+  for (const auto& t : ex["trials"]) by_id[t["id"].get<int64_t>()] = t;
+  std::set<std::string> workers;
+  for (int i = 0; i < lb.rows_size(); ++i) {
+    const auto& r = lb.rows(i);
+    EXPECT_EQ(r.rank(), i + 1);
+    if (i > 0) EXPECT_GE(lb.rows(i - 1).val_accuracy(), r.val_accuracy());
+    const json& t = by_id.at(r.trial_id());
+    ASSERT_EQ(t["epochs"].size(), 2u);
+    double best = -1;
+    int best_epoch = 0;
+    for (const auto& e : t["epochs"]) {
+      if (e["val_accuracy"].get<double>() > best) {
+        best = e["val_accuracy"].get<double>();
+        best_epoch = e["epoch"].get<int>();
+      }
+    }
+    EXPECT_DOUBLE_EQ(r.val_accuracy(), best);
+    EXPECT_EQ(r.best_epoch(), best_epoch);
+    EXPECT_GT(r.test_accuracy(), 0.1);
+    EXPECT_EQ(t["attempts"].get<int>(), 1);
+    workers.insert(r.worker());
+  }
+  // w2 spends its first seconds fetching the data set, so w1 may have taken every trial.
+  EXPECT_TRUE(workers.count("w1") + workers.count("w2") == workers.size() && !workers.empty());
+  // A trained model was uploaded for each trial.
+  grpc::ClientContext mctx;
+  pb::GetModelRequest mreq;
+  mreq.set_trial_id(lb.rows(0).trial_id());
+  pb::GetModelResponse model;
+  ASSERT_TRUE(stub->GetModel(&mctx, mreq, &model).ok());
+  EXPECT_EQ(model.model().rfind("hpsweep-model 1\n", 0), 0u);
+  coord->Signal(SIGTERM);
+  EXPECT_TRUE(coord->Wait(15));
+  EXPECT_EQ(coord->exit_code(), 0);
+}
+
+// Two longer trials (~3-5 s each) so that a worker can be killed in the middle of one.
+const char kLongSweep[] = R"(name: e2e-long
+method: grid
+max_attempts: 3
+data: {validation_split: 0.2, seed: 3, train_limit: 6000}
+fixed: {cell: lstm, epochs: 4, batch_size: 32}
+parameters:
+  units: {values: [32, 48]}
+)";
+
+TEST_F(SweepE2ETest, KilledWorkersTrialIsLeasedAgainAndFinishedByAnother) {
+  auto coord = StartCoordinator(2);
+  ASSERT_TRUE(WaitUp(20));
+  const int64_t sweep = Submit(kLongSweep);
+  auto doomed = StartWorker("doomed", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.running() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // mid-trial
+  ASSERT_TRUE(doomed->running());
+  doomed->Signal(SIGKILL);
+  ASSERT_TRUE(doomed->Wait(5));
+  auto rescuer = StartWorker("rescuer", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  EXPECT_TRUE(rescuer->Wait(30));
+  const pb::SweepStatus st = Status(sweep);
+  EXPECT_EQ(st.completed(), 2);
+  json ex = Export(sweep);
+  int re_leased = 0;
+  for (const auto& t : ex["trials"]) {
+    EXPECT_EQ(t["status"], "completed");
+    EXPECT_EQ(t["epochs"].size(), 4u);
+    if (t["attempts"].get<int>() == 2) {
+      ++re_leased;
+      EXPECT_EQ(t["worker"], "rescuer");
+      EXPECT_NE(t["error"].get<std::string>().find("lease expired"), std::string::npos)
+          << t["error"];
+      EXPECT_NE(t["error"].get<std::string>().find("doomed"), std::string::npos) << t["error"];
+    }
+  }
+  EXPECT_EQ(re_leased, 1);
+}
+
+TEST_F(SweepE2ETest, CoordinatorKilledAndRestartedSweepFinishesWithNothingLostOrRunTwice) {
+  auto coord = StartCoordinator(3);
+  ASSERT_TRUE(WaitUp(20));
+  const int64_t sweep = Submit(kSmallSweep);
+  auto w1 = StartWorker("w1", DataDir());
+  auto w2 = StartWorker("w2", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.completed() >= 2; }));
+  coord->Signal(SIGKILL);
+  ASSERT_TRUE(coord->Wait(5));
+
+  // What was finished before the crash, read straight from the file.
+  std::map<int64_t, TrialRow> before;
+  {
+    auto storage = OpenSqliteStorage(db_);
+    ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+    auto trials = (*storage)->LoadTrials(sweep);
+    ASSERT_TRUE(trials.ok());
+    for (const TrialRow& t : *trials) {
+      if (t.status == TrialStatus::kCompleted) before[t.id] = t;
+    }
+  }
+  ASSERT_GE(before.size(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // workers find it gone
+  coord = StartCoordinator(3);
+  ASSERT_TRUE(WaitUp(20));
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  EXPECT_TRUE(w1->Wait(30));
+  EXPECT_TRUE(w2->Wait(30));
+  EXPECT_EQ(w1->exit_code(), 0);
+  EXPECT_EQ(w2->exit_code(), 0);
+  coord->Signal(SIGTERM);
+  ASSERT_TRUE(coord->Wait(15));
+
+  auto storage = OpenSqliteStorage(db_);
+  ASSERT_TRUE(storage.ok());
+  EXPECT_EQ(*(*storage)->IntegrityCheck(), "ok");
+  auto trials = (*storage)->LoadTrials(sweep);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 6u);
+  for (const TrialRow& t : *trials) {
+    EXPECT_EQ(t.status, TrialStatus::kCompleted) << "trial " << t.number;
+    EXPECT_EQ((*storage)->LoadEpochs(t.id)->size(), 2u) << "trial " << t.number;
+    auto it = before.find(t.id);
+    if (it != before.end()) {
+      // Finished before the crash: not run again.
+      EXPECT_EQ(t.attempts, it->second.attempts) << "trial " << t.number;
+      EXPECT_EQ(t.finished_at, it->second.finished_at) << "trial " << t.number;
+      EXPECT_EQ(t.lease_id, it->second.lease_id) << "trial " << t.number;
+    }
+  }
+}
+
+TEST_F(SweepE2ETest, WorkerStartedBeforeCoordinatorConnectsWhenItComesUp) {
+  auto w = StartWorker("early", DataDir());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(w->running()) << "the worker should wait for the coordinator, not exit";
+  auto coord = StartCoordinator(10);
+  ASSERT_TRUE(WaitUp(20));
+  const int64_t sweep = Submit(R"(name: e2e-early
+method: grid
+data: {validation_split: 0.2, train_limit: 1000}
+fixed: {cell: gru, units: 8, epochs: 1}
+parameters:
+  batch_size: {values: [32, 64]}
+)");
+  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  EXPECT_EQ(Status(sweep).completed(), 2);
+  EXPECT_TRUE(w->Wait(30));
+  EXPECT_EQ(w->exit_code(), 0);
+}
+
+TEST_F(SweepE2ETest, EmbeddedRunPrintsLeaderboardAndKeepsEverythingInTheDatabase) {
+  const std::string sweep_file = (dir_ / "tiny.yaml").string();
+  std::ofstream(sweep_file) << R"(name: e2e-run
+method: grid
+data: {validation_split: 0.2, train_limit: 1500}
+fixed: {cell: lstm, epochs: 1, batch_size: 64}
+parameters:
+  units: {values: [8, 16]}
+  optimizer: {values: [adam, rmsprop]}
+)";
+  const std::string out = (dir_ / "run.out").string();
+  Process run({"run", sweep_file, "--workers", "2", "--db", db_, "--data-dir", DataDir()}, out);
+  ASSERT_TRUE(run.Wait(120));
+  EXPECT_EQ(run.exit_code(), 0);
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  EXPECT_NE(text.find("Leaderboard of sweep 1 (e2e-run)"), std::string::npos) << text;
+  EXPECT_NE(text.find("4/4 trials done"), std::string::npos) << text;
+  auto storage = OpenSqliteStorage(db_);
+  ASSERT_TRUE(storage.ok());
+  auto trials = (*storage)->LoadTrials(1);
+  ASSERT_EQ(trials->size(), 4u);
+  for (const TrialRow& t : *trials) EXPECT_EQ(t.status, TrialStatus::kCompleted);
+  auto sweeps = (*storage)->LoadSweeps();
+  ASSERT_EQ(sweeps->size(), 1u);
+  EXPECT_EQ((*sweeps)[0].state, "completed");
+}
+
+}  // namespace
+}  // namespace hpsweep
