@@ -15,12 +15,6 @@ bool Terminal(TrialStatus s) {
   return s == TrialStatus::kCompleted || s == TrialStatus::kFailed || s == TrialStatus::kStopped;
 }
 
-// A logical refusal (no write happened) rather than a storage failure.
-bool IsRefusal(const Status& s) {
-  return s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kNotFound ||
-         s.code() == StatusCode::kInvalidArgument;
-}
-
 // Lease ids are "t<trial id>.<attempt>.<random>": unique across restarts, and a late completion
 // under a lease the coordinator no longer remembers can still be matched to its trial.
 int64_t TrialIdOfLease(const std::string& lease_id) {
@@ -29,6 +23,17 @@ int64_t TrialIdOfLease(const std::string& lease_id) {
 }
 
 }  // namespace
+
+// Runs a storage write; a failure marks the change as failed (rolled back and reloaded by Mutate),
+// whatever its status code.
+#define HPSWEEP_WRITE(expr)        \
+  do {                             \
+    ::hpsweep::Status _ws = (expr); \
+    if (!_ws.ok()) {               \
+      write_failed_ = true;        \
+      return _ws;                  \
+    }                              \
+  } while (0)
 
 double SystemClock::Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
@@ -46,7 +51,21 @@ Status Scheduler::Load() {
   return LoadLocked();
 }
 
+Status Scheduler::EnsureLoaded() {
+  if (!needs_reload_) return Status::Ok();
+  Status s = LoadLocked();
+  if (!s.ok()) return Unavailable("storage unavailable, state not reloaded: " + s.message());
+  return s;
+}
+
 Status Scheduler::LoadLocked() {
+  // Read everything before touching the current state, so a failed read changes nothing.
+  auto sweeps = storage_->LoadSweeps();
+  if (!sweeps.ok()) return sweeps.status();
+  auto trials = storage_->LoadTrials(0);
+  if (!trials.ok()) return trials.status();
+  auto workers = storage_->LoadWorkers();
+  if (!workers.ok()) return workers.status();
   sweeps_.clear();
   trials_.clear();
   queued_.clear();
@@ -54,11 +73,7 @@ Status Scheduler::LoadLocked() {
   leases_.clear();
   stop_requested_.clear();
   workers_.clear();
-  auto sweeps = storage_->LoadSweeps();
-  if (!sweeps.ok()) return sweeps.status();
   for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
-  auto trials = storage_->LoadTrials(0);
-  if (!trials.ok()) return trials.status();
   const double now = clock_->Now();
   for (TrialRow& t : *trials) {
     // Workers get a full lease period after a restart to report again before their trials are
@@ -74,9 +89,8 @@ Status Scheduler::LoadLocked() {
       stop_requested_.insert(id);
     }
   }
-  auto workers = storage_->LoadWorkers();
-  if (!workers.ok()) return workers.status();
   for (const WorkerRow& w : *workers) workers_[w.id] = w;
+  needs_reload_ = false;
   ++version_;
   changed_.notify_all();
   return Status::Ok();
@@ -99,14 +113,14 @@ void Scheduler::Unindex(const TrialRow& t) {
 
 Status Scheduler::EnsureTransaction() {
   if (txn_open_) return Status::Ok();
-  HPSWEEP_RETURN_IF_ERROR(storage_->Begin());
+  HPSWEEP_WRITE(storage_->Begin());  // (a failed BEGIN counts as a failed write)
   txn_open_ = true;
   return Status::Ok();
 }
 
 Status Scheduler::WriteTrial(TrialRow& t) {
   HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  HPSWEEP_RETURN_IF_ERROR(storage_->UpdateTrial(t));
+  HPSWEEP_WRITE(storage_->UpdateTrial(t));
   Index(t);
   return Status::Ok();
 }
@@ -114,8 +128,10 @@ Status Scheduler::WriteTrial(TrialRow& t) {
 template <typename F>
 Status Scheduler::Mutate(F&& change) {
   std::unique_lock<std::mutex> lock(mu_);
+  HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
+  write_failed_ = false;
   Status s = change();
-  if (!s.ok() && !IsRefusal(s)) {
+  if (write_failed_) {
     // A write failed part-way: everything uncommitted (ours and other calls') is rolled back,
     // those calls fail, and memory is reloaded from the last commit.
     if (txn_open_) storage_->Rollback();
@@ -126,10 +142,8 @@ Status Scheduler::Mutate(F&& change) {
       last_commit_error_ = s;
       committed_seq_ = write_seq_;
     }
-    Status reload = LoadLocked();
-    if (!reload.ok()) {
-      return Internal(s.message() + "; reloading state also failed: " + reload.message());
-    }
+    needs_reload_ = true;
+    EnsureLoaded();  // if storage is still failing, the next call tries again
     return s;
   }
   if (!txn_open_) return s;  // nothing written
@@ -155,8 +169,8 @@ Status Scheduler::CommitUpTo(std::unique_lock<std::mutex>&, uint64_t seq) {
       failed_ranges_.push_back({lo, hi});
       if (failed_ranges_.size() > 256) failed_ranges_.pop_front();
       last_commit_error_ = s;
-      Status reload = LoadLocked();
-      if (!reload.ok()) return Internal(s.message() + "; reloading state also failed");
+      needs_reload_ = true;
+      EnsureLoaded();
       return s;
     }
     return Status::Ok();
@@ -187,7 +201,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.created_at = now;
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
-    if (!id.ok()) return id.status();
+    HPSWEEP_WRITE(id.status());
     sw.id = *id;
     std::vector<TrialRow> rows;
     for (const TrialSpec& ts : trials) {
@@ -197,7 +211,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
       t.params = ts.params;
       t.created_at = now;
       auto tid = storage_->InsertTrial(t);
-      if (!tid.ok()) return tid.status();
+      HPSWEEP_WRITE(tid.status());
       t.id = *tid;
       rows.push_back(std::move(t));
     }
@@ -220,7 +234,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     const double now = clock_->Now();
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->UpsertWorker(name, threads, now);
-    if (!id.ok()) return id.status();
+    HPSWEEP_WRITE(id.status());
     WorkerRow& w = workers_[*id];
     if (w.id == 0) w.first_seen = now;
     w.id = *id;
@@ -283,7 +297,8 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   if (sw.state == "running") sw.state = "completed";
   sw.finished_at = now;
   HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  return storage_->UpdateSweepState(sweep_id, sw.state, now);
+  HPSWEEP_WRITE(storage_->UpdateSweepState(sweep_id, sw.state, now));
+  return Status::Ok();
 }
 
 StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
@@ -305,8 +320,8 @@ StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
     TrialRow& t = trials_[*it->second.begin()];
     Unindex(t);
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_RETURN_IF_ERROR(storage_->DeleteEpochs(t.id));
-    HPSWEEP_RETURN_IF_ERROR(storage_->TouchWorker(worker_id, now));
+    HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));
+    HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
     t.status = TrialStatus::kRunning;
     t.attempts += 1;
     char lease[64];
@@ -354,7 +369,7 @@ StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const Epoc
       EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
                  r.seconds, now};
       HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-      HPSWEEP_RETURN_IF_ERROR(storage_->PutEpoch(e));
+      HPSWEEP_WRITE(storage_->PutEpoch(e));
       t->epochs_run = std::max(t->epochs_run, r.epoch);
       const bool better = t->best_epoch == 0 ||
                           (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
@@ -378,7 +393,9 @@ Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
   return Mutate([&]() -> Status {
     TrialRow* t = FindByLease(lease_id);
     if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
-    if (Terminal(t->status)) {
+    // A failed trial takes a late result (its worker was cut off, not broken); a completed or
+    // stopped one already has its result.
+    if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
       if (t->lease_id == lease_id) return Status::Ok();  // a retry of a completion we have
       return FailedPrecondition("trial " + std::to_string(t->id) + " already finished as " +
                                 TrialStatusName(t->status) + " under another lease");
@@ -387,14 +404,14 @@ Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
     const SweepRow& sw = sweeps_[t->sweep_id];
     Unindex(*t);
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_RETURN_IF_ERROR(storage_->DeleteEpochs(t->id));
+    HPSWEEP_WRITE(storage_->DeleteEpochs(t->id));
     t->best_epoch = 0;
     t->best_val_accuracy = t->best_val_loss = -1;
     t->epochs_run = 0;
     for (const EpochReport& r : c.history) {
       EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
                  r.seconds, now};
-      HPSWEEP_RETURN_IF_ERROR(storage_->PutEpoch(e));
+      HPSWEEP_WRITE(storage_->PutEpoch(e));
       t->epochs_run = std::max(t->epochs_run, r.epoch);
       const bool better = t->best_epoch == 0 ||
                           (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
@@ -415,7 +432,7 @@ Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
       if (old == leases_.end()) leases_[lease_id] = t->id;
     }
     t->lease_id = lease_id;
-    if (!c.model.empty()) HPSWEEP_RETURN_IF_ERROR(storage_->PutArtifact(t->id, "model", c.model));
+    if (!c.model.empty()) HPSWEEP_WRITE(storage_->PutArtifact(t->id, "model", c.model));
     const bool stopped = c.stopped || sw.state == "cancelled";
     return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
   });
@@ -465,7 +482,7 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
     const double now = clock_->Now();
     sw.state = "cancelled";
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_RETURN_IF_ERROR(storage_->UpdateSweepState(sweep_id, sw.state, 0));
+    HPSWEEP_WRITE(storage_->UpdateSweepState(sweep_id, sw.state, 0));
     auto q = queued_.find(sweep_id);
     if (q != queued_.end()) {
       const std::set<int64_t> ids = q->second;
@@ -488,6 +505,7 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
 
 std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  EnsureLoaded();
   std::map<int64_t, SweepCounts> out;
   for (const auto& [id, sw] : sweeps_) {
     if (sweep_id == 0 || id == sweep_id) out[id].sweep = sw;
@@ -528,6 +546,7 @@ int64_t Scheduler::LatestSweepId() {
 StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top,
                                                       SweepRow* resolved) {
   std::lock_guard<std::mutex> lock(mu_);
+  HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
   if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
   auto it = sweeps_.find(sweep_id);
   if (it == sweeps_.end()) {
@@ -540,6 +559,7 @@ StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top
 StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
   using json = nlohmann::json;
   std::lock_guard<std::mutex> lock(mu_);
+  HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
   if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
   auto it = sweeps_.find(sweep_id);
   if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));

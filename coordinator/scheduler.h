@@ -13,9 +13,10 @@
 // their leases and come back when their workers report again or their leases expire. If a commit
 // fails, the calls whose changes it held fail and the in-memory state is reloaded from storage.
 //
-// A completion under a lease that is no longer current is still accepted if the trial has not
-// finished yet: a finished result is never thrown away (the trial's newer lease, if any, is told
-// to stop). Progress under a stale lease is refused and changes nothing.
+// A completion under a lease that is no longer current is still accepted if the trial has no
+// result yet (queued, running under a newer lease, or failed after its leases expired): a finished
+// result is never thrown away (the newer lease, if any, is refused from then on). Progress under a
+// stale lease is refused and changes nothing.
 //
 // Thread-safety: all public methods are thread-safe (one mutex). Ownership: does not own the
 // Storage or the Clock; both must outlive it.
@@ -136,6 +137,8 @@ class Scheduler {
   Status CommitUpTo(std::unique_lock<std::mutex>& lock, uint64_t seq);
   Status EnsureTransaction();
   Status LoadLocked();
+  // Reloads from storage if a failed write left memory unsure; Unavailable if that fails.
+  Status EnsureLoaded();
   Status WriteTrial(TrialRow& t);  // storage + indexes
   void Index(const TrialRow& t);
   void Unindex(const TrialRow& t);
@@ -156,6 +159,8 @@ class Scheduler {
   uint64_t write_seq_ = 0, committed_seq_ = 0;
   std::deque<std::pair<uint64_t, uint64_t>> failed_ranges_;  // sequence ranges of failed commits
   Status last_commit_error_;
+  bool write_failed_ = false;  // a storage write failed during the current change
+  bool needs_reload_ = false;  // memory may disagree with storage until LoadLocked succeeds
   uint64_t lease_counter_ = 0;
 
   std::map<int64_t, SweepRow> sweeps_;

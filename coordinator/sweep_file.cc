@@ -32,9 +32,20 @@ constexpr uint64_t kDrawStream = 0x5357454550ULL;  // "SWEEP"
 const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
-                                                "fixed",  "parameters"};
+                                                "fixed",  "parameters",  "trials"};
   return keys;
 }
+// The keys of an item of `trials` (method: list): the config keys and the label.
+const std::vector<std::string>& ItemKeys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k = ConfigKeys();
+    k.push_back(kLabelKey);
+    return k;
+  }();
+  return keys;
+}
+// Labels are short names shown in the leaderboard ("A1", "B3-48").
+constexpr size_t kMaxLabelLength = 64;
 const std::vector<std::string>& DataKeys() {
   static const std::vector<std::string> keys = {"dataset", "validation_split", "validation",
                                                 "train_limit", "seed"};
@@ -212,6 +223,25 @@ const char* DistributionName(Distribution d) {
   return "?";
 }
 
+// How messages name a section: "the top level", "'fixed'", "item 2 of 'trials'" (from the
+// section path "trials[2]", items counted from 1).
+std::string SectionName(const std::string& section) {
+  if (section.empty()) return "the top level";
+  if (section.rfind("trials[", 0) == 0 && section.back() == ']') {
+    return "item " + section.substr(7, section.size() - 8) + " of 'trials'";
+  }
+  return "'" + section + "'";
+}
+
+bool IsItemSection(const std::string& section) { return section.rfind("trials[", 0) == 0; }
+
+// "item 2 (A1)" or "item 2": how messages name an item of a list sweep (0-based index).
+std::string ItemName(size_t index, const ListItem& item) {
+  std::string out = "item " + std::to_string(index + 1);
+  if (!item.label.empty()) out += " (" + item.label + ")";
+  return out;
+}
+
 // "file:12: message", or "file: message" when the line is unknown (a spec built by hand).
 Status ErrorAt(const std::string& file, int line, const std::string& message) {
   if (line <= 0) return InvalidArgument(file + ": " + message);
@@ -281,18 +311,22 @@ class Parser {
   Status ReadData(const Entry& e, SweepSpec* spec);
   Status ReadMetric(const Entry& e, SweepSpec* spec);
   Status ReadFixed(const Entry& e, SweepSpec* spec);
+  // One model/training key as under `fixed` or in a list item: its text form, checked.
+  Status ReadConfigEntry(const Entry& f, std::string* text) const;
   Status ReadParameters(const Entry& e, SweepSpec* spec);
+  Status ReadTrials(const Entry& e, SweepSpec* spec);
   Status ReadParameter(const Entry& e, ParameterSpec* p);
 
   const std::string& file_;
   std::vector<DataKey> data_keys_;
   bool top_level_seed_ = false;
   std::string data_seed_;
+  int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
 };
 
 Status Parser::ReadMapping(const YAML::Node& node, const std::string& section,
                            const std::vector<std::string>& known, std::vector<Entry>* out) const {
-  const std::string where = section.empty() ? "the top level" : "'" + section + "'";
+  const std::string where = SectionName(section);
   if (node.IsNull()) return Status::Ok();  // "fixed:" with nothing under it
   if (!node.IsMap()) {
     return Err(LineOf(node, 1),
@@ -322,8 +356,9 @@ Status Parser::ReadMapping(const YAML::Node& node, const std::string& section,
 std::string Parser::UnknownKey(const std::string& key, const std::string& section,
                                const std::vector<std::string>& known) const {
   std::string msg = "unknown key '" + key + "'";
-  msg += section.empty() ? " at the top level" : " under '" + section + "'";
-  const bool config_section = section == "fixed" || section == "parameters";
+  msg += section.empty() ? " at the top level" : " under " + SectionName(section);
+  const bool config_section =
+      section == "fixed" || section == "parameters" || IsItemSection(section);
   // Keys that belong to another section.
   if (section.empty() && IsConfigKey(key)) {
     return msg + ": '" + key + "' is a model/training key; put it under 'fixed' (the same in " +
@@ -467,22 +502,78 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
   return Status::Ok();
 }
 
+Status Parser::ReadConfigEntry(const Entry& f, std::string* text) const {
+  HPSWEEP_RETURN_IF_ERROR(ConfigText(f.key, f.value, f.line, text));
+  std::string hint;
+  if (f.value.IsSequence() && !IsListKey(f.key)) {
+    hint =
+        " (a list is one value only for list keys such as dense and dropout; to try several "
+        "values, put '" +
+        f.key + "' under parameters as {values: [...]})";
+  }
+  return CheckConfigValue(f.key, *text, LineOf(f.value, f.line), hint, nullptr);
+}
+
 Status Parser::ReadFixed(const Entry& e, SweepSpec* spec) {
   std::vector<Entry> entries;
   HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "fixed", ConfigKeys(), &entries));
   for (const Entry& f : entries) {
     std::string text;
-    HPSWEEP_RETURN_IF_ERROR(ConfigText(f.key, f.value, f.line, &text));
-    std::string hint;
-    if (f.value.IsSequence() && !IsListKey(f.key)) {
-      hint =
-          " (a list is one value only for list keys such as dense and dropout; to try several "
-          "values, put '" +
-          f.key + "' under parameters as {values: [...]})";
-    }
-    HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(f.key, text, LineOf(f.value, f.line), hint, nullptr));
+    HPSWEEP_RETURN_IF_ERROR(ReadConfigEntry(f, &text));
     spec->fixed[f.key] = text;
     spec->lines["fixed." + f.key] = f.line;
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadTrials(const Entry& e, SweepSpec* spec) {
+  trials_line_ = e.line;
+  const std::string example = " such as - {label: A1, cell: lstm, units: 128}";
+  if (e.value.IsNull() || (e.value.IsSequence() && e.value.size() == 0)) {
+    return Err(e.line, "key 'trials': the list is empty; give at least one item" + example);
+  }
+  if (!e.value.IsSequence()) {
+    return Err(LineOf(e.value, e.line), "key 'trials': expected a list of items" + example +
+                                            ", got " + TypeName(e.value));
+  }
+  std::map<std::string, int> labels;  // label -> line
+  for (size_t i = 0; i < e.value.size(); ++i) {
+    const YAML::Node node = e.value[i];
+    ListItem item;
+    item.line = LineOf(node, e.line);
+    const std::string section = "trials[" + std::to_string(i + 1) + "]";
+    if (!node.IsMap()) {
+      return Err(item.line, "item " + std::to_string(i + 1) +
+                                " of 'trials': expected a mapping of model/training keys" +
+                                example + ", got " + TypeName(node));
+    }
+    std::vector<Entry> entries;
+    HPSWEEP_RETURN_IF_ERROR(ReadMapping(node, section, ItemKeys(), &entries));
+    for (const Entry& f : entries) {
+      item.lines[f.key] = f.line;
+      if (f.key == kLabelKey) {
+        std::string label;
+        HPSWEEP_RETURN_IF_ERROR(Scalar(f, kLabelKey, &label));
+        bool printable = !label.empty() && label.size() <= kMaxLabelLength;
+        for (char c : label) printable = printable && static_cast<unsigned char>(c) >= 0x20;
+        if (!printable) {
+          return Err(f.line, "key 'label': expected a short name such as A1 (1 to " +
+                                 std::to_string(kMaxLabelLength) +
+                                 " characters, no control characters), got '" + label + "'");
+        }
+        auto [prev, inserted] = labels.emplace(label, f.line);
+        if (!inserted) {
+          return Err(f.line, "key 'label': '" + label + "' is used twice (first on line " +
+                                 std::to_string(prev->second) + "); labels name one item each");
+        }
+        item.label = label;
+        continue;
+      }
+      std::string text;
+      HPSWEEP_RETURN_IF_ERROR(ReadConfigEntry(f, &text));
+      item.params[f.key] = text;
+    }
+    spec->items.push_back(std::move(item));
   }
   return Status::Ok();
 }
@@ -645,40 +736,106 @@ uint64_t GridSize(const SweepSpec& spec, std::string* axes) {
 }
 
 // The grid checks shared by ParseSweep and ExpandSweep: no distributions, no empty axis, at most
-// kMaxTrialsPerSweep points, and no more than max_trials when it is set.
+// kMaxTrialsPerSweep points, and no more than max_trials when it is set. For method: list the
+// count is the items times the grid points.
 Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count) {
-  const int params_line = LineOr(spec.lines, "parameters", 0);
+  const bool list = spec.method == SweepMethod::kList;
+  const int params_line =
+      LineOr(spec.lines, "parameters", list ? LineOr(spec.lines, "trials", 0) : 0);
   for (const ParameterSpec& p : spec.parameters) {
     if (p.distribution != Distribution::kValues) {
       return ErrorAt(file, p.line,
                      "key '" + p.key + "': distribution " + DistributionName(p.distribution) +
-                         " cannot be a grid axis; use method: random (with "
-                         "max_trials), or give values: [...]");
+                         (list ? " cannot be crossed with a list of trials; give values: [...]"
+                               : " cannot be a grid axis; use method: random (with "
+                                 "max_trials), or give values: [...]"));
     }
     if (p.values.empty()) {
       return ErrorAt(file, p.line, "key '" + p.key + "': values is empty; give at least one value");
     }
   }
   std::string axes;
+  if (list) axes = "trials (" + std::to_string(spec.items.size()) + ")";
   *count = GridSize(spec, &axes);
+  if (list) {
+    const uint64_t n = spec.items.size();
+    *count = n == 0 ? 0
+             : *count > std::numeric_limits<uint64_t>::max() / n
+                 ? std::numeric_limits<uint64_t>::max()
+                 : *count * n;
+  }
   const std::string count_text = *count == std::numeric_limits<uint64_t>::max()
                                      ? std::string("more than 10^19")
                                      : std::to_string(*count);
   if (*count > static_cast<uint64_t>(kMaxTrialsPerSweep)) {
     return ErrorAt(file, params_line,
-                   "the grid " + axes + " has " + count_text + " trials, over the limit of " +
-                       std::to_string(kMaxTrialsPerSweep) +
-                       " per sweep; use fewer values, or method: random with max_trials");
+                   std::string(list ? "the sweep " : "the grid ") + axes + " has " + count_text +
+                       " trials, over the limit of " + std::to_string(kMaxTrialsPerSweep) +
+                       " per sweep; use fewer values" +
+                       (list ? "" : ", or method: random with max_trials"));
   }
   if (spec.max_trials > 0 && *count > static_cast<uint64_t>(spec.max_trials)) {
     return ErrorAt(file, LineOr(spec.lines, "max_trials", params_line),
                    "key 'max_trials': " + std::to_string(spec.max_trials) +
-                       " is smaller than the grid " + (axes.empty() ? "" : axes + " = ") +
+                       " is smaller than the " + (list ? "sweep " : "grid ") +
+                       (axes.empty() ? "" : axes + " = ") +
                        count_text +
                        " trials; raise max_trials, remove it, or use fewer values "
                        "(a grid is never cut silently)");
   }
   return Status::Ok();
+}
+
+// The checks of a list sweep shared by ParseSweep and ExpandSweep: at least one item, item keys
+// that are config keys and not swept, no two items that make the same trial (fixed merged with
+// the item, labels aside: every trial would run twice), and the grid checks on the product.
+Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count) {
+  const int list_line = LineOr(spec.lines, "trials", LineOr(spec.lines, "method", 0));
+  if (spec.items.empty()) {
+    return ErrorAt(file, list_line,
+                   "method: list needs 'trials', a list with at least one item such as "
+                   "- {label: A1, cell: lstm, units: 128}");
+  }
+  TrialConfig base;
+  for (const auto& [key, text] : spec.fixed) {
+    const Status st = ApplyKey(key, text, &base);
+    if (!st.ok()) return ErrorAt(file, LineOr(spec.lines, "fixed." + key, 0), st.message());
+  }
+  std::map<std::vector<std::string>, size_t> seen;  // merged config -> item index
+  std::set<std::string> labels;
+  for (size_t i = 0; i < spec.items.size(); ++i) {
+    const ListItem& item = spec.items[i];
+    const std::string name = ItemName(i, item) + " of 'trials'";
+    if (!item.label.empty() && !labels.insert(item.label).second) {
+      return ErrorAt(file, LineOr(item.lines, kLabelKey, item.line),
+                     "key 'label': '" + item.label + "' is used twice; labels name one item each");
+    }
+    TrialConfig config = base;
+    for (const auto& [key, text] : item.params) {
+      const int line = LineOr(item.lines, key, item.line);
+      if (!IsConfigKey(key)) return ErrorAt(file, line, "unknown key '" + key + "' in " + name);
+      for (const ParameterSpec& p : spec.parameters) {
+        if (p.key == key) {
+          return ErrorAt(file, line,
+                         "key '" + key + "' is set in " + name + " and swept under parameters " +
+                             "(line " + std::to_string(p.line) + "); keep one");
+        }
+      }
+      const Status st = ApplyKey(key, text, &config);
+      if (!st.ok()) return ErrorAt(file, line, st.message());
+    }
+    std::vector<std::string> canonical;
+    for (const std::string& key : ConfigKeys()) canonical.push_back(GetKey(config, key));
+    auto [prev, inserted] = seen.emplace(std::move(canonical), i);
+    if (!inserted) {
+      const ListItem& first = spec.items[prev->second];
+      return ErrorAt(file, item.line,
+                     name + " is the same trial as " + ItemName(prev->second, first) +
+                         (first.line > 0 ? " on line " + std::to_string(first.line) : "") +
+                         " once merged with fixed (labels aside); every trial would run twice");
+    }
+  }
+  return CheckGrid(spec, file, count);
 }
 
 StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
@@ -715,8 +872,11 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
         spec.method = SweepMethod::kGrid;
       } else if (text == "random") {
         spec.method = SweepMethod::kRandom;
+      } else if (text == "list") {
+        spec.method = SweepMethod::kList;
       } else {
-        return Err(e.line, "key 'method': expected grid or random, got '" + text + "'");
+        return Err(e.line, "key 'method': expected grid or random, or list (with a 'trials' "
+                           "list), got '" + text + "'");
       }
     } else if (e.key == "metric") {
       HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, &spec));
@@ -739,6 +899,8 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
       HPSWEEP_RETURN_IF_ERROR(ReadFixed(e, &spec));
     } else if (e.key == "parameters") {
       HPSWEEP_RETURN_IF_ERROR(ReadParameters(e, &spec));
+    } else if (e.key == "trials") {
+      HPSWEEP_RETURN_IF_ERROR(ReadTrials(e, &spec));
     }
   }
   if (!has_name) {
@@ -784,7 +946,21 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
     if (ApplyKey("seed", data_seed_, &scratch).ok()) spec.seed = scratch.train.seed;
   }
 
-  if (spec.method == SweepMethod::kRandom) {
+  if (trials_line_ > 0 && spec.method != SweepMethod::kList) {
+    return Err(trials_line_,
+               "key 'trials' (one trial per item) needs method: list; a " +
+                   std::string(spec.method == SweepMethod::kRandom ? "random" : "grid") +
+                   " sweep takes its trials from parameters");
+  }
+  if (spec.method == SweepMethod::kList) {
+    if (trials_line_ == 0) {
+      return Err(LineOr(spec.lines, "method", 1),
+                 "method: list needs 'trials', a list with at least one item such as "
+                 "- {label: A1, cell: lstm, units: 128}");
+    }
+    uint64_t count = 0;
+    HPSWEEP_RETURN_IF_ERROR(CheckList(spec, file_, &count));
+  } else if (spec.method == SweepMethod::kRandom) {
     if (spec.max_trials == 0) {
       return Err(LineOr(spec.lines, "method", 1),
                  "method: random needs max_trials (how many trials to draw)");
@@ -806,6 +982,8 @@ class Expander {
   Status Init();
   StatusOr<std::vector<TrialSpec>> Grid();
   StatusOr<std::vector<TrialSpec>> Random();
+  // method: list: every item crossed with the grid of parameters, item-major.
+  StatusOr<std::vector<TrialSpec>> List();
 
  private:
   // Applies the axis values `texts` (one per parameter) onto the base config.
@@ -819,21 +997,33 @@ class Expander {
   std::string Describe(const std::vector<std::string>& texts) const;
   int LineOfKey(const std::string& key) const;
 
+  // The line messages fall back to: the item's in a list sweep, else that of parameters.
+  int DefaultLine() const {
+    return item_ != nullptr ? item_->line : LineOr(spec_.lines, "parameters", 0);
+  }
+
   const SweepSpec& spec_;
   const std::string& file_;
   TrialConfig base_;
+  // While List() expands an item: the item, its index, and base_ with the item's keys applied.
+  const ListItem* item_ = nullptr;
+  size_t item_index_ = 0;
+  TrialConfig item_base_;
 };
 
 int Expander::LineOfKey(const std::string& key) const {
   for (const ParameterSpec& p : spec_.parameters) {
     if (p.key == key) return p.line;
   }
-  return LineOr(spec_.lines, "fixed." + key, LineOr(spec_.lines, "parameters", 0));
+  if (item_ != nullptr && item_->params.count(key)) return LineOr(item_->lines, key, item_->line);
+  return LineOr(spec_.lines, "fixed." + key, DefaultLine());
 }
 
 std::string Expander::Describe(const std::vector<std::string>& texts) const {
   std::string out;
+  if (item_ != nullptr) out = ItemName(item_index_, *item_) + " of 'trials'";
   for (size_t i = 0; i < texts.size(); ++i) {
+    if (i == 0 && !out.empty()) out += "; ";
     out += (i ? ", " : "") + spec_.parameters[i].key + "=" + texts[i];
   }
   return out;
@@ -862,7 +1052,7 @@ Status Expander::Init() {
 
 Status Expander::Apply(int number, const std::vector<std::string>& texts,
                        TrialConfig* config) const {
-  *config = base_;
+  *config = item_ != nullptr ? item_base_ : base_;
   for (size_t i = 0; i < texts.size(); ++i) {
     const ParameterSpec& p = spec_.parameters[i];
     const Status st = ApplyKey(p.key, texts[i], config);
@@ -880,19 +1070,24 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
   const Status st = Validate(config);
   if (!st.ok()) {
     // The engine's messages start with "key 'NAME'": point at the line of that key.
-    int line = LineOr(spec_.lines, "parameters", 0);
+    int line = DefaultLine();
     const std::string& m = st.message();
     if (m.rfind("key '", 0) == 0) {
       const size_t end = m.find('\'', 5);
       if (end != std::string::npos) line = LineOfKey(m.substr(5, end - 5));
     }
-    const std::string which = texts.empty() ? "" : " (" + Describe(texts) + ")";
+    const std::string described = Describe(texts);
+    const std::string which = described.empty() ? "" : " (" + described + ")";
     return ErrorAt(file_, line, "trial " + std::to_string(number) + which + ": " + m);
   }
   TrialSpec trial;
   trial.number = number;
   trial.config = config;
   for (const std::string& key : ConfigKeys()) trial.params[key] = GetKey(config, key);
+  if (item_ != nullptr && !item_->label.empty()) {
+    trial.label = item_->label;
+    trial.params[kLabelKey] = item_->label;
+  }
   trials->push_back(std::move(trial));
   return Status::Ok();
 }
@@ -952,6 +1147,47 @@ StatusOr<std::vector<TrialSpec>> Expander::Grid() {
       index[i] = 0;
     }
   }
+  return trials;
+}
+
+StatusOr<std::vector<TrialSpec>> Expander::List() {
+  uint64_t count = 0;
+  HPSWEEP_RETURN_IF_ERROR(CheckList(spec_, file_, &count));
+  std::vector<TrialSpec> trials;
+  trials.reserve(count);
+  const uint64_t points = count / spec_.items.size();
+  std::vector<std::string> texts(spec_.parameters.size());
+  int number = 0;
+  for (size_t it = 0; it < spec_.items.size(); ++it) {
+    item_ = &spec_.items[it];
+    item_index_ = it;
+    item_base_ = base_;
+    for (const auto& [key, text] : item_->params) {
+      const Status st = ApplyKey(key, text, &item_base_);
+      if (!st.ok()) {
+        item_ = nullptr;
+        return ErrorAt(file_, LineOr(spec_.items[it].lines, key, spec_.items[it].line),
+                       st.message());
+      }
+    }
+    std::vector<size_t> index(spec_.parameters.size(), 0);
+    for (uint64_t n = 0; n < points; ++n) {
+      for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
+      TrialConfig config;
+      ++number;
+      Status st = Apply(number, texts, &config);
+      if (st.ok()) st = Finish(number, texts, config, &trials);
+      if (!st.ok()) {
+        item_ = nullptr;
+        return st;
+      }
+      for (size_t i = index.size(); i-- > 0;) {  // last axis fastest
+        if (++index[i] < spec_.parameters[i].values.size()) break;
+        index[i] = 0;
+      }
+    }
+  }
+  item_ = nullptr;
   return trials;
 }
 
@@ -1090,7 +1326,15 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name) {
   Expander expander(spec, file_name);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
-  return spec.method == SweepMethod::kGrid ? expander.Grid() : expander.Random();
+  switch (spec.method) {
+    case SweepMethod::kGrid:
+      return expander.Grid();
+    case SweepMethod::kRandom:
+      return expander.Random();
+    case SweepMethod::kList:
+      return expander.List();
+  }
+  return InvalidArgument(file_name + ": unknown sweep method");
 }
 
 }  // namespace hpsweep

@@ -3,7 +3,7 @@
 //   name: lstm-units                  # required, [A-Za-z0-9._-]+
 //   description: Effect of LSTM width
 //   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
-//   method: grid                      # grid | random
+//   method: grid                      # grid | random | list
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
 //   max_trials: 50                    # required for random; for grid, an upper bound (see below)
 //   max_attempts: 3                   # 1..100
@@ -13,6 +13,25 @@
 //     units: {values: [32, 48, 96, 256]}
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random only
+//   trials:                           # method: list only: one item per trial
+//     - {label: A1, cell: simple_rnn, activation: relu, batch_size: 64}
+//     - {label: A4, cell: lstm, units: 256, batch_size: 128}
+//
+// method: list runs a family of heterogeneous experiments (a different model per row) as one
+// sweep. Each item of `trials` is a mapping of model/training keys, read and checked as `fixed` is
+// (same messages, with did-you-mean), plus an optional `label` (a short name such as "A1", at most
+// 64 printable characters, unique in the file). Trial = default config + seed, then fixed, then the
+// item (an item key may override a fixed key, or a data key folded into fixed), then, when
+// `parameters` is given, a grid point: the list is crossed with the grid, every item x every grid
+// point, item-major (items in file order, the grid's last axis fastest within an item); an item key
+// may not also be swept. Refused: `trials` without method: list, method: list without `trials`, an
+// empty list, an item that is not a mapping, an unknown key, a duplicate label, two items that make
+// the same trial (after merging with fixed; labels aside), distributions in `parameters`, and more
+// than kMaxTrialsPerSweep (or max_trials, when set) trials.
+//
+// Labels: TrialSpec::label, and the params map under the reserved key kLabelKey ("label") so that
+// the leaderboard and exports show it. "label" is not a config key: every consumer that applies
+// params with ApplyKey must skip it (worker/worker.cc does).
 //
 // Every model/training key of engine/config.h may appear under fixed or parameters; values are
 // checked with ApplyKey(), so the messages are the engine's. Errors are InvalidArgument naming the
@@ -50,7 +69,10 @@ namespace hpsweep {
 // Grids larger than this are refused before anything is stored.
 constexpr int kMaxTrialsPerSweep = 10000;
 
-enum class SweepMethod { kGrid, kRandom };
+// The params key that carries a list item's label; not a config key (ApplyKey refuses it).
+constexpr char kLabelKey[] = "label";
+
+enum class SweepMethod { kGrid, kRandom, kList };
 enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform };
 
 struct ParameterSpec {
@@ -59,6 +81,14 @@ struct ParameterSpec {
   std::vector<std::string> values;  // text form of each value (kValues); lists as "[64, 32]"
   double min = 0, max = 0;          // for the distributions
   int line = 0;                     // where it was declared
+};
+
+// One item of a list sweep's `trials`.
+struct ListItem {
+  std::string label;                          // "" when none was given
+  std::map<std::string, std::string> params;  // config key -> text value, as under `fixed`
+  std::map<std::string, int> lines;           // config key (and "label") -> 1-based line
+  int line = 0;                               // of the item ("- ...")
 };
 
 struct SweepSpec {
@@ -74,6 +104,7 @@ struct SweepSpec {
   uint64_t seed = 0;
   std::map<std::string, std::string> fixed;  // config key -> text value (data keys folded in)
   std::vector<ParameterSpec> parameters;     // in file order
+  std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order
   // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
   // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
   // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).
@@ -82,8 +113,10 @@ struct SweepSpec {
 
 // One trial of an expanded sweep: every config key with its text value (GetKey form).
 struct TrialSpec {
-  int number = 0;                             // 1-based, in expansion order
-  std::map<std::string, std::string> params;  // all ConfigKeys()
+  int number = 0;  // 1-based, in expansion order
+  // All ConfigKeys(), plus kLabelKey when the trial's list item has a label.
+  std::map<std::string, std::string> params;
+  std::string label;  // the list item's label, "" when none (and for grid and random sweeps)
   TrialConfig config;
 };
 
@@ -99,6 +132,9 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // grid: the cartesian product in file order, last axis fastest. Refused (naming the axes and the
 // count) over kMaxTrialsPerSweep, and when max_trials is set but smaller than the grid: trials are
 // never dropped silently. Distributions are refused (use method: random).
+//
+// list: the items in file order, each crossed with the grid of `parameters` (one trial per item
+// when there are none); the grid rules above apply to the product. See "method: list" above.
 //
 // random: max_trials draws from an Rng seeded by spec.seed, each axis drawn in file order (values:
 // a uniform choice). A draw equal to an earlier trial is redrawn up to 100 times; when that fails

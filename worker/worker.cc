@@ -199,6 +199,8 @@ class Worker::Impl {
     TrialConfig config;
     Status bad;
     for (const auto& [key, value] : trial.params()) {
+      // "label" names a list sweep's item (coordinator/sweep_file.h, kLabelKey); not a config key.
+      if (key == "label") continue;
       Status s = ApplyKey(key, value, &config);
       if (!s.ok() && bad.ok()) bad = s;
     }

@@ -1,0 +1,1342 @@
+// Tests for coordinator/scheduler.h: the lease state machine on ":memory:" and file databases, with
+// a fake clock. Submit, Lease (number order, round robin across sweeps), Report (deadline renewal,
+// epochs, best epoch), lease expiry and retries, Complete (idempotent, late results), Fail, Cancel,
+// restart safety (Load), storage faults (rollback and reload), concurrency, ExportJson and
+// Leaderboard.
+#include "coordinator/scheduler.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
+
+namespace hpsweep {
+namespace {
+
+constexpr double kStart = 1000;
+constexpr double kLease = 30;
+
+// A clock the test sets by hand. Thread-safe (the concurrency test reads it from many threads).
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(double now = kStart) : now_(now) {}
+  double Now() override { return now_.load(); }
+  void Set(double now) { now_.store(now); }
+  void Advance(double seconds) { now_.store(now_.load() + seconds); }
+
+ private:
+  std::atomic<double> now_;
+};
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "/scheduler_test.XXXXXX";
+    char* d = mkdtemp(tmpl.data());
+    EXPECT_NE(d, nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Storage> MustOpen(const std::string& path) {
+  StatusOr<std::unique_ptr<Storage>> s = OpenSqliteStorage(path);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return nullptr;
+  return std::move(s).value();
+}
+
+// A grid sweep of n trials (one axis: units 1..n).
+std::string SweepYaml(const std::string& name, int n, const std::string& metric = "val_accuracy",
+                      const std::string& goal = "maximize", int max_attempts = 3) {
+  std::string values;
+  for (int i = 1; i <= n; ++i) values += (i > 1 ? ", " : "") + std::to_string(i);
+  return "name: " + name + "\n" + "description: scheduler test sweep\n" + "method: grid\n" +
+         "metric: {name: " + metric + ", goal: " + goal + "}\n" +
+         "max_attempts: " + std::to_string(max_attempts) + "\n" +
+         "fixed:\n  cell: lstm\n  epochs: 2\n" + "parameters:\n  units: {values: [" + values +
+         "]}\n";
+}
+
+int64_t MustSubmit(Scheduler& s, const std::string& yaml) {
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, "test.yaml");
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  if (!spec.ok()) return 0;
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, "test.yaml");
+  EXPECT_TRUE(trials.ok()) << trials.status().ToString();
+  if (!trials.ok()) return 0;
+  StatusOr<int64_t> id = s.Submit(*spec, *trials, yaml, "test.yaml");
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  return id.ok() ? *id : 0;
+}
+
+int64_t MustRegister(Scheduler& s, const std::string& name) {
+  StatusOr<int64_t> id = s.RegisterWorker(name, 1);
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_GT(id.ok() ? *id : 0, 0);
+  return id.ok() ? *id : 0;
+}
+
+// A lease that must be granted.
+LeaseGrant MustLease(Scheduler& s, int64_t worker_id) {
+  StatusOr<std::optional<LeaseGrant>> g = s.Lease(worker_id);
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+  if (!g.ok()) return {};
+  EXPECT_TRUE(g->has_value()) << "nothing was queued";
+  return g->has_value() ? **g : LeaseGrant{};
+}
+
+// The trial as storage has it.
+TrialRow Stored(Storage* storage, int64_t trial_id) {
+  StatusOr<std::vector<TrialRow>> trials = storage->LoadTrials(0);
+  EXPECT_TRUE(trials.ok()) << trials.status().ToString();
+  if (trials.ok()) {
+    for (const TrialRow& t : *trials) {
+      if (t.id == trial_id) return t;
+    }
+  }
+  ADD_FAILURE() << "no trial " << trial_id << " in storage";
+  return {};
+}
+
+SweepRow StoredSweep(Storage* storage, int64_t sweep_id) {
+  StatusOr<std::vector<SweepRow>> sweeps = storage->LoadSweeps();
+  EXPECT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  if (sweeps.ok()) {
+    for (const SweepRow& s : *sweeps) {
+      if (s.id == sweep_id) return s;
+    }
+  }
+  ADD_FAILURE() << "no sweep " << sweep_id << " in storage";
+  return {};
+}
+
+std::vector<EpochRow> Epochs(Storage* storage, int64_t trial_id) {
+  StatusOr<std::vector<EpochRow>> e = storage->LoadEpochs(trial_id);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return e.ok() ? *e : std::vector<EpochRow>{};
+}
+
+SweepCounts CountsOf(Scheduler& s, int64_t sweep_id) {
+  std::vector<SweepCounts> c = s.Counts(sweep_id);
+  EXPECT_EQ(c.size(), 1u) << "sweep " << sweep_id;
+  return c.empty() ? SweepCounts{} : c[0];
+}
+
+// Counts computed from storage's rows, to compare with the scheduler's.
+struct StatusTally {
+  int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
+};
+std::map<int64_t, StatusTally> TallyStorage(Storage* storage) {
+  std::map<int64_t, StatusTally> out;
+  StatusOr<std::vector<SweepRow>> sweeps = storage->LoadSweeps();
+  EXPECT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  if (sweeps.ok()) {
+    for (const SweepRow& s : *sweeps) out[s.id];
+  }
+  StatusOr<std::vector<TrialRow>> trials = storage->LoadTrials(0);
+  EXPECT_TRUE(trials.ok()) << trials.status().ToString();
+  if (!trials.ok()) return out;
+  for (const TrialRow& t : *trials) {
+    StatusTally& c = out[t.sweep_id];
+    switch (t.status) {
+      case TrialStatus::kQueued: ++c.queued; break;
+      case TrialStatus::kRunning: ++c.running; break;
+      case TrialStatus::kCompleted: ++c.completed; break;
+      case TrialStatus::kFailed: ++c.failed; break;
+      case TrialStatus::kStopped: ++c.stopped; break;
+    }
+  }
+  return out;
+}
+
+// The scheduler's Counts(0) agree with storage, sweep by sweep.
+void ExpectCountsMatchStorage(Scheduler& s, Storage* storage) {
+  std::map<int64_t, StatusTally> want = TallyStorage(storage);
+  std::vector<SweepCounts> got = s.Counts(0);
+  ASSERT_EQ(got.size(), want.size()) << "sweeps in memory vs in storage";
+  for (const SweepCounts& c : got) {
+    ASSERT_TRUE(want.count(c.sweep.id)) << "sweep " << c.sweep.id << " is not in storage";
+    const StatusTally& w = want[c.sweep.id];
+    EXPECT_EQ(c.queued, w.queued) << "sweep " << c.sweep.id;
+    EXPECT_EQ(c.running, w.running) << "sweep " << c.sweep.id;
+    EXPECT_EQ(c.completed, w.completed) << "sweep " << c.sweep.id;
+    EXPECT_EQ(c.failed, w.failed) << "sweep " << c.sweep.id;
+    EXPECT_EQ(c.stopped, w.stopped) << "sweep " << c.sweep.id;
+    EXPECT_EQ(c.sweep.state, StoredSweep(storage, c.sweep.id).state);
+  }
+}
+
+EpochReport Epoch(int epoch, double val_accuracy, double val_loss) {
+  EpochReport r;
+  r.epoch = epoch;
+  r.train_loss = 1.0 / (epoch + 1);
+  r.train_accuracy = 0.5 + 0.01 * epoch;
+  r.val_loss = val_loss;
+  r.val_accuracy = val_accuracy;
+  r.seconds = 1.5 * epoch;
+  return r;
+}
+
+Completion MakeCompletion(double test_accuracy) {
+  Completion c;
+  c.history = {Epoch(1, 0.80, 0.60), Epoch(2, 0.90, 0.40), Epoch(3, 0.85, 0.45)};
+  c.test_accuracy = test_accuracy;
+  c.test_loss = 0.321;
+  c.seconds = 12.5;
+  for (int i = 0; i < 100; ++i) c.confusion.push_back(i % 11 == 0 ? 900 + i : i);
+  c.model = std::string("HPSW\0model\xff bytes", 17);
+  return c;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage_ = MustOpen(":memory:");
+    ASSERT_NE(storage_, nullptr);
+    SchedulerOptions options;
+    options.lease_seconds = kLease;
+    sched_ = std::make_unique<Scheduler>(storage_.get(), &clock_, options);
+    ASSERT_TRUE(sched_->Load().ok());
+    worker_ = MustRegister(*sched_, "w1");
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<Scheduler> sched_;
+  int64_t worker_ = 0;
+};
+
+// ---- Submit ----
+
+TEST_F(SchedulerTest, SubmitStoresSweepAndQueuedTrials) {
+  const std::string yaml = SweepYaml("five", 5, "val_loss", "minimize", 4);
+  const int64_t id = MustSubmit(*sched_, yaml);
+  ASSERT_GT(id, 0);
+  EXPECT_EQ(sched_->LatestSweepId(), id);
+
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.sweep.id, id);
+  EXPECT_EQ(c.sweep.name, "five");
+  EXPECT_EQ(c.sweep.state, "running");
+  EXPECT_EQ(c.sweep.total, 5);
+  EXPECT_EQ(c.queued, 5);
+  EXPECT_EQ(c.running + c.completed + c.failed + c.stopped, 0);
+
+  SweepRow sw = StoredSweep(storage_.get(), id);
+  EXPECT_EQ(sw.name, "five");
+  EXPECT_EQ(sw.yaml, yaml);
+  EXPECT_EQ(sw.file_name, "test.yaml");
+  EXPECT_EQ(sw.metric, "val_loss");
+  EXPECT_FALSE(sw.maximize);
+  EXPECT_EQ(sw.max_attempts, 4);
+  EXPECT_EQ(sw.total, 5);
+  EXPECT_EQ(sw.state, "running");
+  EXPECT_EQ(sw.created_at, kStart);
+
+  StatusOr<std::vector<TrialRow>> trials = storage_->LoadTrials(id);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 5u);
+  for (size_t i = 0; i < trials->size(); ++i) {
+    const TrialRow& t = (*trials)[i];
+    EXPECT_EQ(t.sweep_id, id);
+    EXPECT_EQ(t.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(t.status, TrialStatus::kQueued);
+    EXPECT_EQ(t.attempts, 0);
+    EXPECT_TRUE(t.lease_id.empty());
+    EXPECT_EQ(t.params.at("units"), std::to_string(i + 1));
+    EXPECT_EQ(t.params.at("cell"), "lstm");
+  }
+  ExpectCountsMatchStorage(*sched_, storage_.get());
+}
+
+// A trial whose params storage refuses (not valid UTF-8) makes Submit fail; nothing of the sweep
+// may be left behind in storage (no sweep row, no partial trials), or a restart resurrects it.
+TEST_F(SchedulerTest, FailedSubmitLeavesNothingInStorage) {
+  StatusOr<SweepSpec> spec = ParseSweep(SweepYaml("bad", 3), "test.yaml");
+  ASSERT_TRUE(spec.ok());
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, "test.yaml");
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 3u);
+  (*trials)[1].params["units"] = "\xff\xfe";  // trial 2: not UTF-8
+  StatusOr<int64_t> id = sched_->Submit(*spec, *trials, "yaml", "test.yaml");
+  EXPECT_FALSE(id.ok());
+  EXPECT_TRUE(sched_->Counts(0).empty());
+
+  StatusOr<std::vector<SweepRow>> sweeps = storage_->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_TRUE(sweeps->empty()) << "a failed Submit left sweep '" << (*sweeps)[0].name
+                               << "' in storage";
+  StatusOr<std::vector<TrialRow>> rows = storage_->LoadTrials(0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty()) << rows->size() << " trial(s) of a failed Submit left in storage";
+  ExpectCountsMatchStorage(*sched_, storage_.get());
+}
+
+// ---- Lease ----
+
+TEST_F(SchedulerTest, LeaseHandsOutTrialsInNumberOrder) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("three", 3));
+  std::set<std::string> lease_ids;
+  for (int n = 1; n <= 3; ++n) {
+    clock_.Advance(1);
+    LeaseGrant g = MustLease(*sched_, worker_);
+    EXPECT_EQ(g.trial.sweep_id, id);
+    EXPECT_EQ(g.trial.number, n);
+    EXPECT_EQ(g.trial.attempts, 1);
+    EXPECT_EQ(g.trial.status, TrialStatus::kRunning);
+    EXPECT_EQ(g.trial.worker_name, "w1");
+    EXPECT_FALSE(g.lease_id.empty());
+    EXPECT_EQ(g.trial.lease_id, g.lease_id);
+    EXPECT_EQ(g.deadline, clock_.Now() + kLease);
+    EXPECT_TRUE(lease_ids.insert(g.lease_id).second) << "lease id reused: " << g.lease_id;
+
+    TrialRow row = Stored(storage_.get(), g.trial.id);
+    EXPECT_EQ(row.status, TrialStatus::kRunning);
+    EXPECT_EQ(row.attempts, 1);
+    EXPECT_EQ(row.lease_id, g.lease_id);
+    EXPECT_EQ(row.lease_deadline, g.deadline);
+    EXPECT_EQ(row.worker_id, worker_);
+  }
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.running, 3);
+  EXPECT_EQ(c.queued, 0);
+
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(SchedulerTest, LeaseWithUnregisteredWorkerIsNotFound) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  StatusOr<std::optional<LeaseGrant>> g = sched_->Lease(worker_ + 1000);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kNotFound) << g.status().ToString();
+  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
+  EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
+}
+
+TEST_F(SchedulerTest, LeaseWithNothingQueuedIsNullopt) {
+  StatusOr<std::optional<LeaseGrant>> g = sched_->Lease(worker_);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_FALSE(g->has_value());
+}
+
+TEST_F(SchedulerTest, LeasesAlternateBetweenSweeps) {
+  const int64_t a = MustSubmit(*sched_, SweepYaml("a", 3));
+  const int64_t b = MustSubmit(*sched_, SweepYaml("b", 3));
+  ASSERT_NE(a, b);
+  std::vector<int64_t> sweeps;
+  std::map<int64_t, std::vector<int>> numbers;
+  for (int i = 0; i < 6; ++i) {
+    LeaseGrant g = MustLease(*sched_, worker_);
+    sweeps.push_back(g.trial.sweep_id);
+    numbers[g.trial.sweep_id].push_back(g.trial.number);
+  }
+  EXPECT_EQ(sweeps, (std::vector<int64_t>{a, b, a, b, a, b}));
+  EXPECT_EQ(numbers[a], (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(numbers[b], (std::vector<int>{1, 2, 3}));
+}
+
+// ---- Report ----
+
+TEST_F(SchedulerTest, ReportRenewsDeadlineAndStoresEpochs) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  EXPECT_EQ(g.deadline, kStart + kLease);
+
+  clock_.Advance(10);
+  double deadline = 0;
+  StatusOr<ReportAction> a = sched_->Report(g.lease_id, Epoch(1, 0.70, 0.9), &deadline);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, ReportAction::kContinue);
+  EXPECT_EQ(deadline, kStart + 10 + kLease);
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.lease_deadline, deadline);
+  EXPECT_EQ(row.best_epoch, 1);
+  EXPECT_EQ(row.best_val_accuracy, 0.70);
+  EXPECT_EQ(row.best_val_loss, 0.9);
+  EXPECT_EQ(row.epochs_run, 1);
+
+  std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].trial_id, g.trial.id);
+  EXPECT_EQ(e[0].epoch, 1);
+  EXPECT_EQ(e[0].val_accuracy, 0.70);
+  EXPECT_EQ(e[0].val_loss, 0.9);
+  EXPECT_EQ(e[0].train_loss, Epoch(1, 0, 0).train_loss);
+  EXPECT_EQ(e[0].train_accuracy, Epoch(1, 0, 0).train_accuracy);
+  EXPECT_EQ(e[0].seconds, 1.5);
+  EXPECT_EQ(e[0].recorded_at, kStart + 10);
+
+  // Best by val_accuracy (maximize): epoch 2, not the later, worse epoch 3.
+  clock_.Advance(5);
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(2, 0.95, 0.5), &deadline).ok());
+  EXPECT_EQ(deadline, kStart + 15 + kLease);
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(3, 0.90, 0.3), &deadline).ok());
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.best_epoch, 2);
+  EXPECT_EQ(row.best_val_accuracy, 0.95);
+  EXPECT_EQ(row.best_val_loss, 0.5);
+  EXPECT_EQ(row.epochs_run, 3);
+  EXPECT_EQ(Epochs(storage_.get(), g.trial.id).size(), 3u);
+  EXPECT_EQ(CountsOf(*sched_, g.trial.sweep_id).best, 0.95);
+}
+
+TEST_F(SchedulerTest, ValLossMinimizeSweepPicksLowestLossEpoch) {
+  MustSubmit(*sched_, SweepYaml("loss", 1, "val_loss", "minimize"));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(1, 0.90, 0.50), &deadline).ok());
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(2, 0.80, 0.30), &deadline).ok());
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(3, 0.95, 0.40), &deadline).ok());
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.best_epoch, 2);
+  EXPECT_EQ(row.best_val_loss, 0.30);
+  EXPECT_EQ(row.best_val_accuracy, 0.80);
+
+  // Complete recomputes the best from the history, by the same rule.
+  Completion c;
+  c.history = {Epoch(1, 0.99, 0.7), Epoch(2, 0.50, 0.2), Epoch(3, 0.60, 0.25)};
+  c.test_accuracy = 0.5;
+  ASSERT_TRUE(sched_->Complete(g.lease_id, c).ok());
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.best_epoch, 2);
+  EXPECT_EQ(row.best_val_loss, 0.2);
+}
+
+TEST_F(SchedulerTest, ReportUnderUnknownOrStaleLeaseChangesNothing) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant old = MustLease(*sched_, worker_);
+  double deadline = -7;
+
+  for (const std::string& bogus : {std::string("nope"), std::string("t999.1.0"),
+                                   std::string(""), old.lease_id + "x"}) {
+    StatusOr<ReportAction> a = sched_->Report(bogus, Epoch(1, 0.5, 0.5), &deadline);
+    ASSERT_FALSE(a.ok()) << bogus;
+    EXPECT_EQ(a.status().code(), StatusCode::kFailedPrecondition) << a.status().ToString();
+  }
+  EXPECT_EQ(deadline, -7);
+  EXPECT_TRUE(Epochs(storage_.get(), old.trial.id).empty());
+
+  // Expire the lease and hand the trial out again: the old lease is now stale.
+  clock_.Advance(kLease + 1);
+  StatusOr<int> n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  LeaseGrant current = MustLease(*sched_, worker_);
+  ASSERT_EQ(current.trial.id, old.trial.id);
+  ASSERT_NE(current.lease_id, old.lease_id);
+  ASSERT_TRUE(sched_->Report(current.lease_id, Epoch(1, 0.6, 0.4), &deadline).ok());
+  const TrialRow before = Stored(storage_.get(), old.trial.id);
+  const std::vector<EpochRow> epochs_before = Epochs(storage_.get(), old.trial.id);
+
+  clock_.Advance(3);
+  StatusOr<ReportAction> a = sched_->Report(old.lease_id, Epoch(2, 0.99, 0.01), &deadline);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kFailedPrecondition) << a.status().ToString();
+
+  const TrialRow after = Stored(storage_.get(), old.trial.id);
+  EXPECT_EQ(after.lease_id, before.lease_id);
+  EXPECT_EQ(after.lease_deadline, before.lease_deadline);
+  EXPECT_EQ(after.best_epoch, before.best_epoch);
+  EXPECT_EQ(after.best_val_accuracy, before.best_val_accuracy);
+  EXPECT_EQ(after.epochs_run, before.epochs_run);
+  EXPECT_EQ(after.attempts, before.attempts);
+  EXPECT_EQ(after.status, before.status);
+  const std::vector<EpochRow> epochs_after = Epochs(storage_.get(), old.trial.id);
+  ASSERT_EQ(epochs_after.size(), epochs_before.size());
+  EXPECT_EQ(epochs_after[0].val_accuracy, 0.6);
+}
+
+// ---- Lease expiry ----
+
+TEST_F(SchedulerTest, ExpiredLeaseRequeuesUntilMaxAttemptsThenFails) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1, "val_accuracy", "maximize", 3));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  EXPECT_EQ(g.trial.attempts, 1);
+
+  // Not yet.
+  clock_.Advance(kLease - 1);
+  StatusOr<int> n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(CountsOf(*sched_, id).running, 1);
+
+  clock_.Advance(2);
+  n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kQueued);
+  EXPECT_EQ(row.attempts, 1);
+  EXPECT_TRUE(row.lease_id.empty());
+  EXPECT_NE(row.error.find("lease expired"), std::string::npos) << row.error;
+  EXPECT_NE(row.error.find("w1"), std::string::npos) << row.error;
+
+  LeaseGrant g2 = MustLease(*sched_, worker_);
+  EXPECT_EQ(g2.trial.id, g.trial.id);
+  EXPECT_EQ(g2.trial.attempts, 2);
+  EXPECT_NE(g2.lease_id, g.lease_id);
+
+  clock_.Advance(kLease + 1);
+  ASSERT_TRUE(sched_->ExpireLeases().ok());
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kQueued);
+  LeaseGrant g3 = MustLease(*sched_, worker_);
+  EXPECT_EQ(g3.trial.attempts, 3);
+
+  clock_.Advance(kLease + 1);
+  n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kFailed);
+  EXPECT_EQ(row.attempts, 3);
+  EXPECT_NE(row.error.find("attempt 3"), std::string::npos) << row.error;
+  EXPECT_NE(row.error.find("lease expired"), std::string::npos) << row.error;
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_EQ(c.queued + c.running, 0);
+  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "completed");
+
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+// Lease itself expires overdue leases before handing out trials.
+TEST_F(SchedulerTest, LeaseReclaimsExpiredTrials) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  clock_.Advance(kLease + 1);
+  const int64_t w2 = MustRegister(*sched_, "w2");
+  LeaseGrant g2 = MustLease(*sched_, w2);
+  EXPECT_EQ(g2.trial.id, g.trial.id);
+  EXPECT_EQ(g2.trial.attempts, 2);
+  EXPECT_EQ(g2.trial.worker_name, "w2");
+}
+
+TEST_F(SchedulerTest, HeartbeatBeforeDeadlinePreventsExpiry) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  clock_.Set(kStart + kLease - 5);
+  double deadline = 0;
+  StatusOr<ReportAction> a = sched_->Report(g.lease_id, EpochReport{}, &deadline);  // epoch 0
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(deadline, kStart + 2 * kLease - 5);
+  EXPECT_TRUE(Epochs(storage_.get(), g.trial.id).empty()) << "a heartbeat stored an epoch";
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).best_epoch, 0);
+
+  clock_.Set(kStart + kLease + 10);  // past the first deadline, before the renewed one
+  StatusOr<int> n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(CountsOf(*sched_, id).running, 1);
+  EXPECT_TRUE(sched_->Report(g.lease_id, EpochReport{}, &deadline).ok());
+
+  clock_.Set(deadline + 1);
+  n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
+}
+
+// ---- Complete ----
+
+TEST_F(SchedulerTest, CompleteStoresResults) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  for (int e = 1; e <= 4; ++e) {
+    ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(e, 0.1 * e, 1.0 / e), &deadline).ok());
+  }
+  ASSERT_EQ(Epochs(storage_.get(), g.trial.id).size(), 4u);
+
+  clock_.Advance(20);
+  const Completion c = MakeCompletion(0.876);
+  Status s = sched_->Complete(g.lease_id, c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kCompleted);
+  EXPECT_EQ(row.attempts, 1);
+  EXPECT_EQ(row.test_accuracy, 0.876);
+  EXPECT_EQ(row.test_loss, 0.321);
+  EXPECT_EQ(row.seconds, 12.5);
+  EXPECT_EQ(row.confusion, c.confusion);
+  EXPECT_EQ(row.finished_at, kStart + 20);
+  EXPECT_EQ(row.best_epoch, 2);
+  EXPECT_EQ(row.best_val_accuracy, 0.90);
+  EXPECT_EQ(row.epochs_run, 3);
+
+  // The epochs are the history, not the 4 reported ones.
+  std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
+  ASSERT_EQ(e.size(), 3u);
+  for (size_t i = 0; i < e.size(); ++i) {
+    EXPECT_EQ(e[i].epoch, c.history[i].epoch);
+    EXPECT_EQ(e[i].val_accuracy, c.history[i].val_accuracy);
+    EXPECT_EQ(e[i].val_loss, c.history[i].val_loss);
+  }
+
+  StatusOr<std::string> model = sched_->GetModel(g.trial.id);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ(*model, c.model);
+
+  SweepCounts counts = CountsOf(*sched_, id);
+  EXPECT_EQ(counts.completed, 1);
+  EXPECT_EQ(counts.running, 0);
+  EXPECT_EQ(counts.best, 0.90);
+  EXPECT_EQ(counts.sweep.state, "completed");
+}
+
+TEST_F(SchedulerTest, CompleteWithoutModelStoresNoArtifact) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  Completion c = MakeCompletion(0.5);
+  c.model.clear();
+  ASSERT_TRUE(sched_->Complete(g.lease_id, c).ok());
+  StatusOr<std::string> model = sched_->GetModel(g.trial.id);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, SweepCompletesWhenLastTrialFinishes) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("two", 2));
+  LeaseGrant a = MustLease(*sched_, worker_);
+  LeaseGrant b = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Complete(a.lease_id, MakeCompletion(0.5)).ok());
+  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, "running");
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "running");
+  EXPECT_EQ(StoredSweep(storage_.get(), id).finished_at, 0);
+
+  clock_.Advance(7);
+  ASSERT_TRUE(sched_->Complete(b.lease_id, MakeCompletion(0.6)).ok());
+  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, "completed");
+  SweepRow sw = StoredSweep(storage_.get(), id);
+  EXPECT_EQ(sw.state, "completed");
+  EXPECT_EQ(sw.finished_at, kStart + 7);
+}
+
+TEST_F(SchedulerTest, CompleteTwiceWithSameLeaseIsIdempotent) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Complete(g.lease_id, MakeCompletion(0.8)).ok());
+  const TrialRow first = Stored(storage_.get(), g.trial.id);
+
+  clock_.Advance(5);
+  Completion again = MakeCompletion(0.1);
+  again.history.resize(1);
+  Status s = sched_->Complete(g.lease_id, again);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+
+  const TrialRow second = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(second.status, TrialStatus::kCompleted);
+  EXPECT_EQ(second.test_accuracy, 0.8);
+  EXPECT_EQ(second.finished_at, first.finished_at);
+  EXPECT_EQ(second.attempts, 1);
+  EXPECT_EQ(Epochs(storage_.get(), g.trial.id).size(), 3u);
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.queued + c.running + c.failed + c.stopped, 0);
+}
+
+TEST_F(SchedulerTest, CompleteUnderOlderLeaseAfterRequeueIsAccepted) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  clock_.Advance(kLease + 1);
+  ASSERT_TRUE(sched_->ExpireLeases().ok());
+  ASSERT_EQ(CountsOf(*sched_, id).queued, 1);
+
+  Status s = sched_->Complete(g.lease_id, MakeCompletion(0.77));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kCompleted);
+  EXPECT_EQ(row.test_accuracy, 0.77);
+  EXPECT_EQ(row.attempts, 1);
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.queued, 0);
+  // Not handed out again.
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(c.sweep.state, "completed");
+}
+
+// The trial was re-leased to another worker; the first worker's late result is kept, the second
+// lease can no longer report or complete.
+TEST_F(SchedulerTest, LateCompletionWinsOverNewerLease) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant old = MustLease(*sched_, worker_);
+  clock_.Advance(kLease + 1);
+  const int64_t w2 = MustRegister(*sched_, "w2");
+  LeaseGrant cur = MustLease(*sched_, w2);
+  ASSERT_EQ(cur.trial.id, old.trial.id);
+  ASSERT_EQ(cur.trial.attempts, 2);
+
+  ASSERT_TRUE(sched_->Complete(old.lease_id, MakeCompletion(0.66)).ok());
+  EXPECT_EQ(Stored(storage_.get(), old.trial.id).status, TrialStatus::kCompleted);
+
+  double deadline = 0;
+  StatusOr<ReportAction> a = sched_->Report(cur.lease_id, Epoch(1, 0.1, 0.1), &deadline);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kFailedPrecondition);
+
+  Status s = sched_->Complete(cur.lease_id, MakeCompletion(0.99));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+
+  TrialRow row = Stored(storage_.get(), old.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kCompleted);
+  EXPECT_EQ(row.test_accuracy, 0.66);
+  EXPECT_EQ(Epochs(storage_.get(), old.trial.id).size(), 3u);
+  EXPECT_EQ(CountsOf(*sched_, id).completed, 1);
+}
+
+// A trial failed because its last lease expired; the worker of that lease then delivers its
+// result. The scheduler may keep the result or refuse it, but it must not answer OK and drop it
+// (the worker would discard a result the coordinator never stored).
+TEST_F(SchedulerTest, CompleteAfterLeaseExpiredIntoFailureIsNotSilentlyDropped) {
+  MustSubmit(*sched_, SweepYaml("one", 1, "val_accuracy", "maximize", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  clock_.Advance(kLease + 1);
+  ASSERT_TRUE(sched_->ExpireLeases().ok());
+  ASSERT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kFailed);
+
+  Status s = sched_->Complete(g.lease_id, MakeCompletion(0.9));
+  const TrialRow row = Stored(storage_.get(), g.trial.id);
+  if (s.ok()) {
+    EXPECT_EQ(row.status, TrialStatus::kCompleted)
+        << "Complete answered OK but the trial stayed " << TrialStatusName(row.status)
+        << " and the result was dropped";
+    EXPECT_EQ(row.test_accuracy, 0.9);
+  } else {
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+    EXPECT_EQ(row.status, TrialStatus::kFailed);
+  }
+}
+
+// ---- Fail ----
+
+TEST_F(SchedulerTest, FailWithAttemptsLeftRequeuesThenFails) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1, "val_accuracy", "maximize", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  Status s = sched_->Fail(g.lease_id, "out of memory", false);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kQueued);
+  EXPECT_EQ(row.attempts, 1);
+  EXPECT_TRUE(row.lease_id.empty());
+  EXPECT_NE(row.error.find("out of memory"), std::string::npos) << row.error;
+  EXPECT_NE(row.error.find("w1"), std::string::npos) << row.error;
+  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
+
+  // The same lease again: no longer current.
+  s = sched_->Fail(g.lease_id, "again", false);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+
+  LeaseGrant g2 = MustLease(*sched_, worker_);
+  EXPECT_EQ(g2.trial.attempts, 2);
+  s = sched_->Fail(g2.lease_id, "disk full", false);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kFailed);
+  EXPECT_EQ(row.attempts, 2);
+  EXPECT_NE(row.error.find("out of memory"), std::string::npos) << row.error;
+  EXPECT_NE(row.error.find("disk full"), std::string::npos) << row.error;
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_EQ(c.sweep.state, "completed");
+
+  // A retry of the final Fail is answered OK and changes nothing.
+  const std::string error = row.error;
+  s = sched_->Fail(g2.lease_id, "disk full", false);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kFailed);
+  EXPECT_EQ(row.error, error);
+  EXPECT_EQ(row.attempts, 2);
+}
+
+TEST_F(SchedulerTest, FailReleasedRequeuesWithoutChargingAnAttempt) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1, "val_accuracy", "maximize", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_EQ(g.trial.attempts, 1);
+  Status s = sched_->Fail(g.lease_id, "worker shutting down", true);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kQueued);  // even with max_attempts 1
+  EXPECT_EQ(row.attempts, 0);
+  EXPECT_TRUE(row.error.empty()) << row.error;
+  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
+
+  LeaseGrant g2 = MustLease(*sched_, worker_);
+  EXPECT_EQ(g2.trial.id, g.trial.id);
+  EXPECT_EQ(g2.trial.attempts, 1);
+}
+
+TEST_F(SchedulerTest, FailRepeatedAfterCompletionIsOk) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Complete(g.lease_id, MakeCompletion(0.5)).ok());
+  Status s = sched_->Fail(g.lease_id, "late", false);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kCompleted);
+  EXPECT_TRUE(row.error.empty()) << row.error;
+}
+
+TEST_F(SchedulerTest, FailUnknownLeaseIsRefused) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  Status s = sched_->Fail("nope", "x", false);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.code() == StatusCode::kNotFound || s.code() == StatusCode::kFailedPrecondition)
+      << s.ToString();
+  EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
+}
+
+// ---- Cancel ----
+
+TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("four", 4));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  StatusOr<int> n = sched_->Cancel(id);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 4);
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.stopped, 3);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "cancelled");
+  for (int64_t t = 2; t <= 4; ++t) {
+    EXPECT_EQ(Stored(storage_.get(), t).status, TrialStatus::kStopped) << "trial " << t;
+  }
+
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+
+  double deadline = 0;
+  StatusOr<ReportAction> a = sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, ReportAction::kStop);
+
+  Completion done = MakeCompletion(0.4);
+  done.stopped = true;
+  Status s = sched_->Complete(g.lease_id, done);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
+  c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.stopped, 4);
+  EXPECT_EQ(c.running, 0);
+  EXPECT_EQ(c.sweep.state, "cancelled");
+  SweepRow sw = StoredSweep(storage_.get(), id);
+  EXPECT_EQ(sw.state, "cancelled");
+  EXPECT_GT(sw.finished_at, 0);
+}
+
+TEST_F(SchedulerTest, LeaseExpiringOnCancelledSweepStopsTrial) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("two", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Cancel(id).ok());
+  clock_.Advance(kLease + 1);
+  StatusOr<int> n = sched_->ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
+  SweepCounts c = CountsOf(*sched_, id);
+  EXPECT_EQ(c.stopped, 2);
+  EXPECT_EQ(c.queued + c.running, 0);
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(SchedulerTest, CancelUnknownSweepIsNotFoundAndTwiceIsFailedPrecondition) {
+  StatusOr<int> n = sched_->Cancel(42);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), StatusCode::kNotFound);
+
+  const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
+  ASSERT_TRUE(sched_->Cancel(id).ok());
+  n = sched_->Cancel(id);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), StatusCode::kFailedPrecondition) << n.status().ToString();
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "cancelled");
+}
+
+// ---- Restart ----
+
+TEST(SchedulerRestartTest, ReloadKeepsCountsAndRunningLeases) {
+  TempDir dir;
+  const std::string path = dir.File("hpsweep.db");
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  int64_t sweep = 0, worker = 0;
+  LeaseGrant done, reported, silent;
+  std::vector<SweepCounts> before;
+  {
+    std::unique_ptr<Storage> storage = MustOpen(path);
+    ASSERT_NE(storage, nullptr);
+    Scheduler s(storage.get(), &clock, options);
+    ASSERT_TRUE(s.Load().ok());
+    sweep = MustSubmit(s, SweepYaml("restart", 6));
+    worker = MustRegister(s, "w1");
+    done = MustLease(s, worker);
+    reported = MustLease(s, worker);
+    silent = MustLease(s, worker);
+    ASSERT_TRUE(s.Complete(done.lease_id, MakeCompletion(0.7)).ok());
+    double deadline = 0;
+    ASSERT_TRUE(s.Report(reported.lease_id, Epoch(1, 0.6, 0.5), &deadline).ok());
+    before = s.Counts(0);
+  }
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].completed, 1);
+  EXPECT_EQ(before[0].running, 2);
+  EXPECT_EQ(before[0].queued, 3);
+
+  // The coordinator was down for longer than a lease.
+  clock.Advance(10 * kLease);
+  const double restarted = clock.Now();
+  std::unique_ptr<Storage> storage = MustOpen(path);
+  ASSERT_NE(storage, nullptr);
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+
+  std::vector<SweepCounts> after = s.Counts(0);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].sweep.id, sweep);
+  EXPECT_EQ(after[0].sweep.name, before[0].sweep.name);
+  EXPECT_EQ(after[0].sweep.state, before[0].sweep.state);
+  EXPECT_EQ(after[0].sweep.total, before[0].sweep.total);
+  EXPECT_EQ(after[0].queued, before[0].queued);
+  EXPECT_EQ(after[0].running, before[0].running);
+  EXPECT_EQ(after[0].completed, before[0].completed);
+  EXPECT_EQ(after[0].failed, before[0].failed);
+  EXPECT_EQ(after[0].stopped, before[0].stopped);
+  EXPECT_EQ(after[0].best, before[0].best);
+  EXPECT_EQ(s.LatestSweepId(), sweep);
+
+  // Running leases got a full lease period from the restart: nothing expires before it ends.
+  clock.Set(restarted + kLease - 1);
+  StatusOr<int> n = s.ExpireLeases();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(s.Counts(sweep)[0].running, 2);
+
+  double deadline = 0;
+  StatusOr<ReportAction> a = s.Report(reported.lease_id, Epoch(2, 0.8, 0.3), &deadline);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, ReportAction::kContinue);
+  EXPECT_EQ(deadline, clock.Now() + kLease);
+  EXPECT_EQ(Epochs(storage.get(), reported.trial.id).size(), 2u);
+  ASSERT_TRUE(s.Report(silent.lease_id, EpochReport{}, &deadline).ok());
+
+  ASSERT_TRUE(s.Complete(reported.lease_id, MakeCompletion(0.8)).ok());
+  ASSERT_TRUE(s.Complete(silent.lease_id, MakeCompletion(0.9)).ok());
+  EXPECT_TRUE(s.Complete(done.lease_id, MakeCompletion(0.7)).ok());  // a retry, after restart
+  StatusOr<std::string> model = s.GetModel(done.trial.id);
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(*model, MakeCompletion(0).model);
+
+  // The worker is still registered, and the next trial is number 4 with a new lease id.
+  LeaseGrant next = MustLease(s, worker);
+  EXPECT_EQ(next.trial.number, 4);
+  EXPECT_NE(next.lease_id, done.lease_id);
+  EXPECT_NE(next.lease_id, reported.lease_id);
+  EXPECT_NE(next.lease_id, silent.lease_id);
+  SweepCounts c = s.Counts(sweep)[0];
+  EXPECT_EQ(c.completed, 3);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.queued, 2);
+  ExpectCountsMatchStorage(s, storage.get());
+}
+
+// ---- Storage faults ----
+
+class SchedulerFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::unique_ptr<Storage> inner = MustOpen(":memory:");
+    ASSERT_NE(inner, nullptr);
+    storage_ = new FaultInjectingStorage(std::move(inner));
+    owned_.reset(storage_);
+    SchedulerOptions options;
+    options.lease_seconds = kLease;
+    sched_ = std::make_unique<Scheduler>(storage_, &clock_, options);
+    ASSERT_TRUE(sched_->Load().ok());
+    sweep_ = MustSubmit(*sched_, SweepYaml("faulty", 2));
+    worker_ = MustRegister(*sched_, "w1");
+  }
+
+  FakeClock clock_;
+  FaultInjectingStorage* storage_ = nullptr;
+  std::unique_ptr<Storage> owned_;
+  std::unique_ptr<Scheduler> sched_;
+  int64_t sweep_ = 0, worker_ = 0;
+};
+
+TEST_F(SchedulerFaultTest, FailedCommitOfLeaseChangesNothing) {
+  StatusOr<std::vector<TrialRow>> before = storage_->LoadTrials(0);
+  ASSERT_TRUE(before.ok());
+
+  storage_->FailCommits(true);
+  StatusOr<std::optional<LeaseGrant>> g = sched_->Lease(worker_);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kIoError) << g.status().ToString();
+  storage_->Heal();
+
+  SweepCounts c = CountsOf(*sched_, sweep_);
+  EXPECT_EQ(c.queued, 2);
+  EXPECT_EQ(c.running, 0);
+  StatusOr<std::vector<TrialRow>> after = storage_->LoadTrials(0);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), before->size());
+  for (size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].status, TrialStatus::kQueued);
+    EXPECT_EQ((*after)[i].attempts, 0);
+    EXPECT_TRUE((*after)[i].lease_id.empty());
+  }
+  ExpectCountsMatchStorage(*sched_, storage_);
+
+  // The same trial, as its first attempt.
+  LeaseGrant ok = MustLease(*sched_, worker_);
+  EXPECT_EQ(ok.trial.number, 1);
+  EXPECT_EQ(ok.trial.attempts, 1);
+}
+
+TEST_F(SchedulerFaultTest, FailedCommitOfCompleteLeavesTrialRunning) {
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline).ok());
+
+  storage_->FailCommits(true);
+  Status s = sched_->Complete(g.lease_id, MakeCompletion(0.9));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kIoError) << s.ToString();
+  storage_->Heal();
+
+  TrialRow row = Stored(storage_, g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kRunning);
+  EXPECT_EQ(row.lease_id, g.lease_id);
+  EXPECT_EQ(row.test_accuracy, -1);
+  std::vector<EpochRow> e = Epochs(storage_, g.trial.id);
+  ASSERT_EQ(e.size(), 1u);  // the reported epoch, not the history
+  EXPECT_EQ(e[0].val_accuracy, 0.5);
+  EXPECT_FALSE(sched_->GetModel(g.trial.id).ok());
+  SweepCounts c = CountsOf(*sched_, sweep_);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.completed, 0);
+  ExpectCountsMatchStorage(*sched_, storage_);
+
+  // The worker retries with the same lease and it goes through.
+  s = sched_->Complete(g.lease_id, MakeCompletion(0.9));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Stored(storage_, g.trial.id).status, TrialStatus::kCompleted);
+  EXPECT_EQ(Epochs(storage_, g.trial.id).size(), 3u);
+  EXPECT_EQ(CountsOf(*sched_, sweep_).completed, 1);
+}
+
+// A write fails part-way through Complete (after DeleteEpochs succeeded): the transaction is
+// rolled back, so storage holds no half-applied completion.
+TEST_F(SchedulerFaultTest, WriteFailureMidChangeIsRolledBack) {
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline).ok());
+
+  storage_->FailAfter(2);  // Begin and DeleteEpochs succeed; the first PutEpoch fails
+  Status s = sched_->Complete(g.lease_id, MakeCompletion(0.9));
+  EXPECT_FALSE(s.ok());
+  storage_->Heal();
+
+  TrialRow row = Stored(storage_, g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kRunning);
+  EXPECT_EQ(row.lease_id, g.lease_id);
+  std::vector<EpochRow> e = Epochs(storage_, g.trial.id);
+  ASSERT_EQ(e.size(), 1u) << "the epochs deleted before the failure were not rolled back";
+  EXPECT_EQ(e[0].val_accuracy, 0.5);
+}
+
+// FailAfter(0): the very next storage call fails, so Lease's write fails and is reported; the
+// in-memory state is then reloaded from storage. Once storage heals, the scheduler must agree with
+// storage (not serve an emptied or half-changed state) and carry on.
+TEST_F(SchedulerFaultTest, WriteFailureIsReportedAndMemoryAgreesWithStorage) {
+  storage_->FailAfter(0);
+  StatusOr<std::optional<LeaseGrant>> g = sched_->Lease(worker_);
+  EXPECT_FALSE(g.ok());
+  storage_->Heal();
+
+  StatusOr<std::vector<TrialRow>> rows = storage_->LoadTrials(0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  for (const TrialRow& t : *rows) EXPECT_EQ(t.status, TrialStatus::kQueued);
+  ExpectCountsMatchStorage(*sched_, storage_);
+
+  // And it carries on: the registered worker gets trial 1 as its first attempt.
+  StatusOr<std::optional<LeaseGrant>> again = sched_->Lease(worker_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE(again->has_value()) << "2 trials are queued in storage but none was handed out";
+  EXPECT_EQ((*again)->trial.number, 1);
+  EXPECT_EQ((*again)->trial.attempts, 1);
+}
+
+// A storage that fails one chosen write call once (so reloading afterwards succeeds).
+class OneShotFaultStorage : public FaultInjectingStorage {
+ public:
+  using FaultInjectingStorage::FaultInjectingStorage;
+  bool fail_put_artifact = false;
+  Status PutArtifact(int64_t trial_id, const std::string& kind,
+                     const std::string& bytes) override {
+    if (fail_put_artifact) {
+      fail_put_artifact = false;
+      return IoError("injected one-shot PutArtifact fault");
+    }
+    return FaultInjectingStorage::PutArtifact(trial_id, kind, bytes);
+  }
+};
+
+TEST(SchedulerOneShotFaultTest, MidChangeFailureRollsBackAndReloads) {
+  std::unique_ptr<Storage> inner = MustOpen(":memory:");
+  ASSERT_NE(inner, nullptr);
+  OneShotFaultStorage storage(std::move(inner));
+  FakeClock clock;
+  Scheduler s(&storage, &clock);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, SweepYaml("oneshot", 2));
+  const int64_t worker = MustRegister(s, "w1");
+  LeaseGrant g = MustLease(s, worker);
+  double deadline = 0;
+  ASSERT_TRUE(s.Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline).ok());
+
+  storage.fail_put_artifact = true;  // after the epochs were rewritten
+  Status st = s.Complete(g.lease_id, MakeCompletion(0.9));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kIoError) << st.ToString();
+
+  TrialRow row = Stored(&storage, g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kRunning);
+  EXPECT_EQ(row.test_accuracy, -1);
+  std::vector<EpochRow> e = Epochs(&storage, g.trial.id);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].val_accuracy, 0.5);
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.queued, 1);
+  EXPECT_EQ(c.completed, 0);
+  ExpectCountsMatchStorage(s, &storage);
+
+  // Memory was reloaded, not left half-changed: the lease still works, and trial 2 is next.
+  ASSERT_TRUE(s.Report(g.lease_id, Epoch(2, 0.6, 0.4), &deadline).ok());
+  ASSERT_TRUE(s.Complete(g.lease_id, MakeCompletion(0.9)).ok());
+  EXPECT_EQ(Stored(&storage, g.trial.id).status, TrialStatus::kCompleted);
+  LeaseGrant next = MustLease(s, worker);
+  EXPECT_EQ(next.trial.number, 2);
+}
+
+// ---- Concurrency ----
+
+TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
+  constexpr int kTrials = 400;
+  constexpr int kThreads = 8;
+  TempDir dir;
+  std::unique_ptr<Storage> storage = MustOpen(dir.File("hpsweep.db"));
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = 3600;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, SweepYaml("many", kTrials));
+  ASSERT_GT(sweep, 0);
+
+  std::vector<std::atomic<int>> grants(kTrials + 1);
+  std::vector<std::atomic<int>> in_flight(kTrials + 1);
+  std::vector<std::atomic<int>> completions(kTrials + 1);
+  for (int i = 0; i <= kTrials; ++i) grants[i] = in_flight[i] = completions[i] = 0;
+  std::atomic<int> errors{0}, overlaps{0};
+  std::mutex msg_mu;
+  std::string first_error;
+  auto note = [&](const std::string& m) {
+    ++errors;
+    std::lock_guard<std::mutex> l(msg_mu);
+    if (first_error.empty()) first_error = m;
+  };
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      StatusOr<int64_t> worker = s.RegisterWorker("w" + std::to_string(w), 1);
+      if (!worker.ok()) return note(worker.status().ToString());
+      for (;;) {
+        StatusOr<std::optional<LeaseGrant>> g = s.Lease(*worker);
+        if (!g.ok()) return note(g.status().ToString());
+        if (!g->has_value()) return;
+        const LeaseGrant& grant = **g;
+        const int number = grant.trial.number;
+        if (number < 1 || number > kTrials) return note("bad number " + std::to_string(number));
+        ++grants[number];
+        if (in_flight[number].exchange(1) != 0) ++overlaps;
+        double deadline = 0;
+        StatusOr<ReportAction> a =
+            s.Report(grant.lease_id, Epoch(1, 0.001 * number, 0.5), &deadline);
+        if (!a.ok()) note(a.status().ToString());
+        Completion c;
+        c.history = {Epoch(1, 0.001 * number, 0.5)};
+        c.test_accuracy = 0.5;
+        Status st = s.Complete(grant.lease_id, c);
+        if (!st.ok()) {
+          note(st.ToString());
+        } else {
+          ++completions[number];
+        }
+        in_flight[number] = 0;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  EXPECT_EQ(errors.load(), 0) << first_error;
+  EXPECT_EQ(overlaps.load(), 0) << "a trial was handed to two threads at once";
+  for (int n = 1; n <= kTrials; ++n) {
+    EXPECT_EQ(grants[n].load(), 1) << "trial " << n << " leased " << grants[n] << " times";
+    EXPECT_EQ(completions[n].load(), 1) << "trial " << n;
+  }
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.completed, kTrials);
+  EXPECT_EQ(c.queued + c.running + c.failed + c.stopped, 0);
+  EXPECT_EQ(c.sweep.state, "completed");
+
+  StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(sweep);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), static_cast<size_t>(kTrials));
+  for (const TrialRow& t : *rows) {
+    EXPECT_EQ(t.status, TrialStatus::kCompleted) << "trial " << t.number;
+    EXPECT_EQ(t.attempts, 1) << "trial " << t.number;
+    EXPECT_EQ(t.best_val_accuracy, 0.001 * t.number) << "trial " << t.number;
+  }
+  EXPECT_EQ(StoredSweep(storage.get(), sweep).state, "completed");
+  StatusOr<std::string> integrity = storage->IntegrityCheck();
+  ASSERT_TRUE(integrity.ok()) << integrity.status().ToString();
+  EXPECT_EQ(*integrity, "ok");
+}
+
+// ---- Reads ----
+
+TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("export", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Complete(g.lease_id, MakeCompletion(0.81)).ok());
+
+  StatusOr<std::string> text = sched_->ExportJson(id);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(*text)) << *text;
+  ASSERT_TRUE(j.contains("sweep"));
+  ASSERT_TRUE(j.contains("trials"));
+  EXPECT_EQ(j["sweep"]["id"], id);
+  EXPECT_EQ(j["sweep"]["name"], "export");
+  EXPECT_EQ(j["sweep"]["trials"], 2);
+  ASSERT_TRUE(j["trials"].is_array());
+  ASSERT_EQ(j["trials"].size(), 2u);
+  for (const nlohmann::json& t : j["trials"]) {
+    for (const char* key : {"id", "number", "status", "attempts", "params", "epochs"}) {
+      EXPECT_TRUE(t.contains(key)) << key << " missing in " << t.dump();
+    }
+    EXPECT_TRUE(t["params"].is_object());
+    EXPECT_TRUE(t["epochs"].is_array());
+  }
+  const nlohmann::json& t1 = j["trials"][0];
+  EXPECT_EQ(t1["id"], g.trial.id);
+  EXPECT_EQ(t1["number"], 1);
+  EXPECT_EQ(t1["status"], "completed");
+  EXPECT_EQ(t1["attempts"], 1);
+  EXPECT_EQ(t1["params"]["units"], "1");
+  ASSERT_EQ(t1["epochs"].size(), 3u);
+  EXPECT_EQ(t1["epochs"][1]["epoch"], 2);
+  EXPECT_EQ(t1["epochs"][1]["val_accuracy"], 0.90);
+  EXPECT_EQ(t1["test_accuracy"], 0.81);
+  const nlohmann::json& t2 = j["trials"][1];
+  EXPECT_EQ(t2["number"], 2);
+  EXPECT_EQ(t2["status"], "queued");
+  EXPECT_EQ(t2["attempts"], 0);
+  EXPECT_EQ(t2["params"]["units"], "2");
+  EXPECT_TRUE(t2["epochs"].empty());
+
+  StatusOr<std::string> latest = sched_->ExportJson(0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(*latest, *text);
+  StatusOr<std::string> missing = sched_->ExportJson(id + 100);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, LeaderboardOfLatestSweepOrdersByBestValAccuracy) {
+  SweepRow resolved;
+  StatusOr<std::vector<TrialRow>> empty = sched_->Leaderboard(0, 3, &resolved);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kNotFound);
+
+  const int64_t older = MustSubmit(*sched_, SweepYaml("older", 1));
+  const int64_t latest = MustSubmit(*sched_, SweepYaml("latest", 4));
+  ASSERT_GT(latest, older);
+  // Older sweep's trial gets the best accuracy of all; it must not show up for sweep 0.
+  // Sweeps take turns: the older sweep's only trial goes first, then latest's trials 1..3.
+  const double accuracies[] = {0.99, 0.50, 0.90, 0.70};
+  for (int i = 0; i < 4; ++i) {
+    LeaseGrant g = MustLease(*sched_, worker_);
+    ASSERT_EQ(g.trial.sweep_id, i == 0 ? older : latest);
+    Completion c;
+    c.history = {Epoch(1, accuracies[i] - 0.1, 0.5), Epoch(2, accuracies[i], 0.4)};
+    c.test_accuracy = 0.5;
+    ASSERT_TRUE(sched_->Complete(g.lease_id, c).ok());
+  }
+  // latest: 3 completed (numbers 1..3), one (number 4) still queued with no metric yet.
+  StatusOr<std::vector<TrialRow>> top = sched_->Leaderboard(0, 2, &resolved);
+  ASSERT_TRUE(top.ok()) << top.status().ToString();
+  EXPECT_EQ(resolved.id, latest);
+  EXPECT_EQ(resolved.name, "latest");
+  ASSERT_EQ(top->size(), 2u);
+  for (const TrialRow& t : *top) EXPECT_EQ(t.sweep_id, latest);
+  EXPECT_EQ((*top)[0].best_val_accuracy, 0.90);
+  EXPECT_EQ((*top)[1].best_val_accuracy, 0.70);
+
+  StatusOr<std::vector<TrialRow>> all = sched_->Leaderboard(0, 0, nullptr);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  for (size_t i = 1; i < all->size(); ++i) {
+    EXPECT_GE((*all)[i - 1].best_val_accuracy, (*all)[i].best_val_accuracy);
+  }
+  EXPECT_EQ((*all)[2].best_val_accuracy, 0.50);
+
+  StatusOr<std::vector<TrialRow>> old = sched_->Leaderboard(older, 0, &resolved);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(resolved.id, older);
+  ASSERT_EQ(old->size(), 1u);
+  EXPECT_EQ((*old)[0].best_val_accuracy, 0.99);
+}
+
+}  // namespace
+}  // namespace hpsweep
