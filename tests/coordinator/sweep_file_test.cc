@@ -171,7 +171,7 @@ TEST(SweepFileTest, QuickstartSweepParsesAndIsSmall) {
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_EQ(spec->name, "quickstart");
   EXPECT_EQ(spec->dataset, "mnist");
-  EXPECT_EQ(spec->train_limit, 12000);
+  EXPECT_EQ(spec->train_limit, 0);  // the full training set
   EXPECT_EQ(spec->method, SweepMethod::kGrid);
   StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, "quickstart.yaml");
   ASSERT_TRUE(trials.ok()) << trials.status().ToString();
@@ -179,7 +179,7 @@ TEST(SweepFileTest, QuickstartSweepParsesAndIsSmall) {
   std::set<std::string> cells;
   for (const TrialSpec& t : *trials) {
     cells.insert(t.params.at("cell"));
-    EXPECT_LE(t.config.train.epochs, 2);
+    EXPECT_LE(t.config.train.epochs, 3);
     EXPECT_FLOAT_EQ(t.config.train.validation_split, 0.2f);
     EXPECT_EQ(t.config.train.batch_size, 64);
   }
@@ -706,6 +706,386 @@ TEST(SweepFileTest, ParseSweepFileReadsAndNamesThePath) {
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
   EXPECT_NE(none.status().message().find(missing), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// method: list (a family of heterogeneous experiments, one trial per item of `trials`).
+
+constexpr char kList[] = R"(name: family
+data: {validation_split: 0.2, seed: 1}
+method: list
+fixed:
+  epochs: 10
+  optimizer: adam
+  batch_size: 128
+trials:
+  - label: A1
+    cell: simple_rnn
+    activation: relu
+    dense: [64]
+    batch_size: 64
+  - {label: A3, cell: lstm, dense: [64], dense_activation: tanh}
+  - {cell: lstm, units: 256, activation: relu, validation_split: 0.1}
+)";
+
+TEST(SweepFileListTest, ItemsMergeWithFixedAndCarryTheirLabels) {
+  const SweepSpec spec = MustParse(kList);
+  EXPECT_EQ(spec.method, SweepMethod::kList);
+  ASSERT_EQ(spec.items.size(), 3u);
+  EXPECT_EQ(spec.items[0].label, "A1");
+  EXPECT_EQ(spec.items[0].line, 9);
+  EXPECT_EQ(spec.items[0].lines.at("activation"), 11);
+  EXPECT_EQ(spec.items[0].params.at("dense"), "[64]");
+  EXPECT_EQ(spec.items[0].params.count("label"), 0u);  // the label is not a config key
+  EXPECT_EQ(spec.items[2].label, "");
+
+  const std::vector<TrialSpec> trials = MustExpand(kList);
+  ASSERT_EQ(trials.size(), 3u);
+  for (size_t i = 0; i < trials.size(); ++i) EXPECT_EQ(trials[i].number, static_cast<int>(i) + 1);
+  // A1: an item key (batch_size) overrides the fixed one; the rest comes from fixed and data.
+  const TrialSpec& a1 = trials[0];
+  EXPECT_EQ(a1.label, "A1");
+  EXPECT_EQ(a1.params.at(kLabelKey), "A1");
+  EXPECT_EQ(a1.config.model.cell, Cell::kSimpleRnn);
+  EXPECT_EQ(a1.config.model.activation, Activation::kRelu);
+  EXPECT_EQ(a1.config.model.dense, (std::vector<int>{64}));
+  EXPECT_EQ(a1.config.train.batch_size, 64);
+  EXPECT_EQ(a1.config.train.epochs, 10);
+  EXPECT_EQ(a1.config.train.seed, 1u);
+  EXPECT_FLOAT_EQ(a1.config.train.validation_split, 0.2f);
+  // A3 keeps the fixed batch size.
+  EXPECT_EQ(trials[1].label, "A3");
+  EXPECT_EQ(trials[1].config.train.batch_size, 128);
+  EXPECT_EQ(trials[1].config.model.dense_activation, Activation::kTanh);
+  // No label: no "label" param. An item may override a data key too.
+  EXPECT_EQ(trials[2].label, "");
+  EXPECT_EQ(trials[2].params.count(kLabelKey), 0u);
+  EXPECT_EQ(trials[2].params.size(), ConfigKeys().size());
+  EXPECT_EQ(trials[2].config.model.units, 256);
+  EXPECT_FLOAT_EQ(trials[2].config.train.validation_split, 0.1f);
+  // The label is not a config key: the params rebuild the trial once it is skipped, as the
+  // worker does.
+  EXPECT_FALSE(IsConfigKey(kLabelKey));
+  for (const TrialSpec& t : trials) {
+    EXPECT_EQ(t.params.size(), ConfigKeys().size() + (t.label.empty() ? 0 : 1));
+    TrialConfig rebuilt;
+    for (const auto& [key, value] : t.params) {
+      if (key == kLabelKey) {
+        EXPECT_FALSE(ApplyKey(key, value, &rebuilt).ok());
+        continue;
+      }
+      ASSERT_TRUE(ApplyKey(key, value, &rebuilt).ok()) << key << "=" << value;
+    }
+    for (const std::string& key : ConfigKeys()) {
+      EXPECT_EQ(GetKey(rebuilt, key), t.params.at(key)) << key;
+    }
+  }
+}
+
+TEST(SweepFileListTest, ParametersAreCrossedWithTheList) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: cross
+method: list
+fixed: {epochs: 2}
+trials:
+  - {label: rnn, cell: simple_rnn}
+  - {label: lstm, cell: lstm}
+parameters:
+  units: {values: [32, 64]}
+  batch_size: {values: [32, 64, 128]}
+)");
+  ASSERT_EQ(trials.size(), 12u);  // 2 items x 2 x 3
+  // Item-major, then the grid with its last axis fastest.
+  for (size_t i = 0; i < trials.size(); ++i) {
+    SCOPED_TRACE(i);
+    const TrialSpec& t = trials[i];
+    EXPECT_EQ(t.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(t.label, i < 6 ? "rnn" : "lstm");
+    EXPECT_EQ(t.params.at("cell"), i < 6 ? "simple_rnn" : "lstm");
+    EXPECT_EQ(t.config.model.units, (i % 6) < 3 ? 32 : 64);
+    EXPECT_EQ(t.config.train.batch_size, std::vector<int>({32, 64, 128})[i % 3]);
+    EXPECT_EQ(t.config.train.epochs, 2);
+  }
+  // Without parameters, max_trials is an upper bound as for grids.
+  EXPECT_EQ(MustExpand("name: l\nmethod: list\nmax_trials: 2\ntrials:\n  - {units: 1}\n"
+                       "  - {units: 2}\n")
+                .size(),
+            2u);
+  // An empty item is the fixed keys alone.
+  const std::vector<TrialSpec> plain =
+      MustExpand("name: l\nmethod: list\nfixed: {units: 7}\ntrials:\n  - {}\n  - {units: 8}\n");
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0].config.model.units, 7);
+  EXPECT_EQ(plain[1].config.model.units, 8);
+}
+
+TEST(SweepFileListTest, TrialsAndMethodListGoTogether) {
+  ExpectParseError("name: x\ntrials:\n  - {units: 8}\n", 2,
+                   {"key 'trials'", "needs method: list"});
+  ExpectParseError("name: x\nmethod: grid\ntrials:\n  - {units: 8}\n", 3,
+                   {"key 'trials'", "needs method: list", "grid"});
+  ExpectParseError("name: x\nmethod: random\nmax_trials: 2\ntrials:\n  - {units: 8}\n", 4,
+                   {"key 'trials'", "needs method: list", "random"});
+  ExpectParseError("name: x\nmethod: list\nfixed: {units: 8}\n", 2,
+                   {"method: list needs 'trials'"});
+  ExpectParseError("name: x\nmethod: list\nparameters:\n  units: {values: [1, 2]}\n", 2,
+                   {"method: list needs 'trials'"});
+  ExpectParseError("name: x\nmethod: lists\n", 2, {"key 'method'", "list", "'lists'"});
+  // A hand-built list spec without items is refused by ExpandSweep too.
+  SweepSpec spec;
+  spec.name = "x";
+  spec.method = SweepMethod::kList;
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(spec, "built.yaml");
+  ASSERT_FALSE(trials.ok());
+  EXPECT_EQ(trials.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(trials.status().message().find("needs 'trials'"), std::string::npos);
+}
+
+TEST(SweepFileListTest, EmptyOrMalformedLists) {
+  ExpectParseError("name: x\nmethod: list\ntrials: []\n", 3, {"key 'trials'", "empty"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n", 3, {"key 'trials'", "empty"});
+  ExpectParseError("name: x\nmethod: list\ntrials: {units: 8}\n", 3,
+                   {"key 'trials'", "expected a list of items", "a mapping"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  - lstm\n", 5,
+                   {"item 2 of 'trials'", "expected a mapping", "a single value"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  -\n", 5,
+                   {"item 2 of 'trials'", "expected a mapping"});
+}
+
+TEST(SweepFileListTest, ItemKeysAreCheckedAsFixedKeysAre) {
+  // Unknown keys, with did-you-mean, naming the item and the line.
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - cell: lstm\n    unit: 64\n", 5,
+                   {"unknown key 'unit'", "under item 1 of 'trials'", "did you mean 'units'?"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  - {lr: 0.01}\n", 5,
+                   {"unknown key 'lr'", "item 2 of 'trials'", "did you mean 'learning_rate'?"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {lable: A1}\n", 4,
+                   {"unknown key 'lable'", "did you mean 'label'?"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {dataset: mnist}\n", 4,
+                   {"'dataset'", "under 'data'"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8, units: 9}\n", 4,
+                   {"'units' appears twice", "item 1 of 'trials'"});
+  // Values: the engine's messages, at the value's line.
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - cell: lstm\n    units: 0\n", 5,
+                   {"key 'units': expected an integer in [1, 4096], got '0'"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: [32, 64]}\n", 4,
+                   {"key 'units'", "under parameters"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {optimizer: adamw}\n", 4,
+                   {"key 'optimizer'", "'adamw'"});
+  // Labels: a short single value, unique.
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: [A, B]}\n", 4,
+                   {"key 'label'", "expected a single value"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: " + std::string(65, 'a') + "}\n",
+                   4, {"key 'label'", "1 to 64 characters"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: A1, units: 8}\n"
+                   "  - {label: A1, units: 9}\n",
+                   5, {"key 'label'", "'A1' is used twice", "line 4"});
+}
+
+TEST(SweepFileListTest, DuplicateItemsAreRefused) {
+  // Identical items.
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8, cell: gru}\n"
+                   "  - {cell: gru, units: 8}\n",
+                   5, {"item 2 of 'trials'", "same trial as item 1", "line 4"});
+  // Labels aside, and once merged with fixed and the defaults (lstm is the default cell; the
+  // fixed units make the items equal).
+  ExpectParseError("name: x\nmethod: list\nfixed: {units: 16}\ntrials:\n"
+                   "  - {label: a, cell: lstm}\n  - {label: b, units: 16}\n",
+                   6, {"item 2 (b) of 'trials'", "same trial as item 1 (a)", "labels aside"});
+  // Equal values in another spelling ("1e-3" and "0.001").
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {learning_rate: 1e-3}\n"
+                   "  - {learning_rate: 0.001}\n",
+                   5, {"same trial"});
+  // Items that differ only by a key that is then swept cannot be told apart either: the swept key
+  // may not be set in an item.
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
+                   "  units: {values: [1, 2]}\n",
+                   4, {"key 'units'", "item 1 of 'trials'", "swept under parameters (line 6)"});
+}
+
+TEST(SweepFileListTest, GridRulesApplyToTheProduct) {
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
+                   "  learning_rate: {distribution: uniform, min: 0.001, max: 0.01}\n",
+                   6, {"key 'learning_rate'", "cannot be crossed with a list"});
+  ExpectParseError("name: x\nmethod: list\nmax_trials: 3\ntrials:\n  - {units: 8}\n"
+                   "  - {units: 9}\nparameters:\n  layers: {values: [1, 2]}\n",
+                   3, {"key 'max_trials'", "trials (2) x layers (2) = 4 trials"});
+  std::string hundred = "{values: [";
+  for (int i = 1; i <= 100; ++i) hundred += (i > 1 ? ", " : "") + std::to_string(i);
+  hundred += "]}";
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {cell: dense}\n  - {cell: gru}\n"
+                   "parameters:\n  seed: " +
+                       hundred + "\n  epochs: " + hundred + "\n",
+                   6, {"trials (2) x seed (100) x epochs (100)", "20000 trials", "10000"});
+}
+
+TEST(SweepFileListTest, InvalidCombinationsNameTheItem) {
+  // The item's dropout list does not fit its 1 layer + no head: the item's dropout line.
+  ExpectExpandError(R"(name: x
+method: list
+fixed: {layers: 2}
+trials:
+  - {label: ok, dropout: [0.2, 0.1]}
+  - label: bad
+    layers: 1
+    dropout: [0.2, 0.1]
+)",
+                    8, {"trial 2", "item 2 (bad) of 'trials'", "key 'dropout'"});
+  // A fixed key at fault points at the fixed line; grid values are named too.
+  ExpectExpandError(R"(name: x
+method: list
+fixed:
+  recurrent_dropout: 0.2
+trials:
+  - {cell: lstm}
+  - {cell: dense}
+parameters:
+  units: {values: [8, 16]}
+)",
+                    4, {"trial 3", "item 2 of 'trials'; units=8", "key 'recurrent_dropout'"});
+}
+
+// Every sweep file of the project parses and expands, and the seed files say what SEEDS.md says.
+TEST(SweepFileTest, ProjectSweepFilesParseAndExpand) {
+  const std::string dir = std::string(HPSWEEP_SOURCE_DIR) + "/sweeps/";
+  std::map<std::string, std::vector<TrialSpec>> files;
+  for (const char* name : {"quickstart.yaml", "seed-a.yaml", "seed-b.yaml", "seed-c.yaml",
+                           "seed-d.yaml", "seed-e.yaml", "design-grid.yaml"}) {
+    SCOPED_TRACE(name);
+    StatusOr<SweepSpec> spec = ParseSweepFile(dir + name);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, name);
+    ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+    files[name] = *trials;
+    if (std::string(name).rfind("seed-", 0) == 0) {
+      EXPECT_EQ(spec->method, SweepMethod::kList);
+      for (const TrialSpec& t : *trials) {
+        EXPECT_EQ(t.config.train.seed, 1u) << t.label;
+        EXPECT_EQ(t.params.at("seed"), "1") << t.label;
+      }
+    }
+  }
+  auto labels = [&files](const std::string& name) {
+    std::vector<std::string> out;
+    for (const TrialSpec& t : files[name]) out.push_back(t.label);
+    return out;
+  };
+  auto by_label = [&files](const std::string& name, const std::string& label) {
+    for (const TrialSpec& t : files[name]) {
+      if (t.label == label) return t;
+    }
+    ADD_FAILURE() << name << " has no trial " << label;
+    return TrialSpec();
+  };
+
+  // A1-A4: 10 epochs (the write-up gives none), validation_split 0.2.
+  EXPECT_EQ(labels("seed-a.yaml"), (std::vector<std::string>{"A1", "A2", "A3", "A4"}));
+  for (const TrialSpec& t : files["seed-a.yaml"]) {
+    EXPECT_EQ(t.config.train.epochs, 10);
+    EXPECT_DOUBLE_EQ(t.config.train.validation_split, 0.2);
+    EXPECT_EQ(t.config.train.loss, Loss::kSparseCategorical);
+  }
+  const TrialSpec a1 = by_label("seed-a.yaml", "A1");
+  EXPECT_EQ(a1.config.model.cell, Cell::kSimpleRnn);
+  EXPECT_EQ(a1.config.model.activation, Activation::kRelu);
+  EXPECT_EQ(a1.config.model.dense, (std::vector<int>{64}));
+  EXPECT_EQ(a1.config.model.dense_activation, Activation::kRelu);
+  EXPECT_EQ(a1.config.train.batch_size, 64);
+  EXPECT_EQ(a1.config.train.optimizer, Optimizer::kAdam);
+  const TrialSpec a2 = by_label("seed-a.yaml", "A2");
+  EXPECT_EQ(a2.config.model.cell, Cell::kSimpleRnn);
+  EXPECT_EQ(a2.config.model.dense_activation, Activation::kTanh);
+  EXPECT_EQ(a2.config.train.optimizer, Optimizer::kRmsprop);
+  const TrialSpec a3 = by_label("seed-a.yaml", "A3");
+  EXPECT_EQ(a3.config.model.cell, Cell::kLstm);
+  EXPECT_EQ(a3.config.model.units, 128);
+  EXPECT_EQ(a3.config.train.batch_size, 128);
+  const TrialSpec a4 = by_label("seed-a.yaml", "A4");
+  EXPECT_EQ(a4.params.at("units"), "256");
+  EXPECT_EQ(a4.config.model.activation, Activation::kRelu);
+  EXPECT_TRUE(a4.config.model.dense.empty());
+  EXPECT_EQ(a4.config.train.batch_size, 128);
+
+  // B1-B3: LSTM 32 with recurrent dropout, one-hot targets, 80/20 split, Keras's batch 32.
+  EXPECT_EQ(labels("seed-b.yaml"),
+            (std::vector<std::string>{"B1", "B2", "B3-48", "B3-96", "B3-256"}));
+  for (const TrialSpec& t : files["seed-b.yaml"]) {
+    EXPECT_EQ(t.config.model.cell, Cell::kLstm);
+    EXPECT_FLOAT_EQ(t.config.model.recurrent_dropout, 0.15f);
+    EXPECT_EQ(t.config.train.loss, Loss::kCategorical);
+    EXPECT_DOUBLE_EQ(t.config.train.validation_split, 0.2);
+    EXPECT_EQ(t.config.train.batch_size, 32);
+    EXPECT_EQ(t.config.train.epochs, 10);
+  }
+  EXPECT_EQ(by_label("seed-b.yaml", "B1").config.model.units, 32);
+  EXPECT_EQ(by_label("seed-b.yaml", "B2").config.model.layers, 2);
+  EXPECT_EQ(by_label("seed-b.yaml", "B2").config.model.units, 32);
+  EXPECT_EQ(by_label("seed-b.yaml", "B3-256").config.model.units, 256);
+  EXPECT_EQ(by_label("seed-b.yaml", "B3-256").config.model.layers, 1);
+
+  // C1: 2 stacked LSTMs, dropout after each hidden layer, logits, validated on the test set.
+  ASSERT_EQ(files["seed-c.yaml"].size(), 1u);
+  const TrialSpec c1 = files["seed-c.yaml"][0];
+  EXPECT_EQ(c1.label, "C1");
+  EXPECT_EQ(c1.params.at("dropout"), GetKey(c1.config, "dropout"));
+  EXPECT_EQ(c1.config.model.dropout, (std::vector<float>{0.2f, 0.1f, 0.2f}));
+  EXPECT_EQ(c1.config.model.layers, 2);
+  EXPECT_EQ(c1.config.model.dense, (std::vector<int>{32}));
+  EXPECT_TRUE(c1.config.model.logits);
+  EXPECT_EQ(c1.config.train.validation, Validation::kTest);
+  EXPECT_EQ(c1.config.train.epochs, 5);
+  EXPECT_EQ(c1.config.train.batch_size, 32);
+
+  // D1-D4: MLPs on the flat pixels.
+  EXPECT_EQ(labels("seed-d.yaml"), (std::vector<std::string>{"D1", "D2", "D3", "D4"}));
+  for (const TrialSpec& t : files["seed-d.yaml"]) {
+    EXPECT_EQ(t.config.model.cell, Cell::kDense);
+    EXPECT_DOUBLE_EQ(t.config.train.validation_split, 0.2);
+  }
+  const TrialSpec d1 = by_label("seed-d.yaml", "D1");
+  EXPECT_EQ(d1.params.at("layers"), "0");
+  EXPECT_EQ(d1.config.train.optimizer, Optimizer::kSgd);
+  EXPECT_EQ(d1.config.train.loss, Loss::kCategorical);
+  EXPECT_EQ(d1.config.train.epochs, 70);
+  EXPECT_EQ(d1.config.train.batch_size, 64);
+  const TrialSpec d2 = by_label("seed-d.yaml", "D2");
+  EXPECT_EQ(d2.config.model.units, 64);
+  EXPECT_EQ(d2.config.train.epochs, 100);
+  EXPECT_TRUE(d2.config.model.dropout.empty());
+  const TrialSpec d3 = by_label("seed-d.yaml", "D3");
+  EXPECT_EQ(d3.config.model.dropout, (std::vector<float>{0.3f}));
+  EXPECT_EQ(d3.config.train.epochs, 50);
+  const TrialSpec d4 = by_label("seed-d.yaml", "D4");
+  EXPECT_EQ(d4.config.model.units, 512);
+  EXPECT_EQ(d4.config.train.optimizer, Optimizer::kAdam);
+  EXPECT_EQ(d4.config.train.batch_size, 128);
+  EXPECT_EQ(d4.config.train.epochs, 31);
+
+  // E1.
+  ASSERT_EQ(files["seed-e.yaml"].size(), 1u);
+  const TrialSpec e1 = files["seed-e.yaml"][0];
+  EXPECT_EQ(e1.label, "E1");
+  EXPECT_EQ(e1.config.model.cell, Cell::kSimpleRnn);
+  EXPECT_EQ(e1.config.train.epochs, 5);
+  EXPECT_EQ(e1.config.train.batch_size, 64);
+  EXPECT_DOUBLE_EQ(e1.config.train.validation_split, 0.1);
+
+  // The design grid: 5 x 2 x 3 x 3 x 3 LSTMs, 2 epochs on 12,000 images.
+  const std::vector<TrialSpec>& grid = files["design-grid.yaml"];
+  ASSERT_EQ(grid.size(), 270u);
+  std::map<std::string, std::set<std::string>> seen;
+  for (const TrialSpec& t : grid) {
+    EXPECT_EQ(t.config.model.cell, Cell::kLstm);
+    EXPECT_EQ(t.config.train.epochs, 2);
+    EXPECT_EQ(t.config.train.train_limit, 12000);
+    EXPECT_EQ(t.label, "");
+    for (const char* key : {"units", "activation", "optimizer", "batch_size", "layers"}) {
+      seen[key].insert(t.params.at(key));
+    }
+  }
+  EXPECT_EQ(seen["units"], (std::set<std::string>{"32", "48", "96", "128", "256"}));
+  EXPECT_EQ(seen["activation"], (std::set<std::string>{"tanh", "relu"}));
+  EXPECT_EQ(seen["optimizer"], (std::set<std::string>{"adam", "rmsprop", "sgd"}));
+  EXPECT_EQ(seen["batch_size"], (std::set<std::string>{"32", "64", "128"}));
+  EXPECT_EQ(seen["layers"], (std::set<std::string>{"1", "2", "3"}));
 }
 
 }  // namespace
