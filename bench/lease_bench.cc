@@ -1,6 +1,7 @@
 // Lease throughput of the coordinator: completed trials per second when K fake workers each run
-// LeaseTrial -> ReportProgress (one epoch) -> CompleteTrial (a one-epoch history, no model) in a
-// loop until nothing is left, against a real CoordinatorServer on 127.0.0.1 (port 0) with a fresh
+// lease -> complete round trips (CompleteTrial with a one-epoch history, no model, which also
+// leases the next trial, as real workers do; with --report, a ReportProgress for the epoch in
+// between) in a loop until nothing is left, against a real CoordinatorServer on 127.0.0.1 (port 0) with a fresh
 // temporary SQLite database per run. Every call returns only after its change is committed
 // (synchronous=NORMAL by default: WAL, no fsync per commit; --sync-full for FULL).
 //
@@ -16,7 +17,7 @@
 // I/O from the rest; it is not durable.
 //
 //   hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] [--sync-full] [--direct]
-//                       [--memory-db] [--dir DIR]
+//                       [--memory-db] [--report] [--dir DIR]
 //
 // Trials come in sweeps of at most kMaxTrialsPerSweep (units x seed grids, built in code).
 // Prints one row per worker count: the median run by seconds.
@@ -46,8 +47,10 @@ namespace {
 
 namespace pb = ::hpsweep::v1;
 
+bool g_report = false;  // --report: a ReportProgress between lease and complete
+
 struct Flags {
-  int trials = 20000;
+  int trials = 12000;
   std::vector<int> workers = {1, 8};
   int runs = 3;
   bool sync_full = false;
@@ -166,20 +169,20 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
   gate->Arrive();
   gate->WaitOpen();
   if (!log->error.empty()) return;
-  for (;;) {
-    pb::LeaseTrialResponse lease;
-    {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(10));
-      pb::LeaseTrialRequest req;
-      req.set_worker_id(worker_id);
-      grpc::Status s = stub->LeaseTrial(&ctx, req, &lease);
-      ++log->rpcs;
-      if (!s.ok()) {
-        log->error = "LeaseTrial: " + s.error_message();
-        return;
-      }
+  pb::LeaseTrialResponse lease;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(10));
+    pb::LeaseTrialRequest req;
+    req.set_worker_id(worker_id);
+    grpc::Status s = stub->LeaseTrial(&ctx, req, &lease);
+    ++log->rpcs;
+    if (!s.ok()) {
+      log->error = "LeaseTrial: " + s.error_message();
+      return;
     }
+  }
+  for (;;) {
     if (!lease.has_trial()) return;  // everything was queued up front: none left means done
     if (lease.trial().attempt() != 1) {
       log->error = "trial " + std::to_string(lease.trial().trial_id()) + " leased with attempt " +
@@ -187,7 +190,7 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
       return;
     }
     bool stop = false;
-    {
+    if (g_report) {
       grpc::ClientContext ctx;
       ctx.set_deadline(Deadline(10));
       pb::ReportProgressRequest req;
@@ -202,6 +205,7 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
       }
       stop = resp.action() == pb::ReportProgressResponse::STOP;
     }
+    pb::CompleteTrialResponse resp;
     {
       grpc::ClientContext ctx;
       ctx.set_deadline(Deadline(10));
@@ -213,7 +217,7 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
       for (int i = 0; i < 100; ++i) req.add_confusion_matrix(i % 11 == 0 ? 90 : 1);
       req.set_stopped(stop);
       req.set_seconds(0.01);
-      pb::CompleteTrialResponse resp;
+      req.set_lease_next_for_worker(worker_id);
       grpc::Status s = stub->CompleteTrial(&ctx, req, &resp);
       ++log->rpcs;
       if (!s.ok()) {
@@ -222,6 +226,7 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
       }
     }
     log->completed.push_back(lease.trial().trial_id());
+    lease = resp.next();
   }
 }
 
@@ -249,12 +254,15 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
                    std::to_string(g.trial.attempts);
       return;
     }
-    double deadline = 0;
-    auto action = sched->Report(g.lease_id, epoch, &deadline);
-    ++log->rpcs;
-    if (!action.ok()) {
-      log->error = "Report: " + action.status().ToString();
-      return;
+    hpsweep::StatusOr<hpsweep::ReportAction> action = hpsweep::ReportAction::kContinue;
+    if (g_report) {
+      double deadline = 0;
+      action = sched->Report(g.lease_id, epoch, &deadline);
+      ++log->rpcs;
+      if (!action.ok()) {
+        log->error = "Report: " + action.status().ToString();
+        return;
+      }
     }
     hpsweep::Completion c;
     c.history.push_back(epoch);
@@ -401,7 +409,7 @@ bool ParseInt(const char* s, int* out) {
 int Usage() {
   std::fprintf(stderr,
                "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
-               "[--sync-full] [--direct] [--memory-db] [--dir DIR]\n");
+               "[--sync-full] [--direct] [--memory-db] [--report] [--dir DIR]\n");
   return 2;
 }
 
@@ -417,6 +425,8 @@ int main(int argc, char** argv) {
       f.sync_full = true;
     } else if (a == "--direct") {
       f.direct = true;
+    } else if (a == "--report") {
+      g_report = true;
     } else if (a == "--memory-db") {
       f.memory_db = true;
     } else if (a == "--trials" && has_value) {

@@ -320,8 +320,12 @@ StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
     TrialRow& t = trials_[*it->second.begin()];
     Unindex(t);
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));
-    HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
+    if (t.attempts > 0) HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));  // a retry starts over
+    // last_seen is for people reading the database; a write every few seconds is enough.
+    if (now - worker_touched_[worker_id] > 5) {
+      HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
+      worker_touched_[worker_id] = now;
+    }
     t.status = TrialStatus::kRunning;
     t.attempts += 1;
     char lease[64];

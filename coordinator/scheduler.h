@@ -170,6 +170,7 @@ class Scheduler {
   std::unordered_map<std::string, int64_t> leases_;  // lease id -> trial id (current and last)
   std::set<int64_t> stop_requested_;                  // running trials told to stop
   std::map<int64_t, WorkerRow> workers_;
+  std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
   int64_t next_sweep_turn_ = 0;  // round-robin across sweeps
 };
 

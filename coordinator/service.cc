@@ -159,23 +159,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
 
   grpc::Status LeaseTrial(grpc::ServerContext*, const pb::LeaseTrialRequest* req,
                           pb::LeaseTrialResponse* resp) override {
-    auto grant = s_->Lease(req->worker_id());
-    if (!grant.ok()) return ToGrpc(grant.status());
-    if (!grant->has_value()) {
-      resp->set_retry_after_seconds(retry_after_);
-      return grpc::Status::OK;
-    }
-    const LeaseGrant& g = **grant;
-    pb::Trial* t = resp->mutable_trial();
-    t->set_trial_id(g.trial.id);
-    t->set_sweep_id(g.trial.sweep_id);
-    t->set_number(g.trial.number);
-    t->set_attempt(g.trial.attempts);
-    for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
-    t->set_data_sha256(data_sha_);
-    resp->set_lease_id(g.lease_id);
-    resp->set_lease_deadline(g.deadline);
-    return grpc::Status::OK;
+    return Lease(req->worker_id(), resp);
   }
 
   grpc::Status ReportProgress(grpc::ServerContext*, const pb::ReportProgressRequest* req,
@@ -192,7 +176,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   }
 
   grpc::Status CompleteTrial(grpc::ServerContext*, const pb::CompleteTrialRequest* req,
-                             pb::CompleteTrialResponse*) override {
+                             pb::CompleteTrialResponse* resp) override {
     Completion c;
     for (const auto& m : req->history()) c.history.push_back(FromProto(m));
     c.test_loss = req->test_loss();
@@ -201,7 +185,9 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
-    return ToGrpc(s_->Complete(req->lease_id(), c));
+    grpc::Status s = ToGrpc(s_->Complete(req->lease_id(), c));
+    if (!s.ok() || req->lease_next_for_worker() == 0) return s;
+    return Lease(req->lease_next_for_worker(), resp->mutable_next());
   }
 
   grpc::Status FailTrial(grpc::ServerContext*, const pb::FailTrialRequest* req,
@@ -242,6 +228,27 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   double lease_seconds_ = 30, retry_after_ = 1;
 
  private:
+  // The next trial for a worker, or none with a retry hint.
+  grpc::Status Lease(int64_t worker_id, pb::LeaseTrialResponse* resp) {
+    auto grant = s_->Lease(worker_id);
+    if (!grant.ok()) return ToGrpc(grant.status());
+    if (!grant->has_value()) {
+      resp->set_retry_after_seconds(retry_after_);
+      return grpc::Status::OK;
+    }
+    const LeaseGrant& g = **grant;
+    pb::Trial* t = resp->mutable_trial();
+    t->set_trial_id(g.trial.id);
+    t->set_sweep_id(g.trial.sweep_id);
+    t->set_number(g.trial.number);
+    t->set_attempt(g.trial.attempts);
+    for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
+    t->set_data_sha256(data_sha_);
+    resp->set_lease_id(g.lease_id);
+    resp->set_lease_deadline(g.deadline);
+    return grpc::Status::OK;
+  }
+
   void FillStatus(int64_t sweep_id, pb::GetStatusResponse* resp) {
     for (const SweepCounts& c : s_->Counts(sweep_id)) {
       pb::SweepStatus* s = resp->add_sweeps();
@@ -301,6 +308,9 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(256 << 20);  // model uploads
   builder.SetMaxSendMessageSize(256 << 20);
+  // Enough pollers that a handler waiting for the scheduler's commit does not make gRPC spawn and
+  // end a thread per call.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     return Unavailable("cannot listen on " + options.listen +

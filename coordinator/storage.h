@@ -83,7 +83,8 @@ class Storage {
   virtual Status UpdateSweepState(int64_t sweep_id, const std::string& state,
                                   double finished_at) = 0;
   virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;           // returns the id
-  virtual Status UpdateTrial(const TrialRow& trial) = 0;    // every mutable column, by id
+  // Every mutable column, by id: all but id, sweep_id, number, params and created_at.
+  virtual Status UpdateTrial(const TrialRow& trial) = 0;
   virtual Status PutEpoch(const EpochRow& epoch) = 0;       // insert or replace (trial, epoch)
   virtual Status DeleteEpochs(int64_t trial_id) = 0;        // a re-leased trial starts over
   virtual StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) = 0;

@@ -533,8 +533,8 @@ Status Parser::ReadTrials(const Entry& e, SweepSpec* spec) {
     return Err(e.line, "key 'trials': the list is empty; give at least one item" + example);
   }
   if (!e.value.IsSequence()) {
-    return Err(LineOf(e.value, e.line), "key 'trials': expected a list of items" + example +
-                                            ", got " + TypeName(e.value));
+    return Err(LineOf(e.value, e.line),
+               "key 'trials': expected a list of items" + example + ", got " + TypeName(e.value));
   }
   std::map<std::string, int> labels;  // label -> line
   for (size_t i = 0; i < e.value.size(); ++i) {
@@ -542,6 +542,12 @@ Status Parser::ReadTrials(const Entry& e, SweepSpec* spec) {
     ListItem item;
     item.line = LineOf(node, e.line);
     const std::string section = "trials[" + std::to_string(i + 1) + "]";
+    if (node.IsNull()) {  // "-" alone; its mark is where the parser noticed it: use the key's
+      return Err(e.line, "item " + std::to_string(i + 1) +
+                             " of 'trials' is empty ('-' with nothing after it); give a mapping of "
+                             "model/training keys" +
+                             example + ", or {} for the fixed keys alone");
+    }
     if (!node.IsMap()) {
       return Err(item.line, "item " + std::to_string(i + 1) +
                                 " of 'trials': expected a mapping of model/training keys" +
@@ -778,8 +784,7 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
     return ErrorAt(file, LineOr(spec.lines, "max_trials", params_line),
                    "key 'max_trials': " + std::to_string(spec.max_trials) +
                        " is smaller than the " + (list ? "sweep " : "grid ") +
-                       (axes.empty() ? "" : axes + " = ") +
-                       count_text +
+                       (axes.empty() ? "" : axes + " = ") + count_text +
                        " trials; raise max_trials, remove it, or use fewer values "
                        "(a grid is never cut silently)");
   }
@@ -875,8 +880,10 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
       } else if (text == "list") {
         spec.method = SweepMethod::kList;
       } else {
-        return Err(e.line, "key 'method': expected grid or random, or list (with a 'trials' "
-                           "list), got '" + text + "'");
+        return Err(e.line,
+                   "key 'method': expected grid or random, or list (with a 'trials' "
+                   "list), got '" +
+                       text + "'");
       }
     } else if (e.key == "metric") {
       HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, &spec));

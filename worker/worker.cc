@@ -189,8 +189,9 @@ class Worker::Impl {
     return true;
   }
 
-  // One trial from lease to completion.
-  void RunTrial(const pb::LeaseTrialResponse& lease) {
+  // One trial from lease to completion. The completion also asks for the next lease, which is
+  // left in *next.
+  void RunTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next) {
     const pb::Trial& trial = lease.trial();
     const std::string lease_id = lease.lease_id();
     Log("trial " + std::to_string(trial.trial_id()) + " (sweep " +
@@ -319,14 +320,23 @@ class Worker::Impl {
     req.set_model(SerializeModel(result->model));
     req.set_stopped(result->stopped);
     req.set_seconds(seconds);
-    // A finished result is retried until the coordinator has it, even while stopping.
+    // A finished result is retried until the coordinator has it, even while stopping. The first
+    // try also leases the next trial; a retry does not (it would lease another one).
+    const bool want_next = !stop_->load() &&
+                           !(o_.max_trials > 0 && trials_done_ + 1 >= o_.max_trials);
+    if (want_next) req.set_lease_next_for_worker(worker_id_);
+    bool first = true;
     grpc::Status s = Retry(
         "complete",
         [&] {
           grpc::ClientContext ctx;
           ctx.set_deadline(Deadline(120));
           pb::CompleteTrialResponse resp;
-          return stub_->CompleteTrial(&ctx, req, &resp);
+          if (!first) req.set_lease_next_for_worker(0);
+          first = false;
+          grpc::Status st = stub_->CompleteTrial(&ctx, req, &resp);
+          if (st.ok() && resp.has_next()) *next = resp.next();
+          return st;
         },
         /*give_up_on_stop=*/false, /*max_backoff=*/2.0);
     stop_heartbeat();
@@ -359,9 +369,19 @@ class Worker::Impl {
     HPSWEEP_RETURN_IF_ERROR(Register());
     if (stop_->load()) return Status::Ok();
     HPSWEEP_RETURN_IF_ERROR(EnsureData());
+    pb::LeaseTrialResponse next;  // handed over with the last completion
     while (!stop_->load()) {
       if (o_.max_trials > 0 && *trials_done >= o_.max_trials) break;
       pb::LeaseTrialResponse lease;
+      if (next.has_trial()) {
+        lease = next;
+        next.Clear();
+        RunTrial(lease, &next);
+        ++*trials_done;
+        trials_done_ = *trials_done;
+        continue;
+      }
+      next.Clear();
       grpc::Status s = Retry("lease", [&] {
         grpc::ClientContext ctx;
         ctx.set_deadline(Deadline(10));
@@ -386,8 +406,9 @@ class Worker::Impl {
         if (!Sleep(std::max(0.05, lease.retry_after_seconds()))) break;
         continue;
       }
-      RunTrial(lease);
+      RunTrial(lease, &next);
       ++*trials_done;
+      trials_done_ = *trials_done;
     }
     return Status::Ok();
   }
@@ -400,6 +421,7 @@ class Worker::Impl {
   std::string name_;
   int64_t worker_id_ = 0;
   double lease_seconds_ = 30;
+  int trials_done_ = 0;
   Mnist data_;
   std::string data_sha_;
 };

@@ -306,6 +306,19 @@ TEST_P(StorageTest, TrialConstraints) {
   EXPECT_FALSE(db_->PutArtifact(4242, "model", "x").ok());
 }
 
+TEST_P(StorageTest, UpdateTrialLeavesParamsAsInserted) {
+  std::vector<int64_t> ids;
+  int64_t sweep = SweepWithTrials(1, &ids);
+  TrialRow t = MakeTrial(sweep, 1);
+  t.id = ids[0];
+  const auto inserted = t.params;
+  t.params = {{"units", "999"}};
+  ASSERT_TRUE(db_->UpdateTrial(t).ok());
+  StatusOr<std::vector<TrialRow>> rows = db_->LoadTrials(sweep);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].params, inserted);
+}
+
 TEST_P(StorageTest, UpdateTrialChangesEveryMutableColumn) {
   std::vector<int64_t> ids;
   int64_t sweep = SweepWithTrials(2, &ids);
@@ -314,8 +327,7 @@ TEST_P(StorageTest, UpdateTrialChangesEveryMutableColumn) {
 
   TrialRow t = MakeTrial(sweep, 1);
   t.id = ids[0];
-  t.params = {{"units", "256"}, {"cell", "gru"}};
-  t.status = TrialStatus::kCompleted;
+  t.status = TrialStatus::kCompleted;  // params stay: they are fixed when the trial is inserted
   t.attempts = 3;
   t.lease_id = "";
   t.lease_deadline = 0;
@@ -346,6 +358,7 @@ TEST_P(StorageTest, UpdateTrialChangesEveryMutableColumn) {
   cleared.sweep_id = t.sweep_id;
   cleared.number = t.number;
   cleared.created_at = t.created_at;
+  cleared.params = t.params;
   ASSERT_TRUE(db_->UpdateTrial(cleared).ok());
   rows = db_->LoadTrials(sweep);
   ASSERT_TRUE(rows.ok());

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -819,8 +820,7 @@ parameters:
 }
 
 TEST(SweepFileListTest, TrialsAndMethodListGoTogether) {
-  ExpectParseError("name: x\ntrials:\n  - {units: 8}\n", 2,
-                   {"key 'trials'", "needs method: list"});
+  ExpectParseError("name: x\ntrials:\n  - {units: 8}\n", 2, {"key 'trials'", "needs method: list"});
   ExpectParseError("name: x\nmethod: grid\ntrials:\n  - {units: 8}\n", 3,
                    {"key 'trials'", "needs method: list", "grid"});
   ExpectParseError("name: x\nmethod: random\nmax_trials: 2\ntrials:\n  - {units: 8}\n", 4,
@@ -847,8 +847,8 @@ TEST(SweepFileListTest, EmptyOrMalformedLists) {
                    {"key 'trials'", "expected a list of items", "a mapping"});
   ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  - lstm\n", 5,
                    {"item 2 of 'trials'", "expected a mapping", "a single value"});
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  -\n", 5,
-                   {"item 2 of 'trials'", "expected a mapping"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\n  -\n", 3,
+                   {"item 2 of 'trials' is empty"});
 }
 
 TEST(SweepFileListTest, ItemKeysAreCheckedAsFixedKeysAre) {
@@ -873,48 +873,56 @@ TEST(SweepFileListTest, ItemKeysAreCheckedAsFixedKeysAre) {
   // Labels: a short single value, unique.
   ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: [A, B]}\n", 4,
                    {"key 'label'", "expected a single value"});
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: " + std::string(65, 'a') + "}\n",
-                   4, {"key 'label'", "1 to 64 characters"});
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: A1, units: 8}\n"
-                   "  - {label: A1, units: 9}\n",
-                   5, {"key 'label'", "'A1' is used twice", "line 4"});
+  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {label: " + std::string(65, 'a') + "}\n", 4,
+                   {"key 'label'", "1 to 64 characters"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {label: A1, units: 8}\n"
+      "  - {label: A1, units: 9}\n",
+      5, {"key 'label'", "'A1' is used twice", "line 4"});
 }
 
 TEST(SweepFileListTest, DuplicateItemsAreRefused) {
   // Identical items.
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8, cell: gru}\n"
-                   "  - {cell: gru, units: 8}\n",
-                   5, {"item 2 of 'trials'", "same trial as item 1", "line 4"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {units: 8, cell: gru}\n"
+      "  - {cell: gru, units: 8}\n",
+      5, {"item 2 of 'trials'", "same trial as item 1", "line 4"});
   // Labels aside, and once merged with fixed and the defaults (lstm is the default cell; the
   // fixed units make the items equal).
-  ExpectParseError("name: x\nmethod: list\nfixed: {units: 16}\ntrials:\n"
-                   "  - {label: a, cell: lstm}\n  - {label: b, units: 16}\n",
-                   6, {"item 2 (b) of 'trials'", "same trial as item 1 (a)", "labels aside"});
+  ExpectParseError(
+      "name: x\nmethod: list\nfixed: {units: 16}\ntrials:\n"
+      "  - {label: a, cell: lstm}\n  - {label: b, units: 16}\n",
+      6, {"item 2 (b) of 'trials'", "same trial as item 1 (a)", "labels aside"});
   // Equal values in another spelling ("1e-3" and "0.001").
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {learning_rate: 1e-3}\n"
-                   "  - {learning_rate: 0.001}\n",
-                   5, {"same trial"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {learning_rate: 1e-3}\n"
+      "  - {learning_rate: 0.001}\n",
+      5, {"same trial"});
   // Items that differ only by a key that is then swept cannot be told apart either: the swept key
   // may not be set in an item.
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
-                   "  units: {values: [1, 2]}\n",
-                   4, {"key 'units'", "item 1 of 'trials'", "swept under parameters (line 6)"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
+      "  units: {values: [1, 2]}\n",
+      4, {"key 'units'", "item 1 of 'trials'", "swept under parameters (line 6)"});
 }
 
 TEST(SweepFileListTest, GridRulesApplyToTheProduct) {
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
-                   "  learning_rate: {distribution: uniform, min: 0.001, max: 0.01}\n",
-                   6, {"key 'learning_rate'", "cannot be crossed with a list"});
-  ExpectParseError("name: x\nmethod: list\nmax_trials: 3\ntrials:\n  - {units: 8}\n"
-                   "  - {units: 9}\nparameters:\n  layers: {values: [1, 2]}\n",
-                   3, {"key 'max_trials'", "trials (2) x layers (2) = 4 trials"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {units: 8}\nparameters:\n"
+      "  learning_rate: {distribution: uniform, min: 0.001, max: 0.01}\n",
+      6, {"key 'learning_rate'", "cannot be crossed with a list"});
+  ExpectParseError(
+      "name: x\nmethod: list\nmax_trials: 3\ntrials:\n  - {units: 8}\n"
+      "  - {units: 9}\nparameters:\n  layers: {values: [1, 2]}\n",
+      3, {"key 'max_trials'", "trials (2) x layers (2) = 4 trials"});
   std::string hundred = "{values: [";
   for (int i = 1; i <= 100; ++i) hundred += (i > 1 ? ", " : "") + std::to_string(i);
   hundred += "]}";
-  ExpectParseError("name: x\nmethod: list\ntrials:\n  - {cell: dense}\n  - {cell: gru}\n"
-                   "parameters:\n  seed: " +
-                       hundred + "\n  epochs: " + hundred + "\n",
-                   6, {"trials (2) x seed (100) x epochs (100)", "20000 trials", "10000"});
+  ExpectParseError(
+      "name: x\nmethod: list\ntrials:\n  - {cell: dense}\n  - {cell: gru}\n"
+      "parameters:\n  seed: " +
+          hundred + "\n  epochs: " + hundred + "\n",
+      6, {"trials (2) x seed (100) x epochs (100)", "20000 trials", "10000"});
 }
 
 TEST(SweepFileListTest, InvalidCombinationsNameTheItem) {
@@ -945,23 +953,29 @@ parameters:
 
 // Every sweep file of the project parses and expands, and the seed files say what SEEDS.md says.
 TEST(SweepFileTest, ProjectSweepFilesParseAndExpand) {
-  const std::string dir = std::string(HPSWEEP_SOURCE_DIR) + "/sweeps/";
+  const std::string dir = std::string(HPSWEEP_SOURCE_DIR) + "/sweeps";
   std::map<std::string, std::vector<TrialSpec>> files;
-  for (const char* name : {"quickstart.yaml", "seed-a.yaml", "seed-b.yaml", "seed-c.yaml",
-                           "seed-d.yaml", "seed-e.yaml", "design-grid.yaml"}) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".yaml" && entry.path().extension() != ".yml") continue;
     SCOPED_TRACE(name);
-    StatusOr<SweepSpec> spec = ParseSweepFile(dir + name);
+    StatusOr<SweepSpec> spec = ParseSweepFile(entry.path().string());
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, name);
     ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+    EXPECT_FALSE(trials->empty());
     files[name] = *trials;
-    if (std::string(name).rfind("seed-", 0) == 0) {
+    if (name.rfind("seed-", 0) == 0) {
       EXPECT_EQ(spec->method, SweepMethod::kList);
       for (const TrialSpec& t : *trials) {
         EXPECT_EQ(t.config.train.seed, 1u) << t.label;
         EXPECT_EQ(t.params.at("seed"), "1") << t.label;
       }
     }
+  }
+  for (const char* name : {"quickstart.yaml", "seed-a.yaml", "seed-b.yaml", "seed-c.yaml",
+                           "seed-d.yaml", "seed-e.yaml", "design-grid.yaml"}) {
+    ASSERT_TRUE(files.count(name)) << "missing sweeps/" << name;
   }
   auto labels = [&files](const std::string& name) {
     std::vector<std::string> out;
