@@ -240,15 +240,15 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
   if (!log->error.empty()) return;
   const int64_t worker_id = *id;
   hpsweep::EpochReport epoch{1, 0.5, 0.85, 0.45, 0.87, 0.01};
+  auto grant = sched->Lease(worker_id);
+  ++log->rpcs;
   for (;;) {
-    auto grant = sched->Lease(worker_id);
-    ++log->rpcs;
     if (!grant.ok()) {
       log->error = "Lease: " + grant.status().ToString();
       return;
     }
     if (!grant->has_value()) return;
-    const hpsweep::LeaseGrant& g = **grant;
+    const hpsweep::LeaseGrant g = **grant;
     if (g.trial.attempts != 1) {
       log->error = "trial " + std::to_string(g.trial.id) + " leased with attempt " +
                    std::to_string(g.trial.attempts);
@@ -271,10 +271,10 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
     c.seconds = 0.01;
     for (int i = 0; i < 100; ++i) c.confusion.push_back(i % 11 == 0 ? 90 : 1);
     c.stopped = *action == hpsweep::ReportAction::kStop;
-    hpsweep::Status s = sched->Complete(g.lease_id, c);
+    grant = sched->CompleteAndLease(g.lease_id, c, worker_id);  // as the RPC does
     ++log->rpcs;
-    if (!s.ok()) {
-      log->error = "Complete: " + s.ToString();
+    if (!grant.ok()) {
+      log->error = "Complete: " + grant.status().ToString();
       return;
     }
     log->completed.push_back(g.trial.id);

@@ -303,47 +303,49 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
 
 StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
   std::optional<LeaseGrant> grant;
-  Status s = Mutate([&]() -> Status {
-    const double now = clock_->Now();
-    int expired = 0;
-    HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &expired));
-    auto w = workers_.find(worker_id);
-    if (w == workers_.end()) {
-      return NotFound("worker " + std::to_string(worker_id) + " is not registered");
-    }
-    w->second.last_seen = now;
-    if (queued_.empty()) return Status::Ok();
-    // Sweeps take turns: the first sweep after the one served last.
-    auto it = queued_.upper_bound(next_sweep_turn_);
-    if (it == queued_.end()) it = queued_.begin();
-    next_sweep_turn_ = it->first;
-    TrialRow& t = trials_[*it->second.begin()];
-    Unindex(t);
-    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    if (t.attempts > 0) HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));  // a retry starts over
-    // last_seen is for people reading the database; a write every few seconds is enough.
-    if (now - worker_touched_[worker_id] > 5) {
-      HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
-      worker_touched_[worker_id] = now;
-    }
-    t.status = TrialStatus::kRunning;
-    t.attempts += 1;
-    char lease[64];
-    std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id),
-                  t.attempts, static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
-    t.lease_id = lease;
-    t.lease_deadline = now + options_.lease_seconds;
-    t.worker_id = worker_id;
-    t.worker_name = w->second.name;
-    t.started_at = now;
-    t.best_val_accuracy = t.best_val_loss = -1;
-    t.best_epoch = t.epochs_run = 0;
-    HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
-    grant = LeaseGrant{t, t.lease_id, t.lease_deadline};
-    return Status::Ok();
-  });
+  Status s = Mutate([&] { return LeaseLocked(worker_id, &grant); });
   if (!s.ok()) return s;
   return grant;
+}
+
+Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) {
+  const double now = clock_->Now();
+  int expired = 0;
+  HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &expired));
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) {
+    return NotFound("worker " + std::to_string(worker_id) + " is not registered");
+  }
+  w->second.last_seen = now;
+  if (queued_.empty()) return Status::Ok();
+  // Sweeps take turns: the first sweep after the one served last.
+  auto it = queued_.upper_bound(next_sweep_turn_);
+  if (it == queued_.end()) it = queued_.begin();
+  next_sweep_turn_ = it->first;
+  TrialRow& t = trials_[*it->second.begin()];
+  Unindex(t);
+  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+  if (t.attempts > 0) HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));  // a retry starts over
+  // last_seen is for people reading the database; a write every few seconds is enough.
+  if (now - worker_touched_[worker_id] > 5) {
+    HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
+    worker_touched_[worker_id] = now;
+  }
+  t.status = TrialStatus::kRunning;
+  t.attempts += 1;
+  char lease[64];
+  std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id),
+                t.attempts, static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
+  t.lease_id = lease;
+  t.lease_deadline = now + options_.lease_seconds;
+  t.worker_id = worker_id;
+  t.worker_name = w->second.name;
+  t.started_at = now;
+  t.best_val_accuracy = t.best_val_loss = -1;
+  t.best_epoch = t.epochs_run = 0;
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+  *grant = LeaseGrant{t, t.lease_id, t.lease_deadline};
+  return Status::Ok();
 }
 
 TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
@@ -394,52 +396,66 @@ StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const Epoc
 }
 
 Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
-  return Mutate([&]() -> Status {
-    TrialRow* t = FindByLease(lease_id);
-    if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
-    // A failed trial takes a late result (its worker was cut off, not broken); a completed or
-    // stopped one already has its result.
-    if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
-      if (t->lease_id == lease_id) return Status::Ok();  // a retry of a completion we have
-      return FailedPrecondition("trial " + std::to_string(t->id) + " already finished as " +
-                                TrialStatusName(t->status) + " under another lease");
-    }
-    const double now = clock_->Now();
-    const SweepRow& sw = sweeps_[t->sweep_id];
-    Unindex(*t);
-    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_WRITE(storage_->DeleteEpochs(t->id));
-    t->best_epoch = 0;
-    t->best_val_accuracy = t->best_val_loss = -1;
-    t->epochs_run = 0;
-    for (const EpochReport& r : c.history) {
-      EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
-                 r.seconds, now};
-      HPSWEEP_WRITE(storage_->PutEpoch(e));
-      t->epochs_run = std::max(t->epochs_run, r.epoch);
-      const bool better = t->best_epoch == 0 ||
-                          (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
-                                                   : r.val_accuracy > t->best_val_accuracy);
-      if (better) {
-        t->best_epoch = r.epoch;
-        t->best_val_accuracy = r.val_accuracy;
-        t->best_val_loss = r.val_loss;
-      }
-    }
-    t->test_accuracy = c.test_accuracy;
-    t->test_loss = c.test_loss;
-    t->seconds = c.seconds;
-    t->confusion = c.confusion;
-    if (t->lease_id != lease_id) {
-      // A late result under an older lease: keep it; the newer lease's reports will be refused.
-      const auto old = leases_.find(lease_id);
-      if (old == leases_.end()) leases_[lease_id] = t->id;
-    }
-    t->lease_id = lease_id;
-    if (!c.model.empty()) HPSWEEP_WRITE(storage_->PutArtifact(t->id, "model", c.model));
-    const bool stopped = c.stopped || sw.state == "cancelled";
-    return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
+  return Mutate([&] { return CompleteLocked(lease_id, c); });
+}
+
+StatusOr<std::optional<LeaseGrant>> Scheduler::CompleteAndLease(const std::string& lease_id,
+                                                                const Completion& c,
+                                                                int64_t worker_id) {
+  std::optional<LeaseGrant> grant;
+  Status s = Mutate([&]() -> Status {
+    HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
+    return LeaseLocked(worker_id, &grant);
   });
+  if (!s.ok()) return s;
+  return grant;
+}
+
+Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& c) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
+  // A failed trial takes a late result (its worker was cut off, not broken); a completed or
+  // stopped one already has its result.
+  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
+    if (t->lease_id == lease_id) return Status::Ok();  // a retry of a completion we have
+    return FailedPrecondition("trial " + std::to_string(t->id) + " already finished as " +
+                              TrialStatusName(t->status) + " under another lease");
+  }
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  Unindex(*t);
+  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+  HPSWEEP_WRITE(storage_->DeleteEpochs(t->id));
+  t->best_epoch = 0;
+  t->best_val_accuracy = t->best_val_loss = -1;
+  t->epochs_run = 0;
+  for (const EpochReport& r : c.history) {
+    EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
+               r.seconds, now};
+    HPSWEEP_WRITE(storage_->PutEpoch(e));
+    t->epochs_run = std::max(t->epochs_run, r.epoch);
+    const bool better = t->best_epoch == 0 ||
+                        (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
+                                                 : r.val_accuracy > t->best_val_accuracy);
+    if (better) {
+      t->best_epoch = r.epoch;
+      t->best_val_accuracy = r.val_accuracy;
+      t->best_val_loss = r.val_loss;
+    }
+  }
+  t->test_accuracy = c.test_accuracy;
+  t->test_loss = c.test_loss;
+  t->seconds = c.seconds;
+  t->confusion = c.confusion;
+  if (t->lease_id != lease_id) {
+    // A late result under an older lease: keep it; the newer lease's reports will be refused.
+    const auto old = leases_.find(lease_id);
+    if (old == leases_.end()) leases_[lease_id] = t->id;
+  }
+  t->lease_id = lease_id;
+  if (!c.model.empty()) HPSWEEP_WRITE(storage_->PutArtifact(t->id, "model", c.model));
+  const bool stopped = c.stopped || sw.state == "cancelled";
+  return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
 }
 
 Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {

@@ -104,6 +104,11 @@ class Scheduler {
   StatusOr<ReportAction> Report(const std::string& lease_id, const EpochReport& report,
                                 double* deadline);
   Status Complete(const std::string& lease_id, const Completion& completion);
+  // Complete, then Lease for worker_id, in one transaction (one commit instead of two). If the
+  // completion is refused nothing is leased.
+  StatusOr<std::optional<LeaseGrant>> CompleteAndLease(const std::string& lease_id,
+                                                       const Completion& completion,
+                                                       int64_t worker_id);
   // released: the worker gives the trial back (shutting down); no attempt is charged.
   Status Fail(const std::string& lease_id, const std::string& error, bool released);
   // Stops leasing the sweep; queued trials become stopped, running ones are told STOP.
@@ -136,6 +141,8 @@ class Scheduler {
   Status Mutate(F&& change);
   Status CommitUpTo(std::unique_lock<std::mutex>& lock, uint64_t seq);
   Status EnsureTransaction();
+  Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant);
+  Status CompleteLocked(const std::string& lease_id, const Completion& completion);
   Status LoadLocked();
   // Reloads from storage if a failed write left memory unsure; Unavailable if that fails.
   Status EnsureLoaded();

@@ -185,9 +185,11 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
-    grpc::Status s = ToGrpc(s_->Complete(req->lease_id(), c));
-    if (!s.ok() || req->lease_next_for_worker() == 0) return s;
-    return Lease(req->lease_next_for_worker(), resp->mutable_next());
+    if (req->lease_next_for_worker() == 0) return ToGrpc(s_->Complete(req->lease_id(), c));
+    auto grant = s_->CompleteAndLease(req->lease_id(), c, req->lease_next_for_worker());
+    if (!grant.ok()) return ToGrpc(grant.status());
+    FillLease(*grant, resp->mutable_next());
+    return grpc::Status::OK;
   }
 
   grpc::Status FailTrial(grpc::ServerContext*, const pb::FailTrialRequest* req,
@@ -232,11 +234,16 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   grpc::Status Lease(int64_t worker_id, pb::LeaseTrialResponse* resp) {
     auto grant = s_->Lease(worker_id);
     if (!grant.ok()) return ToGrpc(grant.status());
-    if (!grant->has_value()) {
+    FillLease(*grant, resp);
+    return grpc::Status::OK;
+  }
+
+  void FillLease(const std::optional<LeaseGrant>& grant, pb::LeaseTrialResponse* resp) {
+    if (!grant.has_value()) {
       resp->set_retry_after_seconds(retry_after_);
-      return grpc::Status::OK;
+      return;
     }
-    const LeaseGrant& g = **grant;
+    const LeaseGrant& g = *grant;
     pb::Trial* t = resp->mutable_trial();
     t->set_trial_id(g.trial.id);
     t->set_sweep_id(g.trial.sweep_id);
@@ -246,7 +253,6 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     t->set_data_sha256(data_sha_);
     resp->set_lease_id(g.lease_id);
     resp->set_lease_deadline(g.deadline);
-    return grpc::Status::OK;
   }
 
   void FillStatus(int64_t sweep_id, pb::GetStatusResponse* resp) {
