@@ -65,9 +65,11 @@ void MulActDeriv(Activation act, const Y& y, D&& d) {
 // the result does not depend on where `out` sits in memory (Eigen would otherwise split the
 // reduction into peeled scalar and vector parts by the destination's alignment, changing the
 // summation order from run to run).
+// Rows are added one after another (contiguous, vectorised), in a fixed order.
 template <typename T>
 void AddColumnSums(const Mat<T>& m, T* out, RowVec<T>* scratch) {
-  scratch->noalias() = m.colwise().sum();
+  scratch->setZero(m.cols());
+  for (Eigen::Index r = 0; r < m.rows(); ++r) *scratch += m.row(r);
   for (Eigen::Index c = 0; c < scratch->size(); ++c) out[c] += (*scratch)[c];
 }
 

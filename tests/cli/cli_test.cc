@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -200,6 +202,87 @@ TEST_F(CliTest, BenchPrintsSamplesPerSecondLast) {
   }
   EXPECT_EQ(used, last.size()) << "last line is not just a number: '" << last << "'";
   EXPECT_GT(rate, 0.0);
+}
+
+// --- Sweep commands ------------------------------------------------------------------------------
+
+TEST_F(CliTest, BadSweepFileExits2NamingFileLineAndKey) {
+  const std::string file = dir_ + "/bad.yaml";
+  std::ofstream(file) << "name: bad\nfixed:\n  epochs: 1\n  unitz: 32\n";
+  const Result r = Run("submit " + Quote(file) + " --coordinator 127.0.0.1:1");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("bad.yaml:4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unitz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("units"), std::string::npos) << "no did-you-mean: " << r.err;
+  // The embedded runner refuses it the same way, before creating a database.
+  const Result run = Run("run " + Quote(file) + " --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(run.code, 2) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
+}
+
+TEST_F(CliTest, MissingSweepFileExits2) {
+  const Result r = Run("run " + Quote(dir_ + "/nope.yaml"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("nope.yaml"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, StatusWithoutCoordinatorSaysWhatToDo) {
+  const Result r = Run("status --coordinator 127.0.0.1:1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("hpsweep coordinator"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/tiny.yaml";
+  std::ofstream(file) << "name: cli-tiny\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 1000}\n"
+                         "fixed: {cell: gru, epochs: 2, batch_size: 64}\n"
+                         "parameters:\n  units: {values: [4, 8, 16]}\n";
+  const std::string db = dir_ + "/s.db";
+  const Result run = Run("run " + Quote(file) + " --workers 2 --db " + Quote(db) +
+                         " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.out.find("Leaderboard of sweep 1 (cli-tiny)"), std::string::npos) << run.out;
+
+  const Result js = Run("leaderboard --db " + Quote(db) + " --format json");
+  ASSERT_EQ(js.code, 0) << js.err;
+  const json lb = json::parse(js.out);
+  ASSERT_EQ(lb["rows"].size(), 3u);
+  std::set<std::string> units;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(lb["rows"][i]["rank"].get<int>(), static_cast<int>(i) + 1);
+    if (i > 0) {
+      EXPECT_GE(lb["rows"][i - 1]["val_accuracy"].get<double>(),
+                lb["rows"][i]["val_accuracy"].get<double>());
+    }
+    units.insert(lb["rows"][i]["params"]["units"].get<std::string>());
+    EXPECT_EQ(lb["rows"][i]["epochs"].get<int>(), 2);
+  }
+  EXPECT_EQ(units, (std::set<std::string>{"4", "8", "16"}));
+
+  const Result top = Run("leaderboard --db " + Quote(db) + " --format csv --top 2");
+  ASSERT_EQ(top.code, 0) << top.err;
+  EXPECT_EQ(std::count(top.out.begin(), top.out.end(), '\n'), 3) << top.out;  // header + 2
+  EXPECT_EQ(top.out.rfind("rank,trial_id,number,units,", 0), 0u) << top.out;
+
+  const Result ex = Run("export 1 --db " + Quote(db) + " --format json");
+  ASSERT_EQ(ex.code, 0) << ex.err;
+  const json e = json::parse(ex.out);
+  EXPECT_EQ(e["sweep"]["name"], "cli-tiny");
+  ASSERT_EQ(e["trials"].size(), 3u);
+  for (const auto& t : e["trials"]) {
+    EXPECT_EQ(t["status"], "completed");
+    EXPECT_EQ(t["epochs"].size(), 2u);
+    EXPECT_EQ(t["params"]["cell"], "gru");
+  }
+  const Result csv = Run("export --db " + Quote(db) + " --format csv");
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 3 * 2) << csv.out;
+
+  const Result bad = Run("leaderboard 7 --db " + Quote(db));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("no sweep 7"), std::string::npos) << bad.err;
 }
 
 }  // namespace

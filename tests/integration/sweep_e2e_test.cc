@@ -266,6 +266,32 @@ TEST_F(SweepE2ETest, KilledWorkersTrialIsLeasedAgainAndFinishedByAnother) {
   EXPECT_EQ(re_leased, 1);
 }
 
+TEST_F(SweepE2ETest, SigtermedWorkerGivesItsLeaseBackWithoutChargingAnAttempt) {
+  auto coord = StartCoordinator(60);  // only a give-back can requeue the trial in time
+  ASSERT_TRUE(WaitUp(20));
+  const int64_t sweep = Submit(kLongSweep);
+  auto quitter = StartWorker("quitter", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.running() == 1; }));
+  quitter->Signal(SIGTERM);
+  ASSERT_TRUE(quitter->Wait(20)) << "SIGTERM should stop the worker within a batch";
+  EXPECT_EQ(quitter->exit_code(), 0);
+  const pb::SweepStatus after = Status(sweep);
+  EXPECT_EQ(after.running(), 0);
+  EXPECT_EQ(after.queued() + after.completed(), 2);
+  auto finisher = StartWorker("finisher", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  EXPECT_TRUE(finisher->Wait(30));
+  json ex = Export(sweep);
+  int by_finisher = 0;
+  for (const auto& t : ex["trials"]) {
+    EXPECT_EQ(t["status"], "completed");
+    EXPECT_EQ(t["attempts"].get<int>(), 1) << "a given-back lease is not an attempt";
+    EXPECT_EQ(t["error"].get<std::string>(), "");
+    by_finisher += t["worker"] == "finisher";
+  }
+  EXPECT_GE(by_finisher, 1);
+}
+
 TEST_F(SweepE2ETest, CoordinatorKilledAndRestartedSweepFinishesWithNothingLostOrRunTwice) {
   auto coord = StartCoordinator(3);
   ASSERT_TRUE(WaitUp(20));
