@@ -79,6 +79,27 @@ std::string ReadFile(const std::string& path, Status* status) {
   return ss.str();
 }
 
+// A sweep file read, parsed and expanded: every check done before anything is stored or sent.
+struct SweepFile {
+  std::string yaml;
+  SweepSpec spec;
+  std::vector<TrialSpec> trials;
+};
+
+StatusOr<SweepFile> LoadSweepFile(const std::string& path) {
+  Status st;
+  SweepFile f;
+  f.yaml = ReadFile(path, &st);
+  if (!st.ok()) return st;
+  auto spec = ParseSweep(f.yaml, path);
+  if (!spec.ok()) return spec.status();
+  auto trials = ExpandSweep(*spec, path);
+  if (!trials.ok()) return trials.status();
+  f.spec = std::move(*spec);
+  f.trials = std::move(*trials);
+  return f;
+}
+
 std::string Duration(double s) {
   char buf[32];
   if (s < 60) {
@@ -282,14 +303,10 @@ int RunWorker(const Flags& f) {
 }
 
 int RunSubmit(const Flags& f) {
-  Status st;
-  const std::string yaml = ReadFile(f.file, &st);
-  if (!st.ok()) return Fail(st);
   // Check locally first: a bad file is reported without a round trip.
-  auto spec = ParseSweep(yaml, f.file);
-  if (!spec.ok()) return Fail(spec.status());
-  auto trials = ExpandSweep(*spec, f.file);
-  if (!trials.ok()) return Fail(trials.status());
+  auto file = LoadSweepFile(f.file);
+  if (!file.ok()) return Fail(file.status());
+  const std::string& yaml = file->yaml;
   auto stub = Connect(f.coordinator);
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
@@ -327,37 +344,33 @@ int RunStatus(const Flags& f) {
   return 0;
 }
 
-// Reads a leaderboard straight from a database file (no coordinator needed).
-StatusOr<pb::GetLeaderboardResponse> LeaderboardFromDb(const std::string& db, int64_t sweep,
-                                                       int top) {
+// A scheduler over a database file, to read it without a coordinator (leaderboard, export).
+// WAL lets it read while a coordinator is writing.
+struct DbReader {
+  std::unique_ptr<Storage> storage;
+  SystemClock clock;
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+StatusOr<std::unique_ptr<DbReader>> OpenDb(const std::string& db) {
   if (access(db.c_str(), F_OK) != 0) return NotFound(db + ": no such database file");
   auto storage = OpenSqliteStorage(db);
   if (!storage.ok()) return storage.status();
-  SystemClock clock;
-  Scheduler scheduler(storage->get(), &clock);
-  HPSWEEP_RETURN_IF_ERROR(scheduler.Load());
+  auto r = std::make_unique<DbReader>();
+  r->storage = std::move(*storage);
+  r->scheduler = std::make_unique<Scheduler>(r->storage.get(), &r->clock);
+  HPSWEEP_RETURN_IF_ERROR(r->scheduler->Load());
+  return r;
+}
+
+StatusOr<pb::GetLeaderboardResponse> LeaderboardFromDb(const std::string& db, int64_t sweep,
+                                                       int top) {
+  auto reader = OpenDb(db);
+  if (!reader.ok()) return reader.status();
   SweepRow sw;
-  auto rows = scheduler.Leaderboard(sweep, top, &sw);
+  auto rows = (*reader)->scheduler->Leaderboard(sweep, top, &sw);
   if (!rows.ok()) return rows.status();
-  pb::GetLeaderboardResponse resp;
-  resp.set_sweep_id(sw.id);
-  resp.set_sweep_name(sw.name);
-  int rank = 0;
-  for (const TrialRow& t : *rows) {
-    pb::LeaderboardRow* r = resp.add_rows();
-    r->set_rank(++rank);
-    r->set_trial_id(t.id);
-    r->set_number(t.number);
-    for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
-    r->set_best_epoch(t.best_epoch);
-    r->set_val_accuracy(t.best_val_accuracy);
-    r->set_test_accuracy(t.test_accuracy);
-    r->set_epochs(t.epochs_run);
-    r->set_seconds(t.seconds);
-    r->set_worker(t.worker_name);
-    r->set_status(static_cast<pb::TrialStatus>(static_cast<int>(t.status) + 1));
-  }
-  return resp;
+  return LeaderboardProto(sw, *rows);
 }
 
 int RunLeaderboard(const Flags& f) {
@@ -447,14 +460,9 @@ int RunExport(const Flags& f) {
   }
   std::string text;
   if (!f.db.empty()) {
-    if (access(f.db.c_str(), F_OK) != 0) return Fail(NotFound(f.db + ": no such database file"));
-    auto storage = OpenSqliteStorage(f.db);
-    if (!storage.ok()) return Fail(storage.status());
-    SystemClock clock;
-    Scheduler scheduler(storage->get(), &clock);
-    Status s = scheduler.Load();
-    if (!s.ok()) return Fail(s);
-    auto j = scheduler.ExportJson(f.sweep);
+    auto reader = OpenDb(f.db);
+    if (!reader.ok()) return Fail(reader.status());
+    auto j = (*reader)->scheduler->ExportJson(f.sweep);
     if (!j.ok()) return Fail(j.status());
     text = *j;
   } else {
@@ -504,13 +512,12 @@ pid_t SpawnWorker(const std::string& exe, const std::string& addr, const Flags& 
 }
 
 int RunEmbedded(const Flags& f) {
+  auto file = LoadSweepFile(f.file);
+  if (!file.ok()) return Fail(file.status());
+  const std::string& yaml = file->yaml;
+  const SweepSpec* spec = &file->spec;
+  const std::vector<TrialSpec>* trials = &file->trials;
   Status st;
-  const std::string yaml = ReadFile(f.file, &st);
-  if (!st.ok()) return Fail(st);
-  auto spec = ParseSweep(yaml, f.file);
-  if (!spec.ok()) return Fail(spec.status());
-  auto trials = ExpandSweep(*spec, f.file);
-  if (!trials.ok()) return Fail(trials.status());
 
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
@@ -602,10 +609,7 @@ int RunEmbedded(const Flags& f) {
               << "; run the same command again to resume the sweep\n";
     return 1;
   }
-  SweepRow sw;
-  auto rows = sched->Leaderboard(sweep_id, f.top > 0 ? f.top : 10, &sw);
   server.Shutdown();
-  if (!rows.ok()) return Fail(rows.status());
   auto lb = LeaderboardFromDb(o.db_path, sweep_id, f.top > 0 ? f.top : 10);
   if (!lb.ok()) return Fail(lb.status());
   std::cout << "\n";

@@ -52,6 +52,29 @@ const char* kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
 }  // namespace
 
+v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
+                                            const std::vector<TrialRow>& rows) {
+  pb::GetLeaderboardResponse resp;
+  resp.set_sweep_id(sweep.id);
+  resp.set_sweep_name(sweep.name);
+  int rank = 0;
+  for (const TrialRow& t : rows) {
+    pb::LeaderboardRow* r = resp.add_rows();
+    r->set_rank(++rank);
+    r->set_trial_id(t.id);
+    r->set_number(t.number);
+    for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
+    r->set_best_epoch(t.best_epoch);
+    r->set_val_accuracy(t.best_val_accuracy);
+    r->set_test_accuracy(t.test_accuracy);
+    r->set_epochs(t.epochs_run);
+    r->set_seconds(t.seconds);
+    r->set_worker(t.worker_name);
+    r->set_status(ToProto(t.status));
+  }
+  return resp;
+}
+
 class CoordinatorServer::Service final : public pb::Coordinator::Service {
  public:
   Service(Scheduler* scheduler, std::string data_dir, std::string data_sha)
@@ -94,23 +117,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     SweepRow sweep;
     auto rows = s_->Leaderboard(req->sweep_id(), req->top(), &sweep);
     if (!rows.ok()) return ToGrpc(rows.status());
-    resp->set_sweep_id(sweep.id);
-    resp->set_sweep_name(sweep.name);
-    int rank = 0;
-    for (const TrialRow& t : *rows) {
-      pb::LeaderboardRow* r = resp->add_rows();
-      r->set_rank(++rank);
-      r->set_trial_id(t.id);
-      r->set_number(t.number);
-      for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
-      r->set_best_epoch(t.best_epoch);
-      r->set_val_accuracy(t.best_val_accuracy);
-      r->set_test_accuracy(t.test_accuracy);
-      r->set_epochs(t.epochs_run);
-      r->set_seconds(t.seconds);
-      r->set_worker(t.worker_name);
-      r->set_status(ToProto(t.status));
-    }
+    *resp = LeaderboardProto(sweep, *rows);
     return grpc::Status::OK;
   }
 

@@ -18,11 +18,16 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
 #include "engine/status.h"
+#include "proto/hpsweep.pb.h"
 
 namespace hpsweep {
 
 // hpsweep::Status -> grpc::Status, keeping the message.
 grpc::Status ToGrpc(const Status& s);
+
+// A leaderboard as the RPC answers it, ranked from 1 in the order given.
+v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
+                                            const std::vector<TrialRow>& rows);
 
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
