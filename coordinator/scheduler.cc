@@ -348,6 +348,22 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   return Status::Ok();
 }
 
+Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now) {
+  EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
+             r.seconds, now};
+  HPSWEEP_WRITE(storage_->PutEpoch(e));
+  t->epochs_run = std::max(t->epochs_run, r.epoch);
+  const bool better = t->best_epoch == 0 ||
+                      (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
+                                               : r.val_accuracy > t->best_val_accuracy);
+  if (better) {
+    t->best_epoch = r.epoch;
+    t->best_val_accuracy = r.val_accuracy;
+    t->best_val_loss = r.val_loss;
+  }
+  return Status::Ok();
+}
+
 TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
   auto l = leases_.find(lease_id);
   int64_t id = l != leases_.end() ? l->second : TrialIdOfLease(lease_id);
@@ -372,19 +388,8 @@ StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const Epoc
     Unindex(*t);
     t->lease_deadline = now + options_.lease_seconds;
     if (r.epoch > 0) {
-      EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
-                 r.seconds, now};
       HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-      HPSWEEP_WRITE(storage_->PutEpoch(e));
-      t->epochs_run = std::max(t->epochs_run, r.epoch);
-      const bool better = t->best_epoch == 0 ||
-                          (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
-                                                   : r.val_accuracy > t->best_val_accuracy);
-      if (better) {
-        t->best_epoch = r.epoch;
-        t->best_val_accuracy = r.val_accuracy;
-        t->best_val_loss = r.val_loss;
-      }
+      HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
     }
     HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
     *deadline = t->lease_deadline;
@@ -430,18 +435,7 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   t->best_val_accuracy = t->best_val_loss = -1;
   t->epochs_run = 0;
   for (const EpochReport& r : c.history) {
-    EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
-               r.seconds, now};
-    HPSWEEP_WRITE(storage_->PutEpoch(e));
-    t->epochs_run = std::max(t->epochs_run, r.epoch);
-    const bool better = t->best_epoch == 0 ||
-                        (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
-                                                 : r.val_accuracy > t->best_val_accuracy);
-    if (better) {
-      t->best_epoch = r.epoch;
-      t->best_val_accuracy = r.val_accuracy;
-      t->best_val_loss = r.val_loss;
-    }
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
   }
   t->test_accuracy = c.test_accuracy;
   t->test_loss = c.test_loss;

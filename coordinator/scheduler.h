@@ -153,6 +153,8 @@ class Scheduler {
   Status FinishTrial(TrialRow& t, TrialStatus status, double now);
   Status MaybeFinishSweep(int64_t sweep_id, double now);
   TrialRow* FindByLease(const std::string& lease_id);
+  // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric).
+  Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now);
 
   Storage* storage_;
   Clock* clock_;
