@@ -208,9 +208,20 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir,
   return 0;
 }
 
-int RunSummary(const ModelFlags& flags, const std::string& model_path) {
+struct TrialRef {
+  std::string trial, db, coordinator = "127.0.0.1:50051";
+  int64_t sweep = 0;
+};
+
+int RunSummary(const ModelFlags& flags, const std::string& model_path, const TrialRef& ref) {
   TrialConfig config;
-  if (!model_path.empty()) {
+  if (!ref.trial.empty()) {
+    StatusOr<std::string> bytes = FetchTrialModel(ref.db, ref.coordinator, ref.sweep, ref.trial);
+    if (!bytes.ok()) return Fail(bytes.status());
+    StatusOr<Model> model = ParseModel(*bytes, "trial " + ref.trial);
+    if (!model.ok()) return Fail(model.status());
+    config = model->config;
+  } else if (!model_path.empty()) {
     StatusOr<Model> model = LoadModel(model_path);
     if (!model.ok()) return Fail(model.status());
     config = model->config;
@@ -294,6 +305,12 @@ int main(int argc, char** argv) {
   CLI::App* summary = app.add_subcommand("summary", "print the model like Keras's summary()");
   summary_flags.Add(summary);
   summary->add_option("--model", model_path, "summarise a saved model file instead");
+  TrialRef ref;
+  summary->add_option("--trial", ref.trial, "summarise a sweep's trial: its id, or 'best'");
+  summary->add_option("--sweep", ref.sweep, "the sweep of --trial best (default: the latest)");
+  summary->add_option("--db", ref.db, "read the trial from this SQLite file");
+  summary->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
+      ->capture_default_str();
 
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
   bench_flags.Add(bench);
@@ -311,7 +328,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (*train) return RunTrain(train_flags, data_dir, threads, as_json, save_path);
-  if (*summary) return RunSummary(summary_flags, model_path);
+  if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
   const int code = run_sweep_command();
   return code >= 0 ? code : 2;

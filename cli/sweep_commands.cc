@@ -621,6 +621,55 @@ int RunEmbedded(const Flags& f) {
 
 }  // namespace
 
+StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
+                                      int64_t sweep, const std::string& trial) {
+  int64_t trial_id = 0;
+  if (trial == "best") {
+    pb::GetLeaderboardResponse lb;
+    if (!db.empty()) {
+      auto r = LeaderboardFromDb(db, sweep, 1);
+      if (!r.ok()) return r.status();
+      lb = *r;
+    } else {
+      pb::GetLeaderboardRequest req;
+      req.set_sweep_id(sweep);
+      req.set_top(1);
+      grpc::Status s = Connect(coordinator)->GetLeaderboard(Ctx().get(), req, &lb);
+      if (!s.ok()) return Unavailable(coordinator + ": " + s.error_message());
+    }
+    if (lb.rows_size() == 0) {
+      return NotFound("sweep " + std::to_string(lb.sweep_id()) + " has no finished trial yet");
+    }
+    trial_id = lb.rows(0).trial_id();
+  } else {
+    char* end = nullptr;
+    trial_id = std::strtoll(trial.c_str(), &end, 10);
+    if (trial.empty() || *end != '\0' || trial_id <= 0) {
+      return InvalidArgument("--trial: expected a trial id or 'best', got '" + trial + "'");
+    }
+  }
+  if (!db.empty()) {
+    auto reader = OpenDb(db);
+    if (!reader.ok()) return reader.status();
+    auto model = (*reader)->scheduler->GetModel(trial_id);
+    if (!model.ok()) {
+      return NotFound("trial " + std::to_string(trial_id) + " has no saved model in " + db);
+    }
+    return *model;
+  }
+  pb::GetModelRequest req;
+  req.set_trial_id(trial_id);
+  pb::GetModelResponse resp;
+  grpc::Status s = Connect(coordinator)->GetModel(Ctx(120).get(), req, &resp);
+  if (!s.ok()) {
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return NotFound("trial " + std::to_string(trial_id) + " has no saved model");
+    }
+    return Unavailable(coordinator + ": " + s.error_message());
+  }
+  return resp.model();
+}
+
 std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_data_dir) {
   auto f = std::make_shared<Flags>();
   f->data_dir = default_data_dir;

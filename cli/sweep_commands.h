@@ -4,9 +4,19 @@
 #define HPSWEEP_CLI_SWEEP_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
+#include <string>
+
+#include "engine/status.h"
 
 namespace hpsweep {
+
+// The saved model (model-file bytes) of a trial, read from a database file when db is non-empty,
+// else asked of the coordinator. trial is a trial id, or "best": the top of the sweep's
+// leaderboard (sweep 0: the latest sweep).
+StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
+                                      int64_t sweep, const std::string& trial);
 
 // Adds the subcommands to app; returns a function that runs whichever was chosen (or -1 if none
 // of them was).

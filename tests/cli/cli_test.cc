@@ -280,6 +280,15 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   ASSERT_EQ(csv.code, 0) << csv.err;
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 3 * 2) << csv.out;
 
+  // The best trial's saved model, summarised straight from the database.
+  const Result sum = Run("summary --trial best --db " + Quote(db));
+  ASSERT_EQ(sum.code, 0) << sum.err;
+  EXPECT_NE(sum.out.find(" (GRU)"), std::string::npos) << sum.out;
+  EXPECT_NE(sum.out.find("Total params: "), std::string::npos) << sum.out;
+  const Result none = Run("summary --trial 999 --db " + Quote(db));
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("trial 999"), std::string::npos) << none.err;
+
   const Result bad = Run("leaderboard 7 --db " + Quote(db));
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("no sweep 7"), std::string::npos) << bad.err;
