@@ -21,6 +21,7 @@
 
 #include "cli/sweep_commands.h"
 #include "engine/config.h"
+#include "engine/digit_image.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
@@ -213,16 +214,21 @@ struct TrialRef {
   int64_t sweep = 0;
 };
 
-int RunSummary(const ModelFlags& flags, const std::string& model_path, const TrialRef& ref) {
-  TrialConfig config;
+// The model of --model FILE, or of --trial (from a database or a coordinator).
+StatusOr<Model> ModelFrom(const std::string& model_path, const TrialRef& ref) {
   if (!ref.trial.empty()) {
     StatusOr<std::string> bytes = FetchTrialModel(ref.db, ref.coordinator, ref.sweep, ref.trial);
-    if (!bytes.ok()) return Fail(bytes.status());
-    StatusOr<Model> model = ParseModel(*bytes, "trial " + ref.trial);
-    if (!model.ok()) return Fail(model.status());
-    config = model->config;
-  } else if (!model_path.empty()) {
-    StatusOr<Model> model = LoadModel(model_path);
+    if (!bytes.ok()) return bytes.status();
+    return ParseModel(*bytes, "trial " + ref.trial);
+  }
+  if (model_path.empty()) return InvalidArgument("give --model FILE or --trial ID|best");
+  return LoadModel(model_path);
+}
+
+int RunSummary(const ModelFlags& flags, const std::string& model_path, const TrialRef& ref) {
+  TrialConfig config;
+  if (!ref.trial.empty() || !model_path.empty()) {
+    StatusOr<Model> model = ModelFrom(model_path, ref);
     if (!model.ok()) return Fail(model.status());
     config = model->config;
   } else {
@@ -231,6 +237,45 @@ int RunSummary(const ModelFlags& flags, const std::string& model_path, const Tri
     config = *built;
   }
   std::cout << Summary(config.model);
+  return 0;
+}
+
+// Classifies digit images with a trained model: the digit and the ten probabilities.
+int RunPredict(const std::string& model_path, const TrialRef& ref,
+               const std::vector<std::string>& images, bool as_json) {
+  StatusOr<Model> model = ModelFrom(model_path, ref);
+  if (!model.ok()) return Fail(model.status());
+  const ModelConfig& m = model->config.model;
+  if (m.steps * m.features != 28 * 28) {
+    return Fail(InvalidArgument("the model reads " + std::to_string(m.steps) + "x" +
+                                std::to_string(m.features) + " images, not 28x28"));
+  }
+  std::vector<float> pixels;
+  for (const std::string& path : images) {
+    StatusOr<std::vector<float>> img = LoadDigitImage(path);
+    if (!img.ok()) return Fail(img.status());
+    pixels.insert(pixels.end(), img->begin(), img->end());
+  }
+  const Mat<float> probs =
+      PredictProba(*model, pixels.data(), static_cast<int64_t>(images.size()), 1);
+  json out = json::array();
+  for (size_t i = 0; i < images.size(); ++i) {
+    Eigen::Index digit;
+    probs.row(i).maxCoeff(&digit);
+    if (as_json) {
+      json p = json::array();
+      for (Eigen::Index c = 0; c < probs.cols(); ++c) p.push_back(probs(i, c));
+      out.push_back({{"image", images[i]}, {"digit", digit}, {"probabilities", p}});
+      continue;
+    }
+    std::printf("%s: %d (%.1f%%)  ", images[i].c_str(), static_cast<int>(digit),
+                100.0 * probs(i, digit));
+    for (Eigen::Index c = 0; c < probs.cols(); ++c) {
+      std::printf(" %d:%.3f", static_cast<int>(c), probs(i, c));
+    }
+    std::printf("\n");
+  }
+  if (as_json) std::cout << out.dump(1) << "\n";
   return 0;
 }
 
@@ -312,6 +357,19 @@ int main(int argc, char** argv) {
   summary->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
 
+  CLI::App* predict =
+      app.add_subcommand("predict", "classify images of handwritten digits with a trained model");
+  std::vector<std::string> predict_images;
+  predict->add_option("images", predict_images, "PNG, JPEG, BMP, GIF or PGM files, any size")
+      ->required();
+  predict->add_option("--model", model_path, "a saved model file");
+  predict->add_option("--trial", ref.trial, "a sweep's trial: its id, or 'best'");
+  predict->add_option("--sweep", ref.sweep, "the sweep of --trial best (default: the latest)");
+  predict->add_option("--db", ref.db, "read the trial from this SQLite file");
+  predict->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
+      ->capture_default_str();
+  predict->add_flag("--json", as_json, "print a JSON list");
+
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
   bench_flags.Add(bench);
   bench->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
@@ -329,6 +387,7 @@ int main(int argc, char** argv) {
   }
   if (*train) return RunTrain(train_flags, data_dir, threads, as_json, save_path);
   if (*summary) return RunSummary(summary_flags, model_path, ref);
+  if (*predict) return RunPredict(model_path, ref, predict_images, as_json);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
   const int code = run_sweep_command();
   return code >= 0 ? code : 2;

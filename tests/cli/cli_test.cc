@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "engine/mnist.h"
 
 namespace {
 
@@ -288,6 +291,28 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   const Result none = Run("summary --trial 999 --db " + Quote(db));
   EXPECT_EQ(none.code, 2);
   EXPECT_NE(none.err.find("trial 999"), std::string::npos) << none.err;
+
+  // Classify an image (MNIST's first test image, written as a binary PGM) with the best trial.
+  auto mnist = hpsweep::LoadMnist(DataDir(), 1);
+  ASSERT_TRUE(mnist.ok());
+  const std::string pgm = dir_ + "/seven.pgm";
+  {
+    std::ofstream f(pgm, std::ios::binary);
+    f << "P5\n28 28\n255\n";
+    for (int i = 0; i < 784; ++i) f.put(static_cast<char>(std::lround(mnist->test.images[i] * 255)));
+  }
+  const Result pred = Run("predict --trial best --db " + Quote(db) + " --json " + Quote(pgm));
+  ASSERT_EQ(pred.code, 0) << pred.err;
+  const json pj = json::parse(pred.out);
+  ASSERT_EQ(pj.size(), 1u);
+  double total = 0;
+  for (const auto& p : pj[0]["probabilities"]) total += p.get<double>();
+  EXPECT_NEAR(total, 1.0, 1e-4);
+  const int digit = pj[0]["digit"].get<int>();
+  EXPECT_TRUE(digit >= 0 && digit <= 9);
+  const Result junk = Run("predict --trial best --db " + Quote(db) + " " + Quote(db));
+  EXPECT_EQ(junk.code, 2);
+  EXPECT_NE(junk.err.find("not a readable image"), std::string::npos) << junk.err;
 
   const Result bad = Run("leaderboard 7 --db " + Quote(db));
   EXPECT_EQ(bad.code, 2);
