@@ -22,6 +22,8 @@
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
+#include "cli/report.h"
+#include "engine/mnist.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "worker/worker.h"
 
@@ -257,6 +259,8 @@ struct Flags {
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
   double lease_seconds = 30;
+  double validation_split = 0.2;
+  std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false;
 };
 
@@ -454,31 +458,90 @@ std::string ExportCsv(const json& j) {
   return os.str();
 }
 
+// The sweep as JSON, from the database file or the coordinator.
+StatusOr<std::string> ExportText(const Flags& f) {
+  if (!f.db.empty()) {
+    auto reader = OpenDb(f.db);
+    if (!reader.ok()) return reader.status();
+    return (*reader)->scheduler->ExportJson(f.sweep);
+  }
+  auto stub = Connect(f.coordinator);
+  pb::ExportSweepRequest req;
+  req.set_sweep_id(f.sweep);
+  pb::ExportSweepResponse resp;
+  grpc::Status s = stub->ExportSweep(Ctx(120).get(), req, &resp);
+  if (!s.ok()) {
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return NotFound(s.error_message());
+    return Unavailable(f.coordinator + ": " + s.error_message() +
+                       " (is a coordinator running there? or pass --db)");
+  }
+  return resp.json();
+}
+
 int RunExport(const Flags& f) {
   if (f.format != "csv" && f.format != "json") {
     return Fail(InvalidArgument("--format: expected csv or json, got '" + f.format + "'"));
   }
-  std::string text;
-  if (!f.db.empty()) {
-    auto reader = OpenDb(f.db);
-    if (!reader.ok()) return Fail(reader.status());
-    auto j = (*reader)->scheduler->ExportJson(f.sweep);
-    if (!j.ok()) return Fail(j.status());
-    text = *j;
-  } else {
-    auto stub = Connect(f.coordinator);
-    pb::ExportSweepRequest req;
-    req.set_sweep_id(f.sweep);
-    pb::ExportSweepResponse resp;
-    grpc::Status s = stub->ExportSweep(Ctx(120).get(), req, &resp);
-    if (!s.ok()) return FailRpc("export", f.coordinator, s);
-    text = resp.json();
-  }
+  auto text = ExportText(f);
+  if (!text.ok()) return Fail(text.status());
   if (f.format == "json") {
-    std::cout << text << "\n";
+    std::cout << *text << "\n";
   } else {
-    std::cout << ExportCsv(json::parse(text));
+    std::cout << ExportCsv(json::parse(*text));
   }
+  return 0;
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return IoError(path + ": cannot open for writing");
+  out << text;
+  out.close();
+  if (!out) return IoError(path + ": write failed");
+  return Status::Ok();
+}
+
+int RunReport(const Flags& f) {
+  auto text = ExportText(f);
+  if (!text.ok()) return Fail(text.status());
+  const json ex = json::parse(*text);
+  // The best trial's model, for the grid of predicted test images.
+  std::string model;
+  int64_t best_id = 0;
+  double best = -1;
+  for (const auto& t : ex["trials"]) {
+    if (t["best_val_accuracy"].get<double>() > best) {
+      best = t["best_val_accuracy"].get<double>();
+      best_id = t["id"].get<int64_t>();
+    }
+  }
+  if (best_id > 0) {
+    auto m = FetchTrialModel(f.db, f.coordinator, f.sweep, std::to_string(best_id));
+    if (m.ok()) model = *m;
+  }
+  auto data = LoadMnist(f.data_dir);
+  if (!data.ok()) {
+    std::cerr << "hpsweep: no data set (" << data.status().message()
+              << "): the report leaves out the test-image grid and the data section\n";
+  }
+  auto html = SweepReportHtml(*text, model, data.ok() ? &*data : nullptr);
+  if (!html.ok()) return Fail(html.status());
+  Status s = WriteText(f.output, *html);
+  if (!s.ok()) return Fail(s);
+  std::cerr << "report of sweep " << ex["sweep"]["id"].get<int64_t>() << " written to " << f.output
+            << "\n";
+  return 0;
+}
+
+int RunDataReport(const Flags& f) {
+  auto data = LoadMnist(f.data_dir);
+  if (!data.ok()) return Fail(data.status());
+  std::string html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>hpsweep data "
+                     "report</title></head><body><h1>Data report</h1>" +
+                     DataReportHtml(*data, f.validation_split) + "</body></html>\n";
+  Status s = WriteText(f.output, html);
+  if (!s.ok()) return Fail(s);
+  std::cerr << "data report written to " << f.output << "\n";
   return 0;
 }
 
@@ -734,7 +797,26 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (f->format == "table") f->format = "json";
   });
 
+  CLI::App* report = app->add_subcommand(
+      "report", "one self-contained HTML file: leaderboard, curves, hyperparameters, best trial");
+  report->add_option("sweep", f->sweep, "sweep id (default: the latest)");
+  report->add_option("-o,--output", f->output, "HTML file to write")->required();
+  report->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+  report->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  report->add_option("--data-dir", f->data_dir, "MNIST folder (for test images and data stats)")
+      ->capture_default_str();
+
+  CLI::App* data_report = app->add_subcommand(
+      "data-report", "HTML: counts per class, pixel statistics, the mean image of each digit");
+  data_report->add_option("-o,--output", f->output, "HTML file to write")->required();
+  data_report->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
+  data_report->add_option("--validation-split", f->validation_split,
+                          "last fraction of the training set counted as validation")
+      ->capture_default_str();
+
   return [=]() -> int {
+    if (*report) return RunReport(*f);
+    if (*data_report) return RunDataReport(*f);
     if (*run) return RunEmbedded(*f);
     if (*coord) return RunCoordinator(*f);
     if (*worker) return RunWorker(*f);

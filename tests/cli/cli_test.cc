@@ -317,6 +317,39 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   const Result bad = Run("leaderboard 7 --db " + Quote(db));
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("no sweep 7"), std::string::npos) << bad.err;
+
+  // The HTML report, opened in a real headless browser.
+  const std::string html = dir_ + "/report.html";
+  const Result rep = Run("report --db " + Quote(db) + " -o " + Quote(html) + " --data-dir " +
+                         Quote(DataDir()));
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  std::ifstream hin(html);
+  const std::string page((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
+  for (const char* id : {"id=\"leaderboard\"", "id=\"curves\"", "id=\"parallel\"",
+                         "id=\"effects\"", "id=\"confusion\"", "id=\"per-class\"",
+                         "id=\"samples\"", "id=\"class-counts\"", "id=\"mean-images\""}) {
+    EXPECT_NE(page.find(id), std::string::npos) << "report lacks " << id;
+  }
+  EXPECT_EQ(page.find("http"), std::string::npos) << "the report must need no network";
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "chromium not installed (scripts/test.sh installs it)";
+  }
+  const std::string dom_path = dir_ + "/dom.html";
+  const std::string cmd = "chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
+                          Quote(html) + " >" + Quote(dom_path) + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream din(dom_path);
+  const std::string dom((std::istreambuf_iterator<char>(din)), std::istreambuf_iterator<char>());
+  auto count = [&dom](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = dom.find(needle); p != std::string::npos; p = dom.find(needle, p + 1)) ++n;
+    return n;
+  };
+  // The browser built the page: 3 trials x 2 curves + the overlay + parallel coordinates.
+  EXPECT_GE(count("<svg"), 8u) << dom.substr(0, 500);
+  EXPECT_GE(count("<polyline"), 10u);
+  EXPECT_GE(count("<img"), 110u);  // 100 test images + 10 mean digits
+  EXPECT_NE(dom.find("</html>"), std::string::npos);
 }
 
 }  // namespace
