@@ -38,6 +38,15 @@ bool Transient(const grpc::Status& s) {
          s.error_code() == grpc::StatusCode::INTERNAL;
 }
 
+void ToProto(const EpochMetrics& m, pb::EpochMetrics* pm) {
+  pm->set_epoch(m.epoch);
+  pm->set_train_loss(m.train_loss);
+  pm->set_train_accuracy(m.train_accuracy);
+  pm->set_val_loss(m.val_loss);
+  pm->set_val_accuracy(m.val_accuracy);
+  pm->set_seconds(m.seconds);
+}
+
 std::string DefaultName() {
   char host[256] = "host";
   gethostname(host, sizeof(host) - 1);
@@ -259,13 +268,7 @@ class Worker::Impl {
       ctx.set_deadline(Deadline(10));
       pb::ReportProgressRequest req;
       req.set_lease_id(lease_id);
-      pb::EpochMetrics* pm = req.mutable_metrics();
-      pm->set_epoch(m.epoch);
-      pm->set_train_loss(m.train_loss);
-      pm->set_train_accuracy(m.train_accuracy);
-      pm->set_val_loss(m.val_loss);
-      pm->set_val_accuracy(m.val_accuracy);
-      pm->set_seconds(m.seconds);
+      ToProto(m, req.mutable_metrics());
       pb::ReportProgressResponse resp;
       handle(stub_->ReportProgress(&ctx, req, &resp), resp);  // unreachable: train on
       Log("trial " + std::to_string(trial.trial_id()) + " epoch " + std::to_string(m.epoch) +
@@ -305,15 +308,7 @@ class Worker::Impl {
     }
     pb::CompleteTrialRequest req;
     req.set_lease_id(lease_id);
-    for (const EpochMetrics& m : result->history) {
-      pb::EpochMetrics* pm = req.add_history();
-      pm->set_epoch(m.epoch);
-      pm->set_train_loss(m.train_loss);
-      pm->set_train_accuracy(m.train_accuracy);
-      pm->set_val_loss(m.val_loss);
-      pm->set_val_accuracy(m.val_accuracy);
-      pm->set_seconds(m.seconds);
-    }
+    for (const EpochMetrics& m : result->history) ToProto(m, req.add_history());
     req.set_test_loss(result->test.loss);
     req.set_test_accuracy(result->test.accuracy);
     for (int64_t c : result->test.confusion) req.add_confusion_matrix(c);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/mnist.h"
+#include "tests/mnist_dir.h"
 
 namespace {
 
@@ -68,8 +69,7 @@ class CliTest : public ::testing::Test {
   }
 
   static std::string DataDir() {
-    if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
-    return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+    return hpsweep::MnistDir();
   }
   static bool HaveMnist() {
     struct stat st;

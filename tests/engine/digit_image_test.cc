@@ -15,13 +15,13 @@
 
 #include "engine/mnist.h"
 #include "engine/trainer.h"
+#include "tests/mnist_dir.h"
 
 namespace hpsweep {
 namespace {
 
 std::string DataDir() {
-  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
-  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  return MnistDir();
 }
 
 double Correlation(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,5 +1,6 @@
 // Tests for engine/mnist.h: small generated data folders, and the real MNIST when it is there.
 #include "engine/mnist.h"
+#include "tests/mnist_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -179,9 +180,7 @@ TEST_F(MnistTest, CorruptFileErrorPassesThrough) {
 
 // The real MNIST, as scripts/bootstrap.sh fetches it.
 std::string RealDataDir() {
-  const char* env = std::getenv("HPSWEEP_DATA_DIR");
-  if (env != nullptr && env[0] != '\0') return env;
-  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  return MnistDir();
 }
 
 TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {

@@ -2,6 +2,7 @@
 // recurrent model carrying state through time can solve), runs are deterministic, the validation
 // split is Keras's, early stopping, and evaluation metrics.
 #include "engine/trainer.h"
+#include "tests/mnist_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -29,8 +30,7 @@ TrialConfig Config(const std::vector<std::pair<std::string, std::string>>& kv) {
 // --- Real MNIST -------------------------------------------------------------------------------
 
 std::string DataDir() {
-  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
-  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  return MnistDir();
 }
 
 class MnistLearningTest : public ::testing::Test {

@@ -17,6 +17,7 @@
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/process.h"
+#include "tests/mnist_dir.h"
 
 namespace hpsweep {
 namespace {
@@ -26,8 +27,7 @@ namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
 
 std::string DataDir() {
-  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
-  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  return MnistDir();
 }
 
 class SweepE2ETest : public ::testing::Test {
