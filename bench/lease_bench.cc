@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -55,6 +56,7 @@ struct Flags {
   int runs = 3;
   bool sync_full = false;
   bool direct = false;
+  bool sync_clients = false;
   bool memory_db = false;
   std::string dir;
 };
@@ -131,6 +133,25 @@ class Gate {
   std::condition_variable cv_;
   int waiting_;
   bool open_ = false;
+};
+
+// Counts finished workers down to zero.
+class Latch {
+ public:
+  explicit Latch(int n) : left_(n) {}
+  void CountDown() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (--left_ == 0) cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return left_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int left_;
 };
 
 struct WorkerLog {
@@ -230,6 +251,109 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
   }
 }
 
+// The same calls as GrpcWorker on gRPC's callback API: each call is made from the previous one's
+// callback, one in flight per worker, so the fake workers share gRPC's few threads instead of
+// taking one each. On one small machine the load generator competes with the coordinator for the
+// same cores; this keeps its share small, as it would be with workers on other machines.
+class CallbackWorker {
+ public:
+  CallbackWorker(const std::string& address, int k, WorkerLog* log, Latch* done)
+      : k_(k), log_(log), done_(done) {
+    grpc::ChannelArguments args;
+    args.SetInt("hpsweep.bench_channel", k);
+    stub_ = pb::Coordinator::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  }
+
+  // Synchronous, before the clock starts.
+  bool Register() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(10));
+    pb::RegisterWorkerRequest req;
+    req.set_worker_name("bench-worker-" + std::to_string(k_));
+    req.set_threads(1);
+    pb::RegisterWorkerResponse resp;
+    grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
+    ++log_->rpcs;
+    if (!s.ok()) log_->error = "RegisterWorker: " + s.error_message();
+    worker_id_ = resp.worker_id();
+    return s.ok();
+  }
+
+  void Start() {
+    pb::LeaseTrialRequest req;
+    req.set_worker_id(worker_id_);
+    stub_->async()->LeaseTrial(NewContext(), &req, &lease_, [this](grpc::Status s) {
+      ++log_->rpcs;
+      if (!s.ok()) return Finish("LeaseTrial: " + s.error_message());
+      Next();
+    });
+  }
+
+ private:
+  grpc::ClientContext* NewContext() {
+    previous_ = std::move(context_);  // the call whose callback is running; freed next time
+    context_ = std::make_unique<grpc::ClientContext>();
+    context_->set_deadline(Deadline(10));
+    return context_.get();
+  }
+
+  void Next() {
+    if (!lease_.has_trial()) return Finish("");
+    if (lease_.trial().attempt() != 1) {
+      return Finish("trial " + std::to_string(lease_.trial().trial_id()) +
+                    " leased with attempt " + std::to_string(lease_.trial().attempt()));
+    }
+    if (!g_report) return Complete(false);
+    report_.Clear();
+    report_.set_lease_id(lease_.lease_id());
+    FakeMetrics(1, report_.mutable_metrics());
+    stub_->async()->ReportProgress(NewContext(), &report_, &report_resp_, [this](grpc::Status s) {
+      ++log_->rpcs;
+      if (!s.ok()) return Finish("ReportProgress: " + s.error_message());
+      Complete(report_resp_.action() == pb::ReportProgressResponse::STOP);
+    });
+  }
+
+  void Complete(bool stop) {
+    complete_.Clear();
+    complete_.set_lease_id(lease_.lease_id());
+    FakeMetrics(1, complete_.add_history());
+    complete_.set_test_loss(0.44);
+    complete_.set_test_accuracy(0.88);
+    for (int i = 0; i < 100; ++i) complete_.add_confusion_matrix(i % 11 == 0 ? 90 : 1);
+    complete_.set_stopped(stop);
+    complete_.set_seconds(0.01);
+    complete_.set_lease_next_for_worker(worker_id_);
+    complete_resp_.Clear();
+    stub_->async()->CompleteTrial(NewContext(), &complete_, &complete_resp_,
+                                  [this](grpc::Status s) {
+                                    ++log_->rpcs;
+                                    if (!s.ok()) return Finish("CompleteTrial: " + s.error_message());
+                                    log_->completed.push_back(lease_.trial().trial_id());
+                                    lease_ = complete_resp_.next();
+                                    Next();
+                                  });
+  }
+
+  void Finish(const std::string& error) {
+    log_->error = error;
+    done_->CountDown();
+  }
+
+  const int k_;
+  WorkerLog* const log_;
+  Latch* const done_;
+  std::unique_ptr<pb::Coordinator::Stub> stub_;
+  int64_t worker_id_ = 0;
+  std::unique_ptr<grpc::ClientContext> context_, previous_;
+  pb::LeaseTrialResponse lease_;
+  pb::ReportProgressRequest report_;
+  pb::ReportProgressResponse report_resp_;
+  pb::CompleteTrialRequest complete_;
+  pb::CompleteTrialResponse complete_resp_;
+};
+
 // The same loop straight into the scheduler: no gRPC, no protobuf.
 void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) {
   auto id = sched->RegisterWorker("bench-worker-" + std::to_string(k), 1);
@@ -322,21 +446,41 @@ RunResult Run(const Flags& f, int workers, int run_index) {
     return r;
   }
 
-  Gate gate(workers);
   std::vector<WorkerLog> logs(workers);
-  std::vector<std::thread> threads;
-  for (int k = 0; k < workers; ++k) {
-    if (f.direct) {
-      threads.emplace_back(DirectWorker, server.scheduler(), k, &gate, &logs[k]);
-    } else {
-      threads.emplace_back(GrpcWorker, address, k, &gate, &logs[k]);
+  if (f.direct || f.sync_clients) {
+    Gate gate(workers);
+    std::vector<std::thread> threads;
+    for (int k = 0; k < workers; ++k) {
+      if (f.direct) {
+        threads.emplace_back(DirectWorker, server.scheduler(), k, &gate, &logs[k]);
+      } else {
+        threads.emplace_back(GrpcWorker, address, k, &gate, &logs[k]);
+      }
     }
+    gate.WaitAllArrived();
+    const auto t0 = std::chrono::steady_clock::now();
+    gate.Open();
+    for (std::thread& t : threads) t.join();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    Latch done(workers);
+    std::vector<std::unique_ptr<CallbackWorker>> fakes;
+    bool registered = true;
+    for (int k = 0; k < workers; ++k) {
+      fakes.push_back(std::make_unique<CallbackWorker>(address, k, &logs[k], &done));
+      registered = fakes.back()->Register() && registered;
+    }
+    if (!registered) {
+      for (int k = 0; k < workers; ++k) {
+        if (!logs[k].error.empty()) std::fprintf(stderr, "error: worker %d: %s\n", k, logs[k].error.c_str());
+      }
+      return r;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& w : fakes) w->Start();
+    done.Wait();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  gate.WaitAllArrived();
-  const auto t0 = std::chrono::steady_clock::now();
-  gate.Open();
-  for (std::thread& t : threads) t.join();
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   bool ok = true;
   std::vector<int64_t> ids;
@@ -409,7 +553,7 @@ bool ParseInt(const char* s, int* out) {
 int Usage() {
   std::fprintf(stderr,
                "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
-               "[--sync-full] [--direct] [--memory-db] [--report] [--dir DIR]\n");
+               "[--sync-full] [--direct] [--sync-clients] [--memory-db] [--report] [--dir DIR]\n");
   return 2;
 }
 
@@ -425,6 +569,8 @@ int main(int argc, char** argv) {
       f.sync_full = true;
     } else if (a == "--direct") {
       f.direct = true;
+    } else if (a == "--sync-clients") {
+      f.sync_clients = true;
     } else if (a == "--report") {
       g_report = true;
     } else if (a == "--memory-db") {
@@ -457,7 +603,9 @@ int main(int argc, char** argv) {
   f.dir = tmpl;
 
   std::printf("%s, %s, database %s, %d trials, median of %d runs (%u hardware threads)\n",
-              f.direct ? "direct scheduler calls (no gRPC)" : "gRPC on 127.0.0.1",
+              f.direct         ? "direct scheduler calls (no gRPC)"
+              : f.sync_clients ? "gRPC on 127.0.0.1, a thread per fake worker (synchronous stubs)"
+                               : "gRPC on 127.0.0.1, fake workers on the callback API",
               f.memory_db ? "SQLite :memory: (not durable)"
                           : (f.sync_full ? "SQLite WAL synchronous=FULL"
                                          : "SQLite WAL synchronous=NORMAL"),

@@ -2,8 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -44,10 +47,21 @@ Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
     : storage_(storage), clock_(clock), options_(options) {
   lease_counter_ = std::random_device{}();
   lease_counter_ = (lease_counter_ << 32) ^ std::random_device{}();
+  committer_ = std::thread([this] { CommitLoop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  commit_wanted_.notify_all();
+  committer_.join();
 }
 
 Status Scheduler::Load() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  WaitStorageLocked(lock);
   return LoadLocked();
 }
 
@@ -118,69 +132,142 @@ Status Scheduler::EnsureTransaction() {
   return Status::Ok();
 }
 
-Status Scheduler::WriteTrial(TrialRow& t) {
+Status Scheduler::Write(WriteFn write) {
+  if (deferring_) {
+    queued_writes_.push_back(std::move(write));
+    return Status::Ok();
+  }
   HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  HPSWEEP_WRITE(storage_->UpdateTrial(t));
+  HPSWEEP_WRITE(write(storage_));
+  return Status::Ok();
+}
+
+Status Scheduler::WriteTrial(TrialRow& t) {
+  HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->UpdateTrial(row); }));
   Index(t);
   return Status::Ok();
+}
+
+void Scheduler::WaitStorageLocked(std::unique_lock<std::mutex>& lock) {
+  ++storage_waiters_;
+  storage_free_.wait(lock, [&] { return !committing_; });
+  --storage_waiters_;
+  commit_wanted_.notify_one();  // the commit thread held back for us
 }
 
 template <typename F>
 Status Scheduler::Mutate(F&& change) {
   std::unique_lock<std::mutex> lock(mu_);
-  HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
+  WaitStorageLocked(lock);
+  // Storage is ours until we unlock. Queued asynchronous writes go first, in our transaction.
+  std::vector<WriteFn> writes;
+  std::vector<std::pair<Status, DoneFn>> dones;
+  writes.swap(queued_writes_);
+  dones.swap(queued_done_);
+  Status s = EnsureLoaded();
   write_failed_ = false;
-  Status s = change();
-  if (write_failed_) {
-    // A write failed part-way: everything uncommitted (ours and other calls') is rolled back,
-    // those calls fail, and memory is reloaded from the last commit.
-    if (txn_open_) storage_->Rollback();
+  for (WriteFn& w : writes) {
+    if (!s.ok()) break;
+    s = Write(std::move(w));
+  }
+  if (s.ok()) s = change();
+  Status failure = write_failed_ ? s : Status::Ok();
+  const bool wrote = txn_open_;
+  if (!write_failed_ && txn_open_) {
+    failure = storage_->Commit();
     txn_open_ = false;
-    if (write_seq_ > committed_seq_) {
-      failed_ranges_.push_back({committed_seq_ + 1, write_seq_});
-      if (failed_ranges_.size() > 256) failed_ranges_.pop_front();
-      last_commit_error_ = s;
-      committed_seq_ = write_seq_;
-    }
+  }
+  if (!failure.ok()) {
+    // Everything uncommitted (ours and the queued calls') is rolled back, those calls fail, and
+    // memory is reloaded from the last commit.
+    storage_->Rollback();
+    txn_open_ = false;
     needs_reload_ = true;
     EnsureLoaded();  // if storage is still failing, the next call tries again
-    return s;
+    s = failure;
   }
-  if (!txn_open_) return s;  // nothing written
-  const uint64_t seq = ++write_seq_;
-  ++version_;
-  changed_.notify_all();
-  // Let calls that are waiting for the mutex add their writes to this transaction.
+  if (wrote || !failure.ok()) {
+    ++version_;
+    changed_.notify_all();
+  }
   lock.unlock();
-  std::this_thread::yield();
-  lock.lock();
-  Status c = CommitUpTo(lock, seq);
-  return c.ok() ? s : c;
+  for (auto& [result, done] : dones) done(failure.ok() ? result : failure);
+  return s;
 }
 
-Status Scheduler::CommitUpTo(std::unique_lock<std::mutex>&, uint64_t seq) {
-  if (committed_seq_ < seq) {
-    const uint64_t lo = committed_seq_ + 1, hi = write_seq_;
-    Status s = txn_open_ ? storage_->Commit() : Status::Ok();
-    txn_open_ = false;
-    committed_seq_ = hi;
+template <typename F>
+void Scheduler::MutateAsync(F&& change, DoneFn done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (needs_reload_) {
+    WaitStorageLocked(lock);
+    Status loaded = EnsureLoaded();
+    if (!loaded.ok()) {
+      lock.unlock();
+      return done(loaded);
+    }
+  }
+  const size_t before = queued_writes_.size();
+  deferring_ = true;
+  Status s = change();
+  deferring_ = false;
+  if (queued_writes_.size() > before) {
+    ++version_;
+    changed_.notify_all();
+  } else if (queued_done_.empty() && !committing_) {
+    // Wrote nothing, and nothing it saw is waiting to be committed: answer now.
+    lock.unlock();
+    return done(s);
+  }
+  queued_done_.emplace_back(std::move(s), std::move(done));
+  commit_wanted_.notify_one();
+}
+
+void Scheduler::CommitLoop() {
+  pthread_setname_np(pthread_self(), "hpsweep-commit");
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    commit_wanted_.wait(lock, [&] {
+      return stopping_ || (!queued_done_.empty() && storage_waiters_ == 0);
+    });
+    if (queued_done_.empty()) {
+      if (stopping_) return;
+      continue;
+    }
+    std::vector<WriteFn> writes;
+    std::vector<std::pair<Status, DoneFn>> dones;
+    writes.swap(queued_writes_);
+    dones.swap(queued_done_);
+    committing_ = true;
+    lock.unlock();
+    // Storage is ours while committing_: everyone else waits in WaitStorageLocked.
+    Status s = Status::Ok();
+    if (!writes.empty()) {
+      s = storage_->Begin();
+      for (WriteFn& w : writes) {
+        if (!s.ok()) break;
+        s = w(storage_);
+      }
+      s = s.ok() ? storage_->Commit() : s;
+      if (!s.ok()) storage_->Rollback();
+    }
+    writes.clear();  // (frees rows and model bytes before taking the lock)
+    lock.lock();
+    committing_ = false;
     if (!s.ok()) {
-      storage_->Rollback();
-      failed_ranges_.push_back({lo, hi});
-      if (failed_ranges_.size() > 256) failed_ranges_.pop_front();
-      last_commit_error_ = s;
+      // Changes queued since were made on top of the lost ones: they fail too.
+      for (auto& d : queued_done_) dones.push_back(std::move(d));
+      queued_done_.clear();
+      queued_writes_.clear();
       needs_reload_ = true;
-      EnsureLoaded();
-      return s;
+      EnsureLoaded();  // if storage is still failing, the next call tries again
+      ++version_;
+      changed_.notify_all();
     }
-    return Status::Ok();
+    storage_free_.notify_all();
+    lock.unlock();
+    for (auto& [result, done] : dones) done(s.ok() ? result : s);
+    lock.lock();
   }
-  for (const auto& [lo, hi] : failed_ranges_) {
-    if (seq >= lo && seq <= hi) {
-      return last_commit_error_.ok() ? IoError("commit failed") : last_commit_error_;
-    }
-  }
-  return Status::Ok();
 }
 
 StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
@@ -296,9 +383,9 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   if (sw.finished_at > 0) return Status::Ok();
   if (sw.state == "running") sw.state = "completed";
   sw.finished_at = now;
-  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  HPSWEEP_WRITE(storage_->UpdateSweepState(sweep_id, sw.state, now));
-  return Status::Ok();
+  return Write([sweep_id, state = sw.state, now](Storage* st) {
+    return st->UpdateSweepState(sweep_id, state, now);
+  });
 }
 
 StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
@@ -324,11 +411,13 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   next_sweep_turn_ = it->first;
   TrialRow& t = trials_[*it->second.begin()];
   Unindex(t);
-  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  if (t.attempts > 0) HPSWEEP_WRITE(storage_->DeleteEpochs(t.id));  // a retry starts over
+  if (t.attempts > 0) {  // a retry starts over
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
+  }
   // last_seen is for people reading the database; a write every few seconds is enough.
   if (now - worker_touched_[worker_id] > 5) {
-    HPSWEEP_WRITE(storage_->TouchWorker(worker_id, now));
+    HPSWEEP_RETURN_IF_ERROR(
+        Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
     worker_touched_[worker_id] = now;
   }
   t.status = TrialStatus::kRunning;
@@ -351,7 +440,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
 Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now) {
   EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
              r.seconds, now};
-  HPSWEEP_WRITE(storage_->PutEpoch(e));
+  HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
   t->epochs_run = std::max(t->epochs_run, r.epoch);
   const bool better = t->best_epoch == 0 ||
                       (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
@@ -374,30 +463,41 @@ TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
 StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const EpochReport& r,
                                          double* deadline) {
   ReportAction action = ReportAction::kContinue;
-  Status s = Mutate([&]() -> Status {
-    TrialRow* t = FindByLease(lease_id);
-    if (t == nullptr || t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
-      return FailedPrecondition("lease '" + lease_id + "' is no longer current" +
-                                (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
-                                   : std::string(" (unknown trial)")));
-    }
-    const double now = clock_->Now();
-    const SweepRow& sw = sweeps_[t->sweep_id];
-    auto w = workers_.find(t->worker_id);
-    if (w != workers_.end()) w->second.last_seen = now;
-    Unindex(*t);
-    t->lease_deadline = now + options_.lease_seconds;
-    if (r.epoch > 0) {
-      HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-      HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
-    }
-    HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
-    *deadline = t->lease_deadline;
-    if (sw.state == "cancelled" || stop_requested_.count(t->id)) action = ReportAction::kStop;
-    return Status::Ok();
-  });
+  Status s = Mutate([&] { return ReportLocked(lease_id, r, &action, deadline); });
   if (!s.ok()) return s;
   return action;
+}
+
+void Scheduler::ReportAsync(const std::string& lease_id, const EpochReport& r,
+                            std::function<void(StatusOr<ReportAction>, double)> done) {
+  auto out = std::make_shared<std::pair<ReportAction, double>>(ReportAction::kContinue, 0.0);
+  MutateAsync([&] { return ReportLocked(lease_id, r, &out->first, &out->second); },
+              [out, done = std::move(done)](Status s) {
+                if (!s.ok()) return done(s, 0);
+                done(out->first, out->second);
+              });
+}
+
+Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r,
+                               ReportAction* action, double* deadline) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr || t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
+    return FailedPrecondition("lease '" + lease_id + "' is no longer current" +
+                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                                 : std::string(" (unknown trial)")));
+  }
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  auto w = workers_.find(t->worker_id);
+  if (w != workers_.end()) w->second.last_seen = now;
+  Unindex(*t);
+  t->lease_deadline = now + options_.lease_seconds;
+  if (r.epoch > 0) HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
+  *deadline = t->lease_deadline;
+  *action = sw.state == "cancelled" || stop_requested_.count(t->id) ? ReportAction::kStop
+                                                                 : ReportAction::kContinue;
+  return Status::Ok();
 }
 
 Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
@@ -416,6 +516,29 @@ StatusOr<std::optional<LeaseGrant>> Scheduler::CompleteAndLease(const std::strin
   return grant;
 }
 
+void Scheduler::CompleteAndLeaseAsync(const std::string& lease_id, const Completion& c,
+                                      int64_t worker_id, LeaseDone done) {
+  auto grant = std::make_shared<std::optional<LeaseGrant>>();
+  MutateAsync(
+      [&]() -> Status {
+        HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
+        return worker_id == 0 ? Status::Ok() : LeaseLocked(worker_id, grant.get());
+      },
+      [grant, done = std::move(done)](Status s) {
+        if (!s.ok()) return done(s);
+        done(std::move(*grant));
+      });
+}
+
+void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
+  auto grant = std::make_shared<std::optional<LeaseGrant>>();
+  MutateAsync([&] { return LeaseLocked(worker_id, grant.get()); },
+              [grant, done = std::move(done)](Status s) {
+                if (!s.ok()) return done(s);
+                done(std::move(*grant));
+              });
+}
+
 Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& c) {
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
@@ -429,8 +552,7 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
-  HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-  HPSWEEP_WRITE(storage_->DeleteEpochs(t->id));
+  HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
   t->best_epoch = 0;
   t->best_val_accuracy = t->best_val_loss = -1;
   t->epochs_run = 0;
@@ -447,41 +569,53 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
     if (old == leases_.end()) leases_[lease_id] = t->id;
   }
   t->lease_id = lease_id;
-  if (!c.model.empty()) HPSWEEP_WRITE(storage_->PutArtifact(t->id, "model", c.model));
+  if (!c.model.empty()) {
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t->id, model = c.model](Storage* st) {
+      return st->PutArtifact(id, "model", model);
+    }));
+  }
   const bool stopped = c.stopped || sw.state == "cancelled";
   return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
 }
 
 Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {
-  return Mutate([&]() -> Status {
-    TrialRow* t = FindByLease(lease_id);
-    if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
-    if (t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
-      if (Terminal(t->status) && t->lease_id == lease_id) return Status::Ok();  // a retry
-      return FailedPrecondition("lease '" + lease_id + "' is no longer current");
-    }
-    const double now = clock_->Now();
-    const SweepRow& sw = sweeps_[t->sweep_id];
-    Unindex(*t);
-    if (!released) {
-      const std::string why = "attempt " + std::to_string(t->attempts) + " on '" +
-                              t->worker_name + "': " + error;
-      t->error = t->error.empty() ? why : t->error + "; " + why;
-    } else {
-      t->attempts = std::max(0, t->attempts - 1);
-    }
-    if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
-      return FinishTrial(*t, TrialStatus::kStopped, now);
-    }
-    if (!released && t->attempts >= sw.max_attempts) {
-      return FinishTrial(*t, TrialStatus::kFailed, now);
-    }
-    t->status = TrialStatus::kQueued;
-    t->lease_id.clear();
-    t->lease_deadline = 0;
-    leases_.erase(lease_id);
-    return WriteTrial(*t);
-  });
+  return Mutate([&] { return FailLocked(lease_id, error, released); });
+}
+
+void Scheduler::FailAsync(const std::string& lease_id, const std::string& error, bool released,
+                          std::function<void(Status)> done) {
+  MutateAsync([&] { return FailLocked(lease_id, error, released); }, std::move(done));
+}
+
+Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error,
+                             bool released) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
+  if (t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
+    if (Terminal(t->status) && t->lease_id == lease_id) return Status::Ok();  // a retry
+    return FailedPrecondition("lease '" + lease_id + "' is no longer current");
+  }
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  Unindex(*t);
+  if (!released) {
+    const std::string why = "attempt " + std::to_string(t->attempts) + " on '" +
+                            t->worker_name + "': " + error;
+    t->error = t->error.empty() ? why : t->error + "; " + why;
+  } else {
+    t->attempts = std::max(0, t->attempts - 1);
+  }
+  if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
+    return FinishTrial(*t, TrialStatus::kStopped, now);
+  }
+  if (!released && t->attempts >= sw.max_attempts) {
+    return FinishTrial(*t, TrialStatus::kFailed, now);
+  }
+  t->status = TrialStatus::kQueued;
+  t->lease_id.clear();
+  t->lease_deadline = 0;
+  leases_.erase(lease_id);
+  return WriteTrial(*t);
 }
 
 StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
@@ -495,8 +629,9 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
     }
     const double now = clock_->Now();
     sw.state = "cancelled";
-    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    HPSWEEP_WRITE(storage_->UpdateSweepState(sweep_id, sw.state, 0));
+    HPSWEEP_RETURN_IF_ERROR(Write([sweep_id, state = sw.state](Storage* st) {
+      return st->UpdateSweepState(sweep_id, state, 0);
+    }));
     auto q = queued_.find(sweep_id);
     if (q != queued_.end()) {
       const std::set<int64_t> ids = q->second;
@@ -518,8 +653,11 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
 }
 
 std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  EnsureLoaded();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (needs_reload_) {
+    WaitStorageLocked(lock);
+    EnsureLoaded();
+  }
   std::map<int64_t, SweepCounts> out;
   for (const auto& [id, sw] : sweeps_) {
     if (sweep_id == 0 || id == sweep_id) out[id].sweep = sw;
@@ -559,7 +697,8 @@ int64_t Scheduler::LatestSweepId() {
 
 StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top,
                                                       SweepRow* resolved) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  WaitStorageLocked(lock);
   HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
   if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
   auto it = sweeps_.find(sweep_id);
@@ -572,7 +711,8 @@ StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top
 
 StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
   using json = nlohmann::json;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  WaitStorageLocked(lock);
   HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
   if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
   auto it = sweeps_.find(sweep_id);
@@ -624,7 +764,8 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
 }
 
 StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  WaitStorageLocked(lock);
   return storage_->GetArtifact(trial_id, "model");
 }
 

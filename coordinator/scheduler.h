@@ -7,30 +7,41 @@
 //     │                 │ ──Fail / lease expired, none left──────► failed
 //     └─Fail(released)──┘ ──sweep cancelled─────────────────────► stopped
 //
-// Durability: every change is written to Storage before the call returns (group commit: changes
-// made by concurrent calls share one transaction, committed by whichever call gets there first).
+// Durability: every change is committed to Storage before its caller hears the result. The
+// synchronous methods write and commit before they return. The *Async forms, for the RPC edge,
+// make the change in memory, queue its writes and return; the scheduler's commit thread writes
+// everything queued in one transaction, outside the mutex, and then runs each call's `done`. Under
+// load one commit serves many calls, and the next calls are served while the last batch is being
+// written. A synchronous change that arrives meanwhile waits for that batch, then commits the
+// queued writes together with its own.
 // Storage is the truth: a restarted coordinator calls Load() and carries on; running trials keep
-// their leases and come back when their workers report again or their leases expire. If a commit
-// fails, the calls whose changes it held fail and the in-memory state is reloaded from storage.
+// their leases and come back when their workers report again or their leases expire. If a write
+// or commit fails, every call whose changes were not yet committed fails (their writes share the
+// transaction, and later changes were made on top of them) and memory is reloaded from storage.
 //
 // A completion under a lease that is no longer current is still accepted if the trial has no
 // result yet (queued, running under a newer lease, or failed after its leases expired): a finished
 // result is never thrown away (the newer lease, if any, is refused from then on). Progress under a
 // stale lease is refused and changes nothing.
 //
-// Thread-safety: all public methods are thread-safe (one mutex). Ownership: does not own the
-// Storage or the Clock; both must outlive it.
+// Thread-safety: all public methods are thread-safe (one mutex; storage is used under it, or by
+// the commit thread while no one else may). `done` callbacks run without the mutex, on the commit
+// thread or the caller's, and may call the scheduler. Ownership: does not own the Storage or the
+// Clock; both must outlive it. Owns the commit thread; the destructor commits what is queued and
+// runs every pending `done` before it returns.
 #ifndef HPSWEEP_COORDINATOR_SCHEDULER_H_
 #define HPSWEEP_COORDINATOR_SCHEDULER_H_
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -87,6 +98,9 @@ struct SweepCounts {
 class Scheduler {
  public:
   Scheduler(Storage* storage, Clock* clock, SchedulerOptions options = {});
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   // Reads every sweep and trial from storage. Call once before anything else (and it is called
   // again after a failed commit).
@@ -117,6 +131,17 @@ class Scheduler {
   // Puts back (or fails) every trial whose lease deadline has passed. Returns how many.
   StatusOr<int> ExpireLeases();
 
+  // Asynchronous forms of Lease, Report, CompleteAndLease (worker_id 0: complete only) and Fail:
+  // the same changes, with the result passed to `done` once it is committed (see the top).
+  using LeaseDone = std::function<void(StatusOr<std::optional<LeaseGrant>>)>;
+  void LeaseAsync(int64_t worker_id, LeaseDone done);
+  void ReportAsync(const std::string& lease_id, const EpochReport& report,
+                   std::function<void(StatusOr<ReportAction>, double deadline)> done);
+  void CompleteAndLeaseAsync(const std::string& lease_id, const Completion& completion,
+                             int64_t worker_id, LeaseDone done);
+  void FailAsync(const std::string& lease_id, const std::string& error, bool released,
+                 std::function<void(Status)> done);
+
   // Reads.
   std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
   int WorkersAlive();  // heard from within two lease periods
@@ -135,14 +160,28 @@ class Scheduler {
   uint64_t WaitForChange(uint64_t seen, double timeout_seconds);
 
  private:
-  // Runs `change` (which edits memory and writes storage) under mu_ inside the open transaction,
-  // then makes it durable. Returns change's status, or the commit's if that failed.
+  using WriteFn = std::function<Status(Storage*)>;
+  using DoneFn = std::function<void(Status)>;
+
+  // Runs `change` (which edits memory and calls Write) under mu_, once the commit thread is idle,
+  // after the queued writes and in the same transaction, and commits. Returns change's status, or
+  // the write's or commit's if that failed.
   template <typename F>
   Status Mutate(F&& change);
-  Status CommitUpTo(std::unique_lock<std::mutex>& lock, uint64_t seq);
+  // Runs `change` with its writes queued; `done` gets its status once they are committed.
+  template <typename F>
+  void MutateAsync(F&& change, DoneFn done);
+  // A storage write: run now inside the open transaction (Mutate), or queued (MutateAsync).
+  Status Write(WriteFn write);
+  // Waits (releasing mu_) until the commit thread is not writing: storage is then ours.
+  void WaitStorageLocked(std::unique_lock<std::mutex>& lock);
+  void CommitLoop();  // the commit thread
   Status EnsureTransaction();
   Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant);
   Status CompleteLocked(const std::string& lease_id, const Completion& completion);
+  Status ReportLocked(const std::string& lease_id, const EpochReport& report,
+                      ReportAction* action, double* deadline);
+  Status FailLocked(const std::string& lease_id, const std::string& error, bool released);
   Status LoadLocked();
   // Reloads from storage if a failed write left memory unsure; Unavailable if that fails.
   Status EnsureLoaded();
@@ -163,13 +202,20 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable changed_;
   uint64_t version_ = 0;
-  // Group commit.
-  bool txn_open_ = false;
-  uint64_t write_seq_ = 0, committed_seq_ = 0;
-  std::deque<std::pair<uint64_t, uint64_t>> failed_ranges_;  // sequence ranges of failed commits
-  Status last_commit_error_;
+  bool txn_open_ = false;      // a transaction is open on storage (inside Mutate)
   bool write_failed_ = false;  // a storage write failed during the current change
   bool needs_reload_ = false;  // memory may disagree with storage until LoadLocked succeeds
+  // The commit queue: writes of asynchronous changes not yet handed to the commit thread, and
+  // each change's result with the callback that gets it after the commit.
+  bool deferring_ = false;  // inside MutateAsync: Write queues
+  std::vector<WriteFn> queued_writes_;
+  std::vector<std::pair<Status, DoneFn>> queued_done_;
+  bool committing_ = false;   // the commit thread is writing a batch (without mu_)
+  int storage_waiters_ = 0;   // calls waiting in WaitStorageLocked; the commit thread lets them in
+  bool stopping_ = false;
+  std::condition_variable commit_wanted_;  // the queue grew, a waiter left, or stopping_
+  std::condition_variable storage_free_;   // committing_ went false
+  std::thread committer_;
   uint64_t lease_counter_ = 0;
 
   std::map<int64_t, SweepRow> sweeps_;

@@ -75,7 +75,16 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
   return resp;
 }
 
-class CoordinatorServer::Service final : public pb::Coordinator::Service {
+// The worker calls (lease, report, complete, fail) use gRPC's callback API: the handler makes the
+// change and returns at once; the scheduler's commit thread finishes the call once the change is
+// committed. No gRPC thread waits on the disk, and one commit serves every call that arrived while
+// the last one was being written. The rest are plain synchronous methods.
+using ServiceBase = pb::Coordinator::WithCallbackMethod_LeaseTrial<
+    pb::Coordinator::WithCallbackMethod_ReportProgress<
+        pb::Coordinator::WithCallbackMethod_CompleteTrial<
+            pb::Coordinator::WithCallbackMethod_FailTrial<pb::Coordinator::Service>>>>;
+
+class CoordinatorServer::Service final : public ServiceBase {
  public:
   Service(Scheduler* scheduler, std::string data_dir, std::string data_sha)
       : s_(scheduler), data_dir_(std::move(data_dir)), data_sha_(std::move(data_sha)) {}
@@ -164,26 +173,38 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseTrial(grpc::ServerContext*, const pb::LeaseTrialRequest* req,
-                          pb::LeaseTrialResponse* resp) override {
-    return Lease(req->worker_id(), resp);
+  grpc::ServerUnaryReactor* LeaseTrial(grpc::CallbackServerContext* ctx,
+                                       const pb::LeaseTrialRequest* req,
+                                       pb::LeaseTrialResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_->LeaseAsync(req->worker_id(), [this, reactor, resp](auto grant) {
+      if (grant.ok()) FillLease(*grant, resp);
+      reactor->Finish(ToGrpc(grant.status()));
+    });
+    return reactor;
   }
 
-  grpc::Status ReportProgress(grpc::ServerContext*, const pb::ReportProgressRequest* req,
-                              pb::ReportProgressResponse* resp) override {
-    double deadline = 0;
+  grpc::ServerUnaryReactor* ReportProgress(grpc::CallbackServerContext* ctx,
+                                           const pb::ReportProgressRequest* req,
+                                           pb::ReportProgressResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     EpochReport r;
     if (req->has_metrics()) r = FromProto(req->metrics());
-    auto action = s_->Report(req->lease_id(), r, &deadline);
-    if (!action.ok()) return ToGrpc(action.status());
-    resp->set_action(*action == ReportAction::kStop ? pb::ReportProgressResponse::STOP
-                                                    : pb::ReportProgressResponse::CONTINUE);
-    resp->set_lease_deadline(deadline);
-    return grpc::Status::OK;
+    s_->ReportAsync(req->lease_id(), r, [reactor, resp](auto action, double deadline) {
+      if (action.ok()) {
+        resp->set_action(*action == ReportAction::kStop ? pb::ReportProgressResponse::STOP
+                                                        : pb::ReportProgressResponse::CONTINUE);
+        resp->set_lease_deadline(deadline);
+      }
+      reactor->Finish(ToGrpc(action.status()));
+    });
+    return reactor;
   }
 
-  grpc::Status CompleteTrial(grpc::ServerContext*, const pb::CompleteTrialRequest* req,
-                             pb::CompleteTrialResponse* resp) override {
+  grpc::ServerUnaryReactor* CompleteTrial(grpc::CallbackServerContext* ctx,
+                                          const pb::CompleteTrialRequest* req,
+                                          pb::CompleteTrialResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     Completion c;
     for (const auto& m : req->history()) c.history.push_back(FromProto(m));
     c.test_loss = req->test_loss();
@@ -192,16 +213,24 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
-    if (req->lease_next_for_worker() == 0) return ToGrpc(s_->Complete(req->lease_id(), c));
-    auto grant = s_->CompleteAndLease(req->lease_id(), c, req->lease_next_for_worker());
-    if (!grant.ok()) return ToGrpc(grant.status());
-    FillLease(*grant, resp->mutable_next());
-    return grpc::Status::OK;
+    const int64_t next_for = req->lease_next_for_worker();
+    s_->CompleteAndLeaseAsync(req->lease_id(), c, next_for,
+                              [this, reactor, resp, next_for](auto grant) {
+                                if (grant.ok() && next_for != 0) {
+                                  FillLease(*grant, resp->mutable_next());
+                                }
+                                reactor->Finish(ToGrpc(grant.status()));
+                              });
+    return reactor;
   }
 
-  grpc::Status FailTrial(grpc::ServerContext*, const pb::FailTrialRequest* req,
-                         pb::FailTrialResponse*) override {
-    return ToGrpc(s_->Fail(req->lease_id(), req->error(), req->released()));
+  grpc::ServerUnaryReactor* FailTrial(grpc::CallbackServerContext* ctx,
+                                      const pb::FailTrialRequest* req,
+                                      pb::FailTrialResponse*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_->FailAsync(req->lease_id(), req->error(), req->released(),
+                  [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
+    return reactor;
   }
 
   grpc::Status GetDataset(grpc::ServerContext* ctx, const pb::GetDatasetRequest*,
@@ -237,14 +266,6 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   double lease_seconds_ = 30, retry_after_ = 1;
 
  private:
-  // The next trial for a worker, or none with a retry hint.
-  grpc::Status Lease(int64_t worker_id, pb::LeaseTrialResponse* resp) {
-    auto grant = s_->Lease(worker_id);
-    if (!grant.ok()) return ToGrpc(grant.status());
-    FillLease(*grant, resp);
-    return grpc::Status::OK;
-  }
-
   void FillLease(const std::optional<LeaseGrant>& grant, pb::LeaseTrialResponse* resp) {
     if (!grant.has_value()) {
       resp->set_retry_after_seconds(retry_after_);

@@ -433,6 +433,11 @@ Status SqliteStorage::Init(const StorageOptions& options) {
       Exec(options.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
            "setting synchronous"));
   HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON", "setting foreign_keys"));
+  // A checkpoint copies the WAL back into the database file inside a commit. Every 10,000 pages
+  // (about 40 MB of WAL) rather than SQLite's 1,000: consecutive commits rewrite the same few
+  // pages, so a longer interval copies each page once for many commits (+15-20% lease throughput
+  // in bench/lease_bench.cc).
+  HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=10000", "setting wal_autocheckpoint"));
   return Migrate();
 }
 

@@ -10,7 +10,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1241,6 +1244,188 @@ TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
   StatusOr<std::string> integrity = storage->IntegrityCheck();
   ASSERT_TRUE(integrity.ok()) << integrity.status().ToString();
   EXPECT_EQ(*integrity, "ok");
+}
+
+// ---- Asynchronous forms (the RPC edge): the commit thread answers ----
+
+// Waits for an asynchronous call's done.
+template <typename T>
+class Waiter {
+ public:
+  std::function<void(T)> Callback() {
+    return [this](T v) { promise_.set_value(std::move(v)); };
+  }
+  T Get() { return promise_.get_future().get(); }
+
+ private:
+  std::promise<T> promise_;
+};
+using GrantOr = StatusOr<std::optional<LeaseGrant>>;
+
+TEST_F(SchedulerTest, AsyncLeaseAndCompleteAreCommittedBeforeDone) {
+  const int64_t sweep = MustSubmit(*sched_, SweepYaml("async", 2));
+  Waiter<GrantOr> leased;
+  sched_->LeaseAsync(worker_, leased.Callback());
+  GrantOr g = leased.Get();
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_TRUE(g->has_value());
+  const LeaseGrant first = **g;
+  EXPECT_EQ(first.trial.number, 1);
+  EXPECT_EQ(Stored(storage_.get(), first.trial.id).status, TrialStatus::kRunning);
+  EXPECT_EQ(Stored(storage_.get(), first.trial.id).lease_id, first.lease_id);
+
+  Waiter<GrantOr> completed;
+  sched_->CompleteAndLeaseAsync(first.lease_id, MakeCompletion(0.9), worker_,
+                                completed.Callback());
+  GrantOr next = completed.Get();
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_TRUE(next->has_value()) << "the completion should lease trial 2";
+  EXPECT_EQ((*next)->trial.number, 2);
+  // Both changes are in storage by the time done runs.
+  TrialRow done = Stored(storage_.get(), first.trial.id);
+  EXPECT_EQ(done.status, TrialStatus::kCompleted);
+  EXPECT_DOUBLE_EQ(done.test_accuracy, 0.9);
+  EXPECT_EQ(Epochs(storage_.get(), first.trial.id).size(), 3u);
+  EXPECT_EQ(Stored(storage_.get(), (*next)->trial.id).status, TrialStatus::kRunning);
+  ExpectCountsMatchStorage(*sched_, storage_.get());
+  EXPECT_EQ(CountsOf(*sched_, sweep).completed, 1);
+}
+
+TEST_F(SchedulerTest, AsyncReportAndFailMatchTheirSynchronousForms) {
+  MustSubmit(*sched_, SweepYaml("async", 1, "val_accuracy", "maximize", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  Waiter<std::pair<StatusOr<ReportAction>, double>> reported;
+  sched_->ReportAsync(g.lease_id, Epoch(1, 0.7, 0.5),
+                      [&](StatusOr<ReportAction> a, double deadline) {
+                        reported.Callback()({std::move(a), deadline});
+                      });
+  auto [action, deadline] = reported.Get();
+  ASSERT_TRUE(action.ok()) << action.status().ToString();
+  EXPECT_EQ(*action, ReportAction::kContinue);
+  EXPECT_DOUBLE_EQ(deadline, kStart + kLease);
+  EXPECT_EQ(Epochs(storage_.get(), g.trial.id).size(), 1u);
+
+  // A stale lease is refused at once, and nothing changes.
+  Waiter<std::pair<StatusOr<ReportAction>, double>> stale;
+  sched_->ReportAsync("t999.1.0", Epoch(1, 0.7, 0.5), [&](StatusOr<ReportAction> a, double d) {
+    stale.Callback()({std::move(a), d});
+  });
+  EXPECT_EQ(stale.Get().first.status().code(), StatusCode::kFailedPrecondition);
+
+  Waiter<Status> failed;
+  sched_->FailAsync(g.lease_id, "out of memory", /*released=*/false, failed.Callback());
+  Status f = failed.Get();
+  ASSERT_TRUE(f.ok()) << f.ToString();
+  TrialRow t = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(t.status, TrialStatus::kQueued);
+  EXPECT_NE(t.error.find("out of memory"), std::string::npos) << t.error;
+}
+
+TEST_F(SchedulerFaultTest, AsyncFailedCommitFailsTheCallAndReloads) {
+  Waiter<GrantOr> leased;
+  sched_->LeaseAsync(worker_, leased.Callback());
+  GrantOr g = leased.Get();
+  ASSERT_TRUE(g.ok() && g->has_value()) << g.status().ToString();
+
+  storage_->FailCommits(true);
+  Waiter<GrantOr> completed;
+  sched_->CompleteAndLeaseAsync((*g)->lease_id, MakeCompletion(0.9), worker_,
+                                completed.Callback());
+  GrantOr lost = completed.Get();
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), StatusCode::kIoError) << lost.status().ToString();
+  storage_->Heal();
+
+  // Memory was reloaded: the trial is still running under its lease, the other still queued.
+  SweepCounts c = CountsOf(*sched_, sweep_);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.queued, 1);
+  EXPECT_EQ(c.completed, 0);
+  ExpectCountsMatchStorage(*sched_, storage_);
+  // The worker retries and the result is kept.
+  EXPECT_TRUE(sched_->Complete((*g)->lease_id, MakeCompletion(0.9)).ok());
+  EXPECT_EQ(CountsOf(*sched_, sweep_).completed, 1);
+  ExpectCountsMatchStorage(*sched_, storage_);
+}
+
+TEST(SchedulerAsyncTest, DestructorCommitsAndAnswersEveryQueuedCall) {
+  TempDir dir;
+  const std::string path = dir.File("hpsweep.db");
+  std::atomic<int> answered{0}, ok{0};
+  {
+    std::unique_ptr<Storage> storage = MustOpen(path);
+    ASSERT_NE(storage, nullptr);
+    FakeClock clock;
+    Scheduler s(storage.get(), &clock);
+    ASSERT_TRUE(s.Load().ok());
+    MustSubmit(s, SweepYaml("drain", 50));
+    const int64_t worker = MustRegister(s, "w");
+    for (int i = 0; i < 50; ++i) {
+      s.LeaseAsync(worker, [&](GrantOr g) {
+        ++answered;
+        if (g.ok() && g->has_value()) ++ok;
+      });
+    }
+  }  // ~Scheduler
+  EXPECT_EQ(answered.load(), 50);
+  EXPECT_EQ(ok.load(), 50);
+  std::unique_ptr<Storage> reopened = MustOpen(path);
+  ASSERT_NE(reopened, nullptr);
+  std::map<int64_t, StatusTally> tally = TallyStorage(reopened.get());
+  ASSERT_EQ(tally.size(), 1u);
+  EXPECT_EQ(tally.begin()->second.running, 50) << "every answered lease is in the file";
+}
+
+TEST(SchedulerAsyncTest, SynchronousCallsAreNotStarvedByAsynchronousLoad) {
+  constexpr int kTrials = 300;
+  TempDir dir;
+  std::unique_ptr<Storage> storage = MustOpen(dir.File("hpsweep.db"));
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = 3600;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, SweepYaml("mixed", kTrials));
+  std::atomic<int> completed{0}, errors{0}, running{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  // Four chains of lease -> complete-and-lease, each step issued from the last one's done.
+  std::function<void(int64_t, GrantOr)> step = [&](int64_t worker, GrantOr g) {
+    if (!g.ok()) ++errors;
+    if (!g.ok() || !g->has_value()) {
+      std::lock_guard<std::mutex> l(mu);
+      --running;
+      cv.notify_all();
+      return;
+    }
+    Completion c;
+    c.history = {Epoch(1, 0.5, 0.5)};
+    const std::string lease = (*g)->lease_id;
+    s.CompleteAndLeaseAsync(lease, c, worker, [&, worker](GrantOr next) {
+      if (next.ok()) ++completed;
+      step(worker, std::move(next));
+    });
+  };
+  running = 4;
+  for (int w = 0; w < 4; ++w) {
+    const int64_t worker = MustRegister(s, "w" + std::to_string(w));
+    s.LeaseAsync(worker, [&, worker](GrantOr g) { step(worker, std::move(g)); });
+  }
+  // Meanwhile, synchronous changes and reads keep getting through.
+  int sync_calls = 0;
+  while (running.load() > 0 && sync_calls < 200) {
+    ASSERT_TRUE(s.ExpireLeases().ok());
+    ASSERT_TRUE(s.RegisterWorker("late", 1).ok());
+    ++sync_calls;
+  }
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(60), [&] { return running.load() == 0; }));
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(completed.load(), kTrials);
+  EXPECT_GT(sync_calls, 0);
+  EXPECT_EQ(CountsOf(s, sweep).completed, kTrials);
+  ExpectCountsMatchStorage(s, storage.get());
 }
 
 // ---- Reads ----
