@@ -5,11 +5,14 @@
 // temporary SQLite database per run. Every call returns only after its change is committed
 // (synchronous=NORMAL by default: WAL, no fsync per commit; --sync-full for FULL).
 //
-// Each worker is a thread with its own gRPC channel (a distinct channel arg, so gRPC does not
-// share one subchannel between them), registers once, and gives every call a deadline. After each
-// run, GetStatus must show every trial completed (none queued, running, failed or stopped), and
-// the workers' own records must show each trial completed exactly once on its first lease;
-// anything else is an error (exit 1).
+// Each fake worker has its own gRPC channel (a distinct channel arg, so gRPC does not share one
+// subchannel between them), registers before the clock starts, and gives every call a deadline. By
+// default the fake workers are driven by gRPC's callback client API (each call made from the last
+// one's callback, one in flight per worker), so the load generator takes a small share of the
+// cores it shares with the coordinator; --sync-clients gives each worker a thread and blocking
+// stubs. After each run, GetStatus must show every trial completed (none queued, running, failed
+// or stopped), and the workers' own records must show each trial completed exactly once on its
+// first lease; anything else is an error (exit 1).
 //
 // --direct runs the same loop without gRPC: the threads call CoordinatorServer::scheduler()
 // (Lease/Report/Complete) themselves, so the figure is the scheduler + SQLite ceiling.
@@ -17,7 +20,7 @@
 // I/O from the rest; it is not durable.
 //
 //   hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] [--sync-full] [--direct]
-//                       [--memory-db] [--report] [--dir DIR]
+//                       [--sync-clients] [--memory-db] [--report] [--dir DIR]
 //
 // Trials come in sweeps of at most kMaxTrialsPerSweep (units x seed grids, built in code).
 // Prints one row per worker count: the median run by seconds.
@@ -169,24 +172,47 @@ void FakeMetrics(int epoch, pb::EpochMetrics* m) {
   m->set_seconds(0.01);
 }
 
-void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
+// A stub on a channel of its own (a distinct channel arg, so gRPC does not share one subchannel
+// between the fake workers).
+std::unique_ptr<pb::Coordinator::Stub> WorkerStub(const std::string& address, int k) {
   grpc::ChannelArguments args;
   args.SetInt("hpsweep.bench_channel", k);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  auto stub = pb::Coordinator::NewStub(channel);
-  int64_t worker_id = 0;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(10));
-    pb::RegisterWorkerRequest req;
-    req.set_worker_name("bench-worker-" + std::to_string(k));
-    req.set_threads(1);
-    pb::RegisterWorkerResponse resp;
-    grpc::Status s = stub->RegisterWorker(&ctx, req, &resp);
-    ++log->rpcs;
-    if (!s.ok()) log->error = "RegisterWorker: " + s.error_message();
-    worker_id = resp.worker_id();
-  }
+  return pb::Coordinator::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+// Registers fake worker k; its id, or 0 with log->error set.
+int64_t RegisterFake(pb::Coordinator::Stub* stub, int k, WorkerLog* log) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(10));
+  pb::RegisterWorkerRequest req;
+  req.set_worker_name("bench-worker-" + std::to_string(k));
+  req.set_threads(1);
+  pb::RegisterWorkerResponse resp;
+  grpc::Status s = stub->RegisterWorker(&ctx, req, &resp);
+  ++log->rpcs;
+  if (!s.ok()) log->error = "RegisterWorker: " + s.error_message();
+  return s.ok() ? resp.worker_id() : 0;
+}
+
+// The completion a fake worker sends: one epoch, test metrics, a 10x10 confusion matrix, and a
+// request for its next lease.
+void FakeCompletion(const std::string& lease_id, bool stop, int64_t worker_id,
+                    pb::CompleteTrialRequest* req) {
+  req->Clear();
+  req->set_lease_id(lease_id);
+  FakeMetrics(1, req->add_history());
+  req->set_test_loss(0.44);
+  req->set_test_accuracy(0.88);
+  for (int i = 0; i < 100; ++i) req->add_confusion_matrix(i % 11 == 0 ? 90 : 1);
+  req->set_stopped(stop);
+  req->set_seconds(0.01);
+  req->set_lease_next_for_worker(worker_id);
+}
+
+void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
+  auto stub = WorkerStub(address, k);
+  const int64_t worker_id = RegisterFake(stub.get(), k, log);
   gate->Arrive();
   gate->WaitOpen();
   if (!log->error.empty()) return;
@@ -231,14 +257,7 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
       grpc::ClientContext ctx;
       ctx.set_deadline(Deadline(10));
       pb::CompleteTrialRequest req;
-      req.set_lease_id(lease.lease_id());
-      FakeMetrics(1, req.add_history());
-      req.set_test_loss(0.44);
-      req.set_test_accuracy(0.88);
-      for (int i = 0; i < 100; ++i) req.add_confusion_matrix(i % 11 == 0 ? 90 : 1);
-      req.set_stopped(stop);
-      req.set_seconds(0.01);
-      req.set_lease_next_for_worker(worker_id);
+      FakeCompletion(lease.lease_id(), stop, worker_id, &req);
       grpc::Status s = stub->CompleteTrial(&ctx, req, &resp);
       ++log->rpcs;
       if (!s.ok()) {
@@ -258,26 +277,12 @@ void GrpcWorker(const std::string& address, int k, Gate* gate, WorkerLog* log) {
 class CallbackWorker {
  public:
   CallbackWorker(const std::string& address, int k, WorkerLog* log, Latch* done)
-      : k_(k), log_(log), done_(done) {
-    grpc::ChannelArguments args;
-    args.SetInt("hpsweep.bench_channel", k);
-    stub_ = pb::Coordinator::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-  }
+      : k_(k), log_(log), done_(done), stub_(WorkerStub(address, k)) {}
 
   // Synchronous, before the clock starts.
   bool Register() {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(10));
-    pb::RegisterWorkerRequest req;
-    req.set_worker_name("bench-worker-" + std::to_string(k_));
-    req.set_threads(1);
-    pb::RegisterWorkerResponse resp;
-    grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
-    ++log_->rpcs;
-    if (!s.ok()) log_->error = "RegisterWorker: " + s.error_message();
-    worker_id_ = resp.worker_id();
-    return s.ok();
+    worker_id_ = RegisterFake(stub_.get(), k_, log_);
+    return worker_id_ != 0;
   }
 
   void Start() {
@@ -316,15 +321,7 @@ class CallbackWorker {
   }
 
   void Complete(bool stop) {
-    complete_.Clear();
-    complete_.set_lease_id(lease_.lease_id());
-    FakeMetrics(1, complete_.add_history());
-    complete_.set_test_loss(0.44);
-    complete_.set_test_accuracy(0.88);
-    for (int i = 0; i < 100; ++i) complete_.add_confusion_matrix(i % 11 == 0 ? 90 : 1);
-    complete_.set_stopped(stop);
-    complete_.set_seconds(0.01);
-    complete_.set_lease_next_for_worker(worker_id_);
+    FakeCompletion(lease_.lease_id(), stop, worker_id_, &complete_);
     complete_resp_.Clear();
     stub_->async()->CompleteTrial(NewContext(), &complete_, &complete_resp_,
                                   [this](grpc::Status s) {

@@ -1161,17 +1161,28 @@ TEST(SchedulerOneShotFaultTest, MidChangeFailureRollsBackAndReloads) {
 
 // ---- Concurrency ----
 
+// A loaded scheduler over a database file in a temporary folder, with hour-long leases.
+struct OnFile {
+  OnFile() {
+    SchedulerOptions options;
+    options.lease_seconds = 3600;
+    if (storage == nullptr) return;
+    s = std::make_unique<Scheduler>(storage.get(), &clock, options);
+    EXPECT_TRUE(s->Load().ok());
+  }
+  TempDir dir;
+  std::unique_ptr<Storage> storage = MustOpen(dir.File("hpsweep.db"));
+  FakeClock clock;
+  std::unique_ptr<Scheduler> s;
+};
+
 TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
   constexpr int kTrials = 400;
   constexpr int kThreads = 8;
-  TempDir dir;
-  std::unique_ptr<Storage> storage = MustOpen(dir.File("hpsweep.db"));
-  ASSERT_NE(storage, nullptr);
-  FakeClock clock;
-  SchedulerOptions options;
-  options.lease_seconds = 3600;
-  Scheduler s(storage.get(), &clock, options);
-  ASSERT_TRUE(s.Load().ok());
+  OnFile f;
+  ASSERT_NE(f.storage, nullptr);
+  Scheduler& s = *f.s;
+  std::unique_ptr<Storage>& storage = f.storage;
   const int64_t sweep = MustSubmit(s, SweepYaml("many", kTrials));
   ASSERT_GT(sweep, 0);
 
@@ -1378,14 +1389,10 @@ TEST(SchedulerAsyncTest, DestructorCommitsAndAnswersEveryQueuedCall) {
 
 TEST(SchedulerAsyncTest, SynchronousCallsAreNotStarvedByAsynchronousLoad) {
   constexpr int kTrials = 300;
-  TempDir dir;
-  std::unique_ptr<Storage> storage = MustOpen(dir.File("hpsweep.db"));
-  ASSERT_NE(storage, nullptr);
-  FakeClock clock;
-  SchedulerOptions options;
-  options.lease_seconds = 3600;
-  Scheduler s(storage.get(), &clock, options);
-  ASSERT_TRUE(s.Load().ok());
+  OnFile f;
+  ASSERT_NE(f.storage, nullptr);
+  Scheduler& s = *f.s;
+  std::unique_ptr<Storage>& storage = f.storage;
   const int64_t sweep = MustSubmit(s, SweepYaml("mixed", kTrials));
   std::atomic<int> completed{0}, errors{0}, running{0};
   std::mutex mu;
