@@ -733,6 +733,16 @@ StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& 
   return resp.model();
 }
 
+namespace {
+
+// --coordinator, and with `db` also --db: where a command reads a sweep from.
+void AddSourceOptions(CLI::App* cmd, Flags* f, bool db) {
+  cmd->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  if (db) cmd->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+}
+
+}  // namespace
+
 std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_data_dir) {
   auto f = std::make_shared<Flags>();
   f->data_dir = default_data_dir;
@@ -760,7 +770,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   coord->add_flag("--sync-full", f->sync_full, "fsync every commit (survives power loss)");
 
   CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");
-  worker->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  AddSourceOptions(worker, f.get(), /*db=*/false);
   worker->add_option("--threads", f->threads, "threads per trial")->check(CLI::Range(1, 256));
   worker->add_option("--name", f->name, "worker name (default host:pid)");
   worker->add_option("--data-dir", f->data_dir, "MNIST folder (fetched from the coordinator if missing)")
@@ -771,28 +781,26 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
 
   CLI::App* submit = app->add_subcommand("submit", "submit a sweep file; prints the sweep id");
   submit->add_option("file", f->file, "sweep file (YAML)")->required();
-  submit->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  AddSourceOptions(submit, f.get(), /*db=*/false);
 
   CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
   status->add_option("sweep", f->sweep, "sweep id (default: all)");
-  status->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  AddSourceOptions(status, f.get(), /*db=*/false);
 
   CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by best validation accuracy");
   lb->add_option("sweep", f->sweep, "sweep id (default: the latest)");
   lb->add_option("--top", f->top, "rows (default: all)");
   lb->add_option("--format", f->format, "table, csv or json")->capture_default_str();
-  lb->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
-  lb->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+  AddSourceOptions(lb, f.get(), /*db=*/true);
 
   CLI::App* cancel = app->add_subcommand("cancel", "stop a sweep: no new leases, STOP to workers");
   cancel->add_option("sweep", f->sweep, "sweep id")->required();
-  cancel->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  AddSourceOptions(cancel, f.get(), /*db=*/false);
 
   CLI::App* exp = app->add_subcommand("export", "every trial with params and per-epoch metrics");
   exp->add_option("sweep", f->sweep, "sweep id (default: the latest)");
   exp->add_option("--format", f->format, "csv or json");
-  exp->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
-  exp->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+  AddSourceOptions(exp, f.get(), /*db=*/true);
   exp->callback([f] {
     if (f->format == "table") f->format = "json";
   });
@@ -801,8 +809,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       "report", "one self-contained HTML file: leaderboard, curves, hyperparameters, best trial");
   report->add_option("sweep", f->sweep, "sweep id (default: the latest)");
   report->add_option("-o,--output", f->output, "HTML file to write")->required();
-  report->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
-  report->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
+  AddSourceOptions(report, f.get(), /*db=*/true);
   report->add_option("--data-dir", f->data_dir, "MNIST folder (for test images and data stats)")
       ->capture_default_str();
 

@@ -997,6 +997,9 @@ class Expander {
   Status Apply(int number, const std::vector<std::string>& texts, TrialConfig* config) const;
   Status Finish(int number, const std::vector<std::string>& texts, const TrialConfig& config,
                 std::vector<TrialSpec>* trials) const;
+  // Appends the first `count` points of the grid of parameters (last axis fastest), numbered
+  // from *number + 1; *number ends at the last one.
+  Status GridPoints(uint64_t count, int* number, std::vector<TrialSpec>* trials) const;
   // The axis values of `config` in GetKey form, to recognise a trial drawn twice.
   std::vector<std::string> Canonical(const TrialConfig& config) const;
   std::vector<std::string> Draw(Rng* rng) const;
@@ -1136,24 +1139,30 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
   return texts;
 }
 
-StatusOr<std::vector<TrialSpec>> Expander::Grid() {
-  uint64_t count = 0;
-  HPSWEEP_RETURN_IF_ERROR(CheckGrid(spec_, file_, &count));
-  std::vector<TrialSpec> trials;
-  trials.reserve(count);
+Status Expander::GridPoints(uint64_t count, int* number, std::vector<TrialSpec>* trials) const {
   std::vector<size_t> index(spec_.parameters.size(), 0);
   std::vector<std::string> texts(spec_.parameters.size());
   for (uint64_t n = 0; n < count; ++n) {
     for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
     TrialConfig config;
-    const int number = static_cast<int>(n) + 1;
-    HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
-    HPSWEEP_RETURN_IF_ERROR(Finish(number, texts, config, &trials));
+    ++*number;
+    HPSWEEP_RETURN_IF_ERROR(Apply(*number, texts, &config));
+    HPSWEEP_RETURN_IF_ERROR(Finish(*number, texts, config, trials));
     for (size_t i = index.size(); i-- > 0;) {  // last axis fastest
       if (++index[i] < spec_.parameters[i].values.size()) break;
       index[i] = 0;
     }
   }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<TrialSpec>> Expander::Grid() {
+  uint64_t count = 0;
+  HPSWEEP_RETURN_IF_ERROR(CheckGrid(spec_, file_, &count));
+  std::vector<TrialSpec> trials;
+  trials.reserve(count);
+  int number = 0;
+  HPSWEEP_RETURN_IF_ERROR(GridPoints(count, &number, &trials));
   return trials;
 }
 
@@ -1163,7 +1172,6 @@ StatusOr<std::vector<TrialSpec>> Expander::List() {
   std::vector<TrialSpec> trials;
   trials.reserve(count);
   const uint64_t points = count / spec_.items.size();
-  std::vector<std::string> texts(spec_.parameters.size());
   int number = 0;
   for (size_t it = 0; it < spec_.items.size(); ++it) {
     item_ = &spec_.items[it];
@@ -1177,21 +1185,10 @@ StatusOr<std::vector<TrialSpec>> Expander::List() {
                        st.message());
       }
     }
-    std::vector<size_t> index(spec_.parameters.size(), 0);
-    for (uint64_t n = 0; n < points; ++n) {
-      for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
-      TrialConfig config;
-      ++number;
-      Status st = Apply(number, texts, &config);
-      if (st.ok()) st = Finish(number, texts, config, &trials);
-      if (!st.ok()) {
-        item_ = nullptr;
-        return st;
-      }
-      for (size_t i = index.size(); i-- > 0;) {  // last axis fastest
-        if (++index[i] < spec_.parameters[i].values.size()) break;
-        index[i] = 0;
-      }
+    const Status st = GridPoints(points, &number, &trials);
+    if (!st.ok()) {
+      item_ = nullptr;
+      return st;
     }
   }
   item_ = nullptr;
