@@ -552,7 +552,10 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
-  HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
+  // The history replaces the epochs reported on the way (there are none if epochs_run is 0).
+  if (t->epochs_run > 0) {
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
+  }
   t->best_epoch = 0;
   t->best_val_accuracy = t->best_val_loss = -1;
   t->epochs_run = 0;
