@@ -115,6 +115,18 @@ std::string Duration(double s) {
   return buf;
 }
 
+// "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s"
+std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
+                         double best, double seconds) {
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "[%s] %d/%d trials done, %d running, %d failed - best val_accuracy %s - %s",
+                name.c_str(), done, total, running, failed,
+                best >= 0 ? std::to_string(best).substr(0, 6).c_str() : "-",
+                Duration(seconds).c_str());
+  return line;
+}
+
 // --- Leaderboard printing --------------------------------------------------------------------
 
 // The parameters that vary between rows (the swept ones), in key order.
@@ -261,7 +273,7 @@ struct Flags {
   double lease_seconds = 30;
   double validation_split = 0.2;
   std::string output;
-  bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false;
+  bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;
 };
 
 int RunCoordinator(const Flags& f) {
@@ -337,7 +349,43 @@ void PrintStatus(const pb::GetStatusResponse& resp) {
   std::printf("workers alive: %d\n", resp.workers_alive());
 }
 
+// status --watch: a progress line per sweep as trials change (on a terminal, one line redrawn;
+// otherwise a line every 10 s and at the end), until every watched sweep is done; then the table.
+int RunWatch(const Flags& f) {
+  auto stub = Connect(f.coordinator);
+  grpc::ClientContext ctx;  // no deadline: a sweep may run for days
+  pb::WatchSweepRequest req;
+  req.set_sweep_id(f.sweep);
+  auto reader = stub->WatchSweep(&ctx, req);
+  const bool tty = isatty(STDERR_FILENO);
+  double last_print = -100;
+  pb::GetStatusResponse snap, last;
+  while (reader->Read(&snap)) {
+    const double now = SystemClock().Now();
+    bool running = false;
+    for (const auto& sw : snap.sweeps()) running = running || sw.state() == "running";
+    if (tty || now - last_print >= 10 || !running) {
+      for (const auto& sw : snap.sweeps()) {
+        const std::string line = ProgressLine(
+            sw.name(), sw.completed() + sw.failed() + sw.stopped(), sw.total(), sw.running(),
+            sw.failed(), sw.best_val_accuracy(), now - sw.created_at());
+        const bool redraw = tty && snap.sweeps_size() == 1;
+        std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
+      }
+      std::fflush(stderr);
+      last_print = now;
+    }
+    last = snap;
+  }
+  if (tty && last.sweeps_size() == 1) std::fprintf(stderr, "\n");
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return FailRpc("status --watch", f.coordinator, s);
+  PrintStatus(last);
+  return 0;
+}
+
 int RunStatus(const Flags& f) {
+  if (f.watch) return RunWatch(f);
   auto stub = Connect(f.coordinator);
   pb::GetStatusRequest req;
   req.set_sweep_id(f.sweep);
@@ -629,13 +677,9 @@ int RunEmbedded(const Flags& f) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int done = c.completed + c.failed + c.stopped;
     if (tty || el - last_print >= 10 || state != "running") {
-      char line[256];
-      std::snprintf(line, sizeof(line),
-                    "[%s] %d/%d trials done, %d running, %d failed - best val_accuracy %s - %s",
-                    spec->name.c_str(), done, c.sweep.total, c.running, c.failed,
-                    c.best >= 0 ? std::to_string(c.best).substr(0, 6).c_str() : "-",
-                    Duration(el).c_str());
-      std::fprintf(stderr, tty ? "\r%s\033[K" : "%s\n", line);
+      const std::string line =
+          ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el);
+      std::fprintf(stderr, tty ? "\r%s\033[K" : "%s\n", line.c_str());
       std::fflush(stderr);
       last_print = el;
     }
@@ -785,6 +829,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
 
   CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
   status->add_option("sweep", f->sweep, "sweep id (default: all)");
+  status->add_flag("--watch", f->watch, "follow progress until the sweep is done, then print the table");
   AddSourceOptions(status, f.get(), /*db=*/false);
 
   CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by best validation accuracy");

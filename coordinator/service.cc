@@ -140,12 +140,15 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status WatchSweep(grpc::ServerContext* ctx, const pb::WatchSweepRequest* req,
                           grpc::ServerWriter<pb::GetStatusResponse>* writer) override {
+    if (req->sweep_id() != 0 && s_->Counts(req->sweep_id()).empty()) {
+      return {grpc::StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id())};
+    }
     uint64_t seen = s_->version();
     while (!ctx->IsCancelled()) {
       pb::GetStatusResponse resp;
       FillStatus(req->sweep_id(), &resp);
       if (!writer->Write(resp)) break;
-      bool done = resp.sweeps_size() > 0;
+      bool done = true;  // (also when there is no sweep at all: nothing to wait for)
       for (const auto& sw : resp.sweeps()) done = done && sw.state() != "running";
       if (done) break;
       seen = s_->WaitForChange(seen, 1.0);

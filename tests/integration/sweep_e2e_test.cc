@@ -30,6 +30,13 @@ std::string DataDir() {
   return MnistDir();
 }
 
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 class SweepE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -48,10 +55,7 @@ class SweepE2ETest : public ::testing::Test {
   }
   void TearDown() override {
     if (HasFailure() && fs::exists(log_)) {
-      std::ifstream in(log_);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string s = ss.str();
+      std::string s = ReadText(log_);
       if (s.size() > 6000) s = s.substr(s.size() - 6000);
       std::cerr << "---- process log (tail) ----\n" << s << "\n";
     }
@@ -161,12 +165,27 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
   ASSERT_TRUE(WaitUp(20)) << "coordinator did not come up on " << addr_;
   const int64_t sweep = Submit(kSmallSweep);
   ASSERT_GT(sweep, 0);
+  // `status --watch` follows the sweep and ends by itself when it is done.
+  const std::string watch_log = (dir_ / "watch.txt").string();
+  Process watch({"status", std::to_string(sweep), "--watch", "--coordinator", addr_}, watch_log);
   // The second worker has no data: it must fetch it from the coordinator and check it.
   const std::string empty_data = (dir_ / "fresh-node-data").string();
   auto w1 = StartWorker("w1", DataDir());
   auto w2 = StartWorker("w2", empty_data);
   ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }))
       << "sweep did not finish";
+  ASSERT_TRUE(watch.Wait(30)) << "status --watch did not end with the sweep";
+  EXPECT_EQ(watch.exit_code(), 0);
+  const std::string watched = ReadText(watch_log);
+  EXPECT_NE(watched.find("[e2e-small] 6/6 trials done, 0 running, 0 failed"), std::string::npos)
+      << watched;
+  EXPECT_NE(watched.find("completed"), std::string::npos) << watched;  // the final table
+  // An unknown sweep is an error, not an endless watch.
+  const std::string bad_log = (dir_ / "watch-bad.txt").string();
+  Process bad({"status", "999", "--watch", "--coordinator", addr_}, bad_log);
+  ASSERT_TRUE(bad.Wait(15));
+  EXPECT_NE(bad.exit_code(), 0);
+  EXPECT_NE(ReadText(bad_log).find("no sweep 999"), std::string::npos) << ReadText(bad_log);
   EXPECT_TRUE(w1->Wait(30));
   EXPECT_TRUE(w2->Wait(30));
   EXPECT_EQ(w1->exit_code(), 0);
@@ -194,7 +213,9 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
   for (int i = 0; i < lb.rows_size(); ++i) {
     const auto& r = lb.rows(i);
     EXPECT_EQ(r.rank(), i + 1);
-    if (i > 0) EXPECT_GE(lb.rows(i - 1).val_accuracy(), r.val_accuracy());
+    if (i > 0) {
+      EXPECT_GE(lb.rows(i - 1).val_accuracy(), r.val_accuracy());
+    }
     const json& t = by_id.at(r.trial_id());
     ASSERT_EQ(t["epochs"].size(), 2u);
     double best = -1;
