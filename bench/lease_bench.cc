@@ -1,9 +1,9 @@
 // Lease throughput of the coordinator: completed trials per second when K fake workers each run
 // lease -> complete round trips (CompleteTrial with a one-epoch history, no model, which also
 // leases the next trial, as real workers do; with --report, a ReportProgress for the epoch in
-// between) in a loop until nothing is left, against a real CoordinatorServer on 127.0.0.1 (port 0) with a fresh
-// temporary SQLite database per run. Every call returns only after its change is committed
-// (synchronous=NORMAL by default: WAL, no fsync per commit; --sync-full for FULL).
+// between) in a loop until nothing is left, against a real CoordinatorServer on 127.0.0.1 (port 0)
+// with a fresh temporary SQLite database per run. Every call returns only after its change is
+// committed (synchronous=NORMAL by default: WAL, no fsync per commit; --sync-full for FULL).
 //
 // Each fake worker has its own gRPC channel (a distinct channel arg, so gRPC does not share one
 // subchannel between them), registers before the clock starts, and gives every call a deadline. By
@@ -96,7 +96,8 @@ std::vector<std::string> SweepsFor(int n) {
   std::vector<std::string> out;
   int k = 0;
   while (n >= hpsweep::kMaxTrialsPerSweep) {
-    out.push_back(SweepYaml("bench-" + std::to_string(++k), 100, hpsweep::kMaxTrialsPerSweep / 100));
+    out.push_back(
+        SweepYaml("bench-" + std::to_string(++k), 100, hpsweep::kMaxTrialsPerSweep / 100));
     n -= hpsweep::kMaxTrialsPerSweep;
   }
   if (n / 100 > 0) out.push_back(SweepYaml("bench-" + std::to_string(++k), 100, n / 100));
@@ -306,8 +307,8 @@ class CallbackWorker {
   void Next() {
     if (!lease_.has_trial()) return Finish("");
     if (lease_.trial().attempt() != 1) {
-      return Finish("trial " + std::to_string(lease_.trial().trial_id()) +
-                    " leased with attempt " + std::to_string(lease_.trial().attempt()));
+      return Finish("trial " + std::to_string(lease_.trial().trial_id()) + " leased with attempt " +
+                    std::to_string(lease_.trial().attempt()));
     }
     if (!g_report) return Complete(false);
     report_.Clear();
@@ -326,7 +327,8 @@ class CallbackWorker {
     stub_->async()->CompleteTrial(NewContext(), &complete_, &complete_resp_,
                                   [this](grpc::Status s) {
                                     ++log_->rpcs;
-                                    if (!s.ok()) return Finish("CompleteTrial: " + s.error_message());
+                                    if (!s.ok())
+                                      return Finish("CompleteTrial: " + s.error_message());
                                     log_->completed.push_back(lease_.trial().trial_id());
                                     lease_ = complete_resp_.next();
                                     Next();
@@ -404,8 +406,8 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
 
 RunResult Run(const Flags& f, int workers, int run_index) {
   RunResult r;
-  const std::string db = f.dir + "/lease_bench_" + std::to_string(workers) + "_" +
-                         std::to_string(run_index) + ".db";
+  const std::string db =
+      f.dir + "/lease_bench_" + std::to_string(workers) + "_" + std::to_string(run_index) + ".db";
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
 
   hpsweep::CoordinatorOptions opt;
@@ -421,8 +423,8 @@ RunResult Run(const Flags& f, int workers, int run_index) {
   const std::string address = server.address();
 
   // A control channel for submitting and checking (not timed).
-  auto control = pb::Coordinator::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto control =
+      pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   int submitted = 0;
   for (const std::string& yaml : SweepsFor(f.trials)) {
     grpc::ClientContext ctx;
@@ -469,7 +471,8 @@ RunResult Run(const Flags& f, int workers, int run_index) {
     }
     if (!registered) {
       for (int k = 0; k < workers; ++k) {
-        if (!logs[k].error.empty()) std::fprintf(stderr, "error: worker %d: %s\n", k, logs[k].error.c_str());
+        if (!logs[k].error.empty())
+          std::fprintf(stderr, "error: worker %d: %s\n", k, logs[k].error.c_str());
       }
       return r;
     }
@@ -519,9 +522,9 @@ RunResult Run(const Flags& f, int workers, int run_index) {
           std::fprintf(stderr,
                        "error: sweep %lld (%s) is %s: queued %d running %d completed %d failed %d "
                        "stopped %d of %d\n",
-                       static_cast<long long>(sw.sweep_id()), sw.name().c_str(),
-                       sw.state().c_str(), sw.queued(), sw.running(), sw.completed(), sw.failed(),
-                       sw.stopped(), sw.total());
+                       static_cast<long long>(sw.sweep_id()), sw.name().c_str(), sw.state().c_str(),
+                       sw.queued(), sw.running(), sw.completed(), sw.failed(), sw.stopped(),
+                       sw.total());
           ok = false;
         }
       }
@@ -603,9 +606,9 @@ int main(int argc, char** argv) {
               f.direct         ? "direct scheduler calls (no gRPC)"
               : f.sync_clients ? "gRPC on 127.0.0.1, a thread per fake worker (synchronous stubs)"
                                : "gRPC on 127.0.0.1, fake workers on the callback API",
-              f.memory_db ? "SQLite :memory: (not durable)"
-                          : (f.sync_full ? "SQLite WAL synchronous=FULL"
-                                         : "SQLite WAL synchronous=NORMAL"),
+              f.memory_db
+                  ? "SQLite :memory: (not durable)"
+                  : (f.sync_full ? "SQLite WAL synchronous=FULL" : "SQLite WAL synchronous=NORMAL"),
               f.memory_db ? ":memory:" : f.dir.c_str(), f.trials, f.runs,
               std::thread::hardware_concurrency());
   std::printf("%8s %8s %9s %10s %10s\n", "workers", "trials", "seconds", "trials/s", "RPCs/s");

@@ -99,8 +99,8 @@ json EvaluationJson(const Evaluation& ev) {
   j["confusion_matrix"] = cm;
   json pc = json::array();
   for (const ClassMetrics& m : PerClassMetrics(ev)) {
-    pc.push_back({{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1},
-                  {"support", m.support}});
+    pc.push_back(
+        {{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}});
   }
   j["per_class"] = pc;
   return j;
@@ -117,8 +117,8 @@ void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double a
   std::fflush(stderr);
 }
 
-int RunTrain(const ModelFlags& flags, const std::string& data_dir,
-             int threads, bool as_json, const std::string& save_path) {
+int RunTrain(const ModelFlags& flags, const std::string& data_dir, int threads, bool as_json,
+             const std::string& save_path) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
   StatusOr<Mnist> data = LoadMnist(data_dir);
@@ -135,8 +135,8 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir,
       if (done <= total / 50 + config->train.batch_size) {
         std::fprintf(stderr, "\rEpoch %d/%d\n", epoch, epochs);
       }
-      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start)
-                      .count();
+      double el =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       PrintProgress(epoch, done, total, loss, acc, el);
     };
     options.on_epoch = [&](const EpochMetrics& m) {
@@ -194,8 +194,7 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir,
   const auto per_class = PerClassMetrics(test);
   for (size_t c = 0; c < per_class.size(); ++c) {
     std::printf("%8zu  %9.4f  %6.4f  %8.4f  %7lld\n", c, per_class[c].precision,
-                per_class[c].recall, per_class[c].f1,
-                static_cast<long long>(per_class[c].support));
+                per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
   }
   std::printf("\nconfusion matrix (row = true digit, column = predicted):\n");
   for (int r = 0; r < test.classes; ++r) {
@@ -373,7 +372,8 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
   bench_flags.Add(bench);
   bench->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
-  bench->add_option("--seconds", seconds, "length of one timed round")->check(CLI::Range(0.1, 600.0));
+  bench->add_option("--seconds", seconds, "length of one timed round")
+      ->check(CLI::Range(0.1, 600.0));
   bench->add_option("--rounds", rounds, "timed rounds (the median is reported)")
       ->check(CLI::Range(1, 100));
 

@@ -1,12 +1,12 @@
 #include "cli/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
-#include <array>
 #include <map>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -83,9 +83,9 @@ const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
 // A line chart: series of (x, y) with names; y range [ymin, ymax].
-std::string LineChart(const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& series,
-                      double ymin, double ymax, const std::string& ylabel, int w = 300,
-                      int h = 180) {
+std::string LineChart(
+    const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& series,
+    double ymin, double ymax, const std::string& ylabel, int w = 300, int h = 180) {
   double xmax = 1;
   for (const auto& s : series)
     for (const auto& p : s.second) xmax = std::max(xmax, p.first);
@@ -112,7 +112,8 @@ std::string LineChart(const std::vector<std::pair<std::string, std::vector<std::
     const char* color = kPalette[k++ % 10];
     o << "<polyline class=\"series\" fill=\"none\" stroke=\"" << color
       << "\" stroke-width=\"1.5\" points=\"";
-    for (const auto& p : pts) o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
+    for (const auto& p : pts)
+      o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
     o << "\"><title>" << Esc(name) << "</title></polyline>";
     o << "<text x=\"" << (l + 6) << "\" y=\"" << (t + 12 * k) << "\" font-size=\"9\" fill=\""
       << color << "\">" << Esc(name) << "</text>";
@@ -137,7 +138,8 @@ std::string TrialName(const json& t) {
   return "#" + std::to_string(t["number"].get<int>());
 }
 
-std::string ParallelCoordinates(const std::vector<json>& ranked, const std::vector<std::string>& keys) {
+std::string ParallelCoordinates(const std::vector<json>& ranked,
+                                const std::vector<std::string>& keys) {
   const int w = 160 * static_cast<int>(keys.size() + 1), h = 260, t = 30, b = 20;
   std::vector<std::vector<std::string>> values(keys.size());
   for (size_t a = 0; a < keys.size(); ++a) {
@@ -183,8 +185,8 @@ std::string ParallelCoordinates(const std::vector<json>& ranked, const std::vect
       << ": " << Fmt("%.4f", acc) << "</title></polyline>";
   }
   for (size_t a = 0; a <= keys.size(); ++a) {
-    o << "<line x1=\"" << AX(a) << "\" y1=\"" << t << "\" x2=\"" << AX(a) << "\" y2=\""
-      << (h - b) << "\" stroke=\"#333\"/>";
+    o << "<line x1=\"" << AX(a) << "\" y1=\"" << t << "\" x2=\"" << AX(a) << "\" y2=\"" << (h - b)
+      << "\" stroke=\"#333\"/>";
     o << "<text x=\"" << AX(a) << "\" y=\"16\" text-anchor=\"middle\" font-size=\"11\" "
       << "font-weight=\"bold\">" << (a < keys.size() ? Esc(keys[a]) : "val accuracy") << "</text>";
     if (a < keys.size()) {
@@ -224,11 +226,12 @@ std::string DataReportHtml(const Mnist& data, double validation_split) {
   for (int64_t i = 0; i < data.test.count; ++i) counts[data.test.labels[i]][2]++;
   std::ostringstream o;
   o << "<h2 id=\"data\">The data set</h2>";
-  o << "<p>MNIST: " << n << " training images (the first " << split_at
-    << " train, the last " << (n - split_at) << " validate: validation_split "
-    << validation_split << "), " << data.test.count << " test images, " << data.train.rows << "x"
-    << data.train.cols << " pixels scaled to [0, 1].</p>";
-  o << "<table id=\"class-counts\"><tr><th>digit</th><th>train</th><th>validation</th><th>test</th></tr>";
+  o << "<p>MNIST: " << n << " training images (the first " << split_at << " train, the last "
+    << (n - split_at) << " validate: validation_split " << validation_split << "), "
+    << data.test.count << " test images, " << data.train.rows << "x" << data.train.cols
+    << " pixels scaled to [0, 1].</p>";
+  o << "<table "
+       "id=\"class-counts\"><tr><th>digit</th><th>train</th><th>validation</th><th>test</th></tr>";
   for (int d = 0; d < 10; ++d) {
     o << "<tr><td>" << d << "</td><td>" << counts[d][0] << "</td><td>" << counts[d][1]
       << "</td><td>" << counts[d][2] << "</td></tr>";
@@ -245,8 +248,9 @@ std::string DataReportHtml(const Mnist& data, double validation_split) {
     }
     const double cnt = double(d.images.size());
     const double mean = sum / cnt;
-    return "<td>" + Fmt("%.4f", mean) + "</td><td>" + Fmt("%.4f", std::sqrt(sq / cnt - mean * mean)) +
-           "</td><td>" + Fmt("%.1f%%", 100.0 * nonzero / cnt) + "</td>";
+    return "<td>" + Fmt("%.4f", mean) + "</td><td>" +
+           Fmt("%.4f", std::sqrt(sq / cnt - mean * mean)) + "</td><td>" +
+           Fmt("%.1f%%", 100.0 * nonzero / cnt) + "</td>";
   };
   o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean pixel</th><th>std</th>"
        "<th>non-zero pixels</th></tr><tr><td class=\"l\">train (all)</td>"
@@ -262,15 +266,15 @@ std::string DataReportHtml(const Mnist& data, double validation_split) {
       for (int p = 0; p < px; ++p) mean[p] += data.train.images[i * px + p];
     }
     for (float& v : mean) v /= std::max<int64_t>(1, c);
-    o << "<div class=\"cell\">" << ImageTag(mean.data(), 84, "mean " + std::to_string(d))
-      << "<br>" << d << "</div>";
+    o << "<div class=\"cell\">" << ImageTag(mean.data(), 84, "mean " + std::to_string(d)) << "<br>"
+      << d << "</div>";
   }
   o << "</div>";
   return o.str();
 }
 
-StatusOr<std::string> SweepReportHtml(const std::string& export_json,
-                                      const std::string& best_model, const Mnist* data) {
+StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
+                                      const Mnist* data) {
   json ex;
   try {
     ex = json::parse(export_json);
@@ -301,7 +305,8 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json,
   int rank = 0;
   for (const auto& t : ranked) {
     o << "<tr><td>" << ++rank << "</td><td>" << Esc(TrialName(t)) << "</td>";
-    for (const auto& k : keys) o << "<td class=\"l\">" << Esc(t["params"][k].get<std::string>()) << "</td>";
+    for (const auto& k : keys)
+      o << "<td class=\"l\">" << Esc(t["params"][k].get<std::string>()) << "</td>";
     const double va = t["best_val_accuracy"].get<double>(), ta = t["test_accuracy"].get<double>();
     o << "<td>" << t["best_epoch"].get<int>() << "</td><td>" << (va >= 0 ? Fmt("%.4f", va) : "-")
       << "</td><td>" << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size()
@@ -314,7 +319,8 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json,
   // Curves: the top trials overlaid, then every trial.
   auto series = [](const json& t, const char* field) {
     std::vector<std::pair<double, double>> pts;
-    for (const auto& e : t["epochs"]) pts.push_back({e["epoch"].get<double>(), e[field].get<double>()});
+    for (const auto& e : t["epochs"])
+      pts.push_back({e["epoch"].get<double>(), e[field].get<double>()});
     return pts;
   };
   o << "<h2 id=\"curves\">Accuracy and loss per epoch</h2><p>The top trials, validation accuracy "
@@ -390,7 +396,9 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json,
       for (int c = 0; c < ev.classes; ++c) {
         const int64_t v = ev.confusion[r * ev.classes + c];
         const int shade = r == c ? 0 : static_cast<int>(255 * (1 - double(v) / maxc));
-        o << "<td style=\"background:" << (r == c ? std::string("#cfe8cf") : "rgb(255," + std::to_string(shade) + "," + std::to_string(shade) + ")")
+        o << "<td style=\"background:"
+          << (r == c ? std::string("#cfe8cf")
+                     : "rgb(255," + std::to_string(shade) + "," + std::to_string(shade) + ")")
           << "\">" << v << "</td>";
       }
       o << "</tr>";
@@ -423,7 +431,8 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json,
         probs.row(i).maxCoeff(&pred);
         const int truth = data->test.labels[idx[i]];
         wrong += pred != truth;
-        grid << "<div class=\"cell\">" << ImageTag(&pixels[i * 784], 56, "test image " + std::to_string(idx[i]))
+        grid << "<div class=\"cell\">"
+             << ImageTag(&pixels[i * 784], 56, "test image " + std::to_string(idx[i]))
              << "<br><span" << (pred != truth ? " class=\"wrong\"" : "") << ">" << pred << " ("
              << truth << ")</span></div>";
       }

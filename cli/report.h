@@ -16,8 +16,8 @@ namespace hpsweep {
 
 // export_json: the sweep as `hpsweep export --format json` prints it. best_model: the model-file
 // bytes of the best trial (may be empty: no image grid). data may be null (no data section).
-StatusOr<std::string> SweepReportHtml(const std::string& export_json,
-                                      const std::string& best_model, const Mnist* data);
+StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
+                                      const Mnist* data);
 
 // The data-set analysis alone: counts per class in train/validation/test, pixel statistics, the
 // mean image of each digit. validation_split: the last fraction of the training set.

@@ -18,11 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "cli/report.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
-#include "cli/report.h"
 #include "engine/mnist.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "worker/worker.h"
@@ -172,8 +172,8 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
                       {"seconds", r.seconds()},
                       {"worker", r.worker()}});
     }
-    std::cout << json{{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}}
-                     .dump(1)
+    std::cout << json{{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}}.dump(
+                     1)
               << "\n";
     return;
   }
@@ -286,8 +286,8 @@ int RunCoordinator(const Flags& f) {
   CoordinatorServer server;
   Status s = server.Start(o);
   if (!s.ok()) return Fail(s);
-  std::cerr << "hpsweep coordinator listening on " << server.address() << ", database "
-            << o.db_path << "\n";
+  std::cerr << "hpsweep coordinator listening on " << server.address() << ", database " << o.db_path
+            << "\n";
   InstallSignalHandlers();
   std::thread stopper([&] {
     while (!g_signalled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -331,20 +331,21 @@ int RunSubmit(const Flags& f) {
   grpc::Status s = stub->SubmitSweep(Ctx(60).get(), req, &resp);
   if (!s.ok()) return FailRpc("submit", f.coordinator, s);
   std::cout << resp.sweep_id() << "\n";
-  std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name() << "): "
-            << resp.trials() << " trials\n";
+  std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
+            << "): " << resp.trials() << " trials\n";
   return 0;
 }
 
 void PrintStatus(const pb::GetStatusResponse& resp) {
-  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s\n", "sweep", "name", "state",
-              "queued", "running", "completed", "failed", "stopped", "total", "best val");
+  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s\n", "sweep", "name", "state", "queued",
+              "running", "completed", "failed", "stopped", "total", "best val");
   for (const auto& s : resp.sweeps()) {
     std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
-                s.best_val_accuracy() >= 0 ? std::to_string(s.best_val_accuracy()).substr(0, 6).c_str()
-                                           : "-");
+                s.best_val_accuracy() >= 0
+                    ? std::to_string(s.best_val_accuracy()).substr(0, 6).c_str()
+                    : "-");
   }
   std::printf("workers alive: %d\n", resp.workers_alive());
 }
@@ -366,9 +367,9 @@ int RunWatch(const Flags& f) {
     for (const auto& sw : snap.sweeps()) running = running || sw.state() == "running";
     if (tty || now - last_print >= 10 || !running) {
       for (const auto& sw : snap.sweeps()) {
-        const std::string line = ProgressLine(
-            sw.name(), sw.completed() + sw.failed() + sw.stopped(), sw.total(), sw.running(),
-            sw.failed(), sw.best_val_accuracy(), now - sw.created_at());
+        const std::string line =
+            ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(), sw.total(),
+                         sw.running(), sw.failed(), sw.best_val_accuracy(), now - sw.created_at());
         const bool redraw = tty && snap.sweeps_size() == 1;
         std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
       }
@@ -584,9 +585,10 @@ int RunReport(const Flags& f) {
 int RunDataReport(const Flags& f) {
   auto data = LoadMnist(f.data_dir);
   if (!data.ok()) return Fail(data.status());
-  std::string html = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>hpsweep data "
-                     "report</title></head><body><h1>Data report</h1>" +
-                     DataReportHtml(*data, f.validation_split) + "</body></html>\n";
+  std::string html =
+      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>hpsweep data "
+      "report</title></head><body><h1>Data report</h1>" +
+      DataReportHtml(*data, f.validation_split) + "</body></html>\n";
   Status s = WriteText(f.output, html);
   if (!s.ok()) return Fail(s);
   std::cerr << "data report written to " << f.output << "\n";
@@ -673,8 +675,7 @@ int RunEmbedded(const Flags& f) {
     if (counts.empty()) break;
     const SweepCounts& c = counts[0];
     state = c.sweep.state;
-    const double el =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int done = c.completed + c.failed + c.stopped;
     if (tty || el - last_print >= 10 || state != "running") {
       const std::string line =
@@ -792,14 +793,16 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   f->data_dir = default_data_dir;
 
   CLI::App* run = app->add_subcommand(
-      "run", "run a sweep here: coordinator, SQLite file and local workers, leaderboard at the end");
+      "run",
+      "run a sweep here: coordinator, SQLite file and local workers, leaderboard at the end");
   run->add_option("file", f->file, "sweep file (YAML)")->required();
   run->add_option("--workers", f->workers, "local worker processes")->check(CLI::Range(1, 256));
   run->add_option("--threads", f->threads, "threads per worker")->check(CLI::Range(1, 256));
   run->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
   run->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
   run->add_option("--top", f->top, "leaderboard rows to print (default 10)");
-  run->add_option("--lease-seconds", f->lease_seconds, "lease period")->check(CLI::Range(1.0, 3600.0));
+  run->add_option("--lease-seconds", f->lease_seconds, "lease period")
+      ->check(CLI::Range(1.0, 3600.0));
   run->add_option("--log", f->log, "workers' log file (default DB.workers.log)");
 
   CLI::App* coord = app->add_subcommand("coordinator", "serve sweeps to workers over gRPC");
@@ -817,7 +820,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   AddSourceOptions(worker, f.get(), /*db=*/false);
   worker->add_option("--threads", f->threads, "threads per trial")->check(CLI::Range(1, 256));
   worker->add_option("--name", f->name, "worker name (default host:pid)");
-  worker->add_option("--data-dir", f->data_dir, "MNIST folder (fetched from the coordinator if missing)")
+  worker
+      ->add_option("--data-dir", f->data_dir,
+                   "MNIST folder (fetched from the coordinator if missing)")
       ->capture_default_str();
   worker->add_flag("--exit-when-idle", f->exit_when_idle, "exit when no sweep is running");
   worker->add_option("--max-trials", f->max_trials, "exit after this many trials");
@@ -829,7 +834,8 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
 
   CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
   status->add_option("sweep", f->sweep, "sweep id (default: all)");
-  status->add_flag("--watch", f->watch, "follow progress until the sweep is done, then print the table");
+  status->add_flag("--watch", f->watch,
+                   "follow progress until the sweep is done, then print the table");
   AddSourceOptions(status, f.get(), /*db=*/false);
 
   CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by best validation accuracy");
@@ -862,8 +868,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       "data-report", "HTML: counts per class, pixel statistics, the mean image of each digit");
   data_report->add_option("-o,--output", f->output, "HTML file to write")->required();
   data_report->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
-  data_report->add_option("--validation-split", f->validation_split,
-                          "last fraction of the training set counted as validation")
+  data_report
+      ->add_option("--validation-split", f->validation_split,
+                   "last fraction of the training set counted as validation")
       ->capture_default_str();
 
   return [=]() -> int {

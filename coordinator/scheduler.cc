@@ -1,12 +1,11 @@
 #include "coordinator/scheduler.h"
 
-#include <nlohmann/json.hpp>
-
 #include <pthread.h>
 
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -29,18 +28,17 @@ int64_t TrialIdOfLease(const std::string& lease_id) {
 
 // Runs a storage write; a failure marks the change as failed (rolled back and reloaded by Mutate),
 // whatever its status code.
-#define HPSWEEP_WRITE(expr)        \
-  do {                             \
+#define HPSWEEP_WRITE(expr)         \
+  do {                              \
     ::hpsweep::Status _ws = (expr); \
-    if (!_ws.ok()) {               \
-      write_failed_ = true;        \
-      return _ws;                  \
-    }                              \
+    if (!_ws.ok()) {                \
+      write_failed_ = true;         \
+      return _ws;                   \
+    }                               \
   } while (0)
 
 double SystemClock::Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
@@ -226,9 +224,8 @@ void Scheduler::CommitLoop() {
   pthread_setname_np(pthread_self(), "hpsweep-commit");
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    commit_wanted_.wait(lock, [&] {
-      return stopping_ || (!queued_done_.empty() && storage_waiters_ == 0);
-    });
+    commit_wanted_.wait(
+        lock, [&] { return stopping_ || (!queued_done_.empty() && storage_waiters_ == 0); });
     if (queued_done_.empty()) {
       if (stopping_) return;
       continue;
@@ -423,8 +420,8 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   t.status = TrialStatus::kRunning;
   t.attempts += 1;
   char lease[64];
-  std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id),
-                t.attempts, static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
+  std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id), t.attempts,
+                static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
   t.lease_id = lease;
   t.lease_deadline = now + options_.lease_seconds;
   t.worker_id = worker_id;
@@ -438,13 +435,13 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
 }
 
 Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now) {
-  EpochRow e{t->id, r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy,
-             r.seconds, now};
+  EpochRow e{t->id,      r.epoch,        r.train_loss, r.train_accuracy,
+             r.val_loss, r.val_accuracy, r.seconds,    now};
   HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
   t->epochs_run = std::max(t->epochs_run, r.epoch);
-  const bool better = t->best_epoch == 0 ||
-                      (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
-                                               : r.val_accuracy > t->best_val_accuracy);
+  const bool better =
+      t->best_epoch == 0 || (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
+                                                     : r.val_accuracy > t->best_val_accuracy);
   if (better) {
     t->best_epoch = r.epoch;
     t->best_val_accuracy = r.val_accuracy;
@@ -496,7 +493,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
   *deadline = t->lease_deadline;
   *action = sw.state == "cancelled" || stop_requested_.count(t->id) ? ReportAction::kStop
-                                                                 : ReportAction::kContinue;
+                                                                    : ReportAction::kContinue;
   return Status::Ok();
 }
 
@@ -590,8 +587,7 @@ void Scheduler::FailAsync(const std::string& lease_id, const std::string& error,
   MutateAsync([&] { return FailLocked(lease_id, error, released); }, std::move(done));
 }
 
-Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error,
-                             bool released) {
+Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error, bool released) {
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
   if (t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
@@ -602,8 +598,8 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
   if (!released) {
-    const std::string why = "attempt " + std::to_string(t->attempts) + " on '" +
-                            t->worker_name + "': " + error;
+    const std::string why =
+        "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error;
     t->error = t->error.empty() ? why : t->error + "; " + why;
   } else {
     t->attempts = std::max(0, t->attempts - 1);
@@ -699,7 +695,7 @@ int64_t Scheduler::LatestSweepId() {
 }
 
 StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top,
-                                                      SweepRow* resolved) {
+                                                       SweepRow* resolved) {
   std::unique_lock<std::mutex> lock(mu_);
   WaitStorageLocked(lock);
   HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
@@ -722,12 +718,17 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
   if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
   const SweepRow& sw = it->second;
   json j;
-  j["sweep"] = {{"id", sw.id},           {"name", sw.name},
-                {"description", sw.description}, {"file", sw.file_name},
-                {"state", sw.state},     {"metric", sw.metric},
+  j["sweep"] = {{"id", sw.id},
+                {"name", sw.name},
+                {"description", sw.description},
+                {"file", sw.file_name},
+                {"state", sw.state},
+                {"metric", sw.metric},
                 {"goal", sw.maximize ? "maximize" : "minimize"},
-                {"max_attempts", sw.max_attempts}, {"trials", sw.total},
-                {"created_at", sw.created_at}, {"finished_at", sw.finished_at}};
+                {"max_attempts", sw.max_attempts},
+                {"trials", sw.total},
+                {"created_at", sw.created_at},
+                {"finished_at", sw.finished_at}};
   auto trials = storage_->LoadTrials(sweep_id);
   if (!trials.ok()) return trials.status();
   json arr = json::array();

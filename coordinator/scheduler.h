@@ -143,7 +143,7 @@ class Scheduler {
 
   // Reads.
   std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
-  int WorkersAlive();  // heard from within two lease periods
+  int WorkersAlive();                                 // heard from within two lease periods
   // sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
   // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
@@ -178,8 +178,8 @@ class Scheduler {
   Status EnsureTransaction();
   Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant);
   Status CompleteLocked(const std::string& lease_id, const Completion& completion);
-  Status ReportLocked(const std::string& lease_id, const EpochReport& report,
-                      ReportAction* action, double* deadline);
+  Status ReportLocked(const std::string& lease_id, const EpochReport& report, ReportAction* action,
+                      double* deadline);
   Status FailLocked(const std::string& lease_id, const std::string& error, bool released);
   Status LoadLocked();
   // Reloads from storage if a failed write left memory unsure; Unavailable if that fails.
@@ -209,8 +209,8 @@ class Scheduler {
   bool deferring_ = false;  // inside MutateAsync: Write queues
   std::vector<WriteFn> queued_writes_;
   std::vector<std::pair<Status, DoneFn>> queued_done_;
-  bool committing_ = false;   // the commit thread is writing a batch (without mu_)
-  int storage_waiters_ = 0;   // calls waiting in WaitStorageLocked; the commit thread lets them in
+  bool committing_ = false;  // the commit thread is writing a batch (without mu_)
+  int storage_waiters_ = 0;  // calls waiting in WaitStorageLocked; the commit thread lets them in
   bool stopping_ = false;
   std::condition_variable commit_wanted_;  // the queue grew, a waiter left, or stopping_
   std::condition_variable storage_free_;   // committing_ went false
@@ -219,13 +219,13 @@ class Scheduler {
 
   std::map<int64_t, SweepRow> sweeps_;
   std::unordered_map<int64_t, TrialRow> trials_;
-  std::map<int64_t, std::set<int64_t>> queued_;   // sweep id -> queued trial ids
-  std::set<std::pair<double, int64_t>> deadlines_;  // (lease deadline, trial id) of running trials
+  std::map<int64_t, std::set<int64_t>> queued_;      // sweep id -> queued trial ids
+  std::set<std::pair<double, int64_t>> deadlines_;   // (lease deadline, trial id) of running trials
   std::unordered_map<std::string, int64_t> leases_;  // lease id -> trial id (current and last)
-  std::set<int64_t> stop_requested_;                  // running trials told to stop
+  std::set<int64_t> stop_requested_;                 // running trials told to stop
   std::map<int64_t, WorkerRow> workers_;
   std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
-  int64_t next_sweep_turn_ = 0;  // round-robin across sweeps
+  int64_t next_sweep_turn_ = 0;               // round-robin across sweeps
 };
 
 }  // namespace hpsweep

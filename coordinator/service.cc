@@ -43,8 +43,8 @@ pb::TrialStatus ToProto(TrialStatus s) {
 }
 
 EpochReport FromProto(const pb::EpochMetrics& m) {
-  return {m.epoch(), m.train_loss(), m.train_accuracy(), m.val_loss(), m.val_accuracy(),
-          m.seconds()};
+  return {m.epoch(),    m.train_loss(),   m.train_accuracy(),
+          m.val_loss(), m.val_accuracy(), m.seconds()};
 }
 
 const char* kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",

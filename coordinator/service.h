@@ -32,7 +32,7 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
   std::string db_path = "hpsweep.db";
-  std::string data_dir;                     // served to workers that lack the data; may be empty
+  std::string data_dir;  // served to workers that lack the data; may be empty
   SchedulerOptions scheduler;
   StorageOptions storage;
 };

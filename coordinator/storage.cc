@@ -26,16 +26,11 @@ namespace hpsweep {
 
 const char* TrialStatusName(TrialStatus s) {
   switch (s) {
-    case TrialStatus::kQueued:
-      return "queued";
-    case TrialStatus::kRunning:
-      return "running";
-    case TrialStatus::kCompleted:
-      return "completed";
-    case TrialStatus::kFailed:
-      return "failed";
-    case TrialStatus::kStopped:
-      return "stopped";
+    case TrialStatus::kQueued: return "queued";
+    case TrialStatus::kRunning: return "running";
+    case TrialStatus::kCompleted: return "completed";
+    case TrialStatus::kFailed: return "failed";
+    case TrialStatus::kStopped: return "stopped";
   }
   return "unknown";
 }
@@ -209,20 +204,16 @@ std::string ColumnBlob(sqlite3_stmt* s, int i) {
 // Maps an SQLite result code (primary or extended) to a status code.
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
-    case SQLITE_NOTADB:
-      return StatusCode::kInvalidArgument;
-    case SQLITE_CORRUPT:
-      return StatusCode::kDataLoss;
+    case SQLITE_NOTADB: return StatusCode::kInvalidArgument;
+    case SQLITE_CORRUPT: return StatusCode::kDataLoss;
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_NOLFS:
-      return StatusCode::kIoError;
+    case SQLITE_NOLFS: return StatusCode::kIoError;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return StatusCode::kUnavailable;
+    case SQLITE_LOCKED: return StatusCode::kUnavailable;
     case SQLITE_CONSTRAINT:
       if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return StatusCode::kAlreadyExists;
@@ -230,10 +221,8 @@ StatusCode CodeFor(int rc) {
       return StatusCode::kInvalidArgument;  // a foreign key, NOT NULL or CHECK violation
     case SQLITE_TOOBIG:
     case SQLITE_RANGE:
-    case SQLITE_MISMATCH:
-      return StatusCode::kInvalidArgument;
-    default:
-      return StatusCode::kInternal;
+    case SQLITE_MISMATCH: return StatusCode::kInvalidArgument;
+    default: return StatusCode::kInternal;
   }
 }
 

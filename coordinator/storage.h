@@ -37,11 +37,11 @@ struct SweepRow {
 
 struct TrialRow {
   int64_t id = 0, sweep_id = 0;
-  int number = 0;                              // 1-based within the sweep
-  std::map<std::string, std::string> params;   // stored as a JSON object
+  int number = 0;                             // 1-based within the sweep
+  std::map<std::string, std::string> params;  // stored as a JSON object
   TrialStatus status = TrialStatus::kQueued;
-  int attempts = 0;                            // leases handed out so far
-  std::string lease_id;                        // current lease, "" when none
+  int attempts = 0;      // leases handed out so far
+  std::string lease_id;  // current lease, "" when none
   double lease_deadline = 0;
   int64_t worker_id = 0;
   std::string worker_name;
@@ -51,9 +51,9 @@ struct TrialRow {
   int best_epoch = 0;
   int epochs_run = 0;
   double test_accuracy = -1, test_loss = -1;
-  double seconds = 0;                          // training time of the final attempt
-  std::string error;                           // why it failed (or each failed attempt's reason)
-  std::vector<int64_t> confusion;              // 10x10 row-major, stored as JSON
+  double seconds = 0;              // training time of the final attempt
+  std::string error;               // why it failed (or each failed attempt's reason)
+  std::vector<int64_t> confusion;  // 10x10 row-major, stored as JSON
 };
 
 struct EpochRow {
@@ -79,14 +79,14 @@ class Storage {
   virtual void Rollback() = 0;
 
   // Writes (inside a transaction).
-  virtual StatusOr<int64_t> InsertSweep(const SweepRow& sweep) = 0;           // returns the id
+  virtual StatusOr<int64_t> InsertSweep(const SweepRow& sweep) = 0;  // returns the id
   virtual Status UpdateSweepState(int64_t sweep_id, const std::string& state,
                                   double finished_at) = 0;
-  virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;           // returns the id
+  virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;  // returns the id
   // Every mutable column, by id: all but id, sweep_id, number, params and created_at.
   virtual Status UpdateTrial(const TrialRow& trial) = 0;
-  virtual Status PutEpoch(const EpochRow& epoch) = 0;       // insert or replace (trial, epoch)
-  virtual Status DeleteEpochs(int64_t trial_id) = 0;        // a re-leased trial starts over
+  virtual Status PutEpoch(const EpochRow& epoch) = 0;  // insert or replace (trial, epoch)
+  virtual Status DeleteEpochs(int64_t trial_id) = 0;   // a re-leased trial starts over
   virtual StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) = 0;
   virtual Status TouchWorker(int64_t worker_id, double now) = 0;
   virtual Status PutArtifact(int64_t trial_id, const std::string& kind,

@@ -151,14 +151,10 @@ std::string JoinKeys(const std::vector<std::string>& keys) {
 
 const char* TypeName(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "a single value";
-    default:
-      return "nothing";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a single value";
+    default: return "nothing";
   }
 }
 
@@ -211,14 +207,10 @@ bool IsSafeName(const std::string& s) {
 
 const char* DistributionName(Distribution d) {
   switch (d) {
-    case Distribution::kValues:
-      return "values";
-    case Distribution::kUniform:
-      return "uniform";
-    case Distribution::kIntUniform:
-      return "int_uniform";
-    case Distribution::kLogUniform:
-      return "log_uniform";
+    case Distribution::kValues: return "values";
+    case Distribution::kUniform: return "uniform";
+    case Distribution::kIntUniform: return "int_uniform";
+    case Distribution::kLogUniform: return "log_uniform";
   }
   return "?";
 }
@@ -1112,9 +1104,7 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
   std::vector<std::string> texts;
   for (const ParameterSpec& p : spec_.parameters) {
     switch (p.distribution) {
-      case Distribution::kValues:
-        texts.push_back(p.values[rng->Below(p.values.size())]);
-        break;
+      case Distribution::kValues: texts.push_back(p.values[rng->Below(p.values.size())]); break;
       case Distribution::kIntUniform: {
         const int64_t lo = static_cast<int64_t>(p.min), hi = static_cast<int64_t>(p.max);
         texts.push_back(std::to_string(
@@ -1331,12 +1321,9 @@ StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::s
   Expander expander(spec, file_name);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   switch (spec.method) {
-    case SweepMethod::kGrid:
-      return expander.Grid();
-    case SweepMethod::kRandom:
-      return expander.Random();
-    case SweepMethod::kList:
-      return expander.List();
+    case SweepMethod::kGrid: return expander.Grid();
+    case SweepMethod::kRandom: return expander.Random();
+    case SweepMethod::kList: return expander.List();
   }
   return InvalidArgument(file_name + ": unknown sweep method");
 }

@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -110,12 +110,18 @@ Status ParseBool(std::string_view key, std::string_view value, bool* out) {
 Status ParseActivation(std::string_view key, std::string_view value, bool allow_softmax,
                        Activation* out) {
   std::string s = Trim(value);
-  if (s == "linear") *out = Activation::kLinear;
-  else if (s == "relu") *out = Activation::kRelu;
-  else if (s == "tanh") *out = Activation::kTanh;
-  else if (s == "sigmoid") *out = Activation::kSigmoid;
-  else if (s == "softmax" && allow_softmax) *out = Activation::kSoftmax;
-  else return Bad(key, value, "expected one of linear, relu, tanh, sigmoid");
+  if (s == "linear")
+    *out = Activation::kLinear;
+  else if (s == "relu")
+    *out = Activation::kRelu;
+  else if (s == "tanh")
+    *out = Activation::kTanh;
+  else if (s == "sigmoid")
+    *out = Activation::kSigmoid;
+  else if (s == "softmax" && allow_softmax)
+    *out = Activation::kSoftmax;
+  else
+    return Bad(key, value, "expected one of linear, relu, tanh, sigmoid");
   return Status::Ok();
 }
 
@@ -198,10 +204,10 @@ float TrainConfig::EffectiveLearningRate() const {
 
 const std::vector<std::string>& ConfigKeys() {
   static const std::vector<std::string> keys = {
-      "cell",      "units",      "layers",        "activation", "recurrent_dropout",
-      "dropout",   "dense",      "dense_activation", "output",  "optimizer",
-      "learning_rate", "momentum", "nesterov",    "batch_size", "epochs",
-      "loss",      "validation", "validation_split", "seed", "train_limit"};
+      "cell",          "units",      "layers",           "activation", "recurrent_dropout",
+      "dropout",       "dense",      "dense_activation", "output",     "optimizer",
+      "learning_rate", "momentum",   "nesterov",         "batch_size", "epochs",
+      "loss",          "validation", "validation_split", "seed",       "train_limit"};
   return keys;
 }
 
@@ -217,11 +223,16 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
   TrainConfig& t = config->train;
   const std::string v = Trim(value);
   if (key == "cell") {
-    if (v == "dense" || v == "mlp") m.cell = Cell::kDense;
-    else if (v == "simple_rnn" || v == "rnn" || v == "simplernn") m.cell = Cell::kSimpleRnn;
-    else if (v == "lstm") m.cell = Cell::kLstm;
-    else if (v == "gru") m.cell = Cell::kGru;
-    else return Bad(key, value, "expected one of dense, simple_rnn, lstm, gru");
+    if (v == "dense" || v == "mlp")
+      m.cell = Cell::kDense;
+    else if (v == "simple_rnn" || v == "rnn" || v == "simplernn")
+      m.cell = Cell::kSimpleRnn;
+    else if (v == "lstm")
+      m.cell = Cell::kLstm;
+    else if (v == "gru")
+      m.cell = Cell::kGru;
+    else
+      return Bad(key, value, "expected one of dense, simple_rnn, lstm, gru");
     return Status::Ok();
   }
   if (key == "units") return IntIn(key, value, 1, 4096, &m.units);
@@ -252,16 +263,23 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     return Status::Ok();
   }
   if (key == "output") {
-    if (v == "softmax") m.logits = false;
-    else if (v == "logits" || v == "linear") m.logits = true;
-    else return Bad(key, value, "expected softmax or logits");
+    if (v == "softmax")
+      m.logits = false;
+    else if (v == "logits" || v == "linear")
+      m.logits = true;
+    else
+      return Bad(key, value, "expected softmax or logits");
     return Status::Ok();
   }
   if (key == "optimizer") {
-    if (v == "sgd") t.optimizer = Optimizer::kSgd;
-    else if (v == "adam") t.optimizer = Optimizer::kAdam;
-    else if (v == "rmsprop") t.optimizer = Optimizer::kRmsprop;
-    else return Bad(key, value, "expected one of sgd, adam, rmsprop");
+    if (v == "sgd")
+      t.optimizer = Optimizer::kSgd;
+    else if (v == "adam")
+      t.optimizer = Optimizer::kAdam;
+    else if (v == "rmsprop")
+      t.optimizer = Optimizer::kRmsprop;
+    else
+      return Bad(key, value, "expected one of sgd, adam, rmsprop");
     return Status::Ok();
   }
   if (key == "learning_rate") return FloatIn(key, value, 1e-8, 10.0, false, &t.learning_rate);
@@ -281,9 +299,12 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     return Status::Ok();
   }
   if (key == "validation") {
-    if (v == "split") t.validation = Validation::kSplit;
-    else if (v == "test") t.validation = Validation::kTest;
-    else return Bad(key, value, "expected split or test");
+    if (v == "split")
+      t.validation = Validation::kSplit;
+    else if (v == "test")
+      t.validation = Validation::kTest;
+    else
+      return Bad(key, value, "expected split or test");
     return Status::Ok();
   }
   if (key == "validation_split") {
@@ -312,26 +333,46 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   const ModelConfig& m = config.model;
   const TrainConfig& t = config.train;
   std::ostringstream os;
-  if (key == "cell") os << CellName(m.cell);
-  else if (key == "units") os << m.units;
-  else if (key == "layers") os << m.layers;
-  else if (key == "activation") os << ActivationName(m.activation);
-  else if (key == "recurrent_dropout") os << FormatFloat(m.recurrent_dropout);
-  else if (key == "dropout") os << JoinList(m.dropout);
-  else if (key == "dense") os << JoinList(m.dense);
-  else if (key == "dense_activation") os << ActivationName(m.dense_activation);
-  else if (key == "output") os << (m.logits ? "logits" : "softmax");
-  else if (key == "optimizer") os << OptimizerName(t.optimizer);
-  else if (key == "learning_rate") os << FormatFloat(t.EffectiveLearningRate());
-  else if (key == "momentum") os << FormatFloat(t.momentum);
-  else if (key == "nesterov") os << (t.nesterov ? "true" : "false");
-  else if (key == "batch_size") os << t.batch_size;
-  else if (key == "epochs") os << t.epochs;
-  else if (key == "loss") os << LossName(t.loss);
-  else if (key == "validation") os << (t.validation == Validation::kTest ? "test" : "split");
-  else if (key == "validation_split") os << FormatDouble(t.validation_split);
-  else if (key == "seed") os << t.seed;
-  else if (key == "train_limit") os << t.train_limit;
+  if (key == "cell")
+    os << CellName(m.cell);
+  else if (key == "units")
+    os << m.units;
+  else if (key == "layers")
+    os << m.layers;
+  else if (key == "activation")
+    os << ActivationName(m.activation);
+  else if (key == "recurrent_dropout")
+    os << FormatFloat(m.recurrent_dropout);
+  else if (key == "dropout")
+    os << JoinList(m.dropout);
+  else if (key == "dense")
+    os << JoinList(m.dense);
+  else if (key == "dense_activation")
+    os << ActivationName(m.dense_activation);
+  else if (key == "output")
+    os << (m.logits ? "logits" : "softmax");
+  else if (key == "optimizer")
+    os << OptimizerName(t.optimizer);
+  else if (key == "learning_rate")
+    os << FormatFloat(t.EffectiveLearningRate());
+  else if (key == "momentum")
+    os << FormatFloat(t.momentum);
+  else if (key == "nesterov")
+    os << (t.nesterov ? "true" : "false");
+  else if (key == "batch_size")
+    os << t.batch_size;
+  else if (key == "epochs")
+    os << t.epochs;
+  else if (key == "loss")
+    os << LossName(t.loss);
+  else if (key == "validation")
+    os << (t.validation == Validation::kTest ? "test" : "split");
+  else if (key == "validation_split")
+    os << FormatDouble(t.validation_split);
+  else if (key == "seed")
+    os << t.seed;
+  else if (key == "train_limit")
+    os << t.train_limit;
   return os.str();
 }
 

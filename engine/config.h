@@ -35,8 +35,8 @@ const char* LossName(Loss l);
 
 struct ModelConfig {
   Cell cell = Cell::kLstm;
-  int units = 128;       // width of each recurrent layer (or hidden Dense layer for cell=dense)
-  int layers = 1;        // recurrent layers (stacked with return_sequences), or MLP hidden layers
+  int units = 128;  // width of each recurrent layer (or hidden Dense layer for cell=dense)
+  int layers = 1;   // recurrent layers (stacked with return_sequences), or MLP hidden layers
   Activation activation = Activation::kTanh;
   float recurrent_dropout = 0.0f;  // one mask per sequence on h(t-1), as Keras
   // Dropout after hidden layers: empty = none; one value = after every hidden layer; otherwise one
@@ -44,8 +44,9 @@ struct ModelConfig {
   std::vector<float> dropout;
   std::vector<int> dense;  // widths of hidden Dense layers in the head, e.g. {64}
   Activation dense_activation = Activation::kRelu;
-  bool logits = false;     // output Dense(10) gives logits (true) or softmax probabilities (false)
-  // Input shape: recurrent cells read `steps` rows of `features` pixels; dense reads steps*features.
+  bool logits = false;  // output Dense(10) gives logits (true) or softmax probabilities (false)
+  // Input shape: recurrent cells read `steps` rows of `features` pixels; dense reads
+  // steps*features.
   int steps = 28;
   int features = 28;
   int classes = 10;

@@ -62,7 +62,8 @@ StatusOr<std::vector<float>> MnistStyle(const std::vector<float>& in, int w, int
       const double sx0 = x0 + tx / scale, sx1 = x0 + (tx + 1) / scale;
       const double sy0 = y0 + ty / scale, sy1 = y0 + (ty + 1) / scale;
       double sum = 0, area = 0;
-      for (int sy = static_cast<int>(std::floor(sy0)); sy < static_cast<int>(std::ceil(sy1)); ++sy) {
+      for (int sy = static_cast<int>(std::floor(sy0)); sy < static_cast<int>(std::ceil(sy1));
+           ++sy) {
         for (int sx = static_cast<int>(std::floor(sx0)); sx < static_cast<int>(std::ceil(sx1));
              ++sx) {
           if (sx < 0 || sy < 0 || sx >= w || sy >= h) continue;

@@ -111,8 +111,7 @@ class IdxStream {
 };
 
 // Reads the magic and `ndims` dimensions. `kind` ("image", "label") names the expected file.
-Status ReadHeader(IdxStream& in, uint32_t want_magic, const char* kind, int ndims,
-                  uint32_t* dims) {
+Status ReadHeader(IdxStream& in, uint32_t want_magic, const char* kind, int ndims, uint32_t* dims) {
   const uint64_t header_bytes = 4 + 4 * static_cast<uint64_t>(ndims);
   uint8_t header[16];
   uint64_t got = 0;
@@ -129,9 +128,8 @@ Status ReadHeader(IdxStream& in, uint32_t want_magic, const char* kind, int ndim
   }
   if (got < header_bytes) {
     return DataLoss(in.path() + ": truncated: an IDX " + kind + " header needs " +
-                    std::to_string(header_bytes) + " bytes, the file holds " +
-                    std::to_string(got) + (in.gzipped() ? " (decompressed)" : "") + "; " +
-                    kRefetchHint);
+                    std::to_string(header_bytes) + " bytes, the file holds " + std::to_string(got) +
+                    (in.gzipped() ? " (decompressed)" : "") + "; " + kRefetchHint);
   }
   for (int i = 0; i < ndims; ++i) dims[i] = BigEndian32(header + 4 + 4 * i);
   return Status::Ok();
@@ -214,13 +212,13 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
   const uint32_t count = dims[0], rows = dims[1], cols = dims[2];
   if (count == 0) return InvalidArgument(path + ": the header declares 0 images; nothing to load");
   if (rows == 0 || cols == 0 || rows > kIdxMaxSide || cols > kIdxMaxSide) {
-    return InvalidArgument(path + ": the header declares images of " + std::to_string(rows) +
-                           "x" + std::to_string(cols) + " pixels; each side must be 1.." +
+    return InvalidArgument(path + ": the header declares images of " + std::to_string(rows) + "x" +
+                           std::to_string(cols) + " pixels; each side must be 1.." +
                            std::to_string(kIdxMaxSide) + "; the file is corrupt or not IDX");
   }
   const uint64_t expected = uint64_t{count} * rows * cols;  // < 2^56: no overflow
-  const std::string declared = std::to_string(count) + " images of " + std::to_string(rows) +
-                               "x" + std::to_string(cols);
+  const std::string declared =
+      std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols);
   IdxImages images;
   HPSWEEP_RETURN_IF_ERROR(ReadPayload(in, 16, expected, declared, &images.pixels));
   images.count = count;
@@ -236,8 +234,7 @@ StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
   HPSWEEP_RETURN_IF_ERROR(ReadHeader(in, kLabelsMagic, "label", 1, &count));
   if (count == 0) return InvalidArgument(path + ": the header declares 0 labels; nothing to load");
   std::vector<uint8_t> labels;
-  HPSWEEP_RETURN_IF_ERROR(
-      ReadPayload(in, 8, count, std::to_string(count) + " labels", &labels));
+  HPSWEEP_RETURN_IF_ERROR(ReadPayload(in, 8, count, std::to_string(count) + " labels", &labels));
   return labels;
 }
 

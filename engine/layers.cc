@@ -13,17 +13,10 @@ template <typename X>
 void ActInPlace(Activation act, X&& x) {
   using S = typename std::decay_t<X>::Scalar;
   switch (act) {
-    case Activation::kLinear:
-      break;
-    case Activation::kRelu:
-      x.array() = x.array().max(S(0));
-      break;
-    case Activation::kTanh:
-      x.array() = x.array().tanh();
-      break;
-    case Activation::kSigmoid:
-      x.array() = (x.array() * S(0.5)).tanh() * S(0.5) + S(0.5);
-      break;
+    case Activation::kLinear: break;
+    case Activation::kRelu: x.array() = x.array().max(S(0)); break;
+    case Activation::kTanh: x.array() = x.array().tanh(); break;
+    case Activation::kSigmoid: x.array() = (x.array() * S(0.5)).tanh() * S(0.5) + S(0.5); break;
     case Activation::kSoftmax:
       for (Eigen::Index r = 0; r < x.rows(); ++r) {
         auto row = x.row(r);
@@ -47,17 +40,10 @@ void MulActDeriv(Activation act, const Y& y, D&& d) {
   using S = typename std::decay_t<D>::Scalar;
   switch (act) {
     case Activation::kLinear:
-    case Activation::kSoftmax:
-      break;
-    case Activation::kRelu:
-      d.array() = (y.array() > S(0)).select(d.array(), S(0));
-      break;
-    case Activation::kTanh:
-      d.array() *= S(1) - y.array().square();
-      break;
-    case Activation::kSigmoid:
-      d.array() *= y.array() * (S(1) - y.array());
-      break;
+    case Activation::kSoftmax: break;
+    case Activation::kRelu: d.array() = (y.array() > S(0)).select(d.array(), S(0)); break;
+    case Activation::kTanh: d.array() *= S(1) - y.array().square(); break;
+    case Activation::kSigmoid: d.array() *= y.array() * (S(1) - y.array()); break;
   }
 }
 
@@ -277,8 +263,7 @@ class Recurrent : public Layer<T> {
   // Called once h(t) is in h_: stores mask * h(t) for the next step.
   void AfterStep(int t) {
     if (masked_ && t + 1 < steps_) {
-      hprev_.middleRows(static_cast<Eigen::Index>(t) * B_, B_) =
-          H(t).cwiseProduct(mask_);
+      hprev_.middleRows(static_cast<Eigen::Index>(t) * B_, B_) = H(t).cwiseProduct(mask_);
     }
   }
   RowBlock H(int t) { return h_.data.middleRows(static_cast<Eigen::Index>(t) * B_, B_); }
@@ -334,7 +319,7 @@ class Recurrent : public Layer<T> {
   Mat<T> hprev_;  // ((T-1)*B, H): mask * h(t-1) for t = 1..T-1, only when masked
   Tensor<T> h_;   // (T*B, H): h(t) for every step
   Tensor<T> y_, dx_;
-  Mat<T> dh_;     // (B, H) running gradient w.r.t. h(t)
+  Mat<T> dh_;  // (B, H) running gradient w.r.t. h(t)
   RowVec<T> bias_sum_;
 };
 
@@ -382,8 +367,7 @@ class SimpleRnn final : public Recurrent<T> {
       MulActDeriv(this->act_, this->H(t), dz);
       if (t > 0) this->RecurrentGrad(dz, &dh);
     }
-    AddColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
-                  &this->bias_sum_);
+    AddColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(), &this->bias_sum_);
     return this->FinishBackward(dz_, dz_, need_dx);
   }
 
@@ -577,8 +561,7 @@ class Gru final : public Recurrent<T> {
       } else {
         dx.leftCols(H).array() = dh.array() * (-hh.array()) * z * (T(1) - z);
       }
-      dx.middleCols(H, H).array() =
-          dzh.array() * rh_.middleRows(r0, B).array() * r * (T(1) - r);
+      dx.middleCols(H, H).array() = dzh.array() * rh_.middleRows(r0, B).array() * r * (T(1) - r);
       dr.leftCols(2 * H) = dx.leftCols(2 * H);
       dr.rightCols(H).array() = dzh.array() * r;
       if (t > 0) {
@@ -623,16 +606,15 @@ std::unique_ptr<Layer<T>> MakeLstm(int steps, int in, int units, Activation act,
   return std::make_unique<Lstm<T>>(steps, in, units, act, rs, rd);
 }
 template <typename T>
-std::unique_ptr<Layer<T>> MakeGru(int steps, int in, int units, Activation act, bool rs,
-                                  float rd) {
+std::unique_ptr<Layer<T>> MakeGru(int steps, int in, int units, Activation act, bool rs, float rd) {
   return std::make_unique<Gru<T>>(steps, in, units, act, rs, rd);
 }
 
-#define HPSWEEP_INSTANTIATE_LAYERS(T)                                                        \
-  template std::unique_ptr<Layer<T>> MakeDense<T>(int, int, Activation);                     \
-  template std::unique_ptr<Layer<T>> MakeDropout<T>(Shape, float);                           \
+#define HPSWEEP_INSTANTIATE_LAYERS(T)                                                          \
+  template std::unique_ptr<Layer<T>> MakeDense<T>(int, int, Activation);                       \
+  template std::unique_ptr<Layer<T>> MakeDropout<T>(Shape, float);                             \
   template std::unique_ptr<Layer<T>> MakeSimpleRnn<T>(int, int, int, Activation, bool, float); \
-  template std::unique_ptr<Layer<T>> MakeLstm<T>(int, int, int, Activation, bool, float);    \
+  template std::unique_ptr<Layer<T>> MakeLstm<T>(int, int, int, Activation, bool, float);      \
   template std::unique_ptr<Layer<T>> MakeGru<T>(int, int, int, Activation, bool, float);
 HPSWEEP_INSTANTIATE_LAYERS(float)
 HPSWEEP_INSTANTIATE_LAYERS(double)

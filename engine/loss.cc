@@ -67,8 +67,8 @@ LossResult SoftmaxCrossEntropy(const Mat<T>& logits, const uint8_t* labels, cons
   return res;
 }
 
-template LossResult SoftmaxCrossEntropy<float>(const Mat<float>&, const uint8_t*,
-                                               const Mat<float>*, bool, float, Mat<float>*);
+template LossResult SoftmaxCrossEntropy<float>(const Mat<float>&, const uint8_t*, const Mat<float>*,
+                                               bool, float, Mat<float>*);
 template LossResult SoftmaxCrossEntropy<double>(const Mat<double>&, const uint8_t*,
                                                 const Mat<double>*, bool, double, Mat<double>*);
 template void Softmax<float>(const Mat<float>&, Mat<float>*);

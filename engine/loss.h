@@ -18,9 +18,9 @@ struct LossResult {
 };
 
 // logits: (B, C). Exactly one of `labels` (B values in [0, C)) and `targets` ((B, C), rows summing
-// to 1) is non-null. `clip`: the softmax-output form (Keras clips the probabilities; the gradient is
-// taken through the unclipped softmax). Writes dlogits = scale * (softmax(logits) - y), where y is
-// the one-hot label or the target row; pass scale = 1/N for the mean over a batch of N rows.
+// to 1) is non-null. `clip`: the softmax-output form (Keras clips the probabilities; the gradient
+// is taken through the unclipped softmax). Writes dlogits = scale * (softmax(logits) - y), where y
+// is the one-hot label or the target row; pass scale = 1/N for the mean over a batch of N rows.
 // dlogits may be null (evaluation only).
 template <typename T>
 LossResult SoftmaxCrossEntropy(const Mat<T>& logits, const uint8_t* labels, const Mat<T>* targets,

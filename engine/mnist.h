@@ -35,7 +35,8 @@ struct Mnist {
 // training images; 0 (or less) keeps them all.
 // Errors: NotFound for a missing folder or file (with a hint to run scripts/bootstrap.sh or pass
 // --data-dir); InvalidArgument for a dir that is not a folder, image/label count mismatches,
-// labels >= 10, or training and test images of different sizes; anything ReadIdxImages/ReadIdxLabels reports (engine/idx.h).
+// labels >= 10, or training and test images of different sizes; anything
+// ReadIdxImages/ReadIdxLabels reports (engine/idx.h).
 StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit = 0);
 
 }  // namespace hpsweep

@@ -29,8 +29,8 @@ std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& m) {
       const bool seq = l + 1 < m.layers;
       switch (m.cell) {
         case Cell::kSimpleRnn:
-          layers.push_back(MakeSimpleRnn<T>(m.steps, features, m.units, m.activation, seq,
-                                            m.recurrent_dropout));
+          layers.push_back(
+              MakeSimpleRnn<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
           break;
         case Cell::kLstm:
           layers.push_back(
@@ -40,8 +40,7 @@ std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& m) {
           layers.push_back(
               MakeGru<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
           break;
-        case Cell::kDense:
-          break;
+        case Cell::kDense: break;
       }
       features = m.units;
       add_dropout({seq ? m.steps : 0, features});
@@ -93,11 +92,10 @@ std::string Summary(const ModelConfig& config) {
     int k = seen[base]++;
     std::string name = k == 0 ? base : base + "_" + std::to_string(k);
     Shape s = layer->OutputShape();
-    std::string shape = s.steps > 0 ? "(None, " + std::to_string(s.steps) + ", " +
-                                          std::to_string(s.features) + ")"
-                                    : "(None, " + std::to_string(s.features) + ")";
-    os << " " << Pad(name + " (" + kind + ")", 28) << Pad(shape, 26) << layer->NumParams()
-       << "\n";
+    std::string shape =
+        s.steps > 0 ? "(None, " + std::to_string(s.steps) + ", " + std::to_string(s.features) + ")"
+                    : "(None, " + std::to_string(s.features) + ")";
+    os << " " << Pad(name + " (" + kind + ")", 28) << Pad(shape, 26) << layer->NumParams() << "\n";
     if (i + 1 < layers.size()) os << "\n";
     total += layer->NumParams();
   }

@@ -3,8 +3,8 @@
 // The stack is built from a ModelConfig as the seeds' Keras models were: `layers` recurrent layers
 // (all but the last with return_sequences) or `layers` hidden Dense layers on the 784 flat pixels,
 // then the `dense` head, a Dropout after each hidden layer whose rate is > 0, and Dense(classes) on
-// top. The top layer is linear: softmax is applied by the loss (fused, for speed and stability) or by
-// Predict, so a softmax-output model and a logits model share one code path.
+// top. The top layer is linear: softmax is applied by the loss (fused, for speed and stability) or
+// by Predict, so a softmax-output model and a logits model share one code path.
 //
 // Ownership: a Network owns its layers and their activations, not the buffers it is bound to.
 // Thread-safety: none; one Network per thread (the trainer keeps one per thread, bound to the same

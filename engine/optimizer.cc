@@ -39,8 +39,8 @@ void OptimizerState::Step(float* w, const float* g) {
     case Optimizer::kAdam: {
       const double b1 = 0.9, b2 = 0.999;
       const float eps = 1e-7f;
-      const float lr_t = static_cast<float>(lr_ * std::sqrt(1.0 - std::pow(b2, t_)) /
-                                            (1.0 - std::pow(b1, t_)));
+      const float lr_t =
+          static_cast<float>(lr_ * std::sqrt(1.0 - std::pow(b2, t_)) / (1.0 - std::pow(b1, t_)));
       const float fb1 = 0.9f, fb2 = 0.999f;
       for (int64_t i = 0; i < n; ++i) {
         m[i] = fb1 * m[i] + (1.0f - fb1) * g[i];

@@ -18,13 +18,13 @@ namespace hpsweep {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // bad input: a malformed file, a value out of range (exit code 2)
-  kNotFound,          // a file, sweep or trial that does not exist (exit code 2)
+  kInvalidArgument,  // bad input: a malformed file, a value out of range (exit code 2)
+  kNotFound,         // a file, sweep or trial that does not exist (exit code 2)
   kAlreadyExists,
   kFailedPrecondition,
-  kDataLoss,          // a truncated or corrupt file, a checksum mismatch
-  kIoError,           // the OS refused a read or write
-  kUnavailable,       // a peer that cannot be reached (retry may help)
+  kDataLoss,     // a truncated or corrupt file, a checksum mismatch
+  kIoError,      // the OS refused a read or write
+  kUnavailable,  // a peer that cannot be reached (retry may help)
   kCancelled,
   kInternal,
 };
@@ -46,7 +46,9 @@ class Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
@@ -92,10 +94,10 @@ class StatusOr {
 }  // namespace hpsweep
 
 // Returns early from the enclosing function if `expr` (a Status) is not OK.
-#define HPSWEEP_RETURN_IF_ERROR(expr)          \
-  do {                                         \
-    ::hpsweep::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                 \
+#define HPSWEEP_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::hpsweep::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 #endif  // HPSWEEP_ENGINE_STATUS_H_

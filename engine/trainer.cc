@@ -13,8 +13,7 @@ namespace hpsweep {
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Evaluation runs in fixed chunks so that sums come out the same for any thread count.
@@ -76,8 +75,8 @@ TrainStepper::~TrainStepper() = default;
 
 const float* TrainStepper::grads() const { return shards_[0]->grads.data(); }
 
-LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const int64_t* idx,
-                              int n, uint64_t step_seed) {
+LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const int64_t* idx, int n,
+                              uint64_t step_seed) {
   const int shards = std::min(threads_, n);
   const bool categorical = config_.train.loss == Loss::kCategorical;
   const float scale = 1.0f / static_cast<float>(n);
@@ -99,11 +98,11 @@ LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const 
     if (categorical) {
       sh.targets.setZero(m, classes);
       for (int b = 0; b < m; ++b) sh.targets(b, sh.labels[b]) = 1.0f;
-      sh.result = SoftmaxCrossEntropy<float>(logits, nullptr, &sh.targets, clip, scale,
-                                             &sh.dlogits);
+      sh.result =
+          SoftmaxCrossEntropy<float>(logits, nullptr, &sh.targets, clip, scale, &sh.dlogits);
     } else {
-      sh.result = SoftmaxCrossEntropy<float>(logits, sh.labels.data(), nullptr, clip, scale,
-                                             &sh.dlogits);
+      sh.result =
+          SoftmaxCrossEntropy<float>(logits, sh.labels.data(), nullptr, clip, scale, &sh.dlogits);
     }
     sh.net.Backward(sh.dlogits);
   }
@@ -223,8 +222,8 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                            std::to_string(data.train.rows) + "x" + std::to_string(data.train.cols));
   }
   TrainResult res;
-  const int64_t n = tc.train_limit > 0 ? std::min<int64_t>(tc.train_limit, data.train.count)
-                                        : data.train.count;
+  const int64_t n =
+      tc.train_limit > 0 ? std::min<int64_t>(tc.train_limit, data.train.count) : data.train.count;
   int64_t split_at = n;
   if (tc.validation == Validation::kSplit && tc.validation_split > 0) {
     split_at = static_cast<int64_t>(static_cast<double>(n) * (1.0 - tc.validation_split));  // Keras

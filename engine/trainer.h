@@ -38,7 +38,7 @@ struct Model {
 Model InitModel(const TrialConfig& config);
 
 struct EpochMetrics {
-  int epoch = 0;  // 1-based
+  int epoch = 0;                              // 1-based
   double train_loss = 0, train_accuracy = 0;  // running means over the epoch, dropout on (Keras)
   double val_loss = 0, val_accuracy = 0;      // 0 when there is no validation data
   double seconds = 0;                         // the whole epoch, validation included
@@ -49,8 +49,8 @@ struct Evaluation {
   int64_t count = 0;
   double loss = 0, accuracy = 0;
   int classes = 10;
-  std::vector<int64_t> confusion;     // (classes, classes): row = true digit, column = predicted
-  std::vector<uint8_t> predictions;   // one per sample, when asked for
+  std::vector<int64_t> confusion;    // (classes, classes): row = true digit, column = predicted
+  std::vector<uint8_t> predictions;  // one per sample, when asked for
 };
 
 struct ClassMetrics {

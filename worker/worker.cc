@@ -178,8 +178,7 @@ class Worker::Impl {
     }
     grpc::Status s = reader->Finish();
     if (!s.ok()) {
-      return Unavailable("fetching the data set from " + o_.coordinator + ": " +
-                         s.error_message());
+      return Unavailable("fetching the data set from " + o_.coordinator + ": " + s.error_message());
     }
     HPSWEEP_RETURN_IF_ERROR(finish());
     Log("data set fetched into " + o_.data_dir + " and checked by sha256");
@@ -317,8 +316,8 @@ class Worker::Impl {
     req.set_seconds(seconds);
     // A finished result is retried until the coordinator has it, even while stopping. The first
     // try also leases the next trial; a retry does not (it would lease another one).
-    const bool want_next = !stop_->load() &&
-                           !(o_.max_trials > 0 && trials_done_ + 1 >= o_.max_trials);
+    const bool want_next =
+        !stop_->load() && !(o_.max_trials > 0 && trials_done_ + 1 >= o_.max_trials);
     if (want_next) req.set_lease_next_for_worker(worker_id_);
     bool first = true;
     grpc::Status s = Retry(

@@ -5,12 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -33,8 +33,10 @@ struct Result {
 std::string Quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
   }
   return q + "'";
 }
@@ -68,9 +70,7 @@ class CliTest : public ::testing::Test {
     return r;
   }
 
-  static std::string DataDir() {
-    return hpsweep::MnistDir();
-  }
+  static std::string DataDir() { return hpsweep::MnistDir(); }
   static bool HaveMnist() {
     struct stat st;
     return ::stat(DataDir().c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -85,9 +85,11 @@ TEST_F(CliTest, TrainJsonSaveAndSummary) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
   const std::string model = dir_ + "/lstm16.hpsm";
   // One epoch of 25 steps: lr 0.01 instead of Adam's default 0.001 so that it clearly learns.
-  const Result r = Run("train --cell lstm --units 16 --epochs 1 --train-limit 2000 "
-                       "--batch-size 64 --validation-split 0.2 --learning-rate 0.01 --json "
-                       "--threads 1 --data-dir " + Quote(DataDir()) + " --save " + Quote(model));
+  const Result r =
+      Run("train --cell lstm --units 16 --epochs 1 --train-limit 2000 "
+          "--batch-size 64 --validation-split 0.2 --learning-rate 0.01 --json "
+          "--threads 1 --data-dir " +
+          Quote(DataDir()) + " --save " + Quote(model));
   ASSERT_EQ(r.code, 0) << r.err;
   json j;
   try {
@@ -187,8 +189,9 @@ TEST_F(CliTest, UnknownFlagIsUsageError) {
 }
 
 TEST_F(CliTest, BenchPrintsSamplesPerSecondLast) {
-  const Result r = Run("bench --cell lstm --units 32 --batch-size 64 --threads 1 --seconds 0.2 "
-                       "--rounds 1");
+  const Result r =
+      Run("bench --cell lstm --units 32 --batch-size 64 --threads 1 --seconds 0.2 "
+          "--rounds 1");
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream is(r.out);
   std::string line, last;
@@ -243,8 +246,8 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
                          "fixed: {cell: gru, epochs: 2, batch_size: 64}\n"
                          "parameters:\n  units: {values: [4, 8, 16]}\n";
   const std::string db = dir_ + "/s.db";
-  const Result run = Run("run " + Quote(file) + " --workers 2 --db " + Quote(db) +
-                         " --data-dir " + Quote(DataDir()));
+  const Result run = Run("run " + Quote(file) + " --workers 2 --db " + Quote(db) + " --data-dir " +
+                         Quote(DataDir()));
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_NE(run.out.find("Leaderboard of sweep 1 (cli-tiny)"), std::string::npos) << run.out;
 
@@ -299,7 +302,8 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   {
     std::ofstream f(pgm, std::ios::binary);
     f << "P5\n28 28\n255\n";
-    for (int i = 0; i < 784; ++i) f.put(static_cast<char>(std::lround(mnist->test.images[i] * 255)));
+    for (int i = 0; i < 784; ++i)
+      f.put(static_cast<char>(std::lround(mnist->test.images[i] * 255)));
   }
   const Result pred = Run("predict --trial best --db " + Quote(db) + " --json " + Quote(pgm));
   ASSERT_EQ(pred.code, 0) << pred.err;
@@ -320,14 +324,14 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
 
   // The HTML report, opened in a real headless browser.
   const std::string html = dir_ + "/report.html";
-  const Result rep = Run("report --db " + Quote(db) + " -o " + Quote(html) + " --data-dir " +
-                         Quote(DataDir()));
+  const Result rep =
+      Run("report --db " + Quote(db) + " -o " + Quote(html) + " --data-dir " + Quote(DataDir()));
   ASSERT_EQ(rep.code, 0) << rep.err;
   std::ifstream hin(html);
   const std::string page((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
-  for (const char* id : {"id=\"leaderboard\"", "id=\"curves\"", "id=\"parallel\"",
-                         "id=\"effects\"", "id=\"confusion\"", "id=\"per-class\"",
-                         "id=\"samples\"", "id=\"class-counts\"", "id=\"mean-images\""}) {
+  for (const char* id : {"id=\"leaderboard\"", "id=\"curves\"", "id=\"parallel\"", "id=\"effects\"",
+                         "id=\"confusion\"", "id=\"per-class\"", "id=\"samples\"",
+                         "id=\"class-counts\"", "id=\"mean-images\""}) {
     EXPECT_NE(page.find(id), std::string::npos) << "report lacks " << id;
   }
   EXPECT_EQ(page.find("http"), std::string::npos) << "the report must need no network";

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 #include <atomic>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -432,8 +432,8 @@ TEST_F(SchedulerTest, ReportUnderUnknownOrStaleLeaseChangesNothing) {
   LeaseGrant old = MustLease(*sched_, worker_);
   double deadline = -7;
 
-  for (const std::string& bogus : {std::string("nope"), std::string("t999.1.0"),
-                                   std::string(""), old.lease_id + "x"}) {
+  for (const std::string& bogus :
+       {std::string("nope"), std::string("t999.1.0"), std::string(""), old.lease_id + "x"}) {
     StatusOr<ReportAction> a = sched_->Report(bogus, Epoch(1, 0.5, 0.5), &deadline);
     ASSERT_FALSE(a.ok()) << bogus;
     EXPECT_EQ(a.status().code(), StatusCode::kFailedPrecondition) << a.status().ToString();
@@ -1111,8 +1111,7 @@ class OneShotFaultStorage : public FaultInjectingStorage {
  public:
   using FaultInjectingStorage::FaultInjectingStorage;
   bool fail_put_artifact = false;
-  Status PutArtifact(int64_t trial_id, const std::string& kind,
-                     const std::string& bytes) override {
+  Status PutArtifact(int64_t trial_id, const std::string& kind, const std::string& bytes) override {
     if (fail_put_artifact) {
       fail_put_artifact = false;
       return IoError("injected one-shot PutArtifact fault");
@@ -1286,8 +1285,7 @@ TEST_F(SchedulerTest, AsyncLeaseAndCompleteAreCommittedBeforeDone) {
   EXPECT_EQ(Stored(storage_.get(), first.trial.id).lease_id, first.lease_id);
 
   Waiter<GrantOr> completed;
-  sched_->CompleteAndLeaseAsync(first.lease_id, MakeCompletion(0.9), worker_,
-                                completed.Callback());
+  sched_->CompleteAndLeaseAsync(first.lease_id, MakeCompletion(0.9), worker_, completed.Callback());
   GrantOr next = completed.Get();
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   ASSERT_TRUE(next->has_value()) << "the completion should lease trial 2";
@@ -1340,8 +1338,7 @@ TEST_F(SchedulerFaultTest, AsyncFailedCommitFailsTheCallAndReloads) {
 
   storage_->FailCommits(true);
   Waiter<GrantOr> completed;
-  sched_->CompleteAndLeaseAsync((*g)->lease_id, MakeCompletion(0.9), worker_,
-                                completed.Callback());
+  sched_->CompleteAndLeaseAsync((*g)->lease_id, MakeCompletion(0.9), worker_, completed.Callback());
   GrantOr lost = completed.Get();
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(lost.status().code(), StatusCode::kIoError) << lost.status().ToString();

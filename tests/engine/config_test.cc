@@ -16,11 +16,25 @@ namespace hpsweep {
 namespace {
 
 TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
-  const std::set<std::string> documented = {
-      "cell",      "units",         "layers",   "activation", "recurrent_dropout",
-      "dropout",   "dense",         "dense_activation", "output", "optimizer",
-      "learning_rate", "momentum",  "nesterov", "batch_size", "epochs",
-      "loss",      "validation_split", "validation", "seed"};
+  const std::set<std::string> documented = {"cell",
+                                            "units",
+                                            "layers",
+                                            "activation",
+                                            "recurrent_dropout",
+                                            "dropout",
+                                            "dense",
+                                            "dense_activation",
+                                            "output",
+                                            "optimizer",
+                                            "learning_rate",
+                                            "momentum",
+                                            "nesterov",
+                                            "batch_size",
+                                            "epochs",
+                                            "loss",
+                                            "validation_split",
+                                            "validation",
+                                            "seed"};
   const std::vector<std::string>& keys = ConfigKeys();
   const std::set<std::string> unique(keys.begin(), keys.end());
   EXPECT_EQ(unique.size(), keys.size()) << "duplicate keys";
@@ -107,13 +121,26 @@ TEST(ApplyKeyTest, GoodValuesSetTheirFields) {
 
 TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
   const std::vector<std::pair<std::string, std::string>> good = {
-      {"cell", "lstm"},         {"units", "16"},         {"layers", "2"},
-      {"activation", "tanh"},   {"recurrent_dropout", "0"}, {"dropout", "0.1"},
-      {"dense", "[8]"},         {"dense_activation", "relu"}, {"output", "softmax"},
-      {"optimizer", "adam"},    {"learning_rate", "0.001"}, {"momentum", "0"},
-      {"nesterov", "false"},    {"batch_size", "32"},    {"epochs", "1"},
-      {"loss", "sparse_categorical_crossentropy"}, {"validation", "split"},
-      {"validation_split", "0"}, {"seed", "0"}, {"train_limit", "0"}};
+      {"cell", "lstm"},
+      {"units", "16"},
+      {"layers", "2"},
+      {"activation", "tanh"},
+      {"recurrent_dropout", "0"},
+      {"dropout", "0.1"},
+      {"dense", "[8]"},
+      {"dense_activation", "relu"},
+      {"output", "softmax"},
+      {"optimizer", "adam"},
+      {"learning_rate", "0.001"},
+      {"momentum", "0"},
+      {"nesterov", "false"},
+      {"batch_size", "32"},
+      {"epochs", "1"},
+      {"loss", "sparse_categorical_crossentropy"},
+      {"validation", "split"},
+      {"validation_split", "0"},
+      {"seed", "0"},
+      {"train_limit", "0"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -193,14 +220,26 @@ TEST(ApplyKeyTest, BadValueLeavesListUnchanged) {
 // A config with a non-default value for every key.
 TrialConfig NonDefault() {
   TrialConfig c;
-  const std::vector<std::pair<std::string, std::string>> kv = {
-      {"cell", "gru"},          {"units", "48"},         {"layers", "2"},
-      {"activation", "relu"},   {"recurrent_dropout", "0.15"}, {"dropout", "0.2,0.1,0.3"},
-      {"dense", "[24]"},        {"dense_activation", "tanh"}, {"output", "logits"},
-      {"optimizer", "sgd"},     {"learning_rate", "0.037"}, {"momentum", "0.85"},
-      {"nesterov", "true"},     {"batch_size", "77"},    {"epochs", "9"},
-      {"loss", "categorical_crossentropy"}, {"validation", "test"},
-      {"validation_split", "0.1"}, {"seed", "987654321"}, {"train_limit", "5000"}};
+  const std::vector<std::pair<std::string, std::string>> kv = {{"cell", "gru"},
+                                                               {"units", "48"},
+                                                               {"layers", "2"},
+                                                               {"activation", "relu"},
+                                                               {"recurrent_dropout", "0.15"},
+                                                               {"dropout", "0.2,0.1,0.3"},
+                                                               {"dense", "[24]"},
+                                                               {"dense_activation", "tanh"},
+                                                               {"output", "logits"},
+                                                               {"optimizer", "sgd"},
+                                                               {"learning_rate", "0.037"},
+                                                               {"momentum", "0.85"},
+                                                               {"nesterov", "true"},
+                                                               {"batch_size", "77"},
+                                                               {"epochs", "9"},
+                                                               {"loss", "categorical_crossentropy"},
+                                                               {"validation", "test"},
+                                                               {"validation_split", "0.1"},
+                                                               {"seed", "987654321"},
+                                                               {"train_limit", "5000"}};
   for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
   EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
   return c;
@@ -317,8 +356,7 @@ TEST(ValidateTest, DropoutListMustMatchHiddenLayers) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("dropout"), std::string::npos) << s.message();
   // 2 LSTM layers + Dense(32): three hidden layers.
-  EXPECT_TRUE(
-      ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1,0.2"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1,0.2"}}).ok());
   EXPECT_FALSE(ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1"}}).ok());
   EXPECT_FALSE(
       ValidateKeys({{"layers", "2"}, {"dense", "[32]"}, {"dropout", "0.2,0.1,0.2,0.1"}}).ok());
@@ -333,8 +371,7 @@ TEST(ValidateTest, MomentumOnlyWithSgd) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("momentum"), std::string::npos) << s.message();
   EXPECT_FALSE(ValidateKeys({{"optimizer", "rmsprop"}, {"nesterov", "true"}}).ok());
-  EXPECT_TRUE(
-      ValidateKeys({{"optimizer", "sgd"}, {"momentum", "0.9"}, {"nesterov", "true"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"optimizer", "sgd"}, {"momentum", "0.9"}, {"nesterov", "true"}}).ok());
 }
 
 TEST(ValidateTest, RecurrentModelsNeedALayerAndDenseHasNoRecurrentDropout) {

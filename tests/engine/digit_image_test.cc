@@ -20,9 +20,7 @@
 namespace hpsweep {
 namespace {
 
-std::string DataDir() {
-  return MnistDir();
-}
+std::string DataDir() { return MnistDir(); }
 
 double Correlation(const std::vector<float>& a, const std::vector<float>& b) {
   const double ma = std::accumulate(a.begin(), a.end(), 0.0) / a.size();

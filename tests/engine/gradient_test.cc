@@ -71,11 +71,10 @@ TEST_P(GradientTest, MatchesCentralDifferences) {
     Rng mask_rng(77);  // the same masks on every forward
     ForwardContext ctx{c.training, &mask_rng};
     const Mat<double>& logits = net.Forward(x, ctx);
-    LossResult r = c.categorical
-                       ? SoftmaxCrossEntropy<double>(logits, nullptr, &targets, !m.logits,
-                                                     1.0 / B, dlogits)
-                       : SoftmaxCrossEntropy<double>(logits, labels.data(), nullptr, !m.logits,
-                                                     1.0 / B, dlogits);
+    LossResult r = c.categorical ? SoftmaxCrossEntropy<double>(logits, nullptr, &targets, !m.logits,
+                                                               1.0 / B, dlogits)
+                                 : SoftmaxCrossEntropy<double>(logits, labels.data(), nullptr,
+                                                               !m.logits, 1.0 / B, dlogits);
     return r.loss_sum / B;
   };
   Mat<double> dlogits;
@@ -113,24 +112,40 @@ TEST_P(GradientTest, MatchesCentralDifferences) {
 const GradCase kCases[] = {
     {"dense_perceptron", {{"cell", "dense"}, {"layers", "0"}}},
     {"dense_relu", {{"cell", "dense"}, {"layers", "2"}, {"activation", "relu"}}},
-    {"dense_tanh_logits", {{"cell", "dense"}, {"layers", "1"}, {"activation", "tanh"}, {"output", "logits"}}},
-    {"dense_sigmoid_categorical", {{"cell", "dense"}, {"layers", "1"}, {"activation", "sigmoid"}}, true},
+    {"dense_tanh_logits",
+     {{"cell", "dense"}, {"layers", "1"}, {"activation", "tanh"}, {"output", "logits"}}},
+    {"dense_sigmoid_categorical",
+     {{"cell", "dense"}, {"layers", "1"}, {"activation", "sigmoid"}},
+     true},
     {"dense_dropout", {{"cell", "dense"}, {"layers", "2"}, {"dropout", "0.3"}}, false, true},
     {"simple_rnn_tanh", {{"cell", "simple_rnn"}}},
     {"simple_rnn_relu_head", {{"cell", "simple_rnn"}, {"activation", "relu"}, {"dense", "[5]"}}},
     {"simple_rnn_stacked", {{"cell", "simple_rnn"}, {"layers", "2"}}},
-    {"simple_rnn_recurrent_dropout", {{"cell", "simple_rnn"}, {"recurrent_dropout", "0.4"}}, false, true},
+    {"simple_rnn_recurrent_dropout",
+     {{"cell", "simple_rnn"}, {"recurrent_dropout", "0.4"}},
+     false,
+     true},
     {"lstm_tanh", {{"cell", "lstm"}}},
     {"lstm_relu", {{"cell", "lstm"}, {"activation", "relu"}}},
     {"lstm_stacked_3", {{"cell", "lstm"}, {"layers", "3"}}},
-    {"lstm_head_tanh_categorical", {{"cell", "lstm"}, {"dense", "[5]"}, {"dense_activation", "tanh"}}, true},
+    {"lstm_head_tanh_categorical",
+     {{"cell", "lstm"}, {"dense", "[5]"}, {"dense_activation", "tanh"}},
+     true},
     {"lstm_recurrent_dropout", {{"cell", "lstm"}, {"recurrent_dropout", "0.3"}}, false, true},
     {"lstm_seed_c1_shape",
-     {{"cell", "lstm"}, {"layers", "2"}, {"dropout", "0.2,0.1,0.2"}, {"dense", "[5]"}, {"output", "logits"}},
-     false, true},
+     {{"cell", "lstm"},
+      {"layers", "2"},
+      {"dropout", "0.2,0.1,0.2"},
+      {"dense", "[5]"},
+      {"output", "logits"}},
+     false,
+     true},
     {"gru_tanh", {{"cell", "gru"}}},
     {"gru_stacked", {{"cell", "gru"}, {"layers", "2"}}},
-    {"gru_relu_recurrent_dropout", {{"cell", "gru"}, {"activation", "relu"}, {"recurrent_dropout", "0.3"}}, false, true},
+    {"gru_relu_recurrent_dropout",
+     {{"cell", "gru"}, {"activation", "relu"}, {"recurrent_dropout", "0.3"}},
+     false,
+     true},
 };
 
 INSTANTIATE_TEST_SUITE_P(Layers, GradientTest, ::testing::ValuesIn(kCases),

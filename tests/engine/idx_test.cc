@@ -169,8 +169,8 @@ TEST_F(IdxTest, BadMagicSaysExpectedAndFound) {
   const std::string images = Write("img", ImageFile(1, 1, 1, {0}));
   ExpectError(ReadIdxLabels(images), StatusCode::kInvalidArgument, images, "0x00000803");
   // Some other file altogether, plain and gzipped.
-  const Bytes text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!', '!', '!',
-                      '!', '!', '!', '\n'};
+  const Bytes text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r',
+                      'l', 'd', '!', '!', '!', '!', '!', '!', '\n'};
   const std::string txt = Write("hello.txt", text);
   ExpectError(ReadIdxImages(txt), StatusCode::kInvalidArgument, txt, "0x68656c6c");
   const std::string gz = WriteGz("hello.txt.gz", text);

@@ -79,8 +79,8 @@ std::vector<double> RefSimpleRnn(const std::vector<float>& p, const std::vector<
   return hs;
 }
 
-std::vector<double> RefLstm(const std::vector<float>& p, const std::vector<double>& x, int T,
-                            int B, int F, int H, Activation act) {
+std::vector<double> RefLstm(const std::vector<float>& p, const std::vector<double>& x, int T, int B,
+                            int F, int H, Activation act) {
   const int G = 4 * H;
   const float* wx = p.data();
   const float* wh = wx + F * G;
@@ -307,10 +307,10 @@ TEST(LstmTest, ReturnSequencesIsTimeMajor) {
   // same layer run on sample b alone, truncated to t+1 steps (causality).
   const int T = 2, B = 2, F = 2, H = 2;
   std::vector<float> p = Params(4 * H * (F + H + 1), 0.2);
-  std::vector<double> xv = {0.1, 0.2,   // t0 b0
-                            -0.9, 0.8,  // t0 b1
-                            0.5, -0.5,  // t1 b0
-                            1.0, 0.3};  // t1 b1
+  std::vector<double> xv = {0.1,  0.2,   // t0 b0
+                            -0.9, 0.8,   // t0 b1
+                            0.5,  -0.5,  // t1 b0
+                            1.0,  0.3};  // t1 b1
   auto seq = MakeLstm<float>(T, F, H, Activation::kTanh, true, 0.0f);
   seq->Bind(p.data(), nullptr);
   Tensor<float> x = MakeTensor(T * B, F, xv, T);
@@ -322,8 +322,8 @@ TEST(LstmTest, ReturnSequencesIsTimeMajor) {
     const Mat<float> y0 = one->Forward(x0, ForwardContext{}).data;
     auto two = MakeLstm<float>(2, F, H, Activation::kTanh, false, 0.0f);
     two->Bind(p.data(), nullptr);
-    Tensor<float> x1 = MakeTensor(2, F, {xv[b * F], xv[b * F + 1], xv[(B + b) * F],
-                                         xv[(B + b) * F + 1]}, 2);
+    Tensor<float> x1 =
+        MakeTensor(2, F, {xv[b * F], xv[b * F + 1], xv[(B + b) * F], xv[(B + b) * F + 1]}, 2);
     const Mat<float> y1 = two->Forward(x1, ForwardContext{}).data;
     for (int j = 0; j < H; ++j) {
       EXPECT_NEAR(y(0 * B + b, j), y0(0, j), kTol);
@@ -563,9 +563,12 @@ TEST(GradientBufferTest, GradientsDoNotDependOnBufferAlignment) {
         }
       }
       EXPECT_EQ(differ, 0) << c.name << ": gradient buffer shifted by " << offset
-                           << " floats changes " << differ << " of " << n
-                           << " gradients, first at " << first << " (bias block starts at "
-                           << n - (c.layer->Kind() == "GRU" ? 6 : c.layer->Kind() == "LSTM" ? 4 : 1) * H
+                           << " floats changes " << differ << " of " << n << " gradients, first at "
+                           << first << " (bias block starts at "
+                           << n - (c.layer->Kind() == "GRU"    ? 6
+                                   : c.layer->Kind() == "LSTM" ? 4
+                                                               : 1) *
+                                      H
                            << ")";
     }
   }

@@ -73,8 +73,8 @@ TEST(LossTest, GradientIsScaledSoftmaxMinusOneHot) {
 }
 
 TEST(LossTest, SparseEqualsOneHot) {
-  const Mat<float> logits = M<float>(3, 4, {0.1, 0.2, -0.3, 1.0, 2.0, -1.0, 0.0, 0.5,
-                                            -0.2, -0.1, 3.0, 0.0});
+  const Mat<float> logits =
+      M<float>(3, 4, {0.1, 0.2, -0.3, 1.0, 2.0, -1.0, 0.0, 0.5, -0.2, -0.1, 3.0, 0.0});
   const uint8_t labels[] = {3, 1, 2};
   Mat<float> onehot = Mat<float>::Zero(3, 4);
   for (int r = 0; r < 3; ++r) onehot(r, labels[r]) = 1.0f;
@@ -121,8 +121,8 @@ TEST(LossTest, ClipBoundsAHopelessPrediction) {
   EXPECT_NEAR(c.loss_sum, -std::log(1e-7), 1e-4);
   // And a certain, correct prediction costs -log(1 - 1e-7) ~ 1e-7, not 0.
   const uint8_t right = 1;
-  LossResult sure = SoftmaxCrossEntropy<double>(M<double>(1, 3, {0, 100, 0}), &right, nullptr,
-                                                true, 1.0, nullptr);
+  LossResult sure = SoftmaxCrossEntropy<double>(M<double>(1, 3, {0, 100, 0}), &right, nullptr, true,
+                                                1.0, nullptr);
   EXPECT_NEAR(sure.loss_sum, -std::log(1 - 1e-7), 1e-12);
   EXPECT_GT(sure.loss_sum, 0.0);
 }

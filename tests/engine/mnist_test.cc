@@ -1,6 +1,5 @@
 // Tests for engine/mnist.h: small generated data folders, and the real MNIST when it is there.
 #include "engine/mnist.h"
-#include "tests/mnist_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,6 +13,8 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "tests/mnist_dir.h"
 
 namespace hpsweep {
 namespace {
@@ -179,9 +180,7 @@ TEST_F(MnistTest, CorruptFileErrorPassesThrough) {
 }
 
 // The real MNIST, as scripts/bootstrap.sh fetches it.
-std::string RealDataDir() {
-  return MnistDir();
-}
+std::string RealDataDir() { return MnistDir(); }
 
 TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {
   const std::string dir = RealDataDir();

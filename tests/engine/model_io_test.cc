@@ -45,12 +45,19 @@ class ModelIoTest : public ::testing::Test {
 // initial ones.
 Model TestModel(const std::vector<std::pair<std::string, std::string>>& extra = {}) {
   TrialConfig c;
-  const std::vector<std::pair<std::string, std::string>> kv = {
-      {"cell", "lstm"},      {"units", "12"},          {"layers", "2"},
-      {"dense", "[7]"},      {"dropout", "0.25,0.5,0.125"}, {"recurrent_dropout", "0.1"},
-      {"output", "logits"},  {"optimizer", "rmsprop"}, {"learning_rate", "0.002"},
-      {"batch_size", "64"},  {"epochs", "3"},          {"seed", "17"},
-      {"validation_split", "0.2"}};
+  const std::vector<std::pair<std::string, std::string>> kv = {{"cell", "lstm"},
+                                                               {"units", "12"},
+                                                               {"layers", "2"},
+                                                               {"dense", "[7]"},
+                                                               {"dropout", "0.25,0.5,0.125"},
+                                                               {"recurrent_dropout", "0.1"},
+                                                               {"output", "logits"},
+                                                               {"optimizer", "rmsprop"},
+                                                               {"learning_rate", "0.002"},
+                                                               {"batch_size", "64"},
+                                                               {"epochs", "3"},
+                                                               {"seed", "17"},
+                                                               {"validation_split", "0.2"}};
   for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
   for (const auto& [k, v] : extra) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
   EXPECT_TRUE(Validate(c).ok());
@@ -198,9 +205,9 @@ TEST_F(ModelIoTest, SaveIntoMissingFolderFails) {
 
 // Re-signs bytes (without their CRC) with a valid CRC-32, so that only the content is wrong.
 std::string Resign(std::string body) {
-  const uint32_t crc = static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(body.data()),
-            static_cast<uInt>(body.size())));
+  const uint32_t crc =
+      static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(body.data()),
+                                  static_cast<uInt>(body.size())));
   for (int i = 0; i < 4; ++i) body.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   return body;
 }

@@ -44,9 +44,11 @@ TEST(NetworkTest, ParamCountsMatchKerasFormulas) {
       {"A3 LSTM(128)+Dense(64)+Dense(10)",
        {{"cell", "lstm"}, {"units", "128"}, {"dense", "[64]"}},
        LstmP(28, 128) + DenseP(128, 64) + DenseP(64, 10)},
-      {"A4 LSTM(256)+Dense(10)", {{"cell", "lstm"}, {"units", "256"}},
+      {"A4 LSTM(256)+Dense(10)",
+       {{"cell", "lstm"}, {"units", "256"}},
        LstmP(28, 256) + DenseP(256, 10)},
-      {"B2 LSTM(32)x2+Dense(10)", {{"cell", "lstm"}, {"units", "32"}, {"layers", "2"}},
+      {"B2 LSTM(32)x2+Dense(10)",
+       {{"cell", "lstm"}, {"units", "32"}, {"layers", "2"}},
        LstmP(28, 32) + LstmP(32, 32) + DenseP(32, 10)},
       {"C1 LSTM(128)x2+Dense(32)+Dense(10), dropout",
        {{"cell", "lstm"},
@@ -56,18 +58,21 @@ TEST(NetworkTest, ParamCountsMatchKerasFormulas) {
         {"dropout", "0.2,0.1,0.2"}},
        LstmP(28, 128) + LstmP(128, 128) + DenseP(128, 32) + DenseP(32, 10)},
       {"D1 Dense(10)", {{"cell", "dense"}, {"layers", "0"}}, DenseP(784, 10)},
-      {"D2 Dense(128)+Dense(10)", {{"cell", "dense"}, {"layers", "1"}, {"units", "128"}},
+      {"D2 Dense(128)+Dense(10)",
+       {{"cell", "dense"}, {"layers", "1"}, {"units", "128"}},
        DenseP(784, 128) + DenseP(128, 10)},
       {"D3 Dense(256)+Dropout+Dense(10)",
        {{"cell", "dense"}, {"layers", "1"}, {"units", "256"}, {"dropout", "0.2"}},
        DenseP(784, 256) + DenseP(256, 10)},
-      {"D4 Dense(512)x2+Dense(10)", {{"cell", "dense"}, {"layers", "2"}, {"units", "512"}},
+      {"D4 Dense(512)x2+Dense(10)",
+       {{"cell", "dense"}, {"layers", "2"}, {"units", "512"}},
        DenseP(784, 512) + DenseP(512, 512) + DenseP(512, 10)},
       {"E1 SimpleRNN(64)x2+Dense(32)+Dense(10)",
        {{"cell", "simple_rnn"}, {"units", "64"}, {"layers", "2"}, {"dense", "[32]"}},
        RnnP(28, 64) + RnnP(64, 64) + DenseP(64, 32) + DenseP(32, 10)},
       {"GRU(128)+Dense(10)", {{"cell", "gru"}, {"units", "128"}}, GruP(28, 128) + DenseP(128, 10)},
-      {"GRU(64)x2+Dense(10)", {{"cell", "gru"}, {"units", "64"}, {"layers", "2"}},
+      {"GRU(64)x2+Dense(10)",
+       {{"cell", "gru"}, {"units", "64"}, {"layers", "2"}},
        GruP(28, 64) + GruP(64, 64) + DenseP(64, 10)},
   };
   for (const CountCase& c : cases) {
@@ -246,8 +251,7 @@ TEST(InitTest, SimpleRnnAndGruRecurrentKernelsOrthonormal) {
     const Eigen::MatrixXd wh = Slice(p, F * H, H, H);
     ExpectRowsOrthonormal(wh, "simple_rnn");
     // Square: the columns are orthonormal too.
-    EXPECT_LT((wh.transpose() * wh - Eigen::MatrixXd::Identity(H, H)).cwiseAbs().maxCoeff(),
-              1e-5);
+    EXPECT_LT((wh.transpose() * wh - Eigen::MatrixXd::Identity(H, H)).cwiseAbs().maxCoeff(), 1e-5);
     for (int j = 0; j < H; ++j) EXPECT_EQ(p[F * H + H * H + j], 0.0f);
   }
   {
@@ -284,13 +288,12 @@ TEST(NetworkForwardTest, PerceptronIsAffine) {
   cfg.model.classes = 3;
   ASSERT_EQ(CountParams(cfg.model), DenseP(4, 3));
   // W (4, 3), b (3).
-  std::vector<float> p = {1, 0, 0,  0, 1, 0,  0, 0, 1,  1, 1, 1,  0.5f, -0.5f, 2};
+  std::vector<float> p = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0.5f, -0.5f, 2};
   std::vector<float> g(p.size());
   Network<float> net(cfg.model, p.data(), g.data());
   Tensor<float> x;
   x.data.resize(2, 4);
-  x.data << 1, 2, 3, 4,
-            -1, 0, 0.5f, 2;
+  x.data << 1, 2, 3, 4, -1, 0, 0.5f, 2;
   const Mat<float>& logits = net.Forward(x, ForwardContext{});
   ASSERT_EQ(logits.rows(), 2);
   ASSERT_EQ(logits.cols(), 3);
@@ -301,10 +304,14 @@ TEST(NetworkForwardTest, PerceptronIsAffine) {
 }
 
 TEST(NetworkForwardTest, DropoutModelInInferenceEqualsModelWithoutDropout) {
-  TrialConfig with = Config({{"cell", "lstm"}, {"units", "8"}, {"layers", "2"}, {"dense", "[6]"},
-                             {"dropout", "0.5"}, {"recurrent_dropout", "0.3"}});
-  TrialConfig without = Config({{"cell", "lstm"}, {"units", "8"}, {"layers", "2"},
-                                {"dense", "[6]"}});
+  TrialConfig with = Config({{"cell", "lstm"},
+                             {"units", "8"},
+                             {"layers", "2"},
+                             {"dense", "[6]"},
+                             {"dropout", "0.5"},
+                             {"recurrent_dropout", "0.3"}});
+  TrialConfig without =
+      Config({{"cell", "lstm"}, {"units", "8"}, {"layers", "2"}, {"dense", "[6]"}});
   for (TrialConfig* c : {&with, &without}) {
     c->model.steps = 4;
     c->model.features = 3;

@@ -39,7 +39,8 @@ std::vector<float> TwoSteps(const TrainConfig& c, std::vector<float>* after_one 
 void ExpectNear(const std::vector<float>& got, const std::vector<double>& want, double tol,
                 const char* what) {
   ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
 }
 
 TEST(LearningRateTest, KerasDefaults) {

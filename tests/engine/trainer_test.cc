@@ -2,7 +2,6 @@
 // recurrent model carrying state through time can solve), runs are deterministic, the validation
 // split is Keras's, early stopping, and evaluation metrics.
 #include "engine/trainer.h"
-#include "tests/mnist_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +12,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tests/mnist_dir.h"
 
 namespace hpsweep {
 namespace {
@@ -29,9 +30,7 @@ TrialConfig Config(const std::vector<std::pair<std::string, std::string>>& kv) {
 
 // --- Real MNIST -------------------------------------------------------------------------------
 
-std::string DataDir() {
-  return MnistDir();
-}
+std::string DataDir() { return MnistDir(); }
 
 class MnistLearningTest : public ::testing::Test {
  protected:
@@ -51,8 +50,11 @@ TEST_F(MnistLearningTest, Lstm32LearnsInTwoEpochs) {
   // Keras's defaults (adam, lr 0.001) on 2400 training images: 150 steps. The validation accuracy
   // lands near 0.6 (0.58-0.61 over seeds 0-3), so this asserts clear learning (5x chance); the
   // next test asserts > 0.6 with a larger step.
-  const TrialConfig c = Config({{"cell", "lstm"}, {"units", "32"}, {"epochs", "2"},
-                                {"batch_size", "32"}, {"optimizer", "adam"},
+  const TrialConfig c = Config({{"cell", "lstm"},
+                                {"units", "32"},
+                                {"epochs", "2"},
+                                {"batch_size", "32"},
+                                {"optimizer", "adam"},
                                 {"validation_split", "0.2"}});
   StatusOr<TrainResult> r = Train(c, *data_, TrainOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -67,9 +69,13 @@ TEST_F(MnistLearningTest, Lstm32LearnsInTwoEpochs) {
 }
 
 TEST_F(MnistLearningTest, Lstm32AboveSixtyPercentInTwoEpochs) {
-  const TrialConfig c = Config({{"cell", "lstm"}, {"units", "32"}, {"epochs", "2"},
-                                {"batch_size", "32"}, {"optimizer", "adam"},
-                                {"learning_rate", "0.003"}, {"validation_split", "0.2"}});
+  const TrialConfig c = Config({{"cell", "lstm"},
+                                {"units", "32"},
+                                {"epochs", "2"},
+                                {"batch_size", "32"},
+                                {"optimizer", "adam"},
+                                {"learning_rate", "0.003"},
+                                {"validation_split", "0.2"}});
   StatusOr<TrainResult> r = Train(c, *data_, TrainOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_GT(r->history.back().val_accuracy, 0.6) << "chance is 0.1";
@@ -77,9 +83,14 @@ TEST_F(MnistLearningTest, Lstm32AboveSixtyPercentInTwoEpochs) {
 }
 
 TEST_F(MnistLearningTest, MlpLearnsInTwoEpochs) {
-  const TrialConfig c = Config({{"cell", "dense"}, {"layers", "1"}, {"units", "64"},
-                                {"activation", "relu"}, {"epochs", "2"}, {"batch_size", "32"},
-                                {"optimizer", "adam"}, {"validation_split", "0.2"}});
+  const TrialConfig c = Config({{"cell", "dense"},
+                                {"layers", "1"},
+                                {"units", "64"},
+                                {"activation", "relu"},
+                                {"epochs", "2"},
+                                {"batch_size", "32"},
+                                {"optimizer", "adam"},
+                                {"validation_split", "0.2"}});
   StatusOr<TrainResult> r = Train(c, *data_, TrainOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 2u);
@@ -119,8 +130,12 @@ Mnist MemoryData(int64_t train, int64_t test, int steps, uint64_t seed) {
 }
 
 TrialConfig MemoryConfig(const char* cell, int steps = 6) {
-  TrialConfig c = Config({{"cell", cell}, {"units", "16"}, {"epochs", "4"}, {"batch_size", "32"},
-                          {"optimizer", "adam"}, {"learning_rate", "0.01"}});
+  TrialConfig c = Config({{"cell", cell},
+                          {"units", "16"},
+                          {"epochs", "4"},
+                          {"batch_size", "32"},
+                          {"optimizer", "adam"},
+                          {"learning_rate", "0.01"}});
   c.model.steps = steps;
   c.model.features = 3;
   c.model.classes = 2;
@@ -139,8 +154,7 @@ TEST_P(MemoryTaskTest, CarriesTheFirstStepThroughTime) {
   EXPECT_EQ(r->test.classes, 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cells, MemoryTaskTest,
-                         ::testing::Values("simple_rnn", "lstm", "gru"),
+INSTANTIATE_TEST_SUITE_P(Cells, MemoryTaskTest, ::testing::Values("simple_rnn", "lstm", "gru"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST(MemoryTaskControlTest, TheLastStepsAloneAreChance) {
@@ -158,7 +172,10 @@ TEST(MemoryTaskControlTest, TheLastStepsAloneAreChance) {
     for (int64_t i = 0; i < src->count; ++i)
       for (int f = 0; f < 3; ++f) dst->images[i * 3 + f] = src->images[(i * 6 + 5) * 3 + f];
   }
-  TrialConfig c = Config({{"cell", "dense"}, {"layers", "1"}, {"units", "16"}, {"epochs", "4"},
+  TrialConfig c = Config({{"cell", "dense"},
+                          {"layers", "1"},
+                          {"units", "16"},
+                          {"epochs", "4"},
                           {"learning_rate", "0.01"}});
   c.model.steps = 1;
   c.model.features = 3;
@@ -249,9 +266,8 @@ TEST(DeterminismTest, EvaluateIsTheSameForAnyThreadCount) {
 TEST(ValidationSplitTest, KerasTakesTheLastFraction) {
   // Keras: split_at = int(n * (1 - validation_split)) computed in double: 1000 * 0.8 = 800.
   const Mnist data = MemoryData(1000, 100, 6, 1);
-  for (const auto& [split, train_count] :
-       {std::pair{"0.2", 800}, std::pair{"0.1", 900}, std::pair{"0.25", 750},
-        std::pair{"0.3", 700}}) {
+  for (const auto& [split, train_count] : {std::pair{"0.2", 800}, std::pair{"0.1", 900},
+                                           std::pair{"0.25", 750}, std::pair{"0.3", 700}}) {
     TrialConfig c = MemoryConfig("simple_rnn");
     c.model.units = 4;
     c.train.epochs = 1;
@@ -418,8 +434,7 @@ TEST(EvaluateTest, ConfusionMatrixAndAccuracy) {
   // The predictions agree with the matrix and with PredictProba's arg-max; the loss is the mean
   // clipped cross-entropy of PredictProba's probabilities.
   ASSERT_EQ(ev.predictions.size(), static_cast<size_t>(ev.count));
-  const Mat<float> p =
-      PredictProba(m, data.test.images.data() + begin * 6 * 3, end - begin, 1);
+  const Mat<float> p = PredictProba(m, data.test.images.data() + begin * 6 * 3, end - begin, 1);
   std::vector<int64_t> conf(4, 0);
   double loss = 0;
   for (int64_t i = 0; i < ev.count; ++i) {

@@ -72,9 +72,7 @@ class Process {
     return true;
   }
   // Exit code, or -signal if it was killed by one. REQUIRES: it exited.
-  int exit_code() const {
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -WTERMSIG(status_);
-  }
+  int exit_code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -WTERMSIG(status_); }
   pid_t pid() const { return pid_; }
 
  private:

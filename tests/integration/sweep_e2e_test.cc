@@ -1,8 +1,8 @@
 // End-to-end tests over loopback with real processes: a coordinator process, worker processes,
 // the SQLite file they leave behind. Faults are real too: SIGKILL of a worker mid-trial and of the
 // coordinator mid-sweep.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -26,9 +26,7 @@ namespace fs = std::filesystem;
 namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
 
-std::string DataDir() {
-  return MnistDir();
-}
+std::string DataDir() { return MnistDir(); }
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -76,8 +74,7 @@ class SweepE2ETest : public ::testing::Test {
   }
 
   std::unique_ptr<pb::Coordinator::Stub> Stub() {
-    return pb::Coordinator::NewStub(
-        grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+    return pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
   }
 
   // Waits until the coordinator answers (true) or `seconds` pass.
@@ -172,8 +169,9 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
   const std::string empty_data = (dir_ / "fresh-node-data").string();
   auto w1 = StartWorker("w1", DataDir());
   auto w2 = StartWorker("w2", empty_data);
-  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }))
-      << "sweep did not finish";
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) {
+    return s.state() == "completed";
+  })) << "sweep did not finish";
   ASSERT_TRUE(watch.Wait(30)) << "status --watch did not end with the sweep";
   EXPECT_EQ(watch.exit_code(), 0);
   const std::string watched = ReadText(watch_log);
@@ -267,7 +265,8 @@ TEST_F(SweepE2ETest, KilledWorkersTrialIsLeasedAgainAndFinishedByAnother) {
   doomed->Signal(SIGKILL);
   ASSERT_TRUE(doomed->Wait(5));
   auto rescuer = StartWorker("rescuer", DataDir());
-  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  ASSERT_TRUE(
+      WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
   EXPECT_TRUE(rescuer->Wait(30));
   const pb::SweepStatus st = Status(sweep);
   EXPECT_EQ(st.completed(), 2);
@@ -300,7 +299,8 @@ TEST_F(SweepE2ETest, SigtermedWorkerGivesItsLeaseBackWithoutChargingAnAttempt) {
   EXPECT_EQ(after.running(), 0);
   EXPECT_EQ(after.queued() + after.completed(), 2);
   auto finisher = StartWorker("finisher", DataDir());
-  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  ASSERT_TRUE(
+      WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
   EXPECT_TRUE(finisher->Wait(30));
   json ex = Export(sweep);
   int by_finisher = 0;
@@ -338,7 +338,8 @@ TEST_F(SweepE2ETest, CoordinatorKilledAndRestartedSweepFinishesWithNothingLostOr
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // workers find it gone
   coord = StartCoordinator(3);
   ASSERT_TRUE(WaitUp(20));
-  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  ASSERT_TRUE(
+      WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
   EXPECT_TRUE(w1->Wait(30));
   EXPECT_TRUE(w2->Wait(30));
   EXPECT_EQ(w1->exit_code(), 0);
@@ -378,7 +379,8 @@ fixed: {cell: gru, units: 8, epochs: 1}
 parameters:
   batch_size: {values: [32, 64]}
 )");
-  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  ASSERT_TRUE(
+      WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
   EXPECT_EQ(Status(sweep).completed(), 2);
   EXPECT_TRUE(w->Wait(30));
   EXPECT_EQ(w->exit_code(), 0);
