@@ -172,9 +172,8 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
                       {"seconds", r.seconds()},
                       {"worker", r.worker()}});
     }
-    std::cout << json{{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}}.dump(
-                     1)
-              << "\n";
+    const json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+    std::cout << out.dump(1) << "\n";
     return;
   }
   if (format == "csv") {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <sstream>
 
 namespace hpsweep {
@@ -107,22 +108,29 @@ Status ParseBool(std::string_view key, std::string_view value, bool* out) {
   return Status::Ok();
 }
 
-Status ParseActivation(std::string_view key, std::string_view value, bool allow_softmax,
-                       Activation* out) {
-  std::string s = Trim(value);
-  if (s == "linear")
-    *out = Activation::kLinear;
-  else if (s == "relu")
-    *out = Activation::kRelu;
-  else if (s == "tanh")
-    *out = Activation::kTanh;
-  else if (s == "sigmoid")
-    *out = Activation::kSigmoid;
-  else if (s == "softmax" && allow_softmax)
-    *out = Activation::kSoftmax;
-  else
-    return Bad(key, value, "expected one of linear, relu, tanh, sigmoid");
-  return Status::Ok();
+// `value` as one of `names` (a name and its value; aliases are more names with the same value);
+// otherwise an error that says what was `expected`.
+template <typename T>
+Status ParseName(std::string_view key, std::string_view value,
+                 std::initializer_list<std::pair<const char*, T>> names, const char* expected,
+                 T* out) {
+  const std::string s = Trim(value);
+  for (const auto& [name, v] : names) {
+    if (s == name) {
+      *out = v;
+      return Status::Ok();
+    }
+  }
+  return Bad(key, value, expected);
+}
+
+Status ParseActivation(std::string_view key, std::string_view value, Activation* out) {
+  return ParseName(key, value,
+                   {{"linear", Activation::kLinear},
+                    {"relu", Activation::kRelu},
+                    {"tanh", Activation::kTanh},
+                    {"sigmoid", Activation::kSigmoid}},
+                   "expected one of linear, relu, tanh, sigmoid", out);
 }
 
 // The shortest text that reads back as exactly v: 0.001f prints as "0.001", not "0.00100000005".
@@ -223,22 +231,20 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
   TrainConfig& t = config->train;
   const std::string v = Trim(value);
   if (key == "cell") {
-    if (v == "dense" || v == "mlp")
-      m.cell = Cell::kDense;
-    else if (v == "simple_rnn" || v == "rnn" || v == "simplernn")
-      m.cell = Cell::kSimpleRnn;
-    else if (v == "lstm")
-      m.cell = Cell::kLstm;
-    else if (v == "gru")
-      m.cell = Cell::kGru;
-    else
-      return Bad(key, value, "expected one of dense, simple_rnn, lstm, gru");
-    return Status::Ok();
+    return ParseName(key, value,
+                     {{"dense", Cell::kDense},
+                      {"mlp", Cell::kDense},
+                      {"simple_rnn", Cell::kSimpleRnn},
+                      {"rnn", Cell::kSimpleRnn},
+                      {"simplernn", Cell::kSimpleRnn},
+                      {"lstm", Cell::kLstm},
+                      {"gru", Cell::kGru}},
+                     "expected one of dense, simple_rnn, lstm, gru", &m.cell);
   }
   if (key == "units") return IntIn(key, value, 1, 4096, &m.units);
   if (key == "layers") return IntIn(key, value, 0, 16, &m.layers);
-  if (key == "activation") return ParseActivation(key, value, false, &m.activation);
-  if (key == "dense_activation") return ParseActivation(key, value, false, &m.dense_activation);
+  if (key == "activation") return ParseActivation(key, value, &m.activation);
+  if (key == "dense_activation") return ParseActivation(key, value, &m.dense_activation);
   if (key == "recurrent_dropout") {
     return FloatIn(key, value, 0.0, 1.0, true, &m.recurrent_dropout);
   }
@@ -263,24 +269,14 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     return Status::Ok();
   }
   if (key == "output") {
-    if (v == "softmax")
-      m.logits = false;
-    else if (v == "logits" || v == "linear")
-      m.logits = true;
-    else
-      return Bad(key, value, "expected softmax or logits");
-    return Status::Ok();
+    return ParseName(key, value, {{"softmax", false}, {"logits", true}, {"linear", true}},
+                     "expected softmax or logits", &m.logits);
   }
   if (key == "optimizer") {
-    if (v == "sgd")
-      t.optimizer = Optimizer::kSgd;
-    else if (v == "adam")
-      t.optimizer = Optimizer::kAdam;
-    else if (v == "rmsprop")
-      t.optimizer = Optimizer::kRmsprop;
-    else
-      return Bad(key, value, "expected one of sgd, adam, rmsprop");
-    return Status::Ok();
+    return ParseName(
+        key, value,
+        {{"sgd", Optimizer::kSgd}, {"adam", Optimizer::kAdam}, {"rmsprop", Optimizer::kRmsprop}},
+        "expected one of sgd, adam, rmsprop", &t.optimizer);
   }
   if (key == "learning_rate") return FloatIn(key, value, 1e-8, 10.0, false, &t.learning_rate);
   if (key == "momentum") return FloatIn(key, value, 0.0, 1.0, true, &t.momentum);
@@ -288,24 +284,17 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
   if (key == "batch_size") return IntIn(key, value, 1, 65536, &t.batch_size);
   if (key == "epochs") return IntIn(key, value, 1, 10000, &t.epochs);
   if (key == "loss") {
-    if (v == "sparse_categorical_crossentropy" || v == "sparse") {
-      t.loss = Loss::kSparseCategorical;
-    } else if (v == "categorical_crossentropy" || v == "categorical") {
-      t.loss = Loss::kCategorical;
-    } else {
-      return Bad(key, value,
-                 "expected sparse_categorical_crossentropy or categorical_crossentropy");
-    }
-    return Status::Ok();
+    return ParseName(key, value,
+                     {{"sparse_categorical_crossentropy", Loss::kSparseCategorical},
+                      {"sparse", Loss::kSparseCategorical},
+                      {"categorical_crossentropy", Loss::kCategorical},
+                      {"categorical", Loss::kCategorical}},
+                     "expected sparse_categorical_crossentropy or categorical_crossentropy",
+                     &t.loss);
   }
   if (key == "validation") {
-    if (v == "split")
-      t.validation = Validation::kSplit;
-    else if (v == "test")
-      t.validation = Validation::kTest;
-    else
-      return Bad(key, value, "expected split or test");
-    return Status::Ok();
+    return ParseName(key, value, {{"split", Validation::kSplit}, {"test", Validation::kTest}},
+                     "expected split or test", &t.validation);
   }
   if (key == "validation_split") {
     return DoubleIn(key, value, 0.0, 1.0, &t.validation_split);
@@ -332,48 +321,27 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
 std::string GetKey(const TrialConfig& config, std::string_view key) {
   const ModelConfig& m = config.model;
   const TrainConfig& t = config.train;
-  std::ostringstream os;
-  if (key == "cell")
-    os << CellName(m.cell);
-  else if (key == "units")
-    os << m.units;
-  else if (key == "layers")
-    os << m.layers;
-  else if (key == "activation")
-    os << ActivationName(m.activation);
-  else if (key == "recurrent_dropout")
-    os << FormatFloat(m.recurrent_dropout);
-  else if (key == "dropout")
-    os << JoinList(m.dropout);
-  else if (key == "dense")
-    os << JoinList(m.dense);
-  else if (key == "dense_activation")
-    os << ActivationName(m.dense_activation);
-  else if (key == "output")
-    os << (m.logits ? "logits" : "softmax");
-  else if (key == "optimizer")
-    os << OptimizerName(t.optimizer);
-  else if (key == "learning_rate")
-    os << FormatFloat(t.EffectiveLearningRate());
-  else if (key == "momentum")
-    os << FormatFloat(t.momentum);
-  else if (key == "nesterov")
-    os << (t.nesterov ? "true" : "false");
-  else if (key == "batch_size")
-    os << t.batch_size;
-  else if (key == "epochs")
-    os << t.epochs;
-  else if (key == "loss")
-    os << LossName(t.loss);
-  else if (key == "validation")
-    os << (t.validation == Validation::kTest ? "test" : "split");
-  else if (key == "validation_split")
-    os << FormatDouble(t.validation_split);
-  else if (key == "seed")
-    os << t.seed;
-  else if (key == "train_limit")
-    os << t.train_limit;
-  return os.str();
+  if (key == "cell") return CellName(m.cell);
+  if (key == "units") return std::to_string(m.units);
+  if (key == "layers") return std::to_string(m.layers);
+  if (key == "activation") return ActivationName(m.activation);
+  if (key == "recurrent_dropout") return FormatFloat(m.recurrent_dropout);
+  if (key == "dropout") return JoinList(m.dropout);
+  if (key == "dense") return JoinList(m.dense);
+  if (key == "dense_activation") return ActivationName(m.dense_activation);
+  if (key == "output") return m.logits ? "logits" : "softmax";
+  if (key == "optimizer") return OptimizerName(t.optimizer);
+  if (key == "learning_rate") return FormatFloat(t.EffectiveLearningRate());
+  if (key == "momentum") return FormatFloat(t.momentum);
+  if (key == "nesterov") return t.nesterov ? "true" : "false";
+  if (key == "batch_size") return std::to_string(t.batch_size);
+  if (key == "epochs") return std::to_string(t.epochs);
+  if (key == "loss") return LossName(t.loss);
+  if (key == "validation") return t.validation == Validation::kTest ? "test" : "split";
+  if (key == "validation_split") return FormatDouble(t.validation_split);
+  if (key == "seed") return std::to_string(t.seed);
+  if (key == "train_limit") return std::to_string(t.train_limit);
+  return "";
 }
 
 Status Validate(const TrialConfig& config) {
