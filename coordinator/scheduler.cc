@@ -176,21 +176,30 @@ Status Scheduler::Mutate(F&& change) {
     txn_open_ = false;
   }
   if (!failure.ok()) {
-    // Everything uncommitted (ours and the queued calls') is rolled back, those calls fail, and
-    // memory is reloaded from the last commit.
-    storage_->Rollback();
-    txn_open_ = false;
-    needs_reload_ = true;
-    EnsureLoaded();  // if storage is still failing, the next call tries again
+    DropUncommittedLocked(&dones);  // ours and the queued calls' changes
     s = failure;
-  }
-  if (wrote || !failure.ok()) {
+  } else if (wrote) {
     ++version_;
     changed_.notify_all();
   }
   lock.unlock();
-  for (auto& [result, done] : dones) done(failure.ok() ? result : failure);
+  Answer(dones, failure);
   return s;
+}
+
+void Scheduler::DropUncommittedLocked(std::vector<std::pair<Status, DoneFn>>* dones) {
+  storage_->Rollback();
+  txn_open_ = false;
+  // Changes still queued were made on top of the lost ones: they fail too.
+  for (auto& d : queued_done_) dones->push_back(std::move(d));
+  queued_done_.clear();
+  queued_writes_.clear();
+  needs_reload_ = true;
+  EnsureLoaded();  // (bumps version_); if storage is still failing, the next call tries again
+}
+
+void Scheduler::Answer(std::vector<std::pair<Status, DoneFn>>& dones, const Status& failure) {
+  for (auto& [result, done] : dones) done(failure.ok() ? result : failure);
 }
 
 template <typename F>
@@ -245,24 +254,14 @@ void Scheduler::CommitLoop() {
         s = w(storage_);
       }
       s = s.ok() ? storage_->Commit() : s;
-      if (!s.ok()) storage_->Rollback();
     }
     writes.clear();  // (frees rows and model bytes before taking the lock)
     lock.lock();
     committing_ = false;
-    if (!s.ok()) {
-      // Changes queued since were made on top of the lost ones: they fail too.
-      for (auto& d : queued_done_) dones.push_back(std::move(d));
-      queued_done_.clear();
-      queued_writes_.clear();
-      needs_reload_ = true;
-      EnsureLoaded();  // if storage is still failing, the next call tries again
-      ++version_;
-      changed_.notify_all();
-    }
+    if (!s.ok()) DropUncommittedLocked(&dones);
     storage_free_.notify_all();
     lock.unlock();
-    for (auto& [result, done] : dones) done(s.ok() ? result : s);
+    Answer(dones, s);
     lock.lock();
   }
 }
@@ -505,35 +504,39 @@ StatusOr<std::optional<LeaseGrant>> Scheduler::CompleteAndLease(const std::strin
                                                                 const Completion& c,
                                                                 int64_t worker_id) {
   std::optional<LeaseGrant> grant;
-  Status s = Mutate([&]() -> Status {
-    HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
-    return LeaseLocked(worker_id, &grant);
-  });
+  Status s = Mutate([&] { return CompleteAndLeaseLocked(lease_id, c, worker_id, &grant); });
   if (!s.ok()) return s;
   return grant;
 }
 
-void Scheduler::CompleteAndLeaseAsync(const std::string& lease_id, const Completion& c,
-                                      int64_t worker_id, LeaseDone done) {
+template <typename F>
+void Scheduler::MutateGrantAsync(F&& change, LeaseDone done) {
   auto grant = std::make_shared<std::optional<LeaseGrant>>();
-  MutateAsync(
-      [&]() -> Status {
-        HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
-        return worker_id == 0 ? Status::Ok() : LeaseLocked(worker_id, grant.get());
-      },
-      [grant, done = std::move(done)](Status s) {
-        if (!s.ok()) return done(s);
-        done(std::move(*grant));
-      });
-}
-
-void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
-  auto grant = std::make_shared<std::optional<LeaseGrant>>();
-  MutateAsync([&] { return LeaseLocked(worker_id, grant.get()); },
+  MutateAsync([&] { return change(grant.get()); },
               [grant, done = std::move(done)](Status s) {
                 if (!s.ok()) return done(s);
                 done(std::move(*grant));
               });
+}
+
+void Scheduler::CompleteAndLeaseAsync(const std::string& lease_id, const Completion& c,
+                                      int64_t worker_id, LeaseDone done) {
+  MutateGrantAsync(
+      [&](std::optional<LeaseGrant>* g) {
+        return CompleteAndLeaseLocked(lease_id, c, worker_id, g);
+      },
+      std::move(done));
+}
+
+void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
+  MutateGrantAsync([&](std::optional<LeaseGrant>* g) { return LeaseLocked(worker_id, g); },
+                   std::move(done));
+}
+
+Status Scheduler::CompleteAndLeaseLocked(const std::string& lease_id, const Completion& c,
+                                         int64_t worker_id, std::optional<LeaseGrant>* grant) {
+  HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
+  return worker_id == 0 ? Status::Ok() : LeaseLocked(worker_id, grant);
 }
 
 Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& c) {

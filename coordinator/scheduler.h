@@ -118,7 +118,7 @@ class Scheduler {
                                 double* deadline);
   Status Complete(const std::string& lease_id, const Completion& completion);
   // Complete, then Lease for worker_id, in one transaction (one commit instead of two). If the
-  // completion is refused nothing is leased.
+  // completion is refused nothing is leased; worker_id 0 leases nothing.
   StatusOr<std::optional<LeaseGrant>> CompleteAndLease(const std::string& lease_id,
                                                        const Completion& completion,
                                                        int64_t worker_id);
@@ -170,14 +170,24 @@ class Scheduler {
   // Runs `change` with its writes queued; `done` gets its status once they are committed.
   template <typename F>
   void MutateAsync(F&& change, DoneFn done);
+  // MutateAsync for a change(std::optional<LeaseGrant>*) that may grant a lease.
+  template <typename F>
+  void MutateGrantAsync(F&& change, LeaseDone done);
   // A storage write: run now inside the open transaction (Mutate), or queued (MutateAsync).
   Status Write(WriteFn write);
   // Waits (releasing mu_) until the commit thread is not writing: storage is then ours.
   void WaitStorageLocked(std::unique_lock<std::mutex>& lock);
   void CommitLoop();  // the commit thread
+  // After a failed write or commit: rolls back, moves the still-queued calls into *dones (they
+  // fail too: they were made on top of the lost changes) and reloads memory from storage.
+  void DropUncommittedLocked(std::vector<std::pair<Status, DoneFn>>* dones);
+  // Runs each done with its result, or with `failure` if that is not ok. Call without mu_.
+  static void Answer(std::vector<std::pair<Status, DoneFn>>& dones, const Status& failure);
   Status EnsureTransaction();
   Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant);
   Status CompleteLocked(const std::string& lease_id, const Completion& completion);
+  Status CompleteAndLeaseLocked(const std::string& lease_id, const Completion& completion,
+                                int64_t worker_id, std::optional<LeaseGrant>* grant);
   Status ReportLocked(const std::string& lease_id, const EpochReport& report, ReportAction* action,
                       double* deadline);
   Status FailLocked(const std::string& lease_id, const std::string& error, bool released);
