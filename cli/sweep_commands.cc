@@ -127,6 +127,33 @@ std::string ProgressLine(const std::string& name, int done, int total, int runni
   return line;
 }
 
+// Progress lines on stderr. On a terminal every call prints, one line redrawn in place (several
+// lines go one under the other); elsewhere a call prints every 10 s, and when it is the last.
+class ProgressPrinter {
+ public:
+  // `now` in seconds, on any clock that the caller keeps to.
+  void Show(const std::vector<std::string>& lines, double now, bool last) {
+    if (!tty_ && now - printed_ < 10 && !last) return;
+    const bool redraw = tty_ && lines.size() == 1;
+    for (const std::string& line : lines) {
+      std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+    printed_ = now;
+    open_ = redraw;
+  }
+  // Ends the redrawn line, if one is showing, so that what follows starts on a line of its own.
+  void Break() {
+    if (open_) std::fprintf(stderr, "\n");
+    open_ = false;
+  }
+
+ private:
+  const bool tty_ = isatty(STDERR_FILENO);
+  double printed_ = -100;
+  bool open_ = false;
+};
+
 // --- Leaderboard printing --------------------------------------------------------------------
 
 // The parameters that vary between rows (the swept ones), in key order.
@@ -357,27 +384,22 @@ int RunWatch(const Flags& f) {
   pb::WatchSweepRequest req;
   req.set_sweep_id(f.sweep);
   auto reader = stub->WatchSweep(&ctx, req);
-  const bool tty = isatty(STDERR_FILENO);
-  double last_print = -100;
+  ProgressPrinter progress;
   pb::GetStatusResponse snap, last;
   while (reader->Read(&snap)) {
     const double now = SystemClock().Now();
     bool running = false;
-    for (const auto& sw : snap.sweeps()) running = running || sw.state() == "running";
-    if (tty || now - last_print >= 10 || !running) {
-      for (const auto& sw : snap.sweeps()) {
-        const std::string line =
-            ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(), sw.total(),
-                         sw.running(), sw.failed(), sw.best_val_accuracy(), now - sw.created_at());
-        const bool redraw = tty && snap.sweeps_size() == 1;
-        std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
-      }
-      std::fflush(stderr);
-      last_print = now;
+    std::vector<std::string> lines;
+    for (const auto& sw : snap.sweeps()) {
+      running = running || sw.state() == "running";
+      lines.push_back(ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(),
+                                   sw.total(), sw.running(), sw.failed(), sw.best_val_accuracy(),
+                                   now - sw.created_at()));
     }
+    progress.Show(lines, now, !running);
     last = snap;
   }
-  if (tty && last.sweeps_size() == 1) std::fprintf(stderr, "\n");
+  progress.Break();
   grpc::Status s = reader->Finish();
   if (!s.ok()) return FailRpc("status --watch", f.coordinator, s);
   PrintStatus(last);
@@ -665,10 +687,9 @@ int RunEmbedded(const Flags& f) {
   std::vector<int> restarts(f.workers, 0);
   for (int k = 0; k < f.workers; ++k) pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
 
-  const bool tty = isatty(STDERR_FILENO);
+  ProgressPrinter progress;
   const auto t0 = std::chrono::steady_clock::now();
   std::string state = "running";
-  double last_print = -100;
   while (!g_signalled.load()) {
     std::vector<SweepCounts> counts = sched->Counts(sweep_id);
     if (counts.empty()) break;
@@ -676,13 +697,8 @@ int RunEmbedded(const Flags& f) {
     state = c.sweep.state;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int done = c.completed + c.failed + c.stopped;
-    if (tty || el - last_print >= 10 || state != "running") {
-      const std::string line =
-          ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el);
-      std::fprintf(stderr, tty ? "\r%s\033[K" : "%s\n", line.c_str());
-      std::fflush(stderr);
-      last_print = el;
-    }
+    progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el)},
+                  el, state != "running");
     if (state != "running") break;
     // A worker that died while work is left is replaced (a few times per slot).
     for (int k = 0; k < f.workers; ++k) {
@@ -691,8 +707,9 @@ int RunEmbedded(const Flags& f) {
         pids[k] = 0;
         if (restarts[k] < 3) {
           ++restarts[k];
-          std::fprintf(stderr, "%sworker local-%d exited; starting it again (see %s)\n",
-                       tty ? "\n" : "", k + 1, log.c_str());
+          progress.Break();
+          std::fprintf(stderr, "worker local-%d exited; starting it again (see %s)\n", k + 1,
+                       log.c_str());
           pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
         }
       }
@@ -703,7 +720,7 @@ int RunEmbedded(const Flags& f) {
     }
     sched->WaitForChange(sched->version(), 0.5);
   }
-  if (tty) std::fprintf(stderr, "\n");
+  progress.Break();
   for (pid_t p : pids) {
     if (p > 0) kill(p, SIGTERM);
   }
