@@ -106,9 +106,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest* req,
                          pb::GetStatusResponse* resp) override {
-    if (req->sweep_id() != 0 && s_->Counts(req->sweep_id()).empty()) {
-      return {grpc::StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id())};
-    }
+    if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return known;
     FillStatus(req->sweep_id(), resp);
     return grpc::Status::OK;
   }
@@ -140,9 +138,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status WatchSweep(grpc::ServerContext* ctx, const pb::WatchSweepRequest* req,
                           grpc::ServerWriter<pb::GetStatusResponse>* writer) override {
-    if (req->sweep_id() != 0 && s_->Counts(req->sweep_id()).empty()) {
-      return {grpc::StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id())};
-    }
+    if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return known;
     uint64_t seen = s_->version();
     while (!ctx->IsCancelled()) {
       pb::GetStatusResponse resp;
@@ -269,6 +265,12 @@ class CoordinatorServer::Service final : public ServiceBase {
   double lease_seconds_ = 30, retry_after_ = 1;
 
  private:
+  // OK for 0 (every sweep) or a sweep that exists; NOT_FOUND otherwise.
+  grpc::Status KnownSweep(int64_t sweep_id) {
+    if (sweep_id == 0 || !s_->Counts(sweep_id).empty()) return grpc::Status::OK;
+    return {grpc::StatusCode::NOT_FOUND, "no sweep " + std::to_string(sweep_id)};
+  }
+
   void FillLease(const std::optional<LeaseGrant>& grant, pb::LeaseTrialResponse* resp) {
     if (!grant.has_value()) {
       resp->set_retry_after_seconds(retry_after_);
