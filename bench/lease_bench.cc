@@ -19,13 +19,18 @@
 // --memory-db puts the database in memory (":memory:"), a diagnostic that separates SQLite's file
 // I/O from the rest; it is not durable.
 //
+// --tls turns on what a coordinator on a network runs with: TLS (a CA and server certificate from
+// auth/certs.h) and bearer tokens (a worker token for the fake workers, a user token to submit),
+// every call checked by the coordinator's token processor.
+//
 //   hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] [--sync-full] [--direct]
-//                       [--sync-clients] [--memory-db] [--report] [--dir DIR]
+//                       [--sync-clients] [--memory-db] [--report] [--tls] [--dir DIR]
 //
 // Trials come in sweeps of at most kMaxTrialsPerSweep (units x seed grids, built in code).
 // Prints one row per worker count: the median run by seconds.
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -42,6 +47,8 @@
 #include <thread>
 #include <vector>
 
+#include "auth/certs.h"
+#include "auth/credentials.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/sweep_file.h"
@@ -52,6 +59,21 @@ namespace {
 namespace pb = ::hpsweep::v1;
 
 bool g_report = false;  // --report: a ReportProgress between lease and complete
+// --tls: the coordinator's TLS and tokens, and the clients' (the fake workers', the control's).
+hpsweep::ServerSecurity g_server_security;
+hpsweep::ClientSecurity g_worker_security, g_user_security;
+
+// A channel with the given client security; exits on error (a broken bench setup).
+std::shared_ptr<grpc::Channel> BenchChannel(const std::string& address,
+                                            const hpsweep::ClientSecurity& security,
+                                            const grpc::ChannelArguments& args) {
+  auto channel = hpsweep::MakeChannel(address, security, args);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "error: %s\n", channel.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *channel;
+}
 
 struct Flags {
   int trials = 12000;
@@ -61,6 +83,7 @@ struct Flags {
   bool direct = false;
   bool sync_clients = false;
   bool memory_db = false;
+  bool tls = false;
   std::string dir;
 };
 
@@ -178,8 +201,7 @@ void FakeMetrics(int epoch, pb::EpochMetrics* m) {
 std::unique_ptr<pb::Coordinator::Stub> WorkerStub(const std::string& address, int k) {
   grpc::ChannelArguments args;
   args.SetInt("hpsweep.bench_channel", k);
-  return pb::Coordinator::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return pb::Coordinator::NewStub(BenchChannel(address, g_worker_security, args));
 }
 
 // Registers fake worker k; its id, or 0 with log->error set.
@@ -414,6 +436,7 @@ RunResult Run(const Flags& f, int workers, int run_index) {
   opt.listen = "127.0.0.1:0";
   opt.db_path = f.memory_db ? ":memory:" : db;
   opt.storage.sync_full = f.sync_full;
+  opt.security = g_server_security;
   hpsweep::CoordinatorServer server;
   hpsweep::Status st = server.Start(opt);
   if (!st.ok()) {
@@ -423,8 +446,7 @@ RunResult Run(const Flags& f, int workers, int run_index) {
   const std::string address = server.address();
 
   // A control channel for submitting and checking (not timed).
-  auto control =
-      pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto control = pb::Coordinator::NewStub(BenchChannel(address, g_user_security, {}));
   int submitted = 0;
   for (const std::string& yaml : SweepsFor(f.trials)) {
     grpc::ClientContext ctx;
@@ -550,10 +572,39 @@ bool ParseInt(const char* s, int* out) {
   return true;
 }
 
+// Certificates and tokens in dir for --tls; the clients read their tokens from 0600 files.
+hpsweep::Status SetUpTls(const std::string& dir) {
+  HPSWEEP_RETURN_IF_ERROR(hpsweep::MakeCertificates(dir + "/certs", {"localhost"}));
+  g_server_security.tls_cert = dir + "/certs/server.crt";
+  g_server_security.tls_key = dir + "/certs/server.key";
+  g_server_security.auth_tokens = dir + "/tokens.txt";
+  struct {
+    hpsweep::Role role;
+    hpsweep::ClientSecurity* client;
+    const char* name;
+  } clients[] = {{hpsweep::Role::kWorker, &g_worker_security, "worker"},
+                 {hpsweep::Role::kUser, &g_user_security, "user"}};
+  for (const auto& c : clients) {
+    auto token = hpsweep::CreateToken(g_server_security.auth_tokens, c.role, c.name);
+    if (!token.ok()) return token.status();
+    const std::string path = dir + "/" + c.name + ".token";
+    FILE* out = std::fopen(path.c_str(), "w");
+    if (out == nullptr) return hpsweep::IoError(path + ": cannot write");
+    std::fprintf(out, "%s\n", token->c_str());
+    std::fclose(out);
+    chmod(path.c_str(), 0600);
+    c.client->tls_ca = dir + "/certs/ca.crt";
+    c.client->tls_server_name = "localhost";
+    c.client->token_file = path;
+  }
+  return hpsweep::Status::Ok();
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
-               "[--sync-full] [--direct] [--sync-clients] [--memory-db] [--report] [--dir DIR]\n");
+               "[--sync-full] [--direct] [--sync-clients] [--memory-db] [--report] [--tls] "
+               "[--dir DIR]\n");
   return 2;
 }
 
@@ -573,6 +624,8 @@ int main(int argc, char** argv) {
       f.sync_clients = true;
     } else if (a == "--report") {
       g_report = true;
+    } else if (a == "--tls") {
+      f.tls = true;
     } else if (a == "--memory-db") {
       f.memory_db = true;
     } else if (a == "--trials" && has_value) {
@@ -601,11 +654,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   f.dir = tmpl;
+  if (f.tls) {
+    hpsweep::Status st = SetUpTls(f.dir);
+    if (!st.ok()) {
+      std::fprintf(stderr, "error: --tls: %s\n", st.ToString().c_str());
+      return 1;
+    }
+  }
 
-  std::printf("%s, %s, database %s, %d trials, median of %d runs (%u hardware threads)\n",
+  std::printf("%s%s, %s, database %s, %d trials, median of %d runs (%u hardware threads)\n",
               f.direct         ? "direct scheduler calls (no gRPC)"
               : f.sync_clients ? "gRPC on 127.0.0.1, a thread per fake worker (synchronous stubs)"
                                : "gRPC on 127.0.0.1, fake workers on the callback API",
+              f.tls ? ", TLS and tokens" : "",
               f.memory_db
                   ? "SQLite :memory: (not durable)"
                   : (f.sync_full ? "SQLite WAL synchronous=FULL" : "SQLite WAL synchronous=NORMAL"),

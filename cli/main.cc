@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/auth_commands.h"
 #include "cli/sweep_commands.h"
 #include "engine/config.h"
 #include "engine/digit_image.h"
@@ -210,13 +211,15 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir, int threads, 
 
 struct TrialRef {
   std::string trial, db, coordinator = "127.0.0.1:50051";
+  ClientSecurity security;
   int64_t sweep = 0;
 };
 
 // The model of --model FILE, or of --trial (from a database or a coordinator).
 StatusOr<Model> ModelFrom(const std::string& model_path, const TrialRef& ref) {
   if (!ref.trial.empty()) {
-    StatusOr<std::string> bytes = FetchTrialModel(ref.db, ref.coordinator, ref.sweep, ref.trial);
+    StatusOr<std::string> bytes =
+        FetchTrialModel(ref.db, ref.coordinator, ref.security, ref.sweep, ref.trial);
     if (!bytes.ok()) return bytes.status();
     return ParseModel(*bytes, "trial " + ref.trial);
   }
@@ -355,6 +358,7 @@ int main(int argc, char** argv) {
   summary->add_option("--db", ref.db, "read the trial from this SQLite file");
   summary->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
+  AddClientSecurityOptions(summary, &ref.security);
 
   CLI::App* predict =
       app.add_subcommand("predict", "classify images of handwritten digits with a trained model");
@@ -367,6 +371,7 @@ int main(int argc, char** argv) {
   predict->add_option("--db", ref.db, "read the trial from this SQLite file");
   predict->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
+  AddClientSecurityOptions(predict, &ref.security);
   predict->add_flag("--json", as_json, "print a JSON list");
 
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
@@ -378,6 +383,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
 
   std::function<int()> run_sweep_command = AddSweepCommands(&app, data_dir);
+  std::function<int()> run_auth_command = AddAuthCommands(&app);
 
   try {
     app.parse(argc, argv);
@@ -389,6 +395,7 @@ int main(int argc, char** argv) {
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, as_json);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
-  const int code = run_sweep_command();
+  int code = run_sweep_command();
+  if (code < 0) code = run_auth_command();
   return code >= 0 ? code : 2;
 }

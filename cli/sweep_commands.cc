@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/credentials.h"
 #include "cli/report.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
@@ -44,6 +45,12 @@ int Fail(const Status& s) {
 
 int FailRpc(const std::string& what, const std::string& addr, const grpc::Status& s) {
   std::cerr << "hpsweep: " << what << " (" << addr << "): " << s.error_message() << "\n";
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+      s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    std::cerr << "hpsweep: pass a token of the right role with --token-file FILE or "
+                 "HPSWEEP_TOKEN, and --tls-ca (README, Security)\n";
+    return 2;
+  }
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::cerr << "hpsweep: is a coordinator running there? start one with "
                  "`hpsweep coordinator --listen "
@@ -56,11 +63,29 @@ int FailRpc(const std::string& what, const std::string& addr, const grpc::Status
              : 1;
 }
 
-std::unique_ptr<pb::Coordinator::Stub> Connect(const std::string& addr) {
+// A stub for the coordinator at addr, with the client's TLS and token (auth/credentials.h).
+StatusOr<std::unique_ptr<pb::Coordinator::Stub>> Connect(const std::string& addr,
+                                                         const ClientSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
-  return pb::Coordinator::NewStub(
-      grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+  auto channel = MakeChannel(addr, security, args);
+  if (!channel.ok()) return channel.status();
+  return pb::Coordinator::NewStub(*channel);
+}
+
+// A failed call as a Status: the coordinator's own code where it says what is wrong.
+Status RpcError(const std::string& addr, const grpc::Status& s) {
+  const std::string m = addr + ": " + s.error_message();
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT: return InvalidArgument(m);
+    case grpc::StatusCode::NOT_FOUND: return NotFound(m);
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return InvalidArgument(m +
+                             " (pass --token-file or HPSWEEP_TOKEN with a token of the right "
+                             "role, and --tls-ca)");
+    default: return Unavailable(m);
+  }
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(double seconds = 30) {
@@ -300,6 +325,8 @@ struct Flags {
   double validation_split = 0.2;
   std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;
+  ServerSecurity server;  // coordinator: TLS and tokens
+  ClientSecurity client;  // every command that talks to a coordinator
 };
 
 int RunCoordinator(const Flags& f) {
@@ -309,11 +336,21 @@ int RunCoordinator(const Flags& f) {
   o.data_dir = f.data_dir;
   o.scheduler.lease_seconds = f.lease_seconds;
   o.storage.sync_full = f.sync_full;
+  o.security = f.server;
   CoordinatorServer server;
   Status s = server.Start(o);
   if (!s.ok()) return Fail(s);
-  std::cerr << "hpsweep coordinator listening on " << server.address() << ", database " << o.db_path
-            << "\n";
+  const ServerSecurity& sec = o.security;
+  const std::string mode =
+      !sec.tls_cert.empty() ? std::string("TLS") + (sec.tls_client_ca.empty() ? "" : " (mutual)") +
+                                  (sec.auth_tokens.empty() ? "" : ", tokens")
+                            : "plaintext, no tokens";
+  std::cerr << "hpsweep coordinator listening on " << server.address() << " (" << mode
+            << "), database " << o.db_path << "\n";
+  if (sec.tls_cert.empty() && !IsLoopbackAddress(o.listen)) {
+    std::cerr << "hpsweep: warning: --insecure: anyone who can reach " << o.listen
+              << " may submit, cancel, read models and forge results\n";
+  }
   InstallSignalHandlers();
   std::thread stopper([&] {
     while (!g_signalled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -329,6 +366,7 @@ int RunCoordinator(const Flags& f) {
 int RunWorker(const Flags& f) {
   WorkerOptions o;
   o.coordinator = f.coordinator;
+  o.security = f.client;
   o.threads = f.threads;
   o.name = f.name;
   o.data_dir = f.data_dir;
@@ -349,12 +387,13 @@ int RunSubmit(const Flags& f) {
   auto file = LoadSweepFile(f.file);
   if (!file.ok()) return Fail(file.status());
   const std::string& yaml = file->yaml;
-  auto stub = Connect(f.coordinator);
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return Fail(stub.status());
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
   req.set_yaml(yaml);
   pb::SubmitSweepResponse resp;
-  grpc::Status s = stub->SubmitSweep(Ctx(60).get(), req, &resp);
+  grpc::Status s = (*stub)->SubmitSweep(Ctx(60).get(), req, &resp);
   if (!s.ok()) return FailRpc("submit", f.coordinator, s);
   std::cout << resp.sweep_id() << "\n";
   std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
@@ -379,11 +418,12 @@ void PrintStatus(const pb::GetStatusResponse& resp) {
 // status --watch: a progress line per sweep as trials change (on a terminal, one line redrawn;
 // otherwise a line every 10 s and at the end), until every watched sweep is done; then the table.
 int RunWatch(const Flags& f) {
-  auto stub = Connect(f.coordinator);
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return Fail(stub.status());
   grpc::ClientContext ctx;  // no deadline: a sweep may run for days
   pb::WatchSweepRequest req;
   req.set_sweep_id(f.sweep);
-  auto reader = stub->WatchSweep(&ctx, req);
+  auto reader = (*stub)->WatchSweep(&ctx, req);
   ProgressPrinter progress;
   pb::GetStatusResponse snap, last;
   while (reader->Read(&snap)) {
@@ -408,11 +448,12 @@ int RunWatch(const Flags& f) {
 
 int RunStatus(const Flags& f) {
   if (f.watch) return RunWatch(f);
-  auto stub = Connect(f.coordinator);
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return Fail(stub.status());
   pb::GetStatusRequest req;
   req.set_sweep_id(f.sweep);
   pb::GetStatusResponse resp;
-  grpc::Status s = stub->GetStatus(Ctx().get(), req, &resp);
+  grpc::Status s = (*stub)->GetStatus(Ctx().get(), req, &resp);
   if (!s.ok()) return FailRpc("status", f.coordinator, s);
   PrintStatus(resp);
   return 0;
@@ -457,11 +498,12 @@ int RunLeaderboard(const Flags& f) {
     if (!r.ok()) return Fail(r.status());
     lb = *r;
   } else {
-    auto stub = Connect(f.coordinator);
+    auto stub = Connect(f.coordinator, f.client);
+    if (!stub.ok()) return Fail(stub.status());
     pb::GetLeaderboardRequest req;
     req.set_sweep_id(f.sweep);
     req.set_top(f.top);
-    grpc::Status s = stub->GetLeaderboard(Ctx().get(), req, &lb);
+    grpc::Status s = (*stub)->GetLeaderboard(Ctx().get(), req, &lb);
     if (!s.ok()) return FailRpc("leaderboard", f.coordinator, s);
   }
   PrintLeaderboard(lb, f.format);
@@ -469,11 +511,12 @@ int RunLeaderboard(const Flags& f) {
 }
 
 int RunCancel(const Flags& f) {
-  auto stub = Connect(f.coordinator);
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return Fail(stub.status());
   pb::CancelSweepRequest req;
   req.set_sweep_id(f.sweep);
   pb::CancelSweepResponse resp;
-  grpc::Status s = stub->CancelSweep(Ctx().get(), req, &resp);
+  grpc::Status s = (*stub)->CancelSweep(Ctx().get(), req, &resp);
   if (!s.ok()) return FailRpc("cancel", f.coordinator, s);
   std::cout << "sweep " << f.sweep << " cancelled: " << resp.stopped()
             << " trials stopped or told to stop\n";
@@ -535,11 +578,12 @@ StatusOr<std::string> ExportText(const Flags& f) {
     if (!reader.ok()) return reader.status();
     return (*reader)->scheduler->ExportJson(f.sweep);
   }
-  auto stub = Connect(f.coordinator);
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return stub.status();
   pb::ExportSweepRequest req;
   req.set_sweep_id(f.sweep);
   pb::ExportSweepResponse resp;
-  grpc::Status s = stub->ExportSweep(Ctx(120).get(), req, &resp);
+  grpc::Status s = (*stub)->ExportSweep(Ctx(120).get(), req, &resp);
   if (!s.ok()) {
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) return NotFound(s.error_message());
     return Unavailable(f.coordinator + ": " + s.error_message() +
@@ -586,7 +630,7 @@ int RunReport(const Flags& f) {
     }
   }
   if (best_id > 0) {
-    auto m = FetchTrialModel(f.db, f.coordinator, f.sweep, std::to_string(best_id));
+    auto m = FetchTrialModel(f.db, f.coordinator, f.client, f.sweep, std::to_string(best_id));
     if (m.ok()) model = *m;
   }
   auto data = LoadMnist(f.data_dir);
@@ -746,7 +790,8 @@ int RunEmbedded(const Flags& f) {
 }  // namespace
 
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
-                                      int64_t sweep, const std::string& trial) {
+                                      const ClientSecurity& security, int64_t sweep,
+                                      const std::string& trial) {
   int64_t trial_id = 0;
   if (trial == "best") {
     pb::GetLeaderboardResponse lb;
@@ -758,8 +803,10 @@ StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& 
       pb::GetLeaderboardRequest req;
       req.set_sweep_id(sweep);
       req.set_top(1);
-      grpc::Status s = Connect(coordinator)->GetLeaderboard(Ctx().get(), req, &lb);
-      if (!s.ok()) return Unavailable(coordinator + ": " + s.error_message());
+      auto stub = Connect(coordinator, security);
+      if (!stub.ok()) return stub.status();
+      grpc::Status s = (*stub)->GetLeaderboard(Ctx().get(), req, &lb);
+      if (!s.ok()) return RpcError(coordinator, s);
     }
     if (lb.rows_size() == 0) {
       return NotFound("sweep " + std::to_string(lb.sweep_id()) + " has no finished trial yet");
@@ -784,7 +831,9 @@ StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& 
   pb::GetModelRequest req;
   req.set_trial_id(trial_id);
   pb::GetModelResponse resp;
-  grpc::Status s = Connect(coordinator)->GetModel(Ctx(120).get(), req, &resp);
+  auto stub = Connect(coordinator, security);
+  if (!stub.ok()) return stub.status();
+  grpc::Status s = (*stub)->GetModel(Ctx(120).get(), req, &resp);
   if (!s.ok()) {
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
       return NotFound("trial " + std::to_string(trial_id) + " has no saved model");
@@ -796,13 +845,25 @@ StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& 
 
 namespace {
 
-// --coordinator, and with `db` also --db: where a command reads a sweep from.
+// --coordinator and the client's TLS and token flags, and with `db` also --db: where a command
+// reads a sweep from.
 void AddSourceOptions(CLI::App* cmd, Flags* f, bool db) {
   cmd->add_option("--coordinator", f->coordinator, "host:port")->capture_default_str();
   if (db) cmd->add_option("--db", f->db, "read this SQLite file instead of asking a coordinator");
+  AddClientSecurityOptions(cmd, &f->client);
 }
 
 }  // namespace
+
+void AddClientSecurityOptions(CLI::App* cmd, ClientSecurity* c) {
+  cmd->add_option("--tls-ca", c->tls_ca, "CA certificate (PEM) of the coordinator's TLS");
+  cmd->add_option("--tls-cert", c->tls_cert, "client certificate (PEM), for mutual TLS");
+  cmd->add_option("--tls-key", c->tls_key, "client key (PEM), for mutual TLS");
+  cmd->add_option("--tls-server-name", c->tls_server_name,
+                  "name to check the coordinator's certificate against (default: its host)");
+  cmd->add_option("--token-file", c->token_file,
+                  "file holding this client's token (default: $HPSWEEP_TOKEN)");
+}
 
 std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_data_dir) {
   auto f = std::make_shared<Flags>();
@@ -831,6 +892,14 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   coord->add_flag("--sync-full", f->sync_full, "fsync every commit (survives power loss)");
+  coord->add_option("--tls-cert", f->server.tls_cert, "server certificate (PEM): TLS on");
+  coord->add_option("--tls-key", f->server.tls_key, "server key (PEM)");
+  coord->add_option("--tls-client-ca", f->server.tls_client_ca,
+                    "CA (PEM) that must have signed every client's certificate (mutual TLS)");
+  coord->add_option("--auth-tokens", f->server.auth_tokens,
+                    "tokens file (hashes and roles; `hpsweep token create`)");
+  coord->add_flag("--insecure", f->server.insecure,
+                  "serve plaintext without tokens on a non-loopback address, on purpose");
 
   CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");
   AddSourceOptions(worker, f.get(), /*db=*/false);

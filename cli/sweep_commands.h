@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "auth/credentials.h"
 #include "engine/status.h"
 
 namespace hpsweep {
@@ -16,7 +17,12 @@ namespace hpsweep {
 // else asked of the coordinator. trial is a trial id, or "best": the top of the sweep's
 // leaderboard (sweep 0: the latest sweep).
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
-                                      int64_t sweep, const std::string& trial);
+                                      const ClientSecurity& security, int64_t sweep,
+                                      const std::string& trial);
+
+// --tls-ca, --tls-cert, --tls-key, --tls-server-name, --token-file: for every command that talks
+// to a coordinator. Tokens come from a file or HPSWEEP_TOKEN, never from the command line.
+void AddClientSecurityOptions(CLI::App* cmd, ClientSecurity* security);
 
 // Adds the subcommands to app; returns a function that runs whichever was chosen (or -1 if none
 // of them was).

@@ -322,6 +322,9 @@ std::string CoordinatorServer::address() const {
 
 Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   options_ = options;
+  HPSWEEP_RETURN_IF_ERROR(CheckListenSecurity(options.listen, options.security));
+  auto auth = MakeServerAuth(options.security);
+  if (!auth.ok()) return auth.status();
   auto storage = OpenSqliteStorage(options.db_path, options.storage);
   if (!storage.ok()) return storage.status();
   storage_ = std::move(*storage);
@@ -343,7 +346,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options.listen, auth->credentials, &port_);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(256 << 20);  // model uploads
   builder.SetMaxSendMessageSize(256 << 20);

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "auth/credentials.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
 #include "engine/status.h"
@@ -33,6 +34,9 @@ struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
   std::string db_path = "hpsweep.db";
   std::string data_dir;  // served to workers that lack the data; may be empty
+  // TLS and tokens. A non-loopback listen address without both is refused unless
+  // security.insecure (auth/credentials.h CheckListenSecurity).
+  ServerSecurity security;
   SchedulerOptions scheduler;
   StorageOptions storage;
 };

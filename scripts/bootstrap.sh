@@ -35,7 +35,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-cpp-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
-  libstb-dev zlib1g-dev sqlite3
+  libstb-dev zlib1g-dev sqlite3 openssl
 )
 
 install_packages() {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/credentials.h"
 #include "engine/config.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
@@ -57,14 +58,8 @@ std::string DefaultName() {
 
 class Worker::Impl {
  public:
-  Impl(const WorkerOptions& o, std::atomic<bool>* stop) : o_(o), stop_(stop) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(256 << 20);
-    args.SetMaxSendMessageSize(256 << 20);
-    // Reconnect quickly when a restarted coordinator comes back.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-    channel_ = grpc::CreateCustomChannel(o.coordinator, grpc::InsecureChannelCredentials(), args);
+  Impl(const WorkerOptions& o, std::atomic<bool>* stop, std::shared_ptr<grpc::Channel> channel)
+      : o_(o), stop_(stop), channel_(std::move(channel)) {
     stub_ = pb::Coordinator::NewStub(channel_);
   }
 
@@ -424,7 +419,15 @@ Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}
 Worker::~Worker() = default;
 
 Status Worker::Run() {
-  Impl impl(options_, &stop_);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  args.SetMaxSendMessageSize(256 << 20);
+  // Reconnect quickly when a restarted coordinator comes back.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  auto channel = MakeChannel(options_.coordinator, options_.security, args);
+  if (!channel.ok()) return channel.status();
+  Impl impl(options_, &stop_, *channel);
   return impl.Run(&trials_done_);
 }
 

@@ -22,12 +22,14 @@
 #include <atomic>
 #include <string>
 
+#include "auth/credentials.h"
 #include "engine/status.h"
 
 namespace hpsweep {
 
 struct WorkerOptions {
   std::string coordinator = "127.0.0.1:50051";
+  ClientSecurity security;  // TLS and token (auth/credentials.h)
   int threads = 1;
   std::string name;      // default: hostname:pid
   std::string data_dir;  // where the data set is, or is fetched to
