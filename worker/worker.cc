@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -263,8 +264,13 @@ class Worker::Impl {
     auto sha = Sha256File(dir + "/train-images-idx3-ubyte");
     if (!sha.ok()) return sha.status();
     if (*sha != want) {
-      return DataLoss(dir + "/train-images-idx3-ubyte has sha256 " + *sha +
-                      ", not the coordinator's " + want);
+      // The coordinator sent other data than its trials name (its files changed since it
+      // started): a folder named after `want` must not keep them. It is ours, never the user's.
+      if (dir != o_.data_dir) std::filesystem::remove_all(dir);
+      return DataLoss("the coordinator sent training images with sha256 " + *sha +
+                      ", but its trials name " + want +
+                      " (were its files changed after it "
+                      "started?)");
     }
     auto data = LoadMnist(dir);
     if (!data.ok()) return data.status();

@@ -31,6 +31,17 @@ std::string ReadText(const std::string& path) {
   return ss.str();
 }
 
+// Changes one pixel byte of an IDX image file (past its 16-byte header) in place.
+void FlipByte(const std::string& path, char mask) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(16 + 784 * 10 + 400);
+  char c = 0;
+  f.read(&c, 1);
+  f.seekp(16 + 784 * 10 + 400);
+  c = static_cast<char>(c ^ mask);
+  f.write(&c, 1);
+}
+
 const char* const kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
@@ -63,10 +74,10 @@ class WorkerFaultsE2ETest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  std::unique_ptr<Process> StartCoordinator() {
+  std::unique_ptr<Process> StartCoordinator(const std::string& data_dir = MnistDir()) {
     return std::make_unique<Process>(
         std::vector<std::string>{"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
-                                 MnistDir(), "--lease-seconds", "30"},
+                                 data_dir, "--lease-seconds", "30"},
         log_);
   }
   std::unique_ptr<Process> StartWorker(const std::string& name, const std::string& data_dir,
@@ -185,6 +196,15 @@ trials:
   EXPECT_EQ(st.failed(), 0);
 }
 
+// Copies the data set into dir, with one byte of a training image changed (by `mask`) unless
+// mask is 0. Returns the sha256 of the copy's training images.
+std::string CopyData(const std::string& dir, char mask) {
+  fs::create_directories(dir);
+  for (const char* f : kDataFiles) fs::copy_file(MnistDir() + "/" + f, dir + "/" + f);
+  if (mask != 0) FlipByte(dir + "/train-images-idx3-ubyte", mask);
+  return *Sha256File(dir + "/train-images-idx3-ubyte");
+}
+
 // Regression: a worker whose MNIST differed by one byte refused every trial correctly but was
 // charged an attempt for each, so the whole sweep failed in seconds, before a healthy worker got
 // a trial. Now it gives each back uncharged, fetches the coordinator's copy beside its own
@@ -192,19 +212,8 @@ trials:
 TEST_F(WorkerFaultsE2ETest, WorkerWithDifferentDataCostsNoAttemptAndTrainsFromTheCoordinatorsCopy) {
   // A copy of the data set with one pixel byte changed.
   const std::string bad_dir = (dir_ / "bad-mnist").string();
-  fs::create_directories(bad_dir);
-  for (const char* f : kDataFiles) fs::copy_file(MnistDir() + "/" + f, bad_dir + "/" + f);
   const std::string bad_images = bad_dir + "/train-images-idx3-ubyte";
-  {
-    std::fstream f(bad_images, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(16 + 784 * 10 + 400);
-    char c = 0;
-    f.read(&c, 1);
-    f.seekp(16 + 784 * 10 + 400);
-    c = static_cast<char>(c ^ 0x55);
-    f.write(&c, 1);
-  }
-  const std::string bad_sha = *Sha256File(bad_images);
+  const std::string bad_sha = CopyData(bad_dir, 0x55);
   const std::string good_sha = *Sha256File(MnistDir() + "/train-images-idx3-ubyte");
   ASSERT_NE(bad_sha, good_sha);
 
@@ -249,6 +258,56 @@ parameters:
   EXPECT_NE(ReadText(odd_log).find("training from now on with the data in " + copy),
             std::string::npos)
       << ReadText(odd_log);
+}
+
+// When the coordinator's copy cannot be had either (here: the coordinator's file changed after
+// it started, so what it sends is not what its trials name), the odd worker says so once and
+// leases nothing, so the sweep waits, uncharged, for a worker whose data match.
+TEST_F(WorkerFaultsE2ETest, WorkerThatCannotGetMatchingDataLeasesNothingAndSaysWhyOnce) {
+  const std::string coord_dir = (dir_ / "coordinator-mnist").string();
+  const std::string good_sha = CopyData(coord_dir, 0);
+  const std::string bad_dir = (dir_ / "bad-mnist").string();
+  CopyData(bad_dir, 0x55);
+  auto coord = StartCoordinator(coord_dir);
+  ASSERT_TRUE(WaitUp(20));
+  FlipByte(coord_dir + "/train-images-idx3-ubyte", 0x0f);  // after the coordinator took its sha
+  const int64_t sweep = Submit(R"(name: no-match
+method: grid
+data: {validation_split: 0.2, train_limit: 200}
+fixed: {cell: gru, epochs: 1}
+parameters:
+  units: {values: [4, 8]}
+)");
+  ASSERT_GT(sweep, 0);
+  auto odd = StartWorker("odd", bad_dir, {"--exit-when-idle"});
+  const std::string odd_log = (dir_ / "odd.txt").string();
+  const std::string blocked = "not leasing trials until this worker's data match";
+  ASSERT_TRUE(PollFor(60, [&] { return ReadText(odd_log).find(blocked) != std::string::npos; }))
+      << ReadText(odd_log);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // it would have leased again by now
+  EXPECT_TRUE(odd->running());
+  pb::SweepStatus st = Status(sweep);
+  EXPECT_EQ(st.queued(), 2);
+  EXPECT_EQ(st.running(), 0);
+  EXPECT_EQ(st.failed(), 0);
+  for (const auto& t : Export(sweep)["trials"]) EXPECT_EQ(t["attempts"], 0) << t.dump();
+  const std::string text = ReadText(odd_log);
+  EXPECT_EQ(text.find(blocked), text.rfind(blocked)) << "said more than once:\n" << text;
+  EXPECT_FALSE(
+      fs::exists(bad_dir + ".coordinator-" + good_sha.substr(0, 8) + "/train-images-idx3-ubyte"))
+      << "a copy that does not match was kept";
+
+  auto healthy = StartWorker("healthy", MnistDir(), {"--exit-when-idle"});
+  ASSERT_TRUE(PollFor(120, [&] { return Status(sweep).state() != "running"; }));
+  st = Status(sweep);
+  EXPECT_EQ(st.completed(), 2);
+  for (const auto& t : Export(sweep)["trials"]) {
+    EXPECT_EQ(t["attempts"], 1) << t.dump();
+    EXPECT_EQ(t["worker"], "healthy") << t.dump();
+  }
+  odd->Signal(SIGTERM);
+  ASSERT_TRUE(odd->Wait(20)) << "a blocked worker must still stop on SIGTERM";
+  EXPECT_EQ(odd->exit_code(), 0);
 }
 
 }  // namespace
