@@ -1067,9 +1067,11 @@ Status CheckExistingFile(const std::string& path, const struct stat& st) {
                     kRestoreHint);
   }
   // The page count in the header is valid when its change counter matches (SQLite 3.7.0+).
+  // Not checked while a WAL is there: a checkpoint cut short writes page 1 (and its count)
+  // before the pages after it, and SQLite completes it from the WAL.
   const uint32_t pages = BigEndian(head, 28, 4);
   if (pages > 0 && BigEndian(head, 24, 4) == BigEndian(head, 92, 4) &&
-      size < static_cast<int64_t>(pages) * page) {
+      size < static_cast<int64_t>(pages) * page && WalNote(path).empty()) {
     return DataLoss(damaged + "truncated to " + std::to_string(size) + " bytes, its header says " +
                     std::to_string(pages) + " pages of " + std::to_string(page) + " bytes" +
                     WalNote(path) + kRestoreHint);
