@@ -5,6 +5,7 @@
 //   hpsweep run FILE, coordinator, worker, submit, status, leaderboard, cancel, export
 //     (cli/sweep_commands.h)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -331,6 +332,10 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
 
 int main(int argc, char** argv) {
   using namespace hpsweep;
+  // A write past the file-size limit (ulimit -f) then fails with EFBIG, which SQLite and every
+  // other writer report as an error, instead of SIGXFSZ killing the process with nothing logged
+  // (and a coordinator with it). Inherited by the workers `run` starts.
+  signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hpsweep: hyperparameter sweeps of RNN/LSTM/MLP models on MNIST"};
   app.set_version_flag("--version", HPSWEEP_VERSION);
   app.require_subcommand(1);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -36,6 +37,23 @@ std::string Esc(const std::string& s) {
     }
   }
   return o;
+}
+
+// A number of the export, NaN where it holds null (a NaN, as a diverged trial's loss, is written
+// as null) or anything else that is not a number: get<double>() would throw.
+double Num(const json& v) {
+  return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+// A trial's param as text, "" where the trial lacks it (the items of a list sweep may set
+// different keys; operator[] on a const json with a missing key is undefined).
+std::string Param(const json& t, const std::string& key) {
+  auto p = t.find("params");
+  if (p == t.end() || !p->is_object()) return "";
+  auto it = p->find(key);
+  if (it == p->end()) return "";
+  return it->is_string() ? it->get<std::string>()
+                         : it->dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string Fmt(const char* f, double v) {
@@ -126,7 +144,7 @@ std::string LineChart(
 std::vector<std::string> VaryingKeys(const json& trials) {
   std::map<std::string, std::set<std::string>> seen;
   for (const auto& t : trials)
-    for (const auto& [k, v] : t["params"].items()) seen[k].insert(v.get<std::string>());
+    for (const auto& [k, v] : t["params"].items()) seen[k].insert(Param(t, k));
   std::vector<std::string> keys;
   for (const auto& [k, vals] : seen)
     if (vals.size() > 1) keys.push_back(k);
@@ -134,7 +152,7 @@ std::vector<std::string> VaryingKeys(const json& trials) {
 }
 
 std::string TrialName(const json& t) {
-  if (t["params"].contains("label")) return t["params"]["label"].get<std::string>();
+  if (t["params"].contains("label")) return Param(t, "label");
   return "#" + std::to_string(t["number"].get<int>());
 }
 
@@ -144,7 +162,7 @@ std::string ParallelCoordinates(const std::vector<json>& ranked,
   std::vector<std::vector<std::string>> values(keys.size());
   for (size_t a = 0; a < keys.size(); ++a) {
     std::set<std::string> vs;
-    for (const auto& tr : ranked) vs.insert(tr["params"][keys[a]].get<std::string>());
+    for (const auto& tr : ranked) vs.insert(Param(tr, keys[a]));
     values[a].assign(vs.begin(), vs.end());
     // Numbers in numeric order.
     std::sort(values[a].begin(), values[a].end(), [](const std::string& x, const std::string& y) {
@@ -157,7 +175,7 @@ std::string ParallelCoordinates(const std::vector<json>& ranked,
   }
   double lo = 1, hi = 0;
   for (const auto& tr : ranked) {
-    const double v = tr["best_val_accuracy"].get<double>();
+    const double v = Num(tr["best_val_accuracy"]);
     if (v < 0) continue;
     lo = std::min(lo, v);
     hi = std::max(hi, v);
@@ -173,14 +191,14 @@ std::string ParallelCoordinates(const std::vector<json>& ranked,
   std::ostringstream o;
   o << "<svg class=\"parallel\" width=\"" << w << "\" height=\"" << h << "\">";
   for (const auto& tr : ranked) {
-    const double acc = tr["best_val_accuracy"].get<double>();
+    const double acc = Num(tr["best_val_accuracy"]);
     if (acc < 0) continue;
     const double q = (acc - lo) / (hi - lo);
     const int red = static_cast<int>(220 * (1 - q)), green = static_cast<int>(40 + 160 * q);
     o << "<polyline fill=\"none\" stroke=\"rgb(" << red << "," << green << ",80)\" "
       << "stroke-width=\"1.5\" opacity=\"0.8\" points=\"";
     for (size_t a = 0; a < keys.size(); ++a)
-      o << AX(a) << "," << Fmt("%.1f", YV(a, tr["params"][keys[a]].get<std::string>())) << " ";
+      o << AX(a) << "," << Fmt("%.1f", YV(a, Param(tr, keys[a]))) << " ";
     o << AX(keys.size()) << "," << Fmt("%.1f", YA(acc)) << "\"><title>" << Esc(TrialName(tr))
       << ": " << Fmt("%.4f", acc) << "</title></polyline>";
   }
@@ -273,19 +291,26 @@ std::string DataReportHtml(const Mnist& data, double validation_split) {
   return o.str();
 }
 
-StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
-                                      const Mnist* data) {
+namespace {
+
+StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::string& best_model,
+                                    const Mnist* data) {
   json ex;
   try {
     ex = json::parse(export_json);
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("export is not JSON: ") + e.what());
   }
-  const json& sweep = ex["sweep"];
+  json sweep = ex["sweep"];  // a copy: a missing field reads as null and fails get<>() below
   std::vector<json> ranked;
   for (const auto& t : ex["trials"]) ranked.push_back(t);
   std::stable_sort(ranked.begin(), ranked.end(), [](const json& a, const json& b) {
-    return a["best_val_accuracy"].get<double>() > b["best_val_accuracy"].get<double>();
+    // NaN (never measured) ranks last: a NaN in the comparison would break the sort's order.
+    auto key = [](const json& t) {
+      const double v = Num(t["best_val_accuracy"]);
+      return std::isnan(v) ? -1.0 : v;
+    };
+    return key(a) > key(b);
   });
   const std::vector<std::string> keys = VaryingKeys(ex["trials"]);
   std::ostringstream o;
@@ -305,12 +330,11 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   int rank = 0;
   for (const auto& t : ranked) {
     o << "<tr><td>" << ++rank << "</td><td>" << Esc(TrialName(t)) << "</td>";
-    for (const auto& k : keys)
-      o << "<td class=\"l\">" << Esc(t["params"][k].get<std::string>()) << "</td>";
-    const double va = t["best_val_accuracy"].get<double>(), ta = t["test_accuracy"].get<double>();
+    for (const auto& k : keys) o << "<td class=\"l\">" << Esc(Param(t, k)) << "</td>";
+    const double va = Num(t["best_val_accuracy"]), ta = Num(t["test_accuracy"]);
     o << "<td>" << t["best_epoch"].get<int>() << "</td><td>" << (va >= 0 ? Fmt("%.4f", va) : "-")
       << "</td><td>" << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size()
-      << "</td><td>" << Fmt("%.1f", t["seconds"].get<double>()) << "</td><td class=\"l\">"
+      << "</td><td>" << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">"
       << Esc(t["status"].get<std::string>()) << "</td><td class=\"l\">"
       << Esc(t["worker"].get<std::string>()) << "</td></tr>";
   }
@@ -319,8 +343,7 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   // Curves: the top trials overlaid, then every trial.
   auto series = [](const json& t, const char* field) {
     std::vector<std::pair<double, double>> pts;
-    for (const auto& e : t["epochs"])
-      pts.push_back({e["epoch"].get<double>(), e[field].get<double>()});
+    for (const auto& e : t["epochs"]) pts.push_back({Num(e["epoch"]), Num(e[field])});
     return pts;
   };
   o << "<h2 id=\"curves\">Accuracy and loss per epoch</h2><p>The top trials, validation accuracy "
@@ -338,8 +361,8 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   for (const auto& t : ranked) {
     double lo = 1, lmax = 0;
     for (const auto& e : t["epochs"]) {
-      lo = std::min({lo, e["train_accuracy"].get<double>(), e["val_accuracy"].get<double>()});
-      lmax = std::max({lmax, e["train_loss"].get<double>(), e["val_loss"].get<double>()});
+      lo = std::min({lo, Num(e["train_accuracy"]), Num(e["val_accuracy"])});
+      lmax = std::max({lmax, Num(e["train_loss"]), Num(e["val_loss"])});
     }
     o << "<div class=\"cell\"><b>" << Esc(TrialName(t)) << "</b><br>"
       << LineChart({{"train", series(t, "train_accuracy")}, {"val", series(t, "val_accuracy")}},
@@ -359,8 +382,8 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
     for (const auto& k : keys) {
       std::map<std::string, std::vector<double>> groups;
       for (const auto& t : ranked) {
-        const double v = t["best_val_accuracy"].get<double>();
-        if (v >= 0) groups[t["params"][k].get<std::string>()].push_back(v);
+        const double v = Num(t["best_val_accuracy"]);
+        if (v >= 0) groups[Param(t, k)].push_back(v);
       }
       o << "<table class=\"effect\"><tr><th class=\"l\">" << Esc(k)
         << "</th><th>trials</th><th>mean</th><th>best</th><th class=\"l\"></th></tr>";
@@ -380,7 +403,7 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   if (!ranked.empty() && ranked[0].contains("confusion_matrix")) {
     const json& best = ranked[0];
     o << "<h2 id=\"best\">The best trial: " << Esc(TrialName(best)) << "</h2><p>Test accuracy "
-      << Fmt("%.4f", best["test_accuracy"].get<double>()) << ".</p>";
+      << Fmt("%.4f", Num(best["test_accuracy"])) << ".</p>";
     Evaluation ev;
     ev.confusion = best["confusion_matrix"].get<std::vector<int64_t>>();
     ev.classes = static_cast<int>(std::lround(std::sqrt(double(ev.confusion.size()))));
@@ -443,12 +466,25 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   if (data != nullptr) {
     double split = 0;
     if (!ranked.empty() && ranked[0]["params"].contains("validation_split")) {
-      split = std::atof(ranked[0]["params"]["validation_split"].get<std::string>().c_str());
+      split = std::atof(Param(ranked[0], "validation_split").c_str());
     }
     o << DataReportHtml(*data, split);
   }
   o << "<p style=\"color:#888\">Made by hpsweep report.</p></body></html>\n";
   return o.str();
+}
+
+}  // namespace
+
+StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
+                                      const Mnist* data) {
+  // The export comes from a database file or over the network: a field of the wrong type is a
+  // refused input, never an exception that ends the process.
+  try {
+    return ReportOrThrow(export_json, best_model, data);
+  } catch (const json::exception& e) {
+    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+  }
 }
 
 }  // namespace hpsweep

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,19 @@ int ExitCodeOf(const Status& s) {
 int Fail(const Status& s) {
   std::cerr << "hpsweep: " << s.ToString() << "\n";
   return ExitCodeOf(s);
+}
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT: return "invalid argument";
+    case grpc::StatusCode::NOT_FOUND: return "not found";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "failed precondition";
+    case grpc::StatusCode::DATA_LOSS: return "data loss";
+    case grpc::StatusCode::INTERNAL: return "internal";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "resource exhausted";
+    case grpc::StatusCode::UNKNOWN: return "unknown error";
+    default: return "error";
+  }
 }
 
 int FailRpc(const std::string& what, const std::string& addr, const grpc::Status& s) {
@@ -225,7 +239,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
                       {"worker", r.worker()}});
     }
     const json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
-    std::cout << out.dump(1) << "\n";
+    std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
     return;
   }
   if (format == "csv") {
@@ -523,7 +537,14 @@ int RunCancel(const Flags& f) {
   return 0;
 }
 
+// The export's numbers: a NaN (a diverged trial's loss) is written as null, which get<double>()
+// refuses; it prints as "nan" as it would have before it was stored.
+double Num(const json& v) {
+  return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
 // CSV: one row per epoch of every trial (trials with no epoch get one row), params as columns.
+// Throws json::exception on an export of the wrong shape.
 std::string ExportCsv(const json& j) {
   std::set<std::string> keys;
   for (const auto& t : j["trials"]) {
@@ -551,8 +572,8 @@ std::string ExportCsv(const json& j) {
       }
     };
     auto tail = [&] {
-      os << "," << t["best_epoch"].get<int>() << "," << t["test_accuracy"].get<double>() << ","
-         << t["test_loss"].get<double>() << "," << t["seconds"].get<double>() << ","
+      os << "," << t["best_epoch"].get<int>() << "," << Num(t["test_accuracy"]) << ","
+         << Num(t["test_loss"]) << "," << Num(t["seconds"]) << ","
          << quote(t["worker"].get<std::string>()) << "\n";
     };
     if (t["epochs"].empty()) {
@@ -562,9 +583,9 @@ std::string ExportCsv(const json& j) {
     }
     for (const auto& e : t["epochs"]) {
       head();
-      os << "," << e["epoch"].get<int>() << "," << e["train_loss"].get<double>() << ","
-         << e["train_accuracy"].get<double>() << "," << e["val_loss"].get<double>() << ","
-         << e["val_accuracy"].get<double>() << "," << e["seconds"].get<double>();
+      os << "," << e["epoch"].get<int>() << "," << Num(e["train_loss"]) << ","
+         << Num(e["train_accuracy"]) << "," << Num(e["val_loss"]) << "," << Num(e["val_accuracy"])
+         << "," << Num(e["seconds"]);
       tail();
     }
   }
@@ -586,8 +607,14 @@ StatusOr<std::string> ExportText(const Flags& f) {
   grpc::Status s = (*stub)->ExportSweep(Ctx(120).get(), req, &resp);
   if (!s.ok()) {
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) return NotFound(s.error_message());
-    return Unavailable(f.coordinator + ": " + s.error_message() +
-                       " (is a coordinator running there? or pass --db)");
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return Unavailable(f.coordinator + ": " + s.error_message() +
+                         " (is a coordinator running there? or pass --db)");
+    }
+    // The coordinator answered: its reason is the cause, not the connection.
+    return Internal("the coordinator at " + f.coordinator + " could not export the sweep (" +
+                    GrpcCodeName(s.error_code()) + "): " + s.error_message());
   }
   return resp.json();
 }
@@ -600,9 +627,15 @@ int RunExport(const Flags& f) {
   if (!text.ok()) return Fail(text.status());
   if (f.format == "json") {
     std::cout << *text << "\n";
-  } else {
-    std::cout << ExportCsv(json::parse(*text));
+    return 0;
   }
+  std::string csv;
+  try {  // the JSON may come over the network: a wrong shape is an error, not an abort
+    csv = ExportCsv(json::parse(*text));
+  } catch (const json::exception& e) {
+    return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
+  }
+  std::cout << csv;
   return 0;
 }
 
@@ -618,16 +651,21 @@ Status WriteText(const std::string& path, const std::string& text) {
 int RunReport(const Flags& f) {
   auto text = ExportText(f);
   if (!text.ok()) return Fail(text.status());
-  const json ex = json::parse(*text);
   // The best trial's model, for the grid of predicted test images.
   std::string model;
-  int64_t best_id = 0;
+  int64_t best_id = 0, sweep_id = 0;
   double best = -1;
-  for (const auto& t : ex["trials"]) {
-    if (t["best_val_accuracy"].get<double>() > best) {
-      best = t["best_val_accuracy"].get<double>();
-      best_id = t["id"].get<int64_t>();
+  try {  // the JSON may come over the network: a wrong shape is an error, not an abort
+    json ex = json::parse(*text);
+    for (const auto& t : ex["trials"]) {
+      if (Num(t["best_val_accuracy"]) > best) {  // NaN never is
+        best = Num(t["best_val_accuracy"]);
+        best_id = t["id"].get<int64_t>();
+      }
     }
+    sweep_id = ex["sweep"]["id"].get<int64_t>();
+  } catch (const json::exception& e) {
+    return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
   }
   if (best_id > 0) {
     auto m = FetchTrialModel(f.db, f.coordinator, f.client, f.sweep, std::to_string(best_id));
@@ -642,8 +680,7 @@ int RunReport(const Flags& f) {
   if (!html.ok()) return Fail(html.status());
   Status s = WriteText(f.output, *html);
   if (!s.ok()) return Fail(s);
-  std::cerr << "report of sweep " << ex["sweep"]["id"].get<int64_t>() << " written to " << f.output
-            << "\n";
+  std::cerr << "report of sweep " << sweep_id << " written to " << f.output << "\n";
   return 0;
 }
 

@@ -767,7 +767,8 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
     arr.push_back(row);
   }
   j["trials"] = arr;
-  return j.dump(1);
+  // replace: text from an old database may not be UTF-8; dump would throw (type_error.316).
+  return j.dump(1, ' ', false, json::error_handler_t::replace);
 }
 
 StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {

@@ -12,9 +12,16 @@
 // NaN), and NULL is read back as NaN, so a NaN round-trips instead of failing a NOT NULL check.
 #include "coordinator/storage.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -48,6 +55,43 @@ bool ParseTrialStatus(const std::string& name, TrialStatus* out) {
     }
   }
   return false;
+}
+
+std::string ToValidUtf8(const std::string& s) {
+  auto cont = [&](size_t i) { return i < s.size() && (static_cast<uint8_t>(s[i]) & 0xC0) == 0x80; };
+  std::string out;
+  size_t i = 0, copied = 0;  // s[copied, i) is valid and not yet appended
+  while (i < s.size()) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    size_t n = 0;  // length of a well-formed sequence at i, 0 if none
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      const uint8_t c1 = i + 1 < s.size() ? static_cast<uint8_t>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xE0   ? (c1 >= 0xA0 && c1 <= 0xBF)  // no overlong form
+                       : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F)  // no surrogates
+                                   : cont(i + 1);
+      n = ok1 && cont(i + 2) ? 3 : 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      const uint8_t c1 = i + 1 < s.size() ? static_cast<uint8_t>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xF0   ? (c1 >= 0x90 && c1 <= 0xBF)  // no overlong form
+                       : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F)  // nothing above U+10FFFF
+                                   : cont(i + 1);
+      n = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    }
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    out.append(s, copied, i - copied);
+    out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER, for one bad byte
+    copied = ++i;
+  }
+  if (copied == 0) return s;  // the common case: nothing replaced, no copy made
+  out.append(s, copied, std::string::npos);
+  return out;
 }
 
 namespace {
@@ -188,10 +232,13 @@ double ColumnReal(sqlite3_stmt* s, int i) {
   return sqlite3_column_double(s, i);
 }
 
+// Text as stored, with any byte sequence that is not UTF-8 replaced by U+FFFD: an old database
+// (or one edited by hand) may hold such bytes, and every reader after this (nlohmann::json's
+// dump, protobuf string fields) refuses them.
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const unsigned char* p = sqlite3_column_text(s, i);
   if (p == nullptr) return std::string();
-  return std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s, i));
+  return ToValidUtf8(std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s, i)));
 }
 
 std::string ColumnBlob(sqlite3_stmt* s, int i) {
@@ -242,14 +289,24 @@ class SqliteStorage : public Storage {
   SqliteStorage(const SqliteStorage&) = delete;
   SqliteStorage& operator=(const SqliteStorage&) = delete;
 
-  // Pragmas, the hpsweep check and migrations. Called once by OpenSqliteStorage.
-  Status Init(const StorageOptions& options);
+  // Pragmas, the hpsweep check and migrations. Called once by OpenSqliteStorage. creating: the
+  // file is the new, empty one OpenSqliteStorage made; otherwise a database without tables is
+  // refused (an hpsweep database is never left without its schema).
+  Status Init(const StorageOptions& options, bool creating);
 
   Status Begin() override { return Exec("BEGIN IMMEDIATE", "begin"); }
   // On failure the transaction is rolled back: the caller never inherits a half-open one.
   Status Commit() override {
     Status st = Exec("COMMIT", "commit");
-    if (!st.ok()) Rollback();
+    if (!st.ok()) {
+      Rollback();
+    } else if (failures_ > 0) {
+      if (log_write_errors_) {
+        std::fprintf(stderr, "hpsweep: storage: %s: writes succeed again (after %d failed)\n",
+                     path_.c_str(), failures_);
+      }
+      failures_ = 0;
+    }
     return st;
   }
   void Rollback() override {
@@ -277,8 +334,32 @@ class SqliteStorage : public Storage {
 
  private:
   // "<path>: <what>: <errmsg>". rc is the code the failing call returned.
+  // An I/O-class failure (disk full, file too large, read-only, I/O error) also says what the OS
+  // said, and the first of a run of them is logged (see StorageOptions::log_write_errors).
   Status Error(int rc, const std::string& what) const {
-    return Status(CodeFor(rc), path_ + ": " + what + ": " + sqlite3_errmsg(db_));
+    std::string msg = path_ + ": " + what + ": " + sqlite3_errmsg(db_);
+    const int primary = rc & 0xff;
+    const bool io = primary == SQLITE_FULL || primary == SQLITE_IOERR ||
+                    primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
+                    primary == SQLITE_PERM || primary == SQLITE_NOLFS;
+    if (io) {
+      const int e = sqlite3_system_errno(db_);
+      if (e != 0) msg += std::string(" (") + std::strerror(e) + ")";
+      // EFBIG reads as "disk I/O error" or "database or disk is full": name the likely cause.
+      struct rlimit fsize;
+      if ((primary == SQLITE_FULL || primary == SQLITE_IOERR) &&
+          getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY) {
+        msg += "; this process may not write files over " + std::to_string(fsize.rlim_cur) +
+               " bytes (ulimit -f)";
+      }
+      if (failures_++ == 0 && log_write_errors_) {
+        std::fprintf(stderr,
+                     "hpsweep: storage: %s; nothing more can be stored until this is fixed "
+                     "(what is already stored is kept)\n",
+                     msg.c_str());
+      }
+    }
+    return Status(CodeFor(rc), msg);
   }
   Status BindError(const Binder& b, const std::string& what) const {
     return Status(CodeFor(b.rc()), path_ + ": " + what + ": binding parameter " +
@@ -295,6 +376,8 @@ class SqliteStorage : public Storage {
     if (sqlite3_changes(db_) > 0) return Status::Ok();
     return NotFound(path_ + ": " + what + ": no such row");
   }
+  // An error from the first read of the file, said as what the file is.
+  Status Unreadable(const Status& st) const;
   Status ReadTrial(sqlite3_stmt* s, TrialRow* t) const;
   StatusOr<std::vector<TrialRow>> ReadTrials(sqlite3_stmt* s, const std::string& what);
   StatusOr<int> ReadSchemaVersion();  // 0 when the table is empty
@@ -303,6 +386,8 @@ class SqliteStorage : public Storage {
   const std::string path_;
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+  bool log_write_errors_ = false;  // set at the end of Init
+  mutable int failures_ = 0;       // I/O-class errors since the last successful commit
 };
 
 StatusOr<sqlite3_stmt*> SqliteStorage::Prepare(const char* sql, const std::string& what) {
@@ -333,6 +418,28 @@ Status SqliteStorage::Exec(const char* sql, const std::string& what) {
   return StepDone(stmt.get(), what);
 }
 
+// Why a file's folder matters: SQLite keeps path-wal and path-shm beside the database.
+std::string FolderNote(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  if (access(dir.c_str(), W_OK) == 0) return "";
+  return "; its folder " + dir + " is not writable for this user, and SQLite needs to create " +
+         path + "-wal and " + path + "-shm beside it";
+}
+
+Status SqliteStorage::Unreadable(const Status& st) const {
+  switch (st.code()) {
+    case StatusCode::kInvalidArgument:  // SQLITE_NOTADB
+      return InvalidArgument(path_ + ": not an SQLite file, not an hpsweep database (" +
+                             st.message() + "); remove it or pick another --db");
+    case StatusCode::kDataLoss:  // SQLITE_CORRUPT
+      return DataLoss(path_ + ": a damaged SQLite database (" + st.message() +
+                      "); restore it from a backup or pick another --db");
+    case StatusCode::kIoError: return IoError(st.message() + FolderNote(path_));
+    default: return st;
+  }
+}
+
 StatusOr<int> SqliteStorage::ReadSchemaVersion() {
   StatusOr<sqlite3_stmt*> s =
       Prepare("SELECT count(*), max(version) FROM schema_version", "reading schema_version");
@@ -354,7 +461,7 @@ StatusOr<int> SqliteStorage::ReadSchemaVersion() {
   return static_cast<int>(sqlite3_column_int64(stmt.get(), 1));
 }
 
-Status SqliteStorage::Init(const StorageOptions& options) {
+Status SqliteStorage::Init(const StorageOptions& options, bool creating) {
   sqlite3_extended_result_codes(db_, 1);
   // busy_timeout=5000 (the C API form of the pragma): wait out another connection's lock.
   int rc = sqlite3_busy_timeout(db_, 5000);
@@ -368,29 +475,28 @@ Status SqliteStorage::Init(const StorageOptions& options) {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name",
         "reading the schema");
-    if (!s.ok()) {
-      if (s.status().code() == StatusCode::kInvalidArgument) {
-        return InvalidArgument(path_ + ": not an hpsweep database (" + s.status().message() + ")");
-      }
-      return s.status();
-    }
+    if (!s.ok()) return Unreadable(s.status());
     ScopedStmt stmt(*s);
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) tables.push_back(ColumnText(*s, 0));
-    if (rc != SQLITE_DONE) {
-      Status st = Error(rc, "reading the schema");
-      if ((rc & 0xff) == SQLITE_NOTADB) {
-        return InvalidArgument(path_ + ": not an hpsweep database (" + st.message() + ")");
-      }
-      return st;
-    }
+    if (rc != SQLITE_DONE) return Unreadable(Error(rc, "reading the schema"));
+  }
+  if (tables.empty() && !creating) {
+    return InvalidArgument(path_ +
+                           ": an SQLite database with no tables, not an hpsweep database; "
+                           "remove it or pick another --db");
+  }
+  if (!creating && sqlite3_db_readonly(db_, "main") == 1) {
+    return IoError(path_ +
+                   ": read-only for this user, and the coordinator must write its database; "
+                   "change its permissions or pick another --db");
   }
   bool has_version = false;
   for (const std::string& t : tables) has_version |= (t == "schema_version");
   if (!tables.empty() && !has_version) {
     std::string list;
     for (const std::string& t : tables) list += (list.empty() ? "" : ", ") + t;
-    return InvalidArgument(path_ + ": not an hpsweep database (a SQLite database with tables " +
-                           list + " but no schema_version)");
+    return InvalidArgument(path_ + ": another program's SQLite database (tables " + list +
+                           ", no schema_version), not an hpsweep database; pick another --db");
   }
   if (has_version) {
     StatusOr<int> version = ReadSchemaVersion();
@@ -411,7 +517,7 @@ Status SqliteStorage::Init(const StorageOptions& options) {
     if (!s.ok()) return s.status();
     ScopedStmt stmt(*s);
     rc = sqlite3_step(stmt.get());
-    if (rc != SQLITE_ROW) return Error(rc, "setting journal_mode=WAL");
+    if (rc != SQLITE_ROW) return Unreadable(Error(rc, "setting journal_mode=WAL"));
     std::string mode = ColumnText(stmt.get(), 0);
     if (mode != "wal") {
       return IoError(path_ + ": could not switch to WAL journal mode (SQLite kept '" + mode +
@@ -427,7 +533,11 @@ Status SqliteStorage::Init(const StorageOptions& options) {
   // pages, so a longer interval copies each page once for many commits (+15-20% lease throughput
   // in bench/lease_bench.cc).
   HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=10000", "setting wal_autocheckpoint"));
-  return Migrate();
+  HPSWEEP_RETURN_IF_ERROR(Migrate());
+  // From now on a failure is news for the operator; before, it is the caller's refusal to open.
+  log_write_errors_ = options.log_write_errors;
+  failures_ = 0;
+  return Status::Ok();
 }
 
 Status SqliteStorage::Migrate() {
@@ -892,20 +1002,175 @@ StatusOr<std::string> SqliteStorage::IntegrityCheck() {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
-                                                     const StorageOptions& options) {
+namespace {
+
+const char kRemoveHint[] = "; remove it or pick another --db";
+const char kRestoreHint[] = "; restore it from a backup or pick another --db";
+
+uint32_t BigEndian(const std::string& b, size_t at, int bytes) {
+  uint32_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = v << 8 | static_cast<uint8_t>(b[at + i]);
+  return v;
+}
+
+// " (beside it, path-wal holds N bytes ...)" when a non-empty write-ahead log is there.
+std::string WalNote(const std::string& path) {
+  struct stat st;
+  if (stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0) return "";
+  return " (beside it, " + path + "-wal holds " + std::to_string(st.st_size) +
+         " bytes: recent writes of the database that was there; keep both files to recover it)";
+}
+
+// What an existing file is, read before SQLite touches it (SQLite takes an empty or short file
+// for a new database and writes a schema into it). Ok: it looks like an SQLite database.
+Status CheckExistingFile(const std::string& path, const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument(path + ": a folder, not an hpsweep database; pick another --db");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument(path + ": not a regular file, not an hpsweep database" + kRemoveHint);
+  }
+  const int64_t size = st.st_size;
+  if (size == 0) {
+    return InvalidArgument(path + ": an empty file, not an hpsweep database" + WalNote(path) +
+                           kRemoveHint);
+  }
+  std::string head(100, '\0');
+  {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return IoError(path + ": cannot read: " + std::strerror(errno));
+    const ssize_t n = pread(fd, &head[0], head.size(), 0);
+    const int e = errno;
+    close(fd);
+    if (n < 0) return IoError(path + ": cannot read: " + std::strerror(e));
+    head.resize(static_cast<size_t>(n));
+  }
+  static const char kMagic[] = "SQLite format 3";  // and its '\0': 16 bytes
+  if (head.size() < sizeof(kMagic) || head.compare(0, sizeof(kMagic), kMagic, sizeof(kMagic))) {
+    return InvalidArgument(path + ": not an SQLite file (" + std::to_string(size) +
+                           " bytes), not an hpsweep database" + kRemoveHint);
+  }
+  const std::string damaged = path + ": a damaged SQLite database: ";
+  if (size < 100) {
+    return DataLoss(damaged + "truncated to " + std::to_string(size) +
+                    " bytes, shorter than its 100-byte header" + WalNote(path) + kRestoreHint);
+  }
+  uint32_t page = BigEndian(head, 16, 2);
+  if (page == 1) page = 65536;
+  if (page < 512 || (page & (page - 1)) != 0) {
+    return DataLoss(damaged + "its header names a page size of " + std::to_string(page) + " bytes" +
+                    kRestoreHint);
+  }
+  if (size % page != 0) {
+    return DataLoss(damaged + std::to_string(size) + " bytes is not a whole number of its " +
+                    std::to_string(page) + "-byte pages (truncated?)" + WalNote(path) +
+                    kRestoreHint);
+  }
+  // The page count in the header is valid when its change counter matches (SQLite 3.7.0+).
+  // Not checked while a WAL is there: a checkpoint cut short writes page 1 (and its count)
+  // before the pages after it, and SQLite completes it from the WAL.
+  const uint32_t pages = BigEndian(head, 28, 4);
+  if (pages > 0 && BigEndian(head, 24, 4) == BigEndian(head, 92, 4) &&
+      size < static_cast<int64_t>(pages) * page && WalNote(path).empty()) {
+    return DataLoss(damaged + "truncated to " + std::to_string(size) + " bytes, its header says " +
+                    std::to_string(pages) + " pages of " + std::to_string(page) + " bytes" +
+                    WalNote(path) + kRestoreHint);
+  }
+  return Status::Ok();
+}
+
+// Opens file (messages name `path`) and runs Init.
+StatusOr<std::unique_ptr<SqliteStorage>> OpenFile(const std::string& path, const std::string& file,
+                                                  const StorageOptions& options, bool creating) {
   sqlite3* db = nullptr;
   // NOMUTEX: the caller serialises every call (see storage.h), so SQLite's own mutex is waste.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (creating ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
-    return Status(CodeFor(rc), path + ": cannot open: " + msg);
+    return Status(CodeFor(rc), path + (creating ? ": cannot create: " : ": cannot open: ") + msg +
+                                   FolderNote(path));
   }
   auto storage = std::make_unique<SqliteStorage>(path, db);
-  HPSWEEP_RETURN_IF_ERROR(storage->Init(options));
-  return std::unique_ptr<Storage>(std::move(storage));
+  HPSWEEP_RETURN_IF_ERROR(storage->Init(options, creating));
+  return storage;
+}
+
+void RemoveWithSideFiles(const std::string& file) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) unlink((file + suffix).c_str());
+}
+
+// A new database at path, which does not exist: made complete under a temporary name, closed
+// (which checkpoints and removes its -wal), then hard-linked into place. link() fails if path
+// appeared meanwhile, so two processes creating the same path both end up opening one database,
+// and a crash leaves either nothing at path or a whole database, never an empty file.
+Status CreateDatabase(const std::string& path, const StorageOptions& options) {
+  const std::string tmp = path + ".new." + std::to_string(getpid());
+  RemoveWithSideFiles(tmp);
+  {
+    auto made = OpenFile(path, tmp, options, /*creating=*/true);
+    if (!made.ok()) {
+      RemoveWithSideFiles(tmp);
+      return made.status();
+    }
+  }
+  struct stat st;
+  if (stat((tmp + "-wal").c_str(), &st) == 0 && st.st_size > 0) {
+    RemoveWithSideFiles(tmp);
+    return IoError(path +
+                   ": cannot create: SQLite left the write-ahead log of the new database "
+                   "behind on close");
+  }
+  if (link(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    RemoveWithSideFiles(tmp);
+    if (e == EEXIST) return Status::Ok();  // another process made it first: open theirs
+    return IoError(path + ": cannot create: " + std::strerror(e));
+  }
+  RemoveWithSideFiles(tmp);
+  // The new name must survive a power loss as the commits after it will.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
+                                                     const StorageOptions& options) {
+  if (path.empty() || path == ":memory:") {
+    auto memory = OpenFile(":memory:", ":memory:", options, /*creating=*/true);
+    if (!memory.ok()) return memory.status();
+    return std::unique_ptr<Storage>(std::move(*memory));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return IoError(path + ": cannot open: " + std::strerror(errno));
+    // A log without its database: starting afresh would throw those writes away.
+    struct stat wal;
+    if (stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0) {
+      return FailedPrecondition(path + ": no such file, but " + path + "-wal (" +
+                                std::to_string(wal.st_size) +
+                                " bytes) is there: the write-ahead log of a database that was "
+                                "moved or deleted; restore " +
+                                path + ", or remove " + path + "-wal to start a new database");
+    }
+    HPSWEEP_RETURN_IF_ERROR(CreateDatabase(path, options));
+    if (stat(path.c_str(), &st) != 0) {
+      return IoError(path + ": cannot open the new database: " + std::strerror(errno));
+    }
+  }
+  HPSWEEP_RETURN_IF_ERROR(CheckExistingFile(path, st));
+  auto storage = OpenFile(path, path, options, /*creating=*/false);
+  if (!storage.ok()) return storage.status();
+  return std::unique_ptr<Storage>(std::move(*storage));
 }
 
 // ---- FaultInjectingStorage ----

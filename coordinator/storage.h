@@ -24,6 +24,10 @@ enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped };
 const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
 bool ParseTrialStatus(const std::string& name, TrialStatus* out);
 
+// s with every byte that does not start a well-formed UTF-8 sequence replaced by U+FFFD. Storage
+// reads pass all text through it, so readers of an old database never meet invalid UTF-8.
+std::string ToValidUtf8(const std::string& s);
+
 struct SweepRow {
   int64_t id = 0;
   std::string name, description, file_name, yaml;
@@ -111,10 +115,19 @@ struct StorageOptions {
   // synchronous=FULL (an fsync per commit: survives power loss) instead of NORMAL (WAL: survives
   // a crash of the coordinator process, the failure the tests inject).
   bool sync_full = false;
+  // Log failed writes (disk full, file too large, read-only, I/O errors) to stderr: the first of a
+  // run of failures, and the first success after them. Callers answer with the error too, but
+  // the coordinator's operator must see that its database stopped taking writes.
+  bool log_write_errors = true;
 };
 
-// Opens (creating if needed) and migrates the database at path; ":memory:" for tests. A file that
-// is not an hpsweep database, or one from a newer version, is a clear error.
+// Opens and migrates the database at path; ":memory:" for tests. Only a path that does not exist
+// becomes a new database (built beside it under a temporary name and linked into place, so no
+// reader ever sees a half-made file). Anything else that is not an hpsweep database is refused
+// with a message that says what it is and leaves it untouched: an empty file, a file that is not
+// SQLite, a damaged or truncated SQLite file, another program's SQLite database, a -wal log whose
+// database is missing, a folder, a file this process cannot write. A database from a newer
+// version is FailedPrecondition.
 StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
                                                      const StorageOptions& options = {});
 

@@ -7,14 +7,20 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <thread>
 
 #include "auth/credentials.h"
 #include "engine/config.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
+#include "engine/network.h"
 #include "engine/sha256.h"
 #include "engine/trainer.h"
 #include "proto/hpsweep.grpc.pb.h"
@@ -46,6 +52,48 @@ void ToProto(const EpochMetrics& m, pb::EpochMetrics* pm) {
   pm->set_val_loss(m.val_loss);
   pm->set_val_accuracy(m.val_accuracy);
   pm->set_seconds(m.seconds);
+}
+
+// The most a data-set fetch may write: MNIST is 55 MB; a coordinator that sends more is refused.
+constexpr int64_t kMaxFetchBytes = int64_t{1} << 30;
+
+// MemAvailable from /proc/meminfo, in bytes; -1 if unknown.
+int64_t MemAvailableBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
+}
+
+// A lower bound of the bytes training `config` on `threads` threads allocates: the parameters,
+// one gradient buffer per thread and the optimizer's state, and the hidden state of every layer
+// at every step of one batch, all float32. Real use is higher; a trial above this cannot fit.
+double MemoryLowerBound(const TrialConfig& config, int threads) {
+  const ModelConfig& m = config.model;
+  const double params = static_cast<double>(CountParams(m));
+  const double optimizer = config.train.optimizer == Optimizer::kAdam      ? 2
+                           : config.train.optimizer == Optimizer::kRmsprop ? 1
+                                                                           : 0;
+  const double steps = m.cell == Cell::kDense ? 1 : m.steps;
+  const double activations =
+      static_cast<double>(config.train.batch_size) * steps * m.units * std::max(1, m.layers);
+  return 4.0 * (params * (1 + std::max(1, threads) + optimizer) + activations);
+}
+
+std::string GiB(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f GiB", bytes / (1 << 30));
+  return buf;
+}
+
+// data_dir without trailing slashes, so that a sibling folder is made beside it, not in it.
+std::string TrimSlashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir.empty() ? "." : dir;
 }
 
 std::string DefaultName() {
@@ -125,34 +173,42 @@ class Worker::Impl {
     if (!data.ok() && data.status().code() == StatusCode::kNotFound) {
       Log("no data set in " + o_.data_dir + " (" + data.status().message() +
           "); fetching it from the coordinator");
-      HPSWEEP_RETURN_IF_ERROR(FetchData());
+      HPSWEEP_RETURN_IF_ERROR(FetchData(o_.data_dir));
       data = LoadMnist(o_.data_dir);
     }
     if (!data.ok()) return data.status();
     data_ = std::move(*data);
     auto sha = Sha256File(o_.data_dir + "/train-images-idx3-ubyte");
     data_sha_ = sha.ok() ? *sha : "";
+    data_in_use_ = o_.data_dir;
     return Status::Ok();
   }
 
-  Status FetchData() {
-    mkdir(o_.data_dir.c_str(), 0755);
+  // Fetches the coordinator's data set into dir (created if missing), each file checked by the
+  // sha256 the coordinator sends and moved into place only then.
+  Status FetchData(const std::string& dir) {
+    mkdir(dir.c_str(), 0755);
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(600));
     auto reader = stub_->GetDataset(&ctx, pb::GetDatasetRequest());
     pb::DatasetChunk chunk;
     std::ofstream out;
     std::string name, want_sha, tmp_path;
+    int64_t total = 0;
+    // A unique temporary name: two workers on one node may fetch into the same folder.
+    const std::string part = ".part." + std::to_string(getpid());
     auto finish = [&]() -> Status {
       if (name.empty()) return Status::Ok();
       out.close();
+      if (!out) return IoError("cannot write " + tmp_path);
       auto got = Sha256File(tmp_path);
       if (!got.ok()) return got.status();
       if (*got != want_sha) {
+        std::remove(tmp_path.c_str());
         return DataLoss("fetched " + name + " has sha256 " + *got + ", the coordinator said " +
                         want_sha);
       }
-      if (std::rename(tmp_path.c_str(), (o_.data_dir + "/" + name).c_str()) != 0) {
+      if (std::rename(tmp_path.c_str(), (dir + "/" + name).c_str()) != 0) {
         return IoError("cannot move " + tmp_path + " into place");
       }
       return Status::Ok();
@@ -161,23 +217,78 @@ class Worker::Impl {
       if (chunk.file_name() != name) {
         HPSWEEP_RETURN_IF_ERROR(finish());
         name = chunk.file_name();
-        if (name.find('/') != std::string::npos || name.empty()) {
+        if (name.find('/') != std::string::npos || name.empty() || name[0] == '.') {
           return DataLoss("coordinator sent a bad file name '" + name + "'");
         }
         want_sha = chunk.sha256();
-        tmp_path = o_.data_dir + "/" + name + ".part";
+        tmp_path = dir + "/" + name + part;
         out.open(tmp_path, std::ios::binary | std::ios::trunc);
         if (!out) return IoError("cannot write " + tmp_path);
+      }
+      total += static_cast<int64_t>(chunk.data().size());
+      if (total > kMaxFetchBytes) {
+        out.close();
+        std::remove(tmp_path.c_str());
+        return DataLoss("the coordinator's data set is over " + GiB(kMaxFetchBytes) +
+                        "; not fetched");
       }
       out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
     }
     grpc::Status s = reader->Finish();
     if (!s.ok()) {
+      if (!name.empty()) std::remove(tmp_path.c_str());
       return Unavailable("fetching the data set from " + o_.coordinator + ": " + s.error_message());
     }
     HPSWEEP_RETURN_IF_ERROR(finish());
-    Log("data set fetched into " + o_.data_dir + " and checked by sha256");
+    Log("data set fetched into " + dir + " and checked by sha256");
     return Status::Ok();
+  }
+
+  // This worker's data differ from the coordinator's (whose training images have sha256 `want`):
+  // trains from now on from the coordinator's copy, fetched into a folder of its own beside
+  // data_dir (never over the user's files), or reused from there. The user's folder is checked
+  // first, in case it was fixed meanwhile.
+  Status UseCoordinatorData(const std::string& want) {
+    auto own = Sha256File(o_.data_dir + "/train-images-idx3-ubyte");
+    std::string dir = o_.data_dir;
+    if (!own.ok() || *own != want) {
+      dir = TrimSlashes(o_.data_dir) + ".coordinator-" + want.substr(0, 8);
+      auto have = Sha256File(dir + "/train-images-idx3-ubyte");
+      if (!have.ok() || *have != want) HPSWEEP_RETURN_IF_ERROR(FetchData(dir));
+    }
+    auto sha = Sha256File(dir + "/train-images-idx3-ubyte");
+    if (!sha.ok()) return sha.status();
+    if (*sha != want) {
+      // The coordinator sent other data than its trials name (its files changed since it
+      // started): a folder named after `want` must not keep them. It is ours, never the user's.
+      if (dir != o_.data_dir) std::filesystem::remove_all(dir);
+      return DataLoss("the coordinator sent training images with sha256 " + *sha +
+                      ", but its trials name " + want +
+                      " (were its files changed after it "
+                      "started?)");
+    }
+    auto data = LoadMnist(dir);
+    if (!data.ok()) return data.status();
+    data_ = std::move(*data);
+    data_sha_ = *sha;
+    data_in_use_ = dir;
+    Log("training from now on with the data in " + dir + ", the same as the coordinator's");
+    return Status::Ok();
+  }
+
+  // After a data mismatch: tries to get the coordinator's data; on failure logs why (once) and
+  // stops leasing until a retry (every data_recheck_seconds) succeeds.
+  void RecoverData() {
+    Status s = UseCoordinatorData(want_sha_);
+    if (s.ok()) {
+      data_blocked_ = false;
+      return;
+    }
+    if (!data_blocked_) {
+      Log("not leasing trials until this worker's data match the coordinator's (retrying every " +
+          std::to_string(static_cast<int>(o_.data_recheck_seconds)) + " s): " + s.ToString());
+    }
+    data_blocked_ = true;
   }
 
   // True when the coordinator reports no running sweep.
@@ -193,8 +304,42 @@ class Worker::Impl {
   }
 
   // One trial from lease to completion. The completion also asks for the next lease, which is
-  // left in *next.
+  // left in *next. Running out of memory (std::bad_alloc, std::length_error) anywhere in it gives
+  // the trial back (see OutOfMemory) and the worker goes on.
   void RunTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next) {
+    try {
+      RunTrialOrThrow(lease, next);
+    } catch (const std::bad_alloc& e) {
+      OutOfMemory(lease, std::string("out of memory building or training it (") + e.what() + ")");
+    } catch (const std::length_error& e) {
+      OutOfMemory(lease, std::string("out of memory building or training it (std::length_error: ") +
+                             e.what() + ")");
+    }
+  }
+
+  // The trial does not fit in this worker's memory. The first time, the lease is given back
+  // without charging an attempt, so that a worker with more memory may take it, and this one
+  // waits a little before leasing again (else it would lease the same trial at once). If the
+  // same trial comes back to this worker, the attempt is charged: a trial that fits nowhere ends
+  // failed after max_attempts, with the reason, instead of going round for ever.
+  void OutOfMemory(const pb::LeaseTrialResponse& lease, const std::string& what) {
+    const pb::Trial& trial = lease.trial();
+    const bool again = ++oom_count_[trial.trial_id()] > 1;
+    const std::string why = "trial " + std::to_string(trial.trial_id()) + " (sweep " +
+                            std::to_string(trial.sweep_id()) + " #" +
+                            std::to_string(trial.number()) + "): " + what;
+    if (!again) {
+      Log(why + "; giving it back (no attempt charged) and going on");
+      SendFail(lease.lease_id(), why, /*released=*/true);
+      Sleep(o_.oom_backoff_seconds);
+    } else {
+      SendFail(lease.lease_id(), why + " (again on this worker)", /*released=*/false);
+    }
+  }
+
+  // Runs the trial; may throw std::bad_alloc or std::length_error. The heartbeat and watcher
+  // threads are joined on every way out, exceptions included.
+  void RunTrialOrThrow(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next) {
     const pb::Trial& trial = lease.trial();
     const std::string lease_id = lease.lease_id();
     Log("trial " + std::to_string(trial.trial_id()) + " (sweep " +
@@ -209,13 +354,27 @@ class Worker::Impl {
       if (!s.ok() && bad.ok()) bad = s;
     }
     if (bad.ok()) bad = Validate(config);
-    if (bad.ok() && !trial.data_sha256().empty() && !data_sha_.empty() &&
-        trial.data_sha256() != data_sha_) {
-      bad = FailedPrecondition("this worker's training images (sha256 " + data_sha_ +
-                               ") differ from the coordinator's (" + trial.data_sha256() + ")");
-    }
     if (!bad.ok()) {
       SendFail(lease_id, bad.ToString(), false);
+      return;
+    }
+    if (!trial.data_sha256().empty() && !data_sha_.empty() && trial.data_sha256() != data_sha_) {
+      // Not the trial's fault: give it back uncharged, and stop leasing until the data match.
+      const std::string why = "this worker's training images in " + data_in_use_ + " (sha256 " +
+                              data_sha_ + ") differ from the coordinator's (" +
+                              trial.data_sha256() + ")";
+      Log(why + "; giving trial " + std::to_string(trial.trial_id()) +
+          " back (no attempt charged)");
+      SendFail(lease_id, why, /*released=*/true);
+      want_sha_ = trial.data_sha256();
+      RecoverData();
+      return;
+    }
+    const double need = MemoryLowerBound(config, o_.threads);
+    const int64_t available = MemAvailableBytes();
+    if (available > 0 && need > static_cast<double>(available)) {
+      OutOfMemory(lease, "needs at least " + GiB(need) + " of memory, this node has " +
+                             GiB(static_cast<double>(available)) + " available");
       return;
     }
     const Mnist* data = &data_;
@@ -233,7 +392,23 @@ class Worker::Impl {
         lost = true;
       }
     };
-    std::thread heartbeat([&] {
+    std::thread heartbeat, watcher;
+    // The heartbeat goes on until the result is delivered: a completion retried while the
+    // coordinator restarts must not lose its lease meanwhile. Joined here on every way out.
+    auto stop_heartbeat = [&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      cv.notify_all();
+      if (heartbeat.joinable()) heartbeat.join();
+      if (watcher.joinable()) watcher.join();
+    };
+    struct Joiner {
+      std::function<void()> join;
+      ~Joiner() { join(); }
+    } joiner{stop_heartbeat};
+    heartbeat = std::thread([&] {
       std::unique_lock<std::mutex> lock(mu);
       while (!done) {
         cv.wait_for(lock, std::chrono::duration<double>(lease_seconds_ / 3));
@@ -251,7 +426,7 @@ class Worker::Impl {
     TrainOptions opts;
     opts.threads = o_.threads;
     opts.cancel = &cancel;
-    std::thread watcher([&] {  // turns a stop request or a lost lease into a cancel
+    watcher = std::thread([&] {  // turns a stop request or a lost lease into a cancel
       while (!done) {
         if (stop_->load() || lost.load()) cancel = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -273,17 +448,6 @@ class Worker::Impl {
     StatusOr<TrainResult> result = Train(config, *data, opts);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // The heartbeat goes on until the result is delivered: a completion retried while the
-    // coordinator restarts must not lose its lease meanwhile.
-    auto stop_heartbeat = [&] {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        done = true;
-      }
-      cv.notify_all();
-      if (heartbeat.joinable()) heartbeat.join();
-      if (watcher.joinable()) watcher.join();
-    };
 
     if (!result.ok()) {
       stop_heartbeat();
@@ -361,6 +525,12 @@ class Worker::Impl {
     pb::LeaseTrialResponse next;  // handed over with the last completion
     while (!stop_->load()) {
       if (o_.max_trials > 0 && *trials_done >= o_.max_trials) break;
+      if (data_blocked_) {  // our data differ from the coordinator's: no leasing until fixed
+        if (o_.exit_when_idle && Idle()) break;
+        if (!Sleep(o_.data_recheck_seconds)) break;
+        RecoverData();
+        continue;
+      }
       pb::LeaseTrialResponse lease;
       if (next.has_trial()) {
         lease = next;
@@ -412,7 +582,11 @@ class Worker::Impl {
   double lease_seconds_ = 30;
   int trials_done_ = 0;
   Mnist data_;
-  std::string data_sha_;
+  std::string data_sha_;       // sha256 of data_'s training images ("" if unknown)
+  std::string data_in_use_;    // the folder data_ came from
+  bool data_blocked_ = false;  // data differ from the coordinator's and could not be fetched
+  std::string want_sha_;       // the coordinator's training images' sha256, once seen to differ
+  std::map<int64_t, int> oom_count_;  // trial id -> times it ran out of memory here
 };
 
 Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}

@@ -13,6 +13,15 @@
 //   training is abandoned.
 // - Stop requested (SIGTERM): training ends at the next batch and the lease is given back.
 // - No data on this node: the data set is fetched from the coordinator and checked by sha256.
+// - Data that differ from the coordinator's (its sha256 comes with each trial): the trial is
+//   given back uncharged, the coordinator's copy is fetched into `<data_dir>.coordinator-<sha8>`
+//   beside the user's folder (never over it) and used from then on; until that succeeds the
+//   worker leases nothing and retries every data_recheck_seconds.
+// - A trial that does not fit in memory (a lower bound of its needs above MemAvailable, or
+//   std::bad_alloc / std::length_error while building or training it): given back uncharged the
+//   first time (another worker may have more memory), charged if it comes back to this worker;
+//   the worker goes on. An allocation that fails inside the engine's OpenMP regions cannot be
+//   caught (it terminates the process); the lower bound is there to catch those trials first.
 //
 // Thread-safety: Run() on one thread; RequestStop() from any thread or a signal handler (it only
 // stores to an atomic).
@@ -38,6 +47,12 @@ struct WorkerOptions {
   int max_trials = 0;               // 0: no limit
   double max_backoff_seconds = 10;  // cap of the retry backoff
   bool verbose = true;
+  // After giving back a trial that did not fit in memory: pause before leasing again, so that
+  // another worker may take it first.
+  double oom_backoff_seconds = 3;
+  // While this worker's data differ from the coordinator's and its copy could not be fetched:
+  // how often to try again (no trial is leased meanwhile).
+  double data_recheck_seconds = 30;
 };
 
 class Worker {

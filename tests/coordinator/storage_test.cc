@@ -3,14 +3,21 @@
 #include "coordinator/storage.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
@@ -696,13 +703,315 @@ TEST(StorageFileTest, UnopenablePathIsIoError) {
   EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
 }
 
-TEST(StorageFileTest, EmptyFileBecomesADatabase) {
+// The whole file's bytes, to check that a refused file was left alone.
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Refused with `code`, a message naming the path and containing `what`, and the file unchanged
+// with no side file created.
+void ExpectRefused(const std::string& path, StatusCode code, const std::string& what) {
+  const std::string before = FileBytes(path);
+  const bool had_wal = std::filesystem::exists(path + "-wal");
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok()) << path << " was opened (as a new database?)";
+  EXPECT_EQ(db.status().code(), code) << db.status().ToString();
+  EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+  EXPECT_NE(db.status().message().find(what), std::string::npos) << db.status().message();
+  EXPECT_TRUE(FileBytes(path) == before) << path << " was changed";
+  EXPECT_EQ(std::filesystem::exists(path + "-wal"), had_wal);
+  EXPECT_FALSE(std::filesystem::exists(path + "-shm"));
+}
+
+// A real, closed hpsweep database holding one sweep; returns its bytes.
+std::string RealDatabaseBytes(const TempDir& dir) {
+  const std::string path = dir.File("real.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    EXPECT_NE(db, nullptr);
+    if (db == nullptr) return "";
+    EXPECT_TRUE(db->InsertSweep(MakeSweep("real")).ok());
+    for (int i = 1; i <= 50; ++i) {
+      EXPECT_TRUE(db->InsertTrial(MakeTrial(1, i)).ok());
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));  // checkpointed and removed at close
+  return FileBytes(path);
+}
+
+// Regression: SQLite takes an empty file for a new database, so an emptied hpsweep.db came back
+// as a fresh, empty coordinator with no word said.
+TEST(StorageFileTest, EmptyFileIsRefusedNotMadeANewDatabase) {
   TempDir dir;
   const std::string path = dir.File("empty.db");
-  { std::ofstream f(path); }
+  WriteBytes(path, "");
+  ExpectRefused(path, StatusCode::kInvalidArgument,
+                "an empty file, not an hpsweep database; remove it or pick another --db");
+}
+
+TEST(StorageFileTest, EmptyFileWithItsWalBesideIsRefusedAndTheWalKept) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  WriteBytes(path, "");
+  WriteBytes(path + "-wal", std::string(4096, 'w'));
+  ExpectRefused(path, StatusCode::kInvalidArgument, "-wal holds 4096 bytes");
+  EXPECT_EQ(std::filesystem::file_size(path + "-wal"), 4096u);
+}
+
+TEST(StorageFileTest, WalWithoutItsDatabaseIsRefused) {
+  TempDir dir;
+  const std::string path = dir.File("gone.db");
+  WriteBytes(path + "-wal", std::string(4096, 'w'));
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kFailedPrecondition) << db.status().ToString();
+  EXPECT_NE(db.status().message().find("write-ahead log of a database that was moved or deleted"),
+            std::string::npos)
+      << db.status().message();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(StorageFileTest, ShortAndForeignFilesAreRefusedSayingWhatTheyAre) {
+  TempDir dir;
+  const std::string real = RealDatabaseBytes(dir);
+  ASSERT_GT(real.size(), 3 * 4096u);
+  struct Case {
+    std::string name, bytes;
+    StatusCode code;
+    std::string what;
+  };
+  const std::vector<Case> cases = {
+      {"header100.db", real.substr(0, 100), StatusCode::kDataLoss,
+       "a damaged SQLite database: 100 bytes is not a whole number of its 4096-byte pages"},
+      {"header50.db", real.substr(0, 50), StatusCode::kDataLoss, "truncated to 50 bytes"},
+      {"pages2.db", real.substr(0, 8192), StatusCode::kDataLoss,
+       "truncated to 8192 bytes, its header says"},
+      {"odd5000.db", real.substr(0, 5000), StatusCode::kDataLoss, "not a whole number"},
+      {"zeros100.db", std::string(100, '\0'), StatusCode::kInvalidArgument,
+       "not an SQLite file (100 bytes), not an hpsweep database"},
+      {"text.db", "hello\n", StatusCode::kInvalidArgument, "not an SQLite file (6 bytes)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = dir.File(c.name);
+    WriteBytes(path, c.bytes);
+    ExpectRefused(path, c.code, c.what);
+  }
+  // The untouched copy still opens.
+  const std::string whole = dir.File("whole.db");
+  WriteBytes(whole, real);
+  std::unique_ptr<Storage> db = MustOpen(whole);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->LoadTrials(0)->size(), 50u);
+}
+
+TEST(StorageFileTest, SqliteDatabaseWithoutTablesAndFolderAreRefused) {
+  TempDir dir;
+  const std::string path = dir.File("bare.db");
+  RawQuery(path, "PRAGMA user_version = 7");  // a valid SQLite file with no table
+  ASSERT_GT(std::filesystem::file_size(path), 0u);
+  ExpectRefused(path, StatusCode::kInvalidArgument,
+                "an SQLite database with no tables, not an hpsweep database");
+  const std::string folder = dir.File("folder.db");
+  std::filesystem::create_directory(folder);
+  StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(folder);
+  ASSERT_FALSE(db.ok());
+  EXPECT_NE(db.status().message().find("a folder, not an hpsweep database"), std::string::npos)
+      << db.status().message();
+}
+
+TEST(StorageFileTest, NewDatabaseAppearsWholeAndLeavesNoTemporaryFile) {
+  TempDir dir;
+  const std::string path = dir.File("new.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    EXPECT_TRUE(db->InsertSweep(MakeSweep("x")).ok());
+  }
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File(""))) {
+    names.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"new.db"});
+  // And it opens again, as an existing database.
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_TRUE(db->InsertSweep(MakeSweep("x")).ok());
+  EXPECT_EQ(db->LoadSweeps()->size(), 1u);
+}
+
+// Runs fn in a child process (as user nobody when this one is root, whom permissions do not
+// stop) and returns what it wrote to the pipe: the message of the Status it returned, or "OK".
+std::string InChildAsNobody(const std::function<Status()>& fn) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+    const Status st = fn();
+    const std::string out = st.ok() ? "OK" : st.ToString();
+    if (write(fds[1], out.data(), out.size()) < 0) _exit(4);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  return out;
+}
+
+TEST(StorageFileTest, ReadOnlyFileAndFolderAreRefusedSayingWhy) {
+  TempDir dir;
+  const std::string real = RealDatabaseBytes(dir);
+  chmod(dir.File("").c_str(), 0777);  // nobody may enter and create side files
+  // A database file nobody may write.
+  const std::string ro_file = dir.File("ro.db");
+  WriteBytes(ro_file, real);
+  chmod(ro_file.c_str(), 0444);
+  std::string got = InChildAsNobody([&] { return OpenSqliteStorage(ro_file).status(); });
+  EXPECT_NE(got.find("read-only for this user"), std::string::npos) << got;
+  EXPECT_NE(got.find(ro_file), std::string::npos) << got;
+  // A writable database in a folder nobody may write: no room for -wal and -shm.
+  const std::string ro_dir = dir.File("ro-dir");
+  std::filesystem::create_directory(ro_dir);
+  const std::string in_ro_dir = ro_dir + "/x.db";
+  WriteBytes(in_ro_dir, real);
+  chmod(in_ro_dir.c_str(), 0666);
+  chmod(ro_dir.c_str(), 0555);
+  got = InChildAsNobody([&] { return OpenSqliteStorage(in_ro_dir).status(); });
+  EXPECT_NE(got.find("is not writable for this user"), std::string::npos) << got;
+  // A new database in that folder.
+  got = InChildAsNobody([&] { return OpenSqliteStorage(ro_dir + "/new.db").status(); });
+  EXPECT_NE(got.find("cannot create"), std::string::npos) << got;
+  EXPECT_NE(got.find("is not writable for this user"), std::string::npos) << got;
+  chmod(ro_dir.c_str(), 0755);
+  EXPECT_EQ(FileBytes(in_ro_dir), real);
+  EXPECT_FALSE(std::filesystem::exists(ro_dir + "/new.db"));
+}
+
+// A write past the file-size limit fails as an error that says so (SIGXFSZ ignored, as the
+// hpsweep binary does), and every commit before it is still there when the file is reopened.
+TEST(StorageFileTest, WriteOverTheFileSizeLimitFailsCleanlyAndKeepsWhatWasCommitted) {
+  TempDir dir;
+  const std::string path = dir.File("small.db");
+  { ASSERT_NE(MustOpen(path), nullptr); }
+  int committed = 0;
+  std::string failure;
+  {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit limit = {256 * 1024, 256 * 1024};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      StorageOptions options;
+      options.log_write_errors = false;
+      auto db = OpenSqliteStorage(path, options);
+      std::string out = "open: " + db.status().ToString();
+      if (db.ok()) {
+        const std::string model(20000, 'm');
+        int n = 0;
+        Status st;
+        for (; n < 1000 && st.ok(); ++n) {
+          st = (*db)->Begin();
+          if (!st.ok()) break;
+          SweepRow sweep = MakeSweep("s" + std::to_string(n));
+          sweep.yaml = model;
+          StatusOr<int64_t> id = (*db)->InsertSweep(sweep);
+          st = id.ok() ? (*db)->Commit() : id.status();
+          if (!st.ok()) (*db)->Rollback();
+        }
+        out = std::to_string(n - 1) + "\n" + st.ToString();
+      }
+      if (write(fds[1], out.data(), out.size()) < 0) _exit(4);
+      _exit(0);
+    }
+    close(fds[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the child died (signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
+    const size_t nl = out.find('\n');
+    ASSERT_NE(nl, std::string::npos) << out;
+    committed = std::stoi(out.substr(0, nl));
+    failure = out.substr(nl + 1);
+  }
+  EXPECT_GT(committed, 0);
+  EXPECT_LT(committed, 999) << "the limit never bit";
+  EXPECT_TRUE(failure.find("database or disk is full") != std::string::npos ||
+              failure.find("disk I/O error") != std::string::npos)
+      << failure;
+  EXPECT_NE(failure.find("ulimit -f"), std::string::npos) << failure;
+  EXPECT_NE(failure.find(path), std::string::npos) << failure;
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(*db->IntegrityCheck(), "ok");
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  ASSERT_EQ(static_cast<int>(sweeps->size()), committed);
+  for (int i = 0; i < committed; ++i) {
+    EXPECT_EQ((*sweeps)[i].name, "s" + std::to_string(i));
+    EXPECT_EQ((*sweeps)[i].yaml.size(), 20000u);
+  }
+}
+
+// Text that is not UTF-8, in a row written before anything checked (or by hand), reads back with
+// U+FFFD in place of each bad byte: every reader after storage can print and serialise it.
+TEST(StorageFileTest, TextThatIsNotUtf8ReadsBackAsReplacementCharacters) {
+  TempDir dir;
+  const std::string path = dir.File("old.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    SweepRow sweep = MakeSweep("old");
+    sweep.description = "bad \xff byte";
+    ASSERT_TRUE(db->InsertSweep(sweep).ok());
+    ASSERT_TRUE(db->InsertTrial(MakeTrial(1, 1)).ok());
+  }
+  // {"label":"a\xff"}: params as raw bytes, which TrialJson would refuse to write.
+  RawQuery(path,
+           "UPDATE trials SET params = CAST(X'7B226C6162656C223A2261FF227D' AS TEXT), "
+           "error = CAST(X'6F6F7073FE' AS TEXT)");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  EXPECT_EQ((*sweeps)[0].description, "bad \xEF\xBF\xBD byte");
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(1);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  EXPECT_EQ((*trials)[0].params.at("label"), "a\xEF\xBF\xBD");
+  EXPECT_EQ((*trials)[0].error, "oops\xEF\xBF\xBD");
+}
+
+TEST(ToValidUtf8Test, KeepsUtf8AndReplacesEachBadByte) {
+  EXPECT_EQ(ToValidUtf8(""), "");
+  EXPECT_EQ(ToValidUtf8("plain"), "plain");
+  EXPECT_EQ(ToValidUtf8("\xc3\xbc \xe2\x80\x94 \xf0\x9f\x98\x80"),
+            "\xc3\xbc \xe2\x80\x94 \xf0\x9f\x98\x80");
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(ToValidUtf8("\xff"), r);
+  EXPECT_EQ(ToValidUtf8("a\xffz"), "a" + r + "z");
+  EXPECT_EQ(ToValidUtf8("\xc3"), r);                          // truncated sequence
+  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), r + r);                  // overlong '/'
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), r + r + r);          // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
 }
 
 class FaultInjectingStorageTest : public ::testing::Test {

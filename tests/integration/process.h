@@ -19,12 +19,16 @@
 namespace hpsweep {
 
 // A child process running `HPSWEEP_BIN args...`, stdout and stderr appended to log_path.
-// The destructor kills it (SIGKILL) if it still runs.
+// before_exec, if set, runs in the child just before exec (to set resource limits: it must only
+// make async-signal-safe calls such as setrlimit). The destructor kills it (SIGKILL) if it still
+// runs.
 class Process {
  public:
-  Process(const std::vector<std::string>& args, const std::string& log_path) {
+  Process(const std::vector<std::string>& args, const std::string& log_path,
+          void (*before_exec)() = nullptr) {
     pid_ = fork();
     if (pid_ == 0) {
+      if (before_exec != nullptr) before_exec();
       int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         dup2(fd, STDOUT_FILENO);
