@@ -1,7 +1,6 @@
 #include "coordinator/sweep_file.h"
 
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -17,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "coordinator/yaml_tree.h"
 #include "engine/tensor.h"
 
 namespace hpsweep {
@@ -149,14 +149,7 @@ std::string JoinKeys(const std::vector<std::string>& keys) {
   return out;
 }
 
-const char* TypeName(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return "a single value";
-    default: return "nothing";
-  }
-}
+const char* TypeName(const YamlNode* n) { return YamlTypeName(*n); }
 
 // %.6g, the form random draws take in trial parameters.
 std::string Format6(double v) {
@@ -234,10 +227,12 @@ std::string ItemName(size_t index, const ListItem& item) {
   return out;
 }
 
-// "file:12: message", or "file: message" when the line is unknown (a spec built by hand).
+// "file:12: message", or "file: message" when the line is unknown (a spec built by hand). Text
+// quoted from the file (or the file name) is escaped: a message is valid UTF-8 on one line.
 Status ErrorAt(const std::string& file, int line, const std::string& message) {
-  if (line <= 0) return InvalidArgument(file + ": " + message);
-  return InvalidArgument(file + ":" + std::to_string(line) + ": " + message);
+  if (line <= 0) return InvalidArgument(EscapeText(file) + ": " + EscapeText(message));
+  return InvalidArgument(EscapeText(file) + ":" + std::to_string(line) + ": " +
+                         EscapeText(message));
 }
 
 int LineOr(const std::map<std::string, int>& lines, const std::string& key, int fallback) {
@@ -258,7 +253,7 @@ bool IsListKey(const std::string& key) {
 struct Entry {
   std::string key;
   int line = 0;  // of the key
-  YAML::Node value;
+  const YamlNode* value = nullptr;
 };
 
 // A key under data that folds into the config, remembered until fixed and parameters are known.
@@ -272,27 +267,26 @@ class Parser {
  public:
   explicit Parser(const std::string& file) : file_(file) {}
 
-  StatusOr<SweepSpec> Parse(const YAML::Node& root);
+  StatusOr<SweepSpec> Parse(const YamlNode* root);
 
  private:
   Status Err(int line, const std::string& message) const { return ErrorAt(file_, line, message); }
 
-  int LineOf(const YAML::Node& node, int fallback) const {
-    const YAML::Mark mark = node.Mark();
-    return mark.line >= 0 ? mark.line + 1 : fallback;
+  static int LineOf(const YamlNode* node, int fallback) {
+    return node->line > 0 ? node->line : fallback;
   }
 
   // The entries of mapping `node`, in file order; every key must be one of `known` and appear
   // once. `section` is "" for the top level, else the path used in messages ("data", "fixed",
   // "parameters.units").
-  Status ReadMapping(const YAML::Node& node, const std::string& section,
+  Status ReadMapping(const YamlNode* node, const std::string& section,
                      const std::vector<std::string>& known, std::vector<Entry>* out) const;
   std::string UnknownKey(const std::string& key, const std::string& section,
                          const std::vector<std::string>& known) const;
   // A single value (not a list, mapping or nothing) under `what` ("name", "data.seed").
   Status Scalar(const Entry& e, const std::string& what, std::string* out) const;
   // The text form of a config value: a scalar as written, a list of scalars as "[a, b]".
-  Status ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+  Status ConfigText(const std::string& key, const YamlNode* node, int fallback_line,
                     std::string* out) const;
   // Checks `text` for `key` with ApplyKey on a default config; `canonical` gets GetKey's form.
   Status CheckConfigValue(const std::string& key, const std::string& text, int line,
@@ -316,30 +310,22 @@ class Parser {
   int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
 };
 
-Status Parser::ReadMapping(const YAML::Node& node, const std::string& section,
+Status Parser::ReadMapping(const YamlNode* node, const std::string& section,
                            const std::vector<std::string>& known, std::vector<Entry>* out) const {
   const std::string where = SectionName(section);
-  if (node.IsNull()) return Status::Ok();  // "fixed:" with nothing under it
-  if (!node.IsMap()) {
+  if (node->IsNull()) return Status::Ok();  // "fixed:" with nothing under it
+  if (!node->IsMapping()) {
     return Err(LineOf(node, 1),
                "expected a mapping of keys at " + where + ", got " + TypeName(node));
   }
-  std::map<std::string, int> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node k = it->first;
+  // ParseYaml has refused keys that are not single values, and keys given twice, naming the
+  // place as SectionName does.
+  for (const auto& [k, v] : node->entries) {
     Entry e;
     e.line = LineOf(k, LineOf(node, 1));
-    if (!k.IsScalar()) {
-      return Err(e.line, "expected a key at " + where + ", got " + TypeName(k));
-    }
-    e.key = k.Scalar();
-    e.value = it->second;
+    e.key = k->text;
+    e.value = v;
     if (!Contains(known, e.key)) return Err(e.line, UnknownKey(e.key, section, known));
-    auto [prev, inserted] = seen.emplace(e.key, e.line);
-    if (!inserted) {
-      return Err(e.line, "key '" + e.key + "' appears twice at " + where + " (first on line " +
-                             std::to_string(prev->second) + ")");
-    }
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -367,37 +353,37 @@ std::string Parser::UnknownKey(const std::string& key, const std::string& sectio
 }
 
 Status Parser::Scalar(const Entry& e, const std::string& what, std::string* out) const {
-  if (e.value.IsScalar()) {
-    *out = e.value.Scalar();
+  if (e.value->IsScalar()) {
+    *out = e.value->text;
     return Status::Ok();
   }
-  if (e.value.IsNull()) return Err(e.line, "key '" + what + "': no value given");
+  if (e.value->IsNull()) return Err(e.line, "key '" + what + "': no value given");
   return Err(LineOf(e.value, e.line),
              "key '" + what + "': expected a single value, got " + TypeName(e.value));
 }
 
-Status Parser::ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+Status Parser::ConfigText(const std::string& key, const YamlNode* node, int fallback_line,
                           std::string* out) const {
   // A null value's mark is where the parser noticed it (often the next line): use the key's.
-  const int line = node.IsNull() ? fallback_line : LineOf(node, fallback_line);
-  if (node.IsScalar()) {
-    *out = node.Scalar();
+  const int line = node->IsNull() ? fallback_line : LineOf(node, fallback_line);
+  if (node->IsScalar()) {
+    *out = node->text;
     return Status::Ok();
   }
-  if (node.IsSequence()) {
+  if (node->IsSequence()) {
     std::string text = "[";
-    for (size_t i = 0; i < node.size(); ++i) {
-      const YAML::Node item = node[i];
-      if (!item.IsScalar()) {
+    for (size_t i = 0; i < node->items.size(); ++i) {
+      const YamlNode* item = node->items[i];
+      if (!item->IsScalar()) {
         return Err(LineOf(item, line), "key '" + key + "': expected a list of numbers, got " +
                                            TypeName(item) + " inside the list");
       }
-      text += (i ? ", " : "") + item.Scalar();
+      text += (i ? ", " : "") + item->text;
     }
     *out = text + "]";
     return Status::Ok();
   }
-  if (node.IsNull()) return Err(line, "key '" + key + "': no value given");
+  if (node->IsNull()) return Err(line, "key '" + key + "': no value given");
   return Err(line, "key '" + key + "': expected a value, got " + TypeName(node));
 }
 
@@ -497,7 +483,7 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
 Status Parser::ReadConfigEntry(const Entry& f, std::string* text) const {
   HPSWEEP_RETURN_IF_ERROR(ConfigText(f.key, f.value, f.line, text));
   std::string hint;
-  if (f.value.IsSequence() && !IsListKey(f.key)) {
+  if (f.value->IsSequence() && !IsListKey(f.key)) {
     hint =
         " (a list is one value only for list keys such as dense and dropout; to try several "
         "values, put '" +
@@ -521,26 +507,26 @@ Status Parser::ReadFixed(const Entry& e, SweepSpec* spec) {
 Status Parser::ReadTrials(const Entry& e, SweepSpec* spec) {
   trials_line_ = e.line;
   const std::string example = " such as - {label: A1, cell: lstm, units: 128}";
-  if (e.value.IsNull() || (e.value.IsSequence() && e.value.size() == 0)) {
+  if (e.value->IsNull() || (e.value->IsSequence() && e.value->items.empty())) {
     return Err(e.line, "key 'trials': the list is empty; give at least one item" + example);
   }
-  if (!e.value.IsSequence()) {
+  if (!e.value->IsSequence()) {
     return Err(LineOf(e.value, e.line),
                "key 'trials': expected a list of items" + example + ", got " + TypeName(e.value));
   }
   std::map<std::string, int> labels;  // label -> line
-  for (size_t i = 0; i < e.value.size(); ++i) {
-    const YAML::Node node = e.value[i];
+  for (size_t i = 0; i < e.value->items.size(); ++i) {
+    const YamlNode* node = e.value->items[i];
     ListItem item;
     item.line = LineOf(node, e.line);
     const std::string section = "trials[" + std::to_string(i + 1) + "]";
-    if (node.IsNull()) {  // "-" alone; its mark is where the parser noticed it: use the key's
+    if (node->IsNull()) {  // "-" alone; its mark is where the parser noticed it: use the key's
       return Err(e.line, "item " + std::to_string(i + 1) +
                              " of 'trials' is empty ('-' with nothing after it); give a mapping of "
                              "model/training keys" +
                              example + ", or {} for the fixed keys alone");
     }
-    if (!node.IsMap()) {
+    if (!node->IsMapping()) {
       return Err(item.line, "item " + std::to_string(i + 1) +
                                 " of 'trials': expected a mapping of model/training keys" +
                                 example + ", got " + TypeName(node));
@@ -592,11 +578,11 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
   p->key = e.key;
   p->line = e.line;
   const std::string& key = e.key;
-  if (!e.value.IsMap()) {
+  if (!e.value->IsMapping()) {
     std::string hint;
-    if (e.value.IsSequence()) hint = "; write {values: [...]}";
-    if (e.value.IsScalar()) hint = "; a value that is the same in every trial goes under 'fixed'";
-    return Err(e.value.IsNull() ? e.line : LineOf(e.value, e.line),
+    if (e.value->IsSequence()) hint = "; write {values: [...]}";
+    if (e.value->IsScalar()) hint = "; a value that is the same in every trial goes under 'fixed'";
+    return Err(e.value->IsNull() ? e.line : LineOf(e.value, e.line),
                "key '" + key +
                    "': expected {values: [...]} or "
                    "{distribution: ..., min: ..., max: ...}, got " +
@@ -621,19 +607,19 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
                                   "': give either values or a distribution with min "
                                   "and max, not both");
     }
-    const YAML::Node& list = values->value;
-    if (!list.IsSequence()) {
+    const YamlNode* list = values->value;
+    if (!list->IsSequence()) {
       return Err(LineOf(list, values->line), "key '" + key +
                                                  "': values must be a list such as "
                                                  "[1, 2], got " +
                                                  TypeName(list));
     }
-    if (list.size() == 0) {
+    if (list->items.empty()) {
       return Err(values->line, "key '" + key + "': values is empty; give at least one value");
     }
     std::map<std::string, int> seen;  // canonical form -> line
-    for (size_t i = 0; i < list.size(); ++i) {
-      const YAML::Node item = list[i];
+    for (size_t i = 0; i < list->items.size(); ++i) {
+      const YamlNode* item = list->items[i];
       const int line = LineOf(item, values->line);
       std::string text, canonical;
       HPSWEEP_RETURN_IF_ERROR(ConfigText(key, item, line, &text));
@@ -835,9 +821,9 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
   return CheckGrid(spec, file, count);
 }
 
-StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
+StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   SweepSpec spec;
-  if (!root.IsMap()) {
+  if (!root->IsMapping()) {
     return Err(LineOf(root, 1),
                "expected a mapping of sweep keys (name, method, fixed, "
                "parameters, ...), got " +
@@ -860,7 +846,7 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
       spec.name = text;
       has_name = true;
     } else if (e.key == "description") {
-      if (!e.value.IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
+      if (!e.value->IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
     } else if (e.key == "data") {
       HPSWEEP_RETURN_IF_ERROR(ReadData(e, &spec));
     } else if (e.key == "method") {
@@ -1272,34 +1258,18 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
 }  // namespace
 
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(yaml);
-  } catch (const YAML::ParserException& e) {
-    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-    std::string where = file_name;
-    if (line > 0) where += ":" + std::to_string(line) + ":" + std::to_string(e.mark.column + 1);
-    return InvalidArgument(where + ": malformed YAML: " + e.msg);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(file_name + ": malformed YAML: " + e.msg);
-  }
-  if (docs.empty() || docs[0].IsNull()) {
+  // ParseYaml bounds the size, the depth and the node count, refuses aliases, tags, bytes that
+  // are not UTF-8 and more than one document.
+  StatusOr<YamlDocument> doc = ParseYaml(yaml, file_name);
+  if (!doc.ok()) return doc.status();
+  const YamlNode* root = doc->root();
+  if (root == nullptr || root->IsNull()) {
     return ErrorAt(file_name, 1,
                    "the sweep file is empty; it needs at least 'name' and "
                    "'parameters' (see sweeps/quickstart.yaml)");
   }
-  if (docs.size() > 1) {
-    const YAML::Mark mark = docs[1].Mark();
-    return ErrorAt(file_name, mark.line >= 0 ? mark.line + 1 : 0,
-                   "a sweep file holds one YAML document, found " + std::to_string(docs.size()) +
-                       " (remove the second '---')");
-  }
-  try {
-    Parser parser(file_name);
-    return parser.Parse(docs[0]);
-  } catch (const YAML::Exception& e) {  // not expected: every access is checked first
-    return InvalidArgument(file_name + ": unexpected YAML structure: " + e.msg);
-  }
+  Parser parser(file_name);
+  return parser.Parse(root);
 }
 
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
