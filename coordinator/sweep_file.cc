@@ -46,6 +46,9 @@ const std::vector<std::string>& ItemKeys() {
 }
 // Labels are short names shown in the leaderboard ("A1", "B3-48").
 constexpr size_t kMaxLabelLength = 64;
+// The sweep's name names files of exports; its description is free text shown with it.
+constexpr size_t kMaxSweepNameLength = 64;
+constexpr size_t kMaxDescriptionBytes = 4096;
 const std::vector<std::string>& DataKeys() {
   static const std::vector<std::string> keys = {"dataset", "validation_split", "validation",
                                                 "train_limit", "seed"};
@@ -837,16 +840,24 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
     std::string text;
     if (e.key == "name") {
       HPSWEEP_RETURN_IF_ERROR(Scalar(e, "name", &text));
-      if (!IsSafeName(text)) {
-        return Err(e.line,
-                   "key 'name': expected letters, digits, '.', '_' or '-' (at most 128), "
-                   "got '" +
-                       text + "'");
+      // The name ends up in paths and URLs of exports: "." and ".." would name a directory.
+      if (!IsSafeName(text) || text.size() > kMaxSweepNameLength || text == "." || text == "..") {
+        return Err(e.line, "key 'name': expected letters, digits, '.', '_' or '-' (at most " +
+                               std::to_string(kMaxSweepNameLength) +
+                               " characters, not '.' or '..'), got '" + text + "'");
       }
       spec.name = text;
       has_name = true;
     } else if (e.key == "description") {
       if (!e.value->IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
+      // Stored and shown by every reader of the sweep (JSON included): short, UTF-8 text.
+      if (spec.description.size() > kMaxDescriptionBytes) {
+        return Err(e.line, "key 'description': " + std::to_string(spec.description.size()) +
+                               " bytes, over the limit of " + std::to_string(kMaxDescriptionBytes));
+      }
+      if (!IsValidUtf8(spec.description)) {
+        return Err(e.line, "key 'description': not valid UTF-8 text");
+      }
     } else if (e.key == "data") {
       HPSWEEP_RETURN_IF_ERROR(ReadData(e, &spec));
     } else if (e.key == "method") {

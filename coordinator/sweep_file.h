@@ -1,7 +1,7 @@
 // Sweep files: YAML in the form W&B and Katib users already write, parsed and expanded into trials.
 //
-//   name: lstm-units                  # required, [A-Za-z0-9._-]+
-//   description: Effect of LSTM width
+//   name: lstm-units                  # required, [A-Za-z0-9._-]{1,64}, not . or ..
+//   description: Effect of LSTM width # at most 4 KiB of UTF-8 text
 //   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
 //   method: grid                      # grid | random | list
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy

@@ -161,9 +161,9 @@ class YamlBuilder {
   // An open mapping or sequence.
   struct Frame {
     YamlNode* node = nullptr;
-    std::string path;                   // "", "fixed", "trials[2]", ...
-    const YamlNode* key = nullptr;      // mappings: the key whose value comes next
-    std::map<std::string, int> keys;    // mappings: key text -> line, for duplicates
+    std::string path;                 // "", "fixed", "trials[2]", ...
+    const YamlNode* key = nullptr;    // mappings: the key whose value comes next
+    std::map<std::string, int> keys;  // mappings: key text -> line, for duplicates
   };
 
   Status Err(int line, const std::string& message) const {
@@ -189,8 +189,9 @@ class YamlBuilder {
   int documents_ = 0;
   int second_root_line_ = 0;  // the line of the second document's root, for the message
   // The first byte that is not UTF-8, if any. The text is then parsed with every such byte
-  // replaced by '?', only to name the key whose value holds it.
+  // replaced by 'x', only to name the key whose value holds it.
   size_t bad_offset_ = std::string_view::npos;
+  unsigned char bad_byte_ = 0;
   std::vector<size_t> line_starts_;  // byte offset of each line, when bad_offset_ is set
 
   // The byte offset of a libyaml mark (whose column counts characters).
@@ -209,10 +210,9 @@ size_t YamlBuilder::OffsetOf(const yaml_mark_t& mark) const {
 }
 
 Status YamlBuilder::NotUtf8(const std::string& what) const {
-  return Err(LineAtOffset(text_, bad_offset_),
-             (what.empty() ? "" : what + ": ") + "not valid UTF-8 text (byte " +
-                 Hex(static_cast<unsigned char>(text_[bad_offset_])) +
-                 "); the file must be UTF-8 text");
+  return Err(LineAtOffset(text_, bad_offset_), (what.empty() ? "" : what + ": ") +
+                                                   "not valid UTF-8 text (byte " + Hex(bad_byte_) +
+                                                   "); the file must be UTF-8 text");
 }
 
 Status YamlBuilder::SyntaxError(yaml_parser_t* p) const {
@@ -221,18 +221,20 @@ Status YamlBuilder::SyntaxError(yaml_parser_t* p) const {
     case YAML_MEMORY_ERROR: return Err(0, "malformed YAML: out of memory while parsing");
     case YAML_READER_ERROR: {
       // Encoding errors carry a byte offset, not a mark.
+      const bool utf8 = problem.find("UTF-8") != std::string::npos;
       std::string detail;
       if (p->problem_value >= 0) {
         char buf[32];
-        if (p->problem_value <= 0xFF) {
-          std::snprintf(buf, sizeof buf, " (byte 0x%02x)", p->problem_value);
+        if (utf8) {
+          std::snprintf(buf, sizeof buf, " (byte 0x%02x)", p->problem_value & 0xFF);
         } else {
-          std::snprintf(buf, sizeof buf, " (U+%04X)", p->problem_value);
+          std::snprintf(buf, sizeof buf, " (U+%04X)", static_cast<unsigned>(p->problem_value));
         }
         detail = buf;
       }
-      return Err(LineAtOffset(text_, p->problem_offset),
-                 "malformed YAML: " + problem + detail + " (the file must be UTF-8 text)");
+      return Err(
+          LineAtOffset(text_, p->problem_offset),
+          "malformed YAML: " + problem + detail + (utf8 ? "; the file must be UTF-8 text" : ""));
     }
     default: {
       std::string message = "malformed YAML: " + problem;
@@ -324,9 +326,11 @@ StatusOr<YamlDocument> YamlBuilder::Run() {
     const size_t n = Utf8Length(text_, i);
     if (n == 0 && bad_offset_ == std::string_view::npos) {
       bad_offset_ = i;
+      bad_byte_ = static_cast<unsigned char>(text_[i]);
       sanitized.assign(text_.data(), text_.size());
     }
-    if (n == 0) sanitized[i] = '?';
+    if (n == 0)
+      sanitized[i] = 'x';  // a letter: plain scalar text anywhere ('?' is a key indicator)
     i += n == 0 ? 1 : n;
   }
   if (bad_offset_ == std::string_view::npos) return Build();
@@ -384,9 +388,12 @@ StatusOr<YamlDocument> YamlBuilder::Build() {
           std::string what;  // "key 'fixed.cell'", "a key at 'fixed'", "item 2 of 'trials'"
           if (!stack_.empty()) {
             const Frame& f = stack_.back();
-            if (f.node->IsSequence()) what = Where(ChildPath());
-            else if (f.key != nullptr) what = "key '" + ChildPath() + "'";
-            else what = "a key at " + Where(f.path);
+            if (f.node->IsSequence())
+              what = Where(ChildPath());
+            else if (f.key != nullptr)
+              what = "key '" + ChildPath() + "'";
+            else
+              what = "a key at " + Where(f.path);
           }
           return NotUtf8(what);
         }
@@ -413,9 +420,9 @@ StatusOr<YamlDocument> YamlBuilder::Build() {
       case YAML_MAPPING_START_EVENT: {
         const bool mapping = e.type == YAML_MAPPING_START_EVENT;
         HPSWEEP_RETURN_IF_ERROR(
-            mapping ? CheckProperties(e.data.mapping_start.anchor, e.data.mapping_start.tag, line)
-                    : CheckProperties(e.data.sequence_start.anchor, e.data.sequence_start.tag,
-                                      line));
+            mapping
+                ? CheckProperties(e.data.mapping_start.anchor, e.data.mapping_start.tag, line)
+                : CheckProperties(e.data.sequence_start.anchor, e.data.sequence_start.tag, line));
         if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
           return Err(line, "values nested more than " + std::to_string(limits_.max_depth) +
                                " levels deep");

@@ -38,9 +38,9 @@
 namespace hpsweep {
 
 struct YamlLimits {
-  size_t max_bytes = size_t{1} << 20;         // of the whole input
-  int max_depth = 64;                         // nested mappings and sequences
-  size_t max_nodes = 100000;                  // scalars, mappings and sequences, keys included
+  size_t max_bytes = size_t{1} << 20;          // of the whole input
+  int max_depth = 64;                          // nested mappings and sequences
+  size_t max_nodes = 100000;                   // scalars, mappings and sequences, keys included
   size_t max_scalar_bytes = size_t{64} << 10;  // of one scalar's text
 };
 
@@ -48,8 +48,8 @@ enum class YamlKind { kScalar, kSequence, kMapping };
 
 struct YamlNode {
   YamlKind kind = YamlKind::kScalar;
-  int line = 0;    // 1-based, where the node starts (an empty value: where libyaml noticed it)
-  int column = 0;  // 1-based, in characters
+  int line = 0;       // 1-based, where the node starts (an empty value: where libyaml noticed it)
+  int column = 0;     // 1-based, in characters
   std::string text;   // scalars: the value, quotes and escapes resolved
   bool plain = true;  // scalars: written without quotes or a block indicator (| >)
   std::vector<const YamlNode*> items;                                // sequences, in file order

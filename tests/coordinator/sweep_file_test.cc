@@ -679,6 +679,90 @@ parameters:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hostile files: parsed by libyaml under limits (coordinator/yaml_tree.h).
+
+// Inputs on which the yaml-cpp parser spun forever eating memory; ctest gives this file 60 s.
+TEST(SweepFileHostileTest, FormerHangsEndInAnError) {
+  const std::vector<std::string> inputs = {
+      ",\n",
+      ", ,",
+      "[",
+      "{",
+      "- - - [",
+      "name: x\n,\n",
+      std::string(100000, '['),
+      "a: &a [*a]\n",
+      ", cu'",
+      ",-e1.y&a{,",
+      "&b-e,l&",
+      "\n,  layers:{ 1\n",
+      "\n  seed: 1\n,&method:* grid\nmetric: ,",
+      " ,{&label:{: B1}\n  - {label",
+  };
+  for (const std::string& yaml : inputs) {
+    StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+    ASSERT_FALSE(spec.ok()) << yaml.substr(0, 40);
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(spec.status().message().rfind(kFile, 0), 0u) << spec.status().message();
+  }
+  ExpectParseError(",\n", 1, {"malformed YAML"});
+  ExpectParseError("name: x\nfixed: &f {cell: lstm}\n", 2, {"anchors"});
+  std::string big = "name: x\ndescription: |\n";
+  while (big.size() < (10u << 20)) big += "  la la la la la la la la la la la la la la\n";
+  StatusOr<SweepSpec> huge = ParseSweep(big, kFile);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("over the limit of 1048576"), std::string::npos)
+      << huge.status().message();
+}
+
+TEST(SweepFileHostileTest, NameIsShortAndNotADirectory) {
+  ExpectParseError("name: .\n", 1, {"key 'name'", "not '.' or '..'"});
+  ExpectParseError("name: ..\n", 1, {"key 'name'", "not '.' or '..'"});
+  ExpectParseError("name: " + std::string(65, 'a') + "\n", 1, {"key 'name'", "at most 64"});
+  EXPECT_EQ(MustParse("name: " + std::string(64, 'a') + "\n").name, std::string(64, 'a'));
+  EXPECT_EQ(MustParse("name: .hidden..x\n").name, ".hidden..x");
+}
+
+TEST(SweepFileHostileTest, DescriptionIsShortUtf8Text) {
+  ExpectParseError("name: x\ndescription: caf\xe9\n", 2,
+                   {"key 'description'", "not valid UTF-8", "\\xe9"});
+  ExpectParseError("name: x\ndescription: \"\xff\"\n", 2, {"key 'description'", "\\xff"});
+  ExpectParseError("name: x\ndescription: " + std::string(4097, 'd') + "\n", 2,
+                   {"key 'description'", "4097 bytes, over the limit of 4096"});
+  EXPECT_EQ(MustParse("name: x\ndescription: caf\xc3\xa9\n").description, "caf\xc3\xa9");
+  EXPECT_EQ(MustParse("name: x\ndescription: " + std::string(4096, 'd') + "\n").description,
+            std::string(4096, 'd'));
+}
+
+// Messages go to terminals and into protobuf strings (which must be UTF-8): text quoted from the
+// file never carries raw bytes that are not printable UTF-8.
+TEST(SweepFileHostileTest, MessagesAreEscapedPrintableUtf8) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"name: x\nfixed:\n  cell: l\xffstm\n", "\\xff"},
+      {"name: x\nfixed:\n  cell: \"l\\x1bstm\"\n", "\\x1b"},
+      {"name: x\nfixed:\n  cell: \"l\\tstm\"\n", "l\\tstm"},
+      {"name: x\nmethod: \"a\\nb\"\n", "a\\nb"},
+      {"name: \"x\\u0007\"\n", "\\x07"},
+      {"name: x\nfixed: {cell: \"\\x7f\"}\n", "\\x7f"},
+      {"\xfe\xff", "\\xfe"},
+      {"name: x\n\x01\n", "control characters"},
+  };
+  for (const auto& [yaml, want] : cases) {
+    StatusOr<SweepSpec> spec = ParseSweep(yaml, "bad\xff.yaml");
+    ASSERT_FALSE(spec.ok()) << yaml;
+    const std::string& m = spec.status().message();
+    EXPECT_EQ(m.rfind("bad\\xff.yaml:", 0), 0u) << m;
+    EXPECT_NE(m.find(want), std::string::npos) << "want '" << want << "' in: " << m;
+    bool printable_utf8 = true;
+    for (size_t i = 0; i < m.size(); ++i) {
+      const auto c = static_cast<unsigned char>(m[i]);
+      if (c < 0x20 || c == 0x7f || c >= 0x80) printable_utf8 = false;  // all escapes are ASCII
+    }
+    EXPECT_TRUE(printable_utf8) << m;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Files.
 
 TEST(SweepFileTest, ParseSweepFileReadsAndNamesThePath) {
