@@ -171,6 +171,30 @@ std::string FormatExact(double v) {
   return buf;
 }
 
+// 82186, or 2.14e9 past 100,000: how messages give parameter counts.
+std::string FormatCount(int64_t n) {
+  if (n < 100000) return std::to_string(n);
+  int exponent = 0;
+  double mantissa = static_cast<double>(n);
+  while (mantissa >= 10) mantissa /= 10, ++exponent;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", mantissa);
+  if (std::strcmp(buf, "10") == 0) std::snprintf(buf, sizeof buf, "1"), ++exponent;
+  return std::string(buf) + "e" + std::to_string(exponent);
+}
+
+// "12.5 GiB", "340 MiB".
+std::string FormatBytes(int64_t bytes) {
+  char buf[32];
+  const double mib = static_cast<double>(bytes) / (1 << 20);
+  if (mib >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.3g GiB", mib / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g MiB", mib);
+  }
+  return buf;
+}
+
 bool ParseDouble(const std::string& s, double* out) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -973,7 +997,8 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
 
 class Expander {
  public:
-  Expander(const SweepSpec& spec, const std::string& file) : spec_(spec), file_(file) {}
+  Expander(const SweepSpec& spec, const std::string& file, const SweepLimits& limits)
+      : spec_(spec), file_(file), limits_(limits) {}
 
   Status Init();
   StatusOr<std::vector<TrialSpec>> Grid();
@@ -1003,6 +1028,7 @@ class Expander {
 
   const SweepSpec& spec_;
   const std::string& file_;
+  const SweepLimits& limits_;
   TrialConfig base_;
   // While List() expands an item: the item, its index, and base_ with the item's keys applied.
   const ListItem* item_ = nullptr;
@@ -1078,6 +1104,24 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
     const std::string described = Describe(texts);
     const std::string which = described.empty() ? "" : " (" + described + ")";
     return ErrorAt(file_, line, "trial " + std::to_string(number) + which + ": " + m);
+  }
+  // A model too big for a worker is refused here, before any worker allocates it.
+  const int64_t params = ParamCount(config);
+  const int64_t bytes = TrainingBytesEstimate(config);
+  if (params > limits_.max_params || bytes > limits_.max_training_bytes) {
+    const std::string described = Describe(texts);
+    const std::string which =
+        "trial " + std::to_string(number) + (described.empty() ? "" : " (" + described + ")");
+    if (params > limits_.max_params) {
+      return ErrorAt(file_, LineOfKey("units"),
+                     which + ": " + FormatCount(params) + " parameters, over the limit of " +
+                         FormatCount(limits_.max_params) + " (--max-model-params)");
+    }
+    return ErrorAt(file_, LineOfKey("batch_size"),
+                   which + ": training needs about " + FormatBytes(bytes) +
+                       " (estimated for batch_size " + std::to_string(config.train.batch_size) +
+                       " x " + std::to_string(config.model.steps) + " steps), over the limit of " +
+                       FormatBytes(limits_.max_training_bytes) + " (--max-training-memory-mb)");
   }
   TrialSpec trial;
   trial.number = number;
@@ -1298,8 +1342,9 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
   return ParseSweep(text.str(), path);
 }
 
-StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name) {
-  Expander expander(spec, file_name);
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
+                                             const SweepLimits& limits) {
+  Expander expander(spec, file_name, limits);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   switch (spec.method) {
     case SweepMethod::kGrid: return expander.Grid();

@@ -120,6 +120,16 @@ struct TrialSpec {
   TrialConfig config;
 };
 
+// Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that
+// kills them with bad_alloc (LSTM(4096) x 16 has 2.08e9 parameters). ParamCount and
+// TrainingBytesEstimate (engine/config.h) measure each trial. The defaults fit a worker of a
+// few GiB; `hpsweep coordinator` and `hpsweep run` set them with --max-model-params and
+// --max-training-memory-mb.
+struct SweepLimits {
+  int64_t max_params = 50'000'000;
+  int64_t max_training_bytes = int64_t{8} << 30;  // 8 GiB
+};
+
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
@@ -127,7 +137,8 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
 // combination is refused, naming the trial number, its axis values and the line of the key at
-// fault.
+// fault. So is a trial over `limits` ("trial 7 (units=4096, layers=16): 2.08e9 parameters, over
+// the limit of 5e7 (--max-model-params)").
 //
 // grid: the cartesian product in file order, last axis fastest. Refused (naming the axes and the
 // count) over kMaxTrialsPerSweep, and when max_trials is set but smaller than the grid: trials are
@@ -142,7 +153,8 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // picked among the points not drawn yet. So the sweep is cut short, with fewer than max_trials
 // trials and no error, only when the space is exhausted (e.g. random over 3 values with
 // max_trials: 10 gives 3 trials). The same spec and seed always give the same trials.
-StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name);
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
+                                             const SweepLimits& limits = SweepLimits());
 
 }  // namespace hpsweep
 

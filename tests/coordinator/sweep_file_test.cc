@@ -734,6 +734,59 @@ TEST(SweepFileHostileTest, DescriptionIsShortUtf8Text) {
             std::string(4096, 'd'));
 }
 
+// A model that would kill its workers with bad_alloc is refused before any worker sees it.
+TEST(SweepFileHostileTest, ModelsOverTheSizeLimitsAreRefused) {
+  ExpectExpandError(R"(name: big
+parameters:
+  units: {values: [64, 4096]}
+  layers: {values: [16]}
+)",
+                    3,
+                    {"trial 2 (units=4096, layers=16)", "2.08e9 parameters",
+                     "over the limit of 5e7 (--max-model-params)"});
+  ExpectExpandError("name: x\nfixed: {units: 4096}\nparameters:\n  layers: {values: [1, 2]}\n", 2,
+                    {"trial 1 (layers=1)", "6.76e7 parameters"});
+  // Memory: activations kept for BPTT grow with the batch.
+  ExpectExpandError(
+      "name: x\nfixed: {units: 512, layers: 3}\nparameters:\n"
+      "  batch_size: {values: [32, 65536]}\n",
+      4,
+      {"trial 2 (batch_size=65536)", "training needs about", "GiB", "batch_size 65536 x 28 steps",
+       "over the limit of 8 GiB (--max-training-memory-mb)"});
+  // A list sweep names the item.
+  ExpectExpandError(
+      "name: x\nmethod: list\ntrials:\n  - {label: ok, units: 64}\n"
+      "  - {label: huge, units: 4096, layers: 4}\n",
+      5, {"trial 2 (item 2 (huge) of 'trials')", "parameters, over the limit"});
+  // Random sweeps are checked trial by trial too.
+  ExpectExpandError(
+      "name: x\nmethod: random\nmax_trials: 5\nfixed: {layers: 16}\nparameters:\n"
+      "  units: {distribution: int_uniform, min: 3000, max: 4096}\n",
+      6, {"trial 1 (units=", "over the limit of 5e7"});
+
+  // The limits are the caller's.
+  const SweepSpec spec = MustParse("name: x\nparameters:\n  units: {values: [8, 128]}\n");
+  SweepLimits tight;
+  tight.max_params = 10000;
+  StatusOr<std::vector<TrialSpec>> refused = ExpandSweep(spec, kFile, tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("trial 2 (units=128): 81674 parameters, over the "
+                                            "limit of 10000"),
+            std::string::npos)
+      << refused.status().message();
+  tight = SweepLimits();
+  tight.max_training_bytes = 1 << 20;
+  refused = ExpandSweep(spec, kFile, tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("over the limit of 1 MiB"), std::string::npos)
+      << refused.status().message();
+  SweepLimits loose;
+  loose.max_params = int64_t{1} << 40;
+  loose.max_training_bytes = int64_t{1} << 50;
+  const SweepSpec big = MustParse("name: x\nfixed: {units: 4096, layers: 16}\n");
+  EXPECT_TRUE(ExpandSweep(big, kFile, loose).ok());
+}
+
 // Messages go to terminals and into protobuf strings (which must be UTF-8): text quoted from the
 // file never carries raw bytes that are not printable UTF-8.
 TEST(SweepFileHostileTest, MessagesAreEscapedPrintableUtf8) {
