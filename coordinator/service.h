@@ -17,6 +17,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
 #include "engine/status.h"
 #include "proto/hpsweep.pb.h"
 
@@ -35,6 +36,7 @@ struct CoordinatorOptions {
   std::string data_dir;  // served to workers that lack the data; may be empty
   SchedulerOptions scheduler;
   StorageOptions storage;
+  SweepLimits sweep_limits;  // SubmitSweep refuses trials over these
 };
 
 class CoordinatorServer {

@@ -1117,7 +1117,8 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
                      which + ": " + FormatCount(params) + " parameters, over the limit of " +
                          FormatCount(limits_.max_params) + " (--max-model-params)");
     }
-    return ErrorAt(file_, LineOfKey("batch_size"),
+    const int line = LineOfKey("batch_size");
+    return ErrorAt(file_, line > 0 ? line : LineOfKey("units"),
                    which + ": training needs about " + FormatBytes(bytes) +
                        " (estimated for batch_size " + std::to_string(config.train.batch_size) +
                        " x " + std::to_string(config.model.steps) + " steps), over the limit of " +
