@@ -51,18 +51,6 @@ std::string Hex(unsigned char c) {
   return buf;
 }
 
-// How messages name a place in the tree: "the top level", "'fixed'", "item 2 of 'trials'" (from
-// the path "trials[2]"), as sweep_file.cc names its sections.
-std::string Where(const std::string& path) {
-  if (path.empty()) return "the top level";
-  if (path.back() == ']') {
-    const size_t open = path.rfind('[');
-    return "item " + path.substr(open + 1, path.size() - open - 2) + " of " +
-           Where(path.substr(0, open));
-  }
-  return "'" + path + "'";
-}
-
 // The 1-based line of byte `offset` of `text`.
 int LineAtOffset(std::string_view text, size_t offset) {
   offset = std::min(offset, text.size());
@@ -161,7 +149,11 @@ class YamlBuilder {
   // An open mapping or sequence.
   struct Frame {
     YamlNode* node = nullptr;
-    std::string path;                 // "", "fixed", "trials[2]", ...
+    // How it was reached from the frame below: the key of its entry, or its item number (1-based).
+    // Messages name places from these only when they need to: building a path string for every
+    // container would cost depth x key length each time.
+    const YamlNode* via_key = nullptr;
+    size_t via_item = 0;
     const YamlNode* key = nullptr;    // mappings: the key whose value comes next
     std::map<std::string, int> keys;  // mappings: key text -> line, for duplicates
   };
@@ -176,8 +168,13 @@ class YamlBuilder {
   StatusOr<YamlNode*> NewNode(YamlKind kind, const yaml_event_t& event);
   // Anchors, aliases and tags are refused wherever they appear.
   Status CheckProperties(const yaml_char_t* anchor, const yaml_char_t* tag, int line) const;
-  // The path a child added now to the innermost open container has.
-  std::string ChildPath() const;
+  // The dotted path of stack_[i] ("fixed", "trials[2]", "" for the root).
+  std::string PathOf(size_t i) const;
+  // How messages name stack_[i], as sweep_file.cc names its sections: "the top level", "'fixed'",
+  // "item 2 of 'trials'".
+  std::string WhereOf(size_t i) const;
+  // How messages name a scalar added now to the innermost open container.
+  std::string ChildName() const;
   // Adds a finished scalar or a just-opened container to its parent (or as the document root).
   Status Attach(YamlNode* node);
 
@@ -278,12 +275,37 @@ Status YamlBuilder::CheckProperties(const yaml_char_t* anchor, const yaml_char_t
   return Status::Ok();
 }
 
-std::string YamlBuilder::ChildPath() const {
+std::string YamlBuilder::PathOf(size_t i) const {
+  std::string path;
+  for (size_t k = 1; k <= i; ++k) {  // stack_[0] is the root
+    const Frame& f = stack_[k];
+    if (f.via_key != nullptr) {
+      path += (path.empty() ? "" : ".") + f.via_key->text;
+    } else {
+      path += "[" + std::to_string(f.via_item) + "]";
+    }
+  }
+  return path;
+}
+
+std::string YamlBuilder::WhereOf(size_t i) const {
+  if (i == 0) return "the top level";
+  if (stack_[i].via_key == nullptr) {
+    return "item " + std::to_string(stack_[i].via_item) + " of " + WhereOf(i - 1);
+  }
+  return "'" + PathOf(i) + "'";
+}
+
+std::string YamlBuilder::ChildName() const {
   if (stack_.empty()) return "";
-  const Frame& f = stack_.back();
-  if (f.node->IsSequence()) return f.path + "[" + std::to_string(f.node->items.size() + 1) + "]";
-  if (f.key == nullptr) return f.path;  // a key: named by where it is
-  return f.path.empty() ? f.key->text : f.path + "." + f.key->text;
+  const size_t top = stack_.size() - 1;
+  const Frame& f = stack_[top];
+  if (f.node->IsSequence()) {
+    return "item " + std::to_string(f.node->items.size() + 1) + " of " + WhereOf(top);
+  }
+  if (f.key == nullptr) return "a key at " + WhereOf(top);
+  const std::string path = PathOf(top);
+  return "key '" + path + (path.empty() ? "" : ".") + f.key->text + "'";
 }
 
 Status YamlBuilder::Attach(YamlNode* node) {
@@ -303,7 +325,7 @@ Status YamlBuilder::Attach(YamlNode* node) {
     return Status::Ok();
   }
   // A key.
-  const std::string where = Where(f.path);
+  const std::string where = WhereOf(stack_.size() - 1);
   if (!node->IsScalar()) {
     return Err(node->line, "expected a key at " + where + ", got " + YamlTypeName(*node));
   }
@@ -385,17 +407,8 @@ StatusOr<YamlDocument> YamlBuilder::Build() {
         }
         if (bad_offset_ != std::string_view::npos && OffsetOf(e.start_mark) <= bad_offset_ &&
             bad_offset_ < OffsetOf(e.end_mark)) {
-          std::string what;  // "key 'fixed.cell'", "a key at 'fixed'", "item 2 of 'trials'"
-          if (!stack_.empty()) {
-            const Frame& f = stack_.back();
-            if (f.node->IsSequence())
-              what = Where(ChildPath());
-            else if (f.key != nullptr)
-              what = "key '" + ChildPath() + "'";
-            else
-              what = "a key at " + Where(f.path);
-          }
-          return NotUtf8(what);
+          // "key 'fixed.cell'", "a key at 'fixed'", "item 2 of 'trials'"
+          return NotUtf8(ChildName());
         }
         for (size_t i = 0; i < value.size();) {
           const size_t n = Utf8Length(value, i);
@@ -432,7 +445,11 @@ StatusOr<YamlDocument> YamlBuilder::Build() {
         YamlNode* node = *made;
         Frame frame;
         frame.node = node;
-        frame.path = ChildPath();
+        if (!stack_.empty()) {
+          const Frame& parent = stack_.back();
+          if (parent.node->IsSequence()) frame.via_item = parent.node->items.size() + 1;
+          frame.via_key = parent.node->IsMapping() ? parent.key : nullptr;
+        }
         HPSWEEP_RETURN_IF_ERROR(Attach(node));
         stack_.push_back(std::move(frame));
         continue;

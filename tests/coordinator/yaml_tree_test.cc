@@ -117,6 +117,30 @@ TEST(YamlTreeTest, KeysAreUniqueSingleValues) {
   ExpectError("~: b\n", 1, {"expected a key", "got nothing"});
 }
 
+// Keys are any text: messages must not read structure into them (a key "a]" once sent the
+// message builder into endless recursion; found by the mutation loop).
+TEST(YamlTreeTest, KeysWithPathCharactersAreNamedAsWritten) {
+  ExpectError("a]:\n  b: 1\n  b: 2\n", 3, {"key 'b' appears twice at 'a]'"});
+  ExpectError("parameters.see]: [{u: 1, u: 2}]\n", 1,
+              {"appears twice at item 1 of 'parameters.see]'"});
+  ExpectError("[x: {a: 1, a: 2}]\n", 1, {"appears twice at '[1].x'"});
+  ExpectError("l:\n  - [{k: 1, k: 2}]\n", 2, {"appears twice at item 1 of item 1 of 'l'"});
+  ExpectError("\"[1]\": {\"]\": 1, \"]\": 2}\n", 1, {"key ']' appears twice at '[1]'"});
+  // Long keys (explicit '?' keys: implicit ones stop at 1024 characters) on a deep path above
+  // many containers: nothing is copied per container.
+  std::string deep;
+  for (int level = 0; level < 14; ++level) {
+    deep += "{? " + std::string(60000, static_cast<char>('a' + level)) + " : ";
+  }
+  deep += "[";
+  for (int i = 0; i < 30000; ++i) deep += "[],";
+  deep += "[]]" + std::string(14, '}') + "\n";
+  ASSERT_LT(deep.size(), size_t{1} << 20);
+  StatusOr<YamlDocument> doc = ParseYaml(deep, kFile);
+  ASSERT_TRUE(doc.ok()) << doc.status().message().substr(0, 200);
+  EXPECT_EQ(doc->node_count(), 14u * 2 + 30002u);
+}
+
 TEST(YamlTreeTest, AliasesAnchorsAndTagsAreRefused) {
   ExpectError("a: &a [1]\nb: *a\n", 1, {"anchors (&a)"});
   ExpectError("a: &a [*a]\n", 1, {"anchors"});
