@@ -1316,7 +1316,9 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name) {
   // ParseYaml bounds the size, the depth and the node count, refuses aliases, tags, bytes that
   // are not UTF-8 and more than one document.
-  StatusOr<YamlDocument> doc = ParseYaml(yaml, file_name);
+  YamlLimits limits;
+  limits.max_bytes = kMaxSweepFileBytes;
+  StatusOr<YamlDocument> doc = ParseYaml(yaml, file_name, limits);
   if (!doc.ok()) return doc.status();
   const YamlNode* root = doc->root();
   if (root == nullptr || root->IsNull()) {
@@ -1331,16 +1333,22 @@ StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return NotFound(path + ": no such sweep file");
-    return IoError(path + ": " + std::strerror(errno));
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return NotFound(EscapeText(path) + ": no such sweep file");
+    }
+    return IoError(EscapeText(path) + ": " + std::strerror(errno));
   }
-  if (S_ISDIR(st.st_mode)) return InvalidArgument(path + ": is a directory, not a sweep file");
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument(EscapeText(path) + ": is a directory, not a sweep file");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read failed");
-  return ParseSweep(text.str(), path);
+  if (!in) return IoError(EscapeText(path) + ": cannot open: " + std::strerror(errno));
+  // One byte past the limit is enough for ParseSweep to refuse the size.
+  std::string text(kMaxSweepFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return IoError(EscapeText(path) + ": read failed");
+  text.resize(static_cast<size_t>(in.gcount()));
+  return ParseSweep(text, path);
 }
 
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,

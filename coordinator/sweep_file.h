@@ -52,6 +52,10 @@
 // top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that
 // compare models on one seed. Sweep `seed` (values: [1, 2, 3]) to measure seed-to-seed spread.
 //
+// Parsing (coordinator/yaml_tree.h): libyaml under limits: at most kMaxSweepFileBytes, 64 levels
+// of nesting, 100,000 values; no anchors, aliases or tags; one document; UTF-8 text without
+// control characters. Messages escape any file text they quote (EscapeText).
+//
 // Thread-safety: functions only.
 #ifndef HPSWEEP_COORDINATOR_SWEEP_FILE_H_
 #define HPSWEEP_COORDINATOR_SWEEP_FILE_H_
@@ -68,6 +72,10 @@ namespace hpsweep {
 
 // Grids larger than this are refused before anything is stored.
 constexpr int kMaxTrialsPerSweep = 10000;
+
+// Sweep files are read and parsed only up to this size; readers stop at one byte past it (a
+// path such as /dev/zero ends in an error, not in a read that never ends).
+constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
 
 // The params key that carries a list item's label; not a config key (ApplyKey refuses it).
 constexpr char kLabelKey[] = "label";

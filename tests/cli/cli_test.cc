@@ -267,6 +267,13 @@ TEST_F(CliTest, SweepFileThatIsNotUtf8ExitsWithAPrintableReason) {
       << r.err;
 }
 
+TEST_F(CliTest, EndlessSweepFileIsRefusedNotRead) {
+  const Result r = Run("run /dev/zero --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("/dev/zero: the file is 1048577 bytes, over the limit"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(CliTest, MissingSweepFileExits2) {
   const Result r = Run("run " + Quote(dir_ + "/nope.yaml"));
   EXPECT_EQ(r.code, 2);

@@ -715,6 +715,26 @@ TEST(SweepFileHostileTest, FormerHangsEndInAnError) {
       << huge.status().message();
 }
 
+// Files are read only up to one byte past the limit: an endless file is refused, not read.
+TEST(SweepFileHostileTest, FilesAreReadUpToTheLimit) {
+  StatusOr<SweepSpec> zero = ParseSweepFile("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(zero.status().message().find("over the limit of 1048576"), std::string::npos)
+      << zero.status().message();
+  const std::string path = ::testing::TempDir() + "/sweep_file_test_big.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: big\ndescription: |\n";
+    for (int i = 0; i < 40000; ++i) out << "  la la la la la la la la la la la la la\n";
+  }
+  StatusOr<SweepSpec> big = ParseSweepFile(path);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message().rfind(path + ": the file is 1048577 bytes", 0), 0u)
+      << big.status().message();
+  std::remove(path.c_str());
+}
+
 TEST(SweepFileHostileTest, NameIsShortAndNotADirectory) {
   ExpectParseError("name: .\n", 1, {"key 'name'", "not '.' or '..'"});
   ExpectParseError("name: ..\n", 1, {"key 'name'", "not '.' or '..'"});
