@@ -189,6 +189,7 @@ class YamlBuilder {
   // replaced by 'x', only to name the key whose value holds it.
   size_t bad_offset_ = std::string_view::npos;
   unsigned char bad_byte_ = 0;
+  bool named_bad_byte_ = false;      // Build() met the bad byte in a scalar and named its place
   std::vector<size_t> line_starts_;  // byte offset of each line, when bad_offset_ is set
 
   // The byte offset of a libyaml mark (whose column counts characters).
@@ -366,7 +367,7 @@ StatusOr<YamlDocument> YamlBuilder::Run() {
   text_ = original;
   // Build() names the key when it meets the bad byte in a value; anything else (a comment, a
   // syntax error) gets the line alone.
-  if (!doc.ok() && doc.status().message().find("not valid UTF-8") != std::string::npos) return doc;
+  if (!doc.ok() && named_bad_byte_) return doc;
   return NotUtf8("");
 }
 
@@ -408,6 +409,7 @@ StatusOr<YamlDocument> YamlBuilder::Build() {
         if (bad_offset_ != std::string_view::npos && OffsetOf(e.start_mark) <= bad_offset_ &&
             bad_offset_ < OffsetOf(e.end_mark)) {
           // "key 'fixed.cell'", "a key at 'fixed'", "item 2 of 'trials'"
+          named_bad_byte_ = true;
           return NotUtf8(ChildName());
         }
         for (size_t i = 0; i < value.size();) {
