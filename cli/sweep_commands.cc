@@ -115,9 +115,11 @@ std::string ReadFile(const std::string& path, Status* status) {
     *status = NotFound(path + ": cannot open sweep file");
     return "";
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // Bounded: ParseSweep refuses anything past kMaxSweepFileBytes, and /dev/zero never ends.
+  std::string text(kMaxSweepFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  return text;
 }
 
 // A sweep file read, parsed and expanded: every check done before anything is stored or sent.
@@ -127,14 +129,14 @@ struct SweepFile {
   std::vector<TrialSpec> trials;
 };
 
-StatusOr<SweepFile> LoadSweepFile(const std::string& path) {
+StatusOr<SweepFile> LoadSweepFile(const std::string& path, const SweepLimits& limits) {
   Status st;
   SweepFile f;
   f.yaml = ReadFile(path, &st);
   if (!st.ok()) return st;
   auto spec = ParseSweep(f.yaml, path);
   if (!spec.ok()) return spec.status();
-  auto trials = ExpandSweep(*spec, path);
+  auto trials = ExpandSweep(*spec, path, limits);
   if (!trials.ok()) return trials.status();
   f.spec = std::move(*spec);
   f.trials = std::move(*trials);
@@ -335,6 +337,8 @@ struct Flags {
                     format = "table", name, log;
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
+  int64_t max_model_params = SweepLimits().max_params;
+  int64_t max_training_memory_mb = SweepLimits().max_training_bytes >> 20;
   double lease_seconds = 30;
   double validation_split = 0.2;
   std::string output;
@@ -343,8 +347,28 @@ struct Flags {
   ClientSecurity client;  // every command that talks to a coordinator
 };
 
+SweepLimits Limits(const Flags& f) {
+  SweepLimits l;
+  l.max_params = f.max_model_params;
+  l.max_training_bytes = f.max_training_memory_mb << 20;
+  return l;
+}
+
+// --max-model-params and --max-training-memory-mb, for the subcommands that expand sweeps.
+void AddLimitOptions(CLI::App* cmd, Flags* f) {
+  cmd->add_option("--max-model-params", f->max_model_params,
+                  "refuse sweeps with a trial of more parameters")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--max-training-memory-mb", f->max_training_memory_mb,
+                  "refuse sweeps with a trial estimated to need more training memory")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
+}
+
 int RunCoordinator(const Flags& f) {
   CoordinatorOptions o;
+  o.sweep_limits = Limits(f);
   o.listen = f.listen;
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
@@ -397,8 +421,11 @@ int RunWorker(const Flags& f) {
 }
 
 int RunSubmit(const Flags& f) {
-  // Check locally first: a bad file is reported without a round trip.
-  auto file = LoadSweepFile(f.file);
+  // Check locally first: a bad file is reported without a round trip. The size limits are the
+  // coordinator's (its --max-model-params ...), so none here.
+  SweepLimits unlimited;
+  unlimited.max_params = unlimited.max_training_bytes = std::numeric_limits<int64_t>::max();
+  auto file = LoadSweepFile(f.file, unlimited);
   if (!file.ok()) return Fail(file.status());
   const std::string& yaml = file->yaml;
   auto stub = Connect(f.coordinator, f.client);
@@ -727,7 +754,7 @@ pid_t SpawnWorker(const std::string& exe, const std::string& addr, const Flags& 
 }
 
 int RunEmbedded(const Flags& f) {
-  auto file = LoadSweepFile(f.file);
+  auto file = LoadSweepFile(f.file, Limits(f));
   if (!file.ok()) return Fail(file.status());
   const std::string& yaml = file->yaml;
   const SweepSpec* spec = &file->spec;
@@ -736,6 +763,7 @@ int RunEmbedded(const Flags& f) {
 
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
+  o.sweep_limits = Limits(f);
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
   o.scheduler.lease_seconds = f.lease_seconds;
@@ -918,6 +946,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   run->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0));
   run->add_option("--log", f->log, "workers' log file (default DB.workers.log)");
+  AddLimitOptions(run, f.get());
 
   CLI::App* coord = app->add_subcommand("coordinator", "serve sweeps to workers over gRPC");
   coord->add_option("--listen", f->listen, "host:port (loopback unless told otherwise)")
@@ -937,6 +966,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                     "tokens file (hashes and roles; `hpsweep token create`)");
   coord->add_flag("--insecure", f->server.insecure,
                   "serve plaintext without tokens on a non-loopback address, on purpose");
+  AddLimitOptions(coord, f.get());
 
   CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");
   AddSourceOptions(worker, f.get(), /*db=*/false);

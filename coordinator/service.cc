@@ -86,15 +86,18 @@ using ServiceBase = pb::Coordinator::WithCallbackMethod_LeaseTrial<
 
 class CoordinatorServer::Service final : public ServiceBase {
  public:
-  Service(Scheduler* scheduler, std::string data_dir, std::string data_sha)
-      : s_(scheduler), data_dir_(std::move(data_dir)), data_sha_(std::move(data_sha)) {}
+  Service(Scheduler* scheduler, std::string data_dir, std::string data_sha, SweepLimits limits)
+      : s_(scheduler),
+        data_dir_(std::move(data_dir)),
+        data_sha_(std::move(data_sha)),
+        limits_(limits) {}
 
   grpc::Status SubmitSweep(grpc::ServerContext*, const pb::SubmitSweepRequest* req,
                            pb::SubmitSweepResponse* resp) override {
     const std::string file = req->file_name().empty() ? "<sweep>" : req->file_name();
     auto spec = ParseSweep(req->yaml(), file);
     if (!spec.ok()) return ToGrpc(spec.status());
-    auto trials = ExpandSweep(*spec, file);
+    auto trials = ExpandSweep(*spec, file, limits_);
     if (!trials.ok()) return ToGrpc(trials.status());
     auto id = s_->Submit(*spec, *trials, req->yaml(), file);
     if (!id.ok()) return ToGrpc(id.status());
@@ -308,6 +311,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   Scheduler* s_;
   std::string data_dir_, data_sha_;
+  SweepLimits limits_;
 };
 
 CoordinatorServer::CoordinatorServer() = default;
@@ -339,7 +343,8 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
       options_.data_dir.clear();  // nothing to serve; workers must bring their own data
     }
   }
-  service_ = std::make_unique<Service>(scheduler_.get(), options_.data_dir, data_sha);
+  service_ = std::make_unique<Service>(scheduler_.get(), options_.data_dir, data_sha,
+                                       options_.sweep_limits);
   service_->lease_seconds_ = options.scheduler.lease_seconds;
   service_->retry_after_ = options.scheduler.retry_after_seconds;
 

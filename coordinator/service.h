@@ -18,6 +18,7 @@
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
 #include "engine/status.h"
 #include "proto/hpsweep.pb.h"
 
@@ -39,6 +40,7 @@ struct CoordinatorOptions {
   ServerSecurity security;
   SchedulerOptions scheduler;
   StorageOptions storage;
+  SweepLimits sweep_limits;  // SubmitSweep refuses trials over these
 };
 
 class CoordinatorServer {

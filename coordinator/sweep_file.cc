@@ -1,7 +1,6 @@
 #include "coordinator/sweep_file.h"
 
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -17,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "coordinator/yaml_tree.h"
 #include "engine/tensor.h"
 
 namespace hpsweep {
@@ -46,6 +46,9 @@ const std::vector<std::string>& ItemKeys() {
 }
 // Labels are short names shown in the leaderboard ("A1", "B3-48").
 constexpr size_t kMaxLabelLength = 64;
+// The sweep's name names files of exports; its description is free text shown with it.
+constexpr size_t kMaxSweepNameLength = 64;
+constexpr size_t kMaxDescriptionBytes = 4096;
 const std::vector<std::string>& DataKeys() {
   static const std::vector<std::string> keys = {"dataset", "validation_split", "validation",
                                                 "train_limit", "seed"};
@@ -149,14 +152,7 @@ std::string JoinKeys(const std::vector<std::string>& keys) {
   return out;
 }
 
-const char* TypeName(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return "a single value";
-    default: return "nothing";
-  }
-}
+const char* TypeName(const YamlNode* n) { return YamlTypeName(*n); }
 
 // %.6g, the form random draws take in trial parameters.
 std::string Format6(double v) {
@@ -171,6 +167,30 @@ std::string FormatExact(double v) {
   for (int precision = 6; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, v);
     if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+// 82186, or 2.14e9 past 100,000: how messages give parameter counts.
+std::string FormatCount(int64_t n) {
+  if (n < 100000) return std::to_string(n);
+  int exponent = 0;
+  double mantissa = static_cast<double>(n);
+  while (mantissa >= 10) mantissa /= 10, ++exponent;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", mantissa);
+  if (std::strcmp(buf, "10") == 0) std::snprintf(buf, sizeof buf, "1"), ++exponent;
+  return std::string(buf) + "e" + std::to_string(exponent);
+}
+
+// "12.5 GiB", "340 MiB".
+std::string FormatBytes(int64_t bytes) {
+  char buf[32];
+  const double mib = static_cast<double>(bytes) / (1 << 20);
+  if (mib >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.3g GiB", mib / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g MiB", mib);
   }
   return buf;
 }
@@ -234,10 +254,12 @@ std::string ItemName(size_t index, const ListItem& item) {
   return out;
 }
 
-// "file:12: message", or "file: message" when the line is unknown (a spec built by hand).
+// "file:12: message", or "file: message" when the line is unknown (a spec built by hand). Text
+// quoted from the file (or the file name) is escaped: a message is valid UTF-8 on one line.
 Status ErrorAt(const std::string& file, int line, const std::string& message) {
-  if (line <= 0) return InvalidArgument(file + ": " + message);
-  return InvalidArgument(file + ":" + std::to_string(line) + ": " + message);
+  if (line <= 0) return InvalidArgument(EscapeText(file) + ": " + EscapeText(message));
+  return InvalidArgument(EscapeText(file) + ":" + std::to_string(line) + ": " +
+                         EscapeText(message));
 }
 
 int LineOr(const std::map<std::string, int>& lines, const std::string& key, int fallback) {
@@ -258,7 +280,7 @@ bool IsListKey(const std::string& key) {
 struct Entry {
   std::string key;
   int line = 0;  // of the key
-  YAML::Node value;
+  const YamlNode* value = nullptr;
 };
 
 // A key under data that folds into the config, remembered until fixed and parameters are known.
@@ -272,27 +294,26 @@ class Parser {
  public:
   explicit Parser(const std::string& file) : file_(file) {}
 
-  StatusOr<SweepSpec> Parse(const YAML::Node& root);
+  StatusOr<SweepSpec> Parse(const YamlNode* root);
 
  private:
   Status Err(int line, const std::string& message) const { return ErrorAt(file_, line, message); }
 
-  int LineOf(const YAML::Node& node, int fallback) const {
-    const YAML::Mark mark = node.Mark();
-    return mark.line >= 0 ? mark.line + 1 : fallback;
+  static int LineOf(const YamlNode* node, int fallback) {
+    return node->line > 0 ? node->line : fallback;
   }
 
   // The entries of mapping `node`, in file order; every key must be one of `known` and appear
   // once. `section` is "" for the top level, else the path used in messages ("data", "fixed",
   // "parameters.units").
-  Status ReadMapping(const YAML::Node& node, const std::string& section,
+  Status ReadMapping(const YamlNode* node, const std::string& section,
                      const std::vector<std::string>& known, std::vector<Entry>* out) const;
   std::string UnknownKey(const std::string& key, const std::string& section,
                          const std::vector<std::string>& known) const;
   // A single value (not a list, mapping or nothing) under `what` ("name", "data.seed").
   Status Scalar(const Entry& e, const std::string& what, std::string* out) const;
   // The text form of a config value: a scalar as written, a list of scalars as "[a, b]".
-  Status ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+  Status ConfigText(const std::string& key, const YamlNode* node, int fallback_line,
                     std::string* out) const;
   // Checks `text` for `key` with ApplyKey on a default config; `canonical` gets GetKey's form.
   Status CheckConfigValue(const std::string& key, const std::string& text, int line,
@@ -316,30 +337,22 @@ class Parser {
   int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
 };
 
-Status Parser::ReadMapping(const YAML::Node& node, const std::string& section,
+Status Parser::ReadMapping(const YamlNode* node, const std::string& section,
                            const std::vector<std::string>& known, std::vector<Entry>* out) const {
   const std::string where = SectionName(section);
-  if (node.IsNull()) return Status::Ok();  // "fixed:" with nothing under it
-  if (!node.IsMap()) {
+  if (node->IsNull()) return Status::Ok();  // "fixed:" with nothing under it
+  if (!node->IsMapping()) {
     return Err(LineOf(node, 1),
                "expected a mapping of keys at " + where + ", got " + TypeName(node));
   }
-  std::map<std::string, int> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node k = it->first;
+  // ParseYaml has refused keys that are not single values, and keys given twice, naming the
+  // place as SectionName does.
+  for (const auto& [k, v] : node->entries) {
     Entry e;
     e.line = LineOf(k, LineOf(node, 1));
-    if (!k.IsScalar()) {
-      return Err(e.line, "expected a key at " + where + ", got " + TypeName(k));
-    }
-    e.key = k.Scalar();
-    e.value = it->second;
+    e.key = k->text;
+    e.value = v;
     if (!Contains(known, e.key)) return Err(e.line, UnknownKey(e.key, section, known));
-    auto [prev, inserted] = seen.emplace(e.key, e.line);
-    if (!inserted) {
-      return Err(e.line, "key '" + e.key + "' appears twice at " + where + " (first on line " +
-                             std::to_string(prev->second) + ")");
-    }
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -367,37 +380,37 @@ std::string Parser::UnknownKey(const std::string& key, const std::string& sectio
 }
 
 Status Parser::Scalar(const Entry& e, const std::string& what, std::string* out) const {
-  if (e.value.IsScalar()) {
-    *out = e.value.Scalar();
+  if (e.value->IsScalar()) {
+    *out = e.value->text;
     return Status::Ok();
   }
-  if (e.value.IsNull()) return Err(e.line, "key '" + what + "': no value given");
+  if (e.value->IsNull()) return Err(e.line, "key '" + what + "': no value given");
   return Err(LineOf(e.value, e.line),
              "key '" + what + "': expected a single value, got " + TypeName(e.value));
 }
 
-Status Parser::ConfigText(const std::string& key, const YAML::Node& node, int fallback_line,
+Status Parser::ConfigText(const std::string& key, const YamlNode* node, int fallback_line,
                           std::string* out) const {
   // A null value's mark is where the parser noticed it (often the next line): use the key's.
-  const int line = node.IsNull() ? fallback_line : LineOf(node, fallback_line);
-  if (node.IsScalar()) {
-    *out = node.Scalar();
+  const int line = node->IsNull() ? fallback_line : LineOf(node, fallback_line);
+  if (node->IsScalar()) {
+    *out = node->text;
     return Status::Ok();
   }
-  if (node.IsSequence()) {
+  if (node->IsSequence()) {
     std::string text = "[";
-    for (size_t i = 0; i < node.size(); ++i) {
-      const YAML::Node item = node[i];
-      if (!item.IsScalar()) {
+    for (size_t i = 0; i < node->items.size(); ++i) {
+      const YamlNode* item = node->items[i];
+      if (!item->IsScalar()) {
         return Err(LineOf(item, line), "key '" + key + "': expected a list of numbers, got " +
                                            TypeName(item) + " inside the list");
       }
-      text += (i ? ", " : "") + item.Scalar();
+      text += (i ? ", " : "") + item->text;
     }
     *out = text + "]";
     return Status::Ok();
   }
-  if (node.IsNull()) return Err(line, "key '" + key + "': no value given");
+  if (node->IsNull()) return Err(line, "key '" + key + "': no value given");
   return Err(line, "key '" + key + "': expected a value, got " + TypeName(node));
 }
 
@@ -497,7 +510,7 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
 Status Parser::ReadConfigEntry(const Entry& f, std::string* text) const {
   HPSWEEP_RETURN_IF_ERROR(ConfigText(f.key, f.value, f.line, text));
   std::string hint;
-  if (f.value.IsSequence() && !IsListKey(f.key)) {
+  if (f.value->IsSequence() && !IsListKey(f.key)) {
     hint =
         " (a list is one value only for list keys such as dense and dropout; to try several "
         "values, put '" +
@@ -521,26 +534,26 @@ Status Parser::ReadFixed(const Entry& e, SweepSpec* spec) {
 Status Parser::ReadTrials(const Entry& e, SweepSpec* spec) {
   trials_line_ = e.line;
   const std::string example = " such as - {label: A1, cell: lstm, units: 128}";
-  if (e.value.IsNull() || (e.value.IsSequence() && e.value.size() == 0)) {
+  if (e.value->IsNull() || (e.value->IsSequence() && e.value->items.empty())) {
     return Err(e.line, "key 'trials': the list is empty; give at least one item" + example);
   }
-  if (!e.value.IsSequence()) {
+  if (!e.value->IsSequence()) {
     return Err(LineOf(e.value, e.line),
                "key 'trials': expected a list of items" + example + ", got " + TypeName(e.value));
   }
   std::map<std::string, int> labels;  // label -> line
-  for (size_t i = 0; i < e.value.size(); ++i) {
-    const YAML::Node node = e.value[i];
+  for (size_t i = 0; i < e.value->items.size(); ++i) {
+    const YamlNode* node = e.value->items[i];
     ListItem item;
     item.line = LineOf(node, e.line);
     const std::string section = "trials[" + std::to_string(i + 1) + "]";
-    if (node.IsNull()) {  // "-" alone; its mark is where the parser noticed it: use the key's
+    if (node->IsNull()) {  // "-" alone; its mark is where the parser noticed it: use the key's
       return Err(e.line, "item " + std::to_string(i + 1) +
                              " of 'trials' is empty ('-' with nothing after it); give a mapping of "
                              "model/training keys" +
                              example + ", or {} for the fixed keys alone");
     }
-    if (!node.IsMap()) {
+    if (!node->IsMapping()) {
       return Err(item.line, "item " + std::to_string(i + 1) +
                                 " of 'trials': expected a mapping of model/training keys" +
                                 example + ", got " + TypeName(node));
@@ -592,11 +605,11 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
   p->key = e.key;
   p->line = e.line;
   const std::string& key = e.key;
-  if (!e.value.IsMap()) {
+  if (!e.value->IsMapping()) {
     std::string hint;
-    if (e.value.IsSequence()) hint = "; write {values: [...]}";
-    if (e.value.IsScalar()) hint = "; a value that is the same in every trial goes under 'fixed'";
-    return Err(e.value.IsNull() ? e.line : LineOf(e.value, e.line),
+    if (e.value->IsSequence()) hint = "; write {values: [...]}";
+    if (e.value->IsScalar()) hint = "; a value that is the same in every trial goes under 'fixed'";
+    return Err(e.value->IsNull() ? e.line : LineOf(e.value, e.line),
                "key '" + key +
                    "': expected {values: [...]} or "
                    "{distribution: ..., min: ..., max: ...}, got " +
@@ -621,19 +634,19 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
                                   "': give either values or a distribution with min "
                                   "and max, not both");
     }
-    const YAML::Node& list = values->value;
-    if (!list.IsSequence()) {
+    const YamlNode* list = values->value;
+    if (!list->IsSequence()) {
       return Err(LineOf(list, values->line), "key '" + key +
                                                  "': values must be a list such as "
                                                  "[1, 2], got " +
                                                  TypeName(list));
     }
-    if (list.size() == 0) {
+    if (list->items.empty()) {
       return Err(values->line, "key '" + key + "': values is empty; give at least one value");
     }
     std::map<std::string, int> seen;  // canonical form -> line
-    for (size_t i = 0; i < list.size(); ++i) {
-      const YAML::Node item = list[i];
+    for (size_t i = 0; i < list->items.size(); ++i) {
+      const YamlNode* item = list->items[i];
       const int line = LineOf(item, values->line);
       std::string text, canonical;
       HPSWEEP_RETURN_IF_ERROR(ConfigText(key, item, line, &text));
@@ -835,9 +848,9 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
   return CheckGrid(spec, file, count);
 }
 
-StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
+StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   SweepSpec spec;
-  if (!root.IsMap()) {
+  if (!root->IsMapping()) {
     return Err(LineOf(root, 1),
                "expected a mapping of sweep keys (name, method, fixed, "
                "parameters, ...), got " +
@@ -851,16 +864,24 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
     std::string text;
     if (e.key == "name") {
       HPSWEEP_RETURN_IF_ERROR(Scalar(e, "name", &text));
-      if (!IsSafeName(text)) {
-        return Err(e.line,
-                   "key 'name': expected letters, digits, '.', '_' or '-' (at most 128), "
-                   "got '" +
-                       text + "'");
+      // The name ends up in paths and URLs of exports: "." and ".." would name a directory.
+      if (!IsSafeName(text) || text.size() > kMaxSweepNameLength || text == "." || text == "..") {
+        return Err(e.line, "key 'name': expected letters, digits, '.', '_' or '-' (at most " +
+                               std::to_string(kMaxSweepNameLength) +
+                               " characters, not '.' or '..'), got '" + text + "'");
       }
       spec.name = text;
       has_name = true;
     } else if (e.key == "description") {
-      if (!e.value.IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
+      if (!e.value->IsNull()) HPSWEEP_RETURN_IF_ERROR(Scalar(e, "description", &spec.description));
+      // Stored and shown by every reader of the sweep (JSON included): short, UTF-8 text.
+      if (spec.description.size() > kMaxDescriptionBytes) {
+        return Err(e.line, "key 'description': " + std::to_string(spec.description.size()) +
+                               " bytes, over the limit of " + std::to_string(kMaxDescriptionBytes));
+      }
+      if (!IsValidUtf8(spec.description)) {
+        return Err(e.line, "key 'description': not valid UTF-8 text");
+      }
     } else if (e.key == "data") {
       HPSWEEP_RETURN_IF_ERROR(ReadData(e, &spec));
     } else if (e.key == "method") {
@@ -976,7 +997,8 @@ StatusOr<SweepSpec> Parser::Parse(const YAML::Node& root) {
 
 class Expander {
  public:
-  Expander(const SweepSpec& spec, const std::string& file) : spec_(spec), file_(file) {}
+  Expander(const SweepSpec& spec, const std::string& file, const SweepLimits& limits)
+      : spec_(spec), file_(file), limits_(limits) {}
 
   Status Init();
   StatusOr<std::vector<TrialSpec>> Grid();
@@ -1006,6 +1028,7 @@ class Expander {
 
   const SweepSpec& spec_;
   const std::string& file_;
+  const SweepLimits& limits_;
   TrialConfig base_;
   // While List() expands an item: the item, its index, and base_ with the item's keys applied.
   const ListItem* item_ = nullptr;
@@ -1081,6 +1104,25 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
     const std::string described = Describe(texts);
     const std::string which = described.empty() ? "" : " (" + described + ")";
     return ErrorAt(file_, line, "trial " + std::to_string(number) + which + ": " + m);
+  }
+  // A model too big for a worker is refused here, before any worker allocates it.
+  const int64_t params = ParamCount(config);
+  const int64_t bytes = TrainingBytesEstimate(config);
+  if (params > limits_.max_params || bytes > limits_.max_training_bytes) {
+    const std::string described = Describe(texts);
+    const std::string which =
+        "trial " + std::to_string(number) + (described.empty() ? "" : " (" + described + ")");
+    if (params > limits_.max_params) {
+      return ErrorAt(file_, LineOfKey("units"),
+                     which + ": " + FormatCount(params) + " parameters, over the limit of " +
+                         FormatCount(limits_.max_params) + " (--max-model-params)");
+    }
+    const int line = LineOfKey("batch_size");
+    return ErrorAt(file_, line > 0 ? line : LineOfKey("units"),
+                   which + ": training needs about " + FormatBytes(bytes) +
+                       " (estimated for batch_size " + std::to_string(config.train.batch_size) +
+                       " x " + std::to_string(config.model.steps) + " steps), over the limit of " +
+                       FormatBytes(limits_.max_training_bytes) + " (--max-training-memory-mb)");
   }
   TrialSpec trial;
   trial.number = number;
@@ -1272,53 +1314,46 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
 }  // namespace
 
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(yaml);
-  } catch (const YAML::ParserException& e) {
-    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-    std::string where = file_name;
-    if (line > 0) where += ":" + std::to_string(line) + ":" + std::to_string(e.mark.column + 1);
-    return InvalidArgument(where + ": malformed YAML: " + e.msg);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(file_name + ": malformed YAML: " + e.msg);
-  }
-  if (docs.empty() || docs[0].IsNull()) {
+  // ParseYaml bounds the size, the depth and the node count, refuses aliases, tags, bytes that
+  // are not UTF-8 and more than one document.
+  YamlLimits limits;
+  limits.max_bytes = kMaxSweepFileBytes;
+  StatusOr<YamlDocument> doc = ParseYaml(yaml, file_name, limits);
+  if (!doc.ok()) return doc.status();
+  const YamlNode* root = doc->root();
+  if (root == nullptr || root->IsNull()) {
     return ErrorAt(file_name, 1,
                    "the sweep file is empty; it needs at least 'name' and "
                    "'parameters' (see sweeps/quickstart.yaml)");
   }
-  if (docs.size() > 1) {
-    const YAML::Mark mark = docs[1].Mark();
-    return ErrorAt(file_name, mark.line >= 0 ? mark.line + 1 : 0,
-                   "a sweep file holds one YAML document, found " + std::to_string(docs.size()) +
-                       " (remove the second '---')");
-  }
-  try {
-    Parser parser(file_name);
-    return parser.Parse(docs[0]);
-  } catch (const YAML::Exception& e) {  // not expected: every access is checked first
-    return InvalidArgument(file_name + ": unexpected YAML structure: " + e.msg);
-  }
+  Parser parser(file_name);
+  return parser.Parse(root);
 }
 
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return NotFound(path + ": no such sweep file");
-    return IoError(path + ": " + std::strerror(errno));
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return NotFound(EscapeText(path) + ": no such sweep file");
+    }
+    return IoError(EscapeText(path) + ": " + std::strerror(errno));
   }
-  if (S_ISDIR(st.st_mode)) return InvalidArgument(path + ": is a directory, not a sweep file");
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument(EscapeText(path) + ": is a directory, not a sweep file");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read failed");
-  return ParseSweep(text.str(), path);
+  if (!in) return IoError(EscapeText(path) + ": cannot open: " + std::strerror(errno));
+  // One byte past the limit is enough for ParseSweep to refuse the size.
+  std::string text(kMaxSweepFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return IoError(EscapeText(path) + ": read failed");
+  text.resize(static_cast<size_t>(in.gcount()));
+  return ParseSweep(text, path);
 }
 
-StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name) {
-  Expander expander(spec, file_name);
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
+                                             const SweepLimits& limits) {
+  Expander expander(spec, file_name, limits);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   switch (spec.method) {
     case SweepMethod::kGrid: return expander.Grid();

@@ -1,7 +1,7 @@
 // Sweep files: YAML in the form W&B and Katib users already write, parsed and expanded into trials.
 //
-//   name: lstm-units                  # required, [A-Za-z0-9._-]+
-//   description: Effect of LSTM width
+//   name: lstm-units                  # required, [A-Za-z0-9._-]{1,64}, not . or ..
+//   description: Effect of LSTM width # at most 4 KiB of UTF-8 text
 //   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
 //   method: grid                      # grid | random | list
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
@@ -52,6 +52,10 @@
 // top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that
 // compare models on one seed. Sweep `seed` (values: [1, 2, 3]) to measure seed-to-seed spread.
 //
+// Parsing (coordinator/yaml_tree.h): libyaml under limits: at most kMaxSweepFileBytes, 64 levels
+// of nesting, 100,000 values; no anchors, aliases or tags; one document; UTF-8 text without
+// control characters. Messages escape any file text they quote (EscapeText).
+//
 // Thread-safety: functions only.
 #ifndef HPSWEEP_COORDINATOR_SWEEP_FILE_H_
 #define HPSWEEP_COORDINATOR_SWEEP_FILE_H_
@@ -68,6 +72,10 @@ namespace hpsweep {
 
 // Grids larger than this are refused before anything is stored.
 constexpr int kMaxTrialsPerSweep = 10000;
+
+// Sweep files are read and parsed only up to this size; readers stop at one byte past it (a
+// path such as /dev/zero ends in an error, not in a read that never ends).
+constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
 
 // The params key that carries a list item's label; not a config key (ApplyKey refuses it).
 constexpr char kLabelKey[] = "label";
@@ -120,6 +128,16 @@ struct TrialSpec {
   TrialConfig config;
 };
 
+// Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that
+// kills them with bad_alloc (LSTM(4096) x 16 has 2.08e9 parameters). ParamCount and
+// TrainingBytesEstimate (engine/config.h) measure each trial. The defaults fit a worker of a
+// few GiB; `hpsweep coordinator` and `hpsweep run` set them with --max-model-params and
+// --max-training-memory-mb.
+struct SweepLimits {
+  int64_t max_params = 50'000'000;
+  int64_t max_training_bytes = int64_t{8} << 30;  // 8 GiB
+};
+
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
@@ -127,7 +145,8 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
 // combination is refused, naming the trial number, its axis values and the line of the key at
-// fault.
+// fault. So is a trial over `limits` ("trial 7 (units=4096, layers=16): 2.08e9 parameters, over
+// the limit of 5e7 (--max-model-params)").
 //
 // grid: the cartesian product in file order, last axis fastest. Refused (naming the axes and the
 // count) over kMaxTrialsPerSweep, and when max_trials is set but smaller than the grid: trials are
@@ -142,7 +161,8 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // picked among the points not drawn yet. So the sweep is cut short, with fewer than max_trials
 // trials and no error, only when the space is exhausted (e.g. random over 3 values with
 // max_trials: 10 gives 3 trials). The same spec and seed always give the same trials.
-StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name);
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
+                                             const SweepLimits& limits = SweepLimits());
 
 }  // namespace hpsweep
 

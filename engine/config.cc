@@ -1,5 +1,6 @@
 #include "engine/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -365,6 +366,59 @@ Status Validate(const TrialConfig& config) {
     return InvalidArgument("key 'momentum': only the sgd optimizer takes momentum/nesterov");
   }
   return Status::Ok();
+}
+
+int64_t ParamCount(const TrialConfig& config) {
+  const ModelConfig& m = config.model;
+  const int64_t H = m.units;
+  int64_t n = 0;
+  int64_t f = m.cell == Cell::kDense ? int64_t{m.steps} * m.features : m.features;
+  for (int l = 0; l < m.layers; ++l) {
+    switch (m.cell) {
+      case Cell::kDense: n += f * H + H; break;
+      case Cell::kSimpleRnn: n += H * (f + H + 1); break;
+      case Cell::kLstm: n += 4 * H * (f + H + 1); break;
+      case Cell::kGru: n += 3 * H * (f + H + 2); break;
+    }
+    f = H;
+  }
+  for (int width : m.dense) {
+    n += f * width + width;
+    f = width;
+  }
+  return n + f * m.classes + m.classes;
+}
+
+int64_t TrainingBytesEstimate(const TrialConfig& config) {
+  const ModelConfig& m = config.model;
+  const int64_t P = ParamCount(config);
+  const int64_t B = config.train.batch_size, T = m.steps, H = m.units;
+  const int64_t slots = config.train.optimizer == Optimizer::kSgd ? 1 : 2;
+  int64_t floats = P * (2 + slots);
+  floats += B * T * m.features;  // the input batch
+  int hidden = 0;
+  auto dropout = [&](int64_t steps, int64_t width) {
+    if (m.DropoutAfter(hidden++) > 0) floats += 3 * B * std::max<int64_t>(steps, 1) * width;
+  };
+  int64_t f = m.cell == Cell::kDense ? T * m.features : m.features;
+  for (int l = 0; l < m.layers; ++l) {
+    if (m.cell == Cell::kDense) {
+      floats += B * (3 * H + f);
+      dropout(0, H);
+    } else {
+      const int64_t k = m.cell == Cell::kSimpleRnn ? 5 : 13;
+      floats += B * T * (k * H + f);
+      dropout(l + 1 < m.layers ? T : 0, H);
+    }
+    f = H;
+  }
+  for (int width : m.dense) {
+    floats += B * (3 * width + f);
+    dropout(0, width);
+    f = width;
+  }
+  floats += B * (3 * m.classes + f);
+  return 4 * floats;
 }
 
 }  // namespace hpsweep

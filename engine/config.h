@@ -91,6 +91,31 @@ std::string GetKey(const TrialConfig& config, std::string_view key);
 // Cross-key checks (dropout list length, softmax only as output, ...).
 Status Validate(const TrialConfig& config);
 
+// Sizes of a trial before anything is allocated, so that a sweep can refuse a model that would
+// kill its workers (coordinator/sweep_file.h, SweepLimits). Pure arithmetic on the config.
+//
+// ParamCount: exactly the parameter count of the network engine/network.cc builds (and Keras
+// reports), with F the input width of a layer (steps*features for the first Dense layer of
+// cell=dense, features for the first recurrent layer, else the previous width):
+//   dense F->U: F*U + U;  simple_rnn: H*(F+H+1);  lstm: 4H*(F+H+1);  gru: 3H*(F+H+2);
+//   then each width of the `dense` head, then Dense(classes).
+int64_t ParamCount(const TrialConfig& config);
+
+// TrainingBytesEstimate: the memory one training process needs for the trial, in bytes of float:
+//   4 * (P params + P gradients + optimizer slots (SGD: P; Adam, RMSprop: 2P) + activations),
+// where the activations are those kept for backpropagation through time of one batch of B =
+// batch_size sequences of T = steps (28) rows of F_0 = features pixels:
+//   input:              B*T*F_0                    (B*T*F_0 flat for cell=dense)
+//   recurrent layer:    B*T*(k*H + F)              k = 5 simple_rnn, 13 lstm, 13 gru: the
+//                                                   pre-activations and their gradients (2 per
+//                                                   gate), h, the output, the recurrent-dropout
+//                                                   input, the cell state (lstm); F for dx
+//   dense layer F->U:   B*(3U + F)                 output, its gradient, pre-activations; dx
+//   dropout on (s, F):  3*B*max(s,1)*F             mask, output, gradient
+// An estimate (each extra training thread adds P for its gradient buffer), within a small factor
+// of the real peak; its job is to refuse models that cannot fit, not to budget to the byte.
+int64_t TrainingBytesEstimate(const TrialConfig& config);
+
 }  // namespace hpsweep
 
 #endif  // HPSWEEP_ENGINE_CONFIG_H_

@@ -33,7 +33,7 @@ done
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git npm
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-cpp-dev
+  libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
   libstb-dev zlib1g-dev sqlite3 openssl
 )

@@ -226,6 +226,54 @@ TEST_F(CliTest, BadSweepFileExits2NamingFileLineAndKey) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
 }
 
+// A sweep whose model would not fit a worker is refused before any database or worker exists.
+TEST_F(CliTest, RunRefusesModelsOverTheSizeLimits) {
+  const std::string small = dir_ + "/small.yaml";
+  std::ofstream(small) << "name: small\nfixed: {units: 64}\n";
+  const std::string db = Quote(dir_ + "/x.db");
+  const Result tight = Run("run " + Quote(small) + " --db " + db + " --max-model-params 1000");
+  ASSERT_EQ(tight.code, 2) << tight.err;
+  EXPECT_NE(tight.err.find("small.yaml:2: trial 1: 24458 parameters, over the limit of 1000 "
+                           "(--max-model-params)"),
+            std::string::npos)
+      << tight.err;
+  const Result memory = Run("run " + Quote(small) + " --db " + db + " --max-training-memory-mb 1");
+  EXPECT_EQ(memory.code, 2) << memory.err;
+  EXPECT_NE(memory.err.find("over the limit of 1 MiB (--max-training-memory-mb)"),
+            std::string::npos)
+      << memory.err;
+  // The defaults refuse LSTM(4096) x 16, which used to kill workers with bad_alloc.
+  const std::string big = dir_ + "/big.yaml";
+  std::ofstream(big) << "name: big\nfixed: {units: 4096, layers: 16}\n";
+  const Result huge = Run("run " + Quote(big) + " --db " + db);
+  EXPECT_EQ(huge.code, 2) << huge.err;
+  EXPECT_NE(huge.err.find("2.08e9 parameters, over the limit of 5e7"), std::string::npos)
+      << huge.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
+  // The coordinator takes the same flags (it applies them to submitted sweeps).
+  const Result help = Run("coordinator --help");
+  EXPECT_NE(help.out.find("--max-model-params"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("--max-training-memory-mb"), std::string::npos) << help.out;
+}
+
+// A file that is not UTF-8 gets a reason that names the line, with the byte escaped.
+TEST_F(CliTest, SweepFileThatIsNotUtf8ExitsWithAPrintableReason) {
+  const std::string file = dir_ + "/latin1.yaml";
+  std::ofstream(file) << "name: x\ndescription: caf\xe9\n";
+  const Result r = Run("run " + Quote(file) + " --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("latin1.yaml:2: key 'description': not valid UTF-8 text (byte \\xe9)"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(CliTest, EndlessSweepFileIsRefusedNotRead) {
+  const Result r = Run("run /dev/zero --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("/dev/zero: the file is 1048577 bytes, over the limit"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(CliTest, MissingSweepFileExits2) {
   const Result r = Run("run " + Quote(dir_ + "/nope.yaml"));
   EXPECT_EQ(r.code, 2);

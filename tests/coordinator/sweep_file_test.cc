@@ -679,6 +679,163 @@ parameters:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hostile files: parsed by libyaml under limits (coordinator/yaml_tree.h).
+
+// Inputs on which the yaml-cpp parser spun forever eating memory; ctest gives this file 60 s.
+TEST(SweepFileHostileTest, FormerHangsEndInAnError) {
+  const std::vector<std::string> inputs = {
+      ",\n",
+      ", ,",
+      "[",
+      "{",
+      "- - - [",
+      "name: x\n,\n",
+      std::string(100000, '['),
+      "a: &a [*a]\n",
+      ", cu'",
+      ",-e1.y&a{,",
+      "&b-e,l&",
+      "\n,  layers:{ 1\n",
+      "\n  seed: 1\n,&method:* grid\nmetric: ,",
+      " ,{&label:{: B1}\n  - {label",
+  };
+  for (const std::string& yaml : inputs) {
+    StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+    ASSERT_FALSE(spec.ok()) << yaml.substr(0, 40);
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(spec.status().message().rfind(kFile, 0), 0u) << spec.status().message();
+  }
+  ExpectParseError(",\n", 1, {"malformed YAML"});
+  ExpectParseError("name: x\nfixed: &f {cell: lstm}\n", 2, {"anchors"});
+  std::string big = "name: x\ndescription: |\n";
+  while (big.size() < (10u << 20)) big += "  la la la la la la la la la la la la la la\n";
+  StatusOr<SweepSpec> huge = ParseSweep(big, kFile);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("over the limit of 1048576"), std::string::npos)
+      << huge.status().message();
+}
+
+// Files are read only up to one byte past the limit: an endless file is refused, not read.
+TEST(SweepFileHostileTest, FilesAreReadUpToTheLimit) {
+  StatusOr<SweepSpec> zero = ParseSweepFile("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(zero.status().message().find("over the limit of 1048576"), std::string::npos)
+      << zero.status().message();
+  const std::string path = ::testing::TempDir() + "/sweep_file_test_big.yaml";
+  {
+    std::ofstream out(path);
+    out << "name: big\ndescription: |\n";
+    for (int i = 0; i < 40000; ++i) out << "  la la la la la la la la la la la la la\n";
+  }
+  StatusOr<SweepSpec> big = ParseSweepFile(path);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message().rfind(path + ": the file is 1048577 bytes", 0), 0u)
+      << big.status().message();
+  std::remove(path.c_str());
+}
+
+TEST(SweepFileHostileTest, NameIsShortAndNotADirectory) {
+  ExpectParseError("name: .\n", 1, {"key 'name'", "not '.' or '..'"});
+  ExpectParseError("name: ..\n", 1, {"key 'name'", "not '.' or '..'"});
+  ExpectParseError("name: " + std::string(65, 'a') + "\n", 1, {"key 'name'", "at most 64"});
+  EXPECT_EQ(MustParse("name: " + std::string(64, 'a') + "\n").name, std::string(64, 'a'));
+  EXPECT_EQ(MustParse("name: .hidden..x\n").name, ".hidden..x");
+}
+
+TEST(SweepFileHostileTest, DescriptionIsShortUtf8Text) {
+  ExpectParseError("name: x\ndescription: caf\xe9\n", 2,
+                   {"key 'description'", "not valid UTF-8", "\\xe9"});
+  ExpectParseError("name: x\ndescription: \"\xff\"\n", 2, {"key 'description'", "\\xff"});
+  ExpectParseError("name: x\ndescription: " + std::string(4097, 'd') + "\n", 2,
+                   {"key 'description'", "4097 bytes, over the limit of 4096"});
+  EXPECT_EQ(MustParse("name: x\ndescription: caf\xc3\xa9\n").description, "caf\xc3\xa9");
+  EXPECT_EQ(MustParse("name: x\ndescription: " + std::string(4096, 'd') + "\n").description,
+            std::string(4096, 'd'));
+}
+
+// A model that would kill its workers with bad_alloc is refused before any worker sees it.
+TEST(SweepFileHostileTest, ModelsOverTheSizeLimitsAreRefused) {
+  ExpectExpandError(R"(name: big
+parameters:
+  units: {values: [64, 4096]}
+  layers: {values: [16]}
+)",
+                    3,
+                    {"trial 2 (units=4096, layers=16)", "2.08e9 parameters",
+                     "over the limit of 5e7 (--max-model-params)"});
+  ExpectExpandError("name: x\nfixed: {units: 4096}\nparameters:\n  layers: {values: [1, 2]}\n", 2,
+                    {"trial 1 (layers=1)", "6.76e7 parameters"});
+  // Memory: activations kept for BPTT grow with the batch.
+  ExpectExpandError(
+      "name: x\nfixed: {units: 512, layers: 3}\nparameters:\n"
+      "  batch_size: {values: [32, 65536]}\n",
+      4,
+      {"trial 2 (batch_size=65536)", "training needs about", "GiB", "batch_size 65536 x 28 steps",
+       "over the limit of 8 GiB (--max-training-memory-mb)"});
+  // A list sweep names the item.
+  ExpectExpandError(
+      "name: x\nmethod: list\ntrials:\n  - {label: ok, units: 64}\n"
+      "  - {label: huge, units: 4096, layers: 4}\n",
+      5, {"trial 2 (item 2 (huge) of 'trials')", "parameters, over the limit"});
+  // Random sweeps are checked trial by trial too.
+  ExpectExpandError(
+      "name: x\nmethod: random\nmax_trials: 5\nfixed: {layers: 16}\nparameters:\n"
+      "  units: {distribution: int_uniform, min: 3000, max: 4096}\n",
+      6, {"trial 1 (units=", "over the limit of 5e7"});
+
+  // The limits are the caller's.
+  const SweepSpec spec = MustParse("name: x\nparameters:\n  units: {values: [8, 128]}\n");
+  SweepLimits tight;
+  tight.max_params = 10000;
+  StatusOr<std::vector<TrialSpec>> refused = ExpandSweep(spec, kFile, tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("trial 2 (units=128): 81674 parameters, over the "
+                                            "limit of 10000"),
+            std::string::npos)
+      << refused.status().message();
+  tight = SweepLimits();
+  tight.max_training_bytes = 1 << 20;
+  refused = ExpandSweep(spec, kFile, tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("over the limit of 1 MiB"), std::string::npos)
+      << refused.status().message();
+  SweepLimits loose;
+  loose.max_params = int64_t{1} << 40;
+  loose.max_training_bytes = int64_t{1} << 50;
+  const SweepSpec big = MustParse("name: x\nfixed: {units: 4096, layers: 16}\n");
+  EXPECT_TRUE(ExpandSweep(big, kFile, loose).ok());
+}
+
+// Messages go to terminals and into protobuf strings (which must be UTF-8): text quoted from the
+// file never carries raw bytes that are not printable UTF-8.
+TEST(SweepFileHostileTest, MessagesAreEscapedPrintableUtf8) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"name: x\nfixed:\n  cell: l\xffstm\n", "\\xff"},
+      {"name: x\nfixed:\n  cell: \"l\\x1bstm\"\n", "\\x1b"},
+      {"name: x\nfixed:\n  cell: \"l\\tstm\"\n", "l\\tstm"},
+      {"name: x\nmethod: \"a\\nb\"\n", "a\\nb"},
+      {"name: \"x\\u0007\"\n", "\\x07"},
+      {"name: x\nfixed: {cell: \"\\x7f\"}\n", "\\x7f"},
+      {"\xfe\xff", "\\xfe"},
+      {"name: x\n\x01\n", "control characters"},
+  };
+  for (const auto& [yaml, want] : cases) {
+    StatusOr<SweepSpec> spec = ParseSweep(yaml, "bad\xff.yaml");
+    ASSERT_FALSE(spec.ok()) << yaml;
+    const std::string& m = spec.status().message();
+    EXPECT_EQ(m.rfind("bad\\xff.yaml:", 0), 0u) << m;
+    EXPECT_NE(m.find(want), std::string::npos) << "want '" << want << "' in: " << m;
+    bool printable_utf8 = true;
+    for (size_t i = 0; i < m.size(); ++i) {
+      const auto c = static_cast<unsigned char>(m[i]);
+      if (c < 0x20 || c == 0x7f || c >= 0x80) printable_utf8 = false;  // all escapes are ASCII
+    }
+    EXPECT_TRUE(printable_utf8) << m;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Files.
 
 TEST(SweepFileTest, ParseSweepFileReadsAndNamesThePath) {

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/network.h"
+
 namespace hpsweep {
 namespace {
 
@@ -382,6 +384,72 @@ TEST(ValidateTest, RecurrentModelsNeedALayerAndDenseHasNoRecurrentDropout) {
   Status r = ValidateKeys({{"cell", "dense"}, {"recurrent_dropout", "0.2"}});
   EXPECT_EQ(r.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.message().find("recurrent_dropout"), std::string::npos) << r.message();
+}
+
+// ParamCount is arithmetic on the config; it must equal what the engine really builds.
+TEST(ParamCountTest, EqualsTheBuiltNetwork) {
+  int checked = 0;
+  for (const char* cell : {"dense", "simple_rnn", "lstm", "gru"}) {
+    for (int layers = 1; layers <= 3; ++layers) {
+      for (const char* dense : {"[]", "[64]", "[32, 16]"}) {
+        for (const char* units : {"1", "7", "48"}) {
+          TrialConfig c;
+          ASSERT_TRUE(ApplyKey("cell", cell, &c).ok());
+          ASSERT_TRUE(ApplyKey("layers", std::to_string(layers), &c).ok());
+          ASSERT_TRUE(ApplyKey("dense", dense, &c).ok());
+          ASSERT_TRUE(ApplyKey("units", units, &c).ok());
+          ASSERT_TRUE(Validate(c).ok());
+          const int64_t n = ParamCount(c);
+          std::vector<float> params(static_cast<size_t>(n)), grads(static_cast<size_t>(n));
+          Network<float> net(c.model, params.data(), grads.data());
+          EXPECT_EQ(n, net.NumParams())
+              << cell << " layers=" << layers << " dense=" << dense << " units=" << units;
+          EXPECT_EQ(n, CountParams(c.model));
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 4 * 3 * 3 * 3);
+  // The dense cell with no hidden layer is logistic regression on the pixels.
+  TrialConfig d;
+  ASSERT_TRUE(ApplyKey("cell", "dense", &d).ok());
+  ASSERT_TRUE(ApplyKey("layers", "0", &d).ok());
+  EXPECT_EQ(ParamCount(d), 784 * 10 + 10);
+  // Keras: LSTM(128) on 28 features + Dense(10) has 81,674 parameters.
+  EXPECT_EQ(ParamCount(TrialConfig()), 4 * 128 * (28 + 128 + 1) + 128 * 10 + 10);
+  // The model that used to kill workers: LSTM(4096) x 16.
+  TrialConfig big;
+  ASSERT_TRUE(ApplyKey("units", "4096", &big).ok());
+  ASSERT_TRUE(ApplyKey("layers", "16", &big).ok());
+  EXPECT_EQ(ParamCount(big),
+            4LL * 4096 * (28 + 4096 + 1) + 15 * 4LL * 4096 * (4096 + 4096 + 1) + 4096 * 10 + 10);
+}
+
+TEST(TrainingBytesEstimateTest, FollowsTheDocumentedFormula) {
+  // Default: LSTM(128), Adam, batch 32, 28 steps of 28 features, no head.
+  TrialConfig c;
+  const int64_t P = ParamCount(c), B = 32, T = 28, H = 128;
+  const int64_t floats = 4 * P + B * T * 28 + B * T * (13 * H + 28) + B * (3 * 10 + H);
+  EXPECT_EQ(TrainingBytesEstimate(c), 4 * floats);
+  // SGD keeps one slot, not two.
+  TrialConfig sgd = c;
+  ASSERT_TRUE(ApplyKey("optimizer", "sgd", &sgd).ok());
+  EXPECT_EQ(TrainingBytesEstimate(c) - TrainingBytesEstimate(sgd), 4 * P);
+  // Activations grow with the batch; parameters do not.
+  TrialConfig wide = c;
+  ASSERT_TRUE(ApplyKey("batch_size", "64", &wide).ok());
+  EXPECT_EQ(TrainingBytesEstimate(wide) - TrainingBytesEstimate(c), 4 * (floats - 4 * P));
+  // Dropout layers add their mask, output and gradient.
+  TrialConfig drop = c;
+  ASSERT_TRUE(ApplyKey("dropout", "0.2", &drop).ok());
+  EXPECT_EQ(TrainingBytesEstimate(drop) - TrainingBytesEstimate(c), 4 * 3 * B * H);
+  // LSTM(4096) x 16 at batch 256 needs far more than 8 GiB.
+  TrialConfig big;
+  ASSERT_TRUE(ApplyKey("units", "4096", &big).ok());
+  ASSERT_TRUE(ApplyKey("layers", "16", &big).ok());
+  ASSERT_TRUE(ApplyKey("batch_size", "256", &big).ok());
+  EXPECT_GT(TrainingBytesEstimate(big), 8LL << 30);
 }
 
 }  // namespace
