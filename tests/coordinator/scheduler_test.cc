@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -856,6 +857,133 @@ TEST_F(SchedulerTest, FailUnknownLeaseIsRefused) {
   EXPECT_TRUE(s.code() == StatusCode::kNotFound || s.code() == StatusCode::kFailedPrecondition)
       << s.ToString();
   EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
+}
+
+// ---- Hostile input ----
+
+// Lease ids carry no trial id and are matched exactly: a made-up one completes nothing.
+TEST_F(SchedulerTest, ForgedLeasesChangeNothing) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("two", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_EQ(g.lease_id.size(), 32u);
+  EXPECT_EQ(g.lease_id.find_first_not_of("0123456789abcdef"), std::string::npos) << g.lease_id;
+  EXPECT_NE(MustLease(*sched_, worker_).lease_id, g.lease_id);
+  const TrialRow before = Stored(storage_.get(), g.trial.id);
+  for (const std::string& forged : {std::string("t1.forged"), std::string("t2.1.0"),
+                                    std::string("t") + std::to_string(g.trial.id),
+                                    g.lease_id.substr(0, 31), std::string(100000, 'f')}) {
+    Status s = sched_->Complete(forged, MakeCompletion(1.0));
+    EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+    EXPECT_LT(s.message().size(), 200u);
+    EXPECT_FALSE(sched_->Fail(forged, "x", false).ok());
+    double deadline = 0;
+    EXPECT_EQ(sched_->Report(forged, Epoch(1, 1, 0), &deadline).status().code(),
+              StatusCode::kFailedPrecondition);
+  }
+  const TrialRow after = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(after.status, TrialStatus::kRunning);
+  EXPECT_EQ(after.lease_id, before.lease_id);
+  EXPECT_TRUE(Epochs(storage_.get(), g.trial.id).empty());
+  EXPECT_EQ(CountsOf(*sched_, id).completed, 0);
+}
+
+// A report repeating the last epoch with the same values (a retry) is OK and stored once; other
+// values, or an older epoch, are refused as InvalidArgument (which a worker ignores: its lease is
+// still good), and change nothing.
+TEST_F(SchedulerTest, RepeatedOrOutOfOrderReportsAreStoredOnce) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline).ok());
+  clock_.Advance(1);
+  StatusOr<ReportAction> a = sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(deadline, clock_.Now() + kLease);  // a retry still renews the lease
+  EXPECT_EQ(Epochs(storage_.get(), g.trial.id).size(), 1u);
+  a = sched_->Report(g.lease_id, Epoch(1, 0.9, 0.5), &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(2, 0.6, 0.4), &deadline).ok());
+  a = sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  EpochReport nan = Epoch(3, 0.7, 0.3);
+  nan.val_accuracy = std::nan("");
+  a = sched_->Report(g.lease_id, nan, &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].val_accuracy, 0.5);
+  EXPECT_EQ(e[1].val_accuracy, 0.6);
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).best_val_accuracy, 0.6);
+}
+
+// The last-granted lease is stored: after its expiry and a restart, its worker's result is still
+// taken once (the trial was not leased again), and a made-up lease still is not.
+TEST(SchedulerRestartTest, ExpiredLastLeaseSurvivesRestart) {
+  TempDir dir;
+  const std::string path = dir.File("hpsweep.db");
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  LeaseGrant g;
+  {
+    std::unique_ptr<Storage> storage = MustOpen(path);
+    ASSERT_NE(storage, nullptr);
+    Scheduler s(storage.get(), &clock, options);
+    ASSERT_TRUE(s.Load().ok());
+    MustSubmit(s, SweepYaml("restart", 2));
+    g = MustLease(s, MustRegister(s, "w1"));
+    clock.Advance(kLease + 1);
+    ASSERT_TRUE(s.ExpireLeases().ok());
+    EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kQueued);
+  }
+  std::unique_ptr<Storage> storage = MustOpen(path);
+  ASSERT_NE(storage, nullptr);
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  EXPECT_FALSE(s.Complete("t2.forged", MakeCompletion(1.0)).ok());
+  EXPECT_EQ(Stored(storage.get(), 2).status, TrialStatus::kQueued);
+  Status st = s.Complete(g.lease_id, MakeCompletion(0.7));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kCompleted);
+  EXPECT_EQ(Stored(storage.get(), g.trial.id).test_accuracy, 0.7);
+}
+
+// Workers not heard from within a lease period stop counting and leave memory; at most
+// max_workers are held, and a new name beyond that is told to retry later.
+TEST(SchedulerWorkersTest, SilentWorkersAreDroppedAndMemoryIsCapped) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  options.max_workers = 3;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t a = MustRegister(s, "a");
+  MustRegister(s, "b");
+  MustRegister(s, "c");
+  EXPECT_EQ(MustRegister(s, "a"), a);  // the same name is the same worker
+  StatusOr<int64_t> d = s.RegisterWorker("d", 1);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kUnavailable) << d.status().ToString();
+  EXPECT_EQ(s.WorkersAlive(), 3);
+  EXPECT_EQ(s.WorkersHeld(), 3u);
+  EXPECT_FALSE(s.RegisterWorker("bad\nname", 1).ok());
+  EXPECT_FALSE(s.RegisterWorker(std::string(kMaxWorkerNameBytes + 1, 'x'), 1).ok());
+  EXPECT_FALSE(s.RegisterWorker("threads", -1).ok());
+
+  clock.Advance(kLease);
+  EXPECT_EQ(s.WorkersAlive(), 0);
+  ASSERT_TRUE(s.ExpireLeases().ok());
+  EXPECT_EQ(s.WorkersHeld(), 0u);
+  StatusOr<std::optional<LeaseGrant>> lease = s.Lease(a);
+  EXPECT_EQ(lease.status().code(), StatusCode::kNotFound);  // (the worker registers again)
+  d = s.RegisterWorker("d", 1);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  StatusOr<std::vector<WorkerRow>> rows = storage->LoadWorkers();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 4u);  // the database keeps them all
 }
 
 // ---- Cancel ----
