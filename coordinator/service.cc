@@ -206,6 +206,7 @@ class CoordinatorServer::Service final : public ServiceBase {
       }
       watches_.insert(watch);
     }
+    watch_cv_.notify_all();  // (WatchLoop sleeps while no watch is open)
     watch->Offer(MakeSnapshot(req->sweep_id()));
     return watch;
   }
@@ -453,13 +454,22 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   // The one thread behind every watch: woken by the scheduler's changes (and every second, for
   // workers_alive), it makes one snapshot per watched sweep and offers it to its watches; at most
-  // about 20 rounds a second, however fast the trials change.
+  // about 20 rounds a second, however fast the trials change. With no watch open it sleeps on its
+  // own condition, so that it costs the scheduler nothing.
   void WatchLoop() {
     using Clock = std::chrono::steady_clock;
-    uint64_t seen = s_->version();
+    uint64_t seen = 0;
     Clock::time_point last = Clock::now();
     std::unique_lock<std::mutex> l(watch_mu_);
     while (!watch_stop_) {
+      if (watches_.empty()) {
+        watch_cv_.wait(l, [&] { return watch_stop_ || !watches_.empty(); });
+        l.unlock();
+        seen = s_->version();  // (each new watch got its first snapshot from its handler)
+        last = Clock::now();
+        l.lock();
+        continue;
+      }
       l.unlock();
       const uint64_t version = s_->WaitForChange(seen, 0.25);
       l.lock();
