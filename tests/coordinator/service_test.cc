@@ -510,6 +510,10 @@ TEST_F(ServiceTest, OversizedOrBadNamesAreRefused) {
     s = Register(name, &id);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   }
+  // Not UTF-8: protobuf refuses to parse a proto3 string before the handler runs (INTERNAL, no
+  // message); the scheduler's own check is for direct callers.
+  s = Register("bad\xff\xfe", &id);
+  EXPECT_FALSE(s.ok());
   EXPECT_EQ(GetStatus(0).workers_alive(), 0);
   EXPECT_TRUE(Register(std::string(kMaxWorkerNameBytes, 'n'), &id).ok());
   EXPECT_TRUE(Register("h\xc3\xb4te:42", &id).ok());  // UTF-8 is fine
