@@ -986,6 +986,23 @@ TEST(SchedulerWorkersTest, SilentWorkersAreDroppedAndMemoryIsCapped) {
   EXPECT_EQ(rows->size(), 4u);  // the database keeps them all
 }
 
+TEST(SchedulerTextTest, Utf8AndTextChecks) {
+  for (const char* ok : {"", "plain", "h\xc3\xb4te", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {
+    EXPECT_TRUE(IsValidUtf8(ok)) << ok;
+  }
+  for (const char* bad : {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                          "\xc3", "\x80", "a\xe2\x82"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << bad;
+  }
+  EXPECT_TRUE(CheckText("f", "abc", 3, true).ok());
+  Status s = CheckText("field", "abcd", 3, true);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("field is 4 bytes; the limit is 3"), std::string::npos) << s.message();
+  EXPECT_FALSE(CheckText("f", "a\x01", 10, true).ok());
+  EXPECT_TRUE(CheckText("f", "a\nb", 10, false).ok());  // (errors may have lines)
+  EXPECT_FALSE(CheckText("f", "a\xff", 10, false).ok());
+}
+
 // ---- Cancel ----
 
 TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
