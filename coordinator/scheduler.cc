@@ -38,26 +38,35 @@ std::string LeaseText(const std::string& lease_id) {
   return "'" + lease_id + "'";
 }
 
+// Where a message field is: "metrics" (index < 0) or "history[i]". Built only for a refusal.
+struct Where {
+  const char* name;
+  int index;
+  std::string Field(const char* field) const {
+    return (index < 0 ? std::string(name) : std::string(name) + "[" + std::to_string(index) + "]") +
+           "." + field;
+  }
+};
+
 // InvalidArgument unless lo <= v <= hi (and v is finite).
-Status CheckRange(const std::string& field, double v, double lo, double hi) {
+Status CheckRange(const Where& where, const char* field, double v, double lo, double hi) {
   if (std::isfinite(v) && v >= lo && v <= hi) return Status::Ok();
-  return InvalidArgument(field + " is " + Num(v) + "; it must be finite, in [" + Num(lo) + ", " +
-                         Num(hi) + "]");
+  return InvalidArgument(where.Field(field) + " is " + Num(v) + "; it must be finite, in [" +
+                         Num(lo) + ", " + Num(hi) + "]");
 }
 
-// The range checks of one epoch's metrics (epoch in 1..max_epochs). prefix names the message
-// field, e.g. "metrics" or "history[2]".
-Status CheckEpochMetrics(const std::string& prefix, const EpochReport& r, int max_epochs) {
+// The range checks of one epoch's metrics (epoch in 1..max_epochs).
+Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs) {
   if (r.epoch < 1 || r.epoch > max_epochs) {
-    return InvalidArgument(prefix + ".epoch is " + std::to_string(r.epoch) +
+    return InvalidArgument(where.Field("epoch") + " is " + std::to_string(r.epoch) +
                            "; it must be in [1, " + std::to_string(max_epochs) +
                            "] (the trial's epochs)");
   }
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(prefix + ".train_loss", r.train_loss, 0, HUGE_VAL));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(prefix + ".val_loss", r.val_loss, 0, HUGE_VAL));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(prefix + ".train_accuracy", r.train_accuracy, 0, 1));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(prefix + ".val_accuracy", r.val_accuracy, 0, 1));
-  return CheckRange(prefix + ".seconds", r.seconds, 0, kMaxSeconds);
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
 }
 
 bool SameReport(const EpochReport& a, const EpochReport& b) {
@@ -87,16 +96,19 @@ Status CheckCompletion(const Completion& c, int max_epochs) {
                            std::to_string(max_epochs) + ", and the trial did not stop early");
   }
   for (size_t i = 0; i < n; ++i) {
-    const std::string prefix = "history[" + std::to_string(i) + "]";
+    const Where where{"history", static_cast<int>(i)};
     if (c.history[i].epoch != static_cast<int>(i) + 1) {
-      return InvalidArgument(prefix + ".epoch is " + std::to_string(c.history[i].epoch) +
+      return InvalidArgument(where.Field("epoch") + " is " + std::to_string(c.history[i].epoch) +
                              "; the history must be epochs 1.." + std::to_string(n) + " in order");
     }
-    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(prefix, c.history[i], max_epochs));
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs));
   }
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_accuracy", c.test_accuracy, 1));
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_loss", c.test_loss, HUGE_VAL));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange("seconds", c.seconds, 0, kMaxSeconds));
+  if (!(std::isfinite(c.seconds) && c.seconds >= 0 && c.seconds <= kMaxSeconds)) {
+    return InvalidArgument("seconds is " + Num(c.seconds) + "; it must be finite, in [0, " +
+                           Num(kMaxSeconds) + "]");
+  }
   if (c.model.size() > kMaxModelBytes) {
     return InvalidArgument("model is " + std::to_string(c.model.size()) + " bytes; the limit is " +
                            std::to_string(kMaxModelBytes));
@@ -743,7 +755,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   // Checked before anything changes. Refusals are InvalidArgument: the lease is still good.
   bool store = r.epoch != 0;
   if (store) {
-    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics("metrics", r, MaxEpochs(*t)));
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(Where{"metrics", -1}, r, MaxEpochs(*t)));
     if (r.epoch <= t->epochs_run) {
       auto last = last_report_.find(t->id);
       if (r.epoch != t->epochs_run || last == last_report_.end() || !SameReport(last->second, r)) {
