@@ -77,6 +77,7 @@ namespace hpsweep {
 constexpr size_t kMaxWorkerNameBytes = 256;    // printable UTF-8 (host:pid, or a chosen name)
 constexpr int kMaxWorkerThreads = 4096;        // RegisterWorker.threads, 0..this
 constexpr size_t kMaxLeaseIdBytes = 64;        // ours are 32 hex digits
+constexpr size_t kMaxFileNameBytes = 4096;     // SubmitSweep.file_name (printable UTF-8)
 constexpr size_t kMaxFailErrorBytes = 4096;    // one FailTrial's error text (refused above)
 constexpr size_t kMaxTrialErrorBytes = 16384;  // a trial's stored error: the latest attempts' kept
 constexpr size_t kMaxModelBytes = 64u << 20;   // a saved model in CompleteTrial

@@ -136,7 +136,8 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status SubmitSweep(grpc::ServerContext*, const pb::SubmitSweepRequest* req,
                            pb::SubmitSweepResponse* resp) override {
     if (auto s = CheckSize("SubmitSweep", *req, kMaxSubmitRequestBytes); !s.ok()) return s;
-    if (Status s = CheckText("file_name", req->file_name(), 4096, true); !s.ok()) return ToGrpc(s);
+    if (Status s = CheckText("file_name", req->file_name(), kMaxFileNameBytes, true); !s.ok())
+      return ToGrpc(s);
     if (Status s = CheckText("yaml", req->yaml(), kMaxSubmitRequestBytes, false); !s.ok()) {
       return ToGrpc(s);
     }
