@@ -296,11 +296,12 @@ TEST_F(ServiceTest, ForgedLeaseIsRefusedAndChangesNothing) {
 // A lease expires and the trial goes to another lease: the old one may no longer report, fail or
 // complete; the current one may.
 TEST_F(ServiceTest, OlderLeaseIsRefusedOnceTheTrialIsLeasedAgain) {
-  Start(/*lease_seconds=*/1);
+  // (2 s: the checks below must run within the newer lease, even on a loaded machine)
+  Start(/*lease_seconds=*/2);
   const int64_t sweep = Submit(SweepYaml("old", 1));
   const int64_t w1 = MustRegister("first");
   const pb::LeaseTrialResponse old = Lease(w1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the lease expires
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // the lease expires
   const int64_t w2 = MustRegister("second");
   const pb::LeaseTrialResponse cur = Lease(w2);
   ASSERT_EQ(cur.trial().trial_id(), old.trial().trial_id());
