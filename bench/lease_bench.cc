@@ -226,8 +226,8 @@ void FakeCompletion(const std::string& lease_id, bool stop, int64_t worker_id,
   req->set_lease_id(lease_id);
   FakeMetrics(1, req->add_history());
   req->set_test_loss(0.44);
-  req->set_test_accuracy(0.88);
   for (int i = 0; i < 100; ++i) req->add_confusion_matrix(i % 11 == 0 ? 90 : 1);
+  req->set_test_accuracy(900.0 / 990);  // the matrix's trace / total (the coordinator checks)
   req->set_stopped(stop);
   req->set_seconds(0.01);
   req->set_lease_next_for_worker(worker_id);
@@ -412,9 +412,9 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
     hpsweep::Completion c;
     c.history.push_back(epoch);
     c.test_loss = 0.44;
-    c.test_accuracy = 0.88;
     c.seconds = 0.01;
     for (int i = 0; i < 100; ++i) c.confusion.push_back(i % 11 == 0 ? 90 : 1);
+    c.test_accuracy = 900.0 / 990;  // the matrix's trace / total (the scheduler checks)
     c.stopped = *action == hpsweep::ReportAction::kStop;
     grant = sched->CompleteAndLease(g.lease_id, c, worker_id);  // as the RPC does
     ++log->rpcs;

@@ -1,13 +1,18 @@
 #include "coordinator/scheduler.h"
 
 #include <pthread.h>
+#include <sys/random.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
+
+#include "engine/config.h"
 
 namespace hpsweep {
 
@@ -17,14 +22,194 @@ bool Terminal(TrialStatus s) {
   return s == TrialStatus::kCompleted || s == TrialStatus::kFailed || s == TrialStatus::kStopped;
 }
 
-// Lease ids are "t<trial id>.<attempt>.<random>": unique across restarts, and a late completion
-// under a lease the coordinator no longer remembers can still be matched to its trial.
-int64_t TrialIdOfLease(const std::string& lease_id) {
-  if (lease_id.size() < 2 || lease_id[0] != 't') return 0;
-  return std::atoll(lease_id.c_str() + 1);
+// A number as a message shows it: shortest round-trip form, "nan", "inf".
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+// A lease id as a message may show it: short printable ASCII only, never a huge input.
+std::string LeaseText(const std::string& lease_id) {
+  if (lease_id.empty()) return "(empty)";
+  bool plain = lease_id.size() <= kMaxLeaseIdBytes;
+  for (char c : lease_id) plain = plain && c > ' ' && c < 0x7f && c != '\'' && c != '\\';
+  if (!plain) return "(" + std::to_string(lease_id.size()) + " bytes)";
+  return "'" + lease_id + "'";
+}
+
+// Where a message field is: "metrics" (index < 0) or "history[i]". Built only for a refusal.
+struct Where {
+  const char* name;
+  int index;
+  std::string Field(const char* field) const {
+    return (index < 0 ? std::string(name) : std::string(name) + "[" + std::to_string(index) + "]") +
+           "." + field;
+  }
+};
+
+// InvalidArgument unless lo <= v <= hi (and v is finite).
+Status CheckRange(const Where& where, const char* field, double v, double lo, double hi) {
+  if (std::isfinite(v) && v >= lo && v <= hi) return Status::Ok();
+  return InvalidArgument(where.Field(field) + " is " + Num(v) + "; it must be finite, in [" +
+                         Num(lo) + ", " + Num(hi) + "]");
+}
+
+// The range checks of one epoch's metrics (epoch in 1..max_epochs).
+Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs) {
+  if (r.epoch < 1 || r.epoch > max_epochs) {
+    return InvalidArgument(where.Field("epoch") + " is " + std::to_string(r.epoch) +
+                           "; it must be in [1, " + std::to_string(max_epochs) +
+                           "] (the trial's epochs)");
+  }
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
+}
+
+bool SameReport(const EpochReport& a, const EpochReport& b) {
+  return a.epoch == b.epoch && a.train_loss == b.train_loss &&
+         a.train_accuracy == b.train_accuracy && a.val_loss == b.val_loss &&
+         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds;
+}
+
+// A test metric: -1 (none) or in [lo, hi].
+Status CheckTestMetric(const std::string& field, double v, double hi) {
+  if (v == -1) return Status::Ok();
+  if (std::isfinite(v) && v >= 0 && v <= hi) return Status::Ok();
+  return InvalidArgument(field + " is " + Num(v) + "; it must be -1 (none) or finite, in [0, " +
+                         Num(hi) + "]");
+}
+
+// Everything in a completion that can be checked without the scheduler's state but the trial's
+// epochs param.
+Status CheckCompletion(const Completion& c, int max_epochs) {
+  const size_t n = c.history.size();
+  if (n > static_cast<size_t>(max_epochs)) {
+    return InvalidArgument("history has " + std::to_string(n) + " epochs; the trial has " +
+                           std::to_string(max_epochs));
+  }
+  if (n < static_cast<size_t>(max_epochs) && !c.stopped) {
+    return InvalidArgument("history has " + std::to_string(n) + " epochs of the trial's " +
+                           std::to_string(max_epochs) + ", and the trial did not stop early");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Where where{"history", static_cast<int>(i)};
+    if (c.history[i].epoch != static_cast<int>(i) + 1) {
+      return InvalidArgument(where.Field("epoch") + " is " + std::to_string(c.history[i].epoch) +
+                             "; the history must be epochs 1.." + std::to_string(n) + " in order");
+    }
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs));
+  }
+  HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_accuracy", c.test_accuracy, 1));
+  HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_loss", c.test_loss, HUGE_VAL));
+  if (!(std::isfinite(c.seconds) && c.seconds >= 0 && c.seconds <= kMaxSeconds)) {
+    return InvalidArgument("seconds is " + Num(c.seconds) + "; it must be finite, in [0, " +
+                           Num(kMaxSeconds) + "]");
+  }
+  if (c.model.size() > kMaxModelBytes) {
+    return InvalidArgument("model is " + std::to_string(c.model.size()) + " bytes; the limit is " +
+                           std::to_string(kMaxModelBytes));
+  }
+  if (c.confusion.empty()) return Status::Ok();
+  constexpr size_t kCells = kConfusionClasses * kConfusionClasses;
+  if (c.confusion.size() != kCells) {
+    return InvalidArgument("confusion_matrix has " + std::to_string(c.confusion.size()) +
+                           " cells; it must be empty or " + std::to_string(kConfusionClasses) +
+                           "x" + std::to_string(kConfusionClasses) + " (" + std::to_string(kCells) +
+                           ")");
+  }
+  int64_t total = 0, trace = 0;
+  for (size_t i = 0; i < kCells; ++i) {
+    const int64_t v = c.confusion[i];
+    if (v < 0 || v > kMaxConfusionTotal) {
+      return InvalidArgument("confusion_matrix[" + std::to_string(i) + "] is " + std::to_string(v) +
+                             "; it must be in [0, " + std::to_string(kMaxConfusionTotal) + "]");
+    }
+    total += v;  // (at most 100 * 1e8: no overflow)
+    if (i % (kConfusionClasses + 1) == 0) trace += v;
+  }
+  if (total <= 0 || total > kMaxConfusionTotal) {
+    return InvalidArgument("confusion_matrix counts " + std::to_string(total) +
+                           " samples; it must count 1.." + std::to_string(kMaxConfusionTotal));
+  }
+  const double accuracy = static_cast<double>(trace) / static_cast<double>(total);
+  if (!(std::fabs(accuracy - c.test_accuracy) <= kConfusionTolerance)) {
+    return InvalidArgument("confusion_matrix says accuracy " + Num(accuracy) + " (" +
+                           std::to_string(trace) + "/" + std::to_string(total) +
+                           "), test_accuracy is " + Num(c.test_accuracy) +
+                           "; they must agree within " + Num(kConfusionTolerance));
+  }
+  return Status::Ok();
+}
+
+// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default.
+int MaxEpochs(const TrialRow& t) {
+  TrialConfig config;
+  auto it = t.params.find("epochs");
+  if (it != t.params.end() && !ApplyKey("epochs", it->second, &config).ok()) return kMaxEpochs;
+  return config.train.epochs;
 }
 
 }  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte, an overlong lead (c0, c1) or over U+10FFFF (f5..)
+    }
+    if (n - i < static_cast<size_t>(len)) return false;
+    for (int k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;  // overlong, out of range, or a surrogate
+    }
+    i += len;
+  }
+  return true;
+}
+
+Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable) {
+  const std::string name(field);
+  if (value.size() > max_bytes) {
+    return InvalidArgument(name + " is " + std::to_string(value.size()) + " bytes; the limit is " +
+                           std::to_string(max_bytes));
+  }
+  if (!IsValidUtf8(value)) return InvalidArgument(name + " is not valid UTF-8");
+  if (printable) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(value[i]);
+      const bool c1 = c == 0xc2 && i + 1 < value.size() &&
+                      static_cast<unsigned char>(value[i + 1]) < 0xa0;  // U+0080..U+009F
+      if (c < 0x20 || c == 0x7f || c1) {
+        return InvalidArgument(name + " has a control character at byte " + std::to_string(i) +
+                               "; it must be printable");
+      }
+    }
+  }
+  return Status::Ok();
+}
 
 // Runs a storage write; a failure marks the change as failed (rolled back and reloaded by Mutate),
 // whatever its status code.
@@ -43,8 +228,6 @@ double SystemClock::Now() {
 
 Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
     : storage_(storage), clock_(clock), options_(options) {
-  lease_counter_ = std::random_device{}();
-  lease_counter_ = (lease_counter_ << 32) ^ std::random_device{}();
   committer_ = std::thread([this] { CommitLoop(); });
 }
 
@@ -83,10 +266,13 @@ Status Scheduler::LoadLocked() {
   queued_.clear();
   deadlines_.clear();
   leases_.clear();
+  last_report_.clear();
   stop_requested_.clear();
   workers_.clear();
+  worker_by_name_.clear();
   for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
   const double now = clock_->Now();
+  std::set<int64_t> holding;  // workers with a running trial
   for (TrialRow& t : *trials) {
     // Workers get a full lease period after a restart to report again before their trials are
     // handed to someone else.
@@ -100,8 +286,24 @@ Status Scheduler::LoadLocked() {
     if (trials_[id].status == TrialStatus::kRunning && sw.state == "cancelled") {
       stop_requested_.insert(id);
     }
+    if (trials_[id].status == TrialStatus::kRunning) holding.insert(trials_[id].worker_id);
   }
-  for (const WorkerRow& w : *workers) workers_[w.id] = w;
+  // Memory holds the workers heard from within a lease period, and those with a running trial:
+  // like their leases, they get a full lease period from the restart to be heard from again.
+  // The most recently seen first, up to max_workers.
+  std::vector<WorkerRow> recent;
+  for (WorkerRow& w : *workers) {
+    if (holding.count(w.id)) w.last_seen = std::max(w.last_seen, now);
+    if (now - w.last_seen < options_.lease_seconds) recent.push_back(std::move(w));
+  }
+  std::sort(recent.begin(), recent.end(),
+            [](const WorkerRow& a, const WorkerRow& b) { return a.last_seen > b.last_seen; });
+  if (recent.size() > options_.max_workers) recent.resize(options_.max_workers);
+  for (WorkerRow& w : recent) {
+    worker_by_name_[w.name] = w.id;
+    workers_[w.id] = std::move(w);
+  }
+  worker_touched_.clear();
   needs_reload_ = false;
   ++version_;
   changed_.notify_all();
@@ -312,9 +514,21 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
 }
 
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads) {
+  if (name.empty()) return InvalidArgument("worker_name is empty");
+  HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
+  if (threads < 0 || threads > kMaxWorkerThreads) {
+    return InvalidArgument("threads is " + std::to_string(threads) + "; it must be in [0, " +
+                           std::to_string(kMaxWorkerThreads) + "]");
+  }
   int64_t worker_id = 0;
   Status s = Mutate([&]() -> Status {
     const double now = clock_->Now();
+    PruneWorkersLocked(now);
+    if (!worker_by_name_.count(name) && workers_.size() >= options_.max_workers) {
+      return Unavailable(std::to_string(workers_.size()) +
+                         " workers were heard from within a lease period; the limit is " +
+                         std::to_string(options_.max_workers) + ": retry later");
+    }
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->UpsertWorker(name, threads, now);
     HPSWEEP_WRITE(id.status());
@@ -324,6 +538,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     w.name = name;
     w.threads = threads;
     w.last_seen = now;
+    worker_by_name_[name] = *id;
     worker_id = *id;
     return Status::Ok();
   });
@@ -331,21 +546,49 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
   return worker_id;
 }
 
+void Scheduler::AppendError(TrialRow* t, const std::string& why) {
+  static const char kDropped[] = "(earlier attempts dropped) ";
+  std::string& e = t->error;
+  e = e.empty() ? why : e + "; " + why;
+  if (e.size() <= kMaxTrialErrorBytes) return;
+  // Keep the latest: cut at the first attempt boundary that fits, else at a UTF-8 boundary.
+  size_t cut = e.size() - (kMaxTrialErrorBytes - (sizeof(kDropped) - 1));
+  const size_t boundary = e.find("; ", cut);
+  if (boundary != std::string::npos) {
+    cut = boundary + 2;
+  } else {
+    while (cut < e.size() && (static_cast<unsigned char>(e[cut]) & 0xc0) == 0x80) ++cut;
+  }
+  e = kDropped + e.substr(cut);
+}
+
+void Scheduler::PruneWorkersLocked(double now) {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (now - it->second.last_seen < options_.lease_seconds) {
+      ++it;
+      continue;
+    }
+    worker_by_name_.erase(it->second.name);
+    worker_touched_.erase(it->first);
+    it = workers_.erase(it);
+  }
+}
+
 Status Scheduler::ExpireLocked(double now, int* count) {
   while (!deadlines_.empty() && deadlines_.begin()->first < now) {
     TrialRow& t = trials_[deadlines_.begin()->second];
     Unindex(t);
+    last_report_.erase(t.id);
     const SweepRow& sw = sweeps_[t.sweep_id];
-    const std::string why = "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
-                            t.worker_name + "' stopped reporting)";
-    t.error = t.error.empty() ? why : t.error + "; " + why;
+    AppendError(&t, "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
+                        t.worker_name + "' stopped reporting)");
+    // The lease stays the trial's last-granted one: its worker may still deliver a result.
     if (sw.state == "cancelled" || stop_requested_.count(t.id)) {
       HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kStopped, now));
     } else if (t.attempts >= sw.max_attempts) {
       HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kFailed, now));
     } else {
       t.status = TrialStatus::kQueued;
-      t.lease_id.clear();
       t.lease_deadline = 0;
       HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
     }
@@ -356,7 +599,11 @@ Status Scheduler::ExpireLocked(double now, int* count) {
 
 StatusOr<int> Scheduler::ExpireLeases() {
   int count = 0;
-  Status s = Mutate([&]() { return ExpireLocked(clock_->Now(), &count); });
+  Status s = Mutate([&]() {
+    const double now = clock_->Now();
+    PruneWorkersLocked(now);
+    return ExpireLocked(now, &count);
+  });
   if (!s.ok()) return s;
   return count;
 }
@@ -406,6 +653,8 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   if (it == queued_.end()) it = queued_.begin();
   next_sweep_turn_ = it->first;
   TrialRow& t = trials_[*it->second.begin()];
+  std::string lease;
+  HPSWEEP_RETURN_IF_ERROR(NewLeaseId(&lease));  // (before any change: a failure changes nothing)
   Unindex(t);
   if (t.attempts > 0) {  // a retry starts over
     HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
@@ -418,10 +667,9 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   }
   t.status = TrialStatus::kRunning;
   t.attempts += 1;
-  char lease[64];
-  std::snprintf(lease, sizeof(lease), "t%lld.%d.%016llx", static_cast<long long>(t.id), t.attempts,
-                static_cast<unsigned long long>(++lease_counter_ * 0x9e3779b97f4a7c15ULL));
-  t.lease_id = lease;
+  if (!t.lease_id.empty()) leases_.erase(t.lease_id);  // older leases are refused from now on
+  last_report_.erase(t.id);
+  t.lease_id = std::move(lease);
   t.lease_deadline = now + options_.lease_seconds;
   t.worker_id = worker_id;
   t.worker_name = w->second.name;
@@ -450,10 +698,32 @@ Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport&
 }
 
 TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
+  if (lease_id.empty() || lease_id.size() > kMaxLeaseIdBytes) return nullptr;
   auto l = leases_.find(lease_id);
-  int64_t id = l != leases_.end() ? l->second : TrialIdOfLease(lease_id);
-  auto t = trials_.find(id);
-  return t == trials_.end() ? nullptr : &t->second;
+  if (l == leases_.end()) return nullptr;
+  auto t = trials_.find(l->second);
+  if (t == trials_.end() || t->second.lease_id != lease_id) return nullptr;
+  return &t->second;
+}
+
+Status Scheduler::NewLeaseId(std::string* out) {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Internal(std::string("getrandom: ") + std::strerror(errno));
+    }
+    got += static_cast<size_t>(n);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  out->resize(2 * sizeof(bytes));
+  for (size_t i = 0; i < sizeof(bytes); ++i) {
+    (*out)[2 * i] = kHex[bytes[i] >> 4];
+    (*out)[2 * i + 1] = kHex[bytes[i] & 15];
+  }
+  return Status::Ok();
 }
 
 StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const EpochReport& r,
@@ -477,10 +747,24 @@ void Scheduler::ReportAsync(const std::string& lease_id, const EpochReport& r,
 Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r,
                                ReportAction* action, double* deadline) {
   TrialRow* t = FindByLease(lease_id);
-  if (t == nullptr || t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
-    return FailedPrecondition("lease '" + lease_id + "' is no longer current" +
+  if (t == nullptr || t->status != TrialStatus::kRunning) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
                               (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
-                                 : std::string(" (unknown trial)")));
+                                 : std::string(" (no trial holds it)")));
+  }
+  // Checked before anything changes. Refusals are InvalidArgument: the lease is still good.
+  bool store = r.epoch != 0;
+  if (store) {
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(Where{"metrics", -1}, r, MaxEpochs(*t)));
+    if (r.epoch <= t->epochs_run) {
+      auto last = last_report_.find(t->id);
+      if (r.epoch != t->epochs_run || last == last_report_.end() || !SameReport(last->second, r)) {
+        return InvalidArgument("metrics.epoch is " + std::to_string(r.epoch) + "; epoch " +
+                               std::to_string(t->epochs_run) +
+                               " was reported already (epochs are reported in order, once each)");
+      }
+      store = false;  // a retry of the last report: renew the lease, store nothing twice
+    }
   }
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
@@ -488,7 +772,10 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   if (w != workers_.end()) w->second.last_seen = now;
   Unindex(*t);
   t->lease_deadline = now + options_.lease_seconds;
-  if (r.epoch > 0) HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+  if (store) {
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+    last_report_[t->id] = r;
+  }
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
   *deadline = t->lease_deadline;
   *action = sw.state == "cancelled" || stop_requested_.count(t->id) ? ReportAction::kStop
@@ -536,22 +823,28 @@ void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
 Status Scheduler::CompleteAndLeaseLocked(const std::string& lease_id, const Completion& c,
                                          int64_t worker_id, std::optional<LeaseGrant>* grant) {
   HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
-  return worker_id == 0 ? Status::Ok() : LeaseLocked(worker_id, grant);
+  // A worker dropped from memory gets no next lease here (its result is kept all the same); its
+  // next LeaseTrial tells it to register again.
+  if (worker_id == 0 || !workers_.count(worker_id)) return Status::Ok();
+  return LeaseLocked(worker_id, grant);
 }
 
 Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& c) {
+  // Only the trial's last-granted lease (see the top); nothing else is even looked at.
   TrialRow* t = FindByLease(lease_id);
-  if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
-  // A failed trial takes a late result (its worker was cut off, not broken); a completed or
-  // stopped one already has its result.
-  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
-    if (t->lease_id == lease_id) return Status::Ok();  // a retry of a completion we have
-    return FailedPrecondition("trial " + std::to_string(t->id) + " already finished as " +
-                              TrialStatusName(t->status) + " under another lease");
+  if (t == nullptr) {
+    return NotFound("lease " + LeaseText(lease_id) + " is not the last lease of any trial");
   }
+  // A completed or stopped trial already has its result: this is a retry (nothing is stored).
+  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
+    return Status::Ok();
+  }
+  // Running, or put back or failed after this lease expired: no result yet, take this one.
+  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t)));
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
+  last_report_.erase(t->id);
   // The history replaces the epochs reported on the way (there are none if epochs_run is 0).
   if (t->epochs_run > 0) {
     HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
@@ -566,12 +859,6 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   t->test_loss = c.test_loss;
   t->seconds = c.seconds;
   t->confusion = c.confusion;
-  if (t->lease_id != lease_id) {
-    // A late result under an older lease: keep it; the newer lease's reports will be refused.
-    const auto old = leases_.find(lease_id);
-    if (old == leases_.end()) leases_[lease_id] = t->id;
-  }
-  t->lease_id = lease_id;
   if (!c.model.empty()) {
     HPSWEEP_RETURN_IF_ERROR(Write([id = t->id, model = c.model](Storage* st) {
       return st->PutArtifact(id, "model", model);
@@ -591,19 +878,24 @@ void Scheduler::FailAsync(const std::string& lease_id, const std::string& error,
 }
 
 Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error, bool released) {
+  HPSWEEP_RETURN_IF_ERROR(CheckText("error", error, kMaxFailErrorBytes, false));
   TrialRow* t = FindByLease(lease_id);
-  if (t == nullptr) return NotFound("lease '" + lease_id + "' matches no trial");
-  if (t->lease_id != lease_id || t->status != TrialStatus::kRunning) {
-    if (Terminal(t->status) && t->lease_id == lease_id) return Status::Ok();  // a retry
-    return FailedPrecondition("lease '" + lease_id + "' is no longer current");
+  if (t == nullptr) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) +
+                              " is not current (no trial holds it)");
+  }
+  if (t->status != TrialStatus::kRunning) {
+    if (Terminal(t->status)) return Status::Ok();  // a retry
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is no longer current (trial is " +
+                              TrialStatusName(t->status) + ")");
   }
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
+  last_report_.erase(t->id);
   if (!released) {
-    const std::string why =
-        "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error;
-    t->error = t->error.empty() ? why : t->error + "; " + why;
+    AppendError(
+        t, "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error);
   } else {
     t->attempts = std::max(0, t->attempts - 1);
   }
@@ -687,9 +979,14 @@ int Scheduler::WorkersAlive() {
   const double now = clock_->Now();
   int n = 0;
   for (const auto& [id, w] : workers_) {
-    if (now - w.last_seen < 2 * options_.lease_seconds) ++n;
+    if (now - w.last_seen < options_.lease_seconds) ++n;
   }
   return n;
+}
+
+size_t Scheduler::WorkersHeld() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return workers_.size();
 }
 
 int64_t Scheduler::LatestSweepId() {

@@ -19,10 +19,27 @@
 // or commit fails, every call whose changes were not yet committed fails (their writes share the
 // transaction, and later changes were made on top of them) and memory is reloaded from storage.
 //
-// A completion under a lease that is no longer current is still accepted if the trial has no
-// result yet (queued, running under a newer lease, or failed after its leases expired): a finished
-// result is never thrown away (the newer lease, if any, is refused from then on). Progress under a
-// stale lease is refused and changes nothing.
+// Leases: a lease id is 128 bits from the kernel's CSPRNG (getrandom), in hex; it says nothing
+// about its trial, and it is the only credential a worker has, so only exact matches count. A
+// trial remembers the last lease granted on it (TrialRow::lease_id, stored, so it survives a
+// restart) until it is leased again; every other lease id is refused and changes nothing. The
+// last-granted lease may report while the trial runs under it. It may complete the trial while
+// the trial has no result: running, or put back (queued) or failed after the lease expired, as
+// long as no newer lease was granted. That is the "worker cut off, then back" case: its finished
+// result is kept once. A result under an older lease is refused (the newer lease owns the trial).
+// A Fail releases the lease (it cannot complete afterwards); a retried Complete or Fail of a
+// finished trial under its last lease is answered OK and changes nothing.
+//
+// Input checks (limits below): every report and completion is range-checked before anything
+// changes; a refused one is InvalidArgument naming the field and the limit. Epochs are reported in
+// order, once each, within the trial's `epochs` param; a report repeating the last epoch with the
+// same values (a retry) is answered OK and stored once. Refusals of a report are InvalidArgument,
+// never FailedPrecondition/NotFound: those tell a worker its lease is gone, and it stops training.
+//
+// Workers: registering again under the same name reuses the worker. Workers not heard from (a
+// registration, lease or report) within one lease period no longer count as alive and are dropped
+// from memory (their database rows stay); at most options.max_workers are held, after which
+// RegisterWorker is Unavailable (retry later) for new names.
 //
 // Thread-safety: all public methods are thread-safe (one mutex; storage is used under it, or by
 // the commit thread while no one else may). `done` callbacks run without the mutex, on the commit
@@ -40,6 +57,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +67,39 @@
 #include "engine/status.h"
 
 namespace hpsweep {
+
+// ---- Limits on what a client may send ----
+// One place for every bound the coordinator enforces. The RPC edge (service.cc) checks request
+// sizes and text; the scheduler checks everything else, so that direct callers are held to the
+// same rules. A refused call is InvalidArgument naming the field and the limit, and changes
+// nothing. They are generous for honest workers and users, and keep one trial's row, one call's
+// memory and the database (ExportSweep must fit its message) bounded.
+constexpr size_t kMaxWorkerNameBytes = 256;    // printable UTF-8 (host:pid, or a chosen name)
+constexpr int kMaxWorkerThreads = 4096;        // RegisterWorker.threads, 0..this
+constexpr size_t kMaxLeaseIdBytes = 64;        // ours are 32 hex digits
+constexpr size_t kMaxFileNameBytes = 4096;     // SubmitSweep.file_name (printable UTF-8)
+constexpr size_t kMaxFailErrorBytes = 4096;    // one FailTrial's error text (refused above)
+constexpr size_t kMaxTrialErrorBytes = 16384;  // a trial's stored error: the latest attempts' kept
+constexpr size_t kMaxModelBytes = 64u << 20;   // a saved model in CompleteTrial
+constexpr int kMaxEpochs = 10000;              // as engine/config.cc's `epochs` key
+constexpr double kMaxSeconds = 1e7;            // any duration a worker reports (~116 days)
+constexpr int kConfusionClasses = 10;          // a confusion matrix is empty or 10 x 10
+constexpr int64_t kMaxConfusionTotal = 100000000;  // samples counted in a confusion matrix
+constexpr double kConfusionTolerance = 1e-6;       // |trace/total - test_accuracy|
+constexpr size_t kMaxWorkers = 10000;              // workers held in memory (alive recently)
+constexpr int kMaxWatches = 64;                    // concurrent WatchSweep streams
+// Request sizes (protobuf ByteSizeLong), checked by each handler; the server's receive limit is
+// the largest of them (a CompleteTrial carrying a model), so gRPC refuses anything bigger unread.
+constexpr size_t kMaxRequestBytes = 64u << 10;       // every call not named below
+constexpr size_t kMaxSubmitRequestBytes = 1u << 20;  // SubmitSweep (the sweep file)
+constexpr size_t kMaxCompleteRequestBytes = kMaxModelBytes + (1u << 20);  // model + the rest
+constexpr size_t kMaxReceiveBytes = kMaxCompleteRequestBytes;
+
+// True if s is well-formed UTF-8 (no overlong forms, surrogates or code points over U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+// InvalidArgument naming `field` unless value is valid UTF-8 of at most max_bytes bytes (and, if
+// printable, free of control characters). Long values are not echoed.
+Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable);
 
 class Clock {
  public:
@@ -63,8 +114,9 @@ class SystemClock : public Clock {
 };
 
 struct SchedulerOptions {
-  double lease_seconds = 30;       // a lease lasts this long after the last report
-  double retry_after_seconds = 1;  // told to a worker when nothing is queued
+  double lease_seconds = 30;         // a lease lasts this long after the last report
+  double retry_after_seconds = 1;    // told to a worker when nothing is queued
+  size_t max_workers = kMaxWorkers;  // workers held in memory (see the top)
 };
 
 struct LeaseGrant {
@@ -109,11 +161,14 @@ class Scheduler {
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                            const std::string& yaml, const std::string& file_name);
 
+  // The same name again reuses the worker. InvalidArgument for a bad name or thread count;
+  // Unavailable when max_workers others were heard from within a lease period.
   StatusOr<int64_t> RegisterWorker(const std::string& name, int threads);
   // The next queued trial (sweeps take turns), or nullopt when none is queued.
   StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id);
   // Renews the lease; stores the epoch if report.epoch > 0. FailedPrecondition if the lease is
-  // not current. *deadline gets the new deadline.
+  // not current; InvalidArgument for metrics out of range or out of order (see the top).
+  // *deadline gets the new deadline.
   StatusOr<ReportAction> Report(const std::string& lease_id, const EpochReport& report,
                                 double* deadline);
   Status Complete(const std::string& lease_id, const Completion& completion);
@@ -127,7 +182,8 @@ class Scheduler {
   // Stops leasing the sweep; queued trials become stopped, running ones are told STOP.
   // Returns how many trials were stopped or told to stop.
   StatusOr<int> Cancel(int64_t sweep_id);
-  // Puts back (or fails) every trial whose lease deadline has passed. Returns how many.
+  // Puts back (or fails) every trial whose lease deadline has passed, and drops workers not heard
+  // from within a lease period from memory. Returns how many trials.
   StatusOr<int> ExpireLeases();
 
   // Asynchronous forms of Lease, Report, CompleteAndLease (worker_id 0: complete only) and Fail:
@@ -143,7 +199,8 @@ class Scheduler {
 
   // Reads.
   std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
-  int WorkersAlive();                                 // heard from within two lease periods
+  int WorkersAlive();                                 // heard from within one lease period
+  size_t WorkersHeld();  // workers in memory (at most options.max_workers)
   // sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
   // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
@@ -200,7 +257,13 @@ class Scheduler {
   Status ExpireLocked(double now, int* count);
   Status FinishTrial(TrialRow& t, TrialStatus status, double now);
   Status MaybeFinishSweep(int64_t sweep_id, double now);
+  // The trial whose last-granted lease is lease_id, or null.
   TrialRow* FindByLease(const std::string& lease_id);
+  Status NewLeaseId(std::string* out);  // 128 random bits, hex
+  // Drops workers not heard from within a lease period from memory.
+  void PruneWorkersLocked(double now);
+  // Appends one attempt's reason to t's error, keeping the latest within kMaxTrialErrorBytes.
+  static void AppendError(TrialRow* t, const std::string& why);
   // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric).
   Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now);
 
@@ -225,15 +288,17 @@ class Scheduler {
   std::condition_variable commit_wanted_;  // the queue grew, a waiter left, or stopping_
   std::condition_variable storage_free_;   // committing_ went false
   std::thread committer_;
-  uint64_t lease_counter_ = 0;
 
   std::map<int64_t, SweepRow> sweeps_;
   std::unordered_map<int64_t, TrialRow> trials_;
   std::map<int64_t, std::set<int64_t>> queued_;      // sweep id -> queued trial ids
   std::set<std::pair<double, int64_t>> deadlines_;   // (lease deadline, trial id) of running trials
-  std::unordered_map<std::string, int64_t> leases_;  // lease id -> trial id (current and last)
-  std::set<int64_t> stop_requested_;                 // running trials told to stop
-  std::map<int64_t, WorkerRow> workers_;
+  std::unordered_map<std::string, int64_t> leases_;  // last-granted lease id -> trial id
+  // The last epoch reported under each running trial's lease, to tell a retry from a conflict.
+  std::unordered_map<int64_t, EpochReport> last_report_;
+  std::set<int64_t> stop_requested_;                         // running trials told to stop
+  std::map<int64_t, WorkerRow> workers_;                     // held in memory (see the top)
+  std::unordered_map<std::string, int64_t> worker_by_name_;  // of workers_
   std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
   int64_t next_sweep_turn_ = 0;               // round-robin across sweeps
 };

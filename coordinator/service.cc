@@ -3,7 +3,12 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
 
 #include "coordinator/sweep_file.h"
 #include "engine/sha256.h"
@@ -47,6 +52,28 @@ EpochReport FromProto(const pb::EpochMetrics& m) {
           m.val_loss(), m.val_accuracy(), m.seconds()};
 }
 
+// INVALID_ARGUMENT unless the request fits what its call needs (see the limits in scheduler.h).
+// gRPC has already refused anything over kMaxReceiveBytes unread.
+grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, size_t limit) {
+  const size_t size = req.ByteSizeLong();
+  if (size <= limit) return grpc::Status::OK;
+  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(call) + " request is " +
+                                                  std::to_string(size) + " bytes; the limit is " +
+                                                  std::to_string(limit)};
+}
+
+// A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
+grpc::Status CheckLeaseId(const std::string& lease_id) {
+  return ToGrpc(CheckText("lease_id", lease_id, kMaxLeaseIdBytes, true));
+}
+
+// A WatchSweep answered with an error at once.
+class Refusal final : public grpc::ServerWriteReactor<pb::GetStatusResponse> {
+ public:
+  explicit Refusal(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 const char* kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
@@ -78,11 +105,16 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
 // The worker calls (lease, report, complete, fail) use gRPC's callback API: the handler makes the
 // change and returns at once; the scheduler's commit thread finishes the call once the change is
 // committed. No gRPC thread waits on the disk, and one commit serves every call that arrived while
-// the last one was being written. The rest are plain synchronous methods.
+// the last one was being written. WatchSweep is a callback stream too, so that a watcher holds no
+// thread (see Watch). The rest are plain synchronous methods.
+//
+// Every handler first checks its request's size against what that call needs, and its text
+// fields (limits in scheduler.h); the scheduler checks the rest. Refusals change nothing.
 using ServiceBase = pb::Coordinator::WithCallbackMethod_LeaseTrial<
     pb::Coordinator::WithCallbackMethod_ReportProgress<
         pb::Coordinator::WithCallbackMethod_CompleteTrial<
-            pb::Coordinator::WithCallbackMethod_FailTrial<pb::Coordinator::Service>>>>;
+            pb::Coordinator::WithCallbackMethod_FailTrial<
+                pb::Coordinator::WithCallbackMethod_WatchSweep<pb::Coordinator::Service>>>>>;
 
 class CoordinatorServer::Service final : public ServiceBase {
  public:
@@ -90,10 +122,28 @@ class CoordinatorServer::Service final : public ServiceBase {
       : s_(scheduler),
         data_dir_(std::move(data_dir)),
         data_sha_(std::move(data_sha)),
-        limits_(limits) {}
+        limits_(limits) {
+    watch_thread_ = std::thread([this] { WatchLoop(); });
+  }
+
+  // Call after the server has shut down (no watch is left then).
+  ~Service() override {
+    {
+      std::lock_guard<std::mutex> l(watch_mu_);
+      watch_stop_ = true;
+    }
+    watch_cv_.notify_all();
+    watch_thread_.join();
+  }
 
   grpc::Status SubmitSweep(grpc::ServerContext*, const pb::SubmitSweepRequest* req,
                            pb::SubmitSweepResponse* resp) override {
+    if (auto s = CheckSize("SubmitSweep", *req, kMaxSubmitRequestBytes); !s.ok()) return s;
+    if (Status s = CheckText("file_name", req->file_name(), kMaxFileNameBytes, true); !s.ok())
+      return ToGrpc(s);
+    if (Status s = CheckText("yaml", req->yaml(), kMaxSubmitRequestBytes, false); !s.ok()) {
+      return ToGrpc(s);
+    }
     const std::string file = req->file_name().empty() ? "<sweep>" : req->file_name();
     auto spec = ParseSweep(req->yaml(), file);
     if (!spec.ok()) return ToGrpc(spec.status());
@@ -109,6 +159,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest* req,
                          pb::GetStatusResponse* resp) override {
+    if (auto s = CheckSize("GetStatus", *req, kMaxRequestBytes); !s.ok()) return s;
     if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return known;
     FillStatus(req->sweep_id(), resp);
     return grpc::Status::OK;
@@ -116,6 +167,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status CancelSweep(grpc::ServerContext*, const pb::CancelSweepRequest* req,
                            pb::CancelSweepResponse* resp) override {
+    if (auto s = CheckSize("CancelSweep", *req, kMaxRequestBytes); !s.ok()) return s;
     auto n = s_->Cancel(req->sweep_id());
     if (!n.ok()) return ToGrpc(n.status());
     resp->set_stopped(*n);
@@ -124,6 +176,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status GetLeaderboard(grpc::ServerContext*, const pb::GetLeaderboardRequest* req,
                               pb::GetLeaderboardResponse* resp) override {
+    if (auto s = CheckSize("GetLeaderboard", *req, kMaxRequestBytes); !s.ok()) return s;
     SweepRow sweep;
     auto rows = s_->Leaderboard(req->sweep_id(), req->top(), &sweep);
     if (!rows.ok()) return ToGrpc(rows.status());
@@ -133,30 +186,47 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status ExportSweep(grpc::ServerContext*, const pb::ExportSweepRequest* req,
                            pb::ExportSweepResponse* resp) override {
+    if (auto s = CheckSize("ExportSweep", *req, kMaxRequestBytes); !s.ok()) return s;
     auto json = s_->ExportJson(req->sweep_id());
     if (!json.ok()) return ToGrpc(json.status());
     resp->set_json(*json);
     return grpc::Status::OK;
   }
 
-  grpc::Status WatchSweep(grpc::ServerContext* ctx, const pb::WatchSweepRequest* req,
-                          grpc::ServerWriter<pb::GetStatusResponse>* writer) override {
-    if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return known;
-    uint64_t seen = s_->version();
-    while (!ctx->IsCancelled()) {
-      pb::GetStatusResponse resp;
-      FillStatus(req->sweep_id(), &resp);
-      if (!writer->Write(resp)) break;
-      bool done = true;  // (also when there is no sweep at all: nothing to wait for)
-      for (const auto& sw : resp.sweeps()) done = done && sw.state() != "running";
-      if (done) break;
-      seen = s_->WaitForChange(seen, 1.0);
+  // At most kMaxWatches at once; each is a reactor woken by WatchLoop, not a thread.
+  grpc::ServerWriteReactor<pb::GetStatusResponse>* WatchSweep(
+      grpc::CallbackServerContext*, const pb::WatchSweepRequest* req) override {
+    if (auto s = CheckSize("WatchSweep", *req, kMaxRequestBytes); !s.ok()) return new Refusal(s);
+    if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return new Refusal(known);
+    auto* watch = new Watch(this, req->sweep_id());
+    {
+      std::lock_guard<std::mutex> l(watch_mu_);
+      if (watch_stop_ || ending_watches_ || watches_.size() >= static_cast<size_t>(kMaxWatches)) {
+        delete watch;
+        return new Refusal({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            std::to_string(watches_.size()) +
+                                " WatchSweep streams are open; the limit is " +
+                                std::to_string(kMaxWatches) + " (use GetStatus, or retry later)"});
+      }
+      watches_.insert(watch);
     }
-    return grpc::Status::OK;
+    watch_cv_.notify_all();  // (WatchLoop sleeps while no watch is open)
+    watch->Offer(MakeSnapshot(req->sweep_id()));
+    return watch;
+  }
+
+  // Ends every watch (coordinator shutting down), so that the server need not wait for them.
+  void EndWatches() {
+    std::lock_guard<std::mutex> l(watch_mu_);
+    ending_watches_ = true;
+    for (Watch* w : watches_) {
+      w->End({grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down"});
+    }
   }
 
   grpc::Status GetModel(grpc::ServerContext*, const pb::GetModelRequest* req,
                         pb::GetModelResponse* resp) override {
+    if (auto s = CheckSize("GetModel", *req, kMaxRequestBytes); !s.ok()) return s;
     auto model = s_->GetModel(req->trial_id());
     if (!model.ok()) return ToGrpc(model.status());
     resp->set_model(*model);
@@ -165,9 +235,8 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   grpc::Status RegisterWorker(grpc::ServerContext*, const pb::RegisterWorkerRequest* req,
                               pb::RegisterWorkerResponse* resp) override {
-    if (req->worker_name().empty()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "worker_name is empty"};
-    }
+    if (auto s = CheckSize("RegisterWorker", *req, kMaxRequestBytes); !s.ok()) return s;
+    // (the scheduler checks the name and the thread count)
     auto id = s_->RegisterWorker(req->worker_name(), req->threads());
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
@@ -179,6 +248,10 @@ class CoordinatorServer::Service final : public ServiceBase {
                                        const pb::LeaseTrialRequest* req,
                                        pb::LeaseTrialResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (auto s = CheckSize("LeaseTrial", *req, kMaxRequestBytes); !s.ok()) {
+      reactor->Finish(s);
+      return reactor;
+    }
     s_->LeaseAsync(req->worker_id(), [this, reactor, resp](auto grant) {
       if (grant.ok()) FillLease(*grant, resp);
       reactor->Finish(ToGrpc(grant.status()));
@@ -190,6 +263,12 @@ class CoordinatorServer::Service final : public ServiceBase {
                                            const pb::ReportProgressRequest* req,
                                            pb::ReportProgressResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    grpc::Status bad = CheckSize("ReportProgress", *req, kMaxRequestBytes);
+    if (bad.ok()) bad = CheckLeaseId(req->lease_id());
+    if (!bad.ok()) {
+      reactor->Finish(bad);
+      return reactor;
+    }
     EpochReport r;
     if (req->has_metrics()) r = FromProto(req->metrics());
     s_->ReportAsync(req->lease_id(), r, [reactor, resp](auto action, double deadline) {
@@ -207,6 +286,12 @@ class CoordinatorServer::Service final : public ServiceBase {
                                           const pb::CompleteTrialRequest* req,
                                           pb::CompleteTrialResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    grpc::Status bad = CheckSize("CompleteTrial", *req, kMaxCompleteRequestBytes);
+    if (bad.ok()) bad = CheckLeaseId(req->lease_id());
+    if (!bad.ok()) {
+      reactor->Finish(bad);
+      return reactor;
+    }
     Completion c;
     for (const auto& m : req->history()) c.history.push_back(FromProto(m));
     c.test_loss = req->test_loss();
@@ -230,13 +315,21 @@ class CoordinatorServer::Service final : public ServiceBase {
                                       const pb::FailTrialRequest* req,
                                       pb::FailTrialResponse*) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    grpc::Status bad = CheckSize("FailTrial", *req, kMaxRequestBytes);
+    if (bad.ok()) bad = CheckLeaseId(req->lease_id());
+    if (!bad.ok()) {
+      reactor->Finish(bad);
+      return reactor;
+    }
+    // (the scheduler checks the error text)
     s_->FailAsync(req->lease_id(), req->error(), req->released(),
                   [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
     return reactor;
   }
 
-  grpc::Status GetDataset(grpc::ServerContext* ctx, const pb::GetDatasetRequest*,
+  grpc::Status GetDataset(grpc::ServerContext* ctx, const pb::GetDatasetRequest* req,
                           grpc::ServerWriter<pb::DatasetChunk>* writer) override {
+    if (auto s = CheckSize("GetDataset", *req, kMaxRequestBytes); !s.ok()) return s;
     if (data_dir_.empty()) {
       return {grpc::StatusCode::FAILED_PRECONDITION, "this coordinator serves no data set"};
     }
@@ -268,6 +361,141 @@ class CoordinatorServer::Service final : public ServiceBase {
   double lease_seconds_ = 30, retry_after_ = 1;
 
  private:
+  using Snapshot = std::shared_ptr<const pb::GetStatusResponse>;
+
+  // One WatchSweep stream: sends the snapshots it is offered, one write at a time (a snapshot
+  // offered meanwhile replaces any waiting one: a watcher wants the latest), and finishes after
+  // the snapshot in which no watched sweep is running. Deletes itself when gRPC is done with it.
+  // Thread-safety: Offer and End may be called from any thread, with the service's watch_mu_
+  // held (so OnDone, which takes it, cannot delete the watch meanwhile), or by the handler before
+  // it returns the watch (gRPC calls no reaction before that).
+  class Watch final : public grpc::ServerWriteReactor<pb::GetStatusResponse> {
+   public:
+    Watch(Service* service, int64_t sweep_id) : service_(service), sweep_id_(sweep_id) {}
+    int64_t sweep_id() const { return sweep_id_; }
+
+    void Offer(Snapshot snap) {
+      std::unique_lock<std::mutex> l(mu_);
+      if (finished_ || ending_) return;
+      if (writing_) {
+        pending_ = std::move(snap);
+        return;
+      }
+      Send(std::move(snap), l);
+    }
+
+    void End(grpc::Status status) {
+      std::unique_lock<std::mutex> l(mu_);
+      if (finished_ || ending_) return;
+      end_ = std::move(status);
+      if (writing_) {
+        ending_ = true;  // OnWriteDone finishes
+        return;
+      }
+      finished_ = true;
+      l.unlock();
+      Finish(end_);
+    }
+
+    void OnWriteDone(bool ok) override {
+      std::unique_lock<std::mutex> l(mu_);
+      writing_ = false;
+      if (!ok || ending_) {
+        finished_ = true;
+        const grpc::Status status =
+            ok ? end_ : grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
+        l.unlock();
+        Finish(status);
+        return;
+      }
+      if (pending_) Send(std::move(pending_), l);
+    }
+
+    void OnCancel() override { End({grpc::StatusCode::CANCELLED, "cancelled by the watcher"}); }
+
+    void OnDone() override {
+      service_->Unregister(this);
+      delete this;
+    }
+
+   private:
+    // Starts writing snap (the last one, with Finish, once nothing watched is running).
+    void Send(Snapshot snap, std::unique_lock<std::mutex>& l) {
+      bool done = true;  // (also when there is no sweep at all: nothing to wait for)
+      for (const auto& sw : snap->sweeps()) done = done && sw.state() != "running";
+      writing_ = true;
+      finished_ = done;
+      current_ = std::move(snap);  // (alive until the next Send: the write reads it)
+      const pb::GetStatusResponse* msg = current_.get();
+      l.unlock();
+      if (done) {
+        StartWriteAndFinish(msg, grpc::WriteOptions(), grpc::Status::OK);
+      } else {
+        StartWrite(msg);
+      }
+    }
+
+    Service* const service_;
+    const int64_t sweep_id_;
+    std::mutex mu_;
+    Snapshot current_, pending_;
+    bool writing_ = false;   // a write is in flight
+    bool finished_ = false;  // Finish was called (or is part of the write in flight)
+    bool ending_ = false;    // finish with end_ once the write in flight is done
+    grpc::Status end_;
+  };
+
+  void Unregister(Watch* w) {
+    std::lock_guard<std::mutex> l(watch_mu_);
+    watches_.erase(w);
+  }
+
+  Snapshot MakeSnapshot(int64_t sweep_id) {
+    auto resp = std::make_shared<pb::GetStatusResponse>();
+    FillStatus(sweep_id, resp.get());
+    return resp;
+  }
+
+  // The one thread behind every watch: woken by the scheduler's changes (and every second, for
+  // workers_alive), it makes one snapshot per watched sweep and offers it to its watches; at most
+  // about 20 rounds a second, however fast the trials change. With no watch open it sleeps on its
+  // own condition, so that it costs the scheduler nothing.
+  void WatchLoop() {
+    using Clock = std::chrono::steady_clock;
+    uint64_t seen = 0;
+    Clock::time_point last = Clock::now();
+    std::unique_lock<std::mutex> l(watch_mu_);
+    while (!watch_stop_) {
+      if (watches_.empty()) {
+        watch_cv_.wait(l, [&] { return watch_stop_ || !watches_.empty(); });
+        l.unlock();
+        seen = s_->version();  // (each new watch got its first snapshot from its handler)
+        last = Clock::now();
+        l.lock();
+        continue;
+      }
+      l.unlock();
+      const uint64_t version = s_->WaitForChange(seen, 0.25);
+      l.lock();
+      const bool changed = version != seen;
+      seen = version;
+      if (watch_stop_ || watches_.empty()) continue;
+      if (!changed && Clock::now() - last < std::chrono::seconds(1)) continue;
+      last = Clock::now();
+      std::set<int64_t> ids;
+      for (Watch* w : watches_) ids.insert(w->sweep_id());
+      l.unlock();
+      std::map<int64_t, Snapshot> snaps;
+      for (int64_t id : ids) snaps[id] = MakeSnapshot(id);
+      l.lock();
+      for (Watch* w : watches_) {
+        auto it = snaps.find(w->sweep_id());
+        if (it != snaps.end()) w->Offer(it->second);
+      }
+      watch_cv_.wait_for(l, std::chrono::milliseconds(50), [&] { return watch_stop_; });
+    }
+  }
+
   // OK for 0 (every sweep) or a sweep that exists; NOT_FOUND otherwise.
   grpc::Status KnownSweep(int64_t sweep_id) {
     if (sweep_id == 0 || !s_->Counts(sweep_id).empty()) return grpc::Status::OK;
@@ -312,6 +540,13 @@ class CoordinatorServer::Service final : public ServiceBase {
   Scheduler* s_;
   std::string data_dir_, data_sha_;
   SweepLimits limits_;
+
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  std::set<Watch*> watches_;     // open WatchSweep streams
+  bool watch_stop_ = false;      // the service is going away
+  bool ending_watches_ = false;  // EndWatches was called: no new watch
+  std::thread watch_thread_;     // WatchLoop
 };
 
 CoordinatorServer::CoordinatorServer() = default;
@@ -353,8 +588,9 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, auth->credentials, &port_);
   builder.RegisterService(service_.get());
-  builder.SetMaxReceiveMessageSize(256 << 20);  // model uploads
-  builder.SetMaxSendMessageSize(256 << 20);
+  // The largest call is a completion carrying a model; each handler checks its own (scheduler.h).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveBytes));
+  builder.SetMaxSendMessageSize(256 << 20);  // an export, a model
   // Enough pollers that a handler waiting for the scheduler's commit does not make gRPC spawn and
   // end a thread per call.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
@@ -381,6 +617,7 @@ void CoordinatorServer::Wait() {
 
 void CoordinatorServer::Shutdown() {
   if (stopping_.exchange(true)) return;
+  if (service_) service_->EndWatches();  // (they would hold the shutdown to its deadline)
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (ticker_.joinable()) ticker_.join();
 }

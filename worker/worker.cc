@@ -498,6 +498,11 @@ class Worker::Impl {
           std::to_string(result->test.accuracy));
     } else {
       Log("trial " + std::to_string(trial.trial_id()) + " result refused: " + s.error_message());
+      // A result the coordinator cannot store (a diverged run's NaN loss, a model over its size
+      // limit) is this attempt's failure, with the reason, rather than a lease left to expire.
+      if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        SendFail(lease_id, "the coordinator refused the result: " + s.error_message(), false);
+      }
     }
   }
 

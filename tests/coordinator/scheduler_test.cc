@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -76,7 +77,7 @@ std::string SweepYaml(const std::string& name, int n, const std::string& metric 
   return "name: " + name + "\n" + "description: scheduler test sweep\n" + "method: grid\n" +
          "metric: {name: " + metric + ", goal: " + goal + "}\n" +
          "max_attempts: " + std::to_string(max_attempts) + "\n" +
-         "fixed:\n  cell: lstm\n  epochs: 2\n" + "parameters:\n  units: {values: [" + values +
+         "fixed:\n  cell: lstm\n  epochs: 3\n" + "parameters:\n  units: {values: [" + values +
          "]}\n";
 }
 
@@ -200,13 +201,33 @@ EpochReport Epoch(int epoch, double val_accuracy, double val_loss) {
   return r;
 }
 
+// A 10x10 confusion matrix of 10,000 samples whose trace / total is test_accuracy (the scheduler
+// checks that they agree).
+std::vector<int64_t> Confusion(double test_accuracy) {
+  const int64_t total = 10000, correct = std::llround(test_accuracy * total);
+  std::vector<int64_t> m(100, 0);
+  for (int i = 0; i < 10; ++i) m[i * 11] = correct / 10;
+  m[0] += correct % 10;
+  for (int i = 0; i < 100; ++i) {
+    if (i % 11 != 0) m[i] = (total - correct) / 90;
+  }
+  m[1] += (total - correct) % 90;
+  return m;
+}
+
+// The history padded to the sweeps' 3 epochs with epochs that are never the best.
+std::vector<EpochReport> FullHistory(std::vector<EpochReport> history) {
+  for (int e = static_cast<int>(history.size()) + 1; e <= 3; ++e) history.push_back(Epoch(e, 0, 9));
+  return history;
+}
+
 Completion MakeCompletion(double test_accuracy) {
   Completion c;
   c.history = {Epoch(1, 0.80, 0.60), Epoch(2, 0.90, 0.40), Epoch(3, 0.85, 0.45)};
   c.test_accuracy = test_accuracy;
   c.test_loss = 0.321;
   c.seconds = 12.5;
-  for (int i = 0; i < 100; ++i) c.confusion.push_back(i % 11 == 0 ? 900 + i : i);
+  c.confusion = Confusion(test_accuracy);
   c.model = std::string("HPSW\0model\xff bytes", 17);
   return c;
 }
@@ -222,6 +243,11 @@ class SchedulerTest : public ::testing::Test {
     ASSERT_TRUE(sched_->Load().ok());
     worker_ = MustRegister(*sched_, "w1");
   }
+
+  // The worker was silent for a lease period (the fake clock jumped), so the scheduler dropped it
+  // from memory; it registers again under its name, as worker.cc does on NOT_FOUND, and gets the
+  // same id.
+  void Rejoin() { EXPECT_EQ(MustRegister(*sched_, "w1"), worker_); }
 
   FakeClock clock_;
   std::unique_ptr<Storage> storage_;
@@ -446,6 +472,7 @@ TEST_F(SchedulerTest, ReportUnderUnknownOrStaleLeaseChangesNothing) {
   StatusOr<int> n = sched_->ExpireLeases();
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 1);
+  Rejoin();
   LeaseGrant current = MustLease(*sched_, worker_);
   ASSERT_EQ(current.trial.id, old.trial.id);
   ASSERT_NE(current.lease_id, old.lease_id);
@@ -493,10 +520,12 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesUntilMaxAttemptsThenFails) {
   TrialRow row = Stored(storage_.get(), g.trial.id);
   EXPECT_EQ(row.status, TrialStatus::kQueued);
   EXPECT_EQ(row.attempts, 1);
-  EXPECT_TRUE(row.lease_id.empty());
+  // The trial keeps its last-granted lease (its worker may still deliver) until leased again.
+  EXPECT_EQ(row.lease_id, g.lease_id);
   EXPECT_NE(row.error.find("lease expired"), std::string::npos) << row.error;
   EXPECT_NE(row.error.find("w1"), std::string::npos) << row.error;
 
+  Rejoin();
   LeaseGrant g2 = MustLease(*sched_, worker_);
   EXPECT_EQ(g2.trial.id, g.trial.id);
   EXPECT_EQ(g2.trial.attempts, 2);
@@ -505,6 +534,7 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesUntilMaxAttemptsThenFails) {
   clock_.Advance(kLease + 1);
   ASSERT_TRUE(sched_->ExpireLeases().ok());
   EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kQueued);
+  Rejoin();
   LeaseGrant g3 = MustLease(*sched_, worker_);
   EXPECT_EQ(g3.trial.attempts, 3);
 
@@ -523,6 +553,7 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesUntilMaxAttemptsThenFails) {
   EXPECT_EQ(c.sweep.state, "completed");
   EXPECT_EQ(StoredSweep(storage_.get(), id).state, "completed");
 
+  Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
@@ -571,10 +602,10 @@ TEST_F(SchedulerTest, CompleteStoresResults) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
   LeaseGrant g = MustLease(*sched_, worker_);
   double deadline = 0;
-  for (int e = 1; e <= 4; ++e) {
+  for (int e = 1; e <= 3; ++e) {
     ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(e, 0.1 * e, 1.0 / e), &deadline).ok());
   }
-  ASSERT_EQ(Epochs(storage_.get(), g.trial.id).size(), 4u);
+  ASSERT_EQ(Epochs(storage_.get(), g.trial.id).size(), 3u);
 
   clock_.Advance(20);
   const Completion c = MakeCompletion(0.876);
@@ -593,7 +624,7 @@ TEST_F(SchedulerTest, CompleteStoresResults) {
   EXPECT_EQ(row.best_val_accuracy, 0.90);
   EXPECT_EQ(row.epochs_run, 3);
 
-  // The epochs are the history, not the 4 reported ones.
+  // The epochs are the history, not the reported ones.
   std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
   ASSERT_EQ(e.size(), 3u);
   for (size_t i = 0; i < e.size(); ++i) {
@@ -681,15 +712,16 @@ TEST_F(SchedulerTest, CompleteUnderOlderLeaseAfterRequeueIsAccepted) {
   EXPECT_EQ(c.completed, 1);
   EXPECT_EQ(c.queued, 0);
   // Not handed out again.
+  Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
   EXPECT_EQ(c.sweep.state, "completed");
 }
 
-// The trial was re-leased to another worker; the first worker's late result is kept, the second
-// lease can no longer report or complete.
-TEST_F(SchedulerTest, LateCompletionWinsOverNewerLease) {
+// The trial was re-leased to another worker: the newer lease owns it. The first worker's late
+// result (or failure) is refused and changes nothing; the second worker reports and completes.
+TEST_F(SchedulerTest, LateCompletionUnderOlderLeaseIsRefused) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1));
   LeaseGrant old = MustLease(*sched_, worker_);
   clock_.Advance(kLease + 1);
@@ -697,22 +729,30 @@ TEST_F(SchedulerTest, LateCompletionWinsOverNewerLease) {
   LeaseGrant cur = MustLease(*sched_, w2);
   ASSERT_EQ(cur.trial.id, old.trial.id);
   ASSERT_EQ(cur.trial.attempts, 2);
+  const TrialRow before = Stored(storage_.get(), old.trial.id);
 
-  ASSERT_TRUE(sched_->Complete(old.lease_id, MakeCompletion(0.66)).ok());
-  EXPECT_EQ(Stored(storage_.get(), old.trial.id).status, TrialStatus::kCompleted);
+  Status s = sched_->Complete(old.lease_id, MakeCompletion(0.66));
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.code() == StatusCode::kNotFound || s.code() == StatusCode::kFailedPrecondition)
+      << s.ToString();
+  s = sched_->Fail(old.lease_id, "late", false);
+  ASSERT_FALSE(s.ok());
+  const TrialRow after = Stored(storage_.get(), old.trial.id);
+  EXPECT_EQ(after.status, TrialStatus::kRunning);
+  EXPECT_EQ(after.lease_id, cur.lease_id);
+  EXPECT_EQ(after.test_accuracy, before.test_accuracy);
+  EXPECT_EQ(after.error, before.error);
+  EXPECT_TRUE(Epochs(storage_.get(), old.trial.id).empty());
 
   double deadline = 0;
   StatusOr<ReportAction> a = sched_->Report(cur.lease_id, Epoch(1, 0.1, 0.1), &deadline);
-  ASSERT_FALSE(a.ok());
-  EXPECT_EQ(a.status().code(), StatusCode::kFailedPrecondition);
-
-  Status s = sched_->Complete(cur.lease_id, MakeCompletion(0.99));
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  s = sched_->Complete(cur.lease_id, MakeCompletion(0.99));
+  ASSERT_TRUE(s.ok()) << s.ToString();
 
   TrialRow row = Stored(storage_.get(), old.trial.id);
   EXPECT_EQ(row.status, TrialStatus::kCompleted);
-  EXPECT_EQ(row.test_accuracy, 0.66);
+  EXPECT_EQ(row.test_accuracy, 0.99);
   EXPECT_EQ(Epochs(storage_.get(), old.trial.id).size(), 3u);
   EXPECT_EQ(CountsOf(*sched_, id).completed, 1);
 }
@@ -819,6 +859,150 @@ TEST_F(SchedulerTest, FailUnknownLeaseIsRefused) {
   EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
 }
 
+// ---- Hostile input ----
+
+// Lease ids carry no trial id and are matched exactly: a made-up one completes nothing.
+TEST_F(SchedulerTest, ForgedLeasesChangeNothing) {
+  const int64_t id = MustSubmit(*sched_, SweepYaml("two", 2));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  ASSERT_EQ(g.lease_id.size(), 32u);
+  EXPECT_EQ(g.lease_id.find_first_not_of("0123456789abcdef"), std::string::npos) << g.lease_id;
+  EXPECT_NE(MustLease(*sched_, worker_).lease_id, g.lease_id);
+  const TrialRow before = Stored(storage_.get(), g.trial.id);
+  for (const std::string& forged : {std::string("t1.forged"), std::string("t2.1.0"),
+                                    std::string("t") + std::to_string(g.trial.id),
+                                    g.lease_id.substr(0, 31), std::string(100000, 'f')}) {
+    Status s = sched_->Complete(forged, MakeCompletion(1.0));
+    EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+    EXPECT_LT(s.message().size(), 200u);
+    EXPECT_FALSE(sched_->Fail(forged, "x", false).ok());
+    double deadline = 0;
+    EXPECT_EQ(sched_->Report(forged, Epoch(1, 1, 0), &deadline).status().code(),
+              StatusCode::kFailedPrecondition);
+  }
+  const TrialRow after = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(after.status, TrialStatus::kRunning);
+  EXPECT_EQ(after.lease_id, before.lease_id);
+  EXPECT_TRUE(Epochs(storage_.get(), g.trial.id).empty());
+  EXPECT_EQ(CountsOf(*sched_, id).completed, 0);
+}
+
+// A report repeating the last epoch with the same values (a retry) is OK and stored once; other
+// values, or an older epoch, are refused as InvalidArgument (which a worker ignores: its lease is
+// still good), and change nothing.
+TEST_F(SchedulerTest, RepeatedOrOutOfOrderReportsAreStoredOnce) {
+  MustSubmit(*sched_, SweepYaml("one", 1));
+  LeaseGrant g = MustLease(*sched_, worker_);
+  double deadline = 0;
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline).ok());
+  clock_.Advance(1);
+  StatusOr<ReportAction> a = sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(deadline, clock_.Now() + kLease);  // a retry still renews the lease
+  EXPECT_EQ(Epochs(storage_.get(), g.trial.id).size(), 1u);
+  a = sched_->Report(g.lease_id, Epoch(1, 0.9, 0.5), &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  ASSERT_TRUE(sched_->Report(g.lease_id, Epoch(2, 0.6, 0.4), &deadline).ok());
+  a = sched_->Report(g.lease_id, Epoch(1, 0.5, 0.5), &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  EpochReport nan = Epoch(3, 0.7, 0.3);
+  nan.val_accuracy = std::nan("");
+  a = sched_->Report(g.lease_id, nan, &deadline);
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument) << a.status().ToString();
+  std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].val_accuracy, 0.5);
+  EXPECT_EQ(e[1].val_accuracy, 0.6);
+  EXPECT_EQ(Stored(storage_.get(), g.trial.id).best_val_accuracy, 0.6);
+}
+
+// The last-granted lease is stored: after its expiry and a restart, its worker's result is still
+// taken once (the trial was not leased again), and a made-up lease still is not.
+TEST(SchedulerRestartTest, ExpiredLastLeaseSurvivesRestart) {
+  TempDir dir;
+  const std::string path = dir.File("hpsweep.db");
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  LeaseGrant g;
+  {
+    std::unique_ptr<Storage> storage = MustOpen(path);
+    ASSERT_NE(storage, nullptr);
+    Scheduler s(storage.get(), &clock, options);
+    ASSERT_TRUE(s.Load().ok());
+    MustSubmit(s, SweepYaml("restart", 2));
+    g = MustLease(s, MustRegister(s, "w1"));
+    clock.Advance(kLease + 1);
+    ASSERT_TRUE(s.ExpireLeases().ok());
+    EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kQueued);
+  }
+  std::unique_ptr<Storage> storage = MustOpen(path);
+  ASSERT_NE(storage, nullptr);
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  EXPECT_FALSE(s.Complete("t2.forged", MakeCompletion(1.0)).ok());
+  EXPECT_EQ(Stored(storage.get(), 2).status, TrialStatus::kQueued);
+  Status st = s.Complete(g.lease_id, MakeCompletion(0.7));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kCompleted);
+  EXPECT_EQ(Stored(storage.get(), g.trial.id).test_accuracy, 0.7);
+}
+
+// Workers not heard from within a lease period stop counting and leave memory; at most
+// max_workers are held, and a new name beyond that is told to retry later.
+TEST(SchedulerWorkersTest, SilentWorkersAreDroppedAndMemoryIsCapped) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  options.max_workers = 3;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t a = MustRegister(s, "a");
+  MustRegister(s, "b");
+  MustRegister(s, "c");
+  EXPECT_EQ(MustRegister(s, "a"), a);  // the same name is the same worker
+  StatusOr<int64_t> d = s.RegisterWorker("d", 1);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kUnavailable) << d.status().ToString();
+  EXPECT_EQ(s.WorkersAlive(), 3);
+  EXPECT_EQ(s.WorkersHeld(), 3u);
+  EXPECT_FALSE(s.RegisterWorker("bad\nname", 1).ok());
+  EXPECT_FALSE(s.RegisterWorker(std::string(kMaxWorkerNameBytes + 1, 'x'), 1).ok());
+  EXPECT_FALSE(s.RegisterWorker("threads", -1).ok());
+
+  clock.Advance(kLease);
+  EXPECT_EQ(s.WorkersAlive(), 0);
+  ASSERT_TRUE(s.ExpireLeases().ok());
+  EXPECT_EQ(s.WorkersHeld(), 0u);
+  StatusOr<std::optional<LeaseGrant>> lease = s.Lease(a);
+  EXPECT_EQ(lease.status().code(), StatusCode::kNotFound);  // (the worker registers again)
+  d = s.RegisterWorker("d", 1);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  StatusOr<std::vector<WorkerRow>> rows = storage->LoadWorkers();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 4u);  // the database keeps them all
+}
+
+TEST(SchedulerTextTest, Utf8AndTextChecks) {
+  for (const char* ok : {"", "plain", "h\xc3\xb4te", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {
+    EXPECT_TRUE(IsValidUtf8(ok)) << ok;
+  }
+  for (const char* bad : {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                          "\xc3", "\x80", "a\xe2\x82"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << bad;
+  }
+  EXPECT_TRUE(CheckText("f", "abc", 3, true).ok());
+  Status s = CheckText("field", "abcd", 3, true);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("field is 4 bytes; the limit is 3"), std::string::npos) << s.message();
+  EXPECT_FALSE(CheckText("f", "a\x01", 10, true).ok());
+  EXPECT_TRUE(CheckText("f", "a\nb", 10, false).ok());  // (errors may have lines)
+  EXPECT_FALSE(CheckText("f", "a\xff", 10, false).ok());
+}
+
 // ---- Cancel ----
 
 TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
@@ -872,6 +1056,7 @@ TEST_F(SchedulerTest, LeaseExpiringOnCancelledSweepStopsTrial) {
   SweepCounts c = CountsOf(*sched_, id);
   EXPECT_EQ(c.stopped, 2);
   EXPECT_EQ(c.queued + c.running, 0);
+  Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
@@ -1217,7 +1402,7 @@ TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
             s.Report(grant.lease_id, Epoch(1, 0.001 * number, 0.5), &deadline);
         if (!a.ok()) note(a.status().ToString());
         Completion c;
-        c.history = {Epoch(1, 0.001 * number, 0.5)};
+        c.history = FullHistory({Epoch(1, 0.001 * number, 0.5)});
         c.test_accuracy = 0.5;
         Status st = s.Complete(grant.lease_id, c);
         if (!st.ok()) {
@@ -1404,7 +1589,7 @@ TEST(SchedulerAsyncTest, SynchronousCallsAreNotStarvedByAsynchronousLoad) {
       return;
     }
     Completion c;
-    c.history = {Epoch(1, 0.5, 0.5)};
+    c.history = FullHistory({Epoch(1, 0.5, 0.5)});
     const std::string lease = (*g)->lease_id;
     s.CompleteAndLeaseAsync(lease, c, worker, [&, worker](GrantOr next) {
       if (next.ok()) ++completed;
@@ -1498,7 +1683,7 @@ TEST_F(SchedulerTest, LeaderboardOfLatestSweepOrdersByBestValAccuracy) {
     LeaseGrant g = MustLease(*sched_, worker_);
     ASSERT_EQ(g.trial.sweep_id, i == 0 ? older : latest);
     Completion c;
-    c.history = {Epoch(1, accuracies[i] - 0.1, 0.5), Epoch(2, accuracies[i], 0.4)};
+    c.history = FullHistory({Epoch(1, accuracies[i] - 0.1, 0.5), Epoch(2, accuracies[i], 0.4)});
     c.test_accuracy = 0.5;
     ASSERT_TRUE(sched_->Complete(g.lease_id, c).ok());
   }
