@@ -65,6 +65,7 @@
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/status.h"
+#include "engine/utf8.h"
 
 namespace hpsweep {
 
@@ -95,8 +96,6 @@ constexpr size_t kMaxSubmitRequestBytes = 1u << 20;  // SubmitSweep (the sweep f
 constexpr size_t kMaxCompleteRequestBytes = kMaxModelBytes + (1u << 20);  // model + the rest
 constexpr size_t kMaxReceiveBytes = kMaxCompleteRequestBytes;
 
-// True if s is well-formed UTF-8 (no overlong forms, surrogates or code points over U+10FFFF).
-bool IsValidUtf8(std::string_view s);
 // InvalidArgument naming `field` unless value is valid UTF-8 of at most max_bytes bytes (and, if
 // printable, free of control characters). Long values are not echoed.
 Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable);

@@ -57,43 +57,6 @@ bool ParseTrialStatus(const std::string& name, TrialStatus* out) {
   return false;
 }
 
-std::string ToValidUtf8(const std::string& s) {
-  auto cont = [&](size_t i) { return i < s.size() && (static_cast<uint8_t>(s[i]) & 0xC0) == 0x80; };
-  std::string out;
-  size_t i = 0, copied = 0;  // s[copied, i) is valid and not yet appended
-  while (i < s.size()) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    size_t n = 0;  // length of a well-formed sequence at i, 0 if none
-    if (c < 0x80) {
-      n = 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = cont(i + 1) ? 2 : 0;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      const uint8_t c1 = i + 1 < s.size() ? static_cast<uint8_t>(s[i + 1]) : 0;
-      const bool ok1 = c == 0xE0   ? (c1 >= 0xA0 && c1 <= 0xBF)  // no overlong form
-                       : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F)  // no surrogates
-                                   : cont(i + 1);
-      n = ok1 && cont(i + 2) ? 3 : 0;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      const uint8_t c1 = i + 1 < s.size() ? static_cast<uint8_t>(s[i + 1]) : 0;
-      const bool ok1 = c == 0xF0   ? (c1 >= 0x90 && c1 <= 0xBF)  // no overlong form
-                       : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F)  // nothing above U+10FFFF
-                                   : cont(i + 1);
-      n = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;
-    }
-    if (n > 0) {
-      i += n;
-      continue;
-    }
-    out.append(s, copied, i - copied);
-    out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER, for one bad byte
-    copied = ++i;
-  }
-  if (copied == 0) return s;  // the common case: nothing replaced, no copy made
-  out.append(s, copied, std::string::npos);
-  return out;
-}
-
 namespace {
 
 using json = nlohmann::json;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "engine/utf8.h"
 
 namespace hpsweep {
 
@@ -24,9 +25,8 @@ enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped };
 const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
 bool ParseTrialStatus(const std::string& name, TrialStatus* out);
 
-// s with every byte that does not start a well-formed UTF-8 sequence replaced by U+FFFD. Storage
-// reads pass all text through it, so readers of an old database never meet invalid UTF-8.
-std::string ToValidUtf8(const std::string& s);
+// Storage reads pass all text through ToValidUtf8 (engine/utf8.h), so readers of an old database
+// never meet invalid UTF-8.
 
 struct SweepRow {
   int64_t id = 0;

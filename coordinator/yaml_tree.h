@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "engine/utf8.h"
 
 namespace hpsweep {
 
@@ -83,14 +84,6 @@ class YamlDocument {
 // Parses `text` into a tree under `limits`. file_name is used in messages only.
 StatusOr<YamlDocument> ParseYaml(std::string_view text, const std::string& file_name,
                                  const YamlLimits& limits = YamlLimits());
-
-// `text` with every byte that is not printable UTF-8 written as \xNN (tab, newline and carriage
-// return as \t, \n, \r), so that a message quoting a file stays valid UTF-8 on one line (protobuf
-// refuses to send a string that is not UTF-8).
-std::string EscapeText(std::string_view text);
-
-// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool IsValidUtf8(std::string_view text);
 
 }  // namespace hpsweep
 
