@@ -863,6 +863,11 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
         t, "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error);
   } else {
     t->attempts = std::max(0, t->attempts - 1);
+    // A give-back with a reason (out of memory, different data) is kept for the user; a plain
+    // one (the worker shutting down) is not worth a line.
+    if (!error.empty()) {
+      AppendError(t, "given back by '" + t->worker_name + "' (no attempt charged): " + error);
+    }
   }
   if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
     return FinishTrial(*t, TrialStatus::kStopped, now);

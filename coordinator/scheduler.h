@@ -176,7 +176,8 @@ class Scheduler {
   StatusOr<std::optional<LeaseGrant>> CompleteAndLease(const std::string& lease_id,
                                                        const Completion& completion,
                                                        int64_t worker_id);
-  // released: the worker gives the trial back (shutting down); no attempt is charged.
+  // released: the worker gives the trial back; no attempt is charged, and a non-empty error (why:
+  // out of memory, different data) is kept in the trial's error.
   Status Fail(const std::string& lease_id, const std::string& error, bool released);
   // Stops leasing the sweep; queued trials become stopped, running ones are told STOP.
   // Returns how many trials were stopped or told to stop.

@@ -461,7 +461,7 @@ class Worker::Impl {
     if (result->cancelled) {
       stop_heartbeat();
       Log("stopping: giving trial " + std::to_string(trial.trial_id()) + " back");
-      SendFail(lease_id, "worker stopped", /*released=*/true);
+      SendFail(lease_id, "", /*released=*/true);  // a plain give-back: nothing to record
       return;
     }
     pb::CompleteTrialRequest req;

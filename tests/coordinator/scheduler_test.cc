@@ -826,7 +826,7 @@ TEST_F(SchedulerTest, FailReleasedRequeuesWithoutChargingAnAttempt) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("one", 1, "val_accuracy", "maximize", 1));
   LeaseGrant g = MustLease(*sched_, worker_);
   ASSERT_EQ(g.trial.attempts, 1);
-  Status s = sched_->Fail(g.lease_id, "worker shutting down", true);
+  Status s = sched_->Fail(g.lease_id, "", true);  // a plain give-back (shutting down)
   ASSERT_TRUE(s.ok()) << s.ToString();
   TrialRow row = Stored(storage_.get(), g.trial.id);
   EXPECT_EQ(row.status, TrialStatus::kQueued);  // even with max_attempts 1
@@ -834,9 +834,17 @@ TEST_F(SchedulerTest, FailReleasedRequeuesWithoutChargingAnAttempt) {
   EXPECT_TRUE(row.error.empty()) << row.error;
   EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
 
+  // A give-back with a reason keeps the reason for the user, still charging nothing.
   LeaseGrant g2 = MustLease(*sched_, worker_);
   EXPECT_EQ(g2.trial.id, g.trial.id);
   EXPECT_EQ(g2.trial.attempts, 1);
+  s = sched_->Fail(g2.lease_id, "out of memory building it", true);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kQueued);
+  EXPECT_EQ(row.attempts, 0);
+  EXPECT_NE(row.error.find("(no attempt charged): out of memory building it"), std::string::npos)
+      << row.error;
 }
 
 TEST_F(SchedulerTest, FailRepeatedAfterCompletionIsOk) {

@@ -625,12 +625,26 @@ TEST_F(ServiceTest, WatchesHoldNoThreadAndAreCapped) {
   }
   readers.clear();
   ctxs.clear();
-  // The last trial completes: a new watch gets the final snapshot and ends by itself.
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  auto reader = stub_->WatchSweep(&ctx, req);
+  // The last trial completes: a new watch gets the final snapshot and ends by itself. The server
+  // hears of the cancellations above asynchronously: until it has, the places may still be taken
+  // (RESOURCE_EXHAUSTED), so the new watch is retried for a while.
+  std::unique_ptr<grpc::ClientContext> ctx;
+  std::unique_ptr<grpc::ClientReader<pb::GetStatusResponse>> reader;
   pb::GetStatusResponse snap;
-  ASSERT_TRUE(reader->Read(&snap));
+  bool opened = false;
+  for (int attempt = 0; attempt < 100 && !opened; ++attempt) {
+    ctx = std::make_unique<grpc::ClientContext>();
+    SetDeadline(ctx.get());
+    reader = stub_->WatchSweep(ctx.get(), req);
+    opened = reader->Read(&snap);
+    if (!opened) {
+      grpc::Status refused = reader->Finish();
+      ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << refused.error_message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ASSERT_TRUE(opened) << "the watches that left never freed their places";
   const pb::LeaseTrialResponse last = Lease(MustRegister("w"));
   ASSERT_TRUE(Complete(GoodCompletion(last.lease_id())).ok());
   while (reader->Read(&snap)) {

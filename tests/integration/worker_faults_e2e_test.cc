@@ -74,11 +74,12 @@ class WorkerFaultsE2ETest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  std::unique_ptr<Process> StartCoordinator(const std::string& data_dir = MnistDir()) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
-                                 data_dir, "--lease-seconds", "30"},
-        log_);
+  std::unique_ptr<Process> StartCoordinator(const std::string& data_dir = MnistDir(),
+                                            std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"coordinator", "--listen", addr_,          "--db", db_,
+                                     "--data-dir",  data_dir,   "--lease-seconds", "30"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(args, log_);
   }
   std::unique_ptr<Process> StartWorker(const std::string& name, const std::string& data_dir,
                                        std::vector<std::string> extra = {},
@@ -167,7 +168,10 @@ void LimitAddressSpace() {
 // Regression: std::bad_alloc in a trial that passes every check ended the worker (abort), and
 // each re-lease killed the next worker until max_attempts.
 TEST_F(WorkerFaultsE2ETest, TrialTooBigForMemoryIsGivenBackUnchargedAndTheWorkerGoesOn) {
-  auto coord = StartCoordinator();
+  // The coordinator's model-size limits let the huge trial through (a coordinator sized for bigger
+  // workers than this one): the worker itself must cope.
+  auto coord = StartCoordinator(MnistDir(), {"--max-model-params", "1000000000",
+                                             "--max-training-memory-mb", "1000000"});
   ASSERT_TRUE(WaitUp(20));
   const int64_t sweep = Submit(R"(name: too-big
 method: list
