@@ -154,7 +154,8 @@ StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOpti
     return InvalidArgument("--partition '" + o.partition +
                            "': expected letters, digits and _ . , - only");
   }
-  if (!o.time.empty() && !OnlyChars(o.time, ":-")) {
+  if (!o.time.empty() && o.time != "UNLIMITED" && o.time != "INFINITE" &&
+      o.time.find_first_not_of("0123456789:-") != std::string::npos) {
     return InvalidArgument("--time '" + o.time +
                            "': expected Slurm's format, minutes or [D-]HH:MM:SS (e.g. 30, "
                            "1:00:00, 2-00:00:00), or UNLIMITED");
