@@ -230,8 +230,8 @@ TEST_F(SlurmRunFolderTest, RefusesALinkInsteadOfAFolder) {
 
 TEST(RunCommandTest, OutputExitCodeAndDroppedVariables) {
   setenv("HPSWEEP_TOKEN", "hps_secret", 1);
-  auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; echo \"[$HPSWEEP_TOKEN]\"; exit 3"},
-                      30, {"HPSWEEP_TOKEN"});
+  auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; echo \"[$HPSWEEP_TOKEN]\"; exit 3"}, 30,
+                      {"HPSWEEP_TOKEN"});
   unsetenv("HPSWEEP_TOKEN");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 3);
@@ -277,11 +277,20 @@ TEST_F(LocalLauncherTest, RestartsAWorkerThatExitsThenGivesUp) {
 TEST(LocalWorkerArgsTest, TokenOnlyAsAFilePath) {
   LaunchSpec spec = Spec();
   const std::vector<std::string> a = LocalWorkerArgs(spec, 2);
-  const std::vector<std::string> want = {
-      "worker",     "--coordinator",      "login1:40123",   "--threads",
-      "1",          "--name",             "local-2",        "--data-dir",
-      spec.data_dir, "--exit-when-idle",  "--tls-ca",       spec.security.tls_ca,
-      "--token-file", spec.security.token_file};
+  const std::vector<std::string> want = {"worker",
+                                         "--coordinator",
+                                         "login1:40123",
+                                         "--threads",
+                                         "1",
+                                         "--name",
+                                         "local-2",
+                                         "--data-dir",
+                                         spec.data_dir,
+                                         "--exit-when-idle",
+                                         "--tls-ca",
+                                         spec.security.tls_ca,
+                                         "--token-file",
+                                         spec.security.token_file};
   EXPECT_EQ(a, want);
 }
 

@@ -79,9 +79,8 @@ class SlurmTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     cluster_ = dir_ + "/cluster";
-    auto r = RunCommand({"bash", kScript, cluster_, std::to_string(FreePort()),
-                         std::to_string(FreePort())},
-                        60);
+    auto r = RunCommand(
+        {"bash", kScript, cluster_, std::to_string(FreePort()), std::to_string(FreePort())}, 60);
     if (!r.ok() || r->exit_code != 0) {
       const std::string why = r.ok() ? r->err : r.status().ToString();
       std::filesystem::remove_all(dir_);
@@ -133,9 +132,9 @@ class SlurmTest : public ::testing::Test {
   }
 
   std::unique_ptr<Process> StartRun(const std::string& file, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"run",        file,        "--launcher", "slurm",
-                                     "--db",       db_,         "--data-dir", MnistDir(),
-                                     "--listen",   "127.0.0.1:0", "--advertise", "127.0.0.1"};
+    std::vector<std::string> args = {"run",      file,          "--launcher",  "slurm",
+                                     "--db",     db_,           "--data-dir",  MnistDir(),
+                                     "--listen", "127.0.0.1:0", "--advertise", "127.0.0.1"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(args, out_);
   }
@@ -209,9 +208,10 @@ TEST_F(SlurmTest, SweepCompletesOnSlurmAndNoTokenLeaks) {
   int seen = 0;
   while (run->running()) {
     for (const auto& [pid, cmd] : ProcessesWith("--token-file " + run_dir_)) {
-      ++seen;
       EXPECT_EQ(cmd.find(token), std::string::npos) << cmd;
       const std::string env = Slurp("/proc/" + std::to_string(pid) + "/environ");
+      if (env.empty()) continue;  // it ended meanwhile
+      ++seen;
       EXPECT_EQ(env.find(token), std::string::npos);
       EXPECT_EQ(env.find("HPSWEEP_TOKEN="), std::string::npos) << "in the job's environment";
       EXPECT_NE(env.find("SLURM_ARRAY_JOB_ID="), std::string::npos) << "not a Slurm job?";
@@ -296,8 +296,8 @@ TEST_F(SlurmTest, TimeLimitMidTrialThenWorkersAddedWithSlurmScript) {
   // The printed command, as a person would paste it ("hpsweep" on the PATH).
   ASSERT_EQ(command.rfind("hpsweep slurm-script ", 0), 0u) << command;
   const std::string bin_dir = std::filesystem::path(HPSWEEP_BIN).parent_path().string();
-  auto added = RunCommand(
-      {"bash", "-c", "cd " + dir_ + " && PATH=" + bin_dir + ":$PATH && " + command}, 60);
+  auto added =
+      RunCommand({"bash", "-c", "cd " + dir_ + " && PATH=" + bin_dir + ":$PATH && " + command}, 60);
   ASSERT_TRUE(added.ok());
   ASSERT_EQ(added->exit_code, 0) << added->out << added->err;
   ASSERT_TRUE(run->Wait(150)) << Slurp(out_);
