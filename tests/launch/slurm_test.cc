@@ -328,5 +328,25 @@ TEST_F(SlurmTest, AllJobsGoneWhileTrialsRemainEndsTheRun) {
   EXPECT_TRUE(QueueEmpty());
 }
 
+// Ctrl-C: the run cancels its job (the workers give their trials back) and says how to resume.
+TEST_F(SlurmTest, InterruptCancelsTheJob) {
+  const std::string file =
+      WriteSweep("slurm-e", "cell: lstm, epochs: 3", "16, 24, 32, 40, 48, 56, 64", 3000);
+  out_ = dir_ + "/run.out";
+  auto run = StartRun(file, {"--workers", "2"});
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << Slurp(out_);
+  ASSERT_FALSE(TrialStarted(job, 0).empty());
+  run->Signal(SIGINT);
+  ASSERT_TRUE(run->Wait(120)) << Slurp(out_);
+  EXPECT_EQ(run->exit_code(), 1);
+  EXPECT_NE(Slurp(out_).find("interrupted: every finished trial is in"), std::string::npos)
+      << Slurp(out_);
+  // Stop() waited for the tasks: none is left when the run has exited.
+  EXPECT_TRUE(QueueEmpty());
+  EXPECT_NE(Slurp(run_dir_ + "/worker-" + job + "_0.log").find("stopping: giving trial"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace hpsweep
