@@ -1031,7 +1031,8 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                   "slurm: CPUs per worker, its --threads (default --threads)")
       ->check(CLI::Range(1, 1024));
   run->add_option("--sbatch-arg", f->sbatch_args,
-                  "slurm: an extra sbatch option (repeat it), e.g. --sbatch-arg=--account=X");
+                  "slurm: an extra sbatch option (repeat it), e.g. --sbatch-arg=--account=X")
+      ->allow_extra_args(false);
   run->add_option("--wait-for-workers", f->wait_for_workers,
                   "slurm: once every job is gone, how long to wait for workers added by hand "
                   "(seconds)")

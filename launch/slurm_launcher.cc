@@ -116,6 +116,22 @@ std::string FirstLine(const std::string& s) {
   return t.substr(0, std::min(t.find('\n'), static_cast<size_t>(300)));
 }
 
+// A command's error output in brief: its last three lines (Slurm's commands end with the
+// conclusion: "fatal: Could not establish a configuration source"), bounded.
+std::string Brief(const std::string& s) {
+  std::vector<std::string> lines;
+  std::stringstream in(Trim(s));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!Trim(line).empty()) lines.push_back(Trim(line));
+  }
+  std::string out;
+  for (size_t i = lines.size() > 3 ? lines.size() - 3 : 0; i < lines.size(); ++i) {
+    out += (out.empty() ? "" : " / ") + lines[i].substr(0, 300);
+  }
+  return out.empty() ? "(no message)" : out;
+}
+
 }  // namespace
 
 StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOptions& o) {
@@ -269,10 +285,14 @@ Status SlurmLauncher::Start(int n, const LaunchSpec& spec) {
   argv.insert(argv.end(), options_.sbatch_args.begin(), options_.sbatch_args.end());
   argv.push_back(script_path_);
   auto r = RunCommand(argv, options_.command_timeout_seconds, {"HPSWEEP_TOKEN"});
+  if (!r.ok() && r.status().code() == StatusCode::kNotFound) {
+    return FailedPrecondition(r.status().message() +
+                              " (run this where Slurm's commands are: a login node)");
+  }
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     return Unavailable("sbatch failed (exit " + std::to_string(r->exit_code) +
-                       "): " + FirstLine(r->err.empty() ? r->out : r->err));
+                       "): " + Brief(r->err.empty() ? r->out : r->err));
   }
   auto id = ParseSbatchJobId(r->out);
   if (!id.ok()) return id.status();
@@ -292,7 +312,7 @@ StatusOr<std::vector<LaunchedWorker>> SlurmLauncher::List() {
     // A job purged from slurmctld's memory (MinJobAge after it ended) is an "invalid job id".
     if (r->err.find("Invalid job id") == std::string::npos) {
       return Unavailable("squeue failed (exit " + std::to_string(r->exit_code) +
-                         "): " + FirstLine(r->err));
+                         "): " + Brief(r->err));
     }
   } else {
     auto parsed = ParseSqueue(r->out, job_id_);
@@ -325,7 +345,7 @@ Status SlurmLauncher::Stop() {
   auto r = RunCommand({options_.scancel, job_id_}, options_.command_timeout_seconds);
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
-    return Unavailable("scancel " + job_id_ + " failed: " + FirstLine(r->err));
+    return Unavailable("scancel " + job_id_ + " failed: " + Brief(r->err));
   }
   const auto end =
       std::chrono::steady_clock::now() +
