@@ -872,6 +872,10 @@ int RunEmbedded(const Flags& f) {
     sched->WaitForChange(sched->version(), 0.5);
   }
   progress.Break();
+  if (slurm) {
+    std::cerr << "cancelling Slurm job " << static_cast<SlurmLauncher*>(launcher.get())->job_id()
+              << "\n";
+  }
   st = launcher->Stop();
   if (!st.ok()) std::cerr << "hpsweep: " << st.message() << "\n";
   if (g_signalled.load() || no_workers) {
