@@ -718,6 +718,12 @@ int RunEmbedded(const Flags& f) {
   if (!slurm && f.launcher != "local") {
     return Fail(InvalidArgument("--launcher: expected local or slurm, got '" + f.launcher + "'"));
   }
+  if (!slurm && (!f.partition.empty() || !f.time.empty() || f.cpus_per_worker > 0 ||
+                 !f.sbatch_args.empty() || !f.advertise.empty())) {
+    return Fail(InvalidArgument(
+        "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
+        "--launcher slurm"));
+  }
 
   CoordinatorOptions o;
   // Slurm's workers run on other nodes: the coordinator listens on every interface, with TLS

@@ -75,6 +75,7 @@ class SlurmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!S_ISDIR(Stat(MnistDir()))) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+    StopStaleClusters();
     char tmpl[] = "/tmp/hpsweep-slurm-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -114,6 +115,21 @@ class SlurmTest : public ::testing::Test {
     }
     unsetenv("SLURM_CONF");
     std::filesystem::remove_all(dir_);
+  }
+
+  // A test killed before its TearDown (ctest's timeout) leaves its daemons running: stop those
+  // of clusters older than any test may last, so that they do not pile up.
+  static void StopStaleClusters() {
+    std::error_code ec;
+    const auto now = std::filesystem::file_time_type::clock::now();
+    for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("hpsweep-slurm-", 0) != 0) continue;
+      const auto age = now - std::filesystem::last_write_time(e.path(), ec);
+      if (ec || age < std::chrono::minutes(10)) continue;
+      RunCommand({"bash", kScript, "--stop", e.path().string() + "/cluster"}, 60);
+      std::filesystem::remove_all(e.path(), ec);
+    }
   }
 
   static mode_t Stat(const std::string& path) {
@@ -331,6 +347,52 @@ TEST_F(SlurmTest, AllJobsGoneWhileTrialsRemainEndsTheRun) {
   EXPECT_NE(text.find("no worker came for 2 s"), std::string::npos) << text;
   EXPECT_EQ(text.find("Leaderboard of sweep"), std::string::npos) << text;
   EXPECT_TRUE(QueueEmpty());
+}
+
+// The CLI side without a cluster: slurm-script's checks and output, slurm flags on a local run.
+TEST(SlurmCliTest, SlurmScriptPrintsTheScriptAndRefusesALooseTokenFile) {
+  char tmpl[] = "/tmp/hpsweep-slurmcli-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::ofstream(dir + "/ca.crt") << "-----BEGIN CERTIFICATE-----\n";
+  const std::string token = "hps_" + std::string(64, 'a');
+  std::ofstream(dir + "/w.token") << token << "\n";
+  ASSERT_EQ(chmod((dir + "/w.token").c_str(), 0644), 0);
+  const std::vector<std::string> args = {
+      HPSWEEP_BIN, "slurm-script",  "--coordinator", "login1:4000",    "--workers", "3",
+      "--tls-ca",  dir + "/ca.crt", "--token-file",  dir + "/w.token", "--time",    "10"};
+  auto loose = RunCommand(args, 30);
+  ASSERT_TRUE(loose.ok());
+  EXPECT_EQ(loose->exit_code, 2) << loose->err;
+  EXPECT_NE(loose->err.find("w.token"), std::string::npos) << loose->err;
+  EXPECT_EQ(loose->out, "");
+
+  ASSERT_EQ(chmod((dir + "/w.token").c_str(), 0600), 0);
+  auto ok = RunCommand(args, 30);
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->exit_code, 0) << ok->err;
+  EXPECT_NE(ok->out.find("#SBATCH --array=0-2\n"), std::string::npos) << ok->out;
+  EXPECT_NE(ok->out.find("#SBATCH --time=10\n"), std::string::npos) << ok->out;
+  EXPECT_NE(ok->out.find("--token-file '" + dir + "/w.token'"), std::string::npos) << ok->out;
+  EXPECT_EQ(ok->out.find(token), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SlurmCliTest, SlurmFlagsOnALocalRunAreRefusedBeforeAnythingIsMade) {
+  const std::string db = "/tmp/hpsweep-slurmcli-never.db";
+  auto r = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
+                       "--partition", "cpu", "--db", db},
+                      30);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("are for --launcher slurm"), std::string::npos) << r->err;
+  EXPECT_NE(access(db.c_str(), F_OK), 0);
+  auto bad = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
+                         "--launcher", "kubernetes", "--db", db},
+                        30);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2);
+  EXPECT_NE(bad->err.find("--launcher: expected local or slurm"), std::string::npos);
 }
 
 // Ctrl-C: the run cancels its job (the workers give their trials back) and says how to resume.
