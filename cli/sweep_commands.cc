@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -20,12 +22,16 @@
 #include <vector>
 
 #include "auth/credentials.h"
+#include "auth/tokens.h"
 #include "cli/report.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/mnist.h"
+#include "launch/local_launcher.h"
+#include "launch/slurm_launcher.h"
+#include "launch/slurm_run.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "worker/worker.h"
 
@@ -344,6 +350,11 @@ struct Flags {
   std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;
   ServerSecurity server;  // coordinator: TLS and tokens
+  // run --launcher slurm, slurm-script
+  std::string launcher = "local", run_listen, advertise, partition, time, script_coordinator;
+  int cpus_per_worker = 0;  // 0: --threads
+  std::vector<std::string> sbatch_args;
+  double wait_for_workers = 300;
   ClientSecurity client;  // every command that talks to a coordinator
 };
 
@@ -724,7 +735,7 @@ int RunDataReport(const Flags& f) {
   return 0;
 }
 
-// --- run: the embedded default ---------------------------------------------------------------
+// --- run: a coordinator here, workers from a launcher (launch/) ---------------------------
 
 std::string SelfExe() {
   char buf[4096];
@@ -734,23 +745,30 @@ std::string SelfExe() {
   return buf;
 }
 
-pid_t SpawnWorker(const std::string& exe, const std::string& addr, const Flags& f, int k,
-                  const std::string& log) {
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  // Child: its log goes to a file, so the progress line stays readable.
-  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd >= 0) {
-    dup2(fd, STDERR_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    close(fd);
-  }
-  const std::string threads = std::to_string(f.threads);
-  const std::string name = "local-" + std::to_string(k);
-  execl(exe.c_str(), exe.c_str(), "worker", "--coordinator", addr.c_str(), "--threads",
-        threads.c_str(), "--name", name.c_str(), "--data-dir", f.data_dir.c_str(),
-        "--exit-when-idle", static_cast<char*>(nullptr));
-  _exit(127);
+std::string Absolute(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
+SlurmOptions SlurmOptionsOf(const Flags& f) {
+  SlurmOptions o;
+  o.partition = f.partition;
+  o.time = f.time;
+  o.cpus_per_worker = f.cpus_per_worker > 0 ? f.cpus_per_worker : f.threads;
+  o.sbatch_args = f.sbatch_args;
+  return o;
+}
+
+// `hpsweep slurm-script ...`: the command that adds workers to a running Slurm sweep.
+std::string SlurmScriptCommand(const Flags& f, const LaunchSpec& spec) {
+  std::string c = "hpsweep slurm-script --coordinator " + spec.coordinator + " --workers " +
+                  std::to_string(f.workers) + " --tls-ca " + spec.security.tls_ca +
+                  " --token-file " + spec.security.token_file + " --log-dir " + spec.log;
+  if (!spec.data_dir.empty()) c += " --data-dir " + spec.data_dir;
+  if (!f.partition.empty()) c += " --partition " + f.partition;
+  return c + " > more.sbatch && sbatch more.sbatch";
 }
 
 int RunEmbedded(const Flags& f) {
@@ -760,13 +778,37 @@ int RunEmbedded(const Flags& f) {
   const SweepSpec* spec = &file->spec;
   const std::vector<TrialSpec>* trials = &file->trials;
   Status st;
+  const bool slurm = f.launcher == "slurm";
+  if (!slurm && f.launcher != "local") {
+    return Fail(InvalidArgument("--launcher: expected local or slurm, got '" + f.launcher + "'"));
+  }
+  if (!slurm && (!f.partition.empty() || !f.time.empty() || f.cpus_per_worker > 0 ||
+                 !f.sbatch_args.empty() || !f.advertise.empty())) {
+    return Fail(InvalidArgument(
+        "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
+        "--launcher slurm"));
+  }
 
   CoordinatorOptions o;
-  o.listen = "127.0.0.1:0";
+  // Slurm's workers run on other nodes: the coordinator listens on every interface, with TLS
+  // and a token made for this run.
+  o.listen = !f.run_listen.empty() ? f.run_listen : slurm ? "0.0.0.0:0" : "127.0.0.1:0";
   o.sweep_limits = Limits(f);
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
   o.scheduler.lease_seconds = f.lease_seconds;
+  std::string host, slurm_dir;
+  int advertised_port = 0;
+  SlurmRunFiles files;
+  if (slurm) {
+    st = ParseAdvertise(f.advertise, &host, &advertised_port);
+    if (!st.ok()) return Fail(st);
+    slurm_dir = Absolute(o.db_path) + ".slurm";
+    auto made = PrepareSlurmRunFolder(slurm_dir, host);
+    if (!made.ok()) return Fail(made.status());
+    files = *made;
+    o.security = files.server;
+  }
   CoordinatorServer server;
   st = server.Start(o);
   if (!st.ok()) return Fail(st);
@@ -790,55 +832,131 @@ int RunEmbedded(const Flags& f) {
   }
 
   InstallSignalHandlers();
-  const std::string exe = SelfExe();
-  const std::string log = f.log.empty() ? o.db_path + ".workers.log" : f.log;
-  std::vector<pid_t> pids(f.workers, 0);
-  std::vector<int> restarts(f.workers, 0);
-  for (int k = 0; k < f.workers; ++k) pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
+  LaunchSpec ls;
+  ls.exe = SelfExe();
+  ls.threads = f.threads;
+  ls.data_dir = f.data_dir;
+  std::unique_ptr<Launcher> launcher;
+  std::string log;
+  if (slurm) {
+    ls.coordinator =
+        host + ":" + std::to_string(advertised_port > 0 ? advertised_port : server.port());
+    ls.security = files.workers;
+    ls.data_dir = Absolute(f.data_dir);
+    ls.log = slurm_dir;
+    ls.threads = SlurmOptionsOf(f).cpus_per_worker;
+    launcher = std::make_unique<SlurmLauncher>(SlurmOptionsOf(f));
+  } else {
+    ls.coordinator = server.address();
+    ls.log = log = f.log.empty() ? o.db_path + ".workers.log" : f.log;
+    launcher = std::make_unique<LocalLauncher>();
+  }
+  st = launcher->Start(f.workers, ls);
+  if (!st.ok()) {
+    server.Shutdown();
+    return Fail(st);
+  }
+  if (slurm) {
+    const std::string& job = static_cast<SlurmLauncher*>(launcher.get())->job_id();
+    log = slurm_dir + "/worker-" + job + "_*.log";
+    std::cerr << "Slurm array job " << job << ": " << f.workers
+              << " workers for the coordinator at " << ls.coordinator << " (TLS, token in "
+              << ls.security.token_file << "); logs " << log << "\n";
+  }
 
   ProgressPrinter progress;
   const auto t0 = std::chrono::steady_clock::now();
   std::string state = "running";
+  std::vector<LaunchedWorker> workers;
+  double listed_at = -100, gone_at = -1;
+  uint64_t gone_version = 0;
+  std::string list_error;
+  bool no_workers = false;
   while (!g_signalled.load()) {
     std::vector<SweepCounts> counts = sched->Counts(sweep_id);
     if (counts.empty()) break;
     const SweepCounts& c = counts[0];
     state = c.sweep.state;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const int done = c.completed + c.failed + c.stopped;
-    progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el)},
-                  el, state != "running");
-    if (state != "running") break;
-    // A worker that died while work is left is replaced (a few times per slot).
-    for (int k = 0; k < f.workers; ++k) {
-      int wstatus;
-      if (pids[k] > 0 && waitpid(pids[k], &wstatus, WNOHANG) == pids[k]) {
-        pids[k] = 0;
-        if (restarts[k] < 3) {
-          ++restarts[k];
+    // Local children are cheap to look at; squeue is asked every few seconds.
+    if (state == "running" && (!slurm || el - listed_at >= 3)) {
+      listed_at = el;
+      std::vector<LaunchedWorker> before = workers;
+      auto listed = launcher->List();
+      if (!listed.ok()) {
+        if (listed.status().message() != list_error) {
           progress.Break();
-          std::fprintf(stderr, "worker local-%d exited; starting it again (see %s)\n", k + 1,
-                       log.c_str());
-          pids[k] = SpawnWorker(exe, server.address(), f, k + 1, log);
+          std::cerr << "hpsweep: cannot learn the workers' state: " << listed.status().message()
+                    << "\n";
+        }
+        list_error = listed.status().message();
+      } else {
+        list_error.clear();
+        workers = std::move(*listed);
+        for (size_t k = 0; k < workers.size(); ++k) {
+          const LaunchedWorker& w = workers[k];
+          const bool was_gone = k < before.size() && (before[k].state == WorkerState::kExited ||
+                                                      before[k].state == WorkerState::kFailed);
+          if (k < before.size() ? w.restarts > before[k].restarts : w.restarts > 0) {
+            // A worker that died while work is left is replaced (a few times per slot).
+            progress.Break();
+            std::fprintf(stderr, "worker %s exited; starting it again (see %s)\n", w.id.c_str(),
+                         log.c_str());
+          } else if (slurm && !was_gone && AllGone({w})) {
+            progress.Break();
+            std::fprintf(stderr, "Slurm task %s%s ended: %s\n", w.id.c_str(),
+                         w.node.empty() ? "" : (" on " + w.node).c_str(), w.info.c_str());
+          }
         }
       }
     }
-    if (std::all_of(pids.begin(), pids.end(), [](pid_t p) { return p == 0; })) {
-      std::fprintf(stderr, "\nhpsweep: every worker failed; see %s\n", log.c_str());
-      break;
+    const std::string jobs = slurm ? " - " + WorkerSummary(workers) + " (slurm)" : "";
+    const int done = c.completed + c.failed + c.stopped;
+    progress.Show(
+        {ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el) + jobs}, el,
+        state != "running");
+    if (state != "running") break;
+    if (!workers.empty() && AllGone(workers)) {
+      if (!slurm) {
+        std::fprintf(stderr, "\nhpsweep: every worker failed; see %s\n", log.c_str());
+        break;
+      }
+      // Trials remain and no job is left: say so, and how to add workers; wait a while for
+      // some, judged by the sweep moving (a lease, an epoch, a result).
+      if (gone_at < 0 || sched->version() != gone_version) {
+        if (gone_at < 0) {
+          progress.Break();
+          std::fprintf(stderr,
+                       "hpsweep: every Slurm job of this run is gone (%s) and %d of %d trials "
+                       "remain. Add workers with\n  %s\nWaiting %.0f s for them "
+                       "(--wait-for-workers).\n",
+                       WorkerSummary(workers).c_str(), c.sweep.total - done, c.sweep.total,
+                       SlurmScriptCommand(f, ls).c_str(), f.wait_for_workers);
+        }
+        gone_at = el;
+        gone_version = sched->version();
+      } else if (el - gone_at > f.wait_for_workers) {
+        no_workers = true;
+        break;
+      }
     }
     sched->WaitForChange(sched->version(), 0.5);
   }
   progress.Break();
-  for (pid_t p : pids) {
-    if (p > 0) kill(p, SIGTERM);
+  if (slurm) {
+    std::cerr << "cancelling Slurm job " << static_cast<SlurmLauncher*>(launcher.get())->job_id()
+              << "\n";
   }
-  for (pid_t p : pids) {
-    if (p > 0) waitpid(p, nullptr, 0);
-  }
-  if (g_signalled.load()) {
+  st = launcher->Stop();
+  if (!st.ok()) std::cerr << "hpsweep: " << st.message() << "\n";
+  if (g_signalled.load() || no_workers) {
     server.Shutdown();
-    std::cerr << "interrupted: every finished trial is in " << o.db_path
+    if (no_workers) {
+      std::cerr << "hpsweep: no worker came for " << f.wait_for_workers << " s; ";
+    } else {
+      std::cerr << "interrupted: ";
+    }
+    std::cerr << "every finished trial is in " << o.db_path
               << "; run the same command again to resume the sweep\n";
     return 1;
   }
@@ -850,6 +968,32 @@ int RunEmbedded(const Flags& f) {
   std::cout << "\nAll results are in " << o.db_path << ": `hpsweep leaderboard --db " << o.db_path
             << "`, `hpsweep export " << sweep_id << " --db " << o.db_path << "`\n";
   return state == "completed" ? 0 : 1;
+}
+
+// `hpsweep slurm-script`: the batch script that `run --launcher slurm` submits, for people who
+// submit jobs themselves or add workers to a running sweep.
+int RunSlurmScript(const Flags& f) {
+  LaunchSpec ls;
+  ls.exe = SelfExe();
+  ls.coordinator = f.script_coordinator;
+  ls.security.tls_ca = Absolute(f.client.tls_ca);
+  ls.security.token_file = Absolute(f.client.token_file);
+  ls.security.tls_server_name = f.client.tls_server_name;
+  ls.data_dir = Absolute(f.data_dir);
+  ls.log = Absolute(f.log.empty() ? "." : f.log);
+  // The files the workers will read: there, readable, and the token file private.
+  if (access(ls.security.tls_ca.c_str(), R_OK) != 0) {
+    return Fail(NotFound("--tls-ca " + ls.security.tls_ca + ": cannot read it"));
+  }
+  auto token = ReadClientToken(ls.security.token_file);
+  if (!token.ok()) return Fail(token.status());
+  if (token->empty()) {
+    return Fail(InvalidArgument("--token-file " + ls.security.token_file + ": no token in it"));
+  }
+  auto script = SlurmScript(f.workers, ls, SlurmOptionsOf(f));
+  if (!script.ok()) return Fail(script.status());
+  std::cout << *script;
+  return 0;
 }
 
 }  // namespace
@@ -938,7 +1082,8 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       "run",
       "run a sweep here: coordinator, SQLite file and local workers, leaderboard at the end");
   run->add_option("file", f->file, "sweep file (YAML)")->required();
-  run->add_option("--workers", f->workers, "local worker processes")->check(CLI::Range(1, 256));
+  run->add_option("--workers", f->workers, "worker processes (local) or tasks (slurm)")
+      ->check(CLI::Range(1, 256));
   run->add_option("--threads", f->threads, "threads per worker")->check(CLI::Range(1, 256));
   run->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
   run->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
@@ -947,6 +1092,51 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       ->check(CLI::Range(1.0, 3600.0));
   run->add_option("--log", f->log, "workers' log file (default DB.workers.log)");
   AddLimitOptions(run, f.get());
+  run->add_option("--launcher", f->launcher,
+                  "local: child processes here; slurm: one Slurm array job (README, On a cluster)")
+      ->capture_default_str();
+  run->add_option("--listen", f->run_listen,
+                  "coordinator's host:port (default 127.0.0.1:0; slurm: 0.0.0.0:0, with TLS and "
+                  "a token made for the run)");
+  run->add_option("--advertise", f->advertise,
+                  "slurm: HOST[:PORT] the workers reach the coordinator at (default: this "
+                  "host's name, the bound port)");
+  run->add_option("--partition", f->partition, "slurm: partition of the workers' job");
+  run->add_option("--time", f->time, "slurm: time limit of each worker (e.g. 30, 2:00:00)");
+  run->add_option("--cpus-per-worker", f->cpus_per_worker,
+                  "slurm: CPUs per worker, its --threads (default --threads)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--sbatch-arg", f->sbatch_args,
+                  "slurm: an extra sbatch option (repeat it), e.g. --sbatch-arg=--account=X")
+      ->allow_extra_args(false);
+  run->add_option("--wait-for-workers", f->wait_for_workers,
+                  "slurm: once every job is gone, how long to wait for workers added by hand "
+                  "(seconds)")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+
+  CLI::App* script = app->add_subcommand(
+      "slurm-script",
+      "print the sbatch script of N workers for a coordinator (add workers to a running sweep)");
+  script->add_option("--coordinator", f->script_coordinator, "host:port the workers reach")
+      ->required();
+  script->add_option("--workers", f->workers, "tasks of the array job")
+      ->check(CLI::Range(1, kMaxSlurmWorkers))
+      ->capture_default_str();
+  script->add_option("--tls-ca", f->client.tls_ca, "CA certificate (PEM) of the coordinator")
+      ->required();
+  script
+      ->add_option("--token-file", f->client.token_file,
+                   "worker token file (mode 0600, on a filesystem every node sees)")
+      ->required();
+  script->add_option("--tls-server-name", f->client.tls_server_name,
+                     "name to check the coordinator's certificate against");
+  script->add_option("--data-dir", f->data_dir, "MNIST folder on the nodes")->capture_default_str();
+  script->add_option("--log-dir", f->log, "folder for the tasks' output (default: here)");
+  script->add_option("--partition", f->partition, "partition");
+  script->add_option("--time", f->time, "time limit of each worker");
+  script->add_option("--cpus-per-worker", f->cpus_per_worker, "CPUs per worker, its --threads")
+      ->check(CLI::Range(1, 1024));
 
   CLI::App* coord = app->add_subcommand("coordinator", "serve sweeps to workers over gRPC");
   coord->add_option("--listen", f->listen, "host:port (loopback unless told otherwise)")
@@ -1029,6 +1219,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (*report) return RunReport(*f);
     if (*data_report) return RunDataReport(*f);
     if (*run) return RunEmbedded(*f);
+    if (*script) return RunSlurmScript(*f);
     if (*coord) return RunCoordinator(*f);
     if (*worker) return RunWorker(*f);
     if (*submit) return RunSubmit(*f);

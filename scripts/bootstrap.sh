@@ -36,6 +36,7 @@ PACKAGES=(
   libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
   libstb-dev zlib1g-dev sqlite3 openssl
+  slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
 )
 
 install_packages() {

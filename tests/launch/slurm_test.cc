@@ -1,0 +1,419 @@
+// `hpsweep run --launcher slurm` against a real single-node Slurm (slurmctld, slurmd and munged
+// on loopback, started per test by tests/launch/start_slurm.sh with their own key, ports and
+// state). A test skips, saying exactly why, only when the daemons cannot start (not root, Slurm
+// not installed, a daemon's error); the rest of the suite does not need any of this.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "launch/command.h"
+#include "tests/integration/process.h"
+#include "tests/mnist_dir.h"
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every file under dir, concatenated (logs, job scripts, slurmctld's saved job state).
+std::string SlurpTree(const std::string& dir) {
+  std::string all;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && it->path().filename() != "worker.token") {
+      all += Slurp(it->path().string());
+    }
+  }
+  return all;
+}
+
+bool WaitUntil(double seconds, const std::function<bool()>& ok) {
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (!ok()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// Processes whose command line contains `needle`: pid -> command line (NULs as spaces).
+std::vector<std::pair<pid_t, std::string>> ProcessesWith(const std::string& needle) {
+  std::vector<std::pair<pid_t, std::string>> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = Slurp(e.path().string() + "/cmdline");
+    for (char& c : cmd) c = c == '\0' ? ' ' : c;
+    if (cmd.find(needle) != std::string::npos) out.push_back({std::stoi(name), cmd});
+  }
+  return out;
+}
+
+class SlurmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!S_ISDIR(Stat(MnistDir()))) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+    StopStaleClusters();
+    char tmpl[] = "/tmp/hpsweep-slurm-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    cluster_ = dir_ + "/cluster";
+    auto r = RunCommand(
+        {"bash", kScript, cluster_, std::to_string(FreePort()), std::to_string(FreePort())}, 60);
+    if (!r.ok() || r->exit_code != 0) {
+      const std::string why = r.ok() ? r->err : r.status().ToString();
+      std::filesystem::remove_all(dir_);
+      dir_.clear();
+      GTEST_SKIP() << "Slurm daemons could not start: " << why;
+    }
+    setenv("SLURM_CONF", (cluster_ + "/slurm.conf").c_str(), 1);
+    db_ = dir_ + "/s.db";
+    run_dir_ = db_ + ".slurm";
+  }
+
+  void TearDown() override {
+    if (dir_.empty()) return;
+    // Jobs left by a failed test first (slurmstepd outlives slurmd), then the daemons.
+    RunCommand({"scancel", "--user=root"}, 30);
+    WaitUntil(30, [] {
+      auto q = RunCommand({"squeue", "--noheader"}, 30);
+      return q.ok() && q->out.empty();
+    });
+    std::vector<pid_t> daemons;
+    for (const char* d : {"slurmd", "slurmctld", "munged"}) {
+      const std::string pid = Slurp(cluster_ + "/" + d + ".pid");
+      if (!pid.empty()) daemons.push_back(std::atoi(pid.c_str()));
+    }
+    RunCommand({"bash", kScript, "--stop", cluster_}, 60);
+    for (pid_t p : daemons) EXPECT_NE(kill(p, 0), 0) << "daemon " << p << " still runs";
+    // No worker of this test's cluster left (their command lines name the run folder).
+    for (const auto& [pid, cmd] : ProcessesWith(run_dir_)) {
+      ADD_FAILURE() << "left over: " << pid << " " << cmd;
+      kill(pid, SIGKILL);
+    }
+    unsetenv("SLURM_CONF");
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A test killed before its TearDown (ctest's timeout) leaves its daemons running: stop those
+  // of clusters older than any test may last, so that they do not pile up.
+  static void StopStaleClusters() {
+    std::error_code ec;
+    const auto now = std::filesystem::file_time_type::clock::now();
+    for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("hpsweep-slurm-", 0) != 0) continue;
+      const auto age = now - std::filesystem::last_write_time(e.path(), ec);
+      if (ec || age < std::chrono::minutes(10)) continue;
+      RunCommand({"bash", kScript, "--stop", e.path().string() + "/cluster"}, 60);
+      std::filesystem::remove_all(e.path(), ec);
+    }
+  }
+
+  static mode_t Stat(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 ? st.st_mode : 0;
+  }
+
+  std::string WriteSweep(const std::string& name, const std::string& fixed,
+                         const std::string& units, int train_limit) {
+    const std::string file = dir_ + "/" + name + ".yaml";
+    std::ofstream(file) << "name: " << name << "\nmethod: grid\n"
+                        << "data: {validation_split: 0.2, train_limit: " << train_limit << "}\n"
+                        << "fixed: {" << fixed << ", batch_size: 64}\n"
+                        << "parameters:\n  units: {values: [" << units << "]}\n";
+    return file;
+  }
+
+  std::unique_ptr<Process> StartRun(const std::string& file, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"run",      file,          "--launcher",  "slurm",
+                                     "--db",     db_,           "--data-dir",  MnistDir(),
+                                     "--listen", "127.0.0.1:0", "--advertise", "127.0.0.1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(args, out_);
+  }
+
+  // The array job's id, from the run's output.
+  std::string JobId() {
+    std::string id;
+    WaitUntil(60, [&] {
+      const std::string text = Slurp(out_);
+      const size_t at = text.find("Slurm array job ");
+      if (at == std::string::npos) return false;
+      id = text.substr(at + 16, text.find(':', at) - at - 16);
+      return true;
+    });
+    return id;
+  }
+
+  // Waits until task `task` of the job has started a trial; returns that trial's id.
+  std::string TrialStarted(const std::string& job, int task) {
+    const std::string log = run_dir_ + "/worker-" + job + "_" + std::to_string(task) + ".log";
+    std::string trial;
+    WaitUntil(90, [&] {
+      const std::string text = Slurp(log);
+      const size_t at = text.find("] trial ");
+      if (at == std::string::npos || text.find(" (sweep ", at) == std::string::npos) return false;
+      trial = text.substr(at + 8, text.find(' ', at + 8) - at - 8);
+      return true;
+    });
+    return trial;
+  }
+
+  // trial id -> the worker that finished it, from the database.
+  std::map<std::string, std::string> FinishedBy() {
+    auto r = RunCommand({HPSWEEP_BIN, "leaderboard", "--db", db_, "--format", "json"}, 60);
+    std::map<std::string, std::string> by;
+    if (!r.ok() || r->exit_code != 0) {
+      ADD_FAILURE() << "leaderboard: " << (r.ok() ? r->err : r.status().ToString());
+      return by;
+    }
+    const json lb = json::parse(r->out);  // kept: rows refer into it
+    for (const auto& row : lb["rows"]) {
+      by[std::to_string(row["trial_id"].get<int64_t>())] = row["worker"].get<std::string>();
+    }
+    return by;
+  }
+
+  bool QueueEmpty() {
+    auto q = RunCommand({"squeue", "--noheader"}, 30);
+    return q.ok() && q->exit_code == 0 && q->out.empty();
+  }
+
+  static constexpr const char* kScript = HPSWEEP_SOURCE_DIR "/tests/launch/start_slurm.sh";
+  std::string dir_, cluster_, db_, run_dir_, out_ = "/dev/null";
+};
+
+TEST_F(SlurmTest, SweepCompletesOnSlurmAndNoTokenLeaks) {
+  const std::string file = WriteSweep("slurm-a", "cell: dense, epochs: 2", "8, 16, 32, 64", 300);
+  out_ = dir_ + "/run.out";
+  // A token in the submitting environment must not travel into the job.
+  setenv("HPSWEEP_TOKEN", "hps_from_the_environment_of_the_run", 1);
+  auto run = StartRun(file, {"--workers", "2"});
+  unsetenv("HPSWEEP_TOKEN");
+  std::string token;
+  ASSERT_TRUE(WaitUntil(60, [&] {
+    std::ifstream in(run_dir_ + "/worker.token");
+    return static_cast<bool>(std::getline(in, token)) && !token.empty();
+  }));
+  EXPECT_EQ(Stat(run_dir_ + "/worker.token") & 0777, 0600u);
+  EXPECT_EQ(Stat(run_dir_) & 0777, 0700u);
+  // While it runs: every worker's command line and environment, looked at as they come.
+  int seen = 0;
+  while (run->running()) {
+    for (const auto& [pid, cmd] : ProcessesWith("--token-file " + run_dir_)) {
+      EXPECT_EQ(cmd.find(token), std::string::npos) << cmd;
+      const std::string env = Slurp("/proc/" + std::to_string(pid) + "/environ");
+      if (env.empty()) continue;  // it ended meanwhile
+      ++seen;
+      EXPECT_EQ(env.find(token), std::string::npos);
+      EXPECT_EQ(env.find("HPSWEEP_TOKEN="), std::string::npos) << "in the job's environment";
+      EXPECT_NE(env.find("SLURM_ARRAY_JOB_ID="), std::string::npos) << "not a Slurm job?";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(seen, 0) << "no worker process was seen running";
+  EXPECT_EQ(run->exit_code(), 0) << Slurp(out_);
+  const std::string text = Slurp(out_);
+  EXPECT_NE(text.find("Leaderboard of sweep 1 (slurm-a)"), std::string::npos) << text;
+  EXPECT_NE(text.find("4/4 trials done"), std::string::npos) << text;
+  EXPECT_NE(text.find("(slurm)"), std::string::npos) << text;
+  EXPECT_TRUE(QueueEmpty()) << "jobs left after the run";
+  const auto by = FinishedBy();
+  EXPECT_EQ(by.size(), 4u);
+  for (const auto& [trial, worker] : by) {
+    EXPECT_EQ(worker.rfind("slurm-", 0), 0u) << trial << " finished by " << worker;
+  }
+  // Not in the run's output, the workers' logs, the job script, nor anything Slurm saved.
+  const std::string everything = text + SlurpTree(run_dir_) + SlurpTree(cluster_);
+  EXPECT_EQ(everything.find(token), std::string::npos);
+  EXPECT_EQ(everything.find("hps_from_the_environment_of_the_run"), std::string::npos);
+  EXPECT_NE(Slurp(run_dir_ + "/workers.sbatch").find("--token-file"), std::string::npos);
+}
+
+// scancel sends SIGTERM: the worker gives its trial back, and the other one finishes it. The
+// lease is far longer than the test, so only the give-back can free the trial in time.
+TEST_F(SlurmTest, CancelledJobGivesItsTrialBackAndTheSweepCompletes) {
+  const std::string file = WriteSweep("slurm-b", "cell: lstm, epochs: 3", "32, 48, 64", 3000);
+  out_ = dir_ + "/run.out";
+  auto run = StartRun(file, {"--workers", "2", "--lease-seconds", "600"});
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << Slurp(out_);
+  const std::string trial = TrialStarted(job, 0);
+  ASSERT_FALSE(trial.empty()) << Slurp(run_dir_ + "/worker-" + job + "_0.log");
+  auto c = RunCommand({"scancel", job + "_0"}, 30);
+  ASSERT_TRUE(c.ok() && c->exit_code == 0);
+  ASSERT_TRUE(run->Wait(150)) << Slurp(out_);
+  EXPECT_EQ(run->exit_code(), 0) << Slurp(out_);
+  EXPECT_NE(Slurp(run_dir_ + "/worker-" + job + "_0.log")
+                .find("stopping: giving trial " + trial + " back"),
+            std::string::npos)
+      << Slurp(run_dir_ + "/worker-" + job + "_0.log");
+  EXPECT_EQ(FinishedBy()[trial], "slurm-" + job + "_1");
+  EXPECT_TRUE(QueueEmpty());
+}
+
+// A job that reaches its time limit mid-trial: Slurm sends SIGCONT and SIGTERM (then SIGKILL
+// after KillWait), the worker gives the trial back. Every job is then gone while trials remain:
+// the run says so and prints the slurm-script command; workers added with it finish the sweep.
+// The worker is frozen (SIGSTOP) mid-trial so that a trial outlasts Slurm's shortest limit (one
+// minute, checked every 30 s) without the test training for that long.
+TEST_F(SlurmTest, TimeLimitMidTrialThenWorkersAddedWithSlurmScript) {
+  const std::string file = WriteSweep("slurm-c", "cell: lstm, epochs: 3", "32, 48, 64", 3000);
+  out_ = dir_ + "/run.out";
+  auto run = StartRun(file, {"--workers", "1", "--time", "1", "--lease-seconds", "600",
+                             "--wait-for-workers", "120"});
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << Slurp(out_);
+  const std::string trial = TrialStarted(job, 0);
+  ASSERT_FALSE(trial.empty());
+  auto worker = ProcessesWith("slurm-" + job + "_0");
+  ASSERT_EQ(worker.size(), 1u);
+  ASSERT_EQ(kill(worker[0].first, SIGSTOP), 0);
+
+  std::string command;
+  ASSERT_TRUE(WaitUntil(150, [&] {
+    const std::string text = Slurp(out_);
+    const size_t at = text.find("Add workers with\n  ");
+    if (at == std::string::npos) return false;
+    command = text.substr(at + 19, text.find('\n', at + 19) - at - 19);
+    return true;
+  })) << Slurp(out_);
+  const std::string text = Slurp(out_);
+  EXPECT_NE(text.find("Slurm task " + job + "_0 on "), std::string::npos) << text;
+  EXPECT_NE(text.find(": TIMEOUT"), std::string::npos) << text;
+  EXPECT_NE(text.find("every Slurm job of this run is gone"), std::string::npos) << text;
+  EXPECT_NE(Slurp(run_dir_ + "/worker-" + job + "_0.log")
+                .find("stopping: giving trial " + trial + " back"),
+            std::string::npos);
+
+  // The printed command, as a person would paste it ("hpsweep" on the PATH).
+  ASSERT_EQ(command.rfind("hpsweep slurm-script ", 0), 0u) << command;
+  const std::string bin_dir = std::filesystem::path(HPSWEEP_BIN).parent_path().string();
+  auto added =
+      RunCommand({"bash", "-c", "cd " + dir_ + " && PATH=" + bin_dir + ":$PATH && " + command}, 60);
+  ASSERT_TRUE(added.ok());
+  ASSERT_EQ(added->exit_code, 0) << added->out << added->err;
+  ASSERT_TRUE(run->Wait(150)) << Slurp(out_);
+  EXPECT_EQ(run->exit_code(), 0) << Slurp(out_);
+  const std::string finisher = FinishedBy()[trial];
+  EXPECT_EQ(finisher.rfind("slurm-", 0), 0u);
+  EXPECT_NE(finisher, "slurm-" + job + "_0");
+  // The run's own job is gone. The one added by hand is the user's: its worker exits if it sees
+  // the sweep done before the coordinator stops, else it waits for a coordinator; TearDown
+  // cancels it.
+  auto q = RunCommand({"squeue", "--noheader", "--jobs=" + job}, 30);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->out, "");
+}
+
+// Every job gone and nobody adds workers: the run says so and exits non-zero.
+TEST_F(SlurmTest, AllJobsGoneWhileTrialsRemainEndsTheRun) {
+  const std::string file =
+      WriteSweep("slurm-d", "cell: lstm, epochs: 3", "16, 24, 32, 40, 48, 56, 64", 3000);
+  out_ = dir_ + "/run.out";
+  auto run = StartRun(file, {"--workers", "2", "--wait-for-workers", "2"});
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << Slurp(out_);
+  auto c = RunCommand({"scancel", job}, 30);
+  ASSERT_TRUE(c.ok() && c->exit_code == 0);
+  ASSERT_TRUE(run->Wait(120)) << Slurp(out_);
+  EXPECT_EQ(run->exit_code(), 1);
+  const std::string text = Slurp(out_);
+  EXPECT_NE(text.find("every Slurm job of this run is gone"), std::string::npos) << text;
+  EXPECT_NE(text.find("hpsweep slurm-script --coordinator 127.0.0.1:"), std::string::npos) << text;
+  EXPECT_NE(text.find("no worker came for 2 s"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Leaderboard of sweep"), std::string::npos) << text;
+  EXPECT_TRUE(QueueEmpty());
+}
+
+// The CLI side without a cluster: slurm-script's checks and output, slurm flags on a local run.
+TEST(SlurmCliTest, SlurmScriptPrintsTheScriptAndRefusesALooseTokenFile) {
+  char tmpl[] = "/tmp/hpsweep-slurmcli-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::ofstream(dir + "/ca.crt") << "-----BEGIN CERTIFICATE-----\n";
+  const std::string token = "hps_" + std::string(64, 'a');
+  std::ofstream(dir + "/w.token") << token << "\n";
+  ASSERT_EQ(chmod((dir + "/w.token").c_str(), 0644), 0);
+  const std::vector<std::string> args = {
+      HPSWEEP_BIN, "slurm-script",  "--coordinator", "login1:4000",    "--workers", "3",
+      "--tls-ca",  dir + "/ca.crt", "--token-file",  dir + "/w.token", "--time",    "10"};
+  auto loose = RunCommand(args, 30);
+  ASSERT_TRUE(loose.ok());
+  EXPECT_EQ(loose->exit_code, 2) << loose->err;
+  EXPECT_NE(loose->err.find("w.token"), std::string::npos) << loose->err;
+  EXPECT_EQ(loose->out, "");
+
+  ASSERT_EQ(chmod((dir + "/w.token").c_str(), 0600), 0);
+  auto ok = RunCommand(args, 30);
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->exit_code, 0) << ok->err;
+  EXPECT_NE(ok->out.find("#SBATCH --array=0-2\n"), std::string::npos) << ok->out;
+  EXPECT_NE(ok->out.find("#SBATCH --time=10\n"), std::string::npos) << ok->out;
+  EXPECT_NE(ok->out.find("--token-file '" + dir + "/w.token'"), std::string::npos) << ok->out;
+  EXPECT_EQ(ok->out.find(token), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SlurmCliTest, SlurmFlagsOnALocalRunAreRefusedBeforeAnythingIsMade) {
+  const std::string db = "/tmp/hpsweep-slurmcli-never.db";
+  auto r = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
+                       "--partition", "cpu", "--db", db},
+                      30);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("are for --launcher slurm"), std::string::npos) << r->err;
+  EXPECT_NE(access(db.c_str(), F_OK), 0);
+  auto bad = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
+                         "--launcher", "kubernetes", "--db", db},
+                        30);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2);
+  EXPECT_NE(bad->err.find("--launcher: expected local or slurm"), std::string::npos);
+}
+
+// Ctrl-C: the run cancels its job (the workers give their trials back) and says how to resume.
+TEST_F(SlurmTest, InterruptCancelsTheJob) {
+  const std::string file =
+      WriteSweep("slurm-e", "cell: lstm, epochs: 3", "16, 24, 32, 40, 48, 56, 64", 3000);
+  out_ = dir_ + "/run.out";
+  auto run = StartRun(file, {"--workers", "2"});
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << Slurp(out_);
+  ASSERT_FALSE(TrialStarted(job, 0).empty());
+  run->Signal(SIGINT);
+  ASSERT_TRUE(run->Wait(120)) << Slurp(out_);
+  EXPECT_EQ(run->exit_code(), 1);
+  EXPECT_NE(Slurp(out_).find("interrupted: every finished trial is in"), std::string::npos)
+      << Slurp(out_);
+  // Stop() waited for the tasks: none is left when the run has exited.
+  EXPECT_TRUE(QueueEmpty());
+  EXPECT_NE(Slurp(run_dir_ + "/worker-" + job + "_0.log").find("stopping: giving trial"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace hpsweep
