@@ -33,13 +33,47 @@ uint32_t BigEndian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// One open IDX file, plain or gzipped, read front to back. Owns the file descriptor.
-class IdxStream {
+// Where an IDX file's bytes come from: a file (IdxFile) or memory (IdxMemory), plain or gzipped,
+// read front to back. `path` begins every message.
+class IdxSource {
  public:
-  IdxStream() = default;
-  IdxStream(const IdxStream&) = delete;
-  IdxStream& operator=(const IdxStream&) = delete;
-  ~IdxStream() {
+  virtual ~IdxSource() = default;
+  // Reads up to n bytes into buf; *got < n only at the end of the (decompressed) data.
+  virtual Status Read(uint8_t* buf, uint64_t n, uint64_t* got) = 0;
+  bool gzipped() const { return gzipped_; }
+  uint64_t file_size() const { return file_size_; }  // compressed size when gzipped
+  const std::string& path() const { return path_; }
+
+ protected:
+  std::string path_;
+  bool gzipped_ = false;
+  uint64_t file_size_ = 0;
+};
+
+bool HasGzipMagic(const uint8_t* p, uint64_t n) { return n >= 2 && p[0] == 0x1f && p[1] == 0x8b; }
+
+Status TruncatedGzip(const std::string& path) {
+  return DataLoss(path + ": gzip stream ends unexpectedly (the .gz file is truncated); " +
+                  kRefetchHint);
+}
+
+Status CorruptGzip(const std::string& path, const char* msg) {
+  std::string what = msg ? msg : "unknown zlib error";
+  // gzerror() prefixes the file's name, "<fd:3>" for gzdopen: the path is named already.
+  if (what.rfind("<fd:", 0) == 0 && what.find(": ") != std::string::npos) {
+    what = what.substr(what.find(": ") + 2);
+  }
+  return DataLoss(path + ": corrupt gzip data (" + what + "); " + kRefetchHint);
+}
+
+// An open IDX file, read through zlib's gzread (which passes plain files through). Owns the file
+// descriptor.
+class IdxFile : public IdxSource {
+ public:
+  IdxFile() = default;
+  IdxFile(const IdxFile&) = delete;
+  IdxFile& operator=(const IdxFile&) = delete;
+  ~IdxFile() override {
     if (gz_ != nullptr) gzclose(gz_);  // also closes the descriptor
   }
 
@@ -58,7 +92,7 @@ class IdxStream {
     }
     file_size_ = static_cast<uint64_t>(st.st_size);
     uint8_t magic[2] = {0, 0};
-    gzipped_ = ::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    gzipped_ = ::pread(fd, magic, 2, 0) == 2 && HasGzipMagic(magic, 2);
     gz_ = gzdopen(fd, "rb");
     if (gz_ == nullptr) {
       ::close(fd);
@@ -68,8 +102,7 @@ class IdxStream {
     return Status::Ok();
   }
 
-  // Reads up to n bytes into buf; *got < n only at the end of the (decompressed) data.
-  Status Read(uint8_t* buf, uint64_t n, uint64_t* got) {
+  Status Read(uint8_t* buf, uint64_t n, uint64_t* got) override {
     *got = 0;
     while (*got < n) {
       unsigned want = static_cast<unsigned>(std::min<uint64_t>(n - *got, kChunkBytes));
@@ -80,10 +113,7 @@ class IdxStream {
         // Short read: the end of the data, or a gzip stream cut off in the middle.
         int errnum = Z_OK;
         gzerror(gz_, &errnum);
-        if (errnum == Z_BUF_ERROR) {
-          return DataLoss(path_ + ": gzip stream ends unexpectedly (the .gz file is truncated); " +
-                          kRefetchHint);
-        }
+        if (errnum == Z_BUF_ERROR) return TruncatedGzip(path_);
         if (errnum != Z_OK) return ReadError();
         break;
       }
@@ -91,27 +121,90 @@ class IdxStream {
     return Status::Ok();
   }
 
-  bool gzipped() const { return gzipped_; }
-  uint64_t file_size() const { return file_size_; }
-  const std::string& path() const { return path_; }
-
  private:
   Status ReadError() {
     int errnum = Z_OK;
     const char* msg = gzerror(gz_, &errnum);
     if (errnum == Z_ERRNO) return IoError(path_ + ": read failed: " + std::strerror(errno));
-    return DataLoss(path_ + ": corrupt gzip data (" + (msg ? msg : "unknown zlib error") + "); " +
-                    kRefetchHint);
+    return CorruptGzip(path_, msg);
   }
 
-  std::string path_;
   gzFile gz_ = nullptr;
-  bool gzipped_ = false;
-  uint64_t file_size_ = 0;
+};
+
+// IDX bytes in memory (borrowed; they must outlive this). Gzipped bytes are inflated as they are
+// read, as gzread does: concatenated gzip members are one stream, anything else after the last
+// member is ignored.
+class IdxMemory : public IdxSource {
+ public:
+  IdxMemory(const std::string& bytes, const std::string& name)
+      : data_(reinterpret_cast<const uint8_t*>(bytes.data())) {
+    path_ = name;
+    file_size_ = bytes.size();
+    gzipped_ = HasGzipMagic(data_, file_size_);
+  }
+  IdxMemory(const IdxMemory&) = delete;
+  IdxMemory& operator=(const IdxMemory&) = delete;
+  ~IdxMemory() override {
+    if (inflating_) inflateEnd(&zs_);
+  }
+
+  Status Read(uint8_t* buf, uint64_t n, uint64_t* got) override {
+    *got = 0;
+    if (!gzipped_) {
+      *got = std::min(n, file_size_ - pos_);
+      if (*got > 0) std::memcpy(buf, data_ + pos_, *got);
+      pos_ += *got;
+      return Status::Ok();
+    }
+    if (!inflating_) {
+      std::memset(&zs_, 0, sizeof(zs_));
+      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) {  // 16: gzip wrapper only
+        return IoError(path_ + ": cannot start zlib (out of memory?)");
+      }
+      inflating_ = true;
+    }
+    while (*got < n && !ended_) {
+      if (zs_.avail_in == 0 && pos_ < file_size_) {  // feed the input in uInt-sized pieces
+        const uint64_t piece = std::min<uint64_t>(file_size_ - pos_, kChunkBytes);
+        zs_.next_in = const_cast<Bytef*>(data_ + pos_);
+        zs_.avail_in = static_cast<uInt>(piece);
+        pos_ += piece;
+      }
+      const uint64_t want = std::min<uint64_t>(n - *got, kChunkBytes);
+      zs_.next_out = buf + *got;
+      zs_.avail_out = static_cast<uInt>(want);
+      const int r = inflate(&zs_, Z_NO_FLUSH);
+      *got += want - zs_.avail_out;
+      if (r == Z_STREAM_END) {
+        // Another member follows only if the rest starts with the gzip magic.
+        const uint64_t rest = zs_.avail_in + (file_size_ - pos_);
+        uint8_t next[2] = {0, 0};
+        for (uint64_t i = 0; i < std::min<uint64_t>(rest, 2); ++i) {
+          next[i] = i < zs_.avail_in ? zs_.next_in[i] : data_[pos_ + (i - zs_.avail_in)];
+        }
+        if (HasGzipMagic(next, rest) && inflateReset(&zs_) == Z_OK) continue;
+        ended_ = true;
+      } else if (r == Z_BUF_ERROR) {
+        // No progress possible: avail_out > 0 here, so the input ran out mid-stream.
+        return TruncatedGzip(path_);
+      } else if (r != Z_OK) {
+        return CorruptGzip(path_, zs_.msg);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const uint8_t* data_;
+  uint64_t pos_ = 0;  // input consumed (plain) or handed to zlib (gzipped)
+  z_stream zs_;
+  bool inflating_ = false;
+  bool ended_ = false;
 };
 
 // Reads the magic and `ndims` dimensions. `kind` ("image", "label") names the expected file.
-Status ReadHeader(IdxStream& in, uint32_t want_magic, const char* kind, int ndims, uint32_t* dims) {
+Status ReadHeader(IdxSource& in, uint32_t want_magic, const char* kind, int ndims, uint32_t* dims) {
   const uint64_t header_bytes = 4 + 4 * static_cast<uint64_t>(ndims);
   uint8_t header[16];
   uint64_t got = 0;
@@ -137,7 +230,7 @@ Status ReadHeader(IdxStream& in, uint32_t want_magic, const char* kind, int ndim
 
 // Reads the `expected` bytes after a header of `header_bytes` into *out, and checks that nothing
 // follows them. `declared` says in words what the header declared, for messages.
-Status ReadPayload(IdxStream& in, uint64_t header_bytes, uint64_t expected,
+Status ReadPayload(IdxSource& in, uint64_t header_bytes, uint64_t expected,
                    const std::string& declared, std::vector<uint8_t>* out) {
   const std::string& path = in.path();
   if (!in.gzipped()) {
@@ -202,11 +295,8 @@ Status ReadPayload(IdxStream& in, uint64_t header_bytes, uint64_t expected,
   return Status::Ok();
 }
 
-}  // namespace
-
-StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
-  IdxStream in;
-  HPSWEEP_RETURN_IF_ERROR(in.Open(path));
+StatusOr<IdxImages> ReadImages(IdxSource& in) {
+  const std::string& path = in.path();
   uint32_t dims[3];
   HPSWEEP_RETURN_IF_ERROR(ReadHeader(in, kImagesMagic, "image", 3, dims));
   const uint32_t count = dims[0], rows = dims[1], cols = dims[2];
@@ -227,15 +317,39 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
   return images;
 }
 
-StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
-  IdxStream in;
-  HPSWEEP_RETURN_IF_ERROR(in.Open(path));
+StatusOr<std::vector<uint8_t>> ReadLabels(IdxSource& in) {
   uint32_t count = 0;
   HPSWEEP_RETURN_IF_ERROR(ReadHeader(in, kLabelsMagic, "label", 1, &count));
-  if (count == 0) return InvalidArgument(path + ": the header declares 0 labels; nothing to load");
+  if (count == 0) {
+    return InvalidArgument(in.path() + ": the header declares 0 labels; nothing to load");
+  }
   std::vector<uint8_t> labels;
   HPSWEEP_RETURN_IF_ERROR(ReadPayload(in, 8, count, std::to_string(count) + " labels", &labels));
   return labels;
+}
+
+}  // namespace
+
+StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
+  IdxFile in;
+  HPSWEEP_RETURN_IF_ERROR(in.Open(path));
+  return ReadImages(in);
+}
+
+StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
+  IdxFile in;
+  HPSWEEP_RETURN_IF_ERROR(in.Open(path));
+  return ReadLabels(in);
+}
+
+StatusOr<IdxImages> ParseIdxImages(const std::string& bytes, const std::string& name) {
+  IdxMemory in(bytes, name);
+  return ReadImages(in);
+}
+
+StatusOr<std::vector<uint8_t>> ParseIdxLabels(const std::string& bytes, const std::string& name) {
+  IdxMemory in(bytes, name);
+  return ReadLabels(in);
 }
 
 }  // namespace hpsweep

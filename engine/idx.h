@@ -42,6 +42,14 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path);
 // Reads an IDX label file (magic 0x00000801), plain or gzipped: one byte per item.
 StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path);
 
+// The same from bytes in memory (an upload, a fuzzer's input), plain or gzipped; `name` takes the
+// path's place in messages. Same checks and codes as the readers above (no NotFound, no IoError
+// but zlib failing to start); a declared size is checked against the bytes at hand before it is
+// allocated, and a gzip stream is inflated only as far as the header declares (plus a bounded
+// look for trailing bytes).
+StatusOr<IdxImages> ParseIdxImages(const std::string& bytes, const std::string& name);
+StatusOr<std::vector<uint8_t>> ParseIdxLabels(const std::string& bytes, const std::string& name);
+
 }  // namespace hpsweep
 
 #endif  // HPSWEEP_ENGINE_IDX_H_
