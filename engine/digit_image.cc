@@ -2,9 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
+// Only the formats the header promises: stb's other decoders (TGA, PSD, HDR, PIC) would also
+// claim random bytes, and each is more code that hostile input reaches.
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_PNM
 #include <stb/stb_image.h>
 
 namespace hpsweep {
@@ -103,22 +111,51 @@ StatusOr<std::vector<float>> MnistStyle(const std::vector<float>& in, int w, int
   return out;
 }
 
-StatusOr<std::vector<float>> LoadDigitImage(const std::string& path) {
+StatusOr<std::vector<float>> DecodeDigitImage(const std::string& bytes, const std::string& name) {
+  if (bytes.size() > kMaxDigitImageBytes) {
+    return InvalidArgument(name + ": image file of " + std::to_string(bytes.size()) +
+                           " bytes; the limit is " + std::to_string(kMaxDigitImageBytes));
+  }
+  const auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int len = static_cast<int>(bytes.size());
+  // The declared size first: a 100-byte file may declare a 30000x30000 image.
   int w = 0, h = 0, channels = 0;
-  unsigned char* data = stbi_load(path.c_str(), &w, &h, &channels, 1);
+  if (!stbi_info_from_memory(buf, len, &w, &h, &channels)) {
+    return InvalidArgument(name + ": not a readable image (" + stbi_failure_reason() +
+                           "); use PNG, JPEG, BMP, GIF or binary PGM");
+  }
+  if (w <= 0 || h <= 0 || static_cast<int64_t>(w) * h > kMaxDigitImagePixels) {
+    return InvalidArgument(name + ": image of " + std::to_string(w) + "x" + std::to_string(h) +
+                           " pixels; at most " + std::to_string(kMaxDigitImagePixels) +
+                           " pixels are accepted");
+  }
+  unsigned char* data = stbi_load_from_memory(buf, len, &w, &h, &channels, 1);
   if (data == nullptr) {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return NotFound(path + ": cannot open image");
-    std::fclose(f);
-    return InvalidArgument(path + ": not a readable image (" + stbi_failure_reason() +
+    return InvalidArgument(name + ": not a readable image (" + stbi_failure_reason() +
                            "); use PNG, JPEG, BMP, GIF or binary PGM");
   }
   std::vector<float> gray(static_cast<size_t>(w) * h);
   for (size_t i = 0; i < gray.size(); ++i) gray[i] = data[i] / 255.0f;
   stbi_image_free(data);
   auto out = MnistStyle(gray, w, h);
-  if (!out.ok()) return InvalidArgument(path + ": " + out.status().message());
+  if (!out.ok()) return InvalidArgument(name + ": " + out.status().message());
   return out;
+}
+
+StatusOr<std::vector<float>> LoadDigitImage(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot open image");
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return IoError(path + ": cannot read image");
+  if (static_cast<uint64_t>(size) > kMaxDigitImageBytes) {
+    return InvalidArgument(path + ": image file of " + std::to_string(size) +
+                           " bytes; the limit is " + std::to_string(kMaxDigitImageBytes));
+  }
+  in.seekg(0);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  if (!in.read(bytes.data(), size)) return IoError(path + ": cannot read image");
+  return DecodeDigitImage(bytes, path);
 }
 
 }  // namespace hpsweep

@@ -9,6 +9,7 @@
 #ifndef HPSWEEP_ENGINE_DIGIT_IMAGE_H_
 #define HPSWEEP_ENGINE_DIGIT_IMAGE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,16 @@ namespace hpsweep {
 // InvalidArgument if the image holds no digit (nothing stands out from the background).
 StatusOr<std::vector<float>> MnistStyle(const std::vector<float>& gray, int width, int height);
 
-// Reads an image file and converts it with MnistStyle. Errors name the file.
+// Limits on what is decoded: the file's size, and the image's declared width x height, checked
+// before anything that size is allocated (4096x4096; a 12-megapixel photo fits).
+inline constexpr uint64_t kMaxDigitImageBytes = uint64_t{64} << 20;
+inline constexpr int64_t kMaxDigitImagePixels = int64_t{4096} * 4096;
+
+// Decodes an image file's bytes and converts them with MnistStyle. `name` (a path, "upload")
+// begins every message. InvalidArgument for unreadable or oversized images.
+StatusOr<std::vector<float>> DecodeDigitImage(const std::string& bytes, const std::string& name);
+
+// Reads an image file and decodes it as DecodeDigitImage does. Errors name the file.
 StatusOr<std::vector<float>> LoadDigitImage(const std::string& path);
 
 }  // namespace hpsweep

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -147,6 +148,35 @@ TEST_F(DigitImageTest, TrainedModelClassifiesScannedTestImages) {
   }
   // The model scores about 93% on the test set as it is; scans must do nearly as well.
   EXPECT_GE(correct, 85) << correct << " of " << n;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << path;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(DecodeDigitImageTest, DecodesBytesAsLoadDigitImageDoesTheFile) {
+  const std::string path =
+      std::string(HPSWEEP_SOURCE_DIR) + "/fuzz/corpus/digit_image/digit-28.png";
+  auto from_file = LoadDigitImage(path);
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  auto from_bytes = DecodeDigitImage(ReadFile(path), "upload.png");
+  ASSERT_TRUE(from_bytes.ok()) << from_bytes.status().ToString();
+  EXPECT_EQ(*from_bytes, *from_file);
+  auto junk = DecodeDigitImage("this is not an image", "upload.png");
+  EXPECT_EQ(junk.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(junk.status().message().find("upload.png: not a readable image"), std::string::npos)
+      << junk.status().message();
+}
+
+TEST(DecodeDigitImageTest, HugeDeclaredSizeIsRefusedBeforeDecoding) {
+  // 20 bytes that declare a 5000x5000 image: refused by its header, naming the size and limit.
+  auto r = DecodeDigitImage(std::string("P5\n5000 5000\n255\n") + "abc", "big.pgm");
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("big.pgm: image of 5000x5000 pixels"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find(std::to_string(kMaxDigitImagePixels)), std::string::npos);
 }
 
 }  // namespace
