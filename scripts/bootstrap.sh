@@ -37,6 +37,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
   libstb-dev zlib1g-dev sqlite3 openssl
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
+  clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
 )
 
 install_packages() {
