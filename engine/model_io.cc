@@ -2,9 +2,11 @@
 
 #include <zlib.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "engine/network.h"
@@ -13,6 +15,22 @@ namespace hpsweep {
 namespace {
 
 constexpr char kMagic[] = "hpsweep-model 1\n";
+
+// Input shape bounds: each of steps, features, classes, and the flattened input (steps x
+// features, what a dense model's first layer sees) as large as an IDX image may be
+// (kIdxMaxSide^2), so that the layers' int arithmetic cannot overflow.
+constexpr int kMaxShape = 100000;
+constexpr int64_t kMaxInputValues = int64_t{4096} * 4096;
+// Layers index their parameters with int.
+constexpr int64_t kMaxParams = 0x7fffffff;
+
+// The whole of `text` as a decimal integer in [lo, hi]; atoi would take "28abc" as 28 and wrap
+// "4294967324" to 28.
+bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return ec == std::errc() && ptr == end && *out >= lo && *out <= hi;
+}
 
 uint32_t Crc(const char* data, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -58,8 +76,9 @@ StatusOr<Model> ParseModel(const std::string& bytes, const std::string& name) {
   }
   Model model;
   size_t pos = magic_len;
-  long long nparams = -1;
+  int64_t nparams = -1;
   int line_no = 1;
+  std::set<std::string> seen;
   while (true) {
     const size_t eol = bytes.find('\n', pos);
     if (eol == std::string::npos || eol >= bytes.size() - 4) {
@@ -74,23 +93,35 @@ StatusOr<Model> ParseModel(const std::string& bytes, const std::string& name) {
       return InvalidArgument(name + ":" + std::to_string(line_no) + ": expected key=value");
     }
     const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    const std::string where = name + ":" + std::to_string(line_no) + ": ";
+    if (!seen.insert(key).second) return InvalidArgument(where + "key '" + key + "' given twice");
     int* shape = key == "steps"      ? &model.config.model.steps
                  : key == "features" ? &model.config.model.features
                  : key == "classes"  ? &model.config.model.classes
                                      : nullptr;
+    int64_t number = 0;
     if (shape) {
-      *shape = std::atoi(value.c_str());
-      if (*shape <= 0 || *shape > 100000) {
-        return InvalidArgument(name + ":" + std::to_string(line_no) + ": bad " + key);
+      if (!ParseInt(value, 1, kMaxShape, &number)) {
+        return InvalidArgument(where + "bad " + key + " '" + value +
+                               "': expected an integer in [1, " + std::to_string(kMaxShape) + "]");
       }
+      *shape = static_cast<int>(number);
     } else if (key == "params") {
-      nparams = std::atoll(value.c_str());
+      if (!ParseInt(value, 0, kMaxParams, &number)) {
+        return InvalidArgument(where + "bad params '" + value + "': expected an integer in [0, " +
+                               std::to_string(kMaxParams) + "]");
+      }
+      nparams = number;
     } else {
       Status s = ApplyKey(key, value, &model.config);
-      if (!s.ok()) {
-        return InvalidArgument(name + ":" + std::to_string(line_no) + ": " + s.message());
-      }
+      if (!s.ok()) return InvalidArgument(where + s.message());
     }
+  }
+  const int64_t inputs = int64_t{model.config.model.steps} * model.config.model.features;
+  if (inputs > kMaxInputValues) {
+    return InvalidArgument(name + ": input of " + std::to_string(model.config.model.steps) + " x " +
+                           std::to_string(model.config.model.features) + " values; at most " +
+                           std::to_string(kMaxInputValues) + " are supported");
   }
   HPSWEEP_RETURN_IF_ERROR(Validate(model.config));
   const int64_t expected = CountParams(model.config.model);

@@ -246,5 +246,56 @@ TEST_F(ModelIoTest, ValidChecksumButInconsistentContent) {
   }
 }
 
+// Found by fuzz/model_file_fuzz.cc (fuzz/regressions/model_file/dense-input-overflows-int): a
+// dense model of steps=100000 x features=100000 overflowed int in BuildLayers (UBSan: signed
+// integer overflow in network.cc) while the parameter count was checked. The flattened input is
+// now bounded (as an IDX image: 4096 x 4096 values) before any layer is built.
+TEST_F(ModelIoTest, HugeInputShapeIsRefusedBeforeLayersAreBuilt) {
+  const std::string good =
+      SerializeModel(TestModel({{"cell", "dense"}, {"recurrent_dropout", "0"}}));
+  std::string b = good.substr(0, good.size() - 4);
+  for (const char* key : {"steps=28", "features=28"}) {
+    const size_t at = b.find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    b.replace(at, std::strlen(key), std::string(key, std::strlen(key) - 2) + "100000");
+  }
+  StatusOr<Model> r = ParseModel(Resign(b), "m");
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("input of 100000 x 100000 values; at most 16777216"),
+            std::string::npos)
+      << r.status().message();
+}
+
+// The header's numbers are read whole and range-checked: atoi took "28abc" as 28 and wrapped
+// 4294967324 (2^32 + 28) to 28, so both loaded as a 28-step model. A key given twice is refused.
+TEST_F(ModelIoTest, HeaderNumbersMustBeWholeIntegersInRange) {
+  const std::string good = SerializeModel(TestModel());
+  const std::string body = good.substr(0, good.size() - 4);
+  ASSERT_TRUE(ParseModel(Resign(body), "m").ok());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"steps=28\n", "steps=28abc\n"},
+      {"steps=28\n", "steps=4294967324\n"},
+      {"classes=10\n", "classes=-10\n"},
+      {"features=28\n", "features=28\nfeatures=28\n"},
+  };
+  for (const auto& [from, to] : bad) {
+    std::string b = body;
+    const size_t at = b.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    b.replace(at, from.size(), to);
+    StatusOr<Model> r = ParseModel(Resign(b), "m");
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(to.substr(0, to.find('='))), std::string::npos)
+        << r.status().message();
+  }
+  std::string b = body;
+  const size_t at = b.find("params=");
+  ASSERT_NE(at, std::string::npos);
+  b.insert(at + 7, "+");
+  StatusOr<Model> r = ParseModel(Resign(b), "m");
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+}
+
 }  // namespace
 }  // namespace hpsweep
