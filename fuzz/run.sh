@@ -30,7 +30,7 @@ done
 
 skip() {
   echo "fuzz: SKIPPED: $*" >&2
-  echo "fuzz: install them with: apt-get install -y clang libfuzzer-14-dev" \
+  echo "fuzz: install them with: apt-get install -y clang libfuzzer-14-dev libclang-rt-14-dev" \
        "(scripts/bootstrap.sh does)" >&2
   exit 77
 }
