@@ -1,7 +1,6 @@
 #include "auth/tokens.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/csprng.h"
 #include "engine/sha256.h"
 
 namespace hpsweep {
@@ -168,23 +168,9 @@ const TokenEntry* TokenStore::Authenticate(const std::string& token) const {
 }
 
 StatusOr<std::string> NewToken() {
-  uint8_t bytes[32];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Internal(std::string("getrandom: ") + std::strerror(errno));
-    }
-    got += static_cast<size_t>(n);
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string token = "hps_";
-  for (uint8_t b : bytes) {
-    token += kHex[b >> 4];
-    token += kHex[b & 15];
-  }
-  return token;
+  auto hex = RandomHex(32);  // 256 bits
+  if (!hex.ok()) return hex.status();
+  return "hps_" + *hex;
 }
 
 StatusOr<std::string> CreateToken(const std::string& path, Role role, const std::string& name) {

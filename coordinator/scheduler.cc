@@ -1,7 +1,6 @@
 #include "coordinator/scheduler.h"
 
 #include <pthread.h>
-#include <sys/random.h>
 
 #include <cerrno>
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "engine/config.h"
+#include "engine/csprng.h"
 
 namespace hpsweep {
 
@@ -672,22 +672,9 @@ TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
 }
 
 Status Scheduler::NewLeaseId(std::string* out) {
-  unsigned char bytes[16];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Internal(std::string("getrandom: ") + std::strerror(errno));
-    }
-    got += static_cast<size_t>(n);
-  }
-  static const char kHex[] = "0123456789abcdef";
-  out->resize(2 * sizeof(bytes));
-  for (size_t i = 0; i < sizeof(bytes); ++i) {
-    (*out)[2 * i] = kHex[bytes[i] >> 4];
-    (*out)[2 * i + 1] = kHex[bytes[i] & 15];
-  }
+  auto id = RandomHex(16);  // 128 bits
+  if (!id.ok()) return id.status();
+  *out = std::move(*id);
   return Status::Ok();
 }
 
