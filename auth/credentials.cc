@@ -207,9 +207,25 @@ StatusOr<ServerAuth> MakeServerAuth(const ServerSecurity& s) {
   return auth;
 }
 
+Status CheckAddress(const std::string& address) {
+  if (address.rfind("unix:", 0) == 0 && address.size() > 5) return Status::Ok();
+  const std::string host = HostOf(address);
+  const size_t colon = address.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char c : port) digits = digits && c >= '0' && c <= '9';
+  if (host.empty() || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535 ||
+      address.size() > 256) {
+    return InvalidArgument("--coordinator '" + address.substr(0, 80) +
+                           "': expected HOST:PORT, e.g. 127.0.0.1:50051 or nodeA:50051");
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
                                                      const ClientSecurity& s,
                                                      grpc::ChannelArguments args) {
+  HPSWEEP_RETURN_IF_ERROR(CheckAddress(address));
   auto token = ReadClientToken(s.token_file);
   if (!token.ok()) return token.status();
   if (s.tls_ca.empty()) {

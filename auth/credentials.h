@@ -77,7 +77,11 @@ struct ServerAuth {
 // CheckListenSecurity first. Errors name the file and what is wrong with it.
 StatusOr<ServerAuth> MakeServerAuth(const ServerSecurity& security);
 
-// A channel to a coordinator with the client's credentials: plaintext when no CA is given (a
+// OK for HOST:PORT (port 1..65535; [IPv6]:PORT) or unix:PATH; else InvalidArgument saying what is
+// expected (a bare port, "50051", would otherwise reach DNS and fail there obscurely).
+Status CheckAddress(const std::string& address);
+
+// A channel to a coordinator with the client's credentials (the address checked first): plaintext when no CA is given (a
 // token then is refused: it would travel in the clear), TLS otherwise, with the token attached
 // to every call. args: message sizes and the like.
 StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,

@@ -162,6 +162,13 @@ std::string Duration(double s) {
   return buf;
 }
 
+// A metric as the leaderboard prints it: rounded to 4 decimals (not cut, which disagreed).
+std::string Fixed4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", v);
+  return buf;
+}
+
 // "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s"
 std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
                          double best, double seconds) {
@@ -169,7 +176,7 @@ std::string ProgressLine(const std::string& name, int done, int total, int runni
   std::snprintf(line, sizeof(line),
                 "[%s] %d/%d trials done, %d running, %d failed - best val_accuracy %s - %s",
                 name.c_str(), done, total, running, failed,
-                best >= 0 ? std::to_string(best).substr(0, 6).c_str() : "-",
+                best >= 0 ? Fixed4(best).c_str() : "-",
                 Duration(seconds).c_str());
   return line;
 }
@@ -461,7 +468,7 @@ void PrintStatus(const pb::GetStatusResponse& resp) {
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
                 s.best_val_accuracy() >= 0
-                    ? std::to_string(s.best_val_accuracy()).substr(0, 6).c_str()
+                    ? Fixed4(s.best_val_accuracy()).c_str()
                     : "-");
   }
   std::printf("workers alive: %d\n", resp.workers_alive());

@@ -95,6 +95,21 @@ TEST(CredentialsTest, EveryRpcOfTheServiceHasADecidedRole) {
   EXPECT_FALSE(AllowedRoles("/grpc.health.v1.Health/Check", &roles));
 }
 
+TEST(CredentialsTest, CoordinatorAddressMustBeHostAndPort) {
+  for (const char* a : {"127.0.0.1:50051", "nodeA:1", "[::1]:65535", "unix:/tmp/s.sock"}) {
+    EXPECT_TRUE(CheckAddress(a).ok()) << a;
+  }
+  for (const char* a : {"50051", "nodeA", "nodeA:", ":50051", "nodeA:0", "nodeA:65536",
+                        "nodeA:50x", "nodeA:123456", "unix:"}) {
+    Status s = CheckAddress(a);
+    ASSERT_FALSE(s.ok()) << a;
+    EXPECT_NE(s.message().find("expected HOST:PORT"), std::string::npos) << s.message();
+  }
+  auto channel = MakeChannel("50051", ClientSecurity{});
+  ASSERT_FALSE(channel.ok());
+  EXPECT_NE(channel.status().message().find("--coordinator '50051'"), std::string::npos);
+}
+
 TEST(CredentialsTest, ClientRefusesToSendATokenInTheClear) {
   setenv("HPSWEEP_TOKEN", "hps_secret_value", 1);
   auto channel = MakeChannel("127.0.0.1:1", ClientSecurity{});
