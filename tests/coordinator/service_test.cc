@@ -255,6 +255,33 @@ bool Refused(const grpc::Status& s) {
 
 // ---- Leases ----
 
+// Hostile sweep files over the wire: a 2-byte file that hung the old YAML parser, text that is not
+// UTF-8 in the file and in its name. Each is INVALID_ARGUMENT naming the problem, nothing stored,
+// and the coordinator answers the next call.
+TEST_F(ServiceTest, HostileSweepFilesAreRefusedAndStoreNothing) {
+  struct Case {
+    std::string file_name, yaml, want;
+  } cases[] = {
+      {"c.yaml", ",\n", "c.yaml:"},
+      {"d.yaml", "name: d\ndescription: caf\xe9\n", "not valid UTF-8"},
+      {"bad\xff.yaml", "name: ok\n", "file_name"},
+      {"e.yaml", std::string(2 << 20, '#'), "the limit is"},
+  };
+  for (const Case& c : cases) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::SubmitSweepRequest req;
+    req.set_file_name(c.file_name);
+    req.set_yaml(c.yaml);
+    pb::SubmitSweepResponse resp;
+    grpc::Status s = stub_->SubmitSweep(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.yaml.substr(0, 40);
+    EXPECT_NE(s.error_message().find(c.want), std::string::npos) << s.error_message();
+    EXPECT_LT(s.error_message().size(), 1000u);
+  }
+  EXPECT_EQ(GetStatus(0).sweeps_size(), 0);
+}
+
 TEST_F(ServiceTest, ForgedLeaseIsRefusedAndChangesNothing) {
   const int64_t sweep = Submit(SweepYaml("forge", 2));
   const int64_t worker = MustRegister("honest");
@@ -511,10 +538,11 @@ TEST_F(ServiceTest, OversizedOrBadNamesAreRefused) {
     s = Register(name, &id);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   }
-  // Not UTF-8: protobuf refuses to parse a proto3 string before the handler runs (INTERNAL, no
-  // message); the scheduler's own check is for direct callers.
+  // Not UTF-8: the field is `bytes` in the proto, so the request reaches the handler, which names
+  // the field (as a `string`, protobuf refused it unparsed: INTERNAL, no message).
   s = Register("bad\xff\xfe", &id);
-  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("worker_name"), std::string::npos) << s.error_message();
   EXPECT_EQ(GetStatus(0).workers_alive(), 0);
   EXPECT_TRUE(Register(std::string(kMaxWorkerNameBytes, 'n'), &id).ok());
   EXPECT_TRUE(Register("h\xc3\xb4te:42", &id).ok());  // UTF-8 is fine
