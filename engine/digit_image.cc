@@ -445,11 +445,12 @@ StatusOr<Gray> DecodePnm(const std::string& bytes) {
                       std::to_string(bytes.size() - pos) + " present");
   }
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + pos;
-  const float scale = 1.0f / static_cast<float>(maxval);
+  // Divided, not multiplied by 1/maxval: exactly v/255 for 8 bits, as the other formats give.
+  const float max = static_cast<float>(maxval);
   auto next = [&]() {
-    unsigned v = sample == 2 ? (p[0] << 8 | p[1]) : p[0];
+    const unsigned v = sample == 2 ? (p[0] << 8 | p[1]) : p[0];
     p += sample;
-    return std::min(1.0f, static_cast<float>(v) * scale);  // samples above maxval: full
+    return std::min(1.0f, static_cast<float>(v) / max);  // samples above maxval: full
   };
   Gray g = Blank(static_cast<int>(w), static_cast<int>(h), 0.0f);
   for (float& v : g.pixels) {
