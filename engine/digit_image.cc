@@ -470,7 +470,7 @@ StatusOr<Gray> Decode(const std::string& bytes) {
   if (StartsWith(bytes, "GIF87a", 6) || StartsWith(bytes, "GIF89a", 6)) return DecodeGif(bytes);
   if (StartsWith(bytes, "BM", 2)) return DecodeBmp(bytes);
   if (StartsWith(bytes, "P5", 2) || StartsWith(bytes, "P6", 2)) return DecodePnm(bytes);
-  return Unreadable("unknown format: its first bytes are not those of any of these");
+  return Unreadable("unknown format: the file does not begin as PNG, JPEG, GIF, BMP or PGM/PPM do");
 }
 
 }  // namespace
