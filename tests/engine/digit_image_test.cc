@@ -438,7 +438,8 @@ TEST(DecodeDigitImageTest, StbImageFuzzFindingsAreRefused) {
 }
 
 // An empty IDAT chunk is legal PNG (the case stb_image memcpy'd to NULL): with valid CRCs, libpng
-// decodes the image as if it were not there.
+// decodes the image as if it were not there. The same file is
+// fuzz/regressions/digit_image/png-empty-first-idat-valid-crc, for the sanitized replay.
 TEST(DecodeDigitImageTest, PngWithAnEmptyFirstIdatDecodes) {
   const std::vector<unsigned char> ring = Ring();
   const std::string png = Png(ring);
