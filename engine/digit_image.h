@@ -2,8 +2,11 @@
 // background, the digit's bounding box scaled to fit 20x20 (aspect kept), placed in a 28x28 field
 // with its centre of mass at the centre.
 //
-// Any size of PNG, JPEG, BMP, GIF or binary PGM/PPM (stb_image); dark-on-light images (a scan of
-// ink on paper) are inverted, judged by the border, which is background in a digit image.
+// PNG (libpng), JPEG (libjpeg-turbo), GIF (giflib; the first image), uncompressed 8/24/32-bit BMP
+// and binary PGM/PPM (P5/P6, parsed here), told apart by their first bytes, not the file's name.
+// Colour becomes grey by BT.601 luma; alpha is ignored; a GIF's transparent pixels and the screen
+// outside its frame are its background colour. Dark-on-light images (a scan of ink on paper) are
+// inverted, judged by the border, which is background in a digit image.
 //
 // Thread-safety: functions only.
 #ifndef HPSWEEP_ENGINE_DIGIT_IMAGE_H_

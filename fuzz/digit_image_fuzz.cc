@@ -1,5 +1,6 @@
-// Fuzz target: digit images (engine/digit_image.h): stb_image's PNG, JPEG, BMP, GIF and PNM
-// decoders, then the MNIST-style conversion.
+// Fuzz target: digit images (engine/digit_image.h): PNG through libpng, JPEG through
+// libjpeg-turbo, GIF through giflib (the libraries uninstrumented, our calls into them
+// instrumented), the hand-written BMP and PGM/PPM parsers, then the MNIST-style conversion.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
