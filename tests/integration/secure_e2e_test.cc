@@ -11,6 +11,7 @@
 #include <string>
 
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/coordinator_client.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -19,13 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::hpsweep::v1;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string FirstLine(const std::string& path) {
   std::string s = ReadText(path);

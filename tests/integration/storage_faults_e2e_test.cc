@@ -16,6 +16,7 @@
 
 #include "coordinator/storage.h"
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/coordinator_client.h"
 #include "tests/integration/process.h"
 
 namespace hpsweep {
@@ -24,13 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 const char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 
@@ -64,19 +58,7 @@ class StorageFaultsE2ETest : public ::testing::Test {
     return pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
   }
 
-  bool WaitUp(double seconds) {
-    auto stub = Stub();
-    const auto end = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-    while (std::chrono::steady_clock::now() < end) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-      pb::GetStatusResponse resp;
-      if (stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp).ok()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
+  bool WaitUp(double seconds) { return TestClient(addr_).WaitUp(seconds); }
 
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
     grpc::ClientContext ctx;

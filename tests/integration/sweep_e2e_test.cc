@@ -16,6 +16,7 @@
 #include "coordinator/storage.h"
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/coordinator_client.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -27,13 +28,6 @@ namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
 
 std::string DataDir() { return MnistDir(); }
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class SweepE2ETest : public ::testing::Test {
  protected:
@@ -77,70 +71,19 @@ class SweepE2ETest : public ::testing::Test {
     return pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
   }
 
-  // Waits until the coordinator answers (true) or `seconds` pass.
-  bool WaitUp(double seconds) {
-    auto stub = Stub();
-    const auto end = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-    while (std::chrono::steady_clock::now() < end) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-      pb::GetStatusResponse resp;
-      if (stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp).ok()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
+  bool WaitUp(double seconds) { return TestClient(addr_).WaitUp(seconds); }
 
-  int64_t Submit(const std::string& yaml) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    pb::SubmitSweepRequest req;
-    req.set_file_name("test.yaml");
-    req.set_yaml(yaml);
-    pb::SubmitSweepResponse resp;
-    grpc::Status s = stub->SubmitSweep(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.sweep_id();
-  }
+  int64_t Submit(const std::string& yaml) { return TestClient(addr_).Submit(yaml); }
 
-  pb::SweepStatus Status(int64_t sweep) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    pb::GetStatusRequest req;
-    req.set_sweep_id(sweep);
-    pb::GetStatusResponse resp;
-    if (!stub->GetStatus(&ctx, req, &resp).ok() || resp.sweeps_size() == 0) {
-      return pb::SweepStatus();
-    }
-    return resp.sweeps(0);
-  }
+  pb::SweepStatus Status(int64_t sweep) { return TestClient(addr_).Status(sweep); }
 
   // Polls until pred(status) or timeout; returns whether pred became true.
   template <typename P>
   bool WaitFor(int64_t sweep, double seconds, P pred) {
-    const auto end = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred(Status(sweep))) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return PollFor(seconds, [&] { return pred(Status(sweep)); });
   }
 
-  json Export(int64_t sweep) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    pb::ExportSweepRequest req;
-    req.set_sweep_id(sweep);
-    pb::ExportSweepResponse resp;
-    grpc::Status s = stub->ExportSweep(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return s.ok() ? json::parse(resp.json()) : json();
-  }
+  json Export(int64_t sweep) { return TestClient(addr_).Export(sweep); }
 
   fs::path dir_;
   int port_ = 0;

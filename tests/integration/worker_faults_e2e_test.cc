@@ -14,6 +14,7 @@
 #include "coordinator/storage.h"
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/coordinator_client.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -23,13 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Changes one pixel byte of an IDX image file (past its 16-byte header) in place.
 void FlipByte(const std::string& path, char mask) {
@@ -76,8 +70,9 @@ class WorkerFaultsE2ETest : public ::testing::Test {
 
   std::unique_ptr<Process> StartCoordinator(const std::string& data_dir = MnistDir(),
                                             std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"coordinator", "--listen", addr_,          "--db", db_,
-                                     "--data-dir",  data_dir,   "--lease-seconds", "30"};
+    std::vector<std::string> args = {"coordinator", "--listen",   addr_,    "--db",
+                                     db_,           "--data-dir", data_dir, "--lease-seconds",
+                                     "30"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(args, log_);
   }
@@ -94,64 +89,13 @@ class WorkerFaultsE2ETest : public ::testing::Test {
     return pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
   }
 
-  bool WaitUp(double seconds) {
-    return PollFor(seconds, [&] {
-      auto stub = Stub();
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-      pb::GetStatusResponse resp;
-      return stub->GetStatus(&ctx, pb::GetStatusRequest(), &resp).ok();
-    });
-  }
+  bool WaitUp(double seconds) { return TestClient(addr_).WaitUp(seconds); }
 
-  template <typename P>
-  static bool PollFor(double seconds, P pred) {
-    const auto end = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
+  int64_t Submit(const std::string& yaml) { return TestClient(addr_).Submit(yaml); }
 
-  int64_t Submit(const std::string& yaml) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    pb::SubmitSweepRequest req;
-    req.set_file_name("test.yaml");
-    req.set_yaml(yaml);
-    pb::SubmitSweepResponse resp;
-    grpc::Status s = stub->SubmitSweep(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.sweep_id();
-  }
+  pb::SweepStatus Status(int64_t sweep) { return TestClient(addr_).Status(sweep); }
 
-  pb::SweepStatus Status(int64_t sweep) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    pb::GetStatusRequest req;
-    req.set_sweep_id(sweep);
-    pb::GetStatusResponse resp;
-    if (!stub->GetStatus(&ctx, req, &resp).ok() || resp.sweeps_size() == 0) {
-      return pb::SweepStatus();
-    }
-    return resp.sweeps(0);
-  }
-
-  json Export(int64_t sweep) {
-    auto stub = Stub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    pb::ExportSweepRequest req;
-    req.set_sweep_id(sweep);
-    pb::ExportSweepResponse resp;
-    grpc::Status s = stub->ExportSweep(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return s.ok() ? json::parse(resp.json()) : json();
-  }
+  json Export(int64_t sweep) { return TestClient(addr_).Export(sweep); }
 
   fs::path dir_;
   std::string addr_, db_, log_;
@@ -170,8 +114,8 @@ void LimitAddressSpace() {
 TEST_F(WorkerFaultsE2ETest, TrialTooBigForMemoryIsGivenBackUnchargedAndTheWorkerGoesOn) {
   // The coordinator's model-size limits let the huge trial through (a coordinator sized for bigger
   // workers than this one): the worker itself must cope.
-  auto coord = StartCoordinator(MnistDir(), {"--max-model-params", "1000000000",
-                                             "--max-training-memory-mb", "1000000"});
+  auto coord = StartCoordinator(
+      MnistDir(), {"--max-model-params", "1000000000", "--max-training-memory-mb", "1000000"});
   ASSERT_TRUE(WaitUp(20));
   const int64_t sweep = Submit(R"(name: too-big
 method: list
