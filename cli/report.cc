@@ -16,6 +16,7 @@
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
 
+#include "coordinator/objective.h"
 #include "engine/model_io.h"
 #include "engine/tensor.h"
 #include "engine/trainer.h"
@@ -149,6 +150,46 @@ std::vector<std::string> VaryingKeys(const json& trials) {
   for (const auto& [k, vals] : seen)
     if (vals.size() > 1) keys.push_back(k);
   return keys;
+}
+
+// The sweep's ranking rule from its export: metric and goal (an export without a goal, from
+// before the field existed, takes the metric's natural direction: losses down, the rest up).
+Objective ObjectiveOf(const json& sweep) {
+  auto m = sweep.find("metric");
+  const std::string metric =
+      m != sweep.end() && m->is_string() ? m->get<std::string>() : "val_accuracy";
+  auto g = sweep.find("goal");
+  const bool natural_max = metric.size() < 4 || metric.compare(metric.size() - 4, 4, "loss") != 0;
+  const bool maximize =
+      g != sweep.end() && g->is_string() ? g->get<std::string>() == "maximize" : natural_max;
+  return Objective(metric, maximize);
+}
+
+double FieldOf(const json& t, const char* key) {
+  auto it = t.find(key);
+  return it == t.end() ? -1 : Num(*it);
+}
+
+// The trial's value of the sweep's metric; -1 when it has none.
+double ValueOf(const Objective& o, const json& t) {
+  return o.ValueOf(FieldOf(t, "best_val_accuracy"), FieldOf(t, "best_val_loss"),
+                   FieldOf(t, "test_accuracy"), FieldOf(t, "test_loss"));
+}
+
+int NumberOf(const json& t) {
+  auto it = t.find("number");
+  return it != t.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+// Every trial of the export, best first by the sweep's Objective: those without a value last,
+// ties by trial number.
+std::vector<json> Ranked(const json& ex, const Objective& o) {
+  std::vector<json> ranked;
+  for (const auto& t : ex["trials"]) ranked.push_back(t);
+  std::stable_sort(ranked.begin(), ranked.end(), [&o](const json& a, const json& b) {
+    return o.RanksBefore(ValueOf(o, a), NumberOf(a), ValueOf(o, b), NumberOf(b));
+  });
+  return ranked;
 }
 
 std::string TrialName(const json& t) {
@@ -302,16 +343,11 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     return InvalidArgument(std::string("export is not JSON: ") + e.what());
   }
   json sweep = ex["sweep"];  // a copy: a missing field reads as null and fails get<>() below
-  std::vector<json> ranked;
-  for (const auto& t : ex["trials"]) ranked.push_back(t);
-  std::stable_sort(ranked.begin(), ranked.end(), [](const json& a, const json& b) {
-    // NaN (never measured) ranks last: a NaN in the comparison would break the sort's order.
-    auto key = [](const json& t) {
-      const double v = Num(t["best_val_accuracy"]);
-      return std::isnan(v) ? -1.0 : v;
-    };
-    return key(a) > key(b);
-  });
+  const Objective objective = ObjectiveOf(sweep);
+  const std::vector<json> ranked = Ranked(ex, objective);
+  // The metric gets a column of its own unless one of the accuracy columns already shows it.
+  const bool metric_column =
+      objective.metric() != "val_accuracy" && objective.metric() != "test_accuracy";
   const std::vector<std::string> keys = VaryingKeys(ex["trials"]);
   std::ostringstream o;
   const std::string name = sweep["name"].get<std::string>();
@@ -320,19 +356,26 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
   o << "<h1>Sweep " << sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
     << Esc(sweep["description"].get<std::string>()) << "</p><p>" << ranked.size()
     << " trials, state " << Esc(sweep["state"].get<std::string>()) << ", ranked by "
-    << Esc(sweep["metric"].get<std::string>()) << ".</p>";
+    << Esc(objective.DisplayName()) << ".</p>";
 
   // Leaderboard.
   o << "<h2 id=\"leaderboard\">Leaderboard</h2><table><tr><th>rank</th><th>trial</th>";
   for (const auto& k : keys) o << "<th class=\"l\">" << Esc(k) << "</th>";
-  o << "<th>best epoch</th><th>val acc</th><th>test acc</th><th>epochs</th><th>seconds</th>"
+  o << "<th>best epoch</th>";
+  if (metric_column) o << "<th>" << Esc(objective.metric()) << "</th>";
+  o << "<th>val acc</th><th>test acc</th><th>epochs</th><th>seconds</th>"
        "<th class=\"l\">status</th><th class=\"l\">worker</th></tr>";
   int rank = 0;
   for (const auto& t : ranked) {
     o << "<tr><td>" << ++rank << "</td><td>" << Esc(TrialName(t)) << "</td>";
     for (const auto& k : keys) o << "<td class=\"l\">" << Esc(Param(t, k)) << "</td>";
     const double va = Num(t["best_val_accuracy"]), ta = Num(t["test_accuracy"]);
-    o << "<td>" << t["best_epoch"].get<int>() << "</td><td>" << (va >= 0 ? Fmt("%.4f", va) : "-")
+    o << "<td>" << t["best_epoch"].get<int>() << "</td>";
+    if (metric_column) {
+      const double mv = ValueOf(objective, t);
+      o << "<td>" << (mv >= 0 ? Fmt("%.4f", mv) : "-") << "</td>";
+    }
+    o << "<td>" << (va >= 0 ? Fmt("%.4f", va) : "-")
       << "</td><td>" << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size()
       << "</td><td>" << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">"
       << Esc(t["status"].get<std::string>()) << "</td><td class=\"l\">"
@@ -475,6 +518,20 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
 }
 
 }  // namespace
+
+StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
+  try {
+    const json ex = json::parse(export_json);
+    const Objective o = ObjectiveOf(ex["sweep"]);
+    std::vector<int64_t> ids;
+    for (const json& t : Ranked(ex, o)) {
+      if (Objective::HasValue(ValueOf(o, t))) ids.push_back(t["id"].get<int64_t>());
+    }
+    return ids;
+  } catch (const json::exception& e) {
+    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+  }
+}
 
 StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
                                       const Mnist* data) {

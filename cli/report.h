@@ -7,7 +7,9 @@
 #ifndef HPSWEEP_CLI_REPORT_H_
 #define HPSWEEP_CLI_REPORT_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/mnist.h"
 #include "engine/status.h"
@@ -18,6 +20,11 @@ namespace hpsweep {
 // bytes of the best trial (may be empty: no image grid). data may be null (no data section).
 StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
                                       const Mnist* data);
+
+// The ids of the export's trials that have a value of the sweep's metric, best first by its
+// Objective (coordinator/objective.h), ties by trial number: the order of the report's
+// leaderboard, whose first is the report's best trial.
+StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json);
 
 // The data-set analysis alone: counts per class in train/validation/test, pixel statistics, the
 // mean image of each digit. validation_split: the last fraction of the training set.

@@ -24,6 +24,7 @@
 #include "auth/credentials.h"
 #include "auth/tokens.h"
 #include "cli/report.h"
+#include "coordinator/objective.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
@@ -169,13 +170,13 @@ std::string Fixed4(double v) {
   return buf;
 }
 
-// "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s"
+// "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s"; best is the
+// value of the sweep's metric (e.g. "best val_loss 0.1234").
 std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
-                         double best, double seconds) {
+                         const std::string& metric, double best, double seconds) {
   char line[256];
-  std::snprintf(line, sizeof(line),
-                "[%s] %d/%d trials done, %d running, %d failed - best val_accuracy %s - %s",
-                name.c_str(), done, total, running, failed,
+  std::snprintf(line, sizeof(line), "[%s] %d/%d trials done, %d running, %d failed - best %s %s - %s",
+                name.c_str(), done, total, running, failed, metric.c_str(),
                 best >= 0 ? Fixed4(best).c_str() : "-",
                 Duration(seconds).c_str());
   return line;
@@ -236,6 +237,11 @@ const char* StatusText(pb::TrialStatus s) {
 
 void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& format) {
   const std::vector<std::string> keys = VaryingKeys(lb);
+  // The sweep's metric ("" from a coordinator that predates the field) gets a column named after
+  // it unless the accuracy columns already show it.
+  const std::string& metric = lb.metric_name();
+  const bool metric_column =
+      !metric.empty() && metric != "val_accuracy" && metric != "test_accuracy";
   if (format == "json") {
     json rows = json::array();
     for (const auto& r : lb.rows()) {
@@ -252,15 +258,22 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
                       {"epochs", r.epochs()},
                       {"seconds", r.seconds()},
                       {"worker", r.worker()}});
+      // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
+      if (!metric.empty()) rows.back()[metric] = r.metric_value();
     }
-    const json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+    json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+    if (!metric.empty()) {
+      out["metric"] = metric;
+      out["goal"] = lb.maximize() ? "maximize" : "minimize";
+    }
     std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
     return;
   }
   if (format == "csv") {
     std::cout << "rank,trial_id,number";
     for (const auto& k : keys) std::cout << "," << k;
-    std::cout << ",best_epoch,val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
+    std::cout << ",best_epoch" << (metric_column ? "," + metric : "")
+              << ",val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
     for (const auto& r : lb.rows()) {
       std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
       for (const auto& k : keys) {
@@ -269,7 +282,9 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
         if (v.find(',') != std::string::npos) v = "\"" + v + "\"";
         std::cout << "," << v;
       }
-      std::cout << "," << r.best_epoch() << "," << r.val_accuracy() << "," << r.test_accuracy()
+      std::cout << "," << r.best_epoch();
+      if (metric_column) std::cout << "," << r.metric_value();
+      std::cout << "," << r.val_accuracy() << "," << r.test_accuracy()
                 << "," << r.epochs() << "," << r.seconds() << "," << r.worker() << ","
                 << StatusText(r.status()) << "\n";
     }
@@ -278,9 +293,9 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
   // Table: column widths from the content.
   std::vector<std::string> header = {"rank", "trial"};
   for (const auto& k : keys) header.push_back(k);
-  for (const char* h : {"best ep", "val acc", "test acc", "epochs", "time", "worker"}) {
-    header.push_back(h);
-  }
+  header.push_back("best ep");
+  if (metric_column) header.push_back(metric);
+  for (const char* h : {"val acc", "test acc", "epochs", "time", "worker"}) header.push_back(h);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : lb.rows()) {
     std::vector<std::string> row = {std::to_string(r.rank()), "#" + std::to_string(r.number())};
@@ -296,6 +311,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
       std::snprintf(ta, sizeof(ta), "-");
     }
     row.push_back(std::to_string(r.best_epoch()));
+    if (metric_column) row.push_back(r.metric_value() >= 0 ? Fixed4(r.metric_value()) : "-");
     row.push_back(va);
     row.push_back(ta);
     row.push_back(std::to_string(r.epochs()) +
@@ -315,8 +331,10 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
     }
     std::cout << "\n";
   };
-  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name()
-            << "), best validation accuracy first\n";
+  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name() << "), best "
+            << (metric.empty() ? "val_accuracy (max)"
+                               : Objective(metric, lb.maximize()).DisplayName())
+            << " first\n";
   print_row(header);
   size_t total = 0;
   for (size_t w : width) total += w + 2;
@@ -461,15 +479,19 @@ int RunSubmit(const Flags& f) {
 }
 
 void PrintStatus(const pb::GetStatusResponse& resp) {
-  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s\n", "sweep", "name", "state", "queued",
-              "running", "completed", "failed", "stopped", "total", "best val");
+  // "best" is each sweep's own metric, named in the last column (best_val_accuracy carries it,
+  // from old coordinators too, which send no metric_name: theirs was val_accuracy).
+  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s  %s\n", "sweep", "name", "state",
+              "queued", "running", "completed", "failed", "stopped", "total", "best", "metric");
   for (const auto& s : resp.sweeps()) {
-    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s\n",
+    const std::string metric =
+        s.metric_name().empty() ? "val_accuracy"
+                                : Objective(s.metric_name(), s.maximize()).DisplayName();
+    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
-                s.best_val_accuracy() >= 0
-                    ? Fixed4(s.best_val_accuracy()).c_str()
-                    : "-");
+                s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
+                metric.c_str());
   }
   std::printf("workers alive: %d\n", resp.workers_alive());
 }
@@ -492,7 +514,9 @@ int RunWatch(const Flags& f) {
     for (const auto& sw : snap.sweeps()) {
       running = running || sw.state() == "running";
       lines.push_back(ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(),
-                                   sw.total(), sw.running(), sw.failed(), sw.best_val_accuracy(),
+                                   sw.total(), sw.running(), sw.failed(),
+                                   sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
+                                   sw.best_val_accuracy(),
                                    now - sw.created_at()));
     }
     progress.Show(lines, now, !running);
@@ -699,15 +723,12 @@ int RunReport(const Flags& f) {
   // The best trial's model, for the grid of predicted test images.
   std::string model;
   int64_t best_id = 0, sweep_id = 0;
-  double best = -1;
+  // The report's own ranking (the sweep's Objective) names the best trial.
+  auto ranked = RankedTrialIds(*text);
+  if (!ranked.ok()) return Fail(ranked.status());
+  if (!ranked->empty()) best_id = ranked->front();
   try {  // the JSON may come over the network: a wrong shape is an error, not an abort
     json ex = json::parse(*text);
-    for (const auto& t : ex["trials"]) {
-      if (Num(t["best_val_accuracy"]) > best) {  // NaN never is
-        best = Num(t["best_val_accuracy"]);
-        best_id = t["id"].get<int64_t>();
-      }
-    }
     sweep_id = ex["sweep"]["id"].get<int64_t>();
   } catch (const json::exception& e) {
     return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
@@ -920,7 +941,7 @@ int RunEmbedded(const Flags& f) {
     const std::string jobs = slurm ? " - " + WorkerSummary(workers) + " (slurm)" : "";
     const int done = c.completed + c.failed + c.stopped;
     progress.Show(
-        {ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.best, el) + jobs}, el,
+        {ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.sweep.metric, c.best, el) + jobs}, el,
         state != "running");
     if (state != "running") break;
     if (!workers.empty() && AllGone(workers)) {
@@ -1187,7 +1208,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                    "follow progress until the sweep is done, then print the table");
   AddSourceOptions(status, f.get(), /*db=*/false);
 
-  CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by best validation accuracy");
+  CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by the sweep's metric (its sweep file's metric and goal)");
   lb->add_option("sweep", f->sweep, "sweep id (default: the latest)");
   lb->add_option("--top", f->top, "rows (default: all)");
   lb->add_option("--format", f->format, "table, csv or json")->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -651,9 +652,10 @@ Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport&
              r.val_loss, r.val_accuracy, r.seconds,    now};
   HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
   t->epochs_run = std::max(t->epochs_run, r.epoch);
+  const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
   const bool better =
-      t->best_epoch == 0 || (sw.metric == "val_loss" ? r.val_loss < t->best_val_loss
-                                                     : r.val_accuracy > t->best_val_accuracy);
+      t->best_epoch == 0 || by.Better(by.EpochValue(r.val_accuracy, r.val_loss),
+                                      by.EpochValue(t->best_val_accuracy, t->best_val_loss));
   if (better) {
     t->best_epoch = r.epoch;
     t->best_val_accuracy = r.val_accuracy;
@@ -910,8 +912,12 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     EnsureLoaded();
   }
   std::map<int64_t, SweepCounts> out;
+  std::map<int64_t, Objective> objective;
   for (const auto& [id, sw] : sweeps_) {
-    if (sweep_id == 0 || id == sweep_id) out[id].sweep = sw;
+    if (sweep_id == 0 || id == sweep_id) {
+      out[id].sweep = sw;
+      objective.emplace(id, Objective(sw.metric, sw.maximize));
+    }
   }
   for (const auto& [id, t] : trials_) {
     auto it = out.find(t.sweep_id);
@@ -924,7 +930,9 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
       case TrialStatus::kFailed: ++c.failed; break;
       case TrialStatus::kStopped: ++c.stopped; break;
     }
-    if (t.best_val_accuracy > c.best) c.best = t.best_val_accuracy;
+    const Objective& o = objective.at(t.sweep_id);
+    const double v = o.ValueOf(t);
+    if (o.Better(v, c.best)) c.best = v;
   }
   std::vector<SweepCounts> v;
   for (auto& [id, c] : out) v.push_back(c);
@@ -962,7 +970,14 @@ StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top
     return NotFound(sweep_id == 0 ? "no sweeps yet" : "no sweep " + std::to_string(sweep_id));
   }
   if (resolved) *resolved = it->second;
-  return storage_->Leaderboard(sweep_id, it->second.metric, it->second.maximize, top);
+  auto rows = storage_->Leaderboard(sweep_id, it->second.metric, it->second.maximize, top);
+  if (!rows.ok()) return rows.status();
+  // The query orders the same way; sorting here again makes the Objective the one rule.
+  const Objective o(it->second.metric, it->second.maximize);
+  std::stable_sort(rows->begin(), rows->end(), [&o](const TrialRow& a, const TrialRow& b) {
+    return o.RanksBefore(o.ValueOf(a), a.number, o.ValueOf(b), b.number);
+  });
+  return rows;
 }
 
 StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {

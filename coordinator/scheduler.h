@@ -62,6 +62,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/objective.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/status.h"
@@ -142,7 +143,9 @@ enum class ReportAction { kContinue, kStop };
 struct SweepCounts {
   SweepRow sweep;
   int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
-  double best = -1;  // best validation accuracy so far
+  // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
+  // when no trial has a value yet.
+  double best = -1;
 };
 
 class Scheduler {
@@ -201,7 +204,8 @@ class Scheduler {
   std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
   int WorkersAlive();                                 // heard from within one lease period
   size_t WorkersHeld();  // workers in memory (at most options.max_workers)
-  // sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
+  // The trials of the sweep that have a value for its metric, best first by its Objective, ties
+  // by trial number. sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
   // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
   //  ...final metrics}]}

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include "coordinator/objective.h"
 #include "coordinator/sweep_file.h"
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
@@ -84,6 +85,9 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
   pb::GetLeaderboardResponse resp;
   resp.set_sweep_id(sweep.id);
   resp.set_sweep_name(sweep.name);
+  resp.set_metric_name(sweep.metric);
+  resp.set_maximize(sweep.maximize);
+  const Objective objective(sweep.metric, sweep.maximize);
   int rank = 0;
   for (const TrialRow& t : rows) {
     pb::LeaderboardRow* r = resp.add_rows();
@@ -98,6 +102,7 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
     r->set_seconds(t.seconds);
     r->set_worker(t.worker_name);
     r->set_status(ToProto(t.status));
+    r->set_metric_value(objective.ValueOf(t));
   }
   return resp;
 }
@@ -531,7 +536,10 @@ class CoordinatorServer::Service final : public ServiceBase {
       s->set_failed(c.failed);
       s->set_stopped(c.stopped);
       s->set_total(c.sweep.total);
-      s->set_best_val_accuracy(c.best);
+      s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
+      s->set_metric_name(c.sweep.metric);
+      s->set_maximize(c.sweep.maximize);
+      s->set_best_metric(c.best);
       s->set_created_at(c.sweep.created_at);
     }
     resp->set_workers_alive(s_->WorkersAlive());

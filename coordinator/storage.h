@@ -102,8 +102,8 @@ class Storage {
   virtual StatusOr<std::vector<TrialRow>> LoadTrials(int64_t sweep_id) = 0;  // 0: all sweeps
   virtual StatusOr<std::vector<EpochRow>> LoadEpochs(int64_t trial_id) = 0;  // by epoch
   virtual StatusOr<std::vector<WorkerRow>> LoadWorkers() = 0;
-  // Trials of the sweep that have a validation metric, best first (by best_val_accuracy, or by
-  // best_val_loss ascending when !maximize on val_loss), ties by trial number; top 0 = all.
+  // Trials of the sweep that have a value for `metric` (>= 0), best first in the order of
+  // Objective(metric, maximize) (coordinator/objective.h), ties by trial number; top 0 = all.
   // One SQL query.
   virtual StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,
                                                       bool maximize, int top) = 0;
