@@ -1,0 +1,197 @@
+// The hpsweep binary's views of a `metric: {name: val_loss, goal: minimize}` sweep rank its trials
+// in the sweep's own order: `leaderboard --db` (json, csv, table), `report` (its leaderboard, the
+// text that says what it is ranked by, its best trial), and `summary --trial best`. The database
+// is written with the scheduler directly (chosen metrics, untrained models), so nothing trains.
+// The trials' val_loss order (#2, #3, #1) is the reverse of their val_accuracy order (#1, #3, #2):
+// a view that ranks by accuracy shows up.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
+#include "engine/config.h"
+#include "engine/model_io.h"
+#include "engine/trainer.h"
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Result {
+  int code = -1;
+  std::string out;
+};
+
+class FixedClock : public Clock {
+ public:
+  double Now() override { return 1000; }
+};
+
+EpochReport Epoch(int epoch, double val_accuracy, double val_loss) {
+  EpochReport r;
+  r.epoch = epoch;
+  r.train_loss = 0.5;
+  r.train_accuracy = 0.5;
+  r.val_loss = val_loss;
+  r.val_accuracy = val_accuracy;
+  r.seconds = 1;
+  return r;
+}
+
+class RankingCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/ranking_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = dir_ + "/loss.db";
+    auto st = OpenSqliteStorage(db_);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    std::unique_ptr<Storage> storage = std::move(st).value();
+    FixedClock clock;
+    {
+      Scheduler sched(storage.get(), &clock);
+      const std::string yaml =
+          "name: loss\nmethod: grid\nmetric: {name: val_loss, goal: minimize}\n"
+          "fixed:\n  cell: lstm\n  epochs: 1\nparameters:\n  units: {values: [1, 2, 3]}\n";
+      auto spec = ParseSweep(yaml, "loss.yaml");
+      ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+      auto trials = ExpandSweep(*spec, "loss.yaml");
+      ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+      ASSERT_TRUE(sched.Submit(*spec, *trials, yaml, "loss.yaml").ok());
+      auto w = sched.RegisterWorker("w", 1);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      const double results[3][2] = {{0.90, 0.50}, {0.80, 0.20}, {0.85, 0.30}};
+      for (const auto& r : results) {
+        auto g = sched.Lease(*w);
+        ASSERT_TRUE(g.ok() && g->has_value());
+        TrialConfig config;
+        for (const auto& [k, v] : (*g)->trial.params) ASSERT_TRUE(ApplyKey(k, v, &config).ok());
+        Completion c;
+        c.history = {Epoch(1, r[0], r[1])};
+        c.test_accuracy = 0.5;
+        c.test_loss = 1;
+        c.confusion.assign(100, 0);
+        for (int i = 0; i < 10; ++i) c.confusion[i * 11] = 500;
+        c.confusion[1] = 5000;
+        c.model = SerializeModel(InitModel(config));
+        Status s = sched.Complete((*g)->lease_id, c);
+        ASSERT_TRUE(s.ok()) << s.ToString();
+      }
+    }
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Result Run(const std::string& args) {
+    const std::string cmd = Quote(HPSWEEP_BIN) + " " + args + " 2>/dev/null";
+    Result r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  }
+
+  std::string dir_, db_;
+};
+
+const std::vector<int> kLossOrder = {2, 3, 1};
+
+// Already right before Objective (its SQL ranked by the sweep's metric); now it also names and
+// shows the metric (the "val_loss" key and "metric"/"goal" are new).
+TEST_F(RankingCliTest, LeaderboardJsonCsvAndTable) {
+  const Result js = Run("leaderboard --db " + Quote(db_) + " --format json");
+  ASSERT_EQ(js.code, 0) << js.out;
+  const json lb = json::parse(js.out);
+  EXPECT_EQ(lb["metric"], "val_loss");
+  EXPECT_EQ(lb["goal"], "minimize");
+  std::vector<int> order;
+  for (const auto& r : lb["rows"]) order.push_back(r["number"].get<int>());
+  EXPECT_EQ(order, kLossOrder);
+  ASSERT_EQ(lb["rows"].size(), 3u);
+  EXPECT_EQ(lb["rows"][0]["val_loss"].get<double>(), 0.20);
+  EXPECT_EQ(lb["rows"][2]["val_loss"].get<double>(), 0.50);
+
+  const Result csv = Run("leaderboard --db " + Quote(db_) + " --format csv");
+  ASSERT_EQ(csv.code, 0);
+  EXPECT_EQ(csv.out.rfind("rank,trial_id,number,units,best_epoch,val_loss,val_accuracy", 0), 0u)
+      << csv.out;
+
+  const Result table = Run("leaderboard --db " + Quote(db_));
+  ASSERT_EQ(table.code, 0);
+  EXPECT_NE(table.out.find("best val_loss (min) first"), std::string::npos) << table.out;
+}
+
+// Disagreed before: the report ranked by best_val_accuracy (#1, #3, #2), named #1 its best
+// trial, and said "ranked by val_loss".
+TEST_F(RankingCliTest, ReportRanksByLossAndNamesTheRule) {
+  const std::string html = dir_ + "/report.html";
+  const Result rep = Run("report --db " + Quote(db_) + " -o " + Quote(html) + " --data-dir " +
+                         Quote(dir_ + "/no-data"));
+  ASSERT_EQ(rep.code, 0);
+  std::ifstream in(html);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("ranked by val_loss (min)."), std::string::npos);
+  // The leaderboard table: "<tr><td>RANK</td><td>#NUMBER</td>", up to the next section.
+  const size_t from = page.find("id=\"leaderboard\""), to = page.find("</table>", from);
+  ASSERT_NE(from, std::string::npos);
+  const std::string table = page.substr(from, to - from);
+  const std::regex row("<tr><td>(\\d+)</td><td>#(\\d+)</td>");
+  std::vector<int> order;
+  for (auto it = std::sregex_iterator(table.begin(), table.end(), row);
+       it != std::sregex_iterator(); ++it) {
+    EXPECT_EQ(std::stoi((*it)[1]), static_cast<int>(order.size()) + 1);
+    order.push_back(std::stoi((*it)[2]));
+  }
+  EXPECT_EQ(order, kLossOrder);
+  EXPECT_NE(table.find("<th>val_loss</th>"), std::string::npos);
+  EXPECT_NE(page.find("The best trial: #2<"), std::string::npos);
+}
+
+// `--trial best` is the min-loss trial: its summary is trial #2's (units 2), not #1's.
+TEST_F(RankingCliTest, TrialBestIsTheLowestLoss) {
+  const Result js = Run("leaderboard --db " + Quote(db_) + " --format json");
+  ASSERT_EQ(js.code, 0);
+  const json lb = json::parse(js.out);
+  int64_t id_of[4] = {0, 0, 0, 0};
+  for (const auto& r : lb["rows"]) id_of[r["number"].get<int>()] = r["trial_id"].get<int64_t>();
+  const Result best = Run("summary --trial best --db " + Quote(db_));
+  ASSERT_EQ(best.code, 0) << best.out;
+  const Result two = Run("summary --trial " + std::to_string(id_of[2]) + " --db " + Quote(db_));
+  const Result one = Run("summary --trial " + std::to_string(id_of[1]) + " --db " + Quote(db_));
+  ASSERT_EQ(two.code, 0);
+  ASSERT_EQ(one.code, 0);
+  auto params = [](const std::string& s) {
+    const size_t p = s.find("Total params: ");
+    return p == std::string::npos ? std::string() : s.substr(p, s.find('\n', p) - p);
+  };
+  EXPECT_FALSE(params(best.out).empty()) << best.out;
+  EXPECT_EQ(params(best.out), params(two.out));
+  EXPECT_NE(params(best.out), params(one.out));
+}
+
+}  // namespace
+}  // namespace hpsweep
