@@ -706,5 +706,41 @@ TEST_F(ServiceTest, ManyRegistrationsStopCountingAfterALeasePeriod) {
   EXPECT_EQ(GetStatus(0).workers_alive(), 1);
 }
 
+// ---- Ranking ----
+
+// A val_loss/minimize sweep whose trials' loss order (#2, #3, #1) is the reverse of their accuracy
+// order: GetStatus's best (both fields) is the lowest loss and names the metric, and
+// GetLeaderboard ranks by loss with each row's value. Before Objective, status's
+// best_val_accuracy was the highest accuracy (0.90, trial #1's).
+TEST_F(ServiceTest, MinimizedMetricDecidesStatusBestAndLeaderboard) {
+  Start(/*lease_seconds=*/60);
+  const std::string yaml = SweepYaml("loss", 3) + "metric: {name: val_loss, goal: minimize}\n";
+  const int64_t sweep = Submit(yaml);
+  const int64_t w = MustRegister("w");
+  const double results[3][2] = {{0.90, 0.50}, {0.80, 0.20}, {0.85, 0.30}};
+  for (const auto& r : results) {
+    const pb::LeaseTrialResponse l = Lease(w);
+    pb::EpochMetrics m;
+    SetEpoch(1, r[0], &m);
+    m.set_val_loss(r[1]);
+    ASSERT_TRUE(Report(l.lease_id(), &m).ok());
+  }
+  const pb::GetStatusResponse st = GetStatus(sweep);
+  ASSERT_EQ(st.sweeps_size(), 1);
+  EXPECT_EQ(st.sweeps(0).best_val_accuracy(), 0.20);
+  EXPECT_EQ(st.sweeps(0).best_metric(), 0.20);
+  EXPECT_EQ(st.sweeps(0).metric_name(), "val_loss");
+  EXPECT_FALSE(st.sweeps(0).maximize());
+
+  const pb::GetLeaderboardResponse lb = Leaderboard(sweep);
+  EXPECT_EQ(lb.metric_name(), "val_loss");
+  EXPECT_FALSE(lb.maximize());
+  ASSERT_EQ(lb.rows_size(), 3);
+  EXPECT_EQ(lb.rows(0).number(), 2);
+  EXPECT_EQ(lb.rows(1).number(), 3);
+  EXPECT_EQ(lb.rows(2).number(), 1);
+  EXPECT_EQ(lb.rows(0).metric_value(), 0.20);
+}
+
 }  // namespace
 }  // namespace hpsweep
