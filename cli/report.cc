@@ -375,9 +375,9 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
       const double mv = ValueOf(objective, t);
       o << "<td>" << (mv >= 0 ? Fmt("%.4f", mv) : "-") << "</td>";
     }
-    o << "<td>" << (va >= 0 ? Fmt("%.4f", va) : "-")
-      << "</td><td>" << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size()
-      << "</td><td>" << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">"
+    o << "<td>" << (va >= 0 ? Fmt("%.4f", va) : "-") << "</td><td>"
+      << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size() << "</td><td>"
+      << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">"
       << Esc(t["status"].get<std::string>()) << "</td><td class=\"l\">"
       << Esc(t["worker"].get<std::string>()) << "</td></tr>";
   }

@@ -175,10 +175,10 @@ std::string Fixed4(double v) {
 std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
                          const std::string& metric, double best, double seconds) {
   char line[256];
-  std::snprintf(line, sizeof(line), "[%s] %d/%d trials done, %d running, %d failed - best %s %s - %s",
-                name.c_str(), done, total, running, failed, metric.c_str(),
-                best >= 0 ? Fixed4(best).c_str() : "-",
-                Duration(seconds).c_str());
+  std::snprintf(line, sizeof(line),
+                "[%s] %d/%d trials done, %d running, %d failed - best %s %s - %s", name.c_str(),
+                done, total, running, failed, metric.c_str(),
+                best >= 0 ? Fixed4(best).c_str() : "-", Duration(seconds).c_str());
   return line;
 }
 
@@ -284,9 +284,8 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
       }
       std::cout << "," << r.best_epoch();
       if (metric_column) std::cout << "," << r.metric_value();
-      std::cout << "," << r.val_accuracy() << "," << r.test_accuracy()
-                << "," << r.epochs() << "," << r.seconds() << "," << r.worker() << ","
-                << StatusText(r.status()) << "\n";
+      std::cout << "," << r.val_accuracy() << "," << r.test_accuracy() << "," << r.epochs() << ","
+                << r.seconds() << "," << r.worker() << "," << StatusText(r.status()) << "\n";
     }
     return;
   }
@@ -484,9 +483,9 @@ void PrintStatus(const pb::GetStatusResponse& resp) {
   std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s  %s\n", "sweep", "name", "state",
               "queued", "running", "completed", "failed", "stopped", "total", "best", "metric");
   for (const auto& s : resp.sweeps()) {
-    const std::string metric =
-        s.metric_name().empty() ? "val_accuracy"
-                                : Objective(s.metric_name(), s.maximize()).DisplayName();
+    const std::string metric = s.metric_name().empty()
+                                   ? "val_accuracy"
+                                   : Objective(s.metric_name(), s.maximize()).DisplayName();
     std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
@@ -516,8 +515,7 @@ int RunWatch(const Flags& f) {
       lines.push_back(ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(),
                                    sw.total(), sw.running(), sw.failed(),
                                    sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
-                                   sw.best_val_accuracy(),
-                                   now - sw.created_at()));
+                                   sw.best_val_accuracy(), now - sw.created_at()));
     }
     progress.Show(lines, now, !running);
     last = snap;
@@ -940,9 +938,10 @@ int RunEmbedded(const Flags& f) {
     }
     const std::string jobs = slurm ? " - " + WorkerSummary(workers) + " (slurm)" : "";
     const int done = c.completed + c.failed + c.stopped;
-    progress.Show(
-        {ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.sweep.metric, c.best, el) + jobs}, el,
-        state != "running");
+    progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed,
+                                c.sweep.metric, c.best, el) +
+                   jobs},
+                  el, state != "running");
     if (state != "running") break;
     if (!workers.empty() && AllGone(workers)) {
       if (!slurm) {
@@ -1208,7 +1207,8 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                    "follow progress until the sweep is done, then print the table");
   AddSourceOptions(status, f.get(), /*db=*/false);
 
-  CLI::App* lb = app->add_subcommand("leaderboard", "trials ranked by the sweep's metric (its sweep file's metric and goal)");
+  CLI::App* lb = app->add_subcommand(
+      "leaderboard", "trials ranked by the sweep's metric (its sweep file's metric and goal)");
   lb->add_option("sweep", f->sweep, "sweep id (default: the latest)");
   lb->add_option("--top", f->top, "rows (default: all)");
   lb->add_option("--format", f->format, "table, csv or json")->capture_default_str();
