@@ -442,8 +442,9 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     }
   }
 
-  // The best trial.
-  if (!ranked.empty() && ranked[0].contains("confusion_matrix")) {
+  // The best trial: the first of the ranking, if it has a value of the metric at all.
+  if (!ranked.empty() && Objective::HasValue(ValueOf(objective, ranked[0])) &&
+      ranked[0].contains("confusion_matrix")) {
     const json& best = ranked[0];
     o << "<h2 id=\"best\">The best trial: " << Esc(TrialName(best)) << "</h2><p>Test accuracy "
       << Fmt("%.4f", Num(best["test_accuracy"])) << ".</p>";
