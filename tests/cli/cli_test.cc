@@ -96,10 +96,10 @@ class CliTest : public ::testing::Test {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  // Polls `path` until it contains `needle`; false when `pid` exits first or after 5 minutes
+  // Polls `path` until it contains `needle`; false when `pid` exits first or after 2 minutes
   // (a bound against hanging, not a timing check).
   static bool WaitForText(const std::string& path, const std::string& needle, pid_t pid) {
-    for (int i = 0; i < 3000; ++i) {
+    for (int i = 0; i < 1200; ++i) {
       if (ReadText(path).find(needle) != std::string::npos) return true;
       if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == pid) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
