@@ -402,7 +402,8 @@ int CheckExtras(CLI::App* app, const std::string& path) {
         return 2;
       }
       // Flags as keys: dashes to underscores, so the sweep-file aliases (num_units...) apply.
-      std::string key = arg.substr(arg.find_first_not_of('-'));
+      const size_t start = arg.find_first_not_of('-');
+      std::string key = start == std::string::npos ? "" : arg.substr(start);
       key = key.substr(0, key.find('='));
       std::replace(key.begin(), key.end(), '-', '_');
       std::vector<std::string> known;
