@@ -22,6 +22,7 @@
 
 #include "cli/auth_commands.h"
 #include "cli/sweep_commands.h"
+#include "coordinator/sweep_file.h"
 #include "engine/config.h"
 #include "engine/digit_image.h"
 #include "engine/mnist.h"
@@ -76,10 +77,42 @@ struct ModelFlags {
   }
 };
 
+// Where MNIST is looked for when --data-dir is not given, in order: $HPSWEEP_DATA_DIR,
+// ./data/mnist, beside the binary (<exe dir>/../data/mnist for an installed bin/hpsweep,
+// <exe dir>/../../data/mnist for build/cli/hpsweep), /usr/share/hpsweep/mnist. Nothing about the
+// build machine is compiled in: a copied binary must not read another tree's files.
+std::vector<std::string> DataDirCandidates() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("HPSWEEP_DATA_DIR"); env != nullptr && *env != '\0') {
+    dirs.push_back(env);
+  }
+  dirs.push_back("data/mnist");
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/') + 1);
+    dirs.push_back(dir + "../data/mnist");
+    dirs.push_back(dir + "../../data/mnist");
+  }
+  dirs.push_back("/usr/share/hpsweep/mnist");
+  return dirs;
+}
+
+// The first candidate that exists; "" when none does (see NoDataDir).
 std::string DefaultDataDir() {
-  if (const char* env = std::getenv("HPSWEEP_DATA_DIR")) return env;
-  if (access("data/mnist", F_OK) == 0) return "data/mnist";
-  return std::string(HPSWEEP_SOURCE_DIR) + "/data/mnist";
+  for (const std::string& d : DataDirCandidates()) {
+    if (access(d.c_str(), F_OK) == 0) return d;
+  }
+  return "";
+}
+
+Status NoDataDir() {
+  std::string looked;
+  for (const std::string& d : DataDirCandidates()) looked += (looked.empty() ? "" : ", ") + d;
+  return NotFound("no MNIST folder: looked in " + looked +
+                  " ($HPSWEEP_DATA_DIR first when set); run scripts/bootstrap.sh to fetch it, "
+                  "or pass --data-dir DIR");
 }
 
 json ConfigJson(const TrialConfig& config) {
@@ -123,6 +156,7 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir, int threads, 
              const std::string& save_path) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
+  if (data_dir.empty()) return Fail(NoDataDir());
   StatusOr<Mnist> data = LoadMnist(data_dir);
   if (!data.ok()) return Fail(data.status());
   const bool tty = isatty(STDERR_FILENO) && !as_json;
@@ -253,33 +287,53 @@ int RunPredict(const std::string& model_path, const TrialRef& ref,
     return Fail(InvalidArgument("the model reads " + std::to_string(m.steps) + "x" +
                                 std::to_string(m.features) + " images, not 28x28"));
   }
+  // A bad image is reported and skipped: the others are still classified (exit 1 if any failed).
   std::vector<float> pixels;
-  for (const std::string& path : images) {
-    StatusOr<std::vector<float>> img = LoadDigitImage(path);
-    if (!img.ok()) return Fail(img.status());
+  std::vector<std::string> errors(images.size());
+  std::vector<size_t> good;
+  Status first_error;
+  for (size_t i = 0; i < images.size(); ++i) {
+    StatusOr<std::vector<float>> img = LoadDigitImage(images[i]);
+    if (!img.ok()) {
+      std::cerr << "hpsweep: " << img.status().ToString() << "\n";
+      errors[i] = img.status().ToString();
+      if (first_error.ok()) first_error = img.status();
+      continue;
+    }
+    good.push_back(i);
     pixels.insert(pixels.end(), img->begin(), img->end());
   }
-  const Mat<float> probs =
-      PredictProba(*model, pixels.data(), static_cast<int64_t>(images.size()), 1);
+  Mat<float> probs;
+  if (!good.empty()) {
+    probs = PredictProba(*model, pixels.data(), static_cast<int64_t>(good.size()), 1);
+  }
   json out = json::array();
+  size_t row = 0;
   for (size_t i = 0; i < images.size(); ++i) {
+    if (!errors[i].empty()) {
+      if (as_json) out.push_back({{"image", images[i]}, {"error", errors[i]}});
+      continue;
+    }
+    const Eigen::Index r = static_cast<Eigen::Index>(row++);
     Eigen::Index digit;
-    probs.row(i).maxCoeff(&digit);
+    probs.row(r).maxCoeff(&digit);
     if (as_json) {
       json p = json::array();
-      for (Eigen::Index c = 0; c < probs.cols(); ++c) p.push_back(probs(i, c));
+      for (Eigen::Index c = 0; c < probs.cols(); ++c) p.push_back(probs(r, c));
       out.push_back({{"image", images[i]}, {"digit", digit}, {"probabilities", p}});
       continue;
     }
     std::printf("%s: %d (%.1f%%)  ", images[i].c_str(), static_cast<int>(digit),
-                100.0 * probs(i, digit));
+                100.0 * probs(r, digit));
     for (Eigen::Index c = 0; c < probs.cols(); ++c) {
-      std::printf(" %d:%.3f", static_cast<int>(c), probs(i, c));
+      std::printf(" %d:%.3f", static_cast<int>(c), probs(r, c));
     }
     std::printf("\n");
   }
   if (as_json) std::cout << out.dump(1) << "\n";
-  return 0;
+  if (first_error.ok()) return 0;
+  // Every image bad: the code of the error (2: not found or not an image); some bad: 1.
+  return good.empty() ? ExitCode(first_error) : 1;
 }
 
 // Times training steps on random data of MNIST's shape; prints the median of `rounds` rounds.
@@ -324,6 +378,49 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
   }
   std::sort(rates.begin(), rates.end());
   std::printf("median training samples/s:\n%.0f\n", rates[rates.size() / 2]);
+  return 0;
+}
+
+// Every subcommand takes extras (allow_extras) so that an unknown flag is reported here, with
+// the nearest real one, instead of CLI11's "The following arguments were not expected".
+void AllowExtras(CLI::App* app) {
+  for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; })) {
+    sub->allow_extras();
+    AllowExtras(sub);
+  }
+}
+
+// 0, or 2 after saying which argument of the parsed subcommand (or its own subcommands) is unknown.
+int CheckExtras(CLI::App* app, const std::string& path) {
+  for (CLI::App* sub : app->get_subcommands()) {
+    const std::string name = path + " " + sub->get_name();
+    const std::vector<std::string> extra = sub->remaining();
+    if (!extra.empty()) {
+      const std::string& arg = extra.front();
+      if (arg.size() < 2 || arg[0] != '-') {
+        std::cerr << name << ": unexpected argument '" << arg << "'; see " << name << " --help\n";
+        return 2;
+      }
+      // Flags as keys: dashes to underscores, so the sweep-file aliases (num_units...) apply.
+      const size_t start = arg.find_first_not_of('-');
+      std::string key = start == std::string::npos ? "" : arg.substr(start);
+      key = key.substr(0, key.find('='));
+      std::replace(key.begin(), key.end(), '-', '_');
+      std::vector<std::string> known;
+      for (const CLI::Option* o : sub->get_options()) {
+        for (std::string n : o->get_lnames()) {
+          std::replace(n.begin(), n.end(), '-', '_');
+          known.push_back(n);
+        }
+      }
+      const std::string near = NearestKey(key, known);
+      std::cerr << name << ": unknown flag " << arg.substr(0, arg.find('='));
+      if (!near.empty()) std::cerr << "; did you mean --" << Dashed(near) << "?";
+      std::cerr << " (see " << name << " --help)\n";
+      return 2;
+    }
+    if (int code = CheckExtras(sub, name); code != 0) return code;
+  }
   return 0;
 }
 
@@ -387,15 +484,24 @@ int main(int argc, char** argv) {
   bench->add_option("--rounds", rounds, "timed rounds (the median is reported)")
       ->check(CLI::Range(1, 100));
 
-  std::function<int()> run_sweep_command = AddSweepCommands(&app, data_dir);
+  // The sweep commands' workers report a missing folder themselves (naming the path).
+  std::function<int()> run_sweep_command =
+      AddSweepCommands(&app, data_dir.empty() ? "data/mnist" : data_dir);
   std::function<int()> run_auth_command = AddAuthCommands(&app);
 
+  AllowExtras(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // An unknown flag's value may have landed in a positional ("Could not convert: sweep = csv"
+    // for --formt csv): the unknown flag is the news.
+    if (e.get_exit_code() != 0) {
+      if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
+    }
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
   if (*train) return RunTrain(train_flags, data_dir, threads, as_json, save_path);
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, as_json);

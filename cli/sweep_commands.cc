@@ -170,25 +170,31 @@ std::string Fixed4(double v) {
   return buf;
 }
 
-// "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s"; best is the
-// value of the sweep's metric (e.g. "best val_loss 0.1234").
+// "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s", with
+// " (2 stopped)" after "done" when a cancel stopped some (they are finished, not completed), and
+// "no result yet" until a trial has a value. best is the value of the sweep's metric (e.g. "best
+// val_loss 0.1234").
 std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
-                         const std::string& metric, double best, double seconds) {
-  char line[256];
-  std::snprintf(line, sizeof(line),
-                "[%s] %d/%d trials done, %d running, %d failed - best %s %s - %s", name.c_str(),
-                done, total, running, failed, metric.c_str(),
-                best >= 0 ? Fixed4(best).c_str() : "-", Duration(seconds).c_str());
+                         int stopped, const std::string& metric, double best, double seconds) {
+  char line[320];
+  const std::string stop = stopped > 0 ? " (" + std::to_string(stopped) + " stopped)" : "";
+  const std::string result = best >= 0 ? "best " + metric + " " + Fixed4(best) : "no result yet";
+  std::snprintf(line, sizeof(line), "[%s] %d/%d trials done%s, %d running, %d failed - %s - %s",
+                name.c_str(), done, total, stop.c_str(), running, failed, result.c_str(),
+                Duration(seconds).c_str());
   return line;
 }
 
 // Progress lines on stderr. On a terminal every call prints, one line redrawn in place (several
-// lines go one under the other); elsewhere a call prints every 10 s, and when it is the last.
+// lines go one under the other); elsewhere (a log file) a call prints every 10 s, when the number
+// of finished trials changed since the last line (at most once a second), and when it is the last.
 class ProgressPrinter {
  public:
-  // `now` in seconds, on any clock that the caller keeps to.
-  void Show(const std::vector<std::string>& lines, double now, bool last) {
-    if (!tty_ && now - printed_ < 10 && !last) return;
+  // `now` in seconds, on any clock that the caller keeps to; `finished`: trials finished so far.
+  void Show(const std::vector<std::string>& lines, double now, bool last, int64_t finished) {
+    const bool news = finished != finished_ && now - printed_ >= 1;
+    if (!tty_ && now - printed_ < 10 && !last && !news) return;
+    finished_ = finished;
     const bool redraw = tty_ && lines.size() == 1;
     for (const std::string& line : lines) {
       std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
@@ -206,6 +212,7 @@ class ProgressPrinter {
  private:
   const bool tty_ = isatty(STDERR_FILENO);
   double printed_ = -100;
+  int64_t finished_ = 0;
   bool open_ = false;
 };
 
@@ -345,9 +352,11 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
 // --- Signals ---------------------------------------------------------------------------------
 
 std::atomic<bool> g_signalled{false};
+std::atomic<int> g_signal{0};  // the signal that set g_signalled: `run` exits 128 + it
 Worker* g_worker = nullptr;
 
-void OnSignal(int) {
+void OnSignal(int sig) {
+  g_signal.store(sig);
   g_signalled.store(true);
   if (g_worker) g_worker->RequestStop();
 }
@@ -477,7 +486,7 @@ int RunSubmit(const Flags& f) {
   return 0;
 }
 
-void PrintStatus(const pb::GetStatusResponse& resp) {
+void PrintStatus(const pb::GetStatusResponse& resp, bool workers = true) {
   // "best" is each sweep's own metric, named in the last column (best_val_accuracy carries it,
   // from old coordinators too, which send no metric_name: theirs was val_accuracy).
   std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s  %s\n", "sweep", "name", "state",
@@ -492,7 +501,7 @@ void PrintStatus(const pb::GetStatusResponse& resp) {
                 s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
                 metric.c_str());
   }
-  std::printf("workers alive: %d\n", resp.workers_alive());
+  if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
 }
 
 // status --watch: a progress line per sweep as trials change (on a terminal, one line redrawn;
@@ -509,15 +518,17 @@ int RunWatch(const Flags& f) {
   while (reader->Read(&snap)) {
     const double now = SystemClock().Now();
     bool running = false;
+    int64_t finished = 0;
     std::vector<std::string> lines;
     for (const auto& sw : snap.sweeps()) {
       running = running || sw.state() == "running";
+      finished += sw.completed() + sw.failed() + sw.stopped();
       lines.push_back(ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(),
-                                   sw.total(), sw.running(), sw.failed(),
+                                   sw.total(), sw.running(), sw.failed(), sw.stopped(),
                                    sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
                                    sw.best_val_accuracy(), now - sw.created_at()));
     }
-    progress.Show(lines, now, !running);
+    progress.Show(lines, now, !running, finished);
     last = snap;
   }
   progress.Break();
@@ -527,7 +538,19 @@ int RunWatch(const Flags& f) {
   return 0;
 }
 
+StatusOr<pb::GetStatusResponse> StatusFromDb(const std::string& db, int64_t sweep);
+
 int RunStatus(const Flags& f) {
+  if (!f.db.empty()) {
+    if (f.watch) {
+      return Fail(
+          InvalidArgument("status --watch follows a coordinator; --db reads the file once"));
+    }
+    auto r = StatusFromDb(f.db, f.sweep);
+    if (!r.ok()) return Fail(r.status());
+    PrintStatus(*r, /*workers=*/false);  // a file knows of no live worker
+    return 0;
+  }
   if (f.watch) return RunWatch(f);
   auto stub = Connect(f.coordinator, f.client);
   if (!stub.ok()) return Fail(stub.status());
@@ -567,6 +590,18 @@ StatusOr<pb::GetLeaderboardResponse> LeaderboardFromDb(const std::string& db, in
   auto rows = (*reader)->scheduler->Leaderboard(sweep, top, &sw);
   if (!rows.ok()) return rows.status();
   return LeaderboardProto(sw, *rows);
+}
+
+// The counts the coordinator's GetStatus gives (coordinator/service.cc FillStatus), from a file.
+StatusOr<pb::GetStatusResponse> StatusFromDb(const std::string& db, int64_t sweep) {
+  auto reader = OpenDb(db);
+  if (!reader.ok()) return reader.status();
+  // A file cannot tell which workers are alive: status --db prints no such line.
+  pb::GetStatusResponse resp = StatusProto((*reader)->scheduler->Counts(sweep), 0);
+  if (sweep != 0 && resp.sweeps().empty()) {
+    return NotFound(db + ": no sweep " + std::to_string(sweep));
+  }
+  return resp;
 }
 
 int RunLeaderboard(const Flags& f) {
@@ -938,10 +973,10 @@ int RunEmbedded(const Flags& f) {
     }
     const std::string jobs = slurm ? " - " + WorkerSummary(workers) + " (slurm)" : "";
     const int done = c.completed + c.failed + c.stopped;
-    progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed,
+    progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.stopped,
                                 c.sweep.metric, c.best, el) +
                    jobs},
-                  el, state != "running");
+                  el, state != "running", done);
     if (state != "running") break;
     if (!workers.empty() && AllGone(workers)) {
       if (!slurm) {
@@ -985,7 +1020,10 @@ int RunEmbedded(const Flags& f) {
     }
     std::cerr << "every finished trial is in " << o.db_path
               << "; run the same command again to resume the sweep\n";
-    return 1;
+    // The shell's convention for death by a signal (130 for Ctrl-C, 143 for SIGTERM), so that
+    // scripts and `make` see an interruption rather than a failed sweep.
+    const int sig = g_signal.load();
+    return !no_workers && sig > 0 ? 128 + sig : 1;
   }
   server.Shutdown();
   auto lb = LeaderboardFromDb(o.db_path, sweep_id, f.top > 0 ? f.top : 10);
@@ -1205,7 +1243,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   status->add_option("sweep", f->sweep, "sweep id (default: all)");
   status->add_flag("--watch", f->watch,
                    "follow progress until the sweep is done, then print the table");
-  AddSourceOptions(status, f.get(), /*db=*/false);
+  AddSourceOptions(status, f.get(), /*db=*/true);
 
   CLI::App* lb = app->add_subcommand(
       "leaderboard", "trials ranked by the sweep's metric (its sweep file's metric and goal)");

@@ -80,6 +80,29 @@ const char* kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
 }  // namespace
 
+v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive) {
+  pb::GetStatusResponse resp;
+  for (const SweepCounts& c : counts) {
+    pb::SweepStatus* s = resp.add_sweeps();
+    s->set_sweep_id(c.sweep.id);
+    s->set_name(c.sweep.name);
+    s->set_state(c.sweep.state);
+    s->set_queued(c.queued);
+    s->set_running(c.running);
+    s->set_completed(c.completed);
+    s->set_failed(c.failed);
+    s->set_stopped(c.stopped);
+    s->set_total(c.sweep.total);
+    s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
+    s->set_metric_name(c.sweep.metric);
+    s->set_maximize(c.sweep.maximize);
+    s->set_best_metric(c.best);
+    s->set_created_at(c.sweep.created_at);
+  }
+  resp.set_workers_alive(workers_alive);
+  return resp;
+}
+
 v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
                                             const std::vector<TrialRow>& rows) {
   pb::GetLeaderboardResponse resp;
@@ -525,24 +548,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   }
 
   void FillStatus(int64_t sweep_id, pb::GetStatusResponse* resp) {
-    for (const SweepCounts& c : s_->Counts(sweep_id)) {
-      pb::SweepStatus* s = resp->add_sweeps();
-      s->set_sweep_id(c.sweep.id);
-      s->set_name(c.sweep.name);
-      s->set_state(c.sweep.state);
-      s->set_queued(c.queued);
-      s->set_running(c.running);
-      s->set_completed(c.completed);
-      s->set_failed(c.failed);
-      s->set_stopped(c.stopped);
-      s->set_total(c.sweep.total);
-      s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
-      s->set_metric_name(c.sweep.metric);
-      s->set_maximize(c.sweep.maximize);
-      s->set_best_metric(c.best);
-      s->set_created_at(c.sweep.created_at);
-    }
-    resp->set_workers_alive(s_->WorkersAlive());
+    *resp = StatusProto(s_->Counts(sweep_id), s_->WorkersAlive());
   }
 
   Scheduler* s_;

@@ -27,6 +27,9 @@ namespace hpsweep {
 // hpsweep::Status -> grpc::Status, keeping the message.
 grpc::Status ToGrpc(const Status& s);
 
+// Status of sweeps as GetStatus answers it (also for `status --db`, which reads a file).
+v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive);
+
 // A leaderboard as the RPC answers it, ranked from 1 in the order given.
 v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
                                             const std::vector<TrialRow>& rows);

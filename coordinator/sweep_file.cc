@@ -95,9 +95,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return d[n][m];
 }
 
-// The known key `key` was most likely meant as, or "" when none is close: a near-miss (edit
-// distance 1-3 by length), a few spellings from Keras and other tuners ("lr", "num_layers"), or a
-// known key that starts or ends with it.
+}  // namespace
+
 std::string NearestKey(std::string_view key, const std::vector<std::string>& known) {
   static const std::vector<std::pair<std::string, std::string>> aliases = {
       {"lr", "learning_rate"},
@@ -145,6 +144,8 @@ std::string NearestKey(std::string_view key, const std::vector<std::string>& kno
   }
   return "";
 }
+
+namespace {
 
 std::string JoinKeys(const std::vector<std::string>& keys) {
   std::string out;

@@ -63,12 +63,18 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config.h"
 #include "engine/status.h"
 
 namespace hpsweep {
+
+// The known key `key` was most likely meant as, or "" when none is close: a near-miss (edit
+// distance 1-3 by length), a few spellings from Keras and other tuners ("lr", "num_layers"), or a
+// known key that starts or ends with it. Case-insensitive. Also the CLI's unknown-flag hint.
+std::string NearestKey(std::string_view key, const std::vector<std::string>& known);
 
 // Grids larger than this are refused before anything is stored.
 constexpr int kMaxTrialsPerSweep = 10000;

@@ -493,7 +493,15 @@ class Worker::Impl {
         },
         /*give_up_on_stop=*/false, /*max_backoff=*/2.0);
     stop_heartbeat();
-    if (s.ok()) {
+    if (s.ok() && result->stopped) {
+      // Stopped trials are not results a reader should take for finished ones: say why.
+      Log("trial " + std::to_string(trial.trial_id()) + " stopped (" +
+          (stop_trial.load() ? "sweep cancelled"
+           : lost.load()     ? "lease lost"
+                             : "worker stopping") +
+          ") after epoch " +
+          std::to_string(result->history.empty() ? 0 : result->history.back().epoch));
+    } else if (s.ok()) {
       Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
           std::to_string(result->test.accuracy));
     } else {

@@ -1,6 +1,8 @@
 // End-to-end tests of the hpsweep binary (cli/main.cc): train with --json and --save, summary,
 // bench, and the exit codes and messages for bad input.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/mnist.h"
@@ -51,9 +54,12 @@ class CliTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Runs `hpsweep args` with stdout captured through popen and stderr through a file.
-  Result Run(const std::string& args) {
+  Result Run(const std::string& args) { return RunShell(Quote(HPSWEEP_BIN) + " " + args); }
+
+  // Runs a shell command line (one that starts hpsweep some other way) the same way.
+  Result RunShell(const std::string& line) {
     const std::string err_path = dir_ + "/stderr.txt";
-    const std::string cmd = Quote(HPSWEEP_BIN) + " " + args + " 2>" + Quote(err_path);
+    const std::string cmd = "(" + line + ") 2>" + Quote(err_path);
     Result r;
     FILE* p = popen(cmd.c_str(), "r");
     if (p == nullptr) {
@@ -68,6 +74,43 @@ class CliTest : public ::testing::Test {
     std::ifstream in(err_path);
     r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     return r;
+  }
+
+  // Starts `hpsweep args` in the background, stdout and stderr to `log`; the caller waits.
+  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) _exit(127);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv{const_cast<char*>(HPSWEEP_BIN)};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(HPSWEEP_BIN, argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+  static std::string ReadText(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Polls `path` until it contains `needle`; false when `pid` exits first or after 2 minutes
+  // (a bound against hanging, not a timing check).
+  static bool WaitForText(const std::string& path, const std::string& needle, pid_t pid) {
+    for (int i = 0; i < 1200; ++i) {
+      if (ReadText(path).find(needle) != std::string::npos) return true;
+      if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == pid) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  // The exit code of `pid`, or -signal when a signal ended it.
+  static int WaitExit(pid_t pid) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return -1000;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   }
 
   static std::string DataDir() { return hpsweep::MnistDir(); }
@@ -188,6 +231,68 @@ TEST_F(CliTest, UnknownFlagIsUsageError) {
   EXPECT_NE(r.err.find("colour"), std::string::npos) << r.err;
 }
 
+// An unknown flag gets the sweep files' did-you-mean, in every subcommand, even when its value
+// would otherwise land in a positional ("Could not convert: sweep = csv").
+TEST_F(CliTest, UnknownFlagSuggestsTheNearestOne) {
+  const Result r = Run("train --unit 32");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown flag --unit; did you mean --units?"), std::string::npos) << r.err;
+  const Result lb = Run("leaderboard --formt csv --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(lb.code, 2);
+  EXPECT_NE(lb.err.find("unknown flag --formt; did you mean --format?"), std::string::npos)
+      << lb.err;
+  const Result st = Run("status --wach --coordinator 127.0.0.1:1");
+  EXPECT_EQ(st.code, 2);
+  EXPECT_NE(st.err.find("unknown flag --wach; did you mean --watch?"), std::string::npos) << st.err;
+  const Result alias = Run("bench --num-units 8");
+  EXPECT_EQ(alias.code, 2);
+  EXPECT_NE(alias.err.find("did you mean --units?"), std::string::npos) << alias.err;
+  const Result none = Run("train --zzzzzzzz 1");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("unknown flag --zzzzzzzz"), std::string::npos) << none.err;
+  EXPECT_EQ(none.err.find("did you mean"), std::string::npos) << none.err;
+}
+
+// Missing files are "not found", naming the path (exit 2), not "invalid argument".
+TEST_F(CliTest, MissingFilesAreNotFound) {
+  const std::string model = dir_ + "/none.hpsm", yaml = dir_ + "/none.yaml";
+  const Result m = Run("predict --model " + Quote(model) + " x.png");
+  EXPECT_EQ(m.code, 2);
+  EXPECT_NE(m.err.find("not found: " + model), std::string::npos) << m.err;
+  const Result y = Run("run " + Quote(yaml) + " --db " + Quote(dir_ + "/x.db"));
+  EXPECT_EQ(y.code, 2);
+  EXPECT_NE(y.err.find("not found: " + yaml), std::string::npos) << y.err;
+  const Result d = Run("status --db " + Quote(dir_ + "/none.db"));
+  EXPECT_EQ(d.code, 2);
+  EXPECT_NE(d.err.find("not found: " + dir_ + "/none.db"), std::string::npos) << d.err;
+}
+
+// Without --data-dir and $HPSWEEP_DATA_DIR, a binary looks beside itself, never in the tree it
+// was built in; when nothing is found it says where it looked.
+TEST_F(CliTest, DefaultDataDirIsBesideTheBinaryNotCompiledIn) {
+  ASSERT_EQ(std::system(("mkdir -p " + Quote(dir_ + "/inst/bin") + " && cp " + Quote(HPSWEEP_BIN) +
+                         " " + Quote(dir_ + "/inst/bin/hpsweep"))
+                            .c_str()),
+            0);
+  const std::string train = "cd " + Quote(dir_) +
+                            " && env -u HPSWEEP_DATA_DIR ./inst/bin/hpsweep train --cell dense " +
+                            "--layers 0 --epochs 1 --train-limit 500 --json";
+  const Result none = RunShell(train);
+  EXPECT_EQ(none.code, 2) << none.err;
+  const std::string inst = std::filesystem::canonical(dir_).string() + "/inst";
+  EXPECT_NE(none.err.find("no MNIST folder: looked in data/mnist, " + inst + "/bin/../data/mnist"),
+            std::string::npos)
+      << none.err;
+  EXPECT_NE(none.err.find("/usr/share/hpsweep/mnist"), std::string::npos) << none.err;
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  std::filesystem::create_directories(dir_ + "/inst/data");
+  std::filesystem::create_directory_symlink(std::filesystem::absolute(DataDir()),
+                                            dir_ + "/inst/data/mnist");
+  const Result found = RunShell(train);
+  EXPECT_EQ(found.code, 0) << found.err;
+  EXPECT_NE(found.out.find("\"test_accuracy\""), std::string::npos) << found.out;
+}
+
 TEST_F(CliTest, BenchPrintsSamplesPerSecondLast) {
   const Result r =
       Run("bench --cell lstm --units 32 --batch-size 64 --threads 1 --seconds 0.2 "
@@ -298,6 +403,23 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
                          Quote(DataDir()));
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_NE(run.out.find("Leaderboard of sweep 1 (cli-tiny)"), std::string::npos) << run.out;
+  // Progress in a log (stderr is a file here): before any result it says so, not "- -"; and a
+  // line comes when a trial finishes, not only every 10 s and at the end.
+  const size_t line = run.err.find("[cli-tiny]");
+  ASSERT_NE(line, std::string::npos) << run.err;
+  const std::string first = run.err.substr(line, run.err.find('\n', line) - line);
+  EXPECT_NE(first.find("[cli-tiny] 0/3 trials done"), std::string::npos) << run.err;
+  EXPECT_NE(first.find("no result yet"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("val_accuracy -"), std::string::npos) << run.err;
+
+  // status reads the database file as leaderboard does.
+  const Result st = Run("status --db " + Quote(db));
+  ASSERT_EQ(st.code, 0) << st.err;
+  EXPECT_NE(st.out.find("cli-tiny"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("completed"), std::string::npos) << st.out;
+  const Result st7 = Run("status 7 --db " + Quote(db));
+  EXPECT_EQ(st7.code, 2);
+  EXPECT_NE(st7.err.find("no sweep 7"), std::string::npos) << st7.err;
 
   const Result js = Run("leaderboard --db " + Quote(db) + " --format json");
   ASSERT_EQ(js.code, 0) << js.err;
@@ -365,6 +487,24 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   const Result junk = Run("predict --trial best --db " + Quote(db) + " " + Quote(db));
   EXPECT_EQ(junk.code, 2);
   EXPECT_NE(junk.err.find("not a readable image"), std::string::npos) << junk.err;
+  // Bad images among good ones: the good are classified, each bad one named, exit 1.
+  const std::string missing = dir_ + "/missing.png";
+  const std::string mixed = Quote(pgm) + " " + Quote(db) + " " + Quote(missing) + " " + Quote(pgm);
+  const Result some = Run("predict --trial best --db " + Quote(db) + " " + mixed);
+  EXPECT_EQ(some.code, 1) << some.err;
+  EXPECT_EQ(std::count(some.out.begin(), some.out.end(), '\n'), 2) << some.out;
+  EXPECT_NE(some.out.find("seven.pgm: "), std::string::npos) << some.out;
+  EXPECT_NE(some.err.find("not a readable image"), std::string::npos) << some.err;
+  EXPECT_NE(some.err.find("not found: " + missing), std::string::npos) << some.err;
+  const Result somej = Run("predict --trial best --db " + Quote(db) + " --json " + mixed);
+  EXPECT_EQ(somej.code, 1) << somej.err;
+  const json sj = json::parse(somej.out);
+  ASSERT_EQ(sj.size(), 4u) << somej.out;
+  EXPECT_EQ(sj[0]["digit"].get<int>(), digit);
+  EXPECT_TRUE(sj[1].contains("error")) << sj[1];
+  EXPECT_FALSE(sj[1].contains("digit")) << sj[1];
+  EXPECT_NE(sj[2]["error"].get<std::string>().find("not found"), std::string::npos) << sj[2];
+  EXPECT_EQ(sj[3]["digit"].get<int>(), digit);
 
   const Result bad = Run("leaderboard 7 --db " + Quote(db));
   EXPECT_EQ(bad.code, 2);
@@ -402,6 +542,89 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   EXPECT_GE(count("<polyline"), 10u);
   EXPECT_GE(count("<img"), 110u);  // 100 test images + 10 mean digits
   EXPECT_NE(dom.find("</html>"), std::string::npos);
+}
+
+// In a log (stderr not a terminal) a progress line comes when a trial finishes, not only every
+// 10 s and at the end. One worker, trials of several epochs: the first finishes well over the
+// once-a-second limit after the first line.
+TEST_F(CliTest, LoggedProgressHasALineWhenATrialFinishes) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/two.yaml";
+  std::ofstream(file) << "name: two\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 3000}\n"
+                         "fixed: {cell: lstm, units: 16, epochs: 12, batch_size: 64}\n"
+                         "parameters:\n  seed: {values: [1, 2]}\n";
+  const Result run = Run("run " + Quote(file) + " --workers 1 --db " + Quote(dir_ + "/t.db") +
+                         " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.err.find("[two] 1/2 trials done, "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("[two] 2/2 trials done, "), std::string::npos) << run.err;
+}
+
+// Ctrl-C during `run` exits 130 after saying how to resume (SIGTERM: 143), as a shell reports
+// death by a signal; the sweep is then resumed from the database.
+TEST_F(CliTest, InterruptedRunExits128PlusTheSignalAndSaysHowToResume) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/long.yaml";
+  std::ofstream(file) << "name: ctrlc\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 2000}\n"
+                         "fixed: {cell: lstm, epochs: 50, batch_size: 64}\n"
+                         "parameters:\n  units: {values: [8, 16]}\n";
+  const std::string db = dir_ + "/ctrlc.db";
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string log = dir_ + "/run" + std::to_string(sig) + ".txt";  // fresh: no old text
+    const pid_t pid =
+        Spawn({"run", file, "--workers", "1", "--db", db, "--data-dir", DataDir()}, log);
+    ASSERT_GT(pid, 0);
+    // The first progress line comes after the signal handlers are in place.
+    ASSERT_TRUE(WaitForText(log, "trials done", pid)) << ReadText(log);
+    ASSERT_EQ(kill(pid, sig), 0);
+    EXPECT_EQ(WaitExit(pid), 128 + sig) << ReadText(log);
+    const std::string text = ReadText(log);
+    EXPECT_NE(text.find("interrupted: every finished trial is in " + db), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("run the same command again to resume"), std::string::npos) << text;
+  }
+  const Result st = Run("status --db " + Quote(db));
+  EXPECT_EQ(st.code, 0) << st.err;
+  EXPECT_NE(st.out.find("ctrlc"), std::string::npos) << st.out;
+}
+
+// After `cancel`, the stopped trial is shown as stopped: in status --watch's progress line, and in
+// the worker's log (not "done: test_accuracy ...").
+TEST_F(CliTest, CancelledTrialIsReportedStopped) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string db = dir_ + "/c.db", clog = dir_ + "/coord.txt", wlog = dir_ + "/worker.txt";
+  const pid_t coord =
+      Spawn({"coordinator", "--listen", "127.0.0.1:0", "--db", db, "--data-dir", DataDir()}, clog);
+  ASSERT_GT(coord, 0);
+  ASSERT_TRUE(WaitForText(clog, "listening on ", coord)) << ReadText(clog);
+  const std::string c = ReadText(clog);
+  const size_t at = c.find("listening on ") + 13;
+  const std::string addr = c.substr(at, c.find(' ', at) - at);
+  const std::string file = dir_ + "/cancel.yaml";
+  std::ofstream(file) << "name: cancelme\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 2000}\n"
+                         "fixed: {cell: lstm, units: 8, epochs: 100, batch_size: 64}\n"
+                         "parameters:\n  seed: {values: [1, 2]}\n";
+  const Result sub = Run("submit " + Quote(file) + " --coordinator " + addr);
+  ASSERT_EQ(sub.code, 0) << sub.err;
+  const pid_t worker = Spawn({"worker", "--coordinator", addr, "--data-dir", DataDir()}, wlog);
+  ASSERT_GT(worker, 0);
+  EXPECT_TRUE(WaitForText(wlog, " epoch 1:", worker)) << ReadText(wlog);
+  const Result cancel = Run("cancel 1 --coordinator " + addr);
+  EXPECT_EQ(cancel.code, 0) << cancel.err;
+  EXPECT_TRUE(WaitForText(wlog, " stopped (sweep cancelled) after epoch ", worker))
+      << ReadText(wlog);
+  EXPECT_EQ(ReadText(wlog).find(" done: test_accuracy"), std::string::npos) << ReadText(wlog);
+  const Result watch = Run("status 1 --watch --coordinator " + addr);
+  EXPECT_EQ(watch.code, 0) << watch.err;
+  EXPECT_NE(watch.err.find("[cancelme] 2/2 trials done (2 stopped), 0 running"), std::string::npos)
+      << watch.err;
+  kill(worker, SIGTERM);
+  WaitExit(worker);
+  kill(coord, SIGTERM);
+  EXPECT_EQ(WaitExit(coord), 0) << ReadText(clog);
 }
 
 }  // namespace
