@@ -406,7 +406,7 @@ TEST_F(SlurmTest, InterruptCancelsTheJob) {
   ASSERT_FALSE(TrialStarted(job, 0).empty());
   run->Signal(SIGINT);
   ASSERT_TRUE(run->Wait(120)) << Slurp(out_);
-  EXPECT_EQ(run->exit_code(), 1);
+  EXPECT_EQ(run->exit_code(), 130);  // 128 + SIGINT, as shells expect
   EXPECT_NE(Slurp(out_).find("interrupted: every finished trial is in"), std::string::npos)
       << Slurp(out_);
   // Stop() waited for the tasks: none is left when the run has exited.
