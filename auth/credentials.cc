@@ -172,18 +172,14 @@ class TokenProcessor : public grpc::AuthMetadataProcessor {
 
 }  // namespace
 
-StatusOr<ServerAuth> MakeServerAuth(const ServerSecurity& s) {
-  ServerAuth auth;
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerSecurity& s) {
   std::shared_ptr<const TokenStore> tokens;
   if (!s.auth_tokens.empty()) {
     auto loaded = TokenStore::LoadFile(s.auth_tokens);
     if (!loaded.ok()) return loaded.status();
     tokens = *loaded;
   }
-  if (s.tls_cert.empty()) {
-    auth.credentials = grpc::InsecureServerCredentials();
-    return auth;
-  }
+  if (s.tls_cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions opts(
       s.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                               : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
@@ -200,11 +196,9 @@ StatusOr<ServerAuth> MakeServerAuth(const ServerSecurity& s) {
     if (!ca.ok()) return ca.status();
     opts.pem_root_certs = *ca;
   }
-  auth.credentials = grpc::SslServerCredentials(opts);
-  if (tokens) auth.credentials->SetAuthMetadataProcessor(std::make_shared<TokenProcessor>(tokens));
-  auth.tls = true;
-  auth.tokens = tokens != nullptr;
-  return auth;
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::SslServerCredentials(opts);
+  if (tokens) credentials->SetAuthMetadataProcessor(std::make_shared<TokenProcessor>(tokens));
+  return credentials;
 }
 
 Status CheckAddress(const std::string& address) {

@@ -68,22 +68,19 @@ Status CheckListenSecurity(const std::string& listen, const ServerSecurity& secu
 constexpr unsigned RoleBit(Role role) { return 1u << static_cast<unsigned>(role); }
 bool AllowedRoles(const std::string& path, unsigned* roles);
 
-struct ServerAuth {
-  std::shared_ptr<grpc::ServerCredentials> credentials;
-  bool tls = false, tokens = false;
-};
-
-// Reads the files security names and builds the server's credentials and authorizer. Run
-// CheckListenSecurity first. Errors name the file and what is wrong with it.
-StatusOr<ServerAuth> MakeServerAuth(const ServerSecurity& security);
+// Reads the files `security` names and builds the server's credentials: plaintext, or TLS with
+// the token processor when there is a tokens file. Run CheckListenSecurity first. Errors name the
+// file and what is wrong with it.
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const ServerSecurity& security);
 
 // OK for HOST:PORT (port 1..65535; [IPv6]:PORT) or unix:PATH; else InvalidArgument saying what is
 // expected (a bare port, "50051", would otherwise reach DNS and fail there obscurely).
 Status CheckAddress(const std::string& address);
 
-// A channel to a coordinator with the client's credentials (the address checked first): plaintext when no CA is given (a
-// token then is refused: it would travel in the clear), TLS otherwise, with the token attached
-// to every call. args: message sizes and the like.
+// A channel to a coordinator with the client's credentials (the address checked first): plaintext
+// when no CA is given (a token then is refused: it would travel in the clear), TLS otherwise, with
+// the token attached to every call. args: message sizes and the like.
 StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
                                                      const ClientSecurity& security,
                                                      grpc::ChannelArguments args = {});

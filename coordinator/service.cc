@@ -576,8 +576,8 @@ std::string CoordinatorServer::address() const {
 Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   options_ = options;
   HPSWEEP_RETURN_IF_ERROR(CheckListenSecurity(options.listen, options.security));
-  auto auth = MakeServerAuth(options.security);
-  if (!auth.ok()) return auth.status();
+  auto credentials = MakeServerCredentials(options.security);
+  if (!credentials.ok()) return credentials.status();
   auto storage = OpenSqliteStorage(options.db_path, options.storage);
   if (!storage.ok()) return storage.status();
   storage_ = std::move(*storage);
@@ -600,7 +600,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, auth->credentials, &port_);
+  builder.AddListeningPort(options.listen, *credentials, &port_);
   builder.RegisterService(service_.get());
   // The largest call is a completion carrying a model; each handler checks its own (scheduler.h).
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveBytes));
