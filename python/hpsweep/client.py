@@ -260,6 +260,11 @@ class Client:
         else:
             raise errors.InvalidArgument("submit: expected a path or the YAML text, got %s"
                                          % type(sweep).__name__)
+        if len(yaml) > MAX_SWEEP_FILE_BYTES:
+            # Said here, naming the file as the coordinator would, rather than as a request size.
+            raise errors.InvalidArgument("%s: the file is %d bytes, over the limit of %d"
+                                         % (file_name or "<sweep>", len(yaml),
+                                            MAX_SWEEP_FILE_BYTES))
         name = (file_name or "").encode("utf-8", "surrogateescape")
         resp = self._call(self._stub.SubmitSweep, pb.SubmitSweepRequest(file_name=name, yaml=yaml))
         return resp.sweep_id

@@ -209,6 +209,20 @@ class LoopbackTest(unittest.TestCase):
         # Nothing was stored.
         self.assertNotIn("py-bad", [s["name"] for s in self.client.status()])
 
+    def test_hostile_sweep_text_is_refused_with_a_reason(self):
+        with self.assertRaises(hpsweep.InvalidArgument) as e:
+            self.client.submit("/dev/zero")  # never ends: read up to the limit only
+        self.assertIn("/dev/zero: the file is 1048577 bytes, over the limit of 1048576",
+                      str(e.exception))
+        with self.assertRaises(hpsweep.InvalidArgument) as e:
+            self.client.submit(b"name: x\n\xff\xfe\n")
+        self.assertIn("not valid UTF-8", str(e.exception))
+        with self.assertRaises(hpsweep.InvalidArgument) as e:
+            self.client.submit("name: x\n\x00\n", file_name="nul.yaml")
+        self.assertIn("nul.yaml:2:", str(e.exception))
+        with self.assertRaises(hpsweep.InvalidArgument):
+            self.client.submit(12)
+
     def test_missing_file_and_unknown_sweep_are_not_found(self):
         with self.assertRaises(hpsweep.NotFound) as e:
             self.client.submit(os.path.join(self.dir, "nope.yaml"))
@@ -228,6 +242,11 @@ class LoopbackTest(unittest.TestCase):
         (st,) = self.client.status(sweep)
         self.assertEqual((st["name"], st["state"], st["queued"], st["total"]),
                          ("py-cancel", "running", 3, 3))
+        # Leaving a watch early ends its stream (the coordinator allows 64 open watches).
+        for _ in range(70):
+            it = self.client.watch(sweep)
+            self.assertEqual(next(it)["sweeps"][0]["queued"], 3)
+            it.close()
         self.assertEqual(self.client.cancel(sweep), 3)
         (st,) = self.client.status(sweep)
         self.assertEqual((st["state"], st["queued"], st["stopped"]), ("cancelled", 0, 3))
