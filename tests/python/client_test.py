@@ -14,7 +14,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -297,11 +296,11 @@ class LoopbackTest(unittest.TestCase):
             self.assertEqual(r["epochs"], 2)
             self.assertEqual(r["worker"], "py-worker")
             self.assertTrue(0 <= r["val_accuracy"] <= 1)
-            self.assertEqual(r["val_accuracy"], r["metric_value"])
-            self.assertEqual(r["val_accuracy"], r["val_accuracy"])
+            self.assertEqual(r["val_accuracy"], r["metric_value"])  # the metric: val_accuracy
         self.assertGreaterEqual(rows[0]["val_accuracy"], rows[1]["val_accuracy"])
         self.assertEqual(self.client.leaderboard(sweep, top=1), rows[:1])
-        self.assertEqual(self.client.leaderboard(), rows, "None: the latest sweep")
+        # None: the latest sweep (unittest runs the tests in name order: none submitted since).
+        self.assertEqual(self.client.leaderboard(), rows)
 
         # The C++ CLI's JSON has the same typed values.
         out = cli(["leaderboard", str(sweep), "--format", "json", "--coordinator", self.addr])
