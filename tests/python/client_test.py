@@ -415,6 +415,26 @@ class SecureTest(unittest.TestCase):
                 none.leaderboard()
             self.assertIn("needs a token", str(e.exception))
 
+    def test_mutual_tls_with_the_client_certificate(self):
+        d = self.dir
+        folder = os.path.join(d, "mutual")
+        os.makedirs(folder)
+        coordinator, addr = start_coordinator(folder, [
+            "--tls-cert", os.path.join(d, "certs", "server.crt"),
+            "--tls-key", os.path.join(d, "certs", "server.key"),
+            "--tls-client-ca", self.ca, "--auth-tokens", os.path.join(d, "tokens.txt")])
+        try:
+            with hpsweep.Client(addr, token=self.tokens["reader"], tls_ca=self.ca,
+                                tls_cert=os.path.join(d, "certs", "client.crt"),
+                                tls_key=os.path.join(d, "certs", "client.key")) as c:
+                self.assertEqual(c.status(), [])
+            with hpsweep.Client(addr, token=self.tokens["reader"], tls_ca=self.ca,
+                                timeout=10) as c:
+                with self.assertRaises(hpsweep.Unavailable):  # no client certificate
+                    c.status()
+        finally:
+            coordinator.stop()
+
     def test_plaintext_to_tls_and_loose_token_files_are_refused(self):
         with hpsweep.Client(self.addr, timeout=10) as plain:
             with self.assertRaises(hpsweep.Unavailable):
