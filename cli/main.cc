@@ -22,6 +22,7 @@
 
 #include "cli/auth_commands.h"
 #include "cli/sweep_commands.h"
+#include "coordinator/params_json.h"
 #include "coordinator/sweep_file.h"
 #include "engine/config.h"
 #include "engine/digit_image.h"
@@ -117,7 +118,7 @@ Status NoDataDir() {
 
 json ConfigJson(const TrialConfig& config) {
   json j;
-  for (const std::string& key : ConfigKeys()) j[key] = GetKey(config, key);
+  for (const std::string& key : ConfigKeys()) j[key] = ParamValueJson(key, GetKey(config, key));
   return j;
 }
 
@@ -199,7 +200,8 @@ int RunTrain(const ModelFlags& flags, const std::string& data_dir, int threads, 
   if (as_json) {
     json j;
     j["config"] = ConfigJson(*config);
-    j["params"] = CountParams(config->model);
+    // "param_count": "params" is what exports and leaderboards call the hyperparameters.
+    j["param_count"] = CountParams(config->model);
     j["train_samples"] = result->train_count;
     j["val_samples"] = result->val_count;
     json history = json::array();

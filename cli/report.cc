@@ -17,6 +17,7 @@
 #include <stb/stb_image_write.h>
 
 #include "coordinator/objective.h"
+#include "coordinator/params_json.h"
 #include "engine/model_io.h"
 #include "engine/tensor.h"
 #include "engine/trainer.h"
@@ -53,8 +54,7 @@ std::string Param(const json& t, const std::string& key) {
   if (p == t.end() || !p->is_object()) return "";
   auto it = p->find(key);
   if (it == p->end()) return "";
-  return it->is_string() ? it->get<std::string>()
-                         : it->dump(-1, ' ', false, json::error_handler_t::replace);
+  return ParamText(*it);  // typed (a newer coordinator) or text (an older one): the same text
 }
 
 std::string Fmt(const char* f, double v) {

@@ -25,6 +25,7 @@
 #include "auth/tokens.h"
 #include "cli/report.h"
 #include "coordinator/objective.h"
+#include "coordinator/params_json.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
@@ -253,7 +254,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
     json rows = json::array();
     for (const auto& r : lb.rows()) {
       json params = json::object();
-      for (const auto& [k, v] : r.params()) params[k] = v;
+      for (const auto& [k, v] : r.params()) params[k] = ParamValueJson(k, v);  // typed
       rows.push_back({{"rank", r.rank()},
                       {"trial_id", r.trial_id()},
                       {"number", r.number()},
@@ -670,7 +671,8 @@ std::string ExportCsv(const json& j) {
       os << t["id"].get<int64_t>() << "," << t["number"].get<int>() << ","
          << t["status"].get<std::string>() << "," << t["attempts"].get<int>();
       for (const auto& k : keys) {
-        os << "," << quote(t["params"].contains(k) ? t["params"][k].get<std::string>() : "");
+        // Typed (128, [64, 32]) from a newer coordinator, text from an older one: the same cell.
+        os << "," << quote(t["params"].contains(k) ? ParamText(t["params"][k]) : "");
       }
     };
     auto tail = [&] {

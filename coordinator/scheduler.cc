@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "coordinator/params_json.h"
 #include "engine/config.h"
 #include "engine/csprng.h"
 
@@ -1020,7 +1021,7 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"number", t.number},
                 {"status", TrialStatusName(t.status)},
                 {"attempts", t.attempts},
-                {"params", t.params},
+                {"params", ParamsJson(t.params)},  // typed: 128, not "128"
                 {"epochs", ep},
                 {"best_epoch", t.best_epoch},
                 {"best_val_accuracy", t.best_val_accuracy},

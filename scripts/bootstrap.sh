@@ -39,6 +39,11 @@ PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
+  # python/: the Python client, installed offline with pip into a venv; its stubs come from
+  # protoc + grpc_python_plugin above (python3-grpc-tools is the fallback); pandas for
+  # leaderboard(as_dataframe=True), which the test checks.
+  python3-grpcio python3-protobuf python3-grpc-tools python3-pip python3-venv python3-setuptools
+  python3-wheel python3-pandas
 )
 
 install_packages() {

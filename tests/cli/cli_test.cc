@@ -158,8 +158,19 @@ TEST_F(CliTest, TrainJsonSaveAndSummary) {
   EXPECT_GT(j["test_accuracy"].get<double>(), 0.3) << "chance is 0.1";
   const int64_t params = LstmParams(28, 16) + 16 * 10 + 10;
   EXPECT_EQ(params, 3050);
-  ASSERT_TRUE(j.contains("params"));
-  EXPECT_EQ(j["params"].get<int64_t>(), params);
+  // The parameter count is "param_count": "params" names the hyperparameters everywhere else.
+  ASSERT_TRUE(j.contains("param_count")) << r.out;
+  EXPECT_EQ(j["param_count"].get<int64_t>(), params);
+  EXPECT_FALSE(j.contains("params")) << r.out;
+  // The config is typed: numbers as numbers, lists as lists, booleans as booleans.
+  ASSERT_TRUE(j.contains("config")) << r.out;
+  EXPECT_EQ(j["config"]["units"], 16) << j["config"].dump();
+  EXPECT_EQ(j["config"]["cell"], "lstm");
+  EXPECT_EQ(j["config"]["train_limit"], 2000);
+  EXPECT_DOUBLE_EQ(j["config"]["learning_rate"].get<double>(), 0.01);
+  EXPECT_DOUBLE_EQ(j["config"]["validation_split"].get<double>(), 0.2);
+  EXPECT_EQ(j["config"]["dense"], json::array());
+  EXPECT_EQ(j["config"]["nesterov"], false);
   if (j.contains("train_samples") && j.contains("val_samples")) {
     EXPECT_EQ(j["train_samples"].get<int64_t>() + j["val_samples"].get<int64_t>(), 2000);
   }
@@ -425,17 +436,24 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   ASSERT_EQ(js.code, 0) << js.err;
   const json lb = json::parse(js.out);
   ASSERT_EQ(lb["rows"].size(), 3u);
-  std::set<std::string> units;
+  std::set<int> units;
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(lb["rows"][i]["rank"].get<int>(), static_cast<int>(i) + 1);
     if (i > 0) {
       EXPECT_GE(lb["rows"][i - 1]["val_accuracy"].get<double>(),
                 lb["rows"][i]["val_accuracy"].get<double>());
     }
-    units.insert(lb["rows"][i]["params"]["units"].get<std::string>());
+    // Typed params: a number, not its text.
+    const json& p = lb["rows"][i]["params"];
+    ASSERT_TRUE(p["units"].is_number_integer()) << p.dump();
+    units.insert(p["units"].get<int>());
+    EXPECT_EQ(p["epochs"], 2) << p.dump();
+    EXPECT_TRUE(p["dense"].is_array()) << p.dump();
+    EXPECT_TRUE(p["nesterov"].is_boolean()) << p.dump();
+    EXPECT_TRUE(p["learning_rate"].is_number_float()) << p.dump();
     EXPECT_EQ(lb["rows"][i]["epochs"].get<int>(), 2);
   }
-  EXPECT_EQ(units, (std::set<std::string>{"4", "8", "16"}));
+  EXPECT_EQ(units, (std::set<int>{4, 8, 16}));
 
   const Result top = Run("leaderboard --db " + Quote(db) + " --format csv --top 2");
   ASSERT_EQ(top.code, 0) << top.err;
@@ -451,10 +469,16 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
     EXPECT_EQ(t["status"], "completed");
     EXPECT_EQ(t["epochs"].size(), 2u);
     EXPECT_EQ(t["params"]["cell"], "gru");
+    EXPECT_TRUE(t["params"]["units"].is_number_integer()) << t["params"].dump();
+    EXPECT_EQ(t["params"]["epochs"], 2) << t["params"].dump();
+    EXPECT_TRUE(t["params"]["dropout"].is_array()) << t["params"].dump();
   }
   const Result csv = Run("export --db " + Quote(db) + " --format csv");
   ASSERT_EQ(csv.code, 0) << csv.err;
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 3 * 2) << csv.out;
+  // Typed params print in their text form, as before they were typed.
+  EXPECT_NE(csv.out.find(",0.001,"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find(",[],"), std::string::npos) << csv.out;
 
   // The best trial's saved model, summarised straight from the database.
   const Result sum = Run("summary --trial best --db " + Quote(db));

@@ -1655,7 +1655,12 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   EXPECT_EQ(t1["number"], 1);
   EXPECT_EQ(t1["status"], "completed");
   EXPECT_EQ(t1["attempts"], 1);
-  EXPECT_EQ(t1["params"]["units"], "1");
+  // Params are typed: numbers as numbers, not their text.
+  EXPECT_TRUE(t1["params"]["units"].is_number_integer()) << t1["params"].dump();
+  EXPECT_EQ(t1["params"]["units"], 1);
+  EXPECT_TRUE(t1["params"]["learning_rate"].is_number_float()) << t1["params"].dump();
+  EXPECT_TRUE(t1["params"]["dense"].is_array()) << t1["params"].dump();
+  EXPECT_TRUE(t1["params"]["nesterov"].is_boolean()) << t1["params"].dump();
   ASSERT_EQ(t1["epochs"].size(), 3u);
   EXPECT_EQ(t1["epochs"][1]["epoch"], 2);
   EXPECT_EQ(t1["epochs"][1]["val_accuracy"], 0.90);
@@ -1664,7 +1669,7 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   EXPECT_EQ(t2["number"], 2);
   EXPECT_EQ(t2["status"], "queued");
   EXPECT_EQ(t2["attempts"], 0);
-  EXPECT_EQ(t2["params"]["units"], "2");
+  EXPECT_EQ(t2["params"]["units"], 2);
   EXPECT_TRUE(t2["epochs"].empty());
 
   StatusOr<std::string> latest = sched_->ExportJson(0);
