@@ -463,7 +463,7 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   EXPECT_NE(sum.out.find("Total params: "), std::string::npos) << sum.out;
   const Result none = Run("summary --trial 999 --db " + Quote(db));
   EXPECT_EQ(none.code, 2);
-  EXPECT_NE(none.err.find("trial 999"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("no finished trial #999"), std::string::npos) << none.err;
 
   // Classify an image (MNIST's first test image, written as a binary PGM) with the best trial.
   auto mnist = hpsweep::LoadMnist(DataDir(), 1);
