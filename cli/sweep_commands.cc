@@ -850,6 +850,17 @@ int RunEmbedded(const Flags& f) {
         "--launcher slurm"));
   }
 
+  // The workers train on this data (local ones read it, remote ones fetch it from the
+  // coordinator): check it before anything is started or stored, so that a wrong --data-dir ends
+  // here with the reason instead of in workers that exit one after another.
+  {
+    auto data = LoadMnist(f.data_dir, 1);
+    if (!data.ok()) {
+      return Fail(Status(data.status().code(),
+                         "--data-dir: " + data.status().message() + "; nothing was started"));
+    }
+  }
+
   CoordinatorOptions o;
   // Slurm's workers run on other nodes: the coordinator listens on every interface, with TLS
   // and a token made for this run.
