@@ -260,7 +260,7 @@ StatusOr<Model> ModelFrom(const std::string& model_path, const TrialRef& ref) {
     if (!bytes.ok()) return bytes.status();
     return ParseModel(*bytes, "trial " + ref.trial);
   }
-  if (model_path.empty()) return InvalidArgument("give --model FILE or --trial ID|best");
+  if (model_path.empty()) return InvalidArgument("give --model FILE or --trial N|best");
   return LoadModel(model_path);
 }
 
@@ -457,8 +457,10 @@ int main(int argc, char** argv) {
   summary_flags.Add(summary);
   summary->add_option("--model", model_path, "summarise a saved model file instead");
   TrialRef ref;
-  summary->add_option("--trial", ref.trial, "summarise a sweep's trial: its id, or 'best'");
-  summary->add_option("--sweep", ref.sweep, "the sweep of --trial best (default: the latest)");
+  summary->add_option("--trial", ref.trial, "summarise trial #N of --sweep, or 'best'");
+  summary->add_option(
+      "--sweep", ref.sweep,
+      "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
   summary->add_option("--db", ref.db, "read the trial from this SQLite file");
   summary->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
@@ -470,8 +472,10 @@ int main(int argc, char** argv) {
   predict->add_option("images", predict_images, "PNG, JPEG, BMP, GIF or PGM files, any size")
       ->required();
   predict->add_option("--model", model_path, "a saved model file");
-  predict->add_option("--trial", ref.trial, "a sweep's trial: its id, or 'best'");
-  predict->add_option("--sweep", ref.sweep, "the sweep of --trial best (default: the latest)");
+  predict->add_option("--trial", ref.trial, "trial #N of --sweep, or 'best'");
+  predict->add_option(
+      "--sweep", ref.sweep,
+      "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
   predict->add_option("--db", ref.db, "read the trial from this SQLite file");
   predict->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();

@@ -187,7 +187,15 @@ class Worker::Impl {
   // Fetches the coordinator's data set into dir (created if missing), each file checked by the
   // sha256 the coordinator sends and moved into place only then.
   Status FetchData(const std::string& dir) {
-    mkdir(dir.c_str(), 0755);
+    // A folder made here is removed again if the fetch fails (rmdir only removes it empty): a
+    // failed run leaves no trace in the user's file system.
+    const bool made = mkdir(dir.c_str(), 0755) == 0;
+    Status s = FetchDataInto(dir);
+    if (!s.ok() && made) rmdir(dir.c_str());
+    return s;
+  }
+
+  Status FetchDataInto(const std::string& dir) {
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(600));
     auto reader = stub_->GetDataset(&ctx, pb::GetDatasetRequest());

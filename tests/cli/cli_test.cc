@@ -372,6 +372,25 @@ TEST_F(CliTest, RunRefusesModelsOverTheSizeLimits) {
   EXPECT_NE(help.out.find("--max-training-memory-mb"), std::string::npos) << help.out;
 }
 
+// `run --data-dir` pointing nowhere ends before any worker starts or anything is stored, with the
+// reason on the terminal; it used to restart exiting workers six times, leave the sweep running
+// and create the empty folder.
+TEST_F(CliTest, RunWithoutDataEndsBeforeStartingWorkers) {
+  const std::string sweep = dir_ + "/tiny.yaml";
+  std::ofstream(sweep) << "name: tiny\nfixed: {cell: dense, units: 4, epochs: 1}\n";
+  const std::string nowhere = dir_ + "/nowhere";
+  const Result r = Run("run " + Quote(sweep) + " --workers 2 --db " + Quote(dir_ + "/x.db") +
+                       " --data-dir " + Quote(nowhere));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--data-dir: " + nowhere + ": no such data folder"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was started"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("starting it again"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(nowhere));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db.workers.log"));
+}
+
 // A file that is not UTF-8 gets a reason that names the line, with the byte escaped.
 TEST_F(CliTest, SweepFileThatIsNotUtf8ExitsWithAPrintableReason) {
   const std::string file = dir_ + "/latin1.yaml";
@@ -487,7 +506,7 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   EXPECT_NE(sum.out.find("Total params: "), std::string::npos) << sum.out;
   const Result none = Run("summary --trial 999 --db " + Quote(db));
   EXPECT_EQ(none.code, 2);
-  EXPECT_NE(none.err.find("trial 999"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("no finished trial #999"), std::string::npos) << none.err;
 
   // Classify an image (MNIST's first test image, written as a binary PGM) with the best trial.
   auto mnist = hpsweep::LoadMnist(DataDir(), 1);

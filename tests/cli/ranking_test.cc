@@ -102,8 +102,48 @@ class RankingCliTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  Result Run(const std::string& args) {
-    const std::string cmd = Quote(HPSWEEP_BIN) + " " + args + " 2>/dev/null";
+  // Adds a second sweep, "later" (units 4 and 5), with #1 completed, then cancels it: the latest
+  // sweep is then a cancelled one whose trial numbers repeat the first sweep's.
+  void AddCancelledSweep() {
+    auto st = OpenSqliteStorage(db_);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    std::unique_ptr<Storage> storage = std::move(st).value();
+    FixedClock clock;
+    Scheduler sched(storage.get(), &clock);
+    ASSERT_TRUE(sched.Load().ok());
+    const std::string yaml =
+        "name: later\nmethod: grid\nmetric: {name: val_loss, goal: minimize}\n"
+        "fixed:\n  cell: lstm\n  epochs: 1\nparameters:\n  units: {values: [40, 50]}\n";
+    auto spec = ParseSweep(yaml, "later.yaml");
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    auto trials = ExpandSweep(*spec, "later.yaml");
+    ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+    auto id = sched.Submit(*spec, *trials, yaml, "later.yaml");
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ASSERT_EQ(*id, 2);
+    auto w = sched.RegisterWorker("w2", 1);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    auto g = sched.Lease(*w);
+    ASSERT_TRUE(g.ok() && g->has_value());
+    TrialConfig config;
+    for (const auto& [k, v] : (*g)->trial.params) ASSERT_TRUE(ApplyKey(k, v, &config).ok());
+    Completion c;
+    c.history = {Epoch(1, 0.99, 0.01)};  // better than every trial of sweep 1
+    c.test_accuracy = 0.5;
+    c.test_loss = 1;
+    c.confusion.assign(100, 0);
+    for (int i = 0; i < 10; ++i) c.confusion[i * 11] = 500;
+    c.confusion[1] = 5000;
+    c.model = SerializeModel(InitModel(config));
+    ASSERT_TRUE(sched.Complete((*g)->lease_id, c).ok());
+    ASSERT_TRUE(sched.Cancel(*id).ok());
+  }
+
+  // stdout and stderr together.
+  Result RunBoth(const std::string& args) { return Run(args, " 2>&1"); }
+
+  Result Run(const std::string& args, const std::string& redirect = " 2>/dev/null") {
+    const std::string cmd = Quote(HPSWEEP_BIN) + " " + args + redirect;
     Result r;
     FILE* p = popen(cmd.c_str(), "r");
     if (p == nullptr) return r;
@@ -176,12 +216,11 @@ TEST_F(RankingCliTest, TrialBestIsTheLowestLoss) {
   const Result js = Run("leaderboard --db " + Quote(db_) + " --format json");
   ASSERT_EQ(js.code, 0);
   const json lb = json::parse(js.out);
-  int64_t id_of[4] = {0, 0, 0, 0};
-  for (const auto& r : lb["rows"]) id_of[r["number"].get<int>()] = r["trial_id"].get<int64_t>();
   const Result best = Run("summary --trial best --db " + Quote(db_));
   ASSERT_EQ(best.code, 0) << best.out;
-  const Result two = Run("summary --trial " + std::to_string(id_of[2]) + " --db " + Quote(db_));
-  const Result one = Run("summary --trial " + std::to_string(id_of[1]) + " --db " + Quote(db_));
+  // --trial takes a trial's number in its sweep, as the leaderboard shows it (#N or N).
+  const Result two = Run("summary --trial 2 --db " + Quote(db_));
+  const Result one = Run("summary --trial '#1' --db " + Quote(db_));
   ASSERT_EQ(two.code, 0);
   ASSERT_EQ(one.code, 0);
   auto params = [](const std::string& s) {
@@ -191,6 +230,48 @@ TEST_F(RankingCliTest, TrialBestIsTheLowestLoss) {
   EXPECT_FALSE(params(best.out).empty()) << best.out;
   EXPECT_EQ(params(best.out), params(two.out));
   EXPECT_NE(params(best.out), params(one.out));
+}
+
+// `--trial N --sweep S` is #N of sweep S, not the trial whose global id is N, and the command says
+// which trial it used. `--trial best` without --sweep skips a cancelled latest sweep.
+TEST_F(RankingCliTest, TrialNumberIsWithinTheNamedSweep) {
+  AddCancelledSweep();
+  auto params = [](const std::string& s) {
+    const size_t p = s.find("Total params: ");
+    return p == std::string::npos ? std::string() : s.substr(p, s.find('\n', p) - p);
+  };
+  const Result first = RunBoth("summary --trial 1 --sweep 1 --db " + Quote(db_));
+  const Result later = RunBoth("summary --trial 1 --sweep 2 --db " + Quote(db_));
+  ASSERT_EQ(first.code, 0) << first.out;
+  ASSERT_EQ(later.code, 0) << later.out;
+  EXPECT_NE(first.out.find("using trial #1 of sweep 1 (loss)"), std::string::npos) << first.out;
+  EXPECT_NE(later.out.find("using trial #1 of sweep 2 (later): completed"), std::string::npos)
+      << later.out;
+  // LSTM-40 and LSTM-1 have different parameter counts: --sweep was not ignored.
+  EXPECT_NE(params(first.out), params(later.out));
+  EXPECT_FALSE(params(later.out).empty());
+
+  // Sweep 2 is the latest, but cancelled after one trial: best comes from sweep 1 (#2, the
+  // lowest val_loss there), and the output says so.
+  const Result best = RunBoth("summary --trial best --db " + Quote(db_));
+  ASSERT_EQ(best.code, 0) << best.out;
+  EXPECT_NE(best.out.find("using trial #2 of sweep 1 (loss): completed, val_loss 0.2000"),
+            std::string::npos)
+      << best.out;
+  // Asked for explicitly, the cancelled sweep's best is given.
+  const Result best2 = RunBoth("summary --trial best --sweep 2 --db " + Quote(db_));
+  ASSERT_EQ(best2.code, 0) << best2.out;
+  EXPECT_NE(best2.out.find("using trial #1 of sweep 2 (later): completed"), std::string::npos)
+      << best2.out;
+
+  // A number the sweep lacks, and a malformed one, are named.
+  const Result missing = RunBoth("summary --trial 2 --sweep 2 --db " + Quote(db_));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("sweep 2 (later) has no finished trial #2"), std::string::npos)
+      << missing.out;
+  const Result bad = RunBoth("summary --trial 1x --db " + Quote(db_));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("--trial: expected a trial's number"), std::string::npos) << bad.out;
 }
 
 }  // namespace
