@@ -36,6 +36,7 @@ PACKAGES=(
   libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
   libstb-dev zlib1g-dev sqlite3 openssl
+  python3 python3-yaml  # tests/deploy: the Kubernetes manifests checked offline
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
