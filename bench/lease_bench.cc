@@ -676,8 +676,15 @@ long FileKib(const std::string& path) {
 
 class ScaleWorker {
  public:
-  ScaleWorker(const std::string& address, int k, bool heartbeats)
-      : k_(k), heartbeats_(heartbeats), stub_(WorkerStub(address, k)) {}
+  ScaleWorker(const std::string& address, int k, bool heartbeats) : k_(k), heartbeats_(heartbeats) {
+    grpc::ChannelArguments args;
+    args.SetInt("hpsweep.bench_channel", k);
+    channel_ = BenchChannel(address, g_worker_security, args);
+    stub_ = pb::Coordinator::NewStub(channel_);
+  }
+
+  // Before the clock: the TCP connection and TLS handshake, so that tick 0 measures the calls.
+  bool Connect() { return channel_->WaitForConnected(Deadline(30)); }
 
   // Tick 0: register, then lease (one call after the other, on the callback API).
   void Start() {
@@ -708,10 +715,14 @@ class ScaleWorker {
     }
     if (!leased_) return;  // lost (counted when it was)
     in_flight_ = true;
+    const auto now = std::chrono::steady_clock::now();
+    if (sent_any_) max_gap_ms_ = std::max(max_gap_ms_, MsSince(last_sent_));
+    sent_any_ = true;
+    last_sent_ = now;
     report_.Clear();
     report_.set_lease_id(lease_.lease_id());
     if (!heartbeats_) FakeMetrics(++epoch_, report_.mutable_metrics());
-    started_ = std::chrono::steady_clock::now();
+    started_ = now;
     stub_->async()->ReportProgress(NewContext(), &report_, &report_resp_, [this](grpc::Status s) {
       latencies_ms_.push_back(static_cast<float>(MsSince(started_)));
       if (s.ok()) {
@@ -737,6 +748,7 @@ class ScaleWorker {
   int64_t lost() const { return lost_; }
   int64_t failed() const { return failed_; }
   int64_t skipped() const { return skipped_; }
+  double max_gap_ms() const { return max_gap_ms_; }
   const std::string& error() const { return error_; }
 
  private:
@@ -756,6 +768,7 @@ class ScaleWorker {
 
   const int k_;
   const bool heartbeats_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Coordinator::Stub> stub_;
   std::unique_ptr<grpc::ClientContext> context_, previous_;
   std::atomic<bool> in_flight_{false};
@@ -765,6 +778,9 @@ class ScaleWorker {
   std::chrono::steady_clock::time_point started_;
   double start_ms_ = 0;
   int64_t ok_ = 0, lost_ = 0, failed_ = 0, skipped_ = 0;
+  bool sent_any_ = false;
+  std::chrono::steady_clock::time_point last_sent_;
+  double max_gap_ms_ = 0;  // the longest time between two reports sent
   std::string error_;
   std::vector<float> latencies_ms_;
   pb::RegisterWorkerRequest register_req_;
@@ -852,6 +868,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
 
   // The trials: one per worker, with epochs enough for a report every tick.
   const int ticks = f.seconds * 1000 / f.interval_ms;
+  const ProcSample empty = SampleProcess(pid);
   auto control = pb::Coordinator::NewStub(BenchChannel(address, g_user_security, {}));
   {
     std::string yaml = SweepYaml("scale", std::min(f.workers, 100), (f.workers + 99) / 100);
@@ -871,6 +888,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   std::vector<std::unique_ptr<ScaleWorker>> fakes;
   for (int k = 0; k < f.workers && rc == 0; ++k) {
     fakes.push_back(std::make_unique<ScaleWorker>(address, k, f.heartbeats));
+    if (!fakes.back()->Connect()) fail("worker " + std::to_string(k) + " could not connect");
   }
   const auto interval = std::chrono::microseconds(f.interval_ms * 1000);
   auto wait_idle = [&](int seconds) {
@@ -886,6 +904,8 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   // skips ticks, counted), as a real worker's heartbeat starts after its lease. CPU and memory
   // are measured from tick `warm` on, once every worker is connected and leased.
   const int warm = std::min(3, ticks / 2);
+  std::vector<float> lateness_ms;
+  lateness_ms.reserve(static_cast<size_t>(ticks + 1) * f.workers);
   ProcSample registered;
   double self_cpu0 = 0;
   std::chrono::steady_clock::time_point warm_at;
@@ -898,7 +918,12 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
       warm_at = std::chrono::steady_clock::now();
     }
     for (int k = 0; k < f.workers; ++k) {
-      std::this_thread::sleep_until(t0 + interval * t + interval * k / f.workers);
+      const auto due = t0 + interval * t + interval * k / f.workers;
+      std::this_thread::sleep_until(due);
+      // How late the load generator itself is (a busy machine delays its wake-ups).
+      lateness_ms.push_back(static_cast<float>(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - due)
+              .count()));
       if (t == 0) {
         fakes[k]->Start();
       } else {
@@ -923,7 +948,9 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   std::vector<float> lat;
   int64_t ok = 0, lost = 0, failed = 0, skipped = 0;
   std::string first_error;
+  std::vector<float> gaps;
   for (auto& w : fakes) {
+    gaps.push_back(static_cast<float>(w->max_gap_ms()));
     lat.insert(lat.end(), w->latencies_ms().begin(), w->latencies_ms().end());
     ok += w->ok();
     lost += w->lost();
@@ -957,7 +984,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
       wall_reports, f.lease_seconds, tls ? "TLS and tokens" : "plaintext", f.hpsweep.c_str(),
       static_cast<int>(pid), std::thread::hardware_concurrency());
   std::printf(
-      "register+lease at start (incl. the TCP/TLS connection): median %.1f ms, p99 %.1f "
+      "register+lease at tick 0 (connected before): median %.1f ms, p99 %.1f "
       "ms, max %.1f ms; %d of %d hold their lease at the end\n",
       Percentile(start_ms, 0.5), Percentile(start_ms, 0.99), Percentile(start_ms, 1.0), leased,
       f.workers);
@@ -969,6 +996,11 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   std::printf("report latency ms: median %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
               Percentile(lat, 0.5), Percentile(lat, 0.9), Percentile(lat, 0.99),
               Percentile(lat, 0.999), Percentile(lat, 1.0));
+  std::printf(
+      "load generator: sends late by median %.2f ms, p99 %.1f ms, max %.1f ms; the "
+      "longest gap between one worker's reports: median %.0f ms, max %.0f ms\n",
+      Percentile(lateness_ms, 0.5), Percentile(lateness_ms, 0.99), Percentile(lateness_ms, 1.0),
+      Percentile(gaps, 0.5), Percentile(gaps, 1.0));
   std::printf("committed reports/s: %.0f (each answered only after its commit)\n",
               ok / wall_reports);
   std::printf(
@@ -977,9 +1009,10 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
       warm, (end.cpu_seconds - registered.cpu_seconds) / wall,
       end.cpu_seconds - registered.cpu_seconds, wall, self_cpu / wall);
   std::printf(
-      "coordinator RSS MiB: %.1f with the sweep, %.1f at tick %d with the workers registered "
+      "coordinator RSS MiB: %.1f empty, %.1f with the sweep, %.1f at tick %d with the workers "
+      "registered "
       "and leased (%.1f KiB per worker), %.1f at the end, peak %.1f\n",
-      idle.rss_kib / mib, registered.rss_kib / mib, warm,
+      empty.rss_kib / mib, idle.rss_kib / mib, registered.rss_kib / mib, warm,
       static_cast<double>(registered.rss_kib - idle.rss_kib) / f.workers, end.rss_kib / mib,
       end.hwm_kib / mib);
   std::printf("database: %.1f MiB + WAL %.1f MiB after %lld reports\n",
