@@ -21,7 +21,9 @@ What it checks, for every manifest kustomization.yaml lists (and the Secret temp
 Then it mutates the manifests (a misspelt flag, a wrong probe port, a missing Secret key, a path
 outside every mount, a server name not in the certificate) and checks that each is caught, so the
 checks themselves can fail. Last, it runs make-secrets.sh with the real hpsweep and a stand-in
-kubectl, and reads the server certificate's names with openssl.
+kubectl, reads the server certificate's names with openssl, and runs the coordinator's and the
+worker's command lines from the manifests as real processes on loopback (mount paths mapped to
+temporary folders): the worker must register over TLS with the Secret's CA, server name and token.
 
   python3 tests/deploy/k8s_manifests_test.py      (HPSWEEP_BIN: the built hpsweep binary;
                                                    HPSWEEP_SOURCE_DIR: the repository root)
@@ -643,6 +645,147 @@ class MakeSecretsTest(unittest.TestCase):
                                text=True, timeout=60)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("exists", r.stderr)
+
+
+class ManifestArgsRunTest(unittest.TestCase):
+    """The manifests' own command lines, run as real processes on loopback.
+
+    The coordinator and worker containers' args are taken from the YAML with each mount path
+    mapped to a temporary folder (the Secret files made by make-secrets.sh, the database claim),
+    the init container's `install` run as written, $(VARS) filled as the kubelet would, and only
+    the addresses changed: the coordinator listens on 127.0.0.1:0 and the worker dials that port
+    while still checking the certificate against its --tls-server-name. The worker must
+    register: TLS, the server name, the CA, the token and its file mode all as the pods have them.
+    """
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.tmp.cleanup()
+
+    def make_secrets(self):
+        bindir = os.path.join(self.tmp.name, "bin")
+        os.mkdir(bindir)
+        with open(os.path.join(bindir, "kubectl"), "w") as f:
+            f.write('#!/bin/sh\ncase "$*" in *"apply -f -"*) cat >/dev/null ;; esac\nexit 0\n')
+        os.chmod(os.path.join(bindir, "kubectl"), 0o755)
+        out = os.path.join(self.tmp.name, "secrets")
+        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+        r = subprocess.run(["bash", os.path.join(K8S_DIR, "make-secrets.sh"), "--out", out,
+                            "--hpsweep", HPSWEEP_BIN], env=env, capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Secret key -> the file make-secrets.sh put into it.
+        return {"server.crt": f"{out}/certs/server.crt", "server.key": f"{out}/certs/server.key",
+                "tokens.txt": f"{out}/tokens.txt", "ca.crt": f"{out}/certs/ca.crt",
+                "worker.token": f"{out}/worker.token"}
+
+    def pod_root(self, name, d, files):
+        """A folder per mount of the pod, Secret volumes filled as the kubelet would (0440)."""
+        root = os.path.join(self.tmp.name, name)
+        spec = pod_spec(d)
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        mapping = {}
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            for m in c.get("volumeMounts") or []:
+                host = os.path.join(root, m["name"])
+                mapping[m["mountPath"]] = host
+                if os.path.isdir(host):
+                    continue
+                os.makedirs(host)
+                secret = volumes.get(m["name"], {}).get("secret")
+                for it in (secret or {}).get("items") or []:
+                    with open(files[it["key"]], "rb") as src, \
+                            open(os.path.join(host, it["path"]), "wb") as dst:
+                        dst.write(src.read())
+                    os.chmod(os.path.join(host, it["path"]), 0o440)
+        mapping["/usr/share/hpsweep/mnist"] = os.path.join(root, "image-mnist")
+        os.makedirs(mapping["/usr/share/hpsweep/mnist"])
+        return mapping
+
+    @staticmethod
+    def localize(words, mapping, env):
+        out = []
+        for w in words:
+            w = re.sub(r"\$\(([A-Za-z_]+)\)", lambda m: env[m.group(1)], str(w))
+            for mp in sorted(mapping, key=len, reverse=True):
+                if under(w, mp):
+                    w = mapping[mp] + w[len(mp.rstrip("/")):]
+                    break
+            out.append(w)
+        return out
+
+    def wait_for_line(self, path, needle, proc, seconds=60):
+        for _ in range(seconds * 10):
+            with open(path, errors="replace") as f:
+                text = f.read()
+            if needle in text:
+                return text
+            if proc.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.1"])
+        with open(path, errors="replace") as f:
+            self.fail(f"no '{needle}' from {proc.args[:2]}: {f.read()}")
+
+    def start(self, args, log):
+        f = open(log, "w")
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT)
+        f.close()
+        self.procs.append(p)
+        return p
+
+    def test_manifest_command_lines_connect(self):
+        files = self.make_secrets()
+        docs = load_manifests()
+        coord_doc, coord = find_container(docs, "StatefulSet", "coordinator")
+        worker_doc, worker = find_container(docs, "Deployment", "worker")
+
+        # The coordinator, as the StatefulSet runs it, on 127.0.0.1:0.
+        cmap = self.pod_root("coordinator", coord_doc, files)
+        cargs = self.localize(coord["command"] + coord["args"], cmap, {})
+        cargs[0] = HPSWEEP_BIN
+        cargs[cargs.index("--listen") + 1] = "127.0.0.1:0"
+        clog = os.path.join(self.tmp.name, "coordinator.log")
+        cproc = self.start(cargs, clog)
+        text = self.wait_for_line(clog, "listening on", cproc)
+        address = re.search(r"listening on (127\.0\.0\.1:\d+)", text).group(1)
+        self.assertIn("(TLS, tokens)", text)
+
+        # The worker pod: its init container's command as written, then the worker.
+        wmap = self.pod_root("worker", worker_doc, files)
+        init = pod_spec(worker_doc)["initContainers"][0]
+        r = subprocess.run(self.localize(init["command"], wmap, {}), capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env = {"HPSWEEP_THREADS": "1", "POD_NAME": "hpsweep-worker-7d9f-abcde"}
+        wargs = self.localize(worker["command"] + worker["args"], wmap, env)
+        wargs[0] = HPSWEEP_BIN
+        token = wargs[wargs.index("--token-file") + 1]
+        self.assertEqual(stat.S_IMODE(os.stat(token).st_mode), 0o600)
+        host = wargs[wargs.index("--coordinator") + 1].rsplit(":", 1)[0]
+        self.assertEqual(host, "hpsweep-coordinator")
+        wargs[wargs.index("--coordinator") + 1] = address  # the Service's DNS name is not here
+        wlog = os.path.join(self.tmp.name, "worker.log")
+        wproc = self.start(wargs, wlog)
+        self.wait_for_line(wlog, "registered with " + address, wproc)
+
+        # And the same worker reading the Secret's own file (0440) is refused, as the init
+        # container's comment says.
+        wargs[wargs.index("--token-file") + 1] = os.path.join(wmap["/etc/hpsweep/secret"],
+                                                               "worker.token")
+        r = subprocess.run(wargs, capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("token file is readable or writable by other users", r.stderr)
 
 
 if __name__ == "__main__":
