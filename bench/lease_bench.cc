@@ -623,7 +623,18 @@ struct ScaleFlags {
   int lease_seconds = 3;  // a real worker heartbeats every third of this: once a second
   bool heartbeats = false;
   std::string hpsweep;  // the coordinator binary
+  // bench/commit_counter.cc built as a shared library: preloaded into the coordinator, it counts
+  // SQLite commits into dir/commits. Empty: commits are not counted.
+  std::string commit_counter;
 };
+
+// The coordinator's SQLite commits so far (the preloaded counter's file), or -1 without one.
+int64_t ReadCommits(const std::string& dir) {
+  std::ifstream in(dir + "/commits", std::ios::binary);
+  uint64_t n = 0;
+  if (!in.read(reinterpret_cast<char*>(&n), sizeof n)) return -1;
+  return static_cast<int64_t>(n);
+}
 
 // user+system CPU seconds of a process, and its resident memory now and at peak (KiB).
 struct ProcSample {
@@ -813,6 +824,10 @@ pid_t StartCoordinatorProcess(const ScaleFlags& f, const std::string& dir, bool 
   }
   const pid_t pid = fork();
   if (pid == 0) {
+    if (!f.commit_counter.empty()) {
+      setenv("LD_PRELOAD", f.commit_counter.c_str(), 1);
+      setenv("HPSWEEP_COMMIT_COUNTER", (dir + "/commits").c_str(), 1);
+    }
     FILE* out = std::freopen(log.c_str(), "w", stderr);
     if (out == nullptr) _exit(127);
     dup2(fileno(stderr), 1);
@@ -907,6 +922,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   std::vector<float> lateness_ms;
   lateness_ms.reserve(static_cast<size_t>(ticks + 1) * f.workers);
   ProcSample registered;
+  int64_t commits0 = -1;
   double self_cpu0 = 0;
   std::chrono::steady_clock::time_point warm_at;
   const auto t0 = std::chrono::steady_clock::now();
@@ -914,6 +930,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
     if (t == warm) {
       std::this_thread::sleep_until(t0 + interval * t);
       registered = SampleProcess(pid);
+      commits0 = ReadCommits(dir);
       self_cpu0 = SelfCpuSeconds();
       warm_at = std::chrono::steady_clock::now();
     }
@@ -937,6 +954,7 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
   const double wall = std::chrono::duration<double>(t_end - warm_at).count();
   const double wall_reports = std::chrono::duration<double>(t_end - t0 - interval).count();
   const ProcSample end = SampleProcess(pid);
+  const int64_t commits = ReadCommits(dir) - commits0;
   const double self_cpu = SelfCpuSeconds() - self_cpu0;
   int leased = 0;
   std::vector<float> start_ms;
@@ -1003,6 +1021,10 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
       Percentile(gaps, 0.5), Percentile(gaps, 1.0));
   std::printf("committed reports/s: %.0f (each answered only after its commit)\n",
               ok / wall_reports);
+  if (commits0 >= 0) {
+    std::printf("SQLite commits from tick %d on: %.0f/s\n", warm,
+                static_cast<double>(commits) / wall);
+  }
   std::printf(
       "coordinator CPU from tick %d on: %.2f cores (%.1f s user+system in %.1f s); load "
       "generator %.2f cores\n",
@@ -1037,12 +1059,14 @@ int RunScale(const ScaleFlags& f, const std::string& dir, bool tls) {
 }
 
 int Usage() {
-  std::fprintf(stderr,
-               "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
-               "[--sync-full] [--direct] [--sync-clients] [--memory-db] [--report] [--tls] "
-               "[--dir DIR]\n"
-               "       hpsweep_lease_bench --scale N --hpsweep PATH [--seconds 30] "
-               "[--interval-ms 1000] [--lease-seconds 3] [--heartbeats] [--tls] [--dir DIR]\n");
+  std::fprintf(
+      stderr,
+      "usage: hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] "
+      "[--sync-full] [--direct] [--sync-clients] [--memory-db] [--report] [--tls] "
+      "[--dir DIR]\n"
+      "       hpsweep_lease_bench --scale N --hpsweep PATH [--seconds 30] "
+      "[--interval-ms 1000] [--lease-seconds 3] [--heartbeats] [--tls] [--commit-counter LIB] "
+      "[--dir DIR]\n");
   return 2;
 }
 
@@ -1079,6 +1103,8 @@ int main(int argc, char** argv) {
       if (!ParseInt(argv[++i], &scale.lease_seconds) || scale.lease_seconds > 3600) return Usage();
     } else if (a == "--heartbeats") {
       scale.heartbeats = true;
+    } else if (a == "--commit-counter" && has_value) {
+      scale.commit_counter = argv[++i];
     } else if (a == "--hpsweep" && has_value) {
       scale.hpsweep = argv[++i];
     } else if (a == "--trials" && has_value) {
