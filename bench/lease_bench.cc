@@ -31,6 +31,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -824,6 +825,7 @@ pid_t StartCoordinatorProcess(const ScaleFlags& f, const std::string& dir, bool 
   }
   const pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // a bench that dies takes its coordinator with it
     if (!f.commit_counter.empty()) {
       setenv("LD_PRELOAD", f.commit_counter.c_str(), 1);
       setenv("HPSWEEP_COMMIT_COUNTER", (dir + "/commits").c_str(), 1);
