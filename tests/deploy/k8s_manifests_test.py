@@ -37,6 +37,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 try:
@@ -733,7 +734,7 @@ class ManifestArgsRunTest(unittest.TestCase):
                 return text
             if proc.poll() is not None:
                 break
-            subprocess.run(["sleep", "0.1"])
+            time.sleep(0.1)
         with open(path, errors="replace") as f:
             self.fail(f"no '{needle}' from {proc.args[:2]}: {f.read()}")
 
