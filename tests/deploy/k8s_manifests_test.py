@@ -314,8 +314,9 @@ def check_workload(where, d, docs, template, script_text, images, services, erro
         command = c.get("command") or []
         if not command or os.path.basename(command[0]) != "hpsweep":
             continue
-        if command[0] not in ("/usr/local/bin/hpsweep",):
-            errors.append(f"{cw}: command {command[0]}, the image has /usr/local/bin/hpsweep")
+        if command[0] not in images:
+            errors.append(f"{cw}: command {command[0]} is not where deploy/Containerfile puts "
+                          f"the binary ({', '.join(images)})")
         env = {e["name"]: e for e in c.get("env") or []}
         for e in env.values():
             ref = (e.get("valueFrom") or {}).get("resourceFieldRef")
@@ -579,6 +580,12 @@ class ManifestsTest(unittest.TestCase):
     def test_script_and_template_disagreeing_is_caught(self):
         script = self.script.replace("--from-file=ca.crt=", "--from-file=ca.pem=")
         self.assert_caught(self.docs, "Secret hpsweep-worker has keys", script=script)
+
+    def test_binary_path_not_in_image_is_caught(self):
+        def edit(d, c):
+            c["command"] = ["/usr/bin/hpsweep"]
+        self.assert_caught(self.mutated("Deployment", "worker", edit),
+                           "command /usr/bin/hpsweep is not where deploy/Containerfile puts")
 
     def test_two_coordinators_are_caught(self):
         def edit(d, c):
