@@ -25,6 +25,12 @@
 //
 //   hpsweep_lease_bench [--trials N] [--workers-list 1,8] [--runs 3] [--sync-full] [--direct]
 //                       [--sync-clients] [--memory-db] [--report] [--tls] [--dir DIR]
+//   hpsweep_lease_bench --scale N --hpsweep PATH [--seconds 30] [--interval-ms 1000]
+//                       [--lease-seconds 3] [--heartbeats] [--tls] [--commit-counter LIB]
+//
+// --scale is a different measurement: N workers that each hold a lease and report every
+// interval, against a `hpsweep coordinator` process (see "--scale" below); it checks that no
+// lease is lost and prints latency, the coordinator's CPU, memory and commits.
 //
 // Trials come in sweeps of at most kMaxTrialsPerSweep (units x seed grids, built in code).
 // Prints one row per worker count: the median run by seconds.
