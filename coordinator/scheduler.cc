@@ -1237,7 +1237,7 @@ Status Scheduler::ResumeLocked(TrialRow* t, int epoch) {
 }
 
 Status Scheduler::StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now) {
-  HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
+  // (the previous attempt was ended when its trial was put back: expiry, Fail)
   AttemptRow a;
   a.trial_id = t.id;
   a.attempt = t.attempts;

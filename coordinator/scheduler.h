@@ -310,7 +310,7 @@ class Scheduler {
   int ResumableEpochLocked(const TrialRow& t) const;
   // t resumes after `epoch`: later epochs are dropped, its best is that of epochs 1..epoch.
   Status ResumeLocked(TrialRow* t, int epoch);
-  // Records the lease just granted on t (attempts table), ending any attempt still open.
+  // Records the lease just granted on t (attempts table).
   Status StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now);
   Status EndAttemptLocked(const TrialRow& t, double now);
   void DropCheckpointLocked(int64_t trial_id);  // the trial ended

@@ -205,6 +205,43 @@ TEST_F(ResumeTrialTest, TrialLeasedAgainResumesFromItsCheckpoint) {
   EXPECT_GT(t["attempt_history"][1]["ended_at"].get<double>(), 0);
 }
 
+// SIGTERM (a Slurm time limit, a preemption): the worker gives the trial back; the next lease
+// resumes too, and the give-back charges no attempt.
+TEST_F(ResumeTrialTest, TrialGivenBackResumesFromItsCheckpoint) {
+  Open(":memory:", "");
+  SubmitOneTrial();
+  LeaseGrant first = Lease("w1");
+  ASSERT_TRUE(Report(first, 1, 0.5).ok());
+  ASSERT_TRUE(Report(first, 2, 0.6).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 2, Checkpoint(2)).ok());
+  ASSERT_TRUE(scheduler_->Fail(first.lease_id, "", /*released=*/true).ok());
+  LeaseGrant second = Lease("w2");
+  EXPECT_EQ(second.resume_from_epoch, 2);
+  EXPECT_EQ(second.trial.attempts, 1);
+  EXPECT_EQ(StoredEpochs(first.trial.id), std::vector<int>({1, 2}));
+  const nlohmann::json t = ExportedTrial();
+  ASSERT_EQ(t["attempt_history"].size(), 2u) << t.dump();
+  EXPECT_GT(t["attempt_history"][0]["ended_at"].get<double>(), 0);
+  EXPECT_EQ(t["attempt_history"][1]["ended_at"], 0);  // still running
+  EXPECT_EQ(t["attempt_history"][1]["resumed_from_epoch"], 2);
+}
+
+// A cancelled sweep's queued trial ends stopped: its checkpoint goes with it.
+TEST_F(ResumeTrialTest, CancelledTrialLosesItsCheckpointFile) {
+  TempDir dir;
+  const std::string ckpts = dir.File("db.checkpoints");
+  Open(dir.File("db"), ckpts);
+  SubmitOneTrial();
+  LeaseGrant first = Lease("w1");
+  ASSERT_TRUE(Report(first, 1, 0.5).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, Checkpoint(1)).ok());
+  ASSERT_TRUE(scheduler_->Fail(first.lease_id, "", /*released=*/true).ok());
+  const std::string file = ckpts + "/trial-" + std::to_string(first.trial.id) + ".ckpt";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  ASSERT_TRUE(scheduler_->Cancel(sweep_id_).ok());
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
+
 TEST_F(ResumeTrialTest, WithoutACheckpointARetryStartsOver) {
   Open(":memory:", "");
   SubmitOneTrial();
