@@ -100,7 +100,7 @@ std::string TrimSlashes(std::string dir) {
 
 // ---- Resuming trials: when to send a checkpoint ----
 // A checkpoint is about three times the model (parameters and the optimizer's slots). Small ones
-// (most MNIST models: LSTM-128 is 0.8 MB) go after every epoch; bigger ones once at least
+// (most MNIST models: LSTM-128's is 1 MB) go after every epoch; bigger ones once at least
 // kCheckpointEverySeconds of training have passed since the last, so that sending them costs
 // little next to the training they save (LSTM-256x3, 16 MB, every epoch whose training takes 10 s
 // or more). None above the coordinator's limit (scheduler.h kMaxCheckpointBytes): such a trial
@@ -580,8 +580,9 @@ class Worker::Impl {
     req.set_checkpoint(SerializeCheckpoint(config, c));
     pb::SaveCheckpointResponse resp;
     grpc::Status s = stub_->SaveCheckpoint(&ctx, req, &resp);
-    if (!s.ok())
+    if (!s.ok()) {
       Log("checkpoint after epoch " + std::to_string(c.epoch) + " not kept: " + s.error_message());
+    }
   }
 
   // Sets opts to resume from *resume (if any) and to send checkpoints (see CheckpointBytes).
