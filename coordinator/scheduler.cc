@@ -1,18 +1,24 @@
 #include "coordinator/scheduler.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "coordinator/params_json.h"
+#include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "engine/csprng.h"
 
@@ -155,6 +161,22 @@ int MaxEpochs(const TrialRow& t) {
   return config.train.epochs;
 }
 
+// Each lease of the trial, for the export: attempt, worker, started_at, ended_at (0 while it
+// runs), resumed_from_epoch (0: from scratch).
+StatusOr<nlohmann::json> AttemptsJson(Storage* storage, int64_t trial_id) {
+  auto rows = storage->LoadAttempts(trial_id);
+  if (!rows.ok()) return rows.status();
+  nlohmann::json out = nlohmann::json::array();
+  for (const AttemptRow& a : *rows) {
+    out.push_back({{"attempt", a.attempt},
+                   {"worker", a.worker_name},
+                   {"started_at", a.started_at},
+                   {"ended_at", a.ended_at},
+                   {"resumed_from_epoch", a.resumed_from_epoch}});
+  }
+  return out;
+}
+
 }  // namespace
 
 Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable) {
@@ -271,6 +293,7 @@ Status Scheduler::LoadLocked() {
     workers_[w.id] = std::move(w);
   }
   worker_touched_.clear();
+  LoadCheckpointsLocked();
   needs_reload_ = false;
   ++version_;
   changed_.notify_all();
@@ -557,6 +580,7 @@ Status Scheduler::ExpireLocked(double now, int* count) {
     } else {
       t.status = TrialStatus::kQueued;
       t.lease_deadline = 0;
+      HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
       HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
     }
     ++*count;
@@ -580,6 +604,8 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   t.status = status;
   t.finished_at = now;
   stop_requested_.erase(t.id);
+  DropCheckpointLocked(t.id);
+  HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   return MaybeFinishSweep(t.sweep_id, now);
 }
@@ -623,7 +649,8 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   std::string lease;
   HPSWEEP_RETURN_IF_ERROR(NewLeaseId(&lease));  // (before any change: a failure changes nothing)
   Unindex(t);
-  if (t.attempts > 0) {  // a retry starts over
+  const int resume_from = ResumableEpochLocked(t);  // 0: no checkpoint
+  if (t.attempts > 0 && resume_from == 0) {         // a retry without a checkpoint starts over
     HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
   }
   // last_seen is for people reading the database; a write every few seconds is enough.
@@ -643,8 +670,10 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   t.started_at = now;
   t.best_val_accuracy = t.best_val_loss = -1;
   t.best_epoch = t.epochs_run = 0;
+  if (resume_from > 0) HPSWEEP_RETURN_IF_ERROR(ResumeLocked(&t, resume_from));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
-  *grant = LeaseGrant{t, t.lease_id, t.lease_deadline};
+  HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
+  *grant = LeaseGrant{t, t.lease_id, t.lease_deadline, resume_from};
   return Status::Ok();
 }
 
@@ -869,6 +898,7 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
   t->lease_id.clear();
   t->lease_deadline = 0;
   leases_.erase(lease_id);
+  HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(*t, now));
   return WriteTrial(*t);
 }
 
@@ -1034,6 +1064,9 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"started_at", t.started_at},
                 {"finished_at", t.finished_at}};
     if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
+    auto attempts = AttemptsJson(storage_, t.id);
+    if (!attempts.ok()) return attempts.status();
+    row["attempt_history"] = std::move(*attempts);
     arr.push_back(row);
   }
   j["trials"] = arr;
@@ -1057,6 +1090,241 @@ uint64_t Scheduler::WaitForChange(uint64_t seen, double timeout_seconds) {
   changed_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
                     [&] { return version_ != seen; });
   return version_;
+}
+
+// ---- Resuming trials ----
+
+namespace {
+
+// Writes bytes to path and fsyncs it: the file is whole on disk before it is renamed into place.
+Status WriteFileSynced(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError(path + ": cannot create: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(path.c_str());
+      return IoError(path + ": write failed: " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(path.c_str());
+    return IoError(path + ": fsync failed: " + why);
+  }
+  return Status::Ok();
+}
+
+// Reads at most max_bytes of path (a checkpoint); NotFound if it is missing.
+StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": no checkpoint");
+  std::string out;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > max_bytes) return DataLoss(path + ": checkpoint over its size limit");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Scheduler::CheckpointPath(int64_t trial_id) const {
+  return options_.checkpoint_dir + "/trial-" + std::to_string(trial_id) + ".ckpt";
+}
+
+StatusOr<TrialRow*> Scheduler::CheckpointTrialLocked(const std::string& lease_id, int epoch) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr || t->status != TrialStatus::kRunning) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
+                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                                 : std::string(" (no trial holds it)")));
+  }
+  if (epoch < 1 || epoch != t->epochs_run) {
+    return InvalidArgument("epoch is " + std::to_string(epoch) +
+                           "; the last epoch stored for trial " + std::to_string(t->id) + " is " +
+                           std::to_string(t->epochs_run) +
+                           " (a checkpoint follows its epoch's report)");
+  }
+  return t;
+}
+
+Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes) {
+  if (bytes.empty()) return InvalidArgument("checkpoint is empty");
+  if (bytes.size() > kMaxCheckpointBytes) {
+    return InvalidArgument("checkpoint is " + std::to_string(bytes.size()) +
+                           " bytes; the limit is " + std::to_string(kMaxCheckpointBytes));
+  }
+  std::string tmp;
+  int64_t trial_id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto t = CheckpointTrialLocked(lease_id, epoch);
+    if (!t.ok()) return t.status();
+    trial_id = (*t)->id;
+    if (!options_.checkpoint_dir.empty()) {
+      tmp = CheckpointPath(trial_id) + ".tmp" + std::to_string(++checkpoint_tmp_counter_);
+    }
+  }
+  // The write and fsync (megabytes) outside the mutex, under a name of its own.
+  if (!tmp.empty()) HPSWEEP_RETURN_IF_ERROR(WriteFileSynced(tmp, bytes));
+  std::lock_guard<std::mutex> lock(mu_);
+  // Again: the trial may have ended, or been leased to someone else, meanwhile.
+  auto t = CheckpointTrialLocked(lease_id, epoch);
+  if (!t.ok() || (*t)->id != trial_id) {
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    return t.ok() ? FailedPrecondition("lease " + LeaseText(lease_id) + " is not current")
+                  : t.status();
+  }
+  if (tmp.empty()) {
+    checkpoint_bytes_[trial_id] = bytes;
+  } else if (std::rename(tmp.c_str(), CheckpointPath(trial_id).c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return IoError(CheckpointPath(trial_id) + ": rename failed: " + why);
+  }
+  const TrialRow& row = **t;
+  checkpoints_[trial_id] =
+      CheckpointMeta{epoch, row.best_epoch, row.best_val_accuracy, row.best_val_loss};
+  return Status::Ok();
+}
+
+StatusOr<std::pair<int, std::string>> Scheduler::GetCheckpoint(const std::string& lease_id) {
+  std::string path;
+  int epoch = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr || t->status != TrialStatus::kRunning) {
+      return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current");
+    }
+    auto c = checkpoints_.find(t->id);
+    if (c == checkpoints_.end()) {
+      return NotFound("trial " + std::to_string(t->id) + " has no checkpoint");
+    }
+    epoch = c->second.epoch;
+    if (options_.checkpoint_dir.empty()) return std::make_pair(epoch, checkpoint_bytes_[t->id]);
+    path = CheckpointPath(t->id);
+  }
+  // Read outside the mutex; a rename replaces the file whole, so this reads one version.
+  auto bytes = ReadFileBounded(path, kMaxCheckpointBytes);
+  if (!bytes.ok()) return bytes.status();
+  const int in_file = PeekCheckpointEpoch(*bytes);
+  return std::make_pair(in_file > 0 ? in_file : epoch, std::move(*bytes));
+}
+
+int Scheduler::ResumableEpochLocked(const TrialRow& t) const {
+  auto c = checkpoints_.find(t.id);
+  if (c == checkpoints_.end()) return 0;
+  // The dead attempt stored at least the checkpoint's epochs (a checkpoint follows its report).
+  return c->second.epoch <= t.epochs_run ? c->second.epoch : 0;
+}
+
+Status Scheduler::ResumeLocked(TrialRow* t, int epoch) {
+  const CheckpointMeta& c = checkpoints_.at(t->id);
+  HPSWEEP_RETURN_IF_ERROR(
+      Write([id = t->id, epoch](Storage* st) { return st->DeleteEpochsAfter(id, epoch); }));
+  t->epochs_run = epoch;
+  t->best_epoch = c.best_epoch;
+  t->best_val_accuracy = c.best_val_accuracy;
+  t->best_val_loss = c.best_val_loss;
+  return Status::Ok();
+}
+
+Status Scheduler::StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now) {
+  // (the previous attempt was ended when its trial was put back: expiry, Fail)
+  AttemptRow a;
+  a.trial_id = t.id;
+  a.attempt = t.attempts;
+  a.worker_id = t.worker_id;
+  a.worker_name = t.worker_name;
+  a.started_at = now;
+  a.resumed_from_epoch = resumed_from_epoch;
+  return Write([a](Storage* st) { return st->InsertAttempt(a); });
+}
+
+Status Scheduler::EndAttemptLocked(const TrialRow& t, double now) {
+  return Write([id = t.id, now](Storage* st) { return st->EndAttempt(id, now); });
+}
+
+void Scheduler::DropCheckpointLocked(int64_t trial_id) {
+  if (checkpoints_.erase(trial_id) == 0) return;
+  checkpoint_bytes_.erase(trial_id);
+  if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(trial_id).c_str());
+}
+
+void Scheduler::LoadCheckpointsLocked() {
+  checkpoints_.clear();
+  std::set<int64_t> found;
+  if (options_.checkpoint_dir.empty()) {
+    for (const auto& [id, bytes] : checkpoint_bytes_) found.insert(id);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.checkpoint_dir, ec);
+    for (const auto& entry : std::filesystem::directory_iterator(options_.checkpoint_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      int64_t id = 0;
+      char tail[8] = {0};
+      if (name.rfind("trial-", 0) == 0 && name.find(".tmp") != std::string::npos) {
+        std::filesystem::remove(entry.path(), ec);  // a write the last run did not finish
+      } else if (std::sscanf(name.c_str(), "trial-%" SCNd64 ".%7s", &id, tail) == 2 &&
+                 std::string(tail) == "ckpt" && name == "trial-" + std::to_string(id) + ".ckpt") {
+        found.insert(id);
+      }
+    }
+  }
+  for (int64_t id : found) {
+    auto it = trials_.find(id);
+    int epoch = -1;
+    if (it != trials_.end() &&
+        (it->second.status == TrialStatus::kQueued || it->second.status == TrialStatus::kRunning)) {
+      if (options_.checkpoint_dir.empty()) {
+        epoch = PeekCheckpointEpoch(checkpoint_bytes_[id]);
+      } else {
+        std::ifstream in(CheckpointPath(id), std::ios::binary);
+        std::string head(kCheckpointHeaderBytes, '\0');
+        in.read(&head[0], static_cast<std::streamsize>(head.size()));
+        if (in.gcount() == static_cast<std::streamsize>(head.size())) {
+          epoch = PeekCheckpointEpoch(head);
+        }
+      }
+    }
+    // Its best epoch from the stored epochs 1..epoch, which must all be there.
+    CheckpointMeta meta;
+    meta.epoch = epoch;
+    bool usable = epoch >= 1 && epoch <= it->second.epochs_run;
+    if (usable) {
+      auto epochs = storage_->LoadEpochs(id);
+      usable = epochs.ok();
+      int next = 1;
+      const SweepRow& sw = sweeps_[it->second.sweep_id];
+      const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+      for (const EpochRow& e : usable ? *epochs : std::vector<EpochRow>{}) {
+        if (e.epoch > epoch) break;
+        usable = usable && e.epoch == next++;
+        if (meta.best_epoch == 0 ||
+            by.Better(by.EpochValue(e.val_accuracy, e.val_loss),
+                      by.EpochValue(meta.best_val_accuracy, meta.best_val_loss))) {
+          meta.best_epoch = e.epoch;
+          meta.best_val_accuracy = e.val_accuracy;
+          meta.best_val_loss = e.val_loss;
+        }
+      }
+      usable = usable && next == epoch + 1;
+    }
+    if (usable) {
+      checkpoints_[id] = meta;
+    } else {
+      checkpoint_bytes_.erase(id);
+      if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());
+    }
+  }
 }
 
 }  // namespace hpsweep

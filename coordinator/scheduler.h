@@ -95,7 +95,13 @@ constexpr int kMaxWatches = 64;                    // concurrent WatchSweep stre
 constexpr size_t kMaxRequestBytes = 64u << 10;       // every call not named below
 constexpr size_t kMaxSubmitRequestBytes = 1u << 20;  // SubmitSweep (the sweep file)
 constexpr size_t kMaxCompleteRequestBytes = kMaxModelBytes + (1u << 20);  // model + the rest
-constexpr size_t kMaxReceiveBytes = kMaxCompleteRequestBytes;
+// A checkpoint of a running trial (SaveCheckpoint): parameters and optimizer state, about three
+// times its model. A worker does not send a larger one (its trial then restarts if leased again).
+constexpr size_t kMaxCheckpointBytes = 128u << 20;
+constexpr size_t kMaxCheckpointRequestBytes = kMaxCheckpointBytes + (64u << 10);
+constexpr size_t kMaxReceiveBytes = kMaxCheckpointRequestBytes > kMaxCompleteRequestBytes
+                                        ? kMaxCheckpointRequestBytes
+                                        : kMaxCompleteRequestBytes;
 
 // InvalidArgument naming `field` unless value is valid UTF-8 of at most max_bytes bytes (and, if
 // printable, free of control characters). Long values are not echoed.
@@ -117,12 +123,16 @@ struct SchedulerOptions {
   double lease_seconds = 30;         // a lease lasts this long after the last report
   double retry_after_seconds = 1;    // told to a worker when nothing is queued
   size_t max_workers = kMaxWorkers;  // workers held in memory (see the top)
+  // Where trial checkpoints are kept, one file per trial (the coordinator uses "<db>.checkpoints");
+  // created if missing. Empty: in memory (tests, ":memory:" databases).
+  std::string checkpoint_dir;
 };
 
 struct LeaseGrant {
   TrialRow trial;  // attempts already counts this lease
   std::string lease_id;
   double deadline = 0;
+  int resume_from_epoch = 0;  // > 0: the lease goes on from the checkpoint after this epoch
 };
 
 struct EpochReport {
@@ -214,6 +224,22 @@ class Scheduler {
   // 0 if there is no sweep.
   int64_t LatestSweepId();
 
+  // ---- Resuming trials ----
+  // A running trial's worker sends a checkpoint (engine/checkpoint.h; opaque bytes here) after
+  // an epoch; the scheduler keeps the latest per trial in options.checkpoint_dir as
+  // trial-<id>.ckpt (written to a temporary file and fsynced outside the mutex, renamed into
+  // place under it), and removes it when the trial ends. A trial leased again with a checkpoint
+  // of epoch k resumes: the epochs after k stored by the dead attempt are dropped, its best epoch
+  // is that of epochs 1..k, reports are taken from k + 1, and the grant says resume_from_epoch k.
+  // Every lease is an attempts row (worker, started, ended, resumed_from_epoch) in the export.
+  // A restarted coordinator finds the files again (Load), checked against the stored epochs.
+  //
+  // FailedPrecondition unless lease_id is the current lease of a running trial; InvalidArgument
+  // for an empty or oversized checkpoint or an epoch other than the last one stored.
+  Status SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes);
+  // The checkpoint a lease resumes from: (epoch, bytes). NotFound if the trial has none.
+  StatusOr<std::pair<int, std::string>> GetCheckpoint(const std::string& lease_id);
+
   // A counter bumped by every change; WaitForChange returns when it passes `seen` or after
   // timeout_seconds. For streaming status to watchers.
   uint64_t version();
@@ -270,6 +296,30 @@ class Scheduler {
   static void AppendError(TrialRow* t, const std::string& why);
   // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric).
   Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now);
+
+  // Resuming trials (see SaveCheckpoint).
+  struct CheckpointMeta {
+    int epoch = 0;  // the checkpoint holds the state after this epoch
+    int best_epoch = 0;
+    double best_val_accuracy = -1, best_val_loss = -1;  // over epochs 1..epoch
+  };
+  std::string CheckpointPath(int64_t trial_id) const;
+  // The running trial of lease_id, if `epoch` is the last epoch stored for it.
+  StatusOr<TrialRow*> CheckpointTrialLocked(const std::string& lease_id, int epoch);
+  // On a lease: the epoch the trial resumes after (0: it starts over).
+  int ResumableEpochLocked(const TrialRow& t) const;
+  // t resumes after `epoch`: later epochs are dropped, its best is that of epochs 1..epoch.
+  Status ResumeLocked(TrialRow* t, int epoch);
+  // Records the lease just granted on t (attempts table).
+  Status StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now);
+  Status EndAttemptLocked(const TrialRow& t, double now);
+  void DropCheckpointLocked(int64_t trial_id);  // the trial ended
+  // After a (re)load: the checkpoints of queued and running trials that fit their stored epochs;
+  // the rest are removed.
+  void LoadCheckpointsLocked();
+  std::unordered_map<int64_t, CheckpointMeta> checkpoints_;
+  std::unordered_map<int64_t, std::string> checkpoint_bytes_;  // when checkpoint_dir is empty
+  uint64_t checkpoint_tmp_counter_ = 0;
 
   Storage* storage_;
   Clock* clock_;

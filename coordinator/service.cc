@@ -386,6 +386,25 @@ class CoordinatorServer::Service final : public ServiceBase {
     return grpc::Status::OK;
   }
 
+  // ---- Resuming trials (scheduler.h) ----
+  grpc::Status SaveCheckpoint(grpc::ServerContext*, const pb::SaveCheckpointRequest* req,
+                              pb::SaveCheckpointResponse*) override {
+    if (auto s = CheckSize("SaveCheckpoint", *req, kMaxCheckpointRequestBytes); !s.ok()) return s;
+    if (auto s = CheckLeaseId(req->lease_id()); !s.ok()) return s;
+    return ToGrpc(s_->SaveCheckpoint(req->lease_id(), req->epoch(), req->checkpoint()));
+  }
+
+  grpc::Status GetCheckpoint(grpc::ServerContext*, const pb::GetCheckpointRequest* req,
+                             pb::GetCheckpointResponse* resp) override {
+    if (auto s = CheckSize("GetCheckpoint", *req, kMaxRequestBytes); !s.ok()) return s;
+    if (auto s = CheckLeaseId(req->lease_id()); !s.ok()) return s;
+    auto c = s_->GetCheckpoint(req->lease_id());
+    if (!c.ok()) return ToGrpc(c.status());
+    resp->set_epoch(c->first);
+    resp->set_checkpoint(std::move(c->second));
+    return grpc::Status::OK;
+  }
+
   double lease_seconds_ = 30, retry_after_ = 1;
 
  private:
@@ -543,6 +562,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     t->set_attempt(g.trial.attempts);
     for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
     t->set_data_sha256(data_sha_);
+    t->set_resume_from_epoch(g.resume_from_epoch);
     resp->set_lease_id(g.lease_id);
     resp->set_lease_deadline(g.deadline);
   }
@@ -581,7 +601,11 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   auto storage = OpenSqliteStorage(options.db_path, options.storage);
   if (!storage.ok()) return storage.status();
   storage_ = std::move(*storage);
-  scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, options.scheduler);
+  SchedulerOptions scheduler_options = options.scheduler;
+  if (scheduler_options.checkpoint_dir.empty() && options.db_path != ":memory:") {
+    scheduler_options.checkpoint_dir = options.db_path + ".checkpoints";  // beside the database
+  }
+  scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, scheduler_options);
   HPSWEEP_RETURN_IF_ERROR(scheduler_->Load());
   std::string data_sha;
   if (!options.data_dir.empty()) {

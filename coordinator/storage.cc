@@ -62,7 +62,7 @@ namespace {
 using json = nlohmann::json;
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly.
 const char* const kMigrations[kSchemaVersion] = {
@@ -136,11 +136,25 @@ CREATE TABLE artifacts (
   PRIMARY KEY (trial_id, kind)
 );
 )sql",
+    // 1 -> 2: one row per lease of a trial (resuming trials: where each attempt started from).
+    R"sql(
+CREATE TABLE attempts (
+  id                 INTEGER PRIMARY KEY,
+  trial_id           INTEGER NOT NULL REFERENCES trials(id),
+  attempt            INTEGER NOT NULL,
+  worker_id          INTEGER NOT NULL DEFAULT 0,
+  worker_name        TEXT NOT NULL DEFAULT '',
+  started_at         REAL,
+  ended_at           REAL,
+  resumed_from_epoch INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX attempts_by_trial ON attempts(trial_id);
+)sql",
 };
 
 // Tables an hpsweep database at kSchemaVersion must have.
-const char* const kTables[] = {"schema_version", "sweeps",  "trials",
-                               "epochs",         "workers", "artifacts"};
+const char* const kTables[] = {"schema_version", "sweeps",    "trials",  "epochs",
+                               "workers",        "artifacts", "attempts"};
 
 // Resets the statement and clears its bindings when the scope ends, whatever the outcome.
 class ScopedStmt {
@@ -294,6 +308,10 @@ class SqliteStorage : public Storage {
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,
                                               bool maximize, int top) override;
   StatusOr<std::string> IntegrityCheck() override;
+  Status DeleteEpochsAfter(int64_t trial_id, int epoch) override;
+  Status InsertAttempt(const AttemptRow& attempt) override;
+  Status EndAttempt(int64_t trial_id, double ended_at) override;
+  StatusOr<std::vector<AttemptRow>> LoadAttempts(int64_t trial_id) override;
 
  private:
   // "<path>: <what>: <errmsg>". rc is the code the failing call returned.
@@ -680,6 +698,78 @@ Status SqliteStorage::DeleteEpochs(int64_t trial_id) {
   b.Int(trial_id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   return StepDone(*s, what);
+}
+
+// ---- Attempts and resumed trials ----
+
+Status SqliteStorage::DeleteEpochsAfter(int64_t trial_id, int epoch) {
+  const std::string what = "deleting the epochs after " + std::to_string(epoch) + " of trial " +
+                           std::to_string(trial_id);
+  StatusOr<sqlite3_stmt*> s = Prepare("DELETE FROM epochs WHERE trial_id = ? AND epoch > ?", what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(trial_id).Int(epoch);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  return StepDone(*s, what);
+}
+
+Status SqliteStorage::InsertAttempt(const AttemptRow& r) {
+  const std::string what =
+      "writing attempt " + std::to_string(r.attempt) + " of trial " + std::to_string(r.trial_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "INSERT INTO attempts (trial_id, attempt, worker_id, worker_name, started_at, ended_at, "
+      "resumed_from_epoch) VALUES (?,?,?,?,?,?,?)",
+      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(r.trial_id).Int(r.attempt).Int(r.worker_id).Text(r.worker_name).Real(r.started_at);
+  b.Real(r.ended_at).Int(r.resumed_from_epoch);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  return StepDone(*s, what);
+}
+
+Status SqliteStorage::EndAttempt(int64_t trial_id, double ended_at) {
+  const std::string what = "ending the attempt of trial " + std::to_string(trial_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "UPDATE attempts SET ended_at = ? WHERE trial_id = ? AND (ended_at IS NULL OR ended_at = 0)",
+      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Real(ended_at).Int(trial_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  return StepDone(*s, what);  // (no open attempt: nothing to end, not an error)
+}
+
+StatusOr<std::vector<AttemptRow>> SqliteStorage::LoadAttempts(int64_t trial_id) {
+  const std::string what = "loading the attempts of trial " + std::to_string(trial_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "SELECT trial_id, attempt, worker_id, worker_name, started_at, ended_at, "
+      "resumed_from_epoch FROM attempts WHERE trial_id = ? ORDER BY id",
+      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(trial_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  std::vector<AttemptRow> rows;
+  int rc;
+  while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
+    AttemptRow r;
+    r.trial_id = sqlite3_column_int64(*s, 0);
+    r.attempt = sqlite3_column_int(*s, 1);
+    r.worker_id = sqlite3_column_int64(*s, 2);
+    r.worker_name = ToValidUtf8(ColumnText(*s, 3));
+    r.started_at = ColumnReal(*s, 4);
+    r.ended_at = ColumnReal(*s, 5);
+    if (std::isnan(r.ended_at)) r.ended_at = 0;
+    r.resumed_from_epoch = sqlite3_column_int(*s, 6);
+    rows.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, what);
+  return rows;
 }
 
 StatusOr<int64_t> SqliteStorage::UpsertWorker(const std::string& name, int threads, double now) {
@@ -1245,6 +1335,23 @@ StatusOr<std::vector<TrialRow>> FaultInjectingStorage::Leaderboard(int64_t sweep
 StatusOr<std::string> FaultInjectingStorage::IntegrityCheck() {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->IntegrityCheck();
+}
+
+Status FaultInjectingStorage::DeleteEpochsAfter(int64_t trial_id, int epoch) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->DeleteEpochsAfter(trial_id, epoch);
+}
+Status FaultInjectingStorage::InsertAttempt(const AttemptRow& attempt) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->InsertAttempt(attempt);
+}
+Status FaultInjectingStorage::EndAttempt(int64_t trial_id, double ended_at) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->EndAttempt(trial_id, ended_at);
+}
+StatusOr<std::vector<AttemptRow>> FaultInjectingStorage::LoadAttempts(int64_t trial_id) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->LoadAttempts(trial_id);
 }
 
 }  // namespace hpsweep

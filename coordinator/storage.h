@@ -67,6 +67,17 @@ struct EpochRow {
   double recorded_at = 0;
 };
 
+// One lease of a trial (the attempts table): who ran it, when, and the epoch it resumed after
+// (0: from scratch). ended_at 0 while it runs.
+struct AttemptRow {
+  int64_t trial_id = 0;
+  int attempt = 0;  // the trial's attempts count when it was leased (a give-back repeats it)
+  int64_t worker_id = 0;
+  std::string worker_name;
+  double started_at = 0, ended_at = 0;
+  int resumed_from_epoch = 0;
+};
+
 struct WorkerRow {
   int64_t id = 0;
   std::string name;
@@ -109,6 +120,14 @@ class Storage {
                                                       bool maximize, int top) = 0;
   // "ok" when PRAGMA integrity_check is clean, else its report.
   virtual StatusOr<std::string> IntegrityCheck() = 0;
+
+  // Resumed trials (scheduler.h, "Resuming trials"). Writes inside a transaction.
+  // Drops the epochs after `epoch`: a trial resumed from the checkpoint of that epoch.
+  virtual Status DeleteEpochsAfter(int64_t trial_id, int epoch) = 0;
+  virtual Status InsertAttempt(const AttemptRow& attempt) = 0;
+  // Sets ended_at of the trial's attempt that has not ended (none: nothing changes).
+  virtual Status EndAttempt(int64_t trial_id, double ended_at) = 0;
+  virtual StatusOr<std::vector<AttemptRow>> LoadAttempts(int64_t trial_id) = 0;  // in lease order
 };
 
 struct StorageOptions {
@@ -162,6 +181,10 @@ class FaultInjectingStorage : public Storage {
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,
                                               bool maximize, int top) override;
   StatusOr<std::string> IntegrityCheck() override;
+  Status DeleteEpochsAfter(int64_t trial_id, int epoch) override;
+  Status InsertAttempt(const AttemptRow& attempt) override;
+  Status EndAttempt(int64_t trial_id, double ended_at) override;
+  StatusOr<std::vector<AttemptRow>> LoadAttempts(int64_t trial_id) override;
 
  private:
   Status Check();  // counts the call; IoError when failing

@@ -1,6 +1,7 @@
 #include "engine/optimizer.h"
 
 #include <cmath>
+#include <string>
 
 namespace hpsweep {
 
@@ -12,6 +13,20 @@ OptimizerState::OptimizerState(const TrainConfig& config, int64_t num_params)
       n_(num_params),
       m_(num_params, 0.0f),
       v_(kind_ == Optimizer::kSgd ? 0 : num_params, 0.0f) {}
+
+Status OptimizerState::Restore(int64_t steps, const std::vector<float>& m,
+                               const std::vector<float>& v) {
+  if (steps < 0 || m.size() != m_.size() || v.size() != v_.size()) {
+    return InvalidArgument("optimizer state of " + std::to_string(m.size()) + " + " +
+                           std::to_string(v.size()) + " values at step " + std::to_string(steps) +
+                           "; this optimizer keeps " + std::to_string(m_.size()) + " + " +
+                           std::to_string(v_.size()));
+  }
+  t_ = steps;
+  m_ = m;
+  v_ = v;
+  return Status::Ok();
+}
 
 void OptimizerState::Step(float* w, const float* g) {
   ++t_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/status.h"
 
 namespace hpsweep {
 
@@ -23,6 +24,14 @@ class OptimizerState {
   // One update of params[0, n) from grads[0, n), where n is num_params.
   void Step(float* params, const float* grads);
   int64_t steps() const { return t_; }
+
+  // The slots, for a checkpoint (engine/checkpoint.h): m holds SGD's velocity or the first
+  // moment, v the second moment or RMSprop's mean square (empty for SGD).
+  const std::vector<float>& slot_m() const { return m_; }
+  const std::vector<float>& slot_v() const { return v_; }
+  // Puts back the state saved from an optimizer of the same config and size. InvalidArgument if
+  // the sizes differ; nothing changes then.
+  Status Restore(int64_t steps, const std::vector<float>& m, const std::vector<float>& v);
 
  private:
   Optimizer kind_;

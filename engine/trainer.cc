@@ -6,6 +6,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "engine/checkpoint.h"
 #include "engine/optimizer.h"
 
 namespace hpsweep {
@@ -211,6 +212,33 @@ Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int 
   return probs;
 }
 
+namespace {
+
+// Puts a checkpoint's state into a fresh run (model just initialised, optimizer at step 0) whose
+// epochs have `batches` steps each. The checkpoint was parsed against this config, so its sizes
+// fit; its step count is checked against this data (a checkpoint made on other data is refused).
+Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, OptimizerState* opt,
+                  std::vector<EpochMetrics>* history) {
+  if (c.epoch < 1 || c.epoch > model->config.train.epochs ||
+      c.step != static_cast<uint64_t>(c.epoch) * static_cast<uint64_t>(batches)) {
+    return InvalidArgument("checkpoint at epoch " + std::to_string(c.epoch) + " after " +
+                           std::to_string(c.step) + " steps does not fit this run (" +
+                           std::to_string(batches) + " batches an epoch): other data?");
+  }
+  if (c.params.size() != model->params.size() || c.history.size() != static_cast<size_t>(c.epoch)) {
+    return InvalidArgument("checkpoint holds " + std::to_string(c.params.size()) +
+                           " parameters and " + std::to_string(c.history.size()) +
+                           " epochs; the model has " + std::to_string(model->params.size()));
+  }
+  HPSWEEP_RETURN_IF_ERROR(opt->Restore(c.optimizer_steps, c.slot_m, c.slot_v));
+  // In place: the stepper holds a pointer to the buffer.
+  std::copy(c.params.begin(), c.params.end(), model->params.begin());
+  *history = c.history;
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                             const TrainOptions& options) {
   HPSWEEP_RETURN_IF_ERROR(Validate(config));
@@ -248,14 +276,24 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   const int B = tc.batch_size;
   const int64_t batches = (split_at + B - 1) / B;
   uint64_t step = 0;
-
-  for (int epoch = 1; epoch <= tc.epochs; ++epoch) {
-    const double t0 = Now();
-    // Keras shuffles the training part before each epoch.
+  // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
+  auto shuffle_for = [&](int epoch) {
     Rng shuffle(Rng::Mix(tc.seed, 1000 + epoch));
     for (int64_t i = split_at - 1; i > 0; --i) {
       std::swap(order[i], order[shuffle.Below(static_cast<uint64_t>(i + 1))]);
     }
+  };
+  int first_epoch = 1;
+  if (options.resume != nullptr) {
+    HPSWEEP_RETURN_IF_ERROR(ResumeFrom(*options.resume, batches, &model, &opt, &res.history));
+    step = options.resume->step;
+    first_epoch = options.resume->epoch + 1;
+    for (int e = 1; e < first_epoch; ++e) shuffle_for(e);  // the order the run had reached
+  }
+
+  for (int epoch = first_epoch; epoch <= tc.epochs; ++epoch) {
+    const double t0 = Now();
+    shuffle_for(epoch);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     const int64_t report_every = std::max<int64_t>(1, batches / 50);
@@ -293,6 +331,18 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     if (options.on_epoch && !options.on_epoch(em)) {
       res.stopped = true;
       break;
+    }
+    if (options.on_checkpoint && epoch < tc.epochs &&
+        (!options.checkpoint_due || options.checkpoint_due(em))) {
+      TrainCheckpoint c;
+      c.epoch = epoch;
+      c.step = step;
+      c.params = model.params;
+      c.optimizer_steps = opt.steps();
+      c.slot_m = opt.slot_m();
+      c.slot_v = opt.slot_v();
+      c.history = res.history;
+      options.on_checkpoint(c);
     }
   }
   res.test = Evaluate(model, data.test, 0, data.test.count, threads, /*keep_predictions=*/true);

@@ -59,6 +59,8 @@ struct ClassMetrics {
 };
 std::vector<ClassMetrics> PerClassMetrics(const Evaluation& eval);
 
+struct TrainCheckpoint;  // engine/checkpoint.h
+
 struct TrainOptions {
   int threads = 1;
   // After every epoch; return false to stop early (a sweep's STOP).
@@ -68,6 +70,16 @@ struct TrainOptions {
   // Checked before every batch: when it becomes true, training ends at once (no test
   // evaluation) and TrainResult.cancelled is set. May be null.
   const std::atomic<bool>* cancel = nullptr;
+  // Resume from a checkpoint (engine/checkpoint.h) instead of starting over: training goes on
+  // after resume->epoch, and the result (history, model, test) is bit for bit that of the run
+  // that made the checkpoint, given the same thread count. Its epochs are not passed to on_epoch
+  // again. May be null; must outlive Train.
+  const TrainCheckpoint* resume = nullptr;
+  // After every epoch but the last for which on_epoch returned true: when checkpoint_due is null
+  // or returns true, on_checkpoint gets the state to resume from after that epoch. Both may be
+  // null (on_checkpoint null: no checkpoints are made).
+  std::function<bool(const EpochMetrics&)> checkpoint_due;
+  std::function<void(const TrainCheckpoint&)> on_checkpoint;
 };
 
 struct TrainResult {

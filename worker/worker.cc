@@ -13,10 +13,12 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
 #include "auth/credentials.h"
+#include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
@@ -94,6 +96,24 @@ std::string GiB(double bytes) {
 std::string TrimSlashes(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir.empty() ? "." : dir;
+}
+
+// ---- Resuming trials: when to send a checkpoint ----
+// A checkpoint is about three times the model (parameters and the optimizer's slots). Small ones
+// (most MNIST models: LSTM-128's is 1 MB) go after every epoch; bigger ones once at least
+// kCheckpointEverySeconds of training have passed since the last, so that sending them costs
+// little next to the training they save (LSTM-256x3, 16 MB, every epoch whose training takes 10 s
+// or more). None above the coordinator's limit (scheduler.h kMaxCheckpointBytes): such a trial
+// restarts if it is leased again.
+constexpr size_t kSmallCheckpointBytes = 8u << 20;
+constexpr double kCheckpointEverySeconds = 10;
+constexpr size_t kMaxCheckpointSendBytes = 128u << 20;
+
+size_t CheckpointBytes(const TrialConfig& config) {
+  const size_t n = static_cast<size_t>(CountParams(config.model));
+  const size_t slots = config.train.optimizer == Optimizer::kSgd ? 1 : 2;
+  return kCheckpointHeaderBytes + static_cast<size_t>(config.train.epochs) * kCheckpointEpochBytes +
+         n * (1 + slots) * sizeof(float) + 4;
 }
 
 std::string DefaultName() {
@@ -452,6 +472,9 @@ class Worker::Impl {
           ": val_accuracy " + std::to_string(m.val_accuracy));
       return !stop_trial.load() && !lost.load();
     };
+    std::optional<TrainCheckpoint> resume;
+    if (trial.resume_from_epoch() > 0) resume = FetchCheckpoint(lease, config);
+    SetUpCheckpoints(lease_id, config, resume, &opts);
     auto t0 = std::chrono::steady_clock::now();
     StatusOr<TrainResult> result = Train(config, *data, opts);
     const double seconds =
@@ -520,6 +543,76 @@ class Worker::Impl {
         SendFail(lease_id, "the coordinator refused the result: " + s.error_message(), false);
       }
     }
+  }
+
+  // ---- Resuming trials ----
+  // The checkpoint a resumed lease starts from, parsed against the trial's config; nullopt (the
+  // trial starts over, which is slower but right) if it cannot be had or does not fit.
+  std::optional<TrainCheckpoint> FetchCheckpoint(const pb::LeaseTrialResponse& lease,
+                                                 const TrialConfig& config) {
+    const pb::Trial& trial = lease.trial();
+    pb::GetCheckpointResponse resp;
+    grpc::Status s = Retry("checkpoint", [&] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(120));
+      pb::GetCheckpointRequest req;
+      req.set_lease_id(lease.lease_id());
+      resp.Clear();
+      return stub_->GetCheckpoint(&ctx, req, &resp);
+    });
+    const std::string what = "trial " + std::to_string(trial.trial_id()) + " checkpoint";
+    if (!s.ok()) {
+      Log(what + " not available (" + s.error_message() + "); starting over");
+      return std::nullopt;
+    }
+    StatusOr<TrainCheckpoint> c = ParseCheckpoint(resp.checkpoint(), config, what);
+    if (!c.ok()) {
+      Log(c.status().ToString() + "; starting over");
+      return std::nullopt;
+    }
+    Log("trial " + std::to_string(trial.trial_id()) + ": resuming after epoch " +
+        std::to_string(c->epoch) + " (" + std::to_string(resp.checkpoint().size()) +
+        " bytes of checkpoint)");
+    return std::move(*c);
+  }
+
+  // Sends the state after c.epoch. A refusal or an unreachable coordinator costs only the
+  // checkpoint: training goes on.
+  void SendCheckpoint(const std::string& lease_id, const TrialConfig& config,
+                      const TrainCheckpoint& c) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(120));
+    pb::SaveCheckpointRequest req;
+    req.set_lease_id(lease_id);
+    req.set_epoch(c.epoch);
+    req.set_checkpoint(SerializeCheckpoint(config, c));
+    pb::SaveCheckpointResponse resp;
+    grpc::Status s = stub_->SaveCheckpoint(&ctx, req, &resp);
+    if (!s.ok()) {
+      Log("checkpoint after epoch " + std::to_string(c.epoch) + " not kept: " + s.error_message());
+    }
+  }
+
+  // Sets opts to resume from *resume (if any) and to send checkpoints (see CheckpointBytes).
+  void SetUpCheckpoints(const std::string& lease_id, const TrialConfig& config,
+                        const std::optional<TrainCheckpoint>& resume, TrainOptions* opts) {
+    if (resume) opts->resume = &*resume;
+    const size_t bytes = CheckpointBytes(config);
+    if (bytes > kMaxCheckpointSendBytes) return;
+    auto last =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    opts->checkpoint_due = [bytes, last](const EpochMetrics&) {
+      const auto now = std::chrono::steady_clock::now();
+      if (bytes > kSmallCheckpointBytes &&
+          std::chrono::duration<double>(now - *last).count() < kCheckpointEverySeconds) {
+        return false;
+      }
+      *last = now;
+      return true;
+    };
+    opts->on_checkpoint = [this, lease_id, config](const TrainCheckpoint& c) {
+      SendCheckpoint(lease_id, config, c);
+    };
   }
 
   void SendFail(const std::string& lease_id, const std::string& error, bool released) {

@@ -640,7 +640,7 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:1"});
+            std::vector<std::string>{"1:2"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
@@ -683,7 +683,7 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
   TempDir dir;
   const std::string path = dir.File("future.db");
   { ASSERT_NE(MustOpen(path), nullptr); }
-  RawQuery(path, "UPDATE schema_version SET version = 2");
+  RawQuery(path, "UPDATE schema_version SET version = 3");
   StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), StatusCode::kFailedPrecondition) << db.status().ToString();
@@ -691,7 +691,55 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
       << db.status().message();
   EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
   // Left as it was.
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+}
+
+// A database of schema version 1 (before the attempts table) opens, migrates to version 2 and
+// keeps its rows; attempts can then be stored and read back.
+TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
+  TempDir dir;
+  const std::string path = dir.File("v1.db");
+  int64_t trial_id = 0;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    SweepRow sweep;
+    sweep.name = "old";
+    StatusOr<int64_t> sweep_id = db->InsertSweep(sweep);
+    ASSERT_TRUE(sweep_id.ok());
+    TrialRow trial;
+    trial.sweep_id = *sweep_id;
+    trial.number = 1;
+    StatusOr<int64_t> id = db->InsertTrial(trial);
+    ASSERT_TRUE(id.ok());
+    trial_id = *id;
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  RawQuery(path, "DROP TABLE attempts");  // (and its index): what version 1 had
+  RawQuery(path, "UPDATE schema_version SET version = 1");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
   EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 1u);
+  ASSERT_TRUE(db->Begin().ok());
+  AttemptRow a;
+  a.trial_id = trial_id;
+  a.attempt = 1;
+  a.worker_name = "w";
+  a.started_at = 5;
+  a.resumed_from_epoch = 2;
+  ASSERT_TRUE(db->InsertAttempt(a).ok());
+  ASSERT_TRUE(db->EndAttempt(trial_id, 9).ok());
+  ASSERT_TRUE(db->Commit().ok());
+  StatusOr<std::vector<AttemptRow>> got = db->LoadAttempts(trial_id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].resumed_from_epoch, 2);
+  EXPECT_EQ((*got)[0].ended_at, 9);
+  EXPECT_EQ((*got)[0].worker_name, "w");
 }
 
 TEST(StorageFileTest, UnopenablePathIsIoError) {

@@ -1,0 +1,197 @@
+#include "engine/checkpoint.h"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/network.h"
+
+namespace hpsweep {
+namespace {
+
+constexpr char kMagic[8] = {'H', 'P', 'S', 'W', 'C', 'K', 'P', 'T'};
+
+uint32_t Crc(const char* data, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+template <typename T>
+void Put(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+void PutFloats(std::string* out, const std::vector<float>& v) {
+  out->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+// Reads fixed-size values from a bounded buffer; the caller has checked the sizes.
+struct Reader {
+  const char* p;
+  template <typename T>
+  T Get() {
+    T v;
+    std::memcpy(&v, p, sizeof(v));
+    p += sizeof(v);
+    return v;
+  }
+  void Floats(size_t n, std::vector<float>* out) {
+    out->resize(n);
+    if (n > 0) std::memcpy(out->data(), p, n * sizeof(float));
+    p += n * sizeof(float);
+  }
+};
+
+// The slot sizes OptimizerState keeps (optimizer.cc): m always, v except for SGD.
+uint64_t SlotV(const TrialConfig& config, uint64_t n) {
+  return config.train.optimizer == Optimizer::kSgd ? 0 : n;
+}
+
+}  // namespace
+
+uint64_t ConfigFingerprint(const TrialConfig& config) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bits
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  for (const std::string& key : ConfigKeys()) mix(key + "=" + GetKey(config, key) + "\n");
+  mix("steps=" + std::to_string(config.model.steps) + "\nfeatures=" +
+      std::to_string(config.model.features) + "\nclasses=" + std::to_string(config.model.classes));
+  return h;
+}
+
+std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& c) {
+  std::string out;
+  out.reserve(kCheckpointHeaderBytes + c.history.size() * kCheckpointEpochBytes +
+              (c.params.size() + c.slot_m.size() + c.slot_v.size()) * sizeof(float) + 4);
+  out.append(kMagic, sizeof(kMagic));
+  Put<uint32_t>(&out, kCheckpointVersion);
+  Put<uint32_t>(&out, static_cast<uint32_t>(c.epoch));
+  Put<uint64_t>(&out, c.step);
+  Put<uint64_t>(&out, static_cast<uint64_t>(c.optimizer_steps));
+  Put<uint64_t>(&out, c.params.size());
+  Put<uint64_t>(&out, c.slot_m.size());
+  Put<uint64_t>(&out, c.slot_v.size());
+  Put<uint32_t>(&out, static_cast<uint32_t>(c.history.size()));
+  Put<uint64_t>(&out, ConfigFingerprint(config));
+  for (const EpochMetrics& m : c.history) {
+    Put<int32_t>(&out, m.epoch);
+    for (double v : {m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy, m.seconds,
+                     m.samples_per_second}) {
+      Put<double>(&out, v);
+    }
+  }
+  PutFloats(&out, c.params);
+  PutFloats(&out, c.slot_m);
+  PutFloats(&out, c.slot_v);
+  Put<uint32_t>(&out, Crc(out.data(), out.size()));
+  return out;
+}
+
+int PeekCheckpointEpoch(std::string_view bytes) {
+  if (bytes.size() < kCheckpointHeaderBytes ||
+      std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return -1;
+  }
+  Reader r{bytes.data() + sizeof(kMagic)};
+  if (r.Get<uint32_t>() != kCheckpointVersion) return -1;
+  const uint32_t epoch = r.Get<uint32_t>();
+  return epoch > (1u << 20) ? -1 : static_cast<int>(epoch);
+}
+
+StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialConfig& config,
+                                          const std::string& name) {
+  const std::string where = name + ": ";
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return InvalidArgument(where + "not an hpsweep checkpoint (no HPSWCKPT magic)");
+  }
+  if (bytes.size() < kCheckpointHeaderBytes + 4) {
+    return DataLoss(where + "truncated checkpoint: " + std::to_string(bytes.size()) +
+                    " bytes, the header alone is " + std::to_string(kCheckpointHeaderBytes + 4));
+  }
+  Reader r{bytes.data() + sizeof(kMagic)};
+  const uint32_t version = r.Get<uint32_t>();
+  if (version != kCheckpointVersion) {
+    return InvalidArgument(where + "checkpoint version " + std::to_string(version) +
+                           "; this build reads version " + std::to_string(kCheckpointVersion));
+  }
+  TrainCheckpoint c;
+  const uint32_t epoch = r.Get<uint32_t>();
+  c.step = r.Get<uint64_t>();
+  const uint64_t opt_steps = r.Get<uint64_t>();
+  const uint64_t n_params = r.Get<uint64_t>(), n_m = r.Get<uint64_t>(), n_v = r.Get<uint64_t>();
+  const uint32_t n_history = r.Get<uint32_t>();
+  const uint64_t fingerprint = r.Get<uint64_t>();
+
+  // Everything against the config first: no size below comes from the input unchecked.
+  if (fingerprint != ConfigFingerprint(config)) {
+    return InvalidArgument(where + "checkpoint belongs to another trial configuration");
+  }
+  if (epoch < 1 || epoch > static_cast<uint32_t>(config.train.epochs)) {
+    return InvalidArgument(where + "epoch is " + std::to_string(epoch) + "; it must be in [1, " +
+                           std::to_string(config.train.epochs) + "] (the trial's epochs)");
+  }
+  const uint64_t expected = static_cast<uint64_t>(CountParams(config.model));
+  if (n_params != expected) {
+    return InvalidArgument(where + "n_params is " + std::to_string(n_params) + "; the model has " +
+                           std::to_string(expected));
+  }
+  if (n_m != expected || n_v != SlotV(config, expected)) {
+    return InvalidArgument(where + "optimizer slots of " + std::to_string(n_m) + " and " +
+                           std::to_string(n_v) + " values; " + GetKey(config, "optimizer") +
+                           " on this model keeps " + std::to_string(expected) + " and " +
+                           std::to_string(SlotV(config, expected)));
+  }
+  if (n_history != epoch) {
+    return InvalidArgument(where + "history has " + std::to_string(n_history) +
+                           " epochs; the checkpoint ends epoch " + std::to_string(epoch));
+  }
+  if (opt_steps != c.step || c.step < epoch) {
+    return InvalidArgument(where + "optimizer_steps " + std::to_string(opt_steps) + " and step " +
+                           std::to_string(c.step) + " must be equal and at least the epoch");
+  }
+  // (each count is at most 2^31 floats or kMaxEpochs records: no overflow)
+  const uint64_t size = kCheckpointHeaderBytes + uint64_t{n_history} * kCheckpointEpochBytes +
+                        (n_params + n_m + n_v) * sizeof(float) + 4;
+  if (bytes.size() != size) {
+    return DataLoss(where + "checkpoint is " + std::to_string(bytes.size()) +
+                    " bytes; its header describes " + std::to_string(size) +
+                    (bytes.size() < size ? " (truncated)" : " (trailing bytes)"));
+  }
+  uint32_t stored;
+  std::memcpy(&stored, bytes.data() + size - 4, 4);
+  if (Crc(bytes.data(), size - 4) != stored) {
+    return DataLoss(where + "checksum mismatch: the checkpoint is corrupt");
+  }
+  c.epoch = static_cast<int>(epoch);
+  c.optimizer_steps = static_cast<int64_t>(opt_steps);
+  c.history.resize(n_history);
+  for (uint32_t i = 0; i < n_history; ++i) {
+    EpochMetrics& m = c.history[i];
+    m.epoch = r.Get<int32_t>();
+    for (double* v : {&m.train_loss, &m.train_accuracy, &m.val_loss, &m.val_accuracy, &m.seconds,
+                      &m.samples_per_second}) {
+      *v = r.Get<double>();
+    }
+    if (m.epoch != static_cast<int>(i) + 1) {
+      return InvalidArgument(where + "history[" + std::to_string(i) + "].epoch is " +
+                             std::to_string(m.epoch) + "; it must be " + std::to_string(i + 1));
+    }
+  }
+  r.Floats(n_params, &c.params);
+  r.Floats(n_m, &c.slot_m);
+  r.Floats(n_v, &c.slot_v);
+  return c;
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,66 @@
+// Training checkpoints: everything Train needs to go on from the end of an epoch as if it had
+// never stopped, so that a resumed run ends with the same metrics and model bytes as an
+// uninterrupted one (same seed, same thread count).
+//
+// The state of a run between epochs is: the parameters, the optimizer's step count and slots
+// (Adam's moments, RMSprop's mean square, SGD's velocity), the number of training steps taken
+// (each step's dropout masks are seeded by (seed, step)), and the shuffled order of the training
+// samples. The order is not stored: each epoch's shuffle is seeded by (seed, epoch) and applied to
+// the previous epoch's order, so Train replays the shuffles of epochs 1..epoch (index swaps only,
+// no training) to rebuild it. The history of epochs 1..epoch travels too, so that the resumed
+// run's history (and its completion) is the whole 1..n.
+//
+// Format (version 1), little-endian, bounded by the model it belongs to:
+//   "HPSWCKPT" u32 version=1 u32 epoch u64 step u64 optimizer_steps
+//   u64 n_params u64 n_m u64 n_v u32 n_history u64 config_fingerprint       (68 bytes)
+//   n_history x (i32 epoch, 6 x f64: train_loss train_accuracy val_loss val_accuracy seconds
+//                samples_per_second)                                        (52 bytes each)
+//   n_params + n_m + n_v float32 (params, then the optimizer's slots)
+//   u32 CRC-32 (zlib) of everything before it
+// ParseCheckpoint checks the header against the config it is to resume (fingerprint of every
+// config key, parameter count, slot sizes of its optimizer, epoch within its epochs) before it
+// reads or allocates anything, and the exact total size: hostile or damaged input is refused
+// with a message naming the field, never read past its end.
+//
+// Thread-safety: functions only.
+#ifndef HPSWEEP_ENGINE_CHECKPOINT_H_
+#define HPSWEEP_ENGINE_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/status.h"
+#include "engine/trainer.h"
+
+namespace hpsweep {
+
+struct TrainCheckpoint {
+  int epoch = 0;                      // epochs completed, >= 1
+  uint64_t step = 0;                  // training steps taken (batches of epochs 1..epoch)
+  std::vector<float> params;          // CountParams(config.model)
+  int64_t optimizer_steps = 0;        // OptimizerState::steps(); equals step
+  std::vector<float> slot_m;          // OptimizerState's first slot (n_params)
+  std::vector<float> slot_v;          // its second slot (n_params, or empty for SGD)
+  std::vector<EpochMetrics> history;  // epochs 1..epoch
+};
+
+constexpr int kCheckpointVersion = 1;
+constexpr size_t kCheckpointHeaderBytes = 68;
+constexpr size_t kCheckpointEpochBytes = 52;
+
+// A fingerprint of every config key's text: a checkpoint resumes only the trial it came from.
+uint64_t ConfigFingerprint(const TrialConfig& config);
+
+std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& checkpoint);
+// source_name names the input in messages. REQUIRES: Validate(config) is ok.
+StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialConfig& config,
+                                          const std::string& source_name);
+// The epoch a checkpoint says it ends (header only, nothing else checked); -1 if it is not one.
+int PeekCheckpointEpoch(std::string_view bytes);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_CHECKPOINT_H_
