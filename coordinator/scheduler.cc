@@ -264,7 +264,7 @@ Status Scheduler::LoadLocked() {
   for (WorkerRow& w : *workers) {
     const bool heard = now - w.last_seen < options_.lease_seconds;
     if (heard || holding.count(w.id)) {
-      if (!heard) worker_grace_[w.id] = now + options_.lease_seconds;
+      if (holding.count(w.id)) worker_grace_[w.id] = now + options_.lease_seconds;
       recent.push_back(std::move(w));
     } else if (now - w.last_seen < options_.gone_worker_seconds) {
       gone.push_back(std::move(w));
@@ -624,8 +624,10 @@ StatusOr<int> Scheduler::ExpireLeases() {
   int count = 0;
   Status s = Mutate([&]() {
     const double now = clock_->Now();
+    // Leases first: a worker gone with an expired lease leaves with that failure counted.
+    HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &count));
     PruneWorkersLocked(now);
-    return ExpireLocked(now, &count);
+    return Status::Ok();
   });
   if (!s.ok()) return s;
   return count;
