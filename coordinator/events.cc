@@ -259,10 +259,10 @@ Event LeaseExpired(const TrialRow& t, const SweepRow& s, TrialStatus outcome) {
 Event WorkerJoined(const WorkerRow& w) {
   Event e;
   e.name = "worker_joined";
-  e.message = "worker '" + w.name + "' (id " + std::to_string(w.id) +
-              ") joined: " + std::to_string(w.threads) + " threads" +
-              (w.host.empty() ? "" : ", host " + w.host) +
-              (w.job_id.empty() ? "" : ", job " + w.job_id);
+  e.message = "worker '" + w.name + "' (id " + std::to_string(w.id) + ") joined" +
+              (w.host.empty() ? "" : " on host " + w.host) +
+              (w.job_id.empty() ? "" : ", job " + w.job_id) + ", " + std::to_string(w.threads) +
+              (w.threads == 1 ? " thread" : " threads");
   e.With("worker_id", w.id)
       .With("worker", w.name)
       .With("host", w.host)

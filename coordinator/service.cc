@@ -301,7 +301,8 @@ class CoordinatorServer::Service final : public ServiceBase {
                            pb::ListWorkersResponse* resp) override {
     if (auto s = CheckSize("ListWorkers", *req, kMaxRequestBytes); !s.ok()) return s;
     double now = 0;
-    *resp = WorkersProto(s_->ListWorkers(&now), now, lease_seconds_);
+    const std::vector<WorkerView> workers = s_->ListWorkers(&now);  // (sets now first)
+    *resp = WorkersProto(workers, now, lease_seconds_);
     return grpc::Status::OK;
   }
 
