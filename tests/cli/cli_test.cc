@@ -402,8 +402,11 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
                          "fixed: {cell: dense, layers: 0, epochs: 1}\n"
                          "parameters:\n  batch_size: {values: [32, 64, 128]}\n";
   const std::string db = dir_ + "/e.db";
-  const Result run = Run("run " + Quote(file) + " --workers 2 --log-format json --db " + Quote(db) +
-                         " --data-dir " + Quote(DataDir()));
+  // Workers name their launcher's job: a Slurm array task before $HPSWEEP_JOB_ID.
+  const Result run =
+      RunShell("SLURM_ARRAY_JOB_ID=812 SLURM_ARRAY_TASK_ID=3 HPSWEEP_JOB_ID=other " +
+               Quote(HPSWEEP_BIN) + " run " + Quote(file) + " --workers 2 --log-format json --db " +
+               Quote(db) + " --data-dir " + Quote(DataDir()));
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_NE(run.err.find("coordinator events in " + db + ".coordinator.log"), std::string::npos)
       << run.err;
@@ -439,6 +442,7 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
     EXPECT_TRUE(row["last_seen"].is_number()) << row;
     EXPECT_FALSE(row["host"].get<std::string>().empty()) << row;
     EXPECT_TRUE(row["state"] == "idle" || row["state"] == "gone") << row;
+    EXPECT_EQ(row["job_id"], "812_3") << row;
     done += row["trials_done"].get<int>();
   }
   EXPECT_EQ(done, 3);
@@ -446,6 +450,7 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
   ASSERT_EQ(table.code, 0) << table.err;
   EXPECT_NE(table.out.find("last heard"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("local-1"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("812_3"), std::string::npos) << table.out;
   const Result bad = Run("workers --db " + Quote(db) + " --format csv");
   EXPECT_EQ(bad.code, 2) << bad.err;
   const Result badlog = Run("run " + Quote(file) + " --log-format xml --db " + Quote(db));
