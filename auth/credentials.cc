@@ -102,7 +102,7 @@ bool AllowedRoles(const std::string& path, unsigned* roles) {
       {"WatchSweep", kR | kU},     {"GetModel", kR | kU},       {"SubmitSweep", kU},
       {"CancelSweep", kU},         {"RegisterWorker", kW},      {"LeaseTrial", kW},
       {"ReportProgress", kW},      {"CompleteTrial", kW},       {"FailTrial", kW},
-      {"GetDataset", kW},
+      {"GetDataset", kW},          {"ListWorkers", kR | kU},
   };
   for (const auto& row : kTable) {
     if (method == row.method) {

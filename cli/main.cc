@@ -2,7 +2,7 @@
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
-//   hpsweep run FILE, coordinator, worker, submit, status, leaderboard, cancel, export
+//   hpsweep run FILE, coordinator, worker, submit, status, workers, leaderboard, cancel, export
 //     (cli/sweep_commands.h)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input.
 #include <signal.h>

@@ -24,6 +24,7 @@
 #include "auth/credentials.h"
 #include "auth/tokens.h"
 #include "cli/report.h"
+#include "coordinator/events.h"
 #include "coordinator/objective.h"
 #include "coordinator/params_json.h"
 #include "coordinator/scheduler.h"
@@ -31,6 +32,7 @@
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/mnist.h"
+#include "engine/utf8.h"
 #include "launch/local_launcher.h"
 #include "launch/slurm_launcher.h"
 #include "launch/slurm_run.h"
@@ -374,7 +376,7 @@ void InstallSignalHandlers() {
 
 struct Flags {
   std::string file, coordinator = "127.0.0.1:50051", listen = "127.0.0.1:50051", db, data_dir,
-                    format = "table", name, log;
+                    format = "table", name, log, log_format = "text";
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
   int64_t max_model_params = SweepLimits().max_params;
@@ -411,8 +413,18 @@ void AddLimitOptions(CLI::App* cmd, Flags* f) {
       ->capture_default_str();
 }
 
+// The coordinator's event log (coordinator/events.h): stderr when path is "".
+StatusOr<std::unique_ptr<EventLog>> OpenEventLog(const Flags& f, const std::string& path) {
+  auto format = ParseLogFormat(f.log_format);
+  if (!format.ok()) return format.status();
+  return MakeEventLog(*format, path);
+}
+
 int RunCoordinator(const Flags& f) {
+  auto events = OpenEventLog(f, "");
+  if (!events.ok()) return Fail(events.status());
   CoordinatorOptions o;
+  o.scheduler.events = events->get();
   o.sweep_limits = Limits(f);
   o.listen = f.listen;
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
@@ -603,6 +615,101 @@ StatusOr<pb::GetStatusResponse> StatusFromDb(const std::string& db, int64_t swee
     return NotFound(db + ": no sweep " + std::to_string(sweep));
   }
   return resp;
+}
+
+// "3s ago", "2m05s ago": how long since a worker was heard from.
+std::string Ago(double seconds) { return Duration(std::max(0.0, seconds)) + " ago"; }
+
+void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format) {
+  if (format == "json") {
+    json rows = json::array();
+    for (const auto& w : resp.workers()) {
+      json row = {{"worker_id", w.worker_id()},
+                  {"name", w.name()},
+                  {"host", w.host()},
+                  {"threads", w.threads()},
+                  {"job_id", w.job_id()},
+                  {"state", w.state()},
+                  {"first_seen", w.first_seen()},
+                  {"last_seen", w.last_seen()},
+                  {"seconds_since_heard", std::max(0.0, resp.now() - w.last_seen())},
+                  {"trials_done", w.trials_done()},
+                  {"trials_failed", w.trials_failed()}};
+      if (w.state() == "training") {
+        row["sweep_id"] = w.sweep_id();
+        row["trial_id"] = w.trial_id();
+        row["trial"] = w.trial_number();
+        row["epoch"] = w.epoch();
+      }
+      rows.push_back(row);
+    }
+    json out = {{"now", resp.now()}, {"lease_seconds", resp.lease_seconds()}, {"workers", rows}};
+    std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  const std::vector<std::string> header = {"id",    "name",       "host", "threads", "job",
+                                           "state", "last heard", "done", "failed"};
+  std::vector<std::vector<std::string>> rows;
+  int alive = 0;
+  for (const auto& w : resp.workers()) {
+    std::string state = w.state();
+    if (state == "training") {
+      state = "training trial #" + std::to_string(w.trial_number()) + " epoch " +
+              std::to_string(w.epoch()) + " (sweep " + std::to_string(w.sweep_id()) + ")";
+    }
+    alive += w.state() != "gone";
+    rows.push_back({std::to_string(w.worker_id()), EscapeText(w.name()), EscapeText(w.host()),
+                    std::to_string(w.threads()), w.job_id().empty() ? "-" : EscapeText(w.job_id()),
+                    state, Ago(resp.now() - w.last_seen()), std::to_string(w.trials_done()),
+                    std::to_string(w.trials_failed())});
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += (c ? "  " : "") + row[c] + std::string(width[c] - row[c].size(), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+  std::cout << alive << " alive, " << resp.workers_size() - alive
+            << " gone (not heard from within the lease period of " << Duration(resp.lease_seconds())
+            << ")\n";
+}
+
+// The workers a database file knows of, judged now with the default lease period (a file does
+// not say the coordinator's): alive if its last_seen (written every few seconds) is recent.
+StatusOr<pb::ListWorkersResponse> WorkersFromDb(const std::string& db) {
+  auto reader = OpenDb(db);
+  if (!reader.ok()) return reader.status();
+  double now = 0;
+  std::vector<WorkerView> workers = (*reader)->scheduler->ListWorkers(&now);
+  return WorkersProto(workers, now, SchedulerOptions().lease_seconds);
+}
+
+int RunWorkers(const Flags& f) {
+  if (f.format != "table" && f.format != "json") {
+    return Fail(InvalidArgument("--format: expected table or json, got '" + f.format + "'"));
+  }
+  pb::ListWorkersResponse resp;
+  if (!f.db.empty()) {
+    auto r = WorkersFromDb(f.db);
+    if (!r.ok()) return Fail(r.status());
+    resp = *r;
+  } else {
+    auto stub = Connect(f.coordinator, f.client);
+    if (!stub.ok()) return Fail(stub.status());
+    grpc::Status s = (*stub)->ListWorkers(Ctx().get(), pb::ListWorkersRequest(), &resp);
+    if (!s.ok()) return FailRpc("workers", f.coordinator, s);
+  }
+  PrintWorkers(resp, f.format);
+  return 0;
 }
 
 int RunLeaderboard(const Flags& f) {
@@ -871,6 +978,11 @@ int RunEmbedded(const Flags& f) {
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
   o.scheduler.lease_seconds = f.lease_seconds;
+  // The events go to a file: on stderr they would break the progress line.
+  const std::string event_path = o.db_path + ".coordinator.log";
+  auto events = OpenEventLog(f, event_path);
+  if (!events.ok()) return Fail(events.status());
+  o.scheduler.events = events->get();
   std::string host, slurm_dir;
   int advertised_port = 0;
   SlurmRunFiles files;
@@ -904,6 +1016,7 @@ int RunEmbedded(const Flags& f) {
               << " trials, " << f.workers << " workers x " << f.threads << " threads, database "
               << o.db_path << "\n";
   }
+  std::cerr << "coordinator events in " << event_path << "\n";
 
   InstallSignalHandlers();
   LaunchSpec ls;
@@ -1247,6 +1360,10 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   run->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0));
   run->add_option("--log", f->log, "workers' log file (default DB.workers.log)");
+  run->add_option("--log-format", f->log_format,
+                  "text or json (one object per line): the coordinator's events, in "
+                  "DB.coordinator.log")
+      ->capture_default_str();
   AddLimitOptions(run, f.get());
   run->add_option("--launcher", f->launcher,
                   "local: child processes here; slurm: one Slurm array job (README, On a cluster)")
@@ -1304,6 +1421,10 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   coord->add_flag("--sync-full", f->sync_full, "fsync every commit (survives power loss)");
+  coord
+      ->add_option("--log-format", f->log_format,
+                   "text or json (one object per line): the events logged on stderr")
+      ->capture_default_str();
   coord->add_option("--tls-cert", f->server.tls_cert, "server certificate (PEM): TLS on");
   coord->add_option("--tls-key", f->server.tls_key, "server key (PEM)");
   coord->add_option("--tls-client-ca", f->server.tls_client_ca,
@@ -1335,6 +1456,11 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   status->add_flag("--watch", f->watch,
                    "follow progress until the sweep is done, then print the table");
   AddSourceOptions(status, f.get(), /*db=*/true);
+
+  CLI::App* workers = app->add_subcommand(
+      "workers", "every worker: host, job, state (idle, training, gone), last heard, trials");
+  workers->add_option("--format", f->format, "table or json")->capture_default_str();
+  AddSourceOptions(workers, f.get(), /*db=*/true);
 
   CLI::App* lb = app->add_subcommand(
       "leaderboard", "trials ranked by the sweep's metric (its sweep file's metric and goal)");
@@ -1381,6 +1507,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (*worker) return RunWorker(*f);
     if (*submit) return RunSubmit(*f);
     if (*status) return RunStatus(*f);
+    if (*workers) return RunWorkers(*f);
     if (*lb) return RunLeaderboard(*f);
     if (*cancel) return RunCancel(*f);
     if (*exp) return RunExport(*f);

@@ -1,6 +1,5 @@
-// The sweep subcommands of hpsweep: run, coordinator, worker, submit, status, leaderboard,
-// cancel, export, slurm-script. Each returns the process exit code (0 ok, 1 runtime failure, 2 bad
-// input).
+// The sweep subcommands of hpsweep: run, coordinator, worker, submit, status, workers, leaderboard,
+// cancel, export, slurm-script. Each returns the process exit code (0 ok, 1 runtime failure, 2 bad input).
 #ifndef HPSWEEP_CLI_SWEEP_COMMANDS_H_
 #define HPSWEEP_CLI_SWEEP_COMMANDS_H_
 

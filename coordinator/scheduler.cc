@@ -280,18 +280,32 @@ Status Scheduler::LoadLocked() {
   // Memory holds the workers heard from within a lease period, and those with a running trial:
   // like their leases, they get a full lease period from the restart to be heard from again.
   // The most recently seen first, up to max_workers.
-  std::vector<WorkerRow> recent;
+  // Held is not alive: a holder silent since before the restart counts only once heard from.
+  std::vector<WorkerRow> recent, gone;
+  worker_grace_.clear();
+  gone_workers_.clear();
   for (WorkerRow& w : *workers) {
-    if (holding.count(w.id)) w.last_seen = std::max(w.last_seen, now);
-    if (now - w.last_seen < options_.lease_seconds) recent.push_back(std::move(w));
+    const bool heard = now - w.last_seen < options_.lease_seconds;
+    if (heard || holding.count(w.id)) {
+      if (holding.count(w.id)) worker_grace_[w.id] = now + options_.lease_seconds;
+      recent.push_back(std::move(w));
+    } else if (now - w.last_seen < options_.gone_worker_seconds) {
+      gone.push_back(std::move(w));
+    }
   }
-  std::sort(recent.begin(), recent.end(),
-            [](const WorkerRow& a, const WorkerRow& b) { return a.last_seen > b.last_seen; });
+  auto latest_first = [&holding](const WorkerRow& a, const WorkerRow& b) {
+    if (holding.count(a.id) != holding.count(b.id)) return holding.count(a.id) > 0;
+    return a.last_seen > b.last_seen;
+  };
+  std::sort(recent.begin(), recent.end(), latest_first);
   if (recent.size() > options_.max_workers) recent.resize(options_.max_workers);
   for (WorkerRow& w : recent) {
     worker_by_name_[w.name] = w.id;
     workers_[w.id] = std::move(w);
   }
+  std::sort(gone.begin(), gone.end(), latest_first);
+  if (gone.size() > kMaxGoneWorkersShown) gone.resize(kMaxGoneWorkersShown);
+  for (WorkerRow& w : gone) gone_workers_[w.id] = std::move(w);
   worker_touched_.clear();
   LoadCheckpointsLocked();
   needs_reload_ = false;
@@ -374,8 +388,10 @@ Status Scheduler::Mutate(F&& change) {
     ++version_;
     changed_.notify_all();
   }
+  const std::vector<Event> events = TakeEventsLocked();  // (none if dropped)
   lock.unlock();
   Answer(dones, failure);
+  Publish(events);
   return s;
 }
 
@@ -386,6 +402,7 @@ void Scheduler::DropUncommittedLocked(std::vector<std::pair<Status, DoneFn>>* do
   for (auto& d : queued_done_) dones->push_back(std::move(d));
   queued_done_.clear();
   queued_writes_.clear();
+  pending_events_.clear();  // of the lost changes
   needs_reload_ = true;
   EnsureLoaded();  // (bumps version_); if storage is still failing, the next call tries again
 }
@@ -414,7 +431,9 @@ void Scheduler::MutateAsync(F&& change, DoneFn done) {
     changed_.notify_all();
   } else if (queued_done_.empty() && !committing_) {
     // Wrote nothing, and nothing it saw is waiting to be committed: answer now.
+    const std::vector<Event> events = TakeEventsLocked();
     lock.unlock();
+    Publish(events);
     return done(s);
   }
   queued_done_.emplace_back(std::move(s), std::move(done));
@@ -433,8 +452,10 @@ void Scheduler::CommitLoop() {
     }
     std::vector<WriteFn> writes;
     std::vector<std::pair<Status, DoneFn>> dones;
+    std::vector<Event> events;
     writes.swap(queued_writes_);
     dones.swap(queued_done_);
+    events.swap(pending_events_);
     committing_ = true;
     lock.unlock();
     // Storage is ours while committing_: everyone else waits in WaitStorageLocked.
@@ -450,10 +471,14 @@ void Scheduler::CommitLoop() {
     writes.clear();  // (frees rows and model bytes before taking the lock)
     lock.lock();
     committing_ = false;
-    if (!s.ok()) DropUncommittedLocked(&dones);
+    if (!s.ok()) {
+      DropUncommittedLocked(&dones);
+      events.clear();
+    }
     storage_free_.notify_all();
     lock.unlock();
     Answer(dones, s);
+    Publish(events);
     lock.lock();
   }
 }
@@ -491,6 +516,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
       rows.push_back(std::move(t));
     }
     sweeps_[sw.id] = sw;
+    EmitLocked(events::SweepSubmitted(sw, file_name));
     for (TrialRow& t : rows) {
       const int64_t id = t.id;
       trials_[id] = std::move(t);
@@ -503,9 +529,12 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
   return sweep_id;
 }
 
-StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads) {
+StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
+                                            const std::string& host, const std::string& job_id) {
   if (name.empty()) return InvalidArgument("worker_name is empty");
   HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
+  HPSWEEP_RETURN_IF_ERROR(CheckText("host", host, kMaxWorkerHostBytes, true));
+  HPSWEEP_RETURN_IF_ERROR(CheckText("job_id", job_id, kMaxWorkerJobIdBytes, true));
   if (threads < 0 || threads > kMaxWorkerThreads) {
     return InvalidArgument("threads is " + std::to_string(threads) + "; it must be in [0, " +
                            std::to_string(kMaxWorkerThreads) + "]");
@@ -520,16 +549,20 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
                          std::to_string(options_.max_workers) + ": retry later");
     }
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
-    auto id = storage_->UpsertWorker(name, threads, now);
-    HPSWEEP_WRITE(id.status());
-    WorkerRow& w = workers_[*id];
-    if (w.id == 0) w.first_seen = now;
-    w.id = *id;
-    w.name = name;
-    w.threads = threads;
-    w.last_seen = now;
-    worker_by_name_[name] = *id;
-    worker_id = *id;
+    WorkerRow row;
+    row.name = name;
+    row.threads = threads;
+    row.host = host;
+    row.job_id = job_id;
+    auto stored = storage_->UpsertWorker(row, now);
+    HPSWEEP_WRITE(stored.status());
+    const bool joined = !worker_by_name_.count(name);
+    workers_[stored->id] = *stored;  // (with what it did before, from its row)
+    worker_by_name_[name] = stored->id;
+    gone_workers_.erase(stored->id);
+    worker_grace_.erase(stored->id);
+    if (joined) EmitLocked(events::WorkerJoined(*stored));
+    worker_id = stored->id;
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -554,13 +587,31 @@ void Scheduler::AppendError(TrialRow* t, const std::string& why) {
 
 void Scheduler::PruneWorkersLocked(double now) {
   for (auto it = workers_.begin(); it != workers_.end();) {
-    if (now - it->second.last_seen < options_.lease_seconds) {
+    auto grace = worker_grace_.find(it->first);
+    const bool held = grace != worker_grace_.end() && now < grace->second;
+    if (now - it->second.last_seen < options_.lease_seconds || held) {
       ++it;
       continue;
     }
+    if (grace != worker_grace_.end()) worker_grace_.erase(grace);
+    EmitLocked(events::WorkerGone(it->second, now - it->second.last_seen));
     worker_by_name_.erase(it->second.name);
     worker_touched_.erase(it->first);
+    gone_workers_[it->first] = std::move(it->second);
     it = workers_.erase(it);
+  }
+  // Gone workers are shown for a while, the latest kMaxGoneWorkersShown.
+  for (auto it = gone_workers_.begin(); it != gone_workers_.end();) {
+    const bool old = now - it->second.last_seen >= options_.gone_worker_seconds;
+    it = old ? gone_workers_.erase(it) : std::next(it);
+  }
+  if (gone_workers_.size() > kMaxGoneWorkersShown) {
+    std::vector<std::pair<double, int64_t>> by_age;
+    for (const auto& [id, w] : gone_workers_) by_age.push_back({w.last_seen, id});
+    std::sort(by_age.begin(), by_age.end());
+    for (size_t i = 0; i + kMaxGoneWorkersShown < by_age.size(); ++i) {
+      gone_workers_.erase(by_age[i].second);
+    }
   }
 }
 
@@ -572,10 +623,16 @@ Status Scheduler::ExpireLocked(double now, int* count) {
     const SweepRow& sw = sweeps_[t.sweep_id];
     AppendError(&t, "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
                         t.worker_name + "' stopped reporting)");
+    HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t.worker_id, 0, 1));
+    const TrialStatus outcome = sw.state == "cancelled" || stop_requested_.count(t.id)
+                                    ? TrialStatus::kStopped
+                                : t.attempts >= sw.max_attempts ? TrialStatus::kFailed
+                                                                : TrialStatus::kQueued;
+    EmitLocked(events::LeaseExpired(t, sw, outcome));
     // The lease stays the trial's last-granted one: its worker may still deliver a result.
-    if (sw.state == "cancelled" || stop_requested_.count(t.id)) {
+    if (outcome == TrialStatus::kStopped) {
       HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kStopped, now));
-    } else if (t.attempts >= sw.max_attempts) {
+    } else if (outcome == TrialStatus::kFailed) {
       HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kFailed, now));
     } else {
       t.status = TrialStatus::kQueued;
@@ -592,8 +649,10 @@ StatusOr<int> Scheduler::ExpireLeases() {
   int count = 0;
   Status s = Mutate([&]() {
     const double now = clock_->Now();
+    // Leases first: a worker gone with an expired lease leaves with that failure counted.
+    HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &count));
     PruneWorkersLocked(now);
-    return ExpireLocked(now, &count);
+    return Status::Ok();
   });
   if (!s.ok()) return s;
   return count;
@@ -619,6 +678,7 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   if (sw.finished_at > 0) return Status::Ok();
   if (sw.state == "running") sw.state = "completed";
   sw.finished_at = now;
+  EmitLocked(SweepFinishedEvent(sw));
   return Write([sweep_id, state = sw.state, now](Storage* st) {
     return st->UpdateSweepState(sweep_id, state, now);
   });
@@ -639,7 +699,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   if (w == workers_.end()) {
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
-  w->second.last_seen = now;
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
   if (queued_.empty()) return Status::Ok();
   // Sweeps take turns: the first sweep after the one served last.
   auto it = queued_.upper_bound(next_sweep_turn_);
@@ -652,12 +712,6 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   const int resume_from = ResumableEpochLocked(t);  // 0: no checkpoint
   if (t.attempts > 0 && resume_from == 0) {         // a retry without a checkpoint starts over
     HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
-  }
-  // last_seen is for people reading the database; a write every few seconds is enough.
-  if (now - worker_touched_[worker_id] > 5) {
-    HPSWEEP_RETURN_IF_ERROR(
-        Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
-    worker_touched_[worker_id] = now;
   }
   t.status = TrialStatus::kRunning;
   t.attempts += 1;
@@ -673,6 +727,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   if (resume_from > 0) HPSWEEP_RETURN_IF_ERROR(ResumeLocked(&t, resume_from));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
+  EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
   *grant = LeaseGrant{t, t.lease_id, t.lease_deadline, resume_from};
   return Status::Ok();
 }
@@ -752,8 +807,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   }
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
-  auto w = workers_.find(t->worker_id);
-  if (w != workers_.end()) w->second.last_seen = now;
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
   Unindex(*t);
   t->lease_deadline = now + options_.lease_seconds;
   if (store) {
@@ -849,7 +903,11 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
     }));
   }
   const bool stopped = c.stopped || sw.state == "cancelled";
-  return FinishTrial(*t, stopped ? TrialStatus::kStopped : TrialStatus::kCompleted, now);
+  const TrialStatus status = stopped ? TrialStatus::kStopped : TrialStatus::kCompleted;
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
+  EmitLocked(events::TrialCompleted(*t, sw, status));
+  return FinishTrial(*t, status, now);
 }
 
 Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {
@@ -888,12 +946,15 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
       AppendError(t, "given back by '" + t->worker_name + "' (no attempt charged): " + error);
     }
   }
-  if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
-    return FinishTrial(*t, TrialStatus::kStopped, now);
-  }
-  if (!released && t->attempts >= sw.max_attempts) {
-    return FinishTrial(*t, TrialStatus::kFailed, now);
-  }
+  const TrialStatus outcome = sw.state == "cancelled" || stop_requested_.count(t->id)
+                                  ? TrialStatus::kStopped
+                              : !released && t->attempts >= sw.max_attempts ? TrialStatus::kFailed
+                                                                            : TrialStatus::kQueued;
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 0, released ? 0 : 1));
+  EmitLocked(released ? events::TrialReleased(*t, sw, error, outcome)
+                      : events::TrialFailed(*t, sw, error, outcome));
+  if (outcome != TrialStatus::kQueued) return FinishTrial(*t, outcome, now);
   t->status = TrialStatus::kQueued;
   t->lease_id.clear();
   t->lease_deadline = 0;
@@ -930,6 +991,7 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
         ++count;
       }
     }
+    EmitLocked(events::SweepCancelled(sw, count));
     return MaybeFinishSweep(sweep_id, now);
   });
   if (!s.ok()) return s;
@@ -1083,6 +1145,110 @@ StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {
 uint64_t Scheduler::version() {
   std::lock_guard<std::mutex> lock(mu_);
   return version_;
+}
+
+// ---- Workers you can see, and events ----
+
+Status Scheduler::HeardFromLocked(int64_t worker_id, double now) {
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) return Status::Ok();  // dropped: it registers again
+  w->second.last_seen = now;
+  worker_grace_.erase(worker_id);
+  // The stored last_seen is for `workers --db` and a restart; a write every few seconds will do.
+  if (now - worker_touched_[worker_id] > 5) {
+    HPSWEEP_RETURN_IF_ERROR(
+        Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
+    worker_touched_[worker_id] = now;
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::CountWorkerTrialsLocked(int64_t worker_id, int done, int failed) {
+  if (worker_id == 0 || (done == 0 && failed == 0)) return Status::Ok();
+  HPSWEEP_RETURN_IF_ERROR(Write([worker_id, done, failed](Storage* st) {
+    return st->AddWorkerTrials(worker_id, done, failed);
+  }));
+  for (auto* held : {&workers_, &gone_workers_}) {
+    auto w = held->find(worker_id);
+    if (w == held->end()) continue;
+    w->second.trials_done += done;
+    w->second.trials_failed += failed;
+  }
+  return Status::Ok();
+}
+
+void Scheduler::EmitLocked(Event e) {
+  if (options_.events == nullptr) return;
+  e.time = clock_->Now();
+  pending_events_.push_back(std::move(e));
+}
+
+std::vector<Event> Scheduler::TakeEventsLocked() {
+  std::vector<Event> events;
+  events.swap(pending_events_);
+  return events;
+}
+
+void Scheduler::Publish(const std::vector<Event>& events) {
+  for (const Event& e : events) options_.events->Record(e);
+}
+
+Event Scheduler::SweepFinishedEvent(const SweepRow& sweep) {
+  int completed = 0, failed = 0, stopped = 0;
+  if (options_.events != nullptr) {  // (counting is for the log only)
+    for (const auto& [id, t] : trials_) {
+      if (t.sweep_id != sweep.id) continue;
+      completed += t.status == TrialStatus::kCompleted;
+      failed += t.status == TrialStatus::kFailed;
+      stopped += t.status == TrialStatus::kStopped;
+    }
+  }
+  return events::SweepFinished(sweep, completed, failed, stopped);
+}
+
+std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (needs_reload_) {
+    WaitStorageLocked(lock);
+    EnsureLoaded();
+  }
+  const double now = clock_->Now();
+  // The trial each worker holds: the latest leased running trial with its id.
+  std::unordered_map<int64_t, const TrialRow*> holds;
+  for (const auto& [deadline, id] : deadlines_) {
+    auto t = trials_.find(id);
+    if (t == trials_.end()) continue;
+    const TrialRow*& slot = holds[t->second.worker_id];
+    if (slot == nullptr || t->second.started_at > slot->started_at) slot = &t->second;
+  }
+  std::vector<WorkerView> out;
+  for (const auto& [id, w] : workers_) {
+    WorkerView v;
+    v.worker = w;
+    v.alive = now - w.last_seen < options_.lease_seconds;
+    auto h = holds.find(id);
+    if (v.alive && h != holds.end()) {
+      const TrialRow& t = *h->second;
+      v.sweep_id = t.sweep_id;
+      v.trial_id = t.id;
+      v.trial_number = t.number;
+      v.epoch = std::min(t.epochs_run + 1, MaxEpochs(t));
+    }
+    out.push_back(std::move(v));
+  }
+  const size_t held = out.size();
+  for (const auto& [id, w] : gone_workers_) {
+    if (now - w.last_seen >= options_.gone_worker_seconds) continue;
+    WorkerView v;
+    v.worker = w;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(),
+            [](const WorkerView& a, const WorkerView& b) {
+              return a.worker.last_seen > b.worker.last_seen;
+            });
+  if (now_out) *now_out = now;
+  return out;
 }
 
 uint64_t Scheduler::WaitForChange(uint64_t seen, double timeout_seconds) {

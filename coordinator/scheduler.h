@@ -36,10 +36,19 @@
 // same values (a retry) is answered OK and stored once. Refusals of a report are InvalidArgument,
 // never FailedPrecondition/NotFound: those tell a worker its lease is gone, and it stops training.
 //
-// Workers: registering again under the same name reuses the worker. Workers not heard from (a
-// registration, lease or report) within one lease period no longer count as alive and are dropped
-// from memory (their database rows stay); at most options.max_workers are held, after which
-// RegisterWorker is Unavailable (retry later) for new names.
+// Workers: registering again under the same name reuses the worker. A worker is alive while it
+// was heard from (a registration, lease, report, completion or failure of its trial) within one
+// lease period, and only then: one lease period after it dies, is cut off or leaves, it no longer
+// counts (WorkersAlive, ListWorkers). Silent workers are dropped from memory (their database rows
+// stay) and kept as "gone" for options.gone_worker_seconds (at most kMaxGoneWorkersShown, the
+// latest), so that ListWorkers shows who left. At most options.max_workers are held, after which
+// RegisterWorker is Unavailable (retry later) for new names. After a restart (Load) a worker is
+// alive by the last_seen stored (written at most every few seconds), and one holding a running
+// trial is held in memory for a lease period, as its lease is, without counting as alive until it
+// is heard from.
+//
+// Events (coordinator/events.h): each change that matters to an operator is recorded in
+// options.events once it is committed; a change rolled back records nothing.
 //
 // Thread-safety: all public methods are thread-safe (one mutex; storage is used under it, or by
 // the commit thread while no one else may). `done` callbacks run without the mutex, on the commit
@@ -62,6 +71,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coordinator/events.h"
 #include "coordinator/objective.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
@@ -89,6 +99,9 @@ constexpr int kConfusionClasses = 10;          // a confusion matrix is empty or
 constexpr int64_t kMaxConfusionTotal = 100000000;  // samples counted in a confusion matrix
 constexpr double kConfusionTolerance = 1e-6;       // |trace/total - test_accuracy|
 constexpr size_t kMaxWorkers = 10000;              // workers held in memory (alive recently)
+constexpr size_t kMaxWorkerHostBytes = 256;        // RegisterWorker.host (printable UTF-8)
+constexpr size_t kMaxWorkerJobIdBytes = 256;       // RegisterWorker.job_id (printable UTF-8)
+constexpr size_t kMaxGoneWorkersShown = 1000;      // gone workers ListWorkers keeps showing
 constexpr int kMaxWatches = 64;                    // concurrent WatchSweep streams
 // Request sizes (protobuf ByteSizeLong), checked by each handler; the server's receive limit is
 // the largest of them (a CompleteTrial carrying a model), so gRPC refuses anything bigger unread.
@@ -126,6 +139,19 @@ struct SchedulerOptions {
   // Where trial checkpoints are kept, one file per trial (the coordinator uses "<db>.checkpoints");
   // created if missing. Empty: in memory (tests, ":memory:" databases).
   std::string checkpoint_dir;
+  double gone_worker_seconds =
+      3600;                    // ListWorkers shows a gone worker this long after it was heard
+  EventLog* events = nullptr;  // where events go (none if null); not owned, must outlive
+};
+
+// A worker as ListWorkers shows it.
+struct WorkerView {
+  WorkerRow worker;
+  bool alive = false;  // heard from within one lease period; else gone
+  // The trial it is training (alive, holding a running trial's lease); trial_id 0: idle.
+  int64_t sweep_id = 0, trial_id = 0;
+  int trial_number = 0;
+  int epoch = 0;  // the epoch being trained: epochs reported + 1, at most the trial's epochs
 };
 
 struct LeaseGrant {
@@ -173,9 +199,11 @@ class Scheduler {
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                            const std::string& yaml, const std::string& file_name);
 
-  // The same name again reuses the worker. InvalidArgument for a bad name or thread count;
-  // Unavailable when max_workers others were heard from within a lease period.
-  StatusOr<int64_t> RegisterWorker(const std::string& name, int threads);
+  // The same name again reuses the worker. InvalidArgument for a bad name, host, job id (printable
+  // UTF-8 within kMaxWorker*Bytes; host and job id may be empty) or thread count; Unavailable when
+  // max_workers others were heard from within a lease period.
+  StatusOr<int64_t> RegisterWorker(const std::string& name, int threads,
+                                   const std::string& host = "", const std::string& job_id = "");
   // The next queued trial (sweeps take turns), or nullopt when none is queued.
   StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id);
   // Renews the lease; stores the epoch if report.epoch > 0. FailedPrecondition if the lease is
@@ -214,6 +242,9 @@ class Scheduler {
   std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
   int WorkersAlive();                                 // heard from within one lease period
   size_t WorkersHeld();  // workers in memory (at most options.max_workers)
+  // The workers held in memory (alive, or silent but held) by id, then the gone ones, the latest
+  // heard first. *now gets the clock's time they were judged at.
+  std::vector<WorkerView> ListWorkers(double* now);
   // The trials of the sweep that have a value for its metric, best first by its Objective, ties
   // by trial number. sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
@@ -320,6 +351,18 @@ class Scheduler {
   std::unordered_map<int64_t, CheckpointMeta> checkpoints_;
   std::unordered_map<int64_t, std::string> checkpoint_bytes_;  // when checkpoint_dir is empty
   uint64_t checkpoint_tmp_counter_ = 0;
+  // ---- Workers you can see, and events (the end of scheduler.cc) ----
+  // The worker was heard from now: alive again; last_seen written at most every few seconds.
+  Status HeardFromLocked(int64_t worker_id, double now);
+  // Adds to a worker's trials_done / trials_failed (storage and memory).
+  Status CountWorkerTrialsLocked(int64_t worker_id, int done, int failed);
+  // Records e (time: now) once the current change is committed.
+  void EmitLocked(Event e);
+  // The events of the changes just committed (or answered without a write).
+  std::vector<Event> TakeEventsLocked();
+  void Publish(const std::vector<Event>& events);  // without mu_
+  // SweepFinished with the counts of the sweep's trials.
+  Event SweepFinishedEvent(const SweepRow& sweep);
 
   Storage* storage_;
   Clock* clock_;
@@ -354,7 +397,11 @@ class Scheduler {
   std::map<int64_t, WorkerRow> workers_;                     // held in memory (see the top)
   std::unordered_map<std::string, int64_t> worker_by_name_;  // of workers_
   std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
-  int64_t next_sweep_turn_ = 0;               // round-robin across sweeps
+  // Held in memory after a restart (running a trial) until this time, though silent.
+  std::map<int64_t, double> worker_grace_;
+  std::map<int64_t, WorkerRow> gone_workers_;  // dropped from workers_, shown by ListWorkers
+  std::vector<Event> pending_events_;          // of changes not yet committed
+  int64_t next_sweep_turn_ = 0;                // round-robin across sweeps
 };
 
 }  // namespace hpsweep

@@ -103,6 +103,31 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
   return resp;
 }
 
+v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
+                                     double lease_seconds) {
+  pb::ListWorkersResponse resp;
+  resp.set_now(now);
+  resp.set_lease_seconds(lease_seconds);
+  for (const WorkerView& v : workers) {
+    pb::WorkerInfo* w = resp.add_workers();
+    w->set_worker_id(v.worker.id);
+    w->set_name(v.worker.name);
+    w->set_host(v.worker.host);
+    w->set_threads(v.worker.threads);
+    w->set_job_id(v.worker.job_id);
+    w->set_state(!v.alive ? "gone" : v.trial_id != 0 ? "training" : "idle");
+    w->set_sweep_id(v.sweep_id);
+    w->set_trial_id(v.trial_id);
+    w->set_trial_number(v.trial_number);
+    w->set_epoch(v.epoch);
+    w->set_first_seen(v.worker.first_seen);
+    w->set_last_seen(v.worker.last_seen);
+    w->set_trials_done(v.worker.trials_done);
+    w->set_trials_failed(v.worker.trials_failed);
+  }
+  return resp;
+}
+
 v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
                                             const std::vector<TrialRow>& rows) {
   pb::GetLeaderboardResponse resp;
@@ -264,11 +289,20 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status RegisterWorker(grpc::ServerContext*, const pb::RegisterWorkerRequest* req,
                               pb::RegisterWorkerResponse* resp) override {
     if (auto s = CheckSize("RegisterWorker", *req, kMaxRequestBytes); !s.ok()) return s;
-    // (the scheduler checks the name and the thread count)
-    auto id = s_->RegisterWorker(req->worker_name(), req->threads());
+    // (the scheduler checks the name, host, job id and thread count)
+    auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id());
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
     resp->set_lease_seconds(lease_seconds_);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListWorkers(grpc::ServerContext*, const pb::ListWorkersRequest* req,
+                           pb::ListWorkersResponse* resp) override {
+    if (auto s = CheckSize("ListWorkers", *req, kMaxRequestBytes); !s.ok()) return s;
+    double now = 0;
+    const std::vector<WorkerView> workers = s_->ListWorkers(&now);  // (sets now first)
+    *resp = WorkersProto(workers, now, lease_seconds_);
     return grpc::Status::OK;
   }
 

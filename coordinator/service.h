@@ -30,6 +30,10 @@ grpc::Status ToGrpc(const Status& s);
 // Status of sweeps as GetStatus answers it (also for `status --db`, which reads a file).
 v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive);
 
+// Workers as ListWorkers answers it (also for `workers --db`): state idle, training or gone.
+v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
+                                     double lease_seconds);
+
 // A leaderboard as the RPC answers it, ranked from 1 in the order given.
 v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
                                             const std::vector<TrialRow>& rows);

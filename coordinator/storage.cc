@@ -62,7 +62,7 @@ namespace {
 using json = nlohmann::json;
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly.
 const char* const kMigrations[kSchemaVersion] = {
@@ -149,6 +149,13 @@ CREATE TABLE attempts (
   resumed_from_epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX attempts_by_trial ON attempts(trial_id);
+)sql",
+    // 2 -> 3: where each worker runs and what it did, for `hpsweep workers`.
+    R"sql(
+ALTER TABLE workers ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN job_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN trials_done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workers ADD COLUMN trials_failed INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 
@@ -297,8 +304,9 @@ class SqliteStorage : public Storage {
   Status UpdateTrial(const TrialRow& trial) override;
   Status PutEpoch(const EpochRow& epoch) override;
   Status DeleteEpochs(int64_t trial_id) override;
-  StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) override;
+  StatusOr<WorkerRow> UpsertWorker(const WorkerRow& worker, double now) override;
   Status TouchWorker(int64_t worker_id, double now) override;
+  Status AddWorkerTrials(int64_t worker_id, int done, int failed) override;
   Status PutArtifact(int64_t trial_id, const std::string& kind, const std::string& bytes) override;
   StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) override;
   StatusOr<std::vector<SweepRow>> LoadSweeps() override;
@@ -772,23 +780,31 @@ StatusOr<std::vector<AttemptRow>> SqliteStorage::LoadAttempts(int64_t trial_id) 
   return rows;
 }
 
-StatusOr<int64_t> SqliteStorage::UpsertWorker(const std::string& name, int threads, double now) {
-  const std::string what = "registering worker '" + name + "'";
+StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) {
+  const std::string what = "registering worker '" + w.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
-      "INSERT INTO workers (name, threads, first_seen, last_seen) VALUES (?,?,?,?) "
-      "ON CONFLICT (name) DO UPDATE SET threads = excluded.threads, last_seen = excluded.last_seen "
-      "RETURNING id",
+      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id) "
+      "VALUES (?,?,?,?,?,?) "
+      "ON CONFLICT (name) DO UPDATE SET threads = excluded.threads, last_seen = "
+      "excluded.last_seen, "
+      "host = excluded.host, job_id = excluded.job_id "
+      "RETURNING id, first_seen, trials_done, trials_failed",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
-  b.Text(name).Int(threads).Real(now).Real(now);
+  b.Text(w.name).Int(w.threads).Real(now).Real(now).Text(w.host).Text(w.job_id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   int rc = sqlite3_step(*s);
   if (rc != SQLITE_ROW) return Error(rc, what);
-  int64_t id = sqlite3_column_int64(*s, 0);
+  WorkerRow row = w;
+  row.id = sqlite3_column_int64(*s, 0);
+  row.first_seen = ColumnReal(*s, 1);
+  row.last_seen = now;
+  row.trials_done = sqlite3_column_int(*s, 2);
+  row.trials_failed = sqlite3_column_int(*s, 3);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));  // RETURNING: run to completion
-  return id;
+  return row;
 }
 
 Status SqliteStorage::TouchWorker(int64_t worker_id, double now) {
@@ -801,6 +817,20 @@ Status SqliteStorage::TouchWorker(int64_t worker_id, double now) {
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
+}
+
+Status SqliteStorage::AddWorkerTrials(int64_t worker_id, int done, int failed) {
+  const std::string what = "counting the trials of worker " + std::to_string(worker_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "UPDATE workers SET trials_done = trials_done + ?, trials_failed = trials_failed + ? "
+      "WHERE id = ?",
+      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(done).Int(failed).Int(worker_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  return StepDone(*s, what);
 }
 
 Status SqliteStorage::PutArtifact(int64_t trial_id, const std::string& kind,
@@ -973,8 +1003,10 @@ StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
 
 StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
   const std::string what = "loading workers";
-  StatusOr<sqlite3_stmt*> s =
-      Prepare("SELECT id, name, threads, first_seen, last_seen FROM workers ORDER BY id", what);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "SELECT id, name, threads, first_seen, last_seen, host, job_id, trials_done, "
+      "trials_failed FROM workers ORDER BY id",
+      what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   std::vector<WorkerRow> rows;
@@ -986,6 +1018,10 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
     r.threads = sqlite3_column_int(*s, 2);
     r.first_seen = ColumnReal(*s, 3);
     r.last_seen = ColumnReal(*s, 4);
+    r.host = ColumnText(*s, 5);
+    r.job_id = ColumnText(*s, 6);
+    r.trials_done = sqlite3_column_int(*s, 7);
+    r.trials_failed = sqlite3_column_int(*s, 8);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -1291,10 +1327,13 @@ Status FaultInjectingStorage::DeleteEpochs(int64_t trial_id) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->DeleteEpochs(trial_id);
 }
-StatusOr<int64_t> FaultInjectingStorage::UpsertWorker(const std::string& name, int threads,
-                                                      double now) {
+StatusOr<WorkerRow> FaultInjectingStorage::UpsertWorker(const WorkerRow& worker, double now) {
   HPSWEEP_RETURN_IF_ERROR(Check());
-  return inner_->UpsertWorker(name, threads, now);
+  return inner_->UpsertWorker(worker, now);
+}
+Status FaultInjectingStorage::AddWorkerTrials(int64_t worker_id, int done, int failed) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->AddWorkerTrials(worker_id, done, failed);
 }
 Status FaultInjectingStorage::TouchWorker(int64_t worker_id, double now) {
   HPSWEEP_RETURN_IF_ERROR(Check());

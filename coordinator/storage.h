@@ -83,6 +83,10 @@ struct WorkerRow {
   std::string name;
   int threads = 0;
   double first_seen = 0, last_seen = 0;
+  std::string host;       // as the worker said; "" if it did not
+  std::string job_id;     // its launcher's job id (Slurm, HPSWEEP_JOB_ID, a pod); "" if none
+  int trials_done = 0;    // results it delivered (completed or stopped)
+  int trials_failed = 0;  // attempts that failed on it (FailTrial, not a give-back; lease expired)
 };
 
 class Storage {
@@ -102,8 +106,13 @@ class Storage {
   virtual Status UpdateTrial(const TrialRow& trial) = 0;
   virtual Status PutEpoch(const EpochRow& epoch) = 0;  // insert or replace (trial, epoch)
   virtual Status DeleteEpochs(int64_t trial_id) = 0;   // a re-leased trial starts over
-  virtual StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) = 0;
+  // By name: a new row (first_seen = last_seen = now), or the same row with worker's threads,
+  // host and job_id and last_seen = now; its counts are left as they are. Returns the row.
+  virtual StatusOr<WorkerRow> UpsertWorker(const WorkerRow& worker, double now) = 0;
   virtual Status TouchWorker(int64_t worker_id, double now) = 0;
+  // Adds to the worker's trials_done and trials_failed; a worker without a row changes nothing
+  // (a statistic never fails a change).
+  virtual Status AddWorkerTrials(int64_t worker_id, int done, int failed) = 0;
   virtual Status PutArtifact(int64_t trial_id, const std::string& kind,
                              const std::string& bytes) = 0;  // insert or replace
 
@@ -170,8 +179,9 @@ class FaultInjectingStorage : public Storage {
   Status UpdateTrial(const TrialRow& trial) override;
   Status PutEpoch(const EpochRow& epoch) override;
   Status DeleteEpochs(int64_t trial_id) override;
-  StatusOr<int64_t> UpsertWorker(const std::string& name, int threads, double now) override;
+  StatusOr<WorkerRow> UpsertWorker(const WorkerRow& worker, double now) override;
   Status TouchWorker(int64_t worker_id, double now) override;
+  Status AddWorkerTrials(int64_t worker_id, int done, int failed) override;
   Status PutArtifact(int64_t trial_id, const std::string& kind, const std::string& bytes) override;
   StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) override;
   StatusOr<std::vector<SweepRow>> LoadSweeps() override;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -25,6 +26,7 @@
 #include "engine/network.h"
 #include "engine/sha256.h"
 #include "engine/trainer.h"
+#include "engine/utf8.h"
 #include "proto/hpsweep.grpc.pb.h"
 
 namespace hpsweep {
@@ -116,10 +118,45 @@ size_t CheckpointBytes(const TrialConfig& config) {
          n * (1 + slots) * sizeof(float) + 4;
 }
 
-std::string DefaultName() {
+std::string HostName() {
   char host[256] = "host";
   gethostname(host, sizeof(host) - 1);
-  return std::string(host) + ":" + std::to_string(getpid());
+  return host;
+}
+
+std::string DefaultName() { return HostName() + ":" + std::to_string(getpid()); }
+
+// Text for RegisterWorker's host and job_id: the coordinator refuses anything but printable UTF-8
+// of at most 256 bytes (a refusal would keep the worker from registering), so anything else from
+// the environment is left out.
+std::string Printable(const char* value) {
+  if (value == nullptr) return "";
+  const std::string v(value);
+  if (v.size() > 256 || !IsValidUtf8(v)) return "";
+  for (size_t i = 0; i < v.size();) {
+    const size_t n = Utf8Length(v, i);
+    if (n == 0 || IsControlAt(v, i, n) || v[i] == '\t' || v[i] == '\n') return "";
+    i += n;
+  }
+  return v;
+}
+
+// The id of the job this worker runs in, as its launcher names it: a Slurm array task
+// (ARRAYJOB_TASK, as squeue shows it) or job, $HPSWEEP_JOB_ID, or a Kubernetes pod (its name is
+// the host name there); "" when none.
+std::string LauncherJobId() {
+  const std::string array = Printable(std::getenv("SLURM_ARRAY_JOB_ID"));
+  const std::string task = Printable(std::getenv("SLURM_ARRAY_TASK_ID"));
+  if (!array.empty() && !task.empty()) return Printable((array + "_" + task).c_str());
+  for (const char* name : {"SLURM_JOB_ID", "HPSWEEP_JOB_ID"}) {
+    const std::string v = Printable(std::getenv(name));
+    if (!v.empty()) return v;
+  }
+  if (std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+    std::string pod = Printable(std::getenv("HOSTNAME"));
+    return pod.empty() ? Printable(HostName().c_str()) : pod;
+  }
+  return "";
 }
 
 }  // namespace
@@ -178,6 +215,8 @@ class Worker::Impl {
       pb::RegisterWorkerRequest req;
       req.set_worker_name(name_);
       req.set_threads(o_.threads);
+      req.set_host(Printable(HostName().c_str()));
+      req.set_job_id(LauncherJobId());
       return stub_->RegisterWorker(&ctx, req, &resp);
     });
     if (!s.ok()) return Unavailable("register with " + o_.coordinator + ": " + s.error_message());

@@ -88,6 +88,9 @@ TEST(CredentialsTest, EveryRpcOfTheServiceHasADecidedRole) {
   EXPECT_FALSE(allowed("GetModel", Role::kWorker));
   EXPECT_TRUE(allowed("GetStatus", Role::kWorker));
   EXPECT_FALSE(allowed("CancelSweep", Role::kReader));
+  EXPECT_TRUE(allowed("ListWorkers", Role::kReader));
+  EXPECT_TRUE(allowed("ListWorkers", Role::kUser));
+  EXPECT_FALSE(allowed("ListWorkers", Role::kWorker));
   // Unknown methods of the service fail closed; other services (health) are open.
   unsigned roles = 1;
   ASSERT_TRUE(AllowedRoles("/hpsweep.v1.Coordinator/DropDatabase", &roles));

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -419,6 +420,72 @@ TEST_F(CliTest, StatusWithoutCoordinatorSaysWhatToDo) {
   const Result r = Run("status --coordinator 127.0.0.1:1");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("hpsweep coordinator"), std::string::npos) << r.err;
+}
+
+// `run --log-format json` writes the coordinator's events beside the database, one JSON object a
+// line; `workers --db` then shows who trained what, as a table or as typed JSON.
+TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/tiny.yaml";
+  std::ofstream(file) << "name: cli-events\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 500}\n"
+                         "fixed: {cell: dense, layers: 0, epochs: 1}\n"
+                         "parameters:\n  batch_size: {values: [32, 64, 128]}\n";
+  const std::string db = dir_ + "/e.db";
+  // Workers name their launcher's job: a Slurm array task before $HPSWEEP_JOB_ID.
+  const Result run =
+      RunShell("SLURM_ARRAY_JOB_ID=812 SLURM_ARRAY_TASK_ID=3 HPSWEEP_JOB_ID=other " +
+               Quote(HPSWEEP_BIN) + " run " + Quote(file) + " --workers 2 --log-format json --db " +
+               Quote(db) + " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.err.find("coordinator events in " + db + ".coordinator.log"), std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("\"event\""), std::string::npos) << "events on stderr: " << run.err;
+  std::ifstream in(db + ".coordinator.log");
+  std::map<std::string, int> events;
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    json j;
+    ASSERT_NO_THROW(j = json::parse(line)) << line;
+    ASSERT_TRUE(j["event"].is_string()) << line;
+    ++events[j["event"].get<std::string>()];
+    if (j["event"] == "trial_leased") {
+      EXPECT_TRUE(j["trial"].is_number_integer()) << line;
+      EXPECT_TRUE(j["sweep_id"].is_number_integer()) << line;
+    }
+  }
+  EXPECT_GT(lines, 0);
+  EXPECT_EQ(events["sweep_submitted"], 1);
+  EXPECT_EQ(events["worker_joined"], 2);
+  EXPECT_EQ(events["trial_leased"], 3);
+  EXPECT_EQ(events["trial_completed"], 3);
+  EXPECT_EQ(events["sweep_finished"], 1);
+
+  const Result js = Run("workers --db " + Quote(db) + " --format json");
+  ASSERT_EQ(js.code, 0) << js.err;
+  json w = json::parse(js.out);
+  ASSERT_EQ(w["workers"].size(), 2u) << js.out;
+  int done = 0;
+  for (const json& row : w["workers"]) {
+    EXPECT_TRUE(row["worker_id"].is_number_integer()) << row;
+    EXPECT_TRUE(row["threads"].is_number_integer()) << row;
+    EXPECT_TRUE(row["last_seen"].is_number()) << row;
+    EXPECT_FALSE(row["host"].get<std::string>().empty()) << row;
+    EXPECT_TRUE(row["state"] == "idle" || row["state"] == "gone") << row;
+    EXPECT_EQ(row["job_id"], "812_3") << row;
+    done += row["trials_done"].get<int>();
+  }
+  EXPECT_EQ(done, 3);
+  const Result table = Run("workers --db " + Quote(db));
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("last heard"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("local-1"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("812_3"), std::string::npos) << table.out;
+  const Result bad = Run("workers --db " + Quote(db) + " --format csv");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  const Result badlog = Run("run " + Quote(file) + " --log-format xml --db " + Quote(db));
+  EXPECT_EQ(badlog.code, 2) << badlog.err;
+  EXPECT_NE(badlog.err.find("--log-format"), std::string::npos) << badlog.err;
 }
 
 TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {

@@ -994,6 +994,336 @@ TEST(SchedulerWorkersTest, SilentWorkersAreDroppedAndMemoryIsCapped) {
   EXPECT_EQ(rows->size(), 4u);  // the database keeps them all
 }
 
+// ---- Workers you can see: liveness, ListWorkers, events ----
+
+// The one worker view of `name` in ListWorkers, or a failure.
+WorkerView ViewOf(Scheduler& s, const std::string& name) {
+  double now = 0;
+  for (const WorkerView& v : s.ListWorkers(&now)) {
+    if (v.worker.name == name) return v;
+  }
+  ADD_FAILURE() << "ListWorkers has no worker '" << name << "'";
+  return {};
+}
+
+// A worker counts as alive for exactly one lease period after it was last heard from, whatever
+// its last word was: a report (then it died), a give-back (it left) or a completion (it left).
+TEST(SchedulerWorkersTest, AliveForOneLeasePeriodAfterTheLastWordWhateverItWas) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, SweepYaml("alive", 3));
+
+  // Dies while training: its last report counts.
+  const LeaseGrant a = MustLease(s, MustRegister(s, "a"));
+  clock.Advance(10);
+  double deadline = 0;
+  ASSERT_TRUE(s.Report(a.lease_id, Epoch(1, 0.5, 0.9), &deadline).ok());
+  clock.Advance(kLease - 1);
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  EXPECT_TRUE(ViewOf(s, "a").alive);
+  clock.Advance(1);
+  EXPECT_EQ(s.WorkersAlive(), 0);
+  EXPECT_FALSE(ViewOf(s, "a").alive);
+  ASSERT_TRUE(s.ExpireLeases().ok());  // (trial a goes back to the queue)
+
+  // Leaves: gives its trial back 10 s after its lease; alive until a lease period after that.
+  const LeaseGrant b = MustLease(s, MustRegister(s, "b"));
+  clock.Advance(10);
+  ASSERT_TRUE(s.Fail(b.lease_id, "", /*released=*/true).ok());
+  clock.Advance(kLease - 1);
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  clock.Advance(1);
+  EXPECT_EQ(s.WorkersAlive(), 0);
+  ASSERT_TRUE(s.ExpireLeases().ok());
+
+  // Leaves after its last trial: the completion is its last word.
+  const LeaseGrant c = MustLease(s, MustRegister(s, "c"));
+  clock.Advance(20);
+  ASSERT_TRUE(s.Complete(c.lease_id, MakeCompletion(0.8)).ok());
+  clock.Advance(kLease - 1);
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  EXPECT_TRUE(ViewOf(s, "c").alive);
+  clock.Advance(1);
+  EXPECT_EQ(s.WorkersAlive(), 0);
+}
+
+// After a restart a worker is alive by when it was last heard, not by the restart: one that died
+// just before it does not count for a lease period more. One holding a trial is still held in
+// memory (its lease gets the restart's grace), and counts again once it reports.
+TEST(SchedulerWorkersTest, RestartDoesNotMakeASilentWorkerAlive) {
+  TempDir dir;
+  const std::string path = dir.File("hpsweep.db");
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  LeaseGrant g;
+  int64_t w = 0;
+  {
+    std::unique_ptr<Storage> storage = MustOpen(path);
+    ASSERT_NE(storage, nullptr);
+    Scheduler s(storage.get(), &clock, options);
+    ASSERT_TRUE(s.Load().ok());
+    MustSubmit(s, SweepYaml("restart-alive", 2));
+    w = MustRegister(s, "w");
+    g = MustLease(s, w);
+  }
+  clock.Advance(kLease / 2);
+  std::unique_ptr<Storage> storage = MustOpen(path);
+  ASSERT_NE(storage, nullptr);
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  EXPECT_EQ(s.WorkersAlive(), 1);  // heard kLease / 2 ago
+  clock.Advance(kLease / 2);
+  EXPECT_EQ(s.WorkersAlive(), 0);  // a lease period after it was last heard, restart or not
+  EXPECT_EQ(ViewOf(s, "w").alive, false);
+  ASSERT_TRUE(s.ExpireLeases().ok());
+  EXPECT_EQ(s.WorkersHeld(), 1u);  // held for its lease's grace
+  double deadline = 0;
+  ASSERT_TRUE(s.Report(g.lease_id, Epoch(1, 0.5, 0.9), &deadline).ok());
+  EXPECT_EQ(s.WorkersAlive(), 1);
+  const WorkerView v = ViewOf(s, "w");
+  EXPECT_TRUE(v.alive);
+  EXPECT_EQ(v.trial_id, g.trial.id);
+  EXPECT_EQ(v.epoch, 2);
+}
+
+// ListWorkers: where each worker runs, what it does (idle, training trial #N epoch E, gone), what
+// it did; gone workers are shown for gone_worker_seconds, then left out (their rows stay).
+TEST(SchedulerWorkersTest, ListWorkersShowsStateCountsAndGoneWorkers) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  options.gone_worker_seconds = 600;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, SweepYaml("visible", 3, "val_accuracy", "maximize", 1));
+
+  // Host and job id are checked as the name is; a refusal stores nothing.
+  EXPECT_EQ(s.RegisterWorker("x", 1, "bad\nhost", "").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      s.RegisterWorker("x", 1, "", std::string(kMaxWorkerJobIdBytes + 1, 'j')).status().code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.RegisterWorker("x", 1, "h\xff", "").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(storage->LoadWorkers()->empty());
+
+  StatusOr<int64_t> a = s.RegisterWorker("a", 4, "node1", "1234_7");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  StatusOr<int64_t> b = s.RegisterWorker("b", 2, "node2", "");
+  ASSERT_TRUE(b.ok());
+  WorkerView va = ViewOf(s, "a");
+  EXPECT_EQ(va.worker.host, "node1");
+  EXPECT_EQ(va.worker.job_id, "1234_7");
+  EXPECT_EQ(va.worker.threads, 4);
+  EXPECT_TRUE(va.alive);
+  EXPECT_EQ(va.trial_id, 0);  // idle
+
+  const LeaseGrant g1 = MustLease(s, *a);
+  double deadline = 0;
+  ASSERT_TRUE(s.Report(g1.lease_id, Epoch(1, 0.5, 0.9), &deadline).ok());
+  va = ViewOf(s, "a");
+  EXPECT_EQ(va.sweep_id, sweep);
+  EXPECT_EQ(va.trial_id, g1.trial.id);
+  EXPECT_EQ(va.trial_number, g1.trial.number);
+  EXPECT_EQ(va.epoch, 2);  // epoch 1 reported: training epoch 2
+  ASSERT_TRUE(s.Complete(g1.lease_id, MakeCompletion(0.9)).ok());
+  const LeaseGrant g2 = MustLease(s, *a);
+  ASSERT_TRUE(s.Fail(g2.lease_id, "out of memory", /*released=*/false).ok());
+  const LeaseGrant g3 = MustLease(s, *b);
+  ASSERT_TRUE(s.Fail(g3.lease_id, "", /*released=*/true).ok());  // a give-back is no failure
+  va = ViewOf(s, "a");
+  EXPECT_EQ(va.worker.trials_done, 1);
+  EXPECT_EQ(va.worker.trials_failed, 1);
+  EXPECT_EQ(va.trial_id, 0);
+  EXPECT_EQ(ViewOf(s, "b").worker.trials_failed, 0);
+
+  // b leases again and stops reporting: its lease expires (a failed attempt) and it is gone.
+  const LeaseGrant g4 = MustLease(s, *b);
+  clock.Advance(kLease + 1);
+  ASSERT_TRUE(s.ExpireLeases().ok());
+  EXPECT_EQ(Stored(storage.get(), g4.trial.id).status, TrialStatus::kFailed);
+  double now = 0;
+  std::vector<WorkerView> all = s.ListWorkers(&now);
+  EXPECT_EQ(now, clock.Now());
+  ASSERT_EQ(all.size(), 2u);
+  for (const WorkerView& v : all) {
+    EXPECT_FALSE(v.alive) << v.worker.name;
+    EXPECT_EQ(v.trial_id, 0) << v.worker.name;
+  }
+  EXPECT_EQ(ViewOf(s, "b").worker.trials_failed, 1);
+  EXPECT_EQ(s.WorkersHeld(), 0u);  // dropped from memory, still shown
+
+  // b comes back: alive again, with what it did before; a stays gone, then is left out.
+  clock.Advance(100);
+  ASSERT_TRUE(s.RegisterWorker("b", 2, "node3", "").ok());
+  EXPECT_TRUE(ViewOf(s, "b").alive);
+  EXPECT_EQ(ViewOf(s, "b").worker.host, "node3");
+  EXPECT_EQ(ViewOf(s, "b").worker.trials_failed, 1);
+  clock.Advance(options.gone_worker_seconds - 50);  // a: gone for longer; b: not yet
+  ASSERT_TRUE(s.ExpireLeases().ok());
+  all = s.ListWorkers(&now);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].worker.name, "b");
+  EXPECT_EQ(storage->LoadWorkers()->size(), 2u);  // the rows stay
+
+  // The counts are stored: a restarted scheduler shows them.
+  Scheduler again(storage.get(), &clock, options);
+  ASSERT_TRUE(again.Load().ok());
+  std::vector<WorkerView> loaded = again.ListWorkers(&now);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].worker.trials_failed, 1);
+  EXPECT_EQ(loaded[0].worker.host, "node3");
+}
+
+// An EventLog that keeps every event, as a test needs.
+class CapturedEvents : public EventLog {
+ public:
+  void Record(const Event& e) override {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(e);
+  }
+  std::vector<Event> events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
+  std::vector<std::string> names() {
+    std::vector<std::string> n;
+    for (const Event& e : events()) n.push_back(e.name);
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Event> events_;
+};
+
+// A small sweep through every event that matters, in order; each as one JSON object that parses,
+// with typed values; and no lease id anywhere, in either format.
+TEST(SchedulerEventsTest, SmallSweepLogsEveryEventAsJsonWithoutLeaseIds) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  CapturedEvents log;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  options.events = &log;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, SweepYaml("events", 2, "val_accuracy", "maximize", 2));
+  StatusOr<int64_t> w = s.RegisterWorker("w1", 2, "node1", "55_0");
+  ASSERT_TRUE(w.ok());
+  std::vector<std::string> leases;
+  const LeaseGrant g1 = MustLease(s, *w);
+  leases.push_back(g1.lease_id);
+  double deadline = 0;
+  ASSERT_TRUE(s.Report(g1.lease_id, Epoch(1, 0.5, 0.9), &deadline).ok());
+  ASSERT_TRUE(s.Complete(g1.lease_id, MakeCompletion(0.9)).ok());
+  const LeaseGrant g2 = MustLease(s, *w);
+  leases.push_back(g2.lease_id);
+  ASSERT_TRUE(s.Fail(g2.lease_id, "bad\nline " + g2.lease_id.substr(0, 0), false).ok());
+  const LeaseGrant g3 = MustLease(s, *w);  // trial 2, attempt 2
+  leases.push_back(g3.lease_id);
+  clock.Advance(kLease + 1);
+  ASSERT_TRUE(s.ExpireLeases().ok());  // the lease expires: no attempt left; w1 is gone
+
+  const std::vector<std::string> want = {
+      "sweep_submitted", "worker_joined", "trial_leased",  "trial_completed", "trial_leased",
+      "trial_failed",    "trial_leased",  "lease_expired", "sweep_finished",  "worker_gone"};
+  EXPECT_EQ(log.names(), want);
+
+  std::vector<nlohmann::json> lines;
+  for (const Event& e : log.events()) {
+    const std::string line = EventJson(e);
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+    const std::string text = EventText(e);
+    EXPECT_EQ(text.find('\n'), std::string::npos) << text;  // the error's newline is escaped
+    for (const std::string& lease : leases) {
+      ASSERT_FALSE(lease.empty());
+      EXPECT_EQ(line.find(lease), std::string::npos) << line;
+      EXPECT_EQ(text.find(lease), std::string::npos) << text;
+      EXPECT_EQ(line.find(lease.substr(0, 8)), std::string::npos) << line;  // not even a prefix
+    }
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(line)) << line;
+    EXPECT_EQ(j["event"], e.name);
+    EXPECT_TRUE(j["time"].is_string()) << line;
+    EXPECT_TRUE(j["msg"].is_string()) << line;
+    lines.push_back(j);
+  }
+  ASSERT_EQ(lines.size(), want.size());
+  EXPECT_EQ(lines[0]["sweep_id"], sweep);
+  EXPECT_TRUE(lines[0]["trials"].is_number_integer());
+  EXPECT_EQ(lines[0]["trials"], 2);
+  EXPECT_EQ(lines[1]["host"], "node1");
+  EXPECT_EQ(lines[1]["job_id"], "55_0");
+  EXPECT_EQ(lines[1]["threads"], 2);
+  EXPECT_EQ(lines[2]["trial"], g1.trial.number);
+  EXPECT_EQ(lines[2]["attempt"], 1);
+  EXPECT_EQ(lines[2]["worker"], "w1");
+  EXPECT_EQ(lines[3]["status"], "completed");
+  EXPECT_TRUE(lines[3]["best_val_accuracy"].is_number_float());
+  EXPECT_EQ(lines[5]["outcome"], "queued");
+  EXPECT_EQ(lines[5]["level"], "warning");
+  EXPECT_EQ(lines[7]["outcome"], "failed");
+  EXPECT_EQ(lines[8]["state"], "completed");
+  EXPECT_EQ(lines[8]["completed"], 1);
+  EXPECT_EQ(lines[8]["failed"], 1);
+  EXPECT_EQ(lines[9]["worker"], "w1");
+  EXPECT_EQ(lines[9]["trials_done"], 1);
+  EXPECT_EQ(lines[9]["trials_failed"], 2);
+
+  // Cancel, and a give-back.
+  const int64_t other = MustSubmit(s, SweepYaml("cancelled", 2));
+  w = s.RegisterWorker("w2", 1);
+  ASSERT_TRUE(w.ok());
+  const LeaseGrant g4 = MustLease(s, *w);
+  ASSERT_TRUE(s.Cancel(other).ok());
+  ASSERT_TRUE(s.Fail(g4.lease_id, "", /*released=*/true).ok());
+  std::vector<std::string> names = log.names();
+  names.erase(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(want.size()));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"sweep_submitted", "worker_joined", "trial_leased",
+                                      "sweep_cancelled", "trial_released", "sweep_finished"}));
+  EXPECT_EQ(nlohmann::json::parse(EventJson(log.events().back()))["state"], "cancelled");
+}
+
+// A change whose commit fails is rolled back and logs nothing: the log tells what happened.
+TEST(SchedulerEventsTest, RolledBackChangeLogsNothing) {
+  auto fault = std::make_unique<FaultInjectingStorage>(MustOpen(":memory:"));
+  FaultInjectingStorage* storage = fault.get();
+  FakeClock clock;
+  CapturedEvents log;
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  options.events = &log;
+  Scheduler s(storage, &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, SweepYaml("rollback", 1));
+  const int64_t w = MustRegister(s, "w");
+  const size_t before = log.events().size();
+  storage->FailCommits(true);
+  EXPECT_FALSE(s.Lease(w).ok());
+  std::promise<bool> leased;
+  s.LeaseAsync(w, [&leased](StatusOr<std::optional<LeaseGrant>> g) { leased.set_value(g.ok()); });
+  EXPECT_FALSE(leased.get_future().get());
+  EXPECT_EQ(log.events().size(), before);
+  storage->FailCommits(false);
+  std::promise<bool> again;
+  s.LeaseAsync(w, [&again](StatusOr<std::optional<LeaseGrant>> g) {
+    again.set_value(g.ok() && g->has_value());
+  });
+  EXPECT_TRUE(again.get_future().get());
+  ASSERT_EQ(log.events().size(), before + 1);
+  EXPECT_EQ(log.events().back().name, "trial_leased");
+}
+
 TEST(SchedulerTextTest, Utf8AndTextChecks) {
   for (const char* ok : {"", "plain", "h\xc3\xb4te", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {
     EXPECT_TRUE(IsValidUtf8(ok)) << ok;

@@ -549,6 +549,61 @@ TEST_F(ServiceTest, OversizedOrBadNamesAreRefused) {
   EXPECT_EQ(GetStatus(0).workers_alive(), 2);
 }
 
+// RegisterWorker's host and job id are checked as its name is; ListWorkers shows each worker with
+// them, its state (idle, training with the trial's number and epoch) and counts.
+TEST_F(ServiceTest, ListWorkersShowsHostJobAndState) {
+  auto reg = [&](const std::string& name, const std::string& host, const std::string& job) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::RegisterWorkerRequest req;
+    req.set_worker_name(name);
+    req.set_threads(3);
+    req.set_host(host);
+    req.set_job_id(job);
+    pb::RegisterWorkerResponse resp;
+    return stub_->RegisterWorker(&ctx, req, &resp);
+  };
+  grpc::Status s = reg("w1", "bad\nhost", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("host"), std::string::npos) << s.error_message();
+  s = reg("w1", "node", std::string(kMaxWorkerJobIdBytes + 1, 'j'));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("job_id"), std::string::npos) << s.error_message();
+  s = reg("w1", "node\xff", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(reg("w1", "node1", "777_2").ok());
+  ASSERT_TRUE(reg("w2", "node2", "").ok());
+  const int64_t sweep = Submit(SweepYaml("listed", 2));
+  const int64_t w1 = MustRegister("w1");  // (the same worker; host and job as now given)
+  ASSERT_TRUE(reg("w1", "node1", "777_2").ok());
+  pb::LeaseTrialResponse lease = Lease(w1);
+
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  pb::ListWorkersResponse resp;
+  s = stub_->ListWorkers(&ctx, pb::ListWorkersRequest(), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.lease_seconds(), 30);
+  EXPECT_GT(resp.now(), 0);
+  ASSERT_EQ(resp.workers_size(), 2);
+  const pb::WorkerInfo& a = resp.workers(0);
+  EXPECT_EQ(a.worker_id(), w1);
+  EXPECT_EQ(a.name(), "w1");
+  EXPECT_EQ(a.host(), "node1");
+  EXPECT_EQ(a.job_id(), "777_2");
+  EXPECT_EQ(a.threads(), 3);
+  EXPECT_EQ(a.state(), "training");
+  EXPECT_EQ(a.sweep_id(), sweep);
+  EXPECT_EQ(a.trial_id(), lease.trial().trial_id());
+  EXPECT_EQ(a.trial_number(), lease.trial().number());
+  EXPECT_EQ(a.epoch(), 1);
+  EXPECT_LE(a.last_seen(), resp.now());
+  const pb::WorkerInfo& b = resp.workers(1);
+  EXPECT_EQ(b.name(), "w2");
+  EXPECT_EQ(b.state(), "idle");
+  EXPECT_EQ(b.job_id(), "");
+}
+
 TEST_F(ServiceTest, OversizedErrorsAreRefusedAndStoredErrorsBounded) {
   const int64_t sweep = Submit(SweepYaml("errors", 1, /*max_attempts=*/20));
   const int64_t worker = MustRegister("w");

@@ -421,18 +421,42 @@ TEST_P(StorageTest, EpochsPutReplaceDelete) {
   EXPECT_TRUE(db_->DeleteEpochs(ids[0]).ok());  // nothing left to delete is fine
 }
 
+// A worker row as RegisterWorker makes it (host and job id empty unless given).
+WorkerRow Worker(const std::string& name, int threads, const std::string& host = "",
+                 const std::string& job_id = "") {
+  WorkerRow w;
+  w.name = name;
+  w.threads = threads;
+  w.host = host;
+  w.job_id = job_id;
+  return w;
+}
+
 TEST_P(StorageTest, UpsertWorkerKeepsIdAndUpdates) {
-  StatusOr<int64_t> a = db_->UpsertWorker("host-a", 4, 100.5);
-  StatusOr<int64_t> b = db_->UpsertWorker("host-b", 2, 101.5);
-  ASSERT_TRUE(a.ok()) << a.status().ToString();
-  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  StatusOr<WorkerRow> ra = db_->UpsertWorker(Worker("host-a", 4, "node1", "77_1"), 100.5);
+  StatusOr<WorkerRow> rb = db_->UpsertWorker(Worker("host-b", 2), 101.5);
+  ASSERT_TRUE(ra.ok()) << ra.status().ToString();
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  const int64_t* a = &ra->id;
+  const int64_t* b = &rb->id;
   EXPECT_NE(*a, *b);
-  StatusOr<int64_t> a2 = db_->UpsertWorker("host-a", 8, 200.25);
+  EXPECT_EQ(ra->first_seen, 100.5);
+  EXPECT_EQ(ra->host, "node1");
+  EXPECT_EQ(ra->job_id, "77_1");
+  StatusOr<WorkerRow> a2 = db_->UpsertWorker(Worker("host-a", 8, "node2", "pod-x"), 200.25);
   ASSERT_TRUE(a2.ok()) << a2.status().ToString();
-  EXPECT_EQ(*a2, *a);
+  EXPECT_EQ(a2->id, *a);
+  EXPECT_EQ(a2->first_seen, 100.5);  // the row's, not this registration's
 
   ASSERT_TRUE(db_->TouchWorker(*b, 300.75).ok());
   EXPECT_EQ(db_->TouchWorker(*b + 100, 1).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(db_->AddWorkerTrials(*a, 2, 1).ok());
+  ASSERT_TRUE(db_->AddWorkerTrials(*a, 1, 0).ok());
+  EXPECT_TRUE(db_->AddWorkerTrials(*b + 100, 1, 0).ok());  // no row: nothing changes
+  StatusOr<WorkerRow> a3 = db_->UpsertWorker(Worker("host-a", 8, "node2", "pod-x"), 200.25);
+  ASSERT_TRUE(a3.ok());
+  EXPECT_EQ(a3->trials_done, 3);  // what it did before, for the scheduler's memory
+  EXPECT_EQ(a3->trials_failed, 1);
 
   StatusOr<std::vector<WorkerRow>> rows = db_->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
@@ -444,6 +468,10 @@ TEST_P(StorageTest, UpsertWorkerKeepsIdAndUpdates) {
   EXPECT_EQ(wa.threads, 8);
   EXPECT_EQ(wa.first_seen, 100.5);
   EXPECT_EQ(wa.last_seen, 200.25);
+  EXPECT_EQ(wa.host, "node2");  // a worker that registers again says where it runs now
+  EXPECT_EQ(wa.job_id, "pod-x");
+  EXPECT_EQ(wa.trials_done, 3);  // kept across registrations
+  EXPECT_EQ(wa.trials_failed, 1);
   EXPECT_EQ(wb.id, *b);
   EXPECT_EQ(wb.name, "host-b");
   EXPECT_EQ(wb.threads, 2);
@@ -555,7 +583,7 @@ TEST_P(StorageTest, RollbackDiscardsWrites) {
   ASSERT_TRUE(db_->Begin().ok());
   ASSERT_TRUE(db_->InsertSweep(MakeSweep("discarded")).ok());
   ASSERT_TRUE(db_->InsertTrial(MakeTrial(sweep, 2)).ok());
-  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  ASSERT_TRUE(db_->UpsertWorker(Worker("w", 1), 1).ok());
   db_->Rollback();
   EXPECT_EQ(db_->LoadSweeps()->size(), 1u);
   EXPECT_EQ(db_->LoadTrials(0)->size(), 1u);
@@ -602,7 +630,7 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
     trial.id = *db->InsertTrial(trial);
     epoch = MakeEpoch(trial.id, 1);
     ASSERT_TRUE(db->PutEpoch(epoch).ok());
-    worker = *db->UpsertWorker("host-a", 4, 10.5);
+    worker = db->UpsertWorker(Worker("host-a", 4), 10.5)->id;
     ASSERT_TRUE(db->PutArtifact(trial.id, "model", model).ok());
     ASSERT_TRUE(db->Commit().ok());
     // An uncommitted transaction at close is lost, not half-applied.
@@ -635,12 +663,12 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
     StatusOr<std::string> got = db->GetArtifact(trial.id, "model");
     ASSERT_TRUE(got.ok());
     EXPECT_TRUE(*got == model);
-    EXPECT_EQ(*db->UpsertWorker("host-a", 4, 20), worker);
+    EXPECT_EQ(db->UpsertWorker(Worker("host-a", 4), 20)->id, worker);
     EXPECT_EQ(*db->IntegrityCheck(), "ok");
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:2"});
+            std::vector<std::string>{"1:3"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
@@ -683,7 +711,7 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
   TempDir dir;
   const std::string path = dir.File("future.db");
   { ASSERT_NE(MustOpen(path), nullptr); }
-  RawQuery(path, "UPDATE schema_version SET version = 3");
+  RawQuery(path, "UPDATE schema_version SET version = 99");
   StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), StatusCode::kFailedPrecondition) << db.status().ToString();
@@ -691,10 +719,10 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
       << db.status().message();
   EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
   // Left as it was.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"99"});
 }
 
-// A database of schema version 1 (before the attempts table) opens, migrates to version 2 and
+// A database of schema version 1 (before the attempts table) opens, migrates to the current version and
 // keeps its rows; attempts can then be stored and read back.
 TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   TempDir dir;
@@ -720,7 +748,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -740,6 +768,34 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   EXPECT_EQ((*got)[0].resumed_from_epoch, 2);
   EXPECT_EQ((*got)[0].ended_at, 9);
   EXPECT_EQ((*got)[0].worker_name, "w");
+}
+
+// A database of schema version 2 (before workers had a host, a job id and counts) is migrated
+// at open, its workers kept.
+TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
+  TempDir dir;
+  const std::string path = dir.File("v1.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    ASSERT_TRUE(db->UpsertWorker(Worker("old", 2, "h", "j"), 5).ok());
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  for (const char* column : {"host", "job_id", "trials_done", "trials_failed"}) {
+    RawQuery(path, std::string("ALTER TABLE workers DROP COLUMN ") + column);
+  }
+  RawQuery(path, "UPDATE schema_version SET version = 2");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+  StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].name, "old");
+  EXPECT_EQ((*rows)[0].host, "");
+  EXPECT_EQ((*rows)[0].trials_done, 0);
+  ASSERT_TRUE(db->AddWorkerTrials((*rows)[0].id, 1, 0).ok());
 }
 
 TEST(StorageFileTest, UnopenablePathIsIoError) {
@@ -1086,7 +1142,7 @@ TEST_F(FaultInjectingStorageTest, FailAfterFailsCallNPlusOneUntilHeal) {
   db_->FailAfter(2);
   StatusOr<int64_t> sweep = db_->InsertSweep(MakeSweep("s"));
   ASSERT_TRUE(sweep.ok());
-  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  ASSERT_TRUE(db_->UpsertWorker(Worker("w", 1), 1).ok());
   StatusOr<int64_t> third = db_->InsertTrial(MakeTrial(*sweep, 1));
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.status().code(), StatusCode::kIoError);
@@ -1112,7 +1168,7 @@ TEST_F(FaultInjectingStorageTest, FailCommitsRollsBack) {
   db_->FailCommits(true);
   ASSERT_TRUE(db_->Begin().ok());
   ASSERT_TRUE(db_->InsertSweep(MakeSweep("lost")).ok());
-  ASSERT_TRUE(db_->UpsertWorker("w", 1, 1).ok());
+  ASSERT_TRUE(db_->UpsertWorker(Worker("w", 1), 1).ok());
   Status commit = db_->Commit();
   EXPECT_EQ(commit.code(), StatusCode::kIoError) << commit.ToString();
   StatusOr<std::vector<SweepRow>> sweeps = db_->LoadSweeps();

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -81,7 +83,9 @@ class SecureE2ETest : public ::testing::Test {
                                      "--tls-key",
                                      P("certs/server.key"),
                                      "--auth-tokens",
-                                     P("tokens.txt")};
+                                     P("tokens.txt"),
+                                     "--log-format",
+                                     "json"};
     if (mutual) {
       args.push_back("--tls-client-ca");
       args.push_back(P("certs/ca.crt"));
@@ -240,6 +244,19 @@ TEST_F(SecureE2ETest, EveryCallNeedsATokenOfTheRightRoleAndRefusedCallsChangeNot
                  "--token-file", P("reader.token"), "--tls-server-name", "localhost"}),
             2);
   EXPECT_NE(Cli({"status", "--coordinator", addr_}), 0);
+  // A reader sees the workers; a worker token may not.
+  EXPECT_EQ(
+      Cli({"workers", "--format", "json", "--coordinator", addr_, "--tls-ca", P("certs/ca.crt"),
+           "--token-file", P("reader.token"), "--tls-server-name", "localhost"}),
+      0);
+  pb::ListWorkersResponse listed;
+  ASSERT_TRUE(reader->ListWorkers(Ctx().get(), pb::ListWorkersRequest(), &listed).ok());
+  ASSERT_EQ(listed.workers_size(), 1);
+  EXPECT_EQ(listed.workers(0).name(), "w1");
+  EXPECT_EQ(listed.workers(0).trials_done(), 2);
+  EXPECT_FALSE(listed.workers(0).host().empty());
+  EXPECT_EQ(worker->ListWorkers(Ctx().get(), pb::ListWorkersRequest(), &listed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 
   // No token appears in any log or message.
   const std::string log = ReadText(log_);
@@ -247,6 +264,19 @@ TEST_F(SecureE2ETest, EveryCallNeedsATokenOfTheRightRoleAndRefusedCallsChangeNot
     EXPECT_EQ(log.find(token), std::string::npos) << "the " << role << " token was logged";
   }
   EXPECT_NE(log.find("it needs user"), std::string::npos) << log;
+  // The coordinator's events (--log-format json): one object per line, the sweep's story.
+  std::set<std::string> events;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("{\"time\":", 0) != 0) continue;  // (other processes share the log)
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(line)) << line;
+    events.insert(j["event"].get<std::string>());
+  }
+  for (const char* e :
+       {"sweep_submitted", "worker_joined", "trial_leased", "trial_completed", "sweep_finished"}) {
+    EXPECT_EQ(events.count(e), 1u) << e << " not logged:\n" << log;
+  }
 }
 
 TEST_F(SecureE2ETest, MutualTlsRefusesAClientWithoutACertificate) {

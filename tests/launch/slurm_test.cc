@@ -247,10 +247,23 @@ TEST_F(SlurmTest, SweepCompletesOnSlurmAndNoTokenLeaks) {
     EXPECT_EQ(worker.rfind("slurm-", 0), 0u) << trial << " finished by " << worker;
   }
   // Not in the run's output, the workers' logs, the job script, nor anything Slurm saved.
-  const std::string everything = text + SlurpTree(run_dir_) + SlurpTree(cluster_);
+  const std::string events = Slurp(db_ + ".coordinator.log");  // the coordinator's events
+  const std::string everything = text + SlurpTree(run_dir_) + SlurpTree(cluster_) + events;
   EXPECT_EQ(everything.find(token), std::string::npos);
   EXPECT_EQ(everything.find("hps_from_the_environment_of_the_run"), std::string::npos);
   EXPECT_NE(Slurp(run_dir_ + "/workers.sbatch").find("--token-file"), std::string::npos);
+  // Each worker names its array task, as squeue does: JOB_TASK.
+  const std::string job = JobId();
+  ASSERT_FALSE(job.empty()) << text;
+  EXPECT_NE(events.find(", job " + job + "_"), std::string::npos) << events;
+  auto listed = RunCommand({HPSWEEP_BIN, "workers", "--db", db_, "--format", "json"}, 60);
+  ASSERT_TRUE(listed.ok() && listed->exit_code == 0)
+      << (listed.ok() ? listed->err : listed.status().ToString());
+  const json workers = json::parse(listed->out);
+  ASSERT_FALSE(workers["workers"].empty()) << listed->out;
+  for (const auto& w : workers["workers"]) {
+    EXPECT_EQ(w["job_id"].get<std::string>().rfind(job + "_", 0), 0u) << w;
+  }
 }
 
 // scancel sends SIGTERM: the worker gives its trial back, and the other one finishes it. The

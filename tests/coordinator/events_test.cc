@@ -1,0 +1,149 @@
+// Tests for coordinator/events.h: the event builders, the two line formats (JSON that parses with
+// typed values; text on one line whatever a worker sent) and the spdlog-backed log file.
+#include "coordinator/events.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+TrialRow MakeTrial() {
+  TrialRow t;
+  t.id = 12;
+  t.sweep_id = 3;
+  t.number = 4;
+  t.attempts = 2;
+  t.worker_id = 7;
+  t.worker_name = "node1:123";
+  t.lease_id = "0123456789abcdef0123456789abcdef";  // never in a line
+  t.best_epoch = 2;
+  t.best_val_accuracy = 0.97;
+  t.best_val_loss = std::numeric_limits<double>::quiet_NaN();
+  return t;
+}
+
+SweepRow MakeSweep() {
+  SweepRow s;
+  s.id = 3;
+  s.name = "quick";
+  s.max_attempts = 3;
+  return s;
+}
+
+TEST(EventsTest, ParseLogFormat) {
+  EXPECT_EQ(*ParseLogFormat("text"), LogFormat::kText);
+  EXPECT_EQ(*ParseLogFormat("json"), LogFormat::kJson);
+  StatusOr<LogFormat> bad = ParseLogFormat("xml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("--log-format"), std::string::npos);
+}
+
+TEST(EventsTest, JsonHasTypedValuesAndNoLeaseId) {
+  Event e = events::TrialCompleted(MakeTrial(), MakeSweep(), TrialStatus::kCompleted);
+  e.time = 1767323045.678;
+  const std::string line = EventJson(e);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.find("0123456789abcdef"), std::string::npos) << line;
+  json j = json::parse(line);
+  EXPECT_EQ(j["time"], "2026-01-02T03:04:05.678Z");
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["event"], "trial_completed");
+  EXPECT_EQ(j["sweep_id"], 3);
+  EXPECT_TRUE(j["trial"].is_number_integer());
+  EXPECT_EQ(j["trial"], 4);
+  EXPECT_EQ(j["attempt"], 2);
+  EXPECT_EQ(j["worker"], "node1:123");
+  EXPECT_EQ(j["status"], "completed");
+  EXPECT_DOUBLE_EQ(j["best_val_accuracy"].get<double>(), 0.97);
+  EXPECT_TRUE(j["best_val_loss"].is_null());  // NaN: JSON has none
+  EXPECT_NE(j["msg"].get<std::string>().find("trial #4 of sweep 3 (quick) completed"),
+            std::string::npos)
+      << j["msg"];
+}
+
+// What a worker sent (its error) may hold anything: the text line stays one line, the JSON line
+// parses, and a long error is cut.
+TEST(EventsTest, WorkerTextCannotForgeALine) {
+  const std::string error = "boom\n2026-01-01T00:00:00.000Z INFO  forged\r\x1b[2J \xff" +
+                            std::string(2 * kMaxEventTextBytes, 'x');
+  Event e = events::TrialFailed(MakeTrial(), MakeSweep(), error, TrialStatus::kQueued);
+  const std::string text = EventText(e);
+  EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_NE(text.find(" WARN  "), std::string::npos) << text;
+  EXPECT_LT(text.size(), 2 * kMaxEventTextBytes) << text;
+  json j;
+  ASSERT_NO_THROW(j = json::parse(EventJson(e)));
+  EXPECT_EQ(j["outcome"], "queued");
+  EXPECT_LE(j["error"].get<std::string>().size(), kMaxEventTextBytes + 3);
+}
+
+TEST(EventsTest, WorkerEvents) {
+  WorkerRow w;
+  w.id = 9;
+  w.name = "w";
+  w.host = "node7";
+  w.job_id = "4242_3";
+  w.threads = 8;
+  w.trials_done = 5;
+  w.trials_failed = 1;
+  json joined = json::parse(EventJson(events::WorkerJoined(w)));
+  EXPECT_EQ(joined["event"], "worker_joined");
+  EXPECT_EQ(joined["job_id"], "4242_3");
+  EXPECT_EQ(joined["threads"], 8);
+  json gone = json::parse(EventJson(events::WorkerGone(w, 31)));
+  EXPECT_EQ(gone["event"], "worker_gone");
+  EXPECT_EQ(gone["level"], "warning");
+  EXPECT_EQ(gone["trials_done"], 5);
+  EXPECT_EQ(gone["trials_failed"], 1);
+}
+
+TEST(EventsTest, LogFileGetsOneLinePerEvent) {
+  std::string tmpl = ::testing::TempDir() + "/events_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string path = tmpl + "/coordinator.log";
+  {
+    StatusOr<std::unique_ptr<EventLog>> log = MakeEventLog(LogFormat::kJson, path);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    (*log)->Record(events::SweepSubmitted(MakeSweep(), "a.yaml"));
+    (*log)->Record(events::TrialLeased(MakeTrial(), MakeSweep()));
+  }
+  {
+    // Appended to, not truncated: a resumed run keeps the history.
+    StatusOr<std::unique_ptr<EventLog>> log = MakeEventLog(LogFormat::kText, path);
+    ASSERT_TRUE(log.ok());
+    (*log)->Record(events::SweepCancelled(MakeSweep(), 2));
+  }
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(json::parse(lines[0])["event"], "sweep_submitted");
+  EXPECT_EQ(json::parse(lines[1])["event"], "trial_leased");
+  EXPECT_NE(lines[2].find("sweep 3 (quick) cancelled: 2 trials"), std::string::npos) << lines[2];
+
+  // Under a file, where no folder can be made.
+  const std::string under_file = path + "/x.log";
+  StatusOr<std::unique_ptr<EventLog>> bad = MakeEventLog(LogFormat::kText, under_file);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kIoError) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find(under_file), std::string::npos);
+  std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace hpsweep
