@@ -527,7 +527,9 @@ TEST(SweepFileErrorTest, OutOfRangeValuesGiveTheEnginesMessage) {
   ExpectParseError("name: x\nmax_attempts: 0\n", 2, {"key 'max_attempts'", "[1, 100]"});
   ExpectParseError("name: x\nmax_attempts: 101\n", 2, {"key 'max_attempts'"});
   ExpectParseError("name: x\nmax_trials: 0\n", 2, {"key 'max_trials'", "[1, 10000]"});
-  ExpectParseError("name: x\nmethod: bayes\n", 2, {"key 'method'", "grid or random", "'bayes'"});
+  ExpectParseError("name: x\nmethod: bayse\n", 2,
+                   {"key 'method'", "grid or random", "'bayse'", "did you mean 'bayes'?"});
+  ExpectParseError("name: x\nmethod: tpe\n", 2, {"key 'method'", "did you mean 'bayes'?"});
   ExpectParseError("name: x\nmetric: {name: accuracy}\n", 2,
                    {"metric.name", "did you mean 'val_accuracy'?"});
   ExpectParseError("name: x\nmetric: {name: val_loss, goal: maximize}\n", 2,
