@@ -252,6 +252,9 @@ class TpeSampler : public Sampler {
     if (done.size() > static_cast<size_t>(kMaxSamplerHistory)) {
       done.erase(done.begin(), done.end() - kMaxSamplerHistory);
     }
+    if (pending.size() > static_cast<size_t>(kMaxSamplerHistory)) {  // (thousands of workers)
+      pending.erase(pending.begin(), pending.end() - kMaxSamplerHistory);
+    }
     if (static_cast<int>(done.size()) < spec_.bayes.n_startup_trials) {
       return RandomTrial(number, &rng, pending_rows);
     }

@@ -22,6 +22,7 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
+#include "engine/tensor.h"
 
 namespace hpsweep {
 namespace {
@@ -265,6 +266,36 @@ TEST(TpeSamplerTest, ProposalsRespectLimits) {
                              std::min(1.0, ParamCount(t->config) / double(limits.max_params))));
     ptrs.push_back(&rows.back());
   }
+}
+
+// Bounded work: only the latest kMaxSamplerHistory completed trials count, so older ones change
+// nothing.
+TEST(TpeSamplerTest, HistoryIsCappedToTheLatestTrials) {
+  SweepSpec spec = MustParse(SynthYaml("bayes", 9, 2000));
+  std::unique_ptr<Sampler> s = MustSampler(spec);
+  ASSERT_NE(s, nullptr);
+  Rng rng(5);
+  std::deque<TrialRow> rows;
+  std::vector<const TrialRow*> all, latest;
+  const int n = kMaxSamplerHistory + 300;
+  for (int i = 1; i <= n; ++i) {
+    TrialSpec t;
+    t.number = i;
+    t.params = {{"cell", rng.Below(2) ? "lstm" : "gru"},
+                {"activation", rng.Below(2) ? "relu" : "tanh"},
+                {"units", std::to_string(8 + rng.Below(249))},
+                {"layers", std::to_string(1 + rng.Below(4))},
+                {"learning_rate", DrawText(std::exp(rng.Uniform(std::log(1e-5), 0)), 1e-5, 1)},
+                {"recurrent_dropout", DrawText(rng.Uniform(0, 0.5), 0, 0.5)}};
+    // The old trials are the best by far: counted, they would be the good group.
+    rows.push_back(Completed(t, "val_accuracy", i <= 300 ? 0.99 : 0.5 * Synth(t.params)));
+    all.push_back(&rows.back());
+    if (i > 300) latest.push_back(&rows.back());
+  }
+  StatusOr<TrialSpec> a = s->Propose(n + 1, all);
+  StatusOr<TrialSpec> b = s->Propose(n + 1, latest);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->params, b->params);
 }
 
 // ---- Plans: today's methods, unchanged ----
