@@ -510,8 +510,9 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers = true) {
                                    : Objective(s.metric_name(), s.maximize()).DisplayName();
     std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
-                s.queued(), s.running(), s.completed(), s.failed(), s.stopped(), s.total(),
-                s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
+                // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
+                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
+                s.total(), s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
                 metric.c_str());
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
@@ -1012,8 +1013,11 @@ int RunEmbedded(const Flags& f) {
     auto id = sched->Submit(*spec, *trials, yaml, f.file);
     if (!id.ok()) return Fail(id.status());
     sweep_id = *id;
-    std::cerr << "sweep " << sweep_id << " (" << spec->name << "): " << trials->size()
-              << " trials, " << f.workers << " workers x " << f.threads << " threads, database "
+    std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
+              << (spec->method == SweepMethod::kBayes
+                      ? std::to_string(spec->max_trials) + " trials (bayes: proposed one at a time)"
+                      : std::to_string(trials->size()) + " trials")
+              << ", " << f.workers << " workers x " << f.threads << " threads, database "
               << o.db_path << "\n";
   }
   std::cerr << "coordinator events in " << event_path << "\n";

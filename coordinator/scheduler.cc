@@ -252,6 +252,7 @@ Status Scheduler::LoadLocked() {
   if (!workers.ok()) return workers.status();
   sweeps_.clear();
   trials_.clear();
+  max_trial_id_ = 0;
   queued_.clear();
   deadlines_.clear();
   leases_.clear();
@@ -308,6 +309,7 @@ Status Scheduler::LoadLocked() {
   for (WorkerRow& w : gone) gone_workers_[w.id] = std::move(w);
   worker_touched_.clear();
   LoadCheckpointsLocked();
+  RebuildSamplersLocked();
   needs_reload_ = false;
   ++version_;
   changed_.notify_all();
@@ -315,6 +317,7 @@ Status Scheduler::LoadLocked() {
 }
 
 void Scheduler::Index(const TrialRow& t) {
+  max_trial_id_ = std::max(max_trial_id_, t.id);
   if (t.status == TrialStatus::kQueued) queued_[t.sweep_id].insert(t.id);
   if (t.status == TrialStatus::kRunning) deadlines_.insert({t.lease_deadline, t.id});
   if (!t.lease_id.empty()) leases_[t.lease_id] = t.id;
@@ -485,6 +488,12 @@ void Scheduler::CommitLoop() {
 
 StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                                     const std::string& yaml, const std::string& file_name) {
+  std::unique_ptr<Sampler> sampler;  // an adaptive one, kept live; plans are stored whole below
+  if (spec.method == SweepMethod::kBayes) {
+    auto made = MakeSampler(spec, file_name, options_.sweep_limits);
+    if (!made.ok()) return made.status();
+    sampler = std::move(*made);
+  }
   int64_t sweep_id = 0;
   Status s = Mutate([&]() -> Status {
     const double now = clock_->Now();
@@ -493,11 +502,11 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.description = spec.description;
     sw.file_name = file_name;
     sw.yaml = yaml;
-    sw.state = trials.empty() ? "completed" : "running";
+    sw.state = trials.empty() && !sampler ? "completed" : "running";
     sw.metric = spec.metric;
     sw.maximize = spec.maximize;
     sw.max_attempts = spec.max_attempts;
-    sw.total = static_cast<int>(trials.size());
+    sw.total = sampler ? sampler->planned() : static_cast<int>(trials.size());
     sw.created_at = now;
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
@@ -522,6 +531,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
       trials_[id] = std::move(t);
       Index(trials_[id]);
     }
+    if (sampler) samplers_[sw.id].sampler = std::move(sampler);
     sweep_id = sw.id;
     return Status::Ok();
   });
@@ -672,6 +682,11 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
 Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   SweepRow& sw = sweeps_[sweep_id];
   if (queued_.count(sweep_id)) return Status::Ok();
+  auto live = samplers_.find(sweep_id);
+  if (live != samplers_.end() &&
+      !live->second.sampler->Exhausted(static_cast<int>(live->second.trial_ids.size()))) {
+    return Status::Ok();  // more trials to come
+  }
   for (const auto& [deadline, id] : deadlines_) {
     if (trials_[id].sweep_id == sweep_id) return Status::Ok();
   }
@@ -700,6 +715,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
+  if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
   if (queued_.empty()) return Status::Ok();
   // Sweeps take turns: the first sweep after the one served last.
   auto it = queued_.upper_bound(next_sweep_turn_);
@@ -992,6 +1008,7 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
       }
     }
     EmitLocked(events::SweepCancelled(sw, count));
+    samplers_.erase(sweep_id);  // proposes nothing more
     return MaybeFinishSweep(sweep_id, now);
   });
   if (!s.ok()) return s;
@@ -1026,6 +1043,12 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     const Objective& o = objective.at(t.sweep_id);
     const double v = o.ValueOf(t);
     if (o.Better(v, c.best)) c.best = v;
+  }
+  for (const auto& [id, live] : samplers_) {
+    auto it = out.find(id);
+    if (it == out.end()) continue;
+    it->second.unproposed =
+        std::max(0, live.sampler->planned() - static_cast<int>(live.trial_ids.size()));
   }
   std::vector<SweepCounts> v;
   for (auto& [id, c] : out) v.push_back(c);
@@ -1282,6 +1305,56 @@ Status WriteFileSynced(const std::string& path, const std::string& bytes) {
     const std::string why = std::strerror(errno);
     ::unlink(path.c_str());
     return IoError(path + ": fsync failed: " + why);
+// ---- Samplers ----
+
+void Scheduler::RebuildSamplersLocked() {
+  samplers_.clear();
+  for (const auto& [id, sw] : sweeps_) {
+    // Only an adaptive sampler is kept; a sweep file without the word cannot be one.
+    if (sw.state != "running" || sw.yaml.find("bayes") == std::string::npos) continue;
+    StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+    if (!spec.ok() || spec->method != SweepMethod::kBayes) continue;
+    StatusOr<std::unique_ptr<Sampler>> sampler =
+        MakeSampler(*spec, sw.file_name, options_.sweep_limits);
+    if (!sampler.ok()) {
+      // Accepted once, so this is a coordinator with other limits or an older parser: say so,
+      // and let the sweep finish with the trials it has.
+      std::fprintf(stderr, "hpsweep: sweep %lld: no sampler after restart: %s\n",
+                   static_cast<long long>(id), sampler.status().ToString().c_str());
+      continue;
+    }
+    samplers_[id].sampler = std::move(*sampler);
+  }
+  if (samplers_.empty()) return;
+  std::vector<std::pair<int, int64_t>> numbered;
+  for (const auto& [id, t] : trials_) {
+    if (samplers_.count(t.sweep_id)) numbered.push_back({t.number, id});
+  }
+  std::sort(numbered.begin(), numbered.end());
+  for (const auto& [number, id] : numbered) {
+    samplers_[trials_[id].sweep_id].trial_ids.push_back(id);
+  }
+}
+
+Status Scheduler::ProposeForTurnLocked(double now) {
+  // Turn order is cyclic by sweep id, starting after the sweep served last (as in LeaseLocked).
+  auto order = [this](int64_t id) { return std::make_pair(id <= next_sweep_turn_, id); };
+  while (!samplers_.empty()) {
+    auto s = samplers_.upper_bound(next_sweep_turn_);
+    if (s == samplers_.end()) s = samplers_.begin();
+    if (!queued_.empty()) {
+      auto q = queued_.upper_bound(next_sweep_turn_);
+      if (q == queued_.end()) q = queued_.begin();
+      if (order(q->first) <= order(s->first)) return Status::Ok();  // a queued trial is first
+    }
+    const int64_t sweep_id = s->first;
+    LiveSampler& live = s->second;
+    if (live.sampler->Exhausted(static_cast<int>(live.trial_ids.size()))) {
+      samplers_.erase(s);
+      HPSWEEP_RETURN_IF_ERROR(MaybeFinishSweep(sweep_id, now));
+      continue;
+    }
+    return ProposeLocked(sweep_id, &live, now);
   }
   return Status::Ok();
 }
@@ -1491,6 +1564,32 @@ void Scheduler::LoadCheckpointsLocked() {
       if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());
     }
   }
+Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
+  std::vector<const TrialRow*> rows;
+  rows.reserve(live->trial_ids.size());
+  for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
+  TrialRow t;
+  t.id = max_trial_id_ + 1;
+  t.sweep_id = sweep_id;
+  t.number = static_cast<int>(rows.size()) + 1;
+  t.created_at = now;
+  StatusOr<TrialSpec> proposed = live->sampler->Propose(t.number, rows);
+  if (proposed.ok()) {
+    t.params = std::move(proposed->params);
+  } else {
+    // No valid trial (the config checks or limits refused every candidate): recorded as a
+    // failed trial, so the sweep still ends after max_trials and says why.
+    t.status = TrialStatus::kFailed;
+    t.finished_at = now;
+    AppendError(&t, "proposal: " + proposed.status().message());
+  }
+  HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
+  const int64_t id = t.id;
+  trials_[id] = std::move(t);
+  Index(trials_[id]);
+  live->trial_ids.push_back(id);
+  if (trials_[id].status == TrialStatus::kFailed) return MaybeFinishSweep(sweep_id, now);
+  return Status::Ok();
 }
 
 }  // namespace hpsweep

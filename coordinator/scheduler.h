@@ -36,6 +36,15 @@
 // same values (a retry) is answered OK and stored once. Refusals of a report are InvalidArgument,
 // never FailedPrecondition/NotFound: those tell a worker its lease is gone, and it stops training.
 //
+// Samplers (coordinator/sampler.h): a sweep whose method proposes trials from results (bayes)
+// has a live sampler until it has proposed sweep.total trials or is cancelled. When the sweeps
+// take turns in Lease and it is such a sweep's turn with nothing queued, its sampler proposes the
+// next trial, which is stored as queued (its id chosen here, so an asynchronous lease can hand it
+// out before the commit) and leased in the same transaction. The sweep completes when the sampler
+// is exhausted and no trial is queued or running. Load() rebuilds samplers from each running
+// sweep's stored YAML and its stored trials. Grid, random and list sweeps store their whole
+// plan at Submit, as before.
+//
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
 // was heard from (a registration, lease, report, completion or failure of its trial) within one
 // lease period, and only then: one lease period after it dies, is cut off or leaves, it no longer
@@ -73,6 +82,7 @@
 
 #include "coordinator/events.h"
 #include "coordinator/objective.h"
+#include "coordinator/sampler.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/status.h"
@@ -142,6 +152,8 @@ struct SchedulerOptions {
   double gone_worker_seconds =
       3600;                    // ListWorkers shows a gone worker this long after it was heard
   EventLog* events = nullptr;  // where events go (none if null); not owned, must outlive
+  // What a trial proposed at lease time (method: bayes) must fit, as ExpandSweep's limits.
+  SweepLimits sweep_limits;
 };
 
 // A worker as ListWorkers shows it.
@@ -179,6 +191,9 @@ enum class ReportAction { kContinue, kStop };
 struct SweepCounts {
   SweepRow sweep;
   int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
+  // Trials the sweep's sampler will still propose (method: bayes), not stored yet: sweep.total
+  // (max_trials) is the stored trials plus these. 0 once the sampler is exhausted or cancelled.
+  int unproposed = 0;
   // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
   // when no trial has a value yet.
   double best = -1;
@@ -195,7 +210,9 @@ class Scheduler {
   // again after a failed commit).
   Status Load();
 
-  // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id.
+  // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id. A sweep
+  // whose sampler is adaptive (method: bayes; `trials` is then empty) stores no trial: see
+  // "Samplers" below.
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                            const std::string& yaml, const std::string& file_name);
 
@@ -402,6 +419,21 @@ class Scheduler {
   std::map<int64_t, WorkerRow> gone_workers_;  // dropped from workers_, shown by ListWorkers
   std::vector<Event> pending_events_;          // of changes not yet committed
   int64_t next_sweep_turn_ = 0;                // round-robin across sweeps
+
+  // ---- Samplers (see the top) ----
+  struct LiveSampler {
+    std::unique_ptr<Sampler> sampler;
+    std::vector<int64_t> trial_ids;  // the sweep's stored trials, in number order
+  };
+  // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
+  void RebuildSamplersLocked();
+  // If the sweep whose turn is next has nothing queued and a live sampler, has it propose a
+  // trial (stored queued); drops exhausted samplers on the way.
+  Status ProposeForTurnLocked(double now);
+  Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now);
+  // Sweeps with a sampler that may still propose (running, not exhausted).
+  std::map<int64_t, LiveSampler> samplers_;
+  int64_t max_trial_id_ = 0;  // of trials_; a proposed trial gets the next id
 };
 
 }  // namespace hpsweep

@@ -93,6 +93,7 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_failed(c.failed);
     s->set_stopped(c.stopped);
     s->set_total(c.sweep.total);
+    s->set_unproposed(c.unproposed);
     s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
     s->set_metric_name(c.sweep.metric);
     s->set_maximize(c.sweep.maximize);
@@ -206,7 +207,8 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_sweep_id(*id);
     resp->set_name(spec->name);
-    resp->set_trials(static_cast<int>(trials->size()));
+    resp->set_trials(spec->method == SweepMethod::kBayes ? spec->max_trials
+                                                         : static_cast<int>(trials->size()));
     return grpc::Status::OK;
   }
 
@@ -639,6 +641,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   if (scheduler_options.checkpoint_dir.empty() && options.db_path != ":memory:") {
     scheduler_options.checkpoint_dir = options.db_path + ".checkpoints";  // beside the database
   }
+  scheduler_options.sweep_limits = options.sweep_limits;  // for trials proposed at lease time
   scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, scheduler_options);
   HPSWEEP_RETURN_IF_ERROR(scheduler_->Load());
   std::string data_sha;

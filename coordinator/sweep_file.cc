@@ -32,7 +32,15 @@ constexpr uint64_t kDrawStream = 0x5357454550ULL;  // "SWEEP"
 const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
-                                                "fixed",  "parameters",  "trials"};
+                                                "fixed",  "parameters",  "trials",       "bayes"};
+  return keys;
+}
+const std::vector<std::string>& MethodNames() {
+  static const std::vector<std::string> names = {"grid", "random", "list", "bayes"};
+  return names;
+}
+const std::vector<std::string>& BayesKeys() {
+  static const std::vector<std::string> keys = {"n_startup_trials", "n_ei_candidates"};
   return keys;
 }
 // The keys of an item of `trials` (method: list): the config keys and the label.
@@ -330,12 +338,14 @@ class Parser {
   Status ReadParameters(const Entry& e, SweepSpec* spec);
   Status ReadTrials(const Entry& e, SweepSpec* spec);
   Status ReadParameter(const Entry& e, ParameterSpec* p);
+  Status ReadBayes(const Entry& e, SweepSpec* spec);
 
   const std::string& file_;
   std::vector<DataKey> data_keys_;
   bool top_level_seed_ = false;
   std::string data_seed_;
   int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
+  int bayes_line_ = 0;   // of the top-level `bayes` key, 0 when absent
 };
 
 Status Parser::ReadMapping(const YamlNode* node, const std::string& section,
@@ -759,8 +769,8 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
       return ErrorAt(file, p.line,
                      "key '" + p.key + "': distribution " + DistributionName(p.distribution) +
                          (list ? " cannot be crossed with a list of trials; give values: [...]"
-                               : " cannot be a grid axis; use method: random (with "
-                                 "max_trials), or give values: [...]"));
+                               : " cannot be a grid axis; use method: random or bayes "
+                                 "(with max_trials), or give values: [...]"));
     }
     if (p.values.empty()) {
       return ErrorAt(file, p.line, "key '" + p.key + "': values is empty; give at least one value");
@@ -849,6 +859,30 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
   return CheckGrid(spec, file, count);
 }
 
+Status Parser::ReadBayes(const Entry& e, SweepSpec* spec) {
+  bayes_line_ = e.line;
+  if (e.value->IsNull()) return Status::Ok();
+  if (!e.value->IsMapping()) {
+    return Err(LineOf(e.value, e.line),
+               "key 'bayes': expected a mapping such as {n_startup_trials: 10}, got " +
+                   std::string(TypeName(e.value)));
+  }
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "bayes", BayesKeys(), &entries));
+  for (const Entry& x : entries) {
+    spec->lines["bayes." + x.key] = x.line;
+    int64_t v = 0;
+    if (x.key == "n_startup_trials") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, "bayes.n_startup_trials", 0, 1000, &v));
+      spec->bayes.n_startup_trials = static_cast<int>(v);
+    } else if (x.key == "n_ei_candidates") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, "bayes.n_ei_candidates", 1, 1000, &v));
+      spec->bayes.n_ei_candidates = static_cast<int>(v);
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   SweepSpec spec;
   if (!root->IsMapping()) {
@@ -893,11 +927,16 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
         spec.method = SweepMethod::kRandom;
       } else if (text == "list") {
         spec.method = SweepMethod::kList;
+      } else if (text == "bayes") {
+        spec.method = SweepMethod::kBayes;
       } else {
+        const std::string near = NearestKey(text, MethodNames());
+        std::string hint = near.empty() ? "" : " (did you mean '" + near + "'?)";
+        if (Lower(text) == "tpe" || Lower(text) == "bayesian") hint = " (did you mean 'bayes'?)";
         return Err(e.line,
-                   "key 'method': expected grid or random, or list (with a 'trials' "
-                   "list), got '" +
-                       text + "'");
+                   "key 'method': expected grid or random, list (with a 'trials' "
+                   "list) or bayes, got '" +
+                       text + "'" + hint);
       }
     } else if (e.key == "metric") {
       HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, &spec));
@@ -922,6 +961,8 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
       HPSWEEP_RETURN_IF_ERROR(ReadParameters(e, &spec));
     } else if (e.key == "trials") {
       HPSWEEP_RETURN_IF_ERROR(ReadTrials(e, &spec));
+    } else if (e.key == "bayes") {
+      HPSWEEP_RETURN_IF_ERROR(ReadBayes(e, &spec));
     }
   }
   if (!has_name) {
@@ -968,10 +1009,14 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   }
 
   if (trials_line_ > 0 && spec.method != SweepMethod::kList) {
-    return Err(trials_line_,
-               "key 'trials' (one trial per item) needs method: list; a " +
-                   std::string(spec.method == SweepMethod::kRandom ? "random" : "grid") +
-                   " sweep takes its trials from parameters");
+    return Err(trials_line_, "key 'trials' (one trial per item) needs method: list; a " +
+                                 std::string(spec.method == SweepMethod::kRandom  ? "random"
+                                             : spec.method == SweepMethod::kBayes ? "bayes"
+                                                                                  : "grid") +
+                                 " sweep takes its trials from parameters");
+  }
+  if (bayes_line_ > 0 && spec.method != SweepMethod::kBayes) {
+    return Err(bayes_line_, "key 'bayes' (options of the TPE sampler) needs method: bayes");
   }
   if (spec.method == SweepMethod::kList) {
     if (trials_line_ == 0) {
@@ -985,6 +1030,15 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
     if (spec.max_trials == 0) {
       return Err(LineOr(spec.lines, "method", 1),
                  "method: random needs max_trials (how many trials to draw)");
+    }
+  } else if (spec.method == SweepMethod::kBayes) {
+    if (spec.max_trials == 0) {
+      return Err(LineOr(spec.lines, "method", 1),
+                 "method: bayes needs max_trials (how many trials to propose)");
+    }
+    if (spec.parameters.empty()) {
+      return Err(LineOr(spec.lines, "method", 1),
+                 "method: bayes needs parameters (the axes it searches)");
     }
   } else {
     uint64_t count = 0;
@@ -1006,6 +1060,8 @@ class Expander {
   StatusOr<std::vector<TrialSpec>> Random();
   // method: list: every item crossed with the grid of parameters, item-major.
   StatusOr<std::vector<TrialSpec>> List();
+  // One trial from its axis values (grid, random, bayes).
+  StatusOr<TrialSpec> One(int number, const std::vector<std::string>& texts) const;
 
  private:
   // Applies the axis values `texts` (one per parameter) onto the base config.
@@ -1159,12 +1215,7 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
         const double v = p.distribution == Distribution::kUniform
                              ? rng->Uniform(p.min, p.max)
                              : std::exp(rng->Uniform(std::log(p.min), std::log(p.max)));
-        std::string text = Format6(v);
-        // %.6g can round just past a bound given with more digits; keep draws inside [min, max].
-        const double back = std::strtod(text.c_str(), nullptr);
-        if (back < p.min) text = FormatExact(p.min);
-        if (back > p.max) text = FormatExact(p.max);
-        texts.push_back(text);
+        texts.push_back(DrawText(v, p.min, p.max));
         break;
       }
     }
@@ -1187,6 +1238,19 @@ Status Expander::GridPoints(uint64_t count, int* number, std::vector<TrialSpec>*
     }
   }
   return Status::Ok();
+}
+
+StatusOr<TrialSpec> Expander::One(int number, const std::vector<std::string>& texts) const {
+  if (texts.size() != spec_.parameters.size()) {
+    return ErrorAt(file_, DefaultLine(),
+                   "trial " + std::to_string(number) + ": " + std::to_string(texts.size()) +
+                       " axis values for " + std::to_string(spec_.parameters.size()) + " axes");
+  }
+  TrialConfig config;
+  HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
+  std::vector<TrialSpec> one;
+  HPSWEEP_RETURN_IF_ERROR(Finish(number, texts, config, &one));
+  return std::move(one[0]);
 }
 
 StatusOr<std::vector<TrialSpec>> Expander::Grid() {
@@ -1360,8 +1424,29 @@ StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::s
     case SweepMethod::kGrid: return expander.Grid();
     case SweepMethod::kRandom: return expander.Random();
     case SweepMethod::kList: return expander.List();
+    case SweepMethod::kBayes: return std::vector<TrialSpec>();  // proposed at lease time
   }
   return InvalidArgument(file_name + ": unknown sweep method");
+}
+
+StatusOr<TrialSpec> BuildTrial(const SweepSpec& spec, int number,
+                               const std::vector<std::string>& texts, const std::string& file_name,
+                               const SweepLimits& limits) {
+  if (spec.method == SweepMethod::kList) {
+    return ErrorAt(file_name, 0, "BuildTrial: a list sweep's trials come from ExpandSweep");
+  }
+  Expander expander(spec, file_name, limits);
+  HPSWEEP_RETURN_IF_ERROR(expander.Init());
+  return expander.One(number, texts);
+}
+
+std::string DrawText(double v, double lo, double hi) {
+  std::string text = Format6(v);
+  // %.6g can round just past a bound given with more digits; keep draws inside [min, max].
+  const double back = std::strtod(text.c_str(), nullptr);
+  if (back < lo) text = FormatExact(lo);
+  if (back > hi) text = FormatExact(hi);
+  return text;
 }
 
 }  // namespace hpsweep

@@ -3,16 +3,17 @@
 //   name: lstm-units                  # required, [A-Za-z0-9._-]{1,64}, not . or ..
 //   description: Effect of LSTM width # at most 4 KiB of UTF-8 text
 //   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
-//   method: grid                      # grid | random | list
+//   method: grid                      # grid | random | list | bayes
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
-//   max_trials: 50                    # required for random; for grid, an upper bound (see below)
+//   max_trials: 50                    # required for random and bayes; for grid, an upper bound
 //   max_attempts: 3                   # 1..100
 //   seed: 7                           # draws of random sweeps, and each trial's seed unless set
 //   fixed: {cell: lstm, epochs: 5}    # model/training keys, the same in every trial
 //   parameters:                       # the axes
 //     units: {values: [32, 48, 96, 256]}
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
-//     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random only
+//     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
+//   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
 //   trials:                           # method: list only: one item per trial
 //     - {label: A1, cell: simple_rnn, activation: relu, batch_size: 64}
 //     - {label: A4, cell: lstm, units: 256, batch_size: 128}
@@ -43,6 +44,14 @@
 // parameters set `seed`. data.train_limit (0 = all) sets SweepSpec::train_limit and, where the
 // engine has train_limit as a config key, the trials' too (like validation_split). dataset
 // ("mnist" or a path-free name, resolved by the runner under its data directory) is sweep-level.
+//
+// method: bayes (Tree-structured Parzen Estimator, coordinator/sampler.h): trials are proposed one
+// at a time, when a worker asks for work, from the results so far; max_trials (required) bounds
+// them. `parameters` may mix values lists (categorical), int_uniform, uniform and log_uniform; at
+// least one is required. The optional `bayes` mapping: n_startup_trials (0..1000, default 10:
+// random trials before the model is used), n_ei_candidates (1..1000, default 24: draws from the
+// good-trial model ranked by l(x)/g(x)). Refused: `bayes` with another method, unknown keys under
+// it (with did-you-mean), method: bayes without max_trials or parameters, and `trials`.
 //
 // Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
 // [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
@@ -86,7 +95,7 @@ constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
 // The params key that carries a list item's label; not a config key (ApplyKey refuses it).
 constexpr char kLabelKey[] = "label";
 
-enum class SweepMethod { kGrid, kRandom, kList };
+enum class SweepMethod { kGrid, kRandom, kList, kBayes };
 enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform };
 
 struct ParameterSpec {
@@ -105,6 +114,12 @@ struct ListItem {
   int line = 0;                               // of the item ("- ...")
 };
 
+// The `bayes` mapping of a method: bayes sweep (see above; Optuna's TPESampler defaults).
+struct BayesOptions {
+  int n_startup_trials = 10;
+  int n_ei_candidates = 24;
+};
+
 struct SweepSpec {
   std::string name;
   std::string description;
@@ -119,6 +134,7 @@ struct SweepSpec {
   std::map<std::string, std::string> fixed;  // config key -> text value (data keys folded in)
   std::vector<ParameterSpec> parameters;     // in file order
   std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order
+  BayesOptions bayes;                        // method: bayes only
   // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
   // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
   // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).
@@ -167,8 +183,22 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // picked among the points not drawn yet. So the sweep is cut short, with fewer than max_trials
 // trials and no error, only when the space is exhausted (e.g. random over 3 values with
 // max_trials: 10 gives 3 trials). The same spec and seed always give the same trials.
+//
+// bayes: no trials (a sampler proposes them at lease time, see coordinator/sampler.h); the fixed
+// keys and axes are checked as for the others.
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
                                              const SweepLimits& limits = SweepLimits());
+
+// One trial of a grid, random or bayes sweep (not list) from its axis values `texts` (one per
+// parameter, in file order): default config + seed, fixed keys, axes, then the checks and limits
+// of ExpandSweep, with its messages. For samplers that propose trials one at a time.
+StatusOr<TrialSpec> BuildTrial(const SweepSpec& spec, int number,
+                               const std::vector<std::string>& texts, const std::string& file_name,
+                               const SweepLimits& limits = SweepLimits());
+
+// "%.6g" of v, moved to the nearest bound (written exactly) when the rounding left [lo, hi]: the
+// text form random and bayes sweeps give a draw of uniform or log_uniform.
+std::string DrawText(double v, double lo, double hi);
 
 }  // namespace hpsweep
 

@@ -797,5 +797,50 @@ TEST_F(ServiceTest, MinimizedMetricDecidesStatusBestAndLeaderboard) {
   EXPECT_EQ(lb.rows(0).metric_value(), 0.20);
 }
 
+// A bayes sweep over gRPC: the response and status name max_trials and the trials not yet
+// proposed; proposals (made at lease time) obey the coordinator's --max-model-params.
+TEST_F(ServiceTest, BayesSweepIsProposedAtLeaseTimeWithinTheLimits) {
+  server_->Shutdown();
+  CoordinatorOptions options;
+  options.listen = "127.0.0.1:0";
+  options.db_path = dir_.File("bayes.db");
+  options.sweep_limits.max_params = 100000;
+  server_ = std::make_unique<CoordinatorServer>();
+  ASSERT_TRUE(server_->Start(options).ok());
+  stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  pb::SubmitSweepRequest req;
+  req.set_file_name("bayes.yaml");
+  req.set_yaml(
+      "name: b\nmethod: bayes\nmax_trials: 4\nbayes: {n_startup_trials: 2}\n"
+      "fixed: {cell: lstm, epochs: 1}\nparameters:\n"
+      "  units: {distribution: int_uniform, min: 8, max: 1024}\n"
+      "  layers: {distribution: int_uniform, min: 1, max: 4}\n");
+  pb::SubmitSweepResponse resp;
+  grpc::Status s = stub_->SubmitSweep(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.trials(), 4);
+  pb::SweepStatus st = GetStatus(resp.sweep_id()).sweeps(0);
+  EXPECT_EQ(st.total(), 4);
+  EXPECT_EQ(st.unproposed(), 4);
+  EXPECT_EQ(st.queued(), 0);
+
+  const int64_t worker = MustRegister("w");
+  for (int n = 1; n <= 4; ++n) {
+    pb::LeaseTrialResponse lease = Lease(worker);
+    ASSERT_TRUE(lease.has_trial());
+    EXPECT_EQ(lease.trial().number(), n);
+    TrialConfig config;
+    for (const auto& [key, value] : lease.trial().params()) {
+      ASSERT_TRUE(ApplyKey(key, value, &config).ok()) << key << "=" << value;
+    }
+    EXPECT_LE(ParamCount(config), 100000) << "trial " << n;
+    EXPECT_EQ(GetStatus(resp.sweep_id()).sweeps(0).unproposed(), 4 - n);
+  }
+}
+
 }  // namespace
 }  // namespace hpsweep

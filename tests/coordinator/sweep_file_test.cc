@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/sampler.h"
 #include "engine/config.h"
 
 namespace hpsweep {
@@ -527,7 +528,9 @@ TEST(SweepFileErrorTest, OutOfRangeValuesGiveTheEnginesMessage) {
   ExpectParseError("name: x\nmax_attempts: 0\n", 2, {"key 'max_attempts'", "[1, 100]"});
   ExpectParseError("name: x\nmax_attempts: 101\n", 2, {"key 'max_attempts'"});
   ExpectParseError("name: x\nmax_trials: 0\n", 2, {"key 'max_trials'", "[1, 10000]"});
-  ExpectParseError("name: x\nmethod: bayes\n", 2, {"key 'method'", "grid or random", "'bayes'"});
+  ExpectParseError("name: x\nmethod: bayse\n", 2,
+                   {"key 'method'", "grid or random", "'bayse'", "did you mean 'bayes'?"});
+  ExpectParseError("name: x\nmethod: tpe\n", 2, {"key 'method'", "did you mean 'bayes'?"});
   ExpectParseError("name: x\nmetric: {name: accuracy}\n", 2,
                    {"metric.name", "did you mean 'val_accuracy'?"});
   ExpectParseError("name: x\nmetric: {name: val_loss, goal: maximize}\n", 2,
@@ -1120,6 +1123,14 @@ TEST(SweepFileTest, ProjectSweepFilesParseAndExpand) {
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, name);
     ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+    if (spec->method == SweepMethod::kBayes) {  // proposed at lease time: check the first one
+      EXPECT_TRUE(trials->empty());
+      StatusOr<std::unique_ptr<Sampler>> sampler = MakeSampler(*spec, name);
+      ASSERT_TRUE(sampler.ok()) << sampler.status().ToString();
+      StatusOr<TrialSpec> first = (*sampler)->Propose(1, {});
+      ASSERT_TRUE(first.ok()) << first.status().ToString();
+      continue;
+    }
     EXPECT_FALSE(trials->empty());
     files[name] = *trials;
     if (name.rfind("seed-", 0) == 0) {
@@ -1257,6 +1268,64 @@ TEST(SweepFileTest, ProjectSweepFilesParseAndExpand) {
   EXPECT_EQ(seen["optimizer"], (std::set<std::string>{"adam", "rmsprop", "sgd"}));
   EXPECT_EQ(seen["batch_size"], (std::set<std::string>{"32", "64", "128"}));
   EXPECT_EQ(seen["layers"], (std::set<std::string>{"1", "2", "3"}));
+}
+
+// ---- method: bayes ----
+
+constexpr char kBayes[] = R"(name: b
+method: bayes
+max_trials: 30
+bayes: {n_startup_trials: 5, n_ei_candidates: 12}
+parameters:
+  units: {distribution: int_uniform, min: 8, max: 64}
+  activation: {values: [tanh, relu]}
+  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}
+)";
+
+TEST(SweepFileBayesTest, ParsesAndExpandsToNoTrials) {
+  StatusOr<SweepSpec> spec = ParseSweep(kBayes, kFile);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->method, SweepMethod::kBayes);
+  EXPECT_EQ(spec->bayes.n_startup_trials, 5);
+  EXPECT_EQ(spec->bayes.n_ei_candidates, 12);
+  EXPECT_EQ(spec->max_trials, 30);
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, kFile);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  EXPECT_TRUE(trials->empty());
+  // Defaults: Optuna's.
+  spec =
+      ParseSweep(Replace(kBayes, "bayes: {n_startup_trials: 5, n_ei_candidates: 12}\n", ""), kFile);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->bayes.n_startup_trials, 10);
+  EXPECT_EQ(spec->bayes.n_ei_candidates, 24);
+}
+
+TEST(SweepFileBayesTest, BadKeysAreRefusedWithFileLineKey) {
+  ExpectParseError(Replace(kBayes, "n_startup_trials: 5", "n_startup_trial: 5"), 4,
+                   {"unknown key 'n_startup_trial'", "did you mean 'n_startup_trials'?"});
+  ExpectParseError(Replace(kBayes, "n_ei_candidates: 12", "n_candidates: 12"), 4,
+                   {"unknown key 'n_candidates'", "did you mean 'n_ei_candidates'?"});
+  ExpectParseError(Replace(kBayes, "n_ei_candidates: 12", "n_ei_candidates: 0"), 4,
+                   {"bayes.n_ei_candidates", "[1, 1000]", "got '0'"});
+  ExpectParseError(Replace(kBayes, "n_startup_trials: 5", "n_startup_trials: -1"), 4,
+                   {"bayes.n_startup_trials", "[0, 1000]"});
+  ExpectParseError(
+      Replace(kBayes, "bayes: {n_startup_trials: 5, n_ei_candidates: 12}", "bayes: [1, 2]"), 4,
+      {"key 'bayes'", "expected a mapping"});
+  ExpectParseError(Replace(kBayes, "method: bayes", "method: random"), 4,
+                   {"key 'bayes'", "needs method: bayes"});
+  ExpectParseError(Replace(kBayes, "max_trials: 30\n", ""), 2, {"method: bayes needs max_trials"});
+  ExpectParseError("name: b\nmethod: bayes\nmax_trials: 3\n", 2,
+                   {"method: bayes needs parameters"});
+  ExpectParseError("name: b\nmethod: bayes\nmax_trials: 3\nbayse: {}\n", 4,
+                   {"unknown key 'bayse'", "did you mean 'bayes'?"});
+  ExpectParseError(Replace(kBayes, "method: bayes", "method: bayesian"), 2,
+                   {"key 'method'", "did you mean 'bayes'?"});
+  // The vocabulary of random: a float draw for an integer key is refused.
+  ExpectParseError(Replace(kBayes, "distribution: int_uniform", "distribution: uniform"), 6,
+                   {"key 'units'", "int_uniform"});
+  ExpectParseError(std::string(kBayes) + "trials:\n  - {cell: lstm}\n", 9,
+                   {"key 'trials'", "needs method: list", "bayes"});
 }
 
 }  // namespace

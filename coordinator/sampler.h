@@ -1,0 +1,84 @@
+// Sampler: what proposes a sweep's trials, one sampler per sweep, in the manner of Optuna's
+// BaseSampler. The scheduler owns it and asks it for the next trial when the sweep's queue is empty
+// at lease time (Propose), and whether the sweep has all its trials (Exhausted).
+//
+//   grid, random, list  a plan: ExpandSweep's trials in its order (same numbers and parameter
+//                       values as before samplers existed). Proposals do not depend on results
+//                       (adaptive() false), so the scheduler stores the whole plan at submit, as it
+//                       always did: one transaction, queue counts and Cancel unchanged, no cost at
+//                       lease time.
+//   bayes               TpeSampler: a Tree-structured Parzen Estimator as Optuna's TPESampler
+//                       (multivariate=True, constant_liar=True). Adaptive: each trial is proposed
+//                       at lease time from the stored results, and stored (committed in the same
+//                       transaction as its lease) before any worker hears of it.
+//
+// A sampler holds no state that is not in the database: Propose is a function of the sweep's
+// spec, the trial number and the sweep's stored trials, and its randomness comes from (sweep
+// seed, trial number), never from a stream that advances. So a restarted coordinator rebuilds
+// the sampler from the sweep's stored YAML and proposes the same next trials as if it had not
+// restarted.
+//
+// TPE (Bergstra et al. 2011; Optuna's defaults):
+//   - the first n_startup_trials trials are random (until that many trials have a result);
+//   - completed trials with a value, ranked by the sweep's Objective (coordinator/objective.h,
+//     never re-decided here), split into good (the top gamma(n) = min(ceil(0.1 n), 25)) and bad;
+//     running and queued trials join the bad ones (the "constant liar": they count as the worst
+//     value, so parallel workers are steered away from points already being trained);
+//   - one Parzen estimator per group over all parameters jointly: a mixture with one component per
+//     trial plus a prior component (weight 1), trial weights ramping down for old trials past 25
+//     (Optuna's default_weights); categorical axes (values lists, numbers included) as smoothed
+//     counts; numeric axes as truncated Gaussians in transformed space (log for log_uniform,
+//     [min - 0.5, max + 0.5] with unit bins for int_uniform), bandwidth
+//     0.2 n^(-1/(d+4)) (high - low), clipped to [(high - low)/min(100, n + 1), high - low];
+//   - n_ei_candidates points drawn from the good mixture (a component, then every parameter from
+//     it); the one with the largest l(x)/g(x) is proposed, passing over a point equal to a
+//     running or queued trial while another candidate differs.
+//   Work per proposal is bounded: the latest kMaxHistory completed trials are used.
+//
+// Thread-safety: none; the scheduler calls it under its mutex. Propose does not keep the pointers
+// it is given.
+#ifndef HPSWEEP_COORDINATOR_SAMPLER_H_
+#define HPSWEEP_COORDINATOR_SAMPLER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/storage.h"
+#include "coordinator/sweep_file.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+
+  // How many trials the sweep has when every one is proposed: the grid or list size, random's
+  // draws, bayes' max_trials. The sweep's `total`.
+  virtual int planned() const = 0;
+  // True when proposals depend on results (propose at lease time); false for a fixed plan.
+  virtual bool adaptive() const = 0;
+  // Every trial has been proposed, given how many the sweep has stored.
+  bool Exhausted(int proposed) const { return proposed >= planned(); }
+
+  // Trial `number` (proposed + 1, 1-based) given the sweep's stored trials (any order, every
+  // status; pointers valid for the call only). An error names why no valid trial could be made
+  // (every candidate refused by the config checks or the limits); the caller records it.
+  virtual StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) = 0;
+};
+
+// Completed trials past this many (the latest by number are kept) are left out of a proposal.
+constexpr int kMaxSamplerHistory = 1000;
+
+// A fixed plan: proposes plan[number - 1]. For grid, random and list sweeps (ExpandSweep's output).
+std::unique_ptr<Sampler> MakePlanSampler(std::vector<TrialSpec> plan);
+
+// The sampler of a parsed spec: a plan from ExpandSweep for grid, random and list (their errors
+// are ExpandSweep's), a TPE sampler for bayes. file_name is for messages; limits as ExpandSweep.
+StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std::string& file_name,
+                                               const SweepLimits& limits = SweepLimits());
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_SAMPLER_H_
