@@ -618,8 +618,8 @@ Status Parser::CheckEarlyTerminate(const SweepSpec& spec) const {
     if (!varies && et.warmup >= epochs) {
       return Err(LineOr(spec.lines, "early_terminate.warmup", line),
                  "key 'early_terminate.warmup': " + std::to_string(et.warmup) +
-                     " epochs of warmup leave none of the trials' " + std::to_string(epochs) +
-                     " epochs to prune; lower it or raise fixed.epochs");
+                     " epochs of warmup leave none of the trials' epochs (" +
+                     std::to_string(epochs) + ") to prune; lower it or raise fixed.epochs");
     }
     return Status::Ok();
   }
@@ -628,8 +628,8 @@ Status Parser::CheckEarlyTerminate(const SweepSpec& spec) const {
   if (HyperbandRungs(et, 0, static_cast<int>(cap)).empty()) {
     return Err(LineOr(spec.lines, "early_terminate.min_iter", line),
                "key 'early_terminate.min_iter': the first rung (epoch " +
-                   std::to_string(et.min_iter) + ") is not below the trials' " +
-                   std::to_string(cap) + " epochs" + (et.max_iter > 0 ? " (or max_iter)" : "") +
+                   std::to_string(et.min_iter) + ") is not below the trials' epochs (" +
+                   std::to_string(cap) + (et.max_iter > 0 ? ", or max_iter" : "") + ")" +
                    ", so no trial would ever be pruned; lower min_iter or raise fixed.epochs");
   }
   if (HyperbandRungs(et, et.brackets - 1, static_cast<int>(cap)).empty()) {
