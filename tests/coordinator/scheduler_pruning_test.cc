@@ -310,5 +310,38 @@ TEST(SchedulerPruningTest, RestartInTheMiddleMakesTheSameDecisions) {
   }
 }
 
+// A completion's history replaces the epochs reported on the way, but keeps their recorded_at:
+// it orders the rungs. Here #1 completes after #2 was pruned at rung 1 (because #1 was there
+// before it). Had #1's epoch 1 been re-stamped at its completion, a restarted coordinator would
+// see #2 as the first at the rung and let it go on.
+TEST(SchedulerPruningTest, CompletionKeepsTheReportedEpochsOrderAcrossARestart) {
+  TempDir dir;
+  Harness h(dir.File("p.db"));
+  MustSubmit(h.sched(), SweepYaml(2, 9, "val_accuracy", "{type: hyperband, min_iter: 1, eta: 3}"));
+  const std::string l1 = h.Lease(), l2 = h.Lease();
+  EXPECT_EQ(h.Report(l1, Epoch(1, 0.3, 0.9)), "continue");
+  EXPECT_EQ(h.Report(l2, Epoch(1, 0.3, 0.5)), "prune");
+  const TrialRow t1 = StoredTrial(h.storage(), 1);
+  StatusOr<std::vector<EpochRow>> before = h.storage()->LoadEpochs(t1.id);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  h.clock().Advance(10);
+  Completion full;
+  for (int e = 1; e <= 9; ++e) full.history.push_back(Epoch(e, 0.3, 0.9));
+  full.test_accuracy = 0.9;
+  full.test_loss = 0.3;
+  ASSERT_TRUE(h.sched().Complete(l1, full).ok());
+  StatusOr<std::vector<EpochRow>> after = h.storage()->LoadEpochs(t1.id);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 9u);
+  EXPECT_EQ((*after)[0].recorded_at, (*before)[0].recorded_at);  // reported: kept
+  EXPECT_GT((*after)[1].recorded_at, (*before)[0].recorded_at);  // new: now
+  h.Restart();
+  EXPECT_EQ(h.Report(l2, EpochReport{}), "prune");
+  ASSERT_TRUE(h.sched().Complete(l2, Stopped({Epoch(1, 0.3, 0.5)})).ok());
+  EXPECT_EQ(StoredTrial(h.storage(), 2).status, TrialStatus::kPruned);
+  EXPECT_EQ(StoredTrial(h.storage(), 1).status, TrialStatus::kCompleted);
+}
+
 }  // namespace
 }  // namespace hpsweep
