@@ -1024,8 +1024,9 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     if (sweep_id == 0 || id == sweep_id) {
       out[id].sweep = sw;
       auto et = early_terminate_.find(id);
-      if (et != early_terminate_.end())
+      if (et != early_terminate_.end()) {
         out[id].early_terminate = DescribeEarlyTerminate(et->second);
+      }
       objective.emplace(id, Objective(sw.metric, sw.maximize));
     }
   }

@@ -128,7 +128,15 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
   // The views of the file: status counts them apart, the leaderboard marks them with the epoch
   // they reached, the report says where they stopped.
   const std::string status = RunCli({"status", std::to_string(sweep), "--db", db_});
-  EXPECT_NE(status.find("pruned"), std::string::npos) << status;
+  std::smatch row;  // sweep name state queued running completed failed stopped pruned total ...
+  ASSERT_TRUE(std::regex_search(
+      status, row,
+      std::regex("\\bprune-e2e +completed +0 +0 +([0-9]+) +0 +([0-9]+) +([0-9]+) +4 ")))
+      << status;
+  EXPECT_EQ(std::stoi(row[1]), st.completed());
+  EXPECT_EQ(std::stoi(row[2]), 0);  // stopped
+  EXPECT_EQ(std::stoi(row[3]), st.pruned());
+  EXPECT_NE(status.find(" pruned "), std::string::npos) << status;  // the column's header
   const std::string lb = RunCli({"leaderboard", std::to_string(sweep), "--db", db_});
   EXPECT_NE(lb.find("1 pruned"), std::string::npos) << lb;
   const std::string html = (dir_ / "report.html").string();
