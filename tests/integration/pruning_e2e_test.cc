@@ -122,6 +122,7 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
     EXPECT_EQ(t["test_accuracy"], -1) << "a pruned trial is not tested";
     EXPECT_LT(t["best_val_accuracy"].get<double>(), first["epochs"][0]["val_accuracy"]);
   }
+  // (the worker has exited: its log is complete)
   const std::string wlog = ReadText(log_);
   EXPECT_NE(wlog.find("stopped (pruned by early_terminate) after epoch 1"), std::string::npos);
 
@@ -184,13 +185,17 @@ TEST_F(PruningE2ETest, CancelStopsARunningTrialWithinABatch) {
   EXPECT_EQ(t["status"], "stopped");
   EXPECT_EQ(t["epochs"].size(), 0u) << "epoch 1 did not finish: stopped inside it";
   EXPECT_EQ(t["test_accuracy"], -1) << "a stopped trial is not tested";
-  // The worker says at which batch of the epoch it stopped.
-  const std::string wlog = ReadText(log_);
+  // The worker says at which batch of the epoch it stopped (once the coordinator took the
+  // result: wait for the line).
+  const std::regex line(
+      "stopped \\(sweep cancelled\\) after epoch 0 \\(epoch 1 stopped at batch ([0-9]+) of "
+      "([0-9]+)\\)");
+  std::string wlog;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(wlog, m,
-                                std::regex("stopped \\(sweep cancelled\\) after epoch 0 \\(epoch 1 "
-                                           "stopped at batch ([0-9]+) of ([0-9]+)\\)")))
-      << wlog;
+  ASSERT_TRUE(PollFor(60, [&] {
+    wlog = ReadText(log_);
+    return std::regex_search(wlog, m, line);
+  })) << wlog;
   const long batch = std::stol(m[1]), batches = std::stol(m[2]);
   std::cerr << "stopped at batch " << batch << " of " << batches << "\n";
   EXPECT_EQ(batches, 3000);
