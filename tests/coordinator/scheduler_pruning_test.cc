@@ -241,9 +241,11 @@ TEST(SchedulerPruningTest, NoEarlyTerminateNoPruning) {
 // One script of leases, reports and completions for 6 trials of a val_loss hyperband sweep
 // (eta 3, rungs 1 and 3 of 9), run straight through or with a coordinator restart after step
 // `restart_at`. Returns every answer in order and the trials' final statuses.
-std::vector<std::string> RunScript(const std::string& path, int restart_at) {
+std::vector<std::string> RunScript(
+    const std::string& path, int restart_at,
+    const std::string& early = "{type: hyperband, min_iter: 1, eta: 3}") {
   Harness h(path);
-  MustSubmit(h.sched(), SweepYaml(6, 9, "val_loss", "{type: hyperband, min_iter: 1, eta: 3}"));
+  MustSubmit(h.sched(), SweepYaml(6, 9, "val_loss", early));
   std::vector<std::string> lease(7);
   for (int i = 1; i <= 6; ++i) lease[i] = h.Lease();
   std::vector<std::string> out;
@@ -307,6 +309,45 @@ TEST(SchedulerPruningTest, RestartInTheMiddleMakesTheSameDecisions) {
     const std::vector<std::string> restarted =
         RunScript(dir.File("restart" + std::to_string(at) + ".db"), at);
     EXPECT_EQ(restarted, straight) << "restart after step " << at;
+  }
+}
+
+// The same script under the median rule (no warmup, 2 others at least), worked by hand: at epoch
+// 1, #3 (.30) sees .40 .50 (median .45: better, goes on), #4 (.35) sees .40 .50 .30 (median .40:
+// goes on), #5 (.45) sees .40 .50 .30 .35 (median .375: worse, pruned), #6 (.20) goes on. At
+// epochs 2 and 3 every trial's best so far beats the median of those before it (or has fewer
+// than 2 before it). A restart at any step changes none of it.
+TEST(SchedulerPruningTest, MedianRestartInTheMiddleMakesTheSameDecisions) {
+  TempDir dir;
+  const std::string median = "{type: median, warmup: 0, min_trials: 2}";
+  const std::vector<std::string> straight = RunScript(dir.File("straight.db"), -1, median);
+  const std::vector<std::string> expected = {"#1@1 continue",
+                                             "#2@1 continue",
+                                             "#3@1 continue",
+                                             "#4@1 continue",
+                                             "#5@1 prune",
+                                             "#6@1 continue",
+                                             "#4 heartbeat continue",
+                                             "#1@2 continue",
+                                             "#3@2 continue",
+                                             "#6@2 continue",
+                                             "#1@3 continue",
+                                             "#3@3 continue",
+                                             "#6@3 continue",
+                                             "#2 complete ok",
+                                             "#4 complete ok",
+                                             "#5 complete ok",
+                                             "#6 complete ok",
+                                             "#1 running",
+                                             "#2 stopped",
+                                             "#3 running",
+                                             "#4 stopped",
+                                             "#5 pruned",
+                                             "#6 stopped"};
+  EXPECT_EQ(straight, expected);
+  for (int at = 1; at <= 13; ++at) {
+    EXPECT_EQ(RunScript(dir.File("m" + std::to_string(at) + ".db"), at, median), straight)
+        << "restart after step " << at;
   }
 }
 
