@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -334,6 +335,15 @@ std::string DataReportHtml(const Mnist& data, double validation_split) {
 
 namespace {
 
+// A trial's status as the report shows it: a pruned or stopped trial says after which epoch it
+// stopped ("pruned after epoch 3").
+std::string StatusText(const json& t) {
+  auto it = t.find("status");
+  const std::string status = it != t.end() && it->is_string() ? it->get<std::string>() : "?";
+  if (status != "pruned" && status != "stopped") return status;
+  return status + " after epoch " + std::to_string(t["epochs"].size());
+}
+
 StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::string& best_model,
                                     const Mnist* data) {
   json ex;
@@ -357,6 +367,27 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     << Esc(sweep["description"].get<std::string>()) << "</p><p>" << ranked.size()
     << " trials, state " << Esc(sweep["state"].get<std::string>()) << ", ranked by "
     << Esc(objective.DisplayName()) << ".</p>";
+  // Early stopping: which rule, how many trials it pruned and the epochs that saved.
+  const std::string early =
+      sweep.contains("early_terminate") && sweep["early_terminate"].is_string()
+          ? sweep["early_terminate"].get<std::string>()
+          : "";
+  if (!early.empty()) {
+    int pruned = 0;
+    int64_t trained = 0, full = 0;
+    for (const auto& t : ex["trials"]) {
+      const std::string status = t["status"].is_string() ? t["status"].get<std::string>() : "";
+      if (status == "queued") continue;
+      pruned += status == "pruned";
+      trained += static_cast<int64_t>(t["epochs"].size());
+      const std::string e = Param(t, "epochs");
+      full += e.empty() ? 1 : std::atoll(e.c_str());
+    }
+    o << "<p>Early stopping: " << Esc(early) << ". " << pruned
+      << " trials pruned (each stopped after the epoch shown in its status); " << trained
+      << " epochs trained of the " << full << " that running every started trial to its end "
+      << "would take.</p>";
+  }
 
   // Leaderboard.
   o << "<h2 id=\"leaderboard\">Leaderboard</h2><table><tr><th>rank</th><th>trial</th>";
@@ -377,9 +408,8 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     }
     o << "<td>" << (va >= 0 ? Fmt("%.4f", va) : "-") << "</td><td>"
       << (ta >= 0 ? Fmt("%.4f", ta) : "-") << "</td><td>" << t["epochs"].size() << "</td><td>"
-      << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">"
-      << Esc(t["status"].get<std::string>()) << "</td><td class=\"l\">"
-      << Esc(t["worker"].get<std::string>()) << "</td></tr>";
+      << Fmt("%.1f", Num(t["seconds"])) << "</td><td class=\"l\">" << Esc(StatusText(t))
+      << "</td><td class=\"l\">" << Esc(t["worker"].get<std::string>()) << "</td></tr>";
   }
   o << "</table>";
 
@@ -407,7 +437,9 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
       lo = std::min({lo, Num(e["train_accuracy"]), Num(e["val_accuracy"])});
       lmax = std::max({lmax, Num(e["train_loss"]), Num(e["val_loss"])});
     }
-    o << "<div class=\"cell\"><b>" << Esc(TrialName(t)) << "</b><br>"
+    const std::string status = StatusText(t);
+    o << "<div class=\"cell\"><b>" << Esc(TrialName(t)) << "</b>"
+      << (status == "completed" ? "" : " (" + Esc(status) + ")") << "<br>"
       << LineChart({{"train", series(t, "train_accuracy")}, {"val", series(t, "val_accuracy")}},
                    std::floor(lo * 100) / 100, 1.0, "accuracy", 260, 160)
       << LineChart({{"train", series(t, "train_loss")}, {"val", series(t, "val_loss")}}, 0,

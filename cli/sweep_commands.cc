@@ -174,13 +174,18 @@ std::string Fixed4(double v) {
 }
 
 // "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s", with
-// " (2 stopped)" after "done" when a cancel stopped some (they are finished, not completed), and
+// " (2 stopped)" after "done" when a cancel stopped some (they are finished, not completed),
+// " (3 pruned)" or " (2 stopped, 3 pruned)" when early_terminate stopped some, and
 // "no result yet" until a trial has a value. best is the value of the sweep's metric (e.g. "best
 // val_loss 0.1234").
 std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
-                         int stopped, const std::string& metric, double best, double seconds) {
+                         int stopped, int pruned, const std::string& metric, double best,
+                         double seconds) {
   char line[320];
-  const std::string stop = stopped > 0 ? " (" + std::to_string(stopped) + " stopped)" : "";
+  std::string stop;
+  if (stopped > 0) stop = std::to_string(stopped) + " stopped";
+  if (pruned > 0) stop += (stop.empty() ? "" : ", ") + std::to_string(pruned) + " pruned";
+  if (!stop.empty()) stop = " (" + stop + ")";
   const std::string result = best >= 0 ? "best " + metric + " " + Fixed4(best) : "no result yet";
   std::snprintf(line, sizeof(line), "[%s] %d/%d trials done%s, %d running, %d failed - %s - %s",
                 name.c_str(), done, total, stop.c_str(), running, failed, result.c_str(),
@@ -241,6 +246,7 @@ const char* StatusText(pb::TrialStatus s) {
     case pb::COMPLETED: return "completed";
     case pb::FAILED: return "failed";
     case pb::STOPPED: return "stopped";
+    case pb::PRUNED: return "pruned";
     default: return "?";
   }
 }
@@ -502,16 +508,18 @@ int RunSubmit(const Flags& f) {
 void PrintStatus(const pb::GetStatusResponse& resp, bool workers = true) {
   // "best" is each sweep's own metric, named in the last column (best_val_accuracy carries it,
   // from old coordinators too, which send no metric_name: theirs was val_accuracy).
-  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %9s  %s\n", "sweep", "name", "state",
-              "queued", "running", "completed", "failed", "stopped", "total", "best", "metric");
+  // pruned (early_terminate) is counted apart from stopped (cancel).
+  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %6s %9s  %s\n", "sweep", "name", "state",
+              "queued", "running", "completed", "failed", "stopped", "pruned", "total", "best",
+              "metric");
   for (const auto& s : resp.sweeps()) {
     const std::string metric = s.metric_name().empty()
                                    ? "val_accuracy"
                                    : Objective(s.metric_name(), s.maximize()).DisplayName();
-    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %9s  %s\n",
+    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
-                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
+                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(), s.pruned(),
                 s.total(), s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
                 metric.c_str());
   }
@@ -536,9 +544,10 @@ int RunWatch(const Flags& f) {
     std::vector<std::string> lines;
     for (const auto& sw : snap.sweeps()) {
       running = running || sw.state() == "running";
-      finished += sw.completed() + sw.failed() + sw.stopped();
-      lines.push_back(ProgressLine(sw.name(), sw.completed() + sw.failed() + sw.stopped(),
-                                   sw.total(), sw.running(), sw.failed(), sw.stopped(),
+      const int done = sw.completed() + sw.failed() + sw.stopped() + sw.pruned();
+      finished += done;
+      lines.push_back(ProgressLine(sw.name(), done, sw.total(), sw.running(), sw.failed(),
+                                   sw.stopped(), sw.pruned(),
                                    sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
                                    sw.best_val_accuracy(), now - sw.created_at()));
     }
@@ -1102,9 +1111,9 @@ int RunEmbedded(const Flags& f) {
       }
     }
     const std::string jobs = slurm ? " - " + WorkerSummary(workers) + " (slurm)" : "";
-    const int done = c.completed + c.failed + c.stopped;
+    const int done = c.completed + c.failed + c.stopped + c.pruned;
     progress.Show({ProgressLine(spec->name, done, c.sweep.total, c.running, c.failed, c.stopped,
-                                c.sweep.metric, c.best, el) +
+                                c.pruned, c.sweep.metric, c.best, el) +
                    jobs},
                   el, state != "running", done);
     if (state != "running") break;

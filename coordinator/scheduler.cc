@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -27,7 +28,8 @@ namespace hpsweep {
 namespace {
 
 bool Terminal(TrialStatus s) {
-  return s == TrialStatus::kCompleted || s == TrialStatus::kFailed || s == TrialStatus::kStopped;
+  return s == TrialStatus::kCompleted || s == TrialStatus::kFailed || s == TrialStatus::kStopped ||
+         s == TrialStatus::kPruned;
 }
 
 // A number as a message shows it: shortest round-trip form, "nan", "inf".
@@ -258,6 +260,9 @@ Status Scheduler::LoadLocked() {
   leases_.clear();
   last_report_.clear();
   stop_requested_.clear();
+  prune_requested_.clear();
+  pruners_.clear();
+  early_terminate_.clear();
   workers_.clear();
   worker_by_name_.clear();
   for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
@@ -310,6 +315,15 @@ Status Scheduler::LoadLocked() {
   worker_touched_.clear();
   LoadCheckpointsLocked();
   RebuildSamplersLocked();
+  // Pruners of running sweeps, from their stored files and epochs. A failure here leaves the
+  // scheduler needing a reload, as a failed read above would.
+  for (const auto& [id, sw] : sweeps_) {
+    Status rebuilt = RebuildPrunerLocked(sw);
+    if (!rebuilt.ok()) {
+      needs_reload_ = true;
+      return rebuilt;
+    }
+  }
   needs_reload_ = false;
   ++version_;
   changed_.notify_all();
@@ -526,6 +540,12 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     }
     sweeps_[sw.id] = sw;
     EmitLocked(events::SweepSubmitted(sw, file_name));
+    if (spec.early_terminate.type != EarlyTerminateSpec::Type::kNone) {
+      early_terminate_[sw.id] = spec.early_terminate;
+      if (sw.state == "running") {
+        pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
+      }
+    }
     for (TrialRow& t : rows) {
       const int64_t id = t.id;
       trials_[id] = std::move(t);
@@ -634,14 +654,15 @@ Status Scheduler::ExpireLocked(double now, int* count) {
     AppendError(&t, "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
                         t.worker_name + "' stopped reporting)");
     HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t.worker_id, 0, 1));
-    const TrialStatus outcome = sw.state == "cancelled" || stop_requested_.count(t.id)
+    const TrialStatus outcome = prune_requested_.count(t.id) ? TrialStatus::kPruned
+                                : sw.state == "cancelled" || stop_requested_.count(t.id)
                                     ? TrialStatus::kStopped
                                 : t.attempts >= sw.max_attempts ? TrialStatus::kFailed
                                                                 : TrialStatus::kQueued;
     EmitLocked(events::LeaseExpired(t, sw, outcome));
     // The lease stays the trial's last-granted one: its worker may still deliver a result.
-    if (outcome == TrialStatus::kStopped) {
-      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kStopped, now));
+    if (outcome == TrialStatus::kPruned || outcome == TrialStatus::kStopped) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, outcome, now));
     } else if (outcome == TrialStatus::kFailed) {
       HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kFailed, now));
     } else {
@@ -675,6 +696,7 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   stop_requested_.erase(t.id);
   DropCheckpointLocked(t.id);
   HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
+  prune_requested_.erase(t.id);
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   return MaybeFinishSweep(t.sweep_id, now);
 }
@@ -694,6 +716,7 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   if (sw.state == "running") sw.state = "completed";
   sw.finished_at = now;
   EmitLocked(SweepFinishedEvent(sw));
+  pruners_.erase(sweep_id);  // (a restart makes pruners for running sweeps only, too)
   return Write([sweep_id, state = sw.state, now](Storage* st) {
     return st->UpdateSweepState(sweep_id, state, now);
   });
@@ -728,6 +751,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   const int resume_from = ResumableEpochLocked(t);  // 0: no checkpoint
   if (t.attempts > 0 && resume_from == 0) {         // a retry without a checkpoint starts over
     HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
+    if (Pruner* p = PrunerFor(t.sweep_id)) p->Forget(t.id);
   }
   t.status = TrialStatus::kRunning;
   t.attempts += 1;
@@ -748,10 +772,64 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   return Status::Ok();
 }
 
-Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now) {
+double Scheduler::NextEpochTime(double now) {
+  last_epoch_at_ =
+      std::max(now, std::nextafter(last_epoch_at_, std::numeric_limits<double>::infinity()));
+  return last_epoch_at_;
+}
+
+Pruner* Scheduler::PrunerFor(int64_t sweep_id) {
+  auto p = pruners_.find(sweep_id);
+  return p == pruners_.end() ? nullptr : p->second.get();
+}
+
+Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
+  if (sw.yaml.find("early_terminate") == std::string::npos) return Status::Ok();  // (cheap test)
+  auto spec = ParseSweep(sw.yaml, sw.file_name);
+  // A stored file that no longer parses (written by another version) prunes nothing.
+  if (!spec.ok() || spec->early_terminate.type == EarlyTerminateSpec::Type::kNone) {
+    return Status::Ok();
+  }
+  early_terminate_[sw.id] = spec->early_terminate;
+  if (sw.state != "running") return Status::Ok();
+  std::unique_ptr<Pruner> pruner =
+      MakePruner(spec->early_terminate, Objective(sw.metric, sw.maximize));
+  const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+  std::vector<const TrialRow*> running;
+  for (const auto& [id, t] : trials_) {
+    if (t.sweep_id != sw.id || t.epochs_run == 0) continue;
+    auto epochs = storage_->LoadEpochs(id);
+    if (!epochs.ok()) return epochs.status();
+    for (const EpochRow& e : *epochs) {
+      pruner->Add(
+          {id, t.number, e.epoch, by.EpochValue(e.val_accuracy, e.val_loss), e.recorded_at});
+      if (std::isfinite(e.recorded_at)) last_epoch_at_ = std::max(last_epoch_at_, e.recorded_at);
+    }
+    if (t.status == TrialStatus::kRunning) running.push_back(&t);
+  }
+  // Which running trials were pruned: the same decisions, from the same records.
+  for (const TrialRow* t : running) {
+    for (int e = 1; e <= t->epochs_run; ++e) {
+      if (pruner->ShouldPrune(t->id, e, MaxEpochs(*t))) {
+        prune_requested_.insert(t->id);
+        break;
+      }
+    }
+  }
+  pruners_[sw.id] = std::move(pruner);
+  return Status::Ok();
+}
+
+Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now,
+                             double recorded_at) {
+  if (recorded_at < 0 || !std::isfinite(recorded_at)) recorded_at = NextEpochTime(now);
   EpochRow e{t->id,      r.epoch,        r.train_loss, r.train_accuracy,
-             r.val_loss, r.val_accuracy, r.seconds,    now};
+             r.val_loss, r.val_accuracy, r.seconds,    recorded_at};
   HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
+  if (Pruner* p = PrunerFor(t->sweep_id)) {
+    const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+    p->Add({t->id, t->number, r.epoch, by.EpochValue(r.val_accuracy, r.val_loss), recorded_at});
+  }
   t->epochs_run = std::max(t->epochs_run, r.epoch);
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
   const bool better =
@@ -829,11 +907,20 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   if (store) {
     HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
     last_report_[t->id] = r;
+    Pruner* p = sw.state == "running" ? PrunerFor(t->sweep_id) : nullptr;
+    if (p != nullptr && p->ShouldPrune(t->id, r.epoch, MaxEpochs(*t))) {
+      prune_requested_.insert(t->id);
+    }
   }
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
   *deadline = t->lease_deadline;
-  *action = sw.state == "cancelled" || stop_requested_.count(t->id) ? ReportAction::kStop
-                                                                    : ReportAction::kContinue;
+  if (prune_requested_.count(t->id)) {
+    *action = ReportAction::kPrune;
+  } else if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
+    *action = ReportAction::kStop;
+  } else {
+    *action = ReportAction::kContinue;
+  }
   return Status::Ok();
 }
 
@@ -889,8 +976,10 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   if (t == nullptr) {
     return NotFound("lease " + LeaseText(lease_id) + " is not the last lease of any trial");
   }
-  // A completed or stopped trial already has its result: this is a retry (nothing is stored).
-  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped) {
+  // A completed, stopped or pruned trial already has its result: this is a retry (nothing is
+  // stored).
+  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped ||
+      t->status == TrialStatus::kPruned) {
     return Status::Ok();
   }
   // Running, or put back or failed after this lease expired: no result yet, take this one.
@@ -903,11 +992,21 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   if (t->epochs_run > 0) {
     HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
   }
+  // Epochs reported on the way keep their recorded_at: it orders the pruner's records.
+  std::vector<double> recorded(c.history.size(), -1);
+  if (Pruner* p = PrunerFor(t->sweep_id)) {
+    for (size_t i = 0; i < c.history.size(); ++i) {
+      if (c.history[i].epoch <= t->epochs_run) {
+        recorded[i] = p->RecordedAt(t->id, c.history[i].epoch);
+      }
+    }
+    p->Forget(t->id);
+  }
   t->best_epoch = 0;
   t->best_val_accuracy = t->best_val_loss = -1;
   t->epochs_run = 0;
-  for (const EpochReport& r : c.history) {
-    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+  for (size_t i = 0; i < c.history.size(); ++i) {
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, c.history[i], now, recorded[i]));
   }
   t->test_accuracy = c.test_accuracy;
   t->test_loss = c.test_loss;
@@ -918,8 +1017,13 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
       return st->PutArtifact(id, "model", model);
     }));
   }
-  const bool stopped = c.stopped || sw.state == "cancelled";
-  const TrialStatus status = stopped ? TrialStatus::kStopped : TrialStatus::kCompleted;
+  // Pruned when it stopped on the pruner's STOP; one that ran to its end anyway is completed.
+  TrialStatus status = TrialStatus::kCompleted;
+  if (c.stopped && prune_requested_.count(t->id)) {
+    status = TrialStatus::kPruned;
+  } else if (c.stopped || sw.state == "cancelled") {
+    status = TrialStatus::kStopped;
+  }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
   HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
   EmitLocked(events::TrialCompleted(*t, sw, status));
@@ -962,7 +1066,8 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
       AppendError(t, "given back by '" + t->worker_name + "' (no attempt charged): " + error);
     }
   }
-  const TrialStatus outcome = sw.state == "cancelled" || stop_requested_.count(t->id)
+  const TrialStatus outcome = prune_requested_.count(t->id) ? TrialStatus::kPruned
+                              : sw.state == "cancelled" || stop_requested_.count(t->id)
                                   ? TrialStatus::kStopped
                               : !released && t->attempts >= sw.max_attempts ? TrialStatus::kFailed
                                                                             : TrialStatus::kQueued;
@@ -1026,6 +1131,10 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   for (const auto& [id, sw] : sweeps_) {
     if (sweep_id == 0 || id == sweep_id) {
       out[id].sweep = sw;
+      auto et = early_terminate_.find(id);
+      if (et != early_terminate_.end()) {
+        out[id].early_terminate = DescribeEarlyTerminate(et->second);
+      }
       objective.emplace(id, Objective(sw.metric, sw.maximize));
     }
   }
@@ -1039,6 +1148,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
       case TrialStatus::kCompleted: ++c.completed; break;
       case TrialStatus::kFailed: ++c.failed; break;
       case TrialStatus::kStopped: ++c.stopped; break;
+      case TrialStatus::kPruned: ++c.pruned; break;
     }
     const Objective& o = objective.at(t.sweep_id);
     const double v = o.ValueOf(t);
@@ -1114,6 +1224,9 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"metric", sw.metric},
                 {"goal", sw.maximize ? "maximize" : "minimize"},
                 {"max_attempts", sw.max_attempts},
+                {"early_terminate", early_terminate_.count(sw.id)
+                                        ? DescribeEarlyTerminate(early_terminate_.at(sw.id))
+                                        : std::string()},
                 {"trials", sw.total},
                 {"created_at", sw.created_at},
                 {"finished_at", sw.finished_at}};
@@ -1139,6 +1252,7 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"params", ParamsJson(t.params)},  // typed: 128, not "128"
                 {"epochs", ep},
                 {"best_epoch", t.best_epoch},
+                {"epochs_run", t.epochs_run},
                 {"best_val_accuracy", t.best_val_accuracy},
                 {"best_val_loss", t.best_val_loss},
                 {"test_accuracy", t.test_accuracy},

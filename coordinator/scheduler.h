@@ -2,10 +2,20 @@
 // leases; progress reports renew a lease and store each epoch; an expired lease puts the trial back
 // (attempt + 1) until the sweep's max_attempts, then fails it with the reason.
 //
-//   queued ──Lease──► running ──Complete──► completed (or stopped, if it stopped on STOP)
+//   queued ──Lease──► running ──Complete──► completed (or stopped/pruned, if it stopped on STOP)
 //     ▲                 │ ──Fail / lease expired, attempts left──► queued
 //     │                 │ ──Fail / lease expired, none left──────► failed
 //     └─Fail(released)──┘ ──sweep cancelled─────────────────────► stopped
+//                         ──early_terminate prunes it────────────► pruned
+//
+// Pruning (coordinator/pruner.h): a sweep with `early_terminate` has a Pruner fed with every
+// stored epoch of its trials. After each epoch a running trial reports, the pruner decides; a
+// trial it prunes is told STOP on that report and every later one (heartbeats included), and
+// whatever ends its lease (its stopped completion, a Fail, an expiry) finishes it as pruned with
+// its epochs so far. Each stored epoch's recorded_at is kept strictly increasing (and kept when a
+// completion's history replaces the reported epochs): it orders the pruner's records, so Load
+// rebuilds the pruners from the stored epochs and re-derives which running trials are pruned,
+// and a restarted coordinator decides as the old one would have.
 //
 // Durability: every change is committed to Storage before its caller hears the result. The
 // synchronous methods write and commit before they return. The *Async forms, for the RPC edge,
@@ -71,6 +81,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -83,6 +94,7 @@
 #include "coordinator/events.h"
 #include "coordinator/objective.h"
 #include "coordinator/sampler.h"
+#include "coordinator/pruner.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/status.h"
@@ -186,7 +198,9 @@ struct Completion {
   bool stopped = false;
 };
 
-enum class ReportAction { kContinue, kStop };
+// kStop: the sweep was cancelled; kPrune: the sweep's pruner stopped the trial (both are STOP to
+// the worker).
+enum class ReportAction { kContinue, kStop, kPrune };
 
 struct SweepCounts {
   SweepRow sweep;
@@ -194,6 +208,8 @@ struct SweepCounts {
   // Trials the sweep's sampler will still propose (method: bayes), not stored yet: sweep.total
   // (max_trials) is the stored trials plus these. 0 once the sampler is exhausted or cancelled.
   int unproposed = 0;
+  int pruned = 0;               // stopped early by early_terminate (not counted in stopped)
+  std::string early_terminate;  // DescribeEarlyTerminate of the sweep's; "" when it has none
   // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
   // when no trial has a value yet.
   double best = -1;
@@ -342,8 +358,18 @@ class Scheduler {
   void PruneWorkersLocked(double now);
   // Appends one attempt's reason to t's error, keeping the latest within kMaxTrialErrorBytes.
   static void AppendError(TrialRow* t, const std::string& why);
-  // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric).
-  Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now);
+  // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric), and
+  // feeds it to the sweep's pruner. recorded_at < 0: the next epoch time (NextEpochTime).
+  Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now,
+                    double recorded_at = -1);
+  // now, or just after the last epoch time handed out if that is not earlier: epochs' recorded_at
+  // strictly increase, so they order the pruners' records without ties (see the top).
+  double NextEpochTime(double now);
+  // The sweep's pruner, or null when it has none (or is not running).
+  Pruner* PrunerFor(int64_t sweep_id);
+  // Makes the pruner of a running sweep from its stored file (Load), fed with its trials' stored
+  // epochs, and marks the running trials it prunes. Reads storage; changes nothing there.
+  Status RebuildPrunerLocked(const SweepRow& sweep);
 
   // Resuming trials (see SaveCheckpoint).
   struct CheckpointMeta {
@@ -411,6 +437,10 @@ class Scheduler {
   // The last epoch reported under each running trial's lease, to tell a retry from a conflict.
   std::unordered_map<int64_t, EpochReport> last_report_;
   std::set<int64_t> stop_requested_;                         // running trials told to stop
+  std::set<int64_t> prune_requested_;  // running trials pruned (told STOP; end as pruned)
+  std::map<int64_t, std::unique_ptr<Pruner>> pruners_;     // running sweeps with early_terminate
+  std::map<int64_t, EarlyTerminateSpec> early_terminate_;  // sweeps with early_terminate
+  double last_epoch_at_ = 0;  // the latest epoch time handed out (NextEpochTime)
   std::map<int64_t, WorkerRow> workers_;                     // held in memory (see the top)
   std::unordered_map<std::string, int64_t> worker_by_name_;  // of workers_
   std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker

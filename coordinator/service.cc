@@ -44,6 +44,7 @@ pb::TrialStatus ToProto(TrialStatus s) {
     case TrialStatus::kCompleted: return pb::COMPLETED;
     case TrialStatus::kFailed: return pb::FAILED;
     case TrialStatus::kStopped: return pb::STOPPED;
+    case TrialStatus::kPruned: return pb::PRUNED;
   }
   return pb::TRIAL_STATUS_UNSPECIFIED;
 }
@@ -92,6 +93,8 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_completed(c.completed);
     s->set_failed(c.failed);
     s->set_stopped(c.stopped);
+    s->set_pruned(c.pruned);
+    s->set_early_terminate(c.early_terminate);
     s->set_total(c.sweep.total);
     s->set_unproposed(c.unproposed);
     s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
@@ -337,8 +340,9 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (req->has_metrics()) r = FromProto(req->metrics());
     s_->ReportAsync(req->lease_id(), r, [reactor, resp](auto action, double deadline) {
       if (action.ok()) {
-        resp->set_action(*action == ReportAction::kStop ? pb::ReportProgressResponse::STOP
-                                                        : pb::ReportProgressResponse::CONTINUE);
+        resp->set_action(*action == ReportAction::kContinue ? pb::ReportProgressResponse::CONTINUE
+                                                            : pb::ReportProgressResponse::STOP);
+        resp->set_pruned(*action == ReportAction::kPrune);
         resp->set_lease_deadline(deadline);
       }
       reactor->Finish(ToGrpc(action.status()));

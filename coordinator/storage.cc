@@ -38,6 +38,7 @@ const char* TrialStatusName(TrialStatus s) {
     case TrialStatus::kCompleted: return "completed";
     case TrialStatus::kFailed: return "failed";
     case TrialStatus::kStopped: return "stopped";
+    case TrialStatus::kPruned: return "pruned";
   }
   return "unknown";
 }
@@ -46,7 +47,7 @@ bool ParseTrialStatus(const std::string& name, TrialStatus* out) {
   static const std::pair<const char*, TrialStatus> kNames[] = {
       {"queued", TrialStatus::kQueued},       {"running", TrialStatus::kRunning},
       {"completed", TrialStatus::kCompleted}, {"failed", TrialStatus::kFailed},
-      {"stopped", TrialStatus::kStopped},
+      {"stopped", TrialStatus::kStopped},     {"pruned", TrialStatus::kPruned},
   };
   for (const auto& [n, s] : kNames) {
     if (name == n) {
@@ -62,9 +63,10 @@ namespace {
 using json = nlohmann::json;
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
-// Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly.
+// Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
+// with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
 const char* const kMigrations[kSchemaVersion] = {
     // 0 -> 1: the initial schema.
     R"sql(
@@ -156,6 +158,42 @@ ALTER TABLE workers ADD COLUMN host TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN job_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN trials_done INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE workers ADD COLUMN trials_failed INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 3 -> 4: trial status 'pruned' (stopped early by the sweep's early_terminate). SQLite cannot
+    // change a CHECK constraint in place: the table is rebuilt, same columns in the same order.
+    R"sql(
+CREATE TABLE trials_v2 (
+  id                INTEGER PRIMARY KEY,
+  sweep_id          INTEGER NOT NULL REFERENCES sweeps(id),
+  number            INTEGER NOT NULL,
+  params            TEXT NOT NULL DEFAULT '{}',
+  status            TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'running', 'completed', 'failed', 'stopped',
+                                      'pruned')),
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  lease_id          TEXT NOT NULL DEFAULT '',
+  lease_deadline    REAL,
+  worker_id         INTEGER NOT NULL DEFAULT 0,
+  worker_name       TEXT NOT NULL DEFAULT '',
+  created_at        REAL,
+  started_at        REAL,
+  finished_at       REAL,
+  best_val_accuracy REAL,
+  best_val_loss     REAL,
+  best_epoch        INTEGER NOT NULL DEFAULT 0,
+  epochs_run        INTEGER NOT NULL DEFAULT 0,
+  test_accuracy     REAL,
+  test_loss         REAL,
+  seconds           REAL,
+  error             TEXT NOT NULL DEFAULT '',
+  confusion         TEXT NOT NULL DEFAULT '[]',
+  UNIQUE (sweep_id, number)
+);
+INSERT INTO trials_v2 SELECT * FROM trials;
+DROP TABLE trials;
+ALTER TABLE trials_v2 RENAME TO trials;
+CREATE INDEX trials_by_status ON trials(sweep_id, status);
+CREATE INDEX trials_by_val_accuracy ON trials(sweep_id, best_val_accuracy);
 )sql",
 };
 
@@ -516,13 +554,15 @@ Status SqliteStorage::Init(const StorageOptions& options, bool creating) {
   HPSWEEP_RETURN_IF_ERROR(
       Exec(options.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
            "setting synchronous"));
-  HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON", "setting foreign_keys"));
   // A checkpoint copies the WAL back into the database file inside a commit. Every 10,000 pages
   // (about 40 MB of WAL) rather than SQLite's 1,000: consecutive commits rewrite the same few
   // pages, so a longer interval copies each page once for many commits (+15-20% lease throughput
   // in bench/lease_bench.cc).
   HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=10000", "setting wal_autocheckpoint"));
+  // Foreign keys go on after the migrations (see kMigrations).
+  HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=OFF", "setting foreign_keys"));
   HPSWEEP_RETURN_IF_ERROR(Migrate());
+  HPSWEEP_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON", "setting foreign_keys"));
   // From now on a failure is news for the operator; before, it is the caller's refusal to open.
   log_write_errors_ = options.log_write_errors;
   failures_ = 0;

@@ -21,7 +21,9 @@
 
 namespace hpsweep {
 
-enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped };
+// kStopped: the sweep was cancelled; kPruned: stopped early by the sweep's early_terminate
+// (coordinator/pruner.h). Both keep their metrics so far.
+enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped, kPruned };
 const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
 bool ParseTrialStatus(const std::string& name, TrialStatus* out);
 

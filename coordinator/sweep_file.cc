@@ -32,7 +32,7 @@ constexpr uint64_t kDrawStream = 0x5357454550ULL;  // "SWEEP"
 const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
-                                                "fixed",  "parameters",  "trials",       "bayes"};
+                                                "fixed",  "parameters",  "trials",       "bayes", "early_terminate"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
@@ -64,6 +64,16 @@ const std::vector<std::string>& DataKeys() {
 }
 const std::vector<std::string>& MetricKeys() {
   static const std::vector<std::string> keys = {"name", "goal"};
+  return keys;
+}
+// Epoch counts of early_terminate: at most the engine's most epochs (engine/config.cc).
+constexpr int kMaxRungEpoch = 10000;
+const std::vector<std::string>& HyperbandKeys() {
+  static const std::vector<std::string> keys = {"type", "min_iter", "eta", "max_iter", "s"};
+  return keys;
+}
+const std::vector<std::string>& MedianKeys() {
+  static const std::vector<std::string> keys = {"type", "warmup", "min_trials"};
   return keys;
 }
 const std::vector<std::string>& ParameterKeys() {
@@ -332,6 +342,9 @@ class Parser {
 
   Status ReadData(const Entry& e, SweepSpec* spec);
   Status ReadMetric(const Entry& e, SweepSpec* spec);
+  Status ReadEarlyTerminate(const Entry& e, SweepSpec* spec);
+  // After the whole file: a hyperband whose first rung is not below the fixed epochs.
+  Status CheckEarlyTerminate(const SweepSpec& spec) const;
   Status ReadFixed(const Entry& e, SweepSpec* spec);
   // One model/training key as under `fixed` or in a list item: its text form, checked.
   Status ReadConfigEntry(const Entry& f, std::string* text) const;
@@ -514,6 +527,128 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
       return Err(goal_line, "key 'metric.goal': " + spec->metric + " should be " +
                                 (natural_max ? "maximized" : "minimized") + ", not " + goal + "d");
     }
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadEarlyTerminate(const Entry& e, SweepSpec* spec) {
+  using Type = EarlyTerminateSpec::Type;
+  // Every key of either type is known here, so a misspelling gets its did-you-mean; a key of
+  // the other type is refused below, once the type is known.
+  std::vector<std::string> known = HyperbandKeys();
+  for (const std::string& k : MedianKeys()) {
+    if (!Contains(known, k)) known.push_back(k);
+  }
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "early_terminate", known, &entries));
+  EarlyTerminateSpec et;
+  const Entry* type_entry = nullptr;
+  for (const Entry& x : entries) {
+    spec->lines["early_terminate." + x.key] = x.line;
+    if (x.key == "type") type_entry = &x;
+  }
+  if (type_entry == nullptr) {
+    return Err(e.line,
+               "key 'early_terminate': missing 'type' (hyperband or median), e.g. "
+               "{type: hyperband, min_iter: 1, eta: 3}");
+  }
+  std::string type;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(*type_entry, "early_terminate.type", &type));
+  if (type == "hyperband") {
+    et.type = Type::kHyperband;
+  } else if (type == "median") {
+    et.type = Type::kMedian;
+  } else {
+    const std::string near = NearestKey(type, {"hyperband", "median"});
+    return Err(type_entry->line, "key 'early_terminate.type': expected hyperband or median, got '" +
+                                     type + "'" +
+                                     (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+  }
+  const std::vector<std::string>& own =
+      et.type == Type::kHyperband ? HyperbandKeys() : MedianKeys();
+  bool has_min_iter = false;
+  int max_iter_line = 0;
+  for (const Entry& x : entries) {
+    const std::string what = "early_terminate." + x.key;
+    if (!Contains(own, x.key)) {
+      return Err(x.line, "key '" + what + "' is not a key of type " + type +
+                             " (its keys: " + JoinKeys(own) + ")");
+    }
+    int64_t v = 0;
+    if (x.key == "min_iter") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 1, kMaxRungEpoch, &v));
+      et.min_iter = static_cast<int>(v);
+      has_min_iter = true;
+    } else if (x.key == "eta") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 2, 100, &v));
+      et.eta = static_cast<int>(v);
+    } else if (x.key == "max_iter") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 2, kMaxRungEpoch, &v));
+      et.max_iter = static_cast<int>(v);
+      max_iter_line = x.line;
+    } else if (x.key == "s") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 1, 10, &v));
+      et.brackets = static_cast<int>(v);
+    } else if (x.key == "warmup") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 0, kMaxRungEpoch, &v));
+      et.warmup = static_cast<int>(v);
+    } else if (x.key == "min_trials") {
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(x, what, 1, kMaxTrialsPerSweep, &v));
+      et.min_trials = static_cast<int>(v);
+    }
+  }
+  if (max_iter_line > 0 && !has_min_iter) {
+    return Err(max_iter_line,
+               "key 'early_terminate.max_iter': give min_iter too (the first rung); hpsweep "
+               "counts rungs up from min_iter, and its `s` is the number of brackets");
+  }
+  if (max_iter_line > 0 && et.max_iter <= et.min_iter) {
+    return Err(max_iter_line, "key 'early_terminate.max_iter': " + std::to_string(et.max_iter) +
+                                  " must be above min_iter (" + std::to_string(et.min_iter) +
+                                  "): rungs are the epochs below it");
+  }
+  spec->early_terminate = et;
+  return Status::Ok();
+}
+
+Status Parser::CheckEarlyTerminate(const SweepSpec& spec) const {
+  using Type = EarlyTerminateSpec::Type;
+  const EarlyTerminateSpec& et = spec.early_terminate;
+  if (et.type == Type::kNone) return Status::Ok();
+  // The trials' epochs, when one value holds for all: fixed (or the default), not swept, not set
+  // by a list item.
+  bool varies = false;
+  for (const ParameterSpec& p : spec.parameters) varies |= p.key == "epochs";
+  for (const ListItem& item : spec.items) varies |= item.params.count("epochs") > 0;
+  int64_t epochs = TrialConfig().train.epochs;
+  auto f = spec.fixed.find("epochs");
+  if (f != spec.fixed.end() && !ParseInt64(f->second, &epochs)) varies = true;
+  const int line = LineOr(spec.lines, "early_terminate", 1);
+  if (et.type == Type::kMedian) {
+    if (!varies && et.warmup >= epochs) {
+      return Err(LineOr(spec.lines, "early_terminate.warmup", line),
+                 "key 'early_terminate.warmup': " + std::to_string(et.warmup) +
+                     " epochs of warmup leave none of the trials' epochs (" +
+                     std::to_string(epochs) + ") to prune; lower it or raise fixed.epochs");
+    }
+    return Status::Ok();
+  }
+  int64_t cap = varies ? kMaxRungEpoch : epochs;
+  if (et.max_iter > 0) cap = std::min<int64_t>(cap, et.max_iter);
+  if (HyperbandRungs(et, 0, static_cast<int>(cap)).empty()) {
+    return Err(LineOr(spec.lines, "early_terminate.min_iter", line),
+               "key 'early_terminate.min_iter': the first rung (epoch " +
+                   std::to_string(et.min_iter) + ") is not below the trials' epochs (" +
+                   std::to_string(cap) + (et.max_iter > 0 ? ", or max_iter" : "") + ")" +
+                   ", so no trial would ever be pruned; lower min_iter or raise fixed.epochs");
+  }
+  if (HyperbandRungs(et, et.brackets - 1, static_cast<int>(cap)).empty()) {
+    return Err(LineOr(spec.lines, "early_terminate.s", line),
+               "key 'early_terminate.s': " + std::to_string(et.brackets) +
+                   " brackets, but bracket " + std::to_string(et.brackets - 1) +
+                   " would have no rung below epoch " + std::to_string(cap) +
+                   " (its first rung is min_iter * eta^" + std::to_string(et.brackets - 1) +
+                   "); use fewer brackets");
   }
   return Status::Ok();
 }
@@ -940,6 +1075,8 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
       }
     } else if (e.key == "metric") {
       HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, &spec));
+    } else if (e.key == "early_terminate") {
+      HPSWEEP_RETURN_IF_ERROR(ReadEarlyTerminate(e, &spec));
     } else if (e.key == "max_trials") {
       int64_t v = 0;
       HPSWEEP_RETURN_IF_ERROR(IntInRange(e, "max_trials", 1, kMaxTrialsPerSweep, &v));
@@ -1007,6 +1144,8 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
     TrialConfig scratch;
     if (ApplyKey("seed", data_seed_, &scratch).ok()) spec.seed = scratch.train.seed;
   }
+
+  HPSWEEP_RETURN_IF_ERROR(CheckEarlyTerminate(spec));
 
   if (trials_line_ > 0 && spec.method != SweepMethod::kList) {
     return Err(trials_line_, "key 'trials' (one trial per item) needs method: list; a " +

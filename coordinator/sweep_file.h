@@ -7,6 +7,7 @@
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
 //   max_trials: 50                    # required for random and bayes; for grid, an upper bound
 //   max_attempts: 3                   # 1..100
+//   early_terminate: {type: hyperband, min_iter: 1, eta: 3}   # or {type: median, ...}: pruner.h
 //   seed: 7                           # draws of random sweeps, and each trial's seed unless set
 //   fixed: {cell: lstm, epochs: 5}    # model/training keys, the same in every trial
 //   parameters:                       # the axes
@@ -75,6 +76,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coordinator/pruner.h"
 #include "engine/config.h"
 #include "engine/status.h"
 
@@ -131,6 +133,12 @@ struct SweepSpec {
   int max_trials = 0;  // 0: unset
   int max_attempts = 3;
   uint64_t seed = 0;
+  // `early_terminate` (coordinator/pruner.h): type kNone when absent. Its keys are checked here:
+  // hyperband {type, min_iter 1..10000, eta 2..100, max_iter above min_iter, s 1..10}; median
+  // {type, warmup 0..10000, min_trials 1..10000}. Refused too: a hyperband whose first rung is
+  // not below the trials' fixed `epochs` (it would never prune), and max_iter without min_iter
+  // (W&B's other form, whose `s` counts rungs, not brackets).
+  EarlyTerminateSpec early_terminate;
   std::map<std::string, std::string> fixed;  // config key -> text value (data keys folded in)
   std::vector<ParameterSpec> parameters;     // in file order
   std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order

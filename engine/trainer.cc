@@ -275,6 +275,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   std::iota(order.begin(), order.end(), 0);
   const int B = tc.batch_size;
   const int64_t batches = (split_at + B - 1) / B;
+  res.batches_per_epoch = batches;
   uint64_t step = 0;
   // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
   auto shuffle_for = [&](int epoch) {
@@ -300,6 +301,11 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     for (int64_t k = 0; k < batches; ++k) {
       if (options.cancel && options.cancel->load()) {
         res.cancelled = true;
+        return res;
+      }
+      if (options.stop && options.stop->load()) {  // STOP during the epoch: end it here
+        res.stopped = true;
+        res.stopped_at_batch = k;
         return res;
       }
       const int64_t lo = k * B;
@@ -330,7 +336,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     res.history.push_back(em);
     if (options.on_epoch && !options.on_epoch(em)) {
       res.stopped = true;
-      break;
+      return res;  // a stopped trial is not tested
     }
     if (options.on_checkpoint && epoch < tc.epochs &&
         (!options.checkpoint_due || options.checkpoint_due(em))) {

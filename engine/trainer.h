@@ -63,7 +63,7 @@ struct TrainCheckpoint;  // engine/checkpoint.h
 
 struct TrainOptions {
   int threads = 1;
-  // After every epoch; return false to stop early (a sweep's STOP).
+  // After every epoch; return false to stop early (a sweep's STOP): no test evaluation follows.
   std::function<bool(const EpochMetrics&)> on_epoch;
   // About every 2% of an epoch: samples done, samples in the epoch, running loss and accuracy.
   std::function<void(int epoch, int64_t done, int64_t total, double loss, double acc)> on_progress;
@@ -80,6 +80,10 @@ struct TrainOptions {
   // null (on_checkpoint null: no checkpoints are made).
   std::function<bool(const EpochMetrics&)> checkpoint_due;
   std::function<void(const TrainCheckpoint&)> on_checkpoint;
+  // Checked before every batch: when it becomes true, training ends at once with the epochs
+  // finished so far (the unfinished one is dropped), TrainResult.stopped set and no test
+  // evaluation: a sweep's STOP (cancelled or pruned) arriving during an epoch. May be null.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct TrainResult {
@@ -87,8 +91,13 @@ struct TrainResult {
   std::vector<EpochMetrics> history;
   Evaluation test;  // the test set, evaluated once after training
   int64_t train_count = 0, val_count = 0;
-  bool stopped = false;    // on_epoch asked to stop
+  // on_epoch asked to stop, or options.stop was set: history holds the finished epochs, test is
+  // empty (count 0).
+  bool stopped = false;
   bool cancelled = false;  // options.cancel was set: the result is partial, test is empty
+  // When options.stop ended training during an epoch: the batches of that epoch already trained
+  // (0 when it stopped between epochs), out of batches_per_epoch.
+  int64_t stopped_at_batch = 0, batches_per_epoch = 0;
 };
 
 // Trains config on data.train (its first train_limit images if set, less the validation split),

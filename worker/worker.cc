@@ -446,13 +446,17 @@ class Worker::Impl {
     }
     const Mnist* data = &data_;
 
-    // Heartbeat: renews the lease between epochs; learns of STOP or a lost lease.
-    std::atomic<bool> stop_trial{false}, lost{false}, done{false};
+    // Heartbeat: renews the lease during epochs; learns of STOP (which training checks every
+    // batch) or a lost lease.
+    std::atomic<bool> stop_trial{false}, pruned{false}, lost{false}, done{false};
     std::mutex mu;
     std::condition_variable cv;
     auto handle = [&](const grpc::Status& s, const pb::ReportProgressResponse& resp) {
       if (s.ok()) {
-        if (resp.action() == pb::ReportProgressResponse::STOP) stop_trial = true;
+        if (resp.action() == pb::ReportProgressResponse::STOP) {
+          if (resp.pruned()) pruned = true;
+          stop_trial = true;
+        }
       } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
                  s.error_code() == grpc::StatusCode::NOT_FOUND) {
         Log("lease lost: " + s.error_message());
@@ -478,7 +482,8 @@ class Worker::Impl {
     heartbeat = std::thread([&] {
       std::unique_lock<std::mutex> lock(mu);
       while (!done) {
-        cv.wait_for(lock, std::chrono::duration<double>(lease_seconds_ / 3));
+        const double every = std::max(0.05, std::min(o_.heartbeat_seconds, lease_seconds_ / 3));
+        cv.wait_for(lock, std::chrono::duration<double>(every));
         if (done) break;
         grpc::ClientContext ctx;
         ctx.set_deadline(Deadline(std::min(10.0, lease_seconds_ / 3)));
@@ -493,6 +498,7 @@ class Worker::Impl {
     TrainOptions opts;
     opts.threads = o_.threads;
     opts.cancel = &cancel;
+    opts.stop = &stop_trial;
     watcher = std::thread([&] {  // turns a stop request or a lost lease into a cancel
       while (!done) {
         if (stop_->load() || lost.load()) cancel = true;
@@ -537,9 +543,14 @@ class Worker::Impl {
     pb::CompleteTrialRequest req;
     req.set_lease_id(lease_id);
     for (const EpochMetrics& m : result->history) ToProto(m, req.add_history());
-    req.set_test_loss(result->test.loss);
-    req.set_test_accuracy(result->test.accuracy);
-    for (int64_t c : result->test.confusion) req.add_confusion_matrix(c);
+    if (result->test.count > 0) {
+      req.set_test_loss(result->test.loss);
+      req.set_test_accuracy(result->test.accuracy);
+      for (int64_t c : result->test.confusion) req.add_confusion_matrix(c);
+    } else {  // stopped: not tested
+      req.set_test_loss(-1);
+      req.set_test_accuracy(-1);
+    }
     req.set_model(SerializeModel(result->model));
     req.set_stopped(result->stopped);
     req.set_seconds(seconds);
@@ -564,13 +575,20 @@ class Worker::Impl {
         /*give_up_on_stop=*/false, /*max_backoff=*/2.0);
     stop_heartbeat();
     if (s.ok() && result->stopped) {
-      // Stopped trials are not results a reader should take for finished ones: say why.
+      // Stopped trials are not results a reader should take for finished ones: say why, and
+      // where in the next epoch training stopped.
+      const int last = result->history.empty() ? 0 : result->history.back().epoch;
       Log("trial " + std::to_string(trial.trial_id()) + " stopped (" +
-          (stop_trial.load() ? "sweep cancelled"
-           : lost.load()     ? "lease lost"
-                             : "worker stopping") +
-          ") after epoch " +
-          std::to_string(result->history.empty() ? 0 : result->history.back().epoch));
+          (pruned.load()       ? "pruned by early_terminate"
+           : stop_trial.load() ? "sweep cancelled"
+           : lost.load()       ? "lease lost"
+                               : "worker stopping") +
+          ") after epoch " + std::to_string(last) +
+          (result->stopped_at_batch > 0
+               ? " (epoch " + std::to_string(last + 1) + " stopped at batch " +
+                     std::to_string(result->stopped_at_batch) + " of " +
+                     std::to_string(result->batches_per_epoch) + ")"
+               : ""));
     } else if (s.ok()) {
       Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
           std::to_string(result->test.accuracy));

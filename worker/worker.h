@@ -7,8 +7,10 @@
 // - The coordinator unreachable (not started yet, restarting): every call is retried with capped
 //   exponential backoff; training goes on meanwhile, and a finished result is retried until the
 //   coordinator takes it (the full history travels with it, so lost epoch reports do not matter).
-// - STOP from the coordinator (sweep cancelled): training ends after the current epoch and the
-//   trial completes as stopped, with its metrics so far.
+// - STOP from the coordinator (sweep cancelled, or the trial pruned by early_terminate): training
+//   ends at the next batch (a bare heartbeat every heartbeat_seconds during an epoch learns of
+//   it; an epoch's report may answer it too) and the trial completes with the epochs finished so
+//   far and no test evaluation; the coordinator records it as stopped or pruned.
 // - A report refused because the lease is no longer current: the trial was given to someone else;
 //   training is abandoned.
 // - Stop requested (SIGTERM): training ends at the next batch and the lease is given back.
@@ -53,6 +55,9 @@ struct WorkerOptions {
   // While this worker's data differ from the coordinator's and its copy could not be fetched:
   // how often to try again (no trial is leased meanwhile).
   double data_recheck_seconds = 30;
+  // While training: a bare heartbeat this often (and at least every third of the lease period),
+  // so that a STOP reaches training within a few seconds, mid-epoch.
+  double heartbeat_seconds = 2;
 };
 
 class Worker {

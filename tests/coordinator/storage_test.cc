@@ -20,6 +20,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -186,7 +187,7 @@ std::vector<int> Numbers(const std::vector<TrialRow>& rows) {
 
 TEST(TrialStatusTest, NamesRoundTrip) {
   for (TrialStatus s : {TrialStatus::kQueued, TrialStatus::kRunning, TrialStatus::kCompleted,
-                        TrialStatus::kFailed, TrialStatus::kStopped}) {
+                        TrialStatus::kFailed, TrialStatus::kStopped, TrialStatus::kPruned}) {
     TrialStatus parsed = TrialStatus::kQueued;
     ASSERT_TRUE(ParseTrialStatus(TrialStatusName(s), &parsed)) << TrialStatusName(s);
     EXPECT_EQ(parsed, s);
@@ -668,11 +669,73 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:3"});
+            std::vector<std::string>{"1:4"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
+}
+
+// A database written by the version before trial status 'pruned' (schema 1: the trials' CHECK
+// lists five statuses) is migrated at open: its rows are kept, and a pruned trial can be stored.
+TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
+  TempDir dir;
+  const std::string path = dir.File("v1.db");
+  SweepRow sweep = MakeSweep("old");
+  TrialRow trial;
+  EpochRow epoch;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    sweep.id = *db->InsertSweep(sweep);
+    trial = MakeTrial(sweep.id, 1);
+    trial.id = *db->InsertTrial(trial);
+    epoch = MakeEpoch(trial.id, 1);
+    ASSERT_TRUE(db->PutEpoch(epoch).ok());
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  // Turn it into a schema-3 file: the CHECK without 'pruned', version 3.
+  std::vector<std::string> sql =
+      RawQuery(path, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trials'");
+  ASSERT_EQ(sql.size(), 1u);
+  std::string v1 = std::regex_replace(sql[0], std::regex(",\\s*'pruned'"), "");
+  ASSERT_NE(v1, sql[0]);
+  std::string quoted;
+  for (char c : v1) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  RawQuery(path, "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql = '" + quoted +
+                     "' WHERE type = 'table' AND name = 'trials'; PRAGMA writable_schema=OFF; "
+                     "UPDATE schema_version SET version = 3");
+  ASSERT_EQ(RawQuery(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%pruned%'"),
+            std::vector<std::string>{"0"});
+
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 1u);
+  ExpectTrialEq((*trials)[0], trial);
+  StatusOr<std::vector<EpochRow>> epochs = db->LoadEpochs(trial.id);
+  ASSERT_TRUE(epochs.ok());
+  ASSERT_EQ(epochs->size(), 1u);
+  ExpectEpochEq((*epochs)[0], epoch);
+  trial.status = TrialStatus::kPruned;
+  ASSERT_TRUE(db->Begin().ok());
+  Status st = db->UpdateTrial(trial);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(db->Commit().ok());
+  trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok());
+  EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
+  EXPECT_EQ(*db->IntegrityCheck(), "ok");
+  db.reset();
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
+  EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
+  // The indexes came back with the table.
+  EXPECT_EQ(RawQuery(path,
+                     "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trials' "
+                     "AND name LIKE 'trials_by%' ORDER BY name"),
+            (std::vector<std::string>{"trials_by_status", "trials_by_val_accuracy"}));
 }
 
 TEST(StorageFileTest, TextFileIsNotADatabase) {
@@ -748,7 +811,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -788,7 +851,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);

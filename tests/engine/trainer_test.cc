@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -351,7 +352,47 @@ TEST(TrainTest, OnEpochFalseStopsAfterThatEpoch) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(r->history.size(), 1u);
   EXPECT_TRUE(r->stopped);
-  EXPECT_EQ(r->test.count, 100);  // still tested
+  EXPECT_EQ(r->test.count, 0);  // a stopped trial is not tested
+  EXPECT_TRUE(r->test.confusion.empty());
+  EXPECT_EQ(r->stopped_at_batch, 0);  // stopped between epochs
+}
+
+// The stop flag (a sweep's STOP reaching the worker mid-epoch) ends training at the next batch:
+// the finished epochs are kept, the unfinished one is dropped, nothing is tested.
+TEST(TrainTest, StopFlagEndsTrainingWithinABatch) {
+  const Mnist data = MemoryData(400, 100, 6, 8);
+  TrialConfig c = MemoryConfig("lstm");
+  c.model.units = 4;
+  c.train.epochs = 5;
+  c.train.batch_size = 4;  // 100 batches an epoch
+  std::atomic<bool> stop{false};
+  int64_t stop_set_after = 0;
+  TrainOptions opt;
+  opt.stop = &stop;
+  opt.on_progress = [&](int epoch, int64_t done, int64_t total, double, double) {
+    // Set during epoch 2, after 40 of its 400 samples (batch 10 of 100).
+    if (epoch == 2 && done >= 40 && !stop.load()) {
+      stop_set_after = done / 4;
+      stop = true;
+    }
+  };
+  int epochs_reported = 0;
+  opt.on_epoch = [&](const EpochMetrics&) {
+    ++epochs_reported;
+    return true;
+  };
+  StatusOr<TrainResult> r = Train(c, data, opt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->stopped);
+  EXPECT_FALSE(r->cancelled);
+  EXPECT_EQ(epochs_reported, 1);
+  EXPECT_EQ(r->history.size(), 1u);
+  EXPECT_EQ(r->batches_per_epoch, 100);
+  // The very next batch saw the flag.
+  EXPECT_GT(stop_set_after, 0);
+  EXPECT_EQ(r->stopped_at_batch, stop_set_after);
+  EXPECT_LT(r->stopped_at_batch, 100);
+  EXPECT_EQ(r->test.count, 0);
 }
 
 TEST(TrainTest, OnEpochTrueRunsAllEpochs) {
