@@ -203,6 +203,21 @@
     const trials = [...state.trials.values()].sort((a, b) => a.number - b.number);
     chart($('acc-chart'), trials, 'val_accuracy', false);
     chart($('loss-chart'), trials, 'val_loss', true);
+    // The legend: every trial with epochs, in its curve's colour, the leaderboard's top ten bold.
+    const legend = $('legend');
+    legend.textContent = '';
+    const keys = varyingKeys();
+    for (const t of trials) {
+      if (!t.epochs.length) continue;
+      const item = el('span', '#' + t.number + ' ' + paramText(t.params, keys), state.top.has(t.id) ? 'top' : '');
+      item.style.borderColor = color(t);
+      legend.append(item);
+    }
+  }
+
+  function color(t) {
+    const hue = (t.number * 137.508) % 360;
+    return 'hsl(' + hue.toFixed(0) + ',65%,' + (state.top.has(t.id) ? 42 : 62) + '%)';
   }
 
   function chart(root, trials, key, fromZero) {
@@ -240,12 +255,11 @@
       const pts = t.epochs.filter((e) => typeof e[key] === 'number' && isFinite(e[key]));
       if (!pts.length) continue;
       const d = pts.map((e, i) => (i ? 'L' : 'M') + x(e.epoch).toFixed(1) + ',' + y(e[key]).toFixed(1)).join('');
-      const hue = (t.number * 137.508) % 360;
       const top = state.top.has(t.id);
       const path = svg('path', {
         d: pts.length === 1 ? d + 'h0.01' : d,
         class: 'curve' + (top ? ' top' : ''),
-        stroke: 'hsl(' + hue.toFixed(0) + ',65%,' + (top ? 42 : 62) + '%)',
+        stroke: color(t),
         'stroke-linecap': 'round',
         'data-trial': t.number,
         'data-points': pts.length,

@@ -240,6 +240,15 @@ def main():
             fail(f"the page did not follow the sweep: last {last}, points seen "
                  f"{sorted(p for p in seen_points if p is not None)}\nworker:\n"
                  f"{worker_log.text()}\ncoordinator:\n{coord_log.text()}")
+        shot = os.environ.get("HPSWEEP_DASHBOARD_SCREENSHOT")  # for the docs, on request
+        if shot:
+            browser.send("Emulation.setDeviceMetricsOverride",
+                         {"width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+            time.sleep(0.5)
+            png = browser.send("Page.captureScreenshot", {"format": "png"})["data"]
+            import base64
+            with open(shot, "wb") as f:
+                f.write(base64.b64decode(png))
         if last.get("marker") != 42:
             fail(f"the page was reloaded (its marker is gone): {last}")
         if last.get("curves") != TRIALS:
