@@ -7,6 +7,10 @@ queued, and only then a real worker starts training. The page must show the comp
 the total and the accuracy curves grow from nothing to every epoch, without a reload (a marker set
 on the page before the worker starts is still there at the end).
 
+Then the same with TLS and tokens, as on a network: the page asks for a token; a reader's login
+shows the sweep without a Cancel button and leaves no cookie that scripts can read (HttpOnly); a
+user's login shows the button, and clicking it cancels the sweep, which the page then shows.
+
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: fd 3 in, fd 4
 out, messages ending in NUL), with Python's standard library only: nothing to install, nothing from
 the network. Exits 77 (ctest's SKIP) only when Chromium is missing or cannot start.
@@ -163,6 +167,89 @@ PROBE = """(() => {
 })()"""
 
 
+def wait_for(what, fn, seconds=30):
+    """Polls fn() until it returns a true value; fails naming `what` and the last value."""
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.1)
+    fail(f"{what}: last seen {last!r}")
+
+
+def run(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, timeout=60, env=env)
+    if r.returncode != 0:
+        fail(" ".join(cmd[1:3]) + ": " + r.stderr.decode())
+    return r.stdout.decode()
+
+
+def secure_phase(browser, hpsweep, tmp, procs):
+    """TLS and tokens: login as reader (no cancel), then as user (cancel works)."""
+    certs = os.path.join(tmp, "certs")
+    run([hpsweep, "certs", "--out", certs, "--host", "localhost"])
+    tokens = {}
+    for role in ("reader", "user"):
+        out = os.path.join(tmp, role + ".token")
+        run([hpsweep, "token", "create", "--role", role, "--tokens",
+             os.path.join(tmp, "tokens.txt"), "--out", out])
+        with open(out) as f:
+            tokens[role] = f.read().split()[0]
+    coord = subprocess.Popen(
+        [hpsweep, "coordinator", "--listen", "127.0.0.1:0", "--db",
+         os.path.join(tmp, "secure.db"), "--http", "127.0.0.1:0",
+         "--tls-cert", os.path.join(certs, "server.crt"),
+         "--tls-key", os.path.join(certs, "server.key"),
+         "--auth-tokens", os.path.join(tmp, "tokens.txt")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(coord)
+    log = Lines(coord.stderr)
+    m = log.find(r"listening on (127\.0\.0\.1:\d+)", 30)
+    d = log.find(r"dashboard at (https://127\.0\.0\.1:\d+/)", 30)
+    if not m or not d:
+        fail("the TLS coordinator did not start:\n" + log.text())
+    env = dict(os.environ, HPSWEEP_TOKEN=tokens["user"])
+    run([hpsweep, "submit", os.path.join(tmp, "sweep.yaml"), "--coordinator", m.group(1),
+         "--tls-ca", os.path.join(certs, "ca.crt"), "--tls-server-name", "localhost"], env=env)
+    # The certificate is our private CA's: the browser is told to accept it.
+    browser.send("Security.setIgnoreCertificateErrors", {"ignore": True}, session=False)
+    page = """(() => JSON.stringify({
+      login: !document.getElementById('login').hidden,
+      main: !document.getElementById('main').hidden,
+      row: !!document.querySelector('#sweeps tr[data-sweep="1"]'),
+      state: (document.querySelector('#sweeps tr[data-sweep="1"] td.state') || {}).textContent,
+      cancel: !document.getElementById('cancel').hidden,
+      who: document.getElementById('who').textContent,
+      cookie: document.cookie,
+      error: document.getElementById('login-error').textContent,
+    }))()"""
+
+    def look():
+        v = browser.eval(page)
+        return json.loads(v) if v else {}
+
+    def login(role):
+        browser.send("Page.navigate", {"url": d.group(1) + "#sweep=1"})
+        wait_for("the login form", lambda: look().get("login"))
+        browser.eval(f"document.getElementById('token').value = {json.dumps(tokens[role])};"
+                     "document.getElementById('login-form').requestSubmit()")
+        return wait_for(f"the sweep after a {role} login",
+                        lambda: (lambda p: p if p.get("row") else None)(look()))
+
+    seen = login("reader")
+    if seen.get("cancel") or seen.get("who") != "signed in as reader" or seen.get("cookie"):
+        fail(f"reader: expected no Cancel button and no script-readable cookie: {seen}")
+    browser.eval("document.getElementById('logout').click()")
+    seen = login("user")
+    if not seen.get("cancel") or seen.get("cookie"):
+        fail(f"user: expected a Cancel button and no script-readable cookie: {seen}")
+    browser.eval("window.confirm = () => true; document.getElementById('cancel').click()")
+    wait_for("the sweep cancelled from the page", lambda: look().get("state") == "cancelled")
+    print("ok: TLS + tokens: reader views without Cancel, user cancels; session cookie HttpOnly")
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: dashboard_browser_test.py HPSWEEP_BIN MNIST_DIR")
@@ -255,6 +342,7 @@ def main():
             fail(f"expected {TRIALS} curves: {last}")
         print(f"ok: completed 0 -> {last['completed']}, points drawn 0 -> {last['points']} "
               f"(seen {sorted(p for p in seen_points if p is not None)}), no reload")
+        secure_phase(browser, hpsweep, tmp, procs)
     finally:
         if browser:
             browser.close()
