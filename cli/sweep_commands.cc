@@ -422,6 +422,10 @@ int RunCoordinator(const Flags& f) {
   o.scheduler.lease_seconds = f.lease_seconds;
   o.storage.sync_full = f.sync_full;
   o.security = f.server;
+  if (!f.http.empty()) {  // (refused before the database is opened; Dashboard::Start checks too)
+    Status h = CheckListenSecurity(f.http, o.security);
+    if (!h.ok()) return Fail(InvalidArgument("--http: " + h.message()));
+  }
   CoordinatorServer server;
   Status s = server.Start(o);
   if (!s.ok()) return Fail(s);
@@ -862,6 +866,12 @@ int RunEmbedded(const Flags& f) {
         "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
         "--launcher slurm"));
   }
+  if (!f.http.empty() && !IsLoopbackAddress(f.http)) {  // (before anything is stored)
+    return Fail(InvalidArgument("--http " + f.http +
+                                ": `hpsweep run` serves its dashboard on loopback only "
+                                "(127.0.0.1:PORT); for other machines run `hpsweep "
+                                "coordinator --http` with TLS and tokens"));
+  }
 
   // The workers train on this data (local ones read it, remote ones fetch it from the
   // coordinator): check it before anything is started or stored, so that a wrong --data-dir ends
@@ -901,12 +911,6 @@ int RunEmbedded(const Flags& f) {
   // The run's dashboard: loopback only, no tokens (the run's own tokens are its workers').
   Dashboard dashboard(sched);
   if (!f.http.empty()) {
-    if (!IsLoopbackAddress(f.http)) {
-      return Fail(InvalidArgument("--http " + f.http +
-                                  ": `hpsweep run` serves its dashboard on loopback only "
-                                  "(127.0.0.1:PORT); for other machines run `hpsweep "
-                                  "coordinator --http` with TLS and tokens"));
-    }
     DashboardOptions d;
     d.listen = f.http;
     st = dashboard.Start(d);

@@ -264,6 +264,23 @@ def main():
     try:
         with open(os.path.join(tmp, "sweep.yaml"), "w") as f:
             f.write(SWEEP)
+        # `run --http` is loopback only, refused before anything is stored.
+        refused = subprocess.run(
+            [hpsweep, "run", os.path.join(tmp, "sweep.yaml"), "--db", os.path.join(tmp, "r.db"),
+             "--data-dir", mnist, "--http", "0.0.0.0:0"], capture_output=True, timeout=60)
+        if refused.returncode != 2 or b"loopback only" not in refused.stderr:
+            fail(f"run --http 0.0.0.0:0: exit {refused.returncode}: {refused.stderr.decode()}")
+        if os.path.exists(os.path.join(tmp, "r.db")):
+            fail("run --http 0.0.0.0:0 made a database")
+        # A coordinator's dashboard on a network address needs TLS and tokens (or --insecure).
+        refused = subprocess.run(
+            [hpsweep, "coordinator", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "r.db"),
+             "--http", "0.0.0.0:0"], capture_output=True, timeout=60)
+        if refused.returncode != 2 or b"without TLS and tokens" not in refused.stderr:
+            fail(f"coordinator --http 0.0.0.0:0: exit {refused.returncode}: "
+                 f"{refused.stderr.decode()}")
+        if os.path.exists(os.path.join(tmp, "r.db")):
+            fail("coordinator --http 0.0.0.0:0 made a database")
         coord = subprocess.Popen(
             [hpsweep, "coordinator", "--listen", "127.0.0.1:0", "--db",
              os.path.join(tmp, "sweeps.db"), "--data-dir", mnist, "--http", "127.0.0.1:0"],
