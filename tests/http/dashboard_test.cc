@@ -67,7 +67,7 @@ class DashboardTest : public ::testing::Test {
     Status s = server_->Start(o);
     ASSERT_TRUE(s.ok()) << s.ToString();
     dash_ = std::make_unique<Dashboard>(server_->scheduler());
-    DashboardOptions d;
+    DashboardOptions d = dash_options_;
     d.listen = "127.0.0.1:0";
     d.security = security;
     d.max_event_clients = max_event_clients;
@@ -109,6 +109,7 @@ class DashboardTest : public ::testing::Test {
     return c;
   }
 
+  DashboardOptions dash_options_;  // StartAll's, but for the address, security and stream cap
   std::string dir_;
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<Dashboard> dash_;
@@ -425,6 +426,8 @@ class SecureDashboardTest : public DashboardTest {
  protected:
   void SetUp() override {
     DashboardTest::SetUp();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (name == "SessionsExpireAndAreBounded") dash_options_.max_sessions = 1;
     Status s = MakeCertificates(P("certs"), {"localhost"});
     ASSERT_TRUE(s.ok()) << s.ToString();
     for (Role role : {Role::kReader, Role::kUser, Role::kWorker}) {
@@ -577,6 +580,53 @@ TEST_F(SecureDashboardTest, LoginSetsASessionCookieThatIsNotTheToken) {
   auto ok = c->Post(CancelPath(), user_headers, "", "text/plain");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+// The session id of a Set-Cookie header ("hpsweep_session=..."), or "".
+std::string SessionOf(const httplib::Result& r) {
+  if (!r || r->status != 200) return "";
+  const std::string c = r->get_header_value("Set-Cookie");
+  return c.substr(0, c.find(';'));
+}
+
+TEST_F(SecureDashboardTest, SessionsExpireAndAreBounded) {
+  // max_sessions is 1 here: a second login pushes the first session out.
+  auto c = Tls();
+  const std::string form = "token=" + token_["reader"];
+  const std::string first =
+      SessionOf(c->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(first.empty());
+  auto ok = c->Get("/api/sweeps", {{"Cookie", first}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  const std::string second =
+      SessionOf(c->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(first, second);  // a new random id at every login
+  auto evicted = c->Get("/api/sweeps", {{"Cookie", first}});
+  ASSERT_TRUE(evicted);
+  EXPECT_EQ(evicted->status, 401);
+  auto kept = c->Get("/api/sweeps", {{"Cookie", second}});
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200);
+
+  // A session that lasts 0 seconds has expired by its first use.
+  dash_->Stop();
+  dash_ = std::make_unique<Dashboard>(sched());
+  DashboardOptions d;
+  d.listen = "127.0.0.1:0";
+  d.security.tls_cert = P("certs/server.crt");
+  d.security.tls_key = P("certs/server.key");
+  d.security.auth_tokens = P("tokens.txt");
+  d.session_seconds = 0;
+  ASSERT_TRUE(dash_->Start(d).ok());
+  auto c2 = Tls();
+  const std::string gone =
+      SessionOf(c2->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(gone.empty());
+  auto expired = c2->Get("/api/sweeps", {{"Cookie", gone}});
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->status, 401);
 }
 
 TEST_F(SecureDashboardTest, PlaintextIsRefused) {
