@@ -272,6 +272,14 @@ def main():
             fail(f"run --http 0.0.0.0:0: exit {refused.returncode}: {refused.stderr.decode()}")
         if os.path.exists(os.path.join(tmp, "r.db")):
             fail("run --http 0.0.0.0:0 made a database")
+        # `run --http 127.0.0.1:0` serves it while the sweep runs, then finishes as usual.
+        ran = subprocess.run(
+            [hpsweep, "run", os.path.join(tmp, "sweep.yaml"), "--db", os.path.join(tmp, "run.db"),
+             "--data-dir", mnist, "--workers", "1", "--http", "127.0.0.1:0"],
+            capture_output=True, timeout=60)
+        if ran.returncode != 0 or not re.search(rb"dashboard at http://127\.0\.0\.1:\d+/",
+                                                ran.stderr):
+            fail(f"run --http 127.0.0.1:0: exit {ran.returncode}: {ran.stderr.decode()}")
         # A coordinator's dashboard on a network address needs TLS and tokens (or --insecure).
         refused = subprocess.run(
             [hpsweep, "coordinator", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "r.db"),
