@@ -33,6 +33,7 @@
 #include "coordinator/sweep_file.h"
 #include "engine/mnist.h"
 #include "engine/utf8.h"
+#include "http/dashboard.h"
 #include "launch/local_launcher.h"
 #include "launch/slurm_launcher.h"
 #include "launch/slurm_run.h"
@@ -383,6 +384,7 @@ void InstallSignalHandlers() {
 struct Flags {
   std::string file, coordinator = "127.0.0.1:50051", listen = "127.0.0.1:50051", db, data_dir,
                     format = "table", name, log, log_format = "text";
+  std::string http;  // --http: the dashboard's host:port (http/dashboard.h)
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
   int64_t max_model_params = SweepLimits().max_params;
@@ -438,9 +440,21 @@ int RunCoordinator(const Flags& f) {
   o.scheduler.lease_seconds = f.lease_seconds;
   o.storage.sync_full = f.sync_full;
   o.security = f.server;
+  if (!f.http.empty()) {  // (refused before the database is opened; Dashboard::Start checks too)
+    Status h = CheckListenSecurity(f.http, o.security);
+    if (!h.ok()) return Fail(InvalidArgument("--http: " + h.message()));
+  }
   CoordinatorServer server;
   Status s = server.Start(o);
   if (!s.ok()) return Fail(s);
+  Dashboard dashboard(server.scheduler());  // (declared after the server: it goes first)
+  if (!f.http.empty()) {
+    DashboardOptions d;
+    d.listen = f.http;
+    d.security = o.security;
+    s = dashboard.Start(d);
+    if (!s.ok()) return Fail(s);
+  }
   const ServerSecurity& sec = o.security;
   const std::string mode =
       !sec.tls_cert.empty() ? std::string("TLS") + (sec.tls_client_ca.empty() ? "" : " (mutual)") +
@@ -448,6 +462,7 @@ int RunCoordinator(const Flags& f) {
                             : "plaintext, no tokens";
   std::cerr << "hpsweep coordinator listening on " << server.address() << " (" << mode
             << "), database " << o.db_path << "\n";
+  if (!f.http.empty()) std::cerr << "hpsweep dashboard at " << dashboard.url() << "\n";
   if (sec.tls_cert.empty() && !IsLoopbackAddress(o.listen)) {
     std::cerr << "hpsweep: warning: --insecure: anyone who can reach " << o.listen
               << " may submit, cancel, read models and forge results\n";
@@ -968,6 +983,12 @@ int RunEmbedded(const Flags& f) {
         "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
         "--launcher slurm"));
   }
+  if (!f.http.empty() && !IsLoopbackAddress(f.http)) {  // (before anything is stored)
+    return Fail(InvalidArgument("--http " + f.http +
+                                ": `hpsweep run` serves its dashboard on loopback only "
+                                "(127.0.0.1:PORT); for other machines run `hpsweep "
+                                "coordinator --http` with TLS and tokens"));
+  }
 
   // The workers train on this data (local ones read it, remote ones fetch it from the
   // coordinator): check it before anything is started or stored, so that a wrong --data-dir ends
@@ -1009,6 +1030,15 @@ int RunEmbedded(const Flags& f) {
   st = server.Start(o);
   if (!st.ok()) return Fail(st);
   Scheduler* sched = server.scheduler();
+  // The run's dashboard: loopback only, no tokens (the run's own tokens are its workers').
+  Dashboard dashboard(sched);
+  if (!f.http.empty()) {
+    DashboardOptions d;
+    d.listen = f.http;
+    st = dashboard.Start(d);
+    if (!st.ok()) return Fail(st);
+    std::cerr << "hpsweep dashboard at " << dashboard.url() << "\n";
+  }
 
   // The same file still running in this database: resume it instead of starting over.
   int64_t sweep_id = 0;
@@ -1377,6 +1407,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                   "text or json (one object per line): the coordinator's events, in "
                   "DB.coordinator.log")
       ->capture_default_str();
+  run->add_option("--http", f->http, "serve the live dashboard at this loopback host:port");
   AddLimitOptions(run, f.get());
   run->add_option("--launcher", f->launcher,
                   "local: child processes here; slurm: one Slurm array job (README, On a cluster)")
@@ -1446,6 +1477,8 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
                     "tokens file (hashes and roles; `hpsweep token create`)");
   coord->add_flag("--insecure", f->server.insecure,
                   "serve plaintext without tokens on a non-loopback address, on purpose");
+  coord->add_option("--http", f->http,
+                    "serve the live dashboard at host:port (same TLS, tokens and --insecure)");
   AddLimitOptions(coord, f.get());
 
   CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");

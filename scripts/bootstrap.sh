@@ -42,6 +42,7 @@ PACKAGES=(
   python3 python3-yaml  # tests/deploy: the Kubernetes manifests checked offline
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
+  libcpp-httplib-dev libssl-dev  # http/: the dashboard's server (Debian's is built with OpenSSL)
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
   # python/: the Python client, installed offline with pip into a venv; its stubs come from
   # protoc + grpc_python_plugin above (python3-grpc-tools is the fallback); pandas for

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test: bootstraps, builds, installs chromium if missing (for the report test), and runs the
+# Test: bootstraps, builds, installs chromium if missing (for the report and dashboard tests), and runs the
 # whole GoogleTest suite with ctest.
 #
 #   scripts/test.sh [extra ctest args, e.g. -R Idx or -L fast]
@@ -11,14 +11,14 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${HPSWEEP_BUILD_DIR:-${REPO_ROOT}/build}"
 
 bash "${REPO_ROOT}/scripts/build.sh"  # bootstraps first
-# The report test opens the HTML report in a real headless browser.
+# The report and dashboard tests open their pages in a real headless browser.
 if ! command -v chromium >/dev/null 2>&1; then
   if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "test: installing chromium for the report test" >&2
+    echo "test: installing chromium for the report and dashboard tests" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
-    echo "test: chromium missing; the report test will skip its browser check" >&2
+    echo "test: chromium missing; the report and dashboard tests will skip their browser checks" >&2
   fi
 fi
 exec ctest --test-dir "${BUILD_DIR}" --output-on-failure -j2 "$@"

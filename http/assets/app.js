@@ -1,0 +1,273 @@
+// The hpsweep dashboard's page script (served from the coordinator, http/dashboard.h). It asks
+// /api/whoami what it may show, lists the sweeps, and follows the selected sweep over
+// server-sent events (/api/sweeps/N/events): "status" (every sweep's counts), "snapshot" (every
+// trial), "trial" (one trial's new state), "leaderboard". Every text from the server goes in with
+// textContent, never as HTML. No libraries: the charts are SVG drawn here.
+'use strict';
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
+  const CSRF = { 'X-Hpsweep-Csrf': '1' };
+  const state = {
+    sweep: 0,          // the selected sweep's id
+    sweeps: [],        // the last "status"
+    trials: new Map(), // trial id -> trial (export's shape) of the selected sweep
+    top: new Set(),    // trial ids of the leaderboard's first ten
+    canCancel: false,
+    es: null,
+    drawPending: false,
+  };
+
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const k in attrs) e.setAttribute(k, String(attrs[k]));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+  function fmt(v, digits) {
+    return typeof v === 'number' && isFinite(v) && v >= 0 ? v.toFixed(digits) : '-';
+  }
+  function showError(msg) { $('error').textContent = msg || ''; }
+
+  async function api(path, options) {
+    const r = await fetch(path, Object.assign({ credentials: 'same-origin' }, options || {}));
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    return { status: r.status, body: body };
+  }
+
+  // ---- who may do what ----
+  async function start() {
+    const who = await api('/api/whoami');
+    if (who.status !== 200 || !who.body) { showError('cannot reach the coordinator'); return; }
+    if (who.body.role === 'none') {
+      $('login').hidden = false;
+      $('main').hidden = true;
+      return;
+    }
+    state.canCancel = !!who.body.can_cancel;
+    $('who').textContent = who.body.tokens ? 'signed in as ' + who.body.role : '';
+    $('logout').hidden = !who.body.tokens;
+    $('login').hidden = true;
+    $('main').hidden = false;
+    const sweeps = await api('/api/sweeps');
+    if (sweeps.status !== 200) { showError(sweeps.body ? sweeps.body.error : 'error'); return; }
+    renderStatus(sweeps.body);
+    const m = /sweep=(\d{1,18})/.exec(location.hash);
+    let id = m ? Number(m[1]) : 0;
+    if (!state.sweeps.some((s) => s.id === id)) {
+      id = state.sweeps.length ? state.sweeps[state.sweeps.length - 1].id : 0;
+    }
+    if (id) select(id);
+  }
+
+  $('login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = new URLSearchParams({ token: $('token').value });
+    $('token').value = '';
+    const r = await api('/login', { method: 'POST', headers: CSRF, body: body });
+    if (r.status !== 200) {
+      $('login-error').textContent = r.body && r.body.error ? r.body.error : 'refused';
+      return;
+    }
+    $('login-error').textContent = '';
+    start();
+  });
+  $('logout').addEventListener('click', async () => {
+    await api('/logout', { method: 'POST', headers: CSRF });
+    if (state.es) state.es.close();
+    location.reload();
+  });
+  $('cancel').addEventListener('click', async () => {
+    if (!state.sweep || !window.confirm('Cancel sweep ' + state.sweep + '?')) return;
+    const r = await api('/api/sweeps/' + state.sweep + '/cancel', { method: 'POST', headers: CSRF });
+    $('cancel-msg').textContent = r.status === 200
+      ? r.body.stopped + ' trials stopped' : (r.body && r.body.error) || 'refused';
+  });
+
+  // ---- live updates ----
+  function select(id) {
+    state.sweep = id;
+    state.trials = new Map();
+    state.top = new Set();
+    history.replaceState(null, '', '#sweep=' + id);
+    $('detail').hidden = false;
+    $('cancel-msg').textContent = '';
+    clearTable('leaderboard');
+    renderSweeps();
+    draw();
+    if (state.es) state.es.close();
+    const es = new EventSource('/api/sweeps/' + id + '/events');
+    state.es = es;
+    es.onopen = () => { $('live').textContent = 'live'; $('live').className = 'on'; };
+    es.onerror = () => { $('live').textContent = 'reconnecting'; $('live').className = 'off'; };
+    es.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
+    es.addEventListener('snapshot', (e) => {
+      const snap = JSON.parse(e.data);
+      state.trials = new Map();
+      for (const t of snap.trials) state.trials.set(t.id, t);
+      scheduleDraw();
+    });
+    es.addEventListener('trial', (e) => {
+      const t = JSON.parse(e.data);
+      if (t.sweep !== state.sweep) return;
+      state.trials.set(t.id, t);
+      scheduleDraw();
+    });
+    es.addEventListener('leaderboard', (e) => renderLeaderboard(JSON.parse(e.data)));
+  }
+
+  function renderStatus(s) {
+    state.sweeps = s.sweeps || [];
+    $('workers').textContent = s.workers_alive + (s.workers_alive === 1 ? ' worker' : ' workers') + ' alive';
+    renderSweeps();
+  }
+
+  function renderSweeps() {
+    const body = $('sweeps').tBodies[0];
+    body.textContent = '';
+    $('no-sweeps').hidden = state.sweeps.length > 0;
+    for (const s of state.sweeps) {
+      const tr = el('tr');
+      tr.dataset.sweep = s.id;
+      if (s.id === state.sweep) tr.className = 'selected';
+      tr.append(el('td', s.id, 'num'), el('td', s.name), el('td', s.state, 'state'));
+      const done = el('td', s.completed + ' / ' + s.total, 'num completed');
+      done.dataset.value = s.completed;
+      tr.append(done, el('td', s.running, 'num'), el('td', s.queued, 'num'),
+        el('td', s.failed, 'num'), el('td', s.stopped, 'num'),
+        el('td', s.ranked_by), el('td', s.best === null ? '-' : fmt(s.best, 4), 'num best'));
+      tr.addEventListener('click', () => select(s.id));
+      body.append(tr);
+      if (s.id === state.sweep) {
+        $('detail-title').textContent = 'Sweep ' + s.id + ' (' + s.name + '): ' + s.state;
+        $('cancel').hidden = !(state.canCancel && s.state === 'running');
+      }
+    }
+  }
+
+  function clearTable(id) { $(id).tBodies[0].textContent = ''; }
+
+  // The params that differ between the sweep's trials (a label first), for short row names.
+  function varyingKeys() {
+    const seen = new Map();
+    for (const t of state.trials.values()) {
+      for (const k in t.params) {
+        const v = JSON.stringify(t.params[k]);
+        if (!seen.has(k)) seen.set(k, new Set());
+        seen.get(k).add(v);
+      }
+    }
+    const keys = [...seen.keys()].filter((k) => seen.get(k).size > 1 || k === 'label');
+    return keys.length ? keys : [...seen.keys()].slice(0, 3);
+  }
+  function paramText(params, keys) {
+    return keys.filter((k) => k in params).map((k) => k + '=' + JSON.stringify(params[k])).join(' ');
+  }
+
+  function renderLeaderboard(lb) {
+    if (!lb.sweep || lb.sweep.id !== state.sweep) return;
+    $('ranked-by').textContent = 'ranked by ' + lb.sweep.ranked_by;
+    $('metric-col').textContent = lb.sweep.metric;
+    const keys = varyingKeys();
+    const body = $('leaderboard').tBodies[0];
+    body.textContent = '';
+    state.top = new Set();
+    for (const r of lb.rows) {
+      if (r.rank <= 10) state.top.add(r.trial_id);
+      const tr = el('tr');
+      tr.append(el('td', r.rank, 'num'), el('td', '#' + r.number, 'num'),
+        el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
+        el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(r.val_accuracy, 4), 'num'),
+        el('td', fmt(r.test_accuracy, 4), 'num'), el('td', r.epochs, 'num'),
+        el('td', fmt(r.seconds, 1) + 's', 'num'), el('td', r.worker), el('td', r.status));
+      body.append(tr);
+    }
+    scheduleDraw();
+  }
+
+  // ---- charts ----
+  function scheduleDraw() {
+    if (state.drawPending) return;
+    state.drawPending = true;
+    requestAnimationFrame(() => { state.drawPending = false; draw(); });
+  }
+
+  function draw() {
+    const trials = [...state.trials.values()].sort((a, b) => a.number - b.number);
+    chart($('acc-chart'), trials, 'val_accuracy', false);
+    chart($('loss-chart'), trials, 'val_loss', true);
+    // The legend: every trial with epochs, in its curve's colour, the leaderboard's top ten bold.
+    const legend = $('legend');
+    legend.textContent = '';
+    const keys = varyingKeys();
+    for (const t of trials) {
+      if (!t.epochs.length) continue;
+      const item = el('span', '#' + t.number + ' ' + paramText(t.params, keys), state.top.has(t.id) ? 'top' : '');
+      item.style.borderColor = color(t);
+      legend.append(item);
+    }
+  }
+
+  function color(t) {
+    const hue = (t.number * 137.508) % 360;
+    return 'hsl(' + hue.toFixed(0) + ',65%,' + (state.top.has(t.id) ? 42 : 62) + '%)';
+  }
+
+  function chart(root, trials, key, fromZero) {
+    root.textContent = '';
+    const W = 480, H = 260, L = 44, R = 10, T = 10, B = 28;
+    let maxEpoch = 1, lo = Infinity, hi = -Infinity;
+    for (const t of trials) {
+      for (const e of t.epochs) {
+        const v = e[key];
+        if (typeof v !== 'number' || !isFinite(v)) continue;
+        maxEpoch = Math.max(maxEpoch, e.epoch);
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+    if (lo === Infinity) { lo = 0; hi = 1; }
+    if (fromZero) lo = 0;
+    if (hi - lo < 1e-6) { hi = lo + 1; }
+    const x = (ep) => L + (maxEpoch === 1 ? 0.5 : (ep - 1) / (maxEpoch - 1)) * (W - L - R);
+    const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+    for (let i = 0; i <= 4; i++) {
+      const v = lo + (hi - lo) * i / 4;
+      root.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
+      root.append(svg('text', { x: L - 4, y: y(v) + 3, 'text-anchor': 'end' }, v.toFixed(3)));
+    }
+    const step = Math.max(1, Math.ceil(maxEpoch / 10));
+    for (let ep = 1; ep <= maxEpoch; ep += step) {
+      root.append(svg('text', { x: x(ep), y: H - B + 14, 'text-anchor': 'middle' }, ep));
+    }
+    root.append(svg('text', { x: (L + W - R) / 2, y: H - 2, 'text-anchor': 'middle' }, 'epoch'));
+    root.append(svg('line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axis' }));
+    root.append(svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
+    const keys = varyingKeys();
+    for (const t of trials) {
+      const pts = t.epochs.filter((e) => typeof e[key] === 'number' && isFinite(e[key]));
+      if (!pts.length) continue;
+      const d = pts.map((e, i) => (i ? 'L' : 'M') + x(e.epoch).toFixed(1) + ',' + y(e[key]).toFixed(1)).join('');
+      const top = state.top.has(t.id);
+      const path = svg('path', {
+        d: pts.length === 1 ? d + 'h0.01' : d,
+        class: 'curve' + (top ? ' top' : ''),
+        stroke: color(t),
+        'stroke-linecap': 'round',
+        'data-trial': t.number,
+        'data-points': pts.length,
+      });
+      path.append(svg('title', {}, '#' + t.number + ' ' + paramText(t.params, keys) + ' (' + t.status + ')'));
+      root.append(path);
+    }
+  }
+
+  start().catch((e) => showError(String(e)));
+})();

@@ -1,0 +1,640 @@
+// The dashboard (http/dashboard.h) against a real coordinator in this process: a CoordinatorServer
+// on 127.0.0.1 port 0 with its SQLite file, the Dashboard on its scheduler, and cpp-httplib's
+// client as the browser. The scheduler is driven directly (register, lease, report) to make the
+// changes the event stream must carry, without training anything.
+#include "http/dashboard.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "auth/certs.h"
+#include "auth/tokens.h"
+#include "coordinator/objective.h"
+#include "coordinator/service.h"
+#include "coordinator/sweep_file.h"
+
+namespace hpsweep {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Minimised val_loss: the leaderboard must follow the loss, not the accuracy.
+const char kSweep[] = R"(name: dash-test
+method: grid
+metric: {name: val_loss, goal: minimize}
+data: {validation_split: 0.2, train_limit: 500}
+fixed: {cell: dense, epochs: 3, batch_size: 64}
+parameters:
+  units: {values: [8, 16, 32]}
+)";
+
+const httplib::Headers kCsrf = {{"X-Hpsweep-Csrf", "1"}};
+
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/dashboard_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (dash_) dash_->Stop();
+    dash_.reset();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string P(const std::string& name) { return (fs::path(dir_) / name).string(); }
+
+  // The coordinator and its dashboard, both on 127.0.0.1 port 0, with `security` on both.
+  void StartAll(const ServerSecurity& security = {}, int max_event_clients = 64) {
+    CoordinatorOptions o;
+    o.listen = "127.0.0.1:0";
+    o.db_path = P("sweeps.db");
+    o.security = security;
+    server_ = std::make_unique<CoordinatorServer>();
+    Status s = server_->Start(o);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    dash_ = std::make_unique<Dashboard>(server_->scheduler());
+    DashboardOptions d = dash_options_;
+    d.listen = "127.0.0.1:0";
+    d.security = security;
+    d.max_event_clients = max_event_clients;
+    s = dash_->Start(d);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_GT(dash_->port(), 0);
+  }
+
+  Scheduler* sched() { return server_->scheduler(); }
+
+  int64_t Submit() {
+    auto spec = ParseSweep(kSweep, "dash.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    auto trials = ExpandSweep(*spec, "dash.yaml");
+    EXPECT_TRUE(trials.ok()) << trials.status().ToString();
+    auto id = sched()->Submit(*spec, *trials, kSweep, "dash.yaml");
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : 0;
+  }
+
+  // Leases the next trial for a worker and reports `epochs` epochs with these metrics.
+  std::string LeaseAndReport(int64_t worker, int epochs, double acc, double loss) {
+    auto grant = sched()->Lease(worker);
+    EXPECT_TRUE(grant.ok() && grant->has_value());
+    if (!grant.ok() || !grant->has_value()) return "";
+    const std::string lease = (*grant)->lease_id;
+    for (int e = 1; e <= epochs; ++e) {
+      double deadline = 0;
+      EpochReport r{e, loss + 0.1, acc - 0.01, loss, acc, 0.5};
+      auto action = sched()->Report(lease, r, &deadline);
+      EXPECT_TRUE(action.ok()) << action.status().ToString();
+    }
+    return lease;
+  }
+
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", dash_->port());
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+
+  DashboardOptions dash_options_;  // StartAll's, but for the address, security and stream cap
+  std::string dir_;
+  std::unique_ptr<CoordinatorServer> server_;
+  std::unique_ptr<Dashboard> dash_;
+};
+
+// Reads an event stream on a thread of its own, keeping what arrived.
+class EventReader {
+ public:
+  EventReader(httplib::Client* client, const std::string& path, httplib::Headers headers = {})
+      : thread_([this, client, path, headers] {
+          auto res = client->Get(
+              path, headers,
+              [this](const httplib::Response& r) {
+                std::lock_guard<std::mutex> l(mu_);
+                status_ = r.status;
+                return r.status == 200;
+              },
+              [this](const char* data, size_t n) {
+                std::lock_guard<std::mutex> l(mu_);
+                text_.append(data, n);
+                return !stop_;
+              });
+          std::lock_guard<std::mutex> l(mu_);
+          if (res && status_ == 0) status_ = res->status;
+          if (res && res->status != 200) text_ = res->body;
+          done_ = true;
+        }) {}
+  ~EventReader() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // Waits (up to 30 s: generous for a loaded machine) until `pred(text)` holds.
+  template <typename Pred>
+  bool WaitFor(Pred pred) {
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (pred(text_)) return true;
+        if (done_) return pred(text_);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> l(mu_);
+    return text_;
+  }
+  int status() {
+    std::lock_guard<std::mutex> l(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+  int status_ = 0;
+  bool stop_ = false, done_ = false;
+  std::thread thread_;
+};
+
+// The data of every event named `name` in a stream's text, parsed.
+std::vector<json> EventsNamed(const std::string& text, const std::string& name) {
+  std::vector<json> out;
+  const std::string head = "event: " + name + "\ndata: ";
+  size_t pos = 0;
+  while ((pos = text.find(head, pos)) != std::string::npos) {
+    const size_t start = pos + head.size();
+    const size_t end = text.find("\n\n", start);
+    if (end == std::string::npos) break;
+    out.push_back(json::parse(text.substr(start, end - start), nullptr, false));
+    pos = end;
+  }
+  return out;
+}
+
+TEST_F(DashboardTest, ServesThePageAndTheJsonEndpoints) {
+  StartAll();
+  const int64_t id = Submit();
+  auto c = Client();
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("<script src=\"/app.js\""), std::string::npos);
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  for (const char* asset : {"/app.js", "/app.css"}) {
+    auto r = c.Get(asset);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << asset;
+    EXPECT_GT(r->body.size(), 500u) << asset;
+  }
+
+  auto sweeps = c.Get("/api/sweeps");
+  ASSERT_TRUE(sweeps);
+  ASSERT_EQ(sweeps->status, 200);
+  json j = json::parse(sweeps->body);
+  ASSERT_EQ(j["sweeps"].size(), 1u);
+  EXPECT_EQ(j["sweeps"][0]["id"], id);
+  EXPECT_EQ(j["sweeps"][0]["total"], 3);
+  EXPECT_EQ(j["sweeps"][0]["queued"], 3);
+  EXPECT_EQ(j["sweeps"][0]["metric"], "val_loss");
+  EXPECT_EQ(j["sweeps"][0]["goal"], "minimize");
+  EXPECT_TRUE(j["sweeps"][0]["best"].is_null());
+  EXPECT_EQ(j["workers_alive"], 0);
+
+  // Trial 1 has the best accuracy but the worst loss; trial 2 the lowest loss.
+  auto w = sched()->RegisterWorker("w1", 1);
+  ASSERT_TRUE(w.ok());
+  LeaseAndReport(*w, 2, 0.95, 0.9);
+  LeaseAndReport(*w, 2, 0.80, 0.2);
+  LeaseAndReport(*w, 2, 0.90, 0.5);
+  auto lb = c.Get("/api/sweeps/" + std::to_string(id) + "/leaderboard?top=3");
+  ASSERT_TRUE(lb);
+  ASSERT_EQ(lb->status, 200) << lb->body;
+  j = json::parse(lb->body);
+  EXPECT_EQ(j["sweep"]["ranked_by"], Objective("val_loss", false).DisplayName());
+  ASSERT_EQ(j["rows"].size(), 3u);
+  EXPECT_EQ(j["rows"][0]["number"], 2);
+  EXPECT_EQ(j["rows"][1]["number"], 3);
+  EXPECT_EQ(j["rows"][2]["number"], 1);
+  EXPECT_DOUBLE_EQ(j["rows"][0]["metric_value"].get<double>(), 0.2);
+  EXPECT_EQ(j["rows"][0]["params"]["units"], 16);  // typed, as the CLI's JSON
+
+  auto ex = c.Get("/api/sweeps/" + std::to_string(id) + "/export");
+  ASSERT_TRUE(ex);
+  ASSERT_EQ(ex->status, 200);
+  j = json::parse(ex->body);
+  ASSERT_EQ(j["trials"].size(), 3u);
+  EXPECT_EQ(j["trials"][0]["epochs"].size(), 2u);
+
+  auto who = c.Get("/api/whoami");
+  ASSERT_TRUE(who);
+  EXPECT_EQ(json::parse(who->body)["can_cancel"], true);  // loopback, no tokens: as over gRPC
+  auto sw = c.Get("/api/sweeps");
+  EXPECT_EQ(json::parse(sw->body)["workers_alive"], 1);
+}
+
+TEST_F(DashboardTest, RefusesBadInputWithoutFalling) {
+  StartAll();
+  const int64_t id = Submit();
+  auto c = Client();
+  const std::string base = "/api/sweeps/" + std::to_string(id);
+  const std::pair<std::string, int> cases[] = {
+      {"/api/sweeps/abc/leaderboard", 400},
+      {"/api/sweeps/0/export", 400},
+      {"/api/sweeps/-1/export", 400},
+      {"/api/sweeps/1e3/export", 400},
+      {"/api/sweeps/99999999999999999999/export", 400},
+      {"/api/sweeps/999/leaderboard", 404},
+      {"/api/sweeps/999/events", 404},
+      {base + "/nothing", 404},
+      {base, 404},
+      {base + "/leaderboard?top=0", 400},
+      {base + "/leaderboard?top=1001", 400},
+      {base + "/leaderboard?top=-5", 400},
+      {base + "/leaderboard?top=abc", 400},
+      {base + "/leaderboard?top=99999999999999999999999", 400},
+      {"/etc/passwd", 404},
+      {"/../../etc/passwd", 404},
+      {"/api/nothing", 404},
+  };
+  for (const auto& [path, want] : cases) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, want) << path << ": " << r->body;
+    EXPECT_NE(r->body.find("\"error\""), std::string::npos) << path;
+  }
+  // A huge path, a huge header and a long Range header (httplib parses Range with std::regex):
+  // refused, and the server still answers afterwards.
+  auto huge = c.Get("/" + std::string(100000, 'a'));
+  if (huge) {
+    EXPECT_GE(huge->status, 400);
+  }
+  auto long_path = c.Get("/api/sweeps/" + std::string(7000, '1') + "/export");
+  ASSERT_TRUE(long_path);
+  EXPECT_EQ(long_path->status, 400);
+  std::string ranges = "bytes=0-1";
+  while (ranges.size() < 8000) ranges += ",0-1";
+  auto ranged = c.Get("/", {{"Range", ranges}});
+  if (ranged) {
+    EXPECT_NE(ranged->status, 500);
+  }
+  auto big = c.Post(base + "/cancel", kCsrf, std::string(1 << 20, 'x'), "text/plain");
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "running");  // nothing changed
+  // Wrong methods.
+  auto post_list = c.Post("/api/sweeps", kCsrf, "", "text/plain");
+  ASSERT_TRUE(post_list);
+  EXPECT_EQ(post_list->status, 405);
+  auto get_cancel = c.Get(base + "/cancel");
+  ASSERT_TRUE(get_cancel);
+  EXPECT_EQ(get_cancel->status, 405);
+  // DNS rebinding: another site's name in Host.
+  auto rebind = c.Get("/api/sweeps", {{"Host", "evil.example:80"}});
+  ASSERT_TRUE(rebind);
+  EXPECT_EQ(rebind->status, 403);
+  auto ok = c.Get("/api/sweeps");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(DashboardTest, CancelNeedsPostAndTheCsrfHeader) {
+  StartAll();
+  const int64_t id = Submit();
+  auto c = Client();
+  const std::string path = "/api/sweeps/" + std::to_string(id) + "/cancel";
+  auto no_header = c.Post(path, "", "text/plain");
+  ASSERT_TRUE(no_header);
+  EXPECT_EQ(no_header->status, 403);
+  auto cross =
+      c.Post(path, {{"X-Hpsweep-Csrf", "1"}, {"Origin", "http://evil.example"}}, "", "text/plain");
+  ASSERT_TRUE(cross);
+  EXPECT_EQ(cross->status, 403);
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "running");
+  auto ok = c.Post(path, kCsrf, "", "text/plain");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(json::parse(ok->body)["stopped"], 3);
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "cancelled");
+}
+
+TEST_F(DashboardTest, EventStreamCarriesEpochsAsTheyArrive) {
+  StartAll();
+  const int64_t id = Submit();
+  auto c = Client();
+  EventReader events(&c, "/api/sweeps/" + std::to_string(id) + "/events");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    return t.find("event: snapshot") != std::string::npos;
+  })) << events.text();
+  EXPECT_EQ(events.status(), 200);
+  auto snaps = EventsNamed(events.text(), "snapshot");
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0]["trials"].size(), 3u);
+  EXPECT_FALSE(EventsNamed(events.text(), "status").empty());
+
+  auto w = sched()->RegisterWorker("w1", 1);
+  ASSERT_TRUE(w.ok());
+  LeaseAndReport(*w, 1, 0.9, 0.3);
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    for (const json& e : EventsNamed(t, "trial")) {
+      if (e["number"] == 1 && e["epochs"].size() == 1) return true;
+    }
+    return false;
+  })) << events.text();
+  // A second epoch of the same trial: the curve grows.
+  auto grant = sched()->Counts(id);
+  ASSERT_EQ(grant[0].running, 1);
+  ASSERT_TRUE(
+      events.WaitFor([](const std::string& t) { return !EventsNamed(t, "leaderboard").empty(); }));
+  const json trial = EventsNamed(events.text(), "trial").back();
+  EXPECT_EQ(trial["status"], "running");
+  EXPECT_DOUBLE_EQ(trial["epochs"][0]["val_accuracy"].get<double>(), 0.9);
+  EXPECT_FALSE(trial.contains("confusion_matrix"));
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    for (const json& e : EventsNamed(t, "status")) {
+      if (e["sweeps"][0]["running"] == 1) return true;
+    }
+    return false;
+  })) << events.text();
+  dash_->Stop();  // ends the stream now (else the reader waits for the next ping)
+}
+
+TEST_F(DashboardTest, EventStreamsAreCapped) {
+  StartAll({}, /*max_event_clients=*/2);
+  const int64_t id = Submit();
+  const std::string path = "/api/sweeps/" + std::to_string(id) + "/events";
+  auto c1 = Client(), c2 = Client(), c3 = Client();
+  auto has_snapshot = [](const std::string& t) {
+    return t.find("event: snapshot") != std::string::npos;
+  };
+  EventReader a(&c1, path), b(&c2, path);
+  ASSERT_TRUE(a.WaitFor(has_snapshot));
+  ASSERT_TRUE(b.WaitFor(has_snapshot));
+  auto third = c3.Get(path);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  EXPECT_NE(third->body.find("the limit is 2"), std::string::npos) << third->body;
+  // Other requests are still served.
+  auto ok = c3.Get("/api/sweeps");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  dash_->Stop();
+}
+
+TEST_F(DashboardTest, RefusesAnOpenNetworkAddress) {
+  CoordinatorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.db_path = P("sweeps.db");
+  server_ = std::make_unique<CoordinatorServer>();
+  ASSERT_TRUE(server_->Start(o).ok());
+  Dashboard d(server_->scheduler());
+  DashboardOptions opts;
+  opts.listen = "0.0.0.0:0";
+  Status s = d.Start(opts);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("without TLS and tokens"), std::string::npos) << s.message();
+  opts.listen = "nonsense";
+  EXPECT_EQ(d.Start(opts).code(), StatusCode::kInvalidArgument);
+  opts.listen = "127.0.0.1:0";
+  opts.security.auth_tokens = P("tokens.txt");  // tokens without TLS
+  EXPECT_EQ(d.Start(opts).code(), StatusCode::kInvalidArgument);
+}
+
+// TLS and tokens, as on a network: certificates from MakeCertificates, tokens of every role.
+class SecureDashboardTest : public DashboardTest {
+ protected:
+  void SetUp() override {
+    DashboardTest::SetUp();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (name == "SessionsExpireAndAreBounded") dash_options_.max_sessions = 1;
+    Status s = MakeCertificates(P("certs"), {"localhost"});
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    for (Role role : {Role::kReader, Role::kUser, Role::kWorker}) {
+      auto t = CreateToken(P("tokens.txt"), role, RoleName(role));
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      token_[RoleName(role)] = *t;
+    }
+    ServerSecurity sec;
+    sec.tls_cert = P("certs/server.crt");
+    sec.tls_key = P("certs/server.key");
+    sec.auth_tokens = P("tokens.txt");
+    StartAll(sec);
+    id_ = Submit();
+  }
+
+  std::unique_ptr<httplib::SSLClient> Tls() {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", dash_->port());
+    c->set_ca_cert_path(P("certs/ca.crt"));
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(10, 0);
+    return c;
+  }
+  httplib::Headers Bearer(const std::string& role, bool csrf = false) {
+    httplib::Headers h = {{"Authorization", "Bearer " + token_[role]}};
+    if (csrf) h.emplace("X-Hpsweep-Csrf", "1");
+    return h;
+  }
+  std::string CancelPath() { return "/api/sweeps/" + std::to_string(id_) + "/cancel"; }
+
+  std::map<std::string, std::string> token_;
+  int64_t id_ = 0;
+};
+
+TEST_F(SecureDashboardTest, TokensDecideWhoMayViewAndCancel) {
+  auto c = Tls();
+  auto page = c->Get("/");
+  ASSERT_TRUE(page) << httplib::to_string(page.error());
+  EXPECT_EQ(page->status, 200);  // the page itself holds nothing; it asks to log in
+  EXPECT_EQ(page->get_header_value("Strict-Transport-Security").empty(), false);
+
+  auto none = c->Get("/api/sweeps");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  auto wrong = c->Get("/api/sweeps", {{"Authorization", "Bearer hps_" + std::string(64, '0')}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto not_bearer = c->Get("/api/sweeps", {{"Authorization", "Basic abc"}});
+  ASSERT_TRUE(not_bearer);
+  EXPECT_EQ(not_bearer->status, 401);
+  auto worker = c->Get("/api/sweeps", Bearer("worker"));
+  ASSERT_TRUE(worker);
+  EXPECT_EQ(worker->status, 403);
+  auto reader = c->Get("/api/sweeps", Bearer("reader"));
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(reader->status, 200);
+  auto events = c->Get("/api/sweeps/" + std::to_string(id_) + "/events");
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->status, 401);  // streams too
+
+  auto c_none = c->Post(CancelPath(), kCsrf, "", "text/plain");
+  ASSERT_TRUE(c_none);
+  EXPECT_EQ(c_none->status, 401);
+  auto c_reader = c->Post(CancelPath(), Bearer("reader", true), "", "text/plain");
+  ASSERT_TRUE(c_reader);
+  EXPECT_EQ(c_reader->status, 403);
+  EXPECT_NE(c_reader->body.find("needs user"), std::string::npos) << c_reader->body;
+  auto c_worker = c->Post(CancelPath(), Bearer("worker", true), "", "text/plain");
+  ASSERT_TRUE(c_worker);
+  EXPECT_EQ(c_worker->status, 403);
+  auto c_user_nocsrf = c->Post(CancelPath(), Bearer("user"), "", "text/plain");
+  ASSERT_TRUE(c_user_nocsrf);
+  EXPECT_EQ(c_user_nocsrf->status, 403);
+  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, "running");
+  auto c_user = c->Post(CancelPath(), Bearer("user", true), "", "text/plain");
+  ASSERT_TRUE(c_user);
+  EXPECT_EQ(c_user->status, 200) << c_user->body;
+  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, "cancelled");
+  // No answer ever contains a token.
+  for (const auto* r : {&none, &wrong, &worker, &reader, &c_reader, &c_user}) {
+    for (const auto& [role, token] : token_) {
+      EXPECT_EQ((*r)->body.find(token), std::string::npos);
+    }
+  }
+}
+
+TEST_F(SecureDashboardTest, LoginSetsASessionCookieThatIsNotTheToken) {
+  auto c = Tls();
+  auto who = c->Get("/api/whoami");
+  ASSERT_TRUE(who);
+  EXPECT_EQ(json::parse(who->body)["role"], "none");
+
+  auto no_csrf =
+      c->Post("/login", "token=" + token_["reader"], "application/x-www-form-urlencoded");
+  ASSERT_TRUE(no_csrf);
+  EXPECT_EQ(no_csrf->status, 403);
+  auto bad = c->Post("/login", kCsrf, "token=hps_nope", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+  auto worker =
+      c->Post("/login", kCsrf, "token=" + token_["worker"], "application/x-www-form-urlencoded");
+  ASSERT_TRUE(worker);
+  EXPECT_EQ(worker->status, 403);
+  EXPECT_TRUE(worker->get_header_value("Set-Cookie").empty());
+
+  auto login =
+      c->Post("/login", kCsrf, "token=" + token_["reader"], "application/x-www-form-urlencoded");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("Secure"), std::string::npos) << cookie;
+  EXPECT_EQ(cookie.find(token_["reader"]), std::string::npos);
+  EXPECT_EQ(cookie.find(token_["reader"].substr(4)), std::string::npos);
+  const std::string session = cookie.substr(0, cookie.find(';'));
+  httplib::Headers with_cookie = {{"Cookie", "other=1; " + session}};
+
+  auto sweeps = c->Get("/api/sweeps", with_cookie);
+  ASSERT_TRUE(sweeps);
+  EXPECT_EQ(sweeps->status, 200);
+  who = c->Get("/api/whoami", with_cookie);
+  EXPECT_EQ(json::parse(who->body)["role"], "reader");
+  EXPECT_EQ(json::parse(who->body)["can_cancel"], false);
+  httplib::Headers cancel_headers = with_cookie;
+  cancel_headers.emplace("X-Hpsweep-Csrf", "1");
+  auto cancel = c->Post(CancelPath(), cancel_headers, "", "text/plain");
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(cancel->status, 403);
+
+  // A made-up session id of the right shape is nobody.
+  auto forged = c->Get("/api/sweeps", {{"Cookie", "hpsweep_session=" + std::string(64, 'a')}});
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+
+  auto logout = c->Post("/logout", cancel_headers, "", "text/plain");
+  ASSERT_TRUE(logout);
+  EXPECT_EQ(logout->status, 200);
+  auto after = c->Get("/api/sweeps", with_cookie);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 401);
+
+  // A user's session may cancel.
+  auto user =
+      c->Post("/login", kCsrf, "token=" + token_["user"], "application/x-www-form-urlencoded");
+  ASSERT_TRUE(user);
+  ASSERT_EQ(user->status, 200);
+  const std::string user_cookie = user->get_header_value("Set-Cookie");
+  httplib::Headers user_headers = {{"Cookie", user_cookie.substr(0, user_cookie.find(';'))},
+                                   {"X-Hpsweep-Csrf", "1"}};
+  auto ok = c->Post(CancelPath(), user_headers, "", "text/plain");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+// The session id of a Set-Cookie header ("hpsweep_session=..."), or "".
+std::string SessionOf(const httplib::Result& r) {
+  if (!r || r->status != 200) return "";
+  const std::string c = r->get_header_value("Set-Cookie");
+  return c.substr(0, c.find(';'));
+}
+
+TEST_F(SecureDashboardTest, SessionsExpireAndAreBounded) {
+  // max_sessions is 1 here: a second login pushes the first session out.
+  auto c = Tls();
+  const std::string form = "token=" + token_["reader"];
+  const std::string first =
+      SessionOf(c->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(first.empty());
+  auto ok = c->Get("/api/sweeps", {{"Cookie", first}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  const std::string second =
+      SessionOf(c->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(first, second);  // a new random id at every login
+  auto evicted = c->Get("/api/sweeps", {{"Cookie", first}});
+  ASSERT_TRUE(evicted);
+  EXPECT_EQ(evicted->status, 401);
+  auto kept = c->Get("/api/sweeps", {{"Cookie", second}});
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200);
+
+  // A session that lasts 0 seconds has expired by its first use.
+  dash_->Stop();
+  dash_ = std::make_unique<Dashboard>(sched());
+  DashboardOptions d;
+  d.listen = "127.0.0.1:0";
+  d.security.tls_cert = P("certs/server.crt");
+  d.security.tls_key = P("certs/server.key");
+  d.security.auth_tokens = P("tokens.txt");
+  d.session_seconds = 0;
+  ASSERT_TRUE(dash_->Start(d).ok());
+  auto c2 = Tls();
+  const std::string gone =
+      SessionOf(c2->Post("/login", kCsrf, form, "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(gone.empty());
+  auto expired = c2->Get("/api/sweeps", {{"Cookie", gone}});
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->status, 401);
+}
+
+TEST_F(SecureDashboardTest, PlaintextIsRefused) {
+  httplib::Client plain("127.0.0.1", dash_->port());
+  plain.set_read_timeout(5, 0);
+  auto r = plain.Get("/api/sweeps");
+  EXPECT_FALSE(r && r->status == 200);
+}
+
+}  // namespace
+}  // namespace hpsweep
