@@ -219,17 +219,29 @@ class ProgressPrinter {
 
 // --- Leaderboard printing --------------------------------------------------------------------
 
-// The parameters that vary between rows (the swept ones), in key order.
+// The leaderboard's parameter columns: the sweep's axes in file order, each shown even when every
+// row shown has the same value (a cancelled sweep's few rows must not lose a column), then any
+// other parameter that varies between rows (a coordinator that predates `axes`).
 std::vector<std::string> VaryingKeys(const pb::GetLeaderboardResponse& lb) {
+  std::vector<std::string> keys(lb.axes().begin(), lb.axes().end());
+  std::set<std::string> have(keys.begin(), keys.end());
   std::map<std::string, std::set<std::string>> seen;
   for (const auto& r : lb.rows()) {
     for (const auto& [k, v] : r.params()) seen[k].insert(v);
   }
-  std::vector<std::string> keys;
   for (const auto& [k, vals] : seen) {
-    if (vals.size() > 1) keys.push_back(k);
+    if (vals.size() > 1 && !have.count(k)) keys.push_back(k);
   }
   return keys;
+}
+
+// "fixed: cell=lstm, epochs=2, train_limit=12000": the sweep's settings that are the same in
+// every trial, for the line above the table; "" when there are none (or an old coordinator).
+std::string FixedLine(const pb::GetLeaderboardResponse& lb) {
+  std::map<std::string, std::string> sorted(lb.fixed().begin(), lb.fixed().end());
+  std::string line;
+  for (const auto& [k, v] : sorted) line += (line.empty() ? "" : ", ") + k + "=" + v;
+  return line.empty() ? "" : "fixed: " + line;
 }
 
 const char* StatusText(pb::TrialStatus s) {
@@ -270,6 +282,12 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
       if (!metric.empty()) rows.back()[metric] = r.metric_value();
     }
     json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+    if (lb.axes_size() > 0 || lb.fixed_size() > 0) {
+      json fixed = json::object();
+      for (const auto& [k, v] : lb.fixed()) fixed[k] = ParamValueJson(k, v);
+      out["axes"] = json(std::vector<std::string>(lb.axes().begin(), lb.axes().end()));
+      out["fixed"] = fixed;
+    }
     if (!metric.empty()) {
       out["metric"] = metric;
       out["goal"] = lb.maximize() ? "maximize" : "minimize";
@@ -342,6 +360,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
             << (metric.empty() ? "val_accuracy (max)"
                                : Objective(metric, lb.maximize()).DisplayName())
             << " first\n";
+  if (const std::string fixed = FixedLine(lb); !fixed.empty()) std::cout << fixed << "\n";
   print_row(header);
   size_t total = 0;
   for (size_t w : width) total += w + 2;
