@@ -497,12 +497,23 @@ int RunSubmit(const Flags& f) {
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
   req.set_yaml(yaml);
+  // The sweeps there before, to say when this one shares a name with one of them (an edited
+  // file submitted again). Best effort: a token that may only submit still submits.
+  pb::GetStatusResponse before;
+  const bool have_before = (*stub)->GetStatus(Ctx().get(), pb::GetStatusRequest(), &before).ok();
   pb::SubmitSweepResponse resp;
   grpc::Status s = (*stub)->SubmitSweep(Ctx(60).get(), req, &resp);
   if (!s.ok()) return FailRpc("submit", f.coordinator, s);
   std::cout << resp.sweep_id() << "\n";
   std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
             << "): " << resp.trials() << " trials\n";
+  for (const auto& old : have_before ? before.sweeps() : pb::GetStatusResponse().sweeps()) {
+    if (old.name() == resp.name()) {
+      std::cerr << "note: sweep " << old.sweep_id() << " is also named '" << old.name() << "' ("
+                << old.state() << ", " << old.completed()
+                << " trials completed); this is a new sweep, and its trials train again\n";
+    }
+  }
   return 0;
 }
 
@@ -916,9 +927,37 @@ int RunEmbedded(const Flags& f) {
     std::cerr << "resuming sweep " << sweep_id << " (" << spec->name << ") from " << o.db_path
               << "\n";
   } else {
+    // An edited file run again becomes a new sweep of the same name: say so, and how many of
+    // its trials the earlier sweep already trained with the same settings.
+    std::vector<SweepCounts> same_name;
+    for (const SweepCounts& c : sched->Counts(0)) {
+      if (c.sweep.name == spec->name) same_name.push_back(c);
+    }
     auto id = sched->Submit(*spec, *trials, yaml, f.file);
     if (!id.ok()) return Fail(id.status());
     sweep_id = *id;
+    for (const SweepCounts& c : same_name) {
+      int same = 0;
+      if (auto done = sched->Leaderboard(c.sweep.id, 0, nullptr); done.ok()) {
+        std::set<std::map<std::string, std::string>> finished;
+        for (const TrialRow& t : *done) {
+          if (t.status == TrialStatus::kCompleted) finished.insert(t.params);
+        }
+        for (const TrialSpec& t : *trials) same += finished.count(t.params) ? 1 : 0;
+      }
+      std::cerr << "note: sweep " << c.sweep.id << " in " << o.db_path << " is also named '"
+                << spec->name << "' (" << c.sweep.state << ", " << c.completed
+                << " trials completed), from "
+                << (c.sweep.yaml == yaml ? "the same file" : "a different file")
+                << "; this run is a new sweep, " << sweep_id << ".";
+      if (same > 0) {
+        std::cerr << " " << same << " of its " << trials->size()
+                  << " trials have the same settings as completed trials of sweep " << c.sweep.id
+                  << " and train again; compare them with `hpsweep leaderboard " << c.sweep.id
+                  << " --db " << o.db_path << "`.";
+      }
+      std::cerr << "\n";
+    }
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): " << trials->size()
               << " trials, " << f.workers << " workers x " << f.threads << " threads, database "
               << o.db_path << "\n";
