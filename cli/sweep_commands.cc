@@ -227,17 +227,29 @@ class ProgressPrinter {
 
 // --- Leaderboard printing --------------------------------------------------------------------
 
-// The parameters that vary between rows (the swept ones), in key order.
+// The leaderboard's parameter columns: the sweep's axes in file order, each shown even when every
+// row shown has the same value (a cancelled sweep's few rows must not lose a column), then any
+// other parameter that varies between rows (a coordinator that predates `axes`).
 std::vector<std::string> VaryingKeys(const pb::GetLeaderboardResponse& lb) {
+  std::vector<std::string> keys(lb.axes().begin(), lb.axes().end());
+  std::set<std::string> have(keys.begin(), keys.end());
   std::map<std::string, std::set<std::string>> seen;
   for (const auto& r : lb.rows()) {
     for (const auto& [k, v] : r.params()) seen[k].insert(v);
   }
-  std::vector<std::string> keys;
   for (const auto& [k, vals] : seen) {
-    if (vals.size() > 1) keys.push_back(k);
+    if (vals.size() > 1 && !have.count(k)) keys.push_back(k);
   }
   return keys;
+}
+
+// "fixed: cell=lstm, epochs=2, train_limit=12000": the sweep's settings that are the same in
+// every trial, for the line above the table; "" when there are none (or an old coordinator).
+std::string FixedLine(const pb::GetLeaderboardResponse& lb) {
+  std::map<std::string, std::string> sorted(lb.fixed().begin(), lb.fixed().end());
+  std::string line;
+  for (const auto& [k, v] : sorted) line += (line.empty() ? "" : ", ") + k + "=" + v;
+  return line.empty() ? "" : "fixed: " + line;
 }
 
 const char* StatusText(pb::TrialStatus s) {
@@ -279,6 +291,12 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
       if (!metric.empty()) rows.back()[metric] = r.metric_value();
     }
     json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+    if (lb.axes_size() > 0 || lb.fixed_size() > 0) {
+      json fixed = json::object();
+      for (const auto& [k, v] : lb.fixed()) fixed[k] = ParamValueJson(k, v);
+      out["axes"] = json(std::vector<std::string>(lb.axes().begin(), lb.axes().end()));
+      out["fixed"] = fixed;
+    }
     if (!metric.empty()) {
       out["metric"] = metric;
       out["goal"] = lb.maximize() ? "maximize" : "minimize";
@@ -351,6 +369,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
             << (metric.empty() ? "val_accuracy (max)"
                                : Objective(metric, lb.maximize()).DisplayName())
             << " first\n";
+  if (const std::string fixed = FixedLine(lb); !fixed.empty()) std::cout << fixed << "\n";
   print_row(header);
   size_t total = 0;
   for (size_t w : width) total += w + 2;
@@ -511,12 +530,23 @@ int RunSubmit(const Flags& f) {
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
   req.set_yaml(yaml);
+  // The sweeps there before, to say when this one shares a name with one of them (an edited
+  // file submitted again). Best effort: a token that may only submit still submits.
+  pb::GetStatusResponse before;
+  const bool have_before = (*stub)->GetStatus(Ctx().get(), pb::GetStatusRequest(), &before).ok();
   pb::SubmitSweepResponse resp;
   grpc::Status s = (*stub)->SubmitSweep(Ctx(60).get(), req, &resp);
   if (!s.ok()) return FailRpc("submit", f.coordinator, s);
   std::cout << resp.sweep_id() << "\n";
   std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
             << "): " << resp.trials() << " trials\n";
+  for (const auto& old : have_before ? before.sweeps() : pb::GetStatusResponse().sweeps()) {
+    if (old.name() == resp.name()) {
+      std::cerr << "note: sweep " << old.sweep_id() << " is also named '" << old.name() << "' ("
+                << old.state() << ", " << old.completed()
+                << " trials completed); this is a new sweep, and its trials train again\n";
+    }
+  }
   return 0;
 }
 
@@ -1049,9 +1079,37 @@ int RunEmbedded(const Flags& f) {
     std::cerr << "resuming sweep " << sweep_id << " (" << spec->name << ") from " << o.db_path
               << "\n";
   } else {
+    // An edited file run again becomes a new sweep of the same name: say so, and how many of
+    // its trials the earlier sweep already trained with the same settings.
+    std::vector<SweepCounts> same_name;
+    for (const SweepCounts& c : sched->Counts(0)) {
+      if (c.sweep.name == spec->name) same_name.push_back(c);
+    }
     auto id = sched->Submit(*spec, *trials, yaml, f.file);
     if (!id.ok()) return Fail(id.status());
     sweep_id = *id;
+    for (const SweepCounts& c : same_name) {
+      int same = 0;
+      if (auto done = sched->Leaderboard(c.sweep.id, 0, nullptr); done.ok()) {
+        std::set<std::map<std::string, std::string>> finished;
+        for (const TrialRow& t : *done) {
+          if (t.status == TrialStatus::kCompleted) finished.insert(t.params);
+        }
+        for (const TrialSpec& t : *trials) same += finished.count(t.params) ? 1 : 0;
+      }
+      std::cerr << "note: sweep " << c.sweep.id << " in " << o.db_path << " is also named '"
+                << spec->name << "' (" << c.sweep.state << ", " << c.completed
+                << " trials completed), from "
+                << (c.sweep.yaml == yaml ? "the same file" : "a different file")
+                << "; this run is a new sweep, " << sweep_id << ".";
+      if (same > 0) {
+        std::cerr << " " << same << " of its " << trials->size()
+                  << " trials have the same settings as completed trials of sweep " << c.sweep.id
+                  << " and train again; compare them with `hpsweep leaderboard " << c.sweep.id
+                  << " --db " << o.db_path << "`.";
+      }
+      std::cerr << "\n";
+    }
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
               << (spec->method == SweepMethod::kBayes
                       ? std::to_string(spec->max_trials) + " trials (bayes: proposed one at a time)"

@@ -140,6 +140,22 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
   resp.set_metric_name(sweep.metric);
   resp.set_maximize(sweep.maximize);
   const Objective objective(sweep.metric, sweep.maximize);
+  // The stored file was checked when it was submitted; one that no longer parses (written by
+  // another version) leaves axes and fixed empty, and views fall back to the varying columns.
+  if (auto spec = ParseSweep(sweep.yaml, sweep.file_name); spec.ok()) {
+    std::set<std::string> seen;
+    for (const ParameterSpec& p : spec->parameters) {
+      if (seen.insert(p.key).second) resp.add_axes(p.key);
+    }
+    for (const ListItem& item : spec->items) {
+      for (const auto& [k, v] : item.params) {
+        if (seen.insert(k).second) resp.add_axes(k);
+      }
+    }
+    for (const auto& [k, v] : spec->fixed) {
+      if (!seen.count(k)) (*resp.mutable_fixed())[k] = v;
+    }
+  }
   int rank = 0;
   for (const TrialRow& t : rows) {
     pb::LeaderboardRow* r = resp.add_rows();

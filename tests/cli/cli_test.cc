@@ -488,6 +488,35 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
   EXPECT_NE(badlog.err.find("--log-format"), std::string::npos) << badlog.err;
 }
 
+// An edited sweep file run again into the same database becomes a second sweep of the same name:
+// `run` says so, and how many of its trials the first sweep already trained.
+TEST_F(CliTest, RunningAnEditedSweepAgainSaysSo) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/again.yaml";
+  auto write = [&](const std::string& units) {
+    std::ofstream(file) << "name: again\ndata: {train_limit: 300}\n"
+                           "fixed: {cell: dense, epochs: 1}\n"
+                           "parameters:\n  units: {values: "
+                        << units << "}\n";
+  };
+  const std::string db = dir_ + "/again.db";
+  const std::string run =
+      "run " + Quote(file) + " --workers 1 --db " + Quote(db) + " --data-dir " + Quote(DataDir());
+  write("[4, 8]");
+  const Result first = Run(run);
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(first.err.find("note:"), std::string::npos) << first.err;
+  write("[4, 8, 16]");
+  const Result second = Run(run);
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.err.find("note: sweep 1 in " + db +
+                            " is also named 'again' (completed, 2 trials completed), from a "
+                            "different file; this run is a new sweep, 2. 2 of its 3 trials have "
+                            "the same settings as completed trials of sweep 1"),
+            std::string::npos)
+      << second.err;
+}
+
 TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
   const std::string file = dir_ + "/tiny.yaml";

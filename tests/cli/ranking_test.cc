@@ -274,5 +274,25 @@ TEST_F(RankingCliTest, TrialNumberIsWithinTheNamedSweep) {
   EXPECT_NE(bad.out.find("--trial: expected a trial's number"), std::string::npos) << bad.out;
 }
 
+// A leaderboard of one row (or of rows that share a value) keeps every axis of the sweep as a
+// column, and says the fixed settings above the table; it used to drop a column whose value was
+// the same in every row shown.
+TEST_F(RankingCliTest, LeaderboardKeepsTheAxesAndNamesTheFixedSettings) {
+  const Result table = Run("leaderboard --db " + Quote(db_) + " --top 1");
+  ASSERT_EQ(table.code, 0);
+  EXPECT_NE(table.out.find("fixed: cell=lstm, epochs=1\n"), std::string::npos) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, std::regex("\nrank +trial +units +best ep")))
+      << table.out;
+  const Result js = Run("leaderboard --db " + Quote(db_) + " --top 1 --format json");
+  ASSERT_EQ(js.code, 0);
+  const json lb = json::parse(js.out);
+  EXPECT_EQ(lb["axes"], json::array({"units"}));
+  EXPECT_EQ(lb["fixed"]["cell"], "lstm");
+  EXPECT_EQ(lb["fixed"]["epochs"], 1);
+  const Result csv = Run("leaderboard --db " + Quote(db_) + " --top 1 --format csv");
+  ASSERT_EQ(csv.code, 0);
+  EXPECT_EQ(csv.out.rfind("rank,trial_id,number,units,", 0), 0u) << csv.out;
+}
+
 }  // namespace
 }  // namespace hpsweep
