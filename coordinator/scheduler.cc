@@ -1419,56 +1419,6 @@ Status WriteFileSynced(const std::string& path, const std::string& bytes) {
     const std::string why = std::strerror(errno);
     ::unlink(path.c_str());
     return IoError(path + ": fsync failed: " + why);
-// ---- Samplers ----
-
-void Scheduler::RebuildSamplersLocked() {
-  samplers_.clear();
-  for (const auto& [id, sw] : sweeps_) {
-    // Only an adaptive sampler is kept; a sweep file without the word cannot be one.
-    if (sw.state != "running" || sw.yaml.find("bayes") == std::string::npos) continue;
-    StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
-    if (!spec.ok() || spec->method != SweepMethod::kBayes) continue;
-    StatusOr<std::unique_ptr<Sampler>> sampler =
-        MakeSampler(*spec, sw.file_name, options_.sweep_limits);
-    if (!sampler.ok()) {
-      // Accepted once, so this is a coordinator with other limits or an older parser: say so,
-      // and let the sweep finish with the trials it has.
-      std::fprintf(stderr, "hpsweep: sweep %lld: no sampler after restart: %s\n",
-                   static_cast<long long>(id), sampler.status().ToString().c_str());
-      continue;
-    }
-    samplers_[id].sampler = std::move(*sampler);
-  }
-  if (samplers_.empty()) return;
-  std::vector<std::pair<int, int64_t>> numbered;
-  for (const auto& [id, t] : trials_) {
-    if (samplers_.count(t.sweep_id)) numbered.push_back({t.number, id});
-  }
-  std::sort(numbered.begin(), numbered.end());
-  for (const auto& [number, id] : numbered) {
-    samplers_[trials_[id].sweep_id].trial_ids.push_back(id);
-  }
-}
-
-Status Scheduler::ProposeForTurnLocked(double now) {
-  // Turn order is cyclic by sweep id, starting after the sweep served last (as in LeaseLocked).
-  auto order = [this](int64_t id) { return std::make_pair(id <= next_sweep_turn_, id); };
-  while (!samplers_.empty()) {
-    auto s = samplers_.upper_bound(next_sweep_turn_);
-    if (s == samplers_.end()) s = samplers_.begin();
-    if (!queued_.empty()) {
-      auto q = queued_.upper_bound(next_sweep_turn_);
-      if (q == queued_.end()) q = queued_.begin();
-      if (order(q->first) <= order(s->first)) return Status::Ok();  // a queued trial is first
-    }
-    const int64_t sweep_id = s->first;
-    LiveSampler& live = s->second;
-    if (live.sampler->Exhausted(static_cast<int>(live.trial_ids.size()))) {
-      samplers_.erase(s);
-      HPSWEEP_RETURN_IF_ERROR(MaybeFinishSweep(sweep_id, now));
-      continue;
-    }
-    return ProposeLocked(sweep_id, &live, now);
   }
   return Status::Ok();
 }
@@ -1678,6 +1628,62 @@ void Scheduler::LoadCheckpointsLocked() {
       if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());
     }
   }
+}
+
+// ---- Samplers ----
+
+void Scheduler::RebuildSamplersLocked() {
+  samplers_.clear();
+  for (const auto& [id, sw] : sweeps_) {
+    // Only an adaptive sampler is kept; a sweep file without the word cannot be one.
+    if (sw.state != "running" || sw.yaml.find("bayes") == std::string::npos) continue;
+    StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+    if (!spec.ok() || spec->method != SweepMethod::kBayes) continue;
+    StatusOr<std::unique_ptr<Sampler>> sampler =
+        MakeSampler(*spec, sw.file_name, options_.sweep_limits);
+    if (!sampler.ok()) {
+      // Accepted once, so this is a coordinator with other limits or an older parser: say so,
+      // and let the sweep finish with the trials it has.
+      std::fprintf(stderr, "hpsweep: sweep %lld: no sampler after restart: %s\n",
+                   static_cast<long long>(id), sampler.status().ToString().c_str());
+      continue;
+    }
+    samplers_[id].sampler = std::move(*sampler);
+  }
+  if (samplers_.empty()) return;
+  std::vector<std::pair<int, int64_t>> numbered;
+  for (const auto& [id, t] : trials_) {
+    if (samplers_.count(t.sweep_id)) numbered.push_back({t.number, id});
+  }
+  std::sort(numbered.begin(), numbered.end());
+  for (const auto& [number, id] : numbered) {
+    samplers_[trials_[id].sweep_id].trial_ids.push_back(id);
+  }
+}
+
+Status Scheduler::ProposeForTurnLocked(double now) {
+  // Turn order is cyclic by sweep id, starting after the sweep served last (as in LeaseLocked).
+  auto order = [this](int64_t id) { return std::make_pair(id <= next_sweep_turn_, id); };
+  while (!samplers_.empty()) {
+    auto s = samplers_.upper_bound(next_sweep_turn_);
+    if (s == samplers_.end()) s = samplers_.begin();
+    if (!queued_.empty()) {
+      auto q = queued_.upper_bound(next_sweep_turn_);
+      if (q == queued_.end()) q = queued_.begin();
+      if (order(q->first) <= order(s->first)) return Status::Ok();  // a queued trial is first
+    }
+    const int64_t sweep_id = s->first;
+    LiveSampler& live = s->second;
+    if (live.sampler->Exhausted(static_cast<int>(live.trial_ids.size()))) {
+      samplers_.erase(s);
+      HPSWEEP_RETURN_IF_ERROR(MaybeFinishSweep(sweep_id, now));
+      continue;
+    }
+    return ProposeLocked(sweep_id, &live, now);
+  }
+  return Status::Ok();
+}
+
 Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
   std::vector<const TrialRow*> rows;
   rows.reserve(live->trial_ids.size());

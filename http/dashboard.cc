@@ -140,7 +140,7 @@ json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
           {"rows", arr}};
 }
 
-std::string Event(const char* name, const json& data) {
+std::string SseEvent(const char* name, const json& data) {
   return std::string("event: ") + name + "\ndata: " + Dump(data) + "\n\n";
 }
 
@@ -672,7 +672,7 @@ class Dashboard::Impl {
     SweepRow sweep;
     auto rows = s_->Leaderboard(sweep_id, 50, &sweep);
     if (!rows.ok()) return "";
-    return Event("leaderboard", LeaderboardJson(sweep, *rows));
+    return SseEvent("leaderboard", LeaderboardJson(sweep, *rows));
   }
 
   // The one thread behind every event stream (see the top of dashboard.h).
@@ -700,7 +700,7 @@ class Dashboard::Impl {
       bool any_new = false;
       for (auto& c : clients) any_new = any_new || c->needs_snapshot;
       if (changed || any_new || now - last_status_at >= std::chrono::seconds(1)) {
-        const std::string status = Event("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+        const std::string status = SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
         for (auto& c : clients) {
           if (c->needs_snapshot || status != last_status) Push(c.get(), status);
         }
@@ -746,7 +746,7 @@ class Dashboard::Impl {
             (fresh || !trial_events.empty()) ? LeaderboardEvent(sweep_id) : std::string();
         std::string snapshot;
         if (fresh) {
-          snapshot = Event("snapshot", {{"sweep", exported["sweep"]}, {"trials", all}});
+          snapshot = SseEvent("snapshot", {{"sweep", exported["sweep"]}, {"trials", all}});
         }
         for (Client* c : watchers) {
           if (c->needs_snapshot) {

@@ -197,6 +197,44 @@ class SlurmTest : public ::testing::Test {
     return by;
   }
 
+  // Waits until the coordinator keeps a checkpoint of the trial (after its first epoch).
+  bool CheckpointKept(const std::string& trial) {
+    return WaitUntil(120, [&] {
+      return std::filesystem::exists(db_ + ".checkpoints/trial-" + trial + ".ckpt");
+    });
+  }
+
+  // The trial's export entry (attempt_history among its fields).
+  json ExportedTrial(const std::string& trial) {
+    auto r = RunCommand({HPSWEEP_BIN, "export", "--db", db_, "--format", "json"}, 60);
+    if (!r.ok() || r->exit_code != 0) {
+      ADD_FAILURE() << "export: " << (r.ok() ? r->err : r.status().ToString());
+      return json();
+    }
+    for (const auto& t : json::parse(r->out)["trials"]) {
+      if (std::to_string(t["id"].get<int64_t>()) == trial) return t;
+    }
+    ADD_FAILURE() << "trial " << trial << " not in the export";
+    return json();
+  }
+
+  // The trial was resumed, not trained again from the start: its last attempt began after the
+  // checkpoint's epoch, and the worker that finished it never trained epoch 1.
+  void ExpectResumed(const std::string& trial, const std::string& finisher_log) {
+    const json t = ExportedTrial(trial);
+    ASSERT_TRUE(t.contains("attempt_history")) << t;
+    const json& attempts = t["attempt_history"];
+    ASSERT_GE(attempts.size(), 2u) << t;
+    EXPECT_EQ(attempts[0]["resumed_from_epoch"], 0) << t;
+    EXPECT_GE(attempts.back()["resumed_from_epoch"].get<int>(), 1) << t;
+    EXPECT_EQ(t["status"], "completed") << t;
+    EXPECT_EQ(t["epochs"].size(), 3u) << t;  // 1..3 once each
+    const std::string log = Slurp(finisher_log);
+    EXPECT_NE(log.find("trial " + trial + ": resuming after epoch"), std::string::npos) << log;
+    EXPECT_EQ(log.find("trial " + trial + " epoch 1:"), std::string::npos)
+        << "epoch 1 trained twice: " << log;
+  }
+
   bool QueueEmpty() {
     auto q = RunCommand({"squeue", "--noheader"}, 30);
     return q.ok() && q->exit_code == 0 && q->out.empty();
@@ -276,6 +314,8 @@ TEST_F(SlurmTest, CancelledJobGivesItsTrialBackAndTheSweepCompletes) {
   ASSERT_FALSE(job.empty()) << Slurp(out_);
   const std::string trial = TrialStarted(job, 0);
   ASSERT_FALSE(trial.empty()) << Slurp(run_dir_ + "/worker-" + job + "_0.log");
+  // Mid-trial, after its first epoch's checkpoint: the next worker resumes from it.
+  ASSERT_TRUE(CheckpointKept(trial)) << Slurp(run_dir_ + "/worker-" + job + "_0.log");
   auto c = RunCommand({"scancel", job + "_0"}, 30);
   ASSERT_TRUE(c.ok() && c->exit_code == 0);
   ASSERT_TRUE(run->Wait(150)) << Slurp(out_);
@@ -285,6 +325,7 @@ TEST_F(SlurmTest, CancelledJobGivesItsTrialBackAndTheSweepCompletes) {
             std::string::npos)
       << Slurp(run_dir_ + "/worker-" + job + "_0.log");
   EXPECT_EQ(FinishedBy()[trial], "slurm-" + job + "_1");
+  ExpectResumed(trial, run_dir_ + "/worker-" + job + "_1.log");
   EXPECT_TRUE(QueueEmpty());
 }
 
@@ -302,6 +343,7 @@ TEST_F(SlurmTest, TimeLimitMidTrialThenWorkersAddedWithSlurmScript) {
   ASSERT_FALSE(job.empty()) << Slurp(out_);
   const std::string trial = TrialStarted(job, 0);
   ASSERT_FALSE(trial.empty());
+  ASSERT_TRUE(CheckpointKept(trial)) << Slurp(run_dir_ + "/worker-" + job + "_0.log");
   auto worker = ProcessesWith("slurm-" + job + "_0");
   ASSERT_EQ(worker.size(), 1u);
   ASSERT_EQ(kill(worker[0].first, SIGSTOP), 0);
@@ -334,6 +376,11 @@ TEST_F(SlurmTest, TimeLimitMidTrialThenWorkersAddedWithSlurmScript) {
   const std::string finisher = FinishedBy()[trial];
   EXPECT_EQ(finisher.rfind("slurm-", 0), 0u);
   EXPECT_NE(finisher, "slurm-" + job + "_0");
+  // The added workers log under their own job's name: the finisher's log is
+  // worker-<its job>_<task>.log in the same folder.
+  if (finisher.rfind("slurm-", 0) == 0) {
+    ExpectResumed(trial, run_dir_ + "/worker-" + finisher.substr(6) + ".log");
+  }
   // The run's own job is gone. The one added by hand is the user's: its worker exits if it sees
   // the sweep done before the coordinator stops, else it waits for a coordinator; TearDown
   // cancels it.
