@@ -39,6 +39,7 @@ PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
+  debootstrap  # tests/package: the .deb installed in a clean Debian 12 root (HPSWEEP_PACKAGE_TEST)
 )
 
 install_packages() {
