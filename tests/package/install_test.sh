@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The .deb on a clean Debian 12: installs it with apt in a fresh `debootstrap --variant=minbase
 # bookworm` root, then checks that `hpsweep --help`, `worker --help` and `train --help` run
-# there, that ldd finds every library of every installed binary (the Depends are complete), and
-# that a 1-epoch `train` on 1000 MNIST images runs at this CPU's level and at v2.
+# there, that ldd finds every library of every installed binary and `hpsweep certs` its openssl
+# command (the Depends are complete), and that a 1-epoch `train` on 1000 MNIST images runs at
+# this CPU's level and at v2.
 #
 #   tests/package/install_test.sh DEB CACHE_DIR MNIST_DIR
 #
@@ -94,6 +95,11 @@ for args in "--help" "worker --help" "train --help"; do
   grep -q "Usage" "${WORK}/out" || fail "hpsweep ${args} printed no usage: $(head -5 "${WORK}/out")"
   echo "ok: hpsweep ${args}"
 done
+# `hpsweep certs` runs the openssl command: a Depends that no library check finds.
+in_root hpsweep certs --out /tmp/certs --host nodeA >"${WORK}/out" 2>&1 ||
+  fail "hpsweep certs: $(tail -5 "${WORK}/out")"
+[[ -s "${ROOT}/tmp/certs/ca.crt" ]] || fail "hpsweep certs wrote no ca.crt: $(tail -5 "${WORK}/out")"
+echo "ok: hpsweep certs (the openssl command is there)"
 mkdir -p "${ROOT}/tmp/mnist"
 cp "${MNIST}"/*-ubyte "${ROOT}/tmp/mnist/"
 for level in "" v2; do
