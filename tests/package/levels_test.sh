@@ -10,7 +10,6 @@
 set -euo pipefail
 LAUNCHER="$1"
 MNIST="$2"
-STAGE_LIB="$(dirname "${LAUNCHER}")/../lib/hpsweep"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/hpsweep-levels.XXXXXX")"
 PIDS=()
 cleanup() {
@@ -40,9 +39,9 @@ cpu_has_level() {
 exe_of_launch() {
   env "$@" "${LAUNCHER}" worker --coordinator 127.0.0.1:1 --data-dir "${MNIST}" \
     >"${TMP}/worker.log" 2>&1 &
-  local pid=$! exe="" i
+  local pid=$! exe=""
   PIDS+=("${pid}")
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     exe="$(readlink "/proc/${pid}/exe" 2>/dev/null || true)"
     [[ "${exe}" == */hpsweep-v* ]] && break
     sleep 0.1
