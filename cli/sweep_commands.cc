@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -962,7 +963,14 @@ int RunDataReport(const Flags& f) {
 
 // --- run: a coordinator here, workers from a launcher (launch/) ---------------------------
 
+// The command that runs hpsweep on the workers' nodes. The package's launcher (package/
+// launcher.cc) sets HPSWEEP_EXE to itself: the level build it ran (/usr/lib/hpsweep/hpsweep-v4)
+// would die of SIGILL on an older node, the launcher picks each node's own level.
 std::string SelfExe() {
+  if (const char* env = std::getenv("HPSWEEP_EXE");
+      env != nullptr && env[0] == '/' && std::strlen(env) < 4096 && access(env, X_OK) == 0) {
+    return env;
+  }
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return "hpsweep";

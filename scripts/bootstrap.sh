@@ -49,6 +49,7 @@ PACKAGES=(
   # leaderboard(as_dataframe=True), which the test checks.
   python3-grpcio python3-protobuf python3-grpc-tools python3-pip python3-venv python3-setuptools
   python3-wheel python3-pandas
+  debootstrap  # tests/package: the .deb installed in a clean Debian 12 root (HPSWEEP_PACKAGE_TEST)
 )
 
 install_packages() {
