@@ -199,7 +199,7 @@ TEST_F(RankingCliTest, ReportRanksByLossAndNamesTheRule) {
   const size_t from = page.find("id=\"leaderboard\""), to = page.find("</table>", from);
   ASSERT_NE(from, std::string::npos);
   const std::string table = page.substr(from, to - from);
-  const std::regex row("<tr><td>(\\d+)</td><td>#(\\d+)</td>");
+  const std::regex row("<tr[^>]*><td>(\\d+)</td><td[^>]*>#(\\d+)</td>");
   std::vector<int> order;
   for (auto it = std::sregex_iterator(table.begin(), table.end(), row);
        it != std::sregex_iterator(); ++it) {

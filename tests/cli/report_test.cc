@@ -167,8 +167,7 @@ TEST(ReportTest, SelfContainedAndScriptParses) {
   for (size_t i = 1; i < ex["trials"].size(); ++i) ex["trials"][i]["params"]["learning_rate"] = 0.01;
   const Mnist data = SyntheticData(100, 20);
   const std::string page = Report(ex, &data);
-  EXPECT_EQ(page.find("http:"), std::string::npos);
-  EXPECT_EQ(page.find("https:"), std::string::npos);
+  EXPECT_EQ(page.find("http"), std::string::npos) << "no URL, not even an SVG namespace";
   EXPECT_EQ(page.find("<link"), std::string::npos);
   EXPECT_NE(page.find("learning_rate (log)"), std::string::npos) << "0.0001..0.01 is 2 decades";
   EXPECT_NE(page.find("data-tip="), std::string::npos);
