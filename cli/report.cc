@@ -333,9 +333,9 @@ struct ParamAxis {
       for (double v : scale.Ticks()) out.push_back({scale(v), Fmt("%.3g", v)});
     } else {
       for (size_t i = 0; i < levels.size(); ++i) {
-        out.push_back({levels.size() <= 1 ? (scale.p0 + scale.p1) / 2
-                                          : scale.p0 + (scale.p1 - scale.p0) * double(i) /
-                                                           (levels.size() - 1),
+        out.push_back({levels.size() <= 1
+                           ? (scale.p0 + scale.p1) / 2
+                           : scale.p0 + (scale.p1 - scale.p0) * double(i) / (levels.size() - 1),
                        levels[i]});
       }
     }
@@ -384,7 +384,8 @@ double Goodness(const Objective& o, double v, double lo, double hi) {
 }
 
 std::string Color(double goodness) {
-  const int red = static_cast<int>(220 * (1 - goodness)), green = static_cast<int>(40 + 160 * goodness);
+  const int red = static_cast<int>(220 * (1 - goodness)),
+            green = static_cast<int>(40 + 160 * goodness);
   return "rgb(" + std::to_string(red) + "," + std::to_string(green) + ",80)";
 }
 
@@ -439,7 +440,8 @@ std::string LineChart(const std::vector<Series>& series, const std::string& ylab
       << "\" stroke-width=\"1.5\" data-tip=\"" << Esc(s.tip.empty() ? s.name : s.tip)
       << "\" points=\"";
     for (const auto& p : Downsample(s.pts)) {
-      if (std::isfinite(p.second)) o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
+      if (std::isfinite(p.second))
+        o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
     }
     o << "\"/>";
     if (legend) {
@@ -478,7 +480,8 @@ std::string ParallelCoordinates(const SweepView& v) {
     ++drawn;
     std::ostringstream pts, ys;
     for (size_t a = 0; a < keys.size(); ++a) {
-      const double y = Param(v.ranked[i], keys[a]).empty() ? NAN : axes[a].Pos(v.ranked[i], keys[a]);
+      const double y =
+          Param(v.ranked[i], keys[a]).empty() ? NAN : axes[a].Pos(v.ranked[i], keys[a]);
       const double yy = std::isfinite(y) ? y : h - b + 10;
       pts << AX(a) << "," << Fmt("%.1f", yy) << " ";
       ys << Fmt("%.1f", yy) << " ";
@@ -496,8 +499,7 @@ std::string ParallelCoordinates(const SweepView& v) {
       << "\" stroke=\"#333\"/>";
     o << "<text x=\"" << AX(a) << "\" y=\"16\" text-anchor=\"middle\" font-size=\"11\" "
       << "font-weight=\"bold\">"
-      << Esc(a < keys.size() ? keys[a] + (axes[a].scale.log ? " (log)" : "")
-                             : v.objective.metric())
+      << Esc(a < keys.size() ? keys[a] + (axes[a].scale.log ? " (log)" : "") : v.objective.metric())
       << "</text>";
     std::vector<std::pair<double, std::string>> ticks;
     if (a < keys.size()) {
@@ -523,7 +525,7 @@ std::string ParallelCoordinates(const SweepView& v) {
 // One scatter per parameter: its value (numeric or categorical axis) against the metric.
 std::string Scatter(const SweepView& v, const std::string& key) {
   const int w = 280, h = 200, l = 48, r = 12, t = 12, b = 40;
-  const ParamAxis ax = AxisOf(v, key, l, w - r);
+  const ParamAxis ax = AxisOf(v, key, l + 10, w - r - 10);  // points off the frame
   const auto [lo, hi] = MetricRange(v);
   const Scale Y = Scale::Of(lo, hi, h - b, t, false);
   std::ostringstream o;
@@ -598,8 +600,9 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
       << (i + 1) << "</td><td data-v=\"" << NumberOf(t) << "\">" << Esc(TrialName(t)) << "</td>";
     for (const auto& k : v.keys) {
       const json pv = ParamValue(t, k);
-      o << "<td class=\"l\"" << (pv.is_number() ? " data-v=\"" + Fmt("%.17g", pv.get<double>()) + "\"" : "")
-        << ">" << Esc(Param(t, k)) << "</td>";
+      o << "<td class=\"l\""
+        << (pv.is_number() ? " data-v=\"" + Fmt("%.17g", pv.get<double>()) + "\"" : "") << ">"
+        << Esc(Param(t, k)) << "</td>";
     }
     auto ep = t.find("epochs");
     const size_t epochs = ep != t.end() && ep->is_array() ? ep->size() : 0;
@@ -608,8 +611,8 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
       << (be != t.end() && be->is_number_integer() ? std::to_string(be->get<int>()) : "-")
       << "</td>" << cell(FieldOf(t, "best_val_accuracy"), "%.4f")
       << cell(FieldOf(t, "best_val_loss"), "%.4f") << cell(FieldOf(t, "test_accuracy"), "%.4f")
-      << "<td>" << epochs << "</td>" << cell(FieldOf(t, "seconds"), "%.1f")
-      << "<td class=\"l\">" << Esc(StrOf(t, "status"))
+      << "<td>" << epochs << "</td>" << cell(FieldOf(t, "seconds"), "%.1f") << "<td class=\"l\">"
+      << Esc(StrOf(t, "status"))
       << (StrOf(t, "status") == "pruned" && epochs > 0 ? " (epoch " + std::to_string(epochs) + ")"
                                                        : "")
       << "</td><td class=\"l\">" << Esc(StrOf(t, "worker")) << "</td></tr>";
@@ -629,8 +632,8 @@ std::string Settings(const SweepView& v) {
   auto row = [&](const std::string& k, const std::string& val) {
     o << "<tr><td class=\"l\">" << Esc(k) << "</td><td class=\"l\">" << Esc(val) << "</td></tr>";
   };
-  row("metric", v.objective.metric() + " (" + (v.objective.maximize() ? "maximize" : "minimize") +
-                    ")");
+  row("metric",
+      v.objective.metric() + " (" + (v.objective.maximize() ? "maximize" : "minimize") + ")");
   if (!StrOf(v.sweep, "file").empty()) row("sweep file", StrOf(v.sweep, "file"));
   auto ma = v.sweep.find("max_attempts");
   if (ma != v.sweep.end() && ma->is_number()) row("max_attempts", ma->dump());
@@ -747,7 +750,7 @@ const char* kScript = R"JS(<script>
     svg.appendChild(box);
     hit.addEventListener('mousedown', function (e) {
       e.preventDefault();
-      var y0 = svgY(e), moved = false;
+      var y0 = Math.max(top, Math.min(bottom, svgY(e))), moved = false;
       function move(ev) {
         var y1 = Math.max(top, Math.min(bottom, svgY(ev)));
         if (Math.abs(y1 - y0) < 3) return;
@@ -788,10 +791,11 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   std::ostringstream o;
   o << "<h2 id=\"data\">The data set</h2>";
   o << "<p>MNIST: " << n << " training images";
-  if (n < data.train.count) o << " (train_limit " << n << " of the " << data.train.count << " in the file)";
+  if (n < data.train.count)
+    o << " (train_limit " << n << " of the " << data.train.count << " in the file)";
   o << ": the first " << split_at << " train, the last " << (n - split_at)
-    << " validate (validation_split " << validation_split << "); "
-    << data.test.count << " test images, " << data.train.rows << "x" << data.train.cols
+    << " validate (validation_split " << validation_split << "); " << data.test.count
+    << " test images, " << data.train.rows << "x" << data.train.cols
     << " pixels scaled to [0, 1].</p>";
   o << "<table "
        "id=\"class-counts\"><tr><th>digit</th><th>train</th><th>validation</th><th>test</th></tr>";
@@ -819,9 +823,9 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   used.images.assign(data.train.images.begin(), data.train.images.begin() + n * px);
   o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean pixel</th><th>std</th>"
        "<th>non-zero pixels</th></tr><tr><td class=\"l\">train (used)</td>"
-    << stats(used) << "</tr><tr><td class=\"l\">test</td>" << stats(data.test)
-    << "</tr></table>";
-  o << "<p>The mean image of each digit (the training images used):</p><div class=\"grid\" id=\"mean-images\">";
+    << stats(used) << "</tr><tr><td class=\"l\">test</td>" << stats(data.test) << "</tr></table>";
+  o << "<p>The mean image of each digit (the training images used):</p><div class=\"grid\" "
+       "id=\"mean-images\">";
   for (int d = 0; d < 10; ++d) {
     std::vector<float> mean(px, 0.0f);
     int64_t c = 0;
@@ -847,8 +851,9 @@ std::string PageHead(const std::string& title) {
 }
 
 std::string PageTail() {
-  return std::string("<p class=\"note\">Made by hpsweep report: one file, no network; hover over "
-                     "a curve, point or line for its trial.</p>") +
+  return std::string(
+             "<p class=\"note\">Made by hpsweep report: one file, no network; hover over "
+             "a curve, point or line for its trial.</p>") +
          kScript + "</body></html>\n";
 }
 
@@ -896,8 +901,8 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     << Leaderboard(v, kMaxTableRows, "leaderboard-table");
 
   // Curves: the top trials overlaid, then the best trials one by one.
-  o << "<h2 id=\"curves\">Accuracy and loss per epoch</h2><p>The top " << kMaxOverlay
-    << " trials, " << v.EpochField() << " overlaid:</p>" << TopCurves(v);
+  o << "<h2 id=\"curves\">Accuracy and loss per epoch</h2><p>The top " << kMaxOverlay << " trials, "
+    << v.EpochField() << " overlaid:</p>" << TopCurves(v);
   o << "<p>The best " << std::min(kMaxDetail, ranked.size()) << " of " << ranked.size()
     << " trials: accuracy (train, val) and loss (train, val); curves of more than " << kMaxPoints
     << " epochs are downsampled.</p><div class=\"grid\">";
@@ -907,9 +912,9 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
       << LineChart({{"train", v.Tip(i), Curve(t, "train_accuracy")},
                     {"val", v.Tip(i), Curve(t, "val_accuracy")}},
                    "accuracy", 260, 160)
-      << LineChart({{"train", v.Tip(i), Curve(t, "train_loss")},
-                    {"val", v.Tip(i), Curve(t, "val_loss")}},
-                   "loss", 260, 160)
+      << LineChart(
+             {{"train", v.Tip(i), Curve(t, "train_loss")}, {"val", v.Tip(i), Curve(t, "val_loss")}},
+             "loss", 260, 160)
       << "</div>";
   }
   o << "</div>";
@@ -946,9 +951,9 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     const auto [lo, hi] = MetricRange(v);
     o << "<h2 id=\"effects\">The effect of each hyperparameter</h2><p>" << Esc(objective.metric())
       << " of the trials grouped by one hyperparameter's value (the others vary within each "
-         "group). Bars: the group's mean from the worst trial's value (" << Fmt("%.4g", v.objective.maximize() ? lo : hi)
-      << ", shortest) to the best's (" << Fmt("%.4g", v.objective.maximize() ? hi : lo)
-      << ", longest).</p>";
+         "group). Bars: the group's mean from the worst trial's value ("
+      << Fmt("%.4g", v.objective.maximize() ? lo : hi) << ", shortest) to the best's ("
+      << Fmt("%.4g", v.objective.maximize() ? hi : lo) << ", longest).</p>";
     for (const auto& k : keys) {
       std::map<std::string, std::vector<double>> groups;
       for (size_t i = 0; i < ranked.size(); ++i) {

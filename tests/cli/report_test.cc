@@ -2,18 +2,20 @@
 // cli/report.cc directly: what the page shows (bars, orders, the data section, settings), that it
 // needs nothing from the network and that its script parses; and cli/importance.cc on sweeps
 // whose answer is known.
+#include "cli/report.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "cli/importance.h"
-#include "cli/report.h"
 
 namespace hpsweep {
 namespace {
@@ -74,8 +76,11 @@ json LowAccuracySweep() {
   int n = 0;
   for (int units : {64, 128}) {
     for (double dropout : {0.0, 0.2}) {
-      json params = {{"units", units}, {"dropout", json::array({dropout})}, {"epochs", 3},
-                     {"batch_size", 64}, {"train_limit", 3000}};
+      json params = {{"units", units},
+                     {"dropout", json::array({dropout})},
+                     {"epochs", 3},
+                     {"batch_size", 64},
+                     {"train_limit", 3000}};
       ex["trials"].push_back(Trial(++n, params, 0.5 + units / 1280.0 + dropout / 10, 1.0));
     }
   }
@@ -164,7 +169,8 @@ TEST(ReportTest, LossSweepRanksAscending) {
 TEST(ReportTest, SelfContainedAndScriptParses) {
   json ex = LowAccuracySweep();
   ex["trials"][0]["params"]["learning_rate"] = 0.0001;
-  for (size_t i = 1; i < ex["trials"].size(); ++i) ex["trials"][i]["params"]["learning_rate"] = 0.01;
+  for (size_t i = 1; i < ex["trials"].size(); ++i)
+    ex["trials"][i]["params"]["learning_rate"] = 0.01;
   const Mnist data = SyntheticData(100, 20);
   const std::string page = Report(ex, &data);
   EXPECT_EQ(page.find("http"), std::string::npos) << "no URL, not even an SVG namespace";
@@ -181,6 +187,62 @@ TEST(ReportTest, SelfContainedAndScriptParses) {
   std::ofstream(js) << page.substr(a + 8, b - a - 8);
   EXPECT_EQ(std::system(("node --check '" + js + "'").c_str()), 0);
   std::remove(js.c_str());
+}
+
+// The script in a real browser (where chromium is): a click on the units header sorts the
+// leaderboard numerically (32, 64, 128; again: descending), and a drag on the units axis of the
+// parallel coordinates keeps only the lines in its range and dims the other rows.
+TEST(ReportTest, ScriptSortsAndBrushesInABrowser) {
+  if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "no chromium";
+  json ex;
+  ex["sweep"] = Sweep();
+  int n = 0;
+  for (int units : {128, 32, 64}) {
+    for (double lr : {0.001, 0.01}) {
+      ++n;
+      ex["trials"].push_back(
+          Trial(n, {{"units", units}, {"lr", lr}}, 0.5 + units / 1000.0 + lr, 1));
+    }
+  }
+  std::string page = Report(ex);
+  // A driver after the page's script: clicks, then drags from the top of the units axis (the
+  // largest value, 128) a quarter of the way down, and writes what it sees into the page.
+  const std::string driver = R"JS(<script>(function () { try {
+  function col(i) { return Array.prototype.map.call(
+      document.querySelectorAll('#leaderboard-table tbody tr'),
+      function (r) { return r.cells[i].textContent; }).join(','); }
+  var heads = document.querySelectorAll('#leaderboard-table thead th'), c = -1;
+  for (var i = 0; i < heads.length; i++) if (heads[i].textContent === 'units') c = i;
+  heads[c].click(); var up = col(c); heads[c].click(); var down = col(c);
+  var svg = document.getElementById('parallel-svg');
+  var hit = svg.querySelector('rect.brush-hit[data-axis="1"]');
+  var y0 = svg.getBoundingClientRect().top + parseFloat(hit.getAttribute('y'));
+  var h = parseFloat(hit.getAttribute('height'));
+  hit.dispatchEvent(new MouseEvent('mousedown', {clientY: y0 - 2, bubbles: true}));
+  window.dispatchEvent(new MouseEvent('mousemove', {clientY: y0 + h / 4}));
+  window.dispatchEvent(new MouseEvent('mouseup', {clientY: y0 + h / 4}));
+  var out = 'UP ' + up + ' DOWN ' + down + ' OFF ' + svg.querySelectorAll('polyline.off').length +
+      ' DIM ' + document.querySelectorAll('tr.dim').length + ' END';
+  } catch (e) { out = 'ERROR ' + e; }
+  var p = document.createElement('pre'); p.id = 'result'; p.textContent = out;
+  document.body.appendChild(p); })();</script></body>)JS";
+  page.replace(page.rfind("</body>"), 7, driver);
+  const std::string html = ::testing::TempDir() + "/report_test_browser.html";
+  const std::string dom = ::testing::TempDir() + "/report_test_browser.dom";
+  std::ofstream(html) << page;
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--window-size=1400,3000 --dump-dom 'file://" +
+      html + "' > '" + dom + "' 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(dom);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("<pre id=\"result\">");
+  ASSERT_NE(at, std::string::npos);
+  const std::string result = text.substr(at + 17, text.find("</pre>", at) - at - 17);
+  EXPECT_EQ(result, "UP 32,32,64,64,128,128 DOWN 128,128,64,64,32,32 OFF 4 DIM 4 END");
+  std::remove(html.c_str());
+  std::remove(dom.c_str());
 }
 
 TEST(ReportTest, CompareShowsEachSweepsBest) {
