@@ -1162,7 +1162,8 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
 
 std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit) {
   return PageHead("hpsweep data report") + "<h1>Data report</h1>" +
-         DataReportHtml(data, validation_split, train_limit) + PageTail();
+         DataReportHtml(data, validation_split, train_limit) +
+         "<p class=\"note\">Made by hpsweep data-report.</p></body></html>\n";
 }
 
 }  // namespace hpsweep
