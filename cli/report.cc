@@ -217,7 +217,11 @@ std::string StrOf(const json& j, const char* key) {
 // ties by trial number.
 std::vector<json> Ranked(const json& ex, const Objective& o) {
   std::vector<json> ranked;
-  for (const auto& t : ex["trials"]) ranked.push_back(t);
+  auto trials = ex.find("trials");
+  if (trials == ex.end() || !trials->is_array()) return ranked;
+  for (const auto& t : *trials) {
+    if (t.is_object()) ranked.push_back(t);
+  }
   std::stable_sort(ranked.begin(), ranked.end(), [&o](const json& a, const json& b) {
     return o.RanksBefore(ValueOf(o, a), NumberOf(a), ValueOf(o, b), NumberOf(b));
   });
@@ -458,8 +462,11 @@ std::vector<std::pair<double, double>> Curve(const json& t, const std::string& f
   auto e = t.find("epochs");
   if (e == t.end() || !e->is_array()) return pts;
   for (const auto& ep : *e) {
+    if (!ep.is_object()) continue;
     auto f = ep.find(field);
-    pts.push_back({Num(ep["epoch"]), f == ep.end() ? std::nan("") : Num(*f)});
+    auto n = ep.find("epoch");  // find, not operator[]: a const json's missing key is undefined
+    if (n == ep.end()) continue;
+    pts.push_back({Num(*n), f == ep.end() ? std::nan("") : Num(*f)});
   }
   return pts;
 }

@@ -245,6 +245,44 @@ TEST(ReportTest, ScriptSortsAndBrushesInABrowser) {
   std::remove(dom.c_str());
 }
 
+// A big sweep stays a page of bounded size, and says what it leaves out.
+TEST(ReportTest, BigSweepIsBounded) {
+  json ex;
+  ex["sweep"] = Sweep();
+  json epochs = json::array();
+  for (int e = 1; e <= 250; ++e) {
+    epochs.push_back({{"epoch", e},
+                      {"train_loss", 1.0 / e},
+                      {"train_accuracy", 1 - 1.0 / e},
+                      {"val_loss", 1.0 / e},
+                      {"val_accuracy", 1 - 1.0 / e},
+                      {"seconds", 1}});
+  }
+  for (int n = 1; n <= 1500; ++n) {
+    json t = Trial(n, {{"lr", 0.0001 * n}, {"units", n % 7}, {"seed", n}}, 0.5 + n * 1e-4, 1);
+    t["epochs"] = epochs;
+    ex["trials"].push_back(std::move(t));
+  }
+  const std::string page = Report(ex);
+  EXPECT_LT(page.size(), 4u << 20) << "bytes";
+  EXPECT_NE(page.find("The best 1000 of 1500 trials shown"), std::string::npos);
+  EXPECT_NE(page.find("500 lines drawn"), std::string::npos);
+  EXPECT_NE(page.find("The best 24 of 1500 trials"), std::string::npos);
+}
+
+// Hostile exports: a refused input with a message, never a crash.
+TEST(ReportTest, BadExportsAreRefused) {
+  EXPECT_FALSE(SweepReportHtml("not json", "", nullptr).ok());
+  EXPECT_FALSE(SweepReportHtml("[]", "", nullptr).ok());
+  EXPECT_FALSE(SweepReportHtml(R"({"sweep": {}, "trials": []})", "", nullptr).ok());
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["epochs"] = {{{"val_accuracy", "x"}}, 7};
+  ex["trials"][1]["params"] = "nope";
+  ex["trials"][2]["status"] = 3;
+  auto html = SweepReportHtml(ex.dump(), "", nullptr);
+  EXPECT_TRUE(html.ok()) << html.status().ToString();
+}
+
 TEST(ReportTest, CompareShowsEachSweepsBest) {
   json a = LowAccuracySweep();
   json b;
