@@ -633,19 +633,23 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
 }
 
 // The settings every trial shares (the sweep file's fixed ones), and the sweep's own.
-std::string Settings(const SweepView& v) {
-  std::ostringstream o;
-  o << "<table id=\"settings\"><tr><th class=\"l\">setting</th><th class=\"l\">value</th></tr>";
-  auto row = [&](const std::string& k, const std::string& val) {
-    o << "<tr><td class=\"l\">" << Esc(k) << "</td><td class=\"l\">" << Esc(val) << "</td></tr>";
-  };
-  row("metric",
-      v.objective.metric() + " (" + (v.objective.maximize() ? "maximize" : "minimize") + ")");
-  if (!StrOf(v.sweep, "file").empty()) row("sweep file", StrOf(v.sweep, "file"));
+std::string Settings(const SweepView& v, int per_row = 4) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.push_back({"metric", v.objective.metric() + " (" +
+                                (v.objective.maximize() ? "maximize" : "minimize") + ")"});
+  if (!StrOf(v.sweep, "file").empty()) rows.push_back({"sweep file", StrOf(v.sweep, "file")});
   auto ma = v.sweep.find("max_attempts");
-  if (ma != v.sweep.end() && ma->is_number()) row("max_attempts", ma->dump());
-  for (const auto& [k, val] : v.fixed) row(k, val);
-  o << "</table>";
+  if (ma != v.sweep.end() && ma->is_number()) rows.push_back({"max_attempts", ma->dump()});
+  for (const auto& kv : v.fixed) rows.push_back(kv);
+  // per_row (setting, value) pairs a row: a short block, not a page-long column.
+  std::ostringstream o;
+  o << "<table id=\"settings\">";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i % per_row == 0) o << (i ? "</tr><tr>" : "<tr>");
+    o << "<th class=\"l\">" << Esc(rows[i].first) << "</th><td class=\"l\">" << Esc(rows[i].second)
+      << "</td>";
+  }
+  o << "</tr></table>";
   return o.str();
 }
 
@@ -1139,7 +1143,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
       } else {
         o << "<p>No trial has a value of the metric yet.</p>";
       }
-      o << "<details><summary>settings</summary>" << Settings(v) << "</details></div>";
+      o << "<details><summary>settings</summary>" << Settings(v, 1) << "</details></div>";
     }
     o << "</div>";
     // Overlaid curves: one chart per per-epoch metric, each sweep's best trial in it.

@@ -143,8 +143,8 @@ TEST(ReportTest, ShowsTheFixedSettings) {
   const size_t at = page.find("id=\"settings\"");
   ASSERT_NE(at, std::string::npos);
   const std::string settings = page.substr(at, page.find("</table>", at) - at);
-  for (const char* row : {">epochs</td><td class=\"l\">3<", ">batch_size</td><td class=\"l\">64<",
-                          ">train_limit</td><td class=\"l\">3000<"}) {
+  for (const char* row : {">epochs</th><td class=\"l\">3<", ">batch_size</th><td class=\"l\">64<",
+                          ">train_limit</th><td class=\"l\">3000<"}) {
     EXPECT_NE(settings.find(row), std::string::npos) << row << " in " << settings;
   }
   EXPECT_EQ(settings.find(">units<"), std::string::npos) << "units is swept, not fixed";
