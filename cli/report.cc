@@ -594,8 +594,12 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
   std::ostringstream o;
   o << "<table class=\"sortable\" id=\"" << id << "\"><thead><tr><th>rank</th><th>trial</th>";
   for (const auto& k : v.keys) o << "<th class=\"l\">" << Esc(k) << "</th>";
-  o << "<th>" << Esc(v.objective.metric()) << "</th><th>best epoch</th><th>val acc</th>"
-    << "<th>val loss</th><th>test acc</th><th>epochs</th><th>seconds</th>"
+  // The metric's own column, then the other measures (not the metric twice).
+  const std::string& m = v.objective.metric();
+  const bool va = m != "val_accuracy", vl = m != "val_loss", ta = m != "test_accuracy";
+  o << "<th>" << Esc(m) << "</th><th>best epoch</th>" << (va ? "<th>val acc</th>" : "")
+    << (vl ? "<th>val loss</th>" : "") << (ta ? "<th>test acc</th>" : "")
+    << "<th>epochs</th><th>seconds</th>"
        "<th class=\"l\">status</th><th class=\"l\">worker</th></tr></thead><tbody>";
   auto cell = [](double x, const char* f) {
     return Objective::HasValue(x) ? "<td data-v=\"" + Fmt("%.17g", x) + "\">" + Fmt(f, x) + "</td>"
@@ -603,8 +607,8 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
   };
   for (size_t i = 0; i < v.ranked.size() && i < max_rows; ++i) {
     const json& t = v.ranked[i];
-    o << "<tr data-trial=\"" << NumberOf(t) << "\" data-tip=\"" << Esc(v.Tip(i)) << "\"><td>"
-      << (i + 1) << "</td><td data-v=\"" << NumberOf(t) << "\">" << Esc(TrialName(t)) << "</td>";
+    o << "<tr data-trial=\"" << NumberOf(t) << "\"><td>" << (i + 1) << "</td><td data-v=\""
+      << NumberOf(t) << "\">" << Esc(TrialName(t)) << "</td>";
     for (const auto& k : v.keys) {
       const json pv = ParamValue(t, k);
       o << "<td class=\"l\""
@@ -616,10 +620,10 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
     auto be = t.find("best_epoch");
     o << cell(v.values[i], "%.4f") << "<td>"
       << (be != t.end() && be->is_number_integer() ? std::to_string(be->get<int>()) : "-")
-      << "</td>" << cell(FieldOf(t, "best_val_accuracy"), "%.4f")
-      << cell(FieldOf(t, "best_val_loss"), "%.4f") << cell(FieldOf(t, "test_accuracy"), "%.4f")
-      << "<td>" << epochs << "</td>" << cell(FieldOf(t, "seconds"), "%.1f") << "<td class=\"l\">"
-      << Esc(StrOf(t, "status"))
+      << "</td>" << (va ? cell(FieldOf(t, "best_val_accuracy"), "%.4f") : "")
+      << (vl ? cell(FieldOf(t, "best_val_loss"), "%.4f") : "")
+      << (ta ? cell(FieldOf(t, "test_accuracy"), "%.4f") : "") << "<td>" << epochs << "</td>"
+      << cell(FieldOf(t, "seconds"), "%.1f") << "<td class=\"l\">" << Esc(StrOf(t, "status"))
       << (StrOf(t, "status") == "pruned" && epochs > 0 ? " (epoch " + std::to_string(epochs) + ")"
                                                        : "")
       << "</td><td class=\"l\">" << Esc(StrOf(t, "worker")) << "</td></tr>";

@@ -165,6 +165,19 @@ TEST(ReportTest, LossSweepRanksAscending) {
   EXPECT_LT(r3, r1);
 }
 
+// The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
+// stopped at. The metric is not shown twice.
+TEST(ReportTest, LeaderboardShowsAnyStatus) {
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["status"] = "pruned";
+  ex["trials"][1]["status"] = "some <new> status";
+  const std::string page = Report(ex);
+  EXPECT_NE(page.find(">pruned (epoch 3)<"), std::string::npos);
+  EXPECT_NE(page.find(">some &lt;new&gt; status<"), std::string::npos);
+  EXPECT_NE(page.find("<th>val_accuracy</th>"), std::string::npos);
+  EXPECT_EQ(page.find("<th>val acc</th>"), std::string::npos);
+}
+
 // One file: no URL to fetch, and the inline script parses (node --check, where node is).
 TEST(ReportTest, SelfContainedAndScriptParses) {
   json ex = LowAccuracySweep();
