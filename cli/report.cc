@@ -556,7 +556,10 @@ std::string Scatter(const SweepView& v, const std::string& key) {
   for (size_t i = 0; i < v.ranked.size() && drawn < kMaxScatter; ++i) {
     if (!Objective::HasValue(v.values[i]) || Param(v.ranked[i], key).empty()) continue;
     ++drawn;
-    o << "<circle class=\"pt\" r=\"3.5\" cx=\"" << Fmt("%.1f", ax.Pos(v.ranked[i], key))
+    // Categorical values: a small fixed jitter by trial number, so that equal values do not hide
+    // each other.
+    const double jitter = ax.numeric ? 0 : ((NumberOf(v.ranked[i]) * 37) % 11 - 5) * 1.2;
+    o << "<circle class=\"pt\" r=\"3.5\" cx=\"" << Fmt("%.1f", ax.Pos(v.ranked[i], key) + jitter)
       << "\" cy=\"" << Fmt("%.1f", Y(v.values[i])) << "\" fill=\""
       << Color(Goodness(v.objective, v.values[i], lo, hi)) << "\" data-tip=\"" << Esc(v.Tip(i))
       << "\"/>";
@@ -1075,7 +1078,13 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
       const json l = ParamValue(ranked[0], "train_limit");
       if (l.is_number()) limit = std::max<int64_t>(0, static_cast<int64_t>(l.get<double>()));
     }
-    o << DataReportHtml(*data, split, limit);
+    std::string section = DataReportHtml(*data, split, limit);
+    if (!ranked.empty() && Param(ranked[0], "validation") == "test") {
+      section.insert(section.find("</h2>") + 5,
+                     "<p class=\"note\">The trials validate on the test set (validation: test), "
+                     "not on a split of the training images.</p>");
+    }
+    o << section;
   }
   o << PageTail();
   return o.str();
