@@ -333,8 +333,10 @@ struct ParamAxis {
   // (position, label) of the ticks.
   std::vector<std::pair<double, std::string>> Ticks() const {
     std::vector<std::pair<double, std::string>> out;
-    if (numeric) {
+    if (numeric && levels.size() > 8) {
       for (double v : scale.Ticks()) out.push_back({scale(v), Fmt("%.3g", v)});
+    } else if (numeric) {  // a few values: a tick at each
+      for (const auto& l : levels) out.push_back({scale(std::atof(l.c_str())), l});
     } else {
       for (size_t i = 0; i < levels.size(); ++i) {
         out.push_back({levels.size() <= 1
