@@ -1,7 +1,11 @@
-// HTML reports: one self-contained file (inline SVG and PNG data URIs, no scripts, no network)
-// with a sweep's leaderboard, per-epoch curves, parallel coordinates, the effect of each
-// hyperparameter, and for the best trial its confusion matrix, per-class metrics and a grid of
-// test images with predicted (true) digits; plus the data-set analysis.
+// HTML reports: one self-contained file (inline CSS, SVG, PNG data URIs and one small hand-written
+// script; nothing from the network) with a sweep's settings, a sortable leaderboard, per-epoch
+// curves, parallel coordinates that can be brushed, a scatter of each hyperparameter against the
+// sweep's metric, parameter importance (cli/importance.h), the effect of each hyperparameter, and
+// for the best trial its confusion matrix, per-class metrics and a grid of test images with
+// predicted (true) digits; plus the data-set analysis. Every ranking is the sweep's Objective
+// (coordinator/objective.h) from the export's metric and goal. Big sweeps are drawn in part (the
+// best trials; curves downsampled), and the page says so.
 //
 // Thread-safety: functions only.
 #ifndef HPSWEEP_CLI_REPORT_H_
@@ -26,9 +30,18 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
 // leaderboard, whose first is the report's best trial.
 StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json);
 
-// The data-set analysis alone: counts per class in train/validation/test, pixel statistics, the
-// mean image of each digit. validation_split: the last fraction of the training set.
-std::string DataReportHtml(const Mnist& data, double validation_split);
+// Several sweeps on one page (`hpsweep report 3 4`): each one's best trial and metric side by side,
+// the best trials' curves overlaid, each one's leaderboard. 2 to 8 exports.
+StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_jsons);
+
+// The data-set analysis alone (a section of a page): counts per class in train/validation/test,
+// pixel statistics, the mean image of each digit, of the images a trial with this train_limit
+// (> 0: the first train_limit training images; 0: all) and validation_split (the last fraction
+// of those) uses.
+std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit = 0);
+
+// DataReportHtml as a whole page, styled as the sweep report (`hpsweep data-report`).
+std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit);
 
 }  // namespace hpsweep
 

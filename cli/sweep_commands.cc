@@ -407,6 +407,8 @@ struct Flags {
   std::string http;  // --http: the dashboard's host:port (http/dashboard.h)
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
+  std::vector<int64_t> sweeps;  // report: one sweep, or several to compare
+  int64_t train_limit = 0;      // data-report
   int64_t max_model_params = SweepLimits().max_params;
   int64_t max_training_memory_mb = SweepLimits().max_training_bytes >> 20;
   double lease_seconds = 30;
@@ -915,7 +917,32 @@ Status WriteText(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
-int RunReport(const Flags& f) {
+// `report 3 4`: the sweeps side by side.
+int RunCompareReport(const Flags& flags) {
+  if (flags.sweeps.size() > 8) {  // CompareReportHtml's bound, before fetching any
+    return Fail(InvalidArgument("report: at most 8 sweeps to compare, got " +
+                                std::to_string(flags.sweeps.size())));
+  }
+  std::vector<std::string> exports;
+  for (int64_t id : flags.sweeps) {
+    Flags f = flags;
+    f.sweep = id;
+    auto text = ExportText(f);
+    if (!text.ok()) return Fail(text.status());
+    exports.push_back(std::move(*text));
+  }
+  auto html = CompareReportHtml(exports);
+  if (!html.ok()) return Fail(html.status());
+  Status s = WriteText(flags.output, *html);
+  if (!s.ok()) return Fail(s);
+  std::cerr << "comparison of " << exports.size() << " sweeps written to " << flags.output << "\n";
+  return 0;
+}
+
+int RunReport(const Flags& flags) {
+  if (flags.sweeps.size() > 1) return RunCompareReport(flags);
+  Flags f = flags;
+  if (!f.sweeps.empty()) f.sweep = f.sweeps[0];
   auto text = ExportText(f);
   if (!text.ok()) return Fail(text.status());
   // The best trial's model, for the grid of predicted test images.
@@ -949,12 +976,17 @@ int RunReport(const Flags& f) {
 }
 
 int RunDataReport(const Flags& f) {
+  if (!(f.validation_split >= 0 && f.validation_split < 1)) {
+    return Fail(InvalidArgument("--validation-split: expected a number in [0, 1), got " +
+                                std::to_string(f.validation_split)));
+  }
+  if (f.train_limit < 0) {
+    return Fail(InvalidArgument("--train-limit: expected 0 (all) or more, got " +
+                                std::to_string(f.train_limit)));
+  }
   auto data = LoadMnist(f.data_dir);
   if (!data.ok()) return Fail(data.status());
-  std::string html =
-      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>hpsweep data "
-      "report</title></head><body><h1>Data report</h1>" +
-      DataReportHtml(*data, f.validation_split) + "</body></html>\n";
+  const std::string html = DataReportPage(*data, f.validation_split, f.train_limit);
   Status s = WriteText(f.output, html);
   if (!s.ok()) return Fail(s);
   std::cerr << "data report written to " << f.output << "\n";
@@ -1595,7 +1627,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
 
   CLI::App* report = app->add_subcommand(
       "report", "one self-contained HTML file: leaderboard, curves, hyperparameters, best trial");
-  report->add_option("sweep", f->sweep, "sweep id (default: the latest)");
+  report->add_option("sweep", f->sweeps,
+                     "sweep id (default: the latest); two or more: compare them on one page")
+      ->check(CLI::PositiveNumber);
   report->add_option("-o,--output", f->output, "HTML file to write")->required();
   AddSourceOptions(report, f.get(), /*db=*/true);
   report->add_option("--data-dir", f->data_dir, "MNIST folder (for test images and data stats)")
@@ -1608,6 +1642,10 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   data_report
       ->add_option("--validation-split", f->validation_split,
                    "last fraction of the training set counted as validation")
+      ->capture_default_str();
+  data_report
+      ->add_option("--train-limit", f->train_limit,
+                   "use only the first N training images, as a sweep's train_limit (0: all)")
       ->capture_default_str();
 
   return [=]() -> int {

@@ -683,6 +683,26 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   EXPECT_NE(dom.find("</html>"), std::string::npos);
 }
 
+// data-report describes the data a sweep uses (--train-limit, --validation-split), styled as the
+// report; a negative limit is refused by name.
+TEST_F(CliTest, DataReportTakesTrainLimit) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string html = dir_ + "/data.html";
+  const Result rep = Run("data-report --train-limit 3000 --validation-split 0.1 -o " + Quote(html) +
+                         " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  std::ifstream in(html);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("3000 training images"), std::string::npos);
+  EXPECT_NE(page.find("the first 2700 train, the last 300 validate"), std::string::npos);
+  EXPECT_NE(page.find("<style>"), std::string::npos);
+  EXPECT_EQ(page.find("http"), std::string::npos);
+  const Result bad = Run("data-report --train-limit -5 -o " + Quote(html) + " --data-dir " +
+                         Quote(DataDir()));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--train-limit"), std::string::npos) << bad.err;
+}
+
 // In a log (stderr not a terminal) a progress line comes when a trial finishes, not only every
 // 10 s and at the end. One worker, trials of several epochs: the first finishes well over the
 // once-a-second limit after the first line.

@@ -199,7 +199,7 @@ TEST_F(RankingCliTest, ReportRanksByLossAndNamesTheRule) {
   const size_t from = page.find("id=\"leaderboard\""), to = page.find("</table>", from);
   ASSERT_NE(from, std::string::npos);
   const std::string table = page.substr(from, to - from);
-  const std::regex row("<tr><td>(\\d+)</td><td>#(\\d+)</td>");
+  const std::regex row("<tr[^>]*><td>(\\d+)</td><td[^>]*>#(\\d+)</td>");
   std::vector<int> order;
   for (auto it = std::sregex_iterator(table.begin(), table.end(), row);
        it != std::sregex_iterator(); ++it) {
@@ -209,6 +209,23 @@ TEST_F(RankingCliTest, ReportRanksByLossAndNamesTheRule) {
   EXPECT_EQ(order, kLossOrder);
   EXPECT_NE(table.find("<th>val_loss</th>"), std::string::npos);
   EXPECT_NE(page.find("The best trial: #2<"), std::string::npos);
+}
+
+// `report 1 2` compares the sweeps on one page (was: the second positional was refused); a
+// sweep that does not exist is an error that names it.
+TEST_F(RankingCliTest, ReportComparesSweeps) {
+  AddCancelledSweep();
+  const std::string html = dir_ + "/compare.html";
+  const Result rep = Run("report 1 2 --db " + Quote(db_) + " -o " + Quote(html));
+  ASSERT_EQ(rep.code, 0);
+  std::ifstream in(html);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("Sweep 1: loss"), std::string::npos);
+  EXPECT_NE(page.find("Sweep 2: later"), std::string::npos);
+  EXPECT_NE(page.find("Best #2: <b>val_loss 0.2000</b>"), std::string::npos);
+  const Result bad = RunBoth("report 1 99 --db " + Quote(db_) + " -o " + Quote(html));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("no sweep 99"), std::string::npos) << bad.out;
 }
 
 // `--trial best` is the min-loss trial: its summary is trial #2's (units 2), not #1's.

@@ -1,0 +1,375 @@
+// The HTML report from synthetic exports (the JSON `hpsweep export --format json` prints), calling
+// cli/report.cc directly: what the page shows (bars, orders, the data section, settings), that it
+// needs nothing from the network and that its script parses; and cli/importance.cc on sweeps
+// whose answer is known.
+#include "cli/report.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cli/importance.h"
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+json Trial(int number, json params, double val_accuracy, double val_loss) {
+  json epochs = json::array();
+  for (int e = 1; e <= 3; ++e) {
+    epochs.push_back({{"epoch", e},
+                      {"train_loss", val_loss + 0.1 * (3 - e)},
+                      {"train_accuracy", val_accuracy - 0.01 * (3 - e)},
+                      {"val_loss", val_loss + 0.05 * (3 - e)},
+                      {"val_accuracy", val_accuracy - 0.02 * (3 - e)},
+                      {"seconds", 1.0}});
+  }
+  return {{"id", number},
+          {"number", number},
+          {"status", "done"},
+          {"attempts", 1},
+          {"params", params},
+          {"epochs", epochs},
+          {"best_epoch", 3},
+          {"best_val_accuracy", val_accuracy},
+          {"best_val_loss", val_loss},
+          {"test_accuracy", val_accuracy},
+          {"test_loss", val_loss},
+          {"seconds", 3.0},
+          {"worker", "w"},
+          {"error", ""}};
+}
+
+json Sweep(const std::string& metric = "val_accuracy", const std::string& goal = "maximize") {
+  return {{"id", 7},          {"name", "synthetic"}, {"description", "a test"},
+          {"file", "s.yaml"}, {"state", "done"},     {"metric", metric},
+          {"goal", goal},     {"max_attempts", 3},   {"trials", 0}};
+}
+
+std::string Report(const json& ex, const Mnist* data = nullptr) {
+  auto html = SweepReportHtml(ex.dump(), "", data);
+  EXPECT_TRUE(html.ok()) << html.status().ToString();
+  return html.ok() ? *html : "";
+}
+
+// The text of the section that starts at id="<id>" up to the next <h2.
+std::string Section(const std::string& page, const std::string& id) {
+  const size_t at = page.find("id=\"" + id + "\"");
+  if (at == std::string::npos) return "";
+  const size_t end = page.find("<h2", at + 1);
+  return page.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+// A sweep over units {64, 128} and dropout {[0], [0.2]} whose accuracies are all below 0.8.
+json LowAccuracySweep() {
+  json ex;
+  ex["sweep"] = Sweep();
+  ex["trials"] = json::array();
+  int n = 0;
+  for (int units : {64, 128}) {
+    for (double dropout : {0.0, 0.2}) {
+      json params = {{"units", units},
+                     {"dropout", json::array({dropout})},
+                     {"epochs", 3},
+                     {"batch_size", 64},
+                     {"train_limit", 3000}};
+      ex["trials"].push_back(Trial(++n, params, 0.5 + units / 1280.0 + dropout / 10, 1.0));
+    }
+  }
+  return ex;
+}
+
+// Was: width max(2, (mean - 0.8) * 1500) px, 2 px for every group of a sweep below 0.8.
+TEST(ReportTest, EffectBarsScaleFromTheData) {
+  const std::string effects = Section(Report(LowAccuracySweep()), "effects");
+  ASSERT_FALSE(effects.empty());
+  std::regex bar("class=\"bar\" style=\"width:([0-9]+)px");
+  std::vector<int> widths;
+  for (std::sregex_iterator it(effects.begin(), effects.end(), bar), end; it != end; ++it) {
+    widths.push_back(std::stoi((*it)[1]));
+  }
+  ASSERT_EQ(widths.size(), 4u);  // two values of each of two parameters
+  EXPECT_NE(widths[0], widths[1]) << "units 64 and 128 differ in mean accuracy";
+  EXPECT_GE(*std::max_element(widths.begin(), widths.end()), 100);
+}
+
+// Was: the effect tables ordered values as text (128 before 64, [0.2] before [0]).
+TEST(ReportTest, ValuesSortNumerically) {
+  const std::string effects = Section(Report(LowAccuracySweep()), "effects");
+  const size_t u64 = effects.find(">64<"), u128 = effects.find(">128<");
+  ASSERT_NE(u64, std::string::npos);
+  ASSERT_NE(u128, std::string::npos);
+  EXPECT_LT(u64, u128);
+  const size_t d0 = effects.find(">[0]<"), d2 = effects.find(">[0.2]<");
+  ASSERT_NE(d0, std::string::npos) << effects;
+  ASSERT_NE(d2, std::string::npos);
+  EXPECT_LT(d0, d2);
+}
+
+Mnist SyntheticData(int64_t train, int64_t test) {
+  Mnist m;
+  for (Dataset* d : {&m.train, &m.test}) {
+    d->count = d == &m.train ? train : test;
+    d->images.assign(d->count * 784, 0.5f);
+    for (int64_t i = 0; i < d->count; ++i) d->labels.push_back(i % 10);
+  }
+  return m;
+}
+
+// Was: "5000 training images" (the whole file) for a train_limit: 3000 sweep.
+TEST(ReportTest, DataSectionUsesTheSweepsTrainLimitAndSplit) {
+  json ex = LowAccuracySweep();
+  for (auto& t : ex["trials"]) t["params"]["validation_split"] = 0.1;
+  const Mnist data = SyntheticData(5000, 100);
+  const std::string section = Section(Report(ex, &data), "data");
+  ASSERT_FALSE(section.empty());
+  EXPECT_NE(section.find("3000 training images"), std::string::npos) << section.substr(0, 400);
+  EXPECT_EQ(section.find("5000 training images"), std::string::npos);
+  EXPECT_NE(section.find("the first 2700 train, the last 300 validate"), std::string::npos)
+      << section.substr(0, 400);
+}
+
+// Was: the fixed settings appeared nowhere.
+TEST(ReportTest, ShowsTheFixedSettings) {
+  const std::string page = Report(LowAccuracySweep());
+  const size_t at = page.find("id=\"settings\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string settings = page.substr(at, page.find("</table>", at) - at);
+  for (const char* row : {">epochs</th><td class=\"l\">3<", ">batch_size</th><td class=\"l\">64<",
+                          ">train_limit</th><td class=\"l\">3000<"}) {
+    EXPECT_NE(settings.find(row), std::string::npos) << row << " in " << settings;
+  }
+  EXPECT_EQ(settings.find(">units<"), std::string::npos) << "units is swept, not fixed";
+}
+
+// A val_loss sweep ranks ascending: the leaderboard's first row is the lowest loss.
+TEST(ReportTest, LossSweepRanksAscending) {
+  json ex;
+  ex["sweep"] = Sweep("val_loss", "minimize");
+  ex["trials"] = {Trial(1, {{"units", 1}}, 0.9, 0.5), Trial(2, {{"units", 2}}, 0.8, 0.2),
+                  Trial(3, {{"units", 3}}, 0.85, 0.3)};
+  const std::string page = Report(ex);
+  const size_t board = page.find("id=\"leaderboard-table\"");
+  ASSERT_NE(board, std::string::npos);
+  const size_t r2 = page.find("data-trial=\"2\"", board), r3 = page.find("data-trial=\"3\"", board),
+               r1 = page.find("data-trial=\"1\"", board);
+  EXPECT_LT(r2, r3);
+  EXPECT_LT(r3, r1);
+}
+
+// The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
+// stopped at. The metric is not shown twice.
+TEST(ReportTest, LeaderboardShowsAnyStatus) {
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["status"] = "pruned";
+  ex["trials"][1]["status"] = "some <new> status";
+  const std::string page = Report(ex);
+  EXPECT_NE(page.find(">pruned (epoch 3)<"), std::string::npos);
+  EXPECT_NE(page.find(">some &lt;new&gt; status<"), std::string::npos);
+  EXPECT_NE(page.find("<th>val_accuracy</th>"), std::string::npos);
+  EXPECT_EQ(page.find("<th>val acc</th>"), std::string::npos);
+}
+
+// One file: no URL to fetch, and the inline script parses (node --check, where node is).
+TEST(ReportTest, SelfContainedAndScriptParses) {
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["params"]["learning_rate"] = 0.0001;
+  for (size_t i = 1; i < ex["trials"].size(); ++i)
+    ex["trials"][i]["params"]["learning_rate"] = 0.01;
+  const Mnist data = SyntheticData(100, 20);
+  const std::string page = Report(ex, &data);
+  EXPECT_EQ(page.find("http"), std::string::npos) << "no URL, not even an SVG namespace";
+  EXPECT_EQ(page.find("<link"), std::string::npos);
+  EXPECT_NE(page.find("learning_rate (log)"), std::string::npos) << "0.0001..0.01 is 2 decades";
+  EXPECT_NE(page.find("data-tip="), std::string::npos);
+  EXPECT_NE(page.find("class=\"brush-hit\""), std::string::npos);
+  const size_t a = page.find("<script>"), b = page.find("</script>");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_EQ(page.find("<script", a + 1), std::string::npos) << "one script";
+  if (std::system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no node";
+  const std::string js = ::testing::TempDir() + "/report_test_script.js";
+  std::ofstream(js) << page.substr(a + 8, b - a - 8);
+  EXPECT_EQ(std::system(("node --check '" + js + "'").c_str()), 0);
+  std::remove(js.c_str());
+}
+
+// The script in a real browser (where chromium is): a click on the units header sorts the
+// leaderboard numerically (32, 64, 128; again: descending), and a drag on the units axis of the
+// parallel coordinates keeps only the lines in its range and dims the other rows.
+TEST(ReportTest, ScriptSortsAndBrushesInABrowser) {
+  if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "no chromium";
+  json ex;
+  ex["sweep"] = Sweep();
+  int n = 0;
+  for (int units : {128, 32, 64}) {
+    for (double lr : {0.001, 0.01}) {
+      ++n;
+      ex["trials"].push_back(
+          Trial(n, {{"units", units}, {"lr", lr}}, 0.5 + units / 1000.0 + lr, 1));
+    }
+  }
+  std::string page = Report(ex);
+  // A driver after the page's script: clicks, then drags from the top of the units axis (the
+  // largest value, 128) a quarter of the way down, and writes what it sees into the page.
+  const std::string driver = R"JS(<script>(function () { try {
+  function col(i) { return Array.prototype.map.call(
+      document.querySelectorAll('#leaderboard-table tbody tr'),
+      function (r) { return r.cells[i].textContent; }).join(','); }
+  var heads = document.querySelectorAll('#leaderboard-table thead th'), c = -1;
+  for (var i = 0; i < heads.length; i++) if (heads[i].textContent === 'units') c = i;
+  heads[c].click(); var up = col(c); heads[c].click(); var down = col(c);
+  var svg = document.getElementById('parallel-svg');
+  var hit = svg.querySelector('rect.brush-hit[data-axis="1"]');
+  var y0 = svg.getBoundingClientRect().top + parseFloat(hit.getAttribute('y'));
+  var h = parseFloat(hit.getAttribute('height'));
+  hit.dispatchEvent(new MouseEvent('mousedown', {clientY: y0 - 2, bubbles: true}));
+  window.dispatchEvent(new MouseEvent('mousemove', {clientY: y0 + h / 4}));
+  window.dispatchEvent(new MouseEvent('mouseup', {clientY: y0 + h / 4}));
+  var out = 'UP ' + up + ' DOWN ' + down + ' OFF ' + svg.querySelectorAll('polyline.off').length +
+      ' DIM ' + document.querySelectorAll('tr.dim').length + ' END';
+  } catch (e) { out = 'ERROR ' + e; }
+  var p = document.createElement('pre'); p.id = 'result'; p.textContent = out;
+  document.body.appendChild(p); })();</script></body>)JS";
+  page.replace(page.rfind("</body>"), 7, driver);
+  const std::string html = ::testing::TempDir() + "/report_test_browser.html";
+  const std::string dom = ::testing::TempDir() + "/report_test_browser.dom";
+  std::ofstream(html) << page;
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--window-size=1400,3000 --dump-dom 'file://" +
+      html + "' > '" + dom + "' 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(dom);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("<pre id=\"result\">");
+  ASSERT_NE(at, std::string::npos);
+  const std::string result = text.substr(at + 17, text.find("</pre>", at) - at - 17);
+  EXPECT_EQ(result, "UP 32,32,64,64,128,128 DOWN 128,128,64,64,32,32 OFF 4 DIM 4 END");
+  std::remove(html.c_str());
+  std::remove(dom.c_str());
+}
+
+// A big sweep stays a page of bounded size, and says what it leaves out.
+TEST(ReportTest, BigSweepIsBounded) {
+  json ex;
+  ex["sweep"] = Sweep();
+  json epochs = json::array();
+  for (int e = 1; e <= 250; ++e) {
+    epochs.push_back({{"epoch", e},
+                      {"train_loss", 1.0 / e},
+                      {"train_accuracy", 1 - 1.0 / e},
+                      {"val_loss", 1.0 / e},
+                      {"val_accuracy", 1 - 1.0 / e},
+                      {"seconds", 1}});
+  }
+  for (int n = 1; n <= 1500; ++n) {
+    json t = Trial(n, {{"lr", 0.0001 * n}, {"units", n % 7}, {"seed", n}}, 0.5 + n * 1e-4, 1);
+    t["epochs"] = epochs;
+    ex["trials"].push_back(std::move(t));
+  }
+  const std::string page = Report(ex);
+  EXPECT_LT(page.size(), 4u << 20) << "bytes";
+  EXPECT_NE(page.find("The best 1000 of 1500 trials shown"), std::string::npos);
+  EXPECT_NE(page.find("500 lines drawn"), std::string::npos);
+  EXPECT_NE(page.find("The best 24 of 1500 trials"), std::string::npos);
+}
+
+// Hostile exports: a refused input with a message, never a crash.
+TEST(ReportTest, BadExportsAreRefused) {
+  EXPECT_FALSE(SweepReportHtml("not json", "", nullptr).ok());
+  EXPECT_FALSE(SweepReportHtml("[]", "", nullptr).ok());
+  EXPECT_FALSE(SweepReportHtml(R"({"sweep": {}, "trials": []})", "", nullptr).ok());
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["epochs"] = {{{"val_accuracy", "x"}}, 7};
+  ex["trials"][1]["params"] = "nope";
+  ex["trials"][2]["status"] = 3;
+  auto html = SweepReportHtml(ex.dump(), "", nullptr);
+  EXPECT_TRUE(html.ok()) << html.status().ToString();
+}
+
+TEST(ReportTest, CompareShowsEachSweepsBest) {
+  json a = LowAccuracySweep();
+  json b;
+  b["sweep"] = Sweep("val_loss", "minimize");
+  b["sweep"]["id"] = 8;
+  b["sweep"]["name"] = "other";
+  b["trials"] = {Trial(1, {{"units", 1}}, 0.9, 0.5), Trial(2, {{"units", 2}}, 0.8, 0.2)};
+  auto html = CompareReportHtml({a.dump(), b.dump()});
+  ASSERT_TRUE(html.ok()) << html.status().ToString();
+  EXPECT_NE(html->find("Sweep 7: synthetic"), std::string::npos);
+  EXPECT_NE(html->find("Sweep 8: other"), std::string::npos);
+  EXPECT_NE(html->find("Best #2: <b>val_loss 0.2000</b>"), std::string::npos);
+  EXPECT_NE(html->find("id=\"leaderboard-1\""), std::string::npos);
+  EXPECT_FALSE(CompareReportHtml({a.dump()}).ok());
+  EXPECT_FALSE(CompareReportHtml({a.dump(), "not json"}).ok());
+}
+
+TEST(ReportTest, DataPageIsStyledWithAGridAndTrainLimit) {
+  const Mnist data = SyntheticData(500, 20);
+  const std::string page = DataReportPage(data, 0.2, 300);
+  EXPECT_NE(page.find("<style>"), std::string::npos);
+  EXPECT_NE(page.find(".grid{display:flex"), std::string::npos);
+  EXPECT_NE(page.find("300 training images"), std::string::npos);
+  EXPECT_NE(page.find("the first 240 train, the last 60 validate"), std::string::npos);
+}
+
+// One parameter decides the metric, the other is noise on a balanced grid: shares 1 and 0.
+TEST(ImportanceTest, KnownAnswer) {
+  std::vector<std::string> a, b;
+  std::vector<double> metric;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      a.push_back(std::to_string(i));
+      b.push_back(std::to_string(j));
+      metric.push_back(0.5 + 0.1 * i);
+    }
+  }
+  EXPECT_NEAR(MainEffectShare(a, metric), 1.0, 1e-12);
+  EXPECT_NEAR(MainEffectShare(b, metric), 0.0, 1e-12);
+  // With noise that does not follow b: a still explains nearly everything.
+  std::srand(1);
+  for (size_t k = 0; k < metric.size(); ++k) metric[k] += 0.001 * (std::rand() % 100) / 100.0;
+  EXPECT_GT(MainEffectShare(a, metric), 0.99);
+  EXPECT_LT(MainEffectShare(b, metric), 0.05);
+  EXPECT_EQ(MainEffectShare({"x", "y"}, {1.0, 1.0}), 0.0) << "no variance";
+  EXPECT_EQ(MainEffectShare({"x"}, {1.0}), 0.0);
+}
+
+TEST(ImportanceTest, BinsContinuousValues) {
+  std::vector<double> v;
+  for (int i = 0; i < 20; ++i) v.push_back(i * 0.001);
+  const auto bins = BinLevels(v, 5);
+  EXPECT_EQ(bins.front(), "bin 1 of 5");
+  EXPECT_EQ(bins.back(), "bin 5 of 5");
+  EXPECT_EQ(bins[3], bins[0]);
+  EXPECT_EQ(BinLevels({1, 2, 1}, 5), (std::vector<std::string>{"1", "2", "1"}));
+}
+
+// Through the report: the parameter that drives the metric ranks first with share ~1.
+TEST(ImportanceTest, ReportNamesTheMethodAndRanks) {
+  json ex;
+  ex["sweep"] = Sweep();
+  int n = 0;
+  for (int lr : {1, 2, 3})
+    for (int noise : {1, 2, 3}) {
+      ++n;
+      ex["trials"].push_back(Trial(n, {{"lr", lr}, {"noise", noise}}, 0.5 + 0.1 * lr, 1.0));
+    }
+  const std::string imp = Section(Report(ex), "importance");
+  EXPECT_NE(imp.find("fANOVA-style"), std::string::npos);
+  EXPECT_NE(imp.find("<td class=\"l\">lr</td><td>1.000</td>"), std::string::npos) << imp;
+  EXPECT_NE(imp.find("<td class=\"l\">noise</td><td>0.000</td>"), std::string::npos);
+  EXPECT_LT(imp.find(">lr<"), imp.find(">noise<"));
+}
+
+}  // namespace
+}  // namespace hpsweep
