@@ -44,6 +44,13 @@
 // engine has train_limit as a config key, the trials' too (like validation_split). dataset
 // ("mnist" or a path-free name, resolved by the runner under its data directory) is sweep-level.
 //
+// A user's own data set (engine/dataset.h), instead of `dataset`:
+//   data: {format: idx, path: DIR}        # MNIST's four IDX files (plain or .gz), any image size
+//   data: {format: csv, train: FILE, test: FILE, sequence_length: T}   # label,f1,... rows
+// Relative paths are relative to the sweep file's folder. format idx needs path and takes no
+// train/test/sequence_length; csv needs train and test and takes no path; sequence_length (csv
+// only, default 1) is in [1, 4096]. The files themselves are read by CheckSweepData.
+//
 // Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
 // [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
 // values themselves, as W&B's `log_uniform_values`.
@@ -67,6 +74,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/dataset.h"
 #include "engine/status.h"
 
 namespace hpsweep {
@@ -109,6 +117,7 @@ struct SweepSpec {
   std::string name;
   std::string description;
   std::string dataset = "mnist";
+  DataSpec data;            // format kMnist unless data.format was given (paths already resolved)
   int64_t train_limit = 0;  // 0: the whole training set
   SweepMethod method = SweepMethod::kGrid;
   std::string metric = "val_accuracy";
@@ -147,6 +156,12 @@ struct SweepLimits {
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
+
+// For a sweep of its own data (spec.data.format idx or csv): loads the data set, so that a bad
+// file is refused at submit rather than in every trial, and returns its identity
+// (DatasetSha256). Errors name the sweep file, the line of the data key and the data file's own
+// problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name);
 
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
