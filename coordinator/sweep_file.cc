@@ -1455,6 +1455,30 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
   return *sha;
 }
 
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials) {
+  if (spec.data.format == DataFormat::kMnist) return Status::Ok();
+  StatusOr<std::string> sha = CheckSweepData(spec, file_name);
+  if (!sha.ok()) return sha.status();
+  std::map<std::string, std::string> extra = {{"data.format", DataFormatName(spec.data.format)},
+                                              {"data.sha256", *sha}};
+  if (spec.data.format == DataFormat::kIdx) {
+    extra["data.path"] = spec.data.path;
+  } else {
+    extra["data.train"] = spec.data.train_file;
+    extra["data.test"] = spec.data.test_file;
+    extra["data.sequence_length"] = std::to_string(spec.data.sequence_length);
+  }
+  // The shape without the data: one training row is enough to know it.
+  StatusOr<Mnist> data = LoadDataset(spec.data, 1);
+  if (!data.ok()) return data.status();
+  for (TrialSpec& t : *trials) {
+    for (const auto& [k, v] : extra) t.params[k] = v;
+    ShapeModelToData(*data, &t.config.model);
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
                                              const SweepLimits& limits) {
   Expander expander(spec, file_name, limits);

@@ -163,6 +163,17 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
 StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name);
 
+// The reserved trial params of a sweep of its own data (not config keys; workers read them):
+// data.format, data.path (idx), data.train, data.test, data.sequence_length (csv), and
+// data.sha256, the data set's identity, which a worker checks before training.
+constexpr char kDataParamPrefix[] = "data.";
+
+// CheckSweepData, then adds the reserved params above to every trial and shapes each trial's
+// model (steps, features, classes) to the data. Nothing for MNIST. Call after ExpandSweep and
+// before storing the trials.
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials);
+
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
 // combination is refused, naming the trial number, its axis values and the line of the key at
