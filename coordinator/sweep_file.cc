@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -1462,11 +1463,18 @@ Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
   if (!sha.ok()) return sha.status();
   std::map<std::string, std::string> extra = {{"data.format", DataFormatName(spec.data.format)},
                                               {"data.sha256", *sha}};
+  // Absolute, so that a worker started in another folder (or on another node sharing the file
+  // system) reads the same files.
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    const std::filesystem::path a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.lexically_normal().string();
+  };
   if (spec.data.format == DataFormat::kIdx) {
-    extra["data.path"] = spec.data.path;
+    extra["data.path"] = absolute(spec.data.path);
   } else {
-    extra["data.train"] = spec.data.train_file;
-    extra["data.test"] = spec.data.test_file;
+    extra["data.train"] = absolute(spec.data.train_file);
+    extra["data.test"] = absolute(spec.data.test_file);
     extra["data.sequence_length"] = std::to_string(spec.data.sequence_length);
   }
   // The shape without the data: one training row is enough to know it.
