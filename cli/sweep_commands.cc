@@ -759,6 +759,7 @@ int RunReport(const Flags& f) {
   // The best trial's model, for the grid of predicted test images.
   std::string model;
   int64_t best_id = 0, sweep_id = 0;
+  bool own_data = false;
   // The report's own ranking (the sweep's Objective) names the best trial.
   auto ranked = RankedTrialIds(*text);
   if (!ranked.ok()) return Fail(ranked.status());
@@ -766,6 +767,10 @@ int RunReport(const Flags& f) {
   try {  // the JSON may come over the network: a wrong shape is an error, not an abort
     json ex = json::parse(*text);
     sweep_id = ex["sweep"]["id"].get<int64_t>();
+    // A sweep of its own data (engine/dataset.h): MNIST's data section would be about other data.
+    for (const json& t : ex["trials"]) {
+      if (t.contains("params") && t["params"].contains("data.format")) own_data = true;
+    }
   } catch (const json::exception& e) {
     return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
   }
@@ -773,7 +778,8 @@ int RunReport(const Flags& f) {
     auto m = FetchModelById(f.db, f.coordinator, f.client, best_id);
     if (m.ok()) model = *m;
   }
-  auto data = LoadMnist(f.data_dir);
+  StatusOr<Mnist> data = InvalidArgument("the sweep trained on its own data set");
+  if (!own_data) data = LoadMnist(f.data_dir);
   if (!data.ok()) {
     std::cerr << "hpsweep: no data set (" << data.status().message()
               << "): the report leaves out the test-image grid and the data section\n";

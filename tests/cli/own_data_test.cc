@@ -121,6 +121,10 @@ class OwnDataTest : public ::testing::Test {
       ADD_FAILURE() << lb.out;
       return 0;
     }
+    // report works on it, leaving out MNIST's sections (they would be about other data).
+    const Result rep = Run("report --db s.db -o r.html --data-dir idx");
+    EXPECT_EQ(rep.code, 0) << rep.err;
+    EXPECT_NE(rep.err.find("the sweep trained on its own data set"), std::string::npos) << rep.err;
     for (const json& r : j["rows"]) {
       EXPECT_EQ(r["status"], "completed") << r.dump();
       if (r["test_accuracy"].is_number()) best = std::max(best, r["test_accuracy"].get<double>());
