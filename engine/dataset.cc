@@ -125,6 +125,12 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
     if (line.find('\0') != std::string::npos) {
       return InvalidArgument(At(name, line_no) + "a NUL byte: not a text file");
     }
+    // Bounded before splitting: a line of a million commas must not become a million strings.
+    const int64_t commas = std::count(line.begin(), line.end(), ',');
+    if (commas > kCsvMaxFeatures) {
+      return InvalidArgument(At(name, line_no) + std::to_string(commas) +
+                             " features, over the limit of " + std::to_string(kCsvMaxFeatures));
+    }
     SplitFields(line, &fields);
     float scratch = 0;
     if (ds.count == 0 && width < 0 && line_no == 1 && !ParseFloatField(fields[0], &scratch)) {

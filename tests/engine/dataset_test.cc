@@ -196,6 +196,15 @@ TEST(CsvErrorsTest, NameFileLineAndProblem) {
   }
 }
 
+TEST(CsvErrorsTest, OverlongRowIsRefusedBeforeSplitting) {
+  const std::string row = "0" + std::string(kCsvMaxFeatures + 1, ',') + "\n";
+  StatusOr<Dataset> ds = ParseCsv("0,1\n" + row, "wide.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find("wide.csv:2: 65537 features, over the limit of 65536"),
+            std::string::npos)
+      << ds.status().message();
+}
+
 TEST_F(DatasetTest, CsvTestShapeMustMatchTraining) {
   DataSpec spec;
   spec.format = DataFormat::kCsv;
