@@ -330,10 +330,11 @@ class Worker::Impl {
           " (own data sets are read from the same path on every worker)");
     }
     if (*sha != want) {
-      return FailedPrecondition("the sweep's data set here (" +
-                                (spec.format == DataFormat::kIdx ? spec.path : spec.train_file) +
-                                ") has sha256 " + *sha + ", but the sweep was submitted with " +
-                                want + "; the files differ from the coordinator's");
+      return FailedPrecondition(
+          "the sweep's data set here (" +
+          (spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file) +
+          ") has sha256 " + *sha + ", but the sweep was submitted with " + want +
+          "; the files differ from the coordinator's");
     }
     StatusOr<Mnist> data = LoadDataset(spec);
     if (!data.ok()) return data.status();

@@ -1,8 +1,13 @@
 // End to end: `hpsweep run` on a sweep of the user's own data -- an 8x8 IDX set with 3 classes
 // (gzipped) and a CSV time series with 4 classes, both made here -- trains clearly above chance;
 // `hpsweep train` takes the same data by flags; bad data ends before anything starts.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -199,6 +204,54 @@ TEST_F(OwnDataTest, BadDataEndsBeforeAnythingStarts) {
   EXPECT_NE(r.err.find("--data-format csv needs --train-file FILE and --test-file FILE"),
             std::string::npos)
       << r.err;
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A worker whose copy of the files differs from what the sweep was submitted with fails the
+// trial, naming both sha256 sums, and trains nothing on the wrong data.
+TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
+  WriteIdxSet("idx");
+  WriteCsv("train.csv", 40, 1);
+  WriteCsv("test.csv", 10, 2);
+  std::ofstream(dir_ + "/s.yaml")
+      << "name: changed\nmax_attempts: 1\n"
+         "data: {format: csv, train: train.csv, test: test.csv, sequence_length: 10}\n"
+         "fixed: {cell: gru, epochs: 1}\nparameters:\n  units: {values: [4]}\n";
+  const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
+  const Result start = Run("coordinator --listen " + addr +
+                           " --db c.db --data-dir idx >coord.log 2>&1 & echo $! >&1");
+  const pid_t coordinator = std::atoi(start.out.c_str());
+  ASSERT_GT(coordinator, 0) << start.err;
+  Result submit;
+  for (int i = 0; i < 100; ++i) {  // until the coordinator listens (a bound, not a timing check)
+    submit = Run("submit s.yaml --coordinator " + addr);
+    if (submit.code == 0) break;
+    usleep(100 * 1000);
+  }
+  EXPECT_EQ(submit.code, 0) << submit.err;
+  WriteCsv("test.csv", 10, 3);  // changed after submit
+  const Result worker = Run("worker --coordinator " + addr + " --data-dir idx --exit-when-idle");
+  const Result ex = Run("export 1 --coordinator " + addr);
+  kill(coordinator, SIGTERM);
+  // Not our child (the shell's): wait until it is gone before the folder is removed.
+  for (int i = 0; i < 300 && kill(coordinator, 0) == 0; ++i) usleep(100 * 1000);
+  EXPECT_NE(worker.err.find("but the sweep was submitted with"), std::string::npos) << worker.err;
+  EXPECT_NE(ex.out.find("the files differ from the coordinator's"), std::string::npos) << ex.out;
+  const json e = json::parse(ex.out, nullptr, false);
+  ASSERT_FALSE(e.is_discarded()) << ex.out;
+  ASSERT_EQ(e["trials"].size(), 1u) << ex.out;
+  EXPECT_EQ(e["trials"][0]["status"], "failed") << ex.out;
 }
 
 }  // namespace
