@@ -146,7 +146,7 @@ StatusOr<SweepFile> LoadSweepFile(const std::string& path, const SweepLimits& li
   if (!spec.ok()) return spec.status();
   auto trials = ExpandSweep(*spec, path, limits);
   if (!trials.ok()) return trials.status();
-  HPSWEEP_RETURN_IF_ERROR(AttachSweepData(*spec, path, &*trials));
+  HPSWEEP_RETURN_IF_ERROR(AttachSweepData(*spec, path, &*trials, limits));
   f.spec = std::move(*spec);
   f.trials = std::move(*trials);
   return f;

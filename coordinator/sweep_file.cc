@@ -1457,7 +1457,7 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
 }
 
 Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
-                       std::vector<TrialSpec>* trials) {
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits) {
   if (spec.data.format == DataFormat::kMnist) return Status::Ok();
   StatusOr<std::string> sha = CheckSweepData(spec, file_name);
   if (!sha.ok()) return sha.status();
@@ -1480,9 +1480,30 @@ Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
   // The shape without the data: one training row is enough to know it.
   StatusOr<Mnist> data = LoadDataset(spec.data, 1);
   if (!data.ok()) return data.status();
+  const auto format_line = spec.lines.find("data.format");
+  const int line = format_line == spec.lines.end() ? 0 : format_line->second;
   for (TrialSpec& t : *trials) {
     for (const auto& [k, v] : extra) t.params[k] = v;
     ShapeModelToData(*data, &t.config.model);
+    // ExpandSweep measured the trial with MNIST's shape; the data's may be far wider.
+    const ModelConfig& m = t.config.model;
+    const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
+                              std::to_string(m.features) + " features, " +
+                              std::to_string(m.classes) + " classes)";
+    const int64_t params = ParamCount(t.config);
+    if (params > limits.max_params) {
+      return ErrorAt(file_name, line,
+                     "trial " + std::to_string(t.number) + ": " + FormatCount(params) +
+                         " parameters" + shape + ", over the limit of " +
+                         FormatCount(limits.max_params) + " (--max-model-params)");
+    }
+    const int64_t bytes = TrainingBytesEstimate(t.config);
+    if (bytes > limits.max_training_bytes) {
+      return ErrorAt(file_name, line,
+                     "trial " + std::to_string(t.number) + ": training needs about " +
+                         FormatBytes(bytes) + shape + ", over the limit of " +
+                         FormatBytes(limits.max_training_bytes) + " (--max-training-memory-mb)");
+    }
   }
   return Status::Ok();
 }

@@ -171,8 +171,9 @@ constexpr char kDataParamPrefix[] = "data.";
 // CheckSweepData, then adds the reserved params above to every trial and shapes each trial's
 // model (steps, features, classes) to the data. Nothing for MNIST. Call after ExpandSweep and
 // before storing the trials.
+// Trials over `limits` with the data's shape are refused as ExpandSweep refuses them.
 Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
-                       std::vector<TrialSpec>* trials);
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits = SweepLimits());
 
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid

@@ -60,6 +60,39 @@ TEST_F(SweepDataTest, CsvFormResolvesPathsNextToTheSweepFile) {
   EXPECT_NE(*sha, *sha2);
 }
 
+TEST_F(SweepDataTest, LimitsAreCheckedWithTheDataShape) {
+  // 20,000 flat features: a dense(64) model has 1.28e6 parameters with them, 50,240 with MNIST's.
+  std::string row = "1";
+  for (int i = 0; i < 20000; ++i) row += ",0";
+  Write("train.csv", row + "\n");
+  Write("test.csv", row + "\n");
+  const std::string path =
+      Write("s.yaml",
+            "name: wide\ndata: {format: csv, train: train.csv, test: test.csv}\n"
+            "fixed: {cell: dense, layers: 1}\nparameters:\n  units: {values: [64]}\n");
+  StatusOr<SweepSpec> spec = ParseSweepFile(path);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  SweepLimits limits;
+  limits.max_params = 1'000'000;
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, path, limits);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();  // MNIST's shape fits
+  Status st = AttachSweepData(*spec, path, &*trials, limits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(":2: trial 1: "), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("with the data's shape (1 steps x 20000 features, 2 classes), over "
+                              "the limit of"),
+            std::string::npos)
+      << st.message();
+  limits.max_params = 2'000'000;
+  st = AttachSweepData(*spec, path, &*trials, limits);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ((*trials)[0].config.model.features, 20000);
+  EXPECT_EQ((*trials)[0].params.at("data.format"), "csv");
+  EXPECT_EQ((*trials)[0].params.at("data.train"),
+            std::filesystem::path(dir_ + "/train.csv").lexically_normal().string());
+  EXPECT_EQ((*trials)[0].params.at("data.sha256").size(), 64u);
+}
+
 TEST_F(SweepDataTest, IdxFormTakesAFolder) {
   StatusOr<SweepSpec> spec =
       ParseSweep(Sweep("data: {format: idx, path: /abs/imgs}\n"), "d/s.yaml");
