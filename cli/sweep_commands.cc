@@ -865,8 +865,14 @@ int RunEmbedded(const Flags& f) {
   {
     auto data = LoadMnist(f.data_dir, 1);
     if (!data.ok()) {
+      // Workers load --data-dir at start even for a sweep of its own data (README, Your own
+      // data): say so, or the message would seem to be about the wrong data set.
+      const std::string own = file->spec.data.format == DataFormat::kMnist
+                                  ? ""
+                                  : " (workers load an MNIST-layout --data-dir at start, even "
+                                    "for a sweep of its own data)";
       return Fail(Status(data.status().code(),
-                         "--data-dir: " + data.status().message() + "; nothing was started"));
+                         "--data-dir: " + data.status().message() + own + "; nothing was started"));
     }
   }
 
