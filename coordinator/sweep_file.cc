@@ -531,6 +531,11 @@ Status Parser::CheckDataForm(const SweepSpec& spec) const {
                                 DataFormatName(f) + " reads the folder 'path')");
       }
     }
+    if (f == DataFormat::kMnist && has("path")) {
+      return Err(line("path"),
+                 "key 'data.path': not for format mnist (read from the runner's --data-dir); "
+                 "for your own IDX folder use format idx");
+    }
     if (f == DataFormat::kIdx && !has("path")) {
       return Err(line("format"), "key 'data.format': idx needs 'path', the folder of IDX files");
     }

@@ -153,6 +153,7 @@ TEST(SweepDataFormTest, ErrorsNameLineAndKey) {
        "s.yaml:6: key 'data.sequence_length': expected an integer in [1, 4096], got '0'"},
       {"data:\n  format: csv\n  train: [a]\n  test: b\n",
        "s.yaml:4: key 'data.train': expected a single value"},
+      {"data:\n  format: mnist\n  path: d\n", "s.yaml:4: key 'data.path': not for format mnist"},
       {"data:\n  formt: csv\n", "unknown key 'formt' under 'data' (did you mean 'format'?)"},
   };
   for (const Case& c : cases) {
