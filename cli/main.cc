@@ -1,5 +1,7 @@
 // hpsweep: the command-line tool. One binary, subcommands, like git:
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
+//                   [--data-format idx --data-path DIR | --data-format csv --train-file F
+//                    --test-file F --sequence-length T]   (a user's own data, engine/dataset.h)
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
 //   hpsweep run FILE, coordinator, worker, submit, status, workers, leaderboard, cancel, export
@@ -25,6 +27,7 @@
 #include "coordinator/params_json.h"
 #include "coordinator/sweep_file.h"
 #include "engine/config.h"
+#include "engine/dataset.h"
 #include "engine/digit_image.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
@@ -153,13 +156,54 @@ void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double a
   std::fflush(stderr);
 }
 
-int RunTrain(const ModelFlags& flags, const std::string& data_dir, int threads, bool as_json,
-             const std::string& save_path) {
+// `hpsweep train`'s own-data flags (engine/dataset.h); format "mnist" reads --data-dir.
+struct DataFlags {
+  std::string format = "mnist", path, train_file, test_file;
+  int sequence_length = 0;  // 0: not given (1 for csv)
+
+  StatusOr<DataSpec> Build(const std::string& data_dir) const {
+    DataSpec spec;
+    StatusOr<DataFormat> f = ParseDataFormat(format);
+    if (!f.ok())
+      return InvalidArgument("--data-format: expected idx, csv or mnist, got '" +
+                             format.substr(0, 32) + "'");
+    spec.format = *f;
+    if (spec.format != DataFormat::kCsv) {
+      if (!train_file.empty() || !test_file.empty() || sequence_length != 0) {
+        return InvalidArgument(
+            "--train-file, --test-file and --sequence-length are for --data-format csv");
+      }
+      if (spec.format == DataFormat::kIdx && path.empty()) {
+        return InvalidArgument("--data-format idx needs --data-path DIR (the IDX folder)");
+      }
+      spec.path = spec.format == DataFormat::kIdx ? path : (path.empty() ? data_dir : path);
+      if (spec.path.empty()) return NoDataDir();
+      return spec;
+    }
+    if (!path.empty())
+      return InvalidArgument(
+          "--data-path is for idx; csv takes --train-file "
+          "and --test-file");
+    if (train_file.empty() || test_file.empty()) {
+      return InvalidArgument("--data-format csv needs --train-file FILE and --test-file FILE");
+    }
+    spec.train_file = train_file;
+    spec.test_file = test_file;
+    spec.sequence_length = sequence_length == 0 ? 1 : sequence_length;
+    return spec;
+  }
+};
+
+int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::string& data_dir,
+             int threads, bool as_json, const std::string& save_path) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
-  if (data_dir.empty()) return Fail(NoDataDir());
-  StatusOr<Mnist> data = LoadMnist(data_dir);
+  StatusOr<DataSpec> spec = data_flags.Build(data_dir);
+  if (!spec.ok()) return Fail(spec.status());
+  StatusOr<Mnist> data = LoadDataset(*spec);
   if (!data.ok()) return Fail(data.status());
+  // The model reads the data's shape: steps x features in, one output per class.
+  ShapeModelToData(*data, &config->model);
   const bool tty = isatty(STDERR_FILENO) && !as_json;
   TrainOptions options;
   options.threads = threads;
@@ -449,6 +493,20 @@ int main(int argc, char** argv) {
   train_flags.Add(train);
   train->add_option("--data-dir", data_dir, "folder with the four MNIST IDX files")
       ->capture_default_str();
+  DataFlags data_flags;
+  train
+      ->add_option("--data-format", data_flags.format,
+                   "mnist (from --data-dir), idx (--data-path DIR) or csv (--train-file, "
+                   "--test-file, --sequence-length)")
+      ->capture_default_str();
+  train->add_option("--data-path", data_flags.path,
+                    "your own IDX folder: train-images-idx3-ubyte... (plain or .gz)");
+  train->add_option("--train-file", data_flags.train_file, "CSV rows label,f1,f2,... to train on");
+  train->add_option("--test-file", data_flags.test_file, "CSV rows of the same shape to test on");
+  train
+      ->add_option("--sequence-length", data_flags.sequence_length,
+                   "CSV: steps per row (features per step = row length / steps); default 1")
+      ->check(CLI::Range(1, kMaxSequenceLength));
   train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   train->add_flag("--json", as_json, "print one JSON object instead of progress");
   train->add_option("--save", save_path, "write the trained model to this file");
@@ -508,7 +566,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
-  if (*train) return RunTrain(train_flags, data_dir, threads, as_json, save_path);
+  if (*train) return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path);
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, as_json);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);

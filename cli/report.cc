@@ -1063,29 +1063,36 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
     if (!best_model.empty() && data != nullptr && data->test.count > 0) {
       auto model = ParseModel(best_model, "best trial");
       if (!model.ok()) return model.status();
-      Rng rng(12345);
-      std::vector<int64_t> idx;
-      std::vector<float> pixels;
-      for (int i = 0; i < 100; ++i) {
-        idx.push_back(static_cast<int64_t>(rng.Below(data->test.count)));
-        pixels.insert(pixels.end(), data->test.images.begin() + idx.back() * 784,
-                      data->test.images.begin() + (idx.back() + 1) * 784);
+      // The grid shows MNIST test images: only for a 28x28, 10-class model (a sweep of its own
+      // data, engine/dataset.h, has another shape and gets no grid).
+      const ModelConfig& mc = model->config.model;
+      const bool mnist_shaped = mc.steps * mc.features == 784 && mc.classes == 10 &&
+                                data->test.rows * data->test.cols == 784;
+      if (mnist_shaped) {
+        Rng rng(12345);
+        std::vector<int64_t> idx;
+        std::vector<float> pixels;
+        for (int i = 0; i < 100; ++i) {
+          idx.push_back(static_cast<int64_t>(rng.Below(data->test.count)));
+          pixels.insert(pixels.end(), data->test.images.begin() + idx.back() * 784,
+                        data->test.images.begin() + (idx.back() + 1) * 784);
+        }
+        const Mat<float> probs = PredictProba(*model, pixels.data(), 100, 1);
+        int wrong = 0;
+        std::ostringstream grid;
+        for (int i = 0; i < 100; ++i) {
+          Eigen::Index pred;
+          probs.row(i).maxCoeff(&pred);
+          const int truth = data->test.labels[idx[i]];
+          wrong += pred != truth;
+          grid << "<div class=\"cell\">"
+               << ImageTag(&pixels[i * 784], 56, "test image " + std::to_string(idx[i]))
+               << "<br><span" << (pred != truth ? " class=\"wrong\"" : "") << ">" << pred << " ("
+               << truth << ")</span></div>";
+        }
+        o << "<h3 id=\"samples\">100 random test images: predicted (true), wrong ones in red ("
+          << wrong << " wrong)</h3><div class=\"grid\">" << grid.str() << "</div>";
       }
-      const Mat<float> probs = PredictProba(*model, pixels.data(), 100, 1);
-      int wrong = 0;
-      std::ostringstream grid;
-      for (int i = 0; i < 100; ++i) {
-        Eigen::Index pred;
-        probs.row(i).maxCoeff(&pred);
-        const int truth = data->test.labels[idx[i]];
-        wrong += pred != truth;
-        grid << "<div class=\"cell\">"
-             << ImageTag(&pixels[i * 784], 56, "test image " + std::to_string(idx[i]))
-             << "<br><span" << (pred != truth ? " class=\"wrong\"" : "") << ">" << pred << " ("
-             << truth << ")</span></div>";
-      }
-      o << "<h3 id=\"samples\">100 random test images: predicted (true), wrong ones in red ("
-        << wrong << " wrong)</h3><div class=\"grid\">" << grid.str() << "</div>";
     }
   }
   if (data != nullptr) {

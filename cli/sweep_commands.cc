@@ -150,6 +150,7 @@ StatusOr<SweepFile> LoadSweepFile(const std::string& path, const SweepLimits& li
   if (!spec.ok()) return spec.status();
   auto trials = ExpandSweep(*spec, path, limits);
   if (!trials.ok()) return trials.status();
+  HPSWEEP_RETURN_IF_ERROR(AttachSweepData(*spec, path, &*trials, limits));
   f.spec = std::move(*spec);
   f.trials = std::move(*trials);
   return f;
@@ -948,6 +949,7 @@ int RunReport(const Flags& flags) {
   // The best trial's model, for the grid of predicted test images.
   std::string model;
   int64_t best_id = 0, sweep_id = 0;
+  bool own_data = false;
   // The report's own ranking (the sweep's Objective) names the best trial.
   auto ranked = RankedTrialIds(*text);
   if (!ranked.ok()) return Fail(ranked.status());
@@ -955,6 +957,10 @@ int RunReport(const Flags& flags) {
   try {  // the JSON may come over the network: a wrong shape is an error, not an abort
     json ex = json::parse(*text);
     sweep_id = ex["sweep"]["id"].get<int64_t>();
+    // A sweep of its own data (engine/dataset.h): MNIST's data section would be about other data.
+    for (const json& t : ex["trials"]) {
+      if (t.contains("params") && t["params"].contains("data.format")) own_data = true;
+    }
   } catch (const json::exception& e) {
     return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
   }
@@ -962,7 +968,8 @@ int RunReport(const Flags& flags) {
     auto m = FetchModelById(f.db, f.coordinator, f.client, best_id);
     if (m.ok()) model = *m;
   }
-  auto data = LoadMnist(f.data_dir);
+  StatusOr<Mnist> data = InvalidArgument("the sweep trained on its own data set");
+  if (!own_data) data = LoadMnist(f.data_dir);
   if (!data.ok()) {
     std::cerr << "hpsweep: no data set (" << data.status().message()
               << "): the report leaves out the test-image grid and the data section\n";
@@ -1066,8 +1073,14 @@ int RunEmbedded(const Flags& f) {
   {
     auto data = LoadMnist(f.data_dir, 1);
     if (!data.ok()) {
+      // Workers load --data-dir at start even for a sweep of its own data (README, Your own
+      // data): say so, or the message would seem to be about the wrong data set.
+      const std::string own = file->spec.data.format == DataFormat::kMnist
+                                  ? ""
+                                  : " (workers load an MNIST-layout --data-dir at start, even "
+                                    "for a sweep of its own data)";
       return Fail(Status(data.status().code(),
-                         "--data-dir: " + data.status().message() + "; nothing was started"));
+                         "--data-dir: " + data.status().message() + own + "; nothing was started"));
     }
   }
 

@@ -222,6 +222,8 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (!spec.ok()) return ToGrpc(spec.status());
     auto trials = ExpandSweep(*spec, file, limits_);
     if (!trials.ok()) return ToGrpc(trials.status());
+    // A sweep of its own data: its files are read (on this coordinator) and named by sha256.
+    if (Status d = AttachSweepData(*spec, file, &*trials, limits_); !d.ok()) return ToGrpc(d);
     auto id = s_->Submit(*spec, *trials, req->yaml(), file);
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_sweep_id(*id);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -58,8 +59,9 @@ constexpr size_t kMaxLabelLength = 64;
 constexpr size_t kMaxSweepNameLength = 64;
 constexpr size_t kMaxDescriptionBytes = 4096;
 const std::vector<std::string>& DataKeys() {
-  static const std::vector<std::string> keys = {"dataset", "validation_split", "validation",
-                                                "train_limit", "seed"};
+  static const std::vector<std::string> keys = {
+      "dataset", "validation_split", "validation", "train_limit", "seed", "format", "path", "train",
+      "test",    "sequence_length"};
   return keys;
 }
 const std::vector<std::string>& MetricKeys() {
@@ -345,6 +347,8 @@ class Parser {
   Status ReadEarlyTerminate(const Entry& e, SweepSpec* spec);
   // After the whole file: a hyperband whose first rung is not below the fixed epochs.
   Status CheckEarlyTerminate(const SweepSpec& spec) const;
+  // data: the keys of a user's own data set fit its format (after ReadData).
+  Status CheckDataForm(const SweepSpec& spec) const;
   Status ReadFixed(const Entry& e, SweepSpec* spec);
   // One model/training key as under `fixed` or in a list item: its text form, checked.
   Status ReadConfigEntry(const Entry& f, std::string* text) const;
@@ -476,6 +480,37 @@ Status Parser::ReadData(const Entry& e, SweepSpec* spec) {
                        name + "'");
       }
       spec->dataset = name;
+    } else if (d.key == "format") {
+      std::string text;
+      HPSWEEP_RETURN_IF_ERROR(Scalar(d, what, &text));
+      StatusOr<DataFormat> f = ParseDataFormat(text);
+      if (!f.ok()) {
+        const std::string near = NearestKey(text, {"idx", "csv", "mnist"});
+        return Err(d.line, "key 'data.format': expected idx, csv or mnist, got '" + text + "'" +
+                               (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+      }
+      spec->data.format = *f;
+    } else if (d.key == "path" || d.key == "train" || d.key == "test") {
+      std::string text;
+      HPSWEEP_RETURN_IF_ERROR(Scalar(d, what, &text));
+      if (text.empty() || text.size() > 4096) {
+        return Err(d.line, "key '" + what + "': expected a path of 1 to 4096 bytes");
+      }
+      for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+          return Err(d.line, "key '" + what + "': a control character in the path");
+        }
+      }
+      // Relative to the sweep file's folder, so that a sweep and its data travel together.
+      const size_t slash = file_.find_last_of('/');
+      if (text[0] != '/' && slash != std::string::npos) text = file_.substr(0, slash + 1) + text;
+      (d.key == "path"    ? spec->data.path
+       : d.key == "train" ? spec->data.train_file
+                          : spec->data.test_file) = text;
+    } else if (d.key == "sequence_length") {
+      int64_t v = 0;
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 1, kMaxSequenceLength, &v));
+      spec->data.sequence_length = static_cast<int>(v);
     } else if (d.key == "train_limit") {
       int64_t v = 0;
       HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 0, std::numeric_limits<int32_t>::max(), &v));
@@ -488,6 +523,55 @@ Status Parser::ReadData(const Entry& e, SweepSpec* spec) {
       HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(d.key, text, d.line, "", nullptr));
       data_keys_.push_back({d.key, text, d.line});
       if (d.key == "seed") data_seed_ = text;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Parser::CheckDataForm(const SweepSpec& spec) const {
+  auto line = [&](const char* key) {
+    auto it = spec.lines.find(std::string("data.") + key);
+    return it == spec.lines.end() ? 0 : it->second;
+  };
+  auto has = [&](const char* key) { return line(key) > 0; };
+  const DataFormat f = spec.data.format;
+  if (!has("format")) {
+    for (const char* k : {"path", "train", "test", "sequence_length"}) {
+      if (has(k)) {
+        return Err(line(k),
+                   std::string("key 'data.") + k + "': needs 'data.format' (idx or csv) beside it");
+      }
+    }
+    return Status::Ok();
+  }
+  if (has("dataset")) {
+    return Err(line("dataset"), "key 'data.dataset': give either 'dataset' or 'format', not both");
+  }
+  if (f == DataFormat::kIdx || f == DataFormat::kMnist) {
+    for (const char* k : {"train", "test", "sequence_length"}) {
+      if (has(k)) {
+        return Err(line(k), std::string("key 'data.") + k + "': only for format csv (format " +
+                                DataFormatName(f) + " reads the folder 'path')");
+      }
+    }
+    if (f == DataFormat::kMnist && has("path")) {
+      return Err(line("path"),
+                 "key 'data.path': not for format mnist (read from the runner's --data-dir); "
+                 "for your own IDX folder use format idx");
+    }
+    if (f == DataFormat::kIdx && !has("path")) {
+      return Err(line("format"), "key 'data.format': idx needs 'path', the folder of IDX files");
+    }
+  } else {
+    if (has("path")) {
+      return Err(line("path"),
+                 "key 'data.path': not for format csv (give 'train' and 'test' files)");
+    }
+    for (const char* k : {"train", "test"}) {
+      if (!has(k)) {
+        return Err(line("format"), std::string("key 'data.format': csv needs '") + k + "', the " +
+                                       (k[1] == 'r' ? "training" : "test") + " file");
+      }
     }
   }
   return Status::Ok();
@@ -1054,6 +1138,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
       }
     } else if (e.key == "data") {
       HPSWEEP_RETURN_IF_ERROR(ReadData(e, &spec));
+      HPSWEEP_RETURN_IF_ERROR(CheckDataForm(spec));
     } else if (e.key == "method") {
       HPSWEEP_RETURN_IF_ERROR(Scalar(e, "method", &text));
       if (text == "grid") {
@@ -1553,6 +1638,82 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path) {
   if (in.bad()) return IoError(EscapeText(path) + ": read failed");
   text.resize(static_cast<size_t>(in.gcount()));
   return ParseSweep(text, path);
+}
+
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name) {
+  if (spec.data.format == DataFormat::kMnist) return std::string();
+  auto line = [&](const std::string& key) {
+    auto it = spec.lines.find("data." + key);
+    return it == spec.lines.end() ? 0 : it->second;
+  };
+  StatusOr<Mnist> data = LoadDataset(spec.data);
+  if (!data.ok()) {
+    // Name the data key whose file is at fault (its path begins the engine's message).
+    std::string key = spec.data.format == DataFormat::kIdx ? "path" : "train";
+    const std::string& m = data.status().message();
+    if (!spec.data.test_file.empty() &&
+        m.compare(0, spec.data.test_file.size(), spec.data.test_file) == 0) {
+      key = "test";
+    }
+    return ErrorAt(file_name, line(key), "key 'data." + key + "': " + m);
+  }
+  StatusOr<std::string> sha = DatasetSha256(spec.data);
+  if (!sha.ok()) {
+    return ErrorAt(file_name, line("format"), "key 'data.format': " + sha.status().message());
+  }
+  return *sha;
+}
+
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits) {
+  if (spec.data.format == DataFormat::kMnist) return Status::Ok();
+  StatusOr<std::string> sha = CheckSweepData(spec, file_name);
+  if (!sha.ok()) return sha.status();
+  std::map<std::string, std::string> extra = {{"data.format", DataFormatName(spec.data.format)},
+                                              {"data.sha256", *sha}};
+  // Absolute, so that a worker started in another folder (or on another node sharing the file
+  // system) reads the same files.
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    const std::filesystem::path a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.lexically_normal().string();
+  };
+  if (spec.data.format == DataFormat::kIdx) {
+    extra["data.path"] = absolute(spec.data.path);
+  } else {
+    extra["data.train"] = absolute(spec.data.train_file);
+    extra["data.test"] = absolute(spec.data.test_file);
+    extra["data.sequence_length"] = std::to_string(spec.data.sequence_length);
+  }
+  // The shape without the data: one training row is enough to know it.
+  StatusOr<Mnist> data = LoadDataset(spec.data, 1);
+  if (!data.ok()) return data.status();
+  const auto format_line = spec.lines.find("data.format");
+  const int line = format_line == spec.lines.end() ? 0 : format_line->second;
+  for (TrialSpec& t : *trials) {
+    for (const auto& [k, v] : extra) t.params[k] = v;
+    ShapeModelToData(*data, &t.config.model);
+    // ExpandSweep measured the trial with MNIST's shape; the data's may be far wider.
+    const ModelConfig& m = t.config.model;
+    const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
+                              std::to_string(m.features) + " features, " +
+                              std::to_string(m.classes) + " classes)";
+    const int64_t params = ParamCount(t.config);
+    if (params > limits.max_params) {
+      return ErrorAt(file_name, line,
+                     "trial " + std::to_string(t.number) + ": " + FormatCount(params) +
+                         " parameters" + shape + ", over the limit of " +
+                         FormatCount(limits.max_params) + " (--max-model-params)");
+    }
+    const int64_t bytes = TrainingBytesEstimate(t.config);
+    if (bytes > limits.max_training_bytes) {
+      return ErrorAt(file_name, line,
+                     "trial " + std::to_string(t.number) + ": training needs about " +
+                         FormatBytes(bytes) + shape + ", over the limit of " +
+                         FormatBytes(limits.max_training_bytes) + " (--max-training-memory-mb)");
+    }
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,

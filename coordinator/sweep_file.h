@@ -54,6 +54,13 @@
 // good-trial model ranked by l(x)/g(x)). Refused: `bayes` with another method, unknown keys under
 // it (with did-you-mean), method: bayes without max_trials or parameters, and `trials`.
 //
+// A user's own data set (engine/dataset.h), instead of `dataset`:
+//   data: {format: idx, path: DIR}        # MNIST's four IDX files (plain or .gz), any image size
+//   data: {format: csv, train: FILE, test: FILE, sequence_length: T}   # label,f1,... rows
+// Relative paths are relative to the sweep file's folder. format idx needs path and takes no
+// train/test/sequence_length; csv needs train and test and takes no path; sequence_length (csv
+// only, default 1) is in [1, 4096]. The files themselves are read by CheckSweepData.
+//
 // Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
 // [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
 // values themselves, as W&B's `log_uniform_values`.
@@ -78,6 +85,7 @@
 
 #include "coordinator/pruner.h"
 #include "engine/config.h"
+#include "engine/dataset.h"
 #include "engine/status.h"
 
 namespace hpsweep {
@@ -126,6 +134,7 @@ struct SweepSpec {
   std::string name;
   std::string description;
   std::string dataset = "mnist";
+  DataSpec data;            // format kMnist unless data.format was given (paths already resolved)
   int64_t train_limit = 0;  // 0: the whole training set
   SweepMethod method = SweepMethod::kGrid;
   std::string metric = "val_accuracy";
@@ -171,6 +180,24 @@ struct SweepLimits {
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
+
+// For a sweep of its own data (spec.data.format idx or csv): loads the data set, so that a bad
+// file is refused at submit rather than in every trial, and returns its identity
+// (DatasetSha256). Errors name the sweep file, the line of the data key and the data file's own
+// problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name);
+
+// The reserved trial params of a sweep of its own data (not config keys; workers read them):
+// data.format, data.path (idx), data.train, data.test, data.sequence_length (csv), and
+// data.sha256, the data set's identity, which a worker checks before training.
+constexpr char kDataParamPrefix[] = "data.";
+
+// CheckSweepData, then adds the reserved params above to every trial and shapes each trial's
+// model (steps, features, classes) to the data. Nothing for MNIST. Call after ExpandSweep and
+// before storing the trials.
+// Trials over `limits` with the data's shape are refused as ExpandSweep refuses them.
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits = SweepLimits());
 
 // Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
 // fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/idx.h"
@@ -36,7 +37,8 @@ StatusOr<std::string> FindFile(const std::string& dir, const std::string& canoni
 }
 
 // Loads one images/labels pair; `split` is "train" or "t10k".
-StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t limit) {
+StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t limit,
+                            int max_classes) {
   StatusOr<std::string> images_path =
       FindFile(dir, split + "-images-idx3-ubyte", split + "-images.idx3-ubyte");
   if (!images_path.ok()) return images_path.status();
@@ -55,12 +57,14 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
                            std::to_string(labels->size()) +
                            " labels; they must match (are both from the same data set?)");
   }
+  int top = 0;
   for (size_t i = 0; i < labels->size(); ++i) {
-    if ((*labels)[i] >= kNumClasses) {
+    if ((*labels)[i] >= max_classes) {
       return InvalidArgument(*labels_path + ": label " + std::to_string(i) + " is " +
                              std::to_string((*labels)[i]) + "; labels must be 0.." +
-                             std::to_string(kNumClasses - 1));
+                             std::to_string(max_classes - 1));
     }
+    top = std::max<int>(top, (*labels)[i]);
   }
 
   Dataset ds;
@@ -68,7 +72,7 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
   if (limit > 0 && limit < ds.count) ds.count = limit;
   ds.rows = images->rows;
   ds.cols = images->cols;
-  ds.num_classes = kNumClasses;
+  ds.num_classes = top + 1;
   const size_t n = static_cast<size_t>(ds.count) * ds.rows * ds.cols;
   ds.images.resize(n);
   const uint8_t* src = images->pixels.data();
@@ -81,6 +85,28 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
 }  // namespace
 
 StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit) {
+  StatusOr<Mnist> m = LoadIdxFolder(dir, train_limit, kNumClasses);
+  if (!m.ok()) return m.status();
+  // MNIST has 10 classes even where a cut (train_limit) lacks some.
+  m->train.num_classes = m->test.num_classes = kNumClasses;
+  return m;
+}
+
+StatusOr<std::vector<std::string>> IdxFolderFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const char* split : {"train", "t10k"}) {
+    for (const char* kind : {"images-idx3", "labels-idx1"}) {
+      const std::string s = split, k = kind;
+      const std::string dotted = s + "-" + k.substr(0, 6) + "." + k.substr(7) + "-ubyte";
+      StatusOr<std::string> f = FindFile(dir, s + "-" + k + "-ubyte", dotted);
+      if (!f.ok()) return f.status();
+      files.push_back(*f);
+    }
+  }
+  return files;
+}
+
+StatusOr<Mnist> LoadIdxFolder(const std::string& dir, int64_t train_limit, int max_classes) {
   if (!IsDirectory(dir)) {
     if (Exists(dir)) {
       return InvalidArgument(dir + ": not a folder; pass the folder that holds the IDX files (" +
@@ -88,9 +114,9 @@ StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit) {
     }
     return NotFound(dir + ": no such data folder; " + kFetchHint);
   }
-  StatusOr<Dataset> train = LoadSplit(dir, "train", train_limit);
+  StatusOr<Dataset> train = LoadSplit(dir, "train", train_limit, max_classes);
   if (!train.ok()) return train.status();
-  StatusOr<Dataset> test = LoadSplit(dir, "t10k", 0);
+  StatusOr<Dataset> test = LoadSplit(dir, "t10k", 0, max_classes);
   if (!test.ok()) return test.status();
   if (train->rows != test->rows || train->cols != test->cols) {
     return InvalidArgument(dir + ": training images are " + std::to_string(train->rows) + "x" +
@@ -99,6 +125,7 @@ StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit) {
                            "; both sets must have the same image size");
   }
   Mnist mnist;
+  train->num_classes = test->num_classes = std::max(train->num_classes, test->num_classes);
   mnist.train = std::move(*train);
   mnist.test = std::move(*test);
   return mnist;

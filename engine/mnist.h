@@ -1,7 +1,8 @@
 // MNIST loader: the four IDX files of a data folder as float32 training and test sets.
 //
 // Works for any IDX data set laid out like MNIST (a user's own, gzipped or not): images of any
-// size, as long as the training and test images agree, and labels 0..9.
+// size, as long as the training and test images agree, and labels 0..9 (LoadIdxFolder: any
+// number of classes).
 //
 // Thread-safety: LoadMnist shares no state; call it from any thread. Results are plain values
 // owned by the caller.
@@ -38,6 +39,14 @@ struct Mnist {
 // labels >= 10, or training and test images of different sizes; anything
 // ReadIdxImages/ReadIdxLabels reports (engine/idx.h).
 StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit = 0);
+
+// The same for any IDX folder of that layout (a user's own data): labels must be below
+// max_classes, and num_classes of both sets is the largest label of either + 1.
+StatusOr<Mnist> LoadIdxFolder(const std::string& dir, int64_t train_limit, int max_classes);
+
+// The four files LoadIdxFolder reads from dir (train images, train labels, test images, test
+// labels), as found (plain, .gz or dotted). NotFound naming the first one missing.
+StatusOr<std::vector<std::string>> IdxFolderFiles(const std::string& dir);
 
 }  // namespace hpsweep
 

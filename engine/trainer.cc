@@ -249,6 +249,10 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                            std::to_string(mc.features) + " images, data has " +
                            std::to_string(data.train.rows) + "x" + std::to_string(data.train.cols));
   }
+  if (data.train.num_classes > mc.classes) {
+    return InvalidArgument("the data have " + std::to_string(data.train.num_classes) +
+                           " classes but the model outputs " + std::to_string(mc.classes));
+  }
   TrainResult res;
   const int64_t n =
       tc.train_limit > 0 ? std::min<int64_t>(tc.train_limit, data.train.count) : data.train.count;

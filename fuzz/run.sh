@@ -16,14 +16,14 @@ BUILD_DIR="${HPSWEEP_FUZZ_BUILD_DIR:-${REPO_ROOT}/build/fuzz}"
 SECONDS_PER_TARGET="${1:-12}"
 shift || true
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(sweep_file model_file checkpoint idx digit_image)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(sweep_file model_file checkpoint idx csv digit_image)
 if ! [[ "${SECONDS_PER_TARGET}" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]" >&2
   exit 2
 fi
 
 # -max_len per target: a little above the largest seed, as far as each format needs.
-declare -A MAX_LEN=([sweep_file]=4096 [model_file]=8192 [checkpoint]=8192 [idx]=16384 [digit_image]=16384)
+declare -A MAX_LEN=([sweep_file]=4096 [model_file]=8192 [checkpoint]=8192 [idx]=16384 [csv]=4096 [digit_image]=16384)
 for t in "${TARGETS[@]}"; do
   [[ -n "${MAX_LEN[$t]:-}" ]] || { echo "fuzz: unknown target '$t'" >&2; exit 2; }
 done

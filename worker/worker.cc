@@ -21,6 +21,7 @@
 #include "auth/credentials.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
+#include "engine/dataset.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
@@ -343,6 +344,45 @@ class Worker::Impl {
     return Status::Ok();
   }
 
+  // Loads (once per identity) the sweep's own data set that the trial's data.* params name, after
+  // checking that the files here have the sha256 the coordinator saw at submit.
+  Status UseOwnData(const pb::Trial& trial) {
+    auto param = [&](const char* key) {
+      auto it = trial.params().find(key);
+      return it == trial.params().end() ? std::string() : it->second;
+    };
+    const std::string want = param("data.sha256");
+    if (!own_sha_.empty() && own_sha_ == want) return Status::Ok();
+    DataSpec spec;
+    StatusOr<DataFormat> f = ParseDataFormat(param("data.format"));
+    if (!f.ok()) return f.status();
+    spec.format = *f;
+    spec.path = param("data.path");
+    spec.train_file = param("data.train");
+    spec.test_file = param("data.test");
+    const std::string t = param("data.sequence_length");
+    spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
+    StatusOr<std::string> sha = DatasetSha256(spec);
+    if (!sha.ok()) {
+      return FailedPrecondition(
+          "the sweep's data set is not on this worker as named: " + sha.status().message() +
+          " (own data sets are read from the same path on every worker)");
+    }
+    if (*sha != want) {
+      return FailedPrecondition(
+          "the sweep's data set here (" +
+          (spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file) +
+          ") has sha256 " + *sha + ", but the sweep was submitted with " + want +
+          "; the files differ from the coordinator's");
+    }
+    StatusOr<Mnist> data = LoadDataset(spec);
+    if (!data.ok()) return data.status();
+    own_data_ = std::move(*data);
+    own_sha_ = want;
+    Log("training with the sweep's own data set (sha256 " + want.substr(0, 12) + ")");
+    return Status::Ok();
+  }
+
   // After a data mismatch: tries to get the coordinator's data; on failure logs why (once) and
   // stops leasing until a retry (every data_recheck_seconds) succeeds.
   void RecoverData() {
@@ -417,6 +457,8 @@ class Worker::Impl {
     for (const auto& [key, value] : trial.params()) {
       // "label" names a list sweep's item (coordinator/sweep_file.h, kLabelKey); not a config key.
       if (key == "label") continue;
+      // data.* name a sweep's own data set (coordinator/sweep_file.h, kDataParamPrefix).
+      if (key.compare(0, 5, "data.") == 0) continue;
       Status s = ApplyKey(key, value, &config);
       if (!s.ok() && bad.ok()) bad = s;
     }
@@ -425,7 +467,17 @@ class Worker::Impl {
       SendFail(lease_id, bad.ToString(), false);
       return;
     }
-    if (!trial.data_sha256().empty() && !data_sha_.empty() && trial.data_sha256() != data_sha_) {
+    const Mnist* data = &data_;
+    if (trial.params().count("data.format") != 0) {
+      // A sweep of its own data: read from the same path here, checked by its sha256.
+      Status s = UseOwnData(trial);
+      if (!s.ok()) {
+        SendFail(lease_id, s.ToString(), false);
+        return;
+      }
+      data = &own_data_;
+    } else if (!trial.data_sha256().empty() && !data_sha_.empty() &&
+               trial.data_sha256() != data_sha_) {
       // Not the trial's fault: give it back uncharged, and stop leasing until the data match.
       const std::string why = "this worker's training images in " + data_in_use_ + " (sha256 " +
                               data_sha_ + ") differ from the coordinator's (" +
@@ -437,6 +489,7 @@ class Worker::Impl {
       RecoverData();
       return;
     }
+    ShapeModelToData(*data, &config.model);
     const double need = MemoryLowerBound(config, o_.threads);
     const int64_t available = MemAvailableBytes();
     if (available > 0 && need > static_cast<double>(available)) {
@@ -444,7 +497,6 @@ class Worker::Impl {
                              GiB(static_cast<double>(available)) + " available");
       return;
     }
-    const Mnist* data = &data_;
 
     // Heartbeat: renews the lease during epochs; learns of STOP (which training checks every
     // batch) or a lost lease.
@@ -753,6 +805,8 @@ class Worker::Impl {
   double lease_seconds_ = 30;
   int trials_done_ = 0;
   Mnist data_;
+  Mnist own_data_;             // a sweep's own data set (data.* trial params), once loaded
+  std::string own_sha_;        // its identity (DatasetSha256), "" before
   std::string data_sha_;       // sha256 of data_'s training images ("" if unknown)
   std::string data_in_use_;    // the folder data_ came from
   bool data_blocked_ = false;  // data differ from the coordinator's and could not be fetched

@@ -1,0 +1,247 @@
+#include "engine/dataset.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "engine/sha256.h"
+
+namespace hpsweep {
+namespace {
+
+std::string At(const std::string& name, int64_t line) {
+  return name + ":" + std::to_string(line) + ": ";
+}
+
+// A field as a finite float; false for anything else ("", "1x", "nan", "inf").
+bool ParseFloatField(const std::string& field, float* out) {
+  if (field.empty() || field.size() > 64) return false;
+  const char* begin = field.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(begin, &end);
+  if (end != begin + field.size() || errno == ERANGE || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+std::string Shown(const std::string& field) {
+  std::string s = field.substr(0, 32);
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  return "'" + s + (field.size() > 32 ? "...'" : "'");
+}
+
+// Splits one line (no line end) at commas, trimming spaces around each field.
+void SplitFields(const std::string& line, std::vector<std::string>* fields) {
+  fields->clear();
+  size_t start = 0;
+  while (true) {
+    size_t comma = line.find(',', start);
+    const size_t stop = comma == std::string::npos ? line.size() : comma;
+    size_t a = start, b = stop;
+    while (a < b && (line[a] == ' ' || line[a] == '\t')) ++a;
+    while (b > a && (line[b - 1] == ' ' || line[b - 1] == '\t')) --b;
+    fields->push_back(line.substr(a, b - a));
+    if (comma == std::string::npos) return;
+    start = comma + 1;
+  }
+}
+
+StatusOr<std::string> ReadBounded(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return NotFound(path + ": no such file");
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(path + ": not a regular file");
+  if (st.st_size > kCsvMaxBytes) {
+    return InvalidArgument(path + ": " + std::to_string(st.st_size) + " bytes, over the limit of " +
+                           std::to_string(kCsvMaxBytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError(path + ": cannot open");
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  in.read(bytes.data(), st.st_size);
+  if (in.gcount() != st.st_size) return IoError(path + ": cannot read");
+  return bytes;
+}
+
+}  // namespace
+
+const char* DataFormatName(DataFormat f) {
+  switch (f) {
+    case DataFormat::kMnist: return "mnist";
+    case DataFormat::kIdx: return "idx";
+    case DataFormat::kCsv: return "csv";
+  }
+  return "?";
+}
+
+StatusOr<DataFormat> ParseDataFormat(const std::string& text) {
+  if (text == "mnist") return DataFormat::kMnist;
+  if (text == "idx") return DataFormat::kIdx;
+  if (text == "csv") return DataFormat::kCsv;
+  return InvalidArgument("data format '" + Shown(text).substr(1, 32) +
+                         ": expected idx, csv or mnist");
+}
+
+StatusOr<std::vector<std::string>> DataSpec::Files() const {
+  if (format == DataFormat::kCsv) {
+    if (train_file.empty() || test_file.empty()) {
+      return InvalidArgument("a csv data set needs both a training and a test file");
+    }
+    return std::vector<std::string>{train_file, test_file};
+  }
+  return IdxFolderFiles(path);
+}
+
+StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length) {
+  if (sequence_length < 1 || sequence_length > kMaxSequenceLength) {
+    return InvalidArgument(name + ": sequence_length " + std::to_string(sequence_length) +
+                           " is out of range [1, " + std::to_string(kMaxSequenceLength) + "]");
+  }
+  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
+    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
+  }
+  Dataset ds;
+  int width = -1;  // features per row, from the first data row
+  int64_t line_no = 0;
+  int top = -1;
+  std::vector<std::string> fields;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    if (nl == std::string::npos) nl = bytes.size();
+    std::string line = bytes.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line.find('\0') != std::string::npos) {
+      return InvalidArgument(At(name, line_no) + "a NUL byte: not a text file");
+    }
+    // Bounded before splitting: a line of a million commas must not become a million strings.
+    const int64_t commas = std::count(line.begin(), line.end(), ',');
+    if (commas > kCsvMaxFeatures) {
+      return InvalidArgument(At(name, line_no) + std::to_string(commas) +
+                             " features, over the limit of " + std::to_string(kCsvMaxFeatures));
+    }
+    SplitFields(line, &fields);
+    float scratch = 0;
+    if (ds.count == 0 && width < 0 && line_no == 1 && !ParseFloatField(fields[0], &scratch)) {
+      continue;  // a header line
+    }
+    if (fields.size() < 2) {
+      return InvalidArgument(At(name, line_no) +
+                             "a row needs a label and at least one feature (label,f1,f2,...)");
+    }
+    const int64_t k = static_cast<int64_t>(fields.size()) - 1;
+    if (width < 0) {
+      if (k > kCsvMaxFeatures) {
+        return InvalidArgument(At(name, line_no) + std::to_string(k) +
+                               " features, over the limit of " + std::to_string(kCsvMaxFeatures));
+      }
+      if (k % sequence_length != 0) {
+        return InvalidArgument(At(name, line_no) + std::to_string(k) +
+                               " features per row cannot be split into sequence_length " +
+                               std::to_string(sequence_length) +
+                               " steps (it must divide the row length exactly)");
+      }
+      width = static_cast<int>(k);
+    } else if (k != width) {
+      return InvalidArgument(At(name, line_no) + "ragged row: " + std::to_string(k) +
+                             " features, but the first row has " + std::to_string(width));
+    }
+    if (ds.count >= kCsvMaxRows) {
+      return InvalidArgument(At(name, line_no) + "over the limit of " +
+                             std::to_string(kCsvMaxRows) + " rows");
+    }
+    // The label: an integer in [0, kMaxClasses).
+    const std::string& lab = fields[0];
+    float lv = 0;
+    if (!ParseFloatField(lab, &lv)) {
+      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not a number");
+    }
+    if (lv != std::floor(lv)) {
+      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not an integer");
+    }
+    if (lv < 0 || lv >= kMaxClasses) {
+      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is out of range [0, " +
+                             std::to_string(kMaxClasses - 1) + "]");
+    }
+    const int label = static_cast<int>(lv);
+    top = std::max(top, label);
+    ds.labels.push_back(static_cast<uint8_t>(label));
+    for (int64_t i = 1; i <= k; ++i) {
+      float v = 0;
+      if (!ParseFloatField(fields[i], &v)) {
+        return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +
+                               Shown(fields[i]) + " is not a finite number");
+      }
+      ds.images.push_back(v);
+    }
+    ++ds.count;
+  }
+  if (ds.count == 0) return InvalidArgument(name + ": no data rows");
+  ds.rows = sequence_length;
+  ds.cols = width / sequence_length;
+  ds.num_classes = top + 1;
+  return ds;
+}
+
+StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
+  if (spec.format == DataFormat::kMnist) return LoadMnist(spec.path, train_limit);
+  if (spec.format == DataFormat::kIdx) return LoadIdxFolder(spec.path, train_limit, kMaxClasses);
+  Mnist m;
+  for (int which = 0; which < 2; ++which) {
+    const std::string& path = which == 0 ? spec.train_file : spec.test_file;
+    if (path.empty()) {
+      return InvalidArgument(std::string("a csv data set needs a ") +
+                             (which == 0 ? "training" : "test") + " file");
+    }
+    StatusOr<std::string> bytes = ReadBounded(path);
+    if (!bytes.ok()) return bytes.status();
+    StatusOr<Dataset> ds = ParseCsv(*bytes, path, spec.sequence_length);
+    if (!ds.ok()) return ds.status();
+    (which == 0 ? m.train : m.test) = std::move(*ds);
+  }
+  if (m.train.rows != m.test.rows || m.train.cols != m.test.cols) {
+    return InvalidArgument(spec.test_file + ":1: rows have " +
+                           std::to_string(m.test.rows * m.test.cols) + " features, but " +
+                           spec.train_file + "'s have " +
+                           std::to_string(m.train.rows * m.train.cols) +
+                           "; test rows must have the training rows' shape");
+  }
+  if (train_limit > 0 && train_limit < m.train.count) {
+    m.train.count = train_limit;
+    m.train.labels.resize(static_cast<size_t>(train_limit));
+    m.train.images.resize(static_cast<size_t>(train_limit) * m.train.rows * m.train.cols);
+  }
+  m.train.num_classes = m.test.num_classes = std::max(m.train.num_classes, m.test.num_classes);
+  return m;
+}
+
+void ShapeModelToData(const Mnist& data, ModelConfig* model) {
+  model->steps = data.train.rows;
+  model->features = data.train.cols;
+  model->classes = data.train.num_classes;
+}
+
+StatusOr<std::string> DatasetSha256(const DataSpec& spec) {
+  StatusOr<std::vector<std::string>> files = spec.Files();
+  if (!files.ok()) return files.status();
+  std::string all;
+  for (const std::string& f : *files) {
+    StatusOr<std::string> sha = Sha256File(f);
+    if (!sha.ok()) return sha.status();
+    all += f.substr(f.find_last_of('/') + 1) + " " + *sha + "\n";
+  }
+  return Sha256Hex(all);
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,76 @@
+// A user's own data set: an IDX folder (MNIST's layout, any image size, any number of classes) or
+// two CSV files of `label,f1,f2,...` rows, loaded as (N, T, F) float32 inputs with integer labels.
+//
+// One description (DataSpec) serves the sweep file's `data:` section, `hpsweep train`'s
+// --data-format/--data-path/--train-file/--test-file/--sequence-length flags and the tests.
+//
+//   idx: DIR holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+//        t10k-labels-idx1-ubyte (each plain or .gz, engine/mnist.h). Each image of R x C bytes is
+//        read row by row: T = R steps of F = C features, pixels scaled to [0,1]. Classes = the
+//        largest label of either set + 1.
+//   csv: each row is `label,f1,...,fK`; K = T * F with T = sequence_length (so F = K / T must be a
+//        whole number; sequence_length 1 gives flat features, e.g. for cell=dense). Step t holds
+//        f(t*F+1)..f(t*F+F). A first line whose first field is not a number is a header and is
+//        skipped; blank lines are skipped; "\r\n" line ends are accepted. Features are used as
+//        given (no scaling). Classes = the largest label of either file + 1.
+//
+// Every input is hostile: sizes are bounded (kCsvMaxBytes, kCsvMaxRows, kCsvMaxFeatures,
+// kMaxClasses) and checked before they are allocated; every error is InvalidArgument (NotFound for
+// a missing file) and names file:line and the problem: a ragged row, a non-numeric or non-finite
+// field, a label that is negative, not an integer, or >= kMaxClasses, a row length that
+// sequence_length does not divide, a test file whose row shape differs from training's.
+//
+// Thread-safety: the functions share no state. Results are plain values owned by the caller.
+#ifndef HPSWEEP_ENGINE_DATASET_H_
+#define HPSWEEP_ENGINE_DATASET_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/mnist.h"
+#include "engine/status.h"
+
+namespace hpsweep {
+
+// Labels are stored in a byte (Dataset::labels), as IDX stores them: at most 256 classes.
+inline constexpr int kMaxClasses = 256;
+inline constexpr int64_t kCsvMaxBytes = int64_t{1} << 30;  // 1 GiB per file
+inline constexpr int64_t kCsvMaxRows = 10'000'000;
+inline constexpr int kCsvMaxFeatures = 65536;  // values per row after the label
+inline constexpr int kMaxSequenceLength = 4096;
+
+enum class DataFormat { kMnist, kIdx, kCsv };
+
+struct DataSpec {
+  DataFormat format = DataFormat::kMnist;
+  std::string path;         // idx (and mnist): the folder
+  std::string train_file;   // csv
+  std::string test_file;    // csv
+  int sequence_length = 1;  // csv: T
+
+  // The files that make up the data set, in a stable order (idx: the four IDX files as found).
+  StatusOr<std::vector<std::string>> Files() const;
+};
+
+// "mnist", "idx", "csv"; ParseDataFormat is the inverse (InvalidArgument naming the choices).
+const char* DataFormatName(DataFormat f);
+StatusOr<DataFormat> ParseDataFormat(const std::string& text);
+
+// Parses one CSV file's bytes (name used in messages). num_classes is set to the largest label + 1.
+StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);
+
+// Reads the files the spec names and checks that training and test agree in shape. Both sets get
+// num_classes = the larger of the two. train_limit > 0 keeps only the first train_limit rows.
+StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0);
+
+// Sets the model's input shape (steps, features) and output classes from the data.
+void ShapeModelToData(const Mnist& data, ModelConfig* model);
+
+// The data set's identity: sha256 over "name sha256\n" of each of its files (hex).
+StatusOr<std::string> DatasetSha256(const DataSpec& spec);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_DATASET_H_

@@ -1,0 +1,27 @@
+// Fuzz target: CSV data sets (engine/dataset.h, ParseCsv). The first byte picks sequence_length
+// (1..8); the rest is the file.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "engine/dataset.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1 || size > 64 * 1024) return 0;
+  const int sequence_length = 1 + data[0] % 8;
+  const std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+  hpsweep::StatusOr<hpsweep::Dataset> ds = hpsweep::ParseCsv(bytes, "fuzz.csv", sequence_length);
+  if (!ds.ok()) return 0;
+  // The result must hold exactly what its shape says, and every label must be a class.
+  if (ds->rows != sequence_length || ds->cols < 1 || ds->count < 1 ||
+      ds->labels.size() != static_cast<size_t>(ds->count) ||
+      ds->images.size() != static_cast<size_t>(ds->count) * ds->rows * ds->cols ||
+      ds->num_classes < 1 || ds->num_classes > hpsweep::kMaxClasses) {
+    std::abort();
+  }
+  for (uint8_t label : ds->labels) {
+    if (label >= ds->num_classes) std::abort();
+  }
+  return 0;
+}
