@@ -102,7 +102,8 @@ bool AllowedRoles(const std::string& path, unsigned* roles) {
       {"WatchSweep", kR | kU},     {"GetModel", kR | kU},       {"SubmitSweep", kU},
       {"CancelSweep", kU},         {"RegisterWorker", kW},      {"LeaseTrial", kW},
       {"ReportProgress", kW},      {"CompleteTrial", kW},       {"FailTrial", kW},
-      {"GetDataset", kW},          {"ListWorkers", kR | kU},
+      {"GetDataset", kW},          {"ListWorkers", kR | kU},    {"SaveCheckpoint", kW},
+      {"GetCheckpoint", kW},
   };
   for (const auto& row : kTable) {
     if (method == row.method) {

@@ -91,6 +91,11 @@ TEST(CredentialsTest, EveryRpcOfTheServiceHasADecidedRole) {
   EXPECT_TRUE(allowed("ListWorkers", Role::kReader));
   EXPECT_TRUE(allowed("ListWorkers", Role::kUser));
   EXPECT_FALSE(allowed("ListWorkers", Role::kWorker));
+  // Resuming trials: only workers keep and fetch checkpoints.
+  EXPECT_TRUE(allowed("SaveCheckpoint", Role::kWorker));
+  EXPECT_TRUE(allowed("GetCheckpoint", Role::kWorker));
+  EXPECT_FALSE(allowed("SaveCheckpoint", Role::kUser));
+  EXPECT_FALSE(allowed("GetCheckpoint", Role::kReader));
   // Unknown methods of the service fail closed; other services (health) are open.
   unsigned roles = 1;
   ASSERT_TRUE(AllowedRoles("/hpsweep.v1.Coordinator/DropDatabase", &roles));
