@@ -211,7 +211,8 @@ class SlurmTest : public ::testing::Test {
       ADD_FAILURE() << "export: " << (r.ok() ? r->err : r.status().ToString());
       return json();
     }
-    for (const auto& t : json::parse(r->out)["trials"]) {
+    const json ex = json::parse(r->out);  // kept: t refers into it
+    for (const auto& t : ex["trials"]) {
       if (std::to_string(t["id"].get<int64_t>()) == trial) return t;
     }
     ADD_FAILURE() << "trial " << trial << " not in the export";
