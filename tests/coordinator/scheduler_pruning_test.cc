@@ -97,7 +97,9 @@ class Harness {
     sched_.reset();
     storage_ = MustOpen(path_);
     ASSERT_NE(storage_, nullptr);
-    sched_ = std::make_unique<Scheduler>(storage_.get(), &clock_, SchedulerOptions{kLease});
+    SchedulerOptions options;
+    options.lease_seconds = kLease;
+    sched_ = std::make_unique<Scheduler>(storage_.get(), &clock_, options);
     ASSERT_TRUE(sched_->Load().ok());
     StatusOr<int64_t> w = sched_->RegisterWorker("w", 1);
     ASSERT_TRUE(w.ok());
