@@ -413,8 +413,8 @@ Status Scheduler::Mutate(F&& change) {
   }
   const std::vector<Event> events = TakeEventsLocked();  // (none if dropped)
   lock.unlock();
+  Publish(events);  // (before answering: whoever waits on an answer finds its events logged)
   Answer(dones, failure);
-  Publish(events);
   return s;
 }
 
@@ -500,8 +500,8 @@ void Scheduler::CommitLoop() {
     }
     storage_free_.notify_all();
     lock.unlock();
+    Publish(events);  // (before answering, as in Mutate)
     Answer(dones, s);
-    Publish(events);
     lock.lock();
   }
 }
