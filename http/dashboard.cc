@@ -34,6 +34,7 @@ constexpr char kCsrfHeader[] = "X-Hpsweep-Csrf";
 constexpr size_t kMaxQueuedEventBytes = 8u << 20;  // a stream this far behind is dropped
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr double kMinRoundSeconds = 0.25;
+constexpr double kWorkersEverySeconds = 1;  // the workers' "last seen" and alive/gone age
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -105,6 +106,8 @@ json SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive) {
                    {"completed", c.completed},
                    {"failed", c.failed},
                    {"stopped", c.stopped},
+                   {"pruned", c.pruned},
+                   {"early_terminate", c.early_terminate},
                    {"total", c.sweep.total},
                    {"best", Objective::HasValue(c.best) ? json(c.best) : json(nullptr)},
                    {"created_at", c.sweep.created_at}});
@@ -117,6 +120,9 @@ json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
   json arr = json::array();
   int rank = 0;
   for (const TrialRow& t : rows) {
+    // A pruned trial's curve ends early: early_terminate stopped it at this epoch (a cancel
+    // makes "stopped" instead, without pruned_at_epoch).
+    const json pruned_at = t.status == TrialStatus::kPruned ? json(t.epochs_run) : json(nullptr);
     arr.push_back({{"rank", ++rank},
                    {"trial_id", t.id},
                    {"number", t.number},
@@ -128,6 +134,7 @@ json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
                    {"val_loss", t.best_val_loss},
                    {"test_accuracy", t.test_accuracy},
                    {"epochs", t.epochs_run},
+                   {"pruned_at_epoch", pruned_at},
                    {"seconds", t.seconds},
                    {"worker", t.worker_name}});
   }
@@ -138,6 +145,52 @@ json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
             {"goal", sweep.maximize ? "maximize" : "minimize"},
             {"ranked_by", o.DisplayName()}}},
           {"rows", arr}};
+}
+
+// The workers as /api/workers and the "workers" event carry them: the scheduler's ListWorkers
+// (held ones by id, then the gone ones, latest heard first), at most kMaxDashboardWorkers.
+json WorkersJson(const std::vector<WorkerView>& workers, double now) {
+  json arr = json::array();
+  int alive = 0;
+  for (const WorkerView& v : workers) alive += v.alive;
+  for (const WorkerView& v : workers) {
+    if (arr.size() >= kMaxDashboardWorkers) break;
+    const WorkerRow& w = v.worker;
+    json trial = nullptr;
+    if (v.alive && v.trial_id != 0) {
+      trial = {
+          {"sweep", v.sweep_id},
+          {"trial_id", v.trial_id},
+          {"number", v.trial_number},
+          {"epoch", v.epoch},
+          {"label", "sweep " + std::to_string(v.sweep_id) + " #" + std::to_string(v.trial_number)}};
+    }
+    arr.push_back({{"id", w.id},
+                   {"name", w.name},
+                   {"host", w.host.empty() ? json(nullptr) : json(w.host)},
+                   {"threads", w.threads},
+                   {"job_id", w.job_id.empty() ? json(nullptr) : json(w.job_id)},
+                   {"state", v.alive ? "alive" : "gone"},
+                   {"trial", trial},
+                   {"trials_done", w.trials_done},
+                   {"trials_failed", w.trials_failed},
+                   {"first_seen", w.first_seen},
+                   {"last_seen", w.last_seen},
+                   {"seconds_since_seen", std::max(0.0, now - w.last_seen)}});
+  }
+  return {{"now", now},
+          {"alive", alive},
+          {"gone", static_cast<int>(workers.size()) - alive},
+          {"shown", arr.size()},
+          {"workers", arr}};
+}
+
+// WorkersJson without what changes by itself as time passes ("now", the ages): two lists that
+// differ only there need no new event (the page ages the rows itself).
+std::string WorkersKey(json j) {
+  j.erase("now");
+  for (json& w : j["workers"]) w.erase("seconds_since_seen");
+  return Dump(j);
 }
 
 std::string SseEvent(const char* name, const json& data) {
@@ -353,6 +406,13 @@ class Dashboard::Impl {
     if (p == "/api/sweeps") {
       if (!get) return MethodNotAllowed(res, "GET");
       SetJson(res, 200, SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+      return;
+    }
+    if (p == "/api/workers") {
+      if (!get) return MethodNotAllowed(res, "GET");
+      double now = 0;
+      const std::vector<WorkerView> workers = s_->ListWorkers(&now);
+      SetJson(res, 200, WorkersJson(workers, now));
       return;
     }
     // /api/sweeps/N/ACTION
@@ -680,12 +740,15 @@ class Dashboard::Impl {
     uint64_t seen = ~uint64_t{0};
     std::string last_status;
     SteadyClock::time_point last_status_at{};
+    std::string last_workers_key;
+    SteadyClock::time_point last_workers_at{}, next_workers{};
     std::map<int64_t, SweepCache> caches;
     std::unique_lock<std::mutex> l(hub_mu_);
     while (!stopping_) {
       if (clients_.empty()) {
         caches.clear();
         last_status.clear();
+        last_workers_key.clear();
         hub_cv_.wait(l, [&] { return stopping_ || !clients_.empty(); });
         continue;
       }
@@ -700,12 +763,34 @@ class Dashboard::Impl {
       bool any_new = false;
       for (auto& c : clients) any_new = any_new || c->needs_snapshot;
       if (changed || any_new || now - last_status_at >= std::chrono::seconds(1)) {
-        const std::string status = SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+        const std::string status =
+            SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
         for (auto& c : clients) {
           if (c->needs_snapshot || status != last_status) Push(c.get(), status);
         }
         last_status = status;
         last_status_at = now;
+      }
+
+      // The workers: for a new stream, on a change (spaced by ten times a read's duration), and
+      // every second (a silent worker turns gone by time alone). Sent when they differ.
+      if (any_new || (changed && now >= next_workers) ||
+          now - last_workers_at >= std::chrono::duration<double>(kWorkersEverySeconds)) {
+        const auto t0 = SteadyClock::now();
+        double clock_now = 0;
+        const std::vector<WorkerView> workers = s_->ListWorkers(&clock_now);
+        const json j = WorkersJson(workers, clock_now);
+        std::string key = WorkersKey(j);
+        const std::string event = SseEvent("workers", j);
+        const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+        for (auto& c : clients) {
+          if (c->needs_snapshot || key != last_workers_key) Push(c.get(), event);
+        }
+        last_workers_key = std::move(key);
+        last_workers_at = now;
+        next_workers =
+            now + std::chrono::duration_cast<SteadyClock::duration>(
+                      std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
       }
 
       std::map<int64_t, std::vector<Client*>> by_sweep;

@@ -5,24 +5,33 @@
 // it; the page, its script and its style are compiled into the binary (http/assets/), and nothing
 // is loaded from the network.
 //
+// clang-format off
 //   GET  /                              the page (index.html, app.js, app.css)
 //   GET  /api/whoami                    {"role", "can_cancel", "tokens"}: what the page may show
-//   GET  /api/sweeps                    every sweep's counts, state, metric, goal, best; workers
-//   alive GET  /api/sweeps/N/leaderboard?top=K  trials ranked by the sweep's metric and goal (K <=
-//   1000) GET  /api/sweeps/N/export           the scheduler's ExportJson (every trial, every epoch)
-//   GET  /api/sweeps/N/events           server-sent events: "status", "snapshot", "trial",
-//                                       "leaderboard" (below)
+//   GET  /api/sweeps                    every sweep's counts (pruned apart from stopped), state,
+//                                       metric, goal, best; workers alive
+//   GET  /api/workers                   the workers (ListWorkers): id, name, host, alive/gone,
+//                                       the trial each trains, trials done/failed, last heard
+//   GET  /api/sweeps/N/leaderboard?top=K  trials ranked by the sweep's metric and goal (K <= 1000);
+//                                       a pruned trial says the epoch it was pruned at
+//   GET  /api/sweeps/N/export           the scheduler's ExportJson (every trial, every epoch)
+//   GET  /api/sweeps/N/events           server-sent events: "status", "workers", "snapshot",
+//                                       "trial", "leaderboard" (below)
 //   POST /api/sweeps/N/cancel           cancels the sweep (user role; CSRF header)
 //   POST /login, POST /logout           token -> session cookie, and back
+// clang-format on
 //
 // Events are fed by the scheduler's change counter (Scheduler::WaitForChange), the notifications
 // WatchSweep uses: one hub thread wakes on a change (at most about 4 rounds a second), re-reads the
-// watched sweeps and sends each open stream what changed: "status" (all sweeps' counts), "trial"
-// (one trial's whole state, epochs included: replaying it is harmless) and "leaderboard". A new
-// stream first gets a "snapshot" (every trial and the leaderboard) made by the hub from the same
-// read as everyone's diffs, so no change falls between the snapshot and the first diff. A sweep's
-// re-read (ExportJson) is spaced by ten times its own duration, so a huge sweep cannot keep the
-// scheduler busy.
+// watched sweeps and sends each open stream what changed: "status" (all sweeps' counts), "workers"
+// (the whole list, as /api/workers; re-read at least every second, since a silent worker turns
+// gone by time alone, and sent only when something other than its ages changed: the page ages
+// the rows itself), "trial" (one trial's whole state, epochs included: replaying it is harmless)
+// and "leaderboard". A new stream first gets a "snapshot" (every trial and the leaderboard) made
+// by the hub from the same read as everyone's diffs, so no change falls between the snapshot and
+// the first diff, and the workers. A sweep's re-read (ExportJson) is spaced by ten times its own
+// duration, and so is the workers' (ListWorkers) on changes, so a huge sweep or a crowd of
+// workers cannot keep the scheduler busy.
 //
 // Security, the gRPC side's rules (auth/credentials.h CheckListenSecurity): a loopback address
 // needs nothing; any other needs TLS and tokens (the coordinator's --tls-cert/--tls-key, its
@@ -65,6 +74,7 @@ struct DashboardOptions {
 // Bounds on what a request may carry, beyond httplib's own (URI and header lengths).
 constexpr size_t kMaxHttpBodyBytes = 16 << 10;
 constexpr int kMaxLeaderboardTop = 1000;
+constexpr size_t kMaxDashboardWorkers = 1000;  // rows of /api/workers and the "workers" event
 
 class Dashboard {
  public:

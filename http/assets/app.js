@@ -1,8 +1,10 @@
 // The hpsweep dashboard's page script (served from the coordinator, http/dashboard.h). It asks
 // /api/whoami what it may show, lists the sweeps, and follows the selected sweep over
-// server-sent events (/api/sweeps/N/events): "status" (every sweep's counts), "snapshot" (every
-// trial), "trial" (one trial's new state), "leaderboard". Every text from the server goes in with
-// textContent, never as HTML. No libraries: the charts are SVG drawn here.
+// server-sent events (/api/sweeps/N/events): "status" (every sweep's counts), "workers" (every
+// worker, as /api/workers), "snapshot" (every trial), "trial" (one trial's new state),
+// "leaderboard". While no stream is open (no sweep yet) it asks /api/sweeps and /api/workers every
+// few seconds instead. Every text from the server goes in with textContent, never as HTML. No
+// libraries: the charts are SVG drawn here.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -15,6 +17,9 @@
     top: new Set(),    // trial ids of the leaderboard's first ten
     canCancel: false,
     es: null,
+    workers: null,     // the last /api/workers or "workers" event
+    workersAt: 0,      // performance.now() when it came: the rows' ages grow from there
+    timers: false,
     drawPending: false,
   };
 
@@ -59,6 +64,9 @@
     const sweeps = await api('/api/sweeps');
     if (sweeps.status !== 200) { showError(sweeps.body ? sweeps.body.error : 'error'); return; }
     renderStatus(sweeps.body);
+    const workers = await api('/api/workers');
+    if (workers.status === 200) renderWorkers(workers.body);
+    startTimers();
     const m = /sweep=(\d{1,18})/.exec(location.hash);
     let id = m ? Number(m[1]) : 0;
     if (!state.sweeps.some((s) => s.id === id)) {
@@ -108,6 +116,7 @@
     es.onopen = () => { $('live').textContent = 'live'; $('live').className = 'on'; };
     es.onerror = () => { $('live').textContent = 'reconnecting'; $('live').className = 'off'; };
     es.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
+    es.addEventListener('workers', (e) => renderWorkers(JSON.parse(e.data)));
     es.addEventListener('snapshot', (e) => {
       const snap = JSON.parse(e.data);
       state.trials = new Map();
@@ -142,13 +151,75 @@
       done.dataset.value = s.completed;
       tr.append(done, el('td', s.running, 'num'), el('td', s.queued, 'num'),
         el('td', s.failed, 'num'), el('td', s.stopped, 'num'),
+        el('td', s.pruned === undefined ? '-' : s.pruned, 'num pruned'),
         el('td', s.ranked_by), el('td', s.best === null ? '-' : fmt(s.best, 4), 'num best'));
       tr.addEventListener('click', () => select(s.id));
       body.append(tr);
       if (s.id === state.sweep) {
         $('detail-title').textContent = 'Sweep ' + s.id + ' (' + s.name + '): ' + s.state;
         $('cancel').hidden = !(state.canCancel && s.state === 'running');
+        $('early-terminate').textContent = s.early_terminate ? ': ' + s.early_terminate : ', none here';
       }
+    }
+  }
+
+  // ---- workers ----
+  // While no event stream is open (no sweep to follow yet), a light poll; and every second the
+  // "last heard" ages grow on the page, so that the server need not resend unchanged rows.
+  function startTimers() {
+    if (state.timers) return;
+    state.timers = true;
+    setInterval(async () => {
+      if (state.es) return;
+      const sweeps = await api('/api/sweeps');
+      if (sweeps.status !== 200) return;
+      renderStatus(sweeps.body);
+      const workers = await api('/api/workers');
+      if (workers.status === 200) renderWorkers(workers.body);
+      if (!state.sweep && state.sweeps.length) select(state.sweeps[state.sweeps.length - 1].id);
+    }, 5000);
+    setInterval(ageWorkers, 1000);
+  }
+
+  function ago(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return s + 's ago';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + 'm' + String(s % 60).padStart(2, '0') + 's ago';
+    return Math.floor(m / 60) + 'h' + String(m % 60).padStart(2, '0') + 'm ago';
+  }
+
+  function ageWorkers() {
+    if (!state.workers) return;
+    const extra = (performance.now() - state.workersAt) / 1000;
+    const rows = $('workers-table').tBodies[0].rows;
+    const list = state.workers.workers || [];
+    for (let i = 0; i < rows.length && i < list.length; i++) {
+      const cell = rows[i].querySelector('td.ago');
+      if (cell) cell.textContent = ago(list[i].seconds_since_seen + extra);
+    }
+  }
+
+  function renderWorkers(w) {
+    state.workers = w;
+    state.workersAt = performance.now();
+    const list = w.workers || [];
+    const body = $('workers-table').tBodies[0];
+    body.textContent = '';
+    $('no-workers').hidden = list.length > 0;
+    $('workers-summary').textContent = w.alive + ' alive, ' + w.gone + ' gone' +
+      (w.shown < w.alive + w.gone ? ' (the first ' + w.shown + ' shown)' : '');
+    for (const k of list) {
+      const tr = el('tr', null, k.state);
+      tr.dataset.worker = k.id;
+      const t = k.trial;
+      tr.append(el('td', k.id, 'num'), el('td', k.name), el('td', k.host || '-'),
+        el('td', k.state, 'state ' + k.state),
+        el('td', t ? t.label : (k.state === 'alive' ? 'idle' : '-'), 'trial'),
+        el('td', t ? t.epoch : '-', 'num'),
+        el('td', k.trials_done, 'num done'), el('td', k.trials_failed, 'num failed'),
+        el('td', ago(k.seconds_since_seen), 'ago'));
+      body.append(tr);
     }
   }
 
@@ -175,6 +246,11 @@
     if (!lb.sweep || lb.sweep.id !== state.sweep) return;
     $('ranked-by').textContent = 'ranked by ' + lb.sweep.ranked_by;
     $('metric-col').textContent = lb.sweep.metric;
+    // Name the sweep's metric on the chart that shows it (test metrics: after training only).
+    const onAcc = /accuracy$/.test(lb.sweep.metric);
+    const note = 'ranked by ' + lb.sweep.metric + (lb.sweep.goal === 'minimize' ? ', lower is better' : ', higher is better');
+    $('acc-metric').textContent = onAcc ? '(' + note + ')' : '';
+    $('loss-metric').textContent = onAcc ? '' : '(' + note + ')';
     const keys = varyingKeys();
     const body = $('leaderboard').tBodies[0];
     body.textContent = '';
@@ -186,10 +262,18 @@
         el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
         el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(r.val_accuracy, 4), 'num'),
         el('td', fmt(r.test_accuracy, 4), 'num'), el('td', r.epochs, 'num'),
-        el('td', fmt(r.seconds, 1) + 's', 'num'), el('td', r.worker), el('td', r.status));
+        el('td', fmt(r.seconds, 1) + 's', 'num'), el('td', r.worker),
+        el('td', statusText(r.status, r.epochs), 'status ' + r.status));
       body.append(tr);
     }
     scheduleDraw();
+  }
+
+  // A pruned trial was stopped early by early_terminate, a stopped one by a cancel: both end early.
+  function statusText(status, epochs) {
+    if (status === 'pruned') return 'pruned at epoch ' + epochs;
+    if (status === 'stopped') return 'stopped (cancelled) at epoch ' + epochs;
+    return status;
   }
 
   // ---- charts ----
@@ -209,7 +293,10 @@
     const keys = varyingKeys();
     for (const t of trials) {
       if (!t.epochs.length) continue;
-      const item = el('span', '#' + t.number + ' ' + paramText(t.params, keys), state.top.has(t.id) ? 'top' : '');
+      const ended = t.status === 'pruned' || t.status === 'stopped'
+        ? ' (' + statusText(t.status, t.epochs.length) + ')' : '';
+      const item = el('span', '#' + t.number + ' ' + paramText(t.params, keys) + ended,
+        (state.top.has(t.id) ? 'top ' : '') + t.status);
       item.style.borderColor = color(t);
       legend.append(item);
     }
@@ -258,14 +345,26 @@
       const top = state.top.has(t.id);
       const path = svg('path', {
         d: pts.length === 1 ? d + 'h0.01' : d,
-        class: 'curve' + (top ? ' top' : ''),
+        class: 'curve' + (top ? ' top' : '') +
+          (t.status === 'pruned' || t.status === 'stopped' ? ' ' + t.status : ''),
         stroke: color(t),
         'stroke-linecap': 'round',
         'data-trial': t.number,
         'data-points': pts.length,
       });
-      path.append(svg('title', {}, '#' + t.number + ' ' + paramText(t.params, keys) + ' (' + t.status + ')'));
+      path.append(svg('title', {}, '#' + t.number + ' ' + paramText(t.params, keys) + ' (' +
+        statusText(t.status, pts[pts.length - 1].epoch) + ')'));
       root.append(path);
+      // Where a pruned or cancelled trial ended: a mark after its last epoch.
+      if (t.status === 'pruned' || t.status === 'stopped') {
+        const last = pts[pts.length - 1];
+        const mark = svg('text', {
+          x: x(last.epoch), y: y(last[key]) + 4, 'text-anchor': 'middle',
+          class: 'end ' + t.status, 'data-trial': t.number, 'data-epoch': last.epoch,
+        }, t.status === 'pruned' ? '\u2715' : '\u25A0');
+        mark.style.fill = color(t);  // (CSSOM: the page's CSP refuses style attributes)
+        root.append(mark);
+      }
     }
   }
 

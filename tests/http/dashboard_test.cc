@@ -380,6 +380,203 @@ TEST_F(DashboardTest, EventStreamCarriesEpochsAsTheyArrive) {
   dash_->Stop();  // ends the stream now (else the reader waits for the next ping)
 }
 
+// The workers table's data: who is alive, where, training what, with what record; on the page's
+// event stream too, as it changes.
+TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
+  StartAll();
+  const int64_t id = Submit();
+  auto c = Client();
+  auto empty = c.Get("/api/workers");
+  ASSERT_TRUE(empty);
+  ASSERT_EQ(empty->status, 200) << empty->body;
+  json j = json::parse(empty->body);
+  EXPECT_TRUE(j["workers"].is_array());
+  EXPECT_EQ(j["workers"].size(), 0u);
+  EXPECT_EQ(j["alive"], 0);
+
+  auto ec = Client();
+  EventReader events(&ec, "/api/sweeps/" + std::to_string(id) + "/events");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    for (const json& e : EventsNamed(t, "workers")) {
+      if (e["workers"].empty()) return true;
+    }
+    return false;
+  })) << events.text();
+
+  auto w = sched()->RegisterWorker("w1", 2, "node7", "job-9");
+  ASSERT_TRUE(w.ok());
+  auto idle = sched()->RegisterWorker("w2", 1);  // says no host
+  ASSERT_TRUE(idle.ok());
+  const std::string lease = LeaseAndReport(*w, 1, 0.9, 0.3);
+  ASSERT_FALSE(lease.empty());
+  auto r = c.Get("/api/workers");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_EQ(j["alive"], 2);
+  EXPECT_EQ(j["gone"], 0);
+  ASSERT_EQ(j["workers"].size(), 2u);
+  const json w1 = j["workers"][0];
+  EXPECT_EQ(w1["id"], *w);
+  EXPECT_EQ(w1["name"], "w1");
+  EXPECT_EQ(w1["host"], "node7");
+  EXPECT_EQ(w1["threads"], 2);
+  EXPECT_EQ(w1["job_id"], "job-9");
+  EXPECT_EQ(w1["state"], "alive");
+  ASSERT_TRUE(w1["trial"].is_object()) << w1.dump();
+  EXPECT_EQ(w1["trial"]["label"], "sweep " + std::to_string(id) + " #1");
+  EXPECT_EQ(w1["trial"]["sweep"], id);
+  EXPECT_EQ(w1["trial"]["number"], 1);
+  EXPECT_EQ(w1["trial"]["epoch"], 2);  // epoch 1 reported: training the second
+  EXPECT_EQ(w1["trials_done"], 0);
+  EXPECT_EQ(w1["trials_failed"], 0);
+  ASSERT_TRUE(w1["seconds_since_seen"].is_number());
+  EXPECT_GE(w1["seconds_since_seen"].get<double>(), 0);
+  EXPECT_TRUE(w1["last_seen"].is_number());
+  const json w2 = j["workers"][1];
+  EXPECT_EQ(w2["name"], "w2");
+  EXPECT_TRUE(w2["host"].is_null());
+  EXPECT_EQ(w2["state"], "alive");
+  EXPECT_TRUE(w2["trial"].is_null());
+
+  // The stream carries the change without being asked.
+  const std::string label = "sweep " + std::to_string(id) + " #1";
+  ASSERT_TRUE(events.WaitFor([&](const std::string& t) {
+    for (const json& e : EventsNamed(t, "workers")) {
+      if (e["workers"].size() == 2 && e["workers"][0]["trial"].is_object() &&
+          e["workers"][0]["trial"]["label"] == label) {
+        return true;
+      }
+    }
+    return false;
+  })) << events.text();
+
+  // The attempt fails on w1: its record says so, and it holds no trial any more.
+  ASSERT_TRUE(sched()->Fail(lease, "out of memory", /*released=*/false).ok());
+  r = c.Get("/api/workers");
+  ASSERT_TRUE(r);
+  j = json::parse(r->body);
+  ASSERT_EQ(j["workers"].size(), 2u);
+  EXPECT_EQ(j["workers"][0]["trials_failed"], 1);
+  EXPECT_TRUE(j["workers"][0]["trial"].is_null());
+  EXPECT_EQ(j["workers"][0]["state"], "alive");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    for (const json& e : EventsNamed(t, "workers")) {
+      if (e["workers"].size() == 2 && e["workers"][0]["trials_failed"] == 1) return true;
+    }
+    return false;
+  })) << events.text();
+
+  auto post = c.Post("/api/workers", kCsrf, "", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  dash_->Stop();
+}
+
+// early_terminate prunes a trial: the leaderboard (ranked by the minimised val_loss) says where
+// it was pruned, the counts keep pruned apart from stopped (a cancel), and the event stream's
+// trial ends with its epochs so far.
+TEST_F(DashboardTest, PrunedTrialsAreMarkedApartFromStopped) {
+  StartAll();
+  const char yaml[] = R"(name: dash-prune
+method: grid
+metric: {name: val_loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 1, eta: 3}
+fixed: {cell: dense, epochs: 9}
+parameters:
+  units: {values: [8, 16, 32]}
+)";
+  auto spec = ParseSweep(yaml, "prune.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto trials = ExpandSweep(*spec, "prune.yaml");
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  auto sid = sched()->Submit(*spec, *trials, yaml, "prune.yaml");
+  ASSERT_TRUE(sid.ok()) << sid.status().ToString();
+  const int64_t id = *sid;
+  auto w = sched()->RegisterWorker("w1", 1);
+  ASSERT_TRUE(w.ok());
+  std::vector<std::string> lease;
+  for (int i = 0; i < 3; ++i) {
+    auto g = sched()->Lease(*w);
+    ASSERT_TRUE(g.ok() && g->has_value());
+    lease.push_back((*g)->lease_id);
+  }
+  auto epoch = [](int e, double loss, double acc) {
+    return EpochReport{e, loss, acc, loss, acc, 1};
+  };
+  // Rung 1 (eta 3): #1 0.30 and #2 0.20 go on; #3 has the best accuracy and the worst loss, and
+  // the sweep minimises val_loss: pruned.
+  const double losses[] = {0.30, 0.20, 0.50}, accs[] = {0.9, 0.8, 0.99};
+  for (int i = 0; i < 3; ++i) {
+    double deadline = 0;
+    auto a = sched()->Report(lease[i], epoch(1, losses[i], accs[i]), &deadline);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(*a, i == 2 ? ReportAction::kPrune : ReportAction::kContinue) << i;
+  }
+  Completion stopped;
+  stopped.history = {epoch(1, 0.50, 0.99)};
+  stopped.stopped = true;
+  stopped.seconds = 1;
+  ASSERT_TRUE(sched()->Complete(lease[2], stopped).ok());
+  // #1 goes on to epoch 2, then the sweep is cancelled and #1 stops there.
+  double deadline = 0;
+  ASSERT_TRUE(sched()->Report(lease[0], epoch(2, 0.28, 0.91), &deadline).ok());
+  ASSERT_TRUE(sched()->Cancel(id).ok());
+  stopped.history = {epoch(1, 0.30, 0.9), epoch(2, 0.28, 0.91)};
+  ASSERT_TRUE(sched()->Complete(lease[0], stopped).ok());
+
+  auto c = Client();
+  auto lb = c.Get("/api/sweeps/" + std::to_string(id) + "/leaderboard");
+  ASSERT_TRUE(lb);
+  ASSERT_EQ(lb->status, 200) << lb->body;
+  json j = json::parse(lb->body);
+  EXPECT_EQ(j["sweep"]["metric"], "val_loss");
+  EXPECT_EQ(j["sweep"]["goal"], "minimize");
+  ASSERT_EQ(j["rows"].size(), 3u);
+  // Lowest loss first: #2 (0.20, running), #1 (0.28, stopped), #3 (0.50, pruned).
+  EXPECT_EQ(j["rows"][0]["number"], 2);
+  EXPECT_EQ(j["rows"][0]["status"], "running");
+  EXPECT_TRUE(j["rows"][0]["pruned_at_epoch"].is_null());
+  EXPECT_EQ(j["rows"][1]["number"], 1);
+  EXPECT_EQ(j["rows"][1]["status"], "stopped");
+  EXPECT_DOUBLE_EQ(j["rows"][1]["metric_value"].get<double>(), 0.28);
+  EXPECT_TRUE(j["rows"][1]["pruned_at_epoch"].is_null());
+  EXPECT_EQ(j["rows"][2]["number"], 3);
+  EXPECT_EQ(j["rows"][2]["status"], "pruned");
+  EXPECT_EQ(j["rows"][2]["pruned_at_epoch"], 1);
+  EXPECT_EQ(j["rows"][2]["epochs"], 1);
+
+  auto sw = c.Get("/api/sweeps");
+  ASSERT_TRUE(sw);
+  j = json::parse(sw->body);
+  ASSERT_EQ(j["sweeps"].size(), 1u);
+  EXPECT_EQ(j["sweeps"][0]["pruned"], 1);
+  EXPECT_EQ(j["sweeps"][0]["stopped"], 1);
+  EXPECT_EQ(j["sweeps"][0]["early_terminate"], "hyperband (min_iter 1, eta 3, s 1)");
+  EXPECT_EQ(j["sweeps"][0]["ranked_by"], Objective("val_loss", false).DisplayName());
+  EXPECT_DOUBLE_EQ(j["sweeps"][0]["best"].get<double>(), 0.20);
+
+  // The page's stream: the pruned trial's curve ends after its one epoch.
+  auto ec = Client();  // (a client that holds a stream serves nothing else meanwhile)
+  EventReader events(&ec, "/api/sweeps/" + std::to_string(id) + "/events");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    return !EventsNamed(t, "leaderboard").empty();
+  })) << events.text();
+  const auto snaps = EventsNamed(events.text(), "snapshot");
+  ASSERT_EQ(snaps.size(), 1u);
+  ASSERT_EQ(snaps[0]["trials"].size(), 3u);
+  EXPECT_EQ(snaps[0]["trials"][2]["status"], "pruned");
+  EXPECT_EQ(snaps[0]["trials"][2]["epochs"].size(), 1u);
+  EXPECT_EQ(snaps[0]["trials"][0]["status"], "stopped");
+  EXPECT_EQ(snaps[0]["trials"][0]["epochs"].size(), 2u);
+  EXPECT_EQ(EventsNamed(events.text(), "leaderboard")[0]["rows"][2]["pruned_at_epoch"], 1);
+  // The page says so in words (its script is what the browser runs).
+  auto js = c.Get("/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_NE(js->body.find("'pruned at epoch '"), std::string::npos);
+  dash_->Stop();
+}
+
 TEST_F(DashboardTest, EventStreamsAreCapped) {
   StartAll({}, /*max_event_clients=*/2);
   const int64_t id = Submit();
@@ -513,6 +710,39 @@ TEST_F(SecureDashboardTest, TokensDecideWhoMayViewAndCancel) {
   }
 }
 
+// The session id of a Set-Cookie header ("hpsweep_session=..."), or "".
+std::string SessionOf(const httplib::Result& r) {
+  if (!r || r->status != 200) return "";
+  const std::string c = r->get_header_value("Set-Cookie");
+  return c.substr(0, c.find(';'));
+}
+
+TEST_F(SecureDashboardTest, WorkersNeedAReaderTokenOrSession) {
+  ASSERT_TRUE(sched()->RegisterWorker("w1", 1, "node7").ok());
+  auto c = Tls();
+  auto none = c->Get("/api/workers");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(none->body.find("node7"), std::string::npos);
+  auto forged = c->Get("/api/workers", {{"Cookie", "hpsweep_session=" + std::string(64, 'a')}});
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+  auto worker = c->Get("/api/workers", Bearer("worker"));
+  ASSERT_TRUE(worker);
+  EXPECT_EQ(worker->status, 403);
+  auto reader = c->Get("/api/workers", Bearer("reader"));
+  ASSERT_TRUE(reader);
+  ASSERT_EQ(reader->status, 200) << reader->body;
+  EXPECT_EQ(json::parse(reader->body)["workers"][0]["host"], "node7");
+  const std::string session = SessionOf(
+      c->Post("/login", kCsrf, "token=" + token_["reader"], "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(session.empty());
+  auto by_cookie = c->Get("/api/workers", {{"Cookie", session}});
+  ASSERT_TRUE(by_cookie);
+  EXPECT_EQ(by_cookie->status, 200);
+  EXPECT_EQ(json::parse(by_cookie->body)["workers"][0]["state"], "alive");
+}
+
 TEST_F(SecureDashboardTest, LoginSetsASessionCookieThatIsNotTheToken) {
   auto c = Tls();
   auto who = c->Get("/api/whoami");
@@ -580,13 +810,6 @@ TEST_F(SecureDashboardTest, LoginSetsASessionCookieThatIsNotTheToken) {
   auto ok = c->Post(CancelPath(), user_headers, "", "text/plain");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
-}
-
-// The session id of a Set-Cookie header ("hpsweep_session=..."), or "".
-std::string SessionOf(const httplib::Result& r) {
-  if (!r || r->status != 200) return "";
-  const std::string c = r->get_header_value("Set-Cookie");
-  return c.substr(0, c.find(';'));
 }
 
 TEST_F(SecureDashboardTest, SessionsExpireAndAreBounded) {
