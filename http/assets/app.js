@@ -64,15 +64,17 @@
     const sweeps = await api('/api/sweeps');
     if (sweeps.status !== 200) { showError(sweeps.body ? sweeps.body.error : 'error'); return; }
     renderStatus(sweeps.body);
-    const workers = await api('/api/workers');
-    if (workers.status === 200) renderWorkers(workers.body);
-    startTimers();
     const m = /sweep=(\d{1,18})/.exec(location.hash);
     let id = m ? Number(m[1]) : 0;
     if (!state.sweeps.some((s) => s.id === id)) {
       id = state.sweeps.length ? state.sweeps[state.sweeps.length - 1].id : 0;
     }
-    if (id) select(id);
+    if (id) select(id);  // (before any other wait: the sweeps and the detail show together)
+    startTimers();
+    // The workers, unless the event stream has brought a newer list meanwhile.
+    const asked = state.workersAt;
+    const workers = await api('/api/workers');
+    if (workers.status === 200 && state.workersAt === asked) renderWorkers(workers.body);
   }
 
   $('login-form').addEventListener('submit', async (ev) => {

@@ -4,8 +4,9 @@
 A real coordinator (`hpsweep coordinator --http 127.0.0.1:0`) gets a small sweep (tiny dense models
 on 500 MNIST images, several epochs each); Chromium opens the dashboard while every trial is still
 queued, and only then a real worker starts training. The page must show the completed count reach
-the total and the accuracy curves grow from nothing to every epoch, without a reload (a marker set
-on the page before the worker starts is still there at the end).
+the total and the accuracy curves grow from nothing to every epoch, and its workers table go from
+empty to the worker, alive, with every trial done, without a reload (a marker set on the page
+before the worker starts is still there at the end).
 
 Then the same with TLS and tokens, as on a network: the page asks for a token; a reader's login
 shows the sweep without a Cancel button and leaves no cookie that scripts can read (HttpOnly); a
@@ -152,7 +153,7 @@ class Browser:
 
 
 # What the page shows: the sweep's completed count, the points drawn on the accuracy chart, the
-# leaderboard's rows, the live indicator and the marker.
+# leaderboard's rows, the workers table's rows, the live indicator and the marker.
 PROBE = """(() => {
   const cell = document.querySelector('#sweeps tr[data-sweep="1"] td.completed');
   const curves = [...document.querySelectorAll('#acc-chart path.curve')];
@@ -161,6 +162,11 @@ PROBE = """(() => {
     points: curves.reduce((a, p) => a + Number(p.dataset.points), 0),
     curves: curves.length,
     rows: document.querySelectorAll('#leaderboard tbody tr').length,
+    workers: [...document.querySelectorAll('#workers-table tbody tr')].map((tr) => ({
+      state: (tr.querySelector('td.state') || {}).textContent,
+      trial: (tr.querySelector('td.trial') || {}).textContent,
+      done: Number((tr.querySelector('td.done') || {}).textContent),
+    })),
     live: (document.getElementById('live') || {}).textContent,
     marker: window.__hpsweepMarker || null,
   });
@@ -329,6 +335,8 @@ def main():
             fail(f"the page never showed sweep 1 live: {first}")
         if first["points"] != 0:
             fail(f"points drawn before any training: {first}")
+        if first.get("workers") != []:
+            fail(f"workers listed before any worker started: {first}")
         browser.eval("window.__hpsweepMarker = 42")
 
         worker = subprocess.Popen(
@@ -339,13 +347,22 @@ def main():
         worker_log = Lines(worker.stderr)
 
         seen_points = set()
+        seen_training = set()  # the workers table's "training" cells seen while it trained
         last = {}
         deadline = time.monotonic() + 45
+
+        def worker_done(p):
+            return any(w["state"] == "alive" and w["done"] == TRIALS
+                       for w in p.get("workers") or [])
+
         while time.monotonic() < deadline:
             last = probe()
             seen_points.add(last.get("points"))
+            for w in last.get("workers") or []:
+                if w["trial"].startswith("sweep 1 #"):
+                    seen_training.add(w["trial"])
             if (last.get("completed") == TRIALS and last.get("points") == TRIALS * EPOCHS
-                    and last.get("rows") == TRIALS):
+                    and last.get("rows") == TRIALS and worker_done(last)):
                 break
             time.sleep(0.1)
         else:
@@ -365,8 +382,11 @@ def main():
             fail(f"the page was reloaded (its marker is gone): {last}")
         if last.get("curves") != TRIALS:
             fail(f"expected {TRIALS} curves: {last}")
+        if len(last.get("workers") or []) != 1:
+            fail(f"expected the one worker in the workers table: {last}")
         print(f"ok: completed 0 -> {last['completed']}, points drawn 0 -> {last['points']} "
-              f"(seen {sorted(p for p in seen_points if p is not None)}), no reload")
+              f"(seen {sorted(p for p in seen_points if p is not None)}), workers 0 -> "
+              f"{last['workers']} (training seen: {sorted(seen_training)}), no reload")
         secure_phase(browser, hpsweep, tmp, procs)
     finally:
         if browser:
