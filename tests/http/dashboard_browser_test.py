@@ -8,6 +8,10 @@ the total and the accuracy curves grow from nothing to every epoch, and its work
 empty to the worker, alive, with every trial done, without a reload (a marker set on the page
 before the worker starts is still there at the end).
 
+Then a second sweep on the same page, minimising val_loss with hyperband early stopping: a trial
+that cannot learn (learning rate 1e-6) is pruned at epoch 1, and the page must say so ("pruned at
+epoch 1" on the leaderboard, a dashed one-point curve ending in a mark) and name the metric.
+
 Then the same with TLS and tokens, as on a network: the page asks for a token; a reader's login
 shows the sweep without a Cancel button and leaves no cookie that scripts can read (HttpOnly); a
 user's login shows the button, and clicking it cancels the sweep, which the page then shows.
@@ -40,6 +44,19 @@ data: {{validation_split: 0.2, train_limit: 500}}
 fixed: {{cell: dense, epochs: {EPOCHS}, batch_size: 32}}
 parameters:
   units: {{values: [8, 16, 32]}}
+"""
+
+# Rungs at epochs 1 and 3: #1 (learns) goes on, #2 (learning rate 1e-6: its val_loss stays high)
+# reaches epoch 1 after #1, is worse, and is pruned there.
+PRUNE_EPOCHS = 4
+PRUNE_SWEEP = f"""name: dash-prune
+method: grid
+metric: {{name: val_loss, goal: minimize}}
+early_terminate: {{type: hyperband, min_iter: 1, eta: 3}}
+data: {{validation_split: 0.2, train_limit: 500}}
+fixed: {{cell: dense, units: 16, epochs: {PRUNE_EPOCHS}, batch_size: 32}}
+parameters:
+  learning_rate: {{values: [0.01, 0.000001]}}
 """
 
 
@@ -190,6 +207,64 @@ def run(cmd, env=None):
     if r.returncode != 0:
         fail(" ".join(cmd[1:3]) + ": " + r.stderr.decode())
     return r.stdout.decode()
+
+
+def prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs):
+    """Sweep 2 prunes its trial #2 at epoch 1: the leaderboard and the curves show it."""
+    path = os.path.join(tmp, "prune.yaml")
+    with open(path, "w") as f:
+        f.write(PRUNE_SWEEP)
+    sub = subprocess.run([hpsweep, "submit", path, "--coordinator", grpc_addr],
+                         capture_output=True, timeout=30)
+    if sub.returncode != 0:
+        fail("submit prune.yaml: " + sub.stderr.decode())
+    # The new sweep reaches the page by itself; a click selects it.
+    wait_for("sweep 2 listed", lambda: browser.eval(
+        "!!document.querySelector('#sweeps tr[data-sweep=\"2\"]')"))
+    browser.eval("document.querySelector('#sweeps tr[data-sweep=\"2\"]').click()")
+    worker = subprocess.Popen(
+        [hpsweep, "worker", "--coordinator", grpc_addr, "--data-dir", mnist,
+         "--exit-when-idle", "--quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(worker)
+    worker_log = Lines(worker.stderr)
+    probe = """(() => {
+      const cell = document.querySelector('#sweeps tr[data-sweep="2"] td.pruned');
+      const status = [...document.querySelectorAll('#leaderboard tbody tr')].map(
+        (tr) => tr.lastChild.textContent);
+      const pruned = [...document.querySelectorAll('#loss-chart path.curve.pruned')];
+      return JSON.stringify({
+        pruned: cell ? Number(cell.textContent) : null,
+        status: status,
+        pruned_curves: pruned.map((p) => Number(p.dataset.points)),
+        marks: document.querySelectorAll('#loss-chart text.end.pruned').length,
+        metric: document.getElementById('loss-metric').textContent,
+        title: document.getElementById('detail-title').textContent,
+        marker: window.__hpsweepMarker || null,
+      });
+    })()"""
+
+    def look():
+        v = browser.eval(probe)
+        p = json.loads(v) if v else {}
+        ok = (p.get("pruned") == 1 and "pruned at epoch 1" in p.get("status", [])
+              and "completed" in p.get("status", []) and p.get("pruned_curves") == [1]
+              and p.get("marks") == 1)
+        return p if ok else None
+
+    deadline = time.monotonic() + 45
+    seen = None
+    while time.monotonic() < deadline and not seen:
+        seen = look()
+        time.sleep(0.1)
+    if not seen:
+        fail(f"the page did not show trial #2 pruned at epoch 1: "
+             f"{browser.eval(probe)}\nworker:\n{worker_log.text()}")
+    if "val_loss" not in seen["metric"] or "lower is better" not in seen["metric"]:
+        fail(f"the loss chart does not name the sweep's metric and goal: {seen}")
+    if seen.get("marker") != 42 or not seen["title"].startswith("Sweep 2"):
+        fail(f"the page was reloaded or shows another sweep: {seen}")
+    print(f"ok: pruned trial shown: {seen['status']}, metric note {seen['metric']!r}")
 
 
 def secure_phase(browser, hpsweep, tmp, procs):
@@ -387,6 +462,7 @@ def main():
         print(f"ok: completed 0 -> {last['completed']}, points drawn 0 -> {last['points']} "
               f"(seen {sorted(p for p in seen_points if p is not None)}), workers 0 -> "
               f"{last['workers']} (training seen: {sorted(seen_training)}), no reload")
+        prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs)
         secure_phase(browser, hpsweep, tmp, procs)
     finally:
         if browser:
