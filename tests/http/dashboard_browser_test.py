@@ -209,6 +209,16 @@ def run(cmd, env=None):
     return r.stdout.decode()
 
 
+def start_worker(hpsweep, grpc_addr, mnist, procs):
+    """A real worker that trains until nothing is queued; returns its stderr lines."""
+    worker = subprocess.Popen(
+        [hpsweep, "worker", "--coordinator", grpc_addr, "--data-dir", mnist,
+         "--exit-when-idle", "--quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(worker)
+    return Lines(worker.stderr)
+
+
 def prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs):
     """Sweep 2 prunes its trial #2 at epoch 1: the leaderboard and the curves show it."""
     path = os.path.join(tmp, "prune.yaml")
@@ -222,12 +232,7 @@ def prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs):
     wait_for("sweep 2 listed", lambda: browser.eval(
         "!!document.querySelector('#sweeps tr[data-sweep=\"2\"]')"))
     browser.eval("document.querySelector('#sweeps tr[data-sweep=\"2\"]').click()")
-    worker = subprocess.Popen(
-        [hpsweep, "worker", "--coordinator", grpc_addr, "--data-dir", mnist,
-         "--exit-when-idle", "--quiet"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    procs.append(worker)
-    worker_log = Lines(worker.stderr)
+    worker_log = start_worker(hpsweep, grpc_addr, mnist, procs)
     probe = """(() => {
       const cell = document.querySelector('#sweeps tr[data-sweep="2"] td.pruned');
       const status = [...document.querySelectorAll('#leaderboard tbody tr')].map(
@@ -414,12 +419,7 @@ def main():
             fail(f"workers listed before any worker started: {first}")
         browser.eval("window.__hpsweepMarker = 42")
 
-        worker = subprocess.Popen(
-            [hpsweep, "worker", "--coordinator", grpc_addr, "--data-dir", mnist,
-             "--exit-when-idle", "--quiet"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        procs.append(worker)
-        worker_log = Lines(worker.stderr)
+        worker_log = start_worker(hpsweep, grpc_addr, mnist, procs)
 
         seen_points = set()
         seen_training = set()  # the workers table's "training" cells seen while it trained
