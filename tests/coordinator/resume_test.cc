@@ -18,34 +18,12 @@
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/checkpoint.h"
+#include "tests/coordinator/test_util.h"
 
 namespace hpsweep {
 namespace {
 
 constexpr double kLease = 30;
-
-class FakeClock : public Clock {
- public:
-  double Now() override { return now_.load(); }
-  void Advance(double seconds) { now_.store(now_.load() + seconds); }
-
- private:
-  std::atomic<double> now_{1000};
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/resume_test.XXXXXX";
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // The bytes of a checkpoint that ends `epoch` (the scheduler reads only its header).
 std::string Checkpoint(int epoch) {

@@ -17,35 +17,12 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
+#include "tests/coordinator/test_util.h"
 
 namespace hpsweep {
 namespace {
 
 constexpr double kLease = 30;
-
-class FakeClock : public Clock {
- public:
-  double Now() override { return now_.load(); }
-  void Advance(double seconds) { now_.store(now_.load() + seconds); }
-
- private:
-  std::atomic<double> now_{1000};
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/scheduler_pruning_test.XXXXXX";
-    char* d = mkdtemp(tmpl.data());
-    EXPECT_NE(d, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // n trials (units 1..n) of `epochs` epochs, with the given early_terminate.
 std::string SweepYaml(int n, int epochs, const std::string& metric, const std::string& early) {
@@ -66,12 +43,6 @@ int64_t MustSubmit(Scheduler& s, const std::string& yaml) {
   StatusOr<int64_t> id = s.Submit(*spec, *trials, yaml, "prune.yaml");
   EXPECT_TRUE(id.ok()) << id.status().ToString();
   return id.ok() ? *id : 0;
-}
-
-std::unique_ptr<Storage> MustOpen(const std::string& path) {
-  StatusOr<std::unique_ptr<Storage>> s = OpenSqliteStorage(path);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(s).value() : nullptr;
 }
 
 EpochReport Epoch(int epoch, double val_loss, double val_accuracy) {

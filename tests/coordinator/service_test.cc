@@ -25,6 +25,7 @@
 
 #include "coordinator/scheduler.h"
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/coordinator/test_util.h"
 
 namespace hpsweep {
 namespace {
@@ -33,22 +34,6 @@ namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
 
 constexpr int kEpochs = 3;  // every test sweep's epochs param
-
-// A temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/service_test.XXXXXX";
-    char* d = mkdtemp(tmpl.data());
-    EXPECT_NE(d, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Threads of this process, from /proc/self/status.
 int ThreadCount() {

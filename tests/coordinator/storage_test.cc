@@ -24,31 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/coordinator/test_util.h"
+
 namespace hpsweep {
 namespace {
-
-// A temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/storage_test.XXXXXX";
-    char* d = mkdtemp(tmpl.data());
-    EXPECT_NE(d, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::unique_ptr<Storage> MustOpen(const std::string& path, const StorageOptions& options = {}) {
-  StatusOr<std::unique_ptr<Storage>> s = OpenSqliteStorage(path, options);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  if (!s.ok()) return nullptr;
-  return std::move(s).value();
-}
 
 // Runs sql on a plain sqlite3 connection to path; returns the first column of every row.
 std::vector<std::string> RawQuery(const std::string& path, const std::string& sql) {
