@@ -218,8 +218,9 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// A worker whose copy of the files differs from what the sweep was submitted with fails the
-// trial, naming both sha256 sums, and trains nothing on the wrong data.
+// A worker whose copy of the files differs from what the sweep was submitted with, on a
+// coordinator whose files changed too, fails the trial with the reason and trains nothing on the
+// wrong data.
 TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
   WriteIdxSet("idx");
   WriteCsv("train.csv", 40, 1);
@@ -246,8 +247,15 @@ TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
   kill(coordinator, SIGTERM);
   // Not our child (the shell's): wait until it is gone before the folder is removed.
   for (int i = 0; i < 300 && kill(coordinator, 0) == 0; ++i) usleep(100 * 1000);
-  EXPECT_NE(worker.err.find("but the sweep was submitted with"), std::string::npos) << worker.err;
-  EXPECT_NE(ex.out.find("the files differ from the coordinator's"), std::string::npos) << ex.out;
+  // The worker's copy differs, so it asks the coordinator for the submitted files; the
+  // coordinator's differ too now, and it refuses to send them.
+  EXPECT_NE(worker.err.find("fetching it from the coordinator"), std::string::npos) << worker.err;
+  EXPECT_NE(ex.out.find("its files changed since submit, so they are not sent"), std::string::npos)
+      << ex.out;
+  // No cache folder is left behind for a fetch that failed.
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find("idx.own-"), std::string::npos) << e.path();
+  }
   const json e = json::parse(ex.out, nullptr, false);
   ASSERT_FALSE(e.is_discarded()) << ex.out;
   ASSERT_EQ(e["trials"].size(), 1u) << ex.out;
