@@ -164,6 +164,10 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
+    # PyTorch's BLAS has a thread pool of its own (docs/benchmarks.md): held to --threads too,
+    # before torch is imported, unless set by the caller.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(a.threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     d = a.dir or tempfile.mkdtemp(prefix="hpsweep_own_")
     os.makedirs(d, exist_ok=True)
     train, test = os.path.join(d, "train.csv"), os.path.join(d, "test.csv")
@@ -187,7 +191,7 @@ def main():
     for name, r in (("hpsweep", h), ("pytorch", t)):
         print(f"{name:10} {r['val']:8.4f} {r['test']:9.4f} {r['train_s']:8.1f} {r['wall_s']:8.1f}"
               f" {r['cpu_s']:7.1f}")
-    print(f"torch {t['version']}")
+    print(f"torch {t['version']}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
 
 
 if __name__ == "__main__":
