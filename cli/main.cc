@@ -29,6 +29,7 @@
 #include "engine/config.h"
 #include "engine/dataset.h"
 #include "engine/digit_image.h"
+#include "engine/idx.h"
 #include "engine/mnist.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
@@ -323,15 +324,113 @@ int RunSummary(const ModelFlags& flags, const std::string& model_path, const Tri
   return 0;
 }
 
-// Classifies digit images with a trained model: the digit and the ten probabilities.
+// Inputs for `predict` shaped as the model's data set (engine/dataset.h): CSV rows (--csv) or
+// an IDX image file of the model's image size (--idx).
+struct PredictFiles {
+  std::vector<std::string> csv, idx;
+};
+
+// What the model reads, for messages: "8 steps of 2 features".
+std::string ModelShape(const ModelConfig& m) {
+  return std::to_string(m.steps) + " steps of " + std::to_string(m.features) + " features";
+}
+
+// Classifies the rows of --csv files and the images of --idx files: per row its class and the
+// probabilities (and its label, when the rows have one). Returns the exit code.
+int PredictRows(const Model& model, const PredictFiles& files, bool as_json, json* out) {
+  const ModelConfig& m = model.config.model;
+  int64_t labeled = 0, right = 0;
+  auto classify = [&](const std::string& file, const ModelInputs& in) {
+    const int64_t px = int64_t{m.steps} * m.features;
+    constexpr int64_t kBatch = 4096;  // bounds the probabilities held at once
+    for (int64_t lo = 0; lo < in.data.count; lo += kBatch) {
+      const int64_t n = std::min(kBatch, in.data.count - lo);
+      const Mat<float> probs = PredictProba(model, in.data.images.data() + lo * px, n, 1);
+      for (int64_t i = 0; i < n; ++i) {
+        const Eigen::Index r = static_cast<Eigen::Index>(i);
+        Eigen::Index k;
+        probs.row(r).maxCoeff(&k);
+        const int label = in.data.labels[lo + i];
+        if (in.labeled) {
+          ++labeled;
+          right += label == k;
+        }
+        const std::string where = file + ":" + std::to_string(lo + i + 1);
+        if (as_json) {
+          json p = json::array();
+          for (Eigen::Index c = 0; c < probs.cols(); ++c) p.push_back(probs(r, c));
+          json row = {{"input", where}, {"class", k}, {"probabilities", p}};
+          if (in.labeled) row["label"] = label;
+          out->push_back(row);
+          continue;
+        }
+        std::printf("%s: %d (%.1f%%)", where.c_str(), static_cast<int>(k), 100.0 * probs(r, k));
+        if (in.labeled) std::printf(" label %d%s", label, label == k ? "" : " WRONG");
+        std::printf("  ");
+        for (Eigen::Index c = 0; c < probs.cols(); ++c) {
+          std::printf(" %d:%.3f", static_cast<int>(c), probs(r, c));
+        }
+        std::printf("\n");
+      }
+    }
+  };
+  for (const std::string& f : files.csv) {
+    StatusOr<ModelInputs> in = LoadCsvForModel(f, m.steps, m.features);
+    if (!in.ok()) return Fail(in.status());
+    classify(f, *in);
+  }
+  for (const std::string& f : files.idx) {
+    StatusOr<IdxImages> images = ReadIdxImages(f);
+    if (!images.ok()) return Fail(images.status());
+    if (images->rows != m.steps || images->cols != m.features) {
+      return Fail(InvalidArgument(f + ": images are " + std::to_string(images->rows) + "x" +
+                                  std::to_string(images->cols) + ", but the model reads " +
+                                  ModelShape(m) + " (" + std::to_string(m.steps) + "x" +
+                                  std::to_string(m.features) + " images, one row a step)"));
+    }
+    ModelInputs in;
+    in.data.count = images->count;
+    in.data.rows = images->rows;
+    in.data.cols = images->cols;
+    in.data.images.resize(images->pixels.size());
+    for (size_t i = 0; i < images->pixels.size(); ++i) {
+      in.data.images[i] = static_cast<float>(images->pixels[i]) * (1.0f / 255.0f);  // as training
+    }
+    in.data.labels.assign(static_cast<size_t>(images->count), 0);
+    classify(f, in);
+  }
+  if (labeled > 0 && !as_json) {
+    std::printf("accuracy: %.4f (%lld of %lld labeled rows)\n", double(right) / labeled,
+                static_cast<long long>(right), static_cast<long long>(labeled));
+  }
+  return 0;
+}
+
+// Classifies digit images with a trained model: the digit and the ten probabilities. A model of
+// another shape (trained on a user's own data) reads --csv rows or --idx images instead.
 int RunPredict(const std::string& model_path, const TrialRef& ref,
-               const std::vector<std::string>& images, bool as_json) {
+               const std::vector<std::string>& images, const PredictFiles& files, bool as_json) {
+  if (images.empty() && files.csv.empty() && files.idx.empty()) {
+    return Fail(InvalidArgument("give image files, --csv FILE or --idx FILE to classify"));
+  }
   StatusOr<Model> model = ModelFrom(model_path, ref);
   if (!model.ok()) return Fail(model.status());
   const ModelConfig& m = model->config.model;
+  json rows = json::array();
+  if (!files.csv.empty() || !files.idx.empty()) {
+    const int code = PredictRows(*model, files, as_json, &rows);
+    if (code != 0) return code;
+    if (images.empty()) {
+      if (as_json) std::cout << rows.dump(1) << "\n";
+      return 0;
+    }
+  }
   if (m.steps * m.features != 28 * 28) {
-    return Fail(InvalidArgument("the model reads " + std::to_string(m.steps) + "x" +
-                                std::to_string(m.features) + " images, not 28x28"));
+    return Fail(
+        InvalidArgument("the model reads " + ModelShape(m) +
+                        ", not 28x28 digit images: give its inputs as --csv FILE (rows of " +
+                        std::to_string(m.steps * m.features) + " values) or --idx FILE (" +
+                        std::to_string(m.steps) + "x" + std::to_string(m.features) + " images)"));
   }
   // A bad image is reported and skipped: the others are still classified (exit 1 if any failed).
   std::vector<float> pixels;
@@ -353,7 +452,7 @@ int RunPredict(const std::string& model_path, const TrialRef& ref,
   if (!good.empty()) {
     probs = PredictProba(*model, pixels.data(), static_cast<int64_t>(good.size()), 1);
   }
-  json out = json::array();
+  json out = std::move(rows);
   size_t row = 0;
   for (size_t i = 0; i < images.size(); ++i) {
     if (!errors[i].empty()) {
@@ -525,10 +624,18 @@ int main(int argc, char** argv) {
   AddClientSecurityOptions(summary, &ref.security);
 
   CLI::App* predict =
-      app.add_subcommand("predict", "classify images of handwritten digits with a trained model");
+      app.add_subcommand("predict",
+                         "classify digit images, or --csv rows / --idx images of a model trained "
+                         "on your own data");
   std::vector<std::string> predict_images;
-  predict->add_option("images", predict_images, "PNG, JPEG, BMP, GIF or PGM files, any size")
-      ->required();
+  predict->add_option("images", predict_images,
+                      "PNG, JPEG, BMP, GIF or PGM files, any size (a model of 28x28 digits)");
+  PredictFiles predict_files;
+  predict->add_option("--csv", predict_files.csv,
+                      "CSV rows of the model's steps x features values (a label first is "
+                      "allowed, as in training files); repeatable");
+  predict->add_option("--idx", predict_files.idx,
+                      "an IDX image file (plain or .gz) of the model's image size; repeatable");
   predict->add_option("--model", model_path, "a saved model file");
   predict->add_option("--trial", ref.trial, "trial #N of --sweep, or 'best'");
   predict->add_option(
@@ -568,7 +675,7 @@ int main(int argc, char** argv) {
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
   if (*train) return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path);
   if (*summary) return RunSummary(summary_flags, model_path, ref);
-  if (*predict) return RunPredict(model_path, ref, predict_images, as_json);
+  if (*predict) return RunPredict(model_path, ref, predict_images, predict_files, as_json);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
   int code = run_sweep_command();
   if (code < 0) code = run_auth_command();

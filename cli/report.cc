@@ -87,15 +87,20 @@ void AppendBytes(void* ctx, void* data, int size) {
 }
 
 // A 28x28 image (floats in [0,1]) as an <img> with a PNG data URI, drawn `px` pixels wide.
-std::string ImageTag(const float* pixels, int px, const std::string& title) {
-  unsigned char bytes[784];
-  for (int i = 0; i < 784; ++i) {
+// A rows x cols image of values in [0, 1] as an inline PNG, its longer side `px` pixels.
+std::string ImageTag(const float* pixels, int px, const std::string& title, int rows = 28,
+                     int cols = 28) {
+  std::vector<unsigned char> bytes(static_cast<size_t>(rows) * cols);
+  for (size_t i = 0; i < bytes.size(); ++i) {
     bytes[i] = static_cast<unsigned char>(std::lround(std::clamp(pixels[i], 0.0f, 1.0f) * 255));
   }
   std::string png;
-  stbi_write_png_to_func(AppendBytes, &png, 28, 28, 1, bytes, 28);
-  return "<img class=\"digit\" width=\"" + std::to_string(px) + "\" height=\"" +
-         std::to_string(px) + "\" title=\"" + Esc(title) + "\" src=\"data:image/png;base64," +
+  stbi_write_png_to_func(AppendBytes, &png, cols, rows, 1, bytes.data(), cols);
+  const int longer = std::max(rows, cols);
+  const int width = std::max(4, static_cast<int>(std::lround(double(px) * cols / longer)));
+  const int height = std::max(4, static_cast<int>(std::lround(double(px) * rows / longer)));
+  return "<img class=\"digit\" width=\"" + std::to_string(width) + "\" height=\"" +
+         std::to_string(height) + "\" title=\"" + Esc(title) + "\" src=\"data:image/png;base64," +
          Base64(png) + "\">";
 }
 
@@ -801,63 +806,116 @@ const char* kScript = R"JS(<script>
 
 }  // namespace
 
-std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit) {
+std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit,
+                           const std::string& source) {
+  const bool mnist = source.empty();
+  // CSV rows are features as given, not pixels in [0, 1] (engine/dataset.h).
+  const bool csv = source.compare(0, 4, "csv ") == 0;
+  const char* item = mnist ? "images" : csv ? "rows" : "images";
+  const char* klass = mnist ? "digit" : "class";
   // The images a trial sees: the first train_limit of the file (engine/mnist.h).
   const int64_t n = train_limit > 0 ? std::min(train_limit, data.train.count) : data.train.count;
   const int64_t split_at =
       validation_split > 0 ? static_cast<int64_t>(n * (1.0 - validation_split)) : n;
-  std::vector<std::array<int64_t, 3>> counts(10, {0, 0, 0});
+  // Labels are bytes: at most 256 classes, whatever num_classes says.
+  int classes = std::max(data.train.num_classes, data.test.num_classes);
+  for (uint8_t l : data.train.labels) classes = std::max(classes, l + 1);
+  for (uint8_t l : data.test.labels) classes = std::max(classes, l + 1);
+  classes = std::clamp(classes, 1, 256);
+  std::vector<std::array<int64_t, 3>> counts(classes, {0, 0, 0});
   for (int64_t i = 0; i < n; ++i) counts[data.train.labels[i]][i < split_at ? 0 : 1]++;
   for (int64_t i = 0; i < data.test.count; ++i) counts[data.test.labels[i]][2]++;
   std::ostringstream o;
   o << "<h2 id=\"data\">The data set</h2>";
-  o << "<p>MNIST: " << n << " training images";
+  o << "<p>" << (mnist ? std::string("MNIST") : Esc(source)) << ": " << n << " training " << item;
   if (n < data.train.count)
     o << " (train_limit " << n << " of the " << data.train.count << " in the file)";
   o << ": the first " << split_at << " train, the last " << (n - split_at)
-    << " validate (validation_split " << validation_split << "); " << data.test.count
-    << " test images, " << data.train.rows << "x" << data.train.cols
-    << " pixels scaled to [0, 1].</p>";
-  o << "<table "
-       "id=\"class-counts\"><tr><th>digit</th><th>train</th><th>validation</th><th>test</th></tr>";
-  for (int d = 0; d < 10; ++d) {
+    << " validate (validation_split " << validation_split << "); " << data.test.count << " test "
+    << item << ", ";
+  if (csv) {
+    o << data.train.rows << " steps of " << data.train.cols << " features ("
+      << data.train.rows * data.train.cols << " values a row, used as given)";
+  } else {
+    o << data.train.rows << "x" << data.train.cols << " pixels scaled to [0, 1]";
+  }
+  o << "; " << classes << " classes.</p>";
+  o << "<table id=\"class-counts\"><tr><th>" << klass
+    << "</th><th>train</th><th>validation</th><th>test</th></tr>";
+  for (int d = 0; d < classes; ++d) {
     o << "<tr><td>" << d << "</td><td>" << counts[d][0] << "</td><td>" << counts[d][1]
       << "</td><td>" << counts[d][2] << "</td></tr>";
   }
   o << "</table>";
-  const int px = data.train.rows * data.train.cols;
-  auto stats = [&](const Dataset& d) {
+  const int64_t px = int64_t{data.train.rows} * data.train.cols;
+  auto stats = [&](const float* v, int64_t count) {
     double sum = 0, sq = 0;
     int64_t nonzero = 0;
-    for (float v : d.images) {
-      sum += v;
-      sq += double(v) * v;
-      nonzero += v > 0;
+    for (int64_t i = 0; i < count; ++i) {
+      sum += v[i];
+      sq += double(v[i]) * v[i];
+      nonzero += v[i] != 0;
     }
-    const double cnt = double(d.images.size());
+    const double cnt = double(std::max<int64_t>(1, count));
     const double mean = sum / cnt;
     return "<td>" + Fmt("%.4f", mean) + "</td><td>" +
-           Fmt("%.4f", std::sqrt(sq / cnt - mean * mean)) + "</td><td>" +
+           Fmt("%.4f", std::sqrt(std::max(0.0, sq / cnt - mean * mean))) + "</td><td>" +
            Fmt("%.1f%%", 100.0 * nonzero / cnt) + "</td>";
   };
-  Dataset used;  // the training images the sweep uses
-  used.images.assign(data.train.images.begin(), data.train.images.begin() + n * px);
-  o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean pixel</th><th>std</th>"
-       "<th>non-zero pixels</th></tr><tr><td class=\"l\">train (used)</td>"
-    << stats(used) << "</tr><tr><td class=\"l\">test</td>" << stats(data.test) << "</tr></table>";
-  o << "<p>The mean image of each digit (the training images used):</p><div class=\"grid\" "
-       "id=\"mean-images\">";
-  for (int d = 0; d < 10; ++d) {
-    std::vector<float> mean(px, 0.0f);
-    int64_t c = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      if (data.train.labels[i] != d) continue;
-      ++c;
-      for (int p = 0; p < px; ++p) mean[p] += data.train.images[i * px + p];
+  const char* value = csv ? "value" : "pixel";
+  // The training images the sweep uses: the first n.
+  o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean " << value
+    << "</th><th>std</th><th>non-zero " << value
+    << "s</th></tr><tr><td class=\"l\">train (used)</td>" << stats(data.train.images.data(), n * px)
+    << "</tr><tr><td class=\"l\">test</td>" << stats(data.test.images.data(), data.test.count * px)
+    << "</tr></table>";
+  // The mean of each class. A page of 256 classes of 4096x4096 images would be gigabytes: past
+  // these bounds the means are left out, and the page says so.
+  constexpr int64_t kMaxMeanPixels = 256 * 256;
+  constexpr int kMaxMeanClasses = 64;
+  if (px > kMaxMeanPixels || classes > kMaxMeanClasses) {
+    o << "<p class=\"note\">The mean of each class is left out: " << classes << " classes of "
+      << data.train.rows << "x" << data.train.cols << " (the page shows at most " << kMaxMeanClasses
+      << " classes of at most " << kMaxMeanPixels << " values).</p>";
+    return o.str();
+  }
+  std::vector<std::vector<float>> means(classes, std::vector<float>(px, 0.0f));
+  std::vector<int64_t> seen(classes, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int d = data.train.labels[i];
+    ++seen[d];
+    const float* img = data.train.images.data() + i * px;
+    for (int64_t p = 0; p < px; ++p) means[d][p] += img[p];
+  }
+  float lo = 0, hi = 1;
+  if (csv) {  // features of any range: shown scaled to the range of all the means
+    lo = HUGE_VALF;
+    hi = -HUGE_VALF;
+  }
+  for (int d = 0; d < classes; ++d) {
+    for (float& v : means[d]) {
+      v /= std::max<int64_t>(1, seen[d]);
+      if (csv && seen[d] > 0) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
     }
-    for (float& v : mean) v /= std::max<int64_t>(1, c);
-    o << "<div class=\"cell\">" << ImageTag(mean.data(), 84, "mean " + std::to_string(d)) << "<br>"
-      << d << "</div>";
+  }
+  if (!(hi > lo)) hi = lo + 1;
+  if (csv) {
+    o << "<p>The mean row of each class (the training rows used): steps down, features across, "
+         "scaled from "
+      << Fmt("%.4g", lo) << " (black) to " << Fmt("%.4g", hi) << " (white):</p>";
+  } else {
+    o << "<p>The mean image of each " << klass << " (the training images used):</p>";
+  }
+  o << "<div class=\"grid\" id=\"mean-images\">";
+  for (int d = 0; d < classes; ++d) {
+    for (float& v : means[d]) v = (v - lo) / (hi - lo);
+    o << "<div class=\"cell\">"
+      << ImageTag(means[d].data(), 84, "mean " + std::to_string(d), data.train.rows,
+                  data.train.cols)
+      << "<br>" << d << "</div>";
   }
   o << "</div>";
   return o.str();
@@ -1213,9 +1271,10 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
   }
 }
 
-std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit) {
+std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit,
+                           const std::string& source) {
   return PageHead("hpsweep data report") + "<h1>Data report</h1>" +
-         DataReportHtml(data, validation_split, train_limit) +
+         DataReportHtml(data, validation_split, train_limit, source) +
          "<p class=\"note\">Made by hpsweep data-report.</p></body></html>\n";
 }
 

@@ -35,13 +35,19 @@ StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json);
 StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_jsons);
 
 // The data-set analysis alone (a section of a page): counts per class in train/validation/test,
-// pixel statistics, the mean image of each digit, of the images a trial with this train_limit
+// value statistics, the mean image of each class, of the images a trial with this train_limit
 // (> 0: the first train_limit training images; 0: all) and validation_split (the last fraction
-// of those) uses.
-std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit = 0);
+// of those) uses. source "" is MNIST; else it names a user's own data set (engine/dataset.h) and
+// begins with its format: "idx DIR" (images, pixels in [0, 1]) or "csv TRAIN, TEST" (rows of
+// features as given: each class's mean row is drawn steps x features, scaled to the means'
+// range). Any number of classes up to 256; the means are left out past 64 classes or 256x256
+// values a row (the page says so).
+std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit = 0,
+                           const std::string& source = "");
 
 // DataReportHtml as a whole page, styled as the sweep report (`hpsweep data-report`).
-std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit);
+std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit,
+                           const std::string& source = "");
 
 }  // namespace hpsweep
 

@@ -32,6 +32,7 @@
 #include "coordinator/service.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
+#include "engine/dataset.h"
 #include "engine/mnist.h"
 #include "engine/utf8.h"
 #include "http/dashboard.h"
@@ -410,6 +411,9 @@ struct Flags {
   int64_t sweep = 0;
   std::vector<int64_t> sweeps;  // report: one sweep, or several to compare
   int64_t train_limit = 0;      // data-report
+  // data-report: a user's own data set, as `train` takes it (engine/dataset.h).
+  std::string data_format = "mnist", data_path, train_file, test_file;
+  int sequence_length = 0;  // 0: not given (1 for csv)
   int64_t max_model_params = SweepLimits().max_params;
   int64_t max_training_memory_mb = SweepLimits().max_training_bytes >> 20;
   double lease_seconds = 30;
@@ -568,8 +572,9 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers = true) {
     std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
-                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(), s.pruned(),
-                s.total(), s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
+                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
+                s.pruned(), s.total(),
+                s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
                 metric.c_str());
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
@@ -982,6 +987,39 @@ int RunReport(const Flags& flags) {
   return 0;
 }
 
+// data-report's data set: MNIST from --data-dir, or --data-format idx|csv as `hpsweep train`
+// takes them (the same flags and messages).
+StatusOr<DataSpec> DataReportSpec(const Flags& f) {
+  DataSpec spec;
+  StatusOr<DataFormat> format = ParseDataFormat(f.data_format);
+  if (!format.ok()) {
+    return InvalidArgument("--data-format: expected idx, csv or mnist, got '" +
+                           f.data_format.substr(0, 32) + "'");
+  }
+  spec.format = *format;
+  if (spec.format != DataFormat::kCsv) {
+    if (!f.train_file.empty() || !f.test_file.empty() || f.sequence_length != 0) {
+      return InvalidArgument(
+          "--train-file, --test-file and --sequence-length are for --data-format csv");
+    }
+    if (spec.format == DataFormat::kIdx && f.data_path.empty()) {
+      return InvalidArgument("--data-format idx needs --data-path DIR (the IDX folder)");
+    }
+    spec.path = spec.format == DataFormat::kIdx ? f.data_path : f.data_dir;
+    return spec;
+  }
+  if (!f.data_path.empty()) {
+    return InvalidArgument("--data-path is for idx; csv takes --train-file and --test-file");
+  }
+  if (f.train_file.empty() || f.test_file.empty()) {
+    return InvalidArgument("--data-format csv needs --train-file FILE and --test-file FILE");
+  }
+  spec.train_file = f.train_file;
+  spec.test_file = f.test_file;
+  spec.sequence_length = f.sequence_length == 0 ? 1 : f.sequence_length;
+  return spec;
+}
+
 int RunDataReport(const Flags& f) {
   if (!(f.validation_split >= 0 && f.validation_split < 1)) {
     return Fail(InvalidArgument("--validation-split: expected a number in [0, 1), got " +
@@ -991,9 +1029,14 @@ int RunDataReport(const Flags& f) {
     return Fail(InvalidArgument("--train-limit: expected 0 (all) or more, got " +
                                 std::to_string(f.train_limit)));
   }
-  auto data = LoadMnist(f.data_dir);
+  StatusOr<DataSpec> spec = DataReportSpec(f);
+  if (!spec.ok()) return Fail(spec.status());
+  auto data = LoadDataset(*spec);
   if (!data.ok()) return Fail(data.status());
-  const std::string html = DataReportPage(*data, f.validation_split, f.train_limit);
+  std::string source;  // "" is MNIST
+  if (spec->format == DataFormat::kIdx) source = "idx " + spec->path;
+  if (spec->format == DataFormat::kCsv) source = "csv " + spec->train_file + ", " + spec->test_file;
+  const std::string html = DataReportPage(*data, f.validation_split, f.train_limit, source);
   Status s = WriteText(f.output, html);
   if (!s.ok()) return Fail(s);
   std::cerr << "data report written to " << f.output << "\n";
@@ -1640,8 +1683,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
 
   CLI::App* report = app->add_subcommand(
       "report", "one self-contained HTML file: leaderboard, curves, hyperparameters, best trial");
-  report->add_option("sweep", f->sweeps,
-                     "sweep id (default: the latest); two or more: compare them on one page")
+  report
+      ->add_option("sweep", f->sweeps,
+                   "sweep id (default: the latest); two or more: compare them on one page")
       ->check(CLI::PositiveNumber);
   report->add_option("-o,--output", f->output, "HTML file to write")->required();
   AddSourceOptions(report, f.get(), /*db=*/true);
@@ -1649,9 +1693,23 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       ->capture_default_str();
 
   CLI::App* data_report = app->add_subcommand(
-      "data-report", "HTML: counts per class, pixel statistics, the mean image of each digit");
+      "data-report",
+      "HTML: counts per class, value statistics, the mean of each class (MNIST or your own data)");
   data_report->add_option("-o,--output", f->output, "HTML file to write")->required();
   data_report->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
+  data_report
+      ->add_option("--data-format", f->data_format,
+                   "mnist (from --data-dir), idx (--data-path DIR) or csv (--train-file, "
+                   "--test-file, --sequence-length)")
+      ->capture_default_str();
+  data_report->add_option("--data-path", f->data_path,
+                          "your own IDX folder: train-images-idx3-ubyte... (plain or .gz)");
+  data_report->add_option("--train-file", f->train_file, "CSV rows label,f1,f2,... (training)");
+  data_report->add_option("--test-file", f->test_file, "CSV rows of the same shape (test)");
+  data_report
+      ->add_option("--sequence-length", f->sequence_length,
+                   "CSV: steps per row (features per step = row length / steps); default 1")
+      ->check(CLI::Range(1, kMaxSequenceLength));
   data_report
       ->add_option("--validation-split", f->validation_split,
                    "last fraction of the training set counted as validation")

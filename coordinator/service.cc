@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "coordinator/objective.h"
 #include "coordinator/sweep_file.h"
+#include "engine/dataset.h"
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 
@@ -226,6 +228,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (Status d = AttachSweepData(*spec, file, &*trials, limits_); !d.ok()) return ToGrpc(d);
     auto id = s_->Submit(*spec, *trials, req->yaml(), file);
     if (!id.ok()) return ToGrpc(id.status());
+    if (spec->data.format != DataFormat::kMnist) RememberOwnData(*id, *trials);
     resp->set_sweep_id(*id);
     resp->set_name(spec->name);
     resp->set_trials(spec->method == SweepMethod::kBayes ? spec->max_trials
@@ -416,34 +419,42 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status GetDataset(grpc::ServerContext* ctx, const pb::GetDatasetRequest* req,
                           grpc::ServerWriter<pb::DatasetChunk>* writer) override {
     if (auto s = CheckSize("GetDataset", *req, kMaxRequestBytes); !s.ok()) return s;
+    if (!req->sha256().empty()) return SendOwnData(ctx, req->sha256(), writer);
     if (data_dir_.empty()) {
       return {grpc::StatusCode::FAILED_PRECONDITION, "this coordinator serves no data set"};
     }
     for (const char* name : kDataFiles) {
-      const std::string path = data_dir_ + "/" + name;
-      auto sha = Sha256File(path);
-      if (!sha.ok()) return ToGrpc(sha.status());
-      std::ifstream in(path, std::ios::binary | std::ios::ate);
-      const int64_t size = in.tellg();
-      in.seekg(0);
-      std::string buf(1 << 20, '\0');
-      bool first = true;
-      while (in && !ctx->IsCancelled()) {
-        in.read(&buf[0], static_cast<std::streamsize>(buf.size()));
-        pb::DatasetChunk chunk;
-        chunk.set_file_name(name);
-        if (first) {
-          chunk.set_sha256(*sha);
-          chunk.set_size(size);
-          first = false;
-        }
-        chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
-        if (!writer->Write(chunk)) return {grpc::StatusCode::CANCELLED, "client went away"};
-      }
+      grpc::Status s = SendFile(ctx, data_dir_ + "/" + name, name, "", writer);
+      if (!s.ok()) return s;
     }
     return grpc::Status::OK;
   }
 
+  // A sweep of its own data was submitted here: its data set (trials' data.sha256 and absolute
+  // paths) may be sent to workers that lack it.
+  void RememberOwnData(int64_t sweep_id, const std::vector<TrialSpec>& trials) {
+    if (trials.empty()) return;
+    const auto& p = trials.front().params;
+    auto get = [&](const char* k) {
+      auto it = p.find(k);
+      return it == p.end() ? std::string() : it->second;
+    };
+    const std::string sha = get("data.sha256");
+    StatusOr<DataFormat> f = ParseDataFormat(get("data.format"));
+    if (sha.empty() || !f.ok()) return;
+    DataSpec spec;
+    spec.format = *f;
+    spec.path = get("data.path");
+    spec.train_file = get("data.train");
+    spec.test_file = get("data.test");
+    const std::string t = get("data.sequence_length");
+    spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
+    std::lock_guard<std::mutex> l(own_mu_);
+    own_data_[sha] = {sweep_id, spec};
+    scanned_.insert(sweep_id);
+  }
+
+  // ---- Resuming trials (scheduler.h) ----
   // ---- Resuming trials (scheduler.h) ----
   grpc::Status SaveCheckpoint(grpc::ServerContext*, const pb::SaveCheckpointRequest* req,
                               pb::SaveCheckpointResponse*) override {
@@ -625,6 +636,96 @@ class CoordinatorServer::Service final : public ServiceBase {
     resp->set_lease_deadline(g.deadline);
   }
 
+  // Streams one file in chunks of 1 MiB, its sha256 and size on the first.
+  grpc::Status SendFile(grpc::ServerContext* ctx, const std::string& path, const std::string& name,
+                        const std::string& part, grpc::ServerWriter<pb::DatasetChunk>* writer) {
+    auto sha = Sha256File(path);
+    if (!sha.ok()) return ToGrpc(sha.status());
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) return {grpc::StatusCode::INTERNAL, "cannot open " + path};
+    const int64_t size = in.tellg();
+    in.seekg(0);
+    std::string buf(1 << 20, '\0');
+    bool first = true;
+    while (in && !ctx->IsCancelled()) {
+      in.read(&buf[0], static_cast<std::streamsize>(buf.size()));
+      pb::DatasetChunk chunk;
+      chunk.set_file_name(name);
+      chunk.set_part(part);
+      if (first) {
+        chunk.set_sha256(*sha);
+        chunk.set_size(size);
+        first = false;
+      }
+      chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
+      if (!writer->Write(chunk)) return {grpc::StatusCode::CANCELLED, "client went away"};
+    }
+    return grpc::Status::OK;
+  }
+
+  // The own data set with this sha256, of a stored sweep: those submitted through this service
+  // are known; the others (stored before a restart) are found by parsing their sweep files and
+  // hashing their data sets, each sweep once. Only files a stored sweep names are ever sent.
+  StatusOr<std::pair<int64_t, DataSpec>> FindOwnData(const std::string& sha) {
+    std::lock_guard<std::mutex> l(own_mu_);
+    auto it = own_data_.find(sha);
+    if (it != own_data_.end()) return it->second;
+    for (const SweepCounts& c : s_->Counts(0)) {
+      const SweepRow& row = c.sweep;
+      if (!scanned_.insert(row.id).second) continue;
+      StatusOr<SweepSpec> spec = ParseSweep(row.yaml, row.file_name);
+      if (!spec.ok() || spec->data.format == DataFormat::kMnist) continue;
+      DataSpec d = spec->data;
+      for (std::string* p : {&d.path, &d.train_file, &d.test_file}) {
+        std::error_code ec;
+        if (p->empty()) continue;
+        const std::filesystem::path a = std::filesystem::absolute(*p, ec);
+        if (!ec) *p = a.lexically_normal().string();
+      }
+      StatusOr<std::string> have = DatasetSha256(d);
+      if (have.ok()) own_data_.emplace(*have, std::make_pair(row.id, d));
+    }
+    it = own_data_.find(sha);
+    if (it != own_data_.end()) return it->second;
+    return NotFound("no stored sweep has a data set with sha256 " + sha +
+                    " (were its files changed since it was submitted?)");
+  }
+
+  grpc::Status SendOwnData(grpc::ServerContext* ctx, const std::string& sha,
+                           grpc::ServerWriter<pb::DatasetChunk>* writer) {
+    if (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "GetDataset sha256: expected 64 lowercase hex digits (a trial's data.sha256)"};
+    }
+    StatusOr<std::pair<int64_t, DataSpec>> found = FindOwnData(sha);
+    if (!found.ok()) return ToGrpc(found.status());
+    const auto& [sweep_id, spec] = *found;
+    // The files as they are now: a data set changed since submit is not the trials' any more.
+    StatusOr<std::string> now = DatasetSha256(spec);
+    if (!now.ok() || *now != sha) {
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "the data set of sweep " + std::to_string(sweep_id) + " (" +
+                  (spec.format == DataFormat::kIdx ? spec.path
+                                                   : spec.train_file + ", " + spec.test_file) +
+                  ") " +
+                  (now.ok() ? "has sha256 " + *now + " now"
+                            : "cannot be read: " + now.status().message()) +
+                  ", but it was submitted with " + sha +
+                  "; its files changed since submit, so they are not sent"};
+    }
+    StatusOr<std::vector<std::string>> files = spec.Files();
+    if (!files.ok()) return ToGrpc(files.status());
+    for (size_t i = 0; i < files->size(); ++i) {
+      const std::string& path = (*files)[i];
+      const std::string name = path.substr(path.find_last_of('/') + 1);
+      const std::string part =
+          spec.format == DataFormat::kCsv ? (i == 0 ? "train" : "test") : std::string();
+      grpc::Status s = SendFile(ctx, path, name, part, writer);
+      if (!s.ok()) return s;
+    }
+    return grpc::Status::OK;
+  }
+
   void FillStatus(int64_t sweep_id, pb::GetStatusResponse* resp) {
     *resp = StatusProto(s_->Counts(sweep_id), s_->WorkersAlive());
   }
@@ -632,6 +733,11 @@ class CoordinatorServer::Service final : public ServiceBase {
   Scheduler* s_;
   std::string data_dir_, data_sha_;
   SweepLimits limits_;
+
+  // Own data sets that GetDataset may send: sha256 -> (sweep id, its files). Guarded by own_mu_.
+  std::mutex own_mu_;
+  std::map<std::string, std::pair<int64_t, DataSpec>> own_data_;
+  std::set<int64_t> scanned_;  // sweeps whose data set is in own_data_ (or is MNIST, or gone)
 
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;

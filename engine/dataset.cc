@@ -232,6 +232,97 @@ void ShapeModelToData(const Mnist& data, ModelConfig* model) {
   model->classes = data.train.num_classes;
 }
 
+StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
+                                       int features) {
+  const int64_t width = int64_t{steps} * features;
+  if (steps < 1 || features < 1 || width > kCsvMaxFeatures) {
+    return InvalidArgument(name + ": the model reads " + std::to_string(steps) + " steps of " +
+                           std::to_string(features) + " features; CSV rows hold at most " +
+                           std::to_string(kCsvMaxFeatures) + " values");
+  }
+  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
+    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
+  }
+  ModelInputs in;
+  in.data.rows = steps;
+  in.data.cols = features;
+  int64_t fields_per_row = -1;  // width or width + 1, from the first data row
+  int64_t line_no = 0;
+  int top = -1;
+  std::vector<std::string> fields;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    if (nl == std::string::npos) nl = bytes.size();
+    std::string line = bytes.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line.find('\0') != std::string::npos) {
+      return InvalidArgument(At(name, line_no) + "a NUL byte: not a text file");
+    }
+    const int64_t commas = std::count(line.begin(), line.end(), ',');
+    if (commas > width) {
+      return InvalidArgument(At(name, line_no) + std::to_string(commas + 1) +
+                             " values, but the model reads " + std::to_string(width) + " (" +
+                             std::to_string(steps) + " steps of " + std::to_string(features) +
+                             " features), with or without a label first");
+    }
+    SplitFields(line, &fields);
+    float v = 0;
+    if (fields_per_row < 0 && line_no == 1 && !ParseFloatField(fields[0], &v)) continue;  // header
+    const int64_t k = static_cast<int64_t>(fields.size());
+    if (fields_per_row < 0) {
+      if (k != width && k != width + 1) {
+        return InvalidArgument(At(name, line_no) + std::to_string(k) +
+                               " values, but the model reads " + std::to_string(width) + " (" +
+                               std::to_string(steps) + " steps of " + std::to_string(features) +
+                               " features), with or without a label first");
+      }
+      fields_per_row = k;
+      in.labeled = k == width + 1;
+    } else if (k != fields_per_row) {
+      return InvalidArgument(At(name, line_no) + "ragged row: " + std::to_string(k) +
+                             " values, but the first row has " + std::to_string(fields_per_row));
+    }
+    if (in.data.count >= kCsvMaxRows) {
+      return InvalidArgument(At(name, line_no) + "over the limit of " +
+                             std::to_string(kCsvMaxRows) + " rows");
+    }
+    int label = 0;
+    if (in.labeled) {
+      const std::string& lab = fields[0];
+      float lv = 0;
+      if (!ParseFloatField(lab, &lv) || lv != std::floor(lv) || lv < 0 || lv >= kMaxClasses) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) +
+                               " is not an integer in [0, " + std::to_string(kMaxClasses - 1) +
+                               "]");
+      }
+      label = static_cast<int>(lv);
+      top = std::max(top, label);
+    }
+    in.data.labels.push_back(static_cast<uint8_t>(label));
+    for (int64_t i = in.labeled ? 1 : 0; i < k; ++i) {
+      if (!ParseFloatField(fields[i], &v)) {
+        return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +
+                               Shown(fields[i]) + " is not a finite number");
+      }
+      in.data.images.push_back(v);
+    }
+    ++in.data.count;
+  }
+  if (in.data.count == 0) return InvalidArgument(name + ": no data rows");
+  in.data.num_classes = top + 1;
+  return in;
+}
+
+StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features) {
+  StatusOr<std::string> bytes = ReadBounded(path);
+  if (!bytes.ok()) return bytes.status();
+  return ParseCsvForModel(*bytes, path, steps, features);
+}
+
 StatusOr<std::string> DatasetSha256(const DataSpec& spec) {
   StatusOr<std::vector<std::string>> files = spec.Files();
   if (!files.ok()) return files.status();

@@ -68,6 +68,20 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0);
 // Sets the model's input shape (steps, features) and output classes from the data.
 void ShapeModelToData(const Mnist& data, ModelConfig* model);
 
+// Inputs for a trained model that reads `steps` steps of `features` features (`hpsweep predict
+// --csv`): each row holds steps*features values, or a label and those values (label first, as in
+// training files); every row as the first. A header line and blank lines are skipped as in
+// ParseCsv; the same bounds. A row of any other length is InvalidArgument naming file:line, its
+// length and the model's. Unlabeled rows get label 0 (labeled says which).
+struct ModelInputs {
+  Dataset data;  // rows = steps, cols = features
+  bool labeled = false;
+};
+StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
+                                       int features);
+// The same from a file (at most kCsvMaxBytes; NotFound when missing).
+StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features);
+
 // The data set's identity: sha256 over "name sha256\n" of each of its files (hex).
 StatusOr<std::string> DatasetSha256(const DataSpec& spec);
 

@@ -246,22 +246,28 @@ class Worker::Impl {
 
   // Fetches the coordinator's data set into dir (created if missing), each file checked by the
   // sha256 the coordinator sends and moved into place only then.
-  Status FetchData(const std::string& dir) {
+  // own_sha: "" for the coordinator's MNIST, else the sweep's own data set with that sha256.
+  Status FetchData(const std::string& dir, const std::string& own_sha = "") {
     // A folder made here is removed again if the fetch fails (rmdir only removes it empty): a
     // failed run leaves no trace in the user's file system.
     const bool made = mkdir(dir.c_str(), 0755) == 0;
-    Status s = FetchDataInto(dir);
-    if (!s.ok() && made) rmdir(dir.c_str());
+    Status s = FetchDataInto(dir, own_sha);
+    if (!s.ok() && made) {
+      for (const char* sub : {"/train", "/test"}) rmdir((dir + sub).c_str());
+      rmdir(dir.c_str());
+    }
     return s;
   }
 
-  Status FetchDataInto(const std::string& dir) {
+  Status FetchDataInto(const std::string& dir, const std::string& own_sha) {
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(600));
-    auto reader = stub_->GetDataset(&ctx, pb::GetDatasetRequest());
+    pb::GetDatasetRequest req;
+    req.set_sha256(own_sha);
+    auto reader = stub_->GetDataset(&ctx, req);
     pb::DatasetChunk chunk;
     std::ofstream out;
-    std::string name, want_sha, tmp_path;
+    std::string name, part_name, want_sha, tmp_path, sub_dir;
     int64_t total = 0;
     // A unique temporary name: two workers on one node may fetch into the same folder.
     const std::string part = ".part." + std::to_string(getpid());
@@ -276,20 +282,31 @@ class Worker::Impl {
         return DataLoss("fetched " + name + " has sha256 " + *got + ", the coordinator said " +
                         want_sha);
       }
-      if (std::rename(tmp_path.c_str(), (dir + "/" + name).c_str()) != 0) {
+      if (std::rename(tmp_path.c_str(), (sub_dir + "/" + name).c_str()) != 0) {
         return IoError("cannot move " + tmp_path + " into place");
       }
       return Status::Ok();
     };
     while (reader->Read(&chunk)) {
-      if (chunk.file_name() != name) {
+      if (chunk.file_name() != name || chunk.part() != part_name) {
         HPSWEEP_RETURN_IF_ERROR(finish());
         name = chunk.file_name();
-        if (name.find('/') != std::string::npos || name.empty() || name[0] == '.') {
-          return DataLoss("coordinator sent a bad file name '" + name + "'");
+        part_name = chunk.part();
+        if (name.find('/') != std::string::npos || name.empty() || name[0] == '.' ||
+            name.size() > 255) {
+          name.clear();
+          return DataLoss("coordinator sent a bad file name '" + chunk.file_name().substr(0, 64) +
+                          "'");
         }
+        // A csv data set's two files go to train/ and test/ (they may share a base name).
+        if (!part_name.empty() && part_name != "train" && part_name != "test") {
+          name.clear();
+          return DataLoss("coordinator sent a bad file part '" + part_name.substr(0, 16) + "'");
+        }
+        sub_dir = part_name.empty() ? dir : dir + "/" + part_name;
+        if (!part_name.empty()) mkdir(sub_dir.c_str(), 0755);
         want_sha = chunk.sha256();
-        tmp_path = dir + "/" + name + part;
+        tmp_path = sub_dir + "/" + name + part;
         out.open(tmp_path, std::ios::binary | std::ios::trunc);
         if (!out) return IoError("cannot write " + tmp_path);
       }
@@ -344,8 +361,10 @@ class Worker::Impl {
     return Status::Ok();
   }
 
-  // Loads (once per identity) the sweep's own data set that the trial's data.* params name, after
-  // checking that the files here have the sha256 the coordinator saw at submit.
+  // Loads (once per identity) the sweep's own data set that the trial's data.* params name: from
+  // the named path when the files there have the sha256 the coordinator saw at submit; else from
+  // a cache folder of this worker's own beside data_dir (<data_dir>.own-<sha12>, never over the
+  // user's files), reused when it matches and otherwise fetched from the coordinator first.
   Status UseOwnData(const pb::Trial& trial) {
     auto param = [&](const char* key) {
       auto it = trial.params().find(key);
@@ -353,6 +372,9 @@ class Worker::Impl {
     };
     const std::string want = param("data.sha256");
     if (!own_sha_.empty() && own_sha_ == want) return Status::Ok();
+    if (want.size() != 64 || want.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return InvalidArgument("the trial's data.sha256 is not a sha256 in hex");
+    }
     DataSpec spec;
     StatusOr<DataFormat> f = ParseDataFormat(param("data.format"));
     if (!f.ok()) return f.status();
@@ -362,24 +384,52 @@ class Worker::Impl {
     spec.test_file = param("data.test");
     const std::string t = param("data.sequence_length");
     spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
+    const std::string named =
+        spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file;
     StatusOr<std::string> sha = DatasetSha256(spec);
-    if (!sha.ok()) {
-      return FailedPrecondition(
-          "the sweep's data set is not on this worker as named: " + sha.status().message() +
-          " (own data sets are read from the same path on every worker)");
-    }
-    if (*sha != want) {
-      return FailedPrecondition(
-          "the sweep's data set here (" +
-          (spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file) +
-          ") has sha256 " + *sha + ", but the sweep was submitted with " + want +
-          "; the files differ from the coordinator's");
+    if (!sha.ok() || *sha != want) {
+      const std::string why =
+          !sha.ok() ? "not here (" + sha.status().message() + ")" : "has sha256 " + *sha;
+      // The cached copy keeps the files' base names (they are part of the sha256), a csv set's
+      // in train/ and test/.
+      const std::string cache = TrimSlashes(o_.data_dir) + ".own-" + want.substr(0, 12);
+      auto base = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+      DataSpec cached = spec;
+      cached.path = cache;
+      if (spec.format == DataFormat::kCsv) {
+        cached.train_file = cache + "/train/" + base(spec.train_file);
+        cached.test_file = cache + "/test/" + base(spec.test_file);
+      }
+      StatusOr<std::string> have = DatasetSha256(cached);
+      if (have.ok() && *have == want) {
+        Log("the sweep's data set as named (" + named + ") " + why + "; using the copy in " +
+            cache + " (sha256 " + want.substr(0, 12) + ")");
+      } else {
+        Log("the sweep's data set as named (" + named + ") " + why +
+            "; fetching it from the coordinator into " + cache);
+        Status fetched = FetchData(cache, want);
+        if (!fetched.ok()) {
+          return FailedPrecondition(
+              "the sweep's data set (" + named + ") " + why +
+              ", and fetching it from the coordinator failed: " + fetched.ToString());
+        }
+        have = DatasetSha256(cached);
+        if (!have.ok() || *have != want) {
+          std::filesystem::remove_all(cache);  // ours, named after `want`: it must not keep them
+          return DataLoss("the data set fetched from the coordinator has sha256 " +
+                          (have.ok() ? *have : have.status().ToString()) +
+                          ", but the sweep was submitted with " + want);
+        }
+      }
+      spec = cached;
     }
     StatusOr<Mnist> data = LoadDataset(spec);
     if (!data.ok()) return data.status();
     own_data_ = std::move(*data);
     own_sha_ = want;
-    Log("training with the sweep's own data set (sha256 " + want.substr(0, 12) + ")");
+    Log("training with the sweep's own data set in " +
+        (spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file) +
+        " (sha256 " + want.substr(0, 12) + ")");
     return Status::Ok();
   }
 
@@ -469,7 +519,7 @@ class Worker::Impl {
     }
     const Mnist* data = &data_;
     if (trial.params().count("data.format") != 0) {
-      // A sweep of its own data: read from the same path here, checked by its sha256.
+      // A sweep of its own data: read from the named path, or fetched; checked by its sha256.
       Status s = UseOwnData(trial);
       if (!s.ok()) {
         SendFail(lease_id, s.ToString(), false);

@@ -19,6 +19,11 @@
 //   given back uncharged, the coordinator's copy is fetched into `<data_dir>.coordinator-<sha8>`
 //   beside the user's folder (never over it) and used from then on; until that succeeds the
 //   worker leases nothing and retries every data_recheck_seconds.
+// - A sweep of its own data (trial params data.*): read from the named paths when the files
+//   there have the trial's data.sha256; else fetched from the coordinator (GetDataset with that
+//   sha256) into `<data_dir>.own-<sha12>` beside the user's folder (never over it), checked and
+//   reused by later trials. A fetch that fails (the coordinator's files changed since submit)
+//   fails the trial with the reason.
 // - A trial that does not fit in memory (a lower bound of its needs above MemAvailable, or
 //   std::bad_alloc / std::length_error while building or training it): given back uncharged the
 //   first time (another worker may have more memory), charged if it comes back to this worker;

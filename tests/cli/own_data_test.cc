@@ -182,6 +182,137 @@ TEST_F(OwnDataTest, TrainFlagsReadCsvAndIdx) {
   EXPECT_EQ(j["confusion_matrix"].size(), 3u);
 }
 
+// predict takes a model of the user's own data with inputs of its shape: CSV rows (with or
+// without a label) and IDX images of its size; another shape is refused naming both.
+TEST_F(OwnDataTest, PredictReadsInputsShapedAsTheModelsData) {
+  WriteIdxSet("idx");
+  WriteCsv("train.csv", 400, 1);
+  WriteCsv("test.csv", 100, 2);
+  Result r = Run(
+      "train --data-format csv --train-file train.csv --test-file test.csv --sequence-length 10 "
+      "--cell gru --units 16 --epochs 3 --learning-rate 0.01 --json --save csv.hpsm");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const double trained = json::parse(r.out)["test_accuracy"].get<double>();
+  r = Run("predict --model csv.hpsm --csv test.csv --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  json rows = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(rows.is_array()) << r.out;
+  ASSERT_EQ(rows.size(), 100u);
+  int right = 0;
+  for (const json& row : rows) {
+    ASSERT_EQ(row["probabilities"].size(), 4u) << row.dump();
+    right += row["class"] == row["label"];
+  }
+  EXPECT_EQ(rows[0]["input"], "test.csv:1");
+  // The same model on the same rows: the accuracy train measured.
+  EXPECT_NEAR(right / 100.0, trained, 1e-9);
+  r = Run("predict --model csv.hpsm --csv test.csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("accuracy: "), std::string::npos) << r.out;
+
+  // Rows without the label: the features alone.
+  {
+    std::ifstream in(dir_ + "/test.csv");
+    std::ofstream out(dir_ + "/nolabel.csv");
+    std::string line;
+    std::getline(in, line);  // header
+    for (int i = 0; i < 3 && std::getline(in, line); ++i)
+      out << line.substr(line.find(',') + 1) << "\n";
+  }
+  r = Run("predict --model csv.hpsm --csv nolabel.csv --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  rows = json::parse(r.out, nullptr, false);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  EXPECT_FALSE(rows[0].contains("label"));
+
+  // Another row length, IDX images and digit pictures are not this model's inputs.
+  std::ofstream(dir_ + "/short.csv") << "1,2,3\n";
+  r = Run("predict --model csv.hpsm --csv short.csv");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("short.csv:1: 3 values, but the model reads 20 (10 steps of 2 features)"),
+            std::string::npos)
+      << r.err;
+  r = Run("predict --model csv.hpsm --idx idx/t10k-images-idx3-ubyte.gz");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("images are 8x8, but the model reads 10 steps of 2 features"),
+            std::string::npos)
+      << r.err;
+  r = Run("predict --model csv.hpsm digit.png");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not 28x28 digit images: give its inputs as --csv FILE"), std::string::npos)
+      << r.err;
+
+  // An IDX model reads IDX images of its size.
+  r = Run("train --data-format idx --data-path idx --units 16 --epochs 2 --save idx.hpsm --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Run("predict --model idx.hpsm --idx idx/t10k-images-idx3-ubyte.gz --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  rows = json::parse(r.out, nullptr, false);
+  ASSERT_EQ(rows.size(), 90u) << r.out.substr(0, 300);
+  EXPECT_EQ(rows[0]["probabilities"].size(), 3u);
+}
+
+// predict --trial of a sweep run on the user's own data: the trial's model, the data's shape.
+TEST_F(OwnDataTest, PredictTakesATrialOfAnOwnDataSweep) {
+  WriteIdxSet("idx");
+  WriteCsv("train.csv", 200, 1);
+  WriteCsv("test.csv", 40, 2);
+  RunSweep(
+      "name: own-csv\n"
+      "data: {format: csv, train: train.csv, test: test.csv, sequence_length: 10}\n"
+      "fixed: {cell: gru, epochs: 2, batch_size: 16, learning_rate: 0.01}\n"
+      "parameters:\n  units: {values: [8]}\n");
+  const Result r = Run("predict --trial best --db s.db --csv test.csv");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("test.csv:40: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("accuracy: "), std::string::npos) << r.out;
+}
+
+// data-report takes own data as train does and describes it: its classes, shape and the mean
+// of each class.
+TEST_F(OwnDataTest, DataReportDescribesOwnData) {
+  WriteIdxSet("idx");
+  WriteCsv("train.csv", 200, 1);
+  WriteCsv("test.csv", 40, 2);
+  auto page = [&](const std::string& flags, Result* r) {
+    *r = Run("data-report -o d.html " + flags);
+    std::ifstream in(dir_ + "/d.html");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  Result r;
+  std::string html = page("--data-format idx --data-path idx --validation-split 0.1", &r);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(html.find("idx idx: 300 training images"), std::string::npos) << html.substr(0, 2000);
+  EXPECT_NE(html.find("8x8 pixels scaled to [0, 1]; 3 classes."), std::string::npos);
+  EXPECT_EQ(count(html, "title=\"mean "), 3u);
+  EXPECT_EQ(html.find("MNIST"), std::string::npos);
+
+  html = page("--data-format csv --train-file train.csv --test-file test.csv --sequence-length 10",
+              &r);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(html.find("csv train.csv, test.csv: 200 training rows"), std::string::npos)
+      << html.substr(0, 2000);
+  EXPECT_NE(html.find("10 steps of 2 features (20 values a row, used as given); 4 classes."),
+            std::string::npos);
+  EXPECT_EQ(count(html, "title=\"mean "), 4u);
+  // Class counts: one table row per class, plus the heading.
+  const size_t table = html.find("<table id=\"class-counts\">");
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_EQ(count(html.substr(table, html.find("</table>", table) - table), "<tr>"), 5u);
+
+  html = page("--data-format idx", &r);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--data-format idx needs --data-path DIR"), std::string::npos) << r.err;
+  html = page("--data-format csv --train-file train.csv --test-file short.csv", &r);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("short.csv: no such file"), std::string::npos) << r.err;
+}
+
 TEST_F(OwnDataTest, BadDataEndsBeforeAnythingStarts) {
   WriteIdxSet("idx");
   std::ofstream(dir_ + "/train.csv") << "0,1,2\n1,2,3\n2,x,1\n";
@@ -218,8 +349,9 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// A worker whose copy of the files differs from what the sweep was submitted with fails the
-// trial, naming both sha256 sums, and trains nothing on the wrong data.
+// A worker whose copy of the files differs from what the sweep was submitted with, on a
+// coordinator whose files changed too, fails the trial with the reason and trains nothing on the
+// wrong data.
 TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
   WriteIdxSet("idx");
   WriteCsv("train.csv", 40, 1);
@@ -246,8 +378,15 @@ TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
   kill(coordinator, SIGTERM);
   // Not our child (the shell's): wait until it is gone before the folder is removed.
   for (int i = 0; i < 300 && kill(coordinator, 0) == 0; ++i) usleep(100 * 1000);
-  EXPECT_NE(worker.err.find("but the sweep was submitted with"), std::string::npos) << worker.err;
-  EXPECT_NE(ex.out.find("the files differ from the coordinator's"), std::string::npos) << ex.out;
+  // The worker's copy differs, so it asks the coordinator for the submitted files; the
+  // coordinator's differ too now, and it refuses to send them.
+  EXPECT_NE(worker.err.find("fetching it from the coordinator"), std::string::npos) << worker.err;
+  EXPECT_NE(ex.out.find("its files changed since submit, so they are not sent"), std::string::npos)
+      << ex.out;
+  // No cache folder is left behind for a fetch that failed.
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find("idx.own-"), std::string::npos) << e.path();
+  }
   const json e = json::parse(ex.out, nullptr, false);
   ASSERT_FALSE(e.is_discarded()) << ex.out;
   ASSERT_EQ(e["trials"].size(), 1u) << ex.out;

@@ -238,5 +238,34 @@ TEST_F(DatasetTest, ModelWithTooFewOutputsIsRefused) {
   EXPECT_NE(r.status().message().find("12 classes"), std::string::npos) << r.status().message();
 }
 
+// predict's CSV inputs: rows of the model's width, labeled or not, every row as the first.
+TEST(CsvForModelTest, RowsWithOrWithoutLabelsOfTheModelsWidth) {
+  StatusOr<ModelInputs> in = ParseCsvForModel("a,b,c,d\n1,2,3,4\n5,6,7,8\n", "x.csv", 2, 2);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_FALSE(in->labeled);
+  EXPECT_EQ(in->data.count, 2);
+  EXPECT_EQ(in->data.images, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}));
+  in = ParseCsvForModel("3,1,2,3,4\r\n\n0,5,6,7,8\n", "x.csv", 4, 1);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_TRUE(in->labeled);
+  EXPECT_EQ(in->data.labels, (std::vector<uint8_t>{3, 0}));
+  EXPECT_EQ(in->data.rows, 4);
+  EXPECT_EQ(in->data.cols, 1);
+  auto error = [](const std::string& bytes) {
+    StatusOr<ModelInputs> r = ParseCsvForModel(bytes, "x.csv", 2, 2);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? std::string() : r.status().message();
+  };
+  EXPECT_EQ(error("1,2,3\n"),
+            "x.csv:1: 3 values, but the model reads 4 (2 steps of 2 features), with or without a "
+            "label first");
+  EXPECT_EQ(error("1,2,3,4\n1,2,3,4,5\n"),
+            "x.csv:2: ragged row: 5 values, but the first row has 4");
+  EXPECT_EQ(error("1,2,3,4\n1,2,nan,4\n"), "x.csv:2: field 3 'nan' is not a finite number");
+  EXPECT_EQ(error("1.5,2,3,4,5\n"), "x.csv:1: label '1.5' is not an integer in [0, 255]");
+  EXPECT_EQ(error(std::string(1000, ',')).find("x.csv:1: 1001 values"), 0u);
+  EXPECT_EQ(error("\n\n"), "x.csv: no data rows");
+}
+
 }  // namespace
 }  // namespace hpsweep
