@@ -1,5 +1,6 @@
-// Fuzz target: CSV data sets (engine/dataset.h, ParseCsv). The first byte picks sequence_length
-// (1..8); the rest is the file.
+// Fuzz target: CSV data sets (engine/dataset.h, ParseCsv) and `predict --csv` inputs
+// (ParseCsvForModel). The first byte picks sequence_length (1..8) and, in its high bits, the
+// model's features (1..4) for ParseCsvForModel; the rest is the file.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +12,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > 64 * 1024) return 0;
   const int sequence_length = 1 + data[0] % 8;
   const std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+  // A model's inputs: every row exactly steps x features values, with or without a label.
+  const int features = 1 + (data[0] >> 6);
+  hpsweep::StatusOr<hpsweep::ModelInputs> in =
+      hpsweep::ParseCsvForModel(bytes, "fuzz.csv", sequence_length, features);
+  if (in.ok()) {
+    const hpsweep::Dataset& d = in->data;
+    if (d.rows != sequence_length || d.cols != features || d.count < 1 ||
+        d.labels.size() != static_cast<size_t>(d.count) ||
+        d.images.size() != static_cast<size_t>(d.count) * d.rows * d.cols) {
+      std::abort();
+    }
+  }
   hpsweep::StatusOr<hpsweep::Dataset> ds = hpsweep::ParseCsv(bytes, "fuzz.csv", sequence_length);
   if (!ds.ok()) return 0;
   // The result must hold exactly what its shape says, and every label must be a class.
