@@ -787,18 +787,19 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
-  TrialRow* next = nullptr;
-  for (bool copied = true; copied;) {  // a trial completed by copy (reuse): consider the next
-    if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
-    if (queued_.empty()) return Status::Ok();
-    // Sweeps take turns: the first sweep after the one served last.
-    auto it = queued_.upper_bound(next_sweep_turn_);
-    if (it == queued_.end()) it = queued_.begin();
-    next_sweep_turn_ = it->first;
-    next = &trials_[*it->second.begin()];
-    HPSWEEP_RETURN_IF_ERROR(ReuseFinishedLocked(next, now, &copied));
-  }
-  TrialRow& t = *next;
+next_trial:  // (after a trial completed by copy, below)
+  if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
+  if (queued_.empty()) return Status::Ok();
+  // Sweeps take turns: the first sweep after the one served last.
+  auto it = queued_.upper_bound(next_sweep_turn_);
+  if (it == queued_.end()) it = queued_.begin();
+  next_sweep_turn_ = it->first;
+  TrialRow& t = trials_[*it->second.begin()];
+  // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
+  // loop that ends: each turn finishes a queued trial.)
+  bool copied = false;
+  HPSWEEP_RETURN_IF_ERROR(ReuseFinishedLocked(&t, now, &copied));
+  if (copied) goto next_trial;
   std::string lease;
   HPSWEEP_RETURN_IF_ERROR(NewLeaseId(&lease));  // (before any change: a failure changes nothing)
   Unindex(t);
