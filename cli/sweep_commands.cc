@@ -555,7 +555,7 @@ int RunSubmit(const Flags& f) {
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
   req.set_yaml(yaml);
-  req.set_reuse(f.reuse);
+  req.set_reuse(f.reuse);  // (`reuse: true` in the file is the coordinator's to read)
   // The sweeps there before, to say when this one shares a name with one of them (an edited
   // file submitted again). Best effort: a token that may only submit still submits.
   pb::GetStatusResponse before;
@@ -574,9 +574,9 @@ int RunSubmit(const Flags& f) {
     }
   }
   // (A coordinator that predates reuse sends 0 and ignores the flag.)
-  const std::string same =
-      IdenticalNote(resp.identical_finished(),
-                    {resp.identical_sweeps().begin(), resp.identical_sweeps().end()}, f.reuse);
+  const std::string same = IdenticalNote(
+      resp.identical_finished(), {resp.identical_sweeps().begin(), resp.identical_sweeps().end()},
+      f.reuse || file->spec.reuse);
   if (!same.empty()) std::cerr << "note: " << same << "\n";
   return 0;
 }
@@ -1176,7 +1176,7 @@ int RunEmbedded(const Flags& f) {
                 << (c.sweep.yaml == yaml ? "the same file" : "a different file")
                 << "; this run is a new sweep, " << sweep_id << ".\n";
     }
-    const std::string note = IdenticalNote(same.trials, same.sweeps, f.reuse);
+    const std::string note = IdenticalNote(same.trials, same.sweeps, f.reuse || spec->reuse);
     if (!note.empty()) std::cerr << "note: " << note << "\n";
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
               << (spec->method == SweepMethod::kBayes

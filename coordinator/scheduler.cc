@@ -568,7 +568,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.max_attempts = spec.max_attempts;
     sw.total = sampler ? sampler->planned() : static_cast<int>(trials.size());
     sw.created_at = now;
-    sw.reuse = reuse;
+    sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
     HPSWEEP_WRITE(id.status());

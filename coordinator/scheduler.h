@@ -259,7 +259,8 @@ class Scheduler {
   // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id. A sweep
   // whose sampler is adaptive (method: bayes; `trials` is then empty) stores no trial: see
   // "Samplers" below.
-  // reuse: trials identical to completed ones are completed by copy (see "Reuse" above).
+  // reuse (or spec.reuse): trials identical to completed ones are completed by copy (see "Reuse"
+  // above).
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                            const std::string& yaml, const std::string& file_name,
                            bool reuse = false);

@@ -358,6 +358,32 @@ TEST_F(ReuseTest, OtherDataOrSeedOrUnfinishedTrialsAreNotCopied) {
   EXPECT_EQ(leased[unfinished], 1);
 }
 
+// `reuse: true` in the sweep file does what --reuse does; anything but true or false is refused,
+// naming the file, line and key.
+TEST_F(ReuseTest, ReuseKeyInTheSweepFile) {
+  StatusOr<SweepSpec> off = ParseSweep(Yaml("s", "1"), "s.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->reuse);
+  StatusOr<SweepSpec> bad = ParseSweep(Yaml("s", "1", "reuse: yes\n"), "s.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("s.yaml:3: key 'reuse': expected true or false, got 'yes'"),
+            std::string::npos)
+      << bad.status().message();
+
+  const int64_t first = Submit(Yaml("s", "1, 2"), false);
+  EXPECT_EQ(TrainAll(), (std::vector<int>{1, 2}));
+  const std::string edited = Yaml("s", "2, 3", "reuse: true\n");
+  EXPECT_TRUE(Parse(edited).spec.reuse);
+  const int64_t second = Submit(edited, /*reuse=*/false);
+  EXPECT_EQ(TrainAll(), std::vector<int>{3});
+  ExpectCopyOf(TrialsByUnits(second)[2], TrialsByUnits(first)[2]);
+  // ... and false is the default.
+  const int64_t third = Submit(Yaml("s", "2", "reuse: false\n"), false);
+  EXPECT_EQ(TrainAll(), std::vector<int>{2});
+  EXPECT_EQ(TrialsByUnits(third)[2].reused_from, "");
+}
+
 // The flag is stored with the sweep: a restarted coordinator (its data identity read back from the
 // stored file) still copies.
 TEST_F(ReuseTest, ReuseSurvivesARestart) {
