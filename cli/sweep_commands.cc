@@ -533,13 +533,10 @@ std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool r
     which += (i ? ", " : "") + std::to_string(sweeps[i]);
   }
   const std::string n =
-      std::to_string(trials) + (trials == 1 ? " of its trials matches" : " of its trials match");
-  if (reuse) {
-    return n + " finished trials of " + which +
-           ": their results are copied instead of trained (--reuse)";
-  }
-  return n + " finished trials of " + which +
-         "; pass --reuse to copy their results instead of training again";
+      std::to_string(trials) + (trials == 1 ? " of its trials matches a finished trial of "
+                                            : " of its trials match finished trials of ");
+  if (reuse) return n + which + ": their results are copied instead of trained (--reuse)";
+  return n + which + "; pass --reuse to copy their results instead of training again";
 }
 
 int RunSubmit(const Flags& f) {
