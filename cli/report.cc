@@ -637,7 +637,10 @@ std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& 
       << ((StrOf(t, "status") == "pruned" || StrOf(t, "status") == "stopped") && epochs > 0
               ? " after epoch " + std::to_string(epochs)
               : "")
-      << "</td><td class=\"l\">" << Esc(StrOf(t, "worker")) << "</td></tr>";
+      << "</td><td class=\"l\">"
+      << (StrOf(t, "reused_from").empty() ? Esc(StrOf(t, "worker"))  // copied: no worker (--reuse)
+                                          : "copied from " + Esc(StrOf(t, "reused_from")))
+      << "</td></tr>";
   }
   o << "</tbody></table>";
   if (v.ranked.size() > max_rows) {

@@ -290,6 +290,7 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
                       {"epochs", r.epochs()},
                       {"seconds", r.seconds()},
                       {"worker", r.worker()}});
+      if (!r.reused_from().empty()) rows.back()["reused_from"] = r.reused_from();
       // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
       if (!metric.empty()) rows.back()[metric] = r.metric_value();
     }
@@ -354,7 +355,8 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
     row.push_back(std::to_string(r.epochs()) +
                   (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
     row.push_back(Duration(r.seconds()));
-    row.push_back(r.worker());
+    // A result copied from an identical trial (--reuse) was trained by no worker: say whose it is.
+    row.push_back(r.reused_from().empty() ? r.worker() : "copied from " + r.reused_from());
     rows.push_back(row);
   }
   std::vector<size_t> width(header.size());
@@ -420,6 +422,7 @@ struct Flags {
   double validation_split = 0.2;
   std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;
+  bool reuse = false;     // run, submit: copy finished identical trials' results
   ServerSecurity server;  // coordinator: TLS and tokens
   // run --launcher slurm, slurm-script
   std::string launcher = "local", run_listen, advertise, partition, time, script_coordinator;
@@ -525,6 +528,21 @@ int RunWorker(const Flags& f) {
   return 0;
 }
 
+// What `run` and `submit` say about the sweep's trials identical to finished ones: that --reuse
+// copies them (or did). "" when there are none.
+std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool reuse) {
+  if (trials <= 0) return "";
+  std::string which = sweeps.size() == 1 ? "sweep " : "sweeps ";
+  for (size_t i = 0; i < sweeps.size(); ++i) {
+    which += (i ? ", " : "") + std::to_string(sweeps[i]);
+  }
+  const std::string n =
+      std::to_string(trials) + (trials == 1 ? " of its trials matches a finished trial of "
+                                            : " of its trials match finished trials of ");
+  if (reuse) return n + which + ": their results are copied instead of trained (--reuse)";
+  return n + which + "; pass --reuse to copy their results instead of training again";
+}
+
 int RunSubmit(const Flags& f) {
   // Check locally first: a bad file is reported without a round trip. The size limits are the
   // coordinator's (its --max-model-params ...), so none here.
@@ -538,6 +556,7 @@ int RunSubmit(const Flags& f) {
   pb::SubmitSweepRequest req;
   req.set_file_name(f.file);
   req.set_yaml(yaml);
+  req.set_reuse(f.reuse);  // (`reuse: true` in the file is the coordinator's to read)
   // The sweeps there before, to say when this one shares a name with one of them (an edited
   // file submitted again). Best effort: a token that may only submit still submits.
   pb::GetStatusResponse before;
@@ -552,9 +571,14 @@ int RunSubmit(const Flags& f) {
     if (old.name() == resp.name()) {
       std::cerr << "note: sweep " << old.sweep_id() << " is also named '" << old.name() << "' ("
                 << old.state() << ", " << old.completed()
-                << " trials completed); this is a new sweep, and its trials train again\n";
+                << " trials completed); this is a new sweep\n";
     }
   }
+  // (A coordinator that predates reuse sends 0 and ignores the flag.)
+  const std::string same = IdenticalNote(
+      resp.identical_finished(), {resp.identical_sweeps().begin(), resp.identical_sweeps().end()},
+      f.reuse || file->spec.reuse);
+  if (!same.empty()) std::cerr << "note: " << same << "\n";
   return 0;
 }
 
@@ -1173,39 +1197,27 @@ int RunEmbedded(const Flags& f) {
   }
   if (sweep_id != 0) {
     std::cerr << "resuming sweep " << sweep_id << " (" << spec->name << ") from " << o.db_path
-              << "\n";
+              << (f.reuse ? " (as it was submitted: --reuse applies to a new sweep)" : "") << "\n";
   } else {
     // An edited file run again becomes a new sweep of the same name: say so, and how many of
-    // its trials the earlier sweep already trained with the same settings.
+    // its trials are identical to finished ones (any sweep's), which --reuse copies.
     std::vector<SweepCounts> same_name;
     for (const SweepCounts& c : sched->Counts(0)) {
       if (c.sweep.name == spec->name) same_name.push_back(c);
     }
-    auto id = sched->Submit(*spec, *trials, yaml, f.file);
+    const IdenticalFinished same = sched->FindIdenticalFinished(*spec, *trials);
+    auto id = sched->Submit(*spec, *trials, yaml, f.file, f.reuse);
     if (!id.ok()) return Fail(id.status());
     sweep_id = *id;
     for (const SweepCounts& c : same_name) {
-      int same = 0;
-      if (auto done = sched->Leaderboard(c.sweep.id, 0, nullptr); done.ok()) {
-        std::set<std::map<std::string, std::string>> finished;
-        for (const TrialRow& t : *done) {
-          if (t.status == TrialStatus::kCompleted) finished.insert(t.params);
-        }
-        for (const TrialSpec& t : *trials) same += finished.count(t.params) ? 1 : 0;
-      }
       std::cerr << "note: sweep " << c.sweep.id << " in " << o.db_path << " is also named '"
                 << spec->name << "' (" << c.sweep.state << ", " << c.completed
                 << " trials completed), from "
                 << (c.sweep.yaml == yaml ? "the same file" : "a different file")
-                << "; this run is a new sweep, " << sweep_id << ".";
-      if (same > 0) {
-        std::cerr << " " << same << " of its " << trials->size()
-                  << " trials have the same settings as completed trials of sweep " << c.sweep.id
-                  << " and train again; compare them with `hpsweep leaderboard " << c.sweep.id
-                  << " --db " << o.db_path << "`.";
-      }
-      std::cerr << "\n";
+                << "; this run is a new sweep, " << sweep_id << ".\n";
     }
+    const std::string note = IdenticalNote(same.trials, same.sweeps, f.reuse || spec->reuse);
+    if (!note.empty()) std::cerr << "note: " << note << "\n";
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
               << (spec->method == SweepMethod::kBayes
                       ? std::to_string(spec->max_trials) + " trials (bayes: proposed one at a time)"
@@ -1563,6 +1575,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
       ->capture_default_str();
   run->add_option("--http", f->http, "serve the live dashboard at this loopback host:port");
   AddLimitOptions(run, f.get());
+  run->add_flag("--reuse", f->reuse,
+                "copy the results of trials identical to finished ones in --db (same params, "
+                "data and seed) instead of training them again");
   run->add_option("--launcher", f->launcher,
                   "local: child processes here; slurm: one Slurm array job (README, On a cluster)")
       ->capture_default_str();
@@ -1650,6 +1665,9 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   CLI::App* submit = app->add_subcommand("submit", "submit a sweep file; prints the sweep id");
   submit->add_option("file", f->file, "sweep file (YAML)")->required();
   AddSourceOptions(submit, f.get(), /*db=*/false);
+  submit->add_flag("--reuse", f->reuse,
+                   "copy the results of trials identical to finished ones in the coordinator's "
+                   "database (same params, data and seed) instead of training them again");
 
   CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
   status->add_option("sweep", f->sweep, "sweep id (default: all)");

@@ -22,6 +22,7 @@
 #include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "engine/csprng.h"
+#include "engine/sha256.h"
 
 namespace hpsweep {
 
@@ -223,6 +224,41 @@ double SystemClock::Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::string SweepDataIdentity(const SweepSpec& spec) {
+  if (spec.data.format == DataFormat::kMnist) return "mnist:" + spec.dataset;
+  return DataFormatName(spec.data.format);  // the trials' data.sha256 names the content
+}
+
+std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
+                             const std::string& data) {
+  if (data.empty()) return "";
+  const bool content_named = params.count(std::string(kDataParamPrefix) + "sha256") > 0;
+  // Each text length-prefixed, so no choice of keys and values can make two different trials
+  // spell the same canonical text. std::map iterates in key order: the order params were set in
+  // does not matter.
+  auto field = [](std::string* out, const std::string& text) {
+    *out += std::to_string(text.size());
+    *out += ':';
+    *out += text;
+  };
+  std::string canon = "hpsweep trial identity 1\n";
+  field(&canon, data);
+  canon += '\n';
+  for (const auto& [key, value] : params) {
+    if (key == kLabelKey) continue;  // names the trial, does not train it
+    if (content_named && (key == std::string(kDataParamPrefix) + "path" ||
+                          key == std::string(kDataParamPrefix) + "train" ||
+                          key == std::string(kDataParamPrefix) + "test")) {
+      continue;  // where the files are: data.sha256 says what they hold
+    }
+    field(&canon, key);
+    canon += '=';
+    field(&canon, value);
+    canon += '\n';
+  }
+  return Sha256Hex(canon);
+}
+
 Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
     : storage_(storage), clock_(clock), options_(options) {
   committer_ = std::thread([this] { CommitLoop(); });
@@ -271,6 +307,9 @@ Status Scheduler::LoadLocked() {
   early_terminate_.clear();
   workers_.clear();
   worker_by_name_.clear();
+  sweep_data_.clear();
+  finished_.clear();
+  finished_built_ = false;
   for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
   const double now = clock_->Now();
   std::set<int64_t> holding;  // workers with a running trial
@@ -507,7 +546,8 @@ void Scheduler::CommitLoop() {
 }
 
 StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
-                                    const std::string& yaml, const std::string& file_name) {
+                                    const std::string& yaml, const std::string& file_name,
+                                    bool reuse) {
   std::unique_ptr<Sampler> sampler;  // an adaptive one, kept live; plans are stored whole below
   if (spec.method == SweepMethod::kBayes) {
     auto made = MakeSampler(spec, file_name, options_.sweep_limits);
@@ -528,6 +568,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.max_attempts = spec.max_attempts;
     sw.total = sampler ? sampler->planned() : static_cast<int>(trials.size());
     sw.created_at = now;
+    sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
     HPSWEEP_WRITE(id.status());
@@ -545,6 +586,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
       rows.push_back(std::move(t));
     }
     sweeps_[sw.id] = sw;
+    sweep_data_[sw.id] = SweepDataIdentity(spec);
     EmitLocked(events::SweepSubmitted(sw, file_name));
     if (spec.early_terminate.type != EarlyTerminateSpec::Type::kNone) {
       early_terminate_[sw.id] = spec.early_terminate;
@@ -704,6 +746,7 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
   prune_requested_.erase(t.id);
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+  if (status == TrialStatus::kCompleted) IndexFinishedLocked(t);
   return MaybeFinishSweep(t.sweep_id, now);
 }
 
@@ -744,6 +787,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
+next_trial:  // (after a trial completed by copy, below)
   if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
   if (queued_.empty()) return Status::Ok();
   // Sweeps take turns: the first sweep after the one served last.
@@ -751,6 +795,11 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   if (it == queued_.end()) it = queued_.begin();
   next_sweep_turn_ = it->first;
   TrialRow& t = trials_[*it->second.begin()];
+  // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
+  // loop that ends: each turn finishes a queued trial.)
+  bool copied = false;
+  HPSWEEP_RETURN_IF_ERROR(ReuseFinishedLocked(&t, now, &copied));
+  if (copied) goto next_trial;
   std::string lease;
   HPSWEEP_RETURN_IF_ERROR(NewLeaseId(&lease));  // (before any change: a failure changes nothing)
   Unindex(t);
@@ -803,7 +852,8 @@ Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
   std::vector<const TrialRow*> running;
   for (const auto& [id, t] : trials_) {
-    if (t.sweep_id != sw.id || t.epochs_run == 0) continue;
+    // (Copied results are not fed live either: see "Reuse" at the top.)
+    if (t.sweep_id != sw.id || t.epochs_run == 0 || !t.reused_from.empty()) continue;
     auto epochs = storage_->LoadEpochs(id);
     if (!epochs.ok()) return epochs.status();
     for (const EpochRow& e : *epochs) {
@@ -1265,6 +1315,7 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"test_loss", t.test_loss},
                 {"seconds", t.seconds},
                 {"worker", t.worker_name},
+                {"reused_from", t.reused_from},  // "" when it trained
                 {"error", t.error},
                 {"started_at", t.started_at},
                 {"finished_at", t.finished_at}};
@@ -1716,6 +1767,124 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
   live->trial_ids.push_back(id);
   if (trials_[id].status == TrialStatus::kFailed) return MaybeFinishSweep(sweep_id, now);
   return Status::Ok();
+}
+
+// ---- Reuse (see the top) ----
+
+const std::string& Scheduler::SweepDataLocked(int64_t sweep_id) {
+  auto known = sweep_data_.find(sweep_id);
+  if (known != sweep_data_.end()) return known->second;
+  // A sweep stored before this run: its file says what it trains on. A file that no longer
+  // parses (written by another version) has unknown data and matches nothing.
+  std::string data;
+  auto sw = sweeps_.find(sweep_id);
+  if (sw != sweeps_.end()) {
+    auto spec = ParseSweep(sw->second.yaml, sw->second.file_name);
+    if (spec.ok()) data = SweepDataIdentity(*spec);
+  }
+  return sweep_data_[sweep_id] = std::move(data);
+}
+
+std::string Scheduler::IdentityLocked(const TrialRow& t) {
+  return TrialIdentityKey(t.params, SweepDataLocked(t.sweep_id));
+}
+
+void Scheduler::IndexFinishedLocked(const TrialRow& t) {
+  if (!finished_built_) return;  // built from every completed trial on first use
+  const std::string identity = IdentityLocked(t);
+  if (!identity.empty()) finished_[identity].push_back(t.id);
+}
+
+const TrialRow* Scheduler::FinishedTwinLocked(int64_t sweep_id, const std::string& identity) {
+  if (identity.empty()) return nullptr;
+  if (!finished_built_) {
+    finished_.clear();
+    finished_built_ = true;
+    for (const auto& [id, t] : trials_) {
+      if (t.status == TrialStatus::kCompleted) IndexFinishedLocked(t);
+    }
+  }
+  auto found = finished_.find(identity);
+  if (found == finished_.end()) return nullptr;
+  const TrialRow* best = nullptr;
+  for (int64_t id : found->second) {
+    auto t = trials_.find(id);
+    if (t == trials_.end() || t->second.sweep_id == sweep_id ||
+        t->second.status != TrialStatus::kCompleted) {
+      continue;
+    }
+    // One that trained (the origin) before a copy of it; then the lowest id.
+    const TrialRow& c = t->second;
+    if (best == nullptr || (c.reused_from.empty() && !best->reused_from.empty()) ||
+        (c.reused_from.empty() == best->reused_from.empty() && c.id < best->id)) {
+      best = &c;
+    }
+  }
+  return best;
+}
+
+IdenticalFinished Scheduler::FindIdenticalFinished(const SweepSpec& spec,
+                                                   const std::vector<TrialSpec>& trials,
+                                                   int64_t except_sweep) {
+  std::lock_guard<std::mutex> lock(mu_);
+  IdenticalFinished out;
+  if (needs_reload_) return out;  // (memory unsure: claim nothing)
+  const std::string data = SweepDataIdentity(spec);
+  std::set<int64_t> sweeps;
+  for (const TrialSpec& ts : trials) {
+    const TrialRow* twin = FinishedTwinLocked(except_sweep, TrialIdentityKey(ts.params, data));
+    if (twin == nullptr) continue;
+    ++out.trials;
+    sweeps.insert(twin->sweep_id);
+  }
+  out.sweeps.assign(sweeps.begin(), sweeps.end());
+  return out;
+}
+
+Status Scheduler::ReuseFinishedLocked(TrialRow* t, double now, bool* copied) {
+  *copied = false;
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  if (!sw.reuse) return Status::Ok();
+  const TrialRow* twin = FinishedTwinLocked(t->sweep_id, IdentityLocked(*t));
+  if (twin == nullptr) return Status::Ok();
+  const TrialRow src = *twin;  // (a copy: FinishTrial below indexes t)
+  Unindex(*t);
+  last_report_.erase(t->id);
+  if (Pruner* p = PrunerFor(t->sweep_id)) p->Forget(t->id);  // epochs of an earlier attempt
+  t->worker_id = 0;
+  t->worker_name.clear();
+  t->started_at = now;
+  t->best_val_accuracy = src.best_val_accuracy;
+  t->best_val_loss = src.best_val_loss;
+  t->best_epoch = src.best_epoch;
+  t->epochs_run = src.epochs_run;
+  t->test_accuracy = src.test_accuracy;
+  t->test_loss = src.test_loss;
+  t->seconds = src.seconds;
+  t->confusion = src.confusion;
+  t->reused_from = "sweep " + std::to_string(src.sweep_id) + " #" + std::to_string(src.number);
+  // The stored epochs and model are copied by the write itself: it runs after the writes queued
+  // before it (the twin's own, maybe not committed yet), in the same transaction.
+  HPSWEEP_RETURN_IF_ERROR(Write([to = t->id, from = src.id](Storage* st) -> Status {
+    HPSWEEP_RETURN_IF_ERROR(st->DeleteEpochs(to));  // an earlier attempt's, if any
+    auto epochs = st->LoadEpochs(from);
+    if (!epochs.ok()) return epochs.status();
+    for (EpochRow e : *epochs) {
+      e.trial_id = to;
+      HPSWEEP_RETURN_IF_ERROR(st->PutEpoch(e));
+    }
+    auto model = st->GetArtifact(from, "model");
+    if (model.ok()) return st->PutArtifact(to, "model", *model);
+    return model.status().code() == StatusCode::kNotFound ? Status::Ok() : model.status();
+  }));
+  Event e = events::TrialCompleted(*t, sw, TrialStatus::kCompleted);
+  e.message = "trial #" + std::to_string(t->number) + " of sweep " + std::to_string(sw.id) + " (" +
+              sw.name + ") completed by copying the result of the identical trial " +
+              t->reused_from + " (reuse)";
+  e.With("reused_from", t->reused_from);
+  EmitLocked(std::move(e));
+  *copied = true;
+  return FinishTrial(*t, TrialStatus::kCompleted, now);
 }
 
 }  // namespace hpsweep

@@ -55,6 +55,17 @@
 // sweep's stored YAML and its stored trials. Grid, random and list sweeps store their whole
 // plan at Submit, as before.
 //
+// Reuse: a sweep submitted with reuse (hpsweep run/submit --reuse) does not train a trial whose
+// result is already known. When such a trial is about to be leased and a completed trial of
+// another sweep in this database has the same identity (TrialIdentityKey: every param that
+// decides training, the data set and the seed), the trial is completed by copying that result:
+// its epochs, best and test metrics, confusion matrix, training seconds and saved model; its
+// reused_from says where it came from ("sweep 3 #2") and no worker or attempt is charged. The
+// next trial is then considered for the lease. The engine is deterministic for a seed and a
+// thread count (engine/trainer.h): a copy stands for a run on another thread count only up to
+// float rounding, and for a run of the same hpsweep version. Copied trials are not fed to the
+// sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
+//
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
 // was heard from (a registration, lease, report, completion or failure of its trial) within one
 // lease period, and only then: one lease period after it dies, is cut off or leaves, it no longer
@@ -141,6 +152,25 @@ constexpr size_t kMaxReceiveBytes = kMaxCheckpointRequestBytes > kMaxCompleteReq
 // InvalidArgument naming `field` unless value is valid UTF-8 of at most max_bytes bytes (and, if
 // printable, free of control characters). Long values are not echoed.
 Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable);
+
+// The identity of a trial's result (see "Reuse" above): a sha256 (hex) of a canonical text of
+// `data` (SweepDataIdentity) and `params`, a trial's params as stored (every config key, swept or
+// fixed, including seed, validation_split, validation and train_limit; for a sweep of its own data
+// the reserved data.* params). Order-independent (a map); the label is left out (it names a trial,
+// it does not train it), and so are the data files' paths when data.sha256 names their content.
+// Two trials with the same key train to the same result. "" when data is "" (unknown data).
+std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
+                             const std::string& data);
+// What a sweep trains on, beyond its trials' params: "mnist:<dataset>" (the data set the
+// coordinator's --data-dir holds under that name) or the format of its own data ("idx", "csv"),
+// whose content the trials' data.sha256 names.
+std::string SweepDataIdentity(const SweepSpec& spec);
+
+// Trials of a sweep identical (TrialIdentityKey) to completed trials of stored sweeps.
+struct IdenticalFinished {
+  int trials = 0;               // how many of the given trials have a completed twin
+  std::vector<int64_t> sweeps;  // the sweeps holding those twins, ascending
+};
 
 class Clock {
  public:
@@ -229,8 +259,16 @@ class Scheduler {
   // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id. A sweep
   // whose sampler is adaptive (method: bayes; `trials` is then empty) stores no trial: see
   // "Samplers" below.
+  // reuse (or spec.reuse): trials identical to completed ones are completed by copy (see "Reuse"
+  // above).
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
-                           const std::string& yaml, const std::string& file_name);
+                           const std::string& yaml, const std::string& file_name,
+                           bool reuse = false);
+  // How many of `trials` (of a sweep of `spec`, not yet submitted, or sweep except_sweep) are
+  // identical to completed trials of other stored sweeps: what --reuse would copy. Reads memory.
+  IdenticalFinished FindIdenticalFinished(const SweepSpec& spec,
+                                          const std::vector<TrialSpec>& trials,
+                                          int64_t except_sweep = 0);
 
   // The same name again reuses the worker. InvalidArgument for a bad name, host, job id (printable
   // UTF-8 within kMaxWorker*Bytes; host and job id may be empty) or thread count; Unavailable when
@@ -370,6 +408,22 @@ class Scheduler {
   // Makes the pruner of a running sweep from its stored file (Load), fed with its trials' stored
   // epochs, and marks the running trials it prunes. Reads storage; changes nothing there.
   Status RebuildPrunerLocked(const SweepRow& sweep);
+
+  // ---- Reuse (see the top) ----
+  // If t's sweep has reuse and a completed trial of another sweep has t's identity, completes t
+  // by copying that trial's result (*copied = true); else changes nothing. Called by LeaseLocked
+  // on the trial it is about to lease.
+  Status ReuseFinishedLocked(TrialRow* t, double now, bool* copied);
+  // The completed trial of another sweep with t's identity (one that trained, else a copy; the
+  // lowest id), or null.
+  const TrialRow* FinishedTwinLocked(int64_t sweep_id, const std::string& identity);
+  std::string IdentityLocked(const TrialRow& t);
+  const std::string& SweepDataLocked(int64_t sweep_id);  // SweepDataIdentity, "" if unknown
+  void IndexFinishedLocked(const TrialRow& t);           // t completed: a twin for later sweeps
+  std::unordered_map<int64_t, std::string> sweep_data_;  // sweep id -> SweepDataIdentity
+  // Identity -> completed trial ids; built on first use (finished_built_), then kept up to date.
+  std::unordered_map<std::string, std::vector<int64_t>> finished_;
+  bool finished_built_ = false;
 
   // Resuming trials (see SaveCheckpoint).
   struct CheckpointMeta {

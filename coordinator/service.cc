@@ -173,6 +173,7 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
     r->set_worker(t.worker_name);
     r->set_status(ToProto(t.status));
     r->set_metric_value(objective.ValueOf(t));
+    r->set_reused_from(t.reused_from);
   }
   return resp;
 }
@@ -226,9 +227,12 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (!trials.ok()) return ToGrpc(trials.status());
     // A sweep of its own data: its files are read (on this coordinator) and named by sha256.
     if (Status d = AttachSweepData(*spec, file, &*trials, limits_); !d.ok()) return ToGrpc(d);
-    auto id = s_->Submit(*spec, *trials, req->yaml(), file);
+    auto id = s_->Submit(*spec, *trials, req->yaml(), file, req->reuse());
     if (!id.ok()) return ToGrpc(id.status());
     if (spec->data.format != DataFormat::kMnist) RememberOwnData(*id, *trials);
+    const IdenticalFinished same = s_->FindIdenticalFinished(*spec, *trials, *id);
+    resp->set_identical_finished(same.trials);
+    for (int64_t sweep : same.sweeps) resp->add_identical_sweeps(sweep);
     resp->set_sweep_id(*id);
     resp->set_name(spec->name);
     resp->set_trials(spec->method == SweepMethod::kBayes ? spec->max_trials

@@ -63,7 +63,7 @@ namespace {
 using json = nlohmann::json;
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -195,6 +195,12 @@ ALTER TABLE trials_v2 RENAME TO trials;
 CREATE INDEX trials_by_status ON trials(sweep_id, status);
 CREATE INDEX trials_by_val_accuracy ON trials(sweep_id, best_val_accuracy);
 )sql",
+    // 4 -> 5: reusing finished identical trials (scheduler.h, "Reuse"): a sweep submitted with
+    // reuse, and where a trial's copied result came from ("sweep 3 #2"; '' when it trained).
+    R"sql(
+ALTER TABLE sweeps ADD COLUMN reuse INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 // Tables an hpsweep database at kSchemaVersion must have.
@@ -299,7 +305,7 @@ StatusCode CodeFor(int rc) {
 #define HPSWEEP_TRIAL_COLUMNS                                                             \
   "id, sweep_id, number, params, status, attempts, lease_id, lease_deadline, worker_id, " \
   "worker_name, created_at, started_at, finished_at, best_val_accuracy, best_val_loss, "  \
-  "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion"
+  "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion, reused_from"
 
 class SqliteStorage : public Storage {
  public:
@@ -632,14 +638,14 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   const std::string what = "inserting sweep '" + r.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT INTO sweeps (id, name, description, file_name, yaml, state, metric, maximize, "
-      "max_attempts, total, created_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+      "max_attempts, total, created_at, finished_at, reuse) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(r.state);
   b.Text(r.metric).Int(r.maximize ? 1 : 0).Int(r.max_attempts).Int(r.total).Real(r.created_at);
-  b.Real(r.finished_at);
+  b.Real(r.finished_at).Int(r.reuse ? 1 : 0);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -681,7 +687,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   if (!st.ok()) return Status(st.code(), path_ + ": " + what + ": " + st.message());
   StatusOr<sqlite3_stmt*> s = Prepare("INSERT INTO trials (" HPSWEEP_TRIAL_COLUMNS
                                       ") "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -690,7 +696,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   b.Int(r.attempts).Text(r.lease_id).Real(r.lease_deadline).Int(r.worker_id).Text(r.worker_name);
   b.Real(r.created_at).Real(r.started_at).Real(r.finished_at).Real(r.best_val_accuracy);
   b.Real(r.best_val_loss).Int(r.best_epoch).Int(r.epochs_run).Real(r.test_accuracy);
-  b.Real(r.test_loss).Real(r.seconds).Text(r.error).Text(confusion);
+  b.Real(r.test_loss).Real(r.seconds).Text(r.error).Text(confusion).Text(r.reused_from);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -706,7 +712,7 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
       "UPDATE trials SET status = ?, attempts = ?, lease_id = ?, lease_deadline = ?, "
       "worker_id = ?, worker_name = ?, started_at = ?, finished_at = ?, best_val_accuracy = ?, "
       "best_val_loss = ?, best_epoch = ?, epochs_run = ?, test_accuracy = ?, test_loss = ?, "
-      "seconds = ?, error = ?, confusion = ? WHERE id = ?",
+      "seconds = ?, error = ?, confusion = ?, reused_from = ? WHERE id = ?",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -715,7 +721,7 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
   b.Real(r.lease_deadline).Int(r.worker_id).Text(r.worker_name).Real(r.started_at);
   b.Real(r.finished_at).Real(r.best_val_accuracy).Real(r.best_val_loss).Int(r.best_epoch);
   b.Int(r.epochs_run).Real(r.test_accuracy).Real(r.test_loss).Real(r.seconds).Text(r.error);
-  b.Text(confusion).Int(r.id);
+  b.Text(confusion).Text(r.reused_from).Int(r.id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -911,7 +917,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
   const std::string what = "loading sweeps";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, description, file_name, yaml, state, metric, maximize, max_attempts, "
-      "total, created_at, finished_at FROM sweeps ORDER BY id",
+      "total, created_at, finished_at, reuse FROM sweeps ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -931,6 +937,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.total = sqlite3_column_int(*s, 9);
     r.created_at = ColumnReal(*s, 10);
     r.finished_at = ColumnReal(*s, 11);
+    r.reuse = sqlite3_column_int64(*s, 12) != 0;
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -964,6 +971,7 @@ Status SqliteStorage::ReadTrial(sqlite3_stmt* s, TrialRow* t) const {
   t->seconds = ColumnReal(s, 19);
   t->error = ColumnText(s, 20);
   std::string confusion = ColumnText(s, 21);
+  t->reused_from = ColumnText(s, 22);
   try {
     json p = json::parse(params);
     if (!p.is_object()) return DataLoss(where + ": params is not a JSON object: " + params);

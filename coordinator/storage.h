@@ -39,6 +39,9 @@ struct SweepRow {
   int max_attempts = 3;
   int total = 0;  // trials
   double created_at = 0, finished_at = 0;
+  // Submitted with reuse: a trial identical to a completed one of another sweep copies its
+  // result instead of training (coordinator/scheduler.h, "Reuse").
+  bool reuse = false;
 };
 
 struct TrialRow {
@@ -60,6 +63,9 @@ struct TrialRow {
   double seconds = 0;              // training time of the final attempt
   std::string error;               // why it failed (or each failed attempt's reason)
   std::vector<int64_t> confusion;  // 10x10 row-major, stored as JSON
+  // Its result was copied from an identical completed trial, "sweep 3 #2" (its sweep id and
+  // number), instead of trained; "" when it trained (scheduler.h, "Reuse").
+  std::string reused_from;
 };
 
 struct EpochRow {

@@ -33,7 +33,7 @@ constexpr uint64_t kDrawStream = 0x5357454550ULL;  // "SWEEP"
 const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
-                                                "fixed",  "parameters",  "trials",       "bayes", "early_terminate"};
+                                                "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
@@ -1185,6 +1185,12 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
       HPSWEEP_RETURN_IF_ERROR(ReadTrials(e, &spec));
     } else if (e.key == "bayes") {
       HPSWEEP_RETURN_IF_ERROR(ReadBayes(e, &spec));
+    } else if (e.key == "reuse") {
+      HPSWEEP_RETURN_IF_ERROR(Scalar(e, "reuse", &text));
+      if (text != "true" && text != "false") {
+        return Err(e.line, "key 'reuse': expected true or false, got '" + EscapeText(text) + "'");
+      }
+      spec.reuse = text == "true";
     }
   }
   if (!has_name) {

@@ -9,6 +9,7 @@
 //   max_attempts: 3                   # 1..100
 //   early_terminate: {type: hyperband, min_iter: 1, eta: 3}   # or {type: median, ...}: pruner.h
 //   seed: 7                           # draws of random sweeps, and each trial's seed unless set
+//   reuse: true                       # copy finished identical trials (scheduler.h, "Reuse")
 //   fixed: {cell: lstm, epochs: 5}    # model/training keys, the same in every trial
 //   parameters:                       # the axes
 //     units: {values: [32, 48, 96, 256]}
@@ -152,6 +153,8 @@ struct SweepSpec {
   std::vector<ParameterSpec> parameters;     // in file order
   std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order
   BayesOptions bayes;                        // method: bayes only
+  // `reuse: true`: as --reuse (coordinator/scheduler.h, "Reuse"); true or false, default false.
+  bool reuse = false;
   // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
   // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
   // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).

@@ -489,8 +489,9 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
 }
 
 // An edited sweep file run again into the same database becomes a second sweep of the same name:
-// `run` says so, and how many of its trials the first sweep already trained.
-TEST_F(CliTest, RunningAnEditedSweepAgainSaysSo) {
+// `run` says so, and how many of its trials are identical to finished ones; with --reuse those
+// are copied (marked in the export and the leaderboard) and only the others train.
+TEST_F(CliTest, RunningAnEditedSweepAgainSaysSoAndReusesWithReuse) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
   const std::string file = dir_ + "/again.yaml";
   auto write = [&](const std::string& units) {
@@ -502,6 +503,16 @@ TEST_F(CliTest, RunningAnEditedSweepAgainSaysSo) {
   const std::string db = dir_ + "/again.db";
   const std::string run =
       "run " + Quote(file) + " --workers 1 --db " + Quote(db) + " --data-dir " + Quote(DataDir());
+  auto exported = [&](int sweep) {
+    const Result ex =
+        Run("export " + std::to_string(sweep) + " --db " + Quote(db) + " --format json");
+    EXPECT_EQ(ex.code, 0) << ex.err;
+    std::map<int, json> by_units;
+    if (ex.code != 0) return by_units;
+    const json all = json::parse(ex.out);  // (kept: the loop reads into it)
+    for (const json& t : all["trials"]) by_units[t["params"]["units"].get<int>()] = t;
+    return by_units;
+  };
   write("[4, 8]");
   const Result first = Run(run);
   ASSERT_EQ(first.code, 0) << first.err;
@@ -511,10 +522,52 @@ TEST_F(CliTest, RunningAnEditedSweepAgainSaysSo) {
   ASSERT_EQ(second.code, 0) << second.err;
   EXPECT_NE(second.err.find("note: sweep 1 in " + db +
                             " is also named 'again' (completed, 2 trials completed), from a "
-                            "different file; this run is a new sweep, 2. 2 of its 3 trials have "
-                            "the same settings as completed trials of sweep 1"),
+                            "different file; this run is a new sweep, 2."),
             std::string::npos)
       << second.err;
+  EXPECT_NE(second.err.find("note: 2 of its trials match finished trials of sweep 1; pass "
+                            "--reuse to copy their results instead of training again"),
+            std::string::npos)
+      << second.err;
+  // Without --reuse every trial trained again.
+  const std::map<int, json> plain = exported(2);
+  EXPECT_EQ(plain.size(), 3u);
+  for (const auto& [units, t] : plain) {
+    EXPECT_EQ(t["reused_from"], "") << units;
+    EXPECT_EQ(t["attempts"], 1) << units;
+  }
+
+  write("[4, 8, 16, 32]");
+  const Result third = Run(run + " --reuse");
+  ASSERT_EQ(third.code, 0) << third.err;
+  EXPECT_NE(third.err.find("note: 3 of its trials match finished trials of sweeps 1, 2: their "
+                           "results are copied instead of trained (--reuse)"),
+            std::string::npos)
+      << third.err;
+  std::map<int, json> was = exported(1), now = exported(3);
+  ASSERT_EQ(now.size(), 4u);
+  // 4 and 8 come from the sweep that first trained them, 16 from sweep 2; only 32 trained.
+  EXPECT_EQ(now[4]["reused_from"], "sweep 1 #1");
+  EXPECT_EQ(now[8]["reused_from"], "sweep 1 #2");
+  EXPECT_EQ(now[16]["reused_from"], "sweep 2 #3");
+  EXPECT_EQ(now[32]["reused_from"], "");
+  int trained = 0;
+  for (const auto& [units, t] : now) {
+    EXPECT_EQ(t["status"], "completed") << units;
+    trained += t["attempts"].get<int>();
+  }
+  EXPECT_EQ(trained, 1);
+  for (int units : {4, 8}) {
+    EXPECT_EQ(now[units]["epochs"], was[units]["epochs"]) << units;
+    EXPECT_EQ(now[units]["best_val_accuracy"], was[units]["best_val_accuracy"]) << units;
+    EXPECT_EQ(now[units]["test_accuracy"], was[units]["test_accuracy"]) << units;
+    EXPECT_EQ(now[units]["confusion_matrix"], was[units]["confusion_matrix"]) << units;
+  }
+  // The leaderboard marks the copies.
+  const Result lb = Run("leaderboard 3 --db " + Quote(db));
+  ASSERT_EQ(lb.code, 0) << lb.err;
+  EXPECT_NE(lb.out.find("copied from sweep 1 #1"), std::string::npos) << lb.out;
+  EXPECT_NE(lb.out.find("copied from sweep 2 #3"), std::string::npos) << lb.out;
 }
 
 TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {

@@ -267,6 +267,58 @@ TEST_F(ServiceTest, HostileSweepFilesAreRefusedAndStoreNothing) {
   EXPECT_EQ(GetStatus(0).sweeps_size(), 0);
 }
 
+// Reuse over the wire: SubmitSweep says how many trials are identical to finished ones (with or
+// without reuse), and with reuse they are completed by copy behind LeaseTrial (the asynchronous
+// path), marked in the export and the leaderboard.
+TEST_F(ServiceTest, SubmitCountsIdenticalFinishedTrialsAndReuseCopiesThem) {
+  const int64_t first = Submit(SweepYaml("edited", 2));
+  const int64_t worker = MustRegister("w");
+  for (int i = 0; i < 2; ++i) {
+    const pb::LeaseTrialResponse lease = Lease(worker);
+    ASSERT_TRUE(Complete(GoodCompletion(lease.lease_id(), 0.5 + 0.1 * i)).ok());
+  }
+  auto submit = [&](bool reuse) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::SubmitSweepRequest req;
+    req.set_file_name("edited.yaml");
+    req.set_yaml(SweepYaml("edited", 3));  // units 1, 2 as before, and 3
+    req.set_reuse(reuse);
+    pb::SubmitSweepResponse resp;
+    grpc::Status s = stub_->SubmitSweep(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.identical_finished(), 2);
+    EXPECT_EQ(std::vector<int64_t>(resp.identical_sweeps().begin(), resp.identical_sweeps().end()),
+              std::vector<int64_t>{first});
+    return resp.sweep_id();
+  };
+  // Without reuse: trial 1 is leased (trained again).
+  const int64_t plain = submit(false);
+  pb::LeaseTrialResponse lease = Lease(worker);
+  EXPECT_EQ(lease.trial().sweep_id(), plain);
+  EXPECT_EQ(lease.trial().number(), 1);
+  ASSERT_TRUE(Complete(GoodCompletion(lease.lease_id())).ok());
+  ASSERT_TRUE(server_->scheduler()->Cancel(plain).ok());
+  // With reuse: units 1 and 2 are copied; the worker gets trial 3.
+  const int64_t reusing = submit(true);
+  lease = Lease(worker);
+  EXPECT_EQ(lease.trial().sweep_id(), reusing);
+  EXPECT_EQ(lease.trial().number(), 3);
+  ASSERT_TRUE(Complete(GoodCompletion(lease.lease_id())).ok());
+  const json exported = Export(reusing);
+  ASSERT_EQ(exported["trials"].size(), 3u);
+  for (const json& t : exported["trials"]) {
+    const int number = t["number"];
+    EXPECT_EQ(t["status"], "completed") << number;
+    EXPECT_EQ(t["reused_from"],
+              number == 3 ? "" : "sweep " + std::to_string(first) + " #" + std::to_string(number));
+  }
+  const pb::GetLeaderboardResponse board = Leaderboard(reusing);
+  int marked = 0;
+  for (const pb::LeaderboardRow& r : board.rows()) marked += r.reused_from().empty() ? 0 : 1;
+  EXPECT_EQ(marked, 2);
+}
+
 TEST_F(ServiceTest, ForgedLeaseIsRefusedAndChangesNothing) {
   const int64_t sweep = Submit(SweepYaml("forge", 2));
   const int64_t worker = MustRegister("honest");

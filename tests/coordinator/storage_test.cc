@@ -107,6 +107,7 @@ void ExpectSweepEq(const SweepRow& a, const SweepRow& b) {
   EXPECT_EQ(a.total, b.total);
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.finished_at, b.finished_at);
+  EXPECT_EQ(a.reuse, b.reuse);
 }
 
 void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
@@ -132,6 +133,7 @@ void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
   EXPECT_EQ(a.seconds, b.seconds);
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.confusion, b.confusion);
+  EXPECT_EQ(a.reused_from, b.reused_from);
 }
 
 void ExpectEpochEq(const EpochRow& a, const EpochRow& b) {
@@ -648,11 +650,72 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:4"});
+            std::vector<std::string>{"1:5"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
+}
+
+// What a database before schema version 5 lacks: the sweeps' reuse and the trials' reused_from.
+void DropVersionFiveColumns(const std::string& path) {
+  RawQuery(path, "ALTER TABLE sweeps DROP COLUMN reuse");
+  RawQuery(path, "ALTER TABLE trials DROP COLUMN reused_from");
+}
+
+// A database of schema version 4 (before reuse) is migrated at open: its sweeps and trials are
+// kept, neither reusing nor reused, and a sweep's reuse and a trial's reused_from round-trip.
+TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
+  TempDir dir;
+  const std::string path = dir.File("v4.db");
+  SweepRow sweep = MakeSweep("old");
+  TrialRow trial;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    sweep.id = *db->InsertSweep(sweep);
+    trial = MakeTrial(sweep.id, 1);
+    trial.id = *db->InsertTrial(trial);
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  DropVersionFiveColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 4");
+  ASSERT_EQ(RawQuery(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%reuse%'"),
+            std::vector<std::string>{"0"});
+
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  ASSERT_EQ(sweeps->size(), 1u);
+  ExpectSweepEq((*sweeps)[0], sweep);  // reuse false
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 1u);
+  ExpectTrialEq((*trials)[0], trial);  // reused_from ""
+
+  ASSERT_TRUE(db->Begin().ok());
+  SweepRow again = MakeSweep("again");
+  again.reuse = true;
+  again.id = *db->InsertSweep(again);
+  TrialRow copy = MakeTrial(again.id, 1);
+  copy.reused_from = "sweep 1 #1";
+  copy.id = *db->InsertTrial(copy);
+  trial.reused_from = "sweep 9 #3";  // UpdateTrial writes it too
+  ASSERT_TRUE(db->UpdateTrial(trial).ok());
+  ASSERT_TRUE(db->Commit().ok());
+  sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  ASSERT_EQ(sweeps->size(), 2u);
+  ExpectSweepEq((*sweeps)[1], again);
+  trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 2u);
+  ExpectTrialEq((*trials)[0], trial);
+  ExpectTrialEq((*trials)[1], copy);
+  EXPECT_EQ(*db->IntegrityCheck(), "ok");
 }
 
 // A database written by the version before trial status 'pruned' (schema 1: the trials' CHECK
@@ -674,7 +737,9 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
     ASSERT_TRUE(db->PutEpoch(epoch).ok());
     ASSERT_TRUE(db->Commit().ok());
   }
-  // Turn it into a schema-3 file: the CHECK without 'pruned', version 3.
+  // Turn it into a schema-3 file: without the version-5 columns, the CHECK without 'pruned',
+  // version 3.
+  DropVersionFiveColumns(path);
   std::vector<std::string> sql =
       RawQuery(path, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trials'");
   ASSERT_EQ(sql.size(), 1u);
@@ -708,7 +773,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -788,6 +853,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   }
   // What version 1 had: no attempts table (nor its index), workers without host, job id and
   // counts (version 3); the trials' CHECK without 'pruned' (version 4) is rebuilt either way.
+  DropVersionFiveColumns(path);
   RawQuery(path, "DROP TABLE attempts");
   for (const char* column : {"host", "job_id", "trials_done", "trials_failed"}) {
     RawQuery(path, std::string("ALTER TABLE workers DROP COLUMN ") + column);
@@ -795,7 +861,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -832,10 +898,11 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   for (const char* column : {"host", "job_id", "trials_done", "trials_failed"}) {
     RawQuery(path, std::string("ALTER TABLE workers DROP COLUMN ") + column);
   }
+  DropVersionFiveColumns(path);
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"4"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);
