@@ -260,7 +260,7 @@ Status Scheduler::LoadLocked() {
   if (!workers.ok()) return workers.status();
   sweeps_.clear();
   trials_.clear();
-  unstored_.clear();
+  proposed_rows_.clear();
   max_trial_id_ = 0;
   queued_.clear();
   deadlines_.clear();
@@ -371,24 +371,14 @@ Status Scheduler::Write(WriteFn write) {
 }
 
 Status Scheduler::WriteTrial(TrialRow& t) {
-  if (unstored_.erase(t.id)) {  // proposed in this change: its first write is its insert
-    HPSWEEP_RETURN_IF_ERROR(
-        Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
+  auto proposed = proposed_rows_.find(t.id);
+  if (proposed != proposed_rows_.end()) {
+    *proposed->second = t;  // its queued insert writes this (see proposed_rows_)
   } else {
     HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->UpdateTrial(row); }));
   }
   Index(t);
   return Status::Ok();
-}
-
-Status Scheduler::StoreProposedLocked() {
-  Status s = Status::Ok();
-  for (int64_t id : unstored_) {
-    if (s.ok())
-      s = Write([row = trials_[id]](Storage* st) { return st->InsertTrial(row).status(); });
-  }
-  unstored_.clear();
-  return s;
 }
 
 void Scheduler::WaitStorageLocked(std::unique_lock<std::mutex>& lock) {
@@ -414,10 +404,7 @@ Status Scheduler::Mutate(F&& change) {
     s = Write(std::move(w));
   }
   if (s.ok()) s = change();
-  if (!unstored_.empty()) {  // (a change that proposed a trial and did not lease it)
-    Status stored = StoreProposedLocked();
-    if (s.ok()) s = stored;
-  }
+  proposed_rows_.clear();  // (empty: it is filled only while deferring_)
   Status failure = write_failed_ ? s : Status::Ok();
   const bool wrote = txn_open_;
   if (!write_failed_ && txn_open_) {
@@ -468,10 +455,7 @@ void Scheduler::MutateAsync(F&& change, DoneFn done) {
   const size_t before = queued_writes_.size();
   deferring_ = true;
   Status s = change();
-  if (!unstored_.empty()) {  // (a change that proposed a trial and did not lease it)
-    Status stored = StoreProposedLocked();
-    if (s.ok()) s = stored;
-  }
+  proposed_rows_.clear();  // the rows their inserts write are final now
   deferring_ = false;
   if (queued_writes_.size() > before) {
     ++version_;
@@ -1766,14 +1750,19 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
     t.finished_at = now;
     AppendError(&t, "proposal: " + proposed.status().message());
   }
-  // A queued proposal is inserted by its lease's WriteTrial (one write, not an insert then an
-  // update), or at the end of the change if it is not leased in it (StoreProposedLocked).
-  if (t.status == TrialStatus::kFailed) {
+  // The insert takes its place among the change's writes now (before anything that refers to
+  // the trial). Queued for the commit thread (deferring_), it writes the row as the change leaves
+  // it: WriteTrial updates that copy instead of queuing an update, so a proposed lease is one
+  // write, not an insert and then an update of the same row.
+  const int64_t id = t.id;
+  if (deferring_) {
+    auto row = std::make_shared<TrialRow>(t);
+    proposed_rows_[id] = row;
+    HPSWEEP_RETURN_IF_ERROR(Write([row](Storage* st) { return st->InsertTrial(*row).status(); }));
+  } else {
     HPSWEEP_RETURN_IF_ERROR(
         Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
   }
-  const int64_t id = t.id;
-  if (t.status == TrialStatus::kQueued) unstored_.insert(id);
   trials_[id] = std::move(t);
   Index(trials_[id]);
   live->trial_ids.push_back(id);

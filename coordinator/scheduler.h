@@ -51,8 +51,8 @@
 // is cancelled. Submit stores the sweep only, no trial. When the sweeps take turns in Lease and it
 // is a sweep's turn with nothing queued, its sampler proposes the next trial (number = stored + 1),
 // which is queued (its id chosen here, so an asynchronous lease can hand it out before the
-// commit) and leased; its row is inserted once, already leased, in the lease's transaction (a
-// change that proposes and does not lease inserts it queued at its end). A plan's proposal is O(1):
+// commit) and leased in the same transaction (on the asynchronous path the insert writes the row
+// as leased: one write, not an insert then an update). A plan's proposal is O(1):
 // the sweep's trials are gathered for a sampler only if it needs_history(). Trials not yet proposed
 // are counted as `unproposed`, not queued; a cancelled sweep proposes nothing more, so they never
 // exist. A trial put back (lease expired, attempts left) is queued and leased before anything new
@@ -472,15 +472,13 @@ class Scheduler {
   // trial (stored queued); drops exhausted samplers on the way.
   Status ProposeForTurnLocked(double now);
   Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now);
-  // Inserts the trials proposed in this change and not written yet (see unstored_).
-  Status StoreProposedLocked();
   // Sweeps with a sampler that may still propose (running, not exhausted).
   std::map<int64_t, LiveSampler> samplers_;
   int64_t max_trial_id_ = 0;  // of trials_; a proposed trial gets the next id
-  // Trials proposed (queued) in the current change and not yet written: the lease's WriteTrial
-  // inserts one (a single write per proposed lease); Mutate and MutateAsync insert any left
-  // when the change ends, so a change never ends with a trial storage lacks.
-  std::set<int64_t> unstored_;
+  // Trials proposed in the current asynchronous change: the row each one's queued insert will
+  // write. WriteTrial updates it in place of queuing an update; cleared when the change ends
+  // (under mu_, before the commit thread can take the writes), after which it no longer changes.
+  std::unordered_map<int64_t, std::shared_ptr<TrialRow>> proposed_rows_;
 };
 
 }  // namespace hpsweep

@@ -821,6 +821,54 @@ TEST(SchedulerPlanTest, TwoWorkersGetDifferentTrials) {
   EXPECT_FALSE(LeaseOrNone(s, *b));
 }
 
+// The asynchronous lease path (the RPC edge) writes a proposed trial once, as leased: storage
+// has it running under its lease once the grant is answered, and a completion after it works.
+TEST(SchedulerPlanTest, AsyncLeaseStoresTheProposedTrialAsLeased) {
+  const std::vector<TrialSpec> plan = MustExpand(kGridYaml);
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, kGridYaml);
+  StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  // Leases, completing the previous grant (if any) in the same call.
+  auto lease_async = [&](const std::optional<LeaseGrant>& previous) {
+    std::promise<StatusOr<std::optional<LeaseGrant>>> p;
+    auto done = [&p](StatusOr<std::optional<LeaseGrant>> r) { p.set_value(std::move(r)); };
+    if (!previous) {
+      s.LeaseAsync(*w, done);
+    } else {
+      s.CompleteAndLeaseAsync(previous->lease_id, Result(previous->trial), *w, done);
+    }
+    return p.get_future().get();
+  };
+  std::optional<LeaseGrant> lease;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    StatusOr<std::optional<LeaseGrant>> g = lease_async(lease);
+    ASSERT_TRUE(g.ok() && g->has_value()) << g.status().ToString();
+    const LeaseGrant& grant = **g;
+    EXPECT_EQ(grant.trial.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(grant.trial.params, plan[i].params);
+    StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(sweep);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), i + 1);
+    const TrialRow& row = rows->back();
+    EXPECT_EQ(row.id, grant.trial.id);
+    EXPECT_EQ(row.status, TrialStatus::kRunning);
+    EXPECT_EQ(row.lease_id, grant.lease_id);
+    EXPECT_EQ(row.attempts, 1);
+    EXPECT_EQ(row.params, plan[i].params);
+    lease = grant;
+  }
+  StatusOr<std::optional<LeaseGrant>> last = lease_async(lease);
+  ASSERT_TRUE(last.ok());
+  EXPECT_FALSE(last->has_value());
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.completed, static_cast<int>(plan.size()));
+  EXPECT_EQ(c.sweep.state, "completed");
+}
+
 // An expired lease puts its trial back (max_attempts 2): it is leased again before the next
 // trial is proposed, and fails for good after its last attempt; the sweep still completes.
 TEST(SchedulerPlanTest, RetriesComeBeforeNewProposals) {
