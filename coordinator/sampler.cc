@@ -10,6 +10,7 @@
 #include "coordinator/objective.h"
 #include "engine/config.h"
 #include "engine/tensor.h"
+#include "engine/utf8.h"
 
 namespace hpsweep {
 namespace {
@@ -24,18 +25,22 @@ constexpr int kGammaCap = 25;
 constexpr int kFullWeights = 25;  // the latest trials of a group keep weight 1
 // Draws of a random (startup or fallback) point before giving up on the config checks.
 constexpr int kRandomTries = 100;
+// Corners of a bayes space measured one by one when looking for its smallest model.
+constexpr double kMaxCorners = 1024;
 
 class PlanSampler : public Sampler {
  public:
   explicit PlanSampler(std::vector<TrialSpec> plan) : plan_(std::move(plan)) {}
   int planned() const override { return static_cast<int>(plan_.size()); }
-  bool adaptive() const override { return false; }
+  bool needs_history() const override { return false; }
   StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>&) override {
     if (number < 1 || number > planned()) {
       return Internal("trial " + std::to_string(number) + " is past the plan of " +
                       std::to_string(planned()));
     }
-    return plan_[number - 1];
+    TrialSpec t = plan_[number - 1];
+    t.number = number;
+    return t;
   }
 
  private:
@@ -222,7 +227,81 @@ class TpeSampler : public Sampler {
   }
 
   int planned() const override { return spec_.max_trials; }
-  bool adaptive() const override { return true; }
+  bool needs_history() const override { return true; }
+
+  // InvalidArgument when even the smallest model of the space is over limits_.max_params: every
+  // proposal would fail, and the sweep would end with max_trials failed trials. The parameter
+  // count grows with each axis that sizes the model (units, layers, ...), so the smallest model
+  // is at a corner: every combination of categorical values and numeric bounds is tried when
+  // there are at most kMaxCorners, else the axes are minimized one at a time from the lower
+  // corner. A corner the config checks refuse is passed over.
+  Status CheckSmallestModel() const {
+    SweepLimits unlimited;
+    unlimited.max_params = std::numeric_limits<int64_t>::max();
+    unlimited.max_training_bytes = std::numeric_limits<int64_t>::max();
+    std::vector<std::vector<double>> choices;  // per axis, in transformed space
+    double corners = 1;
+    for (const Axis& ax : axes_) {
+      std::vector<double> c;
+      if (ax.categorical) {
+        for (size_t i = 0; i < ax.canonical.size(); ++i) c.push_back(static_cast<double>(i));
+      } else {
+        c = {ax.lo, ax.hi};
+      }
+      corners *= static_cast<double>(c.size());
+      choices.push_back(std::move(c));
+    }
+    int64_t best = -1;
+    std::vector<std::string> best_texts;
+    // The parameter count of point x (-1 if the config checks refuse it); keeps the smallest.
+    auto measure = [&](const std::vector<double>& x) -> int64_t {
+      const std::vector<std::string> texts = Texts(x);
+      StatusOr<TrialSpec> t = BuildTrial(spec_, 1, texts, file_, unlimited);
+      if (!t.ok()) return -1;
+      const int64_t n = ParamCount(t->config);
+      if (best < 0 || n < best) best = n, best_texts = texts;
+      return n;
+    };
+    std::vector<double> x(axes_.size());
+    for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][0];
+    if (corners <= kMaxCorners) {
+      std::vector<size_t> at(axes_.size(), 0);
+      while (true) {
+        for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][at[a]];
+        if (measure(x) >= 0 && best <= limits_.max_params) return Status::Ok();
+        size_t a = 0;
+        while (a < at.size() && ++at[a] == choices[a].size()) at[a++] = 0;
+        if (a == at.size()) break;
+      }
+    } else {
+      for (int pass = 0; pass < 3; ++pass) {
+        for (size_t a = 0; a < axes_.size(); ++a) {
+          double keep = x[a];
+          int64_t kept = -1;
+          for (double v : choices[a]) {
+            x[a] = v;
+            const int64_t n = measure(x);
+            if (n >= 0 && best <= limits_.max_params) return Status::Ok();
+            if (n >= 0 && (kept < 0 || n < kept)) kept = n, keep = v;
+          }
+          x[a] = keep;
+        }
+      }
+    }
+    if (best < 0 || best <= limits_.max_params) return Status::Ok();  // (nothing to say)
+    std::string point;
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      point += (a ? ", " : "") + spec_.parameters[a].key + "=" + best_texts[a];
+    }
+    auto line = spec_.lines.find("parameters");
+    const std::string where =
+        EscapeText(file_) + (line == spec_.lines.end() ? "" : ":" + std::to_string(line->second)) +
+        ": ";
+    return InvalidArgument(
+        where + "parameters: every model of this bayes space is over the limit of " +
+        std::to_string(limits_.max_params) + " parameters (--max-model-params); the smallest has " +
+        std::to_string(best) + " (" + EscapeText(point) + ")");
+  }
 
   StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) override {
     Rng rng(Rng::Mix(spec_.seed ^ kTpeStream, static_cast<uint64_t>(number)));
@@ -420,6 +499,7 @@ StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std:
   }
   auto tpe = std::make_unique<TpeSampler>(spec, file_name, limits);
   HPSWEEP_RETURN_IF_ERROR(tpe->Init());
+  HPSWEEP_RETURN_IF_ERROR(tpe->CheckSmallestModel());
   return std::unique_ptr<Sampler>(std::move(tpe));
 }
 

@@ -1,22 +1,26 @@
 // Sampler: what proposes a sweep's trials, one sampler per sweep, in the manner of Optuna's
 // BaseSampler. The scheduler owns it and asks it for the next trial when the sweep's queue is empty
-// at lease time (Propose), and whether the sweep has all its trials (Exhausted).
+// at lease time (Propose), and whether the sweep has all its trials (Exhausted). Every method
+// goes this way: Submit stores the sweep only, and a trial is stored when it is proposed, in
+// the same transaction as its lease. A sweep's `total` is planned(); until every trial is
+// proposed the rest are "unproposed" (not stored, not counted as queued); a cancelled sweep
+// proposes nothing more, so its unproposed trials never exist.
 //
 //   grid, random, list  a plan: ExpandSweep's trials in its order (same numbers and parameter
-//                       values as before samplers existed). Proposals do not depend on results
-//                       (adaptive() false), so the scheduler stores the whole plan at submit, as it
-//                       always did: one transaction, queue counts and Cancel unchanged, no cost at
-//                       lease time.
+//                       values as before samplers existed), held in memory. Propose(n) is the
+//                       plan's n-th trial, O(1); proposals do not depend on results
+//                       (needs_history() false), so the scheduler does not gather the sweep's
+//                       trials for it, and a lease costs the same for a 100k-trial grid.
 //   bayes               TpeSampler: a Tree-structured Parzen Estimator as Optuna's TPESampler
-//                       (multivariate=True, constant_liar=True). Adaptive: each trial is proposed
-//                       at lease time from the stored results, and stored (committed in the same
-//                       transaction as its lease) before any worker hears of it.
+//                       (multivariate=True, constant_liar=True). Proposed from the stored results
+//                       (needs_history() true). A space whose every point is over the model-size
+//                       limit is refused when the sampler is made (at submit).
 //
 // A sampler holds no state that is not in the database: Propose is a function of the sweep's
 // spec, the trial number and the sweep's stored trials, and its randomness comes from (sweep
 // seed, trial number), never from a stream that advances. So a restarted coordinator rebuilds
-// the sampler from the sweep's stored YAML and proposes the same next trials as if it had not
-// restarted.
+// the sampler from the sweep's stored YAML (a plan: ExpandSweep again, deterministic) and proposes
+// the same next trials as if it had not restarted.
 //
 // TPE (Bergstra et al. 2011; Optuna's defaults):
 //   - the first n_startup_trials trials are random (until that many trials have a result);
@@ -57,25 +61,30 @@ class Sampler {
   // How many trials the sweep has when every one is proposed: the grid or list size, random's
   // draws, bayes' max_trials. The sweep's `total`.
   virtual int planned() const = 0;
-  // True when proposals depend on results (propose at lease time); false for a fixed plan.
-  virtual bool adaptive() const = 0;
+  // True when proposals depend on results, so Propose needs the sweep's stored trials; false
+  // for a fixed plan, whose Propose ignores them (the caller may pass an empty list).
+  virtual bool needs_history() const = 0;
   // Every trial has been proposed, given how many the sweep has stored.
   bool Exhausted(int proposed) const { return proposed >= planned(); }
 
   // Trial `number` (proposed + 1, 1-based) given the sweep's stored trials (any order, every
-  // status; pointers valid for the call only). An error names why no valid trial could be made
-  // (every candidate refused by the config checks or the limits); the caller records it.
+  // status; pointers valid for the call only; empty when !needs_history()). An error names why no
+  // valid trial could be made (every candidate refused by the config checks or the limits); the
+  // caller records it.
   virtual StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) = 0;
 };
 
 // Completed trials past this many (the latest by number are kept) are left out of a proposal.
 constexpr int kMaxSamplerHistory = 1000;
 
-// A fixed plan: proposes plan[number - 1]. For grid, random and list sweeps (ExpandSweep's output).
+// A fixed plan: proposes plan[number - 1] (renumbered `number`). For grid, random and list sweeps:
+// ExpandSweep's output, with the sweep's data attached (AttachSweepData) when it has its own.
 std::unique_ptr<Sampler> MakePlanSampler(std::vector<TrialSpec> plan);
 
 // The sampler of a parsed spec: a plan from ExpandSweep for grid, random and list (their errors
-// are ExpandSweep's), a TPE sampler for bayes. file_name is for messages; limits as ExpandSweep.
+// are ExpandSweep's; the sweep's own data is not attached), a TPE sampler for bayes.
+// file_name is for messages; limits as ExpandSweep. A bayes space whose smallest model is over
+// limits.max_params is InvalidArgument naming the limit and that model (file:line: parameters).
 StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std::string& file_name,
                                                const SweepLimits& limits = SweepLimits());
 

@@ -296,6 +296,7 @@ Status Scheduler::LoadLocked() {
   if (!workers.ok()) return workers.status();
   sweeps_.clear();
   trials_.clear();
+  proposed_rows_.clear();
   max_trial_id_ = 0;
   queued_.clear();
   deadlines_.clear();
@@ -409,7 +410,12 @@ Status Scheduler::Write(WriteFn write) {
 }
 
 Status Scheduler::WriteTrial(TrialRow& t) {
-  HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->UpdateTrial(row); }));
+  auto proposed = proposed_rows_.find(t.id);
+  if (proposed != proposed_rows_.end()) {
+    *proposed->second = t;  // its queued insert writes this (see proposed_rows_)
+  } else {
+    HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->UpdateTrial(row); }));
+  }
   Index(t);
   return Status::Ok();
 }
@@ -437,6 +443,7 @@ Status Scheduler::Mutate(F&& change) {
     s = Write(std::move(w));
   }
   if (s.ok()) s = change();
+  proposed_rows_.clear();  // (empty: it is filled only while deferring_)
   Status failure = write_failed_ ? s : Status::Ok();
   const bool wrote = txn_open_;
   if (!write_failed_ && txn_open_) {
@@ -487,6 +494,7 @@ void Scheduler::MutateAsync(F&& change, DoneFn done) {
   const size_t before = queued_writes_.size();
   deferring_ = true;
   Status s = change();
+  proposed_rows_.clear();  // the rows their inserts write are final now
   deferring_ = false;
   if (queued_writes_.size() > before) {
     ++version_;
@@ -548,11 +556,25 @@ void Scheduler::CommitLoop() {
 StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                                     const std::string& yaml, const std::string& file_name,
                                     bool reuse) {
-  std::unique_ptr<Sampler> sampler;  // an adaptive one, kept live; plans are stored whole below
+  // Every method has a sampler; no trial is stored here (see "Samplers" at the top). A plan is
+  // the trials given (ExpandSweep's, with the sweep's data attached), not expanded again.
+  std::unique_ptr<Sampler> sampler;
   if (spec.method == SweepMethod::kBayes) {
     auto made = MakeSampler(spec, file_name, options_.sweep_limits);
     if (!made.ok()) return made.status();
     sampler = std::move(*made);
+  } else {
+    // What storage would refuse when the trial is proposed is refused now, before anything is
+    // stored: a trial that cannot be stored would fail every lease of the sweep.
+    for (const TrialSpec& t : trials) {
+      for (const auto& [key, value] : t.params) {
+        if (!IsValidUtf8(key) || !IsValidUtf8(value)) {
+          return InvalidArgument(EscapeText(file_name) + ": trial " + std::to_string(t.number) +
+                                 ": params are not valid UTF-8 (key '" + EscapeText(key) + "')");
+        }
+      }
+    }
+    sampler = MakePlanSampler(trials);
   }
   int64_t sweep_id = 0;
   Status s = Mutate([&]() -> Status {
@@ -562,29 +584,17 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.description = spec.description;
     sw.file_name = file_name;
     sw.yaml = yaml;
-    sw.state = trials.empty() && !sampler ? "completed" : "running";
+    sw.total = sampler->planned();
+    sw.state = sw.total == 0 ? "completed" : "running";
     sw.metric = spec.metric;
     sw.maximize = spec.maximize;
     sw.max_attempts = spec.max_attempts;
-    sw.total = sampler ? sampler->planned() : static_cast<int>(trials.size());
     sw.created_at = now;
     sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
     HPSWEEP_WRITE(id.status());
     sw.id = *id;
-    std::vector<TrialRow> rows;
-    for (const TrialSpec& ts : trials) {
-      TrialRow t;
-      t.sweep_id = sw.id;
-      t.number = ts.number;
-      t.params = ts.params;
-      t.created_at = now;
-      auto tid = storage_->InsertTrial(t);
-      HPSWEEP_WRITE(tid.status());
-      t.id = *tid;
-      rows.push_back(std::move(t));
-    }
     sweeps_[sw.id] = sw;
     sweep_data_[sw.id] = SweepDataIdentity(spec);
     EmitLocked(events::SweepSubmitted(sw, file_name));
@@ -594,12 +604,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
         pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
       }
     }
-    for (TrialRow& t : rows) {
-      const int64_t id = t.id;
-      trials_[id] = std::move(t);
-      Index(trials_[id]);
-    }
-    if (sampler) samplers_[sw.id].sampler = std::move(sampler);
+    if (sw.state == "running") samplers_[sw.id].sampler = std::move(sampler);
     sweep_id = sw.id;
     return Status::Ok();
   });
@@ -1691,31 +1696,64 @@ void Scheduler::LoadCheckpointsLocked() {
 
 void Scheduler::RebuildSamplersLocked() {
   samplers_.clear();
+  // The stored trials of each running sweep, by number.
+  std::map<int64_t, std::vector<std::pair<int, int64_t>>> numbered;
+  for (const auto& [id, t] : trials_) {
+    auto sw = sweeps_.find(t.sweep_id);
+    if (sw != sweeps_.end() && sw->second.state == "running") {
+      numbered[t.sweep_id].push_back({t.number, id});
+    }
+  }
   for (const auto& [id, sw] : sweeps_) {
-    // Only an adaptive sampler is kept; a sweep file without the word cannot be one.
-    if (sw.state != "running" || sw.yaml.find("bayes") == std::string::npos) continue;
-    StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
-    if (!spec.ok() || spec->method != SweepMethod::kBayes) continue;
-    StatusOr<std::unique_ptr<Sampler>> sampler =
-        MakeSampler(*spec, sw.file_name, options_.sweep_limits);
+    if (sw.state != "running") continue;
+    std::vector<std::pair<int, int64_t>>& stored = numbered[id];
+    // A sweep stored whole at submit (before plans were proposed at lease time) has nothing to
+    // propose: skip expanding its file again.
+    if (static_cast<int>(stored.size()) >= sw.total) continue;
+    StatusOr<std::unique_ptr<Sampler>> sampler = RebuildSamplerLocked(sw, stored);
     if (!sampler.ok()) {
-      // Accepted once, so this is a coordinator with other limits or an older parser: say so,
-      // and let the sweep finish with the trials it has.
+      // Accepted once, so this is a coordinator with other limits, an older parser or data
+      // files that changed: say so, and let the sweep finish with the trials it has.
       std::fprintf(stderr, "hpsweep: sweep %lld: no sampler after restart: %s\n",
                    static_cast<long long>(id), sampler.status().ToString().c_str());
       continue;
     }
-    samplers_[id].sampler = std::move(*sampler);
+    LiveSampler& live = samplers_[id];
+    live.sampler = std::move(*sampler);
+    std::sort(stored.begin(), stored.end());
+    for (const auto& [number, tid] : stored) live.trial_ids.push_back(tid);
   }
-  if (samplers_.empty()) return;
-  std::vector<std::pair<int, int64_t>> numbered;
-  for (const auto& [id, t] : trials_) {
-    if (samplers_.count(t.sweep_id)) numbered.push_back({t.number, id});
+}
+
+StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
+    const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) {
+  StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+  if (!spec.ok()) return spec.status();
+  if (spec->method == SweepMethod::kBayes) {
+    return MakeSampler(*spec, sw.file_name, options_.sweep_limits);
   }
-  std::sort(numbered.begin(), numbered.end());
-  for (const auto& [number, id] : numbered) {
-    samplers_[trials_[id].sweep_id].trial_ids.push_back(id);
+  StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, sw.file_name, options_.sweep_limits);
+  if (!plan.ok()) return plan.status();
+  if (spec->data.format != DataFormat::kMnist) {
+    // The sweep's own data: its params as submitted (absolute paths, the data's sha256) are
+    // those of any stored trial; before the first one, the files are read again.
+    if (stored.empty()) {
+      HPSWEEP_RETURN_IF_ERROR(AttachSweepData(*spec, sw.file_name, &*plan, options_.sweep_limits));
+    } else {
+      std::map<std::string, std::string> data;
+      for (const auto& [key, value] : trials_.at(stored.front().second).params) {
+        if (key.rfind(kDataParamPrefix, 0) == 0) data[key] = value;
+      }
+      for (TrialSpec& t : *plan) {
+        for (const auto& [key, value] : data) t.params[key] = value;
+      }
+    }
   }
+  if (static_cast<int>(plan->size()) != sw.total) {
+    return Internal("the file expands to " + std::to_string(plan->size()) + " trials, not " +
+                    std::to_string(sw.total));
+  }
+  return MakePlanSampler(std::move(*plan));
 }
 
 Status Scheduler::ProposeForTurnLocked(double now) {
@@ -1742,13 +1780,16 @@ Status Scheduler::ProposeForTurnLocked(double now) {
 }
 
 Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
+  // A plan does not look at the history: a lease stays O(1) however many trials the sweep has.
   std::vector<const TrialRow*> rows;
-  rows.reserve(live->trial_ids.size());
-  for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
+  if (live->sampler->needs_history()) {
+    rows.reserve(live->trial_ids.size());
+    for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
+  }
   TrialRow t;
   t.id = max_trial_id_ + 1;
   t.sweep_id = sweep_id;
-  t.number = static_cast<int>(rows.size()) + 1;
+  t.number = static_cast<int>(live->trial_ids.size()) + 1;
   t.created_at = now;
   StatusOr<TrialSpec> proposed = live->sampler->Propose(t.number, rows);
   if (proposed.ok()) {
@@ -1760,8 +1801,19 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
     t.finished_at = now;
     AppendError(&t, "proposal: " + proposed.status().message());
   }
-  HPSWEEP_RETURN_IF_ERROR(Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
+  // The insert takes its place among the change's writes now (before anything that refers to
+  // the trial). Queued for the commit thread (deferring_), it writes the row as the change leaves
+  // it: WriteTrial updates that copy instead of queuing an update, so a proposed lease is one
+  // write, not an insert and then an update of the same row.
   const int64_t id = t.id;
+  if (deferring_) {
+    auto row = std::make_shared<TrialRow>(t);
+    proposed_rows_[id] = row;
+    HPSWEEP_RETURN_IF_ERROR(Write([row](Storage* st) { return st->InsertTrial(*row).status(); }));
+  } else {
+    HPSWEEP_RETURN_IF_ERROR(
+        Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
+  }
   trials_[id] = std::move(t);
   Index(trials_[id]);
   live->trial_ids.push_back(id);

@@ -46,14 +46,21 @@
 // same values (a retry) is answered OK and stored once. Refusals of a report are InvalidArgument,
 // never FailedPrecondition/NotFound: those tell a worker its lease is gone, and it stops training.
 //
-// Samplers (coordinator/sampler.h): a sweep whose method proposes trials from results (bayes)
-// has a live sampler until it has proposed sweep.total trials or is cancelled. When the sweeps
-// take turns in Lease and it is such a sweep's turn with nothing queued, its sampler proposes the
-// next trial, which is stored as queued (its id chosen here, so an asynchronous lease can hand it
-// out before the commit) and leased in the same transaction. The sweep completes when the sampler
-// is exhausted and no trial is queued or running. Load() rebuilds samplers from each running
-// sweep's stored YAML and its stored trials. Grid, random and list sweeps store their whole
-// plan at Submit, as before.
+// Samplers (coordinator/sampler.h): every sweep has a sampler (grid, random and list: a plan of
+// ExpandSweep's trials; bayes: TPE), live until it has proposed sweep.total trials or the sweep
+// is cancelled. Submit stores the sweep only, no trial. When the sweeps take turns in Lease and it
+// is a sweep's turn with nothing queued, its sampler proposes the next trial (number = stored + 1),
+// which is queued (its id chosen here, so an asynchronous lease can hand it out before the
+// commit) and leased in the same transaction (on the asynchronous path the insert writes the row
+// as leased: one write, not an insert then an update). A plan's proposal is O(1):
+// the sweep's trials are gathered for a sampler only if it needs_history(). Trials not yet proposed
+// are counted as `unproposed`, not queued; a cancelled sweep proposes nothing more, so they never
+// exist. A trial put back (lease expired, attempts left) is queued and leased before anything new
+// is proposed. The sweep completes when the sampler is exhausted and no trial is queued or running.
+// Load() rebuilds samplers from each running sweep's stored YAML (a plan is expanded again, with
+// the data params of its stored trials) and its stored trials, so the next proposal is the one
+// the coordinator would have made without the restart. A sweep stored whole at submit (by an
+// older coordinator) has nothing left to propose.
 //
 // Reuse: a sweep submitted with reuse (hpsweep run/submit --reuse) does not train a trial whose
 // result is already known. When such a trial is about to be leased and a completed trial of
@@ -104,8 +111,8 @@
 
 #include "coordinator/events.h"
 #include "coordinator/objective.h"
-#include "coordinator/sampler.h"
 #include "coordinator/pruner.h"
+#include "coordinator/sampler.h"
 #include "coordinator/storage.h"
 #include "coordinator/sweep_file.h"
 #include "engine/status.h"
@@ -235,8 +242,8 @@ enum class ReportAction { kContinue, kStop, kPrune };
 struct SweepCounts {
   SweepRow sweep;
   int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
-  // Trials the sweep's sampler will still propose (method: bayes), not stored yet: sweep.total
-  // (max_trials) is the stored trials plus these. 0 once the sampler is exhausted or cancelled.
+  // Trials the sweep's sampler will still propose (every method), not stored yet: sweep.total
+  // is the stored trials plus these. 0 once the sampler is exhausted or the sweep cancelled.
   int unproposed = 0;
   int pruned = 0;               // stopped early by early_terminate (not counted in stopped)
   std::string early_terminate;  // DescribeEarlyTerminate of the sweep's; "" when it has none
@@ -256,9 +263,10 @@ class Scheduler {
   // again after a failed commit).
   Status Load();
 
-  // Stores a parsed, expanded sweep with all its trials queued; returns the sweep id. A sweep
-  // whose sampler is adaptive (method: bayes; `trials` is then empty) stores no trial: see
-  // "Samplers" below.
+  // Stores a parsed sweep and makes its sampler; returns the sweep id. `trials` is
+  // ExpandSweep's output (with AttachSweepData's params), the plan of a grid, random or list
+  // sweep; empty for bayes. No trial is stored here: each is proposed at lease time (see
+  // "Samplers" at the top). A bayes space whose smallest model is over the limits is refused.
   // reuse (or spec.reuse): trials identical to completed ones are completed by copy (see "Reuse"
   // above).
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
@@ -490,12 +498,12 @@ class Scheduler {
   std::unordered_map<std::string, int64_t> leases_;  // last-granted lease id -> trial id
   // The last epoch reported under each running trial's lease, to tell a retry from a conflict.
   std::unordered_map<int64_t, EpochReport> last_report_;
-  std::set<int64_t> stop_requested_;                         // running trials told to stop
+  std::set<int64_t> stop_requested_;   // running trials told to stop
   std::set<int64_t> prune_requested_;  // running trials pruned (told STOP; end as pruned)
   std::map<int64_t, std::unique_ptr<Pruner>> pruners_;     // running sweeps with early_terminate
   std::map<int64_t, EarlyTerminateSpec> early_terminate_;  // sweeps with early_terminate
-  double last_epoch_at_ = 0;  // the latest epoch time handed out (NextEpochTime)
-  std::map<int64_t, WorkerRow> workers_;                     // held in memory (see the top)
+  double last_epoch_at_ = 0;              // the latest epoch time handed out (NextEpochTime)
+  std::map<int64_t, WorkerRow> workers_;  // held in memory (see the top)
   std::unordered_map<std::string, int64_t> worker_by_name_;  // of workers_
   std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
   // Held in memory after a restart (running a trial) until this time, though silent.
@@ -511,6 +519,9 @@ class Scheduler {
   };
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked();
+  // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).
+  StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
+      const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored);
   // If the sweep whose turn is next has nothing queued and a live sampler, has it propose a
   // trial (stored queued); drops exhausted samplers on the way.
   Status ProposeForTurnLocked(double now);
@@ -518,6 +529,10 @@ class Scheduler {
   // Sweeps with a sampler that may still propose (running, not exhausted).
   std::map<int64_t, LiveSampler> samplers_;
   int64_t max_trial_id_ = 0;  // of trials_; a proposed trial gets the next id
+  // Trials proposed in the current asynchronous change: the row each one's queued insert will
+  // write. WriteTrial updates it in place of queuing an update; cleared when the change ends
+  // (under mu_, before the commit thread can take the writes), after which it no longer changes.
+  std::unordered_map<int64_t, std::shared_ptr<TrialRow>> proposed_rows_;
 };
 
 }  // namespace hpsweep

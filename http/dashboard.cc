@@ -101,7 +101,7 @@ json SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive) {
                    {"metric", c.sweep.metric},
                    {"goal", c.sweep.maximize ? "maximize" : "minimize"},
                    {"ranked_by", o.DisplayName()},
-                   {"queued", c.queued},
+                   {"queued", c.queued + c.unproposed},  // (as `status`: not yet proposed)
                    {"running", c.running},
                    {"completed", c.completed},
                    {"failed", c.failed},

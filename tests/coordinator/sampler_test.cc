@@ -6,10 +6,13 @@
 #include "coordinator/sampler.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <memory>
@@ -130,7 +133,7 @@ void ExpectTpeBeatsRandom(const std::string& metric, const std::string& goal) {
     std::unique_ptr<Sampler> rnd =
         MustSampler(MustParse(SynthYaml("random", seed, kTrials, metric, goal)));
     ASSERT_TRUE(tpe && rnd);
-    ASSERT_TRUE(tpe->adaptive());
+    ASSERT_TRUE(tpe->needs_history());
     ASSERT_EQ(tpe->planned(), kTrials);
     const double a = BestOf(tpe.get(), metric, kTrials);
     const double b = BestOf(rnd.get(), metric, kTrials);
@@ -307,7 +310,7 @@ void ExpectPlanIsExpansion(const std::string& yaml) {
   ASSERT_TRUE(want.ok()) << want.status().ToString();
   std::unique_ptr<Sampler> s = MustSampler(spec);
   ASSERT_NE(s, nullptr);
-  EXPECT_FALSE(s->adaptive());
+  EXPECT_FALSE(s->needs_history());
   ASSERT_EQ(s->planned(), static_cast<int>(want->size()));
   for (size_t i = 0; i < want->size(); ++i) {
     StatusOr<TrialSpec> t = s->Propose(static_cast<int>(i) + 1, {});
@@ -627,6 +630,384 @@ TEST(SchedulerSamplerTest, FailedCommitOfAProposalIsRedone) {
   ASSERT_TRUE(g.ok() && g->has_value()) << g.status().ToString();
   EXPECT_EQ((*g)->trial.number, 1);
   EXPECT_EQ(CountsOf(s, sweep).unproposed, 3);
+}
+
+// ---- The scheduler with plans (grid, random, list): proposed at lease time too ----
+
+constexpr char kGridYaml[] =
+    "name: lazy-grid\nmethod: grid\nmax_attempts: 2\nfixed: {epochs: 1}\nparameters:\n"
+    "  units: {values: [8, 16, 32]}\n  activation: {values: [tanh, relu]}\n";
+
+std::vector<TrialSpec> MustExpand(const std::string& yaml) {
+  StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(MustParse(yaml), kFile);
+  EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+  return plan.ok() ? *plan : std::vector<TrialSpec>();
+}
+
+size_t StoredTrials(Storage* storage) {
+  StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(0);
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  return rows.ok() ? rows->size() : 0;
+}
+
+std::optional<LeaseGrant> LeaseOrNone(Scheduler& s, int64_t worker) {
+  StatusOr<std::optional<LeaseGrant>> g = s.Lease(worker);
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+  return g.ok() ? *g : std::nullopt;
+}
+
+// Leases every trial of `yaml` (completing each), restarting the scheduler after restart_after
+// leases (-1: never; one trial is then running across the restart). Returns the leased trials
+// in lease order.
+std::vector<TrialRow> RunPlan(const std::string& yaml, int restart_after) {
+  std::vector<TrialRow> out;
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  auto sched = std::make_unique<Scheduler>(storage.get(), &clock);
+  EXPECT_TRUE(sched->Load().ok());
+  const int64_t sweep = MustSubmit(*sched, yaml);
+  EXPECT_EQ(StoredTrials(storage.get()), 0u) << "Submit stored trials";
+  StatusOr<int64_t> worker = sched->RegisterWorker("w", 1);
+  EXPECT_TRUE(worker.ok());
+  std::optional<LeaseGrant> running;
+  for (int leased = 0;; ++leased) {
+    if (leased == restart_after) {
+      sched.reset();
+      sched = std::make_unique<Scheduler>(storage.get(), &clock);
+      EXPECT_TRUE(sched->Load().ok());
+      worker = sched->RegisterWorker("w", 1);
+      EXPECT_TRUE(worker.ok());
+    }
+    clock.Advance(1);
+    std::optional<LeaseGrant> g = LeaseOrNone(*sched, *worker);
+    if (running) EXPECT_TRUE(sched->Complete(running->lease_id, Result(running->trial)).ok());
+    running.reset();
+    if (!g) break;
+    EXPECT_EQ(StoredTrials(storage.get()), static_cast<size_t>(leased + 1));
+    out.push_back(g->trial);
+    running = g;
+  }
+  SweepCounts c = CountsOf(*sched, sweep);
+  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.completed, static_cast<int>(out.size()));
+  EXPECT_EQ(c.unproposed, 0);
+  EXPECT_GT(c.sweep.finished_at, 0);
+  return out;
+}
+
+void ExpectLeasedAsExpanded(const std::string& yaml, int restart_after) {
+  SCOPED_TRACE(yaml + "restart after " + std::to_string(restart_after) + " leases");
+  const std::vector<TrialSpec> plan = MustExpand(yaml);
+  const std::vector<TrialRow> leased = RunPlan(yaml, restart_after);
+  ASSERT_EQ(leased.size(), plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) {
+    EXPECT_EQ(leased[i].number, plan[i].number);
+    EXPECT_EQ(leased[i].params, plan[i].params) << "trial " << plan[i].number;
+  }
+}
+
+// A grid, random or list sweep stores no trial at submit; its trials appear as they are leased,
+// in ExpandSweep's order with ExpandSweep's values (a random sweep's draws unchanged), and a
+// restart part-way proposes the same next trials.
+TEST(SchedulerPlanTest, TrialsAppearAsLeasedInExpansionOrderAcrossRestarts) {
+  const std::string list =
+      "name: l\nmethod: list\nfixed: {epochs: 1}\ntrials:\n  - {label: A1, cell: lstm}\n"
+      "  - {label: B2, cell: gru}\nparameters:\n  units: {values: [8, 16]}\n";
+  for (const std::string& yaml : {std::string(kGridYaml), SynthYaml("random", 7, 9), list}) {
+    for (int restart_after : {-1, 1, 3}) ExpectLeasedAsExpanded(yaml, restart_after);
+  }
+}
+
+// Restart mid-grid: the rebuilt sampler's next trial is the one the first scheduler would have
+// proposed, and the running trial is not proposed again.
+TEST(SchedulerPlanTest, RestartMidGridProposesTheSameNextTrial) {
+  const std::vector<TrialSpec> plan = MustExpand(kGridYaml);
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  int64_t sweep = 0;
+  {
+    Scheduler s(storage.get(), &clock);
+    ASSERT_TRUE(s.Load().ok());
+    sweep = MustSubmit(s, kGridYaml);
+    StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+    ASSERT_TRUE(w.ok());
+    std::optional<LeaseGrant> a = LeaseOrNone(s, *w);
+    std::optional<LeaseGrant> b = LeaseOrNone(s, *w);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(s.Complete(a->lease_id, Result(a->trial)).ok());
+  }
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, static_cast<int>(plan.size()) - 2);
+  StatusOr<int64_t> w = s.RegisterWorker("w2", 1);
+  ASSERT_TRUE(w.ok());
+  std::optional<LeaseGrant> next = LeaseOrNone(s, *w);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->trial.number, 3);
+  EXPECT_EQ(next->trial.params, plan[2].params);
+  EXPECT_EQ(StoredTrials(storage.get()), 3u);
+}
+
+// Cancel mid-grid: no trial is left queued, nothing more is proposed (the unproposed ones never
+// exist), and the sweep ends cancelled once its running trial ends.
+TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, kGridYaml);
+  StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  std::optional<LeaseGrant> done = LeaseOrNone(s, *w);
+  std::optional<LeaseGrant> running = LeaseOrNone(s, *w);
+  ASSERT_TRUE(done && running);
+  ASSERT_TRUE(s.Complete(done->lease_id, Result(done->trial)).ok());
+  StatusOr<int> n = s.Cancel(sweep);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);  // the running trial is told to stop
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 0);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.completed, 1);
+  EXPECT_FALSE(LeaseOrNone(s, *w));
+  EXPECT_EQ(StoredTrials(storage.get()), 2u);
+
+  Completion stopped = Result(running->trial);
+  stopped.stopped = true;
+  ASSERT_TRUE(s.Complete(running->lease_id, stopped).ok());
+  c = CountsOf(s, sweep);
+  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_GT(c.sweep.finished_at, 0);
+  EXPECT_EQ(c.stopped, 1);
+  EXPECT_EQ(c.queued + c.running + c.unproposed, 0);
+
+  // A restart does not bring the plan back.
+  Scheduler again(storage.get(), &clock);
+  ASSERT_TRUE(again.Load().ok());
+  StatusOr<int64_t> w2 = again.RegisterWorker("w", 1);
+  ASSERT_TRUE(w2.ok());
+  EXPECT_FALSE(LeaseOrNone(again, *w2));
+  EXPECT_EQ(CountsOf(again, sweep).unproposed, 0);
+}
+
+// Two workers leasing in turn get different trials, each proposed once.
+TEST(SchedulerPlanTest, TwoWorkersGetDifferentTrials) {
+  const std::vector<TrialSpec> plan = MustExpand(kGridYaml);
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, kGridYaml);
+  StatusOr<int64_t> a = s.RegisterWorker("a", 1);
+  StatusOr<int64_t> b = s.RegisterWorker("b", 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::set<int> numbers;
+  std::set<int64_t> ids;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    std::optional<LeaseGrant> g = LeaseOrNone(s, i % 2 ? *b : *a);
+    ASSERT_TRUE(g);
+    EXPECT_TRUE(numbers.insert(g->trial.number).second) << "trial " << g->trial.number;
+    EXPECT_TRUE(ids.insert(g->trial.id).second);
+    EXPECT_EQ(g->trial.params, plan[g->trial.number - 1].params);
+  }
+  EXPECT_EQ(numbers.size(), plan.size());
+  EXPECT_FALSE(LeaseOrNone(s, *a));
+  EXPECT_FALSE(LeaseOrNone(s, *b));
+}
+
+// The asynchronous lease path (the RPC edge) writes a proposed trial once, as leased: storage
+// has it running under its lease once the grant is answered, and a completion after it works.
+TEST(SchedulerPlanTest, AsyncLeaseStoresTheProposedTrialAsLeased) {
+  const std::vector<TrialSpec> plan = MustExpand(kGridYaml);
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, kGridYaml);
+  StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  // Leases, completing the previous grant (if any) in the same call.
+  auto lease_async = [&](const std::optional<LeaseGrant>& previous) {
+    std::promise<StatusOr<std::optional<LeaseGrant>>> p;
+    auto done = [&p](StatusOr<std::optional<LeaseGrant>> r) { p.set_value(std::move(r)); };
+    if (!previous) {
+      s.LeaseAsync(*w, done);
+    } else {
+      s.CompleteAndLeaseAsync(previous->lease_id, Result(previous->trial), *w, done);
+    }
+    return p.get_future().get();
+  };
+  std::optional<LeaseGrant> lease;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    StatusOr<std::optional<LeaseGrant>> g = lease_async(lease);
+    ASSERT_TRUE(g.ok() && g->has_value()) << g.status().ToString();
+    const LeaseGrant& grant = **g;
+    EXPECT_EQ(grant.trial.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(grant.trial.params, plan[i].params);
+    StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(sweep);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), i + 1);
+    const TrialRow& row = rows->back();
+    EXPECT_EQ(row.id, grant.trial.id);
+    EXPECT_EQ(row.status, TrialStatus::kRunning);
+    EXPECT_EQ(row.lease_id, grant.lease_id);
+    EXPECT_EQ(row.attempts, 1);
+    EXPECT_EQ(row.params, plan[i].params);
+    lease = grant;
+  }
+  StatusOr<std::optional<LeaseGrant>> last = lease_async(lease);
+  ASSERT_TRUE(last.ok());
+  EXPECT_FALSE(last->has_value());
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.completed, static_cast<int>(plan.size()));
+  EXPECT_EQ(c.sweep.state, "completed");
+}
+
+// An expired lease puts its trial back (max_attempts 2): it is leased again before the next
+// trial is proposed, and fails for good after its last attempt; the sweep still completes.
+TEST(SchedulerPlanTest, RetriesComeBeforeNewProposals) {
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  SchedulerOptions options;
+  options.lease_seconds = 10;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(s, kGridYaml);
+  StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  std::optional<LeaseGrant> first = LeaseOrNone(s, *w);
+  ASSERT_TRUE(first);
+  clock.Advance(11);
+  std::optional<LeaseGrant> again = LeaseOrNone(s, *w);  // (expires the first lease)
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->trial.id, first->trial.id);
+  EXPECT_EQ(again->trial.attempts, 2);
+  EXPECT_EQ(StoredTrials(storage.get()), 1u);
+  clock.Advance(11);
+  std::optional<LeaseGrant> second = LeaseOrNone(s, *w);  // trial 1 failed for good
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->trial.number, 2);
+  SweepCounts c = CountsOf(s, sweep);
+  EXPECT_EQ(c.failed, 1);
+  EXPECT_EQ(c.running, 1);
+  EXPECT_EQ(c.unproposed, 4);
+  for (std::optional<LeaseGrant> g = second; g; g = LeaseOrNone(s, *w)) {
+    ASSERT_TRUE(s.Complete(g->lease_id, Result(g->trial)).ok());
+  }
+  c = CountsOf(s, sweep);
+  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.completed, 5);
+  EXPECT_EQ(c.failed, 1);
+}
+
+// A plan of the sweep's own data: proposals carry AttachSweepData's params (paths, sha256), after
+// a restart too: before the first trial the files are read again; after it, the params are those
+// stored, even if a file changed since (a sweep keeps the data it was submitted with).
+TEST(SchedulerPlanTest, OwnDataParamsSurviveARestart) {
+  std::string dir = ::testing::TempDir() + "/sampler_test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << text;
+    return dir + "/" + name;
+  };
+  write("train.csv", "0,1,2,3,4\n1,4,3,2,1\n");
+  write("test.csv", "1,1,1,1,1\n");
+  const std::string yaml =
+      "name: own\nmethod: grid\ndata: {format: csv, train: train.csv, test: test.csv, "
+      "sequence_length: 2}\nfixed: {epochs: 1}\nparameters:\n  units: {values: [8, 16, 32]}\n";
+  const std::string file = write("s.yaml", yaml);
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, file);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, file);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(AttachSweepData(*spec, file, &*plan).ok());
+  ASSERT_EQ(plan->size(), 3u);
+  ASSERT_EQ(plan->front().params.count("data.sha256"), 1u);
+
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  auto restart = [&](std::unique_ptr<Scheduler>* s, int64_t* worker) {
+    s->reset();
+    *s = std::make_unique<Scheduler>(storage.get(), &clock);
+    ASSERT_TRUE((*s)->Load().ok());
+    StatusOr<int64_t> w = (*s)->RegisterWorker("w", 1);
+    ASSERT_TRUE(w.ok());
+    *worker = *w;
+  };
+  std::unique_ptr<Scheduler> s;
+  int64_t worker = 0;
+  restart(&s, &worker);
+  StatusOr<int64_t> sweep = s->Submit(*spec, *plan, yaml, file);
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  restart(&s, &worker);  // before any trial: the files are read again
+  std::optional<LeaseGrant> g = LeaseOrNone(*s, worker);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->trial.params, (*plan)[0].params);
+  write("test.csv", "0,1,1,1,1\n");  // another data set now
+  restart(&s, &worker);
+  for (size_t i = 1; i < plan->size(); ++i) {
+    g = LeaseOrNone(*s, worker);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->trial.number, static_cast<int>(i) + 1);
+    EXPECT_EQ(g->trial.params, (*plan)[i].params) << "trial " << i + 1;
+  }
+  EXPECT_FALSE(LeaseOrNone(*s, worker));
+  s.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// ---- A bayes space no model of which fits ----
+
+// Every point over --max-model-params: refused when the sampler is made (so at submit), naming
+// the limit and the smallest model; with room for the smallest one it is accepted.
+TEST(TpeSamplerTest, SpaceWhollyOverTheModelSizeLimitIsRefused) {
+  const std::string yaml =
+      "name: huge\nmethod: bayes\nmax_trials: 10\nfixed: {epochs: 1}\nparameters:\n"
+      "  cell: {values: [lstm, gru]}\n"
+      "  units: {distribution: int_uniform, min: 512, max: 4096}\n"
+      "  layers: {distribution: int_uniform, min: 2, max: 8}\n"
+      "  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}\n";
+  const SweepSpec spec = MustParse(yaml);
+  // The smallest model: gru, 512 units, 2 layers.
+  StatusOr<TrialSpec> smallest =
+      BuildTrial(spec, 1, {"gru", "512", "2", "0.001"}, kFile, SweepLimits());
+  ASSERT_TRUE(smallest.ok()) << smallest.status().ToString();
+  const int64_t min_params = ParamCount(smallest->config);
+  SweepLimits limits;
+  limits.max_params = min_params - 1;
+  StatusOr<std::unique_ptr<Sampler>> refused = MakeSampler(spec, kFile, limits);
+  ASSERT_FALSE(refused.ok());
+  const std::string& m = refused.status().message();
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(m.rfind(std::string(kFile) + ":5: parameters: ", 0), 0u) << m;
+  EXPECT_NE(m.find(std::to_string(limits.max_params)), std::string::npos) << m;
+  EXPECT_NE(m.find("--max-model-params"), std::string::npos) << m;
+  EXPECT_NE(m.find("smallest has " + std::to_string(min_params)), std::string::npos) << m;
+  EXPECT_NE(m.find("cell=gru, units=512, layers=2"), std::string::npos) << m;
+
+  limits.max_params = min_params;
+  EXPECT_TRUE(MakeSampler(spec, kFile, limits).ok());
+
+  // Through the scheduler: refused at submit, nothing stored.
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  SchedulerOptions options;
+  options.sweep_limits.max_params = min_params - 1;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  StatusOr<int64_t> id = s.Submit(spec, {}, yaml, kFile);
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.status().message().find("--max-model-params"), std::string::npos);
+  EXPECT_TRUE(s.Counts(0).empty());
+  StatusOr<std::vector<SweepRow>> sweeps = storage->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_TRUE(sweeps->empty());
 }
 
 }  // namespace

@@ -122,6 +122,13 @@ TrialRow Stored(Storage* storage, int64_t trial_id) {
   return {};
 }
 
+// How many trials storage has (of every sweep).
+size_t StoredTrialCount(Storage* storage) {
+  StatusOr<std::vector<TrialRow>> trials = storage->LoadTrials(0);
+  EXPECT_TRUE(trials.ok()) << trials.status().ToString();
+  return trials.ok() ? trials->size() : 0;
+}
+
 SweepRow StoredSweep(Storage* storage, int64_t sweep_id) {
   StatusOr<std::vector<SweepRow>> sweeps = storage->LoadSweeps();
   EXPECT_TRUE(sweeps.ok()) << sweeps.status().ToString();
@@ -257,7 +264,9 @@ class SchedulerTest : public ::testing::Test {
 
 // ---- Submit ----
 
-TEST_F(SchedulerTest, SubmitStoresSweepAndQueuedTrials) {
+// Submit stores the sweep only; its trials are proposed one per lease, in ExpandSweep's order
+// with ExpandSweep's values, each stored when it is leased.
+TEST_F(SchedulerTest, SubmitStoresSweepOnlyAndTrialsAppearAsLeased) {
   const std::string yaml = SweepYaml("five", 5, "val_loss", "minimize", 4);
   const int64_t id = MustSubmit(*sched_, yaml);
   ASSERT_GT(id, 0);
@@ -268,7 +277,8 @@ TEST_F(SchedulerTest, SubmitStoresSweepAndQueuedTrials) {
   EXPECT_EQ(c.sweep.name, "five");
   EXPECT_EQ(c.sweep.state, "running");
   EXPECT_EQ(c.sweep.total, 5);
-  EXPECT_EQ(c.queued, 5);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 5);
   EXPECT_EQ(c.running + c.completed + c.failed + c.stopped, 0);
 
   SweepRow sw = StoredSweep(storage_.get(), id);
@@ -281,20 +291,32 @@ TEST_F(SchedulerTest, SubmitStoresSweepAndQueuedTrials) {
   EXPECT_EQ(sw.total, 5);
   EXPECT_EQ(sw.state, "running");
   EXPECT_EQ(sw.created_at, kStart);
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 0u) << "Submit stored trials";
+  ExpectCountsMatchStorage(*sched_, storage_.get());
 
-  StatusOr<std::vector<TrialRow>> trials = storage_->LoadTrials(id);
-  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
-  ASSERT_EQ(trials->size(), 5u);
-  for (size_t i = 0; i < trials->size(); ++i) {
-    const TrialRow& t = (*trials)[i];
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, "test.yaml");
+  ASSERT_TRUE(spec.ok());
+  StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, "test.yaml");
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->size(), 5u);
+  for (size_t i = 0; i < plan->size(); ++i) {
+    LeaseGrant g = MustLease(*sched_, worker_);
+    EXPECT_EQ(StoredTrialCount(storage_.get()), i + 1);
+    const TrialRow t = Stored(storage_.get(), g.trial.id);
     EXPECT_EQ(t.sweep_id, id);
-    EXPECT_EQ(t.number, static_cast<int>(i) + 1);
-    EXPECT_EQ(t.status, TrialStatus::kQueued);
-    EXPECT_EQ(t.attempts, 0);
-    EXPECT_TRUE(t.lease_id.empty());
+    EXPECT_EQ(t.number, (*plan)[i].number);
+    EXPECT_EQ(t.status, TrialStatus::kRunning);
+    EXPECT_EQ(t.attempts, 1);
+    EXPECT_EQ(t.lease_id, g.lease_id);
+    EXPECT_EQ(t.params, (*plan)[i].params);
     EXPECT_EQ(t.params.at("units"), std::to_string(i + 1));
     EXPECT_EQ(t.params.at("cell"), "lstm");
+    EXPECT_EQ(CountsOf(*sched_, id).unproposed, static_cast<int>(plan->size() - i - 1));
   }
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 5u);
   ExpectCountsMatchStorage(*sched_, storage_.get());
 }
 
@@ -360,8 +382,8 @@ TEST_F(SchedulerTest, LeaseWithUnregisteredWorkerIsNotFound) {
   StatusOr<std::optional<LeaseGrant>> g = sched_->Lease(worker_ + 1000);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), StatusCode::kNotFound) << g.status().ToString();
-  EXPECT_EQ(CountsOf(*sched_, id).queued, 1);
-  EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
+  EXPECT_EQ(CountsOf(*sched_, id).unproposed, 1);  // a refused lease proposes nothing
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 0u);
 }
 
 TEST_F(SchedulerTest, LeaseWithNothingQueuedIsNullopt) {
@@ -864,7 +886,8 @@ TEST_F(SchedulerTest, FailUnknownLeaseIsRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.code() == StatusCode::kNotFound || s.code() == StatusCode::kFailedPrecondition)
       << s.ToString();
-  EXPECT_EQ(Stored(storage_.get(), 1).status, TrialStatus::kQueued);
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 0u);
+  EXPECT_EQ(CountsOf(*sched_, 1).unproposed, 1);
 }
 
 // ---- Hostile input ----
@@ -949,7 +972,7 @@ TEST(SchedulerRestartTest, ExpiredLastLeaseSurvivesRestart) {
   Scheduler s(storage.get(), &clock, options);
   ASSERT_TRUE(s.Load().ok());
   EXPECT_FALSE(s.Complete("t2.forged", MakeCompletion(1.0)).ok());
-  EXPECT_EQ(Stored(storage.get(), 2).status, TrialStatus::kQueued);
+  EXPECT_EQ(StoredTrialCount(storage.get()), 1u);  // trial 2 is not proposed yet
   Status st = s.Complete(g.lease_id, MakeCompletion(0.7));
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kCompleted);
@@ -1351,18 +1374,21 @@ TEST(SchedulerTextTest, Utf8AndTextChecks) {
 TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("four", 4));
   LeaseGrant g = MustLease(*sched_, worker_);
+  LeaseGrant second = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Fail(second.lease_id, "put back", /*released=*/true).ok());  // queued
+  ASSERT_EQ(CountsOf(*sched_, id).queued, 1);
   StatusOr<int> n = sched_->Cancel(id);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
-  EXPECT_EQ(*n, 4);
+  EXPECT_EQ(*n, 2);  // the queued one stopped, the running one told; 2 never proposed
   SweepCounts c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 3);
+  EXPECT_EQ(c.stopped, 1);
   EXPECT_EQ(c.running, 1);
   EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 0);
   EXPECT_EQ(c.sweep.state, "cancelled");
   EXPECT_EQ(StoredSweep(storage_.get(), id).state, "cancelled");
-  for (int64_t t = 2; t <= 4; ++t) {
-    EXPECT_EQ(Stored(storage_.get(), t).status, TrialStatus::kStopped) << "trial " << t;
-  }
+  EXPECT_EQ(Stored(storage_.get(), second.trial.id).status, TrialStatus::kStopped);
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 2u);
 
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
@@ -1379,8 +1405,9 @@ TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
   c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 4);
+  EXPECT_EQ(c.stopped, 2);
   EXPECT_EQ(c.running, 0);
+  EXPECT_EQ(StoredTrialCount(storage_.get()), 2u);
   EXPECT_EQ(c.sweep.state, "cancelled");
   SweepRow sw = StoredSweep(storage_.get(), id);
   EXPECT_EQ(sw.state, "cancelled");
@@ -1397,8 +1424,8 @@ TEST_F(SchedulerTest, LeaseExpiringOnCancelledSweepStopsTrial) {
   EXPECT_EQ(*n, 1);
   EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
   SweepCounts c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 2);
-  EXPECT_EQ(c.queued + c.running, 0);
+  EXPECT_EQ(c.stopped, 1);  // trial 2 was never proposed
+  EXPECT_EQ(c.queued + c.running + c.unproposed, 0);
   Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
@@ -1447,7 +1474,8 @@ TEST(SchedulerRestartTest, ReloadKeepsCountsAndRunningLeases) {
   ASSERT_EQ(before.size(), 1u);
   EXPECT_EQ(before[0].completed, 1);
   EXPECT_EQ(before[0].running, 2);
-  EXPECT_EQ(before[0].queued, 3);
+  EXPECT_EQ(before[0].queued, 0);
+  EXPECT_EQ(before[0].unproposed, 3);
 
   // The coordinator was down for longer than a lease.
   clock.Advance(10 * kLease);
@@ -1464,6 +1492,7 @@ TEST(SchedulerRestartTest, ReloadKeepsCountsAndRunningLeases) {
   EXPECT_EQ(after[0].sweep.state, before[0].sweep.state);
   EXPECT_EQ(after[0].sweep.total, before[0].sweep.total);
   EXPECT_EQ(after[0].queued, before[0].queued);
+  EXPECT_EQ(after[0].unproposed, before[0].unproposed);
   EXPECT_EQ(after[0].running, before[0].running);
   EXPECT_EQ(after[0].completed, before[0].completed);
   EXPECT_EQ(after[0].failed, before[0].failed);
@@ -1502,7 +1531,8 @@ TEST(SchedulerRestartTest, ReloadKeepsCountsAndRunningLeases) {
   SweepCounts c = s.Counts(sweep)[0];
   EXPECT_EQ(c.completed, 3);
   EXPECT_EQ(c.running, 1);
-  EXPECT_EQ(c.queued, 2);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 2);
   ExpectCountsMatchStorage(s, storage.get());
 }
 
@@ -1541,11 +1571,13 @@ TEST_F(SchedulerFaultTest, FailedCommitOfLeaseChangesNothing) {
   storage_->Heal();
 
   SweepCounts c = CountsOf(*sched_, sweep_);
-  EXPECT_EQ(c.queued, 2);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 2);  // the trial proposed for the lease is gone with it
   EXPECT_EQ(c.running, 0);
   StatusOr<std::vector<TrialRow>> after = storage_->LoadTrials(0);
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->size(), before->size());
+  EXPECT_EQ(after->size(), 0u);
   for (size_t i = 0; i < after->size(); ++i) {
     EXPECT_EQ((*after)[i].status, TrialStatus::kQueued);
     EXPECT_EQ((*after)[i].attempts, 0);
@@ -1622,14 +1654,14 @@ TEST_F(SchedulerFaultTest, WriteFailureIsReportedAndMemoryAgreesWithStorage) {
 
   StatusOr<std::vector<TrialRow>> rows = storage_->LoadTrials(0);
   ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 2u);
-  for (const TrialRow& t : *rows) EXPECT_EQ(t.status, TrialStatus::kQueued);
+  EXPECT_EQ(rows->size(), 0u);  // the trial proposed for the lease is gone with it
+  EXPECT_EQ(CountsOf(*sched_, sweep_).unproposed, 2);
   ExpectCountsMatchStorage(*sched_, storage_);
 
   // And it carries on: the registered worker gets trial 1 as its first attempt.
   StatusOr<std::optional<LeaseGrant>> again = sched_->Lease(worker_);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
-  ASSERT_TRUE(again->has_value()) << "2 trials are queued in storage but none was handed out";
+  ASSERT_TRUE(again->has_value()) << "2 trials are unproposed but none was handed out";
   EXPECT_EQ((*again)->trial.number, 1);
   EXPECT_EQ((*again)->trial.attempts, 1);
 }
@@ -1674,7 +1706,8 @@ TEST(SchedulerOneShotFaultTest, MidChangeFailureRollsBackAndReloads) {
   EXPECT_EQ(e[0].val_accuracy, 0.5);
   SweepCounts c = CountsOf(s, sweep);
   EXPECT_EQ(c.running, 1);
-  EXPECT_EQ(c.queued, 1);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 1);
   EXPECT_EQ(c.completed, 0);
   ExpectCountsMatchStorage(s, &storage);
 
@@ -1872,10 +1905,13 @@ TEST_F(SchedulerFaultTest, AsyncFailedCommitFailsTheCallAndReloads) {
   EXPECT_EQ(lost.status().code(), StatusCode::kIoError) << lost.status().ToString();
   storage_->Heal();
 
-  // Memory was reloaded: the trial is still running under its lease, the other still queued.
+  // Memory was reloaded: the trial is still running under its lease, the other not proposed
+  // (the one proposed for the lost lease is gone with it).
   SweepCounts c = CountsOf(*sched_, sweep_);
   EXPECT_EQ(c.running, 1);
-  EXPECT_EQ(c.queued, 1);
+  EXPECT_EQ(c.queued, 0);
+  EXPECT_EQ(c.unproposed, 1);
+  EXPECT_EQ(StoredTrialCount(storage_), 1u);
   EXPECT_EQ(c.completed, 0);
   ExpectCountsMatchStorage(*sched_, storage_);
   // The worker retries and the result is kept.
@@ -1966,6 +2002,9 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("export", 2));
   LeaseGrant g = MustLease(*sched_, worker_);
   ASSERT_TRUE(sched_->Complete(g.lease_id, MakeCompletion(0.81)).ok());
+  // Trial 2 proposed, then given back: stored, queued.
+  LeaseGrant g2 = MustLease(*sched_, worker_);
+  ASSERT_TRUE(sched_->Fail(g2.lease_id, "", /*released=*/true).ok());
 
   StatusOr<std::string> text = sched_->ExportJson(id);
   ASSERT_TRUE(text.ok()) << text.status().ToString();

@@ -353,8 +353,9 @@ TEST_F(ServiceTest, ForgedLeaseIsRefusedAndChangesNothing) {
   ASSERT_EQ(board.rows_size(), 1);
   EXPECT_EQ(board.rows(0).trial_id(), lease.trial().trial_id());
   EXPECT_DOUBLE_EQ(board.rows(0).val_accuracy(), 0.7);
-  // Trial 2 was never leased: still queued.
-  EXPECT_EQ(GetStatus(sweep).sweeps(0).queued(), 1);
+  // Trial 2 was never leased: not proposed yet (trials are proposed at lease time).
+  EXPECT_EQ(GetStatus(sweep).sweeps(0).queued(), 0);
+  EXPECT_EQ(GetStatus(sweep).sweeps(0).unproposed(), 1);
 }
 
 // A lease expires and the trial goes to another lease: the old one may no longer report, fail or
@@ -712,7 +713,7 @@ TEST_F(ServiceTest, WatchesHoldNoThreadAndAreCapped) {
     if (readers[i]->Read(&snap)) {
       is_open[i] = true;
       ++open;
-      EXPECT_EQ(snap.sweeps(0).queued(), 2);
+      EXPECT_EQ(snap.sweeps(0).queued() + snap.sweeps(0).unproposed(), 2);
     } else {
       grpc::Status s = readers[i]->Finish();
       EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
@@ -735,7 +736,7 @@ TEST_F(ServiceTest, WatchesHoldNoThreadAndAreCapped) {
     do {
       ASSERT_TRUE(readers[i]->Read(&snap)) << "watch " << i;
     } while (snap.sweeps(0).completed() < 1);
-    EXPECT_EQ(snap.sweeps(0).queued(), 1);
+    EXPECT_EQ(snap.sweeps(0).queued() + snap.sweeps(0).unproposed(), 1);
   }
   // Watchers that leave free their places.
   for (int i = 0; i < kStreams; ++i) {

@@ -102,8 +102,10 @@ void LimitFileSize() {
   setrlimit(RLIMIT_FSIZE, &limit);
 }
 
+// A sweep stores no trial at submit (they are proposed at lease time), so its bulk is a long
+// description (stored twice: with the file and alone).
 std::string SweepYaml(int i) {
-  return "name: big-" + std::to_string(i) +
+  return "name: big-" + std::to_string(i) + "\ndescription: " + std::string(4000, 'x') +
          "\nmethod: grid\nfixed: {cell: lstm, epochs: 1}\nparameters:\n"
          "  units: {values: [8, 16, 24, 32, 40, 48, 56, 64, 72, 80]}\n"
          "  batch_size: {values: [16, 32, 64, 128, 256]}\n"
@@ -120,7 +122,7 @@ TEST_F(StorageFaultsE2ETest,
   auto stub = Stub();
   std::map<int64_t, std::string> acknowledged;  // sweep id -> name
   grpc::Status refused;
-  for (int i = 1; i <= 60 && refused.ok(); ++i) {
+  for (int i = 1; i <= 400 && refused.ok(); ++i) {
     pb::SubmitSweepRequest req;
     req.set_file_name("big.yaml");
     req.set_yaml(SweepYaml(i));
@@ -151,7 +153,7 @@ TEST_F(StorageFaultsE2ETest,
     ASSERT_TRUE(acknowledged.count(sw.sweep_id())) << sw.sweep_id();
     EXPECT_EQ(sw.name(), acknowledged[sw.sweep_id()]);
     EXPECT_EQ(sw.total(), 200);
-    EXPECT_EQ(sw.queued(), 200);
+    EXPECT_EQ(sw.queued() + sw.unproposed(), 200);
   }
   // Another write fails the same way, and the process lives on.
   pb::SubmitSweepRequest again;
@@ -167,7 +169,8 @@ TEST_F(StorageFaultsE2ETest,
   coord->Signal(SIGTERM);
   ASSERT_TRUE(coord->Wait(20));
   EXPECT_EQ(coord->exit_code(), 0);
-  // The file, reopened without the limit: every acknowledged sweep and its trials.
+  // The file, reopened without the limit: every acknowledged sweep, whole (its file, its 200
+  // trials to propose; none stored yet, as nothing was leased).
   auto storage = OpenSqliteStorage(db_);
   ASSERT_TRUE(storage.ok()) << storage.status().ToString();
   EXPECT_EQ(*(*storage)->IntegrityCheck(), "ok");
@@ -176,7 +179,9 @@ TEST_F(StorageFaultsE2ETest,
   ASSERT_EQ(sweeps->size(), acknowledged.size());
   for (const SweepRow& sw : *sweeps) {
     EXPECT_EQ(sw.name, acknowledged[sw.id]);
-    EXPECT_EQ((*storage)->LoadTrials(sw.id)->size(), 200u);
+    EXPECT_EQ(sw.yaml, SweepYaml(std::stoi(sw.name.substr(4))));
+    EXPECT_EQ(sw.total, 200);
+    EXPECT_EQ((*storage)->LoadTrials(sw.id)->size(), 0u);
   }
 }
 

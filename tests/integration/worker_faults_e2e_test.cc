@@ -235,7 +235,7 @@ parameters:
   std::this_thread::sleep_for(std::chrono::seconds(3));  // it would have leased again by now
   EXPECT_TRUE(odd->running());
   pb::SweepStatus st = Status(sweep);
-  EXPECT_EQ(st.queued(), 2);
+  EXPECT_EQ(st.queued() + st.unproposed(), 2);  // (proposed at lease time: given back, or not yet)
   EXPECT_EQ(st.running(), 0);
   EXPECT_EQ(st.failed(), 0);
   for (const auto& t : Export(sweep)["trials"]) EXPECT_EQ(t["attempts"], 0) << t.dump();
