@@ -1388,16 +1388,17 @@ void Scheduler::Publish(const std::vector<Event>& events) {
 }
 
 Event Scheduler::SweepFinishedEvent(const SweepRow& sweep) {
-  int completed = 0, failed = 0, stopped = 0;
+  int completed = 0, failed = 0, stopped = 0, pruned = 0;
   if (options_.events != nullptr) {  // (counting is for the log only)
     for (const auto& [id, t] : trials_) {
       if (t.sweep_id != sweep.id) continue;
       completed += t.status == TrialStatus::kCompleted;
       failed += t.status == TrialStatus::kFailed;
       stopped += t.status == TrialStatus::kStopped;
+      pruned += t.status == TrialStatus::kPruned;
     }
   }
-  return events::SweepFinished(sweep, completed, failed, stopped);
+  return events::SweepFinished(sweep, completed, failed, stopped, pruned);
 }
 
 std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
