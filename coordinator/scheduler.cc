@@ -1309,10 +1309,10 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"epochs", ep},
                 {"best_epoch", t.best_epoch},
                 {"epochs_run", t.epochs_run},
-                {"best_val_accuracy", t.best_val_accuracy},
-                {"best_val_loss", t.best_val_loss},
-                {"test_accuracy", t.test_accuracy},
-                {"test_loss", t.test_loss},
+                {"best_val_accuracy", MeasuredJson(t.best_val_accuracy)},  // null: none
+                {"best_val_loss", MeasuredJson(t.best_val_loss)},
+                {"test_accuracy", MeasuredJson(t.test_accuracy)},
+                {"test_loss", MeasuredJson(t.test_loss)},
                 {"seconds", t.seconds},
                 {"worker", t.worker_name},
                 {"reused_from", t.reused_from},  // "" when it trained
