@@ -67,12 +67,18 @@ def run_hpsweep(a, tmp, name, text):
         statuses[t["status"]] = statuses.get(t["status"], 0) + 1
     return {"wall": wall, "created": created, "trials": trials, "epochs": epochs,
             "statuses": statuses,
-            "best": max((float(t.get("best_val_accuracy", -1)) for t in trials), default=-1)}
+            "best": max((_best(t) for t in trials), default=-1)}
+
+
+def _best(trial):
+    """A trial's best val_accuracy; -1 when it has none (null in the export, or absent)."""
+    v = trial.get("best_val_accuracy")
+    return -1.0 if v is None else float(v)
 
 
 def time_to(result, target):
     times = [float(t["finished_at"]) - result["created"] for t in result["trials"]
-             if float(t.get("best_val_accuracy", -1)) >= target and t.get("finished_at")]
+             if _best(t) >= target and t.get("finished_at")]
     return min(times) if times else None
 
 

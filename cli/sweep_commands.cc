@@ -279,20 +279,23 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
     for (const auto& r : lb.rows()) {
       json params = json::object();
       for (const auto& [k, v] : r.params()) params[k] = ParamValueJson(k, v);  // typed
+      // A value not measured (a pruned or running trial has no test pass) is null, not -1; a
+      // pruned trial says at which epoch early_terminate stopped it (as the dashboard's API).
       rows.push_back({{"rank", r.rank()},
                       {"trial_id", r.trial_id()},
                       {"number", r.number()},
                       {"status", StatusText(r.status())},
                       {"params", params},
                       {"best_epoch", r.best_epoch()},
-                      {"val_accuracy", r.val_accuracy()},
-                      {"test_accuracy", r.test_accuracy()},
+                      {"val_accuracy", MeasuredJson(r.val_accuracy())},
+                      {"test_accuracy", MeasuredJson(r.test_accuracy())},
                       {"epochs", r.epochs()},
+                      {"pruned_at_epoch", r.status() == pb::PRUNED ? json(r.epochs()) : json()},
                       {"seconds", r.seconds()},
                       {"worker", r.worker()}});
       if (!r.reused_from().empty()) rows.back()["reused_from"] = r.reused_from();
       // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
-      if (!metric.empty()) rows.back()[metric] = r.metric_value();
+      if (!metric.empty()) rows.back()[metric] = MeasuredJson(r.metric_value());
     }
     json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
     if (lb.axes_size() > 0 || lb.fixed_size() > 0) {
@@ -870,9 +873,16 @@ std::string ExportCsv(const json& j) {
         os << "," << quote(t["params"].contains(k) ? ParamText(t["params"][k]) : "");
       }
     };
+    // A test metric not measured (null: a pruned or running trial; -1 from an older
+    // coordinator) is an empty cell, as the tables' "-".
+    auto measured = [](const json& v) {
+      std::ostringstream cell;
+      if (v.is_number() && v.get<double>() >= 0) cell << v.get<double>();
+      return cell.str();
+    };
     auto tail = [&] {
-      os << "," << t["best_epoch"].get<int>() << "," << Num(t["test_accuracy"]) << ","
-         << Num(t["test_loss"]) << "," << Num(t["seconds"]) << ","
+      os << "," << t["best_epoch"].get<int>() << "," << measured(t["test_accuracy"]) << ","
+         << measured(t["test_loss"]) << "," << Num(t["seconds"]) << ","
          << quote(t["worker"].get<std::string>()) << "\n";
     };
     if (t["epochs"].empty()) {

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/objective.h"
 #include "engine/utf8.h"
 
 namespace hpsweep {
@@ -186,16 +188,18 @@ Event SweepCancelled(const SweepRow& s, int stopped) {
   return e;
 }
 
-Event SweepFinished(const SweepRow& s, int completed, int failed, int stopped) {
+Event SweepFinished(const SweepRow& s, int completed, int failed, int stopped, int pruned) {
   Event e;
   e.name = "sweep_finished";
+  // Every finished state is counted: a hyperband sweep's pruned trials are as done as the rest.
   e.message = "sweep " + std::to_string(s.id) + " (" + s.name + ") finished, " + s.state + ": " +
-              std::to_string(completed) + " completed, " + std::to_string(failed) + " failed, " +
-              std::to_string(stopped) + " stopped";
+              std::to_string(completed) + " completed, " + std::to_string(pruned) + " pruned, " +
+              std::to_string(failed) + " failed, " + std::to_string(stopped) + " stopped";
   e.With("sweep_id", s.id)
       .With("sweep", s.name)
       .With("state", s.state)
       .With("completed", completed)
+      .With("pruned", pruned)
       .With("failed", failed)
       .With("stopped", stopped)
       .With("seconds", s.finished_at - s.created_at);
@@ -211,17 +215,45 @@ Event TrialLeased(const TrialRow& t, const SweepRow& s) {
 
 Event TrialCompleted(const TrialRow& t, const SweepRow& s, TrialStatus status) {
   Event e = TrialEvent("trial_completed", t, s);
-  char result[96];
-  std::snprintf(result, sizeof(result), "best epoch %d, val_accuracy %.4f", t.best_epoch,
-                t.best_val_accuracy);
-  e.message = Trial(t, s) + (status == TrialStatus::kStopped ? " stopped" : " completed") +
-              " on worker '" + t.worker_name + "': " + result;
+  // The sweep's own metric, not always val_accuracy: a val_loss sweep is judged by its loss.
+  const Objective o(s.metric, s.maximize);
+  const double best = o.ValueOf(t);
+  char result[160];
+  if (!Objective::HasValue(best)) {
+    std::snprintf(result, sizeof(result), "no %s measured", s.metric.c_str());
+  } else if (s.metric == "val_accuracy" || s.metric == "val_loss") {
+    std::snprintf(result, sizeof(result), "best %s %.4f at epoch %d", s.metric.c_str(), best,
+                  t.best_epoch);
+  } else {  // a test metric is measured once, after training; the best epoch is by validation
+    std::snprintf(result, sizeof(result), "%s %.4f, best epoch %d", s.metric.c_str(), best,
+                  t.best_epoch);
+  }
+  std::string what;
+  switch (status) {
+    case TrialStatus::kPruned:
+      what = " pruned by early_terminate after epoch " + std::to_string(t.epochs_run);
+      break;
+    case TrialStatus::kStopped:
+      what = " stopped after epoch " + std::to_string(t.epochs_run);
+      break;
+    default: what = " completed"; break;
+  }
+  e.message = Trial(t, s) + what + " on worker '" + t.worker_name + "': " + result;
+  // No value is null (NaN becomes null in EventJson), never the -1 that TrialRow keeps for it.
+  auto value = [](double v) {
+    return Objective::HasValue(v) ? v : std::numeric_limits<double>::quiet_NaN();
+  };
   e.With("status", TrialStatusName(status))
       .With("epochs", t.epochs_run)
       .With("best_epoch", t.best_epoch)
-      .With("best_val_accuracy", t.best_val_accuracy)
-      .With("best_val_loss", t.best_val_loss)
-      .With("test_accuracy", t.test_accuracy)
+      .With("metric", s.metric)
+      .With("goal", s.maximize ? "maximize" : "minimize")
+      .With("best", value(best));
+  if (status == TrialStatus::kPruned) e.With("pruned_at_epoch", t.epochs_run);
+  e.With("best_val_accuracy", value(t.best_val_accuracy))
+      .With("best_val_loss", value(t.best_val_loss))
+      .With("test_accuracy", value(t.test_accuracy))
+      .With("test_loss", value(t.test_loss))
       .With("seconds", t.seconds);
   return e;
 }

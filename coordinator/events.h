@@ -75,10 +75,13 @@ StatusOr<std::unique_ptr<EventLog>> MakeEventLog(LogFormat format, const std::st
 namespace events {
 Event SweepSubmitted(const SweepRow& sweep, const std::string& file_name);
 Event SweepCancelled(const SweepRow& sweep, int stopped);
-// completed or cancelled; the counts of its trials by status.
-Event SweepFinished(const SweepRow& sweep, int completed, int failed, int stopped);
+// completed or cancelled; the counts of its trials by status (pruned: stopped early by
+// early_terminate).
+Event SweepFinished(const SweepRow& sweep, int completed, int failed, int stopped, int pruned);
 Event TrialLeased(const TrialRow& trial, const SweepRow& sweep);
-// status: completed or stopped.
+// status: completed, stopped or pruned (then at which epoch). Reports the sweep's metric (name,
+// goal, the trial's value: "best val_loss 1.5476 at epoch 2"); a value not measured (a test
+// metric of a pruned trial) is null in JSON, never -1.
 Event TrialCompleted(const TrialRow& trial, const SweepRow& sweep, TrialStatus status);
 // A failed attempt; outcome: queued (tried again), failed (no attempt left) or stopped.
 Event TrialFailed(const TrialRow& trial, const SweepRow& sweep, const std::string& error,

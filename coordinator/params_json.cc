@@ -183,4 +183,8 @@ std::string ParamText(const json& value) {
   }
 }
 
+nlohmann::json MeasuredJson(double v) {
+  return std::isfinite(v) && v >= 0 ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
 }  // namespace hpsweep

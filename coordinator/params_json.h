@@ -35,6 +35,11 @@ nlohmann::json ParamValueJson(const std::string& key, const std::string& text);
 // Every param of a trial, typed: a JSON object with the same keys.
 nlohmann::json ParamsJson(const std::map<std::string, std::string>& params);
 
+// A trial's measured value (val_accuracy, val_loss, test_accuracy, test_loss) as JSON: the
+// number, or null when it has none: TrialRow's -1 (a pruned or running trial never ran the test
+// pass) or NaN. JSON readers then need no sentinel to know "not measured".
+nlohmann::json MeasuredJson(double v);
+
 // The text form of a param's JSON value, typed or not: "128", "0.001", "[64, 32]", "true", "lstm".
 std::string ParamText(const nlohmann::json& value);
 

@@ -1314,10 +1314,10 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"epochs", ep},
                 {"best_epoch", t.best_epoch},
                 {"epochs_run", t.epochs_run},
-                {"best_val_accuracy", t.best_val_accuracy},
-                {"best_val_loss", t.best_val_loss},
-                {"test_accuracy", t.test_accuracy},
-                {"test_loss", t.test_loss},
+                {"best_val_accuracy", MeasuredJson(t.best_val_accuracy)},  // null: none
+                {"best_val_loss", MeasuredJson(t.best_val_loss)},
+                {"test_accuracy", MeasuredJson(t.test_accuracy)},
+                {"test_loss", MeasuredJson(t.test_loss)},
                 {"seconds", t.seconds},
                 {"worker", t.worker_name},
                 {"reused_from", t.reused_from},  // "" when it trained
@@ -1393,16 +1393,17 @@ void Scheduler::Publish(const std::vector<Event>& events) {
 }
 
 Event Scheduler::SweepFinishedEvent(const SweepRow& sweep) {
-  int completed = 0, failed = 0, stopped = 0;
+  int completed = 0, failed = 0, stopped = 0, pruned = 0;
   if (options_.events != nullptr) {  // (counting is for the log only)
     for (const auto& [id, t] : trials_) {
       if (t.sweep_id != sweep.id) continue;
       completed += t.status == TrialStatus::kCompleted;
       failed += t.status == TrialStatus::kFailed;
       stopped += t.status == TrialStatus::kStopped;
+      pruned += t.status == TrialStatus::kPruned;
     }
   }
-  return events::SweepFinished(sweep, completed, failed, stopped);
+  return events::SweepFinished(sweep, completed, failed, stopped, pruned);
 }
 
 std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {

@@ -10,6 +10,7 @@ protobuf-compiler-grpc, which the C++ build needs anyway) when both are on PATH,
 fields, hence second). HPSWEEP_PROTO names another hpsweep.proto.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -71,4 +72,21 @@ class BuildWithStubs(build_py):
             generate(os.path.join(self.build_lib, "hpsweep", "_gen"))
 
 
-setup(cmdclass={"build_py": BuildWithStubs})
+def scratch_dir():
+    """A folder outside the source tree for setuptools' build/ and hpsweep.egg-info/, removed
+    when this build step ends: pip builds a local folder in place (pip >= 21.3), and setuptools
+    would otherwise write both into python/, which fails on a read-only checkout and leaves
+    files in the repository."""
+    path = tempfile.mkdtemp(prefix="hpsweep-build-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+SCRATCH = scratch_dir()
+setup(
+    cmdclass={"build_py": BuildWithStubs},
+    options={
+        "build": {"build_base": os.path.join(SCRATCH, "build")},
+        "egg_info": {"egg_base": SCRATCH},
+    },
+)

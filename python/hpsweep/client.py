@@ -131,12 +131,42 @@ def message_to_dict(msg):
     return out
 
 
+# The trial states that are final: a sweep is done when every trial is in one of them.
+FINISHED_STATES = ("completed", "failed", "stopped", "pruned")
+
+
+def _measured(value):
+    """A metric value, or None when not measured (the proto's -1; NaN)."""
+    return value if value == value and 0 <= value < float("inf") else None
+
+
 def _leaderboard_row(row, metric):
     d = message_to_dict(row)
     d["params"] = typed_params(dict(row.params))
-    # As `hpsweep leaderboard --format json`: the value ranked by, under the metric's own name.
+    # As `hpsweep leaderboard --format json`: a value not measured (a pruned or running trial has
+    # no test pass) is None, not -1; a pruned trial says at which epoch it was stopped.
+    for key in ("val_accuracy", "test_accuracy", "metric_value"):
+        d[key] = _measured(d[key])
+    d["pruned_at_epoch"] = row.epochs if d["status"] == "pruned" else None
+    # The value ranked by, under the metric's own name.
     if metric:
-        d[metric] = row.metric_value
+        d[metric] = _measured(row.metric_value)
+    return d
+
+
+def sweep_status(msg):
+    """A SweepStatus message as the dict that status() and watch() give: every field, plus
+    metric (the sweep file's metric.name), goal ("maximize" or "minimize"), best (the best
+    trial's value of that metric, None before any result) and done (trials in a finished state:
+    completed, failed, stopped or pruned). The proto's best_val_accuracy is left out: despite its
+    name it holds the sweep's metric (a val_loss for a val_loss sweep); best_metric, the same
+    value with -1 for none, stays."""
+    d = message_to_dict(msg)
+    d.pop("best_val_accuracy", None)
+    d["metric"] = msg.metric_name or "val_accuracy"  # "" from a coordinator before the field
+    d["goal"] = "maximize" if msg.maximize or not msg.metric_name else "minimize"
+    d["best"] = _measured(msg.best_metric)
+    d["done"] = sum(d.get(k, 0) for k in FINISHED_STATES)
     return d
 
 
@@ -271,10 +301,13 @@ class Client:
 
     def status(self, sweep=None):
         """A dict per sweep (all sweeps, or the one given): sweep_id, name, state (running,
-        completed, cancelled), trial counts (queued, running, completed, failed, stopped, total),
-        metric_name, maximize, best_metric (-1 when no trial has a value yet), created_at."""
+        completed, cancelled), trial counts (queued, running, completed, failed, stopped, pruned,
+        total), done (completed + failed + stopped + pruned), metric (the sweep's metric.name,
+        e.g. "val_loss"), goal ("maximize" or "minimize"), best (the best trial's value of that
+        metric; None when no trial has one yet), created_at; also metric_name, maximize and
+        best_metric (-1 for none) as the proto has them. See sweep_status()."""
         resp = self._call(self._stub.GetStatus, pb.GetStatusRequest(sweep_id=_sweep_id(sweep)))
-        return [message_to_dict(s) for s in resp.sweeps]
+        return [sweep_status(s) for s in resp.sweeps]
 
     def workers_alive(self):
         """Workers heard from within one lease period."""
@@ -284,8 +317,9 @@ class Client:
         """The sweep's trials ranked by its metric and goal, best first (sweep None: the latest).
 
         A list of dicts: rank, trial_id, number, status, params (typed: {"units": 128, "dense":
-        [64], "cell": "lstm", ...}), best_epoch, val_accuracy, test_accuracy (-1: none), epochs,
-        seconds, worker, metric_value, and the value again under the metric's own name (e.g.
+        [64], "cell": "lstm", ...}), best_epoch, val_accuracy, test_accuracy (None: not measured,
+        as for a pruned or running trial), epochs, pruned_at_epoch (None unless pruned), seconds,
+        worker, metric_value, and the value again under the metric's own name (e.g.
         "val_loss"), as `hpsweep leaderboard --format json`. as_dataframe=True: a pandas
         DataFrame of the same rows, params as "params.units" columns (needs pandas)."""
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or
@@ -308,7 +342,8 @@ class Client:
         """Every trial of the sweep (None: the latest) with params (typed), per-epoch metrics and
         final metrics: {"sweep": {...}, "trials": [{"id", "number", "status", "params", "epochs":
         [{"epoch", "train_loss", ...}], "best_epoch", "test_accuracy", ...}]}, as
-        `hpsweep export --format json`. A NaN (a diverged loss) is None."""
+        `hpsweep export --format json`. A NaN (a diverged loss) and a value not measured (the test
+        metrics of a pruned or running trial) are None."""
         resp = self._call(self._stub.ExportSweep, pb.ExportSweepRequest(sweep_id=_sweep_id(sweep)),
                           timeout=max(self.timeout, 120.0))
         try:
@@ -329,7 +364,9 @@ class Client:
         try:
             call = self._stub.WatchSweep(pb.WatchSweepRequest(sweep_id=_sweep_id(sweep)))
             for snapshot in call:
-                yield message_to_dict(snapshot)
+                d = message_to_dict(snapshot)
+                d["sweeps"] = [sweep_status(s) for s in snapshot.sweeps]
+                yield d
         except grpc.RpcError as e:
             raise self._error(e) from None
         finally:

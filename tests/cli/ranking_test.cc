@@ -139,6 +139,63 @@ class RankingCliTest : public ::testing::Test {
     ASSERT_TRUE(sched.Cancel(*id).ok());
   }
 
+  // Adds sweep 2, "hb" (val_loss, units 6, 7, 8): #1 completed (test pass 0.5), #2 pruned after
+  // epoch 1 (no test pass: written as a pruned trial is stored), #3 running with one epoch.
+  void AddPrunedAndRunningSweep() {
+    auto st = OpenSqliteStorage(db_);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    std::unique_ptr<Storage> storage = std::move(st).value();
+    FixedClock clock;
+    {
+      Scheduler sched(storage.get(), &clock);
+      ASSERT_TRUE(sched.Load().ok());
+      const std::string yaml =
+          "name: hb\nmethod: grid\nmetric: {name: val_loss, goal: minimize}\n"
+          "fixed:\n  cell: lstm\n  epochs: 3\nparameters:\n  units: {values: [6, 7, 8]}\n";
+      auto spec = ParseSweep(yaml, "hb.yaml");
+      ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+      auto trials = ExpandSweep(*spec, "hb.yaml");
+      ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+      auto id = sched.Submit(*spec, *trials, yaml, "hb.yaml");
+      ASSERT_TRUE(id.ok()) << id.status().ToString();
+      ASSERT_EQ(*id, 2);
+      auto w = sched.RegisterWorker("w3", 1);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      for (int i = 0; i < 3; ++i) {
+        auto g = sched.Lease(*w);
+        ASSERT_TRUE(g.ok() && g->has_value());
+        double deadline = 0;
+        auto a = sched.Report((*g)->lease_id, Epoch(1, 0.7 + 0.1 * i, 0.5 - 0.1 * i), &deadline);
+        ASSERT_TRUE(a.ok()) << a.status().ToString();
+        if (i == 2) break;  // #3 stays running
+        Completion c;
+        c.history = {Epoch(1, 0.7 + 0.1 * i, 0.5 - 0.1 * i)};
+        if (i == 0) {
+          c.history.push_back(Epoch(2, 0.7, 0.5));
+          c.history.push_back(Epoch(3, 0.7, 0.5));
+        } else {
+          c.stopped = true;  // #2 stops after epoch 1 (then stored as pruned, below)
+        }
+        c.test_accuracy = 0.5;
+        c.test_loss = 1;
+        c.confusion.assign(100, 0);
+        for (int k = 0; k < 10; ++k) c.confusion[k * 11] = 500;
+        c.confusion[1] = 5000;
+        Status done = sched.Complete((*g)->lease_id, c);
+        ASSERT_TRUE(done.ok()) << done.ToString();
+      }
+    }
+    auto trials = storage->LoadTrials(2);
+    ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+    for (TrialRow t : *trials) {
+      if (t.number != 2) continue;
+      t.status = TrialStatus::kPruned;
+      t.test_accuracy = t.test_loss = -1;
+      t.confusion.clear();
+      ASSERT_TRUE(storage->UpdateTrial(t).ok());
+    }
+  }
+
   // stdout and stderr together.
   Result RunBoth(const std::string& args) { return Run(args, " 2>&1"); }
 
@@ -309,6 +366,60 @@ TEST_F(RankingCliTest, LeaderboardKeepsTheAxesAndNamesTheFixedSettings) {
   const Result csv = Run("leaderboard --db " + Quote(db_) + " --top 1 --format csv");
   ASSERT_EQ(csv.code, 0);
   EXPECT_EQ(csv.out.rfind("rank,trial_id,number,units,", 0), 0u) << csv.out;
+}
+
+// A pruned or running trial never ran the test pass: JSON says null there, never -1 as if it
+// were a value; the pruned one says at which epoch it was stopped (as the dashboard's API); the
+// table still prints "-".
+TEST_F(RankingCliTest, JsonWritesNullForValuesNotMeasuredAndPrunedAtEpoch) {
+  AddPrunedAndRunningSweep();
+  const Result js = Run("leaderboard 2 --db " + Quote(db_) + " --format json");
+  ASSERT_EQ(js.code, 0) << js.out;
+  const json lb = json::parse(js.out);
+  ASSERT_EQ(lb["rows"].size(), 3u) << js.out;
+  for (const auto& r : lb["rows"]) {
+    const int n = r["number"].get<int>();
+    SCOPED_TRACE(n);
+    EXPECT_EQ(r["status"], n == 1 ? "completed" : n == 2 ? "pruned" : "running");
+    if (n == 1) {
+      EXPECT_DOUBLE_EQ(r["test_accuracy"].get<double>(), 0.5);
+    } else {
+      EXPECT_TRUE(r["test_accuracy"].is_null()) << r;
+    }
+    ASSERT_TRUE(r.contains("pruned_at_epoch")) << r;
+    if (n == 2) {
+      EXPECT_EQ(r["pruned_at_epoch"], 1);
+    } else {
+      EXPECT_TRUE(r["pruned_at_epoch"].is_null()) << r;
+    }
+    EXPECT_TRUE(r["val_loss"].is_number()) << r;
+  }
+
+  const Result ex = Run("export 2 --db " + Quote(db_) + " --format json");
+  ASSERT_EQ(ex.code, 0) << ex.out;
+  const json e = json::parse(ex.out);
+  ASSERT_EQ(e["trials"].size(), 3u);
+  for (const auto& t : e["trials"]) {
+    const int n = t["number"].get<int>();
+    SCOPED_TRACE(n);
+    if (n == 1) {
+      EXPECT_DOUBLE_EQ(t["test_accuracy"].get<double>(), 0.5);
+      EXPECT_DOUBLE_EQ(t["test_loss"].get<double>(), 1);
+    } else {
+      EXPECT_TRUE(t["test_accuracy"].is_null()) << t["test_accuracy"];
+      EXPECT_TRUE(t["test_loss"].is_null()) << t["test_loss"];
+    }
+    EXPECT_TRUE(t["best_val_loss"].is_number()) << t["best_val_loss"];
+  }
+  // CSV: an empty cell, not -1 or nan.
+  const Result csv = Run("export 2 --db " + Quote(db_) + " --format csv");
+  ASSERT_EQ(csv.code, 0) << csv.out;
+  EXPECT_EQ(csv.out.find(",-1,"), std::string::npos) << csv.out;
+  EXPECT_EQ(csv.out.find("nan"), std::string::npos) << csv.out;
+
+  const Result table = Run("leaderboard 2 --db " + Quote(db_));
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_NE(table.out.find(" - "), std::string::npos) << table.out;
 }
 
 }  // namespace

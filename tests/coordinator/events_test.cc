@@ -74,6 +74,64 @@ TEST(EventsTest, JsonHasTypedValuesAndNoLeaseId) {
       << j["msg"];
 }
 
+// A pruned trial of a val_loss sweep: the line says pruned (and when) and reports val_loss, the
+// sweep's metric, not val_accuracy; what was never measured (the test pass) is null, not -1.
+TEST(EventsTest, PrunedTrialOfALossSweepSaysSoAndReportsTheMetric) {
+  SweepRow s = MakeSweep();
+  s.metric = "val_loss";
+  s.maximize = false;
+  TrialRow t = MakeTrial();
+  t.best_epoch = 1;
+  t.epochs_run = 1;
+  t.best_val_accuracy = 0.175;
+  t.best_val_loss = 1.54761;
+  Event e = events::TrialCompleted(t, s, TrialStatus::kPruned);
+  const std::string text = EventText(e);
+  EXPECT_NE(text.find("trial #4 of sweep 3 (quick) pruned"), std::string::npos) << text;
+  EXPECT_NE(text.find("after epoch 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("best val_loss 1.5476 at epoch 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("completed"), std::string::npos) << text;
+  EXPECT_EQ(text.find("val_accuracy"), std::string::npos) << text;
+  json j = json::parse(EventJson(e));
+  EXPECT_EQ(j["event"], "trial_completed");  // the event name dashboards key on
+  EXPECT_EQ(j["status"], "pruned");
+  EXPECT_EQ(j["pruned_at_epoch"], 1);
+  EXPECT_EQ(j["metric"], "val_loss");
+  EXPECT_EQ(j["goal"], "minimize");
+  EXPECT_DOUBLE_EQ(j["best"].get<double>(), 1.54761);
+  EXPECT_DOUBLE_EQ(j["best_val_accuracy"].get<double>(), 0.175);
+  EXPECT_DOUBLE_EQ(j["best_val_loss"].get<double>(), 1.54761);
+  EXPECT_TRUE(j["test_accuracy"].is_null()) << j;
+  EXPECT_TRUE(j["test_loss"].is_null()) << j;
+
+  // Completed: no pruned_at_epoch; a test metric is reported as such.
+  s.metric = "test_accuracy";
+  s.maximize = true;
+  t.test_accuracy = 0.9612;
+  json done = json::parse(EventJson(events::TrialCompleted(t, s, TrialStatus::kCompleted)));
+  EXPECT_EQ(done["status"], "completed");
+  EXPECT_FALSE(done.contains("pruned_at_epoch"));
+  EXPECT_EQ(done["metric"], "test_accuracy");
+  EXPECT_DOUBLE_EQ(done["best"].get<double>(), 0.9612);
+  EXPECT_NE(done["msg"].get<std::string>().find("completed on worker 'node1:123': test_accuracy "
+                                                "0.9612, best epoch 1"),
+            std::string::npos)
+      << done["msg"];
+}
+
+// The sweep's summary counts its pruned trials: 5 completed + 3 pruned of 8.
+TEST(EventsTest, SweepFinishedCountsPruned) {
+  SweepRow s = MakeSweep();
+  s.state = "completed";
+  Event e = events::SweepFinished(s, /*completed=*/5, /*failed=*/0, /*stopped=*/0, /*pruned=*/3);
+  EXPECT_NE(EventText(e).find("finished, completed: 5 completed, 3 pruned, 0 failed, 0 stopped"),
+            std::string::npos)
+      << EventText(e);
+  json j = json::parse(EventJson(e));
+  EXPECT_EQ(j["completed"], 5);
+  EXPECT_EQ(j["pruned"], 3);
+}
+
 // What a worker sent (its error) may hold anything: the text line stays one line, the JSON line
 // parses, and a long error is cut.
 TEST(EventsTest, WorkerTextCannotForgeALine) {

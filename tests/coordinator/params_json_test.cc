@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 
@@ -101,6 +102,15 @@ TEST(ParamsJsonTest, ExpandedSweepTrialsAreTyped) {
   EXPECT_EQ(j["epochs"], 2);
   EXPECT_EQ(j["dense"], json::parse("[64, 32]"));
   EXPECT_EQ(j["dropout"], json::parse("[0.2, 0.1, 0.3]"));
+}
+
+// A value not measured (TrialRow's -1, NaN) is null; a measured one, 0 included, its number.
+TEST(ParamsJsonTest, MeasuredJsonIsNullWhenNotMeasured) {
+  EXPECT_TRUE(MeasuredJson(-1).is_null());
+  EXPECT_TRUE(MeasuredJson(std::nan("")).is_null());
+  EXPECT_TRUE(MeasuredJson(HUGE_VAL).is_null());
+  EXPECT_EQ(MeasuredJson(0), 0.0);
+  EXPECT_DOUBLE_EQ(MeasuredJson(0.9612).get<double>(), 0.9612);
 }
 
 }  // namespace

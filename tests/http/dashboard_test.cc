@@ -547,6 +547,8 @@ parameters:
   EXPECT_EQ(j["rows"][2]["status"], "pruned");
   EXPECT_EQ(j["rows"][2]["pruned_at_epoch"], 1);
   EXPECT_EQ(j["rows"][2]["epochs"], 1);
+  // None ran the test pass (running, stopped, pruned): null, not -1 as if it were a value.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(j["rows"][i]["test_accuracy"].is_null()) << j["rows"][i];
 
   auto sw = c.Get("/api/sweeps");
   ASSERT_TRUE(sw);

@@ -143,6 +143,65 @@ class OfflineTest(unittest.TestCase):
         self.assertEqual(d["best_metric"], -1.0)
         self.assertIs(d["maximize"], True)
 
+    def test_status_of_a_loss_sweep_names_its_metric_and_counts_pruned(self):
+        # A finished hyperband sweep of val_loss: 5 completed, 3 pruned of 8. The proto's
+        # best_val_accuracy holds the sweep's metric (a loss here): not shown under that name.
+        from hpsweep._gen import hpsweep_pb2 as pb
+        msg = pb.SweepStatus(sweep_id=1, name="minloss", state="completed", completed=5, pruned=3,
+                             total=8, metric_name="val_loss", maximize=False,
+                             best_val_accuracy=2.337, best_metric=2.337)
+        d = hpsweep.sweep_status(msg)
+        self.assertEqual(d["metric"], "val_loss")
+        self.assertEqual(d["goal"], "minimize")
+        self.assertEqual(d["best"], 2.337)
+        self.assertNotIn("best_val_accuracy", d)
+        self.assertEqual(d["done"], 8)
+        self.assertEqual(hpsweep.FINISHED_STATES, ("completed", "failed", "stopped", "pruned"))
+        # No result yet: None, not -1.
+        empty = hpsweep.sweep_status(pb.SweepStatus(queued=2, total=2, metric_name="val_accuracy",
+                                                    maximize=True, best_metric=-1))
+        self.assertIsNone(empty["best"])
+        self.assertEqual((empty["goal"], empty["done"]), ("maximize", 0))
+
+    def test_readme_watch_example_counts_every_finished_trial(self):
+        # The README's watch loop ("From Python"), run on the snapshot of the finished sweep above:
+        # it must say 8/8 done, not 5/8.
+        from hpsweep._gen import hpsweep_pb2 as pb
+        with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        start = next(i for i, l in enumerate(lines) if "for p in c.watch(sweep):" in l)
+        block = [lines[start]]
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        for l in lines[start + 1:]:
+            if len(l) - len(l.lstrip()) <= indent:
+                break
+            block.append(l)
+        code = "\n".join(l[indent:] for l in block).replace("c.watch(sweep)", "snapshots")
+        msg = pb.SweepStatus(sweep_id=1, name="minloss", state="completed", completed=5, pruned=3,
+                             total=8, metric_name="val_loss", maximize=False, best_metric=1.5476)
+        printed = []
+        exec(code, {"snapshots": [{"sweeps": [hpsweep.sweep_status(msg)], "workers_alive": 0}],
+                    "print": lambda *a: printed.append(" ".join(map(str, a)))})
+        self.assertEqual(printed, ["8/8 done, best val_loss 1.5476"])
+
+    def test_leaderboard_row_says_not_measured_and_pruned_at(self):
+        from hpsweep._gen import hpsweep_pb2 as pb
+        from hpsweep.client import _leaderboard_row
+        pruned = _leaderboard_row(pb.LeaderboardRow(rank=3, number=4, status=pb.PRUNED, epochs=1,
+                                                    best_epoch=1, val_accuracy=0.175,
+                                                    test_accuracy=-1, metric_value=1.5476),
+                                  "val_loss")
+        self.assertEqual(pruned["status"], "pruned")
+        self.assertIsNone(pruned["test_accuracy"])
+        self.assertEqual(pruned["pruned_at_epoch"], 1)
+        self.assertEqual(pruned["val_loss"], 1.5476)
+        self.assertEqual(pruned["metric_value"], 1.5476)
+        done = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=3, val_accuracy=0.9,
+                                                  test_accuracy=0.91, metric_value=0.3),
+                                "val_loss")
+        self.assertIsNone(done["pruned_at_epoch"])
+        self.assertEqual(done["test_accuracy"], 0.91)
+
     def test_settings_refused_before_any_call(self):
         secret = "hps_" + "a" * 64
         with self.assertRaises(hpsweep.InvalidArgument) as e:
@@ -271,6 +330,8 @@ class LoopbackTest(unittest.TestCase):
         last = snapshots[-1]["sweeps"][0]
         self.assertEqual((last["completed"], last["total"], last["state"]),
                          (2, 2, "completed"), worker.log())
+        self.assertEqual((last["done"], last["metric"], last["goal"]),
+                         (2, "val_accuracy", "maximize"))
         self.assertIsInstance(snapshots[-1]["workers_alive"], int)
 
         (st,) = self.client.status(sweep)
@@ -278,6 +339,9 @@ class LoopbackTest(unittest.TestCase):
         self.assertEqual(st["metric_name"], "val_accuracy")
         self.assertIs(st["maximize"], True)
         self.assertTrue(0 <= st["best_metric"] <= 1)
+        self.assertEqual((st["metric"], st["goal"], st["best"], st["done"]),
+                         ("val_accuracy", "maximize", st["best_metric"], 2))
+        self.assertNotIn("best_val_accuracy", st)
 
         rows = self.client.leaderboard(sweep)
         self.assertEqual([r["rank"] for r in rows], [1, 2])
@@ -308,6 +372,8 @@ class LoopbackTest(unittest.TestCase):
         cpp = json.loads(out.stdout)["rows"]
         self.assertEqual([r["params"] for r in cpp], [r["params"] for r in rows])
         self.assertEqual([r["trial_id"] for r in cpp], [r["trial_id"] for r in rows])
+        for key in ("test_accuracy", "pruned_at_epoch", "val_accuracy"):
+            self.assertEqual([r[key] for r in cpp], [r[key] for r in rows], key)
 
         ex = self.client.export(sweep)
         self.assertEqual(ex["sweep"]["id"], sweep)

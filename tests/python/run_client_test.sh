@@ -22,13 +22,24 @@ if [[ -z "${python}" ]]; then
   exit 77
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/hpsweep_pytest.XXXXXX")
-trap 'rm -rf "${work}"' EXIT
-# A copy: pip builds in the source folder and would leave build/ and *.egg-info in the repository.
+trap 'chmod -R u+w "${work}"; rm -rf "${work}"' EXIT
+# The README's install command ("From Python"), run from a copy of the repository made read-only:
+# the install must not write into the source folder (no python/build/, python/*.egg-info), so it
+# works from a read-only checkout and leaves the repository clean.
 mkdir -p "${work}/src"
 cp -r "${src}/python" "${src}/proto" "${work}/src/"
+rm -rf "${work}/src/python/build" "${work}/src/python/"*.egg-info
+(cd "${work}/src" && find python proto | sort) > "${work}/before.txt"
+chmod -R a-w "${work}/src"
 "${python}" -m venv --system-site-packages "${work}/venv"
-"${work}/venv/bin/pip" install --quiet --no-build-isolation --no-index --disable-pip-version-check \
-  "${work}/src/python"
+(cd "${work}/src" &&
+  "${work}/venv/bin/pip" install --quiet --no-build-isolation --no-index \
+    --disable-pip-version-check ./python)
+(cd "${work}/src" && find python proto | sort) > "${work}/after.txt"
+if ! diff "${work}/before.txt" "${work}/after.txt"; then
+  echo "FAIL: pip install ./python wrote into the source folder (above)"
+  exit 1
+fi
 cd "${work}"  # not the source folder: `import hpsweep` must find the installed package
 HPSWEEP_BIN="${bin}" HPSWEEP_SOURCE_DIR="${src}" \
   "${work}/venv/bin/python" "${src}/tests/python/client_test.py" -v 2>&1
