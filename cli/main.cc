@@ -355,7 +355,12 @@ int PredictRows(const Model& model, const PredictFiles& files, bool as_json, jso
           ++labeled;
           right += label == k;
         }
-        const std::string where = file + ":" + std::to_string(lo + i + 1);
+        // A CSV row by its line in the file (as its errors and an editor name it); an image by
+        // its number.
+        const int64_t row = lo + i;
+        const std::string where =
+            file + ":" +
+            std::to_string(row < static_cast<int64_t>(in.lines.size()) ? in.lines[row] : row + 1);
         if (as_json) {
           json p = json::array();
           for (Eigen::Index c = 0; c < probs.cols(); ++c) p.push_back(probs(r, c));

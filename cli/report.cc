@@ -1112,8 +1112,11 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
       }
       o << "</tr>";
     }
-    o << "</table><table id=\"per-class\"><tr><th>digit</th><th>precision</th><th>recall</th>"
-         "<th>F1</th><th>support</th></tr>";
+    // A sweep of its own data (trial param data.format idx or csv) has classes, not digits.
+    const std::string format = Param(best, "data.format");
+    const bool own_data = !format.empty() && format != "mnist";
+    o << "</table><table id=\"per-class\"><tr><th>" << (own_data ? "class" : "digit")
+      << "</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>";
     const auto pc = PerClassMetrics(ev);
     for (size_t c = 0; c < pc.size(); ++c) {
       o << "<tr><td>" << c << "</td><td>" << Fmt("%.4f", pc[c].precision) << "</td><td>"

@@ -531,6 +531,11 @@ int RunWorker(const Flags& f) {
   return 0;
 }
 
+// "1 trial", "3 trials": a count in messages, its noun in agreement.
+std::string Counted(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 // What `run` and `submit` say about the sweep's trials identical to finished ones: that --reuse
 // copies them (or did). "" when there are none.
 std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool reuse) {
@@ -542,8 +547,12 @@ std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool r
   const std::string n =
       std::to_string(trials) + (trials == 1 ? " of its trials matches a finished trial of "
                                             : " of its trials match finished trials of ");
-  if (reuse) return n + which + ": their results are copied instead of trained (--reuse)";
-  return n + which + "; pass --reuse to copy their results instead of training again";
+  const std::string results = trials == 1 ? "its result" : "their results";
+  if (reuse) {
+    return n + which + ": " + results + (trials == 1 ? " is" : " are") +
+           " copied instead of trained (--reuse)";
+  }
+  return n + which + "; pass --reuse to copy " + results + " instead of training again";
 }
 
 int RunSubmit(const Flags& f) {
@@ -569,12 +578,12 @@ int RunSubmit(const Flags& f) {
   if (!s.ok()) return FailRpc("submit", f.coordinator, s);
   std::cout << resp.sweep_id() << "\n";
   std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
-            << "): " << resp.trials() << " trials\n";
+            << "): " << Counted(resp.trials(), "trial") << "\n";
   for (const auto& old : have_before ? before.sweeps() : pb::GetStatusResponse().sweeps()) {
     if (old.name() == resp.name()) {
       std::cerr << "note: sweep " << old.sweep_id() << " is also named '" << old.name() << "' ("
-                << old.state() << ", " << old.completed()
-                << " trials completed); this is a new sweep\n";
+                << old.state() << ", " << Counted(old.completed(), "trial")
+                << " completed); this is a new sweep\n";
     }
   }
   // (A coordinator that predates reuse sends 0 and ignores the flag.)
@@ -833,8 +842,8 @@ int RunCancel(const Flags& f) {
   pb::CancelSweepResponse resp;
   grpc::Status s = (*stub)->CancelSweep(Ctx().get(), req, &resp);
   if (!s.ok()) return FailRpc("cancel", f.coordinator, s);
-  std::cout << "sweep " << f.sweep << " cancelled: " << resp.stopped()
-            << " trials stopped or told to stop\n";
+  std::cout << "sweep " << f.sweep << " cancelled: " << Counted(resp.stopped(), "trial")
+            << " stopped or told to stop\n";
   return 0;
 }
 
@@ -1221,8 +1230,8 @@ int RunEmbedded(const Flags& f) {
     sweep_id = *id;
     for (const SweepCounts& c : same_name) {
       std::cerr << "note: sweep " << c.sweep.id << " in " << o.db_path << " is also named '"
-                << spec->name << "' (" << c.sweep.state << ", " << c.completed
-                << " trials completed), from "
+                << spec->name << "' (" << c.sweep.state << ", " << Counted(c.completed, "trial")
+                << " completed), from "
                 << (c.sweep.yaml == yaml ? "the same file" : "a different file")
                 << "; this run is a new sweep, " << sweep_id << ".\n";
     }
@@ -1230,10 +1239,10 @@ int RunEmbedded(const Flags& f) {
     if (!note.empty()) std::cerr << "note: " << note << "\n";
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
               << (spec->method == SweepMethod::kBayes
-                      ? std::to_string(spec->max_trials) + " trials (bayes: proposed one at a time)"
-                      : std::to_string(trials->size()) + " trials")
-              << ", " << f.workers << " workers x " << f.threads << " threads, database "
-              << o.db_path << "\n";
+                      ? Counted(spec->max_trials, "trial") + " (bayes: proposed one at a time)"
+                      : Counted(static_cast<int64_t>(trials->size()), "trial"))
+              << ", " << Counted(f.workers, "worker") << " x " << Counted(f.threads, "thread")
+              << ", database " << o.db_path << "\n";
   }
   std::cerr << "coordinator events in " << event_path << "\n";
 

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "engine/idx.h"
 #include "engine/sha256.h"
 
 namespace hpsweep {
@@ -100,7 +101,12 @@ StatusOr<std::vector<std::string>> DataSpec::Files() const {
   return IdxFolderFiles(path);
 }
 
-StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length) {
+namespace {
+
+// ParseCsv, also giving each row's line in the file (1-based, header and blank lines counted) when
+// `lines` is not null: messages about a row name the line a text editor shows.
+StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& name,
+                                int sequence_length, std::vector<int64_t>* lines) {
   if (sequence_length < 1 || sequence_length > kMaxSequenceLength) {
     return InvalidArgument(name + ": sequence_length " + std::to_string(sequence_length) +
                            " is out of range [1, " + std::to_string(kMaxSequenceLength) + "]");
@@ -177,6 +183,7 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
     const int label = static_cast<int>(lv);
     top = std::max(top, label);
     ds.labels.push_back(static_cast<uint8_t>(label));
+    if (lines != nullptr) lines->push_back(line_no);
     for (int64_t i = 1; i <= k; ++i) {
       float v = 0;
       if (!ParseFloatField(fields[i], &v)) {
@@ -194,10 +201,72 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
   return ds;
 }
 
+// "0..2", "0, 2, 5..9": the labels marked in `present`.
+std::string ClassList(const std::vector<bool>& present) {
+  std::string out;
+  for (size_t a = 0; a < present.size();) {
+    if (!present[a]) {
+      ++a;
+      continue;
+    }
+    size_t b = a;
+    while (b + 1 < present.size() && present[b + 1]) ++b;
+    out += (out.empty() ? "" : ", ") + std::to_string(a);
+    if (b > a) out += (b == a + 1 ? ", " : "..") + std::to_string(b);
+    a = b + 1;
+  }
+  return out;
+}
+
+// The test set may hold only labels the training set has: a class seen only in testing would
+// silently widen the model's output layer with a class it never learns (and score it as always
+// wrong). `train_labels` is the whole training set, before any train_limit cut. Returns the index
+// of the first test item whose label training never has, or -1.
+int64_t FirstUnseenLabel(const std::vector<uint8_t>& train_labels,
+                         const std::vector<uint8_t>& test_labels, std::vector<bool>* present) {
+  present->assign(kMaxClasses, false);
+  for (uint8_t l : train_labels) (*present)[l] = true;
+  for (size_t i = 0; i < test_labels.size(); ++i) {
+    if (!(*present)[test_labels[i]]) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+std::string UnseenLabelAdvice() {
+  return "; a model cannot learn a class its training data never shows: add examples of it to the "
+         "training set or remove it from the test set";
+}
+
+}  // namespace
+
+StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length) {
+  return ParseCsvLines(bytes, name, sequence_length, nullptr);
+}
+
 StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
   if (spec.format == DataFormat::kMnist) return LoadMnist(spec.path, train_limit);
-  if (spec.format == DataFormat::kIdx) return LoadIdxFolder(spec.path, train_limit, kMaxClasses);
+  std::vector<bool> present;
+  if (spec.format == DataFormat::kIdx) {
+    StatusOr<Mnist> m = LoadIdxFolder(spec.path, train_limit, kMaxClasses);
+    if (!m.ok()) return m.status();
+    StatusOr<std::vector<std::string>> files = IdxFolderFiles(spec.path);
+    if (!files.ok()) return files.status();
+    // The whole training set's labels (a cut may lack classes the full set has): one byte each.
+    StatusOr<std::vector<uint8_t>> train_labels = m->train.labels;
+    if (train_limit > 0) train_labels = ReadIdxLabels((*files)[1]);
+    if (!train_labels.ok()) return train_labels.status();
+    const int64_t bad = FirstUnseenLabel(*train_labels, m->test.labels, &present);
+    if (bad >= 0) {
+      return InvalidArgument(
+          (*files)[3] + ": item " + std::to_string(bad) + " (counting from 0) has label " +
+          std::to_string(m->test.labels[static_cast<size_t>(bad)]) +
+          ", which the training labels (" + (*files)[1] + ") never have; their classes are " +
+          ClassList(present) + UnseenLabelAdvice());
+    }
+    return m;
+  }
   Mnist m;
+  std::vector<int64_t> test_lines;
   for (int which = 0; which < 2; ++which) {
     const std::string& path = which == 0 ? spec.train_file : spec.test_file;
     if (path.empty()) {
@@ -206,16 +275,24 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
     }
     StatusOr<std::string> bytes = ReadBounded(path);
     if (!bytes.ok()) return bytes.status();
-    StatusOr<Dataset> ds = ParseCsv(*bytes, path, spec.sequence_length);
+    StatusOr<Dataset> ds =
+        ParseCsvLines(*bytes, path, spec.sequence_length, which == 1 ? &test_lines : nullptr);
     if (!ds.ok()) return ds.status();
     (which == 0 ? m.train : m.test) = std::move(*ds);
   }
   if (m.train.rows != m.test.rows || m.train.cols != m.test.cols) {
-    return InvalidArgument(spec.test_file + ":1: rows have " +
+    return InvalidArgument(At(spec.test_file, test_lines.front()) + "rows have " +
                            std::to_string(m.test.rows * m.test.cols) + " features, but " +
                            spec.train_file + "'s have " +
                            std::to_string(m.train.rows * m.train.cols) +
                            "; test rows must have the training rows' shape");
+  }
+  const int64_t bad = FirstUnseenLabel(m.train.labels, m.test.labels, &present);
+  if (bad >= 0) {
+    return InvalidArgument(At(spec.test_file, test_lines[static_cast<size_t>(bad)]) + "label " +
+                           std::to_string(m.test.labels[static_cast<size_t>(bad)]) +
+                           " never occurs in the training file " + spec.train_file +
+                           " (its classes are " + ClassList(present) + ")" + UnseenLabelAdvice());
   }
   if (train_limit > 0 && train_limit < m.train.count) {
     m.train.count = train_limit;
@@ -303,6 +380,7 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
       top = std::max(top, label);
     }
     in.data.labels.push_back(static_cast<uint8_t>(label));
+    in.lines.push_back(line_no);
     for (int64_t i = in.labeled ? 1 : 0; i < k; ++i) {
       if (!ParseFloatField(fields[i], &v)) {
         return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +

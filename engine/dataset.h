@@ -7,12 +7,13 @@
 //   idx: DIR holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
 //        t10k-labels-idx1-ubyte (each plain or .gz, engine/mnist.h). Each image of R x C bytes is
 //        read row by row: T = R steps of F = C features, pixels scaled to [0,1]. Classes = the
-//        largest label of either set + 1.
+//        largest training label + 1; every test label must occur in training (LoadDataset).
 //   csv: each row is `label,f1,...,fK`; K = T * F with T = sequence_length (so F = K / T must be a
 //        whole number; sequence_length 1 gives flat features, e.g. for cell=dense). Step t holds
 //        f(t*F+1)..f(t*F+F). A first line whose first field is not a number is a header and is
 //        skipped; blank lines are skipped; "\r\n" line ends are accepted. Features are used as
-//        given (no scaling). Classes = the largest label of either file + 1.
+//        given (no scaling). Classes = the largest training label + 1; every test label must
+//        occur in training. Messages name rows by their line in the file (header counted).
 //
 // Every input is hostile: sizes are bounded (kCsvMaxBytes, kCsvMaxRows, kCsvMaxFeatures,
 // kMaxClasses) and checked before they are allocated; every error is InvalidArgument (NotFound for
@@ -61,8 +62,13 @@ StatusOr<DataFormat> ParseDataFormat(const std::string& text);
 // Parses one CSV file's bytes (name used in messages). num_classes is set to the largest label + 1.
 StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);
 
-// Reads the files the spec names and checks that training and test agree in shape. Both sets get
-// num_classes = the larger of the two. train_limit > 0 keeps only the first train_limit rows.
+// Reads the files the spec names and checks that training and test agree in shape, and that every
+// test label occurs in the (whole) training set: a class only the test set has would widen the
+// model's output with a class it never learns, so it is InvalidArgument naming the test file and
+// line (csv: file:line, the file's own line number) or the test labels file and item (idx, counting
+// from 0), and the training classes. A label training skips (1 where training has 0 and 2) is
+// refused the same way. Both sets get num_classes = the training set's largest label + 1.
+// train_limit > 0 keeps only the first train_limit rows (the check still sees them all).
 StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0);
 
 // Sets the model's input shape (steps, features) and output classes from the data.
@@ -76,6 +82,7 @@ void ShapeModelToData(const Mnist& data, ModelConfig* model);
 struct ModelInputs {
   Dataset data;  // rows = steps, cols = features
   bool labeled = false;
+  std::vector<int64_t> lines;  // each row's line in the file (1-based, header counted)
 };
 StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
                                        int features);

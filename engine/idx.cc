@@ -20,8 +20,9 @@ constexpr size_t kChunkBytes = size_t{1} << 20;
 // actually read, starting from at most this much.
 constexpr uint64_t kMaxInitialReserve = uint64_t{64} << 20;
 
-const char kRefetchHint[] =
-    "delete it and fetch it again (scripts/bootstrap.sh re-fetches MNIST into data/mnist)";
+// No advice on where to fetch the file again: this reader serves MNIST and a user's own data alike
+// (LoadMnist adds the MNIST-specific hint for its folder).
+const char kRefetchHint[] = "copy or fetch the file again";
 
 std::string Hex32(uint32_t v) {
   char buf[16];
@@ -238,8 +239,10 @@ Status ReadPayload(IdxSource& in, uint64_t header_bytes, uint64_t expected,
     uint64_t have = in.file_size() - std::min(in.file_size(), header_bytes);
     if (have < expected) {
       return DataLoss(path + ": truncated: the header declares " + declared + ", expecting " +
-                      std::to_string(expected) + " bytes of data, but the file holds " +
-                      std::to_string(have) + "; " + kRefetchHint);
+                      std::to_string(expected) + " bytes of data (a file of " +
+                      std::to_string(header_bytes + expected) + " bytes), but the file holds " +
+                      std::to_string(have) + " (it is " + std::to_string(in.file_size()) +
+                      " bytes); " + kRefetchHint);
     }
     if (have > expected) {
       return DataLoss(path + ": " + std::to_string(have - expected) +
@@ -273,9 +276,11 @@ Status ReadPayload(IdxSource& in, uint64_t header_bytes, uint64_t expected,
   if (total < expected) {
     out->clear();
     out->shrink_to_fit();
-    return DataLoss(path + ": truncated: the header declares " + declared + ", expecting " +
-                    std::to_string(expected) + " bytes of data, but the file holds " +
-                    std::to_string(total) + " (decompressed); " + kRefetchHint);
+    return DataLoss(
+        path + ": truncated: the header declares " + declared + ", expecting " +
+        std::to_string(expected) + " bytes of data (" + std::to_string(header_bytes + expected) +
+        " bytes decompressed), but the file holds " + std::to_string(total) +
+        " (decompressed: " + std::to_string(header_bytes + total) + " bytes); " + kRefetchHint);
   }
   // Anything after the data? Count it, up to a bound (a gzip bomb should not keep us busy).
   std::vector<uint8_t> scratch(kChunkBytes);

@@ -86,6 +86,13 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
 
 StatusOr<Mnist> LoadMnist(const std::string& dir, int64_t train_limit) {
   StatusOr<Mnist> m = LoadIdxFolder(dir, train_limit, kNumClasses);
+  if (!m.ok() && m.status().code() == StatusCode::kDataLoss) {
+    // The IDX reader says only that the file is truncated or corrupt (it serves a user's own data
+    // too); MNIST can be fetched again.
+    return DataLoss(
+        m.status().message() +
+        " (scripts/bootstrap.sh re-fetches MNIST into data/mnist: delete the file first)");
+  }
   if (!m.ok()) return m.status();
   // MNIST has 10 classes even where a cut (train_limit) lacks some.
   m->train.num_classes = m->test.num_classes = kNumClasses;

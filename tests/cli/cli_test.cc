@@ -568,6 +568,24 @@ TEST_F(CliTest, RunningAnEditedSweepAgainSaysSoAndReusesWithReuse) {
   ASSERT_EQ(lb.code, 0) << lb.err;
   EXPECT_NE(lb.out.find("copied from sweep 1 #1"), std::string::npos) << lb.out;
   EXPECT_NE(lb.out.find("copied from sweep 2 #3"), std::string::npos) << lb.out;
+
+  // One matching trial: the note is in the singular throughout.
+  write("[4, 64]");
+  const Result fourth = Run(run);
+  ASSERT_EQ(fourth.code, 0) << fourth.err;
+  EXPECT_NE(fourth.err.find("note: 1 of its trials matches a finished trial of sweep"),
+            std::string::npos)
+      << fourth.err;
+  EXPECT_NE(fourth.err.find("; pass --reuse to copy its result instead of training again"),
+            std::string::npos)
+      << fourth.err;
+  EXPECT_NE(fourth.err.find("): 2 trials, 1 worker x "), std::string::npos) << fourth.err;
+  write("[4, 128]");
+  const Result fifth = Run(run + " --reuse");
+  ASSERT_EQ(fifth.code, 0) << fifth.err;
+  EXPECT_NE(fifth.err.find(": its result is copied instead of trained (--reuse)"),
+            std::string::npos)
+      << fifth.err;
 }
 
 TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {

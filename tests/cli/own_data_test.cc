@@ -203,7 +203,9 @@ TEST_F(OwnDataTest, PredictReadsInputsShapedAsTheModelsData) {
     ASSERT_EQ(row["probabilities"].size(), 4u) << row.dump();
     right += row["class"] == row["label"];
   }
-  EXPECT_EQ(rows[0]["input"], "test.csv:1");
+  // Rows are named by their line in the file, as its errors name them: the header is line 1.
+  EXPECT_EQ(rows[0]["input"], "test.csv:2");
+  EXPECT_EQ(rows[99]["input"], "test.csv:101");
   // The same model on the same rows: the accuracy train measured.
   EXPECT_NEAR(right / 100.0, trained, 1e-9);
   r = Run("predict --model csv.hpsm --csv test.csv");
@@ -264,7 +266,8 @@ TEST_F(OwnDataTest, PredictTakesATrialOfAnOwnDataSweep) {
       "parameters:\n  units: {values: [8]}\n");
   const Result r = Run("predict --trial best --db s.db --csv test.csv");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("test.csv:40: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("test.csv:41: "), std::string::npos) << r.out;  // 40 rows after a header
+  EXPECT_EQ(r.out.find("test.csv:1: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("accuracy: "), std::string::npos) << r.out;
 }
 
@@ -333,6 +336,60 @@ TEST_F(OwnDataTest, BadDataEndsBeforeAnythingStarts) {
   r = Run("train --data-format csv --train-file train.csv");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--data-format csv needs --train-file FILE and --test-file FILE"),
+            std::string::npos)
+      << r.err;
+}
+
+// A class only the test set has would silently widen the model with a class it never learns:
+// train, data-report and a sweep file refuse it, naming the test file's line (or the IDX labels
+// file's item) and the training classes.
+TEST_F(OwnDataTest, TestOnlyLabelIsRefusedEverywhere) {
+  WriteIdxSet("idx");
+  WriteCsv("train.csv", 200, 1);  // classes 0..3
+  {
+    std::ofstream out(dir_ + "/test.csv");
+    out << "label";
+    for (int i = 0; i < 20; ++i) out << ",x" << i;
+    out << "\n";
+    for (int label : {0, 1, 3, 5, 2}) {  // label 5 on line 5
+      out << label;
+      for (int i = 0; i < 20; ++i) out << ",0.5";
+      out << "\n";
+    }
+  }
+  const std::string why =
+      "test.csv:5: label 5 never occurs in the training file train.csv (its classes are 0..3)";
+  Result r = Run(
+      "train --data-format csv --train-file train.csv --test-file test.csv --sequence-length 10 "
+      "--epochs 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  r =
+      Run("data-report -o d.html --data-format csv --train-file train.csv --test-file test.csv "
+          "--sequence-length 10");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/d.html"));
+  std::ofstream(dir_ + "/s.yaml") << "name: bad\ndata:\n  format: csv\n  train: train.csv\n"
+                                     "  test: test.csv\n  sequence_length: 10\n"
+                                     "parameters:\n  units: {values: [4]}\n";
+  r = Run("run s.yaml --workers 1 --db s.db --data-dir idx");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("s.yaml:5: key 'data.test': " + why), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/s.db"));
+
+  // IDX: the test labels file and the item.
+  std::vector<uint8_t> labels = {0, 0, 8, 1, 0, 0, 0, 5};  // magic 0x801, 5 labels
+  for (uint8_t l : {0, 1, 2, 9, 1}) labels.push_back(l);
+  WriteGz(dir_ + "/idx/t10k-labels-idx1-ubyte.gz", labels);
+  std::vector<uint8_t> images = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0, 0, 8, 0, 0, 0, 8};  // 5 of 8x8
+  images.resize(images.size() + 5 * 64, 7);
+  WriteGz(dir_ + "/idx/t10k-images-idx3-ubyte.gz", images);
+  r = Run("data-report -o d.html --data-format idx --data-path idx");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("idx/t10k-labels-idx1-ubyte.gz: item 3 (counting from 0) has label 9, "
+                       "which the training labels (idx/train-labels-idx1-ubyte.gz) never have; "
+                       "their classes are 0..2"),
             std::string::npos)
       << r.err;
 }

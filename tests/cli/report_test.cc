@@ -323,6 +323,26 @@ TEST(ReportTest, DataPageIsStyledWithAGridAndTrainLimit) {
 }
 
 // One parameter decides the metric, the other is noise on a balanced grid: shares 1 and 0.
+// The per-class table of the best trial heads its first column "digit" for MNIST and "class" for
+// a sweep of its own data (a trial param data.format idx or csv).
+TEST(ReportTest, PerClassTableSaysClassForOwnData) {
+  for (const char* format : {"", "csv", "idx"}) {
+    json ex = LowAccuracySweep();
+    for (json& t : ex["trials"]) {
+      t["confusion_matrix"] = json::array({5, 1, 0, 2, 6, 1, 0, 0, 7});
+      if (*format) t["params"]["data.format"] = format;
+    }
+    const std::string html = Report(ex);
+    const size_t table = html.find("<table id=\"per-class\">");
+    ASSERT_NE(table, std::string::npos) << format;
+    const std::string head = html.substr(table, html.find("</tr>", table) - table);
+    EXPECT_NE(head.find(*format ? "<th>class</th>" : "<th>digit</th>"), std::string::npos)
+        << format << ": " << head;
+    EXPECT_EQ(head.find(*format ? "digit" : "<th>class</th>"), std::string::npos)
+        << format << ": " << head;
+  }
+}
+
 TEST(ImportanceTest, KnownAnswer) {
   std::vector<std::string> a, b;
   std::vector<double> metric;

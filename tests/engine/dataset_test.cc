@@ -215,6 +215,12 @@ TEST_F(DatasetTest, CsvTestShapeMustMatchTraining) {
   ASSERT_FALSE(data.ok());
   EXPECT_NE(data.status().message().find("test.csv:1: rows have 2 features"), std::string::npos)
       << data.status().message();
+  // The line named is the first data row's, after a header and a blank line.
+  spec.test_file = Write("test.csv", "label,a,b\n\n0,1,2\n");
+  data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("test.csv:3: rows have 2 features"), std::string::npos)
+      << data.status().message();
   spec.test_file = dir_ + "/missing.csv";
   data = LoadDataset(spec);
   ASSERT_FALSE(data.ok());
@@ -238,6 +244,96 @@ TEST_F(DatasetTest, ModelWithTooFewOutputsIsRefused) {
   EXPECT_NE(r.status().message().find("12 classes"), std::string::npos) << r.status().message();
 }
 
+// A label only the test file has would give the model an output it never learns: refused, naming
+// the test file's line (the file's own numbering: header and blank lines count) and the training
+// classes; so is a label in a gap of training's.
+TEST_F(DatasetTest, CsvTestLabelTrainingNeverHasIsRefused) {
+  DataSpec spec;
+  spec.format = DataFormat::kCsv;
+  spec.train_file = Write("train.csv", "label,a\n0,1\n1,2\n2,3\n0,4\n");
+  spec.test_file = Write("test.csv", "label,a\n0,1\n1,1\n\n5,1\n2,1\n");
+  StatusOr<Mnist> data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(data.status().message().find(spec.test_file +
+                                         ":5: label 5 never occurs in the "
+                                         "training file " +
+                                         spec.train_file + " (its classes are 0..2)"),
+            0u)
+      << data.status().message();
+
+  spec.train_file = Write("gap.csv", "0,1\n2,1\n3,1\n");
+  spec.test_file = Write("test.csv", "0,1\n1,1\n");
+  data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("test.csv:2: label 1 never occurs in the training file"),
+            std::string::npos)
+      << data.status().message();
+  EXPECT_NE(data.status().message().find("(its classes are 0, 2, 3)"), std::string::npos)
+      << data.status().message();
+
+  // train_limit cuts training after the check: the whole file's classes count.
+  spec.test_file = Write("test.csv", "3,1\n2,1\n");
+  data = LoadDataset(spec, 1);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->train.count, 1);
+  EXPECT_EQ(data->train.num_classes, 4);
+  EXPECT_EQ(data->test.num_classes, 4);
+}
+
+TEST_F(DatasetTest, IdxTestLabelTrainingNeverHasIsRefused) {
+  WriteIdxSplit("train", 60, false, 1);
+  WriteIdxSplit("t10k", 10, false, 2);
+  // Item 4 of the test labels becomes 7 (the header is 8 bytes).
+  Bytes labels;
+  Put32(&labels, 0x801);
+  Put32(&labels, 10);
+  for (int i = 0; i < 10; ++i) labels.push_back(i == 4 ? 7 : static_cast<uint8_t>(i % 3));
+  const std::string test_labels =
+      Write("t10k-labels-idx1-ubyte", std::string(labels.begin(), labels.end()));
+  DataSpec spec;
+  spec.format = DataFormat::kIdx;
+  spec.path = dir_;
+  for (int64_t limit : {0, 5}) {
+    StatusOr<Mnist> data = LoadDataset(spec, limit);
+    ASSERT_FALSE(data.ok()) << limit;
+    EXPECT_EQ(data.status().message().find(
+                  test_labels +
+                  ": item 4 (counting from 0) has label 7, which the training "
+                  "labels (" +
+                  dir_ + "/train-labels-idx1-ubyte) never have; their classes are 0..2"),
+              0u)
+        << data.status().message();
+  }
+}
+
+// A truncated file of the user's own IDX data says so with its sizes, and gives no advice about
+// MNIST; MNIST's loader keeps its hint.
+TEST_F(DatasetTest, TruncatedOwnIdxFileNamesItsSizesNotMnist) {
+  WriteIdxSplit("train", 20, false, 1);
+  WriteIdxSplit("t10k", 10, false, 2);
+  Bytes images;
+  Put32(&images, 0x803);
+  Put32(&images, 10);
+  Put32(&images, 8);
+  Put32(&images, 8);
+  images.resize(16 + 100);  // 640 bytes of pixels declared
+  const std::string path =
+      Write("t10k-images-idx3-ubyte", std::string(images.begin(), images.end()));
+  DataSpec spec;
+  spec.format = DataFormat::kIdx;
+  spec.path = dir_;
+  StatusOr<Mnist> data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  const std::string& m = data.status().message();
+  EXPECT_EQ(data.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(m.find(path + ": truncated"), 0u) << m;
+  EXPECT_NE(m.find("expecting 640 bytes of data (a file of 656 bytes)"), std::string::npos) << m;
+  EXPECT_NE(m.find("the file holds 100 (it is 116 bytes)"), std::string::npos) << m;
+  EXPECT_EQ(m.find("MNIST"), std::string::npos) << m;
+  EXPECT_EQ(m.find("bootstrap"), std::string::npos) << m;
+}
+
 // predict's CSV inputs: rows of the model's width, labeled or not, every row as the first.
 TEST(CsvForModelTest, RowsWithOrWithoutLabelsOfTheModelsWidth) {
   StatusOr<ModelInputs> in = ParseCsvForModel("a,b,c,d\n1,2,3,4\n5,6,7,8\n", "x.csv", 2, 2);
@@ -245,10 +341,13 @@ TEST(CsvForModelTest, RowsWithOrWithoutLabelsOfTheModelsWidth) {
   EXPECT_FALSE(in->labeled);
   EXPECT_EQ(in->data.count, 2);
   EXPECT_EQ(in->data.images, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(in->lines, (std::vector<int64_t>{2, 3}));  // after the header
   in = ParseCsvForModel("3,1,2,3,4\r\n\n0,5,6,7,8\n", "x.csv", 4, 1);
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EXPECT_TRUE(in->labeled);
   EXPECT_EQ(in->data.labels, (std::vector<uint8_t>{3, 0}));
+  // Rows are named by their line in the file (predict prints them so).
+  EXPECT_EQ(in->lines, (std::vector<int64_t>{1, 3}));
   EXPECT_EQ(in->data.rows, 4);
   EXPECT_EQ(in->data.cols, 1);
   auto error = [](const std::string& bytes) {
