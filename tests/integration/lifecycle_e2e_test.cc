@@ -128,11 +128,12 @@ class LifecycleE2ETest : public ::testing::Test {
   std::vector<pid_t> strays_;  // killed at the end if a failed test left them running
 };
 
-// A long trial: epochs of well under a second, many of them.
+// Long trials: a tenth of a second or so an epoch, many epochs (minutes in all), so that a test
+// stops them well inside one.
 constexpr char kLongSweep[] = R"(name: long
 method: grid
-data: {validation_split: 0.2, train_limit: 2000}
-fixed: {cell: lstm, units: 8, epochs: 50, batch_size: 64}
+data: {validation_split: 0.2, train_limit: 6000}
+fixed: {cell: lstm, units: 8, epochs: 2000, batch_size: 64}
 parameters:
   seed: {values: [1, 2]}
 )";
@@ -289,10 +290,11 @@ TEST_F(LifecycleE2ETest, SigtermEndsAWorkerRetryingItsResult) {
                                                          db_, "--data-dir", MnistDir()},
                                 clog);
   ASSERT_TRUE(WaitForText(clog, "listening on", coordinator.get(), 30)) << ReadText(clog);
-  const std::string file = WriteFile("three.yaml", R"(name: three
+  // Enough epochs (a few seconds of them) that the coordinator is gone well before the end.
+  const std::string file = WriteFile("hundred.yaml", R"(name: hundred
 method: grid
 data: {validation_split: 0.2, train_limit: 1000}
-fixed: {cell: gru, units: 8, epochs: 3, batch_size: 64}
+fixed: {cell: gru, units: 8, epochs: 150, batch_size: 64}
 parameters:
   seed: {values: [1]}
 )");
