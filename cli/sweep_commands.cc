@@ -404,6 +404,12 @@ void InstallSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A closed terminal (SIGHUP) is a request to stop like any other: leases are given back and
+  // `run` stops its workers rather than dying and leaving them behind.
+  sigaction(SIGHUP, &sa, nullptr);
+  // A closed stdout (`hpsweep run f.yaml | head`) must not kill the process mid-sweep: writes
+  // then fail (and are checked where it matters) and the sweep goes on or stops cleanly.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // --- Subcommands ------------------------------------------------------------------------------
@@ -1386,6 +1392,10 @@ int RunEmbedded(const Flags& f) {
   PrintLeaderboard(*lb, "table");
   std::cout << "\nAll results are in " << o.db_path << ": `hpsweep leaderboard --db " << o.db_path
             << "`, `hpsweep export " << sweep_id << " --db " << o.db_path << "`\n";
+  if (!std::cout.flush()) {  // (SIGPIPE is ignored: a closed pipe shows here instead)
+    std::cerr << "hpsweep: cannot write the leaderboard to stdout (closed?); every result is in "
+              << o.db_path << "\n";
+  }
   return state == "completed" ? 0 : 1;
 }
 

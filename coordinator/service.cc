@@ -793,6 +793,9 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second coordinator on the same port would then listen
+  // beside the first and clients would be answered by either. Off, its bind fails instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, *credentials, &port_);
   builder.RegisterService(service_.get());
   // The largest call is a completion carrying a model; each handler checks its own (scheduler.h).

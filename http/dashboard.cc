@@ -277,6 +277,13 @@ class Dashboard::Impl {
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
           SetError(res, 500, "internal error");
         });
+    // httplib's default sets SO_REUSEPORT, which lets the dashboard bind a port another process
+    // already listens on (and share its connections). SO_REUSEADDR alone only allows rebinding
+    // over connections in TIME_WAIT: a taken port then fails the bind, as it should.
+    server_->set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<void*>(&yes), sizeof(yes));
+    });
     if (port == 0) {
       port_ = server_->bind_to_any_port(host);
     } else {

@@ -2,8 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 namespace hpsweep {
 
@@ -33,9 +37,15 @@ pid_t LocalLauncher::Spawn(int k) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) return pid;
-  // Child: its log goes to a file, so the progress line stays readable.
+  // Child. A worker outlives a `run` killed by SIGKILL (or any signal it cannot handle) and
+  // would retry its dead coordinator forever: have the kernel send it SIGTERM (a clean stop)
+  // when the parent dies, and end now if the parent died before that was in place.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(1);
+  // Its log goes to a file, so the progress line stays readable.
   int fd = open(spec_.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (fd >= 0) {
     dup2(fd, STDERR_FILENO);
@@ -86,12 +96,31 @@ Status LocalLauncher::Stop() {
   for (pid_t p : pids_) {
     if (p > 0) kill(p, SIGTERM);
   }
+  // A worker gives its lease back on SIGTERM within a few seconds (worker.h); one that does not
+  // (stuck, or its coordinator gone) is killed: its lease then expires.
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(stop_grace_seconds_ * 1000));
+  int killed = 0;
   for (size_t k = 0; k < pids_.size(); ++k) {
     if (pids_[k] <= 0) continue;
     int wstatus = 0;
-    waitpid(pids_[k], &wstatus, 0);
+    while (waitpid(pids_[k], &wstatus, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= end) {
+        kill(pids_[k], SIGKILL);
+        ++killed;
+        waitpid(pids_[k], &wstatus, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     pids_[k] = 0;
     workers_[k].state = WorkerState::kExited;
+  }
+  if (killed > 0) {
+    return Unavailable(std::to_string(killed) + " local worker(s) did not stop within " +
+                       std::to_string(static_cast<int>(stop_grace_seconds_)) +
+                       " s of SIGTERM and were killed; their trials are queued again when " +
+                       "their leases expire");
   }
   return Status::Ok();
 }

@@ -187,7 +187,9 @@ class Worker::Impl {
   }
 
   // Calls `rpc` until it succeeds or fails for a non-transient reason; backoff between tries.
-  // give_up_on_stop: return the last status when stop is requested instead of retrying on.
+  // give_up_on_stop: return the last status when stop is requested instead of retrying on;
+  // otherwise (a result, a lease given back) retry on for at most stop_grace_seconds after the
+  // stop request, so that SIGTERM ends the worker promptly even with the coordinator gone.
   template <typename F>
   grpc::Status Retry(const char* what, F&& rpc, bool give_up_on_stop = true,
                      double max_backoff = 0) {
@@ -201,10 +203,31 @@ class Worker::Impl {
         Log(std::string(what) + ": coordinator " + o_.coordinator + " unreachable (" +
             s.error_message() + "), retrying");
       }
-      if (give_up_on_stop && stop_->load()) return s;
-      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(backoff * 1000)));
+      if (stop_->load() && (give_up_on_stop || StopGraceOver())) return s;
+      // The pause ends early on a stop request; a call that retries through stops is then
+      // retried at once and at most until the grace is over.
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(static_cast<int64_t>(backoff * 1000));
+      const bool stopping = stop_->load();
+      while (std::chrono::steady_clock::now() < until) {
+        if (!stopping && stop_->load()) break;
+        if (stopping && StopGraceOver()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
       backoff = std::min(max_backoff, backoff * 2);
     }
+  }
+
+  // True once stop has been requested for longer than o_.stop_grace_seconds (the clock starts at
+  // the first look after the request).
+  bool StopGraceOver() {
+    if (!stop_->load()) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (!stop_seen_) {
+      stop_seen_ = true;
+      stop_seen_at_ = now;
+    }
+    return std::chrono::duration<double>(now - stop_seen_at_).count() >= o_.stop_grace_seconds;
   }
 
   Status Register() {
@@ -694,6 +717,12 @@ class Worker::Impl {
     } else if (s.ok()) {
       Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
           std::to_string(result->test.accuracy));
+    } else if (Transient(s)) {
+      // Stopping with the coordinator out of reach: the result is not stored. The lease expires
+      // and the trial is trained again (by whichever worker leases it).
+      Log("trial " + std::to_string(trial.trial_id()) +
+          " result not delivered: coordinator unreachable while stopping (" + s.error_message() +
+          "); the trial will be trained again when its lease expires");
     } else {
       Log("trial " + std::to_string(trial.trial_id()) + " result refused: " + s.error_message());
       // A result the coordinator cannot store (a diverged run's NaN loss, a model over its size
@@ -822,7 +851,12 @@ class Worker::Impl {
         lease = pb::LeaseTrialResponse();
         return stub_->LeaseTrial(&ctx, req, &lease);
       });
-      if (stop_->load()) break;
+      if (stop_->load()) {
+        // A stop that came while the call was under way: the trial it leased goes back now,
+        // not when its lease expires.
+        if (s.ok() && lease.has_trial()) SendFail(lease.lease_id(), "", /*released=*/true);
+        break;
+      }
       if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
         // A coordinator with a fresh database does not know us: register again.
         HPSWEEP_RETURN_IF_ERROR(Register());
@@ -842,6 +876,12 @@ class Worker::Impl {
       ++*trials_done;
       trials_done_ = *trials_done;
     }
+    // A completion answered with the next trial just as stop came (or max_trials was reached):
+    // give that lease back rather than leave it running until it expires.
+    if (next.has_trial()) {
+      Log("stopping: giving trial " + std::to_string(next.trial().trial_id()) + " back");
+      SendFail(next.lease_id(), "", /*released=*/true);
+    }
     return Status::Ok();
   }
 
@@ -854,6 +894,8 @@ class Worker::Impl {
   int64_t worker_id_ = 0;
   double lease_seconds_ = 30;
   int trials_done_ = 0;
+  bool stop_seen_ = false;  // StopGraceOver's clock (Run's thread only)
+  std::chrono::steady_clock::time_point stop_seen_at_;
   Mnist data_;
   Mnist own_data_;             // a sweep's own data set (data.* trial params), once loaded
   std::string own_sha_;        // its identity (DatasetSha256), "" before

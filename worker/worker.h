@@ -13,7 +13,10 @@
 //   far and no test evaluation; the coordinator records it as stopped or pruned.
 // - A report refused because the lease is no longer current: the trial was given to someone else;
 //   training is abandoned.
-// - Stop requested (SIGTERM): training ends at the next batch and the lease is given back.
+// - Stop requested (SIGTERM): training ends at the next batch and the lease is given back (so is
+//   a lease that arrived with the last completion). With the coordinator unreachable, a result or
+//   a give-back is retried for stop_grace_seconds only: the worker then ends, the result not
+//   delivered (logged), and the lease expires on the coordinator, which queues the trial again.
 // - No data on this node: the data set is fetched from the coordinator and checked by sha256.
 // - Data that differ from the coordinator's (its sha256 comes with each trial): the trial is
 //   given back uncharged, the coordinator's copy is fetched into `<data_dir>.coordinator-<sha8>`
@@ -53,6 +56,9 @@ struct WorkerOptions {
   bool exit_when_idle = false;
   int max_trials = 0;               // 0: no limit
   double max_backoff_seconds = 10;  // cap of the retry backoff
+  // After a stop request: how long a result or a lease given back is still retried for an
+  // unreachable coordinator before the worker ends without it (the lease then expires).
+  double stop_grace_seconds = 3;
   bool verbose = true;
   // After giving back a trial that did not fit in memory: pause before leasing again, so that
   // another worker may take it first.

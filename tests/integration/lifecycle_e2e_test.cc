@@ -1,0 +1,377 @@
+// End-to-end tests of the processes' lives, with real processes of the hpsweep binary: ports that
+// are taken, `run` ended by a signal (its workers must not outlive it, its leases must go back),
+// and a worker stopped while its coordinator is out of reach.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "coordinator/storage.h"
+#include "tests/integration/process.h"
+#include "tests/mnist_dir.h"
+
+namespace hpsweep {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Waits up to `seconds` for `text` in the file at `path`; false if it did not come (or `p`
+// exited first).
+bool WaitForText(const std::string& path, const std::string& text, Process* p, double seconds) {
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < end) {
+    if (ReadText(path).find(text) != std::string::npos) return true;
+    if (p != nullptr && !p->running()) return ReadText(path).find(text) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// The number of times `text` occurs in the file at `path`.
+int CountText(const std::string& path, const std::string& text) {
+  const std::string s = ReadText(path);
+  int n = 0;
+  for (size_t at = s.find(text); at != std::string::npos; at = s.find(text, at + 1)) ++n;
+  return n;
+}
+
+// The pids whose parent is `parent` (from /proc).
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+// True while `pid` exists and is not a zombie (a reparented child nobody reaps yet is dead).
+bool Alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
+         stat[close + 2] != 'X';
+}
+
+// Waits up to `seconds` for every pid in `pids` to end; true if they did.
+bool WaitAllGone(const std::vector<pid_t>& pids, double seconds) {
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < end) {
+    bool any = false;
+    for (pid_t p : pids) any = any || Alive(p);
+    if (!any) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+class LifecycleE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("hpsweep_life_e2e_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    db_ = (dir_ / "sweeps.db").string();
+  }
+  void TearDown() override {
+    for (pid_t p : strays_) {
+      if (Alive(p)) kill(p, SIGKILL);
+    }
+    if (HasFailure()) {
+      for (const auto& e : fs::directory_iterator(dir_)) {
+        const std::string ext = e.path().extension().string();
+        if (ext != ".txt" && ext != ".log") continue;
+        std::string s = ReadText(e.path().string());
+        if (s.size() > 4000) s = s.substr(s.size() - 4000);
+        std::cerr << "---- " << e.path().filename() << " (tail) ----\n" << s << "\n";
+      }
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  bool HaveMnist() const { return fs::exists(MnistDir() + "/train-images-idx3-ubyte"); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    std::ofstream(Path(name)) << text;
+    return Path(name);
+  }
+
+  fs::path dir_;
+  std::string db_;
+  std::vector<pid_t> strays_;  // killed at the end if a failed test left them running
+};
+
+// Long trials: a tenth of a second or so an epoch, many epochs (minutes in all), so that a test
+// stops them well inside one.
+constexpr char kLongSweep[] = R"(name: long
+method: grid
+data: {validation_split: 0.2, train_limit: 6000}
+fixed: {cell: lstm, units: 8, epochs: 2000, batch_size: 64}
+parameters:
+  seed: {values: [1, 2]}
+)";
+
+// A second coordinator on a port the first listens on must fail to start, not listen beside it
+// (gRPC's default SO_REUSEPORT let both listen and clients reach either at random).
+TEST_F(LifecycleE2ETest, SecondCoordinatorOnTheSamePortFailsToStart) {
+  const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string a_log = Path("a.txt"), b_log = Path("b.txt");
+  Process a({"coordinator", "--listen", addr, "--db", Path("a.db")}, a_log);
+  ASSERT_TRUE(WaitForText(a_log, "listening on", &a, 30)) << ReadText(a_log);
+  Process b({"coordinator", "--listen", addr, "--db", Path("b.db")}, b_log);
+  ASSERT_TRUE(b.Wait(30)) << "a second coordinator is listening on " << addr << ":\n"
+                          << ReadText(b_log);
+  EXPECT_NE(b.exit_code(), 0);
+  EXPECT_NE(ReadText(b_log).find("cannot listen on " + addr), std::string::npos) << ReadText(b_log);
+  EXPECT_EQ(ReadText(b_log).find("listening on"), std::string::npos) << ReadText(b_log);
+  EXPECT_TRUE(a.running());
+  a.Signal(SIGTERM);
+  EXPECT_TRUE(a.Wait(30));
+}
+
+// The dashboard must not bind a port another process listens on, even one that allowed port
+// sharing (SO_REUSEPORT, as gRPC servers do by default): `run --http` fails, saying why.
+TEST_F(LifecycleE2ETest, DashboardOnATakenPortFailsWithAMessage) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const std::string file = WriteFile("long.yaml", kLongSweep);
+  const std::string log = Path("run.txt");
+  Process run(
+      {"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--http", taken}, log);
+  const bool ended = run.Wait(60);
+  close(fd);
+  ASSERT_TRUE(ended) << "run served its dashboard on a taken port:\n" << ReadText(log);
+  EXPECT_NE(run.exit_code(), 0);
+  EXPECT_NE(ReadText(log).find("--http: cannot listen on " + taken), std::string::npos)
+      << ReadText(log);
+  EXPECT_EQ(ReadText(log).find("dashboard at"), std::string::npos) << ReadText(log);
+}
+
+// `run` killed by SIGKILL (which it cannot handle): its local workers end too, rather than retry
+// a dead coordinator forever with PPID 1.
+TEST_F(LifecycleE2ETest, WorkersDoNotOutliveARunKilledBySigkill) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  const std::string file = WriteFile("long.yaml", kLongSweep);
+  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  Process run({"run", file, "--workers", "2", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
+              log);
+  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  const std::vector<pid_t> workers = ChildrenOf(run.pid());
+  ASSERT_EQ(workers.size(), 2u);
+  strays_ = workers;
+  run.Signal(SIGKILL);
+  ASSERT_TRUE(run.Wait(30));
+  EXPECT_TRUE(WaitAllGone(workers, 30)) << "workers still running after their run was killed";
+}
+
+// SIGHUP (the terminal closed) stops `run` cleanly, as SIGTERM does: 128 + 1, workers stopped,
+// the trial given back.
+TEST_F(LifecycleE2ETest, SighupStopsRunCleanly) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  const std::string file = WriteFile("long.yaml", kLongSweep);
+  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  Process run({"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
+              log);
+  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  const std::vector<pid_t> workers = ChildrenOf(run.pid());
+  ASSERT_EQ(workers.size(), 1u);
+  strays_ = workers;
+  run.Signal(SIGHUP);
+  ASSERT_TRUE(run.Wait(60));
+  EXPECT_EQ(run.exit_code(), 128 + SIGHUP) << ReadText(log);
+  EXPECT_NE(ReadText(log).find("interrupted: "), std::string::npos) << ReadText(log);
+  EXPECT_TRUE(WaitAllGone(workers, 30));
+  auto storage = OpenSqliteStorage(db_);
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  auto trials = (*storage)->LoadTrials(1);
+  ASSERT_TRUE(trials.ok());
+  for (const TrialRow& t : *trials) EXPECT_EQ(t.status, TrialStatus::kQueued) << t.id;
+}
+
+// `hpsweep run f.yaml | head`: stdout closed under it. SIGPIPE must not kill `run` (nor leave
+// its workers behind); the sweep finishes and every result is in the database.
+TEST_F(LifecycleE2ETest, ClosedStdoutDoesNotKillRun) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  const std::string file = WriteFile("tiny.yaml", R"(name: tiny
+method: grid
+data: {validation_split: 0.2, train_limit: 1000}
+fixed: {cell: gru, units: 8, epochs: 1, batch_size: 64}
+parameters:
+  seed: {values: [1, 2]}
+)");
+  const std::string log = Path("run.txt");
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(pipe_fds[0]);  // the reader is gone before a byte is written
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, STDERR_FILENO);
+    std::vector<std::string> args = {HPSWEEP_BIN, "run", file,         "--workers", "1",
+                                     "--db",      db_,   "--data-dir", MnistDir()};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    signal(SIGPIPE, SIG_DFL);  // as a shell starts it
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  int status = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (Alive(pid)) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "run did not end:\n" << ReadText(log);
+  }
+  EXPECT_TRUE(WIFEXITED(status)) << "run died of signal " << WTERMSIG(status) << ":\n"
+                                 << ReadText(log);
+  auto storage = OpenSqliteStorage(db_);
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  auto trials = (*storage)->LoadTrials(1);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 2u);
+  for (const TrialRow& t : *trials) EXPECT_EQ(t.status, TrialStatus::kCompleted) << t.id;
+}
+
+// A worker whose coordinator is gone and that retries its finished result must still end
+// promptly on SIGTERM (the result is not stored: its lease expires and the trial is trained
+// again), saying that it was not delivered.
+TEST_F(LifecycleE2ETest, SigtermEndsAWorkerRetryingItsResult) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string clog = Path("coordinator.txt"), wlog = Path("worker.txt");
+  auto coordinator =
+      std::make_unique<Process>(std::vector<std::string>{"coordinator", "--listen", addr, "--db",
+                                                         db_, "--data-dir", MnistDir()},
+                                clog);
+  ASSERT_TRUE(WaitForText(clog, "listening on", coordinator.get(), 30)) << ReadText(clog);
+  // Enough epochs (a few seconds of them) that the coordinator is gone well before the end.
+  const std::string file = WriteFile("hundred.yaml", R"(name: hundred
+method: grid
+data: {validation_split: 0.2, train_limit: 1000}
+fixed: {cell: gru, units: 8, epochs: 150, batch_size: 64}
+parameters:
+  seed: {values: [1]}
+)");
+  Process submit({"submit", file, "--coordinator", addr}, Path("submit.txt"));
+  ASSERT_TRUE(submit.Wait(30));
+  ASSERT_EQ(submit.exit_code(), 0) << ReadText(Path("submit.txt"));
+  Process worker({"worker", "--coordinator", addr, "--data-dir", MnistDir()}, wlog);
+  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &worker, 120)) << ReadText(wlog);
+  coordinator.reset();  // SIGKILL: the worker trains on and then cannot deliver
+  ASSERT_TRUE(WaitForText(wlog, "complete: coordinator " + addr + " unreachable", &worker, 120))
+      << ReadText(wlog);
+  worker.Signal(SIGTERM);
+  ASSERT_TRUE(worker.Wait(30)) << "the worker ignored SIGTERM while retrying its result";
+  EXPECT_EQ(worker.exit_code(), 0);
+  EXPECT_NE(ReadText(wlog).find("result not delivered"), std::string::npos) << ReadText(wlog);
+}
+
+// Ctrl-C of `run` gives every lease back before the coordinator stops: nothing is left
+// "running" (a rerun would wait for the lease to expire) and no attempt is charged. Stopped at
+// various moments after trials finish, since a stop that comes while a completion is answered
+// with the next trial left that trial leased.
+TEST_F(LifecycleE2ETest, InterruptedRunLeavesNoTrialRunning) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  std::string seeds;
+  for (int i = 1; i <= 80; ++i) seeds += (i > 1 ? ", " : "") + std::to_string(i);
+  const std::string file = WriteFile("short.yaml", R"(name: short
+method: grid
+data: {validation_split: 0.2, train_limit: 1000}
+fixed: {cell: gru, units: 8, epochs: 1, batch_size: 64}
+parameters:
+  seed: {values: [)" + seeds + R"(]}
+)");
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string log = Path("run" + std::to_string(round) + ".txt");
+    const std::string wlog = Path("workers" + std::to_string(round) + ".txt");
+    Process run(
+        {"run", file, "--workers", "2", "--db", db_, "--data-dir", MnistDir(), "--log", wlog}, log);
+    ASSERT_TRUE(WaitForText(wlog, " done: test_accuracy", &run, 120)) << ReadText(log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(60 * round));
+    run.Signal(SIGINT);
+    ASSERT_TRUE(run.Wait(60));
+    ASSERT_EQ(run.exit_code(), 130) << ReadText(log);
+    auto storage = OpenSqliteStorage(db_);
+    ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+    auto trials = (*storage)->LoadTrials(1);
+    ASSERT_TRUE(trials.ok());
+    for (const TrialRow& t : *trials) {
+      ASSERT_NE(t.status, TrialStatus::kRunning) << "trial " << t.id << " left running";
+      EXPECT_NE(t.status, TrialStatus::kFailed) << t.id;
+      if (t.status == TrialStatus::kQueued) EXPECT_EQ(t.attempts, 0) << t.id;
+    }
+    EXPECT_GT(CountText(wlog, " done: test_accuracy"), 0);
+  }
+}
+
+// The same interruption mid-trial, after the first epoch: the trial is queued again, uncharged.
+TEST_F(LifecycleE2ETest, InterruptedTrialIsQueuedAgainUncharged) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
+  const std::string file = WriteFile("long.yaml", kLongSweep);
+  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  Process run({"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
+              log);
+  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  run.Signal(SIGINT);
+  ASSERT_TRUE(run.Wait(60));
+  EXPECT_EQ(run.exit_code(), 130) << ReadText(log);
+  auto storage = OpenSqliteStorage(db_);
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  auto trials = (*storage)->LoadTrials(1);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 2u);
+  for (const TrialRow& t : *trials) {
+    EXPECT_EQ(t.status, TrialStatus::kQueued) << t.id;
+    EXPECT_EQ(t.attempts, 0) << t.id;
+  }
+}
+
+}  // namespace
+}  // namespace hpsweep
