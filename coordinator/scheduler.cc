@@ -1173,6 +1173,11 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
         ++count;
       }
     }
+    // Trials not proposed yet will never be: they count as stopped (Counts says so too).
+    if (auto live = samplers_.find(sweep_id); live != samplers_.end()) {
+      count += std::max(0, live->second.sampler->planned() -
+                               static_cast<int>(live->second.trial_ids.size()));
+    }
     EmitLocked(events::SweepCancelled(sw, count));
     samplers_.erase(sweep_id);  // proposes nothing more
     return MaybeFinishSweep(sweep_id, now);
@@ -1220,6 +1225,13 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     if (it == out.end()) continue;
     it->second.unproposed =
         std::max(0, live.sampler->planned() - static_cast<int>(live.trial_ids.size()));
+  }
+  // A cancelled sweep's trials that were never proposed were stopped by the cancel: counted as
+  // stopped, so its counts add up to its total as they did when trials were stored at submit.
+  for (auto& [id, c] : out) {
+    if (c.sweep.state != "cancelled") continue;
+    const int stored = c.queued + c.running + c.completed + c.failed + c.stopped + c.pruned;
+    c.stopped += std::max(0, c.sweep.total - stored);
   }
   std::vector<SweepCounts> v;
   for (auto& [id, c] : out) v.push_back(c);

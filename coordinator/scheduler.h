@@ -241,6 +241,8 @@ enum class ReportAction { kContinue, kStop, kPrune };
 
 struct SweepCounts {
   SweepRow sweep;
+  // stopped: of a cancelled sweep, also the trials it never proposed (so the counts add up to
+  // sweep.total).
   int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
   // Trials the sweep's sampler will still propose (every method), not stored yet: sweep.total
   // is the stored trials plus these. 0 once the sampler is exhausted or the sweep cancelled.
@@ -299,8 +301,9 @@ class Scheduler {
   // released: the worker gives the trial back; no attempt is charged, and a non-empty error (why:
   // out of memory, different data) is kept in the trial's error.
   Status Fail(const std::string& lease_id, const std::string& error, bool released);
-  // Stops leasing the sweep; queued trials become stopped, running ones are told STOP.
-  // Returns how many trials were stopped or told to stop.
+  // Stops leasing the sweep; queued trials become stopped, running ones are told STOP, and the
+  // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
+  // were stopped, told to stop, or will not be proposed.
   StatusOr<int> Cancel(int64_t sweep_id);
   // Puts back (or fails) every trial whose lease deadline has passed, and drops workers not heard
   // from within a lease period from memory. Returns how many trials.

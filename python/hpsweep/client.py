@@ -158,7 +158,7 @@ def sweep_status(msg):
     """A SweepStatus message as the dict that status() and watch() give: every field, plus
     metric (the sweep file's metric.name), goal ("maximize" or "minimize"), best (the best
     trial's value of that metric, None before any result) and done (trials in a finished state:
-    completed, failed, stopped or pruned). The proto's best_val_accuracy is left out: despite its
+    completed, failed, stopped or pruned); queued counts the trials not proposed yet too. The proto's best_val_accuracy is left out: despite its
     name it holds the sweep's metric (a val_loss for a val_loss sweep); best_metric, the same
     value with -1 for none, stays."""
     d = message_to_dict(msg)
@@ -167,6 +167,9 @@ def sweep_status(msg):
     d["goal"] = "maximize" if msg.maximize or not msg.metric_name else "minimize"
     d["best"] = _measured(msg.best_metric)
     d["done"] = sum(d.get(k, 0) for k in FINISHED_STATES)
+    # Waiting to be trained, as `hpsweep status` counts it: queued trials plus those the sweep's
+    # sampler has not proposed yet (every method proposes at lease time); unproposed stays apart.
+    d["queued"] = msg.queued + msg.unproposed
     return d
 
 

@@ -753,7 +753,8 @@ TEST(SchedulerPlanTest, RestartMidGridProposesTheSameNextTrial) {
 }
 
 // Cancel mid-grid: no trial is left queued, nothing more is proposed (the unproposed ones never
-// exist), and the sweep ends cancelled once its running trial ends.
+// exist, and count as stopped: the counts still add up to the total), and the sweep ends
+// cancelled once its running trial ends.
 TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   std::unique_ptr<Storage> storage = MustOpen();
   FakeClock clock;
@@ -768,13 +769,14 @@ TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   ASSERT_TRUE(s.Complete(done->lease_id, Result(done->trial)).ok());
   StatusOr<int> n = s.Cancel(sweep);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
-  EXPECT_EQ(*n, 1);  // the running trial is told to stop
+  EXPECT_EQ(*n, 5);  // the running trial is told to stop; 4 of 6 will never be proposed
   SweepCounts c = CountsOf(s, sweep);
   EXPECT_EQ(c.sweep.state, "cancelled");
   EXPECT_EQ(c.queued, 0);
   EXPECT_EQ(c.unproposed, 0);
   EXPECT_EQ(c.running, 1);
   EXPECT_EQ(c.completed, 1);
+  EXPECT_EQ(c.stopped, 4);
   EXPECT_FALSE(LeaseOrNone(s, *w));
   EXPECT_EQ(StoredTrials(storage.get()), 2u);
 
@@ -784,7 +786,8 @@ TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   c = CountsOf(s, sweep);
   EXPECT_EQ(c.sweep.state, "cancelled");
   EXPECT_GT(c.sweep.finished_at, 0);
-  EXPECT_EQ(c.stopped, 1);
+  EXPECT_EQ(c.stopped, 5);
+  EXPECT_EQ(c.completed + c.stopped, c.sweep.total);
   EXPECT_EQ(c.queued + c.running + c.unproposed, 0);
 
   // A restart does not bring the plan back.
@@ -794,6 +797,7 @@ TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   ASSERT_TRUE(w2.ok());
   EXPECT_FALSE(LeaseOrNone(again, *w2));
   EXPECT_EQ(CountsOf(again, sweep).unproposed, 0);
+  EXPECT_EQ(CountsOf(again, sweep).stopped, 5);
 }
 
 // Two workers leasing in turn get different trials, each proposed once.

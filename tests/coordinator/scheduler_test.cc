@@ -1379,9 +1379,9 @@ TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   ASSERT_EQ(CountsOf(*sched_, id).queued, 1);
   StatusOr<int> n = sched_->Cancel(id);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
-  EXPECT_EQ(*n, 2);  // the queued one stopped, the running one told; 2 never proposed
+  EXPECT_EQ(*n, 4);  // the queued one stopped, the running one told, 2 never to be proposed
   SweepCounts c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 1);
+  EXPECT_EQ(c.stopped, 3);  // the queued one and the 2 never proposed (counts add up to 4)
   EXPECT_EQ(c.running, 1);
   EXPECT_EQ(c.queued, 0);
   EXPECT_EQ(c.unproposed, 0);
@@ -1405,7 +1405,7 @@ TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
   c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 2);
+  EXPECT_EQ(c.stopped, 4);
   EXPECT_EQ(c.running, 0);
   EXPECT_EQ(StoredTrialCount(storage_.get()), 2u);
   EXPECT_EQ(c.sweep.state, "cancelled");
@@ -1424,7 +1424,7 @@ TEST_F(SchedulerTest, LeaseExpiringOnCancelledSweepStopsTrial) {
   EXPECT_EQ(*n, 1);
   EXPECT_EQ(Stored(storage_.get(), g.trial.id).status, TrialStatus::kStopped);
   SweepCounts c = CountsOf(*sched_, id);
-  EXPECT_EQ(c.stopped, 1);  // trial 2 was never proposed
+  EXPECT_EQ(c.stopped, 2);  // trial 2, never proposed, counts as stopped by the cancel
   EXPECT_EQ(c.queued + c.running + c.unproposed, 0);
   Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);

@@ -366,7 +366,8 @@ TEST_F(LifecycleE2ETest, InterruptedTrialIsQueuedAgainUncharged) {
   ASSERT_TRUE(storage.ok()) << storage.status().ToString();
   auto trials = (*storage)->LoadTrials(1);
   ASSERT_TRUE(trials.ok());
-  ASSERT_EQ(trials->size(), 2u);
+  // Trial #1 was proposed and leased; #2 is not proposed yet (trials are made at lease time).
+  ASSERT_EQ(trials->size(), 1u);
   for (const TrialRow& t : *trials) {
     EXPECT_EQ(t.status, TrialStatus::kQueued) << t.id;
     EXPECT_EQ(t.attempts, 0) << t.id;
