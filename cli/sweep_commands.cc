@@ -1250,6 +1250,16 @@ int RunEmbedded(const Flags& f) {
               << ", " << Counted(f.workers, "worker") << " x " << Counted(f.threads, "thread")
               << ", database " << o.db_path << "\n";
   }
+  // This run trains its own sweep only: another sweep left running in the database (an earlier
+  // run of another file, interrupted) is left as it is, and said so.
+  sched->LeaseOnly(sweep_id);
+  for (const SweepCounts& c : sched->Counts(0)) {
+    if (c.sweep.id == sweep_id || c.sweep.state != "running") continue;
+    std::cerr << "note: sweep " << c.sweep.id << " (" << c.sweep.name << ") in " << o.db_path
+              << " is still running from an earlier run (" << Counted(c.completed, "trial")
+              << " completed of " << c.sweep.total << "); this run trains sweep " << sweep_id
+              << " only; run sweep " << c.sweep.id << "'s file again to go on with it.\n";
+  }
   std::cerr << "coordinator events in " << event_path << "\n";
 
   InstallSignalHandlers();

@@ -793,11 +793,18 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
 next_trial:  // (after a trial completed by copy, below)
-  if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
-  if (queued_.empty()) return Status::Ok();
-  // Sweeps take turns: the first sweep after the one served last.
-  auto it = queued_.upper_bound(next_sweep_turn_);
-  if (it == queued_.end()) it = queued_.begin();
+  auto it = queued_.end();
+  if (lease_only_ != 0) {
+    HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(lease_only_, now));
+    it = queued_.find(lease_only_);
+    if (it == queued_.end()) return Status::Ok();
+  } else {
+    if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
+    if (queued_.empty()) return Status::Ok();
+    // Sweeps take turns: the first sweep after the one served last.
+    it = queued_.upper_bound(next_sweep_turn_);
+    if (it == queued_.end()) it = queued_.begin();
+  }
   next_sweep_turn_ = it->first;
   TrialRow& t = trials_[*it->second.begin()];
   // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
@@ -1790,6 +1797,22 @@ Status Scheduler::ProposeForTurnLocked(double now) {
     return ProposeLocked(sweep_id, &live, now);
   }
   return Status::Ok();
+}
+
+Status Scheduler::ProposeForSweepLocked(int64_t sweep_id, double now) {
+  if (queued_.count(sweep_id)) return Status::Ok();  // a queued trial (a retry) comes first
+  auto s = samplers_.find(sweep_id);
+  if (s == samplers_.end()) return Status::Ok();
+  if (s->second.sampler->Exhausted(static_cast<int>(s->second.trial_ids.size()))) {
+    samplers_.erase(s);
+    return MaybeFinishSweep(sweep_id, now);
+  }
+  return ProposeLocked(sweep_id, &s->second, now);
+}
+
+void Scheduler::LeaseOnly(int64_t sweep_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  lease_only_ = sweep_id;
 }
 
 Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {

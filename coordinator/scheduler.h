@@ -305,6 +305,10 @@ class Scheduler {
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
   StatusOr<int> Cancel(int64_t sweep_id);
+  // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
+  // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
+  // of the same database (an earlier, interrupted run of another file) as they are.
+  void LeaseOnly(int64_t sweep_id);
   // Puts back (or fails) every trial whose lease deadline has passed, and drops workers not heard
   // from within a lease period from memory. Returns how many trials.
   StatusOr<int> ExpireLeases();
@@ -514,6 +518,7 @@ class Scheduler {
   std::map<int64_t, WorkerRow> gone_workers_;  // dropped from workers_, shown by ListWorkers
   std::vector<Event> pending_events_;          // of changes not yet committed
   int64_t next_sweep_turn_ = 0;                // round-robin across sweeps
+  int64_t lease_only_ = 0;                     // LeaseOnly's sweep; 0: all
 
   // ---- Samplers (see the top) ----
   struct LiveSampler {
@@ -528,6 +533,8 @@ class Scheduler {
   // If the sweep whose turn is next has nothing queued and a live sampler, has it propose a
   // trial (stored queued); drops exhausted samplers on the way.
   Status ProposeForTurnLocked(double now);
+  // The same for one sweep (LeaseOnly): proposes its next trial if nothing of it is queued.
+  Status ProposeForSweepLocked(int64_t sweep_id, double now);
   Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now);
   // Sweeps with a sampler that may still propose (running, not exhausted).
   std::map<int64_t, LiveSampler> samplers_;

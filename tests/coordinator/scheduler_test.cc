@@ -1371,6 +1371,31 @@ TEST(SchedulerTextTest, Utf8AndTextChecks) {
 
 // ---- Cancel ----
 
+// LeaseOnly (hpsweep run FILE): only that sweep's trials are leased or proposed; the others stay
+// as they are until leasing is opened to all again.
+TEST_F(SchedulerTest, LeaseOnlyLeavesOtherSweepsAlone) {
+  const int64_t old_sweep = MustSubmit(*sched_, SweepYaml("old", 3));
+  LeaseGrant old_lease = MustLease(*sched_, worker_);
+  ASSERT_EQ(old_lease.trial.sweep_id, old_sweep);
+  ASSERT_TRUE(sched_->Fail(old_lease.lease_id, "", /*released=*/true).ok());  // queued again
+  const int64_t mine = MustSubmit(*sched_, SweepYaml("mine", 2));
+  sched_->LeaseOnly(mine);
+  for (int i = 0; i < 2; ++i) {
+    LeaseGrant g = MustLease(*sched_, worker_);
+    EXPECT_EQ(g.trial.sweep_id, mine);
+    ASSERT_TRUE(sched_->Complete(g.lease_id, MakeCompletion(0.5)).ok());
+  }
+  StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // the old sweep's queued trial is not handed out
+  EXPECT_EQ(CountsOf(*sched_, mine).sweep.state, "completed");
+  SweepCounts old = CountsOf(*sched_, old_sweep);
+  EXPECT_EQ(old.sweep.state, "running");
+  EXPECT_EQ(old.queued + old.unproposed, 3);  // nothing of it proposed or leased meanwhile
+  sched_->LeaseOnly(0);
+  EXPECT_EQ(MustLease(*sched_, worker_).trial.sweep_id, old_sweep);
+}
+
 TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   const int64_t id = MustSubmit(*sched_, SweepYaml("four", 4));
   LeaseGrant g = MustLease(*sched_, worker_);
