@@ -40,6 +40,37 @@ std::string Shown(const std::string& field) {
   return "'" + s + (field.size() > 32 ? "...'" : "'");
 }
 
+// Reads CSV text line by line: Next gives the next line that is not blank (its CR stripped) and
+// its number in the file (header and blank lines counted); false at the end. A NUL byte is
+// InvalidArgument naming file:line.
+class CsvLines {
+ public:
+  CsvLines(const std::string& bytes, const std::string& name) : bytes_(bytes), name_(name) {}
+  StatusOr<bool> Next(std::string* line) {
+    while (pos_ < bytes_.size()) {
+      size_t nl = bytes_.find('\n', pos_);
+      if (nl == std::string::npos) nl = bytes_.size();
+      *line = bytes_.substr(pos_, nl - pos_);
+      pos_ = nl + 1;
+      ++line_no_;
+      if (!line->empty() && line->back() == '\r') line->pop_back();
+      if (line->find_first_not_of(" \t") == std::string::npos) continue;
+      if (line->find('\0') != std::string::npos) {
+        return InvalidArgument(At(name_, line_no_) + "a NUL byte: not a text file");
+      }
+      return true;
+    }
+    return false;
+  }
+  int64_t line_no() const { return line_no_; }
+
+ private:
+  const std::string& bytes_;
+  const std::string& name_;
+  size_t pos_ = 0;
+  int64_t line_no_ = 0;
+};
+
 // Splits one line (no line end) at commas, trimming spaces around each field.
 void SplitFields(const std::string& line, std::vector<std::string>* fields) {
   fields->clear();
@@ -116,21 +147,15 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
   }
   Dataset ds;
   int width = -1;  // features per row, from the first data row
-  int64_t line_no = 0;
   int top = -1;
   std::vector<std::string> fields;
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    size_t nl = bytes.find('\n', pos);
-    if (nl == std::string::npos) nl = bytes.size();
-    std::string line = bytes.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    if (line.find('\0') != std::string::npos) {
-      return InvalidArgument(At(name, line_no) + "a NUL byte: not a text file");
-    }
+  CsvLines reader(bytes, name);
+  std::string line;
+  for (;;) {
+    StatusOr<bool> more = reader.Next(&line);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    const int64_t line_no = reader.line_no();
     // Bounded before splitting: a line of a million commas must not become a million strings.
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > kCsvMaxFeatures) {
@@ -324,21 +349,15 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
   in.data.rows = steps;
   in.data.cols = features;
   int64_t fields_per_row = -1;  // width or width + 1, from the first data row
-  int64_t line_no = 0;
   int top = -1;
   std::vector<std::string> fields;
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    size_t nl = bytes.find('\n', pos);
-    if (nl == std::string::npos) nl = bytes.size();
-    std::string line = bytes.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    if (line.find('\0') != std::string::npos) {
-      return InvalidArgument(At(name, line_no) + "a NUL byte: not a text file");
-    }
+  CsvLines reader(bytes, name);
+  std::string line;
+  for (;;) {
+    StatusOr<bool> more = reader.Next(&line);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    const int64_t line_no = reader.line_no();
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > width) {
       return InvalidArgument(At(name, line_no) + std::to_string(commas + 1) +
