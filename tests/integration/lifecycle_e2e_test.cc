@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -91,6 +92,16 @@ bool WaitAllGone(const std::vector<pid_t>& pids, double seconds) {
   return false;
 }
 
+// Long trials: a tenth of a second or so an epoch, many epochs (minutes in all), so that a test
+// stops them well inside one.
+constexpr char kLongSweep[] = R"(name: long
+method: grid
+data: {validation_split: 0.2, train_limit: 6000}
+fixed: {cell: lstm, units: 8, epochs: 2000, batch_size: 64}
+parameters:
+  seed: {values: [1, 2]}
+)";
+
 class LifecycleE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -123,20 +134,27 @@ class LifecycleE2ETest : public ::testing::Test {
     return Path(name);
   }
 
+  // `hpsweep run` of kLongSweep with `workers` local workers (its output in run.txt, theirs in
+  // workers.txt), returned once a worker has reported its first epoch; null (and a test
+  // failure) if none did.
+  std::unique_ptr<Process> StartLongRun(int workers) {
+    const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+    auto run = std::make_unique<Process>(
+        std::vector<std::string>{"run", WriteFile("long.yaml", kLongSweep), "--workers",
+                                 std::to_string(workers), "--db", db_, "--data-dir", MnistDir(),
+                                 "--log", wlog},
+        log);
+    if (!WaitForText(wlog, " epoch 1:", run.get(), 120)) {
+      ADD_FAILURE() << "no epoch reported:\n" << ReadText(log);
+      return nullptr;
+    }
+    return run;
+  }
+
   fs::path dir_;
   std::string db_;
   std::vector<pid_t> strays_;  // killed at the end if a failed test left them running
 };
-
-// Long trials: a tenth of a second or so an epoch, many epochs (minutes in all), so that a test
-// stops them well inside one.
-constexpr char kLongSweep[] = R"(name: long
-method: grid
-data: {validation_split: 0.2, train_limit: 6000}
-fixed: {cell: lstm, units: 8, epochs: 2000, batch_size: 64}
-parameters:
-  seed: {values: [1, 2]}
-)";
 
 // A second coordinator on a port the first listens on must fail to start, not listen beside it
 // (gRPC's default SO_REUSEPORT let both listen and clients reach either at random).
@@ -189,11 +207,10 @@ TEST_F(LifecycleE2ETest, DashboardOnATakenPortFailsWithAMessage) {
 // a dead coordinator forever with PPID 1.
 TEST_F(LifecycleE2ETest, WorkersDoNotOutliveARunKilledBySigkill) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string file = WriteFile("long.yaml", kLongSweep);
   const std::string log = Path("run.txt"), wlog = Path("workers.txt");
-  Process run({"run", file, "--workers", "2", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
-              log);
-  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  std::unique_ptr<Process> started = StartLongRun(2);
+  ASSERT_NE(started, nullptr);
+  Process& run = *started;
   const std::vector<pid_t> workers = ChildrenOf(run.pid());
   ASSERT_EQ(workers.size(), 2u);
   strays_ = workers;
@@ -206,11 +223,10 @@ TEST_F(LifecycleE2ETest, WorkersDoNotOutliveARunKilledBySigkill) {
 // the trial given back.
 TEST_F(LifecycleE2ETest, SighupStopsRunCleanly) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string file = WriteFile("long.yaml", kLongSweep);
   const std::string log = Path("run.txt"), wlog = Path("workers.txt");
-  Process run({"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
-              log);
-  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  std::unique_ptr<Process> started = StartLongRun(1);
+  ASSERT_NE(started, nullptr);
+  Process& run = *started;
   const std::vector<pid_t> workers = ChildrenOf(run.pid());
   ASSERT_EQ(workers.size(), 1u);
   strays_ = workers;
@@ -345,7 +361,9 @@ parameters:
     for (const TrialRow& t : *trials) {
       ASSERT_NE(t.status, TrialStatus::kRunning) << "trial " << t.id << " left running";
       EXPECT_NE(t.status, TrialStatus::kFailed) << t.id;
-      if (t.status == TrialStatus::kQueued) EXPECT_EQ(t.attempts, 0) << t.id;
+      if (t.status == TrialStatus::kQueued) {
+        EXPECT_EQ(t.attempts, 0) << t.id;
+      }
     }
     EXPECT_GT(CountText(wlog, " done: test_accuracy"), 0);
   }
@@ -354,11 +372,10 @@ parameters:
 // The same interruption mid-trial, after the first epoch: the trial is queued again, uncharged.
 TEST_F(LifecycleE2ETest, InterruptedTrialIsQueuedAgainUncharged) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string file = WriteFile("long.yaml", kLongSweep);
   const std::string log = Path("run.txt"), wlog = Path("workers.txt");
-  Process run({"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--log", wlog},
-              log);
-  ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &run, 120)) << ReadText(log);
+  std::unique_ptr<Process> started = StartLongRun(1);
+  ASSERT_NE(started, nullptr);
+  Process& run = *started;
   run.Signal(SIGINT);
   ASSERT_TRUE(run.Wait(60));
   EXPECT_EQ(run.exit_code(), 130) << ReadText(log);
