@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 
 #include "coordinator/objective.h"
@@ -25,6 +27,8 @@ constexpr int kGammaCap = 25;
 constexpr int kFullWeights = 25;  // the latest trials of a group keep weight 1
 // Draws of a random (startup or fallback) point before giving up on the config checks.
 constexpr int kRandomTries = 100;
+// Rounds of n_ei_candidates draws from the good estimator before a tried point or a random one.
+constexpr int kCandidateRounds = 4;
 // Corners of a bayes space measured one by one when looking for its smallest model.
 constexpr double kMaxCorners = 1024;
 
@@ -307,25 +311,32 @@ class TpeSampler : public Sampler {
     Rng rng(Rng::Mix(spec_.seed ^ kTpeStream, static_cast<uint64_t>(number)));
     const Objective objective(spec_.metric, spec_.maximize);
     struct Done {
-      double score;
+      int group;     // 0: completed; 1: pruned (ranked after every completed trial)
+      int epochs;    // pruned: epochs reached (more ranks first)
+      double score;  // the objective's score of its best value (higher is better)
       int number;
       std::vector<double> x;
     };
     std::vector<Done> done;
     std::vector<std::vector<double>> pending;  // running and queued: the liar's points
     std::vector<const TrialRow*> pending_rows;
+    std::unordered_set<std::string> tried;  // every stored point, whatever its status
     for (const TrialRow* t : trials) {
       std::vector<double> x;
       if (!Point(*t, &x)) continue;  // (a value this space cannot hold: left out)
+      tried.insert(PointKey(t->params));
       if (t->status == TrialStatus::kRunning || t->status == TrialStatus::kQueued) {
         pending.push_back(std::move(x));
         pending_rows.push_back(t);
-      } else if (t->status == TrialStatus::kCompleted) {
+      } else if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kPruned) {
         const double v = objective.ValueOf(*t);
-        if (Objective::HasValue(v)) done.push_back({objective.Score(v), t->number, std::move(x)});
+        if (!Objective::HasValue(v)) continue;
+        const bool pruned = t->status == TrialStatus::kPruned;
+        done.push_back({pruned ? 1 : 0, pruned ? t->epochs_run : 0, objective.Score(v), t->number,
+                        std::move(x)});
       }
     }
-    // Bounded work: the latest completed trials.
+    // Bounded work: the latest completed and pruned trials.
     std::sort(done.begin(), done.end(),
               [](const Done& a, const Done& b) { return a.number < b.number; });
     if (done.size() > static_cast<size_t>(kMaxSamplerHistory)) {
@@ -335,15 +346,21 @@ class TpeSampler : public Sampler {
       pending.erase(pending.begin(), pending.end() - kMaxSamplerHistory);
     }
     if (static_cast<int>(done.size()) < spec_.bayes.n_startup_trials) {
-      return RandomTrial(number, &rng, pending_rows);
+      return RandomTrial(number, &rng, tried);
     }
 
-    // Good: the top gamma(n) by the objective (ties: lower number first); the rest are bad.
+    // Good: the top gamma(n) as Optuna ranks them: completed trials by the objective, then pruned
+    // trials by the epochs they reached and then their best value (ties: lower number first); the
+    // rest are bad. So a trial pruned early is evidence against its point, as it is in Optuna.
     std::vector<size_t> order(done.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      if (done[a].score != done[b].score) return done[a].score > done[b].score;
-      return done[a].number < done[b].number;
+      const Done& x = done[a];
+      const Done& y = done[b];
+      if (x.group != y.group) return x.group < y.group;
+      if (x.epochs != y.epochs) return x.epochs > y.epochs;
+      if (x.score != y.score) return x.score > y.score;
+      return x.number < y.number;
     });
     const size_t n_good = std::min<size_t>(
         static_cast<size_t>(std::ceil(0.1 * static_cast<double>(done.size()))), kGammaCap);
@@ -358,28 +375,36 @@ class TpeSampler : public Sampler {
       double ei;
       std::vector<double> x;
     };
-    std::vector<Candidate> candidates;
-    for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
-      std::vector<double> x = l.Sample(&rng);
-      const double ei = l.LogPdf(x) - g.LogPdf(x);
-      candidates.push_back({ei, std::move(x)});
-    }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.ei > b.ei; });
+    // The best candidate by l(x)/g(x) that is a point not tried yet. A finite space (values,
+    // integers) soon has its good region tried; a point tried again with the same seed trains
+    // the same model, so more rounds of candidates are drawn before settling for one.
     std::optional<TrialSpec> fallback;
     Status last = Status::Ok();
-    for (const Candidate& c : candidates) {
-      StatusOr<TrialSpec> t = BuildTrial(spec_, number, Texts(c.x), file_, limits_);
-      if (!t.ok()) {
-        last = t.status();
-        continue;
+    for (int round = 0; round < kCandidateRounds; ++round) {
+      std::vector<Candidate> candidates;
+      for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
+        std::vector<double> x = l.Sample(&rng);
+        const double ei = l.LogPdf(x) - g.LogPdf(x);
+        candidates.push_back({ei, std::move(x)});
       }
-      if (!SameAsAny(*t, pending_rows)) return t;
-      if (!fallback) fallback = std::move(*t);
+      std::stable_sort(candidates.begin(), candidates.end(),
+                       [](const Candidate& a, const Candidate& b) { return a.ei > b.ei; });
+      for (const Candidate& c : candidates) {
+        StatusOr<TrialSpec> t = BuildTrial(spec_, number, Texts(c.x), file_, limits_);
+        if (!t.ok()) {
+          last = t.status();
+          continue;
+        }
+        if (!tried.count(PointKey(t->params))) return t;
+        if (!fallback && !SameAsAny(*t, pending_rows)) fallback = std::move(*t);
+      }
     }
+    // The good region is tried out: an untried point anywhere, as in the startup phase; when the
+    // space has none left (or none passes the checks), the best candidate not being trained.
+    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried);
+    if (t.ok() && (!tried.count(PointKey(t->params)) || !fallback)) return t;
     if (fallback) return std::move(*fallback);
-    // Every candidate broke the config checks: random points, as in the startup phase.
-    return RandomTrial(number, &rng, pending_rows);
+    return t;
   }
 
  private:
@@ -443,9 +468,10 @@ class TpeSampler : public Sampler {
     return x;
   }
 
-  // A uniform draw that passes the config checks; one equal to a pending trial is drawn again.
+  // A uniform draw that passes the config checks; one equal to a tried point (any stored trial)
+  // is drawn again, up to kRandomTries draws, then the first valid draw is taken.
   StatusOr<TrialSpec> RandomTrial(int number, Rng* rng,
-                                  const std::vector<const TrialRow*>& pending) const {
+                                  const std::unordered_set<std::string>& tried) const {
     std::optional<TrialSpec> fallback;
     Status last = Status::Ok();
     for (int i = 0; i < kRandomTries; ++i) {
@@ -454,7 +480,7 @@ class TpeSampler : public Sampler {
         last = t.status();
         continue;
       }
-      if (!SameAsAny(*t, pending) || i >= 10) return t;
+      if (!tried.count(PointKey(t->params))) return t;
       if (!fallback) fallback = std::move(*t);
     }
     if (fallback) return std::move(*fallback);
@@ -462,15 +488,21 @@ class TpeSampler : public Sampler {
                                    std::to_string(kRandomTries) + " draws)");
   }
 
+  // The swept values of a trial's params as one key ('\x1f' between values; absent: empty).
+  std::string PointKey(const std::map<std::string, std::string>& params) const {
+    std::string key;
+    for (const ParameterSpec& p : spec_.parameters) {
+      auto it = params.find(p.key);
+      if (it != params.end()) key += it->second;
+      key += '\x1f';
+    }
+    return key;
+  }
+
   bool SameAsAny(const TrialSpec& t, const std::vector<const TrialRow*>& rows) const {
+    const std::string key = PointKey(t.params);
     for (const TrialRow* r : rows) {
-      bool same = true;
-      for (const ParameterSpec& p : spec_.parameters) {
-        auto a = t.params.find(p.key);
-        auto b = r->params.find(p.key);
-        same = same && a != t.params.end() && b != r->params.end() && a->second == b->second;
-      }
-      if (same) return true;
+      if (PointKey(r->params) == key) return true;
     }
     return false;
   }

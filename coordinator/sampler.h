@@ -23,11 +23,15 @@
 // the same next trials as if it had not restarted.
 //
 // TPE (Bergstra et al. 2011; Optuna's defaults):
-//   - the first n_startup_trials trials are random (until that many trials have a result);
-//   - completed trials with a value, ranked by the sweep's Objective (coordinator/objective.h,
-//     never re-decided here), split into good (the top gamma(n) = min(ceil(0.1 n), 25)) and bad;
-//     running and queued trials join the bad ones (the "constant liar": they count as the worst
-//     value, so parallel workers are steered away from points already being trained);
+//   - the first n_startup_trials trials are random (until that many trials are completed or
+//     pruned);
+//   - completed and pruned trials with a value, ranked as Optuna ranks them: completed trials by
+//     the sweep's Objective (coordinator/objective.h, never re-decided here), then pruned trials
+//     by the epochs they reached and then their best value; split into good (the top
+//     gamma(n) = min(ceil(0.1 n), 25)) and bad. So a pruned trial counts against its point
+//     instead of being forgotten (with hyperband most trials are pruned). Running and queued
+//     trials join the bad ones (the "constant liar": they count as the worst value, so parallel
+//     workers are steered away from points already being trained);
 //   - one Parzen estimator per group over all parameters jointly: a mixture with one component per
 //     trial plus a prior component (weight 1), trial weights ramping down for old trials past 25
 //     (Optuna's default_weights); categorical axes (values lists, numbers included) as smoothed
@@ -35,8 +39,11 @@
 //     [min - 0.5, max + 0.5] with unit bins for int_uniform), bandwidth
 //     0.2 n^(-1/(d+4)) (high - low), clipped to [(high - low)/min(100, n + 1), high - low];
 //   - n_ei_candidates points drawn from the good mixture (a component, then every parameter from
-//     it); the one with the largest l(x)/g(x) is proposed, passing over a point equal to a
-//     running or queued trial while another candidate differs.
+//     it); the one with the largest l(x)/g(x) that is not a tried point (any stored trial) is
+//     proposed. Unlike Optuna, a tried point is not proposed again while the space has others:
+//     with the sweep's one seed it would train the same model. Up to kCandidateRounds rounds of
+//     candidates are drawn, then a random untried point; only a space with none left repeats a
+//     point (one not being trained, when it can). Random points avoid tried ones the same way.
 //   Work per proposal is bounded: the latest kMaxHistory completed trials are used.
 //
 // Thread-safety: none; the scheduler calls it under its mutex. Propose does not keep the pointers
