@@ -14,7 +14,8 @@ Trials run --jobs at a time (Optuna's n_jobs, threads), each with --threads torc
 hpsweep's `--workers 2 --threads 1`. Each epoch reports the validation accuracy to the pruner. The
 run ends after --trials trials, or when a trial reaches --target validation accuracy, or after
 --timeout seconds. It prints one JSON object a line: each finished trial, then a summary with the
-seconds until the first trial at or above --target.
+seconds until the first trial at or above --target and the best validation accuracy over time
+(`best_curve`: [seconds, accuracy] each time an epoch beat the best so far).
 
     /usr/bin/python3 bench/optuna_search.py --data-dir data/mnist --target 0.97 \
         [--pruner sha|median|none] [--trials N] [--epochs 2] [--jobs 2] [--threads 1] [--seed 1]
@@ -153,7 +154,7 @@ def main():
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     start = time.perf_counter()
     lock = threading.Lock()
-    state = {"reached": None, "epochs": 0, "best": 0.0}
+    state = {"reached": None, "epochs": 0, "best": 0.0, "curve": []}
 
     def objective(trial):
         units = trial.suggest_categorical("units", UNITS)
@@ -179,6 +180,8 @@ def main():
             best = max(best, val)
             with lock:
                 state["epochs"] += 1
+                if val > state["best"]:  # the best so far, and when: [seconds, val_accuracy]
+                    state["curve"].append([round(time.perf_counter() - start, 2), val])
                 state["best"] = max(state["best"], val)
                 if val >= a.target and state["reached"] is None:
                     state["reached"] = time.perf_counter() - start
@@ -197,7 +200,7 @@ def main():
     print(json.dumps({
         "summary": True, "pruner": a.pruner, "trials": len(study.trials),
         "epochs_trained": state["epochs"], "best_val_accuracy": state["best"],
-        "target": a.target, "seconds_to_target": state["reached"],
+        "target": a.target, "seconds_to_target": state["reached"], "best_curve": state["curve"],
         "seconds": round(time.perf_counter() - start, 1),
         "torch": torch.__version__, "optuna": optuna.__version__}), flush=True)
     return 0

@@ -1323,7 +1323,8 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                     {"train_accuracy", e.train_accuracy},
                     {"val_loss", e.val_loss},
                     {"val_accuracy", e.val_accuracy},
-                    {"seconds", e.seconds}});
+                    {"seconds", e.seconds},
+                    {"recorded_at", e.recorded_at}});  // when the coordinator stored it
     }
     json row = {{"id", t.id},
                 {"number", t.number},

@@ -2063,6 +2063,15 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   ASSERT_EQ(t1["epochs"].size(), 3u);
   EXPECT_EQ(t1["epochs"][1]["epoch"], 2);
   EXPECT_EQ(t1["epochs"][1]["val_accuracy"], 0.90);
+  // Each epoch says when it was stored: within the trial's run, in epoch order.
+  double last = t1["started_at"].get<double>();
+  for (const nlohmann::json& e : t1["epochs"]) {
+    ASSERT_TRUE(e["recorded_at"].is_number()) << e.dump();
+    EXPECT_GE(e["recorded_at"].get<double>(), last) << e.dump();
+    EXPECT_GT(e["recorded_at"].get<double>(), 0) << e.dump();
+    last = e["recorded_at"].get<double>();
+  }
+  EXPECT_LE(last, t1["finished_at"].get<double>() + 1e-6);  // (ulps apart when the clock stands)
   EXPECT_EQ(t1["test_accuracy"], 0.81);
   const nlohmann::json& t2 = j["trials"][1];
   EXPECT_EQ(t2["number"], 2);
