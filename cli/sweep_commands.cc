@@ -1217,6 +1217,7 @@ int RunEmbedded(const Flags& f) {
 
   // The same file still running in this database: resume it instead of starting over.
   int64_t sweep_id = 0;
+  std::set<int64_t> noted;  // sweeps a note has named already
   for (const SweepCounts& c : sched->Counts(0)) {
     if (c.sweep.state == "running" && c.sweep.yaml == yaml) sweep_id = c.sweep.id;
   }
@@ -1239,7 +1240,13 @@ int RunEmbedded(const Flags& f) {
                 << spec->name << "' (" << c.sweep.state << ", " << Counted(c.completed, "trial")
                 << " completed), from "
                 << (c.sweep.yaml == yaml ? "the same file" : "a different file")
-                << "; this run is a new sweep, " << sweep_id << ".\n";
+                << "; this run is a new sweep, " << sweep_id << ".";
+      if (c.sweep.state == "running") {  // (one note per sweep, not this and the one below)
+        std::cerr << " Sweep " << c.sweep.id << " is left as it is (" << c.completed << " of "
+                  << c.sweep.total << " done); run its file again to go on with it.";
+      }
+      std::cerr << "\n";
+      noted.insert(c.sweep.id);
     }
     const std::string note = IdenticalNote(same.trials, same.sweeps, f.reuse || spec->reuse);
     if (!note.empty()) std::cerr << "note: " << note << "\n";
@@ -1254,7 +1261,7 @@ int RunEmbedded(const Flags& f) {
   // run of another file, interrupted) is left as it is, and said so.
   sched->LeaseOnly(sweep_id);
   for (const SweepCounts& c : sched->Counts(0)) {
-    if (c.sweep.id == sweep_id || c.sweep.state != "running") continue;
+    if (c.sweep.id == sweep_id || c.sweep.state != "running" || noted.count(c.sweep.id)) continue;
     std::cerr << "note: sweep " << c.sweep.id << " (" << c.sweep.name << ") in " << o.db_path
               << " is still running from an earlier run (" << Counted(c.completed, "trial")
               << " completed of " << c.sweep.total << "); this run trains sweep " << sweep_id

@@ -818,6 +818,30 @@ TEST_F(CliTest, InterruptedRunExits128PlusTheSignalAndSaysHowToResume) {
   const Result st = Run("status --db " + Quote(db));
   EXPECT_EQ(st.code, 0) << st.err;
   EXPECT_NE(st.out.find("ctrlc"), std::string::npos) << st.out;
+  // The file edited and run again: a new sweep; the interrupted one is named in one note (it
+  // was named twice: as the same name, and as a sweep still running), and left running.
+  std::ofstream(file) << "name: ctrlc\nmethod: grid\n"
+                         "data: {validation_split: 0.2, train_limit: 500}\n"
+                         "fixed: {cell: lstm, epochs: 1, batch_size: 64}\n"
+                         "parameters:\n  units: {values: [8]}\n";
+  const Result edited = Run("run " + Quote(file) + " --workers 1 --db " + Quote(db) +
+                            " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(edited.code, 0) << edited.err;
+  EXPECT_NE(edited.err.find("note: sweep 1 in " + db + " is also named 'ctrlc' (running, "),
+            std::string::npos)
+      << edited.err;
+  EXPECT_NE(edited.err.find("this run is a new sweep, 2. Sweep 1 is left as it is ("),
+            std::string::npos)
+      << edited.err;
+  size_t notes = 0;
+  for (size_t at = edited.err.find("note: sweep 1 "); at != std::string::npos;
+       at = edited.err.find("note: sweep 1 ", at + 1)) {
+    ++notes;
+  }
+  EXPECT_EQ(notes, 1u) << edited.err;
+  const Result after = Run("status 1 --db " + Quote(db));
+  EXPECT_EQ(after.code, 0) << after.err;
+  EXPECT_NE(after.out.find("running"), std::string::npos) << after.out;
 }
 
 // After `cancel`, the stopped trial is shown as stopped: in status --watch's progress line, and in

@@ -84,6 +84,21 @@ double Synth(const std::map<std::string, std::string>& p) {
   return f;
 }
 
+// A bayes sweep over a 12-point space of values lists (cell x activation x units).
+std::string SmallSpaceYaml(const std::string& name, int max_trials, int seed, int startup) {
+  return "name: " + name + "\nmethod: bayes\nmax_trials: " + std::to_string(max_trials) +
+         "\nseed: " + std::to_string(seed) + "\nbayes: {n_startup_trials: " +
+         std::to_string(startup) +
+         "}\nparameters:\n  cell: {values: [lstm, gru, simple_rnn]}\n"
+         "  activation: {values: [relu, tanh]}\n  units: {values: [32, 64]}\n";
+}
+
+// A value on that space, best at (gru, tanh, 64).
+double SmallSpaceValue(const std::map<std::string, std::string>& p) {
+  return (p.at("cell") == "gru" ? 0.5 : 0.1) + (p.at("activation") == "tanh" ? 0.3 : 0) +
+         (p.at("units") == "64" ? 0.1 : 0);
+}
+
 // A completed trial whose result is `f` under the sweep's metric.
 TrialRow Completed(const TrialSpec& t, const std::string& metric, double f) {
   TrialRow r;
@@ -207,17 +222,9 @@ TEST(TpeSamplerTest, ProposalIsAFunctionOfTheHistory) {
 
 // Constant liar: with a trial running at the point TPE likes best, the next proposal differs.
 TEST(TpeSamplerTest, RunningTrialsSteerTheNextProposalAway) {
-  const std::string yaml =
-      "name: liar\nmethod: bayes\nmax_trials: 100\nseed: 4\nbayes: {n_startup_trials: 5}\n"
-      "parameters:\n  cell: {values: [lstm, gru, simple_rnn]}\n"
-      "  activation: {values: [relu, tanh]}\n  units: {values: [32, 64]}\n";
-  SweepSpec spec = MustParse(yaml);
-  std::unique_ptr<Sampler> s = MustSampler(spec);
+  std::unique_ptr<Sampler> s = MustSampler(MustParse(SmallSpaceYaml("liar", 100, 4, 5)));
   ASSERT_NE(s, nullptr);
-  auto value = [](const std::map<std::string, std::string>& p) {
-    return (p.at("cell") == "gru" ? 0.5 : 0.1) + (p.at("activation") == "tanh" ? 0.3 : 0) +
-           (p.at("units") == "64" ? 0.1 : 0);
-  };
+  const auto value = SmallSpaceValue;
   std::deque<TrialRow> rows;
   std::vector<const TrialRow*> ptrs;
   for (int n = 1; n <= 40; ++n) {
@@ -290,16 +297,9 @@ TEST(TpeSamplerTest, PrunedTrialsCountAgainstTheirPoint) {
 // A finite space's points are each proposed once before any is repeated: with the sweep's one
 // seed a repeated point trains the same model again. Once all are tried, proposals go on.
 TEST(TpeSamplerTest, TriedPointsAreNotProposedAgainWhileOthersRemain) {
-  const std::string yaml =
-      "name: finite\nmethod: bayes\nmax_trials: 30\nseed: 5\nbayes: {n_startup_trials: 4}\n"
-      "parameters:\n  cell: {values: [lstm, gru, simple_rnn]}\n"
-      "  activation: {values: [relu, tanh]}\n  units: {values: [32, 64]}\n";
-  std::unique_ptr<Sampler> s = MustSampler(MustParse(yaml));
+  std::unique_ptr<Sampler> s = MustSampler(MustParse(SmallSpaceYaml("finite", 30, 5, 4)));
   ASSERT_NE(s, nullptr);
-  auto value = [](const std::map<std::string, std::string>& p) {
-    return (p.at("cell") == "gru" ? 0.5 : 0.1) + (p.at("activation") == "tanh" ? 0.3 : 0) +
-           (p.at("units") == "64" ? 0.1 : 0);
-  };
+  const auto value = SmallSpaceValue;
   std::deque<TrialRow> rows;
   std::vector<const TrialRow*> ptrs;
   std::set<std::map<std::string, std::string>> seen;

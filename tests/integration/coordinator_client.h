@@ -17,16 +17,9 @@
 #include <thread>
 
 #include "proto/hpsweep.grpc.pb.h"
+#include "tests/integration/process.h"  // ReadText
 
 namespace hpsweep {
-
-// The whole file, "" if it cannot be read.
-inline std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Polls pred every 100 ms until it is true (true) or `seconds` pass (false).
 template <typename P>

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "coordinator/storage.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -20,13 +21,6 @@ namespace hpsweep {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Waits up to `seconds` for `text` in the file at `path`; false if it did not come (or `p`
 // exited first).
@@ -102,43 +96,27 @@ parameters:
   seed: {values: [1, 2]}
 )";
 
-class LifecycleE2ETest : public ::testing::Test {
+class LifecycleE2ETest : public E2ETest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_life_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    db_ = (dir_ / "sweeps.db").string();
-  }
+  LifecycleE2ETest() : E2ETest("life_e2e", /*needs_mnist=*/false) {}
+
   void TearDown() override {
     for (pid_t p : strays_) {
       if (Alive(p)) kill(p, SIGKILL);
     }
-    if (HasFailure()) {
-      for (const auto& e : fs::directory_iterator(dir_)) {
-        const std::string ext = e.path().extension().string();
-        if (ext != ".txt" && ext != ".log") continue;
-        std::string s = ReadText(e.path().string());
-        if (s.size() > 4000) s = s.substr(s.size() - 4000);
-        std::cerr << "---- " << e.path().filename() << " (tail) ----\n" << s << "\n";
-      }
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
+    E2ETest::TearDown();
   }
   bool HaveMnist() const { return fs::exists(MnistDir() + "/train-images-idx3-ubyte"); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   std::string WriteFile(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name)) << text;
-    return Path(name);
+    std::ofstream(P(name)) << text;
+    return P(name);
   }
 
   // `hpsweep run` of kLongSweep with `workers` local workers (its output in run.txt, theirs in
   // workers.txt), returned once a worker has reported its first epoch; null (and a test
   // failure) if none did.
   std::unique_ptr<Process> StartLongRun(int workers) {
-    const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+    const std::string log = P("run.txt"), wlog = P("workers.txt");
     auto run = std::make_unique<Process>(
         std::vector<std::string>{"run", WriteFile("long.yaml", kLongSweep), "--workers",
                                  std::to_string(workers), "--db", db_, "--data-dir", MnistDir(),
@@ -151,8 +129,6 @@ class LifecycleE2ETest : public ::testing::Test {
     return run;
   }
 
-  fs::path dir_;
-  std::string db_;
   std::vector<pid_t> strays_;  // killed at the end if a failed test left them running
 };
 
@@ -160,10 +136,10 @@ class LifecycleE2ETest : public ::testing::Test {
 // (gRPC's default SO_REUSEPORT let both listen and clients reach either at random).
 TEST_F(LifecycleE2ETest, SecondCoordinatorOnTheSamePortFailsToStart) {
   const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
-  const std::string a_log = Path("a.txt"), b_log = Path("b.txt");
-  Process a({"coordinator", "--listen", addr, "--db", Path("a.db")}, a_log);
+  const std::string a_log = P("a.txt"), b_log = P("b.txt");
+  Process a({"coordinator", "--listen", addr, "--db", P("a.db")}, a_log);
   ASSERT_TRUE(WaitForText(a_log, "listening on", &a, 30)) << ReadText(a_log);
-  Process b({"coordinator", "--listen", addr, "--db", Path("b.db")}, b_log);
+  Process b({"coordinator", "--listen", addr, "--db", P("b.db")}, b_log);
   ASSERT_TRUE(b.Wait(30)) << "a second coordinator is listening on " << addr << ":\n"
                           << ReadText(b_log);
   EXPECT_NE(b.exit_code(), 0);
@@ -191,7 +167,7 @@ TEST_F(LifecycleE2ETest, DashboardOnATakenPortFailsWithAMessage) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   const std::string file = WriteFile("long.yaml", kLongSweep);
-  const std::string log = Path("run.txt");
+  const std::string log = P("run.txt");
   Process run(
       {"run", file, "--workers", "1", "--db", db_, "--data-dir", MnistDir(), "--http", taken}, log);
   const bool ended = run.Wait(60);
@@ -207,7 +183,7 @@ TEST_F(LifecycleE2ETest, DashboardOnATakenPortFailsWithAMessage) {
 // a dead coordinator forever with PPID 1.
 TEST_F(LifecycleE2ETest, WorkersDoNotOutliveARunKilledBySigkill) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  const std::string log = P("run.txt"), wlog = P("workers.txt");
   std::unique_ptr<Process> started = StartLongRun(2);
   ASSERT_NE(started, nullptr);
   Process& run = *started;
@@ -223,7 +199,7 @@ TEST_F(LifecycleE2ETest, WorkersDoNotOutliveARunKilledBySigkill) {
 // the trial given back.
 TEST_F(LifecycleE2ETest, SighupStopsRunCleanly) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  const std::string log = P("run.txt"), wlog = P("workers.txt");
   std::unique_ptr<Process> started = StartLongRun(1);
   ASSERT_NE(started, nullptr);
   Process& run = *started;
@@ -253,7 +229,7 @@ fixed: {cell: gru, units: 8, epochs: 1, batch_size: 64}
 parameters:
   seed: {values: [1, 2]}
 )");
-  const std::string log = Path("run.txt");
+  const std::string log = P("run.txt");
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
   const pid_t pid = fork();
@@ -300,7 +276,7 @@ parameters:
 TEST_F(LifecycleE2ETest, SigtermEndsAWorkerRetryingItsResult) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
   const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
-  const std::string clog = Path("coordinator.txt"), wlog = Path("worker.txt");
+  const std::string clog = P("coordinator.txt"), wlog = P("worker.txt");
   auto coordinator =
       std::make_unique<Process>(std::vector<std::string>{"coordinator", "--listen", addr, "--db",
                                                          db_, "--data-dir", MnistDir()},
@@ -314,9 +290,9 @@ fixed: {cell: gru, units: 8, epochs: 150, batch_size: 64}
 parameters:
   seed: {values: [1]}
 )");
-  Process submit({"submit", file, "--coordinator", addr}, Path("submit.txt"));
+  Process submit({"submit", file, "--coordinator", addr}, P("submit.txt"));
   ASSERT_TRUE(submit.Wait(30));
-  ASSERT_EQ(submit.exit_code(), 0) << ReadText(Path("submit.txt"));
+  ASSERT_EQ(submit.exit_code(), 0) << ReadText(P("submit.txt"));
   Process worker({"worker", "--coordinator", addr, "--data-dir", MnistDir()}, wlog);
   ASSERT_TRUE(WaitForText(wlog, " epoch 1:", &worker, 120)) << ReadText(wlog);
   coordinator.reset();  // SIGKILL: the worker trains on and then cannot deliver
@@ -345,8 +321,8 @@ parameters:
 )");
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    const std::string log = Path("run" + std::to_string(round) + ".txt");
-    const std::string wlog = Path("workers" + std::to_string(round) + ".txt");
+    const std::string log = P("run" + std::to_string(round) + ".txt");
+    const std::string wlog = P("workers" + std::to_string(round) + ".txt");
     Process run(
         {"run", file, "--workers", "2", "--db", db_, "--data-dir", MnistDir(), "--log", wlog}, log);
     ASSERT_TRUE(WaitForText(wlog, " done: test_accuracy", &run, 120)) << ReadText(log);
@@ -372,7 +348,7 @@ parameters:
 // The same interruption mid-trial, after the first epoch: the trial is queued again, uncharged.
 TEST_F(LifecycleE2ETest, InterruptedTrialIsQueuedAgainUncharged) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << MnistDir();
-  const std::string log = Path("run.txt"), wlog = Path("workers.txt");
+  const std::string log = P("run.txt"), wlog = P("workers.txt");
   std::unique_ptr<Process> started = StartLongRun(1);
   ASSERT_NE(started, nullptr);
   Process& run = *started;

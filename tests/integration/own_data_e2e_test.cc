@@ -24,6 +24,7 @@
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -58,33 +59,19 @@ void WriteCsv(const std::string& path, int rows, unsigned seed) {
   }
 }
 
-class OwnDataE2ETest : public ::testing::Test {
+class OwnDataE2ETest : public E2ETest {
  protected:
+  OwnDataE2ETest() : E2ETest("own_e2e") {}
+
   void SetUp() override {
-    if (!fs::exists(MnistDir() + "/train-images-idx3-ubyte")) {
-      GTEST_SKIP() << "MNIST not found in " << MnistDir() << " (run scripts/bootstrap.sh)";
-    }
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_own_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    E2ETest::SetUp();
+    if (IsSkipped()) return;
     fs::create_directories(dir_ / "coord");
     fs::create_directories(dir_ / "far");
     // The far node has MNIST (workers load it at start) but not the sweep's files.
     fs::create_directory_symlink(fs::absolute(MnistDir()), dir_ / "far" / "mnist");
     WriteCsv((dir_ / "coord" / "train.csv").string(), 240, 1);
     WriteCsv((dir_ / "coord" / "test.csv").string(), 80, 2);
-    addr_ = "127.0.0.1:" + std::to_string(FreePort());
-    db_ = (dir_ / "sweeps.db").string();
-    log_ = (dir_ / "log.txt").string();
-  }
-  void TearDown() override {
-    if (HasFailure() && fs::exists(log_)) {
-      std::string s = ReadText(log_);
-      if (s.size() > 6000) s = s.substr(s.size() - 6000);
-      std::cerr << "---- process log (tail) ----\n" << s << "\n";
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   std::unique_ptr<Process> StartIn(const fs::path& cwd, const std::vector<std::string>& args) {
@@ -153,9 +140,6 @@ class OwnDataE2ETest : public ::testing::Test {
     EXPECT_TRUE(sha.ok()) << sha.status().ToString();
     return sha.ok() ? *sha : "";
   }
-
-  fs::path dir_;
-  std::string addr_, db_, log_;
 };
 
 TEST_F(OwnDataE2ETest, WorkerWithoutTheFilesTrainsFromAFetchedCopyWithTheSameMetrics) {

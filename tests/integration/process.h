@@ -1,4 +1,5 @@
-// Test helper: real child processes of the hpsweep binary, and a free loopback port.
+// Test helper: real child processes of the hpsweep binary, a free loopback port, and reading
+// their logs.
 //
 // Thread-safety: one thread per object.
 #ifndef HPSWEEP_TESTS_INTEGRATION_PROCESS_H_
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +87,14 @@ class Process {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// The whole file, "" if it cannot be read.
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // A loopback port that was free a moment ago.
 inline int FreePort() {

@@ -15,6 +15,7 @@
 
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -25,29 +26,9 @@ namespace fs = std::filesystem;
 namespace pb = ::hpsweep::v1;
 using json = nlohmann::json;
 
-class PruningE2ETest : public ::testing::Test {
+class PruningE2ETest : public E2ETest {
  protected:
-  void SetUp() override {
-    if (!fs::exists(MnistDir() + "/train-images-idx3-ubyte")) {
-      GTEST_SKIP() << "MNIST not found in " << MnistDir() << " (run scripts/bootstrap.sh)";
-    }
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_prune_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    addr_ = "127.0.0.1:" + std::to_string(FreePort());
-    db_ = (dir_ / "sweeps.db").string();
-    log_ = (dir_ / "log.txt").string();
-  }
-  void TearDown() override {
-    if (HasFailure() && fs::exists(log_)) {
-      std::string s = ReadText(log_);
-      if (s.size() > 6000) s = s.substr(s.size() - 6000);
-      std::cerr << "---- process log (tail) ----\n" << s << "\n";
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
+  PruningE2ETest() : E2ETest("prune") {}
 
   std::unique_ptr<Process> StartCoordinator() {
     return std::make_unique<Process>(
@@ -62,16 +43,11 @@ class PruningE2ETest : public ::testing::Test {
         log_);
   }
   // Runs `hpsweep args...` to its end; returns its output.
-  std::string RunCli(const std::vector<std::string>& args) {
-    const std::string out = (dir_ / ("cli-" + std::to_string(++cli_runs_) + ".txt")).string();
-    Process p(args, out);
-    EXPECT_TRUE(p.Wait(60)) << args[0] << " did not end";
-    return ReadText(out);
+  std::string Cli(const std::vector<std::string>& args) {
+    std::string out;
+    RunCli(args, &out);
+    return out;
   }
-
-  fs::path dir_;
-  std::string addr_, db_, log_;
-  int cli_runs_ = 0;
 };
 
 // Small MLPs on 1,500 images (1,200 train, 300 validate), 4 epochs: rungs at epochs 1 and 3.
@@ -128,7 +104,7 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
 
   // The views of the file: status counts them apart, the leaderboard marks them with the epoch
   // they reached, the report says where they stopped.
-  const std::string status = RunCli({"status", std::to_string(sweep), "--db", db_});
+  const std::string status = Cli({"status", std::to_string(sweep), "--db", db_});
   std::smatch row;  // sweep name state queued running completed failed stopped pruned total ...
   ASSERT_TRUE(std::regex_search(
       status, row,
@@ -138,10 +114,10 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
   EXPECT_EQ(std::stoi(row[2]), 0);  // stopped
   EXPECT_EQ(std::stoi(row[3]), st.pruned());
   EXPECT_NE(status.find(" pruned "), std::string::npos) << status;  // the column's header
-  const std::string lb = RunCli({"leaderboard", std::to_string(sweep), "--db", db_});
+  const std::string lb = Cli({"leaderboard", std::to_string(sweep), "--db", db_});
   EXPECT_NE(lb.find("1 pruned"), std::string::npos) << lb;
   const std::string html = (dir_ / "report.html").string();
-  RunCli({"report", std::to_string(sweep), "--db", db_, "-o", html});
+  Cli({"report", std::to_string(sweep), "--db", db_, "-o", html});
   const std::string report = ReadText(html);
   EXPECT_NE(report.find("pruned after epoch 1"), std::string::npos);
   EXPECT_NE(report.find("Early stopping: hyperband (min_iter 1, eta 3, s 1)"), std::string::npos);

@@ -12,6 +12,7 @@
 
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -32,27 +33,9 @@ trials:
   - {label: only, cell: lstm, units: 32, recurrent_dropout: 0.1}
 )";
 
-class ResumeE2ETest : public ::testing::Test {
+class ResumeE2ETest : public E2ETest {
  protected:
-  void SetUp() override {
-    if (!fs::exists(MnistDir() + "/train-images-idx3-ubyte")) {
-      GTEST_SKIP() << "MNIST not found in " << MnistDir() << " (run scripts/bootstrap.sh)";
-    }
-    dir_ = fs::temp_directory_path() / ("hpsweep_resume_e2e_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (const auto& e : fs::directory_iterator(dir_)) {
-        if (e.path().extension() != ".txt") continue;
-        std::string s = ReadText(e.path().string());
-        if (s.size() > 4000) s = s.substr(s.size() - 4000);
-        std::cerr << "---- " << e.path().filename() << " (tail) ----\n" << s << "\n";
-      }
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
+  ResumeE2ETest() : E2ETest("resume_e2e") {}
 
   // A coordinator on its own database and port.
   std::unique_ptr<Process> Coordinator(const std::string& name, std::string* addr,
@@ -82,8 +65,6 @@ class ResumeE2ETest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp.model();
   }
-
-  fs::path dir_;
 };
 
 TEST_F(ResumeE2ETest, WorkerKilledAfterACheckpointIsResumedElsewhereWithTheSameResult) {

@@ -14,6 +14,7 @@
 
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -36,19 +37,16 @@ parameters:
   units: {values: [8, 16]}
 )";
 
-class SecureE2ETest : public ::testing::Test {
+class SecureE2ETest : public E2ETest {
  protected:
+  SecureE2ETest() : E2ETest("sec", /*needs_mnist=*/false) {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_sec_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    addr_ = "127.0.0.1:" + std::to_string(FreePort());
-    log_ = P("log.txt");
+    E2ETest::SetUp();
+    // (The tokens file is named without .txt: a failed test prints every .txt in dir_.)
     ASSERT_EQ(Cli({"certs", "--out", P("certs"), "--host", "localhost"}), 0) << ReadText(log_);
     for (const char* role : {"worker", "user", "reader"}) {
-      ASSERT_EQ(Cli({"token", "create", "--role", role, "--tokens", P("tokens.txt"), "--out",
+      ASSERT_EQ(Cli({"token", "create", "--role", role, "--tokens", P("tokens"), "--out",
                      P(std::string(role) + ".token")}),
                 0)
           << ReadText(log_);
@@ -56,12 +54,6 @@ class SecureE2ETest : public ::testing::Test {
       ASSERT_EQ(tokens_[role].size(), 68u);
     }
   }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << "---- log ----\n" << ReadText(log_) << "\n";
-    fs::remove_all(dir_);
-  }
-
-  std::string P(const std::string& name) { return (dir_ / name).string(); }
 
   // Runs `hpsweep args...` to the end; its exit code.
   int Cli(const std::vector<std::string>& args, double seconds = 60) {
@@ -83,7 +75,7 @@ class SecureE2ETest : public ::testing::Test {
                                      "--tls-key",
                                      P("certs/server.key"),
                                      "--auth-tokens",
-                                     P("tokens.txt"),
+                                     P("tokens"),
                                      "--log-format",
                                      "json"};
     if (mutual) {
@@ -131,8 +123,6 @@ class SecureE2ETest : public ::testing::Test {
     return false;
   }
 
-  fs::path dir_;
-  std::string addr_, log_;
   std::map<std::string, std::string> tokens_;
 };
 

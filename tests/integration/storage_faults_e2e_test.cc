@@ -17,6 +17,7 @@
 #include "coordinator/storage.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 
 namespace hpsweep {
@@ -28,26 +29,9 @@ using json = nlohmann::json;
 
 const char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 
-class StorageFaultsE2ETest : public ::testing::Test {
+class StorageFaultsE2ETest : public E2ETest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_storage_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    addr_ = "127.0.0.1:" + std::to_string(FreePort());
-    db_ = (dir_ / "sweeps.db").string();
-    log_ = (dir_ / "log.txt").string();
-  }
-  void TearDown() override {
-    if (HasFailure() && fs::exists(log_)) {
-      std::string s = ReadText(log_);
-      if (s.size() > 6000) s = s.substr(s.size() - 6000);
-      std::cerr << "---- process log (tail) ----\n" << s << "\n";
-    }
-    fs::remove_all(dir_);
-  }
+  StorageFaultsE2ETest() : E2ETest("storage_e2e", /*needs_mnist=*/false) {}
 
   std::unique_ptr<Process> StartCoordinator(void (*before_exec)() = nullptr) {
     return std::make_unique<Process>(
@@ -65,19 +49,6 @@ class StorageFaultsE2ETest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     return rpc(&ctx);
   }
-
-  // Runs the hpsweep binary to the end; returns its exit code, output in *out.
-  int RunCli(const std::vector<std::string>& args, std::string* out) {
-    const std::string path = (dir_ / ("cli" + std::to_string(++cli_runs_) + ".txt")).string();
-    Process p(args, path);
-    EXPECT_TRUE(p.Wait(60)) << "hpsweep did not finish";
-    *out = ReadText(path);
-    return p.exit_code();
-  }
-
-  fs::path dir_;
-  std::string addr_, db_, log_;
-  int cli_runs_ = 0;
 };
 
 // Regression: an empty file at --db became a fresh database ("listening", no sweeps, no word).

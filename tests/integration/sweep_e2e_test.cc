@@ -17,6 +17,7 @@
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -29,30 +30,9 @@ using json = nlohmann::json;
 
 std::string DataDir() { return MnistDir(); }
 
-class SweepE2ETest : public ::testing::Test {
+class SweepE2ETest : public E2ETest {
  protected:
-  void SetUp() override {
-    if (!fs::exists(DataDir() + "/train-images-idx3-ubyte")) {
-      GTEST_SKIP() << "MNIST not found in " << DataDir() << " (run scripts/bootstrap.sh)";
-    }
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    port_ = FreePort();
-    addr_ = "127.0.0.1:" + std::to_string(port_);
-    db_ = (dir_ / "sweeps.db").string();
-    log_ = (dir_ / "log.txt").string();
-  }
-  void TearDown() override {
-    if (HasFailure() && fs::exists(log_)) {
-      std::string s = ReadText(log_);
-      if (s.size() > 6000) s = s.substr(s.size() - 6000);
-      std::cerr << "---- process log (tail) ----\n" << s << "\n";
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
+  SweepE2ETest() : E2ETest("e2e") {}
 
   std::unique_ptr<Process> StartCoordinator(double lease_seconds = 2) {
     return std::make_unique<Process>(
@@ -84,10 +64,6 @@ class SweepE2ETest : public ::testing::Test {
   }
 
   json Export(int64_t sweep) { return TestClient(addr_).Export(sweep); }
-
-  fs::path dir_;
-  int port_ = 0;
-  std::string addr_, db_, log_;
 };
 
 // Small trials: ~0.3-1 s each on one thread.

@@ -15,6 +15,7 @@
 #include "engine/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
+#include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
@@ -39,33 +40,13 @@ void FlipByte(const std::string& path, char mask) {
 const char* const kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
-class WorkerFaultsE2ETest : public ::testing::Test {
+class WorkerFaultsE2ETest : public E2ETest {
  protected:
+  WorkerFaultsE2ETest() : E2ETest("worker_e2e") {}
+
   void SetUp() override {
-    for (const char* f : kDataFiles) {
-      if (!fs::exists(MnistDir() + "/" + f)) {
-        GTEST_SKIP() << "MNIST not found in " << MnistDir() << " (run scripts/bootstrap.sh)";
-      }
-    }
-    dir_ = fs::temp_directory_path() /
-           ("hpsweep_worker_e2e_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    addr_ = "127.0.0.1:" + std::to_string(FreePort());
-    db_ = (dir_ / "sweeps.db").string();
-    log_ = (dir_ / "coordinator.txt").string();
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (const auto& e : fs::directory_iterator(dir_)) {
-        if (e.path().extension() != ".txt") continue;
-        std::string s = ReadText(e.path().string());
-        if (s.size() > 4000) s = s.substr(s.size() - 4000);
-        std::cerr << "---- " << e.path().filename() << " (tail) ----\n" << s << "\n";
-      }
-    }
-    if (!dir_.empty()) fs::remove_all(dir_);
+    E2ETest::SetUp();
+    log_ = P("coordinator.txt");
   }
 
   std::unique_ptr<Process> StartCoordinator(const std::string& data_dir = MnistDir(),
@@ -97,8 +78,6 @@ class WorkerFaultsE2ETest : public ::testing::Test {
 
   json Export(int64_t sweep) { return TestClient(addr_).Export(sweep); }
 
-  fs::path dir_;
-  std::string addr_, db_, log_;
 };
 
 // The worker's address space: about twice what a worker with the data set loaded uses (measured
