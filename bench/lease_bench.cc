@@ -221,6 +221,10 @@ std::unique_ptr<pb::Coordinator::Stub> WorkerStub(const std::string& address, in
 int64_t RegisterFake(pb::Coordinator::Stub* stub, int k, WorkerLog* log) {
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline(10));
+  // A new channel's first connect can fail on a busy machine ("failed to connect to all
+  // addresses", seen 1 run in 12 with 8 workers); wait for it as a real worker retries, instead of
+  // failing the run. Only registration waits: the timed calls go over connected channels.
+  ctx.set_wait_for_ready(true);
   pb::RegisterWorkerRequest req;
   req.set_worker_name("bench-worker-" + std::to_string(k));
   req.set_threads(1);

@@ -324,9 +324,18 @@ void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& f
         if (v.find(',') != std::string::npos) v = "\"" + v + "\"";
         std::cout << "," << v;
       }
+      // A value not measured (a pruned trial's test accuracy) is an empty field, as in the
+      // export's CSV and null in JSON: a -1 would be summed and sorted as a real value.
+      auto measured = [](double v) {
+        if (MeasuredJson(v).is_null()) return std::string();
+        std::ostringstream out;
+        out << v;
+        return out.str();
+      };
       std::cout << "," << r.best_epoch();
-      if (metric_column) std::cout << "," << r.metric_value();
-      std::cout << "," << r.val_accuracy() << "," << r.test_accuracy() << "," << r.epochs() << ","
+      if (metric_column) std::cout << "," << measured(r.metric_value());
+      std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
+                << r.epochs() << ","
                 << r.seconds() << "," << r.worker() << "," << StatusText(r.status()) << "\n";
     }
     return;
@@ -585,6 +594,12 @@ int RunSubmit(const Flags& f) {
   std::cout << resp.sweep_id() << "\n";
   std::cerr << "submitted sweep " << resp.sweep_id() << " (" << resp.name()
             << "): " << Counted(resp.trials(), "trial") << "\n";
+  if (file->spec.method == SweepMethod::kBayes && resp.trials() < file->spec.max_trials) {
+    std::cerr << "note: the space has " << Counted(resp.trials(), "point")
+              << ", fewer than max_trials " << file->spec.max_trials
+              << "; bayes tries each once, so the sweep has " << Counted(resp.trials(), "trial")
+              << "\n";
+  }
   for (const auto& old : have_before ? before.sweeps() : pb::GetStatusResponse().sweeps()) {
     if (old.name() == resp.name()) {
       std::cerr << "note: sweep " << old.sweep_id() << " is also named '" << old.name() << "' ("
@@ -1250,10 +1265,15 @@ int RunEmbedded(const Flags& f) {
     }
     const std::string note = IdenticalNote(same.trials, same.sweeps, f.reuse || spec->reuse);
     if (!note.empty()) std::cerr << "note: " << note << "\n";
+    int64_t total = static_cast<int64_t>(trials->size());
+    for (const SweepCounts& c : sched->Counts(sweep_id)) total = c.sweep.total;
+    std::string bayes = " (bayes: proposed one at a time";
+    if (total < spec->max_trials) {
+      bayes += "; the space has " + Counted(total, "point") + ", fewer than max_trials " +
+               std::to_string(spec->max_trials) + ", and each is tried once";
+    }
     std::cerr << "sweep " << sweep_id << " (" << spec->name << "): "
-              << (spec->method == SweepMethod::kBayes
-                      ? Counted(spec->max_trials, "trial") + " (bayes: proposed one at a time)"
-                      : Counted(static_cast<int64_t>(trials->size()), "trial"))
+              << Counted(total, "trial") + (spec->method == SweepMethod::kBayes ? bayes + ")" : "")
               << ", " << Counted(f.workers, "worker") << " x " << Counted(f.threads, "thread")
               << ", database " << o.db_path << "\n";
   }

@@ -118,8 +118,9 @@ class MedianPruner : public IndexedPruner {
   using IndexedPruner::IndexedPruner;
 
   bool ShouldPrune(int64_t trial_id, int epoch, int trial_epochs) const override {
-    (void)trial_epochs;
-    if (epoch <= spec_.warmup) return false;
+    // Never after the trial's last epoch: its training is done, and a prune there would save
+    // nothing and only skip its test pass (hyperband's rungs are below it for the same reason).
+    if (epoch <= spec_.warmup || epoch >= trial_epochs) return false;
     auto t = trials_.find(trial_id);
     if (t == trials_.end()) return false;
     auto own = t->second.epochs.find(epoch);

@@ -195,8 +195,8 @@ class Parzen {
 
 class TpeSampler : public Sampler {
  public:
-  TpeSampler(SweepSpec spec, std::string file, SweepLimits limits)
-      : spec_(std::move(spec)), file_(std::move(file)), limits_(limits) {}
+  TpeSampler(SweepSpec spec, std::string file, SweepLimits limits, SweepData data)
+      : spec_(std::move(spec)), file_(std::move(file)), limits_(limits), data_(std::move(data)) {}
 
   Status Init() {
     for (const ParameterSpec& p : spec_.parameters) {
@@ -227,10 +227,13 @@ class TpeSampler : public Sampler {
       }
       axes_.push_back(std::move(ax));
     }
-    return Status::Ok();
+    return CountFinitePoints();
   }
 
-  int planned() const override { return spec_.max_trials; }
+  // max_trials, or fewer when the space is finite (values lists and integer ranges only) and has
+  // fewer valid points: each point is tried once (a tried point is not proposed again), so the
+  // trials past them would only train the same models again.
+  int planned() const override { return planned_; }
   bool needs_history() const override { return true; }
 
   // InvalidArgument when even the smallest model of the space is over limits_.max_params: every
@@ -390,7 +393,7 @@ class TpeSampler : public Sampler {
       std::stable_sort(candidates.begin(), candidates.end(),
                        [](const Candidate& a, const Candidate& b) { return a.ei > b.ei; });
       for (const Candidate& c : candidates) {
-        StatusOr<TrialSpec> t = BuildTrial(spec_, number, Texts(c.x), file_, limits_);
+        StatusOr<TrialSpec> t = Build(number, Texts(c.x));
         if (!t.ok()) {
           last = t.status();
           continue;
@@ -475,7 +478,7 @@ class TpeSampler : public Sampler {
     std::optional<TrialSpec> fallback;
     Status last = Status::Ok();
     for (int i = 0; i < kRandomTries; ++i) {
-      StatusOr<TrialSpec> t = BuildTrial(spec_, number, Texts(RandomPoint(rng)), file_, limits_);
+      StatusOr<TrialSpec> t = Build(number, Texts(RandomPoint(rng)));
       if (!t.ok()) {
         last = t.status();
         continue;
@@ -486,6 +489,61 @@ class TpeSampler : public Sampler {
     if (fallback) return std::move(*fallback);
     return Status(last.code(), last.message() + " (no valid trial in " +
                                    std::to_string(kRandomTries) + " draws)");
+  }
+
+  // planned_: max_trials, or the number of distinct valid points of a finite space smaller than
+  // that (enumerated: at most max_trials <= kMaxTrialsPerSweep points). A finite space none of
+  // whose points passes the checks is refused, naming the first point's reason.
+  Status CountFinitePoints() {
+    planned_ = spec_.max_trials;
+    std::vector<std::vector<double>> choices;  // per axis, in transformed space
+    double points = 1;
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      const Axis& ax = axes_[a];
+      std::vector<double> c;
+      if (ax.categorical) {
+        for (size_t i = 0; i < ax.canonical.size(); ++i) c.push_back(static_cast<double>(i));
+      } else if (ax.integer) {
+        const ParameterSpec& p = spec_.parameters[a];
+        if (p.max - p.min + 1 > spec_.max_trials) return Status::Ok();
+        for (double v = p.min; v <= p.max; v += 1) c.push_back(v);
+      } else {
+        return Status::Ok();  // a continuous axis: endless points
+      }
+      points *= static_cast<double>(c.size());
+      if (points > spec_.max_trials) return Status::Ok();
+      choices.push_back(std::move(c));
+    }
+    std::unordered_set<std::string> valid;
+    Status first = Status::Ok();
+    std::vector<size_t> at(axes_.size(), 0);
+    std::vector<double> x(axes_.size());
+    while (true) {
+      for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][at[a]];
+      StatusOr<TrialSpec> t = Build(1, Texts(x));
+      if (t.ok()) {
+        valid.insert(PointKey(t->params));
+      } else if (first.ok()) {
+        first = t.status();
+      }
+      size_t a = 0;
+      while (a < at.size() && ++at[a] == choices[a].size()) at[a++] = 0;
+      if (a == at.size()) break;
+    }
+    if (valid.empty()) {
+      return Status(first.code(), first.message() + " (no point of this bayes space passes)");
+    }
+    planned_ = std::min<int>(spec_.max_trials, static_cast<int>(valid.size()));
+    return Status::Ok();
+  }
+
+  // The trial of these axis values, with the sweep's own data attached (its params, and the
+  // limits checked with its shape), as a plan's trials have it.
+  StatusOr<TrialSpec> Build(int number, const std::vector<std::string>& texts) const {
+    StatusOr<TrialSpec> t = BuildTrial(spec_, number, texts, file_, limits_);
+    if (!t.ok()) return t;
+    HPSWEEP_RETURN_IF_ERROR(ApplySweepData(data_, file_, limits_, &*t));
+    return t;
   }
 
   // The swept values of a trial's params as one key ('\x1f' between values; absent: empty).
@@ -510,7 +568,9 @@ class TpeSampler : public Sampler {
   SweepSpec spec_;
   std::string file_;
   SweepLimits limits_;
+  SweepData data_;
   std::vector<Axis> axes_;
+  int planned_ = 0;
 };
 
 }  // namespace
@@ -520,7 +580,7 @@ std::unique_ptr<Sampler> MakePlanSampler(std::vector<TrialSpec> plan) {
 }
 
 StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std::string& file_name,
-                                               const SweepLimits& limits) {
+                                               const SweepLimits& limits, const SweepData& data) {
   if (spec.method != SweepMethod::kBayes) {
     StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(spec, file_name, limits);
     if (!plan.ok()) return plan.status();
@@ -529,7 +589,7 @@ StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std:
   if (spec.max_trials <= 0 || spec.parameters.empty()) {
     return InvalidArgument(file_name + ": method: bayes needs max_trials and parameters");
   }
-  auto tpe = std::make_unique<TpeSampler>(spec, file_name, limits);
+  auto tpe = std::make_unique<TpeSampler>(spec, file_name, limits, data);
   HPSWEEP_RETURN_IF_ERROR(tpe->Init());
   HPSWEEP_RETURN_IF_ERROR(tpe->CheckSmallestModel());
   return std::unique_ptr<Sampler>(std::move(tpe));

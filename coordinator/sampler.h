@@ -89,11 +89,14 @@ constexpr int kMaxSamplerHistory = 1000;
 std::unique_ptr<Sampler> MakePlanSampler(std::vector<TrialSpec> plan);
 
 // The sampler of a parsed spec: a plan from ExpandSweep for grid, random and list (their errors
-// are ExpandSweep's; the sweep's own data is not attached), a TPE sampler for bayes.
+// are ExpandSweep's; the sweep's own data is not attached: AttachSweepData does that to a plan),
+// a TPE sampler for bayes, which attaches `data` (PrepareSweepData's; empty for MNIST) to every
+// proposal and checks the limits with its shape.
 // file_name is for messages; limits as ExpandSweep. A bayes space whose smallest model is over
 // limits.max_params is InvalidArgument naming the limit and that model (file:line: parameters).
 StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std::string& file_name,
-                                               const SweepLimits& limits = SweepLimits());
+                                               const SweepLimits& limits = SweepLimits(),
+                                               const SweepData& data = SweepData());
 
 }  // namespace hpsweep
 

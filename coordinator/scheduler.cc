@@ -560,7 +560,11 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
   // the trials given (ExpandSweep's, with the sweep's data attached), not expanded again.
   std::unique_ptr<Sampler> sampler;
   if (spec.method == SweepMethod::kBayes) {
-    auto made = MakeSampler(spec, file_name, options_.sweep_limits);
+    // The sweep's own data, which every proposal carries as a plan's trials do (nothing for
+    // MNIST): read and hashed here, at submit, as AttachSweepData does for a plan.
+    StatusOr<SweepData> data = PrepareSweepData(spec, file_name);
+    if (!data.ok()) return data.status();
+    auto made = MakeSampler(spec, file_name, options_.sweep_limits, *data);
     if (!made.ok()) return made.status();
     sampler = std::move(*made);
   } else {
@@ -1751,7 +1755,18 @@ StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
   StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
   if (!spec.ok()) return spec.status();
   if (spec->method == SweepMethod::kBayes) {
-    return MakeSampler(*spec, sw.file_name, options_.sweep_limits);
+    // Its own data read again (for the shape); the params as submitted (the sha256 the stored
+    // trials carry, so a file changed since is still refused to workers) once a trial exists.
+    StatusOr<SweepData> data = PrepareSweepData(*spec, sw.file_name);
+    if (!data.ok()) return data.status();
+    if (!stored.empty() && !data->params.empty()) {
+      std::map<std::string, std::string> submitted;
+      for (const auto& [key, value] : trials_.at(stored.front().second).params) {
+        if (key.rfind(kDataParamPrefix, 0) == 0) submitted[key] = value;
+      }
+      if (!submitted.empty()) data->params = std::move(submitted);
+    }
+    return MakeSampler(*spec, sw.file_name, options_.sweep_limits, *data);
   }
   StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, sw.file_name, options_.sweep_limits);
   if (!plan.ok()) return plan.status();

@@ -235,8 +235,10 @@ class CoordinatorServer::Service final : public ServiceBase {
     for (int64_t sweep : same.sweeps) resp->add_identical_sweeps(sweep);
     resp->set_sweep_id(*id);
     resp->set_name(spec->name);
-    resp->set_trials(spec->method == SweepMethod::kBayes ? spec->max_trials
-                                                         : static_cast<int>(trials->size()));
+    // The sweep's total: a plan's size, or max_trials (fewer for a smaller finite bayes space).
+    int total = static_cast<int>(trials->size());
+    for (const SweepCounts& c : s_->Counts(*id)) total = static_cast<int>(c.sweep.total);
+    resp->set_trials(total);
     return grpc::Status::OK;
   }
 

@@ -709,11 +709,14 @@ Status Parser::CheckEarlyTerminate(const SweepSpec& spec) const {
   if (f != spec.fixed.end() && !ParseInt64(f->second, &epochs)) varies = true;
   const int line = LineOr(spec.lines, "early_terminate", 1);
   if (et.type == Type::kMedian) {
-    if (!varies && et.warmup >= epochs) {
+    // Epochs warmup+1 .. epochs-1 can prune (never the last: the training is done by then).
+    if (!varies && et.warmup >= epochs - 1) {
       return Err(LineOr(spec.lines, "early_terminate.warmup", line),
                  "key 'early_terminate.warmup': " + std::to_string(et.warmup) +
                      " epochs of warmup leave none of the trials' epochs (" +
-                     std::to_string(epochs) + ") to prune; lower it or raise fixed.epochs");
+                     std::to_string(epochs) +
+                     ") to prune (a trial is never pruned after its last epoch); lower it or "
+                     "raise fixed.epochs");
     }
     return Status::Ok();
   }
@@ -1670,13 +1673,12 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
   return *sha;
 }
 
-Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
-                       std::vector<TrialSpec>* trials, const SweepLimits& limits) {
-  if (spec.data.format == DataFormat::kMnist) return Status::Ok();
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name) {
+  SweepData d;
+  if (spec.data.format == DataFormat::kMnist) return d;
   StatusOr<std::string> sha = CheckSweepData(spec, file_name);
   if (!sha.ok()) return sha.status();
-  std::map<std::string, std::string> extra = {{"data.format", DataFormatName(spec.data.format)},
-                                              {"data.sha256", *sha}};
+  d.params = {{"data.format", DataFormatName(spec.data.format)}, {"data.sha256", *sha}};
   // Absolute, so that a worker started in another folder (or on another node sharing the file
   // system) reads the same files.
   auto absolute = [](const std::string& p) {
@@ -1685,40 +1687,59 @@ Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
     return ec ? p : a.lexically_normal().string();
   };
   if (spec.data.format == DataFormat::kIdx) {
-    extra["data.path"] = absolute(spec.data.path);
+    d.params["data.path"] = absolute(spec.data.path);
   } else {
-    extra["data.train"] = absolute(spec.data.train_file);
-    extra["data.test"] = absolute(spec.data.test_file);
-    extra["data.sequence_length"] = std::to_string(spec.data.sequence_length);
+    d.params["data.train"] = absolute(spec.data.train_file);
+    d.params["data.test"] = absolute(spec.data.test_file);
+    d.params["data.sequence_length"] = std::to_string(spec.data.sequence_length);
   }
   // The shape without the data: one training row is enough to know it.
   StatusOr<Mnist> data = LoadDataset(spec.data, 1);
   if (!data.ok()) return data.status();
+  ModelConfig shaped;
+  ShapeModelToData(*data, &shaped);
+  d.steps = shaped.steps;
+  d.features = shaped.features;
+  d.classes = shaped.classes;
   const auto format_line = spec.lines.find("data.format");
-  const int line = format_line == spec.lines.end() ? 0 : format_line->second;
-  for (TrialSpec& t : *trials) {
-    for (const auto& [k, v] : extra) t.params[k] = v;
-    ShapeModelToData(*data, &t.config.model);
-    // ExpandSweep measured the trial with MNIST's shape; the data's may be far wider.
-    const ModelConfig& m = t.config.model;
-    const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
-                              std::to_string(m.features) + " features, " +
-                              std::to_string(m.classes) + " classes)";
-    const int64_t params = ParamCount(t.config);
-    if (params > limits.max_params) {
-      return ErrorAt(file_name, line,
-                     "trial " + std::to_string(t.number) + ": " + FormatCount(params) +
-                         " parameters" + shape + ", over the limit of " +
-                         FormatCount(limits.max_params) + " (--max-model-params)");
-    }
-    const int64_t bytes = TrainingBytesEstimate(t.config);
-    if (bytes > limits.max_training_bytes) {
-      return ErrorAt(file_name, line,
-                     "trial " + std::to_string(t.number) + ": training needs about " +
-                         FormatBytes(bytes) + shape + ", over the limit of " +
-                         FormatBytes(limits.max_training_bytes) + " (--max-training-memory-mb)");
-    }
+  d.line = format_line == spec.lines.end() ? 0 : format_line->second;
+  return d;
+}
+
+Status ApplySweepData(const SweepData& d, const std::string& file_name, const SweepLimits& limits,
+                      TrialSpec* t) {
+  if (d.params.empty()) return Status::Ok();
+  for (const auto& [k, v] : d.params) t->params[k] = v;
+  ModelConfig& m = t->config.model;
+  m.steps = d.steps;
+  m.features = d.features;
+  m.classes = d.classes;
+  // ExpandSweep (or BuildTrial) measured the trial with MNIST's shape; the data's may be wider.
+  const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
+                            std::to_string(m.features) + " features, " +
+                            std::to_string(m.classes) + " classes)";
+  const int64_t params = ParamCount(t->config);
+  if (params > limits.max_params) {
+    return ErrorAt(file_name, d.line,
+                   "trial " + std::to_string(t->number) + ": " + FormatCount(params) +
+                       " parameters" + shape + ", over the limit of " +
+                       FormatCount(limits.max_params) + " (--max-model-params)");
   }
+  const int64_t bytes = TrainingBytesEstimate(t->config);
+  if (bytes > limits.max_training_bytes) {
+    return ErrorAt(file_name, d.line,
+                   "trial " + std::to_string(t->number) + ": training needs about " +
+                       FormatBytes(bytes) + shape + ", over the limit of " +
+                       FormatBytes(limits.max_training_bytes) + " (--max-training-memory-mb)");
+  }
+  return Status::Ok();
+}
+
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits) {
+  StatusOr<SweepData> d = PrepareSweepData(spec, file_name);
+  if (!d.ok()) return d.status();
+  for (TrialSpec& t : *trials) HPSWEEP_RETURN_IF_ERROR(ApplySweepData(*d, file_name, limits, &t));
   return Status::Ok();
 }
 

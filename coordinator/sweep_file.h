@@ -195,10 +195,24 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
 // data.sha256, the data set's identity, which a worker checks before training.
 constexpr char kDataParamPrefix[] = "data.";
 
-// CheckSweepData, then adds the reserved params above to every trial and shapes each trial's
-// model (steps, features, classes) to the data. Nothing for MNIST. Call after ExpandSweep and
-// before storing the trials.
-// Trials over `limits` with the data's shape are refused as ExpandSweep refuses them.
+// A sweep's own data as each of its trials carries it: the reserved params above and the data's
+// shape (a trial's model steps, features and classes). Empty params for MNIST.
+struct SweepData {
+  std::map<std::string, std::string> params;
+  int steps = 0, features = 0, classes = 0;
+  int line = 0;  // of data.format in the sweep file, for messages
+};
+
+// CheckSweepData (loads and hashes the files), then the SweepData of the spec's data.
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name);
+
+// Adds d's params to *t and shapes its model to the data; a trial over `limits` with that shape
+// is refused as ExpandSweep refuses one. Nothing when d has no params (MNIST).
+Status ApplySweepData(const SweepData& d, const std::string& file_name, const SweepLimits& limits,
+                      TrialSpec* t);
+
+// PrepareSweepData, then ApplySweepData to every trial. Nothing for MNIST. Call after ExpandSweep
+// and before storing the trials. (A bayes sweep's sampler applies it to each proposal.)
 Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
                        std::vector<TrialSpec>* trials, const SweepLimits& limits = SweepLimits());
 

@@ -386,7 +386,9 @@ class Client:
 
     def model(self, trial):
         """The saved model of a trial: the bytes of a model file (`hpsweep summary --model FILE`,
-        `hpsweep predict --model FILE` read it once written to a file)."""
+        `hpsweep predict --model FILE` read it once written to a file). `trial` is the trial's
+        id (`trial_id` in leaderboard rows, `id` in the export), unique in the database, not its
+        number within its sweep."""
         req = pb.GetModelRequest(trial_id=_id("trial", trial))
         return self._call(self._stub.GetModel, req, timeout=max(self.timeout, 120.0)).model
 

@@ -132,6 +132,10 @@ TEST(EarlyTerminateTest, RulesThatCouldNeverPruneAreRefused) {
   MustParse(Yaml("{type: hyperband, min_iter: 1, eta: 3, s: 2}"));  // bracket 1: rung 3
   ExpectParseError(Yaml("{type: median, warmup: 9}"), 3,
                    {"key 'early_terminate.warmup'", "leave none of the trials' epochs (9)"});
+  // warmup 8 of 9 epochs leaves only the last, where no trial is pruned; 7 leaves epoch 8.
+  ExpectParseError(Yaml("{type: median, warmup: 8}"), 3,
+                   {"key 'early_terminate.warmup'", "never pruned after its last epoch"});
+  MustParse(Yaml("{type: median, warmup: 7}"));
   // Swept epochs: checked per trial by the pruner, not here.
   MustParse(
       "name: et\nearly_terminate: {type: hyperband, min_iter: 3}\nparameters:\n"

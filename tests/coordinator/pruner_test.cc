@@ -150,6 +150,17 @@ TEST(MedianPrunerTest, BestSoFarAgainstTheMedianOfEarlierTrialsAtThatEpoch) {
   EXPECT_TRUE(f.Report(3, 3, 0.50));  // others at 3: .70 .55: median .625; best .58 < .625
 }
 
+// A trial's last epoch is never pruned: its training is done, and a prune would only skip its
+// test pass. (It was: a trial pruned after its last epoch ended "pruned", saving nothing.)
+TEST(MedianPrunerTest, LastEpochIsNeverPruned) {
+  Feeder f(Median(0, 1), Objective("val_accuracy", true), /*epochs=*/3);
+  EXPECT_FALSE(f.Report(1, 1, 0.90));
+  EXPECT_FALSE(f.Report(1, 2, 0.91));
+  EXPECT_FALSE(f.Report(1, 3, 0.92));
+  EXPECT_TRUE(f.Report(2, 2, 0.10));   // far behind at epoch 2 of 3: pruned
+  EXPECT_FALSE(f.Report(3, 3, 0.10));  // as far behind at epoch 3 of 3: runs to its end
+}
+
 TEST(MedianPrunerTest, MinimisedMetric) {
   Feeder f(Median(0, 2), Objective("val_loss", false));
   EXPECT_FALSE(f.Report(1, 1, 0.30));

@@ -295,10 +295,12 @@ TEST(TpeSamplerTest, PrunedTrialsCountAgainstTheirPoint) {
 }
 
 // A finite space's points are each proposed once before any is repeated: with the sweep's one
-// seed a repeated point trains the same model again. Once all are tried, proposals go on.
+// seed a repeated point trains the same model again. So a finite space smaller than max_trials
+// plans one trial per point (12 here, not 30). Proposed past that anyway, a point repeats.
 TEST(TpeSamplerTest, TriedPointsAreNotProposedAgainWhileOthersRemain) {
   std::unique_ptr<Sampler> s = MustSampler(MustParse(SmallSpaceYaml("finite", 30, 5, 4)));
   ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->planned(), 12);  // not max_trials 30: each point once
   const auto value = SmallSpaceValue;
   std::deque<TrialRow> rows;
   std::vector<const TrialRow*> ptrs;
@@ -567,6 +569,37 @@ TEST(SchedulerSamplerTest, SubmitStoresNoTrialsAndCountsShowThePlan) {
   EXPECT_FALSE(g->has_value());
 }
 
+// A bayes sweep whose finite space has fewer valid points than max_trials: its total is the
+// number of valid points (a point over the model-size limit is not one), each is trained once,
+// and the sweep completes. It used to train trials 5 to 7 as repeats of earlier points.
+TEST(SchedulerSamplerTest, FiniteSpaceSmallerThanMaxTrialsTrainsEachPointOnce) {
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  SchedulerOptions options;
+  options.sweep_limits.max_params = 200000;  // units 2048: about 17M parameters; 8 and 16 fit
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t sweep = MustSubmit(
+      s, "name: small\nmethod: bayes\nmax_trials: 7\nbayes: {n_startup_trials: 1}\n"
+         "fixed: {epochs: 1, cell: lstm}\nparameters:\n  units: {values: [8, 16, 2048]}\n"
+         "  batch_size: {values: [16, 64]}\n");
+  EXPECT_EQ(CountsOf(s, sweep).sweep.total, 4);
+  StatusOr<int64_t> w = s.RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  std::set<std::map<std::string, std::string>> seen;
+  for (int n = 1; n <= 4; ++n) {
+    StatusOr<std::optional<LeaseGrant>> g = s.Lease(*w);
+    ASSERT_TRUE(g.ok() && g->has_value()) << "trial " << n;
+    EXPECT_NE((*g)->trial.params.at("units"), "2048");
+    EXPECT_TRUE(seen.insert((*g)->trial.params).second) << "trial " << n << " repeats a point";
+    ASSERT_TRUE(s.Complete((*g)->lease_id, Result((*g)->trial)).ok());
+  }
+  StatusOr<std::optional<LeaseGrant>> more = s.Lease(*w);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(more->has_value());
+  EXPECT_EQ(CountsOf(s, sweep).sweep.state, "completed");
+}
+
 // A grid sweep and a bayes sweep take turns, as two grid sweeps do.
 TEST(SchedulerSamplerTest, SweepsTakeTurnsWithASampler) {
   std::unique_ptr<Storage> storage = MustOpen();
@@ -602,7 +635,7 @@ TEST(SchedulerSamplerTest, TwoRunningLeasesGetDifferentPoints) {
              "  activation: {values: [relu, tanh]}\n");
   StatusOr<int64_t> w = s.RegisterWorker("w", 1);
   ASSERT_TRUE(w.ok());
-  for (int round = 0; round < 10; ++round) {
+  for (int round = 0; round < 2; ++round) {  // the space's 4 points (its total: not 30)
     StatusOr<std::optional<LeaseGrant>> a = s.Lease(*w);
     StatusOr<std::optional<LeaseGrant>> b = s.Lease(*w);
     ASSERT_TRUE(a.ok() && a->has_value() && b.ok() && b->has_value());
@@ -614,6 +647,9 @@ TEST(SchedulerSamplerTest, TwoRunningLeasesGetDifferentPoints) {
     ASSERT_TRUE(s.Complete((*a)->lease_id, ca).ok());
     ASSERT_TRUE(s.Complete((*b)->lease_id, cb).ok());
   }
+  StatusOr<std::optional<LeaseGrant>> more = s.Lease(*w);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(more->has_value());
 }
 
 // Workers leasing at once (sync and async paths): every trial number once, exactly max_trials.
@@ -984,7 +1020,12 @@ TEST(SchedulerPlanTest, RetriesComeBeforeNewProposals) {
 // A plan of the sweep's own data: proposals carry AttachSweepData's params (paths, sha256), after
 // a restart too: before the first trial the files are read again; after it, the params are those
 // stored, even if a file changed since (a sweep keeps the data it was submitted with).
-TEST(SchedulerPlanTest, OwnDataParamsSurviveARestart) {
+// A sweep of its own data (CSV), grid or bayes: every leased trial carries the data's params as
+// submitted (paths, sha256), across restarts before and after the first trial, and after the
+// files changed (the submitted sha256 stays, so workers refuse the changed files). Bayes
+// proposals once went out without them, and workers trained on MNIST instead.
+void ExpectOwnDataParamsSurviveARestart(const std::string& method) {
+  SCOPED_TRACE(method);
   std::string dir = ::testing::TempDir() + "/sampler_test.XXXXXX";
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
   auto write = [&](const std::string& name, const std::string& text) {
@@ -994,16 +1035,26 @@ TEST(SchedulerPlanTest, OwnDataParamsSurviveARestart) {
   write("train.csv", "0,1,2,3,4\n1,4,3,2,1\n");
   write("test.csv", "1,1,1,1,1\n");
   const std::string yaml =
-      "name: own\nmethod: grid\ndata: {format: csv, train: train.csv, test: test.csv, "
-      "sequence_length: 2}\nfixed: {epochs: 1}\nparameters:\n  units: {values: [8, 16, 32]}\n";
+      "name: own\n" + method +
+      "\ndata: {format: csv, train: train.csv, test: test.csv, sequence_length: 2}\n"
+      "fixed: {epochs: 1}\nparameters:\n  units: {values: [8, 16, 32]}\n";
   const std::string file = write("s.yaml", yaml);
   StatusOr<SweepSpec> spec = ParseSweep(yaml, file);
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, file);
   ASSERT_TRUE(plan.ok());
   ASSERT_TRUE(AttachSweepData(*spec, file, &*plan).ok());
-  ASSERT_EQ(plan->size(), 3u);
-  ASSERT_EQ(plan->front().params.count("data.sha256"), 1u);
+  StatusOr<SweepData> data = PrepareSweepData(*spec, file);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  ASSERT_EQ(data->params.count("data.sha256"), 1u);
+  ASSERT_EQ(data->classes, 2);  // (labels 0 and 1: not MNIST's 10)
+  auto data_params = [](const std::map<std::string, std::string>& params) {
+    std::map<std::string, std::string> d;
+    for (const auto& [k, v] : params) {
+      if (k.rfind(kDataParamPrefix, 0) == 0) d[k] = v;
+    }
+    return d;
+  };
 
   std::unique_ptr<Storage> storage = MustOpen();
   FakeClock clock;
@@ -1023,18 +1074,30 @@ TEST(SchedulerPlanTest, OwnDataParamsSurviveARestart) {
   restart(&s, &worker);  // before any trial: the files are read again
   std::optional<LeaseGrant> g = LeaseOrNone(*s, worker);
   ASSERT_TRUE(g);
-  EXPECT_EQ(g->trial.params, (*plan)[0].params);
+  EXPECT_EQ(data_params(g->trial.params), data->params);
+  if (!plan->empty()) EXPECT_EQ(g->trial.params, (*plan)[0].params);
+  ASSERT_TRUE(s->Complete(g->lease_id, Result(g->trial)).ok());
   write("test.csv", "0,1,1,1,1\n");  // another data set now
   restart(&s, &worker);
-  for (size_t i = 1; i < plan->size(); ++i) {
+  for (int n = 2; n <= 3; ++n) {
     g = LeaseOrNone(*s, worker);
     ASSERT_TRUE(g);
-    EXPECT_EQ(g->trial.number, static_cast<int>(i) + 1);
-    EXPECT_EQ(g->trial.params, (*plan)[i].params) << "trial " << i + 1;
+    EXPECT_EQ(g->trial.number, n);
+    EXPECT_EQ(data_params(g->trial.params), data->params) << "trial " << n;
+    if (!plan->empty()) EXPECT_EQ(g->trial.params, (*plan)[n - 1].params) << "trial " << n;
+    ASSERT_TRUE(s->Complete(g->lease_id, Result(g->trial)).ok());
   }
   EXPECT_FALSE(LeaseOrNone(*s, worker));
   s.reset();
   std::filesystem::remove_all(dir);
+}
+
+TEST(SchedulerPlanTest, OwnDataParamsSurviveARestart) {
+  ExpectOwnDataParamsSurviveARestart("method: grid");
+}
+
+TEST(SchedulerSamplerTest, BayesProposalsCarryTheSweepsOwnData) {
+  ExpectOwnDataParamsSurviveARestart("method: bayes\nmax_trials: 3\nbayes: {n_startup_trials: 1}");
 }
 
 // ---- A bayes space no model of which fits ----

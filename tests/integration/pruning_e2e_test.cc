@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,20 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
   EXPECT_NE(status.find(" pruned "), std::string::npos) << status;  // the column's header
   const std::string lb = Cli({"leaderboard", std::to_string(sweep), "--db", db_});
   EXPECT_NE(lb.find("1 pruned"), std::string::npos) << lb;
+  // In CSV a pruned trial's test accuracy is an empty field (it was -1): ...,val_accuracy,
+  // test_accuracy,epochs,seconds,worker,status.
+  const std::string csv = Cli({"leaderboard", std::to_string(sweep), "--db", db_, "--format",
+                               "csv"});
+  int pruned_rows = 0;
+  std::istringstream lines(csv);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() < 7 || line.compare(line.size() - 7, 7, ",pruned") != 0) continue;
+    ++pruned_rows;
+    EXPECT_TRUE(std::regex_search(line, std::regex(",0\\.[0-9]+,,1,[^,]*,[^,]*,pruned$")))
+        << line;
+    EXPECT_EQ(line.find("-1"), std::string::npos) << line;
+  }
+  EXPECT_EQ(pruned_rows, st.pruned()) << csv;
   const std::string html = (dir_ / "report.html").string();
   Cli({"report", std::to_string(sweep), "--db", db_, "-o", html});
   const std::string report = ReadText(html);
