@@ -226,10 +226,14 @@ class CoordinatorServer::Service final : public ServiceBase {
     auto trials = ExpandSweep(*spec, file, limits_);
     if (!trials.ok()) return ToGrpc(trials.status());
     // A sweep of its own data: its files are read (on this coordinator) and named by sha256.
-    if (Status d = AttachSweepData(*spec, file, &*trials, limits_); !d.ok()) return ToGrpc(d);
+    StatusOr<SweepData> data = PrepareSweepData(*spec, file);
+    if (!data.ok()) return ToGrpc(data.status());
+    for (TrialSpec& t : *trials) {
+      if (Status d = ApplySweepData(*data, file, limits_, &t); !d.ok()) return ToGrpc(d);
+    }
     auto id = s_->Submit(*spec, *trials, req->yaml(), file, req->reuse());
     if (!id.ok()) return ToGrpc(id.status());
-    if (spec->data.format != DataFormat::kMnist) RememberOwnData(*id, *trials);
+    RememberOwnData(*id, data->params);  // (every method: a bayes sweep has no trials yet)
     const IdenticalFinished same = s_->FindIdenticalFinished(*spec, *trials, *id);
     resp->set_identical_finished(same.trials);
     for (int64_t sweep : same.sweeps) resp->add_identical_sweeps(sweep);
@@ -438,9 +442,9 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   // A sweep of its own data was submitted here: its data set (trials' data.sha256 and absolute
   // paths) may be sent to workers that lack it.
-  void RememberOwnData(int64_t sweep_id, const std::vector<TrialSpec>& trials) {
-    if (trials.empty()) return;
-    const auto& p = trials.front().params;
+  // The sweep's own data set (its data.* params; nothing for MNIST), to serve to workers.
+  void RememberOwnData(int64_t sweep_id, const std::map<std::string, std::string>& p) {
+    if (p.empty()) return;
     auto get = [&](const char* k) {
       auto it = p.find(k);
       return it == p.end() ? std::string() : it->second;

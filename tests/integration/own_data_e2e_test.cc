@@ -90,10 +90,11 @@ class OwnDataE2ETest : public E2ETest {
                                  data_dir, "--threads", "1", "--exit-when-idle"});
   }
 
-  int64_t Submit(const std::string& name) {
+  // method: "grid", or "bayes" (max_trials 1: its one trial is proposed at lease time).
+  int64_t Submit(const std::string& name, const std::string& method = "grid") {
     return TestClient(addr_).Submit(
-        "name: " + name +
-        "\nmethod: grid\n"
+        "name: " + name + "\nmethod: " + method + (method == "bayes" ? "\nmax_trials: 1" : "") +
+        "\n"
         "data: {format: csv, train: /proc/self/cwd/train.csv, test: /proc/self/cwd/test.csv,"
         " sequence_length: 8, seed: 3, validation_split: 0.2}\n"
         "fixed: {cell: lstm, epochs: 3, batch_size: 16, optimizer: adam, learning_rate: 0.01}\n"
@@ -195,6 +196,25 @@ TEST_F(OwnDataE2ETest, WorkerWithoutTheFilesTrainsFromAFetchedCopyWithTheSameMet
   EXPECT_EQ(sent["test/test.csv"],
             static_cast<int64_t>(fs::file_size(dir_ / "coord" / "test.csv")));
   EXPECT_EQ(sent.size(), 2u);
+}
+
+// A bayes sweep's proposals carry the data too (they once went out without it, and workers
+// trained on MNIST): a worker without the files fetches them and trains the 4-class model.
+TEST_F(OwnDataE2ETest, BayesSweepTrainsItsOwnDataOnAWorkerWithoutTheFiles) {
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(TestClient(addr_).WaitUp(20)) << "coordinator did not come up on " << addr_;
+  const std::string sha = CoordSha();
+  const int64_t sweep = Submit("own-bayes", "bayes");
+  ASSERT_GT(sweep, 0);
+  const json t = RunOn(sweep, "far");
+  EXPECT_EQ(t["status"], "completed") << t.dump();
+  EXPECT_EQ(t["params"]["data.format"], "csv") << t.dump();
+  EXPECT_EQ(t["params"]["data.sha256"], sha) << t.dump();
+  EXPECT_EQ(t["confusion_matrix"].size(), 16u) << t.dump();  // 4 x 4 classes, not MNIST's 10
+  const std::string cache = (dir_ / "far" / ("mnist.own-" + sha.substr(0, 12))).string();
+  EXPECT_NE(ReadText(log_).find("fetching it from the coordinator into " + cache),
+            std::string::npos)
+      << ReadText(log_);
 }
 
 TEST_F(OwnDataE2ETest, DataSetChangedOnTheCoordinatorIsRefused) {
