@@ -4,24 +4,27 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+
+#include "base/file_io.h"
 
 namespace hpsweep {
 namespace {
 
 StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return NotFound(std::string(flag) + " " + path + ": cannot open: " + std::strerror(errno));
+  StatusOr<std::string> text = ReadFileBounded(path, kMaxPemBytes, "PEM file");
+  if (!text.ok()) {
+    const std::string& why = text.status().message();
+    switch (text.status().code()) {
+      case StatusCode::kNotFound:  // "PATH: cannot open PEM file: <errno text>"
+        return NotFound(std::string(flag) + " " + path +
+                        ": cannot open: " + why.substr(why.rfind(": ") + 2));
+      case StatusCode::kInvalidArgument:
+        return InvalidArgument(std::string(flag) + " " + path + ": over the limit of " +
+                               std::to_string(kMaxPemBytes) + " bytes for a PEM file");
+      default: return text.status();
+    }
   }
-  std::string text(kMaxPemBytes + 1, '\0');
-  in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxPemBytes) {
-    return InvalidArgument(std::string(flag) + " " + path + ": over the limit of " +
-                           std::to_string(kMaxPemBytes) + " bytes for a PEM file");
-  }
-  if (text.find("-----BEGIN ") == std::string::npos) {
+  if (text->find("-----BEGIN ") == std::string::npos) {
     return InvalidArgument(std::string(flag) + " " + path +
                            ": not a PEM file (no '-----BEGIN' line)");
   }

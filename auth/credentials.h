@@ -31,7 +31,7 @@
 #include <string>
 
 #include "auth/tokens.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

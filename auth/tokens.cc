@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
-#include "engine/csprng.h"
-#include "engine/sha256.h"
+#include "base/csprng.h"
+#include "base/file_io.h"
+#include "base/sha256.h"
 
 namespace hpsweep {
 namespace {
@@ -54,19 +54,6 @@ std::string Trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-// Reads at most `limit` bytes of a file; more is an error naming the limit.
-StatusOr<std::string> ReadBounded(const std::string& path, size_t limit, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open " + what + ": " + std::strerror(errno));
-  std::string text(limit + 1, '\0');
-  in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > limit) {
-    return InvalidArgument(path + ": " + what + " is over the limit of " + std::to_string(limit) +
-                           " bytes");
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -149,7 +136,7 @@ StatusOr<std::shared_ptr<const TokenStore>> TokenStore::Parse(const std::string&
 }
 
 StatusOr<std::shared_ptr<const TokenStore>> TokenStore::LoadFile(const std::string& path) {
-  auto text = ReadBounded(path, kMaxTokensFileBytes, "tokens file");
+  auto text = ReadFileBounded(path, kMaxTokensFileBytes, "tokens file");
   if (!text.ok()) return text.status();
   return Parse(*text, path);
 }
@@ -180,7 +167,7 @@ StatusOr<std::string> CreateToken(const std::string& path, Role role, const std:
   }
   struct stat st;
   if (stat(path.c_str(), &st) == 0) {
-    auto existing = ReadBounded(path, kMaxTokensFileBytes, "tokens file");
+    auto existing = ReadFileBounded(path, kMaxTokensFileBytes, "tokens file");
     if (!existing.ok()) return existing.status();
     // An existing file must be a tokens file (one with no token yet is fine: it is being
     // started). Checked before anything is appended, so a wrong path is never made worse.
@@ -210,7 +197,7 @@ StatusOr<std::string> ReadClientToken(const std::string& token_file) {
                              ": token file is readable or writable by other users; "
                              "chmod 600 it");
     }
-    auto text = ReadBounded(token_file, 4096, "token file");
+    auto text = ReadFileBounded(token_file, 4096, "token file");
     if (!text.ok()) return text.status();
     token = Trim(text->substr(0, text->find('\n')));
     if (token.empty()) return InvalidArgument(token_file + ": token file is empty");

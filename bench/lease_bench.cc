@@ -64,7 +64,7 @@
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
 #include "proto/hpsweep.grpc.pb.h"
 
 namespace {

@@ -24,8 +24,8 @@
 
 #include "cli/auth_commands.h"
 #include "cli/sweep_commands.h"
-#include "coordinator/params_json.h"
-#include "coordinator/sweep_file.h"
+#include "search/params_json.h"
+#include "search/sweep_file.h"
 #include "engine/config.h"
 #include "engine/dataset.h"
 #include "engine/digit_image.h"

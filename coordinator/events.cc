@@ -10,8 +10,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "coordinator/objective.h"
-#include "engine/utf8.h"
+#include "search/objective.h"
+#include "base/utf8.h"
 
 namespace hpsweep {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "coordinator/storage.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

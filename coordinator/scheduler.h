@@ -8,7 +8,7 @@
 //     └─Fail(released)──┘ ──sweep cancelled─────────────────────► stopped
 //                         ──early_terminate prunes it────────────► pruned
 //
-// Pruning (coordinator/pruner.h): a sweep with `early_terminate` has a Pruner fed with every
+// Pruning (search/pruner.h): a sweep with `early_terminate` has a Pruner fed with every
 // stored epoch of its trials. After each epoch a running trial reports, the pruner decides; a
 // trial it prunes is told STOP on that report and every later one (heartbeats included), and
 // whatever ends its lease (its stopped completion, a Fail, an expiry) finishes it as pruned with
@@ -46,7 +46,7 @@
 // same values (a retry) is answered OK and stored once. Refusals of a report are InvalidArgument,
 // never FailedPrecondition/NotFound: those tell a worker its lease is gone, and it stops training.
 //
-// Samplers (coordinator/sampler.h): every sweep has a sampler (grid, random and list: a plan of
+// Samplers (search/sampler.h): every sweep has a sampler (grid, random and list: a plan of
 // ExpandSweep's trials; bayes: TPE), live until it has proposed sweep.total trials or the sweep
 // is cancelled. Submit stores the sweep only, no trial. When the sweeps take turns in Lease and it
 // is a sweep's turn with nothing queued, its sampler proposes the next trial (number = stored + 1),
@@ -95,12 +95,10 @@
 #ifndef HPSWEEP_COORDINATOR_SCHEDULER_H_
 #define HPSWEEP_COORDINATOR_SCHEDULER_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -109,14 +107,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
+#include "base/thread_annotations.h"
 #include "coordinator/events.h"
-#include "coordinator/objective.h"
-#include "coordinator/pruner.h"
-#include "coordinator/sampler.h"
+#include "search/objective.h"
+#include "search/pruner.h"
+#include "search/sampler.h"
 #include "coordinator/storage.h"
-#include "coordinator/sweep_file.h"
-#include "engine/status.h"
-#include "engine/utf8.h"
+#include "search/sweep_file.h"
+#include "base/status.h"
+#include "base/utf8.h"
 
 namespace hpsweep {
 
@@ -263,83 +263,85 @@ class Scheduler {
 
   // Reads every sweep and trial from storage. Call once before anything else (and it is called
   // again after a failed commit).
-  Status Load();
+  Status Load() EXCLUDES(mu_);
 
   // Stores a parsed sweep and makes its sampler; returns the sweep id. `trials` is
   // ExpandSweep's output (with AttachSweepData's params), the plan of a grid, random or list
   // sweep; empty for bayes. No trial is stored here: each is proposed at lease time (see
   // "Samplers" at the top). A bayes space whose smallest model is over the limits is refused.
   // reuse (or spec.reuse): trials identical to completed ones are completed by copy (see "Reuse"
-  // above).
+  // above). data: the sweep's own data as PrepareSweep read it (null: read here if bayes needs it).
   StatusOr<int64_t> Submit(const SweepSpec& spec, const std::vector<TrialSpec>& trials,
                            const std::string& yaml, const std::string& file_name,
-                           bool reuse = false);
+                           bool reuse = false, const SweepData* data = nullptr) EXCLUDES(mu_);
   // How many of `trials` (of a sweep of `spec`, not yet submitted, or sweep except_sweep) are
   // identical to completed trials of other stored sweeps: what --reuse would copy. Reads memory.
   IdenticalFinished FindIdenticalFinished(const SweepSpec& spec,
                                           const std::vector<TrialSpec>& trials,
-                                          int64_t except_sweep = 0);
+                                          int64_t except_sweep = 0) EXCLUDES(mu_);
 
   // The same name again reuses the worker. InvalidArgument for a bad name, host, job id (printable
   // UTF-8 within kMaxWorker*Bytes; host and job id may be empty) or thread count; Unavailable when
   // max_workers others were heard from within a lease period.
   StatusOr<int64_t> RegisterWorker(const std::string& name, int threads,
-                                   const std::string& host = "", const std::string& job_id = "");
+                                   const std::string& host = "", const std::string& job_id = "")
+      EXCLUDES(mu_);
   // The next queued trial (sweeps take turns), or nullopt when none is queued.
-  StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id);
+  StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id) EXCLUDES(mu_);
   // Renews the lease; stores the epoch if report.epoch > 0. FailedPrecondition if the lease is
   // not current; InvalidArgument for metrics out of range or out of order (see the top).
   // *deadline gets the new deadline.
   StatusOr<ReportAction> Report(const std::string& lease_id, const EpochReport& report,
-                                double* deadline);
-  Status Complete(const std::string& lease_id, const Completion& completion);
+                                double* deadline) EXCLUDES(mu_);
+  Status Complete(const std::string& lease_id, const Completion& completion) EXCLUDES(mu_);
   // Complete, then Lease for worker_id, in one transaction (one commit instead of two). If the
   // completion is refused nothing is leased; worker_id 0 leases nothing.
   StatusOr<std::optional<LeaseGrant>> CompleteAndLease(const std::string& lease_id,
                                                        const Completion& completion,
-                                                       int64_t worker_id);
+                                                       int64_t worker_id) EXCLUDES(mu_);
   // released: the worker gives the trial back; no attempt is charged, and a non-empty error (why:
   // out of memory, different data) is kept in the trial's error.
-  Status Fail(const std::string& lease_id, const std::string& error, bool released);
+  Status Fail(const std::string& lease_id, const std::string& error, bool released) EXCLUDES(mu_);
   // Stops leasing the sweep; queued trials become stopped, running ones are told STOP, and the
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
-  StatusOr<int> Cancel(int64_t sweep_id);
+  StatusOr<int> Cancel(int64_t sweep_id) EXCLUDES(mu_);
   // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
   // of the same database (an earlier, interrupted run of another file) as they are.
-  void LeaseOnly(int64_t sweep_id);
+  void LeaseOnly(int64_t sweep_id) EXCLUDES(mu_);
   // Puts back (or fails) every trial whose lease deadline has passed, and drops workers not heard
   // from within a lease period from memory. Returns how many trials.
-  StatusOr<int> ExpireLeases();
+  StatusOr<int> ExpireLeases() EXCLUDES(mu_);
 
   // Asynchronous forms of Lease, Report, CompleteAndLease (worker_id 0: complete only) and Fail:
   // the same changes, with the result passed to `done` once it is committed (see the top).
   using LeaseDone = std::function<void(StatusOr<std::optional<LeaseGrant>>)>;
-  void LeaseAsync(int64_t worker_id, LeaseDone done);
+  void LeaseAsync(int64_t worker_id, LeaseDone done) EXCLUDES(mu_);
   void ReportAsync(const std::string& lease_id, const EpochReport& report,
-                   std::function<void(StatusOr<ReportAction>, double deadline)> done);
+                   std::function<void(StatusOr<ReportAction>, double deadline)> done) EXCLUDES(mu_);
   void CompleteAndLeaseAsync(const std::string& lease_id, const Completion& completion,
-                             int64_t worker_id, LeaseDone done);
+                             int64_t worker_id, LeaseDone done) EXCLUDES(mu_);
   void FailAsync(const std::string& lease_id, const std::string& error, bool released,
-                 std::function<void(Status)> done);
+                 std::function<void(Status)> done) EXCLUDES(mu_);
 
   // Reads.
-  std::vector<SweepCounts> Counts(int64_t sweep_id);  // 0: all sweeps
-  int WorkersAlive();                                 // heard from within one lease period
-  size_t WorkersHeld();  // workers in memory (at most options.max_workers)
+  std::vector<SweepCounts> Counts(int64_t sweep_id) EXCLUDES(mu_);  // 0: all sweeps
+  int WorkersAlive() EXCLUDES(mu_);    // heard from within one lease period
+  size_t WorkersHeld() EXCLUDES(mu_);  // workers in memory (at most options.max_workers)
   // The workers held in memory (alive, or silent but held) by id, then the gone ones, the latest
   // heard first. *now gets the clock's time they were judged at.
-  std::vector<WorkerView> ListWorkers(double* now);
+  std::vector<WorkerView> ListWorkers(double* now) EXCLUDES(mu_);
   // The trials of the sweep that have a value for its metric, best first by its Objective, ties
   // by trial number. sweep_id 0: the most recent sweep. *resolved gets the sweep actually used.
-  StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved);
+  StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved)
+      EXCLUDES(mu_);
   // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
   //  ...final metrics}]}
-  StatusOr<std::string> ExportJson(int64_t sweep_id);
-  StatusOr<std::string> GetModel(int64_t trial_id);
+  StatusOr<std::string> ExportJson(int64_t sweep_id) EXCLUDES(mu_);
+  StatusOr<std::string> GetModel(int64_t trial_id) EXCLUDES(mu_);
   // 0 if there is no sweep.
-  int64_t LatestSweepId();
+  int64_t LatestSweepId() EXCLUDES(mu_);
 
   // ---- Resuming trials ----
   // A running trial's worker sends a checkpoint (engine/checkpoint.h; opaque bytes here) after
@@ -353,14 +355,15 @@ class Scheduler {
   //
   // FailedPrecondition unless lease_id is the current lease of a running trial; InvalidArgument
   // for an empty or oversized checkpoint or an epoch other than the last one stored.
-  Status SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes);
+  Status SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes)
+      EXCLUDES(mu_);
   // The checkpoint a lease resumes from: (epoch, bytes). NotFound if the trial has none.
-  StatusOr<std::pair<int, std::string>> GetCheckpoint(const std::string& lease_id);
+  StatusOr<std::pair<int, std::string>> GetCheckpoint(const std::string& lease_id) EXCLUDES(mu_);
 
   // A counter bumped by every change; WaitForChange returns when it passes `seen` or after
   // timeout_seconds. For streaming status to watchers.
-  uint64_t version();
-  uint64_t WaitForChange(uint64_t seen, double timeout_seconds);
+  uint64_t version() EXCLUDES(mu_);
+  uint64_t WaitForChange(uint64_t seen, double timeout_seconds) EXCLUDES(mu_);
 
  private:
   using WriteFn = std::function<Status(Storage*)>;
@@ -370,75 +373,79 @@ class Scheduler {
   // after the queued writes and in the same transaction, and commits. Returns change's status, or
   // the write's or commit's if that failed.
   template <typename F>
-  Status Mutate(F&& change);
+  Status Mutate(F&& change) EXCLUDES(mu_);
   // Runs `change` with its writes queued; `done` gets its status once they are committed.
   template <typename F>
-  void MutateAsync(F&& change, DoneFn done);
+  void MutateAsync(F&& change, DoneFn done) EXCLUDES(mu_);
   // MutateAsync for a change(std::optional<LeaseGrant>*) that may grant a lease.
   template <typename F>
-  void MutateGrantAsync(F&& change, LeaseDone done);
+  void MutateGrantAsync(F&& change, LeaseDone done) EXCLUDES(mu_);
   // A storage write: run now inside the open transaction (Mutate), or queued (MutateAsync).
-  Status Write(WriteFn write);
+  Status Write(WriteFn write) REQUIRES(mu_);
   // Waits (releasing mu_) until the commit thread is not writing: storage is then ours.
-  void WaitStorageLocked(std::unique_lock<std::mutex>& lock);
-  void CommitLoop();  // the commit thread
+  void WaitStorageLocked() REQUIRES(mu_);
+  void CommitLoop() EXCLUDES(mu_);  // the commit thread
   // After a failed write or commit: rolls back, moves the still-queued calls into *dones (they
   // fail too: they were made on top of the lost changes) and reloads memory from storage.
-  void DropUncommittedLocked(std::vector<std::pair<Status, DoneFn>>* dones);
+  void DropUncommittedLocked(std::vector<std::pair<Status, DoneFn>>* dones) REQUIRES(mu_);
   // Runs each done with its result, or with `failure` if that is not ok. Call without mu_.
   static void Answer(std::vector<std::pair<Status, DoneFn>>& dones, const Status& failure);
-  Status EnsureTransaction();
-  Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant);
-  Status CompleteLocked(const std::string& lease_id, const Completion& completion);
+  Status EnsureTransaction() REQUIRES(mu_);
+  Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
+  Status CompleteLocked(const std::string& lease_id, const Completion& completion) REQUIRES(mu_);
   Status CompleteAndLeaseLocked(const std::string& lease_id, const Completion& completion,
-                                int64_t worker_id, std::optional<LeaseGrant>* grant);
+                                int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
   Status ReportLocked(const std::string& lease_id, const EpochReport& report, ReportAction* action,
-                      double* deadline);
-  Status FailLocked(const std::string& lease_id, const std::string& error, bool released);
-  Status LoadLocked();
+                      double* deadline) REQUIRES(mu_);
+  Status FailLocked(const std::string& lease_id, const std::string& error, bool released)
+      REQUIRES(mu_);
+  Status LoadLocked() REQUIRES(mu_);
   // Reloads from storage if a failed write left memory unsure; Unavailable if that fails.
-  Status EnsureLoaded();
-  Status WriteTrial(TrialRow& t);  // storage + indexes
-  void Index(const TrialRow& t);
-  void Unindex(const TrialRow& t);
-  Status ExpireLocked(double now, int* count);
-  Status FinishTrial(TrialRow& t, TrialStatus status, double now);
-  Status MaybeFinishSweep(int64_t sweep_id, double now);
+  Status EnsureLoaded() REQUIRES(mu_);
+  Status WriteTrial(TrialRow& t) REQUIRES(mu_);  // storage + indexes
+  void Index(const TrialRow& t) REQUIRES(mu_);
+  void Unindex(const TrialRow& t) REQUIRES(mu_);
+  Status ExpireLocked(double now, int* count) REQUIRES(mu_);
+  Status FinishTrial(TrialRow& t, TrialStatus status, double now) REQUIRES(mu_);
+  Status MaybeFinishSweep(int64_t sweep_id, double now) REQUIRES(mu_);
   // The trial whose last-granted lease is lease_id, or null.
-  TrialRow* FindByLease(const std::string& lease_id);
-  Status NewLeaseId(std::string* out);  // 128 random bits, hex
+  TrialRow* FindByLease(const std::string& lease_id) REQUIRES(mu_);
+  Status NewLeaseId(std::string* out) REQUIRES(mu_);  // 128 random bits, hex
   // Drops workers not heard from within a lease period from memory.
-  void PruneWorkersLocked(double now);
+  void PruneWorkersLocked(double now) REQUIRES(mu_);
   // Appends one attempt's reason to t's error, keeping the latest within kMaxTrialErrorBytes.
   static void AppendError(TrialRow* t, const std::string& why);
   // Writes one epoch of t and updates its epochs run and best epoch (by the sweep's metric), and
   // feeds it to the sweep's pruner. recorded_at < 0: the next epoch time (NextEpochTime).
   Status StoreEpoch(TrialRow* t, const SweepRow& sweep, const EpochReport& r, double now,
-                    double recorded_at = -1);
+                    double recorded_at = -1) REQUIRES(mu_);
   // now, or just after the last epoch time handed out if that is not earlier: epochs' recorded_at
   // strictly increase, so they order the pruners' records without ties (see the top).
-  double NextEpochTime(double now);
+  double NextEpochTime(double now) REQUIRES(mu_);
   // The sweep's pruner, or null when it has none (or is not running).
-  Pruner* PrunerFor(int64_t sweep_id);
+  Pruner* PrunerFor(int64_t sweep_id) REQUIRES(mu_);
   // Makes the pruner of a running sweep from its stored file (Load), fed with its trials' stored
   // epochs, and marks the running trials it prunes. Reads storage; changes nothing there.
-  Status RebuildPrunerLocked(const SweepRow& sweep);
+  Status RebuildPrunerLocked(const SweepRow& sweep) REQUIRES(mu_);
 
   // ---- Reuse (see the top) ----
   // If t's sweep has reuse and a completed trial of another sweep has t's identity, completes t
   // by copying that trial's result (*copied = true); else changes nothing. Called by LeaseLocked
   // on the trial it is about to lease.
-  Status ReuseFinishedLocked(TrialRow* t, double now, bool* copied);
+  Status ReuseFinishedLocked(TrialRow* t, double now, bool* copied) REQUIRES(mu_);
   // The completed trial of another sweep with t's identity (one that trained, else a copy; the
   // lowest id), or null.
-  const TrialRow* FinishedTwinLocked(int64_t sweep_id, const std::string& identity);
-  std::string IdentityLocked(const TrialRow& t);
-  const std::string& SweepDataLocked(int64_t sweep_id);  // SweepDataIdentity, "" if unknown
-  void IndexFinishedLocked(const TrialRow& t);           // t completed: a twin for later sweeps
-  std::unordered_map<int64_t, std::string> sweep_data_;  // sweep id -> SweepDataIdentity
+  const TrialRow* FinishedTwinLocked(int64_t sweep_id, const std::string& identity) REQUIRES(mu_);
+  std::string IdentityLocked(const TrialRow& t) REQUIRES(mu_);
+  const std::string& SweepDataLocked(int64_t sweep_id)
+      REQUIRES(mu_);  // SweepDataIdentity, "" if unknown
+  void IndexFinishedLocked(const TrialRow& t)
+      REQUIRES(mu_);  // t completed: a twin for later sweeps
+  std::unordered_map<int64_t, std::string> sweep_data_
+      GUARDED_BY(mu_);  // sweep id -> SweepDataIdentity
   // Identity -> completed trial ids; built on first use (finished_built_), then kept up to date.
-  std::unordered_map<std::string, std::vector<int64_t>> finished_;
-  bool finished_built_ = false;
+  std::unordered_map<std::string, std::vector<int64_t>> finished_ GUARDED_BY(mu_);
+  bool finished_built_ GUARDED_BY(mu_) = false;
 
   // Resuming trials (see SaveCheckpoint).
   struct CheckpointMeta {
@@ -446,79 +453,89 @@ class Scheduler {
     int best_epoch = 0;
     double best_val_accuracy = -1, best_val_loss = -1;  // over epochs 1..epoch
   };
-  std::string CheckpointPath(int64_t trial_id) const;
+  std::string CheckpointPath(int64_t trial_id) const REQUIRES(mu_);
   // The running trial of lease_id, if `epoch` is the last epoch stored for it.
-  StatusOr<TrialRow*> CheckpointTrialLocked(const std::string& lease_id, int epoch);
+  StatusOr<TrialRow*> CheckpointTrialLocked(const std::string& lease_id, int epoch) REQUIRES(mu_);
   // On a lease: the epoch the trial resumes after (0: it starts over).
-  int ResumableEpochLocked(const TrialRow& t) const;
+  int ResumableEpochLocked(const TrialRow& t) const REQUIRES(mu_);
   // t resumes after `epoch`: later epochs are dropped, its best is that of epochs 1..epoch.
-  Status ResumeLocked(TrialRow* t, int epoch);
+  Status ResumeLocked(TrialRow* t, int epoch) REQUIRES(mu_);
   // Records the lease just granted on t (attempts table).
-  Status StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now);
-  Status EndAttemptLocked(const TrialRow& t, double now);
-  void DropCheckpointLocked(int64_t trial_id);  // the trial ended
+  Status StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now) REQUIRES(mu_);
+  Status EndAttemptLocked(const TrialRow& t, double now) REQUIRES(mu_);
+  void DropCheckpointLocked(int64_t trial_id) REQUIRES(mu_);  // the trial ended
   // After a (re)load: the checkpoints of queued and running trials that fit their stored epochs;
   // the rest are removed.
-  void LoadCheckpointsLocked();
-  std::unordered_map<int64_t, CheckpointMeta> checkpoints_;
-  std::unordered_map<int64_t, std::string> checkpoint_bytes_;  // when checkpoint_dir is empty
-  uint64_t checkpoint_tmp_counter_ = 0;
+  void LoadCheckpointsLocked() REQUIRES(mu_);
+  std::unordered_map<int64_t, CheckpointMeta> checkpoints_ GUARDED_BY(mu_);
+  std::unordered_map<int64_t, std::string> checkpoint_bytes_
+      GUARDED_BY(mu_);  // when checkpoint_dir is empty
+  uint64_t checkpoint_tmp_counter_ GUARDED_BY(mu_) = 0;
   // ---- Workers you can see, and events (the end of scheduler.cc) ----
   // The worker was heard from now: alive again; last_seen written at most every few seconds.
-  Status HeardFromLocked(int64_t worker_id, double now);
+  Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);
   // Adds to a worker's trials_done / trials_failed (storage and memory).
-  Status CountWorkerTrialsLocked(int64_t worker_id, int done, int failed);
+  Status CountWorkerTrialsLocked(int64_t worker_id, int done, int failed) REQUIRES(mu_);
   // Records e (time: now) once the current change is committed.
-  void EmitLocked(Event e);
+  void EmitLocked(Event e) REQUIRES(mu_);
   // The events of the changes just committed (or answered without a write).
-  std::vector<Event> TakeEventsLocked();
-  void Publish(const std::vector<Event>& events);  // without mu_
+  std::vector<Event> TakeEventsLocked() REQUIRES(mu_);
+  void Publish(const std::vector<Event>& events) EXCLUDES(mu_);  // without mu_
   // SweepFinished with the counts of the sweep's trials.
-  Event SweepFinishedEvent(const SweepRow& sweep);
+  Event SweepFinishedEvent(const SweepRow& sweep) REQUIRES(mu_);
 
   Storage* storage_;
   Clock* clock_;
   SchedulerOptions options_;
 
-  std::mutex mu_;
-  std::condition_variable changed_;
-  uint64_t version_ = 0;
-  bool txn_open_ = false;      // a transaction is open on storage (inside Mutate)
-  bool write_failed_ = false;  // a storage write failed during the current change
-  bool needs_reload_ = false;  // memory may disagree with storage until LoadLocked succeeds
+  Mutex mu_;
+  CondVar changed_{&mu_};
+  uint64_t version_ GUARDED_BY(mu_) = 0;
+  bool txn_open_ GUARDED_BY(mu_) = false;      // a transaction is open on storage (inside Mutate)
+  bool write_failed_ GUARDED_BY(mu_) = false;  // a storage write failed during the current change
+  bool needs_reload_ GUARDED_BY(mu_) =
+      false;  // memory may disagree with storage until LoadLocked succeeds
   // The commit queue: writes of asynchronous changes not yet handed to the commit thread, and
   // each change's result with the callback that gets it after the commit.
-  bool deferring_ = false;  // inside MutateAsync: Write queues
-  std::vector<WriteFn> queued_writes_;
-  std::vector<std::pair<Status, DoneFn>> queued_done_;
-  bool committing_ = false;  // the commit thread is writing a batch (without mu_)
-  int storage_waiters_ = 0;  // calls waiting in WaitStorageLocked; the commit thread lets them in
-  bool stopping_ = false;
-  std::condition_variable commit_wanted_;  // the queue grew, a waiter left, or stopping_
-  std::condition_variable storage_free_;   // committing_ went false
+  bool deferring_ GUARDED_BY(mu_) = false;  // inside MutateAsync: Write queues
+  std::vector<WriteFn> queued_writes_ GUARDED_BY(mu_);
+  std::vector<std::pair<Status, DoneFn>> queued_done_ GUARDED_BY(mu_);
+  bool committing_ GUARDED_BY(mu_) = false;  // the commit thread is writing a batch (without mu_)
+  int storage_waiters_ GUARDED_BY(mu_) =
+      0;  // calls waiting in WaitStorageLocked; the commit thread lets them in
+  bool stopping_ GUARDED_BY(mu_) = false;
+  CondVar commit_wanted_{&mu_};  // the queue grew, a waiter left, or stopping_
+  CondVar storage_free_{&mu_};   // committing_ went false
   std::thread committer_;
 
-  std::map<int64_t, SweepRow> sweeps_;
-  std::unordered_map<int64_t, TrialRow> trials_;
-  std::map<int64_t, std::set<int64_t>> queued_;      // sweep id -> queued trial ids
-  std::set<std::pair<double, int64_t>> deadlines_;   // (lease deadline, trial id) of running trials
-  std::unordered_map<std::string, int64_t> leases_;  // last-granted lease id -> trial id
+  std::map<int64_t, SweepRow> sweeps_ GUARDED_BY(mu_);
+  std::unordered_map<int64_t, TrialRow> trials_ GUARDED_BY(mu_);
+  std::map<int64_t, std::set<int64_t>> queued_ GUARDED_BY(mu_);  // sweep id -> queued trial ids
+  std::set<std::pair<double, int64_t>> deadlines_
+      GUARDED_BY(mu_);  // (lease deadline, trial id) of running trials
+  std::unordered_map<std::string, int64_t> leases_
+      GUARDED_BY(mu_);  // last-granted lease id -> trial id
   // The last epoch reported under each running trial's lease, to tell a retry from a conflict.
-  std::unordered_map<int64_t, EpochReport> last_report_;
-  std::set<int64_t> stop_requested_;   // running trials told to stop
-  std::set<int64_t> prune_requested_;  // running trials pruned (told STOP; end as pruned)
-  std::map<int64_t, std::unique_ptr<Pruner>> pruners_;     // running sweeps with early_terminate
-  std::map<int64_t, EarlyTerminateSpec> early_terminate_;  // sweeps with early_terminate
-  double last_epoch_at_ = 0;              // the latest epoch time handed out (NextEpochTime)
-  std::map<int64_t, WorkerRow> workers_;  // held in memory (see the top)
-  std::unordered_map<std::string, int64_t> worker_by_name_;  // of workers_
-  std::map<int64_t, double> worker_touched_;  // when last_seen was last written, per worker
+  std::unordered_map<int64_t, EpochReport> last_report_ GUARDED_BY(mu_);
+  std::set<int64_t> stop_requested_ GUARDED_BY(mu_);  // running trials told to stop
+  std::set<int64_t> prune_requested_
+      GUARDED_BY(mu_);  // running trials pruned (told STOP; end as pruned)
+  std::map<int64_t, std::unique_ptr<Pruner>> pruners_
+      GUARDED_BY(mu_);  // running sweeps with early_terminate
+  std::map<int64_t, EarlyTerminateSpec> early_terminate_
+      GUARDED_BY(mu_);                        // sweeps with early_terminate
+  double last_epoch_at_ GUARDED_BY(mu_) = 0;  // the latest epoch time handed out (NextEpochTime)
+  std::map<int64_t, WorkerRow> workers_ GUARDED_BY(mu_);  // held in memory (see the top)
+  std::unordered_map<std::string, int64_t> worker_by_name_ GUARDED_BY(mu_);  // of workers_
+  std::map<int64_t, double> worker_touched_
+      GUARDED_BY(mu_);  // when last_seen was last written, per worker
   // Held in memory after a restart (running a trial) until this time, though silent.
-  std::map<int64_t, double> worker_grace_;
-  std::map<int64_t, WorkerRow> gone_workers_;  // dropped from workers_, shown by ListWorkers
-  std::vector<Event> pending_events_;          // of changes not yet committed
-  int64_t next_sweep_turn_ = 0;                // round-robin across sweeps
-  int64_t lease_only_ = 0;                     // LeaseOnly's sweep; 0: all
+  std::map<int64_t, double> worker_grace_ GUARDED_BY(mu_);
+  std::map<int64_t, WorkerRow> gone_workers_
+      GUARDED_BY(mu_);  // dropped from workers_, shown by ListWorkers
+  std::vector<Event> pending_events_ GUARDED_BY(mu_);  // of changes not yet committed
+  int64_t next_sweep_turn_ GUARDED_BY(mu_) = 0;        // round-robin across sweeps
+  int64_t lease_only_ GUARDED_BY(mu_) = 0;             // LeaseOnly's sweep; 0: all
 
   // ---- Samplers (see the top) ----
   struct LiveSampler {
@@ -526,23 +543,24 @@ class Scheduler {
     std::vector<int64_t> trial_ids;  // the sweep's stored trials, in number order
   };
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
-  void RebuildSamplersLocked();
+  void RebuildSamplersLocked() REQUIRES(mu_);
   // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).
   StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
-      const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored);
+      const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_)
+      REQUIRES(mu_);
   // If the sweep whose turn is next has nothing queued and a live sampler, has it propose a
   // trial (stored queued); drops exhausted samplers on the way.
-  Status ProposeForTurnLocked(double now);
+  Status ProposeForTurnLocked(double now) REQUIRES(mu_);
   // The same for one sweep (LeaseOnly): proposes its next trial if nothing of it is queued.
-  Status ProposeForSweepLocked(int64_t sweep_id, double now);
-  Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now);
+  Status ProposeForSweepLocked(int64_t sweep_id, double now) REQUIRES(mu_);
+  Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) REQUIRES(mu_);
   // Sweeps with a sampler that may still propose (running, not exhausted).
-  std::map<int64_t, LiveSampler> samplers_;
-  int64_t max_trial_id_ = 0;  // of trials_; a proposed trial gets the next id
+  std::map<int64_t, LiveSampler> samplers_ GUARDED_BY(mu_);
+  int64_t max_trial_id_ GUARDED_BY(mu_) = 0;  // of trials_; a proposed trial gets the next id
   // Trials proposed in the current asynchronous change: the row each one's queued insert will
   // write. WriteTrial updates it in place of queuing an update; cleared when the change ends
   // (under mu_, before the commit thread can take the writes), after which it no longer changes.
-  std::unordered_map<int64_t, std::shared_ptr<TrialRow>> proposed_rows_;
+  std::unordered_map<int64_t, std::shared_ptr<TrialRow>> proposed_rows_ GUARDED_BY(mu_);
 };
 
 }  // namespace hpsweep

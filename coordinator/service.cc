@@ -4,17 +4,16 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 
-#include "coordinator/objective.h"
-#include "coordinator/sweep_file.h"
+#include "base/mutex.h"
+#include "search/objective.h"
+#include "search/sweep_file.h"
 #include "engine/dataset.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 
 namespace hpsweep {
@@ -38,18 +37,6 @@ grpc::Status ToGrpc(const Status& s) {
 }
 
 namespace {
-
-pb::TrialStatus ToProto(TrialStatus s) {
-  switch (s) {
-    case TrialStatus::kQueued: return pb::QUEUED;
-    case TrialStatus::kRunning: return pb::RUNNING;
-    case TrialStatus::kCompleted: return pb::COMPLETED;
-    case TrialStatus::kFailed: return pb::FAILED;
-    case TrialStatus::kStopped: return pb::STOPPED;
-    case TrialStatus::kPruned: return pb::PRUNED;
-  }
-  return pb::TRIAL_STATUS_UNSPECIFIED;
-}
 
 EpochReport FromProto(const pb::EpochMetrics& m) {
   return {m.epoch(),    m.train_loss(),   m.train_accuracy(),
@@ -83,101 +70,6 @@ const char* kDataFiles[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
 }  // namespace
 
-v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive) {
-  pb::GetStatusResponse resp;
-  for (const SweepCounts& c : counts) {
-    pb::SweepStatus* s = resp.add_sweeps();
-    s->set_sweep_id(c.sweep.id);
-    s->set_name(c.sweep.name);
-    s->set_state(c.sweep.state);
-    s->set_queued(c.queued);
-    s->set_running(c.running);
-    s->set_completed(c.completed);
-    s->set_failed(c.failed);
-    s->set_stopped(c.stopped);
-    s->set_pruned(c.pruned);
-    s->set_early_terminate(c.early_terminate);
-    s->set_total(c.sweep.total);
-    s->set_unproposed(c.unproposed);
-    s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
-    s->set_metric_name(c.sweep.metric);
-    s->set_maximize(c.sweep.maximize);
-    s->set_best_metric(c.best);
-    s->set_created_at(c.sweep.created_at);
-  }
-  resp.set_workers_alive(workers_alive);
-  return resp;
-}
-
-v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
-                                     double lease_seconds) {
-  pb::ListWorkersResponse resp;
-  resp.set_now(now);
-  resp.set_lease_seconds(lease_seconds);
-  for (const WorkerView& v : workers) {
-    pb::WorkerInfo* w = resp.add_workers();
-    w->set_worker_id(v.worker.id);
-    w->set_name(v.worker.name);
-    w->set_host(v.worker.host);
-    w->set_threads(v.worker.threads);
-    w->set_job_id(v.worker.job_id);
-    w->set_state(!v.alive ? "gone" : v.trial_id != 0 ? "training" : "idle");
-    w->set_sweep_id(v.sweep_id);
-    w->set_trial_id(v.trial_id);
-    w->set_trial_number(v.trial_number);
-    w->set_epoch(v.epoch);
-    w->set_first_seen(v.worker.first_seen);
-    w->set_last_seen(v.worker.last_seen);
-    w->set_trials_done(v.worker.trials_done);
-    w->set_trials_failed(v.worker.trials_failed);
-  }
-  return resp;
-}
-
-v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
-                                            const std::vector<TrialRow>& rows) {
-  pb::GetLeaderboardResponse resp;
-  resp.set_sweep_id(sweep.id);
-  resp.set_sweep_name(sweep.name);
-  resp.set_metric_name(sweep.metric);
-  resp.set_maximize(sweep.maximize);
-  const Objective objective(sweep.metric, sweep.maximize);
-  // The stored file was checked when it was submitted; one that no longer parses (written by
-  // another version) leaves axes and fixed empty, and views fall back to the varying columns.
-  if (auto spec = ParseSweep(sweep.yaml, sweep.file_name); spec.ok()) {
-    std::set<std::string> seen;
-    for (const ParameterSpec& p : spec->parameters) {
-      if (seen.insert(p.key).second) resp.add_axes(p.key);
-    }
-    for (const ListItem& item : spec->items) {
-      for (const auto& [k, v] : item.params) {
-        if (seen.insert(k).second) resp.add_axes(k);
-      }
-    }
-    for (const auto& [k, v] : spec->fixed) {
-      if (!seen.count(k)) (*resp.mutable_fixed())[k] = v;
-    }
-  }
-  int rank = 0;
-  for (const TrialRow& t : rows) {
-    pb::LeaderboardRow* r = resp.add_rows();
-    r->set_rank(++rank);
-    r->set_trial_id(t.id);
-    r->set_number(t.number);
-    for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
-    r->set_best_epoch(t.best_epoch);
-    r->set_val_accuracy(t.best_val_accuracy);
-    r->set_test_accuracy(t.test_accuracy);
-    r->set_epochs(t.epochs_run);
-    r->set_seconds(t.seconds);
-    r->set_worker(t.worker_name);
-    r->set_status(ToProto(t.status));
-    r->set_metric_value(objective.ValueOf(t));
-    r->set_reused_from(t.reused_from);
-  }
-  return resp;
-}
-
 // The worker calls (lease, report, complete, fail) use gRPC's callback API: the handler makes the
 // change and returns at once; the scheduler's commit thread finishes the call once the change is
 // committed. No gRPC thread waits on the disk, and one commit serves every call that arrived while
@@ -205,10 +97,10 @@ class CoordinatorServer::Service final : public ServiceBase {
   // Call after the server has shut down (no watch is left then).
   ~Service() override {
     {
-      std::lock_guard<std::mutex> l(watch_mu_);
+      MutexLock l(&watch_mu_);
       watch_stop_ = true;
     }
-    watch_cv_.notify_all();
+    watch_cv_.SignalAll();
     watch_thread_.join();
   }
 
@@ -221,19 +113,14 @@ class CoordinatorServer::Service final : public ServiceBase {
       return ToGrpc(s);
     }
     const std::string file = req->file_name().empty() ? "<sweep>" : req->file_name();
-    auto spec = ParseSweep(req->yaml(), file);
-    if (!spec.ok()) return ToGrpc(spec.status());
-    auto trials = ExpandSweep(*spec, file, limits_);
-    if (!trials.ok()) return ToGrpc(trials.status());
     // A sweep of its own data: its files are read (on this coordinator) and named by sha256.
-    StatusOr<SweepData> data = PrepareSweepData(*spec, file);
-    if (!data.ok()) return ToGrpc(data.status());
-    for (TrialSpec& t : *trials) {
-      if (Status d = ApplySweepData(*data, file, limits_, &t); !d.ok()) return ToGrpc(d);
-    }
-    auto id = s_->Submit(*spec, *trials, req->yaml(), file, req->reuse());
+    StatusOr<PreparedSweep> sweep = PrepareSweep(req->yaml(), file, limits_);
+    if (!sweep.ok()) return ToGrpc(sweep.status());
+    const SweepSpec* spec = &sweep->spec;
+    const std::vector<TrialSpec>* trials = &sweep->trials;
+    auto id = s_->Submit(*spec, *trials, req->yaml(), file, req->reuse(), &sweep->data);
     if (!id.ok()) return ToGrpc(id.status());
-    RememberOwnData(*id, data->params);  // (every method: a bayes sweep has no trials yet)
+    RememberOwnData(*id, sweep->data.params);  // (every method: a bayes sweep has no trials yet)
     const IdenticalFinished same = s_->FindIdenticalFinished(*spec, *trials, *id);
     resp->set_identical_finished(same.trials);
     for (int64_t sweep : same.sweeps) resp->add_identical_sweeps(sweep);
@@ -289,7 +176,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return new Refusal(known);
     auto* watch = new Watch(this, req->sweep_id());
     {
-      std::lock_guard<std::mutex> l(watch_mu_);
+      MutexLock l(&watch_mu_);
       if (watch_stop_ || ending_watches_ || watches_.size() >= static_cast<size_t>(kMaxWatches)) {
         delete watch;
         return new Refusal({grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -299,14 +186,14 @@ class CoordinatorServer::Service final : public ServiceBase {
       }
       watches_.insert(watch);
     }
-    watch_cv_.notify_all();  // (WatchLoop sleeps while no watch is open)
+    watch_cv_.SignalAll();  // (WatchLoop sleeps while no watch is open)
     watch->Offer(MakeSnapshot(req->sweep_id()));
     return watch;
   }
 
   // Ends every watch (coordinator shutting down), so that the server need not wait for them.
-  void EndWatches() {
-    std::lock_guard<std::mutex> l(watch_mu_);
+  void EndWatches() EXCLUDES(watch_mu_) {
+    MutexLock l(&watch_mu_);
     ending_watches_ = true;
     for (Watch* w : watches_) {
       w->End({grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down"});
@@ -440,9 +327,8 @@ class CoordinatorServer::Service final : public ServiceBase {
     return grpc::Status::OK;
   }
 
-  // A sweep of its own data was submitted here: its data set (trials' data.sha256 and absolute
-  // paths) may be sent to workers that lack it.
-  // The sweep's own data set (its data.* params; nothing for MNIST), to serve to workers.
+  // A sweep of its own data was submitted here: its data set (its data.* params, with the
+  // trials' data.sha256 and absolute paths; nothing for MNIST) may be sent to workers that lack it.
   void RememberOwnData(int64_t sweep_id, const std::map<std::string, std::string>& p) {
     if (p.empty()) return;
     auto get = [&](const char* k) {
@@ -450,21 +336,13 @@ class CoordinatorServer::Service final : public ServiceBase {
       return it == p.end() ? std::string() : it->second;
     };
     const std::string sha = get("data.sha256");
-    StatusOr<DataFormat> f = ParseDataFormat(get("data.format"));
-    if (sha.empty() || !f.ok()) return;
-    DataSpec spec;
-    spec.format = *f;
-    spec.path = get("data.path");
-    spec.train_file = get("data.train");
-    spec.test_file = get("data.test");
-    const std::string t = get("data.sequence_length");
-    spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
-    std::lock_guard<std::mutex> l(own_mu_);
-    own_data_[sha] = {sweep_id, spec};
+    StatusOr<DataSpec> spec = DataSpecFromParams(get);
+    if (sha.empty() || !spec.ok()) return;
+    MutexLock l(&own_mu_);
+    own_data_[sha] = {sweep_id, *spec};
     scanned_.insert(sweep_id);
   }
 
-  // ---- Resuming trials (scheduler.h) ----
   // ---- Resuming trials (scheduler.h) ----
   grpc::Status SaveCheckpoint(grpc::ServerContext*, const pb::SaveCheckpointRequest* req,
                               pb::SaveCheckpointResponse*) override {
@@ -500,18 +378,21 @@ class CoordinatorServer::Service final : public ServiceBase {
     Watch(Service* service, int64_t sweep_id) : service_(service), sweep_id_(sweep_id) {}
     int64_t sweep_id() const { return sweep_id_; }
 
-    void Offer(Snapshot snap) {
-      std::unique_lock<std::mutex> l(mu_);
+    void Offer(Snapshot snap) EXCLUDES(mu_) {
+      MutexLock l(&mu_);
       if (finished_ || ending_) return;
       if (writing_) {
         pending_ = std::move(snap);
         return;
       }
-      Send(std::move(snap), l);
+      bool last = false;
+      const pb::GetStatusResponse* msg = Prepare(std::move(snap), &last);
+      l.Unlock();
+      Write(msg, last);
     }
 
-    void End(grpc::Status status) {
-      std::unique_lock<std::mutex> l(mu_);
+    void End(grpc::Status status) EXCLUDES(mu_) {
+      MutexLock l(&mu_);
       if (finished_ || ending_) return;
       end_ = std::move(status);
       if (writing_) {
@@ -519,22 +400,27 @@ class CoordinatorServer::Service final : public ServiceBase {
         return;
       }
       finished_ = true;
-      l.unlock();
-      Finish(end_);
+      const grpc::Status end = end_;
+      l.Unlock();
+      Finish(end);
     }
 
-    void OnWriteDone(bool ok) override {
-      std::unique_lock<std::mutex> l(mu_);
+    void OnWriteDone(bool ok) override EXCLUDES(mu_) {
+      MutexLock l(&mu_);
       writing_ = false;
       if (!ok || ending_) {
         finished_ = true;
         const grpc::Status status =
             ok ? end_ : grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
-        l.unlock();
+        l.Unlock();
         Finish(status);
         return;
       }
-      if (pending_) Send(std::move(pending_), l);
+      if (!pending_) return;
+      bool last = false;
+      const pb::GetStatusResponse* msg = Prepare(std::move(pending_), &last);
+      l.Unlock();
+      Write(msg, last);
     }
 
     void OnCancel() override { End({grpc::StatusCode::CANCELLED, "cancelled by the watcher"}); }
@@ -545,15 +431,20 @@ class CoordinatorServer::Service final : public ServiceBase {
     }
 
    private:
-    // Starts writing snap (the last one, with Finish, once nothing watched is running).
-    void Send(Snapshot snap, std::unique_lock<std::mutex>& l) {
+    // Makes snap the write in flight; *last: it is the last one (nothing watched is running),
+    // written with Finish. The caller then unlocks and calls Write.
+    const pb::GetStatusResponse* Prepare(Snapshot snap, bool* last) REQUIRES(mu_) {
       bool done = true;  // (also when there is no sweep at all: nothing to wait for)
       for (const auto& sw : snap->sweeps()) done = done && sw.state() != "running";
       writing_ = true;
       finished_ = done;
-      current_ = std::move(snap);  // (alive until the next Send: the write reads it)
-      const pb::GetStatusResponse* msg = current_.get();
-      l.unlock();
+      current_ = std::move(snap);  // (alive until the next Prepare: the write reads it)
+      *last = done;
+      return current_.get();
+    }
+
+    // Starts writing msg (from Prepare), without mu_: gRPC may call OnWriteDone at once.
+    void Write(const pb::GetStatusResponse* msg, bool done) EXCLUDES(mu_) {
       if (done) {
         StartWriteAndFinish(msg, grpc::WriteOptions(), grpc::Status::OK);
       } else {
@@ -563,16 +454,17 @@ class CoordinatorServer::Service final : public ServiceBase {
 
     Service* const service_;
     const int64_t sweep_id_;
-    std::mutex mu_;
-    Snapshot current_, pending_;
-    bool writing_ = false;   // a write is in flight
-    bool finished_ = false;  // Finish was called (or is part of the write in flight)
-    bool ending_ = false;    // finish with end_ once the write in flight is done
-    grpc::Status end_;
+    Mutex mu_;
+    Snapshot current_ GUARDED_BY(mu_), pending_ GUARDED_BY(mu_);
+    bool writing_ GUARDED_BY(mu_) = false;  // a write is in flight
+    bool finished_ GUARDED_BY(mu_) =
+        false;                             // Finish was called (or is part of the write in flight)
+    bool ending_ GUARDED_BY(mu_) = false;  // finish with end_ once the write in flight is done
+    grpc::Status end_ GUARDED_BY(mu_);
   };
 
-  void Unregister(Watch* w) {
-    std::lock_guard<std::mutex> l(watch_mu_);
+  void Unregister(Watch* w) EXCLUDES(watch_mu_) {
+    MutexLock l(&watch_mu_);
     watches_.erase(w);
   }
 
@@ -586,23 +478,23 @@ class CoordinatorServer::Service final : public ServiceBase {
   // workers_alive), it makes one snapshot per watched sweep and offers it to its watches; at most
   // about 20 rounds a second, however fast the trials change. With no watch open it sleeps on its
   // own condition, so that it costs the scheduler nothing.
-  void WatchLoop() {
+  void WatchLoop() EXCLUDES(watch_mu_) {
     using Clock = std::chrono::steady_clock;
     uint64_t seen = 0;
     Clock::time_point last = Clock::now();
-    std::unique_lock<std::mutex> l(watch_mu_);
+    MutexLock l(&watch_mu_);
     while (!watch_stop_) {
       if (watches_.empty()) {
-        watch_cv_.wait(l, [&] { return watch_stop_ || !watches_.empty(); });
-        l.unlock();
+        while (!watch_stop_ && watches_.empty()) watch_cv_.Wait();
+        l.Unlock();
         seen = s_->version();  // (each new watch got its first snapshot from its handler)
         last = Clock::now();
-        l.lock();
+        l.Lock();
         continue;
       }
-      l.unlock();
+      l.Unlock();
       const uint64_t version = s_->WaitForChange(seen, 0.25);
-      l.lock();
+      l.Lock();
       const bool changed = version != seen;
       seen = version;
       if (watch_stop_ || watches_.empty()) continue;
@@ -610,15 +502,18 @@ class CoordinatorServer::Service final : public ServiceBase {
       last = Clock::now();
       std::set<int64_t> ids;
       for (Watch* w : watches_) ids.insert(w->sweep_id());
-      l.unlock();
+      l.Unlock();
       std::map<int64_t, Snapshot> snaps;
       for (int64_t id : ids) snaps[id] = MakeSnapshot(id);
-      l.lock();
+      l.Lock();
       for (Watch* w : watches_) {
         auto it = snaps.find(w->sweep_id());
         if (it != snaps.end()) w->Offer(it->second);
       }
-      watch_cv_.wait_for(l, std::chrono::milliseconds(50), [&] { return watch_stop_; });
+      const Clock::time_point pause_until = Clock::now() + std::chrono::milliseconds(50);
+      while (!watch_stop_ && Clock::now() < pause_until) {
+        watch_cv_.WaitFor(std::chrono::duration<double>(pause_until - Clock::now()).count());
+      }
     }
   }
 
@@ -677,7 +572,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   // are known; the others (stored before a restart) are found by parsing their sweep files and
   // hashing their data sets, each sweep once. Only files a stored sweep names are ever sent.
   StatusOr<std::pair<int64_t, DataSpec>> FindOwnData(const std::string& sha) {
-    std::lock_guard<std::mutex> l(own_mu_);
+    MutexLock l(&own_mu_);
     auto it = own_data_.find(sha);
     if (it != own_data_.end()) return it->second;
     for (const SweepCounts& c : s_->Counts(0)) {
@@ -685,15 +580,14 @@ class CoordinatorServer::Service final : public ServiceBase {
       if (!scanned_.insert(row.id).second) continue;
       StatusOr<SweepSpec> spec = ParseSweep(row.yaml, row.file_name);
       if (!spec.ok() || spec->data.format == DataFormat::kMnist) continue;
-      DataSpec d = spec->data;
-      for (std::string* p : {&d.path, &d.train_file, &d.test_file}) {
-        std::error_code ec;
-        if (p->empty()) continue;
-        const std::filesystem::path a = std::filesystem::absolute(*p, ec);
-        if (!ec) *p = a.lexically_normal().string();
-      }
-      StatusOr<std::string> have = DatasetSha256(d);
-      if (have.ok()) own_data_.emplace(*have, std::make_pair(row.id, d));
+      // As at submit: absolute paths, the files hashed now.
+      StatusOr<SweepData> data = PrepareSweepData(*spec, row.file_name);
+      if (!data.ok()) continue;
+      StatusOr<DataSpec> d = DataSpecFromParams([&](const char* key) {
+        auto p = data->params.find(key);
+        return p == data->params.end() ? std::string() : p->second;
+      });
+      if (d.ok()) own_data_.emplace(data->params["data.sha256"], std::make_pair(row.id, *d));
     }
     it = own_data_.find(sha);
     if (it != own_data_.end()) return it->second;
@@ -745,16 +639,17 @@ class CoordinatorServer::Service final : public ServiceBase {
   SweepLimits limits_;
 
   // Own data sets that GetDataset may send: sha256 -> (sweep id, its files). Guarded by own_mu_.
-  std::mutex own_mu_;
-  std::map<std::string, std::pair<int64_t, DataSpec>> own_data_;
-  std::set<int64_t> scanned_;  // sweeps whose data set is in own_data_ (or is MNIST, or gone)
+  Mutex own_mu_;
+  std::map<std::string, std::pair<int64_t, DataSpec>> own_data_ GUARDED_BY(own_mu_);
+  // Sweeps whose data set is in own_data_ (or is MNIST, or gone).
+  std::set<int64_t> scanned_ GUARDED_BY(own_mu_);
 
-  std::mutex watch_mu_;
-  std::condition_variable watch_cv_;
-  std::set<Watch*> watches_;     // open WatchSweep streams
-  bool watch_stop_ = false;      // the service is going away
-  bool ending_watches_ = false;  // EndWatches was called: no new watch
-  std::thread watch_thread_;     // WatchLoop
+  Mutex watch_mu_;
+  CondVar watch_cv_{&watch_mu_};
+  std::set<Watch*> watches_ GUARDED_BY(watch_mu_);     // open WatchSweep streams
+  bool watch_stop_ GUARDED_BY(watch_mu_) = false;      // the service is going away
+  bool ending_watches_ GUARDED_BY(watch_mu_) = false;  // EndWatches was called: no new watch
+  std::thread watch_thread_;                           // WatchLoop
 };
 
 CoordinatorServer::CoordinatorServer() = default;

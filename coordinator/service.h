@@ -18,25 +18,15 @@
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
-#include "coordinator/sweep_file.h"
-#include "engine/status.h"
+#include "search/sweep_file.h"
+#include "coordinator/views.h"
+#include "base/status.h"
 #include "proto/hpsweep.pb.h"
 
 namespace hpsweep {
 
 // hpsweep::Status -> grpc::Status, keeping the message.
 grpc::Status ToGrpc(const Status& s);
-
-// Status of sweeps as GetStatus answers it (also for `status --db`, which reads a file).
-v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive);
-
-// Workers as ListWorkers answers it (also for `workers --db`): state idle, training or gone.
-v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
-                                     double lease_seconds);
-
-// A leaderboard as the RPC answers it, ranked from 1 in the order given.
-v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
-                                            const std::vector<TrialRow>& rows);
 
 struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one

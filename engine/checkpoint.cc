@@ -1,27 +1,15 @@
 #include "engine/checkpoint.h"
 
-#include <zlib.h>
-
 #include <cmath>
 #include <cstring>
 
+#include "engine/model_io.h"
 #include "engine/network.h"
 
 namespace hpsweep {
 namespace {
 
 constexpr char kMagic[8] = {'H', 'P', 'S', 'W', 'C', 'K', 'P', 'T'};
-
-uint32_t Crc(const char* data, size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (n > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 template <typename T>
 void Put(std::string* out, T v) {
@@ -94,7 +82,7 @@ std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint
   PutFloats(&out, c.params);
   PutFloats(&out, c.slot_m);
   PutFloats(&out, c.slot_v);
-  Put<uint32_t>(&out, Crc(out.data(), out.size()));
+  Put<uint32_t>(&out, Crc32(out.data(), out.size()));
   return out;
 }
 
@@ -170,7 +158,7 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
   }
   uint32_t stored;
   std::memcpy(&stored, bytes.data() + size - 4, 4);
-  if (Crc(bytes.data(), size - 4) != stored) {
+  if (Crc32(bytes.data(), size - 4) != stored) {
     return DataLoss(where + "checksum mismatch: the checkpoint is corrupt");
   }
   c.epoch = static_cast<int>(epoch);

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "engine/config.h"
-#include "engine/status.h"
+#include "base/status.h"
 #include "engine/trainer.h"
 
 namespace hpsweep {

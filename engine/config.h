@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 
@@ -92,7 +92,7 @@ std::string GetKey(const TrialConfig& config, std::string_view key);
 Status Validate(const TrialConfig& config);
 
 // Sizes of a trial before anything is allocated, so that a sweep can refuse a model that would
-// kill its workers (coordinator/sweep_file.h, SweepLimits). Pure arithmetic on the config.
+// kill its workers (search/sweep_file.h, SweepLimits). Pure arithmetic on the config.
 //
 // ParamCount: exactly the parameter count of the network engine/network.cc builds (and Keras
 // reports), with F the input width of a layer (steps*features for the first Dense layer of

@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <utility>
 
+#include "base/file_io.h"
 #include "engine/idx.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 namespace hpsweep {
 namespace {
@@ -63,6 +65,16 @@ class CsvLines {
     return false;
   }
   int64_t line_no() const { return line_no_; }
+  // Calls row(line, its number) for each line with text, in order; stops at the first error.
+  Status ForEach(const std::function<Status(const std::string&, int64_t)>& row) {
+    std::string line;
+    for (;;) {
+      StatusOr<bool> more = Next(&line);
+      if (!more.ok()) return more.status();
+      if (!*more) return Status::Ok();
+      HPSWEEP_RETURN_IF_ERROR(row(line, line_no_));
+    }
+  }
 
  private:
   const std::string& bytes_;
@@ -95,12 +107,7 @@ StatusOr<std::string> ReadBounded(const std::string& path) {
     return InvalidArgument(path + ": " + std::to_string(st.st_size) + " bytes, over the limit of " +
                            std::to_string(kCsvMaxBytes));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot open");
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  in.read(bytes.data(), st.st_size);
-  if (in.gcount() != st.st_size) return IoError(path + ": cannot read");
-  return bytes;
+  return ReadFileBounded(path, static_cast<size_t>(kCsvMaxBytes), "data file");
 }
 
 }  // namespace
@@ -112,6 +119,19 @@ const char* DataFormatName(DataFormat f) {
     case DataFormat::kCsv: return "csv";
   }
   return "?";
+}
+
+StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char* key)>& param) {
+  DataSpec spec;
+  StatusOr<DataFormat> f = ParseDataFormat(param("data.format"));
+  if (!f.ok()) return f.status();
+  spec.format = *f;
+  spec.path = param("data.path");
+  spec.train_file = param("data.train");
+  spec.test_file = param("data.test");
+  const std::string t = param("data.sequence_length");
+  spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
+  return spec;
 }
 
 StatusOr<DataFormat> ParseDataFormat(const std::string& text) {
@@ -150,12 +170,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
   int top = -1;
   std::vector<std::string> fields;
   CsvLines reader(bytes, name);
-  std::string line;
-  for (;;) {
-    StatusOr<bool> more = reader.Next(&line);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    const int64_t line_no = reader.line_no();
+  HPSWEEP_RETURN_IF_ERROR(reader.ForEach([&](const std::string& line, int64_t line_no) -> Status {
     // Bounded before splitting: a line of a million commas must not become a million strings.
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > kCsvMaxFeatures) {
@@ -165,7 +180,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
     SplitFields(line, &fields);
     float scratch = 0;
     if (ds.count == 0 && width < 0 && line_no == 1 && !ParseFloatField(fields[0], &scratch)) {
-      continue;  // a header line
+      return Status::Ok();  // a header line
     }
     if (fields.size() < 2) {
       return InvalidArgument(At(name, line_no) +
@@ -218,7 +233,8 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
       ds.images.push_back(v);
     }
     ++ds.count;
-  }
+    return Status::Ok();
+  }));
   if (ds.count == 0) return InvalidArgument(name + ": no data rows");
   ds.rows = sequence_length;
   ds.cols = width / sequence_length;
@@ -352,12 +368,7 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
   int top = -1;
   std::vector<std::string> fields;
   CsvLines reader(bytes, name);
-  std::string line;
-  for (;;) {
-    StatusOr<bool> more = reader.Next(&line);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    const int64_t line_no = reader.line_no();
+  HPSWEEP_RETURN_IF_ERROR(reader.ForEach([&](const std::string& line, int64_t line_no) -> Status {
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > width) {
       return InvalidArgument(At(name, line_no) + std::to_string(commas + 1) +
@@ -367,7 +378,8 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
     }
     SplitFields(line, &fields);
     float v = 0;
-    if (fields_per_row < 0 && line_no == 1 && !ParseFloatField(fields[0], &v)) continue;  // header
+    if (fields_per_row < 0 && line_no == 1 && !ParseFloatField(fields[0], &v))
+      return Status::Ok();  // header
     const int64_t k = static_cast<int64_t>(fields.size());
     if (fields_per_row < 0) {
       if (k != width && k != width + 1) {
@@ -408,7 +420,8 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
       in.data.images.push_back(v);
     }
     ++in.data.count;
-  }
+    return Status::Ok();
+  }));
   if (in.data.count == 0) return InvalidArgument(name + ": no data rows");
   in.data.num_classes = top + 1;
   return in;

@@ -26,12 +26,13 @@
 #define HPSWEEP_ENGINE_DATASET_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "engine/config.h"
 #include "engine/mnist.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 
@@ -58,6 +59,11 @@ struct DataSpec {
 // "mnist", "idx", "csv"; ParseDataFormat is the inverse (InvalidArgument naming the choices).
 const char* DataFormatName(DataFormat f);
 StatusOr<DataFormat> ParseDataFormat(const std::string& text);
+
+// The data set that a trial's reserved data.* params name (data.format, data.path, data.train,
+// data.test, data.sequence_length; search/sweep_data.cc writes them). param(key) is a
+// param's value, or "" when the trial has none. InvalidArgument for an unknown data.format.
+StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char* key)>& param);
 
 // Parses one CSV file's bytes (name used in messages). num_classes is set to the largest label + 1.
 StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);

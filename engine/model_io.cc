@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/file_io.h"
 #include "engine/network.h"
 
 namespace hpsweep {
@@ -32,7 +33,10 @@ bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
   return ec == std::errc() && ptr == end && *out >= lo && *out <= hi;
 }
 
-uint32_t Crc(const char* data, size_t n) {
+
+}  // namespace
+
+uint32_t Crc32(const char* data, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
   while (n > 0) {
     const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
@@ -42,8 +46,6 @@ uint32_t Crc(const char* data, size_t n) {
   }
   return static_cast<uint32_t>(crc);
 }
-
-}  // namespace
 
 std::string SerializeModel(const Model& model) {
   std::ostringstream os;
@@ -58,7 +60,7 @@ std::string SerializeModel(const Model& model) {
   const size_t header = out.size();
   out.resize(header + model.params.size() * sizeof(float));
   std::memcpy(&out[header], model.params.data(), model.params.size() * sizeof(float));
-  const uint32_t crc = Crc(out.data(), out.size());
+  const uint32_t crc = Crc32(out.data(), out.size());
   out.append(reinterpret_cast<const char*>(&crc), sizeof(crc));
   return out;
 }
@@ -71,7 +73,7 @@ StatusOr<Model> ParseModel(const std::string& bytes, const std::string& name) {
   if (bytes.size() < magic_len + 4) return DataLoss(name + ": truncated model file");
   uint32_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
-  if (Crc(bytes.data(), bytes.size() - 4) != stored) {
+  if (Crc32(bytes.data(), bytes.size() - 4) != stored) {
     return DataLoss(name + ": checksum mismatch: the model file is corrupt or truncated");
   }
   Model model;
@@ -138,19 +140,8 @@ StatusOr<Model> ParseModel(const std::string& bytes, const std::string& name) {
 }
 
 Status SaveModel(const Model& model, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError(path + ": cannot open for writing: " + std::strerror(errno));
-    const std::string bytes = SerializeModel(model);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return IoError(path + ": write failed: " + std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return IoError(path + ": rename failed: " + std::strerror(errno));
-  }
-  return Status::Ok();
+  // Replaced whole (a reader sees the old model or the new one), never written through a link.
+  return WriteFileDurable(path, SerializeModel(model), 0644);
 }
 
 StatusOr<Model> LoadModel(const std::string& path) {

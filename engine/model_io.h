@@ -13,9 +13,11 @@
 #ifndef HPSWEEP_ENGINE_MODEL_IO_H_
 #define HPSWEEP_ENGINE_MODEL_IO_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "engine/trainer.h"
 
 namespace hpsweep {
@@ -27,6 +29,9 @@ StatusOr<Model> ParseModel(const std::string& bytes, const std::string& source_n
 // Writes atomically (temporary file, then rename).
 Status SaveModel(const Model& model, const std::string& path);
 StatusOr<Model> LoadModel(const std::string& path);
+
+// The CRC-32 (zlib's) that model and checkpoint files end with.
+uint32_t Crc32(const char* data, size_t n);
 
 }  // namespace hpsweep
 

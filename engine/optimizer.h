@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/config.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

@@ -23,7 +23,7 @@
 #include "engine/loss.h"
 #include "engine/mnist.h"
 #include "engine/network.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

@@ -1,9 +1,9 @@
-// Fuzz target: sweep files (coordinator/sweep_file.h), parsed and, when valid, expanded.
+// Fuzz target: sweep files (search/sweep_file.h), parsed and, when valid, expanded.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Real sweep files are a few KB; longer inputs only slow the search down.

@@ -1,3 +1,5 @@
+// The dashboard (http/dashboard.h): Dashboard::Impl's setup, access and sessions, event streams
+// and the hub thread that feeds them; routing and the /api JSON are in dashboard_api.cc.
 #include "http/dashboard.h"
 
 #include <arpa/inet.h>
@@ -16,11 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/objective.h"
-#include "coordinator/params_json.h"
-#include "engine/csprng.h"
-#include "engine/sha256.h"
-#include "http/assets.h"
+#include "base/csprng.h"
+#include "base/sha256.h"
+#include "http/dashboard_impl.h"
 
 namespace hpsweep {
 
@@ -35,28 +35,6 @@ constexpr size_t kMaxQueuedEventBytes = 8u << 20;  // a stream this far behind i
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr double kMinRoundSeconds = 0.25;
 constexpr double kWorkersEverySeconds = 1;  // the workers' "last seen" and alive/gone age
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-void SetJson(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(Dump(body), "application/json");
-}
-
-void SetError(httplib::Response& res, int status, const std::string& message) {
-  SetJson(res, status, json{{"error", message}});
-}
-
-// A positive decimal id, at most 18 digits (no sign, no spaces): 0 otherwise.
-int64_t ParseId(const std::string& text) {
-  if (text.empty() || text.size() > 18) return 0;
-  int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return 0;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
 
 // host and port of "host:port" or "[v6]:port".
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
@@ -77,8 +55,23 @@ bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   return true;
 }
 
+}  // namespace
+
+std::string Dashboard::Impl::Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void Dashboard::Impl::SetJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(Dump(body), "application/json");
+}
+
+void Dashboard::Impl::SetError(httplib::Response& res, int status, const std::string& message) {
+  SetJson(res, status, json{{"error", message}});
+}
+
 // The host of a Host header ("127.0.0.1:8080", "[::1]:8080", "localhost") is a loopback name.
-bool IsLoopbackHost(const std::string& host_header) {
+bool Dashboard::Impl::IsLoopbackHost(const std::string& host_header) {
   if (host_header.empty() || host_header.size() > 255) return false;
   std::string h = host_header;
   if (h.front() == '[') {
@@ -91,791 +84,486 @@ bool IsLoopbackHost(const std::string& host_header) {
   return IsLoopbackAddress(h);
 }
 
-json SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive) {
-  json arr = json::array();
-  for (const SweepCounts& c : counts) {
-    const Objective o(c.sweep.metric, c.sweep.maximize);
-    arr.push_back({{"id", c.sweep.id},
-                   {"name", c.sweep.name},
-                   {"state", c.sweep.state},
-                   {"metric", c.sweep.metric},
-                   {"goal", c.sweep.maximize ? "maximize" : "minimize"},
-                   {"ranked_by", o.DisplayName()},
-                   {"queued", c.queued + c.unproposed},  // (as `status`: not yet proposed)
-                   {"running", c.running},
-                   {"completed", c.completed},
-                   {"failed", c.failed},
-                   {"stopped", c.stopped},
-                   {"pruned", c.pruned},
-                   {"early_terminate", c.early_terminate},
-                   {"total", c.sweep.total},
-                   {"best", Objective::HasValue(c.best) ? json(c.best) : json(nullptr)},
-                   {"created_at", c.sweep.created_at}});
+Status Dashboard::Impl::Start(const DashboardOptions& options) {
+  options_ = options;
+  std::string host;
+  int port = 0;
+  if (options.listen.rfind("unix:", 0) == 0 || !SplitHostPort(options.listen, &host, &port) ||
+      host.empty()) {
+    return InvalidArgument("--http '" + options.listen +
+                           "': expected HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks one)");
   }
-  return {{"sweeps", arr}, {"workers_alive", workers_alive}};
-}
-
-json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
-  const Objective o(sweep.metric, sweep.maximize);
-  json arr = json::array();
-  int rank = 0;
-  for (const TrialRow& t : rows) {
-    // A pruned trial's curve ends early: early_terminate stopped it at this epoch (a cancel
-    // makes "stopped" instead, without pruned_at_epoch).
-    const json pruned_at = t.status == TrialStatus::kPruned ? json(t.epochs_run) : json(nullptr);
-    arr.push_back({{"rank", ++rank},
-                   {"trial_id", t.id},
-                   {"number", t.number},
-                   {"status", TrialStatusName(t.status)},
-                   {"params", ParamsJson(t.params)},
-                   {"best_epoch", t.best_epoch},
-                   // Not measured (a pruned or running trial has no test pass): null, not -1.
-                   {"metric_value", MeasuredJson(o.ValueOf(t))},
-                   {"val_accuracy", MeasuredJson(t.best_val_accuracy)},
-                   {"val_loss", MeasuredJson(t.best_val_loss)},
-                   {"test_accuracy", MeasuredJson(t.test_accuracy)},
-                   {"epochs", t.epochs_run},
-                   {"pruned_at_epoch", pruned_at},
-                   {"seconds", t.seconds},
-                   {"worker", t.worker_name}});
+  Status sec = CheckListenSecurity(options.listen, options.security);
+  if (!sec.ok()) return InvalidArgument("--http: " + sec.message());
+  loopback_ = IsLoopbackAddress(options.listen);
+  if (!options.security.auth_tokens.empty()) {
+    auto store = TokenStore::LoadFile(options.security.auth_tokens);
+    if (!store.ok()) return store.status();
+    tokens_ = *store;
   }
-  return {{"sweep",
-           {{"id", sweep.id},
-            {"name", sweep.name},
-            {"metric", sweep.metric},
-            {"goal", sweep.maximize ? "maximize" : "minimize"},
-            {"ranked_by", o.DisplayName()}}},
-          {"rows", arr}};
-}
-
-// The workers as /api/workers and the "workers" event carry them: the scheduler's ListWorkers
-// (held ones by id, then the gone ones, latest heard first), at most kMaxDashboardWorkers.
-json WorkersJson(const std::vector<WorkerView>& workers, double now) {
-  json arr = json::array();
-  int alive = 0;
-  for (const WorkerView& v : workers) alive += v.alive;
-  for (const WorkerView& v : workers) {
-    if (arr.size() >= kMaxDashboardWorkers) break;
-    const WorkerRow& w = v.worker;
-    json trial = nullptr;
-    if (v.alive && v.trial_id != 0) {
-      trial = {
-          {"sweep", v.sweep_id},
-          {"trial_id", v.trial_id},
-          {"number", v.trial_number},
-          {"epoch", v.epoch},
-          {"label", "sweep " + std::to_string(v.sweep_id) + " #" + std::to_string(v.trial_number)}};
+  tls_ = !options.security.tls_cert.empty();
+  if (tls_) {
+    const ServerSecurity& s = options.security;
+    server_ = std::make_unique<httplib::SSLServer>(
+        s.tls_cert.c_str(), s.tls_key.c_str(),
+        s.tls_client_ca.empty() ? nullptr : s.tls_client_ca.c_str());
+    if (!server_->is_valid()) {
+      return InvalidArgument(
+          "--http: cannot use the TLS certificate " + s.tls_cert + " and key " + s.tls_key +
+          (s.tls_client_ca.empty() ? "" : " (client CA " + s.tls_client_ca + ")"));
     }
-    arr.push_back({{"id", w.id},
-                   {"name", w.name},
-                   {"host", w.host.empty() ? json(nullptr) : json(w.host)},
-                   {"threads", w.threads},
-                   {"job_id", w.job_id.empty() ? json(nullptr) : json(w.job_id)},
-                   {"state", v.alive ? "alive" : "gone"},
-                   {"trial", trial},
-                   {"trials_done", w.trials_done},
-                   {"trials_failed", w.trials_failed},
-                   {"first_seen", w.first_seen},
-                   {"last_seen", w.last_seen},
-                   {"seconds_since_seen", std::max(0.0, now - w.last_seen)}});
+  } else {
+    server_ = std::make_unique<httplib::Server>();
   }
-  return {{"now", now},
-          {"alive", alive},
-          {"gone", static_cast<int>(workers.size()) - alive},
-          {"shown", arr.size()},
-          {"workers", arr}};
+  // A peer that goes away mid-write must not kill the coordinator (httplib sends without
+  // MSG_NOSIGNAL); gRPC already ignores SIGPIPE on its own sockets.
+  signal(SIGPIPE, SIG_IGN);
+  const size_t threads = static_cast<size_t>(std::max(1, options.max_event_clients)) + 16;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(kMaxHttpBodyBytes);
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_keep_alive_timeout(2);  // (Stop waits for idle connections this long)
+  server_->set_keep_alive_max_count(100);
+  // Every route is decided here, by plain string comparisons: httplib's own routing uses
+  // std::regex, whose recursion a long hostile path could take deep. Only POST /login, which
+  // needs its body read, goes on to httplib's router (which then matches exactly "/login").
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "POST" && req.path == "/login")
+      return httplib::Server::HandlerResponse::Unhandled;
+    Route(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server_->Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+    Headers(res);
+    Login(req, res);
+  });
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      res.set_content("{\"error\":\"HTTP " + std::to_string(res.status) + "\"}",
+                      "application/json");
+    }
+  });
+  server_->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        SetError(res, 500, "internal error");
+      });
+  // httplib's default sets SO_REUSEPORT, which lets the dashboard bind a port another process
+  // already listens on (and share its connections). SO_REUSEADDR alone only allows rebinding
+  // over connections in TIME_WAIT: a taken port then fails the bind, as it should.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<void*>(&yes), sizeof(yes));
+  });
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+  } else {
+    port_ = server_->bind_to_port(host, port) ? port : -1;
+  }
+  if (port_ <= 0) {
+    port_ = 0;
+    return Unavailable("--http: cannot listen on " + options.listen +
+                       " (address in use, or not an address of this machine?)");
+  }
+  host_ = host;
+  hub_ = std::thread([this] { HubLoop(); });
+  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  return Status::Ok();
 }
+
+void Dashboard::Impl::Stop() {
+  {
+    std::lock_guard<std::mutex> l(hub_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& c : clients_) Close(c.get());
+  }
+  hub_cv_.notify_all();
+  if (server_) server_->stop();
+  if (listener_.joinable()) listener_.join();
+  if (hub_.joinable()) hub_.join();
+}
+
+std::string Dashboard::Impl::url() const {
+  std::string h = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+  return std::string(tls_ ? "https" : "http") + "://" + h + ":" + std::to_string(port_) + "/";
+}
+
+// ---- access --------------------------------------------------------------------------------
+
+Dashboard::Impl::Access Dashboard::Impl::Authorize(const httplib::Request& req) {
+  Access a;
+  if (!tokens_) {
+    a.can_cancel = true;
+    return a;
+  }
+  Role role;
+  const std::string auth = req.get_header_value("Authorization");
+  if (!auth.empty()) {
+    static const std::string kBearer = "Bearer ";
+    if (auth.rfind(kBearer, 0) != 0 || auth.size() - kBearer.size() > kMaxTokenBytes) {
+      a.status = 401;
+      a.error = "the Authorization header must be `Bearer TOKEN`";
+      return a;
+    }
+    const TokenEntry* e = tokens_->Authenticate(auth.substr(kBearer.size()));
+    if (!e) {
+      a.status = 401;
+      a.error = "the token is not one this coordinator knows";
+      return a;
+    }
+    role = e->role;
+  } else if (!SessionRole(req, &role)) {
+    a.status = 401;
+    a.error = "this dashboard needs a token: log in, or send `Authorization: Bearer TOKEN`";
+    return a;
+  }
+  if (role == Role::kWorker) {
+    a.status = 403;
+    a.error = "a worker token may not use the dashboard (it needs reader or user)";
+    return a;
+  }
+  a.role = RoleName(role);
+  a.can_cancel = role == Role::kUser;
+  return a;
+}
+
+// The session cookie's value, or "".
+std::string Dashboard::Impl::CookieValue(const httplib::Request& req) {
+  const std::string cookies = req.get_header_value("Cookie");
+  const std::string key = std::string(kCookieName) + "=";
+  size_t pos = 0;
+  while (pos < cookies.size()) {
+    while (pos < cookies.size() && (cookies[pos] == ' ' || cookies[pos] == ';')) ++pos;
+    const size_t end = std::min(cookies.find(';', pos), cookies.size());
+    if (cookies.compare(pos, key.size(), key) == 0) {
+      return cookies.substr(pos + key.size(), end - pos - key.size());
+    }
+    pos = end;
+  }
+  return "";
+}
+
+bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role) {
+  const std::string id = CookieValue(req);
+  if (id.size() != 64) return false;
+  // Sessions are keyed by the id's hash: a lookup's timing says nothing about the ids held.
+  const std::string key = Sha256Hex(id);
+  std::lock_guard<std::mutex> l(session_mu_);
+  auto it = sessions_.find(key);
+  if (it == sessions_.end()) return false;
+  if (SteadyClock::now() >= it->second.expires) {
+    sessions_.erase(it);
+    return false;
+  }
+  *role = it->second.role;
+  return true;
+}
+
+// POSTs carry the custom header (no cross-site form can, no cross-site script can without a
+// preflight), and an Origin, when sent, that is this server.
+bool Dashboard::Impl::CsrfOk(const httplib::Request& req, httplib::Response& res) {
+  if (req.get_header_value(kCsrfHeader) != "1") {
+    SetError(res, 403, std::string("missing the header ") + kCsrfHeader + ": 1");
+    return false;
+  }
+  const std::string origin = req.get_header_value("Origin");
+  if (!origin.empty()) {
+    const std::string self =
+        std::string(tls_ ? "https://" : "http://") + req.get_header_value("Host");
+    if (origin != self) {
+      SetError(res, 403, "cross-origin request refused");
+      return false;
+    }
+  }
+  return true;
+}
+
+void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res) {
+  if (loopback_ && !IsLoopbackHost(req.get_header_value("Host"))) {
+    SetError(res, 403, "this dashboard answers only to a loopback Host (127.0.0.1, localhost)");
+    return;
+  }
+  if (!CsrfOk(req, res)) return;
+  if (!tokens_) {
+    SetError(res, 400, "this dashboard has no tokens: nothing to log in to");
+    return;
+  }
+  std::string token = req.get_param_value("token");  // form-encoded body
+  while (!token.empty() &&
+         (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  if (token.empty() || token.size() > kMaxTokenBytes) {
+    SetError(res, 400, "token: expected the token (hps_ and 64 hex digits)");
+    return;
+  }
+  const TokenEntry* e = tokens_->Authenticate(token);
+  if (!e) {
+    SetError(res, 401, "the token is not one this coordinator knows");
+    return;
+  }
+  if (e->role == Role::kWorker) {
+    SetError(res, 403, "a worker token may not use the dashboard (it needs reader or user)");
+    return;
+  }
+  auto id = RandomHex(32);
+  if (!id.ok()) return SetError(res, 500, "no randomness for a session");
+  const auto now = SteadyClock::now();
+  {
+    std::lock_guard<std::mutex> l(session_mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      it = now >= it->second.expires ? sessions_.erase(it) : std::next(it);
+    }
+    while (sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
+      auto oldest = std::min_element(
+          sessions_.begin(), sessions_.end(),
+          [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
+      sessions_.erase(oldest);
+    }
+    sessions_[Sha256Hex(*id)] = {
+        e->role, now + std::chrono::duration_cast<SteadyClock::duration>(
+                           std::chrono::duration<double>(options_.session_seconds))};
+  }
+  res.set_header("Set-Cookie",
+                 std::string(kCookieName) + "=" + *id +
+                     "; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=" +
+                     std::to_string(static_cast<int64_t>(options_.session_seconds)));
+  SetJson(res, 200, {{"role", RoleName(e->role)}, {"can_cancel", e->role == Role::kUser}});
+}
+
+void Dashboard::Impl::Logout(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = CookieValue(req);
+  if (id.size() == 64) {
+    std::lock_guard<std::mutex> l(session_mu_);
+    sessions_.erase(Sha256Hex(id));
+  }
+  res.set_header("Set-Cookie", std::string(kCookieName) +
+                                   "=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0");
+  SetJson(res, 200, {{"role", "none"}});
+}
+
+// ---- events --------------------------------------------------------------------------------
 
 // WorkersJson without what changes by itself as time passes ("now", the ages): two lists that
 // differ only there need no new event (the page ages the rows itself).
-std::string WorkersKey(json j) {
+std::string Dashboard::Impl::WorkersKey(json j) {
   j.erase("now");
   for (json& w : j["workers"]) w.erase("seconds_since_seen");
   return Dump(j);
 }
 
-std::string SseEvent(const char* name, const json& data) {
+std::string Dashboard::Impl::SseEvent(const char* name, const json& data) {
   return std::string("event: ") + name + "\ndata: " + Dump(data) + "\n\n";
 }
 
-// Access a request has: none (with the HTTP status and why), reader, or user.
-struct Access {
-  int status = 0;  // 0: allowed
-  std::string error;
-  bool can_cancel = false;
-  const char* role = "open";
-};
-
-}  // namespace
-
-class Dashboard::Impl {
- public:
-  explicit Impl(Scheduler* scheduler) : s_(scheduler) {}
-  ~Impl() { Stop(); }
-
-  Status Start(const DashboardOptions& options) {
-    options_ = options;
-    std::string host;
-    int port = 0;
-    if (options.listen.rfind("unix:", 0) == 0 || !SplitHostPort(options.listen, &host, &port) ||
-        host.empty()) {
-      return InvalidArgument("--http '" + options.listen +
-                             "': expected HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks one)");
+void Dashboard::Impl::Events(int64_t sweep_id, httplib::Response& res) {
+  auto client = std::make_shared<Client>();
+  client->sweep_id = sweep_id;
+  {
+    std::lock_guard<std::mutex> l(hub_mu_);
+    if (stopping_) return SetError(res, 503, "the dashboard is stopping");
+    if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
+      res.set_header("Retry-After", "10");
+      SetError(res, 503,
+               std::to_string(clients_.size()) + " event streams are open; the limit is " +
+                   std::to_string(options_.max_event_clients));
+      return;
     }
-    Status sec = CheckListenSecurity(options.listen, options.security);
-    if (!sec.ok()) return InvalidArgument("--http: " + sec.message());
-    loopback_ = IsLoopbackAddress(options.listen);
-    if (!options.security.auth_tokens.empty()) {
-      auto store = TokenStore::LoadFile(options.security.auth_tokens);
-      if (!store.ok()) return store.status();
-      tokens_ = *store;
-    }
-    tls_ = !options.security.tls_cert.empty();
-    if (tls_) {
-      const ServerSecurity& s = options.security;
-      server_ = std::make_unique<httplib::SSLServer>(
-          s.tls_cert.c_str(), s.tls_key.c_str(),
-          s.tls_client_ca.empty() ? nullptr : s.tls_client_ca.c_str());
-      if (!server_->is_valid()) {
-        return InvalidArgument(
-            "--http: cannot use the TLS certificate " + s.tls_cert + " and key " + s.tls_key +
-            (s.tls_client_ca.empty() ? "" : " (client CA " + s.tls_client_ca + ")"));
-      }
-    } else {
-      server_ = std::make_unique<httplib::Server>();
-    }
-    // A peer that goes away mid-write must not kill the coordinator (httplib sends without
-    // MSG_NOSIGNAL); gRPC already ignores SIGPIPE on its own sockets.
-    signal(SIGPIPE, SIG_IGN);
-    const size_t threads = static_cast<size_t>(std::max(1, options.max_event_clients)) + 16;
-    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_->set_payload_max_length(kMaxHttpBodyBytes);
-    server_->set_read_timeout(5, 0);
-    server_->set_write_timeout(5, 0);
-    server_->set_keep_alive_timeout(2);  // (Stop waits for idle connections this long)
-    server_->set_keep_alive_max_count(100);
-    // Every route is decided here, by plain string comparisons: httplib's own routing uses
-    // std::regex, whose recursion a long hostile path could take deep. Only POST /login, which
-    // needs its body read, goes on to httplib's router (which then matches exactly "/login").
-    server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.method == "POST" && req.path == "/login")
-        return httplib::Server::HandlerResponse::Unhandled;
-      Route(req, res);
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    server_->Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
-      Headers(res);
-      Login(req, res);
-    });
-    server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
-      if (res.body.empty()) {
-        res.set_content("{\"error\":\"HTTP " + std::to_string(res.status) + "\"}",
-                        "application/json");
-      }
-    });
-    server_->set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-          SetError(res, 500, "internal error");
-        });
-    // httplib's default sets SO_REUSEPORT, which lets the dashboard bind a port another process
-    // already listens on (and share its connections). SO_REUSEADDR alone only allows rebinding
-    // over connections in TIME_WAIT: a taken port then fails the bind, as it should.
-    server_->set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<void*>(&yes), sizeof(yes));
-    });
-    if (port == 0) {
-      port_ = server_->bind_to_any_port(host);
-    } else {
-      port_ = server_->bind_to_port(host, port) ? port : -1;
-    }
-    if (port_ <= 0) {
-      port_ = 0;
-      return Unavailable("--http: cannot listen on " + options.listen +
-                         " (address in use, or not an address of this machine?)");
-    }
-    host_ = host;
-    hub_ = std::thread([this] { HubLoop(); });
-    listener_ = std::thread([this] { server_->listen_after_bind(); });
-    return Status::Ok();
+    clients_.insert(client);
   }
-
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> l(hub_mu_);
-      if (stopping_) return;
-      stopping_ = true;
-      for (auto& c : clients_) Close(c.get());
-    }
-    hub_cv_.notify_all();
-    if (server_) server_->stop();
-    if (listener_.joinable()) listener_.join();
-    if (hub_.joinable()) hub_.join();
-  }
-
-  int port() const { return port_; }
-  std::string url() const {
-    std::string h = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
-    return std::string(tls_ ? "https" : "http") + "://" + h + ":" + std::to_string(port_) + "/";
-  }
-
- private:
-  struct Client {
-    int64_t sweep_id = 0;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<std::string> queue;
-    size_t queued_bytes = 0;
-    bool closed = false;
-    bool needs_snapshot = true;  // the hub sends "snapshot" first (read under hub_mu_)
-  };
-  struct Session {
-    Role role;
-    SteadyClock::time_point expires;
-  };
-  struct SweepCache {
-    std::map<int64_t, std::string> trials;  // trial id -> its last sent state
-    uint64_t exported_version = ~uint64_t{0};
-    SteadyClock::time_point next_export{};
-  };
-
-  // ---- routing -------------------------------------------------------------------------------
-
-  void Headers(httplib::Response& res) {
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Referrer-Policy", "no-referrer");
-    res.set_header("X-Frame-Options", "DENY");
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("Content-Security-Policy",
-                   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                   "connect-src 'self'; form-action 'self'; base-uri 'none'; "
-                   "frame-ancestors 'none'");
-    if (tls_) res.set_header("Strict-Transport-Security", "max-age=31536000");
-  }
-
-  void Route(const httplib::Request& req, httplib::Response& res) {
-    Headers(res);
-    // DNS rebinding: a page of another site whose name now points at 127.0.0.1 sends its own
-    // name as Host. Only loopback names reach a loopback dashboard.
-    if (loopback_ && !IsLoopbackHost(req.get_header_value("Host"))) {
-      SetError(res, 403, "this dashboard answers only to a loopback Host (127.0.0.1, localhost)");
-      return;
-    }
-    // Bodies are read only for POST /login (httplib's limit applies there); nothing routed here
-    // takes one, so a large or unsized one is refused before anything is done.
-    if (req.has_header("Transfer-Encoding")) {
-      res.set_header("Connection", "close");
-      SetError(res, 411, "send a Content-Length");
-      return;
-    }
-    const std::string length = req.get_header_value("Content-Length");
-    if (!length.empty() &&
-        (length.size() > 9 || ParseId(length) > static_cast<int64_t>(kMaxHttpBodyBytes))) {
-      res.set_header("Connection", "close");
-      SetError(res, 413,
-               "the body is over the limit of " + std::to_string(kMaxHttpBodyBytes) + " bytes");
-      return;
-    }
-    const std::string& p = req.path;
-    const bool get = req.method == "GET" || req.method == "HEAD";
-    if (get && (p == "/" || p == "/index.html")) {
-      res.set_content(AssetIndexHtml(), "text/html; charset=utf-8");
-      return;
-    }
-    if (get && p == "/app.js") {
-      res.set_content(AssetAppJs(), "text/javascript; charset=utf-8");
-      return;
-    }
-    if (get && p == "/app.css") {
-      res.set_content(AssetAppCss(), "text/css; charset=utf-8");
-      return;
-    }
-    if (req.method == "POST" && p == "/logout") {
-      if (!CsrfOk(req, res)) return;
-      Logout(req, res);
-      return;
-    }
-    if (p.rfind("/api/", 0) != 0) {
-      SetError(res, 404, "no such page");
-      return;
-    }
-    const Access access = Authorize(req);
-    if (p == "/api/whoami" && get) {
-      SetJson(res, 200,
-              {{"role", access.status == 0 ? access.role : "none"},
-               {"can_cancel", access.status == 0 && access.can_cancel},
-               {"tokens", tokens_ != nullptr}});
-      return;
-    }
-    if (access.status != 0) {
-      SetError(res, access.status, access.error);
-      return;
-    }
-    if (p == "/api/sweeps") {
-      if (!get) return MethodNotAllowed(res, "GET");
-      SetJson(res, 200, SweepsJson(s_->Counts(0), s_->WorkersAlive()));
-      return;
-    }
-    if (p == "/api/workers") {
-      if (!get) return MethodNotAllowed(res, "GET");
-      double now = 0;
-      const std::vector<WorkerView> workers = s_->ListWorkers(&now);
-      SetJson(res, 200, WorkersJson(workers, now));
-      return;
-    }
-    // /api/sweeps/N/ACTION
-    static const std::string kPrefix = "/api/sweeps/";
-    if (p.rfind(kPrefix, 0) != 0) {
-      SetError(res, 404, "no such API");
-      return;
-    }
-    const size_t slash = p.find('/', kPrefix.size());
-    if (slash == std::string::npos) {
-      SetError(res, 404, "no such API (try /api/sweeps/N/leaderboard)");
-      return;
-    }
-    const std::string id_text = p.substr(kPrefix.size(), slash - kPrefix.size());
-    const std::string action = p.substr(slash + 1);
-    if (action != "leaderboard" && action != "export" && action != "events" && action != "cancel") {
-      SetError(res, 404, "no such API: " + action.substr(0, 32));
-      return;
-    }
-    const int64_t id = ParseId(id_text);
-    if (id <= 0) {
-      SetError(res, 400, "sweep id: expected a positive integer of at most 18 digits");
-      return;
-    }
-    if (s_->Counts(id).empty()) {
-      SetError(res, 404, "no sweep " + std::to_string(id));
-      return;
-    }
-    if (action == "cancel") {
-      if (req.method != "POST") return MethodNotAllowed(res, "POST");
-      if (!CsrfOk(req, res)) return;
-      if (!access.can_cancel) {
-        SetError(res, 403,
-                 std::string("a ") + access.role + " token may not cancel a sweep (it needs user)");
-        return;
-      }
-      auto n = s_->Cancel(id);
-      if (!n.ok()) return SetError(res, 500, n.status().message());
-      SetJson(res, 200, {{"sweep", id}, {"stopped", *n}});
-      return;
-    }
-    if (!get) return MethodNotAllowed(res, "GET");
-    if (action == "leaderboard") {
-      int top = 0;
-      if (req.has_param("top")) {
-        const int64_t t = ParseId(req.get_param_value("top"));
-        if (t <= 0 || t > kMaxLeaderboardTop) {
-          SetError(res, 400,
-                   "top: expected an integer in [1, " + std::to_string(kMaxLeaderboardTop) + "]");
-          return;
-        }
-        top = static_cast<int>(t);
-      }
-      SweepRow sweep;
-      auto rows = s_->Leaderboard(id, top, &sweep);
-      if (!rows.ok()) return SetError(res, 500, rows.status().message());
-      SetJson(res, 200, LeaderboardJson(sweep, *rows));
-      return;
-    }
-    if (action == "export") {
-      auto text = s_->ExportJson(id);
-      if (!text.ok()) return SetError(res, 500, text.status().message());
-      res.status = 200;
-      res.set_content(*text, "application/json");
-      return;
-    }
-    Events(id, res);
-  }
-
-  void MethodNotAllowed(httplib::Response& res, const char* allowed) {
-    res.set_header("Allow", allowed);
-    SetError(res, 405, std::string("use ") + allowed);
-  }
-
-  // ---- access --------------------------------------------------------------------------------
-
-  Access Authorize(const httplib::Request& req) {
-    Access a;
-    if (!tokens_) {
-      a.can_cancel = true;
-      return a;
-    }
-    Role role;
-    const std::string auth = req.get_header_value("Authorization");
-    if (!auth.empty()) {
-      static const std::string kBearer = "Bearer ";
-      if (auth.rfind(kBearer, 0) != 0 || auth.size() - kBearer.size() > kMaxTokenBytes) {
-        a.status = 401;
-        a.error = "the Authorization header must be `Bearer TOKEN`";
-        return a;
-      }
-      const TokenEntry* e = tokens_->Authenticate(auth.substr(kBearer.size()));
-      if (!e) {
-        a.status = 401;
-        a.error = "the token is not one this coordinator knows";
-        return a;
-      }
-      role = e->role;
-    } else if (!SessionRole(req, &role)) {
-      a.status = 401;
-      a.error = "this dashboard needs a token: log in, or send `Authorization: Bearer TOKEN`";
-      return a;
-    }
-    if (role == Role::kWorker) {
-      a.status = 403;
-      a.error = "a worker token may not use the dashboard (it needs reader or user)";
-      return a;
-    }
-    a.role = RoleName(role);
-    a.can_cancel = role == Role::kUser;
-    return a;
-  }
-
-  // The session cookie's value, or "".
-  static std::string CookieValue(const httplib::Request& req) {
-    const std::string cookies = req.get_header_value("Cookie");
-    const std::string key = std::string(kCookieName) + "=";
-    size_t pos = 0;
-    while (pos < cookies.size()) {
-      while (pos < cookies.size() && (cookies[pos] == ' ' || cookies[pos] == ';')) ++pos;
-      const size_t end = std::min(cookies.find(';', pos), cookies.size());
-      if (cookies.compare(pos, key.size(), key) == 0) {
-        return cookies.substr(pos + key.size(), end - pos - key.size());
-      }
-      pos = end;
-    }
-    return "";
-  }
-
-  bool SessionRole(const httplib::Request& req, Role* role) {
-    const std::string id = CookieValue(req);
-    if (id.size() != 64) return false;
-    // Sessions are keyed by the id's hash: a lookup's timing says nothing about the ids held.
-    const std::string key = Sha256Hex(id);
-    std::lock_guard<std::mutex> l(session_mu_);
-    auto it = sessions_.find(key);
-    if (it == sessions_.end()) return false;
-    if (SteadyClock::now() >= it->second.expires) {
-      sessions_.erase(it);
-      return false;
-    }
-    *role = it->second.role;
-    return true;
-  }
-
-  // POSTs carry the custom header (no cross-site form can, no cross-site script can without a
-  // preflight), and an Origin, when sent, that is this server.
-  bool CsrfOk(const httplib::Request& req, httplib::Response& res) {
-    if (req.get_header_value(kCsrfHeader) != "1") {
-      SetError(res, 403, std::string("missing the header ") + kCsrfHeader + ": 1");
-      return false;
-    }
-    const std::string origin = req.get_header_value("Origin");
-    if (!origin.empty()) {
-      const std::string self =
-          std::string(tls_ ? "https://" : "http://") + req.get_header_value("Host");
-      if (origin != self) {
-        SetError(res, 403, "cross-origin request refused");
-        return false;
-      }
-    }
-    return true;
-  }
-
-  void Login(const httplib::Request& req, httplib::Response& res) {
-    if (loopback_ && !IsLoopbackHost(req.get_header_value("Host"))) {
-      SetError(res, 403, "this dashboard answers only to a loopback Host (127.0.0.1, localhost)");
-      return;
-    }
-    if (!CsrfOk(req, res)) return;
-    if (!tokens_) {
-      SetError(res, 400, "this dashboard has no tokens: nothing to log in to");
-      return;
-    }
-    std::string token = req.get_param_value("token");  // form-encoded body
-    while (!token.empty() &&
-           (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-      token.pop_back();
-    }
-    if (token.empty() || token.size() > kMaxTokenBytes) {
-      SetError(res, 400, "token: expected the token (hps_ and 64 hex digits)");
-      return;
-    }
-    const TokenEntry* e = tokens_->Authenticate(token);
-    if (!e) {
-      SetError(res, 401, "the token is not one this coordinator knows");
-      return;
-    }
-    if (e->role == Role::kWorker) {
-      SetError(res, 403, "a worker token may not use the dashboard (it needs reader or user)");
-      return;
-    }
-    auto id = RandomHex(32);
-    if (!id.ok()) return SetError(res, 500, "no randomness for a session");
-    const auto now = SteadyClock::now();
-    {
-      std::lock_guard<std::mutex> l(session_mu_);
-      for (auto it = sessions_.begin(); it != sessions_.end();) {
-        it = now >= it->second.expires ? sessions_.erase(it) : std::next(it);
-      }
-      while (sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
-        auto oldest = std::min_element(
-            sessions_.begin(), sessions_.end(),
-            [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
-        sessions_.erase(oldest);
-      }
-      sessions_[Sha256Hex(*id)] = {
-          e->role, now + std::chrono::duration_cast<SteadyClock::duration>(
-                             std::chrono::duration<double>(options_.session_seconds))};
-    }
-    res.set_header("Set-Cookie",
-                   std::string(kCookieName) + "=" + *id +
-                       "; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=" +
-                       std::to_string(static_cast<int64_t>(options_.session_seconds)));
-    SetJson(res, 200, {{"role", RoleName(e->role)}, {"can_cancel", e->role == Role::kUser}});
-  }
-
-  void Logout(const httplib::Request& req, httplib::Response& res) {
-    const std::string id = CookieValue(req);
-    if (id.size() == 64) {
-      std::lock_guard<std::mutex> l(session_mu_);
-      sessions_.erase(Sha256Hex(id));
-    }
-    res.set_header("Set-Cookie", std::string(kCookieName) +
-                                     "=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0");
-    SetJson(res, 200, {{"role", "none"}});
-  }
-
-  // ---- events --------------------------------------------------------------------------------
-
-  void Events(int64_t sweep_id, httplib::Response& res) {
-    auto client = std::make_shared<Client>();
-    client->sweep_id = sweep_id;
-    {
-      std::lock_guard<std::mutex> l(hub_mu_);
-      if (stopping_) return SetError(res, 503, "the dashboard is stopping");
-      if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
-        res.set_header("Retry-After", "10");
-        SetError(res, 503,
-                 std::to_string(clients_.size()) + " event streams are open; the limit is " +
-                     std::to_string(options_.max_event_clients));
-        return;
-      }
-      clients_.insert(client);
-    }
-    hub_cv_.notify_all();
-    res.status = 200;
-    res.set_header("X-Accel-Buffering", "no");
-    auto last_write = std::make_shared<SteadyClock::time_point>(SteadyClock::now());
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, client, last_write](size_t, httplib::DataSink& sink) {
-          std::unique_lock<std::mutex> l(client->mu);
-          client->cv.wait_for(l, std::chrono::milliseconds(500),
-                              [&] { return client->closed || !client->queue.empty(); });
-          if (client->closed) {
-            l.unlock();
-            sink.done();
-            return true;
-          }
-          std::string out;
-          while (!client->queue.empty()) {
-            out += client->queue.front();
-            client->queue.pop_front();
-          }
-          client->queued_bytes = 0;
+  hub_cv_.notify_all();
+  res.status = 200;
+  res.set_header("X-Accel-Buffering", "no");
+  auto last_write = std::make_shared<SteadyClock::time_point>(SteadyClock::now());
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, client, last_write](size_t, httplib::DataSink& sink) {
+        std::unique_lock<std::mutex> l(client->mu);
+        client->cv.wait_for(l, std::chrono::milliseconds(500),
+                            [&] { return client->closed || !client->queue.empty(); });
+        if (client->closed) {
           l.unlock();
-          const auto now = SteadyClock::now();
-          if (out.empty()) {
-            if (now - *last_write < kPingInterval) return true;
-            out = ": ping\n\n";  // finds a peer that went away, and keeps proxies open
-          }
-          *last_write = now;
-          return sink.write(out.data(), out.size());
-        },
-        [this, client](bool) {
-          {
-            std::lock_guard<std::mutex> l(hub_mu_);
-            clients_.erase(client);
-          }
-          Close(client.get());
-        });
-  }
+          sink.done();
+          return true;
+        }
+        std::string out;
+        while (!client->queue.empty()) {
+          out += client->queue.front();
+          client->queue.pop_front();
+        }
+        client->queued_bytes = 0;
+        l.unlock();
+        const auto now = SteadyClock::now();
+        if (out.empty()) {
+          if (now - *last_write < kPingInterval) return true;
+          out = ": ping\n\n";  // finds a peer that went away, and keeps proxies open
+        }
+        *last_write = now;
+        return sink.write(out.data(), out.size());
+      },
+      [this, client](bool) {
+        {
+          std::lock_guard<std::mutex> l(hub_mu_);
+          clients_.erase(client);
+        }
+        Close(client.get());
+      });
+}
 
-  static void Close(Client* c) {
-    {
-      std::lock_guard<std::mutex> l(c->mu);
-      c->closed = true;
+void Dashboard::Impl::Close(Client* c) {
+  {
+    std::lock_guard<std::mutex> l(c->mu);
+    c->closed = true;
+    c->queue.clear();
+  }
+  c->cv.notify_all();
+}
+
+void Dashboard::Impl::Push(Client* c, const std::string& event) {
+  {
+    std::lock_guard<std::mutex> l(c->mu);
+    if (c->closed) return;
+    if (c->queued_bytes + event.size() > kMaxQueuedEventBytes) {
+      c->closed = true;  // too far behind; its browser reconnects and gets a snapshot
       c->queue.clear();
+    } else {
+      c->queue.push_back(event);
+      c->queued_bytes += event.size();
     }
-    c->cv.notify_all();
   }
+  c->cv.notify_all();
+}
 
-  static void Push(Client* c, const std::string& event) {
-    {
-      std::lock_guard<std::mutex> l(c->mu);
-      if (c->closed) return;
-      if (c->queued_bytes + event.size() > kMaxQueuedEventBytes) {
-        c->closed = true;  // too far behind; its browser reconnects and gets a snapshot
-        c->queue.clear();
-      } else {
-        c->queue.push_back(event);
-        c->queued_bytes += event.size();
+// The trial as events carry it: the export's object without the confusion matrix.
+json Dashboard::Impl::TrialEventJson(json t, int64_t sweep_id) {
+  t.erase("confusion_matrix");
+  t["sweep"] = sweep_id;
+  return t;
+}
+
+std::string Dashboard::Impl::LeaderboardEvent(int64_t sweep_id) {
+  SweepRow sweep;
+  auto rows = s_->Leaderboard(sweep_id, 50, &sweep);
+  if (!rows.ok()) return "";
+  return SseEvent("leaderboard", LeaderboardJson(sweep, *rows));
+}
+
+// The one thread behind every event stream (see the top of dashboard.h).
+void Dashboard::Impl::HubLoop() {
+  uint64_t seen = ~uint64_t{0};
+  std::string last_status;
+  SteadyClock::time_point last_status_at{};
+  std::string last_workers_key;
+  SteadyClock::time_point last_workers_at{}, next_workers{};
+  std::map<int64_t, SweepCache> caches;
+  std::unique_lock<std::mutex> l(hub_mu_);
+  while (!stopping_) {
+    if (clients_.empty()) {
+      caches.clear();
+      last_status.clear();
+      last_workers_key.clear();
+      hub_cv_.wait(l, [&] { return stopping_ || !clients_.empty(); });
+      continue;
+    }
+    std::vector<std::shared_ptr<Client>> clients(clients_.begin(), clients_.end());
+    l.unlock();
+    const uint64_t version = s_->WaitForChange(seen, kMinRoundSeconds);
+    const bool changed = version != seen;
+    seen = version;
+    const auto now = SteadyClock::now();
+
+    // All sweeps' counts: on a change, for a new stream, and every second (workers alive).
+    bool any_new = false;
+    for (auto& c : clients) any_new = any_new || c->needs_snapshot;
+    if (changed || any_new || now - last_status_at >= std::chrono::seconds(1)) {
+      const std::string status =
+          SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+      for (auto& c : clients) {
+        if (c->needs_snapshot || status != last_status) Push(c.get(), status);
+      }
+      last_status = status;
+      last_status_at = now;
+    }
+
+    // The workers: for a new stream, on a change (spaced by ten times a read's duration), and
+    // every second (a silent worker turns gone by time alone). Sent when they differ.
+    if (any_new || (changed && now >= next_workers) ||
+        now - last_workers_at >= std::chrono::duration<double>(kWorkersEverySeconds)) {
+      const auto t0 = SteadyClock::now();
+      double clock_now = 0;
+      const std::vector<WorkerView> workers = s_->ListWorkers(&clock_now);
+      const json j = WorkersJson(workers, clock_now);
+      std::string key = WorkersKey(j);
+      const std::string event = SseEvent("workers", j);
+      const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      for (auto& c : clients) {
+        if (c->needs_snapshot || key != last_workers_key) Push(c.get(), event);
+      }
+      last_workers_key = std::move(key);
+      last_workers_at = now;
+      next_workers =
+          now + std::chrono::duration_cast<SteadyClock::duration>(
+                    std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
+    }
+
+    std::map<int64_t, std::vector<Client*>> by_sweep;
+    for (auto& c : clients) by_sweep[c->sweep_id].push_back(c.get());
+    for (auto it = caches.begin(); it != caches.end();) {
+      it = by_sweep.count(it->first) ? std::next(it) : caches.erase(it);
+    }
+    for (auto& [sweep_id, watchers] : by_sweep) {
+      SweepCache& cache = caches[sweep_id];
+      bool fresh = false;
+      for (Client* c : watchers) fresh = fresh || c->needs_snapshot;
+      if (!fresh && (cache.exported_version == version || now < cache.next_export)) continue;
+      const auto t0 = SteadyClock::now();
+      auto text = s_->ExportJson(sweep_id);
+      const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      cache.next_export =
+          SteadyClock::now() +
+          std::chrono::duration_cast<SteadyClock::duration>(
+              std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
+      cache.exported_version = version;
+      if (!text.ok()) continue;
+      json exported = json::parse(*text, nullptr, false);
+      if (exported.is_discarded() || !exported.contains("trials")) continue;
+      json all = json::array();
+      std::vector<std::string> trial_events;
+      for (json& t : exported["trials"]) {
+        json ev = TrialEventJson(std::move(t), sweep_id);
+        std::string state = Dump(ev);
+        const int64_t trial_id = ev.value("id", int64_t{0});
+        auto& last = cache.trials[trial_id];
+        if (last != state) {
+          trial_events.push_back("event: trial\ndata: " + state + "\n\n");
+          last = std::move(state);
+        }
+        all.push_back(std::move(ev));
+      }
+      const std::string board =
+          (fresh || !trial_events.empty()) ? LeaderboardEvent(sweep_id) : std::string();
+      std::string snapshot;
+      if (fresh) {
+        snapshot = SseEvent("snapshot", {{"sweep", exported["sweep"]}, {"trials", all}});
+      }
+      for (Client* c : watchers) {
+        if (c->needs_snapshot) {
+          Push(c, snapshot);
+          if (!board.empty()) Push(c, board);
+        } else {
+          for (const std::string& e : trial_events) Push(c, e);
+          if (!trial_events.empty() && !board.empty()) Push(c, board);
+        }
       }
     }
-    c->cv.notify_all();
+    l.lock();
+    for (auto& c : clients) c->needs_snapshot = false;
+    hub_cv_.wait_for(l, std::chrono::duration<double>(kMinRoundSeconds),
+                     [&] { return stopping_; });
   }
-
-  // The trial as events carry it: the export's object without the confusion matrix.
-  static json TrialEventJson(json t, int64_t sweep_id) {
-    t.erase("confusion_matrix");
-    t["sweep"] = sweep_id;
-    return t;
-  }
-
-  std::string LeaderboardEvent(int64_t sweep_id) {
-    SweepRow sweep;
-    auto rows = s_->Leaderboard(sweep_id, 50, &sweep);
-    if (!rows.ok()) return "";
-    return SseEvent("leaderboard", LeaderboardJson(sweep, *rows));
-  }
-
-  // The one thread behind every event stream (see the top of dashboard.h).
-  void HubLoop() {
-    uint64_t seen = ~uint64_t{0};
-    std::string last_status;
-    SteadyClock::time_point last_status_at{};
-    std::string last_workers_key;
-    SteadyClock::time_point last_workers_at{}, next_workers{};
-    std::map<int64_t, SweepCache> caches;
-    std::unique_lock<std::mutex> l(hub_mu_);
-    while (!stopping_) {
-      if (clients_.empty()) {
-        caches.clear();
-        last_status.clear();
-        last_workers_key.clear();
-        hub_cv_.wait(l, [&] { return stopping_ || !clients_.empty(); });
-        continue;
-      }
-      std::vector<std::shared_ptr<Client>> clients(clients_.begin(), clients_.end());
-      l.unlock();
-      const uint64_t version = s_->WaitForChange(seen, kMinRoundSeconds);
-      const bool changed = version != seen;
-      seen = version;
-      const auto now = SteadyClock::now();
-
-      // All sweeps' counts: on a change, for a new stream, and every second (workers alive).
-      bool any_new = false;
-      for (auto& c : clients) any_new = any_new || c->needs_snapshot;
-      if (changed || any_new || now - last_status_at >= std::chrono::seconds(1)) {
-        const std::string status =
-            SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
-        for (auto& c : clients) {
-          if (c->needs_snapshot || status != last_status) Push(c.get(), status);
-        }
-        last_status = status;
-        last_status_at = now;
-      }
-
-      // The workers: for a new stream, on a change (spaced by ten times a read's duration), and
-      // every second (a silent worker turns gone by time alone). Sent when they differ.
-      if (any_new || (changed && now >= next_workers) ||
-          now - last_workers_at >= std::chrono::duration<double>(kWorkersEverySeconds)) {
-        const auto t0 = SteadyClock::now();
-        double clock_now = 0;
-        const std::vector<WorkerView> workers = s_->ListWorkers(&clock_now);
-        const json j = WorkersJson(workers, clock_now);
-        std::string key = WorkersKey(j);
-        const std::string event = SseEvent("workers", j);
-        const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-        for (auto& c : clients) {
-          if (c->needs_snapshot || key != last_workers_key) Push(c.get(), event);
-        }
-        last_workers_key = std::move(key);
-        last_workers_at = now;
-        next_workers =
-            now + std::chrono::duration_cast<SteadyClock::duration>(
-                      std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
-      }
-
-      std::map<int64_t, std::vector<Client*>> by_sweep;
-      for (auto& c : clients) by_sweep[c->sweep_id].push_back(c.get());
-      for (auto it = caches.begin(); it != caches.end();) {
-        it = by_sweep.count(it->first) ? std::next(it) : caches.erase(it);
-      }
-      for (auto& [sweep_id, watchers] : by_sweep) {
-        SweepCache& cache = caches[sweep_id];
-        bool fresh = false;
-        for (Client* c : watchers) fresh = fresh || c->needs_snapshot;
-        if (!fresh && (cache.exported_version == version || now < cache.next_export)) continue;
-        const auto t0 = SteadyClock::now();
-        auto text = s_->ExportJson(sweep_id);
-        const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-        cache.next_export =
-            SteadyClock::now() +
-            std::chrono::duration_cast<SteadyClock::duration>(
-                std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
-        cache.exported_version = version;
-        if (!text.ok()) continue;
-        json exported = json::parse(*text, nullptr, false);
-        if (exported.is_discarded() || !exported.contains("trials")) continue;
-        json all = json::array();
-        std::vector<std::string> trial_events;
-        for (json& t : exported["trials"]) {
-          json ev = TrialEventJson(std::move(t), sweep_id);
-          std::string state = Dump(ev);
-          const int64_t trial_id = ev.value("id", int64_t{0});
-          auto& last = cache.trials[trial_id];
-          if (last != state) {
-            trial_events.push_back("event: trial\ndata: " + state + "\n\n");
-            last = std::move(state);
-          }
-          all.push_back(std::move(ev));
-        }
-        const std::string board =
-            (fresh || !trial_events.empty()) ? LeaderboardEvent(sweep_id) : std::string();
-        std::string snapshot;
-        if (fresh) {
-          snapshot = SseEvent("snapshot", {{"sweep", exported["sweep"]}, {"trials", all}});
-        }
-        for (Client* c : watchers) {
-          if (c->needs_snapshot) {
-            Push(c, snapshot);
-            if (!board.empty()) Push(c, board);
-          } else {
-            for (const std::string& e : trial_events) Push(c, e);
-            if (!trial_events.empty() && !board.empty()) Push(c, board);
-          }
-        }
-      }
-      l.lock();
-      for (auto& c : clients) c->needs_snapshot = false;
-      hub_cv_.wait_for(l, std::chrono::duration<double>(kMinRoundSeconds),
-                       [&] { return stopping_; });
-    }
-    for (auto& c : clients_) Close(c.get());
-  }
-
-  Scheduler* s_;
-  DashboardOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::shared_ptr<const TokenStore> tokens_;
-  bool tls_ = false, loopback_ = false;
-  std::string host_;
-  int port_ = 0;
-  std::thread listener_, hub_;
-
-  std::mutex session_mu_;
-  std::map<std::string, Session> sessions_;  // sha256(session id) -> session
-
-  std::mutex hub_mu_;
-  std::condition_variable hub_cv_;
-  std::set<std::shared_ptr<Client>> clients_;
-  bool stopping_ = false;
-};
+  for (auto& c : clients_) Close(c.get());
+}
 
 Dashboard::Dashboard(Scheduler* scheduler) : impl_(std::make_unique<Impl>(scheduler)) {}
 Dashboard::~Dashboard() { impl_->Stop(); }

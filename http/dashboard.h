@@ -58,7 +58,7 @@
 
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

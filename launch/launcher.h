@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "auth/credentials.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "auth/credentials.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 

@@ -24,7 +24,7 @@
 #include <cstring>
 #include <string>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "package/cpu_level.h"
 
 namespace {

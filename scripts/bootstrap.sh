@@ -43,7 +43,8 @@ PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libgif-dev  # engine/digit_image.cc: PNG, JPEG, GIF decoding
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   libcpp-httplib-dev libssl-dev  # http/: the dashboard's server (Debian's is built with OpenSSL)
-  clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds of the parsers
+  clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds; -Wthread-safety checks
+  universal-ctags  # scripts/check_limits.py: function lengths
   # python/: the Python client, installed offline with pip into a venv; its stubs come from
   # protoc + grpc_python_plugin above (python3-grpc-tools is the fallback); pandas for
   # leaderboard(as_dataframe=True), which the test checks.

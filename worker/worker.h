@@ -42,7 +42,7 @@
 #include <string>
 
 #include "auth/credentials.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace hpsweep {
 
@@ -69,6 +69,9 @@ struct WorkerOptions {
   // While training: a bare heartbeat this often (and at least every third of the lease period),
   // so that a STOP reaches training within a few seconds, mid-epoch.
   double heartbeat_seconds = 2;
+  // A flag a signal handler sets (not owned; null: none). Nonzero stops the worker as
+  // RequestStop() does, seen at the next batch with no thread in between.
+  const std::atomic<int>* stop_signal = nullptr;
 };
 
 class Worker {

@@ -1,4 +1,4 @@
-"""A trial's params as typed Python values, the mirror of coordinator/params_json.h.
+"""A trial's params as typed Python values, the mirror of search/params_json.h.
 
 The coordinator keeps params in their text form ("128", "0.001", "[64, 32]", "true") and the
 leaderboard's protobuf rows carry that text; exports from a current coordinator are typed

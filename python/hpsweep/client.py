@@ -24,7 +24,7 @@ from ._gen import hpsweep_pb2_grpc as pb_grpc
 from ._params import typed_params
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-# The limits the C++ client keeps (auth/tokens.h, auth/credentials.h, coordinator/sweep_file.h).
+# The limits the C++ client keeps (auth/tokens.h, auth/credentials.h, search/sweep_file.h).
 MAX_TOKEN_BYTES = 256
 MAX_TOKEN_FILE_BYTES = 4096
 MAX_PEM_BYTES = 1 << 20

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 namespace hpsweep {
 namespace {

@@ -21,7 +21,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
 #include "engine/config.h"
 #include "engine/model_io.h"
 #include "engine/trainer.h"

@@ -1,8 +1,8 @@
 // The HTML report from synthetic exports (the JSON `hpsweep export --format json` prints), calling
-// cli/report.cc directly: what the page shows (bars, orders, the data section, settings), that it
-// needs nothing from the network and that its script parses; and cli/importance.cc on sweeps
+// report/report.cc directly: what the page shows (bars, orders, the data section, settings), that it
+// needs nothing from the network and that its script parses; and report/importance.cc on sweeps
 // whose answer is known.
-#include "cli/report.h"
+#include "report/report.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/importance.h"
+#include "report/importance.h"
 
 namespace hpsweep {
 namespace {

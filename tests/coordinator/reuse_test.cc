@@ -16,7 +16,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
 
 namespace hpsweep {
 namespace {

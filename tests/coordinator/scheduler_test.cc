@@ -26,7 +26,8 @@
 #include <vector>
 
 #include "coordinator/storage.h"
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
+#include "testing/fault_injecting_storage.h"
 
 namespace hpsweep {
 namespace {
@@ -175,6 +176,7 @@ std::map<int64_t, StatusTally> TallyStorage(Storage* storage) {
       case TrialStatus::kCompleted: ++c.completed; break;
       case TrialStatus::kFailed: ++c.failed; break;
       case TrialStatus::kStopped: ++c.stopped; break;
+      case TrialStatus::kPruned: break;  // (no tally of its own)
     }
   }
   return out;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "testing/fault_injecting_storage.h"
 #include "tests/coordinator/test_util.h"
 
 namespace hpsweep {

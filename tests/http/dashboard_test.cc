@@ -18,9 +18,9 @@
 
 #include "auth/certs.h"
 #include "auth/tokens.h"
-#include "coordinator/objective.h"
+#include "search/objective.h"
 #include "coordinator/service.h"
-#include "coordinator/sweep_file.h"
+#include "search/sweep_file.h"
 
 namespace hpsweep {
 namespace {

@@ -21,7 +21,7 @@
 #include <string>
 
 #include "engine/dataset.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "coordinator/storage.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"

@@ -1,0 +1,36 @@
+// Reading and writing whole files, bounded and durable: the one place the project reads a file
+// whose size it does not control (sweep files, tokens, PEM files, data sets, checkpoints), and the
+// one way it replaces a file so that a crash leaves the old one or the new one, never half.
+//
+// Thread-safety: free functions; safe to call from any thread on different paths.
+#ifndef HPSWEEP_BASE_FILE_IO_H_
+#define HPSWEEP_BASE_FILE_IO_H_
+
+#include <cstddef>
+#include <string>
+
+#include "base/status.h"
+
+namespace hpsweep {
+
+// The whole of path, at most max_bytes. Reads at most max_bytes + 1 bytes whatever the file
+// claims, so /dev/zero or a growing file ends too. Errors name the path and `what` ("tokens
+// file"): NotFound "PATH: cannot open WHAT: <errno text>"; InvalidArgument "PATH: WHAT is over
+// the limit of N bytes"; IoError when a read fails.
+StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                      const std::string& what);
+
+// Writes bytes to a new file at path (mode `mode`; whatever was at path, a link included, is
+// removed first, never written through) and fsyncs it: the file is whole on disk when this
+// returns. IoError naming the path ("cannot create", "write failed", "fsync failed"); the file is
+// removed then.
+Status WriteFileSynced(const std::string& path, const std::string& bytes, unsigned mode = 0600);
+
+// Writes bytes to path durably: WriteFileSynced to a temporary file beside it, renamed over path,
+// and the folder fsynced. A crash leaves the old file or the new one. IoError naming the path on
+// any failure (the temporary file is removed).
+Status WriteFileDurable(const std::string& path, const std::string& bytes, unsigned mode = 0600);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_BASE_FILE_IO_H_

@@ -1,0 +1,19 @@
+// SHA-256 of a byte string or a file, as lowercase hex. Used to check data sets that travel from
+// the coordinator to workers, and by tests.
+//
+// Thread-safety: functions only.
+#ifndef HPSWEEP_BASE_SHA256_H_
+#define HPSWEEP_BASE_SHA256_H_
+
+#include <string>
+
+#include "base/status.h"
+
+namespace hpsweep {
+
+std::string Sha256Hex(const std::string& bytes);
+StatusOr<std::string> Sha256File(const std::string& path);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_BASE_SHA256_H_

@@ -1,0 +1,68 @@
+// What the sweep subcommands (cli/sweep_commands.h) take in: one Flags for all of them (CLI11
+// writes each subcommand's options into it; a command reads the fields it registered), the limits
+// and event log those flags ask for, and a sweep file loaded and checked before anything is stored
+// or sent.
+//
+// Ownership: plain values; OpenEventLog's log belongs to the caller. Thread-safety: functions
+// only; a Flags is filled by the parser, then only read.
+#ifndef HPSWEEP_CLI_SWEEP_FLAGS_H_
+#define HPSWEEP_CLI_SWEEP_FLAGS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/credentials.h"
+#include "coordinator/events.h"
+#include "search/sweep_file.h"
+#include "base/status.h"
+
+namespace hpsweep {
+
+// Every sweep subcommand's flags, with their defaults; the parser writes the chosen subcommand's.
+struct Flags {
+  std::string file, coordinator = "127.0.0.1:50051", listen = "127.0.0.1:50051", db, data_dir,
+                    format = "table", name, log, log_format = "text";
+  std::string http;  // --http: the dashboard's host:port (http/dashboard.h)
+  int workers = 2, threads = 1, top = 0, max_trials = 0;
+  int64_t sweep = 0;
+  std::vector<int64_t> sweeps;  // report: one sweep, or several to compare
+  int64_t train_limit = 0;      // data-report
+  // data-report: a user's own data set, as `train` takes it (engine/dataset.h).
+  std::string data_format = "mnist", data_path, train_file, test_file;
+  int sequence_length = 0;  // 0: not given (1 for csv)
+  int64_t max_model_params = SweepLimits().max_params;
+  int64_t max_training_memory_mb = SweepLimits().max_training_bytes >> 20;
+  double lease_seconds = 30;
+  double validation_split = 0.2;
+  std::string output;
+  bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;
+  bool reuse = false;     // run, submit: copy finished identical trials' results
+  ServerSecurity server;  // coordinator: TLS and tokens
+  // run --launcher slurm, slurm-script
+  std::string launcher = "local", run_listen, advertise, partition, time, script_coordinator;
+  int cpus_per_worker = 0;  // 0: --threads
+  std::vector<std::string> sbatch_args;
+  double wait_for_workers = 300;
+  ClientSecurity client;  // every command that talks to a coordinator
+};
+
+// --max-model-params and --max-training-memory-mb as the limits a sweep is expanded under.
+SweepLimits Limits(const Flags& f);
+
+// The coordinator's event log (coordinator/events.h): stderr when path is "".
+StatusOr<std::unique_ptr<EventLog>> OpenEventLog(const Flags& f, const std::string& path);
+
+// A sweep file read, parsed and expanded: every check done before anything is stored or sent.
+struct SweepFile {
+  std::string yaml;
+  SweepSpec spec;
+  std::vector<TrialSpec> trials;
+};
+
+StatusOr<SweepFile> LoadSweepFile(const std::string& path, const SweepLimits& limits);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_CLI_SWEEP_FLAGS_H_

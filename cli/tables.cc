@@ -1,0 +1,379 @@
+#include "cli/tables.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "search/objective.h"
+#include "search/params_json.h"
+#include "base/utf8.h"
+
+namespace hpsweep {
+namespace {
+
+namespace pb = ::hpsweep::v1;
+using json = nlohmann::json;
+
+// --- Leaderboard printing --------------------------------------------------------------------
+
+// The leaderboard's parameter columns: the sweep's axes in file order, each shown even when every
+// row shown has the same value (a cancelled sweep's few rows must not lose a column), then any
+// other parameter that varies between rows (a coordinator that predates `axes`).
+std::vector<std::string> VaryingKeys(const pb::GetLeaderboardResponse& lb) {
+  std::vector<std::string> keys(lb.axes().begin(), lb.axes().end());
+  std::set<std::string> have(keys.begin(), keys.end());
+  std::map<std::string, std::set<std::string>> seen;
+  for (const auto& r : lb.rows()) {
+    for (const auto& [k, v] : r.params()) seen[k].insert(v);
+  }
+  for (const auto& [k, vals] : seen) {
+    if (vals.size() > 1 && !have.count(k)) keys.push_back(k);
+  }
+  return keys;
+}
+
+// "fixed: cell=lstm, epochs=2, train_limit=12000": the sweep's settings that are the same in
+// every trial, for the line above the table; "" when there are none (or an old coordinator).
+std::string FixedLine(const pb::GetLeaderboardResponse& lb) {
+  std::map<std::string, std::string> sorted(lb.fixed().begin(), lb.fixed().end());
+  std::string line;
+  for (const auto& [k, v] : sorted) line += (line.empty() ? "" : ", ") + k + "=" + v;
+  return line.empty() ? "" : "fixed: " + line;
+}
+
+// "3s ago", "2m05s ago": how long since a worker was heard from.
+std::string Ago(double seconds) { return Duration(std::max(0.0, seconds)) + " ago"; }
+
+// The leaderboard as JSON: typed params, and the value each row is ranked by under the metric's
+// own name.
+void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
+  const std::string& metric = lb.metric_name();
+  json rows = json::array();
+  for (const auto& r : lb.rows()) {
+    json params = json::object();
+    for (const auto& [k, v] : r.params()) params[k] = ParamValueJson(k, v);  // typed
+    // A value not measured (a pruned or running trial has no test pass) is null, not -1; a
+    // pruned trial says at which epoch early_terminate stopped it (as the dashboard's API).
+    rows.push_back({{"rank", r.rank()},
+                    {"trial_id", r.trial_id()},
+                    {"number", r.number()},
+                    {"status", StatusText(r.status())},
+                    {"params", params},
+                    {"best_epoch", r.best_epoch()},
+                    {"val_accuracy", MeasuredJson(r.val_accuracy())},
+                    {"test_accuracy", MeasuredJson(r.test_accuracy())},
+                    {"epochs", r.epochs()},
+                    {"pruned_at_epoch", r.status() == pb::PRUNED ? json(r.epochs()) : json()},
+                    {"seconds", r.seconds()},
+                    {"worker", r.worker()}});
+    if (!r.reused_from().empty()) rows.back()["reused_from"] = r.reused_from();
+    // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
+    if (!metric.empty()) rows.back()[metric] = MeasuredJson(r.metric_value());
+  }
+  json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
+  if (lb.axes_size() > 0 || lb.fixed_size() > 0) {
+    json fixed = json::object();
+    for (const auto& [k, v] : lb.fixed()) fixed[k] = ParamValueJson(k, v);
+    out["axes"] = json(std::vector<std::string>(lb.axes().begin(), lb.axes().end()));
+    out["fixed"] = fixed;
+  }
+  if (!metric.empty()) {
+    out["metric"] = metric;
+    out["goal"] = lb.maximize() ? "maximize" : "minimize";
+  }
+  std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+// The leaderboard as CSV: keys are the parameter columns; metric_column adds the sweep's metric.
+void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector<std::string>& keys,
+                         bool metric_column) {
+  const std::string& metric = lb.metric_name();
+  std::cout << "rank,trial_id,number";
+  for (const auto& k : keys) std::cout << "," << k;
+  std::cout << ",best_epoch" << (metric_column ? "," + metric : "")
+            << ",val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
+  for (const auto& r : lb.rows()) {
+    std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
+    for (const auto& k : keys) {
+      auto it = r.params().find(k);
+      std::string v = it == r.params().end() ? "" : it->second;
+      if (v.find(',') != std::string::npos) v = "\"" + v + "\"";
+      std::cout << "," << v;
+    }
+    // A value not measured (a pruned trial's test accuracy) is an empty field, as in the
+    // export's CSV and null in JSON: a -1 would be summed and sorted as a real value.
+    auto measured = [](double v) {
+      if (MeasuredJson(v).is_null()) return std::string();
+      std::ostringstream out;
+      out << v;
+      return out.str();
+    };
+    std::cout << "," << r.best_epoch();
+    if (metric_column) std::cout << "," << measured(r.metric_value());
+    std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
+              << r.epochs() << "," << r.seconds() << "," << r.worker() << ","
+              << StatusText(r.status()) << "\n";
+  }
+}
+
+// The leaderboard as a table for people, its columns as PrintLeaderboardCsv's.
+void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
+                           const std::vector<std::string>& keys, bool metric_column) {
+  const std::string& metric = lb.metric_name();
+  // Table: column widths from the content.
+  std::vector<std::string> header = {"rank", "trial"};
+  for (const auto& k : keys) header.push_back(k);
+  header.push_back("best ep");
+  if (metric_column) header.push_back(metric);
+  for (const char* h : {"val acc", "test acc", "epochs", "time", "worker"}) header.push_back(h);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : lb.rows()) {
+    std::vector<std::string> row = {std::to_string(r.rank()), "#" + std::to_string(r.number())};
+    for (const auto& k : keys) {
+      auto it = r.params().find(k);
+      row.push_back(it == r.params().end() ? "" : it->second);
+    }
+    char va[16], ta[16];
+    std::snprintf(va, sizeof(va), "%.4f", r.val_accuracy());
+    if (r.test_accuracy() >= 0) {
+      std::snprintf(ta, sizeof(ta), "%.4f", r.test_accuracy());
+    } else {
+      std::snprintf(ta, sizeof(ta), "-");
+    }
+    row.push_back(std::to_string(r.best_epoch()));
+    if (metric_column) row.push_back(r.metric_value() >= 0 ? Fixed4(r.metric_value()) : "-");
+    row.push_back(va);
+    row.push_back(ta);
+    row.push_back(std::to_string(r.epochs()) +
+                  (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
+    row.push_back(Duration(r.seconds()));
+    // A result copied from an identical trial (--reuse) was trained by no worker: say whose it is.
+    row.push_back(r.reused_from().empty() ? r.worker() : "copied from " + r.reused_from());
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      std::cout << (c ? "  " : "") << row[c] << std::string(width[c] - row[c].size(), ' ');
+    }
+    std::cout << "\n";
+  };
+  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name() << "), best "
+            << (metric.empty() ? "val_accuracy (max)"
+                               : Objective(metric, lb.maximize()).DisplayName())
+            << " first\n";
+  if (const std::string fixed = FixedLine(lb); !fixed.empty()) std::cout << fixed << "\n";
+  print_row(header);
+  size_t total = 0;
+  for (size_t w : width) total += w + 2;
+  std::cout << std::string(total - 2, '-') << "\n";
+  for (const auto& row : rows) print_row(row);
+  if (rows.empty()) std::cout << "(no trial has finished an epoch yet)\n";
+}
+
+}  // namespace
+
+std::string Duration(double s) {
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof(buf), "%.1fs", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", static_cast<int>(s) / 3600,
+                  static_cast<int>(s) / 60 % 60);
+  }
+  return buf;
+}
+
+std::string Fixed4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", v);
+  return buf;
+}
+
+std::string ProgressLine(const std::string& name, int done, int total, int running, int failed,
+                         int stopped, int pruned, const std::string& metric, double best,
+                         double seconds) {
+  char line[320];
+  std::string stop;
+  if (stopped > 0) stop = std::to_string(stopped) + " stopped";
+  if (pruned > 0) stop += (stop.empty() ? "" : ", ") + std::to_string(pruned) + " pruned";
+  if (!stop.empty()) stop = " (" + stop + ")";
+  const std::string result = best >= 0 ? "best " + metric + " " + Fixed4(best) : "no result yet";
+  std::snprintf(line, sizeof(line), "[%s] %d/%d trials done%s, %d running, %d failed - %s - %s",
+                name.c_str(), done, total, stop.c_str(), running, failed, result.c_str(),
+                Duration(seconds).c_str());
+  return line;
+}
+
+ProgressPrinter::ProgressPrinter() : tty_(isatty(STDERR_FILENO)) {}
+
+void ProgressPrinter::Show(const std::vector<std::string>& lines, double now, bool last,
+                           int64_t finished) {
+  // A line whenever trials finish (in a log, each count the run saw; on a terminal, the line is
+  // redrawn at most once a second), else a line every 10 s.
+  const bool news = finished != finished_ && (!tty_ || now - printed_ >= 1);
+  if (!tty_ && now - printed_ < 10 && !last && !news) return;
+  finished_ = finished;
+  const bool redraw = tty_ && lines.size() == 1;
+  for (const std::string& line : lines) {
+    std::fprintf(stderr, redraw ? "\r%s\033[K" : "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+  printed_ = now;
+  open_ = redraw;
+}
+
+void ProgressPrinter::Break() {
+  if (open_) std::fprintf(stderr, "\n");
+  open_ = false;
+}
+
+std::string Counted(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool reuse) {
+  if (trials <= 0) return "";
+  std::string which = sweeps.size() == 1 ? "sweep " : "sweeps ";
+  for (size_t i = 0; i < sweeps.size(); ++i) {
+    which += (i ? ", " : "") + std::to_string(sweeps[i]);
+  }
+  const std::string n =
+      std::to_string(trials) + (trials == 1 ? " of its trials matches a finished trial of "
+                                            : " of its trials match finished trials of ");
+  const std::string results = trials == 1 ? "its result" : "their results";
+  if (reuse) {
+    return n + which + ": " + results + (trials == 1 ? " is" : " are") +
+           " copied instead of trained (--reuse)";
+  }
+  return n + which + "; pass --reuse to copy " + results + " instead of training again";
+}
+
+const char* StatusText(pb::TrialStatus s) {
+  switch (s) {
+    case pb::QUEUED: return "queued";
+    case pb::RUNNING: return "running";
+    case pb::COMPLETED: return "completed";
+    case pb::FAILED: return "failed";
+    case pb::STOPPED: return "stopped";
+    case pb::PRUNED: return "pruned";
+    default: return "?";
+  }
+}
+
+void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& format) {
+  const std::vector<std::string> keys = VaryingKeys(lb);
+  // The sweep's metric ("" from a coordinator that predates the field) gets a column named after
+  // it unless the accuracy columns already show it.
+  const std::string& metric = lb.metric_name();
+  const bool metric_column =
+      !metric.empty() && metric != "val_accuracy" && metric != "test_accuracy";
+  if (format == "json") {
+    PrintLeaderboardJson(lb);
+    return;
+  }
+  if (format == "csv") {
+    PrintLeaderboardCsv(lb, keys, metric_column);
+    return;
+  }
+  PrintLeaderboardTable(lb, keys, metric_column);
+}
+
+void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
+  // "best" is each sweep's own metric, named in the last column (best_val_accuracy carries it,
+  // from old coordinators too, which send no metric_name: theirs was val_accuracy).
+  // pruned (early_terminate) is counted apart from stopped (cancel).
+  std::printf("%-6s %-24s %-10s %7s %7s %9s %6s %7s %6s %6s %9s  %s\n", "sweep", "name", "state",
+              "queued", "running", "completed", "failed", "stopped", "pruned", "total", "best",
+              "metric");
+  for (const auto& s : resp.sweeps()) {
+    const std::string metric = s.metric_name().empty()
+                                   ? "val_accuracy"
+                                   : Objective(s.metric_name(), s.maximize()).DisplayName();
+    std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %6d %9s  %s\n",
+                static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
+                // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
+                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
+                s.pruned(), s.total(),
+                s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
+                metric.c_str());
+  }
+  if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
+}
+
+void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format) {
+  if (format == "json") {
+    json rows = json::array();
+    for (const auto& w : resp.workers()) {
+      json row = {{"worker_id", w.worker_id()},
+                  {"name", w.name()},
+                  {"host", w.host()},
+                  {"threads", w.threads()},
+                  {"job_id", w.job_id()},
+                  {"state", w.state()},
+                  {"first_seen", w.first_seen()},
+                  {"last_seen", w.last_seen()},
+                  {"seconds_since_heard", std::max(0.0, resp.now() - w.last_seen())},
+                  {"trials_done", w.trials_done()},
+                  {"trials_failed", w.trials_failed()}};
+      if (w.state() == "training") {
+        row["sweep_id"] = w.sweep_id();
+        row["trial_id"] = w.trial_id();
+        row["trial"] = w.trial_number();
+        row["epoch"] = w.epoch();
+      }
+      rows.push_back(row);
+    }
+    json out = {{"now", resp.now()}, {"lease_seconds", resp.lease_seconds()}, {"workers", rows}};
+    std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  const std::vector<std::string> header = {"id",    "name",       "host", "threads", "job",
+                                           "state", "last heard", "done", "failed"};
+  std::vector<std::vector<std::string>> rows;
+  int alive = 0;
+  for (const auto& w : resp.workers()) {
+    std::string state = w.state();
+    if (state == "training") {
+      state = "training trial #" + std::to_string(w.trial_number()) + " epoch " +
+              std::to_string(w.epoch()) + " (sweep " + std::to_string(w.sweep_id()) + ")";
+    }
+    alive += w.state() != "gone";
+    rows.push_back({std::to_string(w.worker_id()), EscapeText(w.name()), EscapeText(w.host()),
+                    std::to_string(w.threads()), w.job_id().empty() ? "-" : EscapeText(w.job_id()),
+                    state, Ago(resp.now() - w.last_seen()), std::to_string(w.trials_done()),
+                    std::to_string(w.trials_failed())});
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += (c ? "  " : "") + row[c] + std::string(width[c] - row[c].size(), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+  std::cout << alive << " alive, " << resp.workers_size() - alive
+            << " gone (not heard from within the lease period of " << Duration(resp.lease_seconds())
+            << ")\n";
+}
+
+}  // namespace hpsweep

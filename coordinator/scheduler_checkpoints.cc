@@ -1,0 +1,217 @@
+// Resuming trials (see SaveCheckpoint in scheduler.h): checkpoint files, attempts, and resuming.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/scheduler_internal.h"
+#include "base/file_io.h"
+#include "engine/checkpoint.h"
+
+namespace hpsweep {
+
+std::string Scheduler::CheckpointPath(int64_t trial_id) const {
+  return options_.checkpoint_dir + "/trial-" + std::to_string(trial_id) + ".ckpt";
+}
+
+StatusOr<TrialRow*> Scheduler::CheckpointTrialLocked(const std::string& lease_id, int epoch) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr || t->status != TrialStatus::kRunning) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
+                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                                 : std::string(" (no trial holds it)")));
+  }
+  if (epoch < 1 || epoch != t->epochs_run) {
+    return InvalidArgument("epoch is " + std::to_string(epoch) +
+                           "; the last epoch stored for trial " + std::to_string(t->id) + " is " +
+                           std::to_string(t->epochs_run) +
+                           " (a checkpoint follows its epoch's report)");
+  }
+  return t;
+}
+
+Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes) {
+  if (bytes.empty()) return InvalidArgument("checkpoint is empty");
+  if (bytes.size() > kMaxCheckpointBytes) {
+    return InvalidArgument("checkpoint is " + std::to_string(bytes.size()) +
+                           " bytes; the limit is " + std::to_string(kMaxCheckpointBytes));
+  }
+  std::string tmp;
+  int64_t trial_id = 0;
+  {
+    MutexLock lock(&mu_);
+    auto t = CheckpointTrialLocked(lease_id, epoch);
+    if (!t.ok()) return t.status();
+    trial_id = (*t)->id;
+    if (!options_.checkpoint_dir.empty()) {
+      tmp = CheckpointPath(trial_id) + ".tmp" + std::to_string(++checkpoint_tmp_counter_);
+    }
+  }
+  // The write and fsync (megabytes) outside the mutex, under a name of its own.
+  if (!tmp.empty()) HPSWEEP_RETURN_IF_ERROR(WriteFileSynced(tmp, bytes));
+  MutexLock lock(&mu_);
+  // Again: the trial may have ended, or been leased to someone else, meanwhile.
+  auto t = CheckpointTrialLocked(lease_id, epoch);
+  if (!t.ok() || (*t)->id != trial_id) {
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    return t.ok() ? FailedPrecondition("lease " + LeaseText(lease_id) + " is not current")
+                  : t.status();
+  }
+  if (tmp.empty()) {
+    checkpoint_bytes_[trial_id] = bytes;
+  } else if (std::rename(tmp.c_str(), CheckpointPath(trial_id).c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return IoError(CheckpointPath(trial_id) + ": rename failed: " + why);
+  }
+  const TrialRow& row = **t;
+  checkpoints_[trial_id] =
+      CheckpointMeta{epoch, row.best_epoch, row.best_val_accuracy, row.best_val_loss};
+  return Status::Ok();
+}
+
+StatusOr<std::pair<int, std::string>> Scheduler::GetCheckpoint(const std::string& lease_id) {
+  std::string path;
+  int epoch = 0;
+  {
+    MutexLock lock(&mu_);
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr || t->status != TrialStatus::kRunning) {
+      return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current");
+    }
+    auto c = checkpoints_.find(t->id);
+    if (c == checkpoints_.end()) {
+      return NotFound("trial " + std::to_string(t->id) + " has no checkpoint");
+    }
+    epoch = c->second.epoch;
+    if (options_.checkpoint_dir.empty()) return std::make_pair(epoch, checkpoint_bytes_[t->id]);
+    path = CheckpointPath(t->id);
+  }
+  // Read outside the mutex; a rename replaces the file whole, so this reads one version.
+  auto bytes = ReadFileBounded(path, kMaxCheckpointBytes, "checkpoint");
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) return NotFound(path + ": no checkpoint");
+    if (bytes.status().code() == StatusCode::kInvalidArgument) {
+      return DataLoss(path + ": checkpoint over its size limit");
+    }
+    return bytes.status();
+  }
+  const int in_file = PeekCheckpointEpoch(*bytes);
+  return std::make_pair(in_file > 0 ? in_file : epoch, std::move(*bytes));
+}
+
+int Scheduler::ResumableEpochLocked(const TrialRow& t) const {
+  auto c = checkpoints_.find(t.id);
+  if (c == checkpoints_.end()) return 0;
+  // The dead attempt stored at least the checkpoint's epochs (a checkpoint follows its report).
+  return c->second.epoch <= t.epochs_run ? c->second.epoch : 0;
+}
+
+Status Scheduler::ResumeLocked(TrialRow* t, int epoch) {
+  const CheckpointMeta& c = checkpoints_.at(t->id);
+  HPSWEEP_RETURN_IF_ERROR(
+      Write([id = t->id, epoch](Storage* st) { return st->DeleteEpochsAfter(id, epoch); }));
+  t->epochs_run = epoch;
+  t->best_epoch = c.best_epoch;
+  t->best_val_accuracy = c.best_val_accuracy;
+  t->best_val_loss = c.best_val_loss;
+  return Status::Ok();
+}
+
+Status Scheduler::StartAttemptLocked(const TrialRow& t, int resumed_from_epoch, double now) {
+  // (the previous attempt was ended when its trial was put back: expiry, Fail)
+  AttemptRow a;
+  a.trial_id = t.id;
+  a.attempt = t.attempts;
+  a.worker_id = t.worker_id;
+  a.worker_name = t.worker_name;
+  a.started_at = now;
+  a.resumed_from_epoch = resumed_from_epoch;
+  return Write([a](Storage* st) { return st->InsertAttempt(a); });
+}
+
+Status Scheduler::EndAttemptLocked(const TrialRow& t, double now) {
+  return Write([id = t.id, now](Storage* st) { return st->EndAttempt(id, now); });
+}
+
+void Scheduler::DropCheckpointLocked(int64_t trial_id) {
+  if (checkpoints_.erase(trial_id) == 0) return;
+  checkpoint_bytes_.erase(trial_id);
+  if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(trial_id).c_str());
+}
+
+void Scheduler::LoadCheckpointsLocked() {
+  checkpoints_.clear();
+  std::set<int64_t> found;
+  if (options_.checkpoint_dir.empty()) {
+    for (const auto& [id, bytes] : checkpoint_bytes_) found.insert(id);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.checkpoint_dir, ec);
+    for (const auto& entry : std::filesystem::directory_iterator(options_.checkpoint_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      int64_t id = 0;
+      char tail[8] = {0};
+      if (name.rfind("trial-", 0) == 0 && name.find(".tmp") != std::string::npos) {
+        std::filesystem::remove(entry.path(), ec);  // a write the last run did not finish
+      } else if (std::sscanf(name.c_str(), "trial-%" SCNd64 ".%7s", &id, tail) == 2 &&
+                 std::string(tail) == "ckpt" && name == "trial-" + std::to_string(id) + ".ckpt") {
+        found.insert(id);
+      }
+    }
+  }
+  for (int64_t id : found) {
+    auto it = trials_.find(id);
+    int epoch = -1;
+    if (it != trials_.end() &&
+        (it->second.status == TrialStatus::kQueued || it->second.status == TrialStatus::kRunning)) {
+      if (options_.checkpoint_dir.empty()) {
+        epoch = PeekCheckpointEpoch(checkpoint_bytes_[id]);
+      } else {
+        std::ifstream in(CheckpointPath(id), std::ios::binary);
+        std::string head(kCheckpointHeaderBytes, '\0');
+        in.read(&head[0], static_cast<std::streamsize>(head.size()));
+        if (in.gcount() == static_cast<std::streamsize>(head.size())) {
+          epoch = PeekCheckpointEpoch(head);
+        }
+      }
+    }
+    // Its best epoch from the stored epochs 1..epoch, which must all be there.
+    CheckpointMeta meta;
+    meta.epoch = epoch;
+    bool usable = epoch >= 1 && epoch <= it->second.epochs_run;
+    if (usable) {
+      auto epochs = storage_->LoadEpochs(id);
+      usable = epochs.ok();
+      int next = 1;
+      const SweepRow& sw = sweeps_[it->second.sweep_id];
+      const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+      for (const EpochRow& e : usable ? *epochs : std::vector<EpochRow>{}) {
+        if (e.epoch > epoch) break;
+        usable = usable && e.epoch == next++;
+        if (meta.best_epoch == 0 ||
+            by.Better(by.EpochValue(e.val_accuracy, e.val_loss),
+                      by.EpochValue(meta.best_val_accuracy, meta.best_val_loss))) {
+          meta.best_epoch = e.epoch;
+          meta.best_val_accuracy = e.val_accuracy;
+          meta.best_val_loss = e.val_loss;
+        }
+      }
+      usable = usable && next == epoch + 1;
+    }
+    if (usable) {
+      checkpoints_[id] = meta;
+    } else {
+      checkpoint_bytes_.erase(id);
+      if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());
+    }
+  }
+}
+
+}  // namespace hpsweep

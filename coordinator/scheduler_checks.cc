@@ -1,0 +1,143 @@
+// What a worker reports, checked before anything changes (see "Input checks" in scheduler.h).
+#include <cmath>
+#include <cstdio>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/scheduler_internal.h"
+#include "engine/config.h"
+
+namespace hpsweep {
+
+namespace {
+
+// A number as a message shows it: shortest round-trip form, "nan", "inf".
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+// Where a message field is: "metrics" (index < 0) or "history[i]". Built only for a refusal.
+struct Where {
+  const char* name;
+  int index;
+  std::string Field(const char* field) const {
+    return (index < 0 ? std::string(name) : std::string(name) + "[" + std::to_string(index) + "]") +
+           "." + field;
+  }
+};
+
+// InvalidArgument unless lo <= v <= hi (and v is finite).
+Status CheckRange(const Where& where, const char* field, double v, double lo, double hi) {
+  if (std::isfinite(v) && v >= lo && v <= hi) return Status::Ok();
+  return InvalidArgument(where.Field(field) + " is " + Num(v) + "; it must be finite, in [" +
+                         Num(lo) + ", " + Num(hi) + "]");
+}
+
+// The range checks of one epoch's metrics (epoch in 1..max_epochs).
+Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs) {
+  if (r.epoch < 1 || r.epoch > max_epochs) {
+    return InvalidArgument(where.Field("epoch") + " is " + std::to_string(r.epoch) +
+                           "; it must be in [1, " + std::to_string(max_epochs) +
+                           "] (the trial's epochs)");
+  }
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
+  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
+}
+
+}  // namespace
+
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs) {
+  return CheckEpochMetrics(Where{"metrics", -1}, r, max_epochs);
+}
+
+bool SameReport(const EpochReport& a, const EpochReport& b) {
+  return a.epoch == b.epoch && a.train_loss == b.train_loss &&
+         a.train_accuracy == b.train_accuracy && a.val_loss == b.val_loss &&
+         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds;
+}
+
+namespace {
+
+// A test metric: -1 (none) or in [lo, hi].
+Status CheckTestMetric(const std::string& field, double v, double hi) {
+  if (v == -1) return Status::Ok();
+  if (std::isfinite(v) && v >= 0 && v <= hi) return Status::Ok();
+  return InvalidArgument(field + " is " + Num(v) + "; it must be -1 (none) or finite, in [0, " +
+                         Num(hi) + "]");
+}
+
+}  // namespace
+
+// Everything in a completion that can be checked without the scheduler's state but the trial's
+// epochs param.
+Status CheckCompletion(const Completion& c, int max_epochs) {
+  const size_t n = c.history.size();
+  if (n > static_cast<size_t>(max_epochs)) {
+    return InvalidArgument("history has " + std::to_string(n) + " epochs; the trial has " +
+                           std::to_string(max_epochs));
+  }
+  if (n < static_cast<size_t>(max_epochs) && !c.stopped) {
+    return InvalidArgument("history has " + std::to_string(n) + " epochs of the trial's " +
+                           std::to_string(max_epochs) + ", and the trial did not stop early");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Where where{"history", static_cast<int>(i)};
+    if (c.history[i].epoch != static_cast<int>(i) + 1) {
+      return InvalidArgument(where.Field("epoch") + " is " + std::to_string(c.history[i].epoch) +
+                             "; the history must be epochs 1.." + std::to_string(n) + " in order");
+    }
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs));
+  }
+  HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_accuracy", c.test_accuracy, 1));
+  HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_loss", c.test_loss, HUGE_VAL));
+  if (!(std::isfinite(c.seconds) && c.seconds >= 0 && c.seconds <= kMaxSeconds)) {
+    return InvalidArgument("seconds is " + Num(c.seconds) + "; it must be finite, in [0, " +
+                           Num(kMaxSeconds) + "]");
+  }
+  if (c.model.size() > kMaxModelBytes) {
+    return InvalidArgument("model is " + std::to_string(c.model.size()) + " bytes; the limit is " +
+                           std::to_string(kMaxModelBytes));
+  }
+  if (c.confusion.empty()) return Status::Ok();
+  // MNIST's is 10 x 10; a sweep of its own data has one row per class (engine/dataset.h: at most
+  // 256), so any square of 1..256 rows is accepted.
+  constexpr size_t kMaxRows = 256;
+  size_t k = 1;
+  while (k * k < c.confusion.size() && k < kMaxRows) ++k;
+  const size_t kCells = k * k;
+  if (c.confusion.size() != kCells) {
+    return InvalidArgument("confusion_matrix has " + std::to_string(c.confusion.size()) +
+                           " cells; it must be empty or square (classes x classes, " +
+                           std::to_string(kConfusionClasses) + "x" +
+                           std::to_string(kConfusionClasses) + " for MNIST), at most " +
+                           std::to_string(kMaxRows) + "x" + std::to_string(kMaxRows));
+  }
+  int64_t total = 0, trace = 0;
+  for (size_t i = 0; i < kCells; ++i) {
+    const int64_t v = c.confusion[i];
+    if (v < 0 || v > kMaxConfusionTotal) {
+      return InvalidArgument("confusion_matrix[" + std::to_string(i) + "] is " + std::to_string(v) +
+                             "; it must be in [0, " + std::to_string(kMaxConfusionTotal) + "]");
+    }
+    total += v;  // (at most 65536 * 1e8: no overflow)
+    if (i % (k + 1) == 0) trace += v;
+  }
+  if (total <= 0 || total > kMaxConfusionTotal) {
+    return InvalidArgument("confusion_matrix counts " + std::to_string(total) +
+                           " samples; it must count 1.." + std::to_string(kMaxConfusionTotal));
+  }
+  const double accuracy = static_cast<double>(trace) / static_cast<double>(total);
+  if (!(std::fabs(accuracy - c.test_accuracy) <= kConfusionTolerance)) {
+    return InvalidArgument("confusion_matrix says accuracy " + Num(accuracy) + " (" +
+                           std::to_string(trace) + "/" + std::to_string(total) +
+                           "), test_accuracy is " + Num(c.test_accuracy) +
+                           "; they must agree within " + Num(kConfusionTolerance));
+  }
+  return Status::Ok();
+}
+
+}  // namespace hpsweep

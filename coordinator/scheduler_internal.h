@@ -1,0 +1,128 @@
+// Internal to the scheduler's files (scheduler*.cc): helpers they share, the storage-write macro
+// and the templates that run a change under the lock and commit it (Mutate, MutateAsync,
+// MutateGrantAsync; see "Durability" in scheduler.h). Not for use outside the scheduler.
+//
+// Thread-safety: as Scheduler's; the templates take mu_ themselves.
+#ifndef HPSWEEP_COORDINATOR_SCHEDULER_INTERNAL_H_
+#define HPSWEEP_COORDINATOR_SCHEDULER_INTERNAL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+
+namespace hpsweep {
+
+// True for a status a trial does not leave: completed, failed, stopped, pruned.
+bool Terminal(TrialStatus s);
+// A lease id as a message may show it: short printable ASCII only, never a huge input.
+std::string LeaseText(const std::string& lease_id);
+// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default.
+int MaxEpochs(const TrialRow& t);
+
+// Checks of what a worker reports (scheduler_checks.cc); InvalidArgument naming the field and
+// the limit. One reported epoch's metrics (the field named "metrics.*"), for a trial of max_epochs.
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs);
+// A report that repeats the last one stored with the same values (a retry).
+bool SameReport(const EpochReport& a, const EpochReport& b);
+// A completion: its history, test metrics and confusion matrix, for a trial of max_epochs.
+Status CheckCompletion(const Completion& c, int max_epochs);
+
+// Runs a storage write; a failure marks the change as failed (rolled back and reloaded by Mutate),
+// whatever its status code.
+#define HPSWEEP_WRITE(expr)         \
+  do {                              \
+    ::hpsweep::Status _ws = (expr); \
+    if (!_ws.ok()) {                \
+      write_failed_ = true;         \
+      return _ws;                   \
+    }                               \
+  } while (0)
+
+template <typename F>
+Status Scheduler::Mutate(F&& change) {
+  MutexLock lock(&mu_);
+  WaitStorageLocked();
+  // Storage is ours until we unlock. Queued asynchronous writes go first, in our transaction.
+  std::vector<WriteFn> writes;
+  std::vector<std::pair<Status, DoneFn>> dones;
+  writes.swap(queued_writes_);
+  dones.swap(queued_done_);
+  Status s = EnsureLoaded();
+  write_failed_ = false;
+  for (WriteFn& w : writes) {
+    if (!s.ok()) break;
+    s = Write(std::move(w));
+  }
+  if (s.ok()) s = change();
+  proposed_rows_.clear();  // (empty: it is filled only while deferring_)
+  Status failure = write_failed_ ? s : Status::Ok();
+  const bool wrote = txn_open_;
+  if (!write_failed_ && txn_open_) {
+    failure = storage_->Commit();
+    txn_open_ = false;
+  }
+  if (!failure.ok()) {
+    DropUncommittedLocked(&dones);  // ours and the queued calls' changes
+    s = failure;
+  } else if (wrote) {
+    ++version_;
+    changed_.SignalAll();
+  }
+  const std::vector<Event> events = TakeEventsLocked();  // (none if dropped)
+  lock.Unlock();
+  Publish(events);  // (before answering: whoever waits on an answer finds its events logged)
+  Answer(dones, failure);
+  return s;
+}
+
+template <typename F>
+void Scheduler::MutateAsync(F&& change, DoneFn done) {
+  MutexLock lock(&mu_);
+  if (needs_reload_) {
+    WaitStorageLocked();
+    Status loaded = EnsureLoaded();
+    if (!loaded.ok()) {
+      lock.Unlock();
+      return done(loaded);
+    }
+  }
+  const size_t before = queued_writes_.size();
+  deferring_ = true;
+  Status s = change();
+  proposed_rows_.clear();  // the rows their inserts write are final now
+  deferring_ = false;
+  if (queued_writes_.size() > before) {
+    ++version_;
+    changed_.SignalAll();
+  } else if (queued_done_.empty() && !committing_) {
+    // Wrote nothing, and nothing it saw is waiting to be committed: answer now.
+    const std::vector<Event> events = TakeEventsLocked();
+    lock.Unlock();
+    Publish(events);
+    return done(s);
+  }
+  queued_done_.emplace_back(std::move(s), std::move(done));
+  commit_wanted_.Signal();
+}
+
+template <typename F>
+void Scheduler::MutateGrantAsync(F&& change, LeaseDone done) {
+  auto grant = std::make_shared<std::optional<LeaseGrant>>();
+  MutateAsync(
+      [&] {
+        mu_.AssertHeld();
+        return change(grant.get());
+      },
+      [grant, done = std::move(done)](Status s) {
+        if (!s.ok()) return done(s);
+        done(std::move(*grant));
+      });
+}
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_COORDINATOR_SCHEDULER_INTERNAL_H_

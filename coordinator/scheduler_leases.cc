@@ -1,0 +1,408 @@
+// Leases: granting, reporting epochs, completing, failing and expiring trials.
+#include <algorithm>
+#include <cmath>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/scheduler_internal.h"
+#include "base/csprng.h"
+
+namespace hpsweep {
+
+Status Scheduler::ExpireLocked(double now, int* count) {
+  while (!deadlines_.empty() && deadlines_.begin()->first < now) {
+    TrialRow& t = trials_[deadlines_.begin()->second];
+    Unindex(t);
+    last_report_.erase(t.id);
+    const SweepRow& sw = sweeps_[t.sweep_id];
+    AppendError(&t, "attempt " + std::to_string(t.attempts) + ": lease expired (worker '" +
+                        t.worker_name + "' stopped reporting)");
+    HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t.worker_id, 0, 1));
+    const TrialStatus outcome = prune_requested_.count(t.id) ? TrialStatus::kPruned
+                                : sw.state == "cancelled" || stop_requested_.count(t.id)
+                                    ? TrialStatus::kStopped
+                                : t.attempts >= sw.max_attempts ? TrialStatus::kFailed
+                                                                : TrialStatus::kQueued;
+    EmitLocked(events::LeaseExpired(t, sw, outcome));
+    // The lease stays the trial's last-granted one: its worker may still deliver a result.
+    if (outcome == TrialStatus::kPruned || outcome == TrialStatus::kStopped) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, outcome, now));
+    } else if (outcome == TrialStatus::kFailed) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(t, TrialStatus::kFailed, now));
+    } else {
+      t.status = TrialStatus::kQueued;
+      t.lease_deadline = 0;
+      HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
+      HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+    }
+    ++*count;
+  }
+  return Status::Ok();
+}
+
+StatusOr<int> Scheduler::ExpireLeases() {
+  int count = 0;
+  Status s = Mutate([&]() {
+    mu_.AssertHeld();
+    const double now = clock_->Now();
+    // Leases first: a worker gone with an expired lease leaves with that failure counted.
+    HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &count));
+    PruneWorkersLocked(now);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return count;
+}
+
+StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
+  std::optional<LeaseGrant> grant;
+  Status s = Mutate([&] {
+    mu_.AssertHeld();
+    return LeaseLocked(worker_id, &grant);
+  });
+  if (!s.ok()) return s;
+  return grant;
+}
+
+Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) {
+  const double now = clock_->Now();
+  int expired = 0;
+  HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &expired));
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) {
+    return NotFound("worker " + std::to_string(worker_id) + " is not registered");
+  }
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
+next_trial:  // (after a trial completed by copy, below)
+  auto it = queued_.end();
+  if (lease_only_ != 0) {
+    HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(lease_only_, now));
+    it = queued_.find(lease_only_);
+    if (it == queued_.end()) return Status::Ok();
+  } else {
+    if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
+    if (queued_.empty()) return Status::Ok();
+    // Sweeps take turns: the first sweep after the one served last.
+    it = queued_.upper_bound(next_sweep_turn_);
+    if (it == queued_.end()) it = queued_.begin();
+  }
+  next_sweep_turn_ = it->first;
+  TrialRow& t = trials_[*it->second.begin()];
+  // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
+  // loop that ends: each turn finishes a queued trial.)
+  bool copied = false;
+  HPSWEEP_RETURN_IF_ERROR(ReuseFinishedLocked(&t, now, &copied));
+  if (copied) goto next_trial;
+  std::string lease;
+  HPSWEEP_RETURN_IF_ERROR(NewLeaseId(&lease));  // (before any change: a failure changes nothing)
+  Unindex(t);
+  const int resume_from = ResumableEpochLocked(t);  // 0: no checkpoint
+  if (t.attempts > 0 && resume_from == 0) {         // a retry without a checkpoint starts over
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t.id](Storage* st) { return st->DeleteEpochs(id); }));
+    if (Pruner* p = PrunerFor(t.sweep_id)) p->Forget(t.id);
+  }
+  t.status = TrialStatus::kRunning;
+  t.attempts += 1;
+  if (!t.lease_id.empty()) leases_.erase(t.lease_id);  // older leases are refused from now on
+  last_report_.erase(t.id);
+  t.lease_id = std::move(lease);
+  t.lease_deadline = now + options_.lease_seconds;
+  t.worker_id = worker_id;
+  t.worker_name = w->second.name;
+  t.started_at = now;
+  t.best_val_accuracy = t.best_val_loss = -1;
+  t.best_epoch = t.epochs_run = 0;
+  if (resume_from > 0) HPSWEEP_RETURN_IF_ERROR(ResumeLocked(&t, resume_from));
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+  HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
+  EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
+  *grant = LeaseGrant{t, t.lease_id, t.lease_deadline, resume_from};
+  return Status::Ok();
+}
+
+double Scheduler::NextEpochTime(double now) {
+  last_epoch_at_ =
+      std::max(now, std::nextafter(last_epoch_at_, std::numeric_limits<double>::infinity()));
+  return last_epoch_at_;
+}
+
+Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport& r, double now,
+                             double recorded_at) {
+  if (recorded_at < 0 || !std::isfinite(recorded_at)) recorded_at = NextEpochTime(now);
+  EpochRow e{t->id,      r.epoch,        r.train_loss, r.train_accuracy,
+             r.val_loss, r.val_accuracy, r.seconds,    recorded_at};
+  HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
+  if (Pruner* p = PrunerFor(t->sweep_id)) {
+    const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+    p->Add({t->id, t->number, r.epoch, by.EpochValue(r.val_accuracy, r.val_loss), recorded_at});
+  }
+  t->epochs_run = std::max(t->epochs_run, r.epoch);
+  const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+  const bool better =
+      t->best_epoch == 0 || by.Better(by.EpochValue(r.val_accuracy, r.val_loss),
+                                      by.EpochValue(t->best_val_accuracy, t->best_val_loss));
+  if (better) {
+    t->best_epoch = r.epoch;
+    t->best_val_accuracy = r.val_accuracy;
+    t->best_val_loss = r.val_loss;
+  }
+  return Status::Ok();
+}
+
+TrialRow* Scheduler::FindByLease(const std::string& lease_id) {
+  if (lease_id.empty() || lease_id.size() > kMaxLeaseIdBytes) return nullptr;
+  auto l = leases_.find(lease_id);
+  if (l == leases_.end()) return nullptr;
+  auto t = trials_.find(l->second);
+  if (t == trials_.end() || t->second.lease_id != lease_id) return nullptr;
+  return &t->second;
+}
+
+Status Scheduler::NewLeaseId(std::string* out) {
+  auto id = RandomHex(16);  // 128 bits
+  if (!id.ok()) return id.status();
+  *out = std::move(*id);
+  return Status::Ok();
+}
+
+StatusOr<ReportAction> Scheduler::Report(const std::string& lease_id, const EpochReport& r,
+                                         double* deadline) {
+  ReportAction action = ReportAction::kContinue;
+  Status s = Mutate([&] {
+    mu_.AssertHeld();
+    return ReportLocked(lease_id, r, &action, deadline);
+  });
+  if (!s.ok()) return s;
+  return action;
+}
+
+void Scheduler::ReportAsync(const std::string& lease_id, const EpochReport& r,
+                            std::function<void(StatusOr<ReportAction>, double)> done) {
+  auto out = std::make_shared<std::pair<ReportAction, double>>(ReportAction::kContinue, 0.0);
+  MutateAsync(
+      [&] {
+        mu_.AssertHeld();
+        return ReportLocked(lease_id, r, &out->first, &out->second);
+      },
+      [out, done = std::move(done)](Status s) {
+        if (!s.ok()) return done(s, 0);
+        done(out->first, out->second);
+      });
+}
+
+Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r,
+                               ReportAction* action, double* deadline) {
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr || t->status != TrialStatus::kRunning) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
+                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                                 : std::string(" (no trial holds it)")));
+  }
+  // Checked before anything changes. Refusals are InvalidArgument: the lease is still good.
+  bool store = r.epoch != 0;
+  if (store) {
+    HPSWEEP_RETURN_IF_ERROR(CheckReportedEpoch(r, MaxEpochs(*t)));
+    if (r.epoch <= t->epochs_run) {
+      auto last = last_report_.find(t->id);
+      if (r.epoch != t->epochs_run || last == last_report_.end() || !SameReport(last->second, r)) {
+        return InvalidArgument("metrics.epoch is " + std::to_string(r.epoch) + "; epoch " +
+                               std::to_string(t->epochs_run) +
+                               " was reported already (epochs are reported in order, once each)");
+      }
+      store = false;  // a retry of the last report: renew the lease, store nothing twice
+    }
+  }
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  Unindex(*t);
+  t->lease_deadline = now + options_.lease_seconds;
+  if (store) {
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+    last_report_[t->id] = r;
+    Pruner* p = sw.state == "running" ? PrunerFor(t->sweep_id) : nullptr;
+    if (p != nullptr && p->ShouldPrune(t->id, r.epoch, MaxEpochs(*t))) {
+      prune_requested_.insert(t->id);
+    }
+  }
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
+  *deadline = t->lease_deadline;
+  if (prune_requested_.count(t->id)) {
+    *action = ReportAction::kPrune;
+  } else if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
+    *action = ReportAction::kStop;
+  } else {
+    *action = ReportAction::kContinue;
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::Complete(const std::string& lease_id, const Completion& c) {
+  return Mutate([&] {
+    mu_.AssertHeld();
+    return CompleteLocked(lease_id, c);
+  });
+}
+
+StatusOr<std::optional<LeaseGrant>> Scheduler::CompleteAndLease(const std::string& lease_id,
+                                                                const Completion& c,
+                                                                int64_t worker_id) {
+  std::optional<LeaseGrant> grant;
+  Status s = Mutate([&] {
+    mu_.AssertHeld();
+    return CompleteAndLeaseLocked(lease_id, c, worker_id, &grant);
+  });
+  if (!s.ok()) return s;
+  return grant;
+}
+
+void Scheduler::CompleteAndLeaseAsync(const std::string& lease_id, const Completion& c,
+                                      int64_t worker_id, LeaseDone done) {
+  MutateGrantAsync(
+      [&](std::optional<LeaseGrant>* g) {
+        mu_.AssertHeld();
+        return CompleteAndLeaseLocked(lease_id, c, worker_id, g);
+      },
+      std::move(done));
+}
+
+void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
+  MutateGrantAsync(
+      [&](std::optional<LeaseGrant>* g) {
+        mu_.AssertHeld();
+        return LeaseLocked(worker_id, g);
+      },
+      std::move(done));
+}
+
+Status Scheduler::CompleteAndLeaseLocked(const std::string& lease_id, const Completion& c,
+                                         int64_t worker_id, std::optional<LeaseGrant>* grant) {
+  HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
+  // A worker dropped from memory gets no next lease here (its result is kept all the same); its
+  // next LeaseTrial tells it to register again.
+  if (worker_id == 0 || !workers_.count(worker_id)) return Status::Ok();
+  return LeaseLocked(worker_id, grant);
+}
+
+Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& c) {
+  // Only the trial's last-granted lease (see the top); nothing else is even looked at.
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr) {
+    return NotFound("lease " + LeaseText(lease_id) + " is not the last lease of any trial");
+  }
+  // A completed, stopped or pruned trial already has its result: this is a retry (nothing is
+  // stored).
+  if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kStopped ||
+      t->status == TrialStatus::kPruned) {
+    return Status::Ok();
+  }
+  // Running, or put back or failed after this lease expired: no result yet, take this one.
+  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t)));
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  Unindex(*t);
+  last_report_.erase(t->id);
+  // The history replaces the epochs reported on the way (there are none if epochs_run is 0).
+  if (t->epochs_run > 0) {
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
+  }
+  // Epochs reported on the way keep their recorded_at: it orders the pruner's records.
+  std::vector<double> recorded(c.history.size(), -1);
+  if (Pruner* p = PrunerFor(t->sweep_id)) {
+    for (size_t i = 0; i < c.history.size(); ++i) {
+      if (c.history[i].epoch <= t->epochs_run) {
+        recorded[i] = p->RecordedAt(t->id, c.history[i].epoch);
+      }
+    }
+    p->Forget(t->id);
+  }
+  t->best_epoch = 0;
+  t->best_val_accuracy = t->best_val_loss = -1;
+  t->epochs_run = 0;
+  for (size_t i = 0; i < c.history.size(); ++i) {
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, c.history[i], now, recorded[i]));
+  }
+  t->test_accuracy = c.test_accuracy;
+  t->test_loss = c.test_loss;
+  t->seconds = c.seconds;
+  t->confusion = c.confusion;
+  if (!c.model.empty()) {
+    HPSWEEP_RETURN_IF_ERROR(Write([id = t->id, model = c.model](Storage* st) {
+      return st->PutArtifact(id, "model", model);
+    }));
+  }
+  // Pruned when it stopped on the pruner's STOP; one that ran to its end anyway is completed.
+  TrialStatus status = TrialStatus::kCompleted;
+  if (c.stopped && prune_requested_.count(t->id)) {
+    status = TrialStatus::kPruned;
+  } else if (c.stopped || sw.state == "cancelled") {
+    status = TrialStatus::kStopped;
+  }
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
+  EmitLocked(events::TrialCompleted(*t, sw, status));
+  return FinishTrial(*t, status, now);
+}
+
+Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {
+  return Mutate([&] {
+    mu_.AssertHeld();
+    return FailLocked(lease_id, error, released);
+  });
+}
+
+void Scheduler::FailAsync(const std::string& lease_id, const std::string& error, bool released,
+                          std::function<void(Status)> done) {
+  MutateAsync(
+      [&] {
+        mu_.AssertHeld();
+        return FailLocked(lease_id, error, released);
+      },
+      std::move(done));
+}
+
+Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error, bool released) {
+  HPSWEEP_RETURN_IF_ERROR(CheckText("error", error, kMaxFailErrorBytes, false));
+  TrialRow* t = FindByLease(lease_id);
+  if (t == nullptr) {
+    return FailedPrecondition("lease " + LeaseText(lease_id) +
+                              " is not current (no trial holds it)");
+  }
+  if (t->status != TrialStatus::kRunning) {
+    if (Terminal(t->status)) return Status::Ok();  // a retry
+    return FailedPrecondition("lease " + LeaseText(lease_id) + " is no longer current (trial is " +
+                              TrialStatusName(t->status) + ")");
+  }
+  const double now = clock_->Now();
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  Unindex(*t);
+  last_report_.erase(t->id);
+  if (!released) {
+    AppendError(
+        t, "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error);
+  } else {
+    t->attempts = std::max(0, t->attempts - 1);
+    // A give-back with a reason (out of memory, different data) is kept for the user; a plain
+    // one (the worker shutting down) is not worth a line.
+    if (!error.empty()) {
+      AppendError(t, "given back by '" + t->worker_name + "' (no attempt charged): " + error);
+    }
+  }
+  const TrialStatus outcome = prune_requested_.count(t->id) ? TrialStatus::kPruned
+                              : sw.state == "cancelled" || stop_requested_.count(t->id)
+                                  ? TrialStatus::kStopped
+                              : !released && t->attempts >= sw.max_attempts ? TrialStatus::kFailed
+                                                                            : TrialStatus::kQueued;
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 0, released ? 0 : 1));
+  EmitLocked(released ? events::TrialReleased(*t, sw, error, outcome)
+                      : events::TrialFailed(*t, sw, error, outcome));
+  if (outcome != TrialStatus::kQueued) return FinishTrial(*t, outcome, now);
+  t->status = TrialStatus::kQueued;
+  t->lease_id.clear();
+  t->lease_deadline = 0;
+  leases_.erase(lease_id);
+  HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(*t, now));
+  return WriteTrial(*t);
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,210 @@
+// Samplers and pruners of running sweeps: proposing trials, and rebuilding both after a restart.
+#include <cmath>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/scheduler_internal.h"
+#include "engine/config.h"
+
+namespace hpsweep {
+
+Pruner* Scheduler::PrunerFor(int64_t sweep_id) {
+  auto p = pruners_.find(sweep_id);
+  return p == pruners_.end() ? nullptr : p->second.get();
+}
+
+Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
+  if (sw.yaml.find("early_terminate") == std::string::npos) return Status::Ok();  // (cheap test)
+  auto spec = ParseSweep(sw.yaml, sw.file_name);
+  // A stored file that no longer parses (written by another version) prunes nothing.
+  if (!spec.ok() || spec->early_terminate.type == EarlyTerminateSpec::Type::kNone) {
+    return Status::Ok();
+  }
+  early_terminate_[sw.id] = spec->early_terminate;
+  if (sw.state != "running") return Status::Ok();
+  std::unique_ptr<Pruner> pruner =
+      MakePruner(spec->early_terminate, Objective(sw.metric, sw.maximize));
+  const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
+  std::vector<const TrialRow*> running;
+  for (const auto& [id, t] : trials_) {
+    // (Copied results are not fed live either: see "Reuse" at the top.)
+    if (t.sweep_id != sw.id || t.epochs_run == 0 || !t.reused_from.empty()) continue;
+    auto epochs = storage_->LoadEpochs(id);
+    if (!epochs.ok()) return epochs.status();
+    for (const EpochRow& e : *epochs) {
+      pruner->Add(
+          {id, t.number, e.epoch, by.EpochValue(e.val_accuracy, e.val_loss), e.recorded_at});
+      if (std::isfinite(e.recorded_at)) last_epoch_at_ = std::max(last_epoch_at_, e.recorded_at);
+    }
+    if (t.status == TrialStatus::kRunning) running.push_back(&t);
+  }
+  // Which running trials were pruned: the same decisions, from the same records.
+  for (const TrialRow* t : running) {
+    for (int e = 1; e <= t->epochs_run; ++e) {
+      if (pruner->ShouldPrune(t->id, e, MaxEpochs(*t))) {
+        prune_requested_.insert(t->id);
+        break;
+      }
+    }
+  }
+  pruners_[sw.id] = std::move(pruner);
+  return Status::Ok();
+}
+
+void Scheduler::RebuildSamplersLocked() {
+  samplers_.clear();
+  // The stored trials of each running sweep, by number.
+  std::map<int64_t, std::vector<std::pair<int, int64_t>>> numbered;
+  for (const auto& [id, t] : trials_) {
+    auto sw = sweeps_.find(t.sweep_id);
+    if (sw != sweeps_.end() && sw->second.state == "running") {
+      numbered[t.sweep_id].push_back({t.number, id});
+    }
+  }
+  for (const auto& [id, sw] : sweeps_) {
+    if (sw.state != "running") continue;
+    std::vector<std::pair<int, int64_t>>& stored = numbered[id];
+    // A sweep stored whole at submit (before plans were proposed at lease time) has nothing to
+    // propose: skip expanding its file again.
+    if (static_cast<int>(stored.size()) >= sw.total) continue;
+    StatusOr<std::unique_ptr<Sampler>> sampler = RebuildSamplerLocked(sw, stored);
+    if (!sampler.ok()) {
+      // Accepted once, so this is a coordinator with other limits, an older parser or data
+      // files that changed: say so, and let the sweep finish with the trials it has.
+      std::fprintf(stderr, "hpsweep: sweep %lld: no sampler after restart: %s\n",
+                   static_cast<long long>(id), sampler.status().ToString().c_str());
+      continue;
+    }
+    LiveSampler& live = samplers_[id];
+    live.sampler = std::move(*sampler);
+    std::sort(stored.begin(), stored.end());
+    for (const auto& [number, tid] : stored) live.trial_ids.push_back(tid);
+  }
+}
+
+StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
+    const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) {
+  StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+  if (!spec.ok()) return spec.status();
+  if (spec->method == SweepMethod::kBayes) {
+    // Its own data read again (for the shape); the params as submitted (the sha256 the stored
+    // trials carry, so a file changed since is still refused to workers) once a trial exists.
+    StatusOr<SweepData> data = PrepareSweepData(*spec, sw.file_name);
+    if (!data.ok()) return data.status();
+    if (!stored.empty() && !data->params.empty()) {
+      std::map<std::string, std::string> submitted;
+      for (const auto& [key, value] : trials_.at(stored.front().second).params) {
+        if (key.rfind(kDataParamPrefix, 0) == 0) submitted[key] = value;
+      }
+      if (!submitted.empty()) data->params = std::move(submitted);
+    }
+    return MakeSampler(*spec, sw.file_name, options_.sweep_limits, *data);
+  }
+  StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(*spec, sw.file_name, options_.sweep_limits);
+  if (!plan.ok()) return plan.status();
+  if (spec->data.format != DataFormat::kMnist) {
+    // The sweep's own data: its params as submitted (absolute paths, the data's sha256) are
+    // those of any stored trial; before the first one, the files are read again.
+    if (stored.empty()) {
+      HPSWEEP_RETURN_IF_ERROR(AttachSweepData(*spec, sw.file_name, &*plan, options_.sweep_limits));
+    } else {
+      std::map<std::string, std::string> data;
+      for (const auto& [key, value] : trials_.at(stored.front().second).params) {
+        if (key.rfind(kDataParamPrefix, 0) == 0) data[key] = value;
+      }
+      for (TrialSpec& t : *plan) {
+        for (const auto& [key, value] : data) t.params[key] = value;
+      }
+    }
+  }
+  if (static_cast<int>(plan->size()) != sw.total) {
+    return Internal("the file expands to " + std::to_string(plan->size()) + " trials, not " +
+                    std::to_string(sw.total));
+  }
+  return MakePlanSampler(std::move(*plan));
+}
+
+Status Scheduler::ProposeForTurnLocked(double now) {
+  // Turn order is cyclic by sweep id, starting after the sweep served last (as in LeaseLocked).
+  auto order = [this](int64_t id) {
+    mu_.AssertHeld();
+    return std::make_pair(id <= next_sweep_turn_, id);
+  };
+  while (!samplers_.empty()) {
+    auto s = samplers_.upper_bound(next_sweep_turn_);
+    if (s == samplers_.end()) s = samplers_.begin();
+    if (!queued_.empty()) {
+      auto q = queued_.upper_bound(next_sweep_turn_);
+      if (q == queued_.end()) q = queued_.begin();
+      if (order(q->first) <= order(s->first)) return Status::Ok();  // a queued trial is first
+    }
+    const int64_t sweep_id = s->first;
+    LiveSampler& live = s->second;
+    if (live.sampler->Exhausted(static_cast<int>(live.trial_ids.size()))) {
+      samplers_.erase(s);
+      HPSWEEP_RETURN_IF_ERROR(MaybeFinishSweep(sweep_id, now));
+      continue;
+    }
+    return ProposeLocked(sweep_id, &live, now);
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::ProposeForSweepLocked(int64_t sweep_id, double now) {
+  if (queued_.count(sweep_id)) return Status::Ok();  // a queued trial (a retry) comes first
+  auto s = samplers_.find(sweep_id);
+  if (s == samplers_.end()) return Status::Ok();
+  if (s->second.sampler->Exhausted(static_cast<int>(s->second.trial_ids.size()))) {
+    samplers_.erase(s);
+    return MaybeFinishSweep(sweep_id, now);
+  }
+  return ProposeLocked(sweep_id, &s->second, now);
+}
+
+void Scheduler::LeaseOnly(int64_t sweep_id) {
+  MutexLock lock(&mu_);
+  lease_only_ = sweep_id;
+}
+
+Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
+  // A plan does not look at the history: a lease stays O(1) however many trials the sweep has.
+  std::vector<const TrialRow*> rows;
+  if (live->sampler->needs_history()) {
+    rows.reserve(live->trial_ids.size());
+    for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
+  }
+  TrialRow t;
+  t.id = max_trial_id_ + 1;
+  t.sweep_id = sweep_id;
+  t.number = static_cast<int>(live->trial_ids.size()) + 1;
+  t.created_at = now;
+  StatusOr<TrialSpec> proposed = live->sampler->Propose(t.number, rows);
+  if (proposed.ok()) {
+    t.params = std::move(proposed->params);
+  } else {
+    // No valid trial (the config checks or limits refused every candidate): recorded as a
+    // failed trial, so the sweep still ends after max_trials and says why.
+    t.status = TrialStatus::kFailed;
+    t.finished_at = now;
+    AppendError(&t, "proposal: " + proposed.status().message());
+  }
+  // The insert takes its place among the change's writes now (before anything that refers to
+  // the trial). Queued for the commit thread (deferring_), it writes the row as the change leaves
+  // it: WriteTrial updates that copy instead of queuing an update, so a proposed lease is one
+  // write, not an insert and then an update of the same row.
+  const int64_t id = t.id;
+  if (deferring_) {
+    auto row = std::make_shared<TrialRow>(t);
+    proposed_rows_[id] = row;
+    HPSWEEP_RETURN_IF_ERROR(Write([row](Storage* st) { return st->InsertTrial(*row).status(); }));
+  } else {
+    HPSWEEP_RETURN_IF_ERROR(
+        Write([row = t](Storage* st) { return st->InsertTrial(row).status(); }));
+  }
+  trials_[id] = std::move(t);
+  Index(trials_[id]);
+  live->trial_ids.push_back(id);
+  if (trials_[id].status == TrialStatus::kFailed) return MaybeFinishSweep(sweep_id, now);
+  return Status::Ok();
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,198 @@
+// Workers you can see (registration, alive or gone, trial counts) and events.
+#include <algorithm>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/scheduler_internal.h"
+
+namespace hpsweep {
+
+StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
+                                            const std::string& host, const std::string& job_id) {
+  if (name.empty()) return InvalidArgument("worker_name is empty");
+  HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
+  HPSWEEP_RETURN_IF_ERROR(CheckText("host", host, kMaxWorkerHostBytes, true));
+  HPSWEEP_RETURN_IF_ERROR(CheckText("job_id", job_id, kMaxWorkerJobIdBytes, true));
+  if (threads < 0 || threads > kMaxWorkerThreads) {
+    return InvalidArgument("threads is " + std::to_string(threads) + "; it must be in [0, " +
+                           std::to_string(kMaxWorkerThreads) + "]");
+  }
+  int64_t worker_id = 0;
+  Status s = Mutate([&]() -> Status {
+    mu_.AssertHeld();
+    const double now = clock_->Now();
+    PruneWorkersLocked(now);
+    if (!worker_by_name_.count(name) && workers_.size() >= options_.max_workers) {
+      return Unavailable(std::to_string(workers_.size()) +
+                         " workers were heard from within a lease period; the limit is " +
+                         std::to_string(options_.max_workers) + ": retry later");
+    }
+    HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
+    WorkerRow row;
+    row.name = name;
+    row.threads = threads;
+    row.host = host;
+    row.job_id = job_id;
+    auto stored = storage_->UpsertWorker(row, now);
+    HPSWEEP_WRITE(stored.status());
+    const bool joined = !worker_by_name_.count(name);
+    workers_[stored->id] = *stored;  // (with what it did before, from its row)
+    worker_by_name_[name] = stored->id;
+    gone_workers_.erase(stored->id);
+    worker_grace_.erase(stored->id);
+    if (joined) EmitLocked(events::WorkerJoined(*stored));
+    worker_id = stored->id;
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return worker_id;
+}
+
+void Scheduler::PruneWorkersLocked(double now) {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    auto grace = worker_grace_.find(it->first);
+    const bool held = grace != worker_grace_.end() && now < grace->second;
+    if (now - it->second.last_seen < options_.lease_seconds || held) {
+      ++it;
+      continue;
+    }
+    if (grace != worker_grace_.end()) worker_grace_.erase(grace);
+    EmitLocked(events::WorkerGone(it->second, now - it->second.last_seen));
+    worker_by_name_.erase(it->second.name);
+    worker_touched_.erase(it->first);
+    gone_workers_[it->first] = std::move(it->second);
+    it = workers_.erase(it);
+  }
+  // Gone workers are shown for a while, the latest kMaxGoneWorkersShown.
+  for (auto it = gone_workers_.begin(); it != gone_workers_.end();) {
+    const bool old = now - it->second.last_seen >= options_.gone_worker_seconds;
+    it = old ? gone_workers_.erase(it) : std::next(it);
+  }
+  if (gone_workers_.size() > kMaxGoneWorkersShown) {
+    std::vector<std::pair<double, int64_t>> by_age;
+    for (const auto& [id, w] : gone_workers_) by_age.push_back({w.last_seen, id});
+    std::sort(by_age.begin(), by_age.end());
+    for (size_t i = 0; i + kMaxGoneWorkersShown < by_age.size(); ++i) {
+      gone_workers_.erase(by_age[i].second);
+    }
+  }
+}
+
+int Scheduler::WorkersAlive() {
+  MutexLock lock(&mu_);
+  const double now = clock_->Now();
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    if (now - w.last_seen < options_.lease_seconds) ++n;
+  }
+  return n;
+}
+
+size_t Scheduler::WorkersHeld() {
+  MutexLock lock(&mu_);
+  return workers_.size();
+}
+
+Status Scheduler::HeardFromLocked(int64_t worker_id, double now) {
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) return Status::Ok();  // dropped: it registers again
+  w->second.last_seen = now;
+  worker_grace_.erase(worker_id);
+  // The stored last_seen is for `workers --db` and a restart; a write every few seconds will do.
+  if (now - worker_touched_[worker_id] > 5) {
+    HPSWEEP_RETURN_IF_ERROR(
+        Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
+    worker_touched_[worker_id] = now;
+  }
+  return Status::Ok();
+}
+
+Status Scheduler::CountWorkerTrialsLocked(int64_t worker_id, int done, int failed) {
+  if (worker_id == 0 || (done == 0 && failed == 0)) return Status::Ok();
+  HPSWEEP_RETURN_IF_ERROR(Write([worker_id, done, failed](Storage* st) {
+    return st->AddWorkerTrials(worker_id, done, failed);
+  }));
+  for (auto* held : {&workers_, &gone_workers_}) {
+    auto w = held->find(worker_id);
+    if (w == held->end()) continue;
+    w->second.trials_done += done;
+    w->second.trials_failed += failed;
+  }
+  return Status::Ok();
+}
+
+void Scheduler::EmitLocked(Event e) {
+  if (options_.events == nullptr) return;
+  e.time = clock_->Now();
+  pending_events_.push_back(std::move(e));
+}
+
+std::vector<Event> Scheduler::TakeEventsLocked() {
+  std::vector<Event> events;
+  events.swap(pending_events_);
+  return events;
+}
+
+void Scheduler::Publish(const std::vector<Event>& events) {
+  for (const Event& e : events) options_.events->Record(e);
+}
+
+Event Scheduler::SweepFinishedEvent(const SweepRow& sweep) {
+  int completed = 0, failed = 0, stopped = 0, pruned = 0;
+  if (options_.events != nullptr) {  // (counting is for the log only)
+    for (const auto& [id, t] : trials_) {
+      if (t.sweep_id != sweep.id) continue;
+      completed += t.status == TrialStatus::kCompleted;
+      failed += t.status == TrialStatus::kFailed;
+      stopped += t.status == TrialStatus::kStopped;
+      pruned += t.status == TrialStatus::kPruned;
+    }
+  }
+  return events::SweepFinished(sweep, completed, failed, stopped, pruned);
+}
+
+std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
+  MutexLock lock(&mu_);
+  if (needs_reload_) {
+    WaitStorageLocked();
+    EnsureLoaded();
+  }
+  const double now = clock_->Now();
+  // The trial each worker holds: the latest leased running trial with its id.
+  std::unordered_map<int64_t, const TrialRow*> holds;
+  for (const auto& [deadline, id] : deadlines_) {
+    auto t = trials_.find(id);
+    if (t == trials_.end()) continue;
+    const TrialRow*& slot = holds[t->second.worker_id];
+    if (slot == nullptr || t->second.started_at > slot->started_at) slot = &t->second;
+  }
+  std::vector<WorkerView> out;
+  for (const auto& [id, w] : workers_) {
+    WorkerView v;
+    v.worker = w;
+    v.alive = now - w.last_seen < options_.lease_seconds;
+    auto h = holds.find(id);
+    if (v.alive && h != holds.end()) {
+      const TrialRow& t = *h->second;
+      v.sweep_id = t.sweep_id;
+      v.trial_id = t.id;
+      v.trial_number = t.number;
+      v.epoch = std::min(t.epochs_run + 1, MaxEpochs(t));
+    }
+    out.push_back(std::move(v));
+  }
+  const size_t held = out.size();
+  for (const auto& [id, w] : gone_workers_) {
+    if (now - w.last_seen >= options_.gone_worker_seconds) continue;
+    WorkerView v;
+    v.worker = w;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(),
+            [](const WorkerView& a, const WorkerView& b) {
+              return a.worker.last_seen > b.worker.last_seen;
+            });
+  if (now_out) *now_out = now;
+  return out;
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,120 @@
+#include "coordinator/views.h"
+
+#include <set>
+#include <string>
+
+#include "search/objective.h"
+#include "search/sweep_file.h"
+
+namespace hpsweep {
+
+namespace pb = ::hpsweep::v1;
+
+pb::TrialStatus TrialStatusProto(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::kQueued: return pb::QUEUED;
+    case TrialStatus::kRunning: return pb::RUNNING;
+    case TrialStatus::kCompleted: return pb::COMPLETED;
+    case TrialStatus::kFailed: return pb::FAILED;
+    case TrialStatus::kStopped: return pb::STOPPED;
+    case TrialStatus::kPruned: return pb::PRUNED;
+  }
+  return pb::TRIAL_STATUS_UNSPECIFIED;
+}
+
+v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive) {
+  pb::GetStatusResponse resp;
+  for (const SweepCounts& c : counts) {
+    pb::SweepStatus* s = resp.add_sweeps();
+    s->set_sweep_id(c.sweep.id);
+    s->set_name(c.sweep.name);
+    s->set_state(c.sweep.state);
+    s->set_queued(c.queued);
+    s->set_running(c.running);
+    s->set_completed(c.completed);
+    s->set_failed(c.failed);
+    s->set_stopped(c.stopped);
+    s->set_pruned(c.pruned);
+    s->set_early_terminate(c.early_terminate);
+    s->set_total(c.sweep.total);
+    s->set_unproposed(c.unproposed);
+    s->set_best_val_accuracy(c.best);  // old clients: the sweep's metric, as best_metric
+    s->set_metric_name(c.sweep.metric);
+    s->set_maximize(c.sweep.maximize);
+    s->set_best_metric(c.best);
+    s->set_created_at(c.sweep.created_at);
+  }
+  resp.set_workers_alive(workers_alive);
+  return resp;
+}
+
+v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
+                                     double lease_seconds) {
+  pb::ListWorkersResponse resp;
+  resp.set_now(now);
+  resp.set_lease_seconds(lease_seconds);
+  for (const WorkerView& v : workers) {
+    pb::WorkerInfo* w = resp.add_workers();
+    w->set_worker_id(v.worker.id);
+    w->set_name(v.worker.name);
+    w->set_host(v.worker.host);
+    w->set_threads(v.worker.threads);
+    w->set_job_id(v.worker.job_id);
+    w->set_state(!v.alive ? "gone" : v.trial_id != 0 ? "training" : "idle");
+    w->set_sweep_id(v.sweep_id);
+    w->set_trial_id(v.trial_id);
+    w->set_trial_number(v.trial_number);
+    w->set_epoch(v.epoch);
+    w->set_first_seen(v.worker.first_seen);
+    w->set_last_seen(v.worker.last_seen);
+    w->set_trials_done(v.worker.trials_done);
+    w->set_trials_failed(v.worker.trials_failed);
+  }
+  return resp;
+}
+
+v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
+                                            const std::vector<TrialRow>& rows) {
+  pb::GetLeaderboardResponse resp;
+  resp.set_sweep_id(sweep.id);
+  resp.set_sweep_name(sweep.name);
+  resp.set_metric_name(sweep.metric);
+  resp.set_maximize(sweep.maximize);
+  const Objective objective(sweep.metric, sweep.maximize);
+  // The stored file was checked when it was submitted; one that no longer parses (written by
+  // another version) leaves axes and fixed empty, and views fall back to the varying columns.
+  if (auto spec = ParseSweep(sweep.yaml, sweep.file_name); spec.ok()) {
+    std::set<std::string> seen;
+    for (const ParameterSpec& p : spec->parameters) {
+      if (seen.insert(p.key).second) resp.add_axes(p.key);
+    }
+    for (const ListItem& item : spec->items) {
+      for (const auto& [k, v] : item.params) {
+        if (seen.insert(k).second) resp.add_axes(k);
+      }
+    }
+    for (const auto& [k, v] : spec->fixed) {
+      if (!seen.count(k)) (*resp.mutable_fixed())[k] = v;
+    }
+  }
+  int rank = 0;
+  for (const TrialRow& t : rows) {
+    pb::LeaderboardRow* r = resp.add_rows();
+    r->set_rank(++rank);
+    r->set_trial_id(t.id);
+    r->set_number(t.number);
+    for (const auto& [k, v] : t.params) (*r->mutable_params())[k] = v;
+    r->set_best_epoch(t.best_epoch);
+    r->set_val_accuracy(t.best_val_accuracy);
+    r->set_test_accuracy(t.test_accuracy);
+    r->set_epochs(t.epochs_run);
+    r->set_seconds(t.seconds);
+    r->set_worker(t.worker_name);
+    r->set_status(TrialStatusProto(t.status));
+    r->set_metric_value(objective.ValueOf(t));
+    r->set_reused_from(t.reused_from);
+  }
+  return resp;
+}
+
+}  // namespace hpsweep

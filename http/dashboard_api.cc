@@ -1,0 +1,309 @@
+// Dashboard::Impl's routing (http/dashboard_impl.h): every request but POST /login is decided
+// here, by plain string comparisons, and the /api routes' JSON is made here (the event hub in
+// dashboard.cc sends the same JSON).
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "search/objective.h"
+#include "search/params_json.h"
+#include "http/assets.h"
+#include "http/dashboard_impl.h"
+
+namespace hpsweep {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A positive decimal id, at most 18 digits (no sign, no spaces): 0 otherwise.
+int64_t ParseId(const std::string& text) {
+  if (text.empty() || text.size() > 18) return 0;
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+json Dashboard::Impl::SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive) {
+  json arr = json::array();
+  for (const SweepCounts& c : counts) {
+    const Objective o(c.sweep.metric, c.sweep.maximize);
+    arr.push_back({{"id", c.sweep.id},
+                   {"name", c.sweep.name},
+                   {"state", c.sweep.state},
+                   {"metric", c.sweep.metric},
+                   {"goal", c.sweep.maximize ? "maximize" : "minimize"},
+                   {"ranked_by", o.DisplayName()},
+                   {"queued", c.queued + c.unproposed},  // (as `status`: not yet proposed)
+                   {"running", c.running},
+                   {"completed", c.completed},
+                   {"failed", c.failed},
+                   {"stopped", c.stopped},
+                   {"pruned", c.pruned},
+                   {"early_terminate", c.early_terminate},
+                   {"total", c.sweep.total},
+                   {"best", Objective::HasValue(c.best) ? json(c.best) : json(nullptr)},
+                   {"created_at", c.sweep.created_at}});
+  }
+  return {{"sweeps", arr}, {"workers_alive", workers_alive}};
+}
+
+json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
+  const Objective o(sweep.metric, sweep.maximize);
+  json arr = json::array();
+  int rank = 0;
+  for (const TrialRow& t : rows) {
+    // A pruned trial's curve ends early: early_terminate stopped it at this epoch (a cancel
+    // makes "stopped" instead, without pruned_at_epoch).
+    const json pruned_at = t.status == TrialStatus::kPruned ? json(t.epochs_run) : json(nullptr);
+    arr.push_back({{"rank", ++rank},
+                   {"trial_id", t.id},
+                   {"number", t.number},
+                   {"status", TrialStatusName(t.status)},
+                   {"params", ParamsJson(t.params)},
+                   {"best_epoch", t.best_epoch},
+                   // Not measured (a pruned or running trial has no test pass): null, not -1.
+                   {"metric_value", MeasuredJson(o.ValueOf(t))},
+                   {"val_accuracy", MeasuredJson(t.best_val_accuracy)},
+                   {"val_loss", MeasuredJson(t.best_val_loss)},
+                   {"test_accuracy", MeasuredJson(t.test_accuracy)},
+                   {"epochs", t.epochs_run},
+                   {"pruned_at_epoch", pruned_at},
+                   {"seconds", t.seconds},
+                   {"worker", t.worker_name}});
+  }
+  return {{"sweep",
+           {{"id", sweep.id},
+            {"name", sweep.name},
+            {"metric", sweep.metric},
+            {"goal", sweep.maximize ? "maximize" : "minimize"},
+            {"ranked_by", o.DisplayName()}}},
+          {"rows", arr}};
+}
+
+// The workers as /api/workers and the "workers" event carry them: the scheduler's ListWorkers
+// (held ones by id, then the gone ones, latest heard first), at most kMaxDashboardWorkers.
+json Dashboard::Impl::WorkersJson(const std::vector<WorkerView>& workers, double now) {
+  json arr = json::array();
+  int alive = 0;
+  for (const WorkerView& v : workers) alive += v.alive;
+  for (const WorkerView& v : workers) {
+    if (arr.size() >= kMaxDashboardWorkers) break;
+    const WorkerRow& w = v.worker;
+    json trial = nullptr;
+    if (v.alive && v.trial_id != 0) {
+      trial = {
+          {"sweep", v.sweep_id},
+          {"trial_id", v.trial_id},
+          {"number", v.trial_number},
+          {"epoch", v.epoch},
+          {"label", "sweep " + std::to_string(v.sweep_id) + " #" + std::to_string(v.trial_number)}};
+    }
+    arr.push_back({{"id", w.id},
+                   {"name", w.name},
+                   {"host", w.host.empty() ? json(nullptr) : json(w.host)},
+                   {"threads", w.threads},
+                   {"job_id", w.job_id.empty() ? json(nullptr) : json(w.job_id)},
+                   {"state", v.alive ? "alive" : "gone"},
+                   {"trial", trial},
+                   {"trials_done", w.trials_done},
+                   {"trials_failed", w.trials_failed},
+                   {"first_seen", w.first_seen},
+                   {"last_seen", w.last_seen},
+                   {"seconds_since_seen", std::max(0.0, now - w.last_seen)}});
+  }
+  return {{"now", now},
+          {"alive", alive},
+          {"gone", static_cast<int>(workers.size()) - alive},
+          {"shown", arr.size()},
+          {"workers", arr}};
+}
+
+// ---- routing -------------------------------------------------------------------------------
+
+void Dashboard::Impl::Headers(httplib::Response& res) {
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                 "connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                 "frame-ancestors 'none'");
+  if (tls_) res.set_header("Strict-Transport-Security", "max-age=31536000");
+}
+
+void Dashboard::Impl::Route(const httplib::Request& req, httplib::Response& res) {
+  Headers(res);
+  if (!Admissible(req, res)) return;
+  const std::string& p = req.path;
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (get && ServeAsset(p, res)) return;
+  if (req.method == "POST" && p == "/logout") {
+    if (!CsrfOk(req, res)) return;
+    Logout(req, res);
+    return;
+  }
+  if (p.rfind("/api/", 0) != 0) {
+    SetError(res, 404, "no such page");
+    return;
+  }
+  const Access access = Authorize(req);
+  if (p == "/api/whoami" && get) {
+    SetJson(res, 200,
+            {{"role", access.status == 0 ? access.role : "none"},
+             {"can_cancel", access.status == 0 && access.can_cancel},
+             {"tokens", tokens_ != nullptr}});
+    return;
+  }
+  if (access.status != 0) {
+    SetError(res, access.status, access.error);
+    return;
+  }
+  if (p == "/api/sweeps") {
+    if (!get) return MethodNotAllowed(res, "GET");
+    SetJson(res, 200, SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+    return;
+  }
+  if (p == "/api/workers") {
+    if (!get) return MethodNotAllowed(res, "GET");
+    double now = 0;
+    const std::vector<WorkerView> workers = s_->ListWorkers(&now);
+    SetJson(res, 200, WorkersJson(workers, now));
+    return;
+  }
+  RouteSweep(req, res, access);
+}
+
+// False (with the answer set) for a request refused before any route: a non-loopback Host on a
+// loopback dashboard, or a body.
+bool Dashboard::Impl::Admissible(const httplib::Request& req, httplib::Response& res) {
+  // DNS rebinding: a page of another site whose name now points at 127.0.0.1 sends its own
+  // name as Host. Only loopback names reach a loopback dashboard.
+  if (loopback_ && !IsLoopbackHost(req.get_header_value("Host"))) {
+    SetError(res, 403, "this dashboard answers only to a loopback Host (127.0.0.1, localhost)");
+    return false;
+  }
+  // Bodies are read only for POST /login (httplib's limit applies there); nothing routed here
+  // takes one, so a large or unsized one is refused before anything is done.
+  if (req.has_header("Transfer-Encoding")) {
+    res.set_header("Connection", "close");
+    SetError(res, 411, "send a Content-Length");
+    return false;
+  }
+  const std::string length = req.get_header_value("Content-Length");
+  if (!length.empty() &&
+      (length.size() > 9 || ParseId(length) > static_cast<int64_t>(kMaxHttpBodyBytes))) {
+    res.set_header("Connection", "close");
+    SetError(res, 413,
+             "the body is over the limit of " + std::to_string(kMaxHttpBodyBytes) + " bytes");
+    return false;
+  }
+  return true;
+}
+
+// The page's own files (GET or HEAD): true when path is one of them.
+bool Dashboard::Impl::ServeAsset(const std::string& path, httplib::Response& res) {
+  if (path == "/" || path == "/index.html") {
+    res.set_content(AssetIndexHtml(), "text/html; charset=utf-8");
+    return true;
+  }
+  if (path == "/app.js") {
+    res.set_content(AssetAppJs(), "text/javascript; charset=utf-8");
+    return true;
+  }
+  if (path == "/app.css") {
+    res.set_content(AssetAppCss(), "text/css; charset=utf-8");
+    return true;
+  }
+  return false;
+}
+
+// /api/sweeps/N/ACTION, for a request that Authorize allowed.
+void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response& res,
+                                 const Access& access) {
+  const std::string& p = req.path;
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  static const std::string kPrefix = "/api/sweeps/";
+  if (p.rfind(kPrefix, 0) != 0) {
+    SetError(res, 404, "no such API");
+    return;
+  }
+  const size_t slash = p.find('/', kPrefix.size());
+  if (slash == std::string::npos) {
+    SetError(res, 404, "no such API (try /api/sweeps/N/leaderboard)");
+    return;
+  }
+  const std::string id_text = p.substr(kPrefix.size(), slash - kPrefix.size());
+  const std::string action = p.substr(slash + 1);
+  if (action != "leaderboard" && action != "export" && action != "events" && action != "cancel") {
+    SetError(res, 404, "no such API: " + action.substr(0, 32));
+    return;
+  }
+  const int64_t id = ParseId(id_text);
+  if (id <= 0) {
+    SetError(res, 400, "sweep id: expected a positive integer of at most 18 digits");
+    return;
+  }
+  if (s_->Counts(id).empty()) {
+    SetError(res, 404, "no sweep " + std::to_string(id));
+    return;
+  }
+  if (action == "cancel") return CancelSweep(req, res, access, id);
+  if (!get) return MethodNotAllowed(res, "GET");
+  if (action == "leaderboard") return LeaderboardRoute(req, res, id);
+  if (action == "export") {
+    auto text = s_->ExportJson(id);
+    if (!text.ok()) return SetError(res, 500, text.status().message());
+    res.status = 200;
+    res.set_content(*text, "application/json");
+    return;
+  }
+  Events(id, res);
+}
+
+// POST /api/sweeps/N/cancel: the user role, and the CSRF header.
+void Dashboard::Impl::CancelSweep(const httplib::Request& req, httplib::Response& res,
+                                  const Access& access, int64_t id) {
+  if (req.method != "POST") return MethodNotAllowed(res, "POST");
+  if (!CsrfOk(req, res)) return;
+  if (!access.can_cancel) {
+    SetError(res, 403,
+             std::string("a ") + access.role + " token may not cancel a sweep (it needs user)");
+    return;
+  }
+  auto n = s_->Cancel(id);
+  if (!n.ok()) return SetError(res, 500, n.status().message());
+  SetJson(res, 200, {{"sweep", id}, {"stopped", *n}});
+}
+
+// GET /api/sweeps/N/leaderboard?top=K.
+void Dashboard::Impl::LeaderboardRoute(const httplib::Request& req, httplib::Response& res,
+                                       int64_t id) {
+  int top = 0;
+  if (req.has_param("top")) {
+    const int64_t t = ParseId(req.get_param_value("top"));
+    if (t <= 0 || t > kMaxLeaderboardTop) {
+      SetError(res, 400,
+               "top: expected an integer in [1, " + std::to_string(kMaxLeaderboardTop) + "]");
+      return;
+    }
+    top = static_cast<int>(t);
+  }
+  SweepRow sweep;
+  auto rows = s_->Leaderboard(id, top, &sweep);
+  if (!rows.ok()) return SetError(res, 500, rows.status().message());
+  SetJson(res, 200, LeaderboardJson(sweep, *rows));
+}
+void Dashboard::Impl::MethodNotAllowed(httplib::Response& res, const char* allowed) {
+  res.set_header("Allow", allowed);
+  SetError(res, 405, std::string("use ") + allowed);
+}
+
+}  // namespace hpsweep

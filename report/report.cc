@@ -1,0 +1,654 @@
+// The sweep report (report/report.h): a sweep's export read into a SweepView
+// (report/report_internal.h), and the page written section by section; the HTML pieces it is made
+// of (charts, tables, style, script) are in report_html.cc.
+#include "report/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "search/objective.h"
+#include "search/params_json.h"
+#include "engine/model_io.h"
+#include "engine/tensor.h"
+#include "engine/trainer.h"
+#include "report/importance.h"
+#include "report/report_internal.h"
+
+namespace hpsweep {
+namespace {
+
+using json = nlohmann::json;
+
+// A number of the export, NaN where it holds null (a NaN, as a diverged trial's loss, is written
+// as null) or anything else that is not a number: get<double>() would throw.
+double Num(const json& v) {
+  return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+// A param's value for ordering and axes: typed as the export has it, or (an older export's text)
+// parsed back into a number or list where the text is one.
+json Typed(const json& v) {
+  if (!v.is_string()) return v;
+  json p = json::parse(v.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (!p.is_discarded() && (p.is_number() || p.is_array())) return p;
+  return v;
+}
+
+// The order of param values: numbers numerically (before anything else), lists elementwise
+// (then shorter first), the rest by their text. 64 < 128, [0] < [0.2] < [0.2, 0.1].
+bool ParamLess(const json& a, const json& b) {
+  const bool an = a.is_number(), bn = b.is_number();
+  if (an && bn) return a.get<double>() < b.get<double>();
+  if (an != bn) return an;
+  const bool aa = a.is_array(), ba = b.is_array();
+  if (aa && ba) {
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+      if (ParamLess(a[i], b[i])) return true;
+      if (ParamLess(b[i], a[i])) return false;
+    }
+    return a.size() < b.size();
+  }
+  if (aa != ba) return aa;
+  return ParamText(a) < ParamText(b);
+}
+
+}  // namespace
+
+// A trial's param as text, "" where the trial lacks it (the items of a list sweep may set
+// different keys; operator[] on a const json with a missing key is undefined).
+std::string Param(const json& t, const std::string& key) {
+  auto p = t.find("params");
+  if (p == t.end() || !p->is_object()) return "";
+  auto it = p->find(key);
+  if (it == p->end()) return "";
+  return ParamText(*it);  // typed (a newer coordinator) or text (an older one): the same text
+}
+
+json ParamValue(const json& t, const std::string& key) {
+  auto p = t.find("params");
+  if (p == t.end() || !p->is_object()) return json();
+  auto it = p->find(key);
+  return it == p->end() ? json() : Typed(*it);
+}
+
+// Sorts texts of param values in ParamLess order.
+void SortParamTexts(std::vector<std::string>* texts) {
+  std::stable_sort(texts->begin(), texts->end(), [](const std::string& x, const std::string& y) {
+    return ParamLess(Typed(json(x)), Typed(json(y)));
+  });
+}
+
+double FieldOf(const json& t, const char* key) {
+  auto it = t.find(key);
+  return it == t.end() ? -1 : Num(*it);
+}
+
+int NumberOf(const json& t) {
+  auto it = t.find("number");
+  return it != t.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+std::string StrOf(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string TrialName(const json& t) {
+  auto p = t.find("params");
+  if (p != t.end() && p->is_object() && p->contains("label")) return Param(t, "label");
+  return "#" + std::to_string(NumberOf(t));
+}
+
+std::string MetricText(double v) { return Objective::HasValue(v) ? Fmt("%.4f", v) : "-"; }
+
+std::vector<std::pair<double, double>> Curve(const json& t, const std::string& field) {
+  std::vector<std::pair<double, double>> pts;
+  auto e = t.find("epochs");
+  if (e == t.end() || !e->is_array()) return pts;
+  for (const auto& ep : *e) {
+    if (!ep.is_object()) continue;
+    auto f = ep.find(field);
+    auto n = ep.find("epoch");  // find, not operator[]: a const json's missing key is undefined
+    if (n == ep.end()) continue;
+    pts.push_back({Num(*n), f == ep.end() ? std::nan("") : Num(*f)});
+  }
+  return pts;
+}
+
+namespace {
+
+// The trial's value of the sweep's metric; -1 when it has none.
+double ValueOf(const Objective& o, const json& t) {
+  return o.ValueOf(FieldOf(t, "best_val_accuracy"), FieldOf(t, "best_val_loss"),
+                   FieldOf(t, "test_accuracy"), FieldOf(t, "test_loss"));
+}
+
+// Keys whose value differs between trials: the swept ones; and those with one value in every
+// trial: the sweep's fixed settings (key -> value text).
+void SplitKeys(const json& trials, std::vector<std::string>* varying,
+               std::map<std::string, std::string>* fixed) {
+  std::map<std::string, std::set<std::string>> seen;
+  std::map<std::string, size_t> present;
+  size_t n = 0;
+  for (const auto& t : trials) {
+    ++n;
+    auto p = t.find("params");
+    if (p == t.end() || !p->is_object()) continue;
+    for (const auto& [k, v] : p->items()) {
+      seen[k].insert(ParamText(v));
+      present[k]++;
+    }
+  }
+  for (const auto& [k, vals] : seen) {
+    if (vals.size() > 1 || present[k] < n) {
+      varying->push_back(k);
+    } else {
+      (*fixed)[k] = *vals.begin();
+    }
+  }
+}
+
+// The sweep's ranking rule from its export: metric and goal (an export without a goal, from
+// before the field existed, takes the metric's natural direction: losses down, the rest up).
+Objective ObjectiveOf(const json& sweep) {
+  auto m = sweep.find("metric");
+  const std::string metric =
+      m != sweep.end() && m->is_string() ? m->get<std::string>() : "val_accuracy";
+  auto g = sweep.find("goal");
+  const bool natural_max = metric.size() < 4 || metric.compare(metric.size() - 4, 4, "loss") != 0;
+  const bool maximize =
+      g != sweep.end() && g->is_string() ? g->get<std::string>() == "maximize" : natural_max;
+  return Objective(metric, maximize);
+}
+
+// Every trial of the export, best first by the sweep's Objective: those without a value last,
+// ties by trial number.
+std::vector<json> Ranked(const json& ex, const Objective& o) {
+  std::vector<json> ranked;
+  auto trials = ex.find("trials");
+  if (trials == ex.end() || !trials->is_array()) return ranked;
+  for (const auto& t : *trials) {
+    if (t.is_object()) ranked.push_back(t);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [&o](const json& a, const json& b) {
+    return o.RanksBefore(ValueOf(o, a), NumberOf(a), ValueOf(o, b), NumberOf(b));
+  });
+  return ranked;
+}
+
+SweepView ViewOf(const json& ex) {
+  SweepView v;
+  v.sweep = ex["sweep"];
+  v.objective = ObjectiveOf(v.sweep);
+  v.ranked = Ranked(ex, v.objective);
+  for (const auto& t : v.ranked) v.values.push_back(ValueOf(v.objective, t));
+  SplitKeys(ex["trials"], &v.keys, &v.fixed);
+  return v;
+}
+
+// Each varying parameter's importance (report/importance.h), largest first.
+std::vector<std::pair<std::string, double>> Importances(const SweepView& v) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& k : v.keys) {
+    std::vector<double> metric;
+    std::vector<std::string> levels;
+    std::vector<double> numbers;
+    bool numeric = true;
+    for (size_t i = 0; i < v.ranked.size(); ++i) {
+      if (!Objective::HasValue(v.values[i])) continue;
+      metric.push_back(v.values[i]);
+      levels.push_back(Param(v.ranked[i], k));
+      const json pv = ParamValue(v.ranked[i], k);
+      numeric = numeric && pv.is_number();
+      numbers.push_back(pv.is_number() ? pv.get<double>() : 0);
+    }
+    if (numeric) levels = BinLevels(numbers, kImportanceBins);
+    out.push_back({k, MainEffectShare(levels, metric)});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+StatusOr<json> ParseExport(const std::string& export_json) {
+  json ex = json::parse(export_json, nullptr, /*allow_exceptions=*/false);
+  if (ex.is_discarded()) return InvalidArgument("export is not JSON");
+  if (!ex.is_object() || !ex["sweep"].is_object() || !ex["trials"].is_array()) {
+    return DataLoss("the sweep's export has an unexpected shape: no sweep object or trials array");
+  }
+  return ex;
+}
+
+// The per-epoch metric of the top trials overlaid.
+std::string TopCurves(const SweepView& v) {
+  std::vector<Series> top;
+  for (size_t i = 0; i < v.ranked.size() && top.size() < kMaxOverlay; ++i) {
+    if (!Objective::HasValue(v.values[i])) continue;
+    top.push_back({TrialName(v.ranked[i]), v.Tip(i), Curve(v.ranked[i], v.EpochField())});
+  }
+  return LineChart(top, v.EpochField(), 640, 280);
+}
+
+// The sweep's title, description and best trial.
+std::string HeadingSection(const SweepView& v, const std::string& name) {
+  const Objective& objective = v.objective;
+  const std::vector<json>& ranked = v.ranked;
+  std::ostringstream o;
+  o << "<h1>Sweep " << v.sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
+    << Esc(StrOf(v.sweep, "description")) << "</p><p>" << ranked.size() << " trials, state "
+    << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(objective.DisplayName()) << ".</p>";
+  if (!ranked.empty() && Objective::HasValue(v.values[0])) {
+    o << "<p>Best: <b>" << Esc(v.Tip(0)) << "</b></p>";
+  }
+  return o.str();
+}
+
+// Early stopping: which rule, how many trials it pruned and the epochs that saved; "" without it.
+std::string EarlyStoppingNote(const SweepView& v, const json& trials) {
+  std::ostringstream o;
+  if (const std::string early = StrOf(v.sweep, "early_terminate"); !early.empty()) {
+    int pruned = 0;
+    int64_t trained = 0, full = 0;
+    for (const auto& t : trials) {
+      const std::string status = StrOf(t, "status");
+      if (status == "queued") continue;
+      pruned += status == "pruned";
+      trained += t.contains("epochs") && t["epochs"].is_array()
+                     ? static_cast<int64_t>(t["epochs"].size())
+                     : 0;
+      const std::string e = Param(t, "epochs");
+      full += e.empty() ? 1 : std::atoll(e.c_str());
+    }
+    o << "<p>Early stopping: " << Esc(early) << ". " << pruned
+      << " trials pruned (each stopped after the epoch shown in its status); " << trained
+      << " epochs trained of the " << full << " that running every started trial to its end "
+      << "would take.</p>";
+  }
+  return o.str();
+}
+
+std::string SettingsSection(const SweepView& v) {
+  std::ostringstream o;
+  o << "<h2 id=\"settings-h\">Settings</h2><p>What every trial shares: the sweep file's fixed "
+       "settings and the sweep's own.</p>"
+    << Settings(v);
+  return o.str();
+}
+
+std::string LeaderboardSection(const SweepView& v) {
+  std::ostringstream o;
+  o << "<h2 id=\"leaderboard\">Leaderboard</h2><p class=\"note\">Click a header to sort.</p>"
+    << Leaderboard(v, kMaxTableRows, "leaderboard-table");
+  return o.str();
+}
+
+// Curves: the top trials overlaid, then the best trials one by one.
+std::string CurvesSection(const SweepView& v) {
+  const std::vector<json>& ranked = v.ranked;
+  std::ostringstream o;
+  o << "<h2 id=\"curves\">Accuracy and loss per epoch</h2><p>The top " << kMaxOverlay << " trials, "
+    << v.EpochField() << " overlaid:</p>" << TopCurves(v);
+  o << "<p>The best " << std::min(kMaxDetail, ranked.size()) << " of " << ranked.size()
+    << " trials: accuracy (train, val) and loss (train, val); curves of more than " << kMaxPoints
+    << " epochs are downsampled.</p><div class=\"grid\">";
+  for (size_t i = 0; i < ranked.size() && i < kMaxDetail; ++i) {
+    const json& t = ranked[i];
+    o << "<div class=\"cell\"><b>" << Esc(TrialName(t)) << "</b><br>"
+      << LineChart({{"train", v.Tip(i), Curve(t, "train_accuracy")},
+                    {"val", v.Tip(i), Curve(t, "val_accuracy")}},
+                   "accuracy", 260, 160)
+      << LineChart(
+             {{"train", v.Tip(i), Curve(t, "train_loss")}, {"val", v.Tip(i), Curve(t, "val_loss")}},
+             "loss", 260, 160)
+      << "</div>";
+  }
+  o << "</div>";
+  return o.str();
+}
+
+std::string ParallelSection(const SweepView& v) {
+  const Objective& objective = v.objective;
+  std::ostringstream o;
+  o << "<h2 id=\"parallel\">Hyperparameters against " << Esc(objective.metric())
+    << "</h2><p class=\"note\">Drag along an axis to keep the trials in that range (the "
+       "leaderboard dims the others); click an axis to clear it. Numeric parameters sit on "
+       "numeric axes, log where they span more than a decade. <span id=\"brush-count\"></span>"
+       "</p>"
+    << ParallelCoordinates(v);
+  return o.str();
+}
+
+std::string ScatterSection(const SweepView& v) {
+  const Objective& objective = v.objective;
+  const std::vector<std::string>& keys = v.keys;
+  std::ostringstream o;
+  o << "<h2 id=\"scatter\">Each hyperparameter against " << Esc(objective.metric())
+    << "</h2><div class=\"grid\">";
+  for (const auto& k : keys) o << Scatter(v, k);
+  o << "</div>";
+  return o.str();
+}
+
+std::string ImportanceSection(const SweepView& v) {
+  const Objective& objective = v.objective;
+  std::ostringstream o;
+  o << "<h2 id=\"importance\">Parameter importance</h2><p>fANOVA-style main effects: the share "
+       "of the variance of "
+    << Esc(objective.metric())
+    << " explained by each parameter alone (the between-group variance of the per-value means "
+       "over the total variance, eta squared; a numeric parameter with more than "
+    << kImportanceBins << " values is grouped into " << kImportanceBins
+    << " equal-count bins). 1: the parameter decides the metric; 0: no effect on its own. "
+       "Interactions are not counted.</p><table id=\"importance-table\"><tr><th "
+       "class=\"l\">parameter</th><th>share</th><th class=\"l\"></th></tr>";
+  for (const auto& [k, share] : Importances(v)) {
+    o << "<tr><td class=\"l\">" << Esc(k) << "</td><td>" << Fmt("%.3f", share)
+      << "</td><td class=\"l\"><span class=\"bar\" style=\"width:"
+      << static_cast<int>(std::lround(2 + 298 * share)) << "px\"></span></td></tr>";
+  }
+  o << "</table>";
+  return o.str();
+}
+
+// The metric of the trials grouped by each hyperparameter's value: a table per hyperparameter.
+std::string EffectsSection(const SweepView& v) {
+  const Objective& objective = v.objective;
+  const std::vector<json>& ranked = v.ranked;
+  const std::vector<std::string>& keys = v.keys;
+  std::ostringstream o;
+  const auto [lo, hi] = MetricRange(v);
+  o << "<h2 id=\"effects\">The effect of each hyperparameter</h2><p>" << Esc(objective.metric())
+    << " of the trials grouped by one hyperparameter's value (the others vary within each "
+       "group). Bars: the group's mean from the worst trial's value ("
+    << Fmt("%.4g", v.objective.maximize() ? lo : hi) << ", shortest) to the best's ("
+    << Fmt("%.4g", v.objective.maximize() ? hi : lo) << ", longest).</p>";
+  for (const auto& k : keys) {
+    std::map<std::string, std::vector<double>> groups;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+      if (Objective::HasValue(v.values[i])) groups[Param(ranked[i], k)].push_back(v.values[i]);
+    }
+    std::vector<std::string> order;
+    for (const auto& g : groups) order.push_back(g.first);
+    SortParamTexts(&order);
+    o << "<table class=\"effect\"><tr><th class=\"l\">" << Esc(k)
+      << "</th><th>trials</th><th>mean</th><th>best</th><th class=\"l\"></th></tr>";
+    for (const auto& val : order) {
+      const std::vector<double>& xs = groups[val];
+      const double mean = std::accumulate(xs.begin(), xs.end(), 0.0) / xs.size();
+      double best = xs[0];
+      for (double x : xs)
+        if (objective.Better(x, best)) best = x;
+      o << "<tr><td class=\"l\">" << Esc(val) << "</td><td>" << xs.size() << "</td><td>"
+        << Fmt("%.4f", mean) << "</td><td>" << Fmt("%.4f", best)
+        << "</td><td class=\"l\"><span class=\"bar\" style=\"width:"
+        << static_cast<int>(std::lround(4 + 296 * Goodness(objective, mean, lo, hi)))
+        << "px\"></span></td></tr>";
+    }
+    o << "</table>";
+  }
+  return o.str();
+}
+
+// The best trial's confusion matrix and per-class precision, recall and F1.
+StatusOr<std::string> ConfusionTables(const json& best) {
+  std::ostringstream o;
+  Evaluation ev;
+  ev.confusion = best["confusion_matrix"].get<std::vector<int64_t>>();
+  ev.classes = static_cast<int>(std::lround(std::sqrt(double(ev.confusion.size()))));
+  if (static_cast<size_t>(ev.classes) * ev.classes != ev.confusion.size() || ev.classes > 1000) {
+    return DataLoss("the best trial's confusion matrix is not square");
+  }
+  int64_t maxc = 1;
+  for (int r = 0; r < ev.classes; ++r)
+    for (int c = 0; c < ev.classes; ++c)
+      if (r != c) maxc = std::max(maxc, ev.confusion[r * ev.classes + c]);
+  o << "<table id=\"confusion\"><tr><th>true \\ predicted</th>";
+  for (int c = 0; c < ev.classes; ++c) o << "<th>" << c << "</th>";
+  o << "</tr>";
+  for (int r = 0; r < ev.classes; ++r) {
+    o << "<tr><th>" << r << "</th>";
+    for (int c = 0; c < ev.classes; ++c) {
+      const int64_t x = ev.confusion[r * ev.classes + c];
+      const int shade = r == c ? 0 : static_cast<int>(255 * (1 - double(x) / maxc));
+      o << "<td style=\"background:"
+        << (r == c ? std::string("#cfe8cf")
+                   : "rgb(255," + std::to_string(shade) + "," + std::to_string(shade) + ")")
+        << "\">" << x << "</td>";
+    }
+    o << "</tr>";
+  }
+  // A sweep of its own data (trial param data.format idx or csv) has classes, not digits.
+  const std::string format = Param(best, "data.format");
+  const bool own_data = !format.empty() && format != "mnist";
+  o << "</table><table id=\"per-class\"><tr><th>" << (own_data ? "class" : "digit")
+    << "</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>";
+  const auto pc = PerClassMetrics(ev);
+  for (size_t c = 0; c < pc.size(); ++c) {
+    o << "<tr><td>" << c << "</td><td>" << Fmt("%.4f", pc[c].precision) << "</td><td>"
+      << Fmt("%.4f", pc[c].recall) << "</td><td>" << Fmt("%.4f", pc[c].f1) << "</td><td>"
+      << pc[c].support << "</td></tr>";
+  }
+  o << "</table>";
+  return o.str();
+}
+
+// 100 random test images with the best model's predictions; "" for a model not shaped for MNIST.
+StatusOr<std::string> SampleGrid(const std::string& best_model, const Mnist* data) {
+  std::ostringstream o;
+  auto model = ParseModel(best_model, "best trial");
+  if (!model.ok()) return model.status();
+  // The grid shows MNIST test images: only for a 28x28, 10-class model (a sweep of its own
+  // data, engine/dataset.h, has another shape and gets no grid).
+  const ModelConfig& mc = model->config.model;
+  const bool mnist_shaped = mc.steps * mc.features == 784 && mc.classes == 10 &&
+                            data->test.rows * data->test.cols == 784;
+  if (mnist_shaped) {
+    Rng rng(12345);
+    std::vector<int64_t> idx;
+    std::vector<float> pixels;
+    for (int i = 0; i < 100; ++i) {
+      idx.push_back(static_cast<int64_t>(rng.Below(data->test.count)));
+      pixels.insert(pixels.end(), data->test.images.begin() + idx.back() * 784,
+                    data->test.images.begin() + (idx.back() + 1) * 784);
+    }
+    const Mat<float> probs = PredictProba(*model, pixels.data(), 100, 1);
+    int wrong = 0;
+    std::ostringstream grid;
+    for (int i = 0; i < 100; ++i) {
+      Eigen::Index pred;
+      probs.row(i).maxCoeff(&pred);
+      const int truth = data->test.labels[idx[i]];
+      wrong += pred != truth;
+      grid << "<div class=\"cell\">"
+           << ImageTag(&pixels[i * 784], 56, "test image " + std::to_string(idx[i]))
+           << "<br><span" << (pred != truth ? " class=\"wrong\"" : "") << ">" << pred << " ("
+           << truth << ")</span></div>";
+    }
+    o << "<h3 id=\"samples\">100 random test images: predicted (true), wrong ones in red ("
+      << wrong << " wrong)</h3><div class=\"grid\">" << grid.str() << "</div>";
+  }
+  return o.str();
+}
+
+// The best trial: the first of the ranking, if it has a value of the metric at all; "" if none.
+StatusOr<std::string> BestTrialSection(const SweepView& v, const std::string& best_model,
+                                       const Mnist* data) {
+  const std::vector<json>& ranked = v.ranked;
+  std::ostringstream o;
+  if (!ranked.empty() && Objective::HasValue(v.values[0]) &&
+      ranked[0].contains("confusion_matrix")) {
+    const json& best = ranked[0];
+    o << "<h2 id=\"best\">The best trial: " << Esc(TrialName(best)) << "</h2><p>Test accuracy "
+      << MetricText(FieldOf(best, "test_accuracy")) << ".</p>";
+    auto tables = ConfusionTables(best);
+    if (!tables.ok()) return tables.status();
+    o << *tables;
+    if (!best_model.empty() && data != nullptr && data->test.count > 0) {
+      auto grid = SampleGrid(best_model, data);
+      if (!grid.ok()) return grid.status();
+      o << *grid;
+    }
+  }
+  return o.str();
+}
+
+// The data-set analysis (DataReportHtml), noting where the trials validate on the test set.
+std::string DataSection(const SweepView& v, const Mnist* data) {
+  const std::vector<json>& ranked = v.ranked;
+  // The data the sweep's trials use: its train_limit and validation_split (the best trial's,
+  // the same in every trial when the sweep file fixes them; TrialConfig's defaults otherwise).
+  TrialConfig defaults;
+  double split = defaults.train.validation_split;
+  int64_t limit = defaults.train.train_limit;
+  if (!ranked.empty()) {
+    const json s = ParamValue(ranked[0], "validation_split");
+    if (s.is_number()) split = std::clamp(s.get<double>(), 0.0, 0.99);
+    const json l = ParamValue(ranked[0], "train_limit");
+    if (l.is_number()) limit = std::max<int64_t>(0, static_cast<int64_t>(l.get<double>()));
+  }
+  std::string section = DataReportHtml(*data, split, limit);
+  if (!ranked.empty() && Param(ranked[0], "validation") == "test") {
+    section.insert(section.find("</h2>") + 5,
+                   "<p class=\"note\">The trials validate on the test set (validation: test), "
+                   "not on a split of the training images.</p>");
+  }
+  return section;
+}
+
+StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::string& best_model,
+                                    const Mnist* data) {
+  auto parsed = ParseExport(export_json);
+  if (!parsed.ok()) return parsed.status();
+  const SweepView v = ViewOf(*parsed);
+  std::ostringstream o;
+  const std::string name = v.sweep["name"].get<std::string>();
+  o << PageHead("hpsweep report: " + name);
+  o << HeadingSection(v, name);
+  o << EarlyStoppingNote(v, (*parsed)["trials"]);
+  o << SettingsSection(v);
+  o << LeaderboardSection(v);
+  o << CurvesSection(v);
+  // Hyperparameters.
+  if (!v.keys.empty()) {
+    o << ParallelSection(v);
+    o << ScatterSection(v);
+    o << ImportanceSection(v);
+    o << EffectsSection(v);
+  }
+  auto best = BestTrialSection(v, best_model, data);
+  if (!best.ok()) return best.status();
+  o << *best;
+  if (data != nullptr) o << DataSection(v, data);
+  o << PageTail();
+  return o.str();
+}
+
+}  // namespace
+
+StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
+  try {
+    const json ex = json::parse(export_json);
+    const Objective o = ObjectiveOf(ex["sweep"]);
+    std::vector<int64_t> ids;
+    for (const json& t : Ranked(ex, o)) {
+      if (Objective::HasValue(ValueOf(o, t))) ids.push_back(t["id"].get<int64_t>());
+    }
+    return ids;
+  } catch (const json::exception& e) {
+    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+  }
+}
+
+StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
+                                      const Mnist* data) {
+  // The export comes from a database file or over the network: a field of the wrong type is a
+  // refused input, never an exception that ends the process.
+  try {
+    return ReportOrThrow(export_json, best_model, data);
+  } catch (const json::exception& e) {
+    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+  }
+}
+
+StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_jsons) {
+  if (export_jsons.size() < 2 || export_jsons.size() > kMaxComparedSweeps) {
+    return InvalidArgument("compare: between 2 and " + std::to_string(kMaxComparedSweeps) +
+                           " sweeps, got " + std::to_string(export_jsons.size()));
+  }
+  try {
+    std::vector<SweepView> views;
+    for (const auto& text : export_jsons) {
+      auto ex = ParseExport(text);
+      if (!ex.ok()) return ex.status();
+      views.push_back(ViewOf(*ex));
+    }
+    std::ostringstream o;
+    std::string title = "hpsweep: compare sweeps";
+    for (const auto& v : views) title += " " + std::to_string(v.sweep["id"].get<int64_t>());
+    o << PageHead(title) << "<h1>" << Esc(title.substr(8)) << "</h1>";
+    std::set<std::string> metrics;
+    for (const auto& v : views) metrics.insert(v.objective.DisplayName());
+    if (metrics.size() > 1) {
+      o << "<p class=\"note\">The sweeps rank by different metrics; each is ranked by its own.</p>";
+    }
+    o << "<h2 id=\"best\">Each sweep's best trial</h2><div class=\"sweeps\">";
+    for (const auto& v : views) {
+      o << "<div class=\"sweep\"><h3>Sweep " << v.sweep["id"].get<int64_t>() << ": "
+        << Esc(StrOf(v.sweep, "name")) << "</h3><p>" << v.ranked.size() << " trials, "
+        << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(v.objective.DisplayName())
+        << "</p>";
+      if (!v.ranked.empty() && Objective::HasValue(v.values[0])) {
+        o << "<p>Best " << Esc(TrialName(v.ranked[0])) << ": <b>" << Esc(v.objective.metric())
+          << " " << MetricText(v.values[0]) << "</b>, test accuracy "
+          << MetricText(FieldOf(v.ranked[0], "test_accuracy")) << "</p><table>";
+        for (const auto& k : v.keys) {
+          o << "<tr><td class=\"l\">" << Esc(k) << "</td><td class=\"l\">"
+            << Esc(Param(v.ranked[0], k)) << "</td></tr>";
+        }
+        o << "</table>";
+      } else {
+        o << "<p>No trial has a value of the metric yet.</p>";
+      }
+      o << "<details><summary>settings</summary>" << Settings(v, 1) << "</details></div>";
+    }
+    o << "</div>";
+    // Overlaid curves: one chart per per-epoch metric, each sweep's best trial in it.
+    std::map<std::string, std::vector<Series>> charts;
+    for (const auto& v : views) {
+      if (v.ranked.empty() || !Objective::HasValue(v.values[0])) continue;
+      charts[v.EpochField()].push_back(
+          {"sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + TrialName(v.ranked[0]),
+           "sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + v.Tip(0),
+           Curve(v.ranked[0], v.EpochField())});
+    }
+    o << "<h2 id=\"curves\">The best trials' curves overlaid</h2>";
+    for (const auto& [field, series] : charts) o << LineChart(series, field, 640, 280);
+    o << "<h2 id=\"leaderboards\">Leaderboards</h2><p class=\"note\">The best " << kCompareRows
+      << " trials of each; click a header to sort.</p>";
+    for (size_t i = 0; i < views.size(); ++i) {
+      o << "<h3>Sweep " << views[i].sweep["id"].get<int64_t>() << ": "
+        << Esc(StrOf(views[i].sweep, "name")) << "</h3>"
+        << Leaderboard(views[i], kCompareRows, "leaderboard-" + std::to_string(i));
+    }
+    o << PageTail();
+    return o.str();
+  } catch (const json::exception& e) {
+    return DataLoss(std::string("a sweep's export has an unexpected shape: ") + e.what());
+  }
+}
+
+std::string DataReportPage(const Mnist& data, double validation_split, int64_t train_limit,
+                           const std::string& source) {
+  return PageHead("hpsweep data report") + "<h1>Data report</h1>" +
+         DataReportHtml(data, validation_split, train_limit, source) +
+         "<p class=\"note\">Made by hpsweep data-report.</p></body></html>\n";
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,96 @@
+// The coordinator's domain types: plain values with no I/O. Storage (coordinator/storage.h)
+// reads and writes them; the scheduler, samplers, pruners and objectives work on them.
+//   TrialStatus  where a trial is in its life (queued, running, ... pruned), and its names.
+//   SweepRow     one sweep: its file, metric and direction, state and trial count.
+//   TrialRow     one trial: params, lease, progress and results.
+//   EpochRow     one epoch's metrics of a trial.
+//   AttemptRow   one lease of a trial: who ran it, when, and where it resumed from.
+//   WorkerRow    one worker: where it runs and what it did.
+//
+// Thread-safety: plain values; a caller that shares one across threads locks it.
+#ifndef HPSWEEP_SEARCH_DOMAIN_H_
+#define HPSWEEP_SEARCH_DOMAIN_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hpsweep {
+
+// kStopped: the sweep was cancelled; kPruned: stopped early by the sweep's early_terminate
+// (search/pruner.h). Both keep their metrics so far.
+enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped, kPruned };
+const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
+bool ParseTrialStatus(const std::string& name, TrialStatus* out);
+
+struct SweepRow {
+  int64_t id = 0;
+  std::string name, description, file_name, yaml;
+  std::string state = "running";  // running | completed | cancelled
+  std::string metric = "val_accuracy";
+  bool maximize = true;
+  int max_attempts = 3;
+  int total = 0;  // trials
+  double created_at = 0, finished_at = 0;
+  // Submitted with reuse: a trial identical to a completed one of another sweep copies its
+  // result instead of training (coordinator/scheduler.h, "Reuse").
+  bool reuse = false;
+};
+
+struct TrialRow {
+  int64_t id = 0, sweep_id = 0;
+  int number = 0;                             // 1-based within the sweep
+  std::map<std::string, std::string> params;  // stored as a JSON object
+  TrialStatus status = TrialStatus::kQueued;
+  int attempts = 0;      // leases handed out so far
+  std::string lease_id;  // current lease, "" when none
+  double lease_deadline = 0;
+  int64_t worker_id = 0;
+  std::string worker_name;
+  double created_at = 0, started_at = 0, finished_at = 0;
+  double best_val_accuracy = -1;  // -1: no epoch yet
+  double best_val_loss = -1;
+  int best_epoch = 0;
+  int epochs_run = 0;
+  double test_accuracy = -1, test_loss = -1;
+  double seconds = 0;              // training time of the final attempt
+  std::string error;               // why it failed (or each failed attempt's reason)
+  std::vector<int64_t> confusion;  // 10x10 row-major, stored as JSON
+  // Its result was copied from an identical completed trial, "sweep 3 #2" (its sweep id and
+  // number), instead of trained; "" when it trained (scheduler.h, "Reuse").
+  std::string reused_from;
+};
+
+struct EpochRow {
+  int64_t trial_id = 0;
+  int epoch = 0;
+  double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+  double recorded_at = 0;
+};
+
+// One lease of a trial (the attempts table): who ran it, when, and the epoch it resumed after
+// (0: from scratch). ended_at 0 while it runs.
+struct AttemptRow {
+  int64_t trial_id = 0;
+  int attempt = 0;  // the trial's attempts count when it was leased (a give-back repeats it)
+  int64_t worker_id = 0;
+  std::string worker_name;
+  double started_at = 0, ended_at = 0;
+  int resumed_from_epoch = 0;
+};
+
+struct WorkerRow {
+  int64_t id = 0;
+  std::string name;
+  int threads = 0;
+  double first_seen = 0, last_seen = 0;
+  std::string host;       // as the worker said; "" if it did not
+  std::string job_id;     // its launcher's job id (Slurm, HPSWEEP_JOB_ID, a pod); "" if none
+  int trials_done = 0;    // results it delivered (completed or stopped)
+  int trials_failed = 0;  // attempts that failed on it (FailTrial, not a give-back; lease expired)
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_SEARCH_DOMAIN_H_

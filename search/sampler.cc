@@ -1,0 +1,598 @@
+#include "search/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+#include <unordered_set>
+#include <utility>
+
+#include "search/objective.h"
+#include "engine/config.h"
+#include "engine/tensor.h"
+#include "base/utf8.h"
+
+namespace hpsweep {
+namespace {
+
+// Stream of a bayes sweep's draws, so they are independent of the random method's and of
+// anything else seeded by the sweep's seed.
+constexpr uint64_t kTpeStream = 0x545045ULL;  // "TPE"
+// Optuna's defaults.
+constexpr double kPriorWeight = 1.0;
+constexpr double kSigma0 = 0.2;
+constexpr int kGammaCap = 25;
+constexpr int kFullWeights = 25;  // the latest trials of a group keep weight 1
+// Draws of a random (startup or fallback) point before giving up on the config checks.
+constexpr int kRandomTries = 100;
+// Rounds of n_ei_candidates draws from the good estimator before a tried point or a random one.
+constexpr int kCandidateRounds = 4;
+// Corners of a bayes space measured one by one when looking for its smallest model.
+constexpr double kMaxCorners = 1024;
+
+class PlanSampler : public Sampler {
+ public:
+  explicit PlanSampler(std::vector<TrialSpec> plan) : plan_(std::move(plan)) {}
+  int planned() const override { return static_cast<int>(plan_.size()); }
+  bool needs_history() const override { return false; }
+  StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>&) override {
+    if (number < 1 || number > planned()) {
+      return Internal("trial " + std::to_string(number) + " is past the plan of " +
+                      std::to_string(planned()));
+    }
+    TrialSpec t = plan_[number - 1];
+    t.number = number;
+    return t;
+  }
+
+ private:
+  std::vector<TrialSpec> plan_;
+};
+
+// One axis as the estimator sees it.
+struct Axis {
+  bool categorical = false;
+  bool log = false;
+  bool integer = false;
+  double lo = 0, hi = 0;               // the transformed domain (numeric)
+  std::vector<std::string> canonical;  // GetKey form of each value (categorical)
+};
+
+double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+double LogSumExp(const std::vector<double>& v) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (double x : v) m = std::max(m, x);
+  if (!std::isfinite(m)) return m;
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+// Optuna's default_weights: 1 for the latest kFullWeights, a ramp from 1/n for older ones.
+std::vector<double> DefaultWeights(size_t n) {
+  std::vector<double> w(n, 1.0);
+  if (n <= static_cast<size_t>(kFullWeights)) return w;
+  const size_t ramp = n - kFullWeights;
+  for (size_t i = 0; i < ramp; ++i) {
+    const double start = 1.0 / static_cast<double>(n);
+    w[i] = ramp == 1 ? start : start + (1.0 - start) * static_cast<double>(i) / (ramp - 1);
+  }
+  return w;
+}
+
+// A multivariate Parzen estimator: components (one per observation, then the prior) with
+// weights; per component and axis a truncated Gaussian (numeric) or a distribution over values.
+class Parzen {
+ public:
+  Parzen(const std::vector<Axis>& axes, const std::vector<std::vector<double>>& obs) : axes_(axes) {
+    const size_t n = obs.size();
+    const size_t k = n + 1;
+    weights_ = DefaultWeights(n);
+    weights_.push_back(kPriorWeight);
+    double total = 0;
+    for (double w : weights_) total += w;
+    log_weights_.resize(k);
+    for (size_t i = 0; i < k; ++i) {
+      weights_[i] /= total;
+      log_weights_[i] = std::log(weights_[i]);
+    }
+    const double d = static_cast<double>(axes.size());
+    mu_.assign(axes.size(), std::vector<double>(k, 0));
+    sigma_.assign(axes.size(), std::vector<double>(k, 1));
+    cat_.assign(axes.size(), {});
+    for (size_t a = 0; a < axes.size(); ++a) {
+      const Axis& ax = axes[a];
+      if (ax.categorical) {
+        const size_t c = ax.canonical.size();
+        cat_[a].assign(k, std::vector<double>(c, 0));
+        for (size_t i = 0; i < k; ++i) {
+          std::vector<double>& row = cat_[a][i];
+          std::fill(row.begin(), row.end(), kPriorWeight / static_cast<double>(k));
+          if (i < n) row[static_cast<size_t>(obs[i][a])] += 1;
+          double s = 0;
+          for (double x : row) s += x;
+          for (double& x : row) x = std::log(x / s);
+        }
+        continue;
+      }
+      const double width = ax.hi - ax.lo;
+      const double sigma = std::clamp(
+          kSigma0 * std::pow(static_cast<double>(std::max<size_t>(n, 1)), -1.0 / (d + 4)) * width,
+          width / std::min(100.0, 1.0 + static_cast<double>(n)), width);
+      for (size_t i = 0; i < n; ++i) {
+        mu_[a][i] = obs[i][a];
+        sigma_[a][i] = sigma;
+      }
+      mu_[a][n] = 0.5 * (ax.lo + ax.hi);
+      sigma_[a][n] = width;
+    }
+  }
+
+  std::vector<double> Sample(Rng* rng) const {
+    double u = rng->Uniform();
+    size_t k = 0;
+    while (k + 1 < weights_.size() && u >= weights_[k]) u -= weights_[k++];
+    std::vector<double> x(axes_.size());
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      const Axis& ax = axes_[a];
+      if (ax.categorical) {
+        double v = rng->Uniform();
+        size_t c = 0;
+        const std::vector<double>& row = cat_[a][k];
+        while (c + 1 < row.size() && v >= std::exp(row[c])) v -= std::exp(row[c++]);
+        x[a] = static_cast<double>(c);
+        continue;
+      }
+      // Rejection from the Gaussian: sigma <= width and mu inside, so most draws land inside.
+      double v = mu_[a][k];
+      for (int t = 0; t < 100; ++t) {
+        const double draw = mu_[a][k] + sigma_[a][k] * rng->Normal();
+        if (draw >= ax.lo && draw <= ax.hi) {
+          v = draw;
+          break;
+        }
+      }
+      if (ax.integer) v = std::clamp(std::round(v), ax.lo + 0.5, ax.hi - 0.5);
+      x[a] = v;
+    }
+    return x;
+  }
+
+  double LogPdf(const std::vector<double>& x) const {
+    std::vector<double> terms(weights_.size());
+    for (size_t k = 0; k < weights_.size(); ++k) {
+      double s = log_weights_[k];
+      for (size_t a = 0; a < axes_.size(); ++a) {
+        const Axis& ax = axes_[a];
+        if (ax.categorical) {
+          s += cat_[a][k][static_cast<size_t>(x[a])];
+          continue;
+        }
+        const double mu = mu_[a][k], sg = sigma_[a][k];
+        const double z = NormalCdf((ax.hi - mu) / sg) - NormalCdf((ax.lo - mu) / sg);
+        if (ax.integer) {
+          const double p = NormalCdf((x[a] + 0.5 - mu) / sg) - NormalCdf((x[a] - 0.5 - mu) / sg);
+          s += std::log(std::max(p, 1e-300)) - std::log(std::max(z, 1e-300));
+        } else {
+          const double t = (x[a] - mu) / sg;
+          s += -0.5 * t * t - std::log(sg * std::sqrt(2 * M_PI)) - std::log(std::max(z, 1e-300));
+        }
+      }
+      terms[k] = s;
+    }
+    return LogSumExp(terms);
+  }
+
+ private:
+  const std::vector<Axis>& axes_;
+  std::vector<double> weights_, log_weights_;
+  std::vector<std::vector<double>> mu_, sigma_;        // [axis][component]
+  std::vector<std::vector<std::vector<double>>> cat_;  // [axis][component][value]: log p
+};
+
+class TpeSampler : public Sampler {
+ public:
+  TpeSampler(SweepSpec spec, std::string file, SweepLimits limits, SweepData data)
+      : spec_(std::move(spec)), file_(std::move(file)), limits_(limits), data_(std::move(data)) {}
+
+  Status Init() {
+    for (const ParameterSpec& p : spec_.parameters) {
+      Axis ax;
+      switch (p.distribution) {
+        case Distribution::kValues:
+          ax.categorical = true;
+          for (const std::string& v : p.values) {
+            TrialConfig c;
+            HPSWEEP_RETURN_IF_ERROR(ApplyKey(p.key, v, &c));
+            ax.canonical.push_back(GetKey(c, p.key));
+          }
+          break;
+        case Distribution::kIntUniform:
+          ax.integer = true;
+          ax.lo = p.min - 0.5;
+          ax.hi = p.max + 0.5;
+          break;
+        case Distribution::kUniform:
+          ax.lo = p.min;
+          ax.hi = p.max;
+          break;
+        case Distribution::kLogUniform:
+          ax.log = true;
+          ax.lo = std::log(p.min);
+          ax.hi = std::log(p.max);
+          break;
+      }
+      axes_.push_back(std::move(ax));
+    }
+    return CountFinitePoints();
+  }
+
+  // max_trials, or fewer when the space is finite (values lists and integer ranges only) and has
+  // fewer valid points: each point is tried once (a tried point is not proposed again), so the
+  // trials past them would only train the same models again.
+  int planned() const override { return planned_; }
+  bool needs_history() const override { return true; }
+
+  // InvalidArgument when even the smallest model of the space is over limits_.max_params: every
+  // proposal would fail, and the sweep would end with max_trials failed trials. The parameter
+  // count grows with each axis that sizes the model (units, layers, ...), so the smallest model
+  // is at a corner: every combination of categorical values and numeric bounds is tried when
+  // there are at most kMaxCorners, else the axes are minimized one at a time from the lower
+  // corner. A corner the config checks refuse is passed over.
+  Status CheckSmallestModel() const {
+    SweepLimits unlimited;
+    unlimited.max_params = std::numeric_limits<int64_t>::max();
+    unlimited.max_training_bytes = std::numeric_limits<int64_t>::max();
+    std::vector<std::vector<double>> choices;  // per axis, in transformed space
+    double corners = 1;
+    for (const Axis& ax : axes_) {
+      std::vector<double> c;
+      if (ax.categorical) {
+        for (size_t i = 0; i < ax.canonical.size(); ++i) c.push_back(static_cast<double>(i));
+      } else {
+        c = {ax.lo, ax.hi};
+      }
+      corners *= static_cast<double>(c.size());
+      choices.push_back(std::move(c));
+    }
+    int64_t best = -1;
+    std::vector<std::string> best_texts;
+    // The parameter count of point x (-1 if the config checks refuse it); keeps the smallest.
+    auto measure = [&](const std::vector<double>& x) -> int64_t {
+      const std::vector<std::string> texts = Texts(x);
+      StatusOr<TrialSpec> t = BuildTrial(spec_, 1, texts, file_, unlimited);
+      if (!t.ok()) return -1;
+      const int64_t n = ParamCount(t->config);
+      if (best < 0 || n < best) best = n, best_texts = texts;
+      return n;
+    };
+    std::vector<double> x(axes_.size());
+    for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][0];
+    if (corners <= kMaxCorners) {
+      std::vector<size_t> at(axes_.size(), 0);
+      while (true) {
+        for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][at[a]];
+        if (measure(x) >= 0 && best <= limits_.max_params) return Status::Ok();
+        size_t a = 0;
+        while (a < at.size() && ++at[a] == choices[a].size()) at[a++] = 0;
+        if (a == at.size()) break;
+      }
+    } else {
+      for (int pass = 0; pass < 3; ++pass) {
+        for (size_t a = 0; a < axes_.size(); ++a) {
+          double keep = x[a];
+          int64_t kept = -1;
+          for (double v : choices[a]) {
+            x[a] = v;
+            const int64_t n = measure(x);
+            if (n >= 0 && best <= limits_.max_params) return Status::Ok();
+            if (n >= 0 && (kept < 0 || n < kept)) kept = n, keep = v;
+          }
+          x[a] = keep;
+        }
+      }
+    }
+    if (best < 0 || best <= limits_.max_params) return Status::Ok();  // (nothing to say)
+    std::string point;
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      point += (a ? ", " : "") + spec_.parameters[a].key + "=" + best_texts[a];
+    }
+    auto line = spec_.lines.find("parameters");
+    const std::string where =
+        EscapeText(file_) + (line == spec_.lines.end() ? "" : ":" + std::to_string(line->second)) +
+        ": ";
+    return InvalidArgument(
+        where + "parameters: every model of this bayes space is over the limit of " +
+        std::to_string(limits_.max_params) + " parameters (--max-model-params); the smallest has " +
+        std::to_string(best) + " (" + EscapeText(point) + ")");
+  }
+
+  StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) override {
+    Rng rng(Rng::Mix(spec_.seed ^ kTpeStream, static_cast<uint64_t>(number)));
+    const Objective objective(spec_.metric, spec_.maximize);
+    struct Done {
+      int group;     // 0: completed; 1: pruned (ranked after every completed trial)
+      int epochs;    // pruned: epochs reached (more ranks first)
+      double score;  // the objective's score of its best value (higher is better)
+      int number;
+      std::vector<double> x;
+    };
+    std::vector<Done> done;
+    std::vector<std::vector<double>> pending;  // running and queued: the liar's points
+    std::vector<const TrialRow*> pending_rows;
+    std::unordered_set<std::string> tried;  // every stored point, whatever its status
+    for (const TrialRow* t : trials) {
+      std::vector<double> x;
+      if (!Point(*t, &x)) continue;  // (a value this space cannot hold: left out)
+      tried.insert(PointKey(t->params));
+      if (t->status == TrialStatus::kRunning || t->status == TrialStatus::kQueued) {
+        pending.push_back(std::move(x));
+        pending_rows.push_back(t);
+      } else if (t->status == TrialStatus::kCompleted || t->status == TrialStatus::kPruned) {
+        const double v = objective.ValueOf(*t);
+        if (!Objective::HasValue(v)) continue;
+        const bool pruned = t->status == TrialStatus::kPruned;
+        done.push_back({pruned ? 1 : 0, pruned ? t->epochs_run : 0, objective.Score(v), t->number,
+                        std::move(x)});
+      }
+    }
+    // Bounded work: the latest completed and pruned trials.
+    std::sort(done.begin(), done.end(),
+              [](const Done& a, const Done& b) { return a.number < b.number; });
+    if (done.size() > static_cast<size_t>(kMaxSamplerHistory)) {
+      done.erase(done.begin(), done.end() - kMaxSamplerHistory);
+    }
+    if (pending.size() > static_cast<size_t>(kMaxSamplerHistory)) {  // (thousands of workers)
+      pending.erase(pending.begin(), pending.end() - kMaxSamplerHistory);
+    }
+    if (static_cast<int>(done.size()) < spec_.bayes.n_startup_trials) {
+      return RandomTrial(number, &rng, tried);
+    }
+
+    // Good: the top gamma(n) as Optuna ranks them: completed trials by the objective, then pruned
+    // trials by the epochs they reached and then their best value (ties: lower number first); the
+    // rest are bad. So a trial pruned early is evidence against its point, as it is in Optuna.
+    std::vector<size_t> order(done.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const Done& x = done[a];
+      const Done& y = done[b];
+      if (x.group != y.group) return x.group < y.group;
+      if (x.epochs != y.epochs) return x.epochs > y.epochs;
+      if (x.score != y.score) return x.score > y.score;
+      return x.number < y.number;
+    });
+    const size_t n_good = std::min<size_t>(
+        static_cast<size_t>(std::ceil(0.1 * static_cast<double>(done.size()))), kGammaCap);
+    std::vector<bool> good(done.size(), false);
+    for (size_t i = 0; i < n_good; ++i) good[order[i]] = true;
+    std::vector<std::vector<double>> below, above;  // each in trial-number order
+    for (size_t i = 0; i < done.size(); ++i) (good[i] ? below : above).push_back(done[i].x);
+    for (auto& x : pending) above.push_back(std::move(x));  // the constant liar: worst value
+
+    const Parzen l(axes_, below), g(axes_, above);
+    struct Candidate {
+      double ei;
+      std::vector<double> x;
+    };
+    // The best candidate by l(x)/g(x) that is a point not tried yet. A finite space (values,
+    // integers) soon has its good region tried; a point tried again with the same seed trains
+    // the same model, so more rounds of candidates are drawn before settling for one.
+    std::optional<TrialSpec> fallback;
+    Status last = Status::Ok();
+    for (int round = 0; round < kCandidateRounds; ++round) {
+      std::vector<Candidate> candidates;
+      for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
+        std::vector<double> x = l.Sample(&rng);
+        const double ei = l.LogPdf(x) - g.LogPdf(x);
+        candidates.push_back({ei, std::move(x)});
+      }
+      std::stable_sort(candidates.begin(), candidates.end(),
+                       [](const Candidate& a, const Candidate& b) { return a.ei > b.ei; });
+      for (const Candidate& c : candidates) {
+        StatusOr<TrialSpec> t = Build(number, Texts(c.x));
+        if (!t.ok()) {
+          last = t.status();
+          continue;
+        }
+        if (!tried.count(PointKey(t->params))) return t;
+        if (!fallback && !SameAsAny(*t, pending_rows)) fallback = std::move(*t);
+      }
+    }
+    // The good region is tried out: an untried point anywhere, as in the startup phase; when the
+    // space has none left (or none passes the checks), the best candidate not being trained.
+    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried);
+    if (t.ok() && (!tried.count(PointKey(t->params)) || !fallback)) return t;
+    if (fallback) return std::move(*fallback);
+    return t;
+  }
+
+ private:
+  // The transformed point of a stored trial; false when its axis values are not in this space.
+  bool Point(const TrialRow& t, std::vector<double>* x) const {
+    x->resize(axes_.size());
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      auto it = t.params.find(spec_.parameters[a].key);
+      if (it == t.params.end()) return false;
+      const Axis& ax = axes_[a];
+      if (ax.categorical) {
+        auto c = std::find(ax.canonical.begin(), ax.canonical.end(), it->second);
+        if (c == ax.canonical.end()) return false;
+        (*x)[a] = static_cast<double>(c - ax.canonical.begin());
+        continue;
+      }
+      char* end = nullptr;
+      double v = std::strtod(it->second.c_str(), &end);
+      if (end == it->second.c_str() || !std::isfinite(v)) return false;
+      if (ax.log) {
+        if (v <= 0) return false;
+        v = std::log(v);
+      }
+      if (v < ax.lo - 1e-9 || v > ax.hi + 1e-9) return false;
+      (*x)[a] = std::clamp(v, ax.lo, ax.hi);
+    }
+    return true;
+  }
+
+  // The axis values (text, as a trial's params take them) of a transformed point.
+  std::vector<std::string> Texts(const std::vector<double>& x) const {
+    std::vector<std::string> texts;
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      const ParameterSpec& p = spec_.parameters[a];
+      const Axis& ax = axes_[a];
+      if (ax.categorical) {
+        texts.push_back(p.values[static_cast<size_t>(x[a])]);
+      } else if (ax.integer) {
+        const double v = std::clamp(std::round(x[a]), p.min, p.max);
+        texts.push_back(std::to_string(static_cast<int64_t>(v)));
+      } else {
+        texts.push_back(DrawText(ax.log ? std::exp(x[a]) : x[a], p.min, p.max));
+      }
+    }
+    return texts;
+  }
+
+  std::vector<double> RandomPoint(Rng* rng) const {
+    std::vector<double> x(axes_.size());
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      const Axis& ax = axes_[a];
+      if (ax.categorical) {
+        x[a] = static_cast<double>(rng->Below(ax.canonical.size()));
+      } else if (ax.integer) {
+        const uint64_t n = static_cast<uint64_t>(ax.hi - ax.lo + 0.5);
+        x[a] = ax.lo + 0.5 + static_cast<double>(rng->Below(n));
+      } else {
+        x[a] = rng->Uniform(ax.lo, ax.hi);
+      }
+    }
+    return x;
+  }
+
+  // A uniform draw that passes the config checks; one equal to a tried point (any stored trial)
+  // is drawn again, up to kRandomTries draws, then the first valid draw is taken.
+  StatusOr<TrialSpec> RandomTrial(int number, Rng* rng,
+                                  const std::unordered_set<std::string>& tried) const {
+    std::optional<TrialSpec> fallback;
+    Status last = Status::Ok();
+    for (int i = 0; i < kRandomTries; ++i) {
+      StatusOr<TrialSpec> t = Build(number, Texts(RandomPoint(rng)));
+      if (!t.ok()) {
+        last = t.status();
+        continue;
+      }
+      if (!tried.count(PointKey(t->params))) return t;
+      if (!fallback) fallback = std::move(*t);
+    }
+    if (fallback) return std::move(*fallback);
+    return Status(last.code(), last.message() + " (no valid trial in " +
+                                   std::to_string(kRandomTries) + " draws)");
+  }
+
+  // planned_: max_trials, or the number of distinct valid points of a finite space smaller than
+  // that (enumerated: at most max_trials <= kMaxTrialsPerSweep points). A finite space none of
+  // whose points passes the checks is refused, naming the first point's reason.
+  Status CountFinitePoints() {
+    planned_ = spec_.max_trials;
+    std::vector<std::vector<double>> choices;  // per axis, in transformed space
+    double points = 1;
+    for (size_t a = 0; a < axes_.size(); ++a) {
+      const Axis& ax = axes_[a];
+      std::vector<double> c;
+      if (ax.categorical) {
+        for (size_t i = 0; i < ax.canonical.size(); ++i) c.push_back(static_cast<double>(i));
+      } else if (ax.integer) {
+        const ParameterSpec& p = spec_.parameters[a];
+        if (p.max - p.min + 1 > spec_.max_trials) return Status::Ok();
+        for (double v = p.min; v <= p.max; v += 1) c.push_back(v);
+      } else {
+        return Status::Ok();  // a continuous axis: endless points
+      }
+      points *= static_cast<double>(c.size());
+      if (points > spec_.max_trials) return Status::Ok();
+      choices.push_back(std::move(c));
+    }
+    std::unordered_set<std::string> valid;
+    Status first = Status::Ok();
+    std::vector<size_t> at(axes_.size(), 0);
+    std::vector<double> x(axes_.size());
+    while (true) {
+      for (size_t a = 0; a < axes_.size(); ++a) x[a] = choices[a][at[a]];
+      StatusOr<TrialSpec> t = Build(1, Texts(x));
+      if (t.ok()) {
+        valid.insert(PointKey(t->params));
+      } else if (first.ok()) {
+        first = t.status();
+      }
+      size_t a = 0;
+      while (a < at.size() && ++at[a] == choices[a].size()) at[a++] = 0;
+      if (a == at.size()) break;
+    }
+    if (valid.empty()) {
+      return Status(first.code(), first.message() + " (no point of this bayes space passes)");
+    }
+    planned_ = std::min<int>(spec_.max_trials, static_cast<int>(valid.size()));
+    return Status::Ok();
+  }
+
+  // The trial of these axis values, with the sweep's own data attached (its params, and the
+  // limits checked with its shape), as a plan's trials have it.
+  StatusOr<TrialSpec> Build(int number, const std::vector<std::string>& texts) const {
+    StatusOr<TrialSpec> t = BuildTrial(spec_, number, texts, file_, limits_);
+    if (!t.ok()) return t;
+    HPSWEEP_RETURN_IF_ERROR(ApplySweepData(data_, file_, limits_, &*t));
+    return t;
+  }
+
+  // The swept values of a trial's params as one key ('\x1f' between values; absent: empty).
+  std::string PointKey(const std::map<std::string, std::string>& params) const {
+    std::string key;
+    for (const ParameterSpec& p : spec_.parameters) {
+      auto it = params.find(p.key);
+      if (it != params.end()) key += it->second;
+      key += '\x1f';
+    }
+    return key;
+  }
+
+  bool SameAsAny(const TrialSpec& t, const std::vector<const TrialRow*>& rows) const {
+    const std::string key = PointKey(t.params);
+    for (const TrialRow* r : rows) {
+      if (PointKey(r->params) == key) return true;
+    }
+    return false;
+  }
+
+  SweepSpec spec_;
+  std::string file_;
+  SweepLimits limits_;
+  SweepData data_;
+  std::vector<Axis> axes_;
+  int planned_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Sampler> MakePlanSampler(std::vector<TrialSpec> plan) {
+  return std::make_unique<PlanSampler>(std::move(plan));
+}
+
+StatusOr<std::unique_ptr<Sampler>> MakeSampler(const SweepSpec& spec, const std::string& file_name,
+                                               const SweepLimits& limits, const SweepData& data) {
+  if (spec.method != SweepMethod::kBayes) {
+    StatusOr<std::vector<TrialSpec>> plan = ExpandSweep(spec, file_name, limits);
+    if (!plan.ok()) return plan.status();
+    return MakePlanSampler(std::move(*plan));
+  }
+  if (spec.max_trials <= 0 || spec.parameters.empty()) {
+    return InvalidArgument(file_name + ": method: bayes needs max_trials and parameters");
+  }
+  auto tpe = std::make_unique<TpeSampler>(spec, file_name, limits, data);
+  HPSWEEP_RETURN_IF_ERROR(tpe->Init());
+  HPSWEEP_RETURN_IF_ERROR(tpe->CheckSmallestModel());
+  return std::unique_ptr<Sampler>(std::move(tpe));
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,135 @@
+// A sweep's own data set (data: {format: idx|csv, ...}): the files checked and hashed at
+// submit, and the reserved params and data shape every trial of such a sweep carries.
+
+#include "search/sweep_file.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "search/sweep_file_internal.h"
+#include "engine/config.h"
+#include "engine/dataset.h"
+
+namespace hpsweep {
+
+using sweep_internal::ErrorAt;
+using sweep_internal::FormatBytes;
+using sweep_internal::FormatCount;
+
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name) {
+  if (spec.data.format == DataFormat::kMnist) return std::string();
+  auto line = [&](const std::string& key) {
+    auto it = spec.lines.find("data." + key);
+    return it == spec.lines.end() ? 0 : it->second;
+  };
+  StatusOr<Mnist> data = LoadDataset(spec.data);
+  if (!data.ok()) {
+    // Name the data key whose file is at fault (its path begins the engine's message).
+    std::string key = spec.data.format == DataFormat::kIdx ? "path" : "train";
+    const std::string& m = data.status().message();
+    if (!spec.data.test_file.empty() &&
+        m.compare(0, spec.data.test_file.size(), spec.data.test_file) == 0) {
+      key = "test";
+    }
+    return ErrorAt(file_name, line(key), "key 'data." + key + "': " + m);
+  }
+  StatusOr<std::string> sha = DatasetSha256(spec.data);
+  if (!sha.ok()) {
+    return ErrorAt(file_name, line("format"), "key 'data.format': " + sha.status().message());
+  }
+  return *sha;
+}
+
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name) {
+  SweepData d;
+  if (spec.data.format == DataFormat::kMnist) return d;
+  StatusOr<std::string> sha = CheckSweepData(spec, file_name);
+  if (!sha.ok()) return sha.status();
+  d.params = {{"data.format", DataFormatName(spec.data.format)}, {"data.sha256", *sha}};
+  // Absolute, so that a worker started in another folder (or on another node sharing the file
+  // system) reads the same files.
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    const std::filesystem::path a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.lexically_normal().string();
+  };
+  if (spec.data.format == DataFormat::kIdx) {
+    d.params["data.path"] = absolute(spec.data.path);
+  } else {
+    d.params["data.train"] = absolute(spec.data.train_file);
+    d.params["data.test"] = absolute(spec.data.test_file);
+    d.params["data.sequence_length"] = std::to_string(spec.data.sequence_length);
+  }
+  // The shape without the data: one training row is enough to know it.
+  StatusOr<Mnist> data = LoadDataset(spec.data, 1);
+  if (!data.ok()) return data.status();
+  ModelConfig shaped;
+  ShapeModelToData(*data, &shaped);
+  d.steps = shaped.steps;
+  d.features = shaped.features;
+  d.classes = shaped.classes;
+  const auto format_line = spec.lines.find("data.format");
+  d.line = format_line == spec.lines.end() ? 0 : format_line->second;
+  return d;
+}
+
+Status ApplySweepData(const SweepData& d, const std::string& file_name, const SweepLimits& limits,
+                      TrialSpec* t) {
+  if (d.params.empty()) return Status::Ok();
+  for (const auto& [k, v] : d.params) t->params[k] = v;
+  ModelConfig& m = t->config.model;
+  m.steps = d.steps;
+  m.features = d.features;
+  m.classes = d.classes;
+  // ExpandSweep (or BuildTrial) measured the trial with MNIST's shape; the data's may be wider.
+  const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
+                            std::to_string(m.features) + " features, " +
+                            std::to_string(m.classes) + " classes)";
+  const int64_t params = ParamCount(t->config);
+  if (params > limits.max_params) {
+    return ErrorAt(file_name, d.line,
+                   "trial " + std::to_string(t->number) + ": " + FormatCount(params) +
+                       " parameters" + shape + ", over the limit of " +
+                       FormatCount(limits.max_params) + " (--max-model-params)");
+  }
+  const int64_t bytes = TrainingBytesEstimate(t->config);
+  if (bytes > limits.max_training_bytes) {
+    return ErrorAt(file_name, d.line,
+                   "trial " + std::to_string(t->number) + ": training needs about " +
+                       FormatBytes(bytes) + shape + ", over the limit of " +
+                       FormatBytes(limits.max_training_bytes) + " (--max-training-memory-mb)");
+  }
+  return Status::Ok();
+}
+
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits) {
+  StatusOr<SweepData> d = PrepareSweepData(spec, file_name);
+  if (!d.ok()) return d.status();
+  for (TrialSpec& t : *trials) HPSWEEP_RETURN_IF_ERROR(ApplySweepData(*d, file_name, limits, &t));
+  return Status::Ok();
+}
+
+StatusOr<PreparedSweep> PrepareSweep(const std::string& text, const std::string& file_name,
+                                     const SweepLimits& limits) {
+  PreparedSweep out;
+  StatusOr<SweepSpec> spec = ParseSweep(text, file_name);
+  if (!spec.ok()) return spec.status();
+  out.spec = std::move(*spec);
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(out.spec, file_name, limits);
+  if (!trials.ok()) return trials.status();
+  out.trials = std::move(*trials);
+  StatusOr<SweepData> data = PrepareSweepData(out.spec, file_name);
+  if (!data.ok()) return data.status();
+  out.data = std::move(*data);
+  for (TrialSpec& t : out.trials) {
+    HPSWEEP_RETURN_IF_ERROR(ApplySweepData(out.data, file_name, limits, &t));
+  }
+  return out;
+}
+
+}  // namespace hpsweep

@@ -1,0 +1,274 @@
+// Sweep files: YAML in the form W&B and Katib users already write, parsed and expanded into trials.
+//
+//   name: lstm-units                  # required, [A-Za-z0-9._-]{1,64}, not . or ..
+//   description: Effect of LSTM width # at most 4 KiB of UTF-8 text
+//   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
+//   method: grid                      # grid | random | list | bayes
+//   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
+//   max_trials: 50                    # required for random and bayes; for grid, an upper bound
+//   max_attempts: 3                   # 1..100
+//   early_terminate: {type: hyperband, min_iter: 1, eta: 3}   # or {type: median, ...}: pruner.h
+//   seed: 7                           # draws of random sweeps, and each trial's seed unless set
+//   reuse: true                       # copy finished identical trials (scheduler.h, "Reuse")
+//   fixed: {cell: lstm, epochs: 5}    # model/training keys, the same in every trial
+//   parameters:                       # the axes
+//     units: {values: [32, 48, 96, 256]}
+//     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
+//     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
+//   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
+//   trials:                           # method: list only: one item per trial
+//     - {label: A1, cell: simple_rnn, activation: relu, batch_size: 64}
+//     - {label: A4, cell: lstm, units: 256, batch_size: 128}
+//
+// method: list runs a family of heterogeneous experiments (a different model per row) as one
+// sweep. Each item of `trials` is a mapping of model/training keys, read and checked as `fixed` is
+// (same messages, with did-you-mean), plus an optional `label` (a short name such as "A1", at most
+// 64 printable characters, unique in the file). Trial = default config + seed, then fixed, then the
+// item (an item key may override a fixed key, or a data key folded into fixed), then, when
+// `parameters` is given, a grid point: the list is crossed with the grid, every item x every grid
+// point, item-major (items in file order, the grid's last axis fastest within an item); an item key
+// may not also be swept. Refused: `trials` without method: list, method: list without `trials`, an
+// empty list, an item that is not a mapping, an unknown key, a duplicate label, two items that make
+// the same trial (after merging with fixed; labels aside), distributions in `parameters`, and more
+// than kMaxTrialsPerSweep (or max_trials, when set) trials.
+//
+// Labels: TrialSpec::label, and the params map under the reserved key kLabelKey ("label") so that
+// the leaderboard and exports show it. "label" is not a config key: every consumer that applies
+// params with ApplyKey must skip it (worker/trial_run.cc does).
+//
+// Every model/training key of engine/config.h may appear under fixed or parameters; values are
+// checked with ApplyKey(), so the messages are the engine's. Errors are InvalidArgument naming the
+// file, line and key ("sweeps/x.yaml:12: key 'units': expected an integer in [1, 4096], got '0'");
+// an unknown key suggests the nearest known one ("did you mean 'units'?").
+//
+// data: validation_split and validation are the config keys of that name (giving one both under
+// data and under fixed/parameters is an error); data.seed becomes the trials' seed unless fixed or
+// parameters set `seed`. data.train_limit (0 = all) sets SweepSpec::train_limit and, where the
+// engine has train_limit as a config key, the trials' too (like validation_split). dataset
+// ("mnist" or a path-free name, resolved by the runner under its data directory) is sweep-level.
+//
+// method: bayes (Tree-structured Parzen Estimator, search/sampler.h): trials are proposed one
+// at a time, when a worker asks for work, from the results so far; max_trials (required) bounds
+// them. `parameters` may mix values lists (categorical), int_uniform, uniform and log_uniform; at
+// least one is required. The optional `bayes` mapping: n_startup_trials (0..1000, default 10:
+// random trials before the model is used), n_ei_candidates (1..1000, default 24: draws from the
+// good-trial model ranked by l(x)/g(x)). Refused: `bayes` with another method, unknown keys under
+// it (with did-you-mean), method: bayes without max_trials or parameters, and `trials`.
+//
+// A user's own data set (engine/dataset.h), instead of `dataset`:
+//   data: {format: idx, path: DIR}        # MNIST's four IDX files (plain or .gz), any image size
+//   data: {format: csv, train: FILE, test: FILE, sequence_length: T}   # label,f1,... rows
+// Relative paths are relative to the sweep file's folder. format idx needs path and takes no
+// train/test/sequence_length; csv needs train and test and takes no path; sequence_length (csv
+// only, default 1) is in [1, 4096]. The files themselves are read by CheckSweepData.
+//
+// Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
+// [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
+// values themselves, as W&B's `log_uniform_values`.
+//
+// Seeds: unless `seed` is fixed or swept, every trial gets the same seed (data.seed, else the
+// top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that
+// compare models on one seed. Sweep `seed` (values: [1, 2, 3]) to measure seed-to-seed spread.
+//
+// Parsing (search/yaml_tree.h): libyaml under limits: at most kMaxSweepFileBytes, 64 levels
+// of nesting, 100,000 values; no anchors, aliases or tags; one document; UTF-8 text without
+// control characters. Messages escape any file text they quote (EscapeText).
+//
+// Thread-safety: functions only.
+#ifndef HPSWEEP_SEARCH_SWEEP_FILE_H_
+#define HPSWEEP_SEARCH_SWEEP_FILE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "search/pruner.h"
+#include "engine/config.h"
+#include "engine/dataset.h"
+#include "base/status.h"
+
+namespace hpsweep {
+
+// The known key `key` was most likely meant as, or "" when none is close: a near-miss (edit
+// distance 1-3 by length), a few spellings from Keras and other tuners ("lr", "num_layers"), or a
+// known key that starts or ends with it. Case-insensitive. Also the CLI's unknown-flag hint.
+std::string NearestKey(std::string_view key, const std::vector<std::string>& known);
+
+// Grids larger than this are refused before anything is stored.
+constexpr int kMaxTrialsPerSweep = 10000;
+
+// Sweep files are read and parsed only up to this size; readers stop at one byte past it (a
+// path such as /dev/zero ends in an error, not in a read that never ends).
+constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
+
+// The params key that carries a list item's label; not a config key (ApplyKey refuses it).
+constexpr char kLabelKey[] = "label";
+
+enum class SweepMethod { kGrid, kRandom, kList, kBayes };
+enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform };
+
+struct ParameterSpec {
+  std::string key;  // a config key
+  Distribution distribution = Distribution::kValues;
+  std::vector<std::string> values;  // text form of each value (kValues); lists as "[64, 32]"
+  double min = 0, max = 0;          // for the distributions
+  int line = 0;                     // where it was declared
+};
+
+// One item of a list sweep's `trials`.
+struct ListItem {
+  std::string label;                          // "" when none was given
+  std::map<std::string, std::string> params;  // config key -> text value, as under `fixed`
+  std::map<std::string, int> lines;           // config key (and "label") -> 1-based line
+  int line = 0;                               // of the item ("- ...")
+};
+
+// The `bayes` mapping of a method: bayes sweep (see above; Optuna's TPESampler defaults).
+struct BayesOptions {
+  int n_startup_trials = 10;
+  int n_ei_candidates = 24;
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string description;
+  std::string dataset = "mnist";
+  DataSpec data;            // format kMnist unless data.format was given (paths already resolved)
+  int64_t train_limit = 0;  // 0: the whole training set
+  SweepMethod method = SweepMethod::kGrid;
+  std::string metric = "val_accuracy";
+  bool maximize = true;
+  int max_trials = 0;  // 0: unset
+  int max_attempts = 3;
+  uint64_t seed = 0;
+  // `early_terminate` (search/pruner.h): type kNone when absent. Its keys are checked here:
+  // hyperband {type, min_iter 1..10000, eta 2..100, max_iter above min_iter, s 1..10}; median
+  // {type, warmup 0..10000, min_trials 1..10000}. Refused too: a hyperband whose first rung is
+  // not below the trials' fixed `epochs` (it would never prune), and max_iter without min_iter
+  // (W&B's other form, whose `s` counts rungs, not brackets).
+  EarlyTerminateSpec early_terminate;
+  std::map<std::string, std::string> fixed;  // config key -> text value (data keys folded in)
+  std::vector<ParameterSpec> parameters;     // in file order
+  std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order
+  BayesOptions bayes;                        // method: bayes only
+  // `reuse: true`: as --reuse (coordinator/scheduler.h, "Reuse"); true or false, default false.
+  bool reuse = false;
+  // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
+  // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
+  // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).
+  std::map<std::string, int> lines;
+};
+
+// One trial of an expanded sweep: every config key with its text value (GetKey form).
+struct TrialSpec {
+  int number = 0;  // 1-based, in expansion order
+  // All ConfigKeys(), plus kLabelKey when the trial's list item has a label.
+  std::map<std::string, std::string> params;
+  std::string label;  // the list item's label, "" when none (and for grid and random sweeps)
+  TrialConfig config;
+};
+
+// Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that
+// kills them with bad_alloc (LSTM(4096) x 16 has 2.08e9 parameters). ParamCount and
+// TrainingBytesEstimate (engine/config.h) measure each trial. The defaults fit a worker of a
+// few GiB; `hpsweep coordinator` and `hpsweep run` set them with --max-model-params and
+// --max-training-memory-mb.
+struct SweepLimits {
+  int64_t max_params = 50'000'000;
+  int64_t max_training_bytes = int64_t{8} << 30;  // 8 GiB
+};
+
+// Parses and validates a sweep file's text. file_name is used in messages only.
+StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
+// A sweep file's text: at most one byte past kMaxSweepFileBytes (ParseSweep refuses the size),
+// so an endless file (/dev/zero) ends. NotFound "PATH: no such sweep file"; a folder is refused.
+StatusOr<std::string> ReadSweepText(const std::string& path);
+StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
+
+// For a sweep of its own data (spec.data.format idx or csv): loads the data set, so that a bad
+// file is refused at submit rather than in every trial, and returns its identity
+// (DatasetSha256). Errors name the sweep file, the line of the data key and the data file's own
+// problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name);
+
+// The reserved trial params of a sweep of its own data (not config keys; workers read them):
+// data.format, data.path (idx), data.train, data.test, data.sequence_length (csv), and
+// data.sha256, the data set's identity, which a worker checks before training.
+constexpr char kDataParamPrefix[] = "data.";
+
+// A sweep's own data as each of its trials carries it: the reserved params above and the data's
+// shape (a trial's model steps, features and classes). Empty params for MNIST.
+struct SweepData {
+  std::map<std::string, std::string> params;
+  int steps = 0, features = 0, classes = 0;
+  int line = 0;  // of data.format in the sweep file, for messages
+};
+
+// CheckSweepData (loads and hashes the files), then the SweepData of the spec's data.
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name);
+
+// Adds d's params to *t and shapes its model to the data; a trial over `limits` with that shape
+// is refused as ExpandSweep refuses one. Nothing when d has no params (MNIST).
+Status ApplySweepData(const SweepData& d, const std::string& file_name, const SweepLimits& limits,
+                      TrialSpec* t);
+
+// A sweep file ready to submit: parsed, expanded into its planned trials (none for bayes: its
+// sampler proposes them), its own data read, hashed and attached to every trial.
+struct PreparedSweep {
+  SweepSpec spec;
+  std::vector<TrialSpec> trials;
+  SweepData data;  // empty params for MNIST
+};
+
+// The one way from a sweep file's text to a sweep: ParseSweep, ExpandSweep, PrepareSweepData
+// and ApplySweepData to each trial, the first error returned (file:line:key). The CLI calls it
+// before it submits, the service when a sweep arrives.
+StatusOr<PreparedSweep> PrepareSweep(const std::string& text, const std::string& file_name,
+                                     const SweepLimits& limits = SweepLimits());
+
+// PrepareSweepData, then ApplySweepData to every trial. Nothing for MNIST. Call after ExpandSweep
+// and before storing the trials. (A bayes sweep's sampler applies it to each proposal.)
+Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
+                       std::vector<TrialSpec>* trials, const SweepLimits& limits = SweepLimits());
+
+// Expands into trials. Each trial is a default TrialConfig with the seed (see above), then the
+// fixed keys, then its axis values applied by ApplyKey(), then checked with Validate(); an invalid
+// combination is refused, naming the trial number, its axis values and the line of the key at
+// fault. So is a trial over `limits` ("trial 7 (units=4096, layers=16): 2.08e9 parameters, over
+// the limit of 5e7 (--max-model-params)").
+//
+// grid: the cartesian product in file order, last axis fastest. Refused (naming the axes and the
+// count) over kMaxTrialsPerSweep, and when max_trials is set but smaller than the grid: trials are
+// never dropped silently. Distributions are refused (use method: random).
+//
+// list: the items in file order, each crossed with the grid of `parameters` (one trial per item
+// when there are none); the grid rules above apply to the product. See "method: list" above.
+//
+// random: max_trials draws from an Rng seeded by spec.seed, each axis drawn in file order (values:
+// a uniform choice). A draw equal to an earlier trial is redrawn up to 100 times; when that fails
+// and the space is finite (values and int_uniform only, at most 100,000 points), the trial is
+// picked among the points not drawn yet. So the sweep is cut short, with fewer than max_trials
+// trials and no error, only when the space is exhausted (e.g. random over 3 values with
+// max_trials: 10 gives 3 trials). The same spec and seed always give the same trials.
+//
+// bayes: no trials (a sampler proposes them at lease time, see search/sampler.h); the fixed
+// keys and axes are checked as for the others.
+StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
+                                             const SweepLimits& limits = SweepLimits());
+
+// One trial of a grid, random or bayes sweep (not list) from its axis values `texts` (one per
+// parameter, in file order): default config + seed, fixed keys, axes, then the checks and limits
+// of ExpandSweep, with its messages. For samplers that propose trials one at a time.
+StatusOr<TrialSpec> BuildTrial(const SweepSpec& spec, int number,
+                               const std::vector<std::string>& texts, const std::string& file_name,
+                               const SweepLimits& limits = SweepLimits());
+
+// "%.6g" of v, moved to the nearest bound (written exactly) when the rounding left [lo, hi]: the
+// text form random and bayes sweeps give a draw of uniform or log_uniform.
+std::string DrawText(double v, double lo, double hi);
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_SEARCH_SWEEP_FILE_H_
