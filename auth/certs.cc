@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+
+#include "base/file_io.h"
 
 extern char** environ;
 
@@ -113,13 +116,14 @@ Status MakeCertificates(const std::string& out_dir, const std::vector<std::strin
     seen.push_back(h);
     san += (san.empty() ? "" : ",") + std::string(IsIp(h) ? "IP:" : "DNS:") + h;
   }
-  if (mkdir(out_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return IoError(out_dir + ": cannot create: " + std::strerror(errno));
-  }
+  // The folder will hold the CA's key, and openssl writes its files by name: whoever else may
+  // write to it could plant a link where a key is about to be written.
+  HPSWEEP_RETURN_IF_ERROR(EnsurePrivateFolder(out_dir, "--out"));
   for (const char* f :
        {"ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key"}) {
     const std::string path = out_dir + "/" + f;
-    if (access(path.c_str(), F_OK) == 0) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {  // (a link counts, even one pointing nowhere)
       return FailedPrecondition(path +
                                 " exists; certs never overwrites: pick another --out or remove "
                                 "the old files");

@@ -1,31 +1,45 @@
 #include "base/file_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "base/csprng.h"
 
 namespace hpsweep {
 
 StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
-                                      const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open " + what + ": " + std::strerror(errno));
+                                      const std::string& what, bool regular_only) {
+  // regular_only: O_NONBLOCK, so that opening a FIFO planted there returns at once (refused
+  // below) instead of waiting for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
+  if (fd < 0) return NotFound(path + ": cannot open " + what + ": " + std::strerror(errno));
+  struct stat st;
+  if (regular_only && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    return InvalidArgument(path + ": " + what + " is not a regular file");
+  }
   // In chunks: memory grows with what the file holds, not with the limit.
   std::string text;
   char buf[1 << 16];
   while (text.size() <= max_bytes) {
     const size_t want = std::min(sizeof(buf), max_bytes + 1 - text.size());
-    in.read(buf, static_cast<std::streamsize>(want));
-    if (in.bad()) return IoError(path + ": cannot read " + what);
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (static_cast<size_t>(in.gcount()) < want) break;  // the end of the file
+    const ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return IoError(path + ": cannot read " + what + ": " + why);
+    }
+    if (n == 0) break;  // the end of the file
+    text.append(buf, static_cast<size_t>(n));
   }
+  ::close(fd);
   if (text.size() > max_bytes) {
     return InvalidArgument(path + ": " + what + " is over the limit of " +
                            std::to_string(max_bytes) + " bytes");
@@ -73,6 +87,26 @@ Status WriteFileDurable(const std::string& path, const std::string& bytes, unsig
   if (dfd >= 0) {
     ::fsync(dfd);  // (the rename itself on disk; best effort where a folder cannot be synced)
     ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Status EnsurePrivateFolder(const std::string& path, const std::string& what) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return IoError(path + ": cannot create " + what + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return IoError(path + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) {
+    return FailedPrecondition(path + ": not a folder (a link or a file); " + what +
+                              " needs a folder");
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return FailedPrecondition(path + ": others can write to this folder (mode " + mode +
+                              (st.st_uid != ::geteuid() ? ", another user's" : "") + "); " +
+                              what + " needs a folder only you can write (a new one is made so)");
   }
   return Status::Ok();
 }

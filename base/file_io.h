@@ -17,8 +17,10 @@ namespace hpsweep {
 // claims, so /dev/zero or a growing file ends too. Errors name the path and `what` ("tokens
 // file"): NotFound "PATH: cannot open WHAT: <errno text>"; InvalidArgument "PATH: WHAT is over
 // the limit of N bytes"; IoError when a read fails.
+// regular_only: anything but a regular file (a FIFO, a device, a socket) is InvalidArgument,
+// found without blocking; otherwise a pipe (`--token-file <(...)`) reads as well.
 StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
-                                      const std::string& what);
+                                      const std::string& what, bool regular_only = false);
 
 // Writes bytes to a new file at path (mode `mode`; whatever was at path, a link included, is
 // removed first, never written through) and fsyncs it: the file is whole on disk when this
@@ -30,6 +32,12 @@ Status WriteFileSynced(const std::string& path, const std::string& bytes, unsign
 // and the folder fsynced. A crash leaves the old file or the new one. IoError naming the path on
 // any failure (the temporary file is removed).
 Status WriteFileDurable(const std::string& path, const std::string& bytes, unsigned mode = 0600);
+
+// A folder only this user can write, for files whose names others must not be able to plant
+// links at (keys, checkpoints): made (mode 0700) if missing; FailedPrecondition naming the path
+// if it is a link or not a folder, another user's, or writable by group or others ("what" names
+// it in the message: "--out", "the checkpoint folder").
+Status EnsurePrivateFolder(const std::string& path, const std::string& what);
 
 }  // namespace hpsweep
 

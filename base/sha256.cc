@@ -1,9 +1,13 @@
 #include "base/sha256.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 
 namespace hpsweep {
 namespace {
@@ -110,14 +114,29 @@ std::string Sha256Hex(const std::string& bytes) {
 }
 
 StatusOr<std::string> Sha256File(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open");
+  // O_NONBLOCK: a FIFO planted where a data file should be must not hold the caller (a submit
+  // handler) until someone writes to it; only a regular file is read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return NotFound(path + ": cannot open");
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(path + ": not a regular file");
+  }
   Sha256 s;
   std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(&buf[0], static_cast<std::streamsize>(buf.size()));
-    s.Update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(in.gcount()));
+  for (;;) {
+    const ssize_t n = ::read(fd, &buf[0], buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return IoError(path + ": cannot read: " + why);
+    }
+    if (n == 0) break;
+    s.Update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(n));
   }
+  ::close(fd);
   return s.HexDigest();
 }
 

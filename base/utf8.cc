@@ -32,6 +32,19 @@ size_t Utf8Length(std::string_view text, size_t i) {
 }
 
 // True for C0 controls other than tab and newline, DEL, and C1 controls (U+0080..U+009F).
+char32_t CodePointAt(std::string_view text, size_t i, size_t n) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  if (n <= 1) return at(i);
+  char32_t cp = at(i) & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (at(i + k) & 0x3F);
+  return cp;
+}
+
+bool IsInvisibleFormat(char32_t cp) {
+  return cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         cp == 0x2060 || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
 bool IsControlAt(std::string_view text, size_t i, size_t n) {
   const auto c = static_cast<unsigned char>(text[i]);
   if (n == 1) return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7F;

@@ -21,6 +21,15 @@ size_t Utf8Length(std::string_view text, size_t i);
 // n-byte sequence at text[i].
 bool IsControlAt(std::string_view text, size_t i, size_t n);
 
+// The code point of the well-formed n-byte sequence at text[i] (n from Utf8Length).
+char32_t CodePointAt(std::string_view text, size_t i, size_t n);
+
+// True for the format characters that change how text around them shows without showing
+// themselves: zero-width ones (U+200B..U+200D, U+2060, U+FEFF), direction marks, embeddings,
+// overrides and isolates (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), and the
+// line and paragraph separators U+2028, U+2029. A name holding one can pass for another name.
+bool IsInvisibleFormat(char32_t cp);
+
 // "\xNN" for a byte.
 std::string Hex(unsigned char c);
 

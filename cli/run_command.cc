@@ -490,6 +490,19 @@ int FinishRun(const Flags& f, const WaitResult& result, EmbeddedRun* r) {
 
 }  // namespace
 
+// The folders `run`'s coordinator reads own data from: --data-root, and the folders of this
+// sweep's own data (the person running it named them in the file).
+std::vector<std::string> RunDataRoots(const Flags& f, const SweepSpec& spec) {
+  std::vector<std::string> roots;
+  for (const std::string& r : f.data_roots) roots.push_back(Absolute(r));
+  if (spec.data.format == DataFormat::kIdx) roots.push_back(Absolute(spec.data.path));
+  for (const std::string* file : {&spec.data.train_file, &spec.data.test_file}) {
+    if (spec.data.format != DataFormat::kCsv || file->empty()) continue;
+    roots.push_back(std::filesystem::path(Absolute(*file)).parent_path().string());
+  }
+  return roots;
+}
+
 int RunEmbedded(const Flags& f) {
   auto file = LoadSweepFile(f.file, Limits(f));
   if (!file.ok()) return Fail(file.status());
@@ -497,6 +510,7 @@ int RunEmbedded(const Flags& f) {
   if (!st.ok()) return Fail(st);
   EmbeddedRun r;
   r.slurm = f.launcher == "slurm";
+  r.options.data_roots = RunDataRoots(f, file->spec);
   st = StartCoordinator(f, &r);
   if (!st.ok()) return Fail(st);
   st = ChooseSweep(f, *file, &r);
@@ -518,6 +532,7 @@ int RunCoordinator(const Flags& f) {
   o.listen = f.listen;
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
+  for (const std::string& root : f.data_roots) o.data_roots.push_back(Absolute(root));
   o.scheduler.lease_seconds = f.lease_seconds;
   o.storage.sync_full = f.sync_full;
   o.security = f.server;

@@ -203,17 +203,10 @@ std::string ExportCsv(const json& j) {
   }
   std::ostringstream os;
   os << "trial_id,number,status,attempts";
-  for (const auto& k : keys) os << "," << k;
+  for (const auto& k : keys) os << "," << CsvCell(k);
   os << ",epoch,train_loss,train_accuracy,val_loss,val_accuracy,epoch_seconds,best_epoch,"
         "test_accuracy,test_loss,seconds,worker\n";
-  auto quote = [](std::string v) {
-    if (v.find_first_of(",\"") != std::string::npos) {
-      std::string q = "\"";
-      for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-      return q + "\"";
-    }
-    return v;
-  };
+  const auto quote = CsvCell;
   for (const auto& t : j["trials"]) {
     auto head = [&] {
       os << t["id"].get<int64_t>() << "," << t["number"].get<int>() << ","
@@ -304,6 +297,9 @@ CLI::App* AddRunCommand(CLI::App* app, Flags* f) {
   run->add_option("--threads", f->threads, "threads per worker")->check(CLI::Range(1, 256));
   run->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
   run->add_option("--data-dir", f->data_dir, "MNIST folder")->capture_default_str();
+  run->add_option("--data-root", f->data_roots,
+                  "another folder the sweep's own data may come from (repeatable; the sweep "
+                  "file's own data folders always may)");
   run->add_option("--top", f->top, "leaderboard rows to print (default 10)");
   run->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0));
@@ -377,6 +373,9 @@ CLI::App* AddCoordinatorCommand(CLI::App* app, Flags* f) {
   coord->add_option("--db", f->db, "SQLite file (default hpsweep.db)");
   coord->add_option("--data-dir", f->data_dir, "data set to serve to workers that lack it")
       ->capture_default_str();
+  coord->add_option("--data-root", f->data_roots,
+                    "a folder sweeps' own data may come from (repeatable; --data-dir is one): "
+                    "a sweep naming a file anywhere else is refused, unread");
   coord->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -90,21 +92,36 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
   std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
+}  // namespace
+
+std::string CsvCell(const std::string& v) {
+  bool formula = false;
+  if (!v.empty() && std::strchr("=+-@\t\r", v[0]) != nullptr) {
+    char* end = nullptr;
+    std::strtod(v.c_str(), &end);
+    formula = end != v.c_str() + v.size();  // "-0.5" is a number, "-1+2" or "=HYPERLINK(" not
+  }
+  if (!formula && v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = formula ? "\"'" : "\"";
+  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+namespace {
+
 // The leaderboard as CSV: keys are the parameter columns; metric_column adds the sweep's metric.
 void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector<std::string>& keys,
                          bool metric_column) {
   const std::string& metric = lb.metric_name();
   std::cout << "rank,trial_id,number";
-  for (const auto& k : keys) std::cout << "," << k;
-  std::cout << ",best_epoch" << (metric_column ? "," + metric : "")
+  for (const auto& k : keys) std::cout << "," << CsvCell(k);
+  std::cout << ",best_epoch" << (metric_column ? "," + CsvCell(metric) : "")
             << ",val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
   for (const auto& r : lb.rows()) {
     std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
     for (const auto& k : keys) {
       auto it = r.params().find(k);
-      std::string v = it == r.params().end() ? "" : it->second;
-      if (v.find(',') != std::string::npos) v = "\"" + v + "\"";
-      std::cout << "," << v;
+      std::cout << "," << CsvCell(it == r.params().end() ? "" : it->second);
     }
     // A value not measured (a pruned trial's test accuracy) is an empty field, as in the
     // export's CSV and null in JSON: a -1 would be summed and sorted as a real value.
@@ -117,7 +134,7 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
     std::cout << "," << r.best_epoch();
     if (metric_column) std::cout << "," << measured(r.metric_value());
     std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
-              << r.epochs() << "," << r.seconds() << "," << r.worker() << ","
+              << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
               << StatusText(r.status()) << "\n";
   }
 }

@@ -28,6 +28,12 @@ std::string Counted(int64_t n, const std::string& noun);
 // copies them (or did). "" when there are none.
 std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool reuse);
 
+// One CSV cell as RFC 4180 writes it: quoted when it holds a comma, a quote, CR or LF, quotes
+// doubled. A cell that a spreadsheet would run as a formula (it starts with = + - @, a tab or CR
+// and is not a number) gets a leading ' and is quoted, as OWASP advises: worker names and
+// parameter values come from other people.
+std::string CsvCell(const std::string& v);
+
 // "queued", "running", "completed", ...
 const char* StatusText(v1::TrialStatus s);
 

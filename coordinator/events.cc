@@ -1,11 +1,17 @@
 #include "coordinator/events.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <fcntl.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <mutex>
 #include <ctime>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -149,16 +155,55 @@ std::string EventText(const Event& e) {
          EscapeText(e.message);
 }
 
+namespace {
+
+// Appends each formatted line to a file descriptor it owns (spdlog's file sink opens by name, and
+// would follow a link planted where the log goes).
+class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  ~FdSink() override { ::close(fd_); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    const char* p = line.data();
+    size_t left = line.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // (a full disk loses log lines, never the coordinator)
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  const int fd_;
+};
+
+}  // namespace
+
 StatusOr<std::unique_ptr<EventLog>> MakeEventLog(LogFormat format, const std::string& path) {
   spdlog::sink_ptr sink;
-  try {
-    if (path.empty()) {
-      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    } else {
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  if (path.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    // Appended to, never through a link; created owner-only.
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      const std::string why = errno == ELOOP ? "it is a symbolic link" : std::strerror(errno);
+      return IoError(path + ": cannot open the coordinator's log: " + why);
     }
-  } catch (const spdlog::spdlog_ex& ex) {
-    return IoError(path + ": cannot open the coordinator's log: " + ex.what());
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return IoError(path + ": cannot open the coordinator's log: not a regular file");
+    }
+    sink = std::make_shared<FdSink>(fd);
   }
   // Not registered with spdlog's global registry: this log is the coordinator's own.
   auto logger = std::make_shared<spdlog::logger>("hpsweep-events", std::move(sink));

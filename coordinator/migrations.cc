@@ -216,6 +216,26 @@ Status SqliteStorage::Init(const StorageOptions& options, bool creating) {
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) tables.push_back(ColumnText(*s, 0));
     if (rc != SQLITE_DONE) return Unreadable(Error(rc, "reading the schema"));
   }
+  // hpsweep makes no trigger and no view. One found here was put there by someone else, and its
+  // code would run inside the coordinator on every write (a recursive trigger spins it).
+  {
+    StatusOr<sqlite3_stmt*> s = Prepare(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name",
+        "reading the schema");
+    if (!s.ok()) return Unreadable(s.status());
+    ScopedStmt stmt(*s);
+    std::string found;
+    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      found += (found.empty() ? "" : ", ") + ColumnText(*s, 0) + " '" +
+               EscapeText(ColumnText(*s, 1)).substr(0, 64) + "'";
+    }
+    if (rc != SQLITE_DONE) return Unreadable(Error(rc, "reading the schema"));
+    if (!found.empty()) {
+      return InvalidArgument(path_ + ": holds " + found +
+                             ", which hpsweep never makes; refusing to run another program's "
+                             "code in the coordinator (remove them, or pick another --db)");
+    }
+  }
   if (tables.empty() && !creating) {
     return InvalidArgument(path_ +
                            ": an SQLite database with no tables, not an hpsweep database; "

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <set>
 
 #include "coordinator/scheduler_internal.h"
@@ -44,7 +45,7 @@ Status CheckText(std::string_view field, std::string_view value, size_t max_byte
   }
   if (!IsValidUtf8(value)) return InvalidArgument(name + " is not valid UTF-8");
   if (printable) {
-    for (size_t i = 0; i < value.size(); ++i) {
+    for (size_t i = 0; i < value.size();) {
       const unsigned char c = static_cast<unsigned char>(value[i]);
       const bool c1 = c == 0xc2 && i + 1 < value.size() &&
                       static_cast<unsigned char>(value[i + 1]) < 0xa0;  // U+0080..U+009F
@@ -52,6 +53,16 @@ Status CheckText(std::string_view field, std::string_view value, size_t max_byte
         return InvalidArgument(name + " has a control character at byte " + std::to_string(i) +
                                "; it must be printable");
       }
+      const size_t n = Utf8Length(value, i);  // (valid: checked above)
+      const char32_t cp = CodePointAt(value, i, n);
+      if (IsInvisibleFormat(cp)) {
+        char code[16];
+        std::snprintf(code, sizeof(code), "U+%04X", static_cast<unsigned>(cp));
+        return InvalidArgument(name + " has an invisible or direction-changing character (" +
+                               code + ") at byte " + std::to_string(i) +
+                               "; it must be printable");
+      }
+      i += n;
     }
   }
   return Status::Ok();
@@ -239,7 +250,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     // The sweep's own data, which every proposal carries as a plan's trials do (nothing for
     // MNIST): as PrepareSweep read it, or read and hashed here.
     StatusOr<SweepData> read = data != nullptr ? StatusOr<SweepData>(*data)
-                                               : PrepareSweepData(spec, file_name);
+                                               : PrepareSweepData(spec, file_name, options_.sweep_limits);
     if (!read.ok()) return read.status();
     auto made = MakeSampler(spec, file_name, options_.sweep_limits, *read);
     if (!made.ok()) return made.status();

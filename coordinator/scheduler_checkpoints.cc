@@ -94,7 +94,7 @@ StatusOr<std::pair<int, std::string>> Scheduler::GetCheckpoint(const std::string
     path = CheckpointPath(t->id);
   }
   // Read outside the mutex; a rename replaces the file whole, so this reads one version.
-  auto bytes = ReadFileBounded(path, kMaxCheckpointBytes, "checkpoint");
+  auto bytes = ReadFileBounded(path, kMaxCheckpointBytes, "checkpoint", /*regular_only=*/true);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) return NotFound(path + ": no checkpoint");
     if (bytes.status().code() == StatusCode::kInvalidArgument) {

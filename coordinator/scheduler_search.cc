@@ -88,7 +88,7 @@ StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
   if (spec->method == SweepMethod::kBayes) {
     // Its own data read again (for the shape); the params as submitted (the sha256 the stored
     // trials carry, so a file changed since is still refused to workers) once a trial exists.
-    StatusOr<SweepData> data = PrepareSweepData(*spec, sw.file_name);
+    StatusOr<SweepData> data = PrepareSweepData(*spec, sw.file_name, options_.sweep_limits);
     if (!data.ok()) return data.status();
     if (!stored.empty() && !data->params.empty()) {
       std::map<std::string, std::string> submitted;

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "base/file_io.h"
 #include "base/mutex.h"
 #include "search/objective.h"
 #include "search/sweep_file.h"
@@ -581,7 +582,7 @@ class CoordinatorServer::Service final : public ServiceBase {
       StatusOr<SweepSpec> spec = ParseSweep(row.yaml, row.file_name);
       if (!spec.ok() || spec->data.format == DataFormat::kMnist) continue;
       // As at submit: absolute paths, the files hashed now.
-      StatusOr<SweepData> data = PrepareSweepData(*spec, row.file_name);
+      StatusOr<SweepData> data = PrepareSweepData(*spec, row.file_name, limits_);
       if (!data.ok()) continue;
       StatusOr<DataSpec> d = DataSpecFromParams([&](const char* key) {
         auto p = data->params.find(key);
@@ -619,6 +620,8 @@ class CoordinatorServer::Service final : public ServiceBase {
     }
     StatusOr<std::vector<std::string>> files = spec.Files();
     if (!files.ok()) return ToGrpc(files.status());
+    // Where the files are now: a link swapped in since submit may point anywhere.
+    if (Status roots = CheckFilesUnderRoots(*files, limits_); !roots.ok()) return ToGrpc(roots);
     for (size_t i = 0; i < files->size(); ++i) {
       const std::string& path = (*files)[i];
       const std::string name = path.substr(path.find_last_of('/') + 1);
@@ -674,7 +677,16 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   if (scheduler_options.checkpoint_dir.empty() && options.db_path != ":memory:") {
     scheduler_options.checkpoint_dir = options.db_path + ".checkpoints";  // beside the database
   }
-  scheduler_options.sweep_limits = options.sweep_limits;  // for trials proposed at lease time
+  if (!scheduler_options.checkpoint_dir.empty()) {
+    // Checkpoints are written by name: a link planted there would redirect them.
+    HPSWEEP_RETURN_IF_ERROR(
+        EnsurePrivateFolder(scheduler_options.checkpoint_dir, "the checkpoint folder"));
+  }
+  // Own data only from the folders the operator named, and the data folder it serves.
+  options_.sweep_limits.restrict_data = true;
+  options_.sweep_limits.data_roots = options.data_roots;
+  if (!options.data_dir.empty()) options_.sweep_limits.data_roots.push_back(options.data_dir);
+  scheduler_options.sweep_limits = options_.sweep_limits;  // for trials proposed at lease time
   scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, scheduler_options);
   HPSWEEP_RETURN_IF_ERROR(scheduler_->Load());
   std::string data_sha;

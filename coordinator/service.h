@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
@@ -32,6 +33,9 @@ struct CoordinatorOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
   std::string db_path = "hpsweep.db";
   std::string data_dir;  // served to workers that lack the data; may be empty
+  // Folders a sweep's own data may come from (--data-root, repeatable); data_dir is one too. A
+  // sweep naming a file anywhere else is refused at submit, unread.
+  std::vector<std::string> data_roots;
   // TLS and tokens. A non-loopback listen address without both is refused unless
   // security.insecure (auth/credentials.h CheckListenSecurity).
   ServerSecurity security;

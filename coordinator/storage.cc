@@ -142,6 +142,13 @@ Status CreateDatabase(const std::string& path, const StorageOptions& options) {
       return made.status();
     }
   }
+  // Owner only: the database holds live lease ids (a worker's only credential) and every
+  // result. SQLite gives its -wal and -shm files the database's own mode.
+  if (chmod(tmp.c_str(), 0600) != 0) {
+    const int e = errno;
+    RemoveWithSideFiles(tmp);
+    return IoError(path + ": cannot create: chmod 0600: " + std::strerror(e));
+  }
   struct stat st;
   if (stat((tmp + "-wal").c_str(), &st) == 0 && st.st_size > 0) {
     RemoveWithSideFiles(tmp);

@@ -107,7 +107,8 @@ StatusOr<std::string> ReadBounded(const std::string& path) {
     return InvalidArgument(path + ": " + std::to_string(st.st_size) + " bytes, over the limit of " +
                            std::to_string(kCsvMaxBytes));
   }
-  return ReadFileBounded(path, static_cast<size_t>(kCsvMaxBytes), "data file");
+  return ReadFileBounded(path, static_cast<size_t>(kCsvMaxBytes), "data file",
+                         /*regular_only=*/true);
 }
 
 }  // namespace

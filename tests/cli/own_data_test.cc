@@ -419,7 +419,7 @@ TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
          "fixed: {cell: gru, epochs: 1}\nparameters:\n  units: {values: [4]}\n";
   const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
   const Result start = Run("coordinator --listen " + addr +
-                           " --db c.db --data-dir idx >coord.log 2>&1 & echo $! >&1");
+                           " --db c.db --data-dir idx --data-root . >coord.log 2>&1 & echo $! >&1");
   const pid_t coordinator = std::atoi(start.out.c_str());
   ASSERT_GT(coordinator, 0) << start.err;
   Result submit;

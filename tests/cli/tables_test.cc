@@ -1,4 +1,4 @@
-// The progress lines `run` writes to a log: one whenever the number of finished trials changes,
+// What the commands print. The progress lines `run` writes to a log: one whenever the number of finished trials changes,
 // however close together two trials finish (a 2-trial run that finished inside one second once
 // logged no "1/2" line).
 #include "cli/tables.h"
@@ -35,6 +35,48 @@ TEST(ProgressPrinterTest, LogWithoutNewsGetsALineEveryTenSeconds) {
   for (int i = 0; i <= 25; ++i) progress.Show({"[s] 0/9 trials done"}, i, false, 0);
   const std::string text = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(CountLines(text), 3) << text;  // at 0, 10 and 20 s
+}
+
+// RFC 4180 quoting, and no formula for a spreadsheet to run (OWASP's CSV injection advice).
+TEST(CsvCellTest, QuotesAsRfc4180AndDefusesFormulas) {
+  EXPECT_EQ(CsvCell("lstm"), "lstm");
+  EXPECT_EQ(CsvCell(""), "");
+  EXPECT_EQ(CsvCell("[64, 32]"), "\"[64, 32]\"");
+  EXPECT_EQ(CsvCell("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvCell("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(CsvCell("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+  EXPECT_EQ(CsvCell("+1+2"), "\"'+1+2\"");
+  EXPECT_EQ(CsvCell("@SUM(A1)"), "\"'@SUM(A1)\"");
+  EXPECT_EQ(CsvCell("-1+2"), "\"'-1+2\"");
+  EXPECT_EQ(CsvCell("\tcmd"), "\"'\tcmd\"");
+  // Numbers stay numbers.
+  EXPECT_EQ(CsvCell("-0.5"), "-0.5");
+  EXPECT_EQ(CsvCell("+3"), "+3");
+  EXPECT_EQ(CsvCell("1e-4"), "1e-4");
+}
+
+TEST(CsvCellTest, LeaderboardCsvQuotesWorkerNamesAndParams) {
+  v1::GetLeaderboardResponse lb;
+  lb.set_metric_name("val_accuracy");
+  lb.set_maximize(true);
+  lb.add_axes("units");
+  lb.add_axes("note");
+  v1::LeaderboardRow* r = lb.add_rows();
+  r->set_rank(1);
+  r->set_trial_id(7);
+  r->set_number(1);
+  (*r->mutable_params())["units"] = "32";
+  (*r->mutable_params())["note"] = "a \"b\", c";
+  r->set_worker("=HYPERLINK(\"http://evil\")");
+  r->set_val_accuracy(0.5);
+  r->set_test_accuracy(0.4);
+  ::testing::internal::CaptureStdout();
+  PrintLeaderboard(lb, "csv");
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("\"a \"\"b\"\", c\""), std::string::npos) << out;
+  EXPECT_NE(out.find(",\"'=HYPERLINK(\"\"http://evil\"\")\","), std::string::npos) << out;
+  EXPECT_EQ(out.find(",=HYPERLINK"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include "coordinator/events.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 
 #include <cmath>
@@ -200,6 +202,33 @@ TEST(EventsTest, LogFileGetsOneLinePerEvent) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kIoError) << bad.status().ToString();
   EXPECT_NE(bad.status().message().find(under_file), std::string::npos);
+  std::filesystem::remove_all(tmpl);
+}
+
+// A link planted where the log goes (run --db X writes X.coordinator.log) is not followed, and a
+// new log is the owner's only.
+TEST(EventsTest, LogFileIsNeverWrittenThroughALink) {
+  std::string tmpl = ::testing::TempDir() + "/events_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string victim = tmpl + "/victim.txt", path = tmpl + "/x.db.coordinator.log";
+  std::ofstream(victim) << "precious\n";
+  ASSERT_EQ(symlink(victim.c_str(), path.c_str()), 0);
+  StatusOr<std::unique_ptr<EventLog>> log = MakeEventLog(LogFormat::kText, path);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), StatusCode::kIoError);
+  EXPECT_NE(log.status().message().find("it is a symbolic link"), std::string::npos)
+      << log.status().message();
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "precious\n");
+
+  const std::string fresh = tmpl + "/fresh.log";
+  const mode_t old_umask = umask(022);
+  ASSERT_TRUE(MakeEventLog(LogFormat::kText, fresh).ok());
+  umask(old_umask);
+  struct stat st;
+  ASSERT_EQ(stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   std::filesystem::remove_all(tmpl);
 }
 

@@ -1004,6 +1004,17 @@ TEST(SchedulerWorkersTest, SilentWorkersAreDroppedAndMemoryIsCapped) {
   EXPECT_FALSE(s.RegisterWorker("bad\nname", 1).ok());
   EXPECT_FALSE(s.RegisterWorker(std::string(kMaxWorkerNameBytes + 1, 'x'), 1).ok());
   EXPECT_FALSE(s.RegisterWorker("threads", -1).ok());
+  // Names that show as another name, or as nothing: refused before the cap is even looked at.
+  for (const std::string& hidden :
+       {std::string("gpu-01\u202Egnp"), std::string("gpu\u200B01"), std::string("gpu\u202801"),
+        std::string("\uFEFFgpu01"), std::string("gpu\u206601")}) {
+    StatusOr<int64_t> r = s.RegisterWorker(hidden, 1);
+    ASSERT_FALSE(r.ok()) << EscapeText(hidden);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("invisible or direction-changing character (U+"),
+              std::string::npos)
+        << r.status().message();
+  }
 
   clock.Advance(kLease);
   EXPECT_EQ(s.WorkersAlive(), 0);

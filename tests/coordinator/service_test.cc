@@ -835,6 +835,86 @@ TEST_F(ServiceTest, MinimizedMetricDecidesStatusBestAndLeaderboard) {
   EXPECT_EQ(lb.rows(0).metric_value(), 0.20);
 }
 
+// A sweep's own data comes only from the folders the operator named: a sweep naming a file
+// elsewhere is refused at submit, with the path and never a byte of the file (a parse error once
+// quoted a line of a root-only file), and nothing is stored.
+TEST_F(ServiceTest, OwnDataOutsideTheDataRootsIsRefusedUnread) {
+  server_->Shutdown();
+  const std::string allowed = dir_.File("allowed"), outside = dir_.File("outside");
+  std::filesystem::create_directories(allowed);
+  std::filesystem::create_directories(outside);
+  auto write_csv = [](const std::string& path, const std::string& second_line) {
+    std::ofstream out(path);
+    out << "0,0.1,0.2,0.3\n" << second_line << "\n";
+    for (int i = 0; i < 30; ++i) out << (i % 2) << ",0." << i % 10 << ",0.5,0.7\n";
+  };
+  write_csv(allowed + "/train.csv", "1,0.4,0.5,0.6");
+  write_csv(allowed + "/test.csv", "1,0.4,0.5,0.6");
+  write_csv(outside + "/secret.csv", "TOPSECRET-do-not-print");
+  // A link inside an allowed folder to a file outside is outside too.
+  std::filesystem::create_symlink(outside + "/secret.csv", allowed + "/innocent.csv");
+  CoordinatorOptions options;
+  options.listen = "127.0.0.1:0";
+  options.db_path = dir_.File("roots.db");
+  options.data_roots = {allowed};
+  server_ = std::make_unique<CoordinatorServer>();
+  ASSERT_TRUE(server_->Start(options).ok());
+  stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  auto submit = [&](const std::string& train, const std::string& test, pb::SubmitSweepResponse* r) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::SubmitSweepRequest req;
+    req.set_file_name("own.yaml");
+    req.set_yaml("name: own\ndata: {format: csv, train: " + train + ", test: " + test +
+                 "}\nfixed: {cell: dense, epochs: 1}\nparameters:\n  units: {values: [4]}\n");
+    return stub_->SubmitSweep(&ctx, req, r);
+  };
+  for (const std::string& bad :
+       {outside + "/secret.csv", allowed + "/../outside/secret.csv", allowed + "/innocent.csv",
+        std::string("/etc/passwd")}) {
+    pb::SubmitSweepResponse resp;
+    grpc::Status s = submit(bad, allowed + "/test.csv", &resp);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.error_message().find("own.yaml:2: key 'data.train': "), std::string::npos)
+        << s.error_message();
+    EXPECT_NE(s.error_message().find("is outside this coordinator's data folders (--data-root: " +
+                                     allowed + "); it was not read"),
+              std::string::npos)
+        << s.error_message();
+    EXPECT_EQ(s.error_message().find("TOPSECRET"), std::string::npos) << s.error_message();
+    EXPECT_EQ(s.error_message().find("root:x:0"), std::string::npos) << s.error_message();
+  }
+  EXPECT_EQ(GetStatus(0).sweeps_size(), 0);  // nothing stored
+  pb::SubmitSweepResponse ok;
+  grpc::Status s = submit(allowed + "/train.csv", allowed + "/test.csv", &ok);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ok.trials(), 1);
+}
+
+// Checkpoints are written by name into <db>.checkpoints: a link planted there (to redirect them)
+// stops the coordinator from starting, and nothing is written through it.
+TEST_F(ServiceTest, CheckpointFolderThatIsALinkIsRefused) {
+  server_->Shutdown();
+  const std::string elsewhere = dir_.File("elsewhere");
+  std::filesystem::create_directories(elsewhere);
+  const std::string db = dir_.File("linked.db");
+  std::filesystem::create_directory_symlink(elsewhere, db + ".checkpoints");
+  CoordinatorOptions options;
+  options.listen = "127.0.0.1:0";
+  options.db_path = db;
+  server_ = std::make_unique<CoordinatorServer>();
+  Status s = server_->Start(options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find(db + ".checkpoints: not a folder"), std::string::npos)
+      << s.message();
+  EXPECT_TRUE(std::filesystem::is_empty(elsewhere));
+  server_ = std::make_unique<CoordinatorServer>();  // (TearDown shuts a fresh one down)
+  options.db_path = dir_.File("plain.db");
+  ASSERT_TRUE(server_->Start(options).ok());
+}
+
 // A bayes sweep over gRPC: the response and status name max_trials and the trials not yet
 // proposed; proposals (made at lease time) obey the coordinator's --max-model-params.
 TEST_F(ServiceTest, BayesSweepIsProposedAtLeaseTimeWithinTheLimits) {

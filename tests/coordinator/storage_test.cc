@@ -830,6 +830,47 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
   EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"99"});
 }
 
+// The database and its write-ahead log hold live lease ids: owner only, whatever the umask.
+TEST(StorageFileTest, NewDatabaseAndItsLogAreOwnerOnly) {
+  TempDir dir;
+  const std::string path = dir.File("private.db");
+  const mode_t old_umask = umask(022);
+  std::unique_ptr<Storage> db = MustOpen(path);
+  umask(old_umask);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->InsertSweep(MakeSweep("s")).ok());
+  for (const std::string& f : {path, path + "-wal", path + "-shm"}) {
+    struct stat st;
+    ASSERT_EQ(stat(f.c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
+}
+
+// A trigger or a view planted in the database would run inside the coordinator on every write
+// (a recursive trigger once spun it past SIGTERM): refused on open, before anything is written.
+TEST(StorageFileTest, PlantedTriggersAndViewsAreRefused) {
+  TempDir dir;
+  for (const std::string& planted :
+       {std::string("CREATE TRIGGER spin AFTER UPDATE ON trials BEGIN "
+                    "UPDATE trials SET attempts = attempts + 1; END"),
+        std::string("CREATE VIEW peek AS SELECT * FROM workers")}) {
+    const std::string path = dir.File("planted.db");
+    std::remove(path.c_str());
+    { ASSERT_NE(MustOpen(path), nullptr); }
+    RawQuery(path, planted);
+    StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path);
+    ASSERT_FALSE(db.ok()) << planted;
+    EXPECT_EQ(db.status().code(), StatusCode::kInvalidArgument) << db.status().ToString();
+    EXPECT_NE(db.status().message().find("which hpsweep never makes"), std::string::npos)
+        << db.status().message();
+    EXPECT_NE(db.status().message().find(planted.find("TRIGGER") != std::string::npos
+                                             ? "trigger 'spin'"
+                                             : "view 'peek'"),
+              std::string::npos)
+        << db.status().message();
+  }
+}
+
 // A database of schema version 1 (before the attempts table) opens, migrates to the current version and
 // keeps its rows; attempts can then be stored and read back.
 TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {

@@ -80,7 +80,8 @@ class OwnDataE2ETest : public E2ETest {
   }
   std::unique_ptr<Process> StartCoordinator() {
     return StartIn(dir_ / "coord", {"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
-                                    fs::absolute(MnistDir()).string(), "--lease-seconds", "10"});
+                                    fs::absolute(MnistDir()).string(), "--data-root",
+                                    (dir_ / "coord").string(), "--lease-seconds", "10"});
   }
   // A worker in `node` (far or coord), MNIST from node/mnist (far) or the real folder.
   std::unique_ptr<Process> StartWorker(const std::string& name, const std::string& node) {
