@@ -516,6 +516,14 @@ int RunEmbedded(const Flags& f) {
   st = ChooseSweep(f, *file, &r);
   if (!st.ok()) return Fail(st);
   std::cerr << "coordinator events in " << r.event_path << "\n";
+  // Where it listens (a free port): another terminal can follow the run while it lasts.
+  if (r.slurm) {
+    std::cerr << "coordinator at " << r.server.address() << " (TLS; the run's files in "
+              << r.slurm_dir << ")\n";
+  } else {
+    std::cerr << "coordinator at " << r.server.address() << ": `hpsweep status --coordinator "
+              << r.server.address() << " --watch` follows it from another terminal\n";
+  }
   InstallSignalHandlers();
   st = StartWorkers(f, &r);
   if (!st.ok()) return Fail(st);

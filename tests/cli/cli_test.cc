@@ -808,6 +808,19 @@ TEST_F(CliTest, InterruptedRunExits128PlusTheSignalAndSaysHowToResume) {
     ASSERT_GT(pid, 0);
     // The first progress line comes after the signal handlers are in place.
     ASSERT_TRUE(WaitForText(log, "trials done", pid)) << ReadText(log);
+    if (sig == SIGINT) {
+      // The run says where its coordinator listens, and another terminal can follow it there.
+      const std::string text = ReadText(log);
+      const size_t at = text.find("coordinator at 127.0.0.1:");
+      ASSERT_NE(at, std::string::npos) << text;
+      const std::string addr = text.substr(at + 15, text.find(':', at + 25) - at - 15);
+      EXPECT_NE(text.find("`hpsweep status --coordinator " + addr + " --watch`"),
+                std::string::npos)
+          << text;
+      const Result st = Run("status --coordinator " + addr);
+      EXPECT_EQ(st.code, 0) << st.err;
+      EXPECT_NE(st.out.find("ctrlc"), std::string::npos) << st.out;
+    }
     ASSERT_EQ(kill(pid, sig), 0);
     EXPECT_EQ(WaitExit(pid), 128 + sig) << ReadText(log);
     const std::string text = ReadText(log);
