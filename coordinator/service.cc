@@ -2,8 +2,10 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sys/resource.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -665,8 +667,28 @@ std::string CoordinatorServer::address() const {
   return (colon == std::string::npos ? l : l.substr(0, colon)) + ":" + std::to_string(port_);
 }
 
+namespace {
+
+// Every connection holds a descriptor; at the soft limit gRPC 1.51's accept loop stops for good
+// (accept4: Too many open files). The soft limit goes up to the hard one, which this process may
+// do unprivileged; said once on stderr.
+void RaiseOpenFilesLimit() {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t was = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    std::fprintf(stderr, "hpsweep: open-files limit raised from %llu to %llu\n",
+                 static_cast<unsigned long long>(was),
+                 static_cast<unsigned long long>(lim.rlim_cur));
+  }
+}
+
+}  // namespace
+
 Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   options_ = options;
+  RaiseOpenFilesLimit();
   HPSWEEP_RETURN_IF_ERROR(CheckListenSecurity(options.listen, options.security));
   auto credentials = MakeServerCredentials(options.security);
   if (!credentials.ok()) return credentials.status();

@@ -3,6 +3,7 @@
 // and a worker stopped while its coordinator is out of reach.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <filesystem>
@@ -131,6 +132,36 @@ class LifecycleE2ETest : public E2ETest {
 
   std::vector<pid_t> strays_;  // killed at the end if a failed test left them running
 };
+
+// At its soft open-files limit gRPC stops accepting for good; the coordinator raises the soft
+// limit to the hard one at start and says so.
+TEST_F(LifecycleE2ETest, CoordinatorRaisesItsOpenFilesLimit) {
+  struct rlimit own;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &own), 0);
+  if (own.rlim_max <= 256) GTEST_SKIP() << "the hard open-files limit is " << own.rlim_max;
+  const std::string addr = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string log = P("limit.txt");
+  Process c({"coordinator", "--listen", addr, "--db", P("limit.db")}, log, [] {
+    struct rlimit lim;
+    getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = 256;  // (as `ulimit -Sn 256`)
+    setrlimit(RLIMIT_NOFILE, &lim);
+  });
+  ASSERT_TRUE(WaitForText(log, "listening on", &c, 30)) << ReadText(log);
+  std::ifstream limits("/proc/" + std::to_string(c.pid()) + "/limits");
+  std::string line, soft, hard;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    std::istringstream in(line.substr(14));
+    in >> soft >> hard;
+  }
+  EXPECT_EQ(soft, hard) << ReadText(log);
+  EXPECT_NE(soft, "256");
+  EXPECT_NE(ReadText(log).find("open-files limit raised from 256 to "), std::string::npos)
+      << ReadText(log);
+  c.Signal(SIGTERM);
+  EXPECT_TRUE(c.Wait(30));
+}
 
 // A second coordinator on a port the first listens on must fail to start, not listen beside it
 // (gRPC's default SO_REUSEPORT let both listen and clients reach either at random).
