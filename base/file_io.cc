@@ -81,14 +81,18 @@ Status WriteFileDurable(const std::string& path, const std::string& bytes, unsig
     ::unlink(tmp.c_str());
     return IoError(path + ": rename failed: " + why);
   }
+  SyncFolderOf(path);  // the rename itself on disk
+  return Status::Ok();
+}
+
+void SyncFolderOf(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // (the rename itself on disk; best effort where a folder cannot be synced)
-    ::close(dfd);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
-  return Status::Ok();
 }
 
 Status EnsurePrivateFolder(const std::string& path, const std::string& what) {

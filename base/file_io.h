@@ -33,6 +33,10 @@ Status WriteFileSynced(const std::string& path, const std::string& bytes, unsign
 // any failure (the temporary file is removed).
 Status WriteFileDurable(const std::string& path, const std::string& bytes, unsigned mode = 0600);
 
+// fsyncs the folder that holds path, so that a rename or link into it survives a power loss.
+// Best effort: a folder that cannot be opened or synced is left as it is.
+void SyncFolderOf(const std::string& path);
+
 // A folder only this user can write, for files whose names others must not be able to plant
 // links at (keys, checkpoints): made (mode 0700) if missing; FailedPrecondition naming the path
 // if it is a link or not a folder, another user's, or writable by group or others ("what" names

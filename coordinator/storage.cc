@@ -16,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "base/file_io.h"
 #include "coordinator/sqlite_storage.h"
 
 namespace hpsweep {
@@ -163,14 +164,7 @@ Status CreateDatabase(const std::string& path, const StorageOptions& options) {
     return IoError(path + ": cannot create: " + std::strerror(e));
   }
   RemoveWithSideFiles(tmp);
-  // The new name must survive a power loss as the commits after it will.
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
+  SyncFolderOf(path);  // the new name must survive a power loss as the commits after it will
   return Status::Ok();
 }
 
