@@ -62,6 +62,11 @@ StatusOr<std::unique_ptr<pb::Coordinator::Stub>> Connect(const std::string& addr
                                                          const ClientSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
+  // Reconnect as the worker does (200 ms growing to 2 s): `status --watch` across a coordinator's
+  // restart, or a command run just as it starts, waits for it, not for gRPC's default backoff
+  // (1 s growing to 2 minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto channel = MakeChannel(addr, security, args);
   if (!channel.ok()) return channel.status();
   return pb::Coordinator::NewStub(*channel);

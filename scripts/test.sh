@@ -21,4 +21,4 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test: chromium missing; the report and dashboard tests will skip their browser checks" >&2
   fi
 fi
-exec ctest --test-dir "${BUILD_DIR}" --output-on-failure -j2 "$@"
+exec ctest --test-dir "${BUILD_DIR}" --output-on-failure -j3 "$@"

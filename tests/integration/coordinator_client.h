@@ -33,11 +33,23 @@ bool PollFor(double seconds, P pred) {
   return false;
 }
 
+// Channel arguments for a test's client: reconnect within 100-500 ms, as the worker does (200 ms to
+// 2 s), not after gRPC's default backoff (1 s growing to 2 min). A test that polls a coordinator
+// still starting would otherwise wait out the backoff: up to 15 s for a coordinator up in 0.3 s.
+// (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also each attempt's connect timeout, and a TLS
+// handshake on a busy machine can take longer than 100 ms.)
+inline grpc::ChannelArguments TestChannelArgs() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  return args;
+}
+
 class TestClient {
  public:
   explicit TestClient(const std::string& address)
-      : stub_(v1::Coordinator::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+      : stub_(v1::Coordinator::NewStub(grpc::CreateCustomChannel(
+            address, grpc::InsecureChannelCredentials(), TestChannelArgs()))) {}
 
   v1::Coordinator::Stub* stub() { return stub_.get(); }
 

@@ -120,7 +120,8 @@ class OwnDataE2ETest : public E2ETest {
   // GetDataset for an own data set: the status, and the bytes sent per file.
   grpc::Status Fetch(const std::string& sha, std::map<std::string, int64_t>* bytes) {
     auto stub =
-        pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+        pb::Coordinator::NewStub(grpc::CreateCustomChannel(
+        addr_, grpc::InsecureChannelCredentials(), TestChannelArgs()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     pb::GetDatasetRequest req;

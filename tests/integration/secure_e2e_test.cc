@@ -97,7 +97,7 @@ class SecureE2ETest : public E2ETest {
     if (!token.empty()) {
       creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
     }
-    grpc::ChannelArguments args;
+    grpc::ChannelArguments args = TestChannelArgs();
     args.SetSslTargetNameOverride("localhost");
     return grpc::CreateCustomChannel(addr_, creds, args);
   }
@@ -112,12 +112,13 @@ class SecureE2ETest : public E2ETest {
   grpc::Status GetStatus(pb::Coordinator::Stub* stub, pb::GetStatusResponse* resp) {
     return stub->GetStatus(Ctx().get(), pb::GetStatusRequest(), resp);
   }
+  // A new channel each try, as a person retrying a command would: a TLS channel whose first
+  // attempts met a coordinator still starting can take its connect timeout (20 s) to recover.
   bool WaitUp(const std::string& token, double seconds, bool cert = false) {
-    auto stub = Stub(token, cert);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(int(seconds));
     while (std::chrono::steady_clock::now() < end) {
       pb::GetStatusResponse r;
-      if (GetStatus(stub.get(), &r).ok()) return true;
+      if (GetStatus(Stub(token, cert).get(), &r).ok()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;

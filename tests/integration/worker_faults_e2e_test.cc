@@ -67,7 +67,8 @@ class WorkerFaultsE2ETest : public E2ETest {
   }
 
   std::unique_ptr<pb::Coordinator::Stub> Stub() {
-    return pb::Coordinator::NewStub(grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials()));
+    return pb::Coordinator::NewStub(grpc::CreateCustomChannel(
+        addr_, grpc::InsecureChannelCredentials(), TestChannelArgs()));
   }
 
   bool WaitUp(double seconds) { return TestClient(addr_).WaitUp(seconds); }
