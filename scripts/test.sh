@@ -21,4 +21,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test: chromium missing; the report and dashboard tests will skip their browser checks" >&2
   fi
 fi
-exec ctest --test-dir "${BUILD_DIR}" --output-on-failure -j3 "$@"
+# -j4 on 2 cores: the process tests spend most of their time waiting (for a lease, a signal,
+# Slurm's clock), and run in three lanes that never overlap within themselves (tests/CMakeLists.txt).
+exec ctest --test-dir "${BUILD_DIR}" --output-on-failure -j4 "$@"
