@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/file_io.h"
+#include "base/sha256.h"
 
 namespace hpsweep {
 namespace {
@@ -138,7 +139,7 @@ class TokenProcessor : public grpc::AuthMetadataProcessor {
   explicit TokenProcessor(std::shared_ptr<const TokenStore> tokens) : tokens_(std::move(tokens)) {}
   bool IsBlocking() const override { return false; }  // a hash and a few compares
 
-  grpc::Status Process(const InputMetadata& md, grpc::AuthContext*, OutputMetadata* consumed,
+  grpc::Status Process(const InputMetadata& md, grpc::AuthContext*, OutputMetadata*,
                        OutputMetadata*) override {
     auto path = md.find(":path");
     if (path == md.end()) return {grpc::StatusCode::PERMISSION_DENIED, "no method named"};
@@ -165,8 +166,7 @@ class TokenProcessor : public grpc::AuthMetadataProcessor {
                                                        " token may not make this call (it needs " +
                                                        RolesText(roles) + ")"};
     }
-    // The handlers never see the token.
-    consumed->insert({"authorization", value});
+    // (Not consumed: CallerTokenKey derives the caller's key from it.)
     return grpc::Status::OK;
   }
 
@@ -175,6 +175,13 @@ class TokenProcessor : public grpc::AuthMetadataProcessor {
 };
 
 }  // namespace
+
+std::string CallerTokenKey(const grpc::ServerContextBase& context) {
+  const auto& md = context.client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return "";
+  return "token:" + Sha256Hex(std::string(it->second.data(), it->second.size())).substr(0, 32);
+}
 
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerSecurity& s) {
   std::shared_ptr<const TokenStore> tokens;

@@ -18,8 +18,9 @@
 // is looked up in the tokens file (constant time). No token: UNAUTHENTICATED; an unknown token:
 // UNAUTHENTICATED; a known one with the wrong role: PERMISSION_DENIED. The call never reaches the
 // handler then. Nothing is stored in the AuthContext: gRPC shares that among all calls of a
-// connection, so a role recorded for one call would carry over to the next. The header is
-// consumed: handlers never see a token, and no message contains one.
+// connection, so a role recorded for one call would carry over to the next. Handlers take only
+// the caller's token key (CallerTokenKey, a hash of the header) from it, to bind a worker to the
+// token that registered it; no log line, error or message contains a token or its key.
 //
 // Thread-safety: functions; the processor they install is immutable.
 #ifndef HPSWEEP_AUTH_CREDENTIALS_H_
@@ -67,6 +68,11 @@ Status CheckListenSecurity(const std::string& listen, const ServerSecurity& secu
 // closed until someone decides.
 constexpr unsigned RoleBit(Role role) { return 1u << static_cast<unsigned>(role); }
 bool AllowedRoles(const std::string& path, unsigned* roles);
+
+// Who made the call, as far as tokens tell: "" when the call carried no token (a coordinator
+// without tokens), else a key derived from the token (a SHA-256 prefix; the token cannot be
+// recovered from it). The processor above has checked the token before any handler runs.
+std::string CallerTokenKey(const grpc::ServerContextBase& context);
 
 // Reads the files `security` names and builds the server's credentials: plaintext, or TLS with
 // the token processor when there is a tokens file. Run CheckListenSecurity first. Errors name the

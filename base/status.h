@@ -27,6 +27,7 @@ enum class StatusCode {
   kUnavailable,  // a peer that cannot be reached (retry may help)
   kCancelled,
   kInternal,
+  kPermissionDenied,  // the caller may not do this (another token's worker)
 };
 
 class Status {
@@ -57,6 +58,9 @@ inline Status FailedPrecondition(std::string m) {
 }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status PermissionDenied(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
 
 const char* StatusCodeName(StatusCode code);
 

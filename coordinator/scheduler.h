@@ -79,7 +79,14 @@
 // counts (WorkersAlive, ListWorkers). Silent workers are dropped from memory (their database rows
 // stay) and kept as "gone" for options.gone_worker_seconds (at most kMaxGoneWorkersShown, the
 // latest), so that ListWorkers shows who left. At most options.max_workers are held, after which
-// RegisterWorker is Unavailable (retry later) for new names. After a restart (Load) a worker is
+// RegisterWorker is Unavailable (retry later) for new names.
+//
+// Owners: with tokens, a worker belongs to the token that registered it (its owner key, from the
+// service; empty without tokens). Another token may not register the same name nor lease with
+// its id (PermissionDenied), so no one can take a worker's trials or blame it for failures. One
+// token holds at most options.max_workers_per_token workers, so one token cannot crowd out the
+// rest; and with options.one_lease_per_worker (the service's) a worker holds one lease at a time:
+// leasing again gives its current trial back (uncharged) first, so no worker can sit on many. After a restart (Load) a worker is
 // alive by the last_seen stored (written at most every few seconds), and one holding a running
 // trial is held in memory for a lease period, as its lease is, without counting as alive until it
 // is heard from.
@@ -139,6 +146,7 @@ constexpr int kConfusionClasses = 10;          // a confusion matrix is empty or
 constexpr int64_t kMaxConfusionTotal = 100000000;  // samples counted in a confusion matrix
 constexpr double kConfusionTolerance = 1e-6;       // |trace/total - test_accuracy|
 constexpr size_t kMaxWorkers = 10000;              // workers held in memory (alive recently)
+constexpr size_t kMaxWorkersPerToken = 1000;       // of those, registered with one token
 constexpr size_t kMaxWorkerHostBytes = 256;        // RegisterWorker.host (printable UTF-8)
 constexpr size_t kMaxWorkerJobIdBytes = 256;       // RegisterWorker.job_id (printable UTF-8)
 constexpr size_t kMaxGoneWorkersShown = 1000;      // gone workers ListWorkers keeps showing
@@ -195,6 +203,12 @@ struct SchedulerOptions {
   double lease_seconds = 30;         // a lease lasts this long after the last report
   double retry_after_seconds = 1;    // told to a worker when nothing is queued
   size_t max_workers = kMaxWorkers;  // workers held in memory (see the top)
+  // Workers one owner (token) may hold of those; owners are empty without tokens, and the
+  // empty owner has no limit but max_workers.
+  size_t max_workers_per_token = kMaxWorkersPerToken;
+  // A worker holds one lease at a time (see the top). The coordinator's service turns it on
+  // (ServiceOptions); off, tests may drain a sweep with one worker id for brevity.
+  bool one_lease_per_worker = false;
   // Where trial checkpoints are kept, one file per trial (the coordinator uses "<db>.checkpoints");
   // created if missing. Empty: in memory (tests, ":memory:" databases).
   std::string checkpoint_dir;
@@ -282,10 +296,16 @@ class Scheduler {
 
   // The same name again reuses the worker. InvalidArgument for a bad name, host, job id (printable
   // UTF-8 within kMaxWorker*Bytes; host and job id may be empty) or thread count; Unavailable when
-  // max_workers others were heard from within a lease period.
+  // max_workers others were heard from within a lease period, or max_workers_per_token of this
+  // owner's; PermissionDenied when another owner holds the name. owner: the caller's token key
+  // (see the top), empty without tokens.
   StatusOr<int64_t> RegisterWorker(const std::string& name, int threads,
-                                   const std::string& host = "", const std::string& job_id = "")
-      EXCLUDES(mu_);
+                                   const std::string& host = "", const std::string& job_id = "",
+                                   const std::string& owner = "") EXCLUDES(mu_);
+  // OK when `owner` registered worker_id (both empty without tokens); PermissionDenied when
+  // another owner did; NotFound when no one did since this coordinator started (the worker then
+  // registers again). Owners change only at registration, so a check before a call holds for it.
+  Status CheckWorkerOwner(int64_t worker_id, const std::string& owner) EXCLUDES(mu_);
   // The next queued trial (sweeps take turns), or nullopt when none is queued.
   StatusOr<std::optional<LeaseGrant>> Lease(int64_t worker_id) EXCLUDES(mu_);
   // Renews the lease; stores the epoch if report.epoch > 0. FailedPrecondition if the lease is
@@ -474,6 +494,8 @@ class Scheduler {
   // ---- Workers you can see, and events (the end of scheduler.cc) ----
   // The worker was heard from now: alive again; last_seen written at most every few seconds.
   Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);
+  // Forgets a dropped worker's owner (and its count) and its lease.
+  void DropOwnerLocked(int64_t worker_id) REQUIRES(mu_);
   // Adds to a worker's trials_done / trials_failed (storage and memory).
   Status CountWorkerTrialsLocked(int64_t worker_id, int done, int failed) REQUIRES(mu_);
   // Records e (time: now) once the current change is committed.
@@ -531,6 +553,12 @@ class Scheduler {
       GUARDED_BY(mu_);  // when last_seen was last written, per worker
   // Held in memory after a restart (running a trial) until this time, though silent.
   std::map<int64_t, double> worker_grace_ GUARDED_BY(mu_);
+  // Owner key of each worker registered since start (absent: loaded at start, owner unknown), and
+  // how many workers_ each non-empty owner holds.
+  std::unordered_map<int64_t, std::string> worker_owner_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, size_t> workers_of_owner_ GUARDED_BY(mu_);
+  // The trial each worker was last leased (it holds it while that trial runs on its lease).
+  std::unordered_map<int64_t, int64_t> leased_to_worker_ GUARDED_BY(mu_);
   std::map<int64_t, WorkerRow> gone_workers_
       GUARDED_BY(mu_);  // dropped from workers_, shown by ListWorkers
   std::vector<Event> pending_events_ GUARDED_BY(mu_);  // of changes not yet committed

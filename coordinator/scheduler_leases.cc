@@ -72,6 +72,17 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
+  // One lease a worker: leasing again gives back the trial it holds (uncharged), as a worker that
+  // lost the answer to its last LeaseTrial needs; so no worker id can sit on many trials.
+  if (auto held = leased_to_worker_.find(worker_id);
+      options_.one_lease_per_worker && held != leased_to_worker_.end()) {
+    auto h = trials_.find(held->second);
+    if (h != trials_.end() && h->second.status == TrialStatus::kRunning &&
+        h->second.worker_id == worker_id) {
+      HPSWEEP_RETURN_IF_ERROR(FailLocked(h->second.lease_id, "leased again by its worker", true));
+    }
+    leased_to_worker_.erase(held);
+  }
 next_trial:  // (after a trial completed by copy, below)
   auto it = queued_.end();
   if (lease_only_ != 0) {
@@ -116,6 +127,7 @@ next_trial:  // (after a trial completed by copy, below)
   HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
   EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
   *grant = LeaseGrant{t, t.lease_id, t.lease_deadline, resume_from};
+  leased_to_worker_[worker_id] = t.id;
   return Status::Ok();
 }
 

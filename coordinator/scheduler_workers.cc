@@ -7,7 +7,8 @@
 namespace hpsweep {
 
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
-                                            const std::string& host, const std::string& job_id) {
+                                            const std::string& host, const std::string& job_id,
+                                            const std::string& owner) {
   if (name.empty()) return InvalidArgument("worker_name is empty");
   HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
   HPSWEEP_RETURN_IF_ERROR(CheckText("host", host, kMaxWorkerHostBytes, true));
@@ -21,10 +22,25 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     mu_.AssertHeld();
     const double now = clock_->Now();
     PruneWorkersLocked(now);
-    if (!worker_by_name_.count(name) && workers_.size() >= options_.max_workers) {
+    auto known = worker_by_name_.find(name);
+    if (known != worker_by_name_.end()) {
+      auto o = worker_owner_.find(known->second);
+      if (o != worker_owner_.end() && o->second != owner) {
+        return PermissionDenied("worker name '" + name +
+                                "' is registered with another token; choose another --name");
+      }
+    } else if (workers_.size() >= options_.max_workers) {
       return Unavailable(std::to_string(workers_.size()) +
                          " workers were heard from within a lease period; the limit is " +
                          std::to_string(options_.max_workers) + ": retry later");
+    }
+    const bool owned_here = known != worker_by_name_.end() && worker_owner_.count(known->second);
+    if (!owner.empty() && !owned_here &&
+        workers_of_owner_[owner] >= options_.max_workers_per_token) {
+      return Unavailable(std::to_string(workers_of_owner_[owner]) +
+                         " workers of this token were heard from within a lease period; the "
+                         "limit per token is " +
+                         std::to_string(options_.max_workers_per_token) + ": retry later");
     }
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     WorkerRow row;
@@ -37,6 +53,10 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     const bool joined = !worker_by_name_.count(name);
     workers_[stored->id] = *stored;  // (with what it did before, from its row)
     worker_by_name_[name] = stored->id;
+    if (!owned_here) {
+      worker_owner_[stored->id] = owner;
+      if (!owner.empty()) ++workers_of_owner_[owner];
+    }
     gone_workers_.erase(stored->id);
     worker_grace_.erase(stored->id);
     if (joined) EmitLocked(events::WorkerJoined(*stored));
@@ -45,6 +65,32 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
   });
   if (!s.ok()) return s;
   return worker_id;
+}
+
+Status Scheduler::CheckWorkerOwner(int64_t worker_id, const std::string& owner) {
+  MutexLock lock(&mu_);
+  auto o = worker_owner_.find(worker_id);
+  if (o == worker_owner_.end()) {
+    // Loaded at start (owner unknown) is fine without tokens; with them, register again.
+    if (owner.empty() && workers_.count(worker_id)) return Status::Ok();
+    return NotFound("worker " + std::to_string(worker_id) + " is not registered");
+  }
+  if (o->second != owner) {
+    return PermissionDenied("worker " + std::to_string(worker_id) +
+                            " was registered with another token");
+  }
+  return Status::Ok();
+}
+
+void Scheduler::DropOwnerLocked(int64_t worker_id) {
+  leased_to_worker_.erase(worker_id);
+  auto o = worker_owner_.find(worker_id);
+  if (o == worker_owner_.end()) return;
+  if (!o->second.empty()) {
+    auto n = workers_of_owner_.find(o->second);
+    if (n != workers_of_owner_.end() && --n->second == 0) workers_of_owner_.erase(n);
+  }
+  worker_owner_.erase(o);
 }
 
 void Scheduler::PruneWorkersLocked(double now) {
@@ -59,6 +105,7 @@ void Scheduler::PruneWorkersLocked(double now) {
     EmitLocked(events::WorkerGone(it->second, now - it->second.last_seen));
     worker_by_name_.erase(it->second.name);
     worker_touched_.erase(it->first);
+    DropOwnerLocked(it->first);
     gone_workers_[it->first] = std::move(it->second);
     it = workers_.erase(it);
   }

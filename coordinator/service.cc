@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "auth/credentials.h"
 #include "base/file_io.h"
 #include "base/mutex.h"
 #include "search/objective.h"
@@ -34,6 +35,8 @@ grpc::Status ToGrpc(const Status& s) {
       return {StatusCode::FAILED_PRECONDITION, s.message()};
     case hpsweep::StatusCode::kUnavailable: return {StatusCode::UNAVAILABLE, s.message()};
     case hpsweep::StatusCode::kCancelled: return {StatusCode::CANCELLED, s.message()};
+    case hpsweep::StatusCode::kPermissionDenied:
+      return {StatusCode::PERMISSION_DENIED, s.message()};
     case hpsweep::StatusCode::kDataLoss: return {StatusCode::DATA_LOSS, s.message()};
     default: return {StatusCode::INTERNAL, s.ToString()};
   }
@@ -212,11 +215,12 @@ class CoordinatorServer::Service final : public ServiceBase {
     return grpc::Status::OK;
   }
 
-  grpc::Status RegisterWorker(grpc::ServerContext*, const pb::RegisterWorkerRequest* req,
+  grpc::Status RegisterWorker(grpc::ServerContext* ctx, const pb::RegisterWorkerRequest* req,
                               pb::RegisterWorkerResponse* resp) override {
     if (auto s = CheckSize("RegisterWorker", *req, kMaxRequestBytes); !s.ok()) return s;
-    // (the scheduler checks the name, host, job id and thread count)
-    auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id());
+    // (the scheduler checks the name, host, job id and thread count, and the token's share)
+    auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id(),
+                                 CallerTokenKey(*ctx));
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
     resp->set_lease_seconds(lease_seconds_);
@@ -236,8 +240,10 @@ class CoordinatorServer::Service final : public ServiceBase {
                                        const pb::LeaseTrialRequest* req,
                                        pb::LeaseTrialResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (auto s = CheckSize("LeaseTrial", *req, kMaxRequestBytes); !s.ok()) {
-      reactor->Finish(s);
+    grpc::Status bad = CheckSize("LeaseTrial", *req, kMaxRequestBytes);
+    if (bad.ok()) bad = ToGrpc(s_->CheckWorkerOwner(req->worker_id(), CallerTokenKey(*ctx)));
+    if (!bad.ok()) {
+      reactor->Finish(bad);
       return reactor;
     }
     s_->LeaseAsync(req->worker_id(), [this, reactor, resp](auto grant) {
@@ -277,6 +283,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     grpc::Status bad = CheckSize("CompleteTrial", *req, kMaxCompleteRequestBytes);
     if (bad.ok()) bad = CheckLeaseId(req->lease_id());
+
     if (!bad.ok()) {
       reactor->Finish(bad);
       return reactor;
@@ -289,7 +296,10 @@ class CoordinatorServer::Service final : public ServiceBase {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
-    const int64_t next_for = req->lease_next_for_worker();
+    // The next lease only for a worker of the caller's token; else the result is still kept and
+    // the worker asks with LeaseTrial, which says why.
+    int64_t next_for = req->lease_next_for_worker();
+    if (next_for != 0 && !s_->CheckWorkerOwner(next_for, CallerTokenKey(*ctx)).ok()) next_for = 0;
     s_->CompleteAndLeaseAsync(req->lease_id(), c, next_for,
                               [this, reactor, resp, next_for](auto grant) {
                                 if (grant.ok() && next_for != 0) {
@@ -696,6 +706,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   if (!storage.ok()) return storage.status();
   storage_ = std::move(*storage);
   SchedulerOptions scheduler_options = options.scheduler;
+  scheduler_options.one_lease_per_worker = true;  // no worker id sits on many trials
   if (scheduler_options.checkpoint_dir.empty() && options.db_path != ":memory:") {
     scheduler_options.checkpoint_dir = options.db_path + ".checkpoints";  // beside the database
   }

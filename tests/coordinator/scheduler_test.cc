@@ -2146,5 +2146,95 @@ TEST_F(SchedulerTest, LeaderboardOfLatestSweepOrdersByBestValAccuracy) {
   EXPECT_EQ((*old)[0].best_val_accuracy, 0.99);
 }
 
+// ---- Owners: a worker token's limits ----
+
+// A worker that leases again gives back the trial it holds, uncharged: one worker id cannot sit
+// on many trials (a token leased 150 under one id).
+TEST(SchedulerOwnerTest, LeasingAgainGivesTheHeldTrialBackUncharged) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.one_lease_per_worker = true;  // as the coordinator's service sets it
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, SweepYaml("one-each", 5));
+  const int64_t w = MustRegister(s, "w1");
+  const LeaseGrant first = MustLease(s, w);
+  const LeaseGrant second = MustLease(s, w);
+  EXPECT_NE(first.lease_id, second.lease_id);
+  // The first lease is no longer current; its trial was queued again, no attempt charged, and
+  // being first in the queue it is the one leased again (as a worker that lost the answer needs).
+  double deadline = 0;
+  StatusOr<ReportAction> old = s.Report(first.lease_id, EpochReport(), &deadline);
+  EXPECT_FALSE(old.ok());
+  EXPECT_EQ(second.trial.id, first.trial.id);
+  const TrialRow given_back = Stored(storage.get(), first.trial.id);
+  EXPECT_EQ(given_back.status, TrialStatus::kRunning);
+  EXPECT_EQ(given_back.attempts, 1);
+  EXPECT_NE(given_back.error.find("leased again by its worker"), std::string::npos)
+      << given_back.error;
+  // However often it leases, it holds one running trial.
+  for (int i = 0; i < 20; ++i) MustLease(s, w);
+  int running = 0;
+  StatusOr<std::vector<TrialRow>> all = storage->LoadTrials(0);
+  ASSERT_TRUE(all.ok());
+  for (const TrialRow& t : *all) running += t.status == TrialStatus::kRunning;
+  EXPECT_EQ(running, 1);
+}
+
+// With tokens, a worker belongs to the token that registered it: another token can neither take
+// its name nor lease with its id; without tokens (empty owner) nothing changes.
+TEST(SchedulerOwnerTest, AWorkerBelongsToTheTokenThatRegisteredIt) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  StatusOr<int64_t> a = s.RegisterWorker("node-1", 1, "", "", "token-a");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  StatusOr<int64_t> again = s.RegisterWorker("node-1", 2, "", "", "token-a");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *a);
+  StatusOr<int64_t> stolen = s.RegisterWorker("node-1", 1, "", "", "token-b");
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(stolen.status().message().find("another token"), std::string::npos);
+  EXPECT_TRUE(s.CheckWorkerOwner(*a, "token-a").ok());
+  Status other = s.CheckWorkerOwner(*a, "token-b");
+  EXPECT_EQ(other.code(), StatusCode::kPermissionDenied) << other.ToString();
+  EXPECT_EQ(s.CheckWorkerOwner(*a, "").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.CheckWorkerOwner(999, "token-a").code(), StatusCode::kNotFound);
+  const int64_t plain = MustRegister(s, "node-2");
+  EXPECT_TRUE(s.CheckWorkerOwner(plain, "").ok());
+  EXPECT_EQ(s.CheckWorkerOwner(plain, "token-a").code(), StatusCode::kPermissionDenied);
+}
+
+// One token holds at most max_workers_per_token workers, so it cannot lock the others out
+// (10,000 registrations did); other tokens and known names still register.
+TEST(SchedulerOwnerTest, OneTokenCannotRegisterMoreThanItsShare) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.max_workers = 10;
+  options.max_workers_per_token = 3;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s.RegisterWorker("flood-" + std::to_string(i), 1, "", "", "flood").ok());
+  }
+  StatusOr<int64_t> over = s.RegisterWorker("flood-3", 1, "", "", "flood");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(over.status().message().find("limit per token is 3"), std::string::npos)
+      << over.status().ToString();
+  EXPECT_TRUE(s.RegisterWorker("flood-0", 1, "", "", "flood").ok());  // a known one: fine
+  EXPECT_TRUE(s.RegisterWorker("fair-0", 1, "", "", "fair").ok());
+  // A lease period of silence frees the share.
+  clock.Advance(SchedulerOptions().lease_seconds + 1);
+  EXPECT_TRUE(s.RegisterWorker("flood-3", 1, "", "", "flood").ok());
+}
+
 }  // namespace
 }  // namespace hpsweep

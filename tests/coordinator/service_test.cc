@@ -809,10 +809,10 @@ TEST_F(ServiceTest, MinimizedMetricDecidesStatusBestAndLeaderboard) {
   Start(/*lease_seconds=*/60);
   const std::string yaml = SweepYaml("loss", 3) + "metric: {name: val_loss, goal: minimize}\n";
   const int64_t sweep = Submit(yaml);
-  const int64_t w = MustRegister("w");
   const double results[3][2] = {{0.90, 0.50}, {0.80, 0.20}, {0.85, 0.30}};
-  for (const auto& r : results) {
-    const pb::LeaseTrialResponse l = Lease(w);
+  int n = 0;
+  for (const auto& r : results) {  // (a worker each: a worker holds one lease at a time)
+    const pb::LeaseTrialResponse l = Lease(MustRegister("w" + std::to_string(++n)));
     pb::EpochMetrics m;
     SetEpoch(1, r[0], &m);
     m.set_val_loss(r[1]);
@@ -946,9 +946,8 @@ TEST_F(ServiceTest, BayesSweepIsProposedAtLeaseTimeWithinTheLimits) {
   EXPECT_EQ(st.unproposed(), 4);
   EXPECT_EQ(st.queued(), 0);
 
-  const int64_t worker = MustRegister("w");
-  for (int n = 1; n <= 4; ++n) {
-    pb::LeaseTrialResponse lease = Lease(worker);
+  for (int n = 1; n <= 4; ++n) {  // (a worker each: a worker holds one lease at a time)
+    pb::LeaseTrialResponse lease = Lease(MustRegister("w" + std::to_string(n)));
     ASSERT_TRUE(lease.has_trial());
     EXPECT_EQ(lease.trial().number(), n);
     TrialConfig config;

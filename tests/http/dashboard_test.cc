@@ -222,11 +222,12 @@ TEST_F(DashboardTest, ServesThePageAndTheJsonEndpoints) {
   EXPECT_EQ(j["workers_alive"], 0);
 
   // Trial 1 has the best accuracy but the worst loss; trial 2 the lowest loss.
-  auto w = sched()->RegisterWorker("w1", 1);
-  ASSERT_TRUE(w.ok());
-  LeaseAndReport(*w, 2, 0.95, 0.9);
-  LeaseAndReport(*w, 2, 0.80, 0.2);
-  LeaseAndReport(*w, 2, 0.90, 0.5);
+  for (int i = 1; i <= 3; ++i) {  // a worker each: a worker holds one lease at a time
+    auto w = sched()->RegisterWorker("w" + std::to_string(i), 1);
+    ASSERT_TRUE(w.ok());
+    const double r[3][2] = {{0.95, 0.9}, {0.80, 0.2}, {0.90, 0.5}};
+    LeaseAndReport(*w, 2, r[i - 1][0], r[i - 1][1]);
+  }
   auto lb = c.Get("/api/sweeps/" + std::to_string(id) + "/leaderboard?top=3");
   ASSERT_TRUE(lb);
   ASSERT_EQ(lb->status, 200) << lb->body;
@@ -250,7 +251,7 @@ TEST_F(DashboardTest, ServesThePageAndTheJsonEndpoints) {
   ASSERT_TRUE(who);
   EXPECT_EQ(json::parse(who->body)["can_cancel"], true);  // loopback, no tokens: as over gRPC
   auto sw = c.Get("/api/sweeps");
-  EXPECT_EQ(json::parse(sw->body)["workers_alive"], 1);
+  EXPECT_EQ(json::parse(sw->body)["workers_alive"], 3);
 }
 
 TEST_F(DashboardTest, RefusesBadInputWithoutFalling) {
@@ -496,10 +497,10 @@ parameters:
   auto sid = sched()->Submit(*spec, *trials, yaml, "prune.yaml");
   ASSERT_TRUE(sid.ok()) << sid.status().ToString();
   const int64_t id = *sid;
-  auto w = sched()->RegisterWorker("w1", 1);
-  ASSERT_TRUE(w.ok());
   std::vector<std::string> lease;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 3; ++i) {  // a worker each: a worker holds one lease at a time
+    auto w = sched()->RegisterWorker("w" + std::to_string(i + 1), 1);
+    ASSERT_TRUE(w.ok());
     auto g = sched()->Lease(*w);
     ASSERT_TRUE(g.ok() && g->has_value());
     lease.push_back((*g)->lease_id);

@@ -284,5 +284,46 @@ TEST_F(SecureE2ETest, MutualTlsRefusesAClientWithoutACertificate) {
             0);
 }
 
+// A worker belongs to the worker token that registered it: another worker token can neither
+// take its name nor lease (or be handed a next lease) with its id, so it cannot take that
+// worker's trials or have its failures blamed on it.
+TEST_F(SecureE2ETest, AWorkerIdWorksOnlyWithTheTokenThatRegisteredIt) {
+  ASSERT_EQ(Cli({"token", "create", "--role", "worker", "--tokens", P("tokens"), "--out",
+                 P("other.token")}),
+            0);
+  const std::string other = FirstLine(P("other.token"));
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(WaitUp(tokens_["reader"], 30)) << "coordinator did not come up";
+  auto mine = Stub(tokens_["worker"]);
+  auto theirs = Stub(other);
+
+  pb::RegisterWorkerRequest reg;
+  reg.set_worker_name("node-1");
+  reg.set_threads(1);
+  pb::RegisterWorkerResponse registered;
+  ASSERT_TRUE(mine->RegisterWorker(Ctx().get(), reg, &registered).ok());
+  const int64_t id = registered.worker_id();
+  pb::RegisterWorkerResponse again;
+  grpc::Status taken = theirs->RegisterWorker(Ctx().get(), reg, &again);
+  EXPECT_EQ(taken.error_code(), grpc::StatusCode::PERMISSION_DENIED) << taken.error_message();
+  EXPECT_NE(taken.error_message().find("another token"), std::string::npos);
+
+  pb::LeaseTrialRequest lease;
+  lease.set_worker_id(id);
+  pb::LeaseTrialResponse leased;
+  grpc::Status stolen = theirs->LeaseTrial(Ctx().get(), lease, &leased);
+  EXPECT_EQ(stolen.error_code(), grpc::StatusCode::PERMISSION_DENIED) << stolen.error_message();
+  EXPECT_TRUE(mine->LeaseTrial(Ctx().get(), lease, &leased).ok());  // nothing queued: no trial
+  EXPECT_FALSE(leased.has_trial());
+  // The same name again with its own token is the same worker.
+  ASSERT_TRUE(mine->RegisterWorker(Ctx().get(), reg, &again).ok());
+  EXPECT_EQ(again.worker_id(), id);
+  // No token or its key in the log.
+  const std::string log = ReadText(log_);
+  EXPECT_EQ(log.find(tokens_["worker"]), std::string::npos);
+  EXPECT_EQ(log.find(other), std::string::npos);
+  EXPECT_EQ(log.find("token:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hpsweep
