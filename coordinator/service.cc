@@ -13,6 +13,7 @@
 
 #include "auth/credentials.h"
 #include "base/file_io.h"
+#include "coordinator/connection_cap.h"
 #include "base/mutex.h"
 #include "search/objective.h"
 #include "search/sweep_file.h"
@@ -694,6 +695,15 @@ void RaiseOpenFilesLimit() {
   }
 }
 
+// Caps the server's connections below the open-files limit (coordinator/connection_cap.h); says
+// so on stderr only if it cannot.
+void CapConnections(int port) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const Status capped = CapConnectionsOn(port, ConnectionCapsFor(lim.rlim_cur));
+  if (!capped.ok()) std::fprintf(stderr, "hpsweep: %s\n", capped.message().c_str());
+}
+
 }  // namespace
 
 Status CoordinatorServer::Start(const CoordinatorOptions& options) {
@@ -755,6 +765,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
     return Unavailable("cannot listen on " + options.listen +
                        " (address in use, or not an address of this machine?)");
   }
+  CapConnections(port_);
   stopping_ = false;
   ticker_ = std::thread([this] {
     while (!stopping_) {
@@ -774,6 +785,7 @@ void CoordinatorServer::Wait() {
 void CoordinatorServer::Shutdown() {
   if (stopping_.exchange(true)) return;
   if (service_) service_->EndWatches();  // (they would hold the shutdown to its deadline)
+  if (port_ != 0) UncapConnectionsOn(port_);  // (its descriptors are about to be reused)
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (ticker_.joinable()) ticker_.join();
 }

@@ -5,7 +5,11 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "coordinator/storage.h"
+#include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
@@ -159,6 +164,72 @@ TEST_F(LifecycleE2ETest, CoordinatorRaisesItsOpenFilesLimit) {
   EXPECT_NE(soft, "256");
   EXPECT_NE(ReadText(log).find("open-files limit raised from 256 to "), std::string::npos)
       << ReadText(log);
+  c.Signal(SIGTERM);
+  EXPECT_TRUE(c.Wait(30));
+}
+
+// More connections than the coordinator's open-files limit, then closed, must not stop it
+// accepting: gRPC 1.51 stopped for good at its first "accept4: Too many open files"
+// (grpc/grpc#20418). The coordinator refuses those over its caps, says so, and a new client is
+// answered once they are closed.
+TEST_F(LifecycleE2ETest, CoordinatorAcceptsAgainAfterMoreConnectionsThanItsOpenFilesLimit) {
+  constexpr int kLimit = 256, kConnections = kLimit + 100;
+  struct rlimit own;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &own), 0);
+  if (own.rlim_cur < kConnections + 100) {
+    own.rlim_cur = std::min<rlim_t>(own.rlim_max, kConnections + 100);
+    setrlimit(RLIMIT_NOFILE, &own);
+    getrlimit(RLIMIT_NOFILE, &own);
+  }
+  if (own.rlim_cur < kConnections + 100) GTEST_SKIP() << "open-files limit " << own.rlim_cur;
+  const int port = FreePort();
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  const std::string log = P("conn.txt");
+  Process c({"coordinator", "--listen", addr, "--db", P("conn.db")}, log, [] {
+    struct rlimit lim;
+    lim.rlim_cur = lim.rlim_max = kLimit;  // (as `ulimit -n 256`: it cannot raise the soft one)
+    setrlimit(RLIMIT_NOFILE, &lim);
+  });
+  ASSERT_TRUE(WaitForText(log, "listening on", &c, 30)) << ReadText(log);
+
+  // A third from 127.0.0.1 (past the cap on one address), the rest from 127.0.0.2-4 (past the
+  // cap on all). Any 127.x address is this machine's loopback on Linux.
+  std::vector<int> fds;
+  int connected = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    fds.push_back(fd);
+    const timeval five_s{5, 0};  // bounds connect() too
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &five_s, sizeof(five_s));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (i < kConnections / 3 ? 0 : 1 + i % 3));
+    bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from));  // (default source if it fails)
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<uint16_t>(port));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) ++connected;
+  }
+  EXPECT_GT(connected, kLimit);
+  const std::string per_address = "connection cap hit: refused a connection from 127.0.0.1: that";
+  // Until the coordinator has met them: refused some for each cap (or failed, before the caps).
+  PollFor(30, [&] {
+    const std::string text = ReadText(log);
+    return text.find("Failed accept4") != std::string::npos ||
+           (text.find(per_address) != std::string::npos &&
+            text.find("it got descriptor") != std::string::npos);
+  });
+  for (int fd : fds) close(fd);
+
+  TestClient client(addr);
+  EXPECT_TRUE(client.WaitUp(60)) << "no answer once the connections closed:\n" << ReadText(log);
+  const std::string text = ReadText(log);
+  EXPECT_EQ(text.find("Failed accept4"), std::string::npos) << text;
+  EXPECT_NE(text.find(per_address), std::string::npos) << text;
+  EXPECT_NE(text.find("it got descriptor"), std::string::npos) << text;
+  EXPECT_TRUE(c.running());
   c.Signal(SIGTERM);
   EXPECT_TRUE(c.Wait(30));
 }
