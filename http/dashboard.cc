@@ -101,11 +101,19 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
     if (!store.ok()) return store.status();
     tokens_ = *store;
   }
+  ConnectionLimits limits;
+  limits.max_connections = std::max(1, options.max_connections);
+  limits.max_per_peer = std::max(1, options.max_connections_per_peer);
+  limits.request_seconds = kHttpRequestSeconds;
+  limits.idle_seconds = kHttpIdleSeconds;
+  limits.spare_threads = kSpareHttpThreads;
+  limits.listen_backlog = kHttpListenBacklog;
+  guard_ = std::make_unique<ConnectionGuard>(limits);
   tls_ = !options.security.tls_cert.empty();
   if (tls_) {
     const ServerSecurity& s = options.security;
-    server_ = std::make_unique<httplib::SSLServer>(
-        s.tls_cert.c_str(), s.tls_key.c_str(),
+    server_ = std::make_unique<GuardedSslServer>(
+        guard_.get(), s.tls_cert.c_str(), s.tls_key.c_str(),
         s.tls_client_ca.empty() ? nullptr : s.tls_client_ca.c_str());
     if (!server_->is_valid()) {
       return InvalidArgument(
@@ -113,17 +121,14 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
           (s.tls_client_ca.empty() ? "" : " (client CA " + s.tls_client_ca + ")"));
     }
   } else {
-    server_ = std::make_unique<httplib::Server>();
+    server_ = std::make_unique<GuardedServer>(guard_.get());
   }
-  // A peer that goes away mid-write must not kill the coordinator (httplib sends without
+  // A peer that goes away mid-write must not kill the coordinator (OpenSSL writes without
   // MSG_NOSIGNAL); gRPC already ignores SIGPIPE on its own sockets.
   signal(SIGPIPE, SIG_IGN);
-  const size_t threads = static_cast<size_t>(std::max(1, options.max_event_clients)) + 16;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // (Reads and idle waits are the guard's: ConnectionLimits above.)
   server_->set_payload_max_length(kMaxHttpBodyBytes);
-  server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
-  server_->set_keep_alive_timeout(2);  // (Stop waits for idle connections this long)
   server_->set_keep_alive_max_count(100);
   // Every route is decided here, by plain string comparisons: httplib's own routing uses
   // std::regex, whose recursion a long hostile path could take deep. Only POST /login, which
@@ -165,6 +170,11 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
     return Unavailable("--http: cannot listen on " + options.listen +
                        " (address in use, or not an address of this machine?)");
   }
+  if (tls_) {
+    static_cast<GuardedSslServer*>(server_.get())->WidenBacklog();
+  } else {
+    static_cast<GuardedServer*>(server_.get())->WidenBacklog();
+  }
   host_ = host;
   hub_ = std::thread([this] { HubLoop(); });
   listener_ = std::thread([this] { server_->listen_after_bind(); });
@@ -180,6 +190,7 @@ void Dashboard::Impl::Stop() {
   }
   hub_cv_.notify_all();
   if (server_) server_->stop();
+  if (guard_) guard_->CloseAll();  // idle and half-sent connections end now
   if (listener_.joinable()) listener_.join();
   if (hub_.joinable()) hub_.join();
 }

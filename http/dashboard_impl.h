@@ -3,10 +3,11 @@
 // dashboard_api.cc (the routing of every request and the JSON of the /api routes). Internal to
 // http/.
 //
-// Ownership: the Dashboard owns its Impl; the Impl owns the httplib server, its threads, the
-// sessions and the event streams' clients, and borrows the Scheduler. Thread-safety: as
-// Dashboard's: Start and Stop from one thread; requests on httplib's pool and the hub thread,
-// with sessions_ under session_mu_ and clients_ (and each Client's needs_snapshot) under hub_mu_.
+// Ownership: the Dashboard owns its Impl; the Impl owns the httplib server (a GuardedServer),
+// its ConnectionGuard and threads, the sessions and the event streams' clients, and borrows the
+// Scheduler. Thread-safety: as Dashboard's: Start and Stop from one thread; requests on the
+// connections' threads and the hub thread, with sessions_ under session_mu_ and clients_ (and
+// each Client's needs_snapshot) under hub_mu_.
 #ifndef HPSWEEP_HTTP_DASHBOARD_IMPL_H_
 #define HPSWEEP_HTTP_DASHBOARD_IMPL_H_
 
@@ -28,6 +29,7 @@
 #include "auth/tokens.h"
 #include "coordinator/scheduler.h"
 #include "http/dashboard.h"
+#include "http/guarded_server.h"
 
 namespace hpsweep {
 
@@ -114,6 +116,7 @@ class Dashboard::Impl {
 
   Scheduler* s_;
   DashboardOptions options_;
+  std::unique_ptr<ConnectionGuard> guard_;  // (outlives server_, which borrows it)
   std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<const TokenStore> tokens_;
   bool tls_ = false, loopback_ = false;
