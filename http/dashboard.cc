@@ -36,6 +36,11 @@ constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr double kMinRoundSeconds = 0.25;
 constexpr double kWorkersEverySeconds = 1;  // the workers' "last seen" and alive/gone age
 
+// Access::owner for a token: its hash (which no one can turn back into the token).
+std::string TokenOwner(const TokenEntry& e) {
+  return "token " + std::string(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
+}
+
 // host and port of "host:port" or "[v6]:port".
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   const size_t colon = address.rfind(':');
@@ -206,6 +211,7 @@ Dashboard::Impl::Access Dashboard::Impl::Authorize(const httplib::Request& req) 
   Access a;
   if (!tokens_) {
     a.can_cancel = true;
+    if (!loopback_) a.owner = "address " + req.remote_addr;
     return a;
   }
   Role role;
@@ -224,7 +230,8 @@ Dashboard::Impl::Access Dashboard::Impl::Authorize(const httplib::Request& req) 
       return a;
     }
     role = e->role;
-  } else if (!SessionRole(req, &role)) {
+    a.owner = TokenOwner(*e);
+  } else if (!SessionRole(req, &role, &a.owner)) {
     a.status = 401;
     a.error = "this dashboard needs a token: log in, or send `Authorization: Bearer TOKEN`";
     return a;
@@ -255,7 +262,7 @@ std::string Dashboard::Impl::CookieValue(const httplib::Request& req) {
   return "";
 }
 
-bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role) {
+bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role, std::string* owner) {
   const std::string id = CookieValue(req);
   if (id.size() != 64) return false;
   // Sessions are keyed by the id's hash: a lookup's timing says nothing about the ids held.
@@ -268,6 +275,7 @@ bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role) {
     return false;
   }
   *role = it->second.role;
+  *owner = it->second.owner;
   return true;
 }
 
@@ -321,6 +329,7 @@ void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res)
   auto id = RandomHex(32);
   if (!id.ok()) return SetError(res, 500, "no randomness for a session");
   const auto now = SteadyClock::now();
+  const std::string owner = TokenOwner(*e);
   {
     std::lock_guard<std::mutex> l(session_mu_);
     for (auto it = sessions_.begin(); it != sessions_.end();) {
@@ -333,8 +342,9 @@ void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res)
       sessions_.erase(oldest);
     }
     sessions_[Sha256Hex(*id)] = {
-        e->role, now + std::chrono::duration_cast<SteadyClock::duration>(
-                           std::chrono::duration<double>(options_.session_seconds))};
+        e->role, owner,
+        now + std::chrono::duration_cast<SteadyClock::duration>(
+                  std::chrono::duration<double>(options_.session_seconds))};
   }
   res.set_header("Set-Cookie",
                  std::string(kCookieName) + "=" + *id +
@@ -368,18 +378,39 @@ std::string Dashboard::Impl::SseEvent(const char* name, const json& data) {
   return std::string("event: ") + name + "\ndata: " + Dump(data) + "\n\n";
 }
 
-void Dashboard::Impl::Events(int64_t sweep_id, httplib::Response& res) {
+int Dashboard::Impl::RefuseStream(const std::string& owner, std::string* why) {
+  if (stopping_) {
+    *why = "the dashboard is stopping";
+    return 503;
+  }
+  if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
+    *why = std::to_string(clients_.size()) + " event streams are open; the limit is " +
+           std::to_string(options_.max_event_clients);
+    return 503;
+  }
+  if (owner.empty()) return 0;
+  const int mine = static_cast<int>(std::count_if(
+      clients_.begin(), clients_.end(), [&](const auto& c) { return c->owner == owner; }));
+  if (mine >= std::max(1, options_.max_event_clients_per_token)) {
+    *why = std::string(tokens_ ? "this token" : "this address") + " has " +
+           std::to_string(mine) + " event streams open; the limit per " +
+           (tokens_ ? "token" : "address") + " is " +
+           std::to_string(options_.max_event_clients_per_token) + " (close another tab first)";
+    return 429;
+  }
+  return 0;
+}
+
+void Dashboard::Impl::Events(int64_t sweep_id, const Access& access, httplib::Response& res) {
   auto client = std::make_shared<Client>();
   client->sweep_id = sweep_id;
+  client->owner = access.owner;
   {
     std::lock_guard<std::mutex> l(hub_mu_);
-    if (stopping_) return SetError(res, 503, "the dashboard is stopping");
-    if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
+    std::string why;
+    if (const int status = RefuseStream(access.owner, &why)) {
       res.set_header("Retry-After", "10");
-      SetError(res, 503,
-               std::to_string(clients_.size()) + " event streams are open; the limit is " +
-                   std::to_string(options_.max_event_clients));
-      return;
+      return SetError(res, status, why);
     }
     clients_.insert(client);
   }

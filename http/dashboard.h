@@ -45,9 +45,9 @@
 // names this server. On loopback the Host header must be a loopback name, which defeats DNS
 // rebinding. Requests are bounded (URI 8 KiB and headers 8 KiB by httplib, bodies 16 KiB), every
 // number in a path or query is range-checked (400), unknown sweeps are 404, and at most
-// max_event_clients streams are open at once (503 beyond). Hostile clients are bounded by the
-// limits below: connections in all and per address, and a deadline for each request's arrival
-// (slowloris).
+// max_event_clients streams are open at once (503 beyond), max_event_clients_per_token of them
+// for one token (429 beyond). Hostile clients are bounded by the limits below: connections in all
+// and per address, and a deadline for each request's arrival (slowloris).
 //
 // Thread-safety: Start and Stop from one thread; requests are served on a thread per connection
 // (GuardedServer: at most max_connections + kSpareHttpThreads) and the hub thread. Ownership:
@@ -89,6 +89,11 @@ constexpr int kHttpListenBacklog = 256;
 // Threads beyond kMaxHttpConnections, which admit a new connection or refuse it while every
 // admitted one holds its thread.
 constexpr int kSpareHttpThreads = 16;
+// Event streams: a page holds one; a token (its bearer and its sessions together, or an address
+// when there are no tokens) may hold 8 (a few tabs, or a few people sharing a reader token), an
+// eighth of the 64, so no one token can shut the others out.
+constexpr int kMaxEventClients = 64;
+constexpr int kMaxEventClientsPerToken = 8;
 
 struct DashboardOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
@@ -96,7 +101,8 @@ struct DashboardOptions {
   ServerSecurity security;
   int max_connections = kMaxHttpConnections;                   // open at once (above)
   int max_connections_per_peer = kMaxHttpConnectionsPerPeer;   // from one address
-  int max_event_clients = 64;                                  // open event streams; 503 beyond
+  int max_event_clients = kMaxEventClients;                    // open event streams; 503 beyond
+  int max_event_clients_per_token = kMaxEventClientsPerToken;  // 429 beyond
   double session_seconds = 12 * 3600;                          // a login lasts this long
   size_t max_sessions = 1024;                                  // the oldest goes first beyond
 };

@@ -50,6 +50,7 @@ class Dashboard::Impl {
 
   struct Client {
     int64_t sweep_id = 0;
+    std::string owner;  // Access::owner of the request that opened it
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::string> queue;
@@ -59,6 +60,7 @@ class Dashboard::Impl {
   };
   struct Session {
     Role role;
+    std::string owner;  // the token's Access::owner
     SteadyClock::time_point expires;
   };
   struct SweepCache {
@@ -73,6 +75,10 @@ class Dashboard::Impl {
     std::string error;
     bool can_cancel = false;
     const char* role = "open";
+    // Whose streams these are, for the per-token cap: the token (bearer or session), without
+    // tokens the peer's address, and "" (no cap of its own) on a loopback dashboard without
+    // tokens, where every client is 127.0.0.1 and may do everything anyway.
+    std::string owner;
   };
 
   // ---- shared helpers (dashboard.cc) ----------------------------------------------------------
@@ -99,7 +105,7 @@ class Dashboard::Impl {
   // ---- access (dashboard.cc) ------------------------------------------------------------------
   Access Authorize(const httplib::Request& req);
   static std::string CookieValue(const httplib::Request& req);
-  bool SessionRole(const httplib::Request& req, Role* role);
+  bool SessionRole(const httplib::Request& req, Role* role, std::string* owner);
   bool CsrfOk(const httplib::Request& req, httplib::Response& res);
   void Login(const httplib::Request& req, httplib::Response& res);
   void Logout(const httplib::Request& req, httplib::Response& res);
@@ -107,7 +113,9 @@ class Dashboard::Impl {
   // ---- events (dashboard.cc) ------------------------------------------------------------------
   static std::string WorkersKey(json j);
   static std::string SseEvent(const char* name, const json& data);
-  void Events(int64_t sweep_id, httplib::Response& res);
+  void Events(int64_t sweep_id, const Access& access, httplib::Response& res);
+  // Why a new stream of `owner` is refused, with the HTTP status; 0 when it is not (hub_mu_).
+  int RefuseStream(const std::string& owner, std::string* why);
   static void Close(Client* c);
   static void Push(Client* c, const std::string& event);
   static json TrialEventJson(json t, int64_t sweep_id);

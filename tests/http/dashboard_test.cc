@@ -1043,6 +1043,43 @@ TEST_F(SecureDashboardTest, ATrickledHandshakeIsCutOff) {
       << "a TLS handshake trickling in for 30 s was still being read";
 }
 
+// One token may hold only a few of the event streams (kMaxEventClientsPerToken), by bearer and
+// by its sessions together; the rest stay for everyone else.
+TEST_F(SecureDashboardTest, EventStreamsAreCappedPerToken) {
+  const std::string path = "/api/sweeps/" + std::to_string(id_) + "/events";
+  const int per_token = DashboardOptions().max_event_clients_per_token;
+  ASSERT_GT(per_token, 1);
+  auto login = Tls();
+  const std::string session = SessionOf(login->Post("/login", kCsrf, "token=" + token_["reader"],
+                                                    "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(session.empty());
+  std::vector<std::unique_ptr<httplib::SSLClient>> clients;
+  std::vector<std::unique_ptr<EventReader>> readers;
+  auto has_snapshot = [](const std::string& t) {
+    return t.find("event: snapshot") != std::string::npos;
+  };
+  for (int i = 0; i < per_token; ++i) {
+    clients.push_back(Tls());
+    // Half by the session cookie, half by bearer: both are the reader token.
+    const httplib::Headers h = i % 2 ? httplib::Headers{{"Cookie", session}} : Bearer("reader");
+    readers.push_back(std::make_unique<EventReader>(clients.back().get(), path, h));
+    ASSERT_TRUE(readers.back()->WaitFor(has_snapshot)) << i << ": " << readers.back()->text();
+  }
+  auto c = Tls();
+  EventReader refused(c.get(), path, Bearer("reader"));
+  ASSERT_TRUE(refused.WaitFor([](const std::string& t) { return !t.empty(); }));
+  EXPECT_EQ(refused.status(), 429) << refused.text();
+  EXPECT_NE(refused.text().find("limit per token is " + std::to_string(per_token)),
+            std::string::npos)
+      << refused.text();
+  // Another token still gets one.
+  auto uc = Tls();
+  EventReader user(uc.get(), path, Bearer("user"));
+  EXPECT_TRUE(user.WaitFor(has_snapshot)) << user.text();
+  EXPECT_EQ(user.status(), 200);
+  dash_->Stop();
+}
+
 TEST_F(SecureDashboardTest, PlaintextIsRefused) {
   httplib::Client plain("127.0.0.1", dash_->port());
   plain.set_read_timeout(5, 0);
