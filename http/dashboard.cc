@@ -332,15 +332,7 @@ void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res)
   const std::string owner = TokenOwner(*e);
   {
     std::lock_guard<std::mutex> l(session_mu_);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      it = now >= it->second.expires ? sessions_.erase(it) : std::next(it);
-    }
-    while (sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
-      auto oldest = std::min_element(
-          sessions_.begin(), sessions_.end(),
-          [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
-      sessions_.erase(oldest);
-    }
+    MakeRoomForSession(owner, now);
     sessions_[Sha256Hex(*id)] = {
         e->role, owner,
         now + std::chrono::duration_cast<SteadyClock::duration>(
@@ -351,6 +343,42 @@ void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res)
                      "; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=" +
                      std::to_string(static_cast<int64_t>(options_.session_seconds)));
   SetJson(res, 200, {{"role", RoleName(e->role)}, {"can_cancel", e->role == Role::kUser}});
+}
+
+void Dashboard::Impl::MakeRoomForSession(const std::string& owner, SteadyClock::time_point now) {
+  std::map<std::string, size_t> held;  // owner -> sessions
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now >= it->second.expires) {
+      it = sessions_.erase(it);
+    } else {
+      ++held[it->second.owner];
+      ++it;
+    }
+  }
+  // The oldest session of `whose` goes (every session lasts as long: the first to expire).
+  auto drop_oldest_of = [&](const std::string& whose) {
+    auto oldest = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second.owner == whose &&
+          (oldest == sessions_.end() || it->second.expires < oldest->second.expires)) {
+        oldest = it;
+      }
+    }
+    if (oldest != sessions_.end()) sessions_.erase(oldest);
+    if (--held[whose] == 0) held.erase(whose);
+  };
+  while (held.count(owner) && held[owner] >= std::max<size_t>(1, options_.max_sessions_per_token)) {
+    drop_oldest_of(owner);
+  }
+  while (!sessions_.empty() && sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
+    std::string whose = owner;
+    if (!held.count(owner)) {
+      whose = std::max_element(held.begin(), held.end(), [](const auto& a, const auto& b) {
+                return a.second < b.second;
+              })->first;
+    }
+    drop_oldest_of(whose);
+  }
 }
 
 void Dashboard::Impl::Logout(const httplib::Request& req, httplib::Response& res) {

@@ -94,6 +94,11 @@ constexpr int kSpareHttpThreads = 16;
 // eighth of the 64, so no one token can shut the others out.
 constexpr int kMaxEventClients = 64;
 constexpr int kMaxEventClientsPerToken = 8;
+// Sessions: 1024 in all, 32 per token (a person's browsers, or a team sharing a token). A login
+// beyond either pushes out its own token's oldest session, never another token's (unless it has
+// none: then the oldest of the token holding the most).
+constexpr size_t kMaxSessions = 1024;
+constexpr size_t kMaxSessionsPerToken = 32;
 
 struct DashboardOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
@@ -104,7 +109,8 @@ struct DashboardOptions {
   int max_event_clients = kMaxEventClients;                    // open event streams; 503 beyond
   int max_event_clients_per_token = kMaxEventClientsPerToken;  // 429 beyond
   double session_seconds = 12 * 3600;                          // a login lasts this long
-  size_t max_sessions = 1024;                                  // the oldest goes first beyond
+  size_t max_sessions = kMaxSessions;                          // (above)
+  size_t max_sessions_per_token = kMaxSessionsPerToken;
 };
 
 // Bounds on what a request may carry, beyond httplib's own (URI and header lengths).

@@ -108,6 +108,10 @@ class Dashboard::Impl {
   bool SessionRole(const httplib::Request& req, Role* role, std::string* owner);
   bool CsrfOk(const httplib::Request& req, httplib::Response& res);
   void Login(const httplib::Request& req, httplib::Response& res);
+  // Makes room for one more session of `owner` (under session_mu_): drops the expired, then the
+  // owner's oldest beyond its cap, and at the global cap the owner's oldest (or, when it has
+  // none, the oldest of the owner holding the most).
+  void MakeRoomForSession(const std::string& owner, SteadyClock::time_point now);
   void Logout(const httplib::Request& req, httplib::Response& res);
 
   // ---- events (dashboard.cc) ------------------------------------------------------------------

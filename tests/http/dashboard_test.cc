@@ -810,6 +810,7 @@ class SecureDashboardTest : public DashboardTest {
     DashboardTest::SetUp();
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     if (name == "SessionsExpireAndAreBounded") dash_options_.max_sessions = 1;
+    if (name == "OneTokensLoginsDoNotEvictAnothersSessions") dash_options_.max_sessions = 8;
     Status s = MakeCertificates(P("certs"), {"localhost"});
     ASSERT_TRUE(s.ok()) << s.ToString();
     for (Role role : {Role::kReader, Role::kUser, Role::kWorker}) {
@@ -1078,6 +1079,30 @@ TEST_F(SecureDashboardTest, EventStreamsAreCappedPerToken) {
   EXPECT_TRUE(user.WaitFor(has_snapshot)) << user.text();
   EXPECT_EQ(user.status(), 200);
   dash_->Stop();
+}
+
+// max_sessions is 8 here: one token's many logins push out its own oldest sessions, never
+// another token's.
+TEST_F(SecureDashboardTest, OneTokensLoginsDoNotEvictAnothersSessions) {
+  auto c = Tls();
+  auto login = [&](const std::string& role) {
+    return SessionOf(
+        c->Post("/login", kCsrf, "token=" + token_[role], "application/x-www-form-urlencoded"));
+  };
+  auto status = [&](const std::string& session) {
+    auto r = c->Get("/api/sweeps", {{"Cookie", session}});
+    return r ? r->status : 0;
+  };
+  const std::string user = login("user");
+  ASSERT_FALSE(user.empty());
+  std::vector<std::string> reader;
+  for (int i = 0; i < 20; ++i) {
+    reader.push_back(login("reader"));
+    ASSERT_FALSE(reader.back().empty()) << i;
+  }
+  EXPECT_EQ(status(user), 200) << "the user's session was evicted by the reader's logins";
+  EXPECT_EQ(status(reader.back()), 200);
+  EXPECT_EQ(status(reader.front()), 401);  // the reader's own oldest went
 }
 
 TEST_F(SecureDashboardTest, PlaintextIsRefused) {
