@@ -36,6 +36,11 @@ constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr double kMinRoundSeconds = 0.25;
 constexpr double kWorkersEverySeconds = 1;  // the workers' "last seen" and alive/gone age
 
+// Access::owner for a token: its hash (which no one can turn back into the token).
+std::string TokenOwner(const TokenEntry& e) {
+  return "token " + std::string(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
+}
+
 // host and port of "host:port" or "[v6]:port".
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   const size_t colon = address.rfind(':');
@@ -101,11 +106,19 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
     if (!store.ok()) return store.status();
     tokens_ = *store;
   }
+  ConnectionLimits limits;
+  limits.max_connections = std::max(1, options.max_connections);
+  limits.max_per_peer = std::max(1, options.max_connections_per_peer);
+  limits.request_seconds = kHttpRequestSeconds;
+  limits.idle_seconds = kHttpIdleSeconds;
+  limits.spare_threads = kSpareHttpThreads;
+  limits.listen_backlog = kHttpListenBacklog;
+  guard_ = std::make_unique<ConnectionGuard>(limits);
   tls_ = !options.security.tls_cert.empty();
   if (tls_) {
     const ServerSecurity& s = options.security;
-    server_ = std::make_unique<httplib::SSLServer>(
-        s.tls_cert.c_str(), s.tls_key.c_str(),
+    server_ = std::make_unique<GuardedSslServer>(
+        guard_.get(), s.tls_cert.c_str(), s.tls_key.c_str(),
         s.tls_client_ca.empty() ? nullptr : s.tls_client_ca.c_str());
     if (!server_->is_valid()) {
       return InvalidArgument(
@@ -113,17 +126,14 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
           (s.tls_client_ca.empty() ? "" : " (client CA " + s.tls_client_ca + ")"));
     }
   } else {
-    server_ = std::make_unique<httplib::Server>();
+    server_ = std::make_unique<GuardedServer>(guard_.get());
   }
-  // A peer that goes away mid-write must not kill the coordinator (httplib sends without
+  // A peer that goes away mid-write must not kill the coordinator (OpenSSL writes without
   // MSG_NOSIGNAL); gRPC already ignores SIGPIPE on its own sockets.
   signal(SIGPIPE, SIG_IGN);
-  const size_t threads = static_cast<size_t>(std::max(1, options.max_event_clients)) + 16;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // (Reads and idle waits are the guard's: ConnectionLimits above.)
   server_->set_payload_max_length(kMaxHttpBodyBytes);
-  server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
-  server_->set_keep_alive_timeout(2);  // (Stop waits for idle connections this long)
   server_->set_keep_alive_max_count(100);
   // Every route is decided here, by plain string comparisons: httplib's own routing uses
   // std::regex, whose recursion a long hostile path could take deep. Only POST /login, which
@@ -165,6 +175,11 @@ Status Dashboard::Impl::Start(const DashboardOptions& options) {
     return Unavailable("--http: cannot listen on " + options.listen +
                        " (address in use, or not an address of this machine?)");
   }
+  if (tls_) {
+    static_cast<GuardedSslServer*>(server_.get())->WidenBacklog();
+  } else {
+    static_cast<GuardedServer*>(server_.get())->WidenBacklog();
+  }
   host_ = host;
   hub_ = std::thread([this] { HubLoop(); });
   listener_ = std::thread([this] { server_->listen_after_bind(); });
@@ -180,6 +195,7 @@ void Dashboard::Impl::Stop() {
   }
   hub_cv_.notify_all();
   if (server_) server_->stop();
+  if (guard_) guard_->CloseAll();  // idle and half-sent connections end now
   if (listener_.joinable()) listener_.join();
   if (hub_.joinable()) hub_.join();
 }
@@ -195,6 +211,7 @@ Dashboard::Impl::Access Dashboard::Impl::Authorize(const httplib::Request& req) 
   Access a;
   if (!tokens_) {
     a.can_cancel = true;
+    if (!loopback_) a.owner = "address " + req.remote_addr;
     return a;
   }
   Role role;
@@ -213,7 +230,8 @@ Dashboard::Impl::Access Dashboard::Impl::Authorize(const httplib::Request& req) 
       return a;
     }
     role = e->role;
-  } else if (!SessionRole(req, &role)) {
+    a.owner = TokenOwner(*e);
+  } else if (!SessionRole(req, &role, &a.owner)) {
     a.status = 401;
     a.error = "this dashboard needs a token: log in, or send `Authorization: Bearer TOKEN`";
     return a;
@@ -244,7 +262,7 @@ std::string Dashboard::Impl::CookieValue(const httplib::Request& req) {
   return "";
 }
 
-bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role) {
+bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role, std::string* owner) {
   const std::string id = CookieValue(req);
   if (id.size() != 64) return false;
   // Sessions are keyed by the id's hash: a lookup's timing says nothing about the ids held.
@@ -257,6 +275,7 @@ bool Dashboard::Impl::SessionRole(const httplib::Request& req, Role* role) {
     return false;
   }
   *role = it->second.role;
+  *owner = it->second.owner;
   return true;
 }
 
@@ -310,26 +329,56 @@ void Dashboard::Impl::Login(const httplib::Request& req, httplib::Response& res)
   auto id = RandomHex(32);
   if (!id.ok()) return SetError(res, 500, "no randomness for a session");
   const auto now = SteadyClock::now();
+  const std::string owner = TokenOwner(*e);
   {
     std::lock_guard<std::mutex> l(session_mu_);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      it = now >= it->second.expires ? sessions_.erase(it) : std::next(it);
-    }
-    while (sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
-      auto oldest = std::min_element(
-          sessions_.begin(), sessions_.end(),
-          [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
-      sessions_.erase(oldest);
-    }
+    MakeRoomForSession(owner, now);
     sessions_[Sha256Hex(*id)] = {
-        e->role, now + std::chrono::duration_cast<SteadyClock::duration>(
-                           std::chrono::duration<double>(options_.session_seconds))};
+        e->role, owner,
+        now + std::chrono::duration_cast<SteadyClock::duration>(
+                  std::chrono::duration<double>(options_.session_seconds))};
   }
   res.set_header("Set-Cookie",
                  std::string(kCookieName) + "=" + *id +
                      "; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=" +
                      std::to_string(static_cast<int64_t>(options_.session_seconds)));
   SetJson(res, 200, {{"role", RoleName(e->role)}, {"can_cancel", e->role == Role::kUser}});
+}
+
+void Dashboard::Impl::MakeRoomForSession(const std::string& owner, SteadyClock::time_point now) {
+  std::map<std::string, size_t> held;  // owner -> sessions
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now >= it->second.expires) {
+      it = sessions_.erase(it);
+    } else {
+      ++held[it->second.owner];
+      ++it;
+    }
+  }
+  // The oldest session of `whose` goes (every session lasts as long: the first to expire).
+  auto drop_oldest_of = [&](const std::string& whose) {
+    auto oldest = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second.owner == whose &&
+          (oldest == sessions_.end() || it->second.expires < oldest->second.expires)) {
+        oldest = it;
+      }
+    }
+    if (oldest != sessions_.end()) sessions_.erase(oldest);
+    if (--held[whose] == 0) held.erase(whose);
+  };
+  while (held.count(owner) && held[owner] >= std::max<size_t>(1, options_.max_sessions_per_token)) {
+    drop_oldest_of(owner);
+  }
+  while (!sessions_.empty() && sessions_.size() >= std::max<size_t>(1, options_.max_sessions)) {
+    std::string whose = owner;
+    if (!held.count(owner)) {
+      whose = std::max_element(held.begin(), held.end(), [](const auto& a, const auto& b) {
+                return a.second < b.second;
+              })->first;
+    }
+    drop_oldest_of(whose);
+  }
 }
 
 void Dashboard::Impl::Logout(const httplib::Request& req, httplib::Response& res) {
@@ -357,18 +406,39 @@ std::string Dashboard::Impl::SseEvent(const char* name, const json& data) {
   return std::string("event: ") + name + "\ndata: " + Dump(data) + "\n\n";
 }
 
-void Dashboard::Impl::Events(int64_t sweep_id, httplib::Response& res) {
+int Dashboard::Impl::RefuseStream(const std::string& owner, std::string* why) {
+  if (stopping_) {
+    *why = "the dashboard is stopping";
+    return 503;
+  }
+  if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
+    *why = std::to_string(clients_.size()) + " event streams are open; the limit is " +
+           std::to_string(options_.max_event_clients);
+    return 503;
+  }
+  if (owner.empty()) return 0;
+  const int mine = static_cast<int>(std::count_if(
+      clients_.begin(), clients_.end(), [&](const auto& c) { return c->owner == owner; }));
+  if (mine >= std::max(1, options_.max_event_clients_per_token)) {
+    *why = std::string(tokens_ ? "this token" : "this address") + " has " +
+           std::to_string(mine) + " event streams open; the limit per " +
+           (tokens_ ? "token" : "address") + " is " +
+           std::to_string(options_.max_event_clients_per_token) + " (close another tab first)";
+    return 429;
+  }
+  return 0;
+}
+
+void Dashboard::Impl::Events(int64_t sweep_id, const Access& access, httplib::Response& res) {
   auto client = std::make_shared<Client>();
   client->sweep_id = sweep_id;
+  client->owner = access.owner;
   {
     std::lock_guard<std::mutex> l(hub_mu_);
-    if (stopping_) return SetError(res, 503, "the dashboard is stopping");
-    if (clients_.size() >= static_cast<size_t>(std::max(0, options_.max_event_clients))) {
+    std::string why;
+    if (const int status = RefuseStream(access.owner, &why)) {
       res.set_header("Retry-After", "10");
-      SetError(res, 503,
-               std::to_string(clients_.size()) + " event streams are open; the limit is " +
-                   std::to_string(options_.max_event_clients));
-      return;
+      return SetError(res, status, why);
     }
     clients_.insert(client);
   }

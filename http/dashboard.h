@@ -45,11 +45,14 @@
 // names this server. On loopback the Host header must be a loopback name, which defeats DNS
 // rebinding. Requests are bounded (URI 8 KiB and headers 8 KiB by httplib, bodies 16 KiB), every
 // number in a path or query is range-checked (400), unknown sweeps are 404, and at most
-// max_event_clients streams are open at once (503 beyond).
+// max_event_clients streams are open at once (503 beyond), max_event_clients_per_token of them
+// for one token (429 beyond). Hostile clients are bounded by the limits below: connections in all
+// and per address, and a deadline for each request's arrival (slowloris).
 //
-// Thread-safety: Start and Stop from one thread; requests are served on httplib's pool (one thread
-// per connection, max_event_clients + 16 of them) and the hub thread. Ownership: borrows the
-// Scheduler, which must outlive the Dashboard (Stop, or the destructor, before the scheduler goes).
+// Thread-safety: Start and Stop from one thread; requests are served on a thread per connection
+// (GuardedServer: at most max_connections + kSpareHttpThreads) and the hub thread. Ownership:
+// borrows the Scheduler, which must outlive the Dashboard (Stop, or the destructor, before the
+// scheduler goes).
 #ifndef HPSWEEP_HTTP_DASHBOARD_H_
 #define HPSWEEP_HTTP_DASHBOARD_H_
 
@@ -62,13 +65,52 @@
 
 namespace hpsweep {
 
+// Connections (http/guarded_server.h). Each admitted connection has a thread, mostly asleep in
+// poll(): 256 is room for the 64 streams and a few hundred browser connections (a browser opens
+// at most 6 per server) without a thousand threads. One address may hold a quarter: a network
+// client cannot fill the dashboard by itself, and a proxy or NAT of many people still fits.
+// Beyond either cap a new connection takes the place of the oldest idle or half-sent one (on
+// loopback every client is 127.0.0.1: a local slowloris pushes out its own oldest connections,
+// or a browser's idle one, which the browser reopens), or is refused at once when all are busy
+// answering.
+constexpr int kMaxHttpConnections = 256;
+constexpr int kMaxHttpConnectionsPerPeer = 64;
+// A request's line, headers and body (16 KiB at most) must arrive within 5 s of its first byte,
+// and a TLS handshake within 5 s of the connect: a browser on any link sends them in one round
+// trip, so only a slowloris, which trickles bytes to hold a connection for hours, is cut off.
+constexpr double kHttpRequestSeconds = 5;
+// A connection waits this long for its next request (a browser reuses one within a second or
+// opens another), and Stop waits for none of them.
+constexpr double kHttpIdleSeconds = 2;
+// Connections the kernel holds until the server accepts them: httplib's 5 drops a burst (a
+// page's parallel requests, a reconnecting crowd, a flood), and each dropped one retries a
+// second or more later.
+constexpr int kHttpListenBacklog = 256;
+// Threads beyond kMaxHttpConnections, which admit a new connection or refuse it while every
+// admitted one holds its thread.
+constexpr int kSpareHttpThreads = 16;
+// Event streams: a page holds one; a token (its bearer and its sessions together, or an address
+// when there are no tokens) may hold 8 (a few tabs, or a few people sharing a reader token), an
+// eighth of the 64, so no one token can shut the others out.
+constexpr int kMaxEventClients = 64;
+constexpr int kMaxEventClientsPerToken = 8;
+// Sessions: 1024 in all, 32 per token (a person's browsers, or a team sharing a token). A login
+// beyond either pushes out its own token's oldest session, never another token's (unless it has
+// none: then the oldest of the token holding the most).
+constexpr size_t kMaxSessions = 1024;
+constexpr size_t kMaxSessionsPerToken = 32;
+
 struct DashboardOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
   // The coordinator's TLS files, tokens file and --insecure: the same rules as the gRPC port.
   ServerSecurity security;
-  int max_event_clients = 64;          // open event streams; 503 beyond
-  double session_seconds = 12 * 3600;  // a login lasts this long
-  size_t max_sessions = 1024;          // the oldest goes first beyond
+  int max_connections = kMaxHttpConnections;                   // open at once (above)
+  int max_connections_per_peer = kMaxHttpConnectionsPerPeer;   // from one address
+  int max_event_clients = kMaxEventClients;                    // open event streams; 503 beyond
+  int max_event_clients_per_token = kMaxEventClientsPerToken;  // 429 beyond
+  double session_seconds = 12 * 3600;                          // a login lasts this long
+  size_t max_sessions = kMaxSessions;                          // (above)
+  size_t max_sessions_per_token = kMaxSessionsPerToken;
 };
 
 // Bounds on what a request may carry, beyond httplib's own (URI and header lengths).

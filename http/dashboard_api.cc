@@ -265,7 +265,7 @@ void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response&
     res.set_content(*text, "application/json");
     return;
   }
-  Events(id, res);
+  Events(id, access, res);
 }
 
 // POST /api/sweeps/N/cancel: the user role, and the CSRF header.

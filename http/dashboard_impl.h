@@ -3,10 +3,11 @@
 // dashboard_api.cc (the routing of every request and the JSON of the /api routes). Internal to
 // http/.
 //
-// Ownership: the Dashboard owns its Impl; the Impl owns the httplib server, its threads, the
-// sessions and the event streams' clients, and borrows the Scheduler. Thread-safety: as
-// Dashboard's: Start and Stop from one thread; requests on httplib's pool and the hub thread,
-// with sessions_ under session_mu_ and clients_ (and each Client's needs_snapshot) under hub_mu_.
+// Ownership: the Dashboard owns its Impl; the Impl owns the httplib server (a GuardedServer),
+// its ConnectionGuard and threads, the sessions and the event streams' clients, and borrows the
+// Scheduler. Thread-safety: as Dashboard's: Start and Stop from one thread; requests on the
+// connections' threads and the hub thread, with sessions_ under session_mu_ and clients_ (and
+// each Client's needs_snapshot) under hub_mu_.
 #ifndef HPSWEEP_HTTP_DASHBOARD_IMPL_H_
 #define HPSWEEP_HTTP_DASHBOARD_IMPL_H_
 
@@ -28,6 +29,7 @@
 #include "auth/tokens.h"
 #include "coordinator/scheduler.h"
 #include "http/dashboard.h"
+#include "http/guarded_server.h"
 
 namespace hpsweep {
 
@@ -48,6 +50,7 @@ class Dashboard::Impl {
 
   struct Client {
     int64_t sweep_id = 0;
+    std::string owner;  // Access::owner of the request that opened it
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::string> queue;
@@ -57,6 +60,7 @@ class Dashboard::Impl {
   };
   struct Session {
     Role role;
+    std::string owner;  // the token's Access::owner
     SteadyClock::time_point expires;
   };
   struct SweepCache {
@@ -71,6 +75,10 @@ class Dashboard::Impl {
     std::string error;
     bool can_cancel = false;
     const char* role = "open";
+    // Whose streams these are, for the per-token cap: the token (bearer or session), without
+    // tokens the peer's address, and "" (no cap of its own) on a loopback dashboard without
+    // tokens, where every client is 127.0.0.1 and may do everything anyway.
+    std::string owner;
   };
 
   // ---- shared helpers (dashboard.cc) ----------------------------------------------------------
@@ -97,15 +105,21 @@ class Dashboard::Impl {
   // ---- access (dashboard.cc) ------------------------------------------------------------------
   Access Authorize(const httplib::Request& req);
   static std::string CookieValue(const httplib::Request& req);
-  bool SessionRole(const httplib::Request& req, Role* role);
+  bool SessionRole(const httplib::Request& req, Role* role, std::string* owner);
   bool CsrfOk(const httplib::Request& req, httplib::Response& res);
   void Login(const httplib::Request& req, httplib::Response& res);
+  // Makes room for one more session of `owner` (under session_mu_): drops the expired, then the
+  // owner's oldest beyond its cap, and at the global cap the owner's oldest (or, when it has
+  // none, the oldest of the owner holding the most).
+  void MakeRoomForSession(const std::string& owner, SteadyClock::time_point now);
   void Logout(const httplib::Request& req, httplib::Response& res);
 
   // ---- events (dashboard.cc) ------------------------------------------------------------------
   static std::string WorkersKey(json j);
   static std::string SseEvent(const char* name, const json& data);
-  void Events(int64_t sweep_id, httplib::Response& res);
+  void Events(int64_t sweep_id, const Access& access, httplib::Response& res);
+  // Why a new stream of `owner` is refused, with the HTTP status; 0 when it is not (hub_mu_).
+  int RefuseStream(const std::string& owner, std::string* why);
   static void Close(Client* c);
   static void Push(Client* c, const std::string& event);
   static json TrialEventJson(json t, int64_t sweep_id);
@@ -114,6 +128,7 @@ class Dashboard::Impl {
 
   Scheduler* s_;
   DashboardOptions options_;
+  std::unique_ptr<ConnectionGuard> guard_;  // (outlives server_, which borrows it)
   std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<const TokenStore> tokens_;
   bool tls_ = false, loopback_ = false;

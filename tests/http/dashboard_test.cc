@@ -4,17 +4,25 @@
 // changes the event stream must carry, without training anything.
 #include "http/dashboard.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "auth/certs.h"
 #include "auth/tokens.h"
@@ -39,6 +47,158 @@ parameters:
 )";
 
 const httplib::Headers kCsrf = {{"X-Hpsweep-Csrf", "1"}};
+
+// Reads an event stream on a thread of its own, keeping what arrived (Client is httplib::Client
+// or httplib::SSLClient).
+class EventReader {
+ public:
+  template <typename Client>
+  EventReader(Client* client, const std::string& path, httplib::Headers headers = {})
+      : thread_([this, client, path, headers] {
+          auto res = client->Get(
+              path, headers,
+              [this](const httplib::Response& r) {
+                std::lock_guard<std::mutex> l(mu_);
+                status_ = r.status;
+                return true;  // (a refusal's body is its reason)
+              },
+              [this](const char* data, size_t n) {
+                std::lock_guard<std::mutex> l(mu_);
+                text_.append(data, n);
+                return !stop_;
+              });
+          std::lock_guard<std::mutex> l(mu_);
+          if (res && status_ == 0) status_ = res->status;
+          done_ = true;
+        }) {}
+  ~EventReader() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // Waits (up to 30 s: generous for a loaded machine) until `pred(text)` holds.
+  template <typename Pred>
+  bool WaitFor(Pred pred) {
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (pred(text_)) return true;
+        if (done_) return pred(text_);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> l(mu_);
+    return text_;
+  }
+  int status() {
+    std::lock_guard<std::mutex> l(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+  int status_ = 0;
+  bool stop_ = false, done_ = false;
+  std::thread thread_;
+};
+
+// A plain TCP connection to 127.0.0.1:port, or -1.
+int ConnectTo(int port) {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(s);
+    return -1;
+  }
+  return s;
+}
+
+// Slowloris: `n` connections that each send the start of a request and then one more byte of a
+// header every `every`, never finishing it, until destroyed. The trickle starts with the first
+// connection, so none falls silent while the others connect.
+class SlowClients {
+ public:
+  SlowClients(int port, int n, std::chrono::milliseconds every) {
+    thread_ = std::thread([this, every] {
+      std::unique_lock<std::mutex> l(mu_);
+      while (!cv_.wait_for(l, every, [this] { return stop_; })) {
+        for (int s : socks_) send(s, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+    });
+    const std::string start = "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    for (int i = 0; i < n; ++i) {
+      const int s = ConnectTo(port);
+      if (s < 0) continue;
+      send(s, start.data(), start.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::lock_guard<std::mutex> l(mu_);
+      socks_.push_back(s);
+    }
+  }
+  ~SlowClients() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    for (int s : socks_) close(s);
+  }
+  size_t opened() {
+    std::lock_guard<std::mutex> l(mu_);
+    return socks_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> socks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Reads `sock` until the peer closes it (true) or `limit` passes (false).
+bool ClosedByPeerWithin(int sock, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{sock, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+  }
+  return false;
+}
+
+// Sends `start` on a new connection, then a byte every 200 ms: true when the server closes it
+// within 30 s.
+bool TrickleIsCutOff(int port, const std::string& start) {
+  const int s = ConnectTo(port);
+  if (s < 0) return false;
+  send(s, start.data(), start.size(), MSG_NOSIGNAL);
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      send(s, start.data() + start.size() - 1, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  const bool closed = ClosedByPeerWithin(s, std::chrono::seconds(30));
+  stop = true;
+  trickle.join();
+  close(s);
+  return closed;
+}
 
 class DashboardTest : public ::testing::Test {
  protected:
@@ -109,70 +269,50 @@ class DashboardTest : public ::testing::Test {
     return c;
   }
 
+  // With a cap of `cap` connections: 20 slow clients leave room for a request; `cap` event
+  // streams leave none, and the next connection is told so (`refusal`) and closed.
+  void CapPushesOutSlowOnesOrRefuses(int cap, const std::string& refusal) {
+    const int64_t id = Submit();
+    {
+      SlowClients slow(dash_->port(), 20, std::chrono::milliseconds(500));
+      ASSERT_EQ(slow.opened(), 20u);
+      auto c = Client();
+      auto r = c.Get("/api/sweeps");
+      ASSERT_TRUE(r) << httplib::to_string(r.error());
+      EXPECT_EQ(r->status, 200);
+    }
+    std::vector<httplib::Client> clients;
+    for (int i = 0; i < cap; ++i) clients.push_back(Client());
+    std::vector<std::unique_ptr<EventReader>> streams;
+    const std::string path = "/api/sweeps/" + std::to_string(id) + "/events";
+    for (auto& c : clients) {
+      streams.push_back(std::make_unique<EventReader>(&c, path));
+      ASSERT_TRUE(streams.back()->WaitFor([](const std::string& t) {
+        return t.find("event: snapshot") != std::string::npos;
+      })) << streams.back()->text();
+    }
+    // The next one sends nothing: the refusal comes first, then the end.
+    const int s = ConnectTo(dash_->port());
+    ASSERT_GE(s, 0);
+    std::string answer;
+    char buf[1024];
+    for (;;) {
+      pollfd p{s, POLLIN, 0};
+      if (poll(&p, 1, 10000) <= 0) break;
+      const ssize_t n = recv(s, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    close(s);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+    EXPECT_NE(answer.find(refusal), std::string::npos) << answer;
+    dash_->Stop();
+  }
+
   DashboardOptions dash_options_;  // StartAll's, but for the address, security and stream cap
   std::string dir_;
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<Dashboard> dash_;
-};
-
-// Reads an event stream on a thread of its own, keeping what arrived.
-class EventReader {
- public:
-  EventReader(httplib::Client* client, const std::string& path, httplib::Headers headers = {})
-      : thread_([this, client, path, headers] {
-          auto res = client->Get(
-              path, headers,
-              [this](const httplib::Response& r) {
-                std::lock_guard<std::mutex> l(mu_);
-                status_ = r.status;
-                return r.status == 200;
-              },
-              [this](const char* data, size_t n) {
-                std::lock_guard<std::mutex> l(mu_);
-                text_.append(data, n);
-                return !stop_;
-              });
-          std::lock_guard<std::mutex> l(mu_);
-          if (res && status_ == 0) status_ = res->status;
-          if (res && res->status != 200) text_ = res->body;
-          done_ = true;
-        }) {}
-  ~EventReader() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    thread_.join();
-  }
-
-  // Waits (up to 30 s: generous for a loaded machine) until `pred(text)` holds.
-  template <typename Pred>
-  bool WaitFor(Pred pred) {
-    for (int i = 0; i < 3000; ++i) {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (pred(text_)) return true;
-        if (done_) return pred(text_);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-  std::string text() {
-    std::lock_guard<std::mutex> l(mu_);
-    return text_;
-  }
-  int status() {
-    std::lock_guard<std::mutex> l(mu_);
-    return status_;
-  }
-
- private:
-  std::mutex mu_;
-  std::string text_;
-  int status_ = 0;
-  bool stop_ = false, done_ = false;
-  std::thread thread_;
 };
 
 // The data of every event named `name` in a stream's text, parsed.
@@ -605,6 +745,46 @@ TEST_F(DashboardTest, EventStreamsAreCapped) {
   dash_->Stop();
 }
 
+// Slowloris: 200 connections that never finish their headers (a byte each every half second,
+// well within any per-read timeout) must not keep a legitimate request from being answered.
+TEST_F(DashboardTest, SlowClientsDoNotStarveOthers) {
+  StartAll();
+  Submit();
+  SlowClients slow(dash_->port(), 200, std::chrono::milliseconds(500));
+  ASSERT_EQ(slow.opened(), 200u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // every one accepted and waited on
+  for (int i = 0; i < 3; ++i) {
+    httplib::Client c("127.0.0.1", dash_->port());
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(5, 0);  // "promptly": generous for a loaded machine
+    auto r = c.Get("/api/sweeps");
+    ASSERT_TRUE(r) << "request " << i << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+// A request whose headers trickle in forever is cut off (kHttpRequestSeconds), however often
+// its bytes come.
+TEST_F(DashboardTest, ATrickledRequestIsCutOff) {
+  StartAll();
+  EXPECT_TRUE(TrickleIsCutOff(dash_->port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "))
+      << "a request trickling in for 30 s was still being read";
+}
+
+// Beyond a cap of 6 connections (in all, or from 127.0.0.1) a new connection pushes out the
+// oldest one that is idle or half-sent; when every one is busy answering, it is refused at once.
+TEST_F(DashboardTest, ConnectionsBeyondTheCapPushOutSlowOnesOrAreRefused) {
+  dash_options_.max_connections = 6;
+  StartAll();
+  CapPushesOutSlowOnesOrRefuses(6, "the limit is 6");
+}
+
+TEST_F(DashboardTest, ConnectionsBeyondThePerAddressCapPushOutSlowOnesOrAreRefused) {
+  dash_options_.max_connections_per_peer = 6;
+  StartAll();
+  CapPushesOutSlowOnesOrRefuses(6, "the limit per address is 6");
+}
+
 TEST_F(DashboardTest, RefusesAnOpenNetworkAddress) {
   CoordinatorOptions o;
   o.listen = "127.0.0.1:0";
@@ -631,6 +811,7 @@ class SecureDashboardTest : public DashboardTest {
     DashboardTest::SetUp();
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     if (name == "SessionsExpireAndAreBounded") dash_options_.max_sessions = 1;
+    if (name == "OneTokensLoginsDoNotEvictAnothersSessions") dash_options_.max_sessions = 8;
     Status s = MakeCertificates(P("certs"), {"localhost"});
     ASSERT_TRUE(s.ok()) << s.ToString();
     for (Role role : {Role::kReader, Role::kUser, Role::kWorker}) {
@@ -855,6 +1036,74 @@ TEST_F(SecureDashboardTest, SessionsExpireAndAreBounded) {
   auto expired = c2->Get("/api/sweeps", {{"Cookie", gone}});
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->status, 401);
+}
+
+// A TLS handshake that trickles in is cut off as a request is: a TLS record header (a
+// handshake record of 512 bytes), then its body a byte at a time.
+TEST_F(SecureDashboardTest, ATrickledHandshakeIsCutOff) {
+  EXPECT_TRUE(TrickleIsCutOff(dash_->port(), std::string("\x16\x03\x01\x02\x00\x01", 6)))
+      << "a TLS handshake trickling in for 30 s was still being read";
+}
+
+// One token may hold only a few of the event streams (kMaxEventClientsPerToken), by bearer and
+// by its sessions together; the rest stay for everyone else.
+TEST_F(SecureDashboardTest, EventStreamsAreCappedPerToken) {
+  const std::string path = "/api/sweeps/" + std::to_string(id_) + "/events";
+  const int per_token = DashboardOptions().max_event_clients_per_token;
+  ASSERT_GT(per_token, 1);
+  auto login = Tls();
+  const std::string session = SessionOf(login->Post("/login", kCsrf, "token=" + token_["reader"],
+                                                    "application/x-www-form-urlencoded"));
+  ASSERT_FALSE(session.empty());
+  std::vector<std::unique_ptr<httplib::SSLClient>> clients;
+  std::vector<std::unique_ptr<EventReader>> readers;
+  auto has_snapshot = [](const std::string& t) {
+    return t.find("event: snapshot") != std::string::npos;
+  };
+  for (int i = 0; i < per_token; ++i) {
+    clients.push_back(Tls());
+    // Half by the session cookie, half by bearer: both are the reader token.
+    const httplib::Headers h = i % 2 ? httplib::Headers{{"Cookie", session}} : Bearer("reader");
+    readers.push_back(std::make_unique<EventReader>(clients.back().get(), path, h));
+    ASSERT_TRUE(readers.back()->WaitFor(has_snapshot)) << i << ": " << readers.back()->text();
+  }
+  auto c = Tls();
+  EventReader refused(c.get(), path, Bearer("reader"));
+  ASSERT_TRUE(refused.WaitFor([](const std::string& t) { return !t.empty(); }));
+  EXPECT_EQ(refused.status(), 429) << refused.text();
+  EXPECT_NE(refused.text().find("limit per token is " + std::to_string(per_token)),
+            std::string::npos)
+      << refused.text();
+  // Another token still gets one.
+  auto uc = Tls();
+  EventReader user(uc.get(), path, Bearer("user"));
+  EXPECT_TRUE(user.WaitFor(has_snapshot)) << user.text();
+  EXPECT_EQ(user.status(), 200);
+  dash_->Stop();
+}
+
+// max_sessions is 8 here: one token's many logins push out its own oldest sessions, never
+// another token's.
+TEST_F(SecureDashboardTest, OneTokensLoginsDoNotEvictAnothersSessions) {
+  auto c = Tls();
+  auto login = [&](const std::string& role) {
+    return SessionOf(
+        c->Post("/login", kCsrf, "token=" + token_[role], "application/x-www-form-urlencoded"));
+  };
+  auto status = [&](const std::string& session) {
+    auto r = c->Get("/api/sweeps", {{"Cookie", session}});
+    return r ? r->status : 0;
+  };
+  const std::string user = login("user");
+  ASSERT_FALSE(user.empty());
+  std::vector<std::string> reader;
+  for (int i = 0; i < 20; ++i) {
+    reader.push_back(login("reader"));
+    ASSERT_FALSE(reader.back().empty()) << i;
+  }
+  EXPECT_EQ(status(user), 200) << "the user's session was evicted by the reader's logins";
+  EXPECT_EQ(status(reader.back()), 200);
+  EXPECT_EQ(status(reader.front()), 401);  // the reader's own oldest went
 }
 
 TEST_F(SecureDashboardTest, PlaintextIsRefused) {
