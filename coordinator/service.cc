@@ -13,13 +13,13 @@
 
 #include "auth/credentials.h"
 #include "base/file_io.h"
-#include "coordinator/connection_cap.h"
 #include "base/mutex.h"
+#include "base/sha256.h"
+#include "coordinator/connection_cap.h"
+#include "engine/dataset.h"
+#include "proto/hpsweep.grpc.pb.h"
 #include "search/objective.h"
 #include "search/sweep_file.h"
-#include "engine/dataset.h"
-#include "base/sha256.h"
-#include "proto/hpsweep.grpc.pb.h"
 
 namespace hpsweep {
 
