@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (fuzz/libfuzzer/, clang, ASan + UBSan) and fuzzes each for a
 # bounded time over a copy of its checked-in corpus.
 #
-#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 12 s; targets: all four)
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 12 s; targets: all six, as many at a
+#                                                      time as there are cores)
 #
 # Build folder: <repo>/build/fuzz, or HPSWEEP_FUZZ_BUILD_DIR. A crash, sanitizer report, hang
 # (-timeout=10) or out-of-memory (-rss_limit_mb=2048) fails the script; its reproducer is copied
@@ -60,7 +61,19 @@ if [[ ! -f "${BUILD_DIR}/CMakeCache.txt" ]]; then
 fi
 cmake --build "${BUILD_DIR}" -j"$(nproc)" -- -k 0 || { echo "fuzz: build failed" >&2; exit 1; }
 
-failed=()
+# One target's run: its exit status goes to <work>/rc.
+fuzz_one() {
+  local t="$1" work="${BUILD_DIR}/run/$1" rc=0
+  UBSAN_OPTIONS=print_stacktrace=1 "${BUILD_DIR}/${t}_fuzz" "${work}/corpus" \
+    -max_total_time="${SECONDS_PER_TARGET}" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="${MAX_LEN[$t]}" -artifact_prefix="${work}/artifacts/" -print_final_stats=1 \
+    >"${work}/log" 2>&1 || rc=$?
+  echo "${rc}" >"${work}/rc"
+}
+
+# The targets run as many at a time as there are cores (each fuzzes on one thread); each still
+# gets its full SECONDS_PER_TARGET.
+jobs_max="$(nproc)"
 for t in "${TARGETS[@]}"; do
   work="${BUILD_DIR}/run/${t}"
   rm -rf "${work}"
@@ -69,11 +82,15 @@ for t in "${TARGETS[@]}"; do
   # deliberately slow to decode (4-megapixel images) and would slow the search down.
   find "${REPO_ROOT}/fuzz/corpus/${t}" -maxdepth 1 -type f -exec cp {} "${work}/corpus/" \;
   echo "fuzz: ${t}: ${SECONDS_PER_TARGET} s over $(ls "${work}/corpus" | wc -l) seeds"
-  rc=0
-  UBSAN_OPTIONS=print_stacktrace=1 "${BUILD_DIR}/${t}_fuzz" "${work}/corpus" \
-    -max_total_time="${SECONDS_PER_TARGET}" -timeout=10 -rss_limit_mb=2048 \
-    -max_len="${MAX_LEN[$t]}" -artifact_prefix="${work}/artifacts/" -print_final_stats=1 \
-    >"${work}/log" 2>&1 || rc=$?
+  while [[ "$(jobs -rp | wc -l)" -ge "${jobs_max}" ]]; do wait -n || true; done
+  fuzz_one "${t}" &
+done
+wait
+
+failed=()
+for t in "${TARGETS[@]}"; do
+  work="${BUILD_DIR}/run/${t}"
+  rc="$(cat "${work}/rc" 2>/dev/null || echo 1)"
   grep -E '^(stat::number_of_executed_units|stat::new_units_added):' "${work}/log" |
     sed "s/^/fuzz: ${t}: /" || true
   if [[ ${rc} -ne 0 ]]; then
