@@ -159,6 +159,9 @@ constexpr size_t kMaxCompleteRequestBytes = kMaxModelBytes + (1u << 20);  // mod
 // A checkpoint of a running trial (SaveCheckpoint): parameters and optimizer state, about three
 // times its model. A worker does not send a larger one (its trial then restarts if leased again).
 constexpr size_t kMaxCheckpointBytes = 128u << 20;
+// All checkpoints kept at once (options.max_checkpoint_bytes_total): a trial's checkpoint stays
+// while it may resume, so without a cap every leased trial could keep 128 MiB.
+constexpr uint64_t kMaxCheckpointBytesTotal = uint64_t{16} << 30;
 constexpr size_t kMaxCheckpointRequestBytes = kMaxCheckpointBytes + (64u << 10);
 constexpr size_t kMaxReceiveBytes = kMaxCheckpointRequestBytes > kMaxCompleteRequestBytes
                                         ? kMaxCheckpointRequestBytes
@@ -206,9 +209,13 @@ struct SchedulerOptions {
   // Workers one owner (token) may hold of those; owners are empty without tokens, and the
   // empty owner has no limit but max_workers.
   size_t max_workers_per_token = kMaxWorkersPerToken;
+  uint64_t max_checkpoint_bytes_total = kMaxCheckpointBytesTotal;  // all checkpoints kept at once
   // A worker holds one lease at a time (see the top). The coordinator's service turns it on
   // (ServiceOptions); off, tests may drain a sweep with one worker id for brevity.
   bool one_lease_per_worker = false;
+  // A completion's model must parse and match its trial's params (CheckCompletedModel), so that
+  // --reuse copies only real models. The service turns it on; off, tests may send any bytes.
+  bool check_models = false;
   // Where trial checkpoints are kept, one file per trial (the coordinator uses "<db>.checkpoints");
   // created if missing. Empty: in memory (tests, ":memory:" databases).
   std::string checkpoint_dir;
@@ -374,7 +381,9 @@ class Scheduler {
   // A restarted coordinator finds the files again (Load), checked against the stored epochs.
   //
   // FailedPrecondition unless lease_id is the current lease of a running trial; InvalidArgument
-  // for an empty or oversized checkpoint or an epoch other than the last one stored.
+  // for an empty or oversized checkpoint or an epoch other than the last one stored; Unavailable
+  // (nothing kept; training goes on) when it would take the checkpoints kept past
+  // options.max_checkpoint_bytes_total.
   Status SaveCheckpoint(const std::string& lease_id, int epoch, const std::string& bytes)
       EXCLUDES(mu_);
   // The checkpoint a lease resumes from: (epoch, bytes). NotFound if the trial has none.
@@ -472,8 +481,12 @@ class Scheduler {
     int epoch = 0;  // the checkpoint holds the state after this epoch
     int best_epoch = 0;
     double best_val_accuracy = -1, best_val_loss = -1;  // over epochs 1..epoch
+    uint64_t bytes = 0;  // the checkpoint's size
   };
   std::string CheckpointPath(int64_t trial_id) const REQUIRES(mu_);
+  // Unavailable if keeping `bytes` as trial_id's checkpoint (replacing its last) would take all
+  // checkpoints past options.max_checkpoint_bytes_total.
+  Status CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes) const REQUIRES(mu_);
   // The running trial of lease_id, if `epoch` is the last epoch stored for it.
   StatusOr<TrialRow*> CheckpointTrialLocked(const std::string& lease_id, int epoch) REQUIRES(mu_);
   // On a lease: the epoch the trial resumes after (0: it starts over).
@@ -488,6 +501,7 @@ class Scheduler {
   // the rest are removed.
   void LoadCheckpointsLocked() REQUIRES(mu_);
   std::unordered_map<int64_t, CheckpointMeta> checkpoints_ GUARDED_BY(mu_);
+  uint64_t checkpoint_bytes_total_ GUARDED_BY(mu_) = 0;  // sum of checkpoints_' bytes
   std::unordered_map<int64_t, std::string> checkpoint_bytes_
       GUARDED_BY(mu_);  // when checkpoint_dir is empty
   uint64_t checkpoint_tmp_counter_ GUARDED_BY(mu_) = 0;

@@ -49,6 +49,7 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
     auto t = CheckpointTrialLocked(lease_id, epoch);
     if (!t.ok()) return t.status();
     trial_id = (*t)->id;
+    HPSWEEP_RETURN_IF_ERROR(CheckCheckpointRoomLocked(trial_id, bytes.size()));
     if (!options_.checkpoint_dir.empty()) {
       tmp = CheckpointPath(trial_id) + ".tmp" + std::to_string(++checkpoint_tmp_counter_);
     }
@@ -58,10 +59,13 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
   MutexLock lock(&mu_);
   // Again: the trial may have ended, or been leased to someone else, meanwhile.
   auto t = CheckpointTrialLocked(lease_id, epoch);
-  if (!t.ok() || (*t)->id != trial_id) {
+  Status room = t.ok() ? CheckCheckpointRoomLocked(trial_id, bytes.size()) : Status::Ok();
+  if (!t.ok() || (*t)->id != trial_id || !room.ok()) {
     if (!tmp.empty()) ::unlink(tmp.c_str());
-    return t.ok() ? FailedPrecondition("lease " + LeaseText(lease_id) + " is not current")
-                  : t.status();
+    return !t.ok()                ? t.status()
+           : (*t)->id != trial_id ? FailedPrecondition("lease " + LeaseText(lease_id) +
+                                                       " is not current")
+                                  : room;
   }
   if (tmp.empty()) {
     checkpoint_bytes_[trial_id] = bytes;
@@ -71,9 +75,23 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
     return IoError(CheckpointPath(trial_id) + ": rename failed: " + why);
   }
   const TrialRow& row = **t;
-  checkpoints_[trial_id] =
-      CheckpointMeta{epoch, row.best_epoch, row.best_val_accuracy, row.best_val_loss};
+  auto old = checkpoints_.find(trial_id);
+  if (old != checkpoints_.end()) checkpoint_bytes_total_ -= old->second.bytes;
+  checkpoints_[trial_id] = CheckpointMeta{epoch, row.best_epoch, row.best_val_accuracy,
+                                          row.best_val_loss, bytes.size()};
+  checkpoint_bytes_total_ += bytes.size();
   return Status::Ok();
+}
+
+Status Scheduler::CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes) const {
+  auto old = checkpoints_.find(trial_id);
+  const uint64_t replaced = old != checkpoints_.end() ? old->second.bytes : 0;
+  const uint64_t after = checkpoint_bytes_total_ - replaced + bytes;
+  if (after <= options_.max_checkpoint_bytes_total) return Status::Ok();
+  return Unavailable("checkpoints kept would hold " + std::to_string(after) +
+                     " bytes; the limit for all of them is " +
+                     std::to_string(options_.max_checkpoint_bytes_total) +
+                     " (this one is not kept; the trial trains on)");
 }
 
 StatusOr<std::pair<int, std::string>> Scheduler::GetCheckpoint(const std::string& lease_id) {
@@ -141,13 +159,17 @@ Status Scheduler::EndAttemptLocked(const TrialRow& t, double now) {
 }
 
 void Scheduler::DropCheckpointLocked(int64_t trial_id) {
-  if (checkpoints_.erase(trial_id) == 0) return;
+  auto c = checkpoints_.find(trial_id);
+  if (c == checkpoints_.end()) return;
+  checkpoint_bytes_total_ -= c->second.bytes;
+  checkpoints_.erase(c);
   checkpoint_bytes_.erase(trial_id);
   if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(trial_id).c_str());
 }
 
 void Scheduler::LoadCheckpointsLocked() {
   checkpoints_.clear();
+  checkpoint_bytes_total_ = 0;
   std::set<int64_t> found;
   if (options_.checkpoint_dir.empty()) {
     for (const auto& [id, bytes] : checkpoint_bytes_) found.insert(id);
@@ -206,7 +228,13 @@ void Scheduler::LoadCheckpointsLocked() {
       usable = usable && next == epoch + 1;
     }
     if (usable) {
+      std::error_code size_ec;
+      meta.bytes = options_.checkpoint_dir.empty()
+                       ? checkpoint_bytes_[id].size()
+                       : std::filesystem::file_size(CheckpointPath(id), size_ec);
+      if (size_ec) meta.bytes = 0;
       checkpoints_[id] = meta;
+      checkpoint_bytes_total_ += meta.bytes;
     } else {
       checkpoint_bytes_.erase(id);
       if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());

@@ -5,6 +5,7 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
 #include "engine/config.h"
+#include "engine/model_io.h"
 
 namespace hpsweep {
 
@@ -136,6 +137,23 @@ Status CheckCompletion(const Completion& c, int max_epochs) {
                            std::to_string(trace) + "/" + std::to_string(total) +
                            "), test_accuracy is " + Num(c.test_accuracy) +
                            "; they must agree within " + Num(kConfusionTolerance));
+  }
+  return Status::Ok();
+}
+
+Status CheckCompletedModel(const std::string& model, const TrialRow& t) {
+  if (model.empty()) return Status::Ok();
+  auto parsed = ParseModel(model, "model");
+  if (!parsed.ok()) return InvalidArgument(parsed.status().message());
+  TrialConfig expected = parsed->config;
+  for (const auto& [key, value] : t.params) {
+    // (the list label and data.* are no config keys: search/sweep_file.h)
+    if (key == "label" || key.compare(0, 5, "data.") == 0) continue;
+    if (!ApplyKey(key, value, &expected).ok()) continue;  // (checked when the sweep was submitted)
+  }
+  if (SerializeModel(Model{expected, parsed->params}) != model) {
+    return InvalidArgument("model was not trained with trial " + std::to_string(t.id) +
+                           "'s params (its configuration differs)");
   }
   return Status::Ok();
 }

@@ -30,6 +30,10 @@ Status CheckReportedEpoch(const EpochReport& r, int max_epochs);
 bool SameReport(const EpochReport& a, const EpochReport& b);
 // A completion: its history, test metrics and confusion matrix, for a trial of max_epochs.
 Status CheckCompletion(const Completion& c, int max_epochs);
+// A completion's model (when it carries one): a model file that parses (header, size, CRC) and
+// was trained with the trial's params (they change nothing when applied to its config), so that
+// --reuse never copies arbitrary bytes or another trial's model.
+Status CheckCompletedModel(const std::string& model, const TrialRow& t);
 
 // Runs a storage write; a failure marks the change as failed (rolled back and reloaded by Mutate),
 // whatever its status code.

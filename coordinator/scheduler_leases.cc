@@ -309,6 +309,7 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   }
   // Running, or put back or failed after this lease expired: no result yet, take this one.
   HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t)));
+  if (options_.check_models) HPSWEEP_RETURN_IF_ERROR(CheckCompletedModel(c.model, *t));
   const double now = clock_->Now();
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);

@@ -717,6 +717,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   storage_ = std::move(*storage);
   SchedulerOptions scheduler_options = options.scheduler;
   scheduler_options.one_lease_per_worker = true;  // no worker id sits on many trials
+  scheduler_options.check_models = true;          // --reuse copies only real models
   if (scheduler_options.checkpoint_dir.empty() && options.db_path != ":memory:") {
     scheduler_options.checkpoint_dir = options.db_path + ".checkpoints";  // beside the database
   }

@@ -60,6 +60,7 @@ class ResumeTrialTest : public ::testing::Test {
     SchedulerOptions o;
     o.lease_seconds = kLease;
     o.checkpoint_dir = checkpoint_dir;
+    o.max_checkpoint_bytes_total = max_checkpoint_bytes_total_;
     scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, o);
     ASSERT_TRUE(scheduler_->Load().ok());
   }
@@ -110,6 +111,7 @@ class ResumeTrialTest : public ::testing::Test {
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Scheduler> scheduler_;
   int64_t sweep_id_ = 0;
+  uint64_t max_checkpoint_bytes_total_ = kMaxCheckpointBytesTotal;
 };
 
 TEST_F(ResumeTrialTest, OnlyTheCurrentLeaseSavesItsLastStoredEpoch) {
@@ -261,6 +263,51 @@ TEST_F(ResumeTrialTest, CheckpointFileBesideTheDatabaseSurvivesARestartAndGoesWi
   done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
   ASSERT_TRUE(scheduler_->Complete(second.lease_id, done).ok());
   EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+// All checkpoints kept at once are capped (a worker token could keep 128 MiB for every trial it
+// leased): one past the cap is refused and not kept, the cap counts the files again after a
+// restart, and a checkpoint that goes with its finished trial makes room.
+TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
+  TempDir dir;
+  const std::string ckpts = dir.File("sweeps.db.checkpoints");
+  max_checkpoint_bytes_total_ = Checkpoint(1).size() * 3 / 2;  // room for one
+  Open(dir.File("sweeps.db"), ckpts);
+  const std::string yaml =
+      "name: cap\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
+      "parameters:\n  units: {values: [8, 9]}\n";
+  auto spec = ParseSweep(yaml, "c.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto trials = ExpandSweep(*spec, "c.yaml");
+  ASSERT_TRUE(trials.ok());
+  ASSERT_TRUE(scheduler_->Submit(*spec, *trials, yaml, "c.yaml").ok());
+  LeaseGrant a = Lease("w1"), b = Lease("w2");
+  ASSERT_TRUE(Report(a, 1, 0.5).ok());
+  ASSERT_TRUE(Report(b, 1, 0.5).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 1, Checkpoint(1)).ok());
+  Status over = scheduler_->SaveCheckpoint(b.lease_id, 1, Checkpoint(1));
+  EXPECT_EQ(over.code(), StatusCode::kUnavailable) << over.ToString();
+  EXPECT_NE(over.message().find("the limit for all of them is"), std::string::npos);
+  const std::string b_file = ckpts + "/trial-" + std::to_string(b.trial.id) + ".ckpt";
+  EXPECT_FALSE(std::filesystem::exists(b_file));
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(ckpts)) files += e.exists();
+  EXPECT_EQ(files, 1u);  // nor a temporary file
+  // Replacing its own checkpoint with one of the same size is fine.
+  ASSERT_TRUE(Report(a, 2, 0.6).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 2, Checkpoint(1)).ok());
+
+  Open("", ckpts);  // a restart counts the files kept
+  ASSERT_TRUE(Report(b, 2, 0.6).ok());
+  EXPECT_EQ(scheduler_->SaveCheckpoint(b.lease_id, 2, Checkpoint(2)).code(),
+            StatusCode::kUnavailable);
+  ASSERT_TRUE(Report(a, 3, 0.7).ok());
+  Completion done;
+  done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
+  Status completed = scheduler_->Complete(a.lease_id, done);  // its checkpoint goes
+  ASSERT_TRUE(completed.ok()) << completed.ToString();
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(b.lease_id, 2, Checkpoint(1)).ok());
+  EXPECT_TRUE(std::filesystem::exists(b_file));
 }
 
 TEST_F(ResumeTrialTest, ACheckpointThatDoesNotMatchTheStoredEpochsIsDroppedAtLoad) {

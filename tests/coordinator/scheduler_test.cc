@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "coordinator/storage.h"
+#include "engine/config.h"
+#include "engine/model_io.h"
 #include "search/sweep_file.h"
 #include "testing/fault_injecting_storage.h"
 
@@ -2234,6 +2236,42 @@ TEST(SchedulerOwnerTest, OneTokenCannotRegisterMoreThanItsShare) {
   // A lease period of silence frees the share.
   clock.Advance(SchedulerOptions().lease_seconds + 1);
   EXPECT_TRUE(s.RegisterWorker("flood-3", 1, "", "", "flood").ok());
+}
+
+// With check_models (the service's), a completion's model must be a model file trained with the
+// trial's params: arbitrary bytes, or a model of other params, are refused and change nothing, so
+// --reuse never copies them into another sweep.
+TEST(SchedulerOwnerTest, ACompletionsModelMustBeTheTrialsOwn) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.check_models = true;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, SweepYaml("models", 2));
+  const LeaseGrant g = MustLease(s, MustRegister(s, "w1"));
+  TrialConfig config;
+  for (const auto& [key, value] : g.trial.params) {
+    if (key != "label" && key.compare(0, 5, "data.") != 0) {
+      ASSERT_TRUE(ApplyKey(key, value, &config).ok()) << key;
+    }
+  }
+  Completion c = MakeCompletion(0.9);  // (bytes that are no model)
+  Status junk = s.Complete(g.lease_id, c);
+  EXPECT_EQ(junk.code(), StatusCode::kInvalidArgument) << junk.ToString();
+  TrialConfig other = config;
+  other.model.units += 1;
+  c.model = SerializeModel(InitModel(other));
+  Status wrong = s.Complete(g.lease_id, c);
+  EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument) << wrong.ToString();
+  EXPECT_NE(wrong.message().find("was not trained with trial"), std::string::npos);
+  EXPECT_EQ(Stored(storage.get(), g.trial.id).status, TrialStatus::kRunning);
+  c.model = SerializeModel(InitModel(config));
+  ASSERT_TRUE(s.Complete(g.lease_id, c).ok());
+  StatusOr<std::string> kept = s.GetModel(g.trial.id);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, c.model);
 }
 
 }  // namespace

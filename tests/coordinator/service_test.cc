@@ -78,7 +78,8 @@ pb::CompleteTrialRequest GoodCompletion(const std::string& lease_id, double val_
     }
   }
   req.set_seconds(12);
-  req.set_model("model bytes");
+  // No model: one it sends must be a model file of the trial's params (scheduler_test checks
+  // that; the bad completions below send bytes that are none).
   return req;
 }
 
@@ -532,6 +533,7 @@ TEST_F(ServiceTest, BadCompletionsAreRefusedAndStoreNothing) {
       {"confusion_matrix", [&](pb::CompleteTrialRequest* r) { r->set_test_accuracy(-1); }},
       {"model",
        [&](pb::CompleteTrialRequest* r) { r->set_model(std::string(kMaxModelBytes + 1, 'm')); }},
+      {"model", [&](pb::CompleteTrialRequest* r) { r->set_model("model bytes"); }},
   };
   const json before = Export(sweep);
   for (const Bad& b : bad) {
