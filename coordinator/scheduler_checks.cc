@@ -6,6 +6,7 @@
 #include "coordinator/scheduler_internal.h"
 #include "engine/config.h"
 #include "engine/model_io.h"
+#include "search/sweep_file.h"
 
 namespace hpsweep {
 
@@ -148,7 +149,7 @@ Status CheckCompletedModel(const std::string& model, const TrialRow& t) {
   TrialConfig expected = parsed->config;
   for (const auto& [key, value] : t.params) {
     // (the list label and data.* are no config keys: search/sweep_file.h)
-    if (key == "label" || key.compare(0, 5, "data.") == 0) continue;
+    if (key == kLabelKey || key.rfind(kDataParamPrefix, 0) == 0) continue;
     if (!ApplyKey(key, value, &expected).ok()) continue;  // (checked when the sweep was submitted)
   }
   if (SerializeModel(Model{expected, parsed->params}) != model) {

@@ -313,19 +313,15 @@ bool ConnectionGuard::EvictOldest(const std::string* peer) {
   return true;
 }
 
-void ConnectionGuard::Serving(uint64_t id) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;
-  it->second.serving = true;
-  it->second.since = SteadyClock::now();
-}
+void ConnectionGuard::Serving(uint64_t id) { SetServing(id, true); }
 
-void ConnectionGuard::Waiting(uint64_t id) {
+void ConnectionGuard::Waiting(uint64_t id) { SetServing(id, false); }
+
+void ConnectionGuard::SetServing(uint64_t id, bool serving) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
-  it->second.serving = false;
+  it->second.serving = serving;
   it->second.since = SteadyClock::now();
 }
 

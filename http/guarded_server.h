@@ -83,6 +83,8 @@ class ConnectionGuard {
   };
   // Shuts down the oldest waiting connection (of *peer, or of any when null): false if none.
   bool EvictOldest(const std::string* peer);
+  // Marks the connection's phase (Serving, Waiting) and when it began.
+  void SetServing(uint64_t id, bool serving);
 
   const ConnectionLimits limits_;
   std::mutex mu_;

@@ -66,9 +66,11 @@ class ResumeTrialTest : public ::testing::Test {
   }
 
   void SubmitOneTrial() {
-    const std::string yaml =
-        "name: resume\nmethod: grid\nmax_attempts: 3\nfixed: {cell: lstm, epochs: 3}\n"
-        "parameters:\n  units: {values: [8]}\n";
+    Submit("name: resume\nmethod: grid\nmax_attempts: 3\nfixed: {cell: lstm, epochs: 3}\n"
+           "parameters:\n  units: {values: [8]}\n");
+  }
+
+  void Submit(const std::string& yaml) {
     auto spec = ParseSweep(yaml, "r.yaml");
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     auto trials = ExpandSweep(*spec, "r.yaml");
@@ -273,14 +275,8 @@ TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
   const std::string ckpts = dir.File("sweeps.db.checkpoints");
   max_checkpoint_bytes_total_ = Checkpoint(1).size() * 3 / 2;  // room for one
   Open(dir.File("sweeps.db"), ckpts);
-  const std::string yaml =
-      "name: cap\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
-      "parameters:\n  units: {values: [8, 9]}\n";
-  auto spec = ParseSweep(yaml, "c.yaml");
-  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-  auto trials = ExpandSweep(*spec, "c.yaml");
-  ASSERT_TRUE(trials.ok());
-  ASSERT_TRUE(scheduler_->Submit(*spec, *trials, yaml, "c.yaml").ok());
+  Submit("name: cap\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
+         "parameters:\n  units: {values: [8, 9]}\n");
   LeaseGrant a = Lease("w1"), b = Lease("w2");
   ASSERT_TRUE(Report(a, 1, 0.5).ok());
   ASSERT_TRUE(Report(b, 1, 0.5).ok());
