@@ -298,10 +298,24 @@ Status ChooseSweep(const Flags& f, const SweepFile& file, EmbeddedRun* r) {
   return Status::Ok();
 }
 
+// The workers' --program flags (checked, paths made absolute) and --program-grace.
+Status AddProgramArgs(const Flags& f, LaunchSpec* ls) {
+  auto programs = ParseProgramFlags(f.programs);
+  if (!programs.ok()) return programs.status();
+  for (const auto& [name, path] : *programs) ls->extra_args.push_back("--program=" + name + "=" + path);
+  if (!programs->empty()) {
+    char grace[32];
+    std::snprintf(grace, sizeof grace, "%g", f.program_grace);
+    ls->extra_args.push_back(std::string("--program-grace=") + grace);
+  }
+  return Status::Ok();
+}
+
 // The workers, from the launcher --launcher names; on failure the coordinator is shut down.
 Status StartWorkers(const Flags& f, EmbeddedRun* r) {
   LaunchSpec& ls = r->launch;
   ls.exe = SelfExe();
+  HPSWEEP_RETURN_IF_ERROR(AddProgramArgs(f, &ls));
   ls.threads = f.threads;
   ls.data_dir = f.data_dir;
   if (r->slurm) {
@@ -590,6 +604,10 @@ int RunWorker(const Flags& f) {
   o.exit_when_idle = f.exit_when_idle;
   o.max_trials = f.max_trials;
   o.verbose = !f.quiet;
+  auto programs = ParseProgramFlags(f.programs);
+  if (!programs.ok()) return Fail(programs.status());
+  o.programs = *programs;
+  o.program_grace_seconds = f.program_grace;
   o.stop_signal = &g_signal;  // training stops at the next batch, as soon as a signal comes
   Worker worker(o);
   InstallSignalHandlers();
@@ -609,6 +627,7 @@ int RunSlurmScript(const Flags& f) {
   ls.security.tls_server_name = f.client.tls_server_name;
   ls.data_dir = Absolute(f.data_dir);
   ls.log = Absolute(f.log.empty() ? "." : f.log);
+  if (Status s = AddProgramArgs(f, &ls); !s.ok()) return Fail(s);
   // The files the workers will read: there, readable, and the token file private.
   if (access(ls.security.tls_ca.c_str(), R_OK) != 0) {
     return Fail(NotFound("--tls-ca " + ls.security.tls_ca + ": cannot read it"));

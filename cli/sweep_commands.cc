@@ -286,6 +286,18 @@ void AddSourceOptions(CLI::App* cmd, Flags* f, bool db) {
   AddClientSecurityOptions(cmd, &f->client);
 }
 
+// --program NAME=PATH (docs/programs.md), on every command that starts workers.
+void AddProgramOptions(CLI::App* cmd, Flags* f) {
+  cmd->add_option("--program", f->programs,
+                  "NAME=PATH: offer the executable PATH as program NAME, which sweep files name "
+                  "with program: NAME (repeatable; docs/programs.md)")
+      ->allow_extra_args(false);
+  cmd->add_option("--program-grace", f->program_grace,
+                  "seconds a program told to stop (pruned, cancelled) has before SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+}
+
 // `run FILE`: a coordinator here, workers from a launcher (cli/run_command.h).
 CLI::App* AddRunCommand(CLI::App* app, Flags* f) {
   CLI::App* run = app->add_subcommand(
@@ -335,6 +347,7 @@ CLI::App* AddRunCommand(CLI::App* app, Flags* f) {
                   "(seconds)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  AddProgramOptions(run, f);
   return run;
 }
 
@@ -362,6 +375,7 @@ CLI::App* AddSlurmScriptCommand(CLI::App* app, Flags* f) {
   script->add_option("--time", f->time, "time limit of each worker");
   script->add_option("--cpus-per-worker", f->cpus_per_worker, "CPUs per worker, its --threads")
       ->check(CLI::Range(1, 1024));
+  AddProgramOptions(script, f);
   return script;
 }
 
@@ -411,6 +425,7 @@ CLI::App* AddWorkerCommand(CLI::App* app, Flags* f) {
   worker->add_flag("--exit-when-idle", f->exit_when_idle, "exit when no sweep is running");
   worker->add_option("--max-trials", f->max_trials, "exit after this many trials");
   worker->add_flag("--quiet", f->quiet, "no log lines");
+  AddProgramOptions(worker, f);
   return worker;
 }
 

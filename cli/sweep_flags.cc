@@ -1,6 +1,13 @@
 #include "cli/sweep_flags.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <filesystem>
 #include <utility>
+
+#include "base/utf8.h"
 
 namespace hpsweep {
 
@@ -32,6 +39,41 @@ StatusOr<SweepFile> LoadSweepFile(const std::string& path, const SweepLimits& li
   f.spec = std::move(sweep->spec);
   f.trials = std::move(sweep->trials);
   return f;
+}
+
+StatusOr<std::map<std::string, std::string>> ParseProgramFlags(
+    const std::vector<std::string>& flags) {
+  std::map<std::string, std::string> out;
+  for (const std::string& flag : flags) {
+    const size_t eq = flag.find('=');
+    const std::string name = flag.substr(0, eq);
+    bool ok = eq != std::string::npos && !name.empty() && name.size() <= 64 && name != "." &&
+              name != "..";
+    for (char c : name) {
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+    }
+    if (!ok) {
+      return InvalidArgument("--program " + EscapeText(flag) +
+                             ": expected NAME=PATH, NAME of [A-Za-z0-9._-] (1 to 64 characters), "
+                             "as the sweep file's program: names it");
+    }
+    const std::string path = flag.substr(eq + 1);
+    struct stat st;
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) {
+      return InvalidArgument("--program " + EscapeText(flag) + ": " + EscapeText(path) +
+                             ": no such file");
+    }
+    if (!S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0) {
+      return InvalidArgument("--program " + EscapeText(flag) + ": " + EscapeText(path) +
+                             " is not an executable file (chmod +x it, and give a script a "
+                             "#! line)");
+    }
+    if (!out.emplace(name, std::filesystem::absolute(path).lexically_normal().string()).second) {
+      return InvalidArgument("--program " + EscapeText(flag) + ": program '" + name +
+                             "' is given twice");
+    }
+  }
+  return out;
 }
 
 }  // namespace hpsweep

@@ -9,6 +9,7 @@
 #define HPSWEEP_CLI_SWEEP_FLAGS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,7 +48,17 @@ struct Flags {
   std::vector<std::string> sbatch_args;
   double wait_for_workers = 300;
   ClientSecurity client;  // every command that talks to a coordinator
+  // worker, run, slurm-script: --program NAME=PATH, the programs a worker offers
+  // (docs/programs.md), and how long a program told to stop has before SIGTERM.
+  std::vector<std::string> programs;
+  double program_grace = 10;
 };
+
+// The --program NAME=PATH flags as name -> absolute path: each NAME a program name
+// ([A-Za-z0-9._-], 1 to 64 characters, once), each PATH an executable regular file.
+// InvalidArgument naming the flag and the problem.
+StatusOr<std::map<std::string, std::string>> ParseProgramFlags(
+    const std::vector<std::string>& flags);
 
 // --max-model-params and --max-training-memory-mb as the limits a sweep is expanded under.
 SweepLimits Limits(const Flags& f);

@@ -148,7 +148,16 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
   for (const auto& k : keys) header.push_back(k);
   header.push_back("best ep");
   if (metric_column) header.push_back(metric);
-  for (const char* h : {"val acc", "test acc", "epochs", "time", "worker"}) header.push_back(h);
+  // A program's trials (docs/programs.md) may measure neither accuracy: no empty columns then.
+  bool any_val = false, any_test = false;
+  for (const auto& r : lb.rows()) {
+    any_val = any_val || r.val_accuracy() >= 0;
+    any_test = any_test || r.test_accuracy() >= 0;
+  }
+  const Objective objective(metric.empty() ? "val_accuracy" : metric, lb.maximize());
+  if (any_val) header.push_back("val acc");
+  if (any_test) header.push_back("test acc");
+  for (const char* h : {"epochs", "time", "worker"}) header.push_back(h);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : lb.rows()) {
     std::vector<std::string> row = {std::to_string(r.rank()), "#" + std::to_string(r.number())};
@@ -164,9 +173,11 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
       std::snprintf(ta, sizeof(ta), "-");
     }
     row.push_back(std::to_string(r.best_epoch()));
-    if (metric_column) row.push_back(r.metric_value() >= 0 ? Fixed4(r.metric_value()) : "-");
-    row.push_back(va);
-    row.push_back(ta);
+    if (metric_column) {
+      row.push_back(objective.Has(r.metric_value()) ? Fixed4(r.metric_value()) : "-");
+    }
+    if (any_val) row.push_back(r.val_accuracy() >= 0 ? va : "-");
+    if (any_test) row.push_back(ta);
     row.push_back(std::to_string(r.epochs()) +
                   (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
     row.push_back(Duration(r.seconds()));
@@ -227,7 +238,8 @@ std::string ProgressLine(const std::string& name, int done, int total, int runni
   if (stopped > 0) stop = std::to_string(stopped) + " stopped";
   if (pruned > 0) stop += (stop.empty() ? "" : ", ") + std::to_string(pruned) + " pruned";
   if (!stop.empty()) stop = " (" + stop + ")";
-  const std::string result = best >= 0 ? "best " + metric + " " + Fixed4(best) : "no result yet";
+  const std::string result = Objective(metric).Has(best) ? "best " + metric + " " + Fixed4(best)
+                                                         : "no result yet";
   std::snprintf(line, sizeof(line), "[%s] %d/%d trials done%s, %d running, %d failed - %s - %s",
                 name.c_str(), done, total, stop.c_str(), running, failed, result.c_str(),
                 Duration(seconds).c_str());
@@ -324,8 +336,12 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                 // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
                 s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
                 s.pruned(), s.total(),
-                s.best_val_accuracy() >= 0 ? Fixed4(s.best_val_accuracy()).c_str() : "-",
+                Objective(s.metric_name().empty() ? "val_accuracy" : s.metric_name()).Has(
+                    s.best_val_accuracy())
+                    ? Fixed4(s.best_val_accuracy()).c_str()
+                    : "-",
                 metric.c_str());
+    if (!s.waiting().empty()) std::printf("       waiting: %s\n", s.waiting().c_str());
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
 }

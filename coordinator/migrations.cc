@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -154,6 +154,18 @@ CREATE INDEX trials_by_val_accuracy ON trials(sweep_id, best_val_accuracy);
     R"sql(
 ALTER TABLE sweeps ADD COLUMN reuse INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE trials ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
+)sql",
+    // 5 -> 6: sweeps of the user's own program (docs/programs.md): the program's name and time
+    // limit, a trial's value of a named metric and its final metrics, an epoch's named metrics.
+    R"sql(
+ALTER TABLE sweeps ADD COLUMN program TEXT NOT NULL DEFAULT '';
+ALTER TABLE sweeps ADD COLUMN max_trial_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN seed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN metric_value REAL;
+ALTER TABLE trials ADD COLUMN final_metrics TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE epochs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE workers ADD COLUMN programs TEXT NOT NULL DEFAULT '';
+CREATE INDEX trials_by_metric_value ON trials(sweep_id, metric_value);
 )sql",
 };
 

@@ -29,8 +29,10 @@ std::string LeaseText(const std::string& lease_id) {
   return "'" + lease_id + "'";
 }
 
-// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default.
-int MaxEpochs(const TrialRow& t) {
+// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default
+// (a program's: 1).
+int MaxEpochs(const TrialRow& t, const SweepRow& sw) {
+  if (!sw.program.empty()) return ProgramEpochs(t.params);
   TrialConfig config;
   auto it = t.params.find("epochs");
   if (it != t.params.end() && !ApplyKey("epochs", it->second, &config).ok()) return kMaxEpochs;
@@ -284,6 +286,9 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.max_attempts = spec.max_attempts;
     sw.created_at = now;
     sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
+    sw.program = spec.program;
+    sw.max_trial_seconds = spec.max_trial_seconds;
+    sw.seed = spec.seed;
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
     HPSWEEP_WRITE(id.status());

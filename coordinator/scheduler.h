@@ -141,6 +141,9 @@ constexpr size_t kMaxFailErrorBytes = 4096;    // one FailTrial's error text (re
 constexpr size_t kMaxTrialErrorBytes = 16384;  // a trial's stored error: the latest attempts' kept
 constexpr size_t kMaxModelBytes = 64u << 20;   // a saved model in CompleteTrial
 constexpr int kMaxEpochs = 10000;              // as engine/config.cc's `epochs` key
+constexpr size_t kMaxEpochMetrics = 64;        // named metrics in one program epoch or final line
+constexpr size_t kMaxOutputBytes = 1 << 20;    // a program trial's kept output (the tail)
+constexpr size_t kMaxWorkerPrograms = 64;      // programs one worker offers
 constexpr double kMaxSeconds = 1e7;            // any duration a worker reports (~116 days)
 constexpr int kConfusionClasses = 10;          // a confusion matrix is empty or 10 x 10
 constexpr int64_t kMaxConfusionTotal = 100000000;  // samples counted in a confusion matrix
@@ -238,6 +241,7 @@ struct WorkerView {
 
 struct LeaseGrant {
   TrialRow trial;  // attempts already counts this lease
+  SweepRow sweep;  // its sweep (a program trial's file needs its name, program, metric, seed)
   std::string lease_id;
   double deadline = 0;
   int resume_from_epoch = 0;  // > 0: the lease goes on from the checkpoint after this epoch
@@ -246,6 +250,9 @@ struct LeaseGrant {
 struct EpochReport {
   int epoch = 0;  // 0: heartbeat only
   double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
+  // A program trial's metrics by name (docs/programs.md); its four fields above are -1 when the
+  // program did not report them. Empty for the engine's trials.
+  std::map<std::string, double> metrics;
 };
 
 struct Completion {
@@ -254,6 +261,9 @@ struct Completion {
   std::vector<int64_t> confusion;
   std::string model;  // model file bytes; empty if none
   bool stopped = false;
+  // A program trial's final line (test metrics by name). Its history may hold only the epochs of
+  // this attempt (a resumed one starts after its checkpoint's): epochs already stored are kept.
+  std::map<std::string, double> final_metrics;
 };
 
 // kStop: the sweep was cancelled; kPrune: the sweep's pruner stopped the trial (both are STOP to
@@ -271,8 +281,10 @@ struct SweepCounts {
   int pruned = 0;               // stopped early by early_terminate (not counted in stopped)
   std::string early_terminate;  // DescribeEarlyTerminate of the sweep's; "" when it has none
   // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
-  // when no trial has a value yet.
+  // when no trial has a value yet (NaN for a program's metric, which may be any number).
   double best = -1;
+  // Why trials wait with no worker to take them ("no live worker offers program 'x'"); "".
+  std::string waiting;
 };
 
 class Scheduler {
@@ -308,7 +320,8 @@ class Scheduler {
   // (see the top), empty without tokens.
   StatusOr<int64_t> RegisterWorker(const std::string& name, int threads,
                                    const std::string& host = "", const std::string& job_id = "",
-                                   const std::string& owner = "") EXCLUDES(mu_);
+                                   const std::string& owner = "",
+                                   const std::vector<std::string>& programs = {}) EXCLUDES(mu_);
   // OK when `owner` registered worker_id (both empty without tokens); PermissionDenied when
   // another owner did; NotFound when no one did since this coordinator started (the worker then
   // registers again). Owners change only at registration, so a check before a call holds for it.
@@ -329,6 +342,10 @@ class Scheduler {
   // released: the worker gives the trial back; no attempt is charged, and a non-empty error (why:
   // out of memory, different data) is kept in the trial's error.
   Status Fail(const std::string& lease_id, const std::string& error, bool released) EXCLUDES(mu_);
+  // Keeps a program trial's output (the tail of its stdout and stderr, at most kMaxOutputBytes)
+  // as the trial's "output" artifact, replacing an earlier attempt's; call before its Complete or
+  // Fail. Under the trial's last-granted lease only (FailedPrecondition otherwise).
+  Status KeepOutput(const std::string& lease_id, const std::string& output) EXCLUDES(mu_);
   // Stops leasing the sweep; queued trials become stopped, running ones are told STOP, and the
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
@@ -367,6 +384,8 @@ class Scheduler {
   //  ...final metrics}]}
   StatusOr<std::string> ExportJson(int64_t sweep_id) EXCLUDES(mu_);
   StatusOr<std::string> GetModel(int64_t trial_id) EXCLUDES(mu_);
+  // A program trial's output (KeepOutput); NotFound when it has none.
+  StatusOr<std::string> GetOutput(int64_t trial_id) EXCLUDES(mu_);
   // 0 if there is no sweep.
   int64_t LatestSweepId() EXCLUDES(mu_);
 
@@ -422,6 +441,8 @@ class Scheduler {
   Status EnsureTransaction() REQUIRES(mu_);
   Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
   Status CompleteLocked(const std::string& lease_id, const Completion& completion) REQUIRES(mu_);
+  Status CompleteProgramLocked(TrialRow* t, const SweepRow& sw, const Completion& c, double now)
+      REQUIRES(mu_);
   Status CompleteAndLeaseLocked(const std::string& lease_id, const Completion& completion,
                                 int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
   Status ReportLocked(const std::string& lease_id, const EpochReport& report, ReportAction* action,
@@ -482,6 +503,7 @@ class Scheduler {
     int best_epoch = 0;
     double best_val_accuracy = -1, best_val_loss = -1;  // over epochs 1..epoch
     uint64_t bytes = 0;  // the checkpoint's size
+    double metric_value = kNoMetric;  // a program trial's best value of a named metric
   };
   std::string CheckpointPath(int64_t trial_id) const REQUIRES(mu_);
   // Unavailable if keeping `bytes` as trial_id's checkpoint (replacing its last) would take all

@@ -77,8 +77,12 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
   const TrialRow& row = **t;
   auto old = checkpoints_.find(trial_id);
   if (old != checkpoints_.end()) checkpoint_bytes_total_ -= old->second.bytes;
-  checkpoints_[trial_id] = CheckpointMeta{epoch, row.best_epoch, row.best_val_accuracy,
-                                          row.best_val_loss, bytes.size()};
+  checkpoints_[trial_id] = CheckpointMeta{epoch,
+                                          row.best_epoch,
+                                          row.best_val_accuracy,
+                                          row.best_val_loss,
+                                          bytes.size(),
+                                          row.metric_value};
   checkpoint_bytes_total_ += bytes.size();
   return Status::Ok();
 }
@@ -139,6 +143,7 @@ Status Scheduler::ResumeLocked(TrialRow* t, int epoch) {
   t->best_epoch = c.best_epoch;
   t->best_val_accuracy = c.best_val_accuracy;
   t->best_val_loss = c.best_val_loss;
+  t->metric_value = c.metric_value;
   return Status::Ok();
 }
 
@@ -217,9 +222,10 @@ void Scheduler::LoadCheckpointsLocked() {
       for (const EpochRow& e : usable ? *epochs : std::vector<EpochRow>{}) {
         if (e.epoch > epoch) break;
         usable = usable && e.epoch == next++;
-        if (meta.best_epoch == 0 ||
-            by.Better(by.EpochValue(e.val_accuracy, e.val_loss),
-                      by.EpochValue(meta.best_val_accuracy, meta.best_val_loss))) {
+        const double best = by.Named() ? meta.metric_value
+                                       : by.EpochValue(meta.best_val_accuracy, meta.best_val_loss);
+        if (meta.best_epoch == 0 || by.Better(by.EpochValue(e), best)) {
+          if (by.Named()) meta.metric_value = by.EpochValue(e);
           meta.best_epoch = e.epoch;
           meta.best_val_accuracy = e.val_accuracy;
           meta.best_val_loss = e.val_loss;

@@ -36,12 +36,53 @@ Status CheckRange(const Where& where, const char* field, double v, double lo, do
                          Num(lo) + ", " + Num(hi) + "]");
 }
 
-// The range checks of one epoch's metrics (epoch in 1..max_epochs).
-Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs) {
+// A program's named metrics (an epoch's or the final line's): at most kMaxEpochMetrics, names
+// IsMetricName, values finite.
+Status CheckNamedMetrics(const std::string& field, const std::map<std::string, double>& m) {
+  if (m.size() > kMaxEpochMetrics) {
+    return InvalidArgument(field + " has " + std::to_string(m.size()) +
+                           " metrics; the limit is " + std::to_string(kMaxEpochMetrics));
+  }
+  for (const auto& [name, v] : m) {
+    if (!IsMetricName(name)) {
+      return InvalidArgument(field + " has a metric named '" + EscapeText(name.substr(0, 80)) +
+                             "'; a name is [A-Za-z_][A-Za-z0-9_.-]{0,63}");
+    }
+    if (!std::isfinite(v)) {
+      return InvalidArgument(field + "." + name + " is " + Num(v) + "; it must be finite");
+    }
+  }
+  return Status::Ok();
+}
+
+// The range checks of one epoch's metrics (epoch in 1..max_epochs). A program's epoch may leave
+// any of the four fields at -1 (not reported).
+Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs,
+                         bool program) {
   if (r.epoch < 1 || r.epoch > max_epochs) {
     return InvalidArgument(where.Field("epoch") + " is " + std::to_string(r.epoch) +
                            "; it must be in [1, " + std::to_string(max_epochs) +
                            "] (the trial's epochs)");
+  }
+  if (program) {
+    HPSWEEP_RETURN_IF_ERROR(CheckNamedMetrics(where.Field("metrics"), r.metrics));
+    if (r.train_loss != -1) {
+      HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
+    }
+    if (r.val_loss != -1) {
+      HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
+    }
+    if (r.train_accuracy != -1) {
+      HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
+    }
+    if (r.val_accuracy != -1) {
+      HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+    }
+    return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
+  }
+  if (!r.metrics.empty()) {
+    return InvalidArgument(where.Field("metrics") + " is set; named metrics are for a program's "
+                           "trials only");
   }
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
@@ -52,14 +93,14 @@ Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epoch
 
 }  // namespace
 
-Status CheckReportedEpoch(const EpochReport& r, int max_epochs) {
-  return CheckEpochMetrics(Where{"metrics", -1}, r, max_epochs);
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program) {
+  return CheckEpochMetrics(Where{"metrics", -1}, r, max_epochs, program);
 }
 
 bool SameReport(const EpochReport& a, const EpochReport& b) {
   return a.epoch == b.epoch && a.train_loss == b.train_loss &&
          a.train_accuracy == b.train_accuracy && a.val_loss == b.val_loss &&
-         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds;
+         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds && a.metrics == b.metrics;
 }
 
 namespace {
@@ -76,23 +117,36 @@ Status CheckTestMetric(const std::string& field, double v, double hi) {
 
 // Everything in a completion that can be checked without the scheduler's state but the trial's
 // epochs param.
-Status CheckCompletion(const Completion& c, int max_epochs) {
+Status CheckCompletion(const Completion& c, int max_epochs, bool program) {
   const size_t n = c.history.size();
   if (n > static_cast<size_t>(max_epochs)) {
     return InvalidArgument("history has " + std::to_string(n) + " epochs; the trial has " +
                            std::to_string(max_epochs));
   }
-  if (n < static_cast<size_t>(max_epochs) && !c.stopped) {
+  if (program) {
+    for (size_t i = 0; i < n; ++i) {
+      const Where where{"history", static_cast<int>(i)};
+      if (i > 0 && c.history[i].epoch != c.history[i - 1].epoch + 1) {
+        return InvalidArgument(where.Field("epoch") + " is " +
+                               std::to_string(c.history[i].epoch) +
+                               "; a program's history must be consecutive epochs");
+      }
+      HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, true));
+    }
+    HPSWEEP_RETURN_IF_ERROR(CheckNamedMetrics("final_metrics", c.final_metrics));
+  } else if (!c.final_metrics.empty()) {
+    return InvalidArgument("final_metrics is set; named metrics are for a program's trials only");
+  } else if (n < static_cast<size_t>(max_epochs) && !c.stopped) {
     return InvalidArgument("history has " + std::to_string(n) + " epochs of the trial's " +
                            std::to_string(max_epochs) + ", and the trial did not stop early");
   }
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n && !program; ++i) {
     const Where where{"history", static_cast<int>(i)};
     if (c.history[i].epoch != static_cast<int>(i) + 1) {
       return InvalidArgument(where.Field("epoch") + " is " + std::to_string(c.history[i].epoch) +
                              "; the history must be epochs 1.." + std::to_string(n) + " in order");
     }
-    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs));
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, false));
   }
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_accuracy", c.test_accuracy, 1));
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_loss", c.test_loss, HUGE_VAL));

@@ -20,16 +20,21 @@ namespace hpsweep {
 bool Terminal(TrialStatus s);
 // A lease id as a message may show it: short printable ASCII only, never a huge input.
 std::string LeaseText(const std::string& lease_id);
-// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default.
-int MaxEpochs(const TrialRow& t);
+// The trial's `epochs` param (validated when the sweep was submitted), or the engine's default
+// (for a program sweep, search/sweep_file.h ProgramEpochs).
+int MaxEpochs(const TrialRow& t, const SweepRow& sw);
 
 // Checks of what a worker reports (scheduler_checks.cc); InvalidArgument naming the field and
 // the limit. One reported epoch's metrics (the field named "metrics.*"), for a trial of max_epochs.
-Status CheckReportedEpoch(const EpochReport& r, int max_epochs);
+// program: a program trial's epoch (docs/programs.md): each of the four fields may be -1 (not
+// reported), and its named metrics are checked (names, count, finite values).
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program = false);
 // A report that repeats the last one stored with the same values (a retry).
 bool SameReport(const EpochReport& a, const EpochReport& b);
 // A completion: its history, test metrics and confusion matrix, for a trial of max_epochs.
-Status CheckCompletion(const Completion& c, int max_epochs);
+// program: its history is the epochs of one attempt, consecutive from any epoch, as many as it
+// ran (a program may end early); its final metrics are checked as an epoch's.
+Status CheckCompletion(const Completion& c, int max_epochs, bool program = false);
 // A completion's model (when it carries one): a model file that parses (header, size, CRC) and
 // was trained with the trial's params (they change nothing when applied to its config), so that
 // --reuse never copies arbitrary bytes or another trial's model.

@@ -83,18 +83,29 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     }
     leased_to_worker_.erase(held);
   }
+  // A program sweep's trials go only to a worker that offers its program (docs/programs.md).
+  const std::vector<std::string>& offers = w->second.programs;
+  auto offered = [&](int64_t sweep_id) {
+    const std::string& program = sweeps_[sweep_id].program;
+    return program.empty() || std::find(offers.begin(), offers.end(), program) != offers.end();
+  };
 next_trial:  // (after a trial completed by copy, below)
   auto it = queued_.end();
   if (lease_only_ != 0) {
+    if (!offered(lease_only_)) return Status::Ok();
     HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(lease_only_, now));
     it = queued_.find(lease_only_);
     if (it == queued_.end()) return Status::Ok();
   } else {
     if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
     if (queued_.empty()) return Status::Ok();
-    // Sweeps take turns: the first sweep after the one served last.
+    // Sweeps take turns: the first sweep after the one served last that this worker can run.
     it = queued_.upper_bound(next_sweep_turn_);
     if (it == queued_.end()) it = queued_.begin();
+    for (size_t n = 1; n < queued_.size() && !offered(it->first); ++n) {
+      if (++it == queued_.end()) it = queued_.begin();
+    }
+    if (!offered(it->first)) return Status::Ok();
   }
   next_sweep_turn_ = it->first;
   TrialRow& t = trials_[*it->second.begin()];
@@ -122,11 +133,13 @@ next_trial:  // (after a trial completed by copy, below)
   t.started_at = now;
   t.best_val_accuracy = t.best_val_loss = -1;
   t.best_epoch = t.epochs_run = 0;
+  t.metric_value = kNoMetric;
+  t.final_metrics.clear();
   if (resume_from > 0) HPSWEEP_RETURN_IF_ERROR(ResumeLocked(&t, resume_from));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
   EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
-  *grant = LeaseGrant{t, t.lease_id, t.lease_deadline, resume_from};
+  *grant = LeaseGrant{t, sweeps_[t.sweep_id], t.lease_id, t.lease_deadline, resume_from};
   leased_to_worker_[worker_id] = t.id;
   return Status::Ok();
 }
@@ -141,21 +154,19 @@ Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport&
                              double recorded_at) {
   if (recorded_at < 0 || !std::isfinite(recorded_at)) recorded_at = NextEpochTime(now);
   EpochRow e{t->id,      r.epoch,        r.train_loss, r.train_accuracy,
-             r.val_loss, r.val_accuracy, r.seconds,    recorded_at};
+             r.val_loss, r.val_accuracy, r.seconds,    recorded_at,   r.metrics};
   HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
-  if (Pruner* p = PrunerFor(t->sweep_id)) {
-    const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
-    p->Add({t->id, t->number, r.epoch, by.EpochValue(r.val_accuracy, r.val_loss), recorded_at});
-  }
-  t->epochs_run = std::max(t->epochs_run, r.epoch);
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
-  const bool better =
-      t->best_epoch == 0 || by.Better(by.EpochValue(r.val_accuracy, r.val_loss),
-                                      by.EpochValue(t->best_val_accuracy, t->best_val_loss));
-  if (better) {
+  const double value = by.EpochValue(e);
+  if (Pruner* p = PrunerFor(t->sweep_id)) p->Add({t->id, t->number, r.epoch, value, recorded_at});
+  t->epochs_run = std::max(t->epochs_run, r.epoch);
+  const double best =
+      by.Named() ? t->metric_value : by.EpochValue(t->best_val_accuracy, t->best_val_loss);
+  if (t->best_epoch == 0 || by.Better(value, best)) {
     t->best_epoch = r.epoch;
     t->best_val_accuracy = r.val_accuracy;
     t->best_val_loss = r.val_loss;
+    if (by.Named()) t->metric_value = value;
   }
   return Status::Ok();
 }
@@ -212,7 +223,8 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   // Checked before anything changes. Refusals are InvalidArgument: the lease is still good.
   bool store = r.epoch != 0;
   if (store) {
-    HPSWEEP_RETURN_IF_ERROR(CheckReportedEpoch(r, MaxEpochs(*t)));
+    const SweepRow& of = sweeps_[t->sweep_id];
+    HPSWEEP_RETURN_IF_ERROR(CheckReportedEpoch(r, MaxEpochs(*t, of), !of.program.empty()));
     if (r.epoch <= t->epochs_run) {
       auto last = last_report_.find(t->id);
       if (r.epoch != t->epochs_run || last == last_report_.end() || !SameReport(last->second, r)) {
@@ -232,7 +244,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
     HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
     last_report_[t->id] = r;
     Pruner* p = sw.state == "running" ? PrunerFor(t->sweep_id) : nullptr;
-    if (p != nullptr && p->ShouldPrune(t->id, r.epoch, MaxEpochs(*t))) {
+    if (p != nullptr && p->ShouldPrune(t->id, r.epoch, MaxEpochs(*t, sw))) {
       prune_requested_.insert(t->id);
     }
   }
@@ -308,12 +320,23 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
     return Status::Ok();
   }
   // Running, or put back or failed after this lease expired: no result yet, take this one.
-  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t)));
+  const SweepRow& sw = sweeps_[t->sweep_id];
+  const bool program = !sw.program.empty();
+  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t, sw), program));
+  if (program && !c.model.empty()) {
+    return InvalidArgument("model is set; a program's trial keeps its own files");
+  }
+  if (program && !c.history.empty() && c.history.front().epoch > t->epochs_run + 1) {
+    return InvalidArgument("history starts at epoch " + std::to_string(c.history.front().epoch) +
+                           "; epochs 1.." + std::to_string(t->epochs_run) +
+                           " are stored, so it may start at " +
+                           std::to_string(t->epochs_run + 1) + " at the latest");
+  }
   if (options_.check_models) HPSWEEP_RETURN_IF_ERROR(CheckCompletedModel(c.model, *t));
   const double now = clock_->Now();
-  const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
   last_report_.erase(t->id);
+  if (program) return CompleteProgramLocked(t, sw, c, now);
   // The history replaces the epochs reported on the way (there are none if epochs_run is 0).
   if (t->epochs_run > 0) {
     HPSWEEP_RETURN_IF_ERROR(Write([id = t->id](Storage* st) { return st->DeleteEpochs(id); }));
@@ -354,6 +377,50 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
   EmitLocked(events::TrialCompleted(*t, sw, status));
   return FinishTrial(*t, status, now);
+}
+
+// A program trial's result: the epochs its reports did not store (lost on the way) are stored,
+// those stored are kept (a resumed attempt's history starts after its checkpoint); the final
+// line's metrics are kept, and its value of the sweep's metric, when it has one, is the trial's.
+Status Scheduler::CompleteProgramLocked(TrialRow* t, const SweepRow& sw, const Completion& c,
+                                        double now) {
+  for (const EpochReport& r : c.history) {
+    if (r.epoch <= t->epochs_run) continue;
+    HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
+  }
+  t->final_metrics = c.final_metrics;
+  const Objective o(sw.metric, sw.maximize);
+  auto final_value = c.final_metrics.find(sw.metric);
+  if (o.Named() && final_value != c.final_metrics.end()) t->metric_value = final_value->second;
+  t->test_accuracy = c.test_accuracy;
+  t->test_loss = c.test_loss;
+  t->seconds = c.seconds;
+  TrialStatus status = TrialStatus::kCompleted;
+  if (c.stopped && prune_requested_.count(t->id)) {
+    status = TrialStatus::kPruned;
+  } else if (c.stopped || sw.state == "cancelled") {
+    status = TrialStatus::kStopped;
+  }
+  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
+  EmitLocked(events::TrialCompleted(*t, sw, status));
+  return FinishTrial(*t, status, now);
+}
+
+Status Scheduler::KeepOutput(const std::string& lease_id, const std::string& output) {
+  if (output.size() > kMaxOutputBytes) {
+    return InvalidArgument("output is " + std::to_string(output.size()) +
+                           " bytes; the limit is " + std::to_string(kMaxOutputBytes));
+  }
+  return Mutate([&]() -> Status {
+    mu_.AssertHeld();
+    TrialRow* t = FindByLease(lease_id);
+    if (t == nullptr) {
+      return FailedPrecondition("lease " + LeaseText(lease_id) +
+                                " is not the last lease of any trial");
+    }
+    return Write([id = t->id, output](Storage* st) { return st->PutArtifact(id, "output", output); });
+  });
 }
 
 Status Scheduler::Fail(const std::string& lease_id, const std::string& error, bool released) {

@@ -1,5 +1,7 @@
 // Reads: counts, the leaderboard, the export, saved models, and waiting for a change.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "search/params_json.h"
@@ -40,6 +42,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
         out[id].early_terminate = DescribeEarlyTerminate(et->second);
       }
       objective.emplace(id, Objective(sw.metric, sw.maximize));
+      if (objective.at(id).Named()) out[id].best = kNoMetric;  // any finite number is a value
     }
   }
   for (const auto& [id, t] : trials_) {
@@ -63,6 +66,22 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     if (it == out.end()) continue;
     it->second.unproposed =
         std::max(0, live.sampler->planned() - static_cast<int>(live.trial_ids.size()));
+  }
+  // A program sweep with trials to run and no live worker that offers its program waits: say so.
+  const double now = clock_->Now();
+  for (auto& [id, c] : out) {
+    const std::string& program = c.sweep.program;
+    if (program.empty() || c.sweep.state != "running" || c.queued + c.unproposed == 0) continue;
+    bool offered = false;
+    for (const auto& [wid, w] : workers_) {
+      offered = offered || (now - w.last_seen < options_.lease_seconds &&
+                            std::find(w.programs.begin(), w.programs.end(), program) !=
+                                w.programs.end());
+    }
+    if (!offered) {
+      c.waiting = "no live worker offers program '" + program +
+                  "' (start one with: hpsweep worker --program " + program + "=PATH)";
+    }
   }
   // A cancelled sweep's trials that were never proposed were stopped by the cancel: counted as
   // stopped, so its counts add up to its total as they did when trials were stored at submit.
@@ -126,6 +145,7 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"trials", sw.total},
                 {"created_at", sw.created_at},
                 {"finished_at", sw.finished_at}};
+  if (!sw.program.empty()) j["sweep"]["program"] = sw.program;
   auto trials = storage_->LoadTrials(sweep_id);
   if (!trials.ok()) return trials.status();
   json arr = json::array();
@@ -134,13 +154,18 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
     if (!epochs.ok()) return epochs.status();
     json ep = json::array();
     for (const EpochRow& e : *epochs) {
-      ep.push_back({{"epoch", e.epoch},
-                    {"train_loss", e.train_loss},
-                    {"train_accuracy", e.train_accuracy},
-                    {"val_loss", e.val_loss},
-                    {"val_accuracy", e.val_accuracy},
-                    {"seconds", e.seconds},
-                    {"recorded_at", e.recorded_at}});  // when the coordinator stored it
+      json one = {{"epoch", e.epoch},
+                  {"train_loss", MeasuredJson(e.train_loss)},  // null: a program did not report it
+                  {"train_accuracy", MeasuredJson(e.train_accuracy)},
+                  {"val_loss", MeasuredJson(e.val_loss)},
+                  {"val_accuracy", MeasuredJson(e.val_accuracy)},
+                  {"seconds", e.seconds},
+                  {"recorded_at", e.recorded_at}};  // when the coordinator stored it
+      // A program's metrics by name (docs/programs.md), beside the four fields.
+      for (const auto& [name, v] : e.metrics) {
+        if (!one.contains(name)) one[name] = v;
+      }
+      ep.push_back(std::move(one));
     }
     json row = {{"id", t.id},
                 {"number", t.number},
@@ -161,6 +186,10 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"started_at", t.started_at},
                 {"finished_at", t.finished_at}};
     if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
+    if (!sw.program.empty()) {
+      row["metric_value"] = std::isfinite(t.metric_value) ? json(t.metric_value) : json(nullptr);
+      row["final_metrics"] = t.final_metrics;
+    }
     auto attempts = AttemptsJson(storage_, t.id);
     if (!attempts.ok()) return attempts.status();
     row["attempt_history"] = std::move(*attempts);
@@ -175,6 +204,12 @@ StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {
   MutexLock lock(&mu_);
   WaitStorageLocked();
   return storage_->GetArtifact(trial_id, "model");
+}
+
+StatusOr<std::string> Scheduler::GetOutput(int64_t trial_id) {
+  MutexLock lock(&mu_);
+  WaitStorageLocked();
+  return storage_->GetArtifact(trial_id, "output");
 }
 
 uint64_t Scheduler::version() {

@@ -31,8 +31,7 @@ Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
     auto epochs = storage_->LoadEpochs(id);
     if (!epochs.ok()) return epochs.status();
     for (const EpochRow& e : *epochs) {
-      pruner->Add(
-          {id, t.number, e.epoch, by.EpochValue(e.val_accuracy, e.val_loss), e.recorded_at});
+      pruner->Add({id, t.number, e.epoch, by.EpochValue(e), e.recorded_at});
       if (std::isfinite(e.recorded_at)) last_epoch_at_ = std::max(last_epoch_at_, e.recorded_at);
     }
     if (t.status == TrialStatus::kRunning) running.push_back(&t);
@@ -40,7 +39,7 @@ Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
   // Which running trials were pruned: the same decisions, from the same records.
   for (const TrialRow* t : running) {
     for (int e = 1; e <= t->epochs_run; ++e) {
-      if (pruner->ShouldPrune(t->id, e, MaxEpochs(*t))) {
+      if (pruner->ShouldPrune(t->id, e, MaxEpochs(*t, sw))) {
         prune_requested_.insert(t->id);
         break;
       }

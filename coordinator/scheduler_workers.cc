@@ -1,5 +1,6 @@
 // Workers you can see (registration, alive or gone, trial counts) and events.
 #include <algorithm>
+#include <cctype>
 
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
@@ -8,8 +9,25 @@ namespace hpsweep {
 
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
                                             const std::string& host, const std::string& job_id,
-                                            const std::string& owner) {
+                                            const std::string& owner,
+                                            const std::vector<std::string>& programs) {
   if (name.empty()) return InvalidArgument("worker_name is empty");
+  if (programs.size() > kMaxWorkerPrograms) {
+    return InvalidArgument("programs has " + std::to_string(programs.size()) +
+                           " names; the limit is " + std::to_string(kMaxWorkerPrograms));
+  }
+  for (size_t i = 0; i < programs.size(); ++i) {
+    const std::string& p = programs[i];
+    bool ok = !p.empty() && p.size() <= 64 && p != "." && p != "..";
+    for (char c : p) {
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+    }
+    if (!ok) {
+      return InvalidArgument("programs[" + std::to_string(i) + "] is '" +
+                             EscapeText(p.substr(0, 80)) + "'; a program's name is " +
+                             "[A-Za-z0-9._-], 1 to 64 characters");
+    }
+  }
   HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
   HPSWEEP_RETURN_IF_ERROR(CheckText("host", host, kMaxWorkerHostBytes, true));
   HPSWEEP_RETURN_IF_ERROR(CheckText("job_id", job_id, kMaxWorkerJobIdBytes, true));
@@ -48,6 +66,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     row.threads = threads;
     row.host = host;
     row.job_id = job_id;
+    row.programs = programs;
     auto stored = storage_->UpsertWorker(row, now);
     HPSWEEP_WRITE(stored.status());
     const bool joined = !worker_by_name_.count(name);
@@ -223,7 +242,7 @@ std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
       v.sweep_id = t.sweep_id;
       v.trial_id = t.id;
       v.trial_number = t.number;
-      v.epoch = std::min(t.epochs_run + 1, MaxEpochs(t));
+      v.epoch = std::min(t.epochs_run + 1, MaxEpochs(t, sweeps_[t.sweep_id]));
     }
     out.push_back(std::move(v));
   }

@@ -46,8 +46,11 @@ grpc::Status ToGrpc(const Status& s) {
 namespace {
 
 EpochReport FromProto(const pb::EpochMetrics& m) {
-  return {m.epoch(),    m.train_loss(),   m.train_accuracy(),
-          m.val_loss(), m.val_accuracy(), m.seconds()};
+  EpochReport r{m.epoch(),    m.train_loss(),   m.train_accuracy(),
+                m.val_loss(), m.val_accuracy(), m.seconds(), {}};
+  // (the scheduler checks the names, their count and the values)
+  for (const auto& [name, v] : m.named()) r.metrics[name] = v;
+  return r;
 }
 
 // INVALID_ARGUMENT unless the request fits what its call needs (see the limits in scheduler.h).
@@ -210,7 +213,12 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status GetModel(grpc::ServerContext*, const pb::GetModelRequest* req,
                         pb::GetModelResponse* resp) override {
     if (auto s = CheckSize("GetModel", *req, kMaxRequestBytes); !s.ok()) return s;
-    auto model = s_->GetModel(req->trial_id());
+    if (req->artifact() != "" && req->artifact() != "model" && req->artifact() != "output") {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "artifact must be \"\", \"model\" or \"output\""};
+    }
+    auto model = req->artifact() == "output" ? s_->GetOutput(req->trial_id())
+                                             : s_->GetModel(req->trial_id());
     if (!model.ok()) return ToGrpc(model.status());
     resp->set_model(*model);
     return grpc::Status::OK;
@@ -220,8 +228,10 @@ class CoordinatorServer::Service final : public ServiceBase {
                               pb::RegisterWorkerResponse* resp) override {
     if (auto s = CheckSize("RegisterWorker", *req, kMaxRequestBytes); !s.ok()) return s;
     // (the scheduler checks the name, host, job id and thread count, and the token's share)
+    // (the scheduler checks the names and their count)
+    const std::vector<std::string> programs(req->programs().begin(), req->programs().end());
     auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id(),
-                                 CallerTokenKey(*ctx));
+                                 CallerTokenKey(*ctx), programs);
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
     resp->set_lease_seconds(lease_seconds_);
@@ -297,6 +307,13 @@ class CoordinatorServer::Service final : public ServiceBase {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
+    for (const auto& [name, v] : req->final_metrics()) c.final_metrics[name] = v;
+    if (!req->output().empty()) {
+      if (Status kept = s_->KeepOutput(req->lease_id(), req->output()); !kept.ok()) {
+        reactor->Finish(ToGrpc(kept));
+        return reactor;
+      }
+    }
     // The next lease only for a worker of the caller's token; else the result is still kept and
     // the worker asks with LeaseTrial, which says why.
     int64_t next_for = req->lease_next_for_worker();
@@ -322,6 +339,12 @@ class CoordinatorServer::Service final : public ServiceBase {
       return reactor;
     }
     // (the scheduler checks the error text)
+    if (!req->output().empty()) {
+      if (Status kept = s_->KeepOutput(req->lease_id(), req->output()); !kept.ok()) {
+        reactor->Finish(ToGrpc(kept));
+        return reactor;
+      }
+    }
     s_->FailAsync(req->lease_id(), req->error(), req->released(),
                   [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
     return reactor;
@@ -551,6 +574,14 @@ class CoordinatorServer::Service final : public ServiceBase {
     for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
     t->set_data_sha256(data_sha_);
     t->set_resume_from_epoch(g.resume_from_epoch);
+    if (!g.sweep.program.empty()) {
+      t->set_program(g.sweep.program);
+      t->set_max_seconds(g.sweep.max_trial_seconds);
+      t->set_seed(g.sweep.seed);
+      t->set_sweep_name(g.sweep.name);
+      t->set_metric(g.sweep.metric);
+      t->set_maximize(g.sweep.maximize);
+    }
     resp->set_lease_id(g.lease_id);
     resp->set_lease_deadline(g.deadline);
   }

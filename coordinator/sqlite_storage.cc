@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/utf8.h"
+#include "search/objective.h"
 
 namespace hpsweep {
 
@@ -73,7 +74,8 @@ StatusCode CodeFor(int rc) {
 #define HPSWEEP_TRIAL_COLUMNS                                                             \
   "id, sweep_id, number, params, status, attempts, lease_id, lease_deadline, worker_id, " \
   "worker_name, created_at, started_at, finished_at, best_val_accuracy, best_val_loss, "  \
-  "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion, reused_from"
+  "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion, reused_from, "  \
+  "metric_value, final_metrics"
 
 Status SqliteStorage::Error(int rc, const std::string& what) const {
   std::string msg = path_ + ": " + what + ": " + sqlite3_errmsg(db_);
@@ -134,14 +136,16 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   const std::string what = "inserting sweep '" + r.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT INTO sweeps (id, name, description, file_name, yaml, state, metric, maximize, "
-      "max_attempts, total, created_at, finished_at, reuse) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "max_attempts, total, created_at, finished_at, reuse, program, max_trial_seconds, seed) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(r.state);
   b.Text(r.metric).Int(r.maximize ? 1 : 0).Int(r.max_attempts).Int(r.total).Real(r.created_at);
-  b.Real(r.finished_at).Int(r.reuse ? 1 : 0);
+  b.Real(r.finished_at).Int(r.reuse ? 1 : 0).Text(r.program).Real(r.max_trial_seconds);
+  b.Int(static_cast<int64_t>(r.seed));
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -162,6 +166,25 @@ Status SqliteStorage::UpdateSweepState(int64_t sweep_id, const std::string& stat
 }
 
 namespace {
+
+// JSON text of named metrics ({} when none). Names are checked where they arrive (UTF-8);
+// values finite.
+std::string MetricsJson(const std::map<std::string, double>& metrics) {
+  json m = json::object();
+  for (const auto& [k, v] : metrics) m[k] = v;
+  return m.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Named metrics back from their JSON text; anything that is not a finite number is left out.
+std::map<std::string, double> ParseMetrics(const std::string& text) {
+  std::map<std::string, double> out;
+  json m = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!m.is_object()) return out;
+  for (const auto& [k, v] : m.items()) {
+    if (v.is_number() && std::isfinite(v.get<double>())) out[k] = v.get<double>();
+  }
+  return out;
+}
 
 // JSON text of a trial's params and confusion matrix. json::dump throws on invalid UTF-8.
 Status TrialJson(const TrialRow& t, std::string* params, std::string* confusion) {
@@ -187,7 +210,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   if (!st.ok()) return Status(st.code(), path_ + ": " + what + ": " + st.message());
   StatusOr<sqlite3_stmt*> s = Prepare("INSERT INTO trials (" HPSWEEP_TRIAL_COLUMNS
                                       ") "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -197,6 +220,8 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   b.Real(r.created_at).Real(r.started_at).Real(r.finished_at).Real(r.best_val_accuracy);
   b.Real(r.best_val_loss).Int(r.best_epoch).Int(r.epochs_run).Real(r.test_accuracy);
   b.Real(r.test_loss).Real(r.seconds).Text(r.error).Text(confusion).Text(r.reused_from);
+  const std::string final_metrics = MetricsJson(r.final_metrics);
+  b.Real(r.metric_value).Text(final_metrics);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -212,7 +237,8 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
       "UPDATE trials SET status = ?, attempts = ?, lease_id = ?, lease_deadline = ?, "
       "worker_id = ?, worker_name = ?, started_at = ?, finished_at = ?, best_val_accuracy = ?, "
       "best_val_loss = ?, best_epoch = ?, epochs_run = ?, test_accuracy = ?, test_loss = ?, "
-      "seconds = ?, error = ?, confusion = ?, reused_from = ? WHERE id = ?",
+      "seconds = ?, error = ?, confusion = ?, reused_from = ?, metric_value = ?, "
+      "final_metrics = ? WHERE id = ?",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -221,7 +247,8 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
   b.Real(r.lease_deadline).Int(r.worker_id).Text(r.worker_name).Real(r.started_at);
   b.Real(r.finished_at).Real(r.best_val_accuracy).Real(r.best_val_loss).Int(r.best_epoch);
   b.Int(r.epochs_run).Real(r.test_accuracy).Real(r.test_loss).Real(r.seconds).Text(r.error);
-  b.Text(confusion).Text(r.reused_from).Int(r.id);
+  const std::string final_metrics = MetricsJson(r.final_metrics);
+  b.Text(confusion).Text(r.reused_from).Real(r.metric_value).Text(final_metrics).Int(r.id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -232,13 +259,14 @@ Status SqliteStorage::PutEpoch(const EpochRow& r) {
       "writing epoch " + std::to_string(r.epoch) + " of trial " + std::to_string(r.trial_id);
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_accuracy, val_loss, "
-      "val_accuracy, seconds, recorded_at) VALUES (?,?,?,?,?,?,?,?)",
+      "val_accuracy, seconds, recorded_at, metrics) VALUES (?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.Int(r.trial_id).Int(r.epoch).Real(r.train_loss).Real(r.train_accuracy).Real(r.val_loss);
-  b.Real(r.val_accuracy).Real(r.seconds).Real(r.recorded_at);
+  const std::string metrics = MetricsJson(r.metrics);
+  b.Real(r.val_accuracy).Real(r.seconds).Real(r.recorded_at).Text(metrics);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   return StepDone(*s, what);
 }
@@ -318,17 +346,19 @@ StatusOr<std::vector<AttemptRow>> SqliteStorage::LoadAttempts(int64_t trial_id) 
 StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) {
   const std::string what = "registering worker '" + w.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
-      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id) "
-      "VALUES (?,?,?,?,?,?) "
+      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id, programs) "
+      "VALUES (?,?,?,?,?,?,?) "
       "ON CONFLICT (name) DO UPDATE SET threads = excluded.threads, last_seen = "
       "excluded.last_seen, "
-      "host = excluded.host, job_id = excluded.job_id "
+      "host = excluded.host, job_id = excluded.job_id, programs = excluded.programs "
       "RETURNING id, first_seen, trials_done, trials_failed",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
-  b.Text(w.name).Int(w.threads).Real(now).Real(now).Text(w.host).Text(w.job_id);
+  std::string programs;
+  for (const std::string& name : w.programs) programs += (programs.empty() ? "" : ",") + name;
+  b.Text(w.name).Int(w.threads).Real(now).Real(now).Text(w.host).Text(w.job_id).Text(programs);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   int rc = sqlite3_step(*s);
   if (rc != SQLITE_ROW) return Error(rc, what);
@@ -406,7 +436,8 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
   const std::string what = "loading sweeps";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, description, file_name, yaml, state, metric, maximize, max_attempts, "
-      "total, created_at, finished_at, reuse FROM sweeps ORDER BY id",
+      "total, created_at, finished_at, reuse, program, max_trial_seconds, seed "
+      "FROM sweeps ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -427,6 +458,9 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.created_at = ColumnReal(*s, 10);
     r.finished_at = ColumnReal(*s, 11);
     r.reuse = sqlite3_column_int64(*s, 12) != 0;
+    r.program = ColumnText(*s, 13);
+    r.max_trial_seconds = ColumnReal(*s, 14);
+    r.seed = static_cast<uint64_t>(sqlite3_column_int64(*s, 15));
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -461,6 +495,8 @@ Status SqliteStorage::ReadTrial(sqlite3_stmt* s, TrialRow* t) const {
   t->error = ColumnText(s, 20);
   std::string confusion = ColumnText(s, 21);
   t->reused_from = ColumnText(s, 22);
+  t->metric_value = ColumnReal(s, 23);
+  t->final_metrics = ParseMetrics(ColumnText(s, 24));
   try {
     json p = json::parse(params);
     if (!p.is_object()) return DataLoss(where + ": params is not a JSON object: " + params);
@@ -512,7 +548,7 @@ StatusOr<std::vector<TrialRow>> SqliteStorage::LoadTrials(int64_t sweep_id) {
 StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
   return SelectById<EpochRow>(
       "SELECT trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, "
-      "recorded_at FROM epochs WHERE trial_id = ? ORDER BY epoch",
+      "recorded_at, metrics FROM epochs WHERE trial_id = ? ORDER BY epoch",
       trial_id, "loading the epochs of trial " + std::to_string(trial_id), [](sqlite3_stmt* s) {
         EpochRow r;
         r.trial_id = sqlite3_column_int64(s, 0);
@@ -523,6 +559,7 @@ StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
         r.val_accuracy = ColumnReal(s, 5);
         r.seconds = ColumnReal(s, 6);
         r.recorded_at = ColumnReal(s, 7);
+        r.metrics = ParseMetrics(ColumnText(s, 8));
         return r;
       });
 }
@@ -531,7 +568,7 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
   const std::string what = "loading workers";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, threads, first_seen, last_seen, host, job_id, trials_done, "
-      "trials_failed FROM workers ORDER BY id",
+      "trials_failed, programs FROM workers ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -548,6 +585,13 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
     r.job_id = ColumnText(*s, 6);
     r.trials_done = sqlite3_column_int(*s, 7);
     r.trials_failed = sqlite3_column_int(*s, 8);
+    const std::string programs = ColumnText(*s, 9);
+    for (size_t at = 0; at < programs.size();) {
+      size_t comma = programs.find(',', at);
+      if (comma == std::string::npos) comma = programs.size();
+      if (comma > at) r.programs.push_back(programs.substr(at, comma - at));
+      at = comma + 1;
+    }
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -580,10 +624,19 @@ StatusOr<std::vector<TrialRow>> SqliteStorage::Leaderboard(int64_t sweep_id,
        HPSWEEP_LEADERBOARD("test_loss", "ASC")},
   };
 #undef HPSWEEP_LEADERBOARD
+  // Any other name: a program's metric (search/objective.h), in metric_value, which may be any
+  // finite number (NULL: none).
+  static const char* const kNamedMax =
+      "SELECT " HPSWEEP_TRIAL_COLUMNS " FROM trials WHERE sweep_id = ? AND metric_value IS NOT "
+      "NULL ORDER BY metric_value DESC, number ASC LIMIT ?";
+  static const char* const kNamedMin =
+      "SELECT " HPSWEEP_TRIAL_COLUMNS " FROM trials WHERE sweep_id = ? AND metric_value IS NOT "
+      "NULL ORDER BY metric_value ASC, number ASC LIMIT ?";
   const char* sql = nullptr;
   for (const Query& q : kQueries) {
     if (metric == q.metric) sql = maximize ? q.max_sql : q.min_sql;
   }
+  if (sql == nullptr && IsMetricName(metric)) sql = maximize ? kNamedMax : kNamedMin;
   if (sql == nullptr) {
     return InvalidArgument(path_ + ": leaderboard: unknown metric '" + metric +
                            "' (val_accuracy, val_loss, test_accuracy or test_loss)");

@@ -43,6 +43,8 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_maximize(c.sweep.maximize);
     s->set_best_metric(c.best);
     s->set_created_at(c.sweep.created_at);
+    s->set_waiting(c.waiting);
+    s->set_program(c.sweep.program);
   }
   resp.set_workers_alive(workers_alive);
   return resp;
@@ -68,6 +70,7 @@ v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, dou
     w->set_first_seen(v.worker.first_seen);
     w->set_last_seen(v.worker.last_seen);
     w->set_trials_done(v.worker.trials_done);
+    for (const std::string& p : v.worker.programs) w->add_programs(p);
     w->set_trials_failed(v.worker.trials_failed);
   }
   return resp;

@@ -12,6 +12,7 @@
 #define HPSWEEP_SEARCH_DOMAIN_H_
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -36,7 +37,16 @@ struct SweepRow {
   // Submitted with reuse: a trial identical to a completed one of another sweep copies its
   // result instead of training (coordinator/scheduler.h, "Reuse").
   bool reuse = false;
+  // A sweep of the user's own program (docs/programs.md): its name, which only workers that
+  // offer it may lease; "" for the engine's models. Its attempts end past max_trial_seconds
+  // (0: no limit).
+  std::string program;
+  double max_trial_seconds = 0;
+  uint64_t seed = 0;  // the sweep file's seed (a program's trial file carries it)
 };
+
+// A named metric that has no value (a program trial that never reported its sweep's metric).
+constexpr double kNoMetric = std::numeric_limits<double>::quiet_NaN();
 
 struct TrialRow {
   int64_t id = 0, sweep_id = 0;
@@ -60,13 +70,21 @@ struct TrialRow {
   // Its result was copied from an identical completed trial, "sweep 3 #2" (its sweep id and
   // number), instead of trained; "" when it trained (scheduler.h, "Reuse").
   std::string reused_from;
+  // A program trial: its value of the sweep's metric (the best epoch's by the goal, or its final
+  // line's), NaN when it has none; and the metrics of its final line (test metrics). Any finite
+  // number: a program's metric may be negative.
+  double metric_value = kNoMetric;
+  std::map<std::string, double> final_metrics;
 };
 
 struct EpochRow {
   int64_t trial_id = 0;
   int epoch = 0;
+  // -1 (a program trial that did not report it): not measured.
   double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, seconds = 0;
   double recorded_at = 0;
+  // A program trial's epoch: every metric it reported, by name (empty for the engine's).
+  std::map<std::string, double> metrics;
 };
 
 // One lease of a trial (the attempts table): who ran it, when, and the epoch it resumed after
@@ -89,6 +107,9 @@ struct WorkerRow {
   std::string job_id;     // its launcher's job id (Slurm, HPSWEEP_JOB_ID, a pod); "" if none
   int trials_done = 0;    // results it delivered (completed or stopped)
   int trials_failed = 0;  // attempts that failed on it (FailTrial, not a give-back; lease expired)
+  // The programs it offers (docs/programs.md), by name, as it last registered; stored as
+  // "a,b" (names never hold a comma).
+  std::vector<std::string> programs;
 };
 
 }  // namespace hpsweep

@@ -1,5 +1,6 @@
 #include "search/objective.h"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -7,12 +8,26 @@
 
 namespace hpsweep {
 
+bool IsMetricName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+
 std::string Objective::DisplayName() const { return metric_ + (maximize_ ? " (max)" : " (min)"); }
 
 bool Objective::HasValue(double v) { return std::isfinite(v) && v >= 0; }
 
+bool Objective::Has(double v) const { return named_ ? std::isfinite(v) : HasValue(v); }
+
 double Objective::Score(double v) const {
-  if (!HasValue(v)) return -std::numeric_limits<double>::infinity();
+  if (!Has(v)) return -std::numeric_limits<double>::infinity();
   return maximize_ ? v : -v;
 }
 
@@ -33,10 +48,18 @@ double Objective::ValueOf(double best_val_accuracy, double best_val_loss, double
 }
 
 double Objective::ValueOf(const TrialRow& t) const {
+  if (named_) return std::isfinite(t.metric_value) ? t.metric_value : kNoMetric;
   return ValueOf(t.best_val_accuracy, t.best_val_loss, t.test_accuracy, t.test_loss);
 }
 
+double Objective::EpochValue(const EpochRow& e) const {
+  if (!named_) return EpochValue(e.val_accuracy, e.val_loss);
+  auto it = e.metrics.find(metric_);
+  return it == e.metrics.end() ? kNoMetric : it->second;
+}
+
 Objective Objective::ForEpochs() const {
+  if (named_) return *this;
   if (metric_ == "val_loss" || metric_ == "test_loss") return Objective("val_loss", false);
   return Objective("val_accuracy", true);
 }

@@ -205,6 +205,10 @@ class TpeSampler : public Sampler {
         case Distribution::kValues:
           ax.categorical = true;
           for (const std::string& v : p.values) {
+            if (!spec_.program.empty()) {  // a program's values are kept as written
+              ax.canonical.push_back(v);
+              continue;
+            }
             TrialConfig c;
             HPSWEEP_RETURN_IF_ERROR(ApplyKey(p.key, v, &c));
             ax.canonical.push_back(GetKey(c, p.key));

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "search/objective.h"
 #include "search/sweep_file_internal.h"
 #include "search/yaml_tree.h"
 
@@ -36,7 +38,8 @@ namespace {
 const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
-                                                "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse"};
+                                                "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse",
+                                                "program", "max_trial_seconds"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
@@ -206,7 +209,18 @@ Status Parser::ReadMapping(const YamlNode* node, const std::string& section,
     e.line = LineOf(k, LineOf(node, 1));
     e.key = k->text;
     e.value = v;
-    if (!Contains(known, e.key)) return Err(e.line, UnknownKey(e.key, section, known));
+    const bool free_key = program_ && (section == "fixed" || section == "parameters" ||
+                                       IsItemSection(section));
+    if (free_key) {
+      if (!IsProgramParamName(e.key) && !(IsItemSection(section) && e.key == kLabelKey)) {
+        return Err(e.line, "key '" + EscapeText(e.key) + "' under " + SectionName(section) +
+                               ": a program parameter's name is a letter or _ and then up to 63 "
+                               "letters, digits or _ (it becomes --" +
+                               "NAME=VALUE on the program's command line)");
+      }
+    } else if (!Contains(known, e.key)) {
+      return Err(e.line, UnknownKey(e.key, section, known));
+    }
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -247,6 +261,12 @@ Status Parser::ConfigText(const std::string& key, const YamlNode* node, int fall
                           std::string* out) const {
   // A null value's mark is where the parser noticed it (often the next line): use the key's.
   const int line = node->IsNull() ? fallback_line : LineOf(node, fallback_line);
+  if (program_ && node->IsSequence()) {
+    return Err(line, "key '" + key +
+                         "': a program parameter takes a single value (a number, true/false or "
+                         "text), got a list; to try several values, use parameters with "
+                         "{values: [...]}");
+  }
   if (node->IsScalar()) {
     *out = node->text;
     return Status::Ok();
@@ -270,6 +290,21 @@ Status Parser::ConfigText(const std::string& key, const YamlNode* node, int fall
 
 Status Parser::CheckConfigValue(const std::string& key, const std::string& text, int line,
                                 const std::string& hint, std::string* canonical) const {
+  if (program_) {  // a program's value: any single value, kept as written
+    int64_t v = 0;
+    if (key == "epochs" && (!ParseInt64(text, &v) || v < 1 || v > 10000)) {
+      return Err(line, "key 'epochs': expected an integer in [1, 10000] (the trials' budget, "
+                       "which the pruner and the progress count in), got '" + EscapeText(text) +
+                           "'");
+    }
+    if (text.size() > kMaxProgramValueBytes) {
+      return Err(line, "key '" + key + "': a program parameter's value is at most " +
+                           std::to_string(kMaxProgramValueBytes) + " bytes, got " +
+                           std::to_string(text.size()));
+    }
+    if (canonical != nullptr) *canonical = text;
+    return Status::Ok();
+  }
   TrialConfig scratch;
   const Status st = ApplyKey(key, text, &scratch);
   if (!st.ok()) return Err(line, st.message() + hint);
@@ -300,8 +335,16 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   }
   std::vector<Entry> entries;
   HPSWEEP_RETURN_IF_ERROR(ReadMapping(root, "", TopLevelKeys(), &entries));
+  // The program key decides how fixed, parameters and metric read: first, wherever it is.
+  for (const Entry& e : entries) {
+    if (e.key == "program") HPSWEEP_RETURN_IF_ERROR(ReadProgram(e, &spec));
+  }
   bool has_name = false;
   for (const Entry& e : entries) {
+    if (e.key == "program") {
+      spec.lines[e.key] = e.line;
+      continue;
+    }
     spec.lines[e.key] = e.line;
     HPSWEEP_RETURN_IF_ERROR(ReadTopLevelKey(e, &spec));
     if (e.key == "name") has_name = true;
@@ -310,6 +353,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
     return Err(1, "missing required key 'name' (a short identifier such as lstm-units)");
   }
 
+  HPSWEEP_RETURN_IF_ERROR(CheckProgramKeys(spec));
   HPSWEEP_RETURN_IF_ERROR(CheckFixedOrSwept(spec));
   HPSWEEP_RETURN_IF_ERROR(FoldDataKeys(&spec));
 
@@ -357,12 +401,60 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
     HPSWEEP_RETURN_IF_ERROR(ReadTrials(e, spec));
   } else if (e.key == "bayes") {
     HPSWEEP_RETURN_IF_ERROR(ReadBayes(e, spec));
+  } else if (e.key == "max_trial_seconds") {
+    HPSWEEP_RETURN_IF_ERROR(Scalar(e, "max_trial_seconds", &text));
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < 0 || v > kMaxTrialSecondsLimit) {
+      return Err(e.line, "key 'max_trial_seconds': expected seconds in [0, " +
+                             std::to_string(static_cast<int64_t>(kMaxTrialSecondsLimit)) +
+                             "] (0: no limit), got '" + EscapeText(text) + "'");
+    }
+    spec->max_trial_seconds = v;
   } else if (e.key == "reuse") {
     HPSWEEP_RETURN_IF_ERROR(Scalar(e, "reuse", &text));
     if (text != "true" && text != "false") {
       return Err(e.line, "key 'reuse': expected true or false, got '" + EscapeText(text) + "'");
     }
     spec->reuse = text == "true";
+  }
+  return Status::Ok();
+}
+
+Status Parser::ReadProgram(const Entry& e, SweepSpec* spec) {
+  std::string text;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(e, "program", &text));
+  bool ok = !text.empty() && text.size() <= 64;
+  for (char c : text) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                  c == '_' || c == '-');
+  if (!ok || text == "." || text == "..") {
+    return Err(e.line, "key 'program': expected the name of a program that workers offer "
+                       "([A-Za-z0-9._-], 1 to 64 characters; a worker maps it to its own file "
+                       "with --program NAME=PATH), got '" + EscapeText(text) + "'");
+  }
+  spec->program = text;
+  program_ = true;
+  return Status::Ok();
+}
+
+Status Parser::CheckProgramKeys(const SweepSpec& spec) const {
+  if (!program_) {
+    if (spec.lines.count("max_trial_seconds")) {
+      return Err(spec.lines.at("max_trial_seconds"),
+                 "key 'max_trial_seconds': only for a sweep of a program (program: NAME); the "
+                 "engine's trials are bounded by their epochs");
+    }
+    return Status::Ok();
+  }
+  if (spec.lines.count("data")) {
+    return Err(spec.lines.at("data"),
+               "key 'data': a sweep of a program reads no data set of hpsweep's; the program "
+               "reads its own (HPSWEEP_DATA_DIR names the worker's MNIST folder)");
+  }
+  if (spec.lines.count("reuse")) {
+    return Err(spec.lines.at("reuse"),
+               "key 'reuse': not for a sweep of a program (hpsweep cannot tell that two "
+               "workers' programs are the same)");
   }
   return Status::Ok();
 }
@@ -503,6 +595,24 @@ Status Parser::CheckMethod(const SweepSpec& spec) const {
 }
 
 }  // namespace sweep_internal
+
+bool IsProgramParamName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+int ProgramEpochs(const std::map<std::string, std::string>& params) {
+  auto it = params.find("epochs");
+  int64_t v = 0;
+  if (it == params.end() || !sweep_internal::ParseInt64(it->second, &v) || v < 1 || v > 10000) {
+    return 1;
+  }
+  return static_cast<int>(v);
+}
 
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name) {
   // ParseYaml bounds the size, the depth and the node count, refuses aliases, tags, bytes that

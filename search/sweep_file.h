@@ -74,6 +74,20 @@
 // of nesting, 100,000 values; no anchors, aliases or tags; one document; UTF-8 text without
 // control characters. Messages escape any file text they quote (EscapeText).
 //
+// A program sweep (docs/programs.md) names, instead of an engine model, a program that workers
+// offer:
+//   program: torch-lstm                 # [A-Za-z0-9._-]{1,64}: a name, never a path or command
+//   metric: {name: val_f1, goal: maximize}   # any metric name the program reports; goal needed
+//   max_trial_seconds: 600              # an attempt running longer fails; 0..2592000 (30 days)
+//   fixed: {epochs: 9}                  # free keys; epochs (1..10000) is the trials' budget
+//   parameters: {hidden: {values: [32, 64]}, lr: {distribution: log_uniform, min: 1e-4, max: 0.1}}
+// Its keys under fixed, parameters and trials items are free names ([A-Za-z_][A-Za-z0-9_]{0,63})
+// with single values (a number, true/false or text, at most 256 bytes, kept as written); the
+// engine's keys and checks do not apply, nor the model-size limits. Refused with a program:
+// data (a program reads its own data), reuse (hpsweep cannot know that the program is the same),
+// and max_trial_seconds without one. A trial's params are the fixed keys, the item's and the
+// axes': exactly what the program gets as --name=value.
+//
 // Thread-safety: functions only.
 #ifndef HPSWEEP_SEARCH_SWEEP_FILE_H_
 #define HPSWEEP_SEARCH_SWEEP_FILE_H_
@@ -131,8 +145,16 @@ struct BayesOptions {
   int n_ei_candidates = 24;
 };
 
+// The most seconds max_trial_seconds may give an attempt (30 days).
+constexpr double kMaxTrialSecondsLimit = 30 * 24 * 3600.0;
+// The longest value a program parameter may have, in bytes.
+constexpr size_t kMaxProgramValueBytes = 256;
+
 struct SweepSpec {
   std::string name;
+  // A program sweep's program name (see above); "" for the engine's models.
+  std::string program;
+  double max_trial_seconds = 0;  // 0: no limit (program sweeps only)
   std::string description;
   std::string dataset = "mnist";
   DataSpec data;            // format kMnist unless data.format was given (paths already resolved)
@@ -280,6 +302,13 @@ StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::s
 StatusOr<TrialSpec> BuildTrial(const SweepSpec& spec, int number,
                                const std::vector<std::string>& texts, const std::string& file_name,
                                const SweepLimits& limits = SweepLimits());
+
+// A program trial's epochs: its params' "epochs" when that is an integer in 1..10000, else 1.
+int ProgramEpochs(const std::map<std::string, std::string>& params);
+
+// True when name may be a program parameter: [A-Za-z_][A-Za-z0-9_]{0,63}. (A metric's name:
+// IsMetricName, search/objective.h.)
+bool IsProgramParamName(const std::string& name);
 
 // "%.6g" of v, moved to the nearest bound (written exactly) when the rounding left [lo, hi]: the
 // text form random and bayes sweeps give a draw of uniform or log_uniform.

@@ -109,6 +109,11 @@ class Parser {
   // Parse, one key group at a time.
   Status ReadTopLevelKey(const Entry& e, SweepSpec* spec);
   Status ReadName(const Entry& e, SweepSpec* spec);
+  // program: NAME (read before the other keys: it decides how they read).
+  Status ReadProgram(const Entry& e, SweepSpec* spec);
+  // After the whole file: the keys a program sweep refuses (data, reuse), and
+  // max_trial_seconds without a program.
+  Status CheckProgramKeys(const SweepSpec& spec) const;
   Status ReadDescription(const Entry& e, SweepSpec* spec);
   Status ReadMethod(const Entry& e, SweepSpec* spec);
   // After the whole file: no key both fixed and swept.
@@ -145,6 +150,7 @@ class Parser {
   std::string data_seed_;
   int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
   int bayes_line_ = 0;   // of the top-level `bayes` key, 0 when absent
+  bool program_ = false;  // a program sweep: free parameter names and metric
 };
 
 }  // namespace sweep_internal

@@ -177,8 +177,10 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
                    "method: list needs 'trials', a list with at least one item such as "
                    "- {label: A1, cell: lstm, units: 128}");
   }
+  const bool program = !spec.program.empty();
   TrialConfig base;
   for (const auto& [key, text] : spec.fixed) {
+    if (program) break;
     const Status st = ApplyKey(key, text, &base);
     if (!st.ok()) return ErrorAt(file, LineOr(spec.lines, "fixed." + key, 0), st.message());
   }
@@ -192,9 +194,12 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
                      "key 'label': '" + item.label + "' is used twice; labels name one item each");
     }
     TrialConfig config = base;
+    std::map<std::string, std::string> merged = spec.fixed;  // a program's params
     for (const auto& [key, text] : item.params) {
       const int line = LineOr(item.lines, key, item.line);
-      if (!IsConfigKey(key)) return ErrorAt(file, line, "unknown key '" + key + "' in " + name);
+      if (!program && !IsConfigKey(key)) {
+        return ErrorAt(file, line, "unknown key '" + key + "' in " + name);
+      }
       for (const ParameterSpec& p : spec.parameters) {
         if (p.key == key) {
           return ErrorAt(file, line,
@@ -202,11 +207,19 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
                              "(line " + std::to_string(p.line) + "); keep one");
         }
       }
+      if (program) {
+        merged[key] = text;
+        continue;
+      }
       const Status st = ApplyKey(key, text, &config);
       if (!st.ok()) return ErrorAt(file, line, st.message());
     }
     std::vector<std::string> canonical;
-    for (const std::string& key : ConfigKeys()) canonical.push_back(GetKey(config, key));
+    if (program) {
+      for (const auto& [key, text] : merged) canonical.push_back(key + "=" + text);
+    } else {
+      for (const std::string& key : ConfigKeys()) canonical.push_back(GetKey(config, key));
+    }
     auto [prev, inserted] = seen.emplace(std::move(canonical), i);
     if (!inserted) {
       const ListItem& first = spec.items[prev->second];
@@ -226,10 +239,16 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
 
 namespace {
 
+// A trial being built: the engine's config, or (a program sweep) its params as written.
+struct Draft {
+  TrialConfig config;
+  std::map<std::string, std::string> program;
+};
+
 class Expander {
  public:
   Expander(const SweepSpec& spec, const std::string& file, const SweepLimits& limits)
-      : spec_(spec), file_(file), limits_(limits) {}
+      : spec_(spec), file_(file), limits_(limits), program_(!spec.program.empty()) {}
 
   Status Init();
   StatusOr<std::vector<TrialSpec>> Grid();
@@ -241,14 +260,24 @@ class Expander {
 
  private:
   // Applies the axis values `texts` (one per parameter) onto the base config.
-  Status Apply(int number, const std::vector<std::string>& texts, TrialConfig* config) const;
-  Status Finish(int number, const std::vector<std::string>& texts, const TrialConfig& config,
+  Status Apply(int number, const std::vector<std::string>& texts, Draft* config) const;
+  Status Finish(int number, const std::vector<std::string>& texts, const Draft& draft,
                 std::vector<TrialSpec>* trials) const;
+  // A program trial's TrialSpec: its params as written, no engine checks.
+  void FinishProgram(int number, const Draft& draft, std::vector<TrialSpec>* trials) const;
+  // Sets one key: ApplyKey for the engine, the text as written for a program.
+  Status Set(const std::string& key, const std::string& text, Draft* d) const {
+    if (program_) {
+      d->program[key] = text;
+      return Status::Ok();
+    }
+    return ApplyKey(key, text, &d->config);
+  }
   // Appends the first `count` points of the grid of parameters (last axis fastest), numbered
   // from *number + 1; *number ends at the last one.
   Status GridPoints(uint64_t count, int* number, std::vector<TrialSpec>* trials) const;
   // The axis values of `config` in GetKey form, to recognise a trial drawn twice.
-  std::vector<std::string> Canonical(const TrialConfig& config) const;
+  std::vector<std::string> Canonical(const Draft& config) const;
   std::vector<std::string> Draw(Rng* rng) const;
   // "units=32, layers=2"
   std::string Describe(const std::vector<std::string>& texts) const;
@@ -262,11 +291,12 @@ class Expander {
   const SweepSpec& spec_;
   const std::string& file_;
   const SweepLimits& limits_;
-  TrialConfig base_;
+  const bool program_;
+  Draft base_;
   // While List() expands an item: the item, its index, and base_ with the item's keys applied.
   const ListItem* item_ = nullptr;
   size_t item_index_ = 0;
-  TrialConfig item_base_;
+  Draft item_base_;
 };
 
 int Expander::LineOfKey(const std::string& key) const {
@@ -290,14 +320,16 @@ std::string Expander::Describe(const std::vector<std::string>& texts) const {
 Status Expander::Init() {
   bool seed_set = spec_.fixed.count("seed") > 0;
   for (const ParameterSpec& p : spec_.parameters) seed_set = seed_set || p.key == "seed";
-  if (!seed_set) base_.train.seed = spec_.seed;
+  if (!seed_set) base_.config.train.seed = spec_.seed;
   for (const auto& [key, text] : spec_.fixed) {
-    const Status st = ApplyKey(key, text, &base_);
+    const Status st = Set(key, text, &base_);
     if (!st.ok()) return ErrorAt(file_, LineOfKey(key), st.message());
   }
   std::set<std::string> keys;
   for (const ParameterSpec& p : spec_.parameters) {
-    if (!IsConfigKey(p.key)) return ErrorAt(file_, p.line, "unknown key '" + p.key + "'");
+    if (!program_ && !IsConfigKey(p.key)) {
+      return ErrorAt(file_, p.line, "unknown key '" + p.key + "'");
+    }
     if (!keys.insert(p.key).second) {
       return ErrorAt(file_, p.line, "key '" + p.key + "' is swept twice");
     }
@@ -309,11 +341,11 @@ Status Expander::Init() {
 }
 
 Status Expander::Apply(int number, const std::vector<std::string>& texts,
-                       TrialConfig* config) const {
+                       Draft* config) const {
   *config = item_ != nullptr ? item_base_ : base_;
   for (size_t i = 0; i < texts.size(); ++i) {
     const ParameterSpec& p = spec_.parameters[i];
-    const Status st = ApplyKey(p.key, texts[i], config);
+    const Status st = Set(p.key, texts[i], config);
     if (!st.ok()) {
       return ErrorAt(
           file_, p.line,
@@ -324,7 +356,12 @@ Status Expander::Apply(int number, const std::vector<std::string>& texts,
 }
 
 Status Expander::Finish(int number, const std::vector<std::string>& texts,
-                        const TrialConfig& config, std::vector<TrialSpec>* trials) const {
+                        const Draft& draft, std::vector<TrialSpec>* trials) const {
+  if (program_) {
+    FinishProgram(number, draft, trials);
+    return Status::Ok();
+  }
+  const TrialConfig& config = draft.config;
   const Status st = Validate(config);
   if (!st.ok()) {
     // The engine's messages start with "key 'NAME'": point at the line of that key.
@@ -369,9 +406,23 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
   return Status::Ok();
 }
 
-std::vector<std::string> Expander::Canonical(const TrialConfig& config) const {
+void Expander::FinishProgram(int number, const Draft& draft,
+                             std::vector<TrialSpec>* trials) const {
+  TrialSpec trial;
+  trial.number = number;
+  trial.params = draft.program;
+  if (item_ != nullptr && !item_->label.empty()) {
+    trial.label = item_->label;
+    trial.params[kLabelKey] = item_->label;
+  }
+  trials->push_back(std::move(trial));
+}
+
+std::vector<std::string> Expander::Canonical(const Draft& draft) const {
   std::vector<std::string> out;
-  for (const ParameterSpec& p : spec_.parameters) out.push_back(GetKey(config, p.key));
+  for (const ParameterSpec& p : spec_.parameters) {
+    out.push_back(program_ ? draft.program.at(p.key) : GetKey(draft.config, p.key));
+  }
   return out;
 }
 
@@ -404,7 +455,7 @@ Status Expander::GridPoints(uint64_t count, int* number, std::vector<TrialSpec>*
   std::vector<std::string> texts(spec_.parameters.size());
   for (uint64_t n = 0; n < count; ++n) {
     for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
-    TrialConfig config;
+    Draft config;
     ++*number;
     HPSWEEP_RETURN_IF_ERROR(Apply(*number, texts, &config));
     HPSWEEP_RETURN_IF_ERROR(Finish(*number, texts, config, trials));
@@ -422,7 +473,7 @@ StatusOr<TrialSpec> Expander::One(int number, const std::vector<std::string>& te
                    "trial " + std::to_string(number) + ": " + std::to_string(texts.size()) +
                        " axis values for " + std::to_string(spec_.parameters.size()) + " axes");
   }
-  TrialConfig config;
+  Draft config;
   HPSWEEP_RETURN_IF_ERROR(Apply(number, texts, &config));
   std::vector<TrialSpec> one;
   HPSWEEP_RETURN_IF_ERROR(Finish(number, texts, config, &one));
@@ -451,7 +502,7 @@ StatusOr<std::vector<TrialSpec>> Expander::List() {
     item_index_ = it;
     item_base_ = base_;
     for (const auto& [key, text] : item_->params) {
-      const Status st = ApplyKey(key, text, &item_base_);
+      const Status st = Set(key, text, &item_base_);
       if (!st.ok()) {
         item_ = nullptr;
         return ErrorAt(file_, LineOr(spec_.items[it].lines, key, spec_.items[it].line),
@@ -500,7 +551,7 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
   bool pool_mode = false;
   for (int number = 1; number <= spec_.max_trials; ++number) {
     std::vector<std::string> texts;
-    TrialConfig config;
+    Draft config;
     bool found = false;
     if (!pool_mode) {
       for (int attempt = 0; attempt <= kRedraws && !found; ++attempt) {
@@ -521,7 +572,7 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
                     ? p.values[index[i]]
                     : std::to_string(static_cast<int64_t>(p.min) + static_cast<int64_t>(index[i]));
           }
-          TrialConfig c;
+          Draft c;
           HPSWEEP_RETURN_IF_ERROR(Apply(number, point, &c));
           std::vector<std::string> key = Canonical(c);
           if (!seen.count(key) && pooled.insert(key).second) pool.push_back(point);

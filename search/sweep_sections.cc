@@ -18,6 +18,7 @@
 #include "search/sweep_file_internal.h"
 #include "search/yaml_tree.h"
 #include "engine/config.h"
+#include "search/objective.h"
 #include "engine/dataset.h"
 
 namespace hpsweep {
@@ -202,7 +203,13 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
   for (const Entry& m : entries) {
     std::string text;
     HPSWEEP_RETURN_IF_ERROR(Scalar(m, "metric." + m.key, &text));
-    if (m.key == "name") {
+    if (m.key == "name" && program_) {
+      if (!IsMetricName(text)) {
+        return Err(m.line, "key 'metric.name': a metric's name is a letter or _ and then up to "
+                           "63 letters, digits, _, . or -, got '" + EscapeText(text) + "'");
+      }
+      spec->metric = text;
+    } else if (m.key == "name") {
       if (text != "val_accuracy" && text != "val_loss" && text != "test_accuracy") {
         const std::string near = NearestKey(text, {"val_accuracy", "val_loss", "test_accuracy"});
         return Err(m.line,
@@ -220,7 +227,13 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
     }
   }
   const bool natural_max = spec->metric != "val_loss";
-  if (goal.empty()) {
+  if (program_ && goal.empty()) {
+    return Err(e.line, "key 'metric.goal': a program's metric needs its goal, maximize or "
+                       "minimize");
+  }
+  if (program_) {
+    spec->maximize = goal == "maximize";
+  } else if (goal.empty()) {
     spec->maximize = natural_max;
   } else {
     spec->maximize = goal == "maximize";
@@ -321,7 +334,7 @@ Status Parser::CheckEarlyTerminate(const SweepSpec& spec) const {
   bool varies = false;
   for (const ParameterSpec& p : spec.parameters) varies |= p.key == "epochs";
   for (const ListItem& item : spec.items) varies |= item.params.count("epochs") > 0;
-  int64_t epochs = TrialConfig().train.epochs;
+  int64_t epochs = spec.program.empty() ? TrialConfig().train.epochs : 1;
   auto f = spec.fixed.find("epochs");
   if (f != spec.fixed.end() && !ParseInt64(f->second, &epochs)) varies = true;
   const int line = LineOr(spec.lines, "early_terminate", 1);

@@ -98,30 +98,6 @@ Status TrialConfigOf(const pb::Trial& trial, TrialConfig* config) {
 
 }  // namespace
 
-// What one trial's heartbeat and watcher threads share with its training: STOP or a lost lease
-// learned from the coordinator, and the cancel that a stop request or a lost lease turns into.
-// The heartbeat goes on until the result is delivered: a completion retried while the
-// coordinator restarts must not lose its lease meanwhile. Stop() joins both threads; it is
-// called on every way out (by the destructor too, for exceptions).
-struct Worker::Impl::TrialWatch {
-  std::atomic<bool> stop_trial{false}, pruned{false}, lost{false}, done{false};
-  std::atomic<bool> cancel{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  std::thread heartbeat, watcher;
-
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    if (heartbeat.joinable()) heartbeat.join();
-    if (watcher.joinable()) watcher.join();
-  }
-  ~TrialWatch() { Stop(); }
-};
-
 // One trial from lease to completion. The completion also asks for the next lease, which is
 // left in *next. Running out of memory (std::bad_alloc, std::length_error) anywhere in it gives
 // the trial back (see OutOfMemory) and the worker goes on.
@@ -164,7 +140,12 @@ void Worker::Impl::RunTrialOrThrow(const pb::LeaseTrialResponse& lease,
   const std::string lease_id = lease.lease_id();
   Log("trial " + std::to_string(trial.trial_id()) + " (sweep " +
       std::to_string(trial.sweep_id()) + " #" + std::to_string(trial.number()) + ", attempt " +
-      std::to_string(trial.attempt()) + ")");
+      std::to_string(trial.attempt()) + ")" +
+      (trial.program().empty() ? "" : ": program '" + trial.program() + "'"));
+  if (!trial.program().empty()) {
+    RunProgramTrial(lease, next);
+    return;
+  }
   TrialConfig config;
   Status bad = TrialConfigOf(trial, &config);
   if (!bad.ok()) {

@@ -135,6 +135,7 @@ Status Worker::Impl::Register() {
     req.set_threads(o_.threads);
     req.set_host(Printable(HostName().c_str()));
     req.set_job_id(LauncherJobId());
+    for (const auto& [program, path] : o_.programs) req.add_programs(program);
     return stub_->RegisterWorker(&ctx, req, &resp);
   });
   if (!s.ok()) return Unavailable("register with " + o_.coordinator + ": " + s.error_message());
@@ -371,7 +372,8 @@ bool Worker::Impl::Idle() {
   return true;
 }
 
-void Worker::Impl::SendFail(const std::string& lease_id, const std::string& error, bool released) {
+void Worker::Impl::SendFail(const std::string& lease_id, const std::string& error, bool released,
+                            const std::string& output) {
   if (!released) Log("trial failed: " + error);
   Retry(
       "fail",
@@ -382,6 +384,7 @@ void Worker::Impl::SendFail(const std::string& lease_id, const std::string& erro
         req.set_lease_id(lease_id);
         req.set_error(error);
         req.set_released(released);
+        req.set_output(output);
         pb::FailTrialResponse resp;
         return stub_->FailTrial(&ctx, req, &resp);
       },

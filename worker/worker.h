@@ -39,6 +39,7 @@
 #define HPSWEEP_WORKER_WORKER_H_
 
 #include <atomic>
+#include <map>
 #include <string>
 
 #include "auth/credentials.h"
@@ -69,6 +70,12 @@ struct WorkerOptions {
   // While training: a bare heartbeat this often (and at least every third of the lease period),
   // so that a STOP reaches training within a few seconds, mid-epoch.
   double heartbeat_seconds = 2;
+  // The programs this worker offers (docs/programs.md): name -> path of an executable. Only a
+  // program sweep's trials of these names are leased to it; the coordinator never names a path.
+  std::map<std::string, std::string> programs;
+  // A program told to stop (pruned, cancelled) has this long to end before SIGTERM, and then 5 s
+  // before SIGKILL.
+  double program_grace_seconds = 10;
   // A flag a signal handler sets (not owned; null: none). Nonzero stops the worker as
   // RequestStop() does, seen at the next batch with no thread in between.
   const std::atomic<int>* stop_signal = nullptr;

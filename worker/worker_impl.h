@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -100,7 +102,12 @@ class Worker::Impl {
   Status UseOwnData(const pb::Trial& trial);
   void RecoverData();
   bool Idle();
-  void SendFail(const std::string& lease_id, const std::string& error, bool released);
+  void SendFail(const std::string& lease_id, const std::string& error, bool released,
+                const std::string& output = "");
+
+  // ---- program_trial.cc: a trial of the user's own program (docs/programs.md) ----
+  void RunProgramTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
+  void SendProgramCheckpoint(const std::string& lease_id, int epoch, const std::string& packed);
 
   // ---- trial_run.cc ----
   void RunTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
@@ -142,6 +149,30 @@ class Worker::Impl {
   bool data_blocked_ = false;  // data differ from the coordinator's and could not be fetched
   std::string want_sha_;       // the coordinator's training images' sha256, once seen to differ
   std::map<int64_t, int> oom_count_;  // trial id -> times it ran out of memory here
+};
+
+// What one trial's heartbeat and watcher threads share with its training: STOP or a lost lease
+// learned from the coordinator, and the cancel that a stop request or a lost lease turns into.
+// The heartbeat goes on until the result is delivered: a completion retried while the
+// coordinator restarts must not lose its lease meanwhile. Stop() joins both threads; it is
+// called on every way out (by the destructor too, for exceptions).
+struct Worker::Impl::TrialWatch {
+  std::atomic<bool> stop_trial{false}, pruned{false}, lost{false}, done{false};
+  std::atomic<bool> cancel{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::thread heartbeat, watcher;
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    if (heartbeat.joinable()) heartbeat.join();
+    if (watcher.joinable()) watcher.join();
+  }
+  ~TrialWatch() { Stop(); }
 };
 
 }  // namespace hpsweep
