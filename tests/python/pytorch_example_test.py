@@ -39,7 +39,9 @@ except ImportError:
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TRAIN = os.path.join(REPO, "examples", "pytorch-lstm", "train.py")
-MNIST = os.environ.get("HPSWEEP_DATA_DIR") or os.path.join(REPO, "data", "mnist")
+# Absolute: train.py runs in another folder (the worker's working directory).
+MNIST = os.path.abspath(os.environ.get("HPSWEEP_DATA_DIR")
+                        or os.path.join(REPO, "data", "mnist"))
 PARAMS = {"hidden": 32, "lr": 0.01, "optimizer": "adam", "batch_size": 64, "epochs": 3,
           "train_limit": 2000}
 METRICS = {"val_accuracy", "val_loss", "train_loss", "val_f1"}
@@ -145,5 +147,5 @@ class PytorchExampleTest(unittest.TestCase):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
-        MNIST = sys.argv.pop(1)
+        MNIST = os.path.abspath(sys.argv.pop(1))
     unittest.main()
