@@ -21,7 +21,7 @@ Under a worker (HPSWEEP_TRIAL is set):
   sees half a line. Values are checked here first and a bad one raises ValueError naming it: the
   worker would otherwise fail the whole trial. Epochs must follow on: resume_epoch() + 1 first,
   then the previous plus one, at most epochs().
-- report() and should_stop() poll HPSWEEP_CONTROL_FD without blocking (select with a zero
+- report() and should_stop() poll HPSWEEP_CONTROL_FD without blocking (poll with a zero
   timeout); once a `{"action": "stop"}` line (or a bare `stop`) has arrived they return True for
   the rest of the process. The end of that stream alone is not a stop.
 - Neither descriptor is ever closed. Interrupted system calls are retried (PEP 475). If the worker
@@ -194,8 +194,7 @@ def _poll_control():
     fd = None if (_stopped or _control_done) else _fd("HPSWEEP_CONTROL_FD")
     while fd is not None and not _stopped:
         try:
-            readable, _, _ = select.select([fd], [], [], 0)
-            chunk = os.read(fd, 4096) if readable else None
+            chunk = os.read(fd, 4096) if _readable(fd) else None
         except OSError:
             _control_done = True  # closed or not a stream: nothing more can come
             break
@@ -208,6 +207,15 @@ def _poll_control():
         *lines, _control_buffer = _control_buffer.split(b"\n")
         _stopped = any(_is_stop(line) for line in lines)
     return _stopped
+
+
+def _readable(fd):
+    """Whether a read of fd would not block now (data, its end, or an error to read)."""
+    if hasattr(select, "poll"):  # any descriptor number (select() stops at 1023)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _is_stop(line):

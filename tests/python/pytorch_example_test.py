@@ -1,4 +1,4 @@
-"""examples/pytorch-lstm/train.py run as a worker runs a program (docs/programs.md), on a tiny slice.
+"""examples/pytorch-lstm/train.py run as a worker runs a program (docs/programs.md), on a slice.
 
 This file is the worker's side played by hand: a trial JSON file, the params as `--name=value`
 argv entries in name order, a pipe for HPSWEEP_REPORT_FD and one for HPSWEEP_CONTROL_FD, the
