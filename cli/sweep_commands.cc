@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "cli/run_command.h"
 #include "cli/sweep_flags.h"
 #include "cli/tables.h"
+#include "cli/trials.h"
 #include "search/params_json.h"
 #include "coordinator/scheduler.h"
 #include "search/sweep_file.h"
@@ -242,6 +244,31 @@ std::string ExportCsv(const json& j) {
     }
   }
   return os.str();
+}
+
+// `logs SWEEP#N`: a program trial's kept output (docs/programs.md).
+int RunLogs(const Flags& f) {
+  const size_t hash = f.file.find('#');
+  int64_t sweep = 0;
+  const std::string sweep_text = f.file.substr(0, hash);
+  char* end = nullptr;
+  if (!sweep_text.empty()) sweep = std::strtoll(sweep_text.c_str(), &end, 10);
+  if (hash == std::string::npos || hash + 1 == f.file.size() ||
+      (!sweep_text.empty() && (*end != '\0' || sweep <= 0))) {
+    return Fail(InvalidArgument("logs: expected SWEEP#N (e.g. 3#7: trial #7 of sweep 3; #7: "
+                                "of the latest sweep; 3#best), got '" + EscapeText(f.file) +
+                                "'"));
+  }
+  auto choice = ResolveTrial(f.db, f.coordinator, f.client, sweep, f.file.substr(hash + 1));
+  if (!choice.ok()) return Fail(choice.status());
+  auto output = FetchOutputById(f.db, f.coordinator, f.client, choice->trial_id);
+  if (!output.ok()) {
+    return Fail(NotFound(choice->description +
+                         ": no output kept (only a program's trials keep theirs: docs/programs.md)"));
+  }
+  std::cout << *output;
+  if (!output->empty() && output->back() != '\n') std::cout << "\n";
+  return 0;
 }
 
 int RunExport(const Flags& f) {
@@ -490,6 +517,16 @@ CLI::App* AddExportCommand(CLI::App* app, const std::shared_ptr<Flags>& f) {
   return exp;
 }
 
+// `logs SWEEP#N`: a program trial's output.
+CLI::App* AddLogsCommand(CLI::App* app, Flags* f) {
+  CLI::App* logs = app->add_subcommand(
+      "logs", "a program trial's output: the last 1 MiB of its stdout and stderr");
+  logs->add_option("trial", f->file, "SWEEP#N: trial #N of sweep SWEEP (#N: the latest sweep)")
+      ->required();
+  AddSourceOptions(logs, f, /*db=*/true);
+  return logs;
+}
+
 // `report [SWEEP...]`: one self-contained HTML file (cli/report_commands.h).
 CLI::App* AddReportCommand(CLI::App* app, Flags* f) {
   CLI::App* report = app->add_subcommand(
@@ -562,6 +599,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   CLI::App* lb = AddLeaderboardCommand(app, f.get());
   CLI::App* cancel = AddCancelCommand(app, f.get());
   CLI::App* exp = AddExportCommand(app, f);
+  CLI::App* logs = AddLogsCommand(app, f.get());
   CLI::App* report = AddReportCommand(app, f.get());
   CLI::App* data_report = AddDataReportCommand(app, f.get());
 
@@ -578,6 +616,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (*lb) return RunLeaderboard(*f);
     if (*cancel) return RunCancel(*f);
     if (*exp) return RunExport(*f);
+    if (*logs) return RunLogs(*f);
     return -1;
   };
 }

@@ -104,30 +104,49 @@ StatusOr<TrialChoice> ResolveTrial(const std::string& db, const std::string& coo
   return c;
 }
 
-StatusOr<std::string> FetchModelById(const std::string& db, const std::string& coordinator,
-                                     const ClientSecurity& security, int64_t trial_id) {
+namespace {
+
+// One of a trial's artifacts: "model" (its saved model) or "output" (a program's output).
+StatusOr<std::string> FetchArtifactById(const std::string& db, const std::string& coordinator,
+                                        const ClientSecurity& security, int64_t trial_id,
+                                        const std::string& artifact) {
+  const std::string what = artifact == "model" ? "saved model" : "kept output";
   if (!db.empty()) {
     auto reader = OpenDb(db);
     if (!reader.ok()) return reader.status();
-    auto model = (*reader)->scheduler->GetModel(trial_id);
-    if (!model.ok()) {
-      return NotFound("trial " + std::to_string(trial_id) + " has no saved model in " + db);
+    auto bytes = artifact == "model" ? (*reader)->scheduler->GetModel(trial_id)
+                                     : (*reader)->scheduler->GetOutput(trial_id);
+    if (!bytes.ok()) {
+      return NotFound("trial " + std::to_string(trial_id) + " has no " + what + " in " + db);
     }
-    return *model;
+    return *bytes;
   }
   pb::GetModelRequest req;
   req.set_trial_id(trial_id);
+  req.set_artifact(artifact);
   pb::GetModelResponse resp;
   auto stub = Connect(coordinator, security);
   if (!stub.ok()) return stub.status();
   grpc::Status s = (*stub)->GetModel(Ctx(120).get(), req, &resp);
   if (!s.ok()) {
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-      return NotFound("trial " + std::to_string(trial_id) + " has no saved model");
+      return NotFound("trial " + std::to_string(trial_id) + " has no " + what);
     }
     return Unavailable(coordinator + ": " + s.error_message());
   }
   return resp.model();
+}
+
+}  // namespace
+
+StatusOr<std::string> FetchModelById(const std::string& db, const std::string& coordinator,
+                                     const ClientSecurity& security, int64_t trial_id) {
+  return FetchArtifactById(db, coordinator, security, trial_id, "model");
+}
+
+StatusOr<std::string> FetchOutputById(const std::string& db, const std::string& coordinator,
+                                      const ClientSecurity& security, int64_t trial_id) {
+  return FetchArtifactById(db, coordinator, security, trial_id, "output");
 }
 
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,

@@ -34,6 +34,9 @@ StatusOr<TrialChoice> ResolveTrial(const std::string& db, const std::string& coo
 // The saved model (model-file bytes) of the trial with this global id.
 StatusOr<std::string> FetchModelById(const std::string& db, const std::string& coordinator,
                                      const ClientSecurity& security, int64_t trial_id);
+// A program trial's kept output (docs/programs.md) of the trial with this global id.
+StatusOr<std::string> FetchOutputById(const std::string& db, const std::string& coordinator,
+                                      const ClientSecurity& security, int64_t trial_id);
 
 // ResolveTrial, then its model; says on stderr which trial it used.
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
