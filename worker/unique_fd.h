@@ -1,0 +1,41 @@
+// UniqueFd: one open file descriptor, closed when its owner goes. For the worker's process and
+// folder code (program_runner.cc, folder_pack.cc).
+//
+// Ownership: owns the descriptor (-1: none). Thread-safety: one owner at a time.
+#ifndef HPSWEEP_WORKER_UNIQUE_FD_H_
+#define HPSWEEP_WORKER_UNIQUE_FD_H_
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace hpsweep {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) Reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+  // Closes the descriptor held, if any, and holds fd instead.
+  void Reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_WORKER_UNIQUE_FD_H_
