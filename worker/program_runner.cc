@@ -2,6 +2,9 @@
 //
 // The supervisor (A) and the program (B) are forks of a multi-threaded worker: between fork and
 // execve they make only async-signal-safe calls on what was prepared before the fork (ChildPlan).
+// Both forks are glibc's _Fork, which runs no pthread_atfork handlers: the worker's libraries
+// (gRPC's fork support among them) must not run theirs around a fork that only ever execs or
+// waits, in the worker or in the children.
 #include "worker/program_runner.h"
 
 #include <fcntl.h>
@@ -127,7 +130,7 @@ void KillGroup(int) { kill(0, SIGKILL); }
   prctl(PR_SET_PDEATHSIG, SIGUSR1);
   if (getppid() != p.worker) kill(0, SIGKILL);  // the worker died before prctl
   const pid_t self = getpid();
-  const pid_t b = fork();
+  const pid_t b = _Fork();
   if (b == 0) RunChild(p, self);
   if (b < 0) ChildFail(p.exec_err_w, kForkFailed);
   // Nothing of the worker stays open here but the status pipe.
@@ -240,6 +243,7 @@ class Runner {
 };
 
 Status Runner::Prepare(CStrings* argv, CStrings* envp) {
+  HPSWEEP_RETURN_IF_ERROR(EnsurePrivateFolder(o_.work_dir, "the trial's work folder"));
   HPSWEEP_RETURN_IF_ERROR(WriteFileSynced(o_.work_dir + "/trial.json", o_.trial_json, 0600));
   checkpoint_dir_ = o_.work_dir + "/checkpoint";
   HPSWEEP_RETURN_IF_ERROR(EnsurePrivateFolder(checkpoint_dir_, "the checkpoint folder"));
@@ -300,7 +304,7 @@ Status Runner::Start() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  const pid_t pid = fork();
+  const pid_t pid = _Fork();
   if (pid == 0) RunSupervisor(plan);
   const int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -511,7 +515,11 @@ void Runner::Signal(int sig) {
   if (!reaped_ && pid_ > 0) kill(-pid_, sig);
 }
 
+// The supervisor is gone. Normally it took its group with it; if something else killed it, the
+// program (PR_SET_PDEATHSIG) and whatever it started are SIGKILLed here. Until the supervisor is
+// reaped no other process can own its pid as a group id, so the signal reaches only this trial.
 void Runner::Reap() {
+  kill(-pid_, SIGKILL);
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }

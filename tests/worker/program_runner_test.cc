@@ -449,6 +449,32 @@ os.write(3, b'{"epoch": 1}\n')
   EXPECT_NE(r.checkpoint_error.find("over the limit of 1000 bytes"), std::string::npos);
 }
 
+// The supervisor killed by someone else: the program goes with it (its PR_SET_PDEATHSIG), its
+// grandchild by the worker's SIGKILL to the group, and the result says what happened.
+TEST_F(ProgramRunnerTest, AKilledSupervisorTakesTheGroupWithIt) {
+  const std::string path = Python("lost.py", R"(
+import subprocess
+subprocess.Popen(["sleep", "1000"])
+with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(os.getpgid(0)))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True: time.sleep(1)
+)");
+  ProgramRunOptions o = Options(path);
+  const std::string pgid_file = dir_ + "/pgid";
+  o.args = {pgid_file};
+  std::thread killer([&] {
+    if (!Within(10, [&] { return fs::exists(pgid_file); })) return;
+    kill(atoi(Slurp(pgid_file).c_str()), SIGKILL);  // the group's id is the supervisor's pid
+  });
+  ProgramResult r = Run(o);
+  killer.join();
+  EXPECT_EQ(r.outcome, ProgramOutcome::kFailed);
+  EXPECT_EQ(r.error, "the program's supervisor ended without its exit status");
+  EXPECT_LT(r.seconds, 5);
+  const pid_t pgid = atoi(Slurp(pgid_file).c_str());
+  EXPECT_TRUE(Within(1, [&] { return GroupMembers(pgid) == 0; }));
+}
+
 // The worker SIGKILLed mid-trial: the kernel tells the supervisor, which ends the group.
 TEST_F(ProgramRunnerTest, TheGroupDiesWithAKilledWorker) {
   const std::string path = Python("orphan.py", R"(
