@@ -454,6 +454,9 @@ void Runner::ReadStatus() {
 
 void Runner::CheckClocks() {
   const Clock::time_point now = Clock::now();
+  // The program has ended (its status is here) or the supervisor is gone: a stop, a cancel or
+  // the time limit that comes now does not change how it ended.
+  if (reaped_ || status_bytes_.size() == sizeof(int)) return;
   if (o_.cancel != nullptr && o_.cancel->load() && !cancel_seen_) {
     cancel_seen_ = true;
     Decide(ProgramOutcome::kCancelled, "");
