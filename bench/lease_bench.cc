@@ -401,7 +401,7 @@ void DirectWorker(hpsweep::Scheduler* sched, int k, Gate* gate, WorkerLog* log) 
   gate->WaitOpen();
   if (!log->error.empty()) return;
   const int64_t worker_id = *id;
-  hpsweep::EpochReport epoch{1, 0.5, 0.85, 0.45, 0.87, 0.01};
+  hpsweep::EpochReport epoch{1, 0.5, 0.85, 0.45, 0.87, 0.01, {}};
   auto grant = sched->Lease(worker_id);
   ++log->rpcs;
   for (;;) {

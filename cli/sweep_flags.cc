@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <filesystem>
 #include <utility>
 
@@ -47,12 +46,7 @@ StatusOr<std::map<std::string, std::string>> ParseProgramFlags(
   for (const std::string& flag : flags) {
     const size_t eq = flag.find('=');
     const std::string name = flag.substr(0, eq);
-    bool ok = eq != std::string::npos && !name.empty() && name.size() <= 64 && name != "." &&
-              name != "..";
-    for (char c : name) {
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-    }
-    if (!ok) {
+    if (eq == std::string::npos || !IsProgramName(name)) {
       return InvalidArgument("--program " + EscapeText(flag) +
                              ": expected NAME=PATH, NAME of [A-Za-z0-9._-] (1 to 64 characters), "
                              "as the sweep file's program: names it");

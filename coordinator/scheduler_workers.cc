@@ -1,6 +1,5 @@
 // Workers you can see (registration, alive or gone, trial counts) and events.
 #include <algorithm>
-#include <cctype>
 
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
@@ -18,11 +17,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
   }
   for (size_t i = 0; i < programs.size(); ++i) {
     const std::string& p = programs[i];
-    bool ok = !p.empty() && p.size() <= 64 && p != "." && p != "..";
-    for (char c : p) {
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-    }
-    if (!ok) {
+    if (!IsProgramName(p)) {
       return InvalidArgument("programs[" + std::to_string(i) + "] is '" +
                              EscapeText(p.substr(0, 80)) + "'; a program's name is " +
                              "[A-Za-z0-9._-], 1 to 64 characters");

@@ -8,13 +8,13 @@
 
 namespace hpsweep {
 
-bool IsMetricName(const std::string& name) {
+bool IsMetricName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
-  if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
-      return false;
-    }
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    const bool other = (c >= '0' && c <= '9') || c == '.' || c == '-';
+    if (!letter && (i == 0 || !other)) return false;
   }
   return true;
 }

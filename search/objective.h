@@ -15,6 +15,7 @@
 #define HPSWEEP_SEARCH_OBJECTIVE_H_
 
 #include <string>
+#include <string_view>
 
 namespace hpsweep {
 
@@ -23,7 +24,7 @@ struct TrialRow;
 struct EpochRow;
 
 // [A-Za-z_][A-Za-z0-9_.-]{0,63}: what a program's metric may be called.
-bool IsMetricName(const std::string& name);
+bool IsMetricName(std::string_view name);
 
 class Objective {
  public:

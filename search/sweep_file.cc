@@ -424,10 +424,7 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
 Status Parser::ReadProgram(const Entry& e, SweepSpec* spec) {
   std::string text;
   HPSWEEP_RETURN_IF_ERROR(Scalar(e, "program", &text));
-  bool ok = !text.empty() && text.size() <= 64;
-  for (char c : text) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                                  c == '_' || c == '-');
-  if (!ok || text == "." || text == "..") {
+  if (!IsProgramName(text)) {
     return Err(e.line, "key 'program': expected the name of a program that workers offer "
                        "([A-Za-z0-9._-], 1 to 64 characters; a worker maps it to its own file "
                        "with --program NAME=PATH), got '" + EscapeText(text) + "'");
@@ -601,6 +598,16 @@ bool IsProgramParamName(const std::string& name) {
   if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
   for (char c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+bool IsProgramName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
   }
   return true;
 }

@@ -309,6 +309,9 @@ int ProgramEpochs(const std::map<std::string, std::string>& params);
 // True when name may be a program parameter: [A-Za-z_][A-Za-z0-9_]{0,63}. (A metric's name:
 // IsMetricName, search/objective.h.)
 bool IsProgramParamName(const std::string& name);
+// True when name may name a program (the sweep file's program:, a worker's --program NAME=):
+// [A-Za-z0-9._-], 1 to 64 characters, not . or ..
+bool IsProgramName(std::string_view name);
 
 // "%.6g" of v, moved to the nearest bound (written exactly) when the rounding left [lo, hi]: the
 // text form random and bayes sweeps give a draw of uniform or log_uniform.

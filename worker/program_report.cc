@@ -80,17 +80,6 @@ std::string CheckMetrics(const nlohmann::json& j, std::map<std::string, double>*
 
 }  // namespace
 
-bool IsMetricName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxMetricNameBytes) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-    const bool other = (c >= '0' && c <= '9') || c == '.' || c == '-';
-    if (!letter && (i == 0 || !other)) return false;
-  }
-  return true;
-}
-
 StatusOr<ReportLine> ParseReportLine(std::string_view line, int line_number, int next_epoch,
                                      int max_epoch) {
   auto fail = [&](const std::string& what) {

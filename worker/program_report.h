@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "search/objective.h"  // IsMetricName
 
 namespace hpsweep {
 
@@ -35,8 +36,6 @@ struct ReportLine {
   ProgramEpoch epoch;  // kEpoch: the epoch and its metrics; kFinal: the metrics (epoch 0)
 };
 
-// True for a metric name: [A-Za-z_][A-Za-z0-9_.-]{0,63}.
-bool IsMetricName(std::string_view name);
 
 // Checks one line (without its newline; a trailing '\r' is allowed). line_number names the line
 // in messages; next_epoch is the epoch an epoch line must carry, max_epoch the highest allowed.

@@ -556,7 +556,11 @@ TEST_P(StorageTest, LeaderboardOrdersTiesTopAndMetrics) {
   rows = db_->Leaderboard(sweep + 1000, "val_accuracy", true, 0);
   ASSERT_TRUE(rows.ok());
   EXPECT_TRUE(rows->empty());
+  // Any metric name is a program's (metric_value); a name that cannot be one is refused.
   rows = db_->Leaderboard(sweep, "f1", true, 0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());  // no trial has a value of it
+  rows = db_->Leaderboard(sweep, "no such metric", true, 0);
   ASSERT_FALSE(rows.ok());
   EXPECT_EQ(rows.status().code(), StatusCode::kInvalidArgument);
 }
@@ -651,15 +655,28 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:5"});
+            std::vector<std::string>{"1:6"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
-// What a database before schema version 5 lacks: the sweeps' reuse and the trials' reused_from.
+// What a database before schema version 6 lacks: program sweeps (docs/programs.md).
+void DropVersionSixColumns(const std::string& path) {
+  RawQuery(path, "DROP INDEX trials_by_metric_value");
+  for (const char* c : {"sweeps DROP COLUMN program", "sweeps DROP COLUMN max_trial_seconds",
+                        "sweeps DROP COLUMN seed", "trials DROP COLUMN metric_value",
+                        "trials DROP COLUMN final_metrics", "epochs DROP COLUMN metrics",
+                        "workers DROP COLUMN programs"}) {
+    RawQuery(path, std::string("ALTER TABLE ") + c);
+  }
+}
+
+// What a database before schema version 5 lacks: the sweeps' reuse and the trials' reused_from
+// (and what version 6 added).
 void DropVersionFiveColumns(const std::string& path) {
+  DropVersionSixColumns(path);
   RawQuery(path, "ALTER TABLE sweeps DROP COLUMN reuse");
   RawQuery(path, "ALTER TABLE trials DROP COLUMN reused_from");
 }
@@ -687,7 +704,7 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -774,13 +791,14 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trials' "
                      "AND name LIKE 'trials_by%' ORDER BY name"),
-            (std::vector<std::string>{"trials_by_status", "trials_by_val_accuracy"}));
+            (std::vector<std::string>{"trials_by_metric_value", "trials_by_status",
+                                      "trials_by_val_accuracy"}));
 }
 
 TEST(StorageFileTest, TextFileIsNotADatabase) {
@@ -903,7 +921,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -944,7 +962,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);

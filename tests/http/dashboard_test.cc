@@ -256,7 +256,7 @@ class DashboardTest : public ::testing::Test {
     const std::string lease = (*grant)->lease_id;
     for (int e = 1; e <= epochs; ++e) {
       double deadline = 0;
-      EpochReport r{e, loss + 0.1, acc - 0.01, loss, acc, 0.5};
+      EpochReport r{e, loss + 0.1, acc - 0.01, loss, acc, 0.5, {}};
       auto action = sched()->Report(lease, r, &deadline);
       EXPECT_TRUE(action.ok()) << action.status().ToString();
     }
@@ -646,7 +646,7 @@ parameters:
     lease.push_back((*g)->lease_id);
   }
   auto epoch = [](int e, double loss, double acc) {
-    return EpochReport{e, loss, acc, loss, acc, 1};
+    return EpochReport{e, loss, acc, loss, acc, 1, {}};
   };
   // Rung 1 (eta 3): #1 0.30 and #2 0.20 go on; #3 has the best accuracy and the worst loss, and
   // the sweep minimises val_loss: pruned.

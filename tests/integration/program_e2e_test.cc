@@ -41,7 +41,8 @@ x = float(args.get("x", "0"))
 pids = args.get("pids", "")
 if pids:
     with open(os.path.join(pids, str(os.getpid())), "w") as f:
-        f.write(json.dumps({"mode": mode, "token": os.environ.get("HPSWEEP_TOKEN", ""),
+        f.write(json.dumps({"mode": mode, "env": {k: v for k, v in os.environ.items()
+                                                  if k.startswith("HPSWEEP_")},
                             "resume": info["resume_epoch"]}))
 def send(obj):
     os.write(report, (json.dumps(obj) + "\n").encode())
@@ -74,7 +75,7 @@ for e in range(start + 1, info["epochs"] + 1):
     with open(os.path.join(ckdir, "state.tmp"), "w") as f:
         f.write(str(e))
     os.replace(os.path.join(ckdir, "state.tmp"), os.path.join(ckdir, "state"))
-    send({"epoch": e, "score": x * e, "val_loss": 1.0 / (1 + x * e)})
+    send({"epoch": e, "score": x * e, "val_loss": 1.0 / (1 + abs(x * e))})
     print("epoch", e, "done", flush=True)
     if mode != "ignore" and told_to_stop():
         sys.exit(0)
@@ -145,10 +146,10 @@ TEST_F(ProgramE2ETest, ReportsRankTheLeaderboardByTheProgramsMetric) {
   const int64_t sweep = TestClient(addr_).Submit(
       Sweep("fixed: {epochs: 3, pids: " + pids_ + "}\nparameters:\n  x: {values: [0.5, -2, 3]}\n"));
   ASSERT_GT(sweep, 0);
-  // The worker's token must not reach the program through its environment.
-  setenv("HPSWEEP_TOKEN", "secret-token-of-the-worker", 1);
+  // None of the worker's HPSWEEP_ variables (its token, say) reaches the program.
+  setenv("HPSWEEP_PROBE", "secret-of-the-worker", 1);
   auto worker = StartWorker("w1", true, {"--exit-when-idle"});
-  unsetenv("HPSWEEP_TOKEN");
+  unsetenv("HPSWEEP_PROBE");
   ASSERT_TRUE(PollFor(60, [&] { return Finished(sweep); })) << "sweep did not finish";
   ASSERT_TRUE(worker->Wait(30));
 
@@ -169,10 +170,12 @@ TEST_F(ProgramE2ETest, ReportsRankTheLeaderboardByTheProgramsMetric) {
   ASSERT_EQ(RunCli({"leaderboard", "--coordinator", addr_, "--format", "json"}, &out), 0) << out;
   const nlohmann::json lb = nlohmann::json::parse(out);
   ASSERT_EQ(lb["rows"].size(), 3u) << out;
-  EXPECT_EQ(lb["rows"][0]["params"]["x"], "3");
-  EXPECT_EQ(lb["rows"][2]["params"]["x"], "-2");
+  EXPECT_EQ(lb["rows"][0]["params"]["x"].dump(), "3");
+  EXPECT_EQ(lb["rows"][2]["params"]["x"].dump(), "-2");
+  ASSERT_EQ(Pids().size(), 3u);
   for (const auto& [pid, text] : Pids()) {
-    EXPECT_EQ(text.find("secret-token"), std::string::npos) << text;
+    EXPECT_EQ(text.find("secret-of-the-worker"), std::string::npos) << text;
+    EXPECT_NE(text.find("HPSWEEP_REPORT_FD"), std::string::npos) << text;
   }
   // The program's output is kept: hpsweep logs shows it.
   ASSERT_EQ(RunCli({"logs", std::to_string(sweep) + "#1", "--coordinator", addr_}, &out), 0)

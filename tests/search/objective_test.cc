@@ -83,7 +83,12 @@ TEST(ObjectiveTest, ValueOfPicksTheMetricsColumn) {
   EXPECT_EQ(Objective("val_loss", false).ValueOf(t), 0.4);
   EXPECT_EQ(Objective("test_accuracy", true).ValueOf(t), 0.88);
   EXPECT_EQ(Objective("test_loss", false).ValueOf(t), 0.45);
-  EXPECT_EQ(Objective("no_such_metric", true).ValueOf(t), -1);
+  // Any other name is a program's metric: its value is metric_value, NaN when none.
+  EXPECT_TRUE(std::isnan(Objective("no_such_metric", true).ValueOf(t)));
+  t.metric_value = -3.5;
+  EXPECT_EQ(Objective("no_such_metric", true).ValueOf(t), -3.5);
+  EXPECT_TRUE(Objective("no_such_metric", true).Has(-3.5));
+  EXPECT_FALSE(Objective("val_loss", false).Has(-3.5));
   t.best_val_loss = kNaN;
   EXPECT_EQ(Objective("val_loss", false).ValueOf(t), -1);
   TrialRow fresh;  // no epoch yet
