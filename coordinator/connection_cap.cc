@@ -306,6 +306,30 @@ Status CapConnectionsOn(int port, const ConnectionCaps& caps) {
 
 void UncapConnectionsOn(int port) { Cap::Get()->Remove(port); }
 
+// Every connection holds a descriptor; at the soft limit gRPC 1.51's accept loop stops for good
+// (accept4: Too many open files). The soft limit goes up to the hard one, which this process may
+// do unprivileged; said once on stderr.
+void RaiseOpenFilesLimit() {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  const rlim_t was = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    std::fprintf(stderr, "hpsweep: open-files limit raised from %llu to %llu\n",
+                 static_cast<unsigned long long>(was),
+                 static_cast<unsigned long long>(lim.rlim_cur));
+  }
+}
+
+// Caps the server's connections below the open-files limit; says so on stderr only if it
+// cannot.
+void CapConnectionsBelowLimit(int port) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const Status capped = CapConnectionsOn(port, ConnectionCapsFor(lim.rlim_cur));
+  if (!capped.ok()) std::fprintf(stderr, "hpsweep: %s\n", capped.message().c_str());
+}
+
 }  // namespace hpsweep
 
 // The process's accept4 (declared in <sys/socket.h>), in place of libc's: see the header.

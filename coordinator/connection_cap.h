@@ -51,6 +51,12 @@ Status CapConnectionsOn(int port, const ConnectionCaps& caps);
 // reused).
 void UncapConnectionsOn(int port);
 
+// Raises this process's soft open-files limit to the hard one (at the soft limit gRPC 1.51's
+// accept loop stops for good); says so once on stderr.
+void RaiseOpenFilesLimit();
+// CapConnectionsOn(port, ConnectionCapsFor(the open-files limit)); says on stderr if it cannot.
+void CapConnectionsBelowLimit(int port);
+
 }  // namespace hpsweep
 
 #endif  // HPSWEEP_COORDINATOR_CONNECTION_CAP_H_

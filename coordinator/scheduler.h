@@ -443,6 +443,8 @@ class Scheduler {
   Status CompleteLocked(const std::string& lease_id, const Completion& completion) REQUIRES(mu_);
   Status CompleteProgramLocked(TrialRow* t, const SweepRow& sw, const Completion& c, double now)
       REQUIRES(mu_);
+  Status EndCompletedLocked(TrialRow* t, const SweepRow& sw, bool stopped, double now)
+      REQUIRES(mu_);
   Status CompleteAndLeaseLocked(const std::string& lease_id, const Completion& completion,
                                 int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
   Status ReportLocked(const std::string& lease_id, const EpochReport& report, ReportAction* action,

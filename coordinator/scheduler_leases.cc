@@ -366,17 +366,7 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
       return st->PutArtifact(id, "model", model);
     }));
   }
-  // Pruned when it stopped on the pruner's STOP; one that ran to its end anyway is completed.
-  TrialStatus status = TrialStatus::kCompleted;
-  if (c.stopped && prune_requested_.count(t->id)) {
-    status = TrialStatus::kPruned;
-  } else if (c.stopped || sw.state == "cancelled") {
-    status = TrialStatus::kStopped;
-  }
-  HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
-  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
-  EmitLocked(events::TrialCompleted(*t, sw, status));
-  return FinishTrial(*t, status, now);
+  return EndCompletedLocked(t, sw, c.stopped, now);
 }
 
 // A program trial's result: the epochs its reports did not store (lost on the way) are stored,
@@ -395,10 +385,16 @@ Status Scheduler::CompleteProgramLocked(TrialRow* t, const SweepRow& sw, const C
   t->test_accuracy = c.test_accuracy;
   t->test_loss = c.test_loss;
   t->seconds = c.seconds;
+  return EndCompletedLocked(t, sw, c.stopped, now);
+}
+
+// The end of a completion: pruned when it stopped on the pruner's STOP, stopped on a cancel's;
+// one that ran to its end anyway is completed.
+Status Scheduler::EndCompletedLocked(TrialRow* t, const SweepRow& sw, bool stopped, double now) {
   TrialStatus status = TrialStatus::kCompleted;
-  if (c.stopped && prune_requested_.count(t->id)) {
+  if (stopped && prune_requested_.count(t->id)) {
     status = TrialStatus::kPruned;
-  } else if (c.stopped || sw.state == "cancelled") {
+  } else if (stopped || sw.state == "cancelled") {
     status = TrialStatus::kStopped;
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));

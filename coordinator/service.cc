@@ -709,34 +709,6 @@ std::string CoordinatorServer::address() const {
   return (colon == std::string::npos ? l : l.substr(0, colon)) + ":" + std::to_string(port_);
 }
 
-namespace {
-
-// Every connection holds a descriptor; at the soft limit gRPC 1.51's accept loop stops for good
-// (accept4: Too many open files). The soft limit goes up to the hard one, which this process may
-// do unprivileged; said once on stderr.
-void RaiseOpenFilesLimit() {
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
-  const rlim_t was = lim.rlim_cur;
-  lim.rlim_cur = lim.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    std::fprintf(stderr, "hpsweep: open-files limit raised from %llu to %llu\n",
-                 static_cast<unsigned long long>(was),
-                 static_cast<unsigned long long>(lim.rlim_cur));
-  }
-}
-
-// Caps the server's connections below the open-files limit (coordinator/connection_cap.h); says
-// so on stderr only if it cannot.
-void CapConnections(int port) {
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  const Status capped = CapConnectionsOn(port, ConnectionCapsFor(lim.rlim_cur));
-  if (!capped.ok()) std::fprintf(stderr, "hpsweep: %s\n", capped.message().c_str());
-}
-
-}  // namespace
-
 Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   options_ = options;
   RaiseOpenFilesLimit();
@@ -797,7 +769,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
     return Unavailable("cannot listen on " + options.listen +
                        " (address in use, or not an address of this machine?)");
   }
-  CapConnections(port_);
+  CapConnectionsBelowLimit(port_);
   stopping_ = false;
   ticker_ = std::thread([this] {
     while (!stopping_) {

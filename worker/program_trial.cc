@@ -89,6 +89,47 @@ void Worker::Impl::SendProgramCheckpoint(const std::string& lease_id, int epoch,
   }
 }
 
+// The checkpoint folder a resumed lease starts from, unpacked into dir; false (the program
+// starts over, which is slower but right) when it cannot be had or does not unpack.
+bool Worker::Impl::RestoreProgramCheckpoint(const pb::LeaseTrialResponse& lease,
+                                            const std::string& dir) {
+  const pb::Trial& trial = lease.trial();
+  pb::GetCheckpointResponse resp;
+  grpc::Status s = GetCheckpointOf(lease.lease_id(), &resp);
+  Status unpacked = s.ok() ? UnpackFolder(resp.checkpoint(), dir, kMaxProgramCheckpointBytes)
+                           : Status(StatusCode::kUnavailable, s.error_message());
+  if (unpacked.ok()) {
+    Log("trial " + std::to_string(trial.trial_id()) + ": resuming after epoch " +
+        std::to_string(trial.resume_from_epoch()) + " with its checkpoint folder");
+    return true;
+  }
+  Log("trial " + std::to_string(trial.trial_id()) + " checkpoint not usable (" +
+      unpacked.ToString() + "); starting over");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return false;
+}
+
+// Delivers a finished (or stopped) program's result: its epochs, its final line (test_accuracy
+// and test_loss fill the fields of those names) and its output.
+grpc::Status Worker::Impl::SendProgramResult(const std::string& lease_id, const ProgramResult& r,
+                                             pb::LeaseTrialResponse* next) {
+  pb::CompleteTrialRequest req;
+  req.set_lease_id(lease_id);
+  double seconds_each = r.epochs.empty() ? 0 : r.seconds / static_cast<double>(r.epochs.size());
+  for (const ProgramEpoch& e : r.epochs) ProgramEpochToProto(e, seconds_each, req.add_history());
+  auto final_of = [&](const char* name) {
+    auto it = r.final_metrics.find(name);
+    return it == r.final_metrics.end() ? -1.0 : it->second;
+  };
+  req.set_test_accuracy(final_of("test_accuracy"));
+  req.set_test_loss(final_of("test_loss"));
+  for (const auto& [name, v] : r.final_metrics) (*req.mutable_final_metrics())[name] = v;
+  req.set_stopped(r.outcome == ProgramOutcome::kStopped);
+  req.set_seconds(r.seconds);
+  req.set_output(r.output);
+  return DeliverCompletion(&req, next);
+}
 void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
                                    pb::LeaseTrialResponse* next) {
   const pb::Trial& trial = lease.trial();
@@ -119,29 +160,8 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
   o.max_seconds = trial.max_seconds();
   o.grace_seconds = o_.program_grace_seconds;
   o.max_checkpoint_bytes = kMaxProgramCheckpointBytes;
-  if (trial.resume_from_epoch() > 0) {
-    pb::GetCheckpointResponse resp;
-    grpc::Status s = Retry("checkpoint", [&] {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(120));
-      pb::GetCheckpointRequest req;
-      req.set_lease_id(lease_id);
-      resp.Clear();
-      return stub_->GetCheckpoint(&ctx, req, &resp);
-    });
-    Status unpacked = s.ok() ? UnpackFolder(resp.checkpoint(), checkpoint_dir,
-                                            kMaxProgramCheckpointBytes)
-                             : Status(StatusCode::kUnavailable, s.error_message());
-    if (unpacked.ok()) {
-      o.resume_epoch = trial.resume_from_epoch();
-      Log("trial " + std::to_string(trial.trial_id()) + ": resuming after epoch " +
-          std::to_string(o.resume_epoch) + " with its checkpoint folder");
-    } else {
-      Log("trial " + std::to_string(trial.trial_id()) + " checkpoint not usable (" +
-          unpacked.ToString() + "); starting over");
-      std::error_code ec;
-      std::filesystem::remove_all(checkpoint_dir, ec);
-    }
+  if (trial.resume_from_epoch() > 0 && RestoreProgramCheckpoint(lease, checkpoint_dir)) {
+    o.resume_epoch = trial.resume_from_epoch();
   }
   pb::Trial for_file = trial;
   for_file.set_resume_from_epoch(o.resume_epoch);
@@ -195,37 +215,7 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
     SendFail(lease_id, r.error, /*released=*/false, r.output);
     return;
   }
-  pb::CompleteTrialRequest req;
-  req.set_lease_id(lease_id);
-  double seconds_each = r.epochs.empty() ? 0 : r.seconds / static_cast<double>(r.epochs.size());
-  for (const ProgramEpoch& e : r.epochs) ProgramEpochToProto(e, seconds_each, req.add_history());
-  auto final_of = [&](const char* name) {
-    auto it = r.final_metrics.find(name);
-    return it == r.final_metrics.end() ? -1.0 : it->second;
-  };
-  req.set_test_accuracy(final_of("test_accuracy"));
-  req.set_test_loss(final_of("test_loss"));
-  for (const auto& [name, v] : r.final_metrics) (*req.mutable_final_metrics())[name] = v;
-  req.set_stopped(r.outcome == ProgramOutcome::kStopped);
-  req.set_seconds(r.seconds);
-  req.set_output(r.output);
-  const bool want_next =
-      !Stopping() && !(o_.max_trials > 0 && trials_done_ + 1 >= o_.max_trials);
-  if (want_next) req.set_lease_next_for_worker(worker_id_);
-  bool first = true;
-  grpc::Status s = Retry(
-      "complete",
-      [&] {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(Deadline(120));
-        pb::CompleteTrialResponse resp;
-        if (!first) req.set_lease_next_for_worker(0);
-        first = false;
-        grpc::Status st = stub_->CompleteTrial(&ctx, req, &resp);
-        if (st.ok() && resp.has_next()) *next = resp.next();
-        return st;
-      },
-      /*give_up_on_stop=*/false, /*max_backoff=*/2.0);
+  grpc::Status s = SendProgramResult(lease_id, r, next);
   watch.Stop();
   if (s.ok()) {
     Log("trial " + std::to_string(trial.trial_id()) + " " + ProgramOutcomeName(r.outcome) +

@@ -313,8 +313,14 @@ grpc::Status Worker::Impl::SendResult(const std::string& lease_id, const TrainRe
   req.set_model(SerializeModel(result.model));
   req.set_stopped(result.stopped);
   req.set_seconds(seconds);
-  // A finished result is retried until the coordinator has it, even while stopping. The first
-  // try also leases the next trial; a retry does not (it would lease another one).
+  return DeliverCompletion(&req, next);
+}
+
+// A finished result is retried until the coordinator has it, even while stopping. The first try
+// also leases the next trial; a retry does not (it would lease another one).
+grpc::Status Worker::Impl::DeliverCompletion(pb::CompleteTrialRequest* request,
+                                             pb::LeaseTrialResponse* next) {
+  pb::CompleteTrialRequest& req = *request;
   const bool want_next =
       !Stopping() && !(o_.max_trials > 0 && trials_done_ + 1 >= o_.max_trials);
   if (want_next) req.set_lease_next_for_worker(worker_id_);
@@ -373,20 +379,26 @@ void Worker::Impl::LogResult(const pb::Trial& trial, const std::string& lease_id
   }
 }
 // ---- Resuming trials ----
+// The checkpoint of the lease (GetCheckpoint), retried while the coordinator is out of reach.
+grpc::Status Worker::Impl::GetCheckpointOf(const std::string& lease_id,
+                                           pb::GetCheckpointResponse* resp) {
+  return Retry("checkpoint", [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(120));
+    pb::GetCheckpointRequest req;
+    req.set_lease_id(lease_id);
+    resp->Clear();
+    return stub_->GetCheckpoint(&ctx, req, resp);
+  });
+}
+
 // The checkpoint a resumed lease starts from, parsed against the trial's config; nullopt (the
 // trial starts over, which is slower but right) if it cannot be had or does not fit.
 std::optional<TrainCheckpoint> Worker::Impl::FetchCheckpoint(const pb::LeaseTrialResponse& lease,
                                                              const TrialConfig& config) {
   const pb::Trial& trial = lease.trial();
   pb::GetCheckpointResponse resp;
-  grpc::Status s = Retry("checkpoint", [&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(120));
-    pb::GetCheckpointRequest req;
-    req.set_lease_id(lease.lease_id());
-    resp.Clear();
-    return stub_->GetCheckpoint(&ctx, req, &resp);
-  });
+  grpc::Status s = GetCheckpointOf(lease.lease_id(), &resp);
   const std::string what = "trial " + std::to_string(trial.trial_id()) + " checkpoint";
   if (!s.ok()) {
     Log(what + " not available (" + s.error_message() + "); starting over");

@@ -29,6 +29,7 @@
 #include "base/status.h"
 #include "engine/trainer.h"
 #include "proto/hpsweep.grpc.pb.h"
+#include "worker/program_runner.h"
 #include "worker/worker.h"
 
 namespace hpsweep {
@@ -108,6 +109,9 @@ class Worker::Impl {
   // ---- program_trial.cc: a trial of the user's own program (docs/programs.md) ----
   void RunProgramTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
   void SendProgramCheckpoint(const std::string& lease_id, int epoch, const std::string& packed);
+  bool RestoreProgramCheckpoint(const pb::LeaseTrialResponse& lease, const std::string& dir);
+  grpc::Status SendProgramResult(const std::string& lease_id, const ProgramResult& r,
+                                 pb::LeaseTrialResponse* next);
 
   // ---- trial_run.cc ----
   void RunTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
@@ -120,6 +124,10 @@ class Worker::Impl {
   void StartTrialThreads(const std::string& lease_id, TrialWatch* watch);
   TrainOptions TrialTrainOptions(const pb::Trial& trial, const std::string& lease_id,
                                  TrialWatch* watch);
+  // CompleteTrial with *req (its lease id and result set), retried until the coordinator has it;
+  // *next gets the next lease when the coordinator hands one over with it.
+  grpc::Status GetCheckpointOf(const std::string& lease_id, pb::GetCheckpointResponse* resp);
+  grpc::Status DeliverCompletion(pb::CompleteTrialRequest* req, pb::LeaseTrialResponse* next);
   grpc::Status SendResult(const std::string& lease_id, const TrainResult& result, double seconds,
                           pb::LeaseTrialResponse* next);
   void LogResult(const pb::Trial& trial, const std::string& lease_id, const TrainResult& result,
