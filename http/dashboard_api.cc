@@ -48,7 +48,8 @@ json Dashboard::Impl::SweepsJson(const std::vector<SweepCounts>& counts, int wor
                    {"pruned", c.pruned},
                    {"early_terminate", c.early_terminate},
                    {"total", c.sweep.total},
-                   {"best", Objective::HasValue(c.best) ? json(c.best) : json(nullptr)},
+                   {"best", o.Has(c.best) ? json(c.best) : json(nullptr)},
+                   {"waiting", c.waiting},  // why its trials wait, "" when they do not
                    {"created_at", c.sweep.created_at}});
   }
   return {{"sweeps", arr}, {"workers_alive", workers_alive}};
@@ -69,7 +70,7 @@ json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<T
                    {"params", ParamsJson(t.params)},
                    {"best_epoch", t.best_epoch},
                    // Not measured (a pruned or running trial has no test pass): null, not -1.
-                   {"metric_value", MeasuredJson(o.ValueOf(t))},
+                   {"metric_value", o.Has(o.ValueOf(t)) ? json(o.ValueOf(t)) : json(nullptr)},
                    {"val_accuracy", MeasuredJson(t.best_val_accuracy)},
                    {"val_loss", MeasuredJson(t.best_val_loss)},
                    {"test_accuracy", MeasuredJson(t.test_accuracy)},

@@ -124,8 +124,13 @@ std::vector<std::pair<double, double>> Curve(const json& t, const std::string& f
 
 namespace {
 
-// The trial's value of the sweep's metric; -1 when it has none.
+// The trial's value of the sweep's metric; -1 when it has none (a program's metric, which may be
+// any number: NaN).
 double ValueOf(const Objective& o, const json& t) {
+  if (o.Named()) {
+    auto it = t.find("metric_value");
+    return it == t.end() || !it->is_number() ? std::nan("") : it->get<double>();
+  }
   return o.ValueOf(FieldOf(t, "best_val_accuracy"), FieldOf(t, "best_val_loss"),
                    FieldOf(t, "test_accuracy"), FieldOf(t, "test_loss"));
 }
@@ -202,7 +207,7 @@ std::vector<std::pair<std::string, double>> Importances(const SweepView& v) {
     std::vector<double> numbers;
     bool numeric = true;
     for (size_t i = 0; i < v.ranked.size(); ++i) {
-      if (!Objective::HasValue(v.values[i])) continue;
+      if (!v.objective.Has(v.values[i])) continue;
       metric.push_back(v.values[i]);
       levels.push_back(Param(v.ranked[i], k));
       const json pv = ParamValue(v.ranked[i], k);
@@ -230,7 +235,7 @@ StatusOr<json> ParseExport(const std::string& export_json) {
 std::string TopCurves(const SweepView& v) {
   std::vector<Series> top;
   for (size_t i = 0; i < v.ranked.size() && top.size() < kMaxOverlay; ++i) {
-    if (!Objective::HasValue(v.values[i])) continue;
+    if (!v.objective.Has(v.values[i])) continue;
     top.push_back({TrialName(v.ranked[i]), v.Tip(i), Curve(v.ranked[i], v.EpochField())});
   }
   return LineChart(top, v.EpochField(), 640, 280);
@@ -244,7 +249,7 @@ std::string HeadingSection(const SweepView& v, const std::string& name) {
   o << "<h1>Sweep " << v.sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
     << Esc(StrOf(v.sweep, "description")) << "</p><p>" << ranked.size() << " trials, state "
     << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(objective.DisplayName()) << ".</p>";
-  if (!ranked.empty() && Objective::HasValue(v.values[0])) {
+  if (!ranked.empty() && v.objective.Has(v.values[0])) {
     o << "<p>Best: <b>" << Esc(v.Tip(0)) << "</b></p>";
   }
   return o.str();
@@ -372,7 +377,7 @@ std::string EffectsSection(const SweepView& v) {
   for (const auto& k : keys) {
     std::map<std::string, std::vector<double>> groups;
     for (size_t i = 0; i < ranked.size(); ++i) {
-      if (Objective::HasValue(v.values[i])) groups[Param(ranked[i], k)].push_back(v.values[i]);
+      if (v.objective.Has(v.values[i])) groups[Param(ranked[i], k)].push_back(v.values[i]);
     }
     std::vector<std::string> order;
     for (const auto& g : groups) order.push_back(g.first);
@@ -482,7 +487,7 @@ StatusOr<std::string> BestTrialSection(const SweepView& v, const std::string& be
                                        const Mnist* data) {
   const std::vector<json>& ranked = v.ranked;
   std::ostringstream o;
-  if (!ranked.empty() && Objective::HasValue(v.values[0]) &&
+  if (!ranked.empty() && v.objective.Has(v.values[0]) &&
       ranked[0].contains("confusion_matrix")) {
     const json& best = ranked[0];
     o << "<h2 id=\"best\">The best trial: " << Esc(TrialName(best)) << "</h2><p>Test accuracy "
@@ -558,7 +563,7 @@ StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
     const Objective o = ObjectiveOf(ex["sweep"]);
     std::vector<int64_t> ids;
     for (const json& t : Ranked(ex, o)) {
-      if (Objective::HasValue(ValueOf(o, t))) ids.push_back(t["id"].get<int64_t>());
+      if (o.Has(ValueOf(o, t))) ids.push_back(t["id"].get<int64_t>());
     }
     return ids;
   } catch (const json::exception& e) {
@@ -604,7 +609,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
         << Esc(StrOf(v.sweep, "name")) << "</h3><p>" << v.ranked.size() << " trials, "
         << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(v.objective.DisplayName())
         << "</p>";
-      if (!v.ranked.empty() && Objective::HasValue(v.values[0])) {
+      if (!v.ranked.empty() && v.objective.Has(v.values[0])) {
         o << "<p>Best " << Esc(TrialName(v.ranked[0])) << ": <b>" << Esc(v.objective.metric())
           << " " << MetricText(v.values[0]) << "</b>, test accuracy "
           << MetricText(FieldOf(v.ranked[0], "test_accuracy")) << "</p><table>";
@@ -622,7 +627,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
     // Overlaid curves: one chart per per-epoch metric, each sweep's best trial in it.
     std::map<std::string, std::vector<Series>> charts;
     for (const auto& v : views) {
-      if (v.ranked.empty() || !Objective::HasValue(v.values[0])) continue;
+      if (v.ranked.empty() || !v.objective.Has(v.values[0])) continue;
       charts[v.EpochField()].push_back(
           {"sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + TrialName(v.ranked[0]),
            "sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + v.Tip(0),

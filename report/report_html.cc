@@ -281,7 +281,7 @@ std::string ParallelCoordinates(const SweepView& v) {
   o << "<svg class=\"parallel\" id=\"parallel-svg\" width=\"" << w << "\" height=\"" << h << "\">";
   size_t drawn = 0;
   for (size_t i = 0; i < v.ranked.size() && drawn < kMaxLines; ++i) {
-    if (!Objective::HasValue(v.values[i])) continue;
+    if (!v.objective.Has(v.values[i])) continue;
     ++drawn;
     std::ostringstream pts, ys;
     for (size_t a = 0; a < keys.size(); ++a) {
@@ -352,7 +352,7 @@ std::string Scatter(const SweepView& v, const std::string& key) {
     << (ax.scale.log ? " (log)" : "") << "</text>";
   size_t drawn = 0;
   for (size_t i = 0; i < v.ranked.size() && drawn < kMaxScatter; ++i) {
-    if (!Objective::HasValue(v.values[i]) || Param(v.ranked[i], key).empty()) continue;
+    if (!v.objective.Has(v.values[i]) || Param(v.ranked[i], key).empty()) continue;
     ++drawn;
     // Categorical values: a small fixed jitter by trial number, so that equal values do not hide
     // each other.

@@ -75,6 +75,7 @@ struct SweepView {
   }
   // The per-epoch value of the metric (val_loss for a loss metric, val_accuracy otherwise).
   std::string EpochField() const {
+    if (objective.Named()) return objective.metric();  // a program's, by name in each epoch
     return objective.metric().find("loss") != std::string::npos ? "val_loss" : "val_accuracy";
   }
 };

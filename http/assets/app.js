@@ -148,7 +148,9 @@
       const tr = el('tr');
       tr.dataset.sweep = s.id;
       if (s.id === state.sweep) tr.className = 'selected';
-      tr.append(el('td', s.id, 'num'), el('td', s.name), el('td', s.state, 'state'));
+      // A program sweep no live worker offers waits: its state says why (docs/programs.md).
+      const stateCell = el('td', s.state + (s.waiting ? ' (waiting: ' + s.waiting + ')' : ''), 'state');
+      tr.append(el('td', s.id, 'num'), el('td', s.name), stateCell);
       const done = el('td', s.completed + ' / ' + s.total, 'num completed');
       done.dataset.value = s.completed;
       tr.append(done, el('td', s.running, 'num'), el('td', s.queued, 'num'),
@@ -249,7 +251,11 @@
     $('ranked-by').textContent = 'ranked by ' + lb.sweep.ranked_by;
     $('metric-col').textContent = lb.sweep.metric;
     // Name the sweep's metric on the chart that shows it (test metrics: after training only).
-    const onAcc = /accuracy$/.test(lb.sweep.metric);
+    // A program's own metric (docs/programs.md) takes the first chart, by its name.
+    const named = !['val_accuracy', 'val_loss', 'test_accuracy', 'test_loss'].includes(lb.sweep.metric);
+    state.accKey = named ? lb.sweep.metric : 'val_accuracy';
+    $('acc-caption').textContent = (named ? lb.sweep.metric : 'validation accuracy') + ' per epoch ';
+    const onAcc = named || /accuracy$/.test(lb.sweep.metric);
     const note = 'ranked by ' + lb.sweep.metric + (lb.sweep.goal === 'minimize' ? ', lower is better' : ', higher is better');
     $('acc-metric').textContent = onAcc ? '(' + note + ')' : '';
     $('loss-metric').textContent = onAcc ? '' : '(' + note + ')';
@@ -287,7 +293,7 @@
 
   function draw() {
     const trials = [...state.trials.values()].sort((a, b) => a.number - b.number);
-    chart($('acc-chart'), trials, 'val_accuracy', false);
+    chart($('acc-chart'), trials, state.accKey || 'val_accuracy', false);
     chart($('loss-chart'), trials, 'val_loss', true);
     // The legend: every trial with epochs, in its curve's colour, the leaderboard's top ten bold.
     const legend = $('legend');

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -310,6 +311,39 @@ TEST_F(ProgramE2ETest, ASweepNoWorkerOffersWaitsAndSaysWhy) {
   auto offering = StartWorker("offering", true, {"--exit-when-idle"});
   ASSERT_TRUE(PollFor(30, [&] { return Finished(sweep); }));
   EXPECT_EQ(TestClient(addr_).Status(sweep).completed(), 2);
+}
+
+// The README's example, for real: examples/pytorch-lstm/train.py (PyTorch, Debian's
+// python3-torch) trained by a worker on 1,000 images for 2 epochs, ranked by its val_f1.
+TEST_F(ProgramE2ETest, ThePyTorchExampleTrainsThroughAWorker) {
+  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "no python3-torch (apt-get install python3-torch)";
+  }
+  // Debian's python3, whichever python3 comes first on PATH.
+  const std::string wrapper = P("torch-lstm.sh");
+  std::ofstream(wrapper) << "#!/bin/sh\nexec /usr/bin/python3 " HPSWEEP_SOURCE_DIR
+                            "/examples/pytorch-lstm/train.py \"$@\"\n";
+  ::chmod(wrapper.c_str(), 0755);
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(TestClient(addr_).WaitUp(20));
+  const int64_t sweep = TestClient(addr_).Submit(
+      "name: torch\nprogram: torch-lstm\nmetric: {name: val_f1, goal: maximize}\n"
+      "fixed: {epochs: 2, train_limit: 1000, hidden: 32, lr: 0.01, batch_size: 50}\n"
+      "parameters:\n  optimizer: {values: [adam]}\n");
+  ASSERT_GT(sweep, 0);
+  auto worker = StartWorker("torch", false, {"--exit-when-idle", "--program=torch-lstm=" + wrapper});
+  ASSERT_TRUE(PollFor(240, [&] { return Finished(sweep); })) << "sweep did not finish";
+  ASSERT_TRUE(worker->Wait(30));
+  const nlohmann::json ex = TestClient(addr_).Export(sweep);
+  ASSERT_EQ(ex["trials"].size(), 1u);
+  const nlohmann::json& t = ex["trials"][0];
+  ASSERT_EQ(t["status"], "completed") << t.dump();
+  ASSERT_EQ(t["epochs"].size(), 2u);
+  // Learned something: macro F1 over ten digits well above chance (0.1).
+  EXPECT_GT(t["metric_value"].get<double>(), 0.3) << t.dump();
+  EXPECT_GT(t["epochs"][1]["val_accuracy"].get<double>(), 0.3);
+  EXPECT_GT(t["final_metrics"]["test_f1"].get<double>(), 0.3);
+  EXPECT_GT(t["test_accuracy"].get<double>(), 0.3);
 }
 
 }  // namespace
