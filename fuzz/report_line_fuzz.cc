@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::string filler;
   if (data[3] & 0x80) {
-    static const char kFill[] = {' ', 'a', '\r', '\t', '\xC3', '{', '"', '\n'};
+    static const char kFill[] = {' ', 'a', '\r', '\t', '\xC3', '[', '"', '\n'};
     filler.assign(hpsweep::kMaxReportLineBytes - 8 + ((data[3] >> 3) & 15), kFill[data[3] & 7]);
   }
 
