@@ -61,6 +61,8 @@ class ReportReader {
   Status Finish(std::vector<ReportLine>* lines);
 
   int lines_read() const { return line_number_; }
+  // The bytes of the current, unfinished line held: never more than kMaxReportLineBytes.
+  size_t buffered_bytes() const { return partial_.size(); }
 
  private:
   Status TakeLine(std::string_view line, std::vector<ReportLine>* lines);
