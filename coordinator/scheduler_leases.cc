@@ -86,6 +86,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   // A program sweep's trials go only to a worker that offers its program (docs/programs.md).
   const std::vector<std::string>& offers = w->second.programs;
   auto offered = [&](int64_t sweep_id) {
+    mu_.AssertHeld();
     const std::string& program = sweeps_[sweep_id].program;
     return program.empty() || std::find(offers.begin(), offers.end(), program) != offers.end();
   };

@@ -194,7 +194,7 @@ TEST_F(ProgramE2ETest, FailingAndHostileProgramsFailTheirTrialsAndTheWorkerServe
       "  - {mode: good}\n"));
   ASSERT_GT(sweep, 0);
   auto worker = StartWorker("w1", true, {"--exit-when-idle"});
-  ASSERT_TRUE(PollFor(90, [&] { return Finished(sweep); })) << "sweep did not finish";
+  ASSERT_TRUE(PollFor(200, [&] { return Finished(sweep); })) << "sweep did not finish";
   ASSERT_TRUE(worker->Wait(30));
   EXPECT_EQ(worker->exit_code(), 0);
 
@@ -230,7 +230,7 @@ TEST_F(ProgramE2ETest, HyperbandPrunesAndTheProgramIsGoneWithinTheGrace) {
   ASSERT_GT(sweep, 0);
   auto worker = StartWorker("w1", true, {"--exit-when-idle"});
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(PollFor(90, [&] { return Finished(sweep); })) << "sweep did not finish";
+  ASSERT_TRUE(PollFor(200, [&] { return Finished(sweep); })) << "sweep did not finish";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(worker->Wait(30));
