@@ -157,6 +157,15 @@ Status CheckRunFlags(const Flags& f, const SweepFile& file) {
         "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
         "--launcher slurm");
   }
+  // A program sweep's workers must offer its program, or the run would wait for ever.
+  auto programs = ParseProgramFlags(f.programs);
+  if (!programs.ok()) return programs.status();
+  const std::string& program = file.spec.program;
+  if (!program.empty() && !programs->count(program)) {
+    return InvalidArgument(f.file + ": the sweep runs program '" + program +
+                           "', which its workers must offer: add --program " + program +
+                           "=PATH (PATH: your training script; docs/programs.md)");
+  }
   if (!f.http.empty() && !IsLoopbackAddress(f.http)) {  // (before anything is stored)
     return InvalidArgument("--http " + f.http +
                            ": `hpsweep run` serves its dashboard on loopback only "

@@ -343,6 +343,30 @@ TEST_F(CliTest, BadSweepFileExits2NamingFileLineAndKey) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
 }
 
+// A program sweep (docs/programs.md) run without a worker offering its program would wait for
+// ever: refused before a database exists, as are --program flags that name no executable.
+TEST_F(CliTest, RunOfAProgramSweepNeedsItsProgramOffered) {
+  const std::string file = dir_ + "/prog.yaml";
+  std::ofstream(file) << "name: p\nprogram: trainer\nmetric: {name: f1, goal: maximize}\n"
+                         "parameters:\n  lr: {values: [0.1]}\n";
+  const std::string script = dir_ + "/train.sh";
+  std::ofstream(script) << "#!/bin/sh\nexit 0\n";
+  const std::string db = Quote(dir_ + "/x.db");
+  Result r = Run("run " + Quote(file) + " --db " + db);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("add --program trainer=PATH"), std::string::npos) << r.err;
+  r = Run("run " + Quote(file) + " --db " + db + " --program trainer=" + Quote(script));
+  EXPECT_EQ(r.code, 2) << r.err;  // not executable yet
+  EXPECT_NE(r.err.find("is not an executable file"), std::string::npos) << r.err;
+  r = Run("run " + Quote(file) + " --db " + db + " --program 'a/b=" + script + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("expected NAME=PATH"), std::string::npos) << r.err;
+  r = Run("worker --program trainer=" + Quote(dir_ + "/missing"));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("no such file"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
+}
+
 // A sweep whose model would not fit a worker is refused before any database or worker exists.
 TEST_F(CliTest, RunRefusesModelsOverTheSizeLimits) {
   const std::string small = dir_ + "/small.yaml";

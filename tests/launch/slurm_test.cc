@@ -446,6 +446,16 @@ TEST(SlurmCliTest, SlurmScriptPrintsTheScriptAndRefusesALooseTokenFile) {
   EXPECT_NE(ok->out.find("#SBATCH --time=10\n"), std::string::npos) << ok->out;
   EXPECT_NE(ok->out.find("--token-file '" + dir + "/w.token'"), std::string::npos) << ok->out;
   EXPECT_EQ(ok->out.find(token), std::string::npos);
+  // Programs the workers offer (docs/programs.md) go into their command line, paths absolute.
+  std::ofstream(dir + "/train.sh") << "#!/bin/sh\n";
+  ASSERT_EQ(chmod((dir + "/train.sh").c_str(), 0755), 0);
+  std::vector<std::string> with_program = args;
+  with_program.push_back("--program=lstm=" + dir + "/train.sh");
+  auto prog = RunCommand(with_program, 30);
+  ASSERT_TRUE(prog.ok());
+  ASSERT_EQ(prog->exit_code, 0) << prog->err;
+  EXPECT_NE(prog->out.find("'--program=lstm=" + dir + "/train.sh'"), std::string::npos)
+      << prog->out;
   std::filesystem::remove_all(dir);
 }
 
