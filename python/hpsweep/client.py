@@ -140,17 +140,30 @@ def _measured(value):
     return value if value == value and 0 <= value < float("inf") else None
 
 
+# The engine's metrics; any other name is a program's (docs/programs.md), whose values may be any
+# finite number: only NaN means "not measured" for those.
+ENGINE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+
+
+def _metric_value(value, metric):
+    """The sweep's metric's value, or None when not measured."""
+    if metric and metric not in ENGINE_METRICS:
+        return value if value == value and abs(value) < float("inf") else None
+    return _measured(value)
+
+
 def _leaderboard_row(row, metric):
     d = message_to_dict(row)
     d["params"] = typed_params(dict(row.params))
     # As `hpsweep leaderboard --format json`: a value not measured (a pruned or running trial has
     # no test pass) is None, not -1; a pruned trial says at which epoch it was stopped.
-    for key in ("val_accuracy", "test_accuracy", "metric_value"):
+    for key in ("val_accuracy", "test_accuracy"):
         d[key] = _measured(d[key])
+    d["metric_value"] = _metric_value(row.metric_value, metric)
     d["pruned_at_epoch"] = row.epochs if d["status"] == "pruned" else None
     # The value ranked by, under the metric's own name.
     if metric:
-        d[metric] = _measured(row.metric_value)
+        d[metric] = _metric_value(row.metric_value, metric)
     return d
 
 
@@ -165,7 +178,7 @@ def sweep_status(msg):
     d.pop("best_val_accuracy", None)
     d["metric"] = msg.metric_name or "val_accuracy"  # "" from a coordinator before the field
     d["goal"] = "maximize" if msg.maximize or not msg.metric_name else "minimize"
-    d["best"] = _measured(msg.best_metric)
+    d["best"] = _metric_value(msg.best_metric, d["metric"])
     d["done"] = sum(d.get(k, 0) for k in FINISHED_STATES)
     # Waiting to be trained, as `hpsweep status` counts it: queued trials plus those the sweep's
     # sampler has not proposed yet (every method proposes at lease time); unproposed stays apart.
@@ -391,6 +404,14 @@ class Client:
         number within its sweep."""
         req = pb.GetModelRequest(trial_id=_id("trial", trial))
         return self._call(self._stub.GetModel, req, timeout=max(self.timeout, 120.0)).model
+
+    def output(self, trial):
+        """A program trial's kept output (docs/programs.md): the last 1 MiB of its last attempt's
+        stdout and stderr, as text (`hpsweep logs SWEEP#N`). `trial` is the trial's id, as for
+        model(); NotFound for a trial that kept none (an engine trial)."""
+        req = pb.GetModelRequest(trial_id=_id("trial", trial), artifact="output")
+        data = self._call(self._stub.GetModel, req, timeout=max(self.timeout, 120.0)).model
+        return data.decode("utf-8", errors="replace")
 
 
 def _id(what, value):

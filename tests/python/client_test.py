@@ -201,6 +201,14 @@ class OfflineTest(unittest.TestCase):
                                 "val_loss")
         self.assertIsNone(done["pruned_at_epoch"])
         self.assertEqual(done["test_accuracy"], 0.91)
+        # A program's metric (docs/programs.md) may be negative: a value, not "not measured".
+        own = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=2, val_accuracy=-1,
+                                                 test_accuracy=-1, metric_value=-0.25), "reward")
+        self.assertEqual(own["reward"], -0.25)
+        self.assertEqual(own["metric_value"], -0.25)
+        self.assertIsNone(own["val_accuracy"])
+        none = _leaderboard_row(pb.LeaderboardRow(metric_value=float("nan")), "reward")
+        self.assertIsNone(none["reward"])
 
     def test_settings_refused_before_any_call(self):
         secret = "hps_" + "a" * 64
