@@ -360,7 +360,8 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
                   {"last_seen", w.last_seen()},
                   {"seconds_since_heard", std::max(0.0, resp.now() - w.last_seen())},
                   {"trials_done", w.trials_done()},
-                  {"trials_failed", w.trials_failed()}};
+                  {"trials_failed", w.trials_failed()},
+                  {"programs", std::vector<std::string>(w.programs().begin(), w.programs().end())}};
       if (w.state() == "training") {
         row["sweep_id"] = w.sweep_id();
         row["trial_id"] = w.trial_id();
@@ -373,8 +374,8 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
     std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
     return;
   }
-  const std::vector<std::string> header = {"id",    "name",       "host", "threads", "job",
-                                           "state", "last heard", "done", "failed"};
+  const std::vector<std::string> header = {"id",         "name", "host",   "threads", "job", "state",
+                                           "last heard", "done", "failed", "programs"};
   std::vector<std::vector<std::string>> rows;
   int alive = 0;
   for (const auto& w : resp.workers()) {
@@ -384,10 +385,12 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
               std::to_string(w.epoch()) + " (sweep " + std::to_string(w.sweep_id()) + ")";
     }
     alive += w.state() != "gone";
+    std::string programs;  // what it offers (docs/programs.md); "-" for none
+    for (const std::string& p : w.programs()) programs += (programs.empty() ? "" : ",") + p;
     rows.push_back({std::to_string(w.worker_id()), EscapeText(w.name()), EscapeText(w.host()),
                     std::to_string(w.threads()), w.job_id().empty() ? "-" : EscapeText(w.job_id()),
                     state, Ago(resp.now() - w.last_seen()), std::to_string(w.trials_done()),
-                    std::to_string(w.trials_failed())});
+                    std::to_string(w.trials_failed()), programs.empty() ? "-" : programs});
   }
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) {

@@ -310,6 +310,13 @@ TEST_F(ProgramE2ETest, ASweepNoWorkerOffersWaitsAndSaysWhy) {
   // A worker that offers it takes the trials.
   auto offering = StartWorker("offering", true, {"--exit-when-idle"});
   ASSERT_TRUE(PollFor(30, [&] { return Finished(sweep); }));
+  // `workers` says who offers what.
+  ASSERT_EQ(RunCli({"workers", "--coordinator", addr_, "--format", "json"}, &out), 0);
+  const nlohmann::json workers = nlohmann::json::parse(out);
+  std::map<std::string, nlohmann::json> offers;
+  for (const auto& w : workers["workers"]) offers[w["name"].get<std::string>()] = w["programs"];
+  EXPECT_EQ(offers["offering"], nlohmann::json::array({"prog"})) << out;
+  EXPECT_EQ(offers["plain"], nlohmann::json::array()) << out;
   EXPECT_EQ(TestClient(addr_).Status(sweep).completed(), 2);
 }
 
