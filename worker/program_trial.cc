@@ -155,7 +155,7 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
   o.path = offered->second;
   for (const auto& [name, value] : params) o.args.push_back("--" + name + "=" + value);
   o.work_dir = *dir;
-  o.data_dir = data_in_use_;
+  o.data_dir = data_in_use_.empty() ? o_.data_dir : data_in_use_;
   o.epochs = epochs;
   o.max_seconds = trial.max_seconds();
   o.grace_seconds = o_.program_grace_seconds;

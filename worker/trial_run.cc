@@ -267,9 +267,10 @@ void Worker::Impl::StartTrialThreads(const std::string& lease_id, TrialWatch* wa
   });
   // The watcher turns a stop request or a lost lease into a cancel.
   watch->watcher = std::thread([this, watch] {
+    std::unique_lock<std::mutex> lock(watch->watcher_mu);
     while (!watch->done) {
       if (Stopping() || watch->lost.load()) watch->cancel = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      watch->watcher_cv.wait_for(lock, std::chrono::milliseconds(50));
     }
   });
 }

@@ -391,10 +391,34 @@ void Worker::Impl::SendFail(const std::string& lease_id, const std::string& erro
       /*give_up_on_stop=*/false);
 }
 
+Status Worker::Impl::LoadDataOnce() {
+  if (data_loaded_) return Status::Ok();
+  HPSWEEP_RETURN_IF_ERROR(EnsureData());
+  data_loaded_ = true;
+  return Status::Ok();
+}
+
+// Runs a leased trial; an engine trial needs the data set first. An error only when the data
+// cannot be had (the trial is given back first): the worker cannot go on.
+Status Worker::Impl::RunLeased(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next) {
+  if (lease.trial().program().empty() && !data_loaded_) {
+    Status s = LoadDataOnce();
+    if (!s.ok()) {
+      SendFail(lease.lease_id(), s.ToString(), /*released=*/true);
+      return s;
+    }
+  }
+  RunTrial(lease, next);
+  return Status::Ok();
+}
+
 Status Worker::Impl::Run(int* trials_done) {
   HPSWEEP_RETURN_IF_ERROR(Register());
   if (Stopping()) return Status::Ok();
-  HPSWEEP_RETURN_IF_ERROR(EnsureData());
+  // A worker that offers programs may never train an engine trial: its data set is loaded (or
+  // fetched) at its first engine trial, not before (a program trial forks the worker, and 200 MB
+  // of MNIST made each fork slower; a program's node may have no MNIST at all).
+  if (o_.programs.empty()) HPSWEEP_RETURN_IF_ERROR(LoadDataOnce());
   pb::LeaseTrialResponse next;  // handed over with the last completion
   while (!Stopping()) {
     if (o_.max_trials > 0 && *trials_done >= o_.max_trials) break;
@@ -408,7 +432,7 @@ Status Worker::Impl::Run(int* trials_done) {
     if (next.has_trial()) {
       lease = next;
       next.Clear();
-      RunTrial(lease, &next);
+      HPSWEEP_RETURN_IF_ERROR(RunLeased(lease, &next));
       ++*trials_done;
       trials_done_ = *trials_done;
       continue;
@@ -443,7 +467,7 @@ Status Worker::Impl::Run(int* trials_done) {
       if (!Sleep(std::max(0.05, lease.retry_after_seconds()))) break;
       continue;
     }
-    RunTrial(lease, &next);
+    HPSWEEP_RETURN_IF_ERROR(RunLeased(lease, &next));
     ++*trials_done;
     trials_done_ = *trials_done;
   }

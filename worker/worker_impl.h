@@ -97,6 +97,8 @@ class Worker::Impl {
   bool StopGraceOver();
   Status Register();
   Status EnsureData();
+  Status LoadDataOnce();  // EnsureData, once
+  Status RunLeased(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
   Status FetchData(const std::string& dir, const std::string& own_sha = "");
   Status FetchDataInto(const std::string& dir, const std::string& own_sha);
   Status UseCoordinatorData(const std::string& want);
@@ -154,6 +156,7 @@ class Worker::Impl {
   std::string own_sha_;        // its identity (DatasetSha256), "" before
   std::string data_sha_;       // sha256 of data_'s training images ("" if unknown)
   std::string data_in_use_;    // the folder data_ came from
+  bool data_loaded_ = false;   // EnsureData succeeded (at start, or at the first engine trial)
   bool data_blocked_ = false;  // data differ from the coordinator's and could not be fetched
   std::string want_sha_;       // the coordinator's training images' sha256, once seen to differ
   std::map<int64_t, int> oom_count_;  // trial id -> times it ran out of memory here
@@ -167,14 +170,22 @@ class Worker::Impl {
 struct Worker::Impl::TrialWatch {
   std::atomic<bool> stop_trial{false}, pruned{false}, lost{false}, done{false};
   std::atomic<bool> cancel{false};
-  std::mutex mu;
+  std::mutex mu;  // the heartbeat's (held during its RPC)
   std::condition_variable cv;
+  // The watcher's own, so that Stop() wakes it at once (it wakes every 50 ms otherwise, and a
+  // worker waiting 50 ms to start its next trial was a third of a short program trial's cost).
+  std::mutex watcher_mu;
+  std::condition_variable watcher_cv;
   std::thread heartbeat, watcher;
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      std::lock_guard<std::mutex> lock(watcher_mu);
       done = true;
+    }
+    watcher_cv.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mu);  // (done is set: the heartbeat ends after its RPC)
     }
     cv.notify_all();
     if (heartbeat.joinable()) heartbeat.join();
