@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "search/objective.h"
+#include "base/utf8.h"
 #include "search/params_json.h"
 #include "http/assets.h"
 #include "http/dashboard_impl.h"
@@ -84,7 +85,8 @@ json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<T
             {"name", sweep.name},
             {"metric", sweep.metric},
             {"goal", sweep.maximize ? "maximize" : "minimize"},
-            {"ranked_by", o.DisplayName()}}},
+            {"ranked_by", o.DisplayName()},
+            {"program", sweep.program}}},  // "" for the engine's; else its trials keep output
           {"rows", arr}};
 }
 
@@ -242,8 +244,16 @@ void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response&
     return;
   }
   const std::string id_text = p.substr(kPrefix.size(), slash - kPrefix.size());
-  const std::string action = p.substr(slash + 1);
-  if (action != "leaderboard" && action != "export" && action != "events" && action != "cancel") {
+  std::string action = p.substr(slash + 1);
+  // output/T: a program trial's kept output (docs/programs.md), T its trial id.
+  int64_t output_of = 0;
+  if (action.rfind("output/", 0) == 0) {
+    output_of = ParseId(action.substr(7));
+    if (output_of <= 0) return SetError(res, 400, "trial id: expected a positive integer");
+    action = "output";
+  }
+  if (action != "leaderboard" && action != "export" && action != "events" && action != "cancel" &&
+      action != "output") {
     SetError(res, 404, "no such API: " + action.substr(0, 32));
     return;
   }
@@ -259,6 +269,14 @@ void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response&
   if (action == "cancel") return CancelSweep(req, res, access, id);
   if (!get) return MethodNotAllowed(res, "GET");
   if (action == "leaderboard") return LeaderboardRoute(req, res, id);
+  if (action == "output") {
+    // The program's own bytes, as text that no browser runs (nosniff, and CSP from Headers).
+    auto text = s_->GetOutput(output_of);
+    if (!text.ok()) return SetError(res, 404, "trial " + std::to_string(output_of) + " kept no output");
+    res.status = 200;
+    res.set_content(ToValidUtf8(*text), "text/plain; charset=utf-8");
+    return;
+  }
   if (action == "export") {
     auto text = s_->ExportJson(id);
     if (!text.ok()) return SetError(res, 500, text.status().message());

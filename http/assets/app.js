@@ -266,7 +266,18 @@
     for (const r of lb.rows) {
       if (r.rank <= 10) state.top.add(r.trial_id);
       const tr = el('tr');
-      tr.append(el('td', r.rank, 'num'), el('td', '#' + r.number, 'num'),
+      // A program's trial: its number links to its kept output (stdout and stderr).
+      const number = el('td', null, 'num');
+      if (lb.sweep.program) {
+        const a = el('a', '#' + r.number);
+        a.href = '/api/sweeps/' + lb.sweep.id + '/output/' + r.trial_id;
+        a.target = '_blank';
+        a.title = 'the program\'s output';
+        number.append(a);
+      } else {
+        number.textContent = '#' + r.number;
+      }
+      tr.append(el('td', r.rank, 'num'), number,
         el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
         el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(r.val_accuracy, 4), 'num'),
         el('td', fmt(r.test_accuracy, 4), 'num'), el('td', r.epochs, 'num'),

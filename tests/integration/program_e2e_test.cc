@@ -5,6 +5,7 @@
 // elsewhere from the program's checkpoint folder, and no process of the trial survives), and a
 // sweep no worker can run.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -100,11 +101,14 @@ class ProgramE2ETest : public E2ETest {
     std::filesystem::create_directories(pids_);
   }
 
-  std::unique_ptr<Process> StartCoordinator(double lease_seconds = 30) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
-                                 MnistDir(), "--lease-seconds", std::to_string(lease_seconds)},
-        log_);
+  std::unique_ptr<Process> StartCoordinator(double lease_seconds = 30, int http_port = 0) {
+    std::vector<std::string> args = {"coordinator", "--listen", addr_, "--db", db_, "--data-dir",
+                                     MnistDir(), "--lease-seconds", std::to_string(lease_seconds)};
+    if (http_port > 0) {
+      args.push_back("--http");
+      args.push_back("127.0.0.1:" + std::to_string(http_port));
+    }
+    return std::make_unique<Process>(args, log_);
   }
   std::unique_ptr<Process> StartWorker(const std::string& name, bool offer = true,
                                        std::vector<std::string> extra = {}) {
@@ -142,7 +146,8 @@ class ProgramE2ETest : public E2ETest {
 };
 
 TEST_F(ProgramE2ETest, ReportsRankTheLeaderboardByTheProgramsMetric) {
-  auto coord = StartCoordinator();
+  const int http_port = FreePort();
+  auto coord = StartCoordinator(30, http_port);
   ASSERT_TRUE(TestClient(addr_).WaitUp(20));
   const int64_t sweep = TestClient(addr_).Submit(
       Sweep("fixed: {epochs: 3, pids: " + pids_ + "}\nparameters:\n  x: {values: [0.5, -2, 3]}\n"));
@@ -182,6 +187,24 @@ TEST_F(ProgramE2ETest, ReportsRankTheLeaderboardByTheProgramsMetric) {
   ASSERT_EQ(RunCli({"logs", std::to_string(sweep) + "#1", "--coordinator", addr_}, &out), 0)
       << out;
   EXPECT_NE(out.find("epoch 3 done"), std::string::npos) << out;
+  // The dashboard too: the sweep's program, and each trial's output as plain text.
+  httplib::Client web("127.0.0.1", http_port);
+  auto board = web.Get("/api/sweeps/" + std::to_string(sweep) + "/leaderboard");
+  ASSERT_TRUE(board) << "dashboard did not answer";
+  ASSERT_EQ(board->status, 200) << board->body;
+  const nlohmann::json dash = nlohmann::json::parse(board->body);
+  EXPECT_EQ(dash["sweep"]["program"], "prog");
+  const int64_t trial_id = dash["rows"][0]["trial_id"].get<int64_t>();
+  auto shown = web.Get("/api/sweeps/" + std::to_string(sweep) + "/output/" +
+                       std::to_string(trial_id));
+  ASSERT_TRUE(shown);
+  ASSERT_EQ(shown->status, 200) << shown->body;
+  EXPECT_EQ(shown->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(shown->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(shown->body.find("epoch 3 done"), std::string::npos) << shown->body;
+  auto none = web.Get("/api/sweeps/" + std::to_string(sweep) + "/output/999999");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
 }
 
 TEST_F(ProgramE2ETest, FailingAndHostileProgramsFailTheirTrialsAndTheWorkerServesOn) {
