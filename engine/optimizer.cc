@@ -1,18 +1,59 @@
 #include "engine/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 namespace hpsweep {
 
-OptimizerState::OptimizerState(const TrainConfig& config, int64_t num_params)
-    : kind_(config.optimizer),
+void ClipGradients(const TrainConfig& c, const std::vector<int64_t>& tensor_sizes, float* g) {
+  if (c.clipnorm > 0) {
+    int64_t at = 0;
+    for (int64_t size : tensor_sizes) {
+      double sum = 0;
+      for (int64_t i = at; i < at + size; ++i) sum += static_cast<double>(g[i]) * g[i];
+      const double norm = std::sqrt(sum);
+      if (norm > c.clipnorm) {
+        const float scale = static_cast<float>(c.clipnorm / norm);
+        for (int64_t i = at; i < at + size; ++i) g[i] *= scale;
+      }
+      at += size;
+    }
+  } else if (c.global_clipnorm > 0) {
+    int64_t n = 0;
+    for (int64_t size : tensor_sizes) n += size;
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+    const double norm = std::sqrt(sum);
+    if (!(norm <= c.global_clipnorm)) {
+      const float scale = static_cast<float>(c.global_clipnorm / norm);
+      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+    }
+  } else if (c.clipvalue > 0) {
+    int64_t n = 0;
+    for (int64_t size : tensor_sizes) n += size;
+    const float v = c.clipvalue;
+    for (int64_t i = 0; i < n; ++i) g[i] = std::clamp(g[i], -v, v);
+  }
+}
+
+OptimizerState::OptimizerState(const TrainConfig& config, int64_t num_params,
+                               std::vector<int64_t> tensor_sizes)
+    : config_(config),
+      kind_(config.optimizer),
       lr_(config.EffectiveLearningRate()),
       momentum_(config.momentum),
       nesterov_(config.nesterov),
       n_(num_params),
       m_(num_params, 0.0f),
-      v_(kind_ == Optimizer::kSgd ? 0 : num_params, 0.0f) {}
+      v_(kind_ == Optimizer::kSgd ? 0 : num_params, 0.0f),
+      tensors_(std::move(tensor_sizes)) {
+  if (tensors_.empty()) tensors_.push_back(num_params);
+  if (config.clipnorm > 0 || config.clipvalue > 0 || config.global_clipnorm > 0) {
+    clipped_.resize(num_params);
+  }
+}
 
 Status OptimizerState::Restore(int64_t steps, const std::vector<float>& m,
                                const std::vector<float>& v) {
@@ -29,6 +70,19 @@ Status OptimizerState::Restore(int64_t steps, const std::vector<float>& m,
 }
 
 void OptimizerState::Step(float* w, const float* g) {
+  if (!clipped_.empty()) {
+    std::copy(g, g + n_, clipped_.begin());
+    ClipGradients(config_, tensors_, clipped_.data());
+    g = clipped_.data();
+  }
+  if (config_.weight_decay > 0) {
+    const float decay = lr_ * config_.weight_decay;
+    for (int64_t i = 0; i < n_; ++i) w[i] -= w[i] * decay;
+  }
+  Update(w, g);
+}
+
+void OptimizerState::Update(float* w, const float* g) {
   ++t_;
   const int64_t n = n_;
   float* m = m_.data();
