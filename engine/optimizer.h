@@ -27,7 +27,8 @@ namespace hpsweep {
 //   clipnorm c:        each tensor's gradient g_k *= c / ||g_k|| where ||g_k|| > c
 //   global_clipnorm c: all of g *= c / ||g|| where ||g|| > c (a NaN norm makes every value NaN)
 //   clipvalue v:       each value clamped to [-v, v]
-// Norms are L2, summed in double. Nothing when all three are 0; Validate allows one at most.
+// Norms are L2, summed in double in a fixed order (the same bits every run). Nothing when all
+// three are 0; Validate allows one at most.
 void ClipGradients(const TrainConfig& config, const std::vector<int64_t>& tensor_sizes, float* g);
 
 class OptimizerState {
