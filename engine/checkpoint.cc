@@ -37,6 +37,18 @@ struct Reader {
   }
 };
 
+// Keys that came with checkpoint version 2: in the fingerprint only when off their defaults.
+bool KeySinceV2(const std::string& key) {
+  static const char* const kKeys[] = {
+      "clipnorm",       "clipvalue",     "global_clipnorm", "weight_decay", "lr_schedule",
+      "lr_drop",        "lr_every",      "lr_decay_rate",   "lr_decay_steps", "warmup_epochs",
+      "lr_factor",      "lr_patience",   "lr_min"};
+  for (const char* k : kKeys) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
 // The slot sizes OptimizerState keeps (optimizer.cc): m always, v except for SGD.
 uint64_t SlotV(const TrialConfig& config, uint64_t n) {
   return config.train.optimizer == Optimizer::kSgd ? 0 : n;
@@ -52,7 +64,12 @@ uint64_t ConfigFingerprint(const TrialConfig& config) {
       h *= 1099511628211ull;
     }
   };
-  for (const std::string& key : ConfigKeys()) mix(key + "=" + GetKey(config, key) + "\n");
+  static const TrialConfig defaults;
+  for (const std::string& key : ConfigKeys()) {
+    const std::string value = GetKey(config, key);
+    if (KeySinceV2(key) && value == GetKey(defaults, key)) continue;
+    mix(key + "=" + value + "\n");
+  }
   mix("steps=" + std::to_string(config.model.steps) + "\nfeatures=" +
       std::to_string(config.model.features) + "\nclasses=" + std::to_string(config.model.classes));
   return h;
@@ -61,6 +78,7 @@ uint64_t ConfigFingerprint(const TrialConfig& config) {
 std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& c) {
   std::string out;
   out.reserve(kCheckpointHeaderBytes + c.history.size() * kCheckpointEpochBytes +
+              kCheckpointScheduleBytes +
               (c.params.size() + c.slot_m.size() + c.slot_v.size()) * sizeof(float) + 4);
   out.append(kMagic, sizeof(kMagic));
   Put<uint32_t>(&out, kCheckpointVersion);
@@ -75,10 +93,13 @@ std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint
   for (const EpochMetrics& m : c.history) {
     Put<int32_t>(&out, m.epoch);
     for (double v : {m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy, m.seconds,
-                     m.samples_per_second}) {
+                     m.samples_per_second, m.lr}) {
       Put<double>(&out, v);
     }
   }
+  Put<float>(&out, c.plateau.lr);
+  Put<uint32_t>(&out, static_cast<uint32_t>(c.plateau.wait));
+  Put<double>(&out, c.plateau.best);
   PutFloats(&out, c.params);
   PutFloats(&out, c.slot_m);
   PutFloats(&out, c.slot_v);
@@ -92,7 +113,8 @@ int PeekCheckpointEpoch(std::string_view bytes) {
     return -1;
   }
   Reader r{bytes.data() + sizeof(kMagic)};
-  if (r.Get<uint32_t>() != kCheckpointVersion) return -1;
+  const uint32_t version = r.Get<uint32_t>();
+  if (version != 1 && version != kCheckpointVersion) return -1;
   const uint32_t epoch = r.Get<uint32_t>();
   return epoch > (1u << 20) ? -1 : static_cast<int>(epoch);
 }
@@ -109,10 +131,12 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
   }
   Reader r{bytes.data() + sizeof(kMagic)};
   const uint32_t version = r.Get<uint32_t>();
-  if (version != kCheckpointVersion) {
+  if (version != 1 && version != kCheckpointVersion) {
     return InvalidArgument(where + "checkpoint version " + std::to_string(version) +
-                           "; this build reads version " + std::to_string(kCheckpointVersion));
+                           "; this build reads versions 1 and " +
+                           std::to_string(kCheckpointVersion));
   }
+  const bool v1 = version == 1;
   TrainCheckpoint c;
   const uint32_t epoch = r.Get<uint32_t>();
   c.step = r.Get<uint64_t>();
@@ -149,8 +173,10 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
                            std::to_string(c.step) + " must be equal and at least the epoch");
   }
   // (each count is at most 2^31 floats or kMaxEpochs records: no overflow)
-  const uint64_t size = kCheckpointHeaderBytes + uint64_t{n_history} * kCheckpointEpochBytes +
-                        (n_params + n_m + n_v) * sizeof(float) + 4;
+  const uint64_t size =
+      kCheckpointHeaderBytes +
+      uint64_t{n_history} * (v1 ? kCheckpointEpochBytesV1 : kCheckpointEpochBytes) +
+      (v1 ? 0 : kCheckpointScheduleBytes) + (n_params + n_m + n_v) * sizeof(float) + 4;
   if (bytes.size() != size) {
     return DataLoss(where + "checkpoint is " + std::to_string(bytes.size()) +
                     " bytes; its header describes " + std::to_string(size) +
@@ -171,10 +197,24 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
                       &m.samples_per_second}) {
       *v = r.Get<double>();
     }
+    // Version 1 trials ran at the constant rate (see the header).
+    m.lr = v1 ? config.train.EffectiveLearningRate() : r.Get<double>();
     if (m.epoch != static_cast<int>(i) + 1) {
       return InvalidArgument(where + "history[" + std::to_string(i) + "].epoch is " +
                              std::to_string(m.epoch) + "; it must be " + std::to_string(i + 1));
     }
+  }
+  c.plateau.lr = config.train.EffectiveLearningRate();
+  if (!v1) {
+    c.plateau.lr = r.Get<float>();
+    const uint32_t wait = r.Get<uint32_t>();
+    c.plateau.best = r.Get<double>();
+    if (!std::isfinite(c.plateau.lr) || c.plateau.lr < 0 || wait > epoch) {
+      return InvalidArgument(where + "schedule state: lr " + std::to_string(c.plateau.lr) +
+                             " and wait " + std::to_string(wait) +
+                             "; lr must be finite and >= 0, wait at most the epoch");
+    }
+    c.plateau.wait = static_cast<int>(wait);
   }
   r.Floats(n_params, &c.params);
   r.Floats(n_m, &c.slot_m);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <sstream>
+#include <utility>
 
 namespace hpsweep {
 namespace {
@@ -78,6 +79,19 @@ Status FloatIn(std::string_view key, std::string_view value, double lo, double h
   if (v < lo || v > hi || (hi_open && v >= hi)) {
     std::ostringstream want;
     want << "expected a number in [" << lo << ", " << hi << (hi_open ? ")" : "]");
+    return Bad(key, value, want.str());
+  }
+  *out = static_cast<float>(v);
+  return Status::Ok();
+}
+
+// A float in (0, hi] (hi_open false) or (0, hi): a factor that must not be 0.
+Status FactorIn(std::string_view key, std::string_view value, double hi, bool hi_open, float* out) {
+  double v;
+  if (!ParseFloat(Trim(value), &v)) return Bad(key, value, "expected a number");
+  if (v <= 0 || v > hi || (hi_open && v >= hi)) {
+    std::ostringstream want;
+    want << "expected a number in (0, " << hi << (hi_open ? ")" : "]");
     return Bad(key, value, want.str());
   }
   *out = static_cast<float>(v);
@@ -200,6 +214,17 @@ const char* LossName(Loss l) {
                                        : "categorical_crossentropy";
 }
 
+const char* LrScheduleName(LrSchedule s) {
+  switch (s) {
+    case LrSchedule::kConstant: return "constant";
+    case LrSchedule::kStep: return "step";
+    case LrSchedule::kExponential: return "exponential";
+    case LrSchedule::kCosine: return "cosine";
+    case LrSchedule::kReduceOnPlateau: return "reduce_on_plateau";
+  }
+  return "?";
+}
+
 float ModelConfig::DropoutAfter(int i) const {
   if (dropout.empty()) return 0.0f;
   if (dropout.size() == 1) return dropout[0];
@@ -216,7 +241,10 @@ const std::vector<std::string>& ConfigKeys() {
       "cell",          "units",      "layers",           "activation", "recurrent_dropout",
       "dropout",       "dense",      "dense_activation", "output",     "optimizer",
       "learning_rate", "momentum",   "nesterov",         "batch_size", "epochs",
-      "loss",          "validation", "validation_split", "seed",       "train_limit"};
+      "loss",          "validation", "validation_split", "seed",       "train_limit",
+      "clipnorm",      "clipvalue",  "global_clipnorm",  "weight_decay", "lr_schedule",
+      "lr_drop",       "lr_every",   "lr_decay_rate",    "lr_decay_steps", "warmup_epochs",
+      "lr_factor",     "lr_patience", "lr_min"};
   return keys;
 }
 
@@ -226,6 +254,37 @@ bool IsConfigKey(std::string_view key) {
   }
   return false;
 }
+
+namespace {
+
+// The keys of clipping, weight decay and the learning-rate schedule; NotFound for any other key.
+Status ApplyScheduleKey(std::string_view key, std::string_view value, TrainConfig* t) {
+  if (key == "clipnorm") return FloatIn(key, value, 0.0, 1e6, false, &t->clipnorm);
+  if (key == "clipvalue") return FloatIn(key, value, 0.0, 1e6, false, &t->clipvalue);
+  if (key == "global_clipnorm") return FloatIn(key, value, 0.0, 1e6, false, &t->global_clipnorm);
+  if (key == "weight_decay") return FloatIn(key, value, 0.0, 1.0, false, &t->weight_decay);
+  if (key == "lr_schedule") {
+    return ParseName(key, value,
+                     {{"constant", LrSchedule::kConstant},
+                      {"step", LrSchedule::kStep},
+                      {"exponential", LrSchedule::kExponential},
+                      {"cosine", LrSchedule::kCosine},
+                      {"reduce_on_plateau", LrSchedule::kReduceOnPlateau}},
+                     "expected one of constant, step, exponential, cosine, reduce_on_plateau",
+                     &t->lr_schedule);
+  }
+  if (key == "lr_drop") return FactorIn(key, value, 1.0, false, &t->lr_drop);
+  if (key == "lr_every") return IntIn(key, value, 1, 10000, &t->lr_every);
+  if (key == "lr_decay_rate") return FactorIn(key, value, 1.0, false, &t->lr_decay_rate);
+  if (key == "lr_decay_steps") return IntIn(key, value, 1, 1000000000, &t->lr_decay_steps);
+  if (key == "warmup_epochs") return IntIn(key, value, 0, 10000, &t->warmup_epochs);
+  if (key == "lr_factor") return FactorIn(key, value, 1.0, true, &t->lr_factor);  // Keras: < 1
+  if (key == "lr_patience") return IntIn(key, value, 0, 10000, &t->lr_patience);
+  if (key == "lr_min") return FloatIn(key, value, 0.0, 10.0, false, &t->lr_min);
+  return NotFound("");
+}
+
+}  // namespace
 
 Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* config) {
   ModelConfig& m = config->model;
@@ -316,6 +375,7 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     t.seed = static_cast<uint64_t>(s);
     return Status::Ok();
   }
+  if (Status s = ApplyScheduleKey(key, value, &t); s.code() != StatusCode::kNotFound) return s;
   return InvalidArgument("unknown key '" + std::string(key) + "'");
 }
 
@@ -342,8 +402,77 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "validation_split") return FormatDouble(t.validation_split);
   if (key == "seed") return std::to_string(t.seed);
   if (key == "train_limit") return std::to_string(t.train_limit);
+  if (key == "clipnorm") return FormatFloat(t.clipnorm);
+  if (key == "clipvalue") return FormatFloat(t.clipvalue);
+  if (key == "global_clipnorm") return FormatFloat(t.global_clipnorm);
+  if (key == "weight_decay") return FormatFloat(t.weight_decay);
+  if (key == "lr_schedule") return LrScheduleName(t.lr_schedule);
+  if (key == "lr_drop") return FormatFloat(t.lr_drop);
+  if (key == "lr_every") return std::to_string(t.lr_every);
+  if (key == "lr_decay_rate") return FormatFloat(t.lr_decay_rate);
+  if (key == "lr_decay_steps") return std::to_string(t.lr_decay_steps);
+  if (key == "warmup_epochs") return std::to_string(t.warmup_epochs);
+  if (key == "lr_factor") return FormatFloat(t.lr_factor);
+  if (key == "lr_patience") return std::to_string(t.lr_patience);
+  if (key == "lr_min") return FormatFloat(t.lr_min);
   return "";
 }
+
+namespace {
+
+// Clipping (one kind at most, as Keras) and the schedule's parameters (each only with its own
+// schedule, changed from its default; cosine's warmup shorter than the training).
+Status ValidateSchedule(const TrialConfig& config) {
+  const TrainConfig& t = config.train;
+  const TrainConfig defaults;
+  std::vector<std::string> clips;
+  const std::pair<const char*, float> clip_keys[] = {
+      {"clipnorm", t.clipnorm}, {"clipvalue", t.clipvalue}, {"global_clipnorm", t.global_clipnorm}};
+  for (const auto& [k, v] : clip_keys) {
+    if (v > 0) clips.push_back(k);
+  }
+  if (clips.size() > 1) {
+    return InvalidArgument("key '" + clips[1] + "': only one of clipnorm, clipvalue, " +
+                           "global_clipnorm may be set (as Keras), got " + clips[0] + "=" +
+                           GetKey(config, clips[0]) + " and " + clips[1] + "=" +
+                           GetKey(config, clips[1]));
+  }
+  struct Owned {
+    const char* key;
+    bool changed;
+    LrSchedule owner;
+  };
+  const Owned owned[] = {
+      {"lr_drop", t.lr_drop != defaults.lr_drop, LrSchedule::kStep},
+      {"lr_every", t.lr_every != defaults.lr_every, LrSchedule::kStep},
+      {"lr_decay_rate", t.lr_decay_rate != defaults.lr_decay_rate, LrSchedule::kExponential},
+      {"lr_decay_steps", t.lr_decay_steps != defaults.lr_decay_steps, LrSchedule::kExponential},
+      {"warmup_epochs", t.warmup_epochs != defaults.warmup_epochs, LrSchedule::kCosine},
+      {"lr_factor", t.lr_factor != defaults.lr_factor, LrSchedule::kReduceOnPlateau},
+      {"lr_patience", t.lr_patience != defaults.lr_patience, LrSchedule::kReduceOnPlateau},
+      {"lr_min", t.lr_min != defaults.lr_min, LrSchedule::kReduceOnPlateau},
+  };
+  for (const Owned& o : owned) {
+    if (o.changed && t.lr_schedule != o.owner) {
+      return InvalidArgument("key '" + std::string(o.key) + "': only lr_schedule=" +
+                             LrScheduleName(o.owner) + " uses it (lr_schedule is " +
+                             LrScheduleName(t.lr_schedule) + ")");
+    }
+  }
+  if (t.lr_schedule == LrSchedule::kCosine && t.warmup_epochs >= t.epochs) {
+    return InvalidArgument("key 'warmup_epochs': must be less than epochs (" +
+                           std::to_string(t.epochs) + "), got " + std::to_string(t.warmup_epochs));
+  }
+  if (t.lr_schedule == LrSchedule::kReduceOnPlateau && t.validation == Validation::kSplit &&
+      t.validation_split <= 0) {
+    return InvalidArgument(
+        "key 'lr_schedule': reduce_on_plateau watches val_loss; it needs validation data "
+        "(validation_split > 0 or validation=test)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status Validate(const TrialConfig& config) {
   const ModelConfig& m = config.model;
@@ -365,7 +494,7 @@ Status Validate(const TrialConfig& config) {
       (config.train.momentum > 0 || config.train.nesterov)) {
     return InvalidArgument("key 'momentum': only the sgd optimizer takes momentum/nesterov");
   }
-  return Status::Ok();
+  return ValidateSchedule(config);
 }
 
 int64_t ParamCount(const TrialConfig& config) {

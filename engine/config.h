@@ -2,8 +2,10 @@
 //
 // Keys (DESIGN.md): cell, units, layers, activation, recurrent_dropout, dropout, dense,
 // dense_activation, output, optimizer, learning_rate, momentum, nesterov, batch_size, epochs, loss,
-// validation_split, validation, seed,
-// train_limit. Values are parsed from text so that flags, YAML scalars and the
+// validation_split, validation, seed, train_limit; and with Keras's names and semantics
+// (README.md, "Model and training keys"): clipnorm, clipvalue, global_clipnorm, weight_decay,
+// lr_schedule, lr_drop, lr_every, lr_decay_rate, lr_decay_steps, warmup_epochs, lr_factor,
+// lr_patience, lr_min. Values are parsed from text so that flags, YAML scalars and the
 // model-file header share one parser (ApplyKey) with one set of error messages.
 //
 // Thread-safety: plain values.
@@ -27,11 +29,14 @@ enum class Loss { kSparseCategorical, kCategorical };
 // Where validation data comes from: the last `validation_split` of the training set (Keras), or
 // the test set (seed C1 validated on it).
 enum class Validation { kSplit, kTest };
+// How the learning rate moves during training (engine/schedule.h has the formulas).
+enum class LrSchedule { kConstant, kStep, kExponential, kCosine, kReduceOnPlateau };
 
 const char* CellName(Cell c);
 const char* ActivationName(Activation a);
 const char* OptimizerName(Optimizer o);
 const char* LossName(Loss l);
+const char* LrScheduleName(LrSchedule s);
 
 struct ModelConfig {
   Cell cell = Cell::kLstm;
@@ -70,6 +75,29 @@ struct TrainConfig {
   double validation_split = 0.0;
   uint64_t seed = 0;
   int64_t train_limit = 0;  // > 0: use only the first train_limit training images
+
+  // Gradient clipping of the batch's mean gradient, Keras's optimizer arguments (0 = off; Keras
+  // refuses more than one, and so does Validate): clipnorm rescales each weight tensor's gradient
+  // to an L2 norm of at most clipnorm, clipvalue clips each element to [-clipvalue, clipvalue],
+  // global_clipnorm rescales all gradients together to a global L2 norm of at most it.
+  float clipnorm = 0.0f;
+  float clipvalue = 0.0f;
+  float global_clipnorm = 0.0f;
+  // Decoupled weight decay (Keras's optimizer `weight_decay`, AdamW): w -= lr * weight_decay * w
+  // before each update, on every weight tensor (kernels and biases alike, as Keras does when
+  // nothing is excluded). 0 = off.
+  float weight_decay = 0.0f;
+  // The learning-rate schedule and its parameters; each parameter belongs to one schedule and
+  // Validate refuses it changed from its default under another.
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  float lr_drop = 0.5f;           // step: lr * lr_drop^floor((epoch - 1) / lr_every)
+  int lr_every = 10;              // step: epochs between drops
+  float lr_decay_rate = 0.9f;     // exponential: lr * lr_decay_rate^(step / lr_decay_steps)
+  int lr_decay_steps = 10000;     // exponential: optimizer steps
+  int warmup_epochs = 0;          // cosine: linear warmup from 0 over these first epochs
+  float lr_factor = 0.1f;         // reduce_on_plateau: lr *= lr_factor after lr_patience epochs
+  int lr_patience = 10;           //   without val_loss improving by 1e-4 (Keras's min_delta)
+  float lr_min = 0.0f;            //   never below lr_min
 
   float EffectiveLearningRate() const;
 };

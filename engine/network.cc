@@ -61,6 +61,33 @@ int64_t CountParams(const ModelConfig& config) {
   return n;
 }
 
+std::vector<int64_t> WeightTensorSizes(const ModelConfig& m) {
+  std::vector<int64_t> sizes;
+  auto dense = [&sizes](int64_t in, int64_t out) {
+    sizes.push_back(in * out);
+    sizes.push_back(out);
+  };
+  int64_t f = m.cell == Cell::kDense ? int64_t{m.steps} * m.features : m.features;
+  const int64_t H = m.units;
+  for (int l = 0; l < m.layers; ++l) {
+    const int64_t k = m.cell == Cell::kLstm ? 4 : m.cell == Cell::kGru ? 3 : 1;
+    if (m.cell == Cell::kDense) {
+      dense(f, H);
+    } else {
+      sizes.push_back(f * k * H);
+      sizes.push_back(H * k * H);
+      sizes.push_back(m.cell == Cell::kGru ? 2 * k * H : k * H);
+    }
+    f = H;
+  }
+  for (int width : m.dense) {
+    dense(f, width);
+    f = width;
+  }
+  dense(f, m.classes);
+  return sizes;
+}
+
 namespace {
 
 std::string Thousands(int64_t n) {

@@ -28,6 +28,12 @@ std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& config);
 // Number of parameters of the model, equal to Keras's count for the same model.
 int64_t CountParams(const ModelConfig& config);
 
+// The sizes of the model's weight tensors (Keras's variables) in the order of the flat parameter
+// buffer, summing to CountParams: per layer kernel (F*U), then for recurrent cells the recurrent
+// kernel (H*kH, k = 1 simple_rnn, 4 lstm, 3 gru), then the bias (U; kH, or 2*3H for gru's
+// reset_after bias, one (2, 3H) variable in Keras). What clipnorm clips one by one.
+std::vector<int64_t> WeightTensorSizes(const ModelConfig& config);
+
 // Keras-style model.summary(): layer (type), output shape, parameters, totals.
 std::string Summary(const ModelConfig& config);
 

@@ -8,6 +8,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/optimizer.h"
+#include "engine/schedule.h"
 
 namespace hpsweep {
 
@@ -218,7 +219,7 @@ namespace {
 // epochs have `batches` steps each. The checkpoint was parsed against this config, so its sizes
 // fit; its step count is checked against this data (a checkpoint made on other data is refused).
 Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, OptimizerState* opt,
-                  std::vector<EpochMetrics>* history) {
+                  LrScheduler* scheduler, std::vector<EpochMetrics>* history) {
   if (c.epoch < 1 || c.epoch > model->config.train.epochs ||
       c.step != static_cast<uint64_t>(c.epoch) * static_cast<uint64_t>(batches)) {
     return InvalidArgument("checkpoint at epoch " + std::to_string(c.epoch) + " after " +
@@ -231,10 +232,26 @@ Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, Optim
                            " epochs; the model has " + std::to_string(model->params.size()));
   }
   HPSWEEP_RETURN_IF_ERROR(opt->Restore(c.optimizer_steps, c.slot_m, c.slot_v));
+  scheduler->set_plateau(c.plateau);
   // In place: the stepper holds a pointer to the buffer.
   std::copy(c.params.begin(), c.params.end(), model->params.begin());
   *history = c.history;
   return Status::Ok();
+}
+
+// The state to resume from after `epoch`.
+TrainCheckpoint Snapshot(int epoch, uint64_t step, const Model& model, const OptimizerState& opt,
+                         const LrScheduler& scheduler, const std::vector<EpochMetrics>& history) {
+  TrainCheckpoint c;
+  c.epoch = epoch;
+  c.step = step;
+  c.params = model.params;
+  c.optimizer_steps = opt.steps();
+  c.slot_m = opt.slot_m();
+  c.slot_v = opt.slot_v();
+  c.plateau = scheduler.plateau();
+  c.history = history;
+  return c;
 }
 
 }  // namespace
@@ -274,12 +291,13 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   Model& model = res.model;
   const int threads = std::max(1, options.threads);
   TrainStepper stepper(config, model.params.data(), threads);
-  OptimizerState opt(tc, static_cast<int64_t>(model.params.size()));
+  OptimizerState opt(tc, static_cast<int64_t>(model.params.size()), WeightTensorSizes(mc));
   std::vector<int64_t> order(split_at);
   std::iota(order.begin(), order.end(), 0);
   const int B = tc.batch_size;
   const int64_t batches = (split_at + B - 1) / B;
   res.batches_per_epoch = batches;
+  LrScheduler scheduler(tc, batches);
   uint64_t step = 0;
   // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
   auto shuffle_for = [&](int epoch) {
@@ -290,7 +308,8 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   };
   int first_epoch = 1;
   if (options.resume != nullptr) {
-    HPSWEEP_RETURN_IF_ERROR(ResumeFrom(*options.resume, batches, &model, &opt, &res.history));
+    HPSWEEP_RETURN_IF_ERROR(
+        ResumeFrom(*options.resume, batches, &model, &opt, &scheduler, &res.history));
     step = options.resume->step;
     first_epoch = options.resume->epoch + 1;
     for (int e = 1; e < first_epoch; ++e) shuffle_for(e);  // the order the run had reached
@@ -314,6 +333,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
       }
       const int64_t lo = k * B;
       const int m = static_cast<int>(std::min<int64_t>(B, split_at - lo));
+      opt.set_learning_rate(scheduler.Rate(epoch, opt.steps()));
       LossResult r = stepper.Step(data.train.images.data(), data.train.labels.data(),
                                   order.data() + lo, m, Rng::Mix(tc.seed, ++step));
       opt.Step(model.params.data(), stepper.grads());
@@ -337,6 +357,8 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     }
     em.seconds = Now() - t0;
     em.samples_per_second = split_at / std::max(1e-9, t1 - t0);
+    em.lr = opt.learning_rate();
+    if (res.val_count > 0) scheduler.EndEpoch(em.val_loss);  // the next epoch's rate
     res.history.push_back(em);
     if (options.on_epoch && !options.on_epoch(em)) {
       res.stopped = true;
@@ -344,15 +366,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     }
     if (options.on_checkpoint && epoch < tc.epochs &&
         (!options.checkpoint_due || options.checkpoint_due(em))) {
-      TrainCheckpoint c;
-      c.epoch = epoch;
-      c.step = step;
-      c.params = model.params;
-      c.optimizer_steps = opt.steps();
-      c.slot_m = opt.slot_m();
-      c.slot_v = opt.slot_v();
-      c.history = res.history;
-      options.on_checkpoint(c);
+      options.on_checkpoint(Snapshot(epoch, step, model, opt, scheduler, res.history));
     }
   }
   res.test = Evaluate(model, data.test, 0, data.test.count, threads, /*keep_predictions=*/true);

@@ -43,6 +43,10 @@ struct EpochMetrics {
   double val_loss = 0, val_accuracy = 0;      // 0 when there is no validation data
   double seconds = 0;                         // the whole epoch, validation included
   double samples_per_second = 0;              // training samples / training seconds
+  // The learning rate of the epoch's last optimizer step (engine/schedule.h): the epoch's rate
+  // for the constant, step and reduce_on_plateau schedules; exponential and cosine move it every
+  // step, and this is where the epoch left it.
+  double lr = 0;
 };
 
 struct Evaluation {

@@ -1,7 +1,9 @@
 // Tests for engine/checkpoint.h: a run stopped after epoch k, checkpointed, parsed back and resumed
-// in a fresh Train ends bit for bit like the uninterrupted run (history, model bytes, test
-// metrics), for every optimizer, with dropout and several threads; and the parser refuses
-// truncated, oversized, garbage and mismatched input with a message naming the problem.
+// in a fresh Train ends bit for bit like the uninterrupted run (history with each epoch's learning
+// rate, model bytes, test metrics), for every optimizer, with dropout and several threads, and with
+// clipping, weight decay and every learning-rate schedule (reduce_on_plateau's counter included);
+// version-1 checkpoints still resume; and the parser refuses truncated, oversized, garbage and
+// mismatched input with a message naming the problem.
 #include "engine/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +62,7 @@ void ExpectSameRun(const TrainResult& a, const TrainResult& b) {
     EXPECT_EQ(a.history[i].train_accuracy, b.history[i].train_accuracy);
     EXPECT_EQ(a.history[i].val_loss, b.history[i].val_loss);
     EXPECT_EQ(a.history[i].val_accuracy, b.history[i].val_accuracy);
+    EXPECT_EQ(a.history[i].lr, b.history[i].lr);
   }
   // The model file, byte for byte (EXPECT_TRUE: a mismatch would print megabytes).
   EXPECT_TRUE(SerializeModel(a.model) == SerializeModel(b.model));
@@ -128,6 +131,9 @@ TEST_P(ResumeTest, ResumedRunEndsBitForBitLikeTheUninterruptedOne) {
     EXPECT_TRUE(c->params == same->params);
     EXPECT_TRUE(c->slot_m == same->slot_m);
     EXPECT_TRUE(c->slot_v == same->slot_v);
+    EXPECT_EQ(c->plateau.lr, same->plateau.lr);
+    EXPECT_EQ(c->plateau.wait, same->plateau.wait);
+    EXPECT_EQ(c->plateau.best, same->plateau.best);
     EXPECT_EQ(c->epoch, k);
     EXPECT_EQ(PeekCheckpointEpoch(bytes), k);
     TrainOptions resume;
@@ -157,8 +163,184 @@ INSTANTIATE_TEST_SUITE_P(
             "sgd_momentum_gru", {{"cell", "gru"}, {"optimizer", "sgd"}, {"momentum", "0.9"}}, 1},
         ResumeCase{
             "rmsprop_dense", {{"cell", "dense"}, {"optimizer", "rmsprop"}, {"dense", "[16]"}}, 1},
-        ResumeCase{"plain_sgd_simple_rnn", {{"cell", "simple_rnn"}, {"optimizer", "sgd"}}, 1}),
+        ResumeCase{"plain_sgd_simple_rnn", {{"cell", "simple_rnn"}, {"optimizer", "sgd"}}, 1},
+        // Per-step schedules: the rate depends on the optimizer's step count.
+        ResumeCase{"adamw_cosine_warmup_clipnorm_2threads",
+                   {{"lr_schedule", "cosine"},
+                    {"warmup_epochs", "1"},
+                    {"clipnorm", "0.5"},
+                    {"weight_decay", "0.01"}},
+                   2},
+        ResumeCase{"rmsprop_exponential_global_clipnorm",
+                   {{"optimizer", "rmsprop"},
+                    {"lr_schedule", "exponential"},
+                    {"lr_decay_rate", "0.5"},
+                    {"lr_decay_steps", "7"},
+                    {"global_clipnorm", "1"}},
+                   1},
+        ResumeCase{"sgd_step_clipvalue_weight_decay",
+                   {{"optimizer", "sgd"},
+                    {"momentum", "0.9"},
+                    {"lr_schedule", "step"},
+                    {"lr_every", "1"},
+                    {"lr_drop", "0.5"},
+                    {"clipvalue", "0.05"},
+                    {"weight_decay", "0.1"}},
+                   1},
+        // The plateau's rate, best and wait travel in the checkpoint.
+        ResumeCase{"sgd_reduce_on_plateau",
+                   {{"optimizer", "sgd"},
+                    {"learning_rate", "0.3"},
+                    {"lr_schedule", "reduce_on_plateau"},
+                    {"lr_factor", "0.5"},
+                    {"lr_patience", "1"}},
+                   1}),
     [](const ::testing::TestParamInfo<ResumeCase>& i) { return std::string(i.param.name); });
+
+// The acceptance case: 4 epochs straight, and 2 + a resumed 2, with clipnorm, weight decay and
+// reduce_on_plateau whose counter is running at the checkpoint: the same weights and the same
+// learning rate in every epoch. (Random labels, Adam at 0.1: val_loss is best after epoch 1, so
+// the wait is 1 at the checkpoint after epoch 2 and reaches the patience of 2 after epoch 3: the
+// rates are .1 .1 .1 .05.)
+TEST(CheckpointResumeTest, PlateauCounterAndRatesResumeBitForBit) {
+  const TrialConfig config = Config({{"units", "12"},
+                                     {"epochs", "4"},
+                                     {"batch_size", "32"},
+                                     {"validation_split", "0.2"},
+                                     {"seed", "5"},
+                                     {"learning_rate", "0.1"},
+                                     {"clipnorm", "1"},
+                                     {"weight_decay", "0.05"},
+                                     {"lr_schedule", "reduce_on_plateau"},
+                                     {"lr_factor", "0.5"},
+                                     {"lr_patience", "2"}});
+  const Mnist data = Data();
+  std::vector<PlateauState> states;
+  TrainOptions straight;
+  straight.on_checkpoint = [&](const TrainCheckpoint& c) { states.push_back(c.plateau); };
+  StatusOr<TrainResult> full = Train(config, data, straight);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  ASSERT_EQ(states.size(), 3u);
+  std::string lrs;
+  for (const EpochMetrics& m : full->history) {
+    lrs += " " + std::to_string(m.lr) + " (val_loss " + std::to_string(m.val_loss) + ")";
+  }
+  // The test means something only if the counter is running at epoch 2 and the rate moves.
+  EXPECT_GT(states[1].wait, 0) << "lr per epoch:" << lrs;
+  EXPECT_EQ(full->history[2].lr, 0.1f) << "lr per epoch:" << lrs;
+  EXPECT_EQ(full->history[3].lr, 0.05f) << "lr per epoch:" << lrs;
+
+  // Trained 2 epochs (killed in the third), checkpointed after the second.
+  std::string bytes;
+  TrainOptions to_two;
+  std::atomic<bool> cancel{false};
+  to_two.cancel = &cancel;
+  to_two.on_epoch = [&](const EpochMetrics& m) {
+    if (m.epoch == 2) cancel = true;
+    return true;
+  };
+  to_two.checkpoint_due = [](const EpochMetrics& m) { return m.epoch == 2; };
+  to_two.on_checkpoint = [&](const TrainCheckpoint& c) { bytes = SerializeCheckpoint(config, c); };
+  ASSERT_TRUE(Train(config, data, to_two).ok());
+  StatusOr<TrainCheckpoint> c = ParseCheckpoint(bytes, config, "two.ckpt");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->epoch, 2);
+  EXPECT_EQ(c->plateau.wait, states[1].wait);
+  EXPECT_EQ(c->plateau.lr, states[1].lr);
+  EXPECT_EQ(c->plateau.best, states[1].best);
+  TrainOptions rest_options;
+  rest_options.resume = &*c;
+  StatusOr<TrainResult> rest = Train(config, data, rest_options);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  ExpectSameRun(*full, *rest);
+  EXPECT_TRUE(full->model.params == rest->model.params);
+}
+
+// A version-1 checkpoint (before the schedules) made from a version-2 one: the same header with
+// version 1, epochs without lr, no schedule state.
+std::string AsVersion1(const std::string& v2) {
+  uint32_t n_history;
+  std::memcpy(&n_history, &v2[56], 4);  // after magic, version, epoch and 4 counts
+  std::string out = v2.substr(0, kCheckpointHeaderBytes);
+  const uint32_t one = 1;
+  std::memcpy(&out[8], &one, 4);
+  size_t at = kCheckpointHeaderBytes;
+  for (uint32_t i = 0; i < n_history; ++i, at += kCheckpointEpochBytes) {
+    out += v2.substr(at, kCheckpointEpochBytesV1);
+  }
+  at += kCheckpointScheduleBytes;
+  out += v2.substr(at, v2.size() - 4 - at);
+  const uint32_t crc = Crc32(out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
+}
+
+TEST(CheckpointResumeTest, Version1CheckpointStillResumes) {
+  const TrialConfig config = Config({{"units", "12"},
+                                     {"epochs", "3"},
+                                     {"learning_rate", "0.002"},
+                                     {"validation_split", "0.2"},
+                                     {"seed", "3"}});
+  const Mnist data = Data();
+  std::string v2;
+  TrainOptions straight;
+  straight.checkpoint_due = [](const EpochMetrics& m) { return m.epoch == 1; };
+  straight.on_checkpoint = [&](const TrainCheckpoint& c) { v2 = SerializeCheckpoint(config, c); };
+  StatusOr<TrainResult> full = Train(config, data, straight);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const std::string v1 = AsVersion1(v2);
+  ASSERT_EQ(v1.size(), v2.size() - (kCheckpointEpochBytes - kCheckpointEpochBytesV1) -
+                           kCheckpointScheduleBytes);
+  EXPECT_EQ(PeekCheckpointEpoch(v1), 1);
+  StatusOr<TrainCheckpoint> c = ParseCheckpoint(v1, config, "v1.ckpt");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->history[0].lr, 0.002f);  // the constant rate of a version-1 trial
+  EXPECT_EQ(c->plateau.lr, 0.002f);
+  TrainOptions resume;
+  resume.resume = &*c;
+  StatusOr<TrainResult> rest = Train(config, data, resume);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  ExpectSameRun(*full, *rest);
+  // Its truncations are refused like a version-2 checkpoint's.
+  for (size_t n = 0; n < v1.size(); n += 13) {
+    EXPECT_FALSE(ParseCheckpoint(v1.substr(0, n), config, "cut.ckpt").ok()) << n;
+  }
+}
+
+// The fingerprint as version 1 computed it, over the keys it knew: a version-1 checkpoint of a
+// trial still matches that trial after the new keys came (they count only when set).
+uint64_t Version1Fingerprint(const TrialConfig& config) {
+  const char* const keys[] = {"cell",          "units",      "layers",           "activation",
+                              "recurrent_dropout", "dropout", "dense",           "dense_activation",
+                              "output",        "optimizer",  "learning_rate",    "momentum",
+                              "nesterov",      "batch_size", "epochs",           "loss",
+                              "validation",    "validation_split", "seed",       "train_limit"};
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  for (const char* key : keys) mix(std::string(key) + "=" + GetKey(config, key) + "\n");
+  mix("steps=" + std::to_string(config.model.steps) + "\nfeatures=" +
+      std::to_string(config.model.features) + "\nclasses=" + std::to_string(config.model.classes));
+  return h;
+}
+
+TEST(CheckpointParseTest, FingerprintOfAVersion1TrialIsUnchanged) {
+  EXPECT_EQ(ConfigFingerprint(TrialConfig()), Version1Fingerprint(TrialConfig()));
+  const TrialConfig c =
+      Config({{"cell", "gru"}, {"optimizer", "sgd"}, {"momentum", "0.9"}, {"epochs", "7"}});
+  EXPECT_EQ(ConfigFingerprint(c), Version1Fingerprint(c));
+  // Any new key set makes another trial.
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"clipnorm", "1"}, {"weight_decay", "0.01"}, {"lr_schedule", "cosine"}}) {
+    TrialConfig d = c;
+    ASSERT_TRUE(ApplyKey(k, v, &d).ok());
+    EXPECT_NE(ConfigFingerprint(d), ConfigFingerprint(c)) << k;
+  }
+}
 
 // A valid checkpoint of a small model, for the parser tests.
 struct Small {
@@ -177,8 +359,12 @@ struct Small {
       EpochMetrics m;
       m.epoch = e;
       m.train_loss = 1.0 / e;
+      m.lr = 0.001 / e;
       c.history.push_back(m);
     }
+    c.plateau.lr = 0.0125f;
+    c.plateau.wait = 1;
+    c.plateau.best = 0.75;
     bytes = SerializeCheckpoint(config, c);
   }
 };
@@ -191,7 +377,26 @@ TEST(CheckpointParseTest, RoundTrips) {
   EXPECT_EQ(c->step, 30u);
   EXPECT_EQ(c->history.size(), 2u);
   EXPECT_EQ(c->history[1].train_loss, 0.5);
+  EXPECT_EQ(c->history[1].lr, 0.0005);
+  EXPECT_EQ(c->plateau.lr, 0.0125f);
+  EXPECT_EQ(c->plateau.wait, 1);
+  EXPECT_EQ(c->plateau.best, 0.75);
   EXPECT_EQ(SerializeCheckpoint(s.config, *c), s.bytes);
+}
+
+TEST(CheckpointParseTest, BadScheduleStateIsRefused) {
+  Small s;
+  StatusOr<TrainCheckpoint> c = ParseCheckpoint(s.bytes, s.config, "x.ckpt");
+  ASSERT_TRUE(c.ok());
+  c->plateau.wait = 3;  // more epochs waited than run
+  StatusOr<TrainCheckpoint> bad =
+      ParseCheckpoint(SerializeCheckpoint(s.config, *c), s.config, "wait.ckpt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("schedule state"), std::string::npos)
+      << bad.status().message();
+  c->plateau.wait = 0;
+  c->plateau.lr = -1;
+  EXPECT_FALSE(ParseCheckpoint(SerializeCheckpoint(s.config, *c), s.config, "lr.ckpt").ok());
 }
 
 TEST(CheckpointParseTest, EveryTruncationIsRefused) {
@@ -258,6 +463,11 @@ TEST(CheckpointParseTest, AnotherTrialsCheckpointIsRefused) {
   TrialConfig other = s.config;
   other.train.seed = 99;  // same sizes, another trial
   StatusOr<TrainCheckpoint> c = ParseCheckpoint(s.bytes, other, "other.ckpt");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("another trial"), std::string::npos);
+  other = s.config;
+  other.train.lr_schedule = LrSchedule::kCosine;  // another schedule: another trial too
+  c = ParseCheckpoint(s.bytes, other, "other.ckpt");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("another trial"), std::string::npos);
 }

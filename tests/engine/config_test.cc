@@ -36,7 +36,20 @@ TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
                                             "loss",
                                             "validation_split",
                                             "validation",
-                                            "seed"};
+                                            "seed",
+                                            "clipnorm",
+                                            "clipvalue",
+                                            "global_clipnorm",
+                                            "weight_decay",
+                                            "lr_schedule",
+                                            "lr_drop",
+                                            "lr_every",
+                                            "lr_decay_rate",
+                                            "lr_decay_steps",
+                                            "warmup_epochs",
+                                            "lr_factor",
+                                            "lr_patience",
+                                            "lr_min"};
   const std::vector<std::string>& keys = ConfigKeys();
   const std::set<std::string> unique(keys.begin(), keys.end());
   EXPECT_EQ(unique.size(), keys.size()) << "duplicate keys";
@@ -116,6 +129,40 @@ TEST(ApplyKeyTest, GoodValuesSetTheirFields) {
   EXPECT_EQ(c.train.seed, 12345u);
   ok("train_limit", "2000");
   EXPECT_EQ(c.train.train_limit, 2000);
+  ok("clipnorm", "1.5");
+  EXPECT_FLOAT_EQ(c.train.clipnorm, 1.5f);
+  ok("clipvalue", "0.5");
+  EXPECT_FLOAT_EQ(c.train.clipvalue, 0.5f);
+  ok("global_clipnorm", "5");
+  EXPECT_FLOAT_EQ(c.train.global_clipnorm, 5.0f);
+  ok("weight_decay", "0.004");
+  EXPECT_FLOAT_EQ(c.train.weight_decay, 0.004f);
+  ok("lr_schedule", "step");
+  EXPECT_EQ(c.train.lr_schedule, LrSchedule::kStep);
+  ok("lr_schedule", "exponential");
+  EXPECT_EQ(c.train.lr_schedule, LrSchedule::kExponential);
+  ok("lr_schedule", "cosine");
+  EXPECT_EQ(c.train.lr_schedule, LrSchedule::kCosine);
+  ok("lr_schedule", "reduce_on_plateau");
+  EXPECT_EQ(c.train.lr_schedule, LrSchedule::kReduceOnPlateau);
+  ok("lr_schedule", "constant");
+  EXPECT_EQ(c.train.lr_schedule, LrSchedule::kConstant);
+  ok("lr_drop", "1");  // (0, 1]: 1 is allowed (no drop)
+  EXPECT_FLOAT_EQ(c.train.lr_drop, 1.0f);
+  ok("lr_every", "3");
+  EXPECT_EQ(c.train.lr_every, 3);
+  ok("lr_decay_rate", "0.96");
+  EXPECT_FLOAT_EQ(c.train.lr_decay_rate, 0.96f);
+  ok("lr_decay_steps", "500");
+  EXPECT_EQ(c.train.lr_decay_steps, 500);
+  ok("warmup_epochs", "2");
+  EXPECT_EQ(c.train.warmup_epochs, 2);
+  ok("lr_factor", "0.2");
+  EXPECT_FLOAT_EQ(c.train.lr_factor, 0.2f);
+  ok("lr_patience", "0");
+  EXPECT_EQ(c.train.lr_patience, 0);
+  ok("lr_min", "1e-6");
+  EXPECT_FLOAT_EQ(c.train.lr_min, 1e-6f);
   // Quoted YAML scalars and surrounding blanks.
   ok("units", " \"32\" ");
   EXPECT_EQ(c.model.units, 32);
@@ -142,7 +189,20 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"validation", "split"},
       {"validation_split", "0"},
       {"seed", "0"},
-      {"train_limit", "0"}};
+      {"train_limit", "0"},
+      {"clipnorm", "0"},
+      {"clipvalue", "1"},
+      {"global_clipnorm", "1"},
+      {"weight_decay", "0.01"},
+      {"lr_schedule", "cosine"},
+      {"lr_drop", "0.5"},
+      {"lr_every", "10"},
+      {"lr_decay_rate", "0.9"},
+      {"lr_decay_steps", "10000"},
+      {"warmup_epochs", "0"},
+      {"lr_factor", "0.1"},
+      {"lr_patience", "10"},
+      {"lr_min", "0"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -193,6 +253,26 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"seed", "x"},
       {"train_limit", "-5"},
       {"train_limit", "many"},
+      {"clipnorm", "-1"},
+      {"clipnorm", "big"},
+      {"clipvalue", "-0.5"},
+      {"global_clipnorm", "2e6"},
+      {"weight_decay", "-0.1"},
+      {"weight_decay", "1.5"},
+      {"lr_schedule", "linear"},
+      {"lr_schedule", "Cosine"},
+      {"lr_drop", "0"},
+      {"lr_drop", "1.5"},
+      {"lr_every", "0"},
+      {"lr_every", "2.5"},
+      {"lr_decay_rate", "0"},
+      {"lr_decay_rate", "1.1"},
+      {"lr_decay_steps", "0"},
+      {"warmup_epochs", "-1"},
+      {"lr_factor", "1"},  // Keras: ReduceLROnPlateau does not support a factor >= 1
+      {"lr_factor", "0"},
+      {"lr_patience", "-1"},
+      {"lr_min", "-0.001"},
   };
   std::set<std::string> covered;
   for (const auto& [k, v] : bad) {
@@ -243,8 +323,37 @@ TrialConfig NonDefault() {
                                                                {"seed", "987654321"},
                                                                {"train_limit", "5000"}};
   for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  // Clipping, weight decay and reduce_on_plateau's keys; the other schedules' keys below.
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"clipnorm", "2.5"},
+           {"weight_decay", "0.004"},
+           {"lr_schedule", "reduce_on_plateau"},
+           {"lr_factor", "0.3"},
+           {"lr_patience", "4"},
+           {"lr_min", "1e-5"}}) {
+    EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  }
   EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
   return c;
+}
+
+// The keys NonDefault cannot hold at once (one clipping, one schedule), in configs of their own.
+std::vector<TrialConfig> OtherNonDefaults() {
+  const std::vector<std::vector<std::pair<std::string, std::string>>> sets = {
+      {{"clipvalue", "0.75"}, {"lr_schedule", "step"}, {"lr_drop", "0.3"}, {"lr_every", "4"}},
+      {{"global_clipnorm", "3"},
+       {"lr_schedule", "exponential"},
+       {"lr_decay_rate", "0.96"},
+       {"lr_decay_steps", "250"}},
+      {{"lr_schedule", "cosine"}, {"epochs", "5"}, {"warmup_epochs", "2"}}};
+  std::vector<TrialConfig> out;
+  for (const auto& kv : sets) {
+    TrialConfig c;
+    for (const auto& [k, v] : kv) EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+    EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+    out.push_back(c);
+  }
+  return out;
 }
 
 void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
@@ -268,10 +377,34 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.train.validation_split, b.train.validation_split);
   EXPECT_EQ(a.train.seed, b.train.seed);
   EXPECT_EQ(a.train.train_limit, b.train.train_limit);
+  EXPECT_EQ(a.train.clipnorm, b.train.clipnorm);
+  EXPECT_EQ(a.train.clipvalue, b.train.clipvalue);
+  EXPECT_EQ(a.train.global_clipnorm, b.train.global_clipnorm);
+  EXPECT_EQ(a.train.weight_decay, b.train.weight_decay);
+  EXPECT_EQ(a.train.lr_schedule, b.train.lr_schedule);
+  EXPECT_EQ(a.train.lr_drop, b.train.lr_drop);
+  EXPECT_EQ(a.train.lr_every, b.train.lr_every);
+  EXPECT_EQ(a.train.lr_decay_rate, b.train.lr_decay_rate);
+  EXPECT_EQ(a.train.lr_decay_steps, b.train.lr_decay_steps);
+  EXPECT_EQ(a.train.warmup_epochs, b.train.warmup_epochs);
+  EXPECT_EQ(a.train.lr_factor, b.train.lr_factor);
+  EXPECT_EQ(a.train.lr_patience, b.train.lr_patience);
+  EXPECT_EQ(a.train.lr_min, b.train.lr_min);
 }
 
 TEST(GetKeyTest, RoundTripsEveryKey) {
-  for (const TrialConfig& src : {TrialConfig(), NonDefault()}) {
+  std::vector<TrialConfig> configs = OtherNonDefaults();
+  configs.push_back(TrialConfig());
+  configs.push_back(NonDefault());
+  // Every key off its default in at least one of them.
+  std::set<std::string> changed;
+  for (const TrialConfig& c : configs) {
+    for (const std::string& k : ConfigKeys()) {
+      if (GetKey(c, k) != GetKey(TrialConfig(), k)) changed.insert(k);
+    }
+  }
+  for (const std::string& k : ConfigKeys()) EXPECT_TRUE(changed.count(k)) << "untested key " << k;
+  for (const TrialConfig& src : configs) {
     TrialConfig dst;
     for (const std::string& k : ConfigKeys()) {
       const std::string text = GetKey(src, k);
@@ -384,6 +517,71 @@ TEST(ValidateTest, RecurrentModelsNeedALayerAndDenseHasNoRecurrentDropout) {
   Status r = ValidateKeys({{"cell", "dense"}, {"recurrent_dropout", "0.2"}});
   EXPECT_EQ(r.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.message().find("recurrent_dropout"), std::string::npos) << r.message();
+}
+
+// Each refusal names the key (a sweep file reports its line) and says why.
+void ExpectRefused(const std::vector<std::pair<std::string, std::string>>& kv,
+                   const std::string& key, const std::string& why) {
+  Status s = ValidateKeys(kv);
+  ASSERT_EQ(s.code(), StatusCode::kInvalidArgument) << key << ": " << s.ToString();
+  EXPECT_EQ(s.message().rfind("key '" + key + "'", 0), 0u) << s.message();
+  EXPECT_NE(s.message().find(why), std::string::npos) << s.message();
+}
+
+TEST(ValidateTest, OneClippingAtMost) {
+  ExpectRefused({{"clipnorm", "1"}, {"clipvalue", "0.5"}}, "clipvalue", "only one of clipnorm");
+  ExpectRefused({{"clipnorm", "1"}, {"global_clipnorm", "5"}}, "global_clipnorm", "clipnorm=1");
+  ExpectRefused({{"clipvalue", "1"}, {"global_clipnorm", "5"}}, "global_clipnorm", "clipvalue=1");
+  for (const char* k : {"clipnorm", "clipvalue", "global_clipnorm"}) {
+    EXPECT_TRUE(ValidateKeys({{k, "1"}, {"weight_decay", "0.1"}}).ok()) << k;
+  }
+  // 0 is off: setting the others to 0 is no second clipping.
+  EXPECT_TRUE(ValidateKeys({{"clipnorm", "1"}, {"clipvalue", "0"}, {"global_clipnorm", "0"}}).ok());
+}
+
+TEST(ValidateTest, ScheduleKeysOnlyWithTheirSchedule) {
+  ExpectRefused({{"lr_every", "5"}}, "lr_every", "only lr_schedule=step uses it");
+  ExpectRefused({{"lr_schedule", "cosine"}, {"epochs", "3"}, {"lr_drop", "0.1"}}, "lr_drop",
+                "(lr_schedule is cosine)");
+  ExpectRefused({{"lr_schedule", "step"}, {"lr_decay_rate", "0.5"}}, "lr_decay_rate",
+                "lr_schedule=exponential");
+  ExpectRefused({{"lr_decay_steps", "100"}}, "lr_decay_steps", "lr_schedule=exponential");
+  ExpectRefused({{"warmup_epochs", "1"}, {"epochs", "3"}}, "warmup_epochs",
+                "lr_schedule=cosine");
+  ExpectRefused({{"lr_factor", "0.5"}, {"validation_split", "0.1"}}, "lr_factor",
+                "lr_schedule=reduce_on_plateau");
+  ExpectRefused({{"lr_schedule", "exponential"}, {"lr_patience", "3"}}, "lr_patience",
+                "reduce_on_plateau");
+  ExpectRefused({{"lr_min", "0.0001"}}, "lr_min", "reduce_on_plateau");
+  // Each with its own schedule is fine.
+  EXPECT_TRUE(ValidateKeys({{"lr_schedule", "step"}, {"lr_every", "5"}, {"lr_drop", "0.1"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"lr_schedule", "exponential"},
+                            {"lr_decay_rate", "0.5"},
+                            {"lr_decay_steps", "100"}})
+                  .ok());
+  EXPECT_TRUE(ValidateKeys({{"lr_schedule", "reduce_on_plateau"},
+                            {"validation", "test"},
+                            {"lr_factor", "0.5"},
+                            {"lr_patience", "2"},
+                            {"lr_min", "1e-5"}})
+                  .ok());
+  // A parameter at its default is no parameter set: a model file writes them all.
+  EXPECT_TRUE(ValidateKeys({{"lr_every", "10"}, {"lr_factor", "0.1"}}).ok());
+}
+
+TEST(ValidateTest, CosineWarmupShorterThanTheRun) {
+  ExpectRefused({{"lr_schedule", "cosine"}, {"epochs", "3"}, {"warmup_epochs", "3"}},
+                "warmup_epochs", "less than epochs (3)");
+  EXPECT_TRUE(
+      ValidateKeys({{"lr_schedule", "cosine"}, {"epochs", "3"}, {"warmup_epochs", "2"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"lr_schedule", "cosine"}}).ok());  // 1 epoch, no warmup
+}
+
+TEST(ValidateTest, PlateauNeedsValidationData) {
+  ExpectRefused({{"lr_schedule", "reduce_on_plateau"}}, "lr_schedule", "val_loss");
+  EXPECT_TRUE(
+      ValidateKeys({{"lr_schedule", "reduce_on_plateau"}, {"validation_split", "0.1"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"lr_schedule", "reduce_on_plateau"}, {"validation", "test"}}).ok());
 }
 
 // ParamCount is arithmetic on the config; it must equal what the engine really builds.

@@ -121,6 +121,50 @@ TEST_F(ModelIoTest, SerializeParseRoundTripForEveryCell) {
   }
 }
 
+TEST_F(ModelIoTest, TrainingKeysRoundTrip) {
+  // Clipping, weight decay and a schedule are part of the config the file keeps.
+  const Model m = TestModel({{"global_clipnorm", "2.5"},
+                             {"weight_decay", "0.004"},
+                             {"lr_schedule", "cosine"},
+                             {"warmup_epochs", "1"}});
+  const std::string bytes = SerializeModel(m);
+  for (const char* line : {"\nglobal_clipnorm=2.5\n", "\nweight_decay=0.004\n",
+                           "\nlr_schedule=cosine\n", "\nwarmup_epochs=1\n", "\nlr_min=0\n"}) {
+    EXPECT_NE(bytes.find(line), std::string::npos) << line;
+  }
+  StatusOr<Model> back = ParseModel(bytes, "mem");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ExpectSameConfig(m.config, back->config);
+  EXPECT_EQ(back->config.train.lr_schedule, LrSchedule::kCosine);
+  EXPECT_EQ(back->config.train.global_clipnorm, 2.5f);
+}
+
+TEST_F(ModelIoTest, OldFileWithoutTheTrainingKeysLoadsWithDefaults) {
+  // A file written before clipping, weight decay and schedules: the same header without their
+  // lines (and its own checksum).
+  const Model m = TestModel();
+  std::string bytes = SerializeModel(m);
+  bytes.resize(bytes.size() - 4);
+  for (const char* key : {"clipnorm", "clipvalue", "global_clipnorm", "weight_decay",
+                          "lr_schedule", "lr_drop", "lr_every", "lr_decay_rate", "lr_decay_steps",
+                          "warmup_epochs", "lr_factor", "lr_patience", "lr_min"}) {
+    const size_t at = bytes.find("\n" + std::string(key) + "=");
+    ASSERT_NE(at, std::string::npos) << key;
+    bytes.erase(at + 1, bytes.find('\n', at + 1) - at);
+  }
+  const uint32_t crc = Crc32(bytes.data(), bytes.size());
+  bytes.append(reinterpret_cast<const char*>(&crc), 4);
+  StatusOr<Model> old = ParseModel(bytes, "old.hpsm");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ExpectSameConfig(m.config, old->config);  // m has them all at their defaults
+  const TrainConfig defaults;
+  EXPECT_EQ(old->config.train.lr_schedule, LrSchedule::kConstant);
+  EXPECT_EQ(old->config.train.clipnorm, 0.0f);
+  EXPECT_EQ(old->config.train.weight_decay, 0.0f);
+  EXPECT_EQ(old->config.train.lr_patience, defaults.lr_patience);
+  EXPECT_EQ(old->params, m.params);
+}
+
 TEST_F(ModelIoTest, NonMnistShapeRoundTrips) {
   Model m = TestModel();
   m.config.model.steps = 5;

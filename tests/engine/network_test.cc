@@ -231,6 +231,27 @@ TEST(InitTest, LstmBiasKernelsAndHead) {
   EXPECT_EQ(d1 + DenseP(16, 10), static_cast<int64_t>(p.size()));
 }
 
+TEST(WeightTensorSizesTest, KerasVariablesInBufferOrder) {
+  const int64_t F = 28, H = 32;
+  // LSTM(32) + Dense(16) + Dense(10): the offsets of InitTest.LstmBiasKernelsAndHead.
+  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "lstm"}, {"units", "32"}, {"dense", "[16]"}}).model),
+            (std::vector<int64_t>{F * 4 * H, H * 4 * H, 4 * H, H * 16, 16, 16 * 10, 10}));
+  // GRU's bias is one (2, 3H) variable (reset_after).
+  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "gru"}, {"units", "8"}}).model),
+            (std::vector<int64_t>{F * 24, 8 * 24, 48, 80, 10}));
+  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "dense"}, {"layers", "0"}}).model),
+            (std::vector<int64_t>{784 * 10, 10}));
+  // Any model: they add up to the parameter count.
+  for (const char* cell : {"dense", "simple_rnn", "lstm", "gru"}) {
+    for (const char* layers : {"1", "3"}) {
+      const TrialConfig c = Config({{"cell", cell}, {"layers", layers}, {"dense", "[7, 5]"}});
+      int64_t sum = 0;
+      for (int64_t n : WeightTensorSizes(c.model)) sum += n;
+      EXPECT_EQ(sum, CountParams(c.model)) << cell << " x" << layers;
+    }
+  }
+}
+
 TEST(InitTest, StackedLstmSecondLayerUsesItsOwnFans) {
   const int F = 28, H = 16;
   const TrialConfig cfg = Config({{"cell", "lstm"}, {"units", "16"}, {"layers", "2"}});

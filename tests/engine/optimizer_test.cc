@@ -1,10 +1,12 @@
 // Tests for engine/optimizer.h: two steps of every optimizer on a 3-element buffer against Keras's
-// update rules computed by hand (or with the rule written out here in double precision).
+// update rules computed by hand (or with the rule written out here in double precision); gradient
+// clipping (clipnorm per tensor, global_clipnorm, clipvalue) and decoupled weight decay by hand.
 #include "engine/optimizer.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace hpsweep {
@@ -161,6 +163,98 @@ TEST(OptimizerTest, LargeBufferUsesSameRuleEverywhere) {
       EXPECT_FLOAT_EQ(big[i], one[0]) << OptimizerName(o) << " element " << i;
     }
   }
+}
+
+// --- Gradient clipping: g = [3, 4 | 12], two tensors of sizes 2 and 1 ----------------------------
+
+std::vector<float> Clipped(const char* key, float value, std::vector<float> g,
+                           const std::vector<int64_t>& sizes = {2, 1}) {
+  TrainConfig c;
+  if (std::string(key) == "clipnorm") c.clipnorm = value;
+  if (std::string(key) == "clipvalue") c.clipvalue = value;
+  if (std::string(key) == "global_clipnorm") c.global_clipnorm = value;
+  ClipGradients(c, sizes, g.data());
+  return g;
+}
+
+TEST(ClipTest, ClipnormRescalesEachTensorOverTheNorm) {
+  // ||[3, 4]|| = 5 > 2.5: times 0.5; ||[12]|| = 12 > 2.5: to 2.5.
+  ExpectNear(Clipped("clipnorm", 2.5f, {3, 4, 12}), {1.5, 2.0, 2.5}, 1e-6, "clipnorm 2.5");
+  // 6: the first tensor (norm 5) is under it and stays; the second goes to 6.
+  ExpectNear(Clipped("clipnorm", 6.0f, {3, 4, 12}), {3, 4, 6}, 1e-6, "clipnorm 6");
+  ExpectNear(Clipped("clipnorm", 13.0f, {3, 4, -12}), {3, 4, -12}, 0, "clipnorm 13");
+  // One tensor of all three: norm 13 -> times 6.5 / 13.
+  ExpectNear(Clipped("clipnorm", 6.5f, {3, 4, 12}, {3}), {1.5, 2.0, 6.0}, 1e-6, "one tensor");
+}
+
+TEST(ClipTest, GlobalClipnormRescalesAllTogether) {
+  // ||[3, 4, 12]|| = 13 > 6.5: everything times 0.5, whatever the tensors.
+  ExpectNear(Clipped("global_clipnorm", 6.5f, {3, 4, 12}), {1.5, 2.0, 6.0}, 1e-6, "global 6.5");
+  ExpectNear(Clipped("global_clipnorm", 13.0f, {3, 4, 12}), {3, 4, 12}, 0, "global 13");
+  ExpectNear(Clipped("global_clipnorm", 1.3f, {-3, 4, 12}), {-0.3, 0.4, 1.2}, 1e-6, "global 1.3");
+}
+
+TEST(ClipTest, ClipvalueClampsEachElement) {
+  ExpectNear(Clipped("clipvalue", 3.5f, {3, 4, 12}), {3, 3.5, 3.5}, 0, "clipvalue");
+  ExpectNear(Clipped("clipvalue", 0.5f, {-5, 0.2f, 4}), {-0.5, 0.2f, 0.5}, 0, "negative");
+}
+
+TEST(ClipTest, OffLeavesTheGradient) {
+  ExpectNear(Clipped("none", 0, {3, 4, 12}), {3, 4, 12}, 0, "off");
+}
+
+TEST(ClipTest, OptimizerStepUsesTheClippedGradientAndKeepsTheOriginal) {
+  // SGD lr 1 with clipnorm 2.5 over tensors {2, 1}: w -= [1.5, 2, 2.5].
+  TrainConfig c = Opt(Optimizer::kSgd, 1.0f);
+  c.clipnorm = 2.5f;
+  std::vector<float> w = {0, 0, 0};
+  const std::vector<float> g = {3, 4, 12};
+  OptimizerState opt(c, 3, {2, 1});
+  opt.Step(w.data(), g.data());
+  ExpectNear(w, {-1.5, -2.0, -2.5}, 1e-6, "clipped step");
+  ExpectNear(g, {3, 4, 12}, 0, "gradient untouched");
+}
+
+// --- Decoupled weight decay: w -= lr * wd * w, then the rule ------------------------------------
+
+TEST(WeightDecayTest, SgdOneStepByHand) {
+  // lr .1, wd .5: w * (1 - .05) - .1 g = [.95 - .05, -1.9 + .1, .475 - .2].
+  TrainConfig c = Opt(Optimizer::kSgd, 0.1f);
+  c.weight_decay = 0.5f;
+  std::vector<float> w = kW0;
+  OptimizerState opt(c, 3);
+  opt.Step(w.data(), kG1.data());
+  ExpectNear(w, {0.9, -1.8, 0.275}, 1e-6, "sgd + weight decay");
+}
+
+TEST(WeightDecayTest, AdamDecaysWithTheScheduledRateBeforeItsRule) {
+  // AdamW as Keras: w *= 1 - lr * wd with the step's lr (here set to .02, not the config's .05),
+  // then Adam's step (lr_t m / (sqrt(v) + eps)) with that lr, from the gradient at the old w.
+  TrainConfig c = Opt(Optimizer::kAdam, 0.05f);
+  c.weight_decay = 0.25f;
+  std::vector<float> w = kW0;
+  OptimizerState opt(c, 3);
+  opt.set_learning_rate(0.02f);
+  opt.Step(w.data(), kG1.data());
+  const double lr = 0.02, lr_t = lr * std::sqrt(1 - 0.999) / (1 - 0.9);
+  std::vector<double> want(3);
+  for (int i = 0; i < 3; ++i) {
+    const double g = kG1[i], m = 0.1 * g, v = 0.001 * g * g;
+    want[i] = kW0[i] * (1 - lr * 0.25) - lr_t * m / (std::sqrt(v) + 1e-7);
+  }
+  ExpectNear(w, want, 1e-6, "adamw step 1");
+  // By hand: [1 * .995 - .02, -2 * .995 + .02, .5 * .995 - .02] (Adam's first step ~ lr sign(g)).
+  ExpectNear(w, {0.975, -1.97, 0.4775}, 1e-5, "adamw by hand");
+}
+
+TEST(WeightDecayTest, SetLearningRateChangesTheStep) {
+  TrainConfig c = Opt(Optimizer::kSgd, 0.1f);
+  std::vector<float> w = {1.0f}, g = {1.0f};
+  OptimizerState opt(c, 1);
+  EXPECT_FLOAT_EQ(opt.learning_rate(), 0.1f);
+  opt.set_learning_rate(0.25f);
+  opt.Step(w.data(), g.data());
+  EXPECT_FLOAT_EQ(w[0], 0.75f);
 }
 
 }  // namespace

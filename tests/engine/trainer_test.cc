@@ -83,6 +83,36 @@ TEST_F(MnistLearningTest, Lstm32AboveSixtyPercentInTwoEpochs) {
   EXPECT_GT(r->test.accuracy, 0.6);
 }
 
+TEST_F(MnistLearningTest, Lstm32LearnsWithClipnormCosineWarmupAndWeightDecay) {
+  // The new training keys together on 1600 training images (50 steps an epoch): AdamW with
+  // clipnorm, a one-epoch warmup then cosine decay to 0 over the other two. Loss goes down, the
+  // model learns, and each epoch's lr is where the schedule left it.
+  const TrialConfig c = Config({{"cell", "lstm"},
+                                {"units", "32"},
+                                {"epochs", "3"},
+                                {"batch_size", "32"},
+                                {"learning_rate", "0.005"},
+                                {"train_limit", "2000"},
+                                {"validation_split", "0.2"},
+                                {"clipnorm", "1"},
+                                {"weight_decay", "0.004"},
+                                {"lr_schedule", "cosine"},
+                                {"warmup_epochs", "1"}});
+  StatusOr<TrainResult> r = Train(c, *data_, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->history.size(), 3u);
+  EXPECT_LT(r->history[1].train_loss, r->history[0].train_loss);
+  EXPECT_LT(r->history[2].train_loss, r->history[1].train_loss);
+  EXPECT_LT(r->history[2].val_loss, r->history[0].val_loss);
+  EXPECT_GT(r->history[2].val_accuracy, 0.5) << "chance is 0.1";
+  // 50 steps an epoch: warmup ends at step 49 (49/50 of the peak); the decay's 100 steps then
+  // leave epoch 2 at step 99 (halfway less one) and epoch 3 at step 149 (its last).
+  const double pi = 3.14159265358979323846;
+  EXPECT_NEAR(r->history[0].lr, 0.005 * 49 / 50, 1e-9);
+  EXPECT_NEAR(r->history[1].lr, 0.005 * 0.5 * (1 + std::cos(pi * 49 / 100)), 1e-9);
+  EXPECT_NEAR(r->history[2].lr, 0.005 * 0.5 * (1 + std::cos(pi * 99 / 100)), 1e-9);
+}
+
 TEST_F(MnistLearningTest, MlpLearnsInTwoEpochs) {
   const TrialConfig c = Config({{"cell", "dense"},
                                 {"layers", "1"},
@@ -226,6 +256,66 @@ void ExpectRepeatable(TrialConfig c, int threads) {
   StatusOr<TrainResult> other = Train(c, data, opt);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->model.params, first->model.params);
+}
+
+TEST(LearningRateTest, EachEpochKeepsItsRate) {
+  // 600 training samples, batch 32: 19 steps an epoch.
+  const Mnist data = MemoryData(600, 100, 6, 3);
+  TrialConfig c = MemoryConfig("gru");
+  c.train.epochs = 4;
+  EXPECT_TRUE(ApplyKey("lr_schedule", "step", &c).ok());
+  EXPECT_TRUE(ApplyKey("lr_every", "2", &c).ok());
+  EXPECT_TRUE(ApplyKey("lr_drop", "0.1", &c).ok());
+  StatusOr<TrainResult> r = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->history.size(), 4u);
+  const float want[] = {0.01f, 0.01f, 0.001f, 0.001f};
+  for (int e = 0; e < 4; ++e) EXPECT_FLOAT_EQ(r->history[e].lr, want[e]) << "epoch " << e + 1;
+  // Exponential: the rate of the epoch's last step, 19 e - 1.
+  c = MemoryConfig("gru");
+  c.train.epochs = 2;
+  EXPECT_TRUE(ApplyKey("lr_schedule", "exponential", &c).ok());
+  EXPECT_TRUE(ApplyKey("lr_decay_steps", "19", &c).ok());
+  EXPECT_TRUE(ApplyKey("lr_decay_rate", "0.5", &c).ok());
+  r = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->history[0].lr, 0.01 * std::pow(0.5, 18.0 / 19), 1e-9);
+  EXPECT_NEAR(r->history[1].lr, 0.01 * std::pow(0.5, 37.0 / 19), 1e-9);
+  // Constant: the learning rate.
+  r = Train(MemoryConfig("gru"), data, TrainOptions{});
+  ASSERT_TRUE(r.ok());
+  for (const EpochMetrics& m : r->history) EXPECT_FLOAT_EQ(m.lr, 0.01f);
+}
+
+TEST(LearningRateTest, PlateauLowersTheRateWhenValLossStalls) {
+  // lr 1 with SGD on the memory task: the validation loss will not improve every epoch; with
+  // patience 0 every epoch that does not improve halves the rate of the next one.
+  const Mnist data = MemoryData(600, 100, 6, 3);
+  TrialConfig c = MemoryConfig("lstm");
+  c.train.epochs = 6;
+  c.train.validation_split = 0.25;
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"optimizer", "sgd"},
+           {"learning_rate", "1"},
+           {"lr_schedule", "reduce_on_plateau"},
+           {"lr_factor", "0.5"},
+           {"lr_patience", "0"}}) {
+    EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
+  }
+  ASSERT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+  StatusOr<TrainResult> r = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  double best = std::numeric_limits<double>::infinity();
+  float lr = 1.0f;
+  for (const EpochMetrics& m : r->history) {
+    EXPECT_EQ(m.lr, lr) << "epoch " << m.epoch;
+    if (m.val_loss < best - 1e-4) {
+      best = m.val_loss;
+    } else {
+      lr *= 0.5f;
+    }
+  }
+  EXPECT_LT(r->history.back().lr, 1.0) << "the plateau never acted: no test";
 }
 
 TEST(DeterminismTest, SameSeedTwoThreadsGivesIdenticalRuns) {

@@ -679,6 +679,26 @@ parameters:
                     5, {"trial 2", "momentum=0.9", "key 'momentum'", "sgd"});
   ExpectExpandError("name: x\nfixed:\n  cell: dense\n  recurrent_dropout: 0.2\n", 4,
                     {"trial 1", "key 'recurrent_dropout'"});
+  // The training keys' cross checks (engine/config.cc) name their line too.
+  ExpectExpandError("name: x\nfixed:\n  clipnorm: 1\n  clipvalue: 0.5\n", 4,
+                    {"trial 1", "key 'clipvalue'", "only one of clipnorm, clipvalue"});
+  ExpectExpandError(R"(name: x
+fixed:
+  lr_every: 5
+parameters:
+  lr_schedule: {values: [step, cosine]}
+)",
+                    3, {"trial 2", "lr_schedule=cosine", "key 'lr_every'", "lr_schedule=step"});
+}
+
+TEST(SweepFileErrorTest, TrainingKeyOutOfRangeNamesLineAndKey) {
+  for (const char* yaml :
+       {"name: x\nfixed:\n  lr_drop: 0\n", "name: x\nfixed:\n  lr_drop: 1.5\n"}) {
+    StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+    Status st = spec.status();
+    if (spec.ok()) st = ExpandSweep(*spec, kFile).status();
+    ExpectErrorIn(st, 3, {"key 'lr_drop'", "(0, 1]"}, yaml);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
