@@ -96,6 +96,9 @@ std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
   canon += '\n';
   for (const auto& [key, value] : params) {
     if (key == kLabelKey) continue;  // names the trial, does not train it
+    // A key at the engine's default trains as its absence does: a trial stored before the key
+    // existed (clipnorm, lr_schedule...) is identical to one that carries it at its default.
+    if (IsConfigKey(key) && value == GetKey(TrialConfig(), key)) continue;
     if (content_named && (key == std::string(kDataParamPrefix) + "path" ||
                           key == std::string(kDataParamPrefix) + "train" ||
                           key == std::string(kDataParamPrefix) + "test")) {

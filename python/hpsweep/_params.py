@@ -10,13 +10,16 @@ text (nothing is lost, nothing invented), and keys this table does not know are 
 import math
 import re
 
-_INT = {"units", "layers", "batch_size", "epochs", "train_limit", "seed"}
-_FLOAT = {"learning_rate", "momentum", "recurrent_dropout", "validation_split"}
+_INT = {"units", "layers", "batch_size", "epochs", "train_limit", "seed", "lr_every",
+        "lr_decay_steps", "warmup_epochs", "lr_patience"}
+_FLOAT = {"learning_rate", "momentum", "recurrent_dropout", "validation_split", "clipnorm",
+          "clipvalue", "global_clipnorm", "weight_decay", "lr_drop", "lr_decay_rate", "lr_factor",
+          "lr_min"}
 _BOOL = {"nesterov"}
 _INT_LIST = {"dense"}
 _FLOAT_LIST = {"dropout"}
 _STRING = {"cell", "activation", "dense_activation", "output", "optimizer", "loss", "validation",
-           "label"}
+           "label", "lr_schedule"}
 
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT_RE = re.compile(r"[+-]?[0-9.eE+-]*[0-9][0-9.eE+-]*\Z")

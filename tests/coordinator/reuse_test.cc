@@ -109,8 +109,21 @@ TEST(TrialIdentityKeyTest, AnyDecidingFieldChangesTheKey) {
     EXPECT_NE(TrialIdentityKey(changed, data), key) << k;
     std::map<std::string, std::string> dropped = params;
     dropped.erase(k);
-    EXPECT_NE(TrialIdentityKey(dropped, data), key) << k;
+    if (params.at(k) == GetKey(TrialConfig(), k)) {  // at its default it trains as its absence
+      EXPECT_EQ(TrialIdentityKey(dropped, data), key) << k;
+    } else {
+      EXPECT_NE(TrialIdentityKey(dropped, data), key) << k;
+    }
   }
+  // A trial stored before a key existed matches one that carries the key at its default (the
+  // training keys clipnorm, lr_schedule... came later), and not one that sets it.
+  std::map<std::string, std::string> older = params;
+  older.erase("clipnorm");
+  older.erase("lr_schedule");
+  EXPECT_EQ(TrialIdentityKey(older, data), key);
+  std::map<std::string, std::string> clipped = params;
+  clipped["clipnorm"] = "1";
+  EXPECT_NE(TrialIdentityKey(clipped, data), key);
   // The data set, the data seed, the train limit and the split, from the file.
   EXPECT_NE(TrialIdentityKey(params, "mnist:fashion"), key);
   EXPECT_NE(TrialIdentityKey(params, "idx"), key);
