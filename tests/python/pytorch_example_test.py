@@ -43,7 +43,7 @@ TRAIN = os.path.join(REPO, "examples", "pytorch-lstm", "train.py")
 MNIST = os.path.abspath(os.environ.get("HPSWEEP_DATA_DIR")
                         or os.path.join(REPO, "data", "mnist"))
 PARAMS = {"hidden": 32, "lr": 0.01, "optimizer": "adam", "batch_size": 64, "epochs": 3,
-          "train_limit": 2000}
+          "train_limit": 1200}
 METRICS = {"val_accuracy", "val_loss", "train_loss", "val_f1"}
 
 
