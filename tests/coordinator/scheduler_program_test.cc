@@ -229,6 +229,21 @@ TEST_F(SchedulerProgramTest, HyperbandPrunesOnTheNamedMetric) {
   EXPECT_EQ(*action, ReportAction::kPrune);
 }
 
+// A program's output is kept under its trial's last lease only, and at most kMaxOutputBytes.
+TEST_F(SchedulerProgramTest, OutputIsBoundedAndNeedsTheTrialsLease) {
+  MustSubmit(*sched_, kSweep);
+  const int64_t w = Register("w", {"quad"});
+  LeaseGrant g = MustLease(w);
+  EXPECT_EQ(sched_->KeepOutput(g.lease_id, std::string(kMaxOutputBytes + 1, 'x')).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(sched_->KeepOutput("forged-lease", "hello").code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(sched_->GetOutput(g.trial.id).ok());  // nothing was kept by the refusals
+  ASSERT_TRUE(sched_->KeepOutput(g.lease_id, std::string(kMaxOutputBytes, 'y')).ok());
+  auto kept = sched_->GetOutput(g.trial.id);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->size(), kMaxOutputBytes);
+}
+
 TEST_F(SchedulerProgramTest, ProgramNamesAWorkerOffersAreChecked) {
   EXPECT_EQ(sched_->RegisterWorker("w", 1, "", "", "", {"../x"}).status().code(),
             StatusCode::kInvalidArgument);
