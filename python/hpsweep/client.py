@@ -278,7 +278,11 @@ class Client:
         try:
             return method(request, timeout=self.timeout if timeout is None else timeout)
         except grpc.RpcError as e:
-            raise self._error(e) from None
+            error = self._error(e)
+        # Raised here, outside the except block, so the error holds no gRPC call object in its
+        # __context__: an error a program keeps (or a test's assertRaises) must not keep a call
+        # alive until the interpreter's teardown, where gRPC may crash collecting it.
+        raise error
 
     def submit(self, sweep, file_name=None):
         """Submits a sweep file; returns the new sweep's id.
@@ -384,10 +388,14 @@ class Client:
                 d["sweeps"] = [sweep_status(s) for s in snapshot.sweeps]
                 yield d
         except grpc.RpcError as e:
-            raise self._error(e) from None
+            error = self._error(e)
+        else:
+            error = None
         finally:
             if call is not None:
                 call.cancel()
+        if error is not None:
+            raise error  # outside the except block: no call object in __context__ (see _call)
 
     def cancel(self, sweep):
         """Stops leasing the sweep's trials and tells running workers STOP; returns how many

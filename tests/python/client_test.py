@@ -7,6 +7,8 @@ a tiny dense model on the first 500 MNIST images. TLS and tokens come from `hpsw
 `hpsweep token create`, as a user makes them.
 """
 
+import faulthandler
+import gc
 import json
 import os
 import re
@@ -236,6 +238,10 @@ class OfflineTest(unittest.TestCase):
         self.assertIsInstance(e.exception, ConnectionError)
         self.assertIn("hpsweep coordinator --listen 127.0.0.1:1", str(e.exception))
         self.assertEqual(e.exception.code, "UNAVAILABLE")
+        # The error keeps no gRPC call alive (a kept call is collected at interpreter teardown,
+        # where gRPC can crash): nothing in its context, no traceback chain to the RpcError.
+        self.assertIsNone(e.exception.__context__)
+        self.assertIsNone(e.exception.__cause__)
 
 
 @unittest.skipUnless(os.path.isfile(os.path.join(MNIST, "train-images-idx3-ubyte")),
@@ -295,8 +301,9 @@ class LoopbackTest(unittest.TestCase):
         self.assertIn("nope.yaml: cannot open sweep file", str(e.exception))
         for call in (lambda: self.client.leaderboard(9999), lambda: self.client.export(9999),
                      lambda: self.client.status(9999), lambda: list(self.client.watch(9999))):
-            with self.assertRaises(hpsweep.NotFound):
+            with self.assertRaises(hpsweep.NotFound) as e:
                 call()
+            self.assertIsNone(e.exception.__context__)  # no gRPC call kept (see above)
         with self.assertRaises(LookupError):  # NotFound is a LookupError
             self.client.cancel(9999)
         with self.assertRaises(hpsweep.InvalidArgument):
@@ -527,5 +534,12 @@ class SecureTest(unittest.TestCase):
                          0o600)
 
 
+def tearDownModule():
+    # Every channel is closed by now; collect what cycles still hold (exceptions kept by
+    # assertRaises, their tracebacks) while gRPC still runs, not during the interpreter's teardown.
+    gc.collect()
+
+
 if __name__ == "__main__":
+    faulthandler.enable()  # a crash names the Python line it happened under
     unittest.main()
