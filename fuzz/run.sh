@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/libfuzzer/, clang, ASan + UBSan) and fuzzes each for a
-# bounded time over a copy of its checked-in corpus.
+# Builds the libFuzzer targets (fuzz/libfuzzer/, clang, ASan + UBSan), runs the checked-in
+# regression inputs through them once, and fuzzes each for a bounded time over a copy of its
+# checked-in corpus.
 #
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 8 s; targets: all eight, as many at
 #                                                      a time as there are cores)
@@ -76,6 +77,21 @@ fuzz_one() {
     >"${work}/log" 2>&1 || rc=$?
   echo "${rc}" >"${work}/rc"
 }
+
+# First the regressions (fuzz/regressions/<t>/), each input run once under ASan + UBSan: the
+# g++ build's replay tests (ctest fuzz_replay_<t>) run them uninstrumented, so this is where an
+# overflow that does not crash still fails. Given files, a libFuzzer binary runs them and exits.
+for t in "${TARGETS[@]}"; do
+  regressions=("${REPO_ROOT}/fuzz/regressions/${t}"/*)
+  [[ -e "${regressions[0]}" ]] || continue
+  if ! UBSAN_OPTIONS=print_stacktrace=1 "${BUILD_DIR}/${t}_fuzz" -timeout=60 -rss_limit_mb=2048 \
+       "${regressions[@]}" >"${BUILD_DIR}/${t}_regressions.log" 2>&1; then
+    tail -n 60 "${BUILD_DIR}/${t}_regressions.log" >&2
+    echo "fuzz: ${t}: a regression input fails under ASan + UBSan (above)" >&2
+    exit 1
+  fi
+  echo "fuzz: ${t}: ${#regressions[@]} regression inputs clean under ASan + UBSan"
+done
 
 # The targets run as many at a time as there are cores (each fuzzes on one thread); each still
 # gets its full SECONDS_PER_TARGET.
