@@ -233,6 +233,9 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
       return true;
     };
   }
+  options.on_warning = [](const std::string& warning) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  };
   StatusOr<TrainResult> result = Train(*config, *data, options);
   if (!result.ok()) return Fail(result.status());
   const double seconds =
@@ -249,6 +252,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     j["param_count"] = CountParams(config->model);
     j["train_samples"] = result->train_count;
     j["val_samples"] = result->val_count;
+    if (!result->validation_warning.empty()) j["validation_warning"] = result->validation_warning;
     json history = json::array();
     for (const EpochMetrics& m : result->history) {
       history.push_back({{"epoch", m.epoch},

@@ -37,12 +37,15 @@ struct Reader {
   }
 };
 
-// Keys that came with checkpoint version 2: in the fingerprint only when off their defaults.
-bool KeySinceV2(const std::string& key) {
+// The keys of checkpoint version 1, always in the fingerprint. Every key added since (clipnorm,
+// lr_schedule, validation_stratify...) is in it only when off its default, so that a trial
+// checkpointed before the key existed still resumes.
+bool KeyOfVersion1(const std::string& key) {
   static const char* const kKeys[] = {
-      "clipnorm",       "clipvalue",     "global_clipnorm", "weight_decay", "lr_schedule",
-      "lr_drop",        "lr_every",      "lr_decay_rate",   "lr_decay_steps", "warmup_epochs",
-      "lr_factor",      "lr_patience",   "lr_min"};
+      "cell",       "units",         "layers",   "activation", "recurrent_dropout",
+      "dropout",    "dense",         "dense_activation", "output", "optimizer",
+      "learning_rate", "momentum",   "nesterov", "batch_size", "epochs",
+      "loss",       "validation",    "validation_split", "seed", "train_limit"};
   for (const char* k : kKeys) {
     if (key == k) return true;
   }
@@ -67,7 +70,7 @@ uint64_t ConfigFingerprint(const TrialConfig& config) {
   static const TrialConfig defaults;
   for (const std::string& key : ConfigKeys()) {
     const std::string value = GetKey(config, key);
-    if (KeySinceV2(key) && value == GetKey(defaults, key)) continue;
+    if (!KeyOfVersion1(key) && value == GetKey(defaults, key)) continue;
     mix(key + "=" + value + "\n");
   }
   mix("steps=" + std::to_string(config.model.steps) + "\nfeatures=" +

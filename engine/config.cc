@@ -244,7 +244,8 @@ const std::vector<std::string>& ConfigKeys() {
       "loss",          "validation", "validation_split", "seed",       "train_limit",
       "clipnorm",      "clipvalue",  "global_clipnorm",  "weight_decay", "lr_schedule",
       "lr_drop",       "lr_every",   "lr_decay_rate",    "lr_decay_steps", "warmup_epochs",
-      "lr_factor",     "lr_patience", "lr_min"};
+      "lr_factor",     "lr_patience", "lr_min",
+      "validation_shuffle", "validation_stratify"};
   return keys;
 }
 
@@ -359,6 +360,8 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
   if (key == "validation_split") {
     return DoubleIn(key, value, 0.0, 1.0, &t.validation_split);
   }
+  if (key == "validation_shuffle") return ParseBool(key, value, &t.validation_shuffle);
+  if (key == "validation_stratify") return ParseBool(key, value, &t.validation_stratify);
   if (key == "train_limit") {
     long long n;
     if (!ParseInt(v, &n) || n < 0) return Bad(key, value, "expected a non-negative integer");
@@ -400,6 +403,8 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "loss") return LossName(t.loss);
   if (key == "validation") return t.validation == Validation::kTest ? "test" : "split";
   if (key == "validation_split") return FormatDouble(t.validation_split);
+  if (key == "validation_shuffle") return t.validation_shuffle ? "true" : "false";
+  if (key == "validation_stratify") return t.validation_stratify ? "true" : "false";
   if (key == "seed") return std::to_string(t.seed);
   if (key == "train_limit") return std::to_string(t.train_limit);
   if (key == "clipnorm") return FormatFloat(t.clipnorm);
@@ -462,6 +467,13 @@ Status ValidateSchedule(const TrialConfig& config) {
   if (t.lr_schedule == LrSchedule::kCosine && t.warmup_epochs >= t.epochs) {
     return InvalidArgument("key 'warmup_epochs': must be less than epochs (" +
                            std::to_string(t.epochs) + "), got " + std::to_string(t.warmup_epochs));
+  }
+  if ((t.validation_shuffle || t.validation_stratify) &&
+      (t.validation != Validation::kSplit || t.validation_split <= 0)) {
+    return InvalidArgument(
+        std::string("key '") + (t.validation_stratify ? "validation_stratify" : "validation_shuffle") +
+        "': chooses the rows validation_split takes; it needs validation=split and "
+        "validation_split > 0");
   }
   if (t.lr_schedule == LrSchedule::kReduceOnPlateau && t.validation == Validation::kSplit &&
       t.validation_split <= 0) {

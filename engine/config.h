@@ -2,7 +2,7 @@
 //
 // Keys (DESIGN.md): cell, units, layers, activation, recurrent_dropout, dropout, dense,
 // dense_activation, output, optimizer, learning_rate, momentum, nesterov, batch_size, epochs, loss,
-// validation_split, validation, seed, train_limit; and with Keras's names and semantics
+// validation_split, validation, validation_shuffle, validation_stratify, seed, train_limit; and with Keras's names and semantics
 // (README.md, "Model and training keys"): clipnorm, clipvalue, global_clipnorm, weight_decay,
 // lr_schedule, lr_drop, lr_every, lr_decay_rate, lr_decay_steps, warmup_epochs, lr_factor,
 // lr_patience, lr_min. Values are parsed from text so that flags, YAML scalars and the
@@ -73,6 +73,11 @@ struct TrainConfig {
   // Keras: the LAST fraction of the training arrays, before shuffling. A double, as Keras's is,
   // so that int(n * (1 - split)) agrees with it.
   double validation_split = 0.0;
+  // Which rows validation_split takes (engine/split.h): the last ones (Keras, both false), a
+  // random draw (shuffle), or a random draw class by class (stratify), always the same rows for
+  // the same data. For rows ordered by label, where the last ones are a class or two.
+  bool validation_shuffle = false;
+  bool validation_stratify = false;
   uint64_t seed = 0;
   int64_t train_limit = 0;  // > 0: use only the first train_limit training images
 

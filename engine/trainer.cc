@@ -9,6 +9,7 @@
 #include "engine/checkpoint.h"
 #include "engine/optimizer.h"
 #include "engine/schedule.h"
+#include "engine/split.h"
 
 namespace hpsweep {
 
@@ -153,11 +154,18 @@ std::vector<ClassMetrics> PerClassMetrics(const Evaluation& e) {
 
 Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int64_t end,
                     int threads, bool keep_predictions) {
+  std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(0, end - begin)));
+  std::iota(rows.begin(), rows.end(), begin);
+  return EvaluateRows(model, data, rows, threads, keep_predictions);
+}
+
+Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vector<int64_t>& rows,
+                        int threads, bool keep_predictions) {
   Evaluation ev;
   const int C = model.config.model.classes;
   ev.classes = C;
   ev.confusion.assign(static_cast<size_t>(C) * C, 0);
-  ev.count = std::max<int64_t>(0, end - begin);
+  ev.count = static_cast<int64_t>(rows.size());
   if (ev.count == 0) return ev;
   if (keep_predictions) ev.predictions.resize(ev.count);
   threads = std::max(1, threads);
@@ -168,23 +176,23 @@ Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int6
 #pragma omp parallel num_threads(threads)
   {
     Mat<float> logits;
-    std::vector<int64_t> idx;
+    std::vector<uint8_t> labels;
     std::vector<int64_t>& my_conf = conf[omp_get_thread_num()];
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < chunks; ++k) {
-      const int64_t lo = begin + k * kEvalChunk, hi = std::min(end, lo + kEvalChunk);
+      const int64_t lo = k * kEvalChunk, hi = std::min(ev.count, lo + kEvalChunk);
       const int n = static_cast<int>(hi - lo);
-      idx.resize(n);
-      std::iota(idx.begin(), idx.end(), lo);
-      stepper.Logits(data.images.data(), idx.data(), n, &logits);
-      loss[k] = SoftmaxCrossEntropy<float>(logits, data.labels.data() + lo, nullptr,
+      labels.resize(n);
+      for (int b = 0; b < n; ++b) labels[b] = data.labels[rows[lo + b]];
+      stepper.Logits(data.images.data(), rows.data() + lo, n, &logits);
+      loss[k] = SoftmaxCrossEntropy<float>(logits, labels.data(), nullptr,
                                            !model.config.model.logits, 1.0f, nullptr)
                     .loss_sum;
       for (int b = 0; b < n; ++b) {
         Eigen::Index pred;
         logits.row(b).maxCoeff(&pred);
-        my_conf[data.labels[lo + b] * C + pred]++;
-        if (keep_predictions) ev.predictions[lo - begin + b] = static_cast<uint8_t>(pred);
+        my_conf[labels[b] * C + pred]++;
+        if (keep_predictions) ev.predictions[lo + b] = static_cast<uint8_t>(pred);
       }
     }
   }
@@ -281,19 +289,23 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     return InvalidArgument("validation_split " + GetKey(config, "validation_split") +
                            " leaves no training data out of " + std::to_string(n) + " images");
   }
+  TrainSplit split = SplitTraining(tc, data.train, n, split_at);
+  res.validation_warning = split.warning;
+  if (!split.warning.empty() && options.on_warning) options.on_warning(split.warning);
   const Dataset& val_set = tc.validation == Validation::kTest ? data.test : data.train;
-  const int64_t val_begin = tc.validation == Validation::kTest ? 0 : split_at;
-  const int64_t val_end = tc.validation == Validation::kTest ? data.test.count : n;
+  if (tc.validation == Validation::kTest) {
+    split.val.resize(static_cast<size_t>(data.test.count));
+    std::iota(split.val.begin(), split.val.end(), 0);
+  }
   res.train_count = split_at;
-  res.val_count = val_end - val_begin;
+  res.val_count = static_cast<int64_t>(split.val.size());
 
   res.model = InitModel(config);
   Model& model = res.model;
   const int threads = std::max(1, options.threads);
   TrainStepper stepper(config, model.params.data(), threads);
   OptimizerState opt(tc, static_cast<int64_t>(model.params.size()), WeightTensorSizes(mc));
-  std::vector<int64_t> order(split_at);
-  std::iota(order.begin(), order.end(), 0);
+  std::vector<int64_t> order = std::move(split.train);  // rows; reshuffled each epoch below
   const int B = tc.batch_size;
   const int64_t batches = (split_at + B - 1) / B;
   res.batches_per_epoch = batches;
@@ -351,7 +363,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     em.train_loss = loss_sum / split_at;
     em.train_accuracy = static_cast<double>(correct) / split_at;
     if (res.val_count > 0) {
-      Evaluation ev = Evaluate(model, val_set, val_begin, val_end, threads);
+      Evaluation ev = EvaluateRows(model, val_set, split.val, threads);
       em.val_loss = ev.loss;
       em.val_accuracy = ev.accuracy;
     }

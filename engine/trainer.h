@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/config.h"
@@ -71,6 +72,8 @@ struct TrainOptions {
   std::function<bool(const EpochMetrics&)> on_epoch;
   // About every 2% of an epoch: samples done, samples in the epoch, running loss and accuracy.
   std::function<void(int epoch, int64_t done, int64_t total, double loss, double acc)> on_progress;
+  // Once, before the first epoch, with TrainResult::validation_warning when there is one.
+  std::function<void(const std::string& warning)> on_warning;
   // Checked before every batch: when it becomes true, training ends at once (no test
   // evaluation) and TrainResult.cancelled is set. May be null.
   const std::atomic<bool>* cancel = nullptr;
@@ -95,6 +98,9 @@ struct TrainResult {
   std::vector<EpochMetrics> history;
   Evaluation test;  // the test set, evaluated once after training
   int64_t train_count = 0, val_count = 0;
+  // Not empty when the validation rows lack a class the training rows have (engine/split.h):
+  // a sentence for the user, who likely wants validation_stratify.
+  std::string validation_warning;
   // on_epoch asked to stop, or options.stop was set: history holds the finished epochs, test is
   // empty (count 0).
   bool stopped = false;
@@ -112,6 +118,10 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
 // Loss, accuracy and confusion matrix of samples [begin, end) of data.
 Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int64_t end,
                     int threads, bool keep_predictions = false);
+
+// The same over the given rows of data, in their order (predictions follow it).
+Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vector<int64_t>& rows,
+                        int threads, bool keep_predictions = false);
 
 // Class probabilities of n images (n, rows*cols floats in [0,1]) -> (n, classes).
 Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int threads);

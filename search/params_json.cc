@@ -42,6 +42,8 @@ Type TypeOf(const std::string& key) {
       {"lr_patience", Type::kInt},
       {"lr_schedule", Type::kString},
       {"nesterov", Type::kBool},
+      {"validation_shuffle", Type::kBool},
+      {"validation_stratify", Type::kBool},
       {"dense", Type::kIntList},
       {"dropout", Type::kNumberList},
       {"cell", Type::kString},

@@ -145,7 +145,7 @@ namespace sweep_internal {
 const std::vector<std::string>& DataKeys() {
   static const std::vector<std::string> keys = {
       "dataset", "validation_split", "validation", "train_limit", "seed", "format", "path", "train",
-      "test",    "sequence_length"};
+      "test",    "sequence_length", "validation_shuffle", "validation_stratify"};
   return keys;
 }
 

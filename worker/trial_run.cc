@@ -294,6 +294,9 @@ TrainOptions Worker::Impl::TrialTrainOptions(const pb::Trial& trial, const std::
         ": val_accuracy " + std::to_string(m.val_accuracy));
     return !watch->stop_trial.load() && !watch->lost.load();
   };
+  opts.on_warning = [this, trial_id = trial.trial_id()](const std::string& warning) {
+    Log("trial " + std::to_string(trial_id) + ": warning: " + warning);
+  };
   return opts;
 }
 

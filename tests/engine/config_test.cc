@@ -202,7 +202,9 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"warmup_epochs", "0"},
       {"lr_factor", "0.1"},
       {"lr_patience", "10"},
-      {"lr_min", "0"}};
+      {"lr_min", "0"},
+      {"validation_shuffle", "true"},
+      {"validation_stratify", "false"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -273,6 +275,8 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"lr_factor", "0"},
       {"lr_patience", "-1"},
       {"lr_min", "-0.001"},
+      {"validation_shuffle", "2"},
+      {"validation_stratify", "maybe"},
   };
   std::set<std::string> covered;
   for (const auto& [k, v] : bad) {
@@ -345,7 +349,8 @@ std::vector<TrialConfig> OtherNonDefaults() {
        {"lr_schedule", "exponential"},
        {"lr_decay_rate", "0.96"},
        {"lr_decay_steps", "250"}},
-      {{"lr_schedule", "cosine"}, {"epochs", "5"}, {"warmup_epochs", "2"}}};
+      {{"lr_schedule", "cosine"}, {"epochs", "5"}, {"warmup_epochs", "2"}},
+      {{"validation_split", "0.2"}, {"validation_shuffle", "true"}, {"validation_stratify", "true"}}};
   std::vector<TrialConfig> out;
   for (const auto& kv : sets) {
     TrialConfig c;
@@ -390,6 +395,8 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.train.lr_factor, b.train.lr_factor);
   EXPECT_EQ(a.train.lr_patience, b.train.lr_patience);
   EXPECT_EQ(a.train.lr_min, b.train.lr_min);
+  EXPECT_EQ(a.train.validation_shuffle, b.train.validation_shuffle);
+  EXPECT_EQ(a.train.validation_stratify, b.train.validation_stratify);
 }
 
 TEST(GetKeyTest, RoundTripsEveryKey) {

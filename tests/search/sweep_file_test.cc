@@ -300,6 +300,17 @@ parameters:
   EXPECT_EQ(trials[0].config.train.validation, Validation::kTest);
   EXPECT_FLOAT_EQ(trials[0].config.train.validation_split, 0.1f);
   EXPECT_EQ(trials[0].params.at("validation"), "test");
+  // Which rows validate: under data (they describe the split) or as any key.
+  const std::vector<TrialSpec> drawn = MustExpand(
+      "name: d\ndata: {validation_split: 0.2, validation_stratify: true}\n"
+      "parameters:\n  units: {values: [8]}\n");
+  ASSERT_EQ(drawn.size(), 1u);
+  EXPECT_TRUE(drawn[0].config.train.validation_stratify);
+  EXPECT_FALSE(drawn[0].config.train.validation_shuffle);
+  ExpectParseError("name: x\ndata: {validation_shuffle: yes please}\n", 2,
+                   {"key 'validation_shuffle'"});
+  ExpectExpandError("name: x\ndata: {validation_stratify: true}\nparameters:\n"
+                   "  units: {values: [8]}\n", 2, {"validation_stratify", "validation_split > 0"});
   const SweepSpec spec = MustParse("name: d\ndata: {dataset: fashion-mnist, train_limit: 5000}\n");
   EXPECT_EQ(spec.dataset, "fashion-mnist");
   EXPECT_EQ(spec.train_limit, 5000);
