@@ -103,7 +103,10 @@ std::string Absolute(const std::string& path) {
   if (path.empty()) return path;
   std::error_code ec;
   const std::filesystem::path p = std::filesystem::absolute(path, ec);
-  return ec ? path : p.lexically_normal().string();
+  if (ec) return path;
+  std::string out = p.lexically_normal().string();  // "/a/b/." -> "/a/b/"
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 SlurmOptions SlurmOptionsOf(const Flags& f) {
@@ -112,6 +115,8 @@ SlurmOptions SlurmOptionsOf(const Flags& f) {
   o.time = f.time;
   o.cpus_per_worker = f.cpus_per_worker > 0 ? f.cpus_per_worker : f.threads;
   o.sbatch_args = f.sbatch_args;
+  o.mem = f.mem;
+  o.setup = f.setup;
   return o;
 }
 
@@ -122,6 +127,9 @@ std::string SlurmScriptCommand(const Flags& f, const LaunchSpec& spec) {
                   " --token-file " + spec.security.token_file + " --log-dir " + spec.log;
   if (!spec.data_dir.empty()) c += " --data-dir " + spec.data_dir;
   if (!f.partition.empty()) c += " --partition " + f.partition;
+  if (!f.mem.empty()) c += " --mem " + f.mem;
+  for (const std::string& line : f.setup) c += " --setup " + ShellQuote(line);
+  if (!f.worker_binary.empty()) c += " --worker-binary " + ShellQuote(spec.exe);
   return c + " > more.sbatch && sbatch more.sbatch";
 }
 
@@ -152,10 +160,11 @@ Status CheckRunFlags(const Flags& f, const SweepFile& file) {
     return InvalidArgument("--launcher: expected local or slurm, got '" + f.launcher + "'");
   }
   if (!slurm && (!f.partition.empty() || !f.time.empty() || f.cpus_per_worker > 0 ||
-                 !f.sbatch_args.empty() || !f.advertise.empty())) {
+                 !f.sbatch_args.empty() || !f.advertise.empty() || !f.mem.empty() ||
+                 !f.setup.empty() || !f.worker_binary.empty())) {
     return InvalidArgument(
-        "--partition, --time, --cpus-per-worker, --sbatch-arg and --advertise are for "
-        "--launcher slurm");
+        "--partition, --time, --cpus-per-worker, --mem, --setup, --worker-binary, --sbatch-arg "
+        "and --advertise are for --launcher slurm");
   }
   // A program sweep's workers must offer its program, or the run would wait for ever.
   auto programs = ParseProgramFlags(f.programs);
@@ -323,7 +332,7 @@ Status AddProgramArgs(const Flags& f, LaunchSpec* ls) {
 // The workers, from the launcher --launcher names; on failure the coordinator is shut down.
 Status StartWorkers(const Flags& f, EmbeddedRun* r) {
   LaunchSpec& ls = r->launch;
-  ls.exe = SelfExe();
+  ls.exe = f.worker_binary.empty() ? SelfExe() : Absolute(f.worker_binary);
   HPSWEEP_RETURN_IF_ERROR(AddProgramArgs(f, &ls));
   ls.threads = f.threads;
   ls.data_dir = f.data_dir;
@@ -629,7 +638,8 @@ int RunWorker(const Flags& f) {
 // submit jobs themselves or add workers to a running sweep.
 int RunSlurmScript(const Flags& f) {
   LaunchSpec ls;
-  ls.exe = SelfExe();
+  // The nodes' binary: a path there (it need not exist here, where the script is written).
+  ls.exe = f.worker_binary.empty() ? SelfExe() : Absolute(f.worker_binary);
   ls.coordinator = f.script_coordinator;
   ls.security.tls_ca = Absolute(f.client.tls_ca);
   ls.security.token_file = Absolute(f.client.token_file);

@@ -325,6 +325,22 @@ void AddProgramOptions(CLI::App* cmd, Flags* f) {
       ->capture_default_str();
 }
 
+// --mem, --setup and --worker-binary: how a Slurm task starts its worker (run --launcher slurm,
+// slurm-script). `prefix` starts each help line ("slurm: " under run).
+void AddSlurmWorkerOptions(CLI::App* cmd, Flags* f, const std::string& prefix) {
+  cmd->add_option("--mem", f->mem,
+                  prefix + "memory per worker, Slurm's format (4G, 4000M; default: the "
+                           "partition's)");
+  cmd->add_option("--setup", f->setup,
+                  prefix + "a shell line run before each worker starts, e.g. 'module load "
+                           "gcc' (repeatable, in order)")
+      ->allow_extra_args(false);
+  cmd->add_option("--worker-binary", f->worker_binary,
+                  prefix + "the hpsweep binary the nodes run (default: this one; a -march=native "
+                           "build needs the nodes' CPU, build one with -DHPSWEEP_PORTABLE=ON or "
+                           "-DHPSWEEP_ARCH=...)");
+}
+
 // `run FILE`: a coordinator here, workers from a launcher (cli/run_command.h).
 CLI::App* AddRunCommand(CLI::App* app, Flags* f) {
   CLI::App* run = app->add_subcommand(
@@ -366,6 +382,7 @@ CLI::App* AddRunCommand(CLI::App* app, Flags* f) {
   run->add_option("--cpus-per-worker", f->cpus_per_worker,
                   "slurm: CPUs per worker, its --threads (default --threads)")
       ->check(CLI::Range(1, 1024));
+  AddSlurmWorkerOptions(run, f, "slurm: ");
   run->add_option("--sbatch-arg", f->sbatch_args,
                   "slurm: an extra sbatch option (repeat it), e.g. --sbatch-arg=--account=X")
       ->allow_extra_args(false);
@@ -402,6 +419,7 @@ CLI::App* AddSlurmScriptCommand(CLI::App* app, Flags* f) {
   script->add_option("--time", f->time, "time limit of each worker");
   script->add_option("--cpus-per-worker", f->cpus_per_worker, "CPUs per worker, its --threads")
       ->check(CLI::Range(1, 1024));
+  AddSlurmWorkerOptions(script, f, "");
   AddProgramOptions(script, f);
   return script;
 }

@@ -46,6 +46,8 @@ struct Flags {
   std::string launcher = "local", run_listen, advertise, partition, time, script_coordinator;
   int cpus_per_worker = 0;  // 0: --threads
   std::vector<std::string> sbatch_args;
+  std::string mem, worker_binary;  // --mem per worker; the binary the nodes run (default: this one)
+  std::vector<std::string> setup;  // --setup: shell lines before the worker starts
   double wait_for_workers = 300;
   ClientSecurity client;  // every command that talks to a coordinator
   // worker, run, slurm-script: --program NAME=PATH, the programs a worker offers

@@ -39,11 +39,23 @@ Status CheckValue(const std::string& what, const std::string& v) {
   return Status::Ok();
 }
 
-// Single-quoted for bash: nothing inside is expanded.
-std::string Quote(const std::string& s) {
+}  // namespace
+
+std::string ShellQuote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
+}
+
+namespace {
+
+// Slurm's --mem: megabytes, or a number with a unit K, M, G or T (12 characters at most).
+bool IsSlurmMemory(const std::string& m) {
+  if (m.empty() || m.size() > 12) return false;
+  const size_t unit = m.find_first_not_of("0123456789");
+  if (unit == 0) return false;
+  if (unit == std::string::npos) return true;
+  return unit == m.size() - 1 && std::string("KMGTkmgt").find(m.back()) != std::string::npos;
 }
 
 std::string Trim(const std::string& s) {
@@ -148,6 +160,7 @@ StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOpti
       {"--tls-ca", &spec.security.tls_ca}, {"--token-file", &spec.security.token_file},
       {"--data-dir", &spec.data_dir},      {"the log folder", &spec.log},
       {"--partition", &o.partition},       {"--time", &o.time},
+      {"--mem", &o.mem},
   };
   for (const auto& [what, v] : values) HPSWEEP_RETURN_IF_ERROR(CheckValue(what, *v));
   for (const std::string& a : spec.extra_args) {
@@ -176,6 +189,21 @@ StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOpti
                            "': expected Slurm's format, minutes or [D-]HH:MM:SS (e.g. 30, "
                            "1:00:00, 2-00:00:00), or UNLIMITED");
   }
+  if (!o.mem.empty() && !IsSlurmMemory(o.mem)) {
+    return InvalidArgument("--mem '" + o.mem +
+                           "': expected Slurm's format, a number of megabytes with an optional "
+                           "unit K, M, G or T (e.g. 4G, 4000M; 0 = all of a node's memory)");
+  }
+  if (o.setup.size() > kMaxSlurmSetupLines) {
+    return InvalidArgument("--setup: at most " + std::to_string(kMaxSlurmSetupLines) +
+                           " lines, got " + std::to_string(o.setup.size()));
+  }
+  for (const std::string& line : o.setup) {
+    HPSWEEP_RETURN_IF_ERROR(CheckValue("--setup", line));  // one line: no newline, no control
+    if (line.find_first_not_of(" \t") == std::string::npos) {
+      return InvalidArgument("--setup: an empty line");
+    }
+  }
   if (o.job_name.empty() || o.job_name.size() > 64 || !OnlyChars(o.job_name, "_.-")) {
     return InvalidArgument("job name '" + o.job_name + "': expected [A-Za-z0-9_.-]{1,64}");
   }
@@ -186,26 +214,39 @@ StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOpti
     << ": one array job, one worker per task.\n"
     << "# The token is not in this script: each worker reads it from --token-file (mode 0600,\n"
     << "# on a filesystem every node sees).\n"
+    << "#\n"
+    << "# Slurm's settings, read up to the first command: one task per worker (an array job),\n"
+    << "# its CPUs (the worker's --threads), and when given its memory (--mem), partition, time\n"
+    << "# limit and output file.\n"
     << "#SBATCH --job-name=" << o.job_name << "\n"
     << "#SBATCH --array=0-" << n - 1 << "\n"
     << "#SBATCH --ntasks=1\n"
     << "#SBATCH --cpus-per-task=" << o.cpus_per_worker << "\n";
+  if (!o.mem.empty()) s << "#SBATCH --mem=" << o.mem << "\n";
   if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
   if (!o.time.empty()) s << "#SBATCH --time=" << o.time << "\n";
   if (!spec.log.empty()) s << "#SBATCH --output=" << spec.log << "/worker-%A_%a.log\n";
-  s << "unset HPSWEEP_TOKEN\n"
-    << "exec " << Quote(spec.exe) << " worker --coordinator " << Quote(spec.coordinator)
-    << " \\\n  --tls-ca " << Quote(spec.security.tls_ca) << " --token-file "
-    << Quote(spec.security.token_file);
+  if (!o.setup.empty()) {
+    s << "# Set-up before the worker starts (--setup): modules, environments.\n";
+    for (const std::string& line : o.setup) s << line << "\n";
+  }
+  s << "# A token in the environment would outrank --token-file: drop any the job inherited.\n"
+    << "unset HPSWEEP_TOKEN\n"
+    << "# The worker (--worker-binary: a build for the nodes' CPUs), its data as the nodes see\n"
+    << "# it (--data-dir): it leases trials until the coordinator has none left for it\n"
+    << "# (--exit-when-idle), then the task ends.\n"
+    << "exec " << ShellQuote(spec.exe) << " worker --coordinator " << ShellQuote(spec.coordinator)
+    << " \\\n  --tls-ca " << ShellQuote(spec.security.tls_ca) << " --token-file "
+    << ShellQuote(spec.security.token_file);
   if (!spec.security.tls_server_name.empty()) {
     HPSWEEP_RETURN_IF_ERROR(CheckValue("--tls-server-name", spec.security.tls_server_name));
-    s << " --tls-server-name " << Quote(spec.security.tls_server_name);
+    s << " --tls-server-name " << ShellQuote(spec.security.tls_server_name);
   }
   s << " \\\n  --threads \"${SLURM_CPUS_PER_TASK:-" << o.cpus_per_worker << "}\""
     << " --name \"slurm-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"";
-  if (!spec.data_dir.empty()) s << " \\\n  --data-dir " << Quote(spec.data_dir);
+  if (!spec.data_dir.empty()) s << " \\\n  --data-dir " << ShellQuote(spec.data_dir);
   s << " --exit-when-idle";
-  for (const std::string& a : spec.extra_args) s << " " << Quote(a);
+  for (const std::string& a : spec.extra_args) s << " " << ShellQuote(a);
   s << "\n";
   return s.str();
 }

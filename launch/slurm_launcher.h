@@ -26,11 +26,16 @@ namespace hpsweep {
 // Limits on what goes into a script and what is read back from Slurm.
 constexpr int kMaxSlurmWorkers = 10000;
 constexpr size_t kMaxSlurmValueBytes = 4096;
+constexpr size_t kMaxSlurmSetupLines = 32;
 
 struct SlurmOptions {
   std::string partition;    // --partition; "" for the cluster's default
   std::string time;         // --time (Slurm's formats: "30", "1:00:00", "2-00:00:00")
   int cpus_per_worker = 1;  // --cpus-per-task; the worker's --threads
+  std::string mem;          // --mem per worker ("" for the cluster's default): 4G, 4000M, 0 = all
+  // Shell lines run before the worker starts (`module load ...`, a virtualenv's activate): the
+  // operator's own commands, one line each, at most kMaxSlurmSetupLines.
+  std::vector<std::string> setup;
   std::string job_name = "hpsweep-worker";
   std::vector<std::string> sbatch_args;  // extra sbatch options, passed before the script
   // The commands, looked up in PATH (tests and odd installations may name others).
@@ -43,8 +48,12 @@ struct SlurmOptions {
 // with every value single-quoted. spec.log is the folder for the tasks' output files
 // (worker-JOB_TASK.log); spec.exe, the CA and token file paths are used as given (make them
 // absolute). InvalidArgument for a value with a control character, a #SBATCH value with
-// whitespace, a bad --time or partition, n out of [1, kMaxSlurmWorkers].
+// whitespace, a bad --time, --mem or partition, too many setup lines, n out of
+// [1, kMaxSlurmWorkers]. Each part of the script says in a comment what it is for.
 StatusOr<std::string> SlurmScript(int n, const LaunchSpec& spec, const SlurmOptions& options);
+
+// s single-quoted for bash: nothing inside is expanded.
+std::string ShellQuote(const std::string& s);
 
 // The job id in `sbatch --parsable` output ("1234" or "1234;cluster").
 StatusOr<std::string> ParseSbatchJobId(const std::string& output);

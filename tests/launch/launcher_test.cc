@@ -53,11 +53,39 @@ TEST(SlurmScriptTest, OneArrayJobWithThreadsFromSlurmAndTheTokenOnlyAsAFile) {
   EXPECT_NE(s->find("--exit-when-idle"), std::string::npos);
 }
 
+TEST(SlurmScriptTest, MemoryAndSetupLinesBeforeTheWorkerEachSaidWhatItIsFor) {
+  SlurmOptions o;
+  o.mem = "4G";
+  o.setup = {"module load gcc/12", "source '/opt/venv it/bin/activate'"};
+  LaunchSpec spec = Spec();
+  spec.exe = "/shared/bin/hpsweep-portable";
+  auto s = SlurmScript(2, spec, o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const size_t mem = s->find("#SBATCH --mem=4G\n");
+  const size_t setup = s->find("\nmodule load gcc/12\nsource '/opt/venv it/bin/activate'\n");
+  const size_t exec = s->find("exec '/shared/bin/hpsweep-portable' worker");
+  ASSERT_NE(mem, std::string::npos) << *s;
+  ASSERT_NE(setup, std::string::npos) << *s;
+  ASSERT_NE(exec, std::string::npos) << *s;
+  // #SBATCH lines come before the first command (Slurm stops reading them there), the set-up
+  // before the worker, and each part has its comment.
+  EXPECT_LT(mem, setup);
+  EXPECT_LT(setup, exec);
+  EXPECT_NE(s->find("# Set-up before the worker starts (--setup)"), std::string::npos) << *s;
+  EXPECT_NE(s->find("its memory (--mem)"), std::string::npos) << *s;
+  EXPECT_NE(s->find("# The worker (--worker-binary"), std::string::npos) << *s;
+  for (size_t at = s->find("\n#SBATCH"); at != std::string::npos; at = s->find("\n#SBATCH", at + 1)) {
+    EXPECT_LT(at, setup) << "an #SBATCH line after a command is ignored by Slurm";
+  }
+}
+
 TEST(SlurmScriptTest, OptionalLinesLeftOutWhenNotGiven) {
   auto s = SlurmScript(1, Spec(), SlurmOptions());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->find("--partition"), std::string::npos);
   EXPECT_EQ(s->find("--time"), std::string::npos);
+  EXPECT_EQ(s->find("#SBATCH --mem"), std::string::npos);
+  EXPECT_EQ(s->find("Set-up"), std::string::npos);
   EXPECT_NE(s->find("#SBATCH --array=0-0\n"), std::string::npos);
 }
 
@@ -91,6 +119,20 @@ TEST(SlurmScriptTest, RefusesWhatWouldBreakOrInjectIntoTheScript) {
   bad = o;
   bad.cpus_per_worker = 0;
   refused(1, Spec(), bad, "--cpus-per-worker");
+  for (const char* mem : {"4 G", "G4", "4GB", "-1", "4G\n#SBATCH --wrap=x", "1234567890123"}) {
+    bad = o;
+    bad.mem = mem;
+    refused(1, Spec(), bad, "--mem");
+  }
+  bad = o;
+  bad.setup = {"module load gcc\nrm -rf ~"};
+  refused(1, Spec(), bad, "--setup: contains a control character");
+  bad.setup = {"   "};
+  refused(1, Spec(), bad, "--setup: an empty line");
+  bad.setup.assign(kMaxSlurmSetupLines + 1, "true");
+  refused(1, Spec(), bad, "--setup: at most");
+  bad.setup = {std::string(kMaxSlurmValueBytes + 1, 'x')};
+  refused(1, Spec(), bad, "--setup: longer than");
   LaunchSpec big = Spec();
   big.data_dir = std::string(kMaxSlurmValueBytes + 1, 'a');
   refused(1, big, o, "--data-dir: longer than");

@@ -456,6 +456,26 @@ TEST(SlurmCliTest, SlurmScriptPrintsTheScriptAndRefusesALooseTokenFile) {
   ASSERT_EQ(prog->exit_code, 0) << prog->err;
   EXPECT_NE(prog->out.find("'--program=lstm=" + dir + "/train.sh'"), std::string::npos)
       << prog->out;
+  // The nodes' binary, memory and set-up: a binary that need not exist here (it is the nodes').
+  std::vector<std::string> nodes = args;
+  for (const char* a : {"--worker-binary", "/shared/hpsweep-v3", "--mem", "8G", "--setup",
+                        "module load gcc", "--setup", "export OMP_PROC_BIND=true"}) {
+    nodes.push_back(a);
+  }
+  auto node = RunCommand(nodes, 30);
+  ASSERT_TRUE(node.ok());
+  ASSERT_EQ(node->exit_code, 0) << node->err;
+  EXPECT_NE(node->out.find("exec '/shared/hpsweep-v3' worker"), std::string::npos) << node->out;
+  EXPECT_NE(node->out.find("#SBATCH --mem=8G\n"), std::string::npos) << node->out;
+  EXPECT_NE(node->out.find("\nmodule load gcc\nexport OMP_PROC_BIND=true\n"), std::string::npos)
+      << node->out;
+  std::vector<std::string> lots = args;
+  lots.push_back("--mem=lots");
+  auto bad_mem = RunCommand(lots, 30);
+  ASSERT_TRUE(bad_mem.ok());
+  EXPECT_EQ(bad_mem->exit_code, 2) << bad_mem->err;
+  EXPECT_NE(bad_mem->err.find("--mem 'lots'"), std::string::npos) << bad_mem->err;
+  EXPECT_EQ(bad_mem->out, "");
   std::filesystem::remove_all(dir);
 }
 
@@ -468,6 +488,15 @@ TEST(SlurmCliTest, SlurmFlagsOnALocalRunAreRefusedBeforeAnythingIsMade) {
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_NE(r->err.find("are for --launcher slurm"), std::string::npos) << r->err;
   EXPECT_NE(access(db.c_str(), F_OK), 0);
+  for (const char* flag : {"--mem=4G", "--setup=module load x", "--worker-binary=/x/hpsweep"}) {
+    auto local = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
+                             flag, "--db", db},
+                            30);
+    ASSERT_TRUE(local.ok());
+    EXPECT_EQ(local->exit_code, 2) << flag;
+    EXPECT_NE(local->err.find("are for --launcher slurm"), std::string::npos) << local->err;
+    EXPECT_NE(access(db.c_str(), F_OK), 0) << flag;
+  }
   auto bad = RunCommand({HPSWEEP_BIN, "run", HPSWEEP_SOURCE_DIR "/sweeps/quickstart.yaml",
                          "--launcher", "kubernetes", "--db", db},
                         30);
