@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "cli/client.h"
@@ -78,9 +80,49 @@ int RunSubmit(const Flags& f) {
   return 0;
 }
 
+// One snapshot of status --watch shown: a progress line per sweep. Returns whether a sweep of it
+// still runs.
+bool ShowWatched(const pb::GetStatusResponse& snap, ProgressPrinter* progress) {
+  const double now = SystemClock().Now();
+  bool running = false;
+  int64_t finished = 0;
+  std::vector<std::string> lines;
+  for (const auto& sw : snap.sweeps()) {
+    running = running || sw.state() == "running";
+    const int done = sw.completed() + sw.failed() + sw.stopped() + sw.pruned();
+    finished += done;
+    lines.push_back(ProgressLine(sw.name(), done, sw.total(), sw.running(), sw.failed(),
+                                 sw.stopped(), sw.pruned(),
+                                 sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
+                                 sw.best_val_accuracy(), now - sw.created_at()));
+  }
+  progress->Show(lines, now, !running, finished);
+  return running;
+}
+
+// status --watch --db FILE: the file read again every second (a run or coordinator writing it
+// elsewhere, e.g. `hpsweep run --db FILE` in another terminal) until no watched sweep runs.
+int RunWatchDb(const Flags& f) {
+  ProgressPrinter progress;
+  for (;;) {
+    auto snap = StatusFromDb(f.db, f.sweep);
+    if (!snap.ok()) {
+      progress.Break();
+      return Fail(snap.status());
+    }
+    if (!ShowWatched(*snap, &progress)) {
+      progress.Break();
+      PrintStatus(*snap, /*workers=*/false);  // a file knows of no live worker
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 // status --watch: a progress line per sweep as trials change (on a terminal, one line redrawn;
 // otherwise a line every 10 s and at the end), until every watched sweep is done; then the table.
 int RunWatch(const Flags& f) {
+  if (!f.db.empty()) return RunWatchDb(f);
   auto stub = Connect(f.coordinator, f.client);
   if (!stub.ok()) return Fail(stub.status());
   grpc::ClientContext ctx;  // no deadline: a sweep may run for days
@@ -90,20 +132,7 @@ int RunWatch(const Flags& f) {
   ProgressPrinter progress;
   pb::GetStatusResponse snap, last;
   while (reader->Read(&snap)) {
-    const double now = SystemClock().Now();
-    bool running = false;
-    int64_t finished = 0;
-    std::vector<std::string> lines;
-    for (const auto& sw : snap.sweeps()) {
-      running = running || sw.state() == "running";
-      const int done = sw.completed() + sw.failed() + sw.stopped() + sw.pruned();
-      finished += done;
-      lines.push_back(ProgressLine(sw.name(), done, sw.total(), sw.running(), sw.failed(),
-                                   sw.stopped(), sw.pruned(),
-                                   sw.metric_name().empty() ? "val_accuracy" : sw.metric_name(),
-                                   sw.best_val_accuracy(), now - sw.created_at()));
-    }
-    progress.Show(lines, now, !running, finished);
+    ShowWatched(snap, &progress);
     last = snap;
   }
   progress.Break();
@@ -114,17 +143,13 @@ int RunWatch(const Flags& f) {
 }
 
 int RunStatus(const Flags& f) {
+  if (f.watch) return RunWatch(f);
   if (!f.db.empty()) {
-    if (f.watch) {
-      return Fail(
-          InvalidArgument("status --watch follows a coordinator; --db reads the file once"));
-    }
     auto r = StatusFromDb(f.db, f.sweep);
     if (!r.ok()) return Fail(r.status());
     PrintStatus(*r, /*workers=*/false);  // a file knows of no live worker
     return 0;
   }
-  if (f.watch) return RunWatch(f);
   auto stub = Connect(f.coordinator, f.client);
   if (!stub.ok()) return Fail(stub.status());
   pb::GetStatusRequest req;
@@ -490,7 +515,8 @@ CLI::App* AddStatusCommand(CLI::App* app, Flags* f) {
   CLI::App* status = app->add_subcommand("status", "trials per status for each sweep");
   status->add_option("sweep", f->sweep, "sweep id (default: all)");
   status->add_flag("--watch", f->watch,
-                   "follow progress until the sweep is done, then print the table");
+                   "follow progress until the sweep is done, then print the table (with --db: "
+                   "the file, read again every second, as a run writes it)");
   AddSourceOptions(status, f, /*db=*/true);
   return status;
 }

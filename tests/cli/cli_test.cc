@@ -633,7 +633,12 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   EXPECT_NE(first.find("no result yet"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("val_accuracy -"), std::string::npos) << run.err;
 
-  // status reads the database file as leaderboard does.
+  // status reads the database file as leaderboard does; --watch on a finished sweep's file
+  // prints the table at once.
+  const Result watched = Run("status --watch --db " + Quote(db));
+  ASSERT_EQ(watched.code, 0) << watched.err;
+  EXPECT_NE(watched.out.find("cli-tiny"), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("completed"), std::string::npos) << watched.out;
   const Result st = Run("status --db " + Quote(db));
   ASSERT_EQ(st.code, 0) << st.err;
   EXPECT_NE(st.out.find("cli-tiny"), std::string::npos) << st.out;
@@ -844,6 +849,16 @@ TEST_F(CliTest, InterruptedRunExits128PlusTheSignalAndSaysHowToResume) {
       const Result st = Run("status --coordinator " + addr);
       EXPECT_EQ(st.code, 0) << st.err;
       EXPECT_NE(st.out.find("ctrlc"), std::string::npos) << st.out;
+      // ... and so can `status --watch --db` on the run's file: it follows the sweep while it runs
+      // (a progress line, no table yet) until told to stop.
+      const std::string watch_log = dir_ + "/watch.txt";
+      const pid_t watch = Spawn({"status", "--watch", "--db", db}, watch_log);
+      ASSERT_GT(watch, 0);
+      EXPECT_TRUE(WaitForText(watch_log, "[ctrlc]", watch)) << ReadText(watch_log);
+      const std::string followed = ReadText(watch_log);
+      EXPECT_EQ(followed.find("sweep  name"), std::string::npos) << "a table already:\n" << followed;
+      ASSERT_EQ(kill(watch, SIGINT), 0);
+      EXPECT_EQ(WaitExit(watch), -SIGINT) << ReadText(watch_log);
     }
     ASSERT_EQ(kill(pid, sig), 0);
     EXPECT_EQ(WaitExit(pid), 128 + sig) << ReadText(log);
