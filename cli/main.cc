@@ -275,15 +275,20 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld images) - %.1fs total\n", test.loss,
-              test.accuracy, static_cast<long long>(test.count), seconds);
+  // MNIST and IDX sets hold images; a CSV holds rows, and its labels are classes, not digits.
+  const bool csv = spec->format == DataFormat::kCsv;
+  const bool digits = spec->format == DataFormat::kMnist;
+  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s) - %.1fs total\n", test.loss,
+              test.accuracy, static_cast<long long>(test.count), csv ? "rows" : "images",
+              seconds);
   std::printf("\n        precision  recall  f1-score  support\n");
   const auto per_class = PerClassMetrics(test);
   for (size_t c = 0; c < per_class.size(); ++c) {
     std::printf("%8zu  %9.4f  %6.4f  %8.4f  %7lld\n", c, per_class[c].precision,
                 per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
   }
-  std::printf("\nconfusion matrix (row = true digit, column = predicted):\n");
+  std::printf("\nconfusion matrix (row = true %s, column = predicted):\n",
+              digits ? "digit" : "class");
   for (int r = 0; r < test.classes; ++r) {
     std::printf("  %d |", r);
     for (int c = 0; c < test.classes; ++c) {

@@ -12,7 +12,8 @@ namespace {
 
 constexpr int kNumClasses = 10;
 
-const char kFetchHint[] = "run scripts/bootstrap.sh to fetch MNIST, or pass --data-dir";
+const char kFetchHint[] =
+    "run scripts/bootstrap.sh to fetch MNIST, or pass --data-dir (or set HPSWEEP_DATA_DIR)";
 
 bool IsDirectory(const std::string& path) {
   struct stat st;

@@ -1,6 +1,7 @@
 // End to end: `hpsweep run` on a sweep of the user's own data -- an 8x8 IDX set with 3 classes
 // (gzipped) and a CSV time series with 4 classes, both made here -- trains clearly above chance;
 // `hpsweep train` takes the same data by flags; bad data ends before anything starts.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -180,6 +181,43 @@ TEST_F(OwnDataTest, TrainFlagsReadCsvAndIdx) {
   j = json::parse(r.out);
   EXPECT_GT(j["test_accuracy"].get<double>(), 1.0 / 3 + 0.3);
   EXPECT_EQ(j["confusion_matrix"].size(), 3u);
+}
+
+// A CSV's test rows are rows and its labels classes, not MNIST's images and digits; sorted by
+// label, its last rows (Keras's validation split) are one class: said before training, and
+// validation_stratify draws every class into validation instead.
+TEST_F(OwnDataTest, TrainSaysRowsAndClassesAndWarnsOfASortedCsv) {
+  WriteCsv("train.csv", 400, 1);
+  WriteCsv("test.csv", 100, 2);
+  {
+    std::ifstream in(dir_ + "/train.csv");
+    std::string header, line;
+    std::getline(in, header);
+    std::vector<std::string> rows;
+    while (std::getline(in, line)) rows.push_back(line);
+    std::stable_sort(rows.begin(), rows.end());  // by the label, the first column
+    std::ofstream out(dir_ + "/sorted.csv");
+    out << header << "\n";
+    for (const std::string& r : rows) out << r << "\n";
+  }
+  const std::string flags =
+      "train --data-format csv --train-file sorted.csv --test-file test.csv --sequence-length 10 "
+      "--cell gru --units 8 --epochs 1 --validation-split 0.2";
+  Result r = Run(flags);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("(100 rows)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("row = true class"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("digit"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("warning: the validation rows"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("classes 0, 1, 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("validation_stratify: true"), std::string::npos) << r.err;
+  r = Run(flags + " --validation-stratify true --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_FALSE(j.contains("validation_warning")) << r.out;
+  EXPECT_EQ(j["val_samples"].get<int>(), 80);
+  EXPECT_GT(j["history"][0]["val_accuracy"].get<double>(), 0.0);
 }
 
 // predict takes a model of the user's own data with inputs of its shape: CSV rows (with or
