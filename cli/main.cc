@@ -65,7 +65,7 @@ struct ModelFlags {
 
   void Add(CLI::App* app) {
     for (const std::string& key : ConfigKeys()) {
-      app->add_option("--" + Dashed(key), values[key], "model/training key '" + key + "'");
+      app->add_option("--" + Dashed(key), values[key], KeyHelp(key));
     }
   }
 

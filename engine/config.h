@@ -117,6 +117,9 @@ struct TrialConfig {
 Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* config);
 // True if `key` is part of the vocabulary.
 bool IsConfigKey(std::string_view key);
+// One line for a key's --help: its meaning, the values it takes and its default ("" for a key
+// that is not a config key). engine/config_help.cc.
+std::string KeyHelp(std::string_view key);
 // All keys, in a stable order.
 const std::vector<std::string>& ConfigKeys();
 // The text form of one key, such that ApplyKey(key, GetKey(key)) round-trips.

@@ -289,6 +289,21 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
   for (const std::string& k : ConfigKeys()) EXPECT_TRUE(covered.count(k)) << "untested key " << k;
 }
 
+TEST(KeyHelpTest, EveryKeyHasALineWithItsDefault) {
+  for (const std::string& k : ConfigKeys()) {
+    const std::string help = KeyHelp(k);
+    EXPECT_FALSE(help.empty()) << "no --help line for key " << k;
+    const std::string value = GetKey(TrialConfig(), k);
+    const bool none = value.empty() || value == "[]";
+    EXPECT_NE(help.find("(default " + (none ? std::string("none") : value) + ")"),
+              std::string::npos)
+        << k << ": " << help;
+    EXPECT_LE(help.size(), 120u) << k << ": " << help;
+  }
+  EXPECT_EQ(KeyHelp("colour"), "");
+  EXPECT_NE(KeyHelp("units").find("1 to 4096"), std::string::npos) << KeyHelp("units");
+}
+
 TEST(ApplyKeyTest, UnknownKeyIsInvalidArgumentNamingIt) {
   TrialConfig c;
   Status s = ApplyKey("colour", "blue", &c);
