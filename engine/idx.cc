@@ -235,6 +235,21 @@ Status ReadHeader(IdxSource& in, uint32_t want_magic, const char* kind, int ndim
 Status ReadPayload(IdxSource& in, uint64_t header_bytes, uint64_t expected,
                    const std::string& declared, std::vector<uint8_t>* out) {
   const std::string& path = in.path();
+  const Status over_limit =
+      expected <= kIdxMaxBytes
+          ? Status::Ok()
+          : InvalidArgument(path + ": the header declares " + declared + ", " +
+                            std::to_string(expected) + " bytes of data, over the limit of " +
+                            std::to_string(kIdxMaxBytes) + " bytes a file may hold");
+  const uint64_t gzip_limit = std::max(kIdxGzipFloorBytes, kIdxGzipMaxRatio * in.file_size());
+  if (in.gzipped() && !over_limit.ok()) return over_limit;
+  if (in.gzipped() && expected > gzip_limit) {
+    return InvalidArgument(path + ": the header declares " + declared + ", " +
+                           std::to_string(expected) + " bytes of data from " +
+                           std::to_string(in.file_size()) + " gzipped bytes, over the limit of " +
+                           std::to_string(gzip_limit) + " (" + std::to_string(kIdxGzipMaxRatio) +
+                           " times the file's size): a decompression bomb, or not IDX");
+  }
   if (!in.gzipped()) {
     // The size is known: check it before allocating anything.
     uint64_t have = in.file_size() - std::min(in.file_size(), header_bytes);
@@ -251,6 +266,7 @@ Status ReadPayload(IdxSource& in, uint64_t header_bytes, uint64_t expected,
                       std::to_string(expected) + " bytes); the file is corrupt or not IDX; " +
                       kRefetchHint);
     }
+    HPSWEEP_RETURN_IF_ERROR(over_limit);  // a file that really holds that much
     out->resize(expected);
     uint64_t got = 0;
     HPSWEEP_RETURN_IF_ERROR(in.Read(out->data(), expected, &got));

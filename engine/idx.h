@@ -10,7 +10,8 @@
 // cause a huge allocation. Error messages begin with the path.
 //   NotFound        the file does not exist
 //   IoError         it exists but cannot be opened or read
-//   InvalidArgument wrong magic (not an IDX file of that kind), zero or absurd dimensions
+//   InvalidArgument wrong magic (not an IDX file of that kind), zero or absurd dimensions, a
+//                   declared size over kIdxMaxBytes or, gzipped, over the ratio limit below
 //   DataLoss        truncated, trailing bytes after the data, corrupt gzip stream
 //
 // Thread-safety: the functions share no state; call them from any thread. Results are owned by
@@ -35,6 +36,13 @@ struct IdxImages {
 
 // Largest rows and cols accepted (an image is at most kIdxMaxSide^2 pixels).
 inline constexpr int kIdxMaxSide = 4096;
+// The most data bytes (pixels or labels) a file may declare: 2 GiB, 2.7 million 28x28 images.
+inline constexpr uint64_t kIdxMaxBytes = uint64_t{2} << 30;
+// A gzipped file may declare at most kIdxGzipMaxRatio times its own size, or kIdxGzipFloorBytes
+// whichever is more: image data compresses 3-10x (MNIST 4.8x), zlib at most about 1,000x, so a
+// small file declaring gigabytes is a decompression bomb, refused before anything is inflated.
+inline constexpr uint64_t kIdxGzipMaxRatio = 256;
+inline constexpr uint64_t kIdxGzipFloorBytes = uint64_t{64} << 20;
 
 // Reads an IDX image file (magic 0x00000803), plain or gzipped.
 StatusOr<IdxImages> ReadIdxImages(const std::string& path);

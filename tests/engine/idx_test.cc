@@ -201,6 +201,37 @@ TEST_F(IdxTest, TruncatedHeaderIsDataLoss) {
   ExpectError(ReadIdxLabels(empty_gz), StatusCode::kDataLoss, empty_gz);
 }
 
+// A small gzip file declaring gigabytes is refused from its header, before anything is inflated
+// or allocated; one of honest size (however well it compresses, up to the floor) is read.
+TEST_F(IdxTest, DecompressionBombIsRefusedFromItsHeader) {
+  // 64 images of 4096x4096 (1 GiB) declared; 1 MiB of zeros behind the header, gzipped to ~1 KB.
+  Bytes bomb = {0, 0, 8, 3, 0, 0, 0, 64, 0, 0, 16, 0, 0, 0, 16, 0};
+  bomb.resize(bomb.size() + (size_t{1} << 20), 0);
+  const std::string gz = WriteGz("bomb.gz", bomb);
+  ExpectError(ReadIdxImages(gz), StatusCode::kInvalidArgument, gz, "a decompression bomb");
+  ExpectError(ReadIdxImages(gz), StatusCode::kInvalidArgument, gz,
+              "64 images of 4096x4096, 1073741824 bytes");
+  // The same from memory (an upload).
+  const Bytes raw = ReadAll(gz);
+  ExpectError(ParseIdxImages(std::string(raw.begin(), raw.end()), "upload.gz"),
+              StatusCode::kInvalidArgument, "upload.gz", "times the file's size");
+  // Over the absolute limit, a plain file that really holds it (sparse: no disk used) is refused
+  // before anything is allocated.
+  Bytes huge = {0, 0, 8, 3, 0, 0, 1, 0, 0, 0, 16, 0, 0, 0, 16, 0};  // 256 x 4096 x 4096: 4 GiB
+  const std::string plain = Write("huge", huge);
+  ASSERT_EQ(truncate(plain.c_str(), 16 + (off_t{4} << 30)), 0);
+  ExpectError(ReadIdxImages(plain), StatusCode::kInvalidArgument, plain,
+              "over the limit of 2147483648 bytes");
+  // Zeros compress about 1,000x: 10,000 blank 28x28 images (7.8 MB) from a few KB still read,
+  // under the floor.
+  const Bytes blank = ImageFile(10000, 28, 28, Bytes(10000 * 28 * 28, 0));
+  const std::string ok = WriteGz("blank.gz", blank);
+  ASSERT_LT(ReadAll(ok).size() * kIdxGzipMaxRatio, blank.size() * 1.0) << "not a high ratio";
+  StatusOr<IdxImages> r = ReadIdxImages(ok);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->count, 10000);
+}
+
 TEST_F(IdxTest, TrailingBytesAreDataLoss) {
   Bytes pixels = Iota(2 * 2 * 2 + 5);
   const std::string plain = Write("img", ImageFile(2, 2, 2, pixels));
@@ -211,22 +242,23 @@ TEST_F(IdxTest, TrailingBytesAreDataLoss) {
   ExpectError(ReadIdxLabels(labels), StatusCode::kDataLoss, labels, "1 trailing bytes");
 }
 
-TEST_F(IdxTest, HugeDeclaredCountInTinyFileIsDataLossWithoutAllocating) {
+TEST_F(IdxTest, HugeDeclaredCountInTinyFileIsRefusedWithoutAllocating) {
   // 2^31 images of 28x28 would be 1.6 TiB: the reader must notice the file is tiny first.
   const uint32_t huge = 0x80000000u;
   const Bytes tiny = ImageFile(huge, 28, 28, Iota(100));
   const std::string plain = Write("img", tiny);
   ExpectError(ReadIdxImages(plain), StatusCode::kDataLoss, plain, "expecting 1683627180032 bytes");
+  // Gzipped, the size is known only by inflating: the declared size is refused first.
   const std::string gz = WriteGz("img.gz", tiny);
-  ExpectError(ReadIdxImages(gz), StatusCode::kDataLoss, gz, "holds 100");
+  ExpectError(ReadIdxImages(gz), StatusCode::kInvalidArgument, gz, "over the limit");
   // The largest header the format can express.
   const std::string max = WriteGz("max.gz", ImageFile(0xffffffffu, kIdxMaxSide, kIdxMaxSide, {}));
-  ExpectError(ReadIdxImages(max), StatusCode::kDataLoss, max, "holds 0");
+  ExpectError(ReadIdxImages(max), StatusCode::kInvalidArgument, max, "over the limit");
 
   const std::string labels = Write("lbl", LabelFile(huge, {1, 2}));
   ExpectError(ReadIdxLabels(labels), StatusCode::kDataLoss, labels, "expecting 2147483648 bytes");
   const std::string labels_gz = WriteGz("lbl.gz", LabelFile(0xffffffffu, {1, 2}));
-  ExpectError(ReadIdxLabels(labels_gz), StatusCode::kDataLoss, labels_gz, "holds 2");
+  ExpectError(ReadIdxLabels(labels_gz), StatusCode::kInvalidArgument, labels_gz, "over the limit");
 }
 
 // ParseIdxImages/ParseIdxLabels (bytes in memory) give what reading the same bytes from a file
