@@ -95,7 +95,13 @@ Status Scheduler::ReuseFinishedLocked(TrialRow* t, double now, bool* copied) {
   t->test_loss = src.test_loss;
   t->seconds = src.seconds;
   t->confusion = src.confusion;
-  t->reused_from = "sweep " + std::to_string(src.sweep_id) + " #" + std::to_string(src.number);
+  // Where the result comes from, and who produced it (a worker's token vouches for its results: a
+  // copied one names that worker). A copy of a copy names the trial that trained.
+  t->reused_from = !src.reused_from.empty()
+                       ? src.reused_from
+                       : "sweep " + std::to_string(src.sweep_id) + " #" +
+                             std::to_string(src.number) +
+                             (src.worker_name.empty() ? "" : " (worker " + src.worker_name + ")");
   // The stored epochs and model are copied by the write itself: it runs after the writes queued
   // before it (the twin's own, maybe not committed yet), in the same transaction.
   HPSWEEP_RETURN_IF_ERROR(Write([to = t->id, from = src.id](Storage* st) -> Status {

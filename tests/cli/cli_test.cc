@@ -571,10 +571,12 @@ TEST_F(CliTest, RunningAnEditedSweepAgainSaysSoAndReusesWithReuse) {
   std::map<int, json> was = exported(1), now = exported(3);
   ASSERT_EQ(now.size(), 4u);
   // 4 and 8 come from the sweep that first trained them, 16 from sweep 2; only 32 trained.
-  EXPECT_EQ(now[4]["reused_from"], "sweep 1 #1");
-  EXPECT_EQ(now[8]["reused_from"], "sweep 1 #2");
-  EXPECT_EQ(now[16]["reused_from"], "sweep 2 #3");
-  EXPECT_EQ(now[32]["reused_from"], "");
+  // Each names the worker that trained it (local-1 or local-2, whichever leased it).
+  auto from = [&now](int units) { return now[units]["reused_from"].get<std::string>(); };
+  EXPECT_EQ(from(4).rfind("sweep 1 #1 (worker local-", 0), 0u) << from(4);
+  EXPECT_EQ(from(8).rfind("sweep 1 #2 (worker local-", 0), 0u) << from(8);
+  EXPECT_EQ(from(16).rfind("sweep 2 #3 (worker local-", 0), 0u) << from(16);
+  EXPECT_EQ(from(32), "");
   int trained = 0;
   for (const auto& [units, t] : now) {
     EXPECT_EQ(t["status"], "completed") << units;

@@ -253,8 +253,11 @@ class ReuseTest : public ::testing::Test {
   // and charged to no worker.
   void ExpectCopyOf(const TrialRow& copy, const TrialRow& original) {
     EXPECT_EQ(copy.status, TrialStatus::kCompleted);
+    // ... and the worker that trained it, whose token vouched for the result.
+    ASSERT_FALSE(original.worker_name.empty());
     EXPECT_EQ(copy.reused_from, "sweep " + std::to_string(original.sweep_id) + " #" +
-                                    std::to_string(original.number));
+                                    std::to_string(original.number) + " (worker " +
+                                    original.worker_name + ")");
     EXPECT_EQ(copy.attempts, 0);
     EXPECT_EQ(copy.worker_name, "");
     EXPECT_EQ(copy.best_val_accuracy, original.best_val_accuracy);
