@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_info.h"
 #include "engine/checkpoint.h"
 #include "engine/network.h"
 #include "engine/optimizer.h"
@@ -56,6 +57,7 @@ int Main(int argc, char** argv) {
       {"LSTM-128 + Dense 64", {{"cell", "lstm"}, {"units", "128"}, {"dense", "[64]"}}},
       {"LSTM-256x3", {{"cell", "lstm"}, {"units", "256"}, {"layers", "3"}}},
   };
+  std::printf("cpu: %s\n", CpuSummary().c_str());
   std::printf("%-22s %10s %12s %10s %12s %10s\n", "model (adam, 10 epochs)", "params", "ckpt bytes",
               "make ms", "write+fsync", "parse ms");
   for (const Row& row : rows) {

@@ -26,6 +26,7 @@ MODELS=(
   "LSTM-32|--cell lstm --units 32"
   "MLP 512-512|--cell dense --layers 2 --units 512"
 )
+"${BIN}" bench --cell dense --units 8 --seconds 0.1 --rounds 1 | grep '^cpu: '  # the CPU, first
 echo "| model (batch 128) | 1 thread (samples/s) | 2 threads (samples/s) | 2-thread speed-up |"
 echo "|---|---:|---:|---:|"
 for entry in "${MODELS[@]}"; do

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/cpu_info.h"
 #include "engine/tensor.h"
 
 namespace {
@@ -33,6 +34,7 @@ double Rate(int m, int k, int n, int rounds) {
 }  // namespace
 
 int main() {
+  std::printf("cpu: %s\n", hpsweep::CpuSummary().c_str());
   std::printf("%-34s %12s %12s\n", "float GEMM (m x k x n)", "1 thread", "2 threads");
   struct Shape {
     const char* name;

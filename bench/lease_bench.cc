@@ -60,6 +60,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/cpu_info.h"
 #include "auth/certs.h"
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
@@ -1139,6 +1140,7 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
+  std::printf("cpu: %s\n", hpsweep::CpuSummary().c_str());
   std::string tmpl = f.dir + "/hpsweep_lease_bench.XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     std::perror(tmpl.c_str());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_info.h"
 #include "coordinator/storage.h"
 
 namespace {
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string dir = tmpl;
+  std::printf("cpu: %s\n", hpsweep::CpuSummary().c_str());
   std::printf("SQLite %s, WAL, database in %s, median of 3 runs of %.1f s\n", sqlite3_libversion(),
               dir.c_str(), kSecondsPerRun);
   std::printf("%-12s %12s %12s %12s\n", "synchronous", "rows/commit", "commits/s", "rows/s");

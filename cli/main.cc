@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_info.h"
 #include "cli/auth_commands.h"
 #include "cli/sweep_commands.h"
 #include "search/params_json.h"
@@ -522,6 +523,7 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
   std::printf("bench: %s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld\n",
               CellName(m.cell), m.units, m.layers, GetKey(*config, "dense").c_str(), B, threads,
               static_cast<long long>(model.params.size()));
+  std::printf("cpu: %s\n", CpuSummary().c_str());
   for (int r = 0; r < rounds; ++r) {
     int64_t steps = 0;
     auto t0 = std::chrono::steady_clock::now();
