@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""hpsweep's bayes sampler against Optuna's TPESampler with the trainer held equal.
+
+Both sides train every trial with hpsweep's engine: Optuna (TPESampler, default settings, a seed,
+n_jobs=2) calls `hpsweep train --json --threads 1` as its objective; hpsweep runs `method: bayes`
+with the same seed as the sweep's sampler seed, 2 local single-thread workers, the same space, the
+same trial budget, the same data slice and data seed. A trial's value is its best epoch's
+validation accuracy, as hpsweep ranks trials. So the difference between the two is the sampler.
+
+Spaces:
+  small   LSTM; units int 16-128, learning_rate log 1e-4-1e-1, batch_size {32, 64, 128},
+          optimizer {adam, rmsprop, sgd}
+  design  the design grid's axes (sweeps/design-grid.yaml) with layers 1-3 as an integer and a log
+          learning rate (sweeps/bayes-lstm.yaml's space)
+
+For each sampler seed it prints a JSON line per side: the value of each trial in the order trials
+finished, with its finish time; then a table of the best value after 10, 20 and the whole budget of
+trials (mean and standard deviation over seeds) and the wins per seed. Seeds given with --holdout
+are reported apart: look at them only at the end, so that nothing is tuned to them.
+
+    /usr/bin/python3 bench/sampler_bench.py --space small --seeds 7-18 [--holdout 19-26]
+        [--trials 40] [--train-limit 3000] [--epochs 2] [--hpsweep build/cli/hpsweep]
+        [--data-dir data/mnist] [--sides optuna,hpsweep]
+
+One seed of one side takes about 20 s on 2 cores (small space, 3,000 images, 2 epochs).
+Needs Debian's python3-optuna.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# Per space: (name, kind, spec) with kind int/log/values, as both samplers are told.
+SPACES = {
+    "small": [("units", "int", (16, 128)), ("learning_rate", "log", (1e-4, 1e-1)),
+              ("batch_size", "values", [32, 64, 128]),
+              ("optimizer", "values", ["adam", "rmsprop", "sgd"])],
+    "design": [("units", "int", (32, 256)), ("activation", "values", ["tanh", "relu"]),
+               ("optimizer", "values", ["adam", "rmsprop", "sgd"]),
+               ("batch_size", "values", [32, 64, 128]), ("layers", "int", (1, 3)),
+               ("learning_rate", "log", (1e-4, 1e-1))],
+}
+
+
+def seeds_of(text):
+    out = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def cpu_line():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return "%s, %d CPUs" % (model, os.cpu_count())
+
+
+def run_optuna(args, space, seed):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    finished = []
+
+    def objective(trial):
+        flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
+                 str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
+        for name, kind, spec in space:
+            if kind == "int":
+                v = trial.suggest_int(name, *spec)
+            elif kind == "log":
+                v = trial.suggest_float(name, *spec, log=True)
+            else:
+                v = trial.suggest_categorical(name, spec)
+            flags += ["--" + name.replace("_", "-"), str(v)]
+        out = subprocess.run([args.hpsweep, "train", "--json", "--threads", "1", "--data-dir",
+                              args.data_dir] + flags, capture_output=True, text=True, check=True)
+        value = max(e["val_accuracy"] for e in json.loads(out.stdout)["history"])
+        finished.append((time.perf_counter() - start, value))
+        return value
+
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=args.trials, n_jobs=2)
+    return finished
+
+
+def run_hpsweep(args, space, seed):
+    lines = ["name: sampler-bench-%d" % seed, "data:", "  dataset: mnist",
+             "  train_limit: %d" % args.train_limit, "  validation_split: 0.2", "  seed: 1",
+             "method: bayes", "metric: {name: val_accuracy, goal: maximize}",
+             "max_trials: %d" % args.trials, "seed: %d" % seed,
+             "fixed: {cell: lstm, epochs: %d}" % args.epochs, "parameters:"]
+    for name, kind, spec in space:
+        if kind == "int":
+            lines.append("  %s: {distribution: int_uniform, min: %d, max: %d}" % (name, *spec))
+        elif kind == "log":
+            lines.append("  %s: {distribution: log_uniform, min: %g, max: %g}" % (name, *spec))
+        else:
+            lines.append("  %s: {values: [%s]}" % (name, ", ".join(map(str, spec))))
+    with tempfile.TemporaryDirectory(prefix="hpsweep_sampler_bench.") as d:
+        path, db = os.path.join(d, "s.yaml"), os.path.join(d, "s.db")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        start = time.time()
+        subprocess.run([args.hpsweep, "run", path, "--workers", "2", "--threads", "1", "--db", db,
+                        "--data-dir", args.data_dir], capture_output=True, text=True, check=True)
+        out = subprocess.run([args.hpsweep, "export", "1", "--db", db], capture_output=True,
+                             text=True, check=True).stdout
+    trials = [t for t in json.loads(out)["trials"] if t["status"] == "completed"]
+    trials.sort(key=lambda t: t.get("finished_at") or 0)
+    return [((t.get("finished_at") or start) - start, t["best_val_accuracy"]) for t in trials]
+
+
+def best_after(finished, n):
+    values = [v for _, v in finished[:n]]
+    return max(values) if values else float("nan")
+
+
+def summary(title, results, marks):
+    print("\n%s (%d seeds)" % (title, len(results)))
+    print("| side | " + " | ".join("best after %d" % m for m in marks) + " | wins |")
+    print("|---|" + "---:|" * (len(marks) + 1))
+    sides = sorted({side for r in results for side in r["sides"]})
+    for side in sides:
+        cells = []
+        for m in marks:
+            v = [best_after(r["sides"][side], m) for r in results if side in r["sides"]]
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            cells.append("%.4f ± %.4f" % (statistics.mean(v), sd))
+        wins = sum(1 for r in results if len(r["sides"]) == len(sides) and
+                   best_after(r["sides"][side], marks[-1]) >
+                   max(best_after(r["sides"][o], marks[-1]) for o in sides if o != side))
+        print("| %s | %s | %d |" % (side, " | ".join(cells), wins))
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--space", choices=sorted(SPACES), default="small")
+    a.add_argument("--seeds", default="7-18")
+    a.add_argument("--holdout", default="")
+    a.add_argument("--trials", type=int, default=40)
+    a.add_argument("--train-limit", type=int, default=3000)
+    a.add_argument("--epochs", type=int, default=2)
+    a.add_argument("--sides", default="optuna,hpsweep")
+    a.add_argument("--hpsweep", default=os.path.join(REPO, "build", "cli", "hpsweep"))
+    a.add_argument("--data-dir", default=os.path.join(REPO, "data", "mnist"))
+    args = a.parse_args()
+    space = SPACES[args.space]
+    print("cpu: " + cpu_line())
+    print("space %s, %d trials, %d images (20%% validate), %d epochs" % (
+        args.space, args.trials, args.train_limit, args.epochs), flush=True)
+    marks = sorted({m for m in (10, 20, args.trials) if m <= args.trials})
+    for title, seeds in (("Seeds " + args.seeds, seeds_of(args.seeds)),
+                         ("Held-out seeds " + args.holdout, seeds_of(args.holdout))):
+        results = []
+        for seed in seeds:
+            r = {"seed": seed, "sides": {}}
+            for side in args.sides.split(","):
+                run = run_optuna if side == "optuna" else run_hpsweep
+                r["sides"][side] = run(args, space, seed)
+                print(json.dumps({"seed": seed, "side": side, "finished": r["sides"][side]}),
+                      flush=True)
+            results.append(r)
+        if results:
+            summary(title, results, marks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
