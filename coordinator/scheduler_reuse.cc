@@ -95,6 +95,8 @@ Status Scheduler::ReuseFinishedLocked(TrialRow* t, double now, bool* copied) {
   t->test_loss = src.test_loss;
   t->seconds = src.seconds;
   t->confusion = src.confusion;
+  t->weights_epoch = src.weights_epoch;
+  t->stopped_epoch = src.stopped_epoch;
   t->reused_from = "sweep " + std::to_string(src.sweep_id) + " #" + std::to_string(src.number);
   // The stored epochs and model are copied by the write itself: it runs after the writes queued
   // before it (the twin's own, maybe not committed yet), in the same transaction.

@@ -147,6 +147,12 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
     EXPECT_DOUBLE_EQ(r.val_accuracy(), best);
     EXPECT_EQ(r.best_epoch(), best_epoch);
     EXPECT_GT(r.test_accuracy(), 0.1);
+    // keep: best (the default): the test and the model come from the best epoch, and the
+    // export and the leaderboard say so; no early stopping; each epoch's lr (adam's 0.003).
+    EXPECT_EQ(r.weights_epoch(), best_epoch);
+    EXPECT_EQ(t["weights_epoch"].get<int>(), best_epoch) << t.dump();
+    EXPECT_EQ(t["stopped_epoch"].get<int>(), 0) << t.dump();
+    for (const auto& e : t["epochs"]) EXPECT_FLOAT_EQ(e["lr"].get<double>(), 0.003f) << e.dump();
     EXPECT_EQ(t["attempts"].get<int>(), 1);
     workers.insert(r.worker());
   }
