@@ -573,6 +573,11 @@ int64_t TrainingBytesEstimate(const TrialConfig& config) {
   const int64_t B = config.train.batch_size, T = m.steps, H = m.units;
   const int64_t slots = config.train.optimizer == Optimizer::kSgd ? 1 : 2;
   int64_t floats = P * (2 + slots);
+  const TrainConfig& t = config.train;
+  const bool validates = t.validation == Validation::kTest || t.validation_split > 0;
+  if (validates && (t.keep == Keep::kBest || (t.early_stopping && t.restore_best_weights))) {
+    floats += P;  // the best epoch's weights (engine/trainer.cc, WeightKeeper)
+  }
   floats += B * T * m.features;  // the input batch
   int hidden = 0;
   auto dropout = [&](int64_t steps, int64_t width) {

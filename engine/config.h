@@ -148,7 +148,8 @@ Status Validate(const TrialConfig& config);
 int64_t ParamCount(const TrialConfig& config);
 
 // TrainingBytesEstimate: the memory one training process needs for the trial, in bytes of float:
-//   4 * (P params + P gradients + optimizer slots (SGD: P; Adam, RMSprop: 2P) + activations),
+//   4 * (P params + P gradients + optimizer slots (SGD: P; Adam, RMSprop: 2P) + kept weights (P
+//        with keep: best or restore_best_weights and validation data, else 0) + activations),
 // where the activations are those kept for backpropagation through time of one batch of B =
 // batch_size sequences of T = steps (28) rows of F_0 = features pixels:
 //   input:              B*T*F_0                    (B*T*F_0 flat for cell=dense)

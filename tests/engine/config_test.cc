@@ -704,6 +704,16 @@ TEST(TrainingBytesEstimateTest, FollowsTheDocumentedFormula) {
   TrialConfig sgd = c;
   ASSERT_TRUE(ApplyKey("optimizer", "sgd", &sgd).ok());
   EXPECT_EQ(TrainingBytesEstimate(c) - TrainingBytesEstimate(sgd), 4 * P);
+  // keep: best (the default) with validation data keeps one more copy of the weights; keep: last
+  // or no validation data, none.
+  TrialConfig kept = c;
+  ASSERT_TRUE(ApplyKey("validation_split", "0.1", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept) - TrainingBytesEstimate(c), 4 * P);
+  ASSERT_TRUE(ApplyKey("keep", "last", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept), TrainingBytesEstimate(c));
+  ASSERT_TRUE(ApplyKey("early_stopping", "true", &kept).ok());
+  ASSERT_TRUE(ApplyKey("restore_best_weights", "true", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept) - TrainingBytesEstimate(c), 4 * P);
   // Activations grow with the batch; parameters do not.
   TrialConfig wide = c;
   ASSERT_TRUE(ApplyKey("batch_size", "64", &wide).ok());
