@@ -375,7 +375,11 @@ void Worker::Impl::LogResult(const pb::Trial& trial, const std::string& lease_id
              : ""));
   } else if (s.ok()) {
     Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
-        std::to_string(result.test.accuracy));
+        std::to_string(result.test.accuracy) + " (weights of epoch " +
+        std::to_string(result.weights_epoch) + ")" +
+        (result.stopped_epoch > 0
+             ? "; early stopping after epoch " + std::to_string(result.stopped_epoch)
+             : ""));
   } else if (Transient(s)) {
     // Stopping with the coordinator out of reach: the result is not stored. The lease expires
     // and the trial is trained again (by whichever worker leases it).

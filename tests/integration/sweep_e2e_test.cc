@@ -209,6 +209,9 @@ TEST_F(SweepE2ETest, EarlyStoppedTrialsCompleteAndSayWhere) {
     EXPECT_EQ(t["best_epoch"], best) << t.dump();
     EXPECT_TRUE(t["test_accuracy"].is_number()) << t.dump();
   }
+  // The worker's log says it too (the worker has exited: its log is complete).
+  EXPECT_NE(ReadText(log_).find("; early stopping after epoch 2"), std::string::npos)
+      << ReadText(log_);
   coord->Signal(SIGTERM);
   EXPECT_TRUE(coord->Wait(15));
 }
