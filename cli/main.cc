@@ -197,9 +197,13 @@ struct DataFlags {
 };
 
 int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::string& data_dir,
-             int threads, bool as_json, const std::string& save_path) {
+             int threads, bool as_json, const std::string& save_path, const std::string& metric) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
+  if (metric != "val_accuracy" && metric != "val_loss") {
+    return Fail(InvalidArgument("--metric: expected val_accuracy or val_loss, got '" +
+                                metric.substr(0, 32) + "'"));
+  }
   StatusOr<DataSpec> spec = data_flags.Build(data_dir);
   if (!spec.ok()) return Fail(spec.status());
   StatusOr<Mnist> data = LoadDataset(*spec);
@@ -209,6 +213,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   const bool tty = isatty(STDERR_FILENO) && !as_json;
   TrainOptions options;
   options.threads = threads;
+  options.monitor = metric == "val_loss" ? Monitor::kValLoss : Monitor::kValAccuracy;
   auto start = std::chrono::steady_clock::now();
   auto epoch_start = start;
   const int epochs = config->train.epochs;
@@ -262,9 +267,12 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
                          {"val_loss", m.val_loss},
                          {"val_accuracy", m.val_accuracy},
                          {"seconds", m.seconds},
-                         {"samples_per_second", m.samples_per_second}});
+                         {"samples_per_second", m.samples_per_second},
+                         {"lr", m.lr}});
     }
     j["history"] = history;
+    j["weights_epoch"] = result->weights_epoch;  // the epoch test_* and --save come from
+    j["stopped_epoch"] = result->stopped_epoch;  // early stopping ended it there; 0: it did not
     json ev = EvaluationJson(test);
     j["test_loss"] = ev["loss"];
     j["test_accuracy"] = ev["accuracy"];
@@ -276,11 +284,16 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     std::cout << j.dump() << "\n";
     return 0;
   }
+  if (result->stopped_epoch > 0) {
+    std::printf("early stopping after epoch %d\n", result->stopped_epoch);
+  }
   // MNIST and IDX sets hold images; a CSV holds rows, and its labels are classes, not digits.
   const bool csv = spec->format == DataFormat::kCsv;
   const bool digits = spec->format == DataFormat::kMnist;
-  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s) - %.1fs total\n", test.loss,
-              test.accuracy, static_cast<long long>(test.count), csv ? "rows" : "images",
+  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s, weights of epoch %d) - %.1fs "
+              "total\n",
+              test.loss, test.accuracy, static_cast<long long>(test.count),
+              csv ? "rows" : "images", result->weights_epoch,
               seconds);
   std::printf("\n        precision  recall  f1-score  support\n");
   const auto per_class = PerClassMetrics(test);
@@ -625,6 +638,12 @@ int main(int argc, char** argv) {
   train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   train->add_flag("--json", as_json, "print one JSON object instead of progress");
   train->add_option("--save", save_path, "write the trained model to this file");
+  std::string train_metric = "val_accuracy";
+  train
+      ->add_option("--metric", train_metric,
+                   "val_accuracy (highest) or val_loss (lowest): the best epoch for keep: best "
+                   "and what early_stopping watches")
+      ->capture_default_str();
 
   CLI::App* summary = app.add_subcommand("summary", "print the model like Keras's summary()");
   summary_flags.Add(summary);
@@ -689,7 +708,9 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
-  if (*train) return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path);
+  if (*train) {
+    return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path, train_metric);
+  }
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, predict_files, as_json);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);

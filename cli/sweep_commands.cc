@@ -231,8 +231,8 @@ std::string ExportCsv(const json& j) {
   std::ostringstream os;
   os << "trial_id,number,status,attempts";
   for (const auto& k : keys) os << "," << CsvCell(k);
-  os << ",epoch,train_loss,train_accuracy,val_loss,val_accuracy,epoch_seconds,best_epoch,"
-        "test_accuracy,test_loss,seconds,worker\n";
+  os << ",epoch,train_loss,train_accuracy,val_loss,val_accuracy,epoch_seconds,lr,best_epoch,"
+        "test_accuracy,test_loss,weights_epoch,stopped_epoch,seconds,worker\n";
   const auto quote = CsvCell;
   for (const auto& t : j["trials"]) {
     auto head = [&] {
@@ -250,21 +250,23 @@ std::string ExportCsv(const json& j) {
       if (v.is_number() && v.get<double>() >= 0) cell << v.get<double>();
       return cell.str();
     };
+    // weights_epoch, stopped_epoch: 0 (empty) from an older coordinator, which has neither.
     auto tail = [&] {
       os << "," << t["best_epoch"].get<int>() << "," << measured(t["test_accuracy"]) << ","
-         << measured(t["test_loss"]) << "," << Num(t["seconds"]) << ","
+         << measured(t["test_loss"]) << "," << t.value("weights_epoch", 0) << ","
+         << t.value("stopped_epoch", 0) << "," << Num(t["seconds"]) << ","
          << quote(t["worker"].get<std::string>()) << "\n";
     };
     if (t["epochs"].empty()) {
       head();
-      os << ",,,,,,";
+      os << ",,,,,,,";
       tail();
     }
     for (const auto& e : t["epochs"]) {
       head();
       os << "," << e["epoch"].get<int>() << "," << Num(e["train_loss"]) << ","
          << Num(e["train_accuracy"]) << "," << Num(e["val_loss"]) << "," << Num(e["val_accuracy"])
-         << "," << Num(e["seconds"]);
+         << "," << Num(e["seconds"]) << "," << (e.contains("lr") ? measured(e["lr"]) : "");
       tail();
     }
   }

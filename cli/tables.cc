@@ -70,6 +70,8 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
                     {"best_epoch", r.best_epoch()},
                     {"val_accuracy", MeasuredJson(r.val_accuracy())},
                     {"test_accuracy", MeasuredJson(r.test_accuracy())},
+                    // the epoch test_accuracy and the model come from (keep: best or last)
+                    {"weights_epoch", r.weights_epoch()},
                     {"epochs", r.epochs()},
                     {"pruned_at_epoch", r.status() == pb::PRUNED ? json(r.epochs()) : json()},
                     {"seconds", r.seconds()},
@@ -116,7 +118,7 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
   std::cout << "rank,trial_id,number";
   for (const auto& k : keys) std::cout << "," << CsvCell(k);
   std::cout << ",best_epoch" << (metric_column ? "," + CsvCell(metric) : "")
-            << ",val_accuracy,test_accuracy,epochs,seconds,worker,status\n";
+            << ",val_accuracy,test_accuracy,weights_epoch,epochs,seconds,worker,status\n";
   for (const auto& r : lb.rows()) {
     std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
     for (const auto& k : keys) {
@@ -134,7 +136,7 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
     std::cout << "," << r.best_epoch();
     if (metric_column) std::cout << "," << measured(r.metric_value());
     std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
-              << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
+              << r.weights_epoch() << "," << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
               << StatusText(r.status()) << "\n";
   }
 }
@@ -157,6 +159,7 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
   const Objective objective(metric.empty() ? "val_accuracy" : metric, lb.maximize());
   if (any_val) header.push_back("val acc");
   if (any_test) header.push_back("test acc");
+  if (any_test) header.push_back("from ep");  // the epoch test acc (and the model) come from
   for (const char* h : {"epochs", "time", "worker"}) header.push_back(h);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : lb.rows()) {
@@ -178,6 +181,7 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
     }
     if (any_val) row.push_back(r.val_accuracy() >= 0 ? va : "-");
     if (any_test) row.push_back(ta);
+    if (any_test) row.push_back(r.weights_epoch() > 0 ? std::to_string(r.weights_epoch()) : "-");
     row.push_back(std::to_string(r.epochs()) +
                   (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
     row.push_back(Duration(r.seconds()));

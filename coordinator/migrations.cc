@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -166,6 +166,16 @@ ALTER TABLE trials ADD COLUMN final_metrics TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE epochs ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE workers ADD COLUMN programs TEXT NOT NULL DEFAULT '';
 CREATE INDEX trials_by_metric_value ON trials(sweep_id, metric_value);
+)sql",
+    // 6 -> 7: each epoch's learning rate (NULL: not known), and which epoch a trial's test metrics
+    // and model come from (keep: best or last) and where early stopping ended it. Every engine
+    // trial tested before this version tested its last epoch: its weights_epoch says so.
+    R"sql(
+ALTER TABLE epochs ADD COLUMN lr REAL;
+ALTER TABLE trials ADD COLUMN weights_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN stopped_epoch INTEGER NOT NULL DEFAULT 0;
+UPDATE trials SET weights_epoch = epochs_run
+  WHERE test_accuracy >= 0 AND sweep_id IN (SELECT id FROM sweeps WHERE program = '');
 )sql",
 };
 

@@ -253,6 +253,7 @@ struct EpochReport {
   // A program trial's metrics by name (docs/programs.md); its four fields above are -1 when the
   // program did not report them. Empty for the engine's trials.
   std::map<std::string, double> metrics;
+  double lr = kNoMetric;  // the epoch's learning rate; NaN when not sent
 };
 
 struct Completion {
@@ -264,6 +265,9 @@ struct Completion {
   // A program trial's final line (test metrics by name). Its history may hold only the epochs of
   // this attempt (a resumed one starts after its checkpoint's): epochs already stored are kept.
   std::map<std::string, double> final_metrics;
+  // The epoch the model and test metrics come from (0: not said), and the epoch after which
+  // early stopping ended the trial (0: it did not; then history ends there and it completes).
+  int weights_epoch = 0, stopped_epoch = 0;
 };
 
 // kStop: the sweep was cancelled; kPrune: the sweep's pruner stopped the trial (both are STOP to

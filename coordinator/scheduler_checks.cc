@@ -88,6 +88,8 @@ Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epoch
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  // lr: not sent (NaN) or finite, >= 0 (a schedule's rate may round to 0 at its very end).
+  if (!std::isnan(r.lr)) HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "lr", r.lr, 0, HUGE_VAL));
   return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
 }
 
@@ -100,7 +102,8 @@ Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program) {
 bool SameReport(const EpochReport& a, const EpochReport& b) {
   return a.epoch == b.epoch && a.train_loss == b.train_loss &&
          a.train_accuracy == b.train_accuracy && a.val_loss == b.val_loss &&
-         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds && a.metrics == b.metrics;
+         a.val_accuracy == b.val_accuracy && a.seconds == b.seconds && a.metrics == b.metrics &&
+         (a.lr == b.lr || (std::isnan(a.lr) && std::isnan(b.lr)));
 }
 
 namespace {
@@ -111,6 +114,26 @@ Status CheckTestMetric(const std::string& field, double v, double hi) {
   if (std::isfinite(v) && v >= 0 && v <= hi) return Status::Ok();
   return InvalidArgument(field + " is " + Num(v) + "; it must be -1 (none) or finite, in [0, " +
                          Num(hi) + "]");
+}
+
+// weights_epoch: 0 or an epoch of the history; stopped_epoch: 0, or the history's last epoch of a
+// trial that was not stopped (early stopping completes it). Neither for a program's trial.
+Status CheckKeptEpochs(const Completion& c, bool program) {
+  if (program && (c.weights_epoch != 0 || c.stopped_epoch != 0)) {
+    return InvalidArgument("weights_epoch or stopped_epoch is set; they are for engine trials");
+  }
+  const int last = c.history.empty() ? 0 : c.history.back().epoch;
+  if (c.weights_epoch < 0 || c.weights_epoch > last) {
+    return InvalidArgument("weights_epoch is " + std::to_string(c.weights_epoch) +
+                           "; it must be 0 (not said) or an epoch of the history, 1.." +
+                           std::to_string(last));
+  }
+  if (c.stopped_epoch != 0 && (c.stopped_epoch != last || c.stopped)) {
+    return InvalidArgument("stopped_epoch is " + std::to_string(c.stopped_epoch) +
+                           "; early stopping ends a trial that was not stopped after its "
+                           "history's last epoch (" + std::to_string(last) + ")");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -136,10 +159,12 @@ Status CheckCompletion(const Completion& c, int max_epochs, bool program) {
     HPSWEEP_RETURN_IF_ERROR(CheckNamedMetrics("final_metrics", c.final_metrics));
   } else if (!c.final_metrics.empty()) {
     return InvalidArgument("final_metrics is set; named metrics are for a program's trials only");
-  } else if (n < static_cast<size_t>(max_epochs) && !c.stopped) {
+  } else if (n < static_cast<size_t>(max_epochs) && !c.stopped &&
+             c.stopped_epoch != static_cast<int>(n)) {
     return InvalidArgument("history has " + std::to_string(n) + " epochs of the trial's " +
                            std::to_string(max_epochs) + ", and the trial did not stop early");
   }
+  HPSWEEP_RETURN_IF_ERROR(CheckKeptEpochs(c, program));
   for (size_t i = 0; i < n && !program; ++i) {
     const Where where{"history", static_cast<int>(i)};
     if (c.history[i].epoch != static_cast<int>(i) + 1) {

@@ -5,6 +5,7 @@
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
 #include "base/csprng.h"
+#include "engine/config.h"
 
 namespace hpsweep {
 
@@ -134,6 +135,7 @@ next_trial:  // (after a trial completed by copy, below)
   t.started_at = now;
   t.best_val_accuracy = t.best_val_loss = -1;
   t.best_epoch = t.epochs_run = 0;
+  t.weights_epoch = t.stopped_epoch = 0;
   t.metric_value = kNoMetric;
   t.final_metrics.clear();
   if (resume_from > 0) HPSWEEP_RETURN_IF_ERROR(ResumeLocked(&t, resume_from));
@@ -155,7 +157,7 @@ Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport&
                              double recorded_at) {
   if (recorded_at < 0 || !std::isfinite(recorded_at)) recorded_at = NextEpochTime(now);
   EpochRow e{t->id,      r.epoch,        r.train_loss, r.train_accuracy,
-             r.val_loss, r.val_accuracy, r.seconds,    recorded_at,   r.metrics};
+             r.val_loss, r.val_accuracy, r.seconds,    recorded_at,   r.metrics, r.lr};
   HPSWEEP_RETURN_IF_ERROR(Write([e](Storage* st) { return st->PutEpoch(e); }));
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
   const double value = by.EpochValue(e);
@@ -334,6 +336,15 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
                            std::to_string(t->epochs_run + 1) + " at the latest");
   }
   if (options_.check_models) HPSWEEP_RETURN_IF_ERROR(CheckCompletedModel(c.model, *t));
+  if (c.stopped_epoch > 0) {
+    auto es = t->params.find("early_stopping");
+    TrialConfig config;
+    if (es == t->params.end() || !ApplyKey("early_stopping", es->second, &config).ok() ||
+        !config.train.early_stopping) {
+      return InvalidArgument("stopped_epoch is " + std::to_string(c.stopped_epoch) +
+                             "; the trial has no early_stopping");
+    }
+  }
   const double now = clock_->Now();
   Unindex(*t);
   last_report_.erase(t->id);
@@ -362,6 +373,10 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   t->test_loss = c.test_loss;
   t->seconds = c.seconds;
   t->confusion = c.confusion;
+  // A worker from before keep: best did not say: it tested (and saved) its last epoch.
+  const int last = c.history.empty() ? 0 : c.history.back().epoch;
+  t->weights_epoch = c.weights_epoch > 0 ? c.weights_epoch : (c.test_accuracy >= 0 ? last : 0);
+  t->stopped_epoch = c.stopped_epoch;
   if (!c.model.empty()) {
     HPSWEEP_RETURN_IF_ERROR(Write([id = t->id, model = c.model](Storage* st) {
       return st->PutArtifact(id, "model", model);

@@ -160,6 +160,7 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                   {"val_loss", MeasuredJson(e.val_loss)},
                   {"val_accuracy", MeasuredJson(e.val_accuracy)},
                   {"seconds", e.seconds},
+                  {"lr", MeasuredJson(e.lr)},  // null: not known (an older worker, a program)
                   {"recorded_at", e.recorded_at}};  // when the coordinator stored it
       // A program's metrics by name (docs/programs.md), beside the four fields.
       for (const auto& [name, v] : e.metrics) {
@@ -179,6 +180,11 @@ StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
                 {"best_val_loss", MeasuredJson(t.best_val_loss)},
                 {"test_accuracy", MeasuredJson(t.test_accuracy)},
                 {"test_loss", MeasuredJson(t.test_loss)},
+                // The epoch test_* and the model come from (keep: best or last; README "Which
+                // weights a trial keeps"); 0 when it has none. stopped_epoch: early stopping
+                // completed it after that epoch; 0 if it did not.
+                {"weights_epoch", t.weights_epoch},
+                {"stopped_epoch", t.stopped_epoch},
                 {"seconds", t.seconds},
                 {"worker", t.worker_name},
                 {"reused_from", t.reused_from},  // "" when it trained

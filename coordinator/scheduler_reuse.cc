@@ -95,6 +95,8 @@ Status Scheduler::ReuseFinishedLocked(TrialRow* t, double now, bool* copied) {
   t->test_loss = src.test_loss;
   t->seconds = src.seconds;
   t->confusion = src.confusion;
+  t->weights_epoch = src.weights_epoch;
+  t->stopped_epoch = src.stopped_epoch;
   // Where the result comes from, and who produced it (a worker's token vouches for its results: a
   // copied one names that worker). A copy of a copy names the trial that trained.
   t->reused_from = !src.reused_from.empty()

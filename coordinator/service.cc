@@ -50,6 +50,7 @@ EpochReport FromProto(const pb::EpochMetrics& m) {
                 m.val_loss(), m.val_accuracy(), m.seconds(), {}};
   // (the scheduler checks the names, their count and the values)
   for (const auto& [name, v] : m.named()) r.metrics[name] = v;
+  if (m.has_lr()) r.lr = m.lr();
   return r;
 }
 
@@ -307,6 +308,8 @@ class CoordinatorServer::Service final : public ServiceBase {
     c.confusion.assign(req->confusion_matrix().begin(), req->confusion_matrix().end());
     c.model = req->model();
     c.stopped = req->stopped();
+    c.weights_epoch = req->weights_epoch();
+    c.stopped_epoch = req->stopped_epoch();
     for (const auto& [name, v] : req->final_metrics()) c.final_metrics[name] = v;
     if (!req->output().empty()) {
       if (Status kept = s_->KeepOutput(req->lease_id(), req->output()); !kept.ok()) {
@@ -579,9 +582,9 @@ class CoordinatorServer::Service final : public ServiceBase {
       t->set_max_seconds(g.sweep.max_trial_seconds);
       t->set_seed(g.sweep.seed);
       t->set_sweep_name(g.sweep.name);
-      t->set_metric(g.sweep.metric);
-      t->set_maximize(g.sweep.maximize);
     }
+    t->set_metric(g.sweep.metric);  // a program's trial file; keep: best, early stopping
+    t->set_maximize(g.sweep.maximize);
     resp->set_lease_id(g.lease_id);
     resp->set_lease_deadline(g.deadline);
   }

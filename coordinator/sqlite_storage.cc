@@ -75,7 +75,7 @@ StatusCode CodeFor(int rc) {
   "id, sweep_id, number, params, status, attempts, lease_id, lease_deadline, worker_id, " \
   "worker_name, created_at, started_at, finished_at, best_val_accuracy, best_val_loss, "  \
   "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion, reused_from, "  \
-  "metric_value, final_metrics"
+  "metric_value, final_metrics, weights_epoch, stopped_epoch"
 
 Status SqliteStorage::Error(int rc, const std::string& what) const {
   std::string msg = path_ + ": " + what + ": " + sqlite3_errmsg(db_);
@@ -210,7 +210,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   if (!st.ok()) return Status(st.code(), path_ + ": " + what + ": " + st.message());
   StatusOr<sqlite3_stmt*> s = Prepare("INSERT INTO trials (" HPSWEEP_TRIAL_COLUMNS
                                       ") "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -221,7 +221,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   b.Real(r.best_val_loss).Int(r.best_epoch).Int(r.epochs_run).Real(r.test_accuracy);
   b.Real(r.test_loss).Real(r.seconds).Text(r.error).Text(confusion).Text(r.reused_from);
   const std::string final_metrics = MetricsJson(r.final_metrics);
-  b.Real(r.metric_value).Text(final_metrics);
+  b.Real(r.metric_value).Text(final_metrics).Int(r.weights_epoch).Int(r.stopped_epoch);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -238,7 +238,7 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
       "worker_id = ?, worker_name = ?, started_at = ?, finished_at = ?, best_val_accuracy = ?, "
       "best_val_loss = ?, best_epoch = ?, epochs_run = ?, test_accuracy = ?, test_loss = ?, "
       "seconds = ?, error = ?, confusion = ?, reused_from = ?, metric_value = ?, "
-      "final_metrics = ? WHERE id = ?",
+      "final_metrics = ?, weights_epoch = ?, stopped_epoch = ? WHERE id = ?",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -248,7 +248,8 @@ Status SqliteStorage::UpdateTrial(const TrialRow& r) {
   b.Real(r.finished_at).Real(r.best_val_accuracy).Real(r.best_val_loss).Int(r.best_epoch);
   b.Int(r.epochs_run).Real(r.test_accuracy).Real(r.test_loss).Real(r.seconds).Text(r.error);
   const std::string final_metrics = MetricsJson(r.final_metrics);
-  b.Text(confusion).Text(r.reused_from).Real(r.metric_value).Text(final_metrics).Int(r.id);
+  b.Text(confusion).Text(r.reused_from).Real(r.metric_value).Text(final_metrics);
+  b.Int(r.weights_epoch).Int(r.stopped_epoch).Int(r.id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -259,14 +260,14 @@ Status SqliteStorage::PutEpoch(const EpochRow& r) {
       "writing epoch " + std::to_string(r.epoch) + " of trial " + std::to_string(r.trial_id);
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_accuracy, val_loss, "
-      "val_accuracy, seconds, recorded_at, metrics) VALUES (?,?,?,?,?,?,?,?,?)",
+      "val_accuracy, seconds, recorded_at, metrics, lr) VALUES (?,?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.Int(r.trial_id).Int(r.epoch).Real(r.train_loss).Real(r.train_accuracy).Real(r.val_loss);
   const std::string metrics = MetricsJson(r.metrics);
-  b.Real(r.val_accuracy).Real(r.seconds).Real(r.recorded_at).Text(metrics);
+  b.Real(r.val_accuracy).Real(r.seconds).Real(r.recorded_at).Text(metrics).Real(r.lr);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   return StepDone(*s, what);
 }
@@ -497,6 +498,8 @@ Status SqliteStorage::ReadTrial(sqlite3_stmt* s, TrialRow* t) const {
   t->reused_from = ColumnText(s, 22);
   t->metric_value = ColumnReal(s, 23);
   t->final_metrics = ParseMetrics(ColumnText(s, 24));
+  t->weights_epoch = sqlite3_column_int(s, 25);
+  t->stopped_epoch = sqlite3_column_int(s, 26);
   try {
     json p = json::parse(params);
     if (!p.is_object()) return DataLoss(where + ": params is not a JSON object: " + params);
@@ -548,7 +551,7 @@ StatusOr<std::vector<TrialRow>> SqliteStorage::LoadTrials(int64_t sweep_id) {
 StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
   return SelectById<EpochRow>(
       "SELECT trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, "
-      "recorded_at, metrics FROM epochs WHERE trial_id = ? ORDER BY epoch",
+      "recorded_at, metrics, lr FROM epochs WHERE trial_id = ? ORDER BY epoch",
       trial_id, "loading the epochs of trial " + std::to_string(trial_id), [](sqlite3_stmt* s) {
         EpochRow r;
         r.trial_id = sqlite3_column_int64(s, 0);
@@ -560,6 +563,7 @@ StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
         r.seconds = ColumnReal(s, 6);
         r.recorded_at = ColumnReal(s, 7);
         r.metrics = ParseMetrics(ColumnText(s, 8));
+        r.lr = ColumnReal(s, 9);  // NULL (an older row, a program's epoch): NaN
         return r;
       });
 }

@@ -116,6 +116,7 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
     r->set_status(TrialStatusProto(t.status));
     r->set_metric_value(objective.ValueOf(t));
     r->set_reused_from(t.reused_from);
+    r->set_weights_epoch(t.weights_epoch);
   }
   return resp;
 }

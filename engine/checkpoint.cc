@@ -57,6 +57,38 @@ uint64_t SlotV(const TrialConfig& config, uint64_t n) {
   return config.train.optimizer == Optimizer::kSgd ? 0 : n;
 }
 
+// Version 3's kept weights: how many floats of them the checkpoint ends with, from kept_epoch (the
+// first field of the keep block at keep_at), checked against the checkpoint's epoch.
+StatusOr<uint64_t> KeptCount(std::string_view bytes, uint64_t keep_at, uint32_t epoch,
+                             uint64_t n_params, const std::string& where) {
+  if (bytes.size() < keep_at + kCheckpointKeepBytes + 4) {
+    return DataLoss(where + "checkpoint is " + std::to_string(bytes.size()) +
+                    " bytes; its header describes more than " +
+                    std::to_string(keep_at + kCheckpointKeepBytes + 4) + " (truncated)");
+  }
+  uint32_t kept_epoch;
+  std::memcpy(&kept_epoch, bytes.data() + keep_at, 4);
+  if (kept_epoch > epoch) {
+    return InvalidArgument(where + "kept_epoch is " + std::to_string(kept_epoch) +
+                           "; it must be at most the epoch, " + std::to_string(epoch));
+  }
+  return kept_epoch > 0 ? n_params : 0;
+}
+
+// Version 3's keep block (after the schedule state), its count checked by KeptCount.
+Status ReadKeepBlock(Reader* r, uint32_t epoch, const std::string& where, TrainCheckpoint* c) {
+  c->kept.epoch = static_cast<int>(r->Get<uint32_t>());
+  const uint32_t wait = r->Get<uint32_t>();
+  c->kept.value = r->Get<double>();
+  c->early_stopping.best = r->Get<double>();
+  if (wait > epoch) {
+    return InvalidArgument(where + "early stopping's wait is " + std::to_string(wait) +
+                           "; it must be at most the epoch, " + std::to_string(epoch));
+  }
+  c->early_stopping.wait = static_cast<int>(wait);
+  return Status::Ok();
+}
+
 }  // namespace
 
 uint64_t ConfigFingerprint(const TrialConfig& config) {
@@ -80,9 +112,14 @@ uint64_t ConfigFingerprint(const TrialConfig& config) {
 
 std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& c) {
   std::string out;
+  // Kept weights travel only with their epoch (ParseCheckpoint reads n_params of them then).
+  const std::vector<float> none;
+  const std::vector<float>& kept = c.kept.epoch > 0 ? c.kept.params : none;
   out.reserve(kCheckpointHeaderBytes + c.history.size() * kCheckpointEpochBytes +
-              kCheckpointScheduleBytes +
-              (c.params.size() + c.slot_m.size() + c.slot_v.size()) * sizeof(float) + 4);
+              kCheckpointScheduleBytes + kCheckpointKeepBytes +
+              (c.params.size() + c.slot_m.size() + c.slot_v.size() + kept.size()) *
+                  sizeof(float) +
+              4);
   out.append(kMagic, sizeof(kMagic));
   Put<uint32_t>(&out, kCheckpointVersion);
   Put<uint32_t>(&out, static_cast<uint32_t>(c.epoch));
@@ -103,9 +140,14 @@ std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint
   Put<float>(&out, c.plateau.lr);
   Put<uint32_t>(&out, static_cast<uint32_t>(c.plateau.wait));
   Put<double>(&out, c.plateau.best);
+  Put<uint32_t>(&out, static_cast<uint32_t>(c.kept.epoch));
+  Put<uint32_t>(&out, static_cast<uint32_t>(c.early_stopping.wait));
+  Put<double>(&out, c.kept.value);
+  Put<double>(&out, c.early_stopping.best);
   PutFloats(&out, c.params);
   PutFloats(&out, c.slot_m);
   PutFloats(&out, c.slot_v);
+  PutFloats(&out, kept);
   Put<uint32_t>(&out, Crc32(out.data(), out.size()));
   return out;
 }
@@ -117,7 +159,7 @@ int PeekCheckpointEpoch(std::string_view bytes) {
   }
   Reader r{bytes.data() + sizeof(kMagic)};
   const uint32_t version = r.Get<uint32_t>();
-  if (version != 1 && version != kCheckpointVersion) return -1;
+  if (version < 1 || version > kCheckpointVersion) return -1;
   const uint32_t epoch = r.Get<uint32_t>();
   return epoch > (1u << 20) ? -1 : static_cast<int>(epoch);
 }
@@ -134,12 +176,12 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
   }
   Reader r{bytes.data() + sizeof(kMagic)};
   const uint32_t version = r.Get<uint32_t>();
-  if (version != 1 && version != kCheckpointVersion) {
+  if (version < 1 || version > kCheckpointVersion) {
     return InvalidArgument(where + "checkpoint version " + std::to_string(version) +
-                           "; this build reads versions 1 and " +
+                           "; this build reads versions 1 to " +
                            std::to_string(kCheckpointVersion));
   }
-  const bool v1 = version == 1;
+  const bool v1 = version == 1, v3 = version >= 3;
   TrainCheckpoint c;
   const uint32_t epoch = r.Get<uint32_t>();
   c.step = r.Get<uint64_t>();
@@ -176,10 +218,18 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
                            std::to_string(c.step) + " must be equal and at least the epoch");
   }
   // (each count is at most 2^31 floats or kMaxEpochs records: no overflow)
-  const uint64_t size =
+  const uint64_t keep_at =
       kCheckpointHeaderBytes +
       uint64_t{n_history} * (v1 ? kCheckpointEpochBytesV1 : kCheckpointEpochBytes) +
-      (v1 ? 0 : kCheckpointScheduleBytes) + (n_params + n_m + n_v) * sizeof(float) + 4;
+      (v1 ? 0 : kCheckpointScheduleBytes);
+  uint64_t n_kept = 0;
+  if (v3) {
+    StatusOr<uint64_t> count = KeptCount(bytes, keep_at, epoch, n_params, where);
+    if (!count.ok()) return count.status();
+    n_kept = *count;
+  }
+  const uint64_t size = keep_at + (v3 ? kCheckpointKeepBytes : 0) +
+                        (n_params + n_m + n_v + n_kept) * sizeof(float) + 4;
   if (bytes.size() != size) {
     return DataLoss(where + "checkpoint is " + std::to_string(bytes.size()) +
                     " bytes; its header describes " + std::to_string(size) +
@@ -219,9 +269,11 @@ StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialCon
     }
     c.plateau.wait = static_cast<int>(wait);
   }
+  if (v3) HPSWEEP_RETURN_IF_ERROR(ReadKeepBlock(&r, epoch, where, &c));
   r.Floats(n_params, &c.params);
   r.Floats(n_m, &c.slot_m);
   r.Floats(n_v, &c.slot_v);
+  r.Floats(n_kept, &c.kept.params);
   return c;
 }
 

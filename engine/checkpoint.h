@@ -10,20 +10,27 @@
 // no training) to rebuild it. The history of epochs 1..epoch travels too, so that the resumed
 // run's history (and its completion) is the whole 1..n.
 //
-// Format (version 2), little-endian:
-//   "HPSWCKPT" u32 version=2 u32 epoch u64 step u64 optimizer_steps
+// Format (version 3), little-endian:
+//   "HPSWCKPT" u32 version=3 u32 epoch u64 step u64 optimizer_steps
 //   u64 n_params u64 n_m u64 n_v u32 n_history u64 config_fingerprint       (68 bytes)
 //   n_history x (i32 epoch, 7 x f64: train_loss train_accuracy val_loss val_accuracy seconds
 //                samples_per_second lr)                                     (60 bytes each)
 //   the learning-rate schedule's state (engine/schedule.h, PlateauState):
 //   f32 lr, u32 wait, f64 best                                              (16 bytes)
+//   the kept weights' and early stopping's state (engine/early_stopping.h):
+//   u32 kept_epoch (0: none), u32 stopping_wait, f64 kept_value, f64 stopping_best (24 bytes)
 //   n_params + n_m + n_v float32 (params, then the optimizer's slots)
+//   n_kept float32, the kept epoch's weights: n_params when kept_epoch > 0, else none
 //   u32 CRC-32 (zlib) of everything before it
 // The other schedules are functions of the step and epoch, which the checkpoint holds already.
 // Version 1 (before the schedules) is read too: its epochs are 52 bytes (no lr) and it has no
 // schedule state. Its trials had the constant rate (the keys that came with version 2 enter the
 // fingerprint only when set off their defaults), so the lr of its epochs is the trial's
-// learning_rate and the schedule state the initial one. SerializeCheckpoint writes version 2.
+// learning_rate and the schedule state the initial one. Versions 1 and 2 have no kept weights or
+// early stopping state: they resume with none kept and early stopping's initial state (the keys
+// that came with version 3 enter the fingerprint only off their defaults too). A resumed
+// keep: best run then keeps the best of the epochs after the checkpoint. SerializeCheckpoint
+// writes version 3.
 // ParseCheckpoint checks the header against the config it is to resume (fingerprint of every
 // config key, parameter count, slot sizes of its optimizer, epoch within its epochs) before it
 // reads or allocates anything, and the exact total size: hostile or damaged input is refused
@@ -40,6 +47,7 @@
 
 #include "engine/config.h"
 #include "base/status.h"
+#include "engine/early_stopping.h"
 #include "engine/schedule.h"
 #include "engine/trainer.h"
 
@@ -53,25 +61,29 @@ struct TrainCheckpoint {
   std::vector<float> slot_m;          // OptimizerState's first slot (n_params)
   std::vector<float> slot_v;          // its second slot (n_params, or empty for SGD)
   PlateauState plateau;               // LrScheduler::plateau() after epoch `epoch`
+  KeptWeights kept;                   // the best epoch's weights so far (epoch 0: none)
+  EarlyStoppingState early_stopping;  // EarlyStopping's best and wait after epoch `epoch`
   std::vector<EpochMetrics> history;  // epochs 1..epoch
 };
 
-constexpr int kCheckpointVersion = 2;
+constexpr int kCheckpointVersion = 3;
 constexpr size_t kCheckpointHeaderBytes = 68;
 constexpr size_t kCheckpointEpochBytes = 60;
 constexpr size_t kCheckpointScheduleBytes = 16;
+constexpr size_t kCheckpointKeepBytes = 24;  // version 3: kept weights' and early stopping's
 constexpr size_t kCheckpointEpochBytesV1 = 52;  // version 1: no lr
 
 // A fingerprint of every config key's text: a checkpoint resumes only the trial it came from.
-// The keys added with version 2 (clipping, weight decay, the schedule) count only when they differ
-// from their defaults, so that a version-1 checkpoint keeps its fingerprint.
+// The keys added with versions 2 (clipping, weight decay, the schedule) and 3 (keep, early
+// stopping) count only when they differ from their defaults, so that an older checkpoint keeps its
+// fingerprint.
 uint64_t ConfigFingerprint(const TrialConfig& config);
 
 std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& checkpoint);
 // source_name names the input in messages. REQUIRES: Validate(config) is ok.
 StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialConfig& config,
                                           const std::string& source_name);
-// The epoch a checkpoint (version 1 or 2) says it ends (header only, nothing else checked); -1 if
+// The epoch a checkpoint (version 1, 2 or 3) says it ends (header only, nothing else checked); -1 if
 // it is not one.
 int PeekCheckpointEpoch(std::string_view bytes);
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -225,6 +226,8 @@ const char* LrScheduleName(LrSchedule s) {
   return "?";
 }
 
+const char* KeepName(Keep k) { return k == Keep::kBest ? "best" : "last"; }
+
 float ModelConfig::DropoutAfter(int i) const {
   if (dropout.empty()) return 0.0f;
   if (dropout.size() == 1) return dropout[0];
@@ -245,7 +248,9 @@ const std::vector<std::string>& ConfigKeys() {
       "clipnorm",      "clipvalue",  "global_clipnorm",  "weight_decay", "lr_schedule",
       "lr_drop",       "lr_every",   "lr_decay_rate",    "lr_decay_steps", "warmup_epochs",
       "lr_factor",     "lr_patience", "lr_min",
-      "validation_shuffle", "validation_stratify"};
+      "validation_shuffle", "validation_stratify",
+      // which weights a trial keeps; early stopping
+      "keep", "early_stopping", "patience", "min_delta", "restore_best_weights"};
   return keys;
 }
 
@@ -282,6 +287,21 @@ Status ApplyScheduleKey(std::string_view key, std::string_view value, TrainConfi
   if (key == "lr_factor") return FactorIn(key, value, 1.0, true, &t->lr_factor);  // Keras: < 1
   if (key == "lr_patience") return IntIn(key, value, 0, 10000, &t->lr_patience);
   if (key == "lr_min") return FloatIn(key, value, 0.0, 10.0, false, &t->lr_min);
+  return NotFound("");
+}
+
+// The keys of the kept weights and early stopping; NotFound for any other key.
+Status ApplyKeepKey(std::string_view key, std::string_view value, TrainConfig* t) {
+  if (key == "keep") {
+    return ParseName(key, value, {{"best", Keep::kBest}, {"last", Keep::kLast}},
+                     "expected best or last", &t->keep);
+  }
+  if (key == "early_stopping") return ParseBool(key, value, &t->early_stopping);
+  if (key == "patience") return IntIn(key, value, 0, 10000, &t->patience);
+  if (key == "min_delta") {
+    return DoubleIn(key, value, 0.0, std::numeric_limits<double>::infinity(), &t->min_delta);
+  }
+  if (key == "restore_best_weights") return ParseBool(key, value, &t->restore_best_weights);
   return NotFound("");
 }
 
@@ -379,6 +399,7 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     return Status::Ok();
   }
   if (Status s = ApplyScheduleKey(key, value, &t); s.code() != StatusCode::kNotFound) return s;
+  if (Status s = ApplyKeepKey(key, value, &t); s.code() != StatusCode::kNotFound) return s;
   return InvalidArgument("unknown key '" + std::string(key) + "'");
 }
 
@@ -420,6 +441,12 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "lr_factor") return FormatFloat(t.lr_factor);
   if (key == "lr_patience") return std::to_string(t.lr_patience);
   if (key == "lr_min") return FormatFloat(t.lr_min);
+  // which weights a trial keeps; early stopping
+  if (key == "keep") return KeepName(t.keep);
+  if (key == "early_stopping") return t.early_stopping ? "true" : "false";
+  if (key == "patience") return std::to_string(t.patience);
+  if (key == "min_delta") return FormatDouble(t.min_delta);
+  if (key == "restore_best_weights") return t.restore_best_weights ? "true" : "false";
   return "";
 }
 
@@ -484,6 +511,27 @@ Status ValidateSchedule(const TrialConfig& config) {
   return Status::Ok();
 }
 
+// Early stopping's parameters only with it on; it watches validation data, so it needs some.
+Status ValidateEarlyStopping(const TrainConfig& t) {
+  const TrainConfig defaults;
+  const std::pair<const char*, bool> owned[] = {
+      {"patience", t.patience != defaults.patience},
+      {"min_delta", t.min_delta != defaults.min_delta},
+      {"restore_best_weights", t.restore_best_weights != defaults.restore_best_weights}};
+  for (const auto& [key, changed] : owned) {
+    if (changed && !t.early_stopping) {
+      return InvalidArgument("key '" + std::string(key) +
+                             "': only early_stopping=true uses it (early_stopping is false)");
+    }
+  }
+  if (t.early_stopping && t.validation == Validation::kSplit && t.validation_split <= 0) {
+    return InvalidArgument(
+        "key 'early_stopping': it watches the sweep's metric on validation data; it needs "
+        "validation data (validation_split > 0 or validation=test)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Validate(const TrialConfig& config) {
@@ -506,7 +554,8 @@ Status Validate(const TrialConfig& config) {
       (config.train.momentum > 0 || config.train.nesterov)) {
     return InvalidArgument("key 'momentum': only the sgd optimizer takes momentum/nesterov");
   }
-  return ValidateSchedule(config);
+  HPSWEEP_RETURN_IF_ERROR(ValidateSchedule(config));
+  return ValidateEarlyStopping(config.train);
 }
 
 int64_t ParamCount(const TrialConfig& config) {
@@ -536,6 +585,11 @@ int64_t TrainingBytesEstimate(const TrialConfig& config) {
   const int64_t B = config.train.batch_size, T = m.steps, H = m.units;
   const int64_t slots = config.train.optimizer == Optimizer::kSgd ? 1 : 2;
   int64_t floats = P * (2 + slots);
+  const TrainConfig& t = config.train;
+  const bool validates = t.validation == Validation::kTest || t.validation_split > 0;
+  if (validates && (t.keep == Keep::kBest || (t.early_stopping && t.restore_best_weights))) {
+    floats += P;  // the best epoch's weights (engine/trainer.cc, WeightKeeper)
+  }
   floats += B * T * m.features;  // the input batch
   int hidden = 0;
   auto dropout = [&](int64_t steps, int64_t width) {

@@ -5,7 +5,9 @@
 // validation_split, validation, validation_shuffle, validation_stratify, seed, train_limit; and with Keras's names and semantics
 // (README.md, "Model and training keys"): clipnorm, clipvalue, global_clipnorm, weight_decay,
 // lr_schedule, lr_drop, lr_every, lr_decay_rate, lr_decay_steps, warmup_epochs, lr_factor,
-// lr_patience, lr_min. Values are parsed from text so that flags, YAML scalars and the
+// lr_patience, lr_min; and which weights a trial keeps and Keras's EarlyStopping (README.md,
+// "Which weights a trial keeps"): keep, early_stopping, patience, min_delta,
+// restore_best_weights. Values are parsed from text so that flags, YAML scalars and the
 // model-file header share one parser (ApplyKey) with one set of error messages.
 //
 // Thread-safety: plain values.
@@ -31,12 +33,16 @@ enum class Loss { kSparseCategorical, kCategorical };
 enum class Validation { kSplit, kTest };
 // How the learning rate moves during training (engine/schedule.h has the formulas).
 enum class LrSchedule { kConstant, kStep, kExponential, kCosine, kReduceOnPlateau };
+// Which weights the test pass and the saved model use: the best epoch's by the sweep's metric, or
+// the last epoch's (engine/trainer.h, TrainOptions::monitor).
+enum class Keep { kBest, kLast };
 
 const char* CellName(Cell c);
 const char* ActivationName(Activation a);
 const char* OptimizerName(Optimizer o);
 const char* LossName(Loss l);
 const char* LrScheduleName(LrSchedule s);
+const char* KeepName(Keep k);
 
 struct ModelConfig {
   Cell cell = Cell::kLstm;
@@ -104,6 +110,18 @@ struct TrainConfig {
   int lr_patience = 10;           //   without val_loss improving by 1e-4 (Keras's min_delta)
   float lr_min = 0.0f;            //   never below lr_min
 
+  // ---- Which weights a trial keeps; early stopping (engine/early_stopping.h) ----
+  // keep: best = the weights of the best epoch by the sweep's metric (the last epoch when there
+  // is no validation data), last = the last epoch's.
+  Keep keep = Keep::kBest;
+  // Keras's EarlyStopping(monitor=the sweep's metric, mode from its goal, patience, min_delta,
+  // restore_best_weights); patience, min_delta and restore_best_weights only with it on.
+  bool early_stopping = false;
+  int patience = 0;                   // epochs without improvement before stopping, [0, 10000]
+  double min_delta = 0.0;             // an improvement is a change of more than this, >= 0
+  bool restore_best_weights = false;  // Keras's default; keep: best already tests the best
+  // ---- end of keep / early stopping ----
+
   float EffectiveLearningRate() const;
 };
 
@@ -138,7 +156,8 @@ Status Validate(const TrialConfig& config);
 int64_t ParamCount(const TrialConfig& config);
 
 // TrainingBytesEstimate: the memory one training process needs for the trial, in bytes of float:
-//   4 * (P params + P gradients + optimizer slots (SGD: P; Adam, RMSprop: 2P) + activations),
+//   4 * (P params + P gradients + optimizer slots (SGD: P; Adam, RMSprop: 2P) + kept weights (P
+//        with keep: best or restore_best_weights and validation data, else 0) + activations),
 // where the activations are those kept for backpropagation through time of one batch of B =
 // batch_size sequences of T = steps (28) rows of F_0 = features pixels:
 //   input:              B*T*F_0                    (B*T*F_0 flat for cell=dense)

@@ -46,6 +46,11 @@ const std::pair<const char*, const char*> kKeyHelp[] = {
     {"lr_factor", "reduce_on_plateau: the rate's factor on a plateau of val_loss, in (0, 1)"},
     {"lr_patience", "reduce_on_plateau: epochs without improvement first, 0 to 10000"},
     {"lr_min", "reduce_on_plateau: the lowest rate, in [0, 10]"},
+    {"keep", "best (the best epoch's weights are tested and saved) or last"},
+    {"early_stopping", "true: stop when the metric has not improved for patience epochs"},
+    {"patience", "early_stopping: epochs without improvement before it stops, 0 to 10000"},
+    {"min_delta", "early_stopping: the least change that counts as an improvement, >= 0"},
+    {"restore_best_weights", "early_stopping: test the best epoch's weights (Keras's flag)"},
 };
 
 }  // namespace

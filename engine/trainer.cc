@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/checkpoint.h"
+#include "engine/early_stopping.h"
 #include "engine/optimizer.h"
 #include "engine/schedule.h"
 #include "engine/split.h"
@@ -223,11 +224,69 @@ Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int 
 
 namespace {
 
+// The kept weights and early stopping of one run (engine/early_stopping.h). Weights are copied
+// only when some epoch's may be wanted at the end: keep: best, or restore_best_weights, with
+// validation data.
+class WeightKeeper {
+ public:
+  WeightKeeper(const TrainConfig& tc, Monitor monitor, bool has_validation)
+      : maximize_(monitor == Monitor::kValAccuracy),
+        loss_(monitor == Monitor::kValLoss),
+        early_stopping_(tc.early_stopping && has_validation),
+        patience_(tc.patience),
+        min_delta_(tc.min_delta),
+        // keep: best ranks epochs as the leaderboard does (no min_delta); restore_best_weights
+        // as Keras's EarlyStopping does (with it).
+        keep_delta_(tc.keep == Keep::kBest ? 0.0 : tc.min_delta),
+        track_(has_validation && (tc.keep == Keep::kBest ||
+                                  (tc.early_stopping && tc.restore_best_weights))) {}
+
+  // After epoch em whose end weights are params: true when early stopping ends training.
+  bool EndEpoch(const EpochMetrics& em, const std::vector<float>& params) {
+    const double value = loss_ ? em.val_loss : em.val_accuracy;
+    if (track_ && KeepsEpoch(em.epoch, value, maximize_, keep_delta_, &kept_)) {
+      kept_.params = params;
+    }
+    return early_stopping_ &&
+           EarlyStoppingEnd(em.epoch, value, maximize_, min_delta_, patience_, &stopping_);
+  }
+
+  // Puts the kept weights (if any) into *params; the epoch they are from (`last` when none).
+  int Finish(int last, std::vector<float>* params) const {
+    if (!track_ || kept_.epoch == 0) return last;
+    std::copy(kept_.params.begin(), kept_.params.end(), params->begin());  // in place
+    return kept_.epoch;
+  }
+
+  // The state a checkpoint carries; a checkpoint's, checked against this run.
+  const KeptWeights& kept() const { return kept_; }
+  const EarlyStoppingState& stopping() const { return stopping_; }
+  Status Restore(const KeptWeights& kept, const EarlyStoppingState& stopping, size_t n_params) {
+    if (kept.epoch > 0 && kept.params.size() != n_params) {
+      return InvalidArgument("checkpoint keeps " + std::to_string(kept.params.size()) +
+                             " weights of epoch " + std::to_string(kept.epoch) +
+                             "; the model has " + std::to_string(n_params));
+    }
+    if (track_) kept_ = kept;
+    stopping_ = stopping;
+    return Status::Ok();
+  }
+
+ private:
+  bool maximize_, loss_, early_stopping_;
+  int patience_;
+  double min_delta_, keep_delta_;
+  bool track_;
+  KeptWeights kept_;
+  EarlyStoppingState stopping_;
+};
+
 // Puts a checkpoint's state into a fresh run (model just initialised, optimizer at step 0) whose
 // epochs have `batches` steps each. The checkpoint was parsed against this config, so its sizes
 // fit; its step count is checked against this data (a checkpoint made on other data is refused).
 Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, OptimizerState* opt,
-                  LrScheduler* scheduler, std::vector<EpochMetrics>* history) {
+                  LrScheduler* scheduler, WeightKeeper* keeper,
+                  std::vector<EpochMetrics>* history) {
   if (c.epoch < 1 || c.epoch > model->config.train.epochs ||
       c.step != static_cast<uint64_t>(c.epoch) * static_cast<uint64_t>(batches)) {
     return InvalidArgument("checkpoint at epoch " + std::to_string(c.epoch) + " after " +
@@ -240,6 +299,7 @@ Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, Optim
                            " epochs; the model has " + std::to_string(model->params.size()));
   }
   HPSWEEP_RETURN_IF_ERROR(opt->Restore(c.optimizer_steps, c.slot_m, c.slot_v));
+  HPSWEEP_RETURN_IF_ERROR(keeper->Restore(c.kept, c.early_stopping, model->params.size()));
   scheduler->set_plateau(c.plateau);
   // In place: the stepper holds a pointer to the buffer.
   std::copy(c.params.begin(), c.params.end(), model->params.begin());
@@ -249,7 +309,8 @@ Status ResumeFrom(const TrainCheckpoint& c, int64_t batches, Model* model, Optim
 
 // The state to resume from after `epoch`.
 TrainCheckpoint Snapshot(int epoch, uint64_t step, const Model& model, const OptimizerState& opt,
-                         const LrScheduler& scheduler, const std::vector<EpochMetrics>& history) {
+                         const LrScheduler& scheduler, const WeightKeeper& keeper,
+                         const std::vector<EpochMetrics>& history) {
   TrainCheckpoint c;
   c.epoch = epoch;
   c.step = step;
@@ -258,17 +319,23 @@ TrainCheckpoint Snapshot(int epoch, uint64_t step, const Model& model, const Opt
   c.slot_m = opt.slot_m();
   c.slot_v = opt.slot_v();
   c.plateau = scheduler.plateau();
+  c.kept = keeper.kept();
+  c.early_stopping = keeper.stopping();
   c.history = history;
   return c;
 }
 
-}  // namespace
+// A run that ends early (a sweep's STOP): its model holds the kept epoch's weights when there
+// are some, else where training stopped (weights_epoch = the last finished epoch between epochs,
+// 0 during one).
+void EndStopped(const WeightKeeper& keeper, bool between_epochs, TrainResult* res) {
+  res->stopped = true;
+  const int last = res->history.empty() || !between_epochs ? 0 : res->history.back().epoch;
+  res->weights_epoch = keeper.Finish(last, &res->model.params);
+}
 
-StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
-                            const TrainOptions& options) {
-  HPSWEEP_RETURN_IF_ERROR(Validate(config));
-  const ModelConfig& mc = config.model;
-  const TrainConfig& tc = config.train;
+// The model reads the data's images and has an output for each of its classes.
+Status CheckDataFits(const ModelConfig& mc, const Mnist& data) {
   if (data.train.rows != mc.steps || data.train.cols != mc.features) {
     return InvalidArgument("model reads " + std::to_string(mc.steps) + "x" +
                            std::to_string(mc.features) + " images, data has " +
@@ -278,6 +345,17 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     return InvalidArgument("the data have " + std::to_string(data.train.num_classes) +
                            " classes but the model outputs " + std::to_string(mc.classes));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
+                            const TrainOptions& options) {
+  HPSWEEP_RETURN_IF_ERROR(Validate(config));
+  const ModelConfig& mc = config.model;
+  const TrainConfig& tc = config.train;
+  HPSWEEP_RETURN_IF_ERROR(CheckDataFits(mc, data));
   TrainResult res;
   const int64_t n =
       tc.train_limit > 0 ? std::min<int64_t>(tc.train_limit, data.train.count) : data.train.count;
@@ -310,6 +388,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   const int64_t batches = (split_at + B - 1) / B;
   res.batches_per_epoch = batches;
   LrScheduler scheduler(tc, batches);
+  WeightKeeper keeper(tc, options.monitor, res.val_count > 0);
   uint64_t step = 0;
   // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
   auto shuffle_for = [&](int epoch) {
@@ -321,7 +400,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   int first_epoch = 1;
   if (options.resume != nullptr) {
     HPSWEEP_RETURN_IF_ERROR(
-        ResumeFrom(*options.resume, batches, &model, &opt, &scheduler, &res.history));
+        ResumeFrom(*options.resume, batches, &model, &opt, &scheduler, &keeper, &res.history));
     step = options.resume->step;
     first_epoch = options.resume->epoch + 1;
     for (int e = 1; e < first_epoch; ++e) shuffle_for(e);  // the order the run had reached
@@ -339,8 +418,8 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
         return res;
       }
       if (options.stop && options.stop->load()) {  // STOP during the epoch: end it here
-        res.stopped = true;
         res.stopped_at_batch = k;
+        EndStopped(keeper, k == 0, &res);
         return res;
       }
       const int64_t lo = k * B;
@@ -372,15 +451,21 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
     em.lr = opt.learning_rate();
     if (res.val_count > 0) scheduler.EndEpoch(em.val_loss);  // the next epoch's rate
     res.history.push_back(em);
+    const bool early_stop = keeper.EndEpoch(em, model.params);
     if (options.on_epoch && !options.on_epoch(em)) {
-      res.stopped = true;
+      EndStopped(keeper, true, &res);
       return res;  // a stopped trial is not tested
+    }
+    if (early_stop) {  // complete, and tested: Keras's early stopping
+      res.stopped_epoch = epoch;
+      break;
     }
     if (options.on_checkpoint && epoch < tc.epochs &&
         (!options.checkpoint_due || options.checkpoint_due(em))) {
-      options.on_checkpoint(Snapshot(epoch, step, model, opt, scheduler, res.history));
+      options.on_checkpoint(Snapshot(epoch, step, model, opt, scheduler, keeper, res.history));
     }
   }
+  res.weights_epoch = keeper.Finish(res.history.back().epoch, &model.params);
   res.test = Evaluate(model, data.test, 0, data.test.count, threads, /*keep_predictions=*/true);
   return res;
 }

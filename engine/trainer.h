@@ -66,6 +66,11 @@ std::vector<ClassMetrics> PerClassMetrics(const Evaluation& eval);
 
 struct TrainCheckpoint;  // engine/checkpoint.h
 
+// The epoch metric that keep: best and early_stopping watch (engine/early_stopping.h): the
+// highest val_accuracy or the lowest val_loss. A sweep's is its metric's epoch rule
+// (search/objective.h, Objective::ForEpochs: val_loss for val_loss and test_loss).
+enum class Monitor { kValAccuracy, kValLoss };
+
 struct TrainOptions {
   int threads = 1;
   // After every epoch; return false to stop early (a sweep's STOP): no test evaluation follows.
@@ -91,6 +96,8 @@ struct TrainOptions {
   // finished so far (the unfinished one is dropped), TrainResult.stopped set and no test
   // evaluation: a sweep's STOP (cancelled or pruned) arriving during an epoch. May be null.
   const std::atomic<bool>* stop = nullptr;
+  // What "the best epoch" is for config.train.keep and early_stopping.
+  Monitor monitor = Monitor::kValAccuracy;
 };
 
 struct TrainResult {
@@ -108,6 +115,13 @@ struct TrainResult {
   // When options.stop ended training during an epoch: the batches of that epoch already trained
   // (0 when it stopped between epochs), out of batches_per_epoch.
   int64_t stopped_at_batch = 0, batches_per_epoch = 0;
+  // The epoch whose weights model holds (and test measured): the kept best epoch with keep: best
+  // (or restore_best_weights), else the last; 0 when training stopped during an epoch and no
+  // epoch's weights were kept (the model is where it stopped).
+  int weights_epoch = 0;
+  // Early stopping ended training after this epoch (Keras's stopped_epoch, 1-based); 0 if not.
+  // The run is complete (tested), not `stopped`.
+  int stopped_epoch = 0;
 };
 
 // Trains config on data.train (its first train_limit images if set, less the validation split),

@@ -294,7 +294,19 @@ std::string LeaderboardSection(const SweepView& v) {
   return o.str();
 }
 
-// Curves: the top trials overlaid, then the best trials one by one.
+// True when the points hold two different finite values (an lr that moves).
+bool Changes(const std::vector<std::pair<double, double>>& pts) {
+  double first = std::nan("");
+  for (const auto& p : pts) {
+    if (!std::isfinite(p.second)) continue;
+    if (std::isnan(first)) first = p.second;
+    if (p.second != first) return true;
+  }
+  return false;
+}
+
+// Curves: the top trials overlaid, then the best trials one by one (and the learning rate of
+// each epoch where it changes: a schedule's).
 std::string CurvesSection(const SweepView& v) {
   const std::vector<json>& ranked = v.ranked;
   std::ostringstream o;
@@ -302,7 +314,8 @@ std::string CurvesSection(const SweepView& v) {
     << v.EpochField() << " overlaid:</p>" << TopCurves(v);
   o << "<p>The best " << std::min(kMaxDetail, ranked.size()) << " of " << ranked.size()
     << " trials: accuracy (train, val) and loss (train, val); curves of more than " << kMaxPoints
-    << " epochs are downsampled.</p><div class=\"grid\">";
+    << " epochs are downsampled; a trial whose learning rate changes shows it too.</p>"
+       "<div class=\"grid\">";
   for (size_t i = 0; i < ranked.size() && i < kMaxDetail; ++i) {
     const json& t = ranked[i];
     o << "<div class=\"cell\"><b>" << Esc(TrialName(t)) << "</b><br>"
@@ -311,8 +324,10 @@ std::string CurvesSection(const SweepView& v) {
                    "accuracy", 260, 160)
       << LineChart(
              {{"train", v.Tip(i), Curve(t, "train_loss")}, {"val", v.Tip(i), Curve(t, "val_loss")}},
-             "loss", 260, 160)
-      << "</div>";
+             "loss", 260, 160);
+    const std::vector<std::pair<double, double>> lr = Curve(t, "lr");
+    if (Changes(lr)) o << LineChart({{"lr", v.Tip(i), lr}}, "learning rate", 260, 160);
+    o << "</div>";
   }
   o << "</div>";
   return o.str();

@@ -75,6 +75,10 @@ struct TrialRow {
   // number: a program's metric may be negative.
   double metric_value = kNoMetric;
   std::map<std::string, double> final_metrics;
+  // The epoch its test metrics and model come from (keep: best or last); 0 when unknown (a
+  // program trial, or no test). Early stopping ended it after stopped_epoch; 0 if it did not.
+  int weights_epoch = 0;
+  int stopped_epoch = 0;
 };
 
 struct EpochRow {
@@ -85,6 +89,7 @@ struct EpochRow {
   double recorded_at = 0;
   // A program trial's epoch: every metric it reported, by name (empty for the engine's).
   std::map<std::string, double> metrics;
+  double lr = kNoMetric;  // the epoch's learning rate; NaN (NULL) when not known
 };
 
 // One lease of a trial (the attempts table): who ran it, when, and the epoch it resumed after

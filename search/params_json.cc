@@ -41,6 +41,12 @@ Type TypeOf(const std::string& key) {
       {"warmup_epochs", Type::kInt},
       {"lr_patience", Type::kInt},
       {"lr_schedule", Type::kString},
+      // which weights a trial keeps; early stopping
+      {"keep", Type::kString},
+      {"early_stopping", Type::kBool},
+      {"patience", Type::kInt},
+      {"min_delta", Type::kNumber},
+      {"restore_best_weights", Type::kBool},
       {"nesterov", Type::kBool},
       {"validation_shuffle", Type::kBool},
       {"validation_stratify", Type::kBool},

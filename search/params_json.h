@@ -7,14 +7,14 @@
 // python/hpsweep/_params.py) types them here, by key:
 //
 //   integer:           units layers batch_size epochs train_limit seed (seed unsigned 64-bit)
-//                      lr_every lr_decay_steps warmup_epochs lr_patience
+//                      lr_every lr_decay_steps warmup_epochs lr_patience patience
 //   number:            learning_rate momentum recurrent_dropout validation_split clipnorm
 //                      clipvalue global_clipnorm weight_decay lr_drop lr_decay_rate lr_factor
-//                      lr_min
-//   boolean:           nesterov
+//                      lr_min min_delta
+//   boolean:           nesterov early_stopping restore_best_weights
 //   list of integers:  dense          list of numbers: dropout
 //   string:            cell activation dense_activation output optimizer loss validation label
-//                      lr_schedule
+//                      lr_schedule keep
 //   any other key:     a boolean, integer, number or list of numbers if its text is one, else text
 //
 // A text that does not parse as its key's type (a database written by another version) stays a

@@ -34,6 +34,7 @@ void ToProto(const EpochMetrics& m, pb::EpochMetrics* pm) {
   pm->set_val_loss(m.val_loss);
   pm->set_val_accuracy(m.val_accuracy);
   pm->set_seconds(m.seconds);
+  pm->set_lr(m.lr);
 }
 
 // MemAvailable from /proc/meminfo, in bytes; -1 if unknown.
@@ -77,8 +78,11 @@ constexpr size_t kMaxCheckpointSendBytes = 128u << 20;
 size_t CheckpointBytes(const TrialConfig& config) {
   const size_t n = static_cast<size_t>(CountParams(config.model));
   const size_t slots = config.train.optimizer == Optimizer::kSgd ? 1 : 2;
+  // The kept epoch's weights (keep: best, restore_best_weights) travel too, at most one copy.
+  const size_t kept = config.train.keep == Keep::kBest || config.train.restore_best_weights;
   return kCheckpointHeaderBytes + static_cast<size_t>(config.train.epochs) * kCheckpointEpochBytes +
-         n * (1 + slots) * sizeof(float) + 4;
+         kCheckpointScheduleBytes + kCheckpointKeepBytes + n * (1 + slots + kept) * sizeof(float) +
+         4;
 }
 
 // The trial's config from its params; the first bad key's error, or Validate's.
@@ -280,6 +284,12 @@ TrainOptions Worker::Impl::TrialTrainOptions(const pb::Trial& trial, const std::
                                              TrialWatch* watch) {
   TrainOptions opts;
   opts.threads = o_.threads;
+  // keep: best and early stopping watch the sweep's metric by its epoch rule
+  // (search/objective.h, ForEpochs): val_loss for a loss metric, else val_accuracy (also when an
+  // older coordinator does not say).
+  const std::string& metric = trial.metric();
+  opts.monitor = metric == "val_loss" || metric == "test_loss" ? Monitor::kValLoss
+                                                               : Monitor::kValAccuracy;
   opts.cancel = &watch->cancel;
   opts.stop = &watch->stop_trial;
   opts.on_epoch = [this, lease_id, watch, trial_id = trial.trial_id()](const EpochMetrics& m) {
@@ -316,6 +326,8 @@ grpc::Status Worker::Impl::SendResult(const std::string& lease_id, const TrainRe
   }
   req.set_model(SerializeModel(result.model));
   req.set_stopped(result.stopped);
+  req.set_weights_epoch(result.weights_epoch);
+  req.set_stopped_epoch(result.stopped_epoch);
   req.set_seconds(seconds);
   return DeliverCompletion(&req, next);
 }
@@ -366,7 +378,11 @@ void Worker::Impl::LogResult(const pb::Trial& trial, const std::string& lease_id
              : ""));
   } else if (s.ok()) {
     Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
-        std::to_string(result.test.accuracy));
+        std::to_string(result.test.accuracy) + " (weights of epoch " +
+        std::to_string(result.weights_epoch) + ")" +
+        (result.stopped_epoch > 0
+             ? "; early stopping after epoch " + std::to_string(result.stopped_epoch)
+             : ""));
   } else if (Transient(s)) {
     // Stopping with the coordinator out of reach: the result is not stored. The lease expires
     // and the trial is trained again (by whichever worker leases it).

@@ -11,15 +11,16 @@ import math
 import re
 
 _INT = {"units", "layers", "batch_size", "epochs", "train_limit", "seed", "lr_every",
-        "lr_decay_steps", "warmup_epochs", "lr_patience"}
+        "lr_decay_steps", "warmup_epochs", "lr_patience", "patience"}
 _FLOAT = {"learning_rate", "momentum", "recurrent_dropout", "validation_split", "clipnorm",
           "clipvalue", "global_clipnorm", "weight_decay", "lr_drop", "lr_decay_rate", "lr_factor",
-          "lr_min"}
-_BOOL = {"nesterov", "validation_shuffle", "validation_stratify"}
+          "lr_min", "min_delta"}
+_BOOL = {"nesterov", "validation_shuffle", "validation_stratify", "early_stopping",
+         "restore_best_weights"}
 _INT_LIST = {"dense"}
 _FLOAT_LIST = {"dropout"}
 _STRING = {"cell", "activation", "dense_activation", "output", "optimizer", "loss", "validation",
-           "label", "lr_schedule"}
+           "label", "lr_schedule", "keep"}
 
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT_RE = re.compile(r"[+-]?[0-9.eE+-]*[0-9][0-9.eE+-]*\Z")

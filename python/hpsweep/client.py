@@ -161,6 +161,8 @@ def _leaderboard_row(row, metric):
         d[key] = _measured(d[key])
     d["metric_value"] = _metric_value(row.metric_value, metric)
     d["pruned_at_epoch"] = row.epochs if d["status"] == "pruned" else None
+    # The epoch test_accuracy and the model come from (keep: best or last); None when not known.
+    d["weights_epoch"] = row.weights_epoch or None
     # The value ranked by, under the metric's own name.
     if metric:
         d[metric] = _metric_value(row.metric_value, metric)
@@ -338,7 +340,9 @@ class Client:
 
         A list of dicts: rank, trial_id, number, status, params (typed: {"units": 128, "dense":
         [64], "cell": "lstm", ...}), best_epoch, val_accuracy, test_accuracy (None: not measured,
-        as for a pruned or running trial), epochs, pruned_at_epoch (None unless pruned), seconds,
+        as for a pruned or running trial), weights_epoch (the epoch test_accuracy and the model
+        come from: keep best or last; None when not known), epochs, pruned_at_epoch (None unless
+        pruned), seconds,
         worker, metric_value, and the value again under the metric's own name (e.g.
         "val_loss"), as `hpsweep leaderboard --format json`. as_dataframe=True: a pandas
         DataFrame of the same rows, params as "params.units" columns (needs pandas)."""
@@ -361,8 +365,10 @@ class Client:
     def export(self, sweep=None):
         """Every trial of the sweep (None: the latest) with params (typed), per-epoch metrics and
         final metrics: {"sweep": {...}, "trials": [{"id", "number", "status", "params", "epochs":
-        [{"epoch", "train_loss", ...}], "best_epoch", "test_accuracy", ...}]}, as
-        `hpsweep export --format json`. A NaN (a diverged loss) and a value not measured (the test
+        [{"epoch", "train_loss", ..., "lr"}], "best_epoch", "test_accuracy", "weights_epoch",
+        "stopped_epoch", ...}]}, as `hpsweep export --format json`: each epoch's lr (None when not
+        known), the epoch the test metrics and model come from, and the epoch after which early
+        stopping ended the trial (0: it did not). A NaN (a diverged loss) and a value not measured (the test
         metrics of a pruned or running trial) are None."""
         resp = self._call(self._stub.ExportSweep, pb.ExportSweepRequest(sweep_id=_sweep_id(sweep)),
                           timeout=max(self.timeout, 120.0))

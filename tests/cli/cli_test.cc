@@ -198,6 +198,31 @@ TEST_F(CliTest, TrainJsonSaveAndSummary) {
   EXPECT_NE(s.out.find("Total params: 3,050"), std::string::npos) << s.out;
 }
 
+// `train` with early stopping: it stops where nothing improves by min_delta 1 (after epoch 2,
+// patience 1), is tested, and says which epoch the test and the saved model come from (keep:
+// best by --metric val_loss) and each epoch's learning rate.
+TEST_F(CliTest, TrainEarlyStoppingSaysWhereItStoppedAndWhichWeightsItTested) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const Result r =
+      Run("train --cell dense --units 16 --epochs 6 --train-limit 1000 --batch-size 64 "
+          "--validation-split 0.2 --early-stopping true --patience 1 --min-delta 1 "
+          "--metric val_loss --json --threads 1 --data-dir " +
+          Quote(DataDir()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j;
+  ASSERT_NO_THROW(j = json::parse(r.out)) << r.out;
+  ASSERT_EQ(j["history"].size(), 2u) << r.out;
+  EXPECT_EQ(j["stopped_epoch"], 2) << r.out;
+  const json& h = j["history"];
+  const int best = h[1]["val_loss"].get<double>() < h[0]["val_loss"].get<double>() ? 2 : 1;
+  EXPECT_EQ(j["weights_epoch"], best) << r.out;
+  for (const json& e : h) EXPECT_FLOAT_EQ(e["lr"].get<double>(), 0.001f) << e.dump();
+  EXPECT_EQ(j["config"]["keep"], "best");
+  EXPECT_EQ(j["config"]["early_stopping"], true);
+  EXPECT_EQ(j["config"]["patience"], 1);
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.1);
+}
+
 TEST_F(CliTest, SummaryOfThePerceptron) {
   const Result r = Run("summary --cell dense --layers 0");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -221,6 +246,12 @@ TEST_F(CliTest, BadValuesExit2NamingTheKey) {
       {"train --dropout 0.2,0.3", "dropout"},  // one LSTM layer, no head: one rate at most
       {"train --batch-size abc", "batch"},
       {"train --cell lstm --optimizer adam --momentum 0.9", "momentum"},
+      {"train --keep first", "keep"},
+      {"train --early-stopping true --validation-split 0.1 --patience 10001", "patience"},
+      {"train --early-stopping true --validation-split 0.1 --min-delta -1", "min_delta"},
+      {"train --patience 3 --validation-split 0.1", "patience"},  // without early_stopping
+      {"train --early-stopping true", "early_stopping"},          // without validation data
+      {"train --metric test_accuracy", "--metric"},
   };
   for (const Case& c : cases) {
     // Any data dir: bad flags must be refused before the data is read.

@@ -167,6 +167,30 @@ TEST(ReportTest, LossSweepRanksAscending) {
 
 // The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
 // stopped at. The metric is not shown twice.
+// Each epoch's learning rate is drawn for a trial whose rate changes (a schedule's), and only
+// for such a trial; an export without lr (an older coordinator) draws none.
+TEST(ReportTest, LearningRateChartForTrialsWhoseRateChanges) {
+  json ex;
+  ex["sweep"] = Sweep();
+  json stepped = Trial(1, {{"units", 64}}, 0.9, 0.3);
+  json constant = Trial(2, {{"units", 32}}, 0.8, 0.4);
+  for (int e = 0; e < 3; ++e) {
+    stepped["epochs"][e]["lr"] = e == 0 ? 0.01 : 0.001;
+    constant["epochs"][e]["lr"] = 0.01;
+  }
+  ex["trials"] = json::array({stepped, constant});
+  const std::string curves = Section(Report(ex), "curves");
+  ASSERT_FALSE(curves.empty());
+  size_t charts = 0;
+  for (size_t at = curves.find(">learning rate<"); at != std::string::npos;
+       at = curves.find(">learning rate<", at + 1)) {
+    ++charts;
+  }
+  EXPECT_EQ(charts, 1u) << curves;  // the stepped trial's only
+  ex["trials"] = json::array({Trial(1, {{"units", 64}}, 0.9, 0.3)});
+  EXPECT_EQ(Section(Report(ex), "curves").find(">learning rate<"), std::string::npos);
+}
+
 TEST(ReportTest, LeaderboardShowsAnyStatus) {
   json ex = LowAccuracySweep();
   ex["trials"][0]["status"] = "pruned";

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace hpsweep {
@@ -77,6 +78,42 @@ TEST(CsvCellTest, LeaderboardCsvQuotesWorkerNamesAndParams) {
   EXPECT_NE(out.find("\"a \"\"b\"\", c\""), std::string::npos) << out;
   EXPECT_NE(out.find(",\"'=HYPERLINK(\"\"http://evil\"\")\","), std::string::npos) << out;
   EXPECT_EQ(out.find(",=HYPERLINK"), std::string::npos) << out;
+}
+
+// Every format says which epoch a trial's test accuracy (and model) come from (keep: best or
+// last): `from ep` in the table ("-" when not known), weights_epoch in CSV and JSON.
+TEST(LeaderboardTest, ShowsTheEpochTheTestComesFrom) {
+  v1::GetLeaderboardResponse lb;
+  lb.set_metric_name("val_accuracy");
+  lb.set_maximize(true);
+  for (int i = 1; i <= 2; ++i) {
+    v1::LeaderboardRow* r = lb.add_rows();
+    r->set_rank(i);
+    r->set_trial_id(10 + i);
+    r->set_number(i);
+    r->set_best_epoch(3);
+    r->set_val_accuracy(0.9);
+    r->set_test_accuracy(0.875);
+    r->set_epochs(5);
+    r->set_weights_epoch(i == 1 ? 3 : 0);  // the second: from an older coordinator
+    r->set_status(v1::COMPLETED);
+  }
+  auto print = [&](const std::string& format) {
+    ::testing::internal::CaptureStdout();
+    PrintLeaderboard(lb, format);
+    return ::testing::internal::GetCapturedStdout();
+  };
+  const std::string table = print("table");
+  EXPECT_NE(table.find("test acc  from ep  epochs"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.8750    3        5"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.8750    -        5"), std::string::npos) << table;
+  const std::string csv = print("csv");
+  EXPECT_NE(csv.find(",val_accuracy,test_accuracy,weights_epoch,epochs,"), std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find(",0.9,0.875,3,5,"), std::string::npos) << csv;
+  const nlohmann::json j = nlohmann::json::parse(print("json"));
+  EXPECT_EQ(j["rows"][0]["weights_epoch"], 3) << j.dump();
+  EXPECT_EQ(j["rows"][1]["weights_epoch"], 0) << j.dump();
 }
 
 }  // namespace

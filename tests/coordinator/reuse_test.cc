@@ -124,6 +124,24 @@ TEST(TrialIdentityKeyTest, AnyDecidingFieldChangesTheKey) {
   std::map<std::string, std::string> clipped = params;
   clipped["clipnorm"] = "1";
   EXPECT_NE(TrialIdentityKey(clipped, data), key);
+  // The same for keep and early stopping's keys (they came later still): at their defaults
+  // (keep best, early_stopping false, patience 0, min_delta 0, restore_best_weights false) they
+  // are absent; set off them, another trial.
+  std::map<std::string, std::string> defaults = older;
+  for (const char* k : {"keep", "early_stopping", "patience", "min_delta", "restore_best_weights"}) {
+    defaults[k] = GetKey(TrialConfig(), k);
+  }
+  EXPECT_EQ(defaults.at("keep"), "best");
+  EXPECT_EQ(TrialIdentityKey(defaults, data), key);
+  for (const auto& [k, v] : std::map<std::string, std::string>{{"keep", "last"},
+                                                                 {"early_stopping", "true"},
+                                                                 {"patience", "3"},
+                                                                 {"min_delta", "0.01"},
+                                                                 {"restore_best_weights", "true"}}) {
+    std::map<std::string, std::string> set = params;
+    set[k] = v;
+    EXPECT_NE(TrialIdentityKey(set, data), key) << k;
+  }
   // The data set, the data seed, the train limit and the split, from the file.
   EXPECT_NE(TrialIdentityKey(params, "mnist:fashion"), key);
   EXPECT_NE(TrialIdentityKey(params, "idx"), key);

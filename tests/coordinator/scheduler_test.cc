@@ -209,6 +209,7 @@ EpochReport Epoch(int epoch, double val_accuracy, double val_loss) {
   r.val_loss = val_loss;
   r.val_accuracy = val_accuracy;
   r.seconds = 1.5 * epoch;
+  r.lr = 0.001 * epoch;
   return r;
 }
 
@@ -240,6 +241,7 @@ Completion MakeCompletion(double test_accuracy) {
   c.seconds = 12.5;
   c.confusion = Confusion(test_accuracy);
   c.model = std::string("HPSW\0model\xff bytes", 17);
+  c.weights_epoch = 2;  // keep: best (epoch 2's val_accuracy 0.90 is the best)
   return c;
 }
 
@@ -2078,6 +2080,9 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   ASSERT_EQ(t1["epochs"].size(), 3u);
   EXPECT_EQ(t1["epochs"][1]["epoch"], 2);
   EXPECT_EQ(t1["epochs"][1]["val_accuracy"], 0.90);
+  EXPECT_EQ(t1["epochs"][1]["lr"], 0.002);  // each epoch's learning rate
+  EXPECT_EQ(t1["weights_epoch"], 2);        // where test_accuracy and the model come from
+  EXPECT_EQ(t1["stopped_epoch"], 0);        // no early stopping
   // Each epoch says when it was stored: within the trial's run, in epoch order.
   double last = t1["started_at"].get<double>();
   for (const nlohmann::json& e : t1["epochs"]) {
@@ -2094,6 +2099,7 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   EXPECT_EQ(t2["attempts"], 0);
   EXPECT_EQ(t2["params"]["units"], 2);
   EXPECT_TRUE(t2["epochs"].empty());
+  EXPECT_EQ(t2["weights_epoch"], 0);
 
   StatusOr<std::string> latest = sched_->ExportJson(0);
   ASSERT_TRUE(latest.ok());
@@ -2101,6 +2107,76 @@ TEST_F(SchedulerTest, ExportJsonHasSweepAndTrials) {
   StatusOr<std::string> missing = sched_->ExportJson(id + 100);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+// An early-stopped trial: fewer epochs than its epochs key, not stopped, completed, with the
+// epoch it stopped after and the epoch its test comes from; the checks that guard both.
+TEST_F(SchedulerTest, EarlyStoppedTrialCompletesWithItsEpochs) {
+  const std::string yaml =
+      "name: es\nfixed:\n  cell: lstm\n  epochs: 3\n  validation_split: 0.1\n"
+      "  early_stopping: true\n  patience: 1\nparameters:\n  units: {values: [1, 2]}\n";
+  const int64_t id = MustSubmit(*sched_, yaml);
+  LeaseGrant g = MustLease(*sched_, worker_);
+  Completion c = MakeCompletion(0.7);
+  c.history.pop_back();  // stopped after epoch 2 of 3
+  c.weights_epoch = 2;
+  auto refused = [&](const Completion& bad, const std::string& part) {
+    Status s = sched_->Complete(g.lease_id, bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.message().find(part), std::string::npos) << s.message();
+  };
+  refused(c, "did not stop early");  // no stopped_epoch: two epochs of three is a short history
+  Completion wrong = c;
+  wrong.stopped_epoch = 1;  // not its last epoch: still a short history
+  refused(wrong, "did not stop early");
+  wrong = MakeCompletion(0.7);
+  wrong.stopped_epoch = 2;  // all three epochs, yet stopped after the second?
+  refused(wrong, "stopped_epoch is 2");
+  wrong = c;
+  wrong.stopped_epoch = 2;
+  wrong.weights_epoch = 3;  // an epoch it never ran
+  refused(wrong, "weights_epoch is 3");
+  wrong = c;
+  wrong.stopped_epoch = 2;
+  wrong.history[1].lr = -0.5;
+  refused(wrong, "lr");
+  c.stopped_epoch = 2;
+  Status s = sched_->Complete(g.lease_id, c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  TrialRow row = Stored(storage_.get(), g.trial.id);
+  EXPECT_EQ(row.status, TrialStatus::kCompleted);  // not pruned, not stopped
+  EXPECT_EQ(row.attempts, 1);
+  EXPECT_EQ(row.stopped_epoch, 2);
+  EXPECT_EQ(row.weights_epoch, 2);
+  EXPECT_EQ(row.epochs_run, 2);
+  std::vector<EpochRow> e = Epochs(storage_.get(), g.trial.id);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].lr, 0.001);
+  EXPECT_EQ(e[1].lr, 0.002);
+
+  // A sweep without early_stopping: a stopped_epoch is refused.
+  const int64_t plain = MustSubmit(*sched_, SweepYaml("plain", 1));
+  LeaseGrant p;
+  for (int i = 0; i < 2 && (p.trial.sweep_id != plain); ++i) p = MustLease(*sched_, worker_);
+  ASSERT_EQ(p.trial.sweep_id, plain);
+  Completion forged = MakeCompletion(0.7);
+  forged.history.pop_back();
+  forged.stopped_epoch = 2;
+  s = sched_->Complete(p.lease_id, forged);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("no early_stopping"), std::string::npos) << s.message();
+  // A worker from before keep: best says nothing (0): it tested its last epoch.
+  Completion old = MakeCompletion(0.7);
+  old.weights_epoch = 0;
+  for (EpochReport& r : old.history) r.lr = kNoMetric;  // nor an lr
+  ASSERT_TRUE(sched_->Complete(p.lease_id, old).ok());
+  row = Stored(storage_.get(), p.trial.id);
+  EXPECT_EQ(row.weights_epoch, 3);
+  EXPECT_EQ(row.stopped_epoch, 0);
+  e = Epochs(storage_.get(), p.trial.id);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_TRUE(std::isnan(e[0].lr));
+  (void)id;
 }
 
 TEST_F(SchedulerTest, LeaderboardOfLatestSweepOrdersByBestValAccuracy) {

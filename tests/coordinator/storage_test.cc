@@ -92,6 +92,8 @@ TrialRow MakeTrial(int64_t sweep_id, int number) {
   t.error = "attempt 1: worker lost";
   for (int i = 0; i < 100; ++i) t.confusion.push_back(i % 11 == 0 ? 980 + i : i);
   t.confusion[99] = int64_t{1} << 40;  // beyond 32 bits
+  t.weights_epoch = 5;  // (= epochs_run: what the version-7 migration gives a tested trial)
+  t.stopped_epoch = 5;
   return t;
 }
 
@@ -135,6 +137,8 @@ void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.confusion, b.confusion);
   EXPECT_EQ(a.reused_from, b.reused_from);
+  EXPECT_EQ(a.weights_epoch, b.weights_epoch);
+  EXPECT_EQ(a.stopped_epoch, b.stopped_epoch);
 }
 
 void ExpectEpochEq(const EpochRow& a, const EpochRow& b) {
@@ -146,6 +150,11 @@ void ExpectEpochEq(const EpochRow& a, const EpochRow& b) {
   EXPECT_EQ(a.val_accuracy, b.val_accuracy);
   EXPECT_EQ(a.seconds, b.seconds);
   EXPECT_EQ(a.recorded_at, b.recorded_at);
+  if (std::isnan(a.lr) || std::isnan(b.lr)) {
+    EXPECT_TRUE(std::isnan(a.lr) && std::isnan(b.lr)) << a.lr << " vs " << b.lr;
+  } else {
+    EXPECT_EQ(a.lr, b.lr);
+  }
 }
 
 EpochRow MakeEpoch(int64_t trial_id, int epoch) {
@@ -158,6 +167,7 @@ EpochRow MakeEpoch(int64_t trial_id, int epoch) {
   e.val_accuracy = 0.85 + 0.02 * epoch;
   e.seconds = 12.5 * epoch;
   e.recorded_at = 1700000000.0 + epoch;
+  e.lr = 0.001 / epoch;
   return e;
 }
 
@@ -655,15 +665,98 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:6"});
+            std::vector<std::string>{"1:7"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
-// What a database before schema version 6 lacks: program sweeps (docs/programs.md).
+// What a database before schema version 7 lacks: each epoch's lr, a trial's weights_epoch and
+// stopped_epoch.
+void DropVersionSevenColumns(const std::string& path) {
+  for (const char* c : {"epochs DROP COLUMN lr", "trials DROP COLUMN weights_epoch",
+                        "trials DROP COLUMN stopped_epoch"}) {
+    RawQuery(path, std::string("ALTER TABLE ") + c);
+  }
+}
+
+// A database of schema version 6 is migrated at open: its epochs keep their rows with no lr
+// (NULL, read as NaN), an engine trial that was tested says it tested its last epoch, one not
+// tested and a program's say nothing (0); new rows store all three.
+TEST(StorageFileTest, VersionSixGainsLrWeightsEpochAndStoppedEpoch) {
+  TempDir dir;
+  const std::string path = dir.File("v6.db");
+  SweepRow engine = MakeSweep("engine"), program = MakeSweep("program");
+  program.program = "train.py";
+  TrialRow tested, untested, program_trial;
+  EpochRow epoch;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    engine.id = *db->InsertSweep(engine);
+    program.id = *db->InsertSweep(program);
+    tested = MakeTrial(engine.id, 1);
+    tested.id = *db->InsertTrial(tested);
+    untested = MakeTrial(engine.id, 2);
+    untested.test_accuracy = untested.test_loss = -1;
+    untested.id = *db->InsertTrial(untested);
+    program_trial = MakeTrial(program.id, 1);
+    program_trial.id = *db->InsertTrial(program_trial);
+    epoch = MakeEpoch(tested.id, 1);
+    ASSERT_TRUE(db->PutEpoch(epoch).ok());
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  DropVersionSevenColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 6");
+  ASSERT_EQ(RawQuery(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%weights_epoch%'"),
+            std::vector<std::string>{"0"});
+
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 3u);
+  tested.stopped_epoch = untested.stopped_epoch = program_trial.stopped_epoch = 0;
+  tested.weights_epoch = tested.epochs_run;  // before keep: best, the last epoch was tested
+  untested.weights_epoch = program_trial.weights_epoch = 0;
+  ExpectTrialEq((*trials)[0], tested);
+  ExpectTrialEq((*trials)[1], untested);
+  ExpectTrialEq((*trials)[2], program_trial);
+  StatusOr<std::vector<EpochRow>> epochs = db->LoadEpochs(tested.id);
+  ASSERT_TRUE(epochs.ok()) << epochs.status().ToString();
+  ASSERT_EQ(epochs->size(), 1u);
+  EXPECT_TRUE(std::isnan((*epochs)[0].lr));
+  epoch.lr = std::numeric_limits<double>::quiet_NaN();
+  ExpectEpochEq((*epochs)[0], epoch);
+
+  // New rows: an epoch's lr, a trial's weights_epoch and stopped_epoch.
+  ASSERT_TRUE(db->Begin().ok());
+  EpochRow second = MakeEpoch(tested.id, 2);
+  second.lr = 0.0125;
+  ASSERT_TRUE(db->PutEpoch(second).ok());
+  untested.weights_epoch = 2;
+  untested.stopped_epoch = 3;
+  ASSERT_TRUE(db->UpdateTrial(untested).ok());
+  ASSERT_TRUE(db->Commit().ok());
+  epochs = db->LoadEpochs(tested.id);
+  ASSERT_TRUE(epochs.ok());
+  ASSERT_EQ(epochs->size(), 2u);
+  EXPECT_EQ((*epochs)[1].lr, 0.0125);
+  trials = db->LoadTrials(engine.id);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 2u);
+  EXPECT_EQ((*trials)[1].weights_epoch, 2);
+  EXPECT_EQ((*trials)[1].stopped_epoch, 3);
+  EXPECT_EQ(*db->IntegrityCheck(), "ok");
+}
+
+// What a database before schema version 6 lacks: program sweeps (docs/programs.md) (and what
+// version 7 added).
 void DropVersionSixColumns(const std::string& path) {
+  DropVersionSevenColumns(path);
   RawQuery(path, "DROP INDEX trials_by_metric_value");
   for (const char* c : {"sweeps DROP COLUMN program", "sweeps DROP COLUMN max_trial_seconds",
                         "sweeps DROP COLUMN seed", "trials DROP COLUMN metric_value",
@@ -699,12 +792,13 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
   }
   DropVersionFiveColumns(path);
   RawQuery(path, "UPDATE schema_version SET version = 4");
+  trial.stopped_epoch = 0;  // (version 7's; weights_epoch becomes epochs_run again)
   ASSERT_EQ(RawQuery(path, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%reuse%'"),
             std::vector<std::string>{"0"});
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -758,6 +852,8 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   // Turn it into a schema-3 file: without the version-5 columns, the CHECK without 'pruned',
   // version 3.
   DropVersionFiveColumns(path);
+  trial.stopped_epoch = 0;  // (version 7's; weights_epoch becomes epochs_run again)
+  epoch.lr = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> sql =
       RawQuery(path, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trials'");
   ASSERT_EQ(sql.size(), 1u);
@@ -791,7 +887,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -921,7 +1017,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -962,7 +1058,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <ostream>
 #include <random>
@@ -69,6 +70,26 @@ void ExpectSameRun(const TrainResult& a, const TrainResult& b) {
   EXPECT_EQ(a.test.loss, b.test.loss);
   EXPECT_EQ(a.test.accuracy, b.test.accuracy);
   EXPECT_EQ(a.test.confusion, b.test.confusion);
+  EXPECT_EQ(a.weights_epoch, b.weights_epoch);
+  EXPECT_EQ(a.stopped_epoch, b.stopped_epoch);
+}
+
+// Equal, or both NaN (the "none" of a best value).
+void ExpectSameValue(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) {
+    EXPECT_TRUE(std::isnan(a) && std::isnan(b)) << a << " vs " << b;
+  } else {
+    EXPECT_EQ(a, b);
+  }
+}
+
+// The kept weights' and early stopping's state of two checkpoints.
+void ExpectSameKept(const TrainCheckpoint& a, const TrainCheckpoint& b) {
+  EXPECT_EQ(a.kept.epoch, b.kept.epoch);
+  ExpectSameValue(a.kept.value, b.kept.value);
+  EXPECT_TRUE(a.kept.params == b.kept.params);
+  ExpectSameValue(a.early_stopping.best, b.early_stopping.best);
+  EXPECT_EQ(a.early_stopping.wait, b.early_stopping.wait);
 }
 
 struct ResumeCase {
@@ -134,6 +155,7 @@ TEST_P(ResumeTest, ResumedRunEndsBitForBitLikeTheUninterruptedOne) {
     EXPECT_EQ(c->plateau.lr, same->plateau.lr);
     EXPECT_EQ(c->plateau.wait, same->plateau.wait);
     EXPECT_EQ(c->plateau.best, same->plateau.best);
+    ExpectSameKept(*c, *same);
     EXPECT_EQ(c->epoch, k);
     EXPECT_EQ(PeekCheckpointEpoch(bytes), k);
     TrainOptions resume;
@@ -186,6 +208,19 @@ INSTANTIATE_TEST_SUITE_P(
                     {"lr_drop", "0.5"},
                     {"clipvalue", "0.05"},
                     {"weight_decay", "0.1"}},
+                   1},
+        // The kept weights (keep: best, the default, in every case here) and early stopping's
+        // best and wait travel in the checkpoint.
+        ResumeCase{"keep_best_early_stopping",
+                   {{"learning_rate", "0.05"}, {"early_stopping", "true"}, {"patience", "3"}},
+                   2},
+        ResumeCase{"keep_last_restore_best_weights",
+                   {{"learning_rate", "0.05"},
+                    {"keep", "last"},
+                    {"early_stopping", "true"},
+                    {"patience", "5"},
+                    {"min_delta", "0.001"},
+                    {"restore_best_weights", "true"}},
                    1},
         // The plateau's rate, best and wait travel in the checkpoint.
         ResumeCase{"sgd_reduce_on_plateau",
@@ -256,6 +291,25 @@ TEST(CheckpointResumeTest, PlateauCounterAndRatesResumeBitForBit) {
   EXPECT_TRUE(full->model.params == rest->model.params);
 }
 
+// A version-2 checkpoint (before the kept weights and early stopping) made from a version-3 one:
+// the same bytes with version 2, without the keep block and the kept weights.
+std::string AsVersion2(const std::string& v3, const TrialConfig& config) {
+  uint32_t n_history, kept_epoch;
+  std::memcpy(&n_history, &v3[56], 4);  // after magic, version, epoch and 4 counts
+  const size_t keep_at =
+      kCheckpointHeaderBytes + n_history * kCheckpointEpochBytes + kCheckpointScheduleBytes;
+  std::memcpy(&kept_epoch, &v3[keep_at], 4);
+  const size_t n_kept = kept_epoch > 0 ? static_cast<size_t>(CountParams(config.model)) : 0;
+  std::string out = v3.substr(0, keep_at);
+  const uint32_t two = 2;
+  std::memcpy(&out[8], &two, 4);
+  const size_t floats_at = keep_at + kCheckpointKeepBytes;
+  out += v3.substr(floats_at, v3.size() - 4 - floats_at - n_kept * sizeof(float));
+  const uint32_t crc = Crc32(out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
+}
+
 // A version-1 checkpoint (before the schedules) made from a version-2 one: the same header with
 // version 1, epochs without lr, no schedule state.
 std::string AsVersion1(const std::string& v2) {
@@ -275,19 +329,108 @@ std::string AsVersion1(const std::string& v2) {
   return out;
 }
 
-TEST(CheckpointResumeTest, Version1CheckpointStillResumes) {
+// The straight run of config (into *full) and the checkpoint it made after epoch 1; "" if it
+// failed.
+std::string FirstCheckpoint(const TrialConfig& config, const Mnist& data, TrainResult* full) {
+  std::string bytes;
+  TrainOptions straight;
+  straight.checkpoint_due = [](const EpochMetrics& m) { return m.epoch == 1; };
+  straight.on_checkpoint = [&](const TrainCheckpoint& c) { bytes = SerializeCheckpoint(config, c); };
+  StatusOr<TrainResult> r = Train(config, data, straight);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return "";
+  *full = std::move(*r);
+  return bytes;
+}
+
+// A run stopped early by early_stopping, resumed from each of its checkpoints, stops at the same
+// epoch with the same kept weights. (Random labels: no epoch improves val_accuracy by 1, so with
+// patience 2 it stops after epoch 3, and the checkpoints are after epochs 1 and 2.)
+TEST(CheckpointResumeTest, EarlyStoppedRunResumesBitForBit) {
   const TrialConfig config = Config({{"units", "12"},
+                                     {"epochs", "6"},
+                                     {"validation_split", "0.2"},
+                                     {"seed", "7"},
+                                     {"learning_rate", "0.05"},
+                                     {"early_stopping", "true"},
+                                     {"patience", "2"},
+                                     {"min_delta", "1"}});
+  const Mnist data = Data();
+  std::vector<std::string> saved;
+  TrainOptions straight;
+  straight.on_checkpoint = [&](const TrainCheckpoint& c) {
+    saved.push_back(SerializeCheckpoint(config, c));
+  };
+  StatusOr<TrainResult> full = Train(config, data, straight);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->stopped_epoch, 3);
+  EXPECT_EQ(full->history.size(), 3u);
+  EXPECT_FALSE(full->stopped);
+  EXPECT_GT(full->test.count, 0);
+  ASSERT_EQ(saved.size(), 2u);
+  for (int k = 1; k <= 2; ++k) {
+    SCOPED_TRACE("resumed after epoch " + std::to_string(k));
+    StatusOr<TrainCheckpoint> c = ParseCheckpoint(saved[k - 1], config, "es.ckpt");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->early_stopping.wait, k - 1);  // epoch 1 improved on none; later ones did not
+    EXPECT_GE(c->kept.epoch, 1);
+    TrainOptions resume;
+    resume.resume = &*c;
+    StatusOr<TrainResult> rest = Train(config, data, resume);
+    ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+    ExpectSameRun(*full, *rest);
+  }
+}
+
+// A version-2 checkpoint resumes with nothing kept and early stopping's initial state: the
+// resumed keep: best run keeps the best of the epochs after it.
+TEST(CheckpointResumeTest, Version2CheckpointResumesWithNothingKept) {
+  const TrialConfig config = Config({{"units", "12"},
+                                     {"epochs", "3"},
+                                     {"learning_rate", "0.05"},
+                                     {"validation_split", "0.2"},
+                                     {"seed", "3"}});
+  const Mnist data = Data();
+  TrainResult full;
+  const std::string v3 = FirstCheckpoint(config, data, &full);
+  ASSERT_FALSE(v3.empty());
+  const std::string v2 = AsVersion2(v3, config);
+  ASSERT_EQ(v2.size(), v3.size() - kCheckpointKeepBytes -
+                           CountParams(config.model) * sizeof(float));  // epoch 1 was kept
+  EXPECT_EQ(PeekCheckpointEpoch(v2), 1);
+  StatusOr<TrainCheckpoint> c = ParseCheckpoint(v2, config, "v2.ckpt");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kept.epoch, 0);
+  EXPECT_TRUE(c->kept.params.empty());
+  EXPECT_TRUE(std::isnan(c->early_stopping.best));
+  EXPECT_EQ(c->early_stopping.wait, 0);
+  TrainOptions resume;
+  resume.resume = &*c;
+  StatusOr<TrainResult> rest = Train(config, data, resume);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  const bool third = full.history[2].val_accuracy > full.history[1].val_accuracy;
+  EXPECT_EQ(rest->weights_epoch, third ? 3 : 2);
+  // Its truncations are refused like a version-3 checkpoint's.
+  for (size_t n = 0; n < v2.size(); n += 13) {
+    EXPECT_FALSE(ParseCheckpoint(v2.substr(0, n), config, "cut.ckpt").ok()) << n;
+  }
+}
+
+TEST(CheckpointResumeTest, Version1CheckpointStillResumes) {
+  // keep: last, so that the resumed run (which keeps no weights from before its checkpoint) ends
+  // with the same weights.
+  const TrialConfig config = Config({{"units", "12"},
+                                     {"keep", "last"},
                                      {"epochs", "3"},
                                      {"learning_rate", "0.002"},
                                      {"validation_split", "0.2"},
                                      {"seed", "3"}});
   const Mnist data = Data();
-  std::string v2;
-  TrainOptions straight;
-  straight.checkpoint_due = [](const EpochMetrics& m) { return m.epoch == 1; };
-  straight.on_checkpoint = [&](const TrainCheckpoint& c) { v2 = SerializeCheckpoint(config, c); };
-  StatusOr<TrainResult> full = Train(config, data, straight);
-  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  TrainResult full;
+  const std::string v3 = FirstCheckpoint(config, data, &full);
+  ASSERT_FALSE(v3.empty());
+  const std::string v2 = AsVersion2(v3, config);
+  ASSERT_EQ(v2.size(), v3.size() - kCheckpointKeepBytes);  // keep: last keeps no weights
   const std::string v1 = AsVersion1(v2);
   ASSERT_EQ(v1.size(), v2.size() - (kCheckpointEpochBytes - kCheckpointEpochBytesV1) -
                            kCheckpointScheduleBytes);
@@ -300,7 +443,7 @@ TEST(CheckpointResumeTest, Version1CheckpointStillResumes) {
   resume.resume = &*c;
   StatusOr<TrainResult> rest = Train(config, data, resume);
   ASSERT_TRUE(rest.ok()) << rest.status().ToString();
-  ExpectSameRun(*full, *rest);
+  ExpectSameRun(full, *rest);
   // Its truncations are refused like a version-2 checkpoint's.
   for (size_t n = 0; n < v1.size(); n += 13) {
     EXPECT_FALSE(ParseCheckpoint(v1.substr(0, n), config, "cut.ckpt").ok()) << n;
@@ -335,7 +478,11 @@ TEST(CheckpointParseTest, FingerprintOfAVersion1TrialIsUnchanged) {
   EXPECT_EQ(ConfigFingerprint(c), Version1Fingerprint(c));
   // Any new key set makes another trial.
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
-           {"clipnorm", "1"}, {"weight_decay", "0.01"}, {"lr_schedule", "cosine"}}) {
+           {"clipnorm", "1"},
+           {"weight_decay", "0.01"},
+           {"lr_schedule", "cosine"},
+           {"keep", "last"},
+           {"early_stopping", "true"}}) {
     TrialConfig d = c;
     ASSERT_TRUE(ApplyKey(k, v, &d).ok());
     EXPECT_NE(ConfigFingerprint(d), ConfigFingerprint(c)) << k;
@@ -365,6 +512,11 @@ struct Small {
     c.plateau.lr = 0.0125f;
     c.plateau.wait = 1;
     c.plateau.best = 0.75;
+    c.kept.epoch = 1;
+    c.kept.value = 0.375;
+    c.kept.params.assign(n, 0.0625f);
+    c.early_stopping.best = 0.5;
+    c.early_stopping.wait = 1;
     bytes = SerializeCheckpoint(config, c);
   }
 };
@@ -381,7 +533,41 @@ TEST(CheckpointParseTest, RoundTrips) {
   EXPECT_EQ(c->plateau.lr, 0.0125f);
   EXPECT_EQ(c->plateau.wait, 1);
   EXPECT_EQ(c->plateau.best, 0.75);
+  EXPECT_EQ(c->kept.epoch, 1);
+  EXPECT_EQ(c->kept.value, 0.375);
+  ASSERT_EQ(c->kept.params.size(), static_cast<size_t>(CountParams(s.config.model)));
+  EXPECT_EQ(c->kept.params[0], 0.0625f);
+  EXPECT_EQ(c->early_stopping.best, 0.5);
+  EXPECT_EQ(c->early_stopping.wait, 1);
   EXPECT_EQ(SerializeCheckpoint(s.config, *c), s.bytes);
+}
+
+TEST(CheckpointParseTest, BadKeptOrEarlyStoppingStateIsRefused) {
+  Small s;
+  StatusOr<TrainCheckpoint> c = ParseCheckpoint(s.bytes, s.config, "x.ckpt");
+  ASSERT_TRUE(c.ok());
+  TrainCheckpoint late = *c;
+  late.kept.epoch = 3;  // an epoch not yet run
+  StatusOr<TrainCheckpoint> bad =
+      ParseCheckpoint(SerializeCheckpoint(s.config, late), s.config, "kept.ckpt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("kept_epoch"), std::string::npos)
+      << bad.status().message();
+  TrainCheckpoint waited = *c;
+  waited.early_stopping.wait = 3;
+  bad = ParseCheckpoint(SerializeCheckpoint(s.config, waited), s.config, "wait.ckpt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("early stopping's wait"), std::string::npos)
+      << bad.status().message();
+  // Nothing kept: no weights follow, and it round-trips too.
+  TrainCheckpoint none = *c;
+  none.kept = KeptWeights();
+  const std::string bytes = SerializeCheckpoint(s.config, none);
+  EXPECT_EQ(bytes.size(), s.bytes.size() - c->kept.params.size() * sizeof(float));
+  StatusOr<TrainCheckpoint> back = ParseCheckpoint(bytes, s.config, "none.ckpt");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->kept.epoch, 0);
+  EXPECT_TRUE(back->kept.params.empty());
 }
 
 TEST(CheckpointParseTest, BadScheduleStateIsRefused) {

@@ -49,7 +49,12 @@ TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
                                             "warmup_epochs",
                                             "lr_factor",
                                             "lr_patience",
-                                            "lr_min"};
+                                            "lr_min",
+                                            "keep",
+                                            "early_stopping",
+                                            "patience",
+                                            "min_delta",
+                                            "restore_best_weights"};
   const std::vector<std::string>& keys = ConfigKeys();
   const std::set<std::string> unique(keys.begin(), keys.end());
   EXPECT_EQ(unique.size(), keys.size()) << "duplicate keys";
@@ -163,6 +168,23 @@ TEST(ApplyKeyTest, GoodValuesSetTheirFields) {
   EXPECT_EQ(c.train.lr_patience, 0);
   ok("lr_min", "1e-6");
   EXPECT_FLOAT_EQ(c.train.lr_min, 1e-6f);
+  EXPECT_EQ(c.train.keep, Keep::kBest);  // the default
+  ok("keep", "last");
+  EXPECT_EQ(c.train.keep, Keep::kLast);
+  ok("keep", "best");
+  EXPECT_EQ(c.train.keep, Keep::kBest);
+  EXPECT_FALSE(c.train.early_stopping);
+  ok("early_stopping", "true");
+  EXPECT_TRUE(c.train.early_stopping);
+  ok("patience", "10000");
+  EXPECT_EQ(c.train.patience, 10000);
+  ok("patience", "0");
+  EXPECT_EQ(c.train.patience, 0);
+  ok("min_delta", "0.001");
+  EXPECT_EQ(c.train.min_delta, 0.001);
+  EXPECT_FALSE(c.train.restore_best_weights);
+  ok("restore_best_weights", "yes");
+  EXPECT_TRUE(c.train.restore_best_weights);
   // Quoted YAML scalars and surrounding blanks.
   ok("units", " \"32\" ");
   EXPECT_EQ(c.model.units, 32);
@@ -204,7 +226,12 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"lr_patience", "10"},
       {"lr_min", "0"},
       {"validation_shuffle", "true"},
-      {"validation_stratify", "false"}};
+      {"validation_stratify", "false"},
+      {"keep", "best"},
+      {"early_stopping", "false"},
+      {"patience", "3"},
+      {"min_delta", "0"},
+      {"restore_best_weights", "false"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -277,6 +304,17 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"lr_min", "-0.001"},
       {"validation_shuffle", "2"},
       {"validation_stratify", "maybe"},
+      {"keep", "first"},
+      {"keep", "Best"},
+      {"early_stopping", "sometimes"},
+      {"patience", "-1"},
+      {"patience", "10001"},
+      {"patience", "2.5"},
+      {"min_delta", "-0.01"},
+      {"min_delta", "inf"},
+      {"min_delta", "nan"},
+      {"min_delta", "1e400"},
+      {"restore_best_weights", "2"},
   };
   std::set<std::string> covered;
   for (const auto& [k, v] : bad) {
@@ -349,7 +387,12 @@ TrialConfig NonDefault() {
            {"lr_schedule", "reduce_on_plateau"},
            {"lr_factor", "0.3"},
            {"lr_patience", "4"},
-           {"lr_min", "1e-5"}}) {
+           {"lr_min", "1e-5"},
+           {"keep", "last"},
+           {"early_stopping", "true"},
+           {"patience", "7"},
+           {"min_delta", "0.0125"},
+           {"restore_best_weights", "true"}}) {
     EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
   }
   EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
@@ -412,6 +455,11 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.train.lr_min, b.train.lr_min);
   EXPECT_EQ(a.train.validation_shuffle, b.train.validation_shuffle);
   EXPECT_EQ(a.train.validation_stratify, b.train.validation_stratify);
+  EXPECT_EQ(a.train.keep, b.train.keep);
+  EXPECT_EQ(a.train.early_stopping, b.train.early_stopping);
+  EXPECT_EQ(a.train.patience, b.train.patience);
+  EXPECT_EQ(a.train.min_delta, b.train.min_delta);
+  EXPECT_EQ(a.train.restore_best_weights, b.train.restore_best_weights);
 }
 
 TEST(GetKeyTest, RoundTripsEveryKey) {
@@ -606,6 +654,28 @@ TEST(ValidateTest, PlateauNeedsValidationData) {
   EXPECT_TRUE(ValidateKeys({{"lr_schedule", "reduce_on_plateau"}, {"validation", "test"}}).ok());
 }
 
+TEST(ValidateTest, EarlyStoppingKeysOnlyWithItAndValidationData) {
+  ExpectRefused({{"patience", "3"}, {"validation_split", "0.1"}}, "patience",
+                "only early_stopping=true uses it");
+  ExpectRefused({{"min_delta", "0.01"}, {"validation_split", "0.1"}}, "min_delta",
+                "early_stopping=true");
+  ExpectRefused({{"restore_best_weights", "true"}, {"validation_split", "0.1"}},
+                "restore_best_weights", "early_stopping=true");
+  ExpectRefused({{"early_stopping", "true"}}, "early_stopping", "needs validation data");
+  EXPECT_TRUE(ValidateKeys({{"early_stopping", "true"},
+                            {"validation_split", "0.1"},
+                            {"patience", "3"},
+                            {"min_delta", "0.01"},
+                            {"restore_best_weights", "true"}})
+                  .ok());
+  EXPECT_TRUE(ValidateKeys({{"early_stopping", "true"}, {"validation", "test"}}).ok());
+  // keep needs no validation data: without it, best is the last epoch.
+  EXPECT_TRUE(ValidateKeys({{"keep", "best"}}).ok());
+  EXPECT_TRUE(ValidateKeys({{"keep", "last"}}).ok());
+  // At their defaults they are no keys set (a model file writes them all).
+  EXPECT_TRUE(ValidateKeys({{"patience", "0"}, {"min_delta", "0"}}).ok());
+}
+
 // ParamCount is arithmetic on the config; it must equal what the engine really builds.
 TEST(ParamCountTest, EqualsTheBuiltNetwork) {
   int checked = 0;
@@ -656,6 +726,16 @@ TEST(TrainingBytesEstimateTest, FollowsTheDocumentedFormula) {
   TrialConfig sgd = c;
   ASSERT_TRUE(ApplyKey("optimizer", "sgd", &sgd).ok());
   EXPECT_EQ(TrainingBytesEstimate(c) - TrainingBytesEstimate(sgd), 4 * P);
+  // keep: best (the default) with validation data keeps one more copy of the weights; keep: last
+  // or no validation data, none.
+  TrialConfig kept = c;
+  ASSERT_TRUE(ApplyKey("validation_split", "0.1", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept) - TrainingBytesEstimate(c), 4 * P);
+  ASSERT_TRUE(ApplyKey("keep", "last", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept), TrainingBytesEstimate(c));
+  ASSERT_TRUE(ApplyKey("early_stopping", "true", &kept).ok());
+  ASSERT_TRUE(ApplyKey("restore_best_weights", "true", &kept).ok());
+  EXPECT_EQ(TrainingBytesEstimate(kept) - TrainingBytesEstimate(c), 4 * P);
   // Activations grow with the batch; parameters do not.
   TrialConfig wide = c;
   ASSERT_TRUE(ApplyKey("batch_size", "64", &wide).ok());

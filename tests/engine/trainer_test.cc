@@ -318,6 +318,159 @@ TEST(LearningRateTest, PlateauLowersTheRateWhenValLossStalls) {
   EXPECT_LT(r->history.back().lr, 1.0) << "the plateau never acted: no test";
 }
 
+// --- Kept weights and early stopping ----------------------------------------------------------
+
+// Adam at 0.02 (a rate on the high side) on the memory task with a quarter held out: the
+// validation metrics rise, then wander (val_accuracy about .85 .87 .99 .99 1.0 .97 1.0 ...,
+// val_loss the same way), so the best of the first 6 epochs is not the last.
+TrialConfig WanderingConfig(int epochs) {
+  TrialConfig c = MemoryConfig("lstm");
+  c.model.units = 8;
+  c.train.epochs = epochs;
+  c.train.validation_split = 0.25;
+  c.train.learning_rate = 0.02f;
+  return c;
+}
+
+Mnist WanderingData() { return MemoryData(2000, 200, 6, 3); }
+
+// The first epoch with the highest val_accuracy (or lowest val_loss), as the leaderboard picks.
+int BestEpoch(const std::vector<EpochMetrics>& h, bool loss) {
+  int best = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    const double v = loss ? h[i].val_loss : h[i].val_accuracy;
+    const double b = best == 0 ? 0 : (loss ? h[best - 1].val_loss : h[best - 1].val_accuracy);
+    if (best == 0 || (loss ? v < b : v > b)) best = static_cast<int>(i) + 1;
+  }
+  return best;
+}
+
+void ExpectSameHistory(const std::vector<EpochMetrics>& a, const std::vector<EpochMetrics>& b) {
+  ASSERT_LE(b.size(), a.size());
+  for (size_t i = 0; i < b.size(); ++i) {
+    EXPECT_EQ(a[i].val_accuracy, b[i].val_accuracy) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].val_loss, b[i].val_loss) << "epoch " << i + 1;
+  }
+}
+
+TEST(KeepTest, BestTestsAndSavesTheBestEpochsWeightsLastTheLast) {
+  const Mnist data = WanderingData();
+  const int kEpochs = 6;
+  for (const bool loss : {false, true}) {
+    SCOPED_TRACE(loss ? "monitor val_loss" : "monitor val_accuracy");
+    TrainOptions opt;
+    opt.monitor = loss ? Monitor::kValLoss : Monitor::kValAccuracy;
+    TrialConfig last_config = WanderingConfig(kEpochs);
+    last_config.train.keep = Keep::kLast;
+    StatusOr<TrainResult> last = Train(last_config, data, opt);
+    ASSERT_TRUE(last.ok()) << last.status().ToString();
+    EXPECT_EQ(last->weights_epoch, kEpochs);
+    const int best = BestEpoch(last->history, loss);
+    ASSERT_LT(best, kEpochs) << "the metric never fell: no test";
+
+    StatusOr<TrainResult> kept = Train(WanderingConfig(kEpochs), data, opt);  // keep: best
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    ASSERT_EQ(kept->history.size(), static_cast<size_t>(kEpochs));
+    ExpectSameHistory(last->history, kept->history);
+    EXPECT_EQ(kept->weights_epoch, best);
+    EXPECT_EQ(kept->stopped_epoch, 0);
+    // Its weights and test are those of a run that ended at the best epoch.
+    TrialConfig short_config = WanderingConfig(best);
+    short_config.train.keep = Keep::kLast;
+    StatusOr<TrainResult> ended = Train(short_config, data, opt);
+    ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+    EXPECT_TRUE(kept->model.params == ended->model.params);
+    EXPECT_FALSE(kept->model.params == last->model.params);
+    EXPECT_EQ(kept->test.loss, ended->test.loss);
+    EXPECT_EQ(kept->test.accuracy, ended->test.accuracy);
+    EXPECT_NE(kept->test.loss, last->test.loss);
+  }
+}
+
+TEST(KeepTest, WithoutValidationDataBestMeansTheLastEpoch) {
+  const Mnist data = MemoryData(200, 50, 6, 8);
+  TrialConfig c = WanderingConfig(3);
+  c.train.validation_split = 0;
+  StatusOr<TrainResult> r = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->weights_epoch, 3);
+  c.train.keep = Keep::kLast;
+  StatusOr<TrainResult> last = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(r->model.params == last->model.params);
+}
+
+// Keras's EarlyStopping, written out independently of engine/early_stopping.cc: the 1-based epoch
+// it stops after on the val_accuracy sequence (0: never), and its best epoch by min_delta.
+std::pair<int, int> KerasStop(const std::vector<EpochMetrics>& h, int patience, double min_delta) {
+  double best = -std::numeric_limits<double>::infinity();
+  int wait = 0, best_epoch = 0;
+  for (size_t e = 0; e < h.size(); ++e) {
+    if (best_epoch == 0) best_epoch = static_cast<int>(e) + 1;
+    ++wait;
+    if (h[e].val_accuracy - min_delta > best) {
+      best = h[e].val_accuracy;
+      best_epoch = static_cast<int>(e) + 1;
+      wait = 0;
+      continue;
+    }
+    if (wait >= patience && e > 0) return {static_cast<int>(e) + 1, best_epoch};
+  }
+  return {0, best_epoch};
+}
+
+TEST(EarlyStoppingTrainTest, StopsAtTheEpochKerasRuleGivesAndIsComplete) {
+  const Mnist data = WanderingData();
+  const int kEpochs = 10;
+  TrialConfig plain = WanderingConfig(kEpochs);
+  plain.train.keep = Keep::kLast;
+  StatusOr<TrainResult> full = Train(plain, data, TrainOptions{});
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  for (const double min_delta : {0.0, 0.02, 1.0}) {
+    SCOPED_TRACE("min_delta " + std::to_string(min_delta));
+    const auto [stop, keras_best] = KerasStop(full->history, /*patience=*/1, min_delta);
+    ASSERT_GT(stop, 0) << "it would not stop: no test";
+    if (min_delta == 1.0) {
+      EXPECT_EQ(stop, 2);  // nothing improves by 1: the earliest stop
+    }
+    TrialConfig c = plain;
+    c.train.early_stopping = true;
+    c.train.patience = 1;
+    c.train.min_delta = min_delta;
+    c.train.restore_best_weights = true;  // with keep: last, Keras's restore
+    ASSERT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+    int reported = 0;
+    TrainOptions opt;
+    opt.on_epoch = [&](const EpochMetrics&) {
+      ++reported;
+      return true;
+    };
+    StatusOr<TrainResult> r = Train(c, data, opt);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->stopped_epoch, stop);
+    EXPECT_EQ(r->history.size(), static_cast<size_t>(stop));
+    EXPECT_EQ(reported, stop);
+    ExpectSameHistory(full->history, r->history);
+    EXPECT_FALSE(r->stopped);  // complete, and tested
+    EXPECT_EQ(r->test.count, 200);
+    EXPECT_EQ(r->weights_epoch, keras_best);
+  }
+  // min_delta 0 and 0.02 stop at different epochs here, or the test could not tell them apart.
+  EXPECT_NE(KerasStop(full->history, 1, 0.0).first, KerasStop(full->history, 1, 0.02).first);
+}
+
+TEST(EarlyStoppingTrainTest, KeepLastWithoutRestoreTestsTheStoppingEpoch) {
+  const Mnist data = WanderingData();
+  TrialConfig c = WanderingConfig(10);
+  c.train.keep = Keep::kLast;
+  c.train.early_stopping = true;
+  c.train.min_delta = 1.0;  // stops after epoch 2
+  StatusOr<TrainResult> r = Train(c, data, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stopped_epoch, 2);
+  EXPECT_EQ(r->weights_epoch, 2);
+}
+
 TEST(DeterminismTest, SameSeedTwoThreadsGivesIdenticalRuns) {
   TrialConfig c = MemoryConfig("lstm");
   c.model.dropout = {0.2f};

@@ -118,7 +118,7 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
   const std::string lb = Cli({"leaderboard", std::to_string(sweep), "--db", db_});
   EXPECT_NE(lb.find("1 pruned"), std::string::npos) << lb;
   // In CSV a pruned trial's test accuracy is an empty field (it was -1): ...,val_accuracy,
-  // test_accuracy,epochs,seconds,worker,status.
+  // test_accuracy,weights_epoch,epochs,seconds,worker,status (its model is its best epoch's, 1).
   const std::string csv = Cli({"leaderboard", std::to_string(sweep), "--db", db_, "--format",
                                "csv"});
   int pruned_rows = 0;
@@ -126,7 +126,7 @@ TEST_F(PruningE2ETest, HyperbandPrunesTheTrialsBehindAndTrainsFewerEpochs) {
   for (std::string line; std::getline(lines, line);) {
     if (line.size() < 7 || line.compare(line.size() - 7, 7, ",pruned") != 0) continue;
     ++pruned_rows;
-    EXPECT_TRUE(std::regex_search(line, std::regex(",0\\.[0-9]+,,1,[^,]*,[^,]*,pruned$")))
+    EXPECT_TRUE(std::regex_search(line, std::regex(",0\\.[0-9]+,,1,1,[^,]*,[^,]*,pruned$")))
         << line;
     EXPECT_EQ(line.find("-1"), std::string::npos) << line;
   }

@@ -216,6 +216,12 @@ TEST_F(StorageFaultsE2ETest, ExportAndReportSurviveTextThatIsNotUtf8) {
   ASSERT_EQ(RunCli({"export", "--db", db_, "--format", "csv"}, &out), 0) << out;
   EXPECT_NE(out.find(std::string("node-") + kReplacement), std::string::npos) << out;
   EXPECT_NE(out.find("nan"), std::string::npos) << out;
+  // Each epoch's lr, and the epoch a trial's test and model come from and where early stopping
+  // ended it, have their columns.
+  EXPECT_NE(out.find(",epoch_seconds,lr,best_epoch,test_accuracy,test_loss,weights_epoch,"
+                     "stopped_epoch,seconds,worker\n"),
+            std::string::npos)
+      << out;
 
   const std::string html = (dir_ / "report.html").string();
   ASSERT_EQ(

@@ -147,6 +147,12 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
     EXPECT_DOUBLE_EQ(r.val_accuracy(), best);
     EXPECT_EQ(r.best_epoch(), best_epoch);
     EXPECT_GT(r.test_accuracy(), 0.1);
+    // keep: best (the default): the test and the model come from the best epoch, and the
+    // export and the leaderboard say so; no early stopping; each epoch's lr (adam's 0.003).
+    EXPECT_EQ(r.weights_epoch(), best_epoch);
+    EXPECT_EQ(t["weights_epoch"].get<int>(), best_epoch) << t.dump();
+    EXPECT_EQ(t["stopped_epoch"].get<int>(), 0) << t.dump();
+    for (const auto& e : t["epochs"]) EXPECT_FLOAT_EQ(e["lr"].get<double>(), 0.003f) << e.dump();
     EXPECT_EQ(t["attempts"].get<int>(), 1);
     workers.insert(r.worker());
   }
@@ -162,6 +168,52 @@ TEST_F(SweepE2ETest, CoordinatorAndTwoWorkersFinishSweepWithRightLeaderboard) {
   coord->Signal(SIGTERM);
   EXPECT_TRUE(coord->Wait(15));
   EXPECT_EQ(coord->exit_code(), 0);
+}
+
+// Early stopping through a worker and the coordinator: nothing improves val_loss by 10 (min_delta),
+// so with patience 1 both trials stop after epoch 2 of 6, completed (tested, model kept), and the
+// export says where they stopped and which epoch (keep: best by val_loss) they tested.
+const char kEarlyStoppingSweep[] = R"(name: e2e-early-stopping
+method: grid
+metric: {name: val_loss, goal: minimize}
+data: {validation_split: 0.2, seed: 3, train_limit: 1000}
+fixed: {cell: dense, units: 16, epochs: 6, batch_size: 64, early_stopping: true, patience: 1,
+        min_delta: 10}
+parameters:
+  learning_rate: {values: [0.001, 0.003]}
+)";
+
+TEST_F(SweepE2ETest, EarlyStoppedTrialsCompleteAndSayWhere) {
+  auto coord = StartCoordinator(10);
+  ASSERT_TRUE(WaitUp(20)) << "coordinator did not come up on " << addr_;
+  const int64_t sweep = Submit(kEarlyStoppingSweep);
+  ASSERT_GT(sweep, 0);
+  auto worker = StartWorker("w1", DataDir());
+  ASSERT_TRUE(WaitFor(sweep, 120, [](const pb::SweepStatus& s) {
+    return s.state() == "completed";
+  })) << "sweep did not finish";
+  ASSERT_TRUE(worker->Wait(30));
+  const pb::SweepStatus st = Status(sweep);
+  EXPECT_EQ(st.completed(), 2);
+  EXPECT_EQ(st.pruned() + st.stopped() + st.failed(), 0);
+  const json ex = Export(sweep);
+  ASSERT_EQ(ex["trials"].size(), 2u);
+  for (const json& t : ex["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << t.dump();
+    ASSERT_EQ(t["epochs"].size(), 2u) << t.dump();
+    EXPECT_EQ(t["stopped_epoch"], 2) << t.dump();
+    const json& e = t["epochs"];
+    const int best = e[1]["val_loss"].get<double>() < e[0]["val_loss"].get<double>() ? 2 : 1;
+    EXPECT_EQ(t["weights_epoch"], best) << t.dump();
+    EXPECT_EQ(t["best_epoch"], best) << t.dump();
+    EXPECT_TRUE(t["test_accuracy"].is_number()) << t.dump();
+  }
+  // The worker's log says it too (the worker has exited: its log is complete).
+  EXPECT_NE(ReadText(log_).find("; early stopping after epoch 2"), std::string::npos)
+      << ReadText(log_);
+  coord->Signal(SIGTERM);
+  EXPECT_TRUE(coord->Wait(15));
 }
 
 // Two longer trials (~3-5 s each) so that a worker can be killed in the middle of one.

@@ -122,6 +122,12 @@ class OfflineTest(unittest.TestCase):
         self.assertEqual(p["weight_decay"], 1e-05)  # a key the table lacks: typed by its text
         self.assertEqual(p["schedule"], "cosine")
         self.assertEqual(p["patience"], 3)
+        # keep and early stopping's keys, typed as search/params_json.cc types them.
+        q = hpsweep.typed_params({"keep": "best", "early_stopping": "true", "min_delta": "0",
+                                  "restore_best_weights": "false", "patience": "0"})
+        self.assertEqual(q, {"keep": "best", "early_stopping": True, "min_delta": 0.0,
+                             "restore_best_weights": False, "patience": 0})
+        self.assertIs(type(q["min_delta"]), float)
 
     def test_text_not_of_its_type_stays_text_and_typed_values_stay(self):
         for bad in ["", "12abc", "0x10", " 12", "1.5", "99999999999999999999", "nan"]:
@@ -203,6 +209,11 @@ class OfflineTest(unittest.TestCase):
                                 "val_loss")
         self.assertIsNone(done["pruned_at_epoch"])
         self.assertEqual(done["test_accuracy"], 0.91)
+        # The epoch test_accuracy comes from (keep: best or last); None when not known.
+        self.assertIsNone(done["weights_epoch"])
+        kept = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=3, weights_epoch=2),
+                                "val_accuracy")
+        self.assertEqual(kept["weights_epoch"], 2)
         # A program's metric (docs/programs.md) may be negative: a value, not "not measured".
         own = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=2, val_accuracy=-1,
                                                  test_accuracy=-1, metric_value=-0.25), "reward")
@@ -387,7 +398,7 @@ class LoopbackTest(unittest.TestCase):
         cpp = json.loads(out.stdout)["rows"]
         self.assertEqual([r["params"] for r in cpp], [r["params"] for r in rows])
         self.assertEqual([r["trial_id"] for r in cpp], [r["trial_id"] for r in rows])
-        for key in ("test_accuracy", "pruned_at_epoch", "val_accuracy"):
+        for key in ("test_accuracy", "pruned_at_epoch", "val_accuracy", "weights_epoch"):
             self.assertEqual([r[key] for r in cpp], [r[key] for r in rows], key)
 
         ex = self.client.export(sweep)
@@ -402,6 +413,9 @@ class LoopbackTest(unittest.TestCase):
             for e in t["epochs"]:
                 self.assertIsInstance(e["val_accuracy"], float)
                 self.assertIsInstance(e["train_loss"], float)
+                self.assertGreater(e["lr"], 0)  # each epoch's learning rate
+            self.assertIn(t["weights_epoch"], (1, 2))  # keep: best, the default
+            self.assertEqual(t["stopped_epoch"], 0)
             self.assertEqual(len(t["confusion_matrix"]), 100)
         out = cli(["export", str(sweep), "--format", "json", "--coordinator", self.addr])
         self.assertEqual(out.returncode, 0, out.stderr)

@@ -712,6 +712,58 @@ TEST(SweepFileErrorTest, TrainingKeyOutOfRangeNamesLineAndKey) {
   }
 }
 
+// keep and early stopping's keys (flat keys, as the schedules' parameters): every out-of-range
+// value is refused naming the file, its line and the key.
+TEST(SweepFileErrorTest, KeepAndEarlyStoppingOutOfRangeNameLineAndKey) {
+  const struct {
+    const char* yaml;
+    int line;
+    std::vector<std::string> parts;
+  } cases[] = {
+      {"name: x\nfixed:\n  keep: first\n", 3, {"key 'keep'", "best or last"}},
+      {"name: x\nfixed:\n  validation_split: 0.1\n  early_stopping: true\n  patience: 10001\n",
+       5, {"key 'patience'", "[0, 10000]"}},
+      {"name: x\nfixed:\n  validation_split: 0.1\n  early_stopping: true\n  patience: -1\n", 5,
+       {"key 'patience'", "[0, 10000]"}},
+      {"name: x\nfixed:\n  validation_split: 0.1\n  early_stopping: true\n  min_delta: -0.1\n",
+       5, {"key 'min_delta'", "[0, inf)"}},
+      {"name: x\nfixed:\n  validation_split: 0.1\n  early_stopping: true\n  min_delta: .inf\n",
+       5, {"key 'min_delta'", "expected a number"}},
+      {"name: x\nfixed:\n  validation_split: 0.1\n  early_stopping: true\n  min_delta: .nan\n",
+       5, {"key 'min_delta'", "expected a number"}},
+      {"name: x\nfixed:\n  early_stopping: maybe\n", 3, {"key 'early_stopping'", "true or false"}},
+      {"name: x\nfixed:\n  restore_best_weights: 3\n", 3,
+       {"key 'restore_best_weights'", "true or false"}},
+  };
+  for (const auto& c : cases) {
+    StatusOr<SweepSpec> spec = ParseSweep(c.yaml, kFile);
+    Status st = spec.status();
+    if (spec.ok()) st = ExpandSweep(*spec, kFile).status();
+    ExpectErrorIn(st, c.line, c.parts, c.yaml);
+  }
+  // Early stopping's keys without it, and early stopping without validation data, name theirs.
+  ExpectExpandError("name: x\nfixed:\n  validation_split: 0.1\n  patience: 3\n", 4,
+                    {"trial 1", "key 'patience'", "only early_stopping=true uses it"});
+  ExpectExpandError("name: x\nfixed:\n  early_stopping: true\n", 3,
+                    {"trial 1", "key 'early_stopping'", "needs validation data"});
+  // In range, searched like any key.
+  StatusOr<SweepSpec> spec = ParseSweep(R"(name: x
+fixed:
+  validation_split: 0.1
+  early_stopping: true
+  keep: last
+  restore_best_weights: true
+parameters:
+  patience: {values: [0, 10000]}
+  min_delta: {values: [0, 0.5]}
+)",
+                                        kFile);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  StatusOr<std::vector<TrialSpec>> trials = ExpandSweep(*spec, kFile);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  EXPECT_EQ(trials->size(), 4u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile files: parsed by libyaml under limits (search/yaml_tree.h).
 
