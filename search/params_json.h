@@ -11,7 +11,7 @@
 //   number:            learning_rate momentum recurrent_dropout validation_split clipnorm
 //                      clipvalue global_clipnorm weight_decay lr_drop lr_decay_rate lr_factor
 //                      lr_min
-//   boolean:           nesterov
+//   boolean:           nesterov validation_shuffle validation_stratify bidirectional
 //   list of integers:  dense          list of numbers: dropout
 //   string:            cell activation dense_activation output optimizer loss validation label
 //                      lr_schedule

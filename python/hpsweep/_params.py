@@ -15,7 +15,7 @@ _INT = {"units", "layers", "batch_size", "epochs", "train_limit", "seed", "lr_ev
 _FLOAT = {"learning_rate", "momentum", "recurrent_dropout", "validation_split", "clipnorm",
           "clipvalue", "global_clipnorm", "weight_decay", "lr_drop", "lr_decay_rate", "lr_factor",
           "lr_min"}
-_BOOL = {"nesterov", "validation_shuffle", "validation_stratify"}
+_BOOL = {"nesterov", "validation_shuffle", "validation_stratify", "bidirectional"}
 _INT_LIST = {"dense"}
 _FLOAT_LIST = {"dropout"}
 _STRING = {"cell", "activation", "dense_activation", "output", "optimizer", "loss", "validation",
