@@ -533,8 +533,9 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
     stepper.Step(images.data(), labels.data(), idx.data() + lo, B, ++step);
   };
   for (int i = 0; i < 3; ++i) one_step();  // warm-up: buffers sized, caches filled
-  std::printf("bench: %s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld\n",
-              CellName(m.cell), m.units, m.layers, GetKey(*config, "dense").c_str(), B, threads,
+  std::printf("bench: %s%s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld\n",
+              m.bidirectional ? "bidirectional " : "", CellName(m.cell), m.units, m.layers,
+              GetKey(*config, "dense").c_str(), B, threads,
               static_cast<long long>(model.params.size()));
   std::printf("cpu: %s\n", CpuSummary().c_str());
   for (int r = 0; r < rounds; ++r) {

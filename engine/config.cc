@@ -250,7 +250,9 @@ const std::vector<std::string>& ConfigKeys() {
       "lr_factor",     "lr_patience", "lr_min",
       "validation_shuffle", "validation_stratify",
       // which weights a trial keeps; early stopping
-      "keep", "early_stopping", "patience", "min_delta", "restore_best_weights"};
+      "keep", "early_stopping", "patience", "min_delta", "restore_best_weights",
+      // Keras's Bidirectional around every recurrent layer
+      "bidirectional"};
   return keys;
 }
 
@@ -325,6 +327,7 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
   if (key == "units") return IntIn(key, value, 1, 4096, &m.units);
   if (key == "layers") return IntIn(key, value, 0, 16, &m.layers);
   if (key == "activation") return ParseActivation(key, value, &m.activation);
+  if (key == "bidirectional") return ParseBool(key, value, &m.bidirectional);
   if (key == "dense_activation") return ParseActivation(key, value, &m.dense_activation);
   if (key == "recurrent_dropout") {
     return FloatIn(key, value, 0.0, 1.0, true, &m.recurrent_dropout);
@@ -411,6 +414,7 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "layers") return std::to_string(m.layers);
   if (key == "activation") return ActivationName(m.activation);
   if (key == "recurrent_dropout") return FormatFloat(m.recurrent_dropout);
+  if (key == "bidirectional") return m.bidirectional ? "true" : "false";
   if (key == "dropout") return JoinList(m.dropout);
   if (key == "dense") return JoinList(m.dense);
   if (key == "dense_activation") return ActivationName(m.dense_activation);
@@ -547,6 +551,11 @@ Status Validate(const TrialConfig& config) {
                            CellName(m.cell) + " layer(s), then the dense head), got " +
                            std::to_string(m.dropout.size()));
   }
+  if (m.cell == Cell::kDense && m.bidirectional) {
+    return InvalidArgument(
+        "key 'bidirectional': only recurrent cells (simple_rnn, lstm, gru) can be bidirectional "
+        "(cell is dense)");
+  }
   if (m.cell == Cell::kDense && m.recurrent_dropout > 0) {
     return InvalidArgument("key 'recurrent_dropout': only recurrent cells have it (cell is dense)");
   }
@@ -563,14 +572,15 @@ int64_t ParamCount(const TrialConfig& config) {
   const int64_t H = m.units;
   int64_t n = 0;
   int64_t f = m.cell == Cell::kDense ? int64_t{m.steps} * m.features : m.features;
+  const int64_t dirs = m.bidirectional && m.cell != Cell::kDense ? 2 : 1;
   for (int l = 0; l < m.layers; ++l) {
     switch (m.cell) {
       case Cell::kDense: n += f * H + H; break;
-      case Cell::kSimpleRnn: n += H * (f + H + 1); break;
-      case Cell::kLstm: n += 4 * H * (f + H + 1); break;
-      case Cell::kGru: n += 3 * H * (f + H + 2); break;
+      case Cell::kSimpleRnn: n += dirs * H * (f + H + 1); break;
+      case Cell::kLstm: n += dirs * 4 * H * (f + H + 1); break;
+      case Cell::kGru: n += dirs * 3 * H * (f + H + 2); break;
     }
-    f = H;
+    f = dirs * H;
   }
   for (int width : m.dense) {
     n += f * width + width;
@@ -600,12 +610,15 @@ int64_t TrainingBytesEstimate(const TrialConfig& config) {
     if (m.cell == Cell::kDense) {
       floats += B * (3 * H + f);
       dropout(0, H);
+      f = H;
     } else {
       const int64_t k = m.cell == Cell::kSimpleRnn ? 5 : 13;
-      floats += B * T * (k * H + f);
-      dropout(l + 1 < m.layers ? T : 0, H);
+      const int64_t dirs = m.bidirectional ? 2 : 1;
+      floats += dirs * B * T * (k * H + f);
+      if (m.bidirectional) floats += B * T * (f + 4 * H);
+      dropout(l + 1 < m.layers ? T : 0, dirs * H);
+      f = dirs * H;
     }
-    f = H;
   }
   for (int width : m.dense) {
     floats += B * (3 * width + f);

@@ -5,9 +5,10 @@
 // validation_split, validation, validation_shuffle, validation_stratify, seed, train_limit; and with Keras's names and semantics
 // (README.md, "Model and training keys"): clipnorm, clipvalue, global_clipnorm, weight_decay,
 // lr_schedule, lr_drop, lr_every, lr_decay_rate, lr_decay_steps, warmup_epochs, lr_factor,
-// lr_patience, lr_min; and which weights a trial keeps and Keras's EarlyStopping (README.md,
+// lr_patience, lr_min; which weights a trial keeps and Keras's EarlyStopping (README.md,
 // "Which weights a trial keeps"): keep, early_stopping, patience, min_delta,
-// restore_best_weights. Values are parsed from text so that flags, YAML scalars and the
+// restore_best_weights; bidirectional (Keras's Bidirectional(merge_mode="concat") around every
+// recurrent layer). Values are parsed from text so that flags, YAML scalars and the
 // model-file header share one parser (ApplyKey) with one set of error messages.
 //
 // Thread-safety: plain values.
@@ -50,6 +51,10 @@ struct ModelConfig {
   int layers = 1;   // recurrent layers (stacked with return_sequences), or MLP hidden layers
   Activation activation = Activation::kTanh;
   float recurrent_dropout = 0.0f;  // one mask per sequence on h(t-1), as Keras
+  // Keras's Bidirectional(layer, merge_mode="concat") around every recurrent layer: a second layer
+  // with its own weights reads the sequence reversed, and each layer's output is the forward and
+  // backward outputs side by side (2*units wide). Recurrent cells only.
+  bool bidirectional = false;
   // Dropout after hidden layers: empty = none; one value = after every hidden layer; otherwise one
   // value per hidden layer (the `layers` recurrent/MLP layers first, then the `dense` head).
   std::vector<float> dropout;
@@ -152,6 +157,7 @@ Status Validate(const TrialConfig& config);
 // reports), with F the input width of a layer (steps*features for the first Dense layer of
 // cell=dense, features for the first recurrent layer, else the previous width):
 //   dense F->U: F*U + U;  simple_rnn: H*(F+H+1);  lstm: 4H*(F+H+1);  gru: 3H*(F+H+2);
+//   twice that for a bidirectional layer, whose output (the next F) is 2H wide;
 //   then each width of the `dense` head, then Dense(classes).
 int64_t ParamCount(const TrialConfig& config);
 
@@ -165,6 +171,8 @@ int64_t ParamCount(const TrialConfig& config);
 //                                                   pre-activations and their gradients (2 per
 //                                                   gate), h, the output, the recurrent-dropout
 //                                                   input, the cell state (lstm); F for dx
+//   bidirectional:      twice the recurrent layer, plus B*T*(F + 4H): the reversed input, the
+//                       concatenated output and its two halves' gradients
 //   dense layer F->U:   B*(3U + F)                 output, its gradient, pre-activations; dx
 //   dropout on (s, F):  3*B*max(s,1)*F             mask, output, gradient
 // An estimate (each extra training thread adds P for its gradient buffer), within a small factor

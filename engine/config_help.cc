@@ -16,6 +16,7 @@ const std::pair<const char*, const char*> kKeyHelp[] = {
     {"layers", "recurrent layers stacked, or MLP hidden layers (0: a perceptron), 0 to 16"},
     {"activation", "of the recurrent cell or MLP layers: tanh, relu, sigmoid, linear"},
     {"recurrent_dropout", "rate on h(t-1), one mask per sequence as Keras, in [0, 1)"},
+    {"bidirectional", "true: Keras's Bidirectional(concat) around each recurrent layer"},
     {"dropout", "rate after every hidden layer, or a list of one per hidden layer, in [0, 1)"},
     {"dense", "hidden Dense widths of the head, e.g. 64 or [64, 32]"},
     {"dense_activation", "of the head's Dense layers: relu, tanh, sigmoid, linear"},

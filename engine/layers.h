@@ -1,4 +1,5 @@
-// Layers of the engine: Dense, Dropout, SimpleRNN, LSTM and GRU (Keras reset_after=True).
+// Layers of the engine: Dense, Dropout, SimpleRNN, LSTM and GRU (Keras reset_after=True), and
+// Bidirectional around a recurrent layer (engine/bidirectional.cc).
 //
 // A layer owns no parameters: the Network that holds it binds it to its slice of one flat parameter
 // buffer and one flat gradient buffer (llm.c style), with the Keras weight layout inside the slice
@@ -49,8 +50,9 @@ class Layer {
   // A fresh copy with the same shape, unbound and without activations.
   virtual std::unique_ptr<Layer<T>> Clone() const = 0;
 
-  // Points the layer at its slices of the flat buffers; they must outlive the layer.
-  void Bind(const T* params, T* grads) {
+  // Points the layer at its slices of the flat buffers; they must outlive the layer. A layer made
+  // of layers binds them to their parts of its slices.
+  virtual void Bind(const T* params, T* grads) {
     params_ = params;
     grads_ = grads;
   }
@@ -86,6 +88,17 @@ std::unique_ptr<Layer<T>> MakeLstm(int steps, int in_features, int units, Activa
 template <typename T>
 std::unique_ptr<Layer<T>> MakeGru(int steps, int in_features, int units, Activation act,
                                   bool return_sequences, float recurrent_dropout);
+
+// Keras's Bidirectional(layer, merge_mode="concat"). `forward` reads x as given; `backward`, a
+// layer of the same kind and shape with its own weights and its own recurrent-dropout mask, reads
+// x reversed in time. The output is [forward's, backward's] along the features: (B, 2H), where
+// backward's part is its last state (the whole sequence read from the end), or with
+// return_sequences (T*B, 2H), backward's sequence put back in the input's time order. Parameters:
+// forward's, then backward's (Keras's weight order). Kind() is "Bidirectional".
+// REQUIRES: forward and backward are recurrent layers made with the same arguments.
+template <typename T>
+std::unique_ptr<Layer<T>> MakeBidirectional(std::unique_ptr<Layer<T>> forward,
+                                            std::unique_ptr<Layer<T>> backward);
 
 }  // namespace hpsweep
 

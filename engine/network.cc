@@ -6,6 +6,24 @@
 #include <sstream>
 
 namespace hpsweep {
+namespace {
+
+// One recurrent layer of the model's cell reading `features` wide steps.
+template <typename T>
+std::unique_ptr<Layer<T>> MakeCell(const ModelConfig& m, int features, bool seq) {
+  switch (m.cell) {
+    case Cell::kSimpleRnn:
+      return MakeSimpleRnn<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout);
+    case Cell::kLstm:
+      return MakeLstm<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout);
+    case Cell::kGru:
+      return MakeGru<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout);
+    case Cell::kDense: break;
+  }
+  return nullptr;  // REQUIRES: a recurrent cell
+}
+
+}  // namespace
 
 template <typename T>
 std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& m) {
@@ -27,22 +45,14 @@ std::vector<std::unique_ptr<Layer<T>>> BuildLayers(const ModelConfig& m) {
     features = m.features;
     for (int l = 0; l < m.layers; ++l) {
       const bool seq = l + 1 < m.layers;
-      switch (m.cell) {
-        case Cell::kSimpleRnn:
-          layers.push_back(
-              MakeSimpleRnn<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
-          break;
-        case Cell::kLstm:
-          layers.push_back(
-              MakeLstm<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
-          break;
-        case Cell::kGru:
-          layers.push_back(
-              MakeGru<T>(m.steps, features, m.units, m.activation, seq, m.recurrent_dropout));
-          break;
-        case Cell::kDense: break;
+      if (m.bidirectional) {
+        layers.push_back(
+            MakeBidirectional<T>(MakeCell<T>(m, features, seq), MakeCell<T>(m, features, seq)));
+        features = 2 * m.units;
+      } else {
+        layers.push_back(MakeCell<T>(m, features, seq));
+        features = m.units;
       }
-      features = m.units;
       add_dropout({seq ? m.steps : 0, features});
     }
   }
@@ -69,16 +79,19 @@ std::vector<int64_t> WeightTensorSizes(const ModelConfig& m) {
   };
   int64_t f = m.cell == Cell::kDense ? int64_t{m.steps} * m.features : m.features;
   const int64_t H = m.units;
+  const int dirs = m.bidirectional && m.cell != Cell::kDense ? 2 : 1;
   for (int l = 0; l < m.layers; ++l) {
     const int64_t k = m.cell == Cell::kLstm ? 4 : m.cell == Cell::kGru ? 3 : 1;
     if (m.cell == Cell::kDense) {
       dense(f, H);
     } else {
-      sizes.push_back(f * k * H);
-      sizes.push_back(H * k * H);
-      sizes.push_back(m.cell == Cell::kGru ? 2 * k * H : k * H);
+      for (int d = 0; d < dirs; ++d) {  // Keras: forward's three variables, then backward's
+        sizes.push_back(f * k * H);
+        sizes.push_back(H * k * H);
+        sizes.push_back(m.cell == Cell::kGru ? 2 * k * H : k * H);
+      }
     }
-    f = H;
+    f = dirs * H;
   }
   for (int width : m.dense) {
     dense(f, width);

@@ -1,10 +1,11 @@
 // Network: the layer stack of one model bound to a parameter buffer and a gradient buffer.
 //
 // The stack is built from a ModelConfig as the seeds' Keras models were: `layers` recurrent layers
-// (all but the last with return_sequences) or `layers` hidden Dense layers on the 784 flat pixels,
-// then the `dense` head, a Dropout after each hidden layer whose rate is > 0, and Dense(classes) on
-// top. The top layer is linear: softmax is applied by the loss (fused, for speed and stability) or
-// by Predict, so a softmax-output model and a logits model share one code path.
+// (all but the last with return_sequences; each inside a Bidirectional when `bidirectional`) or
+// `layers` hidden Dense layers on the 784 flat pixels, then the `dense` head, a Dropout after each
+// hidden layer whose rate is > 0, and Dense(classes) on top. The top layer is linear: softmax is
+// applied by the loss (fused, for speed and stability) or by Predict, so a softmax-output model and
+// a logits model share one code path.
 //
 // Ownership: a Network owns its layers and their activations, not the buffers it is bound to.
 // Thread-safety: none; one Network per thread (the trainer keeps one per thread, bound to the same
@@ -31,7 +32,8 @@ int64_t CountParams(const ModelConfig& config);
 // The sizes of the model's weight tensors (Keras's variables) in the order of the flat parameter
 // buffer, summing to CountParams: per layer kernel (F*U), then for recurrent cells the recurrent
 // kernel (H*kH, k = 1 simple_rnn, 4 lstm, 3 gru), then the bias (U; kH, or 2*3H for gru's
-// reset_after bias, one (2, 3H) variable in Keras). What clipnorm clips one by one.
+// reset_after bias, one (2, 3H) variable in Keras), the three twice for a bidirectional layer
+// (forward's, then backward's). What clipnorm clips one by one.
 std::vector<int64_t> WeightTensorSizes(const ModelConfig& config);
 
 // Keras-style model.summary(): layer (type), output shape, parameters, totals.

@@ -50,6 +50,7 @@ Type TypeOf(const std::string& key) {
       {"nesterov", Type::kBool},
       {"validation_shuffle", Type::kBool},
       {"validation_stratify", Type::kBool},
+      {"bidirectional", Type::kBool},
       {"dense", Type::kIntList},
       {"dropout", Type::kNumberList},
       {"cell", Type::kString},

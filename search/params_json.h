@@ -11,7 +11,8 @@
 //   number:            learning_rate momentum recurrent_dropout validation_split clipnorm
 //                      clipvalue global_clipnorm weight_decay lr_drop lr_decay_rate lr_factor
 //                      lr_min min_delta
-//   boolean:           nesterov early_stopping restore_best_weights
+//   boolean:           nesterov validation_shuffle validation_stratify early_stopping
+//                      restore_best_weights bidirectional
 //   list of integers:  dense          list of numbers: dropout
 //   string:            cell activation dense_activation output optimizer loss validation label
 //                      lr_schedule keep

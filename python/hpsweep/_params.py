@@ -16,7 +16,7 @@ _FLOAT = {"learning_rate", "momentum", "recurrent_dropout", "validation_split", 
           "clipvalue", "global_clipnorm", "weight_decay", "lr_drop", "lr_decay_rate", "lr_factor",
           "lr_min", "min_delta"}
 _BOOL = {"nesterov", "validation_shuffle", "validation_stratify", "early_stopping",
-         "restore_best_weights"}
+         "restore_best_weights", "bidirectional"}
 _INT_LIST = {"dense"}
 _FLOAT_LIST = {"dropout"}
 _STRING = {"cell", "activation", "dense_activation", "output", "optimizer", "loss", "validation",

@@ -230,6 +230,15 @@ TEST_F(CliTest, SummaryOfThePerceptron) {
   EXPECT_NE(r.out.find("dense (Dense)"), std::string::npos) << r.out;
 }
 
+TEST_F(CliTest, SummaryOfABidirectionalLstm) {
+  // Keras: Bidirectional(LSTM(128)) on 28 features has 2 x 80,384 parameters; Dense(256 -> 10).
+  const Result r = Run("summary --cell lstm --units 128 --bidirectional true");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("bidirectional (Bidirectional) (None, 256)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("160768"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Total params: 163,338"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, SummaryOfAMissingModelFile) {
   const Result r = Run("summary --model " + Quote(dir_ + "/none.hpsm"));
   EXPECT_EQ(r.code, 2);
@@ -252,6 +261,8 @@ TEST_F(CliTest, BadValuesExit2NamingTheKey) {
       {"train --patience 3 --validation-split 0.1", "patience"},  // without early_stopping
       {"train --early-stopping true", "early_stopping"},          // without validation data
       {"train --metric test_accuracy", "--metric"},
+      {"train --bidirectional both", "bidirectional"},
+      {"train --cell dense --bidirectional true", "bidirectional"},
   };
   for (const Case& c : cases) {
     // Any data dir: bad flags must be refused before the data is read.

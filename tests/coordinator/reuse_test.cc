@@ -142,6 +142,13 @@ TEST(TrialIdentityKeyTest, AnyDecidingFieldChangesTheKey) {
     set[k] = v;
     EXPECT_NE(TrialIdentityKey(set, data), key) << k;
   }
+  // So does one stored before bidirectional came: it was a unidirectional model.
+  std::map<std::string, std::string> before_bidirectional = params;
+  ASSERT_EQ(before_bidirectional.erase("bidirectional"), 1u);
+  EXPECT_EQ(TrialIdentityKey(before_bidirectional, data), key);
+  std::map<std::string, std::string> bidirectional = params;
+  bidirectional["bidirectional"] = "true";
+  EXPECT_NE(TrialIdentityKey(bidirectional, data), key);
   // The data set, the data seed, the train limit and the split, from the file.
   EXPECT_NE(TrialIdentityKey(params, "mnist:fashion"), key);
   EXPECT_NE(TrialIdentityKey(params, "idx"), key);

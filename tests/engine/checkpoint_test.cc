@@ -1,7 +1,8 @@
 // Tests for engine/checkpoint.h: a run stopped after epoch k, checkpointed, parsed back and resumed
 // in a fresh Train ends bit for bit like the uninterrupted run (history with each epoch's learning
 // rate, model bytes, test metrics), for every optimizer, with dropout and several threads, and with
-// clipping, weight decay and every learning-rate schedule (reduce_on_plateau's counter included);
+// clipping, weight decay and every learning-rate schedule (reduce_on_plateau's counter included)
+// and a bidirectional model;
 // version-1 checkpoints still resume; and the parser refuses truncated, oversized, garbage and
 // mismatched input with a message naming the problem.
 #include "engine/checkpoint.h"
@@ -186,6 +187,14 @@ INSTANTIATE_TEST_SUITE_P(
         ResumeCase{
             "rmsprop_dense", {{"cell", "dense"}, {"optimizer", "rmsprop"}, {"dense", "[16]"}}, 1},
         ResumeCase{"plain_sgd_simple_rnn", {{"cell", "simple_rnn"}, {"optimizer", "sgd"}}, 1},
+        // Both directions' weights and Adam slots, and each direction's recurrent-dropout mask.
+        ResumeCase{"adam_bidirectional_gru_stacked_dropout_2threads",
+                   {{"cell", "gru"},
+                    {"bidirectional", "true"},
+                    {"layers", "2"},
+                    {"recurrent_dropout", "0.2"},
+                    {"dropout", "0.1"}},
+                   2},
         // Per-step schedules: the rate depends on the optimizer's step count.
         ResumeCase{"adamw_cosine_warmup_clipnorm_2threads",
                    {{"lr_schedule", "cosine"},
@@ -482,7 +491,8 @@ TEST(CheckpointParseTest, FingerprintOfAVersion1TrialIsUnchanged) {
            {"weight_decay", "0.01"},
            {"lr_schedule", "cosine"},
            {"keep", "last"},
-           {"early_stopping", "true"}}) {
+           {"early_stopping", "true"},
+           {"bidirectional", "true"}}) {
     TrialConfig d = c;
     ASSERT_TRUE(ApplyKey(k, v, &d).ok());
     EXPECT_NE(ConfigFingerprint(d), ConfigFingerprint(c)) << k;

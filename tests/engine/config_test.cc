@@ -23,6 +23,7 @@ TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
                                             "layers",
                                             "activation",
                                             "recurrent_dropout",
+                                            "bidirectional",
                                             "dropout",
                                             "dense",
                                             "dense_activation",
@@ -83,6 +84,10 @@ TEST(ApplyKeyTest, GoodValuesSetTheirFields) {
   ok("units", "64");
   EXPECT_EQ(c.model.units, 64);
   ok("layers", "3");
+  ok("bidirectional", "true");
+  EXPECT_TRUE(c.model.bidirectional);
+  ok("bidirectional", "no");
+  EXPECT_FALSE(c.model.bidirectional);
   EXPECT_EQ(c.model.layers, 3);
   ok("activation", "relu");
   EXPECT_EQ(c.model.activation, Activation::kRelu);
@@ -197,6 +202,7 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"layers", "2"},
       {"activation", "tanh"},
       {"recurrent_dropout", "0"},
+      {"bidirectional", "true"},
       {"dropout", "0.1"},
       {"dense", "[8]"},
       {"dense_activation", "relu"},
@@ -255,6 +261,8 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"activation", "swish"},
       {"recurrent_dropout", "1.0"},
       {"recurrent_dropout", "-0.1"},
+      {"bidirectional", "maybe"},
+      {"bidirectional", "2"},
       {"dropout", "1.0"},
       {"dropout", "0.2,abc"},
       {"dropout", "0.2,1.5"},
@@ -364,6 +372,7 @@ TrialConfig NonDefault() {
                                                                {"layers", "2"},
                                                                {"activation", "relu"},
                                                                {"recurrent_dropout", "0.15"},
+                                                               {"bidirectional", "true"},
                                                                {"dropout", "0.2,0.1,0.3"},
                                                                {"dense", "[24]"},
                                                                {"dense_activation", "tanh"},
@@ -425,6 +434,7 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.model.layers, b.model.layers);
   EXPECT_EQ(a.model.activation, b.model.activation);
   EXPECT_EQ(a.model.recurrent_dropout, b.model.recurrent_dropout);
+  EXPECT_EQ(a.model.bidirectional, b.model.bidirectional);
   EXPECT_EQ(a.model.dropout, b.model.dropout);
   EXPECT_EQ(a.model.dense, b.model.dense);
   EXPECT_EQ(a.model.dense_activation, b.model.dense_activation);
@@ -589,6 +599,31 @@ TEST(ValidateTest, RecurrentModelsNeedALayerAndDenseHasNoRecurrentDropout) {
   EXPECT_NE(r.message().find("recurrent_dropout"), std::string::npos) << r.message();
 }
 
+TEST(ValidateTest, BidirectionalOnlyForRecurrentCells) {
+  for (const char* cell : {"simple_rnn", "lstm", "gru"}) {
+    EXPECT_TRUE(ValidateKeys({{"cell", cell}, {"bidirectional", "true"}}).ok()) << cell;
+  }
+  Status s = ValidateKeys({{"cell", "dense"}, {"bidirectional", "true"}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message().rfind("key 'bidirectional'", 0), 0u) << s.message();
+  EXPECT_NE(s.message().find("cell is dense"), std::string::npos) << s.message();
+  // false is the default, which a dense model's file writes too.
+  EXPECT_TRUE(ValidateKeys({{"cell", "dense"}, {"bidirectional", "false"}}).ok());
+}
+
+TEST(GetKeyTest, BidirectionalDefaultsToFalseAndRoundTrips) {
+  TrialConfig c;
+  EXPECT_FALSE(c.model.bidirectional);
+  EXPECT_EQ(GetKey(c, "bidirectional"), "false");
+  for (const char* text : {"true", "false"}) {
+    TrialConfig a, b;
+    ASSERT_TRUE(ApplyKey("bidirectional", text, &a).ok());
+    ASSERT_TRUE(ApplyKey("bidirectional", GetKey(a, "bidirectional"), &b).ok());
+    EXPECT_EQ(GetKey(b, "bidirectional"), text);
+    EXPECT_EQ(a.model.bidirectional, b.model.bidirectional);
+  }
+}
+
 // Each refusal names the key (a sweep file reports its line) and says why.
 void ExpectRefused(const std::vector<std::pair<std::string, std::string>>& kv,
                    const std::string& key, const std::string& why) {
@@ -701,6 +736,23 @@ TEST(ParamCountTest, EqualsTheBuiltNetwork) {
     }
   }
   EXPECT_EQ(checked, 4 * 3 * 3 * 3);
+  // Bidirectional: twice each recurrent layer's count, the next layer reading 2H features.
+  for (const char* cell : {"simple_rnn", "lstm", "gru"}) {
+    for (int layers = 1; layers <= 3; ++layers) {
+      TrialConfig c;
+      ASSERT_TRUE(ApplyKey("cell", cell, &c).ok());
+      ASSERT_TRUE(ApplyKey("layers", std::to_string(layers), &c).ok());
+      ASSERT_TRUE(ApplyKey("dense", "[9]", &c).ok());
+      ASSERT_TRUE(ApplyKey("units", "7", &c).ok());
+      ASSERT_TRUE(ApplyKey("bidirectional", "true", &c).ok());
+      ASSERT_TRUE(Validate(c).ok());
+      EXPECT_EQ(ParamCount(c), CountParams(c.model)) << cell << " layers=" << layers;
+    }
+  }
+  // Keras: Bidirectional(LSTM(128)) on 28 features is 2 x 80,384 = 160,768, + Dense(256 -> 10).
+  TrialConfig bi;
+  ASSERT_TRUE(ApplyKey("bidirectional", "true", &bi).ok());
+  EXPECT_EQ(ParamCount(bi), 160768 + 256 * 10 + 10);
   // The dense cell with no hidden layer is logistic regression on the pixels.
   TrialConfig d;
   ASSERT_TRUE(ApplyKey("cell", "dense", &d).ok());
@@ -744,6 +796,12 @@ TEST(TrainingBytesEstimateTest, FollowsTheDocumentedFormula) {
   TrialConfig drop = c;
   ASSERT_TRUE(ApplyKey("dropout", "0.2", &drop).ok());
   EXPECT_EQ(TrainingBytesEstimate(drop) - TrainingBytesEstimate(c), 4 * 3 * B * H);
+  // A bidirectional layer: twice the layer, plus its reversed input, output and gradients.
+  TrialConfig bi = c;
+  ASSERT_TRUE(ApplyKey("bidirectional", "true", &bi).ok());
+  const int64_t bfloats = 4 * ParamCount(bi) + B * T * 28 + 2 * B * T * (13 * H + 28) +
+                          B * T * (28 + 4 * H) + B * (3 * 10 + 2 * H);
+  EXPECT_EQ(TrainingBytesEstimate(bi), 4 * bfloats);
   // LSTM(4096) x 16 at batch 256 needs far more than 8 GiB.
   TrialConfig big;
   ASSERT_TRUE(ApplyKey("units", "4096", &big).ok());

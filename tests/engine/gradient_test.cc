@@ -1,6 +1,7 @@
 // Finite-difference gradient checks in double precision for every layer, both losses (sparse and
 // one-hot, softmax output and logits), stacked recurrent layers, recurrent dropout and dropout with
-// fixed masks. The analytic gradient from Backward must match central differences of the loss.
+// fixed masks, and bidirectional layers (both directions' weights). The analytic gradient from
+// Backward must match central differences of the loss.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -107,6 +108,19 @@ TEST_P(GradientTest, MatchesCentralDifferences) {
   double norm = 0;
   for (double g : grads) norm += g * g;
   EXPECT_GT(norm, 1e-8);
+  if (m.bidirectional) {
+    // Both directions of every layer got real gradients: a backward direction left out of the
+    // loss would pass the comparison above with zeros.
+    const std::vector<int64_t> sizes = WeightTensorSizes(m);
+    int64_t offset = 0;
+    for (int part = 0; part < 2 * m.layers; ++part) {  // forward's 3 tensors, then backward's
+      const int64_t len = sizes[3 * part] + sizes[3 * part + 1] + sizes[3 * part + 2];
+      double n2 = 0;
+      for (int64_t i = offset; i < offset + len; ++i) n2 += grads[i] * grads[i];
+      EXPECT_GT(n2, 1e-10) << "layer " << part / 2 << (part % 2 ? " backward" : " forward");
+      offset += len;
+    }
+  }
 }
 
 const GradCase kCases[] = {
@@ -144,6 +158,41 @@ const GradCase kCases[] = {
     {"gru_stacked", {{"cell", "gru"}, {"layers", "2"}}},
     {"gru_relu_recurrent_dropout",
      {{"cell", "gru"}, {"activation", "relu"}, {"recurrent_dropout", "0.3"}},
+     false,
+     true},
+    {"bidirectional_simple_rnn", {{"cell", "simple_rnn"}, {"bidirectional", "true"}}},
+    {"bidirectional_simple_rnn_stacked",
+     {{"cell", "simple_rnn"}, {"bidirectional", "true"}, {"layers", "2"}}},
+    {"bidirectional_simple_rnn_dropouts",
+     {{"cell", "simple_rnn"},
+      {"bidirectional", "true"},
+      {"layers", "2"},
+      {"dropout", "0.3"},
+      {"recurrent_dropout", "0.4"}},
+     false,
+     true},
+    {"bidirectional_lstm", {{"cell", "lstm"}, {"bidirectional", "true"}}},
+    {"bidirectional_lstm_stacked_head",
+     {{"cell", "lstm"}, {"bidirectional", "true"}, {"layers", "2"}, {"dense", "[5]"}},
+     true},
+    {"bidirectional_lstm_dropouts",
+     {{"cell", "lstm"},
+      {"bidirectional", "true"},
+      {"layers", "2"},
+      {"dropout", "0.2,0.1"},
+      {"recurrent_dropout", "0.3"}},
+     false,
+     true},
+    {"bidirectional_gru", {{"cell", "gru"}, {"bidirectional", "true"}}},
+    {"bidirectional_gru_stacked_logits",
+     {{"cell", "gru"}, {"bidirectional", "true"}, {"layers", "2"}, {"output", "logits"}}},
+    {"bidirectional_gru_relu_dropouts",
+     {{"cell", "gru"},
+      {"activation", "relu"},
+      {"bidirectional", "true"},
+      {"layers", "2"},
+      {"dropout", "0.3"},
+      {"recurrent_dropout", "0.3"}},
      false,
      true},
 };

@@ -140,14 +140,14 @@ TEST_F(ModelIoTest, TrainingKeysRoundTrip) {
 }
 
 TEST_F(ModelIoTest, OldFileWithoutTheTrainingKeysLoadsWithDefaults) {
-  // A file written before clipping, weight decay and schedules: the same header without their
-  // lines (and its own checksum).
+  // A file written before clipping, weight decay, schedules and bidirectional: the same header
+  // without their lines (and its own checksum).
   const Model m = TestModel();
   std::string bytes = SerializeModel(m);
   bytes.resize(bytes.size() - 4);
-  for (const char* key : {"clipnorm", "clipvalue", "global_clipnorm", "weight_decay",
-                          "lr_schedule", "lr_drop", "lr_every", "lr_decay_rate", "lr_decay_steps",
-                          "warmup_epochs", "lr_factor", "lr_patience", "lr_min"}) {
+  for (const char* key : {"clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "lr_schedule",
+                          "lr_drop", "lr_every", "lr_decay_rate", "lr_decay_steps", "warmup_epochs",
+                          "lr_factor", "lr_patience", "lr_min", "bidirectional"}) {
     const size_t at = bytes.find("\n" + std::string(key) + "=");
     ASSERT_NE(at, std::string::npos) << key;
     bytes.erase(at + 1, bytes.find('\n', at + 1) - at);
@@ -163,6 +163,38 @@ TEST_F(ModelIoTest, OldFileWithoutTheTrainingKeysLoadsWithDefaults) {
   EXPECT_EQ(old->config.train.weight_decay, 0.0f);
   EXPECT_EQ(old->config.train.lr_patience, defaults.lr_patience);
   EXPECT_EQ(old->params, m.params);
+}
+
+TEST_F(ModelIoTest, BidirectionalModelRoundTripsAndPredictsTheSame) {
+  for (const char* cell : {"simple_rnn", "lstm", "gru"}) {
+    SCOPED_TRACE(cell);
+    const Model m = TestModel({{"cell", cell}, {"bidirectional", "true"}});
+    ASSERT_EQ(static_cast<int64_t>(m.params.size()), CountParams(m.config.model));
+    const std::string path = Path(std::string(cell) + ".hpsm");
+    ASSERT_TRUE(SaveModel(m, path).ok());
+    const std::string bytes = ReadAll(path);
+    EXPECT_NE(bytes.find("\nbidirectional=true\n"), std::string::npos);
+    StatusOr<Model> loaded = LoadModel(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    ExpectSameConfig(m.config, loaded->config);
+    EXPECT_TRUE(loaded->config.model.bidirectional);
+    EXPECT_EQ(loaded->params, m.params);
+    const int64_t n = 9;
+    const std::vector<float> images = RandomImages(n, 28 * 28, 6);
+    EXPECT_EQ(PredictProba(*loaded, images.data(), n, 1), PredictProba(m, images.data(), n, 1));
+    // The weights belong to the bidirectional model: the same file saying false is refused.
+    std::string flipped = bytes.substr(0, bytes.size() - 4);
+    const std::string line = "\nbidirectional=true\n";
+    const size_t at = flipped.find(line);
+    ASSERT_NE(at, std::string::npos);
+    flipped.replace(at, line.size(), "\nbidirectional=false\n");
+    const uint32_t crc = Crc32(flipped.data(), flipped.size());
+    flipped.append(reinterpret_cast<const char*>(&crc), 4);
+    StatusOr<Model> wrong = ParseModel(flipped, "flipped.hpsm");
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_EQ(wrong.status().code(), StatusCode::kDataLoss) << wrong.status().ToString();
+    EXPECT_NE(wrong.status().message().find("parameters"), std::string::npos);
+  }
 }
 
 TEST_F(ModelIoTest, NonMnistShapeRoundTrips) {

@@ -10,25 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "tests/engine/model_testing.h"
+
 namespace hpsweep {
 namespace {
-
-// Keras parameter formulas.
-int64_t DenseP(int64_t in, int64_t out) { return in * out + out; }
-int64_t RnnP(int64_t f, int64_t h) { return h * (f + h + 1); }
-int64_t LstmP(int64_t f, int64_t h) { return 4 * h * (f + h + 1); }
-int64_t GruP(int64_t f, int64_t h) { return 3 * h * (f + h + 2); }
-
-TrialConfig Config(const std::vector<std::pair<std::string, std::string>>& keys) {
-  TrialConfig c;
-  for (const auto& [k, v] : keys) {
-    Status s = ApplyKey(k, v, &c);
-    EXPECT_TRUE(s.ok()) << k << "=" << v << ": " << s.ToString();
-  }
-  Status s = Validate(c);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return c;
-}
 
 struct CountCase {
   const char* name;
@@ -76,7 +61,7 @@ TEST(NetworkTest, ParamCountsMatchKerasFormulas) {
        GruP(28, 64) + GruP(64, 64) + DenseP(64, 10)},
   };
   for (const CountCase& c : cases) {
-    const TrialConfig cfg = Config(c.keys);
+    const TrialConfig cfg = ModelTestConfig(c.keys);
     EXPECT_EQ(CountParams(cfg.model), c.expected) << c.name;
     std::vector<float> params(c.expected), grads(c.expected);
     Network<float> net(cfg.model, params.data(), grads.data());
@@ -89,11 +74,11 @@ TEST(NetworkTest, ParamCountsMatchKerasFormulas) {
 }
 
 TEST(NetworkTest, LayerStackOfSeedC1) {
-  const TrialConfig cfg = Config({{"cell", "lstm"},
-                                  {"units", "128"},
-                                  {"layers", "2"},
-                                  {"dense", "[32]"},
-                                  {"dropout", "0.2,0.1,0.2"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "lstm"},
+                                           {"units", "128"},
+                                           {"layers", "2"},
+                                           {"dense", "[32]"},
+                                           {"dropout", "0.2,0.1,0.2"}});
   auto layers = BuildLayers<float>(cfg.model);
   const char* kinds[] = {"LSTM", "Dropout", "LSTM", "Dropout", "Dense", "Dropout", "Dense"};
   ASSERT_EQ(layers.size(), 7u);
@@ -106,7 +91,7 @@ TEST(NetworkTest, LayerStackOfSeedC1) {
 
 TEST(NetworkTest, ZeroDropoutRatesAddNoLayer) {
   const TrialConfig cfg =
-      Config({{"cell", "dense"}, {"layers", "2"}, {"units", "8"}, {"dropout", "0,0.5"}});
+      ModelTestConfig({{"cell", "dense"}, {"layers", "2"}, {"units", "8"}, {"dropout", "0,0.5"}});
   auto layers = BuildLayers<float>(cfg.model);
   ASSERT_EQ(layers.size(), 4u);
   EXPECT_EQ(layers[0]->Kind(), "Dense");
@@ -115,18 +100,8 @@ TEST(NetworkTest, ZeroDropoutRatesAddNoLayer) {
   EXPECT_EQ(layers[3]->Kind(), "Dense");
 }
 
-// The summary line that names `name`, or "" if none.
-std::string LineWith(const std::string& text, const std::string& name) {
-  std::istringstream is(text);
-  std::string line;
-  while (std::getline(is, line)) {
-    if (line.find(name) != std::string::npos) return line;
-  }
-  return "";
-}
-
 TEST(SummaryTest, SeedA3) {
-  const TrialConfig cfg = Config({{"cell", "lstm"}, {"units", "128"}, {"dense", "[64]"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "lstm"}, {"units", "128"}, {"dense", "[64]"}});
   const std::string s = Summary(cfg.model);
   EXPECT_NE(s.find("Total params: 89,290"), std::string::npos) << s;
   EXPECT_NE(s.find("Trainable params: 89,290"), std::string::npos) << s;
@@ -147,11 +122,11 @@ TEST(SummaryTest, SeedA3) {
 }
 
 TEST(SummaryTest, SeedC1ShowsSequencesAndDropout) {
-  const TrialConfig cfg = Config({{"cell", "lstm"},
-                                  {"units", "128"},
-                                  {"layers", "2"},
-                                  {"dense", "[32]"},
-                                  {"dropout", "0.2,0.1,0.2"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "lstm"},
+                                           {"units", "128"},
+                                           {"layers", "2"},
+                                           {"dense", "[32]"},
+                                           {"dropout", "0.2,0.1,0.2"}});
   const std::string s = Summary(cfg.model);
   EXPECT_NE(LineWith(s, "lstm (LSTM)").find("(None, 28, 128)"), std::string::npos) << s;
   EXPECT_NE(LineWith(s, "dropout (Dropout)").find("(None, 28, 128)"), std::string::npos) << s;
@@ -166,16 +141,16 @@ TEST(SummaryTest, SeedC1ShowsSequencesAndDropout) {
 }
 
 TEST(SummaryTest, OtherCellNames) {
-  EXPECT_NE(Summary(Config({{"cell", "simple_rnn"}, {"units", "8"}}).model)
+  EXPECT_NE(Summary(ModelTestConfig({{"cell", "simple_rnn"}, {"units", "8"}}).model)
                 .find("simple_rnn (SimpleRNN)"),
             std::string::npos);
-  const std::string g = Summary(Config({{"cell", "gru"}, {"units", "8"}}).model);
+  const std::string g = Summary(ModelTestConfig({{"cell", "gru"}, {"units", "8"}}).model);
   EXPECT_NE(g.find("gru (GRU)"), std::string::npos) << g;
   EXPECT_NE(g.find(std::to_string(GruP(28, 8))), std::string::npos) << g;
-  const std::string d = Summary(Config({{"cell", "dense"}, {"layers", "0"}}).model);
+  const std::string d = Summary(ModelTestConfig({{"cell", "dense"}, {"layers", "0"}}).model);
   EXPECT_NE(d.find("Total params: 7,850"), std::string::npos) << d;
   const std::string d4 =
-      Summary(Config({{"cell", "dense"}, {"layers", "2"}, {"units", "512"}}).model);
+      Summary(ModelTestConfig({{"cell", "dense"}, {"layers", "2"}, {"units", "512"}}).model);
   EXPECT_NE(d4.find("Total params: 669,706"), std::string::npos) << d4;
 }
 
@@ -212,7 +187,7 @@ void ExpectRowsOrthonormal(const Eigen::MatrixXd& w, const std::string& what) {
 
 TEST(InitTest, LstmBiasKernelsAndHead) {
   const int F = 28, H = 32;
-  const TrialConfig cfg = Config({{"cell", "lstm"}, {"units", "32"}, {"dense", "[16]"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "lstm"}, {"units", "32"}, {"dense", "[16]"}});
   std::vector<float> p(CountParams(cfg.model), -99.0f);
   Network<float>::Init(cfg.model, 3, p.data());
   const int64_t kx = 0, kh = F * 4 * H, kb = kh + H * 4 * H;
@@ -234,17 +209,19 @@ TEST(InitTest, LstmBiasKernelsAndHead) {
 TEST(WeightTensorSizesTest, KerasVariablesInBufferOrder) {
   const int64_t F = 28, H = 32;
   // LSTM(32) + Dense(16) + Dense(10): the offsets of InitTest.LstmBiasKernelsAndHead.
-  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "lstm"}, {"units", "32"}, {"dense", "[16]"}}).model),
+  EXPECT_EQ(WeightTensorSizes(
+                ModelTestConfig({{"cell", "lstm"}, {"units", "32"}, {"dense", "[16]"}}).model),
             (std::vector<int64_t>{F * 4 * H, H * 4 * H, 4 * H, H * 16, 16, 16 * 10, 10}));
   // GRU's bias is one (2, 3H) variable (reset_after).
-  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "gru"}, {"units", "8"}}).model),
+  EXPECT_EQ(WeightTensorSizes(ModelTestConfig({{"cell", "gru"}, {"units", "8"}}).model),
             (std::vector<int64_t>{F * 24, 8 * 24, 48, 80, 10}));
-  EXPECT_EQ(WeightTensorSizes(Config({{"cell", "dense"}, {"layers", "0"}}).model),
+  EXPECT_EQ(WeightTensorSizes(ModelTestConfig({{"cell", "dense"}, {"layers", "0"}}).model),
             (std::vector<int64_t>{784 * 10, 10}));
   // Any model: they add up to the parameter count.
   for (const char* cell : {"dense", "simple_rnn", "lstm", "gru"}) {
     for (const char* layers : {"1", "3"}) {
-      const TrialConfig c = Config({{"cell", cell}, {"layers", layers}, {"dense", "[7, 5]"}});
+      const TrialConfig c =
+          ModelTestConfig({{"cell", cell}, {"layers", layers}, {"dense", "[7, 5]"}});
       int64_t sum = 0;
       for (int64_t n : WeightTensorSizes(c.model)) sum += n;
       EXPECT_EQ(sum, CountParams(c.model)) << cell << " x" << layers;
@@ -254,7 +231,7 @@ TEST(WeightTensorSizesTest, KerasVariablesInBufferOrder) {
 
 TEST(InitTest, StackedLstmSecondLayerUsesItsOwnFans) {
   const int F = 28, H = 16;
-  const TrialConfig cfg = Config({{"cell", "lstm"}, {"units", "16"}, {"layers", "2"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "lstm"}, {"units", "16"}, {"layers", "2"}});
   std::vector<float> p(CountParams(cfg.model));
   Network<float>::Init(cfg.model, 9, p.data());
   const int64_t l1 = LstmP(F, H);
@@ -266,7 +243,7 @@ TEST(InitTest, StackedLstmSecondLayerUsesItsOwnFans) {
 TEST(InitTest, SimpleRnnAndGruRecurrentKernelsOrthonormal) {
   {
     const int F = 28, H = 20;
-    const TrialConfig cfg = Config({{"cell", "simple_rnn"}, {"units", "20"}});
+    const TrialConfig cfg = ModelTestConfig({{"cell", "simple_rnn"}, {"units", "20"}});
     std::vector<float> p(CountParams(cfg.model));
     Network<float>::Init(cfg.model, 1, p.data());
     const Eigen::MatrixXd wh = Slice(p, F * H, H, H);
@@ -277,7 +254,7 @@ TEST(InitTest, SimpleRnnAndGruRecurrentKernelsOrthonormal) {
   }
   {
     const int F = 28, H = 12;
-    const TrialConfig cfg = Config({{"cell", "gru"}, {"units", "12"}});
+    const TrialConfig cfg = ModelTestConfig({{"cell", "gru"}, {"units", "12"}});
     std::vector<float> p(CountParams(cfg.model));
     Network<float>::Init(cfg.model, 1, p.data());
     ExpectGlorot(Slice(p, 0, F, 3 * H), F, 3 * H, "gru kernel");
@@ -287,7 +264,7 @@ TEST(InitTest, SimpleRnnAndGruRecurrentKernelsOrthonormal) {
 }
 
 TEST(InitTest, SeedDeterminesParams) {
-  const TrialConfig cfg = Config({{"cell", "gru"}, {"units", "16"}, {"dense", "[8]"}});
+  const TrialConfig cfg = ModelTestConfig({{"cell", "gru"}, {"units", "16"}, {"dense", "[8]"}});
   const int64_t n = CountParams(cfg.model);
   std::vector<float> a(n), b(n), c(n);
   Network<float>::Init(cfg.model, 42, a.data());
@@ -303,7 +280,7 @@ TEST(InitTest, SeedDeterminesParams) {
 // --- Forward ----------------------------------------------------------------------------------
 
 TEST(NetworkForwardTest, PerceptronIsAffine) {
-  TrialConfig cfg = Config({{"cell", "dense"}, {"layers", "0"}});
+  TrialConfig cfg = ModelTestConfig({{"cell", "dense"}, {"layers", "0"}});
   cfg.model.steps = 2;
   cfg.model.features = 2;
   cfg.model.classes = 3;
@@ -325,14 +302,14 @@ TEST(NetworkForwardTest, PerceptronIsAffine) {
 }
 
 TEST(NetworkForwardTest, DropoutModelInInferenceEqualsModelWithoutDropout) {
-  TrialConfig with = Config({{"cell", "lstm"},
-                             {"units", "8"},
-                             {"layers", "2"},
-                             {"dense", "[6]"},
-                             {"dropout", "0.5"},
-                             {"recurrent_dropout", "0.3"}});
+  TrialConfig with = ModelTestConfig({{"cell", "lstm"},
+                                      {"units", "8"},
+                                      {"layers", "2"},
+                                      {"dense", "[6]"},
+                                      {"dropout", "0.5"},
+                                      {"recurrent_dropout", "0.3"}});
   TrialConfig without =
-      Config({{"cell", "lstm"}, {"units", "8"}, {"layers", "2"}, {"dense", "[6]"}});
+      ModelTestConfig({{"cell", "lstm"}, {"units", "8"}, {"layers", "2"}, {"dense", "[6]"}});
   for (TrialConfig* c : {&with, &without}) {
     c->model.steps = 4;
     c->model.features = 3;

@@ -113,6 +113,23 @@ TEST_F(MnistLearningTest, Lstm32LearnsWithClipnormCosineWarmupAndWeightDecay) {
   EXPECT_NEAR(r->history[2].lr, 0.005 * 0.5 * (1 + std::cos(pi * 99 / 100)), 1e-9);
 }
 
+TEST_F(MnistLearningTest, BidirectionalLstmLearnsInOneEpoch) {
+  // Bidirectional(LSTM(32)) on 2000 training images, one epoch (63 steps): well above chance.
+  const TrialConfig c = Config({{"cell", "lstm"},
+                                {"bidirectional", "true"},
+                                {"units", "32"},
+                                {"epochs", "1"},
+                                {"batch_size", "32"},
+                                {"learning_rate", "0.003"},
+                                {"train_limit", "2000"}});
+  StatusOr<TrainResult> r = Train(c, *data_, TrainOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(static_cast<int64_t>(r->model.params.size()),
+            2 * 4 * 32 * (28 + 32 + 1) + 64 * 10 + 10);
+  EXPECT_GT(r->test.accuracy, 0.4) << "chance is 0.1";
+  EXPECT_LT(r->history[0].train_loss, std::log(10.0));
+}
+
 TEST_F(MnistLearningTest, MlpLearnsInTwoEpochs) {
   const TrialConfig c = Config({{"cell", "dense"},
                                 {"layers", "1"},
@@ -476,6 +493,28 @@ TEST(DeterminismTest, SameSeedTwoThreadsGivesIdenticalRuns) {
   c.model.dropout = {0.2f};
   c.model.recurrent_dropout = 0.2f;
   ExpectRepeatable(c, 2);
+}
+
+TEST(DeterminismTest, SameSeedGivesIdenticalRunsBidirectional) {
+  TrialConfig c = MemoryConfig("lstm");
+  c.model.bidirectional = true;
+  c.model.layers = 2;
+  c.model.dropout = {0.2f};
+  c.model.recurrent_dropout = 0.2f;
+  ExpectRepeatable(c, 2);
+  ExpectRepeatable(c, 1);
+}
+
+TEST(MemoryTaskBidirectionalTest, CarriesTheFirstStepThroughTime) {
+  // The first step is the backward direction's last: a bidirectional model learns the task.
+  const Mnist data = MemoryData(2000, 500, 6, 7);
+  for (const char* cell : {"simple_rnn", "gru"}) {
+    TrialConfig c = MemoryConfig(cell);
+    c.model.bidirectional = true;
+    StatusOr<TrainResult> r = Train(c, data, TrainOptions{});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_GT(r->test.accuracy, 0.9) << cell;
+  }
 }
 
 TEST(DeterminismTest, SameSeedOneThreadGivesIdenticalRunsMlp) {

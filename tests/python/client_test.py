@@ -108,13 +108,16 @@ class OfflineTest(unittest.TestCase):
             "units": "128", "layers": "1", "seed": "18446744073709551615", "epochs": "3",
             "learning_rate": "0.001", "momentum": "0", "validation_split": "0.2",
             "nesterov": "false", "dense": "[64, 32]", "dropout": "[0.2, 0.1]", "cell": "lstm",
-            "label": "1", "weight_decay": "1e-05", "schedule": "cosine", "patience": "3"})
+            "label": "1", "weight_decay": "1e-05", "schedule": "cosine", "patience": "3",
+            "bidirectional": "true"})
         self.assertEqual(p["units"], 128)
         self.assertIs(type(p["units"]), int)
         self.assertEqual(p["seed"], 2**64 - 1)
         self.assertEqual(p["learning_rate"], 0.001)
         self.assertIs(type(p["momentum"]), float)
         self.assertIs(p["nesterov"], False)
+        self.assertIs(p["bidirectional"], True)
+        self.assertEqual(hpsweep.typed_params({"bidirectional": "1"})["bidirectional"], "1")
         self.assertEqual(p["dense"], [64, 32])
         self.assertEqual(p["dropout"], [0.2, 0.1])
         self.assertEqual(p["cell"], "lstm")

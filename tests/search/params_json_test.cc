@@ -37,6 +37,7 @@ TEST(ParamsJsonTest, EveryConfigKeyOfADefaultTrialIsTyped) {
   EXPECT_TRUE(j["recurrent_dropout"].is_number_float());
   EXPECT_TRUE(j["validation_split"].is_number_float());
   EXPECT_EQ(j["nesterov"], false);
+  EXPECT_EQ(j["bidirectional"], false);
   EXPECT_EQ(j["dense"], json::array());
   EXPECT_EQ(j["dropout"], json::array());
   EXPECT_EQ(j["cell"], "lstm");
@@ -55,6 +56,7 @@ TEST(ParamsJsonTest, ListsAndNumbers) {
   EXPECT_EQ(ParamValueJson("validation_split", "0.2"), json(0.2));
   EXPECT_EQ(ParamValueJson("seed", "18446744073709551615"), json(UINT64_MAX));
   EXPECT_EQ(ParamValueJson("nesterov", "true"), json(true));
+  EXPECT_EQ(ParamValueJson("bidirectional", "true"), json(true));
   EXPECT_EQ(ParamText(json::parse("[64, 32]")), "[64, 32]");
   EXPECT_EQ(ParamText(json::parse("[0.2, 0.1]")), "[0.2, 0.1]");
   EXPECT_EQ(ParamText(json(0.0)), "0");
@@ -73,6 +75,7 @@ TEST(ParamsJsonTest, TextNotOfItsTypeStaysText) {
   }
   EXPECT_EQ(ParamValueJson("seed", "-1"), json("-1"));
   EXPECT_EQ(ParamValueJson("nesterov", "1"), json("1"));
+  EXPECT_EQ(ParamValueJson("bidirectional", "1"), json("1"));  // typed as a boolean, not a number
   EXPECT_EQ(ParamValueJson("dense", "[64, x]"), json("[64, x]"));
   EXPECT_EQ(ParamValueJson("dense", "[64"), json("[64"));
   EXPECT_EQ(ParamValueJson("dense", "[64, 1.5]"), json("[64, 1.5]"));

@@ -702,6 +702,33 @@ parameters:
                     3, {"trial 2", "lr_schedule=cosine", "key 'lr_every'", "lr_schedule=step"});
 }
 
+TEST(SweepFileTest, BidirectionalFixedAndSwept) {
+  const std::vector<TrialSpec> trials = MustExpand(R"(name: bidir
+fixed: {cell: gru, layers: 2}
+parameters:
+  bidirectional: {values: [true, false]}
+)");
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_TRUE(trials[0].config.model.bidirectional);
+  EXPECT_EQ(trials[0].params.at("bidirectional"), "true");
+  EXPECT_FALSE(trials[1].config.model.bidirectional);
+  EXPECT_EQ(trials[1].params.at("bidirectional"), "false");
+  const std::vector<TrialSpec> fixed = MustExpand("name: x\nfixed:\n  bidirectional: yes\n");
+  ASSERT_EQ(fixed.size(), 1u);
+  EXPECT_TRUE(fixed[0].config.model.bidirectional);
+  EXPECT_EQ(fixed[0].config.model.cell, Cell::kLstm);
+}
+
+TEST(SweepFileErrorTest, BidirectionalRefusedForDenseAndBadValues) {
+  ExpectExpandError("name: x\nfixed:\n  cell: dense\n  bidirectional: true\n", 4,
+                    {"trial 1", "key 'bidirectional'", "cell is dense"});
+  const char* yaml = "name: x\nfixed:\n  bidirectional: both\n";
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, kFile);
+  Status st = spec.status();
+  if (spec.ok()) st = ExpandSweep(*spec, kFile).status();
+  ExpectErrorIn(st, 3, {"key 'bidirectional'", "expected true or false"}, yaml);
+}
+
 TEST(SweepFileErrorTest, TrainingKeyOutOfRangeNamesLineAndKey) {
   for (const char* yaml :
        {"name: x\nfixed:\n  lr_drop: 0\n", "name: x\nfixed:\n  lr_drop: 1.5\n"}) {
