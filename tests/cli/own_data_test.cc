@@ -205,7 +205,7 @@ TEST_F(OwnDataTest, TrainSaysRowsAndClassesAndWarnsOfASortedCsv) {
       "--cell gru --units 8 --epochs 1 --validation-split 0.2";
   Result r = Run(flags);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("(100 rows)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(100 rows, "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("row = true class"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("digit"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("warning: the validation rows"), std::string::npos) << r.err;
