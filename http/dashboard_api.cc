@@ -70,6 +70,9 @@ json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<T
                    {"status", TrialStatusName(t.status)},
                    {"params", ParamsJson(t.params)},
                    {"best_epoch", t.best_epoch},
+                   // The epoch its test accuracy and model come from (keep: best|last); null
+                   // before its test pass.
+                   {"weights_epoch", t.weights_epoch > 0 ? json(t.weights_epoch) : json(nullptr)},
                    // Not measured (a pruned or running trial has no test pass): null, not -1.
                    {"metric_value", o.Has(o.ValueOf(t)) ? json(o.ValueOf(t)) : json(nullptr)},
                    {"val_accuracy", MeasuredJson(t.best_val_accuracy)},
@@ -78,7 +81,9 @@ json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<T
                    {"epochs", t.epochs_run},
                    {"pruned_at_epoch", pruned_at},
                    {"seconds", t.seconds},
-                   {"worker", t.worker_name}});
+                   // A copied result (--reuse) names where it comes from, as the CLI's table.
+                   {"worker", t.reused_from.empty() ? t.worker_name
+                                                    : "copied from " + t.reused_from}});
   }
   return {{"sweep",
            {{"id", sweep.id},

@@ -279,6 +279,7 @@
       }
       tr.append(el('td', r.rank, 'num'), number,
         el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
+        el('td', r.weights_epoch === null ? '-' : r.weights_epoch, 'num'),
         el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(r.val_accuracy, 4), 'num'),
         el('td', fmt(r.test_accuracy, 4), 'num'), el('td', r.epochs, 'num'),
         el('td', fmt(r.seconds, 1) + 's', 'num'), el('td', r.worker),

@@ -362,11 +362,12 @@ TEST_F(DashboardTest, ServesThePageAndTheJsonEndpoints) {
   EXPECT_EQ(j["workers_alive"], 0);
 
   // Trial 1 has the best accuracy but the worst loss; trial 2 the lowest loss.
+  std::vector<std::string> leases;
   for (int i = 1; i <= 3; ++i) {  // a worker each: a worker holds one lease at a time
     auto w = sched()->RegisterWorker("w" + std::to_string(i), 1);
     ASSERT_TRUE(w.ok());
     const double r[3][2] = {{0.95, 0.9}, {0.80, 0.2}, {0.90, 0.5}};
-    LeaseAndReport(*w, 2, r[i - 1][0], r[i - 1][1]);
+    leases.push_back(LeaseAndReport(*w, 2, r[i - 1][0], r[i - 1][1]));
   }
   auto lb = c.Get("/api/sweeps/" + std::to_string(id) + "/leaderboard?top=3");
   ASSERT_TRUE(lb);
@@ -379,6 +380,21 @@ TEST_F(DashboardTest, ServesThePageAndTheJsonEndpoints) {
   EXPECT_EQ(j["rows"][2]["number"], 1);
   EXPECT_DOUBLE_EQ(j["rows"][0]["metric_value"].get<double>(), 0.2);
   EXPECT_EQ(j["rows"][0]["params"]["units"], 16);  // typed, as the CLI's JSON
+  EXPECT_TRUE(j["rows"][0]["weights_epoch"].is_null()) << "running: no test pass yet";
+
+  // Completed, a trial says which epoch its test accuracy and model come from (keep: best).
+  Completion done;
+  for (int e = 1; e <= 3; ++e) done.history.push_back({e, 0.3, 0.79, 0.2 + e / 100.0, 0.80, 0.5, {}});
+  done.test_accuracy = 0.78;
+  done.test_loss = 0.25;
+  done.weights_epoch = 1;
+  const Status completed = sched()->Complete(leases[1], done);
+  ASSERT_TRUE(completed.ok()) << completed.ToString();
+  lb = c.Get("/api/sweeps/" + std::to_string(id) + "/leaderboard?top=3");
+  ASSERT_TRUE(lb);
+  j = json::parse(lb->body);
+  ASSERT_EQ(j["rows"][0]["number"], 2) << lb->body;
+  EXPECT_EQ(j["rows"][0]["weights_epoch"], 1) << lb->body;
 
   auto ex = c.Get("/api/sweeps/" + std::to_string(id) + "/export");
   ASSERT_TRUE(ex);
