@@ -154,6 +154,9 @@ constexpr size_t kMaxWorkerHostBytes = 256;        // RegisterWorker.host (print
 constexpr size_t kMaxWorkerJobIdBytes = 256;       // RegisterWorker.job_id (printable UTF-8)
 constexpr size_t kMaxGoneWorkersShown = 1000;      // gone workers ListWorkers keeps showing
 constexpr int kMaxWatches = 64;                    // concurrent WatchSweep streams
+// A proposal over this much Sampler::ProposalWork (about 2 ms) is computed outside the scheduler's
+// mutex, so one bayes sweep with a long history and many candidates stalls no other call.
+constexpr int64_t kMaxProposalWorkLocked = 100000;
 // Request sizes (protobuf ByteSizeLong), checked by each handler; the server's receive limit is
 // the largest of them (a CompleteTrial carrying a model), so gRPC refuses anything bigger unread.
 constexpr size_t kMaxRequestBytes = 64u << 10;       // every call not named below
@@ -358,6 +361,9 @@ class Scheduler {
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
   // of the same database (an earlier, interrupted run of another file) as they are.
   void LeaseOnly(int64_t sweep_id) EXCLUDES(mu_);
+  // For tests: called on the proposing thread just before a sampler that reads the history
+  // proposes (outside mu_ when the proposal is costly, see kMaxProposalWorkLocked).
+  void SetProposeHookForTesting(std::function<void()> hook) EXCLUDES(mu_);
   // Puts back (or fails) every trial whose lease deadline has passed, and drops workers not heard
   // from within a lease period from memory. Returns how many trials.
   StatusOr<int> ExpireLeases() EXCLUDES(mu_);
@@ -608,10 +614,36 @@ class Scheduler {
   int64_t lease_only_ GUARDED_BY(mu_) = 0;             // LeaseOnly's sweep; 0: all
 
   // ---- Samplers (see the top) ----
-  struct LiveSampler {
-    std::unique_ptr<Sampler> sampler;
-    std::vector<int64_t> trial_ids;  // the sweep's stored trials, in number order
+  // A costly proposal (Sampler::ProposalWork over kMaxProposalWorkLocked) is computed outside
+  // mu_ by PrepareProposal, on a copy of the sweep's history, and kept here for the lease that
+  // follows. It is used for trial `number` when the history still has the same stamp (so a
+  // proposal is what it would have been under the lock), or by the call that prepared it (what
+  // changed meanwhile came from calls concurrent with it). Without one, a costly proposal is
+  // not made under the lock: that lease finds nothing of the sweep, and the worker's next
+  // LeaseTrial prepares it.
+  struct PreparedProposal {
+    int number = 0;
+    std::pair<size_t, size_t> stamp;  // HistoryStampLocked when the copy was taken
+    uint64_t call = 0;                // the Lease call that prepared it
+    StatusOr<TrialSpec> spec = Status::Ok();
   };
+  struct LiveSampler {
+    std::shared_ptr<const Sampler> sampler;  // shared: a proposal may outlive its removal
+    std::vector<int64_t> trial_ids;          // the sweep's stored trials, in number order
+    std::optional<PreparedProposal> prepared;
+    bool preparing = false;  // a PrepareProposal is computing this sweep's next trial
+  };
+  // Computes the next costly proposal outside mu_ (see PreparedProposal) for the sweep whose turn
+  // is next, unless it is prepared or being prepared (then waits for that one). Returns the call
+  // id LeaseLocked is to run with (lease_call_), 0 when nothing was prepared by this call.
+  uint64_t PrepareProposal() EXCLUDES(mu_);
+  // (completed + pruned, queued + running) trials of the sweep: what a TPE proposal depends on
+  // changes only when one of these does.
+  std::pair<size_t, size_t> HistoryStampLocked(const LiveSampler& live) REQUIRES(mu_);
+  uint64_t next_prepare_call_ GUARDED_BY(mu_) = 0;
+  uint64_t lease_call_ GUARDED_BY(mu_) = 0;  // the running Lease's PrepareProposal call, or 0
+  CondVar proposal_done_{&mu_};              // a PrepareProposal finished
+  std::function<void()> propose_hook_ GUARDED_BY(mu_);
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked() REQUIRES(mu_);
   // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).

@@ -55,10 +55,14 @@ StatusOr<int> Scheduler::ExpireLeases() {
 }
 
 StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
+  const uint64_t call = PrepareProposal();
   std::optional<LeaseGrant> grant;
   Status s = Mutate([&] {
     mu_.AssertHeld();
-    return LeaseLocked(worker_id, &grant);
+    lease_call_ = call;
+    Status leased = LeaseLocked(worker_id, &grant);
+    lease_call_ = 0;
+    return leased;
   });
   if (!s.ok()) return s;
   return grant;
@@ -293,10 +297,14 @@ void Scheduler::CompleteAndLeaseAsync(const std::string& lease_id, const Complet
 }
 
 void Scheduler::LeaseAsync(int64_t worker_id, LeaseDone done) {
+  const uint64_t call = PrepareProposal();
   MutateGrantAsync(
       [&](std::optional<LeaseGrant>* g) {
         mu_.AssertHeld();
-        return LeaseLocked(worker_id, g);
+        lease_call_ = call;
+        Status leased = LeaseLocked(worker_id, g);
+        lease_call_ = 0;
+        return leased;
       },
       std::move(done));
 }

@@ -159,15 +159,121 @@ Status Scheduler::ProposeForSweepLocked(int64_t sweep_id, double now) {
   return ProposeLocked(sweep_id, &s->second, now);
 }
 
+void Scheduler::SetProposeHookForTesting(std::function<void()> hook) {
+  MutexLock lock(&mu_);
+  propose_hook_ = std::move(hook);
+}
+
 void Scheduler::LeaseOnly(int64_t sweep_id) {
   MutexLock lock(&mu_);
   lease_only_ = sweep_id;
 }
 
+std::pair<size_t, size_t> Scheduler::HistoryStampLocked(const LiveSampler& live) {
+  std::pair<size_t, size_t> stamp{0, 0};
+  for (int64_t id : live.trial_ids) {
+    const TrialStatus st = trials_[id].status;
+    if (st == TrialStatus::kCompleted || st == TrialStatus::kPruned) ++stamp.first;
+    if (st == TrialStatus::kRunning || st == TrialStatus::kQueued) ++stamp.second;
+  }
+  return stamp;
+}
+
+uint64_t Scheduler::PrepareProposal() {
+  std::shared_ptr<const Sampler> sampler;
+  std::vector<TrialRow> copy;
+  int64_t sweep_id = 0;
+  PreparedProposal p;
+  std::function<void()> hook;
+  {
+    MutexLock lock(&mu_);
+    // The sweep ProposeForTurnLocked (or ProposeForSweepLocked) would ask next, if costly.
+    auto pick = [&]() -> LiveSampler* {
+      mu_.AssertHeld();
+      if (samplers_.empty()) return nullptr;
+      auto s = samplers_.end();
+      if (lease_only_ != 0) {
+        if (queued_.count(lease_only_)) return nullptr;
+        s = samplers_.find(lease_only_);
+      } else {
+        s = samplers_.upper_bound(next_sweep_turn_);
+        if (s == samplers_.end()) s = samplers_.begin();
+        if (!queued_.empty()) {
+          auto q = queued_.upper_bound(next_sweep_turn_);
+          if (q == queued_.end()) q = queued_.begin();
+          auto order = [this](int64_t id) {
+            mu_.AssertHeld();
+            return std::make_pair(id <= next_sweep_turn_, id);
+          };
+          if (order(q->first) <= order(s->first)) return nullptr;
+        }
+      }
+      if (s == samplers_.end()) return nullptr;
+      LiveSampler& live = s->second;
+      const size_t stored = live.trial_ids.size();
+      if (live.sampler->Exhausted(static_cast<int>(stored)) ||
+          live.sampler->ProposalWork(stored) <= kMaxProposalWorkLocked) {
+        return nullptr;
+      }
+      sweep_id = s->first;
+      return &live;
+    };
+    LiveSampler* live = pick();
+    if (live == nullptr) return 0;
+    if (live->preparing) {  // another call computes it: wait for that one, and use it if it fits
+      while (true) {
+        proposal_done_.Wait();
+        auto s = samplers_.find(sweep_id);
+        if (s == samplers_.end() || !s->second.preparing) break;
+      }
+      return 0;
+    }
+    p.number = static_cast<int>(live->trial_ids.size()) + 1;
+    p.stamp = HistoryStampLocked(*live);
+    if (live->prepared && live->prepared->number == p.number && live->prepared->stamp == p.stamp) {
+      return 0;  // ready, and still what it would be
+    }
+    live->preparing = true;
+    p.call = ++next_prepare_call_;
+    sampler = live->sampler;
+    hook = propose_hook_;
+    copy.reserve(live->trial_ids.size());
+    for (int64_t id : live->trial_ids) {  // what a sampler reads (search/objective.h, TPE)
+      const TrialRow& t = trials_[id];
+      TrialRow& c = copy.emplace_back();
+      c.id = t.id;
+      c.sweep_id = t.sweep_id;
+      c.number = t.number;
+      c.status = t.status;
+      c.params = t.params;
+      c.epochs_run = t.epochs_run;
+      c.best_val_accuracy = t.best_val_accuracy;
+      c.best_val_loss = t.best_val_loss;
+      c.test_accuracy = t.test_accuracy;
+      c.test_loss = t.test_loss;
+      c.metric_value = t.metric_value;
+    }
+  }
+  std::vector<const TrialRow*> rows;
+  rows.reserve(copy.size());
+  for (const TrialRow& t : copy) rows.push_back(&t);
+  if (hook) hook();
+  p.spec = sampler->Propose(p.number, rows);
+  MutexLock lock(&mu_);
+  auto s = samplers_.find(sweep_id);
+  if (s != samplers_.end()) {
+    s->second.preparing = false;
+    if (static_cast<int>(s->second.trial_ids.size()) + 1 == p.number) s->second.prepared = p;
+  }
+  proposal_done_.SignalAll();
+  return p.call;
+}
+
 Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
   // A plan does not look at the history: a lease stays O(1) however many trials the sweep has.
   std::vector<const TrialRow*> rows;
-  if (live->sampler->needs_history()) {
+  if (live->sampler->needs_history() &&
+      live->sampler->ProposalWork(live->trial_ids.size()) <= kMaxProposalWorkLocked) {
     rows.reserve(live->trial_ids.size());
     for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
   }
@@ -176,7 +282,18 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
   t.sweep_id = sweep_id;
   t.number = static_cast<int>(live->trial_ids.size()) + 1;
   t.created_at = now;
-  StatusOr<TrialSpec> proposed = live->sampler->Propose(t.number, rows);
+  StatusOr<TrialSpec> proposed = Status::Ok();
+  std::optional<PreparedProposal>& ready = live->prepared;
+  if (ready && ready->number == t.number &&
+      (ready->call == lease_call_ || ready->stamp == HistoryStampLocked(*live))) {
+    proposed = std::move(ready->spec);
+    ready.reset();
+  } else if (live->sampler->ProposalWork(live->trial_ids.size()) > kMaxProposalWorkLocked) {
+    return Status::Ok();  // not under the lock: the worker's next LeaseTrial prepares it
+  } else {
+    if (propose_hook_ && live->sampler->needs_history()) propose_hook_();
+    proposed = live->sampler->Propose(t.number, rows);
+  }
   if (proposed.ok()) {
     t.params = std::move(proposed->params);
   } else {

@@ -37,7 +37,8 @@ class PlanSampler : public Sampler {
   explicit PlanSampler(std::vector<TrialSpec> plan) : plan_(std::move(plan)) {}
   int planned() const override { return static_cast<int>(plan_.size()); }
   bool needs_history() const override { return false; }
-  StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>&) override {
+  int64_t ProposalWork(size_t) const override { return 0; }
+  StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>&) const override {
     if (number < 1 || number > planned()) {
       return Internal("trial " + std::to_string(number) + " is past the plan of " +
                       std::to_string(planned()));
@@ -314,7 +315,15 @@ class TpeSampler : public Sampler {
         std::to_string(best) + " (" + EscapeText(point) + ")");
   }
 
-  StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) override {
+  int64_t ProposalWork(size_t trials) const override {
+    // Each candidate is weighed against both estimators: one component per trial they hold.
+    const int64_t history = static_cast<int64_t>(std::min<size_t>(trials, 2 * kMaxSamplerHistory));
+    return static_cast<int64_t>(spec_.bayes.n_ei_candidates) * history *
+           static_cast<int64_t>(std::max<size_t>(1, axes_.size()));
+  }
+
+  StatusOr<TrialSpec> Propose(int number,
+                              const std::vector<const TrialRow*>& trials) const override {
     Rng rng(Rng::Mix(spec_.seed ^ kTpeStream, static_cast<uint64_t>(number)));
     const Objective objective(spec_.metric, spec_.maximize);
     struct Done {

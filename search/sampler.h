@@ -46,8 +46,9 @@
 //     point (one not being trained, when it can). Random points avoid tried ones the same way.
 //   Work per proposal is bounded: the latest kMaxHistory completed trials are used.
 //
-// Thread-safety: none; the scheduler calls it under its mutex. Propose does not keep the pointers
-// it is given.
+// Thread-safety: the const methods may run on several threads at once (the scheduler proposes a
+// costly bayes trial outside its mutex, see ProposalWork); nothing else is safe to share. Propose
+// does not keep the pointers it is given.
 #ifndef HPSWEEP_SEARCH_SAMPLER_H_
 #define HPSWEEP_SEARCH_SAMPLER_H_
 
@@ -77,8 +78,13 @@ class Sampler {
   // Trial `number` (proposed + 1, 1-based) given the sweep's stored trials (any order, every
   // status; pointers valid for the call only; empty when !needs_history()). An error names why no
   // valid trial could be made (every candidate refused by the config checks or the limits); the
-  // caller records it.
-  virtual StatusOr<TrialSpec> Propose(int number, const std::vector<const TrialRow*>& trials) = 0;
+  // caller records it. Const: it changes nothing in the sampler, so the scheduler may call it
+  // outside its mutex (on a copy of the history) while other threads call the const methods.
+  virtual StatusOr<TrialSpec> Propose(int number,
+                                      const std::vector<const TrialRow*>& trials) const = 0;
+  // About how much work a Propose over `trials` stored trials is, in density evaluations
+  // (candidates x history); 0 for a plan. The scheduler proposes a costly one outside its mutex.
+  virtual int64_t ProposalWork(size_t trials) const = 0;
 };
 
 // Completed trials past this many (the latest by number are kept) are left out of a proposal.

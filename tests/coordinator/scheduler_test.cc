@@ -2352,3 +2352,99 @@ TEST(SchedulerOwnerTest, ACompletionsModelMustBeTheTrialsOwn) {
 
 }  // namespace
 }  // namespace hpsweep
+
+namespace hpsweep {
+namespace {
+
+// A bayes sweep whose proposals are costly: 1,000 candidates over two continuous axes, so past
+// about 50 stored trials a proposal is over kMaxProposalWorkLocked.
+constexpr char kCostlyBayes[] =
+    "name: costly\nmethod: bayes\nmax_trials: 500\nseed: 5\n"
+    "bayes: {n_startup_trials: 5, n_ei_candidates: 1000}\n"
+    "metric: {name: val_accuracy, goal: maximize}\n"
+    "fixed:\n  cell: lstm\n  epochs: 3\n  units: 8\n"
+    "parameters:\n"
+    "  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}\n"
+    "  dropout: {distribution: uniform, min: 0.0, max: 0.5}\n";
+
+// A completion whose value depends on the trial's point (best near learning_rate 0.01, no dropout),
+// so the estimator has something to learn.
+Completion CompletionFor(const LeaseGrant& g) {
+  const double lr = std::stod(g.trial.params.at("learning_rate"));
+  const double dropout = std::stod(g.trial.params.at("dropout").substr(1));  // "[0.25]"
+  const double v = 0.95 - 0.05 * std::fabs(std::log10(lr) + 2) - 0.1 * dropout;
+  Completion c = MakeCompletion(0.5);
+  c.history = {Epoch(1, v - 0.02, 0.5), Epoch(2, v, 0.4), Epoch(3, v - 0.01, 0.45)};
+  c.weights_epoch = 2;
+  return c;
+}
+
+// One bayes sweep with a long history and many candidates held the scheduler's lock for each
+// proposal (200 ms), and every other call waited behind it. A costly proposal is now computed
+// outside the lock: another call made while it is computed answers without waiting for it; and
+// the trial proposed is the one the sampler proposes from the same stored history under the lock.
+TEST(SchedulerProposalTest, ACostlyBayesProposalHoldsNoLockAndProposesTheSame) {
+  FakeClock clock;
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t worker = MustRegister(s, "w1");
+  StatusOr<SweepSpec> spec = ParseSweep(kCostlyBayes, "costly.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  StatusOr<int64_t> sweep = s.Submit(*spec, {}, kCostlyBayes, "costly.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+
+  // 60 trials one after another; CompleteAndLease hands out the next one while proposals are
+  // cheap, and gives none once they are costly (the worker then asks with LeaseTrial).
+  int costly_without_next = 0;
+  std::optional<LeaseGrant> next;
+  for (int i = 1; i <= 60; ++i) {
+    LeaseGrant g = next ? *next : MustLease(s, worker);
+    ASSERT_EQ(g.trial.number, i);
+    StatusOr<std::optional<LeaseGrant>> after = s.CompleteAndLease(g.lease_id, CompletionFor(g),
+                                                                   worker);
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    next = *after;
+    if (!next) ++costly_without_next;
+  }
+  EXPECT_GT(costly_without_next, 0);
+  ASSERT_FALSE(next.has_value());
+
+  // Trial 61: another call, made from inside the proposal, must answer while it computes. Made
+  // under the lock, it would wait for the proposal to end (the guard below gives up after 60 s,
+  // which only a stalled call takes; it asserts no time).
+  bool hook_ran = false, answered = false;
+  std::future<size_t> other;  // (outlives the hook: under the lock it could only end after it)
+  s.SetProposeHookForTesting([&] {
+    hook_ran = true;
+    other = std::async(std::launch::async, [&] { return s.Counts(*sweep).size(); });
+    answered = other.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  });
+  const LeaseGrant g61 = MustLease(s, worker);
+  s.SetProposeHookForTesting(nullptr);
+  EXPECT_TRUE(hook_ran);
+  EXPECT_TRUE(answered) << "a call waited behind the proposal";
+  EXPECT_EQ(g61.trial.number, 61);
+
+  // The same trial as the sampler proposes under no scheduler at all from the stored history
+  // (trial 61 itself left out: it was not stored when proposed).
+  StatusOr<std::vector<TrialRow>> stored = storage->LoadTrials(*sweep);
+  ASSERT_TRUE(stored.ok());
+  std::vector<const TrialRow*> rows;
+  for (const TrialRow& t : *stored) {
+    if (t.number < 61) rows.push_back(&t);
+  }
+  ASSERT_EQ(rows.size(), 60u);
+  StatusOr<std::unique_ptr<Sampler>> sampler = MakeSampler(*spec, "costly.yaml");
+  ASSERT_TRUE(sampler.ok());
+  ASSERT_GT((*sampler)->ProposalWork(rows.size()), kMaxProposalWorkLocked);
+  StatusOr<TrialSpec> expected = (*sampler)->Propose(61, rows);
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  EXPECT_EQ(g61.trial.params, expected->params);
+}
+
+}  // namespace
+}  // namespace hpsweep
