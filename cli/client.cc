@@ -93,9 +93,11 @@ std::unique_ptr<grpc::ClientContext> Ctx(double seconds) {
   return ctx;
 }
 
-StatusOr<std::unique_ptr<DbReader>> OpenDb(const std::string& db) {
+StatusOr<std::unique_ptr<DbReader>> OpenDb(const std::string& db, bool read_only) {
   if (access(db.c_str(), F_OK) != 0) return NotFound(db + ": no such database file");
-  auto storage = OpenSqliteStorage(db);
+  StorageOptions options;
+  options.read_only = read_only;
+  auto storage = OpenSqliteStorage(db, options);
   if (!storage.ok()) return storage.status();
   auto r = std::make_unique<DbReader>();
   r->storage = std::move(*storage);

@@ -48,7 +48,9 @@ struct DbReader {
   std::unique_ptr<Scheduler> scheduler;
 };
 
-StatusOr<std::unique_ptr<DbReader>> OpenDb(const std::string& db);
+// read_only: opened with StorageOptions::read_only (nothing migrated or written; an older
+// schema is refused), for a reader that lives on beside a writer (`hpsweep dashboard --db`).
+StatusOr<std::unique_ptr<DbReader>> OpenDb(const std::string& db, bool read_only = false);
 
 // The leaderboard the coordinator's GetLeaderboard gives, from a file.
 StatusOr<v1::GetLeaderboardResponse> LeaderboardFromDb(const std::string& db, int64_t sweep,

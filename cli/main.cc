@@ -4,7 +4,8 @@
 //                    --test-file F --sequence-length T]   (a user's own data, engine/dataset.h)
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
-//   hpsweep run FILE, coordinator, worker, submit, status, workers, leaderboard, cancel, export
+//   hpsweep run FILE, coordinator, worker, dashboard, submit, status, workers, leaderboard,
+//     cancel, export
 //     (cli/sweep_commands.h)
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input.
 #include <signal.h>

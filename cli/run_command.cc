@@ -1,6 +1,7 @@
 #include "cli/run_command.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -609,6 +610,81 @@ int RunCoordinator(const Flags& f) {
     server.Wait();
   }
   std::cerr << "hpsweep coordinator stopped\n";
+  return 0;
+}
+
+// What a database file and its write-ahead log look like from outside (size, mtime, inode): a
+// commit by another process changes the log, a checkpoint the file.
+struct FileMark {
+  struct stat db = {}, wal = {};
+  bool db_there = false, wal_there = false;
+
+  static FileMark Of(const std::string& path) {
+    FileMark m;
+    m.db_there = stat(path.c_str(), &m.db) == 0;
+    m.wal_there = stat((path + "-wal").c_str(), &m.wal) == 0;
+    return m;
+  }
+  static bool Same(const struct stat& a, const struct stat& b) {
+    return a.st_ino == b.st_ino && a.st_size == b.st_size &&
+           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+  }
+  bool operator==(const FileMark& o) const {
+    return db_there == o.db_there && wal_there == o.wal_there &&
+           (!db_there || Same(db, o.db)) && (!wal_there || Same(wal, o.wal));
+  }
+};
+
+// `dashboard --db FILE`: the dashboard over a scheduler of the file, opened read-only (nothing
+// written; cancel refused), and reloaded within a second of another process writing it (a
+// `run --db FILE` in another terminal), as `status --watch --db` reads it again. Until a signal.
+int RunDashboardDb(const Flags& f) {
+  if (f.db.empty()) return Fail(InvalidArgument("give --db FILE: the database to show"));
+  const std::string listen = f.http.empty() ? "127.0.0.1:0" : f.http;
+  // (Refused before the database is opened, as `coordinator --http`; Dashboard::Start checks too.)
+  Status h = CheckListenSecurity(listen, f.server);
+  if (!h.ok()) return Fail(InvalidArgument("--http: " + h.message()));
+  FileMark mark = FileMark::Of(f.db);
+  auto reader = OpenDb(f.db, /*read_only=*/true);
+  if (!reader.ok()) return Fail(reader.status());
+  Scheduler* sched = (*reader)->scheduler.get();
+  Dashboard dashboard(sched);  // (declared after the reader: it goes first)
+  DashboardOptions d;
+  d.listen = listen;
+  d.security = f.server;
+  d.read_only = true;
+  Status s = dashboard.Start(d);
+  if (!s.ok()) return Fail(s);
+  std::cerr << "hpsweep dashboard at " << dashboard.url() << " (read-only, database " << f.db
+            << "; Ctrl-C stops it)\n";
+  if (f.server.tls_cert.empty() && !IsLoopbackAddress(listen)) {
+    std::cerr << "hpsweep: warning: --insecure: anyone who can reach " << listen
+              << " may read every sweep in " << f.db << "\n";
+  }
+  InstallSignalHandlers();
+  bool failing = false;
+  int ticks = 0;
+  while (!Signalled()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (++ticks % 10 != 0) continue;
+    const FileMark now = FileMark::Of(f.db);
+    if (now == mark) continue;
+    // The mark from before the reload: a write during it is seen at the next look.
+    Status loaded = sched->Load();
+    if (!loaded.ok()) {
+      if (!failing) {
+        std::cerr << "hpsweep: warning: reading " << f.db << " again: " << loaded.message()
+                  << "; the dashboard shows what was read before\n";
+      }
+      failing = true;
+      continue;  // (mark kept: tried again next second)
+    }
+    if (failing) std::cerr << "hpsweep: " << f.db << " read again\n";
+    failing = false;
+    mark = now;
+  }
+  dashboard.Stop();
+  std::cerr << "hpsweep dashboard stopped\n";
   return 0;
 }
 

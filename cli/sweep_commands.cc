@@ -484,6 +484,27 @@ CLI::App* AddCoordinatorCommand(CLI::App* app, Flags* f) {
   return coord;
 }
 
+// `dashboard --db FILE`: the dashboard of a database file, read-only (cli/run_command.h).
+CLI::App* AddDashboardCommand(CLI::App* app, Flags* f) {
+  CLI::App* dash = app->add_subcommand(
+      "dashboard",
+      "serve the dashboard of a database file, read-only (a finished run, or one still writing "
+      "it), until Ctrl-C");
+  dash->add_option("--db", f->db, "the SQLite file of a run or coordinator")->required();
+  dash->add_option("--http", f->http,
+                   "host:port to serve at (default 127.0.0.1:0, a free loopback port; any other "
+                   "address needs TLS and tokens, or --insecure)");
+  dash->add_option("--tls-cert", f->server.tls_cert, "server certificate (PEM): HTTPS");
+  dash->add_option("--tls-key", f->server.tls_key, "server key (PEM)");
+  dash->add_option("--tls-client-ca", f->server.tls_client_ca,
+                   "CA (PEM) that must have signed every client's certificate (mutual TLS)");
+  dash->add_option("--auth-tokens", f->server.auth_tokens,
+                   "tokens file (hashes and roles; `hpsweep token create`): reader or user to view");
+  dash->add_flag("--insecure", f->server.insecure,
+                 "serve plaintext without tokens on a non-loopback address, on purpose");
+  return dash;
+}
+
 // `worker`: lease and train trials from a coordinator.
 CLI::App* AddWorkerCommand(CLI::App* app, Flags* f) {
   CLI::App* worker = app->add_subcommand("worker", "lease and train trials from a coordinator");
@@ -639,6 +660,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   CLI::App* script = AddSlurmScriptCommand(app, f.get());
   CLI::App* coord = AddCoordinatorCommand(app, f.get());
   CLI::App* worker = AddWorkerCommand(app, f.get());
+  CLI::App* dashboard = AddDashboardCommand(app, f.get());
   CLI::App* submit = AddSubmitCommand(app, f.get());
   CLI::App* status = AddStatusCommand(app, f.get());
   CLI::App* workers = AddWorkersCommand(app, f.get());
@@ -656,6 +678,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (*script) return RunSlurmScript(*f);
     if (*coord) return RunCoordinator(*f);
     if (*worker) return RunWorker(*f);
+    if (*dashboard) return RunDashboardDb(*f);
     if (*submit) return RunSubmit(*f);
     if (*status) return RunStatus(*f);
     if (*workers) return RunWorkers(*f);

@@ -1,8 +1,8 @@
-// The sweep subcommands of hpsweep: run, coordinator, worker, submit, status, workers, leaderboard,
-// cancel, export, slurm-script. Each returns the process exit code (0 ok, 1 runtime failure, 2 bad
-// input). This is main.cc's entry point; the commands live in cli/run_command.cc (run, coordinator,
-// worker, slurm-script), cli/report_commands.cc (report, data-report) and cli/sweep_commands.cc
-// (the rest, and every subcommand's flags).
+// The sweep subcommands of hpsweep: run, coordinator, worker, dashboard, submit, status, workers,
+// leaderboard, cancel, export, slurm-script. Each returns the process exit code (0 ok, 1 runtime
+// failure, 2 bad input). This is main.cc's entry point; the commands live in cli/run_command.cc
+// (run, coordinator, worker, dashboard, slurm-script), cli/report_commands.cc (report,
+// data-report) and cli/sweep_commands.cc (the rest, and every subcommand's flags).
 #ifndef HPSWEEP_CLI_SWEEP_COMMANDS_H_
 #define HPSWEEP_CLI_SWEEP_COMMANDS_H_
 

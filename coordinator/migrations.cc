@@ -263,7 +263,7 @@ Status SqliteStorage::Init(const StorageOptions& options, bool creating) {
                            ": an SQLite database with no tables, not an hpsweep database; "
                            "remove it or pick another --db");
   }
-  if (!creating && sqlite3_db_readonly(db_, "main") == 1) {
+  if (!creating && !options.read_only && sqlite3_db_readonly(db_, "main") == 1) {
     return IoError(path_ +
                    ": read-only for this user, and the coordinator must write its database; "
                    "change its permissions or pick another --db");
@@ -288,6 +288,25 @@ Status SqliteStorage::Init(const StorageOptions& options, bool creating) {
       return InvalidArgument(path_ + ": not an hpsweep database (schema_version is empty but " +
                              "other tables exist)");
     }
+  }
+  if (options.read_only) {
+    // Read as it is: no WAL switch, no migration, nothing written (the journal mode is the
+    // file's, WAL for every hpsweep database, so a writer elsewhere may go on).
+    StatusOr<int> version = has_version ? ReadSchemaVersion() : StatusOr<int>(0);
+    if (!version.ok()) return version.status();
+    if (*version < kSchemaVersion) {
+      return FailedPrecondition(
+          path_ + ": schema version " + std::to_string(*version) +
+          " of an older hpsweep, which this one must upgrade before reading it read-only; "
+          "open it once with a command that may write it (e.g. `hpsweep status --db " + path_ +
+          "`), or with the coordinator");
+    }
+    // Nor at close: the last connection to close would checkpoint the log into the file.
+    rc = sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    if (rc != SQLITE_OK) return Error(rc, "setting no checkpoint on close");
+    log_write_errors_ = options.log_write_errors;  // (a write here is a bug: say so)
+    failures_ = 0;
+    return Status::Ok();
   }
 
   if (path_ != ":memory:" && !path_.empty()) {

@@ -111,8 +111,8 @@ StatusOr<std::unique_ptr<SqliteStorage>> OpenFile(const std::string& path, const
                                                   const StorageOptions& options, bool creating) {
   sqlite3* db = nullptr;
   // NOMUTEX: the caller serialises every call (see storage.h), so SQLite's own mutex is waste.
-  const int flags =
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (creating ? SQLITE_OPEN_CREATE : 0);
+  const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                    SQLITE_OPEN_NOMUTEX | (creating ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(file.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -180,6 +180,7 @@ StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return IoError(path + ": cannot open: " + std::strerror(errno));
+    if (options.read_only) return NotFound(path + ": no such database file");
     // A log without its database: starting afresh would throw those writes away.
     struct stat wal;
     if (stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0) {

@@ -84,6 +84,11 @@ struct StorageOptions {
   // run of failures, and the first success after them. Callers answer with the error too, but
   // the coordinator's operator must see that its database stopped taking writes.
   bool log_write_errors = true;
+  // Open an existing database for reading only (SQLITE_OPEN_READONLY): nothing is migrated,
+  // switched to WAL or written, so another process (a coordinator, `hpsweep run`) may go on
+  // writing it. A missing file is NotFound rather than a new database, and one of an older
+  // schema is refused (it would need migrating). Every write then fails.
+  bool read_only = false;
 };
 
 // Opens and migrates the database at path; ":memory:" for tests. Only a path that does not exist

@@ -1,5 +1,6 @@
 // Dashboard: a small web server inside the coordinator process (`hpsweep coordinator --http
-// ADDR`, `hpsweep run --http ADDR`) that shows the sweeps live: status counts, the leaderboard
+// ADDR`, `hpsweep run --http ADDR`), or over a database file read-only (`hpsweep dashboard --db
+// FILE`, which reloads the file as another process writes it), that shows the sweeps live: status counts, the leaderboard
 // (ranked by each sweep's Objective, as the Scheduler ranks it), accuracy and loss curves per trial
 // that grow as epochs arrive, and a cancel button. cpp-httplib (Debian's libcpp-httplib-dev) serves
 // it; the page, its script and its style are compiled into the binary (http/assets/), and nothing
@@ -7,7 +8,8 @@
 //
 // clang-format off
 //   GET  /                              the page (index.html, app.js, app.css)
-//   GET  /api/whoami                    {"role", "can_cancel", "tokens"}: what the page may show
+//   GET  /api/whoami                    {"role", "can_cancel", "tokens", "read_only"}: what the
+//                                       page may show
 //   GET  /api/sweeps                    every sweep's counts (pruned apart from stopped), state,
 //                                       metric, goal, best; workers alive
 //   GET  /api/workers                   the workers (ListWorkers): id, name, host, alive/gone,
@@ -17,7 +19,8 @@
 //   GET  /api/sweeps/N/export           the scheduler's ExportJson (every trial, every epoch)
 //   GET  /api/sweeps/N/events           server-sent events: "status", "workers", "snapshot",
 //                                       "trial", "leaderboard" (below)
-//   POST /api/sweeps/N/cancel           cancels the sweep (user role; CSRF header)
+//   POST /api/sweeps/N/cancel           cancels the sweep (user role; CSRF header); 403 on a
+//                                       read-only dashboard (DashboardOptions::read_only)
 //   POST /login, POST /logout           token -> session cookie, and back
 // clang-format on
 //
@@ -108,6 +111,10 @@ struct DashboardOptions {
   int max_connections_per_peer = kMaxHttpConnectionsPerPeer;   // from one address
   int max_event_clients = kMaxEventClients;                    // open event streams; 503 beyond
   int max_event_clients_per_token = kMaxEventClientsPerToken;  // 429 beyond
+  // `hpsweep dashboard --db FILE`: a scheduler over a database file opened read-only. Cancel
+  // (every write) answers 403, saying so, before it reaches the scheduler; /api/whoami says
+  // "read_only" and can_cancel false.
+  bool read_only = false;
   double session_seconds = 12 * 3600;                          // a login lasts this long
   size_t max_sessions = kMaxSessions;                          // (above)
   size_t max_sessions_per_token = kMaxSessionsPerToken;

@@ -166,8 +166,9 @@ void Dashboard::Impl::Route(const httplib::Request& req, httplib::Response& res)
   if (p == "/api/whoami" && get) {
     SetJson(res, 200,
             {{"role", access.status == 0 ? access.role : "none"},
-             {"can_cancel", access.status == 0 && access.can_cancel},
-             {"tokens", tokens_ != nullptr}});
+             {"can_cancel", access.status == 0 && access.can_cancel && !options_.read_only},
+             {"tokens", tokens_ != nullptr},
+             {"read_only", options_.read_only}});
     return;
   }
   if (access.status != 0) {
@@ -296,6 +297,13 @@ void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response&
 void Dashboard::Impl::CancelSweep(const httplib::Request& req, httplib::Response& res,
                                   const Access& access, int64_t id) {
   if (req.method != "POST") return MethodNotAllowed(res, "POST");
+  if (options_.read_only) {
+    SetError(res, 403,
+             "this dashboard is read-only (hpsweep dashboard --db): it writes nothing to the "
+             "database; cancel the sweep where it runs (hpsweep cancel, or the run's own --http "
+             "dashboard)");
+    return;
+  }
   if (!CsrfOk(req, res)) return;
   if (!access.can_cancel) {
     SetError(res, 403,

@@ -57,7 +57,9 @@
       return;
     }
     state.canCancel = !!who.body.can_cancel;
-    $('who').textContent = who.body.tokens ? 'signed in as ' + who.body.role : '';
+    const signed = who.body.tokens ? 'signed in as ' + who.body.role : '';
+    // `hpsweep dashboard --db FILE`: a finished (or another process's) database, never written.
+    $('who').textContent = who.body.read_only ? (signed ? signed + ', ' : '') + 'read-only' : signed;
     $('logout').hidden = !who.body.tokens;
     $('login').hidden = true;
     $('main').hidden = false;

@@ -944,6 +944,77 @@ TEST(StorageFileTest, NewerSchemaVersionIsFailedPrecondition) {
   EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"99"});
 }
 
+std::string FileBytes(const std::string& path);  // (below)
+
+// read_only (`hpsweep dashboard --db`): reads, writes nothing (a write fails), sees another
+// connection's commits, and refuses a missing file (not creating it) and an older schema (not
+// migrating it).
+TEST(StorageFileTest, ReadOnlyReadsBesideAWriterAndWritesNothing) {
+  TempDir dir;
+  const std::string path = dir.File("ro.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Begin().ok());
+    ASSERT_TRUE(db->InsertSweep(MakeSweep("first")).ok());
+    ASSERT_TRUE(db->Commit().ok());
+  }
+  const std::string bytes = FileBytes(path);
+  struct stat before;
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  StorageOptions ro;
+  ro.read_only = true;
+  ro.log_write_errors = false;
+  {
+    StatusOr<std::unique_ptr<Storage>> db = OpenSqliteStorage(path, ro);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    StatusOr<std::vector<SweepRow>> sweeps = (*db)->LoadSweeps();
+    ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+    ASSERT_EQ(sweeps->size(), 1u);
+    Status write = (*db)->Begin();
+    if (write.ok()) {
+      write = (*db)->InsertSweep(MakeSweep("never")).status();
+      if (write.ok()) write = (*db)->Commit();
+    }
+    EXPECT_FALSE(write.ok());
+    (*db)->Rollback();
+  }
+  struct stat after;
+  ASSERT_EQ(stat(path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  EXPECT_TRUE(FileBytes(path) == bytes) << "the file changed";
+
+  // Beside a writer: its commits show in the next read.
+  {
+    std::unique_ptr<Storage> writer = MustOpen(path);
+    ASSERT_NE(writer, nullptr);
+    StatusOr<std::unique_ptr<Storage>> reader = OpenSqliteStorage(path, ro);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    ASSERT_TRUE(writer->Begin().ok());
+    ASSERT_TRUE(writer->InsertSweep(MakeSweep("second")).ok());
+    ASSERT_TRUE(writer->Commit().ok());
+    StatusOr<std::vector<SweepRow>> sweeps = (*reader)->LoadSweeps();
+    ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+    EXPECT_EQ(sweeps->size(), 2u);
+  }
+
+  const std::string missing = dir.File("none.db");
+  StatusOr<std::unique_ptr<Storage>> none = OpenSqliteStorage(missing, ro);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound) << none.status().ToString();
+  EXPECT_NE(none.status().message().find(missing), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(missing));
+
+  RawQuery(path, "UPDATE schema_version SET version = 6");
+  StatusOr<std::unique_ptr<Storage>> old = OpenSqliteStorage(path, ro);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kFailedPrecondition) << old.status().ToString();
+  EXPECT_NE(old.status().message().find("older hpsweep"), std::string::npos)
+      << old.status().message();
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+}
+
 // The database and its write-ahead log hold live lease ids: owner only, whatever the umask.
 TEST(StorageFileTest, NewDatabaseAndItsLogAreOwnerOnly) {
   TempDir dir;
