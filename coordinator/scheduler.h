@@ -84,8 +84,9 @@
 // Owners: with tokens, a worker belongs to the token that registered it (its owner key, from the
 // service; empty without tokens). Another token may not register the same name nor lease with
 // its id (PermissionDenied), so no one can take a worker's trials or blame it for failures. One
-// token holds at most options.max_workers_per_token workers, so one token cannot crowd out the
-// rest; and with options.one_lease_per_worker (the service's) a worker holds one lease at a time:
+// token holds at most options.max_workers_per_token workers, and registers new names at most at
+// options.new_workers_per_second after a burst, so one token cannot crowd out the rest nor grow
+// the workers table at will; and with options.one_lease_per_worker (the service's) a worker holds one lease at a time:
 // leasing again gives its current trial back (uncharged) first, so no worker can sit on many. After a restart (Load) a worker is
 // alive by the last_seen stored (written at most every few seconds), and one holding a running
 // trial is held in memory for a lease period, as its lease is, without counting as alive until it
@@ -154,6 +155,7 @@ constexpr size_t kMaxWorkerHostBytes = 256;        // RegisterWorker.host (print
 constexpr size_t kMaxWorkerJobIdBytes = 256;       // RegisterWorker.job_id (printable UTF-8)
 constexpr size_t kMaxGoneWorkersShown = 1000;      // gone workers ListWorkers keeps showing
 constexpr int kMaxWatches = 64;                    // concurrent WatchSweep streams
+constexpr int kMaxWatchesPerToken = 8;             // of those, opened with one token
 // A proposal over this much Sampler::ProposalWork (about 2 ms) is computed outside the scheduler's
 // mutex, so one bayes sweep with a long history and many candidates stalls no other call.
 constexpr int64_t kMaxProposalWorkLocked = 100000;
@@ -168,6 +170,10 @@ constexpr size_t kMaxCheckpointBytes = 128u << 20;
 // All checkpoints kept at once (options.max_checkpoint_bytes_total): a trial's checkpoint stays
 // while it may resume, so without a cap every leased trial could keep 128 MiB.
 constexpr uint64_t kMaxCheckpointBytesTotal = uint64_t{16} << 30;
+// Of those, kept for trials leased to one token's workers (options.max_checkpoint_bytes_per_token),
+// so one worker token cannot take the room every other token's trials resume from. Without tokens
+// (loopback) only the total applies.
+constexpr uint64_t kMaxCheckpointBytesPerToken = uint64_t{4} << 30;
 constexpr size_t kMaxCheckpointRequestBytes = kMaxCheckpointBytes + (64u << 10);
 constexpr size_t kMaxReceiveBytes = kMaxCheckpointRequestBytes > kMaxCompleteRequestBytes
                                         ? kMaxCheckpointRequestBytes
@@ -215,7 +221,12 @@ struct SchedulerOptions {
   // Workers one owner (token) may hold of those; owners are empty without tokens, and the
   // empty owner has no limit but max_workers.
   size_t max_workers_per_token = kMaxWorkersPerToken;
+  // New worker names one owner (token) may register: a burst of this many, then this many a
+  // second (a token bucket; the empty owner is not limited). A name registered before is free.
+  double new_workers_burst = kMaxWorkersPerToken;
+  double new_workers_per_second = 10;
   uint64_t max_checkpoint_bytes_total = kMaxCheckpointBytesTotal;  // all checkpoints kept at once
+  uint64_t max_checkpoint_bytes_per_token = kMaxCheckpointBytesPerToken;  // one token's share
   // A worker holds one lease at a time (see the top). The coordinator's service turns it on
   // (ServiceOptions); off, tests may drain a sweep with one worker id for brevity.
   bool one_lease_per_worker = false;
@@ -516,11 +527,16 @@ class Scheduler {
     double best_val_accuracy = -1, best_val_loss = -1;  // over epochs 1..epoch
     uint64_t bytes = 0;  // the checkpoint's size
     double metric_value = kNoMetric;  // a program trial's best value of a named metric
+    std::string owner;  // the token (key) of the worker that saved it; "" after a restart
   };
   std::string CheckpointPath(int64_t trial_id) const REQUIRES(mu_);
   // Unavailable if keeping `bytes` as trial_id's checkpoint (replacing its last) would take all
-  // checkpoints past options.max_checkpoint_bytes_total.
-  Status CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes) const REQUIRES(mu_);
+  // checkpoints past options.max_checkpoint_bytes_total, or those of `owner` (a token's key; ""
+  // counts toward the total only) past options.max_checkpoint_bytes_per_token.
+  Status CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes,
+                                   const std::string& owner) const REQUIRES(mu_);
+  // Adds (or takes away) a kept checkpoint's bytes to the totals.
+  void CountCheckpointLocked(const CheckpointMeta& meta, bool add) REQUIRES(mu_);
   // The running trial of lease_id, if `epoch` is the last epoch stored for it.
   StatusOr<TrialRow*> CheckpointTrialLocked(const std::string& lease_id, int epoch) REQUIRES(mu_);
   // On a lease: the epoch the trial resumes after (0: it starts over).
@@ -536,6 +552,7 @@ class Scheduler {
   void LoadCheckpointsLocked() REQUIRES(mu_);
   std::unordered_map<int64_t, CheckpointMeta> checkpoints_ GUARDED_BY(mu_);
   uint64_t checkpoint_bytes_total_ GUARDED_BY(mu_) = 0;  // sum of checkpoints_' bytes
+  std::unordered_map<std::string, uint64_t> checkpoint_bytes_of_owner_ GUARDED_BY(mu_);
   std::unordered_map<int64_t, std::string> checkpoint_bytes_
       GUARDED_BY(mu_);  // when checkpoint_dir is empty
   uint64_t checkpoint_tmp_counter_ GUARDED_BY(mu_) = 0;
@@ -605,6 +622,10 @@ class Scheduler {
   // how many workers_ each non-empty owner holds.
   std::unordered_map<int64_t, std::string> worker_owner_ GUARDED_BY(mu_);
   std::unordered_map<std::string, size_t> workers_of_owner_ GUARDED_BY(mu_);
+  struct Bucket {
+    double tokens = 0, at = 0;  // tokens left at time `at`
+  };
+  std::unordered_map<std::string, Bucket> new_worker_buckets_ GUARDED_BY(mu_);  // per owner
   // The trial each worker was last leased (it holds it while that trial runs on its lease).
   std::unordered_map<int64_t, int64_t> leased_to_worker_ GUARDED_BY(mu_);
   std::map<int64_t, WorkerRow> gone_workers_

@@ -43,13 +43,15 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
                            " bytes; the limit is " + std::to_string(kMaxCheckpointBytes));
   }
   std::string tmp;
+  std::string owner;
   int64_t trial_id = 0;
   {
     MutexLock lock(&mu_);
     auto t = CheckpointTrialLocked(lease_id, epoch);
     if (!t.ok()) return t.status();
     trial_id = (*t)->id;
-    HPSWEEP_RETURN_IF_ERROR(CheckCheckpointRoomLocked(trial_id, bytes.size()));
+    if (auto o = worker_owner_.find((*t)->worker_id); o != worker_owner_.end()) owner = o->second;
+    HPSWEEP_RETURN_IF_ERROR(CheckCheckpointRoomLocked(trial_id, bytes.size(), owner));
     if (!options_.checkpoint_dir.empty()) {
       tmp = CheckpointPath(trial_id) + ".tmp" + std::to_string(++checkpoint_tmp_counter_);
     }
@@ -59,7 +61,7 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
   MutexLock lock(&mu_);
   // Again: the trial may have ended, or been leased to someone else, meanwhile.
   auto t = CheckpointTrialLocked(lease_id, epoch);
-  Status room = t.ok() ? CheckCheckpointRoomLocked(trial_id, bytes.size()) : Status::Ok();
+  Status room = t.ok() ? CheckCheckpointRoomLocked(trial_id, bytes.size(), owner) : Status::Ok();
   if (!t.ok() || (*t)->id != trial_id || !room.ok()) {
     if (!tmp.empty()) ::unlink(tmp.c_str());
     return !t.ok()                ? t.status()
@@ -76,25 +78,49 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
   }
   const TrialRow& row = **t;
   auto old = checkpoints_.find(trial_id);
-  if (old != checkpoints_.end()) checkpoint_bytes_total_ -= old->second.bytes;
-  checkpoints_[trial_id] = CheckpointMeta{epoch,
-                                          row.best_epoch,
-                                          row.best_val_accuracy,
-                                          row.best_val_loss,
-                                          bytes.size(),
-                                          row.metric_value};
-  checkpoint_bytes_total_ += bytes.size();
+  if (old != checkpoints_.end()) CountCheckpointLocked(old->second, false);
+  CheckpointMeta& meta = checkpoints_[trial_id];
+  meta = CheckpointMeta{epoch,         row.best_epoch,   row.best_val_accuracy, row.best_val_loss,
+                        bytes.size(), row.metric_value, owner};
+  CountCheckpointLocked(meta, true);
   return Status::Ok();
 }
 
-Status Scheduler::CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes) const {
+void Scheduler::CountCheckpointLocked(const CheckpointMeta& meta, bool add) {
+  if (add) {
+    checkpoint_bytes_total_ += meta.bytes;
+    if (!meta.owner.empty()) checkpoint_bytes_of_owner_[meta.owner] += meta.bytes;
+    return;
+  }
+  checkpoint_bytes_total_ -= meta.bytes;
+  if (meta.owner.empty()) return;
+  auto o = checkpoint_bytes_of_owner_.find(meta.owner);
+  if (o != checkpoint_bytes_of_owner_.end() && (o->second -= meta.bytes) == 0) {
+    checkpoint_bytes_of_owner_.erase(o);
+  }
+}
+
+Status Scheduler::CheckCheckpointRoomLocked(int64_t trial_id, uint64_t bytes,
+                                            const std::string& owner) const {
   auto old = checkpoints_.find(trial_id);
   const uint64_t replaced = old != checkpoints_.end() ? old->second.bytes : 0;
   const uint64_t after = checkpoint_bytes_total_ - replaced + bytes;
-  if (after <= options_.max_checkpoint_bytes_total) return Status::Ok();
-  return Unavailable("checkpoints kept would hold " + std::to_string(after) +
-                     " bytes; the limit for all of them is " +
-                     std::to_string(options_.max_checkpoint_bytes_total) +
+  if (after > options_.max_checkpoint_bytes_total) {
+    return Unavailable("checkpoints kept would hold " + std::to_string(after) +
+                       " bytes; the limit for all of them is " +
+                       std::to_string(options_.max_checkpoint_bytes_total) +
+                       " (this one is not kept; the trial trains on)");
+  }
+  if (owner.empty()) return Status::Ok();
+  auto mine = checkpoint_bytes_of_owner_.find(owner);
+  const uint64_t held = mine != checkpoint_bytes_of_owner_.end() ? mine->second : 0;
+  const uint64_t replaced_mine =
+      old != checkpoints_.end() && old->second.owner == owner ? old->second.bytes : 0;
+  const uint64_t after_mine = held - replaced_mine + bytes;
+  if (after_mine <= options_.max_checkpoint_bytes_per_token) return Status::Ok();
+  return Unavailable("checkpoints kept for this token's workers would hold " +
+                     std::to_string(after_mine) + " bytes; the limit per token is " +
+                     std::to_string(options_.max_checkpoint_bytes_per_token) +
                      " (this one is not kept; the trial trains on)");
 }
 
@@ -166,7 +192,7 @@ Status Scheduler::EndAttemptLocked(const TrialRow& t, double now) {
 void Scheduler::DropCheckpointLocked(int64_t trial_id) {
   auto c = checkpoints_.find(trial_id);
   if (c == checkpoints_.end()) return;
-  checkpoint_bytes_total_ -= c->second.bytes;
+  CountCheckpointLocked(c->second, false);
   checkpoints_.erase(c);
   checkpoint_bytes_.erase(trial_id);
   if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(trial_id).c_str());
@@ -175,6 +201,7 @@ void Scheduler::DropCheckpointLocked(int64_t trial_id) {
 void Scheduler::LoadCheckpointsLocked() {
   checkpoints_.clear();
   checkpoint_bytes_total_ = 0;
+  checkpoint_bytes_of_owner_.clear();  // (owners are not stored: a restart counts the total only)
   std::set<int64_t> found;
   if (options_.checkpoint_dir.empty()) {
     for (const auto& [id, bytes] : checkpoint_bytes_) found.insert(id);
@@ -240,7 +267,7 @@ void Scheduler::LoadCheckpointsLocked() {
                        : std::filesystem::file_size(CheckpointPath(id), size_ec);
       if (size_ec) meta.bytes = 0;
       checkpoints_[id] = meta;
-      checkpoint_bytes_total_ += meta.bytes;
+      CountCheckpointLocked(meta, true);
     } else {
       checkpoint_bytes_.erase(id);
       if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());

@@ -1,10 +1,20 @@
 // Workers you can see (registration, alive or gone, trial counts) and events.
 #include <algorithm>
+#include <cstdio>
 
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
 
 namespace hpsweep {
+namespace {
+
+std::string FormatRate(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
 
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
                                             const std::string& host, const std::string& job_id,
@@ -55,6 +65,22 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
                          "limit per token is " +
                          std::to_string(options_.max_workers_per_token) + ": retry later");
     }
+    // New names per owner: a token bucket, taken from only when the registration goes ahead.
+    Bucket* bucket = nullptr;
+    if (!owner.empty() && known == worker_by_name_.end()) {
+      auto [b, fresh] = new_worker_buckets_.try_emplace(owner);
+      bucket = &b->second;
+      if (fresh) *bucket = Bucket{options_.new_workers_burst, now};
+      bucket->tokens = std::min(options_.new_workers_burst,
+                                bucket->tokens + (now - bucket->at) * options_.new_workers_per_second);
+      bucket->at = now;
+      if (bucket->tokens < 1) {
+        return Unavailable("this token registered new workers faster than " +
+                           FormatRate(options_.new_workers_per_second) +
+                           " a second after a burst of " +
+                           FormatRate(options_.new_workers_burst) + ": retry later");
+      }
+    }
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     WorkerRow row;
     row.name = name;
@@ -71,6 +97,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
       worker_owner_[stored->id] = owner;
       if (!owner.empty()) ++workers_of_owner_[owner];
     }
+    if (bucket != nullptr) bucket->tokens -= 1;
     gone_workers_.erase(stored->id);
     worker_grace_.erase(stored->id);
     if (joined) EmitLocked(events::WorkerJoined(*stored));

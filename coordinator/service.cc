@@ -182,10 +182,10 @@ class CoordinatorServer::Service final : public ServiceBase {
 
   // At most kMaxWatches at once; each is a reactor woken by WatchLoop, not a thread.
   grpc::ServerWriteReactor<pb::GetStatusResponse>* WatchSweep(
-      grpc::CallbackServerContext*, const pb::WatchSweepRequest* req) override {
+      grpc::CallbackServerContext* ctx, const pb::WatchSweepRequest* req) override {
     if (auto s = CheckSize("WatchSweep", *req, kMaxRequestBytes); !s.ok()) return new Refusal(s);
     if (grpc::Status known = KnownSweep(req->sweep_id()); !known.ok()) return new Refusal(known);
-    auto* watch = new Watch(this, req->sweep_id());
+    auto* watch = new Watch(this, req->sweep_id(), CallerTokenKey(*ctx));
     {
       MutexLock l(&watch_mu_);
       if (watch_stop_ || ending_watches_ || watches_.size() >= static_cast<size_t>(kMaxWatches)) {
@@ -194,6 +194,18 @@ class CoordinatorServer::Service final : public ServiceBase {
                             std::to_string(watches_.size()) +
                                 " WatchSweep streams are open; the limit is " +
                                 std::to_string(kMaxWatches) + " (use GetStatus, or retry later)"});
+      }
+      // One token's share, so that one reader cannot hold every stream (no tokens: no share).
+      const std::string& owner = watch->owner();
+      const auto mine = std::count_if(watches_.begin(), watches_.end(),
+                                      [&](const Watch* w) { return w->owner() == owner; });
+      if (!owner.empty() && mine >= kMaxWatchesPerToken) {
+        delete watch;
+        return new Refusal({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            std::to_string(mine) +
+                                " WatchSweep streams of this token are open; the limit per token "
+                                "is " +
+                                std::to_string(kMaxWatchesPerToken) + " (retry later)"});
       }
       watches_.insert(watch);
     }
@@ -415,8 +427,10 @@ class CoordinatorServer::Service final : public ServiceBase {
   // it returns the watch (gRPC calls no reaction before that).
   class Watch final : public grpc::ServerWriteReactor<pb::GetStatusResponse> {
    public:
-    Watch(Service* service, int64_t sweep_id) : service_(service), sweep_id_(sweep_id) {}
+    Watch(Service* service, int64_t sweep_id, std::string owner)
+        : service_(service), sweep_id_(sweep_id), owner_(std::move(owner)) {}
     int64_t sweep_id() const { return sweep_id_; }
+    const std::string& owner() const { return owner_; }  // the caller's token key ("": none)
 
     void Offer(Snapshot snap) EXCLUDES(mu_) {
       MutexLock l(&mu_);
@@ -494,6 +508,7 @@ class CoordinatorServer::Service final : public ServiceBase {
 
     Service* const service_;
     const int64_t sweep_id_;
+    const std::string owner_;
     Mutex mu_;
     Snapshot current_ GUARDED_BY(mu_), pending_ GUARDED_BY(mu_);
     bool writing_ GUARDED_BY(mu_) = false;  // a write is in flight

@@ -61,6 +61,7 @@ class ResumeTrialTest : public ::testing::Test {
     o.lease_seconds = kLease;
     o.checkpoint_dir = checkpoint_dir;
     o.max_checkpoint_bytes_total = max_checkpoint_bytes_total_;
+    o.max_checkpoint_bytes_per_token = max_checkpoint_bytes_per_token_;
     scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, o);
     ASSERT_TRUE(scheduler_->Load().ok());
   }
@@ -114,6 +115,7 @@ class ResumeTrialTest : public ::testing::Test {
   std::unique_ptr<Scheduler> scheduler_;
   int64_t sweep_id_ = 0;
   uint64_t max_checkpoint_bytes_total_ = kMaxCheckpointBytesTotal;
+  uint64_t max_checkpoint_bytes_per_token_ = kMaxCheckpointBytesPerToken;
 };
 
 TEST_F(ResumeTrialTest, OnlyTheCurrentLeaseSavesItsLastStoredEpoch) {
@@ -304,6 +306,45 @@ TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
   ASSERT_TRUE(completed.ok()) << completed.ToString();
   EXPECT_TRUE(scheduler_->SaveCheckpoint(b.lease_id, 2, Checkpoint(1)).ok());
   EXPECT_TRUE(std::filesystem::exists(b_file));
+}
+
+// One worker token could fill the room every token's trials resume from: a token's share is
+// capped below the total, so another token's worker still keeps its checkpoint. A checkpoint that
+// goes (its trial ended) gives its token's room back. Workers without a token count toward the
+// total only.
+TEST_F(ResumeTrialTest, OneTokensCheckpointsAreCappedBelowTheTotal) {
+  TempDir dir;
+  const std::string ckpts = dir.File("sweeps.db.checkpoints");
+  const uint64_t one = Checkpoint(1).size();
+  max_checkpoint_bytes_per_token_ = one * 3 / 2;  // room for one of each token
+  Open(dir.File("sweeps.db"), ckpts);
+  Submit("name: share\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
+         "parameters:\n  units: {values: [8, 9, 10, 11]}\n");
+  auto lease = [&](const std::string& name, const std::string& token) {
+    auto w = scheduler_->RegisterWorker(name, 1, "", "", token);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    auto g = scheduler_->Lease(w.ok() ? *w : 0);
+    EXPECT_TRUE(g.ok() && g->has_value());
+    return g.ok() && g->has_value() ? **g : LeaseGrant{};
+  };
+  LeaseGrant a1 = lease("a1", "token-a"), a2 = lease("a2", "token-a");
+  LeaseGrant b1 = lease("b1", "token-b"), n1 = lease("n1", "");
+  for (const LeaseGrant* g : {&a1, &a2, &b1, &n1}) ASSERT_TRUE(Report(*g, 1, 0.5).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 1, Checkpoint(1)).ok());
+  Status over = scheduler_->SaveCheckpoint(a2.lease_id, 1, Checkpoint(1));
+  EXPECT_EQ(over.code(), StatusCode::kUnavailable) << over.ToString();
+  EXPECT_NE(over.message().find("the limit per token is"), std::string::npos) << over.message();
+  EXPECT_FALSE(std::filesystem::exists(ckpts + "/trial-" + std::to_string(a2.trial.id) + ".ckpt"));
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(b1.lease_id, 1, Checkpoint(1)).ok());  // another token
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(n1.lease_id, 1, Checkpoint(1)).ok());  // no token
+  // Replacing its own is fine; once a1's trial ends, a2 has the room.
+  ASSERT_TRUE(Report(a1, 2, 0.6).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 2, Checkpoint(1)).ok());
+  ASSERT_TRUE(Report(a1, 3, 0.7).ok());
+  Completion done;
+  done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
+  ASSERT_TRUE(scheduler_->Complete(a1.lease_id, done).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(a2.lease_id, 1, Checkpoint(1)).ok());
 }
 
 TEST_F(ResumeTrialTest, ACheckpointThatDoesNotMatchTheStoredEpochsIsDroppedAtLoad) {

@@ -2314,6 +2314,36 @@ TEST(SchedulerOwnerTest, OneTokenCannotRegisterMoreThanItsShare) {
   EXPECT_TRUE(s.RegisterWorker("flood-3", 1, "", "", "flood").ok());
 }
 
+// A worker token could register 10,000 new names in seconds (each a row in the workers table,
+// and each a slot of max_workers while alive): new names per token now come from a token bucket.
+// Known names are free; another token is not held back; the bucket refills with time.
+TEST(SchedulerOwnerTest, ATokenRegistersNewWorkersAtABoundedRate) {
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  FakeClock clock;
+  SchedulerOptions options;
+  options.new_workers_burst = 5;
+  options.new_workers_per_second = 2;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s.RegisterWorker("burst-" + std::to_string(i), 1, "", "", "flood").ok());
+  }
+  StatusOr<int64_t> over = s.RegisterWorker("burst-5", 1, "", "", "flood");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(over.status().message().find("faster than 2 a second after a burst of 5"),
+            std::string::npos)
+      << over.status().ToString();
+  EXPECT_TRUE(s.RegisterWorker("burst-0", 1, "", "", "flood").ok());  // known: free
+  EXPECT_TRUE(s.RegisterWorker("fair-0", 1, "", "", "fair").ok());    // another token
+  EXPECT_TRUE(s.RegisterWorker("open-0", 1).ok());                    // no token: no bucket
+  clock.Advance(1);  // two more
+  EXPECT_TRUE(s.RegisterWorker("burst-5", 1, "", "", "flood").ok());
+  EXPECT_TRUE(s.RegisterWorker("burst-6", 1, "", "", "flood").ok());
+  EXPECT_FALSE(s.RegisterWorker("burst-7", 1, "", "", "flood").ok());
+}
+
 // With check_models (the service's), a completion's model must be a model file trained with the
 // trial's params: arbitrary bytes, or a model of other params, are refused and change nothing, so
 // --reuse never copies them into another sweep.

@@ -5,8 +5,16 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -323,6 +331,296 @@ TEST_F(SecureE2ETest, AWorkerIdWorksOnlyWithTheTokenThatRegisteredIt) {
   EXPECT_EQ(log.find(tokens_["worker"]), std::string::npos);
   EXPECT_EQ(log.find(other), std::string::npos);
   EXPECT_EQ(log.find("token:"), std::string::npos);
+}
+
+// Peak resident memory (VmHWM) of a process, in bytes; 0 if unreadable.
+uint64_t PeakRss(pid_t pid) {
+  std::istringstream in(ReadText("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // kB
+  }
+  return 0;
+}
+
+const char kSoakSweep[] = R"(name: soak-legit
+method: grid
+data: {validation_split: 0.2, train_limit: 1200}
+fixed: {cell: dense, epochs: 2, batch_size: 64}
+parameters:
+  units: {values: [8, 16, 24, 32, 40, 48]}
+)";
+
+// The hostile-tenant soak: while two real workers train a real sweep over TLS with tokens, clients
+// of every role attack at once, each bounded in count and time: connection floods without a
+// token, readers polling, exporting, holding watch streams and sending oversized calls, a user
+// submitting sweeps that name the host's files, and a second worker token flooding registrations,
+// leasing with the real workers' ids, completing with junk models and oversized checkpoints. The
+// coordinator's peak memory stays under a stated bound, the legitimate sweep completes, every
+// completion acknowledged survives a SIGKILL of the coordinator, and a new client still gets in.
+TEST_F(SecureE2ETest, HostileTenantsAtOnceLeaveLegitimateWorkTrainingAndLoseNothing) {
+  constexpr uint64_t kRssBound = uint64_t{768} << 20;  // the stated bound (MNIST is not loaded)
+  constexpr double kSoakSeconds = 150;                 // an upper bound, not a measurement
+  ASSERT_EQ(Cli({"token", "create", "--role", "worker", "--tokens", P("tokens"), "--out",
+                 P("evil.token")}),
+            0);
+  const std::string evil = FirstLine(P("evil.token"));
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(WaitUp(tokens_["reader"], 30)) << "coordinator did not come up";
+  auto user = Stub(tokens_["user"]);
+  pb::SubmitSweepRequest submit;
+  submit.set_file_name("soak.yaml");
+  submit.set_yaml(kSoakSweep);
+  pb::SubmitSweepResponse submitted;
+  ASSERT_TRUE(user->SubmitSweep(Ctx().get(), submit, &submitted).ok());
+  const int64_t sweep = submitted.sweep_id();
+  ASSERT_EQ(submitted.trials(), 6);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> unauthenticated{0}, oversized_refused{0}, watches_refused{0},
+      files_refused{0}, registrations_refused{0}, stolen_refused{0}, junk_refused{0},
+      checkpoints_refused{0}, reads_ok{0};
+  std::atomic<bool> watches_held{false}, flooded{false};
+  std::vector<std::thread> attackers;
+  // No token: floods of plain TCP connections (more than the loopback peer's share), and TLS
+  // calls without a token.
+  attackers.emplace_back([&] {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int round = 0; round < 20 && !stop; ++round) {
+      std::vector<int> fds;
+      for (int i = 0; i < 400; ++i) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+          close(fd);
+          continue;
+        }
+        fds.push_back(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      for (int fd : fds) close(fd);
+      pb::GetStatusResponse r;
+      if (GetStatus(Stub("").get(), &r).error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+        ++unauthenticated;
+      }
+    }
+  });
+  // Readers: polling, exports, every watch stream they can hold, and 8 MiB calls.
+  attackers.emplace_back([&] {
+    auto reader = Stub(tokens_["reader"]);
+    for (int i = 0; i < 400 && !stop; ++i) {
+      pb::GetStatusResponse r;
+      if (GetStatus(reader.get(), &r).ok()) ++reads_ok;
+      pb::ExportSweepRequest er;
+      er.set_sweep_id(sweep);
+      pb::ExportSweepResponse eresp;
+      reader->ExportSweep(Ctx().get(), er, &eresp);
+      if (i % 50 == 0) {
+        pb::SubmitSweepRequest big;  // a reader's oversized call: refused, not kept
+        big.set_file_name("big.yaml");
+        big.set_yaml(std::string(8u << 20, 'x'));
+        pb::SubmitSweepResponse br;
+        if (!reader->SubmitSweep(Ctx().get(), big, &br).ok()) ++oversized_refused;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  attackers.emplace_back([&] {
+    auto reader = Stub(tokens_["reader"]);
+    std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+    std::vector<std::unique_ptr<grpc::ClientReader<pb::GetStatusResponse>>> streams;
+    for (int i = 0; i < 80 && !stop; ++i) {
+      auto ctx = std::make_unique<grpc::ClientContext>();
+      ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+      pb::WatchSweepRequest w;
+      w.set_sweep_id(sweep);
+      auto stream = reader->WatchSweep(ctx.get(), w);
+      pb::GetStatusResponse first;
+      if (!stream->Read(&first)) {
+        if (stream->Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          ++watches_refused;
+        }
+        continue;
+      }
+      ctxs.push_back(std::move(ctx));
+      streams.push_back(std::move(stream));
+    }
+    watches_held = true;
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (auto& c : ctxs) c->TryCancel();
+    for (auto& st : streams) st->Finish();
+  });
+  // A user naming the coordinator host's files as own data.
+  attackers.emplace_back([&] {
+    for (int i = 0; i < 50 && !stop; ++i) {
+      pb::SubmitSweepRequest bad;
+      bad.set_file_name("steal.yaml");
+      bad.set_yaml(std::string("name: steal\nmethod: grid\ndata: {format: csv, train: ") +
+                   (i % 2 ? "/etc/shadow" : "../../../../etc/passwd") +
+                   ", sequence_length: 1}\nfixed: {cell: dense, epochs: 1}\n"
+                   "parameters:\n  units: {values: [8]}\n");
+      pb::SubmitSweepResponse r;
+      grpc::Status s = user->SubmitSweep(Ctx().get(), bad, &r);
+      if (!s.ok() && s.error_message().find("root:") == std::string::npos) ++files_refused;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // A second worker token: a registration flood, leases under the real workers' ids, junk
+  // completions and oversized checkpoints on what it leases, each lease then given back.
+  attackers.emplace_back([&] {
+    auto bad = Stub(evil);
+    pb::RegisterWorkerRequest reg;
+    reg.set_worker_name("evil-0");
+    reg.set_threads(1);
+    pb::RegisterWorkerResponse me;
+    if (!bad->RegisterWorker(Ctx().get(), reg, &me).ok()) {
+      ADD_FAILURE() << "the second worker token could not register a worker";
+      flooded = true;
+      return;
+    }
+    for (int i = 0; i < 1100 && !stop; ++i) {
+      pb::RegisterWorkerRequest flood;
+      flood.set_worker_name("flood-" + std::to_string(i));  // (past the burst: refused)
+      flood.set_threads(1);
+      pb::RegisterWorkerResponse rr;
+      if (bad->RegisterWorker(Ctx().get(), flood, &rr).error_code() ==
+          grpc::StatusCode::UNAVAILABLE) {
+        ++registrations_refused;
+      }
+    }
+    flooded = true;
+    auto lister = Stub(tokens_["reader"]);
+    for (int i = 0; i < 400 && !stop; ++i) {
+      pb::ListWorkersResponse listed;
+      lister->ListWorkers(Ctx().get(), pb::ListWorkersRequest(), &listed);
+      for (const pb::WorkerInfo& w : listed.workers()) {  // the real workers' ids
+        if (w.name().rfind("legit-", 0) != 0) continue;
+        const int64_t id = w.worker_id();
+        pb::LeaseTrialRequest steal;
+        steal.set_worker_id(id);
+        pb::LeaseTrialResponse got;
+        grpc::Status s = bad->LeaseTrial(Ctx().get(), steal, &got);
+        if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED) ++stolen_refused;
+      }
+      if (i >= 20) {  // (leases of its own: the first few, then it only tries to steal)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      pb::LeaseTrialRequest mine;
+      mine.set_worker_id(me.worker_id());
+      pb::LeaseTrialResponse got;
+      if (bad->LeaseTrial(Ctx().get(), mine, &got).ok() && got.has_trial()) {
+        pb::SaveCheckpointRequest ck;
+        ck.set_lease_id(got.lease_id());
+        ck.set_epoch(1);
+        ck.set_checkpoint(std::string(i < 2 ? (130u << 20) : (1u << 20), '\x7f'));  // 130 MiB:
+        // over the limit; 1 MiB: not a checkpoint of an epoch it reported
+        pb::SaveCheckpointResponse ckr;
+        if (!bad->SaveCheckpoint(Ctx().get(), ck, &ckr).ok()) ++checkpoints_refused;
+        pb::CompleteTrialRequest junk;
+        junk.set_lease_id(got.lease_id());
+        junk.set_model("HPSW not a model");
+        pb::CompleteTrialResponse jr;
+        if (!bad->CompleteTrial(Ctx().get(), junk, &jr).ok()) ++junk_refused;
+        pb::FailTrialRequest back;
+        back.set_lease_id(got.lease_id());
+        back.set_released(true);
+        pb::FailTrialResponse br;
+        bad->FailTrial(Ctx().get(), back, &br);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  // While the reader holds all the streams it may, another token still watches.
+  ASSERT_TRUE(PollFor(60, [&] { return watches_held.load() && flooded.load(); }));
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    pb::WatchSweepRequest w;
+    w.set_sweep_id(sweep);
+    auto stream = user->WatchSweep(&ctx, w);
+    pb::GetStatusResponse first;
+    EXPECT_TRUE(stream->Read(&first)) << "a user could not watch while a reader held streams";
+    ctx.TryCancel();
+    stream->Finish();
+  }
+
+  // The attacks in full swing, two real workers join and train the legitimate sweep.
+  std::vector<std::unique_ptr<Process>> workers;
+  for (const char* name : {"legit-1", "legit-2"}) {
+    workers.push_back(std::make_unique<Process>(
+        std::vector<std::string>{"worker", "--coordinator", addr_, "--name", name, "--threads",
+                                 "1", "--data-dir", MnistDir(), "--tls-ca", P("certs/ca.crt"),
+                                 "--token-file", P("worker.token")},
+        P(std::string(name) + ".log")));
+  }
+
+  // The legitimate sweep completes meanwhile.
+  pb::SweepStatus done;
+  const bool completed = PollFor(kSoakSeconds, [&] {
+    pb::GetStatusResponse r;
+    if (!GetStatus(Stub(tokens_["reader"]).get(), &r).ok()) return false;
+    for (const pb::SweepStatus& st : r.sweeps()) {
+      if (st.sweep_id() == sweep) done = st;
+    }
+    return done.completed() == 6;
+  });
+  stop = true;
+  for (std::thread& t : attackers) t.join();
+  EXPECT_TRUE(completed) << done.DebugString();
+  EXPECT_EQ(done.failed(), 0);
+  const uint64_t peak = PeakRss(coord->pid());
+  EXPECT_GT(peak, 0u);
+  EXPECT_LT(peak, kRssBound) << "coordinator peak RSS " << (peak >> 20) << " MiB";
+  std::cerr << "soak: coordinator peak RSS " << (peak >> 20) << " MiB; refused: "
+            << unauthenticated << " tokenless, " << oversized_refused << " oversized, "
+            << watches_refused << " watches, " << files_refused << " file sweeps, "
+            << registrations_refused << " registrations, " << stolen_refused << " stolen ids, "
+            << junk_refused << " junk models, " << checkpoints_refused << " checkpoints; "
+            << reads_ok << " reads answered\n";
+  EXPECT_GT(unauthenticated, 0);
+  EXPECT_GT(oversized_refused, 0);
+  EXPECT_GT(files_refused, 0);
+  EXPECT_GT(watches_refused, 0);
+  EXPECT_GT(registrations_refused, 0);
+  EXPECT_GT(stolen_refused, 0);
+  EXPECT_GT(reads_ok, 0);
+
+  // Nothing acknowledged is lost: the export after a SIGKILL and a restart is the export before.
+  auto reader = Stub(tokens_["reader"]);
+  pb::ExportSweepRequest er;
+  er.set_sweep_id(sweep);
+  pb::ExportSweepResponse before;
+  ASSERT_TRUE(reader->ExportSweep(Ctx().get(), er, &before).ok());
+  for (auto& w : workers) w->Signal(SIGTERM);
+  for (auto& w : workers) EXPECT_TRUE(w->Wait(30));
+  coord->Signal(SIGKILL);
+  ASSERT_TRUE(coord->Wait(10));
+  coord = StartCoordinator();
+  ASSERT_TRUE(WaitUp(tokens_["reader"], 30)) << "coordinator did not come back";
+  pb::ExportSweepResponse after;
+  ASSERT_TRUE(Stub(tokens_["reader"])->ExportSweep(Ctx().get(), er, &after).ok());
+  auto trials = [](const std::string& json) {
+    nlohmann::json j = nlohmann::json::parse(json);
+    std::map<int, std::string> by_number;
+    for (const auto& t : j["trials"]) {
+      by_number[t["number"].get<int>()] =
+          t["status"].get<std::string>() + " " + t["epochs"].dump() + " " + t["test_accuracy"].dump();
+    }
+    return by_number;
+  };
+  const auto b = trials(before.json()), a = trials(after.json());
+  EXPECT_EQ(b.size(), 6u);
+  EXPECT_EQ(a, b);
+  for (const auto& [number, t] : a) EXPECT_EQ(t.rfind("completed ", 0), 0u) << number << ": " << t;
+  // No secret in the coordinator's log.
+  const std::string log = ReadText(log_);
+  EXPECT_EQ(log.find(evil), std::string::npos);
+  EXPECT_EQ(log.find(tokens_["worker"]), std::string::npos);
 }
 
 }  // namespace
