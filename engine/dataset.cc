@@ -287,6 +287,9 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
       kind = number ? Kind::kNumbers : Kind::kNames;
       kind_from = "line " + std::to_string(line_no) + "'s label " +
                   (number ? Shown(lab) + " is an integer" : ShownName(lab) + " is a name");
+      // A header with a number in it (label,1,2) is data: say so where it shows.
+      if (!number && line_no == 1)
+        kind_from += ", and line 1 is data, not a header: it holds a number";
     }
     auto both = [&] {
       return " (" + kind_from + "; a file's labels are all integers or all names)";

@@ -389,8 +389,8 @@ TEST_F(DatasetTest, CsvLabelNamesGetClassesInNameOrder) {
 
 TEST(CsvErrorsTest, LabelNamesAreBoundedAndOfOneKind) {
   const BadCsv cases[] = {
-      {"cat,1\n3,2\n", 1,
-       "bad.csv:2: label '3' is a number (line 1's label 'cat' is a name; a file's labels are all "
+      {"label,f\ncat,1\n3,2\n", 1,
+       "bad.csv:3: label '3' is a number (line 2's label 'cat' is a name; a file's labels are all "
        "integers or all names)"},
       {"3,1\ncat,2\n", 1,
        "bad.csv:2: label 'cat' is not a number (line 1's label '3' is an integer"},
@@ -453,6 +453,14 @@ TEST(CsvHeaderTest, FirstLineIsAHeaderOnlyWithoutNumbers) {
   ds = ParseCsv("label,f1,2\n0,1,2\n", "x.csv", 1);
   ASSERT_FALSE(ds.ok());
   EXPECT_NE(ds.status().message().find("x.csv:1: field 2 'f1' is not a finite number"),
+            std::string::npos)
+      << ds.status().message();
+  // A header naming a column by a number is data; the error says why.
+  ds = ParseCsv("label,1,2\n0,3,4\n", "x.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find(
+                "x.csv:2: label '0' is a number (line 1's label 'label' is a name, and line 1 is "
+                "data, not a header: it holds a number;"),
             std::string::npos)
       << ds.status().message();
   // Only the first line can be a header.
