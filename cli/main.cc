@@ -279,6 +279,8 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     j["test_accuracy"] = ev["accuracy"];
     j["confusion_matrix"] = ev["confusion_matrix"];
     j["per_class"] = ev["per_class"];
+    // A CSV's label names: class i is class_names[i] (the confusion matrix's rows and columns).
+    if (!data->train.class_names.empty()) j["class_names"] = data->train.class_names;
     j["seconds"] = seconds;
     j["threads"] = threads;
     if (!save_path.empty()) j["model_file"] = save_path;
@@ -296,16 +298,30 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
               test.loss, test.accuracy, static_cast<long long>(test.count),
               csv ? "rows" : "images", result->weights_epoch,
               seconds);
-  std::printf("\n        precision  recall  f1-score  support\n");
+  // Classes by name when the CSV's labels are names (printable UTF-8, engine/dataset.h), padded
+  // to the longest; else by number.
+  const std::vector<std::string>& names = data->train.class_names;
+  auto class_label = [&](int c) {
+    return c < static_cast<int>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+  };
+  int label_width = 8;  // "precision" table; the confusion matrix pads to the longest label
+  for (const std::string& n : names)
+    label_width = std::max(label_width, static_cast<int>(n.size()));
+  std::printf("\n%*s  precision  recall  f1-score  support\n", label_width, "");
   const auto per_class = PerClassMetrics(test);
   for (size_t c = 0; c < per_class.size(); ++c) {
-    std::printf("%8zu  %9.4f  %6.4f  %8.4f  %7lld\n", c, per_class[c].precision,
+    std::printf("%*s  %9.4f  %6.4f  %8.4f  %7lld\n", label_width,
+                class_label(static_cast<int>(c)).c_str(), per_class[c].precision,
                 per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
   }
-  std::printf("\nconfusion matrix (row = true %s, column = predicted):\n",
-              digits ? "digit" : "class");
+  std::printf("\nconfusion matrix (row = true %s, column = predicted", digits ? "digit" : "class");
+  if (!names.empty()) {
+    std::printf(", in the order of the rows");
+  }
+  std::printf("):\n");
+  const int row_width = names.empty() ? 1 : label_width;
   for (int r = 0; r < test.classes; ++r) {
-    std::printf("  %d |", r);
+    std::printf("  %-*s |", row_width, class_label(r).c_str());
     for (int c = 0; c < test.classes; ++c) {
       std::printf(" %5lld", static_cast<long long>(test.confusion[r * test.classes + c]));
     }

@@ -8,12 +8,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <utility>
 
 #include "base/file_io.h"
-#include "engine/idx.h"
 #include "base/sha256.h"
+#include "base/utf8.h"
+#include "engine/idx.h"
 
 namespace hpsweep {
 namespace {
@@ -99,6 +101,60 @@ void SplitFields(const std::string& line, std::vector<std::string>* fields) {
   }
 }
 
+// True for the first line of a file when none of its fields is a number: column names, skipped.
+// `cat,1,2` (a label name and numbers) and `7,1,2` are data.
+bool IsHeader(const std::vector<std::string>& fields) {
+  float v = 0;
+  for (const std::string& f : fields) {
+    if (ParseFloatField(f, &v)) return false;
+  }
+  return true;
+}
+
+// A label name as a message shows it: quoted, at most kMaxClassNameBytes bytes, anything not
+// printable UTF-8 as \xNN.
+std::string ShownName(const std::string& name) {
+  const size_t cut = static_cast<size_t>(kMaxClassNameBytes);
+  return "'" + EscapeText(name.substr(0, cut)) + (name.size() > cut ? "...'" : "'");
+}
+
+// Why `name` cannot name a class, or "" when it can: it must be 1..kMaxClassNameBytes bytes of
+// printable UTF-8 (no control, tab or invisible format character) without a double quote (fields
+// are never quoted, so a quote would be part of the name).
+std::string BadClassName(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > static_cast<size_t>(kMaxClassNameBytes)) {
+    return "is " + std::to_string(name.size()) + " bytes, over the limit of " +
+           std::to_string(kMaxClassNameBytes);
+  }
+  if (!IsValidUtf8(name)) return "is not valid UTF-8";
+  if (name.find('"') != std::string::npos) {
+    return "holds a double quote (fields are not quoted: a label is the text between commas)";
+  }
+  for (size_t i = 0; i < name.size();) {
+    const size_t n = Utf8Length(name, i);
+    if (n == 0 || name[i] == '\t' || IsControlAt(name, i, n) ||
+        IsInvisibleFormat(CodePointAt(name, i, n))) {
+      return "holds a control or invisible character";
+    }
+    i += n;
+  }
+  return "";
+}
+
+std::string UnseenLabelAdvice() {
+  return "; a model cannot learn a class its training data never shows: add examples of it to the "
+         "training set or remove it from the test set";
+}
+
+// "'ant', 'bee', 'cat'": the first 8 class names, then how many more.
+std::string NameList(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + ShownName(names[i]);
+  if (names.size() > 8) out += " and " + std::to_string(names.size() - 8) + " more";
+  return out;
+}
+
 StatusOr<std::string> ReadBounded(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return NotFound(path + ": no such file");
@@ -156,9 +212,13 @@ StatusOr<std::vector<std::string>> DataSpec::Files() const {
 namespace {
 
 // ParseCsv, also giving each row's line in the file (1-based, header and blank lines counted) when
-// `lines` is not null: messages about a row name the line a text editor shows.
+// `lines` is not null: messages about a row name the line a text editor shows. A test file is
+// read with its training file (`train`, named train_name): its labels must be of the training
+// labels' kind, and names get the training file's class ids.
 StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& name,
-                                int sequence_length, std::vector<int64_t>* lines) {
+                                int sequence_length, std::vector<int64_t>* lines,
+                                const Dataset* train = nullptr,
+                                const std::string& train_name = "") {
   if (sequence_length < 1 || sequence_length > kMaxSequenceLength) {
     return InvalidArgument(name + ": sequence_length " + std::to_string(sequence_length) +
                            " is out of range [1, " + std::to_string(kMaxSequenceLength) + "]");
@@ -169,6 +229,20 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
   Dataset ds;
   int width = -1;  // features per row, from the first data row
   int top = -1;
+  // The labels' kind: set by the training file, or else by the first data row.
+  enum class Kind { kUnknown, kNumbers, kNames };
+  Kind kind = Kind::kUnknown;
+  std::string kind_from;           // for messages: where the kind was set
+  std::map<std::string, int> ids;  // names: the class id of each (first seen order until sorted)
+  if (train != nullptr) {
+    kind = train->class_names.empty() ? Kind::kNumbers : Kind::kNames;
+    kind_from = "the training file " + train_name + " has " +
+                (kind == Kind::kNames ? "label names" : "integer labels");
+    for (size_t i = 0; i < train->class_names.size(); ++i) {
+      ids[train->class_names[i]] = static_cast<int>(i);
+    }
+  }
+  std::vector<std::string> first_seen;  // names in the order first seen (no training file)
   std::vector<std::string> fields;
   CsvLines reader(bytes, name);
   HPSWEEP_RETURN_IF_ERROR(reader.ForEach([&](const std::string& line, int64_t line_no) -> Status {
@@ -179,10 +253,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
                              " features, over the limit of " + std::to_string(kCsvMaxFeatures));
     }
     SplitFields(line, &fields);
-    float scratch = 0;
-    if (ds.count == 0 && width < 0 && line_no == 1 && !ParseFloatField(fields[0], &scratch)) {
-      return Status::Ok();  // a header line
-    }
+    if (ds.count == 0 && width < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
     if (fields.size() < 2) {
       return InvalidArgument(At(name, line_no) +
                              "a row needs a label and at least one feature (label,f1,f2,...)");
@@ -208,20 +279,61 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
       return InvalidArgument(At(name, line_no) + "over the limit of " +
                              std::to_string(kCsvMaxRows) + " rows");
     }
-    // The label: an integer in [0, kMaxClasses).
+    // The label: an integer in [0, kMaxClasses), or a name; one kind in a file.
     const std::string& lab = fields[0];
     float lv = 0;
-    if (!ParseFloatField(lab, &lv)) {
-      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not a number");
+    const bool number = ParseFloatField(lab, &lv);
+    if (kind == Kind::kUnknown) {
+      kind = number ? Kind::kNumbers : Kind::kNames;
+      kind_from = "line " + std::to_string(line_no) + "'s label " +
+                  (number ? Shown(lab) + " is an integer" : ShownName(lab) + " is a name");
+      // A header with a number in it (label,1,2) is data: say so where it shows.
+      if (!number && line_no == 1)
+        kind_from += ", and line 1 is data, not a header: it holds a number";
     }
-    if (lv != std::floor(lv)) {
-      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not an integer");
+    auto both = [&] {
+      return " (" + kind_from + "; a file's labels are all integers or all names)";
+    };
+    int label = 0;
+    if (kind == Kind::kNumbers) {
+      if (!number) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not a number" +
+                               both());
+      }
+      if (lv != std::floor(lv)) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not an integer");
+      }
+      if (lv < 0 || lv >= kMaxClasses) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is out of range [0, " +
+                               std::to_string(kMaxClasses - 1) + "]");
+      }
+      label = static_cast<int>(lv);
+    } else {
+      if (number) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is a number" + both());
+      }
+      const std::string why = BadClassName(lab);
+      if (!why.empty()) {
+        return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) + " " + why);
+      }
+      auto it = ids.find(lab);
+      if (it == ids.end()) {
+        if (train != nullptr) {
+          return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
+                                 " never occurs in the training file " + train_name +
+                                 " (its classes are " + NameList(train->class_names) + ")" +
+                                 UnseenLabelAdvice());
+        }
+        if (ids.size() >= static_cast<size_t>(kMaxClasses)) {
+          return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
+                                 " is one name too many: at most " + std::to_string(kMaxClasses) +
+                                 " classes");
+        }
+        it = ids.emplace(lab, static_cast<int>(first_seen.size())).first;
+        first_seen.push_back(lab);
+      }
+      label = it->second;
     }
-    if (lv < 0 || lv >= kMaxClasses) {
-      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is out of range [0, " +
-                             std::to_string(kMaxClasses - 1) + "]");
-    }
-    const int label = static_cast<int>(lv);
     top = std::max(top, label);
     ds.labels.push_back(static_cast<uint8_t>(label));
     if (lines != nullptr) lines->push_back(line_no);
@@ -240,6 +352,20 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
   ds.rows = sequence_length;
   ds.cols = width / sequence_length;
   ds.num_classes = top + 1;
+  if (kind == Kind::kNames) {
+    if (train != nullptr) {
+      ds.class_names = train->class_names;
+    } else {
+      // Ids in name order (std::map's, by bytes), so that any file of these names agrees.
+      std::vector<uint8_t> sorted_id(first_seen.size());
+      for (auto& [label_name, id] : ids) {
+        sorted_id[static_cast<size_t>(id)] = static_cast<uint8_t>(ds.class_names.size());
+        ds.class_names.push_back(label_name);
+      }
+      for (uint8_t& l : ds.labels) l = sorted_id[l];
+    }
+    ds.num_classes = static_cast<int>(ds.class_names.size());
+  }
   return ds;
 }
 
@@ -272,11 +398,6 @@ int64_t FirstUnseenLabel(const std::vector<uint8_t>& train_labels,
     if (!(*present)[test_labels[i]]) return static_cast<int64_t>(i);
   }
   return -1;
-}
-
-std::string UnseenLabelAdvice() {
-  return "; a model cannot learn a class its training data never shows: add examples of it to the "
-         "training set or remove it from the test set";
 }
 
 }  // namespace
@@ -317,8 +438,9 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
     }
     StatusOr<std::string> bytes = ReadBounded(path);
     if (!bytes.ok()) return bytes.status();
-    StatusOr<Dataset> ds =
-        ParseCsvLines(*bytes, path, spec.sequence_length, which == 1 ? &test_lines : nullptr);
+    StatusOr<Dataset> ds = which == 0 ? ParseCsvLines(*bytes, path, spec.sequence_length, nullptr)
+                                      : ParseCsvLines(*bytes, path, spec.sequence_length,
+                                                      &test_lines, &m.train, spec.train_file);
     if (!ds.ok()) return ds.status();
     (which == 0 ? m.train : m.test) = std::move(*ds);
   }
@@ -379,8 +501,7 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
     }
     SplitFields(line, &fields);
     float v = 0;
-    if (fields_per_row < 0 && line_no == 1 && !ParseFloatField(fields[0], &v))
-      return Status::Ok();  // header
+    if (fields_per_row < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
     const int64_t k = static_cast<int64_t>(fields.size());
     if (fields_per_row < 0) {
       if (k != width && k != width + 1) {
@@ -403,6 +524,12 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
     if (in.labeled) {
       const std::string& lab = fields[0];
       float lv = 0;
+      if (!ParseFloatField(lab, &lv) && BadClassName(lab).empty()) {
+        return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
+                               " is a name, but a model file keeps no class names: give the "
+                               "rows without their labels (" +
+                               std::to_string(width) + " values each)");
+      }
       if (!ParseFloatField(lab, &lv) || lv != std::floor(lv) || lv < 0 || lv >= kMaxClasses) {
         return InvalidArgument(At(name, line_no) + "label " + Shown(lab) +
                                " is not an integer in [0, " + std::to_string(kMaxClasses - 1) +

@@ -10,15 +10,22 @@
 //        largest training label + 1; every test label must occur in training (LoadDataset).
 //   csv: each row is `label,f1,...,fK`; K = T * F with T = sequence_length (so F = K / T must be a
 //        whole number; sequence_length 1 gives flat features, e.g. for cell=dense). Step t holds
-//        f(t*F+1)..f(t*F+F). A first line whose first field is not a number is a header and is
-//        skipped; blank lines are skipped; "\r\n" line ends are accepted. Features are used as
-//        given (no scaling). Classes = the largest training label + 1; every test label must
-//        occur in training. Messages name rows by their line in the file (header counted).
+//        f(t*F+1)..f(t*F+F). Fields are split at every comma and trimmed of spaces and tabs;
+//        nothing is quoted. The first line of the file is a header (skipped) when none of its
+//        fields is a number, and data otherwise: `label,f1,f2` is a header, `cat,1,2` and `7,1,2`
+//        are data. Blank lines are skipped; "\r\n" line ends are accepted. Features are used as
+//        given (no scaling). Labels are all integers or all names (a file that mixes them is
+//        refused at the first row of the other kind): integers give classes 0..largest training
+//        label; names (at most kMaxClassNameBytes bytes of printable UTF-8, no double quote) give
+//        classes 0..n-1 in the byte order of the training file's names, kept as
+//        Dataset::class_names. Every test label must occur in training (for names: be one of the
+//        training file's names). Messages name rows by their line in the file (header counted).
 //
 // Every input is hostile: sizes are bounded (kCsvMaxBytes, kCsvMaxRows, kCsvMaxFeatures,
 // kMaxClasses) and checked before they are allocated; every error is InvalidArgument (NotFound for
 // a missing file) and names file:line and the problem: a ragged row, a non-numeric or non-finite
-// field, a label that is negative, not an integer, or >= kMaxClasses, a row length that
+// field, a label that is negative, not an integer, or >= kMaxClasses, a label name that is too long
+// or not printable, more than kMaxClasses names, labels of both kinds, a row length that
 // sequence_length does not divide, a test file whose row shape differs from training's.
 //
 // Thread-safety: the functions share no state. Results are plain values owned by the caller.
@@ -42,6 +49,7 @@ inline constexpr int64_t kCsvMaxBytes = int64_t{1} << 30;  // 1 GiB per file
 inline constexpr int64_t kCsvMaxRows = 10'000'000;
 inline constexpr int kCsvMaxFeatures = 65536;  // values per row after the label
 inline constexpr int kMaxSequenceLength = 4096;
+inline constexpr int kMaxClassNameBytes = 64;  // a CSV label given as a name
 
 enum class DataFormat { kMnist, kIdx, kCsv };
 
@@ -65,7 +73,9 @@ StatusOr<DataFormat> ParseDataFormat(const std::string& text);
 // param's value, or "" when the trial has none. InvalidArgument for an unknown data.format.
 StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char* key)>& param);
 
-// Parses one CSV file's bytes (name used in messages). num_classes is set to the largest label + 1.
+// Parses one CSV file's bytes (name used in messages). Integer labels: num_classes is the largest
+// label + 1. Names: class_names holds the file's names sorted, labels index it, num_classes is
+// their count.
 StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);
 
 // Reads the files the spec names and checks that training and test agree in shape, and that every
@@ -73,7 +83,9 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
 // model's output with a class it never learns, so it is InvalidArgument naming the test file and
 // line (csv: file:line, the file's own line number) or the test labels file and item (idx, counting
 // from 0), and the training classes. A label training skips (1 where training has 0 and 2) is
-// refused the same way. Both sets get num_classes = the training set's largest label + 1.
+// refused the same way. Both sets get num_classes = the training set's largest label + 1. With
+// names, the test file is read with the training file's names (a name training lacks, or labels of
+// the other kind, are refused at the test file's line) and both sets get its class_names.
 // train_limit > 0 keeps only the first train_limit rows (the check still sees them all).
 StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0);
 
@@ -84,7 +96,9 @@ void ShapeModelToData(const Mnist& data, ModelConfig* model);
 // --csv`): each row holds steps*features values, or a label and those values (label first, as in
 // training files); every row as the first. A header line and blank lines are skipped as in
 // ParseCsv; the same bounds. A row of any other length is InvalidArgument naming file:line, its
-// length and the model's. Unlabeled rows get label 0 (labeled says which).
+// length and the model's. Unlabeled rows get label 0 (labeled says which). Labels must be
+// integers: a model file does not carry class names, so a label name is refused (give the rows
+// without their labels).
 struct ModelInputs {
   Dataset data;  // rows = steps, cols = features
   bool labeled = false;

@@ -24,6 +24,9 @@ struct Dataset {
   std::vector<float> images;    // (count, rows, cols), row-major: count*rows*cols floats
   std::vector<uint8_t> labels;  // (count), each < num_classes
   int num_classes = 10;
+  // CSV labels given as names: class i's name, sorted by name (engine/dataset.h); empty when the
+  // labels are numbers (IDX, MNIST, a CSV of integer labels).
+  std::vector<std::string> class_names;
 };
 
 struct Mnist {

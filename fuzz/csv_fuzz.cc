@@ -1,11 +1,14 @@
 // Fuzz target: CSV data sets (engine/dataset.h, ParseCsv) and `predict --csv` inputs
 // (ParseCsvForModel). The first byte picks sequence_length (1..8) and, in its high bits, the
-// model's features (1..4) for ParseCsvForModel; the rest is the file.
+// model's features (1..4) for ParseCsvForModel; the rest is the file. Labels may be integers or
+// names; a file of names must give one sorted, bounded name a class.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "base/utf8.h"
 #include "engine/dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -35,6 +38,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (uint8_t label : ds->labels) {
     if (label >= ds->num_classes) std::abort();
+  }
+  // Label names: one per class, strictly sorted, each within the bound and valid UTF-8.
+  const std::vector<std::string>& names = ds->class_names;
+  if (!names.empty()) {
+    if (names.size() != static_cast<size_t>(ds->num_classes)) std::abort();
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i].empty() || names[i].size() > static_cast<size_t>(hpsweep::kMaxClassNameBytes) ||
+          !hpsweep::IsValidUtf8(names[i]) || (i > 0 && !(names[i - 1] < names[i]))) {
+        std::abort();
+      }
+    }
   }
   return 0;
 }

@@ -591,6 +591,47 @@ std::string PageTail() {
          kScript + "</body></html>\n";
 }
 
+namespace {
+
+// One series of n values (n >= 1) as a small SVG line chart, w x h, on the scale lo..hi (hi > lo)
+// shared by the charts beside it: steps across, values up. Past two points a pixel column, each
+// column keeps its first, lowest and highest value, so a spike still shows. title is plain text.
+std::string SeriesChart(const float* v, int64_t n, float lo, float hi, const std::string& title,
+                        int w, int h) {
+  const double pad = 2;
+  auto X = [&](double i) { return pad + (w - 2 * pad) * (n > 1 ? i / double(n - 1) : 0.5); };
+  auto Y = [&](double y) { return h - pad - (h - 2 * pad) * (y - lo) / (hi - lo); };
+  std::ostringstream o;
+  o << "<svg class=\"mean-series\" width=\"" << w << "\" height=\"" << h << "\"><title>"
+    << Esc(title) << "</title><rect x=\"0.5\" y=\"0.5\" width=\"" << (w - 1) << "\" height=\""
+    << (h - 1) << "\" fill=\"#fff\" stroke=\"#ccc\"/><polyline fill=\"none\" stroke=\""
+    << kPalette[0] << "\" stroke-width=\"1.2\" points=\"";
+  const int64_t columns = w;
+  auto point = [&](int64_t i) {
+    o << Fmt("%.1f", X(double(i))) << "," << Fmt("%.1f", Y(v[i])) << " ";
+  };
+  if (n <= 2 * columns) {
+    for (int64_t i = 0; i < n; ++i) point(i);
+  } else {
+    for (int64_t c = 0; c < columns; ++c) {
+      const int64_t a = n * c / columns, b = std::max(a + 1, n * (c + 1) / columns);
+      int64_t low = a, high = a;
+      for (int64_t i = a; i < b; ++i) {
+        if (v[i] < v[low]) low = i;
+        if (v[i] > v[high]) high = i;
+      }
+      point(a);
+      point(std::min(low, high));
+      point(std::max(low, high));
+    }
+    point(n - 1);
+  }
+  o << "\"/></svg>";
+  return o.str();
+}
+
+}  // namespace
+
 std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit,
                            const std::string& source) {
   const bool mnist = source.empty();
@@ -607,6 +648,11 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   for (uint8_t l : data.train.labels) classes = std::max(classes, l + 1);
   for (uint8_t l : data.test.labels) classes = std::max(classes, l + 1);
   classes = std::clamp(classes, 1, 256);
+  // A CSV's label names (hostile text: escaped wherever they are shown), else the numbers.
+  auto class_name = [&](int d) {
+    const std::vector<std::string>& names = data.train.class_names;
+    return d < static_cast<int>(names.size()) ? names[static_cast<size_t>(d)] : std::to_string(d);
+  };
   std::vector<std::array<int64_t, 3>> counts(classes, {0, 0, 0});
   for (int64_t i = 0; i < n; ++i) counts[data.train.labels[i]][i < split_at ? 0 : 1]++;
   for (int64_t i = 0; i < data.test.count; ++i) counts[data.test.labels[i]][2]++;
@@ -628,8 +674,8 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   o << "<table id=\"class-counts\"><tr><th>" << klass
     << "</th><th>train</th><th>validation</th><th>test</th></tr>";
   for (int d = 0; d < classes; ++d) {
-    o << "<tr><td>" << d << "</td><td>" << counts[d][0] << "</td><td>" << counts[d][1]
-      << "</td><td>" << counts[d][2] << "</td></tr>";
+    o << "<tr><td>" << Esc(class_name(d)) << "</td><td>" << counts[d][0] << "</td><td>"
+      << counts[d][1] << "</td><td>" << counts[d][2] << "</td></tr>";
   }
   o << "</table>";
   const int64_t px = int64_t{data.train.rows} * data.train.cols;
@@ -687,6 +733,21 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
     }
   }
   if (!(hi > lo)) hi = lo + 1;
+  // One feature a step would be an image one pixel wide: each class's mean series is drawn as a
+  // line chart instead, all on one scale.
+  if (data.train.cols == 1) {
+    o << "<p>The mean series of each " << klass << " (the training " << item
+      << " used): " << data.train.rows << " steps across, values up, from " << Fmt("%.4g", lo)
+      << " to " << Fmt("%.4g", hi) << ":</p>";
+    o << "<div class=\"grid\" id=\"mean-series\">";
+    for (int d = 0; d < classes; ++d) {
+      o << "<div class=\"cell\">"
+        << SeriesChart(means[d].data(), px, lo, hi, "mean " + class_name(d), 160, 64) << "<br>"
+        << Esc(class_name(d)) << "</div>";
+    }
+    o << "</div>";
+    return o.str();
+  }
   if (csv) {
     o << "<p>The mean row of each class (the training rows used): steps down, features across, "
          "scaled from "
@@ -698,9 +759,8 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   for (int d = 0; d < classes; ++d) {
     for (float& v : means[d]) v = (v - lo) / (hi - lo);
     o << "<div class=\"cell\">"
-      << ImageTag(means[d].data(), 84, "mean " + std::to_string(d), data.train.rows,
-                  data.train.cols)
-      << "<br>" << d << "</div>";
+      << ImageTag(means[d].data(), 84, "mean " + class_name(d), data.train.rows, data.train.cols)
+      << "<br>" << Esc(class_name(d)) << "</div>";
   }
   o << "</div>";
   return o.str();

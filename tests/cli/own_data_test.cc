@@ -97,8 +97,10 @@ class OwnDataTest : public ::testing::Test {
     }
   }
 
-  // label,then 10 steps x 2 features: feature 0 drifts at a rate set by the class (0..3).
-  void WriteCsv(const std::string& name, int n, uint32_t seed) {
+  // label,then 10 steps x 2 features: feature 0 drifts at a rate set by the class (0..3). With
+  // `names`, class c's label is names[c].
+  void WriteCsv(const std::string& name, int n, uint32_t seed,
+                const std::vector<std::string>& names = {}) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> noise(-0.2f, 0.2f);
     std::ofstream out(dir_ + "/" + name);
@@ -107,7 +109,11 @@ class OwnDataTest : public ::testing::Test {
     out << "\n";
     for (int i = 0; i < n; ++i) {
       const int c = static_cast<int>(rng() % 4);
-      out << c;
+      if (names.empty()) {
+        out << c;
+      } else {
+        out << names[static_cast<size_t>(c)];
+      }
       for (int t = 0; t < 10; ++t) out << "," << 0.1f * c * t + noise(rng) << "," << noise(rng);
       out << "\n";
     }
@@ -352,6 +358,73 @@ TEST_F(OwnDataTest, DataReportDescribesOwnData) {
   html = page("--data-format csv --train-file train.csv --test-file short.csv", &r);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("short.csv: no such file"), std::string::npos) << r.err;
+}
+
+// Labels given as names: train shows them in its per-class table and confusion matrix (and
+// --json's class_names), data-report in its class table, escaped; a one-feature series is drawn
+// as line charts; predict refuses labels it cannot name.
+TEST_F(OwnDataTest, LabelNamesAreShownByTrainAndDataReport) {
+  const std::vector<std::string> names = {"up", "flat", "<script>x</script>", "steep"};
+  WriteCsv("train.csv", 400, 1, names);
+  WriteCsv("test.csv", 100, 2, names);
+  const std::string flags =
+      "train --data-format csv --train-file train.csv --test-file test.csv --sequence-length 10 "
+      "--cell gru --units 16 --epochs 3 --learning-rate 0.01";
+  Result r = Run(flags + " --json --save m.hpsm");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = json::parse(r.out);
+  // Classes in the names' byte order: '<' < 'f' < 's' < 'u'.
+  EXPECT_EQ(j["class_names"], json::array({"<script>x</script>", "flat", "steep", "up"}));
+  EXPECT_EQ(j["confusion_matrix"].size(), 4u);
+  EXPECT_GT(j["test_accuracy"].get<double>(), 0.55);
+  r = Run(flags);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Padded to the longest name, 18 bytes: right-aligned in the table, left in the matrix.
+  EXPECT_NE(r.out.find("\n" + std::string(14, ' ') + "flat  "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  steep" + std::string(13, ' ') + " |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  <script>x</script> |"), std::string::npos) << r.out;
+
+  // predict: a model file keeps no names, so rows labeled by name are refused, saying why.
+  r = Run("predict --model m.hpsm --csv test.csv");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("test.csv:2: label "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is a name, but a model file keeps no class names"), std::string::npos)
+      << r.err;
+
+  r =
+      Run("data-report -o d.html --data-format csv --train-file train.csv --test-file test.csv "
+          "--sequence-length 10");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string html;
+  {
+    std::ifstream in(dir_ + "/d.html");
+    html.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_NE(html.find("<td>&lt;script&gt;x&lt;/script&gt;</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>steep</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<script>x"), std::string::npos);
+  EXPECT_NE(html.find("title=\"mean &lt;script&gt;x&lt;/script&gt;\""), std::string::npos);
+  EXPECT_EQ(html.find("mean-series"), std::string::npos);  // 2 features a step: images
+
+  // One feature a step (20 steps of 1): the mean series are line charts, not 1-pixel images.
+  r =
+      Run("data-report -o d1.html --data-format csv --train-file train.csv --test-file test.csv "
+          "--sequence-length 20");
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    std::ifstream in(dir_ + "/d1.html");
+    html.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t grid = html.find("id=\"mean-series\"");
+  ASSERT_NE(grid, std::string::npos) << html.substr(0, 3000);
+  size_t polylines = 0;
+  for (size_t at = html.find("<polyline", grid); at != std::string::npos;
+       at = html.find("<polyline", at + 1)) {
+    ++polylines;
+  }
+  EXPECT_EQ(polylines, 4u);
+  EXPECT_EQ(html.find("<img", grid), std::string::npos);
+  EXPECT_NE(html.find("<title>mean &lt;script&gt;x&lt;/script&gt;</title>"), std::string::npos);
 }
 
 TEST_F(OwnDataTest, BadDataEndsBeforeAnythingStarts) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -344,6 +346,57 @@ TEST(ReportTest, DataPageIsStyledWithAGridAndTrainLimit) {
   EXPECT_NE(page.find(".grid{display:flex"), std::string::npos);
   EXPECT_NE(page.find("300 training images"), std::string::npos);
   EXPECT_NE(page.find("the first 240 train, the last 60 validate"), std::string::npos);
+}
+
+// One feature a step would be an image one pixel wide: data-report draws each class's mean series
+// as a line chart instead, and MNIST's still as images. Class names are hostile text: escaped.
+TEST(ReportTest, OneFeatureSeriesAreLineChartsAndClassNamesAreEscaped) {
+  Mnist series;
+  for (Dataset* d : {&series.train, &series.test}) {
+    d->count = 6;
+    d->rows = 50;  // 50 steps of 1 feature
+    d->cols = 1;
+    d->num_classes = 2;
+    d->class_names = {"<script>alert(1)</script>", "sine & \"co\""};
+    for (int64_t i = 0; i < d->count; ++i) {
+      d->labels.push_back(static_cast<uint8_t>(i % 2));
+      for (int t = 0; t < 50; ++t) d->images.push_back(i % 2 ? std::sin(t * 0.3f) : t * 0.1f);
+    }
+  }
+  std::string html = DataReportHtml(series, 0.0, 0, "csv a.csv, b.csv");
+  const size_t grid = html.find("<div class=\"grid\" id=\"mean-series\">");
+  ASSERT_NE(grid, std::string::npos) << html;
+  size_t polylines = 0;
+  for (size_t at = html.find("<polyline", grid); at != std::string::npos;
+       at = html.find("<polyline", at + 1)) {
+    ++polylines;
+  }
+  EXPECT_EQ(polylines, 2u);
+  EXPECT_EQ(html.find("<img"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"), std::string::npos);
+  EXPECT_NE(html.find("<title>mean &lt;script&gt;alert(1)&lt;/script&gt;</title>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<br>sine &amp; &quot;co&quot;</div>"), std::string::npos) << html;
+  // A long series is drawn in at most about three points a pixel column, whatever its length.
+  for (Dataset* d : {&series.train, &series.test}) {
+    d->rows = 4000;
+    d->images.assign(static_cast<size_t>(d->count) * 4000, 0.25f);
+    d->images[1234] = 9;  // a spike in class 0's mean
+  }
+  html = DataReportHtml(series, 0.0, 0, "csv a.csv, b.csv");
+  const size_t points = html.find("points=\"", html.find("id=\"mean-series\""));
+  ASSERT_NE(points, std::string::npos);
+  const std::string first = html.substr(points, html.find('"', points + 8) - points);
+  EXPECT_LE(std::count(first.begin(), first.end(), ' '), 3 * 160 + 1);
+  EXPECT_GT(std::count(first.begin(), first.end(), ' '), 160);
+  EXPECT_NE(first.find(",2.0 "), std::string::npos) << first;  // the spike, at the chart's top
+
+  // MNIST's images stay images.
+  html = DataReportHtml(SyntheticData(50, 10), 0.2, 0);
+  EXPECT_NE(html.find("<img class=\"digit\""), std::string::npos);
+  EXPECT_EQ(html.find("mean-series"), std::string::npos);
+  EXPECT_EQ(html.find("<polyline"), std::string::npos);
 }
 
 // One parameter decides the metric, the other is noise on a balanced grid: shares 1 and 0.

@@ -334,6 +334,151 @@ TEST_F(DatasetTest, TruncatedOwnIdxFileNamesItsSizesNotMnist) {
   EXPECT_EQ(m.find("bootstrap"), std::string::npos) << m;
 }
 
+// CSV labels may be names: a file's classes are its names in byte order (so train and test files
+// agree whatever order their rows come in), kept as class_names; the test file is read with the
+// training file's names.
+TEST_F(DatasetTest, CsvLabelNamesGetClassesInNameOrder) {
+  DataSpec spec;
+  spec.format = DataFormat::kCsv;
+  spec.train_file = Write("train.csv", "label,a\ndog,1\ncat,2\nbird,3\n dog ,4\ncaf\xc3\xa9,5\n");
+  spec.test_file = Write("test.csv", "cat,1\n\ndog,2\n");
+  StatusOr<Mnist> data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  const std::vector<std::string> names = {"bird", "caf\xc3\xa9", "cat", "dog"};
+  EXPECT_EQ(data->train.class_names, names);
+  EXPECT_EQ(data->test.class_names, names);
+  EXPECT_EQ(data->train.labels, (std::vector<uint8_t>{3, 2, 0, 3, 1}));
+  EXPECT_EQ(data->test.labels, (std::vector<uint8_t>{2, 3}));
+  EXPECT_EQ(data->train.num_classes, 4);
+  EXPECT_EQ(data->test.num_classes, 4);
+  // The shape a coordinator takes from one training row: all the file's classes.
+  data = LoadDataset(spec, 1);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->train.count, 1);
+  EXPECT_EQ(data->train.num_classes, 4);
+  EXPECT_EQ(data->train.class_names, names);
+
+  // A name training lacks is refused at the test file's line, listing training's names.
+  spec.test_file = Write("test.csv", "cat,1\ndog,2\n\nemu,3\n");
+  data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message().find(
+                spec.test_file + ":4: label 'emu' never occurs in the training file " +
+                spec.train_file + " (its classes are 'bird', 'caf\xc3\xa9', 'cat', 'dog')"),
+            0u)
+      << data.status().message();
+  // Labels of the other kind than training's.
+  spec.test_file = Write("test.csv", "cat,1\n2,2\n");
+  data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find(
+                "test.csv:2: label '2' is a number (the training file " + spec.train_file +
+                " has label names; a file's labels are all integers or all names)"),
+            std::string::npos)
+      << data.status().message();
+  spec.train_file = Write("numbers.csv", "0,1\n1,2\n");
+  spec.test_file = Write("test.csv", "0,1\ncat,2\n");
+  data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("test.csv:2: label 'cat' is not a number (the training "
+                                         "file " +
+                                         spec.train_file + " has integer labels"),
+            std::string::npos)
+      << data.status().message();
+}
+
+TEST(CsvErrorsTest, LabelNamesAreBoundedAndOfOneKind) {
+  const BadCsv cases[] = {
+      {"label,f\ncat,1\n3,2\n", 1,
+       "bad.csv:3: label '3' is a number (line 2's label 'cat' is a name; a file's labels are all "
+       "integers or all names)"},
+      {"3,1\ncat,2\n", 1,
+       "bad.csv:2: label 'cat' is not a number (line 1's label '3' is an integer"},
+      {"a\"b,1\n", 1, "bad.csv:1: label 'a\"b' holds a double quote"},
+      {"a\x01z,1\n", 1, "bad.csv:1: label 'a\\x01z' holds a control or invisible character"},
+      {"a\tz,1\n", 1, "bad.csv:1: label 'a\\tz' holds a control or invisible character"},
+      {"a\xe2\x80\x8bz,1\n", 1, "holds a control or invisible character"},
+      {"a\xff,1\n", 1, "bad.csv:1: label 'a\\xff' is not valid UTF-8"},
+      {"cat,1\n,2\n", 1, "bad.csv:2: label '' is empty"},
+  };
+  for (const BadCsv& c : cases) {
+    StatusOr<Dataset> ds = ParseCsv(c.text, "bad.csv", c.sequence_length);
+    ASSERT_FALSE(ds.ok()) << c.text;
+    EXPECT_EQ(ds.status().code(), StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(ds.status().message().find(c.message), std::string::npos)
+        << c.text << " -> " << ds.status().message();
+  }
+  // At most kMaxClassNameBytes bytes a name.
+  const std::string longest(kMaxClassNameBytes, 'n');
+  EXPECT_TRUE(ParseCsv(longest + ",1\n", "ok.csv", 1).ok());
+  StatusOr<Dataset> ds = ParseCsv(longest + "n,1\n", "bad.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find("bad.csv:1: label '" + longest +
+                                       "...' is 65 bytes, over the limit of 64"),
+            std::string::npos)
+      << ds.status().message();
+  // At most kMaxClasses names: the first one over is refused at its line.
+  std::string many;
+  for (int i = 0; i <= kMaxClasses; ++i) many += "c" + std::to_string(i) + ",1\n";
+  ds = ParseCsv(many, "many.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find("many.csv:257: label 'c256' is one name too many: at most "
+                                       "256 classes"),
+            std::string::npos)
+      << ds.status().message();
+  many.resize(many.rfind("c256"));
+  ds = ParseCsv(many, "many.csv", 1);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->num_classes, 256);
+  EXPECT_EQ(ds->class_names.front(), "c0");
+  EXPECT_EQ(ds->class_names.back(), "c99");  // byte order: c0, c1, c10, c100, ...
+}
+
+// The first line is a header exactly when none of its fields is a number.
+TEST(CsvHeaderTest, FirstLineIsAHeaderOnlyWithoutNumbers) {
+  StatusOr<Dataset> ds = ParseCsv("cat,1,2\ndog,3,4\n", "x.csv", 1);  // a name and numbers: data
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->count, 2);
+  EXPECT_EQ(ds->class_names, (std::vector<std::string>{"cat", "dog"}));
+  ds = ParseCsv("label,f1,f2\ncat,1,2\n", "x.csv", 1);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->count, 1);
+  EXPECT_EQ(ds->images, (std::vector<float>{1, 2}));
+  ds = ParseCsv("7,1,2\n", "x.csv", 1);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->count, 1);
+  EXPECT_EQ(ds->labels, (std::vector<uint8_t>{7}));
+  EXPECT_TRUE(ds->class_names.empty());
+  // A first line with some numbers is data, and its other fields are errors as on any line.
+  ds = ParseCsv("label,f1,2\n0,1,2\n", "x.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find("x.csv:1: field 2 'f1' is not a finite number"),
+            std::string::npos)
+      << ds.status().message();
+  // A header naming a column by a number is data; the error says why.
+  ds = ParseCsv("label,1,2\n0,3,4\n", "x.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.status().message().find(
+                "x.csv:2: label '0' is a number (line 1's label 'label' is a name, and line 1 is "
+                "data, not a header: it holds a number;"),
+            std::string::npos)
+      << ds.status().message();
+  // Only the first line can be a header.
+  ds = ParseCsv("\nlabel,f1,f2\n0,1,2\n", "x.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  // predict's inputs follow the same rule; a label name there is refused (models keep no names).
+  StatusOr<ModelInputs> in = ParseCsvForModel("cat,1,2\n", "x.csv", 1, 2);
+  ASSERT_FALSE(in.ok());
+  EXPECT_NE(in.status().message().find("x.csv:1: label 'cat' is a name, but a model file keeps no "
+                                       "class names: give the rows without their labels (2 values "
+                                       "each)"),
+            std::string::npos)
+      << in.status().message();
+  in = ParseCsvForModel("label,f1,f2\n1,2\n", "x.csv", 1, 2);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(in->lines, (std::vector<int64_t>{2}));
+}
+
 // predict's CSV inputs: rows of the model's width, labeled or not, every row as the first.
 TEST(CsvForModelTest, RowsWithOrWithoutLabelsOfTheModelsWidth) {
   StatusOr<ModelInputs> in = ParseCsvForModel("a,b,c,d\n1,2,3,4\n5,6,7,8\n", "x.csv", 2, 2);

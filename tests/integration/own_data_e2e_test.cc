@@ -19,9 +19,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
 
-#include "engine/dataset.h"
 #include "base/sha256.h"
+#include "engine/dataset.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"
@@ -43,15 +44,20 @@ void ChdirToCwd() {
 }
 
 // Rows label,f1..f16: 8 steps of 2 features; class c (0..3) is a sine of frequency c+1 in the
-// first feature over noise in the second.
-void WriteCsv(const std::string& path, int rows, unsigned seed) {
+// first feature over noise in the second. With `names`, class c's label is names[c].
+void WriteCsv(const std::string& path, int rows, unsigned seed,
+              const std::vector<std::string>& names = {}) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> noise(0, 0.2f);
   std::ofstream out(path);
   out << "label,features\n";
   for (int i = 0; i < rows; ++i) {
     const int c = i % 4;
-    out << c;
+    if (names.empty()) {
+      out << c;
+    } else {
+      out << names[static_cast<size_t>(c)];
+    }
     for (int t = 0; t < 8; ++t) {
       out << "," << std::sin(0.6f * (c + 1) * t) + noise(rng) << "," << noise(rng);
     }
@@ -217,6 +223,34 @@ TEST_F(OwnDataE2ETest, BayesSweepTrainsItsOwnDataOnAWorkerWithoutTheFiles) {
   EXPECT_NE(ReadText(log_).find("fetching it from the coordinator into " + cache),
             std::string::npos)
       << ReadText(log_);
+}
+
+// Label names: the coordinator checks the files at submit, a far worker parses its fetched copy
+// and a near one the files in place; all give the names the same classes (sorted by name, not in
+// the order the rows show them), so the trained models agree to the last bit.
+TEST_F(OwnDataE2ETest, LabelNamesTrainTheSameOnAFetchedCopyAndInPlace) {
+  const std::vector<std::string> names = {"zeta", "alpha", "mid", "beta"};  // rows: zeta first
+  WriteCsv((dir_ / "coord" / "train.csv").string(), 240, 1, names);
+  WriteCsv((dir_ / "coord" / "test.csv").string(), 80, 2, names);
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(TestClient(addr_).WaitUp(20)) << "coordinator did not come up on " << addr_;
+  const std::string sha = CoordSha();
+  const int64_t a = Submit("own-names-far");
+  ASSERT_GT(a, 0);
+  const json far = RunOn(a, "far");
+  EXPECT_EQ(far["status"], "completed") << far.dump();
+  const std::string cache = (dir_ / "far" / ("mnist.own-" + sha.substr(0, 12))).string();
+  EXPECT_NE(ReadText(log_).find("fetching it from the coordinator into " + cache),
+            std::string::npos);
+  const int64_t b = Submit("own-names-near");
+  const json near = RunOn(b, "coord");
+  EXPECT_EQ(near["status"], "completed") << near.dump();
+  for (const char* key : {"test_accuracy", "test_loss", "confusion_matrix"}) {
+    ASSERT_FALSE(near[key].is_null()) << key << ": " << near.dump();
+    EXPECT_EQ(far[key], near[key]) << key;
+  }
+  EXPECT_EQ(near["confusion_matrix"].size(), 16u) << near.dump();  // 4 named classes
+  EXPECT_GT(near["test_accuracy"].get<double>(), 0.5);
 }
 
 TEST_F(OwnDataE2ETest, DataSetChangedOnTheCoordinatorIsRefused) {
