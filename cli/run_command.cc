@@ -574,6 +574,7 @@ int RunCoordinator(const Flags& f) {
   o.db_path = f.db.empty() ? "hpsweep.db" : f.db;
   o.data_dir = f.data_dir;
   for (const std::string& root : f.data_roots) o.data_roots.push_back(Absolute(root));
+  o.request_memory_bytes = static_cast<size_t>(f.request_memory_mb) << 20;
   o.scheduler.lease_seconds = f.lease_seconds;
   o.storage.sync_full = f.sync_full;
   o.security = f.server;

@@ -462,6 +462,12 @@ CLI::App* AddCoordinatorCommand(CLI::App* app, Flags* f) {
   coord->add_option("--data-root", f->data_roots,
                     "a folder sweeps' own data may come from (repeatable; --data-dir is one): "
                     "a sweep naming a file anywhere else is refused, unread");
+  coord
+      ->add_option("--request-memory", f->request_memory_mb,
+                   "MiB the gRPC server may hold for calls in flight; past it calls are refused "
+                   "(RESOURCE_EXHAUSTED) and retried by workers")
+      ->check(CLI::Range(64, 1 << 20))
+      ->capture_default_str();
   coord->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();

@@ -27,6 +27,7 @@ struct Flags {
                     format = "table", name, log, log_format = "text";
   std::string http;  // --http: the dashboard's host:port (http/dashboard.h)
   std::vector<std::string> data_roots;  // --data-root: folders a sweep's own data may come from
+  int request_memory_mb = 512;  // coordinator --request-memory: the gRPC server's memory budget
   int workers = 2, threads = 1, top = 0, max_trials = 0;
   int64_t sweep = 0;
   std::vector<int64_t> sweeps;  // report: one sweep, or several to compare

@@ -1,5 +1,6 @@
 #include "coordinator/service.h"
 
+#include <malloc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/resource.h>
@@ -779,6 +780,9 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   // The largest call is a completion carrying a model; each handler checks its own (scheduler.h).
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveBytes));
   builder.SetMaxSendMessageSize(256 << 20);  // an export, a model
+  grpc::ResourceQuota quota("hpsweep-coordinator");
+  quota.Resize(options.request_memory_bytes);
+  builder.SetResourceQuota(quota);
   // Enough pollers that a handler waiting for the scheduler's commit does not make gRPC spawn and
   // end a thread per call.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
@@ -792,6 +796,9 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   ticker_ = std::thread([this] {
     while (!stopping_) {
       scheduler_->ExpireLeases();
+      // Memory freed after a burst of large calls goes back to the system, instead of staying
+      // in the allocator's arenas (glibc keeps it: 650 MB after eight refused 120 MiB calls).
+      malloc_trim(0);
       for (int i = 0; i < 10 && !stopping_; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }

@@ -42,6 +42,12 @@ struct CoordinatorOptions {
   SchedulerOptions scheduler;
   StorageOptions storage;
   SweepLimits sweep_limits;  // SubmitSweep refuses trials over these
+  // The gRPC server's memory budget (a ResourceQuota) for what its connections hold: requests
+  // being received above all. Past it gRPC refuses new calls and cancels large ones
+  // (RESOURCE_EXHAUSTED; workers retry), so that concurrent oversized calls (a handler refuses
+  // them by size only once they are read) cannot take the host's memory. Large enough for a few
+  // 128 MiB checkpoints and 64 MiB models at once.
+  size_t request_memory_bytes = size_t{512} << 20;
 };
 
 class CoordinatorServer {

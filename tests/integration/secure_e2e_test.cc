@@ -623,5 +623,63 @@ TEST_F(SecureE2ETest, HostileTenantsAtOnceLeaveLegitimateWorkTrainingAndLoseNoth
   EXPECT_EQ(log.find(tokens_["worker"]), std::string::npos);
 }
 
+// A burst of oversized calls from a reader token: each is refused by size only once gRPC has read
+// it, so eight 120 MiB calls at once took the coordinator to 1.8 GB and left 650 MB in use. The
+// server's memory budget (--request-memory, a ResourceQuota) now refuses calls past it, and the
+// memory freed goes back to the system; the coordinator answers throughout.
+TEST_F(SecureE2ETest, ABurstOfOversizedCallsIsRefusedAndItsMemoryGivenBack) {
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(WaitUp(tokens_["reader"], 30));
+  constexpr size_t kCallBytes = size_t{100} << 20;
+  std::string body;  // a GetStatusRequest with a 100 MiB unknown field (15, length-delimited)
+  body.push_back(static_cast<char>((15 << 3) | 2));
+  for (uint64_t len = kCallBytes;; len >>= 7) {
+    if (len < 0x80) {
+      body.push_back(static_cast<char>(len));
+      break;
+    }
+    body.push_back(static_cast<char>((len & 0x7f) | 0x80));
+  }
+  body.append(kCallBytes, 'x');
+  std::atomic<int> ok{0}, refused{0};
+  std::vector<std::thread> burst;
+  for (int i = 0; i < 6; ++i) {
+    burst.emplace_back([&] {
+      grpc::GenericStub generic(Channel(tokens_["reader"]));
+      grpc::CompletionQueue cq;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      grpc::Slice slice(body);
+      grpc::ByteBuffer req(&slice, 1), resp;
+      auto call = generic.PrepareUnaryCall(&ctx, "/hpsweep.v1.Coordinator/GetStatus", req, &cq);
+      call->StartCall();
+      grpc::Status s;
+      call->Finish(&resp, &s, reinterpret_cast<void*>(1));
+      void* tag;
+      bool done;
+      cq.Next(&tag, &done);
+      (s.ok() ? ok : refused)++;
+    });
+  }
+  for (std::thread& t : burst) t.join();
+  EXPECT_EQ(ok, 0);
+  EXPECT_EQ(refused, 6);
+  pb::GetStatusResponse status;
+  EXPECT_TRUE(GetStatus(Stub(tokens_["reader"]).get(), &status).ok());
+  auto rss = [&]() -> uint64_t {
+    std::istringstream in(ReadText("/proc/" + std::to_string(coord->pid()) + "/status"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    }
+    return uint64_t{0};
+  };
+  uint64_t now = 0;
+  EXPECT_TRUE(PollFor(20, [&] { return (now = rss()) < (uint64_t{200} << 20); }))
+      << "coordinator RSS stays at " << (now >> 20) << " MiB after the burst";
+  std::cerr << "burst: coordinator peak RSS " << (PeakRss(coord->pid()) >> 20) << " MiB, then "
+            << (now >> 20) << " MiB\n";
+}
+
 }  // namespace
 }  // namespace hpsweep
