@@ -4,9 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -176,30 +174,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status ExportSweep(grpc::ServerContext*, const pb::ExportSweepRequest* req,
                            pb::ExportSweepResponse* resp) override {
     if (auto s = CheckSize("ExportSweep", *req, kMaxRequestBytes); !s.ok()) return s;
-    if (req->after_trial() < 0 || req->after_trial() > INT_MAX || req->max_bytes() < 0) {
-      return {grpc::StatusCode::INVALID_ARGUMENT,
-              "ExportSweep: after_trial and max_bytes must be >= 0 (after_trial a trial number)"};
-    }
-    // Paging (proto/hpsweep.proto): a request without its fields is a client from before it,
-    // answered whole up to kMaxExportPageBytes and refused beyond, never cut short unsaid.
-    const bool paged = req->after_trial() > 0 || req->max_bytes() > 0;
-    size_t budget = kMaxExportPageBytes;
-    if (paged && req->max_bytes() == 0) budget = kDefaultExportPageBytes;
-    if (paged && req->max_bytes() > 0) {
-      budget = std::min<size_t>(static_cast<size_t>(req->max_bytes()), kMaxExportPageBytes);
-    }
-    auto page = s_->ExportSweepPage(req->sweep_id(), static_cast<int>(req->after_trial()), budget);
-    if (!page.ok()) return ToGrpc(page.status());
-    if (!paged && page->next_after != 0) {
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-              "sweep " + std::to_string(page->sweep_id) + "'s export is over " +
-                  std::to_string(kMaxExportPageBytes >> 20) +
-                  " MiB: ask for it in pages (ExportSweepRequest.max_bytes and after_trial; "
-                  "hpsweep export and the Python client of this version do)"};
-    }
-    resp->set_json(page->Json());
-    resp->set_next_after(page->next_after);
-    return grpc::Status::OK;
+    return ToGrpc(ExportSweepProto(s_, *req, resp));  // (views.h: pages; an older client's)
   }
 
   // At most kMaxWatches at once; each is a reactor woken by WatchLoop, not a thread.
