@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
+#include <functional>
 #include <iostream>
 #include <utility>
 #include <vector>
 
+#include "coordinator/export_text.h"
 #include "coordinator/service.h"
 
 namespace hpsweep {
@@ -135,31 +138,79 @@ StatusOr<pb::ListWorkersResponse> WorkersFromDb(const std::string& db) {
   return WorkersProto(workers, now, SchedulerOptions().lease_seconds);
 }
 
-StatusOr<std::string> ExportText(const std::string& db, const std::string& coordinator,
-                                 const ClientSecurity& security, int64_t sweep) {
+Status ForEachExportPage(const std::string& db, const std::string& coordinator,
+                         const ClientSecurity& security, int64_t sweep,
+                         const std::function<Status(const ExportPage&)>& fn) {
+  constexpr size_t kPageBytes = 8u << 20;
   if (!db.empty()) {
     auto reader = OpenDb(db);
     if (!reader.ok()) return reader.status();
-    return (*reader)->scheduler->ExportJson(sweep);
+    int after = 0;
+    do {
+      auto page = (*reader)->scheduler->ExportSweepPage(sweep, after, kPageBytes);
+      if (!page.ok()) return page.status();
+      sweep = page->sweep_id;  // 0 (the latest) stays the sweep the first page found
+      HPSWEEP_RETURN_IF_ERROR(fn(*page));
+      after = page->next_after;
+    } while (after != 0);
+    return Status::Ok();
   }
   auto stub = Connect(coordinator, security);
   if (!stub.ok()) return stub.status();
-  pb::ExportSweepRequest req;
-  req.set_sweep_id(sweep);
-  pb::ExportSweepResponse resp;
-  grpc::Status s = (*stub)->ExportSweep(Ctx(120).get(), req, &resp);
-  if (!s.ok()) {
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return NotFound(s.error_message());
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return Unavailable(coordinator + ": " + s.error_message() +
-                         " (is a coordinator running there? or pass --db)");
+  int64_t after = 0;
+  do {
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(sweep);
+    req.set_after_trial(after);
+    req.set_max_bytes(kPageBytes);
+    pb::ExportSweepResponse resp;
+    grpc::Status s = (*stub)->ExportSweep(Ctx(120).get(), req, &resp);
+    if (!s.ok()) {
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) return NotFound(s.error_message());
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        return Unavailable(coordinator + ": " + s.error_message() +
+                           " (is a coordinator running there? or pass --db)");
+      }
+      // The coordinator answered: its reason is the cause, not the connection.
+      return Internal("the coordinator at " + coordinator + " could not export the sweep (" +
+                      GrpcCodeName(s.error_code()) + "): " + s.error_message());
     }
-    // The coordinator answered: its reason is the cause, not the connection.
-    return Internal("the coordinator at " + coordinator + " could not export the sweep (" +
-                    GrpcCodeName(s.error_code()) + "): " + s.error_message());
-  }
-  return resp.json();
+    // The page is an export of its trials: split it back into pieces, so that they join.
+    ExportPage page;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(resp.json());
+      page.sweep_id = j.at("sweep").at("id").get<int64_t>();
+      page.head = ExportHeadText(j.at("sweep"));
+      for (const auto& t : j.at("trials")) page.trials.push_back(ExportTrialText(t));
+    } catch (const nlohmann::json::exception& e) {
+      return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+    }
+    const int64_t next = resp.next_after();
+    resp.Clear();  // the page's text is in pieces now
+    if (next != 0 && (next <= after || next > INT_MAX)) {
+      return DataLoss("the coordinator's export pages do not advance (next_after " +
+                      std::to_string(next) + " after " + std::to_string(after) + ")");
+    }
+    page.next_after = static_cast<int>(next);
+    sweep = page.sweep_id;
+    HPSWEEP_RETURN_IF_ERROR(fn(page));
+    after = next;
+  } while (after != 0);
+  return Status::Ok();
+}
+
+StatusOr<std::string> ExportText(const std::string& db, const std::string& coordinator,
+                                 const ClientSecurity& security, int64_t sweep) {
+  std::string out;
+  ExportJoiner join;
+  Status s = ForEachExportPage(db, coordinator, security, sweep, [&](const ExportPage& page) {
+    if (out.empty()) out = page.head;
+    for (const std::string& t : page.trials) out += join.Trial(t);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out + join.Tail();
 }
 
 }  // namespace hpsweep

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -63,8 +64,16 @@ StatusOr<v1::GetStatusResponse> StatusFromDb(const std::string& db, int64_t swee
 // not say the coordinator's): alive if its last_seen (written every few seconds) is recent.
 StatusOr<v1::ListWorkersResponse> WorkersFromDb(const std::string& db);
 
+// The sweep's export page by page (Scheduler::ExportSweepPage, ExportSweep), from the database
+// file when db is non-empty, else from the coordinator: fn gets each page in order, its trials
+// as pieces that ExportJoiner joins (coordinator/export_text.h). Memory: one page (8 MiB of
+// JSON and its parse) at a time. Stops at the first error, fn's included.
+Status ForEachExportPage(const std::string& db, const std::string& coordinator,
+                         const ClientSecurity& security, int64_t sweep,
+                         const std::function<Status(const ExportPage&)>& fn);
+
 // The sweep as JSON (`export --format json`), from the database file when db is non-empty, else
-// from the coordinator.
+// from the coordinator: every page joined (the whole sweep in memory).
 StatusOr<std::string> ExportText(const std::string& db, const std::string& coordinator,
                                  const ClientSecurity& security, int64_t sweep);
 

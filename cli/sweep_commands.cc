@@ -302,12 +302,29 @@ int RunExport(const Flags& f) {
   if (f.format != "csv" && f.format != "json") {
     return Fail(InvalidArgument("--format: expected csv or json, got '" + f.format + "'"));
   }
-  auto text = ExportText(f.db, f.coordinator, f.client, f.sweep);
-  if (!text.ok()) return Fail(text.status());
   if (f.format == "json") {
-    std::cout << *text << "\n";
+    // Written a page at a time as the pages come: memory is a page, not the sweep. A failure
+    // after the first page leaves the JSON cut short on stdout, and the exit code says so.
+    ExportJoiner join;
+    bool head = false;
+    Status s = ForEachExportPage(f.db, f.coordinator, f.client, f.sweep,
+                                 [&](const ExportPage& page) {
+                                   if (!head) std::cout << page.head;
+                                   head = true;
+                                   for (const std::string& t : page.trials) {
+                                     std::cout << join.Trial(t);
+                                   }
+                                   std::cout.flush();
+                                   if (!std::cout) return IoError("writing the export failed");
+                                   return Status::Ok();
+                                 });
+    if (!s.ok()) return Fail(s);
+    std::cout << join.Tail() << "\n";
     return 0;
   }
+  // CSV's header names every trial's params: the whole sweep is read first.
+  auto text = ExportText(f.db, f.coordinator, f.client, f.sweep);
+  if (!text.ok()) return Fail(text.status());
   std::string csv;
   try {  // the JSON may come over the network: a wrong shape is an error, not an abort
     csv = ExportCsv(json::parse(*text));

@@ -118,6 +118,7 @@
 #include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "coordinator/events.h"
+#include "coordinator/export_text.h"
 #include "search/objective.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
@@ -159,6 +160,10 @@ constexpr int kMaxWatchesPerToken = 8;             // of those, opened with one 
 // A proposal over this much Sampler::ProposalWork (about 2 ms) is computed outside the scheduler's
 // mutex, so one bayes sweep with a long history and many candidates stalls no other call.
 constexpr int64_t kMaxProposalWorkLocked = 100000;
+// An ExportSweep page's JSON: the budget a paging client gets without naming one, and the most
+// one page (or a whole export asked for unpaged, by an older client) may be.
+constexpr size_t kDefaultExportPageBytes = 8u << 20;
+constexpr size_t kMaxExportPageBytes = 64u << 20;
 // Request sizes (protobuf ByteSizeLong), checked by each handler; the server's receive limit is
 // the largest of them (a CompleteTrial carrying a model), so gRPC refuses anything bigger unread.
 constexpr size_t kMaxRequestBytes = 64u << 10;       // every call not named below
@@ -402,8 +407,19 @@ class Scheduler {
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, int top, SweepRow* resolved)
       EXCLUDES(mu_);
   // {"sweep": {...}, "trials": [{"id", "number", "status", "attempts", "params", "epochs": [...],
-  //  ...final metrics}]}
+  //  ...final metrics}]}: every page of ExportSweepPage joined (its memory is the whole sweep's
+  // text; what serves a network or a file follows the pages instead).
   StatusOr<std::string> ExportJson(int64_t sweep_id) EXCLUDES(mu_);
+  // One page of the export: the sweep's head and its trials numbered above after_trial, whole,
+  // by number, as many as keep the page's JSON (ExportPage::Json) within max_bytes, and at least
+  // one. The mutex is held for the sweep's row and then for one trial's rows at a time (its row,
+  // epochs and attempts, read together), never across the page: no other call waits behind more
+  // than one trial's reads. The trial that does not fit is read and dropped (the next page reads
+  // it again). max_trials > 0 ends the page after that many trials without reading the next (so
+  // next_after may lead to an empty last page): a reader that goes a trial at a time reads each
+  // trial once.
+  StatusOr<ExportPage> ExportSweepPage(int64_t sweep_id, int after_trial, size_t max_bytes,
+                                       size_t max_trials = 0) EXCLUDES(mu_);
   StatusOr<std::string> GetModel(int64_t trial_id) EXCLUDES(mu_);
   // A program trial's output (KeepOutput); NotFound when it has none.
   StatusOr<std::string> GetOutput(int64_t trial_id) EXCLUDES(mu_);

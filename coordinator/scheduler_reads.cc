@@ -10,22 +10,6 @@
 
 namespace hpsweep {
 
-// Each lease of the trial, for the export: attempt, worker, started_at, ended_at (0 while it
-// runs), resumed_from_epoch (0: from scratch).
-StatusOr<nlohmann::json> AttemptsJson(Storage* storage, int64_t trial_id) {
-  auto rows = storage->LoadAttempts(trial_id);
-  if (!rows.ok()) return rows.status();
-  nlohmann::json out = nlohmann::json::array();
-  for (const AttemptRow& a : *rows) {
-    out.push_back({{"attempt", a.attempt},
-                   {"worker", a.worker_name},
-                   {"started_at", a.started_at},
-                   {"ended_at", a.ended_at},
-                   {"resumed_from_epoch", a.resumed_from_epoch}});
-  }
-  return out;
-}
-
 std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   MutexLock lock(&mu_);
   if (needs_reload_) {
@@ -121,89 +105,154 @@ StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top
   return rows;
 }
 
-StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
+namespace {
+
+// A trial of the export: its row, every epoch, every attempt.
+nlohmann::json TrialExportJson(const TrialRow& t, const std::vector<EpochRow>& epochs,
+                               const std::vector<AttemptRow>& attempts, bool program_sweep) {
   using json = nlohmann::json;
-  MutexLock lock(&mu_);
-  WaitStorageLocked();
-  HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
-  if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
-  auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
-  const SweepRow& sw = it->second;
-  json j;
-  j["sweep"] = {{"id", sw.id},
-                {"name", sw.name},
-                {"description", sw.description},
-                {"file", sw.file_name},
-                {"state", sw.state},
-                {"metric", sw.metric},
-                {"goal", sw.maximize ? "maximize" : "minimize"},
-                {"max_attempts", sw.max_attempts},
-                {"early_terminate", early_terminate_.count(sw.id)
-                                        ? DescribeEarlyTerminate(early_terminate_.at(sw.id))
-                                        : std::string()},
-                {"trials", sw.total},
-                {"created_at", sw.created_at},
-                {"finished_at", sw.finished_at}};
-  if (!sw.program.empty()) j["sweep"]["program"] = sw.program;
-  auto trials = storage_->LoadTrials(sweep_id);
-  if (!trials.ok()) return trials.status();
-  json arr = json::array();
-  for (const TrialRow& t : *trials) {
-    auto epochs = storage_->LoadEpochs(t.id);
-    if (!epochs.ok()) return epochs.status();
-    json ep = json::array();
-    for (const EpochRow& e : *epochs) {
-      json one = {{"epoch", e.epoch},
-                  {"train_loss", MeasuredJson(e.train_loss)},  // null: a program did not report it
-                  {"train_accuracy", MeasuredJson(e.train_accuracy)},
-                  {"val_loss", MeasuredJson(e.val_loss)},
-                  {"val_accuracy", MeasuredJson(e.val_accuracy)},
-                  {"seconds", e.seconds},
-                  {"lr", MeasuredJson(e.lr)},  // null: not known (an older worker, a program)
-                  {"recorded_at", e.recorded_at}};  // when the coordinator stored it
-      // A program's metrics by name (docs/programs.md), beside the four fields.
-      for (const auto& [name, v] : e.metrics) {
-        if (!one.contains(name)) one[name] = v;
-      }
-      ep.push_back(std::move(one));
+  json ep = json::array();
+  for (const EpochRow& e : epochs) {
+    json one = {{"epoch", e.epoch},
+                {"train_loss", MeasuredJson(e.train_loss)},  // null: a program did not report it
+                {"train_accuracy", MeasuredJson(e.train_accuracy)},
+                {"val_loss", MeasuredJson(e.val_loss)},
+                {"val_accuracy", MeasuredJson(e.val_accuracy)},
+                {"seconds", e.seconds},
+                {"lr", MeasuredJson(e.lr)},  // null: not known (an older worker, a program)
+                {"recorded_at", e.recorded_at}};  // when the coordinator stored it
+    // A program's metrics by name (docs/programs.md), beside the four fields.
+    for (const auto& [name, v] : e.metrics) {
+      if (!one.contains(name)) one[name] = v;
     }
-    json row = {{"id", t.id},
-                {"number", t.number},
-                {"status", TrialStatusName(t.status)},
-                {"attempts", t.attempts},
-                {"params", ParamsJson(t.params)},  // typed: 128, not "128"
-                {"epochs", ep},
-                {"best_epoch", t.best_epoch},
-                {"epochs_run", t.epochs_run},
-                {"best_val_accuracy", MeasuredJson(t.best_val_accuracy)},  // null: none
-                {"best_val_loss", MeasuredJson(t.best_val_loss)},
-                {"test_accuracy", MeasuredJson(t.test_accuracy)},
-                {"test_loss", MeasuredJson(t.test_loss)},
-                // The epoch test_* and the model come from (keep: best or last; README "Which
-                // weights a trial keeps"); 0 when it has none. stopped_epoch: early stopping
-                // completed it after that epoch; 0 if it did not.
-                {"weights_epoch", t.weights_epoch},
-                {"stopped_epoch", t.stopped_epoch},
-                {"seconds", t.seconds},
-                {"worker", t.worker_name},
-                {"reused_from", t.reused_from},  // "" when it trained
-                {"error", t.error},
-                {"started_at", t.started_at},
-                {"finished_at", t.finished_at}};
-    if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
-    if (!sw.program.empty()) {
-      row["metric_value"] = std::isfinite(t.metric_value) ? json(t.metric_value) : json(nullptr);
-      row["final_metrics"] = t.final_metrics;
-    }
-    auto attempts = AttemptsJson(storage_, t.id);
-    if (!attempts.ok()) return attempts.status();
-    row["attempt_history"] = std::move(*attempts);
-    arr.push_back(row);
+    ep.push_back(std::move(one));
   }
-  j["trials"] = arr;
-  // replace: text from an old database may not be UTF-8; dump would throw (type_error.316).
-  return j.dump(1, ' ', false, json::error_handler_t::replace);
+  json row = {{"id", t.id},
+              {"number", t.number},
+              {"status", TrialStatusName(t.status)},
+              {"attempts", t.attempts},
+              {"params", ParamsJson(t.params)},  // typed: 128, not "128"
+              {"epochs", std::move(ep)},
+              {"best_epoch", t.best_epoch},
+              {"epochs_run", t.epochs_run},
+              {"best_val_accuracy", MeasuredJson(t.best_val_accuracy)},  // null: none
+              {"best_val_loss", MeasuredJson(t.best_val_loss)},
+              {"test_accuracy", MeasuredJson(t.test_accuracy)},
+              {"test_loss", MeasuredJson(t.test_loss)},
+              // The epoch test_* and the model come from (keep: best or last; README "Which
+              // weights a trial keeps"); 0 when it has none. stopped_epoch: early stopping
+              // completed it after that epoch; 0 if it did not.
+              {"weights_epoch", t.weights_epoch},
+              {"stopped_epoch", t.stopped_epoch},
+              {"seconds", t.seconds},
+              {"worker", t.worker_name},
+              {"reused_from", t.reused_from},  // "" when it trained
+              {"error", t.error},
+              {"started_at", t.started_at},
+              {"finished_at", t.finished_at}};
+  if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
+  if (program_sweep) {
+    row["metric_value"] = std::isfinite(t.metric_value) ? json(t.metric_value) : json(nullptr);
+    row["final_metrics"] = t.final_metrics;
+  }
+  json history = json::array();
+  for (const AttemptRow& a : attempts) {
+    history.push_back({{"attempt", a.attempt},
+                       {"worker", a.worker_name},
+                       {"started_at", a.started_at},
+                       {"ended_at", a.ended_at},
+                       {"resumed_from_epoch", a.resumed_from_epoch}});
+  }
+  row["attempt_history"] = std::move(history);
+  return row;
+}
+
+}  // namespace
+
+StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_trial,
+                                                size_t max_bytes, size_t max_trials) {
+  using json = nlohmann::json;
+  SweepRow sw;
+  std::string early_terminate;
+  {
+    MutexLock lock(&mu_);
+    WaitStorageLocked();
+    HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
+    if (sweep_id == 0 && !sweeps_.empty()) sweep_id = sweeps_.rbegin()->first;
+    auto it = sweeps_.find(sweep_id);
+    if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
+    sw = it->second;
+    auto et = early_terminate_.find(sw.id);
+    if (et != early_terminate_.end()) early_terminate = DescribeEarlyTerminate(et->second);
+  }
+  json head = {{"id", sw.id},
+               {"name", sw.name},
+               {"description", sw.description},
+               {"file", sw.file_name},
+               {"state", sw.state},
+               {"metric", sw.metric},
+               {"goal", sw.maximize ? "maximize" : "minimize"},
+               {"max_attempts", sw.max_attempts},
+               {"early_terminate", early_terminate},
+               {"trials", sw.total},
+               {"created_at", sw.created_at},
+               {"finished_at", sw.finished_at}};
+  if (!sw.program.empty()) head["program"] = sw.program;
+  ExportPage page;
+  page.sweep_id = sw.id;
+  page.head = ExportHeadText(head);
+  size_t bytes = page.head.size() + ExportJoiner::kOverhead;
+  int last = after_trial;
+  for (;;) {
+    if (max_trials > 0 && page.trials.size() >= max_trials) {
+      page.next_after = last;  // (the next page may turn out empty)
+      break;
+    }
+    TrialRow t;
+    std::vector<EpochRow> epochs;
+    std::vector<AttemptRow> attempts;
+    {
+      // One trial's reads under the mutex (storage is used under it), then let others in.
+      MutexLock lock(&mu_);
+      WaitStorageLocked();
+      HPSWEEP_RETURN_IF_ERROR(EnsureLoaded());
+      auto next = storage_->LoadTrialsAfter(sw.id, last, 1);
+      if (!next.ok()) return next.status();
+      if (next->empty()) break;  // the sweep's last trial is in this page
+      t = std::move(next->front());
+      auto e = storage_->LoadEpochs(t.id);
+      if (!e.ok()) return e.status();
+      epochs = std::move(*e);
+      auto a = storage_->LoadAttempts(t.id);
+      if (!a.ok()) return a.status();
+      attempts = std::move(*a);
+    }
+    std::string text = ExportTrialText(TrialExportJson(t, epochs, attempts, !sw.program.empty()));
+    if (!page.trials.empty() && bytes + text.size() + ExportJoiner::kOverhead > max_bytes) {
+      page.next_after = last;
+      break;
+    }
+    bytes += text.size() + ExportJoiner::kOverhead;
+    page.trials.push_back(std::move(text));
+    last = t.number;
+  }
+  return page;
+}
+
+StatusOr<std::string> Scheduler::ExportJson(int64_t sweep_id) {
+  constexpr size_t kPageBytes = 8u << 20;
+  std::string out;
+  ExportJoiner join;
+  int after = 0;
+  do {
+    auto page = ExportSweepPage(sweep_id, after, kPageBytes);
+    if (!page.ok()) return page.status();
+    sweep_id = page->sweep_id;  // 0 (the latest) stays the sweep the first page found
+    if (out.empty()) out = page->head;
+    for (const std::string& t : page->trials) out += join.Trial(t);
+    after = page->next_after;
+  } while (after != 0);
+  return out + join.Tail();
 }
 
 StatusOr<std::string> Scheduler::GetModel(int64_t trial_id) {

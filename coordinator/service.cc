@@ -175,10 +175,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   grpc::Status ExportSweep(grpc::ServerContext*, const pb::ExportSweepRequest* req,
                            pb::ExportSweepResponse* resp) override {
     if (auto s = CheckSize("ExportSweep", *req, kMaxRequestBytes); !s.ok()) return s;
-    auto json = s_->ExportJson(req->sweep_id());
-    if (!json.ok()) return ToGrpc(json.status());
-    resp->set_json(*json);
-    return grpc::Status::OK;
+    return ToGrpc(ExportSweepProto(s_, *req, resp));  // (views.h: pages; an older client's)
   }
 
   // At most kMaxWatches at once; each is a reactor woken by WatchLoop, not a thread.

@@ -548,6 +548,24 @@ StatusOr<std::vector<TrialRow>> SqliteStorage::LoadTrials(int64_t sweep_id) {
   return ReadTrials(*s, what);
 }
 
+StatusOr<std::vector<TrialRow>> SqliteStorage::LoadTrialsAfter(int64_t sweep_id,
+                                                               int after_number, int limit) {
+  const std::string what = "loading the trials of sweep " + std::to_string(sweep_id) +
+                           " after #" + std::to_string(after_number);
+  StatusOr<sqlite3_stmt*> s = Prepare("SELECT " HPSWEEP_TRIAL_COLUMNS
+                                      " FROM trials WHERE sweep_id = ? AND number > ?"
+                                      " ORDER BY number LIMIT ?",
+                                      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(sweep_id);
+  b.Int(after_number);
+  b.Int(limit);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  return ReadTrials(*s, what);
+}
+
 StatusOr<std::vector<EpochRow>> SqliteStorage::LoadEpochs(int64_t trial_id) {
   return SelectById<EpochRow>(
       "SELECT trial_id, epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, "

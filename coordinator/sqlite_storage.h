@@ -138,6 +138,8 @@ class SqliteStorage : public Storage {
   StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) override;
   StatusOr<std::vector<SweepRow>> LoadSweeps() override;
   StatusOr<std::vector<TrialRow>> LoadTrials(int64_t sweep_id) override;
+  StatusOr<std::vector<TrialRow>> LoadTrialsAfter(int64_t sweep_id, int after_number,
+                                                  int limit) override;
   StatusOr<std::vector<EpochRow>> LoadEpochs(int64_t trial_id) override;
   StatusOr<std::vector<WorkerRow>> LoadWorkers() override;
   StatusOr<std::vector<TrialRow>> Leaderboard(int64_t sweep_id, const std::string& metric,

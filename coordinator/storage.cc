@@ -21,6 +21,19 @@
 
 namespace hpsweep {
 
+StatusOr<std::vector<TrialRow>> Storage::LoadTrialsAfter(int64_t sweep_id, int after_number,
+                                                         int limit) {
+  auto all = LoadTrials(sweep_id);
+  if (!all.ok()) return all.status();
+  std::vector<TrialRow> out;
+  for (TrialRow& t : *all) {
+    if (t.number <= after_number) continue;
+    if (static_cast<int>(out.size()) >= limit) break;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 std::string FolderNote(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);

@@ -57,6 +57,10 @@ class Storage {
   virtual StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) = 0;
   virtual StatusOr<std::vector<SweepRow>> LoadSweeps() = 0;
   virtual StatusOr<std::vector<TrialRow>> LoadTrials(int64_t sweep_id) = 0;  // 0: all sweeps
+  // The sweep's trials numbered above after_number, by number, at most limit (>= 1) of them: a
+  // page of an export. The default filters LoadTrials; SQLite reads only those rows.
+  virtual StatusOr<std::vector<TrialRow>> LoadTrialsAfter(int64_t sweep_id, int after_number,
+                                                          int limit);
   virtual StatusOr<std::vector<EpochRow>> LoadEpochs(int64_t trial_id) = 0;  // by epoch
   virtual StatusOr<std::vector<WorkerRow>> LoadWorkers() = 0;
   // Trials of the sweep that have a value for `metric` (>= 0), best first in the order of

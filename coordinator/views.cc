@@ -1,5 +1,7 @@
 #include "coordinator/views.h"
 
+#include <algorithm>
+#include <climits>
 #include <set>
 #include <string>
 
@@ -119,6 +121,34 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
     r->set_weights_epoch(t.weights_epoch);
   }
   return resp;
+}
+
+Status ExportSweepProto(Scheduler* scheduler, const v1::ExportSweepRequest& req,
+                        v1::ExportSweepResponse* resp) {
+  if (req.after_trial() < 0 || req.after_trial() > INT_MAX || req.max_bytes() < 0) {
+    return InvalidArgument(
+        "ExportSweep: after_trial and max_bytes must be >= 0 (after_trial a trial number)");
+  }
+  const bool paged = req.after_trial() > 0 || req.max_bytes() > 0;
+  size_t budget = kMaxExportPageBytes;
+  if (req.max_bytes() > 0) {
+    budget = std::min<size_t>(static_cast<size_t>(req.max_bytes()), kMaxExportPageBytes);
+  } else if (paged) {
+    budget = kDefaultExportPageBytes;
+  }
+  auto page =
+      scheduler->ExportSweepPage(req.sweep_id(), static_cast<int>(req.after_trial()), budget);
+  if (!page.ok()) return page.status();
+  if (!paged && page->next_after != 0) {
+    return FailedPrecondition(
+        "sweep " + std::to_string(page->sweep_id) + "'s export is over " +
+        std::to_string(kMaxExportPageBytes >> 20) +
+        " MiB: ask for it in pages (ExportSweepRequest.max_bytes and after_trial; hpsweep "
+        "export and the Python client of this version do)");
+  }
+  resp->set_json(page->Json());
+  resp->set_next_after(page->next_after);
+  return Status::Ok();
 }
 
 }  // namespace hpsweep

@@ -10,7 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <cstdio>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -32,6 +36,9 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kCookieName[] = "hpsweep_session";
 constexpr char kCsrfHeader[] = "X-Hpsweep-Csrf";
 constexpr size_t kMaxQueuedEventBytes = 8u << 20;  // a stream this far behind is dropped
+// A new stream is fed its sweep's trials while its queue holds less than this, so that changes
+// still have room (kMaxQueuedEventBytes) behind them.
+constexpr size_t kSnapshotQueueBytes = 2u << 20;
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr double kMinRoundSeconds = 0.25;
 constexpr double kWorkersEverySeconds = 1;  // the workers' "last seen" and alive/gone age
@@ -496,7 +503,12 @@ void Dashboard::Impl::Push(Client* c, const std::string& event) {
     if (c->closed) return;
     if (c->queued_bytes + event.size() > kMaxQueuedEventBytes) {
       c->closed = true;  // too far behind; its browser reconnects and gets a snapshot
+      std::fprintf(stderr,
+                   "dashboard: dropped an event stream of sweep %lld: %zu bytes queued unread "
+                   "(the limit is %zu; a slow reader, whose page reconnects)\n",
+                   static_cast<long long>(c->sweep_id), c->queued_bytes, kMaxQueuedEventBytes);
       c->queue.clear();
+      c->queued_bytes = 0;
     } else {
       c->queue.push_back(event);
       c->queued_bytes += event.size();
@@ -505,11 +517,152 @@ void Dashboard::Impl::Push(Client* c, const std::string& event) {
   c->cv.notify_all();
 }
 
-// The trial as events carry it: the export's object without the confusion matrix.
+// The trial as events carry it: the export's object without the confusion matrix, its epochs
+// thinned to at most kMaxEventEpochs (evenly spaced, the first, the last and the best kept;
+// "epochs_shown" says so; the export keeps every epoch).
 json Dashboard::Impl::TrialEventJson(json t, int64_t sweep_id) {
   t.erase("confusion_matrix");
   t["sweep"] = sweep_id;
+  auto it = t.find("epochs");
+  if (it != t.end() && it->is_array() && it->size() > kMaxEventEpochs) {
+    const size_t n = it->size();
+    const int best = t.value("best_epoch", 0);
+    json kept = json::array();
+    size_t next = 0;  // the next evenly spaced index to keep
+    size_t step = 0;
+    for (size_t i = 0; i < n; ++i) {
+      json& e = (*it)[i];
+      const bool is_best = best > 0 && e.value("epoch", 0) == best;
+      if (i == next || i + 1 == n || is_best) kept.push_back(std::move(e));
+      if (i == next) next = (++step * (n - 1)) / (kMaxEventEpochs - 2);
+    }
+    t["epochs_shown"] = kept.size();
+    *it = std::move(kept);
+  }
   return t;
+}
+
+bool Dashboard::Impl::HasRoom(Client* c, size_t bytes) {
+  std::lock_guard<std::mutex> l(c->mu);
+  return !c->closed && (c->queued_bytes == 0 || c->queued_bytes + bytes <= kSnapshotQueueBytes);
+}
+
+// One round of a watched sweep (see the top of dashboard.h). A new stream gets a "snapshot" of
+// the sweep's head and no trials, then its trials in number order as "trial" events, each one
+// only while its queue has room (kSnapshotQueueBytes): a slow reader is fed as it reads, never
+// queued the whole sweep. The sweep is read a trial at a time (ExportSweepPage): all of it when
+// it changed (spaced by ten times a read's duration), else only from the furthest-behind new
+// stream on, and only while one of them has room. A trial whose state differs from the last one
+// read goes to every stream that already has that trial. So each stream holds, for every trial
+// it has been sent, the state last read.
+void Dashboard::Impl::SweepRound(int64_t sweep_id, const std::vector<Client*>& watchers,
+                                 uint64_t version, SteadyClock::time_point now,
+                                 SweepCache* cache) {
+  bool fresh = false;
+  for (Client* c : watchers) {
+    if (!c->needs_snapshot) continue;
+    fresh = true;
+    c->in_snapshot = true;
+    c->snapshot_after = 0;
+  }
+  bool any_snapshot = false;
+  int start = std::numeric_limits<int>::max();
+  for (Client* c : watchers) {
+    if (!c->in_snapshot) continue;
+    any_snapshot = true;
+    start = std::min(start, c->snapshot_after);
+  }
+  const bool full = cache->exported_version != version && now >= cache->next_export;
+  if (!full && !any_snapshot) return;
+  if (full) start = 0;
+  const auto t0 = SteadyClock::now();
+  bool head_sent = !fresh, any_change = false, failed = false;
+  std::set<Client*> stalled;    // new streams whose queues had no room this round
+  std::set<Client*> completed;  // new streams that got their last trial this round
+  int after = start;
+  for (;;) {
+    auto page = s_->ExportSweepPage(sweep_id, after, SIZE_MAX, /*max_trials=*/1);
+    if (!page.ok()) {
+      failed = true;
+      break;
+    }
+    if (!head_sent) {
+      const json whole = json::parse(page->head + ExportJoiner().Tail(), nullptr, false);
+      if (whole.is_discarded()) {
+        failed = true;
+        break;
+      }
+      const std::string snapshot =
+          SseEvent("snapshot", {{"sweep", whole["sweep"]}, {"trials", json::array()}});
+      for (Client* c : watchers) {
+        if (c->needs_snapshot) Push(c, snapshot);
+      }
+      head_sent = true;
+    }
+    for (const std::string& piece : page->trials) {
+      json t = json::parse(piece, nullptr, false);
+      if (t.is_discarded()) continue;
+      const int number = t.value("number", 0);
+      const int64_t trial_id = t.value("id", int64_t{0});
+      const std::string state = Dump(TrialEventJson(std::move(t), sweep_id));
+      const size_t hash = std::hash<std::string>()(state);
+      auto last = cache->trials.find(trial_id);
+      const bool changed = last == cache->trials.end() || last->second != hash;
+      cache->trials[trial_id] = hash;
+      any_change = any_change || changed;
+      const std::string event = "event: trial\ndata: " + state + "\n\n";
+      for (Client* c : watchers) {
+        if (!c->in_snapshot || number <= c->snapshot_after) {
+          if (changed) Push(c, event);
+        } else if (c->snapshot_after != after) {
+          // It stopped short of an earlier trial: later ones wait, so that none is skipped.
+        } else if (HasRoom(c, event.size())) {
+          Push(c, event);  // the next trial this stream lacks
+          c->snapshot_after = number;
+        } else {
+          stalled.insert(c);
+        }
+      }
+      after = number;
+    }
+    bool wanted = full;  // does a new stream still take trials from this read?
+    for (Client* c : watchers) wanted = wanted || (c->in_snapshot && !stalled.count(c));
+    if (page->next_after == 0) {
+      // Every stream that took the last trial (or has nothing left to take) has the sweep.
+      for (Client* c : watchers) {
+        if (c->in_snapshot && c->snapshot_after == after) {
+          c->in_snapshot = false;
+          completed.insert(c);
+        }
+      }
+      break;
+    }
+    if (!wanted) break;
+    after = page->next_after;
+  }
+  if (!head_sent) {
+    // The sweep could not be read: new streams end (their pages reconnect) rather than go on
+    // without a snapshot.
+    for (Client* c : watchers) {
+      if (c->needs_snapshot) Close(c);
+    }
+  }
+  if (full && !failed) {
+    const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    cache->next_export =
+        SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                 std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
+    cache->exported_version = version;
+  }
+  // The leaderboard: to a new stream once it has every trial, and to the others on a change.
+  if (!completed.empty() || any_change) {
+    const std::string board = LeaderboardEvent(sweep_id);
+    for (Client* c : watchers) {
+      if (!board.empty() && (completed.count(c) || (any_change && !c->in_snapshot))) {
+        Push(c, board);
+      }
+    }
+  }
 }
 
 std::string Dashboard::Impl::LeaderboardEvent(int64_t sweep_id) {
@@ -583,49 +736,7 @@ void Dashboard::Impl::HubLoop() {
       it = by_sweep.count(it->first) ? std::next(it) : caches.erase(it);
     }
     for (auto& [sweep_id, watchers] : by_sweep) {
-      SweepCache& cache = caches[sweep_id];
-      bool fresh = false;
-      for (Client* c : watchers) fresh = fresh || c->needs_snapshot;
-      if (!fresh && (cache.exported_version == version || now < cache.next_export)) continue;
-      const auto t0 = SteadyClock::now();
-      auto text = s_->ExportJson(sweep_id);
-      const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-      cache.next_export =
-          SteadyClock::now() +
-          std::chrono::duration_cast<SteadyClock::duration>(
-              std::chrono::duration<double>(std::max(kMinRoundSeconds, 10 * took)));
-      cache.exported_version = version;
-      if (!text.ok()) continue;
-      json exported = json::parse(*text, nullptr, false);
-      if (exported.is_discarded() || !exported.contains("trials")) continue;
-      json all = json::array();
-      std::vector<std::string> trial_events;
-      for (json& t : exported["trials"]) {
-        json ev = TrialEventJson(std::move(t), sweep_id);
-        std::string state = Dump(ev);
-        const int64_t trial_id = ev.value("id", int64_t{0});
-        auto& last = cache.trials[trial_id];
-        if (last != state) {
-          trial_events.push_back("event: trial\ndata: " + state + "\n\n");
-          last = std::move(state);
-        }
-        all.push_back(std::move(ev));
-      }
-      const std::string board =
-          (fresh || !trial_events.empty()) ? LeaderboardEvent(sweep_id) : std::string();
-      std::string snapshot;
-      if (fresh) {
-        snapshot = SseEvent("snapshot", {{"sweep", exported["sweep"]}, {"trials", all}});
-      }
-      for (Client* c : watchers) {
-        if (c->needs_snapshot) {
-          Push(c, snapshot);
-          if (!board.empty()) Push(c, board);
-        } else {
-          for (const std::string& e : trial_events) Push(c, e);
-          if (!trial_events.empty() && !board.empty()) Push(c, board);
-        }
-      }
+      SweepRound(sweep_id, watchers, version, now, &caches[sweep_id]);
     }
     l.lock();
     for (auto& c : clients) c->needs_snapshot = false;

@@ -16,7 +16,8 @@
 //                                       the trial each trains, trials done/failed, last heard
 //   GET  /api/sweeps/N/leaderboard?top=K  trials ranked by the sweep's metric and goal (K <= 1000);
 //                                       a pruned trial says the epoch it was pruned at
-//   GET  /api/sweeps/N/export           the scheduler's ExportJson (every trial, every epoch)
+//   GET  /api/sweeps/N/export           the sweep's export (every trial, every epoch), chunked:
+//                                       sent a page (ExportSweepPage) at a time
 //   GET  /api/sweeps/N/events           server-sent events: "status", "workers", "snapshot",
 //                                       "trial", "leaderboard" (below)
 //   POST /api/sweeps/N/cancel           cancels the sweep (user role; CSRF header); 403 on a
@@ -29,12 +30,16 @@
 // watched sweeps and sends each open stream what changed: "status" (all sweeps' counts), "workers"
 // (the whole list, as /api/workers; re-read at least every second, since a silent worker turns
 // gone by time alone, and sent only when something other than its ages changed: the page ages
-// the rows itself), "trial" (one trial's whole state, epochs included: replaying it is harmless)
-// and "leaderboard". A new stream first gets a "snapshot" (every trial and the leaderboard) made
-// by the hub from the same read as everyone's diffs, so no change falls between the snapshot and
-// the first diff, and the workers. A sweep's re-read (ExportJson) is spaced by ten times its own
-// duration, and so is the workers' (ListWorkers) on changes, so a huge sweep or a crowd of
-// workers cannot keep the scheduler busy.
+// the rows itself), "trial" (one trial's whole state, its epochs thinned to kMaxEventEpochs:
+// replaying it is harmless) and "leaderboard". A new stream first gets the workers, a "snapshot"
+// (the sweep, no trials yet) and then every trial as a "trial" event in number order, fed only
+// while its queue has room (a slow reader is fed as it reads; a huge sweep's first data comes
+// at once), then the leaderboard. The hub reads a sweep a page (ExportSweepPage) at a time and
+// keeps a hash per trial, never the sweep; a trial that changed goes to every stream that
+// already has it, so no change is lost between a stream's first trials and its diffs. A
+// stream whose queue passes 8 MiB is closed, with a line on stderr. A sweep's full re-read is
+// spaced by ten times its own duration, and so is the workers' (ListWorkers) on changes, so a
+// huge sweep or a crowd of workers cannot keep the scheduler busy.
 //
 // Security, the gRPC side's rules (auth/credentials.h CheckListenSecurity): a loopback address
 // needs nothing; any other needs TLS and tokens (the coordinator's --tls-cert/--tls-key, its
@@ -124,6 +129,10 @@ struct DashboardOptions {
 constexpr size_t kMaxHttpBodyBytes = 16 << 10;
 constexpr int kMaxLeaderboardTop = 1000;
 constexpr size_t kMaxDashboardWorkers = 1000;  // rows of /api/workers and the "workers" event
+// Epochs one "trial" event carries: a longer trial's curve is thinned to this many points
+// (evenly spaced, with its first, last and best epochs; "epochs_shown" then counts them), so one
+// event stays a few hundred KiB however long the trial ran. The export keeps every epoch.
+constexpr size_t kMaxEventEpochs = 1000;
 
 class Dashboard {
  public:

@@ -2,6 +2,7 @@
 // here, by plain string comparisons, and the /api routes' JSON is made here (the event hub in
 // dashboard.cc sends the same JSON).
 #include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -284,10 +285,38 @@ void Dashboard::Impl::RouteSweep(const httplib::Request& req, httplib::Response&
     return;
   }
   if (action == "export") {
-    auto text = s_->ExportJson(id);
-    if (!text.ok()) return SetError(res, 500, text.status().message());
+    // Chunked, page by page (Scheduler::ExportSweepPage): the first page is read here, so a
+    // failure still has its status; the rest as the connection takes them, one page in memory
+    // at a time. A read failing later cuts the stream short (no last chunk): never a complete-
+    // looking partial export.
+    auto first = s_->ExportSweepPage(id, 0, kDefaultExportPageBytes);
+    if (!first.ok()) return SetError(res, 500, first.status().message());
+    auto page = std::make_shared<ExportPage>(std::move(*first));
     res.status = 200;
-    res.set_content(*text, "application/json");
+    res.set_chunked_content_provider(
+        "application/json", [this, page](size_t, httplib::DataSink& sink) {
+          ExportJoiner join;
+          std::string out = std::move(page->head);
+          for (;;) {
+            for (std::string& t : page->trials) {
+              out += join.Trial(t);
+              std::string().swap(t);
+              if (out.size() >= (64u << 10)) {
+                if (!sink.write(out.data(), out.size())) return false;
+                out.clear();
+              }
+            }
+            if (page->next_after == 0) break;
+            auto next = s_->ExportSweepPage(page->sweep_id, page->next_after,
+                                            kDefaultExportPageBytes);
+            if (!next.ok()) return false;
+            *page = std::move(*next);
+          }
+          out += join.Tail();
+          if (!sink.write(out.data(), out.size())) return false;
+          sink.done();
+          return true;
+        });
     return;
   }
   Events(id, access, res);

@@ -57,6 +57,9 @@ class Dashboard::Impl {
     size_t queued_bytes = 0;
     bool closed = false;
     bool needs_snapshot = true;  // the hub sends "snapshot" first (read under hub_mu_)
+    // The hub thread's own: the stream still lacks trials after number snapshot_after.
+    bool in_snapshot = false;
+    int snapshot_after = 0;
   };
   struct Session {
     Role role;
@@ -64,7 +67,7 @@ class Dashboard::Impl {
     SteadyClock::time_point expires;
   };
   struct SweepCache {
-    std::map<int64_t, std::string> trials;  // trial id -> its last sent state
+    std::map<int64_t, size_t> trials;  // trial id -> hash of its state as last read
     uint64_t exported_version = ~uint64_t{0};
     SteadyClock::time_point next_export{};
   };
@@ -123,6 +126,10 @@ class Dashboard::Impl {
   static void Close(Client* c);
   static void Push(Client* c, const std::string& event);
   static json TrialEventJson(json t, int64_t sweep_id);
+  // Room in c's queue for `bytes` more of a new stream's trials (always, when it is empty).
+  static bool HasRoom(Client* c, size_t bytes);
+  void SweepRound(int64_t sweep_id, const std::vector<Client*>& watchers, uint64_t version,
+                  SteadyClock::time_point now, SweepCache* cache);
   std::string LeaderboardEvent(int64_t sweep_id);
   void HubLoop();
 

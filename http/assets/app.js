@@ -2,7 +2,8 @@
 // /api/whoami what it may show, lists the sweeps, and follows the selected sweep over
 // server-sent events (/api/sweeps/N/events): "status" (every sweep's counts), "workers" (every
 // worker, as /api/workers), "snapshot" (every trial), "trial" (one trial's new state),
-// "leaderboard". While no stream is open (no sweep yet) it asks /api/sweeps and /api/workers every
+// "leaderboard". A snapshot may come with no trials and its trials follow as "trial" events; a
+// long trial's epochs are thinned (its "epochs_shown" set). While no stream is open (no sweep yet) it asks /api/sweeps and /api/workers every
 // few seconds instead. Every text from the server goes in with textContent, never as HTML. No
 // libraries: the charts are SVG drawn here.
 'use strict';
@@ -316,7 +317,8 @@
     for (const t of trials) {
       if (!t.epochs.length) continue;
       const ended = t.status === 'pruned' || t.status === 'stopped'
-        ? ' (' + statusText(t.status, t.epochs.length) + ')' : '';
+        ? ' (' + statusText(t.status, t.epochs_shown ? t.epochs[t.epochs.length - 1].epoch
+          : t.epochs.length) + ')' : '';
       const item = el('span', '#' + t.number + ' ' + paramText(t.params, keys) + ended,
         (state.top.has(t.id) ? 'top ' : '') + t.status);
       item.style.borderColor = color(t);

@@ -369,17 +369,30 @@ class Client:
         "stopped_epoch", ...}]}, as `hpsweep export --format json`: each epoch's lr (None when not
         known), the epoch the test metrics and model come from, and the epoch after which early
         stopping ended the trial (0: it did not). A NaN (a diverged loss) and a value not measured (the test
-        metrics of a pruned or running trial) are None."""
-        resp = self._call(self._stub.ExportSweep, pb.ExportSweepRequest(sweep_id=_sweep_id(sweep)),
-                          timeout=max(self.timeout, 120.0))
-        try:
-            data = json.loads(resp.json)
-            for trial in data["trials"]:
-                trial["params"] = typed_params(trial.get("params") or {})
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise errors.Error("the sweep's export has an unexpected shape: %s" % e,
-                               code="DATA_LOSS") from None
-        return data
+        metrics of a pruned or running trial) are None. Fetched in pages of at most 8 MiB of
+        JSON each (ExportSweepRequest.after_trial and max_bytes), their trials joined."""
+        sweep_id, after, data = _sweep_id(sweep), 0, None
+        while True:
+            req = pb.ExportSweepRequest(sweep_id=sweep_id, after_trial=after, max_bytes=8 << 20)
+            resp = self._call(self._stub.ExportSweep, req, timeout=max(self.timeout, 120.0))
+            try:
+                page = json.loads(resp.json)
+                for trial in page["trials"]:
+                    trial["params"] = typed_params(trial.get("params") or {})
+                if data is None:
+                    data = page
+                    sweep_id = page["sweep"]["id"]  # None (the latest) stays the sweep it found
+                else:
+                    data["trials"].extend(page["trials"])
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise errors.Error("the sweep's export has an unexpected shape: %s" % e,
+                                   code="DATA_LOSS") from None
+            if resp.next_after == 0:
+                return data
+            if resp.next_after <= after:
+                raise errors.Error("the coordinator's export pages do not advance",
+                                   code="DATA_LOSS")
+            after = resp.next_after
 
     def watch(self, sweep=None):
         """An iterator of progress snapshots, one whenever a trial of the sweep changes (and one a

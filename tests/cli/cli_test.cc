@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +23,10 @@
 #include <thread>
 #include <vector>
 
+#include "coordinator/scheduler.h"
+#include "coordinator/storage.h"
 #include "engine/mnist.h"
+#include "testing/big_sweep.h"
 #include "tests/mnist_dir.h"
 
 namespace {
@@ -124,6 +128,55 @@ class CliTest : public ::testing::Test {
 };
 
 int64_t LstmParams(int64_t f, int64_t h) { return 4 * h * (f + h + 1); }
+
+// `hpsweep args` with stdout to the file `out`; its exit code and its peak RSS in KiB (wait4's
+// ru_maxrss: this child's own, not every child's so far).
+int RunMeasured(const std::vector<std::string>& args, const std::string& out, long* max_rss_kib) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || dup2(fd, 1) < 0) _exit(127);
+    std::vector<char*> argv{const_cast<char*>(HPSWEEP_BIN)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(HPSWEEP_BIN, argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  if (pid < 0 || wait4(pid, &status, 0, &usage) != pid) return -1;
+  *max_rss_kib = usage.ru_maxrss;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// `export --format json` of a big sweep (20 trials x 10,000 epochs: some 50 MB of JSON) is
+// written a page at a time: the whole export, byte for byte, from a process that never holds
+// the sweep (the whole sweep as one JSON object took several times its text).
+TEST_F(CliTest, ExportOfABigSweepStreamsPagesInBoundedMemory) {
+  const std::string db = dir_ + "/big.db";
+  std::string expected;
+  {
+    auto storage = hpsweep::OpenSqliteStorage(db);
+    ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+    auto sweep = hpsweep::WriteBigSweep(storage->get(), 20, 10000);
+    ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+    hpsweep::SystemClock clock;
+    hpsweep::Scheduler sched(storage->get(), &clock);
+    ASSERT_TRUE(sched.Load().ok());
+    auto text = sched.ExportJson(*sweep);
+    ASSERT_TRUE(text.ok()) << text.status().ToString();
+    expected = *text + "\n";
+  }
+  ASSERT_GT(expected.size(), size_t{40} << 20);
+  const std::string out = dir_ + "/export.json";
+  long rss_kib = 0;
+  ASSERT_EQ(RunMeasured({"export", "1", "--db", db, "--format", "json"}, out, &rss_kib), 0);
+  std::ifstream in(out, std::ios::binary);
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(got == expected) << got.size() << " bytes, expected " << expected.size();
+  EXPECT_LT(rss_kib, 100 << 10) << "peak RSS " << rss_kib << " KiB exporting "
+                                 << expected.size() / 1024 << " KiB";
+}
 
 TEST_F(CliTest, TrainJsonSaveAndSummary) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();

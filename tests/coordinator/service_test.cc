@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "coordinator/scheduler.h"
@@ -326,6 +327,63 @@ TEST_F(ServiceTest, SubmitCountsIdenticalFinishedTrialsAndReuseCopiesThem) {
   int marked = 0;
   for (const pb::LeaderboardRow& r : board.rows()) marked += r.reused_from().empty() ? 0 : 1;
   EXPECT_EQ(marked, 2);
+}
+
+// ExportSweep in pages: a client that names a budget gets whole trials in number order and a
+// next_after to continue from, 0 on the last page; pages joined are the export a client from
+// before paging gets in one message (no paging fields). Nonsense paging fields are refused.
+TEST_F(ServiceTest, ExportSweepPagesJoinToTheUnpagedExport) {
+  const int64_t sweep = Submit(SweepYaml("paged", 3));
+  const int64_t worker = MustRegister("w");
+  for (int i = 0; i < 3; ++i) {
+    const pb::LeaseTrialResponse lease = Lease(worker);
+    ASSERT_TRUE(Complete(GoodCompletion(lease.lease_id(), 0.5 + 0.1 * i)).ok());
+  }
+  const json whole = Export(sweep);
+  ASSERT_EQ(whole["trials"].size(), 3u);
+
+  json joined;
+  std::vector<int> numbers;
+  int64_t after = 0;
+  for (int page = 0; page < 10; ++page) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(sweep);
+    req.set_after_trial(after);
+    req.set_max_bytes(1);  // below one trial: one trial a page
+    pb::ExportSweepResponse resp;
+    grpc::Status s = stub_->ExportSweep(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    json j = json::parse(resp.json());
+    ASSERT_EQ(j["trials"].size(), 1u) << resp.json();
+    EXPECT_EQ(j["sweep"], whole["sweep"]);
+    numbers.push_back(j["trials"][0]["number"].get<int>());
+    if (joined.is_null()) {
+      joined = j;
+    } else {
+      joined["trials"].push_back(j["trials"][0]);
+    }
+    if (resp.next_after() == 0) break;
+    EXPECT_EQ(resp.next_after(), numbers.back());
+    after = resp.next_after();
+  }
+  EXPECT_EQ(numbers, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(joined, whole);
+
+  for (auto [after_trial, max_bytes] : {std::pair<int64_t, int64_t>{-1, 0}, {0, -5},
+                                        {int64_t{1} << 40, 1}}) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(sweep);
+    req.set_after_trial(after_trial);
+    req.set_max_bytes(max_bytes);
+    pb::ExportSweepResponse resp;
+    EXPECT_EQ(stub_->ExportSweep(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << after_trial << " " << max_bytes;
+  }
 }
 
 TEST_F(ServiceTest, ForgedLeaseIsRefusedAndChangesNothing) {

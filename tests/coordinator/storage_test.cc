@@ -20,10 +20,12 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <vector>
 
+#include "testing/big_sweep.h"
 #include "testing/fault_injecting_storage.h"
 #include "tests/coordinator/test_util.h"
 
@@ -1534,6 +1536,112 @@ TEST_F(FaultInjectingStorageTest, CommitFailingByCountRollsBackToo) {
   EXPECT_TRUE(db_->LoadSweeps()->empty());
   EXPECT_TRUE(db_->Begin().ok());
   db_->Rollback();
+}
+
+// LoadTrialsAfter: the next trials by number, at most `limit`, from SQLite's query and from the
+// default (LoadTrials filtered) that other storages inherit.
+TEST(LoadTrialsAfterTest, GivesTheNextTrialsByNumber) {
+  auto sqlite = MustOpen(":memory:");
+  ASSERT_NE(sqlite, nullptr);
+  StatusOr<int64_t> sweep = WriteBigSweep(sqlite.get(), 5, 1);
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  auto check = [&](Storage* db) {
+    auto two = db->LoadTrialsAfter(*sweep, 2, 2);
+    ASSERT_TRUE(two.ok()) << two.status().ToString();
+    EXPECT_EQ(Numbers(*two), (std::vector<int>{3, 4}));
+    auto rest = db->LoadTrialsAfter(*sweep, 3, 10);
+    ASSERT_TRUE(rest.ok());
+    EXPECT_EQ(Numbers(*rest), (std::vector<int>{4, 5}));
+    auto none = db->LoadTrialsAfter(*sweep, 5, 10);
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->empty());
+    auto other = db->LoadTrialsAfter(*sweep + 1, 0, 10);
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(other->empty());
+  };
+  check(sqlite.get());
+  FaultInjectingStorage wrapped(std::move(sqlite));  // inherits the default
+  check(&wrapped);
+}
+
+// The number of an export's trial piece (ExportTrialText), read from its text: parsing a
+// megabyte of JSON per trial in a test built without optimisation takes seconds.
+int NumberOf(const std::string& piece) {
+  const std::string key = "\n   \"number\": ";  // a trial's own key, at its indentation
+  const size_t at = piece.find(key);
+  return at == std::string::npos ? -1 : std::atoi(piece.c_str() + at + key.size());
+}
+
+// A big sweep's export in pages (Scheduler::ExportSweepPage): every page within its byte budget
+// (or one trial, when one is bigger), every trial in exactly one page and in number order, and
+// the pages joined are, byte for byte, the one-piece export in the format exports always had.
+TEST(ExportPagesTest, BigSweepPagesAreBoundedCompleteAndJoinToTheWholeExport) {
+  constexpr int kTrials = 20, kEpochs = 3000;
+  constexpr size_t kBudget = 2u << 20;
+  auto storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  StatusOr<int64_t> sweep = WriteBigSweep(storage.get(), kTrials, kEpochs);
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  FakeClock clock;
+  Scheduler sched(storage.get(), &clock, SchedulerOptions());
+  ASSERT_TRUE(sched.Load().ok());
+
+  StatusOr<std::string> whole = sched.ExportJson(0);  // the latest: this one; its pages joined
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ASSERT_GT(whole->size(), 4 * kBudget);  // (the budget below must cut it)
+
+  // A budget below one trial: one trial, whole, and a page in the text exports always had (the
+  // whole object dumped with indent 1), which the joined pages are made of.
+  StatusOr<ExportPage> first = sched.ExportSweepPage(*sweep, 0, 1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->trials.size(), 1u);
+  EXPECT_EQ(first->next_after, 1);
+  const std::string first_text = first->Json();
+  const nlohmann::json j = nlohmann::json::parse(first_text);
+  EXPECT_EQ(first_text, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace));
+  EXPECT_EQ(j["sweep"]["id"], *sweep);
+  ASSERT_EQ(j["trials"][0]["epochs"].size(), static_cast<size_t>(kEpochs));
+  EXPECT_EQ(j["trials"][0]["epochs"][kEpochs - 1]["epoch"], kEpochs);
+  EXPECT_EQ(whole->compare(0, first->head.size(), first->head), 0);
+
+  std::vector<int> numbers;
+  std::string joined;
+  ExportJoiner join;
+  int after = 0, pages = 0;
+  do {
+    StatusOr<ExportPage> page = sched.ExportSweepPage(*sweep, after, kBudget);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_FALSE(page->trials.empty());
+    ++pages;
+    EXPECT_LE(page->Json().size(), kBudget);  // (each trial is well under it)
+    for (const std::string& t : page->trials) numbers.push_back(NumberOf(t));
+    if (page->next_after != 0) {
+      EXPECT_EQ(page->next_after, numbers.back());
+    }
+    if (joined.empty()) joined = page->head;
+    for (const std::string& t : page->trials) joined += join.Trial(t);
+    after = page->next_after;
+  } while (after != 0 && pages <= kTrials);
+  joined += join.Tail();
+  std::vector<int> expected;
+  for (int n = 1; n <= kTrials; ++n) expected.push_back(n);
+  EXPECT_EQ(numbers, expected);
+  EXPECT_GE(pages, 4);
+  EXPECT_TRUE(joined == *whole) << joined.size() << " bytes joined, " << whole->size() << " whole";
+
+  // A trial at a time (max_trials 1, as the dashboard reads): the next page may be empty.
+  for (int n : {kTrials - 1, kTrials}) {
+    StatusOr<ExportPage> one = sched.ExportSweepPage(*sweep, n - 1, SIZE_MAX, 1);
+    ASSERT_TRUE(one.ok());
+    ASSERT_EQ(one->trials.size(), 1u);
+    EXPECT_EQ(NumberOf(one->trials[0]), n);
+    EXPECT_EQ(one->next_after, n);
+  }
+  StatusOr<ExportPage> end = sched.ExportSweepPage(*sweep, kTrials, SIZE_MAX, 1);
+  ASSERT_TRUE(end.ok());
+  EXPECT_TRUE(end->trials.empty());
+  EXPECT_EQ(end->next_after, 0);
+  EXPECT_FALSE(sched.ExportSweepPage(*sweep + 1, 0, kBudget).ok());
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "search/objective.h"
 #include "coordinator/service.h"
 #include "search/sweep_file.h"
+#include "testing/big_sweep.h"
 
 namespace hpsweep {
 namespace {
@@ -724,18 +725,91 @@ parameters:
   ASSERT_TRUE(events.WaitFor([](const std::string& t) {
     return !EventsNamed(t, "leaderboard").empty();
   })) << events.text();
+  // The snapshot names the sweep; its trials follow it as "trial" events, in number order.
   const auto snaps = EventsNamed(events.text(), "snapshot");
   ASSERT_EQ(snaps.size(), 1u);
-  ASSERT_EQ(snaps[0]["trials"].size(), 3u);
-  EXPECT_EQ(snaps[0]["trials"][2]["status"], "pruned");
-  EXPECT_EQ(snaps[0]["trials"][2]["epochs"].size(), 1u);
-  EXPECT_EQ(snaps[0]["trials"][0]["status"], "stopped");
-  EXPECT_EQ(snaps[0]["trials"][0]["epochs"].size(), 2u);
+  EXPECT_EQ(snaps[0]["sweep"]["id"], id);
+  const auto sent = EventsNamed(events.text(), "trial");
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[2]["number"], 3);
+  EXPECT_EQ(sent[2]["status"], "pruned");
+  EXPECT_EQ(sent[2]["epochs"].size(), 1u);
+  EXPECT_EQ(sent[0]["status"], "stopped");
+  EXPECT_EQ(sent[0]["epochs"].size(), 2u);
   EXPECT_EQ(EventsNamed(events.text(), "leaderboard")[0]["rows"][2]["pruned_at_epoch"], 1);
   // The page says so in words (its script is what the browser runs).
   auto js = c.Get("/app.js");
   ASSERT_TRUE(js);
   EXPECT_NE(js->body.find("'pruned at epoch '"), std::string::npos);
+  dash_->Stop();
+}
+
+// A sweep of 20 trials x 3000 epochs (an export of some 15 MB): /export comes chunked, page by
+// page, and whole (the scheduler's export, byte for byte); an event stream's first data comes,
+// then every trial, each one's curve thinned to kMaxEventEpochs with its first, last and best
+// epochs, so that no one event grows with the trial.
+TEST_F(DashboardTest, BigSweepExportIsChunkedAndEventsAreBounded) {
+  constexpr int kTrials = 20, kEpochs = 3000;
+  int64_t id = 0;
+  {
+    auto storage = OpenSqliteStorage(P("sweeps.db"));
+    ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+    auto sweep = WriteBigSweep(storage->get(), kTrials, kEpochs);
+    ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+    id = *sweep;
+  }
+  StartAll();
+  auto expected = sched()->ExportJson(id);
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  ASSERT_GT(expected->size(), kDefaultExportPageBytes);  // (more than one page)
+
+  auto c = Client();
+  auto ex = c.Get("/api/sweeps/" + std::to_string(id) + "/export");
+  ASSERT_TRUE(ex) << httplib::to_string(ex.error());
+  EXPECT_EQ(ex->status, 200);
+  EXPECT_EQ(ex->get_header_value("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(ex->has_header("Content-Length"));
+  EXPECT_EQ(ex->get_header_value("Content-Type"), "application/json");
+  EXPECT_TRUE(ex->body == *expected) << ex->body.size() << " bytes, expected " << expected->size();
+
+  auto ec = Client();
+  EventReader events(&ec, "/api/sweeps/" + std::to_string(id) + "/events");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    return t.find("event: snapshot") != std::string::npos;
+  })) << events.text().substr(0, 2000);
+  ASSERT_TRUE(events.WaitFor([&](const std::string& t) {
+    // (counted, not parsed: this runs every few milliseconds on megabytes)
+    const size_t board = t.find("event: leaderboard\ndata: ");
+    return board != std::string::npos && t.find("\n\n", board) != std::string::npos;
+  })) << events.text().size();
+  const std::string text = events.text();
+  const auto snaps = EventsNamed(text, "snapshot");
+  ASSERT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps[0]["sweep"]["trials"], kTrials);
+  const auto trials = EventsNamed(text, "trial");
+  ASSERT_EQ(trials.size(), static_cast<size_t>(kTrials));
+  for (int i = 0; i < kTrials; ++i) {
+    const json& t = trials[i];
+    EXPECT_EQ(t["number"], i + 1);
+    ASSERT_TRUE(t["epochs"].is_array());
+    EXPECT_LE(t["epochs"].size(), kMaxEventEpochs);
+    EXPECT_GE(t["epochs"].size(), kMaxEventEpochs - 2);
+    EXPECT_EQ(t["epochs_shown"], t["epochs"].size());
+    EXPECT_EQ(t["epochs_run"], kEpochs);
+    EXPECT_EQ(t["epochs"].front()["epoch"], 1);
+    EXPECT_EQ(t["epochs"].back()["epoch"], kEpochs);
+    bool best = false;
+    int last = 0;
+    for (const json& e : t["epochs"]) {
+      best = best || e["epoch"] == t["best_epoch"];
+      EXPECT_GT(e["epoch"].get<int>(), last);
+      last = e["epoch"].get<int>();
+    }
+    EXPECT_TRUE(best) << "trial " << i + 1 << " lost its best epoch";
+    EXPECT_LT(t.dump().size(), size_t{512} << 10);  // one event: far from the trial's 1.2 MB
+  }
+  // Each trial once, and before the leaderboard that follows them.
+  EXPECT_LT(text.rfind("event: trial"), text.find("event: leaderboard"));
   dash_->Stop();
 }
 

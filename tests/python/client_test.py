@@ -245,6 +245,31 @@ class OfflineTest(unittest.TestCase):
         with self.assertRaises(hpsweep.InvalidArgument):
             hpsweep.Client("127.0.0.1:1", token="x", token_file="y")
 
+    def test_export_follows_pages_and_joins_their_trials(self):
+        # A coordinator's pages (ExportSweepRequest.after_trial, max_bytes): three trials in two.
+        from hpsweep._gen import hpsweep_pb2 as pb
+        head = {"id": 7, "name": "big", "trials": 3}
+        pages = [pb.ExportSweepResponse(json=json.dumps({"sweep": head, "trials": [
+                     {"number": 1, "params": {"units": 8}}, {"number": 2, "params": {}}]}),
+                     next_after=2),
+                 pb.ExportSweepResponse(json=json.dumps({"sweep": head, "trials": [
+                     {"number": 3, "params": {"units": "16"}}]}), next_after=0)]
+        asked = []
+
+        class Stub:
+            def ExportSweep(self, request, timeout=None):
+                asked.append((request.sweep_id, request.after_trial, request.max_bytes))
+                return pages[len(asked) - 1]
+
+        with hpsweep.Client("127.0.0.1:1", timeout=5) as c:
+            c._stub = Stub()
+            data = c.export()  # the latest: the pages after the first ask for the sweep it found
+        self.assertEqual([t["number"] for t in data["trials"]], [1, 2, 3])
+        self.assertEqual(data["trials"][2]["params"], {"units": 16})
+        self.assertEqual(data["sweep"], head)
+        self.assertEqual([(s, a) for s, a, _ in asked], [(0, 0), (7, 2)])
+        self.assertTrue(all(m > 0 for _, _, m in asked), asked)
+
     def test_no_coordinator_is_unavailable(self):
         with hpsweep.Client("127.0.0.1:1", timeout=5) as c:
             with self.assertRaises(hpsweep.Unavailable) as e:
