@@ -197,6 +197,52 @@ struct DataFlags {
   }
 };
 
+// `train`'s text report after the epochs: test metrics, per-class table and confusion matrix.
+void PrintTestReport(const TrainResult& result, const Mnist& data, DataFormat format,
+                     double seconds) {
+  const Evaluation& test = result.test;
+  if (result.stopped_epoch > 0) {
+    std::printf("early stopping after epoch %d\n", result.stopped_epoch);
+  }
+  // MNIST and IDX sets hold images; a CSV holds rows, and its labels are classes, not digits.
+  const bool csv = format == DataFormat::kCsv;
+  const bool digits = format == DataFormat::kMnist;
+  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s, weights of epoch %d) - %.1fs "
+              "total\n",
+              test.loss, test.accuracy, static_cast<long long>(test.count),
+              csv ? "rows" : "images", result.weights_epoch,
+              seconds);
+  // Classes by name when the CSV's labels are names (printable UTF-8, engine/dataset.h), padded
+  // to the longest; else by number.
+  const std::vector<std::string>& names = data.train.class_names;
+  auto class_label = [&](int c) {
+    return c < static_cast<int>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+  };
+  int label_width = 8;  // "precision" table; the confusion matrix pads to the longest label
+  for (const std::string& n : names)
+    label_width = std::max(label_width, static_cast<int>(n.size()));
+  std::printf("\n%*s  precision  recall  f1-score  support\n", label_width, "");
+  const auto per_class = PerClassMetrics(test);
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    std::printf("%*s  %9.4f  %6.4f  %8.4f  %7lld\n", label_width,
+                class_label(static_cast<int>(c)).c_str(), per_class[c].precision,
+                per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
+  }
+  std::printf("\nconfusion matrix (row = true %s, column = predicted", digits ? "digit" : "class");
+  if (!names.empty()) {
+    std::printf(", in the order of the rows");
+  }
+  std::printf("):\n");
+  const int row_width = names.empty() ? 1 : label_width;
+  for (int r = 0; r < test.classes; ++r) {
+    std::printf("  %-*s |", row_width, class_label(r).c_str());
+    for (int c = 0; c < test.classes; ++c) {
+      std::printf(" %5lld", static_cast<long long>(test.confusion[r * test.classes + c]));
+    }
+    std::printf("\n");
+  }
+}
+
 int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::string& data_dir,
              int threads, bool as_json, const std::string& save_path, const std::string& metric) {
   StatusOr<TrialConfig> config = flags.Build();
@@ -287,46 +333,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     std::cout << j.dump() << "\n";
     return 0;
   }
-  if (result->stopped_epoch > 0) {
-    std::printf("early stopping after epoch %d\n", result->stopped_epoch);
-  }
-  // MNIST and IDX sets hold images; a CSV holds rows, and its labels are classes, not digits.
-  const bool csv = spec->format == DataFormat::kCsv;
-  const bool digits = spec->format == DataFormat::kMnist;
-  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s, weights of epoch %d) - %.1fs "
-              "total\n",
-              test.loss, test.accuracy, static_cast<long long>(test.count),
-              csv ? "rows" : "images", result->weights_epoch,
-              seconds);
-  // Classes by name when the CSV's labels are names (printable UTF-8, engine/dataset.h), padded
-  // to the longest; else by number.
-  const std::vector<std::string>& names = data->train.class_names;
-  auto class_label = [&](int c) {
-    return c < static_cast<int>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
-  };
-  int label_width = 8;  // "precision" table; the confusion matrix pads to the longest label
-  for (const std::string& n : names)
-    label_width = std::max(label_width, static_cast<int>(n.size()));
-  std::printf("\n%*s  precision  recall  f1-score  support\n", label_width, "");
-  const auto per_class = PerClassMetrics(test);
-  for (size_t c = 0; c < per_class.size(); ++c) {
-    std::printf("%*s  %9.4f  %6.4f  %8.4f  %7lld\n", label_width,
-                class_label(static_cast<int>(c)).c_str(), per_class[c].precision,
-                per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
-  }
-  std::printf("\nconfusion matrix (row = true %s, column = predicted", digits ? "digit" : "class");
-  if (!names.empty()) {
-    std::printf(", in the order of the rows");
-  }
-  std::printf("):\n");
-  const int row_width = names.empty() ? 1 : label_width;
-  for (int r = 0; r < test.classes; ++r) {
-    std::printf("  %-*s |", row_width, class_label(r).c_str());
-    for (int c = 0; c < test.classes; ++c) {
-      std::printf(" %5lld", static_cast<long long>(test.confusion[r * test.classes + c]));
-    }
-    std::printf("\n");
-  }
+  PrintTestReport(*result, *data, spec->format, seconds);
   if (!save_path.empty()) std::printf("model saved to %s\n", save_path.c_str());
   return 0;
 }

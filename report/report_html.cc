@@ -630,6 +630,54 @@ std::string SeriesChart(const float* v, int64_t n, float lo, float hi, const std
   return o.str();
 }
 
+// Table cells of a set's values: mean, standard deviation, and the share that is not zero.
+std::string StatsCells(const float* v, int64_t count) {
+  double sum = 0, sq = 0;
+  int64_t nonzero = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    sum += v[i];
+    sq += double(v[i]) * v[i];
+    nonzero += v[i] != 0;
+  }
+  const double cnt = double(std::max<int64_t>(1, count));
+  const double mean = sum / cnt;
+  return "<td>" + Fmt("%.4f", mean) + "</td><td>" +
+         Fmt("%.4f", std::sqrt(std::max(0.0, sq / cnt - mean * mean))) + "</td><td>" +
+         Fmt("%.1f%%", 100.0 * nonzero / cnt) + "</td>";
+}
+
+// The mean of each class over the first n training items ([classes][rows * cols]). For a CSV
+// (features of any range) *lo and *hi get the range of all the means; else they stay [0, 1].
+std::vector<std::vector<float>> ClassMeans(const Mnist& data, int64_t n, int classes, bool csv,
+                                           float* lo, float* hi) {
+  const int64_t px = int64_t{data.train.rows} * data.train.cols;
+  std::vector<std::vector<float>> means(classes, std::vector<float>(px, 0.0f));
+  std::vector<int64_t> seen(classes, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int d = data.train.labels[i];
+    ++seen[d];
+    const float* img = data.train.images.data() + i * px;
+    for (int64_t p = 0; p < px; ++p) means[d][p] += img[p];
+  }
+  *lo = 0;
+  *hi = 1;
+  if (csv) {
+    *lo = HUGE_VALF;
+    *hi = -HUGE_VALF;
+  }
+  for (int d = 0; d < classes; ++d) {
+    for (float& v : means[d]) {
+      v /= std::max<int64_t>(1, seen[d]);
+      if (csv && seen[d] > 0) {
+        *lo = std::min(*lo, v);
+        *hi = std::max(*hi, v);
+      }
+    }
+  }
+  if (!(*hi > *lo)) *hi = *lo + 1;
+  return means;
+}
+
 }  // namespace
 
 std::string DataReportHtml(const Mnist& data, double validation_split, int64_t train_limit,
@@ -679,26 +727,12 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   }
   o << "</table>";
   const int64_t px = int64_t{data.train.rows} * data.train.cols;
-  auto stats = [&](const float* v, int64_t count) {
-    double sum = 0, sq = 0;
-    int64_t nonzero = 0;
-    for (int64_t i = 0; i < count; ++i) {
-      sum += v[i];
-      sq += double(v[i]) * v[i];
-      nonzero += v[i] != 0;
-    }
-    const double cnt = double(std::max<int64_t>(1, count));
-    const double mean = sum / cnt;
-    return "<td>" + Fmt("%.4f", mean) + "</td><td>" +
-           Fmt("%.4f", std::sqrt(std::max(0.0, sq / cnt - mean * mean))) + "</td><td>" +
-           Fmt("%.1f%%", 100.0 * nonzero / cnt) + "</td>";
-  };
   const char* value = csv ? "value" : "pixel";
   // The training images the sweep uses: the first n.
   o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean " << value
     << "</th><th>std</th><th>non-zero " << value
-    << "s</th></tr><tr><td class=\"l\">train (used)</td>" << stats(data.train.images.data(), n * px)
-    << "</tr><tr><td class=\"l\">test</td>" << stats(data.test.images.data(), data.test.count * px)
+    << "s</th></tr><tr><td class=\"l\">train (used)</td>" << StatsCells(data.train.images.data(), n * px)
+    << "</tr><tr><td class=\"l\">test</td>" << StatsCells(data.test.images.data(), data.test.count * px)
     << "</tr></table>";
   // The mean of each class. A page of 256 classes of 4096x4096 images would be gigabytes: past
   // these bounds the means are left out, and the page says so.
@@ -710,29 +744,8 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
       << " classes of at most " << kMaxMeanPixels << " values).</p>";
     return o.str();
   }
-  std::vector<std::vector<float>> means(classes, std::vector<float>(px, 0.0f));
-  std::vector<int64_t> seen(classes, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const int d = data.train.labels[i];
-    ++seen[d];
-    const float* img = data.train.images.data() + i * px;
-    for (int64_t p = 0; p < px; ++p) means[d][p] += img[p];
-  }
   float lo = 0, hi = 1;
-  if (csv) {  // features of any range: shown scaled to the range of all the means
-    lo = HUGE_VALF;
-    hi = -HUGE_VALF;
-  }
-  for (int d = 0; d < classes; ++d) {
-    for (float& v : means[d]) {
-      v /= std::max<int64_t>(1, seen[d]);
-      if (csv && seen[d] > 0) {
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-    }
-  }
-  if (!(hi > lo)) hi = lo + 1;
+  std::vector<std::vector<float>> means = ClassMeans(data, n, classes, csv, &lo, &hi);
   // One feature a step would be an image one pixel wide: each class's mean series is drawn as a
   // line chart instead, all on one scale.
   if (data.train.cols == 1) {

@@ -16,6 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -584,4 +585,11 @@ def tearDownModule():
 
 if __name__ == "__main__":
     faulthandler.enable()  # a crash names the Python line it happened under
-    unittest.main()
+    result = unittest.main(exit=False).result
+    # Exit without the interpreter's teardown. gRPC Python can crash there, after every test has
+    # passed, while it frees channels and call objects during finalization (seen about once in
+    # twenty loaded runs, CI's included, even with the cycles collected above). The test's verdict
+    # is the result above; nothing is left to flush but the streams.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if result.wasSuccessful() else 1)

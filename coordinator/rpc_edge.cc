@@ -1,0 +1,55 @@
+// The RPC edge's small rules: Status to gRPC status, and the checks every handler makes first.
+#include "coordinator/rpc_edge.h"
+
+#include <string>
+
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+
+namespace hpsweep {
+
+namespace pb = ::hpsweep::v1;
+
+grpc::Status ToGrpc(const Status& s) {
+  using grpc::StatusCode;
+  switch (s.code()) {
+    case hpsweep::StatusCode::kOk: return grpc::Status::OK;
+    case hpsweep::StatusCode::kInvalidArgument: return {StatusCode::INVALID_ARGUMENT, s.message()};
+    case hpsweep::StatusCode::kNotFound: return {StatusCode::NOT_FOUND, s.message()};
+    case hpsweep::StatusCode::kAlreadyExists: return {StatusCode::ALREADY_EXISTS, s.message()};
+    case hpsweep::StatusCode::kFailedPrecondition:
+      return {StatusCode::FAILED_PRECONDITION, s.message()};
+    case hpsweep::StatusCode::kUnavailable: return {StatusCode::UNAVAILABLE, s.message()};
+    case hpsweep::StatusCode::kCancelled: return {StatusCode::CANCELLED, s.message()};
+    case hpsweep::StatusCode::kPermissionDenied:
+      return {StatusCode::PERMISSION_DENIED, s.message()};
+    case hpsweep::StatusCode::kDataLoss: return {StatusCode::DATA_LOSS, s.message()};
+    default: return {StatusCode::INTERNAL, s.ToString()};
+  }
+}
+
+EpochReport FromProto(const pb::EpochMetrics& m) {
+  EpochReport r{m.epoch(),    m.train_loss(),   m.train_accuracy(),
+                m.val_loss(), m.val_accuracy(), m.seconds(), {}};
+  // (the scheduler checks the names, their count and the values)
+  for (const auto& [name, v] : m.named()) r.metrics[name] = v;
+  if (m.has_lr()) r.lr = m.lr();
+  return r;
+}
+
+// INVALID_ARGUMENT unless the request fits what its call needs (see the limits in scheduler.h).
+// gRPC has already refused anything over kMaxReceiveBytes unread.
+grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, size_t limit) {
+  const size_t size = req.ByteSizeLong();
+  if (size <= limit) return grpc::Status::OK;
+  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(call) + " request is " +
+                                                  std::to_string(size) + " bytes; the limit is " +
+                                                  std::to_string(limit)};
+}
+
+// A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
+grpc::Status CheckLeaseId(const std::string& lease_id) {
+  return ToGrpc(CheckText("lease_id", lease_id, kMaxLeaseIdBytes, true));
+}
+
+}  // namespace hpsweep
