@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "base/csprng.h"
+#include "base/sha256.h"
 
 namespace hpsweep {
 
@@ -114,5 +117,55 @@ Status EnsurePrivateFolder(const std::string& path, const std::string& what) {
   }
   return Status::Ok();
 }
+
+StatusOr<ReadOnlyFile> ReadOnlyFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP) return InvalidArgument(path + ": is a link (not followed)");
+    return NotFound(path + ": cannot open: " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(path + ": not a regular file");
+  }
+  return ReadOnlyFile(fd, path, static_cast<int64_t>(st.st_size));
+}
+
+ReadOnlyFile::ReadOnlyFile(ReadOnlyFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)), size_(other.size_) {}
+
+ReadOnlyFile& ReadOnlyFile::operator=(ReadOnlyFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+ReadOnlyFile::~ReadOnlyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string ReadOnlyFile::RealPath() const {
+  char buf[4096];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd_);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return std::string();
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+StatusOr<size_t> ReadOnlyFile::ReadAt(int64_t offset, char* buf, size_t n) const {
+  for (;;) {
+    const ssize_t got = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return IoError(path_ + ": cannot read: " + std::strerror(errno));
+    return static_cast<size_t>(got);
+  }
+}
+
+StatusOr<std::string> ReadOnlyFile::Sha256() const { return Sha256Fd(fd_, path_); }
 
 }  // namespace hpsweep

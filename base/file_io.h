@@ -7,7 +7,9 @@
 #define HPSWEEP_BASE_FILE_IO_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "base/status.h"
 
@@ -42,6 +44,39 @@ void SyncFolderOf(const std::string& path);
 // if it is a link or not a folder, another user's, or writable by group or others ("what" names
 // it in the message: "--out", "the checkpoint folder").
 Status EnsurePrivateFolder(const std::string& path, const std::string& what);
+
+// A regular file opened for reading once, so that what is checked, hashed and sent is one file
+// whatever is done to its path meanwhile (a link swapped in after a check). Opened with
+// O_NOFOLLOW (a link at the path is refused) and O_NONBLOCK (a FIFO or device is refused without
+// blocking). RealPath() is where the descriptor's file is: the folders above it are checked
+// after the open. Owns the descriptor (closed by the destructor); movable, not copyable; one
+// thread at a time.
+class ReadOnlyFile {
+ public:
+  // InvalidArgument naming the path for a link, a FIFO, a device or a folder; NotFound when it
+  // cannot be opened.
+  static StatusOr<ReadOnlyFile> Open(const std::string& path);
+  ReadOnlyFile(ReadOnlyFile&& other) noexcept;
+  ReadOnlyFile& operator=(ReadOnlyFile&& other) noexcept;
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+  ~ReadOnlyFile();
+
+  const std::string& path() const { return path_; }  // as given
+  int64_t size() const { return size_; }               // at the open
+  std::string RealPath() const;                       // "" if the system cannot say
+  // Up to n bytes at offset into buf; how many (0 at the end). IoError naming the path.
+  StatusOr<size_t> ReadAt(int64_t offset, char* buf, size_t n) const;
+  // The lowercase hex SHA-256 of the whole file, read through this descriptor.
+  StatusOr<std::string> Sha256() const;
+
+ private:
+  ReadOnlyFile(int fd, std::string path, int64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
+  int fd_ = -1;
+  std::string path_;
+  int64_t size_ = 0;
+};
 
 }  // namespace hpsweep
 

@@ -123,20 +123,23 @@ StatusOr<std::string> Sha256File(const std::string& path) {
     ::close(fd);
     return InvalidArgument(path + ": not a regular file");
   }
+  StatusOr<std::string> sha = Sha256Fd(fd, path);
+  ::close(fd);
+  return sha;
+}
+
+StatusOr<std::string> Sha256Fd(int fd, const std::string& name) {
   Sha256 s;
   std::string buf(1 << 20, '\0');
+  off_t at = 0;
   for (;;) {
-    const ssize_t n = ::read(fd, &buf[0], buf.size());
+    const ssize_t n = ::pread(fd, &buf[0], buf.size(), at);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      return IoError(path + ": cannot read: " + why);
-    }
+    if (n < 0) return IoError(name + ": cannot read: " + std::strerror(errno));
     if (n == 0) break;
     s.Update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<size_t>(n));
+    at += n;
   }
-  ::close(fd);
   return s.HexDigest();
 }
 

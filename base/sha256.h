@@ -13,6 +13,9 @@ namespace hpsweep {
 
 std::string Sha256Hex(const std::string& bytes);
 StatusOr<std::string> Sha256File(const std::string& path);
+// The whole of an open file (read with pread from offset 0; the descriptor's offset is left
+// alone). name is for messages.
+StatusOr<std::string> Sha256Fd(int fd, const std::string& name);
 
 }  // namespace hpsweep
 

@@ -1,8 +1,12 @@
-// The RPC edge's small rules: Status to gRPC status, and the checks every handler makes first.
+// The RPC edge's small rules: Status to gRPC status, the checks every handler makes first, and
+// a data file streamed to a worker.
 #include "coordinator/rpc_edge.h"
+
+#include <grpcpp/support/sync_stream.h>
 
 #include <string>
 
+#include "base/file_io.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 
@@ -50,6 +54,33 @@ grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, s
 // A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
 grpc::Status CheckLeaseId(const std::string& lease_id) {
   return ToGrpc(CheckText("lease_id", lease_id, kMaxLeaseIdBytes, true));
+}
+
+// Streams one open file in chunks of 1 MiB, its sha256 and size on the first.
+grpc::Status SendFile(grpc::ServerContext* ctx, const ReadOnlyFile& file, const std::string& sha,
+                      const std::string& name, const std::string& part,
+                      grpc::ServerWriter<pb::DatasetChunk>* writer) {
+  std::string buf(1 << 20, '\0');
+  int64_t at = 0;
+  bool first = true;
+  while (!ctx->IsCancelled()) {
+    StatusOr<size_t> n = file.ReadAt(at, &buf[0], buf.size());
+    if (!n.ok()) return ToGrpc(n.status());
+    if (*n == 0 && !first) break;
+    pb::DatasetChunk chunk;
+    chunk.set_file_name(name);
+    chunk.set_part(part);
+    if (first) {
+      chunk.set_sha256(sha);
+      chunk.set_size(file.size());
+      first = false;
+    }
+    chunk.set_data(buf.data(), *n);
+    if (!writer->Write(chunk)) return {grpc::StatusCode::CANCELLED, "client went away"};
+    if (*n == 0) break;
+    at += static_cast<int64_t>(*n);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace hpsweep

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "base/file_io.h"
 #include "coordinator/scheduler.h"
 #include "proto/hpsweep.pb.h"
 
@@ -21,6 +22,11 @@ EpochReport FromProto(const v1::EpochMetrics& m);
 grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, size_t limit);
 // A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
 grpc::Status CheckLeaseId(const std::string& lease_id);
+// Streams one open file to a GetDataset caller in chunks of 1 MiB, its sha256 and size on the
+// first; CANCELLED when the caller went away.
+grpc::Status SendFile(grpc::ServerContext* ctx, const ReadOnlyFile& file, const std::string& sha,
+                      const std::string& name, const std::string& part,
+                      grpc::ServerWriter<v1::DatasetChunk>* writer);
 
 }  // namespace hpsweep
 

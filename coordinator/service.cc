@@ -330,7 +330,11 @@ class CoordinatorServer::Service final : public ServiceBase {
       return {grpc::StatusCode::FAILED_PRECONDITION, "this coordinator serves no data set"};
     }
     for (const char* name : kDataFiles) {
-      grpc::Status s = SendFile(ctx, data_dir_ + "/" + name, name, "", writer);
+      StatusOr<ReadOnlyFile> f = ReadOnlyFile::Open(data_dir_ + "/" + name);
+      if (!f.ok()) return ToGrpc(f.status());
+      StatusOr<std::string> sha = f->Sha256();
+      if (!sha.ok()) return ToGrpc(sha.status());
+      grpc::Status s = SendFile(ctx, *f, *sha, name, "", writer);
       if (!s.ok()) return s;
     }
     return grpc::Status::OK;
@@ -372,6 +376,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   }
 
   double lease_seconds_ = 30, retry_after_ = 1;
+  std::function<void()> before_data_sent_;  // CoordinatorOptions::before_data_sent_for_testing
 
  private:
   using Snapshot = std::shared_ptr<const pb::GetStatusResponse>;
@@ -561,33 +566,6 @@ class CoordinatorServer::Service final : public ServiceBase {
     resp->set_lease_deadline(g.deadline);
   }
 
-  // Streams one file in chunks of 1 MiB, its sha256 and size on the first.
-  grpc::Status SendFile(grpc::ServerContext* ctx, const std::string& path, const std::string& name,
-                        const std::string& part, grpc::ServerWriter<pb::DatasetChunk>* writer) {
-    auto sha = Sha256File(path);
-    if (!sha.ok()) return ToGrpc(sha.status());
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) return {grpc::StatusCode::INTERNAL, "cannot open " + path};
-    const int64_t size = in.tellg();
-    in.seekg(0);
-    std::string buf(1 << 20, '\0');
-    bool first = true;
-    while (in && !ctx->IsCancelled()) {
-      in.read(&buf[0], static_cast<std::streamsize>(buf.size()));
-      pb::DatasetChunk chunk;
-      chunk.set_file_name(name);
-      chunk.set_part(part);
-      if (first) {
-        chunk.set_sha256(*sha);
-        chunk.set_size(size);
-        first = false;
-      }
-      chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
-      if (!writer->Write(chunk)) return {grpc::StatusCode::CANCELLED, "client went away"};
-    }
-    return grpc::Status::OK;
-  }
-
   // The own data set with this sha256, of a stored sweep: those submitted through this service
   // are known; the others (stored before a restart) are found by parsing their sweep files and
   // hashing their data sets, each sweep once. Only files a stored sweep names are ever sent.
@@ -624,8 +602,34 @@ class CoordinatorServer::Service final : public ServiceBase {
     StatusOr<std::pair<int64_t, DataSpec>> found = FindOwnData(sha);
     if (!found.ok()) return ToGrpc(found.status());
     const auto& [sweep_id, spec] = *found;
+    StatusOr<std::vector<std::string>> files = spec.Files();
+    if (!files.ok()) return ToGrpc(files.status());
+    // Each file opened once (no link followed), its folder checked where the descriptor's file
+    // really is, hashed and sent through that descriptor: a link swapped in at its path after
+    // this changes nothing of what is sent.
+    std::vector<ReadOnlyFile> opened;
+    std::vector<std::string> shas;
+    Status now_status = Status::Ok();
+    for (const std::string& path : *files) {
+      StatusOr<ReadOnlyFile> f = ReadOnlyFile::Open(path);
+      if (!f.ok()) {
+        now_status = f.status();
+        break;
+      }
+      const std::string real = f->RealPath();
+      if (real.empty()) return {grpc::StatusCode::FAILED_PRECONDITION, path + ": not sent"};
+      if (Status roots = CheckFilesUnderRoots({real}, limits_); !roots.ok()) return ToGrpc(roots);
+      StatusOr<std::string> file_sha = f->Sha256();
+      if (!file_sha.ok()) {
+        now_status = file_sha.status();
+        break;
+      }
+      shas.push_back(*file_sha);
+      opened.push_back(std::move(*f));
+    }
     // The files as they are now: a data set changed since submit is not the trials' any more.
-    StatusOr<std::string> now = DatasetSha256(spec);
+    StatusOr<std::string> now = now_status.ok() ? StatusOr<std::string>(DatasetSha256Of(*files, shas))
+                                                : StatusOr<std::string>(now_status);
     if (!now.ok() || *now != sha) {
       return {grpc::StatusCode::FAILED_PRECONDITION,
               "the data set of sweep " + std::to_string(sweep_id) + " (" +
@@ -637,16 +641,13 @@ class CoordinatorServer::Service final : public ServiceBase {
                   ", but it was submitted with " + sha +
                   "; its files changed since submit, so they are not sent"};
     }
-    StatusOr<std::vector<std::string>> files = spec.Files();
-    if (!files.ok()) return ToGrpc(files.status());
-    // Where the files are now: a link swapped in since submit may point anywhere.
-    if (Status roots = CheckFilesUnderRoots(*files, limits_); !roots.ok()) return ToGrpc(roots);
+    if (before_data_sent_) before_data_sent_();
     for (size_t i = 0; i < files->size(); ++i) {
       const std::string& path = (*files)[i];
       const std::string name = path.substr(path.find_last_of('/') + 1);
       const std::string part =
           spec.format == DataFormat::kCsv ? (i == 0 ? "train" : "test") : std::string();
-      grpc::Status s = SendFile(ctx, path, name, part, writer);
+      grpc::Status s = SendFile(ctx, opened[i], shas[i], name, part, writer);
       if (!s.ok()) return s;
     }
     return grpc::Status::OK;
@@ -723,6 +724,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   service_ = std::make_unique<Service>(scheduler_.get(), options_.data_dir, data_sha,
                                        options_.sweep_limits);
   service_->lease_seconds_ = options.scheduler.lease_seconds;
+  service_->before_data_sent_ = options.before_data_sent_for_testing;
   service_->retry_after_ = options.scheduler.retry_after_seconds;
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,6 +49,9 @@ struct CoordinatorOptions {
   // them by size only once they are read) cannot take the host's memory. Large enough for a few
   // 128 MiB checkpoints and 64 MiB models at once.
   size_t request_memory_bytes = size_t{512} << 20;
+  // For tests: called by GetDataset after a sweep's own data files are opened and hashed, before
+  // they are sent (a test swaps a file's path for a link there).
+  std::function<void()> before_data_sent_for_testing;
 };
 
 class CoordinatorServer {

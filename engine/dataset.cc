@@ -564,11 +564,20 @@ StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int fe
 StatusOr<std::string> DatasetSha256(const DataSpec& spec) {
   StatusOr<std::vector<std::string>> files = spec.Files();
   if (!files.ok()) return files.status();
-  std::string all;
+  std::vector<std::string> shas;
   for (const std::string& f : *files) {
     StatusOr<std::string> sha = Sha256File(f);
     if (!sha.ok()) return sha.status();
-    all += f.substr(f.find_last_of('/') + 1) + " " + *sha + "\n";
+    shas.push_back(*sha);
+  }
+  return DatasetSha256Of(*files, shas);
+}
+
+std::string DatasetSha256Of(const std::vector<std::string>& files,
+                            const std::vector<std::string>& shas) {
+  std::string all;  // "name sha" a line, names without their folders
+  for (size_t i = 0; i < files.size() && i < shas.size(); ++i) {
+    all += files[i].substr(files[i].find_last_of('/') + 1) + " " + shas[i] + "\n";
   }
   return Sha256Hex(all);
 }

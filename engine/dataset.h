@@ -111,6 +111,10 @@ StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int fe
 
 // The data set's identity: sha256 over "name sha256\n" of each of its files (hex).
 StatusOr<std::string> DatasetSha256(const DataSpec& spec);
+// The same from each file's own SHA-256 (files as spec.Files() lists them, shas in that order):
+// how a server that hashed the files through descriptors it holds gets the data set's.
+std::string DatasetSha256Of(const std::vector<std::string>& files,
+                            const std::vector<std::string>& shas);
 
 }  // namespace hpsweep
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "coordinator/scheduler.h"
+#include "engine/dataset.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/coordinator/test_util.h"
 
@@ -958,6 +960,74 @@ TEST_F(ServiceTest, OwnDataOutsideTheDataRootsIsRefusedUnread) {
   grpc::Status s = submit(allowed + "/train.csv", allowed + "/test.csv", &ok);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(ok.trials(), 1);
+}
+
+// GetDataset hashed a sweep's own data files by path and then opened them again by path to send
+// them: a link swapped in between (to a secret file) was sent. Now each file is opened once (no
+// link followed), hashed and sent through that descriptor: the swap sends the original bytes.
+TEST_F(ServiceTest, AFileSwappedForALinkAfterItsHashIsNotWhatIsSent) {
+  server_->Shutdown();
+  const std::string allowed = dir_.File("allowed"), outside = dir_.File("outside");
+  std::filesystem::create_directories(allowed);
+  std::filesystem::create_directories(outside);
+  std::string rows;
+  for (int i = 0; i < 40; ++i) rows += std::to_string(i % 2) + ",0." + std::to_string(i % 10) + ",0.5\n";
+  for (const char* name : {"/train.csv", "/test.csv"}) std::ofstream(allowed + name) << rows;
+  std::ofstream(outside + "/secret.csv") << "TOPSECRET-do-not-send\n" << rows;
+  bool swapped = false;
+  CoordinatorOptions options;
+  options.listen = "127.0.0.1:0";
+  options.db_path = dir_.File("swap.db");
+  options.data_roots = {allowed};
+  options.before_data_sent_for_testing = [&] {
+    std::filesystem::remove(allowed + "/test.csv");
+    std::filesystem::create_symlink(outside + "/secret.csv", allowed + "/test.csv");
+    swapped = true;
+  };
+  server_ = std::make_unique<CoordinatorServer>();
+  ASSERT_TRUE(server_->Start(options).ok());
+  stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  pb::SubmitSweepRequest req;
+  req.set_file_name("own.yaml");
+  req.set_yaml("name: own\ndata: {format: csv, train: " + allowed + "/train.csv, test: " + allowed +
+               "/test.csv}\nfixed: {cell: dense, epochs: 1}\nparameters:\n  units: {values: [4]}\n");
+  pb::SubmitSweepResponse submitted;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    ASSERT_TRUE(stub_->SubmitSweep(&ctx, req, &submitted).ok());
+  }
+  DataSpec spec;
+  spec.format = DataFormat::kCsv;
+  spec.train_file = allowed + "/train.csv";
+  spec.test_file = allowed + "/test.csv";
+  StatusOr<std::string> sha = DatasetSha256(spec);
+  ASSERT_TRUE(sha.ok()) << sha.status().ToString();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  pb::GetDatasetRequest get;
+  get.set_sha256(*sha);
+  auto reader = stub_->GetDataset(&ctx, get);
+  std::map<std::string, std::string> got;
+  pb::DatasetChunk chunk;
+  while (reader->Read(&chunk)) got[chunk.part()] += chunk.data();
+  grpc::Status s = reader->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(swapped);
+  EXPECT_EQ(got["train"], rows);
+  EXPECT_EQ(got["test"], rows);  // the file hashed, not the link's target
+  EXPECT_EQ(got["test"].find("TOPSECRET"), std::string::npos);
+  // Asked again, the link is not followed: refused, and nothing of the secret is sent.
+  grpc::ClientContext again_ctx;
+  SetDeadline(&again_ctx);
+  auto again = stub_->GetDataset(&again_ctx, get);
+  std::string bytes;
+  while (again->Read(&chunk)) bytes += chunk.data();
+  grpc::Status refused = again->Finish();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(bytes.find("TOPSECRET"), std::string::npos);
+  EXPECT_EQ(refused.error_message().find("TOPSECRET"), std::string::npos);
 }
 
 // Checkpoints are written by name into <db>.checkpoints: a link planted there (to redirect them)
