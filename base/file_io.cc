@@ -16,8 +16,7 @@
 
 namespace hpsweep {
 
-StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
-                                      const std::string& what, bool regular_only) {
+StatusOr<int> OpenForReading(const std::string& path, const std::string& what, bool regular_only) {
   // regular_only: O_NONBLOCK, so that opening a FIFO planted there returns at once (refused
   // below) instead of waiting for a writer.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
@@ -27,6 +26,14 @@ StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
     ::close(fd);
     return InvalidArgument(path + ": " + what + " is not a regular file");
   }
+  return fd;
+}
+
+StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                      const std::string& what, bool regular_only) {
+  StatusOr<int> opened = OpenForReading(path, what, regular_only);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   // In chunks: memory grows with what the file holds, not with the limit.
   std::string text;
   char buf[1 << 16];

@@ -24,6 +24,13 @@ namespace hpsweep {
 StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
                                       const std::string& what, bool regular_only = false);
 
+// path opened for reading as ReadFileBounded opens it (O_CLOEXEC; regular_only: O_NONBLOCK, and
+// anything but a regular file is InvalidArgument "PATH: WHAT is not a regular file", found
+// without blocking). NotFound "PATH: cannot open WHAT: <errno text>". The caller owns the
+// descriptor and closes it; for reading a file in pieces rather than whole.
+StatusOr<int> OpenForReading(const std::string& path, const std::string& what,
+                             bool regular_only = false);
+
 // Writes bytes to a new file at path (mode `mode`; whatever was at path, a link included, is
 // removed first, never written through) and fsyncs it: the file is whole on disk when this
 // returns. IoError naming the path ("cannot create", "write failed", "fsync failed"); the file is

@@ -1,11 +1,13 @@
 #include "engine/dataset.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -44,27 +46,54 @@ std::string Shown(const std::string& field) {
   return "'" + s + (field.size() > 32 ? "...'" : "'");
 }
 
-// Reads CSV text line by line: Next gives the next line that is not blank (its CR stripped) and
-// its number in the file (header and blank lines counted); false at the end. A NUL byte is
-// InvalidArgument naming file:line.
+// Reads CSV text line by line, from bytes in memory or from an open file in pieces of
+// kCsvReadChunkBytes: Next gives the next line that is not blank (its CR stripped) and its number
+// in the file (header and blank lines counted); false at the end. The line being read is the only
+// text held: a line over kCsvMaxLineBytes is refused as soon as it is longer, before it is copied
+// whole. A NUL byte is InvalidArgument naming file:line. From a file, more than kCsvMaxBytes in
+// all (a file growing as it is read) is InvalidArgument; a failed read is IoError.
+// Not thread-safe; the bytes, name and descriptor are borrowed and must outlive it.
 class CsvLines {
  public:
-  CsvLines(const std::string& bytes, const std::string& name) : bytes_(bytes), name_(name) {}
+  CsvLines(const std::string& bytes, const std::string& name)
+      : name_(name), data_(bytes.data()), size_(bytes.size()) {}
+  CsvLines(int fd, const std::string& name) : name_(name), fd_(fd), buf_(kCsvReadChunkBytes) {}
+
   StatusOr<bool> Next(std::string* line) {
-    while (pos_ < bytes_.size()) {
-      size_t nl = bytes_.find('\n', pos_);
-      if (nl == std::string::npos) nl = bytes_.size();
-      *line = bytes_.substr(pos_, nl - pos_);
-      pos_ = nl + 1;
+    for (;;) {
+      line->clear();
+      bool any = false;  // a line has begun (an unterminated last line counts)
+      for (;;) {
+        if (pos_ == size_) {
+          StatusOr<bool> more = Fill();
+          if (!more.ok()) return more.status();
+          if (!*more) break;
+        }
+        const char* begin = data_ + pos_;
+        const char* nl = static_cast<const char*>(std::memchr(begin, '\n', size_ - pos_));
+        const size_t n = nl == nullptr ? size_ - pos_ : static_cast<size_t>(nl - begin);
+        // (+ 1: a CR that the line end strips.)
+        if (static_cast<int64_t>(line->size() + n) > kCsvMaxLineBytes + 1) {
+          return TooLong(line_no_ + 1);
+        }
+        line->append(begin, n);
+        any = true;
+        pos_ += n;
+        if (nl != nullptr) {
+          ++pos_;
+          break;
+        }
+      }
+      if (!any) return false;
       ++line_no_;
       if (!line->empty() && line->back() == '\r') line->pop_back();
+      if (static_cast<int64_t>(line->size()) > kCsvMaxLineBytes) return TooLong(line_no_);
       if (line->find_first_not_of(" \t") == std::string::npos) continue;
       if (line->find('\0') != std::string::npos) {
         return InvalidArgument(At(name_, line_no_) + "a NUL byte: not a text file");
       }
       return true;
     }
-    return false;
   }
   int64_t line_no() const { return line_no_; }
   // Calls row(line, its number) for each line with text, in order; stops at the first error.
@@ -79,10 +108,50 @@ class CsvLines {
   }
 
  private:
-  const std::string& bytes_;
+  Status TooLong(int64_t line_no) const {
+    return InvalidArgument(At(name_, line_no) + "line over the limit of " +
+                           std::to_string(kCsvMaxLineBytes) + " bytes");
+  }
+  // The next piece of the file into buf_; false at its end (and always, for bytes in memory).
+  StatusOr<bool> Fill() {
+    if (fd_ < 0) return false;
+    for (;;) {
+      const ssize_t n = ::read(fd_, buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return IoError(name_ + ": cannot read data file: " + std::strerror(errno));
+      if (n == 0) return false;
+      total_ += n;
+      if (total_ > kCsvMaxBytes) {
+        return InvalidArgument(name_ + ": data file is over the limit of " +
+                               std::to_string(kCsvMaxBytes) + " bytes");
+      }
+      data_ = buf_.data();
+      size_ = static_cast<size_t>(n);
+      pos_ = 0;
+      return true;
+    }
+  }
+
   const std::string& name_;
+  int fd_ = -1;
+  std::vector<char> buf_;       // from a file: the piece read last
+  const char* data_ = nullptr;  // the bytes not yet taken are data_[pos_, size_)
+  size_t size_ = 0;
   size_t pos_ = 0;
+  int64_t total_ = 0;  // bytes read from the file
   int64_t line_no_ = 0;
+};
+
+// A descriptor closed when this goes out of scope.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  ~FdCloser() { ::close(fd_); }
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+
+ private:
+  const int fd_;
 };
 
 // Splits one line (no line end) at commas, trimming spaces around each field.
@@ -155,7 +224,9 @@ std::string NameList(const std::vector<std::string>& names) {
   return out;
 }
 
-StatusOr<std::string> ReadBounded(const std::string& path) {
+// path opened for reading a data file from: a regular file (a FIFO is refused without blocking) of
+// at most kCsvMaxBytes. The caller closes the descriptor.
+StatusOr<int> OpenCsv(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return NotFound(path + ": no such file");
   if (!S_ISREG(st.st_mode)) return InvalidArgument(path + ": not a regular file");
@@ -163,8 +234,7 @@ StatusOr<std::string> ReadBounded(const std::string& path) {
     return InvalidArgument(path + ": " + std::to_string(st.st_size) + " bytes, over the limit of " +
                            std::to_string(kCsvMaxBytes));
   }
-  return ReadFileBounded(path, static_cast<size_t>(kCsvMaxBytes), "data file",
-                         /*regular_only=*/true);
+  return OpenForReading(path, "data file", /*regular_only=*/true);
 }
 
 }  // namespace
@@ -211,23 +281,31 @@ StatusOr<std::vector<std::string>> DataSpec::Files() const {
 
 namespace {
 
-// ParseCsv, also giving each row's line in the file (1-based, header and blank lines counted) when
-// `lines` is not null: messages about a row name the line a text editor shows. A test file is
-// read with its training file (`train`, named train_name): its labels must be of the training
-// labels' kind, and names get the training file's class ids.
-StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& name,
-                                int sequence_length, std::vector<int64_t>* lines,
-                                const Dataset* train = nullptr,
+// What ParseCsvLines learns of a file besides the rows it keeps. Lines are the file's (1-based,
+// header and blank lines counted): messages about a row name the line a text editor shows.
+struct CsvFacts {
+  // Each label some row has (names: by their class ids once the file is read).
+  std::vector<bool> present = std::vector<bool>(kMaxClasses, false);
+  int64_t first_line = 0;   // the first data row's
+  int64_t unseen_line = 0;  // with a training file: the first row whose label it lacks (0: none)
+  int unseen_label = 0;     // that row's label
+};
+
+// ParseCsv over the lines of `reader`, keeping only the first `keep` rows when keep > 0 (every
+// row is checked all the same). A test file is read with its training file (`train`, named
+// train_name, whose facts are train_facts): its labels must be of the training labels' kind, and
+// names get the training file's class ids.
+StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int sequence_length,
+                                int64_t keep, CsvFacts* facts, const Dataset* train = nullptr,
+                                const CsvFacts* train_facts = nullptr,
                                 const std::string& train_name = "") {
   if (sequence_length < 1 || sequence_length > kMaxSequenceLength) {
     return InvalidArgument(name + ": sequence_length " + std::to_string(sequence_length) +
                            " is out of range [1, " + std::to_string(kMaxSequenceLength) + "]");
   }
-  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
-    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
-  }
   Dataset ds;
-  int width = -1;  // features per row, from the first data row
+  int64_t rows = 0;  // checked, kept or not
+  int width = -1;    // features per row, from the first data row
   int top = -1;
   // The labels' kind: set by the training file, or else by the first data row.
   enum class Kind { kUnknown, kNumbers, kNames };
@@ -244,8 +322,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
   }
   std::vector<std::string> first_seen;  // names in the order first seen (no training file)
   std::vector<std::string> fields;
-  CsvLines reader(bytes, name);
-  HPSWEEP_RETURN_IF_ERROR(reader.ForEach([&](const std::string& line, int64_t line_no) -> Status {
+  HPSWEEP_RETURN_IF_ERROR(reader->ForEach([&](const std::string& line, int64_t line_no) -> Status {
     // Bounded before splitting: a line of a million commas must not become a million strings.
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > kCsvMaxFeatures) {
@@ -253,7 +330,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
                              " features, over the limit of " + std::to_string(kCsvMaxFeatures));
     }
     SplitFields(line, &fields);
-    if (ds.count == 0 && width < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
+    if (rows == 0 && width < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
     if (fields.size() < 2) {
       return InvalidArgument(At(name, line_no) +
                              "a row needs a label and at least one feature (label,f1,f2,...)");
@@ -275,7 +352,7 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
       return InvalidArgument(At(name, line_no) + "ragged row: " + std::to_string(k) +
                              " features, but the first row has " + std::to_string(width));
     }
-    if (ds.count >= kCsvMaxRows) {
+    if (rows >= kCsvMaxRows) {
       return InvalidArgument(At(name, line_no) + "over the limit of " +
                              std::to_string(kCsvMaxRows) + " rows");
     }
@@ -335,20 +412,28 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
       label = it->second;
     }
     top = std::max(top, label);
-    ds.labels.push_back(static_cast<uint8_t>(label));
-    if (lines != nullptr) lines->push_back(line_no);
+    if (rows == 0) facts->first_line = line_no;
+    facts->present[static_cast<size_t>(label)] = true;
+    if (train_facts != nullptr && !train_facts->present[static_cast<size_t>(label)] &&
+        facts->unseen_line == 0) {
+      facts->unseen_line = line_no;  // refused by the caller once the whole file is read
+      facts->unseen_label = label;
+    }
+    const bool kept = keep <= 0 || ds.count < keep;
+    if (kept) ds.labels.push_back(static_cast<uint8_t>(label));
     for (int64_t i = 1; i <= k; ++i) {
       float v = 0;
       if (!ParseFloatField(fields[i], &v)) {
         return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +
                                Shown(fields[i]) + " is not a finite number");
       }
-      ds.images.push_back(v);
+      if (kept) ds.images.push_back(v);
     }
-    ++ds.count;
+    if (kept) ++ds.count;
+    ++rows;
     return Status::Ok();
   }));
-  if (ds.count == 0) return InvalidArgument(name + ": no data rows");
+  if (rows == 0) return InvalidArgument(name + ": no data rows");
   ds.rows = sequence_length;
   ds.cols = width / sequence_length;
   ds.num_classes = top + 1;
@@ -363,6 +448,9 @@ StatusOr<Dataset> ParseCsvLines(const std::string& bytes, const std::string& nam
         ds.class_names.push_back(label_name);
       }
       for (uint8_t& l : ds.labels) l = sorted_id[l];
+      std::vector<bool> present(kMaxClasses, false);
+      for (size_t id = 0; id < sorted_id.size(); ++id) present[sorted_id[id]] = facts->present[id];
+      facts->present = std::move(present);
     }
     ds.num_classes = static_cast<int>(ds.class_names.size());
   }
@@ -403,10 +491,15 @@ int64_t FirstUnseenLabel(const std::vector<uint8_t>& train_labels,
 }  // namespace
 
 StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length) {
-  return ParseCsvLines(bytes, name, sequence_length, nullptr);
+  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
+    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
+  }
+  CsvLines reader(bytes, name);
+  CsvFacts facts;
+  return ParseCsvLines(&reader, name, sequence_length, 0, &facts);
 }
 
-StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
+StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit, int64_t test_limit) {
   if (spec.format == DataFormat::kMnist) return LoadMnist(spec.path, train_limit);
   std::vector<bool> present;
   if (spec.format == DataFormat::kIdx) {
@@ -429,39 +522,37 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit) {
     return m;
   }
   Mnist m;
-  std::vector<int64_t> test_lines;
+  CsvFacts facts[2];
   for (int which = 0; which < 2; ++which) {
     const std::string& path = which == 0 ? spec.train_file : spec.test_file;
     if (path.empty()) {
       return InvalidArgument(std::string("a csv data set needs a ") +
                              (which == 0 ? "training" : "test") + " file");
     }
-    StatusOr<std::string> bytes = ReadBounded(path);
-    if (!bytes.ok()) return bytes.status();
-    StatusOr<Dataset> ds = which == 0 ? ParseCsvLines(*bytes, path, spec.sequence_length, nullptr)
-                                      : ParseCsvLines(*bytes, path, spec.sequence_length,
-                                                      &test_lines, &m.train, spec.train_file);
+    StatusOr<int> fd = OpenCsv(path);
+    if (!fd.ok()) return fd.status();
+    FdCloser closer(*fd);
+    CsvLines reader(*fd, path);
+    StatusOr<Dataset> ds =
+        which == 0 ? ParseCsvLines(&reader, path, spec.sequence_length, train_limit, &facts[0])
+                   : ParseCsvLines(&reader, path, spec.sequence_length, test_limit, &facts[1],
+                                   &m.train, &facts[0], spec.train_file);
     if (!ds.ok()) return ds.status();
     (which == 0 ? m.train : m.test) = std::move(*ds);
   }
   if (m.train.rows != m.test.rows || m.train.cols != m.test.cols) {
-    return InvalidArgument(At(spec.test_file, test_lines.front()) + "rows have " +
+    return InvalidArgument(At(spec.test_file, facts[1].first_line) + "rows have " +
                            std::to_string(m.test.rows * m.test.cols) + " features, but " +
                            spec.train_file + "'s have " +
                            std::to_string(m.train.rows * m.train.cols) +
                            "; test rows must have the training rows' shape");
   }
-  const int64_t bad = FirstUnseenLabel(m.train.labels, m.test.labels, &present);
-  if (bad >= 0) {
-    return InvalidArgument(At(spec.test_file, test_lines[static_cast<size_t>(bad)]) + "label " +
-                           std::to_string(m.test.labels[static_cast<size_t>(bad)]) +
+  if (facts[1].unseen_line > 0) {
+    return InvalidArgument(At(spec.test_file, facts[1].unseen_line) + "label " +
+                           std::to_string(facts[1].unseen_label) +
                            " never occurs in the training file " + spec.train_file +
-                           " (its classes are " + ClassList(present) + ")" + UnseenLabelAdvice());
-  }
-  if (train_limit > 0 && train_limit < m.train.count) {
-    m.train.count = train_limit;
-    m.train.labels.resize(static_cast<size_t>(train_limit));
-    m.train.images.resize(static_cast<size_t>(train_limit) * m.train.rows * m.train.cols);
+                           " (its classes are " + ClassList(facts[0].present) + ")" +
+                           UnseenLabelAdvice());
   }
   m.train.num_classes = m.test.num_classes = std::max(m.train.num_classes, m.test.num_classes);
   return m;
@@ -473,16 +564,16 @@ void ShapeModelToData(const Mnist& data, ModelConfig* model) {
   model->classes = data.train.num_classes;
 }
 
-StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
-                                       int features) {
+namespace {
+
+// ParseCsvForModel over the lines of `reader`.
+StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name, int steps,
+                                      int features) {
   const int64_t width = int64_t{steps} * features;
   if (steps < 1 || features < 1 || width > kCsvMaxFeatures) {
     return InvalidArgument(name + ": the model reads " + std::to_string(steps) + " steps of " +
                            std::to_string(features) + " features; CSV rows hold at most " +
                            std::to_string(kCsvMaxFeatures) + " values");
-  }
-  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
-    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
   }
   ModelInputs in;
   in.data.rows = steps;
@@ -490,8 +581,7 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
   int64_t fields_per_row = -1;  // width or width + 1, from the first data row
   int top = -1;
   std::vector<std::string> fields;
-  CsvLines reader(bytes, name);
-  HPSWEEP_RETURN_IF_ERROR(reader.ForEach([&](const std::string& line, int64_t line_no) -> Status {
+  HPSWEEP_RETURN_IF_ERROR(reader->ForEach([&](const std::string& line, int64_t line_no) -> Status {
     const int64_t commas = std::count(line.begin(), line.end(), ',');
     if (commas > width) {
       return InvalidArgument(At(name, line_no) + std::to_string(commas + 1) +
@@ -555,10 +645,23 @@ StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::stri
   return in;
 }
 
+}  // namespace
+
+StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
+                                       int features) {
+  if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
+    return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
+  }
+  CsvLines reader(bytes, name);
+  return ParseModelLines(&reader, name, steps, features);
+}
+
 StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features) {
-  StatusOr<std::string> bytes = ReadBounded(path);
-  if (!bytes.ok()) return bytes.status();
-  return ParseCsvForModel(*bytes, path, steps, features);
+  StatusOr<int> fd = OpenCsv(path);
+  if (!fd.ok()) return fd.status();
+  FdCloser closer(*fd);
+  CsvLines reader(*fd, path);
+  return ParseModelLines(&reader, path, steps, features);
 }
 
 StatusOr<std::string> DatasetSha256(const DataSpec& spec) {

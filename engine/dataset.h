@@ -21,17 +21,20 @@
 //        Dataset::class_names. Every test label must occur in training (for names: be one of the
 //        training file's names). Messages name rows by their line in the file (header counted).
 //
-// Every input is hostile: sizes are bounded (kCsvMaxBytes, kCsvMaxRows, kCsvMaxFeatures,
-// kMaxClasses) and checked before they are allocated; every error is InvalidArgument (NotFound for
-// a missing file) and names file:line and the problem: a ragged row, a non-numeric or non-finite
-// field, a label that is negative, not an integer, or >= kMaxClasses, a label name that is too long
-// or not printable, more than kMaxClasses names, labels of both kinds, a row length that
-// sequence_length does not divide, a test file whose row shape differs from training's.
+// Every input is hostile: sizes are bounded (kCsvMaxBytes, kCsvMaxLineBytes, kCsvMaxRows,
+// kCsvMaxFeatures, kMaxClasses) and checked before they are allocated; a file is read in pieces
+// (kCsvReadChunkBytes), one line at a time, so that reading it holds at most one line of its text.
+// Every error is InvalidArgument (NotFound for a missing file) and names file:line and the
+// problem: a line over kCsvMaxLineBytes, a ragged row, a non-numeric or non-finite field, a label
+// that is negative, not an integer, or >= kMaxClasses, a label name that is too long or not
+// printable, more than kMaxClasses names, labels of both kinds, a row length that sequence_length
+// does not divide, a test file whose row shape differs from training's.
 //
 // Thread-safety: the functions share no state. Results are plain values owned by the caller.
 #ifndef HPSWEEP_ENGINE_DATASET_H_
 #define HPSWEEP_ENGINE_DATASET_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +51,11 @@ inline constexpr int kMaxClasses = 256;
 inline constexpr int64_t kCsvMaxBytes = int64_t{1} << 30;  // 1 GiB per file
 inline constexpr int64_t kCsvMaxRows = 10'000'000;
 inline constexpr int kCsvMaxFeatures = 65536;  // values per row after the label
+// A CSV line (without its line end): kCsvMaxFeatures values of up to 256 bytes each, far above any
+// number ParseCsv accepts (64 bytes) and any label name, spaces around them included. A longer
+// line is refused at file:line before it is copied (16 MiB).
+inline constexpr int64_t kCsvMaxLineBytes = int64_t{kCsvMaxFeatures} * 256;
+inline constexpr size_t kCsvReadChunkBytes = size_t{1} << 20;  // a CSV file is read 1 MiB at a time
 inline constexpr int kMaxSequenceLength = 4096;
 inline constexpr int kMaxClassNameBytes = 64;  // a CSV label given as a name
 
@@ -73,9 +81,9 @@ StatusOr<DataFormat> ParseDataFormat(const std::string& text);
 // param's value, or "" when the trial has none. InvalidArgument for an unknown data.format.
 StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char* key)>& param);
 
-// Parses one CSV file's bytes (name used in messages). Integer labels: num_classes is the largest
-// label + 1. Names: class_names holds the file's names sorted, labels index it, num_classes is
-// their count.
+// Parses one CSV file's bytes (name used in messages), as LoadDataset reads a file. Integer
+// labels: num_classes is the largest label + 1. Names: class_names holds the file's names sorted,
+// labels index it, num_classes is their count.
 StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);
 
 // Reads the files the spec names and checks that training and test agree in shape, and that every
@@ -86,8 +94,13 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
 // refused the same way. Both sets get num_classes = the training set's largest label + 1. With
 // names, the test file is read with the training file's names (a name training lacks, or labels of
 // the other kind, are refused at the test file's line) and both sets get its class_names.
-// train_limit > 0 keeps only the first train_limit rows (the check still sees them all).
-StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0);
+// train_limit > 0 keeps only the first train_limit training rows, test_limit > 0 (csv only) the
+// first test_limit test rows: the rows after them are read and checked as every row is, with the
+// same errors, but not stored, so LoadDataset(spec, 1, 1) checks a csv data set (and gives its
+// shape and classes) in memory that does not grow with the files. num_classes and class_names
+// are the whole files'.
+StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0,
+                            int64_t test_limit = 0);
 
 // Sets the model's input shape (steps, features) and output classes from the data.
 void ShapeModelToData(const Mnist& data, ModelConfig* model);

@@ -1,13 +1,17 @@
 // A sweep's own data set (data: {format: idx|csv, ...}): the files checked and hashed at
-// submit, and the reserved params and data shape every trial of such a sweep carries.
+// submit (one read of each, at most kMaxDataChecks checks at a time in a process), and the
+// reserved params and data shape every trial of such a sweep carries.
 
 #include "search/sweep_file.h"
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "search/sweep_file_internal.h"
@@ -39,6 +43,46 @@ const std::string* RootOf(const std::string& real, const SweepLimits& limits) {
   }
   return nullptr;
 }
+
+// At most kMaxDataChecks data checks (reading a sweep's own data set at submit) run at once in a
+// process; the others wait their turn. A check holds about one CSV line and one row of each file
+// (LoadDataset(spec, 1, 1)), so this bounds the memory that concurrent submits of big files take
+// together, and their disk reads. Thread-safe; one for the process, never destroyed.
+constexpr int kMaxDataChecks = 2;
+
+class DataCheckSlots {
+ public:
+  static DataCheckSlots& Get() {
+    static DataCheckSlots* slots = new DataCheckSlots();
+    return *slots;
+  }
+  void Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    free_cv_.wait(lock, [this] { return in_use_ < kMaxDataChecks; });
+    ++in_use_;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_use_;
+    }
+    free_cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable free_cv_;
+  int in_use_ = 0;  // guarded by mu_
+};
+
+// Holds one of the slots for its lifetime.
+class DataCheckSlot {
+ public:
+  DataCheckSlot() { DataCheckSlots::Get().Acquire(); }
+  ~DataCheckSlot() { DataCheckSlots::Get().Release(); }
+  DataCheckSlot(const DataCheckSlot&) = delete;
+  DataCheckSlot& operator=(const DataCheckSlot&) = delete;
+};
 
 std::string RootList(const SweepLimits& limits) {
   if (limits.data_roots.empty()) return "none: start it with --data-root DIR";
@@ -89,15 +133,21 @@ Status CheckFilesUnderRoots(const std::vector<std::string>& files, const SweepLi
   return Status::Ok();
 }
 
-StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name,
-                                     const SweepLimits& limits) {
+namespace {
+
+// CheckSweepData, also giving the data's shape (one row of each file, *shape) when it is Ok: one
+// read of the files, in one of the process's data check slots.
+StatusOr<std::string> CheckAndShape(const SweepSpec& spec, const std::string& file_name,
+                                    const SweepLimits& limits, Mnist* shape) {
   if (spec.data.format == DataFormat::kMnist) return std::string();
   HPSWEEP_RETURN_IF_ERROR(CheckDataRoots(spec, file_name, limits));
   auto line = [&](const std::string& key) {
     auto it = spec.lines.find("data." + key);
     return it == spec.lines.end() ? 0 : it->second;
   };
-  StatusOr<Mnist> data = LoadDataset(spec.data);
+  DataCheckSlot slot;
+  // Every row checked, one of each file kept: the shape and classes are all a submit needs.
+  StatusOr<Mnist> data = LoadDataset(spec.data, 1, 1);
   if (!data.ok()) {
     // Name the data key whose file is at fault (its path begins the engine's message).
     std::string key = spec.data.format == DataFormat::kIdx ? "path" : "train";
@@ -112,14 +162,24 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
   if (!sha.ok()) {
     return ErrorAt(file_name, line("format"), "key 'data.format': " + sha.status().message());
   }
+  *shape = std::move(*data);
   return *sha;
+}
+
+}  // namespace
+
+StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name,
+                                     const SweepLimits& limits) {
+  Mnist shape;
+  return CheckAndShape(spec, file_name, limits, &shape);
 }
 
 StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name,
                                      const SweepLimits& limits) {
   SweepData d;
   if (spec.data.format == DataFormat::kMnist) return d;
-  StatusOr<std::string> sha = CheckSweepData(spec, file_name, limits);
+  Mnist data;
+  StatusOr<std::string> sha = CheckAndShape(spec, file_name, limits, &data);
   if (!sha.ok()) return sha.status();
   d.params = {{"data.format", DataFormatName(spec.data.format)}, {"data.sha256", *sha}};
   // Absolute, so that a worker started in another folder (or on another node sharing the file
@@ -136,11 +196,8 @@ StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& f
     d.params["data.test"] = absolute(spec.data.test_file);
     d.params["data.sequence_length"] = std::to_string(spec.data.sequence_length);
   }
-  // The shape without the data: one training row is enough to know it.
-  StatusOr<Mnist> data = LoadDataset(spec.data, 1);
-  if (!data.ok()) return data.status();
   ModelConfig shaped;
-  ShapeModelToData(*data, &shaped);
+  ShapeModelToData(data, &shaped);
   d.steps = shaped.steps;
   d.features = shaped.features;
   d.classes = shaped.classes;

@@ -222,9 +222,11 @@ StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_
 StatusOr<std::string> ReadSweepText(const std::string& path);
 StatusOr<SweepSpec> ParseSweepFile(const std::string& path);
 
-// For a sweep of its own data (spec.data.format idx or csv): loads the data set, so that a bad
+// For a sweep of its own data (spec.data.format idx or csv): reads the data set, so that a bad
 // file is refused at submit rather than in every trial, and returns its identity
-// (DatasetSha256). Errors name the sweep file, the line of the data key and the data file's own
+// (DatasetSha256). Every row is checked but one row of each file is kept (LoadDataset(spec, 1,
+// 1)), and at most two such checks run at once in a process (the others wait), so the memory of
+// concurrent submits does not grow with their files. Errors name the sweep file, the line of the data key and the data file's own
 // problem ("s.yaml:4: key 'data.train': d/train.csv:7: ragged row: ..."). For MNIST, "" and Ok.
 StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& file_name,
                                      const SweepLimits& limits = SweepLimits());
@@ -242,8 +244,8 @@ struct SweepData {
   int line = 0;  // of data.format in the sweep file, for messages
 };
 
-// CheckSweepData (CheckDataRoots, then loads and hashes the files), then the SweepData of the
-// spec's data.
+// CheckSweepData (CheckDataRoots, then checks and hashes the files), then the SweepData of the
+// spec's data, its shape from that same one read of the files.
 StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& file_name,
                                      const SweepLimits& limits = SweepLimits());
 

@@ -95,6 +95,14 @@ TEST_F(FileIoTest, FifosAreRefusedWithoutWaitingForAWriter) {
     EXPECT_FALSE(unblocker.needed());
   }
   {
+    // Opened to be read in pieces (a CSV data set): the same refusal, the same open.
+    Unblocker unblocker(fifo);
+    StatusOr<int> fd = OpenForReading(fifo, "data file", /*regular_only=*/true);
+    ASSERT_FALSE(fd.ok());
+    EXPECT_EQ(fd.status().message(), fifo + ": data file is not a regular file");
+    EXPECT_FALSE(unblocker.needed());
+  }
+  {
     Unblocker unblocker(fifo);
     StatusOr<std::string> sha = Sha256File(fifo);
     ASSERT_FALSE(sha.ok());

@@ -511,5 +511,151 @@ TEST(CsvForModelTest, RowsWithOrWithoutLabelsOfTheModelsWidth) {
   EXPECT_EQ(error("\n\n"), "x.csv: no data rows");
 }
 
+// A line over kCsvMaxLineBytes is refused at its file:line, naming the limit, before the line is
+// held whole: a line of a valid row padded with spaces (which the trim would accept) included.
+TEST_F(DatasetTest, CsvLineOverTheLineLimitIsRefusedAtFileLine) {
+  const std::string padded = "0," + std::string(static_cast<size_t>(kCsvMaxLineBytes), ' ') + "1\n";
+  const std::string limit = "line over the limit of " + std::to_string(kCsvMaxLineBytes) + " bytes";
+  StatusOr<Dataset> ds = ParseCsv("1,2\n" + padded, "x.csv", 1);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().message(), "x.csv:2: " + limit);
+  DataSpec spec;
+  spec.format = DataFormat::kCsv;
+  spec.train_file = Write("train.csv", "label,f\n\n" + padded);
+  spec.test_file = Write("test.csv", "0,1\n");
+  StatusOr<Mnist> data = LoadDataset(spec);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message(), spec.train_file + ":3: " + limit);
+  // One byte under it (a CR line end not counted) is a line like any other.
+  const std::string longest =
+      "0," + std::string(static_cast<size_t>(kCsvMaxLineBytes) - 3, ' ') + "1\r\n";
+  spec.train_file = Write("train.csv", longest + "1,2\n");
+  data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->train.count, 2);
+}
+
+// A file read in pieces (LoadDataset, LoadCsvForModel) gives what ParseCsv (ParseCsvForModel)
+// gives for the same bytes: rows, labels, names and errors with their lines, also where a line,
+// its CRLF or a NUL byte lies across a piece's end.
+TEST_F(DatasetTest, CsvStreamedFromAFileParsesAsTheBytesDo) {
+  // Over two pieces of header, label names, CRLF and blank lines; a CR is a piece's last byte.
+  std::string big = "label,a,b\r\n\r\n";
+  const char* names[] = {"cat", "ant", "dog"};
+  for (int i = 0; big.size() < kCsvReadChunkBytes - 100; ++i) {
+    big += std::string(names[i % 3]) + ", " + std::to_string(i % 7) + ".5,-" + std::to_string(i) +
+           (i % 5 == 0 ? "\r\n \t\n" : "\n");
+  }
+  big += "dog,1," + std::string(kCsvReadChunkBytes - 8 - big.size(), ' ') + "2\r\n";
+  EXPECT_EQ(big[kCsvReadChunkBytes - 1], '\r');
+  std::string two = big;
+  for (int i = 0; two.size() < 2 * kCsvReadChunkBytes + 3000; ++i) {
+    two += std::string(names[i % 3]) + ",1e-3," + std::to_string(i) + "\n";
+  }
+  std::string nul = two;
+  nul[nul.size() - 10] = '\0';
+  const std::vector<std::string> cases = {
+      "1,0.5,2\n0,1,-3e2",            // no line end last
+      "label,f1\r\n\r\n3,4\r\n",      // header, CRLF, blank
+      "cat,1\ndog,2\n\n",             // names
+      "0,1\n1,x\n",                   // an error, line 2
+      std::string("0,1\n\0,2\n", 8),  // a NUL byte
+      "0,1\n\n\n1,2,3\n",             // ragged, line 4
+      "",                             // no rows
+      big,
+      two,
+      nul,
+      two + "ant,1\n",  // ragged after two pieces
+      two + "7,1,2\n",  // a number among names
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    SCOPED_TRACE("case " + std::to_string(c));
+    const std::string& bytes = cases[c];
+    DataSpec spec;
+    spec.format = DataFormat::kCsv;
+    spec.train_file = spec.test_file = Write("s.csv", bytes);
+    StatusOr<Dataset> want = ParseCsv(bytes, spec.train_file, 1);
+    StatusOr<Mnist> got = LoadDataset(spec);
+    ASSERT_EQ(got.ok(), want.ok()) << (got.ok() ? want.status() : got.status()).ToString();
+    if (!want.ok()) {
+      EXPECT_EQ(got.status().message(), want.status().message());
+      continue;
+    }
+    EXPECT_GT(want->count, 0);
+    EXPECT_EQ(got->train.count, want->count);
+    EXPECT_EQ(got->train.rows, want->rows);
+    EXPECT_EQ(got->train.cols, want->cols);
+    EXPECT_EQ(got->train.num_classes, want->num_classes);
+    EXPECT_EQ(got->train.labels, want->labels);
+    EXPECT_EQ(got->train.images, want->images);
+    EXPECT_EQ(got->train.class_names, want->class_names);
+    // The model's reader, on rows without names.
+    if (want->class_names.empty()) {
+      StatusOr<ModelInputs> mwant = ParseCsvForModel(bytes, spec.train_file, 1, want->cols);
+      StatusOr<ModelInputs> mgot = LoadCsvForModel(spec.train_file, 1, want->cols);
+      ASSERT_TRUE(mwant.ok() && mgot.ok());
+      EXPECT_EQ(mgot->data.images, mwant->data.images);
+      EXPECT_EQ(mgot->lines, mwant->lines);
+    }
+  }
+}
+
+// A row limit stores the first rows only, but every row is still checked: a bad row near the end,
+// or a test label training lacks after the kept rows, is found; classes are the whole files'.
+TEST_F(DatasetTest, CsvRowLimitKeepsRowsButChecksThemAll) {
+  std::string train, test;
+  for (int i = 0; i < 1000; ++i) train += std::to_string(i % 5) + "," + std::to_string(i) + ",1\n";
+  for (int i = 0; i < 100; ++i) test += std::to_string(i % 4) + ",2,3\n";
+  DataSpec spec;
+  spec.format = DataFormat::kCsv;
+  spec.train_file = Write("train.csv", train);
+  spec.test_file = Write("test.csv", test);
+  StatusOr<Mnist> data = LoadDataset(spec, 3, 2);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->train.count, 3);
+  EXPECT_EQ(data->train.labels, (std::vector<uint8_t>{0, 1, 2}));
+  EXPECT_EQ(data->train.images, (std::vector<float>{0, 1, 1, 1, 2, 1}));
+  EXPECT_EQ(data->test.count, 2);
+  EXPECT_EQ(data->test.images.size(), 4u);
+  EXPECT_EQ(data->train.num_classes, 5);
+  EXPECT_EQ(data->test.num_classes, 5);
+
+  Write("train.csv", train + "1,2,x\n" + train);
+  data = LoadDataset(spec, 1, 1);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message(), spec.train_file + ":1001: field 3 'x' is not a finite number");
+
+  Write("train.csv", train);
+  Write("test.csv", test + "9,1,1\n");
+  data = LoadDataset(spec, 1, 1);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message().find(spec.test_file +
+                                         ":101: label 9 never occurs in the training file " +
+                                         spec.train_file + " (its classes are 0..4)"),
+            0u)
+      << data.status().message();
+  // A shape test rows lack is refused at the test file's first row, after the whole file.
+  Write("test.csv", "label,a\n\n0,1\n");
+  data = LoadDataset(spec, 1, 1);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message().find(spec.test_file + ":3: rows have 1 features"), 0u)
+      << data.status().message();
+
+  // Names: the kept row's class is its name's place among all the file's names.
+  Write("train.csv", "dog,1\ncat,2\nant,3\n");
+  Write("test.csv", "cat,1\nemu,2\n");
+  data = LoadDataset(spec, 1, 1);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().message().find(spec.test_file + ":2: label 'emu' never occurs"), 0u)
+      << data.status().message();
+  Write("test.csv", "cat,1\nant,2\n");
+  data = LoadDataset(spec, 1, 1);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(data->train.class_names, (std::vector<std::string>{"ant", "cat", "dog"}));
+  EXPECT_EQ(data->train.labels, (std::vector<uint8_t>{2}));
+  EXPECT_EQ(data->test.labels, (std::vector<uint8_t>{1}));
+  EXPECT_EQ(data->train.num_classes, 3);
+}
+
 }  // namespace
 }  // namespace hpsweep

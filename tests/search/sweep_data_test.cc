@@ -2,10 +2,14 @@
 // format idx / csv, paths relative to the sweep file, errors naming file:line:key, and
 // CheckSweepData reading the files at submit.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "search/sweep_file.h"
@@ -130,6 +134,90 @@ TEST_F(SweepDataTest, BadFilesNameSweepLineKeyAndDataLine) {
                                         "/test.csv:2: field 3 'x' is not a finite number"),
             std::string::npos)
       << sha.status().message();
+}
+
+// The peak resident memory of this process (VmHWM), in bytes; -1 if unreadable.
+int64_t PeakRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+  }
+  return -1;
+}
+
+// Checking a sweep's data at submit holds about one line of a CSV file, not the file: in a child
+// process (its own peak), PrepareSweepData over a 64 MB training file grows the peak by well under
+// a quarter of the file, reads it once, and still gives the shape, classes and a late bad row.
+TEST_F(SweepDataTest, SubmitCheckOfABigCsvHoldsFarLessThanTheFile) {
+  const std::string train = dir_ + "/train.csv";
+  {
+    std::string tail;
+    for (int i = 0; i < 100; ++i) tail += "," + std::to_string(100 + i) + ".25";
+    FILE* f = std::fopen(train.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    int64_t written = 0;
+    for (int i = 0; written < (int64_t{64} << 20); ++i) {
+      const std::string row = std::to_string(i % 10) + tail + "\n";
+      ASSERT_EQ(std::fwrite(row.data(), 1, row.size(), f), row.size());
+      written += static_cast<int64_t>(row.size());
+    }
+    std::fclose(f);
+  }
+  const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(train));
+  std::string test_row = "3";
+  for (int i = 0; i < 100; ++i) test_row += ",1";
+  Write("test.csv", test_row + "\n");
+  const std::string path =
+      Write("s.yaml", Sweep("data:\n  format: csv\n  train: train.csv\n  test: test.csv\n"
+                            "  sequence_length: 4\n"));
+  StatusOr<SweepSpec> spec = ParseSweepFile(path);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    const int64_t before = PeakRssBytes();
+    StatusOr<SweepData> d = PrepareSweepData(*spec, path);
+    const int64_t after = PeakRssBytes();
+    int64_t out[5] = {d.ok() ? 1 : 0, before < 0 || after < 0 ? -1 : after - before,
+                      d.ok() ? d->steps : 0, d.ok() ? d->features : 0, d.ok() ? d->classes : 0};
+    const bool sent = ::write(fds[1], out, sizeof(out)) == static_cast<ssize_t>(sizeof(out));
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(fds[1]);
+  int64_t got[5] = {0, 0, 0, 0, 0};
+  const ssize_t n = ::read(fds[0], got, sizeof(got));
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(got)));
+  EXPECT_EQ(got[0], 1) << "PrepareSweepData failed";
+  ASSERT_GE(got[1], 0) << "no VmHWM in /proc/self/status";
+  EXPECT_LT(got[1], file_bytes / 4)
+      << "peak grew by " << (got[1] >> 20) << " MiB for a " << (file_bytes >> 20) << " MiB file";
+  EXPECT_EQ(got[2], 4);
+  EXPECT_EQ(got[3], 25);
+  EXPECT_EQ(got[4], 10);
+
+  // A bad row at the very end is still found, at its line.
+  {
+    FILE* f = std::fopen(train.c_str(), "ab");
+    ASSERT_NE(f, nullptr);
+    std::fputs("1,2\n", f);
+    std::fclose(f);
+  }
+  StatusOr<SweepData> d = PrepareSweepData(*spec, path);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("key 'data.train': " + train + ":"), std::string::npos)
+      << d.status().message();
+  EXPECT_NE(d.status().message().find(": ragged row: 1 features, but the first row has 100"),
+            std::string::npos)
+      << d.status().message();
 }
 
 TEST(SweepDataFormTest, ErrorsNameLineAndKey) {
