@@ -291,6 +291,106 @@ struct CsvFacts {
   int unseen_label = 0;     // that row's label
 };
 
+// The labels of one CSV file: all integers in [0, kMaxClasses) or all names (a test file's of its
+// training file's kind, names getting its ids); set by the training file or by the first row.
+class CsvLabels {
+ public:
+  CsvLabels(const Dataset* train, const std::string& train_name)
+      : train_(train), train_name_(train_name) {
+    if (train == nullptr) return;
+    kind_ = train->class_names.empty() ? Kind::kNumbers : Kind::kNames;
+    kind_from_ = "the training file " + train_name + " has " +
+                 (kind_ == Kind::kNames ? "label names" : "integer labels");
+    for (size_t i = 0; i < train->class_names.size(); ++i) {
+      ids_[train->class_names[i]] = static_cast<int>(i);
+    }
+  }
+
+  // The class id of row `line_no`'s label `lab` (ids of names: in first-seen order until Finish).
+  StatusOr<int> Parse(const std::string& lab, const std::string& name, int64_t line_no) {
+    float lv = 0;
+    const bool number = ParseFloatField(lab, &lv);
+    if (kind_ == Kind::kUnknown) {
+      kind_ = number ? Kind::kNumbers : Kind::kNames;
+      kind_from_ = "line " + std::to_string(line_no) + "'s label " +
+                   (number ? Shown(lab) + " is an integer" : ShownName(lab) + " is a name");
+      // A header with a number in it (label,1,2) is data: say so where it shows.
+      if (!number && line_no == 1)
+        kind_from_ += ", and line 1 is data, not a header: it holds a number";
+    }
+    auto both = [&] {
+      return " (" + kind_from_ + "; a file's labels are all integers or all names)";
+    };
+    if (kind_ == Kind::kNumbers) {
+      if (!number) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not a number" +
+                               both());
+      }
+      if (lv != std::floor(lv)) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not an integer");
+      }
+      if (lv < 0 || lv >= kMaxClasses) {
+        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is out of range [0, " +
+                               std::to_string(kMaxClasses - 1) + "]");
+      }
+      return static_cast<int>(lv);
+    }
+    if (number) {
+      return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is a number" + both());
+    }
+    const std::string why = BadClassName(lab);
+    if (!why.empty()) {
+      return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) + " " + why);
+    }
+    auto it = ids_.find(lab);
+    if (it == ids_.end()) {
+      if (train_ != nullptr) {
+        return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
+                               " never occurs in the training file " + train_name_ +
+                               " (its classes are " + NameList(train_->class_names) + ")" +
+                               UnseenLabelAdvice());
+      }
+      if (ids_.size() >= static_cast<size_t>(kMaxClasses)) {
+        return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
+                               " is one name too many: at most " + std::to_string(kMaxClasses) +
+                               " classes");
+      }
+      it = ids_.emplace(lab, static_cast<int>(first_seen_.size())).first;
+      first_seen_.push_back(lab);
+    }
+    return it->second;
+  }
+
+  // With names: ds gets them, its labels (and facts->present) renumbered in name order (by
+  // bytes, so that any file of these names agrees), or the training file's.
+  void Finish(Dataset* ds, CsvFacts* facts) const {
+    if (kind_ != Kind::kNames) return;
+    if (train_ != nullptr) {
+      ds->class_names = train_->class_names;
+    } else {
+      std::vector<uint8_t> sorted_id(first_seen_.size());
+      for (auto& [label_name, id] : ids_) {
+        sorted_id[static_cast<size_t>(id)] = static_cast<uint8_t>(ds->class_names.size());
+        ds->class_names.push_back(label_name);
+      }
+      for (uint8_t& l : ds->labels) l = sorted_id[l];
+      std::vector<bool> present(kMaxClasses, false);
+      for (size_t id = 0; id < sorted_id.size(); ++id) present[sorted_id[id]] = facts->present[id];
+      facts->present = std::move(present);
+    }
+    ds->num_classes = static_cast<int>(ds->class_names.size());
+  }
+
+ private:
+  enum class Kind { kUnknown, kNumbers, kNames };
+  const Dataset* train_;
+  const std::string& train_name_;
+  Kind kind_ = Kind::kUnknown;
+  std::string kind_from_;           // for messages: where the kind was set
+  std::map<std::string, int> ids_;  // names: the class id of each (first seen order until sorted)
+  std::vector<std::string> first_seen_;  // names in the order first seen (no training file)
+};
+
 // ParseCsv over the lines of `reader`, keeping only the first `keep` rows when keep > 0 (every
 // row is checked all the same). A test file is read with its training file (`train`, named
 // train_name, whose facts are train_facts): its labels must be of the training labels' kind, and
@@ -307,20 +407,7 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
   int64_t rows = 0;  // checked, kept or not
   int width = -1;    // features per row, from the first data row
   int top = -1;
-  // The labels' kind: set by the training file, or else by the first data row.
-  enum class Kind { kUnknown, kNumbers, kNames };
-  Kind kind = Kind::kUnknown;
-  std::string kind_from;           // for messages: where the kind was set
-  std::map<std::string, int> ids;  // names: the class id of each (first seen order until sorted)
-  if (train != nullptr) {
-    kind = train->class_names.empty() ? Kind::kNumbers : Kind::kNames;
-    kind_from = "the training file " + train_name + " has " +
-                (kind == Kind::kNames ? "label names" : "integer labels");
-    for (size_t i = 0; i < train->class_names.size(); ++i) {
-      ids[train->class_names[i]] = static_cast<int>(i);
-    }
-  }
-  std::vector<std::string> first_seen;  // names in the order first seen (no training file)
+  CsvLabels labels(train, train_name);
   std::vector<std::string> fields;
   HPSWEEP_RETURN_IF_ERROR(reader->ForEach([&](const std::string& line, int64_t line_no) -> Status {
     // Bounded before splitting: a line of a million commas must not become a million strings.
@@ -356,61 +443,9 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
       return InvalidArgument(At(name, line_no) + "over the limit of " +
                              std::to_string(kCsvMaxRows) + " rows");
     }
-    // The label: an integer in [0, kMaxClasses), or a name; one kind in a file.
-    const std::string& lab = fields[0];
-    float lv = 0;
-    const bool number = ParseFloatField(lab, &lv);
-    if (kind == Kind::kUnknown) {
-      kind = number ? Kind::kNumbers : Kind::kNames;
-      kind_from = "line " + std::to_string(line_no) + "'s label " +
-                  (number ? Shown(lab) + " is an integer" : ShownName(lab) + " is a name");
-      // A header with a number in it (label,1,2) is data: say so where it shows.
-      if (!number && line_no == 1)
-        kind_from += ", and line 1 is data, not a header: it holds a number";
-    }
-    auto both = [&] {
-      return " (" + kind_from + "; a file's labels are all integers or all names)";
-    };
-    int label = 0;
-    if (kind == Kind::kNumbers) {
-      if (!number) {
-        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not a number" +
-                               both());
-      }
-      if (lv != std::floor(lv)) {
-        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is not an integer");
-      }
-      if (lv < 0 || lv >= kMaxClasses) {
-        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is out of range [0, " +
-                               std::to_string(kMaxClasses - 1) + "]");
-      }
-      label = static_cast<int>(lv);
-    } else {
-      if (number) {
-        return InvalidArgument(At(name, line_no) + "label " + Shown(lab) + " is a number" + both());
-      }
-      const std::string why = BadClassName(lab);
-      if (!why.empty()) {
-        return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) + " " + why);
-      }
-      auto it = ids.find(lab);
-      if (it == ids.end()) {
-        if (train != nullptr) {
-          return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
-                                 " never occurs in the training file " + train_name +
-                                 " (its classes are " + NameList(train->class_names) + ")" +
-                                 UnseenLabelAdvice());
-        }
-        if (ids.size() >= static_cast<size_t>(kMaxClasses)) {
-          return InvalidArgument(At(name, line_no) + "label " + ShownName(lab) +
-                                 " is one name too many: at most " + std::to_string(kMaxClasses) +
-                                 " classes");
-        }
-        it = ids.emplace(lab, static_cast<int>(first_seen.size())).first;
-        first_seen.push_back(lab);
-      }
-      label = it->second;
-    }
+    StatusOr<int> parsed = labels.Parse(fields[0], name, line_no);
+    if (!parsed.ok()) return parsed.status();
+    const int label = *parsed;
     top = std::max(top, label);
     if (rows == 0) facts->first_line = line_no;
     facts->present[static_cast<size_t>(label)] = true;
@@ -437,23 +472,7 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
   ds.rows = sequence_length;
   ds.cols = width / sequence_length;
   ds.num_classes = top + 1;
-  if (kind == Kind::kNames) {
-    if (train != nullptr) {
-      ds.class_names = train->class_names;
-    } else {
-      // Ids in name order (std::map's, by bytes), so that any file of these names agrees.
-      std::vector<uint8_t> sorted_id(first_seen.size());
-      for (auto& [label_name, id] : ids) {
-        sorted_id[static_cast<size_t>(id)] = static_cast<uint8_t>(ds.class_names.size());
-        ds.class_names.push_back(label_name);
-      }
-      for (uint8_t& l : ds.labels) l = sorted_id[l];
-      std::vector<bool> present(kMaxClasses, false);
-      for (size_t id = 0; id < sorted_id.size(); ++id) present[sorted_id[id]] = facts->present[id];
-      facts->present = std::move(present);
-    }
-    ds.num_classes = static_cast<int>(ds.class_names.size());
-  }
+  labels.Finish(&ds, facts);
   return ds;
 }
 
