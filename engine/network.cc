@@ -109,6 +109,10 @@ std::string Thousands(int64_t n) {
   return s;
 }
 
+// Keras's first column (line length 65, positions 0.45 / 0.85 / 1.0) holds 26 characters of a
+// layer's "name (Type)" and two spaces.
+constexpr size_t kSummaryNameWidth = 26;
+
 std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
 }
@@ -135,7 +139,14 @@ std::string Summary(const ModelConfig& config) {
     std::string shape =
         s.steps > 0 ? "(None, " + std::to_string(s.steps) + ", " + std::to_string(s.features) + ")"
                     : "(None, " + std::to_string(s.features) + ")";
-    os << " " << Pad(name + " (" + kind + ")", 28) << Pad(shape, 26) << layer->NumParams() << "\n";
+    // A name past its column is cut and goes on below, as Keras's print_summary does
+    // ("bidirectional (Bidirection" / "al)"): the other columns stay where they are.
+    std::string label = name + " (" + kind + ")";
+    os << " " << Pad(label.substr(0, kSummaryNameWidth), 28) << Pad(shape, 26)
+       << layer->NumParams() << "\n";
+    for (size_t at = kSummaryNameWidth; at < label.size(); at += kSummaryNameWidth) {
+      os << " " << label.substr(at, kSummaryNameWidth) << "\n";
+    }
     if (i + 1 < layers.size()) os << "\n";
     total += layer->NumParams();
   }

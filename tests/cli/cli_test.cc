@@ -287,7 +287,8 @@ TEST_F(CliTest, SummaryOfABidirectionalLstm) {
   // Keras: Bidirectional(LSTM(128)) on 28 features has 2 x 80,384 parameters; Dense(256 -> 10).
   const Result r = Run("summary --cell lstm --units 128 --bidirectional true");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("bidirectional (Bidirectional) (None, 256)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" bidirectional (Bidirection  (None, 256)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n al)\n"), std::string::npos) << r.out;  // Keras's wrap
   EXPECT_NE(r.out.find("160768"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Total params: 163,338"), std::string::npos) << r.out;
 }
