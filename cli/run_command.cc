@@ -264,7 +264,7 @@ Status SubmitNewSweep(const Flags& f, const SweepFile& file, EmbeddedRun* r,
               << " completed), from "
               << (c.sweep.yaml == yaml ? "the same file" : "a different file")
               << "; this run is a new sweep, " << sweep_id << ".";
-    if (c.sweep.state == "running") {  // (one note per sweep, not this and the one below)
+    if (c.sweep.state == SweepState::kRunning) {  // (one note per sweep, not this and the one below)
       std::cerr << " Sweep " << c.sweep.id << " is left as it is (" << c.completed << " of "
                 << c.sweep.total << " done); run its file again to go on with it.";
     }
@@ -295,7 +295,7 @@ Status ChooseSweep(const Flags& f, const SweepFile& file, EmbeddedRun* r) {
   // The same file still running in this database: resume it instead of starting over.
   std::set<int64_t> noted;  // sweeps a note has named already
   for (const SweepCounts& c : sched->Counts(0)) {
-    if (c.sweep.state == "running" && c.sweep.yaml == file.yaml) r->sweep_id = c.sweep.id;
+    if (c.sweep.state == SweepState::kRunning && c.sweep.yaml == file.yaml) r->sweep_id = c.sweep.id;
   }
   if (r->sweep_id != 0) {
     std::cerr << "resuming sweep " << r->sweep_id << " (" << file.spec.name << ") from " << db_path
@@ -308,7 +308,7 @@ Status ChooseSweep(const Flags& f, const SweepFile& file, EmbeddedRun* r) {
   // run of another file, interrupted) is left as it is, and said so.
   sched->LeaseOnly(sweep_id);
   for (const SweepCounts& c : sched->Counts(0)) {
-    if (c.sweep.id == sweep_id || c.sweep.state != "running" || noted.count(c.sweep.id)) continue;
+    if (c.sweep.id == sweep_id || c.sweep.state != SweepState::kRunning || noted.count(c.sweep.id)) continue;
     std::cerr << "note: sweep " << c.sweep.id << " (" << c.sweep.name << ") in " << db_path
               << " is still running from an earlier run (" << Counted(c.completed, "trial")
               << " completed of " << c.sweep.total << "); this run trains sweep " << sweep_id
@@ -434,7 +434,7 @@ bool NoWorkerCame(const Flags& f, const EmbeddedRun& r, const SweepCounts& c, in
 
 // How the wait of `run` ended (besides a signal).
 struct WaitResult {
-  std::string state = "running";  // the sweep's last state
+  SweepState state = SweepState::kRunning;  // the sweep's last state
   bool no_workers = false;        // slurm: every job gone, and none came in --wait-for-workers
 };
 
@@ -453,7 +453,7 @@ WaitResult WaitForSweep(const Flags& f, const std::string& name, const EmbeddedR
     result.state = c.sweep.state;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Local children are cheap to look at; squeue is asked every few seconds.
-    if (result.state == "running" && (!slurm || el - watch.listed_at >= 3)) {
+    if (result.state == SweepState::kRunning && (!slurm || el - watch.listed_at >= 3)) {
       watch.listed_at = el;
       ListWorkers(r, &watch, &progress);
     }
@@ -462,8 +462,8 @@ WaitResult WaitForSweep(const Flags& f, const std::string& name, const EmbeddedR
     progress.Show({ProgressLine(name, done, c.sweep.total, c.running, c.failed, c.stopped, c.pruned,
                                 c.sweep.metric, c.best, el) +
                    jobs},
-                  el, result.state != "running", done);
-    if (result.state != "running") break;
+                  el, result.state != SweepState::kRunning, done);
+    if (result.state != SweepState::kRunning) break;
     if (!watch.workers.empty() && AllGone(watch.workers)) {
       if (!slurm) {
         std::fprintf(stderr, "\nhpsweep: every worker failed; see %s\n", r.log.c_str());
@@ -518,7 +518,7 @@ int FinishRun(const Flags& f, const WaitResult& result, EmbeddedRun* r) {
     std::cerr << "hpsweep: cannot write the leaderboard to stdout (closed?); every result is in "
               << o.db_path << "\n";
   }
-  return result.state == "completed" ? 0 : 1;
+  return result.state == SweepState::kCompleted ? 0 : 1;
 }
 
 }  // namespace

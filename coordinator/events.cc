@@ -237,12 +237,12 @@ Event SweepFinished(const SweepRow& s, int completed, int failed, int stopped, i
   Event e;
   e.name = "sweep_finished";
   // Every finished state is counted: a hyperband sweep's pruned trials are as done as the rest.
-  e.message = "sweep " + std::to_string(s.id) + " (" + s.name + ") finished, " + s.state + ": " +
+  e.message = "sweep " + std::to_string(s.id) + " (" + s.name + ") finished, " + std::string(SweepStateName(s.state)) + ": " +
               std::to_string(completed) + " completed, " + std::to_string(pruned) + " pruned, " +
               std::to_string(failed) + " failed, " + std::to_string(stopped) + " stopped";
   e.With("sweep_id", s.id)
       .With("sweep", s.name)
-      .With("state", s.state)
+      .With("state", SweepStateName(s.state))
       .With("completed", completed)
       .With("pruned", pruned)
       .With("failed", failed)

@@ -177,7 +177,7 @@ Status Scheduler::LoadLocked() {
     trials_[id] = std::move(t);
     Index(trials_[id]);
     const SweepRow& sw = sweeps_[trials_[id].sweep_id];
-    if (trials_[id].status == TrialStatus::kRunning && sw.state == "cancelled") {
+    if (trials_[id].status == TrialStatus::kRunning && sw.state == SweepState::kCancelled) {
       stop_requested_.insert(id);
     }
     if (trials_[id].status == TrialStatus::kRunning) holding.insert(trials_[id].worker_id);
@@ -283,7 +283,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.file_name = file_name;
     sw.yaml = yaml;
     sw.total = sampler->planned();
-    sw.state = sw.total == 0 ? "completed" : "running";
+    sw.state = sw.total == 0 ? SweepState::kCompleted : SweepState::kRunning;
     sw.metric = spec.metric;
     sw.maximize = spec.maximize;
     sw.max_attempts = spec.max_attempts;
@@ -301,11 +301,11 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     EmitLocked(events::SweepSubmitted(sw, file_name));
     if (spec.early_terminate.type != EarlyTerminateSpec::Type::kNone) {
       early_terminate_[sw.id] = spec.early_terminate;
-      if (sw.state == "running") {
+      if (sw.state == SweepState::kRunning) {
         pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
       }
     }
-    if (sw.state == "running") samplers_[sw.id].sampler = std::move(sampler);
+    if (sw.state == SweepState::kRunning) samplers_[sw.id].sampler = std::move(sampler);
     sweep_id = sw.id;
     return Status::Ok();
   });
@@ -354,7 +354,7 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
     if (trials_[id].sweep_id == sweep_id) return Status::Ok();
   }
   if (sw.finished_at > 0) return Status::Ok();
-  if (sw.state == "running") sw.state = "completed";
+  if (sw.state == SweepState::kRunning) sw.state = SweepState::kCompleted;
   sw.finished_at = now;
   EmitLocked(SweepFinishedEvent(sw));
   pruners_.erase(sweep_id);  // (a restart makes pruners for running sweeps only, too)
@@ -370,11 +370,11 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
     auto it = sweeps_.find(sweep_id);
     if (it == sweeps_.end()) return NotFound("no sweep " + std::to_string(sweep_id));
     SweepRow& sw = it->second;
-    if (sw.state != "running") {
-      return FailedPrecondition("sweep " + std::to_string(sweep_id) + " is already " + sw.state);
+    if (sw.state != SweepState::kRunning) {
+      return FailedPrecondition("sweep " + std::to_string(sweep_id) + " is already " + SweepStateName(sw.state));
     }
     const double now = clock_->Now();
-    sw.state = "cancelled";
+    sw.state = SweepState::kCancelled;
     HPSWEEP_RETURN_IF_ERROR(Write([sweep_id, state = sw.state](Storage* st) {
       return st->UpdateSweepState(sweep_id, state, 0);
     }));

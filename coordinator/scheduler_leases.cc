@@ -19,7 +19,7 @@ Status Scheduler::ExpireLocked(double now, int* count) {
                         t.worker_name + "' stopped reporting)");
     HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t.worker_id, 0, 1));
     const TrialStatus outcome = prune_requested_.count(t.id) ? TrialStatus::kPruned
-                                : sw.state == "cancelled" || stop_requested_.count(t.id)
+                                : sw.state == SweepState::kCancelled || stop_requested_.count(t.id)
                                     ? TrialStatus::kStopped
                                 : t.attempts >= sw.max_attempts ? TrialStatus::kFailed
                                                                 : TrialStatus::kQueued;
@@ -250,7 +250,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   if (store) {
     HPSWEEP_RETURN_IF_ERROR(StoreEpoch(t, sw, r, now));
     last_report_[t->id] = r;
-    Pruner* p = sw.state == "running" ? PrunerFor(t->sweep_id) : nullptr;
+    Pruner* p = sw.state == SweepState::kRunning ? PrunerFor(t->sweep_id) : nullptr;
     if (p != nullptr && p->ShouldPrune(t->id, r.epoch, MaxEpochs(*t, sw))) {
       prune_requested_.insert(t->id);
     }
@@ -259,7 +259,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   *deadline = t->lease_deadline;
   if (prune_requested_.count(t->id)) {
     *action = ReportAction::kPrune;
-  } else if (sw.state == "cancelled" || stop_requested_.count(t->id)) {
+  } else if (sw.state == SweepState::kCancelled || stop_requested_.count(t->id)) {
     *action = ReportAction::kStop;
   } else {
     *action = ReportAction::kContinue;
@@ -418,7 +418,7 @@ Status Scheduler::EndCompletedLocked(TrialRow* t, const SweepRow& sw, bool stopp
   TrialStatus status = TrialStatus::kCompleted;
   if (stopped && prune_requested_.count(t->id)) {
     status = TrialStatus::kPruned;
-  } else if (stopped || sw.state == "cancelled") {
+  } else if (stopped || sw.state == SweepState::kCancelled) {
     status = TrialStatus::kStopped;
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
@@ -488,7 +488,7 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
     }
   }
   const TrialStatus outcome = prune_requested_.count(t->id) ? TrialStatus::kPruned
-                              : sw.state == "cancelled" || stop_requested_.count(t->id)
+                              : sw.state == SweepState::kCancelled || stop_requested_.count(t->id)
                                   ? TrialStatus::kStopped
                               : !released && t->attempts >= sw.max_attempts ? TrialStatus::kFailed
                                                                             : TrialStatus::kQueued;

@@ -55,7 +55,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   const double now = clock_->Now();
   for (auto& [id, c] : out) {
     const std::string& program = c.sweep.program;
-    if (program.empty() || c.sweep.state != "running" || c.queued + c.unproposed == 0) continue;
+    if (program.empty() || c.sweep.state != SweepState::kRunning || c.queued + c.unproposed == 0) continue;
     bool offered = false;
     for (const auto& [wid, w] : workers_) {
       offered = offered || (now - w.last_seen < options_.lease_seconds &&
@@ -70,7 +70,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   // A cancelled sweep's trials that were never proposed were stopped by the cancel: counted as
   // stopped, so its counts add up to its total as they did when trials were stored at submit.
   for (auto& [id, c] : out) {
-    if (c.sweep.state != "cancelled") continue;
+    if (c.sweep.state != SweepState::kCancelled) continue;
     const int stored = c.queued + c.running + c.completed + c.failed + c.stopped + c.pruned;
     c.stopped += std::max(0, c.sweep.total - stored);
   }
@@ -189,7 +189,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
                {"name", sw.name},
                {"description", sw.description},
                {"file", sw.file_name},
-               {"state", sw.state},
+               {"state", SweepStateName(sw.state)},
                {"metric", sw.metric},
                {"goal", sw.maximize ? "maximize" : "minimize"},
                {"max_attempts", sw.max_attempts},

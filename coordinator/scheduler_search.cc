@@ -20,7 +20,7 @@ Status Scheduler::RebuildPrunerLocked(const SweepRow& sw) {
     return Status::Ok();
   }
   early_terminate_[sw.id] = spec->early_terminate;
-  if (sw.state != "running") return Status::Ok();
+  if (sw.state != SweepState::kRunning) return Status::Ok();
   std::unique_ptr<Pruner> pruner =
       MakePruner(spec->early_terminate, Objective(sw.metric, sw.maximize));
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
@@ -55,12 +55,12 @@ void Scheduler::RebuildSamplersLocked() {
   std::map<int64_t, std::vector<std::pair<int, int64_t>>> numbered;
   for (const auto& [id, t] : trials_) {
     auto sw = sweeps_.find(t.sweep_id);
-    if (sw != sweeps_.end() && sw->second.state == "running") {
+    if (sw != sweeps_.end() && sw->second.state == SweepState::kRunning) {
       numbered[t.sweep_id].push_back({t.number, id});
     }
   }
   for (const auto& [id, sw] : sweeps_) {
-    if (sw.state != "running") continue;
+    if (sw.state != SweepState::kRunning) continue;
     std::vector<std::pair<int, int64_t>>& stored = numbered[id];
     // A sweep stored whole at submit (before plans were proposed at lease time) has nothing to
     // propose: skip expanding its file again.

@@ -142,7 +142,7 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
-  b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(r.state);
+  b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(SweepStateName(r.state));
   b.Text(r.metric).Int(r.maximize ? 1 : 0).Int(r.max_attempts).Int(r.total).Real(r.created_at);
   b.Real(r.finished_at).Int(r.reuse ? 1 : 0).Text(r.program).Real(r.max_trial_seconds);
   b.Int(static_cast<int64_t>(r.seed));
@@ -151,7 +151,7 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
-Status SqliteStorage::UpdateSweepState(int64_t sweep_id, const std::string& state,
+Status SqliteStorage::UpdateSweepState(int64_t sweep_id, SweepState state,
                                        double finished_at) {
   const std::string what = "updating sweep " + std::to_string(sweep_id);
   StatusOr<sqlite3_stmt*> s =
@@ -159,7 +159,7 @@ Status SqliteStorage::UpdateSweepState(int64_t sweep_id, const std::string& stat
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
   Binder b(*s);
-  b.Text(state).Real(finished_at).Int(sweep_id);
+  b.Text(SweepStateName(state)).Real(finished_at).Int(sweep_id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -451,7 +451,10 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.description = ColumnText(*s, 2);
     r.file_name = ColumnText(*s, 3);
     r.yaml = ColumnText(*s, 4);
-    r.state = ColumnText(*s, 5);
+    const std::string state = ColumnText(*s, 5);
+    if (!ParseSweepState(state, &r.state)) {
+      return DataLoss(path_ + ": sweep " + std::to_string(r.id) + ": unknown state '" + state + "'");
+    }
     r.metric = ColumnText(*s, 6);
     r.maximize = sqlite3_column_int64(*s, 7) != 0;
     r.max_attempts = sqlite3_column_int(*s, 8);

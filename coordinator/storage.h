@@ -36,7 +36,7 @@ class Storage {
 
   // Writes (inside a transaction).
   virtual StatusOr<int64_t> InsertSweep(const SweepRow& sweep) = 0;  // returns the id
-  virtual Status UpdateSweepState(int64_t sweep_id, const std::string& state,
+  virtual Status UpdateSweepState(int64_t sweep_id, SweepState state,
                                   double finished_at) = 0;
   virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;  // returns the id
   // Every mutable column, by id: all but id, sweep_id, number, params and created_at.

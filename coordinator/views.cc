@@ -30,7 +30,7 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     pb::SweepStatus* s = resp.add_sweeps();
     s->set_sweep_id(c.sweep.id);
     s->set_name(c.sweep.name);
-    s->set_state(c.sweep.state);
+    s->set_state(SweepStateName(c.sweep.state));
     s->set_queued(c.queued);
     s->set_running(c.running);
     s->set_completed(c.completed);

@@ -38,7 +38,7 @@ json Dashboard::Impl::SweepsJson(const std::vector<SweepCounts>& counts, int wor
     const Objective o(c.sweep.metric, c.sweep.maximize);
     arr.push_back({{"id", c.sweep.id},
                    {"name", c.sweep.name},
-                   {"state", c.sweep.state},
+                   {"state", SweepStateName(c.sweep.state)},
                    {"metric", c.sweep.metric},
                    {"goal", c.sweep.maximize ? "maximize" : "minimize"},
                    {"ranked_by", o.DisplayName()},

@@ -18,6 +18,27 @@ const char* TrialStatusName(TrialStatus s) {
   return "unknown";
 }
 
+const char* SweepStateName(SweepState s) {
+  switch (s) {
+    case SweepState::kRunning: return "running";
+    case SweepState::kCompleted: return "completed";
+    case SweepState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+bool ParseSweepState(const std::string& name, SweepState* out) {
+  for (SweepState s : {SweepState::kRunning, SweepState::kCompleted, SweepState::kCancelled}) {
+    if (name == SweepStateName(s)) {
+      *out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::ostream& operator<<(std::ostream& os, SweepState s) { return os << SweepStateName(s); }
+
 bool ParseTrialStatus(const std::string& name, TrialStatus* out) {
   static const std::pair<const char*, TrialStatus> kNames[] = {
       {"queued", TrialStatus::kQueued},       {"running", TrialStatus::kRunning},

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,17 @@ enum class TrialStatus { kQueued, kRunning, kCompleted, kFailed, kStopped, kPrun
 const char* TrialStatusName(TrialStatus s);  // "queued", "running", ...
 bool ParseTrialStatus(const std::string& name, TrialStatus* out);
 
+// A sweep is running until every trial has ended (completed) or it is cancelled. Stored and sent
+// (SweepStatus.state) as its name.
+enum class SweepState { kRunning, kCompleted, kCancelled };
+const char* SweepStateName(SweepState s);  // "running", "completed", "cancelled"
+bool ParseSweepState(const std::string& name, SweepState* out);
+std::ostream& operator<<(std::ostream& os, SweepState s);  // its name (test messages, logs)
+
 struct SweepRow {
   int64_t id = 0;
   std::string name, description, file_name, yaml;
-  std::string state = "running";  // running | completed | cancelled
+  SweepState state = SweepState::kRunning;
   std::string metric = "val_accuracy";
   bool maximize = true;
   int max_attempts = 3;

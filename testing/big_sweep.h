@@ -20,7 +20,7 @@ inline StatusOr<int64_t> WriteBigSweep(Storage* storage, int trials, int epochs)
   s.name = "big";
   s.file_name = "big.yaml";
   s.yaml = "name: big\nmethod: grid\nparameters:\n  units: {values: [8]}\n";
-  s.state = "completed";
+  s.state = SweepState::kCompleted;
   s.metric = "val_accuracy";
   s.maximize = true;
   s.max_attempts = 3;

@@ -51,7 +51,7 @@ StatusOr<int64_t> FaultInjectingStorage::InsertSweep(const SweepRow& sweep) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->InsertSweep(sweep);
 }
-Status FaultInjectingStorage::UpdateSweepState(int64_t sweep_id, const std::string& state,
+Status FaultInjectingStorage::UpdateSweepState(int64_t sweep_id, SweepState state,
                                                double finished_at) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->UpdateSweepState(sweep_id, state, finished_at);

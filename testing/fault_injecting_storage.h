@@ -31,7 +31,7 @@ class FaultInjectingStorage : public Storage {
   Status Commit() override;
   void Rollback() override;
   StatusOr<int64_t> InsertSweep(const SweepRow& sweep) override;
-  Status UpdateSweepState(int64_t sweep_id, const std::string& state, double finished_at) override;
+  Status UpdateSweepState(int64_t sweep_id, SweepState state, double finished_at) override;
   StatusOr<int64_t> InsertTrial(const TrialRow& trial) override;
   Status UpdateTrial(const TrialRow& trial) override;
   Status PutEpoch(const EpochRow& epoch) override;

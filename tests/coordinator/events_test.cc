@@ -124,7 +124,7 @@ TEST(EventsTest, PrunedTrialOfALossSweepSaysSoAndReportsTheMetric) {
 // The sweep's summary counts its pruned trials: 5 completed + 3 pruned of 8.
 TEST(EventsTest, SweepFinishedCountsPruned) {
   SweepRow s = MakeSweep();
-  s.state = "completed";
+  s.state = SweepState::kCompleted;
   Event e = events::SweepFinished(s, /*completed=*/5, /*failed=*/0, /*stopped=*/0, /*pruned=*/3);
   EXPECT_NE(EventText(e).find("finished, completed: 5 completed, 3 pruned, 0 failed, 0 stopped"),
             std::string::npos)

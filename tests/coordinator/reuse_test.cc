@@ -337,7 +337,7 @@ TEST_F(ReuseTest, IdenticalTrialsAreCopiedNotTrainedOthersTrain) {
   std::vector<SweepCounts> c = sched_->Counts(second);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].completed, 3);
-  EXPECT_EQ(c[0].sweep.state, "completed");
+  EXPECT_EQ(c[0].sweep.state, SweepState::kCompleted);
   EXPECT_TRUE(c[0].sweep.reuse);
   // The worker delivered 4 results (3 + 1), none for the copies.
   double now_s = 0;

@@ -281,7 +281,7 @@ TEST_F(SchedulerTest, SubmitStoresSweepOnlyAndTrialsAppearAsLeased) {
   SweepCounts c = CountsOf(*sched_, id);
   EXPECT_EQ(c.sweep.id, id);
   EXPECT_EQ(c.sweep.name, "five");
-  EXPECT_EQ(c.sweep.state, "running");
+  EXPECT_EQ(c.sweep.state, SweepState::kRunning);
   EXPECT_EQ(c.sweep.total, 5);
   EXPECT_EQ(c.queued, 0);
   EXPECT_EQ(c.unproposed, 5);
@@ -295,7 +295,7 @@ TEST_F(SchedulerTest, SubmitStoresSweepOnlyAndTrialsAppearAsLeased) {
   EXPECT_FALSE(sw.maximize);
   EXPECT_EQ(sw.max_attempts, 4);
   EXPECT_EQ(sw.total, 5);
-  EXPECT_EQ(sw.state, "running");
+  EXPECT_EQ(sw.state, SweepState::kRunning);
   EXPECT_EQ(sw.created_at, kStart);
   EXPECT_EQ(StoredTrialCount(storage_.get()), 0u) << "Submit stored trials";
   ExpectCountsMatchStorage(*sched_, storage_.get());
@@ -578,8 +578,8 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesUntilMaxAttemptsThenFails) {
   SweepCounts c = CountsOf(*sched_, id);
   EXPECT_EQ(c.failed, 1);
   EXPECT_EQ(c.queued + c.running, 0);
-  EXPECT_EQ(c.sweep.state, "completed");
-  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, SweepState::kCompleted);
 
   Rejoin();
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
@@ -669,7 +669,7 @@ TEST_F(SchedulerTest, CompleteStoresResults) {
   EXPECT_EQ(counts.completed, 1);
   EXPECT_EQ(counts.running, 0);
   EXPECT_EQ(counts.best, 0.90);
-  EXPECT_EQ(counts.sweep.state, "completed");
+  EXPECT_EQ(counts.sweep.state, SweepState::kCompleted);
 }
 
 TEST_F(SchedulerTest, CompleteWithoutModelStoresNoArtifact) {
@@ -688,15 +688,15 @@ TEST_F(SchedulerTest, SweepCompletesWhenLastTrialFinishes) {
   LeaseGrant a = MustLease(*sched_, worker_);
   LeaseGrant b = MustLease(*sched_, worker_);
   ASSERT_TRUE(sched_->Complete(a.lease_id, MakeCompletion(0.5)).ok());
-  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, "running");
-  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "running");
+  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, SweepState::kRunning);
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, SweepState::kRunning);
   EXPECT_EQ(StoredSweep(storage_.get(), id).finished_at, 0);
 
   clock_.Advance(7);
   ASSERT_TRUE(sched_->Complete(b.lease_id, MakeCompletion(0.6)).ok());
-  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, "completed");
+  EXPECT_EQ(CountsOf(*sched_, id).sweep.state, SweepState::kCompleted);
   SweepRow sw = StoredSweep(storage_.get(), id);
-  EXPECT_EQ(sw.state, "completed");
+  EXPECT_EQ(sw.state, SweepState::kCompleted);
   EXPECT_EQ(sw.finished_at, kStart + 7);
 }
 
@@ -744,7 +744,7 @@ TEST_F(SchedulerTest, CompleteUnderOlderLeaseAfterRequeueIsAccepted) {
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
 }
 
 // The trial was re-leased to another worker: the newer lease owns it. The first worker's late
@@ -838,7 +838,7 @@ TEST_F(SchedulerTest, FailWithAttemptsLeftRequeuesThenFails) {
   EXPECT_NE(row.error.find("disk full"), std::string::npos) << row.error;
   SweepCounts c = CountsOf(*sched_, id);
   EXPECT_EQ(c.failed, 1);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
 
   // A retry of the final Fail is answered OK and changes nothing.
   const std::string error = row.error;
@@ -1405,9 +1405,9 @@ TEST_F(SchedulerTest, LeaseOnlyLeavesOtherSweepsAlone) {
   StatusOr<std::optional<LeaseGrant>> none = sched_->Lease(worker_);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());  // the old sweep's queued trial is not handed out
-  EXPECT_EQ(CountsOf(*sched_, mine).sweep.state, "completed");
+  EXPECT_EQ(CountsOf(*sched_, mine).sweep.state, SweepState::kCompleted);
   SweepCounts old = CountsOf(*sched_, old_sweep);
-  EXPECT_EQ(old.sweep.state, "running");
+  EXPECT_EQ(old.sweep.state, SweepState::kRunning);
   EXPECT_EQ(old.queued + old.unproposed, 3);  // nothing of it proposed or leased meanwhile
   sched_->LeaseOnly(0);
   EXPECT_EQ(MustLease(*sched_, worker_).trial.sweep_id, old_sweep);
@@ -1427,8 +1427,8 @@ TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   EXPECT_EQ(c.running, 1);
   EXPECT_EQ(c.queued, 0);
   EXPECT_EQ(c.unproposed, 0);
-  EXPECT_EQ(c.sweep.state, "cancelled");
-  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "cancelled");
+  EXPECT_EQ(c.sweep.state, SweepState::kCancelled);
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, SweepState::kCancelled);
   EXPECT_EQ(Stored(storage_.get(), second.trial.id).status, TrialStatus::kStopped);
   EXPECT_EQ(StoredTrialCount(storage_.get()), 2u);
 
@@ -1450,9 +1450,9 @@ TEST_F(SchedulerTest, CancelStopsQueuedAndTellsRunningToStop) {
   EXPECT_EQ(c.stopped, 4);
   EXPECT_EQ(c.running, 0);
   EXPECT_EQ(StoredTrialCount(storage_.get()), 2u);
-  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_EQ(c.sweep.state, SweepState::kCancelled);
   SweepRow sw = StoredSweep(storage_.get(), id);
-  EXPECT_EQ(sw.state, "cancelled");
+  EXPECT_EQ(sw.state, SweepState::kCancelled);
   EXPECT_GT(sw.finished_at, 0);
 }
 
@@ -1484,7 +1484,7 @@ TEST_F(SchedulerTest, CancelUnknownSweepIsNotFoundAndTwiceIsFailedPrecondition) 
   n = sched_->Cancel(id);
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), StatusCode::kFailedPrecondition) << n.status().ToString();
-  EXPECT_EQ(StoredSweep(storage_.get(), id).state, "cancelled");
+  EXPECT_EQ(StoredSweep(storage_.get(), id).state, SweepState::kCancelled);
 }
 
 // ---- Restart ----
@@ -1843,7 +1843,7 @@ TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
   SweepCounts c = CountsOf(s, sweep);
   EXPECT_EQ(c.completed, kTrials);
   EXPECT_EQ(c.queued + c.running + c.failed + c.stopped, 0);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
 
   StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(sweep);
   ASSERT_TRUE(rows.ok());
@@ -1853,7 +1853,7 @@ TEST(SchedulerConcurrencyTest, ManyWorkersCompleteEveryTrialExactlyOnce) {
     EXPECT_EQ(t.attempts, 1) << "trial " << t.number;
     EXPECT_EQ(t.best_val_accuracy, 0.001 * t.number) << "trial " << t.number;
   }
-  EXPECT_EQ(StoredSweep(storage.get(), sweep).state, "completed");
+  EXPECT_EQ(StoredSweep(storage.get(), sweep).state, SweepState::kCompleted);
   StatusOr<std::string> integrity = storage->IntegrityCheck();
   ASSERT_TRUE(integrity.ok()) << integrity.status().ToString();
   EXPECT_EQ(*integrity, "ok");

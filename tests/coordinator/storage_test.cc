@@ -54,7 +54,7 @@ SweepRow MakeSweep(const std::string& name) {
   s.description = "Effect of \"LSTM\" width — ünïcode";
   s.file_name = "sweeps/" + name + ".yaml";
   s.yaml = "name: " + name + "\nparameters:\n  units: {values: [32, 48]}\n";
-  s.state = "running";
+  s.state = SweepState::kRunning;
   s.metric = "val_loss";
   s.maximize = false;
   s.max_attempts = 5;
@@ -226,7 +226,7 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndFile, StorageTest, ::testing::Values(false, tr
 TEST_P(StorageTest, SweepRoundTrip) {
   SweepRow a = MakeSweep("alpha");
   SweepRow b = MakeSweep("beta");
-  b.state = "completed";
+  b.state = SweepState::kCompleted;
   b.metric = "val_accuracy";
   b.maximize = true;
   b.finished_at = 1700009999.5;
@@ -244,15 +244,15 @@ TEST_P(StorageTest, SweepRoundTrip) {
   ExpectSweepEq((*rows)[0], a);
   ExpectSweepEq((*rows)[1], b);
 
-  ASSERT_TRUE(db_->UpdateSweepState(a.id, "cancelled", 1700001234.5).ok());
+  ASSERT_TRUE(db_->UpdateSweepState(a.id, SweepState::kCancelled, 1700001234.5).ok());
   rows = db_->LoadSweeps();
   ASSERT_TRUE(rows.ok());
-  a.state = "cancelled";
+  a.state = SweepState::kCancelled;
   a.finished_at = 1700001234.5;
   ExpectSweepEq((*rows)[0], a);
   ExpectSweepEq((*rows)[1], b);
 
-  Status missing = db_->UpdateSweepState(999, "completed", 1);
+  Status missing = db_->UpdateSweepState(999, SweepState::kCompleted, 1);
   EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
 }
 
@@ -609,6 +609,30 @@ TEST_P(StorageTest, IntegrityCheckOk) {
   StatusOr<std::string> report = db_->IntegrityCheck();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(*report, "ok");
+}
+
+// A sweep's state is one of three names; a database holding another (written by hand, or a
+// newer version) is refused on load naming the sweep and the text, not read as running.
+TEST(StorageFileTest, AnUnknownSweepStateIsRefusedOnLoad) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  int64_t id = 0;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    StatusOr<int64_t> made = db->InsertSweep(MakeSweep("s"));
+    ASSERT_TRUE(made.ok());
+    id = *made;
+  }
+  RawQuery(path, "UPDATE sweeps SET state = 'paused' WHERE id = " + std::to_string(id));
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  StatusOr<std::vector<SweepRow>> rows = db->LoadSweeps();
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(rows.status().message().find("sweep " + std::to_string(id) + ": unknown state 'paused'"),
+            std::string::npos)
+      << rows.status().ToString();
 }
 
 TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {

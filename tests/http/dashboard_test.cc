@@ -460,7 +460,7 @@ TEST_F(DashboardTest, RefusesBadInputWithoutFalling) {
   if (big) {
     EXPECT_EQ(big->status, 413);
   }
-  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "running");  // nothing changed
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, SweepState::kRunning);  // nothing changed
   // Wrong methods.
   auto post_list = c.Post("/api/sweeps", kCsrf, "", "text/plain");
   ASSERT_TRUE(post_list);
@@ -489,14 +489,14 @@ TEST_F(DashboardTest, CancelNeedsPostAndTheCsrfHeader) {
       c.Post(path, {{"X-Hpsweep-Csrf", "1"}, {"Origin", "http://evil.example"}}, "", "text/plain");
   ASSERT_TRUE(cross);
   EXPECT_EQ(cross->status, 403);
-  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "running");
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, SweepState::kRunning);
   auto ok = c.Post(path, kCsrf, "", "text/plain");
   ASSERT_TRUE(ok);
   ASSERT_EQ(ok->status, 200) << ok->body;
   // Nothing was leased, so no trial exists (they are proposed at lease time); the 3 the sweep
   // will never propose are what the cancel stopped.
   EXPECT_EQ(json::parse(ok->body)["stopped"], 3);
-  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, "cancelled");
+  EXPECT_EQ(sched()->Counts(id)[0].sweep.state, SweepState::kCancelled);
   EXPECT_EQ(sched()->Counts(id)[0].queued + sched()->Counts(id)[0].unproposed, 0);
 }
 
@@ -974,11 +974,11 @@ TEST_F(SecureDashboardTest, TokensDecideWhoMayViewAndCancel) {
   auto c_user_nocsrf = c->Post(CancelPath(), Bearer("user"), "", "text/plain");
   ASSERT_TRUE(c_user_nocsrf);
   EXPECT_EQ(c_user_nocsrf->status, 403);
-  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, "running");
+  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, SweepState::kRunning);
   auto c_user = c->Post(CancelPath(), Bearer("user", true), "", "text/plain");
   ASSERT_TRUE(c_user);
   EXPECT_EQ(c_user->status, 200) << c_user->body;
-  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, "cancelled");
+  EXPECT_EQ(sched()->Counts(id_)[0].sweep.state, SweepState::kCancelled);
   // No answer ever contains a token.
   for (const auto* r : {&none, &wrong, &worker, &reader, &c_reader, &c_user}) {
     for (const auto& [role, token] : token_) {

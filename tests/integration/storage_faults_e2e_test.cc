@@ -168,7 +168,7 @@ void WriteOldDatabase(const std::string& path) {
   sweep.description = "width \xff sweep";
   sweep.yaml = "name: old\n";
   sweep.total = 2;
-  sweep.state = "completed";
+  sweep.state = SweepState::kCompleted;
   auto sweep_id = db.InsertSweep(sweep);
   ASSERT_TRUE(sweep_id.ok()) << sweep_id.status().ToString();
   for (int n = 1; n <= 2; ++n) {

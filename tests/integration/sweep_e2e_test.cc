@@ -386,7 +386,7 @@ parameters:
   for (const TrialRow& t : *trials) EXPECT_EQ(t.status, TrialStatus::kCompleted);
   auto sweeps = (*storage)->LoadSweeps();
   ASSERT_EQ(sweeps->size(), 1u);
-  EXPECT_EQ((*sweeps)[0].state, "completed");
+  EXPECT_EQ((*sweeps)[0].state, SweepState::kCompleted);
 }
 
 }  // namespace

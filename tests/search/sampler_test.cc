@@ -514,7 +514,7 @@ std::map<int, std::map<std::string, std::string>> RunSweep(int max_trials, int r
   for (const LeaseGrant& r : running)
     EXPECT_TRUE(sched->Complete(r.lease_id, Result(r.trial)).ok());
   SweepCounts c = CountsOf(*sched, sweep);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
   EXPECT_EQ(c.completed, max_trials);
   EXPECT_EQ(c.unproposed, 0);
   EXPECT_EQ(c.sweep.total, max_trials);
@@ -540,7 +540,7 @@ TEST(SchedulerSamplerTest, SubmitStoresNoTrialsAndCountsShowThePlan) {
   ASSERT_TRUE(rows.ok());
   EXPECT_TRUE(rows->empty());
   SweepCounts c = CountsOf(s, sweep);
-  EXPECT_EQ(c.sweep.state, "running");
+  EXPECT_EQ(c.sweep.state, SweepState::kRunning);
   EXPECT_EQ(c.sweep.total, 5);
   EXPECT_EQ(c.unproposed, 5);
   EXPECT_EQ(c.queued, 0);
@@ -598,7 +598,7 @@ TEST(SchedulerSamplerTest, FiniteSpaceSmallerThanMaxTrialsTrainsEachPointOnce) {
   StatusOr<std::optional<LeaseGrant>> more = s.Lease(*w);
   ASSERT_TRUE(more.ok());
   EXPECT_FALSE(more->has_value());
-  EXPECT_EQ(CountsOf(s, sweep).sweep.state, "completed");
+  EXPECT_EQ(CountsOf(s, sweep).sweep.state, SweepState::kCompleted);
 }
 
 // A grid sweep and a bayes sweep take turns, as two grid sweeps do.
@@ -707,7 +707,7 @@ TEST(SchedulerSamplerTest, ConcurrentWorkersShareMaxTrialsExactly) {
   SweepCounts c = CountsOf(s, sweep);
   EXPECT_EQ(c.completed, kMax);
   EXPECT_EQ(c.unproposed, 0);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
   StatusOr<std::vector<TrialRow>> rows = storage->LoadTrials(0);
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), static_cast<size_t>(kMax));
@@ -796,7 +796,7 @@ std::vector<TrialRow> RunPlan(const std::string& yaml, int restart_after) {
     running = g;
   }
   SweepCounts c = CountsOf(*sched, sweep);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
   EXPECT_EQ(c.completed, static_cast<int>(out.size()));
   EXPECT_EQ(c.unproposed, 0);
   EXPECT_GT(c.sweep.finished_at, 0);
@@ -879,7 +879,7 @@ TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, 5);  // the running trial is told to stop; 4 of 6 will never be proposed
   SweepCounts c = CountsOf(s, sweep);
-  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_EQ(c.sweep.state, SweepState::kCancelled);
   EXPECT_EQ(c.queued, 0);
   EXPECT_EQ(c.unproposed, 0);
   EXPECT_EQ(c.running, 1);
@@ -892,7 +892,7 @@ TEST(SchedulerPlanTest, CancelMidGridLeavesNothingQueued) {
   stopped.stopped = true;
   ASSERT_TRUE(s.Complete(running->lease_id, stopped).ok());
   c = CountsOf(s, sweep);
-  EXPECT_EQ(c.sweep.state, "cancelled");
+  EXPECT_EQ(c.sweep.state, SweepState::kCancelled);
   EXPECT_GT(c.sweep.finished_at, 0);
   EXPECT_EQ(c.stopped, 5);
   EXPECT_EQ(c.completed + c.stopped, c.sweep.total);
@@ -978,7 +978,7 @@ TEST(SchedulerPlanTest, AsyncLeaseStoresTheProposedTrialAsLeased) {
   EXPECT_FALSE(last->has_value());
   SweepCounts c = CountsOf(s, sweep);
   EXPECT_EQ(c.completed, static_cast<int>(plan.size()));
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
 }
 
 // An expired lease puts its trial back (max_attempts 2): it is leased again before the next
@@ -1013,7 +1013,7 @@ TEST(SchedulerPlanTest, RetriesComeBeforeNewProposals) {
     ASSERT_TRUE(s.Complete(g->lease_id, Result(g->trial)).ok());
   }
   c = CountsOf(s, sweep);
-  EXPECT_EQ(c.sweep.state, "completed");
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
   EXPECT_EQ(c.completed, 5);
   EXPECT_EQ(c.failed, 1);
 }
