@@ -35,6 +35,7 @@
 #include "engine/mnist.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
+#include "engine/torch_export.h"
 #include "engine/trainer.h"
 
 namespace hpsweep {
@@ -368,6 +369,25 @@ int RunSummary(const ModelFlags& flags, const std::string& model_path, const Tri
     config = *built;
   }
   std::cout << Summary(config.model);
+  return 0;
+}
+
+// Writes the model of --model FILE or --trial as a folder PyTorch loads (engine/torch_export.h,
+// python/hpsweep/torch.py).
+int RunExportModel(const std::string& model_path, const TrialRef& ref, const std::string& format,
+                   const std::string& out) {
+  if (format != "torch") {
+    return Fail(InvalidArgument("--format " + format + ": the only format is torch"));
+  }
+  if (out.empty()) return Fail(InvalidArgument("give -o DIR, a new or empty folder"));
+  if (!model_path.empty() && !ref.trial.empty()) {
+    return Fail(InvalidArgument("give --model FILE or --trial N, not both"));
+  }
+  StatusOr<Model> model = ModelFrom(model_path, ref);
+  if (!model.ok()) return Fail(model.status());
+  Status s = ExportTorch(*model, out);
+  if (!s.ok()) return Fail(s);
+  std::printf("wrote %s (load it with hpsweep.torch.load)\n", out.c_str());
   return 0;
 }
 
@@ -707,6 +727,22 @@ int main(int argc, char** argv) {
   AddClientSecurityOptions(predict, &ref.security);
   predict->add_flag("--json", as_json, "print a JSON list");
 
+  CLI::App* export_model = app.add_subcommand(
+      "export-model", "write a saved model as a folder for PyTorch (hpsweep.torch.load)");
+  export_model->add_option("--model", model_path, "a saved model file");
+  export_model->add_option("--trial", ref.trial, "trial #N of --sweep, or 'best'");
+  export_model->add_option(
+      "--sweep", ref.sweep,
+      "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
+  export_model->add_option("--db", ref.db, "read the trial from this SQLite file");
+  export_model->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
+      ->capture_default_str();
+  AddClientSecurityOptions(export_model, &ref.security);
+  std::string export_format = "torch", export_out;
+  export_model->add_option("--format", export_format, "torch (the only one)")
+      ->capture_default_str();
+  export_model->add_option("-o,--out", export_out, "a new or empty folder to write")->required();
+
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
   bench_flags.Add(bench);
   bench->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
@@ -738,6 +774,7 @@ int main(int argc, char** argv) {
   }
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, predict_files, as_json);
+  if (*export_model) return RunExportModel(model_path, ref, export_format, export_out);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
   int code = run_sweep_command();
   if (code < 0) code = run_auth_command();
