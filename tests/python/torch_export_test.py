@@ -3,7 +3,8 @@
 For each kind of model (simple_rnn, lstm, gru, a stacked bidirectional one, one with a Dense
 head, an MLP) it trains a tiny model with the real binary (1 epoch on 300 MNIST images), saves
 it, exports it, loads it with hpsweep.torch.load and checks that the probabilities of 16 test
-images equal `hpsweep predict --idx ... --json`'s within 1e-5. Then the refusals: a bad model
+images equal `hpsweep predict --idx ... --json`'s within 1e-5; the same for a trial of a sweep
+run into a database (--trial N --db DB). Then the refusals: a bad model
 file, a folder that is not empty, a symbolic link (nothing written through it), an activation
 torch.nn cannot compute (named in the message), a tampered tensor file on the Python side.
 
@@ -128,6 +129,29 @@ class TorchExportTest(unittest.TestCase):
     def test_mlp(self):
         self.check_same("mlp", "--cell", "dense", "--units", "16", "--layers", "2",
                         "--activation", "sigmoid")
+
+    def test_trial_from_database(self):
+        sweep = os.path.join(self.work, "tiny.yaml")
+        with open(sweep, "w") as f:
+            f.write("name: tiny\n"
+                    "data: {dataset: mnist, validation_split: 0.2, seed: 1, train_limit: 300}\n"
+                    "method: grid\nmetric: {name: val_accuracy, goal: maximize}\n"
+                    "fixed: {layers: 1, epochs: 1, units: 4}\n"
+                    "parameters:\n  cell: {values: [gru]}\n")
+        db = os.path.join(self.work, "tiny.db")
+        run("run", sweep, "--workers", "1", "--threads", "1", "--db", db, "--data-dir", MNIST)
+        out = os.path.join(self.work, "trial.torch")
+        run("export-model", "--trial", "1", "--db", db, "--format", "torch", "-o", out)
+        with torch.no_grad():
+            got = hpsweep.torch.load(out)(self.x).to(torch.float64)
+        p = run("predict", "--trial", "1", "--db", db, "--idx", self.idx, "--json")
+        want = torch.tensor([r["probabilities"] for r in json.loads(p.stdout)],
+                            dtype=torch.float64)
+        self.assertLessEqual((got - want).abs().max().item(), 1e-5)
+        p = run("export-model", "--trial", "1", "--db", db, "--model", "x", "-o",
+                os.path.join(self.work, "both"), ok=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not both", p.stderr)
 
     def test_refuses_bad_model_file(self):
         bad = os.path.join(self.work, "bad.model")
