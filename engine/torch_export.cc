@@ -56,8 +56,9 @@ StatusOr<int> OpenEmptyFolder(const std::string& dir) {
   struct stat st;
   if (::lstat(dir.c_str(), &st) == 0) {
     if (S_ISLNK(st.st_mode)) {
-      return InvalidArgument(dir + ": is a symbolic link; give a new folder (nothing is written "
-                                   "through links)");
+      return InvalidArgument(dir +
+                             ": is a symbolic link; give a new folder (nothing is written "
+                             "through links)");
     }
     if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + ": exists and is not a folder");
   } else if (errno == ENOENT) {
@@ -95,8 +96,7 @@ StatusOr<int> OpenEmptyFolder(const std::string& dir) {
 Status WriteNew(int dirfd, const std::string& dir, const std::string& name,
                 const std::string& bytes) {
   const std::string path = dir + "/" + name;
-  Fd fd(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                 0644));
+  Fd fd(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (fd.get() < 0) return IoError(path + ": cannot create: " + Errno());
   size_t done = 0;
   while (done < bytes.size()) {
@@ -116,7 +116,8 @@ std::string LittleEndianFloats(const float* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     uint32_t u;
     std::memcpy(&u, p + i, 4);
-    for (int b = 0; b < 4; ++b) out[static_cast<size_t>(i) * 4 + b] = static_cast<char>(u >> (8 * b));
+    for (int b = 0; b < 4; ++b)
+      out[static_cast<size_t>(i) * 4 + b] = static_cast<char>(u >> (8 * b));
   }
   return out;
 }
