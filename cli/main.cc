@@ -35,6 +35,7 @@
 #include "engine/mnist.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
+#include "engine/torch_export.h"
 #include "engine/trainer.h"
 
 namespace hpsweep {
@@ -369,6 +370,50 @@ int RunSummary(const ModelFlags& flags, const std::string& model_path, const Tri
   }
   std::cout << Summary(config.model);
   return 0;
+}
+
+// `export-model`'s own flags.
+struct ExportModelFlags {
+  std::string format = "torch", out;
+};
+
+// Writes the model of --model FILE or --trial as a folder PyTorch loads (engine/torch_export.h,
+// python/hpsweep/torch.py).
+int RunExportModel(const std::string& model_path, const TrialRef& ref,
+                   const ExportModelFlags& flags) {
+  const std::string& format = flags.format;
+  const std::string& out = flags.out;
+  if (format != "torch") {
+    return Fail(InvalidArgument("--format " + format + ": the only format is torch"));
+  }
+  if (out.empty()) return Fail(InvalidArgument("give -o DIR, a new or empty folder"));
+  if (!model_path.empty() && !ref.trial.empty()) {
+    return Fail(InvalidArgument("give --model FILE or --trial N, not both"));
+  }
+  StatusOr<Model> model = ModelFrom(model_path, ref);
+  if (!model.ok()) return Fail(model.status());
+  Status s = ExportTorch(*model, out);
+  if (!s.ok()) return Fail(s);
+  std::printf("wrote %s (load it with hpsweep.torch.load)\n", out.c_str());
+  return 0;
+}
+
+// `export-model`: its flags, into the variables RunExportModel reads.
+CLI::App* AddExportModelCommand(CLI::App* app, std::string* model_path, TrialRef* ref,
+                                ExportModelFlags* flags) {
+  CLI::App* cmd = app->add_subcommand(
+      "export-model", "write a saved model as a folder for PyTorch (hpsweep.torch.load)");
+  cmd->add_option("--model", *model_path, "a saved model file");
+  cmd->add_option("--trial", ref->trial, "trial #N of --sweep, or 'best'");
+  cmd->add_option("--sweep", ref->sweep,
+                  "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
+  cmd->add_option("--db", ref->db, "read the trial from this SQLite file");
+  cmd->add_option("--coordinator", ref->coordinator, "else ask this coordinator")
+      ->capture_default_str();
+  AddClientSecurityOptions(cmd, &ref->security);
+  cmd->add_option("--format", flags->format, "torch (the only one)")->capture_default_str();
+  cmd->add_option("-o,--out", flags->out, "a new or empty folder to write")->required();
+  return cmd;
 }
 
 // Inputs for `predict` shaped as the model's data set (engine/dataset.h): CSV rows (--csv) or
@@ -707,6 +752,8 @@ int main(int argc, char** argv) {
   AddClientSecurityOptions(predict, &ref.security);
   predict->add_flag("--json", as_json, "print a JSON list");
 
+  ExportModelFlags export_flags;
+  CLI::App* export_model = AddExportModelCommand(&app, &model_path, &ref, &export_flags);
   CLI::App* bench = app.add_subcommand("bench", "time training steps; last line: samples/s");
   bench_flags.Add(bench);
   bench->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
@@ -738,6 +785,7 @@ int main(int argc, char** argv) {
   }
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, predict_files, as_json);
+  if (*export_model) return RunExportModel(model_path, ref, export_flags);
   if (*bench) return RunBench(bench_flags, threads, seconds, rounds);
   int code = run_sweep_command();
   if (code < 0) code = run_auth_command();
