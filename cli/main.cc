@@ -437,7 +437,7 @@ int PredictRows(const Model& model, const PredictFiles& files, bool as_json, jso
     constexpr int64_t kBatch = 4096;  // bounds the probabilities held at once
     for (int64_t lo = 0; lo < in.data.count; lo += kBatch) {
       const int64_t n = std::min(kBatch, in.data.count - lo);
-      const Mat<float> probs = PredictProba(model, in.data.images.data() + lo * px, n, 1);
+      const Mat<float> probs = PredictProba(model, in.data.samples().At(lo * px), n, 1);
       for (int64_t i = 0; i < n; ++i) {
         const Eigen::Index r = static_cast<Eigen::Index>(i);
         Eigen::Index k;
@@ -489,10 +489,7 @@ int PredictRows(const Model& model, const PredictFiles& files, bool as_json, jso
     in.data.count = images->count;
     in.data.rows = images->rows;
     in.data.cols = images->cols;
-    in.data.images.resize(images->pixels.size());
-    for (size_t i = 0; i < images->pixels.size(); ++i) {
-      in.data.images[i] = static_cast<float>(images->pixels[i]) * (1.0f / 255.0f);  // as training
-    }
+    in.data.pixels = std::move(images->pixels);  // read as training reads them (engine/mnist.h)
     in.data.labels.assign(static_cast<size_t>(images->count), 0);
     classify(f, in);
   }

@@ -75,9 +75,9 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
   ds.cols = images->cols;
   ds.num_classes = top + 1;
   const size_t n = static_cast<size_t>(ds.count) * ds.rows * ds.cols;
-  ds.images.resize(n);
-  const uint8_t* src = images->pixels.data();
-  for (size_t i = 0; i < n; ++i) ds.images[i] = static_cast<float>(src[i]) * (1.0f / 255.0f);
+  ds.pixels = std::move(images->pixels);  // one byte a pixel; read as byte * kPixelScale
+  ds.pixels.resize(n);
+  ds.pixels.shrink_to_fit();
   ds.labels = std::move(*labels);
   ds.labels.resize(static_cast<size_t>(ds.count));
   return ds;

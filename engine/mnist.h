@@ -1,4 +1,4 @@
-// MNIST loader: the four IDX files of a data folder as float32 training and test sets.
+// MNIST loader: the four IDX files of a data folder as training and test sets held as bytes.
 //
 // Works for any IDX data set laid out like MNIST (a user's own, gzipped or not): images of any
 // size, as long as the training and test images agree, and labels 0..9 (LoadIdxFolder: any
@@ -9,6 +9,7 @@
 #ifndef HPSWEEP_ENGINE_MNIST_H_
 #define HPSWEEP_ENGINE_MNIST_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,16 +18,71 @@
 
 namespace hpsweep {
 
-// A labelled image set, pixels scaled to [0,1] float32 (byte / 255).
+// An IDX byte's value as a model input: static_cast<float>(byte) * kPixelScale, in [0,1].
+inline constexpr float kPixelScale = 1.0f / 255.0f;
+
+// Where a data set's samples lie, as the trainer reads them: floats, or bytes that become
+// byte * kPixelScale as they are read. A const float* converts to it, so any float array serves.
+struct Samples {
+  Samples(const float* f) : floats(f) {}  // NOLINT: implicit on purpose
+  static Samples Bytes(const uint8_t* b) {
+    Samples s(nullptr);
+    s.bytes = b;
+    return s;
+  }
+  // The samples from value offset on.
+  Samples At(int64_t offset) const {
+    Samples s = *this;
+    if (bytes != nullptr) {
+      s.bytes += offset;
+    } else {
+      s.floats += offset;
+    }
+    return s;
+  }
+  // Values [offset, offset + n) of the samples, as floats, into out[0, n).
+  void Copy(int64_t offset, int64_t n, float* out) const {
+    if (bytes != nullptr) {
+      const uint8_t* src = bytes + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(src[i]) * kPixelScale;
+    } else {
+      std::copy_n(floats + offset, n, out);
+    }
+  }
+  const float* floats = nullptr;
+  const uint8_t* bytes = nullptr;
+};
+
+// A labelled set of count samples of rows x cols values, row-major. IDX and MNIST sets hold their
+// bytes (pixels, one a value; the value is byte * kPixelScale, in [0,1]); a CSV set holds its
+// floats as given (images). The other vector is empty. Read values through samples(), Sample()
+// or Floats(), which serve both.
 struct Dataset {
   int64_t count = 0;
   int rows = 28, cols = 28;
-  std::vector<float> images;    // (count, rows, cols), row-major: count*rows*cols floats
+  std::vector<float> images;    // (count, rows, cols) floats, or empty when pixels holds the set
+  std::vector<uint8_t> pixels;  // (count, rows, cols) bytes, or empty when images holds the set
   std::vector<uint8_t> labels;  // (count), each < num_classes
   int num_classes = 10;
   // CSV labels given as names: class i's name, sorted by name (engine/dataset.h); empty when the
   // labels are numbers (IDX, MNIST, a CSV of integer labels).
   std::vector<std::string> class_names;
+
+  Samples samples() const {
+    return pixels.empty() ? Samples(images.data()) : Samples::Bytes(pixels.data());
+  }
+  // Sample i's rows*cols values as floats into out.
+  void Sample(int64_t i, float* out) const {
+    const int64_t px = static_cast<int64_t>(rows) * cols;
+    samples().Copy(i * px, px, out);
+  }
+  // All count*rows*cols values as floats: a copy for readers that want the whole set at once.
+  std::vector<float> Floats() const {
+    if (pixels.empty()) return images;
+    std::vector<float> out(pixels.size());
+    samples().Copy(0, static_cast<int64_t>(pixels.size()), out.data());
+    return out;
+  }
 };
 
 struct Mnist {

@@ -44,23 +44,23 @@ Model InitModel(const TrialConfig& config) {
   return model;
 }
 
-void FillInput(const ModelConfig& m, const float* images, const int64_t* idx, int n,
+void FillInput(const ModelConfig& m, Samples images, const int64_t* idx, int n,
                Tensor<float>* x) {
   const int64_t pixels = static_cast<int64_t>(m.steps) * m.features;
   if (m.cell == Cell::kDense) {
     x->steps = 1;
     x->data.resize(n, pixels);
     for (int b = 0; b < n; ++b) {
-      std::copy_n(images + idx[b] * pixels, pixels, x->data.row(b).data());
+      images.Copy(idx[b] * pixels, pixels, x->data.row(b).data());
     }
     return;
   }
   x->steps = m.steps;
   x->data.resize(static_cast<Eigen::Index>(m.steps) * n, m.features);
   for (int b = 0; b < n; ++b) {
-    const float* img = images + idx[b] * pixels;
+    const int64_t img = idx[b] * pixels;
     for (int t = 0; t < m.steps; ++t) {
-      std::copy_n(img + t * m.features, m.features, x->data.row(t * n + b).data());
+      images.Copy(img + t * m.features, m.features, x->data.row(t * n + b).data());
     }
   }
 }
@@ -79,7 +79,7 @@ TrainStepper::~TrainStepper() = default;
 
 const float* TrainStepper::grads() const { return shards_[0]->grads.data(); }
 
-LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const int64_t* idx, int n,
+LossResult TrainStepper::Step(Samples images, const uint8_t* labels, const int64_t* idx, int n,
                               uint64_t step_seed) {
   const int shards = std::min(threads_, n);
   const bool categorical = config_.train.loss == Loss::kCategorical;
@@ -129,7 +129,7 @@ LossResult TrainStepper::Step(const float* images, const uint8_t* labels, const 
   return total;
 }
 
-void TrainStepper::Logits(const float* images, const int64_t* idx, int n, Mat<float>* logits) {
+void TrainStepper::Logits(Samples images, const int64_t* idx, int n, Mat<float>* logits) {
   Shard& sh = *shards_[omp_in_parallel() ? omp_get_thread_num() % threads_ : 0];
   FillInput(config_.model, images, idx, n, &sh.x);
   ForwardContext ctx{false, nullptr};
@@ -185,7 +185,7 @@ Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vect
       const int n = static_cast<int>(hi - lo);
       labels.resize(n);
       for (int b = 0; b < n; ++b) labels[b] = data.labels[rows[lo + b]];
-      stepper.Logits(data.images.data(), rows.data() + lo, n, &logits);
+      stepper.Logits(data.samples(), rows.data() + lo, n, &logits);
       loss[k] = SoftmaxCrossEntropy<float>(logits, labels.data(), nullptr,
                                            !model.config.model.logits, 1.0f, nullptr)
                     .loss_sum;
@@ -207,7 +207,7 @@ Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vect
   return ev;
 }
 
-Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int threads) {
+Mat<float> PredictProba(const Model& model, Samples images, int64_t n, int threads) {
   TrainStepper stepper(model.config, model.params.data(), 1);
   Mat<float> probs(n, model.config.model.classes), logits, p;
   std::vector<int64_t> idx;
@@ -425,7 +425,7 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
       const int64_t lo = k * B;
       const int m = static_cast<int>(std::min<int64_t>(B, split_at - lo));
       opt.set_learning_rate(scheduler.Rate(epoch, opt.steps()));
-      LossResult r = stepper.Step(data.train.images.data(), data.train.labels.data(),
+      LossResult r = stepper.Step(data.train.samples(), data.train.labels.data(),
                                   order.data() + lo, m, Rng::Mix(tc.seed, ++step));
       opt.Step(model.params.data(), stepper.grads());
       loss_sum += r.loss_sum;

@@ -137,8 +137,8 @@ Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int6
 Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vector<int64_t>& rows,
                         int threads, bool keep_predictions = false);
 
-// Class probabilities of n images (n, rows*cols floats in [0,1]) -> (n, classes).
-Mat<float> PredictProba(const Model& model, const float* images, int64_t n, int threads);
+// Class probabilities of n images (n, rows*cols values, floats or bytes) -> (n, classes).
+Mat<float> PredictProba(const Model& model, Samples images, int64_t n, int threads);
 
 // One data-parallel training step at a time (see the file comment). Used by Train and the bench.
 class TrainStepper {
@@ -148,13 +148,14 @@ class TrainStepper {
   ~TrainStepper();
 
   // Forward and backward over samples idx[0, n) of images/labels (images: pixels per sample =
-  // steps * features); leaves the mean-loss gradient in grads(). step_seed seeds dropout masks.
-  LossResult Step(const float* images, const uint8_t* labels, const int64_t* idx, int n,
+  // steps * features, floats or bytes read per batch); leaves the mean-loss gradient in grads().
+  // step_seed seeds dropout masks.
+  LossResult Step(Samples images, const uint8_t* labels, const int64_t* idx, int n,
                   uint64_t step_seed);
   const float* grads() const;
 
   // Forward only (inference mode) on samples idx[0, n); logits written to `logits` (n, classes).
-  void Logits(const float* images, const int64_t* idx, int n, Mat<float>* logits);
+  void Logits(Samples images, const int64_t* idx, int n, Mat<float>* logits);
 
  private:
   struct Shard;
@@ -164,8 +165,9 @@ class TrainStepper {
 };
 
 // Builds a network input from samples idx[0, n): (steps*n, features) time-major for recurrent
-// cells, (n, steps*features) for dense.
-void FillInput(const ModelConfig& config, const float* images, const int64_t* idx, int n,
+// cells, (n, steps*features) for dense. Byte samples become byte * kPixelScale here, a batch at a
+// time, so a data set held as bytes trains as the same values held as floats.
+void FillInput(const ModelConfig& config, Samples images, const int64_t* idx, int n,
                Tensor<float>* x);
 
 }  // namespace hpsweep

@@ -472,11 +472,10 @@ StatusOr<std::string> SampleGrid(const std::string& best_model, const Mnist* dat
   if (mnist_shaped) {
     Rng rng(12345);
     std::vector<int64_t> idx;
-    std::vector<float> pixels;
+    std::vector<float> pixels(100 * 784);
     for (int i = 0; i < 100; ++i) {
       idx.push_back(static_cast<int64_t>(rng.Below(data->test.count)));
-      pixels.insert(pixels.end(), data->test.images.begin() + idx.back() * 784,
-                    data->test.images.begin() + (idx.back() + 1) * 784);
+      data->test.Sample(idx.back(), pixels.data() + i * 784);
     }
     const Mat<float> probs = PredictProba(*model, pixels.data(), 100, 1);
     int wrong = 0;

@@ -630,14 +630,21 @@ std::string SeriesChart(const float* v, int64_t n, float lo, float hi, const std
   return o.str();
 }
 
-// Table cells of a set's values: mean, standard deviation, and the share that is not zero.
-std::string StatsCells(const float* v, int64_t count) {
+// Table cells of the values of a set's first n samples: mean, standard deviation, and the share
+// that is not zero. Read a sample at a time (a set of bytes is not copied whole as floats).
+std::string StatsCells(const Dataset& d, int64_t n) {
+  const int64_t px = int64_t{d.rows} * d.cols;
+  const int64_t count = n * px;
+  std::vector<float> v(static_cast<size_t>(px));
   double sum = 0, sq = 0;
   int64_t nonzero = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    sum += v[i];
-    sq += double(v[i]) * v[i];
-    nonzero += v[i] != 0;
+  for (int64_t k = 0; k < n; ++k) {
+    d.Sample(k, v.data());
+    for (int64_t i = 0; i < px; ++i) {
+      sum += v[i];
+      sq += double(v[i]) * v[i];
+      nonzero += v[i] != 0;
+    }
   }
   const double cnt = double(std::max<int64_t>(1, count));
   const double mean = sum / cnt;
@@ -653,10 +660,11 @@ std::vector<std::vector<float>> ClassMeans(const Mnist& data, int64_t n, int cla
   const int64_t px = int64_t{data.train.rows} * data.train.cols;
   std::vector<std::vector<float>> means(classes, std::vector<float>(px, 0.0f));
   std::vector<int64_t> seen(classes, 0);
+  std::vector<float> img(static_cast<size_t>(px));
   for (int64_t i = 0; i < n; ++i) {
     const int d = data.train.labels[i];
     ++seen[d];
-    const float* img = data.train.images.data() + i * px;
+    data.train.Sample(i, img.data());
     for (int64_t p = 0; p < px; ++p) means[d][p] += img[p];
   }
   *lo = 0;
@@ -731,8 +739,8 @@ std::string DataReportHtml(const Mnist& data, double validation_split, int64_t t
   // The training images the sweep uses: the first n.
   o << "<table id=\"pixel-stats\"><tr><th class=\"l\">set</th><th>mean " << value
     << "</th><th>std</th><th>non-zero " << value
-    << "s</th></tr><tr><td class=\"l\">train (used)</td>" << StatsCells(data.train.images.data(), n * px)
-    << "</tr><tr><td class=\"l\">test</td>" << StatsCells(data.test.images.data(), data.test.count * px)
+    << "s</th></tr><tr><td class=\"l\">train (used)</td>" << StatsCells(data.train, n)
+    << "</tr><tr><td class=\"l\">test</td>" << StatsCells(data.test, data.test.count)
     << "</tr></table>";
   // The mean of each class. A page of 256 classes of 4096x4096 images would be gigabytes: past
   // these bounds the means are left out, and the page says so.

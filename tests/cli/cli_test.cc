@@ -809,8 +809,7 @@ TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   {
     std::ofstream f(pgm, std::ios::binary);
     f << "P5\n28 28\n255\n";
-    for (int i = 0; i < 784; ++i)
-      f.put(static_cast<char>(std::lround(mnist->test.images[i] * 255)));
+    for (int i = 0; i < 784; ++i) f.put(static_cast<char>(mnist->test.pixels[i]));
   }
   const Result pred = Run("predict --trial best --db " + Quote(db) + " --json " + Quote(pgm));
   ASSERT_EQ(pred.code, 0) << pred.err;

@@ -42,9 +42,11 @@ double Correlation(const std::vector<float>& a, const std::vector<float>& b) {
 std::vector<unsigned char> Bytes(const Dataset& d, int64_t k, bool invert, int zoom) {
   const int n = 28 * zoom;
   std::vector<unsigned char> out(n * n);
+  std::vector<float> image(784);
+  d.Sample(k, image.data());
   for (int y = 0; y < n; ++y) {
     for (int x = 0; x < n; ++x) {
-      float v = d.images[k * 784 + (y / zoom) * 28 + x / zoom];
+      float v = image[(y / zoom) * 28 + x / zoom];
       if (invert) v = 1.0f - v;
       out[y * n + x] = static_cast<unsigned char>(std::lround(v * 255));
     }
@@ -70,8 +72,8 @@ class DigitImageTest : public ::testing::Test {
 
 TEST_F(DigitImageTest, MnistImagesComeBackNearlyUnchanged) {
   for (int64_t k = 0; k < 30; ++k) {
-    std::vector<float> img(data_.test.images.begin() + k * 784,
-                           data_.test.images.begin() + (k + 1) * 784);
+    std::vector<float> img(784);
+    data_.test.Sample(k, img.data());
     auto out = MnistStyle(img, 28, 28);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     ASSERT_EQ(out->size(), 784u);
@@ -86,8 +88,8 @@ TEST_F(DigitImageTest, InvertedAndEnlargedScansMatchTheOriginal) {
     ASSERT_TRUE(stbi_write_png(path.c_str(), 84, 84, 1, bytes.data(), 84));
     auto scan = LoadDigitImage(path);
     ASSERT_TRUE(scan.ok()) << scan.status().ToString();
-    std::vector<float> img(data_.test.images.begin() + k * 784,
-                           data_.test.images.begin() + (k + 1) * 784);
+    std::vector<float> img(784);
+    data_.test.Sample(k, img.data());
     auto direct = MnistStyle(img, 28, 28);
     ASSERT_TRUE(direct.ok());
     EXPECT_GT(Correlation(*direct, *scan), 0.85) << "test image " << k;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -107,18 +108,60 @@ TEST_F(MnistTest, LoadsPlainGzippedAndDottedNamesAndScalesPixels) {
   EXPECT_EQ(m.train.cols, 2);
   EXPECT_EQ(m.train.num_classes, 10);
   EXPECT_EQ(m.train.labels, (Bytes{3, 1, 4, 1, 5}));
-  ASSERT_EQ(m.train.images.size(), 5u * 3 * 2);
+  const std::vector<float> v = m.train.Floats();
+  ASSERT_EQ(v.size(), 5u * 3 * 2);
   const Bytes pixels = Pixels(5 * 3 * 2);
   for (size_t i = 0; i < pixels.size(); ++i) {
-    EXPECT_FLOAT_EQ(m.train.images[i], pixels[i] / 255.0f) << i;
+    EXPECT_FLOAT_EQ(v[i], pixels[i] / 255.0f) << i;
   }
-  EXPECT_EQ(m.train.images[0], 0.0f);
-  EXPECT_EQ(m.train.images[5], 1.0f);  // 5 * 51 = 255
+  EXPECT_EQ(v[0], 0.0f);
+  EXPECT_EQ(v[5], 1.0f);  // 5 * 51 = 255
   EXPECT_EQ(m.test.count, 2);
   EXPECT_EQ(m.test.rows, 3);
   EXPECT_EQ(m.test.cols, 2);
   EXPECT_EQ(m.test.labels, (Bytes{9, 0}));
-  EXPECT_EQ(m.test.images.size(), 2u * 3 * 2);
+  EXPECT_EQ(m.test.Floats().size(), 2u * 3 * 2);
+}
+
+// An IDX set is held as its bytes, one a pixel, with no float copy; every way of reading it gives
+// the floats the loader gave when it held floats: static_cast<float>(byte) * (1.0f / 255.0f),
+// bit for bit.
+TEST_F(MnistTest, HoldsOneBytePerPixelAndReadsTheFloatsItUsedToHold) {
+  WriteSmallSet();
+  StatusOr<Mnist> r = LoadMnist(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const Dataset* ds : {&r->train, &r->test}) {
+    EXPECT_TRUE(ds->images.empty());
+    ASSERT_EQ(ds->pixels.size(), static_cast<size_t>(ds->count) * 3 * 2);
+    EXPECT_EQ(ds->pixels.capacity(), ds->pixels.size());  // 1 byte a pixel, not 4
+    EXPECT_EQ(ds->samples().floats, nullptr);
+    EXPECT_EQ(ds->samples().bytes, ds->pixels.data());
+  }
+  const Bytes pixels = Pixels(5 * 3 * 2);
+  EXPECT_EQ(r->train.pixels, pixels);
+  std::vector<float> was(pixels.size());  // today's loader, as it scaled
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    was[i] = static_cast<float>(pixels[i]) * (1.0f / 255.0f);
+  }
+  const std::vector<float> all = r->train.Floats();
+  ASSERT_EQ(all.size(), was.size());
+  EXPECT_EQ(std::memcmp(all.data(), was.data(), was.size() * sizeof(float)), 0);
+  std::vector<float> one(6, -1.0f);
+  for (int64_t k = 0; k < 5; ++k) {
+    r->train.Sample(k, one.data());
+    EXPECT_EQ(std::memcmp(one.data(), &was[k * 6], 6 * sizeof(float)), 0) << k;
+  }
+  // Every byte value converts as the loader scaled it.
+  std::vector<uint8_t> bytes(256);
+  for (int b = 0; b < 256; ++b) bytes[b] = static_cast<uint8_t>(b);
+  std::vector<float> got(256);
+  Samples::Bytes(bytes.data()).Copy(0, 256, got.data());
+  for (int b = 0; b < 256; ++b) {
+    const float want = static_cast<float>(static_cast<uint8_t>(b)) * (1.0f / 255.0f);
+    EXPECT_EQ(std::memcmp(&got[b], &want, sizeof(float)), 0) << b;
+  }
+  EXPECT_EQ(got[0], 0.0f);
+  EXPECT_EQ(got[255], 1.0f);
 }
 
 TEST_F(MnistTest, TrainLimitKeepsTheFirstImages) {
@@ -127,7 +170,7 @@ TEST_F(MnistTest, TrainLimitKeepsTheFirstImages) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->train.count, 3);
   EXPECT_EQ(r->train.labels, (Bytes{3, 1, 4}));
-  EXPECT_EQ(r->train.images.size(), 3u * 3 * 2);
+  EXPECT_EQ(r->train.pixels.size(), 3u * 3 * 2);
   EXPECT_EQ(r->test.count, 2);  // the test set is never cut
   // A limit above the count keeps everything.
   StatusOr<Mnist> all = LoadMnist(dir_, 1000);
@@ -200,11 +243,11 @@ TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {
     EXPECT_EQ(ds->rows, 28);
     EXPECT_EQ(ds->cols, 28);
     EXPECT_EQ(ds->num_classes, 10);
-    EXPECT_EQ(ds->images.size(), static_cast<size_t>(ds->count) * 28 * 28);
+    EXPECT_EQ(ds->pixels.size(), static_cast<size_t>(ds->count) * 28 * 28);
     EXPECT_EQ(ds->labels.size(), static_cast<size_t>(ds->count));
-    auto [lo, hi] = std::minmax_element(ds->images.begin(), ds->images.end());
-    EXPECT_EQ(*lo, 0.0f);
-    EXPECT_EQ(*hi, 1.0f);
+    auto [lo, hi] = std::minmax_element(ds->pixels.begin(), ds->pixels.end());
+    EXPECT_EQ(*lo, 0);
+    EXPECT_EQ(*hi, 255);
   }
   ASSERT_FALSE(m.train.labels.empty());
   ASSERT_FALSE(m.test.labels.empty());
@@ -221,7 +264,9 @@ TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {
             (std::array<int, 10>{5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949}));
 
   // The first training image, a 5: its centre row has ink, its corner none.
-  const float* first = m.train.images.data();
+  std::vector<float> image(28 * 28);
+  m.train.Sample(0, image.data());
+  const float* first = image.data();
   EXPECT_EQ(first[0], 0.0f);
   EXPECT_GT(*std::max_element(first + 14 * 28, first + 15 * 28), 0.5f);
 
@@ -229,10 +274,10 @@ TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {
   ASSERT_TRUE(limited.ok()) << limited.status().ToString();
   EXPECT_EQ(limited->train.count, 1000);
   EXPECT_EQ(limited->train.labels.size(), 1000u);
-  EXPECT_EQ(limited->train.images.size(), 1000u * 28 * 28);
+  EXPECT_EQ(limited->train.pixels.size(), 1000u * 28 * 28);
   EXPECT_EQ(limited->test.count, 10000);
-  EXPECT_TRUE(std::equal(limited->train.images.begin(), limited->train.images.end(),
-                         m.train.images.begin()));
+  EXPECT_TRUE(std::equal(limited->train.pixels.begin(), limited->train.pixels.end(),
+                         m.train.pixels.begin()));
 }
 
 }  // namespace

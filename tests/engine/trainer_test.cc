@@ -804,6 +804,72 @@ TEST(PerClassMetricsTest, HandMadeConfusionMatrix) {
   EXPECT_EQ(m[2].support, 0);
 }
 
+// A data set held as bytes (as IDX and MNIST are) trains exactly as the same values held as
+// floats (as the loader held them before: byte * (1.0f / 255.0f)): the same history, test
+// metrics and weights, bit for bit, for a recurrent and a dense model.
+Mnist AsFloats(const Mnist& bytes) {
+  Mnist f = bytes;
+  for (Dataset* d : {&f.train, &f.test}) {
+    d->images.resize(d->pixels.size());
+    for (size_t i = 0; i < d->pixels.size(); ++i) {
+      d->images[i] = static_cast<float>(d->pixels[i]) * (1.0f / 255.0f);
+    }
+    d->pixels.clear();
+  }
+  return f;
+}
+
+Dataset ByteTask(int64_t count, uint64_t seed) {
+  Dataset d;
+  d.count = count;
+  d.rows = 6;
+  d.cols = 3;
+  d.num_classes = 2;
+  d.pixels.resize(count * 6 * 3);
+  d.labels.resize(count);
+  Rng rng(seed);
+  for (int64_t i = 0; i < count; ++i) {
+    const int label = static_cast<int>(rng.Below(2));
+    d.labels[i] = static_cast<uint8_t>(label);
+    uint8_t* img = &d.pixels[i * 6 * 3];
+    for (int k = 0; k < 6 * 3; ++k) img[k] = static_cast<uint8_t>(rng.Below(256));
+    img[0] = static_cast<uint8_t>(label ? 150 + rng.Below(106) : rng.Below(100));
+  }
+  return d;
+}
+
+TEST(ByteDataTest, TrainsBitIdenticallyToTheSameValuesAsFloats) {
+  Mnist bytes;
+  bytes.train = ByteTask(600, 5);
+  bytes.test = ByteTask(150, 6);
+  const Mnist floats = AsFloats(bytes);
+  ASSERT_TRUE(floats.train.pixels.empty());
+  ASSERT_EQ(floats.train.images.size(), bytes.train.pixels.size());
+  for (const char* cell : {"lstm", "dense"}) {
+    TrialConfig c = MemoryConfig(cell);
+    c.model.dropout = {0.2f};
+    c.train.epochs = 2;
+    c.train.validation_split = 0.25f;
+    c.train.seed = 77;
+    TrainOptions opt;
+    opt.threads = 2;
+    StatusOr<TrainResult> a = Train(c, bytes, opt);
+    StatusOr<TrainResult> b = Train(c, floats, opt);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    ExpectSameHistory(*a, *b);
+    EXPECT_EQ(a->test.loss, b->test.loss) << cell;
+    EXPECT_EQ(a->test.accuracy, b->test.accuracy) << cell;
+    EXPECT_EQ(a->test.confusion, b->test.confusion) << cell;
+    EXPECT_EQ(a->model.params, b->model.params) << cell;
+    EXPECT_GT(a->test.accuracy, 0.6) << cell;  // it learned from the bytes (chance: 0.5)
+    const Evaluation ea = Evaluate(a->model, bytes.test, 0, bytes.test.count, 2, true);
+    const Evaluation eb = Evaluate(a->model, floats.test, 0, floats.test.count, 2, true);
+    EXPECT_EQ(ea.loss, eb.loss) << cell;
+    EXPECT_EQ(ea.predictions, eb.predictions) << cell;
+  }
+}
+
 // --- Inputs -----------------------------------------------------------------------------------
 
 TEST(FillInputTest, TimeMajorForRecurrentFlatForDense) {
@@ -833,6 +899,27 @@ TEST(FillInputTest, TimeMajorForRecurrentFlatForDense) {
   ASSERT_EQ(x.data.cols(), 6);
   for (int b = 0; b < 2; ++b)
     for (int k = 0; k < 6; ++k) EXPECT_EQ(x.data(b, k), 10 * idx[b] + k);
+}
+
+TEST(FillInputTest, BytesBecomeTheirScaledFloats) {
+  ModelConfig m;
+  m.steps = 2;
+  m.features = 3;
+  std::vector<uint8_t> pixels(3 * 6);
+  for (int k = 0; k < 3 * 6; ++k) pixels[k] = static_cast<uint8_t>(k * 15);
+  const int64_t idx[] = {2, 0};
+  Tensor<float> x;
+  for (Cell cell : {Cell::kLstm, Cell::kDense}) {
+    m.cell = cell;
+    FillInput(m, Samples::Bytes(pixels.data()), idx, 2, &x);
+    for (int b = 0; b < 2; ++b) {
+      for (int k = 0; k < 6; ++k) {
+        const float want = static_cast<float>(pixels[idx[b] * 6 + k]) * (1.0f / 255.0f);
+        const float got = cell == Cell::kDense ? x.data(b, k) : x.data((k / 3) * 2 + b, k % 3);
+        EXPECT_EQ(got, want) << b << " " << k;
+      }
+    }
+  }
 }
 
 }  // namespace
