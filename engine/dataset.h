@@ -1,5 +1,6 @@
 // A user's own data set: an IDX folder (MNIST's layout, any image size, any number of classes) or
-// two CSV files of `label,f1,f2,...` rows, loaded as (N, T, F) float32 inputs with integer labels.
+// two CSV files of `label,f1,f2,...` rows, read as (N, T, F) float32 inputs with integer labels
+// (IDX and MNIST images are held as bytes and read as floats a batch at a time: engine/mnist.h).
 //
 // One description (DataSpec) serves the sweep file's `data:` section, `hpsweep train`'s
 // --data-format/--data-path/--train-file/--test-file/--sequence-length flags and the tests.
