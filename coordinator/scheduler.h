@@ -687,6 +687,9 @@ class Scheduler {
   StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
       const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_)
       REQUIRES(mu_);
+  // The live sampler whose sweep's turn is next, or end() when there is none or a queued trial
+  // comes first (the turn rule ProposeForTurnLocked and PrepareProposal share).
+  std::map<int64_t, LiveSampler>::iterator SamplerWhoseTurnLocked() REQUIRES(mu_);
   // If the sweep whose turn is next has nothing queued and a live sampler, has it propose a
   // trial (stored queued); drops exhausted samplers on the way.
   Status ProposeForTurnLocked(double now) REQUIRES(mu_);

@@ -122,20 +122,25 @@ StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
   return MakePlanSampler(std::move(*plan));
 }
 
-Status Scheduler::ProposeForTurnLocked(double now) {
+std::map<int64_t, Scheduler::LiveSampler>::iterator Scheduler::SamplerWhoseTurnLocked() {
+  if (samplers_.empty()) return samplers_.end();
   // Turn order is cyclic by sweep id, starting after the sweep served last (as in LeaseLocked).
   auto order = [this](int64_t id) {
     mu_.AssertHeld();
     return std::make_pair(id <= next_sweep_turn_, id);
   };
-  while (!samplers_.empty()) {
-    auto s = samplers_.upper_bound(next_sweep_turn_);
-    if (s == samplers_.end()) s = samplers_.begin();
-    if (!queued_.empty()) {
-      auto q = queued_.upper_bound(next_sweep_turn_);
-      if (q == queued_.end()) q = queued_.begin();
-      if (order(q->first) <= order(s->first)) return Status::Ok();  // a queued trial is first
-    }
+  auto s = samplers_.upper_bound(next_sweep_turn_);
+  if (s == samplers_.end()) s = samplers_.begin();
+  if (!queued_.empty()) {
+    auto q = queued_.upper_bound(next_sweep_turn_);
+    if (q == queued_.end()) q = queued_.begin();
+    if (order(q->first) <= order(s->first)) return samplers_.end();  // a queued trial is first
+  }
+  return s;
+}
+
+Status Scheduler::ProposeForTurnLocked(double now) {
+  for (auto s = SamplerWhoseTurnLocked(); s != samplers_.end(); s = SamplerWhoseTurnLocked()) {
     const int64_t sweep_id = s->first;
     LiveSampler& live = s->second;
     if (live.sampler->Exhausted(static_cast<int>(live.trial_ids.size()))) {
@@ -190,23 +195,11 @@ uint64_t Scheduler::PrepareProposal() {
     // The sweep ProposeForTurnLocked (or ProposeForSweepLocked) would ask next, if costly.
     auto pick = [&]() -> LiveSampler* {
       mu_.AssertHeld();
-      if (samplers_.empty()) return nullptr;
       auto s = samplers_.end();
-      if (lease_only_ != 0) {
-        if (queued_.count(lease_only_)) return nullptr;
+      if (lease_only_ == 0) {
+        s = SamplerWhoseTurnLocked();
+      } else if (!queued_.count(lease_only_)) {
         s = samplers_.find(lease_only_);
-      } else {
-        s = samplers_.upper_bound(next_sweep_turn_);
-        if (s == samplers_.end()) s = samplers_.begin();
-        if (!queued_.empty()) {
-          auto q = queued_.upper_bound(next_sweep_turn_);
-          if (q == queued_.end()) q = queued_.begin();
-          auto order = [this](int64_t id) {
-            mu_.AssertHeld();
-            return std::make_pair(id <= next_sweep_turn_, id);
-          };
-          if (order(q->first) <= order(s->first)) return nullptr;
-        }
       }
       if (s == samplers_.end()) return nullptr;
       LiveSampler& live = s->second;
