@@ -579,6 +579,7 @@ int RunPredict(const std::string& model_path, const TrialRef& ref,
 int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
+  if (Status s = CheckPrecision(config->train); !s.ok()) return Fail(s);
   const ModelConfig& m = config->model;
   const int B = config->train.batch_size;
   const int64_t pool = 4096;
@@ -599,11 +600,13 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
     stepper.Step(images.data(), labels.data(), idx.data() + lo, B, ++step);
   };
   for (int i = 0; i < 3; ++i) one_step();  // warm-up: buffers sized, caches filled
-  std::printf("bench: %s%s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld\n",
-              m.bidirectional ? "bidirectional " : "", CellName(m.cell), m.units, m.layers,
-              GetKey(*config, "dense").c_str(), B, threads,
-              static_cast<long long>(model.params.size()));
-  std::printf("cpu: %s\n", CpuSummary().c_str());
+  std::printf(
+      "bench: %s%s units=%d layers=%d dense=%s batch=%d threads=%d params=%lld precision=%s\n",
+      m.bidirectional ? "bidirectional " : "", CellName(m.cell), m.units, m.layers,
+      GetKey(*config, "dense").c_str(), B, threads, static_cast<long long>(model.params.size()),
+      ResolvePrecision(config->train.precision) == Precision::kBf16 ? "bf16" : "fp32");
+  std::printf("cpu: %s; this CPU's products: %s\n", CpuSummary().c_str(),
+              Bf16Description().c_str());
   for (int r = 0; r < rounds; ++r) {
     int64_t steps = 0;
     auto t0 = std::chrono::steady_clock::now();

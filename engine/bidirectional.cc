@@ -50,6 +50,10 @@ class Bidirectional final : public Layer<T> {
     fwd_->Bind(params, grads);
     bwd_->Bind(params + fwd_->NumParams(), grads + fwd_->NumParams());
   }
+  void SetPrecision(Precision p) override {
+    fwd_->SetPrecision(p);
+    bwd_->SetPrecision(p);
+  }
 
   // x: (T*B, F) -> y: (B, 2H), or (T*B, 2H) with return_sequences. Forward's mask is drawn
   // first, then backward's, from ctx.rng.

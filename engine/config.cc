@@ -228,6 +228,15 @@ const char* LrScheduleName(LrSchedule s) {
 
 const char* KeepName(Keep k) { return k == Keep::kBest ? "best" : "last"; }
 
+const char* TrialPrecisionName(TrialPrecision p) {
+  switch (p) {
+    case TrialPrecision::kFp32: return "fp32";
+    case TrialPrecision::kBf16: return "bf16";
+    case TrialPrecision::kAuto: return "auto";
+  }
+  return "?";
+}
+
 float ModelConfig::DropoutAfter(int i) const {
   if (dropout.empty()) return 0.0f;
   if (dropout.size() == 1) return dropout[0];
@@ -252,7 +261,9 @@ const std::vector<std::string>& ConfigKeys() {
       // which weights a trial keeps; early stopping
       "keep", "early_stopping", "patience", "min_delta", "restore_best_weights",
       // Keras's Bidirectional around every recurrent layer
-      "bidirectional"};
+      "bidirectional",
+      // the precision of the matrix products
+      "precision"};
   return keys;
 }
 
@@ -401,6 +412,13 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
     t.seed = static_cast<uint64_t>(s);
     return Status::Ok();
   }
+  if (key == "precision") {
+    return ParseName(key, value,
+                     {{"fp32", TrialPrecision::kFp32},
+                      {"bf16", TrialPrecision::kBf16},
+                      {"auto", TrialPrecision::kAuto}},
+                     "expected fp32, bf16 or auto", &t.precision);
+  }
   if (Status s = ApplyScheduleKey(key, value, &t); s.code() != StatusCode::kNotFound) return s;
   if (Status s = ApplyKeepKey(key, value, &t); s.code() != StatusCode::kNotFound) return s;
   return InvalidArgument("unknown key '" + std::string(key) + "'");
@@ -451,6 +469,7 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "patience") return std::to_string(t.patience);
   if (key == "min_delta") return FormatDouble(t.min_delta);
   if (key == "restore_best_weights") return t.restore_best_weights ? "true" : "false";
+  if (key == "precision") return TrialPrecisionName(t.precision);
   return "";
 }
 

@@ -37,6 +37,9 @@ enum class LrSchedule { kConstant, kStep, kExponential, kCosine, kReduceOnPlatea
 // Which weights the test pass and the saved model use: the best epoch's by the sweep's metric, or
 // the last epoch's (engine/trainer.h, TrainOptions::monitor).
 enum class Keep { kBest, kLast };
+// The precision of a trial's matrix products (engine/gemm.h): auto is bf16 where the worker's CPU
+// has avx512_bf16, else fp32.
+enum class TrialPrecision { kFp32, kBf16, kAuto };
 
 const char* CellName(Cell c);
 const char* ActivationName(Activation a);
@@ -44,6 +47,7 @@ const char* OptimizerName(Optimizer o);
 const char* LossName(Loss l);
 const char* LrScheduleName(LrSchedule s);
 const char* KeepName(Keep k);
+const char* TrialPrecisionName(TrialPrecision p);
 
 struct ModelConfig {
   Cell cell = Cell::kLstm;
@@ -114,6 +118,10 @@ struct TrainConfig {
   float lr_factor = 0.1f;         // reduce_on_plateau: lr *= lr_factor after lr_patience epochs
   int lr_patience = 10;           //   without val_loss improving by 1e-4 (Keras's min_delta)
   float lr_min = 0.0f;            //   never below lr_min
+
+  // fp32 | bf16 | auto: bf16 rounds the operands of every matrix product to bfloat16 (fp32
+  // sums, fp32 weights and optimizer state); a worker whose CPU lacks avx512_bf16 refuses bf16.
+  TrialPrecision precision = TrialPrecision::kFp32;
 
   // ---- Which weights a trial keeps; early stopping (engine/early_stopping.h) ----
   // keep: best = the weights of the best epoch by the sweep's metric (the last epoch when there

@@ -52,6 +52,7 @@ const std::pair<const char*, const char*> kKeyHelp[] = {
     {"patience", "early_stopping: epochs without improvement before it stops, 0 to 10000"},
     {"min_delta", "early_stopping: the least change that counts as an improvement, >= 0"},
     {"restore_best_weights", "early_stopping: test the best epoch's weights (Keras's flag)"},
+    {"precision", "fp32, bf16 (bfloat16 products, fp32 sums; needs avx512_bf16) or auto"},
 };
 
 }  // namespace

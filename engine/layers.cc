@@ -123,7 +123,8 @@ class Dense final : public Layer<T> {
     assert(x.steps == 1 && x.features() == in_);
     x_ = &x;
     y_.data.resize(x.data.rows(), units_);
-    y_.data.noalias() = x.data * W();
+    w_.Set(this->gemm_.precision(), this->params_, units_, in_, units_, false);
+    this->gemm_.Mul(x.data.data(), in_, x.batch(), w_, y_.data.data(), units_, false);
     y_.data.rowwise() += b();
     ActInPlace(act_, y_.data);
     return y_;
@@ -140,16 +141,20 @@ class Dense final : public Layer<T> {
     } else {
       MulActDeriv(act_, y_.data, dz_);
     }
-    MatMap<T>(this->grads_, in_, units_).noalias() += x_->data.transpose() * dz_;
+    const Precision p = this->gemm_.precision();
+    const int B = static_cast<int>(dz_.rows());
+    x_op_.Set(p, x_->data.data(), in_, B, in_, false);
+    dz_op_.Set(p, dz_.data(), units_, B, units_, false);
+    this->gemm_.MulTransA(x_op_, dz_op_, this->grads_, units_, true);  // dW += x^T dz
     AddColumnSums(dz_, this->grads_ + in_ * units_, &bias_sum_);
     if (!need_dx) return nullptr;
     dx_.data.resize(dz_.rows(), in_);
-    dx_.data.noalias() = dz_ * W().transpose();
+    w_.Set(p, this->params_, units_, units_, in_, true);  // W^T: (U, F)
+    this->gemm_.Mul(dz_.data(), units_, B, w_, dx_.data.data(), in_, false);
     return &dx_;
   }
 
  private:
-  ConstMatMap<T> W() const { return ConstMatMap<T>(this->params_, in_, units_); }
   ConstRowVecMap<T> b() const { return ConstRowVecMap<T>(this->params_ + in_ * units_, units_); }
 
   int in_, units_;
@@ -158,6 +163,7 @@ class Dense final : public Layer<T> {
   Tensor<T> y_, dx_;
   Mat<T> dz_;
   RowVec<T> bias_sum_;
+  Operand<T> w_, x_op_, dz_op_;  // W or W^T; x and dz for dW
 };
 
 // --- Dropout ----------------------------------------------------------------------------------
@@ -227,8 +233,8 @@ class Recurrent : public Layer<T> {
   int GH() const { return gates_ * units_; }
   int64_t KernelSize() const { return static_cast<int64_t>(in_) * GH(); }
   int64_t RecurrentSize() const { return static_cast<int64_t>(units_) * GH(); }
-  ConstMatMap<T> Wx() const { return ConstMatMap<T>(this->params_, in_, GH()); }
-  ConstMatMap<T> Wh() const { return ConstMatMap<T>(this->params_ + KernelSize(), units_, GH()); }
+  const T* Wx() const { return this->params_; }                // (F, G*H)
+  const T* Wh() const { return this->params_ + KernelSize(); }  // (H, G*H)
   const T* bias() const { return this->params_ + KernelSize() + RecurrentSize(); }
 
   void InitKernels(T* p, Rng* rng) const {
@@ -243,8 +249,13 @@ class Recurrent : public Layer<T> {
     x_ = &x;
     B_ = x.batch();
     xg->resize(x.data.rows(), GH());
-    xg->noalias() = x.data * Wx();
+    const Precision p = this->gemm_.precision();
+    w_.Set(p, Wx(), GH(), in_, GH(), false);
+    this->gemm_.Mul(x.data.data(), in_, static_cast<int>(x.data.rows()), w_, xg->data(), GH(),
+                    false);
     xg->rowwise() += ConstRowVecMap<T>(bias(), GH());
+    w_.Set(p, Wh(), GH(), units_, GH(), false);  // for every step's h(t-1) Wh
+    wh_transposed_ = false;
     masked_ = ctx.training && recurrent_dropout_ > 0;
     if (masked_) {
       mask_.resize(B_, units_);
@@ -268,6 +279,11 @@ class Recurrent : public Layer<T> {
   }
   RowBlock H(int t) { return h_.data.middleRows(static_cast<Eigen::Index>(t) * B_, B_); }
 
+  // out (B, G*H) = [out +] HPrev(t) Wh, out with row stride ld. REQUIRES: t >= 1.
+  void AddRecurrent(int t, T* out, int64_t ld, bool accumulate) {
+    this->gemm_.Mul(HPrev(t).data(), units_, B_, w_, out, ld, accumulate);
+  }
+
   const Tensor<T>& Output() {
     if (return_sequences_) return h_;
     y_.steps = 1;
@@ -287,23 +303,61 @@ class Recurrent : public Layer<T> {
   // dh = (dgates(t) Wh^T) * mask: the gradient reaching h(t-1) through the recurrent kernel.
   template <typename G>
   void RecurrentGrad(const G& dgates_t, Mat<T>* dh) {
-    dh->noalias() = dgates_t * Wh().transpose();
+    if (!wh_transposed_) {  // the first call of a backward pass: Wh^T, (G*H, H)
+      w_.Set(this->gemm_.precision(), Wh(), GH(), GH(), units_, true);
+      wh_transposed_ = true;
+    }
+    assert(dgates_t.cols() == GH() && dgates_t.outerStride() == GH());
+    this->gemm_.Mul(dgates_t.data(), GH(), B_, w_, dh->data(), units_, false);
     if (masked_) dh->array() *= mask_.array();
+  }
+
+  // Starts the gradients of a backward pass: dxg, and drg when the cell keeps the recurrent
+  // side's apart (GRU), both (T*B, G*H) and sized. In bf16 with an even B each step's rows are
+  // packed by GradsOfStep as soon as they are computed, while they are in cache.
+  void BeginGrads(const Mat<T>& dxg, const Mat<T>* drg) {
+    const Precision p = this->gemm_.precision();
+    const int all = steps_ * B_;
+    by_step_ = p == Precision::kBf16 && B_ % 2 == 0;
+    if (!by_step_) return;
+    dxg_op_.Reserve(p, dxg.data(), GH(), all, GH());
+    if (drg != nullptr) drg_op_.Reserve(p, drg->data(), GH(), all, GH());
+    separate_drg_ = drg != nullptr;
+  }
+  // Step t's rows of dxg (and drg) are final.
+  void GradsOfStep(int t) {
+    if (!by_step_) return;
+    dxg_op_.PackRows(t * B_, B_);
+    if (separate_drg_) drg_op_.PackRows(t * B_, B_);
   }
 
   // Adds dWx = x^T dxg, dWh = hprev^T drg (steps 1..T-1) and returns dx = dxg Wx^T if asked.
   const Tensor<T>* FinishBackward(const Mat<T>& dxg, const Mat<T>& drg, bool need_dx) {
-    MatMap<T>(this->grads_, in_, GH()).noalias() += x_->data.transpose() * dxg;
+    const Precision p = this->gemm_.precision();
+    const int all = static_cast<int>(x_->data.rows());
+    if (!by_step_) {
+      dxg_op_.Set(p, dxg.data(), GH(), all, GH(), false);
+      if (&drg != &dxg) drg_op_.Set(p, drg.data(), GH(), all, GH(), false);
+    }
+    const Operand<T>& drg_all = &drg != &dxg ? drg_op_ : dxg_op_;
+    a_.Set(p, x_->data.data(), in_, all, in_, false);
+    this->gemm_.MulTransA(a_, dxg_op_, this->grads_, GH(), true);  // dWx += x^T dxg
     if (steps_ > 1) {
-      const Eigen::Index rows = static_cast<Eigen::Index>(steps_ - 1) * B_;
-      auto hp = masked_ ? hprev_.topRows(rows) : h_.data.topRows(rows);
-      MatMap<T>(this->grads_ + KernelSize(), units_, GH()).noalias() +=
-          hp.transpose() * drg.bottomRows(rows);
+      const int rows = (steps_ - 1) * B_;
+      const T* hp = masked_ ? hprev_.data() : h_.data.data();
+      a_.Set(p, hp, units_, rows, units_, false);
+      if (B_ % 2 == 0) {
+        b_.SetRows(drg_all, B_);  // steps 1..T-1
+      } else {
+        b_.Set(p, drg.data() + static_cast<int64_t>(B_) * GH(), GH(), rows, GH(), false);
+      }
+      this->gemm_.MulTransA(a_, b_, this->grads_ + KernelSize(), GH(), true);  // dWh
     }
     if (!need_dx) return nullptr;
     dx_.steps = steps_;
     dx_.data.resize(x_->data.rows(), in_);
-    dx_.data.noalias() = dxg * Wx().transpose();
+    w_.Set(p, Wx(), GH(), GH(), in_, true);  // Wx^T: (G*H, F)
+    this->gemm_.Mul(dxg.data(), GH(), all, w_, dx_.data.data(), in_, false);
     return &dx_;
   }
 
@@ -318,6 +372,12 @@ class Recurrent : public Layer<T> {
   Mat<T> mask_;   // (B, H), 0 or 1/(1-rate)
   Mat<T> hprev_;  // ((T-1)*B, H): mask * h(t-1) for t = 1..T-1, only when masked
   Tensor<T> h_;   // (T*B, H): h(t) for every step
+  // The B operand in use: Wx, then Wh through the forward steps, Wh^T through the backward
+  // steps, then Wx^T; a_ and b_ are the two sides of a weight gradient.
+  Operand<T> w_, a_, b_;
+  Operand<T> dxg_op_, drg_op_;  // the gradients of the pre-activations, packed
+  bool wh_transposed_ = false;
+  bool by_step_ = false, separate_drg_ = false;
   Tensor<T> y_, dx_;
   Mat<T> dh_;  // (B, H) running gradient w.r.t. h(t)
   RowVec<T> bias_sum_;
@@ -348,7 +408,7 @@ class SimpleRnn final : public Recurrent<T> {
     this->BeginForward(x, ctx, &this->h_.data);
     for (int t = 0; t < this->steps_; ++t) {
       auto h = this->H(t);
-      if (t > 0) h.noalias() += this->HPrev(t) * this->Wh();
+      if (t > 0) this->AddRecurrent(t, h.data(), this->units_, true);
       ActInPlace(this->act_, h);
       this->AfterStep(t);
     }
@@ -358,6 +418,7 @@ class SimpleRnn final : public Recurrent<T> {
   const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
     const int B = this->B_, H = this->units_;
     dz_.resize(static_cast<Eigen::Index>(this->steps_) * B, H);
+    this->BeginGrads(dz_, nullptr);
     Mat<T>& dh = this->dh_;
     dh.setZero(B, H);
     for (int t = this->steps_ - 1; t >= 0; --t) {
@@ -365,6 +426,7 @@ class SimpleRnn final : public Recurrent<T> {
       auto dz = dz_.middleRows(static_cast<Eigen::Index>(t) * B, B);
       dz = dh;
       MulActDeriv(this->act_, this->H(t), dz);
+      this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dz, &dh);
     }
     AddColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(), &this->bias_sum_);
@@ -407,7 +469,7 @@ class Lstm final : public Recurrent<T> {
     for (int t = 0; t < this->steps_; ++t) {
       const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
       auto g = gates_.middleRows(r0, B);
-      if (t > 0) g.noalias() += this->HPrev(t) * this->Wh();
+      if (t > 0) this->AddRecurrent(t, g.data(), 4 * H, true);
       SigmoidIn(g.leftCols(2 * H));  // i, f
       ActInPlace(this->act_, g.middleCols(2 * H, H));
       SigmoidIn(g.rightCols(H));  // o
@@ -430,6 +492,7 @@ class Lstm final : public Recurrent<T> {
   const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) override {
     const int B = this->B_, H = this->units_;
     dgates_.resize(gates_.rows(), 4 * H);
+    this->BeginGrads(dgates_, nullptr);
     Mat<T>& dh = this->dh_;
     dh.setZero(B, H);
     dc_.setZero(B, H);
@@ -464,6 +527,7 @@ class Lstm final : public Recurrent<T> {
       dzg.array() = dc_.array() * i;
       MulActDeriv(this->act_, gc, dzg);
       dc_.array() *= f;
+      this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dg, &dh);
     }
     AddColumnSums(dgates_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
@@ -510,7 +574,7 @@ class Gru final : public Recurrent<T> {
       const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
       auto g = gates_.middleRows(r0, B);
       if (t > 0) {
-        rec_.noalias() = this->HPrev(t) * this->Wh();
+        this->AddRecurrent(t, rec_.data(), 3 * H, false);
         rec_.rowwise() += brec;
       } else {
         rec_ = brec.replicate(B, 1);
@@ -538,6 +602,7 @@ class Gru final : public Recurrent<T> {
     const int B = this->B_, H = this->units_;
     dxg_.resize(gates_.rows(), 3 * H);
     drg_.resize(gates_.rows(), 3 * H);
+    this->BeginGrads(dxg_, &drg_);
     Mat<T>& dh = this->dh_;
     dh.setZero(B, H);
     for (int t = this->steps_ - 1; t >= 0; --t) {
@@ -564,6 +629,7 @@ class Gru final : public Recurrent<T> {
       dx.middleCols(H, H).array() = dzh.array() * rh_.middleRows(r0, B).array() * r * (T(1) - r);
       dr.leftCols(2 * H) = dx.leftCols(2 * H);
       dr.rightCols(H).array() = dzh.array() * r;
+      this->GradsOfStep(t);
       if (t > 0) {
         tmp_ = (dh.array() * z).matrix();
         this->RecurrentGrad(dr, &dh);

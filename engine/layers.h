@@ -20,6 +20,7 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/gemm.h"
 #include "engine/tensor.h"
 
 namespace hpsweep {
@@ -63,10 +64,14 @@ class Layer {
   // dy: shaped like y. Adds dL/dparams into the bound gradient slice. Returns dL/dx (owned by the
   // layer) when need_dx, else nullptr: the first layer skips that work.
   virtual const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) = 0;
+  // The precision of the layer's matrix products (engine/gemm.h), fp32 until set. A layer made of
+  // layers sets its parts. REQUIRES: kFp32 for double; kBf16 only where Bf16Supported().
+  virtual void SetPrecision(Precision p) { gemm_.set_precision(p); }
 
  protected:
   const T* params_ = nullptr;
   T* grads_ = nullptr;
+  Gemm<T> gemm_;  // the layer's products in its precision
 };
 
 // y = act(x W + b). W is (F, U), b is (U).

@@ -167,6 +167,11 @@ Network<T>::Network(const ModelConfig& config, const T* params, T* grads)
 }
 
 template <typename T>
+void Network<T>::SetPrecision(Precision p) {
+  for (auto& layer : layers_) layer->SetPrecision(p);
+}
+
+template <typename T>
 void Network<T>::Init(const ModelConfig& config, uint64_t seed, T* params) {
   Rng rng(seed);
   int64_t offset = 0;

@@ -48,6 +48,10 @@ class Network {
   int64_t NumParams() const { return num_params_; }
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
 
+  // The precision of every layer's matrix products (engine/gemm.h); fp32 until set.
+  // REQUIRES: kFp32 for double; kBf16 only where Bf16Supported().
+  void SetPrecision(Precision p);
+
   // Writes Keras's default initial values into `params`.
   static void Init(const ModelConfig& config, uint64_t seed, T* params);
 

@@ -36,6 +36,20 @@ struct TrainStepper::Shard {
   LossResult result;
 };
 
+Precision ResolvePrecision(TrialPrecision p) {
+  if (p == TrialPrecision::kFp32 || !Bf16Supported()) return Precision::kFp32;
+  return Precision::kBf16;
+}
+
+Status CheckPrecision(const TrainConfig& config) {
+  if (config.precision == TrialPrecision::kBf16 && !Bf16Supported()) {
+    return FailedPrecondition(
+        "precision: bf16 needs a CPU with avx512_bf16 and this worker's has none (use fp32, or "
+        "auto for bf16 where a worker has it)");
+  }
+  return Status::Ok();
+}
+
 Model InitModel(const TrialConfig& config) {
   Model model;
   model.config = config;
@@ -70,8 +84,10 @@ TrainStepper::TrainStepper(const TrialConfig& config, const float* params, int t
   // All threading is ours (one shard per thread); Eigen's GEMMs stay single-threaded.
   Eigen::setNbThreads(1);
   const int64_t n = CountParams(config.model);
+  const Precision precision = ResolvePrecision(config.train.precision);
   for (int s = 0; s < threads_; ++s) {
     shards_.push_back(std::make_unique<Shard>(config.model, params, n));
+    shards_.back()->net.SetPrecision(precision);
   }
 }
 
@@ -353,6 +369,7 @@ Status CheckDataFits(const ModelConfig& mc, const Mnist& data) {
 StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                             const TrainOptions& options) {
   HPSWEEP_RETURN_IF_ERROR(Validate(config));
+  HPSWEEP_RETURN_IF_ERROR(CheckPrecision(config.train));
   const ModelConfig& mc = config.model;
   const TrainConfig& tc = config.train;
   HPSWEEP_RETURN_IF_ERROR(CheckDataFits(mc, data));

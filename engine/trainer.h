@@ -124,6 +124,13 @@ struct TrainResult {
   int stopped_epoch = 0;
 };
 
+// The precision a trial's products run in on this CPU: bf16 for bf16 and auto where
+// Bf16Supported(), else fp32 (a bf16 trial is refused first by CheckPrecision; a bf16 model
+// evaluated or used to predict here runs in fp32).
+Precision ResolvePrecision(TrialPrecision p);
+// FailedPrecondition, saying why, for precision: bf16 on a CPU without avx512_bf16.
+Status CheckPrecision(const TrainConfig& config);
+
 // Trains config on data.train (its first train_limit images if set, less the validation split),
 // validates every epoch, tests once.
 StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,

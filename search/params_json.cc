@@ -47,6 +47,7 @@ Type TypeOf(const std::string& key) {
       {"patience", Type::kInt},
       {"min_delta", Type::kNumber},
       {"restore_best_weights", Type::kBool},
+      {"precision", Type::kString},
       {"nesterov", Type::kBool},
       {"validation_shuffle", Type::kBool},
       {"validation_stratify", Type::kBool},

@@ -55,7 +55,8 @@ TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
                                             "early_stopping",
                                             "patience",
                                             "min_delta",
-                                            "restore_best_weights"};
+                                            "restore_best_weights",
+                                            "precision"};
   const std::vector<std::string>& keys = ConfigKeys();
   const std::set<std::string> unique(keys.begin(), keys.end());
   EXPECT_EQ(unique.size(), keys.size()) << "duplicate keys";
@@ -237,7 +238,8 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"early_stopping", "false"},
       {"patience", "3"},
       {"min_delta", "0"},
-      {"restore_best_weights", "false"}};
+      {"restore_best_weights", "false"},
+      {"precision", "bf16"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -323,6 +325,8 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"min_delta", "nan"},
       {"min_delta", "1e400"},
       {"restore_best_weights", "2"},
+      {"precision", "fp16"},
+      {"precision", "BF16x"},
   };
   std::set<std::string> covered;
   for (const auto& [k, v] : bad) {
@@ -401,7 +405,8 @@ TrialConfig NonDefault() {
            {"early_stopping", "true"},
            {"patience", "7"},
            {"min_delta", "0.0125"},
-           {"restore_best_weights", "true"}}) {
+           {"restore_best_weights", "true"},
+           {"precision", "auto"}}) {
     EXPECT_TRUE(ApplyKey(k, v, &c).ok()) << k;
   }
   EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
@@ -470,6 +475,7 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.train.patience, b.train.patience);
   EXPECT_EQ(a.train.min_delta, b.train.min_delta);
   EXPECT_EQ(a.train.restore_best_weights, b.train.restore_best_weights);
+  EXPECT_EQ(a.train.precision, b.train.precision);
 }
 
 TEST(GetKeyTest, RoundTripsEveryKey) {

@@ -1,0 +1,201 @@
+#include "engine/gemm.h"
+
+#include <Eigen/Core>
+#include <cassert>
+#include <cstdlib>
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "engine/tensor.h"
+
+namespace hpsweep {
+
+namespace {
+
+template <typename T>
+using StridedMap = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using ConstStridedMap = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
+
+template <typename T>
+ConstStridedMap<T> View(const T* m, int64_t rows, int64_t cols, int64_t ld) {
+  return ConstStridedMap<T>(m, rows, cols, Eigen::OuterStride<>(ld));
+}
+
+int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// c (M, N) = [c +] a · b for an fp32 (or double) b, however it is stored.
+template <typename T, typename A>
+void EigenMul(const A& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulate) {
+  StridedMap<T> out(c, a.rows(), b.N(), Eigen::OuterStride<>(ldc));
+  if (b.transposed()) {
+    auto bm = View(b.matrix(), b.N(), b.K(), b.ld()).transpose();
+    if (accumulate) {
+      out.noalias() += a * bm;
+    } else {
+      out.noalias() = a * bm;
+    }
+  } else {
+    auto bm = View(b.matrix(), b.K(), b.N(), b.ld());
+    if (accumulate) {
+      out.noalias() += a * bm;
+    } else {
+      out.noalias() = a * bm;
+    }
+  }
+}
+
+}  // namespace
+
+bool Bf16Supported() {
+  static const bool supported = [] {
+#if defined(__x86_64__)
+    const char* off = std::getenv("HPSWEEP_DISABLE_BF16");
+    if (off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+  }();
+  return supported;
+}
+
+std::string Bf16Description() {
+  return Bf16Supported() ? "bf16 (avx512_bf16)" : "fp32 only (no avx512_bf16 on this CPU)";
+}
+
+uint16_t ToBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float FromBf16(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+template <typename T>
+void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed) {
+  precision_ = p;
+  m_ = m;
+  ld_ = ld;
+  K_ = K;
+  N_ = N;
+  transposed_ = transposed;
+  if constexpr (std::is_same_v<T, float>) {
+    if (p != Precision::kBf16) return;
+    n_padded_ = RoundUp16(N);
+    const int kpairs = (K + 1) / 2;
+    packed_.resize(static_cast<size_t>(kpairs) * n_padded_ * 2);
+    packed_ptr_ = packed_.data();
+    if (!transposed) {
+      bf16::PackRowPairs(m, ld, K, N, n_padded_, packed_.data());
+      return;
+    }
+    // m is (N, K): each of its rows rounded is a column of pairs; move them into pair rows.
+    std::vector<uint16_t> rows(static_cast<size_t>(N) * kpairs * 2);
+    bf16::ConvertRows(m, ld, N, K, rows.data());
+    const uint32_t* in = reinterpret_cast<const uint32_t*>(rows.data());
+    uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data());
+    constexpr int kTile = 16;
+    for (int n0 = 0; n0 < N; n0 += kTile) {
+      for (int k0 = 0; k0 < kpairs; k0 += kTile) {
+        const int n1 = std::min(N, n0 + kTile), k1 = std::min(kpairs, k0 + kTile);
+        for (int k = k0; k < k1; ++k) {
+          for (int n = n0; n < n1; ++n) out[k * n_padded_ + n] = in[static_cast<int64_t>(n) * kpairs + k];
+        }
+      }
+    }
+    for (int k = 0; k < kpairs; ++k) {
+      std::fill(out + k * n_padded_ + N, out + (k + 1) * n_padded_, 0u);
+    }
+  } else {
+    assert(p == Precision::kFp32);
+  }
+}
+
+template <typename T>
+void Operand<T>::Reserve(Precision p, const T* m, int64_t ld, int K, int N) {
+  precision_ = p;
+  m_ = m;
+  ld_ = ld;
+  K_ = K;
+  N_ = N;
+  transposed_ = false;
+  if (p != Precision::kBf16) return;
+  n_padded_ = RoundUp16(N);
+  packed_.resize(static_cast<size_t>((K + 1) / 2) * n_padded_ * 2);
+  packed_ptr_ = packed_.data();
+}
+
+template <typename T>
+void Operand<T>::PackRows(int first, int count) {
+  assert(first % 2 == 0 && first + count <= K_ && (count % 2 == 0 || first + count == K_));
+  if constexpr (std::is_same_v<T, float>) {
+    if (precision_ != Precision::kBf16) return;
+    bf16::PackRowPairs(m_ + first * ld_, ld_, count, N_, n_padded_,
+                       packed_.data() + static_cast<int64_t>(first / 2) * n_padded_ * 2);
+  }
+}
+
+template <typename T>
+void Operand<T>::SetRows(const Operand& whole, int first) {
+  assert(first % 2 == 0 && !whole.transposed_ && first <= whole.K_);
+  precision_ = whole.precision_;
+  m_ = whole.m_ + first * whole.ld_;
+  ld_ = whole.ld_;
+  K_ = whole.K_ - first;
+  N_ = whole.N_;
+  transposed_ = false;
+  n_padded_ = whole.n_padded_;
+  packed_ptr_ = whole.packed_ptr_ == nullptr
+                    ? nullptr
+                    : whole.packed_ptr_ + static_cast<int64_t>(first / 2) * n_padded_ * 2;
+}
+
+template <typename T>
+void Gemm<T>::Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
+                  bool accumulate) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (precision_ == Precision::kBf16) {
+      assert(b.precision() == Precision::kBf16);
+      const int kpairs = (b.K() + 1) / 2;
+      a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
+      bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
+      bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs,
+                 b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
+      return;
+    }
+  }
+  EigenMul(View(a, M, b.K(), lda), b, c, ldc, accumulate);
+}
+
+template <typename T>
+void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc,
+                        bool accumulate) {
+  assert(a.K() == b.K() && !a.transposed());
+  if constexpr (std::is_same_v<T, float>) {
+    if (precision_ == Precision::kBf16) {
+      assert(a.precision() == Precision::kBf16 && b.precision() == Precision::kBf16);
+      bf16::Gemm(reinterpret_cast<const uint32_t*>(a.packed()), 1, a.N_padded(), a.N(),
+                 (a.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
+      return;
+    }
+  }
+  EigenMul(View(a.matrix(), a.K(), a.N(), a.ld()).transpose(), b, c, ldc, accumulate);
+}
+
+template class Operand<float>;
+template class Operand<double>;
+template class Gemm<float>;
+template class Gemm<double>;
+
+}  // namespace hpsweep

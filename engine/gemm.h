@@ -1,0 +1,119 @@
+// The engine's matrix products, in fp32 (Eigen's GEMM) or in bf16 (our AVX-512 BF16 kernels).
+//
+// bf16 mixed precision: both operands of a product are rounded to bfloat16 (round to nearest
+// even), multiplied and summed in fp32 by `vdpbf16ps`, and the fp32 result is written or added
+// into C. Only the operands are rounded: the weights, their gradients, the optimizer state, the
+// gate math and the losses stay fp32 in the layers that call these products.
+//
+// The bf16 kernels read both operands as bf16 pairs along the summed dimension K: an Operand is a
+// matrix packed that way once (the recurrent kernel once per forward pass, not once per step) and
+// used by every product until it is packed again. In fp32 an Operand only points at the matrix,
+// which must then stay unchanged while it is used.
+//
+// Shapes: every matrix is row-major with a row stride (ld) >= its columns. Results are the same
+// run after run for the same shapes (the order of every sum is fixed); the bf16 and fp32 results
+// differ by the rounding of the operands.
+//
+// Thread-safety: an Operand or a Gemm is used by one thread at a time (one per layer object).
+#ifndef HPSWEEP_ENGINE_GEMM_H_
+#define HPSWEEP_ENGINE_GEMM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hpsweep {
+
+// The precision of a network's matrix products. kBf16 applies to float networks only (double
+// networks, used by the gradient checks, always compute in double).
+enum class Precision : uint8_t { kFp32, kBf16 };
+
+// Whether this CPU runs the bf16 kernels: AVX-512 F/BW with the BF16 extension, as reported by
+// cpuid and enabled by the OS. HPSWEEP_DISABLE_BF16=1 in the environment makes it answer false,
+// to try a worker without it on a machine that has it.
+bool Bf16Supported();
+
+// "bf16 (avx512_bf16)" or "fp32 (this CPU has no avx512_bf16)": which path a worker uses.
+std::string Bf16Description();
+
+// bfloat16 of x, rounded to nearest even; NaN stays NaN.
+uint16_t ToBf16(float x);
+float FromBf16(uint16_t b);
+
+// A (K, N) matrix as an operand: the B of C = A·B, or either operand of the weight-gradient
+// product A^T·B (both summed over their K rows).
+template <typename T>
+class Operand {
+ public:
+  // m is (K, N) with row stride ld, or with `transposed`, m is (N, K) and the operand is m^T.
+  // fp32 keeps the pointer; bf16 packs the values now (K rounded up to even, a zero pair row).
+  void Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed);
+  // The same for m (K, N) not transposed, packed a block of rows at a time by PackRows, each while
+  // it is still in cache (a layer packs its gradients step by step as it computes them).
+  void Reserve(Precision p, const T* m, int64_t ld, int K, int N);
+  // Packs rows [first, first + count) of the reserved m. REQUIRES: first even; count even unless
+  // the block ends at K; every row packed before the operand is used.
+  void PackRows(int first, int count);
+  // This operand as rows [first, whole.K()) of `whole`, sharing its packing: no copy.
+  // REQUIRES: first even; whole not transposed, outlives this use and is not set again meanwhile.
+  void SetRows(const Operand& whole, int first);
+
+  int K() const { return K_; }
+  int N() const { return N_; }
+  Precision precision() const { return precision_; }
+  const T* matrix() const { return m_; }
+  int64_t ld() const { return ld_; }
+  bool transposed() const { return transposed_; }
+  // bf16: pair row kp (values of rows 2kp and 2kp+1 interleaved), N_padded() columns.
+  const uint16_t* packed() const { return packed_ptr_; }
+  int64_t N_padded() const { return n_padded_; }
+
+ private:
+  Precision precision_ = Precision::kFp32;
+  const T* m_ = nullptr;
+  int64_t ld_ = 0;
+  int K_ = 0, N_ = 0;
+  bool transposed_ = false;
+  int64_t n_padded_ = 0;
+  std::vector<uint16_t> packed_;
+  const uint16_t* packed_ptr_ = nullptr;  // packed_, or a view into another operand's
+};
+
+// The products one layer object computes, in its precision, with its scratch space.
+template <typename T>
+class Gemm {
+ public:
+  void set_precision(Precision p) { precision_ = p; }
+  Precision precision() const { return precision_; }
+
+  // c (M, N) = [c +] a (M, K) · b. REQUIRES: b's precision is this Gemm's; b.K() == K.
+  void Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
+           bool accumulate);
+  // c (M, N) = [c +] a^T · b, a and b both (K, _): sums over their K rows (weight gradients).
+  void MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulate);
+
+ private:
+  Precision precision_ = Precision::kFp32;
+  std::vector<uint16_t> a_bf16_;  // a rounded to bf16, K padded to even
+};
+
+namespace bf16 {
+
+// The kernel entry points (engine/gemm_bf16.cc), exposed for the kernel tests.
+// c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32 at a + m*a_m + kp*a_k, and B's pair
+// row kp holds n_padded columns of bf16 pairs at b + kp*n_padded*2. REQUIRES: Bf16Supported().
+void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs, const uint16_t* b,
+          int64_t n_padded, int N, float* c, int64_t ldc, bool accumulate);
+// Packs src (rows, cols) with row stride ld as pair rows: out[(kp*n_padded + n)*2 + i] =
+// bf16(src[2kp+i][n]); rows past the end and columns in [cols, n_padded) are zero.
+void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_padded,
+                  uint16_t* out);
+// Rounds each row of src (rows, cols) to bf16 into out (rows, cols rounded up to even), padding
+// with a zero.
+void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out);
+
+}  // namespace bf16
+
+}  // namespace hpsweep
+
+#endif  // HPSWEEP_ENGINE_GEMM_H_

@@ -1,0 +1,151 @@
+// The bf16 kernels (engine/gemm.h): AVX-512 BF16 `vdpbf16ps` micro-kernels and the packing that
+// feeds them. Every function that uses AVX-512 carries its own target attribute, so the rest of
+// the program is built for any x86-64 and these run only where Bf16Supported() said yes. No
+// standard-library template is used here: an inline function instantiated in this file with
+// AVX-512 enabled could be the copy the linker keeps for everyone.
+//
+// The micro-kernel keeps an MR x (16*NV) block of C in registers (6 x 64 at most: 24 of the 32
+// zmm registers) for the whole sum over K: per pair of K it loads NV vectors of B (16 columns x 2
+// values each), broadcasts one pair of A per row, and issues MR*NV vdpbf16ps. C is read (to add
+// to it) and written once. Panels of 64 columns go left to right; within one, blocks of 6 rows go
+// top to bottom, so the panel of B (K x 64 bf16: 16 KB for K = 128) stays in L1 across them.
+#include "engine/gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define HPSWEEP_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+namespace hpsweep {
+namespace bf16 {
+namespace {
+
+constexpr int kMaxRows = 6;     // MR: rows of C per micro-kernel call
+constexpr int kMaxVectors = 4;  // NV: 16-column vectors of C per call (64 columns)
+
+inline __mmask16 TailMask(int valid) {
+  return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
+}
+
+// c (MR, 16*NV, the last vector `last_valid` columns wide) = [c +] A·B over `kpairs` pairs.
+template <int MR, int NV>
+HPSWEEP_BF16_TARGET void Kernel(const uint32_t* a, int64_t a_m, int64_t a_k, const uint16_t* b,
+                                int64_t b_k, int kpairs, float* c, int64_t ldc, int last_valid,
+                                bool accumulate) {
+  __m512 acc[MR][NV];
+  const __mmask16 tail = TailMask(last_valid);
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(m, c + r * ldc + v * 16) : _mm512_setzero_ps();
+    }
+  }
+  for (int kp = 0; kp < kpairs; ++kp) {
+    const uint16_t* bk = b + kp * b_k;
+    __m512bh bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bk + v * 32);
+    const uint32_t* ak = a + kp * a_k;
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(ak[r * a_m]));
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+      _mm512_mask_storeu_ps(c + r * ldc + v * 16, m, acc[r][v]);
+    }
+  }
+}
+
+using KernelFn = void (*)(const uint32_t*, int64_t, int64_t, const uint16_t*, int64_t, int, float*,
+                          int64_t, int, bool);
+
+template <int MR>
+struct Row {
+  static constexpr KernelFn fns[kMaxVectors] = {Kernel<MR, 1>, Kernel<MR, 2>, Kernel<MR, 3>,
+                                                Kernel<MR, 4>};
+};
+
+constexpr const KernelFn* kKernels[kMaxRows] = {Row<1>::fns, Row<2>::fns, Row<3>::fns,
+                                                Row<4>::fns, Row<5>::fns, Row<6>::fns};
+
+// 16 floats to 16 bf16, round to nearest even (vcvtneps2bf16).
+HPSWEEP_BF16_TARGET inline __m256i Round16(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+
+}  // namespace
+
+HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs,
+                              const uint16_t* b, int64_t n_padded, int N, float* c, int64_t ldc,
+                              bool accumulate) {
+  const int64_t b_k = n_padded * 2;
+  for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
+    const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
+    const int nv = (cols + 15) / 16;
+    const int last_valid = cols - (nv - 1) * 16;
+    for (int m0 = 0; m0 < M; m0 += kMaxRows) {
+      const int mr = M - m0 < kMaxRows ? M - m0 : kMaxRows;
+      kKernels[mr - 1][nv - 1](a + m0 * a_m, a_m, a_k, b + n0 * 2, b_k, kpairs, c + m0 * ldc + n0,
+                               ldc, last_valid, accumulate);
+    }
+  }
+}
+
+HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, int cols,
+                                      int64_t n_padded, uint16_t* out) {
+  // Interleaves two rounded rows: out word 2j = row0[j], 2j+1 = row1[j] (cvtne2ps_pbh puts its
+  // second argument in the low half).
+  alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                       21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                                       11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i perm = _mm512_load_si512(kInterleave);
+  const int kpairs = (rows + 1) / 2;
+  for (int kp = 0; kp < kpairs; ++kp) {
+    const float* r0 = src + 2 * kp * ld;
+    const float* r1 = 2 * kp + 1 < rows ? r0 + ld : nullptr;
+    uint16_t* o = out + kp * n_padded * 2;
+    for (int64_t n = 0; n < n_padded; n += 16) {
+      const int valid = n >= cols ? 0 : (cols - n < 16 ? static_cast<int>(cols - n) : 16);
+      const __mmask16 m = TailMask(valid);
+      const __m512 lo = valid > 0 ? _mm512_maskz_loadu_ps(m, r0 + n) : _mm512_setzero_ps();
+      const __m512 hi = valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n)
+                                                   : _mm512_setzero_ps();
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+      _mm512_storeu_si512(o + n * 2, _mm512_permutexvar_epi16(perm, both));
+    }
+  }
+}
+
+HPSWEEP_BF16_TARGET void ConvertRows(const float* src, int64_t ld, int rows, int cols,
+                                     uint16_t* out) {
+  const int out_cols = (cols + 1) & ~1;
+  for (int r = 0; r < rows; ++r) {
+    const float* s = src + r * ld;
+    uint16_t* o = out + static_cast<int64_t>(r) * out_cols;
+    int n = 0;
+    for (; n + 16 <= cols; n += 16) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + n), Round16(_mm512_loadu_ps(s + n)));
+    }
+    if (n < out_cols) {
+      const __mmask16 m = TailMask(cols - n);
+      const __m256i v = Round16(_mm512_maskz_loadu_ps(m, s + n));  // zero past cols
+      _mm256_mask_storeu_epi16(o + n, TailMask(out_cols - n), v);
+    }
+  }
+}
+
+}  // namespace bf16
+}  // namespace hpsweep
+
+#else  // not x86-64: no bf16 kernels; Bf16Supported() is false, so these are never called.
+
+namespace hpsweep {
+namespace bf16 {
+void Gemm(const uint32_t*, int64_t, int64_t, int, int, const uint16_t*, int64_t, int, float*,
+          int64_t, bool) {}
+void PackRowPairs(const float*, int64_t, int, int, int64_t, uint16_t*) {}
+void ConvertRows(const float*, int64_t, int, int, uint16_t*) {}
+}  // namespace bf16
+}  // namespace hpsweep
+
+#endif

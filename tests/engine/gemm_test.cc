@@ -1,0 +1,193 @@
+// The bf16 products (engine/gemm.h) against a double-precision product of the same bf16-rounded
+// operands, on odd shapes (sizes not a multiple of the 16-wide vectors or the 6-row blocks, one
+// row, one column, odd K), both operand layouts, with and without adding into C. Skipped, and
+// said so, on a CPU without avx512_bf16; the rounding helpers are checked everywhere.
+#include "engine/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace hpsweep {
+namespace {
+
+#define SKIP_WITHOUT_BF16()                                                         \
+  if (!Bf16Supported()) GTEST_SKIP() << "this CPU has no avx512_bf16 (or it was " \
+                                        "turned off): the bf16 kernels are not run here"
+
+float R(float x) { return FromBf16(ToBf16(x)); }
+
+TEST(Bf16Test, RoundsToNearestEven) {
+  EXPECT_EQ(ToBf16(1.0f), 0x3F80);
+  EXPECT_EQ(ToBf16(-2.0f), 0xC000);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+  EXPECT_EQ(ToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3F80);
+  // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up to the even one.
+  EXPECT_EQ(ToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3F82);
+  // Just above halfway rounds up.
+  EXPECT_EQ(ToBf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3F81);
+  EXPECT_EQ(ToBf16(std::numeric_limits<float>::infinity()), 0x7F80);
+  EXPECT_TRUE(std::isnan(FromBf16(ToBf16(std::numeric_limits<float>::quiet_NaN()))));
+  // The largest float rounds to infinity, as a conversion to a narrower type does.
+  EXPECT_EQ(ToBf16(std::numeric_limits<float>::max()), 0x7F80);
+  EXPECT_EQ(FromBf16(0x4049), 3.140625f);
+}
+
+struct Shape {
+  int M, K, N;
+};
+
+const Shape kShapes[] = {{1, 1, 1},   {1, 2, 16},  {5, 3, 15},    {6, 28, 64},  {7, 33, 17},
+                         {13, 128, 65}, {64, 128, 512}, {2, 7, 130}, {12, 1, 10}, {3, 300, 49}};
+
+Mat<float> RandomMat(int rows, int cols, Rng* rng) {
+  Mat<float> m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) {
+    m.data()[i] = static_cast<float>(rng->Uniform(-1.0, 1.0));
+  }
+  return m;
+}
+
+Mat<double> Rounded(const Mat<float>& m) {
+  Mat<double> out(m.rows(), m.cols());
+  for (Eigen::Index i = 0; i < m.size(); ++i) out.data()[i] = R(m.data()[i]);
+  return out;
+}
+
+// |got - want| <= 1e-5 * (sum |a||b| + |c0|) per element, with want computed in double from the
+// bf16-rounded operands: only fp32 accumulation error is allowed, none from layout or rounding.
+void ExpectClose(const Mat<float>& got, const Mat<double>& want, const Mat<double>& scale,
+                 const char* what) {
+  ASSERT_EQ(got.rows(), want.rows());
+  ASSERT_EQ(got.cols(), want.cols());
+  for (Eigen::Index r = 0; r < got.rows(); ++r) {
+    for (Eigen::Index c = 0; c < got.cols(); ++c) {
+      ASSERT_NEAR(got(r, c), want(r, c), 1e-5 * scale(r, c) + 1e-30)
+          << what << " at (" << r << ", " << c << ") of " << got.rows() << "x" << got.cols();
+    }
+  }
+}
+
+TEST(GemmBf16Test, MulMatchesADoubleProductOfTheRoundedOperandsOnOddShapes) {
+  SKIP_WITHOUT_BF16();
+  Rng rng(7);
+  for (const Shape& s : kShapes) {
+    for (bool transposed : {false, true}) {
+      for (bool accumulate : {false, true}) {
+        SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N
+                                        << (transposed ? " B^T" : "") << (accumulate ? " +=" : ""));
+        // a with a row stride wider than K, b stored (K, N) or (N, K), c with a wider stride.
+        Mat<float> a_store = RandomMat(s.M, s.K + 3, &rng);
+        Mat<float> b = transposed ? RandomMat(s.N, s.K, &rng) : RandomMat(s.K, s.N, &rng);
+        Mat<float> c_store = RandomMat(s.M, s.N + 5, &rng);
+        Mat<double> a = Rounded(a_store).leftCols(s.K);
+        Mat<double> bk = transposed ? Mat<double>(Rounded(b).transpose()) : Rounded(b);
+        Mat<double> c0 = c_store.leftCols(s.N).cast<double>();
+        Mat<double> want = a * bk;
+        Mat<double> scale = a.cwiseAbs() * bk.cwiseAbs();
+        if (accumulate) {
+          want += c0;
+          scale += c0.cwiseAbs();
+        }
+        Operand<float> op;
+        op.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, transposed);
+        Gemm<float> gemm;
+        gemm.set_precision(Precision::kBf16);
+        Mat<float> c = c_store;
+        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, c.data(), c.cols(), accumulate);
+        ExpectClose(c.leftCols(s.N), want, scale, "Mul");
+        // The columns past N are not touched.
+        EXPECT_EQ(c.rightCols(5), c_store.rightCols(5));
+        // Run after run, the same bits.
+        Mat<float> again = c_store;
+        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, again.data(), again.cols(), accumulate);
+        EXPECT_EQ(std::memcmp(again.data(), c.data(), sizeof(float) * c.size()), 0);
+      }
+    }
+  }
+}
+
+TEST(GemmBf16Test, MulTransASumsOverRowsLikeADoubleProduct) {
+  SKIP_WITHOUT_BF16();
+  Rng rng(11);
+  for (const Shape& s : kShapes) {
+    for (bool accumulate : {false, true}) {
+      SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N);
+      // a (K, M) and b (K, N): c = a^T b sums over the K rows (samples and steps).
+      Mat<float> a = RandomMat(s.K, s.M, &rng), b = RandomMat(s.K, s.N, &rng);
+      Mat<float> c = RandomMat(s.M, s.N, &rng);
+      const Mat<float> c0 = c;
+      Mat<double> want = Rounded(a).transpose() * Rounded(b);
+      Mat<double> scale = Rounded(a).cwiseAbs().transpose() * Rounded(b).cwiseAbs();
+      if (accumulate) {
+        want += c0.cast<double>();
+        scale += c0.cast<double>().cwiseAbs();
+      }
+      Operand<float> oa, ob;
+      oa.Set(Precision::kBf16, a.data(), a.cols(), s.K, s.M, false);
+      ob.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, false);
+      Gemm<float> gemm;
+      gemm.set_precision(Precision::kBf16);
+      gemm.MulTransA(oa, ob, c.data(), c.cols(), accumulate);
+      ExpectClose(c, want, scale, "MulTransA");
+    }
+  }
+}
+
+TEST(GemmBf16Test, StaysWithinBf16RoundingOfTheFp32Product) {
+  SKIP_WITHOUT_BF16();
+  // Each product of two rounded operands is off by at most 2^-8 relative (2^-9 each), so the
+  // whole sum is within 2^-8 * sum |a||b| (plus fp32 accumulation) of the exact fp32 one.
+  Rng rng(3);
+  Mat<float> a = RandomMat(64, 128, &rng), b = RandomMat(128, 512, &rng);
+  Mat<double> want = a.cast<double>() * b.cast<double>();
+  Mat<double> scale = a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs();
+  Operand<float> op;
+  op.Set(Precision::kBf16, b.data(), b.cols(), 128, 512, false);
+  Gemm<float> gemm;
+  gemm.set_precision(Precision::kBf16);
+  Mat<float> c(64, 512);
+  gemm.Mul(a.data(), a.cols(), 64, op, c.data(), c.cols(), false);
+  double worst = 0;
+  for (Eigen::Index i = 0; i < c.size(); ++i) {
+    const double rel = std::abs(c.data()[i] - want.data()[i]) / scale.data()[i];
+    EXPECT_LE(rel, std::ldexp(1.0, -8) + 1e-5);
+    worst = std::max(worst, rel);
+  }
+  // And the rounding is really there: bf16 is not secretly fp32.
+  EXPECT_GT(worst, 1e-4);
+}
+
+TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
+  // The fp32 path is Eigen's own product: the engine's fp32 results do not move.
+  Rng rng(5);
+  for (const Shape& s : kShapes) {
+    Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
+    Mat<float> bt = b.transpose();
+    Mat<float> want = a * b;
+    Gemm<float> gemm;
+    for (bool transposed : {false, true}) {
+      Operand<float> op;
+      op.Set(Precision::kFp32, transposed ? bt.data() : b.data(), transposed ? s.K : s.N, s.K,
+             s.N, transposed);
+      Mat<float> c(s.M, s.N);
+      gemm.Mul(a.data(), s.K, s.M, op, c.data(), s.N, false);
+      Mat<float> eigen(s.M, s.N);
+      if (transposed) {
+        eigen.noalias() = a * bt.transpose();
+      } else {
+        eigen.noalias() = a * b;
+      }
+      EXPECT_EQ(std::memcmp(c.data(), eigen.data(), sizeof(float) * c.size()), 0);
+      EXPECT_TRUE(c.isApprox(want, 1e-5f));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hpsweep
