@@ -580,6 +580,7 @@ int RunBench(const ModelFlags& flags, int threads, double seconds, int rounds) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
   if (Status s = CheckPrecision(config->train); !s.ok()) return Fail(s);
+  TuneAllocatorForTraining();
   const ModelConfig& m = config->model;
   const int B = config->train.batch_size;
   const int64_t pool = 4096;
@@ -781,6 +782,7 @@ int main(int argc, char** argv) {
   }
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
   if (*train) {
+    TuneAllocatorForTraining();
     return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path, train_metric);
   }
   if (*summary) return RunSummary(summary_flags, model_path, ref);

@@ -21,6 +21,7 @@
 #include "auth/tokens.h"
 #include "cli/client.h"
 #include "cli/tables.h"
+#include "engine/trainer.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "engine/dataset.h"
@@ -690,6 +691,7 @@ int RunDashboardDb(const Flags& f) {
 }
 
 int RunWorker(const Flags& f) {
+  TuneAllocatorForTraining();
   WorkerOptions o;
   o.coordinator = f.coordinator;
   o.security = f.client;

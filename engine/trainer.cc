@@ -1,5 +1,6 @@
 #include "engine/trainer.h"
 
+#include <malloc.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -35,6 +36,11 @@ struct TrainStepper::Shard {
   std::vector<uint8_t> labels;
   LossResult result;
 };
+
+void TuneAllocatorForTraining() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
 
 Precision ResolvePrecision(TrialPrecision p) {
   if (p == TrialPrecision::kFp32 || !Bf16Supported()) return Precision::kFp32;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bf16 against fp32, and hpsweep against oneDNN's own RNN training primitives, on the same step:
+# batch 128 of MNIST's shape, the recurrent layer's last state -> Dense 64 tanh -> Dense 10 (the
+# MLP: 784 -> 512 -> 512 -> 10, relu), forward and backward with every weight gradient, no update.
+# Round-robin: each round times hpsweep fp32, hpsweep bf16, oneDNN f32 and oneDNN bf16 once
+# (S seconds each) in turn, so a shared machine's load falls on all alike; each figure is the
+# median of R rounds. Prints the CPU, then a Markdown table for docs/benchmarks.md.
+#
+#   bash bench/bf16.sh [--seconds S] [--rounds R] [--models lstm128,gru128,rnn128,lstm32,mlp]
+#                      [--threads 1,2]
+#
+# hpsweep_dnnl_bench is built only where CMake finds oneDNN (apt install libdnnl-dev); without
+# it the oneDNN columns say "-".
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${HPSWEEP_BUILD_DIR:-${REPO_ROOT}/build}"
+BIN="${BUILD}/cli/hpsweep"
+DNNL="${BUILD}/bench/hpsweep_dnnl_bench"
+SECONDS_PER_ROUND=2
+ROUNDS=5
+MODEL_LIST="lstm128,gru128,rnn128,lstm32,mlp"
+THREAD_LIST="1,2"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) SECONDS_PER_ROUND="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --models) MODEL_LIST="$2"; shift 2 ;;
+    --threads) THREAD_LIST="$2"; shift 2 ;;
+    *) echo "usage: bench/bf16.sh [--seconds S] [--rounds R] [--models LIST] [--threads LIST]" >&2
+       exit 2 ;;
+  esac
+done
+[[ -x "${BIN}" ]] || bash "${REPO_ROOT}/scripts/build.sh" --target hpsweep >&2
+
+flags_of() {  # model name -> hpsweep bench flags for the same network as hpsweep_dnnl_bench's
+  case "$1" in
+    lstm128) echo "--cell lstm --units 128 --dense 64 --dense-activation tanh" ;;
+    gru128) echo "--cell gru --units 128 --dense 64 --dense-activation tanh" ;;
+    rnn128) echo "--cell simple_rnn --units 128 --dense 64 --dense-activation tanh" ;;
+    lstm32) echo "--cell lstm --units 32 --dense 64 --dense-activation tanh" ;;
+    mlp) echo "--cell dense --layers 2 --units 512 --activation relu" ;;
+    *) echo "unknown model $1" >&2; exit 2 ;;
+  esac
+}
+
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(($# / 2 + 1))p"; }
+
+hp() {  # threads precision flags... -> samples/s of one round
+  local threads="$1" precision="$2"
+  shift 2
+  "${BIN}" bench "$@" --batch-size 128 --threads "${threads}" --precision "${precision}" \
+    --seconds "${SECONDS_PER_ROUND}" --rounds 1 | tail -n 1
+}
+
+"${BIN}" bench --cell dense --units 8 --seconds 0.1 --rounds 1 | grep '^cpu: '
+if [[ -x "${DNNL}" ]]; then
+  "${DNNL}" --quick --models lstm32 --threads 1 | head -n 1 | sed 's/^cpu: .*; oneDNN/oneDNN/'
+fi
+echo
+echo "| model (batch 128) | threads | hpsweep fp32 | hpsweep bf16 | bf16/fp32 | oneDNN f32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+IFS=, read -r -a models <<<"${MODEL_LIST}"
+IFS=, read -r -a thread_counts <<<"${THREAD_LIST}"
+for model in "${models[@]}"; do
+  read -r -a flags <<<"$(flags_of "${model}")"
+  for threads in "${thread_counts[@]}"; do
+    fp=() bf=() df=() db=()
+    for ((r = 0; r < ROUNDS; ++r)); do
+      fp+=("$(hp "${threads}" fp32 "${flags[@]}")")
+      bf+=("$(hp "${threads}" bf16 "${flags[@]}")")
+      if [[ -x "${DNNL}" ]]; then
+        out=$("${DNNL}" --models "${model}" --threads "${threads}" \
+          --seconds "${SECONDS_PER_ROUND}" --rounds 1)
+        df+=("$(awk -F'|' -v m="${model}" '$2 ~ " "m" " && $3 ~ /f32/ { gsub(/ /, "", $4); print $4 }' <<<"${out}")")
+        db+=("$(awk -F'|' -v m="${model}" '$2 ~ " "m" " && $3 ~ /bf16/ { gsub(/ /, "", $4); print $4 }' <<<"${out}")")
+      fi
+    done
+    f=$(median "${fp[@]}")
+    b=$(median "${bf[@]}")
+    d1="-" d2="-" vs="-"
+    if [[ ${#df[@]} -gt 0 ]]; then
+      d1=$(median "${df[@]}")
+      d2=$(median "${db[@]}")
+      vs=$(awk -v a="${b}" -v c="${d2}" 'BEGIN { if (c > 0) printf "%.2fx", a / c; else print "-" }')
+    fi
+    ratio=$(awk -v a="${b}" -v c="${f}" 'BEGIN { printf "%.2fx", a / c }')
+    echo "| ${model} | ${threads} | ${f} | ${b} | ${ratio} | ${d1} | ${d2} | ${vs} |"
+  done
+done
