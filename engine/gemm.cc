@@ -179,6 +179,25 @@ void Gemm<T>::Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int
 }
 
 template <typename T>
+void Gemm<T>::MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, const T* bias, T* c,
+                         int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (precision_ == Precision::kBf16) {
+      const int kpairs = (b.K() + 1) / 2;
+      a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
+      bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
+      bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs,
+                 b.packed(), b.N_padded(), b.N(), c, ldc, false, bias);
+      return;
+    }
+  }
+  // fp32: the product, then the bias (as the layers always did: the same bits).
+  EigenMul(View(a, M, b.K(), lda), b, c, ldc, false);
+  StridedMap<T>(c, M, b.N(), Eigen::OuterStride<>(ldc)).rowwise() +=
+      Eigen::Map<const RowVec<T>>(bias, b.N());
+}
+
+template <typename T>
 void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc,
                         bool accumulate) {
   assert(a.K() == b.K() && !a.transposed());

@@ -89,6 +89,9 @@ class Gemm {
   // c (M, N) = [c +] a (M, K) · b. REQUIRES: b's precision is this Gemm's; b.K() == K.
   void Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
            bool accumulate);
+  // c (M, N) = a (M, K) · b + bias (N) on every row (bf16: the sum starts from the bias).
+  void MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, const T* bias, T* c,
+                  int64_t ldc);
   // c (M, N) = [c +] a^T · b, a and b both (K, _): sums over their K rows (weight gradients).
   void MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulate);
 
@@ -101,9 +104,11 @@ namespace bf16 {
 
 // The kernel entry points (engine/gemm_bf16.cc), exposed for the kernel tests.
 // c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32 at a + m*a_m + kp*a_k, and B's pair
-// row kp holds n_padded columns of bf16 pairs at b + kp*n_padded*2. REQUIRES: Bf16Supported().
+// row kp holds n_padded columns of bf16 pairs at b + kp*n_padded*2; not accumulating, a non-null
+// bias (N) starts every row's sum. REQUIRES: Bf16Supported().
 void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs, const uint16_t* b,
-          int64_t n_padded, int N, float* c, int64_t ldc, bool accumulate);
+          int64_t n_padded, int N, float* c, int64_t ldc, bool accumulate,
+          const float* bias = nullptr);
 // Packs src (rows, cols) with row stride ld as pair rows: out[(kp*n_padded + n)*2 + i] =
 // bf16(src[2kp+i][n]); rows past the end and columns in [cols, n_padded) are zero.
 void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_padded,

@@ -27,17 +27,20 @@ inline __mmask16 TailMask(int valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
 }
 
-// c (MR, 16*NV, the last vector `last_valid` columns wide) = [c +] A·B over `kpairs` pairs.
+// c (MR, 16*NV, the last vector `last_valid` columns wide) = [c | bias] + A·B over `kpairs`
+// pairs: C's own values when accumulating, else the bias row (16*NV values) or zero.
 template <int MR, int NV>
 HPSWEEP_BF16_TARGET void Kernel(const uint32_t* a, int64_t a_m, int64_t a_k, const uint16_t* b,
                                 int64_t b_k, int kpairs, float* c, int64_t ldc, int last_valid,
-                                bool accumulate) {
+                                bool accumulate, const float* bias) {
   __m512 acc[MR][NV];
   const __mmask16 tail = TailMask(last_valid);
-  for (int r = 0; r < MR; ++r) {
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
-      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(m, c + r * ldc + v * 16) : _mm512_setzero_ps();
+  for (int v = 0; v < NV; ++v) {
+    const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+    const __m512 start =
+        bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + v * 16) : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) {
+      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(m, c + r * ldc + v * 16) : start;
     }
   }
   for (int kp = 0; kp < kpairs; ++kp) {
@@ -59,7 +62,7 @@ HPSWEEP_BF16_TARGET void Kernel(const uint32_t* a, int64_t a_m, int64_t a_k, con
 }
 
 using KernelFn = void (*)(const uint32_t*, int64_t, int64_t, const uint16_t*, int64_t, int, float*,
-                          int64_t, int, bool);
+                          int64_t, int, bool, const float*);
 
 template <int MR>
 struct Row {
@@ -77,16 +80,22 @@ HPSWEEP_BF16_TARGET inline __m256i Round16(__m512 x) { return (__m256i)_mm512_cv
 
 HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs,
                               const uint16_t* b, int64_t n_padded, int N, float* c, int64_t ldc,
-                              bool accumulate) {
+                              bool accumulate, const float* bias) {
   const int64_t b_k = n_padded * 2;
   for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
     const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
     const int nv = (cols + 15) / 16;
     const int last_valid = cols - (nv - 1) * 16;
-    for (int m0 = 0; m0 < M; m0 += kMaxRows) {
-      const int mr = M - m0 < kMaxRows ? M - m0 : kMaxRows;
+    const float* bias_n0 = bias != nullptr ? bias + n0 : nullptr;
+    for (int m0 = 0; m0 < M;) {
+      // Blocks of 6 rows; a last block of 1 or 2 rows would load B for too few rows, so the last
+      // two blocks become 4 + 3 or 4 + 4 instead.
+      const int left = M - m0;
+      const int mr = left >= kMaxRows + 3 || left <= kMaxRows ? (left < kMaxRows ? left : kMaxRows)
+                                                               : 4;
       kKernels[mr - 1][nv - 1](a + m0 * a_m, a_m, a_k, b + n0 * 2, b_k, kpairs, c + m0 * ldc + n0,
-                               ldc, last_valid, accumulate);
+                               ldc, last_valid, accumulate, bias_n0);
+      m0 += mr;
     }
   }
 }
@@ -142,7 +151,7 @@ HPSWEEP_BF16_TARGET void ConvertRows(const float* src, int64_t ld, int rows, int
 namespace hpsweep {
 namespace bf16 {
 void Gemm(const uint32_t*, int64_t, int64_t, int, int, const uint16_t*, int64_t, int, float*,
-          int64_t, bool) {}
+          int64_t, bool, const float*) {}
 void PackRowPairs(const float*, int64_t, int, int, int64_t, uint16_t*) {}
 void ConvertRows(const float*, int64_t, int, int, uint16_t*) {}
 }  // namespace bf16

@@ -124,8 +124,8 @@ class Dense final : public Layer<T> {
     x_ = &x;
     y_.data.resize(x.data.rows(), units_);
     w_.Set(this->gemm_.precision(), this->params_, units_, in_, units_, false);
-    this->gemm_.Mul(x.data.data(), in_, x.batch(), w_, y_.data.data(), units_, false);
-    y_.data.rowwise() += b();
+    this->gemm_.MulAddBias(x.data.data(), in_, x.batch(), w_, this->params_ + in_ * units_,
+                           y_.data.data(), units_);
     ActInPlace(act_, y_.data);
     return y_;
   }
@@ -155,7 +155,6 @@ class Dense final : public Layer<T> {
   }
 
  private:
-  ConstRowVecMap<T> b() const { return ConstRowVecMap<T>(this->params_ + in_ * units_, units_); }
 
   int in_, units_;
   Activation act_;
@@ -251,9 +250,8 @@ class Recurrent : public Layer<T> {
     xg->resize(x.data.rows(), GH());
     const Precision p = this->gemm_.precision();
     w_.Set(p, Wx(), GH(), in_, GH(), false);
-    this->gemm_.Mul(x.data.data(), in_, static_cast<int>(x.data.rows()), w_, xg->data(), GH(),
-                    false);
-    xg->rowwise() += ConstRowVecMap<T>(bias(), GH());
+    this->gemm_.MulAddBias(x.data.data(), in_, static_cast<int>(x.data.rows()), w_, bias(),
+                           xg->data(), GH());
     w_.Set(p, Wh(), GH(), units_, GH(), false);  // for every step's h(t-1) Wh
     wh_transposed_ = false;
     masked_ = ctx.training && recurrent_dropout_ > 0;

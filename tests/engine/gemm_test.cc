@@ -42,8 +42,10 @@ struct Shape {
   int M, K, N;
 };
 
-const Shape kShapes[] = {{1, 1, 1},   {1, 2, 16},  {5, 3, 15},    {6, 28, 64},  {7, 33, 17},
-                         {13, 128, 65}, {64, 128, 512}, {2, 7, 130}, {12, 1, 10}, {3, 300, 49}};
+// M covers every way rows split into blocks of 6 (7 -> 4 + 3, 8 -> 4 + 4, 13, 14, 64).
+const Shape kShapes[] = {{1, 1, 1},     {1, 2, 16},     {5, 3, 15},  {6, 28, 64},
+                         {7, 33, 17},   {8, 5, 33},     {13, 128, 65}, {14, 9, 48},
+                         {64, 128, 512}, {2, 7, 130},   {12, 1, 10}, {3, 300, 49}};
 
 Mat<float> RandomMat(int rows, int cols, Rng* rng) {
   Mat<float> m(rows, cols);
@@ -112,6 +114,27 @@ TEST(GemmBf16Test, MulMatchesADoubleProductOfTheRoundedOperandsOnOddShapes) {
   }
 }
 
+TEST(GemmBf16Test, MulAddBiasStartsEveryRowFromTheBias) {
+  SKIP_WITHOUT_BF16();
+  Rng rng(13);
+  for (const Shape& s : kShapes) {
+    SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N);
+    Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
+    Mat<float> bias = RandomMat(1, s.N, &rng);
+    Mat<double> want = Rounded(a) * Rounded(b);
+    want.rowwise() += bias.cast<double>().row(0);
+    Mat<double> scale = Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs();
+    scale.rowwise() += bias.cast<double>().cwiseAbs().row(0);
+    Operand<float> op;
+    op.Set(Precision::kBf16, b.data(), s.N, s.K, s.N, false);
+    Gemm<float> gemm;
+    gemm.set_precision(Precision::kBf16);
+    Mat<float> c = RandomMat(s.M, s.N, &rng);  // overwritten
+    gemm.MulAddBias(a.data(), s.K, s.M, op, bias.data(), c.data(), s.N);
+    ExpectClose(c, want, scale, "MulAddBias");
+  }
+}
+
 TEST(GemmBf16Test, MulTransASumsOverRowsLikeADoubleProduct) {
   SKIP_WITHOUT_BF16();
   Rng rng(11);
@@ -177,6 +200,14 @@ TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
              s.N, transposed);
       Mat<float> c(s.M, s.N);
       gemm.Mul(a.data(), s.K, s.M, op, c.data(), s.N, false);
+      if (!transposed) {  // with a bias: the product, then the bias, as the layers always did
+        Mat<float> bias = RandomMat(1, s.N, &rng), cb(s.M, s.N);
+        gemm.MulAddBias(a.data(), s.K, s.M, op, bias.data(), cb.data(), s.N);
+        Mat<float> eb(s.M, s.N);
+        eb.noalias() = a * b;
+        eb.rowwise() += bias.row(0);
+        EXPECT_EQ(std::memcmp(cb.data(), eb.data(), sizeof(float) * cb.size()), 0);
+      }
       Mat<float> eigen(s.M, s.N);
       if (transposed) {
         eigen.noalias() = a * bt.transpose();
