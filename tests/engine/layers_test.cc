@@ -1,11 +1,13 @@
 // Tests for engine/layers.h: forward values of every layer against scalar formulas written here
 // (Keras weight layouts and gate orders), the time-major layout of return_sequences, dropout and
-// recurrent dropout.
+// recurrent dropout; each layer in bf16 against itself in fp32 on odd shapes.
 #include "engine/layers.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace hpsweep {
@@ -571,6 +573,72 @@ TEST(GradientBufferTest, GradientsDoNotDependOnBufferAlignment) {
                                       H
                            << ")";
     }
+  }
+}
+
+}  // namespace
+}  // namespace hpsweep
+
+namespace hpsweep {
+namespace {
+
+// bf16 products against fp32 ones, layer by layer, on odd shapes: batch 1, one step, widths that
+// are not a multiple of the 16-wide vectors, odd input sizes. Outputs and gradients within bf16's
+// rounding (relative L2 1e-2) of the fp32 layer's, and not equal to them.
+TEST(Bf16LayerTest, MatchesTheFp32LayerOnOddShapes) {
+  if (!Bf16Supported()) {
+    GTEST_SKIP() << "this CPU has no avx512_bf16 (or it was turned off): bf16 is not run here";
+  }
+  struct Case {
+    const char* kind;
+    int steps, batch, in, units;
+  } cases[] = {{"dense", 1, 1, 17, 33},  {"dense", 1, 5, 3, 1},     {"lstm", 1, 1, 7, 33},
+               {"lstm", 3, 1, 19, 17},   {"gru", 1, 3, 5, 9},       {"gru", 4, 2, 13, 31},
+               {"simple_rnn", 1, 1, 1, 15}, {"simple_rnn", 6, 7, 29, 65}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.kind << " steps " << c.steps << " batch " << c.batch
+                                    << " in " << c.in << " units " << c.units);
+    auto make = [&]() -> std::unique_ptr<Layer<float>> {
+      const std::string k = c.kind;
+      if (k == "dense") return MakeDense<float>(c.in, c.units, Activation::kTanh);
+      if (k == "lstm") return MakeLstm<float>(c.steps, c.in, c.units, Activation::kTanh, true, 0);
+      if (k == "gru") return MakeGru<float>(c.steps, c.in, c.units, Activation::kTanh, true, 0);
+      return MakeSimpleRnn<float>(c.steps, c.in, c.units, Activation::kTanh, true, 0);
+    };
+    std::unique_ptr<Layer<float>> fp = make(), bf = make();
+    bf->SetPrecision(Precision::kBf16);
+    Rng rng(3);
+    std::vector<float> params(fp->NumParams()), gfp(params.size(), 0.0f), gbf(params.size(), 0.0f);
+    fp->Init(params.data(), &rng);
+    for (float& p : params) p += static_cast<float>(0.2 * (rng.Uniform() - 0.5));
+    fp->Bind(params.data(), gfp.data());
+    bf->Bind(params.data(), gbf.data());
+    Tensor<float> x;
+    x.steps = c.steps;
+    x.data.resize(static_cast<Eigen::Index>(c.steps) * c.batch, c.in);
+    for (Eigen::Index i = 0; i < x.data.size(); ++i) {
+      x.data.data()[i] = static_cast<float>(rng.Uniform(-1, 1));
+    }
+    ForwardContext ctx;
+    const Tensor<float>& yf = fp->Forward(x, ctx);
+    const Tensor<float>& yb = bf->Forward(x, ctx);
+    ASSERT_EQ(yf.data.rows(), yb.data.rows());
+    ASSERT_EQ(yf.data.cols(), yb.data.cols());
+    const double out_err = (yb.data - yf.data).norm() / yf.data.norm();
+    EXPECT_LE(out_err, 1e-2);
+    EXPECT_GT(out_err, 0.0) << "bf16 gave the fp32 bits: its kernels did not run";
+    Tensor<float> dy{Mat<float>::Ones(yf.data.rows(), yf.data.cols()), yf.steps};
+    const Tensor<float>* dxf = fp->Backward(dy, true);
+    const Tensor<float>* dxb = bf->Backward(dy, true);
+    ASSERT_TRUE(dxf != nullptr && dxb != nullptr);
+    EXPECT_LE((dxb->data - dxf->data).norm() / dxf->data.norm(), 1e-2);
+    double d2 = 0, n2 = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      d2 += (gbf[i] - gfp[i]) * (gbf[i] - gfp[i]);
+      n2 += gfp[i] * gfp[i];
+    }
+    ASSERT_GT(n2, 0.0);
+    EXPECT_LE(std::sqrt(d2 / n2), 1e-2);
   }
 }
 
