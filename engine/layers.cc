@@ -47,6 +47,60 @@ void MulActDeriv(Activation act, const Y& y, D&& d) {
   }
 }
 
+// d * act'(.) at the activation's output y, for one element (softmax excluded).
+template <Activation A, typename S>
+inline S TimesDeriv(S y, S d) {
+  if constexpr (A == Activation::kTanh) return d * (S(1) - y * y);
+  if constexpr (A == Activation::kRelu) return y > S(0) ? d : S(0);
+  if constexpr (A == Activation::kSigmoid) return d * (y * (S(1) - y));
+  return d;
+}
+
+// One row of one step of the LSTM's backward pass, in one sweep over its H elements (the gate
+// math was nine passes over the step): from dh and the running dc, the gate gradients (di, df,
+// dg, d_o: the four H-wide parts of the row of dgates) and dc carried to step t-1. i, f, g, o:
+// the activated gates; ac: act(c); cprev: c(t-1), null at t = 0 (df = 0). Each part is its own
+// restrict parameter so that the compiler vectorises the loop (one pointer with offsets k*H
+// cannot be shown apart).
+template <Activation A, bool kPrev, typename T>
+void LstmGateGradsRow(int H, const T* __restrict i, const T* __restrict f, const T* __restrict g,
+                      const T* __restrict o, const T* __restrict ac, const T* __restrict cprev,
+                      const T* __restrict dh, T* __restrict dc, T* __restrict di,
+                      T* __restrict df, T* __restrict dg, T* __restrict d_o) {
+  for (int j = 0; j < H; ++j) {
+    const T a = ac[j], dhv = dh[j];
+    d_o[j] = dhv * a * o[j] * (T(1) - o[j]);             // h = o * act(c)
+    const T d = dc[j] + TimesDeriv<A>(a, dhv * o[j]);   // dc
+    di[j] = d * g[j] * i[j] * (T(1) - i[j]);             // c = f c(t-1) + i g
+    if constexpr (kPrev) {
+      df[j] = d * cprev[j] * f[j] * (T(1) - f[j]);
+    } else {
+      df[j] = T(0);
+    }
+    dg[j] = TimesDeriv<A>(g[j], d * i[j]);
+    dc[j] = d * f[j];
+  }
+}
+
+// One step: gates (B, 4H, order i f g o), ac and cprev (B, H) (cprev null at t = 0), dh and dc
+// (B, H); writes dgates (B, 4H) and updates dc.
+template <Activation A, typename T>
+void LstmGateGrads(int B, int H, const T* gates, const T* ac, const T* cprev, const T* dh, T* dc,
+                   T* dgates) {
+  for (int b = 0; b < B; ++b) {
+    const int64_t r4 = static_cast<int64_t>(b) * 4 * H, r = static_cast<int64_t>(b) * H;
+    const T* gr = gates + r4;
+    T* dgr = dgates + r4;
+    if (cprev != nullptr) {
+      LstmGateGradsRow<A, true>(H, gr, gr + H, gr + 2 * H, gr + 3 * H, ac + r, cprev + r, dh + r,
+                                dc + r, dgr, dgr + H, dgr + 2 * H, dgr + 3 * H);
+    } else {
+      LstmGateGradsRow<A, false>(H, gr, gr + H, gr + 2 * H, gr + 3 * H, ac + r, cprev, dh + r,
+                                 dc + r, dgr, dgr + H, dgr + 2 * H, dgr + 3 * H);
+    }
+  }
+}
+
 // out[0, n) += column sums of m. The sums go through an aligned scratch row and a scalar loop, so
 // the result does not depend on where `out` sits in memory (Eigen would otherwise split the
 // reduction into peeled scalar and vector parts by the destination's alignment, changing the
@@ -497,34 +551,27 @@ class Lstm final : public Recurrent<T> {
     for (int t = this->steps_ - 1; t >= 0; --t) {
       const Eigen::Index r0 = static_cast<Eigen::Index>(t) * B;
       this->AddOutputGrad(dy, t, &dh);
-      auto g = gates_.middleRows(r0, B);
-      auto gi = g.leftCols(H);
-      auto gf = g.middleCols(H, H);
-      auto gc = g.middleCols(2 * H, H);
-      auto go = g.rightCols(H);
-      auto i = gi.array();
-      auto f = gf.array();
-      auto gg = gc.array();
-      auto o = go.array();
-      auto ac = ac_.middleRows(r0, B);
       auto dg = dgates_.middleRows(r0, B);
-      // h = o * act(c)
-      dg.rightCols(H).array() = dh.array() * ac.array() * o * (T(1) - o);
-      tmp_ = (dh.array() * o).matrix();
-      MulActDeriv(this->act_, ac, tmp_);
-      dc_ += tmp_;
-      // c = f * c(t-1) + i * g
-      dg.leftCols(H).array() = dc_.array() * gg * i * (T(1) - i);
-      if (t > 0) {
-        dg.middleCols(H, H).array() =
-            dc_.array() * c_.middleRows(r0 - B, B).array() * f * (T(1) - f);
-      } else {
-        dg.middleCols(H, H).setZero();
+      const T* g = gates_.data() + r0 * 4 * H;
+      const T* ac = ac_.data() + r0 * H;
+      const T* cprev = t > 0 ? c_.data() + (r0 - B) * H : nullptr;
+      switch (this->act_) {
+        case Activation::kTanh:
+          LstmGateGrads<Activation::kTanh>(B, H, g, ac, cprev, dh.data(), dc_.data(), dg.data());
+          break;
+        case Activation::kRelu:
+          LstmGateGrads<Activation::kRelu>(B, H, g, ac, cprev, dh.data(), dc_.data(), dg.data());
+          break;
+        case Activation::kSigmoid:
+          LstmGateGrads<Activation::kSigmoid>(B, H, g, ac, cprev, dh.data(), dc_.data(),
+                                              dg.data());
+          break;
+        case Activation::kLinear:
+        case Activation::kSoftmax:
+          LstmGateGrads<Activation::kLinear>(B, H, g, ac, cprev, dh.data(), dc_.data(),
+                                             dg.data());
+          break;
       }
-      auto dzg = dg.middleCols(2 * H, H);
-      dzg.array() = dc_.array() * i;
-      MulActDeriv(this->act_, gc, dzg);
-      dc_.array() *= f;
       this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dg, &dh);
     }
@@ -537,7 +584,7 @@ class Lstm final : public Recurrent<T> {
   Mat<T> gates_;   // (T*B, 4H): activated i, f, g, o
   Mat<T> c_, ac_;  // (T*B, H): cell state and act(cell state)
   Mat<T> dgates_;  // (T*B, 4H): gradient w.r.t. the gate pre-activations
-  Mat<T> dc_, tmp_;
+  Mat<T> dc_;      // (B, H): gradient w.r.t. c(t), carried back a step at a time
 };
 
 template <typename T>
