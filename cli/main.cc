@@ -254,6 +254,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   }
   StatusOr<DataSpec> spec = data_flags.Build(data_dir);
   if (!spec.ok()) return Fail(spec.status());
+  TuneAllocatorForTraining();
   StatusOr<Mnist> data = LoadDataset(*spec);
   if (!data.ok()) return Fail(data.status());
   // The model reads the data's shape: steps x features in, one output per class.
@@ -782,7 +783,6 @@ int main(int argc, char** argv) {
   }
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
   if (*train) {
-    TuneAllocatorForTraining();
     return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path, train_metric);
   }
   if (*summary) return RunSummary(summary_flags, model_path, ref);
