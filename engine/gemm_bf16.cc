@@ -22,6 +22,7 @@ namespace {
 
 constexpr int kMaxRows = 6;     // MR: rows of C per micro-kernel call
 constexpr int kMaxVectors = 4;  // NV: 16-column vectors of C per call (64 columns)
+constexpr int kChunkPairs = 256;  // pairs of K summed per pass over a panel (K = 512)
 
 inline __mmask16 TailMask(int valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
@@ -86,16 +87,23 @@ HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M
     const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
     const int nv = (cols + 15) / 16;
     const int last_valid = cols - (nv - 1) * 16;
-    const float* bias_n0 = bias != nullptr ? bias + n0 : nullptr;
-    for (int m0 = 0; m0 < M;) {
-      // Blocks of 6 rows; a last block of 1 or 2 rows would load B for too few rows, so the last
-      // two blocks become 4 + 3 or 4 + 4 instead.
-      const int left = M - m0;
-      const int mr = left >= kMaxRows + 3 || left <= kMaxRows ? (left < kMaxRows ? left : kMaxRows)
-                                                               : 4;
-      kKernels[mr - 1][nv - 1](a + m0 * a_m, a_m, a_k, b + n0 * 2, b_k, kpairs, c + m0 * ldc + n0,
-                               ldc, last_valid, accumulate, bias_n0);
-      m0 += mr;
+    // The sum over K in chunks of kChunkPairs pairs, so that the panel's chunk of B (64 KB)
+    // stays in L2 across the row blocks; C carries the sum from one chunk to the next.
+    for (int k0 = 0; k0 < kpairs || k0 == 0; k0 += kChunkPairs) {
+      const int kn = kpairs - k0 < kChunkPairs ? kpairs - k0 : kChunkPairs;
+      const bool add = accumulate || k0 > 0;
+      const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
+      for (int m0 = 0; m0 < M;) {
+        // Blocks of 6 rows; a last block of 1 or 2 rows would load B for too few rows, so the
+        // last two blocks become 4 + 3 or 4 + 4 instead.
+        const int left = M - m0;
+        const int mr =
+            left >= kMaxRows + 3 || left <= kMaxRows ? (left < kMaxRows ? left : kMaxRows) : 4;
+        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * b_k + n0 * 2, b_k,
+                                 kn, c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
+        m0 += mr;
+      }
+      if (kpairs == 0) break;
     }
   }
 }

@@ -42,10 +42,13 @@ struct Shape {
   int M, K, N;
 };
 
-// M covers every way rows split into blocks of 6 (7 -> 4 + 3, 8 -> 4 + 4, 13, 14, 64).
+// M covers every way rows split into blocks of 6 (7 -> 4 + 3, 8 -> 4 + 4, 13, 14, 64); K up to
+// more than two of the kernel's 256-pair chunks, odd.
 const Shape kShapes[] = {{1, 1, 1},     {1, 2, 16},     {5, 3, 15},  {6, 28, 64},
                          {7, 33, 17},   {8, 5, 33},     {13, 128, 65}, {14, 9, 48},
-                         {64, 128, 512}, {2, 7, 130},   {12, 1, 10}, {3, 300, 49}};
+                         {64, 128, 512}, {2, 7, 130},   {12, 1, 10}, {3, 300, 49},
+                         // K over the kernel's 256-pair chunks: 2 chunks and a part one
+                         {7, 1101, 70}};
 
 Mat<float> RandomMat(int rows, int cols, Rng* rng) {
   Mat<float> m(rows, cols);
