@@ -26,6 +26,7 @@
 #include "coordinator/service.h"
 #include "engine/dataset.h"
 #include "engine/mnist.h"
+#include "engine/trainer.h"
 #include "http/dashboard.h"
 #include "launch/local_launcher.h"
 #include "launch/slurm_launcher.h"
@@ -155,6 +156,22 @@ struct EmbeddedRun {
   std::string log;  // the workers' log, as messages name it
 };
 
+// Local workers train on this CPU: a sweep fixed to precision: bf16 on one without avx512_bf16
+// would wait for ever (the coordinator leases such trials only to workers that run them), so it
+// ends here with CheckPrecision's reason. A list item may set its own precision: then no check.
+Status CheckLocalPrecision(const Flags& f, const SweepSpec& spec) {
+  auto fixed = spec.fixed.find("precision");
+  if (!spec.program.empty() || fixed == spec.fixed.end()) return Status::Ok();
+  for (const ListItem& item : spec.items) {
+    if (item.params.count("precision")) return Status::Ok();
+  }
+  TrialConfig config;
+  if (!ApplyKey("precision", fixed->second, &config).ok()) return Status::Ok();  // (submit says)
+  Status s = CheckPrecision(config.train);
+  if (s.ok()) return s;
+  return Status(s.code(), f.file + ": " + s.message() + "; nothing was started");
+}
+
 // The checks of `run` before anything is started or stored: flags that go together, and the data.
 Status CheckRunFlags(const Flags& f, const SweepFile& file) {
   const bool slurm = f.launcher == "slurm";
@@ -177,6 +194,7 @@ Status CheckRunFlags(const Flags& f, const SweepFile& file) {
                            "', which its workers must offer: add --program " + program +
                            "=PATH (PATH: your training script; docs/programs.md)");
   }
+  if (!slurm) HPSWEEP_RETURN_IF_ERROR(CheckLocalPrecision(f, file.spec));
   if (!f.http.empty() && !IsLoopbackAddress(f.http)) {  // (before anything is stored)
     return InvalidArgument("--http " + f.http +
                            ": `hpsweep run` serves its dashboard on loopback only "

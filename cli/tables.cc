@@ -358,6 +358,7 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
                   {"name", w.name()},
                   {"host", w.host()},
                   {"threads", w.threads()},
+                  {"precision", w.precision()},  // "bf16" or "fp32"; "" from an older coordinator
                   {"job_id", w.job_id()},
                   {"state", w.state()},
                   {"first_seen", w.first_seen()},
@@ -378,8 +379,9 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
     std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
     return;
   }
-  const std::vector<std::string> header = {"id",         "name", "host",   "threads", "job", "state",
-                                           "last heard", "done", "failed", "programs"};
+  const std::vector<std::string> header = {"id",    "name",       "host", "threads",
+                                           "precision", "job", "state",      "last heard",
+                                           "done",  "failed",     "programs"};
   std::vector<std::vector<std::string>> rows;
   int alive = 0;
   for (const auto& w : resp.workers()) {
@@ -392,7 +394,10 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
     std::string programs;  // what it offers (docs/programs.md); "-" for none
     for (const std::string& p : w.programs()) programs += (programs.empty() ? "" : ",") + p;
     rows.push_back({std::to_string(w.worker_id()), EscapeText(w.name()), EscapeText(w.host()),
-                    std::to_string(w.threads()), w.job_id().empty() ? "-" : EscapeText(w.job_id()),
+                    std::to_string(w.threads()),
+                    // the path its CPU runs: bf16 takes precision: bf16 trials, fp32 never does
+                    w.precision().empty() ? "-" : EscapeText(w.precision()),
+                    w.job_id().empty() ? "-" : EscapeText(w.job_id()),
                     state, Ago(resp.now() - w.last_seen()), std::to_string(w.trials_done()),
                     std::to_string(w.trials_failed()), programs.empty() ? "-" : programs});
   }

@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -176,6 +176,10 @@ ALTER TABLE trials ADD COLUMN weights_epoch INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE trials ADD COLUMN stopped_epoch INTEGER NOT NULL DEFAULT 0;
 UPDATE trials SET weights_epoch = epochs_run
   WHERE test_accuracy >= 0 AND sweep_id IN (SELECT id FROM sweeps WHERE program = '');
+)sql",
+    // 7 -> 8: whether a worker's CPU runs bf16 products (precision: bf16 trials go only there).
+    R"sql(
+ALTER TABLE workers ADD COLUMN bf16 INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

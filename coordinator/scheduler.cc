@@ -39,6 +39,17 @@ int MaxEpochs(const TrialRow& t, const SweepRow& sw) {
   return config.train.epochs;
 }
 
+// An engine trial whose params say precision: bf16 (validated at submit) runs only on a CPU with
+// avx512_bf16 (engine/trainer.h CheckPrecision). A program's params are its own: never.
+bool NeedsBf16(const TrialRow& t, const SweepRow& sw) {
+  if (!sw.program.empty()) return false;
+  auto it = t.params.find("precision");
+  if (it == t.params.end()) return false;
+  TrialConfig config;
+  return ApplyKey("precision", it->second, &config).ok() &&
+         config.train.precision == TrialPrecision::kBf16;
+}
+
 Status CheckText(std::string_view field, std::string_view value, size_t max_bytes, bool printable) {
   const std::string name(field);
   if (value.size() > max_bytes) {

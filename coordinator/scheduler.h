@@ -306,7 +306,8 @@ struct SweepCounts {
   // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
   // when no trial has a value yet (NaN for a program's metric, which may be any number).
   double best = -1;
-  // Why trials wait with no worker to take them ("no live worker offers program 'x'"); "".
+  // Why trials wait with no worker to take them ("no live worker offers program 'x'", or trials
+  // ask for precision: bf16 and no live worker has avx512_bf16); "".
   std::string waiting;
 };
 
@@ -340,11 +341,13 @@ class Scheduler {
   // UTF-8 within kMaxWorker*Bytes; host and job id may be empty) or thread count; Unavailable when
   // max_workers others were heard from within a lease period, or max_workers_per_token of this
   // owner's; PermissionDenied when another owner holds the name. owner: the caller's token key
-  // (see the top), empty without tokens.
+  // (see the top), empty without tokens. bf16: its CPU runs bf16 products (avx512_bf16); only
+  // such a worker is leased a trial whose params say precision: bf16 (NeedsBf16).
   StatusOr<int64_t> RegisterWorker(const std::string& name, int threads,
                                    const std::string& host = "", const std::string& job_id = "",
                                    const std::string& owner = "",
-                                   const std::vector<std::string>& programs = {}) EXCLUDES(mu_);
+                                   const std::vector<std::string>& programs = {},
+                                   bool bf16 = false) EXCLUDES(mu_);
   // OK when `owner` registered worker_id (both empty without tokens); PermissionDenied when
   // another owner did; NotFound when no one did since this coordinator started (the worker then
   // registers again). Owners change only at registration, so a check before a call holds for it.
@@ -477,6 +480,8 @@ class Scheduler {
   static void Answer(std::vector<std::pair<Status, DoneFn>>& dones, const Status& failure);
   Status EnsureTransaction() REQUIRES(mu_);
   Status LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) REQUIRES(mu_);
+  // The queued trial (proposed first if need be) that LeaseLocked gives worker w; 0: none.
+  Status PickTrialLocked(const WorkerRow& w, double now, int64_t* trial_id) REQUIRES(mu_);
   Status CompleteLocked(const std::string& lease_id, const Completion& completion) REQUIRES(mu_);
   Status CompleteProgramLocked(TrialRow* t, const SweepRow& sw, const Completion& c, double now)
       REQUIRES(mu_);

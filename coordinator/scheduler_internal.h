@@ -23,6 +23,8 @@ std::string LeaseText(const std::string& lease_id);
 // The trial's `epochs` param (validated when the sweep was submitted), or the engine's default
 // (for a program sweep, search/sweep_file.h ProgramEpochs).
 int MaxEpochs(const TrialRow& t, const SweepRow& sw);
+// The trial asks for precision: bf16 (an engine trial): it goes only to a worker with bf16.
+bool NeedsBf16(const TrialRow& t, const SweepRow& sw);
 
 // Checks of what a worker reports (scheduler_checks.cc); InvalidArgument naming the field and
 // the limit. One reported epoch's metrics (the field named "metrics.*"), for a trial of max_epochs.

@@ -68,6 +68,69 @@ StatusOr<std::optional<LeaseGrant>> Scheduler::Lease(int64_t worker_id) {
   return grant;
 }
 
+// The trial to lease to worker w (*trial_id, 0: none), and the turn moved to its sweep. A sweep's
+// trials go only to a worker that can run them: a program sweep's to one that offers its program
+// (docs/programs.md), a trial with precision: bf16 (NeedsBf16, on each trial's params, so a
+// sampler's searched precision too) to one whose CPU has avx512_bf16; a worker without it takes
+// the sweep's first other queued trial, O(the sweep's queued trials), else the next sweep's.
+Status Scheduler::PickTrialLocked(const WorkerRow& w, double now, int64_t* trial_id) {
+  *trial_id = 0;
+  auto offered = [&](int64_t sweep_id) {
+    mu_.AssertHeld();
+    const std::string& program = sweeps_[sweep_id].program;
+    return program.empty() ||
+           std::find(w.programs.begin(), w.programs.end(), program) != w.programs.end();
+  };
+  auto runnable = [&](int64_t sweep_id) -> int64_t {  // the sweep's first queued one; 0: none
+    mu_.AssertHeld();
+    auto q = queued_.find(sweep_id);
+    if (q == queued_.end() || q->second.empty() || !offered(sweep_id)) return 0;
+    if (w.bf16) return *q->second.begin();
+    const SweepRow& sw = sweeps_[sweep_id];
+    for (int64_t id : q->second) {
+      if (!NeedsBf16(trials_[id], sw)) return id;
+    }
+    return 0;
+  };
+  if (lease_only_ != 0) {
+    if (!offered(lease_only_)) return Status::Ok();
+    HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(lease_only_, now));
+    if ((*trial_id = runnable(lease_only_)) != 0) next_sweep_turn_ = lease_only_;
+    return Status::Ok();
+  }
+  if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
+  if (queued_.empty()) return Status::Ok();
+  // Sweeps take turns: the first sweep after the one served last that this worker can run.
+  auto it = queued_.upper_bound(next_sweep_turn_);
+  if (it == queued_.end()) it = queued_.begin();
+  for (size_t n = 0; n < queued_.size() && (*trial_id = runnable(it->first)) == 0; ++n) {
+    if (++it == queued_.end()) it = queued_.begin();
+  }
+  if (*trial_id != 0) {
+    next_sweep_turn_ = it->first;
+    return Status::Ok();
+  }
+  // Nothing queued is for this worker. Queued trials come before proposals in the turn order
+  // (SamplerWhoseTurnLocked), so they must not hold back the sweeps it can run: propose for the
+  // first such sweep after the turn that has nothing queued, one proposal a call at most (an
+  // unrunnable proposal stays queued, and that sweep is skipped from then on).
+  std::vector<int64_t> order;
+  for (auto s = samplers_.upper_bound(next_sweep_turn_); s != samplers_.end(); ++s) {
+    order.push_back(s->first);
+  }
+  for (auto s = samplers_.begin(); s != samplers_.upper_bound(next_sweep_turn_); ++s) {
+    order.push_back(s->first);
+  }
+  for (int64_t sweep_id : order) {
+    if (queued_.count(sweep_id) || !offered(sweep_id)) continue;
+    HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(sweep_id, now));  // (may end an exhausted one)
+    if (!queued_.count(sweep_id)) continue;
+    if ((*trial_id = runnable(sweep_id)) != 0) next_sweep_turn_ = sweep_id;
+    break;
+  }
+  return Status::Ok();
+}
+
 Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* grant) {
   const double now = clock_->Now();
   int expired = 0;
@@ -88,33 +151,11 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     }
     leased_to_worker_.erase(held);
   }
-  // A program sweep's trials go only to a worker that offers its program (docs/programs.md).
-  const std::vector<std::string>& offers = w->second.programs;
-  auto offered = [&](int64_t sweep_id) {
-    mu_.AssertHeld();
-    const std::string& program = sweeps_[sweep_id].program;
-    return program.empty() || std::find(offers.begin(), offers.end(), program) != offers.end();
-  };
 next_trial:  // (after a trial completed by copy, below)
-  auto it = queued_.end();
-  if (lease_only_ != 0) {
-    if (!offered(lease_only_)) return Status::Ok();
-    HPSWEEP_RETURN_IF_ERROR(ProposeForSweepLocked(lease_only_, now));
-    it = queued_.find(lease_only_);
-    if (it == queued_.end()) return Status::Ok();
-  } else {
-    if (!samplers_.empty()) HPSWEEP_RETURN_IF_ERROR(ProposeForTurnLocked(now));
-    if (queued_.empty()) return Status::Ok();
-    // Sweeps take turns: the first sweep after the one served last that this worker can run.
-    it = queued_.upper_bound(next_sweep_turn_);
-    if (it == queued_.end()) it = queued_.begin();
-    for (size_t n = 1; n < queued_.size() && !offered(it->first); ++n) {
-      if (++it == queued_.end()) it = queued_.begin();
-    }
-    if (!offered(it->first)) return Status::Ok();
-  }
-  next_sweep_turn_ = it->first;
-  TrialRow& t = trials_[*it->second.begin()];
+  int64_t trial_id = 0;
+  HPSWEEP_RETURN_IF_ERROR(PickTrialLocked(w->second, now, &trial_id));
+  if (trial_id == 0) return Status::Ok();
+  TrialRow& t = trials_[trial_id];
   // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
   // loop that ends: each turn finishes a queued trial.)
   bool copied = false;

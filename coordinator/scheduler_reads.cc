@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "search/params_json.h"
@@ -29,10 +30,12 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
       if (objective.at(id).Named()) out[id].best = kNoMetric;  // any finite number is a value
     }
   }
+  std::set<int64_t> bf16_queued;  // sweeps with a queued trial that needs bf16
   for (const auto& [id, t] : trials_) {
     auto it = out.find(t.sweep_id);
     if (it == out.end()) continue;
     SweepCounts& c = it->second;
+    if (t.status == TrialStatus::kQueued && NeedsBf16(t, c.sweep)) bf16_queued.insert(t.sweep_id);
     switch (t.status) {
       case TrialStatus::kQueued: ++c.queued; break;
       case TrialStatus::kRunning: ++c.running; break;
@@ -66,6 +69,17 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
       c.waiting = "no live worker offers program '" + program +
                   "' (start one with: hpsweep worker --program " + program + "=PATH)";
     }
+  }
+  // Trials with precision: bf16 wait for a worker whose CPU has avx512_bf16 (scheduler_leases.cc).
+  bool bf16_live = false;
+  for (const auto& [wid, w] : workers_) {
+    bf16_live = bf16_live || (w.bf16 && now - w.last_seen < options_.lease_seconds);
+  }
+  for (int64_t id : bf16_queued) {
+    SweepCounts& c = out[id];
+    if (bf16_live || !c.waiting.empty() || c.sweep.state != SweepState::kRunning) continue;
+    c.waiting = "trials ask for precision: bf16 and no live worker's CPU has avx512_bf16 (use "
+                "precision: auto to run fp32 there)";
   }
   // A cancelled sweep's trials that were never proposed were stopped by the cancel: counted as
   // stopped, so its counts add up to its total as they did when trials were stored at submit.

@@ -19,7 +19,8 @@ std::string FormatRate(double v) {
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
                                             const std::string& host, const std::string& job_id,
                                             const std::string& owner,
-                                            const std::vector<std::string>& programs) {
+                                            const std::vector<std::string>& programs,
+                                            bool bf16) {
   if (name.empty()) return InvalidArgument("worker_name is empty");
   if (programs.size() > kMaxWorkerPrograms) {
     return InvalidArgument("programs has " + std::to_string(programs.size()) +
@@ -88,6 +89,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     row.host = host;
     row.job_id = job_id;
     row.programs = programs;
+    row.bf16 = bf16;
     auto stored = storage_->UpsertWorker(row, now);
     HPSWEEP_WRITE(stored.status());
     const bool joined = !worker_by_name_.count(name);

@@ -201,7 +201,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     // (the scheduler checks the names and their count)
     const std::vector<std::string> programs(req->programs().begin(), req->programs().end());
     auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id(),
-                                 CallerTokenKey(*ctx), programs);
+                                 CallerTokenKey(*ctx), programs, req->bf16());
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
     resp->set_lease_seconds(lease_seconds_);

@@ -347,11 +347,12 @@ StatusOr<std::vector<AttemptRow>> SqliteStorage::LoadAttempts(int64_t trial_id) 
 StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) {
   const std::string what = "registering worker '" + w.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
-      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id, programs) "
-      "VALUES (?,?,?,?,?,?,?) "
+      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id, programs, bf16) "
+      "VALUES (?,?,?,?,?,?,?,?) "
       "ON CONFLICT (name) DO UPDATE SET threads = excluded.threads, last_seen = "
       "excluded.last_seen, "
-      "host = excluded.host, job_id = excluded.job_id, programs = excluded.programs "
+      "host = excluded.host, job_id = excluded.job_id, programs = excluded.programs, "
+      "bf16 = excluded.bf16 "
       "RETURNING id, first_seen, trials_done, trials_failed",
       what);
   if (!s.ok()) return s.status();
@@ -360,6 +361,7 @@ StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) 
   std::string programs;
   for (const std::string& name : w.programs) programs += (programs.empty() ? "" : ",") + name;
   b.Text(w.name).Int(w.threads).Real(now).Real(now).Text(w.host).Text(w.job_id).Text(programs);
+  b.Int(w.bf16 ? 1 : 0);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   int rc = sqlite3_step(*s);
   if (rc != SQLITE_ROW) return Error(rc, what);
@@ -593,7 +595,7 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
   const std::string what = "loading workers";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, threads, first_seen, last_seen, host, job_id, trials_done, "
-      "trials_failed, programs FROM workers ORDER BY id",
+      "trials_failed, programs, bf16 FROM workers ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -617,6 +619,7 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
       if (comma > at) r.programs.push_back(programs.substr(at, comma - at));
       at = comma + 1;
     }
+    r.bf16 = sqlite3_column_int(*s, 10) != 0;
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);

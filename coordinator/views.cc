@@ -73,6 +73,7 @@ v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, dou
     w->set_last_seen(v.worker.last_seen);
     w->set_trials_done(v.worker.trials_done);
     for (const std::string& p : v.worker.programs) w->add_programs(p);
+    w->set_precision(v.worker.bf16 ? "bf16" : "fp32");
     w->set_trials_failed(v.worker.trials_failed);
   }
   return resp;

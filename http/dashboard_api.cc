@@ -118,6 +118,7 @@ json Dashboard::Impl::WorkersJson(const std::vector<WorkerView>& workers, double
                    {"name", w.name},
                    {"host", w.host.empty() ? json(nullptr) : json(w.host)},
                    {"threads", w.threads},
+                   {"precision", w.bf16 ? "bf16" : "fp32"},  // the path its CPU runs
                    {"job_id", w.job_id.empty() ? json(nullptr) : json(w.job_id)},
                    {"state", v.alive ? "alive" : "gone"},
                    {"trial", trial},

@@ -123,6 +123,10 @@ struct WorkerRow {
   // The programs it offers (docs/programs.md), by name, as it last registered; stored as
   // "a,b" (names never hold a comma).
   std::vector<std::string> programs;
+  // Its CPU runs bf16 products (avx512_bf16), as it last registered: only such a worker is leased
+  // a trial with precision: bf16. Stored, so that a worker still leasing after a coordinator
+  // restart (without registering again) keeps it.
+  bool bf16 = false;
 };
 
 }  // namespace hpsweep

@@ -156,6 +156,16 @@ void Worker::Impl::RunTrialOrThrow(const pb::LeaseTrialResponse& lease,
     SendFail(lease_id, bad.ToString(), false);
     return;
   }
+  // precision: bf16 on a CPU without avx512_bf16: not the trial's fault. The coordinator leases
+  // such a trial only to a worker that registered with bf16; an older one does not know, so give
+  // it back uncharged for another worker, and pause so as not to lease it again at once.
+  if (Status p = CheckPrecision(config.train); !p.ok()) {
+    Log(p.message() + "; giving trial " + std::to_string(trial.trial_id()) +
+        " back (no attempt charged)");
+    SendFail(lease_id, p.message(), /*released=*/true);
+    Sleep(o_.oom_backoff_seconds);
+    return;
+  }
   const Mnist* data = DataForTrial(lease);
   if (data == nullptr) return;
   ShapeModelToData(*data, &config.model);

@@ -13,6 +13,7 @@
 
 #include "auth/credentials.h"
 #include "engine/dataset.h"
+#include "engine/gemm.h"
 #include "engine/mnist.h"
 #include "base/sha256.h"
 #include "base/utf8.h"
@@ -136,12 +137,14 @@ Status Worker::Impl::Register() {
     req.set_host(Printable(HostName().c_str()));
     req.set_job_id(LauncherJobId());
     for (const auto& [program, path] : o_.programs) req.add_programs(program);
+    req.set_bf16(Bf16Supported());  // so that precision: bf16 trials come only where they run
     return stub_->RegisterWorker(&ctx, req, &resp);
   });
   if (!s.ok()) return Unavailable("register with " + o_.coordinator + ": " + s.error_message());
   worker_id_ = resp.worker_id();
   lease_seconds_ = resp.lease_seconds() > 0 ? resp.lease_seconds() : 30;
   Log("registered with " + o_.coordinator + " as worker " + std::to_string(worker_id_));
+  Log("matrix products: " + Bf16Description());
   return Status::Ok();
 }
 

@@ -27,6 +27,10 @@
 //   sha256) into `<data_dir>.own-<sha12>` beside the user's folder (never over it), checked and
 //   reused by later trials. A fetch that fails (the coordinator's files changed since submit)
 //   fails the trial with the reason.
+// - A trial with precision: bf16 on a CPU without avx512_bf16 (engine/gemm.h Bf16Supported; the
+//   worker says at registration whether it has it, and the coordinator leases such trials only
+//   to workers that do; an older coordinator may not): given back uncharged, with the reason, and
+//   the worker pauses oom_backoff_seconds before leasing again.
 // - A trial that does not fit in memory (a lower bound of its needs above MemAvailable, or
 //   std::bad_alloc / std::length_error while building or training it): given back uncharged the
 //   first time (another worker may have more memory), charged if it comes back to this worker;

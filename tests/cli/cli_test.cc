@@ -25,6 +25,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/storage.h"
+#include "engine/gemm.h"
 #include "engine/mnist.h"
 #include "testing/big_sweep.h"
 #include "tests/mnist_dir.h"
@@ -593,12 +594,15 @@ TEST_F(CliTest, RunLogsEventsAsJsonAndWorkersShowsThem) {
     EXPECT_FALSE(row["host"].get<std::string>().empty()) << row;
     EXPECT_TRUE(row["state"] == "idle" || row["state"] == "gone") << row;
     EXPECT_EQ(row["job_id"], "812_3") << row;
+    // The path its CPU runs (engine/gemm.h Bf16Supported), as it registered.
+    EXPECT_EQ(row["precision"], hpsweep::Bf16Supported() ? "bf16" : "fp32") << row;
     done += row["trials_done"].get<int>();
   }
   EXPECT_EQ(done, 3);
   const Result table = Run("workers --db " + Quote(db));
   ASSERT_EQ(table.code, 0) << table.err;
   EXPECT_NE(table.out.find("last heard"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("precision"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("local-1"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("812_3"), std::string::npos) << table.out;
   const Result bad = Run("workers --db " + Quote(db) + " --format csv");

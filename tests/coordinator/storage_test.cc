@@ -691,16 +691,57 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:7"});
+            std::vector<std::string>{"1:8"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
+// What a database before schema version 8 lacks: a worker's bf16.
+void DropVersionEightColumns(const std::string& path) {
+  RawQuery(path, "ALTER TABLE workers DROP COLUMN bf16");
+}
+
+// A database of schema version 7 is migrated at open: its workers say no bf16 (an older worker
+// never said it had it), and a registration stores the flag from then on.
+TEST(StorageFileTest, VersionSevenGainsWorkerBf16) {
+  TempDir dir;
+  const std::string path = dir.File("v7.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->UpsertWorker(Worker("old", 2), 10).ok());
+  }
+  DropVersionEightColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 7");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  WorkerRow fast = Worker("fast", 4);
+  fast.bf16 = true;
+  StatusOr<WorkerRow> stored = db->UpsertWorker(fast, 20);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_TRUE(stored->bf16);
+  StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].name, "old");
+  EXPECT_FALSE((*rows)[0].bf16);
+  EXPECT_EQ((*rows)[1].name, "fast");
+  EXPECT_TRUE((*rows)[1].bf16);
+  // Registering again without it (the same name on another node) clears it.
+  ASSERT_TRUE(db->UpsertWorker(Worker("fast", 4), 30).ok());
+  rows = db->LoadWorkers();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_FALSE((*rows)[1].bf16);
+}
+
 // What a database before schema version 7 lacks: each epoch's lr, a trial's weights_epoch and
 // stopped_epoch.
 void DropVersionSevenColumns(const std::string& path) {
+  DropVersionEightColumns(path);
   for (const char* c : {"epochs DROP COLUMN lr", "trials DROP COLUMN weights_epoch",
                         "trials DROP COLUMN stopped_epoch"}) {
     RawQuery(path, std::string("ALTER TABLE ") + c);
@@ -741,7 +782,7 @@ TEST(StorageFileTest, VersionSixGainsLrWeightsEpochAndStoppedEpoch) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok()) << trials.status().ToString();
   ASSERT_EQ(trials->size(), 3u);
@@ -824,7 +865,7 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -913,7 +954,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -1114,7 +1155,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -1155,7 +1196,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);

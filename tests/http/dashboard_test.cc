@@ -583,6 +583,7 @@ TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
   EXPECT_EQ(w1["host"], "node7");
   EXPECT_EQ(w1["threads"], 2);
   EXPECT_EQ(w1["job_id"], "job-9");
+  EXPECT_EQ(w1["precision"], "fp32");  // registered without bf16
   EXPECT_EQ(w1["state"], "alive");
   ASSERT_TRUE(w1["trial"].is_object()) << w1.dump();
   EXPECT_EQ(w1["trial"]["label"], "sweep " + std::to_string(id) + " #1");
