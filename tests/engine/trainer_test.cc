@@ -378,15 +378,24 @@ TEST(KeepTest, BestTestsAndSavesTheBestEpochsWeightsLastTheLast) {
     SCOPED_TRACE(loss ? "monitor val_loss" : "monitor val_accuracy");
     TrainOptions opt;
     opt.monitor = loss ? Monitor::kValLoss : Monitor::kValAccuracy;
+    // The first seed whose metric is not best at the last epoch (the test needs one; which seed
+    // that is moves with the engine's rounding, so it is searched, not fixed).
     TrialConfig last_config = WanderingConfig(kEpochs);
     last_config.train.keep = Keep::kLast;
-    StatusOr<TrainResult> last = Train(last_config, data, opt);
-    ASSERT_TRUE(last.ok()) << last.status().ToString();
+    StatusOr<TrainResult> last = InvalidArgument("no seed tried");
+    int best = kEpochs;
+    for (uint64_t seed = 1; seed <= 8 && best == kEpochs; ++seed) {
+      last_config.train.seed = seed;
+      last = Train(last_config, data, opt);
+      ASSERT_TRUE(last.ok()) << last.status().ToString();
+      best = BestEpoch(last->history, loss);
+    }
     EXPECT_EQ(last->weights_epoch, kEpochs);
-    const int best = BestEpoch(last->history, loss);
-    ASSERT_LT(best, kEpochs) << "the metric never fell: no test";
+    ASSERT_LT(best, kEpochs) << "the metric never fell for seeds 1-8: no test";
+    TrialConfig kept_config = WanderingConfig(kEpochs);  // keep: best
+    kept_config.train.seed = last_config.train.seed;
 
-    StatusOr<TrainResult> kept = Train(WanderingConfig(kEpochs), data, opt);  // keep: best
+    StatusOr<TrainResult> kept = Train(kept_config, data, opt);
     ASSERT_TRUE(kept.ok()) << kept.status().ToString();
     ASSERT_EQ(kept->history.size(), static_cast<size_t>(kEpochs));
     ExpectSameHistory(last->history, kept->history);
@@ -395,6 +404,7 @@ TEST(KeepTest, BestTestsAndSavesTheBestEpochsWeightsLastTheLast) {
     // Its weights and test are those of a run that ended at the best epoch.
     TrialConfig short_config = WanderingConfig(best);
     short_config.train.keep = Keep::kLast;
+    short_config.train.seed = last_config.train.seed;
     StatusOr<TrainResult> ended = Train(short_config, data, opt);
     ASSERT_TRUE(ended.ok()) << ended.status().ToString();
     EXPECT_TRUE(kept->model.params == ended->model.params);
