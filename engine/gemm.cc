@@ -84,23 +84,16 @@ float FromBf16(uint16_t b) {
 
 template <typename T>
 void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed) {
-  precision_ = p;
-  m_ = m;
-  ld_ = ld;
-  K_ = K;
-  N_ = N;
+  Reserve(p, m, ld, K, N);
   transposed_ = transposed;
+  if (p != Precision::kBf16) return;
+  if (!transposed) {
+    PackRows(0, K);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) {
-    if (p != Precision::kBf16) return;
-    n_padded_ = RoundUp16(N);
-    const int kpairs = (K + 1) / 2;
-    packed_.resize(static_cast<size_t>(kpairs) * n_padded_ * 2);
-    packed_ptr_ = packed_.data();
-    if (!transposed) {
-      bf16::PackRowPairs(m, ld, K, N, n_padded_, packed_.data());
-      return;
-    }
     // m is (N, K): each of its rows rounded is a column of pairs; move them into pair rows.
+    const int kpairs = (K + 1) / 2;
     std::vector<uint16_t> rows(static_cast<size_t>(N) * kpairs * 2);
     bf16::ConvertRows(m, ld, N, K, rows.data());
     const uint32_t* in = reinterpret_cast<const uint32_t*>(rows.data());
@@ -110,15 +103,15 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
       for (int k0 = 0; k0 < kpairs; k0 += kTile) {
         const int n1 = std::min(N, n0 + kTile), k1 = std::min(kpairs, k0 + kTile);
         for (int k = k0; k < k1; ++k) {
-          for (int n = n0; n < n1; ++n) out[k * n_padded_ + n] = in[static_cast<int64_t>(n) * kpairs + k];
+          for (int n = n0; n < n1; ++n) {
+            out[k * n_padded_ + n] = in[static_cast<int64_t>(n) * kpairs + k];
+          }
         }
       }
     }
     for (int k = 0; k < kpairs; ++k) {
       std::fill(out + k * n_padded_ + N, out + (k + 1) * n_padded_, 0u);
     }
-  } else {
-    assert(p == Precision::kFp32);
   }
 }
 
@@ -131,6 +124,7 @@ void Operand<T>::Reserve(Precision p, const T* m, int64_t ld, int K, int N) {
   N_ = N;
   transposed_ = false;
   if (p != Precision::kBf16) return;
+  assert((std::is_same_v<T, float>));
   n_padded_ = RoundUp16(N);
   packed_.resize(static_cast<size_t>((K + 1) / 2) * n_padded_ * 2);
   packed_ptr_ = packed_.data();
@@ -162,16 +156,24 @@ void Operand<T>::SetRows(const Operand& whole, int first) {
 }
 
 template <typename T>
+void Gemm<T>::MulBf16(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
+                      bool accumulate, const T* bias) {
+  if constexpr (std::is_same_v<T, float>) {
+    assert(b.precision() == Precision::kBf16);
+    const int kpairs = (b.K() + 1) / 2;
+    a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
+    bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
+    bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs, b.packed(),
+               b.N_padded(), b.N(), c, ldc, accumulate, bias);
+  }
+}
+
+template <typename T>
 void Gemm<T>::Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
                   bool accumulate) {
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ == Precision::kBf16) {
-      assert(b.precision() == Precision::kBf16);
-      const int kpairs = (b.K() + 1) / 2;
-      a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
-      bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
-      bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs,
-                 b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
+      MulBf16(a, lda, M, b, c, ldc, accumulate, nullptr);
       return;
     }
   }
@@ -183,11 +185,7 @@ void Gemm<T>::MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, co
                          int64_t ldc) {
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ == Precision::kBf16) {
-      const int kpairs = (b.K() + 1) / 2;
-      a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
-      bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
-      bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs,
-                 b.packed(), b.N_padded(), b.N(), c, ldc, false, bias);
+      MulBf16(a, lda, M, b, c, ldc, false, bias);
       return;
     }
   }

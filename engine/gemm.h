@@ -96,6 +96,10 @@ class Gemm {
   void MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulate);
 
  private:
+  // The bf16 product: a rounded into a_bf16_, then the kernel (float only).
+  void MulBf16(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
+               bool accumulate, const T* bias);
+
   Precision precision_ = Precision::kFp32;
   std::vector<uint16_t> a_bf16_;  // a rounded to bf16, K padded to even
 };
