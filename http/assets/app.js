@@ -221,6 +221,7 @@
       tr.dataset.worker = k.id;
       const t = k.trial;
       tr.append(el('td', k.id, 'num'), el('td', k.name), el('td', k.host || '-'),
+        el('td', k.precision || '-', 'precision'),
         el('td', k.state, 'state ' + k.state),
         el('td', t ? t.label : (k.state === 'alive' ? 'idle' : '-'), 'trial'),
         el('td', t ? t.epoch : '-', 'num'),

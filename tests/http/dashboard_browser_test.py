@@ -181,6 +181,7 @@ PROBE = """(() => {
     rows: document.querySelectorAll('#leaderboard tbody tr').length,
     workers: [...document.querySelectorAll('#workers-table tbody tr')].map((tr) => ({
       state: (tr.querySelector('td.state') || {}).textContent,
+      precision: (tr.querySelector('td.precision') || {}).textContent,
       trial: (tr.querySelector('td.trial') || {}).textContent,
       done: Number((tr.querySelector('td.done') || {}).textContent),
     })),
@@ -459,6 +460,8 @@ def main():
             fail(f"expected {TRIALS} curves: {last}")
         if len(last.get("workers") or []) != 1:
             fail(f"expected the one worker in the workers table: {last}")
+        if last["workers"][0].get("precision") not in ("bf16", "fp32"):
+            fail(f"expected the worker's precision (bf16 or fp32) in its row: {last}")
         print(f"ok: completed 0 -> {last['completed']}, points drawn 0 -> {last['points']} "
               f"(seen {sorted(p for p in seen_points if p is not None)}), workers 0 -> "
               f"{last['workers']} (training seen: {sorted(seen_training)}), no reload")
