@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <vector>
 
 #include "engine/checkpoint.h"
 #include "engine/early_stopping.h"
@@ -141,11 +142,20 @@ LossResult TrainStepper::Step(Samples images, const uint8_t* labels, const int64
   if (shards > 1) {
     float* g0 = shards_[0]->grads.data();
     const int64_t np = static_cast<int64_t>(shards_[0]->grads.size());
-#pragma omp parallel for num_threads(shards) schedule(static)
-    for (int64_t i = 0; i < np; ++i) {
-      float acc = g0[i];
-      for (int s = 1; s < shards; ++s) acc += shards_[s]->grads[i];
-      g0[i] = acc;
+    std::vector<const float*> others;
+    for (int s = 1; s < shards; ++s) others.push_back(shards_[s]->grads.data());
+    // Each element is g0 + g1 + g2 ... in that order, as before; the loop over elements is the
+    // inner one so that it vectorises (reaching each shard's buffer through shards_ per element
+    // kept it scalar: a quarter of an MLP's 2-thread step).
+#pragma omp parallel num_threads(shards)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int64_t lo = np * t / nt, hi = np * (t + 1) / nt;
+      for (const float* g : others) {
+        float* __restrict out = g0;
+        const float* __restrict in = g;
+        for (int64_t i = lo; i < hi; ++i) out[i] += in[i];
+      }
     }
   }
   return total;
