@@ -94,9 +94,9 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
   if constexpr (std::is_same_v<T, float>) {
     // m is (N, K): each of its rows rounded is a column of pairs; move them into pair rows.
     const int kpairs = (K + 1) / 2;
-    std::vector<uint16_t> rows(static_cast<size_t>(N) * kpairs * 2);
-    bf16::ConvertRows(m, ld, N, K, rows.data());
-    const uint32_t* in = reinterpret_cast<const uint32_t*>(rows.data());
+    rows_.resize(static_cast<size_t>(N) * kpairs * 2);  // kept: no allocation per backward pass
+    bf16::ConvertRows(m, ld, N, K, rows_.data());
+    const uint32_t* in = reinterpret_cast<const uint32_t*>(rows_.data());
     uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data());
     constexpr int kTile = 16;
     for (int n0 = 0; n0 < N; n0 += kTile) {

@@ -77,6 +77,7 @@ class Operand {
   int64_t n_padded_ = 0;
   std::vector<uint16_t> packed_;
   const uint16_t* packed_ptr_ = nullptr;  // packed_, or a view into another operand's
+  std::vector<uint16_t> rows_;  // transposed Set: the stored rows rounded, before they move
 };
 
 // The products one layer object computes, in its precision, with its scratch space.
