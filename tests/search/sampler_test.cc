@@ -373,6 +373,39 @@ TEST(TpeSamplerTest, HistoryIsCappedToTheLatestTrials) {
   EXPECT_EQ(a->params, b->params);
 }
 
+// The cap counts trials whose points the space holds: the newest trials with a value it cannot
+// hold (as after an edited sweep file) are passed over and older ones fill the model, so a
+// proposal equals one made from the held trials alone.
+TEST(TpeSamplerTest, HistoryCapCountsOnlyTrialsTheSpaceHolds) {
+  SweepSpec spec = MustParse(SynthYaml("bayes", 9, 2000));
+  std::unique_ptr<Sampler> s = MustSampler(spec);
+  ASSERT_NE(s, nullptr);
+  Rng rng(6);
+  std::deque<TrialRow> rows;
+  std::vector<const TrialRow*> all, held;
+  const int n = kMaxSamplerHistory + 300;
+  for (int i = 1; i <= n; ++i) {
+    TrialSpec t;
+    t.number = i;
+    const bool foreign = i > kMaxSamplerHistory;  // the newest 300: a cell this space lacks
+    t.params = {{"cell", foreign ? "transformer" : rng.Below(2) ? "lstm" : "gru"},
+                {"activation", rng.Below(2) ? "relu" : "tanh"},
+                {"units", std::to_string(8 + rng.Below(249))},
+                {"layers", std::to_string(1 + rng.Below(4))},
+                {"learning_rate", DrawText(std::exp(rng.Uniform(std::log(1e-5), 0)), 1e-5, 1)},
+                {"recurrent_dropout", DrawText(rng.Uniform(0, 0.5), 0, 0.5)}};
+    // The oldest are the best: left out by a cap taken before the foreign ones are passed
+    // over, they would not be the good group.
+    rows.push_back(Completed(t, "val_accuracy", i <= 30 ? 0.99 : 0.5 * Synth(t.params)));
+    all.push_back(&rows.back());
+    if (!foreign) held.push_back(&rows.back());
+  }
+  StatusOr<TrialSpec> a = s->Propose(n + 1, all);
+  StatusOr<TrialSpec> b = s->Propose(n + 1, held);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->params, b->params);
+}
+
 // ---- Plans: today's methods, unchanged ----
 
 void ExpectPlanIsExpansion(const std::string& yaml) {
