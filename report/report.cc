@@ -198,27 +198,78 @@ SweepView ViewOf(const json& ex) {
   return v;
 }
 
-// Each varying parameter's importance (report/importance.h), largest first.
-std::vector<std::pair<std::string, double>> Importances(const SweepView& v) {
-  std::vector<std::pair<std::string, double>> out;
+// The values importance compares (report/importance.h): trials measured on the same budget.
+// The completed trials' values when at least kMinCompletedForImportance completed; else every
+// trial's value at epoch 1, which each trial with a value reached (a sweep whose trials were
+// mostly pruned). A trial's best value before it was pruned at epoch 1 is not comparable with
+// another's after 9 epochs. values[i] is for v.ranked[i]; NaN where not compared.
+struct ComparedValues {
+  std::vector<double> values;
+  std::string basis;  // what the section says it computed on
+};
+
+ComparedValues CompareValues(const SweepView& v) {
+  ComparedValues c;
+  c.values.assign(v.ranked.size(), std::nan(""));
+  int completed = 0;
+  for (size_t i = 0; i < v.ranked.size(); ++i) {
+    if (v.objective.Has(v.values[i]) && StrOf(v.ranked[i], "status") == "completed") {
+      c.values[i] = v.values[i];
+      ++completed;
+    }
+  }
+  if (completed >= kMinCompletedForImportance) {
+    c.basis = "the " + std::to_string(completed) + " completed trials' values (pruned and " +
+              "stopped ones trained less and are left out)";
+    return c;
+  }
+  int counted = 0;
+  for (size_t i = 0; i < v.ranked.size(); ++i) {
+    c.values[i] = std::nan("");
+    for (const auto& [epoch, value] : Curve(v.ranked[i], v.EpochField())) {
+      if (epoch == 1 && std::isfinite(value)) c.values[i] = value, ++counted;
+    }
+  }
+  c.basis = "every trial's value at epoch 1 (" + std::to_string(counted) +
+            " trials; fewer than " + std::to_string(kMinCompletedForImportance) +
+            " completed, so their final values are not compared)";
+  return c;
+}
+
+// Each varying parameter's importance (report/importance.h), largest first: its share of the
+// parameters' summed main effects (the shares sum to 1, as Optuna's importances do; 0 each when
+// none explains anything) and its main effect alone (eta squared).
+struct Importance {
+  std::string key;
+  double share = 0, alone = 0;
+};
+
+std::vector<Importance> Importances(const SweepView& v, const ComparedValues& c) {
+  std::vector<Importance> out;
+  double total = 0;
   for (const auto& k : v.keys) {
     std::vector<double> metric;
     std::vector<std::string> levels;
     std::vector<double> numbers;
     bool numeric = true;
     for (size_t i = 0; i < v.ranked.size(); ++i) {
-      if (!v.objective.Has(v.values[i])) continue;
-      metric.push_back(v.values[i]);
+      if (!std::isfinite(c.values[i])) continue;
+      metric.push_back(c.values[i]);
       levels.push_back(Param(v.ranked[i], k));
       const json pv = ParamValue(v.ranked[i], k);
       numeric = numeric && pv.is_number();
       numbers.push_back(pv.is_number() ? pv.get<double>() : 0);
     }
     if (numeric) levels = BinLevels(numbers, kImportanceBins);
-    out.push_back({k, MainEffectShare(levels, metric)});
+    Importance imp;
+    imp.key = k;
+    imp.alone = MainEffectShare(levels, metric);
+    total += imp.alone;
+    out.push_back(imp);
   }
+  for (Importance& imp : out) imp.share = total > 0 ? imp.alone / total : 0;
   std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+                   [](const Importance& a, const Importance& b) { return a.share > b.share; });
   return out;
 }
 
@@ -358,29 +409,76 @@ std::string ScatterSection(const SweepView& v) {
 
 std::string ImportanceSection(const SweepView& v) {
   const Objective& objective = v.objective;
+  const ComparedValues compared = CompareValues(v);
   std::ostringstream o;
-  o << "<h2 id=\"importance\">Parameter importance</h2><p>fANOVA-style main effects: the share "
-       "of the variance of "
-    << Esc(objective.metric())
-    << " explained by each parameter alone (the between-group variance of the per-value means "
-       "over the total variance, eta squared; a numeric parameter with more than "
+  o << "<h2 id=\"importance\">Parameter importance</h2><p>fANOVA-style main effects of "
+    << Esc(objective.metric()) << ", computed on " << Esc(compared.basis)
+    << ". Alone: the share of the metric's variance the parameter explains by itself (the "
+       "between-group variance of the per-value means over the total variance, eta squared; a "
+       "numeric parameter with more than "
     << kImportanceBins << " values is grouped into " << kImportanceBins
-    << " equal-count bins). 1: the parameter decides the metric; 0: no effect on its own. "
-       "Interactions are not counted.</p><table id=\"importance-table\"><tr><th "
-       "class=\"l\">parameter</th><th>share</th><th class=\"l\"></th></tr>";
-  for (const auto& [k, share] : Importances(v)) {
-    o << "<tr><td class=\"l\">" << Esc(k) << "</td><td>" << Fmt("%.3f", share)
+    << " equal-count bins). Share: its part of the parameters' summed effects, so the shares "
+       "sum to 1. Interactions are not counted.</p><table id=\"importance-table\"><tr><th "
+       "class=\"l\">parameter</th><th>share</th><th>alone</th><th class=\"l\"></th></tr>";
+  for (const Importance& imp : Importances(v, compared)) {
+    o << "<tr><td class=\"l\">" << Esc(imp.key) << "</td><td>" << Fmt("%.3f", imp.share)
+      << "</td><td>" << Fmt("%.3f", imp.alone)
       << "</td><td class=\"l\"><span class=\"bar\" style=\"width:"
-      << static_cast<int>(std::lround(2 + 298 * share)) << "px\"></span></td></tr>";
+      << static_cast<int>(std::lround(2 + 298 * imp.share)) << "px\"></span></td></tr>";
   }
   o << "</table>";
   return o.str();
 }
 
+// The trials with a value grouped by parameter k, and the groups' order. A numeric parameter
+// with more than kImportanceBins values (a distribution's draws, about one trial each) is grouped
+// into that many equal-count bins, as importance groups it, each named by its range "lo to hi"
+// and ordered by it; other values are groups of their own, in SortParamTexts' order.
+void EffectGroups(const SweepView& v, const std::string& k,
+                  std::map<std::string, std::vector<double>>* groups,
+                  std::vector<std::string>* order) {
+  std::vector<size_t> rows;
+  std::vector<double> numbers;
+  bool numeric = true;
+  for (size_t i = 0; i < v.ranked.size(); ++i) {
+    if (!v.objective.Has(v.values[i])) continue;
+    rows.push_back(i);
+    const json pv = ParamValue(v.ranked[i], k);
+    numeric = numeric && pv.is_number();
+    numbers.push_back(pv.is_number() ? pv.get<double>() : 0);
+  }
+  const std::vector<std::string> bins =
+      numeric ? BinLevels(numbers, kImportanceBins) : std::vector<std::string>();
+  const bool binned = numeric && std::set<std::string>(bins.begin(), bins.end()).size() <
+                                     std::set<double>(numbers.begin(), numbers.end()).size();
+  if (!binned) {
+    for (size_t i : rows) (*groups)[Param(v.ranked[i], k)].push_back(v.values[i]);
+    for (const auto& g : *groups) order->push_back(g.first);
+    SortParamTexts(order);
+    return;
+  }
+  std::map<std::string, std::pair<double, double>> range;  // bin -> (lowest, highest) value
+  for (size_t j = 0; j < rows.size(); ++j) {
+    auto [it, fresh] = range.emplace(bins[j], std::make_pair(numbers[j], numbers[j]));
+    if (!fresh) {
+      it->second.first = std::min(it->second.first, numbers[j]);
+      it->second.second = std::max(it->second.second, numbers[j]);
+    }
+  }
+  std::vector<std::pair<double, std::string>> named;  // (lowest, name)
+  std::map<std::string, std::string> name_of;
+  for (const auto& [bin, r] : range) {
+    name_of[bin] = Fmt("%.4g", r.first) + " to " + Fmt("%.4g", r.second);
+    named.push_back({r.first, name_of[bin]});
+  }
+  for (size_t j = 0; j < rows.size(); ++j) (*groups)[name_of[bins[j]]].push_back(v.values[rows[j]]);
+  std::sort(named.begin(), named.end());
+  for (const auto& n : named) order->push_back(n.second);
+}
+
 // The metric of the trials grouped by each hyperparameter's value: a table per hyperparameter.
 std::string EffectsSection(const SweepView& v) {
   const Objective& objective = v.objective;
-  const std::vector<json>& ranked = v.ranked;
   const std::vector<std::string>& keys = v.keys;
   std::ostringstream o;
   const auto [lo, hi] = MetricRange(v);
@@ -391,12 +489,8 @@ std::string EffectsSection(const SweepView& v) {
     << Fmt("%.4g", v.objective.maximize() ? hi : lo) << ", longest).</p>";
   for (const auto& k : keys) {
     std::map<std::string, std::vector<double>> groups;
-    for (size_t i = 0; i < ranked.size(); ++i) {
-      if (v.objective.Has(v.values[i])) groups[Param(ranked[i], k)].push_back(v.values[i]);
-    }
     std::vector<std::string> order;
-    for (const auto& g : groups) order.push_back(g.first);
-    SortParamTexts(&order);
+    EffectGroups(v, k, &groups, &order);
     o << "<table class=\"effect\"><tr><th class=\"l\">" << Esc(k)
       << "</th><th>trials</th><th>mean</th><th>best</th><th class=\"l\"></th></tr>";
     for (const auto& val : order) {

@@ -255,11 +255,19 @@ std::string LineChart(const std::vector<Series>& series, const std::string& ylab
     o << "<polyline class=\"series\" fill=\"none\" stroke=\"" << color
       << "\" stroke-width=\"1.5\" data-tip=\"" << Esc(s.tip.empty() ? s.name : s.tip)
       << "\" points=\"";
+    int drawn = 0;
+    std::pair<double, double> last;
     for (const auto& p : Downsample(s.pts)) {
-      if (std::isfinite(p.second))
-        o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
+      if (!std::isfinite(p.second)) continue;
+      o << Fmt("%.1f", X(p.first)) << "," << Fmt("%.1f", Y(p.second)) << " ";
+      ++drawn, last = p;
     }
     o << "\"/>";
+    if (drawn == 1) {  // a one-epoch curve is a point, which a polyline does not draw
+      o << "<circle class=\"series-pt\" r=\"3\" fill=\"" << color << "\" cx=\""
+        << Fmt("%.1f", X(last.first)) << "\" cy=\"" << Fmt("%.1f", Y(last.second))
+        << "\" data-tip=\"" << Esc(s.tip.empty() ? s.name : s.tip) << "\"/>";
+    }
     if (legend) {
       o << "<text x=\"" << (l + 6) << "\" y=\"" << (t + 12 * k) << "\" font-size=\"9\" fill=\""
         << color << "\">" << Esc(s.name) << "</text>";

@@ -27,6 +27,7 @@ constexpr size_t kMaxDetail = 24;       // trials with their own accuracy and lo
 constexpr size_t kMaxPoints = 200;      // points per curve (epochs downsampled beyond that)
 constexpr size_t kMaxScatter = 2000;    // points per scatter plot
 constexpr int kImportanceBins = 5;      // continuous parameters: equal-count bins
+constexpr int kMinCompletedForImportance = 3;  // else importance compares epoch 1's values
 constexpr size_t kCompareRows = 20;     // leaderboard rows per sweep when comparing
 constexpr size_t kMaxComparedSweeps = 8;
 

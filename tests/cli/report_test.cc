@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -466,6 +467,104 @@ TEST(ImportanceTest, ReportNamesTheMethodAndRanks) {
   EXPECT_NE(imp.find("<td class=\"l\">lr</td><td>1.000</td>"), std::string::npos) << imp;
   EXPECT_NE(imp.find("<td class=\"l\">noise</td><td>0.000</td>"), std::string::npos);
   EXPECT_LT(imp.find(">lr<"), imp.find(">noise<"));
+}
+
+// The shares in the importance table, by parameter.
+std::map<std::string, double> Shares(const std::string& section) {
+  std::map<std::string, double> out;
+  const std::regex row("<td class=\"l\">([^<]+)</td><td>([0-9.]+)</td><td>([0-9.]+)</td>");
+  for (auto it = std::sregex_iterator(section.begin(), section.end(), row);
+       it != std::sregex_iterator(); ++it) {
+    out[(*it)[1]] = std::stod((*it)[2]);
+  }
+  return out;
+}
+
+// Hyperband-like: trials with prune=1 were pruned after epoch 1 at low values, the others
+// completed 9 epochs; among the completed, only q decides the metric. Compared as they are (the
+// old report), prune looked like the important parameter; on the completed trials it is q, and
+// the shares sum to 1.
+TEST(ImportanceTest, ComparesCompletedTrialsAndSharesSumToOne) {
+  json ex;
+  ex["sweep"] = Sweep();
+  int n = 0;
+  for (int prune : {0, 1}) {
+    for (int q : {1, 2, 3}) {
+      for (int rep = 0; rep < 2; ++rep) {
+        json t = Trial(++n, {{"prune", prune}, {"q", q}}, 0, 0);
+        const double v = prune ? 0.30 + 0.01 * rep : 0.90 + 0.02 * q + 0.001 * rep;
+        t["status"] = prune ? "pruned" : "completed";
+        t["best_val_accuracy"] = v;
+        t["epochs"] = json::array();
+        for (int e = 1; e <= (prune ? 1 : 9); ++e) {
+          t["epochs"].push_back({{"epoch", e}, {"val_accuracy", v}, {"val_loss", 1 - v},
+                                 {"train_loss", 1 - v}, {"train_accuracy", v}, {"seconds", 1}});
+        }
+        ex["trials"].push_back(t);
+      }
+    }
+  }
+  const std::string imp = Section(Report(ex), "importance");
+  EXPECT_NE(imp.find("the 6 completed trials"), std::string::npos) << imp;
+  const auto shares = Shares(imp);
+  ASSERT_EQ(shares.size(), 2u) << imp;
+  EXPECT_GT(shares.at("q"), 0.95) << imp;
+  EXPECT_LT(shares.at("prune"), 0.05) << imp;
+  EXPECT_NEAR(shares.at("q") + shares.at("prune"), 1.0, 0.002) << imp;
+  EXPECT_LT(imp.find(">q<"), imp.find(">prune<"));
+}
+
+// Fewer than 3 completed trials: every trial's epoch-1 value is compared, and the page says so.
+TEST(ImportanceTest, FewCompletedTrialsCompareTheFirstEpoch) {
+  json ex;
+  ex["sweep"] = Sweep();
+  for (int n = 1; n <= 6; ++n) {
+    json t = Trial(n, {{"lr", n % 3}, {"noise", n % 2}}, 0.5 + 0.1 * (n % 3), 1.0);
+    t["status"] = n <= 2 ? "completed" : "pruned";
+    ex["trials"].push_back(t);
+  }
+  const std::string imp = Section(Report(ex), "importance");
+  EXPECT_NE(imp.find("value at epoch 1 (6 trials; fewer than 3 completed"), std::string::npos)
+      << imp;
+  const auto shares = Shares(imp);
+  ASSERT_EQ(shares.size(), 2u) << imp;
+  EXPECT_GT(shares.at("lr"), shares.at("noise")) << imp;
+  EXPECT_NEAR(shares.at("lr") + shares.at("noise"), 1.0, 0.002) << imp;
+}
+
+// A continuous parameter (one trial per value) gets a few binned rows in the effects table, each
+// named by its range, not a row per value.
+TEST(ReportTest, EffectsOfAContinuousParameterAreBinned) {
+  json ex;
+  ex["sweep"] = Sweep();
+  for (int n = 1; n <= 20; ++n) {
+    json t = Trial(n, {{"lr", 0.001 * n}}, 0.5 + 0.01 * n, 1.0);
+    t["status"] = "completed";
+    ex["trials"].push_back(t);
+  }
+  const std::string effects = Section(Report(ex), "effects");
+  const std::regex row("<tr><td class=\"l\">([^<]+)</td><td>([0-9]+)</td>");
+  std::vector<std::string> names;
+  int trials = 0;
+  for (auto it = std::sregex_iterator(effects.begin(), effects.end(), row);
+       it != std::sregex_iterator(); ++it) {
+    names.push_back((*it)[1]);
+    trials += std::stoi((*it)[2]);
+  }
+  ASSERT_EQ(names.size(), 5u) << effects;
+  EXPECT_EQ(trials, 20);
+  EXPECT_EQ(names.front(), "0.001 to 0.004") << effects;
+  EXPECT_EQ(names.back(), "0.017 to 0.02") << effects;
+}
+
+// A trial of one epoch draws a point in its panel (a polyline of one point draws nothing).
+TEST(ReportTest, AOneEpochTrialDrawsAPoint) {
+  json ex = LowAccuracySweep();
+  ex["trials"][0]["epochs"] = json::array({ex["trials"][0]["epochs"][0]});
+  const std::string html = Report(ex);
+  EXPECT_NE(html.find("<circle class=\"series-pt\""), std::string::npos);
+  ex = LowAccuracySweep();
+  EXPECT_EQ(Report(ex).find("<circle class=\"series-pt\""), std::string::npos);
 }
 
 }  // namespace
