@@ -458,9 +458,13 @@ class TpeSampler : public Sampler {
         (*x)[a] = static_cast<double>(c - ax.canonical.begin());
         continue;
       }
+      // A list-valued key drawn from a distribution (dropout) holds its one value as "[0.25]".
+      const std::string& stored = it->second;
+      const bool listed = stored.size() > 2 && stored.front() == '[' && stored.back() == ']';
+      const std::string text = listed ? stored.substr(1, stored.size() - 2) : stored;
       char* end = nullptr;
-      double v = std::strtod(it->second.c_str(), &end);
-      if (end == it->second.c_str() || !std::isfinite(v)) return false;
+      double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
       if (ax.log) {
         if (v <= 0) return false;
         v = std::log(v);

@@ -406,6 +406,34 @@ TEST(TpeSamplerTest, HistoryCapCountsOnlyTrialsTheSpaceHolds) {
   EXPECT_EQ(a->params, b->params);
 }
 
+// dropout is list-valued: a trial stores its drawn value as "[0.25]". Such trials were passed
+// over as points the space cannot hold, so a bayes sweep over dropout never left its random
+// start-up. Its trials now count: the proposal differs from the start-up draw of no history.
+TEST(TpeSamplerTest, TrialsOfAListValuedKeyCount) {
+  const std::string yaml =
+      "name: d\nmethod: bayes\nmax_trials: 50\nseed: 3\nbayes: {n_startup_trials: 5}\n"
+      "fixed: {epochs: 1, units: 8}\nparameters:\n"
+      "  dropout: {distribution: uniform, min: 0.0, max: 0.5}\n"
+      "  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-1}\n";
+  SweepSpec spec = MustParse(yaml);
+  std::unique_ptr<Sampler> s = MustSampler(spec);
+  ASSERT_NE(s, nullptr);
+  std::deque<TrialRow> rows;
+  std::vector<const TrialRow*> ptrs;
+  for (int n = 1; n <= 20; ++n) {
+    StatusOr<TrialSpec> t = s->Propose(n, {});
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    ASSERT_EQ(t->params.at("dropout").front(), '[') << t->params.at("dropout");
+    const double d = std::stod(t->params.at("dropout").substr(1));
+    rows.push_back(Completed(*t, "val_accuracy", 1 - std::fabs(d - 0.1)));
+    ptrs.push_back(&rows.back());
+  }
+  StatusOr<TrialSpec> learned = s->Propose(21, ptrs);
+  StatusOr<TrialSpec> startup = s->Propose(21, {});
+  ASSERT_TRUE(learned.ok() && startup.ok());
+  EXPECT_NE(learned->params, startup->params);
+}
+
 // ---- Plans: today's methods, unchanged ----
 
 void ExpectPlanIsExpansion(const std::string& yaml) {
