@@ -288,6 +288,14 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
   Status s = Mutate([&]() -> Status {
     mu_.AssertHeld();
     const double now = clock_->Now();
+    std::vector<TrialRow> warm;
+    if (!spec.warm_start.empty()) {
+      // (every stored sweep comes before this one)
+      StatusOr<std::vector<TrialRow>> w = WarmHistoryLocked(
+          spec, file_name, std::numeric_limits<int64_t>::max(), now);
+      if (!w.ok()) return w.status();
+      warm = std::move(*w);
+    }
     SweepRow sw;
     sw.name = spec.name;
     sw.description = spec.description;
@@ -316,7 +324,10 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
         pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
       }
     }
-    if (sw.state == SweepState::kRunning) samplers_[sw.id].sampler = std::move(sampler);
+    if (sw.state == SweepState::kRunning) {
+      samplers_[sw.id].sampler = std::move(sampler);
+      samplers_[sw.id].warm = std::move(warm);
+    }
     sweep_id = sw.id;
     return Status::Ok();
   });

@@ -73,6 +73,16 @@
 // float rounding, and for a run of the same hpsweep version. Copied trials are not fed to the
 // sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
 //
+// Warm start: a bayes sweep whose file names warm_start.sweeps (ids, or names: the latest sweep
+// of that name submitted before it) is checked at submit against each: it must exist, measure the
+// same metric with the same goal, run the same program (or none) and train on the same data
+// (SweepDataIdentity), else the submit is refused naming the sweep. Their completed and pruned
+// trials that finished before this sweep was submitted join its TPE history (each counted
+// where it fits this sweep's space: TpeSampler passes over points the space cannot hold), older
+// than every trial of its own; they count toward n_startup_trials, so TPE models from its first
+// trial, and their points are not proposed again. The set is a function of the database and the
+// sweep's stored file, so a restarted coordinator rebuilds the same history.
+//
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
 // was heard from (a registration, lease, report, completion or failure of its trial) within one
 // lease period, and only then: one lease period after it dies, is cut off or leaves, it no longer
@@ -200,6 +210,10 @@ std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
 // coordinator's --data-dir holds under that name) or the format of its own data ("idx", "csv"),
 // whose content the trials' data.sha256 names.
 std::string SweepDataIdentity(const SweepSpec& spec);
+
+// Warm start: the i-th named sweep's trials are renumbered number - (i + 1) * kWarmNumberStride in
+// a sweep's history (a sweep has at most kMaxTrialsPerSweep), so they rank older than its own.
+constexpr int kWarmNumberStride = 1000000;
 
 // Trials of a sweep identical (TrialIdentityKey) to completed trials of stored sweeps.
 struct IdenticalFinished {
@@ -672,6 +686,9 @@ class Scheduler {
   struct LiveSampler {
     std::shared_ptr<const Sampler> sampler;  // shared: a proposal may outlive its removal
     std::vector<int64_t> trial_ids;          // the sweep's stored trials, in number order
+    // warm_start: the other sweeps' finished trials, copied and renumbered below this sweep's
+    // (WarmHistoryLocked); fixed for the sweep's life.
+    std::vector<TrialRow> warm;
     std::optional<PreparedProposal> prepared;
     bool preparing = false;  // a PrepareProposal is computing this sweep's next trial
   };
@@ -686,6 +703,15 @@ class Scheduler {
   uint64_t lease_call_ GUARDED_BY(mu_) = 0;  // the running Lease's PrepareProposal call, or 0
   CondVar proposal_done_{&mu_};              // a PrepareProposal finished
   std::function<void()> propose_hook_ GUARDED_BY(mu_);
+  // The warm-start history of a sweep from `spec` submitted as sweep `sweep_id` at `created_at`
+  // (the "Warm start" rules above): copies of the named sweeps' finished trials, the i-th named
+  // sweep's renumbered number - (i + 1) * kWarmNumberStride, so that they rank older than the
+  // sweep's own. InvalidArgument (file:line: key 'warm_start.sweeps') for a sweep that is not
+  // there or does not match.
+  StatusOr<std::vector<TrialRow>> WarmHistoryLocked(const SweepSpec& spec,
+                                                    const std::string& file_name,
+                                                    int64_t sweep_id, double created_at)
+      REQUIRES(mu_);
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked() REQUIRES(mu_);
   // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).

@@ -77,7 +77,65 @@ void Scheduler::RebuildSamplersLocked() {
     live.sampler = std::move(*sampler);
     std::sort(stored.begin(), stored.end());
     for (const auto& [number, tid] : stored) live.trial_ids.push_back(tid);
+    StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+    if (spec.ok() && !spec->warm_start.empty()) {
+      auto warm = WarmHistoryLocked(*spec, sw.file_name, id, sw.created_at);
+      if (warm.ok()) {
+        live.warm = std::move(*warm);
+      } else {
+        std::fprintf(stderr, "hpsweep: sweep %lld: no warm start after restart: %s\n",
+                     static_cast<long long>(id), warm.status().ToString().c_str());
+      }
+    }
   }
+}
+
+StatusOr<std::vector<TrialRow>> Scheduler::WarmHistoryLocked(const SweepSpec& spec,
+                                                             const std::string& file_name,
+                                                             int64_t sweep_id, double created_at) {
+  std::vector<TrialRow> warm;
+  auto line = spec.lines.find("warm_start.sweeps");
+  const std::string where = EscapeText(file_name) +
+                            (line == spec.lines.end() ? "" : ":" + std::to_string(line->second)) +
+                            ": key 'warm_start.sweeps': ";
+  const std::string data = SweepDataIdentity(spec);
+  for (size_t i = 0; i < spec.warm_start.size(); ++i) {
+    const std::string& named = spec.warm_start[i];
+    // An id, or the latest sweep of that name submitted before this one.
+    const SweepRow* from = nullptr;
+    if (named.find_first_not_of("0123456789") == std::string::npos) {
+      auto it = sweeps_.find(std::stoll(named));
+      if (it != sweeps_.end() && it->first < sweep_id) from = &it->second;
+    } else {
+      for (const auto& [id, sw] : sweeps_) {
+        if (id < sweep_id && sw.name == named) from = &sw;
+      }
+    }
+    if (from == nullptr) return InvalidArgument(where + "no sweep '" + named + "' before this one");
+    const std::string which = "sweep " + std::to_string(from->id) + " ('" + from->name + "')";
+    if (from->metric != spec.metric || from->maximize != spec.maximize) {
+      return InvalidArgument(where + which + " ranks by " + from->metric +
+                             (from->maximize ? " (maximize)" : " (minimize)") + ", this sweep by " +
+                             spec.metric + (spec.maximize ? " (maximize)" : " (minimize)"));
+    }
+    if (from->program != spec.program) {
+      return InvalidArgument(where + which + " runs " +
+                             (from->program.empty() ? "the engine's models" : "program '" + from->program + "'") +
+                             ", this sweep " +
+                             (spec.program.empty() ? "the engine's models" : "program '" + spec.program + "'"));
+    }
+    if (SweepDataLocked(from->id) != data) {
+      return InvalidArgument(where + which + " trains on other data (" +
+                             SweepDataLocked(from->id) + ", this sweep " + data + ")");
+    }
+    for (const auto& [tid, t] : trials_) {
+      if (t.sweep_id != from->id || t.finished_at > created_at) continue;
+      if (t.status != TrialStatus::kCompleted && t.status != TrialStatus::kPruned) continue;
+      TrialRow& c = warm.emplace_back(t);
+      c.number = t.number - static_cast<int>(i + 1) * kWarmNumberStride;
+    }
+  }
+  return warm;
 }
 
 StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
@@ -205,7 +263,7 @@ uint64_t Scheduler::PrepareProposal() {
       LiveSampler& live = s->second;
       const size_t stored = live.trial_ids.size();
       if (live.sampler->Exhausted(static_cast<int>(stored)) ||
-          live.sampler->ProposalWork(stored) <= kMaxProposalWorkLocked) {
+          live.sampler->ProposalWork(stored + live.warm.size()) <= kMaxProposalWorkLocked) {
         return nullptr;
       }
       sweep_id = s->first;
@@ -230,7 +288,8 @@ uint64_t Scheduler::PrepareProposal() {
     p.call = ++next_prepare_call_;
     sampler = live->sampler;
     hook = propose_hook_;
-    copy.reserve(live->trial_ids.size());
+    copy.reserve(live->trial_ids.size() + live->warm.size());
+    copy.insert(copy.end(), live->warm.begin(), live->warm.end());
     for (int64_t id : live->trial_ids) {  // what a sampler reads (search/objective.h, TPE)
       const TrialRow& t = trials_[id];
       TrialRow& c = copy.emplace_back();
@@ -265,9 +324,11 @@ uint64_t Scheduler::PrepareProposal() {
 Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) {
   // A plan does not look at the history: a lease stays O(1) however many trials the sweep has.
   std::vector<const TrialRow*> rows;
+  const size_t history = live->trial_ids.size() + live->warm.size();
   if (live->sampler->needs_history() &&
-      live->sampler->ProposalWork(live->trial_ids.size()) <= kMaxProposalWorkLocked) {
-    rows.reserve(live->trial_ids.size());
+      live->sampler->ProposalWork(history) <= kMaxProposalWorkLocked) {
+    rows.reserve(history);
+    for (const TrialRow& w : live->warm) rows.push_back(&w);
     for (int64_t id : live->trial_ids) rows.push_back(&trials_[id]);
   }
   TrialRow t;
@@ -281,7 +342,7 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
       (ready->call == lease_call_ || ready->stamp == HistoryStampLocked(*live))) {
     proposed = std::move(ready->spec);
     ready.reset();
-  } else if (live->sampler->ProposalWork(live->trial_ids.size()) > kMaxProposalWorkLocked) {
+  } else if (live->sampler->ProposalWork(history) > kMaxProposalWorkLocked) {
     return Status::Ok();  // not under the lock: the worker's next LeaseTrial prepares it
   } else {
     if (propose_hook_ && live->sampler->needs_history()) propose_hook_();

@@ -39,15 +39,14 @@ const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
                                                 "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse",
-                                                "program", "max_trial_seconds"};
+                                                "program", "max_trial_seconds", "warm_start"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
   static const std::vector<std::string> names = {"grid", "random", "list", "bayes"};
   return names;
 }
-// The sweep's name names files of exports; its description is free text shown with it.
-constexpr size_t kMaxSweepNameLength = 64;
+// A sweep's description is free text shown with it.
 constexpr size_t kMaxDescriptionBytes = 4096;
 
 std::string Lower(std::string_view s) {
@@ -401,6 +400,8 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
     HPSWEEP_RETURN_IF_ERROR(ReadTrials(e, spec));
   } else if (e.key == "bayes") {
     HPSWEEP_RETURN_IF_ERROR(ReadBayes(e, spec));
+  } else if (e.key == "warm_start") {
+    HPSWEEP_RETURN_IF_ERROR(ReadWarmStart(e, spec));
   } else if (e.key == "max_trial_seconds") {
     HPSWEEP_RETURN_IF_ERROR(Scalar(e, "max_trial_seconds", &text));
     char* end = nullptr;
@@ -558,6 +559,10 @@ Status Parser::CheckMethod(const SweepSpec& spec) const {
                                              : spec.method == SweepMethod::kBayes ? "bayes"
                                                                                   : "grid") +
                                  " sweep takes its trials from parameters");
+  }
+  if (!spec.warm_start.empty() && spec.method != SweepMethod::kBayes) {
+    return Err(spec.lines.at("warm_start"),
+               "key 'warm_start' (history for the TPE sampler) needs method: bayes");
   }
   if (bayes_line_ > 0 && spec.method != SweepMethod::kBayes) {
     return Err(bayes_line_, "key 'bayes' (options of the TPE sampler) needs method: bayes");

@@ -16,6 +16,7 @@
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
 //   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
+//   warm_start: {sweeps: [3, lstm-units]}   # bayes: those sweeps' finished trials as history
 //   trials:                           # method: list only: one item per trial
 //     - {label: A1, cell: simple_rnn, activation: relu, batch_size: 64}
 //     - {label: A4, cell: lstm, units: 256, batch_size: 128}
@@ -145,6 +146,8 @@ struct BayesOptions {
   int n_ei_candidates = 24;
 };
 
+// The most sweeps one warm_start may name.
+constexpr size_t kMaxWarmStartSweeps = 16;
 // The most seconds max_trial_seconds may give an attempt (30 days).
 constexpr double kMaxTrialSecondsLimit = 30 * 24 * 3600.0;
 // The longest value a program parameter may have, in bytes.
@@ -177,6 +180,10 @@ struct SweepSpec {
   BayesOptions bayes;                        // method: bayes only
   // `reuse: true`: as --reuse (coordinator/scheduler.h, "Reuse"); true or false, default false.
   bool reuse = false;
+  // `warm_start: {sweeps: [ID or name, ...]}` (method: bayes): the TPE sampler also learns from
+  // the finished trials of those sweeps (coordinator/scheduler.h, "Warm start"). As written: a
+  // sweep id (digits) or a sweep name; at most kMaxWarmStartSweeps, no repeats.
+  std::vector<std::string> warm_start;
   // 1-based line where each key was read, for messages: top-level keys by name ("max_trials",
   // "parameters"), others by path ("fixed.units", "data.seed"). Data keys folded into `fixed` are
   // also recorded as "fixed.<key>". Empty for a spec built by hand (messages then omit the line).

@@ -41,6 +41,8 @@ std::string FormatBytes(int64_t bytes);
 bool ParseInt64(const std::string& s, int64_t* out);
 // [A-Za-z0-9._-]{1,128}
 bool IsSafeName(const std::string& s);
+// The sweep's name names files of exports: at most this long (and a warm_start entry naming it).
+constexpr size_t kMaxSweepNameLength = 64;
 
 // "file:12: message", or "file: message" when the line is unknown (a spec built by hand). Text
 // quoted from the file (or the file name) is escaped: a message is valid UTF-8 on one line.
@@ -143,6 +145,7 @@ class Parser {
   Status ReadDistribution(const std::string& key, const Entry& distribution, const Entry* min,
                           const Entry* max, ParameterSpec* p) const;
   Status ReadBayes(const Entry& e, SweepSpec* spec);
+  Status ReadWarmStart(const Entry& e, SweepSpec* spec);
 
   const std::string& file_;
   std::vector<DataKey> data_keys_;

@@ -625,5 +625,52 @@ Status Parser::ReadBayes(const Entry& e, SweepSpec* spec) {
   return Status::Ok();
 }
 
+// warm_start: {sweeps: [ID or name, ...]}: each a sweep id (1 to 15 digits) or a sweep name
+// (as `name` takes it); the scheduler finds them at submit.
+Status Parser::ReadWarmStart(const Entry& e, SweepSpec* spec) {
+  spec->lines["warm_start"] = e.line;
+  if (!e.value->IsMapping()) {
+    return Err(LineOf(e.value, e.line),
+               "key 'warm_start': expected a mapping such as {sweeps: [3, lstm-units]}, got " +
+                   std::string(TypeName(e.value)));
+  }
+  static const std::vector<std::string> keys = {"sweeps"};
+  std::vector<Entry> entries;
+  HPSWEEP_RETURN_IF_ERROR(ReadMapping(e.value, "warm_start", keys, &entries));
+  for (const Entry& x : entries) {
+    spec->lines["warm_start." + x.key] = x.line;
+    if (!x.value->IsSequence() || x.value->items.empty() ||
+        x.value->items.size() > kMaxWarmStartSweeps) {
+      return Err(LineOf(x.value, x.line),
+                 "key 'warm_start.sweeps': expected a list of 1 to " +
+                     std::to_string(kMaxWarmStartSweeps) + " sweep ids or names, got " +
+                     (x.value->IsSequence() ? std::to_string(x.value->items.size()) + " items"
+                                            : std::string(TypeName(x.value))));
+    }
+    for (const YamlNode* item : x.value->items) {
+      const std::string text = item->IsScalar() ? item->text : "";
+      const bool id = !text.empty() && text.size() <= 15 &&
+                      text.find_first_not_of("0123456789") == std::string::npos && text[0] != '0';
+      if (!id && (!IsSafeName(text) || text.size() > kMaxSweepNameLength || text == "." ||
+                  text == "..")) {
+        return Err(LineOf(item, x.line),
+                   "key 'warm_start.sweeps': expected a sweep id or a sweep name (letters, "
+                   "digits, '.', '_' or '-', at most " + std::to_string(kMaxSweepNameLength) +
+                       " characters), got '" + EscapeText(text) + "'");
+      }
+      if (std::find(spec->warm_start.begin(), spec->warm_start.end(), text) !=
+          spec->warm_start.end()) {
+        return Err(LineOf(item, x.line),
+                   "key 'warm_start.sweeps': '" + text + "' is named twice");
+      }
+      spec->warm_start.push_back(text);
+    }
+  }
+  if (spec->warm_start.empty()) {
+    return Err(e.line, "key 'warm_start': expected sweeps: [ID or name, ...]");
+  }
+  return Status::Ok();
+}
+
 }  // namespace sweep_internal
 }  // namespace hpsweep
