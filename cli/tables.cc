@@ -346,6 +346,7 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                     : "-",
                 metric.c_str());
     if (!s.waiting().empty()) std::printf("       waiting: %s\n", s.waiting().c_str());
+    if (!s.warm_start().empty()) std::printf("       warm start: %s\n", s.warm_start().c_str());
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
 }

@@ -323,6 +323,9 @@ struct SweepCounts {
   // Why trials wait with no worker to take them ("no live worker offers program 'x'", or trials
   // ask for precision: bf16 and no live worker has avx512_bf16); "".
   std::string waiting;
+  // warm_start: the other sweeps' trials in its sampler's history, "12 finished trials from sweep
+  // 1 (#1-#12)" ("; " between sweeps); "" when none (or it proposes no more).
+  std::string warm_start;
 };
 
 class Scheduler {

@@ -11,6 +11,35 @@
 
 namespace hpsweep {
 
+namespace {
+
+// "12 finished trials from sweep 1 (#1-#12); 3 ... from sweep 4 (#2-#9)": the warm-start history
+// by sweep, in the order named, with each trial's number in its own sweep.
+std::string WarmStartText(const std::vector<TrialRow>& warm) {
+  struct From {
+    int64_t sweep;
+    int count = 0, lo = 0, hi = 0;
+  };
+  std::vector<From> from;
+  for (const TrialRow& t : warm) {
+    const int n = (t.number % kWarmNumberStride + kWarmNumberStride) % kWarmNumberStride;
+    if (from.empty() || from.back().sweep != t.sweep_id) from.push_back({t.sweep_id, 0, n, n});
+    From& f = from.back();
+    ++f.count;
+    f.lo = std::min(f.lo, n);
+    f.hi = std::max(f.hi, n);
+  }
+  std::string text;
+  for (const From& f : from) {
+    text += (text.empty() ? "" : "; ") + std::to_string(f.count) + " finished trial" +
+            (f.count == 1 ? "" : "s") + " from sweep " + std::to_string(f.sweep) + " (#" +
+            std::to_string(f.lo) + (f.hi > f.lo ? "-#" + std::to_string(f.hi) : "") + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
 std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   MutexLock lock(&mu_);
   if (needs_reload_) {
@@ -53,6 +82,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     if (it == out.end()) continue;
     it->second.unproposed =
         std::max(0, live.sampler->planned() - static_cast<int>(live.trial_ids.size()));
+    it->second.warm_start = WarmStartText(live.warm);
   }
   // A program sweep with trials to run and no live worker that offers its program waits: say so.
   const double now = clock_->Now();

@@ -46,6 +46,7 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_best_metric(c.best);
     s->set_created_at(c.sweep.created_at);
     s->set_waiting(c.waiting);
+    s->set_warm_start(c.warm_start);
     s->set_program(c.sweep.program);
   }
   resp.set_workers_alive(workers_alive);

@@ -132,6 +132,10 @@ TEST_F(SchedulerWarmTest, TheFirstTrialIsProposedFromTheNamedSweepsTrials) {
     const TrialSpec warm = FirstProposal(yaml, *a, true);
     const TrialSpec cold = FirstProposal(yaml, *a, false);
     EXPECT_EQ(g->trial.params, warm.params);
+    const std::vector<SweepCounts> counts = sched_->Counts(*b);
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0].warm_start,
+              "12 finished trials from sweep " + std::to_string(*a) + " (#1-#12)");
     EXPECT_NE(warm.params, cold.params);  // (so the check above tells them apart)
     // Finish this sweep so the next one leases alone.
     ASSERT_TRUE(sched_->Complete(g->lease_id, CompletionFor(*g)).ok());
