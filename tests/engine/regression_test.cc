@@ -13,6 +13,7 @@
 #include "engine/dataset.h"
 #include "engine/model_io.h"
 #include "engine/network.h"
+#include "engine/torch_export.h"
 #include "engine/trainer.h"
 
 namespace hpsweep {
@@ -273,6 +274,9 @@ TEST(RegressionModelFileTest, RoundTripKeepsTaskLossAndPredictions) {
   EXPECT_EQ(a, b);
   // Not softmax probabilities: rows need not sum to 1 and may be negative.
   EXPECT_GT(std::abs(a.row(0).sum() - 1.0f), 1e-3f);
+  // The PyTorch export's module applies softmax: a regression model is refused, not mangled.
+  Status s = CheckTorchExportable(m.config.model);
+  EXPECT_NE(s.message().find("task=regression"), std::string::npos) << s.ToString();
 }
 
 TEST(RegressionCheckpointTest, ResumesBitForBitAndBelongsToItsTaskAndLoss) {
