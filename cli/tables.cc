@@ -118,8 +118,12 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
   const std::string& metric = lb.metric_name();
   std::cout << "rank,trial_id,number";
   for (const auto& k : keys) std::cout << "," << CsvCell(k);
+  // A regression sweep's test pass (README.md, "Regression"): two more columns.
+  const bool mse = std::any_of(lb.rows().begin(), lb.rows().end(),
+                               [](const auto& r) { return r.test_metrics_size() > 0; });
   std::cout << ",best_epoch" << (metric_column ? "," + CsvCell(metric) : "")
-            << ",val_accuracy,test_accuracy,weights_epoch,epochs,seconds,worker,status\n";
+            << ",val_accuracy,test_accuracy" << (mse ? ",test_mse,test_mae" : "")
+            << ",weights_epoch,epochs,seconds,worker,status\n";
   for (const auto& r : lb.rows()) {
     std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
     for (const auto& k : keys) {
@@ -136,8 +140,12 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
     };
     std::cout << "," << r.best_epoch();
     if (metric_column) std::cout << "," << measured(r.metric_value());
-    std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
-              << r.weights_epoch() << "," << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
+    std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy());
+    for (const char* name : {"test_mse", "test_mae"}) {
+      auto it = r.test_metrics().find(name);
+      if (mse) std::cout << "," << (it == r.test_metrics().end() ? "" : measured(it->second));
+    }
+    std::cout << "," << r.weights_epoch() << "," << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
               << StatusText(r.status()) << "\n";
   }
 }

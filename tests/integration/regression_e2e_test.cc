@@ -88,6 +88,11 @@ parameters:
   EXPECT_NE(table.find("val_mse"), std::string::npos) << table;
   EXPECT_EQ(table.find("val acc"), std::string::npos) << table;
   EXPECT_NE(table.find("test mse"), std::string::npos) << table;
+  std::string csv;
+  ASSERT_EQ(RunCli({"leaderboard", "--db", db_, "--format", "csv"}, &csv), 0);
+  EXPECT_NE(csv.find(",val_mse,val_accuracy,test_accuracy,test_mse,test_mae,weights_epoch"),
+            std::string::npos)
+      << csv;
 
   // The export: each epoch's val_mse and val_mae, each trial's test_mse and test_mae.
   std::string ex_text;
@@ -112,6 +117,11 @@ parameters:
     EXPECT_DOUBLE_EQ(t["metric_value"].get<double>(), best) << t.dump();
     EXPECT_EQ(t["epochs"][t["weights_epoch"].get<int>() - 1]["val_mse"].get<double>(), best);
   }
+
+  std::string ex_csv;
+  ASSERT_EQ(RunCli({"export", "--db", db_, "--format", "csv"}, &ex_csv), 0) << ex_csv;
+  EXPECT_NE(ex_csv.find(",worker,val_mse,val_mae,test_mse,test_mae\n"), std::string::npos)
+      << ex_csv;
 
   // predict --csv with the best trial's model: one line of 2 values per row.
   std::string pred;
