@@ -5,6 +5,7 @@
 // predicted values, one line a row.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -158,6 +159,52 @@ parameters:
   EXPECT_EQ(pjson[0]["values"].size(), 2u);
   EXPECT_TRUE(pjson[0]["values"][0].is_number());
   EXPECT_EQ(pjson[0]["targets"].size(), 2u);
+}
+
+TEST_F(RegressionE2ETest, TrainPrintsMseAndMaeAndSavesAModelPredictReads) {
+  if (IsSkipped()) return;
+  WriteCsv(P("train.csv"), 200, 1);
+  WriteCsv(P("test.csv"), 20, 2);
+  const std::vector<std::string> common = {
+      "train",        "--task",          "regression", "--data-format", "csv",
+      "--train-file", P("train.csv"),    "--test-file", P("test.csv"),  "--sequence-length",
+      "6",            "--targets",       "2",          "--units",       "4",
+      "--epochs",     "2",               "--validation-split", "0.2"};
+  std::string out;
+  std::vector<std::string> args = common;
+  for (const char* a : {"--json", "--loss", "mae", "--save"}) args.push_back(a);
+  args.push_back(P("m.hpsm"));
+  ASSERT_EQ(RunCli(args, &out), 0) << out;
+  const json j = json::parse(out.substr(out.find('{')));
+  ASSERT_EQ(j["history"].size(), 2u) << j.dump();
+  EXPECT_TRUE(j["history"][1]["val_mse"].is_number()) << j.dump();
+  EXPECT_DOUBLE_EQ(j["history"][1]["val_loss"].get<double>(),
+                   j["history"][1]["val_mae"].get<double>());  // loss: mae
+  EXPECT_TRUE(j["test_mse"].is_number()) << j.dump();
+  EXPECT_FALSE(j.contains("test_accuracy")) << j.dump();
+  EXPECT_EQ(j["config"]["task"], "regression") << j.dump();
+  // The text form, and the saved model's predictions of rows without their targets.
+  ASSERT_EQ(RunCli(common, &out), 0) << out;
+  EXPECT_NE(out.find("- val_mse: "), std::string::npos) << out;
+  EXPECT_NE(out.find("test_mse: "), std::string::npos) << out;
+  std::ofstream(P("rows.csv")) << "1,2,3,4,5,6\n0,0,0,0,0,1\n";
+  ASSERT_EQ(RunCli({"predict", "--model", P("m.hpsm"), "--csv", P("rows.csv")}, &out), 0) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), ','), 2) << out;
+  // Refused: a regression model of digit images, idx data, targets without the task.
+  EXPECT_EQ(RunCli({"predict", "--model", P("m.hpsm"), "--idx", P("x")}, &out), 2);
+  EXPECT_NE(out.find("a regression model reads --csv rows"), std::string::npos) << out;
+  EXPECT_EQ(RunCli({"train", "--task", "regression", "--data-format", "idx", "--data-path", "x"},
+                   &out),
+            2);
+  EXPECT_NE(out.find("--task regression reads real-valued targets from csv data"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(RunCli({"train", "--targets", "2", "--data-format", "csv", "--train-file",
+                    P("train.csv"), "--test-file", P("test.csv")},
+                   &out),
+            2);
+  EXPECT_NE(out.find("--targets is for --task regression"), std::string::npos) << out;
 }
 
 TEST_F(RegressionE2ETest, SweepFileRefusalsNameFileLineAndKey) {
