@@ -201,11 +201,13 @@ TEST_F(SchedulerProgramTest, ARegressionTrialReportsItsFourNamedMetricsOnly) {
     std::fputs("0.5,1,2\n-1.25,3,4\n", out);
     std::fclose(out);
   }
-  const int64_t sweep = MustSubmit(
-      *sched_, "name: r\ndata: {format: csv, train: " + dir + "/reg_train.csv, test: " + dir +
-                   "/reg_test.csv}\nfixed: {task: regression, cell: dense, units: 4, epochs: 2}\n");
+  const std::string yaml = "data: {format: csv, train: " + dir + "/reg_train.csv, test: " + dir +
+                           "/reg_test.csv}\nfixed: {task: regression, cell: dense, units: 4, "
+                           "epochs: 2}\n";
+  const int64_t sweep = MustSubmit(*sched_, "name: r\n" + yaml);
   ASSERT_GT(sweep, 0);
-  LeaseGrant g = MustLease(Register("w", {}));
+  const int64_t w = Register("w", {});
+  LeaseGrant g = MustLease(w);
   auto epoch = [](int n, double mse) {
     EpochReport r;
     r.epoch = n;
@@ -248,6 +250,25 @@ TEST_F(SchedulerProgramTest, ARegressionTrialReportsItsFourNamedMetricsOnly) {
   EXPECT_EQ((*rows)[0].best_epoch, 2);
   EXPECT_EQ((*rows)[0].final_metrics.at("test_mse"), 0.3);
   EXPECT_EQ(CountsOf(*sched_, sweep).best, 0.25);
+
+  // The same trial again with reuse: copied, with its value and its test metrics.
+  const int64_t again = MustSubmit(*sched_, "name: r2\nreuse: true\n" + yaml);
+  auto none = sched_->Lease(w);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // nothing left to train
+  rows = storage_->Leaderboard(again, "val_mse", false, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_FALSE((*rows)[0].reused_from.empty());
+  EXPECT_EQ((*rows)[0].metric_value, 0.25);
+  EXPECT_EQ((*rows)[0].final_metrics.at("test_mae"), 0.4);
+  // Ranked by test_mse instead: the copy's value is its test_mse.
+  const int64_t by_test =
+      MustSubmit(*sched_, "name: r3\nreuse: true\nmetric: {name: test_mse}\n" + yaml);
+  ASSERT_TRUE(sched_->Lease(w).ok());
+  rows = storage_->Leaderboard(by_test, "test_mse", false, 0);
+  ASSERT_TRUE(rows.ok() && rows->size() == 1u);
+  EXPECT_EQ((*rows)[0].metric_value, 0.3);
 }
 
 // A resumed attempt's completion carries only its own epochs: those stored before are kept.
