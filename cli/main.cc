@@ -2,6 +2,7 @@
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
 //                   [--data-format idx --data-path DIR | --data-format csv --train-file F
 //                    --test-file F --sequence-length T]   (a user's own data, engine/dataset.h)
+//                   [--task regression --targets N]   (real-valued CSV targets, README "Regression")
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
 //   hpsweep run FILE, coordinator, worker, dashboard, submit, status, workers, leaderboard,
