@@ -2,6 +2,7 @@
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
 //                   [--data-format idx --data-path DIR | --data-format csv --train-file F
 //                    --test-file F --sequence-length T]   (a user's own data, engine/dataset.h)
+//                   [--task regression --targets N]   (real-valued CSV targets, README "Regression")
 //   hpsweep summary [model flags]
 //   hpsweep bench   [model flags] --batch-size B --threads T
 //   hpsweep run FILE, coordinator, worker, dashboard, submit, status, workers, leaderboard,
@@ -25,6 +26,7 @@
 
 #include "base/cpu_info.h"
 #include "cli/auth_commands.h"
+#include "cli/train_output.h"
 #include "cli/sweep_commands.h"
 #include "search/params_json.h"
 #include "search/sweep_file.h"
@@ -129,26 +131,6 @@ json ConfigJson(const TrialConfig& config) {
   return j;
 }
 
-json EvaluationJson(const Evaluation& ev) {
-  json j;
-  j["loss"] = ev.loss;
-  j["accuracy"] = ev.accuracy;
-  json cm = json::array();
-  for (int r = 0; r < ev.classes; ++r) {
-    json row = json::array();
-    for (int c = 0; c < ev.classes; ++c) row.push_back(ev.confusion[r * ev.classes + c]);
-    cm.push_back(row);
-  }
-  j["confusion_matrix"] = cm;
-  json pc = json::array();
-  for (const ClassMetrics& m : PerClassMetrics(ev)) {
-    pc.push_back(
-        {{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"support", m.support}});
-  }
-  j["per_class"] = pc;
-  return j;
-}
-
 void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double acc,
                    double elapsed) {
   const int width = 30;
@@ -164,9 +146,19 @@ void PrintProgress(int epoch, int64_t done, int64_t total, double loss, double a
 struct DataFlags {
   std::string format = "mnist", path, train_file, test_file;
   int sequence_length = 0;  // 0: not given (1 for csv)
+  int targets = 0;          // 0: not given (1 for task: regression)
 
-  StatusOr<DataSpec> Build(const std::string& data_dir) const {
+  StatusOr<DataSpec> Build(const std::string& data_dir, Task task) const {
     DataSpec spec;
+    if (task == Task::kRegression && format != "csv") {
+      return InvalidArgument("--task regression reads real-valued targets from csv data "
+                             "(--data-format csv); " + format.substr(0, 32) +
+                             " labels are classes");
+    }
+    if (targets != 0 && task != Task::kRegression) {
+      return InvalidArgument("--targets is for --task regression");
+    }
+    spec.targets = task == Task::kRegression ? std::max(1, targets) : 0;
     StatusOr<DataFormat> f = ParseDataFormat(format);
     if (!f.ok())
       return InvalidArgument("--data-format: expected idx, csv or mnist, got '" +
@@ -196,63 +188,41 @@ struct DataFlags {
     spec.sequence_length = sequence_length == 0 ? 1 : sequence_length;
     return spec;
   }
-};
 
-// `train`'s text report after the epochs: test metrics, per-class table and confusion matrix.
-void PrintTestReport(const TrainResult& result, const Mnist& data, DataFormat format,
-                     double seconds) {
-  const Evaluation& test = result.test;
-  if (result.stopped_epoch > 0) {
-    std::printf("early stopping after epoch %d\n", result.stopped_epoch);
+  // The flags above, on `train`.
+  void Add(CLI::App* train) {
+    train
+        ->add_option("--data-format", format,
+                     "mnist (from --data-dir), idx (--data-path DIR) or csv (--train-file, "
+                     "--test-file, --sequence-length)")
+        ->capture_default_str();
+    train->add_option("--data-path", path,
+                      "your own IDX folder: train-images-idx3-ubyte... (plain or .gz)");
+    train->add_option("--train-file", train_file, "CSV rows label,f1,f2,... to train on");
+    train->add_option("--test-file", test_file, "CSV rows of the same shape to test on");
+    train
+        ->add_option("--sequence-length", sequence_length,
+                     "CSV: steps per row (features per step = row length / steps); default 1")
+        ->check(CLI::Range(1, kMaxSequenceLength));
+    train
+        ->add_option("--targets", targets,
+                     "CSV, --task regression: each row begins with N real targets; default 1")
+        ->check(CLI::Range(1, kMaxTargets));
   }
-  // MNIST and IDX sets hold images; a CSV holds rows, and its labels are classes, not digits.
-  const bool csv = format == DataFormat::kCsv;
-  const bool digits = format == DataFormat::kMnist;
-  std::printf("test_loss: %.4f - test_accuracy: %.4f (%lld %s, weights of epoch %d) - %.1fs "
-              "total\n",
-              test.loss, test.accuracy, static_cast<long long>(test.count),
-              csv ? "rows" : "images", result.weights_epoch,
-              seconds);
-  // Classes by name when the CSV's labels are names (printable UTF-8, engine/dataset.h), padded
-  // to the longest; else by number.
-  const std::vector<std::string>& names = data.train.class_names;
-  auto class_label = [&](int c) {
-    return c < static_cast<int>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
-  };
-  int label_width = 8;  // "precision" table; the confusion matrix pads to the longest label
-  for (const std::string& n : names)
-    label_width = std::max(label_width, static_cast<int>(n.size()));
-  std::printf("\n%*s  precision  recall  f1-score  support\n", label_width, "");
-  const auto per_class = PerClassMetrics(test);
-  for (size_t c = 0; c < per_class.size(); ++c) {
-    std::printf("%*s  %9.4f  %6.4f  %8.4f  %7lld\n", label_width,
-                class_label(static_cast<int>(c)).c_str(), per_class[c].precision,
-                per_class[c].recall, per_class[c].f1, static_cast<long long>(per_class[c].support));
-  }
-  std::printf("\nconfusion matrix (row = true %s, column = predicted", digits ? "digit" : "class");
-  if (!names.empty()) {
-    std::printf(", in the order of the rows");
-  }
-  std::printf("):\n");
-  const int row_width = names.empty() ? 1 : label_width;
-  for (int r = 0; r < test.classes; ++r) {
-    std::printf("  %-*s |", row_width, class_label(r).c_str());
-    for (int c = 0; c < test.classes; ++c) {
-      std::printf(" %5lld", static_cast<long long>(test.confusion[r * test.classes + c]));
-    }
-    std::printf("\n");
-  }
-}
+};
 
 int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::string& data_dir,
              int threads, bool as_json, const std::string& save_path, const std::string& metric) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
-  if (metric != "val_accuracy" && metric != "val_loss") {
-    return Fail(InvalidArgument("--metric: expected val_accuracy or val_loss, got '" +
-                                metric.substr(0, 32) + "'"));
+  const bool regression = config->model.task == Task::kRegression;
+  if (metric != "val_accuracy" && metric != "val_loss" &&
+      !(regression && (metric == "val_mse" || metric == "val_mae"))) {
+    return Fail(InvalidArgument("--metric: expected val_accuracy or val_loss (regression: "
+                                "val_mse, val_mae or val_loss), got '" + metric.substr(0, 32) +
+                                "'"));
   }
-  StatusOr<DataSpec> spec = data_flags.Build(data_dir);
+  StatusOr<DataSpec> spec = data_flags.Build(data_dir, config->model.task);
   if (!spec.ok()) return Fail(spec.status());
   TuneAllocatorForTraining();
   StatusOr<Mnist> data = LoadDataset(*spec);
@@ -262,7 +232,11 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   const bool tty = isatty(STDERR_FILENO) && !as_json;
   TrainOptions options;
   options.threads = threads;
-  options.monitor = metric == "val_loss" ? Monitor::kValLoss : Monitor::kValAccuracy;
+  // (val_accuracy, the default, is val_mse for a regression model: engine/trainer.h)
+  options.monitor = metric == "val_loss"  ? Monitor::kValLoss
+                    : metric == "val_mae" ? Monitor::kValMae
+                    : metric == "val_mse" ? Monitor::kValMse
+                                          : Monitor::kValAccuracy;
   auto start = std::chrono::steady_clock::now();
   auto epoch_start = start;
   const int epochs = config->train.epochs;
@@ -278,13 +252,17 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     };
     options.on_epoch = [&](const EpochMetrics& m) {
       if (tty) std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+      epoch_start = std::chrono::steady_clock::now();
+      if (regression) {
+        PrintRegressionEpoch(m, epochs);
+        return true;
+      }
       std::printf(
           "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - accuracy: %.4f - val_loss: %.4f "
           "- val_accuracy: %.4f\n",
           m.epoch, epochs, m.seconds, m.samples_per_second, m.train_loss, m.train_accuracy,
           m.val_loss, m.val_accuracy);
       std::fflush(stdout);
-      epoch_start = std::chrono::steady_clock::now();
       return true;
     };
   }
@@ -299,7 +277,6 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     Status s = SaveModel(result->model, save_path);
     if (!s.ok()) return Fail(s);
   }
-  const Evaluation& test = result->test;
   if (as_json) {
     json j;
     j["config"] = ConfigJson(*config);
@@ -309,33 +286,22 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
     j["val_samples"] = result->val_count;
     if (!result->validation_warning.empty()) j["validation_warning"] = result->validation_warning;
     json history = json::array();
-    for (const EpochMetrics& m : result->history) {
-      history.push_back({{"epoch", m.epoch},
-                         {"train_loss", m.train_loss},
-                         {"train_accuracy", m.train_accuracy},
-                         {"val_loss", m.val_loss},
-                         {"val_accuracy", m.val_accuracy},
-                         {"seconds", m.seconds},
-                         {"samples_per_second", m.samples_per_second},
-                         {"lr", m.lr}});
-    }
+    for (const EpochMetrics& m : result->history) history.push_back(EpochJson(m, regression));
     j["history"] = history;
     j["weights_epoch"] = result->weights_epoch;  // the epoch test_* and --save come from
     j["stopped_epoch"] = result->stopped_epoch;  // early stopping ended it there; 0: it did not
-    json ev = EvaluationJson(test);
-    j["test_loss"] = ev["loss"];
-    j["test_accuracy"] = ev["accuracy"];
-    j["confusion_matrix"] = ev["confusion_matrix"];
-    j["per_class"] = ev["per_class"];
-    // A CSV's label names: class i is class_names[i] (the confusion matrix's rows and columns).
-    if (!data->train.class_names.empty()) j["class_names"] = data->train.class_names;
+    AddTestJson(*result, data->train, &j);
     j["seconds"] = seconds;
     j["threads"] = threads;
     if (!save_path.empty()) j["model_file"] = save_path;
     std::cout << j.dump() << "\n";
     return 0;
   }
-  PrintTestReport(*result, *data, spec->format, seconds);
+  if (regression) {
+    PrintRegressionTest(*result, seconds);
+  } else {
+    PrintTestReport(*result, *data, spec->format, seconds);
+  }
   if (!save_path.empty()) std::printf("model saved to %s\n", save_path.c_str());
   return 0;
 }
@@ -512,6 +478,15 @@ int RunPredict(const std::string& model_path, const TrialRef& ref,
   if (!model.ok()) return Fail(model.status());
   const ModelConfig& m = model->config.model;
   json rows = json::array();
+  if (m.task == Task::kRegression) {  // its predicted values (cli/train_output.h)
+    if (!images.empty() || !files.idx.empty()) {
+      return Fail(InvalidArgument("a regression model reads --csv rows (" + ModelShape(m) + ")"));
+    }
+    Status s = PredictRegression(*model, files.csv, as_json, &rows);
+    if (!s.ok()) return Fail(s);
+    if (as_json) std::cout << rows.dump(1) << "\n";
+    return 0;
+  }
   if (!files.csv.empty() || !files.idx.empty()) {
     const int code = PredictRows(*model, files, as_json, &rows);
     if (code != 0) return code;
@@ -694,19 +669,7 @@ int main(int argc, char** argv) {
   train->add_option("--data-dir", data_dir, "folder with the four MNIST IDX files")
       ->capture_default_str();
   DataFlags data_flags;
-  train
-      ->add_option("--data-format", data_flags.format,
-                   "mnist (from --data-dir), idx (--data-path DIR) or csv (--train-file, "
-                   "--test-file, --sequence-length)")
-      ->capture_default_str();
-  train->add_option("--data-path", data_flags.path,
-                    "your own IDX folder: train-images-idx3-ubyte... (plain or .gz)");
-  train->add_option("--train-file", data_flags.train_file, "CSV rows label,f1,f2,... to train on");
-  train->add_option("--test-file", data_flags.test_file, "CSV rows of the same shape to test on");
-  train
-      ->add_option("--sequence-length", data_flags.sequence_length,
-                   "CSV: steps per row (features per step = row length / steps); default 1")
-      ->check(CLI::Range(1, kMaxSequenceLength));
+  data_flags.Add(train);
   train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   train->add_flag("--json", as_json, "print one JSON object instead of progress");
   train->add_option("--save", save_path, "write the trained model to this file");
@@ -714,7 +677,8 @@ int main(int argc, char** argv) {
   train
       ->add_option("--metric", train_metric,
                    "val_accuracy (highest) or val_loss (lowest): the best epoch for keep: best "
-                   "and what early_stopping watches")
+                   "and what early_stopping watches; --task regression: val_mse (for "
+                   "val_accuracy) or val_mae")
       ->capture_default_str();
 
   CLI::App* summary = app.add_subcommand("summary", "print the model like Keras's summary()");

@@ -228,11 +228,17 @@ std::string ExportCsv(const json& j) {
   for (const auto& t : j["trials"]) {
     for (const auto& [k, v] : t["params"].items()) keys.insert(k);
   }
+  // A regression sweep's (README.md, "Regression") val_mse, val_mae, test_mse, test_mae: last.
+  bool regression = false;
+  for (const auto& t : j["trials"]) {
+    regression = regression || t["params"].value("task", json("")) == json("regression");
+  }
   std::ostringstream os;
   os << "trial_id,number,status,attempts";
   for (const auto& k : keys) os << "," << CsvCell(k);
   os << ",epoch,train_loss,train_accuracy,val_loss,val_accuracy,epoch_seconds,lr,best_epoch,"
-        "test_accuracy,test_loss,weights_epoch,stopped_epoch,seconds,worker\n";
+        "test_accuracy,test_loss,weights_epoch,stopped_epoch,seconds,worker"
+     << (regression ? ",val_mse,val_mae,test_mse,test_mae" : "") << "\n";
   const auto quote = CsvCell;
   for (const auto& t : j["trials"]) {
     auto head = [&] {
@@ -251,23 +257,30 @@ std::string ExportCsv(const json& j) {
       return cell.str();
     };
     // weights_epoch, stopped_epoch: 0 (empty) from an older coordinator, which has neither.
-    auto tail = [&] {
+    auto tail = [&](const json& e) {
       os << "," << t["best_epoch"].get<int>() << "," << measured(t["test_accuracy"]) << ","
          << measured(t["test_loss"]) << "," << t.value("weights_epoch", 0) << ","
          << t.value("stopped_epoch", 0) << "," << Num(t["seconds"]) << ","
-         << quote(t["worker"].get<std::string>()) << "\n";
+         << quote(t["worker"].get<std::string>());
+      if (regression) {
+        const json fm = t.value("final_metrics", json::object());
+        os << "," << measured(e.value("val_mse", json())) << ","
+           << measured(e.value("val_mae", json())) << "," << measured(fm.value("test_mse", json()))
+           << "," << measured(fm.value("test_mae", json()));
+      }
+      os << "\n";
     };
     if (t["epochs"].empty()) {
       head();
       os << ",,,,,,,";
-      tail();
+      tail(json::object());
     }
     for (const auto& e : t["epochs"]) {
       head();
       os << "," << e["epoch"].get<int>() << "," << Num(e["train_loss"]) << ","
          << Num(e["train_accuracy"]) << "," << Num(e["val_loss"]) << "," << Num(e["val_accuracy"])
          << "," << Num(e["seconds"]) << "," << (e.contains("lr") ? measured(e["lr"]) : "");
-      tail();
+      tail(e);
     }
   }
   return os.str();

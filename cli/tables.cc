@@ -77,6 +77,7 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
                     {"seconds", r.seconds()},
                     {"worker", r.worker()}});
     if (!r.reused_from().empty()) rows.back()["reused_from"] = r.reused_from();
+    for (const auto& [name, v] : r.test_metrics()) rows.back()[name] = v;  // test_mse, test_mae
     // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
     if (!metric.empty()) rows.back()[metric] = MeasuredJson(r.metric_value());
   }
@@ -117,8 +118,12 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
   const std::string& metric = lb.metric_name();
   std::cout << "rank,trial_id,number";
   for (const auto& k : keys) std::cout << "," << CsvCell(k);
+  // A regression sweep's test pass (README.md, "Regression"): two more columns.
+  const bool mse = std::any_of(lb.rows().begin(), lb.rows().end(),
+                               [](const auto& r) { return r.test_metrics_size() > 0; });
   std::cout << ",best_epoch" << (metric_column ? "," + CsvCell(metric) : "")
-            << ",val_accuracy,test_accuracy,weights_epoch,epochs,seconds,worker,status\n";
+            << ",val_accuracy,test_accuracy" << (mse ? ",test_mse,test_mae" : "")
+            << ",weights_epoch,epochs,seconds,worker,status\n";
   for (const auto& r : lb.rows()) {
     std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
     for (const auto& k : keys) {
@@ -135,8 +140,12 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
     };
     std::cout << "," << r.best_epoch();
     if (metric_column) std::cout << "," << measured(r.metric_value());
-    std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy()) << ","
-              << r.weights_epoch() << "," << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
+    std::cout << "," << measured(r.val_accuracy()) << "," << measured(r.test_accuracy());
+    for (const char* name : {"test_mse", "test_mae"}) {
+      auto it = r.test_metrics().find(name);
+      if (mse) std::cout << "," << (it == r.test_metrics().end() ? "" : measured(it->second));
+    }
+    std::cout << "," << r.weights_epoch() << "," << r.epochs() << "," << r.seconds() << "," << CsvCell(r.worker()) << ","
               << StatusText(r.status()) << "\n";
   }
 }
@@ -159,7 +168,14 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
   const Objective objective(metric.empty() ? "val_accuracy" : metric, lb.maximize());
   if (any_val) header.push_back("val acc");
   if (any_test) header.push_back("test acc");
-  if (any_test) header.push_back("from ep");  // the epoch test acc (and the model) come from
+  // A regression sweep's test pass (README.md, "Regression").
+  const bool any_mse = std::any_of(lb.rows().begin(), lb.rows().end(),
+                                   [](const auto& r) { return r.test_metrics_size() > 0; });
+  if (any_mse) {
+    header.push_back("test mse");
+    header.push_back("test mae");
+  }
+  if (any_test || any_mse) header.push_back("from ep");  // where the test pass's weights are from
   for (const char* h : {"epochs", "time", "worker"}) header.push_back(h);
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : lb.rows()) {
@@ -181,7 +197,14 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
     }
     if (any_val) row.push_back(r.val_accuracy() >= 0 ? va : "-");
     if (any_test) row.push_back(ta);
-    if (any_test) row.push_back(r.weights_epoch() > 0 ? std::to_string(r.weights_epoch()) : "-");
+    for (const char* name : {"test_mse", "test_mae"}) {
+      if (!any_mse) break;
+      auto it = r.test_metrics().find(name);
+      row.push_back(it == r.test_metrics().end() ? "-" : Fixed4(it->second));
+    }
+    if (any_test || any_mse) {
+      row.push_back(r.weights_epoch() > 0 ? std::to_string(r.weights_epoch()) : "-");
+    }
     row.push_back(std::to_string(r.epochs()) +
                   (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
     row.push_back(Duration(r.seconds()));

@@ -55,10 +55,28 @@ Status CheckNamedMetrics(const std::string& field, const std::map<std::string, d
   return Status::Ok();
 }
 
+// A regression trial's named metrics (an epoch's: val_mse, val_mae; the final ones: test_mse,
+// test_mae): only those names, values finite and >= 0.
+Status CheckRegressionMetrics(const std::string& field, const std::map<std::string, double>& m,
+                              bool epoch) {
+  for (const auto& [name, v] : m) {
+    if (!IsRegressionMetric(name) || IsRegressionEpochMetric(name) != epoch) {
+      return InvalidArgument(field + " has a metric named '" + EscapeText(name.substr(0, 80)) +
+                             "'; a regression trial reports " +
+                             (epoch ? "val_mse and val_mae" : "test_mse and test_mae"));
+    }
+    if (!(std::isfinite(v) && v >= 0)) {
+      return InvalidArgument(field + "." + name + " is " + Num(v) +
+                             "; it must be finite and >= 0");
+    }
+  }
+  return Status::Ok();
+}
+
 // The range checks of one epoch's metrics (epoch in 1..max_epochs). A program's epoch may leave
-// any of the four fields at -1 (not reported).
+// any of the four fields at -1 (not reported); a regression trial's accuracies are -1.
 Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epochs,
-                         bool program) {
+                         bool program, bool regression) {
   if (r.epoch < 1 || r.epoch > max_epochs) {
     return InvalidArgument(where.Field("epoch") + " is " + std::to_string(r.epoch) +
                            "; it must be in [1, " + std::to_string(max_epochs) +
@@ -80,14 +98,22 @@ Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epoch
     }
     return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
   }
-  if (!r.metrics.empty()) {
+  if (regression) {
+    HPSWEEP_RETURN_IF_ERROR(CheckRegressionMetrics(where.Field("metrics"), r.metrics, true));
+    if (r.train_accuracy != -1 || r.val_accuracy != -1) {
+      return InvalidArgument(where.Field("val_accuracy") + " or train_accuracy is set; a "
+                             "regression trial has no accuracy (-1)");
+    }
+  } else if (!r.metrics.empty()) {
     return InvalidArgument(where.Field("metrics") + " is set; named metrics are for a program's "
                            "trials only");
   }
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_loss", r.train_loss, 0, HUGE_VAL));
   HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_loss", r.val_loss, 0, HUGE_VAL));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
-  HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  if (!regression) {
+    HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "train_accuracy", r.train_accuracy, 0, 1));
+    HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "val_accuracy", r.val_accuracy, 0, 1));
+  }
   // lr: not sent (NaN) or finite, >= 0 (a schedule's rate may round to 0 at its very end).
   if (!std::isnan(r.lr)) HPSWEEP_RETURN_IF_ERROR(CheckRange(where, "lr", r.lr, 0, HUGE_VAL));
   return CheckRange(where, "seconds", r.seconds, 0, kMaxSeconds);
@@ -95,8 +121,13 @@ Status CheckEpochMetrics(const Where& where, const EpochReport& r, int max_epoch
 
 }  // namespace
 
-Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program) {
-  return CheckEpochMetrics(Where{"metrics", -1}, r, max_epochs, program);
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program, bool regression) {
+  return CheckEpochMetrics(Where{"metrics", -1}, r, max_epochs, program, regression && !program);
+}
+
+bool IsRegressionTrial(const TrialRow& t) {
+  auto it = t.params.find("task");
+  return it != t.params.end() && it->second == "regression";
 }
 
 bool SameReport(const EpochReport& a, const EpochReport& b) {
@@ -140,7 +171,8 @@ Status CheckKeptEpochs(const Completion& c, bool program) {
 
 // Everything in a completion that can be checked without the scheduler's state but the trial's
 // epochs param.
-Status CheckCompletion(const Completion& c, int max_epochs, bool program) {
+Status CheckCompletion(const Completion& c, int max_epochs, bool program, bool regression) {
+  regression = regression && !program;
   const size_t n = c.history.size();
   if (n > static_cast<size_t>(max_epochs)) {
     return InvalidArgument("history has " + std::to_string(n) + " epochs; the trial has " +
@@ -154,13 +186,20 @@ Status CheckCompletion(const Completion& c, int max_epochs, bool program) {
                                std::to_string(c.history[i].epoch) +
                                "; a program's history must be consecutive epochs");
       }
-      HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, true));
+      HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, true, false));
     }
     HPSWEEP_RETURN_IF_ERROR(CheckNamedMetrics("final_metrics", c.final_metrics));
+  } else if (regression) {
+    HPSWEEP_RETURN_IF_ERROR(CheckRegressionMetrics("final_metrics", c.final_metrics, false));
+    if (c.test_accuracy != -1 || !c.confusion.empty()) {
+      return InvalidArgument("test_accuracy or confusion_matrix is set; a regression trial has "
+                             "no accuracy (-1) and no confusion matrix");
+    }
   } else if (!c.final_metrics.empty()) {
     return InvalidArgument("final_metrics is set; named metrics are for a program's trials only");
-  } else if (n < static_cast<size_t>(max_epochs) && !c.stopped &&
-             c.stopped_epoch != static_cast<int>(n)) {
+  }
+  if (!program && n < static_cast<size_t>(max_epochs) && !c.stopped &&
+      c.stopped_epoch != static_cast<int>(n)) {
     return InvalidArgument("history has " + std::to_string(n) + " epochs of the trial's " +
                            std::to_string(max_epochs) + ", and the trial did not stop early");
   }
@@ -171,7 +210,7 @@ Status CheckCompletion(const Completion& c, int max_epochs, bool program) {
       return InvalidArgument(where.Field("epoch") + " is " + std::to_string(c.history[i].epoch) +
                              "; the history must be epochs 1.." + std::to_string(n) + " in order");
     }
-    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, false));
+    HPSWEEP_RETURN_IF_ERROR(CheckEpochMetrics(where, c.history[i], max_epochs, false, regression));
   }
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_accuracy", c.test_accuracy, 1));
   HPSWEEP_RETURN_IF_ERROR(CheckTestMetric("test_loss", c.test_loss, HUGE_VAL));

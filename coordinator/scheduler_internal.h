@@ -30,13 +30,21 @@ bool NeedsBf16(const TrialRow& t, const SweepRow& sw);
 // the limit. One reported epoch's metrics (the field named "metrics.*"), for a trial of max_epochs.
 // program: a program trial's epoch (docs/programs.md): each of the four fields may be -1 (not
 // reported), and its named metrics are checked (names, count, finite values).
-Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program = false);
+// regression: an engine trial with task: regression: its accuracies are -1 (none) and its named
+// metrics are val_mse and val_mae only (finite, >= 0; search/objective.h IsRegressionMetric).
+Status CheckReportedEpoch(const EpochReport& r, int max_epochs, bool program = false,
+                          bool regression = false);
 // A report that repeats the last one stored with the same values (a retry).
 bool SameReport(const EpochReport& a, const EpochReport& b);
 // A completion: its history, test metrics and confusion matrix, for a trial of max_epochs.
 // program: its history is the epochs of one attempt, consecutive from any epoch, as many as it
 // ran (a program may end early); its final metrics are checked as an epoch's.
-Status CheckCompletion(const Completion& c, int max_epochs, bool program = false);
+// regression: its epochs as above; test_accuracy -1, no confusion matrix, and final metrics
+// test_mse and test_mae only.
+Status CheckCompletion(const Completion& c, int max_epochs, bool program = false,
+                       bool regression = false);
+// The trial's task param says regression (an engine trial; README.md, "Regression").
+bool IsRegressionTrial(const TrialRow& t);
 // A completion's model (when it carries one): a model file that parses (header, size, CRC) and
 // was trained with the trial's params (they change nothing when applied to its config), so that
 // --reuse never copies arbitrary bytes or another trial's model.

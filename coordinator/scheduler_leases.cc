@@ -272,7 +272,8 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
   bool store = r.epoch != 0;
   if (store) {
     const SweepRow& of = sweeps_[t->sweep_id];
-    HPSWEEP_RETURN_IF_ERROR(CheckReportedEpoch(r, MaxEpochs(*t, of), !of.program.empty()));
+    HPSWEEP_RETURN_IF_ERROR(
+        CheckReportedEpoch(r, MaxEpochs(*t, of), !of.program.empty(), IsRegressionTrial(*t)));
     if (r.epoch <= t->epochs_run) {
       auto last = last_report_.find(t->id);
       if (r.epoch != t->epochs_run || last == last_report_.end() || !SameReport(last->second, r)) {
@@ -374,7 +375,7 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   // Running, or put back or failed after this lease expired: no result yet, take this one.
   const SweepRow& sw = sweeps_[t->sweep_id];
   const bool program = !sw.program.empty();
-  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t, sw), program));
+  HPSWEEP_RETURN_IF_ERROR(CheckCompletion(c, MaxEpochs(*t, sw), program, IsRegressionTrial(*t)));
   if (program && !c.model.empty()) {
     return InvalidArgument("model is set; a program's trial keeps its own files");
   }
@@ -422,6 +423,12 @@ Status Scheduler::CompleteLocked(const std::string& lease_id, const Completion& 
   t->test_loss = c.test_loss;
   t->seconds = c.seconds;
   t->confusion = c.confusion;
+  // A regression trial's test_mse and test_mae (checked above): kept as a program's final
+  // metrics are, and the trial's value when the sweep ranks by one of them.
+  t->final_metrics = c.final_metrics;
+  const Objective o(sw.metric, sw.maximize);
+  auto final_value = c.final_metrics.find(sw.metric);
+  if (o.Named() && final_value != c.final_metrics.end()) t->metric_value = final_value->second;
   // A worker from before keep: best did not say: it tested (and saved) its last epoch.
   const int last = c.history.empty() ? 0 : c.history.back().epoch;
   t->weights_epoch = c.weights_epoch > 0 ? c.weights_epoch : (c.test_accuracy >= 0 ? last : 0);

@@ -195,7 +195,8 @@ nlohmann::json TrialExportJson(const TrialRow& t, const std::vector<EpochRow>& e
               {"started_at", t.started_at},
               {"finished_at", t.finished_at}};
   if (!t.confusion.empty()) row["confusion_matrix"] = t.confusion;
-  if (program_sweep) {
+  // (a regression trial's test_mse and test_mae are final metrics too: README "Regression")
+  if (program_sweep || IsRegressionTrial(t)) {
     row["metric_value"] = std::isfinite(t.metric_value) ? json(t.metric_value) : json(nullptr);
     row["final_metrics"] = t.final_metrics;
   }

@@ -97,6 +97,20 @@ Status Scheduler::ReuseFinishedLocked(TrialRow* t, double now, bool* copied) {
   t->confusion = src.confusion;
   t->weights_epoch = src.weights_epoch;
   t->stopped_epoch = src.stopped_epoch;
+  // A regression trial's named metrics (README.md, "Regression"): its test_mse and test_mae, and
+  // its value of this sweep's metric: a test one from them, an epoch one as the twin's sweep
+  // ranked it when that sweep had this metric (else none: its best epoch was another metric's).
+  t->final_metrics = src.final_metrics;
+  t->metric_value = kNoMetric;
+  if (Objective(sw.metric, sw.maximize).Named()) {
+    auto test_value = src.final_metrics.find(sw.metric);
+    auto from = sweeps_.find(src.sweep_id);
+    if (test_value != src.final_metrics.end()) {
+      t->metric_value = test_value->second;
+    } else if (from != sweeps_.end() && from->second.metric == sw.metric) {
+      t->metric_value = src.metric_value;
+    }
+  }
   // Where the result comes from, and who produced it (a worker's token vouches for its results: a
   // copied one names that worker). A copy of a copy names the trial that trained.
   t->reused_from = !src.reused_from.empty()

@@ -121,6 +121,9 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
     r->set_metric_value(objective.ValueOf(t));
     r->set_reused_from(t.reused_from);
     r->set_weights_epoch(t.weights_epoch);
+    for (const auto& [name, v] : t.final_metrics) {
+      if (IsRegressionMetric(name)) (*r->mutable_test_metrics())[name] = v;
+    }
   }
   return resp;
 }

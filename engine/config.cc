@@ -210,10 +210,21 @@ const char* OptimizerName(Optimizer o) {
   return "?";
 }
 
+const char* TaskName(Task t) { return t == Task::kRegression ? "regression" : "classification"; }
+
 const char* LossName(Loss l) {
-  return l == Loss::kSparseCategorical ? "sparse_categorical_crossentropy"
-                                       : "categorical_crossentropy";
+  switch (l) {
+    case Loss::kAuto: return "auto";
+    case Loss::kSparseCategorical: return "sparse_categorical_crossentropy";
+    case Loss::kCategorical: return "categorical_crossentropy";
+    case Loss::kMse: return "mse";
+    case Loss::kMae: return "mae";
+    case Loss::kHuber: return "huber";
+  }
+  return "?";
 }
+
+bool IsRegressionLoss(Loss l) { return l == Loss::kMse || l == Loss::kMae || l == Loss::kHuber; }
 
 const char* LrScheduleName(LrSchedule s) {
   switch (s) {
@@ -248,6 +259,11 @@ float TrainConfig::EffectiveLearningRate() const {
   return optimizer == Optimizer::kSgd ? 0.01f : 0.001f;
 }
 
+Loss TrainConfig::EffectiveLoss(Task task) const {
+  if (loss != Loss::kAuto) return loss;
+  return task == Task::kRegression ? Loss::kMse : Loss::kSparseCategorical;
+}
+
 const std::vector<std::string>& ConfigKeys() {
   static const std::vector<std::string> keys = {
       "cell",          "units",      "layers",           "activation", "recurrent_dropout",
@@ -263,7 +279,9 @@ const std::vector<std::string>& ConfigKeys() {
       // Keras's Bidirectional around every recurrent layer
       "bidirectional",
       // the precision of the matrix products
-      "precision"};
+      "precision",
+      // classification or regression (README.md, "Regression")
+      "task", "huber_delta"};
   return keys;
 }
 
@@ -383,10 +401,22 @@ Status ApplyKey(std::string_view key, std::string_view value, TrialConfig* confi
                      {{"sparse_categorical_crossentropy", Loss::kSparseCategorical},
                       {"sparse", Loss::kSparseCategorical},
                       {"categorical_crossentropy", Loss::kCategorical},
-                      {"categorical", Loss::kCategorical}},
-                     "expected sparse_categorical_crossentropy or categorical_crossentropy",
+                      {"categorical", Loss::kCategorical},
+                      {"mse", Loss::kMse},
+                      {"mean_squared_error", Loss::kMse},
+                      {"mae", Loss::kMae},
+                      {"mean_absolute_error", Loss::kMae},
+                      {"huber", Loss::kHuber}},
+                     "expected sparse_categorical_crossentropy or categorical_crossentropy "
+                     "(classification), or mse, mae or huber (regression)",
                      &t.loss);
   }
+  if (key == "task") {
+    return ParseName(key, value,
+                     {{"classification", Task::kClassification}, {"regression", Task::kRegression}},
+                     "expected classification or regression", &m.task);
+  }
+  if (key == "huber_delta") return FactorIn(key, value, 1e6, false, &t.huber_delta);
   if (key == "validation") {
     return ParseName(key, value, {{"split", Validation::kSplit}, {"test", Validation::kTest}},
                      "expected split or test", &t.validation);
@@ -436,14 +466,17 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "dropout") return JoinList(m.dropout);
   if (key == "dense") return JoinList(m.dense);
   if (key == "dense_activation") return ActivationName(m.dense_activation);
-  if (key == "output") return m.logits ? "logits" : "softmax";
+  if (key == "output") {
+    if (m.task == Task::kRegression) return "linear";  // a regression model's output is linear
+    return m.logits ? "logits" : "softmax";
+  }
   if (key == "optimizer") return OptimizerName(t.optimizer);
   if (key == "learning_rate") return FormatFloat(t.EffectiveLearningRate());
   if (key == "momentum") return FormatFloat(t.momentum);
   if (key == "nesterov") return t.nesterov ? "true" : "false";
   if (key == "batch_size") return std::to_string(t.batch_size);
   if (key == "epochs") return std::to_string(t.epochs);
-  if (key == "loss") return LossName(t.loss);
+  if (key == "loss") return LossName(t.EffectiveLoss(m.task));
   if (key == "validation") return t.validation == Validation::kTest ? "test" : "split";
   if (key == "validation_split") return FormatDouble(t.validation_split);
   if (key == "validation_shuffle") return t.validation_shuffle ? "true" : "false";
@@ -470,6 +503,8 @@ std::string GetKey(const TrialConfig& config, std::string_view key) {
   if (key == "min_delta") return FormatDouble(t.min_delta);
   if (key == "restore_best_weights") return t.restore_best_weights ? "true" : "false";
   if (key == "precision") return TrialPrecisionName(t.precision);
+  if (key == "task") return TaskName(m.task);
+  if (key == "huber_delta") return FormatFloat(t.huber_delta);
   return "";
 }
 
@@ -555,6 +590,33 @@ Status ValidateEarlyStopping(const TrainConfig& t) {
   return Status::Ok();
 }
 
+// The loss fits the task; huber_delta only with huber; what a regression model cannot have.
+Status ValidateTask(const TrialConfig& config) {
+  const TrainConfig& t = config.train;
+  const Task task = config.model.task;
+  const Loss loss = t.EffectiveLoss(task);
+  if (task == Task::kRegression && !IsRegressionLoss(loss)) {
+    return InvalidArgument(std::string("key 'loss': ") + LossName(loss) +
+                           " is a classification loss; task is regression: use mse, mae or huber");
+  }
+  if (task == Task::kClassification && IsRegressionLoss(loss)) {
+    return InvalidArgument(std::string("key 'loss': ") + LossName(loss) +
+                           " is a regression loss; task is classification: use "
+                           "sparse_categorical_crossentropy or categorical_crossentropy (or set "
+                           "task: regression)");
+  }
+  if (t.huber_delta != TrainConfig().huber_delta && loss != Loss::kHuber) {
+    return InvalidArgument(std::string("key 'huber_delta': only loss=huber uses it (loss is ") +
+                           LossName(loss) + ")");
+  }
+  if (task == Task::kRegression && t.validation_stratify) {
+    return InvalidArgument(
+        "key 'validation_stratify': draws validation rows class by class; task is regression, "
+        "whose targets have no classes (use validation_shuffle)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Validate(const TrialConfig& config) {
@@ -583,6 +645,7 @@ Status Validate(const TrialConfig& config) {
     return InvalidArgument("key 'momentum': only the sgd optimizer takes momentum/nesterov");
   }
   HPSWEEP_RETURN_IF_ERROR(ValidateSchedule(config));
+  HPSWEEP_RETURN_IF_ERROR(ValidateTask(config));
   return ValidateEarlyStopping(config.train);
 }
 

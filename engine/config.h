@@ -8,8 +8,8 @@
 // lr_patience, lr_min; which weights a trial keeps and Keras's EarlyStopping (README.md,
 // "Which weights a trial keeps"): keep, early_stopping, patience, min_delta,
 // restore_best_weights; bidirectional (Keras's Bidirectional(merge_mode="concat") around every
-// recurrent layer). Values are parsed from text so that flags, YAML scalars and the
-// model-file header share one parser (ApplyKey) with one set of error messages.
+// recurrent layer); task (classification or regression) and huber_delta (README.md,
+// "Regression"). Values are parsed from text so that flags, YAML scalars and the model-file header share one parser (ApplyKey) with one set of error messages.
 //
 // Thread-safety: plain values.
 #ifndef HPSWEEP_ENGINE_CONFIG_H_
@@ -27,8 +27,14 @@ namespace hpsweep {
 enum class Cell { kDense, kSimpleRnn, kLstm, kGru };
 enum class Activation { kLinear, kRelu, kTanh, kSigmoid, kSoftmax };
 enum class Optimizer { kSgd, kAdam, kRmsprop };
-// Integer labels (Keras sparse_categorical_crossentropy) or one-hot targets (categorical).
-enum class Loss { kSparseCategorical, kCategorical };
+// What a model predicts: a class (softmax over `classes` outputs) or real-valued targets (a
+// linear Dense(targets) output, README "Regression").
+enum class Task { kClassification, kRegression };
+// Integer labels (Keras sparse_categorical_crossentropy) or one-hot targets (categorical) for
+// classification; mean squared error, mean absolute error or Huber (Keras's losses of those names,
+// each the mean over the targets of a row) for regression. kAuto: the task's default
+// (sparse_categorical_crossentropy, mse), TrainConfig::EffectiveLoss.
+enum class Loss { kAuto, kSparseCategorical, kCategorical, kMse, kMae, kHuber };
 // Where validation data comes from: the last `validation_split` of the training set (Keras), or
 // the test set (seed C1 validated on it).
 enum class Validation { kSplit, kTest };
@@ -44,7 +50,10 @@ enum class TrialPrecision { kFp32, kBf16, kAuto };
 const char* CellName(Cell c);
 const char* ActivationName(Activation a);
 const char* OptimizerName(Optimizer o);
+const char* TaskName(Task t);
 const char* LossName(Loss l);
+// True for mse, mae and huber.
+bool IsRegressionLoss(Loss l);
 const char* LrScheduleName(LrSchedule s);
 const char* KeepName(Keep k);
 const char* TrialPrecisionName(TrialPrecision p);
@@ -69,7 +78,8 @@ struct ModelConfig {
   // steps*features.
   int steps = 28;
   int features = 28;
-  int classes = 10;
+  int classes = 10;  // outputs: classes, or targets with task: regression
+  Task task = Task::kClassification;
 
   int hidden_layers() const { return layers + static_cast<int>(dense.size()); }
   // Dropout rate after hidden layer i (0-based, recurrent/MLP layers first, then the head).
@@ -83,7 +93,8 @@ struct TrainConfig {
   bool nesterov = false;       // SGD only
   int batch_size = 32;
   int epochs = 1;
-  Loss loss = Loss::kSparseCategorical;
+  Loss loss = Loss::kAuto;   // EffectiveLoss() gives the task's default for kAuto
+  float huber_delta = 1.0f;  // loss: huber's delta (Keras's default 1.0), in (0, 1e6]
   Validation validation = Validation::kSplit;
   // Keras: the LAST fraction of the training arrays, before shuffling. A double, as Keras's is,
   // so that int(n * (1 - split)) agrees with it.
@@ -136,6 +147,8 @@ struct TrainConfig {
   // ---- end of keep / early stopping ----
 
   float EffectiveLearningRate() const;
+  // loss, or for kAuto the task's default: sparse_categorical_crossentropy, mse.
+  Loss EffectiveLoss(Task task) const;
 };
 
 struct TrialConfig {

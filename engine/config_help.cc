@@ -27,7 +27,7 @@ const std::pair<const char*, const char*> kKeyHelp[] = {
     {"nesterov", "SGD only: true or false"},
     {"batch_size", "1 to 65536"},
     {"epochs", "1 to 10000"},
-    {"loss", "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy"},
+    {"loss", "sparse_ or categorical_crossentropy; regression: mse, mae, huber"},
     {"validation", "split (the last validation_split of the training rows) or test"},
     {"validation_split", "fraction of the training rows that validates, in [0, 1)"},
     {"validation_shuffle", "true: validation_split's rows drawn at random, not the last ones"},
@@ -53,6 +53,8 @@ const std::pair<const char*, const char*> kKeyHelp[] = {
     {"min_delta", "early_stopping: the least change that counts as an improvement, >= 0"},
     {"restore_best_weights", "early_stopping: test the best epoch's weights (Keras's flag)"},
     {"precision", "fp32, bf16 (bfloat16 products, fp32 sums; needs avx512_bf16) or auto"},
+    {"task", "classification (softmax over classes) or regression (linear outputs, CSV targets)"},
+    {"huber_delta", "loss: huber's delta, where it turns from squared to linear, in (0, 1e6]"},
 };
 
 }  // namespace

@@ -258,6 +258,12 @@ StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char
   spec.test_file = param("data.test");
   const std::string t = param("data.sequence_length");
   spec.sequence_length = t.empty() ? 1 : std::atoi(t.c_str());
+  const std::string k = param("data.targets");
+  spec.targets = k.empty() ? 0 : std::atoi(k.c_str());
+  if (spec.targets < 0 || spec.targets > kMaxTargets) {
+    return InvalidArgument("data.targets '" + Shown(k).substr(1, 32) + ": expected 0 to " +
+                           std::to_string(kMaxTargets));
+  }
   return spec;
 }
 
@@ -391,18 +397,41 @@ class CsvLabels {
   std::vector<std::string> first_seen_;  // names in the order first seen (no training file)
 };
 
+// The `targets` real-valued targets that begin a row (fields[0, targets)) into *out (when not
+// null); InvalidArgument at file:line for a field that is not a finite number.
+Status ParseTargets(const std::vector<std::string>& fields, int targets, const std::string& name,
+                    int64_t line_no, std::vector<float>* out) {
+  for (int i = 0; i < targets; ++i) {
+    float v = 0;
+    if (!ParseFloatField(fields[i], &v)) {
+      return InvalidArgument(At(name, line_no) + "target " + Shown(fields[i]) + " (field " +
+                             std::to_string(i + 1) + ") is not a finite number (task: "
+                             "regression reads the first " + std::to_string(targets) +
+                             " field(s) of a row as real-valued targets)");
+    }
+    if (out != nullptr) out->push_back(v);
+  }
+  return Status::Ok();
+}
+
 // ParseCsv over the lines of `reader`, keeping only the first `keep` rows when keep > 0 (every
 // row is checked all the same). A test file is read with its training file (`train`, named
 // train_name, whose facts are train_facts): its labels must be of the training labels' kind, and
 // names get the training file's class ids.
 StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int sequence_length,
-                                int64_t keep, CsvFacts* facts, const Dataset* train = nullptr,
+                                int targets, int64_t keep, CsvFacts* facts,
+                                const Dataset* train = nullptr,
                                 const CsvFacts* train_facts = nullptr,
                                 const std::string& train_name = "") {
   if (sequence_length < 1 || sequence_length > kMaxSequenceLength) {
     return InvalidArgument(name + ": sequence_length " + std::to_string(sequence_length) +
                            " is out of range [1, " + std::to_string(kMaxSequenceLength) + "]");
   }
+  if (targets < 0 || targets > kMaxTargets) {
+    return InvalidArgument(name + ": targets " + std::to_string(targets) + " is out of range [0, " +
+                           std::to_string(kMaxTargets) + "]");
+  }
+  const int head = std::max(1, targets);  // the label, or the targets, before the features
   Dataset ds;
   int64_t rows = 0;  // checked, kept or not
   int width = -1;    // features per row, from the first data row
@@ -418,11 +447,15 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
     }
     SplitFields(line, &fields);
     if (rows == 0 && width < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
-    if (fields.size() < 2) {
+    if (fields.size() < static_cast<size_t>(head) + 1) {
       return InvalidArgument(At(name, line_no) +
-                             "a row needs a label and at least one feature (label,f1,f2,...)");
+                             (targets > 0 ? "a row needs its " + std::to_string(targets) +
+                                                " target(s) and at least one feature "
+                                                "(y1,...,f1,f2,...)"
+                                          : std::string("a row needs a label and at least one "
+                                                        "feature (label,f1,f2,...)")));
     }
-    const int64_t k = static_cast<int64_t>(fields.size()) - 1;
+    const int64_t k = static_cast<int64_t>(fields.size()) - head;
     if (width < 0) {
       if (k > kCsvMaxFeatures) {
         return InvalidArgument(At(name, line_no) + std::to_string(k) +
@@ -443,20 +476,25 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
       return InvalidArgument(At(name, line_no) + "over the limit of " +
                              std::to_string(kCsvMaxRows) + " rows");
     }
-    StatusOr<int> parsed = labels.Parse(fields[0], name, line_no);
-    if (!parsed.ok()) return parsed.status();
-    const int label = *parsed;
-    top = std::max(top, label);
     if (rows == 0) facts->first_line = line_no;
-    facts->present[static_cast<size_t>(label)] = true;
-    if (train_facts != nullptr && !train_facts->present[static_cast<size_t>(label)] &&
-        facts->unseen_line == 0) {
-      facts->unseen_line = line_no;  // refused by the caller once the whole file is read
-      facts->unseen_label = label;
-    }
     const bool kept = keep <= 0 || ds.count < keep;
-    if (kept) ds.labels.push_back(static_cast<uint8_t>(label));
-    for (int64_t i = 1; i <= k; ++i) {
+    if (targets > 0) {
+      HPSWEEP_RETURN_IF_ERROR(ParseTargets(fields, targets, name, line_no,
+                                           kept ? &ds.targets : nullptr));
+    } else {
+      StatusOr<int> parsed = labels.Parse(fields[0], name, line_no);
+      if (!parsed.ok()) return parsed.status();
+      const int label = *parsed;
+      top = std::max(top, label);
+      facts->present[static_cast<size_t>(label)] = true;
+      if (train_facts != nullptr && !train_facts->present[static_cast<size_t>(label)] &&
+          facts->unseen_line == 0) {
+        facts->unseen_line = line_no;  // refused by the caller once the whole file is read
+        facts->unseen_label = label;
+      }
+      if (kept) ds.labels.push_back(static_cast<uint8_t>(label));
+    }
+    for (int64_t i = head; i < head + k; ++i) {
       float v = 0;
       if (!ParseFloatField(fields[i], &v)) {
         return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +
@@ -472,6 +510,8 @@ StatusOr<Dataset> ParseCsvLines(CsvLines* reader, const std::string& name, int s
   ds.rows = sequence_length;
   ds.cols = width / sequence_length;
   ds.num_classes = top + 1;
+  ds.num_targets = targets;
+  if (targets > 0) ds.num_classes = 0;
   labels.Finish(&ds, facts);
   return ds;
 }
@@ -509,16 +549,21 @@ int64_t FirstUnseenLabel(const std::vector<uint8_t>& train_labels,
 
 }  // namespace
 
-StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length) {
+StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length,
+                           int targets) {
   if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
     return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
   }
   CsvLines reader(bytes, name);
   CsvFacts facts;
-  return ParseCsvLines(&reader, name, sequence_length, 0, &facts);
+  return ParseCsvLines(&reader, name, sequence_length, targets, 0, &facts);
 }
 
 StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit, int64_t test_limit) {
+  if (spec.targets > 0 && spec.format != DataFormat::kCsv) {
+    return InvalidArgument(std::string("targets: real-valued targets are read from csv data; ") +
+                           DataFormatName(spec.format) + " data have class labels");
+  }
   if (spec.format == DataFormat::kMnist) return LoadMnist(spec.path, train_limit);
   std::vector<bool> present;
   if (spec.format == DataFormat::kIdx) {
@@ -552,9 +597,10 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit, int64_t t
     if (!fd.ok()) return fd.status();
     FdCloser closer(*fd);
     CsvLines reader(*fd, path);
+    const int seq = spec.sequence_length;
     StatusOr<Dataset> ds =
-        which == 0 ? ParseCsvLines(&reader, path, spec.sequence_length, train_limit, &facts[0])
-                   : ParseCsvLines(&reader, path, spec.sequence_length, test_limit, &facts[1],
+        which == 0 ? ParseCsvLines(&reader, path, seq, spec.targets, train_limit, &facts[0])
+                   : ParseCsvLines(&reader, path, seq, spec.targets, test_limit, &facts[1],
                                    &m.train, &facts[0], spec.train_file);
     if (!ds.ok()) return ds.status();
     (which == 0 ? m.train : m.test) = std::move(*ds);
@@ -580,14 +626,19 @@ StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit, int64_t t
 void ShapeModelToData(const Mnist& data, ModelConfig* model) {
   model->steps = data.train.rows;
   model->features = data.train.cols;
-  model->classes = data.train.num_classes;
+  model->classes = data.train.num_targets > 0 ? data.train.num_targets : data.train.num_classes;
 }
 
 namespace {
 
+std::string LabelWords(int targets) {
+  return targets > 0 ? "its " + std::to_string(targets) + " target(s)" : std::string("a label");
+}
+
 // ParseCsvForModel over the lines of `reader`.
 StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name, int steps,
-                                      int features) {
+                                      int features, int targets) {
+  const int head = targets > 0 ? targets : 1;  // a label, or a regression model's targets
   const int64_t width = int64_t{steps} * features;
   if (steps < 1 || features < 1 || width > kCsvMaxFeatures) {
     return InvalidArgument(name + ": the model reads " + std::to_string(steps) + " steps of " +
@@ -602,25 +653,25 @@ StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name,
   std::vector<std::string> fields;
   HPSWEEP_RETURN_IF_ERROR(reader->ForEach([&](const std::string& line, int64_t line_no) -> Status {
     const int64_t commas = std::count(line.begin(), line.end(), ',');
-    if (commas > width) {
+    if (commas > width + head - 1) {
       return InvalidArgument(At(name, line_no) + std::to_string(commas + 1) +
                              " values, but the model reads " + std::to_string(width) + " (" +
                              std::to_string(steps) + " steps of " + std::to_string(features) +
-                             " features), with or without a label first");
+                             " features), with or without " + LabelWords(targets) + " first");
     }
     SplitFields(line, &fields);
     float v = 0;
     if (fields_per_row < 0 && line_no == 1 && IsHeader(fields)) return Status::Ok();
     const int64_t k = static_cast<int64_t>(fields.size());
     if (fields_per_row < 0) {
-      if (k != width && k != width + 1) {
+      if (k != width && k != width + head) {
         return InvalidArgument(At(name, line_no) + std::to_string(k) +
                                " values, but the model reads " + std::to_string(width) + " (" +
                                std::to_string(steps) + " steps of " + std::to_string(features) +
-                               " features), with or without a label first");
+                               " features), with or without " + LabelWords(targets) + " first");
       }
       fields_per_row = k;
-      in.labeled = k == width + 1;
+      in.labeled = k == width + head;
     } else if (k != fields_per_row) {
       return InvalidArgument(At(name, line_no) + "ragged row: " + std::to_string(k) +
                              " values, but the first row has " + std::to_string(fields_per_row));
@@ -630,7 +681,9 @@ StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name,
                              std::to_string(kCsvMaxRows) + " rows");
     }
     int label = 0;
-    if (in.labeled) {
+    if (in.labeled && targets > 0) {
+      HPSWEEP_RETURN_IF_ERROR(ParseTargets(fields, targets, name, line_no, &in.data.targets));
+    } else if (in.labeled) {
       const std::string& lab = fields[0];
       float lv = 0;
       if (!ParseFloatField(lab, &lv) && BadClassName(lab).empty()) {
@@ -649,7 +702,7 @@ StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name,
     }
     in.data.labels.push_back(static_cast<uint8_t>(label));
     in.lines.push_back(line_no);
-    for (int64_t i = in.labeled ? 1 : 0; i < k; ++i) {
+    for (int64_t i = in.labeled ? head : 0; i < k; ++i) {
       if (!ParseFloatField(fields[i], &v)) {
         return InvalidArgument(At(name, line_no) + "field " + std::to_string(i + 1) + " " +
                                Shown(fields[i]) + " is not a finite number");
@@ -661,26 +714,32 @@ StatusOr<ModelInputs> ParseModelLines(CsvLines* reader, const std::string& name,
   }));
   if (in.data.count == 0) return InvalidArgument(name + ": no data rows");
   in.data.num_classes = top + 1;
+  if (targets > 0) {
+    in.data.labels.clear();
+    in.data.num_classes = 0;
+    in.data.num_targets = targets;
+  }
   return in;
 }
 
 }  // namespace
 
 StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
-                                       int features) {
+                                       int features, int targets) {
   if (static_cast<int64_t>(bytes.size()) > kCsvMaxBytes) {
     return InvalidArgument(name + ": over the limit of " + std::to_string(kCsvMaxBytes) + " bytes");
   }
   CsvLines reader(bytes, name);
-  return ParseModelLines(&reader, name, steps, features);
+  return ParseModelLines(&reader, name, steps, features, targets);
 }
 
-StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features) {
+StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features,
+                                      int targets) {
   StatusOr<int> fd = OpenCsv(path);
   if (!fd.ok()) return fd.status();
   FdCloser closer(*fd);
   CsvLines reader(*fd, path);
-  return ParseModelLines(&reader, path, steps, features);
+  return ParseModelLines(&reader, path, steps, features, targets);
 }
 
 StatusOr<std::string> DatasetSha256(const DataSpec& spec) {

@@ -1,5 +1,6 @@
 // A user's own data set: an IDX folder (MNIST's layout, any image size, any number of classes) or
-// two CSV files of `label,f1,f2,...` rows, read as (N, T, F) float32 inputs with integer labels
+// two CSV files of `label,f1,f2,...` rows (or `y1,...,yN,f1,...` rows of real-valued targets for
+// task: regression, DataSpec::targets), read as (N, T, F) float32 inputs with integer labels
 // (IDX and MNIST images are held as bytes and read as floats a batch at a time: engine/mnist.h).
 //
 // One description (DataSpec) serves the sweep file's `data:` section, `hpsweep train`'s
@@ -59,6 +60,7 @@ inline constexpr int64_t kCsvMaxLineBytes = int64_t{kCsvMaxFeatures} * 256;
 inline constexpr size_t kCsvReadChunkBytes = size_t{1} << 20;  // a CSV file is read 1 MiB at a time
 inline constexpr int kMaxSequenceLength = 4096;
 inline constexpr int kMaxClassNameBytes = 64;  // a CSV label given as a name
+inline constexpr int kMaxTargets = 1024;       // real-valued targets of a regression row
 
 enum class DataFormat { kMnist, kIdx, kCsv };
 
@@ -68,6 +70,9 @@ struct DataSpec {
   std::string train_file;   // csv
   std::string test_file;    // csv
   int sequence_length = 1;  // csv: T
+  // csv, task: regression (README.md, "Regression"): each row begins with this many real-valued
+  // targets (`y1,...,yN,f1,...,fK`) instead of a class label; 0 = a label. At most kMaxTargets.
+  int targets = 0;
 
   // The files that make up the data set, in a stable order (idx: the four IDX files as found).
   StatusOr<std::vector<std::string>> Files() const;
@@ -78,14 +83,19 @@ const char* DataFormatName(DataFormat f);
 StatusOr<DataFormat> ParseDataFormat(const std::string& text);
 
 // The data set that a trial's reserved data.* params name (data.format, data.path, data.train,
-// data.test, data.sequence_length; search/sweep_data.cc writes them). param(key) is a
-// param's value, or "" when the trial has none. InvalidArgument for an unknown data.format.
+// data.test, data.sequence_length, data.targets; search/sweep_data.cc writes them). param(key)
+// is a param's value, or "" when the trial has none. InvalidArgument for an unknown data.format
+// or data.targets out of [0, kMaxTargets].
 StatusOr<DataSpec> DataSpecFromParams(const std::function<std::string(const char* key)>& param);
 
 // Parses one CSV file's bytes (name used in messages), as LoadDataset reads a file. Integer
 // labels: num_classes is the largest label + 1. Names: class_names holds the file's names sorted,
 // labels index it, num_classes is their count.
-StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length);
+// targets > 0: each row begins with that many real-valued targets (Dataset::targets,
+// num_targets; no labels, num_classes 0); a target that is not a finite number is
+// InvalidArgument at file:line.
+StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, int sequence_length,
+                           int targets = 0);
 
 // Reads the files the spec names and checks that training and test agree in shape, and that every
 // test label occurs in the (whole) training set: a class only the test set has would widen the
@@ -103,7 +113,9 @@ StatusOr<Dataset> ParseCsv(const std::string& bytes, const std::string& name, in
 StatusOr<Mnist> LoadDataset(const DataSpec& spec, int64_t train_limit = 0,
                             int64_t test_limit = 0);
 
-// Sets the model's input shape (steps, features) and output classes from the data.
+// Sets the model's input shape (steps, features) and output classes (or targets) from the data.
+// A spec with targets > 0 that is not csv is InvalidArgument (LoadDataset): IDX and MNIST
+// labels are classes.
 void ShapeModelToData(const Mnist& data, ModelConfig* model);
 
 // Inputs for a trained model that reads `steps` steps of `features` features (`hpsweep predict
@@ -112,16 +124,18 @@ void ShapeModelToData(const Mnist& data, ModelConfig* model);
 // ParseCsv; the same bounds. A row of any other length is InvalidArgument naming file:line, its
 // length and the model's. Unlabeled rows get label 0 (labeled says which). Labels must be
 // integers: a model file does not carry class names, so a label name is refused (give the rows
-// without their labels).
+// without their labels). targets > 0 (a regression model of that many outputs): a row may begin
+// with that many real-valued targets instead of a label (data.targets when labeled).
 struct ModelInputs {
   Dataset data;  // rows = steps, cols = features
   bool labeled = false;
   std::vector<int64_t> lines;  // each row's line in the file (1-based, header counted)
 };
 StatusOr<ModelInputs> ParseCsvForModel(const std::string& bytes, const std::string& name, int steps,
-                                       int features);
+                                       int features, int targets = 0);
 // The same from a file (at most kCsvMaxBytes; NotFound when missing).
-StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features);
+StatusOr<ModelInputs> LoadCsvForModel(const std::string& path, int steps, int features,
+                                      int targets = 0);
 
 // The data set's identity: sha256 over "name sha256\n" of each of its files (hex).
 StatusOr<std::string> DatasetSha256(const DataSpec& spec);

@@ -67,6 +67,52 @@ LossResult SoftmaxCrossEntropy(const Mat<T>& logits, const uint8_t* labels, cons
   return res;
 }
 
+template <typename T>
+LossResult RegressionLoss(const Mat<T>& pred, const Mat<T>& targets, Loss loss, double delta,
+                          T scale, Mat<T>* dpred) {
+  assert(pred.rows() == targets.rows() && pred.cols() == targets.cols());
+  assert(loss == Loss::kMse || loss == Loss::kMae || loss == Loss::kHuber);
+  const Eigen::Index B = pred.rows(), K = pred.cols();
+  if (dpred) dpred->resize(B, K);
+  LossResult res;
+  const double per = 1.0 / static_cast<double>(K);
+  const T g = scale / static_cast<T>(K);
+  for (Eigen::Index r = 0; r < B; ++r) {
+    double sq = 0, ab = 0, l = 0;
+    for (Eigen::Index k = 0; k < K; ++k) {
+      const double e = static_cast<double>(pred(r, k)) - static_cast<double>(targets(r, k));
+      const double a = std::fabs(e);
+      const double sign = e > 0 ? 1.0 : (e < 0 ? -1.0 : 0.0);
+      sq += e * e;
+      ab += a;
+      double d = 0;
+      switch (loss) {
+        case Loss::kMae:
+          l += a;
+          d = sign;
+          break;
+        case Loss::kHuber:
+          l += a <= delta ? 0.5 * e * e : delta * (a - 0.5 * delta);
+          d = a <= delta ? e : delta * sign;
+          break;
+        default:  // kMse
+          l += e * e;
+          d = 2 * e;
+          break;
+      }
+      if (dpred) (*dpred)(r, k) = g * static_cast<T>(d);
+    }
+    res.loss_sum += l * per;
+    res.sq_sum += sq * per;
+    res.abs_sum += ab * per;
+  }
+  return res;
+}
+
+template LossResult RegressionLoss<float>(const Mat<float>&, const Mat<float>&, Loss, double,
+                                          float, Mat<float>*);
+template LossResult RegressionLoss<double>(const Mat<double>&, const Mat<double>&, Loss, double,
+                                           double, Mat<double>*);
 template LossResult SoftmaxCrossEntropy<float>(const Mat<float>&, const uint8_t*, const Mat<float>*,
                                                bool, float, Mat<float>*);
 template LossResult SoftmaxCrossEntropy<double>(const Mat<double>&, const uint8_t*,

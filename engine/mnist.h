@@ -62,8 +62,12 @@ struct Dataset {
   int rows = 28, cols = 28;
   std::vector<float> images;    // (count, rows, cols) floats, or empty when pixels holds the set
   std::vector<uint8_t> pixels;  // (count, rows, cols) bytes, or empty when images holds the set
-  std::vector<uint8_t> labels;  // (count), each < num_classes
+  std::vector<uint8_t> labels;  // (count), each < num_classes; empty for regression targets
   int num_classes = 10;
+  // A CSV set read for task: regression (engine/dataset.h, DataSpec::targets): (count,
+  // num_targets) real-valued targets, row-major; num_targets 0 (and targets empty) otherwise.
+  std::vector<float> targets;
+  int num_targets = 0;
   // CSV labels given as names: class i's name, sorted by name (engine/dataset.h); empty when the
   // labels are numbers (IDX, MNIST, a CSV of integer labels).
   std::vector<std::string> class_names;

@@ -41,6 +41,7 @@ std::vector<int64_t> StratumSizes(const std::vector<int64_t>& counts, int64_t n,
 
 std::string MissingClassWarning(const TrainConfig& tc, const Dataset& train,
                                 const TrainSplit& split) {
+  if (train.labels.empty()) return "";  // regression targets: no classes to miss
   std::vector<char> in_train(256, 0), in_val(256, 0);
   for (int64_t r : split.train) in_train[train.labels[r]] = 1;
   for (int64_t r : split.val) in_val[train.labels[r]] = 1;

@@ -131,6 +131,12 @@ std::string FileName(size_t index, const std::string& tensor) {
 }  // namespace
 
 Status CheckTorchExportable(const ModelConfig& m) {
+  if (m.task == Task::kRegression) {
+    // python/hpsweep/torch.py's forward is a softmax over classes: it would turn predicted
+    // values into probabilities.
+    return InvalidArgument("task=regression: the PyTorch export is for classification models "
+                           "(its module's forward is a softmax); use hpsweep predict --csv");
+  }
   switch (m.cell) {
     case Cell::kLstm:
     case Cell::kGru:

@@ -6,7 +6,8 @@
 //                     layouts (kernel (in, out); recurrent gates Keras's order, LSTM i,f,c,o,
 //                     GRU z,r,h with reset_after, its bias (2, 3H): input, then recurrent)
 // The Python side maps them to torch.nn's names and layouts. Only what torch.nn's RNN, LSTM and
-// GRU compute is exported: CheckTorchExportable refuses the rest, naming the key.
+// GRU compute is exported: CheckTorchExportable refuses the rest, naming the key (and task:
+// regression models, whose outputs the module's softmax would turn into probabilities).
 //
 // Thread-safety: functions only.
 #ifndef HPSWEEP_ENGINE_TORCH_EXPORT_H_

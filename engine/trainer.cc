@@ -57,6 +57,10 @@ Status CheckPrecision(const TrainConfig& config) {
   return Status::Ok();
 }
 
+Monitor DefaultMonitor(const TrialConfig& config) {
+  return config.model.task == Task::kRegression ? Monitor::kValMse : Monitor::kValAccuracy;
+}
+
 Model InitModel(const TrialConfig& config) {
   Model model;
   model.config = config;
@@ -103,9 +107,12 @@ TrainStepper::~TrainStepper() = default;
 const float* TrainStepper::grads() const { return shards_[0]->grads.data(); }
 
 LossResult TrainStepper::Step(Samples images, const uint8_t* labels, const int64_t* idx, int n,
-                              uint64_t step_seed) {
+                              uint64_t step_seed, const float* targets) {
   const int shards = std::min(threads_, n);
   const bool categorical = config_.train.loss == Loss::kCategorical;
+  const bool regression = config_.model.task == Task::kRegression;
+  const Loss loss = config_.train.EffectiveLoss(config_.model.task);
+  const double delta = config_.train.huber_delta;
   const float scale = 1.0f / static_cast<float>(n);
   const bool clip = !config_.model.logits;
   const int classes = config_.model.classes;
@@ -117,11 +124,21 @@ LossResult TrainStepper::Step(Samples images, const uint8_t* labels, const int64
     const int m = hi - lo;
     std::fill(sh.grads.begin(), sh.grads.end(), 0.0f);
     FillInput(config_.model, images, idx + lo, m, &sh.x);
-    sh.labels.resize(m);
-    for (int b = 0; b < m; ++b) sh.labels[b] = labels[idx[lo + b]];
     Rng rng(Rng::Mix(step_seed, static_cast<uint64_t>(s)));
     ForwardContext ctx{true, &rng};
     const Mat<float>& logits = sh.net.Forward(sh.x, ctx);
+    if (regression) {
+      sh.targets.resize(m, classes);
+      for (int b = 0; b < m; ++b) {
+        const float* y = targets + idx[lo + b] * classes;
+        for (int k = 0; k < classes; ++k) sh.targets(b, k) = y[k];
+      }
+      sh.result = RegressionLoss<float>(logits, sh.targets, loss, delta, scale, &sh.dlogits);
+      sh.net.Backward(sh.dlogits);
+      continue;
+    }
+    sh.labels.resize(m);
+    for (int b = 0; b < m; ++b) sh.labels[b] = labels[idx[lo + b]];
     if (categorical) {
       sh.targets.setZero(m, classes);
       for (int b = 0; b < m; ++b) sh.targets(b, sh.labels[b]) = 1.0f;
@@ -134,10 +151,7 @@ LossResult TrainStepper::Step(Samples images, const uint8_t* labels, const int64
     sh.net.Backward(sh.dlogits);
   }
   LossResult total;
-  for (int s = 0; s < shards; ++s) {
-    total.loss_sum += shards_[s]->result.loss_sum;
-    total.correct += shards_[s]->result.correct;
-  }
+  for (int s = 0; s < shards; ++s) total.Add(shards_[s]->result);
   // Sum the shard gradients into shard 0's, in shard order (deterministic).
   if (shards > 1) {
     float* g0 = shards_[0]->grads.data();
@@ -185,6 +199,58 @@ std::vector<ClassMetrics> PerClassMetrics(const Evaluation& e) {
   return out;
 }
 
+namespace {
+
+// EvaluateRows for a regression model: loss, mse and mae over the rows (sums in double, in
+// fixed chunks as for classification), the outputs kept when asked for.
+Evaluation EvaluateRegression(const Model& model, const Dataset& data,
+                              const std::vector<int64_t>& rows, int threads, bool keep_values) {
+  Evaluation ev;
+  const int K = model.config.model.classes;
+  ev.classes = K;
+  ev.accuracy = -1;
+  ev.count = static_cast<int64_t>(rows.size());
+  if (ev.count == 0) return ev;
+  if (keep_values) ev.values.resize(static_cast<size_t>(ev.count) * K);
+  threads = std::max(1, threads);
+  const Loss loss = model.config.train.EffectiveLoss(Task::kRegression);
+  const double delta = model.config.train.huber_delta;
+  TrainStepper stepper(model.config, model.params.data(), threads);
+  const int64_t chunks = (ev.count + kEvalChunk - 1) / kEvalChunk;
+  std::vector<LossResult> sums(chunks);
+#pragma omp parallel num_threads(threads)
+  {
+    Mat<float> out, y;
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t lo = k * kEvalChunk, hi = std::min(ev.count, lo + kEvalChunk);
+      const int n = static_cast<int>(hi - lo);
+      stepper.Logits(data.samples(), rows.data() + lo, n, &out);
+      y.resize(n, K);
+      for (int b = 0; b < n; ++b) {
+        const float* t = data.targets.data() + rows[lo + b] * K;
+        for (int j = 0; j < K; ++j) y(b, j) = t[j];
+        if (keep_values) {
+          for (int j = 0; j < K; ++j) ev.values[(lo + b) * K + j] = out(b, j);
+        }
+      }
+      sums[k] = RegressionLoss<float>(out, y, loss, delta, 1.0f, nullptr);
+    }
+  }
+  double l = 0, sq = 0, ab = 0;
+  for (const LossResult& r : sums) {
+    l += r.loss_sum;
+    sq += r.sq_sum;
+    ab += r.abs_sum;
+  }
+  ev.loss = l / ev.count;
+  ev.mse = sq / ev.count;
+  ev.mae = ab / ev.count;
+  return ev;
+}
+
+}  // namespace
+
 Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int64_t end,
                     int threads, bool keep_predictions) {
   std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(0, end - begin)));
@@ -194,6 +260,9 @@ Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int6
 
 Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vector<int64_t>& rows,
                         int threads, bool keep_predictions) {
+  if (model.config.model.task == Task::kRegression) {
+    return EvaluateRegression(model, data, rows, threads, keep_predictions);
+  }
   Evaluation ev;
   const int C = model.config.model.classes;
   ev.classes = C;
@@ -248,6 +317,10 @@ Mat<float> PredictProba(const Model& model, Samples images, int64_t n, int threa
     idx.resize(m);
     std::iota(idx.begin(), idx.end(), lo);
     stepper.Logits(images, idx.data(), m, &logits);
+    if (model.config.model.task == Task::kRegression) {
+      probs.middleRows(lo, m) = logits;  // a regression model's outputs are its predictions
+      continue;
+    }
     Softmax(logits, &p);
     probs.middleRows(lo, m) = p;
   }
@@ -263,7 +336,7 @@ class WeightKeeper {
  public:
   WeightKeeper(const TrainConfig& tc, Monitor monitor, bool has_validation)
       : maximize_(monitor == Monitor::kValAccuracy),
-        loss_(monitor == Monitor::kValLoss),
+        monitor_(monitor),
         early_stopping_(tc.early_stopping && has_validation),
         patience_(tc.patience),
         min_delta_(tc.min_delta),
@@ -275,7 +348,10 @@ class WeightKeeper {
 
   // After epoch em whose end weights are params: true when early stopping ends training.
   bool EndEpoch(const EpochMetrics& em, const std::vector<float>& params) {
-    const double value = loss_ ? em.val_loss : em.val_accuracy;
+    const double value = monitor_ == Monitor::kValLoss  ? em.val_loss
+                         : monitor_ == Monitor::kValMse ? em.val_mse
+                         : monitor_ == Monitor::kValMae ? em.val_mae
+                                                        : em.val_accuracy;
     if (track_ && KeepsEpoch(em.epoch, value, maximize_, keep_delta_, &kept_)) {
       kept_.params = params;
     }
@@ -305,7 +381,9 @@ class WeightKeeper {
   }
 
  private:
-  bool maximize_, loss_, early_stopping_;
+  bool maximize_;
+  Monitor monitor_;
+  bool early_stopping_;
   int patience_;
   double min_delta_, keep_delta_;
   bool track_;
@@ -366,12 +444,46 @@ void EndStopped(const WeightKeeper& keeper, bool between_epochs, TrainResult* re
   res->weights_epoch = keeper.Finish(last, &res->model.params);
 }
 
-// The model reads the data's images and has an output for each of its classes.
+// An epoch's metrics from its training sums over n rows, and its validation on val_rows of
+// val_set (none when empty). A regression model's accuracies are -1, its mse and mae measured.
+EpochMetrics MeasureEpoch(int epoch, const LossResult& sums, int64_t n, const Model& model,
+                          const Dataset& val_set, const std::vector<int64_t>& val_rows,
+                          int threads) {
+  EpochMetrics em;
+  em.epoch = epoch;
+  em.train_loss = sums.loss_sum / n;
+  em.train_accuracy = static_cast<double>(sums.correct) / n;
+  if (model.config.model.task == Task::kRegression) {
+    em.train_accuracy = em.val_accuracy = -1;
+    em.train_mse = sums.sq_sum / n;
+    em.train_mae = sums.abs_sum / n;
+  }
+  if (!val_rows.empty()) {
+    Evaluation ev = EvaluateRows(model, val_set, val_rows, threads);
+    em.val_loss = ev.loss;
+    em.val_accuracy = ev.accuracy;
+    em.val_mse = ev.mse;
+    em.val_mae = ev.mae;
+  }
+  return em;
+}
+
+// The model reads the data's images and has an output for each of its classes (or targets).
 Status CheckDataFits(const ModelConfig& mc, const Mnist& data) {
   if (data.train.rows != mc.steps || data.train.cols != mc.features) {
     return InvalidArgument("model reads " + std::to_string(mc.steps) + "x" +
                            std::to_string(mc.features) + " images, data has " +
                            std::to_string(data.train.rows) + "x" + std::to_string(data.train.cols));
+  }
+  const bool regression = mc.task == Task::kRegression;
+  if (regression != (data.train.num_targets > 0) || regression != (data.test.num_targets > 0)) {
+    return InvalidArgument(regression ? "task is regression but the data have class labels, not "
+                                        "real-valued targets (a csv data set with targets)"
+                                      : "the data have real-valued targets: set task: regression");
+  }
+  if (regression && (data.train.num_targets != mc.classes || data.test.num_targets != mc.classes)) {
+    return InvalidArgument("the data have " + std::to_string(data.train.num_targets) +
+                           " targets but the model outputs " + std::to_string(mc.classes));
   }
   if (data.train.num_classes > mc.classes) {
     return InvalidArgument("the data have " + std::to_string(data.train.num_classes) +
@@ -421,7 +533,11 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   const int64_t batches = (split_at + B - 1) / B;
   res.batches_per_epoch = batches;
   LrScheduler scheduler(tc, batches);
-  WeightKeeper keeper(tc, options.monitor, res.val_count > 0);
+  // A regression model has no accuracy: the default monitor becomes val_mse.
+  const Monitor monitor = mc.task == Task::kRegression && options.monitor == Monitor::kValAccuracy
+                              ? Monitor::kValMse
+                              : options.monitor;
+  WeightKeeper keeper(tc, monitor, res.val_count > 0);
   uint64_t step = 0;
   // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
   auto shuffle_for = [&](int epoch) {
@@ -442,8 +558,8 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
   for (int epoch = first_epoch; epoch <= tc.epochs; ++epoch) {
     const double t0 = Now();
     shuffle_for(epoch);
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
+    LossResult sums;
+    int64_t seen = 0;
     const int64_t report_every = std::max<int64_t>(1, batches / 50);
     for (int64_t k = 0; k < batches; ++k) {
       if (options.cancel && options.cancel->load()) {
@@ -459,26 +575,18 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
       const int m = static_cast<int>(std::min<int64_t>(B, split_at - lo));
       opt.set_learning_rate(scheduler.Rate(epoch, opt.steps()));
       LossResult r = stepper.Step(data.train.samples(), data.train.labels.data(),
-                                  order.data() + lo, m, Rng::Mix(tc.seed, ++step));
+                                  order.data() + lo, m, Rng::Mix(tc.seed, ++step),
+                                  data.train.targets.data());
       opt.Step(model.params.data(), stepper.grads());
-      loss_sum += r.loss_sum;
-      correct += r.correct;
+      sums.Add(r);
       seen += m;
       if (options.on_progress && ((k + 1) % report_every == 0 || k + 1 == batches)) {
-        options.on_progress(epoch, seen, split_at, loss_sum / seen,
-                            static_cast<double>(correct) / seen);
+        options.on_progress(epoch, seen, split_at, sums.loss_sum / seen,
+                            static_cast<double>(sums.correct) / seen);
       }
     }
     const double t1 = Now();
-    EpochMetrics em;
-    em.epoch = epoch;
-    em.train_loss = loss_sum / split_at;
-    em.train_accuracy = static_cast<double>(correct) / split_at;
-    if (res.val_count > 0) {
-      Evaluation ev = EvaluateRows(model, val_set, split.val, threads);
-      em.val_loss = ev.loss;
-      em.val_accuracy = ev.accuracy;
-    }
+    EpochMetrics em = MeasureEpoch(epoch, sums, split_at, model, val_set, split.val, threads);
     em.seconds = Now() - t0;
     em.samples_per_second = split_at / std::max(1e-9, t1 - t0);
     em.lr = opt.learning_rate();

@@ -42,6 +42,10 @@ struct EpochMetrics {
   int epoch = 0;                              // 1-based
   double train_loss = 0, train_accuracy = 0;  // running means over the epoch, dropout on (Keras)
   double val_loss = 0, val_accuracy = 0;      // 0 when there is no validation data
+  // task: regression (README.md, "Regression"): the accuracies are -1 (none), and these are the
+  // mean squared and mean absolute errors (train: running means, as train_loss); -1 when not
+  // measured (classification, or no validation data for the val_ ones).
+  double train_mse = -1, train_mae = -1, val_mse = -1, val_mae = -1;
   double seconds = 0;                         // the whole epoch, validation included
   double samples_per_second = 0;              // training samples / training seconds
   // The learning rate of the epoch's last optimizer step (engine/schedule.h): the epoch's rate
@@ -52,10 +56,12 @@ struct EpochMetrics {
 
 struct Evaluation {
   int64_t count = 0;
-  double loss = 0, accuracy = 0;
-  int classes = 10;
+  double loss = 0, accuracy = 0;  // accuracy -1 for regression
+  double mse = -1, mae = -1;      // regression only
+  int classes = 10;               // classes, or targets for regression (confusion empty)
   std::vector<int64_t> confusion;    // (classes, classes): row = true digit, column = predicted
-  std::vector<uint8_t> predictions;  // one per sample, when asked for
+  std::vector<uint8_t> predictions;  // one per sample, when asked for (classification)
+  std::vector<float> values;         // regression, when asked for: (count, classes) outputs
 };
 
 struct ClassMetrics {
@@ -67,9 +73,12 @@ std::vector<ClassMetrics> PerClassMetrics(const Evaluation& eval);
 struct TrainCheckpoint;  // engine/checkpoint.h
 
 // The epoch metric that keep: best and early_stopping watch (engine/early_stopping.h): the
-// highest val_accuracy or the lowest val_loss. A sweep's is its metric's epoch rule
-// (search/objective.h, Objective::ForEpochs: val_loss for val_loss and test_loss).
-enum class Monitor { kValAccuracy, kValLoss };
+// highest val_accuracy, or the lowest val_loss, val_mse or val_mae (regression). A sweep's is its
+// metric's epoch rule (search/objective.h, Objective::ForEpochs: val_loss for val_loss and
+// test_loss, val_mse for val_mse and test_mse, ...).
+enum class Monitor { kValAccuracy, kValLoss, kValMse, kValMae };
+// The default for a config: val_mse for regression, val_accuracy otherwise.
+Monitor DefaultMonitor(const TrialConfig& config);
 
 struct TrainOptions {
   int threads = 1;
@@ -152,7 +161,8 @@ Evaluation Evaluate(const Model& model, const Dataset& data, int64_t begin, int6
 Evaluation EvaluateRows(const Model& model, const Dataset& data, const std::vector<int64_t>& rows,
                         int threads, bool keep_predictions = false);
 
-// Class probabilities of n images (n, rows*cols values, floats or bytes) -> (n, classes).
+// Class probabilities of n images (n, rows*cols values, floats or bytes) -> (n, classes); for a
+// regression model its outputs, the predicted targets (no softmax).
 Mat<float> PredictProba(const Model& model, Samples images, int64_t n, int threads);
 
 // One data-parallel training step at a time (see the file comment). Used by Train and the bench.
@@ -164,9 +174,10 @@ class TrainStepper {
 
   // Forward and backward over samples idx[0, n) of images/labels (images: pixels per sample =
   // steps * features, floats or bytes read per batch); leaves the mean-loss gradient in grads().
-  // step_seed seeds dropout masks.
+  // step_seed seeds dropout masks. A regression model reads `targets` ((rows, classes) floats,
+  // Dataset::targets) instead of labels.
   LossResult Step(Samples images, const uint8_t* labels, const int64_t* idx, int n,
-                  uint64_t step_seed);
+                  uint64_t step_seed, const float* targets = nullptr);
   const float* grads() const;
 
   // Forward only (inference mode) on samples idx[0, n); logits written to `logits` (n, classes).

@@ -1,7 +1,9 @@
 // Fuzz target: CSV data sets (engine/dataset.h, ParseCsv) and `predict --csv` inputs
-// (ParseCsvForModel). The first byte picks sequence_length (1..8) and, in its high bits, the
-// model's features (1..4) for ParseCsvForModel; the rest is the file. Labels may be integers or
-// names; a file of names must give one sorted, bounded name a class.
+// (ParseCsvForModel). The first byte picks sequence_length (1..8) in its low 3 bits, regression
+// targets (0: a class label; 1..7 real-valued targets first, task: regression) in the next 3,
+// and in its high bits the model's features (1..4) for ParseCsvForModel; the rest is the file.
+// Labels may be integers or names; a file of names must give one sorted, bounded name a class.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,18 +19,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
   // A model's inputs: every row exactly steps x features values, with or without a label.
   const int features = 1 + (data[0] >> 6);
+  const int targets = (data[0] >> 3) & 7;
   hpsweep::StatusOr<hpsweep::ModelInputs> in =
-      hpsweep::ParseCsvForModel(bytes, "fuzz.csv", sequence_length, features);
+      hpsweep::ParseCsvForModel(bytes, "fuzz.csv", sequence_length, features, targets);
   if (in.ok()) {
     const hpsweep::Dataset& d = in->data;
+    const size_t count = static_cast<size_t>(d.count);
     if (d.rows != sequence_length || d.cols != features || d.count < 1 ||
-        d.labels.size() != static_cast<size_t>(d.count) ||
-        d.images.size() != static_cast<size_t>(d.count) * d.rows * d.cols) {
+        d.labels.size() != (targets > 0 ? 0 : count) ||
+        d.targets.size() != (targets > 0 && in->labeled ? count * targets : 0) ||
+        d.images.size() != count * d.rows * d.cols) {
       std::abort();
     }
   }
-  hpsweep::StatusOr<hpsweep::Dataset> ds = hpsweep::ParseCsv(bytes, "fuzz.csv", sequence_length);
+  hpsweep::StatusOr<hpsweep::Dataset> ds =
+      hpsweep::ParseCsv(bytes, "fuzz.csv", sequence_length, targets);
   if (!ds.ok()) return 0;
+  if (targets > 0) {  // regression: the targets, finite, and no labels
+    if (ds->num_targets != targets || !ds->labels.empty() || ds->count < 1 ||
+        ds->targets.size() != static_cast<size_t>(ds->count) * targets ||
+        ds->images.size() != static_cast<size_t>(ds->count) * ds->rows * ds->cols) {
+      std::abort();
+    }
+    for (float v : ds->targets) {
+      if (!std::isfinite(v)) std::abort();
+    }
+    return 0;
+  }
   // The result must hold exactly what its shape says, and every label must be a class.
   if (ds->rows != sequence_length || ds->cols < 1 || ds->count < 1 ||
       ds->labels.size() != static_cast<size_t>(ds->count) ||

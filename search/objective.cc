@@ -19,6 +19,13 @@ bool IsMetricName(std::string_view name) {
   return true;
 }
 
+bool IsRegressionMetric(std::string_view name) {
+  return name == "val_mse" || name == "val_mae" || name == "test_mse" || name == "test_mae";
+}
+
+bool IsRegressionEpochMetric(std::string_view name) {
+  return name == "val_mse" || name == "val_mae";
+}
 
 std::string Objective::DisplayName() const { return metric_ + (maximize_ ? " (max)" : " (min)"); }
 
@@ -59,6 +66,8 @@ double Objective::EpochValue(const EpochRow& e) const {
 }
 
 Objective Objective::ForEpochs() const {
+  if (metric_ == "test_mse") return Objective("val_mse", false);
+  if (metric_ == "test_mae") return Objective("val_mae", false);
   if (named_) return *this;
   if (metric_ == "val_loss" || metric_ == "test_loss") return Objective("val_loss", false);
   return Objective("val_accuracy", true);

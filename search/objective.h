@@ -26,6 +26,14 @@ struct EpochRow;
 // [A-Za-z_][A-Za-z0-9_.-]{0,63}: what a program's metric may be called.
 bool IsMetricName(std::string_view name);
 
+// The metrics of an engine trial with task: regression (README.md, "Regression"): val_mse and
+// val_mae each epoch, test_mse and test_mae after training. They travel and are stored as a
+// program's named metrics do (EpochRow::metrics, TrialRow::final_metrics, metric_value), so
+// every view ranks them through the named path below; all are minimised.
+bool IsRegressionMetric(std::string_view name);
+// val_mse and val_mae: an epoch's (the others are the test pass's).
+bool IsRegressionEpochMetric(std::string_view name);
+
 class Objective {
  public:
   // metric: val_accuracy, val_loss, test_accuracy or test_loss (the sweep file checks the name;
@@ -66,7 +74,7 @@ class Objective {
 
   // The rule that picks a trial's best epoch: val_loss, lowest first, for a loss metric;
   // val_accuracy, highest first, otherwise (test metrics are measured once, after training). A
-  // named metric: itself.
+  // named metric: itself, but val_mse for test_mse and val_mae for test_mae (regression).
   Objective ForEpochs() const;
   // An epoch's value under ForEpochs()'s metric.
   double EpochValue(double val_accuracy, double val_loss) const {

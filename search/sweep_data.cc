@@ -195,6 +195,7 @@ StatusOr<SweepData> PrepareSweepData(const SweepSpec& spec, const std::string& f
     d.params["data.train"] = absolute(spec.data.train_file);
     d.params["data.test"] = absolute(spec.data.test_file);
     d.params["data.sequence_length"] = std::to_string(spec.data.sequence_length);
+    if (spec.data.targets > 0) d.params["data.targets"] = std::to_string(spec.data.targets);
   }
   ModelConfig shaped;
   ShapeModelToData(data, &shaped);
@@ -217,7 +218,8 @@ Status ApplySweepData(const SweepData& d, const std::string& file_name, const Sw
   // ExpandSweep (or BuildTrial) measured the trial with MNIST's shape; the data's may be wider.
   const std::string shape = " with the data's shape (" + std::to_string(m.steps) + " steps x " +
                             std::to_string(m.features) + " features, " +
-                            std::to_string(m.classes) + " classes)";
+                            std::to_string(m.classes) +
+                            (m.task == Task::kRegression ? " targets)" : " classes)");
   const int64_t params = ParamCount(t->config);
   if (params > limits.max_params) {
     return ErrorAt(file_name, d.line,

@@ -144,7 +144,7 @@ namespace sweep_internal {
 const std::vector<std::string>& DataKeys() {
   static const std::vector<std::string> keys = {
       "dataset", "validation_split", "validation", "train_limit", "seed", "format", "path", "train",
-      "test",    "sequence_length", "validation_shuffle", "validation_stratify"};
+      "test",    "sequence_length", "validation_shuffle", "validation_stratify", "targets"};
   return keys;
 }
 
@@ -355,6 +355,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   HPSWEEP_RETURN_IF_ERROR(CheckProgramKeys(spec));
   HPSWEEP_RETURN_IF_ERROR(CheckFixedOrSwept(spec));
   HPSWEEP_RETURN_IF_ERROR(FoldDataKeys(&spec));
+  HPSWEEP_RETURN_IF_ERROR(CheckTask(&spec));
 
   HPSWEEP_RETURN_IF_ERROR(CheckEarlyTerminate(spec));
 

@@ -5,6 +5,7 @@
 //   data: {dataset: mnist, validation_split: 0.2, validation: split, train_limit: 0, seed: 7}
 //   method: grid                      # grid | random | list | bayes
 //   metric: {name: val_accuracy, goal: maximize}   # val_accuracy | val_loss | test_accuracy
+//                                  # task: regression: val_mse (default) | val_mae | test_mse ...
 //   max_trials: 50                    # required for random and bayes; for grid, an upper bound
 //   max_attempts: 3                   # 1..100
 //   early_terminate: {type: hyperband, min_iter: 1, eta: 3}   # or {type: median, ...}: pruner.h
@@ -59,6 +60,7 @@
 // A user's own data set (engine/dataset.h), instead of `dataset`:
 //   data: {format: idx, path: DIR}        # MNIST's four IDX files (plain or .gz), any image size
 //   data: {format: csv, train: FILE, test: FILE, sequence_length: T}   # label,f1,... rows
+//   data: {format: csv, ..., targets: N}   # task: regression: y1,...,yN,f1,... rows (N default 1)
 // Relative paths are relative to the sweep file's folder. format idx needs path and takes no
 // train/test/sequence_length; csv needs train and test and takes no path; sequence_length (csv
 // only, default 1) is in [1, 4096]. The files themselves are read by CheckSweepData.
@@ -239,7 +241,8 @@ StatusOr<std::string> CheckSweepData(const SweepSpec& spec, const std::string& f
                                      const SweepLimits& limits = SweepLimits());
 
 // The reserved trial params of a sweep of its own data (not config keys; workers read them):
-// data.format, data.path (idx), data.train, data.test, data.sequence_length (csv), and
+// data.format, data.path (idx), data.train, data.test, data.sequence_length, data.targets
+// (csv; data.targets only for task: regression), and
 // data.sha256, the data set's identity, which a worker checks before training.
 constexpr char kDataParamPrefix[] = "data.";
 

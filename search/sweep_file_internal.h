@@ -133,6 +133,10 @@ class Parser {
   Status CheckEarlyTerminate(const SweepSpec& spec) const;
   // data: the keys of a user's own data set fit its format (after ReadData).
   Status CheckDataForm(const SweepSpec& spec) const;
+  // task: regression (README.md, "Regression"): only under fixed; csv data, whose targets
+  // default to 1; the metric a regression one (default val_mse, minimised). A regression
+  // metric or data.targets without it is refused. sweep_sections.cc.
+  Status CheckTask(SweepSpec* spec) const;
   Status ReadFixed(const Entry& e, SweepSpec* spec);
   // One model/training key as under `fixed` or in a list item: its text form, checked.
   Status ReadConfigEntry(const Entry& f, std::string* text) const;

@@ -129,6 +129,10 @@ Status Parser::ReadData(const Entry& e, SweepSpec* spec) {
       int64_t v = 0;
       HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 1, kMaxSequenceLength, &v));
       spec->data.sequence_length = static_cast<int>(v);
+    } else if (d.key == "targets") {
+      int64_t v = 0;
+      HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 1, kMaxTargets, &v));
+      spec->data.targets = static_cast<int>(v);
     } else if (d.key == "train_limit") {
       int64_t v = 0;
       HPSWEEP_RETURN_IF_ERROR(IntInRange(d, what, 0, std::numeric_limits<int32_t>::max(), &v));
@@ -154,7 +158,7 @@ Status Parser::CheckDataForm(const SweepSpec& spec) const {
   auto has = [&](const char* key) { return line(key) > 0; };
   const DataFormat f = spec.data.format;
   if (!has("format")) {
-    for (const char* k : {"path", "train", "test", "sequence_length"}) {
+    for (const char* k : {"path", "train", "test", "sequence_length", "targets"}) {
       if (has(k)) {
         return Err(line(k),
                    std::string("key 'data.") + k + "': needs 'data.format' (idx or csv) beside it");
@@ -166,7 +170,7 @@ Status Parser::CheckDataForm(const SweepSpec& spec) const {
     return Err(line("dataset"), "key 'data.dataset': give either 'dataset' or 'format', not both");
   }
   if (f == DataFormat::kIdx || f == DataFormat::kMnist) {
-    for (const char* k : {"train", "test", "sequence_length"}) {
+    for (const char* k : {"train", "test", "sequence_length", "targets"}) {
       if (has(k)) {
         return Err(line(k), std::string("key 'data.") + k + "': only for format csv (format " +
                                 DataFormatName(f) + " reads the folder 'path')");
@@ -210,11 +214,14 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
       }
       spec->metric = text;
     } else if (m.key == "name") {
-      if (text != "val_accuracy" && text != "val_loss" && text != "test_accuracy") {
-        const std::string near = NearestKey(text, {"val_accuracy", "val_loss", "test_accuracy"});
+      // (a regression metric is checked against the task once the whole file is read: CheckTask)
+      if (text != "val_accuracy" && text != "val_loss" && text != "test_accuracy" &&
+          !IsRegressionMetric(text)) {
+        const std::string near = NearestKey(text, {"val_accuracy", "val_loss", "test_accuracy",
+                                                   "val_mse", "val_mae", "test_mse", "test_mae"});
         return Err(m.line,
                    "key 'metric.name': expected one of val_accuracy, val_loss, "
-                   "test_accuracy, got '" +
+                   "test_accuracy (regression: val_mse, val_mae, test_mse, test_mae), got '" +
                        text + "'" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
       }
       spec->metric = text;
@@ -226,7 +233,7 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
       goal_line = m.line;
     }
   }
-  const bool natural_max = spec->metric != "val_loss";
+  const bool natural_max = spec->metric != "val_loss" && !IsRegressionMetric(spec->metric);
   if (program_ && goal.empty()) {
     return Err(e.line, "key 'metric.goal': a program's metric needs its goal, maximize or "
                        "minimize");
@@ -241,6 +248,58 @@ Status Parser::ReadMetric(const Entry& e, SweepSpec* spec) {
       return Err(goal_line, "key 'metric.goal': " + spec->metric + " should be " +
                                 (natural_max ? "maximized" : "minimized") + ", not " + goal + "d");
     }
+  }
+  return Status::Ok();
+}
+
+Status Parser::CheckTask(SweepSpec* spec) const {
+  if (program_) return Status::Ok();
+  auto line = [&](const std::string& key) { return LineOr(spec->lines, key, 0); };
+  for (const ParameterSpec& p : spec->parameters) {
+    if (p.key == "task") {
+      return Err(p.line, "key 'task': the task decides the sweep's metric; set it under fixed, "
+                         "not under parameters");
+    }
+  }
+  for (const ListItem& item : spec->items) {
+    if (item.params.count("task")) {
+      return Err(LineOr(item.lines, "task", item.line),
+                 "key 'task': the task decides the sweep's metric; set it under fixed, not in a "
+                 "trial of the list");
+    }
+  }
+  auto task = spec->fixed.find("task");
+  const bool regression = task != spec->fixed.end() && task->second == "regression";
+  const int metric_line = line("metric");
+  if (!regression) {
+    if (spec->data.targets > 0) {
+      return Err(line("data.targets"), "key 'data.targets': real-valued targets are for task: "
+                                       "regression (set it under fixed)");
+    }
+    if (IsRegressionMetric(spec->metric)) {
+      return Err(metric_line, "key 'metric.name': " + spec->metric +
+                                  " is a regression metric; the task is classification (set "
+                                  "task: regression under fixed, or use val_accuracy, val_loss "
+                                  "or test_accuracy)");
+    }
+    return Status::Ok();
+  }
+  const int task_line = line("fixed.task");
+  if (spec->data.format != DataFormat::kCsv) {
+    return Err(task_line, std::string("key 'task': regression reads real-valued targets from csv "
+                                      "data (data: {format: csv, train: ..., test: ...}); ") +
+                              DataFormatName(spec->data.format) + " labels are classes");
+  }
+  if (spec->data.targets == 0) spec->data.targets = 1;  // the first column, as a label would be
+  if (metric_line == 0) {
+    spec->metric = "val_mse";
+    spec->maximize = false;
+  } else if (spec->metric == "val_accuracy" || spec->metric == "test_accuracy") {
+    const std::string near = spec->metric == "val_accuracy" ? "val_mse" : "test_mse";
+    return Err(metric_line, "key 'metric.name': " + spec->metric +
+                                " is not measured for task: regression; expected one of "
+                                "val_mse, val_mae, test_mse, test_mae, val_loss (did you mean '" +
+                                near + "'?)");
   }
   return Status::Ok();
 }

@@ -35,6 +35,10 @@ void ToProto(const EpochMetrics& m, pb::EpochMetrics* pm) {
   pm->set_val_accuracy(m.val_accuracy);
   pm->set_seconds(m.seconds);
   pm->set_lr(m.lr);
+  // task: regression: val_mse and val_mae as named metrics (search/objective.h
+  // IsRegressionMetric), when there is validation data.
+  if (m.val_mse >= 0) (*pm->mutable_named())["val_mse"] = m.val_mse;
+  if (m.val_mae >= 0) (*pm->mutable_named())["val_mae"] = m.val_mae;
 }
 
 // MemAvailable from /proc/meminfo, in bytes; -1 if unknown.
@@ -298,7 +302,9 @@ TrainOptions Worker::Impl::TrialTrainOptions(const pb::Trial& trial, const std::
   // (search/objective.h, ForEpochs): val_loss for a loss metric, else val_accuracy (also when an
   // older coordinator does not say).
   const std::string& metric = trial.metric();
-  opts.monitor = metric == "val_loss" || metric == "test_loss" ? Monitor::kValLoss
+  opts.monitor = metric == "val_loss" || metric == "test_loss"   ? Monitor::kValLoss
+                 : metric == "val_mse" || metric == "test_mse" ? Monitor::kValMse
+                 : metric == "val_mae" || metric == "test_mae" ? Monitor::kValMae
                                                                : Monitor::kValAccuracy;
   opts.cancel = &watch->cancel;
   opts.stop = &watch->stop_trial;
@@ -311,7 +317,8 @@ TrainOptions Worker::Impl::TrialTrainOptions(const pb::Trial& trial, const std::
     pb::ReportProgressResponse resp;
     HandleProgress(stub_->ReportProgress(&ctx, req, &resp), resp, watch);  // unreachable: train on
     Log("trial " + std::to_string(trial_id) + " epoch " + std::to_string(m.epoch) +
-        ": val_accuracy " + std::to_string(m.val_accuracy));
+        (m.val_mse >= 0 ? ": val_mse " + std::to_string(m.val_mse)
+                        : ": val_accuracy " + std::to_string(m.val_accuracy)));
     return !watch->stop_trial.load() && !watch->lost.load();
   };
   opts.on_warning = [this, trial_id = trial.trial_id()](const std::string& warning) {
@@ -328,8 +335,12 @@ grpc::Status Worker::Impl::SendResult(const std::string& lease_id, const TrainRe
   for (const EpochMetrics& m : result.history) ToProto(m, req.add_history());
   if (result.test.count > 0) {
     req.set_test_loss(result.test.loss);
-    req.set_test_accuracy(result.test.accuracy);
+    req.set_test_accuracy(result.test.accuracy);  // -1 for regression
     for (int64_t c : result.test.confusion) req.add_confusion_matrix(c);
+    if (result.test.mse >= 0) {
+      (*req.mutable_final_metrics())["test_mse"] = result.test.mse;
+      (*req.mutable_final_metrics())["test_mae"] = result.test.mae;
+    }
   } else {  // stopped: not tested
     req.set_test_loss(-1);
     req.set_test_accuracy(-1);
@@ -387,8 +398,10 @@ void Worker::Impl::LogResult(const pb::Trial& trial, const std::string& lease_id
                    std::to_string(result.batches_per_epoch) + ")"
              : ""));
   } else if (s.ok()) {
-    Log("trial " + std::to_string(trial.trial_id()) + " done: test_accuracy " +
-        std::to_string(result.test.accuracy) + " (weights of epoch " +
+    Log("trial " + std::to_string(trial.trial_id()) + " done: " +
+        (result.test.mse >= 0 ? "test_mse " + std::to_string(result.test.mse)
+                              : "test_accuracy " + std::to_string(result.test.accuracy)) +
+        " (weights of epoch " +
         std::to_string(result.weights_epoch) + ")" +
         (result.stopped_epoch > 0
              ? "; early stopping after epoch " + std::to_string(result.stopped_epoch)

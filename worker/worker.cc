@@ -292,7 +292,10 @@ Status Worker::Impl::UseOwnData(const pb::Trial& trial) {
     return it == trial.params().end() ? std::string() : it->second;
   };
   const std::string want = param("data.sha256");
-  if (!own_sha_.empty() && own_sha_ == want) return Status::Ok();
+  // The same files read another way (sequence_length, regression targets) are another data set.
+  const std::string read_as =
+      want + " " + param("data.sequence_length") + " " + param("data.targets");
+  if (!own_sha_.empty() && own_sha_ == read_as) return Status::Ok();
   if (want.size() != 64 || want.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return InvalidArgument("the trial's data.sha256 is not a sha256 in hex");
   }
@@ -341,7 +344,7 @@ Status Worker::Impl::UseOwnData(const pb::Trial& trial) {
   StatusOr<Mnist> data = LoadDataset(spec);
   if (!data.ok()) return data.status();
   own_data_ = std::move(*data);
-  own_sha_ = want;
+  own_sha_ = read_as;
   Log("training with the sweep's own data set in " +
       (spec.format == DataFormat::kIdx ? spec.path : spec.train_file + ", " + spec.test_file) +
       " (sha256 " + want.substr(0, 12) + ")");

@@ -153,7 +153,7 @@ class Worker::Impl {
   std::chrono::steady_clock::time_point stop_seen_at_;
   Mnist data_;
   Mnist own_data_;             // a sweep's own data set (data.* trial params), once loaded
-  std::string own_sha_;        // its identity (DatasetSha256), "" before
+  std::string own_sha_;        // its identity (DatasetSha256) and how it is read, "" before
   std::string data_sha_;       // sha256 of data_'s training images ("" if unknown)
   std::string data_in_use_;    // the folder data_ came from
   bool data_loaded_ = false;   // EnsureData succeeded (at start, or at the first engine trial)

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -188,6 +189,86 @@ TEST_F(SchedulerProgramTest, AnEngineTrialTakesNoNamedMetrics) {
   double deadline = 0;
   EXPECT_EQ(sched_->Report(g.lease_id, r, &deadline).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// An engine trial with task: regression (README.md, "Regression") reports val_mse and val_mae as
+// named metrics and test_mse and test_mae as final ones, and no accuracy; nothing else named.
+TEST_F(SchedulerProgramTest, ARegressionTrialReportsItsFourNamedMetricsOnly) {
+  const std::string dir = ::testing::TempDir();
+  for (const char* f : {"reg_train.csv", "reg_test.csv"}) {
+    FILE* out = std::fopen((dir + "/" + f).c_str(), "w");
+    ASSERT_NE(out, nullptr);
+    std::fputs("0.5,1,2\n-1.25,3,4\n", out);
+    std::fclose(out);
+  }
+  const std::string yaml = "data: {format: csv, train: " + dir + "/reg_train.csv, test: " + dir +
+                           "/reg_test.csv}\nfixed: {task: regression, cell: dense, units: 4, "
+                           "epochs: 2}\n";
+  const int64_t sweep = MustSubmit(*sched_, "name: r\n" + yaml);
+  ASSERT_GT(sweep, 0);
+  const int64_t w = Register("w", {});
+  LeaseGrant g = MustLease(w);
+  auto epoch = [](int n, double mse) {
+    EpochReport r;
+    r.epoch = n;
+    r.train_loss = r.val_loss = mse;
+    r.train_accuracy = r.val_accuracy = -1;
+    r.seconds = 1;
+    r.metrics = {{"val_mse", mse}, {"val_mae", 2 * mse}};
+    return r;
+  };
+  double deadline = 0;
+  EpochReport bad = epoch(1, 0.5);
+  bad.metrics["score"] = 1;  // a program's name: not a regression trial's
+  auto r = sched_->Report(g.lease_id, bad, &deadline);
+  EXPECT_NE(r.status().message().find("a regression trial reports val_mse and val_mae"),
+            std::string::npos)
+      << r.status().ToString();
+  bad = epoch(1, 0.5);
+  bad.val_accuracy = 0.5;
+  EXPECT_EQ(sched_->Report(g.lease_id, bad, &deadline).status().code(),
+            StatusCode::kInvalidArgument);
+  bad = epoch(1, -0.5);  // an error is never negative
+  EXPECT_EQ(sched_->Report(g.lease_id, bad, &deadline).status().code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(sched_->Report(g.lease_id, epoch(1, 0.5), &deadline).ok());
+  Completion c;
+  c.history = {epoch(1, 0.5), epoch(2, 0.25)};
+  c.test_loss = 0.3;
+  c.test_accuracy = 0.9;  // no accuracy for regression
+  c.final_metrics = {{"test_mse", 0.3}, {"test_mae", 0.4}};
+  EXPECT_EQ(sched_->Complete(g.lease_id, c).code(), StatusCode::kInvalidArgument);
+  c.test_accuracy = -1;
+  c.final_metrics["val_mse"] = 0.1;  // an epoch's metric, not the test pass's
+  EXPECT_EQ(sched_->Complete(g.lease_id, c).code(), StatusCode::kInvalidArgument);
+  c.final_metrics.erase("val_mse");
+  ASSERT_TRUE(sched_->Complete(g.lease_id, c).ok());
+  auto rows = storage_->Leaderboard(sweep, "val_mse", false, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].metric_value, 0.25);  // the best epoch's val_mse
+  EXPECT_EQ((*rows)[0].best_epoch, 2);
+  EXPECT_EQ((*rows)[0].final_metrics.at("test_mse"), 0.3);
+  EXPECT_EQ(CountsOf(*sched_, sweep).best, 0.25);
+
+  // The same trial again with reuse: copied, with its value and its test metrics.
+  const int64_t again = MustSubmit(*sched_, "name: r2\nreuse: true\n" + yaml);
+  auto none = sched_->Lease(w);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // nothing left to train
+  rows = storage_->Leaderboard(again, "val_mse", false, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_FALSE((*rows)[0].reused_from.empty());
+  EXPECT_EQ((*rows)[0].metric_value, 0.25);
+  EXPECT_EQ((*rows)[0].final_metrics.at("test_mae"), 0.4);
+  // Ranked by test_mse instead: the copy's value is its test_mse.
+  const int64_t by_test =
+      MustSubmit(*sched_, "name: r3\nreuse: true\nmetric: {name: test_mse}\n" + yaml);
+  ASSERT_TRUE(sched_->Lease(w).ok());
+  rows = storage_->Leaderboard(by_test, "test_mse", false, 0);
+  ASSERT_TRUE(rows.ok() && rows->size() == 1u);
+  EXPECT_EQ((*rows)[0].metric_value, 0.3);
 }
 
 // A resumed attempt's completion carries only its own epochs: those stored before are kept.

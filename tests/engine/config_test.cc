@@ -239,7 +239,9 @@ TEST(ApplyKeyTest, EveryKeyAcceptsAGoodValue) {
       {"patience", "3"},
       {"min_delta", "0"},
       {"restore_best_weights", "false"},
-      {"precision", "bf16"}};
+      {"precision", "bf16"},
+      {"task", "regression"},
+      {"huber_delta", "2.5"}};
   std::set<std::string> covered;
   for (const auto& [k, v] : good) {
     TrialConfig c;
@@ -283,7 +285,7 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"batch_size", "0"},
       {"batch_size", ""},
       {"epochs", "0"},
-      {"loss", "mse"},
+      {"loss", "rmse"},  // (mse, mae and huber are regression's)
       {"validation", "holdout"},
       {"validation_split", "1.0"},
       {"validation_split", "-0.2"},
@@ -327,6 +329,11 @@ TEST(ApplyKeyTest, BadValuesAreInvalidArgumentNamingTheKey) {
       {"restore_best_weights", "2"},
       {"precision", "fp16"},
       {"precision", "BF16x"},
+      {"task", "Regression"},
+      {"task", "forecast"},
+      {"huber_delta", "0"},
+      {"huber_delta", "-1"},
+      {"huber_delta", "2e6"},
   };
   std::set<std::string> covered;
   for (const auto& [k, v] : bad) {
@@ -422,7 +429,8 @@ std::vector<TrialConfig> OtherNonDefaults() {
        {"lr_decay_rate", "0.96"},
        {"lr_decay_steps", "250"}},
       {{"lr_schedule", "cosine"}, {"epochs", "5"}, {"warmup_epochs", "2"}},
-      {{"validation_split", "0.2"}, {"validation_shuffle", "true"}, {"validation_stratify", "true"}}};
+      {{"validation_split", "0.2"}, {"validation_shuffle", "true"}, {"validation_stratify", "true"}},
+      {{"task", "regression"}, {"loss", "huber"}, {"huber_delta", "0.25"}}};
   std::vector<TrialConfig> out;
   for (const auto& kv : sets) {
     TrialConfig c;
@@ -443,14 +451,20 @@ void ExpectSameConfig(const TrialConfig& a, const TrialConfig& b) {
   EXPECT_EQ(a.model.dropout, b.model.dropout);
   EXPECT_EQ(a.model.dense, b.model.dense);
   EXPECT_EQ(a.model.dense_activation, b.model.dense_activation);
-  EXPECT_EQ(a.model.logits, b.model.logits);
+  // (a regression model's output is linear whatever the flag: its key reads "linear")
+  if (a.model.task == Task::kClassification) {
+    EXPECT_EQ(a.model.logits, b.model.logits);
+  }
+  EXPECT_EQ(a.model.task, b.model.task);
   EXPECT_EQ(a.train.optimizer, b.train.optimizer);
   EXPECT_EQ(a.train.EffectiveLearningRate(), b.train.EffectiveLearningRate());
   EXPECT_EQ(a.train.momentum, b.train.momentum);
   EXPECT_EQ(a.train.nesterov, b.train.nesterov);
   EXPECT_EQ(a.train.batch_size, b.train.batch_size);
   EXPECT_EQ(a.train.epochs, b.train.epochs);
-  EXPECT_EQ(a.train.loss, b.train.loss);
+  // (a default loss, kAuto, reads back as the task's loss by name)
+  EXPECT_EQ(a.train.EffectiveLoss(a.model.task), b.train.EffectiveLoss(b.model.task));
+  EXPECT_EQ(a.train.huber_delta, b.train.huber_delta);
   EXPECT_EQ(a.train.validation, b.train.validation);
   EXPECT_EQ(a.train.validation_split, b.train.validation_split);
   EXPECT_EQ(a.train.seed, b.train.seed);

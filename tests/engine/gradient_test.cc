@@ -1,7 +1,9 @@
 // Finite-difference gradient checks in double precision for every layer, both losses (sparse and
 // one-hot, softmax output and logits), stacked recurrent layers, recurrent dropout and dropout with
-// fixed masks, and bidirectional layers (both directions' weights). The analytic gradient from
-// Backward must match central differences of the loss.
+// fixed masks, and bidirectional layers (both directions' weights); and the regression losses
+// (mse, mae away from its kink, huber on both sides of delta) through a Dense head and an LSTM
+// with two linear targets. The analytic gradient from Backward must match central differences
+// of the loss.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -291,6 +293,91 @@ TEST_P(Bf16GradientTest, IsWithinBf16RoundingOfCentralDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layers, Bf16GradientTest, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- Regression: mse, mae, huber through a linear Dense(2) output ----
+
+struct RegressionCase {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> keys;
+  Loss loss;
+};
+
+void PrintTo(const RegressionCase& c, std::ostream* os) { *os << c.name; }
+
+class RegressionGradientTest : public ::testing::TestWithParam<RegressionCase> {};
+
+TEST_P(RegressionGradientTest, MatchesCentralDifferences) {
+  const RegressionCase& c = GetParam();
+  TrialConfig cfg;
+  cfg.model.steps = 5;
+  cfg.model.features = 4;
+  cfg.model.units = 6;
+  cfg.model.task = Task::kRegression;
+  cfg.model.classes = 2;  // two targets
+  cfg.train.loss = c.loss;
+  for (const auto& [k, v] : c.keys) ASSERT_TRUE(ApplyKey(k, v, &cfg).ok()) << k;
+  ASSERT_TRUE(Validate(cfg).ok()) << Validate(cfg).ToString();
+  const ModelConfig& m = cfg.model;
+  const int B = 3, K = 2;
+  const double delta = 1.0;
+  const int64_t n = CountParams(m);
+  std::vector<double> params(n), grads(n, 0.0);
+  Network<double>::Init(m, 11, params.data());
+  Rng rng(5);
+  for (double& p : params) p += 0.3 * (rng.Uniform() - 0.5);
+  Tensor<double> x;
+  x.steps = m.cell == Cell::kDense ? 1 : m.steps;
+  x.data.resize(m.cell == Cell::kDense ? B : m.steps * B,
+                m.cell == Cell::kDense ? m.steps * m.features : m.features);
+  for (Eigen::Index i = 0; i < x.data.size(); ++i) x.data.data()[i] = rng.Uniform(-1, 1);
+
+  Network<double> net(m, params.data(), grads.data());
+  ForwardContext ctx{false, nullptr};
+  // Targets at fixed errors from the initial outputs: |e| is never near 0 (mae's kink) nor near
+  // delta (huber's switch), and huber sees both sides: 0.3 and 0.6 inside, 1.7 and 2.2 beyond.
+  const double errors[B * K] = {0.3, -1.7, -0.6, 2.2, 1.4, -0.45};
+  Mat<double> targets = net.Forward(x, ctx);
+  ASSERT_EQ(targets.rows(), B);
+  ASSERT_EQ(targets.cols(), K);
+  for (int i = 0; i < B * K; ++i) targets(i / K, i % K) -= errors[i];
+
+  auto loss = [&](Mat<double>* dpred) {
+    const Mat<double>& out = net.Forward(x, ctx);
+    return RegressionLoss<double>(out, targets, c.loss, delta, 1.0 / B, dpred).loss_sum / B;
+  };
+  Mat<double> dpred;
+  loss(&dpred);
+  net.Backward(dpred);
+  const double h = 1e-6;
+  double worst = 0, norm = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double saved = params[i];
+    params[i] = saved + h;
+    const double up = loss(nullptr);
+    params[i] = saved - h;
+    const double down = loss(nullptr);
+    params[i] = saved;
+    const double numeric = (up - down) / (2 * h);
+    worst = std::max(worst, std::abs(numeric - grads[i]) /
+                                std::max(1e-4, std::abs(numeric) + std::abs(grads[i])));
+    norm += grads[i] * grads[i];
+  }
+  EXPECT_LT(worst, 1e-5) << c.name;
+  EXPECT_GT(norm, 1e-8) << c.name;
+}
+
+const RegressionCase kRegressionCases[] = {
+    {"DenseHeadMse", {{"cell", "dense"}, {"layers", "1"}, {"dense", "5"}}, Loss::kMse},
+    {"DenseHeadMae", {{"cell", "dense"}, {"layers", "1"}, {"dense", "5"}}, Loss::kMae},
+    {"DenseHeadHuber", {{"cell", "dense"}, {"layers", "1"}, {"dense", "5"}}, Loss::kHuber},
+    {"LstmMse", {{"cell", "lstm"}}, Loss::kMse},
+    {"LstmMae", {{"cell", "lstm"}}, Loss::kMae},
+    {"LstmHuber", {{"cell", "lstm"}, {"dense", "4"}}, Loss::kHuber},
+    {"GruHuber", {{"cell", "gru"}}, Loss::kHuber},
+};
+
+INSTANTIATE_TEST_SUITE_P(Losses, RegressionGradientTest, ::testing::ValuesIn(kRegressionCases),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

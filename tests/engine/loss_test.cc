@@ -161,5 +161,53 @@ TEST(SoftmaxTest, RowsAreProbabilities) {
   EXPECT_NEAR(p(1, 1), 0.5, 1e-12);
 }
 
+// Regression losses against hand computation: pred - target = e per value, each row's loss the
+// mean over its targets (Keras), the gradient scale/K times the derivative.
+TEST(RegressionLossTest, HandComputedValuesAndGradients) {
+  // Row 0: e = (0.5, -2); row 1: e = (0, 3).
+  const Mat<double> pred = M<double>(2, 2, {1.5, 0.0, 2.0, 4.0});
+  const Mat<double> y = M<double>(2, 2, {1.0, 2.0, 2.0, 1.0});
+  Mat<double> d;
+  // mse: row means (0.25 + 4) / 2 = 2.125 and (0 + 9) / 2 = 4.5; d = scale/2 * 2e.
+  LossResult r = RegressionLoss<double>(pred, y, Loss::kMse, 1.0, 0.5, &d);
+  EXPECT_NEAR(r.loss_sum, 2.125 + 4.5, 1e-12);
+  EXPECT_NEAR(r.sq_sum, 2.125 + 4.5, 1e-12);
+  EXPECT_NEAR(r.abs_sum, 1.25 + 1.5, 1e-12);
+  EXPECT_NEAR(d(0, 0), 0.25 * 1.0, 1e-12);
+  EXPECT_NEAR(d(0, 1), 0.25 * -4.0, 1e-12);
+  EXPECT_NEAR(d(1, 1), 0.25 * 6.0, 1e-12);
+  EXPECT_EQ(d(1, 0), 0.0);
+  // mae: (0.5 + 2) / 2 = 1.25 and (0 + 3) / 2 = 1.5; d = scale/2 * sign(e), 0 at e = 0.
+  r = RegressionLoss<double>(pred, y, Loss::kMae, 1.0, 0.5, &d);
+  EXPECT_NEAR(r.loss_sum, 2.75, 1e-12);
+  EXPECT_NEAR(d(0, 0), 0.25, 1e-12);
+  EXPECT_NEAR(d(0, 1), -0.25, 1e-12);
+  EXPECT_EQ(d(1, 0), 0.0);
+  EXPECT_NEAR(d(1, 1), 0.25, 1e-12);
+  // huber, delta 1: 0.5*0.25 = 0.125 and 1*(2 - 0.5) = 1.5 -> 0.8125; 0 and 3 - 0.5 = 2.5 ->
+  // 1.25. d: e inside delta, delta * sign(e) beyond.
+  r = RegressionLoss<double>(pred, y, Loss::kHuber, 1.0, 0.5, &d);
+  EXPECT_NEAR(r.loss_sum, 0.8125 + 1.25, 1e-12);
+  EXPECT_NEAR(d(0, 0), 0.25 * 0.5, 1e-12);
+  EXPECT_NEAR(d(0, 1), 0.25 * -1.0, 1e-12);
+  EXPECT_NEAR(d(1, 1), 0.25 * 1.0, 1e-12);
+  // huber, delta 2.5: e = 3 is beyond (2.5 * (3 - 1.25) = 4.375), -2 inside (2).
+  r = RegressionLoss<double>(pred, y, Loss::kHuber, 2.5, 1.0, &d);
+  EXPECT_NEAR(r.loss_sum, (0.125 + 2.0) / 2 + (0 + 4.375) / 2, 1e-12);
+  EXPECT_NEAR(d(0, 1), 0.5 * -2.0, 1e-12);
+  EXPECT_NEAR(d(1, 1), 0.5 * 2.5, 1e-12);
+  // Without dpred: the same values, nothing written.
+  LossResult again = RegressionLoss<double>(pred, y, Loss::kHuber, 2.5, 1.0, nullptr);
+  EXPECT_EQ(again.loss_sum, r.loss_sum);
+}
+
+TEST(RegressionLossTest, FloatMatchesDouble) {
+  const Mat<float> pred = M<float>(1, 3, {0.1, -0.2, 3.0});
+  const Mat<float> y = M<float>(1, 3, {0.0, 0.0, 0.0});
+  LossResult r = RegressionLoss<float>(pred, y, Loss::kMse, 1.0, 1.0f, nullptr);
+  EXPECT_NEAR(r.loss_sum, (0.01 + 0.04 + 9.0) / 3, 1e-6);
+  EXPECT_NEAR(r.abs_sum, 3.3 / 3, 1e-6);
+}
+
 }  // namespace
 }  // namespace hpsweep

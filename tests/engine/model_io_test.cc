@@ -147,7 +147,8 @@ TEST_F(ModelIoTest, OldFileWithoutTheTrainingKeysLoadsWithDefaults) {
   bytes.resize(bytes.size() - 4);
   for (const char* key : {"clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "lr_schedule",
                           "lr_drop", "lr_every", "lr_decay_rate", "lr_decay_steps", "warmup_epochs",
-                          "lr_factor", "lr_patience", "lr_min", "bidirectional"}) {
+                          "lr_factor", "lr_patience", "lr_min", "bidirectional", "task",
+                          "huber_delta"}) {
     const size_t at = bytes.find("\n" + std::string(key) + "=");
     ASSERT_NE(at, std::string::npos) << key;
     bytes.erase(at + 1, bytes.find('\n', at + 1) - at);
@@ -163,6 +164,9 @@ TEST_F(ModelIoTest, OldFileWithoutTheTrainingKeysLoadsWithDefaults) {
   EXPECT_EQ(old->config.train.weight_decay, 0.0f);
   EXPECT_EQ(old->config.train.lr_patience, defaults.lr_patience);
   EXPECT_EQ(old->params, m.params);
+  // A file from before task: a classification model, its loss as it was.
+  EXPECT_EQ(old->config.model.task, Task::kClassification);
+  EXPECT_EQ(GetKey(old->config, "loss"), "sparse_categorical_crossentropy");
 }
 
 TEST_F(ModelIoTest, BidirectionalModelRoundTripsAndPredictsTheSame) {

@@ -253,5 +253,86 @@ TEST(SweepDataFormTest, ErrorsNameLineAndKey) {
   }
 }
 
+// task: regression (README.md, "Regression"): csv rows of targets first; the metric defaults to
+// val_mse (minimised); what does not fit the task is refused at file:line:key.
+TEST_F(SweepDataTest, RegressionSweepReadsTargetsAndRanksByValMse) {
+  Write("train.csv", "y1,y2,a,b\n0.5,1.25,1,2\n-3.5,2,3,4\n");
+  Write("test.csv", "1.5,0,1,1\n");
+  const std::string data =
+      "data: {format: csv, train: train.csv, test: test.csv, targets: 2}\n";
+  std::string path = Write("s.yaml", "name: r\n" + data +
+                                         "fixed: {task: regression, cell: lstm}\n"
+                                         "parameters:\n  loss: {values: [mse, mae, huber]}\n");
+  std::string text;
+  {
+    std::ifstream in(path);
+    std::getline(in, text, '\0');
+  }
+  StatusOr<PreparedSweep> p = PrepareSweep(text, path);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->spec.metric, "val_mse");
+  EXPECT_FALSE(p->spec.maximize);
+  EXPECT_EQ(p->spec.data.targets, 2);
+  ASSERT_EQ(p->trials.size(), 3u);
+  for (const TrialSpec& t : p->trials) {
+    EXPECT_EQ(t.params.at("task"), "regression");
+    EXPECT_EQ(t.params.at("data.targets"), "2");
+    EXPECT_EQ(t.config.model.classes, 2);  // Dense(2): one output per target
+    EXPECT_EQ(t.config.model.features, 2);
+  }
+  EXPECT_EQ(p->trials[1].params.at("loss"), "mae");
+  // Without targets: the first column, as a label would be.
+  path = Write("one.yaml", "name: r\ndata: {format: csv, train: train.csv, test: test.csv}\n"
+                           "fixed: {task: regression}\n");
+  StatusOr<SweepSpec> one = ParseSweepFile(path);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->data.targets, 1);
+
+  struct Bad {
+    std::string yaml, want;
+  };
+  const Bad bad[] = {
+      {"name: r\n" + data + "metric: {name: val_accuracy}\nfixed: {task: regression}\n",
+       "b.yaml:3: key 'metric.name': val_accuracy is not measured for task: regression; expected "
+       "one of val_mse, val_mae, test_mse, test_mae, val_loss (did you mean 'val_mse'?)"},
+      {"name: r\n" + data + "metric: {name: val_mse, goal: maximize}\nfixed: {task: regression}\n",
+       "b.yaml:3: key 'metric.goal': val_mse should be minimized"},
+      {"name: r\n" + data + "fixed: {cell: lstm}\n",
+       "b.yaml:2: key 'data.targets': real-valued targets are for task: regression"},
+      {"name: r\nmetric: {name: val_mae}\n", "b.yaml:2: key 'metric.name': val_mae is a "
+                                                "regression metric; the task is classification"},
+      {"name: r\nfixed: {task: regression}\n",
+       "b.yaml:2: key 'task': regression reads real-valued targets from csv data"},
+      {"name: r\n" + data + "fixed: {task: regression, loss: categorical_crossentropy}\n",
+       "b.yaml:3: trial 1: key 'loss': categorical_crossentropy is a classification loss"},
+      {"name: r\nfixed:\n  units: 4\n  loss: mse\n",
+       "b.yaml:4: trial 1: key 'loss': mse is a regression loss; task is classification"},
+      {"name: r\n" + data + "fixed: {task: regression, huber_delta: 2}\n",
+       "b.yaml:3: trial 1: key 'huber_delta': only loss=huber uses it (loss is mse)"},
+      {"name: r\n" + data + "parameters:\n  task: {values: [regression]}\n",
+       "b.yaml:4: key 'task': the task decides the sweep's metric; set it under fixed"},
+      {"name: r\ndata: {format: idx, path: imgs, targets: 1}\n",
+       "b.yaml:2: key 'data.targets': only for format csv"},
+      {"name: r\n" + data + "fixed: {task: regression, huber_delta: 0}\n",
+       "b.yaml:3: key 'huber_delta': expected a number in (0, 1e+06]"},
+  };
+  for (const Bad& b : bad) {
+    const std::string f = Write("b.yaml", b.yaml);
+    StatusOr<PreparedSweep> r = PrepareSweep(b.yaml, f);
+    ASSERT_FALSE(r.ok()) << b.yaml;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << b.yaml;
+    EXPECT_NE(r.status().message().find(b.want), std::string::npos)
+        << b.yaml << "\ngot:  " << r.status().message() << "\nwant: " << b.want;
+  }
+  // A target that is not a number: the data file's line, under the data key's.
+  Write("train.csv", "y1,y2,a,b\n0.5,1.25,1,2\n0.5,x,3,4\n");
+  StatusOr<PreparedSweep> r = PrepareSweep(text, path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("key 'data.train': " + dir_ +
+                                      "/train.csv:3: target 'x' (field 2) is not a finite number"),
+            std::string::npos)
+      << r.status().message();
+}
+
 }  // namespace
 }  // namespace hpsweep
