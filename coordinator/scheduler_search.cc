@@ -289,6 +289,9 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
   }
   if (proposed.ok()) {
     t.params = std::move(proposed->params);
+    std::pair<int, int>& passed = passed_over_[sweep_id];
+    passed.first += proposed->passed_over_invalid;
+    passed.second += proposed->passed_over_tried;
   } else {
     // No valid trial (the config checks or limits refused every candidate): recorded as a
     // failed trial, so the sweep still ends after max_trials and says why.
