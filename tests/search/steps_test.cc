@@ -74,6 +74,27 @@ TEST(StepsTest, RefusedAsOptunaRefusesThem) {
   EXPECT_NE(grid.status().message().find("use method: random"), std::string::npos);
 }
 
+// quarantine_after (coordinator/scheduler.h, "Quarantine"): 0..100, refused with file:line:key.
+TEST(StepsTest, QuarantineAfterIsChecked) {
+  const std::string head = "name: x\nmethod: random\nmax_trials: 5\n";
+  const std::string axis = "parameters:\n  units: {distribution: int_uniform, min: 8, max: 64}\n";
+  EXPECT_EQ(MustParse(head + axis).quarantine_after, -1);  // not set: the coordinator's
+  EXPECT_EQ(MustParse(head + "quarantine_after: 0\n" + axis).quarantine_after, 0);
+  EXPECT_EQ(MustParse(head + "quarantine_after: 100\n" + axis).quarantine_after, 100);
+  for (const char* bad : {"101", "-1", "abc", "2.5", "[3]", "99999999999999999999"}) {
+    StatusOr<SweepSpec> spec =
+        ParseSweep(head + "quarantine_after: " + bad + "\n" + axis, kFile);
+    ASSERT_FALSE(spec.ok()) << bad;
+    const std::string& m = spec.status().message();
+    EXPECT_NE(m.find(std::string(kFile) + ":4:"), std::string::npos) << m;
+    EXPECT_NE(m.find("quarantine_after"), std::string::npos) << m;
+  }
+  StatusOr<SweepSpec> typo = ParseSweep(head + "quarantine_afer: 3\n" + axis, kFile);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("quarantine_after"), std::string::npos)
+      << typo.status().message();  // did you mean
+}
+
 TEST(StepsTest, SnapsAsOptuna) {
   ParameterSpec p;
   p.distribution = Distribution::kUniform;
