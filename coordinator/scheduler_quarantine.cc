@@ -105,6 +105,7 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
   // again while its sweep runs (the caller gives back the last one when skip_last).
   const size_t n = failures.size() - (skip_last ? 1 : 0);
   std::set<int64_t> touched;
+  int given_back = skip_last ? 1 : 0;  // (the caller's)
   for (size_t i = 0; i < n; ++i) {
     auto t = trials_.find(failures[i].trial_id);
     if (t == trials_.end()) continue;
@@ -117,10 +118,14 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
     // caller writes it. Failing (skip_last), its earlier attempts here are given back in memory;
     // completing, it has a result.
     if (tr.status == TrialStatus::kRunning && !deadlines_.count({tr.lease_deadline, tr.id})) {
-      if (skip_last) UnchargeAttempt(&tr, "");
+      if (skip_last) {
+        UnchargeAttempt(&tr, "");
+        ++given_back;
+      }
       continue;
     }
     UnchargeAttempt(&tr, "");
+    ++given_back;
     touched.insert(tr.id);
   }
   const std::string why = "attempts on '" + w->second.name + "' given back (no attempt charged): " +
@@ -139,7 +144,7 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
     }
     HPSWEEP_RETURN_IF_ERROR(WriteTrial(tr));
   }
-  EmitLocked(events::WorkerQuarantined(w->second, static_cast<int>(failures.size())));
+  EmitLocked(events::WorkerQuarantined(w->second, given_back));
   fail_streaks_.erase(st);
   *quarantined = true;
   return Status::Ok();
