@@ -2,8 +2,10 @@
 // workers take a program sweep; one offers the program as a script that exits 1 at once (a
 // broken node), the other as one that works. The broken worker is quarantined, the attempts it
 // spent are given back, and the sweep completes with no trial failed; `hpsweep workers` and
-// `status` show the quarantine with its last error, `workers --release` lifts it.
+// `status` show the quarantine with its last error, a coordinator killed with SIGKILL and
+// started again still shows it, and `workers --release` lifts it.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -52,9 +54,10 @@ class QuarantineE2ETest : public E2ETest {
 
 TEST_F(QuarantineE2ETest, ABrokenWorkerIsQuarantinedAndTheSweepCompletesWithoutFailures) {
   const std::string good = Script("good.py", kGood), bad = Script("bad.sh", kBad);
-  Process coord({"coordinator", "--listen", addr_, "--db", db_, "--data-dir", MnistDir(),
-                 "--quarantine-after", "3"},
-                log_);
+  const std::vector<std::string> coord_args = {"coordinator", "--listen", addr_, "--db", db_,
+                                                "--data-dir", MnistDir(), "--quarantine-after",
+                                                "3"};
+  auto coord = std::make_unique<Process>(coord_args, log_);
   ASSERT_TRUE(TestClient(addr_).WaitUp(20));
   const int64_t sweep = TestClient(addr_).Submit(
       "name: q\nprogram: p\nmetric: {name: score, goal: maximize}\nmax_attempts: 2\n"
@@ -75,6 +78,14 @@ TEST_F(QuarantineE2ETest, ABrokenWorkerIsQuarantinedAndTheSweepCompletesWithoutF
   ASSERT_EQ(RunCli({"status", "--coordinator", addr_}, &out), 0) << out;
   EXPECT_NE(out.find("worker broken quarantined"), std::string::npos) << out;
   EXPECT_NE(out.find("exit status 1"), std::string::npos) << out;
+  // kill -9 of the coordinator: the quarantine is stored, a restarted one still says it.
+  coord->Signal(SIGKILL);
+  ASSERT_TRUE(coord->Wait(10));
+  coord = std::make_unique<Process>(coord_args, log_);
+  // (a fresh channel per try: one that met the port closed would wait out gRPC's backoff)
+  ASSERT_TRUE(PollFor(20, [&] { return TestClient(addr_).WaitUp(0.5); }));
+  ASSERT_EQ(RunCli({"workers", "--coordinator", addr_}, &out), 0) << out;
+  EXPECT_NE(out.find("quarantined broken"), std::string::npos) << out;
   // Lifted by a user: the worker is leased trials again (it is idle: nothing is left).
   ASSERT_EQ(RunCli({"workers", "--coordinator", addr_, "--release", "broken"}, &out), 0) << out;
   EXPECT_NE(out.find("released from quarantine"), std::string::npos) << out;
