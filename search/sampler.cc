@@ -251,7 +251,7 @@ class TpeSampler : public Sampler {
     return CountFinitePoints();
   }
 
-  // max_trials, or fewer when the space is finite (values lists and integer ranges only) and has
+  // max_trials, or fewer when the space is finite (values lists, integer and stepped axes) and has
   // fewer valid points: each point is tried once (a tried point is not proposed again), so the
   // trials past them would only train the same models again.
   int planned() const override { return planned_; }
