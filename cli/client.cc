@@ -123,7 +123,8 @@ StatusOr<pb::GetStatusResponse> StatusFromDb(const std::string& db, int64_t swee
   auto reader = OpenDb(db);
   if (!reader.ok()) return reader.status();
   // A file cannot tell which workers are alive: status --db prints no such line.
-  pb::GetStatusResponse resp = StatusProto((*reader)->scheduler->Counts(sweep), 0);
+  pb::GetStatusResponse resp = StatusProto((*reader)->scheduler->Counts(sweep), 0,
+                                           (*reader)->scheduler->QuarantinedWorkers());
   if (sweep != 0 && resp.sweeps().empty()) {
     return NotFound(db + ": no sweep " + std::to_string(sweep));
   }

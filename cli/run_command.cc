@@ -595,6 +595,7 @@ int RunCoordinator(const Flags& f) {
   for (const std::string& root : f.data_roots) o.data_roots.push_back(Absolute(root));
   o.request_memory_bytes = static_cast<size_t>(f.request_memory_mb) << 20;
   o.scheduler.lease_seconds = f.lease_seconds;
+  o.scheduler.quarantine_after = f.quarantine_after;
   o.storage.sync_full = f.sync_full;
   o.security = f.server;
   if (!f.http.empty()) {  // (refused before the database is opened; Dashboard::Start checks too)

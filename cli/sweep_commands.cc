@@ -161,7 +161,27 @@ int RunStatus(const Flags& f) {
   return 0;
 }
 
+// workers --release NAME: lifts a worker's quarantine (ReleaseWorker; the user role).
+int RunRelease(const Flags& f) {
+  if (!f.db.empty()) {
+    return Fail(InvalidArgument("--release asks a running coordinator; it does not take --db"));
+  }
+  auto stub = Connect(f.coordinator, f.client);
+  if (!stub.ok()) return Fail(stub.status());
+  pb::ReleaseWorkerRequest req;
+  req.set_worker_name(f.release);
+  pb::ReleaseWorkerResponse resp;
+  grpc::Status s = (*stub)->ReleaseWorker(Ctx().get(), req, &resp);
+  if (!s.ok()) return FailRpc("workers --release", f.coordinator, s);
+  std::cout << "worker '" << EscapeText(f.release) << "' "
+            << (resp.released() ? "released from quarantine: it is leased trials again"
+                                : "was not quarantined")
+            << "\n";
+  return 0;
+}
+
 int RunWorkers(const Flags& f) {
+  if (!f.release.empty()) return RunRelease(f);
   if (f.format != "table" && f.format != "json") {
     return Fail(InvalidArgument("--format: expected table or json, got '" + f.format + "'"));
   }
@@ -501,6 +521,12 @@ CLI::App* AddCoordinatorCommand(CLI::App* app, Flags* f) {
   coord->add_option("--lease-seconds", f->lease_seconds, "lease period")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
+  coord
+  ->add_option("--quarantine-after", f->quarantine_after,
+                   "quarantine a worker whose last N attempts failed while trials completed on "
+                   "other workers (0: never; a sweep's quarantine_after wins)")
+      ->check(CLI::Range(0, kMaxQuarantineAfter))
+      ->capture_default_str();
   coord->add_flag("--sync-full", f->sync_full, "fsync every commit (survives power loss)");
   coord
       ->add_option("--log-format", f->log_format,
@@ -583,8 +609,11 @@ CLI::App* AddStatusCommand(CLI::App* app, Flags* f) {
 // `workers`: every worker a coordinator or a database file knows of.
 CLI::App* AddWorkersCommand(CLI::App* app, Flags* f) {
   CLI::App* workers = app->add_subcommand(
-      "workers", "every worker: host, job, state (idle, training, gone), last heard, trials");
+      "workers",
+      "every worker: host, job, state (idle, training, quarantined, gone), last heard, trials");
   workers->add_option("--format", f->format, "table or json")->capture_default_str();
+  workers->add_option("--release", f->release,
+                      "lift the quarantine of the worker of this name (needs the user role)");
   AddSourceOptions(workers, f, /*db=*/true);
   return workers;
 }

@@ -38,6 +38,9 @@ struct Flags {
   int64_t max_model_params = SweepLimits().max_params;
   int64_t max_training_memory_mb = SweepLimits().max_training_bytes >> 20;
   double lease_seconds = 30;
+  // coordinator, run --quarantine-after: failures in a row that quarantine a worker (0: off).
+  int quarantine_after = kDefaultQuarantineAfter;
+  std::string release;  // workers --release NAME: lift that worker's quarantine
   double validation_split = 0.2;
   std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;

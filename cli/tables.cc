@@ -370,8 +370,19 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                 metric.c_str());
     if (!s.waiting().empty()) std::printf("       waiting: %s\n", s.waiting().c_str());
     if (!s.warm_start().empty()) std::printf("       warm start: %s\n", s.warm_start().c_str());
+    if (s.passed_over_invalid() + s.passed_over_tried() > 0) {
+      std::printf("       passed over: %d candidates (%d invalid: a config check or limit refused "
+                  "them; %d tried already)\n",
+                  s.passed_over_invalid() + s.passed_over_tried(), s.passed_over_invalid(),
+                  s.passed_over_tried());
+    }
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());
+  for (const auto& q : resp.quarantined()) {
+    std::printf("worker %s quarantined: %s (lift with: hpsweep workers --release %s)\n",
+                EscapeText(q.name()).c_str(), EscapeText(q.quarantine()).c_str(),
+                EscapeText(q.name()).c_str());
+  }
 }
 
 void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format) {
@@ -390,7 +401,9 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
                   {"seconds_since_heard", std::max(0.0, resp.now() - w.last_seen())},
                   {"trials_done", w.trials_done()},
                   {"trials_failed", w.trials_failed()},
-                  {"programs", std::vector<std::string>(w.programs().begin(), w.programs().end())}};
+                  {"programs", std::vector<std::string>(w.programs().begin(), w.programs().end())},
+                  {"quarantine", w.quarantine()}};  // "" when not quarantined
+      if (!w.quarantine().empty()) row["quarantined_at"] = w.quarantined_at();
       if (w.state() == "training") {
         row["sweep_id"] = w.sweep_id();
         row["trial_id"] = w.trial_id();
@@ -443,6 +456,12 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
   std::cout << alive << " alive, " << resp.workers_size() - alive
             << " gone (not heard from within the lease period of " << Duration(resp.lease_seconds())
             << ")\n";
+  for (const auto& w : resp.workers()) {
+    if (w.quarantine().empty()) continue;
+    std::cout << "quarantined " << EscapeText(w.name()) << " " << Ago(resp.now() - w.quarantined_at())
+              << ": " << EscapeText(w.quarantine()) << " (lift with: hpsweep workers --release "
+              << EscapeText(w.name()) << ")\n";
+  }
 }
 
 }  // namespace hpsweep

@@ -367,6 +367,31 @@ Event WorkerGone(const WorkerRow& w, double silent_seconds) {
   return e;
 }
 
+Event WorkerQuarantined(const WorkerRow& w, int given_back) {
+  Event e;
+  e.name = "worker_quarantined";
+  e.level = EventLevel::kWarning;
+  e.message = "worker '" + w.name + "' (id " + std::to_string(w.id) + ") quarantined: " +
+              w.quarantine + "; " + std::to_string(given_back) +
+              " attempts given back uncharged (lift with: hpsweep workers --release " + w.name +
+              ")";
+  e.With("worker_id", w.id)
+      .With("worker", w.name)
+      .With("host", w.host)
+      .With("quarantine", w.quarantine)
+      .With("given_back", given_back);
+  return e;
+}
+
+Event WorkerReleased(const WorkerRow& w, const std::string& how) {
+  Event e;
+  e.name = "worker_released";
+  e.message = "worker '" + w.name + "' (id " + std::to_string(w.id) + ") out of quarantine (" +
+              how + ")";
+  e.With("worker_id", w.id).With("worker", w.name).With("how", how);
+  return e;
+}
+
 }  // namespace events
 
 }  // namespace hpsweep

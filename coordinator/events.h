@@ -94,6 +94,10 @@ Event LeaseExpired(const TrialRow& trial, const SweepRow& sweep, TrialStatus out
 Event WorkerJoined(const WorkerRow& worker);
 // Not heard from for silent_seconds (at least a lease period).
 Event WorkerGone(const WorkerRow& worker, double silent_seconds);
+// Quarantined (worker.quarantine says why); given_back: attempts it spent, given back uncharged.
+Event WorkerQuarantined(const WorkerRow& worker, int given_back);
+// Its quarantine lifted: `how` is "released" (hpsweep workers --release) or "new fingerprint".
+Event WorkerReleased(const WorkerRow& worker, const std::string& how);
 }  // namespace events
 
 }  // namespace hpsweep

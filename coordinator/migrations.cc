@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -180,6 +180,14 @@ UPDATE trials SET weights_epoch = epochs_run
     // 7 -> 8: whether a worker's CPU runs bf16 products (precision: bf16 trials go only there).
     R"sql(
 ALTER TABLE workers ADD COLUMN bf16 INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 8 -> 9: quarantined workers (their last error and when; the fingerprint a new binary or
+    // data changes, which lifts it) and each sweep's quarantine_after (-1: the coordinator's).
+    R"sql(
+ALTER TABLE workers ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN quarantined_at REAL NOT NULL DEFAULT 0;
+ALTER TABLE sweeps ADD COLUMN quarantine_after INTEGER NOT NULL DEFAULT -1;
 )sql",
 };
 

@@ -175,6 +175,8 @@ Status Scheduler::LoadLocked() {
   sweep_data_.clear();
   finished_.clear();
   finished_built_ = false;
+  fail_streaks_.clear();  // (streaks start afresh; quarantines are in the workers' rows)
+  completions_.clear();
   for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
   const double now = clock_->Now();
   std::set<int64_t> holding;  // workers with a running trial
@@ -306,6 +308,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.metric = spec.metric;
     sw.maximize = spec.maximize;
     sw.max_attempts = spec.max_attempts;
+    sw.quarantine_after = spec.quarantine_after;
     sw.created_at = now;
     sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
     sw.program = spec.program;

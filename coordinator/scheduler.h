@@ -73,15 +73,9 @@
 // float rounding, and for a run of the same hpsweep version. Copied trials are not fed to the
 // sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
 //
-// Warm start: a bayes sweep whose file names warm_start.sweeps (ids, or names: the latest sweep
-// of that name submitted before it) is checked at submit against each: it must exist, measure the
-// same metric with the same goal, run the same program (or none) and train on the same data
-// (SweepDataIdentity), else the submit is refused naming the sweep. Their completed and pruned
-// trials that finished before this sweep was submitted join its TPE history (each counted
-// where it fits this sweep's space: TpeSampler passes over points the space cannot hold), older
-// than every trial of its own; they count toward n_startup_trials, so TPE models from its first
-// trial, and their points are not proposed again. The set is a function of the database and the
-// sweep's stored file, so a restarted coordinator rebuilds the same history.
+// Warm start: a bayes sweep naming warm_start.sweeps learns from their trials finished before
+// its submit (same metric, goal, program and data, else refused); docs/architecture.md, "Warm
+// start". A function of the database and the stored file: a restart rebuilds the same history.
 //
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
 // was heard from (a registration, lease, report, completion or failure of its trial) within one
@@ -101,6 +95,23 @@
 // alive by the last_seen stored (written at most every few seconds), and one holding a running
 // trial is held in memory for a lease period, as its lease is, without counting as alive until it
 // is heard from.
+//
+// Quarantine: a worker that fails every trial it takes (a broken driver, a full disk, a bad
+// program) would otherwise lease until max_attempts is spent on many trials. A worker's streak is
+// its attempts that ended in a FailTrial (not a give-back) since its last completion. Give-backs
+// and expired leases neither count nor end a streak: an expiry says the coordinator lost touch
+// (a kill, a network cut, a restart), not that the machine fails trials, and a killed worker's
+// next process registers anew anyway. When the streak's last K failures (K: the sweep file's
+// quarantine_after of the latest failure's sweep, else options.quarantine_after; 0: off) are
+// each of a sweep whose trials completed on another worker since the first of those K began,
+// the worker is quarantined: it is leased nothing, its last error is kept, and every attempt of
+// its streak is given back uncharged (the give-back rule of Fail(released)), so a trial it
+// failed for good is queued again while its sweep runs. A sweep whose trials fail everywhere
+// completes on no worker, so it quarantines none: its trials fail as they would without this.
+// The check runs on each failure and on each completion (before that trial ends, so a sweep is
+// not finished under a trial about to be queued again). Lifted by ReleaseWorker, or by the worker
+// registering with another fingerprint (a new binary, program or data). Quarantines are stored
+// (the workers table); streaks live in memory, so a restart starts them afresh.
 //
 // Events (coordinator/events.h): each change that matters to an operator is recorded in
 // options.events once it is committed; a change rolled back records nothing.
@@ -165,6 +176,7 @@ constexpr size_t kMaxWorkersPerToken = 1000;       // of those, registered with 
 constexpr size_t kMaxWorkerHostBytes = 256;        // RegisterWorker.host (printable UTF-8)
 constexpr size_t kMaxWorkerJobIdBytes = 256;       // RegisterWorker.job_id (printable UTF-8)
 constexpr size_t kMaxGoneWorkersShown = 1000;      // gone workers ListWorkers keeps showing
+constexpr size_t kMaxWorkerFingerprintBytes = 128;  // RegisterWorker.fingerprint (printable)
 constexpr int kMaxWatches = 64;                    // concurrent WatchSweep streams
 constexpr int kMaxWatchesPerToken = 8;             // of those, opened with one token
 // A proposal over this much Sampler::ProposalWork (about 2 ms) is computed outside the scheduler's
@@ -211,8 +223,7 @@ std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
 // whose content the trials' data.sha256 names.
 std::string SweepDataIdentity(const SweepSpec& spec);
 
-// Warm start: the i-th named sweep's trials are renumbered number - (i + 1) * kWarmNumberStride in
-// a sweep's history (a sweep has at most kMaxTrialsPerSweep), so they rank older than its own.
+// Warm start: the i-th named sweep's trials are number - (i + 1) * kWarmNumberStride, older.
 constexpr int kWarmNumberStride = 1000000;
 
 // Trials of a sweep identical (TrialIdentityKey) to completed trials of stored sweeps.
@@ -260,6 +271,9 @@ struct SchedulerOptions {
   EventLog* events = nullptr;  // where events go (none if null); not owned, must outlive
   // What a trial proposed at lease time (method: bayes) must fit, as ExpandSweep's limits.
   SweepLimits sweep_limits;
+  // Failures in a row that quarantine a worker (see "Quarantine" at the top) in sweeps that do
+  // not set quarantine_after; 0: off. 0..kMaxQuarantineAfter.
+  int quarantine_after = kDefaultQuarantineAfter;
 };
 
 // A worker as ListWorkers shows it.
@@ -320,11 +334,13 @@ struct SweepCounts {
   // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
   // when no trial has a value yet (NaN for a program's metric, which may be any number).
   double best = -1;
+  // Candidates the sweep's sampler passed over (method: bayes, since this coordinator started):
+  // refused by the config checks or limits (an invalid combination), and tried already.
+  int passed_over_invalid = 0, passed_over_tried = 0;
   // Why trials wait with no worker to take them ("no live worker offers program 'x'", or trials
   // ask for precision: bf16 and no live worker has avx512_bf16); "".
   std::string waiting;
-  // warm_start: the other sweeps' trials in its sampler's history, "12 finished trials from sweep
-  // 1 (#1-#12)" ("; " between sweeps); "" when none (or it proposes no more).
+  // warm_start's history, "12 finished trials from sweep 1 (#1-#12)"; "" when none.
   std::string warm_start;
 };
 
@@ -364,7 +380,16 @@ class Scheduler {
                                    const std::string& host = "", const std::string& job_id = "",
                                    const std::string& owner = "",
                                    const std::vector<std::string>& programs = {},
-                                   bool bf16 = false) EXCLUDES(mu_);
+                                   bool bf16 = false, const std::string& fingerprint = "")
+      EXCLUDES(mu_);
+  // (fingerprint: a digest of its binary, programs and data, printable, at most
+  // kMaxWorkerFingerprintBytes; one other than it registered with before lifts its quarantine.)
+  //
+  // Lifts the quarantine of the worker named `name` (held, gone, or only stored); true if it was
+  // quarantined, false if not (nothing changes). NotFound if no worker has that name.
+  StatusOr<bool> ReleaseWorker(const std::string& name) EXCLUDES(mu_);
+  // The quarantined workers held in memory or shown as gone, by id.
+  std::vector<WorkerRow> QuarantinedWorkers() EXCLUDES(mu_);
   // OK when `owner` registered worker_id (both empty without tokens); PermissionDenied when
   // another owner did; NotFound when no one did since this coordinator started (the worker then
   // registers again). Owners change only at registration, so a check before a call holds for it.
@@ -599,6 +624,41 @@ class Scheduler {
   Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);
   // Forgets a dropped worker's owner (and its count) and its lease.
   void DropOwnerLocked(int64_t worker_id) REQUIRES(mu_);
+  // ---- Quarantine (see the top; scheduler_quarantine.cc) ----
+  // The rule of a give-back (Fail with released): the attempt is not charged; a reason is kept.
+  static void UnchargeAttempt(TrialRow* t, const std::string& why);
+  // t's lease failed on its worker (not a give-back) with `error`: the failure joins the worker's
+  // streak, and if that quarantines it, the streak's earlier attempts are given back and
+  // *quarantined is set (the caller gives back t's, the current one).
+  Status NoteFailureLocked(const TrialRow& t, const std::string& error, double now,
+                           bool* quarantined) REQUIRES(mu_);
+  // t is about to end with a result from its worker: that worker's streak ends, and the workers
+  // whose streaks this completion makes quarantined are.
+  Status NoteCompletionLocked(const TrialRow& t, double now) REQUIRES(mu_);
+  // Quarantines worker_id if its streak says so (see the top); skip_last: the streak's last
+  // failure is the caller's to give back.
+  Status MaybeQuarantineLocked(int64_t worker_id, double now, bool skip_last, bool* quarantined)
+      REQUIRES(mu_);
+  // Sets a held or gone worker's quarantine (memory and storage).
+  Status SetQuarantineLocked(WorkerRow* w, const std::string& why, double now) REQUIRES(mu_);
+  int QuarantineAfterLocked(int64_t sweep_id) REQUIRES(mu_);
+  struct FailStreak {
+    struct Failure {
+      int64_t trial_id = 0, sweep_id = 0;
+      double started_at = 0;  // of the attempt
+    };
+    std::vector<Failure> failures;  // oldest first, the latest kMaxQuarantineAfter
+    std::string last_error;
+  };
+  std::unordered_map<int64_t, FailStreak> fail_streaks_ GUARDED_BY(mu_);  // by worker id
+  // Per sweep, since this start: the latest completion's worker and time, and the latest by any
+  // other worker than that one; "did a worker other than w complete one since t" is then O(1).
+  struct Completions {
+    int64_t worker = 0, other_worker = 0;
+    double at = 0, other_at = 0;
+  };
+  std::unordered_map<int64_t, Completions> completions_ GUARDED_BY(mu_);
+
   // Adds to a worker's trials_done / trials_failed (storage and memory).
   Status CountWorkerTrialsLocked(int64_t worker_id, int done, int failed) REQUIRES(mu_);
   // Records e (time: now) once the current change is committed.
@@ -689,8 +749,7 @@ class Scheduler {
   struct LiveSampler {
     std::shared_ptr<const Sampler> sampler;  // shared: a proposal may outlive its removal
     std::vector<int64_t> trial_ids;          // the sweep's stored trials, in number order
-    // warm_start: the other sweeps' finished trials, copied and renumbered below this sweep's
-    // (WarmHistoryLocked); fixed for the sweep's life.
+    // warm_start: the named sweeps' finished trials, renumbered (WarmHistoryLocked); fixed.
     std::vector<TrialRow> warm;
     std::optional<PreparedProposal> prepared;
     bool preparing = false;  // a PrepareProposal is computing this sweep's next trial
@@ -706,21 +765,16 @@ class Scheduler {
   uint64_t lease_call_ GUARDED_BY(mu_) = 0;  // the running Lease's PrepareProposal call, or 0
   CondVar proposal_done_{&mu_};              // a PrepareProposal finished
   std::function<void()> propose_hook_ GUARDED_BY(mu_);
-  // The warm-start history of a sweep from `spec` submitted as sweep `sweep_id` at `created_at`
-  // (the "Warm start" rules above): copies of the named sweeps' finished trials, the i-th named
-  // sweep's renumbered number - (i + 1) * kWarmNumberStride, so that they rank older than the
-  // sweep's own. InvalidArgument (file:line: key 'warm_start.sweeps') for a sweep that is not
-  // there or does not match.
-  StatusOr<std::vector<TrialRow>> WarmHistoryLocked(const SweepSpec& spec,
-                                                    const std::string& file_name,
+  // The warm-start history of sweep `sweep_id` from `spec`, submitted at `created_at`: copies,
+  // renumbered (kWarmNumberStride); InvalidArgument (file:line: key) naming a bad sweep.
+  StatusOr<std::vector<TrialRow>> WarmHistoryLocked(const SweepSpec& spec, const std::string& file,
                                                     int64_t sweep_id, double created_at)
       REQUIRES(mu_);
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked() REQUIRES(mu_);
   // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).
   StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
-      const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_)
-      REQUIRES(mu_);
+      const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_);
   // The live sampler whose sweep's turn is next, or end() when there is none or a queued trial
   // comes first (the turn rule ProposeForTurnLocked and PrepareProposal share).
   std::map<int64_t, LiveSampler>::iterator SamplerWhoseTurnLocked() REQUIRES(mu_);
@@ -732,6 +786,8 @@ class Scheduler {
   Status ProposeLocked(int64_t sweep_id, LiveSampler* live, double now) REQUIRES(mu_);
   // Sweeps with a sampler that may still propose (running, not exhausted).
   std::map<int64_t, LiveSampler> samplers_ GUARDED_BY(mu_);
+  // Per sweep: the candidates its sampler passed over (TrialSpec::passed_over_*), in memory.
+  std::map<int64_t, std::pair<int, int>> passed_over_ GUARDED_BY(mu_);
   int64_t max_trial_id_ GUARDED_BY(mu_) = 0;  // of trials_; a proposed trial gets the next id
   // Trials proposed in the current asynchronous change: the row each one's queued insert will
   // write. WriteTrial updates it in place of queuing an update; cleared when the change ends

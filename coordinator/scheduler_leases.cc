@@ -151,6 +151,7 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
     }
     leased_to_worker_.erase(held);
   }
+  if (!w->second.quarantine.empty()) return Status::Ok();  // quarantined: leased nothing
 next_trial:  // (after a trial completed by copy, below)
   int64_t trial_id = 0;
   HPSWEEP_RETURN_IF_ERROR(PickTrialLocked(w->second, now, &trial_id));
@@ -471,6 +472,8 @@ Status Scheduler::EndCompletedLocked(TrialRow* t, const SweepRow& sw, bool stopp
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
   HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 1, 0));
+  // Before the trial ends: a quarantine it brings may queue failed trials of its sweep again.
+  HPSWEEP_RETURN_IF_ERROR(NoteCompletionLocked(*t, now));
   EmitLocked(events::TrialCompleted(*t, sw, status));
   return FinishTrial(*t, status, now);
 }
@@ -509,6 +512,7 @@ void Scheduler::FailAsync(const std::string& lease_id, const std::string& error,
 }
 
 Status Scheduler::FailLocked(const std::string& lease_id, const std::string& error, bool released) {
+  // (released may turn true below: a failure that quarantines its worker is given back)
   HPSWEEP_RETURN_IF_ERROR(CheckText("error", error, kMaxFailErrorBytes, false));
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr) {
@@ -524,16 +528,24 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
   const SweepRow& sw = sweeps_[t->sweep_id];
   Unindex(*t);
   last_report_.erase(t->id);
+  const bool failed_here = !released;  // (counted on the worker even if given back below)
+  const bool stopping = prune_requested_.count(t->id) || sw.state == SweepState::kCancelled ||
+                        stop_requested_.count(t->id);
   if (!released) {
     AppendError(
         t, "attempt " + std::to_string(t->attempts) + " on '" + t->worker_name + "': " + error);
-  } else {
-    t->attempts = std::max(0, t->attempts - 1);
-    // A give-back with a reason (out of memory, different data) is kept for the user; a plain
-    // one (the worker shutting down) is not worth a line.
-    if (!error.empty()) {
-      AppendError(t, "given back by '" + t->worker_name + "' (no attempt charged): " + error);
+    // The worker's streak of failures (see "Quarantine" in scheduler.h); if this one puts it in
+    // quarantine, this attempt is given back as the streak's others were.
+    bool quarantined = false;
+    if (!stopping) HPSWEEP_RETURN_IF_ERROR(NoteFailureLocked(*t, error, now, &quarantined));
+    if (quarantined) {
+      released = true;
+      UnchargeAttempt(t, "attempt given back (no attempt charged): '" + t->worker_name +
+                             "' was quarantined");
     }
+  } else {
+    UnchargeAttempt(t, error.empty() ? "" : "given back by '" + t->worker_name +
+                                               "' (no attempt charged): " + error);
   }
   const TrialStatus outcome = prune_requested_.count(t->id) ? TrialStatus::kPruned
                               : sw.state == SweepState::kCancelled || stop_requested_.count(t->id)
@@ -541,9 +553,9 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
                               : !released && t->attempts >= sw.max_attempts ? TrialStatus::kFailed
                                                                             : TrialStatus::kQueued;
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(t->worker_id, now));
-  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 0, released ? 0 : 1));
-  EmitLocked(released ? events::TrialReleased(*t, sw, error, outcome)
-                      : events::TrialFailed(*t, sw, error, outcome));
+  HPSWEEP_RETURN_IF_ERROR(CountWorkerTrialsLocked(t->worker_id, 0, failed_here ? 1 : 0));
+  EmitLocked(!failed_here ? events::TrialReleased(*t, sw, error, outcome)
+                          : events::TrialFailed(*t, sw, error, outcome));
   if (outcome != TrialStatus::kQueued) return FinishTrial(*t, outcome, now);
   t->status = TrialStatus::kQueued;
   t->lease_id.clear();

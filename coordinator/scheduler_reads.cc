@@ -77,6 +77,12 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     const double v = o.ValueOf(t);
     if (o.Better(v, c.best)) c.best = v;
   }
+  for (const auto& [id, passed] : passed_over_) {
+    auto it = out.find(id);
+    if (it == out.end()) continue;
+    it->second.passed_over_invalid = passed.first;
+    it->second.passed_over_tried = passed.second;
+  }
   for (const auto& [id, live] : samplers_) {
     auto it = out.find(id);
     if (it == out.end()) continue;
@@ -110,6 +116,22 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     if (bf16_live || !c.waiting.empty() || c.sweep.state != SweepState::kRunning) continue;
     c.waiting = "trials ask for precision: bf16 and no live worker's CPU has avx512_bf16 (use "
                 "precision: auto to run fp32 there)";
+  }
+  // Every live worker quarantined (scheduler.h, "Quarantine"): trials wait for a release.
+  int live = 0, quarantined = 0;
+  for (const auto& [wid, w] : workers_) {
+    if (now - w.last_seen >= options_.lease_seconds) continue;
+    ++live;
+    quarantined += !w.quarantine.empty();
+  }
+  for (auto& [id, c] : out) {
+    if (live == 0 || quarantined < live || !c.waiting.empty() ||
+        c.sweep.state != SweepState::kRunning || c.queued + c.unproposed == 0) {
+      continue;
+    }
+    c.waiting = "every live worker (" + std::to_string(live) +
+                ") is quarantined: their attempts kept failing while trials completed elsewhere "
+                "(see hpsweep workers; lift with hpsweep workers --release NAME)";
   }
   // A cancelled sweep's trials that were never proposed were stopped by the cancel: counted as
   // stopped, so its counts add up to its total as they did when trials were stored at submit.

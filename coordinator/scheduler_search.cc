@@ -119,10 +119,11 @@ StatusOr<std::vector<TrialRow>> Scheduler::WarmHistoryLocked(const SweepSpec& sp
                              spec.metric + (spec.maximize ? " (maximize)" : " (minimize)"));
     }
     if (from->program != spec.program) {
-      return InvalidArgument(where + which + " runs " +
-                             (from->program.empty() ? "the engine's models" : "program '" + from->program + "'") +
-                             ", this sweep " +
-                             (spec.program.empty() ? "the engine's models" : "program '" + spec.program + "'"));
+      auto runs = [](const std::string& program) {
+        return program.empty() ? std::string("the engine's models") : "program '" + program + "'";
+      };
+      return InvalidArgument(where + which + " runs " + runs(from->program) + ", this sweep " +
+                             runs(spec.program));
     }
     if (SweepDataLocked(from->id) != data) {
       return InvalidArgument(where + which + " trains on other data (" +
@@ -350,6 +351,9 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
   }
   if (proposed.ok()) {
     t.params = std::move(proposed->params);
+    std::pair<int, int>& passed = passed_over_[sweep_id];
+    passed.first += proposed->passed_over_invalid;
+    passed.second += proposed->passed_over_tried;
   } else {
     // No valid trial (the config checks or limits refused every candidate): recorded as a
     // failed trial, so the sweep still ends after max_trials and says why.

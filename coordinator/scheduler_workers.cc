@@ -20,7 +20,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
                                             const std::string& host, const std::string& job_id,
                                             const std::string& owner,
                                             const std::vector<std::string>& programs,
-                                            bool bf16) {
+                                            bool bf16, const std::string& fingerprint) {
   if (name.empty()) return InvalidArgument("worker_name is empty");
   if (programs.size() > kMaxWorkerPrograms) {
     return InvalidArgument("programs has " + std::to_string(programs.size()) +
@@ -37,6 +37,8 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
   HPSWEEP_RETURN_IF_ERROR(CheckText("worker_name", name, kMaxWorkerNameBytes, true));
   HPSWEEP_RETURN_IF_ERROR(CheckText("host", host, kMaxWorkerHostBytes, true));
   HPSWEEP_RETURN_IF_ERROR(CheckText("job_id", job_id, kMaxWorkerJobIdBytes, true));
+  HPSWEEP_RETURN_IF_ERROR(
+      CheckText("fingerprint", fingerprint, kMaxWorkerFingerprintBytes, true));
   if (threads < 0 || threads > kMaxWorkerThreads) {
     return InvalidArgument("threads is " + std::to_string(threads) + "; it must be in [0, " +
                            std::to_string(kMaxWorkerThreads) + "]");
@@ -90,8 +92,18 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     row.job_id = job_id;
     row.programs = programs;
     row.bf16 = bf16;
+    row.fingerprint = fingerprint;
     auto stored = storage_->UpsertWorker(row, now);
     HPSWEEP_WRITE(stored.status());
+    // Another binary, program or data than it registered with: its quarantine is lifted and its
+    // streak starts afresh (see "Quarantine" at the top). None sent (an older worker): kept.
+    if (!fingerprint.empty() && stored->fingerprint != fingerprint) {
+      const bool was_quarantined = !stored->quarantine.empty();
+      stored->fingerprint = fingerprint;
+      HPSWEEP_RETURN_IF_ERROR(SetQuarantineLocked(&*stored, "", 0));
+      fail_streaks_.erase(stored->id);
+      if (was_quarantined) EmitLocked(events::WorkerReleased(*stored, "new fingerprint"));
+    }
     const bool joined = !worker_by_name_.count(name);
     workers_[stored->id] = *stored;  // (with what it did before, from its row)
     worker_by_name_[name] = stored->id;

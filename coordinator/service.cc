@@ -201,7 +201,7 @@ class CoordinatorServer::Service final : public ServiceBase {
     // (the scheduler checks the names and their count)
     const std::vector<std::string> programs(req->programs().begin(), req->programs().end());
     auto id = s_->RegisterWorker(req->worker_name(), req->threads(), req->host(), req->job_id(),
-                                 CallerTokenKey(*ctx), programs, req->bf16());
+                                 CallerTokenKey(*ctx), programs, req->bf16(), req->fingerprint());
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_worker_id(*id);
     resp->set_lease_seconds(lease_seconds_);
@@ -214,6 +214,16 @@ class CoordinatorServer::Service final : public ServiceBase {
     double now = 0;
     const std::vector<WorkerView> workers = s_->ListWorkers(&now);  // (sets now first)
     *resp = WorkersProto(workers, now, lease_seconds_);
+    return grpc::Status::OK;
+  }
+
+  // (the role check, user only, is the server's: auth/credentials.h)
+  grpc::Status ReleaseWorker(grpc::ServerContext*, const pb::ReleaseWorkerRequest* req,
+                             pb::ReleaseWorkerResponse* resp) override {
+    if (auto s = CheckSize("ReleaseWorker", *req, kMaxRequestBytes); !s.ok()) return s;
+    auto released = s_->ReleaseWorker(req->worker_name());  // (checks the name)
+    if (!released.ok()) return ToGrpc(released.status());
+    resp->set_released(*released);
     return grpc::Status::OK;
   }
 
@@ -654,7 +664,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   }
 
   void FillStatus(int64_t sweep_id, pb::GetStatusResponse* resp) {
-    *resp = StatusProto(s_->Counts(sweep_id), s_->WorkersAlive());
+    *resp = StatusProto(s_->Counts(sweep_id), s_->WorkersAlive(), s_->QuarantinedWorkers());
   }
 
   Scheduler* s_;

@@ -136,8 +136,8 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   const std::string what = "inserting sweep '" + r.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT INTO sweeps (id, name, description, file_name, yaml, state, metric, maximize, "
-      "max_attempts, total, created_at, finished_at, reuse, program, max_trial_seconds, seed) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "max_attempts, total, created_at, finished_at, reuse, program, max_trial_seconds, seed, "
+      "quarantine_after) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -145,7 +145,7 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(SweepStateName(r.state));
   b.Text(r.metric).Int(r.maximize ? 1 : 0).Int(r.max_attempts).Int(r.total).Real(r.created_at);
   b.Real(r.finished_at).Int(r.reuse ? 1 : 0).Text(r.program).Real(r.max_trial_seconds);
-  b.Int(static_cast<int64_t>(r.seed));
+  b.Int(static_cast<int64_t>(r.seed)).Int(r.quarantine_after);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -347,13 +347,14 @@ StatusOr<std::vector<AttemptRow>> SqliteStorage::LoadAttempts(int64_t trial_id) 
 StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) {
   const std::string what = "registering worker '" + w.name + "'";
   StatusOr<sqlite3_stmt*> s = Prepare(
-      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id, programs, bf16) "
-      "VALUES (?,?,?,?,?,?,?,?) "
+      "INSERT INTO workers (name, threads, first_seen, last_seen, host, job_id, programs, bf16, "
+      "fingerprint) VALUES (?,?,?,?,?,?,?,?,?) "
       "ON CONFLICT (name) DO UPDATE SET threads = excluded.threads, last_seen = "
       "excluded.last_seen, "
       "host = excluded.host, job_id = excluded.job_id, programs = excluded.programs, "
       "bf16 = excluded.bf16 "
-      "RETURNING id, first_seen, trials_done, trials_failed",
+      "RETURNING id, first_seen, trials_done, trials_failed, fingerprint, quarantine, "
+      "quarantined_at",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -361,7 +362,7 @@ StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) 
   std::string programs;
   for (const std::string& name : w.programs) programs += (programs.empty() ? "" : ",") + name;
   b.Text(w.name).Int(w.threads).Real(now).Real(now).Text(w.host).Text(w.job_id).Text(programs);
-  b.Int(w.bf16 ? 1 : 0);
+  b.Int(w.bf16 ? 1 : 0).Text(w.fingerprint);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   int rc = sqlite3_step(*s);
   if (rc != SQLITE_ROW) return Error(rc, what);
@@ -371,6 +372,9 @@ StatusOr<WorkerRow> SqliteStorage::UpsertWorker(const WorkerRow& w, double now) 
   row.last_seen = now;
   row.trials_done = sqlite3_column_int(*s, 2);
   row.trials_failed = sqlite3_column_int(*s, 3);
+  row.fingerprint = ColumnText(*s, 4);
+  row.quarantine = ColumnText(*s, 5);
+  row.quarantined_at = ColumnReal(*s, 6);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));  // RETURNING: run to completion
   return row;
 }
@@ -382,6 +386,20 @@ Status SqliteStorage::TouchWorker(int64_t worker_id, double now) {
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.Real(now).Int(worker_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
+  return ExpectChanged(what);
+}
+
+Status SqliteStorage::UpdateWorkerHealth(int64_t worker_id, const std::string& fingerprint,
+                                        const std::string& quarantine, double quarantined_at) {
+  const std::string what = "updating the quarantine of worker " + std::to_string(worker_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "UPDATE workers SET fingerprint = ?, quarantine = ?, quarantined_at = ? WHERE id = ?", what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Text(fingerprint).Text(quarantine).Real(quarantined_at).Int(worker_id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -439,7 +457,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
   const std::string what = "loading sweeps";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, description, file_name, yaml, state, metric, maximize, max_attempts, "
-      "total, created_at, finished_at, reuse, program, max_trial_seconds, seed "
+      "total, created_at, finished_at, reuse, program, max_trial_seconds, seed, quarantine_after "
       "FROM sweeps ORDER BY id",
       what);
   if (!s.ok()) return s.status();
@@ -467,6 +485,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.program = ColumnText(*s, 13);
     r.max_trial_seconds = ColumnReal(*s, 14);
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(*s, 15));
+    r.quarantine_after = sqlite3_column_int(*s, 16);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -595,7 +614,8 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
   const std::string what = "loading workers";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, threads, first_seen, last_seen, host, job_id, trials_done, "
-      "trials_failed, programs, bf16 FROM workers ORDER BY id",
+      "trials_failed, programs, bf16, fingerprint, quarantine, quarantined_at FROM workers "
+      "ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -620,6 +640,9 @@ StatusOr<std::vector<WorkerRow>> SqliteStorage::LoadWorkers() {
       at = comma + 1;
     }
     r.bf16 = sqlite3_column_int(*s, 10) != 0;
+    r.fingerprint = ColumnText(*s, 11);
+    r.quarantine = ColumnText(*s, 12);
+    r.quarantined_at = ColumnReal(*s, 13);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);

@@ -134,6 +134,8 @@ class SqliteStorage : public Storage {
   StatusOr<WorkerRow> UpsertWorker(const WorkerRow& worker, double now) override;
   Status TouchWorker(int64_t worker_id, double now) override;
   Status AddWorkerTrials(int64_t worker_id, int done, int failed) override;
+  Status UpdateWorkerHealth(int64_t worker_id, const std::string& fingerprint,
+                            const std::string& quarantine, double quarantined_at) override;
   Status PutArtifact(int64_t trial_id, const std::string& kind, const std::string& bytes) override;
   StatusOr<std::string> GetArtifact(int64_t trial_id, const std::string& kind) override;
   StatusOr<std::vector<SweepRow>> LoadSweeps() override;

@@ -44,8 +44,12 @@ class Storage {
   virtual Status PutEpoch(const EpochRow& epoch) = 0;  // insert or replace (trial, epoch)
   virtual Status DeleteEpochs(int64_t trial_id) = 0;   // a re-leased trial starts over
   // By name: a new row (first_seen = last_seen = now), or the same row with worker's threads,
-  // host and job_id and last_seen = now; its counts are left as they are. Returns the row.
+  // host and job_id and last_seen = now; its counts, fingerprint and quarantine are left as they
+  // are (a new row takes worker's fingerprint). Returns the row as stored.
   virtual StatusOr<WorkerRow> UpsertWorker(const WorkerRow& worker, double now) = 0;
+  // Sets the worker's fingerprint and quarantine (scheduler.h, "Quarantine"; "" and 0: none).
+  virtual Status UpdateWorkerHealth(int64_t worker_id, const std::string& fingerprint,
+                                    const std::string& quarantine, double quarantined_at) = 0;
   virtual Status TouchWorker(int64_t worker_id, double now) = 0;
   // Adds to the worker's trials_done and trials_failed; a worker without a row changes nothing
   // (a statistic never fails a change).

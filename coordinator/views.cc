@@ -24,7 +24,8 @@ pb::TrialStatus TrialStatusProto(TrialStatus s) {
   return pb::TRIAL_STATUS_UNSPECIFIED;
 }
 
-v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive) {
+v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive,
+                                  const std::vector<WorkerRow>& quarantined) {
   pb::GetStatusResponse resp;
   for (const SweepCounts& c : counts) {
     pb::SweepStatus* s = resp.add_sweeps();
@@ -48,8 +49,19 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_waiting(c.waiting);
     s->set_warm_start(c.warm_start);
     s->set_program(c.sweep.program);
+    s->set_passed_over_invalid(c.passed_over_invalid);
+    s->set_passed_over_tried(c.passed_over_tried);
   }
   resp.set_workers_alive(workers_alive);
+  for (const WorkerRow& q : quarantined) {
+    pb::WorkerInfo* w = resp.add_quarantined();
+    w->set_worker_id(q.id);
+    w->set_name(q.name);
+    w->set_host(q.host);
+    w->set_quarantine(q.quarantine);
+    w->set_quarantined_at(q.quarantined_at);
+    w->set_last_seen(q.last_seen);
+  }
   return resp;
 }
 
@@ -65,7 +77,12 @@ v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, dou
     w->set_host(v.worker.host);
     w->set_threads(v.worker.threads);
     w->set_job_id(v.worker.job_id);
-    w->set_state(!v.alive ? "gone" : v.trial_id != 0 ? "training" : "idle");
+    w->set_state(!v.alive              ? "gone"
+                 : v.trial_id != 0         ? "training"
+                 : !v.worker.quarantine.empty() ? "quarantined"
+                                                : "idle");
+    w->set_quarantine(v.worker.quarantine);
+    w->set_quarantined_at(v.worker.quarantined_at);
     w->set_sweep_id(v.sweep_id);
     w->set_trial_id(v.trial_id);
     w->set_trial_number(v.trial_number);

@@ -22,10 +22,13 @@ namespace hpsweep {
 // A trial's status as the wire names it.
 v1::TrialStatus TrialStatusProto(TrialStatus s);
 
-// Status of sweeps as GetStatus answers it (also for `status --db`, which reads a file).
-v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive);
+// Status of sweeps as GetStatus answers it (also for `status --db`, which reads a file), with the
+// quarantined workers (Scheduler::QuarantinedWorkers).
+v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int workers_alive,
+                                  const std::vector<WorkerRow>& quarantined = {});
 
-// Workers as ListWorkers answers it (also for `workers --db`): state idle, training or gone.
+// Workers as ListWorkers answers it (also for `workers --db`): state idle, training, quarantined
+// (alive and idle) or gone.
 v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, double now,
                                      double lease_seconds);
 

@@ -124,6 +124,8 @@ json Dashboard::Impl::WorkersJson(const std::vector<WorkerView>& workers, double
                    {"trial", trial},
                    {"trials_done", w.trials_done},
                    {"trials_failed", w.trials_failed},
+                   // quarantined (coordinator/scheduler.h): why, with its last error; else null
+                   {"quarantine", w.quarantine.empty() ? json(nullptr) : json(w.quarantine)},
                    {"first_seen", w.first_seen},
                    {"last_seen", w.last_seen},
                    {"seconds_since_seen", std::max(0.0, now - w.last_seen)}});

@@ -51,6 +51,10 @@ struct SweepRow {
   std::string program;
   double max_trial_seconds = 0;
   uint64_t seed = 0;  // the sweep file's seed (a program's trial file carries it)
+  // The sweep file's quarantine_after (coordinator/scheduler.h, "Quarantine"): a worker whose
+  // last this many attempts failed while the sweep's trials completed elsewhere gets no more
+  // leases; 0: off for this sweep; -1: not set (the coordinator's --quarantine-after).
+  int quarantine_after = -1;
 };
 
 // A named metric that has no value (a program trial that never reported its sweep's metric).
@@ -127,6 +131,13 @@ struct WorkerRow {
   // a trial with precision: bf16. Stored, so that a worker still leasing after a coordinator
   // restart (without registering again) keeps it.
   bool bf16 = false;
+  // What it registered with last: a digest of its binary, programs and data (the worker's
+  // WorkerFingerprint); a registration with another one lifts a quarantine. "" if none sent.
+  std::string fingerprint;
+  // Quarantined (coordinator/scheduler.h, "Quarantine"): the last error of the attempts that got
+  // it there, and when; "" and 0 when it is not. A quarantined worker is leased nothing.
+  std::string quarantine;
+  double quarantined_at = 0;
 };
 
 }  // namespace hpsweep

@@ -57,6 +57,10 @@ struct Axis {
   bool categorical = false;
   bool log = false;
   bool integer = false;
+  // A grid axis (uniform or int_uniform with q): an integer axis over the index k of the point
+  // min + k * q (lo -0.5, hi count - 0.5); 0: values are the axis itself.
+  double step = 0;
+  bool int_log = false;                // int_log_uniform: a log axis rounded to integers
   double lo = 0, hi = 0;               // the transformed domain (numeric)
   std::vector<std::string> canonical;  // GetKey form of each value (categorical)
 };
@@ -229,18 +233,30 @@ class TpeSampler : public Sampler {
           }
           break;
         case Distribution::kIntUniform:
-          ax.integer = true;
-          ax.lo = p.min - 0.5;
-          ax.hi = p.max + 0.5;
-          break;
         case Distribution::kUniform:
-          ax.lo = p.min;
-          ax.hi = p.max;
+          if (p.q > 0 && (p.distribution == Distribution::kUniform || p.q != 1)) {
+            ax.integer = true;  // TPE proposes on the grid: bins of the points' index
+            ax.step = p.q;
+            ax.lo = -0.5;
+            ax.hi = static_cast<double>(DistributionPoints(p)) - 0.5;
+          } else if (p.distribution == Distribution::kIntUniform) {
+            ax.integer = true;
+            ax.lo = p.min - 0.5;
+            ax.hi = p.max + 0.5;
+          } else {
+            ax.lo = p.min;
+            ax.hi = p.max;
+          }
           break;
         case Distribution::kLogUniform:
           ax.log = true;
           ax.lo = std::log(p.min);
           ax.hi = std::log(p.max);
+          break;
+        case Distribution::kIntLogUniform:
+          ax.log = ax.int_log = true;
+          ax.lo = std::log(p.min - 0.5);
+          ax.hi = std::log(p.max + 0.5);
           break;
       }
       axes_.push_back(std::move(ax));
@@ -248,7 +264,7 @@ class TpeSampler : public Sampler {
     return CountFinitePoints();
   }
 
-  // max_trials, or fewer when the space is finite (values lists and integer ranges only) and has
+  // max_trials, or fewer when the space is finite (values lists, integer and stepped axes) and has
   // fewer valid points: each point is tried once (a tried point is not proposed again), so the
   // trials past them would only train the same models again.
   int planned() const override { return planned_; }
@@ -417,6 +433,7 @@ class TpeSampler : public Sampler {
     // the same model, so more rounds of candidates are drawn before settling for one.
     std::optional<TrialSpec> fallback;
     Status last = Status::Ok();
+    int invalid = 0, again = 0;  // candidates passed over (TrialSpec::passed_over_*)
     for (int round = 0; round < kCandidateRounds; ++round) {
       std::vector<Candidate> candidates;
       for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
@@ -430,17 +447,27 @@ class TpeSampler : public Sampler {
         StatusOr<TrialSpec> t = Build(number, Texts(c.x));
         if (!t.ok()) {
           last = t.status();
+          ++invalid;
           continue;
         }
-        if (!tried.count(PointKey(t->params))) return t;
+        if (!tried.count(PointKey(t->params))) {
+          t->passed_over_invalid = invalid;
+          t->passed_over_tried = again;
+          return t;
+        }
+        ++again;
         if (!fallback && !SameAsAny(*t, pending_rows)) fallback = std::move(*t);
       }
     }
     // The good region is tried out: an untried point anywhere, as in the startup phase; when the
     // space has none left (or none passes the checks), the best candidate not being trained.
-    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried);
+    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried, invalid, again);
     if (t.ok() && (!tried.count(PointKey(t->params)) || !fallback)) return t;
-    if (fallback) return std::move(*fallback);
+    if (fallback) {
+      fallback->passed_over_invalid = t.ok() ? t->passed_over_invalid : invalid;
+      fallback->passed_over_tried = (t.ok() ? t->passed_over_tried + 1 : again) - 1;
+      return std::move(*fallback);
+    }
     return t;
   }
 
@@ -465,6 +492,7 @@ class TpeSampler : public Sampler {
       char* end = nullptr;
       double v = std::strtod(text.c_str(), &end);
       if (end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
+      if (ax.step > 0) v = std::round((v - spec_.parameters[a].min) / ax.step);  // its index
       if (ax.log) {
         if (v <= 0) return false;
         v = std::log(v);
@@ -483,6 +511,11 @@ class TpeSampler : public Sampler {
       const Axis& ax = axes_[a];
       if (ax.categorical) {
         texts.push_back(p.values[static_cast<size_t>(x[a])]);
+      } else if (ax.step > 0) {  // a grid point by its index
+        const double k = std::clamp(std::round(x[a]), 0.0, ax.hi - 0.5);
+        texts.push_back(DistributionText(p, p.min + k * ax.step));
+      } else if (ax.int_log) {
+        texts.push_back(DistributionText(p, std::exp(x[a])));
       } else if (ax.integer) {
         const double v = std::clamp(std::round(x[a]), p.min, p.max);
         texts.push_back(std::to_string(static_cast<int64_t>(v)));
@@ -512,19 +545,30 @@ class TpeSampler : public Sampler {
   // A uniform draw that passes the config checks; one equal to a tried point (any stored trial)
   // is drawn again, up to kRandomTries draws, then the first valid draw is taken.
   StatusOr<TrialSpec> RandomTrial(int number, Rng* rng,
-                                  const std::unordered_set<uint64_t>& tried) const {
+                                  const std::unordered_set<uint64_t>& tried,
+                                  int passed_invalid = 0, int passed_tried = 0) const {
     std::optional<TrialSpec> fallback;
     Status last = Status::Ok();
     for (int i = 0; i < kRandomTries; ++i) {
       StatusOr<TrialSpec> t = Build(number, Texts(RandomPoint(rng)));
       if (!t.ok()) {
         last = t.status();
+        ++passed_invalid;
         continue;
       }
-      if (!tried.count(PointKey(t->params))) return t;
+      if (!tried.count(PointKey(t->params))) {
+        t->passed_over_invalid = passed_invalid;
+        t->passed_over_tried = passed_tried;
+        return t;
+      }
+      ++passed_tried;
       if (!fallback) fallback = std::move(*t);
     }
-    if (fallback) return std::move(*fallback);
+    if (fallback) {
+      fallback->passed_over_invalid = passed_invalid;
+      fallback->passed_over_tried = passed_tried - 1;  // (the one taken is not passed over)
+      return std::move(*fallback);
+    }
     return Status(last.code(), last.message() + " (no valid trial in " +
                                    std::to_string(kRandomTries) + " draws)");
   }
@@ -541,10 +585,14 @@ class TpeSampler : public Sampler {
       std::vector<double> c;
       if (ax.categorical) {
         for (size_t i = 0; i < ax.canonical.size(); ++i) c.push_back(static_cast<double>(i));
-      } else if (ax.integer) {
+      } else if (ax.integer || ax.int_log) {
         const ParameterSpec& p = spec_.parameters[a];
-        if (p.max - p.min + 1 > spec_.max_trials) return Status::Ok();
-        for (double v = p.min; v <= p.max; v += 1) c.push_back(v);
+        const uint64_t n = DistributionPoints(p);
+        if (n > static_cast<uint64_t>(spec_.max_trials)) return Status::Ok();
+        for (uint64_t i = 0; i < n; ++i) {  // in transformed space
+          const double v = ax.step > 0 ? static_cast<double>(i) : p.min + static_cast<double>(i);
+          c.push_back(ax.int_log ? std::log(v) : v);
+        }
       } else {
         return Status::Ok();  // a continuous axis: endless points
       }

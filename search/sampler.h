@@ -35,8 +35,10 @@
 //   - one Parzen estimator per group over all parameters jointly: a mixture with one component per
 //     trial plus a prior component (weight 1), trial weights ramping down for old trials past 25
 //     (Optuna's default_weights); categorical axes (values lists, numbers included) as smoothed
-//     counts; numeric axes as truncated Gaussians in transformed space (log for log_uniform,
-//     [min - 0.5, max + 0.5] with unit bins for int_uniform), bandwidth
+//     counts; numeric axes as truncated Gaussians in transformed space (log for log_uniform;
+//     [min - 0.5, max + 0.5] with unit bins for int_uniform; a stepped axis, q, as unit bins over
+//     its points' index, so proposals are on its grid; int_log_uniform in log space over
+//     [min - 0.5, max + 0.5], rounded), bandwidth
 //     0.2 n^(-1/(d+4)) (high - low), clipped to [(high - low)/min(100, n + 1), high - low];
 //   - n_ei_candidates points drawn from the good mixture (a component, then every parameter from
 //     it); the one with the largest l(x)/g(x) that is not a tried point (any stored trial) is

@@ -39,7 +39,8 @@ const std::vector<std::string>& TopLevelKeys() {
   static const std::vector<std::string> keys = {"name",   "description", "data",         "method",
                                                 "metric", "max_trials",  "max_attempts", "seed",
                                                 "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse",
-                                                "program", "max_trial_seconds", "warm_start"};
+                                                "program", "max_trial_seconds", "quarantine_after",
+                                                "warm_start"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
@@ -386,6 +387,10 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
     int64_t v = 0;
     HPSWEEP_RETURN_IF_ERROR(IntInRange(e, "max_attempts", 1, 100, &v));
     spec->max_attempts = static_cast<int>(v);
+  } else if (e.key == "quarantine_after") {
+    int64_t v = 0;
+    HPSWEEP_RETURN_IF_ERROR(IntInRange(e, "quarantine_after", 0, kMaxQuarantineAfter, &v));
+    spec->quarantine_after = static_cast<int>(v);
   } else if (e.key == "seed") {
     HPSWEEP_RETURN_IF_ERROR(Scalar(e, "seed", &text));
     TrialConfig scratch;

@@ -8,6 +8,7 @@
 //                                  # task: regression: val_mse (default) | val_mae | test_mse ...
 //   max_trials: 50                    # required for random and bayes; for grid, an upper bound
 //   max_attempts: 3                   # 1..100
+//   quarantine_after: 3               # 0..100; 0: off (coordinator/scheduler.h, "Quarantine")
 //   early_terminate: {type: hyperband, min_iter: 1, eta: 3}   # or {type: median, ...}: pruner.h
 //   seed: 7                           # draws of random sweeps, and each trial's seed unless set
 //   reuse: true                       # copy finished identical trials (scheduler.h, "Reuse")
@@ -66,7 +67,11 @@
 // only, default 1) is in [1, 4096]. The files themselves are read by CheckSweepData.
 //
 // Distributions: uniform and log_uniform draw doubles (printed with %.6g), int_uniform integers in
-// [min, max]. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
+// [min, max], int_log_uniform integers in [min, max] (min >= 1) uniform in log space. q (a step,
+// Optuna's `step`) puts uniform and int_uniform on the grid min + k * q: values are snapped
+// (min + round((x - min) / q) * q), and max - min must be a multiple of q (within 1e-9 of one)
+// else the key is refused. As Optuna, q is refused with log_uniform, and int_log_uniform takes
+// only q: 1; q must be > 0 (an integer for int_uniform). Grids take no distributions. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
 // values themselves, as W&B's `log_uniform_values`.
 //
 // Seeds: unless `seed` is fixed or swept, every trial gets the same seed (data.seed, else the
@@ -115,6 +120,9 @@ std::string NearestKey(std::string_view key, const std::vector<std::string>& kno
 
 // Grids larger than this are refused before anything is stored.
 constexpr int kMaxTrialsPerSweep = 10000;
+// quarantine_after (and the coordinator's --quarantine-after) at most: failures in a row.
+constexpr int kMaxQuarantineAfter = 100;
+constexpr int kDefaultQuarantineAfter = 3;  // the coordinator's, when neither says
 
 // Sweep files are read and parsed only up to this size; readers stop at one byte past it (a
 // path such as /dev/zero ends in an error, not in a read that never ends).
@@ -124,15 +132,30 @@ constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
 constexpr char kLabelKey[] = "label";
 
 enum class SweepMethod { kGrid, kRandom, kList, kBayes };
-enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform };
+enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform, kIntLogUniform };
 
 struct ParameterSpec {
   std::string key;  // a config key
   Distribution distribution = Distribution::kValues;
   std::vector<std::string> values;  // text form of each value (kValues); lists as "[64, 32]"
   double min = 0, max = 0;          // for the distributions
+  // q, the step (uniform, int_uniform): values are min + k * q within [min, max]; 0: none.
+  double q = 0;
   int line = 0;                     // where it was declared
 };
+
+// A distribution's points when they are finite: int_uniform, int_log_uniform, uniform with q
+// (min + k * q for k in 0..count - 1; int_log_uniform: every integer in [min, max]); 0 for a
+// continuous one (or values).
+uint64_t DistributionPoints(const ParameterSpec& p);
+// x snapped as Optuna does a stepped value, low + round((x - low) / q) * q, kept within
+// [min, max]; int distributions round to an integer (q 1 when none). Others: x.
+double SnapToStep(const ParameterSpec& p, double x);
+// The text a trial's params take for value v of a numeric distribution (snapped first): an
+// integer for int_*, else %.6g within [min, max] (DrawText).
+std::string DistributionText(const ParameterSpec& p, double v);
+// The text of point `index` (0..DistributionPoints - 1) of a finite distribution.
+std::string PointText(const ParameterSpec& p, uint64_t index);
 
 // One item of a list sweep's `trials`.
 struct ListItem {
@@ -169,6 +192,9 @@ struct SweepSpec {
   bool maximize = true;
   int max_trials = 0;  // 0: unset
   int max_attempts = 3;
+  // A worker whose last this many attempts failed while this sweep's trials completed on other
+  // workers is quarantined; 0: never for this sweep; -1: not set (the coordinator's setting).
+  int quarantine_after = -1;
   uint64_t seed = 0;
   // `early_terminate` (search/pruner.h): type kNone when absent. Its keys are checked here:
   // hyperband {type, min_iter 1..10000, eta 2..100, max_iter above min_iter, s 1..10}; median
@@ -199,6 +225,9 @@ struct TrialSpec {
   std::map<std::string, std::string> params;
   std::string label;  // the list item's label, "" when none (and for grid and random sweeps)
   TrialConfig config;
+  // Candidates the sampler passed over before this one (method: bayes): points the config
+  // checks or the limits refused, and points tried already. 0 for a plan's trials.
+  int passed_over_invalid = 0, passed_over_tried = 0;
 };
 
 // Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that

@@ -146,6 +146,7 @@ class Parser {
   // ReadParameter's two forms: {values: [...]}, and {distribution: ..., min: ..., max: ...}
   // (min and max may be null: missing).
   Status ReadValues(const std::string& key, const Entry& values, ParameterSpec* p) const;
+  Status ReadStep(const std::string& key, const Entry& q, ParameterSpec* p) const;
   Status ReadDistribution(const std::string& key, const Entry& distribution, const Entry* min,
                           const Entry* max, ParameterSpec* p) const;
   Status ReadBayes(const Entry& e, SweepSpec* spec);

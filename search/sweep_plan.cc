@@ -54,6 +54,7 @@ const char* DistributionName(Distribution d) {
     case Distribution::kUniform: return "uniform";
     case Distribution::kIntUniform: return "int_uniform";
     case Distribution::kLogUniform: return "log_uniform";
+    case Distribution::kIntLogUniform: return "int_log_uniform";
   }
   return "?";
 }
@@ -431,20 +432,23 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
   for (const ParameterSpec& p : spec_.parameters) {
     switch (p.distribution) {
       case Distribution::kValues: texts.push_back(p.values[rng->Below(p.values.size())]); break;
-      case Distribution::kIntUniform: {
-        const int64_t lo = static_cast<int64_t>(p.min), hi = static_cast<int64_t>(p.max);
-        texts.push_back(std::to_string(
-            lo + static_cast<int64_t>(rng->Below(static_cast<uint64_t>(hi - lo) + 1))));
-        break;
-      }
+      case Distribution::kIntUniform:
       case Distribution::kUniform:
-      case Distribution::kLogUniform: {
-        const double v = p.distribution == Distribution::kUniform
-                             ? rng->Uniform(p.min, p.max)
-                             : std::exp(rng->Uniform(std::log(p.min), std::log(p.max)));
-        texts.push_back(DrawText(v, p.min, p.max));
+        if (const uint64_t n = DistributionPoints(p); n > 0) {  // a grid: one of its points
+          texts.push_back(DistributionText(p, p.min + static_cast<double>(rng->Below(n)) *
+                                                          (p.q > 0 ? p.q : 1)));
+        } else {
+          texts.push_back(DrawText(rng->Uniform(p.min, p.max), p.min, p.max));
+        }
         break;
-      }
+      case Distribution::kLogUniform:
+        texts.push_back(
+            DrawText(std::exp(rng->Uniform(std::log(p.min), std::log(p.max))), p.min, p.max));
+        break;
+      case Distribution::kIntLogUniform:  // uniform in log space over [min - 0.5, max + 0.5]
+        texts.push_back(DistributionText(
+            p, std::exp(rng->Uniform(std::log(p.min - 0.5), std::log(p.max + 0.5)))));
+        break;
     }
   }
   return texts;
@@ -530,12 +534,11 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
                      "key '" + p.key + "': values is empty; give at least one value");
     }
   }
-  // The size of the space when it is finite (values and int_uniform only), else 0.
+  // The size of the space when it is finite (values, int_* and uniform with q), else 0.
   uint64_t space = 1;
   for (const ParameterSpec& p : spec_.parameters) {
-    uint64_t n = 0;
-    if (p.distribution == Distribution::kValues) n = p.values.size();
-    if (p.distribution == Distribution::kIntUniform) n = static_cast<uint64_t>(p.max - p.min) + 1;
+    const uint64_t n =
+        p.distribution == Distribution::kValues ? p.values.size() : DistributionPoints(p);
     if (n == 0 || n > kEnumerateLimit || space * n > kEnumerateLimit) {
       space = 0;
       break;
@@ -567,10 +570,8 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
         for (uint64_t n = 0; n < space; ++n) {
           for (size_t i = 0; i < index.size(); ++i) {
             const ParameterSpec& p = spec_.parameters[i];
-            point[i] =
-                p.distribution == Distribution::kValues
-                    ? p.values[index[i]]
-                    : std::to_string(static_cast<int64_t>(p.min) + static_cast<int64_t>(index[i]));
+            point[i] = p.distribution == Distribution::kValues ? p.values[index[i]]
+                                                                : PointText(p, index[i]);
           }
           Draft c;
           HPSWEEP_RETURN_IF_ERROR(Apply(number, point, &c));
@@ -580,7 +581,7 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
             const ParameterSpec& p = spec_.parameters[i];
             const uint64_t size = p.distribution == Distribution::kValues
                                       ? p.values.size()
-                                      : static_cast<uint64_t>(p.max - p.min) + 1;
+                                      : DistributionPoints(p);
             if (++index[i] < size) break;
             index[i] = 0;
           }
@@ -636,6 +637,46 @@ std::string DrawText(double v, double lo, double hi) {
   if (back < lo) text = FormatExact(lo);
   if (back > hi) text = FormatExact(hi);
   return text;
+}
+
+uint64_t DistributionPoints(const ParameterSpec& p) {
+  switch (p.distribution) {
+    case Distribution::kIntUniform:
+      return static_cast<uint64_t>(std::llround((p.max - p.min) / (p.q > 0 ? p.q : 1))) + 1;
+    case Distribution::kIntLogUniform: return static_cast<uint64_t>(p.max - p.min) + 1;
+    case Distribution::kUniform:
+      return p.q > 0 ? static_cast<uint64_t>(std::llround((p.max - p.min) / p.q)) + 1 : 0;
+    case Distribution::kValues:
+    case Distribution::kLogUniform: return 0;
+  }
+  return 0;
+}
+
+double SnapToStep(const ParameterSpec& p, double x) {
+  const bool integer = p.distribution == Distribution::kIntUniform ||
+                       p.distribution == Distribution::kIntLogUniform;
+  double q = p.q > 0 ? p.q : integer ? 1 : 0;
+  if (p.distribution == Distribution::kIntLogUniform) q = 1;
+  if (q <= 0 || !std::isfinite(x)) return x;
+  double v = p.min + std::round((x - p.min) / q) * q;
+  if (v > p.max) v -= q;  // (max - min is a multiple of q: only rounding goes past it)
+  return std::clamp(v, p.min, p.max);
+}
+
+std::string DistributionText(const ParameterSpec& p, double v) {
+  v = SnapToStep(p, v);
+  if (p.distribution == Distribution::kIntUniform ||
+      p.distribution == Distribution::kIntLogUniform) {
+    return std::to_string(std::llround(v));
+  }
+  return DrawText(v, p.min, p.max);
+}
+
+std::string PointText(const ParameterSpec& p, uint64_t index) {
+  if (p.distribution == Distribution::kIntLogUniform) {
+    return std::to_string(static_cast<int64_t>(p.min) + static_cast<int64_t>(index));
+  }
+  return DistributionText(p, p.min + static_cast<double>(index) * (p.q > 0 ? p.q : 1));
 }
 
 }  // namespace hpsweep

@@ -55,11 +55,12 @@ const std::vector<std::string>& MedianKeys() {
   return keys;
 }
 const std::vector<std::string>& ParameterKeys() {
-  static const std::vector<std::string> keys = {"values", "distribution", "min", "max"};
+  static const std::vector<std::string> keys = {"values", "distribution", "min", "max", "q"};
   return keys;
 }
 const std::vector<std::string>& DistributionNames() {
-  static const std::vector<std::string> names = {"uniform", "int_uniform", "log_uniform"};
+  static const std::vector<std::string> names = {"uniform", "int_uniform", "log_uniform",
+                                                 "int_log_uniform"};
   return names;
 }
 
@@ -543,15 +544,17 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
   const Entry* distribution = nullptr;
   const Entry* min = nullptr;
   const Entry* max = nullptr;
+  const Entry* q = nullptr;
   for (const Entry& x : entries) {
     if (x.key == "values") values = &x;
     if (x.key == "distribution") distribution = &x;
     if (x.key == "min") min = &x;
     if (x.key == "max") max = &x;
+    if (x.key == "q") q = &x;
   }
   if (values != nullptr) {
-    if (distribution != nullptr || min != nullptr || max != nullptr) {
-      const Entry* other = distribution ? distribution : (min ? min : max);
+    if (distribution != nullptr || min != nullptr || max != nullptr || q != nullptr) {
+      const Entry* other = distribution ? distribution : min ? min : max ? max : q;
       return Err(other->line, "key '" + key +
                                   "': give either values or a distribution with min "
                                   "and max, not both");
@@ -559,14 +562,51 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
     return ReadValues(key, *values, p);
   }
   if (distribution == nullptr) {
-    if (min != nullptr || max != nullptr) {
+    if (min != nullptr || max != nullptr || q != nullptr) {
       return Err(e.line, "key '" + key +
-                             "': min and max need a distribution (uniform, "
-                             "int_uniform or log_uniform)");
+                             "': min, max and q need a distribution (uniform, "
+                             "int_uniform, log_uniform or int_log_uniform)");
     }
     return Err(e.line, "key '" + key + "': give values: [...] or a distribution with min and max");
   }
-  return ReadDistribution(key, *distribution, min, max, p);
+  HPSWEEP_RETURN_IF_ERROR(ReadDistribution(key, *distribution, min, max, p));
+  return q == nullptr ? Status::Ok() : ReadStep(key, *q, p);
+}
+
+// q of a distribution (min and max read): Optuna's rules (sweep_file.h, "Distributions").
+Status Parser::ReadStep(const std::string& key, const Entry& q, ParameterSpec* p) const {
+  std::string text;
+  HPSWEEP_RETURN_IF_ERROR(Scalar(q, key + ".q", &text));
+  double v = 0;
+  if (!ParseDouble(text, &v) || !std::isfinite(v) || v <= 0) {
+    return Err(q.line, "key '" + key + "': q must be a number > 0, got '" + text + "'");
+  }
+  if (p->distribution == Distribution::kLogUniform) {
+    return Err(q.line, "key '" + key +
+                           "': q is not taken with log_uniform (as Optuna refuses step with "
+                           "log=True); use uniform with q, or log_uniform without it");
+  }
+  if (p->distribution == Distribution::kIntLogUniform) {
+    if (v != 1) {
+      return Err(q.line, "key '" + key + "': int_log_uniform takes q: 1 only (as Optuna's log=True "
+                                         "with step), got " + text);
+    }
+    return Status::Ok();
+  }
+  if (p->distribution == Distribution::kIntUniform && v != std::floor(v)) {
+    return Err(q.line, "key '" + key + "': int_uniform needs an integer q, got " + text);
+  }
+  const double steps = (p->max - p->min) / v;
+  if (steps > 1e9) {
+    return Err(q.line, "key '" + key + "': q (" + text + ") makes more than 1e9 steps between "
+                                       "min and max");
+  }
+  if (std::fabs(steps - std::round(steps)) > 1e-9 * std::max(1.0, steps)) {
+    return Err(q.line, "key '" + key + "': max - min (" + Format6(p->max - p->min) +
+                           ") must be a multiple of q (" + text + ")");
+  }
+  p->q = v;
+  return Status::Ok();
 }
 
 Status Parser::ReadValues(const std::string& key, const Entry& values, ParameterSpec* p) const {
@@ -609,13 +649,15 @@ Status Parser::ReadDistribution(const std::string& key, const Entry& distributio
     p->distribution = Distribution::kIntUniform;
   } else if (dist == "log_uniform") {
     p->distribution = Distribution::kLogUniform;
+  } else if (dist == "int_log_uniform") {
+    p->distribution = Distribution::kIntLogUniform;
   } else {
     const std::string near = NearestKey(dist, DistributionNames());
     std::string hint = near.empty() ? "" : " (did you mean '" + near + "'?)";
     if (dist == "categorical" || dist == "choice") hint = " (for a list of choices, use values)";
     return Err(distribution.line, "key '" + key +
-                                      "': distribution must be uniform, int_uniform "
-                                      "or log_uniform, got '" +
+                                      "': distribution must be uniform, int_uniform, "
+                                      "log_uniform or int_log_uniform, got '" +
                                       dist + "'" + hint);
   }
   if (min == nullptr || max == nullptr) {
@@ -639,19 +681,24 @@ Status Parser::ReadDistribution(const std::string& key, const Entry& distributio
   if (p->distribution == Distribution::kLogUniform && p->min <= 0) {
     return Err(min->line, "key '" + key + "': log_uniform needs min > 0, got " + min_text);
   }
-  if (p->distribution == Distribution::kIntUniform) {
+  const bool integer = p->distribution == Distribution::kIntUniform ||
+                       p->distribution == Distribution::kIntLogUniform;
+  if (integer) {
     if (p->min != std::floor(p->min) || std::fabs(p->min) > 1e15) {
-      return Err(min->line, "key '" + key + "': int_uniform needs an integer min, got " + min_text);
+      return Err(min->line, "key '" + key + "': " + dist + " needs an integer min, got " + min_text);
     }
     if (p->max != std::floor(p->max) || std::fabs(p->max) > 1e15) {
-      return Err(max->line, "key '" + key + "': int_uniform needs an integer max, got " + max_text);
+      return Err(max->line, "key '" + key + "': " + dist + " needs an integer max, got " + max_text);
     }
+  }
+  if (p->distribution == Distribution::kIntLogUniform && p->min < 1) {
+    return Err(min->line, "key '" + key + "': int_log_uniform needs min >= 1, got " + min_text);
   }
   // The engine checks the bounds, so every draw is in the key's range; uniform and log_uniform
   // draw non-integers, which integer keys refuse: probe with one.
   HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(key, min_text, min->line, "", nullptr));
   HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(key, max_text, max->line, "", nullptr));
-  if (p->distribution != Distribution::kIntUniform) {
+  if (!integer) {
     const std::string probe = Format6(p->min + (p->max - p->min) * 0.371);
     HPSWEEP_RETURN_IF_ERROR(CheckConfigValue(
         key, probe, distribution.line,

@@ -80,6 +80,12 @@ Status FaultInjectingStorage::AddWorkerTrials(int64_t worker_id, int done, int f
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->AddWorkerTrials(worker_id, done, failed);
 }
+Status FaultInjectingStorage::UpdateWorkerHealth(int64_t worker_id, const std::string& fingerprint,
+                                                const std::string& quarantine,
+                                                double quarantined_at) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->UpdateWorkerHealth(worker_id, fingerprint, quarantine, quarantined_at);
+}
 Status FaultInjectingStorage::TouchWorker(int64_t worker_id, double now) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->TouchWorker(worker_id, now);

@@ -41,6 +41,30 @@ std::string HostName() {
 
 std::string DefaultName() { return HostName() + ":" + std::to_string(getpid()); }
 
+// What a file is, for WorkerFingerprint: its path, size and modification time ("-" if missing).
+std::string FileStamp(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return path + " -\n";
+  return path + " " + std::to_string(static_cast<long long>(st.st_size)) + " " +
+         std::to_string(static_cast<long long>(st.st_mtim.tv_sec)) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + "\n";
+}
+
+}  // namespace
+
+std::string WorkerFingerprint(const WorkerOptions& o) {
+  std::string text = FileStamp("/proc/self/exe");  // (stat follows the link to the binary)
+  for (const auto& [program, path] : o.programs) text += program + "=" + FileStamp(path);
+  text += "data " + FileStamp(o.data_dir);
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+    text += FileStamp(o.data_dir + "/" + f);
+  }
+  return Sha256Hex(text);  // 64 hex digits
+}
+
+namespace {
+
 // Text for RegisterWorker's host and job_id: the coordinator refuses anything but printable UTF-8
 // of at most 256 bytes (a refusal would keep the worker from registering), so anything else from
 // the environment is left out.
@@ -128,6 +152,7 @@ bool Worker::Impl::StopGraceOver() {
 Status Worker::Impl::Register() {
   name_ = o_.name.empty() ? DefaultName() : o_.name;
   pb::RegisterWorkerResponse resp;
+  const std::string fingerprint = WorkerFingerprint(o_);
   grpc::Status s = Retry("register", [&] {
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(10));
@@ -138,6 +163,7 @@ Status Worker::Impl::Register() {
     req.set_job_id(LauncherJobId());
     for (const auto& [program, path] : o_.programs) req.add_programs(program);
     req.set_bf16(Bf16Supported());  // so that precision: bf16 trials come only where they run
+    req.set_fingerprint(fingerprint);  // another one than before lifts a quarantine
     return stub_->RegisterWorker(&ctx, req, &resp);
   });
   if (!s.ok()) return Unavailable("register with " + o_.coordinator + ": " + s.error_message());

@@ -85,6 +85,12 @@ struct WorkerOptions {
   const std::atomic<int>* stop_signal = nullptr;
 };
 
+// A digest (64 hex digits) of what this worker runs with: its binary (/proc/self/exe), each
+// program's path, and its data folder and MNIST files, by path, size and modification time. Sent
+// at registration: the coordinator lifts a worker's quarantine when it changes (a new binary,
+// program or data), and keeps it when the same worker restarts unchanged.
+std::string WorkerFingerprint(const WorkerOptions& options);
+
 class Worker {
  public:
   explicit Worker(WorkerOptions options);

@@ -207,6 +207,14 @@
     }
   }
 
+  // A quarantined worker's state: the word, and why (its last error) on hover and after it.
+  function quarantinedCell(k) {
+    const td = el('td', 'quarantined: ' + k.quarantine, 'state quarantined');
+    td.title = 'leased nothing until `hpsweep workers --release ' + k.name +
+      '` or a restart with a new binary or data';
+    return td;
+  }
+
   function renderWorkers(w) {
     state.workers = w;
     state.workersAt = performance.now();
@@ -222,7 +230,7 @@
       const t = k.trial;
       tr.append(el('td', k.id, 'num'), el('td', k.name), el('td', k.host || '-'),
         el('td', k.precision || '-', 'precision'),
-        el('td', k.state, 'state ' + k.state),
+        k.quarantine ? quarantinedCell(k) : el('td', k.state, 'state ' + k.state),
         el('td', t ? t.label : (k.state === 'alive' ? 'idle' : '-'), 'trial'),
         el('td', t ? t.epoch : '-', 'num'),
         el('td', k.trials_done, 'num done'), el('td', k.trials_failed, 'num failed'),

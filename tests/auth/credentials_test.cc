@@ -91,6 +91,11 @@ TEST(CredentialsTest, EveryRpcOfTheServiceHasADecidedRole) {
   EXPECT_TRUE(allowed("ListWorkers", Role::kReader));
   EXPECT_TRUE(allowed("ListWorkers", Role::kUser));
   EXPECT_FALSE(allowed("ListWorkers", Role::kWorker));
+  // Lifting a worker's quarantine is a user's act, as cancel is: not a reader's, not a worker's
+  // (a quarantined worker must not free itself).
+  EXPECT_TRUE(allowed("ReleaseWorker", Role::kUser));
+  EXPECT_FALSE(allowed("ReleaseWorker", Role::kReader));
+  EXPECT_FALSE(allowed("ReleaseWorker", Role::kWorker));
   // Resuming trials: only workers keep and fetch checkpoints.
   EXPECT_TRUE(allowed("SaveCheckpoint", Role::kWorker));
   EXPECT_TRUE(allowed("GetCheckpoint", Role::kWorker));

@@ -120,9 +120,9 @@ TEST_F(SchedulerWarmTest, TheFirstTrialIsProposedFromTheNamedSweepsTrials) {
   RunAll();
   for (const bool restart : {false, true}) {
     SCOPED_TRACE(restart ? "restarted" : "live");
-    const std::string yaml =
-        Yaml(restart ? "c" : "b", 9, restart ? "warm_start: {sweeps: [a]}\n"
-                                             : "warm_start: {sweeps: [" + std::to_string(*a) + "]}\n");
+    // By name after a restart, by id live.
+    const std::string named = restart ? "a" : std::to_string(*a);
+    const std::string yaml = Yaml(restart ? "c" : "b", 9, "warm_start: {sweeps: [" + named + "]}\n");
     StatusOr<int64_t> b = Submit(yaml);
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     if (restart) Start();

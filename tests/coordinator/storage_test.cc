@@ -113,6 +113,7 @@ void ExpectSweepEq(const SweepRow& a, const SweepRow& b) {
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.finished_at, b.finished_at);
   EXPECT_EQ(a.reuse, b.reuse);
+  EXPECT_EQ(a.quarantine_after, b.quarantine_after);
 }
 
 void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
@@ -691,15 +692,76 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:8"});
+            std::vector<std::string>{"1:9"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
-// What a database before schema version 8 lacks: a worker's bf16.
+// What a database before schema version 9 lacks: quarantine (a worker's fingerprint, quarantine
+// and quarantined_at; a sweep's quarantine_after).
+void DropVersionNineColumns(const std::string& path) {
+  RawQuery(path, "ALTER TABLE workers DROP COLUMN fingerprint");
+  RawQuery(path, "ALTER TABLE workers DROP COLUMN quarantine");
+  RawQuery(path, "ALTER TABLE workers DROP COLUMN quarantined_at");
+  RawQuery(path, "ALTER TABLE sweeps DROP COLUMN quarantine_after");
+}
+
+// A database of schema version 8 is migrated at open: its workers are not quarantined and have no
+// fingerprint, its sweeps take the coordinator's quarantine_after (-1); the new columns are
+// written and read back from then on, and a registration keeps what UpdateWorkerHealth stored.
+TEST(StorageFileTest, VersionEightGainsQuarantine) {
+  TempDir dir;
+  const std::string path = dir.File("v8.db");
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->UpsertWorker(Worker("old", 2), 10).ok());
+    ASSERT_TRUE(db->InsertSweep(MakeSweep("old")).ok());
+  }
+  DropVersionNineColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 8");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  ASSERT_EQ(sweeps->size(), 1u);
+  EXPECT_EQ((*sweeps)[0].quarantine_after, -1);
+  StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].quarantine, "");
+  EXPECT_EQ((*rows)[0].fingerprint, "");
+  const int64_t id = (*rows)[0].id;
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->UpdateWorkerHealth(id, "fp", "its last 3 attempts failed", 42).ok());
+  ASSERT_TRUE(db->Commit().ok());
+  WorkerRow again = Worker("old", 2);
+  again.fingerprint = "other";  // (an update keeps the stored one: the scheduler compares)
+  StatusOr<WorkerRow> stored = db->UpsertWorker(again, 50);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->fingerprint, "fp");
+  EXPECT_EQ(stored->quarantine, "its last 3 attempts failed");
+  EXPECT_EQ(stored->quarantined_at, 42);
+  rows = db->LoadWorkers();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].quarantine, "its last 3 attempts failed");
+  EXPECT_EQ((*rows)[0].quarantined_at, 42);
+  EXPECT_EQ(db->UpdateWorkerHealth(id + 100, "", "", 0).code(), StatusCode::kNotFound);
+  SweepRow set = MakeSweep("set");
+  set.quarantine_after = 5;
+  ASSERT_TRUE(db->InsertSweep(set).ok());
+  sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  ASSERT_EQ(sweeps->size(), 2u);
+  EXPECT_EQ((*sweeps)[1].quarantine_after, 5);
+}
+
+// What a database before schema version 8 lacks: a worker's bf16 (and what version 9 added).
 void DropVersionEightColumns(const std::string& path) {
+  DropVersionNineColumns(path);
   RawQuery(path, "ALTER TABLE workers DROP COLUMN bf16");
 }
 
@@ -717,7 +779,7 @@ TEST(StorageFileTest, VersionSevenGainsWorkerBf16) {
   RawQuery(path, "UPDATE schema_version SET version = 7");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   WorkerRow fast = Worker("fast", 4);
   fast.bf16 = true;
   StatusOr<WorkerRow> stored = db->UpsertWorker(fast, 20);
@@ -782,7 +844,7 @@ TEST(StorageFileTest, VersionSixGainsLrWeightsEpochAndStoppedEpoch) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok()) << trials.status().ToString();
   ASSERT_EQ(trials->size(), 3u);
@@ -865,7 +927,7 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -954,7 +1016,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -1155,7 +1217,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -1196,7 +1258,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);

@@ -592,6 +592,7 @@ TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
   EXPECT_EQ(w1["trial"]["epoch"], 2);  // epoch 1 reported: training the second
   EXPECT_EQ(w1["trials_done"], 0);
   EXPECT_EQ(w1["trials_failed"], 0);
+  EXPECT_TRUE(w1["quarantine"].is_null());  // (why, when it is quarantined)
   ASSERT_TRUE(w1["seconds_since_seen"].is_number());
   EXPECT_GE(w1["seconds_since_seen"].get<double>(), 0);
   EXPECT_TRUE(w1["last_seen"].is_number());

@@ -216,6 +216,17 @@ TEST_F(SecureE2ETest, EveryCallNeedsATokenOfTheRightRoleAndRefusedCallsChangeNot
   pb::CancelSweepResponse cancelled;
   EXPECT_EQ(reader->CancelSweep(Ctx().get(), cancel, &cancelled).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  // Lifting a quarantine is a user's, as cancel: not a reader's, nor a worker's (a quarantined
+  // worker must not free itself). A user is let through (to NOT_FOUND: no such worker).
+  pb::ReleaseWorkerRequest release;
+  release.set_worker_name("nobody");
+  pb::ReleaseWorkerResponse released;
+  EXPECT_EQ(reader->ReleaseWorker(Ctx().get(), release, &released).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(worker->ReleaseWorker(Ctx().get(), release, &released).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(user->ReleaseWorker(Ctx().get(), release, &released).error_code(),
+            grpc::StatusCode::NOT_FOUND);
   // Nothing was stored by any of that.
   ASSERT_TRUE(GetStatus(reader.get(), &status).ok());
   EXPECT_EQ(status.sweeps_size(), 0);

@@ -612,7 +612,7 @@ TEST(SweepFileErrorTest, DistributionBounds) {
   ExpectParseError(head + "  units: {distribution: uniform, min: 8, max: 64}\n", 5,
                    {"key 'units'", "int_uniform"});
   ExpectParseError(head + "  units: {distribution: normal, min: 8, max: 64}\n", 5,
-                   {"key 'units'", "uniform, int_uniform or log_uniform", "'normal'"});
+                   {"key 'units'", "uniform, int_uniform, log_uniform or int_log_uniform", "'normal'"});
   ExpectParseError(head + "  units: {distribution: int_uniform, min: 8}\n", 5,
                    {"key 'units'", "max is missing"});
   ExpectParseError(head + "  units: {values: [1, 2], min: 8}\n", 5, {"key 'units'", "not both"});
