@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-namespace hpsweep {
+namespace hpsweep::certs_test {
 namespace {
 
 class CertsTest : public ::testing::Test {
@@ -78,4 +78,4 @@ TEST_F(CertsTest, APrivateNewFolderGetsEveryFile) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::certs_test

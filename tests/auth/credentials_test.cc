@@ -8,7 +8,7 @@
 
 #include "proto/hpsweep.grpc.pb.h"
 
-namespace hpsweep {
+namespace hpsweep::credentials_test {
 namespace {
 
 TEST(CredentialsTest, LoopbackAddressesAreTold) {
@@ -140,4 +140,4 @@ TEST(CredentialsTest, ClientRefusesToSendATokenInTheClear) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::credentials_test

@@ -12,7 +12,7 @@
 
 #include "base/sha256.h"
 
-namespace hpsweep {
+namespace hpsweep::tokens_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -163,4 +163,4 @@ TEST_F(TokensTest, ClientReadsTokenFromPrivateFileOrEnvironment) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::tokens_test

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-namespace hpsweep {
+namespace hpsweep::cpu_info_test {
 namespace {
 
 std::string FirstModelName() {
@@ -36,4 +36,4 @@ TEST(CpuInfoTest, SummaryNamesTheModelTheCountAndTheFlagsItHas) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::cpu_info_test

@@ -5,7 +5,7 @@
 
 #include <set>
 
-namespace hpsweep {
+namespace hpsweep::csprng_test {
 namespace {
 
 TEST(CsprngTest, HexOfTheAskedLengthAndNeverRepeated) {
@@ -27,4 +27,4 @@ TEST(CsprngTest, HexOfTheAskedLengthAndNeverRepeated) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::csprng_test

@@ -17,7 +17,7 @@
 
 #include "base/sha256.h"
 
-namespace hpsweep {
+namespace hpsweep::file_io_test {
 namespace {
 
 class FileIoTest : public ::testing::Test {
@@ -161,4 +161,4 @@ TEST_F(FileIoTest, PrivateFolderIsMadeOrRefusedWhenOthersCanWrite) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::file_io_test

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::status_test {
 namespace {
 
 StatusOr<std::vector<std::string>> Names() {
@@ -40,4 +40,4 @@ TEST(StatusOrTest, ErrorKeepsItsStatus) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::status_test

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace hpsweep {
+namespace hpsweep::utf8_test {
 namespace {
 
 TEST(Utf8Test, WellFormedAndMalformedSequences) {
@@ -51,4 +51,4 @@ TEST(Utf8Test, CodePointsAndInvisibleFormatCharacters) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::utf8_test

@@ -30,7 +30,7 @@
 #include "testing/big_sweep.h"
 #include "tests/mnist_dir.h"
 
-namespace {
+namespace cli_test {
 
 using json = nlohmann::json;
 
@@ -1036,4 +1036,4 @@ TEST_F(CliTest, CancelledTrialIsReportedStopped) {
   EXPECT_EQ(WaitExit(coord), 0) << ReadText(clog);
 }
 
-}  // namespace
+}  // namespace cli_test

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace own_data_test {
 
 using json = nlohmann::json;
 
@@ -561,4 +561,4 @@ TEST_F(OwnDataTest, WorkerWithChangedFilesFailsTheTrialNamingTheSums) {
   EXPECT_EQ(e["trials"][0]["status"], "failed") << ex.out;
 }
 
-}  // namespace
+}  // namespace own_data_test

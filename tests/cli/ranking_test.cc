@@ -26,7 +26,7 @@
 #include "engine/model_io.h"
 #include "engine/trainer.h"
 
-namespace hpsweep {
+namespace hpsweep::ranking_test {
 namespace {
 
 using json = nlohmann::json;
@@ -423,4 +423,4 @@ TEST_F(RankingCliTest, JsonWritesNullForValuesNotMeasuredAndPrunedAtEpoch) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::ranking_test

@@ -20,7 +20,7 @@
 
 #include "report/importance.h"
 
-namespace hpsweep {
+namespace hpsweep::report_test {
 namespace {
 
 using json = nlohmann::json;
@@ -568,4 +568,4 @@ TEST(ReportTest, AOneEpochTrialDrawsAPoint) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::report_test

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace hpsweep {
+namespace hpsweep::tables_test {
 namespace {
 
 int CountLines(const std::string& text) {
@@ -117,4 +117,4 @@ TEST(LeaderboardTest, ShowsTheEpochTheTestComesFrom) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::tables_test

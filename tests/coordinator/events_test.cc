@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::events_test {
 namespace {
 
 using json = nlohmann::json;
@@ -233,4 +233,4 @@ TEST(EventsTest, LogFileIsNeverWrittenThroughALink) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::events_test

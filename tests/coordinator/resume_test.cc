@@ -20,7 +20,7 @@
 #include "engine/checkpoint.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::resume_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -371,4 +371,4 @@ TEST_F(ResumeTrialTest, ACheckpointThatDoesNotMatchTheStoredEpochsIsDroppedAtLoa
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::resume_test

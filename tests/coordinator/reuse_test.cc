@@ -18,7 +18,7 @@
 #include "coordinator/storage.h"
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::reuse_test {
 namespace {
 
 class FakeClock : public Clock {
@@ -439,4 +439,4 @@ TEST_F(ReuseTest, ReuseSurvivesARestart) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::reuse_test

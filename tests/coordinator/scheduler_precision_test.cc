@@ -16,7 +16,7 @@
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_precision_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -233,4 +233,4 @@ TEST_F(SchedulerPrecisionTest, TheFlagOutlivesARestart) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_precision_test

@@ -16,7 +16,7 @@
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_program_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -335,4 +335,4 @@ TEST_F(SchedulerProgramTest, ProgramNamesAWorkerOffersAreChecked) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_program_test

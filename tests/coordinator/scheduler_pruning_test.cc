@@ -19,7 +19,7 @@
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_pruning_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -358,4 +358,4 @@ TEST(SchedulerPruningTest, CompletionKeepsTheReportedEpochsOrderAcrossARestart) 
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_pruning_test

@@ -16,7 +16,7 @@
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_quarantine_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -326,4 +326,4 @@ TEST_F(QuarantineTest, EveryLiveWorkerQuarantinedIsSaid) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_quarantine_test

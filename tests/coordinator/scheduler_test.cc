@@ -31,7 +31,7 @@
 #include "search/sweep_file.h"
 #include "testing/fault_injecting_storage.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_test {
 namespace {
 
 constexpr double kStart = 1000;
@@ -2381,9 +2381,9 @@ TEST(SchedulerOwnerTest, ACompletionsModelMustBeTheTrialsOwn) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_test
 
-namespace hpsweep {
+namespace hpsweep::scheduler_test {
 namespace {
 
 // A bayes sweep whose proposals are costly: 1,000 candidates over two continuous axes, so past
@@ -2477,4 +2477,4 @@ TEST(SchedulerProposalTest, ACostlyBayesProposalHoldsNoLockAndProposesTheSame) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_test

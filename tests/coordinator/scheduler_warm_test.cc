@@ -16,7 +16,7 @@
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::scheduler_warm_test {
 namespace {
 
 constexpr double kLease = 30;
@@ -208,4 +208,4 @@ TEST(WarmStartParseTest, BadKeysAreRefusedWithTheirLine) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::scheduler_warm_test

@@ -30,7 +30,7 @@
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::service_test {
 namespace {
 
 namespace pb = ::hpsweep::v1;
@@ -1098,4 +1098,4 @@ TEST_F(ServiceTest, BayesSweepIsProposedAtLeaseTimeWithinTheLimits) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::service_test

@@ -29,7 +29,7 @@
 #include "testing/fault_injecting_storage.h"
 #include "tests/coordinator/test_util.h"
 
-namespace hpsweep {
+namespace hpsweep::storage_test {
 namespace {
 
 // Runs sql on a plain sqlite3 connection to path; returns the first column of every row.
@@ -1772,4 +1772,4 @@ TEST(ExportPagesTest, BigSweepPagesAreBoundedCompleteAndJoinToTheWholeExport) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::storage_test

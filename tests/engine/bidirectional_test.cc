@@ -18,7 +18,7 @@
 #include "engine/network.h"
 #include "tests/engine/model_testing.h"
 
-namespace hpsweep {
+namespace hpsweep::bidirectional_test {
 namespace {
 
 // A time-major (T*B, F) tensor.
@@ -264,4 +264,4 @@ TEST(BidirectionalTest, EachDirectionIsInitialisedAsItsOwnLayer) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::bidirectional_test

@@ -22,7 +22,7 @@
 #include "engine/model_io.h"
 #include "engine/network.h"
 
-namespace hpsweep {
+namespace hpsweep::checkpoint_test {
 namespace {
 
 TrialConfig Config(const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -704,4 +704,4 @@ TEST(CheckpointResumeTest, CheckpointFromOtherDataIsRefused) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::checkpoint_test

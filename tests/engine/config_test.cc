@@ -14,7 +14,7 @@
 
 #include "engine/network.h"
 
-namespace hpsweep {
+namespace hpsweep::config_test {
 namespace {
 
 TEST(ConfigKeysTest, VocabularyHoldsTheDocumentedKeys) {
@@ -831,4 +831,4 @@ TEST(TrainingBytesEstimateTest, FollowsTheDocumentedFormula) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::config_test

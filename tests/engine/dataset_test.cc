@@ -17,7 +17,7 @@
 
 #include "engine/trainer.h"
 
-namespace hpsweep {
+namespace hpsweep::dataset_test {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -658,4 +658,4 @@ TEST_F(DatasetTest, CsvRowLimitKeepsRowsButChecksThemAll) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::dataset_test

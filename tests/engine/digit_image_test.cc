@@ -21,7 +21,7 @@
 #include "engine/trainer.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::digit_image_test {
 namespace {
 
 std::string DataDir() { return MnistDir(); }
@@ -628,4 +628,4 @@ TEST(DecodeDigitImageTest, TruncatedFilesAreErrors) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::digit_image_test

@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::early_stopping_test {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -110,4 +110,4 @@ TEST(KeepsEpochTest, TheFirstBestEpochAsTheLeaderboardPicksIt) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::early_stopping_test

@@ -15,7 +15,7 @@
 #include "engine/loss.h"
 #include "engine/network.h"
 
-namespace hpsweep {
+namespace hpsweep::gradient_test {
 namespace {
 
 struct GradCase {
@@ -381,4 +381,4 @@ INSTANTIATE_TEST_SUITE_P(Losses, RegressionGradientTest, ::testing::ValuesIn(kRe
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::gradient_test

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::idx_test {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -370,4 +370,4 @@ TEST_F(IdxTest, CorruptGzipDataIsDataLoss) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::idx_test

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::layers_test {
 namespace {
 
 constexpr double kTol = 1e-5;
@@ -515,9 +515,9 @@ TEST(RecurrentDropoutTest, OneMaskPerSequenceOnPreviousState) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::layers_test
 
-namespace hpsweep {
+namespace hpsweep::layers_test {
 namespace {
 
 // --- Where the buffers are ----------------------------------------------------------------------
@@ -577,9 +577,9 @@ TEST(GradientBufferTest, GradientsDoNotDependOnBufferAlignment) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::layers_test
 
-namespace hpsweep {
+namespace hpsweep::layers_test {
 namespace {
 
 // bf16 products against fp32 ones, layer by layer, on odd shapes: batch 1, one step, widths that
@@ -643,4 +643,4 @@ TEST(Bf16LayerTest, MatchesTheFp32LayerOnOddShapes) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::layers_test

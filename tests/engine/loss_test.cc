@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::loss_test {
 namespace {
 
 template <typename T>
@@ -210,4 +210,4 @@ TEST(RegressionLossTest, FloatMatchesDouble) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::loss_test

@@ -17,7 +17,7 @@
 
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::mnist_test {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -281,4 +281,4 @@ TEST(RealMnistTest, LoadsSixtyThousandAndTenThousand) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::mnist_test

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::model_io_test {
 namespace {
 
 class ModelIoTest : public ::testing::Test {
@@ -379,4 +379,4 @@ TEST_F(ModelIoTest, HeaderNumbersMustBeWholeIntegersInRange) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::model_io_test

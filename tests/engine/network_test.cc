@@ -12,7 +12,7 @@
 
 #include "tests/engine/model_testing.h"
 
-namespace hpsweep {
+namespace hpsweep::network_test {
 namespace {
 
 struct CountCase {
@@ -337,4 +337,4 @@ TEST(NetworkForwardTest, DropoutModelInInferenceEqualsModelWithoutDropout) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::network_test

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::optimizer_test {
 namespace {
 
 const std::vector<float> kW0 = {1.0f, -2.0f, 0.5f};
@@ -258,4 +258,4 @@ TEST(WeightDecayTest, SetLearningRateChangesTheStep) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::optimizer_test

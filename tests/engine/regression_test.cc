@@ -16,7 +16,7 @@
 #include "engine/torch_export.h"
 #include "engine/trainer.h"
 
-namespace hpsweep {
+namespace hpsweep::regression_test {
 namespace {
 
 TrialConfig Regression(const std::vector<std::pair<std::string, std::string>>& keys) {
@@ -313,4 +313,4 @@ TEST(RegressionCheckpointTest, ResumesBitForBitAndBelongsToItsTaskAndLoss) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::regression_test

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::schedule_test {
 namespace {
 
 TrainConfig Train(const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -161,4 +161,4 @@ TEST(ScheduleTest, OtherSchedulesIgnoreEndEpoch) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::schedule_test

@@ -16,7 +16,7 @@
 
 #include "engine/trainer.h"
 
-namespace hpsweep {
+namespace hpsweep::split_test {
 namespace {
 
 // count rows of 2x2 images; labels sorted ascending (class c holds sizes[c] consecutive rows),
@@ -267,4 +267,4 @@ TEST(EvaluateRowsTest, RowsInAnyOrderMatchTheRangeAndPredictInTheirOrder) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::split_test

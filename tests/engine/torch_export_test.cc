@@ -14,7 +14,7 @@
 
 #include "engine/network.h"
 
-namespace hpsweep {
+namespace hpsweep::torch_export_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -146,4 +146,4 @@ TEST_F(TorchExportTest, RefusesModelsTorchCannotCompute) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::torch_export_test

@@ -17,7 +17,7 @@
 #include "engine/gemm.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::trainer_test {
 namespace {
 
 TrialConfig Config(const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -1007,4 +1007,4 @@ TEST(FillInputTest, BytesBecomeTheirScaledFloats) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::trainer_test

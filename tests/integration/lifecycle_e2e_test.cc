@@ -23,7 +23,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::lifecycle_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -473,4 +473,4 @@ TEST_F(LifecycleE2ETest, InterruptedTrialIsQueuedAgainUncharged) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::lifecycle_e2e_test

@@ -29,7 +29,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::own_data_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -290,4 +290,4 @@ TEST_F(OwnDataE2ETest, DataSetChangedOnTheCoordinatorIsRefused) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::own_data_e2e_test

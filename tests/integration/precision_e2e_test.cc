@@ -20,7 +20,7 @@
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 
-namespace hpsweep {
+namespace hpsweep::precision_e2e_test {
 namespace {
 
 namespace pb = ::hpsweep::v1;
@@ -165,4 +165,4 @@ TEST_F(PrecisionE2ETest, RunOfABf16SweepOnACpuWithoutItEndsAtOnce) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::precision_e2e_test

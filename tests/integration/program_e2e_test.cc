@@ -22,7 +22,7 @@
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 
-namespace hpsweep {
+namespace hpsweep::program_e2e_test {
 namespace {
 
 namespace pb = ::hpsweep::v1;
@@ -377,4 +377,4 @@ TEST_F(ProgramE2ETest, ThePyTorchExampleTrainsThroughAWorker) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::program_e2e_test

@@ -20,7 +20,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::pruning_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -196,4 +196,4 @@ TEST_F(PruningE2ETest, CancelStopsARunningTrialWithinABatch) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::pruning_e2e_test

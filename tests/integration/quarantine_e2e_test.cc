@@ -17,7 +17,7 @@
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 
-namespace hpsweep {
+namespace hpsweep::quarantine_e2e_test {
 namespace {
 
 const char kGood[] = R"(#!/usr/bin/env python3
@@ -96,4 +96,4 @@ TEST_F(QuarantineE2ETest, ABrokenWorkerIsQuarantinedAndTheSweepCompletesWithoutF
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::quarantine_e2e_test

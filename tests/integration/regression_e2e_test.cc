@@ -18,7 +18,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::regression_e2e_test {
 namespace {
 
 using json = nlohmann::json;
@@ -228,4 +228,4 @@ fixed: {task: regression, cell: lstm, epochs: 1}
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::regression_e2e_test

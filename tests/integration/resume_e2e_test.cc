@@ -16,7 +16,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::resume_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -136,4 +136,4 @@ TEST_F(ResumeE2ETest, WorkerKilledAfterACheckpointIsResumedElsewhereWithTheSameR
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::resume_e2e_test

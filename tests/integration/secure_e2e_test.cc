@@ -26,7 +26,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::secure_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -693,4 +693,4 @@ TEST_F(SecureE2ETest, ABurstOfOversizedCallsIsRefusedAndItsMemoryGivenBack) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::secure_e2e_test

@@ -20,7 +20,7 @@
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"
 
-namespace hpsweep {
+namespace hpsweep::storage_faults_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -246,4 +246,4 @@ TEST_F(StorageFaultsE2ETest, ExportAndReportSurviveTextThatIsNotUtf8) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::storage_faults_e2e_test

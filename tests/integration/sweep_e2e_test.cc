@@ -21,7 +21,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::sweep_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -390,4 +390,4 @@ parameters:
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::sweep_e2e_test

@@ -19,7 +19,7 @@
 #include "tests/integration/process.h"
 #include "tests/mnist_dir.h"
 
-namespace hpsweep {
+namespace hpsweep::worker_faults_e2e_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -239,4 +239,4 @@ parameters:
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::worker_faults_e2e_test

@@ -10,7 +10,7 @@
 #include "search/pruner.h"
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::early_terminate_test {
 namespace {
 
 constexpr char kFile[] = "bad.yaml";
@@ -155,4 +155,4 @@ TEST(EarlyTerminateTest, ShippedHyperbandSweepParses) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::early_terminate_test

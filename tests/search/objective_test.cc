@@ -18,7 +18,7 @@
 #include "coordinator/storage.h"
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::objective_test {
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -206,4 +206,4 @@ TEST_F(MinimizeSweepTest, StatusBestIsTheLowestLoss) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::objective_test

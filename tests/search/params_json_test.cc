@@ -12,7 +12,7 @@
 #include "search/sweep_file.h"
 #include "engine/config.h"
 
-namespace hpsweep {
+namespace hpsweep::params_json_test {
 namespace {
 
 using json = nlohmann::json;
@@ -117,4 +117,4 @@ TEST(ParamsJsonTest, MeasuredJsonIsNullWhenNotMeasured) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::params_json_test

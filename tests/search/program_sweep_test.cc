@@ -10,7 +10,7 @@
 #include "search/objective.h"
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::program_sweep_test {
 namespace {
 
 constexpr char kFile[] = "prog.yaml";
@@ -140,4 +140,4 @@ TEST(ProgramSweepTest, NamesOfProgramsAndMetrics) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::program_sweep_test

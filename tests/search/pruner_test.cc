@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::pruner_test {
 namespace {
 
 using Type = EarlyTerminateSpec::Type;
@@ -215,4 +215,4 @@ TEST(PrunerTest, DescribeAndNone) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::pruner_test

@@ -28,7 +28,7 @@
 #include "engine/tensor.h"
 #include "testing/fault_injecting_storage.h"
 
-namespace hpsweep {
+namespace hpsweep::sampler_test {
 namespace {
 
 constexpr char kFile[] = "synth.yaml";
@@ -1215,4 +1215,4 @@ TEST(TpeSamplerTest, SpaceWhollyOverTheModelSizeLimitIsRefused) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::sampler_test

@@ -15,7 +15,7 @@
 #include "search/sampler.h"
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::steps_test {
 namespace {
 
 const char kFile[] = "steps.yaml";
@@ -261,4 +261,4 @@ TEST(StepsTest, InvalidCandidatesAreCounted) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::steps_test

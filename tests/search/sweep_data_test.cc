@@ -14,7 +14,7 @@
 
 #include "search/sweep_file.h"
 
-namespace hpsweep {
+namespace hpsweep::sweep_data_test {
 namespace {
 
 class SweepDataTest : public ::testing::Test {
@@ -335,4 +335,4 @@ TEST_F(SweepDataTest, RegressionSweepReadsTargetsAndRanksByValMse) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::sweep_data_test

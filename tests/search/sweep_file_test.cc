@@ -18,7 +18,7 @@
 #include "search/sampler.h"
 #include "engine/config.h"
 
-namespace hpsweep {
+namespace hpsweep::sweep_file_test {
 namespace {
 
 constexpr char kFile[] = "bad.yaml";
@@ -1439,4 +1439,4 @@ TEST(SweepFileBayesTest, BadKeysAreRefusedWithFileLineKey) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::sweep_file_test

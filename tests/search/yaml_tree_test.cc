@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::yaml_tree_test {
 namespace {
 
 constexpr char kFile[] = "t.yaml";
@@ -275,4 +275,4 @@ TEST(YamlTreeTest, EscapeTextKeepsMessagesPrintableUtf8) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::yaml_tree_test

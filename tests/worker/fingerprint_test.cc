@@ -10,7 +10,7 @@
 
 #include "worker/worker.h"
 
-namespace hpsweep {
+namespace hpsweep::fingerprint_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -42,4 +42,4 @@ TEST(FingerprintTest, ChangesWithProgramsAndDataOnly) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::fingerprint_test

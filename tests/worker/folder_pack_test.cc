@@ -12,7 +12,7 @@
 #include <fstream>
 #include <string>
 
-namespace hpsweep {
+namespace hpsweep::folder_pack_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -177,4 +177,4 @@ TEST_F(FolderPackTest, HostileBytesAreRefused) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::folder_pack_test

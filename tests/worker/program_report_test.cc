@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace hpsweep {
+namespace hpsweep::program_report_test {
 namespace {
 
 std::string ErrorOf(std::string_view line, int next_epoch = 1, int max_epoch = 10) {
@@ -117,4 +117,4 @@ TEST(ProgramReportTest, DefaultEpochLimit) {
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::program_report_test

@@ -20,7 +20,7 @@
 #include <string>
 #include <thread>
 
-namespace hpsweep {
+namespace hpsweep::program_runner_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -515,4 +515,4 @@ while True: time.sleep(1)
 }
 
 }  // namespace
-}  // namespace hpsweep
+}  // namespace hpsweep::program_runner_test
