@@ -140,9 +140,11 @@ def _measured(value):
     return value if value == value and 0 <= value < float("inf") else None
 
 
-# The engine's metrics; any other name is a program's (docs/programs.md), whose values may be any
-# finite number: only NaN means "not measured" for those.
-ENGINE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+# The engine's metrics (task: regression's four too); any other name is a program's
+# (docs/programs.md), whose values may be any finite number: only NaN means "not measured" for
+# those.
+ENGINE_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss",
+                  "val_mse", "val_mae", "test_mse", "test_mae")
 
 
 def _metric_value(value, metric):
@@ -163,6 +165,10 @@ def _leaderboard_row(row, metric):
     d["pruned_at_epoch"] = row.epochs if d["status"] == "pruned" else None
     # The epoch test_accuracy and the model come from (keep: best or last); None when not known.
     d["weights_epoch"] = row.weights_epoch or None
+    # A regression trial's test pass (test_mse, test_mae) under their own names, as
+    # `hpsweep leaderboard --format json` has them; None when not measured.
+    for name, value in row.test_metrics.items():
+        d[name] = _measured(value)
     # The value ranked by, under the metric's own name.
     if metric:
         d[metric] = _metric_value(row.metric_value, metric)
@@ -344,7 +350,8 @@ class Client:
         come from: keep best or last; None when not known), epochs, pruned_at_epoch (None unless
         pruned), seconds,
         worker, metric_value, and the value again under the metric's own name (e.g.
-        "val_loss"), as `hpsweep leaderboard --format json`. as_dataframe=True: a pandas
+        "val_loss"); a regression sweep's trials also test_mse and test_mae (None: not
+        measured), as `hpsweep leaderboard --format json`. as_dataframe=True: a pandas
         DataFrame of the same rows, params as "params.units" columns (needs pandas)."""
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or
                                 not 0 <= top <= 2**31 - 1):

@@ -226,6 +226,22 @@ class OfflineTest(unittest.TestCase):
         self.assertIsNone(own["val_accuracy"])
         none = _leaderboard_row(pb.LeaderboardRow(metric_value=float("nan")), "reward")
         self.assertIsNone(none["reward"])
+        # task: regression: the ranked val_mse, and the test pass's test_mse and test_mae under
+        # their own names; no accuracy; an error not measured (NaN) is None, never a value.
+        reg = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=2, val_accuracy=-1,
+                                                 test_accuracy=-1, metric_value=0.0123,
+                                                 test_metrics={"test_mse": 0.0131,
+                                                               "test_mae": 0.0872}), "val_mse")
+        self.assertEqual(reg["val_mse"], 0.0123)
+        self.assertEqual(reg["test_mse"], 0.0131)
+        self.assertEqual(reg["test_mae"], 0.0872)
+        self.assertIsNone(reg["val_accuracy"])
+        running = _leaderboard_row(pb.LeaderboardRow(status=pb.RUNNING, epochs=1, val_accuracy=-1,
+                                                     metric_value=float("nan"),
+                                                     test_metrics={"test_mse": float("nan")}),
+                                   "val_mse")
+        self.assertIsNone(running["val_mse"])
+        self.assertIsNone(running["test_mse"])
 
     def test_settings_refused_before_any_call(self):
         secret = "hps_" + "a" * 64
