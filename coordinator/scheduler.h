@@ -143,7 +143,7 @@
 #include "search/objective.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "base/status.h"
 #include "base/utf8.h"
