@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/cpu_info.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 
 namespace {
 

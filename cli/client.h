@@ -17,7 +17,7 @@
 
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "base/status.h"
 #include "proto/hpsweep.grpc.pb.h"
 

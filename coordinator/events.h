@@ -24,7 +24,7 @@
 #include <variant>
 #include <vector>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "base/status.h"
 
 namespace hpsweep {

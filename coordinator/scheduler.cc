@@ -124,7 +124,10 @@ std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
 }
 
 Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
-    : storage_(storage), clock_(clock), options_(options) {
+    : checkpoint_store_(options.checkpoint_dir, kMaxCheckpointBytes),
+      storage_(storage),
+      clock_(clock),
+      options_(options) {
   committer_ = std::thread([this] { CommitLoop(); });
 }
 

@@ -143,7 +143,8 @@
 #include "search/objective.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/checkpoint_store.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "base/status.h"
 #include "base/utf8.h"
@@ -592,7 +593,6 @@ class Scheduler {
     double metric_value = kNoMetric;  // a program trial's best value of a named metric
     std::string owner;  // the token (key) of the worker that saved it; "" after a restart
   };
-  std::string CheckpointPath(int64_t trial_id) const REQUIRES(mu_);
   // Unavailable if keeping `bytes` as trial_id's checkpoint (replacing its last) would take all
   // checkpoints past options.max_checkpoint_bytes_total, or those of `owner` (a token's key; ""
   // counts toward the total only) past options.max_checkpoint_bytes_per_token.
@@ -616,9 +616,7 @@ class Scheduler {
   std::unordered_map<int64_t, CheckpointMeta> checkpoints_ GUARDED_BY(mu_);
   uint64_t checkpoint_bytes_total_ GUARDED_BY(mu_) = 0;  // sum of checkpoints_' bytes
   std::unordered_map<std::string, uint64_t> checkpoint_bytes_of_owner_ GUARDED_BY(mu_);
-  std::unordered_map<int64_t, std::string> checkpoint_bytes_
-      GUARDED_BY(mu_);  // when checkpoint_dir is empty
-  uint64_t checkpoint_tmp_counter_ GUARDED_BY(mu_) = 0;
+  CheckpointStore checkpoint_store_ GUARDED_BY(mu_);  // their files (or bytes, with no folder)
   // ---- Workers you can see, and events (the end of scheduler.cc) ----
   // The worker was heard from now: alive again; last_seen written at most every few seconds.
   Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);

@@ -1,24 +1,10 @@
-// Resuming trials (see SaveCheckpoint in scheduler.h): checkpoint files, attempts, and resuming.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cinttypes>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-
+// Resuming trials (see SaveCheckpoint in scheduler.h): which checkpoints are kept, attempts, and
+// resuming. The files themselves are checkpoint_store_'s (coordinator/store/checkpoint_store.h).
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
-#include "base/file_io.h"
 #include "engine/checkpoint.h"
 
 namespace hpsweep {
-
-std::string Scheduler::CheckpointPath(int64_t trial_id) const {
-  return options_.checkpoint_dir + "/trial-" + std::to_string(trial_id) + ".ckpt";
-}
 
 StatusOr<TrialRow*> Scheduler::CheckpointTrialLocked(const std::string& lease_id, int epoch) {
   TrialRow* t = FindByLease(lease_id);
@@ -52,30 +38,22 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
     trial_id = (*t)->id;
     if (auto o = worker_owner_.find((*t)->worker_id); o != worker_owner_.end()) owner = o->second;
     HPSWEEP_RETURN_IF_ERROR(CheckCheckpointRoomLocked(trial_id, bytes.size(), owner));
-    if (!options_.checkpoint_dir.empty()) {
-      tmp = CheckpointPath(trial_id) + ".tmp" + std::to_string(++checkpoint_tmp_counter_);
-    }
+    tmp = checkpoint_store_.StartPut(trial_id);
   }
   // The write and fsync (megabytes) outside the mutex, under a name of its own.
-  if (!tmp.empty()) HPSWEEP_RETURN_IF_ERROR(WriteFileSynced(tmp, bytes));
+  HPSWEEP_RETURN_IF_ERROR(CheckpointStore::WriteTemp(tmp, bytes));
   MutexLock lock(&mu_);
   // Again: the trial may have ended, or been leased to someone else, meanwhile.
   auto t = CheckpointTrialLocked(lease_id, epoch);
   Status room = t.ok() ? CheckCheckpointRoomLocked(trial_id, bytes.size(), owner) : Status::Ok();
   if (!t.ok() || (*t)->id != trial_id || !room.ok()) {
-    if (!tmp.empty()) ::unlink(tmp.c_str());
+    CheckpointStore::AbandonPut(tmp);
     return !t.ok()                ? t.status()
            : (*t)->id != trial_id ? FailedPrecondition("lease " + LeaseText(lease_id) +
                                                        " is not current")
                                   : room;
   }
-  if (tmp.empty()) {
-    checkpoint_bytes_[trial_id] = bytes;
-  } else if (std::rename(tmp.c_str(), CheckpointPath(trial_id).c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return IoError(CheckpointPath(trial_id) + ": rename failed: " + why);
-  }
+  HPSWEEP_RETURN_IF_ERROR(checkpoint_store_.FinishPut(trial_id, tmp, bytes));
   const TrialRow& row = **t;
   auto old = checkpoints_.find(trial_id);
   if (old != checkpoints_.end()) CountCheckpointLocked(old->second, false);
@@ -138,18 +116,16 @@ StatusOr<std::pair<int, std::string>> Scheduler::GetCheckpoint(const std::string
       return NotFound("trial " + std::to_string(t->id) + " has no checkpoint");
     }
     epoch = c->second.epoch;
-    if (options_.checkpoint_dir.empty()) return std::make_pair(epoch, checkpoint_bytes_[t->id]);
-    path = CheckpointPath(t->id);
+    if (checkpoint_store_.in_memory()) {
+      auto bytes = checkpoint_store_.Get(t->id);
+      if (!bytes.ok()) return bytes.status();
+      return std::make_pair(epoch, std::move(*bytes));
+    }
+    path = checkpoint_store_.PathOf(t->id);
   }
   // Read outside the mutex; a rename replaces the file whole, so this reads one version.
-  auto bytes = ReadFileBounded(path, kMaxCheckpointBytes, "checkpoint", /*regular_only=*/true);
-  if (!bytes.ok()) {
-    if (bytes.status().code() == StatusCode::kNotFound) return NotFound(path + ": no checkpoint");
-    if (bytes.status().code() == StatusCode::kInvalidArgument) {
-      return DataLoss(path + ": checkpoint over its size limit");
-    }
-    return bytes.status();
-  }
+  auto bytes = CheckpointStore::ReadFile(path, kMaxCheckpointBytes);
+  if (!bytes.ok()) return bytes.status();
   const int in_file = PeekCheckpointEpoch(*bytes);
   return std::make_pair(in_file > 0 ? in_file : epoch, std::move(*bytes));
 }
@@ -194,47 +170,20 @@ void Scheduler::DropCheckpointLocked(int64_t trial_id) {
   if (c == checkpoints_.end()) return;
   CountCheckpointLocked(c->second, false);
   checkpoints_.erase(c);
-  checkpoint_bytes_.erase(trial_id);
-  if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(trial_id).c_str());
+  checkpoint_store_.Drop(trial_id);
 }
 
 void Scheduler::LoadCheckpointsLocked() {
   checkpoints_.clear();
   checkpoint_bytes_total_ = 0;
   checkpoint_bytes_of_owner_.clear();  // (owners are not stored: a restart counts the total only)
-  std::set<int64_t> found;
-  if (options_.checkpoint_dir.empty()) {
-    for (const auto& [id, bytes] : checkpoint_bytes_) found.insert(id);
-  } else {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.checkpoint_dir, ec);
-    for (const auto& entry : std::filesystem::directory_iterator(options_.checkpoint_dir, ec)) {
-      const std::string name = entry.path().filename().string();
-      int64_t id = 0;
-      char tail[8] = {0};
-      if (name.rfind("trial-", 0) == 0 && name.find(".tmp") != std::string::npos) {
-        std::filesystem::remove(entry.path(), ec);  // a write the last run did not finish
-      } else if (std::sscanf(name.c_str(), "trial-%" SCNd64 ".%7s", &id, tail) == 2 &&
-                 std::string(tail) == "ckpt" && name == "trial-" + std::to_string(id) + ".ckpt") {
-        found.insert(id);
-      }
-    }
-  }
-  for (int64_t id : found) {
+  for (const CheckpointStore::Entry& found : checkpoint_store_.Scan()) {
+    const int64_t id = found.trial_id;
     auto it = trials_.find(id);
     int epoch = -1;
     if (it != trials_.end() &&
         (it->second.status == TrialStatus::kQueued || it->second.status == TrialStatus::kRunning)) {
-      if (options_.checkpoint_dir.empty()) {
-        epoch = PeekCheckpointEpoch(checkpoint_bytes_[id]);
-      } else {
-        std::ifstream in(CheckpointPath(id), std::ios::binary);
-        std::string head(kCheckpointHeaderBytes, '\0');
-        in.read(&head[0], static_cast<std::streamsize>(head.size()));
-        if (in.gcount() == static_cast<std::streamsize>(head.size())) {
-          epoch = PeekCheckpointEpoch(head);
-        }
-      }
+      epoch = found.epoch;
     }
     // Its best epoch from the stored epochs 1..epoch, which must all be there.
     CheckpointMeta meta;
@@ -261,16 +210,11 @@ void Scheduler::LoadCheckpointsLocked() {
       usable = usable && next == epoch + 1;
     }
     if (usable) {
-      std::error_code size_ec;
-      meta.bytes = options_.checkpoint_dir.empty()
-                       ? checkpoint_bytes_[id].size()
-                       : std::filesystem::file_size(CheckpointPath(id), size_ec);
-      if (size_ec) meta.bytes = 0;
+      meta.bytes = found.bytes;
       checkpoints_[id] = meta;
       CountCheckpointLocked(meta, true);
     } else {
-      checkpoint_bytes_.erase(id);
-      if (!options_.checkpoint_dir.empty()) ::unlink(CheckpointPath(id).c_str());
+      checkpoint_store_.Drop(id);
     }
   }
 }

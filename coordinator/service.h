@@ -19,7 +19,7 @@
 
 #include "auth/credentials.h"
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "coordinator/views.h"
 #include "base/status.h"

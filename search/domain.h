@@ -1,4 +1,4 @@
-// The coordinator's domain types: plain values with no I/O. Storage (coordinator/storage.h)
+// The coordinator's domain types: plain values with no I/O. Storage (coordinator/store/storage.h)
 // reads and writes them; the scheduler, samplers, pruners and objectives work on them.
 //   TrialStatus  where a trial is in its life (queued, running, ... pruned), and its names.
 //   SweepRow     one sweep: its file, metric and direction, state and trial count.

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 
 namespace hpsweep {
 

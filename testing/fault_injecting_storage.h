@@ -1,6 +1,6 @@
 // FaultInjectingStorage: a test double, linked into tests and benchmarks only (hpsweep_testing,
-// never the coordinator). A Storage (coordinator/storage.h) that forwards to another and fails
-// calls on demand.
+// never the coordinator). A Storage (coordinator/store/storage.h) that forwards to another and
+// fails calls on demand.
 //
 // Thread-safety: none, like every Storage; the scheduler serialises its calls.
 #ifndef HPSWEEP_TESTING_FAULT_INJECTING_STORAGE_H_
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "base/status.h"
 
 namespace hpsweep {

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "engine/gemm.h"
 #include "engine/mnist.h"
 #include "testing/big_sweep.h"

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "engine/config.h"
 #include "engine/model_io.h"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "tests/coordinator/test_util.h"
 

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "engine/config.h"
 #include "engine/model_io.h"
 #include "search/sweep_file.h"

@@ -19,7 +19,7 @@
 #include <utility>
 
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 
 namespace hpsweep {
 

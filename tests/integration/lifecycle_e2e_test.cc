@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"
 #include "tests/integration/process.h"

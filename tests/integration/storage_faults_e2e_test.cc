@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"
 #include "tests/integration/e2e_test.h"

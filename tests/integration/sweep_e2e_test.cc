@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "base/sha256.h"
 #include "proto/hpsweep.grpc.pb.h"
 #include "tests/integration/coordinator_client.h"

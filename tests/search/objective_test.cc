@@ -15,7 +15,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 
 namespace hpsweep::objective_test {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "coordinator/scheduler.h"
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "engine/tensor.h"
 #include "testing/fault_injecting_storage.h"

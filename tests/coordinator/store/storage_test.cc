@@ -1,6 +1,6 @@
-// Tests for coordinator/storage.h: the SQLite storage on ":memory:" and on a file, and the
+// Tests for coordinator/store/storage.h: the SQLite storage on ":memory:" and on a file, and the
 // fault-injecting wrapper.
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

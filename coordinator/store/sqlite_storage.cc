@@ -1,10 +1,10 @@
-// SqliteStorage's statements (coordinator/sqlite_storage.h): the statement cache, errors as
+// SqliteStorage's statements (coordinator/store/sqlite_storage.h): the statement cache, errors as
 // Status, and every query behind Storage's writes and reads.
 //
 // Every statement is prepared once and cached by its SQL text; each use binds, steps and resets it
 // (a ScopedStmt does the reset and clears the bindings, so no bound pointer outlives a call).
 // Every SQLite error becomes a Status whose message names the database path and SQLite's errmsg.
-#include "coordinator/sqlite_storage.h"
+#include "coordinator/store/sqlite_storage.h"
 
 #include <sys/resource.h>
 

@@ -1,8 +1,8 @@
 // OpenSqliteStorage: what a path holds before SQLite touches it, making a new database so that no
 // reader ever sees a half-made file, and opening an existing one. The SQLite implementation
-// itself is SqliteStorage (coordinator/sqlite_storage.h; queries in sqlite_storage.cc, schema and
-// migrations in migrations.cc).
-#include "coordinator/storage.h"
+// itself is SqliteStorage (coordinator/store/sqlite_storage.h; queries in sqlite_storage.cc,
+// schema and migrations in migrations.cc).
+#include "coordinator/store/storage.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "base/file_io.h"
-#include "coordinator/sqlite_storage.h"
+#include "coordinator/store/sqlite_storage.h"
 
 namespace hpsweep {
 

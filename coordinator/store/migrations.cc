@@ -1,4 +1,4 @@
-// SqliteStorage's schema and how a database gets it (coordinator/sqlite_storage.h): Init's
+// SqliteStorage's schema and how a database gets it (coordinator/store/sqlite_storage.h): Init's
 // pragmas, the check that a file is an hpsweep database, and the migrations.
 //
 // Schema versions: the schema_version table holds one row; migrations kMigrations[i] takes the
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/sqlite_storage.h"
+#include "coordinator/store/sqlite_storage.h"
 
 namespace hpsweep {
 

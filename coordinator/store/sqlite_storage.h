@@ -1,12 +1,12 @@
-// SqliteStorage: the SQLite implementation of Storage (coordinator/storage.h), and the small
-// sqlite3 helpers its files share. Internal to hpsweep_coordinator: only storage.cc (opening a
+// SqliteStorage: the SQLite implementation of Storage (coordinator/store/storage.h), and the small
+// sqlite3 helpers its files share. Internal to hpsweep_store: only storage.cc (opening a
 // file), migrations.cc (schema and migrations) and sqlite_storage.cc (the queries) include it;
 // everyone else goes through Storage and OpenSqliteStorage.
 //
 // Ownership: a SqliteStorage owns its sqlite3 connection and its cached prepared statements, and
 // closes them when destroyed. Thread-safety: none; the caller serialises every call (storage.h).
-#ifndef HPSWEEP_COORDINATOR_SQLITE_STORAGE_H_
-#define HPSWEEP_COORDINATOR_SQLITE_STORAGE_H_
+#ifndef HPSWEEP_COORDINATOR_STORE_SQLITE_STORAGE_H_
+#define HPSWEEP_COORDINATOR_STORE_SQLITE_STORAGE_H_
 
 #include <sqlite3.h>
 
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "coordinator/storage.h"
+#include "coordinator/store/storage.h"
 #include "base/status.h"
 
 namespace hpsweep {
@@ -204,4 +204,4 @@ class SqliteStorage : public Storage {
 
 }  // namespace hpsweep
 
-#endif  // HPSWEEP_COORDINATOR_SQLITE_STORAGE_H_
+#endif  // HPSWEEP_COORDINATOR_STORE_SQLITE_STORAGE_H_

@@ -8,8 +8,8 @@
 // share one commit.
 //
 // Thread-safety: none. The scheduler serialises every call with its own mutex.
-#ifndef HPSWEEP_COORDINATOR_STORAGE_H_
-#define HPSWEEP_COORDINATOR_STORAGE_H_
+#ifndef HPSWEEP_COORDINATOR_STORE_STORAGE_H_
+#define HPSWEEP_COORDINATOR_STORE_STORAGE_H_
 
 #include <cstdint>
 #include <map>
@@ -111,4 +111,4 @@ StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path,
 
 }  // namespace hpsweep
 
-#endif  // HPSWEEP_COORDINATOR_STORAGE_H_
+#endif  // HPSWEEP_COORDINATOR_STORE_STORAGE_H_
