@@ -15,6 +15,7 @@
 #include "search/objective.h"
 #include "search/params_json.h"
 #include "base/utf8.h"
+#include "coordinator/views.h"
 
 namespace hpsweep {
 namespace {
@@ -73,7 +74,7 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
                     // the epoch test_accuracy and the model come from (keep: best or last)
                     {"weights_epoch", r.weights_epoch()},
                     {"epochs", r.epochs()},
-                    {"pruned_at_epoch", r.status() == pb::PRUNED ? json(r.epochs()) : json()},
+                    {"pruned_at_epoch", PrunedAtEpoch(r) >= 0 ? json(PrunedAtEpoch(r)) : json()},
                     {"seconds", r.seconds()},
                     {"worker", r.worker()}});
     if (!r.reused_from().empty()) rows.back()["reused_from"] = r.reused_from();
@@ -209,7 +210,7 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
                   (r.status() == pb::COMPLETED ? "" : std::string(" ") + StatusText(r.status())));
     row.push_back(Duration(r.seconds()));
     // A result copied from an identical trial (--reuse) was trained by no worker: say whose it is.
-    row.push_back(r.reused_from().empty() ? r.worker() : "copied from " + r.reused_from());
+    row.push_back(ResultSource(r));
     rows.push_back(row);
   }
   std::vector<size_t> width(header.size());
@@ -317,17 +318,7 @@ std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool r
   return n + which + "; pass --reuse to copy " + results + " instead of training again";
 }
 
-const char* StatusText(pb::TrialStatus s) {
-  switch (s) {
-    case pb::QUEUED: return "queued";
-    case pb::RUNNING: return "running";
-    case pb::COMPLETED: return "completed";
-    case pb::FAILED: return "failed";
-    case pb::STOPPED: return "stopped";
-    case pb::PRUNED: return "pruned";
-    default: return "?";
-  }
-}
+const char* StatusText(pb::TrialStatus s) { return TrialStatusText(s); }
 
 void PrintLeaderboard(const pb::GetLeaderboardResponse& lb, const std::string& format) {
   const std::vector<std::string> keys = VaryingKeys(lb);
@@ -361,7 +352,7 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
     std::printf("%-6lld %-24s %-10s %7d %7d %9d %6d %7d %6d %6d %9s  %s\n",
                 static_cast<long long>(s.sweep_id()), s.name().c_str(), s.state().c_str(),
                 // Trials a sampler has yet to propose (method: bayes) wait as queued ones do.
-                s.queued() + s.unproposed(), s.running(), s.completed(), s.failed(), s.stopped(),
+                QueuedCount(s), s.running(), s.completed(), s.failed(), s.stopped(),
                 s.pruned(), s.total(),
                 Objective(s.metric_name().empty() ? "val_accuracy" : s.metric_name()).Has(
                     s.best_val_accuracy())
@@ -404,7 +395,7 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
                   {"programs", std::vector<std::string>(w.programs().begin(), w.programs().end())},
                   {"quarantine", w.quarantine()}};  // "" when not quarantined
       if (!w.quarantine().empty()) row["quarantined_at"] = w.quarantined_at();
-      if (w.state() == "training") {
+      if (IsTraining(w)) {
         row["sweep_id"] = w.sweep_id();
         row["trial_id"] = w.trial_id();
         row["trial"] = w.trial_number();
@@ -423,11 +414,11 @@ void PrintWorkers(const pb::ListWorkersResponse& resp, const std::string& format
   int alive = 0;
   for (const auto& w : resp.workers()) {
     std::string state = w.state();
-    if (state == "training") {
+    if (IsTraining(w)) {
       state = "training trial #" + std::to_string(w.trial_number()) + " epoch " +
               std::to_string(w.epoch()) + " (sweep " + std::to_string(w.sweep_id()) + ")";
     }
-    alive += w.state() != "gone";
+    alive += !IsGone(w);
     std::string programs;  // what it offers (docs/programs.md); "-" for none
     for (const std::string& p : w.programs()) programs += (programs.empty() ? "" : ",") + p;
     rows.push_back({std::to_string(w.worker_id()), EscapeText(w.name()), EscapeText(w.host()),

@@ -34,7 +34,7 @@ std::string IdenticalNote(int trials, const std::vector<int64_t>& sweeps, bool r
 // parameter values come from other people.
 std::string CsvCell(const std::string& v);
 
-// "queued", "running", "completed", ...
+// "queued", "running", "completed", ...: TrialStatusText (coordinator/views.h).
 const char* StatusText(v1::TrialStatus s);
 
 // "[name] 5/6 trials done, 1 running, 0 failed - best val_accuracy 0.9755 - 40.9s", with

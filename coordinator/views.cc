@@ -97,30 +97,17 @@ v1::ListWorkersResponse WorkersProto(const std::vector<WorkerView>& workers, dou
   return resp;
 }
 
-v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
-                                            const std::vector<TrialRow>& rows) {
+namespace {
+
+// LeaderboardProto without the sweep file's axes and fixed settings.
+v1::GetLeaderboardResponse LeaderboardRows(const SweepRow& sweep,
+                                           const std::vector<TrialRow>& rows) {
   pb::GetLeaderboardResponse resp;
   resp.set_sweep_id(sweep.id);
   resp.set_sweep_name(sweep.name);
   resp.set_metric_name(sweep.metric);
   resp.set_maximize(sweep.maximize);
   const Objective objective(sweep.metric, sweep.maximize);
-  // The stored file was checked when it was submitted; one that no longer parses (written by
-  // another version) leaves axes and fixed empty, and views fall back to the varying columns.
-  if (auto spec = ParseSweep(sweep.yaml, sweep.file_name); spec.ok()) {
-    std::set<std::string> seen;
-    for (const ParameterSpec& p : spec->parameters) {
-      if (seen.insert(p.key).second) resp.add_axes(p.key);
-    }
-    for (const ListItem& item : spec->items) {
-      for (const auto& [k, v] : item.params) {
-        if (seen.insert(k).second) resp.add_axes(k);
-      }
-    }
-    for (const auto& [k, v] : spec->fixed) {
-      if (!seen.count(k)) (*resp.mutable_fixed())[k] = v;
-    }
-  }
   int rank = 0;
   for (const TrialRow& t : rows) {
     pb::LeaderboardRow* r = resp.add_rows();
@@ -144,6 +131,72 @@ v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
   }
   return resp;
 }
+
+}  // namespace
+
+v1::GetLeaderboardResponse LeaderboardProto(const SweepRow& sweep,
+                                            const std::vector<TrialRow>& rows) {
+  pb::GetLeaderboardResponse resp = LeaderboardRows(sweep, rows);
+  // The stored file was checked when it was submitted; one that no longer parses (written by
+  // another version) leaves axes and fixed empty, and views fall back to the varying columns.
+  if (auto spec = ParseSweep(sweep.yaml, sweep.file_name); spec.ok()) {
+    std::set<std::string> seen;
+    for (const ParameterSpec& p : spec->parameters) {
+      if (seen.insert(p.key).second) resp.add_axes(p.key);
+    }
+    for (const ListItem& item : spec->items) {
+      for (const auto& [k, v] : item.params) {
+        if (seen.insert(k).second) resp.add_axes(k);
+      }
+    }
+    for (const auto& [k, v] : spec->fixed) {
+      if (!seen.count(k)) (*resp.mutable_fixed())[k] = v;
+    }
+  }
+  return resp;
+}
+
+LeaderboardView LeaderboardViewOf(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
+  LeaderboardView v;
+  v.board = LeaderboardRows(sweep, rows);  // (the page shows no axes: no parse of the file)
+  v.program = sweep.program;
+  v.val_loss.reserve(rows.size());
+  for (const TrialRow& t : rows) v.val_loss.push_back(t.best_val_loss);
+  return v;
+}
+
+const char* TrialStatusText(pb::TrialStatus s) {
+  switch (s) {
+    case pb::QUEUED: return "queued";
+    case pb::RUNNING: return "running";
+    case pb::COMPLETED: return "completed";
+    case pb::FAILED: return "failed";
+    case pb::STOPPED: return "stopped";
+    case pb::PRUNED: return "pruned";
+    default: return "?";
+  }
+}
+
+std::string RankedBy(const std::string& metric_name, bool maximize) {
+  return Objective(metric_name, maximize).DisplayName();
+}
+
+bool MetricMeasured(const std::string& metric_name, double v) {
+  return Objective(metric_name).Has(v);
+}
+
+int QueuedCount(const pb::SweepStatus& s) { return s.queued() + s.unproposed(); }
+
+int PrunedAtEpoch(const pb::LeaderboardRow& r) {
+  return r.status() == pb::PRUNED ? r.epochs() : -1;
+}
+
+std::string ResultSource(const pb::LeaderboardRow& r) {
+  return r.reused_from().empty() ? r.worker() : "copied from " + r.reused_from();
+}
+
+bool IsTraining(const pb::WorkerInfo& w) { return w.state() == "training"; }
+bool IsGone(const pb::WorkerInfo& w) { return w.state() == "gone"; }
 
 Status ExportSweepProto(Scheduler* scheduler, const v1::ExportSweepRequest& req,
                         v1::ExportSweepResponse* resp) {

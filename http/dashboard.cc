@@ -1,5 +1,6 @@
 // The dashboard (http/dashboard.h): Dashboard::Impl's setup, access and sessions, event streams
-// and the hub thread that feeds them; routing and the /api JSON are in dashboard_api.cc.
+// and the hub thread that feeds them; routing is in dashboard_api.cc, the /api JSON (the read
+// model's) in dashboard_json.cc.
 #include "http/dashboard.h"
 
 #include <arpa/inet.h>
@@ -24,7 +25,9 @@
 
 #include "base/csprng.h"
 #include "base/sha256.h"
+#include "coordinator/views.h"
 #include "http/dashboard_impl.h"
+#include "http/dashboard_json.h"
 
 namespace hpsweep {
 
@@ -669,7 +672,7 @@ std::string Dashboard::Impl::LeaderboardEvent(int64_t sweep_id) {
   SweepRow sweep;
   auto rows = s_->Leaderboard(sweep_id, 50, &sweep);
   if (!rows.ok()) return "";
-  return SseEvent("leaderboard", LeaderboardJson(sweep, *rows));
+  return SseEvent("leaderboard", LeaderboardJson(LeaderboardViewOf(sweep, *rows)));
 }
 
 // The one thread behind every event stream (see the top of dashboard.h).
@@ -701,7 +704,7 @@ void Dashboard::Impl::HubLoop() {
     for (auto& c : clients) any_new = any_new || c->needs_snapshot;
     if (changed || any_new || now - last_status_at >= std::chrono::seconds(1)) {
       const std::string status =
-          SseEvent("status", SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+          SseEvent("status", SweepsJson(StatusProto(s_->Counts(0), s_->WorkersAlive())));
       for (auto& c : clients) {
         if (c->needs_snapshot || status != last_status) Push(c.get(), status);
       }
@@ -714,9 +717,7 @@ void Dashboard::Impl::HubLoop() {
     if (any_new || (changed && now >= next_workers) ||
         now - last_workers_at >= std::chrono::duration<double>(kWorkersEverySeconds)) {
       const auto t0 = SteadyClock::now();
-      double clock_now = 0;
-      const std::vector<WorkerView> workers = s_->ListWorkers(&clock_now);
-      const json j = WorkersJson(workers, clock_now);
+      const json j = WorkersJson(WorkersNow(), kMaxDashboardWorkers);
       std::string key = WorkersKey(j);
       const std::string event = SseEvent("workers", j);
       const double took = std::chrono::duration<double>(SteadyClock::now() - t0).count();

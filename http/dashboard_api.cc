@@ -1,17 +1,17 @@
 // Dashboard::Impl's routing (http/dashboard_impl.h): every request but POST /login is decided
-// here, by plain string comparisons, and the /api routes' JSON is made here (the event hub in
-// dashboard.cc sends the same JSON).
+// here, by plain string comparisons. The /api routes' JSON is the read model's
+// (coordinator/views.h) through http/dashboard_json.h, as the event hub in dashboard.cc sends it.
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "search/objective.h"
 #include "base/utf8.h"
-#include "search/params_json.h"
+#include "coordinator/views.h"
 #include "http/assets.h"
 #include "http/dashboard_impl.h"
+#include "http/dashboard_json.h"
 
 namespace hpsweep {
 
@@ -32,109 +32,11 @@ int64_t ParseId(const std::string& text) {
 
 }  // namespace
 
-json Dashboard::Impl::SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive) {
-  json arr = json::array();
-  for (const SweepCounts& c : counts) {
-    const Objective o(c.sweep.metric, c.sweep.maximize);
-    arr.push_back({{"id", c.sweep.id},
-                   {"name", c.sweep.name},
-                   {"state", SweepStateName(c.sweep.state)},
-                   {"metric", c.sweep.metric},
-                   {"goal", c.sweep.maximize ? "maximize" : "minimize"},
-                   {"ranked_by", o.DisplayName()},
-                   {"queued", c.queued + c.unproposed},  // (as `status`: not yet proposed)
-                   {"running", c.running},
-                   {"completed", c.completed},
-                   {"failed", c.failed},
-                   {"stopped", c.stopped},
-                   {"pruned", c.pruned},
-                   {"early_terminate", c.early_terminate},
-                   {"total", c.sweep.total},
-                   {"best", o.Has(c.best) ? json(c.best) : json(nullptr)},
-                   {"waiting", c.waiting},  // why its trials wait, "" when they do not
-                   {"created_at", c.sweep.created_at}});
-  }
-  return {{"sweeps", arr}, {"workers_alive", workers_alive}};
-}
-
-json Dashboard::Impl::LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows) {
-  const Objective o(sweep.metric, sweep.maximize);
-  json arr = json::array();
-  int rank = 0;
-  for (const TrialRow& t : rows) {
-    // A pruned trial's curve ends early: early_terminate stopped it at this epoch (a cancel
-    // makes "stopped" instead, without pruned_at_epoch).
-    const json pruned_at = t.status == TrialStatus::kPruned ? json(t.epochs_run) : json(nullptr);
-    arr.push_back({{"rank", ++rank},
-                   {"trial_id", t.id},
-                   {"number", t.number},
-                   {"status", TrialStatusName(t.status)},
-                   {"params", ParamsJson(t.params)},
-                   {"best_epoch", t.best_epoch},
-                   // The epoch its test accuracy and model come from (keep: best|last); null
-                   // before its test pass.
-                   {"weights_epoch", t.weights_epoch > 0 ? json(t.weights_epoch) : json(nullptr)},
-                   // Not measured (a pruned or running trial has no test pass): null, not -1.
-                   {"metric_value", o.Has(o.ValueOf(t)) ? json(o.ValueOf(t)) : json(nullptr)},
-                   {"val_accuracy", MeasuredJson(t.best_val_accuracy)},
-                   {"val_loss", MeasuredJson(t.best_val_loss)},
-                   {"test_accuracy", MeasuredJson(t.test_accuracy)},
-                   {"epochs", t.epochs_run},
-                   {"pruned_at_epoch", pruned_at},
-                   {"seconds", t.seconds},
-                   // A copied result (--reuse) names where it comes from, as the CLI's table.
-                   {"worker", t.reused_from.empty() ? t.worker_name
-                                                    : "copied from " + t.reused_from}});
-  }
-  return {{"sweep",
-           {{"id", sweep.id},
-            {"name", sweep.name},
-            {"metric", sweep.metric},
-            {"goal", sweep.maximize ? "maximize" : "minimize"},
-            {"ranked_by", o.DisplayName()},
-            {"program", sweep.program}}},  // "" for the engine's; else its trials keep output
-          {"rows", arr}};
-}
-
-// The workers as /api/workers and the "workers" event carry them: the scheduler's ListWorkers
-// (held ones by id, then the gone ones, latest heard first), at most kMaxDashboardWorkers.
-json Dashboard::Impl::WorkersJson(const std::vector<WorkerView>& workers, double now) {
-  json arr = json::array();
-  int alive = 0;
-  for (const WorkerView& v : workers) alive += v.alive;
-  for (const WorkerView& v : workers) {
-    if (arr.size() >= kMaxDashboardWorkers) break;
-    const WorkerRow& w = v.worker;
-    json trial = nullptr;
-    if (v.alive && v.trial_id != 0) {
-      trial = {
-          {"sweep", v.sweep_id},
-          {"trial_id", v.trial_id},
-          {"number", v.trial_number},
-          {"epoch", v.epoch},
-          {"label", "sweep " + std::to_string(v.sweep_id) + " #" + std::to_string(v.trial_number)}};
-    }
-    arr.push_back({{"id", w.id},
-                   {"name", w.name},
-                   {"host", w.host.empty() ? json(nullptr) : json(w.host)},
-                   {"threads", w.threads},
-                   {"precision", w.bf16 ? "bf16" : "fp32"},  // the path its CPU runs
-                   {"job_id", w.job_id.empty() ? json(nullptr) : json(w.job_id)},
-                   {"state", v.alive ? "alive" : "gone"},
-                   {"trial", trial},
-                   {"trials_done", w.trials_done},
-                   {"trials_failed", w.trials_failed},
-                   // quarantined (coordinator/scheduler.h): why, with its last error; else null
-                   {"quarantine", w.quarantine.empty() ? json(nullptr) : json(w.quarantine)},
-                   {"first_seen", w.first_seen},
-                   {"last_seen", w.last_seen},
-                   {"seconds_since_seen", std::max(0.0, now - w.last_seen)}});
-  }
-  return {{"now", now},
-          {"alive", alive},
-          {"gone", static_cast<int>(workers.size()) - alive},
-          {"shown", arr.size()},
-          {"workers", arr}};
+v1::ListWorkersResponse Dashboard::Impl::WorkersNow() {
+  double now = 0;
+  const std::vector<WorkerView> workers = s_->ListWorkers(&now);  // (sets now first)
+  // The dashboard's JSON shows no lease period: the response's lease_seconds is left 0.
+  return WorkersProto(workers, now, /*lease_seconds=*/0);
 }
 
 // ---- routing -------------------------------------------------------------------------------
@@ -181,14 +83,12 @@ void Dashboard::Impl::Route(const httplib::Request& req, httplib::Response& res)
   }
   if (p == "/api/sweeps") {
     if (!get) return MethodNotAllowed(res, "GET");
-    SetJson(res, 200, SweepsJson(s_->Counts(0), s_->WorkersAlive()));
+    SetJson(res, 200, SweepsJson(StatusProto(s_->Counts(0), s_->WorkersAlive())));
     return;
   }
   if (p == "/api/workers") {
     if (!get) return MethodNotAllowed(res, "GET");
-    double now = 0;
-    const std::vector<WorkerView> workers = s_->ListWorkers(&now);
-    SetJson(res, 200, WorkersJson(workers, now));
+    SetJson(res, 200, WorkersJson(WorkersNow(), kMaxDashboardWorkers));
     return;
   }
   RouteSweep(req, res, access);
@@ -363,7 +263,7 @@ void Dashboard::Impl::LeaderboardRoute(const httplib::Request& req, httplib::Res
   SweepRow sweep;
   auto rows = s_->Leaderboard(id, top, &sweep);
   if (!rows.ok()) return SetError(res, 500, rows.status().message());
-  SetJson(res, 200, LeaderboardJson(sweep, *rows));
+  SetJson(res, 200, LeaderboardJson(LeaderboardViewOf(sweep, *rows)));
 }
 void Dashboard::Impl::MethodNotAllowed(httplib::Response& res, const char* allowed) {
   res.set_header("Allow", allowed);

@@ -1,7 +1,7 @@
 // Dashboard::Impl (http/dashboard.h): the dashboard's server, sessions and event hub, shared by
 // dashboard.cc (setup, access and sessions, event streams and the hub thread) and
-// dashboard_api.cc (the routing of every request and the JSON of the /api routes). Internal to
-// http/.
+// dashboard_api.cc (the routing of every request); the JSON of the /api routes and events is the
+// read model's, made by http/dashboard_json.h. Internal to http/.
 //
 // Ownership: the Dashboard owns its Impl; the Impl owns the httplib server (a GuardedServer),
 // its ConnectionGuard and threads, the sessions and the event streams' clients, and borrows the
@@ -30,6 +30,7 @@
 #include "coordinator/scheduler.h"
 #include "http/dashboard.h"
 #include "http/guarded_server.h"
+#include "proto/hpsweep.pb.h"
 
 namespace hpsweep {
 
@@ -91,10 +92,9 @@ class Dashboard::Impl {
   // The host of a Host header ("127.0.0.1:8080", "[::1]:8080", "localhost") is a loopback name.
   static bool IsLoopbackHost(const std::string& host_header);
 
-  // ---- routing and the JSON of the /api routes (dashboard_api.cc) -----------------------------
-  static json SweepsJson(const std::vector<SweepCounts>& counts, int workers_alive);
-  static json LeaderboardJson(const SweepRow& sweep, const std::vector<TrialRow>& rows);
-  static json WorkersJson(const std::vector<WorkerView>& workers, double now);
+  // ---- routing (dashboard_api.cc) --------------------------------------------------------------
+  // The workers as the read model lists them now (WorkersProto of Scheduler::ListWorkers).
+  v1::ListWorkersResponse WorkersNow();
   void Headers(httplib::Response& res);
   void Route(const httplib::Request& req, httplib::Response& res);
   bool Admissible(const httplib::Request& req, httplib::Response& res);

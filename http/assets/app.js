@@ -215,6 +215,8 @@
     return td;
   }
 
+  // Each worker's state is the read model's (coordinator/views.h), as `hpsweep workers` has it:
+  // idle, training (its trial in the next cell), quarantined or gone.
   function renderWorkers(w) {
     state.workers = w;
     state.workersAt = performance.now();
@@ -230,8 +232,8 @@
       const t = k.trial;
       tr.append(el('td', k.id, 'num'), el('td', k.name), el('td', k.host || '-'),
         el('td', k.precision || '-', 'precision'),
-        k.quarantine ? quarantinedCell(k) : el('td', k.state, 'state ' + k.state),
-        el('td', t ? t.label : (k.state === 'alive' ? 'idle' : '-'), 'trial'),
+        k.state === 'quarantined' ? quarantinedCell(k) : el('td', k.state, 'state ' + k.state),
+        el('td', t ? t.label : '-', 'trial'),
         el('td', t ? t.epoch : '-', 'num'),
         el('td', k.trials_done, 'num done'), el('td', k.trials_failed, 'num failed'),
         el('td', ago(k.seconds_since_seen), 'ago'));

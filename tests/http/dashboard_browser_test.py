@@ -5,7 +5,7 @@ A real coordinator (`hpsweep coordinator --http 127.0.0.1:0`) gets a small sweep
 on 500 MNIST images, several epochs each); Chromium opens the dashboard while every trial is still
 queued, and only then a real worker starts training. The page must show the completed count reach
 the total and the accuracy curves grow from nothing to every epoch, and its workers table go from
-empty to the worker, alive, with every trial done, without a reload (a marker set on the page
+empty to the worker, idle, with every trial done, without a reload (a marker set on the page
 before the worker starts is still there at the end).
 
 Then a second sweep on the same page, minimising val_loss with hyperband early stopping: a trial
@@ -428,7 +428,8 @@ def main():
         deadline = time.monotonic() + 45
 
         def worker_done(p):
-            return any(w["state"] == "alive" and w["done"] == TRIALS
+            # (the read model's state, coordinator/views.h: alive and holding no trial)
+            return any(w["state"] == "idle" and w["done"] == TRIALS
                        for w in p.get("workers") or [])
 
         while time.monotonic() < deadline:

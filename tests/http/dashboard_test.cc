@@ -18,8 +18,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,8 +30,10 @@
 #include "auth/tokens.h"
 #include "search/objective.h"
 #include "coordinator/service.h"
+#include "coordinator/views.h"
 #include "search/sweep_file.h"
 #include "testing/big_sweep.h"
+#include "tests/coordinator/test_util.h"
 
 namespace hpsweep {
 namespace {
@@ -584,7 +588,7 @@ TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
   EXPECT_EQ(w1["threads"], 2);
   EXPECT_EQ(w1["job_id"], "job-9");
   EXPECT_EQ(w1["precision"], "fp32");  // registered without bf16
-  EXPECT_EQ(w1["state"], "alive");
+  EXPECT_EQ(w1["state"], "training");  // the read model's word (coordinator/views.h)
   ASSERT_TRUE(w1["trial"].is_object()) << w1.dump();
   EXPECT_EQ(w1["trial"]["label"], "sweep " + std::to_string(id) + " #1");
   EXPECT_EQ(w1["trial"]["sweep"], id);
@@ -599,7 +603,7 @@ TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
   const json w2 = j["workers"][1];
   EXPECT_EQ(w2["name"], "w2");
   EXPECT_TRUE(w2["host"].is_null());
-  EXPECT_EQ(w2["state"], "alive");
+  EXPECT_EQ(w2["state"], "idle");
   EXPECT_TRUE(w2["trial"].is_null());
 
   // The stream carries the change without being asked.
@@ -622,7 +626,7 @@ TEST_F(DashboardTest, WorkersShowWhoTrainsWhat) {
   ASSERT_EQ(j["workers"].size(), 2u);
   EXPECT_EQ(j["workers"][0]["trials_failed"], 1);
   EXPECT_TRUE(j["workers"][0]["trial"].is_null());
-  EXPECT_EQ(j["workers"][0]["state"], "alive");
+  EXPECT_EQ(j["workers"][0]["state"], "idle");
   ASSERT_TRUE(events.WaitFor([](const std::string& t) {
     for (const json& e : EventsNamed(t, "workers")) {
       if (e["workers"].size() == 2 && e["workers"][0]["trials_failed"] == 1) return true;
@@ -1203,6 +1207,158 @@ TEST_F(SecureDashboardTest, PlaintextIsRefused) {
   plain.set_read_timeout(5, 0);
   auto r = plain.Get("/api/sweeps");
   EXPECT_FALSE(r && r->status == 200);
+}
+
+// The dashboard shows the read model (coordinator/views.h), not rules of its own: a worker in
+// each state (idle, training, quarantined, gone) has WorkersProto's state in /api/workers and the
+// "workers" event, the leaderboard has LeaderboardProto's order, ranks and values, and the
+// sweeps' counts are StatusProto's. A scheduler on a clock moved by hand, so that one worker goes
+// silent past its lease.
+TEST(DashboardReadModelTest, WorkersLeaderboardAndCountsAreTheReadModels) {
+  FakeClock clock;
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  SchedulerOptions options;
+  options.lease_seconds = 30;
+  Scheduler sched(storage.get(), &clock, options);
+  ASSERT_TRUE(sched.Load().ok());
+  // A program sweep of 8 one-epoch trials, ranked by the maximised "score".
+  const std::string yaml =
+      "name: views\nprogram: p\nmetric: {name: score, goal: maximize}\nmax_attempts: 3\n"
+      "fixed: {epochs: 1}\nparameters:\n  x: {values: [1, 2, 3, 4, 5, 6, 7, 8]}\n";
+  auto prepared = PrepareSweep(yaml, "views.yaml");
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  auto sweep = sched.Submit(prepared->spec, prepared->trials, yaml, "views.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  auto reg = [&](const std::string& name) {
+    auto id = sched.RegisterWorker(name, 1, "", "", "", {"p"}, false, "fp1");
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : 0;
+  };
+  auto lease = [&](int64_t worker) {
+    clock.Advance(1);
+    auto g = sched.Lease(worker);
+    EXPECT_TRUE(g.ok() && g->has_value()) << "nothing leased to worker " << worker;
+    return g.ok() && g->has_value() ? (*g)->lease_id : std::string();
+  };
+  auto finish = [&](const std::string& lease_id, double score) {
+    Completion c;
+    EpochReport r;
+    r.epoch = 1;
+    r.train_loss = r.train_accuracy = r.val_loss = r.val_accuracy = -1;
+    r.metrics = {{"score", score}};
+    c.history.push_back(r);
+    Status st = sched.Complete(lease_id, c);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  };
+  auto fail = [&](const std::string& lease_id) {
+    Status st = sched.Fail(lease_id, "driver: no such device", false);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  };
+
+  reg("gone");
+  clock.Advance(options.lease_seconds + 1);  // silent past its lease
+  const int64_t good = reg("good"), bad = reg("bad");
+  reg("idle");
+  // bad's three failures in a row while good completes: quarantined (kDefaultQuarantineAfter).
+  fail(lease(bad));
+  finish(lease(good), 1);
+  fail(lease(bad));
+  fail(lease(bad));
+  finish(lease(good), 5);
+  finish(lease(good), 3);
+  ASSERT_FALSE(lease(good).empty());  // held: training
+
+  double now = 0;
+  const v1::ListWorkersResponse want_workers =
+      WorkersProto(sched.ListWorkers(&now), now, options.lease_seconds);
+  std::set<std::string> states;
+  for (const v1::WorkerInfo& w : want_workers.workers()) states.insert(w.state());
+  ASSERT_EQ(states, (std::set<std::string>{"idle", "training", "quarantined", "gone"}));
+  SweepRow row;
+  auto board = sched.Leaderboard(*sweep, 0, &row);
+  ASSERT_TRUE(board.ok()) << board.status().ToString();
+  const v1::GetLeaderboardResponse want_board = LeaderboardProto(row, *board);
+  ASSERT_GE(want_board.rows_size(), 3);
+  const v1::GetStatusResponse want_status = StatusProto(sched.Counts(0), sched.WorkersAlive());
+
+  Dashboard dash(&sched);
+  DashboardOptions d;
+  d.listen = "127.0.0.1:0";
+  ASSERT_TRUE(dash.Start(d).ok());
+  httplib::Client c("127.0.0.1", dash.port());
+  c.set_read_timeout(10, 0);
+
+  // Each worker's state as the read model says it, training ones with their trial.
+  auto check_workers = [&](const json& j) {
+    EXPECT_EQ(j["alive"], 3);
+    EXPECT_EQ(j["gone"], 1);
+    ASSERT_EQ(j["workers"].size(), static_cast<size_t>(want_workers.workers_size())) << j.dump();
+    for (int i = 0; i < want_workers.workers_size(); ++i) {
+      const v1::WorkerInfo& w = want_workers.workers(i);
+      const json& got = j["workers"][i];
+      EXPECT_EQ(got["id"], w.worker_id());
+      EXPECT_EQ(got["state"], w.state()) << w.name();
+      EXPECT_EQ(got["trial"].is_object(), w.state() == "training") << got.dump();
+      EXPECT_EQ(got["quarantine"].is_string(), !w.quarantine().empty()) << got.dump();
+    }
+  };
+  auto r = c.Get("/api/workers");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  check_workers(json::parse(r->body));
+
+  // The leaderboard: the read model's order (score 5, 3, 1) and values.
+  r = c.Get("/api/sweeps/" + std::to_string(*sweep) + "/leaderboard");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json lb = json::parse(r->body);
+  EXPECT_EQ(lb["sweep"]["metric"], want_board.metric_name());
+  EXPECT_EQ(lb["sweep"]["goal"], "maximize");
+  ASSERT_EQ(lb["rows"].size(), static_cast<size_t>(want_board.rows_size()));
+  for (int i = 0; i < want_board.rows_size(); ++i) {
+    const v1::LeaderboardRow& want = want_board.rows(i);
+    const json& got = lb["rows"][i];
+    EXPECT_EQ(got["rank"], want.rank());
+    EXPECT_EQ(got["trial_id"], want.trial_id());
+    EXPECT_EQ(got["number"], want.number());
+    EXPECT_EQ(got["status"], TrialStatusText(want.status()));
+    if (MetricMeasured(want_board.metric_name(), want.metric_value())) {
+      EXPECT_EQ(got["metric_value"], want.metric_value());
+    } else {
+      EXPECT_TRUE(got["metric_value"].is_null()) << got.dump();
+    }
+  }
+  EXPECT_EQ(lb["rows"][0]["metric_value"], 5.0);
+  EXPECT_EQ(lb["rows"][1]["metric_value"], 3.0);
+  EXPECT_EQ(lb["rows"][2]["metric_value"], 1.0);
+
+  // The counts: StatusProto's, queued with the trials not proposed yet (as `hpsweep status`).
+  r = c.Get("/api/sweeps");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json sw = json::parse(r->body);
+  EXPECT_EQ(sw["workers_alive"], want_status.workers_alive());
+  ASSERT_EQ(sw["sweeps"].size(), 1u);
+  const v1::SweepStatus& st = want_status.sweeps(0);
+  const json& got = sw["sweeps"][0];
+  EXPECT_EQ(got["queued"], st.queued() + st.unproposed());
+  EXPECT_EQ(got["running"], st.running());
+  EXPECT_EQ(got["completed"], st.completed());
+  EXPECT_EQ(got["failed"], st.failed());
+  EXPECT_EQ(got["total"], st.total());
+  EXPECT_EQ(got["best"], 5.0);
+  EXPECT_EQ(got["state"], st.state());
+
+  // The event stream's "workers" carries the same states.
+  httplib::Client ec("127.0.0.1", dash.port());
+  ec.set_read_timeout(10, 0);
+  EventReader events(&ec, "/api/sweeps/" + std::to_string(*sweep) + "/events");
+  ASSERT_TRUE(events.WaitFor([](const std::string& t) {
+    return !EventsNamed(t, "workers").empty();
+  })) << events.text();
+  check_workers(EventsNamed(events.text(), "workers").front());
+  dash.Stop();
 }
 
 }  // namespace
