@@ -74,7 +74,7 @@
 // sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
 //
 // Warm start: a bayes sweep naming warm_start.sweeps learns from their trials finished before
-// its submit (same metric, goal, program and data, else refused); docs/architecture.md, "Warm
+// its submit (same metric, goal, program and data, else refused); docs/internals.md, "Warm
 // start". A function of the database and the stored file: a restart rebuilds the same history.
 //
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
