@@ -38,13 +38,6 @@ Event& Event::With(std::string key, std::string v) {
   return *this;
 }
 
-const Event::Value* Event::Find(const std::string& key) const {
-  for (const auto& [k, v] : fields) {
-    if (k == key) return &v;
-  }
-  return nullptr;
-}
-
 StatusOr<LogFormat> ParseLogFormat(const std::string& name) {
   if (name == "text") return LogFormat::kText;
   if (name == "json") return LogFormat::kJson;

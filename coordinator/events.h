@@ -47,8 +47,6 @@ struct Event {
   Event& With(std::string key, bool v);
   Event& With(std::string key, std::string v);
   Event& With(std::string key, const char* v) { return With(std::move(key), std::string(v)); }
-  // The value of a field, or nullptr.
-  const Value* Find(const std::string& key) const;
 };
 
 class EventLog {
