@@ -31,13 +31,13 @@ class WorkerRegistry {
  public:
   // The scheduler's options and limits (SchedulerOptions, kMaxGoneWorkersShown).
   struct Options {
-    double lease_seconds = 30;       // silent this long: not alive, dropped unless held
-    size_t max_workers = 0;          // held at most
-    size_t max_workers_per_token = 0;  // held at most per non-empty owner
-    double new_workers_burst = 0;      // new names per non-empty owner: a burst of this many,
+    double lease_seconds = 30;          // silent this long: not alive, dropped unless held
+    size_t max_workers = 0;             // held at most
+    size_t max_workers_per_token = 0;   // held at most per non-empty owner
+    double new_workers_burst = 0;       // new names per non-empty owner: a burst of this many,
     double new_workers_per_second = 0;  // then this many a second
-    double gone_worker_seconds = 0;  // a gone worker is shown this long after it was heard
-    size_t max_gone_shown = 0;       // gone workers kept at most (the latest)
+    double gone_worker_seconds = 0;     // a gone worker is shown this long after it was heard
+    size_t max_gone_shown = 0;          // gone workers kept at most (the latest)
   };
   explicit WorkerRegistry(const Options& options);
 
@@ -112,9 +112,9 @@ class WorkerRegistry {
   };
 
   const Options options_;
-  std::map<int64_t, WorkerRow> held_;                  // held in memory (see the top)
+  std::map<int64_t, WorkerRow> held_;                 // held in memory (see the top)
   std::unordered_map<std::string, int64_t> by_name_;  // of held_
-  std::map<int64_t, double> touched_;  // when last_seen was last written, per worker
+  std::map<int64_t, double> touched_;                 // when last_seen was last written, per worker
   // Held in memory after a restart (running a trial) until this time, though silent.
   std::map<int64_t, double> grace_;
   // Owner key of each worker registered since start (absent: loaded at start, owner unknown), and
