@@ -123,11 +123,24 @@ std::string TrialIdentityKey(const std::map<std::string, std::string>& params,
   return Sha256Hex(canon);
 }
 
+WorkerRegistry::Options Scheduler::RegistryOptions(const SchedulerOptions& options) {
+  WorkerRegistry::Options o;
+  o.lease_seconds = options.lease_seconds;
+  o.max_workers = options.max_workers;
+  o.max_workers_per_token = options.max_workers_per_token;
+  o.new_workers_burst = options.new_workers_burst;
+  o.new_workers_per_second = options.new_workers_per_second;
+  o.gone_worker_seconds = options.gone_worker_seconds;
+  o.max_gone_shown = kMaxGoneWorkersShown;
+  return o;
+}
+
 Scheduler::Scheduler(Storage* storage, Clock* clock, SchedulerOptions options)
     : checkpoint_store_(options.checkpoint_dir, kMaxCheckpointBytes),
       storage_(storage),
       clock_(clock),
-      options_(options) {
+      options_(options),
+      workers_(RegistryOptions(options)) {
   committer_ = std::thread([this] { CommitLoop(); });
 }
 
@@ -173,8 +186,6 @@ Status Scheduler::LoadLocked() {
   prune_requested_.clear();
   pruners_.clear();
   early_terminate_.clear();
-  workers_.clear();
-  worker_by_name_.clear();
   sweep_data_.clear();
   finished_.clear();
   finished_built_ = false;
@@ -200,34 +211,8 @@ Status Scheduler::LoadLocked() {
   }
   // Memory holds the workers heard from within a lease period, and those with a running trial:
   // like their leases, they get a full lease period from the restart to be heard from again.
-  // The most recently seen first, up to max_workers.
-  // Held is not alive: a holder silent since before the restart counts only once heard from.
-  std::vector<WorkerRow> recent, gone;
-  worker_grace_.clear();
-  gone_workers_.clear();
-  for (WorkerRow& w : *workers) {
-    const bool heard = now - w.last_seen < options_.lease_seconds;
-    if (heard || holding.count(w.id)) {
-      if (holding.count(w.id)) worker_grace_[w.id] = now + options_.lease_seconds;
-      recent.push_back(std::move(w));
-    } else if (now - w.last_seen < options_.gone_worker_seconds) {
-      gone.push_back(std::move(w));
-    }
-  }
-  auto latest_first = [&holding](const WorkerRow& a, const WorkerRow& b) {
-    if (holding.count(a.id) != holding.count(b.id)) return holding.count(a.id) > 0;
-    return a.last_seen > b.last_seen;
-  };
-  std::sort(recent.begin(), recent.end(), latest_first);
-  if (recent.size() > options_.max_workers) recent.resize(options_.max_workers);
-  for (WorkerRow& w : recent) {
-    worker_by_name_[w.name] = w.id;
-    workers_[w.id] = std::move(w);
-  }
-  std::sort(gone.begin(), gone.end(), latest_first);
-  if (gone.size() > kMaxGoneWorkersShown) gone.resize(kMaxGoneWorkersShown);
-  for (WorkerRow& w : gone) gone_workers_[w.id] = std::move(w);
-  worker_touched_.clear();
+  // Holders first, then the most recently seen, up to max_workers (WorkerRegistry::Load).
+  workers_.Load(std::move(*workers), holding, now);
   LoadCheckpointsLocked();
   RebuildSamplersLocked();
   // Pruners of running sweeps, from their stored files and epochs. A failure here leaves the

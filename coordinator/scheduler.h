@@ -84,6 +84,7 @@
 // stay) and kept as "gone" for options.gone_worker_seconds (at most kMaxGoneWorkersShown, the
 // latest), so that ListWorkers shows who left. At most options.max_workers are held, after which
 // RegisterWorker is Unavailable (retry later) for new names.
+// What is held in memory, with these rules, is a WorkerRegistry's (coordinator/worker_registry.h).
 //
 // Owners: with tokens, a worker belongs to the token that registered it (its owner key, from the
 // service; empty without tokens). Another token may not register the same name nor lease with
@@ -145,6 +146,7 @@
 #include "search/sampler.h"
 #include "coordinator/store/checkpoint_store.h"
 #include "coordinator/store/storage.h"
+#include "coordinator/worker_registry.h"
 #include "search/sweep_file.h"
 #include "base/status.h"
 #include "base/utf8.h"
@@ -620,8 +622,6 @@ class Scheduler {
   // ---- Workers you can see, and events (the end of scheduler.cc) ----
   // The worker was heard from now: alive again; last_seen written at most every few seconds.
   Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);
-  // Forgets a dropped worker's owner (and its count) and its lease.
-  void DropOwnerLocked(int64_t worker_id) REQUIRES(mu_);
   // ---- Quarantine (see the top; scheduler_quarantine.cc) ----
   // The rule of a give-back (Fail with released): the attempt is not charged; a reason is kept.
   static void UnchargeAttempt(TrialRow* t, const std::string& why);
@@ -708,24 +708,9 @@ class Scheduler {
   std::map<int64_t, EarlyTerminateSpec> early_terminate_
       GUARDED_BY(mu_);                        // sweeps with early_terminate
   double last_epoch_at_ GUARDED_BY(mu_) = 0;  // the latest epoch time handed out (NextEpochTime)
-  std::map<int64_t, WorkerRow> workers_ GUARDED_BY(mu_);  // held in memory (see the top)
-  std::unordered_map<std::string, int64_t> worker_by_name_ GUARDED_BY(mu_);  // of workers_
-  std::map<int64_t, double> worker_touched_
-      GUARDED_BY(mu_);  // when last_seen was last written, per worker
-  // Held in memory after a restart (running a trial) until this time, though silent.
-  std::map<int64_t, double> worker_grace_ GUARDED_BY(mu_);
-  // Owner key of each worker registered since start (absent: loaded at start, owner unknown), and
-  // how many workers_ each non-empty owner holds.
-  std::unordered_map<int64_t, std::string> worker_owner_ GUARDED_BY(mu_);
-  std::unordered_map<std::string, size_t> workers_of_owner_ GUARDED_BY(mu_);
-  struct Bucket {
-    double tokens = 0, at = 0;  // tokens left at time `at`
-  };
-  std::unordered_map<std::string, Bucket> new_worker_buckets_ GUARDED_BY(mu_);  // per owner
-  // The trial each worker was last leased (it holds it while that trial runs on its lease).
-  std::unordered_map<int64_t, int64_t> leased_to_worker_ GUARDED_BY(mu_);
-  std::map<int64_t, WorkerRow> gone_workers_
-      GUARDED_BY(mu_);  // dropped from workers_, shown by ListWorkers
+  // The workers held in memory, their owners, buckets and leases (see the top).
+  static WorkerRegistry::Options RegistryOptions(const SchedulerOptions& options);
+  WorkerRegistry workers_ GUARDED_BY(mu_);
   std::vector<Event> pending_events_ GUARDED_BY(mu_);  // of changes not yet committed
   int64_t next_sweep_turn_ GUARDED_BY(mu_) = 0;        // round-robin across sweeps
   int64_t lease_only_ GUARDED_BY(mu_) = 0;             // LeaseOnly's sweep; 0: all

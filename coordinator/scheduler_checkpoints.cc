@@ -36,7 +36,7 @@ Status Scheduler::SaveCheckpoint(const std::string& lease_id, int epoch, const s
     auto t = CheckpointTrialLocked(lease_id, epoch);
     if (!t.ok()) return t.status();
     trial_id = (*t)->id;
-    if (auto o = worker_owner_.find((*t)->worker_id); o != worker_owner_.end()) owner = o->second;
+    owner = workers_.OwnerOf((*t)->worker_id);
     HPSWEEP_RETURN_IF_ERROR(CheckCheckpointRoomLocked(trial_id, bytes.size(), owner));
     tmp = checkpoint_store_.StartPut(trial_id);
   }

@@ -135,26 +135,25 @@ Status Scheduler::LeaseLocked(int64_t worker_id, std::optional<LeaseGrant>* gran
   const double now = clock_->Now();
   int expired = 0;
   HPSWEEP_RETURN_IF_ERROR(ExpireLocked(now, &expired));
-  auto w = workers_.find(worker_id);
-  if (w == workers_.end()) {
+  const WorkerRow* w = workers_.Find(worker_id);
+  if (w == nullptr) {
     return NotFound("worker " + std::to_string(worker_id) + " is not registered");
   }
   HPSWEEP_RETURN_IF_ERROR(HeardFromLocked(worker_id, now));
   // One lease a worker: leasing again gives back the trial it holds (uncharged), as a worker that
   // lost the answer to its last LeaseTrial needs; so no worker id can sit on many trials.
-  if (auto held = leased_to_worker_.find(worker_id);
-      options_.one_lease_per_worker && held != leased_to_worker_.end()) {
-    auto h = trials_.find(held->second);
+  if (int64_t held = 0; options_.one_lease_per_worker && workers_.Leased(worker_id, &held)) {
+    auto h = trials_.find(held);
     if (h != trials_.end() && h->second.status == TrialStatus::kRunning &&
         h->second.worker_id == worker_id) {
       HPSWEEP_RETURN_IF_ERROR(FailLocked(h->second.lease_id, "leased again by its worker", true));
     }
-    leased_to_worker_.erase(held);
+    workers_.ForgetLeased(worker_id);
   }
-  if (!w->second.quarantine.empty()) return Status::Ok();  // quarantined: leased nothing
+  if (!w->quarantine.empty()) return Status::Ok();  // quarantined: leased nothing
 next_trial:  // (after a trial completed by copy, below)
   int64_t trial_id = 0;
-  HPSWEEP_RETURN_IF_ERROR(PickTrialLocked(w->second, now, &trial_id));
+  HPSWEEP_RETURN_IF_ERROR(PickTrialLocked(*w, now, &trial_id));
   if (trial_id == 0) return Status::Ok();
   TrialRow& t = trials_[trial_id];
   // Reuse: a trial identical to a finished one is completed by copy instead; try the next. (A
@@ -177,7 +176,7 @@ next_trial:  // (after a trial completed by copy, below)
   t.lease_id = std::move(lease);
   t.lease_deadline = now + options_.lease_seconds;
   t.worker_id = worker_id;
-  t.worker_name = w->second.name;
+  t.worker_name = w->name;
   t.started_at = now;
   t.best_val_accuracy = t.best_val_loss = -1;
   t.best_epoch = t.epochs_run = 0;
@@ -189,7 +188,7 @@ next_trial:  // (after a trial completed by copy, below)
   HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
   EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
   *grant = LeaseGrant{t, sweeps_[t.sweep_id], t.lease_id, t.lease_deadline, resume_from};
-  leased_to_worker_[worker_id] = t.id;
+  workers_.SetLeased(worker_id, t.id);
   return Status::Ok();
 }
 
@@ -357,7 +356,7 @@ Status Scheduler::CompleteAndLeaseLocked(const std::string& lease_id, const Comp
   HPSWEEP_RETURN_IF_ERROR(CompleteLocked(lease_id, c));
   // A worker dropped from memory gets no next lease here (its result is kept all the same); its
   // next LeaseTrial tells it to register again.
-  if (worker_id == 0 || !workers_.count(worker_id)) return Status::Ok();
+  if (worker_id == 0 || workers_.Find(worker_id) == nullptr) return Status::Ok();
   return LeaseLocked(worker_id, grant);
 }
 

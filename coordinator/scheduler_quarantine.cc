@@ -25,8 +25,8 @@ int Scheduler::QuarantineAfterLocked(int64_t sweep_id) {
 Status Scheduler::NoteFailureLocked(const TrialRow& t, const std::string& error, double now,
                                     bool* quarantined) {
   *quarantined = false;
-  auto w = workers_.find(t.worker_id);
-  if (w == workers_.end() || !w->second.quarantine.empty()) return Status::Ok();
+  const WorkerRow* w = workers_.Find(t.worker_id);
+  if (w == nullptr || !w->quarantine.empty()) return Status::Ok();
   if (QuarantineAfterLocked(t.sweep_id) == 0) return Status::Ok();  // off: not counted
   FailStreak& streak = fail_streaks_[t.worker_id];
   streak.failures.push_back({t.id, t.sweep_id, t.started_at});
@@ -77,9 +77,9 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
                                         bool* quarantined) {
   *quarantined = false;
   auto st = fail_streaks_.find(worker_id);
-  auto w = workers_.find(worker_id);
-  if (st == fail_streaks_.end() || st->second.failures.empty() || w == workers_.end() ||
-      !w->second.quarantine.empty()) {
+  WorkerRow* w = workers_.Find(worker_id);
+  if (st == fail_streaks_.end() || st->second.failures.empty() || w == nullptr ||
+      !w->quarantine.empty()) {
     return Status::Ok();
   }
   const std::vector<FailStreak::Failure>& failures = st->second.failures;
@@ -97,7 +97,7 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
     if (!elsewhere) return Status::Ok();
   }
   HPSWEEP_RETURN_IF_ERROR(SetQuarantineLocked(
-      &w->second,
+      w,
       "its last " + std::to_string(k) + " attempts failed while their sweeps' trials " +
           "completed elsewhere; the last: " + st->second.last_error,
       now));
@@ -128,7 +128,7 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
     ++given_back;
     touched.insert(tr.id);
   }
-  const std::string why = "attempts on '" + w->second.name + "' given back (no attempt charged): " +
+  const std::string why = "attempts on '" + w->name + "' given back (no attempt charged): " +
                           "the worker was quarantined";
   for (int64_t id : touched) {
     TrialRow& tr = trials_[id];
@@ -144,7 +144,7 @@ Status Scheduler::MaybeQuarantineLocked(int64_t worker_id, double now, bool skip
     }
     HPSWEEP_RETURN_IF_ERROR(WriteTrial(tr));
   }
-  EmitLocked(events::WorkerQuarantined(w->second, given_back));
+  EmitLocked(events::WorkerQuarantined(*w, given_back));
   fail_streaks_.erase(st);
   *quarantined = true;
   return Status::Ok();
@@ -156,13 +156,7 @@ StatusOr<bool> Scheduler::ReleaseWorker(const std::string& name) {
   bool released = false;
   Status s = Mutate([&]() -> Status {
     mu_.AssertHeld();
-    WorkerRow* w = nullptr;
-    if (auto id = worker_by_name_.find(name); id != worker_by_name_.end()) {
-      w = &workers_[id->second];
-    }
-    for (auto& [id, gone] : gone_workers_) {
-      if (w == nullptr && gone.name == name) w = &gone;
-    }
+    WorkerRow* w = workers_.FindByName(name);
     WorkerRow stored;  // a worker held nowhere: its row only
     if (w == nullptr) {
       auto rows = storage_->LoadWorkers();
@@ -187,7 +181,7 @@ StatusOr<bool> Scheduler::ReleaseWorker(const std::string& name) {
 std::vector<WorkerRow> Scheduler::QuarantinedWorkers() {
   MutexLock lock(&mu_);
   std::vector<WorkerRow> out;
-  for (const auto* held : {&workers_, &gone_workers_}) {
+  for (const auto* held : {&workers_.held(), &workers_.gone()}) {
     for (const auto& [id, w] : *held) {
       if (!w.quarantine.empty()) out.push_back(w);
     }

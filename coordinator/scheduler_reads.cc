@@ -96,7 +96,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     const std::string& program = c.sweep.program;
     if (program.empty() || c.sweep.state != SweepState::kRunning || c.queued + c.unproposed == 0) continue;
     bool offered = false;
-    for (const auto& [wid, w] : workers_) {
+    for (const auto& [wid, w] : workers_.held()) {
       offered = offered || (now - w.last_seen < options_.lease_seconds &&
                             std::find(w.programs.begin(), w.programs.end(), program) !=
                                 w.programs.end());
@@ -108,7 +108,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   }
   // Trials with precision: bf16 wait for a worker whose CPU has avx512_bf16 (scheduler_leases.cc).
   bool bf16_live = false;
-  for (const auto& [wid, w] : workers_) {
+  for (const auto& [wid, w] : workers_.held()) {
     bf16_live = bf16_live || (w.bf16 && now - w.last_seen < options_.lease_seconds);
   }
   for (int64_t id : bf16_queued) {
@@ -119,7 +119,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   }
   // Every live worker quarantined (scheduler.h, "Quarantine"): trials wait for a release.
   int live = 0, quarantined = 0;
-  for (const auto& [wid, w] : workers_) {
+  for (const auto& [wid, w] : workers_.held()) {
     if (now - w.last_seen >= options_.lease_seconds) continue;
     ++live;
     quarantined += !w.quarantine.empty();

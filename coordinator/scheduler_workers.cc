@@ -1,20 +1,10 @@
 // Workers you can see (registration, alive or gone, trial counts) and events.
 #include <algorithm>
-#include <cstdio>
 
 #include "coordinator/scheduler.h"
 #include "coordinator/scheduler_internal.h"
 
 namespace hpsweep {
-namespace {
-
-std::string FormatRate(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-}  // namespace
 
 StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads,
                                             const std::string& host, const std::string& job_id,
@@ -48,42 +38,8 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
     mu_.AssertHeld();
     const double now = clock_->Now();
     PruneWorkersLocked(now);
-    auto known = worker_by_name_.find(name);
-    if (known != worker_by_name_.end()) {
-      auto o = worker_owner_.find(known->second);
-      if (o != worker_owner_.end() && o->second != owner) {
-        return PermissionDenied("worker name '" + name +
-                                "' is registered with another token; choose another --name");
-      }
-    } else if (workers_.size() >= options_.max_workers) {
-      return Unavailable(std::to_string(workers_.size()) +
-                         " workers were heard from within a lease period; the limit is " +
-                         std::to_string(options_.max_workers) + ": retry later");
-    }
-    const bool owned_here = known != worker_by_name_.end() && worker_owner_.count(known->second);
-    if (!owner.empty() && !owned_here &&
-        workers_of_owner_[owner] >= options_.max_workers_per_token) {
-      return Unavailable(std::to_string(workers_of_owner_[owner]) +
-                         " workers of this token were heard from within a lease period; the "
-                         "limit per token is " +
-                         std::to_string(options_.max_workers_per_token) + ": retry later");
-    }
-    // New names per owner: a token bucket, taken from only when the registration goes ahead.
-    Bucket* bucket = nullptr;
-    if (!owner.empty() && known == worker_by_name_.end()) {
-      auto [b, fresh] = new_worker_buckets_.try_emplace(owner);
-      bucket = &b->second;
-      if (fresh) *bucket = Bucket{options_.new_workers_burst, now};
-      bucket->tokens = std::min(options_.new_workers_burst,
-                                bucket->tokens + (now - bucket->at) * options_.new_workers_per_second);
-      bucket->at = now;
-      if (bucket->tokens < 1) {
-        return Unavailable("this token registered new workers faster than " +
-                           FormatRate(options_.new_workers_per_second) +
-                           " a second after a burst of " +
-                           FormatRate(options_.new_workers_burst) + ": retry later");
-      }
-    }
+    auto admission = workers_.Admit(name, owner, now);
+    if (!admission.ok()) return admission.status();
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     WorkerRow row;
     row.name = name;
@@ -104,16 +60,7 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
       fail_streaks_.erase(stored->id);
       if (was_quarantined) EmitLocked(events::WorkerReleased(*stored, "new fingerprint"));
     }
-    const bool joined = !worker_by_name_.count(name);
-    workers_[stored->id] = *stored;  // (with what it did before, from its row)
-    worker_by_name_[name] = stored->id;
-    if (!owned_here) {
-      worker_owner_[stored->id] = owner;
-      if (!owner.empty()) ++workers_of_owner_[owner];
-    }
-    if (bucket != nullptr) bucket->tokens -= 1;
-    gone_workers_.erase(stored->id);
-    worker_grace_.erase(stored->id);
+    const bool joined = workers_.Hold(*stored, owner, *admission);
     if (joined) EmitLocked(events::WorkerJoined(*stored));
     worker_id = stored->id;
     return Status::Ok();
@@ -124,69 +71,18 @@ StatusOr<int64_t> Scheduler::RegisterWorker(const std::string& name, int threads
 
 Status Scheduler::CheckWorkerOwner(int64_t worker_id, const std::string& owner) {
   MutexLock lock(&mu_);
-  auto o = worker_owner_.find(worker_id);
-  if (o == worker_owner_.end()) {
-    // Loaded at start (owner unknown) is fine without tokens; with them, register again.
-    if (owner.empty() && workers_.count(worker_id)) return Status::Ok();
-    return NotFound("worker " + std::to_string(worker_id) + " is not registered");
-  }
-  if (o->second != owner) {
-    return PermissionDenied("worker " + std::to_string(worker_id) +
-                            " was registered with another token");
-  }
-  return Status::Ok();
-}
-
-void Scheduler::DropOwnerLocked(int64_t worker_id) {
-  leased_to_worker_.erase(worker_id);
-  auto o = worker_owner_.find(worker_id);
-  if (o == worker_owner_.end()) return;
-  if (!o->second.empty()) {
-    auto n = workers_of_owner_.find(o->second);
-    if (n != workers_of_owner_.end() && --n->second == 0) workers_of_owner_.erase(n);
-  }
-  worker_owner_.erase(o);
+  return workers_.CheckOwner(worker_id, owner);
 }
 
 void Scheduler::PruneWorkersLocked(double now) {
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    auto grace = worker_grace_.find(it->first);
-    const bool held = grace != worker_grace_.end() && now < grace->second;
-    if (now - it->second.last_seen < options_.lease_seconds || held) {
-      ++it;
-      continue;
-    }
-    if (grace != worker_grace_.end()) worker_grace_.erase(grace);
-    EmitLocked(events::WorkerGone(it->second, now - it->second.last_seen));
-    worker_by_name_.erase(it->second.name);
-    worker_touched_.erase(it->first);
-    DropOwnerLocked(it->first);
-    gone_workers_[it->first] = std::move(it->second);
-    it = workers_.erase(it);
-  }
-  // Gone workers are shown for a while, the latest kMaxGoneWorkersShown.
-  for (auto it = gone_workers_.begin(); it != gone_workers_.end();) {
-    const bool old = now - it->second.last_seen >= options_.gone_worker_seconds;
-    it = old ? gone_workers_.erase(it) : std::next(it);
-  }
-  if (gone_workers_.size() > kMaxGoneWorkersShown) {
-    std::vector<std::pair<double, int64_t>> by_age;
-    for (const auto& [id, w] : gone_workers_) by_age.push_back({w.last_seen, id});
-    std::sort(by_age.begin(), by_age.end());
-    for (size_t i = 0; i + kMaxGoneWorkersShown < by_age.size(); ++i) {
-      gone_workers_.erase(by_age[i].second);
-    }
+  for (const WorkerRow& w : workers_.Prune(now)) {
+    EmitLocked(events::WorkerGone(w, now - w.last_seen));
   }
 }
 
 int Scheduler::WorkersAlive() {
   MutexLock lock(&mu_);
-  const double now = clock_->Now();
-  int n = 0;
-  for (const auto& [id, w] : workers_) {
-    if (now - w.last_seen < options_.lease_seconds) ++n;
-  }
-  return n;
+  return workers_.CountAlive(clock_->Now());
 }
 
 size_t Scheduler::WorkersHeld() {
@@ -195,16 +91,10 @@ size_t Scheduler::WorkersHeld() {
 }
 
 Status Scheduler::HeardFromLocked(int64_t worker_id, double now) {
-  auto w = workers_.find(worker_id);
-  if (w == workers_.end()) return Status::Ok();  // dropped: it registers again
-  w->second.last_seen = now;
-  worker_grace_.erase(worker_id);
-  // The stored last_seen is for `workers --db` and a restart; a write every few seconds will do.
-  if (now - worker_touched_[worker_id] > 5) {
-    HPSWEEP_RETURN_IF_ERROR(
-        Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
-    worker_touched_[worker_id] = now;
-  }
+  if (!workers_.HeardFrom(worker_id, now)) return Status::Ok();
+  HPSWEEP_RETURN_IF_ERROR(
+      Write([worker_id, now](Storage* st) { return st->TouchWorker(worker_id, now); }));
+  workers_.Touched(worker_id, now);
   return Status::Ok();
 }
 
@@ -213,12 +103,7 @@ Status Scheduler::CountWorkerTrialsLocked(int64_t worker_id, int done, int faile
   HPSWEEP_RETURN_IF_ERROR(Write([worker_id, done, failed](Storage* st) {
     return st->AddWorkerTrials(worker_id, done, failed);
   }));
-  for (auto* held : {&workers_, &gone_workers_}) {
-    auto w = held->find(worker_id);
-    if (w == held->end()) continue;
-    w->second.trials_done += done;
-    w->second.trials_failed += failed;
-  }
+  workers_.CountTrials(worker_id, done, failed);
   return Status::Ok();
 }
 
@@ -268,7 +153,7 @@ std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
     if (slot == nullptr || t->second.started_at > slot->started_at) slot = &t->second;
   }
   std::vector<WorkerView> out;
-  for (const auto& [id, w] : workers_) {
+  for (const auto& [id, w] : workers_.held()) {
     WorkerView v;
     v.worker = w;
     v.alive = now - w.last_seen < options_.lease_seconds;
@@ -283,7 +168,7 @@ std::vector<WorkerView> Scheduler::ListWorkers(double* now_out) {
     out.push_back(std::move(v));
   }
   const size_t held = out.size();
-  for (const auto& [id, w] : gone_workers_) {
+  for (const auto& [id, w] : workers_.gone()) {
     if (now - w.last_seen >= options_.gone_worker_seconds) continue;
     WorkerView v;
     v.worker = w;
