@@ -12,6 +12,7 @@
 
 #include "auth/certs.h"
 #include "auth/tokens.h"
+#include "cli/client.h"
 
 namespace hpsweep {
 namespace {
@@ -22,11 +23,6 @@ struct AuthFlags {
   std::vector<std::string> hosts;
   int days = 825;
 };
-
-int Fail(const Status& s) {
-  std::cerr << "hpsweep: " << s.ToString() << "\n";
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
-}
 
 // A new token: its hash goes into the tokens file; the token itself to stdout, or to a new file
 // readable by its owner only (so that scripts never hold it on a command line).

@@ -17,10 +17,6 @@ namespace {
 
 namespace pb = ::hpsweep::v1;
 
-int ExitCodeOf(const Status& s) {
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
-}
-
 const char* GrpcCodeName(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::INVALID_ARGUMENT: return "invalid argument";
@@ -35,6 +31,10 @@ const char* GrpcCodeName(grpc::StatusCode code) {
 }
 
 }  // namespace
+
+int ExitCodeOf(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ? 2 : 1;
+}
 
 int Fail(const Status& s) {
   std::cerr << "hpsweep: " << s.ToString() << "\n";

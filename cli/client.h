@@ -23,8 +23,10 @@
 
 namespace hpsweep {
 
-// Says s on stderr ("hpsweep: ...") and returns its exit code: 2 for bad input (invalid
-// argument, not found), else 1.
+// The exit code of a failed command: 2 for bad input (invalid argument, not found), else 1.
+int ExitCodeOf(const Status& s);
+
+// Says s on stderr ("hpsweep: ...") and returns its exit code (ExitCodeOf).
 int Fail(const Status& s);
 
 // Says on stderr that the call `what` to the coordinator at addr failed, with a hint for the

@@ -26,6 +26,7 @@
 
 #include "base/cpu_info.h"
 #include "cli/auth_commands.h"
+#include "cli/client.h"
 #include "cli/train_output.h"
 #include "cli/sweep_commands.h"
 #include "search/params_json.h"
@@ -44,20 +45,6 @@ namespace hpsweep {
 namespace {
 
 using json = nlohmann::json;
-
-int ExitCode(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kOk: return 0;
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kNotFound: return 2;
-    default: return 1;
-  }
-}
-
-int Fail(const Status& s) {
-  std::cerr << "hpsweep: " << s.ToString() << "\n";
-  return ExitCode(s);
-}
 
 std::string Dashed(std::string key) {
   std::replace(key.begin(), key.end(), '_', '-');
@@ -548,7 +535,7 @@ int RunPredict(const std::string& model_path, const TrialRef& ref,
   if (as_json) std::cout << out.dump(1) << "\n";
   if (first_error.ok()) return 0;
   // Every image bad: the code of the error (2: not found or not an image); some bad: 1.
-  return good.empty() ? ExitCode(first_error) : 1;
+  return good.empty() ? ExitCodeOf(first_error) : 1;
 }
 
 // Times training steps on random data of MNIST's shape; prints the median of `rounds` rounds.

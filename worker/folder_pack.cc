@@ -29,8 +29,6 @@ constexpr char kMagic[] = "HPSWFLD1";
 constexpr size_t kMagicBytes = 8;
 constexpr size_t kMaxPathBytes = 4096;
 
-std::string Errno() { return std::strerror(errno); }
-
 bool IsGoodName(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPackNameBytes && name != "." && name != ".." &&
          name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos &&

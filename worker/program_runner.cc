@@ -147,8 +147,6 @@ void KillGroup(int) { kill(0, SIGKILL); }
 
 // ---- In the worker ----
 
-std::string Errno() { return std::strerror(errno); }
-
 std::string Seconds(double s) {
   char buf[32];
   snprintf(buf, sizeof buf, "%g", s);

@@ -1,5 +1,6 @@
-// UniqueFd: one open file descriptor, closed when its owner goes. For the worker's process and
-// folder code (program_runner.cc, folder_pack.cc).
+// UniqueFd: one open file descriptor, closed when its owner goes; and Errno(), the text of the
+// last failed system call. For the worker's process and folder code (program_runner.cc,
+// folder_pack.cc).
 //
 // Ownership: owns the descriptor (-1: none). Thread-safety: one owner at a time.
 #ifndef HPSWEEP_WORKER_UNIQUE_FD_H_
@@ -7,9 +8,15 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 namespace hpsweep {
+
+// strerror(errno): what the last failed system call says.
+inline std::string Errno() { return std::strerror(errno); }
 
 class UniqueFd {
  public:
