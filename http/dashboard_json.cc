@@ -88,6 +88,9 @@ json LeaderboardJson(const LeaderboardView& view) {
     const v1::LeaderboardRow& r = lb.rows(i);
     const int pruned_at = PrunedAtEpoch(r);
     const double val_loss = static_cast<size_t>(i) < view.val_loss.size() ? view.val_loss[i] : -1;
+    // A regression trial's test pass (test_mse, test_mae); {} for any other.
+    json test_metrics = json::object();
+    for (const auto& [name, v] : r.test_metrics()) test_metrics[name] = MeasuredJson(v);
     arr.push_back(
         {{"rank", r.rank()},
          {"trial_id", r.trial_id()},
@@ -106,6 +109,7 @@ json LeaderboardJson(const LeaderboardView& view) {
          {"val_accuracy", MeasuredJson(r.val_accuracy())},
          {"val_loss", MeasuredJson(val_loss)},
          {"test_accuracy", MeasuredJson(r.test_accuracy())},
+         {"test_metrics", std::move(test_metrics)},
          {"epochs", r.epochs()},
          {"pruned_at_epoch", pruned_at >= 0 ? json(pruned_at) : json(nullptr)},
          {"seconds", r.seconds()},

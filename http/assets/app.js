@@ -273,6 +273,12 @@
     const note = 'ranked by ' + lb.sweep.metric + (lb.sweep.goal === 'minimize' ? ', lower is better' : ', higher is better');
     $('acc-metric').textContent = onAcc ? '(' + note + ')' : '';
     $('loss-metric').textContent = onAcc ? '' : '(' + note + ')';
+    // A regression sweep (task: regression) has no accuracy: its test pass's errors instead.
+    const reg = lb.rows.some((r) => r.test_metrics && 'test_mse' in r.test_metrics);
+    const cols = reg ? ['test_mse', 'test_mae'] : ['val_accuracy', 'test_accuracy'];
+    $('val-col').textContent = reg ? 'test mse' : 'val acc';
+    $('test-col').textContent = reg ? 'test mae' : 'test acc';
+    const cell = (r, key) => (reg ? (r.test_metrics || {})[key] : r[key]);
     const keys = varyingKeys();
     const body = $('leaderboard').tBodies[0];
     body.textContent = '';
@@ -294,8 +300,8 @@
       tr.append(el('td', r.rank, 'num'), number,
         el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
         el('td', r.weights_epoch === null ? '-' : r.weights_epoch, 'num'),
-        el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(r.val_accuracy, 4), 'num'),
-        el('td', fmt(r.test_accuracy, 4), 'num'), el('td', r.epochs, 'num'),
+        el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(cell(r, cols[0]), 4), 'num'),
+        el('td', fmt(cell(r, cols[1]), 4), 'num'), el('td', r.epochs, 'num'),
         el('td', fmt(r.seconds, 1) + 's', 'num'), el('td', r.worker),
         el('td', statusText(r.status, r.epochs), 'status ' + r.status));
       body.append(tr);

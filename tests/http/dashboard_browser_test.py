@@ -337,6 +337,63 @@ def secure_phase(browser, hpsweep, tmp, procs):
     print("ok: TLS + tokens: reader views without Cancel, user cancels; session cookie HttpOnly")
 
 
+def regression_phase(browser, hpsweep, tmp, procs):
+    """A regression sweep (task: regression) shows its test pass's errors, test mse and test mae,
+    where a classification sweep shows accuracies; `hpsweep dashboard --db` over its run."""
+    sweeps = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sweeps")
+    work = os.path.join(tmp, "regression")
+    os.makedirs(work)
+    run(["/usr/bin/python3", os.path.join(sweeps, "regression_data.py"),
+         os.path.join(work, "data")])
+    path = os.path.join(work, "reg.yaml")
+    with open(path, "w") as f:
+        f.write("name: reg\ndata: {format: csv, train: data/train.csv, test: data/test.csv,\n"
+                "  sequence_length: 12, targets: 2, validation_split: 0.2, seed: 1}\n"
+                "method: grid\nmetric: {name: val_mse, goal: minimize}\n"
+                "fixed: {task: regression, epochs: 1, units: 8, batch_size: 64}\n"
+                "parameters:\n  cell: {values: [gru, lstm]}\n")
+    db = os.path.join(work, "reg.db")
+    r = subprocess.run([hpsweep, "run", path, "--workers", "1", "--db", db], cwd=work,
+                       capture_output=True, timeout=120)
+    if r.returncode != 0:
+        fail("run reg.yaml: " + r.stderr.decode()[-2000:])
+    dash = subprocess.Popen([hpsweep, "dashboard", "--db", db, "--http", "127.0.0.1:0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    procs.append(dash)
+    log = Lines(dash.stderr)
+    m = log.find(r"dashboard at (http://127\.0\.0\.1:\d+/)", 30)
+    if not m:
+        fail("hpsweep dashboard --db did not start:\n" + log.text())
+    browser.open(m.group(1))
+    probe = """(() => {
+      const rows = [...document.querySelectorAll('#leaderboard tbody tr')];
+      return JSON.stringify({
+        val: document.getElementById('val-col').textContent,
+        test: document.getElementById('test-col').textContent,
+        cells: rows.map((tr) => [tr.children[6].textContent, tr.children[7].textContent]),
+      });
+    })()"""
+
+    def look():
+        v = browser.eval(probe)
+        p = json.loads(v) if v else {}
+        cells = p.get("cells") or []
+        ok = (p.get("val") == "test mse" and p.get("test") == "test mae" and len(cells) == 2
+              and all(re.fullmatch(r"\d+\.\d{4}", c) for row in cells for c in row))
+        return p if ok else None
+
+    seen = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not seen:
+        seen = look()
+        time.sleep(0.1)
+    if not seen:
+        fail(f"the regression sweep's leaderboard does not show test mse and test mae: "
+             f"{browser.eval(probe)}")
+    print(f"ok: regression leaderboard shows {seen['val']}, {seen['test']}: {seen['cells']}")
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: dashboard_browser_test.py HPSWEEP_BIN MNIST_DIR")
@@ -468,6 +525,7 @@ def main():
               f"{last['workers']} (training seen: {sorted(seen_training)}), no reload")
         prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs)
         secure_phase(browser, hpsweep, tmp, procs)
+        regression_phase(browser, hpsweep, tmp, procs)
     finally:
         if browser:
             browser.close()

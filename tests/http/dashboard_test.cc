@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -31,6 +32,7 @@
 #include "search/objective.h"
 #include "coordinator/service.h"
 #include "coordinator/views.h"
+#include "http/dashboard_json.h"
 #include "search/sweep_file.h"
 #include "testing/big_sweep.h"
 #include "tests/coordinator/test_util.h"
@@ -1359,6 +1361,36 @@ TEST(DashboardReadModelTest, WorkersLeaderboardAndCountsAreTheReadModels) {
   })) << events.text();
   check_workers(EventsNamed(events.text(), "workers").front());
   dash.Stop();
+}
+
+
+// A regression trial's test pass reaches the page: its leaderboard row carries test_mse and
+// test_mae (null when not measured), which the page shows in place of the accuracies; a
+// classification row carries none.
+TEST(DashboardJsonTest, ARegressionRowCarriesItsTestErrors) {
+  LeaderboardView view;
+  view.board.set_sweep_id(4);
+  view.board.set_metric_name("val_mse");
+  view.board.set_maximize(false);
+  v1::LeaderboardRow* reg = view.board.add_rows();
+  reg->set_rank(1);
+  reg->set_val_accuracy(-1);
+  reg->set_test_accuracy(-1);
+  reg->set_metric_value(0.0123);
+  (*reg->mutable_test_metrics())["test_mse"] = 0.0131;
+  (*reg->mutable_test_metrics())["test_mae"] = std::nan("");
+  v1::LeaderboardRow* plain = view.board.add_rows();
+  plain->set_rank(2);
+  plain->set_test_accuracy(0.97);
+  const json j = LeaderboardJson(view);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  EXPECT_EQ(j["rows"][0]["test_metrics"]["test_mse"], 0.0131);
+  EXPECT_TRUE(j["rows"][0]["test_metrics"]["test_mae"].is_null()) << j.dump();
+  EXPECT_TRUE(j["rows"][0]["test_accuracy"].is_null()) << j.dump();
+  EXPECT_EQ(j["rows"][0]["metric_value"], 0.0123);
+  EXPECT_TRUE(j["rows"][1]["test_metrics"].is_object());
+  EXPECT_TRUE(j["rows"][1]["test_metrics"].empty()) << j.dump();
+  EXPECT_EQ(j["rows"][1]["test_accuracy"], 0.97);
 }
 
 }  // namespace
