@@ -25,19 +25,6 @@ namespace {
 
 constexpr double kLease = 30;
 
-// The bytes of a checkpoint that ends `epoch` (the scheduler reads only its header).
-std::string Checkpoint(int epoch) {
-  TrainCheckpoint c;
-  c.epoch = epoch;
-  c.step = c.optimizer_steps = epoch;
-  for (int e = 1; e <= epoch; ++e) {
-    EpochMetrics m;
-    m.epoch = e;
-    c.history.push_back(m);
-  }
-  return SerializeCheckpoint(TrialConfig(), c);
-}
-
 EpochReport Epoch(int epoch, double val_accuracy) {
   EpochReport r;
   r.epoch = epoch;
@@ -123,19 +110,19 @@ TEST_F(ResumeTrialTest, OnlyTheCurrentLeaseSavesItsLastStoredEpoch) {
   SubmitOneTrial();
   LeaseGrant g = Lease("w1");
   // Before any epoch is stored: refused, naming both epochs.
-  Status s = scheduler_->SaveCheckpoint(g.lease_id, 1, Checkpoint(1));
+  Status s = scheduler_->SaveCheckpoint(g.lease_id, 1, CheckpointThroughEpoch(1));
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("last epoch stored for trial"), std::string::npos) << s.message();
   ASSERT_TRUE(Report(g, 1, 0.5).ok());
-  EXPECT_EQ(scheduler_->SaveCheckpoint(g.lease_id, 2, Checkpoint(2)).code(),
+  EXPECT_EQ(scheduler_->SaveCheckpoint(g.lease_id, 2, CheckpointThroughEpoch(2)).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(scheduler_->SaveCheckpoint(g.lease_id, 1, "").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(
       scheduler_->SaveCheckpoint(g.lease_id, 1, std::string(kMaxCheckpointBytes + 1, 'x')).code(),
       StatusCode::kInvalidArgument);
-  EXPECT_EQ(scheduler_->SaveCheckpoint("not-a-lease", 1, Checkpoint(1)).code(),
+  EXPECT_EQ(scheduler_->SaveCheckpoint("not-a-lease", 1, CheckpointThroughEpoch(1)).code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(g.lease_id, 1, Checkpoint(1)).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(g.lease_id, 1, CheckpointThroughEpoch(1)).ok());
   // A fresh lease starts from scratch: nothing to fetch.
   EXPECT_EQ(scheduler_->GetCheckpoint("not-a-lease").status().code(),
             StatusCode::kFailedPrecondition);
@@ -147,7 +134,7 @@ TEST_F(ResumeTrialTest, TrialLeasedAgainResumesFromItsCheckpoint) {
   LeaseGrant first = Lease("w1");
   EXPECT_EQ(first.resume_from_epoch, 0);
   ASSERT_TRUE(Report(first, 1, 0.5).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, Checkpoint(1)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, CheckpointThroughEpoch(1)).ok());
   ASSERT_TRUE(Report(first, 2, 0.9).ok());  // stored, but after the checkpoint: dropped on resume
   clock_.Advance(kLease + 1);               // the worker died
 
@@ -162,9 +149,9 @@ TEST_F(ResumeTrialTest, TrialLeasedAgainResumesFromItsCheckpoint) {
   auto c = scheduler_->GetCheckpoint(second.lease_id);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->first, 1);
-  EXPECT_EQ(c->second, Checkpoint(1));
+  EXPECT_EQ(c->second, CheckpointThroughEpoch(1));
   // The old lease can neither save nor fetch.
-  EXPECT_EQ(scheduler_->SaveCheckpoint(first.lease_id, 1, Checkpoint(1)).code(),
+  EXPECT_EQ(scheduler_->SaveCheckpoint(first.lease_id, 1, CheckpointThroughEpoch(1)).code(),
             StatusCode::kFailedPrecondition);
 
   // Reports go on from epoch 2; the completion carries the whole history.
@@ -197,7 +184,7 @@ TEST_F(ResumeTrialTest, TrialGivenBackResumesFromItsCheckpoint) {
   LeaseGrant first = Lease("w1");
   ASSERT_TRUE(Report(first, 1, 0.5).ok());
   ASSERT_TRUE(Report(first, 2, 0.6).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 2, Checkpoint(2)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 2, CheckpointThroughEpoch(2)).ok());
   ASSERT_TRUE(scheduler_->Fail(first.lease_id, "", /*released=*/true).ok());
   LeaseGrant second = Lease("w2");
   EXPECT_EQ(second.resume_from_epoch, 2);
@@ -218,7 +205,7 @@ TEST_F(ResumeTrialTest, CancelledTrialLosesItsCheckpointFile) {
   SubmitOneTrial();
   LeaseGrant first = Lease("w1");
   ASSERT_TRUE(Report(first, 1, 0.5).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, Checkpoint(1)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, CheckpointThroughEpoch(1)).ok());
   ASSERT_TRUE(scheduler_->Fail(first.lease_id, "", /*released=*/true).ok());
   const std::string file = ckpts + "/trial-" + std::to_string(first.trial.id) + ".ckpt";
   ASSERT_TRUE(std::filesystem::exists(file));
@@ -247,7 +234,7 @@ TEST_F(ResumeTrialTest, CheckpointFileBesideTheDatabaseSurvivesARestartAndGoesWi
   LeaseGrant first = Lease("w1");
   ASSERT_TRUE(Report(first, 1, 0.5).ok());
   ASSERT_TRUE(Report(first, 2, 0.6).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 2, Checkpoint(2)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 2, CheckpointThroughEpoch(2)).ok());
   const std::string file = ckpts + "/trial-" + std::to_string(first.trial.id) + ".ckpt";
   ASSERT_TRUE(std::filesystem::exists(file));
   size_t files = 0;
@@ -261,7 +248,7 @@ TEST_F(ResumeTrialTest, CheckpointFileBesideTheDatabaseSurvivesARestartAndGoesWi
   auto c = scheduler_->GetCheckpoint(second.lease_id);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->first, 2);
-  EXPECT_EQ(c->second, Checkpoint(2));
+  EXPECT_EQ(c->second, CheckpointThroughEpoch(2));
   ASSERT_TRUE(Report(second, 3, 0.7).ok());
   Completion done;
   done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
@@ -275,15 +262,15 @@ TEST_F(ResumeTrialTest, CheckpointFileBesideTheDatabaseSurvivesARestartAndGoesWi
 TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
   TempDir dir;
   const std::string ckpts = dir.File("sweeps.db.checkpoints");
-  max_checkpoint_bytes_total_ = Checkpoint(1).size() * 3 / 2;  // room for one
+  max_checkpoint_bytes_total_ = CheckpointThroughEpoch(1).size() * 3 / 2;  // room for one
   Open(dir.File("sweeps.db"), ckpts);
   Submit("name: cap\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
          "parameters:\n  units: {values: [8, 9]}\n");
   LeaseGrant a = Lease("w1"), b = Lease("w2");
   ASSERT_TRUE(Report(a, 1, 0.5).ok());
   ASSERT_TRUE(Report(b, 1, 0.5).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 1, Checkpoint(1)).ok());
-  Status over = scheduler_->SaveCheckpoint(b.lease_id, 1, Checkpoint(1));
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 1, CheckpointThroughEpoch(1)).ok());
+  Status over = scheduler_->SaveCheckpoint(b.lease_id, 1, CheckpointThroughEpoch(1));
   EXPECT_EQ(over.code(), StatusCode::kUnavailable) << over.ToString();
   EXPECT_NE(over.message().find("the limit for all of them is"), std::string::npos);
   const std::string b_file = ckpts + "/trial-" + std::to_string(b.trial.id) + ".ckpt";
@@ -293,18 +280,18 @@ TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
   EXPECT_EQ(files, 1u);  // nor a temporary file
   // Replacing its own checkpoint with one of the same size is fine.
   ASSERT_TRUE(Report(a, 2, 0.6).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 2, Checkpoint(1)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a.lease_id, 2, CheckpointThroughEpoch(1)).ok());
 
   Open("", ckpts);  // a restart counts the files kept
   ASSERT_TRUE(Report(b, 2, 0.6).ok());
-  EXPECT_EQ(scheduler_->SaveCheckpoint(b.lease_id, 2, Checkpoint(2)).code(),
+  EXPECT_EQ(scheduler_->SaveCheckpoint(b.lease_id, 2, CheckpointThroughEpoch(2)).code(),
             StatusCode::kUnavailable);
   ASSERT_TRUE(Report(a, 3, 0.7).ok());
   Completion done;
   done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
   Status completed = scheduler_->Complete(a.lease_id, done);  // its checkpoint goes
   ASSERT_TRUE(completed.ok()) << completed.ToString();
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(b.lease_id, 2, Checkpoint(1)).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(b.lease_id, 2, CheckpointThroughEpoch(1)).ok());
   EXPECT_TRUE(std::filesystem::exists(b_file));
 }
 
@@ -315,7 +302,7 @@ TEST_F(ResumeTrialTest, CheckpointsKeptAtOnceAreCapped) {
 TEST_F(ResumeTrialTest, OneTokensCheckpointsAreCappedBelowTheTotal) {
   TempDir dir;
   const std::string ckpts = dir.File("sweeps.db.checkpoints");
-  const uint64_t one = Checkpoint(1).size();
+  const uint64_t one = CheckpointThroughEpoch(1).size();
   max_checkpoint_bytes_per_token_ = one * 3 / 2;  // room for one of each token
   Open(dir.File("sweeps.db"), ckpts);
   Submit("name: share\nmethod: grid\nfixed: {cell: lstm, epochs: 3}\n"
@@ -330,21 +317,21 @@ TEST_F(ResumeTrialTest, OneTokensCheckpointsAreCappedBelowTheTotal) {
   LeaseGrant a1 = lease("a1", "token-a"), a2 = lease("a2", "token-a");
   LeaseGrant b1 = lease("b1", "token-b"), n1 = lease("n1", "");
   for (const LeaseGrant* g : {&a1, &a2, &b1, &n1}) ASSERT_TRUE(Report(*g, 1, 0.5).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 1, Checkpoint(1)).ok());
-  Status over = scheduler_->SaveCheckpoint(a2.lease_id, 1, Checkpoint(1));
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 1, CheckpointThroughEpoch(1)).ok());
+  Status over = scheduler_->SaveCheckpoint(a2.lease_id, 1, CheckpointThroughEpoch(1));
   EXPECT_EQ(over.code(), StatusCode::kUnavailable) << over.ToString();
   EXPECT_NE(over.message().find("the limit per token is"), std::string::npos) << over.message();
   EXPECT_FALSE(std::filesystem::exists(ckpts + "/trial-" + std::to_string(a2.trial.id) + ".ckpt"));
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(b1.lease_id, 1, Checkpoint(1)).ok());  // another token
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(n1.lease_id, 1, Checkpoint(1)).ok());  // no token
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(b1.lease_id, 1, CheckpointThroughEpoch(1)).ok());  // another token
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(n1.lease_id, 1, CheckpointThroughEpoch(1)).ok());  // no token
   // Replacing its own is fine; once a1's trial ends, a2 has the room.
   ASSERT_TRUE(Report(a1, 2, 0.6).ok());
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 2, Checkpoint(1)).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(a1.lease_id, 2, CheckpointThroughEpoch(1)).ok());
   ASSERT_TRUE(Report(a1, 3, 0.7).ok());
   Completion done;
   done.history = {Epoch(1, 0.5), Epoch(2, 0.6), Epoch(3, 0.7)};
   ASSERT_TRUE(scheduler_->Complete(a1.lease_id, done).ok());
-  EXPECT_TRUE(scheduler_->SaveCheckpoint(a2.lease_id, 1, Checkpoint(1)).ok());
+  EXPECT_TRUE(scheduler_->SaveCheckpoint(a2.lease_id, 1, CheckpointThroughEpoch(1)).ok());
 }
 
 TEST_F(ResumeTrialTest, ACheckpointThatDoesNotMatchTheStoredEpochsIsDroppedAtLoad) {
@@ -354,13 +341,13 @@ TEST_F(ResumeTrialTest, ACheckpointThatDoesNotMatchTheStoredEpochsIsDroppedAtLoa
   SubmitOneTrial();
   LeaseGrant first = Lease("w1");
   ASSERT_TRUE(Report(first, 1, 0.5).ok());
-  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, Checkpoint(1)).ok());
+  ASSERT_TRUE(scheduler_->SaveCheckpoint(first.lease_id, 1, CheckpointThroughEpoch(1)).ok());
   const std::string file = ckpts + "/trial-" + std::to_string(first.trial.id) + ".ckpt";
   // Replaced behind the coordinator's back by one that claims epoch 3 (never stored).
   {
     std::FILE* f = std::fopen(file.c_str(), "wb");
     ASSERT_NE(f, nullptr);
-    const std::string b = Checkpoint(3);
+    const std::string b = CheckpointThroughEpoch(3);
     std::fwrite(b.data(), 1, b.size(), f);
     std::fclose(f);
   }

@@ -20,19 +20,6 @@ namespace {
 
 constexpr size_t kLimit = 1 << 20;
 
-// The bytes of a checkpoint that ends `epoch` (the store reads only its header).
-std::string Checkpoint(int epoch) {
-  TrainCheckpoint c;
-  c.epoch = epoch;
-  c.step = c.optimizer_steps = epoch;
-  for (int e = 1; e <= epoch; ++e) {
-    EpochMetrics m;
-    m.epoch = e;
-    c.history.push_back(m);
-  }
-  return SerializeCheckpoint(TrialConfig(), c);
-}
-
 // The names in folder.
 std::set<std::string> Names(const std::string& folder) {
   std::set<std::string> names;
@@ -62,16 +49,16 @@ TEST(CheckpointStoreTest, PutGetDropScanRoundTripInAFolder) {
   ASSERT_TRUE(std::filesystem::is_directory(folder));
   ASSERT_EQ(store.PathOf(7), folder + "/trial-7.ckpt");
 
-  const std::string three = Checkpoint(3);
+  const std::string three = CheckpointThroughEpoch(3);
   ASSERT_TRUE(store.Put(7, three).ok());
   ASSERT_EQ(Slurp(folder + "/trial-7.ckpt"), three);  // the file is the bytes, nothing added
   auto got = store.Get(7);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(*got, three);
 
-  const std::string four = Checkpoint(4);
+  const std::string four = CheckpointThroughEpoch(4);
   ASSERT_TRUE(store.Put(7, four).ok());  // replaces the last
-  ASSERT_TRUE(store.Put(2, Checkpoint(1)).ok());
+  ASSERT_TRUE(store.Put(2, CheckpointThroughEpoch(1)).ok());
   got = store.Get(7);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(*got, four);
@@ -81,7 +68,7 @@ TEST(CheckpointStoreTest, PutGetDropScanRoundTripInAFolder) {
   ASSERT_EQ(found.size(), 2u);
   ASSERT_EQ(found[0].trial_id, 2);
   ASSERT_EQ(found[0].epoch, 1);
-  ASSERT_EQ(found[0].bytes, Checkpoint(1).size());
+  ASSERT_EQ(found[0].bytes, CheckpointThroughEpoch(1).size());
   ASSERT_EQ(found[1].trial_id, 7);
   ASSERT_EQ(found[1].epoch, 4);
   ASSERT_EQ(found[1].bytes, four.size());
@@ -104,7 +91,7 @@ TEST(CheckpointStoreTest, PutGetDropScanRoundTripInAFolder) {
   ASSERT_EQ(found[0].epoch, 1);
   got = again.Get(2);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(*got, Checkpoint(1));
+  ASSERT_EQ(*got, CheckpointThroughEpoch(1));
 }
 
 TEST(CheckpointStoreTest, ScanIgnoresForeignFilesAndRemovesUnfinishedWrites) {
@@ -112,7 +99,7 @@ TEST(CheckpointStoreTest, ScanIgnoresForeignFilesAndRemovesUnfinishedWrites) {
   const std::string folder = dir.File("ckpt");
   ASSERT_TRUE(std::filesystem::create_directory(folder));
   CheckpointStore store(folder, kLimit);
-  ASSERT_TRUE(store.Put(5, Checkpoint(2)).ok());
+  ASSERT_TRUE(store.Put(5, CheckpointThroughEpoch(2)).ok());
   const std::vector<std::string> foreign = {"notes.txt",    "trial-5.ckpt.bak", "trial-05.ckpt",
                                             "trial-x.ckpt", "trial-6.model",    "other.tmp1",
                                             "TRIAL-9.ckpt"};
@@ -142,11 +129,11 @@ TEST(CheckpointStoreTest, AFailedWriteReturnsAnErrorAndLeavesNothing) {
   const std::string folder = dir.File("ckpt");
   CheckpointStore store(folder, kLimit);
   ASSERT_TRUE(store.Scan().empty());
-  ASSERT_TRUE(store.Put(1, Checkpoint(1)).ok());
+  ASSERT_TRUE(store.Put(1, CheckpointThroughEpoch(1)).ok());
 
   // The folder is gone (root writes through chmod, so it is removed rather than locked).
   ASSERT_GT(std::filesystem::remove_all(folder), 0u);
-  Status put = store.Put(1, Checkpoint(2));
+  Status put = store.Put(1, CheckpointThroughEpoch(2));
   ASSERT_EQ(put.code(), StatusCode::kIoError) << put.ToString();
   ASSERT_NE(put.message().find(folder + "/trial-1.ckpt.tmp"), std::string::npos) << put.ToString();
   ASSERT_FALSE(std::filesystem::exists(folder));  // nothing made, not even the folder
@@ -156,7 +143,7 @@ TEST(CheckpointStoreTest, AFailedWriteReturnsAnErrorAndLeavesNothing) {
   ASSERT_TRUE(store.Scan().empty());
   ASSERT_TRUE(std::filesystem::create_directory(folder + "/trial-3.ckpt"));
   Plant(folder + "/trial-3.ckpt/keep", "x");
-  put = store.Put(3, Checkpoint(1));
+  put = store.Put(3, CheckpointThroughEpoch(1));
   ASSERT_EQ(put.code(), StatusCode::kIoError) << put.ToString();
   ASSERT_EQ(put.message().rfind(folder + "/trial-3.ckpt: rename failed: ", 0), 0u)
       << put.ToString();
@@ -168,26 +155,26 @@ TEST(CheckpointStoreTest, APutGivenUpLeavesTheLastCheckpoint) {
   const std::string folder = dir.File("ckpt");
   CheckpointStore store(folder, kLimit);
   ASSERT_TRUE(store.Scan().empty());
-  ASSERT_TRUE(store.Put(4, Checkpoint(1)).ok());
+  ASSERT_TRUE(store.Put(4, CheckpointThroughEpoch(1)).ok());
 
   const std::string first = store.StartPut(4);
   const std::string second = store.StartPut(4);
   ASSERT_EQ(first.rfind(folder + "/trial-4.ckpt.tmp", 0), 0u) << first;
   ASSERT_NE(first, second);  // writes outside the caller's lock never share a name
-  ASSERT_TRUE(CheckpointStore::WriteTemp(first, Checkpoint(2)).ok());
+  ASSERT_TRUE(CheckpointStore::WriteTemp(first, CheckpointThroughEpoch(2)).ok());
   ASSERT_TRUE(std::filesystem::exists(first));
   CheckpointStore::AbandonPut(first);
   ASSERT_EQ(Names(folder), std::set<std::string>{"trial-4.ckpt"});
   auto got = store.Get(4);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(*got, Checkpoint(1));
+  ASSERT_EQ(*got, CheckpointThroughEpoch(1));
 
-  ASSERT_TRUE(CheckpointStore::WriteTemp(second, Checkpoint(2)).ok());
-  ASSERT_TRUE(store.FinishPut(4, second, Checkpoint(2)).ok());
+  ASSERT_TRUE(CheckpointStore::WriteTemp(second, CheckpointThroughEpoch(2)).ok());
+  ASSERT_TRUE(store.FinishPut(4, second, CheckpointThroughEpoch(2)).ok());
   ASSERT_EQ(Names(folder), std::set<std::string>{"trial-4.ckpt"});
   got = store.Get(4);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(*got, Checkpoint(2));
+  ASSERT_EQ(*got, CheckpointThroughEpoch(2));
 }
 
 TEST(CheckpointStoreTest, GetRefusesAFileOverTheLimitOrNotAFile) {
@@ -212,11 +199,11 @@ TEST(CheckpointStoreTest, WithNoFolderTheBytesStayInMemory) {
   ASSERT_EQ(store.PathOf(1), "");
   ASSERT_EQ(store.StartPut(1), "");
   ASSERT_TRUE(store.Scan().empty());
-  ASSERT_TRUE(store.Put(9, Checkpoint(2)).ok());
+  ASSERT_TRUE(store.Put(9, CheckpointThroughEpoch(2)).ok());
   ASSERT_TRUE(store.Put(3, "short").ok());
   auto got = store.Get(9);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(*got, Checkpoint(2));
+  ASSERT_EQ(*got, CheckpointThroughEpoch(2));
 
   std::vector<CheckpointStore::Entry> found = store.Scan();
   ASSERT_EQ(found.size(), 2u);
@@ -225,7 +212,7 @@ TEST(CheckpointStoreTest, WithNoFolderTheBytesStayInMemory) {
   ASSERT_EQ(found[0].bytes, 5u);
   ASSERT_EQ(found[1].trial_id, 9);
   ASSERT_EQ(found[1].epoch, 2);
-  ASSERT_EQ(found[1].bytes, Checkpoint(2).size());
+  ASSERT_EQ(found[1].bytes, CheckpointThroughEpoch(2).size());
 
   store.Drop(9);
   ASSERT_EQ(store.Get(9).status().code(), StatusCode::kNotFound);
