@@ -18,6 +18,7 @@
 #include "coordinator/store/storage.h"
 #include "search/sweep_file.h"
 #include "engine/checkpoint.h"
+#include "tests/coordinator/checkpoint_bytes.h"
 #include "tests/coordinator/test_util.h"
 
 namespace hpsweep::resume_test {

@@ -1,7 +1,7 @@
 // Fixtures shared by the coordinator's tests (tests/coordinator/*_test.cc), which used to carry
 // a copy each: a clock the test moves by hand, a temporary folder removed with everything in it,
-// a SQLite storage whose failure to open is a test failure, and the bytes of a checkpoint.
-// Header-only, inline (a test binary's files share it).
+// and a SQLite storage whose failure to open is a test failure. Header-only (each test binary is
+// one file that includes it once).
 //
 // Thread-safety: FakeClock may be read from any thread (the scheduler's commit thread reads it)
 // while the test advances it; the rest belong to the test's thread.
@@ -20,8 +20,6 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/store/storage.h"
-#include "engine/checkpoint.h"
-#include "engine/config.h"
 
 namespace hpsweep {
 
@@ -65,20 +63,6 @@ inline std::unique_ptr<Storage> MustOpen(const std::string& path,
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   if (!s.ok()) return nullptr;
   return std::move(s).value();
-}
-
-// The bytes of a checkpoint that ends `epoch` (the scheduler and the store read only its
-// header).
-inline std::string CheckpointThroughEpoch(int epoch) {
-  TrainCheckpoint c;
-  c.epoch = epoch;
-  c.step = c.optimizer_steps = epoch;
-  for (int e = 1; e <= epoch; ++e) {
-    EpochMetrics m;
-    m.epoch = e;
-    c.history.push_back(m);
-  }
-  return SerializeCheckpoint(TrialConfig(), c);
 }
 
 }  // namespace hpsweep

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/checkpoint.h"
+#include "tests/coordinator/checkpoint_bytes.h"
 #include "tests/coordinator/test_util.h"
 
 namespace hpsweep::checkpoint_store_test {
