@@ -295,6 +295,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
 
 struct TrialRef {
   std::string trial, db, coordinator = "127.0.0.1:50051";
+  std::string objective;  // --objective: with --trial best on a sweep of several objectives
   ClientSecurity security;
   int64_t sweep = 0;
 };
@@ -303,7 +304,7 @@ struct TrialRef {
 StatusOr<Model> ModelFrom(const std::string& model_path, const TrialRef& ref) {
   if (!ref.trial.empty()) {
     StatusOr<std::string> bytes =
-        FetchTrialModel(ref.db, ref.coordinator, ref.security, ref.sweep, ref.trial);
+        FetchTrialModel(ref.db, ref.coordinator, ref.security, ref.sweep, ref.trial, ref.objective);
     if (!bytes.ok()) return bytes.status();
     return ParseModel(*bytes, "trial " + ref.trial);
   }
@@ -362,6 +363,8 @@ CLI::App* AddExportModelCommand(CLI::App* app, std::string* model_path, TrialRef
   cmd->add_option("--sweep", ref->sweep,
                   "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
   cmd->add_option("--db", ref->db, "read the trial from this SQLite file");
+  cmd->add_option("--objective", ref->objective,
+                  "with --trial best on a sweep of several objectives: the best on this one");
   cmd->add_option("--coordinator", ref->coordinator, "else ask this coordinator")
       ->capture_default_str();
   AddClientSecurityOptions(cmd, &ref->security);
@@ -677,6 +680,8 @@ int main(int argc, char** argv) {
       "--sweep", ref.sweep,
       "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
   summary->add_option("--db", ref.db, "read the trial from this SQLite file");
+  summary->add_option("--objective", ref.objective,
+                  "with --trial best on a sweep of several objectives: the best on this one");
   summary->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
   AddClientSecurityOptions(summary, &ref.security);
@@ -700,6 +705,8 @@ int main(int argc, char** argv) {
       "--sweep", ref.sweep,
       "the sweep of --trial (default: the latest; for best, the latest not cancelled)");
   predict->add_option("--db", ref.db, "read the trial from this SQLite file");
+  predict->add_option("--objective", ref.objective,
+                  "with --trial best on a sweep of several objectives: the best on this one");
   predict->add_option("--coordinator", ref.coordinator, "else ask this coordinator")
       ->capture_default_str();
   AddClientSecurityOptions(predict, &ref.security);

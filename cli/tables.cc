@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,29 @@ std::string FixedLine(const pb::GetLeaderboardResponse& lb) {
 }
 
 // "3s ago", "2m05s ago": how long since a worker was heard from.
+// Several objectives or constraints (README.md, "Several objectives"): rows carry a front.
+bool RankedByFronts(const pb::GetLeaderboardResponse& lb) {
+  return lb.objectives_size() > 0 || !lb.constraints().empty();
+}
+// "1", "2", "-" (lacks an objective's value), or "infeasible".
+std::string FrontText(const pb::LeaderboardRow& r) {
+  if (r.infeasible()) return "infeasible";
+  return r.front() > 0 ? std::to_string(r.front()) : "-";
+}
+// An objective's value as shown: counts whole, seconds to 0.01, others to 4 places; "-" for none.
+std::string ObjectiveText(const std::string& name, double v) {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  if (name == "param_count") {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else if (name == "train_seconds" || name == "epoch_seconds") {
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+  } else {
+    return Fixed4(v);
+  }
+  return buf;
+}
+
 std::string Ago(double seconds) { return Duration(std::max(0.0, seconds)) + " ago"; }
 
 // The leaderboard as JSON: typed params, and the value each row is ranked by under the metric's
@@ -81,6 +105,14 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
     for (const auto& [name, v] : r.test_metrics()) rows.back()[name] = v;  // test_mse, test_mae
     // The value it is ranked by, under the metric's own name (val_accuracy: the same value).
     if (!metric.empty()) rows.back()[metric] = MeasuredJson(r.metric_value());
+    if (RankedByFronts(lb)) {
+      rows.back()["front"] = r.front() > 0 ? json(r.front()) : json();
+      rows.back()["feasible"] = !r.infeasible();
+      for (int k = 0; k < lb.objectives_size() && k < r.objective_values_size(); ++k) {
+        const double v = r.objective_values(k);
+        rows.back()[lb.objectives(k)] = std::isfinite(v) ? json(v) : json();
+      }
+    }
   }
   json out = {{"sweep_id", lb.sweep_id()}, {"sweep", lb.sweep_name()}, {"rows", rows}};
   if (lb.axes_size() > 0 || lb.fixed_size() > 0) {
@@ -93,6 +125,15 @@ void PrintLeaderboardJson(const pb::GetLeaderboardResponse& lb) {
     out["metric"] = metric;
     out["goal"] = lb.maximize() ? "maximize" : "minimize";
   }
+  if (lb.objectives_size() > 0) {
+    json objectives = json::array();
+    for (int k = 0; k < lb.objectives_size(); ++k) {
+      objectives.push_back({{"name", lb.objectives(k)},
+                            {"goal", lb.objectives_maximize(k) ? "maximize" : "minimize"}});
+    }
+    out["objectives"] = objectives;
+  }
+  if (!lb.constraints().empty()) out["constraints"] = lb.constraints();
   std::cout << out.dump(1, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
@@ -118,6 +159,9 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
                          bool metric_column) {
   const std::string& metric = lb.metric_name();
   std::cout << "rank,trial_id,number";
+  const bool fronts = RankedByFronts(lb);
+  if (fronts) std::cout << ",front,feasible";
+  for (int k = 1; k < lb.objectives_size(); ++k) std::cout << "," << CsvCell(lb.objectives(k));
   for (const auto& k : keys) std::cout << "," << CsvCell(k);
   // A regression sweep's test pass (README.md, "Regression"): two more columns.
   const bool mse = std::any_of(lb.rows().begin(), lb.rows().end(),
@@ -127,6 +171,14 @@ void PrintLeaderboardCsv(const pb::GetLeaderboardResponse& lb, const std::vector
             << ",weights_epoch,epochs,seconds,worker,status\n";
   for (const auto& r : lb.rows()) {
     std::cout << r.rank() << "," << r.trial_id() << "," << r.number();
+    if (fronts) {
+      std::cout << "," << (r.front() > 0 ? std::to_string(r.front()) : "") << ","
+                << (r.infeasible() ? "false" : "true");
+    }
+    for (int k = 1; k < lb.objectives_size(); ++k) {
+      const double v = k < r.objective_values_size() ? r.objective_values(k) : NAN;
+      std::cout << "," << (std::isfinite(v) ? ObjectiveText(lb.objectives(k), v) : "");
+    }
     for (const auto& k : keys) {
       auto it = r.params().find(k);
       std::cout << "," << CsvCell(it == r.params().end() ? "" : it->second);
@@ -157,6 +209,9 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
   const std::string& metric = lb.metric_name();
   // Table: column widths from the content.
   std::vector<std::string> header = {"rank", "trial"};
+  const bool fronts = RankedByFronts(lb);
+  if (fronts) header.push_back("front");
+  for (int k = 1; k < lb.objectives_size(); ++k) header.push_back(lb.objectives(k));
   for (const auto& k : keys) header.push_back(k);
   header.push_back("best ep");
   if (metric_column) header.push_back(metric);
@@ -181,6 +236,12 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : lb.rows()) {
     std::vector<std::string> row = {std::to_string(r.rank()), "#" + std::to_string(r.number())};
+    if (fronts) row.push_back(FrontText(r));
+    for (int k = 1; k < lb.objectives_size(); ++k) {
+      row.push_back(ObjectiveText(lb.objectives(k), k < r.objective_values_size()
+                                                         ? r.objective_values(k)
+                                                         : NAN));
+    }
     for (const auto& k : keys) {
       auto it = r.params().find(k);
       row.push_back(it == r.params().end() ? "" : it->second);
@@ -224,10 +285,23 @@ void PrintLeaderboardTable(const pb::GetLeaderboardResponse& lb,
     }
     std::cout << "\n";
   };
-  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name() << "), best "
-            << (metric.empty() ? "val_accuracy (max)"
-                               : Objective(metric, lb.maximize()).DisplayName())
-            << " first\n";
+  std::cout << "Leaderboard of sweep " << lb.sweep_id() << " (" << lb.sweep_name() << "), ";
+  if (lb.objectives_size() > 0) {
+    std::cout << "by front of";
+    for (int k = 0; k < lb.objectives_size(); ++k) {
+      std::cout << (k ? ", " : " ") << lb.objectives(k)
+                << (lb.objectives_maximize(k) ? " (max)" : " (min)");
+    }
+    std::cout << " (front 1: no trial is as good in all and better in one), then crowding\n";
+  } else {
+    std::cout << "best "
+              << (metric.empty() ? "val_accuracy (max)"
+                                 : Objective(metric, lb.maximize()).DisplayName())
+              << " first\n";
+  }
+  if (!lb.constraints().empty()) {
+    std::cout << "constraints: " << lb.constraints() << " (infeasible trials rank last)\n";
+  }
   if (const std::string fixed = FixedLine(lb); !fixed.empty()) std::cout << fixed << "\n";
   print_row(header);
   size_t total = 0;
@@ -361,6 +435,14 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                 metric.c_str());
     if (!s.waiting().empty()) std::printf("       waiting: %s\n", s.waiting().c_str());
     if (!s.warm_start().empty()) std::printf("       warm start: %s\n", s.warm_start().c_str());
+    if (!s.objectives().empty()) {
+      std::printf("       front: %s on the first front of %s (hpsweep leaderboard shows it)\n",
+                  Counted(s.front_size(), "trial").c_str(), s.objectives().c_str());
+    }
+    if (!s.constraints().empty()) {
+      std::printf("       constraints: %s; %s break one (ranked last)\n",
+                  s.constraints().c_str(), Counted(s.infeasible(), "trial").c_str());
+    }
     if (s.passed_over_invalid() + s.passed_over_tried() > 0) {
       std::printf("       passed over: %d candidates (%d invalid: a config check or limit refused "
                   "them; %d tried already)\n",

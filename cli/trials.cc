@@ -1,6 +1,7 @@
 #include "cli/trials.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <string_view>
@@ -46,7 +47,7 @@ StatusOr<pb::GetLeaderboardResponse> RankedOf(const std::string& db, const std::
 
 StatusOr<TrialChoice> ResolveTrial(const std::string& db, const std::string& coordinator,
                                    const ClientSecurity& security, int64_t sweep,
-                                   const std::string& trial) {
+                                   const std::string& trial, const std::string& objective) {
   int64_t number = 0;
   if (trial != "best") {
     const std::string digits = !trial.empty() && trial[0] == '#' ? trial.substr(1) : trial;
@@ -72,13 +73,44 @@ StatusOr<TrialChoice> ResolveTrial(const std::string& db, const std::string& coo
     }
     sweep = latest_done;
   }
-  auto lb = RankedOf(db, coordinator, security, sweep, number == 0 ? 1 : 0);
+  if (!objective.empty() && number != 0) {
+    return InvalidArgument("--objective picks the best trial on one objective: give it with "
+                           "--trial best, not a trial's number");
+  }
+  // (several objectives: every row, to find the best on one, or to refuse `best`)
+  auto lb = RankedOf(db, coordinator, security, sweep, number == 0 && objective.empty() ? 1 : 0);
   if (!lb.ok()) return lb.status();
   TrialChoice c;
   c.sweep_id = lb->sweep_id();
   c.sweep_name = lb->sweep_name();
   const pb::LeaderboardRow* row = nullptr;
+  int k = -1;  // --objective's index among the sweep's objectives
+  for (int i = 0; i < lb->objectives_size(); ++i) {
+    if (lb->objectives(i) == objective) k = i;
+  }
+  if (number == 0 && lb->objectives_size() > 0 && k < 0) {
+    std::string names;
+    for (const auto& o : lb->objectives()) names += (names.empty() ? "" : ", ") + o;
+    return InvalidArgument(
+        "sweep " + std::to_string(c.sweep_id) + " (" + EscapeText(c.sweep_name) +
+        ") has several objectives (" + names + "), so no one trial is best" +
+        (objective.empty() ? "" : " and '" + EscapeText(objective) + "' is none of them") +
+        ": give --trial N (`hpsweep leaderboard " + std::to_string(c.sweep_id) +
+        "` shows the front), or --objective NAME for the best on one");
+  }
+  if (!objective.empty() && k < 0 && objective != lb->metric_name()) {
+    return InvalidArgument("--objective: sweep " + std::to_string(c.sweep_id) + " ranks by " +
+                           lb->metric_name() + ", not '" + EscapeText(objective) + "'");
+  }
   for (const auto& r : lb->rows()) {
+    if (k >= 0) {  // the best feasible value of objective k (rows come best first otherwise)
+      if (r.infeasible() || k >= r.objective_values_size()) continue;
+      const double v = r.objective_values(k);
+      if (!std::isfinite(v)) continue;
+      const double best = row ? row->objective_values(k) : 0;
+      if (row == nullptr || (lb->objectives_maximize(k) ? v > best : v < best)) row = &r;
+      continue;
+    }
     if (number == 0 || r.number() == number) {
       row = &r;
       break;
@@ -151,8 +183,8 @@ StatusOr<std::string> FetchOutputById(const std::string& db, const std::string& 
 
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
                                       const ClientSecurity& security, int64_t sweep,
-                                      const std::string& trial) {
-  auto choice = ResolveTrial(db, coordinator, security, sweep, trial);
+                                      const std::string& trial, const std::string& objective) {
+  auto choice = ResolveTrial(db, coordinator, security, sweep, trial, objective);
   if (!choice.ok()) return choice.status();
   // Say which model is used: `best` and a bare number depend on which sweep is meant.
   std::cerr << "hpsweep: using " << choice->description << "\n";

@@ -27,9 +27,13 @@ struct TrialChoice {
 // Resolves trial, "best" or a trial's number in its sweep ("#N" or "N"), within sweep (0: the
 // latest sweep; for "best", the latest sweep with a finished trial that was not cancelled), from a
 // database file when db is non-empty, else from the coordinator. NotFound names the sweep.
+// A sweep of several objectives (README.md, "Several objectives") has no one best trial: "best"
+// is refused there (InvalidArgument naming its objectives) unless `objective` names one of them,
+// whose best feasible trial it is then; `objective` with a number, or on a sweep of one metric
+// other than its own, is refused too.
 StatusOr<TrialChoice> ResolveTrial(const std::string& db, const std::string& coordinator,
                                    const ClientSecurity& security, int64_t sweep,
-                                   const std::string& trial);
+                                   const std::string& trial, const std::string& objective = "");
 
 // The saved model (model-file bytes) of the trial with this global id.
 StatusOr<std::string> FetchModelById(const std::string& db, const std::string& coordinator,
@@ -41,7 +45,8 @@ StatusOr<std::string> FetchOutputById(const std::string& db, const std::string& 
 // ResolveTrial, then its model; says on stderr which trial it used.
 StatusOr<std::string> FetchTrialModel(const std::string& db, const std::string& coordinator,
                                       const ClientSecurity& security, int64_t sweep,
-                                      const std::string& trial);
+                                      const std::string& trial,
+                                      const std::string& objective = "");
 
 }  // namespace hpsweep
 

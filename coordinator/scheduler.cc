@@ -191,7 +191,15 @@ Status Scheduler::LoadLocked() {
   finished_built_ = false;
   fail_streaks_.clear();  // (streaks start afresh; quarantines are in the workers' rows)
   completions_.clear();
-  for (const SweepRow& s : *sweeps) sweeps_[s.id] = s;
+  for (const SweepRow& s : *sweeps) {
+    SweepRow& row = sweeps_[s.id] = s;
+    // Several objectives and constraints are read from the stored file (they have no columns).
+    StatusOr<SweepSpec> spec = ParseSweep(row.yaml, row.file_name);
+    if (spec.ok()) {
+      row.objectives = spec->objectives;
+      row.constraints = spec->constraints;
+    }
+  }
   const double now = clock_->Now();
   std::set<int64_t> holding;  // workers with a running trial
   for (TrialRow& t : *trials) {
@@ -302,6 +310,8 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.program = spec.program;
     sw.max_trial_seconds = spec.max_trial_seconds;
     sw.seed = spec.seed;
+    sw.objectives = spec.objectives;
+    sw.constraints = spec.constraints;
     HPSWEEP_RETURN_IF_ERROR(EnsureTransaction());
     auto id = storage_->InsertSweep(sw);
     HPSWEEP_WRITE(id.status());

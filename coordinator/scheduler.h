@@ -345,6 +345,11 @@ struct SweepCounts {
   std::string waiting;
   // warm_start's history, "12 finished trials from sweep 1 (#1-#12)"; "" when none.
   std::string warm_start;
+  // Several objectives or constraints (search/ranking.h): SweepRanking::DisplayName ("" for one
+  // metric) and ConstraintsText; finished trials on the first feasible front, and infeasible
+  // ones. best is then the best value of the first objective among feasible trials.
+  std::string objectives, constraints;
+  int front_size = 0, infeasible = 0;
 };
 
 class Scheduler {

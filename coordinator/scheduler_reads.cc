@@ -60,6 +60,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     }
   }
   std::set<int64_t> bf16_queued;  // sweeps with a queued trial that needs bf16
+  std::map<int64_t, std::vector<const TrialRow*>> finished;  // completed and pruned, by sweep
   for (const auto& [id, t] : trials_) {
     auto it = out.find(t.sweep_id);
     if (it == out.end()) continue;
@@ -76,6 +77,28 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     const Objective& o = objective.at(t.sweep_id);
     const double v = o.ValueOf(t);
     if (o.Better(v, c.best)) c.best = v;
+    if (t.status == TrialStatus::kCompleted || t.status == TrialStatus::kPruned) {
+      finished[t.sweep_id].push_back(&t);
+    }
+  }
+  // Several objectives or constraints: the first front's size, the infeasible trials, and the
+  // best value among feasible trials (search/ranking.h). O(N^2) in the sweep's finished trials.
+  for (auto& [id, c] : out) {
+    const SweepRanking ranking = RankingOf(c.sweep);
+    if (!ranking.ranked_by_fronts()) continue;
+    c.objectives = ranking.pareto() ? ranking.DisplayName() : "";
+    c.constraints = ranking.ConstraintsText();
+    const std::vector<SweepRanking::Place> places = ranking.Rank(finished[id]);
+    c.best = objective.at(id).Named() ? kNoMetric : -1;
+    for (const SweepRanking::Place& p : places) {
+      if (!p.feasible) {
+        ++c.infeasible;
+        continue;
+      }
+      if (p.front == 1) ++c.front_size;
+      const double v = objective.at(id).ValueOf(*finished[id][p.index]);
+      if (objective.at(id).Better(v, c.best)) c.best = v;
+    }
   }
   for (const auto& [id, passed] : passed_over_) {
     auto it = out.find(id);
@@ -161,14 +184,19 @@ StatusOr<std::vector<TrialRow>> Scheduler::Leaderboard(int64_t sweep_id, int top
     return NotFound(sweep_id == 0 ? "no sweeps yet" : "no sweep " + std::to_string(sweep_id));
   }
   if (resolved) *resolved = it->second;
-  auto rows = storage_->Leaderboard(sweep_id, it->second.metric, it->second.maximize, top);
+  // The query orders by the first objective; the sweep's ranking (search/ranking.h) is the one
+  // rule. With several objectives or constraints every trial is read, then ranked and cut.
+  const SweepRanking ranking = RankingOf(it->second);
+  auto rows = storage_->Leaderboard(sweep_id, it->second.metric, it->second.maximize,
+                                    ranking.ranked_by_fronts() ? 0 : top);
   if (!rows.ok()) return rows.status();
-  // The query orders the same way; sorting here again makes the Objective the one rule.
-  const Objective o(it->second.metric, it->second.maximize);
-  std::stable_sort(rows->begin(), rows->end(), [&o](const TrialRow& a, const TrialRow& b) {
-    return o.RanksBefore(o.ValueOf(a), a.number, o.ValueOf(b), b.number);
-  });
-  return rows;
+  std::vector<TrialRow> ranked;
+  ranked.reserve(rows->size());
+  for (const SweepRanking::Place& p : ranking.Rank(*rows)) {
+    if (top > 0 && static_cast<int>(ranked.size()) == top) break;
+    ranked.push_back(std::move((*rows)[p.index]));
+  }
+  return ranked;
 }
 
 namespace {
@@ -241,6 +269,10 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
   using json = nlohmann::json;
   SweepRow sw;
   std::string early_terminate;
+  // Several objectives or constraints: each ranked trial's place, by number (read with the
+  // header, so one page and the next agree).
+  std::map<int, SweepRanking::Place> places;
+  std::map<int, std::vector<double>> values;
   {
     MutexLock lock(&mu_);
     WaitStorageLocked();
@@ -251,6 +283,16 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
     sw = it->second;
     auto et = early_terminate_.find(sw.id);
     if (et != early_terminate_.end()) early_terminate = DescribeEarlyTerminate(et->second);
+    const SweepRanking ranking = RankingOf(sw);
+    if (ranking.ranked_by_fronts()) {
+      auto rows = storage_->Leaderboard(sw.id, sw.metric, sw.maximize, 0);
+      if (!rows.ok()) return rows.status();
+      for (const SweepRanking::Place& p : ranking.Rank(*rows)) {
+        const TrialRow& t = (*rows)[p.index];
+        places[t.number] = p;
+        values[t.number] = ranking.ValuesOf(t);
+      }
+    }
   }
   json head = {{"id", sw.id},
                {"name", sw.name},
@@ -265,6 +307,23 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
                {"created_at", sw.created_at},
                {"finished_at", sw.finished_at}};
   if (!sw.program.empty()) head["program"] = sw.program;
+  const SweepRanking ranking = RankingOf(sw);
+  if (ranking.pareto()) {
+    json objectives = json::array();
+    for (const ObjectiveSpec& o : ranking.objectives()) {
+      objectives.push_back({{"name", o.name}, {"goal", o.maximize ? "maximize" : "minimize"}});
+    }
+    head["objectives"] = std::move(objectives);
+  }
+  if (!ranking.constraints().empty()) {
+    json constraints = json::array();
+    for (const ConstraintSpec& c : ranking.constraints()) {
+      constraints.push_back({{"name", c.name},
+                             {"min", std::isfinite(c.min) ? json(c.min) : json(nullptr)},
+                             {"max", std::isfinite(c.max) ? json(c.max) : json(nullptr)}});
+    }
+    head["constraints"] = std::move(constraints);
+  }
   ExportPage page;
   page.sweep_id = sw.id;
   page.head = ExportHeadText(head);
@@ -294,7 +353,24 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
       if (!a.ok()) return a.status();
       attempts = std::move(*a);
     }
-    std::string text = ExportTrialText(TrialExportJson(t, epochs, attempts, !sw.program.empty()));
+    json row = TrialExportJson(t, epochs, attempts, !sw.program.empty());
+    if (ranking.ranked_by_fronts()) {
+      // Its front (null: unranked, or lacking an objective's value), whether it holds every
+      // constraint, and each objective's value (null: none).
+      auto p = places.find(t.number);
+      row["front"] = p != places.end() && p->second.front > 0 ? json(p->second.front) : json();
+      row["feasible"] = p == places.end() ? ranking.Violation(t) == 0 : p->second.feasible;
+      if (ranking.pareto()) {
+        json objectives = json::object();
+        const std::vector<double> v =
+            p != places.end() ? values[t.number] : ranking.ValuesOf(t);
+        for (size_t k = 0; k < v.size(); ++k) {
+          objectives[ranking.objectives()[k].name] = std::isfinite(v[k]) ? json(v[k]) : json();
+        }
+        row["objectives"] = std::move(objectives);
+      }
+    }
+    std::string text = ExportTrialText(row);
     if (!page.trials.empty() && bytes + text.size() + ExportJoiner::kOverhead > max_bytes) {
       page.next_after = last;
       break;

@@ -48,6 +48,10 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_created_at(c.sweep.created_at);
     s->set_waiting(c.waiting);
     s->set_warm_start(c.warm_start);
+    s->set_objectives(c.objectives);
+    s->set_front_size(c.front_size);
+    s->set_constraints(c.constraints);
+    s->set_infeasible(c.infeasible);
     s->set_program(c.sweep.program);
     s->set_passed_over_invalid(c.passed_over_invalid);
     s->set_passed_over_tried(c.passed_over_tried);
@@ -108,9 +112,31 @@ v1::GetLeaderboardResponse LeaderboardRows(const SweepRow& sweep,
   resp.set_metric_name(sweep.metric);
   resp.set_maximize(sweep.maximize);
   const Objective objective(sweep.metric, sweep.maximize);
+  const SweepRanking ranking = RankingOf(sweep);
+  // Several objectives or constraints: each row's front, from the rows given (ranked already:
+  // a cut after the best N keeps their fronts, which only better trials decide).
+  std::vector<SweepRanking::Place> place(rows.size());
+  if (ranking.ranked_by_fronts()) {
+    for (const ObjectiveSpec& o : ranking.objectives()) {
+      if (ranking.pareto()) {
+        resp.add_objectives(o.name);
+        resp.add_objectives_maximize(o.maximize);
+      }
+    }
+    resp.set_constraints(ranking.ConstraintsText());
+    for (const SweepRanking::Place& p : ranking.Rank(rows)) place[p.index] = p;
+  }
   int rank = 0;
-  for (const TrialRow& t : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const TrialRow& t = rows[i];
     pb::LeaderboardRow* r = resp.add_rows();
+    if (ranking.ranked_by_fronts()) {
+      r->set_front(place[i].front);
+      r->set_infeasible(!place[i].feasible);
+      if (ranking.pareto()) {
+        for (double v : ranking.ValuesOf(t)) r->add_objective_values(v);
+      }
+    }
     r->set_rank(++rank);
     r->set_trial_id(t.id);
     r->set_number(t.number);

@@ -6,6 +6,10 @@
 
 namespace hpsweep {
 
+SweepRanking RankingOf(const SweepRow& sweep) {
+  return MakeRanking(sweep.metric, sweep.maximize, sweep.objectives, sweep.constraints);
+}
+
 const char* TrialStatusName(TrialStatus s) {
   switch (s) {
     case TrialStatus::kQueued: return "queued";

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "search/ranking.h"
+
 namespace hpsweep {
 
 // kStopped: the sweep was cancelled; kPruned: stopped early by the sweep's early_terminate
@@ -55,7 +57,15 @@ struct SweepRow {
   // last this many attempts failed while the sweep's trials completed elsewhere gets no more
   // leases; 0: off for this sweep; -1: not set (the coordinator's --quarantine-after).
   int quarantine_after = -1;
+  // `metric:` as a list (every objective, the first being metric/maximize; empty for one metric)
+  // and `constraints:` (search/ranking.h). Not columns: read from the stored file when the
+  // scheduler loads the sweep (RankingOf).
+  std::vector<ObjectiveSpec> objectives;
+  std::vector<ConstraintSpec> constraints;
 };
+
+// The ranking of a sweep's trials: its objectives and constraints, or its one metric.
+SweepRanking RankingOf(const SweepRow& sweep);
 
 // A named metric that has no value (a program trial that never reported its sweep's metric).
 constexpr double kNoMetric = std::numeric_limits<double>::quiet_NaN();

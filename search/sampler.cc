@@ -214,7 +214,11 @@ class Parzen {
 class TpeSampler : public Sampler {
  public:
   TpeSampler(SweepSpec spec, std::string file, SweepLimits limits, SweepData data)
-      : spec_(std::move(spec)), file_(std::move(file)), limits_(limits), data_(std::move(data)) {}
+      : spec_(std::move(spec)),
+        file_(std::move(file)),
+        limits_(limits),
+        data_(std::move(data)),
+        ranking_(RankingOfSpec(spec_)) {}
 
   Status Init() {
     for (const ParameterSpec& p : spec_.parameters) {
@@ -361,6 +365,7 @@ class TpeSampler : public Sampler {
       double score;  // the objective's score of its best value (higher is better)
       int number;
       std::vector<double> x;
+      const TrialRow* row;
     };
     std::vector<Done> done;
     std::vector<std::vector<double>> pending;  // running and queued: the liar's points
@@ -392,9 +397,22 @@ class TpeSampler : public Sampler {
       if (!Point(*t, &x)) continue;
       const bool pruned = t->status == TrialStatus::kPruned;
       done.push_back({pruned ? 1 : 0, pruned ? t->epochs_run : 0,
-                      objective.Score(objective.ValueOf(*t)), number_done, std::move(x)});
+                      objective.Score(objective.ValueOf(*t)), number_done, std::move(x), t});
     }
     std::reverse(done.begin(), done.end());
+    if (ranking_.ranked_by_fronts()) {
+      // Several objectives or constraints (MOTPE's split): the completed trials' score is their
+      // place in the sweep's ranking (feasible first, then front, then crowding distance).
+      std::vector<const TrialRow*> completed;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < done.size(); ++i) {
+        if (done[i].group == 0) completed.push_back(done[i].row), which.push_back(i);
+      }
+      const std::vector<SweepRanking::Place> places = ranking_.Rank(completed);
+      for (size_t r = 0; r < places.size(); ++r) {
+        done[which[places[r].index]].score = -static_cast<double>(r);
+      }
+    }
     if (pending.size() > static_cast<size_t>(kMaxSamplerHistory)) {  // (thousands of workers)
       pending.erase(pending.begin(), pending.end() - kMaxSamplerHistory);
     }
@@ -629,6 +647,14 @@ class TpeSampler : public Sampler {
     StatusOr<TrialSpec> t = BuildTrial(spec_, number, texts, file_, limits_);
     if (!t.ok()) return t;
     HPSWEEP_RETURN_IF_ERROR(ApplySweepData(data_, file_, limits_, &*t));
+    // A point outside the param_count constraint is never proposed: passed over as invalid.
+    if (const ConstraintSpec* c = ParamCountConstraint(spec_.constraints)) {
+      const std::string breaks = ParamCountBreaks(*c, ParamCount(t->config));
+      if (!breaks.empty()) {
+        return InvalidArgument(EscapeText(file_) + ": trial " + std::to_string(number) + ": " +
+                               breaks);
+      }
+    }
     return t;
   }
 
@@ -661,6 +687,7 @@ class TpeSampler : public Sampler {
   std::string file_;
   SweepLimits limits_;
   SweepData data_;
+  SweepRanking ranking_;  // the sweep's objectives and constraints
   std::vector<Axis> axes_;
   int planned_ = 0;
 };

@@ -40,7 +40,7 @@ const std::vector<std::string>& TopLevelKeys() {
                                                 "metric", "max_trials",  "max_attempts", "seed",
                                                 "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse",
                                                 "program", "max_trial_seconds", "quarantine_after",
-                                                "warm_start"};
+                                                "warm_start", "constraints"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
@@ -357,6 +357,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   HPSWEEP_RETURN_IF_ERROR(CheckFixedOrSwept(spec));
   HPSWEEP_RETURN_IF_ERROR(FoldDataKeys(&spec));
   HPSWEEP_RETURN_IF_ERROR(CheckTask(&spec));
+  HPSWEEP_RETURN_IF_ERROR(CheckObjectives(spec));
 
   HPSWEEP_RETURN_IF_ERROR(CheckEarlyTerminate(spec));
 
@@ -376,7 +377,9 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
   } else if (e.key == "method") {
     HPSWEEP_RETURN_IF_ERROR(ReadMethod(e, spec));
   } else if (e.key == "metric") {
-    HPSWEEP_RETURN_IF_ERROR(ReadMetric(e, spec));
+    HPSWEEP_RETURN_IF_ERROR(e.value->IsSequence() ? ReadObjectives(e, spec) : ReadMetric(e, spec));
+  } else if (e.key == "constraints") {
+    HPSWEEP_RETURN_IF_ERROR(ReadConstraints(e, spec));
   } else if (e.key == "early_terminate") {
     HPSWEEP_RETURN_IF_ERROR(ReadEarlyTerminate(e, spec));
   } else if (e.key == "max_trials") {

@@ -19,6 +19,9 @@
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
 //   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
 //   warm_start: {sweeps: [3, lstm-units]}   # bayes: those sweeps' finished trials as history
+//   metric: [{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]
+//                                  # several objectives: ranked by front (search/ranking.h)
+//   constraints: {param_count: {max: 100000}, epoch_seconds: {max: 5}}   # [min, max] each
 //   trials:                           # method: list only: one item per trial
 //     - {label: A1, cell: simple_rnn, activation: relu, batch_size: 64}
 //     - {label: A4, cell: lstm, units: 256, batch_size: 128}
@@ -96,6 +99,18 @@
 // and max_trial_seconds without one. A trial's params are the fixed keys, the item's and the
 // axes': exactly what the program gets as --name=value.
 //
+// Several objectives (README.md, "Several objectives"): `metric:` as a list of 2 to 4
+// {name, goal}. The first is the sweep's metric as above (the pruners and the best epoch follow
+// it); the others are engine metrics measured once per trial (val_accuracy, val_loss: the best
+// epoch's; test_accuracy, test_loss, test_mse, test_mae), a measure (param_count of an engine
+// model, minimize by default; train_seconds; epoch_seconds), or for a program any metric of its
+// final line (goal required). constraints: up to 8 of those names (or the first objective), each
+// {min, max}: a param_count outside them is never proposed (grid, list and random leave the
+// point out, bayes passes it over), any other makes the trial infeasible, ranked after every
+// feasible one. Refused: an unknown name (did you mean), an objective given twice, one the sweep
+// never measures (a regression metric on a classification sweep, param_count for a program, a
+// program constraint on a metric that is none of its objectives), min above max.
+//
 // Thread-safety: functions only.
 #ifndef HPSWEEP_SEARCH_SWEEP_FILE_H_
 #define HPSWEEP_SEARCH_SWEEP_FILE_H_
@@ -107,6 +122,7 @@
 #include <vector>
 
 #include "search/pruner.h"
+#include "search/ranking.h"
 #include "engine/config.h"
 #include "engine/dataset.h"
 #include "base/status.h"
@@ -190,6 +206,10 @@ struct SweepSpec {
   SweepMethod method = SweepMethod::kGrid;
   std::string metric = "val_accuracy";
   bool maximize = true;
+  // `metric:` given as a list (search/ranking.h): every objective, the first also in metric and
+  // maximize; empty when it is one mapping. `constraints:`, in file order.
+  std::vector<ObjectiveSpec> objectives;
+  std::vector<ConstraintSpec> constraints;
   int max_trials = 0;  // 0: unset
   int max_attempts = 3;
   // A worker whose last this many attempts failed while this sweep's trials completed on other
@@ -252,6 +272,9 @@ Status CheckDataRoots(const SweepSpec& spec, const std::string& file_name,
                       const SweepLimits& limits);
 // The same for files a coordinator is about to send (GetDataset): each file's real path now.
 Status CheckFilesUnderRoots(const std::vector<std::string>& files, const SweepLimits& limits);
+
+// The sweep's ranking (search/ranking.h): its objectives (or its one metric) and constraints.
+SweepRanking RankingOfSpec(const SweepSpec& spec);
 
 // Parses and validates a sweep file's text. file_name is used in messages only.
 StatusOr<SweepSpec> ParseSweep(const std::string& yaml, const std::string& file_name);

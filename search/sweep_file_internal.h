@@ -128,6 +128,12 @@ class Parser {
 
   Status ReadData(const Entry& e, SweepSpec* spec);
   Status ReadMetric(const Entry& e, SweepSpec* spec);
+  // metric: as a list of objectives, and constraints (search/ranking.h); sweep_objectives.cc.
+  Status ReadObjectives(const Entry& e, SweepSpec* spec);
+  Status ReadConstraints(const Entry& e, SweepSpec* spec);
+  // After the whole file (the task and program known): every objective and constraint is one
+  // the sweep measures.
+  Status CheckObjectives(const SweepSpec& spec) const;
   Status ReadEarlyTerminate(const Entry& e, SweepSpec* spec);
   // After the whole file: a hyperband whose first rung is not below the fixed epochs.
   Status CheckEarlyTerminate(const SweepSpec& spec) const;

@@ -606,8 +606,54 @@ StatusOr<std::vector<TrialSpec>> Expander::Random() {
 
 }  // namespace
 
+namespace {
+
+// ExpandSweep's trials less those whose parameter count breaks the sweep's param_count
+// constraint (search/ranking.h), numbered again from 1. A random sweep draws on (its draws are
+// one stream, so a longer run keeps the earlier draws) until it has max_trials such trials or
+// its space ends; 100 times max_trials draws at most.
+StatusOr<std::vector<TrialSpec>> ExpandWithin(const SweepSpec& spec, const std::string& file_name,
+                                              const SweepLimits& limits) {
+  const ConstraintSpec* c = ParamCountConstraint(spec.constraints);
+  SweepSpec more = spec;
+  while (true) {
+    Expander expander(more, file_name, limits);
+    HPSWEEP_RETURN_IF_ERROR(expander.Init());
+    StatusOr<std::vector<TrialSpec>> all =
+        spec.method == SweepMethod::kGrid ? expander.Grid()
+        : spec.method == SweepMethod::kList ? expander.List() : expander.Random();
+    if (!all.ok() || c == nullptr || !spec.program.empty() || all->empty()) return all;
+    std::vector<TrialSpec> kept;
+    for (TrialSpec& t : *all) {
+      if (!ParamCountBreaks(*c, ParamCount(t.config)).empty()) continue;
+      t.number = static_cast<int>(kept.size()) + 1;
+      kept.push_back(std::move(t));
+    }
+    const bool drawn_out = static_cast<int>(all->size()) < more.max_trials;
+    if (spec.method != SweepMethod::kRandom || static_cast<int>(kept.size()) >= spec.max_trials ||
+        drawn_out || more.max_trials >= 100 * spec.max_trials) {
+      if (static_cast<int>(kept.size()) > spec.max_trials && spec.max_trials > 0 &&
+          spec.method == SweepMethod::kRandom) {
+        kept.resize(static_cast<size_t>(spec.max_trials));
+      }
+      if (kept.empty()) {
+        return ErrorAt(file_name, LineOr(spec.lines, "constraints.param_count", 0),
+                       "key 'constraints.param_count': no trial of the sweep holds it (trial 1: " +
+                           ParamCountBreaks(*c, ParamCount((*all)[0].config)) + ")");
+      }
+      return kept;
+    }
+    more.max_trials *= 4;
+  }
+}
+
+}  // namespace
+
 StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::string& file_name,
                                              const SweepLimits& limits) {
+  if (spec.method != SweepMethod::kBayes && !spec.constraints.empty()) {
+    return ExpandWithin(spec, file_name, limits);
+  }
   Expander expander(spec, file_name, limits);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   switch (spec.method) {
