@@ -273,6 +273,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
   // header, so one page and the next agree).
   std::map<int, SweepRanking::Place> places;
   std::map<int, std::vector<double>> values;
+  std::map<int, int> rank;  // 1-based place in the ranking
   {
     MutexLock lock(&mu_);
     WaitStorageLocked();
@@ -291,6 +292,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
         const TrialRow& t = (*rows)[p.index];
         places[t.number] = p;
         values[t.number] = ranking.ValuesOf(t);
+        rank[t.number] = static_cast<int>(rank.size()) + 1;
       }
     }
   }
@@ -360,6 +362,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
       auto p = places.find(t.number);
       row["front"] = p != places.end() && p->second.front > 0 ? json(p->second.front) : json();
       row["feasible"] = p == places.end() ? ranking.Violation(t) == 0 : p->second.feasible;
+      row["rank"] = p != places.end() ? json(rank[t.number]) : json();
       if (ranking.pareto()) {
         json objectives = json::object();
         const std::vector<double> v =

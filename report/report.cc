@@ -185,6 +185,14 @@ std::vector<json> Ranked(const json& ex, const Objective& o) {
   std::stable_sort(ranked.begin(), ranked.end(), [&o](const json& a, const json& b) {
     return o.RanksBefore(ValueOf(o, a), NumberOf(a), ValueOf(o, b), NumberOf(b));
   });
+  // Several objectives or constraints: the export's rank (front, then crowding distance;
+  // search/ranking.h) decides, unranked trials after in the order above.
+  auto rank_of = [](const json& t) {
+    auto r = t.find("rank");
+    return r != t.end() && r->is_number_integer() ? r->get<int64_t>() : INT64_MAX;
+  };
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](const json& a, const json& b) { return rank_of(a) < rank_of(b); });
   return ranked;
 }
 
@@ -647,6 +655,7 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
   o << EarlyStoppingNote(v, (*parsed)["trials"]);
   o << SettingsSection(v);
   o << LeaderboardSection(v);
+  o << FrontSection(v);
   o << CurvesSection(v);
   // Hyperparameters.
   if (!v.keys.empty()) {

@@ -110,6 +110,9 @@ std::string Scatter(const SweepView& v, const std::string& key);
 std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& id);
 // The settings every trial shares (the sweep file's fixed ones), and the sweep's own.
 std::string Settings(const SweepView& v, int per_row = 4);
+// A sweep of several objectives: its trials in the plane of the first two, the first front
+// joined, dominated ones faded, infeasible ones as red rings (report_front.cc); "" otherwise.
+std::string FrontSection(const SweepView& v);
 // The page's head (with its style) and its tail (with its script).
 std::string PageHead(const std::string& title);
 std::string PageTail();

@@ -513,6 +513,41 @@ TEST_F(CliTest, RunWithoutDataEndsBeforeStartingWorkers) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db.workers.log"));
 }
 
+// A sweep of two objectives, end to end: `run` ranks by front, `status` names the front's size,
+// and `summary --trial best` refuses to guess until --objective picks one.
+TEST_F(CliTest, SeveralObjectivesRankByFrontAndBestAsksWhichObjective) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/mo.yaml";
+  std::ofstream(file) << "name: mo\ndata: {validation_split: 0.2, train_limit: 600, seed: 1}\n"
+                         "metric: [{name: val_accuracy, goal: maximize}, {name: param_count}]\n"
+                         "constraints: {param_count: {max: 20000}}\n"
+                         "fixed: {cell: dense, epochs: 1, learning_rate: 0.01}\n"
+                         "parameters:\n  units: {values: [2, 16, 64]}\n";
+  const std::string db = Quote(dir_ + "/x.db");
+  const Result r = Run("run " + Quote(file) + " --workers 1 --threads 1 --db " + db +
+                       " --data-dir " + Quote(DataDir()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  // units 64 (50,890 parameters) breaks the constraint: never trained.
+  EXPECT_NE(r.out.find("by front of val_accuracy (max), param_count (min)"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("50890"), std::string::npos) << r.out;
+  const Result status = Run("status --db " + db);
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("2 trials on the first front"), std::string::npos) << status.out;
+  const Result best = Run("summary --trial best --db " + db);
+  EXPECT_EQ(best.code, 2) << best.err;
+  EXPECT_NE(best.err.find("has several objectives (val_accuracy, param_count)"),
+            std::string::npos)
+      << best.err;
+  const Result small = Run("summary --trial best --objective param_count --db " + db);
+  ASSERT_EQ(small.code, 0) << small.err;
+  EXPECT_NE(small.err.find("using trial #1 "), std::string::npos) << small.err;
+  EXPECT_NE(small.out.find("Total params: 1,600"), std::string::npos) << small.out;
+  const Result wrong = Run("summary --trial best --objective val_loss --db " + db);
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.err.find("'val_loss' is none of them"), std::string::npos) << wrong.err;
+}
+
 // A file that is not UTF-8 gets a reason that names the line, with the byte escaped.
 TEST_F(CliTest, SweepFileThatIsNotUtf8ExitsWithAPrintableReason) {
   const std::string file = dir_ + "/latin1.yaml";

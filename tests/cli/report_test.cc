@@ -168,6 +168,52 @@ TEST(ReportTest, LossSweepRanksAscending) {
   EXPECT_LT(r3, r1);
 }
 
+// A sweep of two objectives: the export's rank orders the leaderboard (not the first objective
+// alone), and the front chart draws the first front solid, the dominated faded and the
+// infeasible as rings. A sweep of one metric has no front section.
+TEST(ReportTest, SeveralObjectivesDrawTheFront) {
+  json ex;
+  ex["sweep"] = Sweep();
+  ex["sweep"]["objectives"] = {{{"name", "val_accuracy"}, {"goal", "maximize"}},
+                               {{"name", "param_count"}, {"goal", "minimize"}}};
+  auto with = [](json t, double params, int front, bool feasible, int rank) {
+    t["objectives"] = {{"val_accuracy", t["best_val_accuracy"]}, {"param_count", params}};
+    t["front"] = front;
+    t["feasible"] = feasible;
+    t["rank"] = rank;
+    return t;
+  };
+  ex["trials"] = {with(Trial(1, {{"units", 8}}, 0.80, 0.5), 1274, 1, true, 2),
+                  with(Trial(2, {{"units", 64}}, 0.90, 0.3), 24458, 1, true, 1),
+                  with(Trial(3, {{"units", 256}}, 0.85, 0.4), 294410, 2, true, 3),
+                  with(Trial(4, {{"units", 512}}, 0.95, 0.2), 1100000, 1, false, 4)};
+  const std::string page = Report(ex);
+  const std::string front = Section(page, "front");
+  ASSERT_FALSE(front.empty());
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = front.find(needle); at != std::string::npos; at = front.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("class=\"pt front1\""), 2u);
+  EXPECT_EQ(count("class=\"pt dominated\""), 1u);
+  EXPECT_EQ(count("class=\"pt infeasible\""), 1u);
+  EXPECT_EQ(count("<polyline class=\"front\""), 1u);
+  EXPECT_NE(front.find("param_count (log)"), std::string::npos);
+  // The leaderboard follows the export's rank: #1 (rank 2) before #3, though #3 is more
+  // accurate, and the infeasible #4 last though it is the most accurate.
+  const size_t board = page.find("id=\"leaderboard-table\"");
+  ASSERT_NE(board, std::string::npos);
+  const size_t r1 = page.find("data-trial=\"1\"", board), r3 = page.find("data-trial=\"3\"", board),
+               r4 = page.find("data-trial=\"4\"", board), r2 = page.find("data-trial=\"2\"", board);
+  EXPECT_LT(r2, r1);
+  EXPECT_LT(r1, r3);
+  EXPECT_LT(r3, r4);
+  EXPECT_TRUE(Section(Report(LowAccuracySweep()), "front").empty());
+}
+
 // The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
 // stopped at. The metric is not shown twice.
 // Each epoch's learning rate is drawn for a trial whose rate changes (a schedule's), and only

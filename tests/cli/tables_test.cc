@@ -116,5 +116,56 @@ TEST(LeaderboardTest, ShowsTheEpochTheTestComesFrom) {
   EXPECT_EQ(j["rows"][1]["weights_epoch"], 0) << j.dump();
 }
 
+// A sweep of two objectives and a constraint: the table says how it is ranked and shows the
+// front ("infeasible" for a trial that breaks a constraint) and the second objective; CSV and
+// JSON carry front, feasible and each objective's value.
+TEST(LeaderboardTest, SeveralObjectivesShowTheFront) {
+  v1::GetLeaderboardResponse lb;
+  lb.set_metric_name("val_accuracy");
+  lb.set_maximize(true);
+  lb.add_objectives("val_accuracy");
+  lb.add_objectives_maximize(true);
+  lb.add_objectives("param_count");
+  lb.add_objectives_maximize(false);
+  lb.set_constraints("param_count <= 30000");
+  const double acc[] = {0.9, 0.8, 0.95};
+  const double size[] = {24458, 1274, 294410};
+  for (int i = 0; i < 3; ++i) {
+    v1::LeaderboardRow* r = lb.add_rows();
+    r->set_rank(i + 1);
+    r->set_number(i + 1);
+    r->set_val_accuracy(acc[i]);
+    r->set_metric_value(acc[i]);
+    r->set_front(1);
+    r->set_infeasible(i == 2);
+    r->add_objective_values(acc[i]);
+    r->add_objective_values(size[i]);
+    r->set_status(v1::COMPLETED);
+  }
+  auto print = [&](const std::string& format) {
+    ::testing::internal::CaptureStdout();
+    PrintLeaderboard(lb, format);
+    return ::testing::internal::GetCapturedStdout();
+  };
+  const std::string table = print("table");
+  EXPECT_NE(table.find("by front of val_accuracy (max), param_count (min)"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("constraints: param_count <= 30000"), std::string::npos) << table;
+  EXPECT_NE(table.find("rank  trial  front       param_count"), std::string::npos) << table;
+  EXPECT_NE(table.find("#3     infeasible  294410"), std::string::npos) << table;
+  EXPECT_NE(table.find("#2     1           1274"), std::string::npos) << table;
+  const std::string csv = print("csv");
+  EXPECT_NE(csv.find("rank,trial_id,number,front,feasible,param_count,"), std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find(",3,1,false,294410,"), std::string::npos) << csv;
+  const nlohmann::json j = nlohmann::json::parse(print("json"));
+  EXPECT_EQ(j["objectives"][1]["name"], "param_count") << j.dump();
+  EXPECT_EQ(j["objectives"][1]["goal"], "minimize") << j.dump();
+  EXPECT_EQ(j["rows"][1]["front"], 1) << j.dump();
+  EXPECT_EQ(j["rows"][2]["feasible"], false) << j.dump();
+  EXPECT_EQ(j["rows"][1]["param_count"], 1274) << j.dump();
+  EXPECT_EQ(j["constraints"], "param_count <= 30000") << j.dump();
+}
+
 }  // namespace
 }  // namespace hpsweep::tables_test
