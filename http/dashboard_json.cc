@@ -1,6 +1,7 @@
 #include "http/dashboard_json.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 
@@ -114,13 +115,34 @@ json LeaderboardJson(const LeaderboardView& view) {
          {"pruned_at_epoch", pruned_at >= 0 ? json(pruned_at) : json(nullptr)},
          {"seconds", r.seconds()},
          {"worker", ResultSource(r)}});  // a copied result (--reuse) names where it comes from
+    if (lb.objectives_size() > 0 || !lb.constraints().empty()) {
+      // Several objectives or constraints (README.md, "Several objectives").
+      arr.back()["front"] = r.front() > 0 ? json(r.front()) : json(nullptr);
+      arr.back()["feasible"] = !r.infeasible();
+      json objectives = json::object();
+      for (int k = 0; k < lb.objectives_size() && k < r.objective_values_size(); ++k) {
+        const double v = r.objective_values(k);
+        objectives[lb.objectives(k)] = std::isfinite(v) ? json(v) : json(nullptr);
+      }
+      arr.back()["objectives"] = std::move(objectives);
+    }
   }
+  std::string ranked_by = RankedBy(lb.metric_name(), lb.maximize());
+  if (lb.objectives_size() > 0) {
+    ranked_by = "front of";
+    for (int k = 0; k < lb.objectives_size(); ++k) {
+      ranked_by += std::string(k ? ", " : " ") + lb.objectives(k) +
+                   (lb.objectives_maximize(k) ? " (max)" : " (min)");
+    }
+    ranked_by += ", then crowding distance";
+  }
+  if (!lb.constraints().empty()) ranked_by += "; constraints " + lb.constraints();
   return {{"sweep",
            {{"id", lb.sweep_id()},
             {"name", lb.sweep_name()},
             {"metric", lb.metric_name()},
             {"goal", lb.maximize() ? "maximize" : "minimize"},
-            {"ranked_by", RankedBy(lb.metric_name(), lb.maximize())},
+            {"ranked_by", ranked_by},
             {"program", view.program}}},  // "" for the engine's; else its trials keep output
           {"rows", arr}};
 }

@@ -297,7 +297,10 @@
       } else {
         number.textContent = '#' + r.number;
       }
-      tr.append(el('td', r.rank, 'num'), number,
+      // Several objectives or constraints: the trial's front, or that it breaks a constraint.
+      const rank = r.feasible === false ? r.rank + ' \u00b7 infeasible'
+        : (r.front ? r.rank + ' \u00b7 front ' + r.front : r.rank);
+      tr.append(el('td', rank, 'num'), number,
         el('td', paramText(r.params, keys)), el('td', r.best_epoch, 'num'),
         el('td', r.weights_epoch === null ? '-' : r.weights_epoch, 'num'),
         el('td', fmt(r.metric_value, 4), 'num'), el('td', fmt(cell(r, cols[0]), 4), 'num'),

@@ -154,8 +154,19 @@ def _metric_value(value, metric):
     return _measured(value)
 
 
-def _leaderboard_row(row, metric):
+def _leaderboard_row(row, metric, objectives=(), fronts=False):
     d = message_to_dict(row)
+    # Several objectives or constraints (README "Several objectives"), as `hpsweep leaderboard
+    # --format json`: front (None: lacks an objective's value), feasible, and each objective's
+    # value under its own name (None: not measured).
+    values = list(row.objective_values)
+    for key in ("front", "infeasible", "objective_values"):
+        d.pop(key, None)
+    if fronts:
+        d["front"] = row.front or None
+        d["feasible"] = not row.infeasible
+        for name, value in zip(objectives, values):
+            d[name] = None if value != value else value
     d["params"] = typed_params(dict(row.params))
     # As `hpsweep leaderboard --format json`: a value not measured (a pruned or running trial has
     # no test pass) is None, not -1; a pruned trial says at which epoch it was stopped.
@@ -351,7 +362,10 @@ class Client:
         pruned), seconds,
         worker, metric_value, and the value again under the metric's own name (e.g.
         "val_loss"); a regression sweep's trials also test_mse and test_mae (None: not
-        measured), as `hpsweep leaderboard --format json`. as_dataframe=True: a pandas
+        measured), as `hpsweep leaderboard --format json`. A sweep of several objectives or with
+        constraints ranks by front: its rows also have front (1: not dominated; None: lacks an
+        objective's value), feasible, and each objective's value under its name (e.g.
+        "param_count"). as_dataframe=True: a pandas
         DataFrame of the same rows, params as "params.units" columns (needs pandas)."""
         if top is not None and (not isinstance(top, int) or isinstance(top, bool) or
                                 not 0 <= top <= 2**31 - 1):
@@ -364,7 +378,9 @@ class Client:
                                   "install python3-pandas)") from None
         req = pb.GetLeaderboardRequest(sweep_id=_sweep_id(sweep), top=top or 0)
         resp = self._call(self._stub.GetLeaderboard, req)
-        rows = [_leaderboard_row(r, resp.metric_name) for r in resp.rows]
+        fronts = bool(resp.objectives) or bool(resp.constraints)
+        rows = [_leaderboard_row(r, resp.metric_name, list(resp.objectives), fronts)
+                for r in resp.rows]
         if as_dataframe:
             return pandas.json_normalize(rows) if rows else pandas.DataFrame()
         return rows

@@ -1393,5 +1393,44 @@ TEST(DashboardJsonTest, ARegressionRowCarriesItsTestErrors) {
   EXPECT_EQ(j["rows"][1]["test_accuracy"], 0.97);
 }
 
+// A sweep of several objectives reaches the page: the ranking says it is by front, and each row
+// carries its front, whether it is feasible, and each objective's value; a sweep of one metric's
+// rows carry none of these.
+TEST(DashboardJsonTest, SeveralObjectivesCarryTheFront) {
+  LeaderboardView view;
+  view.board.set_metric_name("val_accuracy");
+  view.board.set_maximize(true);
+  view.board.add_objectives("val_accuracy");
+  view.board.add_objectives_maximize(true);
+  view.board.add_objectives("param_count");
+  view.board.add_objectives_maximize(false);
+  view.board.set_constraints("param_count <= 30000");
+  v1::LeaderboardRow* r = view.board.add_rows();
+  r->set_rank(1);
+  r->set_front(1);
+  r->add_objective_values(0.9);
+  r->add_objective_values(24458);
+  v1::LeaderboardRow* bad = view.board.add_rows();
+  bad->set_rank(2);
+  bad->set_infeasible(true);
+  bad->add_objective_values(0.95);
+  bad->add_objective_values(std::nan(""));
+  const json j = LeaderboardJson(view);
+  EXPECT_EQ(j["sweep"]["ranked_by"],
+            "front of val_accuracy (max), param_count (min), then crowding distance; "
+            "constraints param_count <= 30000");
+  EXPECT_EQ(j["rows"][0]["front"], 1);
+  EXPECT_EQ(j["rows"][0]["feasible"], true);
+  EXPECT_EQ(j["rows"][0]["objectives"]["param_count"], 24458);
+  EXPECT_EQ(j["rows"][1]["feasible"], false);
+  EXPECT_TRUE(j["rows"][1]["front"].is_null()) << j.dump();
+  EXPECT_TRUE(j["rows"][1]["objectives"]["param_count"].is_null()) << j.dump();
+  LeaderboardView one;
+  one.board.set_metric_name("val_accuracy");
+  one.board.add_rows()->set_rank(1);
+  EXPECT_FALSE(LeaderboardJson(one)["rows"][0].contains("front"));
+}
+
 }  // namespace
 }  // namespace hpsweep
+

@@ -236,6 +236,16 @@ class OfflineTest(unittest.TestCase):
         self.assertEqual(reg["test_mse"], 0.0131)
         self.assertEqual(reg["test_mae"], 0.0872)
         self.assertIsNone(reg["val_accuracy"])
+        # Several objectives: the front, feasible, and each objective under its own name.
+        mo = _leaderboard_row(pb.LeaderboardRow(status=pb.COMPLETED, epochs=1, val_accuracy=0.9,
+                                                metric_value=0.9, front=2, infeasible=True,
+                                                objective_values=[0.9, 24458.0]),
+                              "val_accuracy", ["val_accuracy", "param_count"], True)
+        self.assertEqual(mo["front"], 2)
+        self.assertFalse(mo["feasible"])
+        self.assertEqual(mo["param_count"], 24458)
+        self.assertNotIn("objective_values", mo)
+        self.assertNotIn("front", done)
         running = _leaderboard_row(pb.LeaderboardRow(status=pb.RUNNING, epochs=1, val_accuracy=-1,
                                                      metric_value=float("nan"),
                                                      test_metrics={"test_mse": float("nan")}),
