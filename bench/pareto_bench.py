@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""hpsweep's multi-objective bayes against Optuna's NSGA-II and MOTPE, the trainer held equal.
+
+Two objectives: validation accuracy (maximize) and parameter count (minimize). Every side trains
+each trial with hpsweep's engine: Optuna (NSGAIISampler or TPESampler, default settings, a seed,
+n_jobs=2) calls `hpsweep train --json --threads 1` as its objective and returns its best epoch's
+val_accuracy and its param_count; hpsweep runs `method: bayes` with `metric: [val_accuracy,
+param_count]` (TPE whose good/bad split follows the non-dominated fronts, search/ranking.h), the
+same seed as its sampler seed, 2 local single-thread workers. Same space, data slice, data seed
+and trial budget.
+
+Space: the design grid's LSTM axes with units up to 256 (units int 32-256, activation {tanh,
+relu}, optimizer {adam, rmsprop, sgd}, batch_size {32, 64, 128}, layers int 1-3, learning_rate
+log 1e-4-1e-1).
+
+Score: the hypervolume dominated by the trials finished so far, in the plane (val_accuracy,
+param_count) against the reference point (val_accuracy 0, param_count 1,500,000: above the
+largest model of the space, 1.35 M), after 25, 50 and 100 trials; and each side's wall time.
+Larger is better. Seeds given with --holdout are reported apart.
+
+    /usr/bin/python3 bench/pareto_bench.py --seeds 1-4 [--holdout 5-6] [--trials 100]
+        [--train-limit 2000] [--epochs 1] [--sides hpsweep,nsga2,motpe]
+
+Needs Debian's python3-optuna.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+from sampler_bench import SPACES, cpu_line, seeds_of  # noqa: E402
+
+REF_PARAMS = 1.5e6
+
+
+def hypervolume(points):
+    """Area dominated by (accuracy, params) points within [0, REF] (accuracy up, params down),
+    divided by REF_PARAMS: 1.0 would be a perfect model of no parameters."""
+    steps, best = [], 0.0
+    for p, a in sorted((p, a) for a, p in points if p < REF_PARAMS and a > 0):
+        if a > best:  # the staircase of the best accuracy reachable at each size
+            steps.append((p, a))
+            best = a
+    area = 0.0
+    for i, (p, a) in enumerate(steps):
+        nxt = steps[i + 1][0] if i + 1 < len(steps) else REF_PARAMS
+        area += (nxt - p) * a
+    return area / REF_PARAMS
+
+
+def run_optuna(args, space, seed, which):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    finished = []
+
+    def objective(trial):
+        flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
+                 str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
+        for name, kind, spec in space:
+            if kind == "int":
+                v = trial.suggest_int(name, *spec)
+            elif kind == "log":
+                v = trial.suggest_float(name, *spec, log=True)
+            else:
+                v = trial.suggest_categorical(name, spec)
+            flags += ["--" + name.replace("_", "-"), str(v)]
+        out = subprocess.run([args.hpsweep, "train", "--json", "--threads", "1", "--data-dir",
+                              args.data_dir] + flags, capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout)
+        acc = max(e["val_accuracy"] for e in result["history"])
+        finished.append((time.perf_counter() - start, acc, result["param_count"]))
+        return acc, result["param_count"]
+
+    sampler = (optuna.samplers.NSGAIISampler(seed=seed) if which == "nsga2"
+               else optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=args.trials, n_jobs=2)
+    return finished
+
+
+def run_hpsweep(args, space, seed):
+    lines = ["name: pareto-bench-%d" % seed, "data:", "  dataset: mnist",
+             "  train_limit: %d" % args.train_limit, "  validation_split: 0.2", "  seed: 1",
+             "method: bayes",
+             "metric: [{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]",
+             "max_trials: %d" % args.trials, "seed: %d" % seed,
+             "fixed: {cell: lstm, epochs: %d}" % args.epochs, "parameters:"]
+    for name, kind, spec in space:
+        if kind == "int":
+            lines.append("  %s: {distribution: int_uniform, min: %d, max: %d}" % (name, *spec))
+        elif kind == "log":
+            lines.append("  %s: {distribution: log_uniform, min: %g, max: %g}" % (name, *spec))
+        else:
+            lines.append("  %s: {values: [%s]}" % (name, ", ".join(map(str, spec))))
+    with tempfile.TemporaryDirectory(prefix="hpsweep_pareto_bench.") as d:
+        path, db = os.path.join(d, "s.yaml"), os.path.join(d, "s.db")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        start = time.time()
+        subprocess.run([args.hpsweep, "run", path, "--workers", "2", "--threads", "1", "--db", db,
+                        "--data-dir", args.data_dir], capture_output=True, text=True, check=True)
+        out = subprocess.run([args.hpsweep, "export", "1", "--db", db], capture_output=True,
+                             text=True, check=True).stdout
+    trials = [t for t in json.loads(out)["trials"] if t["status"] == "completed"]
+    trials.sort(key=lambda t: t.get("finished_at") or 0)
+    return [((t.get("finished_at") or start) - start, t["best_val_accuracy"],
+             t["objectives"]["param_count"]) for t in trials]
+
+
+def hv_after(finished, n):
+    return hypervolume([(a, p) for _, a, p in finished[:n]])
+
+
+def summary(title, results, marks):
+    print("\n%s (%d seeds)" % (title, len(results)))
+    print("| side | " + " | ".join("hypervolume after %d" % m for m in marks) +
+          " | wall time, s | wins |")
+    print("|---|" + "---:|" * (len(marks) + 2))
+    sides = list(results[0]["sides"]) if results else []
+    for side in sides:
+        cells = []
+        for m in marks:
+            v = [hv_after(r["sides"][side], m) for r in results]
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            cells.append("%.4f ± %.4f" % (statistics.mean(v), sd))
+        wall = statistics.median(r["sides"][side][-1][0] for r in results)
+        wins = sum(1 for r in results if hv_after(r["sides"][side], marks[-1]) >
+                   max(hv_after(r["sides"][o], marks[-1]) for o in sides if o != side))
+        print("| %s | %s | %.0f | %d |" % (side, " | ".join(cells), wall, wins))
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--seeds", default="1-4")
+    a.add_argument("--holdout", default="")
+    a.add_argument("--trials", type=int, default=100)
+    a.add_argument("--train-limit", type=int, default=2000)
+    a.add_argument("--epochs", type=int, default=1)
+    a.add_argument("--sides", default="hpsweep,nsga2,motpe")
+    a.add_argument("--hpsweep", default=os.path.join(REPO, "build", "cli", "hpsweep"))
+    a.add_argument("--data-dir", default=os.path.join(REPO, "data", "mnist"))
+    args = a.parse_args()
+    space = SPACES["design"]
+    print("cpu: " + cpu_line())
+    print("design space, %d trials, %d images (20%% validate), %d epochs; reference point "
+          "(val_accuracy 0, param_count %d)" % (args.trials, args.train_limit, args.epochs,
+                                                 REF_PARAMS), flush=True)
+    marks = sorted({m for m in (25, 50, args.trials) if m <= args.trials})
+    for title, seeds in (("Seeds " + args.seeds, seeds_of(args.seeds)),
+                         ("Held-out seeds " + args.holdout, seeds_of(args.holdout))):
+        results = []
+        for seed in seeds:
+            r = {"seed": seed, "sides": {}}
+            for side in args.sides.split(","):
+                r["sides"][side] = (run_hpsweep(args, space, seed) if side == "hpsweep"
+                                    else run_optuna(args, space, seed, side))
+                print(json.dumps({"seed": seed, "side": side,
+                                  "hypervolume": hv_after(r["sides"][side], args.trials),
+                                  "finished": r["sides"][side]}), flush=True)
+            results.append(r)
+        if results:
+            summary(title, results, marks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
