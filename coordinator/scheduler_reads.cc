@@ -40,6 +40,31 @@ std::string WarmStartText(const std::vector<TrialRow>& warm) {
 
 }  // namespace
 
+namespace {
+
+// Several objectives or constraints: the first front's size, the infeasible trials, and the
+// best value among feasible trials (search/ranking.h), of the sweep's completed and pruned
+// trials. O(N^2) in them. Nothing for a sweep of one metric.
+void CountFronts(const std::vector<const TrialRow*>& finished, SweepCounts* c) {
+  const SweepRanking ranking = RankingOf(c->sweep);
+  if (!ranking.ranked_by_fronts()) return;
+  c->objectives = ranking.pareto() ? ranking.DisplayName() : "";
+  c->constraints = ranking.ConstraintsText();
+  const Objective& o = ranking.first();
+  c->best = o.Named() ? kNoMetric : -1;
+  for (const SweepRanking::Place& p : ranking.Rank(finished)) {
+    if (!p.feasible) {
+      ++c->infeasible;
+      continue;
+    }
+    if (p.front == 1) ++c->front_size;
+    const double v = o.ValueOf(*finished[p.index]);
+    if (o.Better(v, c->best)) c->best = v;
+  }
+}
+
+}  // namespace
+
 std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   MutexLock lock(&mu_);
   if (needs_reload_) {
@@ -81,25 +106,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
       finished[t.sweep_id].push_back(&t);
     }
   }
-  // Several objectives or constraints: the first front's size, the infeasible trials, and the
-  // best value among feasible trials (search/ranking.h). O(N^2) in the sweep's finished trials.
-  for (auto& [id, c] : out) {
-    const SweepRanking ranking = RankingOf(c.sweep);
-    if (!ranking.ranked_by_fronts()) continue;
-    c.objectives = ranking.pareto() ? ranking.DisplayName() : "";
-    c.constraints = ranking.ConstraintsText();
-    const std::vector<SweepRanking::Place> places = ranking.Rank(finished[id]);
-    c.best = objective.at(id).Named() ? kNoMetric : -1;
-    for (const SweepRanking::Place& p : places) {
-      if (!p.feasible) {
-        ++c.infeasible;
-        continue;
-      }
-      if (p.front == 1) ++c.front_size;
-      const double v = objective.at(id).ValueOf(*finished[id][p.index]);
-      if (objective.at(id).Better(v, c.best)) c.best = v;
-    }
-  }
+  for (auto& [id, c] : out) CountFronts(finished[id], &c);
   for (const auto& [id, passed] : passed_over_) {
     auto it = out.find(id);
     if (it == out.end()) continue;

@@ -24,29 +24,6 @@ double FrontValue(const json& t, const std::string& name) {
   return v != o->end() && v->is_number() ? v->get<double>() : std::nan("");
 }
 
-// A linear or log (when positive and over a decade) map of [lo, hi] onto [p0, p1].
-struct FrontScale {
-  double lo = 0, hi = 1, p0 = 0, p1 = 1;
-  bool log = false;
-  static FrontScale Of(double lo, double hi, double p0, double p1) {
-    FrontScale s;
-    s.log = lo > 0 && hi / lo > 10;
-    s.lo = s.log ? std::log10(lo) : lo;
-    s.hi = s.log ? std::log10(hi) : hi;
-    if (!(s.hi > s.lo)) s.lo -= 0.5, s.hi += 0.5;
-    s.p0 = p0;
-    s.p1 = p1;
-    return s;
-  }
-  double operator()(double v) const {
-    const double x = log ? std::log10(std::max(v, 1e-300)) : v;
-    return p0 + (p1 - p0) * (x - lo) / (hi - lo);
-  }
-  double At(double frac) const {
-    const double x = lo + (hi - lo) * frac;
-    return log ? std::pow(10, x) : x;
-  }
-};
 
 }  // namespace
 
@@ -83,18 +60,18 @@ std::string FrontSection(const SweepView& v) {
     y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
   }
   const int w = 560, h = 320, l = 56, r = 16, t = 12, b = 40;
-  const FrontScale X = FrontScale::Of(x0, x1, l + 10, w - r - 10);
-  FrontScale Y;  // the first objective (a metric) on a linear axis
-  Y.lo = y0, Y.hi = y1 > y0 ? y1 : y0 + 1, Y.p0 = h - b - 10, Y.p1 = t + 10;
+  const Scale X = Scale::Of(x0, x1, l + 10, w - r - 10, true);
+  const Scale Y = Scale::Of(y0, y1, h - b - 10, t + 10, false);  // the first objective: linear
   o << "<div class=\"cell\"><svg class=\"scatter\" width=\"" << w << "\" height=\"" << h << "\">"
     << "<rect x=\"" << l << "\" y=\"" << t << "\" width=\"" << (w - l - r) << "\" height=\""
     << (h - t - b) << "\" fill=\"none\" stroke=\"#ccc\"/>";
-  for (int k = 0; k <= 4; ++k) {
-    const double xv = X.At(k / 4.0), yv = Y.At(k / 4.0);
+  for (double xv : X.Ticks()) {
     o << "<text x=\"" << Fmt("%.1f", X(xv)) << "\" y=\"" << (h - b + 12)
       << "\" text-anchor=\"middle\" font-size=\"9\">"
-      << Fmt(std::fabs(xv) >= 1000 ? "%.0f" : "%.4g", xv) << "</text>"
-      << "<text x=\"" << (l - 4) << "\" y=\"" << Fmt("%.1f", Y(yv) + 3)
+      << Fmt(std::fabs(xv) >= 1000 ? "%.0f" : "%.4g", xv) << "</text>";
+  }
+  for (double yv : Y.Ticks()) {
+    o << "<text x=\"" << (l - 4) << "\" y=\"" << Fmt("%.1f", Y(yv) + 3)
       << "\" text-anchor=\"end\" font-size=\"9\">" << Fmt("%.4g", yv) << "</text>";
   }
   o << "<text x=\"" << (w + l) / 2 << "\" y=\"" << (h - 6)

@@ -49,48 +49,6 @@ void AppendBytes(void* ctx, void* data, int size) {
 const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
-// A scale from data to pixels: linear, or logarithmic where every value is positive and they span
-// more than one decade (learning rates).
-struct Scale {
-  double lo = 0, hi = 1, p0 = 0, p1 = 1;
-  bool log = false;
-  static Scale Of(double lo, double hi, double p0, double p1, bool allow_log) {
-    Scale s;
-    s.log = allow_log && lo > 0 && hi / lo > 10;
-    if (s.log) {
-      lo = std::log10(lo);
-      hi = std::log10(hi);
-    }
-    if (!(hi > lo)) {
-      const double pad = std::fabs(lo) > 0 ? std::fabs(lo) * 0.05 : 0.5;
-      lo -= pad;
-      hi += pad;
-    }
-    s.lo = lo;
-    s.hi = hi;
-    s.p0 = p0;
-    s.p1 = p1;
-    return s;
-  }
-  double operator()(double v) const {
-    const double x = log ? std::log10(std::max(v, 1e-300)) : v;
-    return p0 + (p1 - p0) * (x - lo) / (hi - lo);
-  }
-  // About five tick values.
-  std::vector<double> Ticks() const {
-    std::vector<double> t;
-    if (log) {
-      for (double e = std::ceil(lo - 1e-9); e <= hi + 1e-9; e += 1) t.push_back(std::pow(10, e));
-      if (t.size() >= 2) return t;
-      t.clear();
-      t.push_back(std::pow(10, lo));
-      t.push_back(std::pow(10, hi));
-      return t;
-    }
-    for (int k = 0; k <= 4; ++k) t.push_back(lo + (hi - lo) * k / 4);
-    return t;
-  }
-};
 
 // A param axis: numeric (by value, log where it spans > 1 decade) when every trial's value is a
 // number, else categorical (the sorted distinct values evenly spaced).

@@ -355,18 +355,34 @@ class TpeSampler : public Sampler {
            static_cast<int64_t>(std::max<size_t>(1, axes_.size()));
   }
 
+  // A finished trial of the history, as the split into good and bad ranks it.
+  struct Done {
+    int group;     // 0: completed; 1: pruned (ranked after every completed trial)
+    int epochs;    // pruned: epochs reached (more ranks first)
+    double score;  // the objective's score of its best value (higher is better)
+    int number;
+    std::vector<double> x;
+    const TrialRow* row;
+  };
+
+  // Several objectives or constraints (MOTPE's split): a completed trial's score becomes its
+  // place in the sweep's ranking (feasible first, then front, then crowding distance).
+  void ScoreByRanking(std::vector<Done>* done) const {
+    std::vector<const TrialRow*> completed;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < done->size(); ++i) {
+      if ((*done)[i].group == 0) completed.push_back((*done)[i].row), which.push_back(i);
+    }
+    const std::vector<SweepRanking::Place> places = ranking_.Rank(completed);
+    for (size_t r = 0; r < places.size(); ++r) {
+      (*done)[which[places[r].index]].score = -static_cast<double>(r);
+    }
+  }
+
   StatusOr<TrialSpec> Propose(int number,
                               const std::vector<const TrialRow*>& trials) const override {
     Rng rng(Rng::Mix(spec_.seed ^ kTpeStream, static_cast<uint64_t>(number)));
     const Objective objective(spec_.metric, spec_.maximize);
-    struct Done {
-      int group;     // 0: completed; 1: pruned (ranked after every completed trial)
-      int epochs;    // pruned: epochs reached (more ranks first)
-      double score;  // the objective's score of its best value (higher is better)
-      int number;
-      std::vector<double> x;
-      const TrialRow* row;
-    };
     std::vector<Done> done;
     std::vector<std::vector<double>> pending;  // running and queued: the liar's points
     std::vector<const TrialRow*> pending_rows;
@@ -400,19 +416,7 @@ class TpeSampler : public Sampler {
                       objective.Score(objective.ValueOf(*t)), number_done, std::move(x), t});
     }
     std::reverse(done.begin(), done.end());
-    if (ranking_.ranked_by_fronts()) {
-      // Several objectives or constraints (MOTPE's split): the completed trials' score is their
-      // place in the sweep's ranking (feasible first, then front, then crowding distance).
-      std::vector<const TrialRow*> completed;
-      std::vector<size_t> which;
-      for (size_t i = 0; i < done.size(); ++i) {
-        if (done[i].group == 0) completed.push_back(done[i].row), which.push_back(i);
-      }
-      const std::vector<SweepRanking::Place> places = ranking_.Rank(completed);
-      for (size_t r = 0; r < places.size(); ++r) {
-        done[which[places[r].index]].score = -static_cast<double>(r);
-      }
-    }
+    if (ranking_.ranked_by_fronts()) ScoreByRanking(&done);
     if (pending.size() > static_cast<size_t>(kMaxSamplerHistory)) {  // (thousands of workers)
       pending.erase(pending.begin(), pending.end() - kMaxSamplerHistory);
     }

@@ -39,6 +39,8 @@ std::string FormatCount(int64_t n);
 std::string FormatBytes(int64_t bytes);
 
 bool ParseInt64(const std::string& s, int64_t* out);
+// A finite number written in full (strtod's syntax, nothing after it). (sweep_sections.cc)
+bool ParseDouble(const std::string& s, double* out);
 // [A-Za-z0-9._-]{1,128}
 bool IsSafeName(const std::string& s);
 // The sweep's name names files of exports: at most this long (and a warm_start entry naming it).

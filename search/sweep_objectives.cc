@@ -1,8 +1,6 @@
 // Parsing a sweep file's several objectives (`metric:` as a list) and its `constraints:`
 // (search/ranking.h; README.md, "Several objectives"). Parser members, as sweep_sections.cc's.
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 
 #include "base/utf8.h"
 #include "search/ranking.h"
@@ -24,15 +22,6 @@ const std::vector<std::string>& EngineMeasureNames() {
   return names;
 }
 
-bool ObjectiveNumber(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
 
 // The goal a measure or an engine metric has by nature: maximize for accuracies.
 bool NaturalMaximize(const std::string& name) {
@@ -164,7 +153,7 @@ Status Parser::ReadConstraints(const Entry& e, SweepSpec* spec) {
       std::string text;
       HPSWEEP_RETURN_IF_ERROR(Scalar(b, where + "." + b.key, &text));
       double x = 0;
-      if (!ObjectiveNumber(text, &x)) {
+      if (!ParseDouble(text, &x)) {
         return Err(b.line, "key '" + where + "." + b.key + "': expected a finite number, got '" +
                                EscapeText(text) + "'");
       }

@@ -64,15 +64,6 @@ const std::vector<std::string>& DistributionNames() {
   return names;
 }
 
-bool ParseDouble(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
 
 // True when `key` takes a list ("[64, 32]"): dense and dropout today. Asked of the engine rather
 // than listed here, so a new list-valued key needs no change in this file.
@@ -776,6 +767,16 @@ Status Parser::ReadWarmStart(const Entry& e, SweepSpec* spec) {
     return Err(e.line, "key 'warm_start': expected sweeps: [ID or name, ...]");
   }
   return Status::Ok();
+}
+
+bool ParseDouble(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
 }
 
 }  // namespace sweep_internal
