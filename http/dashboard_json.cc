@@ -143,6 +143,8 @@ json LeaderboardJson(const LeaderboardView& view) {
             {"metric", lb.metric_name()},
             {"goal", lb.maximize() ? "maximize" : "minimize"},
             {"ranked_by", ranked_by},
+            // several objectives: their names, the first being metric (the front chart's axes)
+            {"objectives", std::vector<std::string>(lb.objectives().begin(), lb.objectives().end())},
             {"program", view.program}}},  // "" for the engine's; else its trials keep output
           {"rows", arr}};
 }

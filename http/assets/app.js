@@ -309,7 +309,54 @@
         el('td', statusText(r.status, r.epochs), 'status ' + r.status));
       body.append(tr);
     }
+    frontChart(lb);
     scheduleDraw();
+  }
+
+  // A sweep of several objectives: its trials in the plane of the first two (the second across,
+  // log where it spans over a decade), the first front solid and joined, dominated trials faded,
+  // infeasible ones as rings. Hidden for a sweep of one metric.
+  function frontChart(lb) {
+    const root = $('front-chart');
+    root.textContent = '';
+    const names = lb.sweep.objectives || [];
+    $('front-figure').hidden = names.length < 2;
+    if (names.length < 2) return;
+    $('front-caption').textContent = names[0] + ' against ' + names[1];
+    const pts = lb.rows.map((r) => ({ r, x: (r.objectives || {})[names[1]], y: (r.objectives || {})[names[0]] }))
+      .filter((p) => typeof p.x === 'number' && typeof p.y === 'number');
+    if (!pts.length) return;
+    const W = 480, H = 260, L = 44, R = 10, T = 10, B = 28;
+    let x0 = Math.min(...pts.map((p) => p.x)), x1 = Math.max(...pts.map((p) => p.x));
+    let y0 = Math.min(...pts.map((p) => p.y)), y1 = Math.max(...pts.map((p) => p.y));
+    const log = x0 > 0 && x1 / x0 > 10;
+    const fx = (v) => (log ? Math.log10(v) : v);
+    let a = fx(x0), b = fx(x1);
+    if (b - a < 1e-12) { a -= 0.5; b += 0.5; }
+    if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
+    const x = (v) => L + 6 + (fx(v) - a) / (b - a) * (W - L - R - 12);
+    const y = (v) => T + 6 + (1 - (v - y0) / (y1 - y0)) * (H - T - B - 12);
+    for (let i = 0; i <= 4; i++) {
+      const yv = y0 + (y1 - y0) * i / 4, xv = log ? Math.pow(10, a + (b - a) * i / 4) : a + (b - a) * i / 4;
+      root.append(svg('text', { x: L - 4, y: y(yv) + 3, 'text-anchor': 'end' }, yv.toPrecision(4)));
+      root.append(svg('text', { x: x(xv), y: H - B + 14, 'text-anchor': 'middle' },
+        Math.abs(xv) >= 1000 ? Math.round(xv) : xv.toPrecision(3)));
+    }
+    root.append(svg('text', { x: (L + W - R) / 2, y: H - 2, 'text-anchor': 'middle' }, names[1] + (log ? ' (log)' : '')));
+    root.append(svg('line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axis' }));
+    root.append(svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
+    const first = pts.filter((p) => p.r.front === 1 && p.r.feasible !== false).sort((p, q) => p.x - q.x);
+    if (first.length > 1) {
+      root.append(svg('path', { d: first.map((p, i) => (i ? 'L' : 'M') + x(p.x).toFixed(1) + ',' + y(p.y).toFixed(1)).join(''), class: 'front-line' }));
+    }
+    for (const p of pts) {
+      const kind = p.r.feasible === false ? 'infeasible' : (p.r.front === 1 ? 'front1' : 'dominated');
+      const c = svg('circle', { cx: x(p.x).toFixed(1), cy: y(p.y).toFixed(1), r: kind === 'front1' ? 4.5 : 3.5,
+        class: 'pt ' + kind, 'data-trial': p.r.number });
+      c.append(svg('title', {}, '#' + p.r.number + ' ' + names[0] + ' ' + fmt(p.y, 4) + ', ' + names[1] + ' ' + p.x +
+        (kind === 'infeasible' ? ' (breaks a constraint)' : kind === 'front1' ? ' (front 1)' : ' (front ' + p.r.front + ')')));
+      root.append(c);
+    }
   }
 
   // A pruned trial was stopped early by early_terminate, a stopped one by a cancel: both end early.

@@ -394,6 +394,56 @@ def regression_phase(browser, hpsweep, tmp, procs):
     print(f"ok: regression leaderboard shows {seen['val']}, {seen['test']}: {seen['cells']}")
 
 
+def pareto_phase(browser, hpsweep, mnist, tmp, procs):
+    """A sweep of two objectives: the page draws its front (front-1 trials solid, the dominated
+    faded) in the plane of the objectives, and the leaderboard's rank cells name each front."""
+    work = os.path.join(tmp, "pareto")
+    os.makedirs(work)
+    path = os.path.join(work, "mo.yaml")
+    with open(path, "w") as f:
+        f.write("name: mo\ndata: {validation_split: 0.2, train_limit: 600, seed: 1}\n"
+                "metric: [{name: val_accuracy, goal: maximize}, {name: param_count}]\n"
+                "fixed: {cell: dense, epochs: 1, learning_rate: 0.01}\n"
+                "parameters:\n  units: {values: [2, 16, 64]}\n")
+    db = os.path.join(work, "mo.db")
+    r = subprocess.run([hpsweep, "run", path, "--workers", "1", "--threads", "1", "--db", db,
+                        "--data-dir", mnist], cwd=work, capture_output=True, timeout=120)
+    if r.returncode != 0:
+        fail("run mo.yaml: " + r.stderr.decode()[-2000:])
+    lb = json.loads(subprocess.run([hpsweep, "leaderboard", "--db", db, "--format", "json"],
+                                   capture_output=True, check=True).stdout)
+    want_front = sum(1 for row in lb["rows"] if row["front"] == 1)
+    dash = subprocess.Popen([hpsweep, "dashboard", "--db", db, "--http", "127.0.0.1:0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    procs.append(dash)
+    log = Lines(dash.stderr)
+    m = log.find(r"dashboard at (http://127\.0\.0\.1:\d+/)", 30)
+    if not m:
+        fail("hpsweep dashboard --db did not start:\n" + log.text())
+    browser.open(m.group(1))
+    probe = """(() => JSON.stringify({
+      shown: !document.getElementById('front-figure').hidden,
+      front: document.querySelectorAll('#front-chart circle.front1').length,
+      dominated: document.querySelectorAll('#front-chart circle.dominated').length,
+      ranks: [...document.querySelectorAll('#leaderboard tbody tr')].map((tr) => tr.children[0].textContent),
+    }))()"""
+    seen, deadline = None, time.monotonic() + 30
+    while time.monotonic() < deadline and not seen:
+        v = browser.eval(probe)
+        p = json.loads(v) if v else {}
+        if (p.get("shown") and p.get("front") == want_front
+                and p.get("front", 0) + p.get("dominated", 0) == len(lb["rows"])
+                and all("front" in t for t in p.get("ranks", []))):
+            seen = p
+        time.sleep(0.1)
+    if not seen:
+        fail(f"the two-objective sweep's front is not drawn ({want_front} on front 1, "
+             f"{len(lb['rows'])} trials): {browser.eval(probe)}")
+    print(f"ok: the front shows {seen['front']} trials on front 1, {seen['dominated']} dominated; "
+          f"ranks {seen['ranks']}")
+
+
 def main():
     if len(sys.argv) != 3:
         fail("usage: dashboard_browser_test.py HPSWEEP_BIN MNIST_DIR")
@@ -526,6 +576,7 @@ def main():
         prune_phase(browser, hpsweep, mnist, tmp, grpc_addr, procs)
         secure_phase(browser, hpsweep, tmp, procs)
         regression_phase(browser, hpsweep, tmp, procs)
+        pareto_phase(browser, hpsweep, mnist, tmp, procs)
     finally:
         if browser:
             browser.close()

@@ -1419,6 +1419,7 @@ TEST(DashboardJsonTest, SeveralObjectivesCarryTheFront) {
   EXPECT_EQ(j["sweep"]["ranked_by"],
             "front of val_accuracy (max), param_count (min), then crowding distance; "
             "constraints param_count <= 30000");
+  EXPECT_EQ(j["sweep"]["objectives"][1], "param_count");
   EXPECT_EQ(j["rows"][0]["front"], 1);
   EXPECT_EQ(j["rows"][0]["feasible"], true);
   EXPECT_EQ(j["rows"][0]["objectives"]["param_count"], 24458);
