@@ -291,7 +291,7 @@ uint64_t Scheduler::PrepareProposal() {
     hook = propose_hook_;
     copy.reserve(live->trial_ids.size() + live->warm.size());
     copy.insert(copy.end(), live->warm.begin(), live->warm.end());
-    for (int64_t id : live->trial_ids) {  // what a sampler reads (search/objective.h, TPE)
+    for (int64_t id : live->trial_ids) {  // what a sampler reads (objective.h, ranking.h, TPE)
       const TrialRow& t = trials_[id];
       TrialRow& c = copy.emplace_back();
       c.id = t.id;
@@ -305,6 +305,10 @@ uint64_t Scheduler::PrepareProposal() {
       c.test_accuracy = t.test_accuracy;
       c.test_loss = t.test_loss;
       c.metric_value = t.metric_value;
+      // several objectives' measures (search/ranking.h): train_seconds, epoch_seconds and a
+      // program's final-line metrics
+      c.seconds = t.seconds;
+      c.final_metrics = t.final_metrics;
     }
   }
   std::vector<const TrialRow*> rows;

@@ -2476,5 +2476,49 @@ TEST(SchedulerProposalTest, ACostlyBayesProposalHoldsNoLockAndProposesTheSame) {
   EXPECT_EQ(g61.trial.params, expected->params);
 }
 
+// The same with two objectives, accuracy and training time (search/ranking.h): the history a
+// costly proposal copies out of the lock carries each trial's seconds too, so the trial proposed
+// is the sampler's from the stored history. Before, the copy left seconds out: every trial's
+// train_seconds was missing, the split ignored the second objective, and the proposal differed.
+TEST(SchedulerProposalTest, ACostlyMultiObjectiveProposalSeesEveryObjective) {
+  FakeClock clock;
+  std::unique_ptr<Storage> storage = MustOpen(":memory:");
+  ASSERT_NE(storage, nullptr);
+  SchedulerOptions options;
+  options.lease_seconds = kLease;
+  Scheduler s(storage.get(), &clock, options);
+  ASSERT_TRUE(s.Load().ok());
+  const int64_t worker = MustRegister(s, "w1");
+  std::string yaml = kCostlyBayes;
+  const std::string one = "metric: {name: val_accuracy, goal: maximize}\n";
+  yaml.replace(yaml.find(one), one.size(),
+               "metric: [{name: val_accuracy}, {name: train_seconds, goal: minimize}]\n");
+  StatusOr<SweepSpec> spec = ParseSweep(yaml, "costly.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  StatusOr<int64_t> sweep = s.Submit(*spec, {}, yaml, "costly.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  for (int i = 1; i <= 60; ++i) {
+    const LeaseGrant g = MustLease(s, worker);
+    ASSERT_EQ(g.trial.number, i);
+    Completion c = CompletionFor(g);
+    // Slower where the learning rate is small: the fastest trials are not the most accurate.
+    c.seconds = 1 + 10 * std::fabs(std::log10(std::stod(g.trial.params.at("learning_rate"))));
+    ASSERT_TRUE(s.Complete(g.lease_id, c).ok());
+  }
+  const LeaseGrant g61 = MustLease(s, worker);
+  StatusOr<std::vector<TrialRow>> stored = storage->LoadTrials(*sweep);
+  ASSERT_TRUE(stored.ok());
+  std::vector<const TrialRow*> rows;
+  for (const TrialRow& t : *stored) {
+    if (t.number < 61) rows.push_back(&t);
+  }
+  StatusOr<std::unique_ptr<Sampler>> sampler = MakeSampler(*spec, "costly.yaml");
+  ASSERT_TRUE(sampler.ok());
+  ASSERT_GT((*sampler)->ProposalWork(rows.size()), kMaxProposalWorkLocked);
+  StatusOr<TrialSpec> expected = (*sampler)->Propose(61, rows);
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  EXPECT_EQ(g61.trial.params, expected->params);
+}
+
 }  // namespace
 }  // namespace hpsweep::scheduler_test
