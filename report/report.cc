@@ -300,16 +300,38 @@ std::string TopCurves(const SweepView& v) {
   return LineChart(top, v.EpochField(), 640, 280);
 }
 
-// The sweep's title, description and best trial.
+// What the sweep ranks by: its metric, or its objectives' fronts ("front of val_accuracy (max),
+// param_count (min), then crowding distance") and its constraints.
+std::string RankedByText(const SweepView& v) {
+  std::string s = v.objective.DisplayName();
+  auto objectives = v.sweep.find("objectives");
+  if (objectives != v.sweep.end() && objectives->is_array() && objectives->size() > 1) {
+    s = "front of";
+    for (const json& o : *objectives) {
+      s += std::string(s.size() > 8 ? ", " : " ") + StrOf(o, "name") +
+           (StrOf(o, "goal") == "maximize" ? " (max)" : " (min)");
+    }
+    s += ", then crowding distance";
+  }
+  auto constraints = v.sweep.find("constraints");
+  if (constraints != v.sweep.end() && constraints->is_array() && !constraints->empty()) {
+    s += "; infeasible trials (outside constraints on";
+    for (const json& c : *constraints) s += " " + StrOf(c, "name");
+    s += ") last";
+  }
+  return s;
+}
+
+// The sweep's title, description and best trial (the first of several objectives' ranking).
 std::string HeadingSection(const SweepView& v, const std::string& name) {
-  const Objective& objective = v.objective;
   const std::vector<json>& ranked = v.ranked;
   std::ostringstream o;
   o << "<h1>Sweep " << v.sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
     << Esc(StrOf(v.sweep, "description")) << "</p><p>" << ranked.size() << " trials, state "
-    << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(objective.DisplayName()) << ".</p>";
+    << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(RankedByText(v)) << ".</p>";
   if (!ranked.empty() && v.objective.Has(v.values[0])) {
-    o << "<p>Best: <b>" << Esc(v.Tip(0)) << "</b></p>";
+    o << "<p>" << (v.sweep.contains("objectives") ? "First" : "Best") << ": <b>"
+      << Esc(v.Tip(0)) << "</b></p>";
   }
   return o.str();
 }
@@ -606,7 +628,9 @@ StatusOr<std::string> BestTrialSection(const SweepView& v, const std::string& be
   if (!ranked.empty() && v.objective.Has(v.values[0]) &&
       ranked[0].contains("confusion_matrix")) {
     const json& best = ranked[0];
-    o << "<h2 id=\"best\">The best trial: " << Esc(TrialName(best)) << "</h2><p>Test accuracy "
+    o << "<h2 id=\"best\">" << (v.sweep.contains("objectives") ? "The first-ranked trial: "
+                                                                 : "The best trial: ")
+      << Esc(TrialName(best)) << "</h2><p>Test accuracy "
       << MetricText(FieldOf(best, "test_accuracy")) << ".</p>";
     auto tables = ConfusionTables(best);
     if (!tables.ok()) return tables.status();

@@ -212,6 +212,9 @@ TEST(ReportTest, SeveralObjectivesDrawTheFront) {
   EXPECT_LT(r1, r3);
   EXPECT_LT(r3, r4);
   EXPECT_TRUE(Section(Report(LowAccuracySweep()), "front").empty());
+  EXPECT_NE(page.find("ranked by front of val_accuracy (max), param_count (min), then crowding "
+                      "distance"),
+            std::string::npos);
 }
 
 // The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
