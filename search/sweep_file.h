@@ -134,6 +134,16 @@ constexpr char kLabelKey[] = "label";
 enum class SweepMethod { kGrid, kRandom, kList, kBayes };
 enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform, kIntLogUniform };
 
+// One key of a parameter's `when` (see "Conditional parameters" above): its parent holds one of
+// `values`, or (range) a number in [min, max].
+struct Condition {
+  std::string parent;               // another parameter's key, or a fixed key
+  std::vector<std::string> values;  // any of these (the parent's canonical text form)
+  bool range = false;               // {min: A, max: B}: the parent's value as a number
+  double min = 0, max = 0;          // range: -inf / +inf where not given
+  int line = 0;                     // of the parent's key under `when`
+};
+
 struct ParameterSpec {
   std::string key;  // a config key
   Distribution distribution = Distribution::kValues;
@@ -142,6 +152,8 @@ struct ParameterSpec {
   // q, the step (uniform, int_uniform): values are min + k * q within [min, max]; 0: none.
   double q = 0;
   int line = 0;                     // where it was declared
+  // `when`: the conditions under which the parameter applies, every one of them; empty: always.
+  std::vector<Condition> when;
 };
 
 // A distribution's points when they are finite: int_uniform, int_log_uniform, uniform with q
@@ -156,6 +168,28 @@ double SnapToStep(const ParameterSpec& p, double x);
 std::string DistributionText(const ParameterSpec& p, double v);
 // The text of point `index` (0..DistributionPoints - 1) of a finite distribution.
 std::string PointText(const ParameterSpec& p, uint64_t index);
+
+struct SweepSpec;
+
+// True when a parameter of spec has a `when`.
+bool HasConditions(const SweepSpec& spec);
+// True when c holds of its parent's value `text`: one of c.values (compared in the engine's GetKey
+// form; a program's values as written, or as numbers when both are), or a number in the range.
+bool ConditionHolds(const SweepSpec& spec, const Condition& c, const std::string& text);
+// The order the parameters are decided in: each after the parameters its `when` names, else in
+// file order (file order exactly when there are no conditions).
+std::vector<size_t> ParameterOrder(const SweepSpec& spec);
+// True when parameter `index` applies, given the values `texts` (one per parameter) and `active`
+// of the parameters decided before it in ParameterOrder, and `fixed` (spec.fixed, or a list
+// item's keys merged over it): every condition holds of its parent, a parent that does not apply
+// holding none.
+bool ParameterApplies(const SweepSpec& spec, size_t index, const std::vector<std::string>& texts,
+                      const std::vector<bool>& active,
+                      const std::map<std::string, std::string>& fixed);
+// Which parameters apply in a trial of axis values `texts` (the text of one that does not apply
+// is not read): ParameterApplies of each, in ParameterOrder. All true without conditions.
+std::vector<bool> ActiveParameters(const SweepSpec& spec, const std::vector<std::string>& texts,
+                                   const std::map<std::string, std::string>& fixed);
 
 // One item of a list sweep's `trials`.
 struct ListItem {
@@ -228,6 +262,8 @@ struct TrialSpec {
   // Candidates the sampler passed over before this one (method: bayes): points the config
   // checks or the limits refused, and points tried already. 0 for a plan's trials.
   int passed_over_invalid = 0, passed_over_tried = 0;
+  // Why the last invalid one was refused (its message); "" when none was.
+  std::string passed_over_reason;
 };
 
 // Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that
