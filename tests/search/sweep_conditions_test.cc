@@ -327,25 +327,35 @@ TEST(ConditionTpeTest, PassedOverCandidatesSayWhy) {
   EXPECT_GT(invalid, 0);
 }
 
-// The trials without momentum (adam) are the best; had they counted in momentum's estimator at
-// the engine's default (0), the good group would pile at 0 and the proposals with it.
+// The trials without momentum (adam) are the good ones; had they counted in momentum's estimator
+// (at the engine's default, 0), its good density would pile at 0 and so would the proposals.
+// Counted only where it is present (the sgd trials, all bad), momentum has no good trials and is
+// proposed across its range.
 TEST(ConditionTpeTest, ConditionalDensityLearnsOnlyFromTrialsThatHaveTheKey) {
-  std::unique_ptr<Sampler> s = MustSampler(WithRate(
-      "bayes", kMomentum, "max_trials: 200\nseed: 11\nbayes: {n_startup_trials: 10}\n"));
+  std::unique_ptr<Sampler> s = MustSampler(OptimizerYaml(
+      "bayes", kMomentum, "max_trials: 500\nseed: 11\nbayes: {n_startup_trials: 10}\n"));
   ASSERT_NE(s, nullptr);
-  // sgd is better the higher its momentum; adam is best of all.
-  const std::vector<TrialSpec> trials =
-      RunTpe(*s, 120, [](const std::map<std::string, std::string>& p) {
-        return p.count("momentum") ? 0.2 + 0.5 * std::stod(p.at("momentum")) : 0.9;
-      });
-  int low = 0, sgd = 0;
-  for (size_t i = 30; i < trials.size(); ++i) {
-    if (!trials[i].params.count("momentum")) continue;
-    ++sgd;
-    low += std::stod(trials[i].params.at("momentum")) < 0.1;
+  std::deque<TrialRow> rows;
+  for (int i = 0; i < 40; ++i) {
+    TrialSpec t;
+    t.number = i + 1;
+    t.params = {{"optimizer", i < 4 ? "adam" : "sgd"}, {"epochs", "1"}};
+    // Spread over [0, 0.99] in a shuffled order (old trials weigh less).
+    if (i >= 4) t.params["momentum"] = std::to_string(0.99 * ((i - 4) * 17 % 36) / 35.0);
+    rows.push_back(Completed(t, i < 4 ? 0.99 : 0.1 + 0.01 * i));
   }
-  ASSERT_GT(sgd, 10);
-  EXPECT_LT(low, sgd / 3) << low << " of " << sgd << " sgd proposals had momentum < 0.1";
+  std::vector<const TrialRow*> ptrs;
+  for (const TrialRow& r : rows) ptrs.push_back(&r);
+  int low = 0, sgd = 0;
+  for (int n = 41; n <= 140; ++n) {  // each a different draw over the same history
+    StatusOr<TrialSpec> t = s->Propose(n, ptrs);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    if (!t->params.count("momentum")) continue;
+    ++sgd;
+    low += std::stod(t->params.at("momentum")) < 0.1;
+  }
+  ASSERT_GT(sgd, 50);  // the one adam point is tried
+  EXPECT_LT(low, sgd / 2) << low << " of " << sgd << " sgd proposals had momentum < 0.1";
 }
 
 TEST(ConditionTpeTest, GoodMomentumIsLearnedFromTheSgdTrials) {
