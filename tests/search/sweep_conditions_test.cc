@@ -8,11 +8,14 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "coordinator/scheduler.h"
+#include "coordinator/store/storage.h"
 #include "search/sampler.h"
 #include "search/sweep_file.h"
 
@@ -393,6 +396,94 @@ TEST(ConditionTpeTest, ProposalIsAFunctionOfTheHistory) {
   const std::vector<TrialSpec> y = RunTpe(*b, 40, value);
   ASSERT_EQ(x.size(), y.size());
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(x[i].params, y[i].params) << i;
+}
+
+// ---- Through the scheduler: status counts, restarts ----
+
+class StepClock : public Clock {
+ public:
+  double Now() override { return now_ += 1; }
+
+ private:
+  double now_ = 1000;
+};
+
+// Leases and completes a bayes sweep's trials one at a time (value: the learning rate's), a new
+// Scheduler over the same storage after `restart_after` leases; the trials' params by number and
+// the sweep's counts at the end.
+std::map<int, std::map<std::string, std::string>> RunScheduled(const std::string& yaml,
+                                                               int restart_after,
+                                                               SweepCounts* counts) {
+  std::map<int, std::map<std::string, std::string>> out;
+  StatusOr<std::unique_ptr<Storage>> storage = OpenSqliteStorage(":memory:");
+  EXPECT_TRUE(storage.ok());
+  if (!storage.ok()) return out;
+  StepClock clock;
+  auto sched = std::make_unique<Scheduler>(storage->get(), &clock);
+  EXPECT_TRUE(sched->Load().ok());
+  const SweepSpec spec = MustParse(yaml);
+  StatusOr<int64_t> sweep = sched->Submit(spec, {}, yaml, kFile);
+  EXPECT_TRUE(sweep.ok()) << sweep.status().ToString();
+  StatusOr<int64_t> worker = sched->RegisterWorker("w", 1);
+  for (int leased = 0; sweep.ok() && worker.ok(); ++leased) {
+    if (leased == restart_after) {
+      sched = std::make_unique<Scheduler>(storage->get(), &clock);
+      EXPECT_TRUE(sched->Load().ok());
+      worker = sched->RegisterWorker("w", 1);
+    }
+    StatusOr<std::optional<LeaseGrant>> g = sched->Lease(*worker);
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    if (!g.ok() || !g->has_value()) break;
+    const auto& params = (*g)->trial.params;
+    out[(*g)->trial.number] = {params.begin(), params.end()};
+    Completion c;
+    EpochReport e;
+    e.epoch = 1;
+    e.val_accuracy = 1 - std::fabs(std::log10(std::stod(params.at("learning_rate"))) + 2.5) / 3;
+    e.val_loss = 1 - e.val_accuracy;
+    e.seconds = 1;
+    c.history = {e};
+    c.seconds = 1;
+    EXPECT_TRUE(sched->Complete((*g)->lease_id, c).ok());
+  }
+  if (sweep.ok()) {
+    std::vector<SweepCounts> all = sched->Counts(*sweep);
+    if (all.size() == 1) *counts = all[0];
+  }
+  return out;
+}
+
+// status counts the candidates passed over and says why; with `when` there are none.
+TEST(ConditionSchedulerTest, StatusCountsAndExplainsPassedOverCandidates) {
+  const std::string extra = "max_trials: 16\nseed: 4\nbayes: {n_startup_trials: 4}\n";
+  SweepCounts plain;
+  const auto a =
+      RunScheduled(WithRate("bayes", "{distribution: uniform, min: 0.0, max: 0.99}", extra), -1,
+                   &plain);
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_GT(plain.passed_over_invalid, 0);
+  EXPECT_NE(plain.passed_over_reason.find("only the sgd optimizer takes momentum"),
+            std::string::npos)
+      << plain.passed_over_reason;
+  SweepCounts cond;
+  const auto b = RunScheduled(WithRate("bayes", kMomentum, extra), -1, &cond);
+  ASSERT_EQ(b.size(), 16u);
+  EXPECT_EQ(cond.passed_over_invalid, 0);
+  EXPECT_EQ(cond.passed_over_reason, "");
+  std::set<std::string> optimizers;
+  for (const auto& [n, p] : b) optimizers.insert(p.at("optimizer"));
+  EXPECT_EQ(optimizers.size(), 2u);
+}
+
+// Stored trials lacking a conditional key load back into the same history: a restart proposes
+// the same trials.
+TEST(ConditionSchedulerTest, RestartProposesTheSameTrials) {
+  const std::string yaml =
+      WithRate("bayes", kMomentum, "max_trials: 14\nseed: 8\nbayes: {n_startup_trials: 4}\n");
+  SweepCounts counts;
+  const auto plain = RunScheduled(yaml, -1, &counts);
+  ASSERT_EQ(plain.size(), 14u);
+  for (int k : {3, 9}) EXPECT_EQ(RunScheduled(yaml, k, &counts), plain) << k;
 }
 
 }  // namespace
