@@ -17,6 +17,7 @@
 //     units: {values: [32, 48, 96, 256]}
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
+//     momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}   # only where optimizer is sgd
 //   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
 //   warm_start: {sweeps: [3, lstm-units]}   # bayes: those sweeps' finished trials as history
 //   trials:                           # method: list only: one item per trial
@@ -73,6 +74,32 @@
 // else the key is refused. As Optuna, q is refused with log_uniform, and int_log_uniform takes
 // only q: 1; q must be > 0 (an integer for int_uniform). Grids take no distributions. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
 // values themselves, as W&B's `log_uniform_values`.
+//
+// Conditional parameters: `when` on a parameter makes it apply only where other keys have given
+// values; everywhere else it is absent from the trial's params (the engine's default applies; a
+// program gets no --name=). Each key of `when` names a parent and what it must be, all of them
+// holding:
+//   when: {optimizer: sgd}              # the parent's value (compared in the engine's canonical
+//   when: {optimizer: [sgd, rmsprop]}   #   form; a program's as written, or as numbers), any of
+//   when: {layers: {min: 2}}            # a number in [min, max] (either may be left out)
+// A parent is another parameter or a fixed key (in a list sweep, a key its items set too: each
+// item's value counts for its trials). A parent that does not apply in a trial holds no
+// condition, so chains (nesterov when momentum >= 0.8, momentum when optimizer is sgd) work.
+// Refused (file:line:key): a parent that is neither (with did-you-mean), the parameter itself,
+// a cycle (a parent conditional on its child, directly or not), a value the parent never takes
+// (not among its values; outside its distribution or off its points; a fixed key that never
+// matches: "never applies"), an exact value of a continuous distribution (give a range), a range
+// over a parent that is not numeric or that it never reaches, min above max, and keys of a range
+// other than min and max. Every method takes conditions:
+//   grid (and list with parameters): only the combinations where each parameter applies, each
+//     once: a parameter is crossed only with the points where it applies (optimizer [adam, sgd]
+//     with momentum [0.5, 0.9] under sgd is 3 trials, not 4), in file order with the last axis
+//     fastest (an axis that does not apply counts as at its first value); the limits count
+//     these trials;
+//   random: each draw decides the parameters in ParameterOrder (parents first), drawing a
+//     child only where it applies; duplicates are recognised on the parameters that apply;
+//   bayes: see search/sampler.h ("Conditional parameters").
+// Without `when` every method gives exactly the trials it gave before conditions existed.
 //
 // Seeds: unless `seed` is fixed or swept, every trial gets the same seed (data.seed, else the
 // top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that

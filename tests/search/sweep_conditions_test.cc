@@ -248,6 +248,22 @@ TEST(ConditionProgramTest, ProgramSweepsTakeWhen) {
             std::string::npos);
 }
 
+// The example in sweeps/ parses, and its sampler's proposals carry each key only where it applies.
+TEST(ConditionParseTest, ExampleSweepFile) {
+  StatusOr<SweepSpec> spec =
+      ParseSweepFile(std::string(HPSWEEP_SOURCE_DIR) + "/sweeps/conditional-lstm.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  StatusOr<std::unique_ptr<Sampler>> s = MakeSampler(*spec, "conditional-lstm.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (int n = 1; n <= 20; ++n) {
+    StatusOr<TrialSpec> t = (*s)->Propose(n, {});
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->params.count("momentum"), t->params.at("optimizer") == "sgd" ? 1u : 0u);
+    EXPECT_EQ(t->params.count("lr_drop"), t->params.at("lr_schedule") == "step" ? 1u : 0u);
+    EXPECT_EQ(t->passed_over_invalid, 0);
+  }
+}
+
 // A completed trial of value f (val_accuracy).
 TrialRow Completed(const TrialSpec& t, double f) {
   TrialRow r;
