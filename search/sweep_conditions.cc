@@ -24,9 +24,9 @@ using sweep_internal::Parser;
 
 namespace {
 
-// Parent assignments a conditional grid's count enumerates at most; past it the grid is over
-// kMaxTrialsPerSweep anyway (each assignment is at least one point).
-constexpr uint64_t kMaxParentAssignments = 1000000;
+// Parent assignments a conditional grid's count enumerates at most: each is at least one point,
+// so past it the grid is over kMaxTrialsPerSweep anyway.
+constexpr uint64_t kMaxParentAssignments = kMaxTrialsPerSweep;
 
 // v of text, a number; "[2]" (a list key holding one value) reads as 2.
 bool WhenNumber(const std::string& text, double* out) {
@@ -283,6 +283,7 @@ Status Parser::ReadWhen(const std::string& key, const Entry& when, ParameterSpec
 
 Status Parser::ReadWhenRange(const std::string& what, int line, const YamlNode* v,
                              Condition* c) const {
+  if (v->entries.empty()) return Err(line, what + ": a range needs min, max or both");
   c->range = true;
   c->min = -std::numeric_limits<double>::infinity();
   c->max = std::numeric_limits<double>::infinity();

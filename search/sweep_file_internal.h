@@ -63,7 +63,7 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
 Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count);
 
 // A grid with conditional parameters (sweep_conditions.cc): its size, a parameter counted only
-// where it applies (saturating at UINT64_MAX), and its points as value indices per parameter (0
+// where it applies (UINT64_MAX once it is past kMaxTrialsPerSweep, not counted further), and its points as value indices per parameter (0
 // for one that does not apply), in file order with the last axis fastest. `fixed` gives the
 // values of fixed parents (spec.fixed, or a list item's keys merged over it).
 uint64_t ConditionalGridSize(const SweepSpec& spec, const std::map<std::string, std::string>& fixed);

@@ -165,9 +165,10 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
                  : *count * n;
   }
   if (HasConditions(spec)) *count = ConditionalCount(spec);
-  const std::string count_text = *count == std::numeric_limits<uint64_t>::max()
-                                     ? std::string("more than 10^19")
-                                     : std::to_string(*count);
+  const std::string count_text =
+      *count != std::numeric_limits<uint64_t>::max() ? std::to_string(*count)
+      : HasConditions(spec) ? "more than " + std::to_string(kMaxTrialsPerSweep)  // (not counted)
+                            : std::string("more than 10^19");
   if (*count > static_cast<uint64_t>(kMaxTrialsPerSweep)) {
     return ErrorAt(file, params_line,
                    std::string(list ? "the sweep " : "the grid ") + axes + " has " + count_text +

@@ -109,6 +109,8 @@ TEST(ConditionParseTest, BadFormsAreRefusedWithFileLineAndKey) {
       {"  units: {values: [32], when: {layers: []}}",
        "cond.yaml:5: key 'units': when.layers: expected a value, a list of values or {min: ..., "
        "max: ...}, got an empty list"},
+      {"  units: {values: [32], when: {layers: {}}}",
+       "cond.yaml:5: key 'units': when.layers: a range needs min, max or both"},
       {"  units: {values: [32], when: sgd}",
        "cond.yaml:5: key 'units': when takes a mapping of other parameters to their values"},
       {"  units: {values: [32], when: {layers: 2, cell: xyz}}",
@@ -182,6 +184,25 @@ TEST(ConditionGridTest, CountsAndMaxTrialsUseTheValidCombinations) {
     EXPECT_EQ(t.params.count("nesterov") == 1, nesterov);
   }
   EXPECT_EQ(distinct.size(), 21u);  // no duplicates
+}
+
+// Over kMaxTrialsPerSweep: counted exactly while the parents' combinations are few, else the
+// count stops at the limit ("more than 10000") instead of walking every combination.
+TEST(ConditionGridTest, OverTheLimitIsRefused) {
+  std::string hundred, hundred_one;
+  for (int i = 0; i < 101; ++i) (i < 100 ? hundred : hundred_one) += std::to_string(i) + ", ";
+  hundred_one = hundred + "100";
+  hundred.resize(hundred.size() - 2);
+  const std::string head = "name: p\nprogram: x\nmetric: {name: f1, goal: maximize}\n"
+                           "parameters:\n  a: {values: [" + hundred + "]}\n"
+                           "  b: {values: [" + hundred_one + "], when: {a: {min: 0}}}\n";
+  EXPECT_NE(ParseError(head).find("cond.yaml:4: the grid a (100) x b (101) has 10100 trials, over "
+                                   "the limit of 10000"),
+            std::string::npos)
+      << ParseError(head);
+  const std::string chained = head + "  c: {values: [1], when: {b: {max: 1000}}}\n";
+  EXPECT_NE(ParseError(chained).find("has more than 10000 trials"), std::string::npos)
+      << ParseError(chained);
 }
 
 TEST(ConditionGridTest, ListSweepCrossesItemsWithTheConditionalGrid) {
