@@ -448,6 +448,9 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                   "them; %d tried already)\n",
                   s.passed_over_invalid() + s.passed_over_tried(), s.passed_over_invalid(),
                   s.passed_over_tried());
+      if (!s.passed_over_reason().empty()) {
+        std::printf("       last refused: %s\n", EscapeText(s.passed_over_reason()).c_str());
+      }
     }
   }
   if (workers) std::printf("workers alive: %d\n", resp.workers_alive());

@@ -340,6 +340,8 @@ struct SweepCounts {
   // Candidates the sweep's sampler passed over (method: bayes, since this coordinator started):
   // refused by the config checks or limits (an invalid combination), and tried already.
   int passed_over_invalid = 0, passed_over_tried = 0;
+  // Why the last invalid one was refused (TrialSpec::passed_over_reason); "" when none was.
+  std::string passed_over_reason;
   // Why trials wait with no worker to take them ("no live worker offers program 'x'", or trials
   // ask for precision: bf16 and no live worker has avx512_bf16); "".
   std::string waiting;
@@ -776,6 +778,7 @@ class Scheduler {
   std::map<int64_t, LiveSampler> samplers_ GUARDED_BY(mu_);
   // Per sweep: the candidates its sampler passed over (TrialSpec::passed_over_*), in memory.
   std::map<int64_t, std::pair<int, int>> passed_over_ GUARDED_BY(mu_);
+  std::map<int64_t, std::string> passed_over_reason_ GUARDED_BY(mu_);  // the latest, per sweep
   int64_t max_trial_id_ GUARDED_BY(mu_) = 0;  // of trials_; a proposed trial gets the next id
   // Trials proposed in the current asynchronous change: the row each one's queued insert will
   // write. WriteTrial updates it in place of queuing an update; cleared when the change ends

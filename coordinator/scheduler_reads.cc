@@ -113,6 +113,10 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     it->second.passed_over_invalid = passed.first;
     it->second.passed_over_tried = passed.second;
   }
+  for (const auto& [id, reason] : passed_over_reason_) {
+    auto it = out.find(id);
+    if (it != out.end()) it->second.passed_over_reason = reason;
+  }
   for (const auto& [id, live] : samplers_) {
     auto it = out.find(id);
     if (it == out.end()) continue;

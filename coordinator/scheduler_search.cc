@@ -358,6 +358,9 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
     std::pair<int, int>& passed = passed_over_[sweep_id];
     passed.first += proposed->passed_over_invalid;
     passed.second += proposed->passed_over_tried;
+    if (!proposed->passed_over_reason.empty()) {
+      passed_over_reason_[sweep_id] = proposed->passed_over_reason;
+    }
   } else {
     // No valid trial (the config checks or limits refused every candidate): recorded as a
     // failed trial, so the sweep still ends after max_trials and says why.

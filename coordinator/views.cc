@@ -55,6 +55,7 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_program(c.sweep.program);
     s->set_passed_over_invalid(c.passed_over_invalid);
     s->set_passed_over_tried(c.passed_over_tried);
+    s->set_passed_over_reason(c.passed_over_reason);
   }
   resp.set_workers_alive(workers_alive);
   for (const WorkerRow& q : quarantined) {

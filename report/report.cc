@@ -252,6 +252,20 @@ struct Importance {
   double share = 0, alone = 0;
 };
 
+// BinLevels of the values that are numbers, "-" for NaN: a trial without the parameter (a
+// conditional one whose condition did not hold) is a level of its own.
+std::vector<std::string> BinPresentLevels(const std::vector<double>& numbers) {
+  std::vector<double> present;
+  for (double x : numbers) {
+    if (!std::isnan(x)) present.push_back(x);
+  }
+  const std::vector<std::string> bins = BinLevels(present, kImportanceBins);
+  std::vector<std::string> out;
+  size_t j = 0;
+  for (double x : numbers) out.push_back(std::isnan(x) ? "-" : bins[j++]);
+  return out;
+}
+
 std::vector<Importance> Importances(const SweepView& v, const ComparedValues& c) {
   std::vector<Importance> out;
   double total = 0;
@@ -265,10 +279,10 @@ std::vector<Importance> Importances(const SweepView& v, const ComparedValues& c)
       metric.push_back(c.values[i]);
       levels.push_back(Param(v.ranked[i], k));
       const json pv = ParamValue(v.ranked[i], k);
-      numeric = numeric && pv.is_number();
-      numbers.push_back(pv.is_number() ? pv.get<double>() : 0);
+      numeric = numeric && (pv.is_number() || pv.is_null());  // null: the trial lacks it
+      numbers.push_back(pv.is_number() ? pv.get<double>() : std::nan(""));
     }
-    if (numeric) levels = BinLevels(numbers, kImportanceBins);
+    if (numeric) levels = BinPresentLevels(numbers);
     Importance imp;
     imp.key = k;
     imp.alone = MainEffectShare(levels, metric);
@@ -472,8 +486,13 @@ void EffectGroups(const SweepView& v, const std::string& k,
   bool numeric = true;
   for (size_t i = 0; i < v.ranked.size(); ++i) {
     if (!v.objective.Has(v.values[i])) continue;
-    rows.push_back(i);
     const json pv = ParamValue(v.ranked[i], k);
+    if (pv.is_null()) {  // a conditional parameter the trial lacks: the group "-", last
+      if (!groups->count("-")) order->push_back("-");
+      (*groups)["-"].push_back(v.values[i]);
+      continue;
+    }
+    rows.push_back(i);
     numeric = numeric && pv.is_number();
     numbers.push_back(pv.is_number() ? pv.get<double>() : 0);
   }
@@ -481,10 +500,15 @@ void EffectGroups(const SweepView& v, const std::string& k,
       numeric ? BinLevels(numbers, kImportanceBins) : std::vector<std::string>();
   const bool binned = numeric && std::set<std::string>(bins.begin(), bins.end()).size() <
                                      std::set<double>(numbers.begin(), numbers.end()).size();
+  const bool absent = !order->empty();  // "-", kept last
   if (!binned) {
     for (size_t i : rows) (*groups)[Param(v.ranked[i], k)].push_back(v.values[i]);
-    for (const auto& g : *groups) order->push_back(g.first);
+    order->clear();
+    for (const auto& g : *groups) {
+      if (!absent || g.first != "-") order->push_back(g.first);
+    }
     SortParamTexts(order);
+    if (absent) order->push_back("-");
     return;
   }
   std::map<std::string, std::pair<double, double>> range;  // bin -> (lowest, highest) value
@@ -503,7 +527,9 @@ void EffectGroups(const SweepView& v, const std::string& k,
   }
   for (size_t j = 0; j < rows.size(); ++j) (*groups)[name_of[bins[j]]].push_back(v.values[rows[j]]);
   std::sort(named.begin(), named.end());
+  order->clear();
   for (const auto& n : named) order->push_back(n.second);
+  if (absent) order->push_back("-");
 }
 
 // The metric of the trials grouped by each hyperparameter's value: a table per hyperparameter.

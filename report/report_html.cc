@@ -88,6 +88,7 @@ ParamAxis AxisOf(const SweepView& v, const std::string& key, double p0, double p
   std::set<std::string> texts;
   for (const auto& t : v.ranked) {
     const json pv = ParamValue(t, key);
+    if (pv.is_null()) continue;  // a trial without it (a conditional parameter): drawn apart
     texts.insert(Param(t, key));
     if (pv.is_number()) {
       lo = std::min(lo, pv.get<double>());

@@ -265,6 +265,26 @@ class TpeSampler : public Sampler {
       }
       axes_.push_back(std::move(ax));
     }
+    // The estimators' groups: the parameters without `when`, then one group per distinct `when`
+    // (its parameters are present in the same trials), parents' groups first.
+    groups_.assign(1, {});
+    std::map<std::string, size_t> by_when;
+    for (size_t a : ParameterOrder(spec_)) {
+      std::string when;
+      for (const Condition& c : spec_.parameters[a].when) {
+        when += c.parent + (c.range ? "~" + std::to_string(c.min) + "," + std::to_string(c.max)
+                                    : "=");
+        for (const std::string& v : c.values) when += v + "|";
+        when += ";";
+      }
+      auto [it, added] = by_when.emplace(when, groups_.size());
+      if (added && !when.empty()) groups_.emplace_back();
+      groups_[when.empty() ? 0 : it->second].push_back(a);
+    }
+    for (const std::vector<size_t>& g : groups_) {
+      group_axes_.emplace_back();
+      for (size_t a : g) group_axes_.back().push_back(axes_[a]);
+    }
     return CountFinitePoints();
   }
 
@@ -445,11 +465,9 @@ class TpeSampler : public Sampler {
     for (size_t i = 0; i < done.size(); ++i) (good[i] ? below : above).push_back(done[i].x);
     for (auto& x : pending) above.push_back(std::move(x));  // the constant liar: worst value
 
-    const Parzen l(axes_, below), g(axes_, above);
-    struct Candidate {
-      double ei;
-      std::vector<double> x;
-    };
+    std::vector<Parzen> ls, gs;  // per group: l (good) and g (bad)
+    Estimators(below, above, &ls, &gs);
+    struct Candidate { double ei; std::vector<double> x; };  // x: group 0's axes
     // The best candidate by l(x)/g(x) that is a point not tried yet. A finite space (values,
     // integers) soon has its good region tried; a point tried again with the same seed trains
     // the same model, so more rounds of candidates are drawn before settling for one.
@@ -459,22 +477,23 @@ class TpeSampler : public Sampler {
     for (int round = 0; round < kCandidateRounds; ++round) {
       std::vector<Candidate> candidates;
       for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
-        std::vector<double> x = l.Sample(&rng);
-        const double ei = l.LogPdf(x) - g.LogPdf(x);
+        std::vector<double> x = ls[0].Sample(&rng);
+        const double ei = ls[0].LogPdf(x) - gs[0].LogPdf(x);
         candidates.push_back({ei, std::move(x)});
       }
       std::stable_sort(candidates.begin(), candidates.end(),
                        [](const Candidate& a, const Candidate& b) { return a.ei > b.ei; });
+      std::vector<std::vector<double>> chosen = ChooseConditional(ls, gs, &rng);
       for (const Candidate& c : candidates) {
-        StatusOr<TrialSpec> t = Build(number, Texts(c.x));
+        chosen[0] = c.x;
+        StatusOr<TrialSpec> t = Build(number, Texts(Assemble(chosen)));
         if (!t.ok()) {
           last = t.status();
           ++invalid;
           continue;
         }
         if (!tried.count(PointKey(t->params))) {
-          t->passed_over_invalid = invalid;
-          t->passed_over_tried = again;
+          PassedOver(&*t, invalid, again, last.message());
           return t;
         }
         ++again;
@@ -483,11 +502,12 @@ class TpeSampler : public Sampler {
     }
     // The good region is tried out: an untried point anywhere, as in the startup phase; when the
     // space has none left (or none passes the checks), the best candidate not being trained.
-    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried, invalid, again);
+    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried, invalid, again, last.message());
     if (t.ok() && (!tried.count(PointKey(t->params)) || !fallback)) return t;
     if (fallback) {
-      fallback->passed_over_invalid = t.ok() ? t->passed_over_invalid : invalid;
-      fallback->passed_over_tried = (t.ok() ? t->passed_over_tried + 1 : again) - 1;
+      PassedOver(&*fallback, t.ok() ? t->passed_over_invalid : invalid,
+                 (t.ok() ? t->passed_over_tried + 1 : again) - 1,
+                 t.ok() ? t->passed_over_reason : last.message());
       return std::move(*fallback);
     }
     return t;
@@ -495,10 +515,15 @@ class TpeSampler : public Sampler {
 
  private:
   // The transformed point of a stored trial; false when its axis values are not in this space.
+  // A conditional parameter the trial lacks is NaN (its group's estimators leave the trial out).
   bool Point(const TrialRow& t, std::vector<double>* x) const {
     x->resize(axes_.size());
     for (size_t a = 0; a < axes_.size(); ++a) {
       auto it = t.params.find(spec_.parameters[a].key);
+      if (it == t.params.end() && !spec_.parameters[a].when.empty()) {
+        (*x)[a] = std::numeric_limits<double>::quiet_NaN();
+        continue;
+      }
       if (it == t.params.end()) return false;
       const Axis& ax = axes_[a];
       if (ax.categorical) {
@@ -523,6 +548,68 @@ class TpeSampler : public Sampler {
       (*x)[a] = std::clamp(v, ax.lo, ax.hi);
     }
     return true;
+  }
+
+  // Sets t's counts of candidates passed over, and why the last invalid one was refused.
+  static void PassedOver(TrialSpec* t, int invalid, int tried, const std::string& reason) {
+    t->passed_over_invalid = invalid;
+    t->passed_over_tried = tried;
+    t->passed_over_reason = invalid > 0 ? reason : "";
+  }
+
+  // One estimator pair per group, each from the trials that have its parameters (as Optuna's
+  // TPE builds a parameter's estimator from the trials that hold it).
+  void Estimators(const std::vector<std::vector<double>>& below,
+                  const std::vector<std::vector<double>>& above, std::vector<Parzen>* ls,
+                  std::vector<Parzen>* gs) const {
+    ls->reserve(groups_.size());
+    gs->reserve(groups_.size());
+    for (size_t k = 0; k < groups_.size(); ++k) {
+      ls->emplace_back(group_axes_[k], Project(below, k));
+      gs->emplace_back(group_axes_[k], Project(above, k));
+    }
+  }
+
+  // Each conditional group's value: its best of n_ei_candidates draws by its own l/g (Optuna's
+  // independent sampling). Group 0's is left empty (the caller's candidate). No draws when
+  // there are no conditions.
+  std::vector<std::vector<double>> ChooseConditional(const std::vector<Parzen>& ls,
+                                                     const std::vector<Parzen>& gs,
+                                                     Rng* rng) const {
+    std::vector<std::vector<double>> chosen(groups_.size());
+    for (size_t k = 1; k < groups_.size(); ++k) {
+      double best = 0;
+      for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
+        std::vector<double> x = ls[k].Sample(rng);
+        const double ei = ls[k].LogPdf(x) - gs[k].LogPdf(x);
+        if (i == 0 || ei > best) best = ei, chosen[k] = std::move(x);
+      }
+    }
+    return chosen;
+  }
+
+  // The points of `rows` that have every parameter of group k, as that group's axes see them.
+  std::vector<std::vector<double>> Project(const std::vector<std::vector<double>>& rows,
+                                           size_t k) const {
+    std::vector<std::vector<double>> out;
+    for (const std::vector<double>& x : rows) {
+      std::vector<double> y;
+      for (size_t a : groups_[k]) {
+        if (std::isnan(x[a])) break;
+        y.push_back(x[a]);
+      }
+      if (y.size() == groups_[k].size()) out.push_back(std::move(y));
+    }
+    return out;
+  }
+
+  // The whole point of one value per group (each in its group's axis order).
+  std::vector<double> Assemble(const std::vector<std::vector<double>>& by_group) const {
+    std::vector<double> x(axes_.size());
+    for (size_t k = 0; k < groups_.size(); ++k) {
+      for (size_t j = 0; j < groups_[k].size(); ++j) x[groups_[k][j]] = by_group[k][j];
+    }
+    return x;
   }
 
   // The axis values (text, as a trial's params take them) of a transformed point.
@@ -568,9 +655,10 @@ class TpeSampler : public Sampler {
   // is drawn again, up to kRandomTries draws, then the first valid draw is taken.
   StatusOr<TrialSpec> RandomTrial(int number, Rng* rng,
                                   const std::unordered_set<uint64_t>& tried,
-                                  int passed_invalid = 0, int passed_tried = 0) const {
+                                  int passed_invalid = 0, int passed_tried = 0,
+                                  const std::string& reason = "") const {
     std::optional<TrialSpec> fallback;
-    Status last = Status::Ok();
+    Status last = reason.empty() ? Status::Ok() : InvalidArgument(reason);
     for (int i = 0; i < kRandomTries; ++i) {
       StatusOr<TrialSpec> t = Build(number, Texts(RandomPoint(rng)));
       if (!t.ok()) {
@@ -579,16 +667,14 @@ class TpeSampler : public Sampler {
         continue;
       }
       if (!tried.count(PointKey(t->params))) {
-        t->passed_over_invalid = passed_invalid;
-        t->passed_over_tried = passed_tried;
+        PassedOver(&*t, passed_invalid, passed_tried, last.message());
         return t;
       }
       ++passed_tried;
       if (!fallback) fallback = std::move(*t);
     }
-    if (fallback) {
-      fallback->passed_over_invalid = passed_invalid;
-      fallback->passed_over_tried = passed_tried - 1;  // (the one taken is not passed over)
+    if (fallback) {  // (the one taken is not passed over)
+      PassedOver(&*fallback, passed_invalid, passed_tried - 1, last.message());
       return std::move(*fallback);
     }
     return Status(last.code(), last.message() + " (no valid trial in " +
@@ -693,6 +779,9 @@ class TpeSampler : public Sampler {
   SweepData data_;
   SweepRanking ranking_;  // the sweep's objectives and constraints
   std::vector<Axis> axes_;
+  // The estimators' groups (Init): indices into axes_; group 0 the parameters without `when`.
+  std::vector<std::vector<size_t>> groups_;
+  std::vector<std::vector<Axis>> group_axes_;
   int planned_ = 0;
 };
 

@@ -48,6 +48,19 @@
 //     point (one not being trained, when it can). Random points avoid tried ones the same way.
 //   Work per proposal is bounded: the latest kMaxHistory completed trials are used.
 //
+// Conditional parameters (search/sweep_file.h, `when`): the estimators are split into groups, the
+// parameters without `when` (one multivariate estimator, as above) and one group per distinct
+// `when` (its parameters are present in the same trials). The good/bad split is made once over
+// every finished trial, and each group's estimators are fitted on the trials of each side that
+// have its parameters, as Optuna's TPE builds a parameter's estimator from the trials that hold
+// it: a trial without momentum (adam) says nothing about momentum. A candidate is the unconditional
+// group's draw, ranked by its own l/g as above, with each conditional group's best of
+// n_ei_candidates draws by that group's l/g (Optuna's independent sampling); BuildTrial then keeps
+// the groups whose conditions the candidate's values meet, in dependency order. So optimizer
+// [adam, sgd] with momentum under sgd is proposed on both branches; a sweep without `when` draws
+// and proposes exactly as before. TrialSpec::passed_over_reason says why the last invalid
+// candidate was refused (`status` shows it).
+//
 // Thread-safety: the const methods may run on several threads at once (the scheduler proposes a
 // costly bayes trial outside its mutex, see ProposalWork); nothing else is safe to share. Propose
 // does not keep the pointers it is given.

@@ -356,6 +356,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   HPSWEEP_RETURN_IF_ERROR(CheckProgramKeys(spec));
   HPSWEEP_RETURN_IF_ERROR(CheckFixedOrSwept(spec));
   HPSWEEP_RETURN_IF_ERROR(FoldDataKeys(&spec));
+  HPSWEEP_RETURN_IF_ERROR(CheckConditions(&spec));
   HPSWEEP_RETURN_IF_ERROR(CheckTask(&spec));
   HPSWEEP_RETURN_IF_ERROR(CheckObjectives(spec));
 

@@ -17,6 +17,7 @@
 //     units: {values: [32, 48, 96, 256]}
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
+//     momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}   # only where optimizer is sgd
 //   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
 //   warm_start: {sweeps: [3, lstm-units]}   # bayes: those sweeps' finished trials as history
 //   metric: [{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]
@@ -76,6 +77,32 @@
 // else the key is refused. As Optuna, q is refused with log_uniform, and int_log_uniform takes
 // only q: 1; q must be > 0 (an integer for int_uniform). Grids take no distributions. Unlike W&B's `log_uniform` (whose bounds are exponents), min and max here are the
 // values themselves, as W&B's `log_uniform_values`.
+//
+// Conditional parameters: `when` on a parameter makes it apply only where other keys have given
+// values; everywhere else it is absent from the trial's params (the engine's default applies; a
+// program gets no --name=). Each key of `when` names a parent and what it must be, all of them
+// holding:
+//   when: {optimizer: sgd}              # the parent's value (compared in the engine's canonical
+//   when: {optimizer: [sgd, rmsprop]}   #   form; a program's as written, or as numbers), any of
+//   when: {layers: {min: 2}}            # a number in [min, max] (either may be left out)
+// A parent is another parameter or a fixed key (in a list sweep, a key its items set too: each
+// item's value counts for its trials). A parent that does not apply in a trial holds no
+// condition, so chains (nesterov when momentum >= 0.8, momentum when optimizer is sgd) work.
+// Refused (file:line:key): a parent that is neither (with did-you-mean), the parameter itself,
+// a cycle (a parent conditional on its child, directly or not), a value the parent never takes
+// (not among its values; outside its distribution or off its points; a fixed key that never
+// matches: "never applies"), an exact value of a continuous distribution (give a range), a range
+// over a parent that is not numeric or that it never reaches, min above max, and keys of a range
+// other than min and max. Every method takes conditions:
+//   grid (and list with parameters): only the combinations where each parameter applies, each
+//     once: a parameter is crossed only with the points where it applies (optimizer [adam, sgd]
+//     with momentum [0.5, 0.9] under sgd is 3 trials, not 4), in file order with the last axis
+//     fastest (an axis that does not apply counts as at its first value); the limits count
+//     these trials;
+//   random: each draw decides the parameters in ParameterOrder (parents first), drawing a
+//     child only where it applies; duplicates are recognised on the parameters that apply;
+//   bayes: see search/sampler.h ("Conditional parameters").
+// Without `when` every method gives exactly the trials it gave before conditions existed.
 //
 // Seeds: unless `seed` is fixed or swept, every trial gets the same seed (data.seed, else the
 // top-level seed, else 0), so trials differ only by their axes, as in the Keras write-ups that
@@ -150,6 +177,16 @@ constexpr char kLabelKey[] = "label";
 enum class SweepMethod { kGrid, kRandom, kList, kBayes };
 enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform, kIntLogUniform };
 
+// One key of a parameter's `when` (see "Conditional parameters" above): its parent holds one of
+// `values`, or (range) a number in [min, max].
+struct Condition {
+  std::string parent;               // another parameter's key, or a fixed key
+  std::vector<std::string> values;  // any of these (the parent's canonical text form)
+  bool range = false;               // {min: A, max: B}: the parent's value as a number
+  double min = 0, max = 0;          // range: -inf / +inf where not given
+  int line = 0;                     // of the parent's key under `when`
+};
+
 struct ParameterSpec {
   std::string key;  // a config key
   Distribution distribution = Distribution::kValues;
@@ -158,6 +195,8 @@ struct ParameterSpec {
   // q, the step (uniform, int_uniform): values are min + k * q within [min, max]; 0: none.
   double q = 0;
   int line = 0;                     // where it was declared
+  // `when`: the conditions under which the parameter applies, every one of them; empty: always.
+  std::vector<Condition> when;
 };
 
 // A distribution's points when they are finite: int_uniform, int_log_uniform, uniform with q
@@ -172,6 +211,28 @@ double SnapToStep(const ParameterSpec& p, double x);
 std::string DistributionText(const ParameterSpec& p, double v);
 // The text of point `index` (0..DistributionPoints - 1) of a finite distribution.
 std::string PointText(const ParameterSpec& p, uint64_t index);
+
+struct SweepSpec;
+
+// True when a parameter of spec has a `when`.
+bool HasConditions(const SweepSpec& spec);
+// True when c holds of its parent's value `text`: one of c.values (compared in the engine's GetKey
+// form; a program's values as written, or as numbers when both are), or a number in the range.
+bool ConditionHolds(const SweepSpec& spec, const Condition& c, const std::string& text);
+// The order the parameters are decided in: each after the parameters its `when` names, else in
+// file order (file order exactly when there are no conditions).
+std::vector<size_t> ParameterOrder(const SweepSpec& spec);
+// True when parameter `index` applies, given the values `texts` (one per parameter) and `active`
+// of the parameters decided before it in ParameterOrder, and `fixed` (spec.fixed, or a list
+// item's keys merged over it): every condition holds of its parent, a parent that does not apply
+// holding none.
+bool ParameterApplies(const SweepSpec& spec, size_t index, const std::vector<std::string>& texts,
+                      const std::vector<bool>& active,
+                      const std::map<std::string, std::string>& fixed);
+// Which parameters apply in a trial of axis values `texts` (the text of one that does not apply
+// is not read): ParameterApplies of each, in ParameterOrder. All true without conditions.
+std::vector<bool> ActiveParameters(const SweepSpec& spec, const std::vector<std::string>& texts,
+                                   const std::map<std::string, std::string>& fixed);
 
 // One item of a list sweep's `trials`.
 struct ListItem {
@@ -248,6 +309,8 @@ struct TrialSpec {
   // Candidates the sampler passed over before this one (method: bayes): points the config
   // checks or the limits refused, and points tried already. 0 for a plan's trials.
   int passed_over_invalid = 0, passed_over_tried = 0;
+  // Why the last invalid one was refused (its message); "" when none was.
+  std::string passed_over_reason;
 };
 
 // Sizes past which ExpandSweep refuses a trial, so that a sweep cannot hand workers a model that

@@ -39,7 +39,7 @@ std::string FormatCount(int64_t n);
 std::string FormatBytes(int64_t bytes);
 
 bool ParseInt64(const std::string& s, int64_t* out);
-// A finite number written in full (strtod's syntax, nothing after it). (sweep_sections.cc)
+// A finite number written whole ("0.5", "1e-3"); false for anything else. (sweep_sections.cc)
 bool ParseDouble(const std::string& s, double* out);
 // [A-Za-z0-9._-]{1,128}
 bool IsSafeName(const std::string& s);
@@ -61,6 +61,14 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
 // the item, labels aside: every trial would run twice), and the grid checks on the product.
 // (sweep_plan.cc)
 Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count);
+
+// A grid with conditional parameters (sweep_conditions.cc): its size, a parameter counted only
+// where it applies (UINT64_MAX once it is past kMaxTrialsPerSweep, not counted further), and its points as value indices per parameter (0
+// for one that does not apply), in file order with the last axis fastest. `fixed` gives the
+// values of fixed parents (spec.fixed, or a list item's keys merged over it).
+uint64_t ConditionalGridSize(const SweepSpec& spec, const std::map<std::string, std::string>& fixed);
+std::vector<std::vector<size_t>> ConditionalGridPoints(
+    const SweepSpec& spec, const std::map<std::string, std::string>& fixed);
 
 // ---------------------------------------------------------------------------------------------
 // Parsing.
@@ -157,6 +165,12 @@ class Parser {
   Status ReadStep(const std::string& key, const Entry& q, ParameterSpec* p) const;
   Status ReadDistribution(const std::string& key, const Entry& distribution, const Entry* min,
                           const Entry* max, ParameterSpec* p) const;
+  // A parameter's `when` (sweep_conditions.cc): read here, checked against the whole file by
+  // CheckConditions (after FoldDataKeys: a parent may be a data key folded into fixed).
+  Status ReadWhen(const std::string& key, const Entry& when, ParameterSpec* p) const;
+  Status ReadWhenRange(const std::string& what, int line, const YamlNode* v, Condition* c) const;
+  Status CheckCondition(const SweepSpec& spec, const ParameterSpec& p, Condition* c) const;
+  Status CheckConditions(SweepSpec* spec) const;
   Status ReadBayes(const Entry& e, SweepSpec* spec);
   Status ReadWarmStart(const Entry& e, SweepSpec* spec);
 

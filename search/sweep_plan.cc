@@ -83,6 +83,23 @@ uint64_t GridSize(const SweepSpec& spec, std::string* axes) {
   return count;
 }
 
+// The number of trials of a grid (or list) with conditional parameters: each item's grid, a
+// parameter counted only where it applies (saturating at UINT64_MAX).
+uint64_t ConditionalCount(const SweepSpec& spec) {
+  if (spec.method != SweepMethod::kList) {
+    return sweep_internal::ConditionalGridSize(spec, spec.fixed);
+  }
+  uint64_t total = 0;
+  for (const ListItem& item : spec.items) {
+    std::map<std::string, std::string> fixed = spec.fixed;
+    for (const auto& [key, text] : item.params) fixed[key] = text;
+    const uint64_t n = sweep_internal::ConditionalGridSize(spec, fixed);
+    total = n > std::numeric_limits<uint64_t>::max() - total ? std::numeric_limits<uint64_t>::max()
+                                                              : total + n;
+  }
+  return total;
+}
+
 }  // namespace
 
 namespace sweep_internal {
@@ -147,9 +164,11 @@ Status CheckGrid(const SweepSpec& spec, const std::string& file, uint64_t* count
                  ? std::numeric_limits<uint64_t>::max()
                  : *count * n;
   }
-  const std::string count_text = *count == std::numeric_limits<uint64_t>::max()
-                                     ? std::string("more than 10^19")
-                                     : std::to_string(*count);
+  if (HasConditions(spec)) *count = ConditionalCount(spec);
+  const std::string count_text =
+      *count != std::numeric_limits<uint64_t>::max() ? std::to_string(*count)
+      : HasConditions(spec) ? "more than " + std::to_string(kMaxTrialsPerSweep)  // (not counted)
+                            : std::string("more than 10^19");
   if (*count > static_cast<uint64_t>(kMaxTrialsPerSweep)) {
     return ErrorAt(file, params_line,
                    std::string(list ? "the sweep " : "the grid ") + axes + " has " + count_text +
@@ -240,10 +259,12 @@ Status CheckList(const SweepSpec& spec, const std::string& file, uint64_t* count
 
 namespace {
 
-// A trial being built: the engine's config, or (a program sweep) its params as written.
+// A trial being built: the engine's config, or (a program sweep) its params as written; which
+// parameters apply in it (sweep_file.h, ActiveParameters).
 struct Draft {
   TrialConfig config;
   std::map<std::string, std::string> program;
+  std::vector<bool> active;
 };
 
 class Expander {
@@ -279,9 +300,15 @@ class Expander {
   Status GridPoints(uint64_t count, int* number, std::vector<TrialSpec>* trials) const;
   // The axis values of `config` in GetKey form, to recognise a trial drawn twice.
   std::vector<std::string> Canonical(const Draft& config) const;
+  // One draw of each parameter that applies, in ParameterOrder (parents first).
   std::vector<std::string> Draw(Rng* rng) const;
-  // "units=32, layers=2"
-  std::string Describe(const std::vector<std::string>& texts) const;
+  // "units=32, layers=2": the parameters that apply (all when `active` is empty).
+  std::string Describe(const std::vector<std::string>& texts,
+                       const std::vector<bool>& active) const;
+  // The fixed keys conditions read: spec.fixed, with the list item's keys over it.
+  const std::map<std::string, std::string>& Fixed() const {
+    return item_ != nullptr ? item_fixed_ : spec_.fixed;
+  }
   int LineOfKey(const std::string& key) const;
 
   // The line messages fall back to: the item's in a list sweep, else that of parameters.
@@ -298,6 +325,8 @@ class Expander {
   const ListItem* item_ = nullptr;
   size_t item_index_ = 0;
   Draft item_base_;
+  std::map<std::string, std::string> item_fixed_;
+  const std::vector<size_t> order_ = ParameterOrder(spec_);
 };
 
 int Expander::LineOfKey(const std::string& key) const {
@@ -308,12 +337,16 @@ int Expander::LineOfKey(const std::string& key) const {
   return LineOr(spec_.lines, "fixed." + key, DefaultLine());
 }
 
-std::string Expander::Describe(const std::vector<std::string>& texts) const {
+std::string Expander::Describe(const std::vector<std::string>& texts,
+                               const std::vector<bool>& active) const {
   std::string out;
   if (item_ != nullptr) out = ItemName(item_index_, *item_) + " of 'trials'";
+  bool first = true;
   for (size_t i = 0; i < texts.size(); ++i) {
-    if (i == 0 && !out.empty()) out += "; ";
-    out += (i ? ", " : "") + spec_.parameters[i].key + "=" + texts[i];
+    if (!active.empty() && !active[i]) continue;
+    if (first && !out.empty()) out += "; ";
+    out += (first ? "" : ", ") + spec_.parameters[i].key + "=" + texts[i];
+    first = false;
   }
   return out;
 }
@@ -344,13 +377,15 @@ Status Expander::Init() {
 Status Expander::Apply(int number, const std::vector<std::string>& texts,
                        Draft* config) const {
   *config = item_ != nullptr ? item_base_ : base_;
+  config->active = ActiveParameters(spec_, texts, Fixed());
   for (size_t i = 0; i < texts.size(); ++i) {
+    if (!config->active[i]) continue;  // its condition does not hold: absent from the trial
     const ParameterSpec& p = spec_.parameters[i];
     const Status st = Set(p.key, texts[i], config);
     if (!st.ok()) {
-      return ErrorAt(
-          file_, p.line,
-          "trial " + std::to_string(number) + " (" + Describe(texts) + "): " + st.message());
+      return ErrorAt(file_, p.line,
+                     "trial " + std::to_string(number) + " (" + Describe(texts, config->active) +
+                         "): " + st.message());
     }
   }
   return Status::Ok();
@@ -372,7 +407,7 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
       const size_t end = m.find('\'', 5);
       if (end != std::string::npos) line = LineOfKey(m.substr(5, end - 5));
     }
-    const std::string described = Describe(texts);
+    const std::string described = Describe(texts, draft.active);
     const std::string which = described.empty() ? "" : " (" + described + ")";
     return ErrorAt(file_, line, "trial " + std::to_string(number) + which + ": " + m);
   }
@@ -380,7 +415,7 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
   const int64_t params = ParamCount(config);
   const int64_t bytes = TrainingBytesEstimate(config);
   if (params > limits_.max_params || bytes > limits_.max_training_bytes) {
-    const std::string described = Describe(texts);
+    const std::string described = Describe(texts, draft.active);
     const std::string which =
         "trial " + std::to_string(number) + (described.empty() ? "" : " (" + described + ")");
     if (params > limits_.max_params) {
@@ -399,6 +434,9 @@ Status Expander::Finish(int number, const std::vector<std::string>& texts,
   trial.number = number;
   trial.config = config;
   for (const std::string& key : ConfigKeys()) trial.params[key] = GetKey(config, key);
+  for (size_t i = 0; i < draft.active.size(); ++i) {  // a parameter that does not apply is absent
+    if (!draft.active[i]) trial.params.erase(spec_.parameters[i].key);
+  }
   if (item_ != nullptr && !item_->label.empty()) {
     trial.label = item_->label;
     trial.params[kLabelKey] = item_->label;
@@ -421,33 +459,41 @@ void Expander::FinishProgram(int number, const Draft& draft,
 
 std::vector<std::string> Expander::Canonical(const Draft& draft) const {
   std::vector<std::string> out;
-  for (const ParameterSpec& p : spec_.parameters) {
-    out.push_back(program_ ? draft.program.at(p.key) : GetKey(draft.config, p.key));
+  for (size_t i = 0; i < spec_.parameters.size(); ++i) {
+    const std::string& key = spec_.parameters[i].key;
+    if (!draft.active.empty() && !draft.active[i]) {
+      out.push_back("!");  // absent ("=" starts every value)
+      continue;
+    }
+    out.push_back("=" + (program_ ? draft.program.at(key) : GetKey(draft.config, key)));
   }
   return out;
 }
 
 std::vector<std::string> Expander::Draw(Rng* rng) const {
-  std::vector<std::string> texts;
-  for (const ParameterSpec& p : spec_.parameters) {
+  std::vector<std::string> texts(spec_.parameters.size());
+  std::vector<bool> active(spec_.parameters.size(), false);
+  for (size_t i : order_) {  // parents first; a parameter that does not apply is not drawn
+    active[i] = ParameterApplies(spec_, i, texts, active, Fixed());
+    if (!active[i]) continue;
+    const ParameterSpec& p = spec_.parameters[i];
     switch (p.distribution) {
-      case Distribution::kValues: texts.push_back(p.values[rng->Below(p.values.size())]); break;
+      case Distribution::kValues: texts[i] = p.values[rng->Below(p.values.size())]; break;
       case Distribution::kIntUniform:
       case Distribution::kUniform:
         if (const uint64_t n = DistributionPoints(p); n > 0) {  // a grid: one of its points
-          texts.push_back(DistributionText(p, p.min + static_cast<double>(rng->Below(n)) *
-                                                          (p.q > 0 ? p.q : 1)));
+          texts[i] = DistributionText(p, p.min + static_cast<double>(rng->Below(n)) *
+                                                     (p.q > 0 ? p.q : 1));
         } else {
-          texts.push_back(DrawText(rng->Uniform(p.min, p.max), p.min, p.max));
+          texts[i] = DrawText(rng->Uniform(p.min, p.max), p.min, p.max);
         }
         break;
       case Distribution::kLogUniform:
-        texts.push_back(
-            DrawText(std::exp(rng->Uniform(std::log(p.min), std::log(p.max))), p.min, p.max));
+        texts[i] = DrawText(std::exp(rng->Uniform(std::log(p.min), std::log(p.max))), p.min, p.max);
         break;
       case Distribution::kIntLogUniform:  // uniform in log space over [min - 0.5, max + 0.5]
-        texts.push_back(DistributionText(
-            p, std::exp(rng->Uniform(std::log(p.min - 0.5), std::log(p.max + 0.5)))));
+        texts[i] = DistributionText(
+            p, std::exp(rng->Uniform(std::log(p.min - 0.5), std::log(p.max + 0.5))));
         break;
     }
   }
@@ -457,6 +503,16 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
 Status Expander::GridPoints(uint64_t count, int* number, std::vector<TrialSpec>* trials) const {
   std::vector<size_t> index(spec_.parameters.size(), 0);
   std::vector<std::string> texts(spec_.parameters.size());
+  if (HasConditions(spec_)) {  // only the points where each parameter applies
+    for (const std::vector<size_t>& point : sweep_internal::ConditionalGridPoints(spec_, Fixed())) {
+      for (size_t i = 0; i < point.size(); ++i) texts[i] = spec_.parameters[i].values[point[i]];
+      Draft config;
+      ++*number;
+      HPSWEEP_RETURN_IF_ERROR(Apply(*number, texts, &config));
+      HPSWEEP_RETURN_IF_ERROR(Finish(*number, texts, config, trials));
+    }
+    return Status::Ok();
+  }
   for (uint64_t n = 0; n < count; ++n) {
     for (size_t i = 0; i < index.size(); ++i) texts[i] = spec_.parameters[i].values[index[i]];
     Draft config;
@@ -505,6 +561,8 @@ StatusOr<std::vector<TrialSpec>> Expander::List() {
     item_ = &spec_.items[it];
     item_index_ = it;
     item_base_ = base_;
+    item_fixed_ = spec_.fixed;
+    for (const auto& [key, text] : item_->params) item_fixed_[key] = text;
     for (const auto& [key, text] : item_->params) {
       const Status st = Set(key, text, &item_base_);
       if (!st.ok()) {

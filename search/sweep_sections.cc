@@ -55,7 +55,8 @@ const std::vector<std::string>& MedianKeys() {
   return keys;
 }
 const std::vector<std::string>& ParameterKeys() {
-  static const std::vector<std::string> keys = {"values", "distribution", "min", "max", "q"};
+  static const std::vector<std::string> keys = {"values", "distribution", "min", "max", "q",
+                                                "when"};
   return keys;
 }
 const std::vector<std::string>& DistributionNames() {
@@ -64,6 +65,19 @@ const std::vector<std::string>& DistributionNames() {
   return names;
 }
 
+}  // namespace
+
+bool ParseDouble(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+namespace {
 
 // True when `key` takes a list ("[64, 32]"): dense and dropout today. Asked of the engine rather
 // than listed here, so a new list-valued key needs no change in this file.
@@ -542,6 +556,7 @@ Status Parser::ReadParameter(const Entry& e, ParameterSpec* p) {
     if (x.key == "min") min = &x;
     if (x.key == "max") max = &x;
     if (x.key == "q") q = &x;
+    if (x.key == "when") HPSWEEP_RETURN_IF_ERROR(ReadWhen(key, x, p));
   }
   if (values != nullptr) {
     if (distribution != nullptr || min != nullptr || max != nullptr || q != nullptr) {
@@ -767,16 +782,6 @@ Status Parser::ReadWarmStart(const Entry& e, SweepSpec* spec) {
     return Err(e.line, "key 'warm_start': expected sweeps: [ID or name, ...]");
   }
   return Status::Ok();
-}
-
-bool ParseDouble(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
 }
 
 }  // namespace sweep_internal

@@ -243,7 +243,8 @@
 
   function clearTable(id) { $(id).tBodies[0].textContent = ''; }
 
-  // The params that differ between the sweep's trials (a label first), for short row names.
+  // The params that differ between the sweep's trials (a label first), for short row names: a
+  // conditional one that some trials lack (its condition did not hold) differs too.
   function varyingKeys() {
     const seen = new Map();
     for (const t of state.trials.values()) {
@@ -252,6 +253,9 @@
         if (!seen.has(k)) seen.set(k, new Set());
         seen.get(k).add(v);
       }
+    }
+    for (const t of state.trials.values()) {
+      for (const k of seen.keys()) if (!(k in t.params)) seen.get(k).add('-');
     }
     const keys = [...seen.keys()].filter((k) => seen.get(k).size > 1 || k === 'label');
     return keys.length ? keys : [...seen.keys()].slice(0, 3);

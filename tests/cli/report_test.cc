@@ -606,6 +606,29 @@ TEST(ReportTest, EffectsOfAContinuousParameterAreBinned) {
   EXPECT_EQ(names.back(), "0.017 to 0.02") << effects;
 }
 
+// A conditional parameter (momentum only under sgd) is absent from the adam trials: they form the
+// group "-" after the binned values, in the effects and in importance, and nothing breaks.
+TEST(ReportTest, TrialsLackingAConditionalParameterAreTheGroupDash) {
+  json ex;
+  ex["sweep"] = Sweep();
+  for (int n = 1; n <= 20; ++n) {
+    json params = {{"optimizer", n % 2 ? "adam" : "sgd"}};
+    if (n % 2 == 0) params["momentum"] = 0.045 * n;
+    json t = Trial(n, params, 0.5 + 0.01 * n, 1.0);
+    t["status"] = "completed";
+    ex["trials"].push_back(t);
+  }
+  const std::string page = Report(ex);
+  const std::string effects = Section(page, "effects");
+  const size_t momentum = effects.find(">momentum<");
+  ASSERT_NE(momentum, std::string::npos) << effects;
+  const std::string table = effects.substr(momentum, effects.find("</table>", momentum) - momentum);
+  EXPECT_NE(table.find("<tr><td class=\"l\">-</td><td>10</td>"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.09 to"), std::string::npos) << table;  // the sgd trials, binned
+  EXPECT_LT(table.find("0.09 to"), table.find(">-<"));
+  EXPECT_NE(Section(page, "importance").find("momentum"), std::string::npos);
+}
+
 // A trial of one epoch draws a point in its panel (a polyline of one point draws nothing).
 TEST(ReportTest, AOneEpochTrialDrawsAPoint) {
   json ex = LowAccuracySweep();
