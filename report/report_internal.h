@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
+#include "engine/mnist.h"
 #include "search/objective.h"
 
 namespace hpsweep {
@@ -156,6 +158,15 @@ std::string Scatter(const SweepView& v, const std::string& key);
 std::string Leaderboard(const SweepView& v, size_t max_rows, const std::string& id);
 // The settings every trial shares (the sweep file's fixed ones), and the sweep's own.
 std::string Settings(const SweepView& v, int per_row = 4);
+// The best trial's confusion matrix and per-class precision, recall and F1 (report_best.cc).
+StatusOr<std::string> ConfusionTables(const nlohmann::json& best);
+// 100 random test images with the best model's predictions; "" for a model not shaped for MNIST
+// (report_best.cc).
+StatusOr<std::string> SampleGrid(const std::string& best_model, const Mnist* data);
+// The best trial (the first of the ranking) if it has a value of the metric at all: its confusion
+// tables and, with its model and the data, the grid; "" if none (report_best.cc).
+StatusOr<std::string> BestTrialSection(const SweepView& v, const std::string& best_model,
+                                       const Mnist* data);
 // A sweep of several objectives: its trials in the plane of the first two, the first front
 // joined, dominated ones faded, infeasible ones as red rings (report_front.cc); "" otherwise.
 std::string FrontSection(const SweepView& v);
