@@ -118,6 +118,56 @@ std::string SweepRanking::DisplayName() const {
   return s;
 }
 
+std::vector<SweepRanking::Place> SweepRanking::RankByContribution(
+    const std::vector<const TrialRow*>& rows) const {
+  std::vector<Place> places = Rank(rows);
+  if (objectives_.size() != 2) return places;
+  // Scores (larger is better) of the ranked trials; NaN-free for trials on a front.
+  auto score = [&](const Place& p, int k) {
+    const double v = MeasureOf(objectives_[k].name, *rows[p.index]);
+    return objectives_[k].maximize ? v : -v;
+  };
+  size_t begin = 0;
+  while (begin < places.size()) {
+    size_t end = begin + 1;
+    while (end < places.size() && places[end].front == places[begin].front &&
+           places[end].feasible == places[begin].feasible) {
+      ++end;
+    }
+    if (places[begin].front > 0 && places[begin].feasible && end - begin > 2) {
+      std::vector<Place> front(places.begin() + begin, places.begin() + end);
+      // Along the first objective, worst first; on a front the second then runs best first.
+      std::stable_sort(front.begin(), front.end(), [&](const Place& a, const Place& b) {
+        return score(a, 0) < score(b, 0);
+      });
+      double ref[2];
+      for (int k = 0; k < 2; ++k) {
+        double lo = score(front[0], k), hi = lo;
+        for (const Place& p : front) lo = std::min(lo, score(p, k)), hi = std::max(hi, score(p, k));
+        ref[k] = lo - 0.1 * (hi - lo);
+      }
+      std::vector<std::pair<double, size_t>> added;  // (contribution, rank order)
+      for (size_t i = 0; i < front.size(); ++i) {
+        const double left = i == 0 ? ref[0] : score(front[i - 1], 0);
+        const double below = i + 1 == front.size() ? ref[1] : score(front[i + 1], 1);
+        added.push_back({(score(front[i], 0) - left) * (score(front[i], 1) - below), i});
+      }
+      std::vector<size_t> rank_of(front.size());  // front[i]'s place in Rank's order
+      for (size_t i = 0; i < front.size(); ++i) {
+        for (size_t j = begin; j < end; ++j) {
+          if (places[j].index == front[i].index) rank_of[i] = j;
+        }
+      }
+      std::stable_sort(added.begin(), added.end(), [&](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : rank_of[a.second] < rank_of[b.second];
+      });
+      for (size_t i = 0; i < added.size(); ++i) places[begin + i] = front[added[i].second];
+    }
+    begin = end;
+  }
+  return places;
+}
+
 std::string SweepRanking::ConstraintsText() const {
   std::string s;
   auto num = [](double v) {

@@ -108,6 +108,13 @@ class SweepRanking {
   std::vector<Place> Rank(const std::vector<const TrialRow*>& rows) const;
   std::vector<Place> Rank(const std::vector<TrialRow>& rows) const;
 
+  // Rank's order, but within each feasible front of a two-objective ranking by the hypervolume
+  // each trial alone adds (largest first; ties as Rank), against a reference point 10% of each
+  // objective's range beyond the worst of the front's trials: the order Optuna's MOTPE picks its
+  // good trials in (hypervolume subset selection). A front's ends, first by crowding distance,
+  // may add little: the smallest model that learns nothing. More objectives: Rank's order.
+  std::vector<Place> RankByContribution(const std::vector<const TrialRow*>& rows) const;
+
   // "val_accuracy (max), param_count (min)".
   std::string DisplayName() const;
   // "param_count <= 100000, 0.9 <= val_accuracy"; "" when none.

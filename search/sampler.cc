@@ -229,14 +229,15 @@ class TpeSampler : public Sampler {
   };
 
   // Several objectives or constraints (MOTPE's split): a completed trial's score becomes its
-  // place in the sweep's ranking (feasible first, then front, then crowding distance).
+  // place in the sweep's ranking (feasible first, then front; within a front of two objectives
+  // by hypervolume contribution, else crowding distance: SweepRanking::RankByContribution).
   void ScoreByRanking(std::vector<Done>* done) const {
     std::vector<const TrialRow*> completed;
     std::vector<size_t> which;
     for (size_t i = 0; i < done->size(); ++i) {
       if ((*done)[i].group == 0) completed.push_back((*done)[i].row), which.push_back(i);
     }
-    const std::vector<SweepRanking::Place> places = ranking_.Rank(completed);
+    const std::vector<SweepRanking::Place> places = ranking_.RankByContribution(completed);
     for (size_t r = 0; r < places.size(); ++r) {
       (*done)[which[places[r].index]].score = -static_cast<double>(r);
     }

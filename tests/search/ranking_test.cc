@@ -71,6 +71,26 @@ TEST(RankingTest, FrontsThenCrowding) {
   EXPECT_EQ(Order(r, rows), (std::vector<int>{1, 3, 2, 4, 5}));
 }
 
+TEST(RankingTest, TheSamplersOrderWithinAFrontIsByHypervolumeContribution) {
+  // One front: #1 the smallest model that learns little, #2 the knee, #3 the most accurate and
+  // largest. Crowding puts the ends first; the hypervolume each adds puts the knee first
+  // (reference 10% beyond the worst: #1 adds (0.3-0.26)*(90000-1000)... far less than #2).
+  std::vector<TrialRow> rows = {Done(1, 0.30, 1), Done(2, 0.90, 16), Done(3, 0.92, 256),
+                                Done(4, 0.50, 64)};  // #4: dominated by #2
+  const SweepRanking r = AccuracyAndSize();
+  EXPECT_EQ(Order(r, rows), (std::vector<int>{1, 3, 2, 4}));
+  std::vector<const TrialRow*> p;
+  for (const TrialRow& t : rows) p.push_back(&t);
+  std::vector<int> by_contribution;
+  for (const auto& place : r.RankByContribution(p)) by_contribution.push_back(rows[place.index].number);
+  EXPECT_EQ(by_contribution, (std::vector<int>{2, 3, 1, 4}));
+  // With one objective (or more than two) it is Rank's order.
+  const SweepRanking one("val_accuracy", true);
+  std::vector<int> plain;
+  for (const auto& place : one.RankByContribution(p)) plain.push_back(rows[place.index].number);
+  EXPECT_EQ(plain, (std::vector<int>{3, 2, 4, 1}));
+}
+
 TEST(RankingTest, OneObjectiveIsObjectivesOrder) {
   std::vector<TrialRow> rows = {Done(1, 0.8, 8), Done(2, 0.9, 8), Done(3, 0.8, 8),
                                 Done(4, -1, 8)};  // #4: no value, left out
