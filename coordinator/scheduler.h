@@ -421,6 +421,12 @@ class Scheduler {
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
   StatusOr<int> Cancel(int64_t sweep_id) EXCLUDES(mu_);
+  // `hpsweep extend` (scheduler_extend.cc): raises a bayes or random sweep's max_trials, stored
+  // (SweepRow::max_trials, kept across restarts); a completed one runs again and its sampler goes
+  // on from its history. Returns the sweep as extended. InvalidArgument for max_trials outside
+  // 1..kMaxTrialsPerSweep or not above the current; NotFound; FailedPrecondition for grid and
+  // list sweeps, cancelled ones, and a space with no point left. A refusal changes nothing.
+  StatusOr<SweepRow> Extend(int64_t sweep_id, int max_trials) EXCLUDES(mu_);
   // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
   // of the same database (an earlier, interrupted run of another file) as they are.
@@ -755,7 +761,8 @@ class Scheduler {
       REQUIRES(mu_);
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked() REQUIRES(mu_);
-  // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).
+  // The sampler of running sweep sw from its stored file, with sw.max_trials (when set) for the
+  // file's; `stored` is its trials (number, id). A plan must have sw.total trials (0: any).
   StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
       const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_);
   // The live sampler whose sweep's turn is next, or end() when there is none or a queued trial

@@ -265,6 +265,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
                {"created_at", sw.created_at},
                {"finished_at", sw.finished_at}};
   if (!sw.program.empty()) head["program"] = sw.program;
+  if (sw.max_trials > 0) head["extended_to"] = sw.max_trials;  // hpsweep extend's max_trials
   ExportPage page;
   page.sweep_id = sw.id;
   page.head = ExportHeadText(head);

@@ -55,6 +55,9 @@ struct SweepRow {
   // last this many attempts failed while the sweep's trials completed elsewhere gets no more
   // leases; 0: off for this sweep; -1: not set (the coordinator's --quarantine-after).
   int quarantine_after = -1;
+  // `hpsweep extend` (coordinator/scheduler.h, "Extending a sweep"): the max_trials it set, which
+  // replaces the file's; 0: the file's.
+  int max_trials = 0;
 };
 
 // A named metric that has no value (a program trial that never reported its sweep's metric).
