@@ -423,10 +423,11 @@ class Scheduler {
   StatusOr<int> Cancel(int64_t sweep_id) EXCLUDES(mu_);
   // `hpsweep extend` (scheduler_extend.cc): raises a bayes or random sweep's max_trials, stored
   // (SweepRow::max_trials, kept across restarts); a completed one runs again and its sampler goes
-  // on from its history. Returns the sweep as extended. InvalidArgument for max_trials outside
-  // 1..kMaxTrialsPerSweep or not above the current; NotFound; FailedPrecondition for grid and
-  // list sweeps, cancelled ones, and a space with no point left. A refusal changes nothing.
-  StatusOr<SweepRow> Extend(int64_t sweep_id, int max_trials) EXCLUDES(mu_);
+  // on from its history; more > 0 (max_trials 0): the current max_trials plus more. Returns the
+  // sweep as extended. InvalidArgument for max_trials outside 1..kMaxTrialsPerSweep or not above
+  // the current; NotFound; FailedPrecondition for grid and list sweeps, cancelled ones, and a
+  // space with no point left. A refusal changes nothing.
+  StatusOr<SweepRow> Extend(int64_t sweep_id, int max_trials, int more = 0) EXCLUDES(mu_);
   // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
   // of the same database (an earlier, interrupted run of another file) as they are.

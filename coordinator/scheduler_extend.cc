@@ -26,11 +26,17 @@ std::string ExtendSweepText(const SweepRow& sw) {
 
 }  // namespace
 
-StatusOr<SweepRow> Scheduler::Extend(int64_t sweep_id, int max_trials) {
+StatusOr<SweepRow> Scheduler::Extend(int64_t sweep_id, int max_trials, int more) {
   SweepRow out;
   Status s = Mutate([&]() -> Status {
     mu_.AssertHeld();
-    if (max_trials < 1 || max_trials > kMaxTrialsPerSweep) {
+    if (more != 0) {
+      if (max_trials != 0) return InvalidArgument("give max_trials or more, not both");
+      if (more < 1 || more > kMaxTrialsPerSweep) {
+        return InvalidArgument("more is " + std::to_string(more) + "; it must be 1 to " +
+                               std::to_string(kMaxTrialsPerSweep));
+      }
+    } else if (max_trials < 1 || max_trials > kMaxTrialsPerSweep) {
       return InvalidArgument("max_trials is " + std::to_string(max_trials) + "; it must be 1 to " +
                              std::to_string(kMaxTrialsPerSweep) + " (trials in one sweep)");
     }
@@ -54,6 +60,14 @@ StatusOr<SweepRow> Scheduler::Extend(int64_t sweep_id, int max_trials) {
           "(edit the file and run it as a new sweep, with --reuse to copy the finished trials)");
     }
     const int current = sw.max_trials > 0 ? sw.max_trials : spec->max_trials;
+    if (more != 0) {
+      max_trials = current + more;
+      if (max_trials > kMaxTrialsPerSweep) {
+        return InvalidArgument("max_trials would be " + std::to_string(max_trials) + " (" +
+                               std::to_string(current) + " + " + std::to_string(more) +
+                               "); the limit is " + std::to_string(kMaxTrialsPerSweep));
+      }
+    }
     if (max_trials <= current) {
       return InvalidArgument("max_trials " + std::to_string(max_trials) +
                              " is not larger than the max_trials of " + which + ", " +
