@@ -71,7 +71,9 @@
 // next trial is then considered for the lease. The engine is deterministic for a seed and a
 // thread count (engine/trainer.h): a copy stands for a run on another thread count only up to
 // float rounding, and for a run of the same hpsweep version. Copied trials are not fed to the
-// sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
+// sweep's pruner (live or rebuilt), so pruning decides by trained trials only. A trial whose
+// twin was pruned is copied as pruned where this sweep's pruner prunes it at the same epoch
+// (scheduler_reuse.cc says how); otherwise it trains.
 //
 // Warm start: a bayes sweep naming warm_start.sweeps learns from their trials finished before
 // its submit (same metric, goal, program and data, else refused); docs/internals.md, "Warm
@@ -141,6 +143,7 @@
 #include "base/thread_annotations.h"
 #include "coordinator/events.h"
 #include "coordinator/export_text.h"
+#include "coordinator/pruned_twins.h"
 #include "search/objective.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
@@ -421,12 +424,10 @@ class Scheduler {
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
   StatusOr<int> Cancel(int64_t sweep_id) EXCLUDES(mu_);
-  // `hpsweep extend` (scheduler_extend.cc): raises a bayes or random sweep's max_trials, stored
-  // (SweepRow::max_trials, kept across restarts); a completed one runs again and its sampler goes
-  // on from its history; more > 0 (max_trials 0): the current max_trials plus more. Returns the
-  // sweep as extended. InvalidArgument for max_trials outside 1..kMaxTrialsPerSweep or not above
-  // the current; NotFound; FailedPrecondition for grid and list sweeps, cancelled ones, and a
-  // space with no point left. A refusal changes nothing.
+  // `hpsweep extend` (scheduler_extend.cc): raises a bayes or random sweep's max_trials (stored:
+  // SweepRow::max_trials) or adds `more` to it; a completed one runs again, going on from its
+  // history. Returns the sweep as extended. InvalidArgument for a limit outside 1..10000 or not
+  // larger; NotFound; FailedPrecondition for grid, list and cancelled sweeps and a spent space.
   StatusOr<SweepRow> Extend(int64_t sweep_id, int max_trials, int more = 0) EXCLUDES(mu_);
   // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
@@ -583,12 +584,19 @@ class Scheduler {
   // lowest id), or null.
   const TrialRow* FinishedTwinLocked(int64_t sweep_id, const std::string& identity) REQUIRES(mu_);
   std::string IdentityLocked(const TrialRow& t) REQUIRES(mu_);
-  const std::string& SweepDataLocked(int64_t sweep_id)
-      REQUIRES(mu_);  // SweepDataIdentity, "" if unknown
-  void IndexFinishedLocked(const TrialRow& t)
-      REQUIRES(mu_);  // t completed: a twin for later sweeps
-  std::unordered_map<int64_t, std::string> sweep_data_
-      GUARDED_BY(mu_);  // sweep id -> SweepDataIdentity
+  // SweepDataIdentity, "" if unknown.
+  const std::string& SweepDataLocked(int64_t sweep_id) REQUIRES(mu_);
+  void IndexFinishedLocked(const TrialRow& t) REQUIRES(mu_);  // t completed: a twin for later
+  // Pruned twins (scheduler_reuse.cc): the pruned trial of another sweep with t's identity and
+  // early_terminate, if this sweep's pruner prunes t at the epoch where it was pruned; else null.
+  const TrialRow* PrunedTwinLocked(const TrialRow& t) REQUIRES(mu_);
+  void BuildPrunedTwinsLocked() REQUIRES(mu_);  // reads storage: only where it is ours
+  void IndexPrunedLocked(const TrialRow& t) REQUIRES(mu_);  // t pruned: a twin for later sweeps
+  PrunedTwins pruned_twins_ GUARDED_BY(mu_);
+  // Copies src's result (fields, epochs, model) into t and says where it came from.
+  Status CopyResultLocked(TrialRow* t, const TrialRow& src, const SweepRow& sw, double now)
+      REQUIRES(mu_);
+  std::unordered_map<int64_t, std::string> sweep_data_ GUARDED_BY(mu_);  // -> SweepDataIdentity
   // Identity -> completed trial ids; built on first use (finished_built_), then kept up to date.
   std::unordered_map<std::string, std::vector<int64_t>> finished_ GUARDED_BY(mu_);
   bool finished_built_ GUARDED_BY(mu_) = false;

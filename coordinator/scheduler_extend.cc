@@ -128,6 +128,7 @@ StatusOr<SweepRow> Scheduler::Extend(int64_t sweep_id, int max_trials, int more)
     for (const auto& [number, id] : stored) live.trial_ids.push_back(id);
     live.warm = std::move(warm);
     live.prepared.reset();
+    if (sw.reuse && pruners_.count(sweep_id)) BuildPrunedTwinsLocked();  // (storage is ours)
     EmitLocked(events::SweepExtended(sw, before));
     out = sw;
     return Status::Ok();
