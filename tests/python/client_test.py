@@ -395,8 +395,19 @@ class LoopbackTest(unittest.TestCase):
         # By name (the latest of that name), by how many more.
         self.assertEqual(self.client.extend("py-grow", more=2)["max_trials"], 7)
         self.assertEqual(self.client.status(sweep)[0]["total"], 7)
+        # `hpsweep extend` through the same coordinator: by name, then a refusal (exit 2).
+        out = subprocess.run([BIN, "extend", "py-grow", "--more", "1", "--coordinator", self.addr],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("sweep %d (py-grow) extended to max_trials 8: 1 more trial to propose "
+                      "(8 in all)" % sweep, out.stdout)
+        out = subprocess.run([BIN, "extend", str(sweep), "--max-trials", "8", "--coordinator",
+                              self.addr], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("not larger than the max_trials", out.stderr)
+        self.assertEqual(self.client.status(sweep)[0]["total"], 8)
         with self.assertRaises(hpsweep.InvalidArgument) as e:
-            self.client.extend(sweep, max_trials=7)
+            self.client.extend(sweep, max_trials=8)
         self.assertIn("not larger than the max_trials", str(e.exception))
         grid = self.client.submit(queued_sweep("py-grid", 2), file_name="grid.yaml")
         with self.assertRaises(hpsweep.FailedPrecondition) as e:
@@ -411,8 +422,8 @@ class LoopbackTest(unittest.TestCase):
                     dict(max_trials=9, more=1)):
             with self.assertRaises(hpsweep.InvalidArgument):
                 self.client.extend(sweep, **bad)
-        self.assertEqual(self.client.status(sweep)[0]["total"], 7)  # nothing changed
-        self.assertEqual(self.client.cancel(sweep), 7)
+        self.assertEqual(self.client.status(sweep)[0]["total"], 8)  # nothing changed
+        self.assertEqual(self.client.cancel(sweep), 8)
 
     def test_a_sweep_trained_by_a_real_worker(self):
         path = self.path("tiny.yaml", TINY)
