@@ -107,7 +107,7 @@ bool AllowedRoles(const std::string& path, unsigned* roles) {
       {"CancelSweep", kU},         {"RegisterWorker", kW},      {"LeaseTrial", kW},
       {"ReportProgress", kW},      {"CompleteTrial", kW},       {"FailTrial", kW},
       {"GetDataset", kW},          {"ListWorkers", kR | kU},    {"SaveCheckpoint", kW},
-      {"GetCheckpoint", kW},       {"ReleaseWorker", kU},
+      {"GetCheckpoint", kW},       {"ReleaseWorker", kU},       {"ExtendSweep", kU},
   };
   for (const auto& row : kTable) {
     if (method == row.method) {

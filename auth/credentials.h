@@ -9,7 +9,7 @@
 //   RPC                                                      roles that may call it
 //   GetStatus                                                reader, user, worker (exit when idle)
 //   GetLeaderboard ExportSweep WatchSweep GetModel           reader, user
-//   SubmitSweep CancelSweep ReleaseWorker                    user
+//   SubmitSweep CancelSweep ExtendSweep ReleaseWorker        user
 //   RegisterWorker LeaseTrial ReportProgress CompleteTrial
 //   FailTrial GetDataset                                     worker
 //

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/client.h"
+#include "cli/extend_command.h"
 #include "cli/report_commands.h"
 #include "cli/run_command.h"
 #include "cli/sweep_flags.h"
@@ -731,6 +732,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
   CLI::App* workers = AddWorkersCommand(app, f.get());
   CLI::App* lb = AddLeaderboardCommand(app, f.get());
   CLI::App* cancel = AddCancelCommand(app, f.get());
+  CLI::App* extend = AddExtendCommand(app, f.get());
   CLI::App* exp = AddExportCommand(app, f);
   CLI::App* logs = AddLogsCommand(app, f.get());
   CLI::App* report = AddReportCommand(app, f.get());
@@ -749,6 +751,7 @@ std::function<int()> AddSweepCommands(CLI::App* app, const std::string& default_
     if (*workers) return RunWorkers(*f);
     if (*lb) return RunLeaderboard(*f);
     if (*cancel) return RunCancel(*f);
+    if (*extend) return RunExtend(*f);
     if (*exp) return RunExport(*f);
     if (*logs) return RunLogs(*f);
     return -1;

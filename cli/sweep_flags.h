@@ -41,6 +41,8 @@ struct Flags {
   // coordinator, run --quarantine-after: failures in a row that quarantine a worker (0: off).
   int quarantine_after = kDefaultQuarantineAfter;
   std::string release;  // workers --release NAME: lift that worker's quarantine
+  std::string target;   // extend SWEEP: an id or a name
+  int more = 0;         // extend --more K
   double validation_split = 0.2;
   std::string output;
   bool exit_when_idle = false, quiet = false, sync_full = false, no_wait = false, watch = false;

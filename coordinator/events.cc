@@ -226,6 +226,17 @@ Event SweepCancelled(const SweepRow& s, int stopped) {
   return e;
 }
 
+Event SweepExtended(const SweepRow& s, int before) {
+  Event e;
+  e.name = "sweep_extended";
+  e.message = "sweep " + std::to_string(s.id) + " (" + s.name + ") extended to max_trials " +
+              std::to_string(s.max_trials) + ": " + std::to_string(s.total) + " trials (was " +
+              std::to_string(before) + "), running";
+  e.With("sweep_id", s.id).With("sweep", s.name).With("max_trials", s.max_trials);
+  e.With("total", s.total).With("before", before);
+  return e;
+}
+
 Event SweepFinished(const SweepRow& s, int completed, int failed, int stopped, int pruned) {
   Event e;
   e.name = "sweep_finished";

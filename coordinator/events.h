@@ -73,6 +73,8 @@ StatusOr<std::unique_ptr<EventLog>> MakeEventLog(LogFormat format, const std::st
 namespace events {
 Event SweepSubmitted(const SweepRow& sweep, const std::string& file_name);
 Event SweepCancelled(const SweepRow& sweep, int stopped);
+// `hpsweep extend`: sweep.max_trials is the new limit, sweep.total its trials; before: the total.
+Event SweepExtended(const SweepRow& sweep, int before);
 // completed or cancelled; the counts of its trials by status (pruned: stopped early by
 // early_terminate).
 Event SweepFinished(const SweepRow& sweep, int completed, int failed, int stopped, int pruned);

@@ -56,6 +56,33 @@ grpc::Status CheckLeaseId(const std::string& lease_id) {
   return ToGrpc(CheckText("lease_id", lease_id, kMaxLeaseIdBytes, true));
 }
 
+grpc::Status ExtendSweepCall(Scheduler* scheduler, const pb::ExtendSweepRequest& req,
+                             pb::ExtendSweepResponse* resp) {
+  if (req.sweep_id() < 1) {
+    return ToGrpc(InvalidArgument("sweep_id is " + std::to_string(req.sweep_id()) +
+                                  "; it must be a sweep's id, 1 or more"));
+  }
+  // One of max_trials and more, each 1..kMaxTrialsPerSweep.
+  for (const auto& [field, value] : {std::pair<const char*, int>{"max_trials", req.max_trials()},
+                                     std::pair<const char*, int>{"more", req.more()}}) {
+    if ((value != 0 || req.max_trials() == req.more()) &&
+        (value < 1 || value > kMaxTrialsPerSweep)) {
+      return ToGrpc(InvalidArgument(std::string(field) + " is " + std::to_string(value) +
+                                    "; it must be 1 to " + std::to_string(kMaxTrialsPerSweep)));
+    }
+  }
+  int previous = 0;
+  for (const SweepCounts& c : scheduler->Counts(req.sweep_id())) previous = c.sweep.total;
+  StatusOr<SweepRow> sw = scheduler->Extend(req.sweep_id(), req.max_trials(), req.more());
+  if (!sw.ok()) return ToGrpc(sw.status());
+  resp->set_sweep_id(sw->id);
+  resp->set_name(sw->name);
+  resp->set_max_trials(sw->max_trials);
+  resp->set_total(sw->total);
+  resp->set_previous_total(previous);
+  return grpc::Status::OK;
+}
+
 // Streams one open file in chunks of 1 MiB, its sha256 and size on the first.
 grpc::Status SendFile(grpc::ServerContext* ctx, const ReadOnlyFile& file, const std::string& sha,
                       const std::string& name, const std::string& part,

@@ -22,6 +22,10 @@ EpochReport FromProto(const v1::EpochMetrics& m);
 grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, size_t limit);
 // A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
 grpc::Status CheckLeaseId(const std::string& lease_id);
+// ExtendSweep: its fields checked (sweep_id a sweep's id, max_trials 1..kMaxTrialsPerSweep:
+// INVALID_ARGUMENT naming the field and the limit), then Scheduler::Extend, answered in resp.
+grpc::Status ExtendSweepCall(Scheduler* scheduler, const v1::ExtendSweepRequest& req,
+                             v1::ExtendSweepResponse* resp);
 // Streams one open file to a GetDataset caller in chunks of 1 MiB, its sha256 and size on the
 // first; CANCELLED when the caller went away.
 grpc::Status SendFile(grpc::ServerContext* ctx, const ReadOnlyFile& file, const std::string& sha,

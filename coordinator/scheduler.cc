@@ -189,6 +189,7 @@ Status Scheduler::LoadLocked() {
   sweep_data_.clear();
   finished_.clear();
   finished_built_ = false;
+  pruned_twins_.Clear();
   fail_streaks_.clear();  // (streaks start afresh; quarantines are in the workers' rows)
   completions_.clear();
   for (const SweepRow& s : *sweeps) {
@@ -231,6 +232,7 @@ Status Scheduler::LoadLocked() {
       needs_reload_ = true;
       return rebuilt;
     }
+    if (sw.reuse && pruners_.count(id)) BuildPrunedTwinsLocked();  // (storage is ours here)
   }
   needs_reload_ = false;
   ++version_;
@@ -323,6 +325,7 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
       early_terminate_[sw.id] = spec.early_terminate;
       if (sw.state == SweepState::kRunning) {
         pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
+        if (sw.reuse) BuildPrunedTwinsLocked();  // (inside Mutate: storage is ours)
       }
     }
     if (sw.state == SweepState::kRunning) {
@@ -362,6 +365,7 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   prune_requested_.erase(t.id);
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   if (status == TrialStatus::kCompleted) IndexFinishedLocked(t);
+  if (status == TrialStatus::kPruned) IndexPrunedLocked(t);  // (before its pruner may go)
   return MaybeFinishSweep(t.sweep_id, now);
 }
 

@@ -71,7 +71,9 @@
 // next trial is then considered for the lease. The engine is deterministic for a seed and a
 // thread count (engine/trainer.h): a copy stands for a run on another thread count only up to
 // float rounding, and for a run of the same hpsweep version. Copied trials are not fed to the
-// sweep's pruner (live or rebuilt), so pruning decides by trained trials only.
+// sweep's pruner (live or rebuilt), so pruning decides by trained trials only. A trial whose
+// twin was pruned is copied as pruned where this sweep's pruner prunes it at the same epoch
+// (scheduler_reuse.cc says how); otherwise it trains.
 //
 // Warm start: a bayes sweep naming warm_start.sweeps learns from their trials finished before
 // its submit (same metric, goal, program and data, else refused); docs/internals.md, "Warm
@@ -141,7 +143,9 @@
 #include "base/thread_annotations.h"
 #include "coordinator/events.h"
 #include "coordinator/export_text.h"
+#include "coordinator/pruned_twins.h"
 #include "search/objective.h"
+#include "coordinator/sweep_counts.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
 #include "coordinator/store/checkpoint_store.h"
@@ -324,35 +328,6 @@ struct Completion {
 // the worker).
 enum class ReportAction { kContinue, kStop, kPrune };
 
-struct SweepCounts {
-  SweepRow sweep;
-  // stopped: of a cancelled sweep, also the trials it never proposed (so the counts add up to
-  // sweep.total).
-  int queued = 0, running = 0, completed = 0, failed = 0, stopped = 0;
-  // Trials the sweep's sampler will still propose (every method), not stored yet: sweep.total
-  // is the stored trials plus these. 0 once the sampler is exhausted or the sweep cancelled.
-  int unproposed = 0;
-  int pruned = 0;               // stopped early by early_terminate (not counted in stopped)
-  std::string early_terminate;  // DescribeEarlyTerminate of the sweep's; "" when it has none
-  // The sweep's metric (Objective(sweep.metric, sweep.maximize)) of its best trial so far; -1
-  // when no trial has a value yet (NaN for a program's metric, which may be any number).
-  double best = -1;
-  // Candidates the sweep's sampler passed over (method: bayes, since this coordinator started):
-  // refused by the config checks or limits (an invalid combination), and tried already.
-  int passed_over_invalid = 0, passed_over_tried = 0;
-  // Why the last invalid one was refused (TrialSpec::passed_over_reason); "" when none was.
-  std::string passed_over_reason;
-  // Why trials wait with no worker to take them ("no live worker offers program 'x'", or trials
-  // ask for precision: bf16 and no live worker has avx512_bf16); "".
-  std::string waiting;
-  // warm_start's history, "12 finished trials from sweep 1 (#1-#12)"; "" when none.
-  std::string warm_start;
-  // Several objectives or constraints (search/ranking.h): SweepRanking::DisplayName ("" for one
-  // metric) and ConstraintsText; finished trials on the first feasible front, and infeasible
-  // ones. best is then the best value of the first objective among feasible trials.
-  std::string objectives, constraints;
-  int front_size = 0, infeasible = 0;
-};
 
 class Scheduler {
  public:
@@ -428,6 +403,11 @@ class Scheduler {
   // trials not proposed yet never will be (Counts shows them as stopped). Returns how many trials
   // were stopped, told to stop, or will not be proposed.
   StatusOr<int> Cancel(int64_t sweep_id) EXCLUDES(mu_);
+  // `hpsweep extend` (scheduler_extend.cc): raises a bayes or random sweep's max_trials (stored:
+  // SweepRow::max_trials) or adds `more` to it; a completed one runs again, going on from its
+  // history. Returns the sweep as extended. InvalidArgument for a limit outside 1..10000 or not
+  // larger; NotFound; FailedPrecondition for grid, list and cancelled sweeps and a spent space.
+  StatusOr<SweepRow> Extend(int64_t sweep_id, int max_trials, int more = 0) EXCLUDES(mu_);
   // Leases (and proposes) trials of this sweep only from now on; 0: every running sweep, taking
   // turns (the default). `hpsweep run FILE` trains its own sweep and leaves other running sweeps
   // of the same database (an earlier, interrupted run of another file) as they are.
@@ -583,12 +563,19 @@ class Scheduler {
   // lowest id), or null.
   const TrialRow* FinishedTwinLocked(int64_t sweep_id, const std::string& identity) REQUIRES(mu_);
   std::string IdentityLocked(const TrialRow& t) REQUIRES(mu_);
-  const std::string& SweepDataLocked(int64_t sweep_id)
-      REQUIRES(mu_);  // SweepDataIdentity, "" if unknown
-  void IndexFinishedLocked(const TrialRow& t)
-      REQUIRES(mu_);  // t completed: a twin for later sweeps
-  std::unordered_map<int64_t, std::string> sweep_data_
-      GUARDED_BY(mu_);  // sweep id -> SweepDataIdentity
+  // SweepDataIdentity, "" if unknown.
+  const std::string& SweepDataLocked(int64_t sweep_id) REQUIRES(mu_);
+  void IndexFinishedLocked(const TrialRow& t) REQUIRES(mu_);  // t completed: a twin for later
+  // Pruned twins (scheduler_reuse.cc): the pruned trial of another sweep with t's identity and
+  // early_terminate, if this sweep's pruner prunes t at the epoch where it was pruned; else null.
+  const TrialRow* PrunedTwinLocked(const TrialRow& t) REQUIRES(mu_);
+  void BuildPrunedTwinsLocked() REQUIRES(mu_);  // reads storage: only where it is ours
+  void IndexPrunedLocked(const TrialRow& t) REQUIRES(mu_);  // t pruned: a twin for later sweeps
+  PrunedTwins pruned_twins_ GUARDED_BY(mu_);
+  // Copies src's result (fields, epochs, model) into t and says where it came from.
+  Status CopyResultLocked(TrialRow* t, const TrialRow& src, const SweepRow& sw, double now)
+      REQUIRES(mu_);
+  std::unordered_map<int64_t, std::string> sweep_data_ GUARDED_BY(mu_);  // -> SweepDataIdentity
   // Identity -> completed trial ids; built on first use (finished_built_), then kept up to date.
   std::unordered_map<std::string, std::vector<int64_t>> finished_ GUARDED_BY(mu_);
   bool finished_built_ GUARDED_BY(mu_) = false;
@@ -762,7 +749,8 @@ class Scheduler {
       REQUIRES(mu_);
   // Rebuilds samplers_ from sweeps_ and trials_ (in LoadLocked).
   void RebuildSamplersLocked() REQUIRES(mu_);
-  // The sampler of running sweep sw from its stored file; `stored` is its trials (number, id).
+  // The sampler of running sweep sw from its stored file, with sw.max_trials (when set) for the
+  // file's; `stored` is its trials (number, id). A plan must have sw.total trials (0: any).
   StatusOr<std::unique_ptr<Sampler>> RebuildSamplerLocked(
       const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) REQUIRES(mu_);
   // The live sampler whose sweep's turn is next, or end() when there is none or a queued trial

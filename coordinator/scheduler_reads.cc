@@ -275,6 +275,48 @@ nlohmann::json TrialExportJson(const TrialRow& t, const std::vector<EpochRow>& e
 
 }  // namespace
 
+namespace {
+
+// The export's sweep header: the sweep's row, its early_terminate as text, its objectives and
+// constraints (search/ranking.h) and the max_trials `hpsweep extend` set.
+nlohmann::json ExportHeadJson(const SweepRow& sw, const std::string& early_terminate) {
+  using json = nlohmann::json;
+  const SweepRanking ranking = RankingOf(sw);
+  json head = {{"id", sw.id},
+               {"name", sw.name},
+               {"description", sw.description},
+               {"file", sw.file_name},
+               {"state", SweepStateName(sw.state)},
+               {"metric", sw.metric},
+               {"goal", sw.maximize ? "maximize" : "minimize"},
+               {"max_attempts", sw.max_attempts},
+               {"early_terminate", early_terminate},
+               {"trials", sw.total},
+               {"created_at", sw.created_at},
+               {"finished_at", sw.finished_at}};
+  if (!sw.program.empty()) head["program"] = sw.program;
+  if (ranking.pareto()) {
+    json objectives = json::array();
+    for (const ObjectiveSpec& o : ranking.objectives()) {
+      objectives.push_back({{"name", o.name}, {"goal", o.maximize ? "maximize" : "minimize"}});
+    }
+    head["objectives"] = std::move(objectives);
+  }
+  if (!ranking.constraints().empty()) {
+    json constraints = json::array();
+    for (const ConstraintSpec& c : ranking.constraints()) {
+      constraints.push_back({{"name", c.name},
+                             {"min", std::isfinite(c.min) ? json(c.min) : json(nullptr)},
+                             {"max", std::isfinite(c.max) ? json(c.max) : json(nullptr)}});
+    }
+    head["constraints"] = std::move(constraints);
+  }
+  if (sw.max_trials > 0) head["extended_to"] = sw.max_trials;  // hpsweep extend's max_trials
+  return head;
+}
+
+}  // namespace
+
 StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_trial,
                                                 size_t max_bytes, size_t max_trials) {
   using json = nlohmann::json;
@@ -307,36 +349,8 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
       }
     }
   }
-  json head = {{"id", sw.id},
-               {"name", sw.name},
-               {"description", sw.description},
-               {"file", sw.file_name},
-               {"state", SweepStateName(sw.state)},
-               {"metric", sw.metric},
-               {"goal", sw.maximize ? "maximize" : "minimize"},
-               {"max_attempts", sw.max_attempts},
-               {"early_terminate", early_terminate},
-               {"trials", sw.total},
-               {"created_at", sw.created_at},
-               {"finished_at", sw.finished_at}};
-  if (!sw.program.empty()) head["program"] = sw.program;
   const SweepRanking ranking = RankingOf(sw);
-  if (ranking.pareto()) {
-    json objectives = json::array();
-    for (const ObjectiveSpec& o : ranking.objectives()) {
-      objectives.push_back({{"name", o.name}, {"goal", o.maximize ? "maximize" : "minimize"}});
-    }
-    head["objectives"] = std::move(objectives);
-  }
-  if (!ranking.constraints().empty()) {
-    json constraints = json::array();
-    for (const ConstraintSpec& c : ranking.constraints()) {
-      constraints.push_back({{"name", c.name},
-                             {"min", std::isfinite(c.min) ? json(c.min) : json(nullptr)},
-                             {"max", std::isfinite(c.max) ? json(c.max) : json(nullptr)}});
-    }
-    head["constraints"] = std::move(constraints);
-  }
+  const json head = ExportHeadJson(sw, early_terminate);
   ExportPage page;
   page.sweep_id = sw.id;
   page.head = ExportHeadText(head);

@@ -143,6 +143,7 @@ StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
     const SweepRow& sw, const std::vector<std::pair<int, int64_t>>& stored) {
   StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
   if (!spec.ok()) return spec.status();
+  if (sw.max_trials > 0) spec->max_trials = sw.max_trials;  // extended (scheduler_extend.cc)
   if (spec->method == SweepMethod::kBayes) {
     // Its own data read again (for the shape); the params as submitted (the sha256 the stored
     // trials carry, so a file changed since is still refused to workers) once a trial exists.
@@ -174,7 +175,7 @@ StatusOr<std::unique_ptr<Sampler>> Scheduler::RebuildSamplerLocked(
       }
     }
   }
-  if (static_cast<int>(plan->size()) != sw.total) {
+  if (sw.total > 0 && static_cast<int>(plan->size()) != sw.total) {
     return Internal("the file expands to " + std::to_string(plan->size()) + " trials, not " +
                     std::to_string(sw.total));
   }

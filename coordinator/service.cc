@@ -121,6 +121,12 @@ class CoordinatorServer::Service final : public ServiceBase {
     return grpc::Status::OK;
   }
 
+  grpc::Status ExtendSweep(grpc::ServerContext*, const pb::ExtendSweepRequest* req,
+                           pb::ExtendSweepResponse* resp) override {
+    if (auto s = CheckSize("ExtendSweep", *req, kMaxRequestBytes); !s.ok()) return s;
+    return ExtendSweepCall(s_, *req, resp);  // (rpc_edge.h: the fields checked, then Extend)
+  }
+
   grpc::Status GetLeaderboard(grpc::ServerContext*, const pb::GetLeaderboardRequest* req,
                               pb::GetLeaderboardResponse* resp) override {
     if (auto s = CheckSize("GetLeaderboard", *req, kMaxRequestBytes); !s.ok()) return s;

@@ -342,7 +342,11 @@ std::string HeadingSection(const SweepView& v, const std::string& name) {
   std::ostringstream o;
   o << "<h1>Sweep " << v.sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
     << Esc(StrOf(v.sweep, "description")) << "</p><p>" << ranked.size() << " trials, state "
-    << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(RankedByText(v)) << ".</p>";
+    << Esc(StrOf(v.sweep, "state"));
+  if (v.sweep.contains("extended_to") && v.sweep["extended_to"].is_number_integer()) {
+    o << ", extended to " << v.sweep["extended_to"].get<int64_t>() << " trials";
+  }
+  o << ", ranked by " << Esc(RankedByText(v)) << ".</p>";
   if (!ranked.empty() && v.objective.Has(v.values[0])) {
     o << "<p>" << (v.sweep.contains("objectives") ? "First" : "Best") << ": <b>"
       << Esc(v.Tip(0)) << "</b></p>";

@@ -62,6 +62,9 @@ struct SweepRow {
   // scheduler loads the sweep (RankingOf).
   std::vector<ObjectiveSpec> objectives;
   std::vector<ConstraintSpec> constraints;
+  // `hpsweep extend` (coordinator/scheduler.h, "Extending a sweep"): the max_trials it set, which
+  // replaces the file's; 0: the file's.
+  int max_trials = 0;
 };
 
 // The ranking of a sweep's trials: its objectives and constraints, or its one metric.

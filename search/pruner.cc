@@ -55,6 +55,15 @@ class IndexedPruner : public Pruner {
     return e == t->second.epochs.end() ? -1 : e->second.recorded_at;
   }
 
+  bool ValueAt(int64_t trial_id, int epoch, double* value) const override {
+    auto t = trials_.find(trial_id);
+    if (t == trials_.end()) return false;
+    auto e = t->second.epochs.find(epoch);
+    if (e == t->second.epochs.end()) return false;
+    *value = e->second.value;
+    return true;
+  }
+
  protected:
   struct Trial {
     int number = 0;

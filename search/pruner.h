@@ -89,6 +89,8 @@ class Pruner {
   virtual bool ShouldPrune(int64_t trial_id, int epoch, int trial_epochs) const = 0;
   // The recorded_at of the trial's epoch, or -1 when it has none.
   virtual double RecordedAt(int64_t trial_id, int epoch) const = 0;
+  // The value recorded for the trial's epoch into *value; false when it has none.
+  virtual bool ValueAt(int64_t trial_id, int epoch, double* value) const = 0;
 };
 
 // A pruner for the spec (null for Type::kNone). objective: the sweep's Objective; the pruner uses

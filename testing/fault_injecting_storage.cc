@@ -56,6 +56,10 @@ Status FaultInjectingStorage::UpdateSweepState(int64_t sweep_id, SweepState stat
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->UpdateSweepState(sweep_id, state, finished_at);
 }
+Status FaultInjectingStorage::ExtendSweep(int64_t sweep_id, int max_trials, int total) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->ExtendSweep(sweep_id, max_trials, total);
+}
 StatusOr<int64_t> FaultInjectingStorage::InsertTrial(const TrialRow& trial) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->InsertTrial(trial);

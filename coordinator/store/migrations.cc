@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -188,6 +188,10 @@ ALTER TABLE workers ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
 ALTER TABLE workers ADD COLUMN quarantined_at REAL NOT NULL DEFAULT 0;
 ALTER TABLE sweeps ADD COLUMN quarantine_after INTEGER NOT NULL DEFAULT -1;
+)sql",
+    // 9 -> 10: a sweep's max_trials as `hpsweep extend` raised it (0: the file's).
+    R"sql(
+ALTER TABLE sweeps ADD COLUMN max_trials INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

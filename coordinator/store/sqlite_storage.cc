@@ -137,7 +137,7 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   StatusOr<sqlite3_stmt*> s = Prepare(
       "INSERT INTO sweeps (id, name, description, file_name, yaml, state, metric, maximize, "
       "max_attempts, total, created_at, finished_at, reuse, program, max_trial_seconds, seed, "
-      "quarantine_after) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "quarantine_after, max_trials) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -145,7 +145,7 @@ StatusOr<int64_t> SqliteStorage::InsertSweep(const SweepRow& r) {
   b.IdOrNull(r.id).Text(r.name).Text(r.description).Text(r.file_name).Text(r.yaml).Text(SweepStateName(r.state));
   b.Text(r.metric).Int(r.maximize ? 1 : 0).Int(r.max_attempts).Int(r.total).Real(r.created_at);
   b.Real(r.finished_at).Int(r.reuse ? 1 : 0).Text(r.program).Real(r.max_trial_seconds);
-  b.Int(static_cast<int64_t>(r.seed)).Int(r.quarantine_after);
+  b.Int(static_cast<int64_t>(r.seed)).Int(r.quarantine_after).Int(r.max_trials);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -160,6 +160,21 @@ Status SqliteStorage::UpdateSweepState(int64_t sweep_id, SweepState state,
   ScopedStmt stmt(*s);
   Binder b(*s);
   b.Text(SweepStateName(state)).Real(finished_at).Int(sweep_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
+  return ExpectChanged(what);
+}
+
+Status SqliteStorage::ExtendSweep(int64_t sweep_id, int max_trials, int total) {
+  const std::string what = "extending sweep " + std::to_string(sweep_id);
+  StatusOr<sqlite3_stmt*> s = Prepare(
+      "UPDATE sweeps SET max_trials = ?, total = ?, state = 'running', finished_at = 0 "
+      "WHERE id = ?",
+      what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(max_trials).Int(total).Int(sweep_id);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return ExpectChanged(what);
@@ -457,8 +472,8 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
   const std::string what = "loading sweeps";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, description, file_name, yaml, state, metric, maximize, max_attempts, "
-      "total, created_at, finished_at, reuse, program, max_trial_seconds, seed, quarantine_after "
-      "FROM sweeps ORDER BY id",
+      "total, created_at, finished_at, reuse, program, max_trial_seconds, seed, quarantine_after, "
+      "max_trials FROM sweeps ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -486,6 +501,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.max_trial_seconds = ColumnReal(*s, 14);
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(*s, 15));
     r.quarantine_after = sqlite3_column_int(*s, 16);
+    r.max_trials = sqlite3_column_int(*s, 17);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);

@@ -127,6 +127,7 @@ class SqliteStorage : public Storage {
 
   StatusOr<int64_t> InsertSweep(const SweepRow& sweep) override;
   Status UpdateSweepState(int64_t sweep_id, SweepState state, double finished_at) override;
+  Status ExtendSweep(int64_t sweep_id, int max_trials, int total) override;
   StatusOr<int64_t> InsertTrial(const TrialRow& trial) override;
   Status UpdateTrial(const TrialRow& trial) override;
   Status PutEpoch(const EpochRow& epoch) override;

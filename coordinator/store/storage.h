@@ -38,6 +38,8 @@ class Storage {
   virtual StatusOr<int64_t> InsertSweep(const SweepRow& sweep) = 0;  // returns the id
   virtual Status UpdateSweepState(int64_t sweep_id, SweepState state,
                                   double finished_at) = 0;
+  // `hpsweep extend`: the sweep's max_trials and total, and running again (finished_at 0).
+  virtual Status ExtendSweep(int64_t sweep_id, int max_trials, int total) = 0;
   virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;  // returns the id
   // Every mutable column, by id: all but id, sweep_id, number, params and created_at.
   virtual Status UpdateTrial(const TrialRow& trial) = 0;

@@ -447,6 +447,33 @@ class Client:
         req = pb.CancelSweepRequest(sweep_id=_sweep_id(sweep))
         return self._call(self._stub.CancelSweep, req).stopped
 
+    def extend(self, sweep, max_trials=None, more=None):
+        """Lets a bayes or random sweep go on from its history (`hpsweep extend`): max_trials is
+        its new total, larger than its current one (or more: that many trials more). `sweep` is an
+        id, or a name (the latest sweep of that name). A completed sweep runs again. Returns a
+        dict: sweep_id, name, max_trials, total (its trials once all are proposed) and
+        previous_total. FailedPrecondition for a grid, list or cancelled sweep; InvalidArgument for
+        a limit that is not larger; NotFound for an unknown sweep. Nothing changes on a refusal."""
+        if (max_trials is None) == (more is None):
+            raise errors.InvalidArgument("extend: give max_trials (the new total) or more")
+        for what, value in (("max_trials", max_trials), ("more", more)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 1 <= value <= 10000):
+                raise errors.InvalidArgument("extend: %s: expected an int 1 to 10000, got %r"
+                                             % (what, value))
+        if isinstance(sweep, str):
+            ids = [s["sweep_id"] for s in self.status() if s["name"] == sweep]
+            if not ids:
+                raise errors.NotFound("extend: no sweep named %r" % sweep)
+            sweep = max(ids)
+        elif sweep is None:
+            raise errors.InvalidArgument("extend: name the sweep")
+        req = pb.ExtendSweepRequest(sweep_id=_id("sweep", sweep), max_trials=max_trials or 0,
+                                    more=more or 0)
+        resp = self._call(self._stub.ExtendSweep, req)
+        return {"sweep_id": resp.sweep_id, "name": resp.name, "max_trials": resp.max_trials,
+                "total": resp.total, "previous_total": resp.previous_total}
+
     def model(self, trial):
         """The saved model of a trial: the bytes of a model file (`hpsweep summary --model FILE`,
         `hpsweep predict --model FILE` read it once written to a file). `trial` is the trial's

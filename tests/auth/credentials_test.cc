@@ -96,6 +96,10 @@ TEST(CredentialsTest, EveryRpcOfTheServiceHasADecidedRole) {
   EXPECT_TRUE(allowed("ReleaseWorker", Role::kUser));
   EXPECT_FALSE(allowed("ReleaseWorker", Role::kReader));
   EXPECT_FALSE(allowed("ReleaseWorker", Role::kWorker));
+  // Extending a sweep changes what it trains: a user's act, as cancel is.
+  EXPECT_TRUE(allowed("ExtendSweep", Role::kUser));
+  EXPECT_FALSE(allowed("ExtendSweep", Role::kReader));
+  EXPECT_FALSE(allowed("ExtendSweep", Role::kWorker));
   // Resuming trials: only workers keep and fetch checkpoints.
   EXPECT_TRUE(allowed("SaveCheckpoint", Role::kWorker));
   EXPECT_TRUE(allowed("GetCheckpoint", Role::kWorker));

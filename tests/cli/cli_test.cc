@@ -749,6 +749,69 @@ TEST_F(CliTest, RunningAnEditedSweepAgainSaysSoAndReusesWithReuse) {
       << fifth.err;
 }
 
+// `extend` (README "Growing a sweep") of a finished run's random sweep in its --db, by name: the
+// limit is stored, the same file run again resumes the sweep and trains only the new trials,
+// numbered on, the first two untouched; refusals exit 2 saying why; the export says extended_to.
+TEST_F(CliTest, ExtendAFinishedRunThenRunItAgainTrainsTheNewTrials) {
+  if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
+  const std::string file = dir_ + "/grow.yaml";
+  std::ofstream(file) << "name: grow\nmethod: random\nmax_trials: 2\nseed: 3\n"
+                         "data: {train_limit: 300}\nfixed: {cell: dense, epochs: 1}\n"
+                         "parameters:\n  units: {distribution: int_uniform, min: 2, max: 64}\n";
+  const std::string db = dir_ + "/grow.db";
+  const std::string run =
+      "run " + Quote(file) + " --workers 1 --db " + Quote(db) + " --data-dir " + Quote(DataDir());
+  auto exported = [&]() {
+    const Result ex = Run("export 1 --db " + Quote(db) + " --format json");
+    EXPECT_EQ(ex.code, 0) << ex.err;
+    return ex.code == 0 ? json::parse(ex.out) : json();
+  };
+  const Result first = Run(run);
+  ASSERT_EQ(first.code, 0) << first.err;
+  const json before = exported();
+  ASSERT_EQ(before["trials"].size(), 2u);
+  EXPECT_FALSE(before["sweep"].contains("extended_to"));
+
+  const Result not_larger = Run("extend grow --max-trials 2 --db " + Quote(db));
+  EXPECT_EQ(not_larger.code, 2);
+  EXPECT_NE(not_larger.err.find("max_trials 2 is not larger than the max_trials of sweep 1"),
+            std::string::npos)
+      << not_larger.err;
+  const Result unknown = Run("extend nosuch --more 1 --db " + Quote(db));
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("no sweep named 'nosuch'"), std::string::npos) << unknown.err;
+  const Result both = Run("extend grow --more 1 --max-trials 5 --db " + Quote(db));
+  EXPECT_NE(both.code, 0);
+
+  const Result extend = Run("extend grow --max-trials 4 --db " + Quote(db));
+  ASSERT_EQ(extend.code, 0) << extend.err;
+  EXPECT_NE(extend.out.find("sweep 1 (grow) extended to max_trials 4: 2 more trials to propose "
+                            "(4 in all)"),
+            std::string::npos)
+      << extend.out;
+  const Result status = Run("status 1 --db " + Quote(db));
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("running"), std::string::npos) << status.out;
+
+  const Result second = Run(run);
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.err.find("resuming sweep 1 (grow)"), std::string::npos) << second.err;
+  const json after = exported();
+  EXPECT_EQ(after["sweep"]["state"], "completed");
+  EXPECT_EQ(after["sweep"]["extended_to"], 4);
+  EXPECT_EQ(after["sweep"]["trials"], 4);
+  ASSERT_EQ(after["trials"].size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(after["trials"][i]["number"], i + 1);
+    EXPECT_EQ(after["trials"][i]["status"], "completed");
+    EXPECT_EQ(after["trials"][i]["attempts"], 1);
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(after["trials"][i]["params"], before["trials"][i]["params"]);
+    EXPECT_EQ(after["trials"][i]["finished_at"], before["trials"][i]["finished_at"]);
+  }
+}
+
 TEST_F(CliTest, RunThenLeaderboardAndExportFromTheDatabase) {
   if (!HaveMnist()) GTEST_SKIP() << "MNIST not found in " << DataDir();
   const std::string file = dir_ + "/tiny.yaml";

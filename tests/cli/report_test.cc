@@ -153,6 +153,14 @@ TEST(ReportTest, ShowsTheFixedSettings) {
   EXPECT_EQ(settings.find(">units<"), std::string::npos) << "units is swept, not fixed";
 }
 
+// A sweep `hpsweep extend` grew says so under its title (the export's extended_to); others do not.
+TEST(ReportTest, AnExtendedSweepSaysSo) {
+  json ex = LowAccuracySweep();
+  EXPECT_EQ(Report(ex).find("extended to"), std::string::npos);
+  ex["sweep"]["extended_to"] = 60;
+  EXPECT_NE(Report(ex).find(", extended to 60 trials, ranked by"), std::string::npos);
+}
+
 // A val_loss sweep ranks ascending: the leaderboard's first row is the lowest loss.
 TEST(ReportTest, LossSweepRanksAscending) {
   json ex;

@@ -227,6 +227,28 @@ TEST_F(SecureE2ETest, EveryCallNeedsATokenOfTheRightRoleAndRefusedCallsChangeNot
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(user->ReleaseWorker(Ctx().get(), release, &released).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  // Extending a sweep is a user's, as cancel: a user is let through (to NOT_FOUND: no such
+  // sweep; INVALID_ARGUMENT naming the field for a max_trials out of bounds).
+  pb::ExtendSweepRequest extend;
+  extend.set_sweep_id(1);
+  extend.set_max_trials(20);
+  pb::ExtendSweepResponse extended;
+  EXPECT_EQ(reader->ExtendSweep(Ctx().get(), extend, &extended).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(worker->ExtendSweep(Ctx().get(), extend, &extended).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(user->ExtendSweep(Ctx().get(), extend, &extended).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  extend.set_max_trials(10001);  // (kMaxTrialsPerSweep + 1)
+  grpc::Status too_many = user->ExtendSweep(Ctx().get(), extend, &extended);
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(too_many.error_message().find("max_trials"), std::string::npos);
+  EXPECT_NE(too_many.error_message().find("10000"), std::string::npos);
+  extend.set_sweep_id(-1);
+  extend.set_max_trials(20);
+  grpc::Status bad_id = user->ExtendSweep(Ctx().get(), extend, &extended);
+  EXPECT_EQ(bad_id.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad_id.error_message().find("sweep_id"), std::string::npos);
   // Nothing was stored by any of that.
   ASSERT_TRUE(GetStatus(reader.get(), &status).ok());
   EXPECT_EQ(status.sweeps_size(), 0);

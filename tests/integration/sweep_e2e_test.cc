@@ -339,6 +339,34 @@ TEST_F(SweepE2ETest, CoordinatorKilledAndRestartedSweepFinishesWithNothingLostOr
   }
 }
 
+// `hpsweep extend` through a coordinator, which is then killed (SIGKILL) and restarted: the sweep
+// keeps the extended limit and a worker trains all of it.
+TEST_F(SweepE2ETest, ExtendedSweepKeepsItsLimitAcrossACoordinatorKill) {
+  auto coord = StartCoordinator(3);
+  ASSERT_TRUE(WaitUp(20));
+  const int64_t sweep = Submit(
+      "name: grow\nmethod: random\nmax_trials: 2\nseed: 5\ndata: {train_limit: 300}\n"
+      "fixed: {cell: dense, epochs: 1}\n"
+      "parameters:\n  units: {distribution: int_uniform, min: 2, max: 64}\n");
+  ASSERT_GT(sweep, 0);
+  std::string out;
+  ASSERT_EQ(RunCli({"extend", "grow", "--max-trials", "4", "--coordinator", addr_}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("extended to max_trials 4"), std::string::npos) << out;
+  coord->Signal(SIGKILL);
+  ASSERT_TRUE(coord->Wait(5));
+  coord = StartCoordinator(3);
+  ASSERT_TRUE(WaitUp(20));
+  EXPECT_EQ(Status(sweep).total(), 4);
+  auto worker = StartWorker("w1", DataDir());
+  ASSERT_TRUE(
+      WaitFor(sweep, 120, [](const pb::SweepStatus& s) { return s.state() == "completed"; }));
+  EXPECT_EQ(Status(sweep).completed(), 4);
+  EXPECT_TRUE(worker->Wait(30));
+  coord->Signal(SIGTERM);
+  ASSERT_TRUE(coord->Wait(15));
+}
+
 TEST_F(SweepE2ETest, WorkerStartedBeforeCoordinatorConnectsWhenItComesUp) {
   auto w = StartWorker("early", DataDir());
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));

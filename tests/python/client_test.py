@@ -393,6 +393,48 @@ class LoopbackTest(unittest.TestCase):
         self.assertGreaterEqual(len(snapshots), 1)
         self.assertEqual(snapshots[-1]["sweeps"][0]["state"], "cancelled")
 
+    def test_extend_a_random_sweep_by_id_and_name_and_refusals(self):
+        grow = ("name: py-grow\nmethod: random\nmax_trials: 2\nfixed: {cell: dense, epochs: 1}\n"
+                "parameters:\n  units: {distribution: int_uniform, min: 2, max: 64}\n")
+        sweep = self.client.submit(grow, file_name="grow.yaml")
+        out = self.client.extend(sweep, max_trials=5)
+        self.assertEqual(out, {"sweep_id": sweep, "name": "py-grow", "max_trials": 5,
+                               "total": 5, "previous_total": 2})
+        (st,) = self.client.status(sweep)
+        self.assertEqual((st["state"], st["total"]), ("running", 5))
+        # By name (the latest of that name), by how many more.
+        self.assertEqual(self.client.extend("py-grow", more=2)["max_trials"], 7)
+        self.assertEqual(self.client.status(sweep)[0]["total"], 7)
+        # `hpsweep extend` through the same coordinator: by name, then a refusal (exit 2).
+        out = subprocess.run([BIN, "extend", "py-grow", "--more", "1", "--coordinator", self.addr],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("sweep %d (py-grow) extended to max_trials 8: 1 more trial to propose "
+                      "(8 in all)" % sweep, out.stdout)
+        out = subprocess.run([BIN, "extend", str(sweep), "--max-trials", "8", "--coordinator",
+                              self.addr], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("not larger than the max_trials", out.stderr)
+        self.assertEqual(self.client.status(sweep)[0]["total"], 8)
+        with self.assertRaises(hpsweep.InvalidArgument) as e:
+            self.client.extend(sweep, max_trials=8)
+        self.assertIn("not larger than the max_trials", str(e.exception))
+        grid = self.client.submit(queued_sweep("py-grid", 2), file_name="grid.yaml")
+        with self.assertRaises(hpsweep.FailedPrecondition) as e:
+            self.client.extend(grid, max_trials=9)
+        self.assertIn("grid sweep", str(e.exception))
+        self.client.cancel(grid)
+        with self.assertRaises(hpsweep.NotFound):
+            self.client.extend("py-nosuch", more=1)
+        with self.assertRaises(hpsweep.NotFound):
+            self.client.extend(9999, more=1)
+        for bad in (dict(max_trials=0), dict(more=10001), dict(max_trials="9"), dict(),
+                    dict(max_trials=9, more=1)):
+            with self.assertRaises(hpsweep.InvalidArgument):
+                self.client.extend(sweep, **bad)
+        self.assertEqual(self.client.status(sweep)[0]["total"], 8)  # nothing changed
+        self.assertEqual(self.client.cancel(sweep), 8)
+
     def test_a_sweep_trained_by_a_real_worker(self):
         path = self.path("tiny.yaml", TINY)
         sweep = self.client.submit(path)

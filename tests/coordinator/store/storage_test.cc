@@ -114,6 +114,7 @@ void ExpectSweepEq(const SweepRow& a, const SweepRow& b) {
   EXPECT_EQ(a.finished_at, b.finished_at);
   EXPECT_EQ(a.reuse, b.reuse);
   EXPECT_EQ(a.quarantine_after, b.quarantine_after);
+  EXPECT_EQ(a.max_trials, b.max_trials);
 }
 
 void ExpectTrialEq(const TrialRow& a, const TrialRow& b) {
@@ -692,16 +693,68 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:9"});
+            std::vector<std::string>{"1:10"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
+// What a database before schema version 10 lacks: a sweep's max_trials (hpsweep extend).
+void DropVersionTenColumns(const std::string& path) {
+  RawQuery(path, "ALTER TABLE sweeps DROP COLUMN max_trials");
+}
+
+// A database of schema version 9 is migrated at open: its sweeps keep their file's max_trials
+// (0), and ExtendSweep stores a larger one, the total, and running again, read back from then on.
+TEST(StorageFileTest, VersionNineGainsExtendedMaxTrials) {
+  TempDir dir;
+  const std::string path = dir.File("v9.db");
+  int64_t id = 0;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    SweepRow done = MakeSweep("old");
+    done.state = SweepState::kCompleted;
+    done.finished_at = 77;
+    StatusOr<int64_t> inserted = db->InsertSweep(done);
+    ASSERT_TRUE(inserted.ok());
+    id = *inserted;
+  }
+  DropVersionTenColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 9");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
+  ASSERT_EQ(sweeps->size(), 1u);
+  EXPECT_EQ((*sweeps)[0].max_trials, 0);
+  EXPECT_EQ((*sweeps)[0].state, SweepState::kCompleted);
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->ExtendSweep(id, 60, 55).ok());
+  ASSERT_TRUE(db->Commit().ok());
+  sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_EQ((*sweeps)[0].max_trials, 60);
+  EXPECT_EQ((*sweeps)[0].total, 55);
+  EXPECT_EQ((*sweeps)[0].state, SweepState::kRunning);
+  EXPECT_EQ((*sweeps)[0].finished_at, 0);
+  EXPECT_EQ(db->ExtendSweep(id + 100, 60, 60).code(), StatusCode::kNotFound);
+  SweepRow set = MakeSweep("set");
+  set.max_trials = 12;
+  ASSERT_TRUE(db->InsertSweep(set).ok());
+  sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  ASSERT_EQ(sweeps->size(), 2u);
+  EXPECT_EQ((*sweeps)[1].max_trials, 12);
+  EXPECT_EQ(*db->IntegrityCheck(), "ok");
+}
+
 // What a database before schema version 9 lacks: quarantine (a worker's fingerprint, quarantine
-// and quarantined_at; a sweep's quarantine_after).
+// and quarantined_at; a sweep's quarantine_after) (and what version 10 added).
 void DropVersionNineColumns(const std::string& path) {
+  DropVersionTenColumns(path);
   RawQuery(path, "ALTER TABLE workers DROP COLUMN fingerprint");
   RawQuery(path, "ALTER TABLE workers DROP COLUMN quarantine");
   RawQuery(path, "ALTER TABLE workers DROP COLUMN quarantined_at");
@@ -724,7 +777,7 @@ TEST(StorageFileTest, VersionEightGainsQuarantine) {
   RawQuery(path, "UPDATE schema_version SET version = 8");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -779,7 +832,7 @@ TEST(StorageFileTest, VersionSevenGainsWorkerBf16) {
   RawQuery(path, "UPDATE schema_version SET version = 7");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   WorkerRow fast = Worker("fast", 4);
   fast.bf16 = true;
   StatusOr<WorkerRow> stored = db->UpsertWorker(fast, 20);
@@ -844,7 +897,7 @@ TEST(StorageFileTest, VersionSixGainsLrWeightsEpochAndStoppedEpoch) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok()) << trials.status().ToString();
   ASSERT_EQ(trials->size(), 3u);
@@ -927,7 +980,7 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -1016,7 +1069,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -1217,7 +1270,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -1258,7 +1311,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);
