@@ -132,7 +132,8 @@ def summary(title, results, marks):
             cells.append("%.4f ± %.4f" % (statistics.mean(v), sd))
         wall = statistics.median(r["sides"][side][-1][0] for r in results)
         wins = sum(1 for r in results if hv_after(r["sides"][side], marks[-1]) >
-                   max(hv_after(r["sides"][o], marks[-1]) for o in sides if o != side))
+                   max((hv_after(r["sides"][o], marks[-1]) for o in sides if o != side),
+                       default=float("-inf")))
         print("| %s | %s | %.0f | %d |" % (side, " | ".join(cells), wall, wins))
 
 
@@ -146,7 +147,24 @@ def main():
     a.add_argument("--sides", default="hpsweep,nsga2,motpe")
     a.add_argument("--hpsweep", default=os.path.join(REPO, "build", "cli", "hpsweep"))
     a.add_argument("--data-dir", default=os.path.join(REPO, "data", "mnist"))
+    a.add_argument("--logs", nargs="*", default=[],
+                   help="summarise the JSON lines of earlier runs (of one sitting) instead of "
+                        "running: each seed's sides may come from different files")
     args = a.parse_args()
+    if args.logs:
+        by_seed = {}
+        for path in args.logs:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("{"):
+                        d = json.loads(line)
+                        by_seed.setdefault(d["seed"], {})[d["side"]] = d["finished"]
+        sides = args.sides.split(",")
+        results = [{"seed": s, "sides": {k: v[k] for k in sides}}
+                   for s, v in sorted(by_seed.items()) if all(k in v for k in sides)]
+        marks = sorted({m for m in (25, 50, args.trials) if m <= args.trials})
+        summary("Seeds " + ", ".join(str(r["seed"]) for r in results), results, marks)
+        return 0
     space = SPACES["design"]
     print("cpu: " + cpu_line())
     print("design space, %d trials, %d images (20%% validate), %d epochs; reference point "
