@@ -30,6 +30,9 @@ constexpr int kGammaCap = 25;
 constexpr int kRandomTries = 100;
 // Rounds of n_ei_candidates draws from the good estimator before a tried point or a random one.
 constexpr int kCandidateRounds = 4;
+// A finite bayes space with conditions or a param_count constraint is counted point by point up
+// to this many (a few seconds of config checks at submit).
+constexpr double kMaxCountedPoints = 10000;
 // Corners of a bayes space measured one by one when looking for its smallest model.
 constexpr double kMaxCorners = 1024;
 
@@ -530,6 +533,13 @@ class TpeSampler : public Sampler {
   // whose points passes the checks is refused, naming the first point's reason.
   Status CountFinitePoints() {
     planned_ = spec_.max_trials;
+    // Conditions and a param_count constraint leave points of the product out, so a product
+    // over max_trials may still hold fewer valid points: those spaces are counted up to
+    // kMaxCountedPoints (a plain product over max_trials has at least that many).
+    bool sparse = ParamCountConstraint(spec_.constraints) != nullptr;
+    for (const ParameterSpec& p : spec_.parameters) sparse = sparse || !p.when.empty();
+    const double cap = sparse ? std::max<double>(spec_.max_trials, kMaxCountedPoints)
+                              : spec_.max_trials;
     std::vector<std::vector<double>> choices;  // per axis, in transformed space
     double points = 1;
     for (size_t a = 0; a < axes_.size(); ++a) {
@@ -540,7 +550,7 @@ class TpeSampler : public Sampler {
       } else if (ax.integer || ax.int_log) {
         const ParameterSpec& p = spec_.parameters[a];
         const uint64_t n = DistributionPoints(p);
-        if (n > static_cast<uint64_t>(spec_.max_trials)) return Status::Ok();
+        if (n > cap) return Status::Ok();
         for (uint64_t i = 0; i < n; ++i) {  // in transformed space
           const double v = ax.step > 0 ? static_cast<double>(i) : p.min + static_cast<double>(i);
           c.push_back(ax.int_log ? std::log(v) : v);
@@ -549,7 +559,7 @@ class TpeSampler : public Sampler {
         return Status::Ok();  // a continuous axis: endless points
       }
       points *= static_cast<double>(c.size());
-      if (points > spec_.max_trials) return Status::Ok();
+      if (points > cap) return Status::Ok();
       choices.push_back(std::move(c));
     }
     std::unordered_set<uint64_t> valid;

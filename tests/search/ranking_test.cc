@@ -267,6 +267,22 @@ TEST(RankingSamplerTest, BayesNeverProposesABrokenParamCount) {
   }
 }
 
+// A finite bayes space plans one trial per valid point. With a param_count constraint the
+// product (6) is over max_trials (5) while only 4 points hold it: it plans 4, not 5 (a fifth
+// trial would train a tried point again).
+TEST(RankingSamplerTest, AConstrainedFiniteSpacePlansItsValidPoints) {
+  auto spec = ParseSweep(
+      "name: f\nmethod: bayes\nmax_trials: 5\nseed: 2\n"
+      "metric: [{name: val_accuracy}, {name: param_count}]\n"
+      "fixed: {cell: lstm, epochs: 1}\n"
+      "parameters:\n  units: {values: [8, 64, 256]}\n  batch_size: {values: [32, 64]}\n"
+      "constraints: {param_count: {max: 30000}}\n", "f.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto sampler = MakeSampler(*spec, "f.yaml");
+  ASSERT_TRUE(sampler.ok()) << sampler.status().ToString();
+  EXPECT_EQ((*sampler)->planned(), 4);
+}
+
 TEST(RankingSamplerTest, TheSplitFollowsTheFrontNotTheFirstObjective) {
   // Two objectives, accuracy and training time, over one categorical axis. The trials of
   // "fast" have a little less accuracy but a tenth of the time: with the first objective alone

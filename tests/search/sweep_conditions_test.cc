@@ -322,6 +322,21 @@ std::unique_ptr<Sampler> MustSampler(const std::string& yaml) {
 
 const char kMomentum[] = "{distribution: uniform, min: 0.0, max: 0.99, when: {optimizer: sgd}}";
 
+// A finite bayes space plans one trial per valid point: adam x 2 widths and sgd x 2 momenta x 2
+// widths are 6 points of a product of 8. With max_trials 7 it plans 6; it planned 7 (the product
+// was over max_trials, so nothing was counted) and its seventh trial trained a tried point again.
+TEST(ConditionTpeTest, AFiniteConditionalSpacePlansItsValidPoints) {
+  auto spec = ParseSweep(
+      "name: f\nmethod: bayes\nmax_trials: 7\nseed: 2\nfixed: {cell: lstm, epochs: 1}\n"
+      "parameters:\n  optimizer: {values: [adam, sgd]}\n"
+      "  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n"
+      "  units: {values: [8, 16]}\n", "f.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto sampler = MakeSampler(*spec, "f.yaml");
+  ASSERT_TRUE(sampler.ok()) << sampler.status().ToString();
+  EXPECT_EQ((*sampler)->planned(), 6);
+}
+
 // The case of issue 18: without `when` adam candidates were passed over silently and only sgd was
 // proposed; with it both branches are proposed, and nothing is passed over as invalid.
 TEST(ConditionTpeTest, ProposesBothBranchesOfTheAdamSgdCase) {
