@@ -81,6 +81,10 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
         out[id].early_terminate = DescribeEarlyTerminate(et->second);
       }
       objective.emplace(id, Objective(sw.metric, sw.maximize));
+      if (sw.max_trials > 0) {  // extended: what its file says, beside it (a small parse)
+        StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+        if (spec.ok()) out[id].file_max_trials = spec->max_trials;
+      }
       if (objective.at(id).Named()) out[id].best = kNoMetric;  // any finite number is a value
     }
   }

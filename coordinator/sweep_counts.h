@@ -37,6 +37,8 @@ struct SweepCounts {
   // ones. best is then the best value of the first objective among feasible trials.
   std::string objectives, constraints;
   int front_size = 0, infeasible = 0;
+  // An extended sweep (sweep.max_trials > 0): the max_trials its file gives; 0 otherwise.
+  int file_max_trials = 0;
 };
 
 }  // namespace hpsweep

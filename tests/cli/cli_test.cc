@@ -792,6 +792,9 @@ TEST_F(CliTest, ExtendAFinishedRunThenRunItAgainTrainsTheNewTrials) {
   const Result status = Run("status 1 --db " + Quote(db));
   ASSERT_EQ(status.code, 0) << status.err;
   EXPECT_NE(status.out.find("running"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("extended to 4 trials (hpsweep extend; the file says 2)"),
+            std::string::npos)
+      << status.out;
 
   const Result second = Run(run);
   ASSERT_EQ(second.code, 0) << second.err;
