@@ -27,14 +27,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
-from sampler_bench import SPACES, cpu_line, seeds_of  # noqa: E402
+from sampler_bench import SPACES, cpu_line, run_sweep, seeds_of, train_json  # noqa: E402
 
 REF_PARAMS = 1.5e6
 
@@ -61,19 +59,7 @@ def run_optuna(args, space, seed, which):
     finished = []
 
     def objective(trial):
-        flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
-                 str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
-        for name, kind, spec in space:
-            if kind == "int":
-                v = trial.suggest_int(name, *spec)
-            elif kind == "log":
-                v = trial.suggest_float(name, *spec, log=True)
-            else:
-                v = trial.suggest_categorical(name, spec)
-            flags += ["--" + name.replace("_", "-"), str(v)]
-        out = subprocess.run([args.hpsweep, "train", "--json", "--threads", "1", "--data-dir",
-                              args.data_dir] + flags, capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout)
+        result = train_json(args, trial, space)
         acc = max(e["val_accuracy"] for e in result["history"])
         finished.append((time.perf_counter() - start, acc, result["param_count"]))
         return acc, result["param_count"]
@@ -86,32 +72,9 @@ def run_optuna(args, space, seed, which):
 
 
 def run_hpsweep(args, space, seed):
-    lines = ["name: pareto-bench-%d" % seed, "data:", "  dataset: mnist",
-             "  train_limit: %d" % args.train_limit, "  validation_split: 0.2", "  seed: 1",
-             "method: bayes",
-             "metric: [{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]",
-             "max_trials: %d" % args.trials, "seed: %d" % seed,
-             "fixed: {cell: lstm, epochs: %d}" % args.epochs, "parameters:"]
-    for name, kind, spec in space:
-        if kind == "int":
-            lines.append("  %s: {distribution: int_uniform, min: %d, max: %d}" % (name, *spec))
-        elif kind == "log":
-            lines.append("  %s: {distribution: log_uniform, min: %g, max: %g}" % (name, *spec))
-        else:
-            lines.append("  %s: {values: [%s]}" % (name, ", ".join(map(str, spec))))
-    with tempfile.TemporaryDirectory(prefix="hpsweep_pareto_bench.") as d:
-        path, db = os.path.join(d, "s.yaml"), os.path.join(d, "s.db")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        start = time.time()
-        subprocess.run([args.hpsweep, "run", path, "--workers", "2", "--threads", "1", "--db", db,
-                        "--data-dir", args.data_dir], capture_output=True, text=True, check=True)
-        out = subprocess.run([args.hpsweep, "export", "1", "--db", db], capture_output=True,
-                             text=True, check=True).stdout
-    trials = [t for t in json.loads(out)["trials"] if t["status"] == "completed"]
-    trials.sort(key=lambda t: t.get("finished_at") or 0)
-    return [((t.get("finished_at") or start) - start, t["best_val_accuracy"],
-             t["objectives"]["param_count"]) for t in trials]
+    metric = "[{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]"
+    return [(s, t["best_val_accuracy"], t["objectives"]["param_count"])
+            for s, t in run_sweep(args, space, seed, metric)]
 
 
 def hv_after(finished, n):

@@ -66,6 +66,23 @@ def cpu_line():
     return "%s, %d CPUs" % (model, os.cpu_count())
 
 
+def train_json(args, trial, space):
+    """Runs `hpsweep train --json` on the point Optuna's `trial` suggests; its parsed output."""
+    flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
+             str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
+    for name, kind, spec in space:
+        if kind == "int":
+            v = trial.suggest_int(name, *spec)
+        elif kind == "log":
+            v = trial.suggest_float(name, *spec, log=True)
+        else:
+            v = trial.suggest_categorical(name, spec)
+        flags += ["--" + name.replace("_", "-"), str(v)]
+    out = subprocess.run([args.hpsweep, "train", "--json", "--threads", "1", "--data-dir",
+                          args.data_dir] + flags, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def run_optuna(args, space, seed):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -73,19 +90,7 @@ def run_optuna(args, space, seed):
     finished = []
 
     def objective(trial):
-        flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
-                 str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
-        for name, kind, spec in space:
-            if kind == "int":
-                v = trial.suggest_int(name, *spec)
-            elif kind == "log":
-                v = trial.suggest_float(name, *spec, log=True)
-            else:
-                v = trial.suggest_categorical(name, spec)
-            flags += ["--" + name.replace("_", "-"), str(v)]
-        out = subprocess.run([args.hpsweep, "train", "--json", "--threads", "1", "--data-dir",
-                              args.data_dir] + flags, capture_output=True, text=True, check=True)
-        value = max(e["val_accuracy"] for e in json.loads(out.stdout)["history"])
+        value = max(e["val_accuracy"] for e in train_json(args, trial, space)["history"])
         finished.append((time.perf_counter() - start, value))
         return value
 
@@ -95,10 +100,13 @@ def run_optuna(args, space, seed):
     return finished
 
 
-def run_hpsweep(args, space, seed):
+def run_sweep(args, space, seed, metric):
+    """`hpsweep run` of a bayes sweep over `space` whose `metric:` line is `metric`, with 2 local
+    workers; (seconds from the start to each completed trial's end, the trial's export), in the
+    order they finished."""
     lines = ["name: sampler-bench-%d" % seed, "data:", "  dataset: mnist",
              "  train_limit: %d" % args.train_limit, "  validation_split: 0.2", "  seed: 1",
-             "method: bayes", "metric: {name: val_accuracy, goal: maximize}",
+             "method: bayes", "metric: " + metric,
              "max_trials: %d" % args.trials, "seed: %d" % seed,
              "fixed: {cell: lstm, epochs: %d}" % args.epochs, "parameters:"]
     for name, kind, spec in space:
@@ -119,7 +127,12 @@ def run_hpsweep(args, space, seed):
                              text=True, check=True).stdout
     trials = [t for t in json.loads(out)["trials"] if t["status"] == "completed"]
     trials.sort(key=lambda t: t.get("finished_at") or 0)
-    return [((t.get("finished_at") or start) - start, t["best_val_accuracy"]) for t in trials]
+    return [((t.get("finished_at") or start) - start, t) for t in trials]
+
+
+def run_hpsweep(args, space, seed):
+    return [(s, t["best_val_accuracy"]) for s, t in
+            run_sweep(args, space, seed, "{name: val_accuracy, goal: maximize}")]
 
 
 def best_after(finished, n):
