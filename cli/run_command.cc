@@ -618,9 +618,11 @@ int RunCoordinator(const Flags& f) {
       !sec.tls_cert.empty() ? std::string("TLS") + (sec.tls_client_ca.empty() ? "" : " (mutual)") +
                                   (sec.auth_tokens.empty() ? "" : ", tokens")
                             : "plaintext, no tokens";
-  std::cerr << "hpsweep coordinator listening on " << server.address() << " (" << mode
-            << "), database " << o.db_path << "\n";
-  if (!f.http.empty()) std::cerr << "hpsweep dashboard at " << dashboard.url() << "\n";
+  // Each line in one write: std::cerr is unbuffered, and a reader of the log (a test, a launcher
+  // waiting for the address) could see "listening on " without the address after it.
+  std::cerr << ("hpsweep coordinator listening on " + server.address() + " (" + mode +
+                "), database " + o.db_path + "\n");
+  if (!f.http.empty()) std::cerr << ("hpsweep dashboard at " + dashboard.url() + "\n");
   if (sec.tls_cert.empty() && !IsLoopbackAddress(o.listen)) {
     std::cerr << "hpsweep: warning: --insecure: anyone who can reach " << o.listen
               << " may submit, cancel, read models and forge results\n";

@@ -1106,7 +1106,7 @@ TEST_F(CliTest, CancelledTrialIsReportedStopped) {
   const pid_t coord =
       Spawn({"coordinator", "--listen", "127.0.0.1:0", "--db", db, "--data-dir", DataDir()}, clog);
   ASSERT_GT(coord, 0);
-  ASSERT_TRUE(WaitForText(clog, "listening on ", coord)) << ReadText(clog);
+  ASSERT_TRUE(WaitForText(clog, "), database ", coord)) << ReadText(clog);  // the whole line
   const std::string c = ReadText(clog);
   const size_t at = c.find("listening on ") + 13;
   const std::string addr = c.substr(at, c.find(' ', at) - at);
