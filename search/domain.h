@@ -65,6 +65,9 @@ struct SweepRow {
   // `hpsweep extend` (coordinator/scheduler.h, "Extending a sweep"): the max_trials it set, which
   // replaces the file's; 0: the file's.
   int max_trials = 0;
+  // method: pbt: the epoch after which its population last decided (0: none yet); its members
+  // train up to the next segment's end (coordinator/scheduler.h, "Population-based training").
+  int pbt_epoch = 0;
 };
 
 // The ranking of a sweep's trials: its objectives and constraints, or its one metric.
@@ -104,6 +107,9 @@ struct TrialRow {
   // program trial, or no test). Early stopping ended it after stopped_epoch; 0 if it did not.
   int weights_epoch = 0;
   int stopped_epoch = 0;
+  // A pbt member whose params changed during training: its schedule and lineage as JSON
+  // (search/pbt.h, ScheduleJson); "" when it trained under its first params throughout.
+  std::string schedule;
 };
 
 struct EpochRow {

@@ -40,11 +40,11 @@ const std::vector<std::string>& TopLevelKeys() {
                                                 "metric", "max_trials",  "max_attempts", "seed",
                                                 "fixed",  "parameters",  "trials",       "bayes", "early_terminate", "reuse",
                                                 "program", "max_trial_seconds", "quarantine_after",
-                                                "warm_start", "constraints"};
+                                                "warm_start", "constraints", "pbt"};
   return keys;
 }
 const std::vector<std::string>& MethodNames() {
-  static const std::vector<std::string> names = {"grid", "random", "list", "bayes"};
+  static const std::vector<std::string> names = {"grid", "random", "list", "bayes", "pbt"};
   return names;
 }
 // A sweep's description is free text shown with it.
@@ -363,6 +363,7 @@ StatusOr<SweepSpec> Parser::Parse(const YamlNode* root) {
   HPSWEEP_RETURN_IF_ERROR(CheckEarlyTerminate(spec));
 
   HPSWEEP_RETURN_IF_ERROR(CheckMethod(spec));
+  HPSWEEP_RETURN_IF_ERROR(CheckPbt(&spec));
   return spec;
 }
 
@@ -412,6 +413,8 @@ Status Parser::ReadTopLevelKey(const Entry& e, SweepSpec* spec) {
     HPSWEEP_RETURN_IF_ERROR(ReadBayes(e, spec));
   } else if (e.key == "warm_start") {
     HPSWEEP_RETURN_IF_ERROR(ReadWarmStart(e, spec));
+  } else if (e.key == "pbt") {
+    HPSWEEP_RETURN_IF_ERROR(ReadPbt(e, spec));
   } else if (e.key == "max_trial_seconds") {
     HPSWEEP_RETURN_IF_ERROR(Scalar(e, "max_trial_seconds", &text));
     char* end = nullptr;
@@ -504,13 +507,15 @@ Status Parser::ReadMethod(const Entry& e, SweepSpec* spec) {
     spec->method = SweepMethod::kList;
   } else if (text == "bayes") {
     spec->method = SweepMethod::kBayes;
+  } else if (text == "pbt") {
+    spec->method = SweepMethod::kPbt;
   } else {
     const std::string near = NearestKey(text, MethodNames());
     std::string hint = near.empty() ? "" : " (did you mean '" + near + "'?)";
     if (Lower(text) == "tpe" || Lower(text) == "bayesian") hint = " (did you mean 'bayes'?)";
     return Err(e.line,
                "key 'method': expected grid or random, list (with a 'trials' "
-               "list) or bayes, got '" +
+               "list), bayes or pbt (with a 'pbt' mapping), got '" +
                    text + "'" + hint);
   }
   return Status::Ok();
@@ -567,6 +572,7 @@ Status Parser::CheckMethod(const SweepSpec& spec) const {
     return Err(trials_line_, "key 'trials' (one trial per item) needs method: list; a " +
                                  std::string(spec.method == SweepMethod::kRandom  ? "random"
                                              : spec.method == SweepMethod::kBayes ? "bayes"
+                                             : spec.method == SweepMethod::kPbt   ? "pbt"
                                                                                   : "grid") +
                                  " sweep takes its trials from parameters");
   }
@@ -599,7 +605,7 @@ Status Parser::CheckMethod(const SweepSpec& spec) const {
       return Err(LineOr(spec.lines, "method", 1),
                  "method: bayes needs parameters (the axes it searches)");
     }
-  } else {
+  } else if (spec.method != SweepMethod::kPbt) {  // (pbt: CheckPbt, after this)
     uint64_t count = 0;
     HPSWEEP_RETURN_IF_ERROR(CheckGrid(spec, file_, &count));
   }

@@ -174,7 +174,7 @@ constexpr size_t kMaxSweepFileBytes = size_t{1} << 20;
 // The params key that carries a list item's label; not a config key (ApplyKey refuses it).
 constexpr char kLabelKey[] = "label";
 
-enum class SweepMethod { kGrid, kRandom, kList, kBayes };
+enum class SweepMethod { kGrid, kRandom, kList, kBayes, kPbt };
 enum class Distribution { kValues, kUniform, kIntUniform, kLogUniform, kIntLogUniform };
 
 // One key of a parameter's `when` (see "Conditional parameters" above): its parent holds one of
@@ -209,6 +209,10 @@ double SnapToStep(const ParameterSpec& p, double x);
 // The text a trial's params take for value v of a numeric distribution (snapped first): an
 // integer for int_*, else %.6g within [min, max] (DrawText).
 std::string DistributionText(const ParameterSpec& p, double v);
+class Rng;  // engine/tensor.h
+// One draw of p's distribution (as a random sweep draws it): one of its values, a point of a
+// finite distribution, or DrawText of a continuous draw.
+std::string DrawParameter(const ParameterSpec& p, Rng* rng);
 // The text of point `index` (0..DistributionPoints - 1) of a finite distribution.
 std::string PointText(const ParameterSpec& p, uint64_t index);
 
@@ -247,6 +251,24 @@ struct BayesOptions {
   int n_startup_trials = 10;
   int n_ei_candidates = 24;
 };
+
+// The `pbt` mapping of method: pbt (population-based training; search/pbt.h, and
+// coordinator/scheduler.h "Population-based training"): `population` members, drawn as a random
+// sweep's trials, train in segments of `interval` epochs; after each, the bottom `quantile` copy
+// a top member's checkpoint and params and explore the `mutable` ones (resampled with
+// `resample_probability`, else multiplied by 0.8 or 1.2, or moved to a neighbouring value).
+struct PbtOptions {
+  int population = 0;  // 2..kMaxPopulation; 0: not a pbt sweep
+  int interval = 0;    // epochs per segment, 1..epochs - 1
+  double quantile = 0.25;              // (0, 0.5]
+  double resample_probability = 0.25;  // [0, 1]
+  std::vector<std::string> mutable_params;  // parameters (not fixed), in file order
+  int epochs = 0;  // every member's `epochs` (fixed), read from the file
+};
+constexpr int kMaxPopulation = 256;
+// The engine's config keys that may change between segments: what a checkpoint resumes under
+// changed values of (the model's shapes and the optimizer's state stay as they were).
+const std::vector<std::string>& MutableEngineKeys();
 
 // The most sweeps one warm_start may name.
 constexpr size_t kMaxWarmStartSweeps = 16;
@@ -287,6 +309,7 @@ struct SweepSpec {
   std::vector<ParameterSpec> parameters;     // in file order
   std::vector<ListItem> items;               // method: list: the `trials` sequence, in file order
   BayesOptions bayes;                        // method: bayes only
+  PbtOptions pbt;                            // method: pbt only
   // `reuse: true`: as --reuse (coordinator/scheduler.h, "Reuse"); true or false, default false.
   bool reuse = false;
   // `warm_start: {sweeps: [ID or name, ...]}` (method: bayes): the TPE sampler also learns from

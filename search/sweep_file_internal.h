@@ -173,6 +173,10 @@ class Parser {
   Status CheckConditions(SweepSpec* spec) const;
   Status ReadBayes(const Entry& e, SweepSpec* spec);
   Status ReadWarmStart(const Entry& e, SweepSpec* spec);
+  // pbt: {population, interval, quantile, resample_probability, mutable} (sweep_pbt.cc), and
+  // after the whole file the checks of method: pbt.
+  Status ReadPbt(const Entry& e, SweepSpec* spec);
+  Status CheckPbt(SweepSpec* spec) const;
 
   const std::string& file_;
   std::vector<DataKey> data_keys_;
@@ -180,6 +184,7 @@ class Parser {
   std::string data_seed_;
   int trials_line_ = 0;  // of the top-level `trials` key, 0 when absent
   int bayes_line_ = 0;   // of the top-level `bayes` key, 0 when absent
+  int pbt_line_ = 0;     // of the top-level `pbt` key, 0 when absent
   bool program_ = false;  // a program sweep: free parameter names and metric
 };
 

@@ -476,26 +476,7 @@ std::vector<std::string> Expander::Draw(Rng* rng) const {
   for (size_t i : order_) {  // parents first; a parameter that does not apply is not drawn
     active[i] = ParameterApplies(spec_, i, texts, active, Fixed());
     if (!active[i]) continue;
-    const ParameterSpec& p = spec_.parameters[i];
-    switch (p.distribution) {
-      case Distribution::kValues: texts[i] = p.values[rng->Below(p.values.size())]; break;
-      case Distribution::kIntUniform:
-      case Distribution::kUniform:
-        if (const uint64_t n = DistributionPoints(p); n > 0) {  // a grid: one of its points
-          texts[i] = DistributionText(p, p.min + static_cast<double>(rng->Below(n)) *
-                                                     (p.q > 0 ? p.q : 1));
-        } else {
-          texts[i] = DrawText(rng->Uniform(p.min, p.max), p.min, p.max);
-        }
-        break;
-      case Distribution::kLogUniform:
-        texts[i] = DrawText(std::exp(rng->Uniform(std::log(p.min), std::log(p.max))), p.min, p.max);
-        break;
-      case Distribution::kIntLogUniform:  // uniform in log space over [min - 0.5, max + 0.5]
-        texts[i] = DistributionText(
-            p, std::exp(rng->Uniform(std::log(p.min - 0.5), std::log(p.max + 0.5))));
-        break;
-    }
+    texts[i] = DrawParameter(spec_.parameters[i], rng);
   }
   return texts;
 }
@@ -679,7 +660,7 @@ StatusOr<std::vector<TrialSpec>> ExpandWithin(const SweepSpec& spec, const std::
     HPSWEEP_RETURN_IF_ERROR(expander.Init());
     StatusOr<std::vector<TrialSpec>> all =
         spec.method == SweepMethod::kGrid ? expander.Grid()
-        : spec.method == SweepMethod::kList ? expander.List() : expander.Random();
+        : spec.method == SweepMethod::kList ? expander.List() : expander.Random();  // (and pbt)
     if (!all.ok() || c == nullptr || !spec.program.empty() || all->empty()) return all;
     std::vector<TrialSpec> kept;
     for (TrialSpec& t : *all) {
@@ -716,7 +697,8 @@ StatusOr<std::vector<TrialSpec>> ExpandSweep(const SweepSpec& spec, const std::s
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   switch (spec.method) {
     case SweepMethod::kGrid: return expander.Grid();
-    case SweepMethod::kRandom: return expander.Random();
+    case SweepMethod::kRandom:
+    case SweepMethod::kPbt: return expander.Random();  // the population: random draws
     case SweepMethod::kList: return expander.List();
     case SweepMethod::kBayes: return std::vector<TrialSpec>();  // proposed at lease time
   }
@@ -732,6 +714,23 @@ StatusOr<TrialSpec> BuildTrial(const SweepSpec& spec, int number,
   Expander expander(spec, file_name, limits);
   HPSWEEP_RETURN_IF_ERROR(expander.Init());
   return expander.One(number, texts);
+}
+
+std::string DrawParameter(const ParameterSpec& p, Rng* rng) {
+  switch (p.distribution) {
+    case Distribution::kValues: return p.values[rng->Below(p.values.size())];
+    case Distribution::kIntUniform:
+    case Distribution::kUniform:
+      if (const uint64_t n = DistributionPoints(p); n > 0) {  // a grid: one of its points
+        return DistributionText(p, p.min + static_cast<double>(rng->Below(n)) * (p.q > 0 ? p.q : 1));
+      }
+      return DrawText(rng->Uniform(p.min, p.max), p.min, p.max);
+    case Distribution::kLogUniform:
+      return DrawText(std::exp(rng->Uniform(std::log(p.min), std::log(p.max))), p.min, p.max);
+    case Distribution::kIntLogUniform:  // uniform in log space over [min - 0.5, max + 0.5]
+      return DistributionText(p, std::exp(rng->Uniform(std::log(p.min - 0.5), std::log(p.max + 0.5))));
+  }
+  return p.values.empty() ? std::string() : p.values[0];
 }
 
 std::string DrawText(double v, double lo, double hi) {

@@ -60,6 +60,16 @@ Status FaultInjectingStorage::ExtendSweep(int64_t sweep_id, int max_trials, int 
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->ExtendSweep(sweep_id, max_trials, total);
 }
+Status FaultInjectingStorage::SetPopulationEpoch(int64_t sweep_id, int epoch) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->SetPopulationEpoch(sweep_id, epoch);
+}
+Status FaultInjectingStorage::SetTrialParams(int64_t trial_id,
+                                             const std::map<std::string, std::string>& params,
+                                             const std::string& schedule) {
+  HPSWEEP_RETURN_IF_ERROR(Check());
+  return inner_->SetTrialParams(trial_id, params, schedule);
+}
 StatusOr<int64_t> FaultInjectingStorage::InsertTrial(const TrialRow& trial) {
   HPSWEEP_RETURN_IF_ERROR(Check());
   return inner_->InsertTrial(trial);

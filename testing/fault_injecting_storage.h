@@ -33,6 +33,9 @@ class FaultInjectingStorage : public Storage {
   StatusOr<int64_t> InsertSweep(const SweepRow& sweep) override;
   Status UpdateSweepState(int64_t sweep_id, SweepState state, double finished_at) override;
   Status ExtendSweep(int64_t sweep_id, int max_trials, int total) override;
+  Status SetPopulationEpoch(int64_t sweep_id, int epoch) override;
+  Status SetTrialParams(int64_t trial_id, const std::map<std::string, std::string>& params,
+                        const std::string& schedule) override;
   StatusOr<int64_t> InsertTrial(const TrialRow& trial) override;
   Status UpdateTrial(const TrialRow& trial) override;
   Status PutEpoch(const EpochRow& epoch) override;

@@ -17,7 +17,7 @@ namespace hpsweep {
 namespace {
 
 // The schema version this code writes. kMigrations[v] upgrades version v to v + 1.
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 11;
 
 // Tables without IF NOT EXISTS on purpose: a migration applied twice fails loudly. Migrations run
 // with foreign keys off (SQLite's procedure for rebuilding a table that others reference).
@@ -192,6 +192,12 @@ ALTER TABLE sweeps ADD COLUMN quarantine_after INTEGER NOT NULL DEFAULT -1;
     // 9 -> 10: a sweep's max_trials as `hpsweep extend` raised it (0: the file's).
     R"sql(
 ALTER TABLE sweeps ADD COLUMN max_trials INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 10 -> 11: population-based training: a member's schedule and lineage (JSON, '' while its
+    // params never changed) and the epoch after which a pbt sweep's population last decided.
+    R"sql(
+ALTER TABLE trials ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
+ALTER TABLE sweeps ADD COLUMN pbt_epoch INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

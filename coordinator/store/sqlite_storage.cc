@@ -75,7 +75,7 @@ StatusCode CodeFor(int rc) {
   "id, sweep_id, number, params, status, attempts, lease_id, lease_deadline, worker_id, " \
   "worker_name, created_at, started_at, finished_at, best_val_accuracy, best_val_loss, "  \
   "best_epoch, epochs_run, test_accuracy, test_loss, seconds, error, confusion, reused_from, "  \
-  "metric_value, final_metrics, weights_epoch, stopped_epoch"
+  "metric_value, final_metrics, weights_epoch, stopped_epoch, schedule"
 
 Status SqliteStorage::Error(int rc, const std::string& what) const {
   std::string msg = path_ + ": " + what + ": " + sqlite3_errmsg(db_);
@@ -225,7 +225,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   if (!st.ok()) return Status(st.code(), path_ + ": " + what + ": " + st.message());
   StatusOr<sqlite3_stmt*> s = Prepare("INSERT INTO trials (" HPSWEEP_TRIAL_COLUMNS
                                       ") "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -237,6 +237,7 @@ StatusOr<int64_t> SqliteStorage::InsertTrial(const TrialRow& r) {
   b.Real(r.test_loss).Real(r.seconds).Text(r.error).Text(confusion).Text(r.reused_from);
   const std::string final_metrics = MetricsJson(r.final_metrics);
   b.Real(r.metric_value).Text(final_metrics).Int(r.weights_epoch).Int(r.stopped_epoch);
+  b.Text(r.schedule);
   if (b.rc() != SQLITE_OK) return BindError(b, what);
   HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -467,13 +468,43 @@ StatusOr<std::string> SqliteStorage::GetArtifact(int64_t trial_id, const std::st
   if (rc != SQLITE_ROW) return Error(rc, what);
   return ColumnBlob(*s, 0);
 }
+Status SqliteStorage::SetPopulationEpoch(int64_t sweep_id, int epoch) {
+  const std::string what = "setting the population epoch of sweep " + std::to_string(sweep_id);
+  StatusOr<sqlite3_stmt*> s = Prepare("UPDATE sweeps SET pbt_epoch = ? WHERE id = ?", what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  b.Int(epoch).Int(sweep_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
+  return ExpectChanged(what);
+}
+
+Status SqliteStorage::SetTrialParams(int64_t trial_id,
+                                     const std::map<std::string, std::string>& params,
+                                     const std::string& schedule) {
+  const std::string what = "setting the params of trial " + std::to_string(trial_id);
+  StatusOr<sqlite3_stmt*> s =
+      Prepare("UPDATE trials SET params = ?, schedule = ? WHERE id = ?", what);
+  if (!s.ok()) return s.status();
+  ScopedStmt stmt(*s);
+  Binder b(*s);
+  TrialRow row;
+  row.params = params;
+  std::string text, confusion;
+  HPSWEEP_RETURN_IF_ERROR(TrialJson(row, &text, &confusion));
+  b.Text(text).Text(schedule).Int(trial_id);
+  if (b.rc() != SQLITE_OK) return BindError(b, what);
+  HPSWEEP_RETURN_IF_ERROR(StepDone(*s, what));
+  return ExpectChanged(what);
+}
 
 StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
   const std::string what = "loading sweeps";
   StatusOr<sqlite3_stmt*> s = Prepare(
       "SELECT id, name, description, file_name, yaml, state, metric, maximize, max_attempts, "
       "total, created_at, finished_at, reuse, program, max_trial_seconds, seed, quarantine_after, "
-      "max_trials FROM sweeps ORDER BY id",
+      "max_trials, pbt_epoch FROM sweeps ORDER BY id",
       what);
   if (!s.ok()) return s.status();
   ScopedStmt stmt(*s);
@@ -502,6 +533,7 @@ StatusOr<std::vector<SweepRow>> SqliteStorage::LoadSweeps() {
     r.seed = static_cast<uint64_t>(sqlite3_column_int64(*s, 15));
     r.quarantine_after = sqlite3_column_int(*s, 16);
     r.max_trials = sqlite3_column_int(*s, 17);
+    r.pbt_epoch = sqlite3_column_int(*s, 18);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error(rc, what);
@@ -540,6 +572,7 @@ Status SqliteStorage::ReadTrial(sqlite3_stmt* s, TrialRow* t) const {
   t->final_metrics = ParseMetrics(ColumnText(s, 24));
   t->weights_epoch = sqlite3_column_int(s, 25);
   t->stopped_epoch = sqlite3_column_int(s, 26);
+  t->schedule = ColumnText(s, 27);
   try {
     json p = json::parse(params);
     if (!p.is_object()) return DataLoss(where + ": params is not a JSON object: " + params);

@@ -40,6 +40,12 @@ class Storage {
                                   double finished_at) = 0;
   // `hpsweep extend`: the sweep's max_trials and total, and running again (finished_at 0).
   virtual Status ExtendSweep(int64_t sweep_id, int max_trials, int total) = 0;
+  // Population-based training: the epoch a pbt sweep's population decided at (SweepRow
+  // pbt_epoch), and a member's params and schedule after it exploited another (the only write
+  // of params after the insert).
+  virtual Status SetPopulationEpoch(int64_t sweep_id, int epoch) = 0;
+  virtual Status SetTrialParams(int64_t trial_id, const std::map<std::string, std::string>& params,
+                                const std::string& schedule) = 0;
   virtual StatusOr<int64_t> InsertTrial(const TrialRow& trial) = 0;  // returns the id
   // Every mutable column, by id: all but id, sweep_id, number, params and created_at.
   virtual Status UpdateTrial(const TrialRow& trial) = 0;

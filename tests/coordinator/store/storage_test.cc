@@ -693,16 +693,67 @@ TEST(StorageFileTest, SurvivesReopenInWalModeWithoutRemigrating) {
   }
   // Migrations are not applied again: one version row, the same schema objects.
   EXPECT_EQ(RawQuery(path, "SELECT count(*) || ':' || max(version) FROM schema_version"),
-            std::vector<std::string>{"1:10"});
+            std::vector<std::string>{"1:11"});
   EXPECT_EQ(RawQuery(path, "SELECT name FROM sqlite_master ORDER BY name"), schema);
   for (const char* t : {"sweeps", "trials", "epochs", "workers", "artifacts", "schema_version"}) {
     EXPECT_NE(std::find(schema.begin(), schema.end(), t), schema.end()) << t;
   }
 }
 
-// What a database before schema version 10 lacks: a sweep's max_trials (hpsweep extend).
+// What a database before schema version 11 lacks: a member's schedule and a sweep's pbt_epoch
+// (population-based training).
+void DropVersionElevenColumns(const std::string& path) {
+  RawQuery(path, "ALTER TABLE trials DROP COLUMN schedule");
+  RawQuery(path, "ALTER TABLE sweeps DROP COLUMN pbt_epoch");
+}
+
+// What a database before schema version 10 lacks: a sweep's max_trials (hpsweep extend), and
+// what version 11 added.
 void DropVersionTenColumns(const std::string& path) {
+  DropVersionElevenColumns(path);
   RawQuery(path, "ALTER TABLE sweeps DROP COLUMN max_trials");
+}
+
+// A database of schema version 10 is migrated at open: its trials have no schedule, its sweeps
+// no population epoch; both are written and read back from then on.
+TEST(StorageFileTest, VersionTenGainsSchedulesAndPopulationEpochs) {
+  TempDir dir;
+  const std::string path = dir.File("v10.db");
+  int64_t sweep_id = 0, trial_id = 0;
+  {
+    std::unique_ptr<Storage> db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    StatusOr<int64_t> s = db->InsertSweep(MakeSweep("old"));
+    ASSERT_TRUE(s.ok());
+    sweep_id = *s;
+    TrialRow t;
+    t.sweep_id = sweep_id;
+    t.number = 1;
+    t.params = {{"learning_rate", "0.01"}};
+    StatusOr<int64_t> id = db->InsertTrial(t);
+    ASSERT_TRUE(id.ok());
+    trial_id = *id;
+  }
+  DropVersionElevenColumns(path);
+  RawQuery(path, "UPDATE schema_version SET version = 10");
+  std::unique_ptr<Storage> db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
+  StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(sweep_id);
+  ASSERT_TRUE(trials.ok()) << trials.status().ToString();
+  ASSERT_EQ(trials->size(), 1u);
+  EXPECT_EQ((*trials)[0].schedule, "");
+  ASSERT_TRUE(db->SetTrialParams(trial_id, {{"learning_rate", "0.012"}},
+                                 R"([{"epoch":0},{"epoch":2,"from":3}])").ok());
+  ASSERT_TRUE(db->SetPopulationEpoch(sweep_id, 4).ok());
+  trials = db->LoadTrials(sweep_id);
+  ASSERT_TRUE(trials.ok());
+  EXPECT_EQ((*trials)[0].params.at("learning_rate"), "0.012");
+  EXPECT_EQ((*trials)[0].schedule, R"([{"epoch":0},{"epoch":2,"from":3}])");
+  StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_EQ((*sweeps)[0].pbt_epoch, 4);
+  EXPECT_EQ(db->SetPopulationEpoch(sweep_id + 99, 2).code(), StatusCode::kNotFound);
 }
 
 // A database of schema version 9 is migrated at open: its sweeps keep their file's max_trials
@@ -725,7 +776,7 @@ TEST(StorageFileTest, VersionNineGainsExtendedMaxTrials) {
   RawQuery(path, "UPDATE schema_version SET version = 9");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -777,7 +828,7 @@ TEST(StorageFileTest, VersionEightGainsQuarantine) {
   RawQuery(path, "UPDATE schema_version SET version = 8");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -832,7 +883,7 @@ TEST(StorageFileTest, VersionSevenGainsWorkerBf16) {
   RawQuery(path, "UPDATE schema_version SET version = 7");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   WorkerRow fast = Worker("fast", 4);
   fast.bf16 = true;
   StatusOr<WorkerRow> stored = db->UpsertWorker(fast, 20);
@@ -897,7 +948,7 @@ TEST(StorageFileTest, VersionSixGainsLrWeightsEpochAndStoppedEpoch) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok()) << trials.status().ToString();
   ASSERT_EQ(trials->size(), 3u);
@@ -980,7 +1031,7 @@ TEST(StorageFileTest, VersionFourGainsReuseAndReusedFrom) {
 
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<SweepRow>> sweeps = db->LoadSweeps();
   ASSERT_TRUE(sweeps.ok()) << sweeps.status().ToString();
   ASSERT_EQ(sweeps->size(), 1u);
@@ -1069,7 +1120,7 @@ TEST(StorageFileTest, SchemaThreeMigratesToTakePrunedTrials) {
   EXPECT_EQ((*trials)[0].status, TrialStatus::kPruned);
   EXPECT_EQ(*db->IntegrityCheck(), "ok");
   db.reset();
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   EXPECT_EQ(RawQuery(path, "PRAGMA foreign_key_check"), std::vector<std::string>{});
   // The indexes came back with the table.
   EXPECT_EQ(RawQuery(path,
@@ -1270,7 +1321,7 @@ TEST(StorageFileTest, VersionOneDatabaseGainsTheAttemptsTable) {
   RawQuery(path, "UPDATE schema_version SET version = 1");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<TrialRow>> trials = db->LoadTrials(0);
   ASSERT_TRUE(trials.ok());
   ASSERT_EQ(trials->size(), 1u);
@@ -1311,7 +1362,7 @@ TEST(StorageFileTest, VersionOneWorkersGainHostJobAndCounts) {
   RawQuery(path, "UPDATE schema_version SET version = 2");
   std::unique_ptr<Storage> db = MustOpen(path);
   ASSERT_NE(db, nullptr);
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"10"});
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), std::vector<std::string>{"11"});
   StatusOr<std::vector<WorkerRow>> rows = db->LoadWorkers();
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 1u);
