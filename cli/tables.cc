@@ -435,6 +435,7 @@ void PrintStatus(const pb::GetStatusResponse& resp, bool workers) {
                 metric.c_str());
     if (!s.waiting().empty()) std::printf("       waiting: %s\n", s.waiting().c_str());
     if (!s.warm_start().empty()) std::printf("       warm start: %s\n", s.warm_start().c_str());
+    if (!s.population().empty()) std::printf("       population: %s\n", s.population().c_str());
     if (s.extended_to() > 0) {
       std::printf("       extended to %d trials (hpsweep extend; the file says %d)\n",
                   s.extended_to(), s.file_max_trials());

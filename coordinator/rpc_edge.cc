@@ -110,4 +110,35 @@ grpc::Status SendFile(grpc::ServerContext* ctx, const ReadOnlyFile& file, const 
   return grpc::Status::OK;
 }
 
+// The answer to a LeaseTrial: the grant's trial (with the coordinator's data sha256), or when to
+// ask again.
+void FillLeaseResponse(const std::optional<LeaseGrant>& grant, const std::string& data_sha,
+                       double retry_after, v1::LeaseTrialResponse* resp) {
+  if (!grant.has_value()) {
+    resp->set_retry_after_seconds(retry_after);
+    return;
+  }
+  const LeaseGrant& g = *grant;
+  v1::Trial* t = resp->mutable_trial();
+  t->set_trial_id(g.trial.id);
+  t->set_sweep_id(g.trial.sweep_id);
+  t->set_number(g.trial.number);
+  t->set_attempt(g.trial.attempts);
+  for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
+  t->set_data_sha256(data_sha);
+  t->set_resume_from_epoch(g.resume_from_epoch);
+  t->set_pause_after_epoch(g.pause_after_epoch);
+  for (const std::string& key : g.mutable_params) t->add_mutable_params(key);
+  if (!g.sweep.program.empty()) {
+    t->set_program(g.sweep.program);
+    t->set_max_seconds(g.sweep.max_trial_seconds);
+    t->set_seed(g.sweep.seed);
+    t->set_sweep_name(g.sweep.name);
+  }
+  t->set_metric(g.sweep.metric);  // a program's trial file; keep: best, early stopping
+  t->set_maximize(g.sweep.maximize);
+  resp->set_lease_id(g.lease_id);
+  resp->set_lease_deadline(g.deadline);
+}
+
 }  // namespace hpsweep

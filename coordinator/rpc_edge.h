@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <string>
 
 #include "base/file_io.h"
@@ -22,6 +23,10 @@ EpochReport FromProto(const v1::EpochMetrics& m);
 grpc::Status CheckSize(const char* call, const google::protobuf::Message& req, size_t limit);
 // A lease id as a worker sends it: short printable text (the scheduler matches it exactly).
 grpc::Status CheckLeaseId(const std::string& lease_id);
+// A LeaseTrial's answer from a grant (nullopt: retry after retry_after seconds); data_sha is the
+// coordinator's MNIST's, which a worker checks its copy against.
+void FillLeaseResponse(const std::optional<LeaseGrant>& grant, const std::string& data_sha,
+                       double retry_after, v1::LeaseTrialResponse* resp);
 // ExtendSweep: its fields checked (sweep_id a sweep's id, max_trials 1..kMaxTrialsPerSweep:
 // INVALID_ARGUMENT naming the field and the limit), then Scheduler::Extend, answered in resp.
 grpc::Status ExtendSweepCall(Scheduler* scheduler, const v1::ExtendSweepRequest& req,

@@ -190,6 +190,8 @@ Status Scheduler::LoadLocked() {
   finished_.clear();
   finished_built_ = false;
   pruned_twins_.Clear();
+  populations_.clear();
+  waiting_.clear();
   fail_streaks_.clear();  // (streaks start afresh; quarantines are in the workers' rows)
   completions_.clear();
   for (const SweepRow& s : *sweeps) {
@@ -224,6 +226,7 @@ Status Scheduler::LoadLocked() {
   workers_.Load(std::move(*workers), holding, now);
   LoadCheckpointsLocked();
   RebuildSamplersLocked();
+  RebuildPopulationsLocked();  // (after the checkpoints: a member's place is its checkpoint's)
   // Pruners of running sweeps, from their stored files and epochs. A failure here leaves the
   // scheduler needing a reload, as a failed read above would.
   for (const auto& [id, sw] : sweeps_) {
@@ -242,7 +245,9 @@ Status Scheduler::LoadLocked() {
 
 void Scheduler::Index(const TrialRow& t) {
   max_trial_id_ = std::max(max_trial_id_, t.id);
-  if (t.status == TrialStatus::kQueued) queued_[t.sweep_id].insert(t.id);
+  if (t.status == TrialStatus::kQueued) {
+    (AtBarrierLocked(t) ? waiting_ : queued_)[t.sweep_id].insert(t.id);  // (pbt: waiting_)
+  }
   if (t.status == TrialStatus::kRunning) deadlines_.insert({t.lease_deadline, t.id});
   if (!t.lease_id.empty()) leases_[t.lease_id] = t.id;
 }
@@ -252,6 +257,10 @@ void Scheduler::Unindex(const TrialRow& t) {
   if (q != queued_.end()) {
     q->second.erase(t.id);
     if (q->second.empty()) queued_.erase(q);
+  }
+  if (auto w = waiting_.find(t.sweep_id); w != waiting_.end() && w->second.erase(t.id) &&
+                                          w->second.empty()) {
+    waiting_.erase(w);
   }
   deadlines_.erase({t.lease_deadline, t.id});
 }
@@ -309,6 +318,10 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
     sw.quarantine_after = spec.quarantine_after;
     sw.created_at = now;
     sw.reuse = reuse || spec.reuse;  // --reuse, or `reuse: true` in the file
+    if (sw.reuse && spec.method == SweepMethod::kPbt) {
+      return InvalidArgument(EscapeText(file_name) + ": --reuse: not for method: pbt (a member's "
+                             "params change as it trains)");
+    }
     sw.program = spec.program;
     sw.max_trial_seconds = spec.max_trial_seconds;
     sw.seed = spec.seed;
@@ -327,6 +340,9 @@ StatusOr<int64_t> Scheduler::Submit(const SweepSpec& spec, const std::vector<Tri
         pruners_[sw.id] = MakePruner(spec.early_terminate, Objective(sw.metric, sw.maximize));
         if (sw.reuse) BuildPrunedTwinsLocked();  // (inside Mutate: storage is ours)
       }
+    }
+    if (spec.method == SweepMethod::kPbt && sw.state == SweepState::kRunning) {
+      populations_[sw.id].spec = spec;
     }
     if (sw.state == SweepState::kRunning) {
       samplers_[sw.id].sampler = std::move(sampler);
@@ -366,12 +382,13 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   if (status == TrialStatus::kCompleted) IndexFinishedLocked(t);
   if (status == TrialStatus::kPruned) IndexPrunedLocked(t);  // (before its pruner may go)
+  HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id, now));  // (one less member)
   return MaybeFinishSweep(t.sweep_id, now);
 }
 
 Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   SweepRow& sw = sweeps_[sweep_id];
-  if (queued_.count(sweep_id)) return Status::Ok();
+  if (queued_.count(sweep_id) || waiting_.count(sweep_id)) return Status::Ok();
   auto live = samplers_.find(sweep_id);
   if (live != samplers_.end() &&
       !live->second.sampler->Exhausted(static_cast<int>(live->second.trial_ids.size()))) {
@@ -385,6 +402,7 @@ Status Scheduler::MaybeFinishSweep(int64_t sweep_id, double now) {
   sw.finished_at = now;
   EmitLocked(SweepFinishedEvent(sw));
   pruners_.erase(sweep_id);  // (a restart makes pruners for running sweeps only, too)
+  populations_.erase(sweep_id);
   return Write([sweep_id, state = sw.state, now](Storage* st) {
     return st->UpdateSweepState(sweep_id, state, now);
   });
@@ -405,13 +423,14 @@ StatusOr<int> Scheduler::Cancel(int64_t sweep_id) {
     HPSWEEP_RETURN_IF_ERROR(Write([sweep_id, state = sw.state](Storage* st) {
       return st->UpdateSweepState(sweep_id, state, 0);
     }));
-    auto q = queued_.find(sweep_id);
-    if (q != queued_.end()) {
-      const std::set<int64_t> ids = q->second;
-      for (int64_t id : ids) {
-        HPSWEEP_RETURN_IF_ERROR(FinishTrial(trials_[id], TrialStatus::kStopped, now));
-        ++count;
-      }
+    std::set<int64_t> ids;  // queued, and pbt members waiting for their population
+    for (auto* by : {&queued_, &waiting_}) {
+      if (auto q = by->find(sweep_id); q != by->end()) ids.insert(q->second.begin(), q->second.end());
+    }
+    populations_.erase(sweep_id);  // (decides nothing more)
+    for (int64_t id : ids) {
+      HPSWEEP_RETURN_IF_ERROR(FinishTrial(trials_[id], TrialStatus::kStopped, now));
+      ++count;
     }
     for (const auto& [deadline, id] : deadlines_) {
       if (trials_[id].sweep_id == sweep_id) {

@@ -75,9 +75,11 @@
 // twin was pruned is copied as pruned where this sweep's pruner prunes it at the same epoch
 // (scheduler_reuse.cc says how); otherwise it trains.
 //
+// Population-based training (method: pbt; docs/internals.md): members train in segments; one
+// that ends its segment waits (waiting_) until none is behind, then the population decides
+// (search/pbt.h) in that transaction, stored (sweeps.pbt_epoch, the members' params and schedule).
 // Warm start: a bayes sweep naming warm_start.sweeps learns from their trials finished before
-// its submit (same metric, goal, program and data, else refused); docs/internals.md, "Warm
-// start". A function of the database and the stored file: a restart rebuilds the same history.
+// its submit (docs/internals.md); a function of the database and the file, rebuilt on restart.
 //
 // Workers: registering again under the same name reuses the worker. A worker is alive while it
 // was heard from (a registration, lease, report, completion or failure of its trial) within one
@@ -143,8 +145,10 @@
 #include "base/thread_annotations.h"
 #include "coordinator/events.h"
 #include "coordinator/export_text.h"
+#include "coordinator/population.h"
 #include "coordinator/pruned_twins.h"
 #include "search/objective.h"
+#include "search/pbt.h"
 #include "coordinator/sweep_counts.h"
 #include "search/pruner.h"
 #include "search/sampler.h"
@@ -299,6 +303,8 @@ struct LeaseGrant {
   std::string lease_id;
   double deadline = 0;
   int resume_from_epoch = 0;  // > 0: the lease goes on from the checkpoint after this epoch
+  int pause_after_epoch = 0;  // > 0: a pbt member's segment ends after this epoch
+  std::vector<std::string> mutable_params;  // a pbt member's (left out of checkpoints' checks)
 };
 
 struct EpochReport {
@@ -429,6 +435,10 @@ class Scheduler {
                              int64_t worker_id, LeaseDone done) EXCLUDES(mu_);
   void FailAsync(const std::string& lease_id, const std::string& error, bool released,
                  std::function<void(Status)> done) EXCLUDES(mu_);
+  // A pbt member's lease ends after its segment (FailTrial segment_end), its checkpoint after
+  // that epoch kept: no attempt charged; it waits for its population (see the top).
+  Status EndSegment(const std::string& lease_id) EXCLUDES(mu_);
+  void EndSegmentAsync(const std::string& lease_id, std::function<void(Status)> done) EXCLUDES(mu_);
 
   // Reads.
   std::vector<SweepCounts> Counts(int64_t sweep_id) EXCLUDES(mu_);  // 0: all sweeps
@@ -613,6 +623,17 @@ class Scheduler {
   uint64_t checkpoint_bytes_total_ GUARDED_BY(mu_) = 0;  // sum of checkpoints_' bytes
   std::unordered_map<std::string, uint64_t> checkpoint_bytes_of_owner_ GUARDED_BY(mu_);
   CheckpointStore checkpoint_store_ GUARDED_BY(mu_);  // their files (or bytes, with no folder)
+  // ---- Population-based training (scheduler_pbt.cc; see the top) ----
+  int SegmentEndLocked(int64_t sweep_id) REQUIRES(mu_);  // the current segment's last epoch; 0
+  bool AtBarrierLocked(const TrialRow& t) REQUIRES(mu_);  // queued, its segment done: waits
+  Status EndSegmentLocked(const std::string& lease_id) REQUIRES(mu_);
+  // At the barrier (nothing of the population behind or training), decides and moves on.
+  Status AdvancePopulationLocked(int64_t sweep_id, double now) REQUIRES(mu_);
+  Status ExploitLocked(TrialRow* t, const TrialRow& parent, const PbtDecision& d, int epoch,
+                       bool* copied) REQUIRES(mu_);
+  void RebuildPopulationsLocked() REQUIRES(mu_);                // (in LoadLocked; reads storage)
+  std::map<int64_t, Population> populations_ GUARDED_BY(mu_);  // running pbt sweeps
+  std::map<int64_t, std::set<int64_t>> waiting_ GUARDED_BY(mu_);  // sweep -> members at barrier
   // ---- Workers you can see, and events (the end of scheduler.cc) ----
   // The worker was heard from now: alive again; last_seen written at most every few seconds.
   Status HeardFromLocked(int64_t worker_id, double now) REQUIRES(mu_);

@@ -53,9 +53,13 @@ StatusOr<SweepRow> Scheduler::Extend(int64_t sweep_id, int max_trials, int more)
       return FailedPrecondition(which + ": its stored file no longer parses: " +
                                 spec.status().message());
     }
-    if (spec->method == SweepMethod::kGrid || spec->method == SweepMethod::kList) {
+    if (spec->method == SweepMethod::kGrid || spec->method == SweepMethod::kList ||
+        spec->method == SweepMethod::kPbt) {
       return FailedPrecondition(
-          which + " is a " + (spec->method == SweepMethod::kGrid ? "grid" : "list") +
+          which + " is a " +
+          (spec->method == SweepMethod::kGrid  ? "grid"
+           : spec->method == SweepMethod::kPbt ? "pbt (its population is fixed)"
+                                               : "list") +
           " sweep: its trials are fixed by its file; only bayes and random sweeps are extended "
           "(edit the file and run it as a new sweep, with --reuse to copy the finished trials)");
     }

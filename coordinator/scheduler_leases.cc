@@ -34,6 +34,7 @@ Status Scheduler::ExpireLocked(double now, int* count) {
       t.lease_deadline = 0;
       HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
       HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
+      HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id, now));  // (it may be the last)
     }
     ++*count;
   }
@@ -187,7 +188,13 @@ next_trial:  // (after a trial completed by copy, below)
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   HPSWEEP_RETURN_IF_ERROR(StartAttemptLocked(t, resume_from, now));
   EmitLocked(events::TrialLeased(t, sweeps_[t.sweep_id]));
-  *grant = LeaseGrant{t, sweeps_[t.sweep_id], t.lease_id, t.lease_deadline, resume_from};
+  LeaseGrant g{t, sweeps_[t.sweep_id], t.lease_id, t.lease_deadline, resume_from, 0, {}};
+  if (auto p = populations_.find(t.sweep_id); p != populations_.end()) {  // one segment
+    const int end = SegmentEndLocked(t.sweep_id);
+    g.pause_after_epoch = end < p->second.spec.pbt.epochs ? end : 0;
+    g.mutable_params = p->second.spec.pbt.mutable_params;
+  }
+  *grant = std::move(g);
   workers_.SetLeased(worker_id, t.id);
   return Status::Ok();
 }
@@ -207,6 +214,9 @@ Status Scheduler::StoreEpoch(TrialRow* t, const SweepRow& sw, const EpochReport&
   const Objective by = Objective(sw.metric, sw.maximize).ForEpochs();
   const double value = by.EpochValue(e);
   if (Pruner* p = PrunerFor(t->sweep_id)) p->Add({t->id, t->number, r.epoch, value, recorded_at});
+  if (auto pop = populations_.find(t->sweep_id); pop != populations_.end()) {
+    pop->second.latest[t->id] = {r.epoch, value};
+  }
   t->epochs_run = std::max(t->epochs_run, r.epoch);
   const double best =
       by.Named() ? t->metric_value : by.EpochValue(t->best_val_accuracy, t->best_val_loss);
@@ -282,6 +292,11 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
                                " was reported already (epochs are reported in order, once each)");
       }
       store = false;  // a retry of the last report: renew the lease, store nothing twice
+    }
+    if (const int end = SegmentEndLocked(t->sweep_id); end > 0 && r.epoch > end) {
+      return InvalidArgument("metrics.epoch is " + std::to_string(r.epoch) + "; trial " +
+                             std::to_string(t->id) + " is a population member whose segment " +
+                             "ends after epoch " + std::to_string(end) + " (pause_after_epoch)");
     }
   }
   const double now = clock_->Now();
@@ -561,7 +576,8 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
   t->lease_deadline = 0;
   leases_.erase(lease_id);
   HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(*t, now));
-  return WriteTrial(*t);
+  HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
+  return AdvancePopulationLocked(t->sweep_id, now);  // (a member may fail at its barrier)
 }
 
 }  // namespace hpsweep

@@ -7,6 +7,7 @@
 
 #include "search/params_json.h"
 #include "coordinator/scheduler.h"
+#include "search/pbt.h"
 #include "coordinator/scheduler_internal.h"
 
 namespace hpsweep {
@@ -60,6 +61,26 @@ void CountFronts(const std::vector<const TrialRow*>& finished, SweepCounts* c) {
     if (p.front == 1) ++c->front_size;
     const double v = o.ValueOf(*finished[p.index]);
     if (o.Better(v, c->best)) c->best = v;
+  }
+}
+
+// method: pbt: where each running population is, e.g. "8 members; segment epochs 3-4 of 8
+// (decided after epoch 2); 3 waiting for the rest" (SweepCounts::population).
+void DescribePopulations(const std::map<int64_t, Population>& populations,
+                         const std::map<int64_t, std::set<int64_t>>& waiting,
+                         std::map<int64_t, SweepCounts>* out) {
+  for (const auto& [id, p] : populations) {
+    auto it = out->find(id);
+    if (it == out->end()) continue;
+    const PbtOptions& o = p.spec.pbt;
+    const int from = it->second.sweep.pbt_epoch, end = std::min(from + o.interval, o.epochs);
+    auto w = waiting.find(id);
+    const size_t n = w == waiting.end() ? 0 : w->second.size();
+    it->second.population =
+        std::to_string(o.population) + " members; segment epochs " + std::to_string(from + 1) +
+        "-" + std::to_string(end) + " of " + std::to_string(o.epochs) +
+        (from > 0 ? " (decided after epoch " + std::to_string(from) + ")" : "") + "; " +
+        std::to_string(n) + " waiting for the rest";
   }
 }
 
@@ -128,6 +149,7 @@ std::vector<SweepCounts> Scheduler::Counts(int64_t sweep_id) {
         std::max(0, live.sampler->planned() - static_cast<int>(live.trial_ids.size()));
     it->second.warm_start = WarmStartText(live.warm);
   }
+  DescribePopulations(populations_, waiting_, &out);
   // A program sweep with trials to run and no live worker that offers its program waits: say so.
   const double now = clock_->Now();
   for (auto& [id, c] : out) {
@@ -354,7 +376,18 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
     }
   }
   const SweepRanking ranking = RankingOf(sw);
-  const json head = ExportHeadJson(sw, early_terminate);
+  json head = ExportHeadJson(sw, early_terminate);
+  // method: pbt: the population's settings, and each member's schedule and lineage below.
+  std::optional<SweepSpec> pbt;
+  if (StatusOr<SweepSpec> spec = ParseSweep(sw.yaml, sw.file_name);
+      spec.ok() && spec->method == SweepMethod::kPbt) {
+    pbt = std::move(*spec);
+    head["pbt"] = {{"population", pbt->pbt.population},   {"interval", pbt->pbt.interval},
+                   {"quantile", pbt->pbt.quantile},
+                   {"resample_probability", pbt->pbt.resample_probability},
+                   {"mutable", pbt->pbt.mutable_params}, {"epochs", pbt->pbt.epochs},
+                   {"decided_after_epoch", sw.pbt_epoch}};
+  }
   ExportPage page;
   page.sweep_id = sw.id;
   page.head = ExportHeadText(head);
@@ -385,6 +418,7 @@ StatusOr<ExportPage> Scheduler::ExportSweepPage(int64_t sweep_id, int after_tria
       attempts = std::move(*a);
     }
     json row = TrialExportJson(t, epochs, attempts, !sw.program.empty());
+    if (pbt) row["schedule"] = json::parse(ScheduleJson(MemberSchedule(*pbt, t)));
     if (ranking.ranked_by_fronts()) {
       // Its front (null: unranked, or lacking an objective's value), whether it holds every
       // constraint, and each objective's value (null: none).

@@ -41,6 +41,7 @@ std::string Scheduler::IdentityLocked(const TrialRow& t) {
 
 void Scheduler::IndexFinishedLocked(const TrialRow& t) {
   if (!finished_built_) return;  // built from every completed trial on first use
+  if (!t.schedule.empty()) return;  // a pbt member whose params changed: no one's twin
   const std::string identity = IdentityLocked(t);
   if (!identity.empty()) finished_[identity].push_back(t.id);
 }

@@ -333,6 +333,10 @@ class CoordinatorServer::Service final : public ServiceBase {
         return reactor;
       }
     }
+    if (req->segment_end()) {  // a pbt member's segment is done (its checkpoint sent)
+      s_->EndSegmentAsync(req->lease_id(), [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
+      return reactor;
+    }
     s_->FailAsync(req->lease_id(), req->error(), req->released(),
                   [reactor](Status s) { reactor->Finish(ToGrpc(s)); });
     return reactor;
@@ -557,29 +561,7 @@ class CoordinatorServer::Service final : public ServiceBase {
   }
 
   void FillLease(const std::optional<LeaseGrant>& grant, pb::LeaseTrialResponse* resp) {
-    if (!grant.has_value()) {
-      resp->set_retry_after_seconds(retry_after_);
-      return;
-    }
-    const LeaseGrant& g = *grant;
-    pb::Trial* t = resp->mutable_trial();
-    t->set_trial_id(g.trial.id);
-    t->set_sweep_id(g.trial.sweep_id);
-    t->set_number(g.trial.number);
-    t->set_attempt(g.trial.attempts);
-    for (const auto& [k, v] : g.trial.params) (*t->mutable_params())[k] = v;
-    t->set_data_sha256(data_sha_);
-    t->set_resume_from_epoch(g.resume_from_epoch);
-    if (!g.sweep.program.empty()) {
-      t->set_program(g.sweep.program);
-      t->set_max_seconds(g.sweep.max_trial_seconds);
-      t->set_seed(g.sweep.seed);
-      t->set_sweep_name(g.sweep.name);
-    }
-    t->set_metric(g.sweep.metric);  // a program's trial file; keep: best, early stopping
-    t->set_maximize(g.sweep.maximize);
-    resp->set_lease_id(g.lease_id);
-    resp->set_lease_deadline(g.deadline);
+    FillLeaseResponse(grant, data_sha_, retry_after_, resp);
   }
 
   // The own data set with this sha256, of a stored sweep: those submitted through this service

@@ -39,6 +39,8 @@ struct SweepCounts {
   int front_size = 0, infeasible = 0;
   // An extended sweep (sweep.max_trials > 0): the max_trials its file gives; 0 otherwise.
   int file_max_trials = 0;
+  // method: pbt (a running population): its segment and members waiting; "" otherwise.
+  std::string population;
 };
 
 }  // namespace hpsweep

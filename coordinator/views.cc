@@ -48,6 +48,7 @@ v1::GetStatusResponse StatusProto(const std::vector<SweepCounts>& counts, int wo
     s->set_created_at(c.sweep.created_at);
     s->set_waiting(c.waiting);
     s->set_warm_start(c.warm_start);
+    s->set_population(c.population);
     s->set_extended_to(c.sweep.max_trials);
     s->set_file_max_trials(c.file_max_trials);
     s->set_objectives(c.objectives);

@@ -606,6 +606,7 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
   o << SettingsSection(v);
   o << LeaderboardSection(v);
   o << FrontSection(v);
+  o << PopulationSection(v);
   o << CurvesSection(v);
   // Hyperparameters.
   if (!v.keys.empty()) {

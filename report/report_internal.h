@@ -170,6 +170,9 @@ StatusOr<std::string> BestTrialSection(const SweepView& v, const std::string& be
 // A sweep of several objectives: its trials in the plane of the first two, the first front
 // joined, dominated ones faded, infeasible ones as red rings (report_front.cc); "" otherwise.
 std::string FrontSection(const SweepView& v);
+// method: pbt: every member's curve and the best member's schedule (report_pbt.cc); "" for
+// other sweeps.
+std::string PopulationSection(const SweepView& v);
 // The page's head (with its style) and its tail (with its script).
 std::string PageHead(const std::string& title);
 std::string PageTail();

@@ -225,6 +225,40 @@ TEST(ReportTest, SeveralObjectivesDrawTheFront) {
             std::string::npos);
 }
 
+// A pbt sweep's report draws every member's curve and the best member's schedule: a row per
+// entry (its epochs, whose weights it took, its params) and a step chart per mutable param.
+TEST(ReportTest, APopulationShowsTheBestMembersSchedule) {
+  json ex;
+  ex["sweep"] = Sweep();
+  ex["sweep"]["pbt"] = {{"population", 3}, {"interval", 1}, {"epochs", 3},
+                        {"mutable", {"learning_rate", "dropout"}}};
+  ex["trials"] = json::array();
+  for (int n = 1; n <= 3; ++n) {
+    json t = Trial(n, {{"units", 8}, {"learning_rate", 0.01}}, 0.5 + 0.1 * n, 1.0);
+    t["schedule"] = {{{"epoch", 0}, {"params", {{"learning_rate", 0.01}, {"dropout", {0.2}}}}}};
+    ex["trials"].push_back(t);
+  }
+  // #3 is the best; it took #2's weights after epoch 1 and again after epoch 2.
+  ex["trials"][2]["schedule"] = {
+      {{"epoch", 0}, {"params", {{"learning_rate", 0.01}, {"dropout", {0.2}}}}},
+      {{"epoch", 1}, {"from", 2}, {"params", {{"learning_rate", 0.012}, {"dropout", {0.16}}}}},
+      {{"epoch", 2}, {"from", 2}, {"params", {{"learning_rate", 0.0096}, {"dropout", {0.16}}}}}};
+  const std::string page = Report(ex);
+  const std::string section = Section(page, "population");
+  ASSERT_FALSE(section.empty());
+  EXPECT_NE(section.find("3 members trained in segments of 1 epochs"), std::string::npos);
+  EXPECT_NE(section.find("The schedule of #3"), std::string::npos) << section;
+  EXPECT_NE(section.find("<tr><td>2-2</td><td>#2</td><td>0.012</td><td>0.16</td></tr>"),
+            std::string::npos)
+      << section;
+  EXPECT_NE(section.find("<tr><td>3-3</td><td>#2</td><td>0.0096</td><td>0.16</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(section.find("<tr><td>1-1</td><td>-</td><td>0.01</td><td>0.2</td></tr>"),
+            std::string::npos);
+  // A sweep of another method has no such section.
+  EXPECT_TRUE(Section(Report(LowAccuracySweep()), "population").empty());
+}
+
 // The leaderboard shows whatever status the export gives; a pruned trial with the epoch it
 // stopped at. The metric is not shown twice.
 // Each epoch's learning rate is drawn for a trial whose rate changes (a schedule's), and only
