@@ -186,6 +186,18 @@ void Worker::Impl::RunTrialOrThrow(const pb::LeaseTrialResponse& lease,
       config, {trial.mutable_params().begin(), trial.mutable_params().end()});
   std::optional<TrainCheckpoint> resume;
   if (trial.resume_from_epoch() > 0) resume = FetchCheckpoint(lease, fingerprint);
+  const bool member = trial.pause_after_epoch() > 0 || trial.mutable_params_size() > 0;
+  if (trial.resume_from_epoch() > 0 && !resume && member) {
+    // A population member's segment starting over would train something else than the member
+    // (its checkpoint may be another member's, under other values): this attempt fails instead.
+    watch.Stop();
+    SendFail(lease_id,
+             "the checkpoint after epoch " + std::to_string(trial.resume_from_epoch()) +
+                 " could not be had or did not fit (the worker's log says why); a population "
+                 "member does not start over",
+             /*released=*/false);
+    return;
+  }
   SetUpCheckpoints(lease_id, trial, fingerprint, resume, &opts);
   auto t0 = std::chrono::steady_clock::now();
   StatusOr<TrainResult> result = Train(config, *data, opts);
@@ -447,8 +459,8 @@ grpc::Status Worker::Impl::GetCheckpointOf(const std::string& lease_id,
 }
 
 // The checkpoint a resumed lease starts from, parsed against the trial's config (its
-// FingerprintConfig); nullopt (the trial starts over, which is slower but right) if it cannot be
-// had or does not fit.
+// FingerprintConfig); nullopt (the trial starts over, which is slower but right; a population
+// member's segment fails instead) if it cannot be had or does not fit.
 std::optional<TrainCheckpoint> Worker::Impl::FetchCheckpoint(const pb::LeaseTrialResponse& lease,
                                                              const TrialConfig& config) {
   const pb::Trial& trial = lease.trial();

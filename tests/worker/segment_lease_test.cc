@@ -33,6 +33,7 @@ class FakeCoordinator final : public pb::Coordinator::Service {
   std::string checkpoint;            // the last one saved
   pb::CompleteTrialRequest completed;
   int leases = 0;
+  bool damage = false;  // GetCheckpoint answers a damaged checkpoint
 
   grpc::Status RegisterWorker(grpc::ServerContext*, const pb::RegisterWorkerRequest*,
                               pb::RegisterWorkerResponse* resp) override {
@@ -94,7 +95,7 @@ class FakeCoordinator final : public pb::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu);
     events.push_back("get " + req->lease_id());
     resp->set_epoch(PeekCheckpointEpoch(checkpoint));
-    resp->set_checkpoint(checkpoint);
+    resp->set_checkpoint(damage ? checkpoint.substr(0, checkpoint.size() / 2) : checkpoint);
     return grpc::Status::OK;
   }
 
@@ -116,17 +117,13 @@ class FakeCoordinator final : public pb::Coordinator::Service {
   }
 };
 
-TEST(SegmentLeaseTest, FirstSegmentEndsWithItsCheckpointAndTheNextResumesUnderNewValues) {
-  const std::string mnist = MnistDir();
-  if (!std::filesystem::exists(mnist + "/train-images-idx3-ubyte")) {
-    GTEST_SKIP() << "no MNIST in " << mnist << " (scripts/bootstrap.sh fetches it)";
-  }
-  FakeCoordinator fake;
+// Runs a worker for two leases against fake (a fatal test failure if it could not).
+void RunWorker(const std::string& mnist, FakeCoordinator* fake) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.RegisterService(&fake);
+  builder.RegisterService(fake);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
   ASSERT_GT(port, 0);
@@ -141,7 +138,17 @@ TEST(SegmentLeaseTest, FirstSegmentEndsWithItsCheckpointAndTheNextResumesUnderNe
   Status s = worker.Run();
   server->Shutdown();
   ASSERT_TRUE(s.ok()) << s.ToString();
+}
 
+bool HaveMnist() {
+  return std::filesystem::exists(MnistDir() + "/train-images-idx3-ubyte");
+}
+
+TEST(SegmentLeaseTest, FirstSegmentEndsWithItsCheckpointAndTheNextResumesUnderNewValues) {
+  if (!HaveMnist()) GTEST_SKIP() << "no MNIST in " << MnistDir() << " (scripts/bootstrap.sh)";
+  FakeCoordinator fake;
+  RunWorker(MnistDir(), &fake);
+  if (HasFatalFailure()) return;
   std::lock_guard<std::mutex> lock(fake.mu);
   // Epoch 1's checkpoint is sent as usual (small), epoch 2's for the pause, before the lease ends.
   EXPECT_EQ(fake.events,
@@ -154,6 +161,21 @@ TEST(SegmentLeaseTest, FirstSegmentEndsWithItsCheckpointAndTheNextResumesUnderNe
   EXPECT_FLOAT_EQ(fake.completed.history(2).lr(), 0.004);
   EXPECT_FLOAT_EQ(fake.completed.history(3).lr(), 0.004);
   EXPECT_GE(fake.completed.test_accuracy(), 0);
+}
+
+TEST(SegmentLeaseTest, AMemberWhoseCheckpointCannotBeHadFailsRatherThanStartingOver) {
+  if (!HaveMnist()) GTEST_SKIP() << "no MNIST in " << MnistDir() << " (scripts/bootstrap.sh)";
+  FakeCoordinator fake;
+  fake.damage = true;
+  RunWorker(MnistDir(), &fake);
+  if (HasFatalFailure()) return;
+  std::lock_guard<std::mutex> lock(fake.mu);
+  ASSERT_EQ(fake.events.size(), 5u);
+  EXPECT_EQ(fake.events[3], "get lease-2");
+  EXPECT_EQ(fake.events[4].rfind("fail lease-2 error: the checkpoint after epoch 2 could not", 0),
+            0u)
+      << fake.events[4];
+  EXPECT_EQ(fake.reported_epochs, (std::vector<int>{1, 2}));  // nothing trained again
 }
 
 }  // namespace
