@@ -1,5 +1,6 @@
 // hpsweep: the command-line tool. One binary, subcommands, like git:
 //   hpsweep train   [model and training flags] [--data-dir DIR] [--json] [--save FILE]
+//                   [--schedule FILE]   (a population member's params by epoch, cli/train_schedule.h)
 //                   [--data-format idx --data-path DIR | --data-format csv --train-file F
 //                    --test-file F --sequence-length T]   (a user's own data, engine/dataset.h)
 //                   [--task regression --targets N]   (real-valued CSV targets, README "Regression")
@@ -28,6 +29,7 @@
 #include "cli/auth_commands.h"
 #include "cli/client.h"
 #include "cli/train_output.h"
+#include "cli/train_schedule.h"
 #include "cli/sweep_commands.h"
 #include "search/params_json.h"
 #include "search/sweep_file.h"
@@ -198,10 +200,31 @@ struct DataFlags {
   }
 };
 
+// A schedule's segments as JSON: their epochs and the keys each changes.
+json ScheduleJson(const std::vector<ScheduleSegment>& segments) {
+  json out = json::array();
+  for (const ScheduleSegment& seg : segments) {
+    json params = json::object();
+    for (const auto& [key, value] : seg.changes) {
+      params[key] = ParamValueJson(key, value);
+    }
+    out.push_back({{"first_epoch", seg.first_epoch}, {"last_epoch", seg.last_epoch},
+                   {"params", params}});
+  }
+  return out;
+}
+
 int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::string& data_dir,
-             int threads, bool as_json, const std::string& save_path, const std::string& metric) {
+             int threads, bool as_json, const std::string& save_path, const std::string& metric,
+             const std::string& schedule_path) {
   StatusOr<TrialConfig> config = flags.Build();
   if (!config.ok()) return Fail(config.status());
+  std::vector<ScheduleSegment> schedule;  // --schedule: read before the data, to fail fast
+  if (!schedule_path.empty()) {
+    StatusOr<std::vector<ScheduleSegment>> s = ReadSchedule(schedule_path, *config);
+    if (!s.ok()) return Fail(s.status());
+    schedule = std::move(*s);
+  }
   const bool regression = config->model.task == Task::kRegression;
   if (metric != "val_accuracy" && metric != "val_loss" &&
       !(regression && (metric == "val_mse" || metric == "val_mae"))) {
@@ -216,6 +239,7 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   if (!data.ok()) return Fail(data.status());
   // The model reads the data's shape: steps x features in, one output per class.
   ShapeModelToData(*data, &config->model);
+  for (ScheduleSegment& seg : schedule) ShapeModelToData(*data, &seg.config.model);
   const bool tty = isatty(STDERR_FILENO) && !as_json;
   TrainOptions options;
   options.threads = threads;
@@ -256,7 +280,11 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   options.on_warning = [](const std::string& warning) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
   };
-  StatusOr<TrainResult> result = Train(*config, *data, options);
+  StatusOr<TrainResult> result =
+      schedule.empty() ? Train(*config, *data, options)
+                       : TrainSchedule(schedule, *data, options, [&](const ScheduleSegment& seg) {
+                           if (!as_json) std::printf("%s\n", SegmentLine(seg).c_str());
+                         });
   if (!result.ok()) return Fail(result.status());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -266,7 +294,8 @@ int RunTrain(const ModelFlags& flags, const DataFlags& data_flags, const std::st
   }
   if (as_json) {
     json j;
-    j["config"] = ConfigJson(*config);
+    j["config"] = ConfigJson(result->model.config);  // --schedule: the last segment's
+    if (!schedule.empty()) j["schedule"] = ScheduleJson(schedule);
     // "param_count": "params" is what exports and leaderboards call the hyperparameters.
     j["param_count"] = CountParams(config->model);
     j["train_samples"] = result->train_count;
@@ -663,6 +692,10 @@ int main(int argc, char** argv) {
   train->add_option("--threads", threads, "OpenMP threads")->check(CLI::Range(1, 256));
   train->add_flag("--json", as_json, "print one JSON object instead of progress");
   train->add_option("--save", save_path, "write the trained model to this file");
+  std::string schedule_path;
+  train->add_option("--schedule", schedule_path,
+                    "replay a population member's params by epoch: a JSON list of {epoch, "
+                    "params} (or an export's trial with a \"schedule\" key)");
   std::string train_metric = "val_accuracy";
   train
       ->add_option("--metric", train_metric,
@@ -741,7 +774,8 @@ int main(int argc, char** argv) {
   }
   if (int code = CheckExtras(&app, "hpsweep"); code != 0) return code;
   if (*train) {
-    return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path, train_metric);
+    return RunTrain(train_flags, data_flags, data_dir, threads, as_json, save_path, train_metric,
+                    schedule_path);
   }
   if (*summary) return RunSummary(summary_flags, model_path, ref);
   if (*predict) return RunPredict(model_path, ref, predict_images, predict_files, as_json);

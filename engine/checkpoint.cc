@@ -110,6 +110,35 @@ uint64_t ConfigFingerprint(const TrialConfig& config) {
   return h;
 }
 
+const std::vector<std::string>& MutableKeys() {
+  static const std::vector<std::string> kKeys = {"learning_rate", "dropout", "recurrent_dropout",
+                                                 "weight_decay"};
+  return kKeys;
+}
+
+bool IsMutableKey(std::string_view key) {
+  for (const std::string& k : MutableKeys()) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+TrialConfig FingerprintConfig(const TrialConfig& config,
+                              const std::vector<std::string>& mutable_keys) {
+  static const TrialConfig defaults;
+  TrialConfig out = config;
+  for (const std::string& key : mutable_keys) {
+    if (!IsConfigKey(key)) continue;
+    if (key == "learning_rate" && config.train.lr_schedule == LrSchedule::kReduceOnPlateau) {
+      continue;  // see the header: the plateau state holds the old rate
+    }
+    // A default value always applies; should one not, the key keeps its value (and a change of
+    // it is refused, the safe side).
+    (void)ApplyKey(key, GetKey(defaults, key), &out);
+  }
+  return out;
+}
+
 std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& c) {
   std::string out;
   // Kept weights travel only with their epoch (ParseCheckpoint reads n_params of them then).

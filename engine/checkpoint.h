@@ -79,6 +79,26 @@ constexpr size_t kCheckpointEpochBytesV1 = 52;  // version 1: no lr
 // fingerprint.
 uint64_t ConfigFingerprint(const TrialConfig& config);
 
+// The keys that may change between a checkpoint and its resumption (population-based training,
+// which resumes a member from another's checkpoint under changed values): learning_rate, dropout,
+// recurrent_dropout, weight_decay. The trainer reads each from the config as it goes (the rate at
+// every step, the dropouts at every forward pass, weight decay at every update), so a resumed run
+// trains with the new values from its first step.
+const std::vector<std::string>& MutableKeys();
+bool IsMutableKey(std::string_view key);
+
+// The config whose fingerprint a checkpoint carries when it may be resumed under other values of
+// mutable_keys: a copy of config with those keys at their defaults. Pass it, for the same
+// mutable_keys, to both SerializeCheckpoint and ParseCheckpoint (which reads only the
+// fingerprint, the model's shape, the optimizer and the epochs from it, none of them mutable);
+// Train takes the real config. Listed keys that are not config keys are ignored, and so is
+// learning_rate when lr_schedule is reduce_on_plateau: the checkpoint's plateau state holds the
+// rate reached from the old learning_rate, and a resumption under a new one would go on at the old
+// rate, so the changed rate is refused (the fingerprint differs) rather than silently dropped.
+// With no keys, a copy of config.
+TrialConfig FingerprintConfig(const TrialConfig& config,
+                              const std::vector<std::string>& mutable_keys);
+
 std::string SerializeCheckpoint(const TrialConfig& config, const TrainCheckpoint& checkpoint);
 // source_name names the input in messages. REQUIRES: Validate(config) is ok.
 StatusOr<TrainCheckpoint> ParseCheckpoint(std::string_view bytes, const TrialConfig& config,

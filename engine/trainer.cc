@@ -468,6 +468,15 @@ EpochMetrics MeasureEpoch(int epoch, const LossResult& sums, int64_t n, const Mo
   return em;
 }
 
+// Keras shuffles the training part (the first split_at rows of *order) before each epoch; each
+// shuffle applies to the last epoch's order.
+void ShuffleForEpoch(uint64_t seed, int epoch, int64_t split_at, std::vector<int64_t>* order) {
+  Rng shuffle(Rng::Mix(seed, 1000 + epoch));
+  for (int64_t i = split_at - 1; i > 0; --i) {
+    std::swap((*order)[i], (*order)[shuffle.Below(static_cast<uint64_t>(i + 1))]);
+  }
+}
+
 // The model reads the data's images and has an output for each of its classes (or targets).
 Status CheckDataFits(const ModelConfig& mc, const Mnist& data) {
   if (data.train.rows != mc.steps || data.train.cols != mc.features) {
@@ -539,25 +548,19 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
                               : options.monitor;
   WeightKeeper keeper(tc, monitor, res.val_count > 0);
   uint64_t step = 0;
-  // Keras shuffles the training part before each epoch (each shuffle applies to the last order).
-  auto shuffle_for = [&](int epoch) {
-    Rng shuffle(Rng::Mix(tc.seed, 1000 + epoch));
-    for (int64_t i = split_at - 1; i > 0; --i) {
-      std::swap(order[i], order[shuffle.Below(static_cast<uint64_t>(i + 1))]);
-    }
-  };
   int first_epoch = 1;
   if (options.resume != nullptr) {
     HPSWEEP_RETURN_IF_ERROR(
         ResumeFrom(*options.resume, batches, &model, &opt, &scheduler, &keeper, &res.history));
     step = options.resume->step;
     first_epoch = options.resume->epoch + 1;
-    for (int e = 1; e < first_epoch; ++e) shuffle_for(e);  // the order the run had reached
+    // The order the run had reached.
+    for (int e = 1; e < first_epoch; ++e) ShuffleForEpoch(tc.seed, e, split_at, &order);
   }
 
   for (int epoch = first_epoch; epoch <= tc.epochs; ++epoch) {
     const double t0 = Now();
-    shuffle_for(epoch);
+    ShuffleForEpoch(tc.seed, epoch, split_at, &order);
     LossResult sums;
     int64_t seen = 0;
     const int64_t report_every = std::max<int64_t>(1, batches / 50);
@@ -601,9 +604,15 @@ StatusOr<TrainResult> Train(const TrialConfig& config, const Mnist& data,
       res.stopped_epoch = epoch;
       break;
     }
+    const bool pause = epoch == options.pause_after_epoch && epoch < tc.epochs;
     if (options.on_checkpoint && epoch < tc.epochs &&
-        (!options.checkpoint_due || options.checkpoint_due(em))) {
+        (pause || !options.checkpoint_due || options.checkpoint_due(em))) {
       options.on_checkpoint(Snapshot(epoch, step, model, opt, scheduler, keeper, res.history));
+    }
+    if (pause) {  // the end of a segment: the next resumes from the checkpoint just made
+      res.paused = true;
+      res.weights_epoch = epoch;
+      return res;
     }
   }
   res.weights_epoch = keeper.Finish(res.history.back().epoch, &model.params);

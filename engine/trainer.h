@@ -107,6 +107,14 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // What "the best epoch" is for config.train.keep and early_stopping.
   Monitor monitor = Monitor::kValAccuracy;
+  // One segment of a longer run (population-based training): after this epoch, when it is below
+  // config.train.epochs and on_epoch returned true for it, on_checkpoint (when set) gets the state
+  // after it whatever checkpoint_due says, and Train returns with TrainResult::paused: history
+  // holds the epochs so far, nothing is tested. A later Train resumes from that checkpoint (under
+  // the same config, or one whose mutable keys changed: engine/checkpoint.h, FingerprintConfig).
+  // Early stopping that ends the run at this epoch wins: the run is complete and tested. 0 (or an
+  // epoch at or past config.train.epochs, or one before the resumed epoch): no pause.
+  int pause_after_epoch = 0;
 };
 
 struct TrainResult {
@@ -131,6 +139,10 @@ struct TrainResult {
   // Early stopping ended training after this epoch (Keras's stopped_epoch, 1-based); 0 if not.
   // The run is complete (tested), not `stopped`.
   int stopped_epoch = 0;
+  // Training paused after options.pause_after_epoch: history holds epochs 1..that epoch, test is
+  // empty (count 0), model holds the last epoch's weights (weights_epoch = that epoch) and the
+  // checkpoint to go on from went to on_checkpoint. Neither stopped nor cancelled.
+  bool paused = false;
 };
 
 // Tunes glibc's allocator for a process that trains (a worker, `train`, `bench`): Eigen's fp32

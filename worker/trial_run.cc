@@ -180,9 +180,25 @@ void Worker::Impl::RunTrialOrThrow(const pb::LeaseTrialResponse& lease,
   TrialWatch watch;
   StartTrialThreads(lease_id, &watch);
   TrainOptions opts = TrialTrainOptions(trial, lease_id, &watch);
+  // A population member's checkpoints carry the fingerprint without its mutable params, so that
+  // one resumes under changed values of them (engine/checkpoint.h, FingerprintConfig).
+  const TrialConfig fingerprint = FingerprintConfig(
+      config, {trial.mutable_params().begin(), trial.mutable_params().end()});
   std::optional<TrainCheckpoint> resume;
-  if (trial.resume_from_epoch() > 0) resume = FetchCheckpoint(lease, config);
-  SetUpCheckpoints(lease_id, config, resume, &opts);
+  if (trial.resume_from_epoch() > 0) resume = FetchCheckpoint(lease, fingerprint);
+  const bool member = trial.pause_after_epoch() > 0 || trial.mutable_params_size() > 0;
+  if (trial.resume_from_epoch() > 0 && !resume && member) {
+    // A population member's segment starting over would train something else than the member
+    // (its checkpoint may be another member's, under other values): this attempt fails instead.
+    watch.Stop();
+    SendFail(lease_id,
+             "the checkpoint after epoch " + std::to_string(trial.resume_from_epoch()) +
+                 " could not be had or did not fit (the worker's log says why); a population "
+                 "member does not start over",
+             /*released=*/false);
+    return;
+  }
+  SetUpCheckpoints(lease_id, trial, fingerprint, resume, &opts);
   auto t0 = std::chrono::steady_clock::now();
   StatusOr<TrainResult> result = Train(config, *data, opts);
   const double seconds =
@@ -201,6 +217,13 @@ void Worker::Impl::RunTrialOrThrow(const pb::LeaseTrialResponse& lease,
     watch.Stop();
     Log("stopping: giving trial " + std::to_string(trial.trial_id()) + " back");
     SendFail(lease_id, "", /*released=*/true);  // a plain give-back: nothing to record
+    return;
+  }
+  if (result->paused) {  // a population member's segment: its checkpoint is sent already
+    watch.Stop();
+    Log("trial " + std::to_string(trial.trial_id()) + ": segment done after epoch " +
+        std::to_string(result->history.back().epoch));
+    SendFail(lease_id, "", /*released=*/true, /*output=*/"", /*segment_end=*/true);
     return;
   }
   grpc::Status s = SendResult(lease_id, *result, seconds, next);
@@ -435,8 +458,9 @@ grpc::Status Worker::Impl::GetCheckpointOf(const std::string& lease_id,
   });
 }
 
-// The checkpoint a resumed lease starts from, parsed against the trial's config; nullopt (the
-// trial starts over, which is slower but right) if it cannot be had or does not fit.
+// The checkpoint a resumed lease starts from, parsed against the trial's config (its
+// FingerprintConfig); nullopt (the trial starts over, which is slower but right; a population
+// member's segment fails instead) if it cannot be had or does not fit.
 std::optional<TrainCheckpoint> Worker::Impl::FetchCheckpoint(const pb::LeaseTrialResponse& lease,
                                                              const TrialConfig& config) {
   const pb::Trial& trial = lease.trial();
@@ -458,30 +482,48 @@ std::optional<TrainCheckpoint> Worker::Impl::FetchCheckpoint(const pb::LeaseTria
   return std::move(*c);
 }
 
-// Sends the state after c.epoch. A refusal or an unreachable coordinator costs only the
-// checkpoint: training goes on.
+// Sends the state after c.epoch (config: the trial's FingerprintConfig). A refusal or an
+// unreachable coordinator costs only the checkpoint: training goes on. A segment's last
+// checkpoint (must_keep) is what the next segment resumes from: it is retried while the
+// coordinator is out of reach, as a result is.
 void Worker::Impl::SendCheckpoint(const std::string& lease_id, const TrialConfig& config,
-                                  const TrainCheckpoint& c) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(120));
+                                  const TrainCheckpoint& c, bool must_keep) {
   pb::SaveCheckpointRequest req;
   req.set_lease_id(lease_id);
   req.set_epoch(c.epoch);
   req.set_checkpoint(SerializeCheckpoint(config, c));
-  pb::SaveCheckpointResponse resp;
-  grpc::Status s = stub_->SaveCheckpoint(&ctx, req, &resp);
+  auto save = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(120));
+    pb::SaveCheckpointResponse resp;
+    return stub_->SaveCheckpoint(&ctx, req, &resp);
+  };
+  grpc::Status s = must_keep ? Retry("checkpoint", save, /*give_up_on_stop=*/false) : save();
   if (!s.ok()) {
     Log("checkpoint after epoch " + std::to_string(c.epoch) + " not kept: " + s.error_message());
   }
 }
 
-// Sets opts to resume from *resume (if any) and to send checkpoints (see CheckpointBytes).
-void Worker::Impl::SetUpCheckpoints(const std::string& lease_id, const TrialConfig& config,
+// Sets opts to resume from *resume (if any), to send checkpoints (see CheckpointBytes; config is
+// the trial's FingerprintConfig, which has its real shape) and to pause after the trial's
+// pause_after_epoch (a population member's segment), whose checkpoint is always sent unless it is
+// over the limit: then the segment still ends, without one, and the coordinator fails the member.
+void Worker::Impl::SetUpCheckpoints(const std::string& lease_id, const pb::Trial& trial,
+                                    const TrialConfig& config,
                                     const std::optional<TrainCheckpoint>& resume,
                                     TrainOptions* opts) {
   if (resume) opts->resume = &*resume;
+  const int pause = std::max(0, trial.pause_after_epoch());
+  opts->pause_after_epoch = pause;
   const size_t bytes = CheckpointBytes(config);
-  if (bytes > kMaxCheckpointSendBytes) return;
+  if (bytes > kMaxCheckpointSendBytes) {
+    if (pause > 0) {
+      Log("trial " + std::to_string(trial.trial_id()) + ": its checkpoint (" + GiB(bytes) +
+          ") is over the " + GiB(kMaxCheckpointSendBytes) +
+          " a worker sends; the segment ends without one");
+    }
+    return;
+  }
   auto last =
       std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   opts->checkpoint_due = [bytes, last](const EpochMetrics&) {
@@ -493,8 +535,8 @@ void Worker::Impl::SetUpCheckpoints(const std::string& lease_id, const TrialConf
     *last = now;
     return true;
   };
-  opts->on_checkpoint = [this, lease_id, config](const TrainCheckpoint& c) {
-    SendCheckpoint(lease_id, config, c);
+  opts->on_checkpoint = [this, lease_id, config, pause](const TrainCheckpoint& c) {
+    SendCheckpoint(lease_id, config, c, /*must_keep=*/c.epoch == pause);
   };
 }
 

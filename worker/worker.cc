@@ -405,7 +405,7 @@ bool Worker::Impl::Idle() {
 }
 
 void Worker::Impl::SendFail(const std::string& lease_id, const std::string& error, bool released,
-                            const std::string& output) {
+                            const std::string& output, bool segment_end) {
   if (!released) Log("trial failed: " + error);
   Retry(
       "fail",
@@ -417,6 +417,7 @@ void Worker::Impl::SendFail(const std::string& lease_id, const std::string& erro
         req.set_error(error);
         req.set_released(released);
         req.set_output(output);
+        req.set_segment_end(segment_end);
         pb::FailTrialResponse resp;
         return stub_->FailTrial(&ctx, req, &resp);
       },

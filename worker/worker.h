@@ -31,6 +31,12 @@
 //   worker says at registration whether it has it, and the coordinator leases such trials only
 //   to workers that do; an older coordinator may not): given back uncharged, with the reason, and
 //   the worker pauses oom_backoff_seconds before leasing again.
+// - A population member's lease (population-based training: Trial.pause_after_epoch > 0):
+//   training pauses after that epoch, the checkpoint after it is sent (retried while the
+//   coordinator is out of reach) and the lease ends with FailTrial {released, segment_end}. A
+//   member's checkpoints leave its mutable_params out of their fingerprint, so that one resumes
+//   under changed values; a member whose checkpoint cannot be had or does not fit fails the
+//   attempt with the reason instead of starting over. A program trial ignores pause_after_epoch.
 // - A trial that does not fit in memory (a lower bound of its needs above MemAvailable, or
 //   std::bad_alloc / std::length_error while building or training it): given back uncharged the
 //   first time (another worker may have more memory), charged if it comes back to this worker;

@@ -105,8 +105,9 @@ class Worker::Impl {
   Status UseOwnData(const pb::Trial& trial);
   void RecoverData();
   bool Idle();
+  // FailTrial; segment_end: a population member's segment ended (Trial.pause_after_epoch).
   void SendFail(const std::string& lease_id, const std::string& error, bool released,
-                const std::string& output = "");
+                const std::string& output = "", bool segment_end = false);
 
   // ---- program_trial.cc: a trial of the user's own program (docs/programs.md) ----
   void RunProgramTrial(const pb::LeaseTrialResponse& lease, pb::LeaseTrialResponse* next);
@@ -137,9 +138,10 @@ class Worker::Impl {
   std::optional<TrainCheckpoint> FetchCheckpoint(const pb::LeaseTrialResponse& lease,
                                                  const TrialConfig& config);
   void SendCheckpoint(const std::string& lease_id, const TrialConfig& config,
-                      const TrainCheckpoint& c);
-  void SetUpCheckpoints(const std::string& lease_id, const TrialConfig& config,
-                        const std::optional<TrainCheckpoint>& resume, TrainOptions* opts);
+                      const TrainCheckpoint& c, bool must_keep);
+  void SetUpCheckpoints(const std::string& lease_id, const pb::Trial& trial,
+                        const TrialConfig& config, const std::optional<TrainCheckpoint>& resume,
+                        TrainOptions* opts);
 
   WorkerOptions o_;
   std::atomic<bool>* stop_;
