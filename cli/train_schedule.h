@@ -11,7 +11,7 @@
 // and are below the config's epochs; keys are mutable keys (engine/checkpoint.h, MutableKeys);
 // values are config text, JSON strings or numbers. Other fields of an entry ("from": the member
 // whose checkpoint it took) are not read. At most kMaxScheduleBytes and kMaxScheduleEntries
-// entries.
+// entries (search/pbt.h, whose ParseScheduleEntries reads the file's shape).
 //
 // The replay trains as a population's workers do: segment i trains with pause_after_epoch the
 // next entry's epoch under config i, its checkpoint serialized and parsed back under config i+1
@@ -37,7 +37,6 @@
 namespace hpsweep {
 
 constexpr size_t kMaxScheduleBytes = 1u << 20;
-constexpr size_t kMaxScheduleEntries = 10000;  // the most epochs a config has (engine/config.cc)
 
 // One segment of a replay: its epochs and the config it trains under.
 struct ScheduleSegment {

@@ -103,7 +103,7 @@ std::string ScheduleJson(const std::vector<ScheduleEntry>& schedule) {
   return out.dump();
 }
 
-StatusOr<std::vector<ScheduleEntry>> ParseSchedule(const std::string& json,
+StatusOr<std::vector<ScheduleEntry>> ParseScheduleEntries(const std::string& json,
                                                    const std::string& source, int max_epochs,
                                                    const std::vector<std::string>& keys) {
   nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
@@ -157,7 +157,7 @@ StatusOr<std::vector<ScheduleEntry>> ParseSchedule(const std::string& json,
 
 std::vector<ScheduleEntry> MemberSchedule(const SweepSpec& spec, const TrialRow& t) {
   if (!t.schedule.empty()) {
-    auto parsed = ParseSchedule(t.schedule, "trial schedule", std::numeric_limits<int>::max(),
+    auto parsed = ParseScheduleEntries(t.schedule, "trial schedule", std::numeric_limits<int>::max(),
                                 spec.pbt.mutable_params);
     if (parsed.ok()) return *parsed;
   }

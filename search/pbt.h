@@ -64,7 +64,7 @@ std::string ScheduleJson(const std::vector<ScheduleEntry>& schedule);
 // of {epoch, params, from (optional)}, or an object holding it under "schedule". Values may be
 // strings or numbers. InvalidArgument naming `source`, the entry and the key: epochs strictly
 // increasing from 0 and below max_epochs; keys among `keys`.
-StatusOr<std::vector<ScheduleEntry>> ParseSchedule(const std::string& json,
+StatusOr<std::vector<ScheduleEntry>> ParseScheduleEntries(const std::string& json,
                                                    const std::string& source, int max_epochs,
                                                    const std::vector<std::string>& keys);
 // A member's schedule: its stored one, else one entry of its mutable params from epoch 0.

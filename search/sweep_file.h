@@ -265,10 +265,7 @@ struct PbtOptions {
   std::vector<std::string> mutable_params;  // parameters (not fixed), in file order
   int epochs = 0;  // every member's `epochs` (fixed), read from the file
 };
-constexpr int kMaxPopulation = 256;
-// The engine's config keys that may change between segments: what a checkpoint resumes under
-// changed values of (the model's shapes and the optimizer's state stay as they were).
-const std::vector<std::string>& MutableEngineKeys();
+constexpr int kMaxPopulation = 256;  // (the keys that may be mutable: engine/checkpoint.h)
 
 // The most sweeps one warm_start may name.
 constexpr size_t kMaxWarmStartSweeps = 16;

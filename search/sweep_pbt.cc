@@ -5,17 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "search/sweep_file.h"
 #include "search/sweep_file_internal.h"
 
 namespace hpsweep {
-
-const std::vector<std::string>& MutableEngineKeys() {
-  static const std::vector<std::string> keys = {"learning_rate", "dropout", "recurrent_dropout",
-                                                "weight_decay"};
-  return keys;
-}
 
 namespace sweep_internal {
 namespace {
@@ -146,12 +141,12 @@ Status Parser::CheckPbt(SweepSpec* spec) const {
   for (const ParameterSpec& p : spec->parameters) swept.push_back(p.key);
   const int mutable_line = LineOr(spec->lines, "pbt.mutable", pbt_line_);
   for (const std::string& key : o.mutable_params) {
-    if (!Contains(MutableEngineKeys(), key)) {
-      const std::string near = NearestKey(key, MutableEngineKeys());
+    if (!Contains(MutableKeys(), key)) {
+      const std::string near = NearestKey(key, MutableKeys());
       return Err(mutable_line, "key 'pbt.mutable': '" + EscapeText(key) +
                                    "' cannot change during training" +
                                    (near.empty() ? "" : " (did you mean '" + near + "'?)") +
-                                   "; the mutable keys are " + JoinKeys(MutableEngineKeys()));
+                                   "; the mutable keys are " + JoinKeys(MutableKeys()));
     }
     auto p = std::find_if(spec->parameters.begin(), spec->parameters.end(),
                           [&](const ParameterSpec& x) { return x.key == key; });

@@ -173,9 +173,9 @@ TEST_F(ScheduleTest, TwoEntriesTrainAsTheChainedEngineRunsDo) {
   ExpectSameAsByHand(want, json::parse(exported.out));
   Result text = Train("--schedule export.json");
   ASSERT_EQ(text.code, 0) << text.err;
-  EXPECT_NE(text.out.find("epoch 1-3: learning_rate 0.01, dropout 0.1\n"), std::string::npos)
+  EXPECT_NE(text.out.find("epoch 1-3: dropout [0.1], learning_rate 0.01\n"), std::string::npos)
       << text.out;
-  EXPECT_NE(text.out.find("epoch 4-5: learning_rate 0.02, dropout 0.3\n"), std::string::npos)
+  EXPECT_NE(text.out.find("epoch 4-5: dropout [0.3], learning_rate 0.02\n"), std::string::npos)
       << text.out;
   EXPECT_LT(text.out.find("epoch 4-5:"), text.out.find("Epoch 4/5"));
 }
@@ -187,20 +187,20 @@ TEST_F(ScheduleTest, BadFilesAreRefusedNamingTheProblem) {
   };
   const Case cases[] = {
       {"[{\"epoch\": 0, ", "not valid JSON"},
-      {"[]", "non-empty array"},
-      {R"({"trials": []})", "\"schedule\" key"},
-      {R"([{"epoch": 1, "params": {}}])", "entry 0: the first entry's epoch must be 0"},
-      {R"([{"epoch": 0, "params": {}}, {"epoch": 0, "params": {}}])", "entry 1: epoch 0 must"},
-      {R"([{"epoch": 0, "params": {}}, {"epoch": 5, "params": {}}])", "below 5"},
+      {"[]", "expected a list of 1 to 10000 entries"},
+      {R"({"trials": []})", "(or an object with one under 'schedule')"},
+      {R"([{"epoch": 1, "params": {}}])", "entry 1: epoch 1 (the first entry starts at epoch 0)"},
+      {R"([{"epoch": 0, "params": {}}, {"epoch": 0, "params": {}}])", "entry 2: epoch 0 (epochs increase"},
+      {R"([{"epoch": 0, "params": {}}, {"epoch": 5, "params": {}}])", "below the training's 5"},
       {R"([{"epoch": 0, "params": {}}, {"epoch": "2", "params": {}}])",
-       "entry 1: \"epoch\" must be an integer"},
-      {R"([{"epoch": 0}])", "entry 0: no \"params\""},
+       "entry 2: expected {\"epoch\": N, \"params\": {...}}"},
+      {R"([{"epoch": 0}])", "entry 1: expected {\"epoch\": N, \"params\""},
       {R"([{"epoch": 0, "params": {"learning_rat": "0.1"}}])",
-       "entry 0, key 'learning_rat': not a key a schedule may change"},
-      {R"([{"epoch": 0, "params": {"units": "16"}}])", "entry 0, key 'units'"},
+       "entry 1: key 'learning_rat' cannot change during training"},
+      {R"([{"epoch": 0, "params": {"units": "16"}}])", "entry 1: key 'units'"},
       {R"([{"epoch": 0, "params": {}}, {"epoch": 2, "params": {"dropout": "2"}}])",
-       "entry 1, key 'dropout'"},
-      {R"([{"epoch": 0, "params": {"dropout": true}}])", "a string or a number"},
+       "entry 2, key 'dropout'"},
+      {R"([{"epoch": 0, "params": {"dropout": true}}])", "a string, a number or a list of numbers"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.text);
@@ -218,7 +218,7 @@ TEST_F(ScheduleTest, BadFilesAreRefusedNamingTheProblem) {
     {"epoch": 2, "params": {"learning_rate": "0.05"}}])");
   Result plateau = Train("--lr-schedule reduce_on_plateau --schedule plateau.json");
   EXPECT_EQ(plateau.code, 2);
-  EXPECT_NE(plateau.err.find("entry 1, key 'learning_rate': lr_schedule reduce_on_plateau"),
+  EXPECT_NE(plateau.err.find("entry 2, key 'learning_rate': lr_schedule reduce_on_plateau"),
             std::string::npos)
       << plateau.err;
   Result missing = Train("--schedule no_such.json");

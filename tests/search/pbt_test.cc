@@ -179,16 +179,16 @@ TEST(PbtScheduleTest, RoundTripsAndRefusesBadSchedules) {
                                   {4, 3, {{"learning_rate", "0.0012"}, {"dropout", "0.1"}}}};
   const std::string json = ScheduleJson(s);
   const std::vector<std::string> keys = {"learning_rate", "dropout"};
-  auto back = ParseSchedule(json, "s.json", 10, keys);
+  auto back = ParseScheduleEntries(json, "s.json", 10, keys);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   ASSERT_EQ(back->size(), 2u);
   EXPECT_EQ((*back)[1].epoch, 4);
   EXPECT_EQ((*back)[1].from, 3);
   EXPECT_EQ((*back)[1].params.at("dropout"), "[0.1]");  // (the engine's form: per layer)
   // An export's trial entry holds it under "schedule".
-  EXPECT_TRUE(ParseSchedule("{\"number\": 2, \"schedule\": " + json + "}", "t.json", 10, keys).ok());
+  EXPECT_TRUE(ParseScheduleEntries("{\"number\": 2, \"schedule\": " + json + "}", "t.json", 10, keys).ok());
   auto bad = [&](const std::string& text) {
-    auto r = ParseSchedule(text, "s.json", 10, keys);
+    auto r = ParseScheduleEntries(text, "s.json", 10, keys);
     EXPECT_FALSE(r.ok()) << text;
     return r.ok() ? std::string() : r.status().message();
   };
