@@ -102,10 +102,6 @@ Status Parser::CheckPbt(SweepSpec* spec) const {
                "method: pbt needs 'pbt' with population, interval and mutable, such as "
                "{population: 8, interval: 2, mutable: [learning_rate, dropout]}");
   }
-  if (!spec->program.empty()) {
-    return Err(method_line, "method: pbt trains the engine's models; a program sweep's segments "
-                            "are not supported yet");
-  }
   if (spec->lines.count("max_trials")) {
     return Err(spec->lines.at("max_trials"),
                "key 'max_trials': a pbt sweep's trials are its population (pbt.population)");
@@ -121,7 +117,7 @@ Status Parser::CheckPbt(SweepSpec* spec) const {
                "method: pbt ranks its members by one metric, without constraints");
   }
   // Every member trains the same epochs, a fixed value above one segment.
-  int64_t epochs = TrialConfig().train.epochs;
+  int64_t epochs = spec->program.empty() ? TrialConfig().train.epochs : 1;
   for (const ParameterSpec& p : spec->parameters) {
     if (p.key == "epochs") {
       return Err(p.line, "key 'epochs': a pbt sweep's epochs are fixed (every member trains as "
@@ -141,7 +137,9 @@ Status Parser::CheckPbt(SweepSpec* spec) const {
   for (const ParameterSpec& p : spec->parameters) swept.push_back(p.key);
   const int mutable_line = LineOr(spec->lines, "pbt.mutable", pbt_line_);
   for (const std::string& key : o.mutable_params) {
-    if (!Contains(MutableKeys(), key)) {
+    // An engine trial's mutable keys change no shape and no optimizer state; a program's are any
+    // of its parameters (the program reads them again when it resumes).
+    if (spec->program.empty() && !Contains(MutableKeys(), key)) {
       const std::string near = NearestKey(key, MutableKeys());
       return Err(mutable_line, "key 'pbt.mutable': '" + EscapeText(key) +
                                    "' cannot change during training" +

@@ -160,8 +160,17 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
   o.max_seconds = trial.max_seconds();
   o.grace_seconds = o_.program_grace_seconds;
   o.max_checkpoint_bytes = kMaxProgramCheckpointBytes;
+  // A population member (method: pbt) trains one segment, up to pause_after_epoch, and resumes
+  // only from its checkpoint folder: starting over would train something else than the member.
+  const int pause = trial.pause_after_epoch();
+  const bool member = pause > 0 || trial.mutable_params_size() > 0;
   if (trial.resume_from_epoch() > 0 && RestoreProgramCheckpoint(lease, checkpoint_dir)) {
     o.resume_epoch = trial.resume_from_epoch();
+  } else if (trial.resume_from_epoch() > 0 && member) {
+    SendFail(lease_id, "population member: its checkpoint folder after epoch " +
+                           std::to_string(trial.resume_from_epoch()) + " could not be restored",
+             /*released=*/false);
+    return;
   }
   pb::Trial for_file = trial;
   for_file.set_resume_from_epoch(o.resume_epoch);
@@ -173,6 +182,7 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
   o.cancel = &watch.cancel;
   auto last = std::chrono::steady_clock::now();
   o.on_epoch = [&](const ProgramEpoch& e) {
+    if (pause > 0 && e.epoch > pause) return false;  // past its segment: not reported
     const auto now = std::chrono::steady_clock::now();
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(10));
@@ -185,7 +195,7 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
     HandleProgress(stub_->ReportProgress(&ctx, req, &resp), resp, &watch);
     Log("trial " + std::to_string(trial.trial_id()) + " epoch " + std::to_string(e.epoch) +
         " reported");
-    return !watch.stop_trial.load() && !watch.lost.load();
+    return !watch.stop_trial.load() && !watch.lost.load() && e.epoch != pause;
   };
   o.on_checkpoint = [&](int epoch, const std::string& packed) {
     SendProgramCheckpoint(lease_id, epoch, packed);
@@ -213,6 +223,13 @@ void Worker::Impl::RunProgramTrial(const pb::LeaseTrialResponse& lease,
   if (r.outcome == ProgramOutcome::kFailed) {
     watch.Stop();
     SendFail(lease_id, r.error, /*released=*/false, r.output);
+    return;
+  }
+  if (pause > 0 && !r.epochs.empty() && r.epochs.back().epoch >= pause && !watch.stop_trial) {
+    watch.Stop();  // its segment is done, its folder after that epoch sent (on_checkpoint)
+    Log("trial " + std::to_string(trial.trial_id()) + ": segment done after epoch " +
+        std::to_string(pause));
+    SendFail(lease_id, "", /*released=*/true, r.output, /*segment_end=*/true);
     return;
   }
   grpc::Status s = SendProgramResult(lease_id, r, next);

@@ -309,6 +309,39 @@ TEST_F(ProgramE2ETest, AKilledWorkersTrialResumesElsewhereAndLeavesNoProcess) {
   EXPECT_TRUE(resumed_program) << "no program started from resume_epoch > 0";
 }
 
+// method: pbt over a program: each lease trains one segment (the worker asks the program to stop
+// after the segment's epoch line and sends its checkpoint folder), members resume from folders
+// (their own, or the one they took), and a member's x changes between segments.
+TEST_F(ProgramE2ETest, APopulationOfProgramsTrainsInSegmentsAndResumesFromFolders) {
+  auto coord = StartCoordinator();
+  ASSERT_TRUE(TestClient(addr_).WaitUp(20));
+  const int64_t sweep = TestClient(addr_).Submit(
+      Sweep("method: pbt\nseed: 2\nfixed: {epochs: 3, sleep: 0.05, pids: " + pids_ + "}\n"
+            "parameters:\n  x: {values: [0.1, 0.5, 1.0, 2.0]}\n"
+            "pbt: {population: 4, interval: 1, resample_probability: 0, mutable: [x]}\n"));
+  ASSERT_GT(sweep, 0);
+  auto worker = StartWorker("w1", true, {"--exit-when-idle"});
+  ASSERT_TRUE(PollFor(90, [&] { return Finished(sweep); })) << "sweep did not finish";
+  ASSERT_TRUE(worker->Wait(30));
+  const nlohmann::json ex = TestClient(addr_).Export(sweep);
+  EXPECT_EQ(ex["sweep"]["pbt"]["decided_after_epoch"], 2);
+  ASSERT_EQ(ex["trials"].size(), 4u);
+  int taken = 0;
+  for (const nlohmann::json& t : ex["trials"]) {
+    EXPECT_EQ(t["status"], "completed") << t.dump();
+    EXPECT_EQ(t["epochs"].size(), 3u) << t.dump();
+    for (const nlohmann::json& e : t["schedule"]) taken += e.contains("from");
+    // Every segment after the first resumed from a folder: 3 leases, the last two resumed.
+    ASSERT_EQ(t["attempt_history"].size(), 3u) << t.dump();
+    EXPECT_EQ(t["attempt_history"][2]["resumed_from_epoch"], 2) << t.dump();
+  }
+  EXPECT_GE(taken, 2);  // a bottom member took a top one's folder at each of the two decisions
+  int resumed = 0;
+  for (const auto& [pid, text] : Pids()) resumed += text.find("\"resume\": 0") == std::string::npos;
+  EXPECT_EQ(resumed, 8) << "4 members x 2 later segments start from their folders";
+  EXPECT_NE(ReadText(P("w1.log")).find("segment done after epoch 2"), std::string::npos);
+}
+
 TEST_F(ProgramE2ETest, ASweepNoWorkerOffersWaitsAndSaysWhy) {
   auto coord = StartCoordinator();
   ASSERT_TRUE(TestClient(addr_).WaitUp(20));

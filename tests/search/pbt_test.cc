@@ -99,6 +99,28 @@ TEST(PbtSweepFileTest, RefusesWhatAPopulationCannotBe) {
             std::string::npos);
 }
 
+// A program's mutable keys are any of its parameters; its epochs come from fixed (1 otherwise).
+// learning_rate under reduce_on_plateau cannot change (the schedule keeps its own rate).
+TEST(PbtSweepFileTest, ProgramsMayMarkAnyParameterAndPlateauKeepsItsRate) {
+  SweepSpec spec = MustParse(
+      "name: p\nprogram: prog\nmethod: pbt\nmetric: {name: score, goal: maximize}\n"
+      "fixed: {epochs: 4}\nparameters:\n  x: {values: [1, 2, 3]}\n"
+      "pbt: {population: 3, interval: 2, mutable: [x]}\n");
+  EXPECT_EQ(spec.pbt.epochs, 4);
+  EXPECT_NE(ErrorOf("name: p\nprogram: prog\nmethod: pbt\nmetric: {name: score, goal: maximize}\n"
+                    "parameters:\n  x: {values: [1, 2, 3]}\n"
+                    "pbt: {population: 3, interval: 1, mutable: [x]}\n")
+                .find("of the members' 1 epochs"),
+            std::string::npos);
+  const std::string plateau = ErrorOf(
+      "name: p\nmethod: pbt\nfixed: {epochs: 6, lr_schedule: reduce_on_plateau}\nparameters:\n"
+      "  learning_rate: {distribution: log_uniform, min: 0.0001, max: 0.1}\n"
+      "pbt: {population: 4, interval: 2, mutable: [learning_rate]}\n");
+  EXPECT_NE(plateau.find("learning_rate cannot change under lr_schedule: reduce_on_plateau"),
+            std::string::npos)
+      << plateau;
+}
+
 std::vector<PbtMember> Members(const SweepSpec& spec, int n) {
   auto trials = ExpandSweep(spec, "p.yaml");
   EXPECT_TRUE(trials.ok());
