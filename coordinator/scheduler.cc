@@ -159,6 +159,19 @@ Status Scheduler::Load() {
   return LoadLocked();
 }
 
+Status Scheduler::FinishStrandedSweeps() {
+  return Mutate([&]() -> Status {
+    mu_.AssertHeld();
+    const double now = clock_->Now();
+    for (const auto& [id, sw] : sweeps_) {
+      if (sw.state == SweepState::kRunning && !samplers_.count(id)) {
+        HPSWEEP_RETURN_IF_ERROR(MaybeFinishSweep(id, now));
+      }
+    }
+    return Status::Ok();
+  });
+}
+
 Status Scheduler::EnsureLoaded() {
   if (!needs_reload_) return Status::Ok();
   Status s = LoadLocked();

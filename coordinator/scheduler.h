@@ -120,7 +120,6 @@
 //
 // Events (coordinator/events.h): each change that matters to an operator is recorded in
 // options.events once it is committed; a change rolled back records nothing.
-//
 // Thread-safety: all public methods are thread-safe (one mutex; storage is used under it, or by
 // the commit thread while no one else may). `done` callbacks run without the mutex, on the commit
 // thread or the caller's, and may call the scheduler. Ownership: does not own the Storage or the
@@ -341,10 +340,11 @@ class Scheduler {
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
-
   // Reads every sweep and trial from storage. Call once before anything else (and it is called
   // again after a failed commit).
   Status Load() EXCLUDES(mu_);
+  // The coordinator's, after Load: a sweep left with no sampler ends once none of it runs.
+  Status FinishStrandedSweeps() EXCLUDES(mu_);
 
   // Stores a parsed sweep and makes its sampler; returns the sweep id. `trials` is
   // ExpandSweep's output (with AttachSweepData's params), the plan of a grid, random or list

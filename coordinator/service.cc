@@ -710,6 +710,7 @@ Status CoordinatorServer::Start(const CoordinatorOptions& options) {
   scheduler_options.sweep_limits = options_.sweep_limits;  // for trials proposed at lease time
   scheduler_ = std::make_unique<Scheduler>(storage_.get(), &clock_, scheduler_options);
   HPSWEEP_RETURN_IF_ERROR(scheduler_->Load());
+  HPSWEEP_RETURN_IF_ERROR(scheduler_->FinishStrandedSweeps());
   std::string data_sha;
   if (!options.data_dir.empty()) {
     auto sha = Sha256File(options.data_dir + "/" + kDataFiles[0]);

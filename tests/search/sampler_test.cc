@@ -591,6 +591,32 @@ TEST(SchedulerSamplerTest, RestartProposesTheSameTrials) {
   }
 }
 
+// A sweep whose sampler cannot be made again after a restart (here: a coordinator whose model
+// limit refuses the file's models) finishes with the trials it has, once none runs: it was left
+// running, and `hpsweep run` waited on it for ever.
+TEST(SchedulerSamplerTest, ASweepWithNoSamplerAfterARestartFinishes) {
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  auto s = std::make_unique<Scheduler>(storage.get(), &clock);
+  ASSERT_TRUE(s->Load().ok());
+  const int64_t sweep = MustSubmit(*s, BayesYaml(5));
+  StatusOr<int64_t> w = s->RegisterWorker("w", 1);
+  ASSERT_TRUE(w.ok());
+  StatusOr<std::optional<LeaseGrant>> g = s->Lease(*w);
+  ASSERT_TRUE(g.ok() && g->has_value());
+  ASSERT_TRUE(s->Complete((*g)->lease_id, Result((*g)->trial)).ok());
+  EXPECT_EQ(CountsOf(*s, sweep).sweep.state, SweepState::kRunning);
+  SchedulerOptions small;
+  small.sweep_limits.max_params = 10;  // no model of the file fits: no sampler
+  s = std::make_unique<Scheduler>(storage.get(), &clock, small);
+  ASSERT_TRUE(s->Load().ok());  // (a reader: changes nothing)
+  EXPECT_EQ(CountsOf(*s, sweep).sweep.state, SweepState::kRunning);
+  ASSERT_TRUE(s->FinishStrandedSweeps().ok());  // (the coordinator's)
+  const SweepCounts c = CountsOf(*s, sweep);
+  EXPECT_EQ(c.sweep.state, SweepState::kCompleted);
+  EXPECT_EQ(c.completed, 1);
+}
+
 TEST(SchedulerSamplerTest, SubmitStoresNoTrialsAndCountsShowThePlan) {
   std::unique_ptr<Storage> storage = MustOpen();
   FakeClock clock;
