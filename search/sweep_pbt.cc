@@ -106,6 +106,10 @@ Status Parser::CheckPbt(SweepSpec* spec) const {
     return Err(spec->lines.at("max_trials"),
                "key 'max_trials': a pbt sweep's trials are its population (pbt.population)");
   }
+  if (spec->reuse) {
+    return Err(LineOr(spec->lines, "reuse", method_line),
+               "key 'reuse': not with method: pbt (a member's params change as it trains)");
+  }
   if (spec->early_terminate.type != EarlyTerminateSpec::Type::kNone) {
     return Err(LineOr(spec->lines, "early_terminate", method_line),
                "key 'early_terminate': not with method: pbt (its bottom members are replaced, "

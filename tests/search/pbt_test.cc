@@ -84,6 +84,9 @@ TEST(PbtSweepFileTest, RefusesWhatAPopulationCannotBe) {
                          "early_terminate: {type: hyperband, min_iter: 1}\n"))
                 .find("not with method: pbt"),
             std::string::npos);
+  EXPECT_NE(ErrorOf(File("{population: 4, interval: 2, mutable: [dropout]}", "reuse: true\n"))
+                .find("key 'reuse': not with method: pbt"),
+            std::string::npos);
   EXPECT_NE(ErrorOf(File("{population: 4, interval: 2, mutable: [dropout, dropout]}"))
                 .find("named twice"),
             std::string::npos);
