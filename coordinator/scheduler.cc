@@ -395,7 +395,7 @@ Status Scheduler::FinishTrial(TrialRow& t, TrialStatus status, double now) {
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
   if (status == TrialStatus::kCompleted) IndexFinishedLocked(t);
   if (status == TrialStatus::kPruned) IndexPrunedLocked(t);  // (before its pruner may go)
-  HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id, now));  // (one less member)
+  HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id));  // (one less member)
   return MaybeFinishSweep(t.sweep_id, now);
 }
 

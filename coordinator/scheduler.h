@@ -628,7 +628,7 @@ class Scheduler {
   bool AtBarrierLocked(const TrialRow& t) REQUIRES(mu_);  // queued, its segment done: waits
   Status EndSegmentLocked(const std::string& lease_id) REQUIRES(mu_);
   // At the barrier (nothing of the population behind or training), decides and moves on.
-  Status AdvancePopulationLocked(int64_t sweep_id, double now) REQUIRES(mu_);
+  Status AdvancePopulationLocked(int64_t sweep_id) REQUIRES(mu_);
   Status ExploitLocked(TrialRow* t, const TrialRow& parent, const PbtDecision& d, int epoch,
                        bool* copied) REQUIRES(mu_);
   void RebuildPopulationsLocked() REQUIRES(mu_);                // (in LoadLocked; reads storage)

@@ -34,7 +34,7 @@ Status Scheduler::ExpireLocked(double now, int* count) {
       t.lease_deadline = 0;
       HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(t, now));
       HPSWEEP_RETURN_IF_ERROR(WriteTrial(t));
-      HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id, now));  // (it may be the last)
+      HPSWEEP_RETURN_IF_ERROR(AdvancePopulationLocked(t.sweep_id));  // (it may be the last)
     }
     ++*count;
   }
@@ -577,7 +577,7 @@ Status Scheduler::FailLocked(const std::string& lease_id, const std::string& err
   leases_.erase(lease_id);
   HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(*t, now));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));
-  return AdvancePopulationLocked(t->sweep_id, now);  // (a member may fail at its barrier)
+  return AdvancePopulationLocked(t->sweep_id);  // (a member may fail at its barrier)
 }
 
 }  // namespace hpsweep

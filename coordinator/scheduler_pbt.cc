@@ -70,7 +70,7 @@ Status Scheduler::EndSegmentLocked(const std::string& lease_id) {
   leases_.erase(lease_id);
   HPSWEEP_RETURN_IF_ERROR(EndAttemptLocked(*t, now));
   HPSWEEP_RETURN_IF_ERROR(WriteTrial(*t));  // (indexed as waiting: it is at the barrier)
-  return AdvancePopulationLocked(t->sweep_id, now);
+  return AdvancePopulationLocked(t->sweep_id);
 }
 
 Status Scheduler::EndSegment(const std::string& lease_id) {
@@ -89,7 +89,7 @@ void Scheduler::EndSegmentAsync(const std::string& lease_id, std::function<void(
       std::move(done));
 }
 
-Status Scheduler::AdvancePopulationLocked(int64_t sweep_id, double now) {
+Status Scheduler::AdvancePopulationLocked(int64_t sweep_id) {
   auto pop = populations_.find(sweep_id);
   if (pop == populations_.end()) return Status::Ok();
   SweepRow& sw = sweeps_[sweep_id];
@@ -138,7 +138,6 @@ Status Scheduler::AdvancePopulationLocked(int64_t sweep_id, double now) {
           {}, 0};
   e.With("sweep_id", sweep_id).With("epoch", end).With("exploits", copies);
   EmitLocked(std::move(e));
-  (void)now;
   return Status::Ok();
 }
 
