@@ -357,8 +357,10 @@ TEST(ConditionTpeTest, ProposesBothBranchesOfTheAdamSgdCase) {
     EXPECT_EQ(t.params.count("momentum"), is_sgd ? 1u : 0u) << t.number;
     invalid += t.passed_over_invalid;
   }
-  EXPECT_GT(adam, 40) << sgd;
-  EXPECT_GT(sgd, 40) << adam;
+  // TPE drifts towards one branch by chance: over seeds 1-12 the smaller one had 20 to 98 of the
+  // 200 (with plain or Latin-hypercube start-up alike). The bug proposed one branch only.
+  EXPECT_GT(adam, 15) << sgd;
+  EXPECT_GT(sgd, 15) << adam;
   EXPECT_EQ(invalid, 0);
 }
 
