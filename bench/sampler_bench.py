@@ -158,7 +158,7 @@ def summary(title, results, marks):
             v = [best_after(r["sides"][side], m) for r in results if side in r["sides"]]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             cells.append("%.4f ± %.4f" % (statistics.mean(v), sd))
-        wins = sum(1 for r in results if len(r["sides"]) == len(sides) and
+        wins = sum(1 for r in results if len(r["sides"]) == len(sides) > 1 and
                    best_after(r["sides"][side], marks[-1]) >
                    max(best_after(r["sides"][o], marks[-1]) for o in sides if o != side))
         print("| %s | %s | %d |" % (side, " | ".join(cells), wins))
