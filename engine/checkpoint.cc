@@ -128,7 +128,7 @@ TrialConfig FingerprintConfig(const TrialConfig& config,
   static const TrialConfig defaults;
   TrialConfig out = config;
   for (const std::string& key : mutable_keys) {
-    if (!IsConfigKey(key)) continue;
+    if (!IsMutableKey(key)) continue;  // (a lease naming another key changes nothing)
     if (key == "learning_rate" && config.train.lr_schedule == LrSchedule::kReduceOnPlateau) {
       continue;  // see the header: the plateau state holds the old rate
     }

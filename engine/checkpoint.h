@@ -91,7 +91,7 @@ bool IsMutableKey(std::string_view key);
 // mutable_keys: a copy of config with those keys at their defaults. Pass it, for the same
 // mutable_keys, to both SerializeCheckpoint and ParseCheckpoint (which reads only the
 // fingerprint, the model's shape, the optimizer and the epochs from it, none of them mutable);
-// Train takes the real config. Listed keys that are not config keys are ignored, and so is
+// Train takes the real config. Listed keys that are not MutableKeys are ignored, and so is
 // learning_rate when lr_schedule is reduce_on_plateau: the checkpoint's plateau state holds the
 // rate reached from the old learning_rate, and a resumption under a new one would go on at the old
 // rate, so the changed rate is refused (the fingerprint differs) rather than silently dropped.

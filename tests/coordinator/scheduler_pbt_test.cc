@@ -234,6 +234,18 @@ TEST_F(SchedulerPbtTest, RefusesEpochsPastTheSegmentAndASegmentWithoutCheckpoint
   const TrialRow t = Member(g->trial.number);
   EXPECT_EQ(t.status, TrialStatus::kFailed);
   EXPECT_NE(t.error.find("no checkpoint was kept after epoch 2"), std::string::npos) << t.error;
+  // A segment ended early (a broken or forged worker) is a failed attempt, charged and said.
+  std::optional<LeaseGrant> early = Lease("w1");
+  ASSERT_TRUE(early.has_value());
+  r.epoch = 1;
+  ASSERT_TRUE(scheduler_->Report(early->lease_id, r, &deadline).ok());
+  ASSERT_TRUE(scheduler_->EndSegment(early->lease_id).ok());
+  const TrialRow e = Member(early->trial.number);
+  EXPECT_EQ(e.status, TrialStatus::kQueued);
+  EXPECT_EQ(e.attempts, 1);
+  EXPECT_NE(e.error.find("ended its segment after epoch 1; the segment ends after epoch 2"),
+            std::string::npos)
+      << e.error;
   // A segment end from a trial that is no member is refused.
   Status not_member = scheduler_->EndSegment("0123456789abcdef0123456789abcdef");
   EXPECT_EQ(not_member.code(), StatusCode::kFailedPrecondition);

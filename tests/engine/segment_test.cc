@@ -229,6 +229,9 @@ TEST(SegmentTest, EachMutableKeyAloneResumes) {
   }
   EXPECT_FALSE(IsMutableKey("units"));
   EXPECT_FALSE(IsMutableKey("epochs"));
+  // A lease that names a key no segment may change (a forged or broken one) changes nothing:
+  // batch_size keeps every shape, yet a checkpoint does not resume under another one.
+  EXPECT_FALSE(Resume(Config({{"batch_size", "16"}}), first.checkpoints[0], {"batch_size"}).ok());
 }
 
 TEST(SegmentTest, PlateauRefusesAChangedLearningRateButNotAChangedDropout) {
