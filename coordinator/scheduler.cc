@@ -29,6 +29,12 @@ std::string LeaseText(const std::string& lease_id) {
   return "'" + lease_id + "'";
 }
 
+Status LeaseNotCurrent(const std::string& lease_id, const TrialRow* t) {
+  return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
+                            (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
+                               : std::string(" (no trial holds it)")));
+}
+
 // The trial's `epochs` param (validated when the sweep was submitted), or the engine's default
 // (a program's: 1).
 int MaxEpochs(const TrialRow& t, const SweepRow& sw) {

@@ -9,9 +9,7 @@ namespace hpsweep {
 StatusOr<TrialRow*> Scheduler::CheckpointTrialLocked(const std::string& lease_id, int epoch) {
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr || t->status != TrialStatus::kRunning) {
-    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
-                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
-                                 : std::string(" (no trial holds it)")));
+    return LeaseNotCurrent(lease_id, t);
   }
   if (epoch < 1 || epoch != t->epochs_run) {
     return InvalidArgument("epoch is " + std::to_string(epoch) +

@@ -20,6 +20,8 @@ namespace hpsweep {
 bool Terminal(TrialStatus s);
 // A lease id as a message may show it: short printable ASCII only, never a huge input.
 std::string LeaseText(const std::string& lease_id);
+// FailedPrecondition: lease_id is not the running trial t's (t null: no trial holds it).
+Status LeaseNotCurrent(const std::string& lease_id, const TrialRow* t);
 // The trial's `epochs` param (validated when the sweep was submitted), or the engine's default
 // (for a program sweep, search/sweep_file.h ProgramEpochs).
 int MaxEpochs(const TrialRow& t, const SweepRow& sw);

@@ -274,9 +274,7 @@ Status Scheduler::ReportLocked(const std::string& lease_id, const EpochReport& r
                                ReportAction* action, double* deadline) {
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr || t->status != TrialStatus::kRunning) {
-    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
-                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
-                                 : std::string(" (no trial holds it)")));
+    return LeaseNotCurrent(lease_id, t);
   }
   // Checked before anything changes. Refusals are InvalidArgument: the lease is still good.
   bool store = r.epoch != 0;

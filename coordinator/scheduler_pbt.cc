@@ -26,9 +26,7 @@ bool Scheduler::AtBarrierLocked(const TrialRow& t) {
 Status Scheduler::EndSegmentLocked(const std::string& lease_id) {
   TrialRow* t = FindByLease(lease_id);
   if (t == nullptr || t->status != TrialStatus::kRunning) {
-    return FailedPrecondition("lease " + LeaseText(lease_id) + " is not current" +
-                              (t ? std::string(" (trial is ") + TrialStatusName(t->status) + ")"
-                                 : std::string(" (no trial holds it)")));
+    return LeaseNotCurrent(lease_id, t);
   }
   const SweepRow& sw = sweeps_[t->sweep_id];
   if (sw.state != SweepState::kRunning || stop_requested_.count(t->id)) {
