@@ -1,8 +1,8 @@
 // Prints the float GEMM rate (GFLOP/s) Eigen reaches here, with 1 and 2 threads, for a large
 // square product and for the shapes one LSTM-128 training step at batch 128 runs. It is the
 // ceiling the engine's figures in docs/benchmarks.md are compared with. Where the CPU has
-// avx512_bf16, the same for the engine's bf16 kernels (engine/gemm.h): one thread, and two threads
-// each running its own product, as the engine's two shards do.
+// avx512_bf16, the same for the engine's bf16 kernels (engine/gemm.h; AMX tiles where the CPU has
+// amx_bf16): one thread, and two threads each running its own product, as the engine's shards do.
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
@@ -86,7 +86,11 @@ int main() {
     std::printf("bf16: %s, not measured\n", hpsweep::Bf16Description().c_str());
     return 0;
   }
-  std::printf("%-34s %12s %12s\n", "bf16 kernels (m x k x n)", "1 thread", "2 x 1 thread");
+  // The kernel this CPU uses (AMX tiles where it has amx_bf16; HPSWEEP_DISABLE_AMX=1 measures
+  // the AVX-512 one on the same machine).
+  std::printf("%s kernels (m x k x n)%*s %12s %12s\n", hpsweep::Bf16Description().c_str(),
+              static_cast<int>(14 - std::min<size_t>(14, hpsweep::Bf16Description().size())), "",
+              "1 thread", "2 x 1 thread");
   for (const Shape& s : shapes) {
     const double one = Bf16Rate(s.m, s.k, s.n, 5, 1);
     const double two = Bf16Rate(s.m, s.k, s.n, 5, 2);

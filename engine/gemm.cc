@@ -1,11 +1,17 @@
 #include "engine/gemm.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cassert>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <type_traits>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "engine/tensor.h"
 
@@ -24,6 +30,14 @@ ConstStridedMap<T> View(const T* m, int64_t rows, int64_t cols, int64_t ld) {
 }
 
 int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// Zero pair rows after an operand's last one: the AMX kernel reads K in whole tiles of 16 pairs.
+constexpr int64_t kPadPairRows = 16;
+
+bool EnvSaysOff(const char* name) {
+  const char* off = std::getenv(name);
+  return off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0;
+}
 
 // c (M, N) = [c +] a · b for an fp32 (or double) b, however it is stored.
 template <typename T, typename A>
@@ -51,8 +65,7 @@ void EigenMul(const A& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulat
 bool Bf16Supported() {
   static const bool supported = [] {
 #if defined(__x86_64__)
-    const char* off = std::getenv("HPSWEEP_DISABLE_BF16");
-    if (off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0) return false;
+    if (EnvSaysOff("HPSWEEP_DISABLE_BF16")) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
@@ -63,7 +76,28 @@ bool Bf16Supported() {
   return supported;
 }
 
+bool AmxSupported() {
+  static const bool supported = [] {
+#if defined(__x86_64__)
+    if (!Bf16Supported() || EnvSaysOff("HPSWEEP_DISABLE_AMX")) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool amx_bf16 = (edx >> 22) & 1u, amx_tile = (edx >> 24) & 1u;
+    if (!amx_bf16 || !amx_tile) return false;
+    // Linux hands out the tile state (8 KB a thread) only to a process that asks for it:
+    // ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18). Without it, SIGILL.
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return false;
+#endif
+  }();
+  return supported;
+}
+
+Bf16Kernel DefaultBf16Kernel() { return AmxSupported() ? Bf16Kernel::kAmx : Bf16Kernel::kAvx512; }
+
 std::string Bf16Description() {
+  if (AmxSupported()) return "bf16 (amx_bf16)";
   return Bf16Supported() ? "bf16 (avx512_bf16)" : "fp32 only (no avx512_bf16 on this CPU)";
 }
 
@@ -95,7 +129,7 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
     // m is (N, K): each of its rows rounded is a column of pairs; move them into pair rows.
     const int kpairs = (K + 1) / 2;
     rows_.resize(static_cast<size_t>(N) * kpairs * 2);  // kept: no allocation per backward pass
-    bf16::ConvertRows(m, ld, N, K, rows_.data());
+    bf16::ConvertRows(m, ld, N, K, rows_.data(), kpairs * 2);
     const uint32_t* in = reinterpret_cast<const uint32_t*>(rows_.data());
     uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data());
     constexpr int kTile = 16;
@@ -126,7 +160,9 @@ void Operand<T>::Reserve(Precision p, const T* m, int64_t ld, int K, int N) {
   if (p != Precision::kBf16) return;
   assert((std::is_same_v<T, float>));
   n_padded_ = RoundUp16(N);
-  packed_.resize(static_cast<size_t>((K + 1) / 2) * n_padded_ * 2);
+  const int64_t kpairs = (K + 1) / 2;
+  packed_.resize(static_cast<size_t>((kpairs + kPadPairRows) * n_padded_ * 2));
+  std::fill(packed_.begin() + kpairs * n_padded_ * 2, packed_.end(), uint16_t{0});
   packed_ptr_ = packed_.data();
 }
 
@@ -161,10 +197,29 @@ void Gemm<T>::MulBf16(const T* a, int64_t lda, int M, const Operand<T>& b, T* c,
   if constexpr (std::is_same_v<T, float>) {
     assert(b.precision() == Precision::kBf16);
     const int kpairs = (b.K() + 1) / 2;
+    if (kernel_ == Bf16Kernel::kAmx) {
+      // a rounded into rows of whole tiles: pairs and rows padded with zeros to 16.
+      const int64_t a_ld = RoundUp16(kpairs), rows = RoundUp16(M);
+      a_tiles_.resize(static_cast<size_t>(rows * a_ld));
+      uint16_t* out = reinterpret_cast<uint16_t*>(a_tiles_.data());
+      bf16::ConvertRows(a, lda, M, b.K(), out, a_ld * 2);
+      std::fill(a_tiles_.begin() + M * a_ld, a_tiles_.end(), 0u);
+      MulAmx(a_ld, M, b, c, ldc, accumulate, bias);
+      return;
+    }
     a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
-    bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data());
+    bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data(), kpairs * 2);
     bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs, b.packed(),
                b.N_padded(), b.N(), c, ldc, accumulate, bias);
+  }
+}
+
+template <typename T>
+void Gemm<T>::MulAmx(int64_t a_ld, int M, const Operand<T>& b, T* c, int64_t ldc, bool accumulate,
+                     const T* bias) {
+  if constexpr (std::is_same_v<T, float>) {
+    amx::Gemm(a_tiles_.data(), a_ld, M, (b.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc,
+              accumulate, bias);
   }
 }
 
@@ -202,6 +257,24 @@ void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t 
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ == Precision::kBf16) {
       assert(a.precision() == Precision::kBf16 && b.precision() == Precision::kBf16);
+      if (kernel_ == Bf16Kernel::kAmx) {
+        // a's pair rows (kp, m) moved into rows of pairs (m, kp); its zero columns past N and
+        // its zero pair rows past K fill the padding.
+        const int kpairs = (a.K() + 1) / 2;
+        const int64_t a_ld = RoundUp16(kpairs), rows = a.N_padded();
+        a_tiles_.resize(static_cast<size_t>(rows * a_ld));
+        const uint32_t* in = reinterpret_cast<const uint32_t*>(a.packed());
+        constexpr int kTile = 16;
+        for (int64_t k0 = 0; k0 < a_ld; k0 += kTile) {
+          for (int64_t m0 = 0; m0 < rows; m0 += kTile) {
+            for (int64_t k = k0; k < k0 + kTile; ++k) {
+              for (int64_t m = m0; m < m0 + kTile; ++m) a_tiles_[m * a_ld + k] = in[k * rows + m];
+            }
+          }
+        }
+        MulAmx(a_ld, a.N(), b, c, ldc, accumulate, nullptr);
+        return;
+      }
       bf16::Gemm(reinterpret_cast<const uint32_t*>(a.packed()), 1, a.N_padded(), a.N(),
                  (a.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
       return;

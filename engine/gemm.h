@@ -1,4 +1,5 @@
-// The engine's matrix products, in fp32 (Eigen's GEMM) or in bf16 (our AVX-512 BF16 kernels).
+// The engine's matrix products, in fp32 (Eigen's GEMM) or in bf16 (our own kernels: AMX tiles
+// where the CPU has amx_bf16, else AVX-512 BF16 vectors).
 //
 // bf16 mixed precision: both operands of a product are rounded to bfloat16 (round to nearest
 // even), multiplied and summed in fp32 by `vdpbf16ps`, and the fp32 result is written or added
@@ -9,6 +10,11 @@
 // matrix packed that way once (the recurrent kernel once per forward pass, not once per step) and
 // used by every product until it is packed again. In fp32 an Operand only points at the matrix,
 // which must then stay unchanged while it is used.
+//
+// Two bf16 kernels compute the same products: `tdpbf16ps` on AMX tiles (Intel Sapphire Rapids and
+// later) and `vdpbf16ps` on AVX-512 vectors (AMD Zen 4, Intel Cooper Lake). Both round the same
+// operands and sum in fp32, in different orders, so their results differ in the last bits; a
+// machine uses one of them for every product (Bf16KernelDescription says which).
 //
 // Shapes: every matrix is row-major with a row stride (ld) >= its columns. Results are the same
 // run after run for the same shapes (the order of every sum is fixed); the bf16 and fp32 results
@@ -33,7 +39,17 @@ enum class Precision : uint8_t { kFp32, kBf16 };
 // to try a worker without it on a machine that has it.
 bool Bf16Supported();
 
-// "bf16 (avx512_bf16)" or "fp32 (this CPU has no avx512_bf16)": which path a worker uses.
+// Whether this CPU also runs the AMX bf16 kernel: Bf16Supported(), amx_tile and amx_bf16 in
+// cpuid, and the kernel granted this process the tile state (arch_prctl). HPSWEEP_DISABLE_AMX=1
+// makes it answer false, so the AVX-512 kernels run (to compare them on one machine).
+bool AmxSupported();
+
+// The kernel a bf16 product runs on.
+enum class Bf16Kernel : uint8_t { kAvx512, kAmx };
+// kAmx where AmxSupported(), else kAvx512.
+Bf16Kernel DefaultBf16Kernel();
+
+// "bf16 (amx_bf16)", "bf16 (avx512_bf16)" or "fp32 only (...)": which path a worker uses.
 std::string Bf16Description();
 
 // bfloat16 of x, rounded to nearest even; NaN stays NaN.
@@ -64,7 +80,8 @@ class Operand {
   const T* matrix() const { return m_; }
   int64_t ld() const { return ld_; }
   bool transposed() const { return transposed_; }
-  // bf16: pair row kp (values of rows 2kp and 2kp+1 interleaved), N_padded() columns.
+  // bf16: pair row kp (values of rows 2kp and 2kp+1 interleaved), N_padded() columns; 16 zero
+  // pair rows follow the last one (the AMX kernel reads K in tiles of 16 pairs).
   const uint16_t* packed() const { return packed_ptr_; }
   int64_t N_padded() const { return n_padded_; }
 
@@ -86,10 +103,11 @@ class Gemm {
  public:
   void set_precision(Precision p) { precision_ = p; }
   Precision precision() const { return precision_; }
+  // The bf16 kernel; DefaultBf16Kernel() unless set. REQUIRES: kAmx only where AmxSupported().
+  void set_bf16_kernel(Bf16Kernel k) { kernel_ = k; }
 
   // c (M, N) = [c +] a (M, K) · b. REQUIRES: b's precision is this Gemm's; b.K() == K.
-  void Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
-           bool accumulate);
+  void Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc, bool accumulate);
   // c (M, N) = a (M, K) · b + bias (N) on every row (bf16: the sum starts from the bias).
   void MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, const T* bias, T* c,
                   int64_t ldc);
@@ -101,8 +119,14 @@ class Gemm {
   void MulBf16(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc,
                bool accumulate, const T* bias);
 
+  // The AMX product of a_tiles_ (rows of pairs, a_ld pairs a row, zero-padded) with b.
+  void MulAmx(int64_t a_ld, int M, const Operand<T>& b, T* c, int64_t ldc, bool accumulate,
+              const T* bias);
+
   Precision precision_ = Precision::kFp32;
-  std::vector<uint16_t> a_bf16_;  // a rounded to bf16, K padded to even
+  Bf16Kernel kernel_ = DefaultBf16Kernel();
+  std::vector<uint16_t> a_bf16_;   // a rounded to bf16, K padded to even
+  std::vector<uint32_t> a_tiles_;  // AMX: a as rows of pairs, rows and pairs padded to 16
 };
 
 namespace bf16 {
@@ -118,11 +142,22 @@ void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs, const 
 // bf16(src[2kp+i][n]); rows past the end and columns in [cols, n_padded) are zero.
 void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_padded,
                   uint16_t* out);
-// Rounds each row of src (rows, cols) to bf16 into out (rows, cols rounded up to even), padding
-// with a zero.
-void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out);
+// Rounds each row of src (rows, cols) to bf16 into out (rows, row stride out_ld >= cols rounded
+// up to even), zero from cols to out_ld.
+void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out, int64_t out_ld);
 
 }  // namespace bf16
+
+namespace amx {
+
+// The AMX kernel (engine/gemm_amx.cc): c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32
+// at a + m*a_ld + kp, readable for m < M rounded up to 16 and kp < kpairs rounded up to 16 and
+// zero past M and kpairs; B's pair rows as bf16::Gemm's, as many readable and zero past kpairs;
+// not accumulating, a non-null bias (N) starts every row's sum. REQUIRES: AmxSupported().
+void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, const uint16_t* b, int64_t n_padded,
+          int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+
+}  // namespace amx
 
 }  // namespace hpsweep
 

@@ -20,8 +20,8 @@ namespace hpsweep {
 namespace bf16 {
 namespace {
 
-constexpr int kMaxRows = 6;     // MR: rows of C per micro-kernel call
-constexpr int kMaxVectors = 4;  // NV: 16-column vectors of C per call (64 columns)
+constexpr int kMaxRows = 6;       // MR: rows of C per micro-kernel call
+constexpr int kMaxVectors = 4;    // NV: 16-column vectors of C per call (64 columns)
 constexpr int kChunkPairs = 256;  // pairs of K summed per pass over a panel (K = 512)
 
 inline __mmask16 TailMask(int valid) {
@@ -99,8 +99,8 @@ HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M
         const int left = M - m0;
         const int mr =
             left >= kMaxRows + 3 || left <= kMaxRows ? (left < kMaxRows ? left : kMaxRows) : 4;
-        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * b_k + n0 * 2, b_k,
-                                 kn, c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
+        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * b_k + n0 * 2, b_k, kn,
+                                 c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
         m0 += mr;
       }
       if (kpairs == 0) break;
@@ -125,8 +125,8 @@ HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, in
       const int valid = n >= cols ? 0 : (cols - n < 16 ? static_cast<int>(cols - n) : 16);
       const __mmask16 m = TailMask(valid);
       const __m512 lo = valid > 0 ? _mm512_maskz_loadu_ps(m, r0 + n) : _mm512_setzero_ps();
-      const __m512 hi = valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n)
-                                                   : _mm512_setzero_ps();
+      const __m512 hi =
+          valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n) : _mm512_setzero_ps();
       const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
       _mm512_storeu_si512(o + n * 2, _mm512_permutexvar_epi16(perm, both));
     }
@@ -134,19 +134,18 @@ HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, in
 }
 
 HPSWEEP_BF16_TARGET void ConvertRows(const float* src, int64_t ld, int rows, int cols,
-                                     uint16_t* out) {
-  const int out_cols = (cols + 1) & ~1;
+                                     uint16_t* out, int64_t out_ld) {
   for (int r = 0; r < rows; ++r) {
     const float* s = src + r * ld;
-    uint16_t* o = out + static_cast<int64_t>(r) * out_cols;
-    int n = 0;
+    uint16_t* o = out + r * out_ld;
+    int64_t n = 0;
     for (; n + 16 <= cols; n += 16) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + n), Round16(_mm512_loadu_ps(s + n)));
     }
-    if (n < out_cols) {
-      const __mmask16 m = TailMask(cols - n);
+    for (; n < out_ld; n += 16) {  // the last values, then zero to out_ld
+      const __mmask16 m = TailMask(n < cols ? static_cast<int>(cols - n) : 0);
       const __m256i v = Round16(_mm512_maskz_loadu_ps(m, s + n));  // zero past cols
-      _mm256_mask_storeu_epi16(o + n, TailMask(out_cols - n), v);
+      _mm256_mask_storeu_epi16(o + n, TailMask(static_cast<int>(out_ld - n)), v);
     }
   }
 }
@@ -161,7 +160,7 @@ namespace bf16 {
 void Gemm(const uint32_t*, int64_t, int64_t, int, int, const uint16_t*, int64_t, int, float*,
           int64_t, bool, const float*) {}
 void PackRowPairs(const float*, int64_t, int, int, int64_t, uint16_t*) {}
-void ConvertRows(const float*, int64_t, int, int, uint16_t*) {}
+void ConvertRows(const float*, int64_t, int, int, uint16_t*, int64_t) {}
 }  // namespace bf16
 }  // namespace hpsweep
 

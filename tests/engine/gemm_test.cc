@@ -1,7 +1,9 @@
 // The bf16 products (engine/gemm.h) against a double-precision product of the same bf16-rounded
-// operands, on odd shapes (sizes not a multiple of the 16-wide vectors or the 6-row blocks, one
-// row, one column, odd K), both operand layouts, with and without adding into C. Skipped, and
-// said so, on a CPU without avx512_bf16; the rounding helpers are checked everywhere.
+// operands, on odd shapes (sizes not a multiple of the 16-wide vectors, the 6-row blocks or the
+// 16 x 16 tiles, one row, one column, odd K), both operand layouts, with and without adding into
+// C, for each bf16 kernel this CPU runs (AVX-512 vectors; AMX tiles where it has amx_bf16).
+// Skipped, and said so, on a CPU without avx512_bf16; the AMX cases are skipped, and said so, on
+// one without amx_bf16. The rounding helpers are checked everywhere.
 #include "engine/gemm.h"
 
 #include <gtest/gtest.h>
@@ -16,11 +18,28 @@
 namespace hpsweep {
 namespace {
 
-#define SKIP_WITHOUT_BF16()                                                         \
-  if (!Bf16Supported()) GTEST_SKIP() << "this CPU has no avx512_bf16 (or it was " \
-                                        "turned off): the bf16 kernels are not run here"
+#define SKIP_WITHOUT_BF16()                                 \
+  if (!Bf16Supported())                                     \
+  GTEST_SKIP() << "this CPU has no avx512_bf16 (or it was " \
+                  "turned off): the bf16 kernels are not run here"
 
 float R(float x) { return FromBf16(ToBf16(x)); }
+
+// The bf16 kernels this CPU runs; records when the AMX one cannot be run here.
+std::vector<Bf16Kernel> Kernels() {
+  if (AmxSupported()) return {Bf16Kernel::kAvx512, Bf16Kernel::kAmx};
+  testing::Test::RecordProperty("amx", "skipped: this CPU has no amx_bf16 (or it was turned off)");
+  return {Bf16Kernel::kAvx512};
+}
+
+const char* Name(Bf16Kernel k) { return k == Bf16Kernel::kAmx ? "amx" : "avx512"; }
+
+Gemm<float> Bf16Gemm(Bf16Kernel k) {
+  Gemm<float> gemm;
+  gemm.set_precision(Precision::kBf16);
+  gemm.set_bf16_kernel(k);
+  return gemm;
+}
 
 TEST(Bf16Test, RoundsToNearestEven) {
   EXPECT_EQ(ToBf16(1.0f), 0x3F80);
@@ -42,13 +61,26 @@ struct Shape {
   int M, K, N;
 };
 
-// M covers every way rows split into blocks of 6 (7 -> 4 + 3, 8 -> 4 + 4, 13, 14, 64); K up to
-// more than two of the kernel's 256-pair chunks, odd.
-const Shape kShapes[] = {{1, 1, 1},     {1, 2, 16},     {5, 3, 15},  {6, 28, 64},
-                         {7, 33, 17},   {8, 5, 33},     {13, 128, 65}, {14, 9, 48},
-                         {64, 128, 512}, {2, 7, 130},   {12, 1, 10}, {3, 300, 49},
+// M covers every way rows split into blocks of 6 (7 -> 4 + 3, 8 -> 4 + 4, 13, 14, 64) and into
+// tiles of 16 (17, 33, 40: a block of two tiles, one whole and one part); K up to more than two
+// of the vector kernel's 256-pair chunks, odd, and over one tile of 16 pairs (33, 65).
+const Shape kShapes[] = {{1, 1, 1},
+                         {1, 2, 16},
+                         {5, 3, 15},
+                         {6, 28, 64},
+                         {7, 33, 17},
+                         {8, 5, 33},
+                         {13, 128, 65},
+                         {14, 9, 48},
+                         {64, 128, 512},
+                         {2, 7, 130},
+                         {12, 1, 10},
+                         {3, 300, 49},
                          // K over the kernel's 256-pair chunks: 2 chunks and a part one
-                         {7, 1101, 70}};
+                         {7, 1101, 70},
+                         {17, 65, 33},
+                         {33, 34, 16},
+                         {40, 31, 47}};
 
 Mat<float> RandomMat(int rows, int cols, Rng* rng) {
   Mat<float> m(rows, cols);
@@ -81,112 +113,164 @@ void ExpectClose(const Mat<float>& got, const Mat<double>& want, const Mat<doubl
 TEST(GemmBf16Test, MulMatchesADoubleProductOfTheRoundedOperandsOnOddShapes) {
   SKIP_WITHOUT_BF16();
   Rng rng(7);
-  for (const Shape& s : kShapes) {
-    for (bool transposed : {false, true}) {
-      for (bool accumulate : {false, true}) {
-        SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N
-                                        << (transposed ? " B^T" : "") << (accumulate ? " +=" : ""));
-        // a with a row stride wider than K, b stored (K, N) or (N, K), c with a wider stride.
-        Mat<float> a_store = RandomMat(s.M, s.K + 3, &rng);
-        Mat<float> b = transposed ? RandomMat(s.N, s.K, &rng) : RandomMat(s.K, s.N, &rng);
-        Mat<float> c_store = RandomMat(s.M, s.N + 5, &rng);
-        Mat<double> a = Rounded(a_store).leftCols(s.K);
-        Mat<double> bk = transposed ? Mat<double>(Rounded(b).transpose()) : Rounded(b);
-        Mat<double> c0 = c_store.leftCols(s.N).cast<double>();
-        Mat<double> want = a * bk;
-        Mat<double> scale = a.cwiseAbs() * bk.cwiseAbs();
-        if (accumulate) {
-          want += c0;
-          scale += c0.cwiseAbs();
+  for (Bf16Kernel kernel : Kernels())
+    for (const Shape& s : kShapes) {
+      for (bool transposed : {false, true}) {
+        for (bool accumulate : {false, true}) {
+          SCOPED_TRACE(testing::Message()
+                       << Name(kernel) << " " << s.M << "x" << s.K << "x" << s.N
+                       << (transposed ? " B^T" : "") << (accumulate ? " +=" : ""));
+          // a with a row stride wider than K, b stored (K, N) or (N, K), c with a wider stride.
+          Mat<float> a_store = RandomMat(s.M, s.K + 3, &rng);
+          Mat<float> b = transposed ? RandomMat(s.N, s.K, &rng) : RandomMat(s.K, s.N, &rng);
+          Mat<float> c_store = RandomMat(s.M, s.N + 5, &rng);
+          Mat<double> a = Rounded(a_store).leftCols(s.K);
+          Mat<double> bk = transposed ? Mat<double>(Rounded(b).transpose()) : Rounded(b);
+          Mat<double> c0 = c_store.leftCols(s.N).cast<double>();
+          Mat<double> want = a * bk;
+          Mat<double> scale = a.cwiseAbs() * bk.cwiseAbs();
+          if (accumulate) {
+            want += c0;
+            scale += c0.cwiseAbs();
+          }
+          Operand<float> op;
+          op.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, transposed);
+          Gemm<float> gemm = Bf16Gemm(kernel);
+          Mat<float> c = c_store;
+          gemm.Mul(a_store.data(), a_store.cols(), s.M, op, c.data(), c.cols(), accumulate);
+          ExpectClose(c.leftCols(s.N), want, scale, "Mul");
+          // The columns past N are not touched.
+          EXPECT_EQ(c.rightCols(5), c_store.rightCols(5));
+          // Run after run, the same bits.
+          Mat<float> again = c_store;
+          gemm.Mul(a_store.data(), a_store.cols(), s.M, op, again.data(), again.cols(), accumulate);
+          EXPECT_EQ(std::memcmp(again.data(), c.data(), sizeof(float) * c.size()), 0);
         }
-        Operand<float> op;
-        op.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, transposed);
-        Gemm<float> gemm;
-        gemm.set_precision(Precision::kBf16);
-        Mat<float> c = c_store;
-        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, c.data(), c.cols(), accumulate);
-        ExpectClose(c.leftCols(s.N), want, scale, "Mul");
-        // The columns past N are not touched.
-        EXPECT_EQ(c.rightCols(5), c_store.rightCols(5));
-        // Run after run, the same bits.
-        Mat<float> again = c_store;
-        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, again.data(), again.cols(), accumulate);
-        EXPECT_EQ(std::memcmp(again.data(), c.data(), sizeof(float) * c.size()), 0);
       }
     }
-  }
 }
 
 TEST(GemmBf16Test, MulAddBiasStartsEveryRowFromTheBias) {
   SKIP_WITHOUT_BF16();
   Rng rng(13);
-  for (const Shape& s : kShapes) {
-    SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N);
-    Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
-    Mat<float> bias = RandomMat(1, s.N, &rng);
-    Mat<double> want = Rounded(a) * Rounded(b);
-    want.rowwise() += bias.cast<double>().row(0);
-    Mat<double> scale = Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs();
-    scale.rowwise() += bias.cast<double>().cwiseAbs().row(0);
-    Operand<float> op;
-    op.Set(Precision::kBf16, b.data(), s.N, s.K, s.N, false);
-    Gemm<float> gemm;
-    gemm.set_precision(Precision::kBf16);
-    Mat<float> c = RandomMat(s.M, s.N, &rng);  // overwritten
-    gemm.MulAddBias(a.data(), s.K, s.M, op, bias.data(), c.data(), s.N);
-    ExpectClose(c, want, scale, "MulAddBias");
-  }
+  for (Bf16Kernel kernel : Kernels())
+    for (const Shape& s : kShapes) {
+      SCOPED_TRACE(testing::Message() << Name(kernel) << " " << s.M << "x" << s.K << "x" << s.N);
+      Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
+      Mat<float> bias = RandomMat(1, s.N, &rng);
+      Mat<double> want = Rounded(a) * Rounded(b);
+      want.rowwise() += bias.cast<double>().row(0);
+      Mat<double> scale = Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs();
+      scale.rowwise() += bias.cast<double>().cwiseAbs().row(0);
+      Operand<float> op;
+      op.Set(Precision::kBf16, b.data(), s.N, s.K, s.N, false);
+      Gemm<float> gemm = Bf16Gemm(kernel);
+      Mat<float> c = RandomMat(s.M, s.N, &rng);  // overwritten
+      gemm.MulAddBias(a.data(), s.K, s.M, op, bias.data(), c.data(), s.N);
+      ExpectClose(c, want, scale, "MulAddBias");
+    }
 }
 
 TEST(GemmBf16Test, MulTransASumsOverRowsLikeADoubleProduct) {
   SKIP_WITHOUT_BF16();
   Rng rng(11);
-  for (const Shape& s : kShapes) {
-    for (bool accumulate : {false, true}) {
-      SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N);
-      // a (K, M) and b (K, N): c = a^T b sums over the K rows (samples and steps).
-      Mat<float> a = RandomMat(s.K, s.M, &rng), b = RandomMat(s.K, s.N, &rng);
-      Mat<float> c = RandomMat(s.M, s.N, &rng);
-      const Mat<float> c0 = c;
-      Mat<double> want = Rounded(a).transpose() * Rounded(b);
-      Mat<double> scale = Rounded(a).cwiseAbs().transpose() * Rounded(b).cwiseAbs();
-      if (accumulate) {
-        want += c0.cast<double>();
-        scale += c0.cast<double>().cwiseAbs();
+  for (Bf16Kernel kernel : Kernels())
+    for (const Shape& s : kShapes) {
+      for (bool accumulate : {false, true}) {
+        SCOPED_TRACE(testing::Message() << Name(kernel) << " " << s.M << "x" << s.K << "x" << s.N);
+        // a (K, M) and b (K, N): c = a^T b sums over the K rows (samples and steps).
+        Mat<float> a = RandomMat(s.K, s.M, &rng), b = RandomMat(s.K, s.N, &rng);
+        Mat<float> c = RandomMat(s.M, s.N, &rng);
+        const Mat<float> c0 = c;
+        Mat<double> want = Rounded(a).transpose() * Rounded(b);
+        Mat<double> scale = Rounded(a).cwiseAbs().transpose() * Rounded(b).cwiseAbs();
+        if (accumulate) {
+          want += c0.cast<double>();
+          scale += c0.cast<double>().cwiseAbs();
+        }
+        Operand<float> oa, ob;
+        oa.Set(Precision::kBf16, a.data(), a.cols(), s.K, s.M, false);
+        ob.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, false);
+        Gemm<float> gemm = Bf16Gemm(kernel);
+        gemm.MulTransA(oa, ob, c.data(), c.cols(), accumulate);
+        ExpectClose(c, want, scale, "MulTransA");
       }
-      Operand<float> oa, ob;
-      oa.Set(Precision::kBf16, a.data(), a.cols(), s.K, s.M, false);
-      ob.Set(Precision::kBf16, b.data(), b.cols(), s.K, s.N, false);
-      Gemm<float> gemm;
-      gemm.set_precision(Precision::kBf16);
-      gemm.MulTransA(oa, ob, c.data(), c.cols(), accumulate);
-      ExpectClose(c, want, scale, "MulTransA");
     }
-  }
 }
 
 TEST(GemmBf16Test, StaysWithinBf16RoundingOfTheFp32Product) {
   SKIP_WITHOUT_BF16();
   // Each product of two rounded operands is off by at most 2^-8 relative (2^-9 each), so the
   // whole sum is within 2^-8 * sum |a||b| (plus fp32 accumulation) of the exact fp32 one.
-  Rng rng(3);
-  Mat<float> a = RandomMat(64, 128, &rng), b = RandomMat(128, 512, &rng);
-  Mat<double> want = a.cast<double>() * b.cast<double>();
-  Mat<double> scale = a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs();
-  Operand<float> op;
-  op.Set(Precision::kBf16, b.data(), b.cols(), 128, 512, false);
-  Gemm<float> gemm;
-  gemm.set_precision(Precision::kBf16);
-  Mat<float> c(64, 512);
-  gemm.Mul(a.data(), a.cols(), 64, op, c.data(), c.cols(), false);
-  double worst = 0;
-  for (Eigen::Index i = 0; i < c.size(); ++i) {
-    const double rel = std::abs(c.data()[i] - want.data()[i]) / scale.data()[i];
-    EXPECT_LE(rel, std::ldexp(1.0, -8) + 1e-5);
-    worst = std::max(worst, rel);
+  for (Bf16Kernel kernel : Kernels()) {
+    SCOPED_TRACE(Name(kernel));
+    Rng rng(3);
+    Mat<float> a = RandomMat(64, 128, &rng), b = RandomMat(128, 512, &rng);
+    Mat<double> want = a.cast<double>() * b.cast<double>();
+    Mat<double> scale = a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs();
+    Operand<float> op;
+    op.Set(Precision::kBf16, b.data(), b.cols(), 128, 512, false);
+    Gemm<float> gemm = Bf16Gemm(kernel);
+    Mat<float> c(64, 512);
+    gemm.Mul(a.data(), a.cols(), 64, op, c.data(), c.cols(), false);
+    double worst = 0;
+    for (Eigen::Index i = 0; i < c.size(); ++i) {
+      const double rel = std::abs(c.data()[i] - want.data()[i]) / scale.data()[i];
+      EXPECT_LE(rel, std::ldexp(1.0, -8) + 1e-5);
+      worst = std::max(worst, rel);
+    }
+    // And the rounding is really there: bf16 is not secretly fp32.
+    EXPECT_GT(worst, 1e-4);
   }
-  // And the rounding is really there: bf16 is not secretly fp32.
-  EXPECT_GT(worst, 1e-4);
+}
+
+TEST(GemmBf16Test, AnOperandSetAgainReadsNothingOfItsLastValues) {
+  SKIP_WITHOUT_BF16();
+  // An operand packed for a longer K and then for a shorter one keeps its buffer; the AMX kernel
+  // reads K in whole tiles of 16 pairs, so the pair rows after the new K must be zero again, not
+  // the old values (infinities here: any read of them would make NaN or infinity).
+  for (Bf16Kernel kernel : Kernels()) {
+    SCOPED_TRACE(Name(kernel));
+    Rng rng(17);
+    Mat<float> big(40, 20);
+    big.setConstant(std::numeric_limits<float>::infinity());
+    Operand<float> op;
+    op.Set(Precision::kBf16, big.data(), 20, 40, 20, false);
+    Mat<float> a = RandomMat(5, 7, &rng), b = RandomMat(7, 20, &rng);
+    op.Set(Precision::kBf16, b.data(), 20, 7, 20, false);
+    Gemm<float> gemm = Bf16Gemm(kernel);
+    Mat<float> c(5, 20);
+    gemm.Mul(a.data(), 7, 5, op, c.data(), 20, false);
+    ExpectClose(c, Rounded(a) * Rounded(b), Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs(), "Mul");
+    // And a view of its last rows (SetRows: what a layer's last steps use) reads zeros past them.
+    Operand<float> rows;
+    rows.SetRows(op, 2);
+    Mat<float> c2(5, 20);
+    gemm.Mul(a.data(), 7, 5, rows, c2.data(), 20, false);  // a's first 5 columns of 7
+    Mat<double> want = Rounded(a).leftCols(5) * Rounded(b).bottomRows(5);
+    ExpectClose(c2, want, Rounded(a).leftCols(5).cwiseAbs() * Rounded(b).bottomRows(5).cwiseAbs(),
+                "SetRows");
+  }
+}
+
+TEST(GemmBf16Test, TheTwoKernelsAgreeWithinFp32Accumulation) {
+  SKIP_WITHOUT_BF16();
+  if (!AmxSupported()) GTEST_SKIP() << "this CPU has no amx_bf16: one bf16 kernel only";
+  // The same rounded operands summed in two orders: equal up to fp32 accumulation error, on the
+  // shapes an LSTM-128 step multiplies (h Wh, the backward's dG Wh^T, the weight gradients).
+  Rng rng(19);
+  const Shape shapes[] = {{128, 128, 512}, {64, 512, 128}, {3584, 28, 512}, {10, 64, 10}};
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N);
+    Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
+    Operand<float> op;
+    op.Set(Precision::kBf16, b.data(), s.N, s.K, s.N, false);
+    Mat<float> v(s.M, s.N), t(s.M, s.N);
+    Bf16Gemm(Bf16Kernel::kAvx512).Mul(a.data(), s.K, s.M, op, v.data(), s.N, false);
+    Bf16Gemm(Bf16Kernel::kAmx).Mul(a.data(), s.K, s.M, op, t.data(), s.N, false);
+    Mat<double> scale = Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs();
+    ExpectClose(t, v.cast<double>(), scale * 2, "amx against avx512");
+  }
 }
 
 TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
@@ -199,8 +283,8 @@ TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
     Gemm<float> gemm;
     for (bool transposed : {false, true}) {
       Operand<float> op;
-      op.Set(Precision::kFp32, transposed ? bt.data() : b.data(), transposed ? s.K : s.N, s.K,
-             s.N, transposed);
+      op.Set(Precision::kFp32, transposed ? bt.data() : b.data(), transposed ? s.K : s.N, s.K, s.N,
+             transposed);
       Mat<float> c(s.M, s.N);
       gemm.Mul(a.data(), s.K, s.M, op, c.data(), s.N, false);
       if (!transposed) {  // with a bias: the product, then the bias, as the layers always did

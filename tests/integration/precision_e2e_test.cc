@@ -9,8 +9,8 @@
 #include <chrono>
 #include <fstream>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +34,8 @@ parameters:
   seed: {values: [1, 2]}
 )";
 
-constexpr char kWaiting[] = "trials ask for precision: bf16 and no live worker's CPU has avx512_bf16";
+constexpr char kWaiting[] =
+    "trials ask for precision: bf16 and no live worker's CPU has avx512_bf16";
 
 // HPSWEEP_DISABLE_BF16=1 in this process's environment while it lives, for the children forked
 // meanwhile (the fork copies it); then as it was before (set by whoever ran the test, maybe).
@@ -141,7 +142,8 @@ TEST_F(PrecisionE2ETest, Bf16TrialsGoOnlyToAWorkerWhoseCpuRunsThem) {
     EXPECT_EQ(t["attempts"], 1) << t.dump();
     for (const auto& a : t["attempt_history"]) EXPECT_EQ(a["worker"], "fast") << t.dump();
   }
-  EXPECT_NE(ReadText(P("fast.log")).find("matrix products: bf16 (avx512_bf16)"), std::string::npos)
+  EXPECT_NE(ReadText(P("fast.log")).find("matrix products: " + Bf16Description()),
+            std::string::npos)
       << ReadText(P("fast.log"));
   EXPECT_TRUE(fast->Wait(30)) << "the bf16 worker did not leave when idle";
 }
