@@ -94,6 +94,23 @@ bool AmxSupported() {
   return supported;
 }
 
+bool Fp32KernelSupported() {
+  static const bool supported = [] {
+#if defined(__x86_64__)
+    if (EnvSaysOff("HPSWEEP_FP32_EIGEN")) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+#else
+    return false;
+#endif
+  }();
+  return supported;
+}
+
+Fp32Kernel DefaultFp32Kernel() {
+  return Fp32KernelSupported() ? Fp32Kernel::kAvx512 : Fp32Kernel::kEigen;
+}
+
 Bf16Kernel DefaultBf16Kernel() { return AmxSupported() ? Bf16Kernel::kAmx : Bf16Kernel::kAvx512; }
 
 std::string Bf16Description() {
@@ -120,6 +137,25 @@ template <typename T>
 void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed) {
   Reserve(p, m, ld, K, N);
   transposed_ = transposed;
+  if constexpr (std::is_same_v<T, float>) {
+    if (p == Precision::kFp32 && transposed && Fp32KernelSupported()) {
+      // Our kernel reads B by rows of K: m^T copied (K, N), in tiles that stay in cache.
+      copy_.resize(static_cast<size_t>(K) * N);
+      constexpr int kTile = 16;
+      for (int n0 = 0; n0 < N; n0 += kTile) {
+        for (int k0 = 0; k0 < K; k0 += kTile) {
+          const int n1 = std::min(N, n0 + kTile), k1 = std::min(K, k0 + kTile);
+          for (int k = k0; k < k1; ++k) {
+            for (int n = n0; n < n1; ++n) copy_[static_cast<size_t>(k) * N + n] = m[n * ld + k];
+          }
+        }
+      }
+      m_ = copy_.data();
+      ld_ = N;
+      transposed_ = false;
+      return;
+    }
+  }
   if (p != Precision::kBf16) return;
   if (!transposed) {
     PackRows(0, K);
@@ -231,6 +267,10 @@ void Gemm<T>::Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int
       MulBf16(a, lda, M, b, c, ldc, accumulate, nullptr);
       return;
     }
+    if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {
+      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, accumulate);
+      return;
+    }
   }
   EigenMul(View(a, M, b.K(), lda), b, c, ldc, accumulate);
 }
@@ -241,6 +281,10 @@ void Gemm<T>::MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, co
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ == Precision::kBf16) {
       MulBf16(a, lda, M, b, c, ldc, false, bias);
+      return;
+    }
+    if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {  // the sums start at the bias
+      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, false, bias);
       return;
     }
   }
@@ -277,6 +321,11 @@ void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t 
       }
       bf16::Gemm(reinterpret_cast<const uint32_t*>(a.packed()), 1, a.N_padded(), a.N(),
                  (a.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
+      return;
+    }
+    if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {
+      fp32::Gemm(a.matrix(), 1, a.ld(), a.N(), a.K(), b.matrix(), b.ld(), b.N(), c, ldc,
+                 accumulate);
       return;
     }
   }

@@ -1,5 +1,6 @@
-// The engine's matrix products, in fp32 (Eigen's GEMM) or in bf16 (our own kernels: AMX tiles
-// where the CPU has amx_bf16, else AVX-512 BF16 vectors).
+// The engine's matrix products, in fp32 (our AVX-512 FMA kernel where the CPU has avx512f, else
+// Eigen's GEMM) or in bf16 (our own kernels: AMX tiles where the CPU has amx_bf16, else AVX-512
+// BF16 vectors). Double products (the gradient checks) are always Eigen's.
 //
 // bf16 mixed precision: both operands of a product are rounded to bfloat16 (round to nearest
 // even), multiplied and summed in fp32 by `vdpbf16ps`, and the fp32 result is written or added
@@ -52,6 +53,14 @@ Bf16Kernel DefaultBf16Kernel();
 // "bf16 (amx_bf16)", "bf16 (avx512_bf16)" or "fp32 only (...)": which path a worker uses.
 std::string Bf16Description();
 
+// Whether this CPU runs our fp32 kernel (avx512f, and the OS saves its state). HPSWEEP_FP32_EIGEN=1
+// makes it answer false, so fp32 products are Eigen's (to compare them on one machine).
+bool Fp32KernelSupported();
+
+// The kernel an fp32 product runs on: ours (kAvx512) where Fp32KernelSupported(), else Eigen's.
+enum class Fp32Kernel : uint8_t { kEigen, kAvx512 };
+Fp32Kernel DefaultFp32Kernel();
+
 // bfloat16 of x, rounded to nearest even; NaN stays NaN.
 uint16_t ToBf16(float x);
 float FromBf16(uint16_t b);
@@ -62,7 +71,8 @@ template <typename T>
 class Operand {
  public:
   // m is (K, N) with row stride ld, or with `transposed`, m is (N, K) and the operand is m^T.
-  // fp32 keeps the pointer; bf16 packs the values now (K rounded up to even, a zero pair row).
+  // fp32 keeps the pointer (a float m^T, where our fp32 kernel runs, is copied (K, N) now);
+  // bf16 packs the values now (K rounded up to even, a zero pair row).
   void Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed);
   // The same for m (K, N) not transposed, packed a block of rows at a time by PackRows, each while
   // it is still in cache (a layer packs its gradients step by step as it computes them).
@@ -95,6 +105,7 @@ class Operand {
   std::vector<uint16_t> packed_;
   const uint16_t* packed_ptr_ = nullptr;  // packed_, or a view into another operand's
   std::vector<uint16_t> rows_;  // transposed Set: the stored rows rounded, before they move
+  std::vector<T> copy_;         // fp32 transposed Set for our kernel: m^T as (K, N)
 };
 
 // The products one layer object computes, in its precision, with its scratch space.
@@ -105,6 +116,9 @@ class Gemm {
   Precision precision() const { return precision_; }
   // The bf16 kernel; DefaultBf16Kernel() unless set. REQUIRES: kAmx only where AmxSupported().
   void set_bf16_kernel(Bf16Kernel k) { kernel_ = k; }
+  // The fp32 kernel (float only); DefaultFp32Kernel() unless set. REQUIRES: kAvx512 only where
+  // Fp32KernelSupported().
+  void set_fp32_kernel(Fp32Kernel k) { fp32_kernel_ = k; }
 
   // c (M, N) = [c +] a (M, K) · b. REQUIRES: b's precision is this Gemm's; b.K() == K.
   void Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int64_t ldc, bool accumulate);
@@ -125,6 +139,7 @@ class Gemm {
 
   Precision precision_ = Precision::kFp32;
   Bf16Kernel kernel_ = DefaultBf16Kernel();
+  Fp32Kernel fp32_kernel_ = DefaultFp32Kernel();
   std::vector<uint16_t> a_bf16_;   // a rounded to bf16, K padded to even
   std::vector<uint32_t> a_tiles_;  // AMX: a as rows of pairs, rows and pairs padded to 16
 };
@@ -147,6 +162,16 @@ void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_pa
 void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out, int64_t out_ld);
 
 }  // namespace bf16
+
+namespace fp32 {
+
+// The fp32 kernel (engine/gemm_fp32.cc): c (M, N) = [c +] A·B, A's value (m, k) at
+// a[m*a_m + k*a_k], B (K, N) with row stride ldb; not accumulating, a non-null bias (N) starts
+// every row's sum. REQUIRES: Fp32KernelSupported().
+void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K, const float* b, int64_t ldb,
+          int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+
+}  // namespace fp32
 
 namespace amx {
 

@@ -14,19 +14,18 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "engine/gemm_kernel.h"
+
 #define HPSWEEP_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace hpsweep {
 namespace bf16 {
 namespace {
 
-constexpr int kMaxRows = 6;       // MR: rows of C per micro-kernel call
-constexpr int kMaxVectors = 4;    // NV: 16-column vectors of C per call (64 columns)
+using kernel::kMaxRows;
+using kernel::kMaxVectors;
+using kernel::TailMask;
 constexpr int kChunkPairs = 256;  // pairs of K summed per pass over a panel (K = 512)
-
-inline __mmask16 TailMask(int valid) {
-  return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
-}
 
 // c (MR, 16*NV, the last vector `last_valid` columns wide) = [c | bias] + A·B over `kpairs`
 // pairs: C's own values when accumulating, else the bias row (16*NV values) or zero.
@@ -36,43 +35,27 @@ HPSWEEP_BF16_TARGET void Kernel(const uint32_t* a, int64_t a_m, int64_t a_k, con
                                 bool accumulate, const float* bias) {
   __m512 acc[MR][NV];
   const __mmask16 tail = TailMask(last_valid);
-  for (int v = 0; v < NV; ++v) {
-    const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
-    const __m512 start =
-        bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + v * 16) : _mm512_setzero_ps();
-    for (int r = 0; r < MR; ++r) {
-      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(m, c + r * ldc + v * 16) : start;
-    }
-  }
+  kernel::StartBlock<MR, NV>(acc, c, ldc, tail, accumulate, bias);
   for (int kp = 0; kp < kpairs; ++kp) {
     const uint16_t* bk = b + kp * b_k;
     __m512bh bv[NV];
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bk + v * 32);
     const uint32_t* ak = a + kp * a_k;
+#pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(ak[r * a_m]));
+#pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 m = v == NV - 1 ? tail : static_cast<__mmask16>(0xFFFF);
-      _mm512_mask_storeu_ps(c + r * ldc + v * 16, m, acc[r][v]);
-    }
-  }
+  kernel::StoreBlock<MR, NV>(acc, c, ldc, tail);
 }
 
 using KernelFn = void (*)(const uint32_t*, int64_t, int64_t, const uint16_t*, int64_t, int, float*,
                           int64_t, int, bool, const float*);
 
-template <int MR>
-struct Row {
-  static constexpr KernelFn fns[kMaxVectors] = {Kernel<MR, 1>, Kernel<MR, 2>, Kernel<MR, 3>,
-                                                Kernel<MR, 4>};
-};
-
-constexpr const KernelFn* kKernels[kMaxRows] = {Row<1>::fns, Row<2>::fns, Row<3>::fns,
-                                                Row<4>::fns, Row<5>::fns, Row<6>::fns};
+HPSWEEP_KERNEL_TABLE(KernelFn, Kernel);
 
 // 16 floats to 16 bf16, round to nearest even (vcvtneps2bf16).
 HPSWEEP_BF16_TARGET inline __m256i Round16(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
@@ -94,11 +77,7 @@ HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M
       const bool add = accumulate || k0 > 0;
       const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
       for (int m0 = 0; m0 < M;) {
-        // Blocks of 6 rows; a last block of 1 or 2 rows would load B for too few rows, so the
-        // last two blocks become 4 + 3 or 4 + 4 instead.
-        const int left = M - m0;
-        const int mr =
-            left >= kMaxRows + 3 || left <= kMaxRows ? (left < kMaxRows ? left : kMaxRows) : 4;
+        const int mr = kernel::RowsOfBlock(M - m0);  // blocks of 6, the last two 4 + 3/4
         kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * b_k + n0 * 2, b_k, kn,
                                  c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
         m0 += mr;

@@ -273,14 +273,16 @@ TEST(GemmBf16Test, TheTwoKernelsAgreeWithinFp32Accumulation) {
   }
 }
 
-TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
-  // The fp32 path is Eigen's own product: the engine's fp32 results do not move.
+TEST(GemmFp32Test, TheEigenKernelMatchesEigenBitForBitInEveryLayout) {
+  // Where our fp32 kernel does not run, the fp32 path is Eigen's own product, bit for bit (an
+  // operand transposed and copied for our kernel included).
   Rng rng(5);
   for (const Shape& s : kShapes) {
     Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
     Mat<float> bt = b.transpose();
     Mat<float> want = a * b;
     Gemm<float> gemm;
+    gemm.set_fp32_kernel(Fp32Kernel::kEigen);
     for (bool transposed : {false, true}) {
       Operand<float> op;
       op.Set(Precision::kFp32, transposed ? bt.data() : b.data(), transposed ? s.K : s.N, s.K, s.N,
@@ -304,6 +306,71 @@ TEST(GemmFp32Test, MatchesEigenBitForBitInEveryLayout) {
       EXPECT_EQ(std::memcmp(c.data(), eigen.data(), sizeof(float) * c.size()), 0);
       EXPECT_TRUE(c.isApprox(want, 1e-5f));
     }
+  }
+}
+
+TEST(GemmFp32Test, OurKernelMatchesADoubleProductOnOddShapes) {
+  if (!Fp32KernelSupported()) {
+    GTEST_SKIP() << "this CPU has no avx512f (or HPSWEEP_FP32_EIGEN is set): fp32 is Eigen's";
+  }
+  // |got - want| <= 1e-5 * (sum |a||b| + |c0|): fp32 accumulation error only, in each layout.
+  Rng rng(23);
+  for (const Shape& s : kShapes) {
+    for (bool transposed : {false, true}) {
+      for (bool accumulate : {false, true}) {
+        SCOPED_TRACE(testing::Message() << s.M << "x" << s.K << "x" << s.N
+                                        << (transposed ? " B^T" : "") << (accumulate ? " +=" : ""));
+        Mat<float> a_store = RandomMat(s.M, s.K + 3, &rng);
+        Mat<float> b = transposed ? RandomMat(s.N, s.K, &rng) : RandomMat(s.K, s.N, &rng);
+        Mat<float> c_store = RandomMat(s.M, s.N + 5, &rng);
+        Mat<double> a = a_store.cast<double>().leftCols(s.K);
+        Mat<double> bk = transposed ? Mat<double>(b.cast<double>().transpose()) : b.cast<double>();
+        Mat<double> want = a * bk, scale = a.cwiseAbs() * bk.cwiseAbs();
+        if (accumulate) {
+          want += c_store.leftCols(s.N).cast<double>();
+          scale += c_store.leftCols(s.N).cast<double>().cwiseAbs();
+        }
+        Operand<float> op;
+        op.Set(Precision::kFp32, b.data(), b.cols(), s.K, s.N, transposed);
+        Gemm<float> gemm;
+        gemm.set_fp32_kernel(Fp32Kernel::kAvx512);
+        Mat<float> c = c_store;
+        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, c.data(), c.cols(), accumulate);
+        ExpectClose(c.leftCols(s.N), want, scale, "Mul");
+        EXPECT_EQ(c.rightCols(5), c_store.rightCols(5));  // past N: untouched
+        Mat<float> again = c_store;
+        gemm.Mul(a_store.data(), a_store.cols(), s.M, op, again.data(), again.cols(), accumulate);
+        EXPECT_EQ(std::memcmp(again.data(), c.data(), sizeof(float) * c.size()), 0);
+        // Not Eigen's bits in disguise: the two agree to rounding, not necessarily exactly.
+        Mat<float> eigen = c_store;
+        Gemm<float> by_eigen;
+        by_eigen.set_fp32_kernel(Fp32Kernel::kEigen);
+        by_eigen.Mul(a_store.data(), a_store.cols(), s.M, op, eigen.data(), eigen.cols(),
+                     accumulate);
+        ExpectClose(eigen.leftCols(s.N), want, scale, "Eigen");
+      }
+    }
+    // The bias starts every row's sum; a^T b sums over rows.
+    Mat<float> a = RandomMat(s.M, s.K, &rng), b = RandomMat(s.K, s.N, &rng);
+    Mat<float> bias = RandomMat(1, s.N, &rng), at = RandomMat(s.K, s.M, &rng);
+    Operand<float> op, oa;
+    op.Set(Precision::kFp32, b.data(), s.N, s.K, s.N, false);
+    oa.Set(Precision::kFp32, at.data(), s.M, s.K, s.M, false);
+    Gemm<float> gemm;
+    gemm.set_fp32_kernel(Fp32Kernel::kAvx512);
+    Mat<float> cb(s.M, s.N), ct = RandomMat(s.M, s.N, &rng);
+    const Mat<float> ct0 = ct;
+    gemm.MulAddBias(a.data(), s.K, s.M, op, bias.data(), cb.data(), s.N);
+    gemm.MulTransA(oa, op, ct.data(), s.N, true);
+    Mat<double> wb = a.cast<double>() * b.cast<double>();
+    wb.rowwise() += bias.cast<double>().row(0);
+    Mat<double> sb = a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs();
+    sb.rowwise() += bias.cast<double>().cwiseAbs().row(0);
+    ExpectClose(cb, wb, sb, "MulAddBias");
+    Mat<double> wt = at.cast<double>().transpose() * b.cast<double>() + ct0.cast<double>();
+    Mat<double> st = at.cast<double>().cwiseAbs().transpose() * b.cast<double>().cwiseAbs() +
+                     ct0.cast<double>().cwiseAbs();
+    ExpectClose(ct, wt, st, "MulTransA");
   }
 }
 

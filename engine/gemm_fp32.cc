@@ -1,0 +1,99 @@
+// The fp32 kernel (engine/gemm.h, fp32::Gemm): C = [C +] A·B with AVX-512 FMA, in the frame of
+// the bf16 vector kernel (gemm_bf16.cc). Every function here carries its own target attribute, so
+// the rest of the program is built for any x86-64 and this runs only where Fp32KernelSupported()
+// said yes. No standard-library template is used here (see gemm_bf16.cc).
+//
+// The micro-kernel keeps an MR x (16*NV) block of C in registers (6 x 64 at most: 24 of the 32
+// zmm registers) for a chunk of K: per row k of B it loads NV vectors of B (16 columns each),
+// broadcasts A's value of each row and issues MR*NV FMAs. B is read where it lies, (K, N) row by
+// row, so nothing is packed. Panels of 64 columns go left to right; within one, blocks of 6 rows
+// top to bottom, so the panel's chunk of B (256 x 64 floats, 64 KB) stays in L2 across them.
+// Each element of C is a sum in the order k = 0, 1, ..., K-1 started from C, the bias or zero:
+// the same bits run after run.
+#include "engine/gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "engine/gemm_kernel.h"
+
+#define HPSWEEP_FP32_TARGET __attribute__((target("avx512f,fma")))
+
+namespace hpsweep {
+namespace fp32 {
+namespace {
+
+using kernel::kMaxRows;
+using kernel::kMaxVectors;
+using kernel::TailMask;
+constexpr int kChunk = 256;  // rows of K summed per pass over a panel
+
+// c (MR, 16*NV, the last vector `last_valid` columns wide) = [c | bias | 0] + A·B over K rows,
+// A's value (m, k) at a[m*a_m + k*a_k], B's row k at b + k*ldb.
+template <int MR, int NV>
+HPSWEEP_FP32_TARGET void Kernel(const float* a, int64_t a_m, int64_t a_k, const float* b,
+                                int64_t ldb, int K, float* c, int64_t ldc, int last_valid,
+                                bool accumulate, const float* bias) {
+  __m512 acc[MR][NV];
+  const __mmask16 tail = TailMask(last_valid);
+  kernel::StartBlock<MR, NV>(acc, c, ldc, tail, accumulate, bias);
+  for (int k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb;
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(tail, bk + v * 16) : _mm512_loadu_ps(bk + v * 16);
+    }
+    const float* ak = a + k * a_k;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(ak[r * a_m]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+  kernel::StoreBlock<MR, NV>(acc, c, ldc, tail);
+}
+
+using KernelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int, float*,
+                          int64_t, int, bool, const float*);
+
+HPSWEEP_KERNEL_TABLE(KernelFn, Kernel);
+
+}  // namespace
+
+HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K,
+                              const float* b, int64_t ldb, int N, float* c, int64_t ldc,
+                              bool accumulate, const float* bias) {
+  for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
+    const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
+    const int nv = (cols + 15) / 16;
+    const int last_valid = cols - (nv - 1) * 16;
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += kChunk) {
+      const int kn = K - k0 < kChunk ? K - k0 : kChunk;
+      const bool add = accumulate || k0 > 0;
+      const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
+      for (int m0 = 0; m0 < M;) {
+        const int mr = kernel::RowsOfBlock(M - m0);  // blocks of 6, the last two 4 + 3/4
+        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * ldb + n0, ldb, kn,
+                                 c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
+        m0 += mr;
+      }
+      if (K == 0) break;
+    }
+  }
+}
+
+}  // namespace fp32
+}  // namespace hpsweep
+
+#else  // not x86-64: Fp32KernelSupported() is false, so this is never called.
+
+namespace hpsweep {
+namespace fp32 {
+void Gemm(const float*, int64_t, int64_t, int, int, const float*, int64_t, int, float*, int64_t,
+          bool, const float*) {}
+}  // namespace fp32
+}  // namespace hpsweep
+
+#endif
