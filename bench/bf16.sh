@@ -7,7 +7,10 @@
 # median of R rounds. Prints the CPU, then a Markdown table for docs/benchmarks.md.
 #
 #   bash bench/bf16.sh [--seconds S] [--rounds R] [--models lstm128,gru128,rnn128,lstm32,mlp]
-#                      [--threads 1,2]
+#                      [--threads 1,2] [--eigen]
+#
+# --eigen adds a column timed in the same rounds: hpsweep fp32 on Eigen's GEMM
+# (HPSWEEP_FP32_EIGEN=1), the fp32 products before our own kernel.
 #
 # hpsweep_dnnl_bench is built only where CMake finds oneDNN (apt install libdnnl-dev); without
 # it the oneDNN columns say "-".
@@ -20,13 +23,15 @@ SECONDS_PER_ROUND=2
 ROUNDS=5
 MODEL_LIST="lstm128,gru128,rnn128,lstm32,mlp"
 THREAD_LIST="1,2"
+EIGEN=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) SECONDS_PER_ROUND="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --models) MODEL_LIST="$2"; shift 2 ;;
     --threads) THREAD_LIST="$2"; shift 2 ;;
-    *) echo "usage: bench/bf16.sh [--seconds S] [--rounds R] [--models LIST] [--threads LIST]" >&2
+    --eigen) EIGEN=1; shift ;;
+    *) echo "usage: bench/bf16.sh [--seconds S] [--rounds R] [--models LIST] [--threads LIST] [--eigen]" >&2
        exit 2 ;;
   esac
 done
@@ -57,15 +62,23 @@ if [[ -x "${DNNL}" ]]; then
   "${DNNL}" --quick --models lstm32 --threads 1 | head -n 1 | sed 's/^cpu: .*; oneDNN/oneDNN/'
 fi
 echo
-echo "| model (batch 128) | threads | hpsweep fp32 | hpsweep bf16 | bf16/fp32 | oneDNN f32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+if [[ "${EIGEN}" == 1 ]]; then
+  echo "| model (batch 128) | threads | hpsweep fp32 (Eigen) | hpsweep fp32 | oneDNN f32 | hpsweep fp32 / oneDNN f32 | hpsweep bf16 | bf16/fp32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+else
+  echo "| model (batch 128) | threads | hpsweep fp32 | hpsweep bf16 | bf16/fp32 | oneDNN f32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+fi
 IFS=, read -r -a models <<<"${MODEL_LIST}"
 IFS=, read -r -a thread_counts <<<"${THREAD_LIST}"
 for model in "${models[@]}"; do
   read -r -a flags <<<"$(flags_of "${model}")"
   for threads in "${thread_counts[@]}"; do
-    fp=() bf=() df=() db=()
+    fp=() bf=() df=() db=() ei=()
     for ((r = 0; r < ROUNDS; ++r)); do
+      if [[ "${EIGEN}" == 1 ]]; then
+        ei+=("$(HPSWEEP_FP32_EIGEN=1 hp "${threads}" fp32 "${flags[@]}")")
+      fi
       fp+=("$(hp "${threads}" fp32 "${flags[@]}")")
       bf+=("$(hp "${threads}" bf16 "${flags[@]}")")
       if [[ -x "${DNNL}" ]]; then
@@ -84,6 +97,12 @@ for model in "${models[@]}"; do
       vs=$(awk -v a="${b}" -v c="${d2}" 'BEGIN { if (c > 0) printf "%.2fx", a / c; else print "-" }')
     fi
     ratio=$(awk -v a="${b}" -v c="${f}" 'BEGIN { printf "%.2fx", a / c }')
-    echo "| ${model} | ${threads} | ${f} | ${b} | ${ratio} | ${d1} | ${d2} | ${vs} |"
+    if [[ "${EIGEN}" == 1 ]]; then
+      e=$(median "${ei[@]}")
+      fvs=$(awk -v a="${f}" -v c="${d1}" 'BEGIN { if (c > 0) printf "%.2fx", a / c; else print "-" }')
+      echo "| ${model} | ${threads} | ${e} | ${f} | ${d1} | ${fvs} | ${b} | ${ratio} | ${d2} | ${vs} |"
+    else
+      echo "| ${model} | ${threads} | ${f} | ${b} | ${ratio} | ${d1} | ${d2} | ${vs} |"
+    fi
   done
 done

@@ -1,5 +1,6 @@
 // Prints the float GEMM rate (GFLOP/s) Eigen reaches here, with 1 and 2 threads, for a large
-// square product and for the shapes one LSTM-128 training step at batch 128 runs. It is the
+// square product and for the shapes one LSTM-128 training step at batch 128 runs; then our own
+// fp32 kernel's on the same shapes where the CPU has avx512f. It is the
 // ceiling the engine's figures in docs/benchmarks.md are compared with. Where the CPU has
 // avx512_bf16, the same for the engine's bf16 kernels (engine/gemm.h; AMX tiles where the CPU has
 // amx_bf16): one thread, and two threads each running its own product, as the engine's shards do.
@@ -34,9 +35,10 @@ double Rate(int m, int k, int n, int rounds) {
   return rates[rates.size() / 2];
 }
 
-// Median GFLOP/s of the bf16 product (m, k) x (k, n), B packed once (as the recurrent kernel is
-// per pass); with threads > 1, each thread runs its own product and the rates add up.
-double Bf16Rate(int m, int k, int n, int rounds, int threads) {
+// Median GFLOP/s of the engine's product (m, k) x (k, n) in precision p, B packed once (as the
+// recurrent kernel is per pass); with threads > 1, each thread runs its own product and the rates
+// add up.
+double EngineRate(hpsweep::Precision p, int m, int k, int n, int rounds, int threads) {
   std::vector<double> rates;
   for (int r = 0; r < rounds; ++r) {
     double total = 0;
@@ -44,9 +46,9 @@ double Bf16Rate(int m, int k, int n, int rounds, int threads) {
     {
       Mat<float> a = Mat<float>::Random(m, k), b = Mat<float>::Random(k, n), c(m, n);
       hpsweep::Operand<float> op;
-      op.Set(hpsweep::Precision::kBf16, b.data(), n, k, n, false);
+      op.Set(p, b.data(), n, k, n, false);
       hpsweep::Gemm<float> gemm;
-      gemm.set_precision(hpsweep::Precision::kBf16);
+      gemm.set_precision(p);
       gemm.Mul(a.data(), k, m, op, c.data(), n, false);
       const double flop = 2.0 * m * k * n;
       const int reps = std::max(1, static_cast<int>(2e9 / flop));
@@ -82,6 +84,14 @@ int main() {
     const double two = Rate(s.m, s.k, s.n, 5);
     std::printf("%-34s %9.1f GF %9.1f GF\n", s.name, one, two);
   }
+  if (hpsweep::Fp32KernelSupported()) {
+    std::printf("%-34s %12s %12s\n", "fp32 kernel, ours (m x k x n)", "1 thread", "2 x 1 thread");
+    for (const Shape& s : shapes) {
+      const double one = EngineRate(hpsweep::Precision::kFp32, s.m, s.k, s.n, 5, 1);
+      const double two = EngineRate(hpsweep::Precision::kFp32, s.m, s.k, s.n, 5, 2);
+      std::printf("%-34s %9.1f GF %9.1f GF\n", s.name, one, two);
+    }
+  }
   if (!hpsweep::Bf16Supported()) {
     std::printf("bf16: %s, not measured\n", hpsweep::Bf16Description().c_str());
     return 0;
@@ -92,8 +102,8 @@ int main() {
               static_cast<int>(14 - std::min<size_t>(14, hpsweep::Bf16Description().size())), "",
               "1 thread", "2 x 1 thread");
   for (const Shape& s : shapes) {
-    const double one = Bf16Rate(s.m, s.k, s.n, 5, 1);
-    const double two = Bf16Rate(s.m, s.k, s.n, 5, 2);
+    const double one = EngineRate(hpsweep::Precision::kBf16, s.m, s.k, s.n, 5, 1);
+    const double two = EngineRate(hpsweep::Precision::kBf16, s.m, s.k, s.n, 5, 2);
     std::printf("%-34s %9.1f GF %9.1f GF\n", s.name, one, two);
   }
   return 0;

@@ -6,10 +6,11 @@
 // The micro-kernel keeps an MR x (16*NV) block of C in registers (6 x 64 at most: 24 of the 32
 // zmm registers) for a chunk of K: per row k of B it loads NV vectors of B (16 columns each),
 // broadcasts A's value of each row and issues MR*NV FMAs. B is read where it lies, (K, N) row by
-// row, so nothing is packed. Panels of 64 columns go left to right; within one, blocks of 6 rows
-// top to bottom, so the panel's chunk of B (256 x 64 floats, 64 KB) stays in L2 across them.
-// Each element of C is a sum in the order k = 0, 1, ..., K-1 started from C, the bias or zero:
-// the same bits run after run.
+// row, so nothing is packed. For A·B, panels of 64 columns go left to right and within one,
+// blocks of 6 rows top to bottom, so the panel's chunk of B stays in L1 across them; for A^T·B
+// (the weight gradients, A's rows across K) the row blocks go outside instead. Each element of C is
+// a sum in the order k = 0, 1, ..., K-1 started from C, the bias or zero: the same bits run after
+// run.
 #include "engine/gemm.h"
 
 #if defined(__x86_64__)
@@ -26,7 +27,10 @@ namespace {
 using kernel::kMaxRows;
 using kernel::kMaxVectors;
 using kernel::TailMask;
-constexpr int kChunk = 256;  // rows of K summed per pass over a panel
+// Rows of K summed per pass: A·B keeps a panel's chunk of B (128 x 64 floats, 32 KB) in L1 across
+// the row blocks; A^T·B keeps a row block's chunk of A (256 cache lines, 16 KB) there.
+constexpr int kChunk = 128;
+constexpr int kChunkTransA = 256;
 
 // c (MR, 16*NV, the last vector `last_valid` columns wide) = [c | bias | 0] + A·B over K rows,
 // A's value (m, k) at a[m*a_m + k*a_k], B's row k at b + k*ldb.
@@ -65,22 +69,39 @@ HPSWEEP_KERNEL_TABLE(KernelFn, Kernel);
 HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K,
                               const float* b, int64_t ldb, int N, float* c, int64_t ldc,
                               bool accumulate, const float* bias) {
-  for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
+  // One block: rows [m0, m0 + mr) by the 64-column panel at n0, over K rows [k0, k0 + kn).
+  auto block = [&](int m0, int mr, int n0, int k0, int kn) {
     const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
     const int nv = (cols + 15) / 16;
-    const int last_valid = cols - (nv - 1) * 16;
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += kChunk) {
-      const int kn = K - k0 < kChunk ? K - k0 : kChunk;
-      const bool add = accumulate || k0 > 0;
-      const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
+    const bool add = accumulate || k0 > 0;
+    const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
+    kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * ldb + n0, ldb, kn,
+                             c + m0 * ldc + n0, ldc, cols - (nv - 1) * 16, add, bias_n0);
+  };
+  // The sum over K in chunks; C carries it from one chunk to the next.
+  const bool trans_a = a_m == 1 && a_k != 1;
+  const int chunk = trans_a ? kChunkTransA : kChunk;
+  for (int k0 = 0; k0 < K || k0 == 0; k0 += chunk) {
+    const int kn = K - k0 < chunk ? K - k0 : chunk;
+    if (trans_a) {
+      // A^T·B (weight gradients): A's values for a block of rows lie across K's rows, one cache
+      // line each; blocks of rows go outside, so those lines stay in L1 across the panels.
       for (int m0 = 0; m0 < M;) {
         const int mr = kernel::RowsOfBlock(M - m0);  // blocks of 6, the last two 4 + 3/4
-        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * ldb + n0, ldb, kn,
-                                 c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
+        for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) block(m0, mr, n0, k0, kn);
         m0 += mr;
       }
-      if (K == 0) break;
+    } else {
+      // A·B: panels go outside, so the panel's chunk of B stays in cache across the row blocks.
+      for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
+        for (int m0 = 0; m0 < M;) {
+          const int mr = kernel::RowsOfBlock(M - m0);
+          block(m0, mr, n0, k0, kn);
+          m0 += mr;
+        }
+      }
     }
+    if (K == 0) break;
   }
 }
 
