@@ -34,6 +34,21 @@ int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 // Zero pair rows after an operand's last one: the AMX kernel reads K in whole tiles of 16 pairs.
 constexpr int64_t kPadPairRows = 16;
 
+// out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols, in 16 x 16 tiles that stay in
+// cache.
+template <typename V>
+void Transpose(const V* in, int64_t in_ld, int64_t rows, int64_t cols, V* out, int64_t out_ld) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t r = r0; r < r1; ++r) out[c * out_ld + r] = in[r * in_ld + c];
+      }
+    }
+  }
+}
+
 bool EnvSaysOff(const char* name) {
   const char* off = std::getenv(name);
   return off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0;
@@ -139,17 +154,9 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
   transposed_ = transposed;
   if constexpr (std::is_same_v<T, float>) {
     if (p == Precision::kFp32 && transposed && Fp32KernelSupported()) {
-      // Our kernel reads B by rows of K: m^T copied (K, N), in tiles that stay in cache.
+      // Our kernel reads B by rows of K: m^T copied (K, N).
       copy_.resize(static_cast<size_t>(K) * N);
-      constexpr int kTile = 16;
-      for (int n0 = 0; n0 < N; n0 += kTile) {
-        for (int k0 = 0; k0 < K; k0 += kTile) {
-          const int n1 = std::min(N, n0 + kTile), k1 = std::min(K, k0 + kTile);
-          for (int k = k0; k < k1; ++k) {
-            for (int n = n0; n < n1; ++n) copy_[static_cast<size_t>(k) * N + n] = m[n * ld + k];
-          }
-        }
-      }
+      Transpose(m, ld, N, K, copy_.data(), N);
       m_ = copy_.data();
       ld_ = N;
       transposed_ = false;
@@ -168,17 +175,7 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
     bf16::ConvertRows(m, ld, N, K, rows_.data(), kpairs * 2);
     const uint32_t* in = reinterpret_cast<const uint32_t*>(rows_.data());
     uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data());
-    constexpr int kTile = 16;
-    for (int n0 = 0; n0 < N; n0 += kTile) {
-      for (int k0 = 0; k0 < kpairs; k0 += kTile) {
-        const int n1 = std::min(N, n0 + kTile), k1 = std::min(kpairs, k0 + kTile);
-        for (int k = k0; k < k1; ++k) {
-          for (int n = n0; n < n1; ++n) {
-            out[k * n_padded_ + n] = in[static_cast<int64_t>(n) * kpairs + k];
-          }
-        }
-      }
-    }
+    Transpose(in, kpairs, N, kpairs, out, n_padded_);
     for (int k = 0; k < kpairs; ++k) {
       std::fill(out + k * n_padded_ + N, out + (k + 1) * n_padded_, 0u);
     }
@@ -307,15 +304,8 @@ void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t 
         const int kpairs = (a.K() + 1) / 2;
         const int64_t a_ld = RoundUp16(kpairs), rows = a.N_padded();
         a_tiles_.resize(static_cast<size_t>(rows * a_ld));
-        const uint32_t* in = reinterpret_cast<const uint32_t*>(a.packed());
-        constexpr int kTile = 16;
-        for (int64_t k0 = 0; k0 < a_ld; k0 += kTile) {
-          for (int64_t m0 = 0; m0 < rows; m0 += kTile) {
-            for (int64_t k = k0; k < k0 + kTile; ++k) {
-              for (int64_t m = m0; m < m0 + kTile; ++m) a_tiles_[m * a_ld + k] = in[k * rows + m];
-            }
-          }
-        }
+        Transpose(reinterpret_cast<const uint32_t*>(a.packed()), rows, a_ld, rows, a_tiles_.data(),
+                  a_ld);
         MulAmx(a_ld, a.N(), b, c, ldc, accumulate, nullptr);
         return;
       }

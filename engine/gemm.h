@@ -9,13 +9,13 @@
 //
 // The bf16 kernels read both operands as bf16 pairs along the summed dimension K: an Operand is a
 // matrix packed that way once (the recurrent kernel once per forward pass, not once per step) and
-// used by every product until it is packed again. In fp32 an Operand only points at the matrix,
-// which must then stay unchanged while it is used.
+// used by every product until it is packed again. In fp32 an Operand only points at the matrix
+// (a transposed one is copied for our kernel), which must then stay unchanged while it is used.
 //
 // Two bf16 kernels compute the same products: `tdpbf16ps` on AMX tiles (Intel Sapphire Rapids and
 // later) and `vdpbf16ps` on AVX-512 vectors (AMD Zen 4, Intel Cooper Lake). Both round the same
 // operands and sum in fp32, in different orders, so their results differ in the last bits; a
-// machine uses one of them for every product (Bf16KernelDescription says which).
+// machine uses one of them for every product (Bf16Description says which).
 //
 // Shapes: every matrix is row-major with a row stride (ld) >= its columns. Results are the same
 // run after run for the same shapes (the order of every sum is fixed); the bf16 and fp32 results
