@@ -21,7 +21,11 @@ are reported apart: look at them only at the end, so that nothing is tuned to th
     /usr/bin/python3 bench/sampler_bench.py --space small --seeds 7-18 [--holdout 19-26]
         [--trials 40] [--train-limit 3000] [--epochs 2] [--hpsweep build/cli/hpsweep]
         [--data-dir data/mnist] [--sides optuna,hpsweep]  (side optuna-mv: Optuna with
-        multivariate=True, constant_liar=True, the settings hpsweep's sampler follows)
+        multivariate=True, constant_liar=True, the settings hpsweep's TPE follows; side
+        hpsweep-tpe: hpsweep with bayes.model: tpe) [--good 0.80]
+    /usr/bin/python3 bench/sampler_bench.py --noise   (a few points, each with seeds 1-3)
+
+The table also counts, per side, the trials after the start-up whose value reached --good.
 
 One seed of one side takes about 20 s on 2 cores (small space, 3,000 images, 2 epochs).
 Needs Debian's python3-optuna.
@@ -70,7 +74,8 @@ def cpu_line():
 def train_json(args, trial, space):
     """Runs `hpsweep train --json` on the point Optuna's `trial` suggests; its parsed output."""
     flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
-             str(args.train_limit), "--validation-split", "0.2", "--seed", "1"]
+             str(args.train_limit), "--validation-split", "0.2",
+             "--seed", str(getattr(args, "seed", 1))]
     for name, kind, spec in space:
         if kind == "int":
             v = trial.suggest_int(name, *spec)
@@ -107,14 +112,14 @@ def run_optuna(args, space, seed, multivariate=False):
     return finished
 
 
-def run_sweep(args, space, seed, metric):
+def run_sweep(args, space, seed, metric, model="auto"):
     """`hpsweep run` of a bayes sweep over `space` whose `metric:` line is `metric`, with 2 local
     workers; (seconds from the start to each completed trial's end, the trial's export), in the
     order they finished."""
     lines = ["name: sampler-bench-%d" % seed, "data:", "  dataset: mnist",
              "  train_limit: %d" % args.train_limit, "  validation_split: 0.2", "  seed: 1",
              "method: bayes", "metric: " + metric,
-             "max_trials: %d" % args.trials, "seed: %d" % seed,
+             "max_trials: %d" % args.trials, "seed: %d" % seed, "bayes: {model: %s}" % model,
              "fixed: {cell: lstm, epochs: %d}" % args.epochs, "parameters:"]
     for name, kind, spec in space:
         if kind == "int":
@@ -137,9 +142,9 @@ def run_sweep(args, space, seed, metric):
     return [((t.get("finished_at") or start) - start, t) for t in trials]
 
 
-def run_hpsweep(args, space, seed):
+def run_hpsweep(args, space, seed, model="auto"):
     return [(s, t["best_val_accuracy"]) for s, t in
-            run_sweep(args, space, seed, "{name: val_accuracy, goal: maximize}")]
+            run_sweep(args, space, seed, "{name: val_accuracy, goal: maximize}", model)]
 
 
 def best_after(finished, n):
@@ -147,10 +152,11 @@ def best_after(finished, n):
     return max(values) if values else float("nan")
 
 
-def summary(title, results, marks):
+def summary(title, results, marks, good, startup=10):
     print("\n%s (%d seeds)" % (title, len(results)))
-    print("| side | " + " | ".join("best after %d" % m for m in marks) + " | wins |")
-    print("|---|" + "---:|" * (len(marks) + 1))
+    print("| side | " + " | ".join("best after %d" % m for m in marks) +
+          " | wins | trials %d-%d at >= %.2f |" % (startup + 1, marks[-1], good))
+    print("|---|" + "---:|" * (len(marks) + 2))
     sides = sorted({side for r in results for side in r["sides"]})
     for side in sides:
         cells = []
@@ -161,7 +167,50 @@ def summary(title, results, marks):
         wins = sum(1 for r in results if len(r["sides"]) == len(sides) > 1 and
                    best_after(r["sides"][side], marks[-1]) >
                    max(best_after(r["sides"][o], marks[-1]) for o in sides if o != side))
-        print("| %s | %s | %d |" % (side, " | ".join(cells), wins))
+        # How many trials after the start-up reached `good`: with a noisy metric, the best of
+        # more good trials is higher, so this says where a sampler spends its trials.
+        n_good = [sum(1 for _, v in r["sides"][side][startup:marks[-1]] if v >= good)
+                  for r in results if side in r["sides"]]
+        print("| %s | %s | %d | %.1f |" % (side, " | ".join(cells), wins,
+                                           statistics.mean(n_good)))
+
+
+def noise(args):
+    """--noise: how much a trial's value is the point's and how much its seed's. Trains a few
+    points of the small space, each with initialisation seeds 1-3, and prints the three values,
+    their mean and their spread."""
+    import concurrent.futures
+
+    class Fixed:  # answers train_json's suggest_* calls with one point's values
+        def __init__(self, point):
+            self.point = point
+
+        def suggest_int(self, name, *_):
+            return self.point[name]
+
+        suggest_float = suggest_categorical = suggest_int
+
+    points = [{"units": u, "learning_rate": lr, "batch_size": 32, "optimizer": o}
+              for u in (64, 128) for lr in (1e-3, 3e-3, 1e-2, 3e-2) for o in ("adam", "rmsprop")]
+    jobs = [(p, seed) for p in points for seed in (1, 2, 3)]
+
+    def run(job):
+        point, seed = job
+        seeded = argparse.Namespace(**vars(args))
+        seeded.seed = seed
+        out = train_json(seeded, Fixed(point), SPACES["small"])
+        return max(e["val_accuracy"] for e in out["history"])
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        values = list(pool.map(run, jobs))
+    print("| units | learning_rate | optimizer | seed 1 | seed 2 | seed 3 | mean | max - min |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for i, p in enumerate(points):
+        v = values[3 * i:3 * i + 3]
+        print("| %d | %g | %s | %s | %.4f | %.4f |" % (
+            p["units"], p["learning_rate"], p["optimizer"], " | ".join("%.4f" % x for x in v),
+            statistics.mean(v), max(v) - min(v)))
+    return 0
 
 
 def main():
@@ -175,8 +224,12 @@ def main():
     a.add_argument("--sides", default="optuna,hpsweep")
     a.add_argument("--hpsweep", default=os.path.join(REPO, "build", "cli", "hpsweep"))
     a.add_argument("--data-dir", default=os.path.join(REPO, "data", "mnist"))
+    a.add_argument("--good", type=float, default=0.80)
+    a.add_argument("--noise", action="store_true")
     args = a.parse_args()
     space = SPACES[args.space]
+    if args.noise:
+        return noise(args)
     print("cpu: " + cpu_line())
     print("space %s, %d trials, %d images (20%% validate), %d epochs" % (
         args.space, args.trials, args.train_limit, args.epochs), flush=True)
@@ -189,6 +242,8 @@ def main():
             for side in args.sides.split(","):
                 if side == "optuna-mv":
                     r["sides"][side] = run_optuna(args, space, seed, multivariate=True)
+                elif side == "hpsweep-tpe":
+                    r["sides"][side] = run_hpsweep(args, space, seed, model="tpe")
                 else:
                     run = run_optuna if side == "optuna" else run_hpsweep
                     r["sides"][side] = run(args, space, seed)
@@ -196,7 +251,7 @@ def main():
                       flush=True)
             results.append(r)
         if results:
-            summary(title, results, marks)
+            summary(title, results, marks, args.good)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@
 #include <unordered_set>
 #include <utility>
 
+#include "search/gp.h"
 #include "search/objective.h"
 #include "search/parzen.h"
+#include "search/pruner.h"
 #include "engine/config.h"
 #include "engine/tensor.h"
 #include "base/utf8.h"
@@ -36,6 +38,9 @@ constexpr int kCandidateRounds = 4;
 constexpr double kMaxCountedPoints = 10000;
 // Corners of a bayes space measured one by one when looking for its smallest model.
 constexpr double kMaxCorners = 1024;
+// model: auto proposes from a Gaussian process while the history used has at most this many
+// finished trials (its fit costs n^3 per step), from TPE past it.
+constexpr size_t kMaxGpHistory = 200;
 
 class PlanSampler : public Sampler {
  public:
@@ -132,7 +137,29 @@ class TpeSampler : public Sampler {
       group_axes_.emplace_back();
       for (size_t a : g) group_axes_.back().push_back(axes_[a]);
     }
+    HPSWEEP_RETURN_IF_ERROR(CheckModel());
     return CountFinitePoints();
+  }
+
+  // gp_: whether a Gaussian process proposes (while the history allows, for model: auto). It
+  // models one value over one group of axes: model: gp with `when`, several objectives or
+  // constraints is refused (file:line), and auto takes TPE there and with a pruner (whose
+  // trials' values come from fewer epochs).
+  Status CheckModel() {
+    const bool fits = groups_.size() == 1 && !ranking_.ranked_by_fronts();
+    if (spec_.bayes.model == BayesModel::kGp && !fits) {
+      auto line = spec_.lines.find("bayes.model");
+      return InvalidArgument(
+          EscapeText(file_) + (line == spec_.lines.end() ? "" : ":" + std::to_string(line->second)) +
+          ": bayes.model: gp models one objective over parameters without `when`, and no "
+          "constraints; this sweep has " +
+          (groups_.size() > 1 ? "conditional parameters" : "several objectives or constraints") +
+          " (use model: tpe or auto)");
+    }
+    gp_ = spec_.bayes.model == BayesModel::kGp ||
+          (spec_.bayes.model == BayesModel::kAuto && fits &&
+           spec_.early_terminate.type == EarlyTerminateSpec::Type::kNone);
+    return Status::Ok();
   }
 
   // max_trials, or fewer when the space is finite (values lists, integer and stepped axes) and has
@@ -218,6 +245,13 @@ class TpeSampler : public Sampler {
   int64_t ProposalWork(size_t trials) const override {
     // Each candidate is weighed against both estimators: one component per trial they hold.
     const int64_t history = static_cast<int64_t>(std::min<size_t>(trials, 2 * kMaxSamplerHistory));
+    if (gp_ && (spec_.bayes.model == BayesModel::kGp || trials <= kMaxGpHistory)) {
+      // A GP's fit: about 100 factorisations of n^3 / 3 each; its candidates: n^2 each (a
+      // density evaluation is about 16 of those multiply-adds); plus about 1,600 candidates'
+      // fixed cost, some 5 ms (bench/tpe_scale.cc: 17 ms at 40 trials, 300 ms at 200): every
+      // GP proposal is made outside the scheduler's lock.
+      return (100 * history * history * history / 3 + 2000 * history * history) / 16 + 250000;
+    }
     return static_cast<int64_t>(spec_.bayes.n_ei_candidates) * history *
            static_cast<int64_t>(std::max<size_t>(1, axes_.size()));
   }
@@ -293,6 +327,7 @@ class TpeSampler : public Sampler {
       if (t.ok() && !tried.count(PointKey(t->params))) return t;
       return RandomTrial(number, &rng, tried);  // (refused or tried: a plain draw)
     }
+    if (UsesGp(done)) return ProposeByGp(number, done, pending, pending_rows, tried, &rng);
 
     // Good: the top gamma(n) as Optuna ranks them: completed trials by the objective, then pruned
     // trials by the epochs they reached and then their best value (ties: lower number first); the
@@ -321,9 +356,7 @@ class TpeSampler : public Sampler {
     // The best candidate by l(x)/g(x) that is a point not tried yet. A finite space (values,
     // integers) soon has its good region tried; a point tried again with the same seed trains
     // the same model, so more rounds of candidates are drawn before settling for one.
-    std::optional<TrialSpec> fallback;
-    Status last = Status::Ok();
-    int invalid = 0, again = 0;  // candidates passed over (TrialSpec::passed_over_*)
+    Tries tries;
     for (int round = 0; round < kCandidateRounds; ++round) {
       std::vector<Candidate> candidates;
       for (int i = 0; i < spec_.bayes.n_ei_candidates; ++i) {
@@ -336,34 +369,94 @@ class TpeSampler : public Sampler {
       std::vector<std::vector<double>> chosen = ChooseConditional(ls, gs, &rng);
       for (const Candidate& c : candidates) {
         chosen[0] = c.x;
-        StatusOr<TrialSpec> t = Build(number, Texts(Assemble(chosen)));
-        if (!t.ok()) {
-          last = t.status();
-          ++invalid;
-          continue;
-        }
-        if (!tried.count(PointKey(t->params))) {
-          PassedOver(&*t, invalid, again, last.message());
-          return t;
-        }
-        ++again;
-        if (!fallback && !SameAsAny(*t, pending_rows)) fallback = std::move(*t);
+        if (auto t = Try(number, Assemble(chosen), tried, pending_rows, &tries)) return std::move(*t);
       }
     }
-    // The good region is tried out: an untried point anywhere, as in the startup phase; when the
-    // space has none left (or none passes the checks), the best candidate not being trained.
-    StatusOr<TrialSpec> t = RandomTrial(number, &rng, tried, invalid, again, last.message());
-    if (t.ok() && (!tried.count(PointKey(t->params)) || !fallback)) return t;
-    if (fallback) {
-      PassedOver(&*fallback, t.ok() ? t->passed_over_invalid : invalid,
-                 (t.ok() ? t->passed_over_tried + 1 : again) - 1,
-                 t.ok() ? t->passed_over_reason : last.message());
-      return std::move(*fallback);
+    return Settle(number, &rng, tried, &tries);
+  }
+
+ private:
+  // The candidates of one proposal, tried in turn: those passed over (TrialSpec::passed_over_*)
+  // and the first tried one not being trained, kept in case no candidate is untried.
+  struct Tries {
+    std::optional<TrialSpec> fallback;
+    Status last = Status::Ok();
+    int invalid = 0, again = 0;
+  };
+
+  // The trial of transformed point x when it passes the checks and is not tried; else counted in
+  // *tries.
+  std::optional<TrialSpec> Try(int number, const std::vector<double>& x,
+                               const std::unordered_set<uint64_t>& tried,
+                               const std::vector<const TrialRow*>& pending_rows,
+                               Tries* tries) const {
+    StatusOr<TrialSpec> t = Build(number, Texts(x));
+    if (!t.ok()) {
+      tries->last = t.status();
+      ++tries->invalid;
+      return std::nullopt;
+    }
+    if (!tried.count(PointKey(t->params))) {
+      PassedOver(&*t, tries->invalid, tries->again, tries->last.message());
+      return std::move(*t);
+    }
+    ++tries->again;
+    if (!tries->fallback && !SameAsAny(*t, pending_rows)) tries->fallback = std::move(*t);
+    return std::nullopt;
+  }
+
+  // No candidate was untried (the good region is tried out): an untried point anywhere, as in the
+  // startup phase; when the space has none left (or none passes the checks), the best candidate
+  // not being trained.
+  StatusOr<TrialSpec> Settle(int number, Rng* rng, const std::unordered_set<uint64_t>& tried,
+                             Tries* tries) const {
+    StatusOr<TrialSpec> t =
+        RandomTrial(number, rng, tried, tries->invalid, tries->again, tries->last.message());
+    if (t.ok() && (!tried.count(PointKey(t->params)) || !tries->fallback)) return t;
+    if (tries->fallback) {
+      PassedOver(&*tries->fallback, t.ok() ? t->passed_over_invalid : tries->invalid,
+                 (t.ok() ? t->passed_over_tried + 1 : tries->again) - 1,
+                 t.ok() ? t->passed_over_reason : tries->last.message());
+      return std::move(*tries->fallback);
     }
     return t;
   }
 
- private:
+  // Whether a Gaussian process proposes over this history (see CheckModel): it needs two
+  // completed trials, and model: auto leaves a history past kMaxGpHistory to TPE.
+  bool UsesGp(const std::vector<Done>& done) const {
+    if (!gp_ || (spec_.bayes.model == BayesModel::kAuto && done.size() > kMaxGpHistory)) {
+      return false;
+    }
+    int completed = 0;
+    for (const Done& d : done) completed += d.group == 0;
+    return completed >= 2;
+  }
+
+  // A Gaussian process's proposal (search/gp.h, ProposeCandidates): fitted to the completed
+  // trials' scores, with pruned trials (stopped for being bad) and the running and queued points
+  // at the lowest score. Its candidates are tried in turn as TPE's are.
+  StatusOr<TrialSpec> ProposeByGp(int number, const std::vector<Done>& done,
+                                  const std::vector<std::vector<double>>& pending,
+                                  const std::vector<const TrialRow*>& pending_rows,
+                                  const std::unordered_set<uint64_t>& tried, Rng* rng) const {
+    std::vector<std::vector<double>> x, lies = pending;
+    std::vector<double> y;
+    for (const Done& d : done) {
+      if (d.group != 0) {
+        lies.push_back(d.x);
+      } else {
+        x.push_back(d.x);
+        y.push_back(d.score);
+      }
+    }
+    Tries tries;
+    for (const std::vector<double>& c : gp::ProposeCandidates(axes_, x, y, lies, rng)) {
+      if (auto t = Try(number, c, tried, pending_rows, &tries)) return std::move(*t);
+    }
+    return Settle(number, rng, tried, &tries);
+  }
+
   // The transformed point of a stored trial; false when its axis values are not in this space.
   // A conditional parameter the trial lacks is NaN (its group's estimators leave the trial out).
   bool Point(const TrialRow& t, std::vector<double>* x) const {
@@ -673,6 +766,7 @@ class TpeSampler : public Sampler {
   // The estimators' groups (Init): indices into axes_; group 0 the parameters without `when`.
   std::vector<std::vector<size_t>> groups_;
   std::vector<std::vector<Axis>> group_axes_;
+  bool gp_ = false;  // a Gaussian process proposes (CheckModel)
   int planned_ = 0;
 };
 

@@ -11,10 +11,11 @@
 //                       plan's n-th trial, O(1); proposals do not depend on results
 //                       (needs_history() false), so the scheduler does not gather the sweep's
 //                       trials for it, and a lease costs the same for a 100k-trial grid.
-//   bayes               TpeSampler: a Tree-structured Parzen Estimator as Optuna's TPESampler
-//                       (multivariate=True, constant_liar=True). Proposed from the stored results
-//                       (needs_history() true). A space whose every point is over the model-size
-//                       limit is refused when the sampler is made (at submit).
+//   bayes               after a Latin-hypercube start-up, a Gaussian process (below, "GP") where
+//                       the sweep allows it, else a Tree-structured Parzen Estimator as Optuna's
+//                       TPESampler (multivariate=True, constant_liar=True). Proposed from the
+//                       stored results (needs_history() true). A space whose every point is over
+//                       the model-size limit is refused when the sampler is made (at submit).
 //
 // A sampler holds no state that is not in the database: Propose is a function of the sweep's
 // spec, the trial number and the sweep's stored trials, and its randomness comes from (sweep
@@ -47,6 +48,20 @@
 //     candidates are drawn, then a random untried point; only a space with none left repeats a
 //     point (one not being trained, when it can). Random points avoid tried ones the same way.
 //   Work per proposal is bounded: the latest kMaxHistory completed trials are used.
+//
+// GP (bayes.model: auto, the default, or gp; search/gp.h): once n_startup_trials have a value, a
+// Gaussian process (Matérn 5/2, a length scale per axis, fitted by marginal likelihood) models the
+// normal scores of the completed trials' values, and the candidate with the largest expected
+// improvement over the best posterior mean (uniform draws, draws around the best trials, a local
+// refinement; snapped to the space's grid) that is not a tried point is proposed; candidates
+// passed over, the fallbacks and the "never a tried point" rule are TPE's. Pruned trials and
+// running and queued ones join at the lowest value without moving the fit (the constant liar).
+// auto takes TPE instead for conditional parameters, several objectives or constraints, a pruner
+// (its trials' values come from fewer epochs) and a history over kMaxGpHistory finished trials
+// (the fit costs n^3); model: gp with conditions, several objectives or constraints is refused
+// (file:line). Why a GP: on the benchmark of issue 22 (docs/benchmarks.md) TPE puts about a sixth
+// of the trials after its start-up in the good region, the GP nearly half; with a noisy metric
+// the best of more good trials is higher.
 //
 // Conditional parameters (search/sweep_file.h, `when`): the estimators are split into groups, the
 // parameters without `when` (one multivariate estimator, as above) and one group per distinct

@@ -18,7 +18,7 @@
 //     dense: {values: [[64], [64, 32], []]}          # list-valued keys take YAML lists
 //     learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}   # random, bayes
 //     momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}   # only where optimizer is sgd
-//   bayes: {n_startup_trials: 10, n_ei_candidates: 24}   # method: bayes only; both optional
+//   bayes: {n_startup_trials: 10, n_ei_candidates: 24, model: auto}   # bayes only; optional
 //   warm_start: {sweeps: [3, lstm-units]}   # bayes: those sweeps' finished trials as history
 //   metric: [{name: val_accuracy, goal: maximize}, {name: param_count, goal: minimize}]
 //                                  # several objectives: ranked by front (search/ranking.h)
@@ -54,12 +54,13 @@
 // engine has train_limit as a config key, the trials' too (like validation_split). dataset
 // ("mnist" or a path-free name, resolved by the runner under its data directory) is sweep-level.
 //
-// method: bayes (Tree-structured Parzen Estimator, search/sampler.h): trials are proposed one
-// at a time, when a worker asks for work, from the results so far; max_trials (required) bounds
-// them. `parameters` may mix values lists (categorical), int_uniform, uniform and log_uniform; at
+// method: bayes (a Gaussian process or a Tree-structured Parzen Estimator, search/sampler.h):
+// trials are proposed one at a time, when a worker asks for work, from the results so far;
+// max_trials (required) bounds them. `parameters` may mix values lists (categorical), int_uniform, uniform and log_uniform; at
 // least one is required. The optional `bayes` mapping: n_startup_trials (0..1000, default 10:
-// random trials before the model is used), n_ei_candidates (1..1000, default 24: draws from the
-// good-trial model ranked by l(x)/g(x)). Refused: `bayes` with another method, unknown keys under
+// random trials before the model is used), n_ei_candidates (1..1000, default 24: TPE's draws
+// from the good-trial model ranked by l(x)/g(x)), model (auto, tpe or gp; default auto: a Gaussian process
+// where it applies, see search/sampler.h). Refused: `bayes` with another method, unknown keys under
 // it (with did-you-mean), method: bayes without max_trials or parameters, and `trials`.
 //
 // A user's own data set (engine/dataset.h), instead of `dataset`:
@@ -247,9 +248,13 @@ struct ListItem {
 };
 
 // The `bayes` mapping of a method: bayes sweep (see above; Optuna's TPESampler defaults).
+// model: what proposes after the start-up (search/sampler.h, "GP"): auto (a Gaussian process
+// while the space and the history allow it, else TPE), tpe, or gp.
+enum class BayesModel { kAuto, kTpe, kGp };
 struct BayesOptions {
   int n_startup_trials = 10;
   int n_ei_candidates = 24;
+  BayesModel model = BayesModel::kAuto;
 };
 
 // The `pbt` mapping of method: pbt (population-based training; search/pbt.h, and

@@ -26,7 +26,8 @@ namespace sweep_internal {
 namespace {
 
 const std::vector<std::string>& BayesKeys() {
-  static const std::vector<std::string> keys = {"n_startup_trials", "n_ei_candidates"};
+  static const std::vector<std::string> keys = {"n_startup_trials", "n_ei_candidates",
+                                                "model"};
   return keys;
 }
 // The keys of an item of `trials` (method: list): the config keys and the label.
@@ -732,6 +733,15 @@ Status Parser::ReadBayes(const Entry& e, SweepSpec* spec) {
     } else if (x.key == "n_ei_candidates") {
       HPSWEEP_RETURN_IF_ERROR(IntInRange(x, "bayes.n_ei_candidates", 1, 1000, &v));
       spec->bayes.n_ei_candidates = static_cast<int>(v);
+    } else {
+      std::string text;
+      HPSWEEP_RETURN_IF_ERROR(Scalar(x, "bayes.model", &text));
+      if (text != "auto" && text != "tpe" && text != "gp") {
+        return Err(x.line, "key 'bayes.model': expected auto, tpe or gp, got '" +
+                               EscapeText(text) + "'");
+      }
+      spec->bayes.model = text == "tpe" ? BayesModel::kTpe
+                          : text == "gp" ? BayesModel::kGp : BayesModel::kAuto;
     }
   }
   return Status::Ok();

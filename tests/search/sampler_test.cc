@@ -139,35 +139,100 @@ double SignTestP(int wins, int n) {
   return p;
 }
 
-void ExpectTpeBeatsRandom(const std::string& metric, const std::string& goal) {
-  constexpr int kSeeds = 30, kTrials = 60;
+// Sampler `a` (the sweep file of (method, extra lines)) against `b` over seeds 1..seeds, each
+// for `trials` trials of Synth: a must win by a margin a sign test says cannot be chance.
+void ExpectAhead(const std::string& metric, const std::string& goal, int seeds, int trials,
+                 const std::pair<std::string, std::string>& a,
+                 const std::pair<std::string, std::string>& b) {
   int wins = 0, losses = 0;
-  double tpe_sum = 0, random_sum = 0;
-  for (int seed = 1; seed <= kSeeds; ++seed) {
-    std::unique_ptr<Sampler> tpe =
-        MustSampler(MustParse(SynthYaml("bayes", seed, kTrials, metric, goal)));
-    std::unique_ptr<Sampler> rnd =
-        MustSampler(MustParse(SynthYaml("random", seed, kTrials, metric, goal)));
-    ASSERT_TRUE(tpe && rnd);
-    ASSERT_TRUE(tpe->needs_history());
-    ASSERT_EQ(tpe->planned(), kTrials);
-    const double a = BestOf(tpe.get(), metric, kTrials);
-    const double b = BestOf(rnd.get(), metric, kTrials);
-    tpe_sum += a;
-    random_sum += b;
-    wins += a > b;
-    losses += a < b;
+  double a_sum = 0, b_sum = 0;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    std::unique_ptr<Sampler> sa =
+        MustSampler(MustParse(SynthYaml(a.first, seed, trials, metric, goal) + a.second));
+    std::unique_ptr<Sampler> sb =
+        MustSampler(MustParse(SynthYaml(b.first, seed, trials, metric, goal) + b.second));
+    ASSERT_TRUE(sa && sb);
+    ASSERT_EQ(sa->planned(), trials);
+    const double va = BestOf(sa.get(), metric, trials);
+    const double vb = BestOf(sb.get(), metric, trials);
+    a_sum += va;
+    b_sum += vb;
+    wins += va > vb;
+    losses += va < vb;
   }
+  auto name = [](const std::pair<std::string, std::string>& s) {
+    return s.first + (s.second.empty() ? "" : " " + s.second.substr(0, s.second.size() - 1));
+  };
+  const std::string what = name(a) + " against " + name(b);
   const double p = SignTestP(wins, wins + losses);
-  std::printf("%s: TPE won %d, lost %d; mean best %.4f vs %.4f; p=%.3g\n", metric.c_str(), wins,
-              losses, tpe_sum / kSeeds, random_sum / kSeeds, p);
-  EXPECT_LT(p, 1e-3) << metric << " (" << goal << "): TPE won " << wins << ", lost " << losses
-                     << " of " << kSeeds << " seeds; mean best " << tpe_sum / kSeeds
-                     << " vs random " << random_sum / kSeeds;
+  std::printf("%s, %s: won %d, lost %d; mean best %.4f vs %.4f; p=%.3g\n", metric.c_str(),
+              what.c_str(), wins, losses, a_sum / seeds, b_sum / seeds, p);
+  EXPECT_LT(p, 1e-3) << metric << " (" << goal << "), " << what << ": won " << wins << ", lost "
+                     << losses << " of " << seeds << " seeds; mean best " << a_sum / seeds
+                     << " vs " << b_sum / seeds;
+}
+
+void ExpectTpeBeatsRandom(const std::string& metric, const std::string& goal) {
+  ExpectAhead(metric, goal, 30, 60, {"bayes", "bayes: {model: tpe}\n"}, {"random", ""});
 }
 
 TEST(TpeSamplerTest, BeatsRandomOnMixedSpaceMaximizing) {
   ExpectTpeBeatsRandom("val_accuracy", "maximize");
+}
+
+// The default model (a Gaussian process after the start-up, search/gp.h) against model: tpe on
+// the mixed space, 40 trials, in both directions.
+void ExpectGpAheadOfTpe(const std::string& metric, const std::string& goal) {
+  ExpectAhead(metric, goal, 20, 40, {"bayes", ""}, {"bayes", "bayes: {model: tpe}\n"});
+}
+
+TEST(GpSamplerTest, AheadOfTpeAt40TrialsMaximizing) {
+  ExpectGpAheadOfTpe("val_accuracy", "maximize");
+}
+
+TEST(GpSamplerTest, AheadOfTpeAt40TrialsMinimizing) {
+  ExpectGpAheadOfTpe("val_loss", "minimize");
+}
+
+// model: gp where one GP cannot model the sweep is refused naming file:line; auto takes TPE
+// there, and with a pruner, whose work estimate is then TPE's.
+TEST(GpSamplerTest, ModelGpWhereItCannotModelIsRefusedAndAutoTakesTpe) {
+  const std::string conditional =
+      "name: c\nmethod: bayes\nmax_trials: 20\nbayes: {model: gp}\nfixed: {epochs: 1}\n"
+      "parameters:\n  optimizer: {values: [adam, sgd]}\n"
+      "  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n";
+  StatusOr<std::unique_ptr<Sampler>> s = MakeSampler(MustParse(conditional), kFile);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("synth.yaml:4: bayes.model: gp"), std::string::npos)
+      << s.status().ToString();
+  EXPECT_NE(s.status().message().find("conditional parameters"), std::string::npos);
+  const std::string pareto = SynthYaml("bayes", 1, 20) +
+                             "bayes: {model: gp}\nmetric:\n  - {name: val_accuracy, goal: "
+                             "maximize}\n  - {name: param_count, goal: minimize}\n";
+  std::string one_metric = pareto;
+  one_metric.erase(one_metric.find("metric: {"), one_metric.find("}\nfixed") + 2 -
+                                                    one_metric.find("metric: {"));
+  s = MakeSampler(MustParse(one_metric), kFile);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("several objectives or constraints"), std::string::npos)
+      << s.status().ToString();
+  // auto: a GP's work estimate without a pruner (a proposal at 40 trials is costly enough to be
+  // made outside the scheduler's lock), TPE's with one, and with conditions.
+  std::unique_ptr<Sampler> gp = MustSampler(MustParse(SynthYaml("bayes", 1, 60)));
+  std::unique_ptr<Sampler> tpe =
+      MustSampler(MustParse(SynthYaml("bayes", 1, 60) + "bayes: {model: tpe}\n"));
+  std::string median = SynthYaml("bayes", 1, 60) + "early_terminate: {type: median}\n";
+  median.replace(median.find("epochs: 1"), 9, "epochs: 3");
+  std::unique_ptr<Sampler> pruned = MustSampler(MustParse(median));
+  std::unique_ptr<Sampler> when =
+      MustSampler(MustParse(std::string(conditional).replace(conditional.find("gp"), 2, "auto")));
+  ASSERT_TRUE(gp && tpe && pruned && when);
+  EXPECT_GT(gp->ProposalWork(40), kMaxProposalWorkLocked);
+  EXPECT_NE(gp->ProposalWork(40), tpe->ProposalWork(40));
+  EXPECT_EQ(pruned->ProposalWork(40), tpe->ProposalWork(40));
+  EXPECT_EQ(when->ProposalWork(40), 24 * 40 * 2);
+  // Past kMaxGpHistory finished trials auto is TPE again.
+  EXPECT_EQ(gp->ProposalWork(5000), tpe->ProposalWork(5000));
 }
 
 // The direction comes from the sweep's Objective: on a minimised metric TPE must still head for

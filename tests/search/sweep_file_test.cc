@@ -1410,6 +1410,25 @@ TEST(SweepFileBayesTest, ParsesAndExpandsToNoTrials) {
   EXPECT_EQ(spec->bayes.n_ei_candidates, 24);
 }
 
+TEST(SweepFileBayesTest, ModelIsAutoTpeOrGp) {
+  const std::vector<std::pair<std::string, BayesModel>> models = {
+      {"auto", BayesModel::kAuto}, {"tpe", BayesModel::kTpe}, {"gp", BayesModel::kGp}};
+  for (const auto& [text, model] : models) {
+    StatusOr<SweepSpec> spec = ParseSweep(
+        Replace(kBayes, "n_ei_candidates: 12}", "n_ei_candidates: 12, model: " + text + "}"),
+        kFile);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    EXPECT_EQ(spec->bayes.model, model) << text;
+  }
+  StatusOr<SweepSpec> spec = ParseSweep(kBayes, kFile);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->bayes.model, BayesModel::kAuto);
+  ExpectParseError(Replace(kBayes, "n_ei_candidates: 12}", "n_ei_candidates: 12, model: gpr}"),
+                   4, {"key 'bayes.model'", "expected auto, tpe or gp", "got 'gpr'"});
+  ExpectParseError(Replace(kBayes, "n_ei_candidates: 12}", "n_ei_candidates: 12, model: [gp]}"),
+                   4, {"bayes.model"});
+}
+
 TEST(SweepFileBayesTest, BadKeysAreRefusedWithFileLineKey) {
   ExpectParseError(Replace(kBayes, "n_startup_trials: 5", "n_startup_trial: 5"), 4,
                    {"unknown key 'n_startup_trial'", "did you mean 'n_startup_trials'?"});
