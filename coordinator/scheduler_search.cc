@@ -244,6 +244,12 @@ std::pair<size_t, size_t> Scheduler::HistoryStampLocked(const LiveSampler& live)
   return stamp;
 }
 
+namespace {
+// PrepareProposal's waits for another call's prepared trial to be leased.
+constexpr int kPreparedWaits = 3;
+constexpr double kPreparedWaitSeconds = 0.1;
+}  // namespace
+
 uint64_t Scheduler::PrepareProposal() {
   std::shared_ptr<const Sampler> sampler;
   std::vector<TrialRow> copy;
@@ -271,21 +277,28 @@ uint64_t Scheduler::PrepareProposal() {
       sweep_id = s->first;
       return &live;
     };
+    // A prepared trial that is still what this sweep would propose now.
+    auto fits = [&](const LiveSampler& l) {
+      mu_.AssertHeld();
+      return l.prepared && l.prepared->number == static_cast<int>(l.trial_ids.size()) + 1 &&
+             l.prepared->stamp == HistoryStampLocked(l);
+    };
     LiveSampler* live = pick();
-    if (live == nullptr) return 0;
-    if (live->preparing) {  // another call computes it: wait for that one, and use it if it fits
-      while (true) {
-        proposal_done_.Wait();
-        auto s = samplers_.find(sweep_id);
-        if (s == samplers_.end() || !s->second.preparing) break;
-      }
-      return 0;
+    // Another call computes this sweep's next trial, or has computed it and is about to lease it:
+    // wait for that one (signalled when a prepare ends and when a prepared trial is leased), then
+    // look again, so that this call prepares the trial after it instead of leasing nothing (its
+    // worker would wait retry_after_seconds). Bounded: a prepared trial its call did not lease
+    // (a retry came first) is this call's after kPreparedWaits waits.
+    for (int waits = 0; live != nullptr && waits < kPreparedWaits; ++waits) {
+      const bool theirs = fits(*live) && live->prepared->call != 0;
+      if (!live->preparing && !theirs) break;
+      proposal_done_.WaitFor(kPreparedWaitSeconds);
+      live = pick();
     }
+    if (live == nullptr || live->preparing) return 0;
     p.number = static_cast<int>(live->trial_ids.size()) + 1;
     p.stamp = HistoryStampLocked(*live);
-    if (live->prepared && live->prepared->number == p.number && live->prepared->stamp == p.stamp) {
-      return 0;  // ready, and still what it would be
-    }
+    if (fits(*live)) return 0;  // ready, and still what it would be
     live->preparing = true;
     p.call = ++next_prepare_call_;
     sampler = live->sampler;
@@ -348,6 +361,7 @@ Status Scheduler::ProposeLocked(int64_t sweep_id, LiveSampler* live, double now)
       (ready->call == lease_call_ || ready->stamp == HistoryStampLocked(*live))) {
     proposed = std::move(ready->spec);
     ready.reset();
+    proposal_done_.SignalAll();  // (a call waiting for it prepares the next: PrepareProposal)
   } else if (live->sampler->ProposalWork(history) > kMaxProposalWorkLocked) {
     return Status::Ok();  // not under the lock: the worker's next LeaseTrial prepares it
   } else {

@@ -56,10 +56,10 @@
 // refinement; snapped to the space's grid) that is not a tried point is proposed; candidates
 // passed over, the fallbacks and the "never a tried point" rule are TPE's. Pruned trials and
 // running and queued ones join at the lowest value without moving the fit (the constant liar).
-// auto takes TPE instead for conditional parameters, several objectives or constraints, a pruner
-// (its trials' values come from fewer epochs) and a history over kMaxGpHistory finished trials
-// (the fit costs n^3); model: gp with conditions, several objectives or constraints is refused
-// (file:line). Why a GP: on the benchmark of issue 22 (docs/benchmarks.md) TPE puts about a sixth
+// auto takes TPE instead for conditional parameters, several objectives or constraints and a
+// pruner (its trials' values come from fewer epochs); model: gp with conditions, several
+// objectives or constraints is refused (file:line). Past kMaxGpHistory (200) finished trials
+// both take TPE: the fit costs n^3 (0.3 s at 200). Why a GP: on the benchmark of issue 22 (docs/benchmarks.md) TPE puts about a sixth
 // of the trials after its start-up in the good region, the GP nearly half; with a noisy metric
 // the best of more good trials is higher.
 //

@@ -231,8 +231,13 @@ TEST(GpSamplerTest, ModelGpWhereItCannotModelIsRefusedAndAutoTakesTpe) {
   EXPECT_NE(gp->ProposalWork(40), tpe->ProposalWork(40));
   EXPECT_EQ(pruned->ProposalWork(40), tpe->ProposalWork(40));
   EXPECT_EQ(when->ProposalWork(40), 24 * 40 * 2);
-  // Past kMaxGpHistory finished trials auto is TPE again.
+  // Past kMaxGpHistory finished trials auto and gp are TPE again.
+  std::unique_ptr<Sampler> gp_only =
+      MustSampler(MustParse(SynthYaml("bayes", 1, 60) + "bayes: {model: gp}\n"));
+  ASSERT_NE(gp_only, nullptr);
+  EXPECT_EQ(gp_only->ProposalWork(40), gp->ProposalWork(40));
   EXPECT_EQ(gp->ProposalWork(5000), tpe->ProposalWork(5000));
+  EXPECT_EQ(gp_only->ProposalWork(5000), tpe->ProposalWork(5000));
 }
 
 // The direction comes from the sweep's Objective: on a minimised metric TPE must still head for
@@ -806,6 +811,37 @@ TEST(SchedulerSamplerTest, TwoRunningLeasesGetDifferentPoints) {
 }
 
 // Workers leasing at once (sync and async paths): every trial number once, exactly max_trials.
+// Two workers ask at once while a GP sweep's proposal (always made outside the lock) is being
+// computed: the second waits for the first's trial to be leased and prepares the one after it,
+// instead of coming back empty (its worker would wait retry_after_seconds for nothing).
+TEST(SchedulerSamplerTest, TwoLeasesDuringAProposalBothGetATrial) {
+  std::unique_ptr<Storage> storage = MustOpen();
+  FakeClock clock;
+  Scheduler s(storage.get(), &clock);
+  ASSERT_TRUE(s.Load().ok());
+  MustSubmit(s, BayesYaml(10, 2));
+  StatusOr<int64_t> w1 = s.RegisterWorker("w1", 1);
+  StatusOr<int64_t> w2 = s.RegisterWorker("w2", 1);
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  std::atomic<int> proposals{0};
+  s.SetProposeHookForTesting([&] {
+    ++proposals;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  });
+  StatusOr<std::optional<LeaseGrant>> first = Status::Ok();
+  std::thread a([&] { first = s.Lease(*w1); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // (a is proposing)
+  StatusOr<std::optional<LeaseGrant>> second = s.Lease(*w2);
+  a.join();
+  s.SetProposeHookForTesting(nullptr);
+  ASSERT_TRUE(first.ok() && second.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->has_value());
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ(std::set<int>({(*first)->trial.number, (*second)->trial.number}),
+            std::set<int>({1, 2}));
+  EXPECT_EQ(proposals.load(), 2);
+}
+
 TEST(SchedulerSamplerTest, ConcurrentWorkersShareMaxTrialsExactly) {
   constexpr int kMax = 48, kThreads = 6;
   std::unique_ptr<Storage> storage = MustOpen();
@@ -843,7 +879,10 @@ TEST(SchedulerSamplerTest, ConcurrentWorkersShareMaxTrialsExactly) {
           ids.insert(g->trial.id);
         }
         if (i % 2) {
+          // A next lease with the result has no trial when a costly proposal (a GP's) is not
+          // ready: the worker then asks with LeaseTrial, which prepares it.
           r = lease_async(g->lease_id, Result(g->trial));
+          if (r.ok() && !r->has_value()) r = lease_async("", Completion());
         } else {
           ASSERT_TRUE(s.Complete(g->lease_id, Result(g->trial)).ok());
           r = s.Lease(*w);
