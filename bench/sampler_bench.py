@@ -185,7 +185,7 @@ def noise(args):
         def __init__(self, point):
             self.point = point
 
-        def suggest_int(self, name, *_):
+        def suggest_int(self, name, *_, **__):
             return self.point[name]
 
         suggest_float = suggest_categorical = suggest_int

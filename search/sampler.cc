@@ -39,7 +39,7 @@ constexpr double kMaxCountedPoints = 10000;
 // Corners of a bayes space measured one by one when looking for its smallest model.
 constexpr double kMaxCorners = 1024;
 // A Gaussian process proposes while the history used has at most this many finished trials (its
-// fit costs n^3 per step: 0.3 s at 200); TPE past it, for model: gp too.
+// fit costs n^3 per step: 0.2 s at 200); TPE past it, for model: gp too.
 constexpr size_t kMaxGpHistory = 200;
 
 class PlanSampler : public Sampler {
@@ -248,7 +248,7 @@ class TpeSampler : public Sampler {
     if (gp_ && trials <= kMaxGpHistory) {
       // A GP's fit: about 100 factorisations of n^3 / 3 each; its candidates: n^2 each (a
       // density evaluation is about 16 of those multiply-adds); plus about 1,600 candidates'
-      // fixed cost, some 5 ms (bench/tpe_scale.cc: 17 ms at 40 trials, 300 ms at 200): every
+      // fixed cost, some 3 ms (bench/tpe_scale.cc: 7.5 ms at 40 trials, 0.2 s at 200): every
       // GP proposal is made outside the scheduler's lock.
       return (100 * history * history * history / 3 + 2000 * history * history) / 16 + 250000;
     }

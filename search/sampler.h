@@ -59,9 +59,9 @@
 // auto takes TPE instead for conditional parameters, several objectives or constraints and a
 // pruner (its trials' values come from fewer epochs); model: gp with conditions, several
 // objectives or constraints is refused (file:line). Past kMaxGpHistory (200) finished trials
-// both take TPE: the fit costs n^3 (0.3 s at 200). Why a GP: on the benchmark of issue 22 (docs/benchmarks.md) TPE puts about a sixth
-// of the trials after its start-up in the good region, the GP nearly half; with a noisy metric
-// the best of more good trials is higher.
+// both take TPE: the fit costs n^3 (0.2 s at 200). Why a GP: on the benchmark of issue 22
+// (docs/benchmarks.md) TPE puts about a quarter of the trials after its start-up in the good
+// region, the GP up to a half.
 //
 // Conditional parameters (search/sweep_file.h, `when`): the estimators are split into groups, the
 // parameters without `when` (one multivariate estimator, as above) and one group per distinct
