@@ -137,14 +137,12 @@ std::vector<double> FitHyperparameters(const std::vector<int>& levels,
   return best;
 }
 
-double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
-
 // The z with NormalCdf(z) = p, 0 < p < 1 (bisection: exact to double's resolution of z).
 double NormalQuantile(double p) {
   double lo = -40, hi = 40;
   for (int i = 0; i < 100; ++i) {
     const double mid = 0.5 * (lo + hi);
-    (NormalCdf(mid) < p ? lo : hi) = mid;
+    (tpe::NormalCdf(mid) < p ? lo : hi) = mid;
   }
   return 0.5 * (lo + hi);
 }
@@ -245,7 +243,7 @@ double GaussianProcess::LogExpectedImprovement(const Point& u) const {
   const double z = (mean - best_) / sigma;
   if (z > -6) {
     const double phi = std::exp(-0.5 * z * z - 0.5 * kLog2Pi);
-    return std::log(std::max(sigma * (z * NormalCdf(z) + phi), 1e-300));
+    return std::log(std::max(sigma * (z * tpe::NormalCdf(z) + phi), 1e-300));
   }
   // z Phi(z) + phi(z) = phi(z) / z^2 (1 - 3 / z^2 + 15 / z^4 - ...) as z -> -inf.
   const double z2 = z * z;
@@ -307,7 +305,7 @@ std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vecto
       for (int i = 0; i < kRefineTries; ++i) {
         Point v = u;
         move(&v, static_cast<size_t>(rng->Below(d)), sd);
-        snap(&v);
+        snap(&v);  // (score snaps its own copy; v is kept snapped)
         const double t = score(v);
         if (t > s) s = t, u = std::move(v);
       }
