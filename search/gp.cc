@@ -253,12 +253,14 @@ double GaussianProcess::LogExpectedImprovement(const Point& u) const {
 
 std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vector<int>& levels,
                                   const std::vector<Point>& incumbents,
-                                  const std::function<void(Point*)>& snap, Rng* rng, int count) {
+                                  const std::function<void(Point*)>& snap, Rng* rng, int count,
+                                  const std::function<bool(const Point&)>& allowed) {
   const size_t d = levels.size();
   std::vector<std::pair<double, Point>> scored;
   std::set<Point> seen;
   auto score = [&](Point u) -> double {
     snap(&u);
+    if (allowed && !allowed(u)) return -std::numeric_limits<double>::infinity();
     double s = model.LogExpectedImprovement(u);
     if (!std::isfinite(s)) s = -std::numeric_limits<double>::infinity();
     if (seen.insert(u).second) scored.emplace_back(s, std::move(u));
@@ -362,7 +364,7 @@ std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>&
                                                    const std::vector<std::vector<double>>& x,
                                                    const std::vector<double>& y,
                                                    const std::vector<std::vector<double>>& lies,
-                                                   Rng* rng) {
+                                                   Rng* rng, bool elsewhere) {
   const std::vector<int> levels = Levels(axes);
   std::vector<Point> coded, coded_lies, incumbents;
   for (const std::vector<double>& p : x) coded.push_back(Code(axes, p));
@@ -373,9 +375,22 @@ std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>&
   for (size_t i : order) incumbents.push_back(coded[i]);
   const GaussianProcess model = GaussianProcess::Fit(levels, coded, y, coded_lies);
   std::vector<std::vector<double>> out;
-  for (const Point& u : RankCandidates(
-           model, levels, incumbents, [&axes](Point* p) { *p = Code(axes, Decode(axes, *p)); },
-           rng, kProposalCandidates)) {
+  std::function<bool(const Point&)> allowed;
+  if (elsewhere && !incumbents.empty()) {
+    allowed = [&](const Point& u) {
+      for (size_t a = 0; a < levels.size(); ++a) {
+        if (levels[a] > 0 && u[a] != incumbents[0][a]) return true;
+      }
+      return false;
+    };
+  }
+  auto snap = [&axes](Point* p) { *p = Code(axes, Decode(axes, *p)); };
+  std::vector<Point> ranked =
+      RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates, allowed);
+  if (ranked.empty() && allowed) {
+    ranked = RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates);
+  }
+  for (const Point& u : ranked) {
     out.push_back(Decode(axes, u));
   }
   return out;

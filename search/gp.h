@@ -63,10 +63,12 @@ class GaussianProcess {
 // Candidates for the next trial, best first by LogExpectedImprovement, at most `count`, no two
 // equal: uniform draws, draws around the `incumbents` (the best points so far), and a local
 // refinement of the best few. `snap` moves a coded point onto the space's grid (integers,
-// steps, categorical indices in range) and is applied to every candidate before it is scored.
+// steps, categorical indices in range) and is applied to every candidate before it is scored;
+// only candidates `allowed` (when given) are kept.
 std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vector<int>& levels,
                                   const std::vector<Point>& incumbents,
-                                  const std::function<void(Point*)>& snap, Rng* rng, int count);
+                                  const std::function<void(Point*)>& snap, Rng* rng, int count,
+                                  const std::function<bool(const Point&)>& allowed = nullptr);
 
 // The sampler's side (search/sampler.h, "GP"), over its axes (search/parzen.h) and their
 // transformed points: levels 0 for a numeric axis, the count of values for a categorical one.
@@ -80,12 +82,16 @@ std::vector<double> Decode(const std::vector<tpe::Axis>& axes, const Point& u);
 // A proposal's candidates as transformed points, best first (at most kProposalCandidates): a GP
 // fitted to the transformed points x with scores y (higher is better) and `lies` (points being
 // trained, or pruned) at the lowest score, ranked by RankCandidates around the best five of x.
-constexpr int kProposalCandidates = 256;
+// With `elsewhere`, only candidates whose categorical values are not all the best point's (all
+// when there are none such). The sampler asks for that on every kElsewhereEvery-th trial number:
+// expected improvement alone, after a start-up whose best cell of categorical values is a poor
+// one, refines that cell and may never leave it (a batch size or optimizer it never tries again).
+constexpr int kProposalCandidates = 256, kElsewhereEvery = 5;
 std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>& axes,
                                                    const std::vector<std::vector<double>>& x,
                                                    const std::vector<double>& y,
                                                    const std::vector<std::vector<double>>& lies,
-                                                   Rng* rng);
+                                                   Rng* rng, bool elsewhere = false);
 
 }  // namespace gp
 }  // namespace hpsweep

@@ -13,6 +13,7 @@
 #include "search/objective.h"
 #include "search/parzen.h"
 #include "search/pruner.h"
+#include "search/startup.h"
 #include "engine/config.h"
 #include "engine/tensor.h"
 #include "base/utf8.h"
@@ -451,7 +452,8 @@ class TpeSampler : public Sampler {
       }
     }
     Tries tries;
-    for (const std::vector<double>& c : gp::ProposeCandidates(axes_, x, y, lies, rng)) {
+    const bool elsewhere = number % gp::kElsewhereEvery == 0;
+    for (const std::vector<double>& c : gp::ProposeCandidates(axes_, x, y, lies, rng, elsewhere)) {
       if (auto t = Try(number, c, tried, pending_rows, &tries)) return std::move(*t);
     }
     return Settle(number, rng, tried, &tries);
@@ -578,38 +580,11 @@ class TpeSampler : public Sampler {
     return texts;
   }
 
-  // The start-up's point for trial `number`: a Latin hypercube over the first n_startup_trials
-  // numbers (as Optuna's QMCSampler and SMAC start from a space-filling design rather than plain
-  // draws). Each axis is cut into n strata of its own scale (log for a log axis, its values for a
-  // categorical one); a permutation seeded by (seed, axis) gives trial k stratum perm[k mod n],
-  // and the point is uniform within it. So n start-up trials cover every stratum of every axis
-  // once, where n plain draws leave about a third of them empty. Deterministic for (seed,
-  // number): a restart proposes the same.
+  // The start-up's point for trial `number` (search/startup.h): deterministic for (seed,
+  // number), so a restart proposes the same.
   std::vector<double> StartupPoint(int number, Rng* rng) const {
-    const int n = std::max(1, spec_.bayes.n_startup_trials);
-    const int slot = (std::max(number, 1) - 1) % n;
-    std::vector<double> x(axes_.size());
-    std::vector<int> perm(static_cast<size_t>(n));
-    for (size_t a = 0; a < axes_.size(); ++a) {
-      for (int i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
-      Rng shuffle(Rng::Mix(spec_.seed ^ kStartupStream, a));
-      for (int i = n - 1; i > 0; --i) {
-        std::swap(perm[static_cast<size_t>(i)],
-                  perm[shuffle.Below(static_cast<uint64_t>(i) + 1)]);
-      }
-      const double u = (perm[static_cast<size_t>(slot)] + rng->Uniform()) / n;  // in [0, 1)
-      const Axis& ax = axes_[a];
-      if (ax.categorical) {
-        const size_t m = ax.canonical.size();
-        x[a] = static_cast<double>(std::min(m - 1, static_cast<size_t>(u * static_cast<double>(m))));
-      } else if (ax.integer) {
-        const double count = std::floor(ax.hi - ax.lo + 0.5);
-        x[a] = ax.lo + 0.5 + std::min(count - 1, std::floor(u * count));
-      } else {
-        x[a] = ax.lo + u * (ax.hi - ax.lo);
-      }
-    }
-    return x;
+    return startup::Point(axes_, spec_.seed ^ kStartupStream,
+                          std::max(1, spec_.bayes.n_startup_trials), number, rng);
   }
 
   std::vector<double> RandomPoint(Rng* rng) const {

@@ -179,5 +179,34 @@ TEST(GaussianProcessTest, CandidatesAreAFunctionOfTheirInputsAndSnapped) {
   }
 }
 
+// An elsewhere turn's candidates leave the best point's cell of categorical values; a plain turn's
+// best candidate stays in it; a space with no other cell gets candidates all the same.
+TEST(GaussianProcessTest, ElsewhereCandidatesLeaveTheBestCell) {
+  tpe::Axis rate, optimizer;
+  rate.lo = 0, rate.hi = 1;
+  optimizer.categorical = true;
+  optimizer.canonical = {"adam", "rmsprop", "sgd"};
+  const std::vector<tpe::Axis> axes = {rate, optimizer};
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  for (int i = 0; i < 15; ++i) {
+    const double r = (i + 0.5) / 15, o = i % 3;
+    x.push_back({r, o});
+    y.push_back((o == 1 ? 0.8 : 0.5) - (r - 0.6) * (r - 0.6));  // best: rmsprop at 0.6
+  }
+  Rng r1(3), r2(3), r3(3);
+  const std::vector<std::vector<double>> plain = ProposeCandidates(axes, x, y, {}, &r1);
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(plain[0][1], 1);
+  const std::vector<std::vector<double>> away = ProposeCandidates(axes, x, y, {}, &r2, true);
+  ASSERT_FALSE(away.empty());
+  for (const std::vector<double>& c : away) EXPECT_NE(c[1], 1);
+
+  const std::vector<tpe::Axis> numeric = {rate};
+  std::vector<std::vector<double>> xn;
+  for (const std::vector<double>& p : x) xn.push_back({p[0]});
+  EXPECT_FALSE(ProposeCandidates(numeric, xn, y, {}, &r3, true).empty());
+}
+
 }  // namespace
 }  // namespace hpsweep::gp

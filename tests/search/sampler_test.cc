@@ -24,6 +24,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/store/storage.h"
+#include "search/gp.h"
 #include "search/sweep_file.h"
 #include "engine/tensor.h"
 #include "testing/fault_injecting_storage.h"
@@ -194,6 +195,40 @@ TEST(GpSamplerTest, AheadOfTpeAt40TrialsMinimizing) {
   ExpectGpAheadOfTpe("val_loss", "minimize");
 }
 
+// Every kElsewhereEvery-th trial after the start-up is the GP's best candidate outside the best
+// trial's cell of categorical values (cell, activation), where expected improvement alone stays.
+TEST(GpSamplerTest, EveryFifthProposalLeavesTheBestCell) {
+  int turns = 0, plain_stayed = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    std::unique_ptr<Sampler> s = MustSampler(MustParse(SynthYaml("bayes", seed, 40)));
+    ASSERT_NE(s, nullptr);
+    std::deque<TrialRow> rows;
+    std::vector<const TrialRow*> ptrs;
+    for (int n = 1; n <= 40; ++n) {
+      StatusOr<TrialSpec> t = s->Propose(n, ptrs);
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      const TrialRow* best = nullptr;
+      for (const TrialRow* r : ptrs) {
+        if (best == nullptr || r->best_val_accuracy > best->best_val_accuracy) best = r;
+      }
+      if (n > 10) {
+        const bool same = t->params.at("cell") == best->params.at("cell") &&
+                          t->params.at("activation") == best->params.at("activation");
+        if (n % gp::kElsewhereEvery == 0) {
+          ++turns;
+          EXPECT_FALSE(same) << "seed " << seed << ", trial " << n;
+        } else {
+          plain_stayed += same;
+        }
+      }
+      rows.push_back(Completed(*t, "val_accuracy", Synth(t->params)));
+      ptrs.push_back(&rows.back());
+    }
+  }
+  EXPECT_EQ(turns, 30);
+  EXPECT_GE(plain_stayed, 90);  // (of 120 plain proposals: EI stays in the best cell)
+}
+
 // model: gp where one GP cannot model the sweep is refused naming file:line; auto takes TPE
 // there, and with a pruner, whose work estimate is then TPE's.
 TEST(GpSamplerTest, ModelGpWhereItCannotModelIsRefusedAndAutoTakesTpe) {
@@ -271,6 +306,38 @@ TEST(TpeSamplerTest, ProposalsStayInTheSpaceAndStartRandom) {
   }
   EXPECT_TRUE(s->Exhausted(40));
   EXPECT_FALSE(s->Exhausted(39));
+}
+
+// The start-up (search/startup.h): its 10 trials take each tenth of every numeric axis once (a
+// Latin hypercube) and pair every activation with every optimizer, each layers value with both
+// activations; a plain hypercube leaves some such pair untried in about a quarter of the seeds.
+TEST(TpeSamplerTest, StartUpCoversEveryStratumAndPairsEveryValue) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const std::string yaml =
+        "name: start\nmethod: bayes\nmax_trials: 40\nseed: " + std::to_string(seed) +
+        "\nparameters:\n"
+        "  units: {distribution: int_uniform, min: 32, max: 256}\n"
+        "  activation: {values: [tanh, relu]}\n"
+        "  optimizer: {values: [adam, rmsprop, sgd]}\n"
+        "  batch_size: {values: [32, 64, 128]}\n"
+        "  layers: {distribution: int_uniform, min: 1, max: 3}\n"
+        "  learning_rate: {distribution: log_uniform, min: 1.0e-4, max: 0.1}\n";
+    std::unique_ptr<Sampler> s = MustSampler(MustParse(yaml));
+    ASSERT_NE(s, nullptr);
+    std::set<int> lr_tenths;
+    std::set<std::pair<std::string, std::string>> act_opt, act_layers;
+    for (int n = 1; n <= 10; ++n) {
+      StatusOr<TrialSpec> t = s->Propose(n, {});
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      const double lr = std::stod(t->params.at("learning_rate"));
+      lr_tenths.insert(static_cast<int>(std::floor((std::log10(lr) + 4) / 3 * 10)));
+      act_opt.insert({t->params.at("activation"), t->params.at("optimizer")});
+      act_layers.insert({t->params.at("activation"), t->params.at("layers")});
+    }
+    EXPECT_EQ(lr_tenths.size(), 10u) << "seed " << seed;
+    EXPECT_EQ(act_opt.size(), 6u) << "seed " << seed;
+    EXPECT_EQ(act_layers.size(), 6u) << "seed " << seed;
+  }
 }
 
 // The same stored trials give the same proposal: randomness comes from (seed, number) only.
