@@ -11,7 +11,8 @@
 //                       plan's n-th trial, O(1); proposals do not depend on results
 //                       (needs_history() false), so the scheduler does not gather the sweep's
 //                       trials for it, and a lease costs the same for a 100k-trial grid.
-//   bayes               after a Latin-hypercube start-up, a Gaussian process (below, "GP") where
+//   bayes               after a Latin-hypercube start-up that pairs every two values
+//                       (search/startup.h), a Gaussian process (below, "GP") where
 //                       the sweep allows it, else a Tree-structured Parzen Estimator as Optuna's
 //                       TPESampler (multivariate=True, constant_liar=True). Proposed from the
 //                       stored results (needs_history() true). A space whose every point is over
@@ -54,7 +55,10 @@
 // normal scores of the completed trials' values, and the candidate with the largest expected
 // improvement over the best posterior mean (uniform draws, draws around the best trials, a local
 // refinement; snapped to the space's grid) that is not a tried point is proposed; candidates
-// passed over, the fallbacks and the "never a tried point" rule are TPE's. Pruned trials and
+// passed over, the fallbacks and the "never a tried point" rule are TPE's. Every
+// gp::kElsewhereEvery-th trial number (5) takes the best candidate whose categorical values are
+// not all the best trial's (gp.h), so a cell that only looked best after the start-up is left
+// now and then. Pruned trials and
 // running and queued ones join at the lowest value without moving the fit (the constant liar).
 // auto takes TPE instead for conditional parameters, several objectives or constraints and a
 // pruner (its trials' values come from fewer epochs); model: gp with conditions, several
