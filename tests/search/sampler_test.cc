@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -113,8 +114,13 @@ TrialRow Completed(const TrialSpec& t, const std::string& metric, double f) {
   return r;
 }
 
-// Runs a sampler for its planned trials, each completed with Synth at once; the best value.
-double BestOf(Sampler* s, const std::string& metric, int trials) {
+// What a test sees of each proposal: its number, the trial and the trials completed before it.
+using SeeProposal =
+    std::function<void(int, const TrialSpec&, const std::vector<const TrialRow*>&)>;
+
+// Runs a sampler for its planned trials, each completed with Synth at once (`see` shown each
+// first); the best value.
+double BestOf(Sampler* s, const std::string& metric, int trials, const SeeProposal& see = nullptr) {
   std::deque<TrialRow> rows;
   std::vector<const TrialRow*> ptrs;
   double best = -1;
@@ -122,6 +128,7 @@ double BestOf(Sampler* s, const std::string& metric, int trials) {
     StatusOr<TrialSpec> t = s->Propose(n, ptrs);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     if (!t.ok()) return best;
+    if (see) see(n, *t, ptrs);
     const double f = Synth(t->params);
     best = std::max(best, f);
     rows.push_back(Completed(*t, metric, f));
@@ -202,28 +209,22 @@ TEST(GpSamplerTest, EveryFifthProposalLeavesTheBestCell) {
   for (uint64_t seed = 1; seed <= 5; ++seed) {
     std::unique_ptr<Sampler> s = MustSampler(MustParse(SynthYaml("bayes", seed, 40)));
     ASSERT_NE(s, nullptr);
-    std::deque<TrialRow> rows;
-    std::vector<const TrialRow*> ptrs;
-    for (int n = 1; n <= 40; ++n) {
-      StatusOr<TrialSpec> t = s->Propose(n, ptrs);
-      ASSERT_TRUE(t.ok()) << t.status().ToString();
-      const TrialRow* best = nullptr;
-      for (const TrialRow* r : ptrs) {
-        if (best == nullptr || r->best_val_accuracy > best->best_val_accuracy) best = r;
-      }
-      if (n > 10) {
-        const bool same = t->params.at("cell") == best->params.at("cell") &&
-                          t->params.at("activation") == best->params.at("activation");
-        if (n % gp::kElsewhereEvery == 0) {
-          ++turns;
-          EXPECT_FALSE(same) << "seed " << seed << ", trial " << n;
-        } else {
-          plain_stayed += same;
-        }
-      }
-      rows.push_back(Completed(*t, "val_accuracy", Synth(t->params)));
-      ptrs.push_back(&rows.back());
-    }
+    BestOf(s.get(), "val_accuracy", 40,
+           [&](int n, const TrialSpec& t, const std::vector<const TrialRow*>& done) {
+             if (n <= 10) return;
+             const TrialRow* best = done[0];
+             for (const TrialRow* r : done) {
+               if (r->best_val_accuracy > best->best_val_accuracy) best = r;
+             }
+             const bool same = t.params.at("cell") == best->params.at("cell") &&
+                               t.params.at("activation") == best->params.at("activation");
+             if (n % gp::kElsewhereEvery == 0) {
+               ++turns;
+               EXPECT_FALSE(same) << "seed " << seed << ", trial " << n;
+             } else {
+               plain_stayed += same;
+             }
+           });
   }
   EXPECT_EQ(turns, 30);
   EXPECT_GE(plain_stayed, 90);  // (of 120 plain proposals: EI stays in the best cell)
@@ -285,25 +286,23 @@ TEST(TpeSamplerTest, ProposalsStayInTheSpaceAndStartRandom) {
   SweepSpec spec = MustParse(SynthYaml("bayes", 3, 40));
   std::unique_ptr<Sampler> s = MustSampler(spec);
   ASSERT_NE(s, nullptr);
-  std::deque<TrialRow> rows;
-  std::vector<const TrialRow*> ptrs;
-  for (int n = 1; n <= 40; ++n) {
-    StatusOr<TrialSpec> t = s->Propose(n, ptrs);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    EXPECT_EQ(t->number, n);
-    const int units = std::stoi(t->params.at("units"));
-    EXPECT_GE(units, 8);
-    EXPECT_LE(units, 256);
-    const double lr = std::stod(t->params.at("learning_rate"));
-    EXPECT_GE(lr, 1e-5);
-    EXPECT_LE(lr, 1.0);
-    const double rd = std::stod(t->params.at("recurrent_dropout"));
-    EXPECT_GE(rd, 0);
-    EXPECT_LE(rd, 0.5);
-    EXPECT_EQ(t->params.at("epochs"), "1");  // fixed keys applied
-    rows.push_back(Completed(*t, "val_accuracy", Synth(t->params)));
-    ptrs.push_back(&rows.back());
-  }
+  int seen = 0;
+  BestOf(s.get(), "val_accuracy", 40,
+         [&](int n, const TrialSpec& t, const std::vector<const TrialRow*>&) {
+           ++seen;
+           EXPECT_EQ(t.number, n);
+           const int units = std::stoi(t.params.at("units"));
+           EXPECT_GE(units, 8);
+           EXPECT_LE(units, 256);
+           const double lr = std::stod(t.params.at("learning_rate"));
+           EXPECT_GE(lr, 1e-5);
+           EXPECT_LE(lr, 1.0);
+           const double rd = std::stod(t.params.at("recurrent_dropout"));
+           EXPECT_GE(rd, 0);
+           EXPECT_LE(rd, 0.5);
+           EXPECT_EQ(t.params.at("epochs"), "1");  // fixed keys applied
+         });
+  EXPECT_EQ(seen, 40);
   EXPECT_TRUE(s->Exhausted(40));
   EXPECT_FALSE(s->Exhausted(39));
 }
