@@ -4,7 +4,8 @@
 # MLP: 784 -> 512 -> 512 -> 10, relu), forward and backward with every weight gradient, no update.
 # Round-robin: each round times hpsweep fp32, hpsweep bf16, oneDNN f32 and oneDNN bf16 once
 # (S seconds each) in turn, so a shared machine's load falls on all alike; each figure is the
-# median of R rounds. Prints the CPU, then a Markdown table for docs/benchmarks.md.
+# median of R rounds, and each hpsweep / oneDNN ratio the median of the R ratios taken round by
+# round. Prints the CPU, then a Markdown table for docs/benchmarks.md.
 #
 #   bash bench/bf16.sh [--seconds S] [--rounds R] [--models lstm128,gru128,rnn128,lstm32,mlp]
 #                      [--threads 1,2] [--eigen]
@@ -49,6 +50,7 @@ flags_of() {  # model name -> hpsweep bench flags for the same network as hpswee
 }
 
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(($# / 2 + 1))p"; }
+ratio_of() { awk -v a="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.4f", a / c; else print 0 }'; }
 
 hp() {  # threads precision flags... -> samples/s of one round
   local threads="$1" precision="$2"
@@ -66,15 +68,15 @@ if [[ "${EIGEN}" == 1 ]]; then
   echo "| model (batch 128) | threads | hpsweep fp32 (Eigen) | hpsweep fp32 | oneDNN f32 | hpsweep fp32 / oneDNN f32 | hpsweep bf16 | bf16/fp32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 else
-  echo "| model (batch 128) | threads | hpsweep fp32 | hpsweep bf16 | bf16/fp32 | oneDNN f32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| model (batch 128) | threads | hpsweep fp32 | hpsweep bf16 | bf16/fp32 | oneDNN f32 | hpsweep fp32 / oneDNN f32 | oneDNN bf16 | hpsweep bf16 / oneDNN bf16 |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 fi
 IFS=, read -r -a models <<<"${MODEL_LIST}"
 IFS=, read -r -a thread_counts <<<"${THREAD_LIST}"
 for model in "${models[@]}"; do
   read -r -a flags <<<"$(flags_of "${model}")"
   for threads in "${thread_counts[@]}"; do
-    fp=() bf=() df=() db=() ei=()
+    fp=() bf=() df=() db=() ei=() rf=() rb=()
     for ((r = 0; r < ROUNDS; ++r)); do
       if [[ "${EIGEN}" == 1 ]]; then
         ei+=("$(HPSWEEP_FP32_EIGEN=1 hp "${threads}" fp32 "${flags[@]}")")
@@ -86,23 +88,27 @@ for model in "${models[@]}"; do
           --seconds "${SECONDS_PER_ROUND}" --rounds 1)
         df+=("$(awk -F'|' -v m="${model}" '$2 ~ " "m" " && $3 ~ /f32/ { gsub(/ /, "", $4); print $4 }' <<<"${out}")")
         db+=("$(awk -F'|' -v m="${model}" '$2 ~ " "m" " && $3 ~ /bf16/ { gsub(/ /, "", $4); print $4 }' <<<"${out}")")
+        # This round's ratios: both sides timed seconds apart, so a change of the machine's
+        # speed between phases (up to 2x on a shared VM) moves both alike.
+        rf+=("$(ratio_of "${fp[-1]}" "${df[-1]}")")
+        rb+=("$(ratio_of "${bf[-1]}" "${db[-1]}")")
       fi
     done
     f=$(median "${fp[@]}")
     b=$(median "${bf[@]}")
-    d1="-" d2="-" vs="-"
+    d1="-" d2="-" vs="-" fvs="-"
     if [[ ${#df[@]} -gt 0 ]]; then
       d1=$(median "${df[@]}")
       d2=$(median "${db[@]}")
-      vs=$(awk -v a="${b}" -v c="${d2}" 'BEGIN { if (c > 0) printf "%.2fx", a / c; else print "-" }')
+      vs=$(printf '%.2fx' "$(median "${rb[@]}")")
+      fvs=$(printf '%.2fx' "$(median "${rf[@]}")")
     fi
     ratio=$(awk -v a="${b}" -v c="${f}" 'BEGIN { printf "%.2fx", a / c }')
     if [[ "${EIGEN}" == 1 ]]; then
       e=$(median "${ei[@]}")
-      fvs=$(awk -v a="${f}" -v c="${d1}" 'BEGIN { if (c > 0) printf "%.2fx", a / c; else print "-" }')
       echo "| ${model} | ${threads} | ${e} | ${f} | ${d1} | ${fvs} | ${b} | ${ratio} | ${d2} | ${vs} |"
     else
-      echo "| ${model} | ${threads} | ${f} | ${b} | ${ratio} | ${d1} | ${d2} | ${vs} |"
+      echo "| ${model} | ${threads} | ${f} | ${b} | ${ratio} | ${d1} | ${fvs} | ${d2} | ${vs} |"
     fi
   done
 done

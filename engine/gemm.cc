@@ -174,10 +174,14 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
     rows_.resize(static_cast<size_t>(N) * kpairs * 2);  // kept: no allocation per backward pass
     bf16::ConvertRows(m, ld, N, K, rows_.data(), kpairs * 2);
     const uint32_t* in = reinterpret_cast<const uint32_t*>(rows_.data());
-    uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data());
-    Transpose(in, kpairs, N, kpairs, out, n_padded_);
-    for (int k = 0; k < kpairs; ++k) {
-      std::fill(out + k * n_padded_ + N, out + (k + 1) * n_padded_, 0u);
+    // Panel by panel: its columns are rows [n0, n0 + width) of m; past N, zero.
+    for (int64_t n0 = 0; n0 < n_padded_; n0 += width_) {
+      uint32_t* out = reinterpret_cast<uint32_t*>(packed_.data() + n0 / width_ * panel_stride_);
+      const int64_t cols = std::clamp<int64_t>(N - n0, 0, width_);
+      Transpose(in + n0 * kpairs, kpairs, cols, kpairs, out, width_);
+      for (int k = 0; k < kpairs && cols < width_; ++k) {
+        std::fill(out + k * width_ + cols, out + (k + 1) * width_, 0u);
+      }
     }
   }
 }
@@ -192,10 +196,15 @@ void Operand<T>::Reserve(Precision p, const T* m, int64_t ld, int K, int N) {
   transposed_ = false;
   if (p != Precision::kBf16) return;
   assert((std::is_same_v<T, float>));
-  n_padded_ = RoundUp16(N);
+  constexpr int64_t kWidth = PairPanels::kWidth;
+  n_padded_ = N > kWidth ? (N + kWidth - 1) / kWidth * kWidth : RoundUp16(N);
+  width_ = std::min(kWidth, n_padded_);
   const int64_t kpairs = (K + 1) / 2;
-  packed_.resize(static_cast<size_t>((kpairs + kPadPairRows) * n_padded_ * 2));
-  std::fill(packed_.begin() + kpairs * n_padded_ * 2, packed_.end(), uint16_t{0});
+  panel_stride_ = (kpairs + kPadPairRows) * width_ * 2;
+  packed_.resize(static_cast<size_t>(n_padded_ / width_ * panel_stride_));
+  for (auto panel = packed_.begin(); panel != packed_.end(); panel += panel_stride_) {
+    std::fill(panel + kpairs * width_ * 2, panel + panel_stride_, uint16_t{0});  // the pad rows
+  }
   packed_ptr_ = packed_.data();
 }
 
@@ -204,8 +213,8 @@ void Operand<T>::PackRows(int first, int count) {
   assert(first % 2 == 0 && first + count <= K_ && (count % 2 == 0 || first + count == K_));
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ != Precision::kBf16) return;
-    bf16::PackRowPairs(m_ + first * ld_, ld_, count, N_, n_padded_,
-                       packed_.data() + static_cast<int64_t>(first / 2) * n_padded_ * 2);
+    bf16::PackRowPairs(m_ + first * ld_, ld_, count, N_, n_padded_, width_, panel_stride_,
+                       packed_.data() + static_cast<int64_t>(first / 2) * width_ * 2);
   }
 }
 
@@ -219,9 +228,11 @@ void Operand<T>::SetRows(const Operand& whole, int first) {
   N_ = whole.N_;
   transposed_ = false;
   n_padded_ = whole.n_padded_;
+  width_ = whole.width_;
+  panel_stride_ = whole.panel_stride_;
   packed_ptr_ = whole.packed_ptr_ == nullptr
                     ? nullptr
-                    : whole.packed_ptr_ + static_cast<int64_t>(first / 2) * n_padded_ * 2;
+                    : whole.packed_ptr_ + static_cast<int64_t>(first / 2) * width_ * 2;
 }
 
 template <typename T>
@@ -242,8 +253,8 @@ void Gemm<T>::MulBf16(const T* a, int64_t lda, int M, const Operand<T>& b, T* c,
     }
     a_bf16_.resize(static_cast<size_t>(M) * kpairs * 2);
     bf16::ConvertRows(a, lda, M, b.K(), a_bf16_.data(), kpairs * 2);
-    bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs, b.packed(),
-               b.N_padded(), b.N(), c, ldc, accumulate, bias);
+    bf16::Gemm(reinterpret_cast<const uint32_t*>(a_bf16_.data()), kpairs, 1, M, kpairs, b.pairs(),
+               b.N(), c, ldc, accumulate, bias);
   }
 }
 
@@ -251,8 +262,8 @@ template <typename T>
 void Gemm<T>::MulAmx(int64_t a_ld, int M, const Operand<T>& b, T* c, int64_t ldc, bool accumulate,
                      const T* bias) {
   if constexpr (std::is_same_v<T, float>) {
-    amx::Gemm(a_tiles_.data(), a_ld, M, (b.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc,
-              accumulate, bias);
+    amx::Gemm(a_tiles_.data(), a_ld, M, (b.K() + 1) / 2, b.pairs(), b.N(), c, ldc, accumulate,
+              bias);
   }
 }
 
@@ -299,18 +310,26 @@ void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t 
     if (precision_ == Precision::kBf16) {
       assert(a.precision() == Precision::kBf16 && b.precision() == Precision::kBf16);
       if (kernel_ == Bf16Kernel::kAmx) {
-        // a's pair rows (kp, m) moved into rows of pairs (m, kp); its zero columns past N and
-        // its zero pair rows past K fill the padding.
+        // a's pair rows (kp, m) moved into rows of pairs (m, kp), panel by panel; its zero
+        // columns past N and its zero pair rows past K fill the padding.
         const int kpairs = (a.K() + 1) / 2;
         const int64_t a_ld = RoundUp16(kpairs), rows = a.N_padded();
+        const PairPanels ap = a.pairs();
         a_tiles_.resize(static_cast<size_t>(rows * a_ld));
-        Transpose(reinterpret_cast<const uint32_t*>(a.packed()), rows, a_ld, rows, a_tiles_.data(),
-                  a_ld);
+        for (int64_t m0 = 0; m0 < rows; m0 += ap.width) {
+          Transpose(reinterpret_cast<const uint32_t*>(ap.Panel(m0)), ap.width, a_ld, ap.width,
+                    a_tiles_.data() + m0 * a_ld, a_ld);
+        }
         MulAmx(a_ld, a.N(), b, c, ldc, accumulate, nullptr);
         return;
       }
-      bf16::Gemm(reinterpret_cast<const uint32_t*>(a.packed()), 1, a.N_padded(), a.N(),
-                 (a.K() + 1) / 2, b.packed(), b.N_padded(), b.N(), c, ldc, accumulate);
+      // One call per panel of a: a block of rows of C reads its pairs within one panel.
+      const PairPanels ap = a.pairs();
+      for (int m0 = 0; m0 < a.N(); m0 += static_cast<int>(ap.width)) {
+        bf16::Gemm(reinterpret_cast<const uint32_t*>(ap.Panel(m0)), 1, ap.width,
+                   std::min<int>(static_cast<int>(ap.width), a.N() - m0), (a.K() + 1) / 2,
+                   b.pairs(), b.N(), c + m0 * ldc, ldc, accumulate);
+      }
       return;
     }
     if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {

@@ -65,6 +65,19 @@ Fp32Kernel DefaultFp32Kernel();
 uint16_t ToBf16(float x);
 float FromBf16(uint16_t b);
 
+// Where a bf16 operand's pairs lie: in panels of `width` columns side by side, each a block of
+// pair rows `width` pairs long; pair (kp, n) (the values of rows 2kp and 2kp+1 of column n,
+// interleaved) is the two uint16 at data + (n / width) * panel_stride + (kp * width + n % width)
+// * 2. A kernel reading a panel's rows reads contiguous memory: rows a whole matrix's width apart
+// (2 KB for 512 columns) fall into a few of L1's sets and are read from L2 again on every pass.
+struct PairPanels {
+  static constexpr int64_t kWidth = 64;  // columns of a panel (fewer only where N is)
+  const uint16_t* data = nullptr;
+  int64_t width = 0;         // kWidth, or the padded N where that is less (a multiple of 16)
+  int64_t panel_stride = 0;  // uint16s from one panel to the next
+  const uint16_t* Panel(int64_t n0) const { return data + n0 / width * panel_stride; }
+};
+
 // A (K, N) matrix as an operand: the B of C = A·B, or either operand of the weight-gradient
 // product A^T·B (both summed over their K rows).
 template <typename T>
@@ -90,9 +103,10 @@ class Operand {
   const T* matrix() const { return m_; }
   int64_t ld() const { return ld_; }
   bool transposed() const { return transposed_; }
-  // bf16: pair row kp (values of rows 2kp and 2kp+1 interleaved), N_padded() columns; 16 zero
-  // pair rows follow the last one (the AMX kernel reads K in tiles of 16 pairs).
-  const uint16_t* packed() const { return packed_ptr_; }
+  // bf16: the pairs in panels (PairPanels); N_padded() columns (N rounded up to 16, or to whole
+  // panels of 64 where N is more), zero past N; 16 zero pair rows follow each panel's last one
+  // (the AMX kernel reads K in tiles of 16 pairs).
+  PairPanels pairs() const { return {packed_ptr_, width_, panel_stride_}; }
   int64_t N_padded() const { return n_padded_; }
 
  private:
@@ -101,7 +115,7 @@ class Operand {
   int64_t ld_ = 0;
   int K_ = 0, N_ = 0;
   bool transposed_ = false;
-  int64_t n_padded_ = 0;
+  int64_t n_padded_ = 0, width_ = 0, panel_stride_ = 0;  // bf16: the layout of pairs()
   std::vector<uint16_t> packed_;
   const uint16_t* packed_ptr_ = nullptr;  // packed_, or a view into another operand's
   std::vector<uint16_t> rows_;  // transposed Set: the stored rows rounded, before they move
@@ -147,16 +161,17 @@ class Gemm {
 namespace bf16 {
 
 // The kernel entry points (engine/gemm_bf16.cc), exposed for the kernel tests.
-// c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32 at a + m*a_m + kp*a_k, and B's pair
-// row kp holds n_padded columns of bf16 pairs at b + kp*n_padded*2; not accumulating, a non-null
-// bias (N) starts every row's sum. REQUIRES: Bf16Supported().
-void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs, const uint16_t* b,
-          int64_t n_padded, int N, float* c, int64_t ldc, bool accumulate,
-          const float* bias = nullptr);
-// Packs src (rows, cols) with row stride ld as pair rows: out[(kp*n_padded + n)*2 + i] =
-// bf16(src[2kp+i][n]); rows past the end and columns in [cols, n_padded) are zero.
-void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_padded,
-                  uint16_t* out);
+// c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32 at a + m*a_m + kp*a_k and B's pairs
+// lie in panels (PairPanels); not accumulating, a non-null bias (N) starts every row's sum.
+// REQUIRES: Bf16Supported().
+void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs, PairPanels b, int N,
+          float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+// Packs src (rows, cols) with row stride ld as pair rows into panels of `width` columns
+// `panel_stride` apart: pair (kp, n) = bf16(src[2kp][n]), bf16(src[2kp+1][n]) at
+// out + (n / width) * panel_stride + (kp * width + n % width) * 2; the value of a row past the end
+// and columns in [cols, n_padded) are zero.
+void PackRowPairs(const float* src, int64_t ld, int rows, int cols, int64_t n_padded, int64_t width,
+                  int64_t panel_stride, uint16_t* out);
 // Rounds each row of src (rows, cols) to bf16 into out (rows, row stride out_ld >= cols rounded
 // up to even), zero from cols to out_ld.
 void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out, int64_t out_ld);
@@ -177,10 +192,11 @@ namespace amx {
 
 // The AMX kernel (engine/gemm_amx.cc): c (M, N) = [c +] A·B, where A's pair (m, kp) is the uint32
 // at a + m*a_ld + kp, readable for m < M rounded up to 16 and kp < kpairs rounded up to 16 and
-// zero past M and kpairs; B's pair rows as bf16::Gemm's, as many readable and zero past kpairs;
-// not accumulating, a non-null bias (N) starts every row's sum. REQUIRES: AmxSupported().
-void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, const uint16_t* b, int64_t n_padded,
-          int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+// zero past M and kpairs; B's pairs in panels (PairPanels), as many pair rows readable and zero
+// past kpairs; not accumulating, a non-null bias (N) starts every row's sum.
+// REQUIRES: AmxSupported().
+void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b, int N, float* c,
+          int64_t ldc, bool accumulate, const float* bias = nullptr);
 
 }  // namespace amx
 

@@ -85,7 +85,7 @@ HPSWEEP_AMX_TARGET void Unstage(const float* stage, const CTile& t, int64_t ldc)
 
 // One block of C: MT tiles of 16 rows by NT tiles of 16 columns, summed over ktiles of 16 pairs.
 template <int MT, int NT>
-HPSWEEP_AMX_TARGET void Block(const uint32_t* a, int64_t a_ld, const uint16_t* b, int64_t n_padded,
+HPSWEEP_AMX_TARGET void Block(const uint32_t* a, int64_t a_ld, const uint16_t* b, int64_t width,
                               int ktiles, const CTile (&t)[2][2], int64_t ldc, bool accumulate,
                               const float* const (&bias_cols)[2],
                               const float (&bias_blocks)[2][256]) {
@@ -94,10 +94,10 @@ HPSWEEP_AMX_TARGET void Block(const uint32_t* a, int64_t a_ld, const uint16_t* b
   if constexpr (NT == 2) HPSWEEP_AMX_INIT(1, t[0][1], stage[1]);
   if constexpr (MT == 2) HPSWEEP_AMX_INIT(2, t[1][0], stage[2]);
   if constexpr (MT == 2 && NT == 2) HPSWEEP_AMX_INIT(3, t[1][1], stage[3]);
-  const int64_t a_stride = a_ld * 4, b_stride = n_padded * 4;
+  const int64_t a_stride = a_ld * 4, b_stride = width * 4;
   for (int kt = 0; kt < ktiles; ++kt) {
     const uint32_t* ak = a + kt * 16;
-    const uint16_t* bk = b + kt * 16 * n_padded * 2;
+    const uint16_t* bk = b + kt * 16 * width * 2;
     _tile_loadd(4, ak, a_stride);
     if constexpr (MT == 2) _tile_loadd(5, ak + 16 * a_ld, a_stride);
     _tile_loadd(6, bk, b_stride);
@@ -120,9 +120,8 @@ int Min16(int n) { return n < 16 ? n : 16; }
 
 }  // namespace
 
-HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, const uint16_t* b,
-                             int64_t n_padded, int N, float* c, int64_t ldc, bool accumulate,
-                             const float* bias) {
+HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b,
+                             int N, float* c, int64_t ldc, bool accumulate, const float* bias) {
   TileConfig config;
   for (int i = 0; i < 8; ++i) {
     config.rows[i] = 16;
@@ -141,6 +140,7 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
       const __m512 row = _mm512_maskz_loadu_ps(Mask(N - n0 - 16 * j), bias_cols[j]);
       for (int r = 0; r < 16; ++r) _mm512_store_ps(bias_blocks[j] + r * 16, row);
     }
+    const uint16_t* bn = b.Panel(n0) + n0 % b.width * 2;  // n0 % 64 is 0 or 32: half a panel
     for (int m0 = 0; m0 < M; m0 += 32) {
       const int mt = M - m0 > 16 ? 2 : 1;
       CTile t[2][2];
@@ -152,15 +152,14 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
         }
       }
       const uint32_t* am = a + m0 * a_ld;
-      const uint16_t* bn = b + n0 * 2;
       if (mt == 2 && nt == 2) {
-        Block<2, 2>(am, a_ld, bn, n_padded, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
+        Block<2, 2>(am, a_ld, bn, b.width, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
       } else if (mt == 2) {
-        Block<2, 1>(am, a_ld, bn, n_padded, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
+        Block<2, 1>(am, a_ld, bn, b.width, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
       } else if (nt == 2) {
-        Block<1, 2>(am, a_ld, bn, n_padded, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
+        Block<1, 2>(am, a_ld, bn, b.width, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
       } else {
-        Block<1, 1>(am, a_ld, bn, n_padded, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
+        Block<1, 1>(am, a_ld, bn, b.width, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
       }
     }
   }
@@ -174,7 +173,7 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
 
 namespace hpsweep {
 namespace amx {
-void Gemm(const uint32_t*, int64_t, int, int, const uint16_t*, int64_t, int, float*, int64_t, bool,
+void Gemm(const uint32_t*, int64_t, int, int, PairPanels, int, float*, int64_t, bool,
           const float*) {}
 }  // namespace amx
 }  // namespace hpsweep

@@ -8,7 +8,8 @@
 // zmm registers) for the whole sum over K: per pair of K it loads NV vectors of B (16 columns x 2
 // values each), broadcasts one pair of A per row, and issues MR*NV vdpbf16ps. C is read (to add
 // to it) and written once. Panels of 64 columns go left to right; within one, blocks of 6 rows go
-// top to bottom, so the panel of B (K x 64 bf16: 16 KB for K = 128) stays in L1 across them.
+// top to bottom, so the panel of B (K x 64 bf16: 16 KB for K = 128, contiguous in the operand's
+// PairPanels layout) stays in L1 across them.
 #include "engine/gemm.h"
 
 #if defined(__x86_64__)
@@ -63,10 +64,12 @@ HPSWEEP_BF16_TARGET inline __m256i Round16(__m512 x) { return (__m256i)_mm512_cv
 }  // namespace
 
 HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M, int kpairs,
-                              const uint16_t* b, int64_t n_padded, int N, float* c, int64_t ldc,
-                              bool accumulate, const float* bias) {
-  const int64_t b_k = n_padded * 2;
+                              PairPanels b, int N, float* c, int64_t ldc, bool accumulate,
+                              const float* bias) {
+  static_assert(PairPanels::kWidth == 16 * kMaxVectors, "a panel is the micro-kernel's width");
+  const int64_t b_k = b.width * 2;
   for (int n0 = 0; n0 < N; n0 += 16 * kMaxVectors) {
+    const uint16_t* panel = b.Panel(n0);
     const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
     const int nv = (cols + 15) / 16;
     const int last_valid = cols - (nv - 1) * 16;
@@ -78,7 +81,7 @@ HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M
       const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
       for (int m0 = 0; m0 < M;) {
         const int mr = kernel::RowsOfBlock(M - m0);  // blocks of 6, the last two 4 + 3/4
-        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * b_k + n0 * 2, b_k, kn,
+        kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, panel + k0 * b_k, b_k, kn,
                                  c + m0 * ldc + n0, ldc, last_valid, add, bias_n0);
         m0 += mr;
       }
@@ -88,7 +91,8 @@ HPSWEEP_BF16_TARGET void Gemm(const uint32_t* a, int64_t a_m, int64_t a_k, int M
 }
 
 HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, int cols,
-                                      int64_t n_padded, uint16_t* out) {
+                                      int64_t n_padded, int64_t width, int64_t panel_stride,
+                                      uint16_t* out) {
   // Interleaves two rounded rows: out word 2j = row0[j], 2j+1 = row1[j] (cvtne2ps_pbh puts its
   // second argument in the low half).
   alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
@@ -99,7 +103,7 @@ HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, in
   for (int kp = 0; kp < kpairs; ++kp) {
     const float* r0 = src + 2 * kp * ld;
     const float* r1 = 2 * kp + 1 < rows ? r0 + ld : nullptr;
-    uint16_t* o = out + kp * n_padded * 2;
+    uint16_t* o = out + kp * width * 2;
     for (int64_t n = 0; n < n_padded; n += 16) {
       const int valid = n >= cols ? 0 : (cols - n < 16 ? static_cast<int>(cols - n) : 16);
       const __mmask16 m = TailMask(valid);
@@ -107,7 +111,8 @@ HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, in
       const __m512 hi =
           valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n) : _mm512_setzero_ps();
       const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-      _mm512_storeu_si512(o + n * 2, _mm512_permutexvar_epi16(perm, both));
+      _mm512_storeu_si512(o + n / width * panel_stride + n % width * 2,
+                          _mm512_permutexvar_epi16(perm, both));
     }
   }
 }
@@ -136,9 +141,9 @@ HPSWEEP_BF16_TARGET void ConvertRows(const float* src, int64_t ld, int rows, int
 
 namespace hpsweep {
 namespace bf16 {
-void Gemm(const uint32_t*, int64_t, int64_t, int, int, const uint16_t*, int64_t, int, float*,
-          int64_t, bool, const float*) {}
-void PackRowPairs(const float*, int64_t, int, int, int64_t, uint16_t*) {}
+void Gemm(const uint32_t*, int64_t, int64_t, int, int, PairPanels, int, float*, int64_t, bool,
+          const float*) {}
+void PackRowPairs(const float*, int64_t, int, int, int64_t, int64_t, int64_t, uint16_t*) {}
 void ConvertRows(const float*, int64_t, int, int, uint16_t*, int64_t) {}
 }  // namespace bf16
 }  // namespace hpsweep

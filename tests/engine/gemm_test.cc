@@ -80,7 +80,11 @@ const Shape kShapes[] = {{1, 1, 1},
                          {7, 1101, 70},
                          {17, 65, 33},
                          {33, 34, 16},
-                         {40, 31, 47}};
+                         {40, 31, 47},
+                         // bf16 operands in several panels of 64 columns, the last one partly
+                         // used (N = 130), and A^T·B's a over several panels (M = 65, 100)
+                         {65, 40, 64},
+                         {100, 300, 130}};
 
 Mat<float> RandomMat(int rows, int cols, Rng* rng) {
   Mat<float> m(rows, cols);
@@ -229,27 +233,30 @@ TEST(GemmBf16Test, AnOperandSetAgainReadsNothingOfItsLastValues) {
   // An operand packed for a longer K and then for a shorter one keeps its buffer; the AMX kernel
   // reads K in whole tiles of 16 pairs, so the pair rows after the new K must be zero again, not
   // the old values (infinities here: any read of them would make NaN or infinity).
+  // N = 20 is one panel of columns, N = 130 three (the last partly used).
   for (Bf16Kernel kernel : Kernels()) {
-    SCOPED_TRACE(Name(kernel));
-    Rng rng(17);
-    Mat<float> big(40, 20);
-    big.setConstant(std::numeric_limits<float>::infinity());
-    Operand<float> op;
-    op.Set(Precision::kBf16, big.data(), 20, 40, 20, false);
-    Mat<float> a = RandomMat(5, 7, &rng), b = RandomMat(7, 20, &rng);
-    op.Set(Precision::kBf16, b.data(), 20, 7, 20, false);
-    Gemm<float> gemm = Bf16Gemm(kernel);
-    Mat<float> c(5, 20);
-    gemm.Mul(a.data(), 7, 5, op, c.data(), 20, false);
-    ExpectClose(c, Rounded(a) * Rounded(b), Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs(), "Mul");
-    // And a view of its last rows (SetRows: what a layer's last steps use) reads zeros past them.
-    Operand<float> rows;
-    rows.SetRows(op, 2);
-    Mat<float> c2(5, 20);
-    gemm.Mul(a.data(), 7, 5, rows, c2.data(), 20, false);  // a's first 5 columns of 7
-    Mat<double> want = Rounded(a).leftCols(5) * Rounded(b).bottomRows(5);
-    ExpectClose(c2, want, Rounded(a).leftCols(5).cwiseAbs() * Rounded(b).bottomRows(5).cwiseAbs(),
-                "SetRows");
+    for (int n : {20, 130}) {
+      SCOPED_TRACE(testing::Message() << Name(kernel) << " N " << n);
+      Rng rng(17);
+      Mat<float> big(40, n);
+      big.setConstant(std::numeric_limits<float>::infinity());
+      Operand<float> op;
+      op.Set(Precision::kBf16, big.data(), n, 40, n, false);
+      Mat<float> a = RandomMat(5, 7, &rng), b = RandomMat(7, n, &rng);
+      op.Set(Precision::kBf16, b.data(), n, 7, n, false);
+      Gemm<float> gemm = Bf16Gemm(kernel);
+      Mat<float> c(5, n);
+      gemm.Mul(a.data(), 7, 5, op, c.data(), n, false);
+      ExpectClose(c, Rounded(a) * Rounded(b), Rounded(a).cwiseAbs() * Rounded(b).cwiseAbs(), "Mul");
+      // And a view of its last rows (SetRows: what a layer's last steps use) reads zeros past them.
+      Operand<float> rows;
+      rows.SetRows(op, 2);
+      Mat<float> c2(5, n);
+      gemm.Mul(a.data(), 7, 5, rows, c2.data(), n, false);  // a's first 5 columns of 7
+      Mat<double> want = Rounded(a).leftCols(5) * Rounded(b).bottomRows(5);
+      ExpectClose(c2, want, Rounded(a).leftCols(5).cwiseAbs() * Rounded(b).bottomRows(5).cwiseAbs(),
+                  "SetRows");
+    }
   }
 }
 
