@@ -71,8 +71,7 @@ double Objective(const std::vector<int>& levels, const std::vector<Eigen::Matrix
   const Eigen::MatrixXd l = llt.matrixL();
   double value = -0.5 * y.dot(alpha) - l.diagonal().array().log().sum() -
                  0.5 * static_cast<double>(n) * kLog2Pi;
-  const Eigen::MatrixXd w =
-      alpha * alpha.transpose() - llt.solve(Eigen::MatrixXd::Identity(n, n));
+  const Eigen::MatrixXd w = alpha * alpha.transpose() - llt.solve(Eigen::MatrixXd::Identity(n, n));
   grad->assign(d + 2, 0.0);
   for (size_t i = 0; i < d; ++i) {
     (*grad)[i] = 0.5 * inv_l2[i] * (w.array() * g.array() * d2[i].array()).sum();
@@ -80,8 +79,9 @@ double Objective(const std::vector<int>& levels, const std::vector<Eigen::Matrix
   (*grad)[d] = 0.5 * (w.array() * kf.array()).sum();
   (*grad)[d + 1] = 0.5 * noise * w.trace();
   for (size_t j = 0; j < d + 2; ++j) {
-    const double mean = j < d ? (levels[j] > 0 ? kCategoricalLength : kNumericLength)
-                        : j == d ? kSignal : kNoise;
+    const double mean = j < d    ? (levels[j] > 0 ? kCategoricalLength : kNumericLength)
+                        : j == d ? kSignal
+                                 : kNoise;
     const double sd = j < d ? kLengthSd : j == d ? kSignalSd : kNoiseSd;
     value -= 0.5 * (theta[j] - mean) * (theta[j] - mean) / (sd * sd);
     (*grad)[j] -= (theta[j] - mean) / (sd * sd);
@@ -90,16 +90,16 @@ double Objective(const std::vector<int>& levels, const std::vector<Eigen::Matrix
 }
 
 // The hyperparameters' logs: iRprop- from the priors' means, the best visited kept.
-std::vector<double> FitHyperparameters(const std::vector<int>& levels,
-                                       const std::vector<Point>& x, const Eigen::VectorXd& y) {
+std::vector<double> FitHyperparameters(const std::vector<int>& levels, const std::vector<Point>& x,
+                                       const Eigen::VectorXd& y) {
   const size_t d = levels.size();
   const Eigen::Index n = y.size();
   std::vector<Eigen::MatrixXd> d2(d, Eigen::MatrixXd(n, n));
   for (size_t i = 0; i < d; ++i) {
     for (Eigen::Index a = 0; a < n; ++a) {
       for (Eigen::Index b = 0; b < n; ++b) {
-        d2[i](a, b) = AxisDistance2(levels[i], x[static_cast<size_t>(a)][i],
-                                    x[static_cast<size_t>(b)][i]);
+        d2[i](a, b) =
+            AxisDistance2(levels[i], x[static_cast<size_t>(a)][i], x[static_cast<size_t>(b)][i]);
       }
     }
   }
@@ -130,8 +130,8 @@ std::vector<double> FitHyperparameters(const std::vector<int>& levels,
         grad[j] = 0;  // (iRprop-: no move after a change of sign)
       }
       last[j] = grad[j];
-      if (grad[j] != 0) theta[j] = std::clamp(theta[j] + (grad[j] > 0 ? step[j] : -step[j]),
-                                              lo[j], hi[j]);
+      if (grad[j] != 0)
+        theta[j] = std::clamp(theta[j] + (grad[j] > 0 ? step[j] : -step[j]), lo[j], hi[j]);
     }
   }
   return best;
@@ -170,8 +170,7 @@ Eigen::VectorXd NormalScores(const std::vector<double>& y) {
 }  // namespace
 
 GaussianProcess GaussianProcess::Fit(const std::vector<int>& levels, const std::vector<Point>& x,
-                                     const std::vector<double>& y,
-                                     const std::vector<Point>& lies) {
+                                     const std::vector<double>& y, const std::vector<Point>& lies) {
   GaussianProcess gp;
   gp.levels_ = levels;
   const size_t d = levels.size(), n = y.size();
@@ -322,6 +321,42 @@ std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vecto
   return out;
 }
 
+std::vector<Point> CellMoves(const GaussianProcess& model, const std::vector<int>& levels,
+                             const Point& best, const std::function<void(Point*)>& snap, Rng* rng) {
+  std::vector<size_t> cats;
+  uint64_t cells = 1;
+  for (size_t a = 0; a < levels.size(); ++a) {
+    if (levels[a] < 2) continue;
+    cats.push_back(a);
+    cells = std::min<uint64_t>(cells * static_cast<uint64_t>(levels[a]), kMaxCellMoves + 1);
+  }
+  // Every other cell where there are at most kMaxCellMoves, else as many drawn at random.
+  std::vector<Point> points;
+  std::set<Point> seen = {best};
+  for (uint64_t i = 0; i < std::min<uint64_t>(cells, kMaxCellMoves); ++i) {
+    Point u = best;
+    uint64_t rest = i;
+    for (size_t a : cats) {
+      const uint64_t n = static_cast<uint64_t>(levels[a]);
+      u[a] = static_cast<double>(cells > kMaxCellMoves ? rng->Below(n) : rest % n);
+      rest /= n;
+    }
+    snap(&u);
+    if (seen.insert(u).second) points.push_back(std::move(u));
+  }
+  std::vector<std::pair<double, Point>> scored;
+  for (Point& u : points) {
+    double s = model.LogExpectedImprovement(u);
+    if (!std::isfinite(s)) s = -std::numeric_limits<double>::infinity();
+    scored.emplace_back(s, std::move(u));
+  }
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<Point> out;
+  for (auto& [s, u] : scored) out.push_back(std::move(u));
+  return out;
+}
+
 std::vector<int> Levels(const std::vector<tpe::Axis>& axes) {
   std::vector<int> levels(axes.size(), 0);
   for (size_t a = 0; a < axes.size(); ++a) {
@@ -385,11 +420,14 @@ std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>&
     };
   }
   auto snap = [&axes](Point* p) { *p = Code(axes, Decode(axes, *p)); };
-  std::vector<Point> ranked =
+  std::vector<Point> ranked;
+  if (allowed) ranked = CellMoves(model, levels, incumbents[0], snap, rng);
+  std::vector<Point> more =
       RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates, allowed);
-  if (ranked.empty() && allowed) {
-    ranked = RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates);
+  if (more.empty() && allowed) {
+    more = RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates);
   }
+  ranked.insert(ranked.end(), more.begin(), more.end());
   for (const Point& u : ranked) {
     out.push_back(Decode(axes, u));
   }

@@ -15,10 +15,9 @@
 #ifndef HPSWEEP_SEARCH_GP_H_
 #define HPSWEEP_SEARCH_GP_H_
 
+#include <Eigen/Dense>
 #include <functional>
 #include <vector>
-
-#include <Eigen/Dense>
 
 #include "engine/tensor.h"
 #include "search/parzen.h"
@@ -55,9 +54,9 @@ class GaussianProcess {
   std::vector<double> length_;  // per axis
   double signal_ = 1, noise_ = 1e-2;
   double best_ = 0;
-  std::vector<Point> x_;     // the points conditioned on (y's, then the lies)
-  Eigen::VectorXd alpha_;    // K^-1 y
-  Eigen::MatrixXd chol_;     // lower Cholesky factor of K
+  std::vector<Point> x_;   // the points conditioned on (y's, then the lies)
+  Eigen::VectorXd alpha_;  // K^-1 y
+  Eigen::MatrixXd chol_;   // lower Cholesky factor of K
 };
 
 // Candidates for the next trial, best first by LogExpectedImprovement, at most `count`, no two
@@ -69,6 +68,15 @@ std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vecto
                                   const std::vector<Point>& incumbents,
                                   const std::function<void(Point*)>& snap, Rng* rng, int count,
                                   const std::function<bool(const Point&)>& allowed = nullptr);
+
+// The best point moved to other cells of categorical values, its numeric values kept: every
+// other cell (at most kMaxCellMoves, else that many drawn), snapped, best first by
+// LogExpectedImprovement. What a turn away from the best cell tries first: a good learning rate,
+// width and depth with another batch size or optimizer, rather than the numeric edges of another
+// cell where the posterior's variance is largest.
+constexpr uint64_t kMaxCellMoves = 512;
+std::vector<Point> CellMoves(const GaussianProcess& model, const std::vector<int>& levels,
+                             const Point& best, const std::function<void(Point*)>& snap, Rng* rng);
 
 // The sampler's side (search/sampler.h, "GP"), over its axes (search/parzen.h) and their
 // transformed points: levels 0 for a numeric axis, the count of values for a categorical one.
@@ -82,10 +90,11 @@ std::vector<double> Decode(const std::vector<tpe::Axis>& axes, const Point& u);
 // A proposal's candidates as transformed points, best first (at most kProposalCandidates): a GP
 // fitted to the transformed points x with scores y (higher is better) and `lies` (points being
 // trained, or pruned) at the lowest score, ranked by RankCandidates around the best five of x.
-// With `elsewhere`, only candidates whose categorical values are not all the best point's (all
-// when there are none such). The sampler asks for that on every kElsewhereEvery-th trial number:
-// expected improvement alone, after a start-up whose best cell of categorical values is a poor
-// one, refines that cell and may never leave it (a batch size or optimizer it never tries again).
+// With `elsewhere`, the best point's CellMoves first, then only candidates whose categorical
+// values are not all the best point's (all when there are none such). The sampler asks for that on
+// every kElsewhereEvery-th trial number: expected improvement alone, after a start-up whose best
+// cell of categorical values is a poor one, refines that cell and may never leave it (a batch size
+// or optimizer it never tries again).
 constexpr int kProposalCandidates = 256, kElsewhereEvery = 5;
 std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>& axes,
                                                    const std::vector<std::vector<double>>& x,

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -87,7 +88,8 @@ TEST(GaussianProcessTest, ItsMeanFollowsASmoothFunctionAndItIsSurerAtItsData) {
 TEST(GaussianProcessTest, AnAxisThatDoesNotMatterGetsALongLengthScale) {
   std::vector<Point> x;
   std::vector<double> y;
-  Draw({0, 0}, 30, 2, [](const Point& u) { return std::sin(6 * u[0]); }, &x, &y);
+  Draw(
+      {0, 0}, 30, 2, [](const Point& u) { return std::sin(6 * u[0]); }, &x, &y);
   const GaussianProcess gp = GaussianProcess::Fit({0, 0}, x, y);
   ASSERT_EQ(gp.length_scales().size(), 2u);
   EXPECT_GT(gp.length_scales()[1], 3 * gp.length_scales()[0])
@@ -126,7 +128,8 @@ TEST(GaussianProcessTest, ExpectedImprovementHeadsForTheOptimum) {
 TEST(GaussianProcessTest, ALieLowersTheExpectedImprovementWhereItIs) {
   std::vector<Point> x;
   std::vector<double> y;
-  Draw({0}, 10, 5, [](const Point& u) { return -(u[0] - 0.5) * (u[0] - 0.5); }, &x, &y);
+  Draw(
+      {0}, 10, 5, [](const Point& u) { return -(u[0] - 0.5) * (u[0] - 0.5); }, &x, &y);
   const GaussianProcess plain = GaussianProcess::Fit({0}, x, y);
   Rng rng(6);
   const Point top = RankCandidates(plain, {0}, {}, NoSnap, &rng, 1).at(0);
@@ -152,7 +155,8 @@ TEST(GaussianProcessTest, DegenerateDataGivesFiniteValues) {
   // Far below the best the improvement is tiny but still ordered, not -inf.
   std::vector<Point> xs;
   std::vector<double> ys;
-  Draw({0}, 12, 7, [](const Point& u) { return u[0] > 0.9 ? 1.0 : 0.0; }, &xs, &ys);
+  Draw(
+      {0}, 12, 7, [](const Point& u) { return u[0] > 0.9 ? 1.0 : 0.0; }, &xs, &ys);
   const GaussianProcess steep = GaussianProcess::Fit({0}, xs, ys);
   EXPECT_TRUE(std::isfinite(steep.LogExpectedImprovement({0.0})));
 }
@@ -161,7 +165,8 @@ TEST(GaussianProcessTest, CandidatesAreAFunctionOfTheirInputsAndSnapped) {
   const std::vector<int> levels = {0, 0, 4};
   std::vector<Point> x;
   std::vector<double> y;
-  Draw(levels, 20, 8, [](const Point& u) { return u[0] - u[1] + 0.1 * u[2]; }, &x, &y);
+  Draw(
+      levels, 20, 8, [](const Point& u) { return u[0] - u[1] + 0.1 * u[2]; }, &x, &y);
   const GaussianProcess a = GaussianProcess::Fit(levels, x, y);
   const GaussianProcess b = GaussianProcess::Fit(levels, x, y);
   // Snapping the second axis to tenths.
@@ -201,6 +206,13 @@ TEST(GaussianProcessTest, ElsewhereCandidatesLeaveTheBestCell) {
   const std::vector<std::vector<double>> away = ProposeCandidates(axes, x, y, {}, &r2, true);
   ASSERT_FALSE(away.empty());
   for (const std::vector<double>& c : away) EXPECT_NE(c[1], 1);
+  // The turn tries the best point's rate in the two other cells first (CellMoves), not the rate
+  // where another cell's posterior is most uncertain.
+  const size_t best = static_cast<size_t>(std::max_element(y.begin(), y.end()) - y.begin());
+  ASSERT_GE(away.size(), 2u);
+  EXPECT_DOUBLE_EQ(away[0][0], x[best][0]);
+  EXPECT_DOUBLE_EQ(away[1][0], x[best][0]);
+  EXPECT_NE(away[0][1], away[1][1]);
 
   const std::vector<tpe::Axis> numeric = {rate};
   std::vector<std::vector<double>> xn;
