@@ -2,8 +2,8 @@
 //
 // Activations are batch-major float32 (or float64 in gradient tests) Eigen matrices. A sequence
 // batch of B samples and T steps is stored time-major, (T*B, F): row t*B + b holds step t of sample
-// b, so one time step is a contiguous block of B rows and the inputs of all steps can be projected
-// in one GEMM. A non-sequence batch has steps == 1 and shape (B, F).
+// b, so one time step is a contiguous block of B rows (a recurrent layer projects each step's
+// block just before the step). A non-sequence batch has steps == 1 and shape (B, F).
 //
 // Thread-safety: plain values; a Tensor or Rng is owned by one thread at a time.
 #ifndef HPSWEEP_ENGINE_TENSOR_H_

@@ -56,9 +56,10 @@
 // improvement over the best posterior mean (uniform draws, draws around the best trials, a local
 // refinement; snapped to the space's grid) that is not a tried point is proposed; candidates
 // passed over, the fallbacks and the "never a tried point" rule are TPE's. Every
-// gp::kElsewhereEvery-th trial number (5) takes the best candidate whose categorical values are
-// not all the best trial's (gp.h), so a cell that only looked best after the start-up is left
-// now and then. Pruned trials and
+// gp::kElsewhereEvery-th trial number (5) leaves the best trial's cell of categorical values
+// (gp.h): first the best trial's numeric values in another cell (the one of largest expected
+// improvement), then the best candidate elsewhere, so a cell that only looked best after the
+// start-up is left now and then. Pruned trials and
 // running and queued ones join at the lowest value without moving the fit (the constant liar).
 // auto takes TPE instead for conditional parameters, several objectives or constraints and a
 // pruner (its trials' values come from fewer epochs); model: gp with conditions, several
