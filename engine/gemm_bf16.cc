@@ -103,16 +103,19 @@ HPSWEEP_BF16_TARGET void PackRowPairs(const float* src, int64_t ld, int rows, in
   for (int kp = 0; kp < kpairs; ++kp) {
     const float* r0 = src + 2 * kp * ld;
     const float* r1 = 2 * kp + 1 < rows ? r0 + ld : nullptr;
+    // Pair row kp of each panel in turn; n is the column, j its place in the panel.
     uint16_t* o = out + kp * width * 2;
-    for (int64_t n = 0; n < n_padded; n += 16) {
-      const int valid = n >= cols ? 0 : (cols - n < 16 ? static_cast<int>(cols - n) : 16);
-      const __mmask16 m = TailMask(valid);
-      const __m512 lo = valid > 0 ? _mm512_maskz_loadu_ps(m, r0 + n) : _mm512_setzero_ps();
-      const __m512 hi =
-          valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n) : _mm512_setzero_ps();
-      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-      _mm512_storeu_si512(o + n / width * panel_stride + n % width * 2,
-                          _mm512_permutexvar_epi16(perm, both));
+    for (int64_t n0 = 0; n0 < n_padded; n0 += width, o += panel_stride) {
+      for (int64_t j = 0; j < width; j += 16) {
+        const int64_t n = n0 + j;
+        const int valid = n >= cols ? 0 : (cols - n < 16 ? static_cast<int>(cols - n) : 16);
+        const __mmask16 m = TailMask(valid);
+        const __m512 lo = valid > 0 ? _mm512_maskz_loadu_ps(m, r0 + n) : _mm512_setzero_ps();
+        const __m512 hi =
+            valid > 0 && r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + n) : _mm512_setzero_ps();
+        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+        _mm512_storeu_si512(o + j * 2, _mm512_permutexvar_epi16(perm, both));
+      }
     }
   }
 }

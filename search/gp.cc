@@ -34,6 +34,12 @@ constexpr double kIncumbentSd = 0.1;
 constexpr int kRefined = 5, kRefineTries = 20;
 constexpr double kRefineSd[] = {0.1, 0.03, 0.01};
 
+// A candidate's rank: its log expected improvement, -infinity where that is not finite.
+double Score(const GaussianProcess& model, const Point& u) {
+  const double s = model.LogExpectedImprovement(u);
+  return std::isfinite(s) ? s : -std::numeric_limits<double>::infinity();
+}
+
 // Matérn 5/2 of distance r, without the signal variance.
 double Matern(double r) { return (1 + kSqrt5 * r + 5.0 / 3.0 * r * r) * std::exp(-kSqrt5 * r); }
 
@@ -260,8 +266,7 @@ std::vector<Point> RankCandidates(const GaussianProcess& model, const std::vecto
   auto score = [&](Point u) -> double {
     snap(&u);
     if (allowed && !allowed(u)) return -std::numeric_limits<double>::infinity();
-    double s = model.LogExpectedImprovement(u);
-    if (!std::isfinite(s)) s = -std::numeric_limits<double>::infinity();
+    const double s = Score(model, u);
     if (seen.insert(u).second) scored.emplace_back(s, std::move(u));
     return s;
   };
@@ -346,8 +351,7 @@ std::vector<Point> CellMoves(const GaussianProcess& model, const std::vector<int
   }
   std::vector<std::pair<double, Point>> scored;
   for (Point& u : points) {
-    double s = model.LogExpectedImprovement(u);
-    if (!std::isfinite(s)) s = -std::numeric_limits<double>::infinity();
+    const double s = Score(model, u);
     scored.emplace_back(s, std::move(u));
   }
   std::stable_sort(scored.begin(), scored.end(),
