@@ -14,7 +14,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define HPSWEEP_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define HPSWEEP_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,prfchw")))
 
 namespace hpsweep {
 namespace amx {
@@ -118,6 +118,9 @@ HPSWEEP_AMX_TARGET void Block(const uint32_t* a, int64_t a_ld, const uint16_t* b
 
 int Min16(int n) { return n < 16 ? n : 16; }
 
+// C of more bytes than this is prefetched block by block (see Gemm).
+constexpr int64_t kPrefetchCBytes = 512 << 10;
+
 }  // namespace
 
 HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b,
@@ -130,6 +133,11 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
   _tile_loadconfig(&config);
   const int ktiles = (kpairs + 15) / 16;
   const float* use_bias = accumulate ? nullptr : bias;
+  // A C larger than L2 holds beside the operands (a weight gradient: 784 x 512 for the MLP,
+  // written with few products per value) comes from memory, and a tile store waits for its
+  // lines: the next block's are asked for while this one computes. A smaller C (a recurrent
+  // step's gates) is in cache, where the prefetches would only cost.
+  const bool prefetch_c = static_cast<int64_t>(M) * N * 4 > kPrefetchCBytes;
   for (int n0 = 0; n0 < N; n0 += 32) {
     const int nt = N - n0 > 16 ? 2 : 1;
     const float* const bias_cols[2] = {use_bias != nullptr ? use_bias + n0 : nullptr,
@@ -150,6 +158,10 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
           t[i][j] = {c + (m0 + 16 * i) * ldc + n0 + 16 * j, rows > 0 ? Min16(rows) : 0,
                      cols > 0 ? Min16(cols) : 0};
         }
+      }
+      for (int r = m0 + 32; prefetch_c && r < M && r < m0 + 64; ++r) {  // the next block's
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0), _MM_HINT_ET0);
+        if (nt == 2) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0 + 16), _MM_HINT_ET0);
       }
       const uint32_t* am = a + m0 * a_ld;
       if (mt == 2 && nt == 2) {

@@ -101,16 +101,16 @@ void LstmGateGrads(int B, int H, const T* gates, const T* ac, const T* cprev, co
   }
 }
 
-// out[0, n) += column sums of m. The sums go through an aligned scratch row and a scalar loop, so
-// the result does not depend on where `out` sits in memory (Eigen would otherwise split the
-// reduction into peeled scalar and vector parts by the destination's alignment, changing the
-// summation order from run to run).
+// out[0, n) = column sums of m (a bias gradient). The sums go through an aligned scratch row and a
+// scalar loop, so the result does not depend on where `out` sits in memory (Eigen would otherwise
+// split the reduction into peeled scalar and vector parts by the destination's alignment, changing
+// the summation order from run to run).
 // Rows are added one after another (contiguous, vectorised), in a fixed order.
 template <typename T>
-void AddColumnSums(const Mat<T>& m, T* out, RowVec<T>* scratch) {
+void WriteColumnSums(const Mat<T>& m, T* out, RowVec<T>* scratch) {
   scratch->setZero(m.cols());
   for (Eigen::Index r = 0; r < m.rows(); ++r) *scratch += m.row(r);
-  for (Eigen::Index c = 0; c < scratch->size(); ++c) out[c] += (*scratch)[c];
+  for (Eigen::Index c = 0; c < scratch->size(); ++c) out[c] = (*scratch)[c];
 }
 
 // --- Keras initialisers ----------------------------------------------------------------------
@@ -199,8 +199,8 @@ class Dense final : public Layer<T> {
     const int B = static_cast<int>(dz_.rows());
     x_op_.Set(p, x_->data.data(), in_, B, in_, false);
     dz_op_.Set(p, dz_.data(), units_, B, units_, false);
-    this->gemm_.MulTransA(x_op_, dz_op_, this->grads_, units_, true);  // dW += x^T dz
-    AddColumnSums(dz_, this->grads_ + in_ * units_, &bias_sum_);
+    this->gemm_.MulTransA(x_op_, dz_op_, this->grads_, units_, false);  // dW = x^T dz
+    WriteColumnSums(dz_, this->grads_ + in_ * units_, &bias_sum_);
     if (!need_dx) return nullptr;
     dx_.data.resize(dz_.rows(), in_);
     w_.Set(p, this->params_, units_, units_, in_, true);  // W^T: (U, F)
@@ -389,7 +389,8 @@ class Recurrent : public Layer<T> {
     if (separate_drg_) drg_op_.PackRows(t * B_, B_);
   }
 
-  // Adds dWx = x^T dxg, dWh = hprev^T drg (steps 1..T-1) and returns dx = dxg Wx^T if asked.
+  // Writes dWx = x^T dxg, dWh = hprev^T drg (steps 1..T-1; zero for one step) and returns
+  // dx = dxg Wx^T if asked.
   const Tensor<T>* FinishBackward(const Mat<T>& dxg, const Mat<T>& drg, bool need_dx) {
     const Precision p = this->gemm_.precision();
     const int all = static_cast<int>(x_->data.rows());
@@ -399,7 +400,7 @@ class Recurrent : public Layer<T> {
     }
     const Operand<T>& drg_all = &drg != &dxg ? drg_op_ : dxg_op_;
     a_.Set(p, x_->data.data(), in_, all, in_, false);
-    this->gemm_.MulTransA(a_, dxg_op_, this->grads_, GH(), true);  // dWx += x^T dxg
+    this->gemm_.MulTransA(a_, dxg_op_, this->grads_, GH(), false);  // dWx = x^T dxg
     if (steps_ > 1) {
       const int rows = (steps_ - 1) * B_;
       const T* hp = masked_ ? hprev_.data() : h_.data.data();
@@ -409,7 +410,9 @@ class Recurrent : public Layer<T> {
       } else {
         b_.Set(p, drg.data() + static_cast<int64_t>(B_) * GH(), GH(), rows, GH(), false);
       }
-      this->gemm_.MulTransA(a_, b_, this->grads_ + KernelSize(), GH(), true);  // dWh
+      this->gemm_.MulTransA(a_, b_, this->grads_ + KernelSize(), GH(), false);  // dWh
+    } else {
+      std::fill(this->grads_ + KernelSize(), this->grads_ + KernelSize() + RecurrentSize(), T(0));
     }
     if (!need_dx) return nullptr;
     dx_.steps = steps_;
@@ -489,7 +492,7 @@ class SimpleRnn final : public Recurrent<T> {
       this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dz, &dh);
     }
-    AddColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(), &this->bias_sum_);
+    WriteColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(), &this->bias_sum_);
     return this->FinishBackward(dz_, dz_, need_dx);
   }
 
@@ -582,7 +585,7 @@ class Lstm final : public Recurrent<T> {
       this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dg, &dh);
     }
-    AddColumnSums(dgates_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
+    WriteColumnSums(dgates_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
                   &this->bias_sum_);
     return this->FinishBackward(dgates_, dgates_, need_dx);
   }
@@ -690,8 +693,8 @@ class Gru final : public Recurrent<T> {
       }
     }
     T* gb = this->grads_ + this->KernelSize() + this->RecurrentSize();
-    AddColumnSums(dxg_, gb, &this->bias_sum_);
-    AddColumnSums(drg_, gb + 3 * H, &this->bias_sum_);
+    WriteColumnSums(dxg_, gb, &this->bias_sum_);
+    WriteColumnSums(drg_, gb + 3 * H, &this->bias_sum_);
     return this->FinishBackward(dxg_, drg_, need_dx);
   }
 

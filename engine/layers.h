@@ -61,8 +61,9 @@ class Layer {
   // x: (steps_in*B, F_in). Returns y: (steps_out*B, F_out), owned by the layer and valid until the
   // next Forward.
   virtual const Tensor<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx) = 0;
-  // dy: shaped like y. Adds dL/dparams into the bound gradient slice. Returns dL/dx (owned by the
-  // layer) when need_dx, else nullptr: the first layer skips that work.
+  // dy: shaped like y. Writes dL/dparams into every value of the bound gradient slice (whatever
+  // it held before is not read: the trainer does not clear it between steps). Returns dL/dx
+  // (owned by the layer) when need_dx, else nullptr: the first layer skips that work.
   virtual const Tensor<T>* Backward(const Tensor<T>& dy, bool need_dx) = 0;
   // The precision of the layer's matrix products (engine/gemm.h), fp32 until set. A layer made of
   // layers sets its parts. REQUIRES: kFp32 for double; kBf16 only where Bf16Supported().

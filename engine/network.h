@@ -58,7 +58,8 @@ class Network {
   // x: (steps*B, features) time-major for recurrent cells, (B, steps*features) for dense.
   // Returns the logits, (B, classes), valid until the next Forward.
   const Mat<T>& Forward(const Tensor<T>& x, const ForwardContext& ctx);
-  // dlogits: (B, classes). Adds the parameter gradients into the bound gradient buffer.
+  // dlogits: (B, classes). Writes the parameter gradients into the bound gradient buffer (all of
+  // it: what it held before is not read).
   void Backward(const Mat<T>& dlogits);
 
  private:
