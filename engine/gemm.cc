@@ -34,10 +34,17 @@ int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 // Zero pair rows after an operand's last one: the AMX kernel reads K in whole tiles of 16 pairs.
 constexpr int64_t kPadPairRows = 16;
 
-// out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols, in 16 x 16 tiles that stay in
-// cache.
+// out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols (32-bit values), in 16 x 16
+// tiles: through AVX-512 registers (fp32::Transpose) wherever a caller here runs (our fp32 kernel
+// or bf16: both mean avx512f), else one value at a time.
 template <typename V>
 void Transpose(const V* in, int64_t in_ld, int64_t rows, int64_t cols, V* out, int64_t out_ld) {
+  static_assert(sizeof(V) == 4, "32-bit values");
+  if (Fp32KernelSupported() || Bf16Supported()) {
+    fp32::Transpose(reinterpret_cast<const uint32_t*>(in), in_ld, rows, cols,
+                    reinterpret_cast<uint32_t*>(out), out_ld);
+    return;
+  }
   constexpr int64_t kTile = 16;
   for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
     for (int64_t c0 = 0; c0 < cols; c0 += kTile) {

@@ -185,6 +185,11 @@ namespace fp32 {
 // every row's sum. REQUIRES: Fp32KernelSupported().
 void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K, const float* b, int64_t ldb,
           int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+// out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols: 32-bit values (floats, or bf16
+// pairs) moved in 16 x 16 tiles through AVX-512 registers. REQUIRES: Fp32KernelSupported() or
+// Bf16Supported() (both mean avx512f).
+void Transpose(const uint32_t* in, int64_t in_ld, int64_t rows, int64_t cols, uint32_t* out,
+               int64_t out_ld);
 
 }  // namespace fp32
 

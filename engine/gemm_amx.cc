@@ -121,23 +121,13 @@ int Min16(int n) { return n < 16 ? n : 16; }
 // C of more bytes than this is prefetched block by block (see Gemm).
 constexpr int64_t kPrefetchCBytes = 512 << 10;
 
-}  // namespace
-
-HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b,
-                             int N, float* c, int64_t ldc, bool accumulate, const float* bias) {
-  TileConfig config;
-  for (int i = 0; i < 8; ++i) {
-    config.rows[i] = 16;
-    config.colsb[i] = 64;
-  }
-  _tile_loadconfig(&config);
+// Gemm's loops, with or without the prefetches of C (two copies, so that the products that
+// prefetch nothing, a recurrent step's, run the loops they ran before).
+template <bool kPrefetchC>
+HPSWEEP_AMX_TARGET void Blocks(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b,
+                               int N, float* c, int64_t ldc, bool accumulate, const float* bias) {
   const int ktiles = (kpairs + 15) / 16;
   const float* use_bias = accumulate ? nullptr : bias;
-  // A C larger than L2 holds beside the operands (a weight gradient: 784 x 512 for the MLP,
-  // written with few products per value) comes from memory, and a tile store waits for its
-  // lines: the next block's are asked for while this one computes. A smaller C (a recurrent
-  // step's gates) is in cache, where the prefetches would only cost.
-  const bool prefetch_c = static_cast<int64_t>(M) * N * 4 > kPrefetchCBytes;
   for (int n0 = 0; n0 < N; n0 += 32) {
     const int nt = N - n0 > 16 ? 2 : 1;
     const float* const bias_cols[2] = {use_bias != nullptr ? use_bias + n0 : nullptr,
@@ -159,7 +149,7 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
                      cols > 0 ? Min16(cols) : 0};
         }
       }
-      for (int r = m0 + 32; prefetch_c && r < M && r < m0 + 64; ++r) {  // the next block's
+      for (int r = m0 + 32; kPrefetchC && r < M && r < m0 + 64; ++r) {  // the next block's
         _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0), _MM_HINT_ET0);
         if (nt == 2) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0 + 16), _MM_HINT_ET0);
       }
@@ -174,6 +164,27 @@ HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs,
         Block<1, 1>(am, a_ld, bn, b.width, ktiles, t, ldc, accumulate, bias_cols, bias_blocks);
       }
     }
+  }
+}
+
+}  // namespace
+
+HPSWEEP_AMX_TARGET void Gemm(const uint32_t* a, int64_t a_ld, int M, int kpairs, PairPanels b,
+                             int N, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  TileConfig config;
+  for (int i = 0; i < 8; ++i) {
+    config.rows[i] = 16;
+    config.colsb[i] = 64;
+  }
+  _tile_loadconfig(&config);
+  // A C larger than L2 holds beside the operands (a weight gradient: 784 x 512 for the MLP,
+  // written with few products per value) comes from memory, and a tile store waits for its
+  // lines: the next block's are asked for (prefetchw) while this one computes. A smaller C (a
+  // recurrent step's gates) is in cache, where the prefetches would only cost.
+  if (static_cast<int64_t>(M) * N * 4 > kPrefetchCBytes) {
+    Blocks<true>(a, a_ld, M, kpairs, b, N, c, ldc, accumulate, bias);
+  } else {
+    Blocks<false>(a, a_ld, M, kpairs, b, N, c, ldc, accumulate, bias);
   }
   _tile_release();
 }

@@ -105,6 +105,69 @@ HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, i
   }
 }
 
+namespace {
+
+// GCC 12's unpack and shuffle intrinsics start their (unused) merge operand from
+// _mm512_undefined_epi32(), which -Wuninitialized reports once they are inlined here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+// One tile: out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols (both at most 16), the
+// 16 rows in registers, transposed by three rounds of shuffles (pairs of 32 bits, then of 64,
+// then 128-bit lanes twice).
+HPSWEEP_FP32_TARGET void TransposeTile(const uint32_t* in, int64_t in_ld, int rows, int cols,
+                                       uint32_t* out, int64_t out_ld) {
+  const __mmask16 in_mask = TailMask(cols), out_mask = TailMask(rows);
+  __m512i r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    r[i] = i < rows ? _mm512_maskz_loadu_epi32(in_mask, in + i * in_ld) : _mm512_setzero_si512();
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    if (i < cols) _mm512_mask_storeu_epi32(out + i * out_ld, out_mask, r[i]);
+  }
+}
+
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+HPSWEEP_FP32_TARGET void Transpose(const uint32_t* in, int64_t in_ld, int64_t rows, int64_t cols,
+                                   uint32_t* out, int64_t out_ld) {
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+      TransposeTile(in + r0 * in_ld + c0, in_ld, static_cast<int>(rows - r0 < 16 ? rows - r0 : 16),
+                    static_cast<int>(cols - c0 < 16 ? cols - c0 : 16), out + c0 * out_ld + r0,
+                    out_ld);
+    }
+  }
+}
+
 }  // namespace fp32
 }  // namespace hpsweep
 
@@ -114,6 +177,7 @@ namespace hpsweep {
 namespace fp32 {
 void Gemm(const float*, int64_t, int64_t, int, int, const float*, int64_t, int, float*, int64_t,
           bool, const float*) {}
+void Transpose(const uint32_t*, int64_t, int64_t, int64_t, uint32_t*, int64_t) {}
 }  // namespace fp32
 }  // namespace hpsweep
 

@@ -316,6 +316,35 @@ TEST(GemmFp32Test, TheEigenKernelMatchesEigenBitForBitInEveryLayout) {
   }
 }
 
+// The vector transpose (16 x 16 tiles in registers) against the plain definition, on tiles cut
+// at every edge: rows and columns of 1, 15, 16, 17 and more, row strides wider than the rows, and
+// nothing written outside the transposed block.
+TEST(TransposeTest, MovesEveryValueOnOddShapes) {
+  if (!Fp32KernelSupported() && !Bf16Supported()) {
+    GTEST_SKIP() << "this CPU has no avx512f: transposes are one value at a time";
+  }
+  const int64_t sizes[] = {1, 2, 15, 16, 17, 31, 33, 100};
+  for (int64_t rows : sizes) {
+    for (int64_t cols : sizes) {
+      SCOPED_TRACE(testing::Message() << rows << " x " << cols);
+      const int64_t in_ld = cols + 3, out_ld = rows + 5;
+      std::vector<uint32_t> in(rows * in_ld);
+      for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<uint32_t>(i * 2654435761u + 7);
+      const uint32_t kUntouched = 0xDEADBEEFu;
+      std::vector<uint32_t> out(cols * out_ld, kUntouched);
+      fp32::Transpose(in.data(), in_ld, rows, cols, out.data(), out_ld);
+      int64_t wrong = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        for (int64_t r = 0; r < out_ld; ++r) {
+          const uint32_t want = r < rows ? in[r * in_ld + c] : kUntouched;
+          wrong += out[c * out_ld + r] != want;
+        }
+      }
+      EXPECT_EQ(wrong, 0);
+    }
+  }
+}
+
 TEST(GemmFp32Test, OurKernelMatchesADoubleProductOnOddShapes) {
   if (!Fp32KernelSupported()) {
     GTEST_SKIP() << "this CPU has no avx512f (or HPSWEEP_FP32_EIGEN is set): fp32 is Eigen's";
