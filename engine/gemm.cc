@@ -65,6 +65,22 @@ bool EnvSaysOff(const char* name) {
 template <typename T, typename A>
 void EigenMul(const A& a, const Operand<T>& b, T* c, int64_t ldc, bool accumulate) {
   StridedMap<T> out(c, a.rows(), b.N(), Eigen::OuterStride<>(ldc));
+  if (b.panel_stride() > 0) {
+    // m^T copied into panels for our kernel, multiplied here because a test chose Eigen's: the
+    // panels put back side by side, then Eigen's product of a plain (K, N) matrix.
+    Mat<T> plain(b.K(), b.N());
+    for (int64_t n0 = 0; n0 < b.N(); n0 += b.ld()) {
+      const int64_t cols = std::min<int64_t>(b.ld(), b.N() - n0);
+      const T* panel = b.matrix() + n0 / b.ld() * b.panel_stride();
+      plain.middleCols(n0, cols) = View(panel, b.K(), cols, b.ld());
+    }
+    if (accumulate) {
+      out.noalias() += a * plain;
+    } else {
+      out.noalias() = a * plain;
+    }
+    return;
+  }
   if (b.transposed()) {
     auto bm = View(b.matrix(), b.N(), b.K(), b.ld()).transpose();
     if (accumulate) {
@@ -161,11 +177,16 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
   transposed_ = transposed;
   if constexpr (std::is_same_v<T, float>) {
     if (p == Precision::kFp32 && transposed && Fp32KernelSupported()) {
-      // Our kernel reads B by rows of K: m^T copied (K, N).
-      copy_.resize(static_cast<size_t>(K) * N);
-      Transpose(m, ld, N, K, copy_.data(), N);
+      // Our kernel reads B by rows of K: m^T copied into panels of 64 columns, each (K, 64).
+      constexpr int64_t kWidth = PairPanels::kWidth;  // the kernel's 4 vectors of 16
+      fp32_panel_stride_ = static_cast<int64_t>(K) * kWidth;
+      copy_.resize(static_cast<size_t>((N + kWidth - 1) / kWidth * fp32_panel_stride_));
+      for (int64_t n0 = 0; n0 < N; n0 += kWidth) {  // m's rows [n0, n0 + 64): a panel's columns
+        Transpose(m + n0 * ld, ld, std::min<int64_t>(kWidth, N - n0), K,
+                  copy_.data() + n0 / kWidth * fp32_panel_stride_, kWidth);
+      }
       m_ = copy_.data();
-      ld_ = N;
+      ld_ = kWidth;
       transposed_ = false;
       return;
     }
@@ -195,6 +216,7 @@ void Operand<T>::Set(Precision p, const T* m, int64_t ld, int K, int N, bool tra
 
 template <typename T>
 void Operand<T>::Reserve(Precision p, const T* m, int64_t ld, int K, int N) {
+  fp32_panel_stride_ = 0;
   precision_ = p;
   m_ = m;
   ld_ = ld;
@@ -227,7 +249,9 @@ void Operand<T>::PackRows(int first, int count) {
 
 template <typename T>
 void Operand<T>::SetRows(const Operand& whole, int first) {
-  assert(first % 2 == 0 && !whole.transposed_ && first <= whole.K_);
+  assert(first % 2 == 0 && !whole.transposed_ && first <= whole.K_ &&
+         whole.fp32_panel_stride_ == 0);
+  fp32_panel_stride_ = 0;
   precision_ = whole.precision_;
   m_ = whole.m_ + first * whole.ld_;
   ld_ = whole.ld_;
@@ -283,7 +307,8 @@ void Gemm<T>::Mul(const T* a, int64_t lda, int M, const Operand<T>& b, T* c, int
       return;
     }
     if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {
-      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, accumulate);
+      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, accumulate, nullptr,
+                 b.panel_stride());
       return;
     }
   }
@@ -298,8 +323,10 @@ void Gemm<T>::MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, co
       MulBf16(a, lda, M, b, c, ldc, false, bias);
       return;
     }
-    if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {  // the sums start at the bias
-      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, false, bias);
+    // Our kernel: the sums start at the bias.
+    if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {
+      fp32::Gemm(a, lda, 1, M, b.K(), b.matrix(), b.ld(), b.N(), c, ldc, false, bias,
+                 b.panel_stride());
       return;
     }
   }
@@ -312,7 +339,7 @@ void Gemm<T>::MulAddBias(const T* a, int64_t lda, int M, const Operand<T>& b, co
 template <typename T>
 void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc,
                         bool accumulate) {
-  assert(a.K() == b.K() && !a.transposed());
+  assert(a.K() == b.K() && !a.transposed() && a.panel_stride() == 0);
   if constexpr (std::is_same_v<T, float>) {
     if (precision_ == Precision::kBf16) {
       assert(a.precision() == Precision::kBf16 && b.precision() == Precision::kBf16);
@@ -341,7 +368,7 @@ void Gemm<T>::MulTransA(const Operand<T>& a, const Operand<T>& b, T* c, int64_t 
     }
     if (fp32_kernel_ == Fp32Kernel::kAvx512 && !b.transposed()) {
       fp32::Gemm(a.matrix(), 1, a.ld(), a.N(), a.K(), b.matrix(), b.ld(), b.N(), c, ldc,
-                 accumulate);
+                 accumulate, nullptr, b.panel_stride());
       return;
     }
   }

@@ -84,8 +84,9 @@ template <typename T>
 class Operand {
  public:
   // m is (K, N) with row stride ld, or with `transposed`, m is (N, K) and the operand is m^T.
-  // fp32 keeps the pointer (a float m^T, where our fp32 kernel runs, is copied (K, N) now);
-  // bf16 packs the values now (K rounded up to even, a zero pair row).
+  // fp32 keeps the pointer (a float m^T, where our fp32 kernel runs, is copied now, into panels
+  // of 64 columns: see panel_stride()); bf16 packs the values now (K rounded up to even, a zero
+  // pair row).
   void Set(Precision p, const T* m, int64_t ld, int K, int N, bool transposed);
   // The same for m (K, N) not transposed, packed a block of rows at a time by PackRows, each while
   // it is still in cache (a layer packs its gradients step by step as it computes them).
@@ -103,6 +104,10 @@ class Operand {
   const T* matrix() const { return m_; }
   int64_t ld() const { return ld_; }
   bool transposed() const { return transposed_; }
+  // fp32 m^T copied for our kernel: floats from one panel of 64 columns of matrix() to the
+  // next, each a contiguous (K, 64) block whose rows are ld() == 64 apart (a copy (K, N) with
+  // rows N apart ran the products 8-17% slower); 0 where matrix() is a plain (K, N) matrix.
+  int64_t panel_stride() const { return fp32_panel_stride_; }
   // bf16: the pairs in panels (PairPanels); N_padded() columns (N rounded up to 16, or to whole
   // panels of 64 where N is more), zero past N; 16 zero pair rows follow each panel's last one
   // (the AMX kernel reads K in tiles of 16 pairs).
@@ -119,7 +124,8 @@ class Operand {
   std::vector<uint16_t> packed_;
   const uint16_t* packed_ptr_ = nullptr;  // packed_, or a view into another operand's
   std::vector<uint16_t> rows_;  // transposed Set: the stored rows rounded, before they move
-  std::vector<T> copy_;         // fp32 transposed Set for our kernel: m^T as (K, N)
+  std::vector<T> copy_;         // fp32 transposed Set for our kernel: m^T in panels
+  int64_t fp32_panel_stride_ = 0;
 };
 
 // The products one layer object computes, in its precision, with its scratch space.
@@ -181,10 +187,12 @@ void ConvertRows(const float* src, int64_t ld, int rows, int cols, uint16_t* out
 namespace fp32 {
 
 // The fp32 kernel (engine/gemm_fp32.cc): c (M, N) = [c +] A·B, A's value (m, k) at
-// a[m*a_m + k*a_k], B (K, N) with row stride ldb; not accumulating, a non-null bias (N) starts
-// every row's sum. REQUIRES: Fp32KernelSupported().
+// a[m*a_m + k*a_k], B (K, N) with row stride ldb, or with b_panel_stride > 0 in panels of 64
+// columns (column n of row k at b + (n / 64) * b_panel_stride + k * 64 + n % 64; ldb unused);
+// not accumulating, a non-null bias (N) starts every row's sum. REQUIRES: Fp32KernelSupported().
 void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K, const float* b, int64_t ldb,
-          int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
+          int N, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr,
+          int64_t b_panel_stride = 0);
 // out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols: 32-bit values (floats, or bf16
 // pairs) moved in 16 x 16 tiles through AVX-512 registers. REQUIRES: Fp32KernelSupported() or
 // Bf16Supported() (both mean avx512f).

@@ -151,7 +151,9 @@ HPSWEEP_AMX_TARGET void Blocks(const uint32_t* a, int64_t a_ld, int M, int kpair
       }
       for (int r = m0 + 32; kPrefetchC && r < M && r < m0 + 64; ++r) {  // the next block's
         _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0), _MM_HINT_ET0);
-        if (nt == 2) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0 + 16), _MM_HINT_ET0);
+        if (nt == 2) {
+          _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + n0 + 16), _MM_HINT_ET0);
+        }
       }
       const uint32_t* am = a + m0 * a_ld;
       if (mt == 2 && nt == 2) {

@@ -68,15 +68,17 @@ HPSWEEP_KERNEL_TABLE(KernelFn, Kernel);
 
 HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, int K,
                               const float* b, int64_t ldb, int N, float* c, int64_t ldc,
-                              bool accumulate, const float* bias) {
+                              bool accumulate, const float* bias, int64_t b_panel_stride) {
   // One block: rows [m0, m0 + mr) by the 64-column panel at n0, over K rows [k0, k0 + kn).
   auto block = [&](int m0, int mr, int n0, int k0, int kn) {
     const int cols = N - n0 < 16 * kMaxVectors ? N - n0 : 16 * kMaxVectors;
     const int nv = (cols + 15) / 16;
     const bool add = accumulate || k0 > 0;
     const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
-    kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, b + k0 * ldb + n0, ldb, kn,
-                             c + m0 * ldc + n0, ldc, cols - (nv - 1) * 16, add, bias_n0);
+    const float* bk = b_panel_stride > 0 ? b + n0 / (16 * kMaxVectors) * b_panel_stride + k0 * 64
+                                         : b + k0 * ldb + n0;
+    kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, bk, b_panel_stride > 0 ? 64 : ldb,
+                             kn, c + m0 * ldc + n0, ldc, cols - (nv - 1) * 16, add, bias_n0);
   };
   // The sum over K in chunks; C carries it from one chunk to the next.
   const bool trans_a = a_m == 1 && a_k != 1;
@@ -176,7 +178,7 @@ HPSWEEP_FP32_TARGET void Transpose(const uint32_t* in, int64_t in_ld, int64_t ro
 namespace hpsweep {
 namespace fp32 {
 void Gemm(const float*, int64_t, int64_t, int, int, const float*, int64_t, int, float*, int64_t,
-          bool, const float*) {}
+          bool, const float*, int64_t) {}
 void Transpose(const uint32_t*, int64_t, int64_t, int64_t, uint32_t*, int64_t) {}
 }  // namespace fp32
 }  // namespace hpsweep

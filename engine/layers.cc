@@ -492,7 +492,8 @@ class SimpleRnn final : public Recurrent<T> {
       this->GradsOfStep(t);
       if (t > 0) this->RecurrentGrad(dz, &dh);
     }
-    WriteColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(), &this->bias_sum_);
+    WriteColumnSums(dz_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
+                    &this->bias_sum_);
     return this->FinishBackward(dz_, dz_, need_dx);
   }
 
