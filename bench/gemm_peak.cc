@@ -4,10 +4,15 @@
 // ceiling the engine's figures in docs/benchmarks.md are compared with. Where the CPU has
 // avx512_bf16, the same for the engine's bf16 kernels (engine/gemm.h; AMX tiles where the CPU has
 // amx_bf16): one thread, and two threads each running its own product, as the engine's shards do.
+//
+//   hpsweep_gemm_peak            the tables
+//   hpsweep_gemm_peak --peak     one number: Eigen's 2048^3 rate with 2 threads, GFLOP/s (the
+//                                reference of bench/fraction.sh, timed between its rounds)
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "base/cpu_info.h"
@@ -65,7 +70,16 @@ double EngineRate(hpsweep::Precision p, int m, int k, int n, int rounds, int thr
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--peak") == 0) {
+    Eigen::setNbThreads(2);
+    std::printf("%.1f\n", Rate(2048, 2048, 2048, 3));
+    return 0;
+  }
+  if (argc > 1) {
+    std::fprintf(stderr, "usage: hpsweep_gemm_peak [--peak]\n");
+    return 2;
+  }
   std::printf("cpu: %s\n", hpsweep::CpuSummary().c_str());
   std::printf("%-34s %12s %12s\n", "float GEMM (m x k x n)", "1 thread", "2 threads");
   struct Shape {
