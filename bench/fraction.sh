@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How close each model's fp32 training step comes to the machine's large-GEMM rate: the step's
-# matrix-product FLOP per sample times its samples/s (hpsweep bench, 2 threads, batch 128),
-# against Eigen's 2048^3 float product on 2 threads (hpsweep_gemm_peak --peak). Each round times
+# matrix-product FLOP per sample times its samples/s (hpsweep bench, 2 threads unless --threads,
+# batch 128), against Eigen's 2048^3 float product on as many threads (hpsweep_gemm_peak --peak). Each round times
 # the reference and then every model in turn, so that a shared machine's load (whose speed here
 # moves by 2x between phases) falls on both sides of a fraction alike; each fraction is the median
 # of the R fractions taken round by round. Prints the CPU, then a Markdown table.
@@ -58,7 +58,7 @@ median() { printf '%s\n' "$@" | sort -g | sed -n "$(($# / 2 + 1))p"; }
 declare -A FRACTIONS RATES
 PEAKS=()
 for ((r = 1; r <= ROUNDS; ++r)); do
-  peak="$("${PEAK}" --peak)"
+  peak="$("${PEAK}" --peak "${THREADS}")"
   PEAKS+=("${peak}")
   for m in ${MODELS}; do
     # shellcheck disable=SC2046
@@ -71,14 +71,16 @@ for ((r = 1; r <= ROUNDS; ++r)); do
 done
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
-echo "reference: Eigen 2048^3 float product, 2 threads: median $(median "${PEAKS[@]}") GF/s" \
+echo "reference: Eigen 2048^3 float product, ${THREADS} thread(s): median $(median "${PEAKS[@]}") GF/s" \
   "(rounds: ${PEAKS[*]})"
 echo
-echo "| model (batch 128, ${PRECISION}, ${THREADS} threads) | MFLOP a sample | step GF/s | fraction of the large GEMM |"
-echo "|---|---:|---:|---:|"
+echo "| model (batch 128, ${PRECISION}, ${THREADS} threads) | MFLOP a sample | step GF/s | fraction of the large GEMM | rounds' lowest-highest |"
+echo "|---|---:|---:|---:|---:|"
 for m in ${MODELS}; do
   # shellcheck disable=SC2086
-  printf '| %s | %.2f | %.1f | %.0f%% |\n' "${m}" \
+  printf '| %s | %.2f | %.1f | %.0f%% | %s |\n' "${m}" \
     "$(awk -v f="$(flop_of "${m}")" 'BEGIN { print f / 1e6 }')" \
-    "$(median ${RATES[${m}]})" "$(awk -v x="$(median ${FRACTIONS[${m}]})" 'BEGIN { print 100 * x }')"
+    "$(median ${RATES[${m}]})" "$(awk -v x="$(median ${FRACTIONS[${m}]})" 'BEGIN { print 100 * x }')" \
+    "$(printf '%s\n' ${FRACTIONS[${m}]} | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+       END { printf "%.0f-%.0f%%", 100 * lo, 100 * hi }')"
 done

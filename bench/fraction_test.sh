@@ -9,7 +9,7 @@ if [ "$rc" -ne 0 ]; then
   echo "FAIL: exit status $rc"
   exit 1
 fi
-rows=$(printf '%s\n' "$out" | grep -cE '^\| (lstm128|gru128|rnn128|lstm32|mlp) \| [0-9.]+ \| [0-9.]*[1-9][0-9.]* \| [0-9]+% \|$')
+rows=$(printf '%s\n' "$out" | grep -cE '^\| (lstm128|gru128|rnn128|lstm32|mlp) \| [0-9.]+ \| [0-9.]*[1-9][0-9.]* \| [0-9]+% \| [0-9]+-[0-9]+% \|$')
 if [ "$rows" -ne 5 ]; then
   echo "FAIL: $rows of 5 model rows"
   exit 1

@@ -6,8 +6,9 @@
 // amx_bf16): one thread, and two threads each running its own product, as the engine's shards do.
 //
 //   hpsweep_gemm_peak            the tables
-//   hpsweep_gemm_peak --peak     one number: Eigen's 2048^3 rate with 2 threads, GFLOP/s (the
-//                                reference of bench/fraction.sh, timed between its rounds)
+//   hpsweep_gemm_peak --peak [T] one number: Eigen's 2048^3 rate with T threads (1 or 2, default
+//                                2), GFLOP/s (the reference of bench/fraction.sh, timed between
+//                                its rounds)
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
@@ -71,13 +72,14 @@ double EngineRate(hpsweep::Precision p, int m, int k, int n, int rounds, int thr
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::strcmp(argv[1], "--peak") == 0) {
-    Eigen::setNbThreads(2);
-    std::printf("%.1f\n", Rate(2048, 2048, 2048, 3));
+  if (argc >= 2 && argc <= 3 && std::strcmp(argv[1], "--peak") == 0 &&
+      (argc == 2 || std::strcmp(argv[2], "1") == 0 || std::strcmp(argv[2], "2") == 0)) {
+    Eigen::setNbThreads(argc == 3 ? argv[2][0] - '0' : 2);
+    std::printf("%.1f\n", Rate(2048, 2048, 2048, 7));
     return 0;
   }
   if (argc > 1) {
-    std::fprintf(stderr, "usage: hpsweep_gemm_peak [--peak]\n");
+    std::fprintf(stderr, "usage: hpsweep_gemm_peak [--peak [1|2]]\n");
     return 2;
   }
   std::printf("cpu: %s\n", hpsweep::CpuSummary().c_str());
