@@ -5,7 +5,8 @@
 # Round-robin: each round times hpsweep fp32, hpsweep bf16, oneDNN f32 and oneDNN bf16 once
 # (S seconds each) in turn, so a shared machine's load falls on all alike; each figure is the
 # median of R rounds, and each hpsweep / oneDNN ratio the median of the R ratios taken round by
-# round. Prints the CPU, then a Markdown table for docs/benchmarks.md.
+# round. Prints the CPU, then a Markdown table for docs/benchmarks.md; each round's figures and
+# ratios go to standard error as they come.
 #
 #   bash bench/bf16.sh [--seconds S] [--rounds R] [--models lstm128,gru128,rnn128,lstm32,mlp]
 #                      [--threads 1,2] [--eigen]
@@ -92,6 +93,8 @@ for model in "${models[@]}"; do
         # speed between phases (up to 2x on a shared VM) moves both alike.
         rf+=("$(ratio_of "${fp[-1]}" "${df[-1]}")")
         rb+=("$(ratio_of "${bf[-1]}" "${db[-1]}")")
+        echo "round $((r + 1)): ${model} ${threads} thread(s): fp32 ${fp[-1]} / ${df[-1]} = ${rf[-1]}," \
+          "bf16 ${bf[-1]} / ${db[-1]} = ${rb[-1]}" >&2
       fi
     done
     f=$(median "${fp[@]}")
