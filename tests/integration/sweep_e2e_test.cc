@@ -221,7 +221,7 @@ const char kLongSweep[] = R"(name: e2e-long
 method: grid
 max_attempts: 3
 data: {validation_split: 0.2, seed: 3, train_limit: 6000}
-fixed: {cell: lstm, epochs: 4, batch_size: 32}
+fixed: {cell: lstm, epochs: 8, batch_size: 32}
 parameters:
   units: {values: [32, 48]}
 )";
@@ -231,8 +231,17 @@ TEST_F(SweepE2ETest, KilledWorkersTrialIsLeasedAgainAndFinishedByAnother) {
   ASSERT_TRUE(WaitUp(20));
   const int64_t sweep = Submit(kLongSweep);
   auto doomed = StartWorker("doomed", DataDir());
-  ASSERT_TRUE(WaitFor(sweep, 60, [](const pb::SweepStatus& s) { return s.running() == 1; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // mid-trial
+  // Mid-trial: the running trial has reported an epoch and has seven to go. (A fixed 800 ms wait
+  // was not: once the engine got faster, a worker sometimes finished both trials and left
+  // within it.)
+  ASSERT_TRUE(PollFor(60, [&] {
+    const json ex = Export(sweep);  // named: a range-for over Export(sweep)["trials"] would
+                                    // walk a destroyed temporary
+    for (const auto& t : ex["trials"]) {
+      if (t["status"] == "running" && !t["epochs"].empty()) return true;
+    }
+    return false;
+  }));
   ASSERT_TRUE(doomed->running());
   doomed->Signal(SIGKILL);
   ASSERT_TRUE(doomed->Wait(5));
@@ -246,7 +255,7 @@ TEST_F(SweepE2ETest, KilledWorkersTrialIsLeasedAgainAndFinishedByAnother) {
   int re_leased = 0;
   for (const auto& t : ex["trials"]) {
     EXPECT_EQ(t["status"], "completed");
-    EXPECT_EQ(t["epochs"].size(), 4u);
+    EXPECT_EQ(t["epochs"].size(), 8u);
     if (t["attempts"].get<int>() == 2) {
       ++re_leased;
       EXPECT_EQ(t["worker"], "rescuer");
