@@ -198,11 +198,11 @@ std::vector<json> Ranked(const json& ex, const Objective& o) {
 
 SweepView ViewOf(const json& ex) {
   SweepView v;
-  v.sweep = ex["sweep"];
+  v.sweep = ex.at("sweep");
   v.objective = ObjectiveOf(v.sweep);
   v.ranked = Ranked(ex, v.objective);
   for (const auto& t : v.ranked) v.values.push_back(ValueOf(v.objective, t));
-  SplitKeys(ex["trials"], &v.keys, &v.fixed);
+  SplitKeys(ex.at("trials"), &v.keys, &v.fixed);
   return v;
 }
 
@@ -340,7 +340,7 @@ std::string RankedByText(const SweepView& v) {
 std::string HeadingSection(const SweepView& v, const std::string& name) {
   const std::vector<json>& ranked = v.ranked;
   std::ostringstream o;
-  o << "<h1>Sweep " << v.sweep["id"].get<int64_t>() << ": " << Esc(name) << "</h1><p>"
+  o << "<h1>Sweep " << v.sweep.at("id").get<int64_t>() << ": " << Esc(name) << "</h1><p>"
     << Esc(StrOf(v.sweep, "description")) << "</p><p>" << ranked.size() << " trials, state "
     << Esc(StrOf(v.sweep, "state"));
   if (v.sweep.contains("extended_to") && v.sweep["extended_to"].is_number_integer()) {
@@ -599,7 +599,7 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
   if (!parsed.ok()) return parsed.status();
   const SweepView v = ViewOf(*parsed);
   std::ostringstream o;
-  const std::string name = v.sweep["name"].get<std::string>();
+  const std::string name = v.sweep.at("name").get<std::string>();
   o << PageHead("hpsweep report: " + name);
   o << HeadingSection(v, name);
   o << EarlyStoppingNote(v, (*parsed)["trials"]);
@@ -628,10 +628,10 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
 StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
   try {
     const json ex = json::parse(export_json);
-    const Objective o = ObjectiveOf(ex["sweep"]);
+    const Objective o = ObjectiveOf(ex.at("sweep"));
     std::vector<int64_t> ids;
     for (const json& t : Ranked(ex, o)) {
-      if (o.Has(ValueOf(o, t))) ids.push_back(t["id"].get<int64_t>());
+      if (o.Has(ValueOf(o, t))) ids.push_back(t.at("id").get<int64_t>());
     }
     return ids;
   } catch (const json::exception& e) {
@@ -664,7 +664,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
     }
     std::ostringstream o;
     std::string title = "hpsweep: compare sweeps";
-    for (const auto& v : views) title += " " + std::to_string(v.sweep["id"].get<int64_t>());
+    for (const auto& v : views) title += " " + std::to_string(v.sweep.at("id").get<int64_t>());
     o << PageHead(title) << "<h1>" << Esc(title.substr(8)) << "</h1>";
     std::set<std::string> metrics;
     for (const auto& v : views) metrics.insert(v.objective.DisplayName());
@@ -673,7 +673,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
     }
     o << "<h2 id=\"best\">Each sweep's best trial</h2><div class=\"sweeps\">";
     for (const auto& v : views) {
-      o << "<div class=\"sweep\"><h3>Sweep " << v.sweep["id"].get<int64_t>() << ": "
+      o << "<div class=\"sweep\"><h3>Sweep " << v.sweep.at("id").get<int64_t>() << ": "
         << Esc(StrOf(v.sweep, "name")) << "</h3><p>" << v.ranked.size() << " trials, "
         << Esc(StrOf(v.sweep, "state")) << ", ranked by " << Esc(v.objective.DisplayName())
         << "</p>";
@@ -697,8 +697,8 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
     for (const auto& v : views) {
       if (v.ranked.empty() || !v.objective.Has(v.values[0])) continue;
       charts[v.EpochField()].push_back(
-          {"sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + TrialName(v.ranked[0]),
-           "sweep " + std::to_string(v.sweep["id"].get<int64_t>()) + " " + v.Tip(0),
+          {"sweep " + std::to_string(v.sweep.at("id").get<int64_t>()) + " " + TrialName(v.ranked[0]),
+           "sweep " + std::to_string(v.sweep.at("id").get<int64_t>()) + " " + v.Tip(0),
            Curve(v.ranked[0], v.EpochField())});
     }
     o << "<h2 id=\"curves\">The best trials' curves overlaid</h2>";
@@ -706,7 +706,7 @@ StatusOr<std::string> CompareReportHtml(const std::vector<std::string>& export_j
     o << "<h2 id=\"leaderboards\">Leaderboards</h2><p class=\"note\">The best " << kCompareRows
       << " trials of each; click a header to sort.</p>";
     for (size_t i = 0; i < views.size(); ++i) {
-      o << "<h3>Sweep " << views[i].sweep["id"].get<int64_t>() << ": "
+      o << "<h3>Sweep " << views[i].sweep.at("id").get<int64_t>() << ": "
         << Esc(StrOf(views[i].sweep, "name")) << "</h3>"
         << Leaderboard(views[i], kCompareRows, "leaderboard-" + std::to_string(i));
     }

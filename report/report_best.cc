@@ -21,7 +21,7 @@ using json = nlohmann::json;
 StatusOr<std::string> ConfusionTables(const json& best) {
   std::ostringstream o;
   Evaluation ev;
-  ev.confusion = best["confusion_matrix"].get<std::vector<int64_t>>();
+  ev.confusion = best.at("confusion_matrix").get<std::vector<int64_t>>();
   ev.classes = static_cast<int>(std::lround(std::sqrt(double(ev.confusion.size()))));
   if (static_cast<size_t>(ev.classes) * ev.classes != ev.confusion.size() || ev.classes > 1000) {
     return DataLoss("the best trial's confusion matrix is not square");

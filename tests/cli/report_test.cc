@@ -405,7 +405,18 @@ TEST(ReportTest, BigSweepIsBounded) {
 TEST(ReportTest, BadExportsAreRefused) {
   EXPECT_FALSE(SweepReportHtml("not json", "", nullptr).ok());
   EXPECT_FALSE(SweepReportHtml("[]", "", nullptr).ok());
-  EXPECT_FALSE(SweepReportHtml(R"({"sweep": {}, "trials": []})", "", nullptr).ok());
+  // A sweep without a name or an id: refused with the missing key named. (Read with a const
+  // operator[], a missing key was undefined behaviour: a crash about one run in 200.)
+  auto no_name = SweepReportHtml(R"({"sweep": {}, "trials": []})", "", nullptr);
+  ASSERT_FALSE(no_name.ok());
+  EXPECT_NE(no_name.status().ToString().find("'name'"), std::string::npos)
+      << no_name.status().ToString();
+  auto no_id = SweepReportHtml(R"({"sweep": {"name": "x"}, "trials": []})", "", nullptr);
+  ASSERT_FALSE(no_id.ok());
+  EXPECT_NE(no_id.status().ToString().find("'id'"), std::string::npos) << no_id.status().ToString();
+  auto ids = RankedTrialIds(R"({"trials": []})");
+  ASSERT_FALSE(ids.ok());
+  EXPECT_NE(ids.status().ToString().find("'sweep'"), std::string::npos) << ids.status().ToString();
   json ex = LowAccuracySweep();
   ex["trials"][0]["epochs"] = {{{"val_accuracy", "x"}}, 7};
   ex["trials"][1]["params"] = "nope";
