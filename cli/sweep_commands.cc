@@ -243,16 +243,17 @@ double Num(const json& v) {
 }
 
 // CSV: one row per epoch of every trial (trials with no epoch get one row), params as columns.
-// Throws json::exception on an export of the wrong shape.
+// Throws json::exception on an export of the wrong shape, a missing field included: every field
+// is read with at(), since a const operator[] with a missing key is undefined behaviour.
 std::string ExportCsv(const json& j) {
   std::set<std::string> keys;
-  for (const auto& t : j["trials"]) {
-    for (const auto& [k, v] : t["params"].items()) keys.insert(k);
+  for (const auto& t : j.at("trials")) {
+    for (const auto& [k, v] : t.at("params").items()) keys.insert(k);
   }
   // A regression sweep's (README.md, "Regression") val_mse, val_mae, test_mse, test_mae: last.
   bool regression = false;
-  for (const auto& t : j["trials"]) {
-    regression = regression || t["params"].value("task", json("")) == json("regression");
+  for (const auto& t : j.at("trials")) {
+    regression = regression || t.at("params").value("task", json("")) == json("regression");
   }
   std::ostringstream os;
   os << "trial_id,number,status,attempts";
@@ -261,13 +262,13 @@ std::string ExportCsv(const json& j) {
         "test_accuracy,test_loss,weights_epoch,stopped_epoch,seconds,worker"
      << (regression ? ",val_mse,val_mae,test_mse,test_mae" : "") << "\n";
   const auto quote = CsvCell;
-  for (const auto& t : j["trials"]) {
+  for (const auto& t : j.at("trials")) {
     auto head = [&] {
-      os << t["id"].get<int64_t>() << "," << t["number"].get<int>() << ","
-         << t["status"].get<std::string>() << "," << t["attempts"].get<int>();
+      os << t.at("id").get<int64_t>() << "," << t.at("number").get<int>() << ","
+         << t.at("status").get<std::string>() << "," << t.at("attempts").get<int>();
       for (const auto& k : keys) {
         // Typed (128, [64, 32]) from a newer coordinator, text from an older one: the same cell.
-        os << "," << quote(t["params"].contains(k) ? ParamText(t["params"][k]) : "");
+        os << "," << quote(t.at("params").contains(k) ? ParamText(t.at("params").at(k)) : "");
       }
     };
     // A test metric not measured (null: a pruned or running trial; -1 from an older
@@ -279,10 +280,10 @@ std::string ExportCsv(const json& j) {
     };
     // weights_epoch, stopped_epoch: 0 (empty) from an older coordinator, which has neither.
     auto tail = [&](const json& e) {
-      os << "," << t["best_epoch"].get<int>() << "," << measured(t["test_accuracy"]) << ","
-         << measured(t["test_loss"]) << "," << t.value("weights_epoch", 0) << ","
-         << t.value("stopped_epoch", 0) << "," << Num(t["seconds"]) << ","
-         << quote(t["worker"].get<std::string>());
+      os << "," << t.at("best_epoch").get<int>() << "," << measured(t.at("test_accuracy")) << ","
+         << measured(t.at("test_loss")) << "," << t.value("weights_epoch", 0) << ","
+         << t.value("stopped_epoch", 0) << "," << Num(t.at("seconds")) << ","
+         << quote(t.at("worker").get<std::string>());
       if (regression) {
         const json fm = t.value("final_metrics", json::object());
         os << "," << measured(e.value("val_mse", json())) << ","
@@ -291,16 +292,17 @@ std::string ExportCsv(const json& j) {
       }
       os << "\n";
     };
-    if (t["epochs"].empty()) {
+    if (t.at("epochs").empty()) {
       head();
       os << ",,,,,,,";
       tail(json::object());
     }
-    for (const auto& e : t["epochs"]) {
+    for (const auto& e : t.at("epochs")) {
       head();
-      os << "," << e["epoch"].get<int>() << "," << Num(e["train_loss"]) << ","
-         << Num(e["train_accuracy"]) << "," << Num(e["val_loss"]) << "," << Num(e["val_accuracy"])
-         << "," << Num(e["seconds"]) << "," << (e.contains("lr") ? measured(e["lr"]) : "");
+      os << "," << e.at("epoch").get<int>() << "," << Num(e.at("train_loss")) << ","
+         << Num(e.at("train_accuracy")) << "," << Num(e.at("val_loss")) << ","
+         << Num(e.at("val_accuracy")) << "," << Num(e.at("seconds")) << ","
+         << (e.contains("lr") ? measured(e.at("lr")) : "");
       tail(e);
     }
   }
