@@ -110,9 +110,13 @@ HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, i
 namespace {
 
 // GCC 12's unpack and shuffle intrinsics start their (unused) merge operand from
-// _mm512_undefined_epi32(), which -Wuninitialized reports once they are inlined here.
+// _mm512_undefined_epi32(), which -Wuninitialized (and -Wmaybe-uninitialized, at -O2) reports
+// once they are inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // One tile: out[c * out_ld + r] = in[r * in_ld + c] for r < rows, c < cols (both at most 16), the
 // 16 rows in registers, transposed by three rounds of shuffles (pairs of 32 bits, then of 64,
@@ -155,7 +159,9 @@ HPSWEEP_FP32_TARGET void TransposeTile(const uint32_t* in, int64_t in_ld, int ro
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 }  // namespace
 
