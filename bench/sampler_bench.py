@@ -22,7 +22,9 @@ are reported apart: look at them only at the end, so that nothing is tuned to th
         [--trials 40] [--train-limit 3000] [--epochs 2] [--hpsweep build/cli/hpsweep]
         [--data-dir data/mnist] [--sides optuna,hpsweep]  (side optuna-mv: Optuna with
         multivariate=True, constant_liar=True, the settings hpsweep's TPE follows; side
-        hpsweep-tpe: hpsweep with bayes.model: tpe) [--good 0.80]
+        hpsweep-tpe: hpsweep with bayes.model: tpe) [--good 0.80] [--points FILE]
+
+--points FILE appends, per seed and side, every trial's value and point (one JSON line each).
     /usr/bin/python3 bench/sampler_bench.py --noise   (a few points, each with seeds 1-3)
 
 The table also counts, per side, the trials after the start-up whose value reached --good.
@@ -71,6 +73,11 @@ def cpu_line():
     return "%s, %d CPUs" % (model, os.cpu_count())
 
 
+# Every trial's (value, params) of the side being run, in the order they finished: written to
+# --points, to see where each sampler spends its trials.
+POINTS = []
+
+
 def train_json(args, trial, space):
     """Runs `hpsweep train --json` on the point Optuna's `trial` suggests; its parsed output."""
     flags = ["--cell", "lstm", "--epochs", str(args.epochs), "--train-limit",
@@ -100,6 +107,7 @@ def run_optuna(args, space, seed, multivariate=False):
     def objective(trial):
         value = max(e["val_accuracy"] for e in train_json(args, trial, space)["history"])
         finished.append((time.perf_counter() - start, value))
+        POINTS.append((value, dict(trial.params)))
         return value
 
     options = {"multivariate": True, "constant_liar": True} if multivariate else {}
@@ -143,8 +151,9 @@ def run_sweep(args, space, seed, metric, model="auto"):
 
 
 def run_hpsweep(args, space, seed, model="auto"):
-    return [(s, t["best_val_accuracy"]) for s, t in
-            run_sweep(args, space, seed, "{name: val_accuracy, goal: maximize}", model)]
+    trials = run_sweep(args, space, seed, "{name: val_accuracy, goal: maximize}", model)
+    POINTS.extend((t["best_val_accuracy"], t["params"]) for _, t in trials)
+    return [(s, t["best_val_accuracy"]) for s, t in trials]
 
 
 def best_after(finished, n):
@@ -226,6 +235,9 @@ def main():
     a.add_argument("--data-dir", default=os.path.join(REPO, "data", "mnist"))
     a.add_argument("--good", type=float, default=0.80)
     a.add_argument("--noise", action="store_true")
+    a.add_argument("--points", default="",
+                   help="append each seed and side's trials, {seed, side, trials: [[value, "
+                        "params], ...]} a line, to this file")
     args = a.parse_args()
     space = SPACES[args.space]
     if args.noise:
@@ -240,6 +252,7 @@ def main():
         for seed in seeds:
             r = {"seed": seed, "sides": {}}
             for side in args.sides.split(","):
+                del POINTS[:]
                 if side == "optuna-mv":
                     r["sides"][side] = run_optuna(args, space, seed, multivariate=True)
                 elif side == "hpsweep-tpe":
@@ -249,6 +262,9 @@ def main():
                     r["sides"][side] = run(args, space, seed)
                 print(json.dumps({"seed": seed, "side": side, "finished": r["sides"][side]}),
                       flush=True)
+                if args.points:
+                    with open(args.points, "a") as f:
+                        f.write(json.dumps({"seed": seed, "side": side, "trials": POINTS}) + "\n")
             results.append(r)
         if results:
             summary(title, results, marks, args.good)
