@@ -39,16 +39,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "${BIN}" ]] || bash "${REPO_ROOT}/scripts/build.sh" --target hpsweep >&2
 
-flags_of() {  # model name -> hpsweep bench flags for the same network as hpsweep_dnnl_bench's
-  case "$1" in
-    lstm128) echo "--cell lstm --units 128 --dense 64 --dense-activation tanh" ;;
-    gru128) echo "--cell gru --units 128 --dense 64 --dense-activation tanh" ;;
-    rnn128) echo "--cell simple_rnn --units 128 --dense 64 --dense-activation tanh" ;;
-    lstm32) echo "--cell lstm --units 32 --dense 64 --dense-activation tanh" ;;
-    mlp) echo "--cell dense --layers 2 --units 512 --activation relu" ;;
-    *) echo "unknown model $1" >&2; exit 2 ;;
-  esac
-}
+# shellcheck source=bench/models.sh
+source "${REPO_ROOT}/bench/models.sh"  # flags_of
 
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(($# / 2 + 1))p"; }
 ratio_of() { awk -v a="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.4f", a / c; else print 0 }'; }

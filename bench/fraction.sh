@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
 # How close each model's fp32 training step comes to the machine's large-GEMM rate: the step's
 # matrix-product FLOP per sample times its samples/s (hpsweep bench, 2 threads unless --threads,
-# batch 128), against Eigen's 2048^3 float product on as many threads (hpsweep_gemm_peak --peak). Each round times
-# the reference and then every model in turn, so that a shared machine's load (whose speed here
-# moves by 2x between phases) falls on both sides of a fraction alike; each fraction is the median
-# of the R fractions taken round by round. Prints the CPU, then a Markdown table.
+# batch 128), against Eigen's 2048^3 float product on as many threads (hpsweep_gemm_peak --peak).
+# Each round times the reference and then every model in turn, so that a shared machine's load
+# (whose speed here moves by 2x between phases) falls on both sides of a fraction alike; each
+# fraction is the median of the R fractions taken round by round. Prints the CPU, then a
+# Markdown table.
 #
 #   bash bench/fraction.sh [--seconds S] [--rounds R] [--threads T] [--precision fp32|bf16]
 #
-# FLOP counted: the products the step computes, 2*m*k*n each: every layer's forward product and
-# its weight gradient, and the gradient of its input except for the first layer's (the data's),
-# which the engine skips. For a recurrent layer of H units and G gates over T = 28 steps of F = 28
-# features: per sample T * 2 * (2*F*G + 3*H*G); then Dense 64 and Dense 10, 3 products each.
+# FLOP counted: the products the step computes (bench/models.sh, flop_of).
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${HPSWEEP_BUILD_DIR:-${REPO_ROOT}/build}"
@@ -33,26 +31,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "${BIN}" && -x "${PEAK}" ]] || bash "${REPO_ROOT}/scripts/build.sh" >&2
 
-MODELS="lstm128 gru128 rnn128 lstm32 mlp"
-flags_of() {
-  case "$1" in
-    lstm128) echo "--cell lstm --units 128 --dense 64 --dense-activation tanh" ;;
-    gru128) echo "--cell gru --units 128 --dense 64 --dense-activation tanh" ;;
-    rnn128) echo "--cell simple_rnn --units 128 --dense 64 --dense-activation tanh" ;;
-    lstm32) echo "--cell lstm --units 32 --dense 64 --dense-activation tanh" ;;
-    mlp) echo "--cell dense --layers 2 --units 512 --activation relu" ;;
-  esac
-}
-flop_of() {  # model -> matrix-product FLOP per training sample
-  awk -v m="$1" 'function rnn(h, g) { return 28 * 2 * (2 * 28 * g + 3 * h * g) + 3 * 2 * (h * 64 + 64 * 10) }
-    BEGIN {
-      if (m == "lstm128") print rnn(128, 512);
-      else if (m == "gru128") print rnn(128, 384);
-      else if (m == "rnn128") print rnn(128, 128);
-      else if (m == "lstm32") print rnn(32, 128);
-      else print 2 * 2 * 784 * 512 + 3 * 2 * (512 * 512 + 512 * 10);
-    }'
-}
+# shellcheck source=bench/models.sh
+source "${REPO_ROOT}/bench/models.sh"  # BENCH_MODELS, flags_of, flop_of
+MODELS="${BENCH_MODELS}"
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(($# / 2 + 1))p"; }
 
 declare -A FRACTIONS RATES
