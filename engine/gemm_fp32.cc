@@ -31,6 +31,9 @@ using kernel::TailMask;
 // the row blocks; A^T·B keeps a row block's chunk of A (256 cache lines, 16 KB) there.
 constexpr int kChunk = 128;
 constexpr int kChunkTransA = 256;
+// Columns of a block, and of a panel of a transposed operand (Operand::panel_stride()).
+constexpr int64_t kPanel = 16 * kMaxVectors;
+static_assert(kPanel == PairPanels::kWidth, "Operand packs fp32 panels of PairPanels::kWidth");
 
 // c (MR, 16*NV, the last vector `last_valid` columns wide) = [c | bias | 0] + A·B over K rows,
 // A's value (m, k) at a[m*a_m + k*a_k], B's row k at b + k*ldb.
@@ -75,10 +78,12 @@ HPSWEEP_FP32_TARGET void Gemm(const float* a, int64_t a_m, int64_t a_k, int M, i
     const int nv = (cols + 15) / 16;
     const bool add = accumulate || k0 > 0;
     const float* bias_n0 = bias != nullptr && !add ? bias + n0 : nullptr;
-    const float* bk = b_panel_stride > 0 ? b + n0 / (16 * kMaxVectors) * b_panel_stride + k0 * 64
+    // B's rows [k0, ...) of the panel's columns: within a panel (rows kPanel apart), or in place.
+    const int64_t bld = b_panel_stride > 0 ? kPanel : ldb;
+    const float* bk = b_panel_stride > 0 ? b + n0 / kPanel * b_panel_stride + k0 * bld
                                          : b + k0 * ldb + n0;
-    kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, bk, b_panel_stride > 0 ? 64 : ldb,
-                             kn, c + m0 * ldc + n0, ldc, cols - (nv - 1) * 16, add, bias_n0);
+    kKernels[mr - 1][nv - 1](a + m0 * a_m + k0 * a_k, a_m, a_k, bk, bld, kn, c + m0 * ldc + n0,
+                             ldc, cols - (nv - 1) * 16, add, bias_n0);
   };
   // The sum over K in chunks; C carries it from one chunk to the next.
   const bool trans_a = a_m == 1 && a_k != 1;

@@ -587,7 +587,7 @@ class Lstm final : public Recurrent<T> {
       if (t > 0) this->RecurrentGrad(dg, &dh);
     }
     WriteColumnSums(dgates_, this->grads_ + this->KernelSize() + this->RecurrentSize(),
-                  &this->bias_sum_);
+                    &this->bias_sum_);
     return this->FinishBackward(dgates_, dgates_, need_dx);
   }
 
