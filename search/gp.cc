@@ -175,6 +175,21 @@ Eigen::VectorXd NormalScores(const std::vector<double>& y) {
 
 }  // namespace
 
+bool NearAny(const std::vector<int>& levels, const std::vector<Point>& points, const Point& u) {
+  for (const Point& p : points) {
+    double d2 = 0;
+    for (size_t a = 0; a < levels.size() && d2 < kMinDistance * kMinDistance; ++a) {
+      if (levels[a] > 0) {
+        if (p[a] != u[a]) d2 = std::numeric_limits<double>::infinity();
+      } else {
+        d2 += (p[a] - u[a]) * (p[a] - u[a]);
+      }
+    }
+    if (d2 < kMinDistance * kMinDistance) return true;
+  }
+  return false;
+}
+
 GaussianProcess GaussianProcess::Fit(const std::vector<int>& levels, const std::vector<Point>& x,
                                      const std::vector<double>& y, const std::vector<Point>& lies) {
   GaussianProcess gp;
@@ -414,24 +429,37 @@ std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>&
   for (size_t i : order) incumbents.push_back(coded[i]);
   const GaussianProcess model = GaussianProcess::Fit(levels, coded, y, coded_lies);
   std::vector<std::vector<double>> out;
-  std::function<bool(const Point&)> allowed;
-  if (elsewhere && !incumbents.empty()) {
-    allowed = [&](const Point& u) {
-      for (size_t a = 0; a < levels.size(); ++a) {
-        if (levels[a] > 0 && u[a] != incumbents[0][a]) return true;
-      }
-      return false;
-    };
-  }
+  const bool turn = elsewhere && !incumbents.empty();
+  auto leaves_best_cell = [&](const Point& u) {
+    for (size_t a = 0; a < levels.size(); ++a) {
+      if (levels[a] > 0 && u[a] != incumbents[0][a]) return true;
+    }
+    return false;
+  };
+  std::vector<Point> held = coded;  // tried and being trained: what a proposal keeps away from
+  held.insert(held.end(), coded_lies.begin(), coded_lies.end());
+  auto far = [&](const Point& u) { return !NearAny(levels, held, u); };
   auto snap = [&axes](Point* p) { *p = Code(axes, Decode(axes, *p)); };
-  std::vector<Point> ranked;
-  if (allowed) ranked = CellMoves(model, levels, incumbents[0], snap, rng);
-  std::vector<Point> more =
-      RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates, allowed);
-  if (more.empty() && allowed) {
+  std::vector<Point> ranked, near_moves;  // a turn's cell moves: far ones first, near ones last
+  if (turn) {
+    for (Point& u : CellMoves(model, levels, incumbents[0], snap, rng)) {
+      (far(u) ? ranked : near_moves).push_back(std::move(u));
+    }
+  }
+  // The candidates far from every held point (and, on a turn, outside the best cell); where none
+  // is, the rule is dropped: first the distance, then the turn.
+  std::vector<Point> more = RankCandidates(
+      model, levels, incumbents, snap, rng, kProposalCandidates,
+      [&](const Point& u) { return far(u) && (!turn || leaves_best_cell(u)); });
+  if (more.empty() && turn) {
+    more = RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates,
+                          leaves_best_cell);
+  }
+  if (more.empty()) {
     more = RankCandidates(model, levels, incumbents, snap, rng, kProposalCandidates);
   }
   ranked.insert(ranked.end(), more.begin(), more.end());
+  ranked.insert(ranked.end(), near_moves.begin(), near_moves.end());
   for (const Point& u : ranked) {
     out.push_back(Decode(axes, u));
   }

@@ -78,6 +78,16 @@ constexpr uint64_t kMaxCellMoves = 512;
 std::vector<Point> CellMoves(const GaussianProcess& model, const std::vector<int>& levels,
                              const Point& best, const std::function<void(Point*)>& snap, Rng* rng);
 
+// Whether u is within kMinDistance of one of `points`: the same categorical values and a
+// Euclidean distance under kMinDistance over the numeric coordinates (each in [0, 1]; 0.1 is a
+// factor of 2 in a learning rate over 1e-4..1e-1, or 22 units of 32..256). A proposal keeps that
+// far from every tried and running point: trained models' values at neighbouring points differ
+// by about as much as their noise, so expected improvement, trusting the fitted noise, proposed
+// the best points' neighbourhoods again and again (issue 22's design space: a fifth of the
+// trials after the start-up within 0.02 of an earlier one in the same cell; docs/benchmarks.md).
+constexpr double kMinDistance = 0.1;
+bool NearAny(const std::vector<int>& levels, const std::vector<Point>& points, const Point& u);
+
 // The sampler's side (search/sampler.h, "GP"), over its axes (search/parzen.h) and their
 // transformed points: levels 0 for a numeric axis, the count of values for a categorical one.
 std::vector<int> Levels(const std::vector<tpe::Axis>& axes);
@@ -89,12 +99,13 @@ Point Code(const std::vector<tpe::Axis>& axes, const std::vector<double>& x);
 std::vector<double> Decode(const std::vector<tpe::Axis>& axes, const Point& u);
 // A proposal's candidates as transformed points, best first (at most kProposalCandidates): a GP
 // fitted to the transformed points x with scores y (higher is better) and `lies` (points being
-// trained, or pruned) at the lowest score, ranked by RankCandidates around the best five of x.
-// With `elsewhere`, the best point's CellMoves first, then only candidates whose categorical
-// values are not all the best point's (all when there are none such). The sampler asks for that on
-// every kElsewhereEvery-th trial number: expected improvement alone, after a start-up whose best
-// cell of categorical values is a poor one, refines that cell and may never leave it (a batch size
-// or optimizer it never tries again).
+// trained, or pruned) at the lowest score, ranked by RankCandidates around the best five of x,
+// only those not NearAny point of x or lies (all when there are none such). With `elsewhere`,
+// the best point's CellMoves first (those NearAny point last), then only candidates whose
+// categorical values are not all the best point's (all when there are none such). The sampler
+// asks for that on every kElsewhereEvery-th trial number: expected improvement alone, after a
+// start-up whose best cell of categorical values is a poor one, refines that cell and may never
+// leave it (a batch size or optimizer it never tries again).
 constexpr int kProposalCandidates = 256, kElsewhereEvery = 5;
 std::vector<std::vector<double>> ProposeCandidates(const std::vector<tpe::Axis>& axes,
                                                    const std::vector<std::vector<double>>& x,

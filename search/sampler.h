@@ -54,9 +54,10 @@
 // Gaussian process (Matérn 5/2, a length scale per axis, fitted by marginal likelihood) models the
 // normal scores of the completed trials' values, and the candidate with the largest expected
 // improvement over the best posterior mean (uniform draws, draws around the best trials, a local
-// refinement; snapped to the space's grid) that is not a tried point is proposed; candidates
-// passed over, the fallbacks and the "never a tried point" rule are TPE's. Every
-// gp::kElsewhereEvery-th trial number (5) leaves the best trial's cell of categorical values
+// refinement; snapped to the space's grid) that is not a tried point is proposed, kept
+// gp::kMinDistance from every tried and running point of its cell; candidates passed over, the
+// fallbacks and the "never a tried point" rule are TPE's. Every gp::kElsewhereEvery-th trial
+// number (5) leaves the best trial's cell of categorical values
 // (gp.h): first the best trial's numeric values in another cell (the one of largest expected
 // improvement), then the best candidate elsewhere, so a cell that only looked best after the
 // start-up is left now and then. Pruned trials and

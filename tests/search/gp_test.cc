@@ -1,8 +1,8 @@
 // Tests for search/gp.h: the Gaussian process fits what it is shown (its mean follows a smooth
 // function, it is surer at its data, an axis that does not matter gets a long length scale, a
 // categorical axis is learned), expected improvement heads for the optimum, a lie lowers it
-// where a trial is being trained, degenerate data gives finite values, and the candidates are a
-// function of their inputs.
+// where a trial is being trained, degenerate data gives finite values, the candidates are a
+// function of their inputs and keep their distance from tried and running points.
 #include "search/gp.h"
 
 #include <gtest/gtest.h>
@@ -194,10 +194,15 @@ TEST(GaussianProcessTest, ElsewhereCandidatesLeaveTheBestCell) {
   const std::vector<tpe::Axis> axes = {rate, optimizer};
   std::vector<std::vector<double>> x;
   std::vector<double> y;
-  for (int i = 0; i < 15; ++i) {
-    const double r = (i + 0.5) / 15, o = i % 3;
-    x.push_back({r, o});
-    y.push_back((o == 1 ? 0.8 : 0.5) - (r - 0.6) * (r - 0.6));  // best: rmsprop at 0.6
+  // The best is rmsprop near 0.65, untried (the nearest rmsprop rates 0.5 and 0.9); the other
+  // cells' rates are below 0.4, kMinDistance from the best rate tried.
+  const std::vector<std::vector<double>> rates = {
+      {0.02, 0.1, 0.18, 0.26, 0.34}, {0.1, 0.3, 0.5, 0.9}, {0.06, 0.14, 0.22, 0.3, 0.38}};
+  for (int o = 0; o < 3; ++o) {
+    for (double r : rates[static_cast<size_t>(o)]) {
+      x.push_back({r, static_cast<double>(o)});
+      y.push_back((o == 1 ? 0.8 : 0.5) - (r - 0.65) * (r - 0.65));
+    }
   }
   Rng r1(3), r2(3), r3(3);
   const std::vector<std::vector<double>> plain = ProposeCandidates(axes, x, y, {}, &r1);
@@ -218,6 +223,63 @@ TEST(GaussianProcessTest, ElsewhereCandidatesLeaveTheBestCell) {
   std::vector<std::vector<double>> xn;
   for (const std::vector<double>& p : x) xn.push_back({p[0]});
   EXPECT_FALSE(ProposeCandidates(numeric, xn, y, {}, &r3, true).empty());
+}
+
+// NearAny: the same categorical values and a numeric distance under kMinDistance; another value
+// of a categorical axis is never near.
+TEST(GaussianProcessTest, NearMeansTheSameCellAndWithinTheMinimumDistance) {
+  const std::vector<int> levels = {0, 0, 3};
+  const std::vector<Point> points = {{0.5, 0.5, 1}};
+  const double d = kMinDistance / std::sqrt(2.0);
+  EXPECT_TRUE(NearAny(levels, points, {0.5, 0.5, 1}));
+  EXPECT_TRUE(NearAny(levels, points, {0.5 + 0.99 * d, 0.5 - 0.99 * d, 1}));
+  EXPECT_FALSE(NearAny(levels, points, {0.5 + 1.01 * d, 0.5 - 1.01 * d, 1}));
+  EXPECT_FALSE(NearAny(levels, points, {0.5, 0.5, 2}));
+  EXPECT_FALSE(NearAny(levels, {}, {0.5, 0.5, 1}));
+}
+
+// A proposal's candidates keep kMinDistance from every tried point and every lie (a point being
+// trained), though expected improvement is highest at the best tried point; where the whole space
+// is near (one numeric axis, tried every 0.05), the candidates are the ranked ones all the same.
+TEST(GaussianProcessTest, CandidatesKeepTheirDistanceFromTriedAndRunningPoints) {
+  tpe::Axis rate, width;
+  rate.lo = 0, rate.hi = 1;
+  width.lo = 0, width.hi = 1;
+  const std::vector<tpe::Axis> axes = {rate, width};
+  const std::vector<int> levels = Levels(axes);
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  // A jagged objective, as trained models give: neighbouring points differ by about 0.02. Its
+  // fitted noise keeps expected improvement highest right next to the best points.
+  for (int i = 0; i < 30; ++i) {
+    const double r = std::fmod(0.618 * i, 1.0), w = std::fmod(0.37 * i, 1.0);
+    x.push_back({r, w});
+    y.push_back(-(r - 0.45) * (r - 0.45) - (w - 0.4) * (w - 0.4) + 0.02 * std::sin(97.0 * i));
+  }
+  for (int i = 0; i < 6; ++i) {  // the optimum's neighbourhood, tried
+    x.push_back({0.45 + 0.01 * i, 0.4 - 0.007 * i});
+    y.push_back(0.02 * std::sin(31.0 * i));
+  }
+  const std::vector<std::vector<double>> lies = {{0.5, 0.45}};
+  Rng rng(5);
+  const std::vector<std::vector<double>> c = ProposeCandidates(axes, x, y, lies, &rng);
+  ASSERT_GE(c.size(), 10u);
+  std::vector<Point> held;
+  for (const auto& p : x) held.push_back(Code(axes, p));
+  for (const auto& p : lies) held.push_back(Code(axes, p));
+  for (const std::vector<double>& u : c) EXPECT_FALSE(NearAny(levels, held, Code(axes, u)));
+  // The best candidate is still near the optimum: just outside the held points' reach.
+  EXPECT_LT(std::hypot(c[0][0] - 0.45, c[0][1] - 0.4), 0.25);
+
+  const std::vector<tpe::Axis> one = {rate};
+  std::vector<std::vector<double>> full;
+  std::vector<double> fy;
+  for (int i = 0; i <= 40; ++i) {
+    full.push_back({i / 40.0});
+    fy.push_back(-(i / 40.0 - 0.5) * (i / 40.0 - 0.5));
+  }
+  Rng rng2(5);
+  EXPECT_FALSE(ProposeCandidates(one, full, fy, {}, &rng2).empty());
 }
 
 }  // namespace
