@@ -97,7 +97,12 @@ int RunReport(const Flags& flags) {
   if (!ranked->empty()) best_id = ranked->front();
   try {  // the JSON may come over the network: a wrong shape is an error, not an abort
     json ex = json::parse(*text);
-    sweep_id = ex["sweep"]["id"].get<int64_t>();
+    const json& id = ex.at("sweep").at("id");
+    if (!id.is_number_integer()) {  // (get<int64_t>() of 1e300 is undefined)
+      return Fail(DataLoss("the sweep's export has an unexpected shape: the sweep's 'id' is not "
+                           "an integer"));
+    }
+    sweep_id = id.get<int64_t>();
     // A sweep of its own data (engine/dataset.h): MNIST's data section would be about other data.
     for (const json& t : ex["trials"]) {
       if (t.contains("params") && t["params"].contains("data.format")) own_data = true;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -301,6 +302,13 @@ StatusOr<json> ParseExport(const std::string& export_json) {
   if (!ex.is_object() || !ex["sweep"].is_object() || !ex["trials"].is_array()) {
     return DataLoss("the sweep's export has an unexpected shape: no sweep object or trials array");
   }
+  // The pages read the sweep's id with get<int64_t>(), which converts any number: a fraction
+  // truncated, one out of range undefined.
+  auto id = ex["sweep"].find("id");
+  if (id != ex["sweep"].end() && !id->is_number_integer()) {
+    return DataLoss("the sweep's export has an unexpected shape: the sweep's 'id' is not an "
+                    "integer");
+  }
   return ex;
 }
 
@@ -367,8 +375,9 @@ std::string EarlyStoppingNote(const SweepView& v, const json& trials) {
       trained += t.contains("epochs") && t["epochs"].is_array()
                      ? static_cast<int64_t>(t["epochs"].size())
                      : 0;
+      // Bounded as engine/config.cc bounds a trial's epochs, so that the sum cannot overflow.
       const std::string e = Param(t, "epochs");
-      full += e.empty() ? 1 : std::atoll(e.c_str());
+      full += e.empty() ? 1 : std::clamp<int64_t>(std::strtoll(e.c_str(), nullptr, 10), 0, 10000);
     }
     o << "<p>Early stopping: " << Esc(early) << ". " << pruned
       << " trials pruned (each stopped after the epoch shown in its status); " << trained
@@ -627,11 +636,20 @@ StatusOr<std::string> ReportOrThrow(const std::string& export_json, const std::s
 
 StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
   try {
-    const json ex = json::parse(export_json);
+    // Not thrown: a parse error's message quotes the bytes it stopped at, which may be invalid
+    // UTF-8.
+    const json ex = json::parse(export_json, nullptr, /*allow_exceptions=*/false);
+    if (ex.is_discarded()) return InvalidArgument("export is not JSON");
     const Objective o = ObjectiveOf(ex.at("sweep"));
     std::vector<int64_t> ids;
     for (const json& t : Ranked(ex, o)) {
-      if (o.Has(ValueOf(o, t))) ids.push_back(t.at("id").get<int64_t>());
+      if (!o.Has(ValueOf(o, t))) continue;
+      const json& id = t.at("id");
+      if (!id.is_number_integer()) {  // get<int64_t>() of one out of range is undefined
+        return DataLoss("the sweep's export has an unexpected shape: a trial's 'id' is not an "
+                        "integer");
+      }
+      ids.push_back(id.get<int64_t>());
     }
     return ids;
   } catch (const json::exception& e) {

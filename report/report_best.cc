@@ -21,7 +21,19 @@ using json = nlohmann::json;
 StatusOr<std::string> ConfusionTables(const json& best) {
   std::ostringstream o;
   Evaluation ev;
-  ev.confusion = best.at("confusion_matrix").get<std::vector<int64_t>>();
+  // Counts, non-negative integers: get<int64_t>() of a number out of its range is undefined, a
+  // negative count shades a cell out of 0..255 (a float cast out of int's range), and a huge one
+  // overflows a class's sums (PerClassMetrics). Up to 2^53 a cell, a row or column of up to 1000
+  // classes stays within int64_t.
+  const json& counts = best.at("confusion_matrix");
+  if (counts.is_array()) {
+    for (const json& c : counts) {
+      if (!c.is_number_unsigned() || c.get<uint64_t>() > (uint64_t{1} << 53)) {
+        return DataLoss("the best trial's 'confusion_matrix' holds a value that is not a count");
+      }
+    }
+  }
+  ev.confusion = counts.get<std::vector<int64_t>>();  // not an array: a type_error
   ev.classes = static_cast<int>(std::lround(std::sqrt(double(ev.confusion.size()))));
   if (static_cast<size_t>(ev.classes) * ev.classes != ev.confusion.size() || ev.classes > 1000) {
     return DataLoss("the best trial's confusion matrix is not square");

@@ -323,7 +323,8 @@ std::string Scatter(const SweepView& v, const std::string& key) {
     ++drawn;
     // Categorical values: a small fixed jitter by trial number, so that equal values do not hide
     // each other.
-    const double jitter = ax.numeric ? 0 : ((NumberOf(v.ranked[i]) * 37) % 11 - 5) * 1.2;
+    const double jitter =
+        ax.numeric ? 0 : ((int64_t{NumberOf(v.ranked[i])} * 37) % 11 - 5) * 1.2;  // no overflow
     o << "<circle class=\"pt\" r=\"3.5\" cx=\"" << Fmt("%.1f", ax.Pos(v.ranked[i], key) + jitter)
       << "\" cy=\"" << Fmt("%.1f", Y(v.values[i])) << "\" fill=\""
       << Color(Goodness(v.objective, v.values[i], lo, hi)) << "\" data-tip=\"" << Esc(v.Tip(i))

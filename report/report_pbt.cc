@@ -2,6 +2,7 @@
 // sweep's metric, and the best member's schedule: the params it trained under from each epoch
 // on and whose checkpoint it took (its lineage), as a table and a step chart per mutable param.
 // Reads the export's `pbt` (the population's settings) and each trial's `schedule`.
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -25,6 +26,16 @@ std::string ScheduleValue(const json& entry, const std::string& key) {
   return v->is_string() ? v->get<std::string>() : v->dump();
 }
 
+// An integer of the pbt settings or a schedule entry (an epoch, a count, a trial number); 0 where
+// j has none or holds something other than a number within +-1e9. (value(key, 0) converted any
+// number to int: one out of int's range, or an epoch of INT_MAX plus one, was undefined.)
+int IntOf(const json& j, const char* key) {
+  auto v = j.find(key);  // end() for a j that is not an object
+  if (v == j.end() || !v->is_number()) return 0;
+  const double x = v->get<double>();
+  return std::fabs(x) <= 1e9 ? static_cast<int>(x) : 0;
+}
+
 }  // namespace
 
 std::string PopulationSection(const SweepView& v) {
@@ -35,8 +46,8 @@ std::string PopulationSection(const SweepView& v) {
     if (k.is_string()) keys.push_back(k.get<std::string>());
   }
   std::ostringstream o;
-  o << "<h2 id=\"population\">The population</h2><p class=\"note\">" << pbt->value("population", 0)
-    << " members trained in segments of " << pbt->value("interval", 0)
+  o << "<h2 id=\"population\">The population</h2><p class=\"note\">" << IntOf(*pbt, "population")
+    << " members trained in segments of " << IntOf(*pbt, "interval")
     << " epochs; after each, the bottom share took the checkpoint and params of a top member and "
        "changed its mutable params. A member's curve jumps where it took another's weights.</p>";
   std::vector<Series> all;
@@ -48,7 +59,7 @@ std::string PopulationSection(const SweepView& v) {
   const json& best = v.ranked[0];
   auto schedule = best.find("schedule");
   if (schedule == best.end() || !schedule->is_array() || schedule->empty()) return o.str();
-  const int epochs = pbt->value("epochs", 0);
+  const int epochs = IntOf(*pbt, "epochs");
   o << "<h3>The schedule of " << Esc(TrialName(best)) << "</h3><p class=\"note\">"
     << "<code>hpsweep train --schedule</code> with this trial's entry of the export replays it "
        "from scratch.</p><table><tr><th>epochs</th><th>took the weights of</th>";
@@ -56,10 +67,10 @@ std::string PopulationSection(const SweepView& v) {
   o << "</tr>";
   for (size_t i = 0; i < schedule->size(); ++i) {
     const json& e = (*schedule)[i];
-    const int from = e.value("epoch", 0) + 1;
-    const int to = i + 1 < schedule->size() ? (*schedule)[i + 1].value("epoch", 0) : epochs;
+    const int from = IntOf(e, "epoch") + 1;
+    const int to = i + 1 < schedule->size() ? IntOf((*schedule)[i + 1], "epoch") : epochs;
     o << "<tr><td>" << from << "-" << to << "</td><td>"
-      << (e.contains("from") ? "#" + std::to_string(e.value("from", 0)) : std::string("-"))
+      << (e.contains("from") ? "#" + std::to_string(IntOf(e, "from")) : std::string("-"))
       << "</td>";
     for (const std::string& k : keys) o << "<td>" << Esc(ScheduleValue(e, k)) << "</td>";
     o << "</tr>";
@@ -72,8 +83,8 @@ std::string PopulationSection(const SweepView& v) {
       const std::string text = ScheduleValue(e, k);
       if (text.empty()) continue;
       const double value = std::strtod(text.c_str(), nullptr);
-      const int to = i + 1 < schedule->size() ? (*schedule)[i + 1].value("epoch", 0) : epochs;
-      steps.push_back({e.value("epoch", 0) + 1.0, value});
+      const int to = i + 1 < schedule->size() ? IntOf((*schedule)[i + 1], "epoch") : epochs;
+      steps.push_back({IntOf(e, "epoch") + 1.0, value});
       steps.push_back({static_cast<double>(to), value});
     }
     if (!steps.empty()) {

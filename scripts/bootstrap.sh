@@ -44,6 +44,7 @@ PACKAGES=(
   slurm-wlm munge  # tests/launch: a single-node Slurm on loopback
   libcpp-httplib-dev libssl-dev  # http/: the dashboard's server (Debian's is built with OpenSSL)
   clang libfuzzer-14-dev libclang-rt-14-dev  # fuzz/: libFuzzer builds; -Wthread-safety checks
+  libomp-14-dev  # fuzz/: clang's <omp.h> and OpenMP runtime (sweep_export links engine/trainer.cc)
   lld  # links the suite's executables in a quarter of GNU ld's time
   universal-ctags  # scripts/check_limits.py: function lengths
   # python/: the Python client, installed offline with pip into a venv; its stubs come from

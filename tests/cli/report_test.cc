@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -423,6 +425,49 @@ TEST(ReportTest, BadExportsAreRefused) {
   ex["trials"][2]["status"] = 3;
   auto html = SweepReportHtml(ex.dump(), "", nullptr);
   EXPECT_TRUE(html.ok()) << html.status().ToString();
+}
+
+// Found by fuzzing the export (fuzz/sweep_export_fuzz.cc; each input is in
+// fuzz/regressions/sweep_export/): numbers where the report wants an id, a count or an epoch were
+// converted or summed as they came, undefined behaviour (UBSan: a float cast out of range, a
+// signed overflow), and a parse error quoted the export's bytes. Now refused with the key named,
+// or bounded.
+TEST(ReportTest, HostileNumbersAreRefusedOrBounded) {
+  // Was: RankedTrialIds's message quoted nlohmann's "last read: '\xFF'", invalid UTF-8.
+  auto not_json = RankedTrialIds("{\"\xff\": 1}");
+  ASSERT_FALSE(not_json.ok());
+  EXPECT_EQ(not_json.status().message(), "export is not JSON");
+  // Was: get<int64_t>() of 1e300.
+  json ex = LowAccuracySweep();
+  ex["sweep"]["id"] = 1e300;
+  auto page = SweepReportHtml(ex.dump(), "", nullptr);
+  ASSERT_FALSE(page.ok());
+  EXPECT_NE(page.status().message().find("'id' is not an integer"), std::string::npos);
+  ex = LowAccuracySweep();
+  for (json& t : ex["trials"]) t["id"] = 1e300;
+  auto ids = RankedTrialIds(ex.dump());
+  ASSERT_FALSE(ids.ok());
+  EXPECT_NE(ids.status().message().find("'id' is not an integer"), std::string::npos);
+  // Was: a negative count shaded a cell 255 * (1 + 1e11) (cast to int), INT64_MAX overflowed its
+  // class's sums, 1e300 was cast to int64_t.
+  for (const json& bad : {json(-100000000000), json(INT64_MAX), json(1e300)}) {
+    ex = LowAccuracySweep();
+    for (json& t : ex["trials"]) t["confusion_matrix"] = {bad, 1, 0, 0};
+    page = SweepReportHtml(ex.dump(), "", nullptr);
+    ASSERT_FALSE(page.ok()) << bad;
+    EXPECT_NE(page.status().message().find("'confusion_matrix'"), std::string::npos);
+  }
+  // Was: the early-stopping note summed each trial's epochs as given (4 x INT64_MAX); each counts
+  // at most 10000, as engine/config.cc allows.
+  ex = LowAccuracySweep();
+  ex["sweep"]["early_terminate"] = "hyperband";
+  for (json& t : ex["trials"]) t["params"]["epochs"] = INT64_MAX;
+  EXPECT_NE(Report(ex).find("12 epochs trained of the 40000 that"), std::string::npos);
+  // Was: a schedule's epoch of INT_MAX plus one.
+  ex = LowAccuracySweep();
+  ex["sweep"]["pbt"] = {{"epochs", 3}, {"mutable", {"units"}}};
+  for (json& t : ex["trials"]) t["schedule"] = {{{"epoch", INT_MAX}, {"params", {{"units", 8}}}}};
+  EXPECT_NE(Section(Report(ex), "population").find("<tr><td>1-3</td>"), std::string::npos);
 }
 
 TEST(ReportTest, CompareShowsEachSweepsBest) {
