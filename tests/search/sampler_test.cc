@@ -202,30 +202,39 @@ TEST(GpSamplerTest, AheadOfTpeAt40TrialsMinimizing) {
   ExpectGpAheadOfTpe("val_loss", "minimize");
 }
 
-// Every kElsewhereEvery-th trial after the start-up is the GP's best candidate outside the best
-// trial's cell of categorical values (cell, activation), where expected improvement alone stays.
-TEST(GpSamplerTest, EveryFifthProposalLeavesTheBestCell) {
-  int turns = 0, plain_stayed = 0;
+// The default sampler on Synth, seeds 1 to 5, 40 trials each: `see` is shown each proposal after
+// the start-up (trial numbers 11 to 40) with its seed.
+void EachProposalAfterStartup(const std::function<void(uint64_t, int, const TrialSpec&,
+                                                       const std::vector<const TrialRow*>&)>& see) {
   for (uint64_t seed = 1; seed <= 5; ++seed) {
     std::unique_ptr<Sampler> s = MustSampler(MustParse(SynthYaml("bayes", seed, 40)));
     ASSERT_NE(s, nullptr);
     BestOf(s.get(), "val_accuracy", 40,
            [&](int n, const TrialSpec& t, const std::vector<const TrialRow*>& done) {
-             if (n <= 10) return;
-             const TrialRow* best = done[0];
-             for (const TrialRow* r : done) {
-               if (r->best_val_accuracy > best->best_val_accuracy) best = r;
-             }
-             const bool same = t.params.at("cell") == best->params.at("cell") &&
-                               t.params.at("activation") == best->params.at("activation");
-             if (n % gp::kElsewhereEvery == 0) {
-               ++turns;
-               EXPECT_FALSE(same) << "seed " << seed << ", trial " << n;
-             } else {
-               plain_stayed += same;
-             }
+             if (n > 10) see(seed, n, t, done);
            });
   }
+}
+
+// Every kElsewhereEvery-th trial after the start-up is the GP's best candidate outside the best
+// trial's cell of categorical values (cell, activation), where expected improvement alone stays.
+TEST(GpSamplerTest, EveryFifthProposalLeavesTheBestCell) {
+  int turns = 0, plain_stayed = 0;
+  EachProposalAfterStartup(
+      [&](uint64_t seed, int n, const TrialSpec& t, const std::vector<const TrialRow*>& done) {
+        const TrialRow* best = done[0];
+        for (const TrialRow* r : done) {
+          if (r->best_val_accuracy > best->best_val_accuracy) best = r;
+        }
+        const bool same = t.params.at("cell") == best->params.at("cell") &&
+                          t.params.at("activation") == best->params.at("activation");
+        if (n % gp::kElsewhereEvery == 0) {
+          ++turns;
+          EXPECT_FALSE(same) << "seed " << seed << ", trial " << n;
+        } else {
+          plain_stayed += same;
+        }
+      });
   EXPECT_EQ(turns, 30);
   EXPECT_GE(plain_stayed, 90);  // (of 120 plain proposals: EI stays in the best cell)
 }
@@ -243,30 +252,25 @@ TEST(GpSamplerTest, ProposalsKeepTheirDistanceFromEarlierTrials) {
                                std::stod(p.at("recurrent_dropout")) / 0.5};
   };
   int proposals = 0, near = 0;
-  for (uint64_t seed = 1; seed <= 5; ++seed) {
-    std::unique_ptr<Sampler> s = MustSampler(MustParse(SynthYaml("bayes", seed, 40)));
-    ASSERT_NE(s, nullptr);
-    BestOf(s.get(), "val_accuracy", 40,
-           [&](int n, const TrialSpec& t, const std::vector<const TrialRow*>& done) {
-             if (n <= 10) return;
-             ++proposals;
-             const std::vector<double> u = unit(t.params);
-             double closest = 1e9;
-             for (const TrialRow* r : done) {
-               if (r->params.at("cell") != t.params.at("cell") ||
-                   r->params.at("activation") != t.params.at("activation")) {
-                 continue;
-               }
-               const std::vector<double> v = unit(r->params);
-               double d2 = 0;
-               for (size_t a = 0; a < u.size(); ++a) d2 += (u[a] - v[a]) * (u[a] - v[a]);
-               closest = std::min(closest, std::sqrt(d2));
-             }
-             // (1e-9: the parameters are printed with enough digits to give the point back)
-             near += closest < gp::kMinDistance - 1e-9;
-             EXPECT_GE(closest, gp::kMinDistance - 1e-9) << "seed " << seed << ", trial " << n;
-           });
-  }
+  EachProposalAfterStartup(
+      [&](uint64_t seed, int n, const TrialSpec& t, const std::vector<const TrialRow*>& done) {
+        ++proposals;
+        const std::vector<double> u = unit(t.params);
+        double closest = 1e9;
+        for (const TrialRow* r : done) {
+          if (r->params.at("cell") != t.params.at("cell") ||
+              r->params.at("activation") != t.params.at("activation")) {
+            continue;
+          }
+          const std::vector<double> v = unit(r->params);
+          double d2 = 0;
+          for (size_t a = 0; a < u.size(); ++a) d2 += (u[a] - v[a]) * (u[a] - v[a]);
+          closest = std::min(closest, std::sqrt(d2));
+        }
+        // (1e-9: the parameters are printed with enough digits to give the point back)
+        near += closest < gp::kMinDistance - 1e-9;
+        EXPECT_GE(closest, gp::kMinDistance - 1e-9) << "seed " << seed << ", trial " << n;
+      });
   EXPECT_EQ(proposals, 150);
   EXPECT_EQ(near, 0);
 }
