@@ -181,7 +181,12 @@ Status ForEachExportPage(const std::string& db, const std::string& coordinator,
     ExportPage page;
     try {
       const nlohmann::json j = nlohmann::json::parse(resp.json());
-      page.sweep_id = j.at("sweep").at("id").get<int64_t>();
+      const nlohmann::json& id = j.at("sweep").at("id");
+      if (!id.is_number_integer()) {  // (get<int64_t>() of 1e300 is undefined)
+        return DataLoss("the sweep's export has an unexpected shape: the sweep's 'id' is not an "
+                        "integer");
+      }
+      page.sweep_id = id.get<int64_t>();
       page.head = ExportHeadText(j.at("sweep"));
       for (const auto& t : j.at("trials")) page.trials.push_back(ExportTrialText(t));
     } catch (const nlohmann::json::exception& e) {

@@ -99,8 +99,7 @@ int RunReport(const Flags& flags) {
     json ex = json::parse(*text);
     const json& id = ex.at("sweep").at("id");
     if (!id.is_number_integer()) {  // (get<int64_t>() of 1e300 is undefined)
-      return Fail(DataLoss("the sweep's export has an unexpected shape: the sweep's 'id' is not "
-                           "an integer"));
+      return Fail(ExportShapeError("the sweep's 'id' is not an integer"));
     }
     sweep_id = id.get<int64_t>();
     // A sweep of its own data (engine/dataset.h): MNIST's data section would be about other data.
@@ -108,7 +107,7 @@ int RunReport(const Flags& flags) {
       if (t.contains("params") && t["params"].contains("data.format")) own_data = true;
     }
   } catch (const json::exception& e) {
-    return Fail(DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what()));
+    return Fail(ExportShapeError(e.what()));
   }
   if (best_id > 0) {
     auto m = FetchModelById(f.db, f.coordinator, f.client, best_id);

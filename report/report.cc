@@ -62,6 +62,10 @@ bool ParamLess(const json& a, const json& b) {
 
 }  // namespace
 
+Status ExportShapeError(const std::string& what) {
+  return DataLoss("the sweep's export has an unexpected shape: " + what);
+}
+
 // A trial's param as text, "" where the trial lacks it (the items of a list sweep may set
 // different keys; operator[] on a const json with a missing key is undefined).
 std::string Param(const json& t, const std::string& key) {
@@ -300,14 +304,13 @@ StatusOr<json> ParseExport(const std::string& export_json) {
   json ex = json::parse(export_json, nullptr, /*allow_exceptions=*/false);
   if (ex.is_discarded()) return InvalidArgument("export is not JSON");
   if (!ex.is_object() || !ex["sweep"].is_object() || !ex["trials"].is_array()) {
-    return DataLoss("the sweep's export has an unexpected shape: no sweep object or trials array");
+    return ExportShapeError("no sweep object or trials array");
   }
   // The pages read the sweep's id with get<int64_t>(), which converts any number: a fraction
   // truncated, one out of range undefined.
   auto id = ex["sweep"].find("id");
   if (id != ex["sweep"].end() && !id->is_number_integer()) {
-    return DataLoss("the sweep's export has an unexpected shape: the sweep's 'id' is not an "
-                    "integer");
+    return ExportShapeError("the sweep's 'id' is not an integer");
   }
   return ex;
 }
@@ -646,14 +649,13 @@ StatusOr<std::vector<int64_t>> RankedTrialIds(const std::string& export_json) {
       if (!o.Has(ValueOf(o, t))) continue;
       const json& id = t.at("id");
       if (!id.is_number_integer()) {  // get<int64_t>() of one out of range is undefined
-        return DataLoss("the sweep's export has an unexpected shape: a trial's 'id' is not an "
-                        "integer");
+        return ExportShapeError("a trial's 'id' is not an integer");
       }
       ids.push_back(id.get<int64_t>());
     }
     return ids;
   } catch (const json::exception& e) {
-    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+    return ExportShapeError(e.what());
   }
 }
 
@@ -664,7 +666,7 @@ StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std:
   try {
     return ReportOrThrow(export_json, best_model, data);
   } catch (const json::exception& e) {
-    return DataLoss(std::string("the sweep's export has an unexpected shape: ") + e.what());
+    return ExportShapeError(e.what());
   }
 }
 

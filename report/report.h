@@ -20,6 +20,10 @@
 
 namespace hpsweep {
 
+// The error for an export that is not the shape `hpsweep export` prints: DataLoss, "the sweep's
+// export has an unexpected shape: " and `what` (the key or the parser's message).
+Status ExportShapeError(const std::string& what);
+
 // export_json: the sweep as `hpsweep export --format json` prints it. best_model: the model-file
 // bytes of the best trial (may be empty: no image grid). data may be null (no data section).
 StatusOr<std::string> SweepReportHtml(const std::string& export_json, const std::string& best_model,
